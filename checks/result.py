@@ -1,0 +1,324 @@
+"""The check result: Wardround's wire unit, shared by agent and collector.
+
+A check measures one thing and returns one or more :class:`Result` objects.
+The agent spools them and pushes them to the collector as JSON; the
+collector validates them with :func:`Result.from_wire`.  This module is the
+only part of ``checks/`` the collector imports, so it depends on nothing but
+the standard library.
+
+========== ===== ====================================================
+Status     code  meaning (the Nagios plugin convention)
+========== ===== ====================================================
+OK         0     measured and within the standard
+WARNING    1     measured and past the warning threshold
+CRITICAL   2     measured and past the critical threshold, or the
+                 target is unreachable / the thing failed
+UNKNOWN    3     could not be judged: our own timeout, a bug, bad
+                 configuration, a missing dependency
+========== ===== ====================================================
+
+Wire format (``"v": 1``)::
+
+    {"v": 1, "id": "0190...", "site": "central-hospital", "host": "his-db-01",
+     "check": "disk", "item": "/", "status": 0, "summary": "/ 41.2 % used",
+     "standard": "used < 80 %",
+     "metrics": [{"name": "used_percent", "value": 41.2, "unit": "%",
+                  "warn": 80, "crit": 90}],
+     "details": {}, "started_at": "2026-11-23T08:00:00.123456Z",
+     "duration_ms": 3.2}
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import IntEnum
+from typing import Any
+
+__all__ = [
+    "WIRE_VERSION",
+    "Metric",
+    "Result",
+    "ResultError",
+    "Status",
+    "format_time",
+    "new_result_id",
+    "parse_time",
+]
+
+WIRE_VERSION = 1
+
+# Limits that keep one result small and safe to store and to show.
+MAX_NAME_LEN = 64  # site, host, check
+MAX_ITEM_LEN = 255
+MAX_SUMMARY_LEN = 1000
+MAX_STANDARD_LEN = 200
+MAX_METRICS = 64
+MAX_DETAILS_BYTES = 64 * 1024
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+_UNITS = frozenset({"", "%", "s", "ms", "B", "c", "ratio", "d", "C", "count", "B/s", "bps", "1"})
+
+
+class Status(IntEnum):
+    """How a result is judged; the value is the Nagios exit code."""
+
+    OK = 0
+    WARNING = 1
+    CRITICAL = 2
+    UNKNOWN = 3
+
+    @staticmethod
+    def worst(statuses: Iterable[Status | int]) -> Status:
+        """The most serious status: CRITICAL > UNKNOWN > WARNING > OK.
+
+        Icinga's order: a check we could not judge may hide a fault, so it
+        ranks above a warning but below a measured critical fault.  An empty
+        input is OK.
+        """
+        rank = {Status.OK: 0, Status.WARNING: 1, Status.UNKNOWN: 2, Status.CRITICAL: 3}
+        worst = Status.OK
+        for s in statuses:
+            s = Status(s)
+            if rank[s] > rank[worst]:
+                worst = s
+        return worst
+
+    @property
+    def label(self) -> str:
+        return self.name
+
+
+class ResultError(ValueError):
+    """A result (or a field of one) that does not follow the wire format."""
+
+
+def format_time(dt: datetime) -> str:
+    """ISO-8601 in UTC with a ``Z`` suffix and microseconds."""
+    if dt.tzinfo is None:
+        raise ResultError("timestamps must be timezone-aware")
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(value: str) -> datetime:
+    """Parse an ISO-8601 timestamp that carries an offset (``Z`` allowed)."""
+    if not isinstance(value, str):
+        raise ResultError("expected an ISO-8601 string")
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+    except ValueError as exc:
+        raise ResultError(f"not an ISO-8601 timestamp: {value[:40]!r}") from exc
+    if dt.tzinfo is None:
+        raise ResultError(f"timestamp without a UTC offset: {value[:40]!r}")
+    return dt.astimezone(timezone.utc)
+
+
+_id_lock = threading.Lock()
+_last_ms = 0
+_seq = 0
+
+
+def new_result_id() -> str:
+    """A unique, time-ordered id (UUIDv7 layout, 32 lowercase hex digits).
+
+    Time ordering keeps the collector's unique index append-mostly, which is
+    what makes idempotent ingest cheap.
+    """
+    global _last_ms, _seq
+    with _id_lock:
+        ms = time.time_ns() // 1_000_000
+        if ms <= _last_ms:
+            ms = _last_ms
+            _seq = (_seq + 1) & 0xFFF
+            if _seq == 0:
+                ms += 1
+        else:
+            _seq = int.from_bytes(os.urandom(2), "big") & 0x7FF
+        _last_ms = ms
+        seq = _seq
+    rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | seq << 64 | 0b10 << 62 | rand
+    return f"{value:032x}"
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """One measured value with its unit and the thresholds it was judged by.
+
+    Values are in base units (bytes, seconds) except percentages, which are
+    0–100 as operators read them.  ``value`` is ``None`` when it could not be
+    measured (Nagios ``U``).
+    """
+
+    name: str
+    value: float | None
+    unit: str = ""
+    warn: float | None = None
+    crit: float | None = None
+    min: float | None = None
+    max: float | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "value": self.value, "unit": self.unit}
+        for key in ("warn", "crit", "min", "max"):
+            v = getattr(self, key)
+            if v is not None:
+                out[key] = v
+        return out
+
+    @classmethod
+    def from_wire(cls, data: Any, where: str = "metric") -> Metric:
+        if not isinstance(data, Mapping):
+            raise ResultError(f"{where}: expected an object")
+        unknown = set(data) - {"name", "value", "unit", "warn", "crit", "min", "max"}
+        if unknown:
+            raise ResultError(f"{where}: unknown field(s) {sorted(unknown)}")
+        name = data.get("name")
+        if not isinstance(name, str) or not _NAME_RE.match(name) or len(name) > MAX_NAME_LEN:
+            raise ResultError(f"{where}.name: expected a metric name like 'used_percent'")
+        unit = data.get("unit", "")
+        if unit not in _UNITS:
+            raise ResultError(f"{where}.unit: {unit!r} is not one of {sorted(_UNITS)}")
+        nums: dict[str, float | None] = {}
+        for key in ("value", "warn", "crit", "min", "max"):
+            v = data.get(key)
+            if v is None:
+                nums[key] = None
+            elif isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+                raise ResultError(f"{where}.{key}: expected a finite number or null")
+            else:
+                nums[key] = float(v)
+        return cls(name=name, unit=unit, **nums)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """One judged observation: what a check found about one item on one host."""
+
+    check: str
+    item: str
+    status: Status
+    summary: str
+    metrics: tuple[Metric, ...] = ()
+    details: Mapping[str, Any] = field(default_factory=dict)
+    standard: str = ""
+    site: str = ""
+    host: str = ""
+    started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    duration_ms: float = 0.0
+    id: str = field(default_factory=new_result_id)
+
+    def with_origin(self, *, site: str, host: str, started_at: datetime | None = None,
+                    duration_ms: float | None = None) -> Result:
+        """A copy stamped with where (and optionally when) it was taken."""
+        return Result(
+            check=self.check, item=self.item, status=self.status, summary=self.summary,
+            metrics=self.metrics, details=self.details, standard=self.standard,
+            site=site, host=host,
+            started_at=started_at if started_at is not None else self.started_at,
+            duration_ms=duration_ms if duration_ms is not None else self.duration_ms,
+            id=self.id,
+        )
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "v": WIRE_VERSION,
+            "id": self.id,
+            "site": self.site,
+            "host": self.host,
+            "check": self.check,
+            "item": self.item,
+            "status": int(self.status),
+            "summary": self.summary,
+            "standard": self.standard,
+            "metrics": [m.to_wire() for m in self.metrics],
+            "details": dict(self.details),
+            "started_at": format_time(self.started_at),
+            "duration_ms": round(self.duration_ms, 3),
+        }
+
+    @classmethod
+    def from_wire(cls, data: Any) -> Result:
+        """Validate one wire object; raise :class:`ResultError` naming the field."""
+        if not isinstance(data, Mapping):
+            raise ResultError("result: expected an object")
+        v = data.get("v", WIRE_VERSION)
+        if v != WIRE_VERSION:
+            raise ResultError(f"v: wire version {v!r} is not supported (expected {WIRE_VERSION})")
+        unknown = set(data) - _WIRE_FIELDS
+        if unknown:
+            raise ResultError(f"unknown field(s) {sorted(unknown)}")
+        rid = data.get("id")
+        if not isinstance(rid, str) or not _ID_RE.match(rid):
+            raise ResultError("id: expected 32 lowercase hex digits")
+        names = {}
+        for key in ("site", "host", "check"):
+            val = data.get(key)
+            if not isinstance(val, str) or not _NAME_RE.match(val) or len(val) > MAX_NAME_LEN:
+                raise ResultError(
+                    f"{key}: expected 1-{MAX_NAME_LEN} characters of letters, digits, '.', '_' or '-'")
+            names[key] = val
+        item = data.get("item", "")
+        if not isinstance(item, str) or len(item) > MAX_ITEM_LEN:
+            raise ResultError(f"item: expected a string of at most {MAX_ITEM_LEN} characters")
+        status = data.get("status")
+        if isinstance(status, bool) or status not in (0, 1, 2, 3):
+            raise ResultError("status: expected 0 (OK), 1 (WARNING), 2 (CRITICAL) or 3 (UNKNOWN)")
+        summary = data.get("summary")
+        if not isinstance(summary, str) or len(summary) > MAX_SUMMARY_LEN:
+            raise ResultError(f"summary: expected a string of at most {MAX_SUMMARY_LEN} characters")
+        standard = data.get("standard", "")
+        if not isinstance(standard, str) or len(standard) > MAX_STANDARD_LEN:
+            raise ResultError(f"standard: expected a string of at most {MAX_STANDARD_LEN} characters")
+        raw_metrics = data.get("metrics", [])
+        if not isinstance(raw_metrics, list) or len(raw_metrics) > MAX_METRICS:
+            raise ResultError(f"metrics: expected a list of at most {MAX_METRICS} metrics")
+        metrics = tuple(Metric.from_wire(m, f"metrics[{i}]") for i, m in enumerate(raw_metrics))
+        details = data.get("details", {})
+        if not isinstance(details, Mapping):
+            raise ResultError("details: expected an object")
+        started = parse_time(data.get("started_at"))  # type: ignore[arg-type]
+        duration = data.get("duration_ms", 0)
+        if isinstance(duration, bool) or not isinstance(duration, int | float) \
+                or not math.isfinite(duration) or duration < 0:
+            raise ResultError("duration_ms: expected a non-negative number")
+        return cls(
+            id=rid, check=names["check"], item=item, status=Status(status), summary=summary,
+            standard=standard, metrics=metrics, details=details, site=names["site"],
+            host=names["host"], started_at=started, duration_ms=float(duration),
+        )
+
+    def plugin_output(self) -> str:
+        """Nagios plugin form: ``STATUS - summary | 'metric'=value;warn;crit;min;max``."""
+        perf = " ".join(_perfdata(m) for m in self.metrics)
+        head = f"{self.status.name} - {self.summary}"
+        return f"{head} | {perf}" if perf else head
+
+
+_WIRE_FIELDS = frozenset({
+    "v", "id", "site", "host", "check", "item", "status", "summary", "standard",
+    "metrics", "details", "started_at", "duration_ms",
+})
+
+
+def _num(v: float | None) -> str:
+    if v is None:
+        return ""
+    return f"{v:g}" if abs(v) < 1e15 else f"{v:.0f}"
+
+
+def _perfdata(m: Metric) -> str:
+    label = m.name if re.fullmatch(r"[A-Za-z0-9_.\-]+", m.name) else f"'{m.name}'"
+    unit = m.unit if m.unit in ("%", "s", "ms", "B", "c") else ""
+    value = "U" if m.value is None else _num(m.value)
+    fields = [f"{value}{unit}", _num(m.warn), _num(m.crit), _num(m.min), _num(m.max)]
+    while len(fields) > 1 and fields[-1] == "":
+        fields.pop()
+    return f"{label}=" + ";".join(fields)
