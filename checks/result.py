@@ -311,7 +311,9 @@ _WIRE_FIELDS = frozenset({
 def _num(v: float | None) -> str:
     if v is None:
         return ""
-    return f"{v:g}" if abs(v) < 1e15 else f"{v:.0f}"
+    if float(v).is_integer() and abs(v) < 1e18:
+        return str(int(v))
+    return f"{v:.6g}"
 
 
 def _perfdata(m: Metric) -> str:

@@ -1,0 +1,163 @@
+"""Typed check parameters: parse a config mapping (or ``k=v`` text) into a dataclass.
+
+Each check declares its parameters as a frozen dataclass whose fields all
+have defaults.  :func:`parse_params` turns the raw mapping from the YAML
+config (or the strings from ``--param k=v``) into an instance, reporting every
+problem at once as ``(key, what was expected)`` pairs.
+
+Supported field types, written as annotations:
+
+=========================  =============================================
+annotation                 accepted input
+=========================  =============================================
+``float`` / ``int``        a number; ``"85"`` from the command line
+``str``                    a string
+``bool``                   true/false (``yes``/``no``/``1``/``0`` as text)
+``Duration``               seconds, or ``"30s"``, ``"5m"``, ``"26h"``, ``"7d"``
+``tuple[str, ...]``        a list, or ``"a,b,c"`` as text
+``float | None`` etc.      as above, or null / empty text
+=========================  =============================================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, NewType
+
+__all__ = ["Duration", "ParamError", "parse_duration", "parse_params", "format_duration"]
+
+#: Seconds; written in configs as ``30s``, ``5m``, ``26h`` or ``7d``.
+Duration = NewType("Duration", float)
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, None: 1.0}
+DURATION_HINT = "a duration like 30s, 5m, 26h, 7d"
+
+
+class ParamError(ValueError):
+    """Parameters that do not fit a check; ``errors`` lists ``(key, expected)``."""
+
+    def __init__(self, errors: list[tuple[str, str]]):
+        self.errors = errors
+        super().__init__("; ".join(f"{k}: {m}" for k, m in errors))
+
+
+def parse_duration(value: str | int | float) -> float:
+    """``"26h"`` → 93600.0 seconds.  A bare number is seconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected {DURATION_HINT}")
+    if isinstance(value, int | float):
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"expected {DURATION_HINT}")
+        return float(value)
+    if not isinstance(value, str):
+        raise ValueError(f"expected {DURATION_HINT}")
+    m = _DURATION_RE.match(value)
+    if not m:
+        raise ValueError(f"expected {DURATION_HINT} (got {value!r})")
+    return float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest exact way to write ``seconds``: 93600 → ``"26h"``."""
+    for unit in ("w", "d", "h", "m", "s"):
+        size = _UNIT_SECONDS[unit]
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+def _convert(tp: Any, value: Any, text: bool) -> Any:
+    """Convert one value to ``tp``; raise ValueError saying what was expected."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None or (text and value == ""):
+            return None
+        if len(args) == 1:
+            return _convert(args[0], value, text)
+        raise TypeError(f"unsupported parameter type {tp!r}")  # our bug, not the user's
+    if tp is Duration:
+        return parse_duration(value)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+        raise ValueError("expected true or false")
+    if tp in (int, float):
+        if isinstance(value, str) and text:
+            try:
+                value = float(value)
+            except ValueError:
+                raise ValueError("expected a number") from None
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ValueError("expected a number")
+        if tp is int:
+            if value != int(value):
+                raise ValueError("expected a whole number")
+            return int(value)
+        return float(value)
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+        raise ValueError("expected a string")
+    if origin is tuple:
+        (item_tp, *_rest) = typing.get_args(tp)
+        if isinstance(value, str):
+            items: list[Any] = [v.strip() for v in value.split(",") if v.strip()] if text else [value]
+        elif isinstance(value, list | tuple):
+            items = list(value)
+        else:
+            raise ValueError("expected a list")
+        return tuple(_convert(item_tp, v, text) for v in items)
+    raise TypeError(f"unsupported parameter type {tp!r}")
+
+
+def parse_params(params_cls: type, raw: Mapping[str, Any] | None, *, text: bool = False) -> Any:
+    """Build ``params_cls`` from ``raw``; every problem is reported at once.
+
+    ``text=True`` is for values typed on a command line, where everything is a
+    string: ``"85"`` becomes 85.0 and ``"a,b"`` a list.
+    """
+    raw = raw or {}
+    if not isinstance(raw, Mapping):
+        raise ParamError([("params", "expected a mapping of parameter names to values")])
+    hints = typing.get_type_hints(params_cls)
+    fields = {f.name: f for f in dataclasses.fields(params_cls)}
+    errors: list[tuple[str, str]] = []
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in fields:
+            known = ", ".join(sorted(fields)) or "none"
+            errors.append((str(key), f"unknown parameter (known: {known})"))
+            continue
+        try:
+            values[key] = _convert(hints[key], value, text)
+        except ValueError as exc:
+            errors.append((key, f"{exc} (got {value!r})" if "(got" not in str(exc) else str(exc)))
+    if not errors:
+        try:
+            instance = params_cls(**values)
+        except ValueError as exc:  # __post_init__ cross-field checks
+            errors.append(_split_post_init_error(exc))
+        else:
+            return instance
+    raise ParamError(errors)
+
+
+def _split_post_init_error(exc: ValueError) -> tuple[str, str]:
+    """``__post_init__`` raises ``ValueError("key: message")``."""
+    key, sep, message = str(exc).partition(": ")
+    return (key, message) if sep else ("params", str(exc))

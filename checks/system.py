@@ -1,0 +1,150 @@
+"""system: CPU, memory, swap and load of this machine.
+
+Four results, item ``cpu``, ``memory``, ``swap`` and (not on Windows) ``load``.
+
+CPU is the average busy share *since the previous run* (the agent keeps the
+CPU counters in the check's state), so a patrol every 5 minutes judges five
+minutes of CPU, not one instant.  The first run samples ``sample`` seconds.
+
+========= ==========================================================
+item      judged by (defaults)
+========= ==========================================================
+cpu       busy % ≥ ``cpu_warn`` (80) WARNING, ≥ ``cpu_crit`` (90) CRITICAL
+memory    used % ≥ ``mem_warn`` (85) WARNING, ≥ ``mem_crit`` (95) CRITICAL
+swap      used % ≥ ``swap_warn`` (50) WARNING, ≥ ``swap_crit`` (80); no swap is OK
+load      1-minute load per core ≥ ``load_warn`` (1.5) / ``load_crit`` (3)
+========= ==========================================================
+
+Metrics: ``busy_percent``, ``used_percent``, ``available_bytes``,
+``total_bytes``, ``load1_per_core``, ``load1``, ``cores``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from checks.context import CheckContext
+from checks.judge import above
+from checks.result import Metric, Result
+
+NAME = "system"
+
+
+@dataclass(frozen=True)
+class SystemParams:
+    cpu_warn: float = 80.0
+    cpu_crit: float = 90.0
+    mem_warn: float = 85.0
+    mem_crit: float = 95.0
+    swap_warn: float = 50.0
+    swap_crit: float = 80.0
+    load_warn: float = 1.5
+    load_crit: float = 3.0
+    #: seconds to sample CPU when there is no earlier reading to average from
+    sample: float = 1.0
+
+    def __post_init__(self) -> None:
+        for low, high in (("cpu_warn", "cpu_crit"), ("mem_warn", "mem_crit"),
+                          ("swap_warn", "swap_crit"), ("load_warn", "load_crit")):
+            if getattr(self, low) > getattr(self, high):
+                raise ValueError(f"{low}: must not be above {high}")
+        if not 0 < self.sample <= 60:
+            raise ValueError("sample: expected between 0 and 60 seconds")
+
+
+def _busy_percent(before: dict[str, float], after: dict[str, float]) -> float:
+    idle_keys = ("idle", "iowait")
+    total = sum(after.values()) - sum(before.values())
+    idle = sum(after.get(k, 0.0) - before.get(k, 0.0) for k in idle_keys)
+    if total <= 0:
+        return 0.0
+    return max(0.0, min(100.0, 100.0 * (total - idle) / total))
+
+
+def cpu_average(ctx: CheckContext, sample: float) -> tuple[float, float]:
+    """(busy %, seconds averaged over) since the last run, or over ``sample`` s."""
+    import psutil
+    now = time.time()
+    current = psutil.cpu_times()._asdict()
+    previous: Any = ctx.state.get("cpu_times")
+    prev_at = ctx.state.get("cpu_at")
+    if not isinstance(previous, dict) or not isinstance(prev_at, int | float) or now - prev_at <= 0.2 \
+            or set(previous) != set(current):
+        time.sleep(sample)
+        before, since = current, now
+        now = time.time()
+        current = psutil.cpu_times()._asdict()
+    else:
+        before, since = previous, prev_at
+    ctx.state["cpu_times"] = current
+    ctx.state["cpu_at"] = now
+    return round(_busy_percent(before, current), 2), round(now - since, 1)
+
+
+def run(params: SystemParams, ctx: CheckContext) -> list[Result]:
+    import psutil
+    results: list[Result] = []
+
+    busy, window = cpu_average(ctx, params.sample)
+    results.append(Result(
+        check=NAME, item="cpu", status=above(busy, params.cpu_warn, params.cpu_crit),
+        standard=f"CPU busy < {params.cpu_warn:g} %",
+        summary=f"CPU {busy:.1f} % busy (average over {window:g} s)",
+        metrics=(Metric("busy_percent", busy, "%", warn=params.cpu_warn, crit=params.cpu_crit,
+                        min=0, max=100),),
+        details={"window_s": window, "cores": psutil.cpu_count() or 1},
+    ))
+
+    vm = psutil.virtual_memory()
+    mem_pct = round(100.0 * (vm.total - vm.available) / vm.total, 2) if vm.total else 0.0
+    results.append(Result(
+        check=NAME, item="memory", status=above(mem_pct, params.mem_warn, params.mem_crit),
+        standard=f"memory used < {params.mem_warn:g} %",
+        summary=f"memory {mem_pct:.1f} % used, {vm.available / 2**30:.1f} GiB available "
+                f"of {vm.total / 2**30:.1f} GiB",
+        metrics=(
+            Metric("used_percent", mem_pct, "%", warn=params.mem_warn, crit=params.mem_crit, min=0, max=100),
+            Metric("available_bytes", float(vm.available), "B", min=0, max=float(vm.total)),
+            Metric("total_bytes", float(vm.total), "B", min=0),
+        ),
+    ))
+
+    sw = psutil.swap_memory()
+    if sw.total:
+        swap_pct = round(100.0 * sw.used / sw.total, 2)
+        swap_status = above(swap_pct, params.swap_warn, params.swap_crit)
+        swap_summary = f"swap {swap_pct:.1f} % used of {sw.total / 2**30:.1f} GiB"
+    else:
+        swap_pct = 0.0
+        swap_status = above(0.0, params.swap_warn, params.swap_crit)
+        swap_summary = "no swap configured"
+    results.append(Result(
+        check=NAME, item="swap", status=swap_status, standard=f"swap used < {params.swap_warn:g} %",
+        summary=swap_summary,
+        metrics=(
+            Metric("used_percent", swap_pct, "%", warn=params.swap_warn, crit=params.swap_crit,
+                   min=0, max=100),
+            Metric("total_bytes", float(sw.total), "B", min=0),
+        ),
+    ))
+
+    if sys.platform != "win32" and hasattr(os, "getloadavg"):
+        load1, load5, load15 = os.getloadavg()
+        cores = psutil.cpu_count() or 1
+        per_core = round(load1 / cores, 3)
+        results.append(Result(
+            check=NAME, item="load", status=above(per_core, params.load_warn, params.load_crit),
+            standard=f"load per core < {params.load_warn:g}",
+            summary=f"load {load1:.2f} {load5:.2f} {load15:.2f} on {cores} cores "
+                    f"({per_core:.2f} per core)",
+            metrics=(
+                Metric("load1_per_core", per_core, "", warn=params.load_warn, crit=params.load_crit, min=0),
+                Metric("load1", round(load1, 3), "", min=0),
+                Metric("cores", float(cores), "", min=1),
+            ),
+        ))
+    return results
