@@ -319,8 +319,8 @@ def _num(v: float | None) -> str:
 def _perfdata(m: Metric) -> str:
     label = m.name if re.fullmatch(r"[A-Za-z0-9_.\-]+", m.name) else f"'{m.name}'"
     unit = m.unit if m.unit in ("%", "s", "ms", "B", "c") else ""
-    value = "U" if m.value is None else _num(m.value)
-    fields = [f"{value}{unit}", _num(m.warn), _num(m.crit), _num(m.min), _num(m.max)]
+    value = "U" if m.value is None else _num(m.value) + unit
+    fields = [value, _num(m.warn), _num(m.crit), _num(m.min), _num(m.max)]
     while len(fields) > 1 and fields[-1] == "":
         fields.pop()
     return f"{label}=" + ";".join(fields)

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import ast
+import dataclasses
+import pathlib
+
+import pytest
+
+import checks
+from checks.catalogue import CATALOGUE, UnknownCheck, get_check
+
+CHECKS_DIR = pathlib.Path(checks.__file__).parent
+FRAMEWORK = {"__init__", "result", "params", "context", "catalogue", "judge"}
+
+
+def test_every_check_module_is_registered_under_its_own_name():
+    modules = {p.stem for p in CHECKS_DIR.glob("*.py") if p.stem not in FRAMEWORK and not p.stem.startswith("_")}
+    assert modules == set(CATALOGUE)
+    for name, spec in CATALOGUE.items():
+        assert spec.name == name
+
+
+def test_every_check_has_defaults_for_all_parameters():
+    for spec in CATALOGUE.values():
+        spec.params()  # all defaults
+        assert dataclasses.is_dataclass(spec.params)
+
+
+def test_unknown_check_lists_the_known_ones():
+    with pytest.raises(UnknownCheck) as err:
+        get_check("dsik")
+    assert "dsik" in str(err.value) and "disk" in str(err.value)
+
+
+def test_checks_import_nothing_of_the_agent_or_collector():
+    for path in CHECKS_DIR.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for n in names:
+                assert n.split(".")[0] not in ("agent", "collector"), f"{path.name} imports {n}"
+
+
+def test_result_model_imports_only_the_standard_library():
+    tree = ast.parse((CHECKS_DIR / "result.py").read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            assert node.module.split(".")[0] in ("__future__", "collections", "dataclasses", "datetime",
+                                                 "enum", "typing", "math", "os", "re", "threading", "time")

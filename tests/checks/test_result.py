@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from checks.result import Metric, Result, ResultError, Status, new_result_id, parse_time
+
+
+def make(**kw) -> Result:
+    base = dict(check="disk", item="/", status=Status.WARNING, summary="/ 85 % used",
+                metrics=(Metric("used_percent", 85.0, "%", warn=80, crit=90),),
+                site="central-hospital", host="his-db-01", standard="used < 80 %",
+                details={"device": "/dev/sda1"})
+    base.update(kw)
+    return Result(**base)
+
+
+def test_wire_round_trip_keeps_every_field_when_serialised_as_json():
+    r = make()
+    back = Result.from_wire(json.loads(json.dumps(r.to_wire())))
+    assert back == r
+
+
+def test_status_values_are_the_nagios_exit_codes():
+    assert [int(s) for s in (Status.OK, Status.WARNING, Status.CRITICAL, Status.UNKNOWN)] == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize(("statuses", "worst"), [
+    ([], Status.OK),
+    ([0, 0], Status.OK),
+    ([0, 1], Status.WARNING),
+    ([1, 3], Status.UNKNOWN),
+    ([3, 2, 1], Status.CRITICAL),
+])
+def test_worst_orders_critical_unknown_warning_ok(statuses, worst):
+    assert Status.worst(statuses) is worst
+
+
+def test_ids_are_unique_and_time_ordered_when_generated_quickly():
+    ids = [new_result_id() for _ in range(20000)]
+    assert len(set(ids)) == len(ids)
+    assert ids == sorted(ids)
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("status", 4, "status"),
+    ("status", True, "status"),
+    ("id", "not-hex", "id"),
+    ("host", "", "host"),
+    ("host", "a b", "host"),
+    ("site", None, "site"),
+    ("started_at", "2026-11-23T08:00:00", "UTC offset"),
+    ("started_at", "yesterday", "ISO-8601"),
+    ("metrics", [{"name": "x", "value": "12"}], "metrics[0].value"),
+    ("metrics", [{"name": "x", "value": 1, "unit": "furlong"}], "metrics[0].unit"),
+    ("metrics", [{"name": "x", "value": float("inf")}], "metrics[0].value"),
+    ("details", [], "details"),
+    ("duration_ms", -1, "duration_ms"),
+    ("v", 2, "wire version"),
+    ("surprise", 1, "unknown field"),
+])
+def test_from_wire_names_the_field_when_a_value_is_wrong(field, value, message):
+    wire = make().to_wire()
+    wire[field] = value
+    with pytest.raises(ResultError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        Result.from_wire(wire)
+
+
+def test_from_wire_rejects_non_objects():
+    with pytest.raises(ResultError):
+        Result.from_wire(["not", "an", "object"])
+
+
+def test_timestamps_are_normalised_to_utc_when_given_with_an_offset():
+    dt = parse_time("2026-11-23T16:00:00+08:00")
+    assert dt == datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
+    r = make(started_at=datetime(2026, 11, 23, 16, 0, tzinfo=timezone(timedelta(hours=8))))
+    assert r.to_wire()["started_at"] == "2026-11-23T08:00:00.000000Z"
+
+
+def test_plugin_output_uses_nagios_perfdata_with_exact_byte_counts():
+    r = make(metrics=(Metric("used_percent", 85.5, "%", warn=80, crit=90, min=0, max=100),
+                      Metric("free_bytes", 85559123456.0, "B")))
+    assert r.plugin_output() == ("WARNING - / 85 % used | used_percent=85.5%;80;90;0;100 "
+                                 "free_bytes=85559123456B")
+
+
+def test_unmeasured_value_is_written_as_u_in_perfdata():
+    r = make(metrics=(Metric("age_seconds", None, "s"),))
+    assert r.plugin_output().endswith("age_seconds=U")
