@@ -1,0 +1,142 @@
+"""`make demo`: a collector, an enrolled agent and one full patrol of this machine.
+
+Everything lives under ./demo (the collector's SQLite database, the agent's
+config, token and spool).  The collector is stopped at the end unless
+DEMO_KEEP=1.  Only the standard library is used here; the commands are the
+real console scripts from .venv/bin.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "demo"
+BIN = Path(sys.executable).parent
+STATUS = {0: "OK", 1: "WARNING", 2: "CRITICAL", 3: "UNKNOWN"}
+
+
+def say(text: str) -> None:
+    print(f"==> {text}", flush=True)
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def pick_port() -> int:
+    if port_is_free(8480):
+        return 8480
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def last_line(cmd: list[str]) -> str:
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return out.strip().splitlines()[-1]
+
+
+def get_json(url: str, token: str) -> object:
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.load(resp)
+
+
+def main() -> int:
+    DEMO.mkdir(exist_ok=True)
+    db = f"sqlite:///{DEMO / 'collector.db'}"
+    host = socket.gethostname().split(".")[0] or "demo-host"
+    site = "demo-hospital"
+    collector = str(BIN / "wardround-collector")
+    agent = str(BIN / "wardround-agent")
+
+    say(f"collector database: {DEMO / 'collector.db'}")
+    subprocess.run([collector, "migrate", "--db", db], check=True)
+    agent_token = last_line([collector, "token", "create", "--db", db, "--site", site, "--host", host])
+    token_file = DEMO / "agent.token"
+    token_file.write_text(agent_token + "\n")
+    token_file.chmod(0o600)
+    user_token = last_line([collector, "user", "create", "--db", db, "demo-engineer", "--role", "engineer"])
+    (DEMO / "engineer.token").write_text(user_token + "\n")
+    (DEMO / "engineer.token").chmod(0o600)
+    say(f"agent token for {site}/{host} stored in {token_file} (the collector keeps only its hash)")
+
+    port = pick_port()
+    base = f"http://127.0.0.1:{port}"
+    log = open(DEMO / "collector.log", "ab")  # noqa: SIM115 - lives as long as the server
+    server = subprocess.Popen([collector, "serve", "--db", db, "--port", str(port)],
+                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=1):
+                    break
+            except OSError:
+                if server.poll() is not None:
+                    say(f"the collector did not start; see {DEMO / 'collector.log'}")
+                    return 1
+                time.sleep(0.2)
+        say(f"collector listening on {base}")
+
+        config = DEMO / "agent.yaml"
+        config.write_text(
+            f"site: {site}\n"
+            f"host: {host}\n"
+            "collector:\n"
+            f"  url: {base}\n"
+            f"  token_file: {token_file}\n"
+            f"spool: {DEMO / 'spool.db'}\n"
+            "checks:\n"
+            "  - check: disk\n"
+            "    every: 5m\n"
+            "    params: {warn: 80, crit: 90}\n"
+            "  - check: system\n"
+            "    every: 1m\n"
+        )
+        say(f"one full patrol of this machine with {config}")
+        patrol = subprocess.run([agent, "once", "--config", str(config), "--push"])
+        print(f"(the patrol's exit code is its worst status: {patrol.returncode} = "
+              f"{STATUS.get(patrol.returncode, '?')})")
+
+        hosts = get_json(f"{base}/api/v1/hosts", user_token)["hosts"]  # type: ignore[index]
+        results = get_json(f"{base}/api/v1/results?limit=1000", user_token)["results"]  # type: ignore[index]
+        say("what the collector now knows")
+        for h in hosts:
+            print(f"  {h['site']}/{h['host']}: worst status {STATUS[h['worst_status']]}, "
+                  f"{h['checks']} check items, last seen {h['last_seen']}")
+        print(f"  {len(results)} results stored")
+
+        say("where to look next")
+        print(f"  hosts:    curl -H \"Authorization: Bearer $(cat {DEMO / 'engineer.token'})\" {base}/api/v1/hosts")
+        print(f"  results:  curl -H \"Authorization: Bearer $(cat {DEMO / 'engineer.token'})\" "
+              f"'{base}/api/v1/results?host={host}'")
+        print(f"  metrics:  curl {base}/metrics")
+        print(f"  agent:    {agent} run --config {config}")
+        print(f"  files:    {DEMO}")
+        if os.environ.get("DEMO_KEEP") == "1":
+            say(f"collector left running (pid {server.pid}); stop it with: kill {server.pid}")
+            server = None  # type: ignore[assignment]
+        else:
+            say("collector stopped (DEMO_KEEP=1 leaves it running)")
+        return 0
+    finally:
+        if server is not None and server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
