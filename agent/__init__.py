@@ -1,0 +1,20 @@
+"""The Wardround agent: config, schedule, run checks safely, spool, push.
+
+Modules, in the order data flows through them::
+
+    config     the YAML file → a frozen AgentConfig (every error at once)
+    runner     one check run under a timeout, isolated; never raises
+    spool      the durable SQLite outbox (+ per-check state, quarantine)
+    sender     spool → collector: gzip JSON batches over stdlib urllib
+    scheduler  APScheduler jobs + the sender thread: the ``run`` daemon
+    cli        ``wardround-agent run | once | check``
+"""
+
+from __future__ import annotations
+
+__all__ = ["__version__"]
+
+
+#: Kept equal to ``project.version`` in pyproject.toml (a test checks it);
+#: hard-coded because importlib.metadata costs the idle agent memory.
+__version__ = "0.1.0"

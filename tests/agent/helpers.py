@@ -1,0 +1,103 @@
+"""Test helpers for the agent: results to spool and a small real collector stand-in."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import ssl
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from checks.result import Metric, Result, Status, format_time
+
+TOKEN = "s3cret-agent-token-do-not-log"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def make_result(item: str = "/", status: Status = Status.OK, check: str = "disk",
+                summary: str = "fine", **kw: Any) -> Result:
+    return Result(check=check, item=item, status=status, summary=summary,
+                  metrics=(Metric("used_percent", 42.0, "%", 80, 90),),
+                  site="central-hospital", host="his-db-01", **kw)
+
+
+@dataclass
+class Seen:
+    """One request the fake collector received."""
+
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+    @property
+    def ids(self) -> list[str]:
+        return [r["id"] for r in self.body["results"]]
+
+
+Responder = Callable[[Seen], tuple[int, Any]]
+
+
+def accept_all(seen: Seen) -> tuple[int, Any]:
+    now = format_time(datetime.now(UTC))
+    return 200, {"accepted": seen.ids, "duplicates": [], "server_time": now}
+
+
+@dataclass
+class FakeCollector:
+    """``POST /api/v1/results`` on 127.0.0.1 whose answers a test decides."""
+
+    respond: Responder = accept_all
+    seen: list[Seen] = field(default_factory=list)
+    server: ThreadingHTTPServer | None = None
+    scheme: str = "http"
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"{self.scheme}://127.0.0.1:{self.server.server_address[1]}"
+
+    @property
+    def received_ids(self) -> list[str]:
+        return [i for s in self.seen for i in s.ids]
+
+    def start(self, port: int = 0, tls: ssl.SSLContext | None = None) -> FakeCollector:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                if self.headers.get("Content-Encoding") == "gzip":
+                    raw = gzip.decompress(raw)
+                seen = Seen(self.path, dict(self.headers.items()), json.loads(raw))
+                fake.seen.append(seen)
+                status, answer = fake.respond(seen)
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                try:
+                    self.wfile.write(data)
+                except BrokenPipeError:
+                    pass  # the agent gave up waiting (the slow-collector test)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server.daemon_threads = True
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+            self.scheme = "https"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()

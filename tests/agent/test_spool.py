@@ -1,0 +1,195 @@
+"""The durable outbox: write before send, delete after ack, bounded, never silent."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from agent.spool import Spool, SpoolError, notice_factory
+from checks.result import Result, Status
+from tests.agent.helpers import REPO, make_result
+
+NOTICE = notice_factory("central-hospital", "his-db-01")
+
+
+class Clock:
+    def __init__(self, t: float = 1_800_000_000.0):
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def bodies(spool: Spool) -> list[dict]:
+    return [json.loads(r.body) for r in spool.batch(10_000)]
+
+
+def test_results_come_back_oldest_first_until_acknowledged_when_put(tmp_path: Path) -> None:
+    with Spool(tmp_path / "spool.db") as spool:
+        first = spool.put([make_result("/a"), make_result("/b")])
+        second = spool.put([make_result("/c")])
+        rows = spool.batch(2)
+        assert [r.id for r in rows] == first
+        assert json.loads(rows[0].body)["item"] == "/a"
+        assert Result.from_wire(json.loads(rows[0].body)).id == first[0]
+        assert spool.ack(first) == 2
+        assert [r.id for r in spool.batch(10)] == second
+        assert spool.backlog() == 1
+        assert spool.ack(["0" * 32]) == 0
+
+
+def test_results_survive_reopen_when_not_acknowledged(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "spool.db"
+    with Spool(path) as spool:
+        ids = spool.put([make_result(f"/m{i}") for i in range(5)])
+        spool.ack(ids[:2])
+        spool.save_state("disk", {"history": [[1, 2.5]]})
+    with Spool(path) as again:
+        assert [r.id for r in again.batch(10)] == ids[2:]
+        assert again.backlog_bytes() == sum(len(r.body) for r in again.batch(10))
+        assert again.load_state("disk") == {"history": [[1, 2.5]]}
+        assert again.load_state("system") == {}
+
+
+def test_putting_the_same_result_twice_keeps_one_row_when_retried(tmp_path: Path) -> None:
+    r = make_result()
+    with Spool(tmp_path / "s.db") as spool:
+        spool.put([r])
+        spool.put([r])
+        assert spool.backlog() == 1
+
+
+def test_every_committed_row_is_there_when_the_writer_is_killed_with_sigkill(tmp_path: Path) -> None:
+    path = tmp_path / "spool.db"
+    child = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(REPO)!r})
+        from agent.spool import Spool
+        from tests.agent.helpers import make_result
+        spool = Spool({str(path)!r})
+        n = 0
+        while True:
+            ids = spool.put([make_result(f"/m{{n}}-{{k}}") for k in range(3)])
+            if n % 4 == 0:
+                spool.ack(ids[:1])
+                ids = ids[1:]
+            n += 1
+            print(" ".join(ids), flush=True)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    committed: list[str] = []
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline:
+        committed.extend(proc.stdout.readline().split())
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    committed.extend(proc.stdout.read().split())  # lines already written before the kill
+    assert len(committed) > 20
+    with Spool(path) as spool:
+        assert spool.integrity_ok()
+        present = {r.id for r in spool.batch(1_000_000)}
+        assert set(committed) <= present
+        assert spool.backlog_bytes() == sum(len(r.body.encode()) for r in spool.batch(1_000_000))
+
+
+def test_oldest_results_are_dropped_with_a_warning_result_when_past_the_age_bound(tmp_path: Path) -> None:
+    clock = Clock()
+    with Spool(tmp_path / "s.db", max_age_s=3600, clock=clock) as spool:
+        old = spool.put([make_result("/old1"), make_result("/old2")])
+        clock.t += 1800
+        young = spool.put([make_result("/young")])
+        assert spool.enforce_bounds(NOTICE) == []
+        clock.t += 1801
+        drops = spool.enforce_bounds(NOTICE)
+        assert [(d.count, d.reason) for d in drops] == [(2, "age")]
+        left = bodies(spool)
+        assert [b["id"] for b in left[:1]] == young
+        assert not set(old) & {b["id"] for b in left}
+        notice = left[-1]
+        assert (notice["check"], notice["item"], notice["status"]) == ("agent", "spool", 1)
+        assert notice["summary"].startswith("dropped 2 results (oldest from ")
+        assert "age limit of 1h" in notice["summary"]
+        assert spool.counters()["dropped_total"] == 2
+
+
+def test_oldest_results_are_dropped_with_a_warning_result_when_past_the_byte_bound(tmp_path: Path) -> None:
+    with Spool(tmp_path / "s.db", max_bytes=10_000) as spool:
+        ids = []
+        for i in range(60):
+            ids += spool.put([make_result(f"/m{i}")])
+        assert spool.backlog_bytes() > 10_000
+        drops = spool.enforce_bounds(NOTICE)
+        assert len(drops) == 1 and drops[0].reason == "bytes"
+        left = [b["id"] for b in bodies(spool)]
+        dropped = drops[0].count
+        assert left[:-1] == ids[dropped:]  # the oldest went, in order
+        assert spool.backlog_bytes() <= 10_000
+        notice = bodies(spool)[-1]
+        assert notice["check"] == "agent" and notice["status"] == Status.WARNING
+        assert f"dropped {dropped} results" in notice["summary"]
+        assert "size limit of 9.8 KiB" in notice["summary"]
+        assert spool.enforce_bounds(NOTICE) == []  # below the low-water mark now
+
+
+def test_rejected_results_move_to_a_bounded_quarantine_with_a_warning_when_quarantined(
+        tmp_path: Path) -> None:
+    with Spool(tmp_path / "s.db", quarantine_max=3) as spool:
+        ids = spool.put([make_result(f"/m{i}") for i in range(5)])
+        assert spool.quarantine(ids[:2], "rejected as invalid (422): item too long", NOTICE) == 2
+        assert spool.quarantine(ids[2:4], "rejected as invalid (422): bad", NOTICE) == 2
+        assert [q[0] for q in spool.quarantined()] == ids[1:4]  # newest 3 kept
+        left = bodies(spool)
+        assert left[0]["id"] == ids[4]
+        notices = [b for b in left if b["check"] == "agent"]
+        assert len(notices) == 2
+        assert notices[0]["summary"].startswith("quarantined 2 results the collector rejected")
+        # a rejected notice is quarantined without a new notice (no loop)
+        spool.quarantine([notices[0]["id"]], "rejected", NOTICE)
+        assert [b["check"] for b in bodies(spool)] == ["disk", "agent"]
+
+
+def test_concurrent_writers_and_acks_stay_consistent_when_threads_share_the_spool(tmp_path: Path) -> None:
+    with Spool(tmp_path / "s.db") as spool:
+        written: list[str] = []
+
+        def writer(k: int) -> None:
+            for i in range(30):
+                written.extend(spool.put([make_result(f"/t{k}-{i}")]))
+
+        def acker() -> None:
+            for _ in range(30):
+                spool.ack([r.id for r in spool.batch(5)])
+
+        threads = [threading.Thread(target=writer, args=(k,)) for k in range(4)]
+        threads.append(threading.Thread(target=acker))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        left = {r.id for r in spool.batch(10_000)}
+        assert left <= set(written)
+        assert spool.backlog_bytes() == sum(len(r.body.encode()) for r in spool.batch(10_000))
+
+
+def test_opening_fails_with_a_spool_error_when_the_path_is_not_a_database(tmp_path: Path) -> None:
+    bad = tmp_path / "spool.db"
+    bad.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(SpoolError, match="cannot open the spool"):
+        Spool(bad)
+
+
+def test_state_must_be_json_when_saved(tmp_path: Path) -> None:
+    with Spool(tmp_path / "s.db") as spool:
+        with pytest.raises(TypeError):
+            spool.save_state("x", {"when": object()})
+        assert spool.load_state("x") == {}
