@@ -1,0 +1,56 @@
+"""Reading a request body safely: a cap on its size before and after gzip."""
+
+from __future__ import annotations
+
+import zlib
+
+from fastapi import HTTPException, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
+
+__all__ = ["read_body", "gunzip"]
+
+
+def _too_large(cap: int) -> HTTPException:
+    return HTTPException(status_code=413, detail=f"body larger than {cap} bytes: send smaller batches")
+
+
+def gunzip(data: bytes, cap: int) -> bytes:
+    """Decompress a gzip body, refusing more than ``cap`` bytes of output (413)."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(data, cap + 1)
+    except zlib.error as exc:
+        raise HTTPException(status_code=422, detail=f"body is not valid gzip: {exc}") from exc
+    if len(out) > cap or inflater.unconsumed_tail:
+        raise _too_large(cap)
+    if not inflater.eof:
+        raise HTTPException(status_code=422, detail="body is not valid gzip: the stream is truncated")
+    if inflater.unused_data:
+        raise HTTPException(status_code=422, detail="body is not valid gzip: data after the end of the stream")
+    return out
+
+
+async def read_body(request: Request, cap: int) -> bytes:
+    """The request body, decoded from ``Content-Encoding: gzip`` if sent so."""
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity", "gzip", "x-gzip"):
+        raise HTTPException(status_code=415, detail=f"Content-Encoding {encoding[:40]!r} is not supported: "
+                                                    "send gzip or no encoding")
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > cap:
+        raise _too_large(cap)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > cap:
+                raise _too_large(cap)
+            chunks.append(chunk)
+    except ClientDisconnect as exc:
+        raise HTTPException(status_code=400, detail="the client went away while sending") from exc
+    body = b"".join(chunks)
+    if encoding in ("gzip", "x-gzip"):
+        return await run_in_threadpool(gunzip, body, cap)
+    return body

@@ -1,0 +1,89 @@
+"""Dependencies shared by the route modules: the engine, settings, and who is calling.
+
+``AgentDep`` admits only agent tokens, ``PersonDep`` only people's tokens
+(any role); :func:`require_role` builds a dependency for a minimum role.
+Missing or unknown token: 401 with ``WWW-Authenticate: Bearer``.  A valid
+token of the wrong kind or too low a role: 403.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from sqlalchemy import Engine
+
+from collector.auth import Agent, Person, Role, authenticate
+from collector.config import Settings
+from collector.ingest import Ingestor
+from collector.metrics import CollectorMetrics
+
+__all__ = ["AgentDep", "EngineDep", "IngestorDep", "MetricsDep", "PersonDep", "SettingsDep",
+           "require_role"]
+
+
+def get_engine(request: Request) -> Engine:
+    return request.app.state.engine  # type: ignore[no-any-return]
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def get_ingestor(request: Request) -> Ingestor:
+    return request.app.state.ingestor  # type: ignore[no-any-return]
+
+
+def get_metrics(request: Request) -> CollectorMetrics:
+    return request.app.state.metrics  # type: ignore[no-any-return]
+
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+IngestorDep = Annotated[Ingestor, Depends(get_ingestor)]
+MetricsDep = Annotated[CollectorMetrics, Depends(get_metrics)]
+
+
+def _unauthorized(message: str) -> HTTPException:
+    return HTTPException(status_code=401, detail=message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def get_principal(request: Request, engine: EngineDep) -> Agent | Person:
+    header = request.headers.get("authorization")
+    if not header:
+        raise _unauthorized("missing token: send Authorization: Bearer <token>")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise _unauthorized("expected Authorization: Bearer <token>")
+    principal = authenticate(engine, token)
+    if principal is None:
+        raise _unauthorized("unknown or revoked token")
+    return principal
+
+
+PrincipalDep = Annotated[Agent | Person, Depends(get_principal)]
+
+
+def require_agent(principal: PrincipalDep) -> Agent:
+    if not isinstance(principal, Agent):
+        raise HTTPException(status_code=403, detail="this endpoint takes an agent token")
+    return principal
+
+
+def require_role(role: Role) -> Callable[[Agent | Person], Person]:
+    """A dependency admitting people whose role is ``role`` or higher."""
+
+    def dependency(principal: PrincipalDep) -> Person:
+        if not isinstance(principal, Person):
+            raise HTTPException(status_code=403, detail="this endpoint takes a person's token, not an agent's")
+        if principal.role < role:
+            raise HTTPException(status_code=403, detail=f"this needs the {role.name} role or higher")
+        return principal
+
+    return dependency
+
+
+AgentDep = Annotated[Agent, Depends(require_agent)]
+PersonDep = Annotated[Person, Depends(require_role(Role.viewer))]

@@ -1,0 +1,51 @@
+"""``/api/v1/results``: agents post batches, people read what was stored."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from checks.result import ResultError, parse_time
+from collector import views
+from collector.api import JSON
+from collector.api.body import read_body
+from collector.api.deps import AgentDep, EngineDep, IngestorDep, PersonDep, SettingsDep
+
+router = APIRouter()
+
+
+@router.post("/results", response_class=JSON)
+async def post_results(request: Request, agent: AgentDep, ingestor: IngestorDep,
+                       settings: SettingsDep) -> JSON:
+    body = await read_body(request, settings.max_body_bytes)
+    outcome = await run_in_threadpool(ingestor.ingest, agent, body)
+    return JSON(outcome.to_json())
+
+
+def _time(name: str, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_time(value)
+    except (ResultError, ValueError, OverflowError) as exc:
+        raise HTTPException(status_code=422, detail=[
+            {"loc": ["query", name], "msg": f"expected an ISO-8601 time with offset: {exc}",
+             "type": "value_error"}]) from exc
+
+
+@router.get("/results", response_class=JSON)
+def get_results(
+    _person: PersonDep,
+    engine: EngineDep,
+    site: str | None = None,
+    host: str | None = None,
+    check: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    limit: int = Query(views.DEFAULT_LIMIT, ge=1, le=views.MAX_LIMIT),
+) -> JSON:
+    f = views.ResultFilter(site=site, host=host, check=check, since=_time("since", since),
+                           until=_time("until", until), limit=limit)
+    return JSON({"results": views.list_results(engine, f)})

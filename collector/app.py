@@ -1,0 +1,88 @@
+"""The FastAPI application factory.
+
+``create_app(settings)`` wires the engine, the ingestor and the metrics
+registry into one app; it does not touch the schema (``wardround-collector
+serve`` and ``migrate`` run the migrations first).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from collector import __version__
+from collector.api import JSON, health, hosts, results
+from collector.config import Settings
+from collector.ingest import IngestError, Ingestor
+from collector.metrics import CollectorMetrics
+from collector.store.db import make_engine
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
+    """The collector app on ``settings.db_url`` (or on ``engine`` if given)."""
+    settings = settings or Settings()
+    engine = engine if engine is not None else make_engine(settings.db_url)
+    own_engine = engine
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        own_engine.dispose()
+
+    app = FastAPI(title="Wardround collector", version=__version__, lifespan=lifespan,
+                  default_response_class=JSON)
+    metrics = CollectorMetrics(engine)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.metrics = metrics
+    app.state.ingestor = Ingestor(engine, observe=metrics.observe, time_batch=metrics.time_batch)
+
+    app.include_router(health.router)
+    app.include_router(results.router, prefix="/api/v1")
+    app.include_router(hosts.router, prefix="/api/v1")
+    _install_error_handlers(app)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(IngestError)
+    async def _ingest_error(_request: Request, exc: IngestError) -> Response:
+        return JSON({"detail": exc.detail}, status_code=exc.status_code)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+        return JSON({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> Response:
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+                  for e in exc.errors()]
+        return JSON({"detail": errors}, status_code=422)
+
+    @app.exception_handler(OperationalError)
+    async def _db_unavailable(_request: Request, exc: OperationalError) -> Response:
+        log.warning("database unavailable: %s", type(exc.orig).__name__ if exc.orig else exc)
+        return JSON({"detail": "the database is unavailable; retry later"}, status_code=503,
+                    headers={"Retry-After": "5"})
+
+    @app.exception_handler(DBAPIError)
+    async def _db_error(_request: Request, exc: DBAPIError) -> Response:
+        log.error("database error: %s", exc, exc_info=exc)
+        return JSON({"detail": "internal error"}, status_code=500)
+
+    @app.exception_handler(Exception)
+    async def _internal_error(_request: Request, exc: Exception) -> Response:
+        log.error("internal error", exc_info=exc)
+        return JSON({"detail": "internal error"}, status_code=500)

@@ -1,0 +1,129 @@
+"""Tokens for agents and people.
+
+A token is ``secrets.token_urlsafe(32)`` behind a recognisable prefix
+(``wra_`` for an agent, ``wru_`` for a person), shown once and stored only
+as its SHA-256 hex digest.  The tokens carry 256 bits of entropy, so a fast
+hash is the right one: nothing to brute-force, and a lookup by digest is an
+index probe.  Tokens are never logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from enum import IntEnum
+
+from sqlalchemy import Engine, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from collector.store.db import reading, writing
+from collector.store.tables import agent_tokens, users
+
+__all__ = [
+    "AGENT_PREFIX",
+    "USER_PREFIX",
+    "Agent",
+    "AuthError",
+    "Person",
+    "Role",
+    "authenticate",
+    "create_agent_token",
+    "create_user",
+    "hash_token",
+]
+
+AGENT_PREFIX = "wra_"
+USER_PREFIX = "wru_"
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+
+
+class AuthError(ValueError):
+    """A request to create a token or user that cannot be honoured."""
+
+
+class Role(IntEnum):
+    """What a person may do; a higher role may do everything a lower one may."""
+
+    viewer = 1
+    engineer = 2
+    admin = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    """An authenticated agent: it may write results for exactly this site and host."""
+
+    site: str
+    host: str
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """An authenticated person with a role."""
+
+    name: str
+    role: Role
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _new_token(prefix: str) -> str:
+    return prefix + secrets.token_urlsafe(32)
+
+
+def _check_name(kind: str, value: str) -> None:
+    if not _NAME_RE.match(value):
+        raise AuthError(f"{kind}: expected 1-64 characters of letters, digits, '.', '_' or '-' (got {value!r})")
+
+
+def create_agent_token(engine: Engine, *, site: str, host: str) -> str:
+    """Create and return a new agent token for ``site``/``host`` (shown once)."""
+    _check_name("site", site)
+    _check_name("host", host)
+    token = _new_token(AGENT_PREFIX)
+    with writing(engine) as conn:
+        conn.execute(insert(agent_tokens).values(
+            site=site, host=host, token_hash=hash_token(token), created_at=datetime.now(timezone.utc)))
+    return token
+
+
+def create_user(engine: Engine, *, name: str, role: str) -> str:
+    """Create a person with ``role`` and return their API token (shown once)."""
+    _check_name("name", name)
+    if role not in Role.__members__:
+        raise AuthError(f"role: expected one of {', '.join(Role.__members__)} (got {role!r})")
+    token = _new_token(USER_PREFIX)
+    try:
+        with writing(engine) as conn:
+            conn.execute(insert(users).values(
+                name=name, role=role, token_hash=hash_token(token),
+                created_at=datetime.now(timezone.utc)))
+    except IntegrityError as exc:
+        raise AuthError(f"user {name!r} already exists") from exc
+    return token
+
+
+def authenticate(engine: Engine, token: str) -> Agent | Person | None:
+    """The principal ``token`` belongs to, or None if it is unknown or revoked."""
+    digest = hash_token(token)
+    with reading(engine) as conn:
+        if token.startswith(USER_PREFIX):
+            row = conn.execute(
+                select(users.c.name, users.c.role, users.c.token_hash).where(users.c.token_hash == digest)
+            ).first()
+            if row is not None and hmac.compare_digest(row.token_hash, digest):
+                return Person(name=row.name, role=Role[row.role])
+            return None
+        row = conn.execute(
+            select(agent_tokens.c.site, agent_tokens.c.host, agent_tokens.c.token_hash).where(
+                agent_tokens.c.token_hash == digest, agent_tokens.c.revoked_at.is_(None))
+        ).first()
+        if row is not None and hmac.compare_digest(row.token_hash, digest):
+            return Agent(site=row.site, host=row.host)
+        return None

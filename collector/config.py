@@ -1,0 +1,142 @@
+"""Collector settings: defaults, an optional YAML file, then command-line flags.
+
+Precedence, highest first: a command-line flag, the config file, the
+``WARDROUND_DB`` environment variable (database URL only), the default.
+
+The config file (every key optional)::
+
+    db: postgresql+psycopg://wardround@db.example/wardround
+    listen:
+      host: 0.0.0.0        # default 127.0.0.1 (local only)
+      port: 8480
+    workers: 1
+    max_body_bytes: 8388608  # cap on a request body, before and after gzip
+
+Every fault in the file is reported at once, each as ``FILE: key: expected ...``
+(:class:`ConfigError`, exit code 2).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["ConfigError", "Settings", "DEFAULT_DB_URL", "DEFAULT_PORT", "load_settings"]
+
+DEFAULT_DB_URL = "sqlite:///wardround.db"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8480
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+DB_ENV = "WARDROUND_DB"
+
+
+class ConfigError(ValueError):
+    """A config file (or flag) the collector cannot use; exit code 2."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    db_url: str = DEFAULT_DB_URL
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    workers: int = 1
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _int(value: Any, low: int, high: int) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        return None
+    return value
+
+
+def _from_file(path: Path) -> dict[str, Any]:
+    where = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{where}: cannot read: {exc.strerror or exc}"]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{where}: expected UTF-8 text"]) from exc
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ConfigError([f"{where}: not valid YAML{at}: {getattr(exc, 'problem', exc)}"]) from exc
+    if doc is None:
+        return {}
+    if not isinstance(doc, Mapping):
+        raise ConfigError([f"{where}: expected a mapping of settings at the top level"])
+    out: dict[str, Any] = {}
+    problems: list[str] = []
+    for key in doc:
+        if key not in ("db", "listen", "workers", "max_body_bytes"):
+            problems.append(f"{where}: {key}: unknown key (expected db, listen, workers, max_body_bytes)")
+    if "db" in doc:
+        if isinstance(doc["db"], str) and doc["db"].strip():
+            out["db_url"] = doc["db"].strip()
+        else:
+            problems.append(f"{where}: db: expected a database URL such as sqlite:///wardround.db")
+    listen = doc.get("listen", {})
+    if not isinstance(listen, Mapping):
+        problems.append(f"{where}: listen: expected a mapping with host and port")
+        listen = {}
+    for key in listen:
+        if key not in ("host", "port"):
+            problems.append(f"{where}: listen.{key}: unknown key (expected host, port)")
+    if "host" in listen:
+        if isinstance(listen["host"], str) and listen["host"]:
+            out["host"] = listen["host"]
+        else:
+            problems.append(f"{where}: listen.host: expected an address such as 127.0.0.1 or 0.0.0.0")
+    if "port" in listen:
+        port = _int(listen["port"], 1, 65535)
+        if port is None:
+            problems.append(f"{where}: listen.port: expected a port number 1-65535")
+        out["port"] = port
+    if "workers" in doc:
+        workers = _int(doc["workers"], 1, 64)
+        if workers is None:
+            problems.append(f"{where}: workers: expected an integer 1-64")
+        out["workers"] = workers
+    if "max_body_bytes" in doc:
+        cap = _int(doc["max_body_bytes"], 1024, 1024**3)
+        if cap is None:
+            problems.append(f"{where}: max_body_bytes: expected an integer 1024-1073741824")
+        out["max_body_bytes"] = cap
+    if problems:
+        raise ConfigError(problems)
+    return out
+
+
+def load_settings(config: str | os.PathLike[str] | None = None, **flags: Any) -> Settings:
+    """Settings from the defaults, ``WARDROUND_DB``, the file ``config`` and ``flags``.
+
+    ``flags`` are Settings fields; a flag that is None was not given.
+    """
+    settings = Settings(db_url=os.environ.get(DB_ENV) or DEFAULT_DB_URL)
+    if config is not None:
+        settings = settings.replace(**_from_file(Path(config)))
+    problems = []
+    if flags.get("port") is not None and _int(flags["port"], 1, 65535) is None:
+        problems.append(f"--port: expected a port number 1-65535 (got {flags['port']})")
+    if flags.get("workers") is not None and _int(flags["workers"], 1, 64) is None:
+        problems.append(f"--workers: expected an integer 1-64 (got {flags['workers']})")
+    if problems:
+        raise ConfigError(problems)
+    return settings.replace(**flags)

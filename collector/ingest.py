@@ -1,0 +1,233 @@
+"""The ingest rule: validate a batch, store it idempotently, update the latest state.
+
+A batch is all or nothing:
+
+* any result that does not follow the wire format → :class:`BatchInvalid`
+  (HTTP 422, listing each bad result's index, id and error; the agent
+  bisects to isolate it), nothing stored;
+* any result for a site or host other than the agent's own →
+  :class:`BatchForbidden` (HTTP 403), nothing stored;
+* otherwise every new result is stored in one transaction, results already
+  stored (by id) are reported as duplicates, the latest state of each check
+  item moves forward, and the host's last-seen time, clock offset, spool
+  backlog and agent version are recorded.
+
+Exceptions::
+
+    IngestError (ValueError)       status_code, detail
+    ├── BatchMalformed             422: not JSON, or not {"results": [...]}
+    ├── BatchInvalid               422: some results fail validation
+    └── BatchForbidden             403: results for another site/host
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine
+
+from checks.result import MAX_DETAILS_BYTES, Result, ResultError, format_time, parse_time
+from collector.auth import Agent
+from collector.store import queries
+from collector.store.db import writing
+
+__all__ = [
+    "BatchForbidden",
+    "BatchInvalid",
+    "BatchMalformed",
+    "IngestError",
+    "Outcome",
+    "Ingestor",
+    "parse_batch",
+]
+
+log = logging.getLogger(__name__)
+
+MAX_VERSION_LEN = 64
+MAX_BACKLOG = 2**63 - 1
+
+
+class IngestError(ValueError):
+    status_code = 422
+
+    def __init__(self, detail: Any) -> None:
+        super().__init__(detail if isinstance(detail, str) else "invalid batch")
+        self.detail = detail
+
+
+class BatchMalformed(IngestError):
+    """The body is not JSON or not shaped like a batch."""
+
+
+class BatchInvalid(IngestError):
+    """One or more results fail validation; ``detail`` lists them."""
+
+
+class BatchForbidden(IngestError):
+    """The batch holds results for a site or host the agent may not write."""
+
+    status_code = 403
+
+
+@dataclass(frozen=True, slots=True)
+class AgentReport:
+    """What the agent says about itself alongside a batch (all optional)."""
+
+    time: datetime | None = None
+    spool_backlog: int | None = None
+    version: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    rows: list[dict[str, Any]]  # one per distinct result id, in batch order
+    ids: list[str]  # distinct ids in batch order
+    agent: AgentReport = field(default_factory=AgentReport)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    accepted: list[str]
+    duplicates: list[str]
+    server_time: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {"accepted": self.accepted, "duplicates": self.duplicates,
+                "server_time": format_time(self.server_time)}
+
+
+def _reject_nul(result: Result) -> None:
+    for name in ("item", "summary", "standard"):
+        if "\x00" in getattr(result, name):
+            raise ResultError(f"{name}: must not contain a NUL character")
+
+
+def _row(data: Any, now: datetime) -> dict[str, Any]:
+    result = Result.from_wire(data)
+    _reject_nul(result)
+    try:
+        details = orjson.dumps(data.get("details", {})).decode()
+    except orjson.JSONEncodeError as exc:
+        raise ResultError(f"details: cannot be stored ({exc})") from exc
+    if len(details) > MAX_DETAILS_BYTES:
+        raise ResultError(f"details: larger than {MAX_DETAILS_BYTES} bytes as JSON")
+    return {
+        "uid": result.id, "site": result.site, "host": result.host, "check": result.check,
+        "item": result.item, "status": int(result.status), "summary": result.summary,
+        "standard": result.standard, "started_at": result.started_at, "received_at": now,
+        "duration_ms": result.duration_ms,
+        "metrics": orjson.dumps(data.get("metrics", [])).decode(),
+        "details": details,
+    }
+
+
+def _agent_report(raw: Any) -> AgentReport:
+    if raw is None:
+        return AgentReport()
+    if not isinstance(raw, dict):
+        raise BatchMalformed("agent: expected an object")
+    when = None
+    if raw.get("time") is not None:
+        try:
+            when = parse_time(raw["time"])
+        except (ResultError, ValueError, OverflowError) as exc:
+            raise BatchMalformed(f"agent.time: {exc}") from exc
+    backlog = raw.get("spool_backlog")
+    if backlog is not None and (isinstance(backlog, bool) or not isinstance(backlog, int)
+                                or not 0 <= backlog <= MAX_BACKLOG):
+        raise BatchMalformed("agent.spool_backlog: expected a non-negative integer")
+    version = raw.get("version")
+    if version is not None and (not isinstance(version, str) or len(version) > MAX_VERSION_LEN
+                                or "\x00" in version):
+        raise BatchMalformed(f"agent.version: expected a string of at most {MAX_VERSION_LEN} characters")
+    return AgentReport(time=when, spool_backlog=backlog, version=version)
+
+
+def parse_batch(body: bytes, now: datetime) -> Batch:
+    """Parse and validate a batch body; raise :class:`IngestError` on any fault."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BatchMalformed(f"body is not valid JSON: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise BatchMalformed('body: expected an object {"results": [...]}')
+    raw_results = doc.get("results")
+    if not isinstance(raw_results, list):
+        raise BatchMalformed('results: expected a list of check results')
+    agent = _agent_report(doc.get("agent"))
+    rows: list[dict[str, Any]] = []
+    ids: list[str] = []
+    seen: set[str] = set()
+    errors: list[dict[str, Any]] = []
+    for index, data in enumerate(raw_results):
+        try:
+            row = _row(data, now)
+        except (ResultError, ValueError, TypeError, OverflowError) as exc:
+            rid = data.get("id") if isinstance(data, dict) else None
+            errors.append({"index": index, "id": rid[:64] if isinstance(rid, str) else None,
+                           "error": str(exc)[:500]})
+            continue
+        if row["uid"] not in seen:
+            seen.add(row["uid"])
+            rows.append(row)
+            ids.append(row["uid"])
+    if errors:
+        raise BatchInvalid(errors)
+    return Batch(rows=rows, ids=ids, agent=agent)
+
+
+Observer = Callable[[str, int], None]  # (outcome, count) -> None
+Timer = Callable[[float], None]
+
+
+class Ingestor:
+    """Stores batches into one database; ``observe`` counts outcomes for /metrics."""
+
+    def __init__(self, engine: Engine, observe: Observer | None = None,
+                 time_batch: Timer | None = None) -> None:
+        self.engine = engine
+        self._observe = observe or (lambda outcome, n: None)
+        self._time_batch = time_batch or (lambda seconds: None)
+
+    def ingest(self, agent: Agent, body: bytes) -> Outcome:
+        """Validate and store one batch body from ``agent``."""
+        start = time.perf_counter()
+        now = datetime.now(timezone.utc)
+        try:
+            batch = parse_batch(body, now)
+        except BatchInvalid as exc:
+            self._observe("rejected", len(exc.detail))
+            raise
+        foreign = [r for r in batch.rows if r["site"] != agent.site or r["host"] != agent.host]
+        if foreign:
+            self._observe("rejected", len(foreign))
+            first = foreign[0]
+            raise BatchForbidden(
+                f"this agent token writes for {agent.site}/{agent.host} only; "
+                f"{len(foreign)} result(s) are for other hosts, e.g. {first['site']}/{first['host']}")
+        outcome = self.store(agent, batch, now)
+        self._observe("accepted", len(outcome.accepted))
+        self._observe("duplicate", len(outcome.duplicates))
+        self._time_batch(time.perf_counter() - start)
+        return outcome
+
+    def store(self, agent: Agent, batch: Batch, now: datetime) -> Outcome:
+        report = batch.agent
+        offset = (now - report.time).total_seconds() if report.time is not None else None
+        with writing(self.engine) as conn:
+            present = queries.existing_uids(conn, batch.ids)
+            fresh = [r for r in batch.rows if r["uid"] not in present]
+            stored = queries.insert_results(conn, fresh)
+            queries.upsert_latest(conn, (r for r in fresh if r["uid"] in stored))
+            queries.touch_host(conn, site=agent.site, host=agent.host, seen=now,
+                               clock_offset_s=offset, spool_backlog=report.spool_backlog,
+                               agent_version=report.version)
+        accepted = [i for i in batch.ids if i in stored]
+        duplicates = [i for i in batch.ids if i not in stored]
+        return Outcome(accepted=accepted, duplicates=duplicates, server_time=now)

@@ -1,0 +1,158 @@
+"""The SQL the collector runs: ingest writes and the reads behind the API and /metrics.
+
+Writes are race-safe across several collector processes on one database:
+results are inserted with ``ON CONFLICT (uid) DO NOTHING ... RETURNING uid``
+(what comes back is what this transaction stored), and the latest state is
+upserted only when the incoming result started later than the stored one.
+Rows are written in a fixed order (by uid, by key) so two concurrent
+batches never wait on each other in a cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import Insert
+
+from collector.store.tables import hosts, latest, results
+
+__all__ = [
+    "HostState",
+    "existing_uids",
+    "insert_results",
+    "upsert_latest",
+    "touch_host",
+    "find_results",
+    "host_states",
+    "latest_states",
+    "ping",
+]
+
+_LATEST_KEY = ("site", "host", "check", "item")
+_LATEST_VALUES = ("status", "summary", "standard", "result_uid", "started_at", "received_at", "metrics")
+
+
+def _insert(conn: Connection, table: Any) -> Any:
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def existing_uids(conn: Connection, uids: Sequence[str]) -> set[str]:
+    """Which of ``uids`` are stored already (one indexed query)."""
+    if not uids:
+        return set()
+    return set(conn.execute(select(results.c.uid).where(results.c.uid.in_(uids))).scalars())
+
+
+def insert_results(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """Insert result rows, skipping ids already stored; return the ids this call stored."""
+    if not rows:
+        return set()
+    stmt: Insert = _insert(conn, results).on_conflict_do_nothing(index_elements=["uid"])
+    stored = conn.execute(stmt.returning(results.c.uid), sorted(rows, key=lambda r: r["uid"]))
+    return set(stored.scalars())
+
+
+def upsert_latest(conn: Connection, rows: Iterable[dict[str, Any]]) -> None:
+    """Make each row the latest state of its item unless a later one is stored."""
+    newest: dict[tuple[str, ...], dict[str, Any]] = {}
+    for row in rows:
+        key = (row["site"], row["host"], row["check"], row["item"])
+        held = newest.get(key)
+        if held is None or row["started_at"] > held["started_at"]:
+            newest[key] = row
+    if not newest:
+        return
+    values = [
+        {"site": k[0], "host": k[1], "check": k[2], "item": k[3], "status": r["status"],
+         "summary": r["summary"], "standard": r["standard"], "result_uid": r["uid"],
+         "started_at": r["started_at"], "received_at": r["received_at"], "metrics": r["metrics"]}
+        for k, r in sorted(newest.items())
+    ]
+    ins = _insert(conn, latest)
+    stmt = ins.on_conflict_do_update(
+        index_elements=list(_LATEST_KEY),
+        set_={name: ins.excluded[name] for name in _LATEST_VALUES},
+        where=ins.excluded.started_at > latest.c.started_at,
+    )
+    conn.execute(stmt, values)
+
+
+def touch_host(conn: Connection, *, site: str, host: str, seen: datetime,
+               clock_offset_s: float | None, spool_backlog: int | None,
+               agent_version: str | None) -> None:
+    """Record that the agent of ``site``/``host`` reported at ``seen``."""
+    ins = _insert(conn, hosts).values(
+        site=site, host=host, first_seen=seen, last_seen=seen, clock_offset_s=clock_offset_s,
+        spool_backlog=spool_backlog, agent_version=agent_version)
+    update: dict[str, Any] = {"last_seen": ins.excluded.last_seen}
+    # What the agent did not report stays as last reported.
+    for name, value in (("clock_offset_s", clock_offset_s), ("spool_backlog", spool_backlog),
+                        ("agent_version", agent_version)):
+        if value is not None:
+            update[name] = ins.excluded[name]
+    conn.execute(ins.on_conflict_do_update(index_elements=["site", "host"], set_=update))
+
+
+def find_results(conn: Connection, *, site: str | None = None, host: str | None = None,
+                 check: str | None = None, since: datetime | None = None,
+                 until: datetime | None = None, limit: int = 100) -> list[Any]:
+    """Stored results matching the filters, newest (by started_at) first."""
+    q = select(results)
+    if site is not None:
+        q = q.where(results.c.site == site)
+    if host is not None:
+        q = q.where(results.c.host == host)
+    if check is not None:
+        q = q.where(results.c.check == check)
+    if since is not None:
+        q = q.where(results.c.started_at >= since)
+    if until is not None:
+        q = q.where(results.c.started_at < until)
+    q = q.order_by(results.c.started_at.desc(), results.c.id.desc()).limit(limit)
+    return list(conn.execute(q))
+
+
+@dataclass(frozen=True, slots=True)
+class HostState:
+    site: str
+    host: str
+    first_seen: datetime
+    last_seen: datetime
+    clock_offset_s: float | None
+    spool_backlog: int | None
+    agent_version: str | None
+    statuses: dict[int, int]  # status code -> number of check items in it
+
+
+def host_states(conn: Connection) -> list[HostState]:
+    """Every host that reported, with a count of its current check items per status."""
+    counts: dict[tuple[str, str], dict[int, int]] = {}
+    q = select(latest.c.site, latest.c.host, latest.c.status, func.count()).group_by(
+        latest.c.site, latest.c.host, latest.c.status)
+    for site, host, status, n in conn.execute(q):
+        counts.setdefault((site, host), {})[int(status)] = int(n)
+    out = []
+    for row in conn.execute(select(hosts).order_by(hosts.c.site, hosts.c.host)):
+        out.append(HostState(
+            site=row.site, host=row.host, first_seen=row.first_seen, last_seen=row.last_seen,
+            clock_offset_s=row.clock_offset_s, spool_backlog=row.spool_backlog,
+            agent_version=row.agent_version, statuses=counts.get((row.site, row.host), {})))
+    return out
+
+
+def latest_states(conn: Connection) -> list[Any]:
+    """The current state of every check item (site, host, check, item, status, metrics)."""
+    q = select(latest.c.site, latest.c.host, latest.c.check, latest.c.item, latest.c.status,
+               latest.c.metrics)
+    return list(conn.execute(q))
+
+
+def ping(conn: Connection) -> None:
+    conn.exec_driver_sql("SELECT 1").scalar()

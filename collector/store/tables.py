@@ -1,0 +1,123 @@
+"""The collector's tables (SQLAlchemy Core).
+
+Times are stored as timezone-aware UTC (``timestamptz`` on PostgreSQL, ISO
+text on SQLite, see :class:`UTCDateTime`).  ``metrics`` and ``details`` are
+JSON text, written once by ingest and handed back verbatim.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+__all__ = ["metadata", "agent_tokens", "users", "results", "latest", "hosts", "UTCDateTime"]
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend.
+
+    SQLite keeps no offset, so values are normalised to UTC on the way in
+    and marked UTC on the way out; PostgreSQL stores ``timestamptz``.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: the store only takes timezone-aware times")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+metadata = MetaData()
+
+agent_tokens = Table(
+    "agent_tokens", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("site", String(64), nullable=False),
+    Column("host", String(64), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+)
+
+users = Table(
+    "users", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+results = Table(
+    "results", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("uid", String(32), nullable=False, unique=True),
+    Column("site", String(64), nullable=False),
+    Column("host", String(64), nullable=False),
+    Column("check", String(64), nullable=False),
+    Column("item", String(255), nullable=False),
+    Column("status", SmallInteger, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("standard", Text, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("metrics", Text, nullable=False),
+    Column("details", Text, nullable=False),
+    Index("ix_results_site_host_check_started", "site", "host", "check", "started_at"),
+    Index("ix_results_started_at", "started_at"),
+)
+
+latest = Table(
+    "latest", metadata,
+    Column("site", String(64), primary_key=True),
+    Column("host", String(64), primary_key=True),
+    Column("check", String(64), primary_key=True),
+    Column("item", String(255), primary_key=True),
+    Column("status", SmallInteger, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("standard", Text, nullable=False),
+    Column("result_uid", String(32), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("metrics", Text, nullable=False),
+)
+
+hosts = Table(
+    "hosts", metadata,
+    Column("site", String(64), primary_key=True),
+    Column("host", String(64), primary_key=True),
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("last_seen", UTCDateTime, nullable=False),
+    Column("clock_offset_s", Float),
+    Column("spool_backlog", BigInteger),
+    Column("agent_version", String(64)),
+)

@@ -1,0 +1,77 @@
+"""What the read endpoints answer: stored results and hosts as JSON-ready dicts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from checks.result import WIRE_VERSION, Status, format_time
+from collector.store import queries
+from collector.store.db import reading
+
+__all__ = ["ResultFilter", "list_results", "list_hosts", "database_ok", "MAX_LIMIT", "DEFAULT_LIMIT"]
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ResultFilter:
+    site: str | None = None
+    host: str | None = None
+    check: str | None = None
+    since: datetime | None = None  # inclusive, on started_at
+    until: datetime | None = None  # exclusive, on started_at
+    limit: int = DEFAULT_LIMIT
+
+
+def _wire(row: Any) -> dict[str, Any]:
+    return {
+        "v": WIRE_VERSION, "id": row.uid, "site": row.site, "host": row.host, "check": row.check,
+        "item": row.item, "status": row.status, "summary": row.summary, "standard": row.standard,
+        "metrics": orjson.loads(row.metrics), "details": orjson.loads(row.details),
+        "started_at": format_time(row.started_at), "duration_ms": row.duration_ms,
+        "received_at": format_time(row.received_at),
+    }
+
+
+def list_results(engine: Engine, f: ResultFilter) -> list[dict[str, Any]]:
+    """Stored results matching ``f``, newest first, in wire form plus ``received_at``."""
+    with reading(engine) as conn:
+        rows = queries.find_results(conn, site=f.site, host=f.host, check=f.check, since=f.since,
+                                    until=f.until, limit=f.limit)
+    return [_wire(r) for r in rows]
+
+
+def list_hosts(engine: Engine) -> list[dict[str, Any]]:
+    """Every host that reported, with last-seen time and worst current status."""
+    with reading(engine) as conn:
+        states = queries.host_states(conn)
+    out = []
+    for h in states:
+        worst = Status.worst(h.statuses)
+        out.append({
+            "site": h.site, "host": h.host,
+            "last_seen": format_time(h.last_seen), "first_seen": format_time(h.first_seen),
+            "worst_status": int(worst), "worst_status_name": worst.name,
+            "checks": sum(h.statuses.values()),
+            "status_counts": {Status(s).name: n for s, n in sorted(h.statuses.items())},
+            "clock_offset_s": h.clock_offset_s, "spool_backlog": h.spool_backlog,
+            "agent_version": h.agent_version,
+        })
+    return out
+
+
+def database_ok(engine: Engine) -> bool:
+    """True when the database answers ``SELECT 1``."""
+    try:
+        with reading(engine) as conn:
+            queries.ping(conn)
+    except SQLAlchemyError:
+        return False
+    return True
