@@ -221,10 +221,8 @@ class Ingestor:
         report = batch.agent
         offset = (now - report.time).total_seconds() if report.time is not None else None
         with writing(self.engine) as conn:
-            present = queries.existing_uids(conn, batch.ids)
-            fresh = [r for r in batch.rows if r["uid"] not in present]
-            stored = queries.insert_results(conn, fresh)
-            queries.upsert_latest(conn, (r for r in fresh if r["uid"] in stored))
+            stored = queries.store_new_results(conn, batch.rows)
+            queries.upsert_latest(conn, (r for r in batch.rows if r["uid"] in stored))
             queries.touch_host(conn, site=agent.site, host=agent.host, seen=now,
                                clock_offset_s=offset, spool_backlog=report.spool_backlog,
                                agent_version=report.version)

@@ -1,8 +1,8 @@
 """The SQL the collector runs: ingest writes and the reads behind the API and /metrics.
 
 Writes are race-safe across several collector processes on one database:
-results are inserted with ``ON CONFLICT (uid) DO NOTHING ... RETURNING uid``
-(what comes back is what this transaction stored), and the latest state is
+results are inserted with ``ON CONFLICT (uid) DO NOTHING`` (see
+:func:`store_new_results` for how each backend knows what it stored), and the latest state is
 upserted only when the incoming result started later than the stored one.
 Rows are written in a fixed order (by uid, by key) so two concurrent
 batches never wait on each other in a cycle.
@@ -12,19 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import ARRAY, Connection, String, any_, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql.dml import Insert
 
 from collector.store.tables import hosts, latest, results
 
 __all__ = [
     "HostState",
     "existing_uids",
-    "insert_results",
+    "store_new_results",
     "upsert_latest",
     "touch_host",
     "find_results",
@@ -43,20 +42,87 @@ def _insert(conn: Connection, table: Any) -> Any:
     return sqlite.insert(table)
 
 
+RESULT_COLUMNS = ("uid", "site", "host", "check", "item", "status", "summary", "standard",
+                  "started_at", "received_at", "duration_ms", "metrics", "details")
+_QUOTED_COLUMNS = ", ".join(f'"{c}"' for c in RESULT_COLUMNS)
+_SQLITE_INSERT = (f"INSERT INTO results ({_QUOTED_COLUMNS}) VALUES ({', '.join('?' * len(RESULT_COLUMNS))}) "
+                  "ON CONFLICT (uid) DO NOTHING")
+_PG_STAGE = "wardround_incoming"
+
+
 def existing_uids(conn: Connection, uids: Sequence[str]) -> set[str]:
     """Which of ``uids`` are stored already (one indexed query)."""
     if not uids:
         return set()
+    if conn.dialect.name == "postgresql":
+        # One array parameter: a 500-value IN list costs PostgreSQL a fresh plan each time.
+        stmt = select(results.c.uid).where(results.c.uid == any_(bindparam("uids", type_=ARRAY(String))))
+        return set(conn.execute(stmt, {"uids": list(uids)}).scalars())
     return set(conn.execute(select(results.c.uid).where(results.c.uid.in_(uids))).scalars())
 
 
-def insert_results(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
-    """Insert result rows, skipping ids already stored; return the ids this call stored."""
+def store_new_results(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """Store the rows whose uid is not stored yet; return the uids this transaction stored.
+
+    This is the hot path, so it talks to the driver directly:
+
+    * SQLite: the write transaction began with BEGIN IMMEDIATE, so no other
+      writer can commit between our SELECT of present ids and the insert;
+      the new rows go in with one ``executemany``.
+    * PostgreSQL: the new rows are COPYed into a temporary staging table,
+      then ``INSERT ... SELECT ... ON CONFLICT (uid) DO NOTHING RETURNING
+      uid`` moves them over; what comes back is exactly what this
+      transaction stored, even when another collector stores the same ids
+      at the same moment.  (COPY is about 4x faster than executemany here.)
+    """
     if not rows:
         return set()
-    stmt: Insert = _insert(conn, results).on_conflict_do_nothing(index_elements=["uid"])
-    stored = conn.execute(stmt.returning(results.c.uid), sorted(rows, key=lambda r: r["uid"]))
-    return set(stored.scalars())
+    present = existing_uids(conn, [r["uid"] for r in rows])
+    fresh = sorted((r for r in rows if r["uid"] not in present), key=lambda r: r["uid"])
+    if not fresh:
+        return set()
+    if conn.dialect.name == "postgresql":
+        return _copy_results_pg(conn, fresh)
+    return _insert_results_sqlite(conn, fresh)
+
+
+def _sqlite_time(dt: datetime) -> str:
+    # The text form SQLAlchemy's SQLite DateTime reads and writes (UTC, no offset).
+    return dt.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _insert_results_sqlite(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
+    params = [
+        (r["uid"], r["site"], r["host"], r["check"], r["item"], r["status"], r["summary"], r["standard"],
+         _sqlite_time(r["started_at"]), _sqlite_time(r["received_at"]), r["duration_ms"], r["metrics"],
+         r["details"])
+        for r in rows
+    ]
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(_SQLITE_INSERT, params)
+    finally:
+        cursor.close()
+    return {r["uid"] for r in rows}
+
+
+def _copy_results_pg(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
+    info = conn.connection.info
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        if not info.get(_PG_STAGE):
+            cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {_PG_STAGE} ON COMMIT DELETE ROWS AS "
+                           f"SELECT {_QUOTED_COLUMNS} FROM results WITH NO DATA")
+            info[_PG_STAGE] = True
+        with cursor.copy(f"COPY {_PG_STAGE} ({_QUOTED_COLUMNS}) FROM STDIN") as copy:
+            for r in rows:
+                copy.write_row([r[c] for c in RESULT_COLUMNS])
+        cursor.execute(f"INSERT INTO results ({_QUOTED_COLUMNS}) SELECT {_QUOTED_COLUMNS} FROM {_PG_STAGE} "
+                       "ORDER BY uid ON CONFLICT (uid) DO NOTHING RETURNING uid")
+        stored = {uid for (uid,) in cursor.fetchall()}
+    finally:
+        cursor.close()
+    return stored
 
 
 def upsert_latest(conn: Connection, rows: Iterable[dict[str, Any]]) -> None:
