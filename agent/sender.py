@@ -134,20 +134,18 @@ class Sender:
 
     # -- public -----------------------------------------------------------
 
-    def push(self, *, deadline: float | None = None, max_batches: int | None = None) -> PushOutcome:
+    def push(self, *, deadline: float | None = None, stop: threading.Event | None = None) -> PushOutcome:
         """Send batches, oldest first, until the spool is empty, a send fails,
-        ``deadline`` (``time.monotonic()``) passes or ``max_batches`` were sent."""
+        ``deadline`` (``time.monotonic()``) passes or ``stop`` is set."""
         out = PushOutcome()
         with self._lock:
-            batches = 0
-            while max_batches is None or batches < max_batches:
+            while stop is None or not stop.is_set():
                 if deadline is not None and time.monotonic() >= deadline:
                     out.ok, out.error = False, "out of time"
                     break
                 rows = self.spool.batch(self.batch_size)
                 if not rows:
                     break
-                batches += 1
                 try:
                     acked, quarantined = self._deliver(rows, deadline)
                 except _Failure as exc:

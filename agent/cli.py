@@ -1,0 +1,270 @@
+"""``wardround-agent``: run (the daemon), once (one patrol now), check (one check ad hoc).
+
+Exit codes: ``once`` and ``check`` exit with the worst status of their
+results (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN); a config error or any other
+mistake in how the command was called exits 2 with a message, before
+anything starts.  ``run`` exits 0 after SIGTERM/SIGINT.
+
+Heavy imports (APScheduler, the checks, sqlite3, urllib) happen inside the
+subcommands, so ``--help`` is instant and each command loads only what it uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any
+
+from agent import __version__
+
+__all__ = ["main"]
+
+EXIT_USAGE = 2
+DEFAULT_CONFIG = (r"C:\ProgramData\Wardround\agent.yaml" if sys.platform == "win32"
+                  else "/etc/wardround/agent.yaml")
+
+log = logging.getLogger("agent")
+
+
+class UsageError(Exception):
+    """A mistake in how the command was called; printed as one line, exit 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="wardround-agent",
+        description="Wardround agent: runs health checks on this server, spools the results "
+                    "durably and pushes them to the collector.",
+        epilog="Exit codes of once/check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; "
+               "2 also for a config or usage error. See docs/agent.md.")
+    p.add_argument("--version", action="version", version=f"wardround-agent {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="{run,once,check}")
+    sub.required = True
+
+    def add(name: str, help_: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.add_argument("--version", action="version", version=f"wardround-agent {__version__}")
+        return sp
+
+    run = add("run", "the daemon: schedule the configured checks, spool and push their results")
+    run.add_argument("--config", default=DEFAULT_CONFIG, metavar="F",
+                     help=f"agent config (YAML; default {DEFAULT_CONFIG})")
+    run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+    once = add("once", "one full patrol now: run every configured check once, print the results")
+    once.add_argument("--config", default=DEFAULT_CONFIG, metavar="F",
+                      help=f"agent config (YAML; default {DEFAULT_CONFIG})")
+    once.add_argument("--push", action="store_true",
+                      help="send the results through the spool and wait for the collector's "
+                           "acknowledgement")
+    once.add_argument("--wait", default="60s", metavar="DURATION",
+                      help="with --push: how long to wait for the acknowledgement (default 60s); "
+                           "what is not acknowledged stays in the spool for `run`")
+    once.add_argument("--json", action="store_true",
+                      help="print the results as a JSON list (wire form), nothing else on stdout")
+
+    check = add("check", "run one check ad hoc and print its results (nothing is spooled or sent)")
+    check.add_argument("name", metavar="NAME", help="a check from the catalogue, e.g. disk")
+    check.add_argument("--param", action="append", default=[], metavar="K=V",
+                       help="a check parameter (repeatable); lists are comma-separated: "
+                            "--param mounts=/,/var")
+    check.add_argument("--json", action="store_true",
+                       help="print the results as a JSON list (wire form), nothing else on stdout")
+    check.add_argument("--site", default="local", help="site to stamp on the results (default local)")
+    check.add_argument("--host", default=None, help="host to stamp (default this machine's name)")
+    check.add_argument("--timeout", default=None, metavar="DURATION",
+                       help="time limit (default the check's own)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    level = getattr(args, "log_level", "warning").upper()
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from agent.config import ConfigError
+    from agent.spool import SpoolError
+
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "once":
+            return _once(args)
+        return _check(args)
+    except ConfigError as exc:
+        for line in exc.errors:
+            print(line, file=sys.stderr)
+        n = len(exc.errors)
+        print(f"wardround-agent: {n} error{'s' if n != 1 else ''} in the config; nothing started",
+              file=sys.stderr)
+        return EXIT_USAGE
+    except (UsageError, SpoolError) as exc:
+        print(f"wardround-agent: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `wardround-agent once | head`: not an error of ours
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+# -- run -------------------------------------------------------------------
+
+def _run(args: argparse.Namespace) -> int:
+    from agent.config import load_config
+    from agent.scheduler import Agent
+
+    config = load_config(args.config, need_collector=True)
+    return Agent(config).serve()
+
+
+# -- once ------------------------------------------------------------------
+
+def _once(args: argparse.Namespace) -> int:
+    import time
+
+    from agent.config import load_config
+    from agent.runner import CheckRun, Runner
+    from checks.params import parse_duration
+
+    try:
+        wait_s = parse_duration(args.wait)
+    except ValueError as exc:
+        raise UsageError(f"--wait: {exc}") from None
+    config = load_config(args.config, need_collector=args.push)
+    if not config.checks:
+        raise UsageError(f"{config.path}: no checks configured")
+    jobs = [CheckRun(spec=c.spec, params=c.params, timeout_s=c.timeout_s, name=c.name)
+            for c in config.checks]
+    if not args.push:
+        results = _run_parallel(Runner(config.site, config.host), jobs)
+        _print(results, args.json)
+        return _exit_status(results)
+
+    from agent.scheduler import Agent
+
+    agent = Agent(config)
+    try:
+        results = _run_parallel(agent.runner, jobs)
+        ids = agent.spool.put(results)
+        agent.spool.enforce_bounds(agent.notice)
+        _print(results, args.json)
+        deadline = time.monotonic() + wait_s
+        _push_until_acknowledged(agent, set(ids), deadline)
+    finally:
+        agent.spool.close()
+    return _exit_status(results)
+
+
+def _push_until_acknowledged(agent: Any, ids: set[str], deadline: float) -> None:
+    import time
+
+    from agent.sender import Backoff
+
+    assert agent.sender is not None
+    backoff = Backoff(cap=30.0)
+    last_error = ""
+    while True:
+        out = agent.sender.push(deadline=deadline)
+        if not out.ok and out.error != "out of time":
+            last_error = out.error
+        waiting = agent.spool.contains(ids)
+        if not waiting or time.monotonic() >= deadline:
+            break
+        if not out.ok:
+            time.sleep(max(0.0, min(backoff.next_delay(), deadline - time.monotonic())))
+    done = len(ids) - len(waiting)
+    rejected = {q[0] for q in agent.spool.quarantined()} & ids
+    if not waiting:
+        msg = f"pushed: the collector acknowledged {done - len(rejected)} of {len(ids)} results"
+        if rejected:
+            msg += f"; {len(rejected)} were rejected as invalid and are in the spool's quarantine"
+        print(msg, file=sys.stderr)
+    else:
+        print(f"not acknowledged in time: {len(waiting)} of {len(ids)} results stay in the spool "
+              f"{agent.config.spool} for `wardround-agent run` to send"
+              + (f" (last error: {last_error})" if last_error else ""), file=sys.stderr)
+
+
+def _run_parallel(runner: Any, jobs: list[Any]) -> list[Any]:
+    """Every job at once, each under its own timeout; results in config order."""
+    import threading
+
+    slots: list[list[Any]] = [[] for _ in jobs]
+
+    def one(i: int) -> None:
+        slots[i] = runner.run(jobs[i])
+
+    threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(len(jobs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return [r for slot in slots for r in slot]
+
+
+# -- check -----------------------------------------------------------------
+
+def _check(args: argparse.Namespace) -> int:
+    from agent.config import short_hostname
+    from agent.runner import CheckRun, Runner
+    from checks.catalogue import UnknownCheck, get_check
+    from checks.params import ParamError, parse_duration, parse_params
+
+    try:
+        spec = get_check(args.name)
+    except UnknownCheck as exc:
+        raise UsageError(str(exc)) from None
+    raw: dict[str, str] = {}
+    for item in args.param:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--param {item!r}: expected KEY=VALUE")
+        if key.strip() in raw:
+            raise UsageError(f"--param {key.strip()}: given twice")
+        raw[key.strip()] = value
+    try:
+        params = parse_params(spec.params, raw, text=True)
+    except ParamError as exc:
+        raise UsageError("; ".join(f"--param {k}: {m}" for k, m in exc.errors)) from None
+    timeout = spec.timeout_s
+    if args.timeout is not None:
+        try:
+            timeout = parse_duration(args.timeout)
+        except ValueError as exc:
+            raise UsageError(f"--timeout: {exc}") from None
+    runner = Runner(args.site, args.host or short_hostname())
+    results = runner.run(CheckRun(spec=spec, params=params, timeout_s=timeout))
+    _print(results, args.json)
+    return _exit_status(results)
+
+
+# -- output ----------------------------------------------------------------
+
+def _exit_status(results: list[Any]) -> int:
+    from checks.result import Status
+
+    return int(Status.worst(r.status for r in results))
+
+
+def _print(results: list[Any], as_json: bool) -> None:
+    if as_json:
+        import json
+
+        json.dump([r.to_wire() for r in results], sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        rows = [("HOST", "CHECK", "ITEM", "STATUS", "SUMMARY")]
+        rows += [(r.host, r.check, r.item or "-", r.status.name, r.summary) for r in results]
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        for row in rows:
+            print("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True))
+                  + "  " + row[4])
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,221 @@
+"""``wardround-agent`` as users run it: real subprocesses, real checks, a real HTTP server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent import __version__
+from agent.config import load_config
+from agent.spool import Spool
+from checks.catalogue import CATALOGUE
+from checks.result import Result, Status
+from tests.agent.helpers import REPO, TOKEN, FakeCollector, Seen, accept_all
+from tests.conftest import free_port
+
+
+def agent(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "agent", *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def config(tmp_path: Path, url: str | None = None, checks: str | None = None,
+           extra: str = "") -> Path:
+    token = tmp_path / "agent.token"
+    token.write_text(TOKEN + "\n")
+    collector = f"collector: {{url: '{url}', token_file: {token}, timeout: 2s}}\n" if url else ""
+    checks = checks or ("checks:\n  - {check: disk, every: 5m, params: {warn: 99.9, crit: 100}}\n"
+                        "  - {check: system, every: 1m}\n")
+    path = tmp_path / "agent.yaml"
+    path.write_text(f"site: central-hospital\nhost: his-db-01\nspool: {tmp_path / 'spool.db'}\n"
+                    f"jitter: 0s\n{extra}{collector}{checks}")
+    return path
+
+
+@pytest.fixture
+def collector() -> Iterator[FakeCollector]:
+    fake = FakeCollector().start()
+    yield fake
+    fake.stop()
+
+
+def test_once_json_prints_only_a_json_list_and_exits_with_the_worst_status_when_run(
+        tmp_path: Path) -> None:
+    proc = agent("once", "--config", str(config(tmp_path)), "--json")
+    results = [Result.from_wire(r) for r in json.loads(proc.stdout)]
+    assert {r.check for r in results} == {"disk", "system"}
+    assert all((r.site, r.host) == ("central-hospital", "his-db-01") for r in results)
+    assert proc.returncode == Status.worst(r.status for r in results)
+    assert not (tmp_path / "spool.db").exists()  # without --push nothing is spooled
+
+
+def test_once_prints_a_table_when_run_without_json(tmp_path: Path) -> None:
+    proc = agent("once", "--config", str(config(tmp_path)))
+    header, *rows = proc.stdout.splitlines()
+    assert header.split() == ["HOST", "CHECK", "ITEM", "STATUS", "SUMMARY"]
+    assert any(row.split()[:3] == ["his-db-01", "disk", "/"] for row in rows)
+    assert proc.returncode in (0, 1, 2, 3)
+
+
+def test_once_exits_with_critical_when_a_disk_is_past_its_threshold(tmp_path: Path) -> None:
+    checks = "checks:\n  - {check: disk, every: 5m, params: {warn: 0, crit: 0, mounts: [/]}}\n"
+    proc = agent("once", "--config", str(config(tmp_path, checks=checks)), "--json")
+    assert proc.returncode == 2
+    (root,) = json.loads(proc.stdout)
+    assert (root["item"], root["status"]) == ("/", 2)
+
+
+def test_once_push_reports_the_acknowledgement_when_the_collector_takes_the_results(
+        tmp_path: Path, collector: FakeCollector) -> None:
+    proc = agent("once", "--config", str(config(tmp_path, collector.url)), "--push", "--json")
+    sent = json.loads(proc.stdout)
+    assert collector.received_ids == [r["id"] for r in sent]
+    assert f"the collector acknowledged {len(sent)} of {len(sent)} results" in proc.stderr
+    with Spool(tmp_path / "spool.db") as spool:
+        assert spool.backlog() == 0
+        assert spool.load_state("system")  # CPU counters kept for the next run
+
+
+def test_once_push_leaves_the_results_in_the_spool_when_the_collector_is_down(tmp_path: Path) -> None:
+    cfg = config(tmp_path, f"http://127.0.0.1:{free_port()}")
+    started = time.monotonic()
+    proc = agent("once", "--config", str(cfg), "--push", "--wait", "2s", "--json")
+    assert time.monotonic() - started < 20
+    sent = json.loads(proc.stdout)
+    assert f"{len(sent)} of {len(sent)} results stay in the spool" in proc.stderr
+    assert "cannot reach the collector" in proc.stderr
+    with Spool(tmp_path / "spool.db") as spool:
+        assert {r.id for r in spool.batch(100)} == {r["id"] for r in sent}
+
+
+def test_check_exits_critical_when_the_thresholds_are_below_the_usage() -> None:
+    proc = agent("check", "disk", "--param", "warn=1", "--param", "crit=2", "--param", "mounts=/")
+    assert proc.returncode == 2, proc.stderr
+    assert "CRITICAL" in proc.stdout
+    proc = agent("check", "disk", "--param", "warn=100", "--param", "crit=100", "--param", "mounts=/",
+                 "--json", "--site", "s1", "--host", "h1")
+    (r,) = json.loads(proc.stdout)
+    assert (r["site"], r["host"], r["status"], proc.returncode) == ("s1", "h1", 0, 0)
+
+
+def test_check_names_the_known_checks_and_exits_2_when_the_name_or_a_param_is_wrong() -> None:
+    proc = agent("check", "dsik")
+    assert proc.returncode == 2 and proc.stdout == ""
+    known = ", ".join(sorted(CATALOGUE))
+    assert proc.stderr.strip() == f"wardround-agent: error: unknown check 'dsik' (known: {known})"
+    proc = agent("check", "disk", "--param", "warn=high", "--param", "crit")
+    assert proc.returncode == 2 and "--param 'crit': expected KEY=VALUE" in proc.stderr
+    proc = agent("check", "disk", "--param", "warn=high")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("wardround-agent: error: --param warn: expected a number "
+                                   "(got 'high')")
+    assert "Traceback" not in proc.stderr
+
+
+def test_help_and_version_answer_when_asked() -> None:
+    for args in (["--help"], ["run", "--help"], ["once", "--help"], ["check", "--help"]):
+        proc = agent(*args)
+        assert proc.returncode == 0 and "usage: wardround-agent" in proc.stdout
+    for args in (["--version"], ["once", "--version"]):
+        assert agent(*args).stdout.strip() == f"wardround-agent {__version__}"
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert __version__ == project["version"]
+    assert project["scripts"]["wardround-agent"] == "agent.cli:main"
+
+
+def test_the_example_config_loads_with_the_real_loader_when_its_files_exist(tmp_path: Path) -> None:
+    text = (REPO / "deploy" / "agent.example.yaml").read_text()
+    (tmp_path / "agent.token").write_text(TOKEN)
+    (tmp_path / "ca.pem").write_text("placeholder")
+    text = text.replace("/etc/wardround/agent.token", str(tmp_path / "agent.token"))
+    text = text.replace("/etc/wardround/collector-ca.pem", str(tmp_path / "ca.pem"))
+    path = tmp_path / "agent.yaml"
+    path.write_text(text)
+    cfg = load_config(path, need_collector=True)
+    assert [c.name for c in cfg.checks] == ["disk", "system", "disk-daily-patrol"]
+    assert cfg.collector is not None and cfg.collector.token == TOKEN
+
+
+def test_run_sends_results_and_stops_cleanly_when_it_gets_sigterm(
+        tmp_path: Path, collector: FakeCollector) -> None:
+    cfg = config(tmp_path, collector.url, checks=(
+        "checks:\n  - {check: disk, every: 2s, params: {warn: 99.9, crit: 100}}\n"
+        "  - {check: system, every: 1s}\n"))
+    proc = subprocess.Popen([sys.executable, "-m", "agent", "run", "--config", str(cfg)], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            checks = {r["check"] for s in collector.seen for r in s.body["results"]}
+            if {"disk", "system"} <= checks and len(collector.seen) >= 2:
+                break
+            time.sleep(0.2)
+        assert {"disk", "system"} <= checks, collector.seen
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and TOKEN not in err
+    ids = collector.received_ids
+    assert len(ids) == len(set(ids))
+    with Spool(tmp_path / "spool.db") as spool:
+        assert spool.backlog() == 0  # everything acknowledged, nothing left over
+
+
+def _spooled(path: Path, n: int) -> bool:
+    if not path.exists():
+        return False
+    with Spool(path) as spool:
+        return spool.backlog() >= n
+
+
+def test_run_keeps_results_until_the_collector_comes_back_when_it_was_down(tmp_path: Path) -> None:
+    port = free_port()
+    cfg = config(tmp_path, f"http://127.0.0.1:{port}",
+                 checks="checks:\n  - {check: system, every: 1s}\n")
+    proc = subprocess.Popen([sys.executable, "-m", "agent", "run", "--config", str(cfg)], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    fake = FakeCollector()
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not _spooled(tmp_path / "spool.db", 2):
+            time.sleep(0.2)
+        time.sleep(3)  # past the sender's pause: it has tried and failed at least once
+        fake.start(port=port)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(set(fake.received_ids)) < 3:
+            time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        fake.stop()
+    assert proc.returncode == 0
+    assert "cannot reach the collector" in err
+    received = fake.received_ids
+    assert len(received) >= 3
+    # the earliest results, taken while the collector was down, arrived first
+    first = [r for s in fake.seen[:1] for r in s.body["results"]]
+    assert len(first) >= 2
+
+
+def test_a_403_is_logged_with_its_cause_when_the_token_belongs_to_another_host(
+        tmp_path: Path, collector: FakeCollector) -> None:
+    def refuse(seen: Seen) -> tuple[int, object]:
+        return 403, {"detail": "token is for host other"}
+
+    collector.respond = refuse
+    cfg = config(tmp_path, collector.url, checks="checks:\n  - {check: system, every: 1m}\n")
+    proc = agent("once", "--config", str(cfg), "--push", "--wait", "2s")
+    assert "HTTP 403" in proc.stderr and "stay in the spool" in proc.stderr
+    assert TOKEN not in proc.stderr
+    collector.respond = accept_all
