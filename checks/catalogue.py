@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from checks import disk, system
+from checks import backup_files, disk, system
 from checks.context import CheckContext
 from checks.result import Result
 
@@ -43,6 +43,9 @@ CATALOGUE: dict[str, CheckSpec] = {
                   "used space of every real mounted filesystem", timeout_s=30.0),
         CheckSpec(system.NAME, system.SystemParams, system.run,
                   "CPU (averaged since the last run), memory, swap and load", timeout_s=30.0),
+        CheckSpec(backup_files.NAME, backup_files.BackupFilesParams, backup_files.run,
+                  "newest backup file against its schedule: missed, stale, too small, incomplete",
+                  timeout_s=300.0),
     )
 }
 

@@ -1,0 +1,146 @@
+"""A small crontab reader: when did a backup job last fire?
+
+APScheduler 3 reads weekday numbers with Monday = 0 (crontab says Sunday =
+0) and ANDs day-of-month with day-of-week (crontab ORs them when both are
+restricted), so a backup schedule copied from a crontab would be judged
+against the wrong days.  This module follows crontab(5) exactly for the
+five fields and the ``@daily``-style macros, and answers one question:
+the latest scheduled time at or before a moment, in a given time zone.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, tzinfo
+
+__all__ = ["Cron", "CronError", "parse_cron"]
+
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+_MACROS = {
+    "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *",
+}
+# (name, low, high, names mapped to low.. or None)
+_FIELDS = (
+    ("minute", 0, 59, None),
+    ("hour", 0, 23, None),
+    ("day of month", 1, 31, None),
+    ("month", 1, 12, _MONTHS),
+    ("day of week", 0, 7, _DAYS),
+)
+_ITEM_RE = re.compile(r"^(\*|[0-9a-z]+(?:-[0-9a-z]+)?)(?:/(\d+))?$")
+# The longest gap between two fires that the five fields allow is a leap day: 8 years
+# (2096-02-29 → 2104-02-29).  Looking back that far makes "never" a sure answer.
+_LOOKBACK_DAYS = 8 * 366 + 1
+
+
+class CronError(ValueError):
+    """A crontab expression that does not parse."""
+
+
+@dataclass(frozen=True)
+class Cron:
+    expr: str
+    minutes: frozenset[int]
+    hours: frozenset[int]
+    days: frozenset[int]
+    months: frozenset[int]
+    weekdays: frozenset[int]  # 0 = Sunday .. 6 = Saturday
+    day_restricted: bool
+    weekday_restricted: bool
+
+    def day_matches(self, d: date) -> bool:
+        if d.month not in self.months:
+            return False
+        dom = d.day in self.days
+        dow = (d.isoweekday() % 7) in self.weekdays
+        if self.day_restricted and self.weekday_restricted:
+            return dom or dow  # crontab(5): either one matches
+        return dom and dow
+
+    def latest(self, at: datetime, tz: tzinfo) -> datetime | None:
+        """The latest scheduled time ``<= at`` (aware, in ``tz``); None if it never fires."""
+        if at.tzinfo is None:
+            raise ValueError("at must be timezone-aware")
+        local = at.astimezone(tz)
+        times = sorted(((h, m) for h in self.hours for m in self.minutes), reverse=True)
+        day = local.date()
+        for back in range(_LOOKBACK_DAYS):
+            d = day - timedelta(days=back)
+            if not self.day_matches(d):
+                continue
+            for h, m in times:
+                fire = datetime(d.year, d.month, d.day, h, m, tzinfo=tz)
+                if fire <= at:
+                    return fire
+        return None
+
+    def describe(self) -> str:
+        """``daily 02:00``, ``Mon-Fri 02:00``, else the expression itself."""
+        if len(self.minutes) != 1 or len(self.hours) != 1 or self.day_restricted or len(self.months) != 12:
+            return f"cron '{self.expr}'"
+        hhmm = f"{next(iter(self.hours)):02d}:{next(iter(self.minutes)):02d}"
+        if not self.weekday_restricted:
+            return f"daily {hhmm}"
+        days = sorted(self.weekdays)
+        if days == [1, 2, 3, 4, 5]:
+            return f"Mon-Fri {hhmm}"
+        if len(days) == 1:
+            return f"weekly {_DAYS[days[0]].capitalize()} {hhmm}"
+        return f"{','.join(_DAYS[d].capitalize() for d in days)} {hhmm}"
+
+    @property
+    def time_of_day(self) -> tuple[int, int] | None:
+        """(hour, minute) when the job fires once a day at a fixed time."""
+        if len(self.minutes) == 1 and len(self.hours) == 1:
+            return next(iter(self.hours)), next(iter(self.minutes))
+        return None
+
+
+def _value(text: str, low: int, names: tuple[str, ...] | None, field: str) -> int:
+    if text.isdigit():
+        return int(text)
+    if names is not None and text[:3] in names and len(text) == 3:
+        return names.index(text) + (1 if names is _MONTHS else 0)
+    raise CronError(f"{field}: {text!r} is not a number{' or a name' if names else ''}")
+
+
+def _field(text: str, field: str, low: int, high: int, names: tuple[str, ...] | None) -> set[int]:
+    out: set[int] = set()
+    for item in text.lower().split(","):
+        m = _ITEM_RE.match(item)
+        if not m:
+            raise CronError(f"{field}: cannot read {item!r}")
+        span, step_text = m.group(1), m.group(2)
+        step = int(step_text) if step_text else 1
+        if step < 1:
+            raise CronError(f"{field}: step must be at least 1")
+        if span == "*":
+            start, end = low, high
+        elif "-" in span:
+            a, b = span.split("-", 1)
+            start, end = _value(a, low, names, field), _value(b, low, names, field)
+        else:
+            start = _value(span, low, names, field)
+            end = high if step_text else start
+        if not (low <= start <= high and low <= end <= high) or start > end:
+            raise CronError(f"{field}: {item!r} is outside {low}-{high}")
+        out.update(range(start, end + 1, step))
+    return out
+
+
+def parse_cron(expr: str) -> Cron:
+    """Parse five crontab fields (or a macro such as ``@daily``)."""
+    text = _MACROS.get(expr.strip().lower(), expr)
+    parts = text.split()
+    if len(parts) != 5:
+        raise CronError(f"expected 5 fields (minute hour day month weekday), got {len(parts)}")
+    sets = [_field(p, name, lo, hi, names) for p, (name, lo, hi, names) in zip(parts, _FIELDS, strict=True)]
+    weekdays = {d % 7 for d in sets[4]}
+    return Cron(
+        expr=expr.strip(), minutes=frozenset(sets[0]), hours=frozenset(sets[1]), days=frozenset(sets[2]),
+        months=frozenset(sets[3]), weekdays=frozenset(weekdays),
+        day_restricted=not parts[2].startswith("*"), weekday_restricted=not parts[4].startswith("*"),
+    )

@@ -1,0 +1,114 @@
+"""Backup files on a local disk or a network share: listing, time-boxed.
+
+Shared by ``backup_files`` and ``offsite_copy``.  Only :mod:`pathlib` and
+:mod:`os` calls, so UNC paths (``\\\\nas\\backup``) work on Windows.  A dead
+SMB/NFS share blocks ``stat()`` in the kernel, so the listing runs in a
+worker thread and the caller waits at most ``timeout`` seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import stat
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+__all__ = ["BackupFile", "ListingTimeout", "human_age", "human_size", "list_matching", "list_with_timeout"]
+
+
+@dataclass(frozen=True)
+class BackupFile:
+    path: str  # full path as the OS spells it
+    relative: str  # relative to the listed directory, with '/' separators
+    size: int
+    mtime: float  # seconds since the epoch
+
+    @property
+    def name(self) -> str:
+        return self.relative.rsplit("/", 1)[-1]
+
+    @property
+    def modified(self) -> datetime:
+        return datetime.fromtimestamp(self.mtime, UTC)
+
+
+class ListingTimeout(Exception):
+    """The directory did not answer within the time allowed."""
+
+
+def list_matching(path: str, pattern: str) -> list[BackupFile]:
+    """Regular files under ``path`` matching the glob ``pattern``, newest first.
+
+    Raises :class:`FileNotFoundError`, :class:`NotADirectoryError` or
+    :class:`PermissionError` (all :class:`OSError`) when the directory itself
+    cannot be read.
+    """
+    root = pathlib.Path(path)
+    st = root.stat()  # FileNotFoundError / PermissionError for the directory itself
+    if not stat.S_ISDIR(st.st_mode):
+        raise NotADirectoryError(20, "not a directory", path)
+    os.listdir(root)  # PermissionError here rather than an empty glob
+    out: list[BackupFile] = []
+    for p in root.glob(pattern):
+        try:
+            s = p.stat()
+        except OSError:
+            continue  # deleted by the rotation while we listed
+        if not stat.S_ISREG(s.st_mode):
+            continue
+        out.append(BackupFile(path=str(p), relative=p.relative_to(root).as_posix(),
+                              size=s.st_size, mtime=s.st_mtime))
+    out.sort(key=lambda f: (f.mtime, f.relative), reverse=True)
+    return out
+
+
+def list_with_timeout(lister: Callable[[str, str], list[BackupFile]], path: str, pattern: str,
+                      timeout: float) -> list[BackupFile]:
+    """Run ``lister(path, pattern)`` in a daemon thread; :class:`ListingTimeout` after ``timeout`` s.
+
+    A daemon thread, not a pool: a thread stuck in the kernel on a dead share
+    must not keep the agent from exiting.
+    """
+    box: dict[str, object] = {}
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            box["value"] = lister(path, pattern)
+        except BaseException as exc:  # handed to the caller, who decides
+            box["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=work, name="backup-listing", daemon=True).start()
+    if not done.wait(timeout):
+        raise ListingTimeout(path)
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["value"]  # type: ignore[return-value]
+
+
+def human_size(n: float) -> str:
+    """12.4 GiB; whole bytes below 1 KiB."""
+    if abs(n) < 1024:
+        return f"{int(n)} B"
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        n /= 1024
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}"
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def human_age(seconds: float) -> str:
+    """31 h, 45 min, 3 d; seconds below a minute."""
+    s = abs(seconds)
+    if s < 60:
+        return f"{int(s)} s"
+    if s < 3600:
+        return f"{int(s // 60)} min"
+    if s < 3 * 86400:
+        return f"{s / 3600:.0f} h"
+    return f"{s / 86400:.0f} d"

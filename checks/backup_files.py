@@ -1,0 +1,355 @@
+"""backup_files: the newest backup file in a directory, judged against its schedule.
+
+One result, item = ``path`` joined with ``pattern`` (``/backups/*.bak``,
+``\\\\nas\\his\\*.bak``).  The judged file is the newest one matching
+``pattern`` that is no longer being written (modified more than ``settle``
+ago).
+
+**Expected-by**: with ``schedule: "0 2 * * *"`` and ``grace: 1h30m`` the
+02:00 run must have produced a file by 03:30.  The run judged is the latest
+scheduled time whose deadline (time + grace) has passed; so at 10:00 the
+newest file must be newer than today's 02:00, and before 03:30 yesterday's
+run is the one judged.  Without a schedule, ``max_age`` bounds the age of
+the newest file.
+
+=================== ========= ===========================================
+finding             status    summary starts with
+=================== ========= ===========================================
+fine                OK        ``HIS_20261123_0200.bak, 12.4 GiB, finished
+                              02:41, expected by 03:30``
+missed run          CRITICAL  ``no backup since the 02:00 run``
+stale (max_age)     CRITICAL  ``stale:``
+empty / < min_size  CRITICAL  ``... is empty`` / ``... is only``
+too small           WARNING   ``... is below 50 % of the median``
+incomplete/corrupt  CRITICAL  ``incomplete dump``, ``corrupt gzip`` ...
+no file matches     CRITICAL  ``no file matches``
+directory missing   CRITICAL  ``backup directory ... does not exist`` /
+or unreadable                 ``cannot read``
+share hangs         UNKNOWN   ``... share did not answer``
+not configured      UNKNOWN   ``path: not configured``
+=================== ========= ===========================================
+
+"Too small" compares with the median size of the ``history`` earlier
+files (on disk, or remembered in the check's state when the rotation has
+deleted them); it needs at least three of them.  Completeness (``verify``)
+is tested once per file and remembered: see :mod:`checks._verify`.  A
+format we cannot test is reported as "not verified" in an OK result.
+
+Metrics: ``age_seconds`` (s, age of the judged file), ``size_bytes`` (B),
+``files`` (count of matching files).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
+
+from checks._cron import CronError, parse_cron
+from checks._files import BackupFile, ListingTimeout, human_age, human_size, list_matching, list_with_timeout
+from checks._verify import Verification, verify_file
+from checks.context import CheckContext
+from checks.params import Duration, format_duration
+from checks.result import Metric, Result, Status, format_time
+
+NAME = "backup_files"
+MIN_HISTORY = 3  # earlier files needed before "too small" is judged
+_STATE_SIZES = "sizes"
+_STATE_VERIFIED = "verified"
+
+
+@dataclass(frozen=True)
+class BackupFilesParams:
+    path: str = ""
+    pattern: str = "*"
+    #: cron of the backup job (5 fields, crontab(5) meaning; ``@daily`` too)
+    schedule: str = ""
+    #: how long after the scheduled time the file must exist
+    grace: Duration = Duration(3600.0)
+    #: alternative to ``schedule``: the newest file must be younger than this
+    max_age: Duration | None = None
+    #: WARNING below this share of the median size of the earlier files
+    min_size_ratio: float = 0.5
+    #: CRITICAL below this many bytes (the default makes a 0-byte file CRITICAL)
+    min_size: int = 1
+    #: test completeness where the format allows (gzip, mysqldump, pg_dump, ...)
+    verify: bool = True
+    #: how many earlier files form the median
+    history: int = 7
+    #: time zone of ``schedule`` (IANA name); default the machine's local zone
+    timezone: str = ""
+    #: a file modified more recently than this is still being written
+    settle: Duration = Duration(120.0)
+    #: seconds before a hung listing (dead network share) is given up
+    list_timeout: Duration = Duration(15.0)
+    #: seconds one completeness test may take (also bounded by the check's timeout)
+    verify_timeout: Duration = Duration(240.0)
+
+    def __post_init__(self) -> None:
+        if self.schedule:
+            try:
+                parse_cron(self.schedule)
+            except CronError as exc:
+                raise ValueError(f"schedule: {exc}") from None
+        if self.schedule and self.max_age is not None:
+            raise ValueError("max_age: give schedule or max_age, not both")
+        if self.path and not self.schedule and self.max_age is None:
+            raise ValueError('schedule: give the backup job\'s cron (e.g. "0 2 * * *") or max_age (e.g. 26h)')
+        if self.timezone:
+            _zone(self.timezone)
+        if not 0 <= self.min_size_ratio <= 1:
+            raise ValueError(f"min_size_ratio: expected a ratio from 0 to 1 (got {self.min_size_ratio:g})")
+        if self.min_size < 0:
+            raise ValueError("min_size: expected a number of bytes, 0 or more")
+        if self.history < 1:
+            raise ValueError("history: expected at least 1")
+        if self.list_timeout <= 0 or self.verify_timeout <= 0:
+            raise ValueError("list_timeout: expected more than 0 s")
+
+
+def _zone(name: str) -> tzinfo:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"timezone: unknown time zone {name!r} (expected e.g. Asia/Shanghai)") from None
+
+
+def local_zone() -> tzinfo:
+    """The machine's zone with its DST rules (tzlocal comes with APScheduler)."""
+    try:
+        import tzlocal
+        return tzlocal.get_localzone()  # type: ignore[no-any-return]
+    except Exception:  # no zone configured: a fixed offset is still right today
+        return datetime.now().astimezone().tzinfo or UTC
+
+
+def item_of(path: str, pattern: str) -> str:
+    return os.path.join(path, pattern) if path else pattern
+
+
+def standard_of(params: BackupFilesParams) -> str:
+    if params.schedule:
+        cron = parse_cron(params.schedule)
+        tod = cron.time_of_day
+        if tod is not None and params.grace < 86400:
+            done = (datetime(2000, 1, 1, *tod) + timedelta(seconds=params.grace)).strftime("%H:%M")
+            return f"backup {cron.describe()}, done by {done}"
+        return f"backup {cron.describe()}, done within {format_duration(params.grace)}"
+    if params.max_age is not None:
+        return f"newest backup younger than {format_duration(params.max_age)}"
+    return ""
+
+
+def _when(dt: datetime, now: datetime) -> str:
+    """``02:41`` today, else ``2026-11-22 02:41`` (both in the schedule's zone)."""
+    return dt.strftime("%H:%M") if dt.date() == now.date() else dt.strftime("%Y-%m-%d %H:%M")
+
+
+def _in_thread(fn: Callable[[], Verification], timeout: float) -> Verification | None:
+    """Run ``fn`` in a daemon thread; None when it does not return in time (a read hung)."""
+    box: list[Verification] = []
+    t = threading.Thread(target=lambda: box.append(fn()), name="backup-verify", daemon=True)
+    t.start()
+    t.join(timeout)
+    return box[0] if box else None
+
+
+def run(params: BackupFilesParams, ctx: CheckContext, *,
+        list_files: Callable[[str, str], list[BackupFile]] = list_matching,
+        verify: Callable[[str, float], Verification] = lambda p, b: verify_file(p, budget_s=b),
+        zone: Callable[[], tzinfo] = local_zone) -> list[Result]:
+    began = time.monotonic()
+    item = item_of(params.path, params.pattern)
+    standard = standard_of(params)
+
+    def result(status: Status, summary: str, metrics: tuple[Metric, ...] = (),
+               details: dict[str, Any] | None = None) -> list[Result]:
+        return [Result(check=NAME, item=item, status=status, summary=summary, standard=standard,
+                       metrics=metrics, details=details or {"path": params.path, "pattern": params.pattern})]
+
+    if not params.path:
+        return result(Status.UNKNOWN, "path: not configured (the backup directory to watch)")
+    tz = _zone(params.timezone) if params.timezone else zone()
+    now = ctx.now.astimezone(tz)
+
+    try:
+        files = list_with_timeout(list_files, params.path, params.pattern, params.list_timeout)
+    except ListingTimeout:
+        return result(Status.UNKNOWN, f"{params.path}: share did not answer within "
+                                      f"{params.list_timeout:g} s (dead network share?)")
+    except FileNotFoundError:
+        return result(Status.CRITICAL, f"backup directory {params.path} does not exist")
+    except NotADirectoryError:
+        return result(Status.CRITICAL, f"{params.path} is not a directory")
+    except PermissionError:
+        return result(Status.CRITICAL, f"cannot read backup directory {params.path}: permission denied")
+    except OSError as exc:
+        return result(Status.CRITICAL, f"cannot read backup directory {params.path}: {exc.strerror or exc}")
+
+    fire = deadline = None
+    if params.schedule:
+        fire = parse_cron(params.schedule).latest(now - timedelta(seconds=params.grace), tz)
+        if fire is None:
+            return result(Status.UNKNOWN, f"schedule '{params.schedule}' never fires")
+        deadline = fire + timedelta(seconds=params.grace)
+    count = Metric("files", float(len(files)), "count", min=0)
+
+    if not files:
+        expect = f" (the {_when(fire, now)} run was expected by {_when(deadline, now)})" \
+            if fire is not None and deadline is not None else ""
+        return result(Status.CRITICAL, f"no file matches {params.pattern} in {params.path}{expect}",
+                      metrics=(Metric("age_seconds", None, "s"), Metric("size_bytes", None, "B"), count),
+                      details=_schedule_details(params, fire, deadline, tz))
+
+    now_ts = now.timestamp()
+    writing = [f for f in files if now_ts - f.mtime < params.settle]
+    settled = [f for f in files if now_ts - f.mtime >= params.settle]
+    judged = settled[0] if settled else files[0]
+    in_progress = judged in writing
+    modified = datetime.fromtimestamp(judged.mtime, tz)
+    age = max(0.0, now_ts - judged.mtime)
+    problems: list[tuple[Status, str]] = []
+
+    # 1. Fresh enough?
+    if fire is not None and deadline is not None:
+        if judged.mtime < fire.timestamp():
+            problems.append((Status.CRITICAL,
+                             f"no backup since the {_when(fire, now)} run "
+                             f"(expected by {_when(deadline, now)}); "
+                             f"newest is {judged.name} from {_when(modified, now)}, {human_age(age)} old"))
+        age_limit: float | None = now_ts - fire.timestamp()
+    else:
+        assert params.max_age is not None
+        age_limit = params.max_age
+        if age > params.max_age:
+            problems.append((Status.CRITICAL,
+                             f"stale: newest backup {judged.name} is {human_age(age)} old "
+                             f"(max {format_duration(params.max_age)}), from {_when(modified, now)}"))
+
+    # 2. Big enough?
+    earlier = _earlier_sizes(ctx, settled, judged, params.history)
+    median = statistics.median(earlier) if len(earlier) >= MIN_HISTORY else None
+    if not in_progress:
+        if judged.size == 0:
+            problems.append((Status.CRITICAL, f"{judged.name} is empty (0 bytes)"))
+        elif judged.size < params.min_size:
+            problems.append((Status.CRITICAL, f"{judged.name} is only {human_size(judged.size)} "
+                                              f"(minimum {human_size(params.min_size)})"))
+        elif median is not None and judged.size < params.min_size_ratio * median:
+            problems.append((Status.WARNING,
+                             f"{judged.name} is {human_size(judged.size)}, below "
+                             f"{params.min_size_ratio * 100:g} % of the median {human_size(median)} "
+                             f"of the previous {len(earlier)} backups"))
+
+    # 3. Complete?
+    verification: Verification | None = None
+    if params.verify and not in_progress and judged.size > 0:
+        verification = _verified(ctx, judged, params, verify, began)
+        if verification.ok is False:
+            problems.append((Status.CRITICAL, f"{judged.name}: {verification.text}"))
+
+    if judged in settled:
+        _remember(ctx, settled, params.history)
+
+    notes = []
+    if verification is not None and verification.ok is not False:
+        notes.append(verification.text)
+    if in_progress:
+        notes.append("not verified: still being written")
+    elif writing:
+        notes.append(f"{writing[0].name} is still being written")
+
+    if problems:
+        rank = {Status.CRITICAL: 0, Status.UNKNOWN: 1, Status.WARNING: 2, Status.OK: 3}
+        problems.sort(key=lambda p: rank[p[0]])
+        status = Status.worst(s for s, _ in problems)
+        summary = "; ".join(text for _, text in problems)
+    else:
+        status = Status.OK
+        if deadline is not None:
+            summary = (f"{judged.name}, {human_size(judged.size)}, finished {_when(modified, now)}, "
+                       f"expected by {_when(deadline, now)}")
+        else:
+            summary = f"{judged.name}, {human_size(judged.size)}, finished {_when(modified, now)}, " \
+                      f"{human_age(age)} old"
+    if notes and status is not Status.CRITICAL:
+        summary += "; " + "; ".join(notes)
+
+    details: dict[str, Any] = {
+        "file": judged.path,
+        "size_bytes": judged.size,
+        "modified": format_time(modified),
+        **_schedule_details(params, fire, deadline, tz),
+        "median_size_bytes": median,
+        "earlier_files": len(earlier),
+        "verification": None if verification is None else {"ok": verification.ok, "text": verification.text},
+        "still_being_written": [f.path for f in writing],
+    }
+    size_warn = params.min_size_ratio * median if median is not None else None
+    metrics = (
+        Metric("age_seconds", round(age, 3), "s", crit=age_limit, min=0),
+        Metric("size_bytes", float(judged.size), "B", warn=size_warn, crit=float(params.min_size), min=0),
+        count,
+    )
+    return result(status, summary, metrics, details)
+
+
+def _schedule_details(params: BackupFilesParams, fire: datetime | None, deadline: datetime | None,
+                      tz: tzinfo) -> dict[str, Any]:
+    out: dict[str, Any] = {"path": params.path, "pattern": params.pattern, "timezone": str(tz)}
+    if fire is not None and deadline is not None:
+        out.update(schedule=params.schedule, expected_run=format_time(fire), deadline=format_time(deadline))
+    elif params.max_age is not None:
+        out["max_age_seconds"] = params.max_age
+    return out
+
+
+def _earlier_sizes(ctx: CheckContext, settled: list[BackupFile], judged: BackupFile,
+                   history: int) -> list[int]:
+    """Sizes of the ``history`` files before ``judged``: on disk, else remembered."""
+    seen: dict[str, tuple[float, int]] = {}
+    remembered = ctx.state.get(_STATE_SIZES)
+    if isinstance(remembered, dict):
+        for rel, entry in remembered.items():
+            if isinstance(entry, list) and len(entry) == 2 and all(isinstance(v, int | float) for v in entry):
+                seen[rel] = (float(entry[1]), int(entry[0]))
+    for f in settled:
+        seen[f.relative] = (f.mtime, f.size)
+    earlier = sorted(((m, s) for rel, (m, s) in seen.items()
+                      if m < judged.mtime and rel != judged.relative), reverse=True)
+    return [s for _, s in earlier[:history]]
+
+
+def _remember(ctx: CheckContext, settled: list[BackupFile], history: int) -> None:
+    """Keep sizes of the newest files, so a rotation that keeps one file still has a median."""
+    sizes = ctx.state.get(_STATE_SIZES)
+    merged: dict[str, list[float]] = {}
+    if isinstance(sizes, dict):
+        merged.update({k: v for k, v in sizes.items() if isinstance(v, list) and len(v) == 2})
+    for f in settled[: history + 1]:
+        merged[f.relative] = [f.size, f.mtime]
+    newest = sorted(merged.items(), key=lambda kv: kv[1][1], reverse=True)[: history + 1]
+    ctx.state[_STATE_SIZES] = dict(newest)
+
+
+def _verified(ctx: CheckContext, f: BackupFile, params: BackupFilesParams,
+              verify: Callable[[str, float], Verification], began: float) -> Verification:
+    """Test ``f`` once; the outcome is remembered for this exact file (name, size, mtime)."""
+    key = f"{f.relative}|{f.size}|{f.mtime:.6f}"
+    cached = ctx.state.get(_STATE_VERIFIED)
+    if isinstance(cached, dict) and cached.get("key") == key and "text" in cached:
+        return Verification(cached.get("ok"), str(cached["text"]))
+    # Leave a few seconds of the check's own timeout for judging and answering.
+    budget = max(1.0, min(params.verify_timeout, ctx.timeout_s - (time.monotonic() - began) - 3.0))
+    outcome = _in_thread(lambda: verify(f.path, budget), budget + 5.0)
+    if outcome is None:
+        return Verification(None, f"not verified: reading the file did not finish within {budget:g} s")
+    if not outcome.text.startswith("not verified: cannot read"):
+        ctx.state[_STATE_VERIFIED] = {"key": key, "ok": outcome.ok, "text": outcome.text}
+    return outcome
