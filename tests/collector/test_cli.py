@@ -1,0 +1,163 @@
+"""wardround-collector as a user runs it: real subprocesses, real databases."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from collector.app import create_app
+from collector.config import Settings
+from tests.collector.conftest import make_result
+from tests.conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+        timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if k != "WARDROUND_DB"}
+    full_env.update(PYTHONPATH=str(ROOT), **(env or {}))
+    return subprocess.run([sys.executable, "-m", "collector.cli", *args], capture_output=True, text=True,
+                          cwd=cwd or ROOT, env=full_env, timeout=timeout)
+
+
+def test_token_create_prints_a_working_token_on_last_line_when_run(db_url, engine):
+    out = cli("token", "create", "--host", "his-db-01", "--site", "central-hospital", "--db", db_url)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    token = lines[-1]
+    assert token.startswith("wra_") and " " not in token
+    assert token not in out.stderr
+    with TestClient(create_app(Settings(db_url=db_url), engine=engine)) as client:
+        r = client.post("/api/v1/results", json={"results": [make_result()]},
+                        headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200
+        r = client.post("/api/v1/results", json={"results": [make_result(host="his-db-02")]},
+                        headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 403
+
+
+def test_user_create_prints_a_working_token_on_last_line_when_run(db_url, engine):
+    out = cli("user", "create", "vera", "--role", "viewer", "--db", db_url)
+    assert out.returncode == 0, out.stderr
+    token = out.stdout.strip().splitlines()[-1]
+    assert token.startswith("wru_")
+    with TestClient(create_app(Settings(db_url=db_url), engine=engine)) as client:
+        assert client.get("/api/v1/hosts", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    again = cli("user", "create", "vera", "--role", "admin", "--db", db_url)
+    assert again.returncode == 1
+    assert "already exists" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_default_database_is_sqlite_in_cwd_when_no_db_given(tmp_path):
+    out = cli("token", "create", "--host", "h", "--site", "s", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "wardround.db").exists()
+    elsewhere = tmp_path / "env.db"
+    out = cli("migrate", cwd=tmp_path, env={"WARDROUND_DB": f"sqlite:///{elsewhere}"})
+    assert out.returncode == 0, out.stderr
+    assert elsewhere.exists()
+
+
+def test_database_comes_from_config_file_when_given(tmp_path):
+    config = tmp_path / "collector.yaml"
+    config.write_text(f"db: sqlite:///{tmp_path}/from-config.db\nlisten:\n  port: 9999\n")
+    out = cli("user", "create", "ann", "--role", "admin", "--config", str(config))
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "from-config.db").exists()
+
+
+@pytest.mark.parametrize("args", [
+    ["user", "create", "bob", "--role", "superuser"],
+    ["token", "create", "--site", "s"],
+    ["frobnicate"],
+    [],
+])
+def test_usage_error_exits_2_when_arguments_wrong(tmp_path, args):
+    out = cli(*args, cwd=tmp_path)
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+
+
+def test_config_error_exits_2_naming_file_and_key_when_config_bad(tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text("db: 5\nlisten:\n  port: http\ncolour: red\n")
+    out = cli("serve", "--config", str(config), cwd=tmp_path)
+    assert out.returncode == 2
+    assert f"{config}: db: expected" in out.stderr
+    assert f"{config}: listen.port: expected" in out.stderr
+    assert f"{config}: colour: unknown key" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert not (tmp_path / "wardround.db").exists()  # nothing started
+
+
+@pytest.mark.parametrize("url, message", [
+    ("nonsense", "not a database URL"),
+    ("mysql://u@h/db", "unsupported database"),
+    ("postgresql+psycopg://nobody@127.0.0.1:1/x", "cannot use the database"),
+])
+def test_database_error_is_one_line_exit_1_when_url_unusable(tmp_path, url, message):
+    out = cli("token", "create", "--host", "h", "--site", "s", "--db", url, cwd=tmp_path)
+    assert out.returncode == 1
+    assert message in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+
+
+def test_password_is_masked_when_database_unreachable(tmp_path):
+    out = cli("migrate", "--db", "postgresql+psycopg://u:s3cret@127.0.0.1:1/x", cwd=tmp_path)
+    assert out.returncode == 1
+    assert "s3cret" not in out.stderr
+
+
+def test_help_and_version_work_when_asked():
+    assert cli("--version").stdout.strip() == "wardround-collector 0.1.0"
+    out = cli("--help")
+    assert out.returncode == 0 and "serve" in out.stdout and "token" in out.stdout
+    for args in (["serve", "--help"], ["migrate", "--help"], ["token", "create", "--help"],
+                 ["user", "create", "--help"]):
+        out = cli(*args)
+        assert out.returncode == 0 and "--db" in out.stdout and "--config" in out.stdout
+
+
+def test_serve_migrates_and_answers_when_started(tmp_path):
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "collector.cli", "serve", "--db",
+                             f"sqlite:///{tmp_path}/serve.db", "--port", str(port)],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                    assert orjson.loads(r.read()) == {"status": "ok"}
+                    break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    pytest.fail(f"collector did not come up: {proc.stderr.read1().decode()[-2000:]}")
+                time.sleep(0.2)
+        token = cli("token", "create", "--site", "s", "--host", "h", "--db",
+                    f"sqlite:///{tmp_path}/serve.db").stdout.strip().splitlines()[-1]
+        body = orjson.dumps({"results": [make_result(site="s", host="h")]})
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/results", data=body, method="POST",
+                                     headers={"Authorization": f"Bearer {token}",
+                                              "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert len(orjson.loads(r.read())["accepted"]) == 1
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert token not in proc.stderr.read().decode()

@@ -1,0 +1,64 @@
+"""Collector settings: defaults, WARDROUND_DB, the YAML file, flags."""
+
+from __future__ import annotations
+
+import pytest
+
+from collector.config import DEFAULT_DB_URL, ConfigError, Settings, load_settings
+
+
+def test_defaults_are_local_sqlite_and_port_8480_when_nothing_given(monkeypatch):
+    monkeypatch.delenv("WARDROUND_DB", raising=False)
+    s = load_settings()
+    assert s == Settings()
+    assert (s.db_url, s.host, s.port, s.max_body_bytes) == (DEFAULT_DB_URL, "127.0.0.1", 8480, 8 * 1024 * 1024)
+
+
+def test_flags_beat_file_beats_env_when_all_given(monkeypatch, tmp_path):
+    monkeypatch.setenv("WARDROUND_DB", "sqlite:///env.db")
+    assert load_settings().db_url == "sqlite:///env.db"
+    f = tmp_path / "c.yaml"
+    f.write_text("db: sqlite:///file.db\nlisten: {host: 0.0.0.0, port: 9000}\nworkers: 2\n"
+                 "max_body_bytes: 65536\n")
+    s = load_settings(f)
+    assert (s.db_url, s.host, s.port, s.workers, s.max_body_bytes) == (
+        "sqlite:///file.db", "0.0.0.0", 9000, 2, 65536)
+    s = load_settings(f, db_url="sqlite:///flag.db", port=9001, host=None)
+    assert (s.db_url, s.host, s.port) == ("sqlite:///flag.db", "0.0.0.0", 9001)
+
+
+def test_every_problem_is_reported_when_file_has_several(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("db: ''\nlisten: {port: 70000, host: 5, extra: 1}\nworkers: two\nmax_body_bytes: true\nx: 1\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(f)
+    assert err.value.exit_code == 2
+    keys = [p.split(": ")[1] for p in err.value.problems]
+    assert sorted(keys) == sorted(["x", "db", "listen.extra", "listen.host", "listen.port", "workers",
+                                   "max_body_bytes"])
+    assert all(p.startswith(f"{f}: ") for p in err.value.problems)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("db: [unclosed", "not valid YAML"),
+    ("- a list\n", "expected a mapping"),
+    ("listen: 8480\n", "listen: expected a mapping"),
+])
+def test_file_error_names_the_file_when_not_a_mapping(tmp_path, text, expected):
+    f = tmp_path / "c.yaml"
+    f.write_text(text)
+    with pytest.raises(ConfigError, match=expected) as err:
+        load_settings(f)
+    assert str(err.value).startswith(str(f))
+
+
+def test_missing_file_is_a_config_error_when_path_wrong(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_settings(tmp_path / "nope.yaml")
+
+
+def test_empty_file_means_defaults_when_given(tmp_path, monkeypatch):
+    monkeypatch.delenv("WARDROUND_DB", raising=False)
+    f = tmp_path / "c.yaml"
+    f.write_text("# nothing\n")
+    assert load_settings(f) == Settings()
