@@ -14,7 +14,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import IntEnum
 
 from sqlalchemy import Engine, insert, select
@@ -79,7 +79,7 @@ def _new_token(prefix: str) -> str:
 
 def _check_name(kind: str, value: str) -> None:
     if not _NAME_RE.match(value):
-        raise AuthError(f"{kind}: expected 1-64 characters of letters, digits, '.', '_' or '-' (got {value!r})")
+        raise AuthError(f"{kind}: expected 1-64 letters, digits, '.', '_' or '-' (got {value!r})")
 
 
 def create_agent_token(engine: Engine, *, site: str, host: str) -> str:
@@ -89,7 +89,7 @@ def create_agent_token(engine: Engine, *, site: str, host: str) -> str:
     token = _new_token(AGENT_PREFIX)
     with writing(engine) as conn:
         conn.execute(insert(agent_tokens).values(
-            site=site, host=host, token_hash=hash_token(token), created_at=datetime.now(timezone.utc)))
+            site=site, host=host, token_hash=hash_token(token), created_at=datetime.now(UTC)))
     return token
 
 
@@ -103,7 +103,7 @@ def create_user(engine: Engine, *, name: str, role: str) -> str:
         with writing(engine) as conn:
             conn.execute(insert(users).values(
                 name=name, role=role, token_hash=hash_token(token),
-                created_at=datetime.now(timezone.utc)))
+                created_at=datetime.now(UTC)))
     except IntegrityError as exc:
         raise AuthError(f"user {name!r} already exists") from exc
     return token

@@ -26,7 +26,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -198,7 +198,7 @@ class Ingestor:
     def ingest(self, agent: Agent, body: bytes) -> Outcome:
         """Validate and store one batch body from ``agent``."""
         start = time.perf_counter()
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         try:
             batch = parse_batch(body, now)
         except BatchInvalid as exc:

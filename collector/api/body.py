@@ -27,7 +27,7 @@ def gunzip(data: bytes, cap: int) -> bytes:
     if not inflater.eof:
         raise HTTPException(status_code=422, detail="body is not valid gzip: the stream is truncated")
     if inflater.unused_data:
-        raise HTTPException(status_code=422, detail="body is not valid gzip: data after the end of the stream")
+        raise HTTPException(status_code=422, detail="body is not valid gzip: data after the stream")
     return out
 
 

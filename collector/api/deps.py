@@ -77,7 +77,7 @@ def require_role(role: Role) -> Callable[[Agent | Person], Person]:
 
     def dependency(principal: PrincipalDep) -> Person:
         if not isinstance(principal, Person):
-            raise HTTPException(status_code=403, detail="this endpoint takes a person's token, not an agent's")
+            raise HTTPException(status_code=403, detail="this endpoint takes a person's token")
         if principal.role < role:
             raise HTTPException(status_code=403, detail=f"this needs the {role.name} role or higher")
         return principal

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ARRAY, Connection, String, any_, bindparam, func, select
@@ -88,7 +88,7 @@ def store_new_results(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[s
 
 def _sqlite_time(dt: datetime) -> str:
     # The text form SQLAlchemy's SQLite DateTime reads and writes (UTC, no offset).
-    return dt.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
+    return dt.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _insert_results_sqlite(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:

@@ -17,7 +17,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +94,8 @@ def pg_cluster() -> Iterator[PgCluster]:
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
         detail = getattr(exc, "stderr", b"") or b""
         shutil.rmtree(base, ignore_errors=True)
-        missing("PostgreSQL", f"cannot start a throwaway cluster: {exc} {detail.decode(errors='replace')[-300:]}")
+        why = f"cannot start a throwaway cluster: {exc} {detail.decode(errors='replace')[-300:]}"
+        missing("PostgreSQL", why)
     cluster = PgCluster(port=port, datadir=datadir)
     try:
         with cluster.admin() as conn:
@@ -174,11 +175,11 @@ def make_result(*, site: str = SITE, host: str = HOST, check: str = "disk", item
     """One valid wire result."""
     r = Result(check=check, item=item, status=status, summary=summary, metrics=metrics,
                details={"note": "test"}, standard="used < 80 %")
-    when = started_at or datetime.now(timezone.utc)
+    when = started_at or datetime.now(UTC)
     return r.with_origin(site=site, host=host, started_at=when, duration_ms=1.5).to_wire()
 
 
 def make_batch(n: int, *, start: datetime | None = None, **kwargs: Any) -> list[dict[str, Any]]:
     """``n`` valid results, one second apart, on distinct items."""
-    base = start or datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
+    base = start or datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
     return [make_result(item=f"/m{i}", started_at=base + timedelta(seconds=i), **kwargs) for i in range(n)]

@@ -129,7 +129,8 @@ def test_answer_is_415_when_content_encoding_unsupported(client, agent_headers):
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded",
-                                          "multipart/form-data; boundary=x", "application/json; charset=utf-8"])
+                                          "multipart/form-data; boundary=x",
+                                          "application/json; charset=utf-8"])
 def test_body_is_parsed_as_json_when_content_type_is_anything(client, agent_headers, content_type):
     r = client.post(URL, content=orjson.dumps({"results": [make_result()]}),
                     headers={**agent_headers, "Content-Type": content_type})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -12,7 +12,7 @@ from collector.app import create_app
 from collector.config import Settings
 from tests.collector.conftest import HOST, SITE, make_batch, make_result
 
-T0 = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
 
 def _scrape(client) -> dict[str, list]:
@@ -39,13 +39,13 @@ def test_check_status_is_exported_when_results_stored(client, agent_headers):
         make_result(check="disk", item="/", status=Status.WARNING, started_at=T0),
         make_result(check="disk", item="/", status=Status.CRITICAL, started_at=T0 + timedelta(1)),
         make_result(check="system", item="", status=Status.OK, started_at=T0),
-    ], "agent": {"time": datetime.now(timezone.utc).isoformat(), "spool_backlog": 3}}, headers=agent_headers)
+    ], "agent": {"time": datetime.now(UTC).isoformat(), "spool_backlog": 3}}, headers=agent_headers)
     m = _scrape(client)
     status = {(s.labels["check"], s.labels["item"]): s.value for s in m["wardround_check_status"]}
     assert status == {("disk", "/"): 2.0, ("system", ""): 0.0}
     assert all(s.labels["site"] == SITE and s.labels["host"] == HOST for s in m["wardround_check_status"])
     [seen] = m["wardround_agent_last_seen_timestamp_seconds"]
-    assert abs(seen.value - datetime.now(timezone.utc).timestamp()) < 120
+    assert abs(seen.value - datetime.now(UTC).timestamp()) < 120
     [backlog] = m["wardround_agent_spool_backlog"]
     assert backlog.value == 3 and backlog.labels == {"site": SITE, "host": HOST}
     [offset] = m["wardround_agent_clock_offset_seconds"]

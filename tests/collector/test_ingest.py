@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gzip
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -30,7 +30,7 @@ def test_batch_is_stored_and_acknowledged_when_valid(client, engine, agent_heade
     assert body["accepted"] == [x["id"] for x in batch]
     assert body["duplicates"] == []
     server_time = parse_time(body["server_time"])
-    assert abs((datetime.now(timezone.utc) - server_time).total_seconds()) < 60
+    assert abs((datetime.now(UTC) - server_time).total_seconds()) < 60
     assert body["server_time"].endswith("Z")
     assert _count(engine) == 5
 
@@ -63,7 +63,7 @@ def test_repeated_id_counts_once_when_inside_one_batch(client, engine, agent_hea
 
 
 def test_empty_batch_is_accepted_and_marks_host_seen_when_agent_reports(client, engine, agent_headers):
-    agent_time = datetime.now(timezone.utc) - timedelta(seconds=30)
+    agent_time = datetime.now(UTC) - timedelta(seconds=30)
     r = client.post(URL, json={"results": [], "agent": {
         "time": agent_time.isoformat(), "spool_backlog": 42, "version": "0.1.0"}}, headers=agent_headers)
     assert r.status_code == 200
@@ -113,7 +113,7 @@ def test_batch_is_forbidden_when_result_for_another_site(client, engine, agent_h
 
 
 def test_latest_state_follows_newest_result_when_results_arrive_out_of_order(client, engine, agent_headers):
-    t0 = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
+    t0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
     newer = make_result(status=Status.CRITICAL, started_at=t0 + timedelta(minutes=5))
     older = make_result(status=Status.OK, started_at=t0)
     client.post(URL, json={"results": [newer]}, headers=agent_headers)

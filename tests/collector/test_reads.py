@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from checks.result import Status
 from collector.auth import create_agent_token
 from tests.collector.conftest import HOST, SITE, make_result
 
-T0 = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
 
 def _post(client, headers, results):
@@ -81,7 +81,8 @@ def test_host_shows_worst_current_status_when_items_differ(client, agent_headers
     assert (host["site"], host["host"]) == (SITE, HOST)
     assert (host["worst_status"], host["worst_status_name"], host["checks"]) == (3, "UNKNOWN", 3)
     # CRITICAL outranks UNKNOWN even though its code is lower.
-    _post(client, agent_headers, [make_result(item="/", status=Status.CRITICAL, started_at=T0 + timedelta(1))])
+    critical = make_result(item="/", status=Status.CRITICAL, started_at=T0 + timedelta(1))
+    _post(client, agent_headers, [critical])
     [host] = client.get("/api/v1/hosts", headers=viewer_headers).json()["hosts"]
     assert (host["worst_status"], host["worst_status_name"], host["checks"]) == (2, "CRITICAL", 3)
     # Recovery: the newer OK result replaces the CRITICAL state.
@@ -91,7 +92,7 @@ def test_host_shows_worst_current_status_when_items_differ(client, agent_headers
 
 
 def test_host_reports_agent_state_when_agent_object_sent(client, agent_headers, viewer_headers):
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     agent_time = before + timedelta(seconds=120)  # the agent's clock runs two minutes fast
     r = client.post("/api/v1/results", json={"results": [make_result()], "agent": {
         "time": agent_time.isoformat(), "spool_backlog": 7, "version": "0.1.0"}}, headers=agent_headers)
