@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from checks import backup_files, disk, system
+from checks import backup_files, db_backup, disk, system
 from checks.context import CheckContext
 from checks.result import Result
 
@@ -41,6 +41,9 @@ CATALOGUE: dict[str, CheckSpec] = {
     for spec in (
         CheckSpec(disk.NAME, disk.DiskParams, disk.run,
                   "used space of every real mounted filesystem", timeout_s=30.0),
+        CheckSpec(db_backup.NAME, db_backup.DbBackupParams, db_backup.run,
+                  "database backups judged from the engine's own catalog (msdb, RMAN, pg_stat_archiver, MEB)",
+                  timeout_s=120.0),
         CheckSpec(system.NAME, system.SystemParams, system.run,
                   "CPU (averaged since the last run), memory, swap and load", timeout_s=30.0),
         CheckSpec(backup_files.NAME, backup_files.BackupFilesParams, backup_files.run,

@@ -1,0 +1,162 @@
+"""ODBC plumbing for database checks: password handling, connecting, reading rows.
+
+The password never travels in the configured connection string: it is read
+from a file or an environment variable and appended as ``PWD={...}`` only at
+connect time.  Every driver message that leaves this module goes through
+:func:`sanitise`, because drivers may echo the connection string.
+
+Errors (all subclasses of :class:`DbError`, each with a readable ``summary``)::
+
+    DbError
+    ├── ConfigError      password file unreadable, env var unset, pyodbc or driver missing → UNKNOWN
+    ├── LoginFailed      the server refused the credentials                             → CRITICAL
+    ├── Unreachable      no answer, refused, timed out                                   → CRITICAL
+    └── QueryFailed      a catalog query failed (permissions, old server version)        → CRITICAL
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "ConfigError", "DbError", "LoginFailed", "QueryFailed", "Unreachable",
+    "connect", "connection_string", "fetch", "read_password", "sanitise",
+]
+
+
+class DbError(Exception):
+    """A database could not be asked; ``summary`` is safe to show."""
+
+    def __init__(self, summary: str):
+        super().__init__(summary)
+        self.summary = summary
+
+
+class ConfigError(DbError):
+    """The check is set up wrongly on this host (UNKNOWN, not a database fault)."""
+
+
+class LoginFailed(DbError):
+    """The database refused the login."""
+
+
+class Unreachable(DbError):
+    """The database did not answer or refused the connection."""
+
+
+class QueryFailed(DbError):
+    """A catalog query failed."""
+
+
+def read_password(password_file: str, password_env: str,
+                  environ: Mapping[str, str]) -> str | None:
+    """The password from a file (first line) or an environment variable; None if neither is set."""
+    if password_file:
+        try:
+            text = Path(password_file).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"password_file {password_file}: cannot read ({exc.strerror or exc})") from None
+        lines = text.splitlines()
+        if not lines or not lines[0]:
+            raise ConfigError(f"password_file {password_file}: the file is empty")
+        return lines[0]
+    if password_env:
+        value = environ.get(password_env)
+        if value is None:
+            raise ConfigError(f"password_env {password_env}: the environment variable is not set")
+        return value
+    return None
+
+
+def connection_string(dsn: str, password: str | None) -> str:
+    """``dsn`` with ``PWD={password}`` appended; ``}`` doubled as ODBC requires."""
+    if password is None:
+        return dsn
+    return dsn.rstrip().rstrip(";") + ";PWD={" + password.replace("}", "}}") + "}"
+
+
+_PWD_RE = re.compile(r"(?i)\b(PWD|PASSWORD)\s*=\s*(\{(?:[^}]|\}\})*\}|[^;]*)")
+
+
+def sanitise(message: str, password: str | None) -> str:
+    """A driver message with the password (and any ``PWD=...``) masked, on one line."""
+    if password:
+        message = message.replace(password, "***")
+        message = message.replace(password.replace("}", "}}"), "***")
+    message = _PWD_RE.sub(lambda m: f"{m.group(1)}=***", message)
+    message = " ".join(message.split())
+    return message[:400]
+
+
+_LOGIN_STATES = {"28000", "28P01"}
+_LOGIN_WORDS = ("password authentication failed", "access denied", "login failed", "invalid username",
+                "logon denied", "ora-01017", "authentication failed")
+_UNREACHABLE_STATES = {"08001", "08S01", "08004", "HYT00", "HYT01", "08S02"}
+
+
+def _split_error(exc: BaseException) -> tuple[str, str]:
+    args = getattr(exc, "args", ())
+    if len(args) >= 2 and isinstance(args[0], str) and isinstance(args[1], str):
+        return args[0], args[1]
+    return "", str(exc)
+
+
+def classify_connect_error(exc: BaseException, password: str | None) -> DbError:
+    """Turn a driver's connect error into one of our errors with a sanitised summary."""
+    state, message = _split_error(exc)
+    text = sanitise(message, password)
+    lowered = text.lower()
+    if state in _LOGIN_STATES or any(w in lowered for w in _LOGIN_WORDS):
+        return LoginFailed(f"login failed: {text}")
+    if state == "IM002" or "can't open lib" in lowered or "data source name not found" in lowered:
+        return ConfigError(f"ODBC driver or data source not found: {text}")
+    if state in _UNREACHABLE_STATES or "timeout" in lowered or "refused" in lowered:
+        return Unreachable(f"cannot connect: {text}")
+    return Unreachable(f"cannot connect ({state or 'no SQLSTATE'}): {text}")
+
+
+def connect(dsn: str, password: str | None, *, login_timeout: float, query_timeout: float,
+            connect: Callable[..., Any] | None = None) -> Any:
+    """An autocommit, read-only ODBC connection with login and query timeouts."""
+    if connect is None:
+        try:
+            import pyodbc
+        except ImportError:
+            raise ConfigError("pyodbc is not installed (pip install 'wardround[db]')") from None
+        connect = pyodbc.connect
+    try:
+        conn = connect(connection_string(dsn, password), timeout=max(1, int(login_timeout)),
+                       autocommit=True, readonly=True)
+    except Exception as exc:  # every driver error class; sanitised before it leaves
+        raise classify_connect_error(exc, password) from None
+    try:
+        conn.timeout = max(1, int(query_timeout))
+    except Exception:  # a driver without query timeouts still answers catalog queries
+        pass
+    return conn
+
+
+def fetch(conn: Any, sql: str, params: Sequence[Any] = (), *, password: str | None = None,
+          what: str = "catalog query") -> list[dict[str, Any]]:
+    """Run one query; rows as dicts keyed by lower-case column name."""
+    try:
+        cur = conn.cursor()
+        try:
+            cur.execute(sql, *params) if params else cur.execute(sql)
+            names = [d[0].lower() for d in cur.description]
+            rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        finally:
+            try:
+                cur.close()
+            except Exception:
+                pass
+    except Exception as exc:
+        state, message = _split_error(exc)
+        if state in ("HYT00", "HYT01"):
+            raise QueryFailed(f"{what} timed out: {sanitise(message, password)}") from None
+        raise QueryFailed(f"{what} failed{f' ({state})' if state else ''}: {sanitise(message, password)}") \
+            from None
+    return rows
