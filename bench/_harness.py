@@ -1,0 +1,315 @@
+"""Shared plumbing for the benchmarks: processes, ports, /proc measurements.
+
+Measurement method (the same as ``../shared/reference/perf-anchors.md``):
+
+* RSS is ``VmRSS`` from ``/proc/PID/status``; PSS is ``Pss`` from
+  ``/proc/PID/smaps_rollup``.  Both are summed over the process tree.
+* CPU is ``utime + stime + cutime + cstime`` from ``/proc/PID/stat``, summed
+  over the live tree (``cutime``/``cstime`` keep the CPU of children that
+  were already reaped).  CLK_TCK is usually 100, so CPU is good to 10 ms.
+
+Every process a benchmark starts goes through :class:`Processes`, which puts
+it in its own session (process group) and kills the groups again on normal
+exit, on an exception, on Ctrl-C and on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+BENCH_DIR = Path(__file__).resolve().parent
+RESULTS_DIR = BENCH_DIR / "results"
+REPO = BENCH_DIR.parent
+
+
+def venv_bin(name: str) -> str:
+    """A console script next to the running interpreter (the project venv), else on PATH."""
+    here = Path(sys.executable).parent / name
+    if here.exists():
+        return str(here)
+    found = shutil.which(name)
+    if not found:
+        raise SystemExit(f"{name} not found next to {sys.executable} nor on PATH "
+                         "(run with the project venv: .venv/bin/python bench/...)")
+    return found
+
+
+def free_port(low: int = 0, high: int = 0) -> int:
+    """A free TCP port on 127.0.0.1; within [low, high] if given (zabbix_agent2 wants 1024-32767)."""
+    if not low:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+    for port in random.sample(range(low, high + 1), min(200, high - low + 1)):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {low}-{high}")
+
+
+def wait_port(port: int, timeout: float = 30.0, proc: subprocess.Popen[Any] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process {proc.args!r} exited with {proc.returncode} before listening")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f} s")
+
+
+def wait_http_ok(url: str, timeout: float = 30.0, proc: subprocess.Popen[Any] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process {proc.args!r} exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except Exception as exc:  # noqa: BLE001 - retried until the deadline
+            last = exc
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} not healthy after {timeout:.0f} s: {last}")
+
+
+# ---------------------------------------------------------------- processes
+
+
+class Processes:
+    """Starts processes in their own process groups and always kills them again."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen[Any]] = []
+        self._finalizers: list[Any] = []
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> Processes:
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            self._old[sig] = signal.signal(sig, _raise_exit)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+
+    def start(self, argv: Sequence[str], *, log: Path | None = None, **kw: Any) -> subprocess.Popen[Any]:
+        out: Any = subprocess.DEVNULL
+        if log is not None:
+            out = open(log, "ab")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen(list(argv), stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True, **kw)
+        if log is not None:
+            out.close()
+        self.procs.append(proc)
+        return proc
+
+    def on_close(self, fn: Any) -> None:
+        """Run ``fn()`` at close, before the process groups are killed (e.g. ``pg_ctl stop``)."""
+        self._finalizers.append(fn)
+
+    def stop(self, proc: subprocess.Popen[Any], timeout: float = 5.0) -> None:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        # The leader may be gone while others in its group still run.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(2)
+
+    def close(self) -> None:
+        while self._finalizers:
+            fn = self._finalizers.pop()
+            with contextlib.suppress(Exception):
+                fn()
+        while self.procs:
+            self.stop(self.procs.pop())
+
+
+def _raise_exit(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def run(argv: Sequence[str], **kw: Any) -> subprocess.CompletedProcess[str]:
+    cp = subprocess.run(list(argv), capture_output=True, text=True, **kw)
+    if cp.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited {cp.returncode}:\n{cp.stdout}\n{cp.stderr}")
+    return cp
+
+
+# ---------------------------------------------------------------- /proc
+
+
+def _children_map() -> dict[int, list[int]]:
+    kids: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        rest = data[data.rindex(b")") + 2:].split()
+        kids.setdefault(int(rest[1]), []).append(int(entry))
+    return kids
+
+
+def tree(pid: int) -> list[int]:
+    """``pid`` and all its live descendants."""
+    kids = _children_map()
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(kids.get(p, ()))
+    return out
+
+
+def cpu_seconds(pids: Iterable[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        rest = data[data.rindex(b")") + 2:].split()
+        # fields 14-17 (utime stime cutime cstime) are rest[11:15]
+        total += sum(int(x) for x in rest[11:15])
+    return total / CLK_TCK
+
+
+def rss_pss_kb(pids: Iterable[int]) -> tuple[int, int]:
+    rss = pss = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        rss += int(line.split()[1])
+                        break
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        pss += int(line.split()[1])
+                        break
+        except OSError:
+            continue
+    return rss, pss
+
+
+def tree_cpu(pid: int) -> float:
+    return cpu_seconds(tree(pid))
+
+
+def tree_mem_mb(pid: int) -> tuple[float, float, int]:
+    """(RSS MB, PSS MB, number of processes) of the tree under ``pid``; MB = 10^6 bytes."""
+    pids = tree(pid)
+    rss, pss = rss_pss_kb(pids)
+    return rss * 1024 / 1e6, pss * 1024 / 1e6, len(pids)
+
+
+# ---------------------------------------------------------------- stats and output
+
+
+def median(xs: Sequence[float]) -> float | None:
+    return statistics.median(xs) if xs else None
+
+
+def percentile(xs: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100)."""
+    if not xs:
+        return None
+    s = sorted(xs)
+    k = max(0, min(len(s) - 1, int(round(q / 100 * len(s) + 0.5)) - 1))
+    return s[k]
+
+
+def fmt(v: Any, spec: str = ".1f") -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, str):
+        return v
+    return format(v, spec)
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    rows = [[str(c) for c in r] for r in rows]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"  # noqa: E731
+    out = [line(headers), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    out += [line(r) for r in rows]
+    return "\n".join(out)
+
+
+def machine_info() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+    }
+    with contextlib.suppress(OSError):
+        info["loadavg_at_start"] = open("/proc/loadavg").read().split()[:3]
+    with contextlib.suppress(OSError):
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemTotal:"):
+                info["mem_total_gb"] = round(int(line.split()[1]) / 1024 / 1024, 1)
+    with contextlib.suppress(Exception):
+        info["git_commit"] = run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"]).stdout.strip()
+    return info
+
+
+def write_json(name: str, data: Any) -> Path:
+    RESULTS_DIR.mkdir(exist_ok=True)
+    path = RESULTS_DIR / name
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    return path
+
+
+def start_collector(procs: Processes, db_url: str, workdir: Path, *,
+                    extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen[Any], int]:
+    """``wardround-collector serve`` on a free port; waits for /healthz."""
+    port = free_port()
+    env = dict(os.environ, **(extra_env or {}))
+    proc = procs.start([venv_bin("wardround-collector"), "serve", "--db", db_url,
+                        "--host", "127.0.0.1", "--port", str(port)],
+                       log=workdir / "collector.log", env=env, cwd=workdir)
+    try:
+        wait_http_ok(f"http://127.0.0.1:{port}/healthz", timeout=60, proc=proc)
+    except Exception:
+        log = (workdir / "collector.log").read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"collector did not come up; its log ends with:\n{log}") from None
+    return proc, port
+
+
+def create_token(db_url: str, host: str, site: str) -> str:
+    cp = run([venv_bin("wardround-collector"), "token", "create", "--db", db_url,
+              "--host", host, "--site", site])
+    return cp.stdout.strip().splitlines()[-1].strip()
