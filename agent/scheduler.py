@@ -60,6 +60,7 @@ class Agent:
         self._busy = 0
         self._idle = threading.Condition()
         self.scheduler: Any = None
+        self._sender_thread: threading.Thread | None = None
 
     # -- jobs ---------------------------------------------------------------
 
@@ -139,7 +140,8 @@ class Agent:
                                    next_run_time=first)
         self.scheduler.start()
         if self.sender is not None:
-            threading.Thread(target=self._send_loop, name="sender", daemon=True).start()
+            self._sender_thread = threading.Thread(target=self._send_loop, name="sender", daemon=True)
+            self._sender_thread.start()
         c = self.config
         log.info("wardround-agent started: site %s host %s, %d checks, spool %s (%d waiting), "
                  "collector %s", c.site, c.host, len(c.checks), c.spool, self.spool.backlog(),
@@ -154,7 +156,11 @@ class Agent:
         with self._idle:
             while self._busy and time.monotonic() < until:
                 self._idle.wait(until - time.monotonic())
-        if self.sender is not None and self.spool.backlog():
+        if self._sender_thread is not None:  # it stops between batches; a request in flight ends
+            assert self.sender is not None  # within its timeout
+            self._sender_thread.join(self.sender.timeout_s + 1)
+        if self.sender is not None and self.spool.backlog() and not (
+                self._sender_thread is not None and self._sender_thread.is_alive()):
             out = self.sender.push(deadline=time.monotonic() + FINAL_PUSH_S)
             log.info("stopping: last push sent %d results; %d stay in the spool", out.acknowledged,
                      self.spool.backlog())

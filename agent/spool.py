@@ -168,11 +168,7 @@ class Spool:
     def close(self) -> None:
         with self._lock:
             if self._db is not None:
-                try:
-                    self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                except sqlite3.Error:
-                    pass  # another process holds it; the next open checkpoints
-                self._db.close()
+                self._db.close()  # the last connection to close checkpoints the WAL
                 self._db = None
 
     def __enter__(self) -> Spool:
