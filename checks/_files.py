@@ -14,9 +14,10 @@ import stat
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
-__all__ = ["BackupFile", "ListingTimeout", "human_age", "human_size", "list_matching", "list_with_timeout"]
+__all__ = ["BackupFile", "ListingTimeout", "human_age", "human_size", "list_matching", "list_with_timeout",
+           "local_zone", "when"]
 
 
 @dataclass(frozen=True)
@@ -112,3 +113,17 @@ def human_age(seconds: float) -> str:
     if s < 3 * 86400:
         return f"{s / 3600:.0f} h"
     return f"{s / 86400:.0f} d"
+
+
+def local_zone() -> tzinfo:
+    """The machine's zone with its DST rules (tzlocal comes with APScheduler)."""
+    try:
+        import tzlocal
+        return tzlocal.get_localzone()  # type: ignore[no-any-return]
+    except Exception:  # no zone configured: a fixed offset is still right today
+        return datetime.now().astimezone().tzinfo or UTC
+
+
+def when(dt: datetime, now: datetime) -> str:
+    """``02:41`` on the same day as ``now``, else ``2026-11-22 02:41`` (in ``dt``'s zone)."""
+    return dt.strftime("%H:%M") if dt.date() == now.date() else dt.strftime("%Y-%m-%d %H:%M")

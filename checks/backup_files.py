@@ -47,11 +47,20 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from checks._cron import CronError, parse_cron
-from checks._files import BackupFile, ListingTimeout, human_age, human_size, list_matching, list_with_timeout
+from checks._files import (
+    BackupFile,
+    ListingTimeout,
+    human_age,
+    human_size,
+    list_matching,
+    list_with_timeout,
+    local_zone,
+    when,
+)
 from checks._verify import Verification, verify_file
 from checks.context import CheckContext
 from checks.params import Duration, format_duration
@@ -120,15 +129,6 @@ def _zone(name: str) -> tzinfo:
         raise ValueError(f"timezone: unknown time zone {name!r} (expected e.g. Asia/Shanghai)") from None
 
 
-def local_zone() -> tzinfo:
-    """The machine's zone with its DST rules (tzlocal comes with APScheduler)."""
-    try:
-        import tzlocal
-        return tzlocal.get_localzone()  # type: ignore[no-any-return]
-    except Exception:  # no zone configured: a fixed offset is still right today
-        return datetime.now().astimezone().tzinfo or UTC
-
-
 def item_of(path: str, pattern: str) -> str:
     return os.path.join(path, pattern) if path else pattern
 
@@ -144,11 +144,6 @@ def standard_of(params: BackupFilesParams) -> str:
     if params.max_age is not None:
         return f"newest backup younger than {format_duration(params.max_age)}"
     return ""
-
-
-def _when(dt: datetime, now: datetime) -> str:
-    """``02:41`` today, else ``2026-11-22 02:41`` (both in the schedule's zone)."""
-    return dt.strftime("%H:%M") if dt.date() == now.date() else dt.strftime("%Y-%m-%d %H:%M")
 
 
 def _in_thread(fn: Callable[[], Verification], timeout: float) -> Verification | None:
@@ -201,7 +196,7 @@ def run(params: BackupFilesParams, ctx: CheckContext, *,
     count = Metric("files", float(len(files)), "count", min=0)
 
     if not files:
-        expect = f" (the {_when(fire, now)} run was expected by {_when(deadline, now)})" \
+        expect = f" (the {when(fire, now)} run was expected by {when(deadline, now)})" \
             if fire is not None and deadline is not None else ""
         return result(Status.CRITICAL, f"no file matches {params.pattern} in {params.path}{expect}",
                       metrics=(Metric("age_seconds", None, "s"), Metric("size_bytes", None, "B"), count),
@@ -220,9 +215,9 @@ def run(params: BackupFilesParams, ctx: CheckContext, *,
     if fire is not None and deadline is not None:
         if judged.mtime < fire.timestamp():
             problems.append((Status.CRITICAL,
-                             f"no backup since the {_when(fire, now)} run "
-                             f"(expected by {_when(deadline, now)}); "
-                             f"newest is {judged.name} from {_when(modified, now)}, {human_age(age)} old"))
+                             f"no backup since the {when(fire, now)} run "
+                             f"(expected by {when(deadline, now)}); "
+                             f"newest is {judged.name} from {when(modified, now)}, {human_age(age)} old"))
         age_limit: float | None = now_ts - fire.timestamp()
     else:
         assert params.max_age is not None
@@ -230,7 +225,7 @@ def run(params: BackupFilesParams, ctx: CheckContext, *,
         if age > params.max_age:
             problems.append((Status.CRITICAL,
                              f"stale: newest backup {judged.name} is {human_age(age)} old "
-                             f"(max {format_duration(params.max_age)}), from {_when(modified, now)}"))
+                             f"(max {format_duration(params.max_age)}), from {when(modified, now)}"))
 
     # 2. Big enough?
     earlier = _earlier_sizes(ctx, settled, judged, params.history)
@@ -273,10 +268,10 @@ def run(params: BackupFilesParams, ctx: CheckContext, *,
     else:
         status = Status.OK
         if deadline is not None:
-            summary = (f"{judged.name}, {human_size(judged.size)}, finished {_when(modified, now)}, "
-                       f"expected by {_when(deadline, now)}")
+            summary = (f"{judged.name}, {human_size(judged.size)}, finished {when(modified, now)}, "
+                       f"expected by {when(deadline, now)}")
         else:
-            summary = f"{judged.name}, {human_size(judged.size)}, finished {_when(modified, now)}, " \
+            summary = f"{judged.name}, {human_size(judged.size)}, finished {when(modified, now)}, " \
                       f"{human_age(age)} old"
     if notes and status is not Status.CRITICAL:
         summary += "; " + "; ".join(notes)

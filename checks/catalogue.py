@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from checks import backup_files, db_backup, disk, system
+from checks import backup_files, db_backup, disk, offsite_copy, system
 from checks.context import CheckContext
 from checks.result import Result
 
@@ -49,6 +49,9 @@ CATALOGUE: dict[str, CheckSpec] = {
         CheckSpec(backup_files.NAME, backup_files.BackupFilesParams, backup_files.run,
                   "newest backup file against its schedule: missed, stale, too small, incomplete",
                   timeout_s=300.0),
+        CheckSpec(offsite_copy.NAME, offsite_copy.OffsiteCopyParams, offsite_copy.run,
+                  "the newest local backup is on the off-site server over SFTP, same size, in time",
+                  timeout_s=60.0),
     )
 }
 

@@ -1,0 +1,157 @@
+"""SSH connections for checks: verified host keys, secrets from files, every step time-boxed.
+
+Host keys are checked against the configured ``known_hosts`` file only and
+are never added: an unknown key fails with its SHA256 fingerprint and the
+exact line to add once it has been verified out of band; a changed key fails
+as a mismatch.  Each failure is an :class:`SshFailure` whose ``kind`` tells
+them apart and whose ``summary`` is fit for a result (no secrets)::
+
+    SshFailure
+      kind: config             our configuration cannot be used (UNKNOWN)
+            unknown_host_key   the server's key is not in known_hosts
+            host_key_mismatch  the server's key differs from known_hosts
+            auth_failed        the user, key or password was refused
+            refused            nothing listens on the port
+            timeout            no answer within the timeout
+            unreachable        DNS or network error
+            ssh_error          the SSH handshake failed otherwise
+
+paramiko is an optional dependency (``pip install wardround[ssh]``); it is
+imported when a connection is made.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import socket
+from typing import Any
+
+__all__ = ["SshFailure", "connect", "fingerprint", "known_hosts_line", "read_secret"]
+
+
+class SshFailure(Exception):
+    def __init__(self, kind: str, summary: str, **details: Any):
+        super().__init__(summary)
+        self.kind = kind
+        self.summary = summary
+        self.details = details
+
+
+class _UnknownHostKey(Exception):
+    def __init__(self, hostname: str, key: Any):
+        super().__init__(hostname)
+        self.hostname = hostname
+        self.key = key
+
+
+def fingerprint(key: Any) -> str:
+    """``SHA256:...`` as ``ssh-keygen -l`` prints it."""
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
+
+
+def host_entry(host: str, port: int) -> str:
+    return host if port == 22 else f"[{host}]:{port}"
+
+
+def known_hosts_line(host: str, port: int, key: Any) -> str:
+    return f"{host_entry(host, port)} {key.get_name()} {key.get_base64()}"
+
+
+def read_secret(path: str, what: str) -> str:
+    """The first line of a secret file; its content never appears in an error."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.readline().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise SshFailure("config", f"{what} {path} cannot be read: {reason}") from None
+
+
+def connect(host: str, port: int, user: str, *, known_hosts: str, timeout: float,
+            key_file: str = "", password_file: str = "", passphrase_file: str = "",
+            client_factory: Any = None) -> Any:
+    """An authenticated ``paramiko.SSHClient``; :class:`SshFailure` for every way it can fail."""
+    try:
+        import paramiko
+    except ImportError:
+        raise SshFailure("config", "paramiko is not installed (pip install 'wardround[ssh]')") from None
+
+    class RejectAndRecord(paramiko.MissingHostKeyPolicy):
+        def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
+            raise _UnknownHostKey(hostname, key)
+
+    password = read_secret(password_file, "password_file") if password_file else None
+    passphrase = read_secret(passphrase_file, "passphrase_file") if passphrase_file else None
+    pkey = None
+    if key_file:
+        try:
+            pkey = paramiko.PKey.from_path(key_file, password=passphrase)
+        except paramiko.PasswordRequiredException:
+            raise SshFailure("config", f"key_file {key_file} is encrypted: give passphrase_file") from None
+        except (OSError, paramiko.SSHException, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)[:200]
+            raise SshFailure("config", f"key_file {key_file} cannot be used: {reason}") from None
+
+    client = (client_factory or paramiko.SSHClient)()
+    where = f"{host}:{port}"
+    try:
+        try:
+            client.load_host_keys(known_hosts)
+        except (OSError, paramiko.SSHException) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)[:200]
+            raise SshFailure("config", f"known_hosts {known_hosts} cannot be read: {reason}") from None
+        client.set_missing_host_key_policy(RejectAndRecord())
+        client.connect(hostname=host, port=port, username=user, pkey=pkey, password=password,
+                       timeout=timeout, banner_timeout=timeout, auth_timeout=timeout,
+                       channel_timeout=timeout, look_for_keys=False, allow_agent=False)
+        return client
+    except SshFailure:
+        client.close()
+        raise
+    except _UnknownHostKey as exc:
+        client.close()
+        fp = fingerprint(exc.key)
+        line = known_hosts_line(host, port, exc.key)
+        raise SshFailure(
+            "unknown_host_key",
+            f"unknown host key for {where}: {exc.key.get_name()} {fp}; after checking this fingerprint "
+            f"with the server's administrator, add this line to {known_hosts}: {line}",
+            fingerprint=fp, key_type=exc.key.get_name(), known_hosts_line=line) from None
+    except paramiko.BadHostKeyException as exc:
+        client.close()
+        got, expected = fingerprint(exc.key), fingerprint(exc.expected_key)
+        raise SshFailure(
+            "host_key_mismatch",
+            f"host key mismatch for {where}: the server offers {exc.key.get_name()} {got} but {known_hosts} "
+            f"has {exc.expected_key.get_name()} {expected} (possible man-in-the-middle, or a reinstalled "
+            "server: verify before changing known_hosts)",
+            fingerprint=got, expected_fingerprint=expected) from None
+    except paramiko.AuthenticationException:
+        client.close()
+        how = " and ".join(w for w, on in (("key", pkey is not None), ("password", password is not None))
+                           if on)
+        raise SshFailure("auth_failed", f"authentication failed for {user}@{where} ({how} refused)") from None
+    except paramiko.ssh_exception.NoValidConnectionsError as exc:
+        client.close()
+        errors = list(exc.errors.values())
+        if errors and all(isinstance(e, ConnectionRefusedError) for e in errors):
+            raise SshFailure("refused", f"connection refused by {where} (is sshd running?)") from None
+        raise SshFailure("unreachable", f"cannot connect to {where}: {exc.strerror or exc}") from None
+    except TimeoutError:
+        client.close()
+        raise SshFailure("timeout", f"no answer from {where} within {timeout:g} s") from None
+    except socket.gaierror as exc:
+        client.close()
+        raise SshFailure("unreachable", f"cannot resolve {host}: {exc.strerror or exc}") from None
+    except paramiko.SSHException as exc:
+        client.close()
+        text = str(exc)
+        if "banner" in text or "No existing session" in text:  # the port answered TCP but not SSH
+            raise SshFailure("timeout", f"no SSH handshake from {where} within {timeout:g} s "
+                                        "(not an SSH server, or overloaded)") from None
+        raise SshFailure("ssh_error", f"SSH handshake with {where} failed: {text[:200]}") from None
+    except OSError as exc:
+        client.close()
+        raise SshFailure("unreachable", f"cannot connect to {where}: {exc.strerror or exc}") from None

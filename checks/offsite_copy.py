@@ -1,0 +1,269 @@
+"""offsite_copy: the newest local backup must also be on the off-site server, whole.
+
+One result, item = ``<local_path>/<pattern> -> <remote_host>:<remote_path>``.
+The newest local file matching ``pattern`` must exist over SFTP as
+``remote_path/<its path relative to local_path>`` with the same size, at
+the latest ``max_delay`` after the local file was last modified.  Host keys
+are verified against ``known_hosts`` and never added (see
+:mod:`checks._ssh`).
+
+=================== ========= ===========================================
+finding             status    summary starts with
+=================== ========= ===========================================
+copy there, whole   OK        ``HIS.bak is off-site on nas:/offsite``
+not yet due         OK        ``copy pending, due by 04:41`` /
+                              ``copy in progress: 3.1 GiB of 12.4 GiB``
+missing when due    CRITICAL  ``no off-site copy of HIS.bak``
+partial when due    CRITICAL  ``copy incomplete: 3.1 GiB of 12.4 GiB``
+bigger remote file  CRITICAL  ``copy differs``
+unknown host key    CRITICAL  ``unknown host key for nas:22: ssh-ed25519
+                              SHA256:...`` and the known_hosts line
+changed host key    CRITICAL  ``host key mismatch``
+auth failure        CRITICAL  ``authentication failed``
+port closed         CRITICAL  ``connection refused``
+no answer           CRITICAL  ``no answer from`` / ``SSH handshake ...``
+local side          CRITICAL  directory missing or unreadable (as
+                              backup_files); UNKNOWN when no local file
+                              matches (backup_files reports that)
+configuration       UNKNOWN   unreadable key, password or known_hosts
+=================== ========= ===========================================
+
+Metrics: ``lag_seconds`` (remote copy mtime − local mtime; while the copy
+is missing, the age of the local file), ``size_bytes`` (local),
+``remote_size_bytes``, ``age_seconds`` (age of the newest off-site copy
+matching the pattern).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+import stat
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+from typing import Any
+
+from checks._files import (
+    BackupFile,
+    ListingTimeout,
+    human_age,
+    human_size,
+    list_matching,
+    list_with_timeout,
+    local_zone,
+    when,
+)
+from checks._ssh import SshFailure, connect
+from checks.context import CheckContext
+from checks.params import Duration, format_duration
+from checks.result import Metric, Result, Status, format_time
+
+NAME = "offsite_copy"
+
+
+@dataclass(frozen=True)
+class OffsiteCopyParams:
+    local_path: str = ""
+    pattern: str = "*"
+    remote_host: str = ""
+    remote_port: int = 22
+    remote_user: str = ""
+    #: the directory on the off-site server that mirrors ``local_path``
+    remote_path: str = ""
+    #: private key (OpenSSH format); its passphrase, if any, in ``passphrase_file``
+    key_file: str = ""
+    #: a file holding the password (first line)
+    password_file: str = ""
+    passphrase_file: str = ""
+    #: the only host keys trusted; an unknown key is never added
+    known_hosts: str = ""
+    #: how long after the local file was last modified the copy must be complete
+    max_delay: Duration = Duration(7200.0)
+    #: seconds for each SSH step: TCP connect, banner, auth, each SFTP request
+    connect_timeout: Duration = Duration(10.0)
+    #: seconds before a hung local listing (dead network share) is given up
+    list_timeout: Duration = Duration(15.0)
+
+    def __post_init__(self) -> None:
+        if self.local_path:
+            for key in ("remote_host", "remote_user", "remote_path", "known_hosts"):
+                if not getattr(self, key):
+                    raise ValueError(f"{key}: required")
+            if not self.key_file and not self.password_file:
+                raise ValueError("key_file: give key_file or password_file")
+        if not 0 < self.remote_port < 65536:
+            raise ValueError(f"remote_port: expected 1-65535 (got {self.remote_port})")
+        if self.connect_timeout <= 0:
+            raise ValueError("connect_timeout: expected more than 0 s")
+
+
+@dataclass(frozen=True)
+class Remote:
+    size: int | None  # None: the copy is not there
+    mtime: float | None
+    newest_name: str | None  # the newest off-site file matching the pattern
+    newest_mtime: float | None
+
+
+def item_of(params: OffsiteCopyParams) -> str:
+    local = posixpath.join(params.local_path, params.pattern) if "\\" not in params.local_path \
+        else params.local_path.rstrip("\\") + "\\" + params.pattern
+    return f"{local} -> {params.remote_host}:{params.remote_path}"
+
+
+def fetch_remote(params: OffsiteCopyParams, remote_file: str, *, client_factory: Any = None) -> Remote:
+    """Stat the copy and list its directory over SFTP; :class:`SshFailure` on failure."""
+    client = connect(params.remote_host, params.remote_port, params.remote_user,
+                     known_hosts=params.known_hosts, timeout=params.connect_timeout,
+                     key_file=params.key_file, password_file=params.password_file,
+                     passphrase_file=params.passphrase_file, client_factory=client_factory)
+    where = f"{params.remote_host}:{remote_file}"
+    try:
+        sftp = client.open_sftp()
+        sftp.get_channel().settimeout(params.connect_timeout)
+        try:
+            st = sftp.stat(remote_file)
+            size, mtime = st.st_size, st.st_mtime
+        except FileNotFoundError:
+            size = mtime = None
+        except PermissionError:
+            raise SshFailure("remote", f"permission denied reading {where}") from None
+        newest_name = newest_mtime = None
+        directory = posixpath.dirname(remote_file)
+        name_pattern = posixpath.basename(params.pattern.replace("\\", "/"))
+        try:
+            for attr in sftp.listdir_attr(directory):
+                if attr.st_mode is not None and not stat.S_ISREG(attr.st_mode):
+                    continue
+                if fnmatch.fnmatchcase(attr.filename, name_pattern) and attr.st_mtime is not None \
+                        and (newest_mtime is None or attr.st_mtime > newest_mtime):
+                    newest_name, newest_mtime = attr.filename, float(attr.st_mtime)
+        except OSError:
+            pass  # the directory itself is missing: the copy is reported missing
+        return Remote(size=size, mtime=None if mtime is None else float(mtime),
+                      newest_name=newest_name, newest_mtime=newest_mtime)
+    except TimeoutError:
+        raise SshFailure("timeout", f"the SFTP server on {params.remote_host} stopped answering "
+                                    f"(no reply within {params.connect_timeout:g} s)") from None
+    except OSError as exc:  # the SFTP channel failed (EOF, server closed it)
+        raise SshFailure("ssh_error", f"SFTP on {params.remote_host} failed: {exc.strerror or exc}") from None
+    finally:
+        client.close()
+
+
+def run(params: OffsiteCopyParams, ctx: CheckContext, *,
+        list_files: Callable[[str, str], list[BackupFile]] = list_matching,
+        remote: Callable[[OffsiteCopyParams, str], Remote] = fetch_remote,
+        zone: Callable[[], tzinfo] = local_zone) -> list[Result]:
+    began = time.monotonic()
+    item = item_of(params)
+    standard = f"same-size copy on {params.remote_host} within {format_duration(params.max_delay)}"
+
+    def result(status: Status, summary: str, metrics: tuple[Metric, ...] = (),
+               details: dict[str, Any] | None = None) -> list[Result]:
+        base = {"local_path": params.local_path, "pattern": params.pattern, "remote_host": params.remote_host,
+                "remote_port": params.remote_port, "remote_path": params.remote_path}
+        return [Result(check=NAME, item=item[:255], status=status, summary=summary[:1000], standard=standard,
+                       metrics=metrics, details={**base, **(details or {})})]
+
+    if not params.local_path:
+        return result(Status.UNKNOWN, "local_path: not configured (the local backup directory)")
+    tz = zone()
+    now = ctx.now.astimezone(tz)
+    now_ts = now.timestamp()
+
+    try:
+        files = list_with_timeout(list_files, params.local_path, params.pattern, params.list_timeout)
+    except ListingTimeout:
+        return result(Status.UNKNOWN, f"{params.local_path}: share did not answer within "
+                                      f"{params.list_timeout:g} s (dead network share?)")
+    except FileNotFoundError:
+        return result(Status.CRITICAL, f"backup directory {params.local_path} does not exist")
+    except OSError as exc:
+        return result(Status.CRITICAL, f"cannot read backup directory {params.local_path}: "
+                                       f"{(exc.strerror or str(exc)).lower()}")
+    if not files:
+        return result(Status.UNKNOWN, f"no local backup matches {params.pattern} in {params.local_path}: "
+                                      "nothing to compare (backup_files reports the missing backup)")
+
+    local = files[0]
+    remote_file = posixpath.join(params.remote_path, local.relative)
+    due = datetime.fromtimestamp(local.mtime, tz) + timedelta(seconds=params.max_delay)
+    overdue = now >= due
+    local_size = Metric("size_bytes", float(local.size), "B", min=0)
+    details: dict[str, Any] = {"local_file": local.path, "local_size_bytes": local.size,
+                               "local_modified": format_time(datetime.fromtimestamp(local.mtime, tz)),
+                               "remote_file": remote_file, "due": format_time(due)}
+
+    box: dict[str, Any] = {}
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            box["remote"] = remote(params, remote_file)
+        except BaseException as exc:  # handed to the caller
+            box["error"] = exc
+        finally:
+            done.set()
+
+    budget = max(1.0, ctx.timeout_s - (time.monotonic() - began) - 1.0)
+    threading.Thread(target=work, name="offsite-sftp", daemon=True).start()
+    if not done.wait(budget):
+        return result(Status.UNKNOWN, f"no result from {params.remote_host} within {budget:.0f} s "
+                                      "(our time limit)", (local_size,), details)
+    if "error" in box:
+        exc = box["error"]
+        if not isinstance(exc, SshFailure):
+            raise exc
+        status = Status.UNKNOWN if exc.kind == "config" else Status.CRITICAL
+        return result(status, exc.summary, (local_size,), {**details, "failure": exc.kind, **exc.details})
+    r: Remote = box["remote"]
+
+    where = f"{params.remote_host}:{posixpath.dirname(remote_file)}"
+    if r.size is None:
+        lag = now_ts - local.mtime
+        newest = ""
+        if r.newest_name is not None and r.newest_mtime is not None:
+            newest = f"; newest off-site copy is {r.newest_name} from " \
+                     f"{when(datetime.fromtimestamp(r.newest_mtime, tz), now)}"
+        if overdue:
+            status = Status.CRITICAL
+            summary = f"no off-site copy of {local.name} on {where} (due by {when(due, now)}){newest}"
+        else:
+            status = Status.OK
+            summary = f"copy pending, due by {when(due, now)}: {local.name} ({human_size(local.size)}, " \
+                      f"{human_age(lag)} old) is not on {where} yet{newest}"
+    else:
+        assert r.mtime is not None
+        lag = r.mtime - local.mtime
+        sizes = f"{human_size(r.size)} of {human_size(local.size)}"
+        if r.size == local.size:
+            status = Status.OK
+            summary = f"{local.name} is off-site on {where}, {human_size(local.size)}, same size, " \
+                      f"copied {when(datetime.fromtimestamp(r.mtime, tz), now)}"
+        elif r.size > local.size:
+            status = Status.CRITICAL
+            summary = f"copy differs: {local.name} on {where} is {human_size(r.size)} " \
+                      f"({r.size} B), the local file is {human_size(local.size)} ({local.size} B)"
+        elif overdue:
+            status = Status.CRITICAL
+            summary = f"copy incomplete: {sizes}, {local.name} on {where} (due by {when(due, now)})"
+        else:
+            status = Status.OK
+            summary = f"copy in progress: {sizes}, {local.name} on {where}, due by {when(due, now)}"
+        details.update(remote_size_bytes=r.size,
+                       remote_modified=format_time(datetime.fromtimestamp(r.mtime, tz)))
+    if r.newest_name is not None and r.newest_mtime is not None:
+        details.update(newest_remote_file=r.newest_name,
+                       newest_remote_modified=format_time(datetime.fromtimestamp(r.newest_mtime, tz)))
+    metrics = (
+        Metric("lag_seconds", round(lag, 3), "s", crit=params.max_delay),
+        local_size,
+        Metric("remote_size_bytes", None if r.size is None else float(r.size), "B", min=0),
+        Metric("age_seconds", None if r.newest_mtime is None else round(max(0.0, now_ts - r.newest_mtime), 3),
+               "s", min=0),
+    )
+    return result(status, summary, metrics, details)
