@@ -374,7 +374,9 @@ def judge_backup(item: str, label: str, rule: Rule, seen: Seen | None, *,
     findings: list[tuple[Status, str, str]] = list(extra)
     metrics = [Metric("age_seconds", None if seen is None else round(seen.age_s, 1), "s",
                       crit=rule.max_age, min=0)]
-    if seen is None:
+    if seen is None and any(f[0] is Status.CRITICAL for f in findings):
+        pass  # a failure already explains the missing backup
+    elif seen is None:
         if created_age_s is not None and created_age_s < rule.max_age:
             findings.append((Status.OK, "new", f"{label}: new database (created {human_ago(created_age_s)} ago), "
                              f"not backed up yet; the first {rule.what} is due within "
@@ -518,7 +520,7 @@ def _postgresql(params: DbBackupParams, ctx: CheckContext, q: _Query) -> list[Re
     if not params.archiving:
         return []
     [row] = q(PG_ARCHIVER, what="pg_stat_archiver")
-    rule = Rule("WAL archived", params.max_age("archive_max_age", "archive"), word="stale")
+    rule = Rule("archived WAL file", params.max_age("archive_max_age", "archive"), word="stale")
     evidence: dict[str, Any] = {
         "archive_mode": row["archive_mode"], "archived_count": int(row["archived_count"] or 0),
         "failed_count": int(row["failed_count"] or 0), "last_archived_wal": row["last_archived_wal"],
@@ -764,7 +766,7 @@ def judge_agent_jobs(rows: list[dict[str, Any]], params: DbBackupParams,
     newest_id = last_seen
     results: list[Result] = []
     for name, jrows in jobs.items():
-        item = f"job/{name}"
+        item, label = f"job/{name}", name
         ids = [int(r["instance_id"]) for r in jrows if r.get("instance_id") is not None]
         newest_id = max([newest_id, *ids])
         first = jrows[0]
@@ -790,9 +792,9 @@ def judge_agent_jobs(rows: list[dict[str, Any]], params: DbBackupParams,
         if last is None:
             details["verdict"] = ["never ran"]
             if _truthy(first.get("scheduled")):
-                status, summary = Status.CRITICAL, f"{item}: missed: the scheduled job has never run"
+                status, summary = Status.CRITICAL, f"{label}: missed: the scheduled job has never run"
             else:
-                summary = f"{item}: enabled, unscheduled, has not run (nothing expected)"
+                summary = f"{label}: enabled, unscheduled, has not run (nothing expected)"
         else:
             lrow = last["row"]
             took = agent_duration(int(lrow.get("run_duration") or 0))
@@ -804,23 +806,24 @@ def judge_agent_jobs(rows: list[dict[str, Any]], params: DbBackupParams,
             if last["status"] in (0, 3):
                 status = Status.CRITICAL
                 details["verdict"] = ["failed"]
-                summary = (f"{item}: failed: {_AGENT_STATUS[last['status']]} at {when} after "
+                how = "failed" if last["status"] == 0 else "failed: canceled"
+                summary = (f"{label}: {how} at {when} after "
                            f"{_hms(took)}: {_short(lrow.get('message'), 300)}")
             elif new_failures:
                 f = new_failures[0]
                 status = Status.WARNING
                 details["verdict"] = ["failed"]
-                summary = (f"{item}: failed at {_when(f['at'])} ({_short(f['row'].get('message'), 200)}), "
+                summary = (f"{label}: failed at {_when(f['at'])} ({_short(f['row'].get('message'), 200)}), "
                            f"then {_AGENT_STATUS.get(last['status'], '?')} at {when}")
             elif _truthy(first.get("scheduled")) and last["age"] is not None and last["age"] >= rule.max_age:
                 status = Status.CRITICAL
                 details["verdict"] = ["missed"]
-                summary = (f"{item}: missed: has not run since {when} ({human_ago(last['age'])} ago; "
+                summary = (f"{label}: missed: has not run since {when} ({human_ago(last['age'])} ago; "
                            f"expected within {human_duration(rule.max_age)})")
             else:
                 details["verdict"] = ["ok"]
                 ago = f" ({human_ago(last['age'])} ago)" if last["age"] is not None else ""
-                summary = (f"{item}: last run {_AGENT_STATUS.get(last['status'], '?')} at {when}{ago}, "
+                summary = (f"{label}: last run {_AGENT_STATUS.get(last['status'], '?')} at {when}{ago}, "
                            f"took {_hms(took)}")
             if new_failures:
                 details["failures_since_last_check"] = [
@@ -878,8 +881,8 @@ def judge_oracle(jobs: list[dict[str, Any]], sets: list[dict[str, Any]], db: Map
         item = f"rman/{input_type}"
         if not params.wanted(item):
             continue
-        label = f"RMAN {input_type}"
-        rule = Rule(f"RMAN {input_type} backup", params.max_age(_rman_key(input_type), item, input_type),
+        label = "RMAN"
+        rule = Rule(f"{input_type} backup", params.max_age(_rman_key(input_type), item, input_type),
                     word="stale" if input_type == "ARCHIVELOG" else "missed")
         rows = sorted(rows, key=lambda r: r.get("start_time") or datetime.min, reverse=True)
         finished = [r for r in rows if not str(r.get("status", "")).startswith("RUNNING")]
@@ -889,10 +892,10 @@ def judge_oracle(jobs: list[dict[str, Any]], sets: list[dict[str, Any]], db: Map
             f = finished[0]
             last_good = f"; last good one {_when(good[0].get('end_time'))}" if good else ""
             extra.append((Status.CRITICAL, "failed",
-                          f"{label}: failed: the RMAN job started {_when(f.get('start_time'))} ended "
+                          f"{label}: {input_type} failed: the job started {_when(f.get('start_time'))} ended "
                           f"{f.get('status')}{last_good}"))
         elif finished and finished[0].get("status") == "COMPLETED WITH WARNINGS":
-            extra.append((Status.WARNING, "warnings", f"{label}: the RMAN job started "
+            extra.append((Status.WARNING, "warnings", f"{label}: {input_type}: the job started "
                           f"{_when(finished[0].get('start_time'))} COMPLETED WITH WARNINGS"))
         details = {**base, "input_type": input_type, "jobs_in_window": len(rows),
                    "running": [r.get("start_time") for r in rows if str(r.get("status", "")).startswith("RUNNING")]}
@@ -901,14 +904,14 @@ def judge_oracle(jobs: list[dict[str, Any]], sets: list[dict[str, Any]], db: Map
             g = good[0]
             seen = Seen(g.get("end_time"), _num(g.get("age_s")) or 0.0, size=_num(g.get("output_bytes")),
                         location=g.get("output_device_type") or "",
-                        evidence={"kind": f"RMAN {input_type} backup", "status": g.get("status"),
+                        evidence={"status": g.get("status"),
                                   "session_key": g.get("session_key"), "started": g.get("start_time"),
                                   "input_bytes": _num(g.get("input_bytes"))})
         if seen is None and not extra:
             r = judge_backup(item, label, rule, None, details=details)
             results.append(Result(check=NAME, item=item, status=Status.CRITICAL, standard=rule.standard,
-                                  summary=f"{label}: never backed up: no completed RMAN {input_type} backup "
-                                          f"in the last {lookback} (V$RMAN_BACKUP_JOB_DETAILS)",
+                                  summary=f"{label}: {input_type} never backed up: no completed job in the last "
+                                          f"{lookback} (V$RMAN_BACKUP_JOB_DETAILS)",
                                   metrics=r.metrics, details=r.details))
             continue
         results.append(judge_backup(item, label, rule, seen,
@@ -946,7 +949,7 @@ def judge_mysql(rows: list[dict[str, Any]], params: DbBackupParams) -> list[Resu
                                                       params.max_age("diff_max_age", item))
         if group == "incremental" and not groups["incremental"] and full_rule.max_age <= rule.max_age:
             continue
-        label = f"MySQL Enterprise Backup {group}"
+        label = "MySQL Enterprise Backup"
         rows_g = groups[group] if group == "full" else groups["incremental"] + groups["full"]
         rows_g = sorted(rows_g, key=lambda r: _num(r.get("age_s")) if r.get("age_s") is not None else float("inf"))
         extra: list[tuple[Status, str, str]] = []
@@ -954,7 +957,7 @@ def judge_mysql(rows: list[dict[str, Any]], params: DbBackupParams) -> list[Resu
         if own and str(own[0].get("exit_state", "")).upper() != "SUCCESS":
             f = own[0]
             extra.append((Status.CRITICAL, "failed",
-                          f"{label}: failed: backup {f.get('backup_id')} ({f.get('backup_type')}) ended "
+                          f"{label}: {group} backup failed: backup {f.get('backup_id')} ({f.get('backup_type')}) ended "
                           f"{_when(f.get('end_time'))} with {f.get('exit_state')}: {_short(f.get('last_error'), 300)}"))
         good = [r for r in rows_g if str(r.get("exit_state", "")).upper() == "SUCCESS"]
         seen = None

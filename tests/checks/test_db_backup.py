@@ -204,7 +204,7 @@ def test_postgresql_archiving_critical_when_archive_command_fails_then_ok_when_f
     assert r.summary.startswith("WAL archive: last WAL file") and "archived" in r.summary
     assert r.details["last_archived_wal"] and r.details["pending_wal_files"] == 0
     assert (pg_server.root / "archive" / r.details["last_archived_wal"]).exists()
-    assert r.standard == "WAL archived within 1 h"
+    assert r.standard == "archived WAL file within 1 h"
 
 
 def test_postgresql_wrong_password_is_critical_login_failed_without_the_password(pg_server, tmp_path):
@@ -294,3 +294,279 @@ def test_pgbackrest_missing_or_hanging_is_unknown():
     assert r.status is Status.UNKNOWN and "not installed" in r.summary
     [r] = db_backup.run(p, CheckContext(), run=FakeRun(exc=subprocess.TimeoutExpired("pgbackrest", 2)))
     assert r.status is Status.UNKNOWN and "within 2 s" in r.summary
+
+
+# --------------------------------------------------------------------------- SQL Server and Oracle (rows)
+# No SQL Server or Oracle server can run on this machine: these tests feed rows in the shape those
+# servers return (see each fixture's "source") through a connection that behaves like pyodbc's.
+
+def load_rows(table: dict[str, Any]) -> tuple[list[str], list[tuple]]:
+    """Fixture rows with the Python types pyodbc gives: datetime, Decimal, bool."""
+    cols = table["columns"]
+    out = []
+    for raw in table["rows"]:
+        row = []
+        for name, value in zip(cols, raw, strict=True):
+            if value is not None and name in table["datetime"]:
+                value = datetime.fromisoformat(value)
+            elif value is not None and name in table["decimal"]:
+                value = Decimal(value)
+            elif value is not None and name in table["bool"]:
+                value = bool(value)
+            row.append(value)
+        out.append(tuple(row))
+    return cols, out
+
+
+class FakeCursor:
+    def __init__(self, conn: FakeConnection):
+        self.conn, self.description, self._rows = conn, None, []
+
+    def execute(self, sql: str, *params: Any) -> FakeCursor:
+        self.conn.executed.append((sql, params))
+        if sql not in self.conn.answers:
+            raise AssertionError(f"unexpected SQL: {sql[:80]}")
+        cols, rows = self.conn.answers[sql]
+        # pyodbc: description = (name, type_code, display_size, internal_size, precision, scale, null_ok)
+        self.description = [(c, object, None, None, None, None, True) for c in cols]
+        self._rows = list(rows)
+        return self
+
+    def fetchall(self) -> list[tuple]:
+        return self._rows
+
+    def close(self) -> None:
+        pass
+
+
+class FakeConnection:
+    def __init__(self, answers: dict[str, tuple[list[str], list[tuple]]]):
+        self.answers, self.executed, self.closed, self.timeout = answers, [], False, 0
+        self.connect_args: tuple = ()
+
+    def cursor(self) -> FakeCursor:
+        return FakeCursor(self)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def __call__(self, connection_string: str, **kw: Any) -> FakeConnection:  # the connect seam
+        self.connect_args = (connection_string, kw)
+        return self
+
+
+def mssql_conn(**overrides: Any) -> FakeConnection:
+    backups = json.loads((FIXTURES / "mssql_backups.json").read_text())
+    jobs = json.loads((FIXTURES / "mssql_agent_jobs.json").read_text())
+    return FakeConnection({db_backup.SQLSERVER_BACKUPS: load_rows(backups),
+                           db_backup.SQLSERVER_JOBS: load_rows(jobs), **overrides})
+
+
+MSSQL_DSN = "DRIVER={ODBC Driver 18 for SQL Server};SERVER=tcp:his-db-01,1433;UID=wardround_monitor;Encrypt=yes"
+
+
+def mssql_run(conn: FakeConnection, tmp_path: Path, ctx: CheckContext | None = None, **raw: Any) -> dict[str, Result]:
+    pw = tmp_path / "pw"
+    pw.write_text("Monitor#2026}\n")
+    results = db_backup.run(params(engine="sqlserver", dsn=MSSQL_DSN, password_file=str(pw), **raw),
+                            ctx or CheckContext(), connect=conn)
+    assert_no_secret(results, "Monitor#2026}")
+    return by_item(results)
+
+
+def test_sqlserver_connects_read_only_with_the_password_from_the_file(tmp_path):
+    conn = mssql_conn()
+    mssql_run(conn, tmp_path)
+    cs, kw = conn.connect_args
+    assert cs == MSSQL_DSN + ";PWD={Monitor#2026}}}"
+    assert kw == {"timeout": 10, "autocommit": True, "readonly": True}
+    assert conn.timeout == 30 and conn.closed
+    assert conn.executed == [(db_backup.SQLSERVER_BACKUPS, (0,))]
+
+
+def test_sqlserver_full_backup_ok_with_the_auditors_evidence(tmp_path):
+    r = mssql_run(mssql_conn(), tmp_path)["master/full"]
+    assert r.status is Status.OK
+    assert r.summary == "master: full backup 2026-11-23 02:00 (6.0 h ago; expected within 26 h), 5.0 MiB"
+    assert r.standard == "full backup within 26 h"
+    d = r.details
+    assert d["database"] == "master" and d["server"] == "HISDB01" and d["recovery_model"] == "SIMPLE"
+    assert d["finished"] == "2026-11-23 02:00" and d["size_bytes"] == 5 * 2**20
+    assert d["location"] == "D:\\Backup\\master\\master_full_20261123_0200.bak"
+    assert {m.name: (m.value, m.unit, m.crit) for m in r.metrics} == {
+        "age_seconds": (6 * 3600, "s", 26 * 3600), "size_bytes": (5 * 2**20, "B", None)}
+    assert "master/log" not in mssql_run(mssql_conn(), tmp_path)  # SIMPLE recovery: no log item
+
+
+def test_sqlserver_critical_when_no_full_backup_since_expected_time(tmp_path):
+    # HISDB's newest regular full is 45 h old; a copy-only full 2 h ago and a restored msdb's row
+    # from OLDHIS01 1 h ago must not hide that
+    r = mssql_run(mssql_conn(), tmp_path)["HISDB/full"]
+    assert r.status is Status.CRITICAL
+    assert r.summary == ("HISDB: full backup missed: none since 2026-11-21 11:00 (45 h ago; expected within 26 h)")
+    assert r.details["verdict"] == ["missed"] and r.details["backup_server"] == "HISDB01"
+    assert r.details["copy_only"] is False
+
+
+def test_sqlserver_copy_only_backups_count_when_configured(tmp_path):
+    r = mssql_run(mssql_conn(), tmp_path, copy_only=True)["HISDB/full"]
+    assert r.status is Status.OK and r.details["copy_only"] is True
+    assert "2026-11-23 06:00" in r.summary
+
+
+def test_sqlserver_log_backups_judged_only_for_full_recovery(tmp_path):
+    results = mssql_run(mssql_conn(), tmp_path)
+    assert results["HISDB/log"].status is Status.OK
+    lis = results["LISDB/log"]
+    assert lis.status is Status.CRITICAL
+    assert lis.summary == "LISDB: log backup stale: last one 2026-11-23 03:00 (5.0 h ago; expected within 1 h)"
+    pivas = results["PIVAS/log"]
+    assert pivas.status is Status.CRITICAL and "never backed up (no log backup on record)" in pivas.summary
+
+
+def test_sqlserver_too_small_full_backup_is_a_warning(tmp_path):
+    r = mssql_run(mssql_conn(), tmp_path)["LISDB/full"]
+    assert r.status is Status.WARNING
+    assert r.summary == ("LISDB: full backup of 2026-11-23 02:00 too small: 1.0 GiB, below 50 % of the "
+                         "median 8.0 GiB of the 8 before it")
+    assert r.details["median_size_bytes"] == 8 * 2**30
+
+
+def test_sqlserver_never_backed_up_and_new_database(tmp_path):
+    results = mssql_run(mssql_conn(), tmp_path)
+    never = results["PACSDB/full"]
+    assert never.status is Status.CRITICAL and never.summary == "PACSDB: never backed up (no full backup on record)"
+    assert never.metrics[0].name == "age_seconds" and never.metrics[0].value is None
+    new = results["NEWDB/full"]
+    assert new.status is Status.OK and new.summary.startswith("NEWDB: new database (created 2.0 h ago)")
+
+
+def test_sqlserver_availability_group_secondary_is_skipped(tmp_path):
+    results = mssql_run(mssql_conn(), tmp_path)
+    for item in ("EMRDB/full", "EMRDB/log"):
+        assert results[item].status is Status.OK
+        assert "not the preferred backup replica" in results[item].summary
+
+
+def test_sqlserver_weekly_full_with_daily_differentials(tmp_path):
+    results = mssql_run(mssql_conn(), tmp_path, override=["PIVAS:full_max_age=8d"])
+    assert results["PIVAS/full"].status is Status.OK
+    diff = results["PIVAS/diff"]
+    assert diff.status is Status.OK and diff.standard == "full or differential backup within 26 h"
+    assert "differential backup 2026-11-23 02:00" in diff.summary
+    assert "master/diff" not in results  # no differentials and full_max_age == diff_max_age
+
+
+def test_sqlserver_unverified_when_checksums_are_required(tmp_path):
+    r = mssql_run(mssql_conn(), tmp_path, override=["PIVAS:full_max_age=8d"], require_checksum=True)["PIVAS/diff"]
+    assert r.status is Status.WARNING and "unverified: taken without CHECKSUM" in r.summary
+
+
+def test_sqlserver_databases_and_exclude_filter(tmp_path):
+    results = mssql_run(mssql_conn(), tmp_path, databases=["*DB"], exclude=["PACS*"])
+    assert {i.split("/")[0] for i in results} == {"HISDB", "LISDB", "NEWDB", "EMRDB"}
+
+
+def test_sqlserver_query_refused_is_unknown_with_a_clean_message(tmp_path):
+    class Denied(FakeConnection):
+        def cursor(self):
+            raise RuntimeError("42000", "[42000] The SELECT permission was denied on the object 'backupset', "
+                                        "database 'msdb', schema 'dbo'. (229) PWD={Monitor#2026}}}")
+    [r] = mssql_run(Denied({}), tmp_path).values()
+    assert r.item == "catalog" and r.status is Status.UNKNOWN
+    assert "SELECT permission was denied" in r.summary and "PWD=***" in r.summary
+
+
+def test_sqlserver_login_failed_is_critical_and_never_shows_the_password(tmp_path):
+    def refuse(cs, **kw):
+        raise RuntimeError("28000", f"[28000] [Microsoft][ODBC Driver 18 for SQL Server][SQL Server]Login failed "
+                                    f"for user 'wardround_monitor'. (18456) (SQLDriverConnect) {cs}")
+    [r] = mssql_run(refuse, tmp_path).values()  # type: ignore[arg-type]
+    assert r.item == "connection" and r.status is Status.CRITICAL
+    assert r.summary.startswith("sqlserver: login failed: [28000]") and "Monitor#2026" not in r.summary
+
+
+def test_sqlserver_agent_jobs_failed_missed_and_ok(tmp_path):
+    ctx = CheckContext()
+    results = mssql_run(mssql_conn(), tmp_path, ctx, jobs=True)
+    full = results["job/DatabaseBackup - USER_DATABASES - FULL"]
+    assert full.status is Status.CRITICAL
+    assert full.summary.startswith("DatabaseBackup - USER_DATABASES - FULL: failed at "
+                                   "2026-11-23 02:00 after 0:12:03: The job failed.")
+    assert full.details["last_run"] == "2026-11-23T02:00:05"
+    logjob = results["job/DatabaseBackup - USER_DATABASES - LOG"]
+    assert logjob.status is Status.WARNING  # failed at 03:30, succeeded since
+    assert "failed at 2026-11-23 03:30" in logjob.summary and "then succeeded at 2026-11-23 07:45" in logjob.summary
+    weekly = results["job/DatabaseIntegrityCheck - USER_DATABASES"]
+    assert weekly.status is Status.CRITICAL and "missed: has not run since 2026-11-19 01:00" in weekly.summary
+    assert weekly.details["duration_seconds"] == 100 * 3600
+    never = results["job/HIS nightly export"]
+    assert never.status is Status.CRITICAL and "never run" in never.summary
+    assert results["job/Ad hoc restore test"].status is Status.OK  # enabled but unscheduled
+    assert "job/syspolicy_purge_history" not in results  # disabled
+    assert ctx.state["sqlagent_last_instance_id"] == 5040
+
+
+def test_sqlserver_agent_jobs_remember_what_they_saw(tmp_path):
+    ctx = CheckContext(state={"sqlagent_last_instance_id": 5040})
+    conn = mssql_conn()
+    results = mssql_run(conn, tmp_path, ctx, jobs=True,
+                        override=["job/DatabaseIntegrityCheck*:job_max_age=8d"])
+    assert conn.executed[-1] == (db_backup.SQLSERVER_JOBS, (5040,))
+    # the 03:30 failure was reported last time: the log job is fine now
+    assert results["job/DatabaseBackup - USER_DATABASES - LOG"].status is Status.OK
+    assert results["job/DatabaseIntegrityCheck - USER_DATABASES"].status is Status.OK
+
+
+def oracle_conn(mutate=None) -> FakeConnection:
+    fx = json.loads((FIXTURES / "oracle_rman.json").read_text())
+    if mutate:
+        mutate(fx)
+    return FakeConnection({db_backup.ORACLE_RMAN_JOBS: load_rows(fx["rman_jobs"]),
+                           db_backup.ORACLE_BACKUP_SETS: load_rows(fx["backup_sets"]),
+                           db_backup.ORACLE_DATABASE: load_rows(fx["database"])})
+
+
+def oracle_run(conn: FakeConnection, **raw: Any) -> dict[str, Result]:
+    return by_item(db_backup.run(params(engine="oracle", dsn="DSN=HISORA;UID=wardround_monitor", **raw),
+                                 CheckContext(), connect=conn, environ={}))
+
+
+def test_oracle_failed_rman_job_is_critical():
+    conn = oracle_conn()
+    results = oracle_run(conn)
+    assert conn.executed[0] == (db_backup.ORACLE_RMAN_JOBS, (8.0,))
+    r = results["rman/DB FULL"]
+    assert r.status is Status.CRITICAL
+    assert r.summary.startswith("RMAN: DB FULL failed: the job started 2026-11-23 01:00 ended FAILED; "
+                                "last good one 2026-11-22 01:50")
+    assert r.details["database"] == "HISORA" and r.details["log_mode"] == "ARCHIVELOG"
+    assert r.details["backup_sets"][0]["backup_type"] == "D"
+
+
+def test_oracle_completed_with_errors_is_critical():
+    r = oracle_run(oracle_conn())["rman/DB INCR"]
+    assert r.status is Status.CRITICAL and "ended COMPLETED WITH ERRORS" in r.summary
+
+
+def test_oracle_archivelog_and_controlfile_ok_while_one_is_running():
+    results = oracle_run(oracle_conn())
+    arch = results["rman/ARCHIVELOG"]
+    assert arch.status is Status.OK, arch.summary
+    assert arch.standard == "ARCHIVELOG backup within 1 h" and len(arch.details["running"]) == 1
+    assert results["rman/CONTROLFILE"].status is Status.OK
+
+
+def test_oracle_too_small_and_missing_database_backup():
+    def no_database_backups(fx):
+        fx["rman_jobs"]["rows"] = [r for r in fx["rman_jobs"]["rows"] if r[1] not in ("DB FULL", "DB INCR")]
+
+    def newest_archivelog_tiny(fx):
+        newest = [r for r in fx["rman_jobs"]["rows"] if r[1] == "ARCHIVELOG" and r[2] == "COMPLETED"][-1]
+        newest[6] = "1000"  # output_bytes
+
+    r = oracle_run(oracle_conn(no_database_backups))["rman/DB FULL"]
+    assert r.status is Status.CRITICAL
+    assert r.summary == "RMAN: DB FULL never backed up: no completed job in the last 8 d (V$RMAN_BACKUP_JOB_DETAILS)"
+    small = oracle_run(oracle_conn(newest_archivelog_tiny))["rman/ARCHIVELOG"]
+    assert small.status is Status.WARNING and "too small: 1000 B" in small.summary
