@@ -148,11 +148,21 @@ def standard_of(params: BackupFilesParams) -> str:
 
 def _in_thread(fn: Callable[[], Verification], timeout: float) -> Verification | None:
     """Run ``fn`` in a daemon thread; None when it does not return in time (a read hung)."""
-    box: list[Verification] = []
-    t = threading.Thread(target=lambda: box.append(fn()), name="backup-verify", daemon=True)
+    box: list[Any] = []
+
+    def work() -> None:
+        try:
+            box.append(fn())
+        except BaseException as exc:  # re-raised below: a bug in a test is the runner's to report
+            box.append(exc)
+    t = threading.Thread(target=work, name="backup-verify", daemon=True)
     t.start()
     t.join(timeout)
-    return box[0] if box else None
+    if not box:
+        return None
+    if isinstance(box[0], BaseException):
+        raise box[0]
+    return box[0]  # type: ignore[no-any-return]
 
 
 def run(params: BackupFilesParams, ctx: CheckContext, *,
@@ -218,7 +228,7 @@ def run(params: BackupFilesParams, ctx: CheckContext, *,
                              f"no backup since the {when(fire, now)} run "
                              f"(expected by {when(deadline, now)}); "
                              f"newest is {judged.name} from {when(modified, now)}, {human_age(age)} old"))
-        age_limit: float | None = now_ts - fire.timestamp()
+        age_limit: float | None = round(now_ts - fire.timestamp(), 3)
     else:
         assert params.max_age is not None
         age_limit = params.max_age
@@ -342,7 +352,7 @@ def _verified(ctx: CheckContext, f: BackupFile, params: BackupFilesParams,
         return Verification(cached.get("ok"), str(cached["text"]))
     # Leave a few seconds of the check's own timeout for judging and answering.
     budget = max(1.0, min(params.verify_timeout, ctx.timeout_s - (time.monotonic() - began) - 3.0))
-    outcome = _in_thread(lambda: verify(f.path, budget), budget + 5.0)
+    outcome = _in_thread(lambda: verify(f.path, budget), budget + min(5.0, budget))
     if outcome is None:
         return Verification(None, f"not verified: reading the file did not finish within {budget:g} s")
     if not outcome.text.startswith("not verified: cannot read"):

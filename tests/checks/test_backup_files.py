@@ -293,6 +293,30 @@ def test_backup_verifies_each_file_once(tmp_path):
     assert len(calls) == 1
 
 
+def test_backup_verification_that_hangs_on_a_dead_share_is_given_up(tmp_path):
+    put(tmp_path, "his.bak", MTF, NOW - timedelta(hours=8))
+    gate = threading.Event()
+
+    def hung(path, budget):
+        gate.wait(10)
+        return verify_file(path, budget_s=budget)
+    t0 = time.monotonic()
+    r = check(ctx=CheckContext(timeout_s=1.0), verify=hung, **daily(tmp_path))
+    gate.set()
+    assert time.monotonic() - t0 < 4
+    assert r.status is Status.OK
+    assert r.summary.endswith("; not verified: reading the file did not finish within 1 s")
+
+
+def test_backup_a_bug_in_a_completeness_test_is_raised_not_hidden(tmp_path):
+    put(tmp_path, "his.bak", MTF, NOW - timedelta(hours=8))
+
+    def broken(path, budget):
+        raise ZeroDivisionError("bug")
+    with pytest.raises(ZeroDivisionError):
+        check(verify=broken, **daily(tmp_path))
+
+
 def test_backup_does_not_judge_a_file_that_is_still_being_written(tmp_path):
     put(tmp_path, "his_1.sql", MYSQLDUMP, NOW - timedelta(days=1, hours=8))
     put(tmp_path, "his_2.sql", MYSQLDUMP[:100], NOW - timedelta(seconds=30))
