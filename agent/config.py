@@ -11,6 +11,7 @@ carries all of them; the CLI prints them and exits 2 before anything starts.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import re
 import socket
@@ -25,6 +26,8 @@ from checks.params import ParamError, parse_duration, parse_params
 
 __all__ = ["AgentConfig", "CheckConfig", "CollectorConfig", "ConfigError", "load_config",
            "parse_size", "default_spool_path", "short_hostname"]
+
+log = logging.getLogger(__name__)
 
 EXIT_CONFIG = 2
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
@@ -281,6 +284,9 @@ def _collector(err: _Errors, raw: Any, base: Path) -> CollectorConfig | None:
         err.add("collector", "give token_file or token, not both")
     elif "token_file" in raw:
         token_path = _readable_file(err, "collector.token_file", raw["token_file"], base)
+        if token_path is not None and os.name == "posix" and token_path.stat().st_mode & 0o077:
+            log.warning("collector.token_file %s is readable by other users; "
+                        "make it readable only by the agent's user (chmod 600)", token_path)
         if token_path is not None:
             try:
                 token = token_path.read_text(encoding="utf-8").strip()

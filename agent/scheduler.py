@@ -105,7 +105,8 @@ class Agent:
                 if out.retry_after is not None:
                     delay = max(delay, min(out.retry_after, BACKOFF_CAP_S))
                 log.warning("push: %s; %d results wait in the spool; next attempt in %.1f s",
-                            out.error, self.spool.backlog(), delay)
+                            "failed (see above)" if out.logged else out.error, self.spool.backlog(),
+                            delay)
                 self.stop_event.wait(delay)
 
     # -- life cycle ---------------------------------------------------------

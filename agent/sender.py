@@ -83,14 +83,16 @@ class PushOutcome:
     ok: bool = True
     error: str = ""
     retry_after: float | None = None
+    logged: bool = False  # the error was already logged at ERROR (401, 403, other 4xx)
 
 
 class _Failure(Exception):
     """A send that must stop this round (nothing deleted)."""
 
-    def __init__(self, message: str, retry_after: float | None = None):
+    def __init__(self, message: str, retry_after: float | None = None, logged: bool = False):
         super().__init__(message)
         self.retry_after = retry_after
+        self.logged = logged
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -150,6 +152,7 @@ class Sender:
                     acked, quarantined = self._deliver(rows, deadline)
                 except _Failure as exc:
                     out.ok, out.error, out.retry_after = False, str(exc), exc.retry_after
+                    out.logged = exc.logged
                     break
                 out.acknowledged += acked
                 out.quarantined += quarantined
@@ -248,7 +251,7 @@ class Sender:
         else:
             msg = f"the collector answered HTTP {status}: {_reason(answer)}"
         log.error("push: %s", msg)
-        return _Failure(msg)
+        return _Failure(msg, logged=True)
 
     def _note_clock(self, answer: Any, sent_at: float, received_at: float) -> None:
         if not isinstance(answer, dict) or not isinstance(answer.get("server_time"), str):

@@ -32,6 +32,7 @@ def config(tmp_path: Path, url: str | None = None, checks: str | None = None,
            extra: str = "") -> Path:
     token = tmp_path / "agent.token"
     token.write_text(TOKEN + "\n")
+    token.chmod(0o600)
     collector = f"collector: {{url: '{url}', token_file: {token}, timeout: 2s}}\n" if url else ""
     checks = checks or ("checks:\n  - {check: disk, every: 5m, params: {warn: 99.9, crit: 100}}\n"
                         "  - {check: system, every: 1m}\n")
@@ -118,6 +119,17 @@ def test_check_names_the_known_checks_and_exits_2_when_the_name_or_a_param_is_wr
     assert proc.returncode == 2
     assert proc.stderr.strip() == ("wardround-agent: error: --param warn: expected a number "
                                    "(got 'high')")
+    assert "Traceback" not in proc.stderr
+
+
+def test_run_exits_2_and_names_the_spool_when_it_cannot_be_opened(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    cfg = config(tmp_path, "http://127.0.0.1:9", extra=f"spool: {blocker}/spool.db\n")
+    cfg.write_text(cfg.read_text().replace(f"spool: {tmp_path / 'spool.db'}\n", ""))
+    proc = agent("run", "--config", str(cfg))
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"wardround-agent: error: cannot open the spool {blocker}/spool.db")
     assert "Traceback" not in proc.stderr
 
 

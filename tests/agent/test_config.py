@@ -154,6 +154,17 @@ def test_the_token_file_is_named_but_never_shown_when_it_cannot_be_used(tmp_path
     assert "collector.token_file: expected one token on one line" in error and "s3cret" not in error
 
 
+def test_a_warning_names_the_token_file_when_other_users_can_read_it(
+        tmp_path: Path, token_file: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = write(tmp_path, f"site: s1\ncollector: {{url: 'http://c', token_file: {token_file}}}\n")
+    load_config(path)
+    assert caplog.text == ""
+    token_file.chmod(0o644)
+    load_config(path)
+    assert f"collector.token_file {token_file} is readable by other users" in caplog.text
+    assert TOKEN not in caplog.text
+
+
 def test_an_unreadable_token_file_is_an_error_when_it_cannot_be_opened(tmp_path: Path) -> None:
     secret = tmp_path / "agent.token"
     secret.write_text(TOKEN)
