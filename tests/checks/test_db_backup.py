@@ -570,3 +570,83 @@ def test_oracle_too_small_and_missing_database_backup():
     assert r.summary == "RMAN: DB FULL never backed up: no completed job in the last 8 d (V$RMAN_BACKUP_JOB_DETAILS)"
     small = oracle_run(oracle_conn(newest_archivelog_tiny))["rman/ARCHIVELOG"]
     assert small.status is Status.WARNING and "too small: 1000 B" in small.summary
+
+
+# --------------------------------------------------------------------------- MariaDB / MySQL (real)
+
+# MySQL Enterprise Backup's history table, after dev.mysql.com "MySQL Enterprise Backup 8.0:
+# Using the MySQL Enterprise Backup Logs" (backup_history columns); MariaDB has no MEB, so the
+# test creates the table as MEB would.
+MEB_TABLE = """
+CREATE TABLE mysql.backup_history (
+  backup_id BIGINT NOT NULL, tool_name VARCHAR(4096) NOT NULL,
+  start_time TIMESTAMP NOT NULL DEFAULT '2000-01-01 00:00:00',
+  end_time TIMESTAMP NOT NULL DEFAULT '2000-01-01 00:00:00',
+  binlog_pos BIGINT UNSIGNED NOT NULL DEFAULT 0, binlog_file VARCHAR(255) NOT NULL DEFAULT '',
+  compression_level INT NOT NULL DEFAULT 0, engines VARCHAR(100) NOT NULL DEFAULT '',
+  start_lsn BIGINT UNSIGNED NOT NULL DEFAULT 0, end_lsn BIGINT UNSIGNED NOT NULL DEFAULT 0,
+  backup_type ENUM('FULL','PARTIAL','DIFFERENTIAL','INCREMENTAL','TTS') NOT NULL,
+  backup_format ENUM('IMAGE','DIRECTORY') NOT NULL DEFAULT 'IMAGE',
+  backup_destination VARCHAR(4096) NOT NULL DEFAULT '', lock_time DOUBLE(7,3) NOT NULL DEFAULT 0,
+  exit_state ENUM('SUCCESS','FAILURE') NOT NULL, last_error VARCHAR(4096) NOT NULL DEFAULT '',
+  last_error_code INT NOT NULL DEFAULT 0, start_time_utc BIGINT NOT NULL DEFAULT 0,
+  end_time_utc BIGINT NOT NULL DEFAULT 0, meb_version VARCHAR(20) NOT NULL DEFAULT '8.0.40',
+  server_uuid VARCHAR(36) NOT NULL DEFAULT '', PRIMARY KEY (backup_id)
+) ENGINE=InnoDB
+"""
+
+
+def my_params(server, **raw: Any) -> db_backup.DbBackupParams:
+    return params(engine="mariadb", dsn=server.dsn, password_file=str(server.password_file), **raw)
+
+
+def meb_row(backup_id: int, btype: str, hours_ago: float, state: str = "SUCCESS", error: str = "") -> str:
+    return (f"({backup_id}, 'mysqlbackup', NOW() - INTERVAL {int(hours_ago * 60) + 20} MINUTE, "
+            f"NOW() - INTERVAL {int(hours_ago * 60)} MINUTE, '{btype}', '/backup/meb/{backup_id}', "
+            f"'{state}', '{error}')")
+
+
+def load_meb(server, *rows: str) -> None:
+    server.sql("DROP TABLE IF EXISTS mysql.backup_history; " + MEB_TABLE + "; "
+               "GRANT SELECT ON mysql.backup_history TO 'monitor'@'127.0.0.1'; "
+               "INSERT INTO mysql.backup_history (backup_id, tool_name, start_time, end_time, backup_type, "
+               "backup_destination, exit_state, last_error) VALUES " + ", ".join(rows))
+
+
+def test_mariadb_without_meb_history_points_to_backup_files(mariadb_server):
+    mariadb_server.sql("DROP TABLE IF EXISTS mysql.backup_history")
+    [r] = db_backup.run(my_params(mariadb_server), CheckContext())
+    assert r.status is Status.UNKNOWN and r.item == "meb"
+    assert "mysql.backup_history" in r.summary and "backup_files" in r.summary
+
+
+def test_mariadb_meb_history_ok_then_failed_then_missed(mariadb_server):
+    load_meb(mariadb_server, meb_row(1, "FULL", 48), meb_row(2, "FULL", 24), meb_row(3, "FULL", 4))
+    [r] = db_backup.run(my_params(mariadb_server), CheckContext())
+    assert (r.item, r.status) == ("meb/full", Status.OK), r.summary
+    assert r.summary.startswith("MySQL Enterprise Backup: full backup ") and "(4.0 h ago; expected within 26 h)" \
+        in r.summary
+    assert r.details["location"] == "/backup/meb/3" and r.details["backup_id"] == 3
+
+    load_meb(mariadb_server, meb_row(2, "FULL", 24), meb_row(3, "FULL", 4, "FAILURE", "Disk full: /backup"),
+             meb_row(4, "INCREMENTAL", 2))
+    results = by_item(db_backup.run(my_params(mariadb_server), CheckContext()))
+    assert results["meb/full"].status is Status.CRITICAL
+    assert "full backup failed: backup 3 (FULL)" in results["meb/full"].summary
+    assert "with FAILURE: Disk full: /backup" in results["meb/full"].summary
+    assert results["meb/incremental"].status is Status.OK
+
+    load_meb(mariadb_server, meb_row(2, "FULL", 50))
+    [r] = db_backup.run(my_params(mariadb_server), CheckContext())
+    assert r.status is Status.CRITICAL and "full backup missed: none since" in r.summary
+    assert "(50 h ago; expected within 26 h)" in r.summary
+
+
+def test_mariadb_wrong_password_is_critical_login_failed(mariadb_server, tmp_path):
+    pw = tmp_path / "pw"
+    pw.write_text("n0t-" + MARIADB_PASSWORD)
+    results = db_backup.run(params(engine="mysql", dsn=mariadb_server.dsn, password_file=str(pw)), CheckContext())
+    [r] = results
+    assert r.item == "connection" and r.status is Status.CRITICAL
+    assert r.summary.startswith("mysql: login failed") and "Access denied" in r.summary
+    assert_no_secret(results, "n0t-" + MARIADB_PASSWORD)
