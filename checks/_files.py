@@ -15,9 +15,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
+from typing import Any, TypeVar
 
-__all__ = ["BackupFile", "ListingTimeout", "human_age", "human_size", "list_matching", "list_with_timeout",
-           "local_zone", "when"]
+from checks.result import Status
+
+__all__ = ["BackupFile", "ListingTimeout", "TimedOut", "call_with_timeout", "human_age", "human_size",
+           "list_matching", "list_with_timeout", "listing_problem", "local_zone", "when"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -36,7 +41,11 @@ class BackupFile:
         return datetime.fromtimestamp(self.mtime, UTC)
 
 
-class ListingTimeout(Exception):
+class TimedOut(Exception):
+    """A call did not return within the time allowed."""
+
+
+class ListingTimeout(TimedOut):
     """The directory did not answer within the time allowed."""
 
 
@@ -66,30 +75,54 @@ def list_matching(path: str, pattern: str) -> list[BackupFile]:
     return out
 
 
-def list_with_timeout(lister: Callable[[str, str], list[BackupFile]], path: str, pattern: str,
-                      timeout: float) -> list[BackupFile]:
-    """Run ``lister(path, pattern)`` in a daemon thread; :class:`ListingTimeout` after ``timeout`` s.
+def call_with_timeout(fn: Callable[[], T], timeout: float, name: str) -> T:
+    """``fn()`` in a daemon thread: its value or its exception; :class:`TimedOut` after ``timeout`` s.
 
     A daemon thread, not a pool: a thread stuck in the kernel on a dead share
     must not keep the agent from exiting.
     """
-    box: dict[str, object] = {}
+    box: list[Any] = []
     done = threading.Event()
 
     def work() -> None:
         try:
-            box["value"] = lister(path, pattern)
+            box.append((True, fn()))
         except BaseException as exc:  # handed to the caller, who decides
-            box["error"] = exc
+            box.append((False, exc))
         finally:
             done.set()
 
-    threading.Thread(target=work, name="backup-listing", daemon=True).start()
+    threading.Thread(target=work, name=name, daemon=True).start()
     if not done.wait(timeout):
-        raise ListingTimeout(path)
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box["value"]  # type: ignore[return-value]
+        raise TimedOut(name)
+    ok, value = box[0]
+    if not ok:
+        raise value
+    return value  # type: ignore[no-any-return]
+
+
+def list_with_timeout(lister: Callable[[str, str], list[BackupFile]], path: str, pattern: str,
+                      timeout: float) -> list[BackupFile]:
+    """``lister(path, pattern)``; :class:`ListingTimeout` when the share does not answer in time."""
+    try:
+        return call_with_timeout(lambda: lister(path, pattern), timeout, "backup-listing")
+    except TimedOut:
+        raise ListingTimeout(path) from None
+
+
+def listing_problem(exc: BaseException, path: str, timeout: float) -> tuple[Status, str]:
+    """The status and summary for a backup directory that could not be listed."""
+    if isinstance(exc, ListingTimeout):
+        return Status.UNKNOWN, f"{path}: share did not answer within {timeout:g} s (dead network share?)"
+    if isinstance(exc, FileNotFoundError):
+        return Status.CRITICAL, f"backup directory {path} does not exist"
+    if isinstance(exc, NotADirectoryError):
+        return Status.CRITICAL, f"{path} is not a directory"
+    if isinstance(exc, PermissionError):
+        return Status.CRITICAL, f"cannot read backup directory {path}: permission denied"
+    if isinstance(exc, OSError):
+        return Status.CRITICAL, f"cannot read backup directory {path}: {exc.strerror or exc}"
+    raise exc  # not a listing failure: a bug
 
 
 def human_size(n: float) -> str:

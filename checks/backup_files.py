@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,10 +53,13 @@ from checks._cron import CronError, parse_cron
 from checks._files import (
     BackupFile,
     ListingTimeout,
+    TimedOut,
+    call_with_timeout,
     human_age,
     human_size,
     list_matching,
     list_with_timeout,
+    listing_problem,
     local_zone,
     when,
 )
@@ -146,25 +148,6 @@ def standard_of(params: BackupFilesParams) -> str:
     return ""
 
 
-def _in_thread(fn: Callable[[], Verification], timeout: float) -> Verification | None:
-    """Run ``fn`` in a daemon thread; None when it does not return in time (a read hung)."""
-    box: list[Any] = []
-
-    def work() -> None:
-        try:
-            box.append(fn())
-        except BaseException as exc:  # re-raised below: a bug in a test is the runner's to report
-            box.append(exc)
-    t = threading.Thread(target=work, name="backup-verify", daemon=True)
-    t.start()
-    t.join(timeout)
-    if not box:
-        return None
-    if isinstance(box[0], BaseException):
-        raise box[0]
-    return box[0]  # type: ignore[no-any-return]
-
-
 def run(params: BackupFilesParams, ctx: CheckContext, *,
         list_files: Callable[[str, str], list[BackupFile]] = list_matching,
         verify: Callable[[str, float], Verification] = lambda p, b: verify_file(p, budget_s=b),
@@ -185,17 +168,8 @@ def run(params: BackupFilesParams, ctx: CheckContext, *,
 
     try:
         files = list_with_timeout(list_files, params.path, params.pattern, params.list_timeout)
-    except ListingTimeout:
-        return result(Status.UNKNOWN, f"{params.path}: share did not answer within "
-                                      f"{params.list_timeout:g} s (dead network share?)")
-    except FileNotFoundError:
-        return result(Status.CRITICAL, f"backup directory {params.path} does not exist")
-    except NotADirectoryError:
-        return result(Status.CRITICAL, f"{params.path} is not a directory")
-    except PermissionError:
-        return result(Status.CRITICAL, f"cannot read backup directory {params.path}: permission denied")
-    except OSError as exc:
-        return result(Status.CRITICAL, f"cannot read backup directory {params.path}: {exc.strerror or exc}")
+    except (ListingTimeout, OSError) as exc:
+        return result(*listing_problem(exc, params.path, params.list_timeout))
 
     fire = deadline = None
     if params.schedule:
@@ -352,8 +326,10 @@ def _verified(ctx: CheckContext, f: BackupFile, params: BackupFilesParams,
         return Verification(cached.get("ok"), str(cached["text"]))
     # Leave a few seconds of the check's own timeout for judging and answering.
     budget = max(1.0, min(params.verify_timeout, ctx.timeout_s - (time.monotonic() - began) - 3.0))
-    outcome = _in_thread(lambda: verify(f.path, budget), budget + min(5.0, budget))
-    if outcome is None:
+    try:
+        outcome = call_with_timeout(lambda: verify(f.path, budget), budget + min(5.0, budget),
+                                    "backup-verify")
+    except TimedOut:
         return Verification(None, f"not verified: reading the file did not finish within {budget:g} s")
     if not outcome.text.startswith("not verified: cannot read"):
         ctx.state[_STATE_VERIFIED] = {"key": key, "ok": outcome.ok, "text": outcome.text}

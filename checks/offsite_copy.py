@@ -39,7 +39,6 @@ from __future__ import annotations
 import fnmatch
 import posixpath
 import stat
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,10 +48,13 @@ from typing import Any
 from checks._files import (
     BackupFile,
     ListingTimeout,
+    TimedOut,
+    call_with_timeout,
     human_age,
     human_size,
     list_matching,
     list_with_timeout,
+    listing_problem,
     local_zone,
     when,
 )
@@ -177,14 +179,8 @@ def run(params: OffsiteCopyParams, ctx: CheckContext, *,
 
     try:
         files = list_with_timeout(list_files, params.local_path, params.pattern, params.list_timeout)
-    except ListingTimeout:
-        return result(Status.UNKNOWN, f"{params.local_path}: share did not answer within "
-                                      f"{params.list_timeout:g} s (dead network share?)")
-    except FileNotFoundError:
-        return result(Status.CRITICAL, f"backup directory {params.local_path} does not exist")
-    except OSError as exc:
-        return result(Status.CRITICAL, f"cannot read backup directory {params.local_path}: "
-                                       f"{(exc.strerror or str(exc)).lower()}")
+    except (ListingTimeout, OSError) as exc:
+        return result(*listing_problem(exc, params.local_path, params.list_timeout))
     if not files:
         return result(Status.UNKNOWN, f"no local backup matches {params.pattern} in {params.local_path}: "
                                       "nothing to compare (backup_files reports the missing backup)")
@@ -198,29 +194,15 @@ def run(params: OffsiteCopyParams, ctx: CheckContext, *,
                                "local_modified": format_time(datetime.fromtimestamp(local.mtime, tz)),
                                "remote_file": remote_file, "due": format_time(due)}
 
-    box: dict[str, Any] = {}
-    done = threading.Event()
-
-    def work() -> None:
-        try:
-            box["remote"] = remote(params, remote_file)
-        except BaseException as exc:  # handed to the caller
-            box["error"] = exc
-        finally:
-            done.set()
-
     budget = max(1.0, ctx.timeout_s - (time.monotonic() - began) - 1.0)
-    threading.Thread(target=work, name="offsite-sftp", daemon=True).start()
-    if not done.wait(budget):
+    try:
+        r = call_with_timeout(lambda: remote(params, remote_file), budget, "offsite-sftp")
+    except TimedOut:
         return result(Status.UNKNOWN, f"no result from {params.remote_host} within {budget:.0f} s "
                                       "(our time limit)", (local_size,), details)
-    if "error" in box:
-        exc = box["error"]
-        if not isinstance(exc, SshFailure):
-            raise exc
+    except SshFailure as exc:
         status = Status.UNKNOWN if exc.kind == "config" else Status.CRITICAL
         return result(status, exc.summary, (local_size,), {**details, "failure": exc.kind, **exc.details})
-    r: Remote = box["remote"]
 
     where = f"{params.remote_host}:{posixpath.dirname(remote_file)}"
     if r.size is None:
