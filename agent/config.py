@@ -309,6 +309,15 @@ def _collector(err: _Errors, raw: Any, base: Path) -> CollectorConfig | None:
     if "ca_file" in raw:
         ca_path = _readable_file(err, "collector.ca_file", raw["ca_file"], base)
         ca_file = str(ca_path) if ca_path else None
+        if ca_file is not None:
+            import ssl
+
+            try:
+                ssl.create_default_context(cafile=ca_file)
+            except (ssl.SSLError, ValueError) as exc:
+                err.add("collector.ca_file", f"expected PEM CA certificates ({ca_file}: "
+                        f"{getattr(exc, 'reason', None) or exc})")
+                ca_file = None
     timeout = _duration(err, "collector.timeout", raw.get("timeout", "10s"), minimum=1)
     batch = raw.get("batch_size", 500)
     if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 10_000:

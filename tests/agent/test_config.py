@@ -147,6 +147,11 @@ def test_the_token_file_is_named_but_never_shown_when_it_cannot_be_used(tmp_path
     assert any(e.startswith(f"{path}: collector.ca_file: expected a readable file") for e in errors)
     assert any(e.startswith(f"{path}: collector.timeout: expected at least 1s") for e in errors)
     assert any(e.startswith(f"{path}: collector.batch_size: expected a whole number") for e in errors)
+    not_pem = tmp_path / "ca.pem"
+    not_pem.write_text("not a certificate")
+    path = write(tmp_path, f"site: s1\ncollector: {{url: 'https://c', token: t, ca_file: {not_pem}}}\n")
+    (error,) = errors_of(path)
+    assert error.startswith(f"{path}: collector.ca_file: expected PEM CA certificates ({not_pem}: ")
     bad_token = tmp_path / "two.token"
     bad_token.write_text("s3cret part2\n")
     path = write(tmp_path, f"site: s1\ncollector: {{url: 'http://c', token_file: {bad_token}}}\n")
