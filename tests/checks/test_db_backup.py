@@ -650,3 +650,36 @@ def test_mariadb_wrong_password_is_critical_login_failed(mariadb_server, tmp_pat
     assert r.item == "connection" and r.status is Status.CRITICAL
     assert r.summary.startswith("mysql: login failed") and "Access denied" in r.summary
     assert_no_secret(results, "n0t-" + MARIADB_PASSWORD)
+
+
+# --------------------------------------------------------------------------- deploy samples
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_sqlserver_example_config_loads_with_the_agents_loader(tmp_path):
+    from agent.config import load_config
+    text = (REPO / "deploy" / "sqlserver-his.example.yaml").read_text()
+    text = text.replace("C:\\ProgramData\\Wardround\\", f"{tmp_path}/")
+    (tmp_path / "agent.token").write_text("x" * 40 + "\n")
+    path = tmp_path / "agent.yaml"
+    path.write_text(text)
+    cfg = load_config(path)
+    [db, patrol] = [c for c in cfg.checks if c.check == "db_backup"]
+    assert db.params.engine == "sqlserver" and db.params.jobs and "PWD" not in db.params.dsn.upper()
+    assert db.params.max_age("full_max_age", "HIS_ARCHIVE") == 8 * 86400
+    assert patrol.cron == "0 8 * * *"
+
+
+def test_least_privilege_script_grants_no_sysadmin_and_covers_every_msdb_table_we_read():
+    import sqlglot
+    from sqlglot import exp
+    script = (REPO / "deploy" / "sqlserver-least-privilege.sql").read_text().lower()
+    statements = "\n".join(line for line in script.splitlines() if not line.lstrip().startswith("--"))
+    for forbidden in ("sysadmin", "alter server role", "sp_addsrvrolemember", "db_owner", "control server"):
+        assert forbidden not in statements
+    assert "grant view server state" in script
+    for name in ("SQLSERVER_BACKUPS", "SQLSERVER_JOBS"):
+        for table in sqlglot.parse_one(getattr(db_backup, name), read="tsql").find_all(exp.Table):
+            if table.catalog.lower() == "msdb":
+                assert f"grant select on dbo.{table.name.lower()} " in script

@@ -1,0 +1,40 @@
+-- Wardround: a least-privilege SQL Server login for the db_backup check (SQL Server 2012+).
+--
+-- What db_backup reads, and nothing else:
+--   sys.databases (+ sys.fn_hadr_backup_is_preferred_replica)  -> VIEW ANY DATABASE (public has it) and
+--                                                                VIEW SERVER STATE for AG replica state
+--   msdb.dbo.backupset, msdb.dbo.backupmediafamily             -> backup history (finish time, size, file)
+--   msdb.dbo.sysjobs, sysjobhistory, sysjobschedules, sysschedules -> SQL Agent jobs (with jobs: true)
+-- No sysadmin, no db_owner, no user in any HIS database: patient data stays unreadable.
+-- Run as a sysadmin once; put the password in the agent's password_file, not in agent.yaml.
+
+USE [master];
+GO
+CREATE LOGIN [wardround_monitor]
+    WITH PASSWORD = N'<a long random password>',
+         DEFAULT_DATABASE = [master],
+         CHECK_POLICY = ON, CHECK_EXPIRATION = OFF;
+GO
+GRANT VIEW SERVER STATE TO [wardround_monitor];
+GRANT VIEW ANY DATABASE TO [wardround_monitor];   -- normally granted to public already
+GO
+
+USE [msdb];
+GO
+CREATE USER [wardround_monitor] FOR LOGIN [wardround_monitor];
+GO
+-- Explicit grants on the history tables only (instead of db_datareader on all of msdb).
+GRANT SELECT ON dbo.backupset          TO [wardround_monitor];
+GRANT SELECT ON dbo.backupmediafamily  TO [wardround_monitor];
+GRANT SELECT ON dbo.sysjobs            TO [wardround_monitor];
+GRANT SELECT ON dbo.sysjobhistory      TO [wardround_monitor];
+GRANT SELECT ON dbo.sysjobschedules    TO [wardround_monitor];
+GRANT SELECT ON dbo.sysschedules       TO [wardround_monitor];
+GO
+
+-- Check (as the new login): both must return rows, and the HIS database must stay closed.
+--   EXECUTE AS LOGIN = N'wardround_monitor';
+--   SELECT TOP (1) database_name, backup_finish_date FROM msdb.dbo.backupset ORDER BY backup_finish_date DESC;
+--   SELECT TOP (1) name FROM msdb.dbo.sysjobs;
+--   SELECT TOP (1) * FROM [HISDB].sys.tables;   -- expected: error 916, no access
+--   REVERT;
