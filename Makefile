@@ -2,30 +2,28 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-EXTRAS ?= collector,dev
+# demo: the agent and the collector; test: every extra the suite exercises
+DEMO_EXTRAS ?= collector
+TEST_EXTRAS ?= collector,db,ssh,dev
 
 .PHONY: demo test lint bench clean
 
-# (Re)install when pyproject.toml changes.
-$(VENV)/.installed-$(EXTRAS): pyproject.toml
+# (Re)install when pyproject.toml changes; one stamp per set of extras.
+$(VENV)/.installed-%: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[$(EXTRAS)]'
-	rm -f $(VENV)/.installed-*
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[$*]'
 	touch $@
 
-venv: $(VENV)/.installed-$(EXTRAS)
-
-demo: venv
+demo: $(VENV)/.installed-$(DEMO_EXTRAS)
 	$(PY) deploy/demo.py
 
-test: venv
+test: $(VENV)/.installed-$(TEST_EXTRAS)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: venv
+lint: $(VENV)/.installed-$(TEST_EXTRAS)
 	$(PY) -m ruff check agent checks collector tests bench deploy
 
-bench: venv
+bench: $(VENV)/.installed-$(TEST_EXTRAS)
 	$(PY) bench/ingest.py
 	$(PY) bench/agent_footprint.py
 

@@ -35,6 +35,7 @@ __all__ = ["Duration", "ParamError", "parse_duration", "parse_params", "format_d
 Duration = NewType("Duration", float)
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_PART_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, None: 1.0}
 DURATION_HINT = "a duration like 30s, 5m, 26h, 7d"
 
@@ -48,7 +49,7 @@ class ParamError(ValueError):
 
 
 def parse_duration(value: str | int | float) -> float:
-    """``"26h"`` → 93600.0 seconds.  A bare number is seconds."""
+    """``"26h"`` → 93600.0 seconds; ``"1h30m"`` → 5400.0.  A bare number is seconds."""
     if isinstance(value, bool):
         raise ValueError(f"expected {DURATION_HINT}")
     if isinstance(value, int | float):
@@ -58,9 +59,13 @@ def parse_duration(value: str | int | float) -> float:
     if not isinstance(value, str):
         raise ValueError(f"expected {DURATION_HINT}")
     m = _DURATION_RE.match(value)
-    if not m:
-        raise ValueError(f"expected {DURATION_HINT} (got {value!r})")
-    return float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+    if m:
+        return float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+    compact = value.replace(" ", "")
+    parts = _PART_RE.findall(compact)
+    if parts and "".join(n + u for n, u in parts) == compact:  # compound: "1h30m"
+        return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+    raise ValueError(f"expected {DURATION_HINT} (got {value!r})")
 
 
 def format_duration(seconds: float) -> str:

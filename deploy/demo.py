@@ -1,7 +1,7 @@
 """`make demo`: a collector, an enrolled agent and one full patrol of this machine.
 
-Everything lives under ./demo (the collector's SQLite database, the agent's
-config, token and spool).  The collector is stopped at the end unless
+Everything lives under ./demo, or $WARDROUND_DEMO_DIR (the collector's SQLite
+database, the agent's config, token and spool).  The collector is stopped at the end unless
 DEMO_KEEP=1.  Only the standard library is used here; the commands are the
 real console scripts from .venv/bin.
 """
@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO = ROOT / "demo"
+DEMO = Path(os.environ.get("WARDROUND_DEMO_DIR") or ROOT / "demo")
 BIN = Path(sys.executable).parent
 STATUS = {0: "OK", 1: "WARNING", 2: "CRITICAL", 3: "UNKNOWN"}
 

@@ -20,13 +20,13 @@ class Sample:
 
 @pytest.mark.parametrize(("text", "seconds"), [
     ("30s", 30), ("5m", 300), ("26h", 93600), ("7d", 604800), ("1w", 604800), ("250ms", 0.25),
-    ("90", 90), (45, 45), (1.5, 1.5),
+    ("90", 90), (45, 45), (1.5, 1.5), ("1h30m", 5400), ("2d 12h", 216000),
 ])
 def test_parse_duration_reads_the_contract_units(text, seconds):
     assert parse_duration(text) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("bad", ["5 minutes", "-1s", "h", "", True, -3, None])
+@pytest.mark.parametrize("bad", ["5 minutes", "-1s", "h", "", True, -3, None, "1h30", "m5"])
 def test_parse_duration_rejects_anything_else(bad):
     with pytest.raises(ValueError, match="duration"):
         parse_duration(bad)
