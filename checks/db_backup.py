@@ -119,11 +119,13 @@ class DbBackupParams:
             raise ValueError(f"engine: expected one of {', '.join(ENGINES)} or mariadb (got {self.engine!r})")
         object.__setattr__(self, "engine", engine)
         if _odbc._PWD_RE.search(self.dsn):
-            raise ValueError("dsn: must not contain the password (PWD=...); use password_file or password_env")
+            raise ValueError("dsn: must not contain the password (PWD=...); "
+                             "use password_file or password_env")
         if self.password_file and self.password_env:
             raise ValueError("password_file: give password_file or password_env, not both")
         if not 0 <= self.min_size_ratio <= 1:
-            raise ValueError(f"min_size_ratio: expected a ratio between 0 and 1 (got {self.min_size_ratio:g})")
+            raise ValueError(f"min_size_ratio: expected a ratio between 0 and 1 "
+                             f"(got {self.min_size_ratio:g})")
         for key in ("full_max_age", "diff_max_age", "log_max_age", "archive_max_age", "job_max_age",
                     "login_timeout", "query_timeout", "rman_lookback"):
             if getattr(self, key) <= 0:
@@ -378,7 +380,8 @@ def judge_backup(item: str, label: str, rule: Rule, seen: Seen | None, *,
         pass  # a failure already explains the missing backup
     elif seen is None:
         if created_age_s is not None and created_age_s < rule.max_age:
-            findings.append((Status.OK, "new", f"{label}: new database (created {human_ago(created_age_s)} ago), "
+            findings.append((Status.OK, "new",
+                             f"{label}: new database (created {human_ago(created_age_s)} ago), "
                              f"not backed up yet; the first {rule.what} is due within "
                              f"{human_duration(rule.max_age)} of its creation"))
         else:
@@ -548,8 +551,9 @@ def _postgresql(params: DbBackupParams, ctx: CheckContext, q: _Query) -> list[Re
                       - wal_ordinal(row["last_archived_wal"], int(row["wal_segment_size"])) - 1)
         evidence["pending_wal_files"] = pending
     age = _num(row["archived_age_s"])
-    seen = None if age is None else Seen(row["last_archived_time"], age, location=row["last_archived_wal"] or "",
-                                         evidence={"kind": f"last WAL file {row['last_archived_wal']} archived"})
+    seen = None if age is None else Seen(
+        row["last_archived_time"], age, location=row["last_archived_wal"] or "",
+        evidence={"kind": f"last WAL file {row['last_archived_wal']} archived"})
     extra: list[tuple[Status, str, str]] = []
     if _truthy(row["failing"]):
         since = f"last success {_when(row['last_archived_time'])}" if row["last_archived_time"] else \
@@ -638,14 +642,16 @@ def _pgbackrest(params: DbBackupParams, ctx: CheckContext, run: Callable[..., An
                               "finished_utc": finished.isoformat(), "error": b.get("error")})
 
     newest = backups[-1]
-    same_type = [_num((b.get("info") or {}).get("size")) for b in backups[:-1] if b.get("type") == newest.get("type")]
+    same_type = [_num((b.get("info") or {}).get("size"))
+                 for b in backups[:-1] if b.get("type") == newest.get("type")]
     extra: list[tuple[Status, str, str]] = []
     fulls = [b for b in backups if b.get("type") == "full"]
     if not fulls:
         extra.append((Status.CRITICAL, "never backed up", f"{label}: no full backup in the repository"))
     elif seen(fulls[-1]).age_s >= full_rule.max_age:
         f = seen(fulls[-1])
-        extra.append((Status.CRITICAL, "missed", f"{label}: full backup missed: none since {_when(f.finished)} "
+        extra.append((Status.CRITICAL, "missed",
+                      f"{label}: full backup missed: none since {_when(f.finished)} "
                       f"({human_ago(f.age_s)} ago; expected within {human_duration(full_rule.max_age)})"))
     if newest.get("error") is True:
         extra.append((Status.WARNING, "unverified", f"{label}: backup {newest.get('label')} found page "
@@ -827,7 +833,8 @@ def judge_agent_jobs(rows: list[dict[str, Any]], params: DbBackupParams,
                            f"took {_hms(took)}")
             if new_failures:
                 details["failures_since_last_check"] = [
-                    {"at": x["at"], "outcome": _AGENT_STATUS[x["status"]], "message": _short(x["row"].get("message"))}
+                    {"at": x["at"], "outcome": _AGENT_STATUS[x["status"]],
+                     "message": _short(x["row"].get("message"))}
                     for x in new_failures[:10]]
         results.append(Result(check=NAME, item=item[:255], status=status, summary=summary[:1000],
                               standard=rule.standard, metrics=tuple(metrics), details=_jsonable(details)))
@@ -870,9 +877,12 @@ def judge_oracle(jobs: list[dict[str, Any]], sets: list[dict[str, Any]], db: Map
     by_type: dict[str, list[dict[str, Any]]] = {}
     for row in jobs:
         by_type.setdefault((row.get("input_type") or "?").strip(), []).append(row)
-    base = {"database": db.get("name"), "db_unique_name": db.get("db_unique_name"), "log_mode": db.get("log_mode"),
-            "backup_sets": [{"backup_type": s.get("backup_type"), "incremental_level": s.get("incremental_level"),
-                             "last_completion": s.get("last_completion"), "sets": s.get("sets")} for s in sets]}
+    base = {"database": db.get("name"), "db_unique_name": db.get("db_unique_name"),
+            "log_mode": db.get("log_mode"),
+            "backup_sets": [{"backup_type": s.get("backup_type"),
+                             "incremental_level": s.get("incremental_level"),
+                             "last_completion": s.get("last_completion"), "sets": s.get("sets")}
+                            for s in sets]}
     lookback = human_duration(params.rman_lookback)
     if not {"DB FULL", "DB INCR"} & set(by_type):
         by_type.setdefault("DB FULL", [])
@@ -898,7 +908,8 @@ def judge_oracle(jobs: list[dict[str, Any]], sets: list[dict[str, Any]], db: Map
             extra.append((Status.WARNING, "warnings", f"{label}: {input_type}: the job started "
                           f"{_when(finished[0].get('start_time'))} COMPLETED WITH WARNINGS"))
         details = {**base, "input_type": input_type, "jobs_in_window": len(rows),
-                   "running": [r.get("start_time") for r in rows if str(r.get("status", "")).startswith("RUNNING")]}
+                   "running": [r.get("start_time") for r in rows
+                               if str(r.get("status", "")).startswith("RUNNING")]}
         seen = None
         if good:
             g = good[0]
@@ -910,8 +921,8 @@ def judge_oracle(jobs: list[dict[str, Any]], sets: list[dict[str, Any]], db: Map
         if seen is None and not extra:
             r = judge_backup(item, label, rule, None, details=details)
             results.append(Result(check=NAME, item=item, status=Status.CRITICAL, standard=rule.standard,
-                                  summary=f"{label}: {input_type} never backed up: no completed job in the last "
-                                          f"{lookback} (V$RMAN_BACKUP_JOB_DETAILS)",
+                                  summary=f"{label}: {input_type} never backed up: no completed job in "
+                                          f"the last {lookback} (V$RMAN_BACKUP_JOB_DETAILS)",
                                   metrics=r.metrics, details=r.details))
             continue
         results.append(judge_backup(item, label, rule, seen,
@@ -951,19 +962,22 @@ def judge_mysql(rows: list[dict[str, Any]], params: DbBackupParams) -> list[Resu
             continue
         label = "MySQL Enterprise Backup"
         rows_g = groups[group] if group == "full" else groups["incremental"] + groups["full"]
-        rows_g = sorted(rows_g, key=lambda r: _num(r.get("age_s")) if r.get("age_s") is not None else float("inf"))
+        rows_g = sorted(rows_g, key=lambda r: _num(r.get("age_s")) if r.get("age_s") is not None
+                        else float("inf"))
         extra: list[tuple[Status, str, str]] = []
         own = sorted(groups[group], key=lambda r: r.get("end_time") or datetime.min, reverse=True)
         if own and str(own[0].get("exit_state", "")).upper() != "SUCCESS":
             f = own[0]
             extra.append((Status.CRITICAL, "failed",
-                          f"{label}: {group} backup failed: backup {f.get('backup_id')} ({f.get('backup_type')}) ended "
-                          f"{_when(f.get('end_time'))} with {f.get('exit_state')}: {_short(f.get('last_error'), 300)}"))
+                          f"{label}: {group} backup failed: backup {f.get('backup_id')} "
+                          f"({f.get('backup_type')}) ended {_when(f.get('end_time'))} with "
+                          f"{f.get('exit_state')}: {_short(f.get('last_error'), 300)}"))
         good = [r for r in rows_g if str(r.get("exit_state", "")).upper() == "SUCCESS"]
         seen = None
         if good:
             g = good[0]
-            seen = Seen(g.get("end_time"), _num(g.get("age_s")) or 0.0, location=g.get("backup_destination") or "",
+            seen = Seen(g.get("end_time"), _num(g.get("age_s")) or 0.0,
+                        location=g.get("backup_destination") or "",
                         evidence={"kind": f"{str(g.get('backup_type')).lower()} backup",
                                   "backup_id": g.get("backup_id"), "backup_type": g.get("backup_type"),
                                   "started": g.get("start_time")})

@@ -59,7 +59,8 @@ class PgServer:
 
     @property
     def dsn(self) -> str:
-        return f"DRIVER={{PostgreSQL Unicode}};SERVER=127.0.0.1;PORT={self.port};DATABASE=postgres;UID=monitor"
+        return (f"DRIVER={{PostgreSQL Unicode}};SERVER=127.0.0.1;PORT={self.port};"
+                "DATABASE=postgres;UID=monitor")
 
     def psql(self, sql: str) -> str:
         out = subprocess.run(
@@ -74,7 +75,8 @@ class PgServer:
 
     def switch_wal(self) -> str:
         """Write a little, then close the current WAL file so the archiver gets work."""
-        self.psql("CREATE TABLE IF NOT EXISTS churn (n int); INSERT INTO churn SELECT generate_series(1, 100)")
+        self.psql("CREATE TABLE IF NOT EXISTS churn (n int); "
+                  "INSERT INTO churn SELECT generate_series(1, 100)")
         return self.psql("SELECT pg_walfile_name(pg_switch_wal())")
 
 
@@ -161,7 +163,8 @@ def mariadb_server() -> Iterator[MariaDbServer]:
     mariadbd = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
     proc = subprocess.Popen([mariadbd, "--no-defaults", "--user=mysql", f"--datadir={data}",
                              f"--socket={root / 'sock'}", f"--port={port}", "--bind-address=127.0.0.1",
-                             f"--pid-file={root / 'pid'}", f"--log-error={root / 'err.log'}", "--skip-log-bin",
+                             f"--pid-file={root / 'pid'}", f"--log-error={root / 'err.log'}",
+                             "--skip-log-bin",
                              "--innodb-flush-log-at-trx-commit=0"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     server = MariaDbServer(root=root, port=port, password_file=root / "monitor.password")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -99,8 +99,9 @@ def test_db_backup_sql_parses_in_its_dialect(name):
 def test_db_backup_every_sql_constant_is_checked_and_reads_no_business_table():
     import sqlglot
     from sqlglot import exp
-    constants = {n for n in dir(db_backup) if n.isupper() and n.split("_")[0] in ("SQLSERVER", "ORACLE", "PG", "MYSQL")
-                 and isinstance(getattr(db_backup, n), str)}
+    engines = ("SQLSERVER", "ORACLE", "PG", "MYSQL")
+    constants = {n for n in dir(db_backup)
+                 if n.isupper() and n.split("_")[0] in engines and isinstance(getattr(db_backup, n), str)}
     assert constants == set(db_backup.SQL_DIALECTS)
     allowed_prefixes = ("msdb.dbo.", "sys.", "v$", "pg_", "information_schema.", "mysql.backup_history")
     for name, dialect in db_backup.SQL_DIALECTS.items():
@@ -184,7 +185,7 @@ def archive_result(server, **raw: Any) -> Result:
     return r
 
 
-def test_postgresql_archiving_critical_when_archive_command_fails_then_ok_when_fixed(pg_server):
+def test_postgresql_archiving_critical_when_archive_command_fails_then_ok_when_fixed(pg_server):  # noqa: F811 (fixture)
     pg_server.set_archive_exit(1)
     failing_wal = pg_server.switch_wal()
     r = wait_for(lambda: (x := archive_result(pg_server)).status is Status.CRITICAL and x, timeout=30)
@@ -207,7 +208,7 @@ def test_postgresql_archiving_critical_when_archive_command_fails_then_ok_when_f
     assert r.standard == "archived WAL file within 1 h"
 
 
-def test_postgresql_wrong_password_is_critical_login_failed_without_the_password(pg_server, tmp_path):
+def test_postgresql_wrong_password_is_critical_login_failed_without_the_password(pg_server, tmp_path):  # noqa: F811 (fixture)
     wrong = "Wr0ng;{pass}"
     pw = tmp_path / "pw"
     pw.write_text(wrong + "\n")
@@ -219,7 +220,7 @@ def test_postgresql_wrong_password_is_critical_login_failed_without_the_password
     assert_no_secret(results, wrong)
 
 
-def test_postgresql_unreachable_is_critical(pg_server, tmp_path):
+def test_postgresql_unreachable_is_critical(pg_server, tmp_path):  # noqa: F811 (fixture)
     from tests.conftest import free_port
     dsn = pg_server.dsn.replace(f"PORT={pg_server.port}", f"PORT={free_port()}")
     [r] = db_backup.run(params(engine="postgresql", dsn=dsn, password_file=str(pg_server.password_file),
@@ -265,9 +266,10 @@ def pgbackrest_info(now: datetime, *, code: int = 0, message: str = "ok", newest
 
 
 def test_pgbackrest_ok_with_the_newest_backup_as_evidence():
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     fake = FakeRun(pgbackrest_info(now))
-    [r] = db_backup.run(params(engine="postgresql", pgbackrest_stanza="main"), CheckContext(now=now), run=fake)
+    [r] = db_backup.run(params(engine="postgresql", pgbackrest_stanza="main"), CheckContext(now=now),
+                        run=fake)
     assert fake.calls == [["pgbackrest", "--output=json", "--stanza=main", "info"]]
     assert r.item == "pgbackrest/main" and r.status is Status.OK, r.summary
     assert "full backup 20261122-020002F" in r.summary
@@ -282,7 +284,7 @@ def test_pgbackrest_ok_with_the_newest_backup_as_evidence():
     ({"newest_size": 2**30}, Status.WARNING, "too small"),
 ])
 def test_pgbackrest_statuses(kw, status, words):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     [r] = db_backup.run(params(engine="postgresql", pgbackrest_stanza="main"), CheckContext(now=now),
                         run=FakeRun(pgbackrest_info(now, **kw)))
     assert r.status is status and words in r.summary, r.summary
@@ -362,10 +364,11 @@ def mssql_conn(**overrides: Any) -> FakeConnection:
                            db_backup.SQLSERVER_JOBS: load_rows(jobs), **overrides})
 
 
-MSSQL_DSN = "DRIVER={ODBC Driver 18 for SQL Server};SERVER=tcp:his-db-01,1433;UID=wardround_monitor;Encrypt=yes"
+MSSQL_DSN = ("DRIVER={ODBC Driver 18 for SQL Server};SERVER=tcp:his-db-01,1433;"
+             "UID=wardround_monitor;Encrypt=yes")
 
 
-def mssql_run(conn: FakeConnection, tmp_path: Path, ctx: CheckContext | None = None, **raw: Any) -> dict[str, Result]:
+def mssql_run(conn: Any, tmp_path: Path, ctx: CheckContext | None = None, **raw: Any) -> dict[str, Result]:
     pw = tmp_path / "pw"
     pw.write_text("Monitor#2026}\n")
     results = db_backup.run(params(engine="sqlserver", dsn=MSSQL_DSN, password_file=str(pw), **raw),
@@ -403,7 +406,8 @@ def test_sqlserver_critical_when_no_full_backup_since_expected_time(tmp_path):
     # from OLDHIS01 1 h ago must not hide that
     r = mssql_run(mssql_conn(), tmp_path)["HISDB/full"]
     assert r.status is Status.CRITICAL
-    assert r.summary == ("HISDB: full backup missed: none since 2026-11-21 11:00 (45 h ago; expected within 26 h)")
+    assert r.summary == ("HISDB: full backup missed: none since 2026-11-21 11:00 "
+                         "(45 h ago; expected within 26 h)")
     assert r.details["verdict"] == ["missed"] and r.details["backup_server"] == "HISDB01"
     assert r.details["copy_only"] is False
 
@@ -419,7 +423,8 @@ def test_sqlserver_log_backups_judged_only_for_full_recovery(tmp_path):
     assert results["HISDB/log"].status is Status.OK
     lis = results["LISDB/log"]
     assert lis.status is Status.CRITICAL
-    assert lis.summary == "LISDB: log backup stale: last one 2026-11-23 03:00 (5.0 h ago; expected within 1 h)"
+    assert lis.summary == ("LISDB: log backup stale: last one 2026-11-23 03:00 "
+                           "(5.0 h ago; expected within 1 h)")
     pivas = results["PIVAS/log"]
     assert pivas.status is Status.CRITICAL and "never backed up (no log backup on record)" in pivas.summary
 
@@ -435,7 +440,8 @@ def test_sqlserver_too_small_full_backup_is_a_warning(tmp_path):
 def test_sqlserver_never_backed_up_and_new_database(tmp_path):
     results = mssql_run(mssql_conn(), tmp_path)
     never = results["PACSDB/full"]
-    assert never.status is Status.CRITICAL and never.summary == "PACSDB: never backed up (no full backup on record)"
+    assert never.status is Status.CRITICAL
+    assert never.summary == "PACSDB: never backed up (no full backup on record)"
     assert never.metrics[0].name == "age_seconds" and never.metrics[0].value is None
     new = results["NEWDB/full"]
     assert new.status is Status.OK and new.summary.startswith("NEWDB: new database (created 2.0 h ago)")
@@ -458,7 +464,8 @@ def test_sqlserver_weekly_full_with_daily_differentials(tmp_path):
 
 
 def test_sqlserver_unverified_when_checksums_are_required(tmp_path):
-    r = mssql_run(mssql_conn(), tmp_path, override=["PIVAS:full_max_age=8d"], require_checksum=True)["PIVAS/diff"]
+    results = mssql_run(mssql_conn(), tmp_path, override=["PIVAS:full_max_age=8d"], require_checksum=True)
+    r = results["PIVAS/diff"]
     assert r.status is Status.WARNING and "unverified: taken without CHECKSUM" in r.summary
 
 
@@ -479,9 +486,10 @@ def test_sqlserver_query_refused_is_unknown_with_a_clean_message(tmp_path):
 
 def test_sqlserver_login_failed_is_critical_and_never_shows_the_password(tmp_path):
     def refuse(cs, **kw):
-        raise RuntimeError("28000", f"[28000] [Microsoft][ODBC Driver 18 for SQL Server][SQL Server]Login failed "
-                                    f"for user 'wardround_monitor'. (18456) (SQLDriverConnect) {cs}")
-    [r] = mssql_run(refuse, tmp_path).values()  # type: ignore[arg-type]
+        raise RuntimeError("28000", "[28000] [Microsoft][ODBC Driver 18 for SQL Server][SQL Server]"
+                                    "Login failed for user 'wardround_monitor'. (18456) "
+                                    f"(SQLDriverConnect) {cs}")
+    [r] = mssql_run(refuse, tmp_path).values()
     assert r.item == "connection" and r.status is Status.CRITICAL
     assert r.summary.startswith("sqlserver: login failed: [28000]") and "Monitor#2026" not in r.summary
 
@@ -496,7 +504,8 @@ def test_sqlserver_agent_jobs_failed_missed_and_ok(tmp_path):
     assert full.details["last_run"] == "2026-11-23T02:00:05"
     logjob = results["job/DatabaseBackup - USER_DATABASES - LOG"]
     assert logjob.status is Status.WARNING  # failed at 03:30, succeeded since
-    assert "failed at 2026-11-23 03:30" in logjob.summary and "then succeeded at 2026-11-23 07:45" in logjob.summary
+    assert "failed at 2026-11-23 03:30" in logjob.summary
+    assert "then succeeded at 2026-11-23 07:45" in logjob.summary
     weekly = results["job/DatabaseIntegrityCheck - USER_DATABASES"]
     assert weekly.status is Status.CRITICAL and "missed: has not run since 2026-11-19 01:00" in weekly.summary
     assert weekly.details["duration_seconds"] == 100 * 3600
@@ -567,7 +576,8 @@ def test_oracle_too_small_and_missing_database_backup():
 
     r = oracle_run(oracle_conn(no_database_backups))["rman/DB FULL"]
     assert r.status is Status.CRITICAL
-    assert r.summary == "RMAN: DB FULL never backed up: no completed job in the last 8 d (V$RMAN_BACKUP_JOB_DETAILS)"
+    assert r.summary == ("RMAN: DB FULL never backed up: no completed job in the last 8 d "
+                         "(V$RMAN_BACKUP_JOB_DETAILS)")
     small = oracle_run(oracle_conn(newest_archivelog_tiny))["rman/ARCHIVELOG"]
     assert small.status is Status.WARNING and "too small: 1000 B" in small.summary
 
@@ -613,19 +623,19 @@ def load_meb(server, *rows: str) -> None:
                "backup_destination, exit_state, last_error) VALUES " + ", ".join(rows))
 
 
-def test_mariadb_without_meb_history_points_to_backup_files(mariadb_server):
+def test_mariadb_without_meb_history_points_to_backup_files(mariadb_server):  # noqa: F811 (fixture)
     mariadb_server.sql("DROP TABLE IF EXISTS mysql.backup_history")
     [r] = db_backup.run(my_params(mariadb_server), CheckContext())
     assert r.status is Status.UNKNOWN and r.item == "meb"
     assert "mysql.backup_history" in r.summary and "backup_files" in r.summary
 
 
-def test_mariadb_meb_history_ok_then_failed_then_missed(mariadb_server):
+def test_mariadb_meb_history_ok_then_failed_then_missed(mariadb_server):  # noqa: F811 (fixture)
     load_meb(mariadb_server, meb_row(1, "FULL", 48), meb_row(2, "FULL", 24), meb_row(3, "FULL", 4))
     [r] = db_backup.run(my_params(mariadb_server), CheckContext())
     assert (r.item, r.status) == ("meb/full", Status.OK), r.summary
-    assert r.summary.startswith("MySQL Enterprise Backup: full backup ") and "(4.0 h ago; expected within 26 h)" \
-        in r.summary
+    assert r.summary.startswith("MySQL Enterprise Backup: full backup ")
+    assert "(4.0 h ago; expected within 26 h)" in r.summary
     assert r.details["location"] == "/backup/meb/3" and r.details["backup_id"] == 3
 
     load_meb(mariadb_server, meb_row(2, "FULL", 24), meb_row(3, "FULL", 4, "FAILURE", "Disk full: /backup"),
@@ -642,10 +652,11 @@ def test_mariadb_meb_history_ok_then_failed_then_missed(mariadb_server):
     assert "(50 h ago; expected within 26 h)" in r.summary
 
 
-def test_mariadb_wrong_password_is_critical_login_failed(mariadb_server, tmp_path):
+def test_mariadb_wrong_password_is_critical_login_failed(mariadb_server, tmp_path):  # noqa: F811 (fixture)
     pw = tmp_path / "pw"
     pw.write_text("n0t-" + MARIADB_PASSWORD)
-    results = db_backup.run(params(engine="mysql", dsn=mariadb_server.dsn, password_file=str(pw)), CheckContext())
+    results = db_backup.run(params(engine="mysql", dsn=mariadb_server.dsn, password_file=str(pw)),
+                            CheckContext())
     [r] = results
     assert r.item == "connection" and r.status is Status.CRITICAL
     assert r.summary.startswith("mysql: login failed") and "Access denied" in r.summary
