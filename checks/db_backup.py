@@ -574,7 +574,7 @@ def _postgresql(params: DbBackupParams, ctx: CheckContext, q: _Query) -> list[Re
         return [result]
     if seen is not None and pending == 0 and seen.age_s >= rule.max_age and not extra:
         # idle server: nothing waits, so an old last archive is no fault
-        r = judge_backup(item, label, Rule(rule.what, float("inf")), seen, details=evidence)
+        r = judge_backup(item, label, rule, seen, details=evidence)
         return [Result(check=NAME, item=item, status=Status.OK, standard=rule.standard,
                        summary=f"{label}: idle, no WAL file waiting; last archived {_when(seen.finished)} "
                                f"({human_ago(seen.age_s)} ago)",

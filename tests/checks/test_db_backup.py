@@ -206,6 +206,10 @@ def test_postgresql_archiving_critical_when_archive_command_fails_then_ok_when_f
     assert r.details["last_archived_wal"] and r.details["pending_wal_files"] == 0
     assert (pg_server.root / "archive" / r.details["last_archived_wal"]).exists()
     assert r.standard == "archived WAL file within 1 h"
+    # older than archive_max_age but nothing waits: an idle server is not a fault
+    time.sleep(1.1)
+    idle = archive_result(pg_server, archive_max_age=1)
+    assert idle.status is Status.OK and "idle, no WAL file waiting" in idle.summary, idle.summary
 
 
 def test_postgresql_wrong_password_is_critical_login_failed_without_the_password(pg_server, tmp_path):  # noqa: F811 (fixture)
