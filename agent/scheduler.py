@@ -151,6 +151,7 @@ class Agent:
     def stop(self) -> None:
         """Stop scheduling, give running checks a moment, push once more, close the spool."""
         self.stop_event.set()
+        self._wake.set()  # the sender may be waiting for new results
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
         until = time.monotonic() + STOP_GRACE_S
