@@ -1,0 +1,142 @@
+"""End-to-end fixtures: the real console scripts as subprocesses.
+
+A ``CollectorProcess`` is ``wardround-collector serve`` on a free port with
+its own SQLite database; it can be stopped and started again on the same
+port and database.  ``write_agent_config`` writes a config for the real
+``wardround-agent``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import free_port
+
+BIN = Path(sys.executable).parent
+
+
+def command(name: str) -> str:
+    path = BIN / name
+    if not path.exists():
+        pytest.fail(f"{path} is missing: install the project into this venv (make test does)")
+    return str(path)
+
+
+def last_line(args: list[str]) -> str:
+    out = subprocess.run(args, check=True, capture_output=True, text=True, timeout=60).stdout
+    return out.strip().splitlines()[-1]
+
+
+class CollectorProcess:
+    def __init__(self, workdir: Path, site: str, host: str):
+        self.workdir = workdir
+        self.db = f"sqlite:///{workdir / 'collector.db'}"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        exe = command("wardround-collector")
+        subprocess.run([exe, "migrate", "--db", self.db], check=True, capture_output=True, timeout=60)
+        self.agent_token = last_line([exe, "token", "create", "--db", self.db, "--site", site, "--host", host])
+        self.user_token = last_line([exe, "user", "create", "--db", self.db, "e2e-viewer", "--role", "viewer"])
+
+    def start(self) -> None:
+        log = open(self.workdir / "collector.log", "ab")  # noqa: SIM115 - closed with the process
+        self.proc = subprocess.Popen(
+            [command("wardround-collector"), "serve", "--db", self.db, "--port", str(self.port)],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"collector exited: {(self.workdir / 'collector.log').read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError("collector did not answer /healthz within 30 s")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.proc = None
+
+    def get(self, path: str) -> Any:
+        req = urllib.request.Request(f"{self.url}{path}",
+                                     headers={"Authorization": f"Bearer {self.user_token}"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.load(r)
+
+    def all_results(self, check: str | None = None) -> list[dict[str, Any]]:
+        """Every stored result, paging backwards with ``until`` (the API answers newest first)."""
+        seen: dict[str, dict[str, Any]] = {}
+        rows_total: list[dict[str, Any]] = []
+        until = ""
+        while True:
+            q = "limit=1000" + (f"&check={check}" if check else "") + (f"&until={until}" if until else "")
+            page = self.get(f"/api/v1/results?{q}")["results"]
+            fresh = [r for r in page if r["id"] not in seen]
+            if not fresh:
+                return rows_total
+            for r in fresh:
+                seen[r["id"]] = r
+            rows_total.extend(fresh)
+            until = urllib.request.quote(min(r["started_at"] for r in page))
+
+
+@pytest.fixture
+def collector(tmp_path: Path) -> Iterator[CollectorProcess]:
+    c = CollectorProcess(tmp_path, site="e2e-hospital", host="e2e-host")
+    c.start()
+    yield c
+    c.stop()
+
+
+def write_agent_config(path: Path, collector: CollectorProcess, checks: str, **extra: str) -> Path:
+    token_file = path.parent / "agent.token"
+    token_file.write_text(collector.agent_token + "\n")
+    token_file.chmod(0o600)
+    lines = [
+        "site: e2e-hospital",
+        "host: e2e-host",
+        "collector:",
+        f"  url: {collector.url}",
+        f"  token_file: {token_file}",
+    ]
+    lines += [f"  {k}: {v}" for k, v in extra.items()]
+    lines += [f"spool: {path.parent / 'spool.db'}", "jitter: 0s", "checks:", checks]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def start_agent(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as out:
+        return subprocess.Popen([command("wardround-agent"), "run", "--config", str(config)],
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def wait_for(predicate: Any, timeout: float, what: str, interval: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
