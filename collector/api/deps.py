@@ -4,11 +4,15 @@
 (any role); :func:`require_role` builds a dependency for a minimum role.
 Missing or unknown token: 401 with ``WWW-Authenticate: Bearer``.  A valid
 token of the wrong kind or too low a role: 403.
+
+Dependencies that only look at the request are ``async`` so FastAPI does not
+send each through the thread pool; only the token lookup (a database query)
+runs there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -23,19 +27,19 @@ __all__ = ["AgentDep", "EngineDep", "IngestorDep", "MetricsDep", "PersonDep", "S
            "require_role"]
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     return request.app.state.engine  # type: ignore[no-any-return]
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def get_ingestor(request: Request) -> Ingestor:
+async def get_ingestor(request: Request) -> Ingestor:
     return request.app.state.ingestor  # type: ignore[no-any-return]
 
 
-def get_metrics(request: Request) -> CollectorMetrics:
+async def get_metrics(request: Request) -> CollectorMetrics:
     return request.app.state.metrics  # type: ignore[no-any-return]
 
 
@@ -66,16 +70,16 @@ def get_principal(request: Request, engine: EngineDep) -> Agent | Person:
 PrincipalDep = Annotated[Agent | Person, Depends(get_principal)]
 
 
-def require_agent(principal: PrincipalDep) -> Agent:
+async def require_agent(principal: PrincipalDep) -> Agent:
     if not isinstance(principal, Agent):
         raise HTTPException(status_code=403, detail="this endpoint takes an agent token")
     return principal
 
 
-def require_role(role: Role) -> Callable[[Agent | Person], Person]:
+def require_role(role: Role) -> Callable[[Agent | Person], Awaitable[Person]]:
     """A dependency admitting people whose role is ``role`` or higher."""
 
-    def dependency(principal: PrincipalDep) -> Person:
+    async def dependency(principal: PrincipalDep) -> Person:
         if not isinstance(principal, Person):
             raise HTTPException(status_code=403, detail="this endpoint takes a person's token")
         if principal.role < role:
