@@ -51,3 +51,13 @@ def test_result_model_imports_only_the_standard_library():
         if isinstance(node, ast.ImportFrom) and node.module:
             assert node.module.split(".")[0] in ("__future__", "collections", "dataclasses", "datetime",
                                                  "enum", "typing", "math", "os", "re", "threading", "time")
+
+
+def test_catalogue_imports_a_check_module_only_when_it_is_asked_for():
+    import subprocess
+    import sys
+    code = ("import sys, checks.catalogue as c; "
+            "assert not {'checks.db_backup', 'checks.offsite_copy', 'checks.disk'} & set(sys.modules); "
+            "c.get_check('disk'); assert 'checks.disk' in sys.modules; "
+            "assert 'checks.db_backup' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
