@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from collector import __version__
 from collector.api import JSON, health, hosts, results
-from collector.config import Settings
+from collector.config import Settings, load_settings
 from collector.ingest import IngestError, Ingestor
 from collector.metrics import CollectorMetrics
 from collector.store.db import make_engine
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
     """The collector app on ``settings.db_url`` (or on ``engine`` if given)."""
-    settings = settings or Settings()
+    settings = settings or load_settings()
     engine = engine if engine is not None else make_engine(settings.db_url)
     own_engine = engine
 
