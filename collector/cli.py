@@ -31,7 +31,7 @@ SETTINGS_ENV = "WARDROUND_COLLECTOR_SETTINGS"  # hands settings to uvicorn worke
 
 
 class CliError(Exception):
-    exit_code = 1
+    """A runtime fault to report in one line; exit code 1."""
 
 
 def _parser() -> argparse.ArgumentParser:

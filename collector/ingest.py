@@ -22,7 +22,6 @@ Exceptions::
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,8 +45,6 @@ __all__ = [
     "Ingestor",
     "parse_batch",
 ]
-
-log = logging.getLogger(__name__)
 
 MAX_VERSION_LEN = 64
 MAX_BACKLOG = 2**63 - 1
