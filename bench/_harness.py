@@ -16,6 +16,7 @@ exit, on an exception, on Ctrl-C and on SIGTERM.
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import json
 import os
 import random
@@ -225,6 +226,14 @@ def rss_pss_kb(pids: Iterable[int]) -> tuple[int, int]:
     return rss, pss
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds spent not idle by the whole machine since boot (all cores, /proc/stat)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / CLK_TCK
+
+
 def tree_cpu(pid: int) -> float:
     return cpu_seconds(tree(pid))
 
@@ -281,6 +290,16 @@ def machine_info() -> dict[str, Any]:
         for line in open("/proc/meminfo"):
             if line.startswith("MemTotal:"):
                 info["mem_total_gb"] = round(int(line.split()[1]) / 1024 / 1024, 1)
+    versions = {}
+    for dist in ("wardround", "psutil", "APScheduler", "PyYAML", "fastapi", "starlette", "uvicorn",
+                 "uvloop", "httptools", "SQLAlchemy", "psycopg", "orjson", "pydantic"):
+        with contextlib.suppress(Exception):
+            versions[dist] = importlib.metadata.version(dist)
+    with contextlib.suppress(Exception):
+        import sqlite3
+
+        versions["sqlite"] = sqlite3.sqlite_version
+    info["versions"] = versions
     with contextlib.suppress(Exception):
         info["git_commit"] = run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"]).stdout.strip()
     return info

@@ -234,11 +234,14 @@ class Senders:
             pipe.send(("run", mode, duration, per, offset, -(-need_total // n)))
         gen = [pipe.recv() for pipe in self.pipes]
         t_start = time.time() + 0.3
+        time.sleep(max(0.0, t_start - time.time()))
         cpu0 = {k: h.tree_cpu(pid) for k, pid in (watch or {}).items()}
+        busy0 = h.machine_busy_seconds()
         for pipe in self.pipes:
             pipe.send(("go", t_start))
         done = [pipe.recv() for pipe in self.pipes]
         cpu = {k: h.tree_cpu(pid) - cpu0[k] for k, pid in (watch or {}).items()}
+        busy = h.machine_busy_seconds() - busy0
         records = [r for d in done for r in d[1]]
         ok = [r for r in records if r[3] == 200]
         lat = [r[1] * 1000 for r in ok]
@@ -259,7 +262,11 @@ class Senders:
             "latency_from_schedule_ms": {"p50": h.percentile(sched, 50), "p99": h.percentile(sched, 99)}
             if mode == "rate" else None,
             "cpu_cores": {k: round(v / wall, 2) for k, v in cpu.items()} | {
-                "senders": round(sum(d[3] for d in done) / wall, 2)},
+                "senders": round(sum(d[3] for d in done) / wall, 2),
+                # everything else on the machine (other sessions' tests): the noise
+                "others": round(max(0.0, busy - sum(cpu.values()) - sum(d[3] for d in done)) / wall, 2)},
+            "collector_cpu_us_per_result": (round(cpu["collector"] * 1e6 / accepted, 1)
+                                            if accepted and "collector" in cpu else None),
             "generated_inline": sum(d[2] for d in done),
             "pregen_s_max": round(max(g[1] for g in gen), 2),
             "body_bytes": round(sum(g[2] for g in gen) / len(gen)),
@@ -442,17 +449,18 @@ def run_db(db: str, args: argparse.Namespace) -> dict[str, Any]:
             if args.profile and "collector" in watch:
                 # An extra full-load run under py-spy; not part of the figures above.
                 pyspy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-                raw = h.RESULTS_DIR / f"ingest-profile-{db}.txt"
+                raw = h.RESULTS_DIR / f"ingest-profile-{db}-{args.profile}.txt"
                 h.RESULTS_DIR.mkdir(exist_ok=True)
                 prof = procs.start([pyspy, "record", "--nonblocking", "-p", str(watch["collector"]),
-                                    "-r", "100", "-d", str(int(args.seconds)), "-f", "raw", "-o", str(raw)],
-                                   log=tmp / "py-spy.log")
+                                    "-r", "100", "-d", str(int(args.seconds)), "-f", "raw", "-o", str(raw)]
+                                   + (["--gil"] if args.profile == "gil" else []), log=tmp / "py-spy.log")
                 need = int(observed * 1.5 * args.seconds) + 4 * args.senders
                 r = senders.phase("full", args.seconds, need_total=need, watch=watch)
                 prof.wait(args.seconds + 30)
                 out["profiled_run"] = r
                 if raw.exists():
                     out["profile"] = profile_summary(raw)
+                    out["profile"]["mode"] = args.profile
                     out["profile"]["raw_file"] = str(raw.relative_to(h.REPO))
                 else:
                     out["profile"] = {"error": (tmp / "py-spy.log").read_text()[-500:]}
@@ -525,8 +533,9 @@ def main() -> int:
     ap.add_argument("--no-gzip", action="store_true", help="send plain JSON bodies")
     ap.add_argument("--pg-fsync", choices=["on", "off"], default="on",
                     help="PostgreSQL fsync (default on, as Debian ships it)")
-    ap.add_argument("--profile", action="store_true",
-                    help="py-spy record the collector during the first full-load run")
+    ap.add_argument("--profile", nargs="?", const="wall", choices=["wall", "gil"],
+                    help="one extra full-load run under py-spy record: 'wall' (default) samples every "
+                         "thread, waits included; 'gil' only the thread holding the GIL (Python CPU)")
     ap.add_argument("--stub", action="store_true",
                     help="only measure the load generator against a trivial stub server")
     args = ap.parse_args()
@@ -560,7 +569,7 @@ def main() -> int:
             print(f"{db}: stored {out['stored_total']} = acknowledged {out['acknowledged_total']}: "
                   f"{out['stored_equals_acknowledged']}; {out.get('settings', '')}")
         if out.get("profile", {}).get("self"):
-            print(f"\n{db}: collector profile, top self time (% of samples):")
+            print(f"\n{db}: collector profile ({out['profile']['mode']}), top self time (% of samples):")
             for f, p in out["profile"]["self"][:15]:
                 print(f"  {p:5.1f}  {f}")
             print(f"{db}: collector profile, inclusive time of the collector's own functions:")
