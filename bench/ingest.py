@@ -162,7 +162,7 @@ def sender_main(idx: int, port: int, hosts: list[tuple[str, str]], gzip: bool, c
         t_start = conn.recv()[1]
         time.sleep(max(0.0, t_start - time.time()))
         records = []
-        inline = 0
+        inline = retries = 0
         cpu0 = time.process_time()
         t_end = t_start + duration
         k = 0
@@ -191,10 +191,23 @@ def sender_main(idx: int, port: int, hosts: list[tuple[str, str]], gzip: bool, c
             t0 = time.time()
             status, acc, dup = -1, 0, 0
             try:
-                if http_conn is None:
-                    http_conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-                http_conn.request("POST", "/api/v1/results", body=body, headers=headers)
-                resp = http_conn.getresponse()
+                for attempt in (1, 2):
+                    fresh = http_conn is None
+                    if fresh:
+                        http_conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+                    try:
+                        http_conn.request("POST", "/api/v1/results", body=body, headers=headers)
+                        resp = http_conn.getresponse()
+                    except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+                        # The server closed an idle keep-alive connection; a client retries once
+                        # on a new one (safe: ingest is idempotent by result id).
+                        http_conn.close()
+                        http_conn = None
+                        if fresh or attempt == 2:
+                            raise
+                        retries += 1
+                        continue
+                    break
                 data = resp.read()
                 status = resp.status
                 if status == 200:
@@ -209,7 +222,7 @@ def sender_main(idx: int, port: int, hosts: list[tuple[str, str]], gzip: bool, c
                 http_conn = None
             t1 = time.time()
             records.append((t0 - t_start, t1 - t0, t1 - scheduled, status, acc, dup))
-        conn.send(("done", records, inline, time.process_time() - cpu0))
+        conn.send(("done", records, inline, time.process_time() - cpu0, retries))
 
 
 class Senders:
@@ -226,20 +239,22 @@ class Senders:
             self.procs.append(p)
 
     def phase(self, mode: str, duration: float, *, rate: float = 0.0, need_total: int = 0,
-              watch: dict[str, int] | None = None) -> dict[str, Any]:
-        n = len(self.pipes)
+              watch: dict[str, int] | None = None, active: int = 0) -> dict[str, Any]:
+        """One timed run; ``active`` senders take part (default all)."""
+        pipes = self.pipes[:active] if active else self.pipes
+        n = len(pipes)
         per = rate / n if mode == "rate" else 0.0
-        for i, pipe in enumerate(self.pipes):
+        for i, pipe in enumerate(pipes):
             offset = i / rate if mode == "rate" else 0.0
             pipe.send(("run", mode, duration, per, offset, -(-need_total // n)))
-        gen = [pipe.recv() for pipe in self.pipes]
+        gen = [pipe.recv() for pipe in pipes]
         t_start = time.time() + 0.3
         time.sleep(max(0.0, t_start - time.time()))
         cpu0 = {k: h.tree_cpu(pid) for k, pid in (watch or {}).items()}
         busy0 = h.machine_busy_seconds()
-        for pipe in self.pipes:
+        for pipe in pipes:
             pipe.send(("go", t_start))
-        done = [pipe.recv() for pipe in self.pipes]
+        done = [pipe.recv() for pipe in pipes]
         cpu = {k: h.tree_cpu(pid) - cpu0[k] for k, pid in (watch or {}).items()}
         busy = h.machine_busy_seconds() - busy0
         records = [r for d in done for r in d[1]]
@@ -249,7 +264,7 @@ class Senders:
         accepted = sum(r[4] for r in records)
         wall = max([duration] + [r[0] + r[1] for r in records])
         return {
-            "mode": mode, "seconds": duration, "wall_s": round(wall, 2),
+            "mode": mode, "senders": n, "seconds": duration, "wall_s": round(wall, 2),
             "offered_batches_per_s": rate if mode == "rate" else None,
             "batches": len(records), "batches_ok": len(ok),
             "errors": collections.Counter(r[3] for r in records if r[3] != 200),
@@ -268,6 +283,7 @@ class Senders:
             "collector_cpu_us_per_result": (round(cpu["collector"] * 1e6 / accepted, 1)
                                             if accepted and "collector" in cpu else None),
             "generated_inline": sum(d[2] for d in done),
+            "reconnects_after_idle_close": sum(d[4] for d in done),
             "pregen_s_max": round(max(g[1] for g in gen), 2),
             "body_bytes": round(sum(g[2] for g in gen) / len(gen)),
         }
@@ -431,16 +447,17 @@ def run_db(db: str, args: argparse.Namespace) -> dict[str, Any]:
             for w in sample[:SERIES]:
                 Result.from_wire(w)
             out["batch_plain_bytes"] = len(json.dumps({"results": sample}, separators=(",", ":")))
-            senders = Senders(args.senders, port, tokens, gzip=not args.no_gzip)
+            senders = Senders(max([args.senders, *args.sweep]), port, tokens, gzip=not args.no_gzip)
             max_rate = args.pregen_rate
             print(f"[{db}] warm-up {args.warmup:.0f} s", flush=True)
-            warm = senders.phase("full", args.warmup, need_total=int(max_rate * args.warmup), watch=watch)
+            warm = senders.phase("full", args.warmup, need_total=int(max_rate * args.warmup), watch=watch,
+                                 active=args.senders)
             out["warmup"] = warm
             observed = max(warm["batches_per_s"], 1.0)
             runs = []
             for i in range(args.runs):
                 need = int(observed * 1.5 * args.seconds) + 4 * args.senders
-                r = senders.phase("full", args.seconds, need_total=need, watch=watch)
+                r = senders.phase("full", args.seconds, need_total=need, watch=watch, active=args.senders)
                 observed = max(observed, r["batches_per_s"])
                 runs.append(r)
                 print(f"[{db}] full load run {i + 1}: {r['results_per_s']:.0f} results/s, "
@@ -455,7 +472,7 @@ def run_db(db: str, args: argparse.Namespace) -> dict[str, Any]:
                                     "-r", "100", "-d", str(int(args.seconds)), "-f", "raw", "-o", str(raw)]
                                    + (["--gil"] if args.profile == "gil" else []), log=tmp / "py-spy.log")
                 need = int(observed * 1.5 * args.seconds) + 4 * args.senders
-                r = senders.phase("full", args.seconds, need_total=need, watch=watch)
+                r = senders.phase("full", args.seconds, need_total=need, watch=watch, active=args.senders)
                 prof.wait(args.seconds + 30)
                 out["profiled_run"] = r
                 if raw.exists():
@@ -470,16 +487,26 @@ def run_db(db: str, args: argparse.Namespace) -> dict[str, Any]:
             rate_runs = []
             for i in range(args.runs):
                 need = int(args.rate * args.seconds) + 2 * args.senders
-                r = senders.phase("rate", args.seconds, rate=args.rate, need_total=need, watch=watch)
+                r = senders.phase("rate", args.seconds, rate=args.rate, need_total=need, watch=watch,
+                                  active=args.senders)
                 rate_runs.append(r)
                 print(f"[{db}] fixed {args.rate * BATCH:.0f} results/s run {i + 1}: "
                       f"{r['results_per_s']:.0f} results/s, p50 {h.fmt(r['latency_ms']['p50'])} ms, "
                       f"p99 {h.fmt(r['latency_ms']['p99'])} ms, errors {dict(r['errors'])}", flush=True)
             out["rate"] = rate_runs
+            sweep = []
+            for c in args.sweep:
+                need = int(observed * 1.5 * args.seconds) + 4 * c
+                r = senders.phase("full", args.seconds, need_total=need, watch=watch, active=c)
+                sweep.append(r)
+                print(f"[{db}] sweep, {c} sender(s): {r['results_per_s']:.0f} results/s, "
+                      f"p50 {h.fmt(r['latency_ms']['p50'])} ms, p99 {h.fmt(r['latency_ms']['p99'])} ms, "
+                      f"cores {r['cpu_cores']}", flush=True)
+            out["sweep"] = sweep
             senders.close()
             senders = None
             acked = warm["accepted"] + sum(r["accepted"] for r in runs + rate_runs)
-            acked += out.get("profiled_run", {}).get("accepted", 0)
+            acked += out.get("profiled_run", {}).get("accepted", 0) + sum(r["accepted"] for r in sweep)
             out["acknowledged_total"] = acked
             if url:
                 stored = count_rows(db, url)
@@ -524,6 +551,8 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=15.0, help="seconds per timed run (default 15)")
     ap.add_argument("--runs", type=int, default=3, help="runs per mode, median reported (default 3)")
     ap.add_argument("--senders", type=int, default=8, help="concurrent sender processes (default 8)")
+    ap.add_argument("--sweep", type=lambda v: [int(x) for x in v.split(",") if x], default=[],
+                    help="after the main runs, one full-load run per sender count, e.g. 1,2,4,8")
     ap.add_argument("--hosts", type=int, default=16, help="simulated hosts = agent tokens (default 16)")
     ap.add_argument("--rate", type=float, default=10.0,
                     help="offered batches/s for the latency run (default 10 = 5,000 results/s)")
@@ -556,6 +585,11 @@ def main() -> int:
                 rows.append([db, label, i + 1, f"{shown:.0f}", h.fmt(lat["p50"]),
                              h.fmt(lat["p99"]), h.fmt(lat["max"]), dict(r["errors"]) or "",
                              " ".join(f"{k} {v}" for k, v in r["cpu_cores"].items())])
+        for r in out.get("sweep", []):
+            lat = r["latency_ms"]
+            rows.append([db, f"sweep {r['senders']} senders", 1, f"{r['results_per_s']:.0f}",
+                         h.fmt(lat["p50"]), h.fmt(lat["p99"]), h.fmt(lat["max"]), dict(r["errors"]) or "",
+                         " ".join(f"{k} {v}" for k, v in r["cpu_cores"].items())])
         s = out.get("summary", {})
         rows.append([db, "MEDIAN full", "", h.fmt(s.get("full_results_per_s_median"), ".0f"),
                      h.fmt(s.get("full_p50_ms_median")), h.fmt(s.get("full_p99_ms_median")), "", "", ""])
