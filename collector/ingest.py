@@ -126,24 +126,25 @@ def _row(data: Any, now: datetime, may_hold_nul: bool) -> dict[str, Any]:
 
 
 def _agent_report(raw: Any) -> AgentReport:
-    if raw is None:
-        return AgentReport()
+    """What the agent says about itself; members that do not fit are left out.
+
+    Never a reason to refuse a batch: an agent that answers a 422 by
+    bisecting would otherwise quarantine good results for a fault in its
+    own metadata.
+    """
     if not isinstance(raw, dict):
-        raise BatchMalformed("agent: expected an object")
+        return AgentReport()
     when = None
-    if raw.get("time") is not None:
-        try:
-            when = parse_time(raw["time"])
-        except (ResultError, ValueError, OverflowError) as exc:
-            raise BatchMalformed(f"agent.time: {exc}") from exc
+    try:
+        when = parse_time(raw.get("time"))
+    except (ResultError, ValueError, OverflowError):
+        pass
     backlog = raw.get("spool_backlog")
-    if backlog is not None and (isinstance(backlog, bool) or not isinstance(backlog, int)
-                                or not 0 <= backlog <= MAX_BACKLOG):
-        raise BatchMalformed("agent.spool_backlog: expected a non-negative integer")
+    if isinstance(backlog, bool) or not isinstance(backlog, int) or not 0 <= backlog <= MAX_BACKLOG:
+        backlog = None
     version = raw.get("version")
-    if version is not None and (not isinstance(version, str) or len(version) > MAX_VERSION_LEN
-                                or "\x00" in version):
-        raise BatchMalformed(f"agent.version: expected a string of at most {MAX_VERSION_LEN} characters")
+    if not isinstance(version, str) or len(version) > MAX_VERSION_LEN or "\x00" in version:
+        version = None
     return AgentReport(time=when, spool_backlog=backlog, version=version)
 
 
