@@ -16,6 +16,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     Float,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -24,9 +25,13 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 
-__all__ = ["metadata", "agent_tokens", "users", "results", "latest", "hosts", "UTCDateTime"]
+__all__ = [
+    "metadata", "agent_tokens", "users", "results", "latest", "hosts", "UTCDateTime",
+    "notify_events", "notify_deliveries",
+]
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -120,4 +125,44 @@ hosts = Table(
     Column("clock_offset_s", Float),
     Column("spool_backlog", BigInteger),
     Column("agent_version", String(64)),
+)
+
+# --- notifications (collector/notify) --------------------------------------
+# ``notify_events`` is the outbox: one row per ticket event, written by
+# ``collector.notify.enqueue`` inside the ticket's own transaction.  The
+# dispatcher fans each event out once (``fanned_out_at``) into
+# ``notify_deliveries``, one row per channel, unique per (event, channel);
+# a delivery is ``pending`` (to send at ``next_at``), ``sent`` or ``failed``.
+
+notify_events = Table(
+    "notify_events", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("uid", String(32), nullable=False, unique=True),
+    Column("event", String(16), nullable=False),
+    Column("ticket_id", String(64), nullable=False),
+    Column("site", String(64), nullable=False),
+    Column("severity", SmallInteger, nullable=False),
+    Column("ticket", Text, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("fanned_out_at", UTCDateTime),
+    Index("ix_notify_events_fanned_out_at", "fanned_out_at"),
+)
+
+notify_deliveries = Table(
+    "notify_deliveries", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("event_id", BigInteger().with_variant(Integer, "sqlite"),
+           ForeignKey("notify_events.id"), nullable=False),
+    Column("channel", String(64), nullable=False),
+    Column("language", String(8), nullable=False),
+    Column("state", String(8), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("next_at", UTCDateTime, nullable=False),
+    Column("claimed_by", String(64)),
+    Column("claimed_until", UTCDateTime),
+    Column("sent_at", UTCDateTime),
+    Column("last_error", Text),
+    UniqueConstraint("event_id", "channel", name="uq_notify_deliveries_event_channel"),
+    Index("ix_notify_deliveries_state_next_at", "state", "next_at"),
 )
