@@ -1,18 +1,37 @@
-"""disk: used space of every real mounted filesystem.
+"""disk: used space, free inodes and days until full of every real mounted filesystem.
 
-One result per filesystem (item = mount point, or drive letter on Windows).
+One result per filesystem (item = mount point, or drive letter such as ``C:\\``
+on Windows).  Pseudo filesystems (proc, tmpfs, overlay, squashfs...) are left
+out; on Windows so are optical drives and removable drives with no medium.
+
+The result's status is the worst of three judgements:
 
 ======== ==============================================================
 status   meaning
 ======== ==============================================================
-OK       used % below ``warn``
-WARNING  used % at or above ``warn`` (default 80)
-CRITICAL used % at or above ``crit`` (default 90)
+OK       used % below ``warn``, free inodes above ``inodes_warn`` %, and
+         either not filling up or full in more than ``days_warn`` days
+WARNING  used % at or above ``warn`` (default 80); or free inodes at or
+         below ``inodes_warn`` % (default 20, Linux); or full in
+         ``days_warn`` days or fewer (default 30) at the recent growth rate
+CRITICAL used % at or above ``crit`` (default 90); or free inodes at or
+         below ``inodes_crit`` % (default 10); or full in ``days_crit``
+         days or fewer (default 7); or a mount named in ``mounts`` is
+         missing or unreadable
 UNKNOWN  the filesystem could not be read (e.g. a hung network mount);
          or no filesystem matched ``mounts``
 ======== ==============================================================
 
-Metrics: ``used_percent`` (%), ``free_bytes`` (B), ``total_bytes`` (B).
+Days until full: each run records ``(time, used bytes)`` per filesystem in the
+check's state (bounded: the last ``forecast_window``, at most 500 samples), and
+a least-squares line through them gives the growth rate; the free space divided
+by that rate is the forecast.  With less than ``forecast_min_history`` of
+history (default 6h), or when the filesystem is not growing, there is no
+figure: the metric is empty and the summary says why.
+
+Metrics: ``used_percent`` (%), ``free_bytes`` (B), ``total_bytes`` (B),
+``inodes_free_percent`` (%, filesystems that count inodes),
+``days_to_full`` (d, empty without a forecast).
 """
 
 from __future__ import annotations
@@ -25,8 +44,10 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
+from checks import _forecast
 from checks.context import CheckContext
-from checks.judge import above
+from checks.judge import above, below
+from checks.params import Duration, format_duration
 from checks.result import Metric, Result, Status
 
 NAME = "disk"
@@ -42,19 +63,46 @@ PSEUDO_FSTYPES = frozenset({
 
 @dataclass(frozen=True)
 class DiskParams:
+    #: used % at or above which the filesystem is WARNING
     warn: float = 80.0
+    #: used % at or above which the filesystem is CRITICAL
     crit: float = 90.0
+    #: forecast days until full at or below which the filesystem is WARNING
+    days_warn: float = 30.0
+    #: forecast days until full at or below which the filesystem is CRITICAL
+    days_crit: float = 7.0
+    #: free inodes % at or below which the filesystem is WARNING (Linux)
+    inodes_warn: float = 20.0
+    #: free inodes % at or below which the filesystem is CRITICAL (Linux)
+    inodes_crit: float = 10.0
+    #: mount points or drive letters to judge (default: every real filesystem)
     mounts: tuple[str, ...] = ()
+    #: how far back the growth rate is fitted
+    forecast_window: Duration = Duration(7 * 86400.0)
+    #: history needed before a forecast is given
+    forecast_min_history: Duration = Duration(6 * 3600.0)
     #: per-filesystem seconds before a hung statfs() (a dead NFS/SMB mount) is reported
     fs_timeout: float = 5.0
 
     def __post_init__(self) -> None:
-        for key in ("warn", "crit"):
+        for key in ("warn", "crit", "inodes_warn", "inodes_crit"):
             v = getattr(self, key)
             if not 0 <= v <= 100:
                 raise ValueError(f"{key}: expected a percentage between 0 and 100 (got {v:g})")
         if self.warn > self.crit:
             raise ValueError(f"warn: must not be above crit ({self.warn:g} > {self.crit:g})")
+        if self.inodes_warn < self.inodes_crit:
+            raise ValueError(f"inodes_warn: free inodes % must not be below inodes_crit "
+                             f"({self.inodes_warn:g} < {self.inodes_crit:g})")
+        if self.days_crit < 0 or self.days_warn < self.days_crit:
+            raise ValueError(f"days_warn: must be at least days_crit, and both at least 0 "
+                             f"({self.days_warn:g}, {self.days_crit:g})")
+        if self.forecast_window < 3600:
+            raise ValueError("forecast_window: expected at least 1h")
+        if self.forecast_min_history > self.forecast_window:
+            raise ValueError("forecast_min_history: must not be longer than forecast_window")
+        if self.fs_timeout <= 0:
+            raise ValueError("fs_timeout: expected more than 0 seconds")
 
 
 @dataclass(frozen=True)
@@ -64,8 +112,14 @@ class Filesystem:
     fstype: str
 
 
-def list_filesystems(partitions: Callable[..., Any] | None = None) -> list[Filesystem]:
-    """Real filesystems, one per mount point, pseudo filesystems left out."""
+def list_filesystems(partitions: Callable[..., Any] | None = None, *,
+                     windows: bool = sys.platform == "win32") -> list[Filesystem]:
+    """Real filesystems, one per mount point, pseudo filesystems left out.
+
+    On Windows psutil gives drive letters (``C:\\``) with ``opts`` such as
+    ``rw,fixed``, ``cdrom`` or ``removable``; an optical drive is never a disk
+    and a removable drive without a medium has no filesystem type.
+    """
     if partitions is None:
         import psutil
         partitions = psutil.disk_partitions
@@ -75,8 +129,10 @@ def list_filesystems(partitions: Callable[..., Any] | None = None) -> list[Files
         fstype = (p.fstype or "").lower()
         if fstype in PSEUDO_FSTYPES or p.mountpoint in seen:
             continue
-        if sys.platform == "win32" and "cdrom" in (p.opts or ""):
-            continue  # an empty optical drive is not a disk
+        if windows:
+            opts = (p.opts or "").lower().split(",")
+            if "cdrom" in opts or ("removable" in opts and not fstype):
+                continue
         seen.add(p.mountpoint)
         out.append(Filesystem(mount=p.mountpoint, device=p.device, fstype=fstype))
     return out
@@ -88,31 +144,67 @@ def _usage(path: str) -> tuple[int, int, int]:
     return u.total, u.used, u.free
 
 
+def _inodes(path: str) -> tuple[int, int] | None:
+    """(total, free) inodes, or None where the filesystem does not count them (Windows, btrfs, vfat)."""
+    if not hasattr(os, "statvfs"):
+        return None
+    st = os.statvfs(path)
+    if st.f_files <= 0:
+        return None
+    return st.f_files, st.f_ffree
+
+
+def _normalise_mount(mount: str, windows: bool) -> str:
+    """``C:``, ``c:/`` and ``C:\\`` all name the drive psutil calls ``C:\\``."""
+    if windows and len(mount) in (2, 3) and mount[1] == ":" and mount[0].isalpha():
+        return mount[0].upper() + ":\\"
+    return mount
+
+
 def run(params: DiskParams, ctx: CheckContext, *,
         filesystems: Callable[[], list[Filesystem]] = list_filesystems,
-        usage: Callable[[str], tuple[int, int, int]] = _usage) -> list[Result]:
+        usage: Callable[[str], tuple[int, int, int]] = _usage,
+        inodes: Callable[[str], tuple[int, int] | None] = _inodes,
+        windows: bool = sys.platform == "win32") -> list[Result]:
     fss = filesystems()
     if params.mounts:
-        wanted = [os.path.normcase(m) for m in params.mounts]
+        wanted = [_normalise_mount(m, windows) for m in params.mounts]
         by_mount = {os.path.normcase(f.mount): f for f in fss}
-        fss = [by_mount.get(m) or Filesystem(mount=m, device="", fstype="") for m in wanted]
+        fss = [by_mount.get(os.path.normcase(m)) or Filesystem(mount=m, device="", fstype="")
+               for m in wanted]
     if not fss:
         return [Result(check=NAME, item="", status=Status.UNKNOWN,
                        summary="no real filesystem is mounted")]
-    standard = f"used < {params.warn:g} %"
+    standard = f"used < {params.warn:g} %, full in > {params.days_warn:g} d"
+    history = ctx.state.get("history")
+    if not isinstance(history, dict):
+        history = {}
+    kept: dict[str, Any] = {}
+    now_s = ctx.now.timestamp()
     results: list[Result] = []
+
+    def measure(mount: str) -> tuple[tuple[int, int, int], tuple[int, int] | None]:
+        space = usage(mount)
+        try:
+            counts = inodes(mount)
+        except OSError:
+            counts = None
+        return space, counts
+
     # statfs() on a dead network mount blocks in the kernel; time-box each one.
     pool = ThreadPoolExecutor(max_workers=min(4, len(fss)), thread_name_prefix="disk-usage")
     try:
-        futures = [(fs, pool.submit(usage, fs.mount)) for fs in fss]
+        futures = [(fs, pool.submit(measure, fs.mount)) for fs in fss]
         for fs, fut in futures:
             try:
-                total, used, free = fut.result(timeout=params.fs_timeout)
+                (total, used, free), counts = fut.result(timeout=params.fs_timeout)
             except FutureTimeout:
                 results.append(Result(
                     check=NAME, item=fs.mount, status=Status.UNKNOWN, standard=standard,
                     summary=f"{fs.mount}: no answer within {params.fs_timeout:g} s (hung network mount?)",
                     details={"device": fs.device, "fstype": fs.fstype}))
+                if fs.mount in history:
+                    kept[fs.mount] = history[fs.mount]
                 continue
             except OSError as exc:
                 results.append(Result(
@@ -120,26 +212,57 @@ def run(params: DiskParams, ctx: CheckContext, *,
                     standard=standard, summary=f"{fs.mount}: cannot read ({exc.strerror or exc})",
                     details={"device": fs.device, "fstype": fs.fstype}))
                 continue
-            results.append(_judge(fs, total, used, free, params, standard))
+            entry = _forecast.remember(history.get(fs.mount), now_s, used, total,
+                                       window_s=params.forecast_window)
+            kept[fs.mount] = entry
+            forecast = _forecast.days_to_full(entry, free, min_span_s=params.forecast_min_history)
+            results.append(_judge(fs, total, used, free, counts, forecast, params, standard))
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+    # Only filesystems seen in this run are kept: an unmounted one's history goes.
+    ctx.state["history"] = kept
     return results
 
 
-def _judge(fs: Filesystem, total: int, used: int, free: int, params: DiskParams, standard: str) -> Result:
+def _judge(fs: Filesystem, total: int, used: int, free: int, counts: tuple[int, int] | None,
+           forecast: _forecast.Forecast, params: DiskParams, standard: str) -> Result:
     # Like df: reserved blocks count as neither used nor free to users.
     denominator = used + free
     pct = round(100.0 * used / denominator, 2) if denominator else 0.0
-    status = above(pct, params.warn, params.crit)
+    statuses = [above(pct, params.warn, params.crit)]
+    parts = [f"{fs.mount} {pct:.1f} % used, {_human(free)} free of {_human(total)}"]
+    metrics = [
+        Metric("used_percent", pct, "%", warn=params.warn, crit=params.crit, min=0, max=100),
+        Metric("free_bytes", float(free), "B", min=0, max=float(total)),
+        Metric("total_bytes", float(total), "B", min=0),
+    ]
+    details: dict[str, Any] = {"device": fs.device, "fstype": fs.fstype}
+    if counts is not None:
+        files, ffree = counts
+        inode_pct = round(100.0 * ffree / files, 2)
+        inode_status = below(inode_pct, params.inodes_warn, params.inodes_crit)
+        statuses.append(inode_status)
+        if inode_status is not Status.OK:
+            parts.append(f"only {inode_pct:.1f} % of inodes free ({ffree} of {files})")
+        metrics.append(Metric("inodes_free_percent", inode_pct, "%", warn=params.inodes_warn,
+                              crit=params.inodes_crit, min=0, max=100))
+        details.update(inodes_total=files, inodes_free=ffree)
+    days = None if forecast.days is None else round(forecast.days, 2)
+    if days is not None:
+        statuses.append(below(days, params.days_warn, params.days_crit))
+        parts.append(f"full in {days:.1f} d at {_human(forecast.growth_bytes_per_day or 0)}/day")
+    else:
+        parts.append(forecast.reason)
+    metrics.append(Metric("days_to_full", days, "d", warn=params.days_warn, crit=params.days_crit, min=0))
+    details["forecast"] = {
+        "samples": forecast.samples, "span_s": round(forecast.span_s, 1),
+        "window": format_duration(params.forecast_window),
+        "growth_bytes_per_day": None if forecast.growth_bytes_per_day is None
+        else round(forecast.growth_bytes_per_day, 1),
+    }
     return Result(
-        check=NAME, item=fs.mount, status=status, standard=standard,
-        summary=f"{fs.mount} {pct:.1f} % used, {_human(free)} free of {_human(total)}",
-        metrics=(
-            Metric("used_percent", pct, "%", warn=params.warn, crit=params.crit, min=0, max=100),
-            Metric("free_bytes", float(free), "B", min=0, max=float(total)),
-            Metric("total_bytes", float(total), "B", min=0),
-        ),
-        details={"device": fs.device, "fstype": fs.fstype},
+        check=NAME, item=fs.mount, status=Status.worst(statuses), standard=standard,
+        summary="; ".join(parts), metrics=tuple(metrics), details=details,
     )
 
 
