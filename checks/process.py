@@ -1,0 +1,129 @@
+"""process: named processes are running, in the expected number, and what memory they hold.
+
+One result, item = the ``name`` or ``cmdline`` looked for.  A process matches
+when its name equals ``name`` (case-insensitive; a trailing ``.exe`` is
+ignored, so ``sqlservr`` finds ``sqlservr.exe``) and, if ``cmdline`` is given,
+its command line (arguments joined by spaces) contains a match of that
+regular expression.  The agent's own process never counts (its command line
+holds the pattern).  Processes that vanish or deny access while being read are
+skipped.
+
+======== ==============================================================
+status   meaning
+======== ==============================================================
+OK       ``min`` ≤ count (≤ ``max`` when given)
+WARNING  more than ``max`` processes (a runaway fork, a second instance)
+CRITICAL fewer than ``min`` (default 1): the process is not running
+UNKNOWN  the process table could not be read
+======== ==============================================================
+
+Metrics: ``count`` (count), ``rss_bytes`` (B, the matching processes' resident
+memory summed).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from checks.context import CheckContext
+from checks.result import Metric, Result, Status
+
+NAME = "process"
+
+
+@dataclass(frozen=True)
+class ProcInfo:
+    pid: int
+    name: str
+    cmdline: tuple[str, ...]
+    rss: int
+
+
+@dataclass(frozen=True)
+class ProcessParams:
+    #: process name, e.g. sqlservr or java (case-insensitive, .exe optional)
+    name: str = ""
+    #: regular expression searched in the command line, e.g. 'his-middleware.*\.jar'
+    cmdline: str = ""
+    #: fewer matching processes than this is CRITICAL
+    min: int = 1
+    #: more matching processes than this is WARNING (empty: no upper bound)
+    max: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name and not self.cmdline:
+            raise ValueError("name: give name or cmdline (or both)")
+        if self.cmdline:
+            try:
+                re.compile(self.cmdline)
+            except re.error as exc:
+                raise ValueError(f"cmdline: not a valid regular expression ({exc})") from None
+        if self.min < 0:
+            raise ValueError("min: expected 0 or more")
+        if self.max is not None and self.max < self.min:
+            raise ValueError(f"max: must not be below min ({self.max} < {self.min})")
+
+
+def list_processes() -> list[ProcInfo]:
+    import psutil
+    out: list[ProcInfo] = []
+    for p in psutil.process_iter(["pid", "name", "cmdline", "memory_info"]):
+        info = p.info
+        mem = info.get("memory_info")
+        out.append(ProcInfo(pid=info["pid"], name=info.get("name") or "",
+                            cmdline=tuple(info.get("cmdline") or ()), rss=mem.rss if mem else 0))
+    return out
+
+
+def _base(name: str) -> str:
+    name = name.lower()
+    return name[:-4] if name.endswith(".exe") else name
+
+
+def matching(procs: Iterable[ProcInfo], params: ProcessParams, own_pid: int) -> list[ProcInfo]:
+    pattern = re.compile(params.cmdline) if params.cmdline else None
+    wanted = _base(params.name) if params.name else None
+    found = []
+    for p in procs:
+        if p.pid == own_pid:
+            continue
+        if wanted is not None and _base(p.name) != wanted:
+            continue
+        if pattern is not None and not pattern.search(" ".join(p.cmdline)):
+            continue
+        found.append(p)
+    return found
+
+
+def run(params: ProcessParams, ctx: CheckContext, *,
+        processes: Callable[[], list[ProcInfo]] = list_processes) -> list[Result]:
+    item = " ".join(x for x in (params.name, f"/{params.cmdline}/" if params.cmdline else "") if x)
+    bound = f"{params.min}..{params.max}" if params.max is not None else f"at least {params.min}"
+    standard = f"{bound} running"
+    try:
+        procs = processes()
+    except OSError as exc:
+        return [Result(check=NAME, item=item, status=Status.UNKNOWN, standard=standard,
+                       summary=f"cannot read the process table ({exc.strerror or exc})")]
+    found = matching(procs, params, os.getpid())
+    count = len(found)
+    rss = sum(p.rss for p in found)
+    if count < params.min:
+        status = Status.CRITICAL
+        verdict = "not running" if count == 0 else f"only {count} running, expected {bound}"
+    elif params.max is not None and count > params.max:
+        status, verdict = Status.WARNING, f"{count} running, more than {params.max}"
+    else:
+        status, verdict = Status.OK, f"{count} running"
+    summary = f"{item}: {verdict}"
+    if count:
+        summary += f", {rss / 2**20:.1f} MiB resident"
+    return [Result(
+        check=NAME, item=item, status=status, standard=standard, summary=summary,
+        metrics=(Metric("count", float(count), "count", min=0),
+                 Metric("rss_bytes", float(rss), "B", min=0)),
+        details={"pids": [p.pid for p in found[:50]]},
+    )]

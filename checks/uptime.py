@@ -1,0 +1,106 @@
+"""uptime: how long this machine has been up, and whether it rebooted since the last run.
+
+One result, item ``uptime``.  The check keeps the boot time in its state; a
+boot time that moved (by more than ``tolerance``, which absorbs clock
+adjustments) means the machine restarted between two runs.  That is reported
+once, with the old and the new boot time: the next run is OK again unless the
+uptime is still below ``min_uptime``.  The first run only records the boot
+time.  Whether a reboot was clean is not known here; on Windows the
+``logscan`` check reports the unexpected-shutdown events (41, 6008).
+
+======== ==============================================================
+status   meaning
+======== ==============================================================
+OK       up, and no restart since the previous run
+WARNING  rebooted since the previous run (``reboot_status: critical``
+         makes it CRITICAL); or up for less than ``min_uptime``; or up
+         for longer than ``max_uptime`` (a server that misses its patch
+         reboots)
+CRITICAL rebooted since the previous run, with ``reboot_status: critical``
+UNKNOWN  the boot time could not be read, or lies in the future
+======== ==============================================================
+
+Metrics: ``uptime_seconds`` (s).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from checks.context import CheckContext
+from checks.params import Duration, format_duration
+from checks.result import Metric, Result, Status
+
+NAME = "uptime"
+
+
+@dataclass(frozen=True)
+class UptimeParams:
+    #: an uptime below this is WARNING (0: never)
+    min_uptime: Duration = Duration(0.0)
+    #: an uptime above this is WARNING, e.g. 90d for missed patch reboots (empty: never)
+    max_uptime: Duration | None = None
+    #: status of a reboot since the previous run: warning or critical
+    reboot_status: str = "warning"
+    #: boot-time changes up to this are clock adjustments, not reboots
+    tolerance: Duration = Duration(60.0)
+
+    def __post_init__(self) -> None:
+        if self.reboot_status not in ("warning", "critical"):
+            raise ValueError(f"reboot_status: expected warning or critical (got {self.reboot_status!r})")
+        if self.max_uptime is not None and self.max_uptime <= self.min_uptime:
+            raise ValueError("max_uptime: must be longer than min_uptime")
+
+
+def _boot_time() -> float:
+    import psutil
+    return float(psutil.boot_time())
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _human(seconds: float) -> str:
+    days, rest = divmod(int(seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    return f"{days} d {hours} h" if days else f"{hours} h {rest // 60} min"
+
+
+def run(params: UptimeParams, ctx: CheckContext, *,
+        boot_time: Callable[[], float] = _boot_time) -> list[Result]:
+    standard = "no unplanned reboot" + (f", up > {format_duration(params.min_uptime)}"
+                                        if params.min_uptime else "")
+    try:
+        boot = boot_time()
+    except OSError as exc:
+        return [Result(check=NAME, item="uptime", status=Status.UNKNOWN, standard=standard,
+                       summary=f"cannot read the boot time ({exc.strerror or exc})")]
+    now = ctx.now.timestamp()
+    up = now - boot
+    if up < 0:
+        return [Result(check=NAME, item="uptime", status=Status.UNKNOWN, standard=standard,
+                       summary=f"boot time {_iso(boot)} is in the future (clock changed?)")]
+    previous = ctx.state.get("boot_time")
+    ctx.state["boot_time"] = boot
+    statuses = [Status.OK]
+    parts = [f"up {_human(up)} since {_iso(boot)}"]
+    details: dict[str, object] = {"boot_time": _iso(boot)}
+    if isinstance(previous, int | float) and abs(boot - previous) > params.tolerance:
+        statuses.append(Status.CRITICAL if params.reboot_status == "critical" else Status.WARNING)
+        parts.insert(0, f"rebooted since the last run: boot time was {_iso(previous)}, now {_iso(boot)}")
+        details["previous_boot_time"] = _iso(previous)
+    if params.min_uptime and up < params.min_uptime:
+        statuses.append(Status.WARNING)
+        parts.append(f"below {format_duration(params.min_uptime)}")
+    if params.max_uptime is not None and up > params.max_uptime:
+        statuses.append(Status.WARNING)
+        parts.append(f"longer than {format_duration(params.max_uptime)} without a reboot (patches?)")
+    return [Result(
+        check=NAME, item="uptime", status=Status.worst(statuses), standard=standard,
+        summary="; ".join(parts), details=details,
+        metrics=(Metric("uptime_seconds", round(up, 1), "s", min=0,
+                        warn=params.max_uptime),),
+    )]
