@@ -92,6 +92,8 @@ CATALOGUE: Mapping[str, CheckSpec] = _Catalogue({
     "offsite_copy": _Entry(
         "OffsiteCopyParams", "the newest local backup is on the off-site server over SFTP, same size, in time",
         60.0),
+    "nagios": _Entry(
+        "NagiosParams", "any Nagios-compatible plugin: exit code, summary, perfdata as metrics", 120.0),
 })
 
 
