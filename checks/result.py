@@ -175,27 +175,32 @@ class Metric:
 
     @classmethod
     def from_wire(cls, data: Any, where: str = "metric") -> Metric:
+        # The collector validates every metric of every result: keep this lean.
         if not isinstance(data, Mapping):
             raise ResultError(f"{where}: expected an object")
-        unknown = set(data) - {"name", "value", "unit", "warn", "crit", "min", "max"}
-        if unknown:
-            raise ResultError(f"{where}: unknown field(s) {sorted(unknown)}")
+        if not data.keys() <= _METRIC_FIELDS:
+            raise ResultError(f"{where}: unknown field(s) {sorted(set(data) - _METRIC_FIELDS)}")
         name = data.get("name")
-        if not isinstance(name, str) or not _NAME_RE.match(name) or len(name) > MAX_NAME_LEN:
+        if type(name) is not str or len(name) > MAX_NAME_LEN or not _NAME_RE.match(name):
             raise ResultError(f"{where}.name: expected a metric name like 'used_percent'")
         unit = data.get("unit", "")
         if unit not in _UNITS:
             raise ResultError(f"{where}.unit: {unit!r} is not one of {sorted(_UNITS)}")
-        nums: dict[str, float | None] = {}
-        for key in ("value", "warn", "crit", "min", "max"):
-            v = data.get(key)
-            if v is None:
-                nums[key] = None
-            elif isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-                raise ResultError(f"{where}.{key}: expected a finite number or null")
-            else:
-                nums[key] = float(v)
-        return cls(name=name, unit=unit, **nums)  # type: ignore[arg-type]
+        return cls(name, _number(data.get("value"), where, "value"), unit,
+                   _number(data.get("warn"), where, "warn"), _number(data.get("crit"), where, "crit"),
+                   _number(data.get("min"), where, "min"), _number(data.get("max"), where, "max"))
+
+
+_METRIC_FIELDS = frozenset({"name", "value", "unit", "warn", "crit", "min", "max"})
+
+
+def _number(v: Any, where: str, key: str) -> float | None:
+    """A finite float, or None; bools are not numbers here."""
+    if v is None:
+        return None
+    if (type(v) is float or type(v) is int) and math.isfinite(v):
+        return float(v)
+    raise ResultError(f"{where}.{key}: expected a finite number or null")
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,47 +257,44 @@ class Result:
         v = data.get("v", WIRE_VERSION)
         if v != WIRE_VERSION:
             raise ResultError(f"v: wire version {v!r} is not supported (expected {WIRE_VERSION})")
-        unknown = set(data) - _WIRE_FIELDS
-        if unknown:
-            raise ResultError(f"unknown field(s) {sorted(unknown)}")
+        if not data.keys() <= _WIRE_FIELDS:
+            raise ResultError(f"unknown field(s) {sorted(set(data) - _WIRE_FIELDS)}")
         rid = data.get("id")
-        if not isinstance(rid, str) or not _ID_RE.match(rid):
+        if type(rid) is not str or not _ID_RE.match(rid):
             raise ResultError("id: expected 32 lowercase hex digits")
-        names = {}
-        for key in ("site", "host", "check"):
-            val = data.get(key)
-            if not isinstance(val, str) or not _NAME_RE.match(val) or len(val) > MAX_NAME_LEN:
+        site, host, check = data.get("site"), data.get("host"), data.get("check")
+        for key, val in (("site", site), ("host", host), ("check", check)):
+            if type(val) is not str or len(val) > MAX_NAME_LEN or not _NAME_RE.match(val):
                 raise ResultError(
                     f"{key}: expected 1-{MAX_NAME_LEN} characters of letters, digits, '.', '_' or '-'")
-            names[key] = val
         item = data.get("item", "")
-        if not isinstance(item, str) or len(item) > MAX_ITEM_LEN:
+        if type(item) is not str or len(item) > MAX_ITEM_LEN:
             raise ResultError(f"item: expected a string of at most {MAX_ITEM_LEN} characters")
         status = data.get("status")
-        if isinstance(status, bool) or status not in (0, 1, 2, 3):
+        if type(status) is not int or not 0 <= status <= 3:
             raise ResultError("status: expected 0 (OK), 1 (WARNING), 2 (CRITICAL) or 3 (UNKNOWN)")
         summary = data.get("summary")
-        if not isinstance(summary, str) or len(summary) > MAX_SUMMARY_LEN:
+        if type(summary) is not str or len(summary) > MAX_SUMMARY_LEN:
             raise ResultError(f"summary: expected a string of at most {MAX_SUMMARY_LEN} characters")
         standard = data.get("standard", "")
-        if not isinstance(standard, str) or len(standard) > MAX_STANDARD_LEN:
+        if type(standard) is not str or len(standard) > MAX_STANDARD_LEN:
             raise ResultError(f"standard: expected a string of at most {MAX_STANDARD_LEN} characters")
         raw_metrics = data.get("metrics", [])
-        if not isinstance(raw_metrics, list) or len(raw_metrics) > MAX_METRICS:
+        if type(raw_metrics) is not list or len(raw_metrics) > MAX_METRICS:
             raise ResultError(f"metrics: expected a list of at most {MAX_METRICS} metrics")
-        metrics = tuple(Metric.from_wire(m, f"metrics[{i}]") for i, m in enumerate(raw_metrics))
+        metrics = tuple([Metric.from_wire(m, f"metrics[{i}]") for i, m in enumerate(raw_metrics)])
         details = data.get("details", {})
         if not isinstance(details, Mapping):
             raise ResultError("details: expected an object")
         started = parse_time(data.get("started_at"))  # type: ignore[arg-type]
         duration = data.get("duration_ms", 0)
-        if isinstance(duration, bool) or not isinstance(duration, int | float) \
+        if not (type(duration) is float or type(duration) is int) \
                 or not math.isfinite(duration) or duration < 0:
             raise ResultError("duration_ms: expected a non-negative number")
         return cls(
-            id=rid, check=names["check"], item=item, status=Status(status), summary=summary,
-            standard=standard, metrics=metrics, details=details, site=names["site"],
-            host=names["host"], started_at=started, duration_ms=float(duration),
+            id=rid, check=check, item=item, status=_STATUS_BY_CODE[status], summary=summary,
+            standard=standard, metrics=metrics, details=details, site=site,
+            host=host, started_at=started, duration_ms=float(duration),
         )
 
     def plugin_output(self) -> str:
@@ -301,6 +303,8 @@ class Result:
         head = f"{self.status.name} - {self.summary}"
         return f"{head} | {perf}" if perf else head
 
+
+_STATUS_BY_CODE = tuple(Status)
 
 _WIRE_FIELDS = frozenset({
     "v", "id", "site", "host", "check", "item", "status", "summary", "standard",
