@@ -92,8 +92,6 @@ CATALOGUE: Mapping[str, CheckSpec] = _Catalogue({
     "offsite_copy": _Entry(
         "OffsiteCopyParams", "the newest local backup is on the off-site server over SFTP, same size, in time",
         60.0),
-    "ssh": _Entry("SshParams", "df, uptime and a Nagios-style command on a host without an agent, over SSH",
-                  120.0),
     "nagios": _Entry(
         "NagiosParams", "any Nagios-compatible plugin: exit code, summary, perfdata as metrics", 120.0),
     "port": _Entry("PortParams", "TCP connect to host:port, timed: refused, filtered, slow", 30.0),
