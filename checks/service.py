@@ -1,0 +1,261 @@
+"""service: named services are running — systemd units on Linux, Windows services on Windows.
+
+One result per name in ``names`` (item = the name as written).  On Windows,
+``automatic: true`` adds one result, item ``automatic services``, that judges
+every service whose start type is Automatic, except the *delayed* ones
+("Automatic (Delayed Start)") and the *trigger-start* ones (they are meant to
+stop when idle), unless ``include_delayed`` / ``include_trigger`` say
+otherwise, and except names or display names matching an ``exclude`` glob.
+
+Linux reads ``systemctl show --property=ActiveState,SubState,LoadState,
+UnitFileState,MainPID,ExecMainStartTimestamp <unit>`` (time-boxed).  Windows
+reads ``psutil.win_service_get(name).as_dict()``; delayed and trigger-start
+are read from the service's registry key (see ``checks/_windows.py``).
+
+======== ==============================================================
+status   meaning
+======== ==============================================================
+OK       running (systemd: ``active``, which includes a oneshot unit
+         that stays ``active (exited)``)
+WARNING  starting, stopping, reloading or paused (it is changing state)
+CRITICAL not running (stopped, failed, dead), masked or disabled, or not
+         installed; with ``automatic``: an automatic service that is not
+         running
+UNKNOWN  the state could not be read: systemctl missing, no systemd
+         running (a container), no answer within ``timeout``
+======== ==============================================================
+
+Metrics: ``running`` (1 or 0) per service; ``stopped`` (count) for the
+automatic services.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from checks import _windows
+from checks.context import CheckContext
+from checks.result import Metric, Result, Status
+
+NAME = "service"
+
+SYSTEMD_PROPERTIES = ("ActiveState", "SubState", "LoadState", "UnitFileState", "MainPID",
+                      "ExecMainStartTimestamp")
+
+
+@dataclass(frozen=True)
+class ServiceParams:
+    #: services that must run: systemd unit names, or Windows service names (not display names)
+    names: tuple[str, ...] = ()
+    #: Windows: also every service whose start type is Automatic
+    automatic: bool = False
+    #: with automatic: glob patterns of service or display names to leave out
+    exclude: tuple[str, ...] = ()
+    #: with automatic: also judge "Automatic (Delayed Start)" services
+    include_delayed: bool = False
+    #: with automatic: also judge trigger-start services
+    include_trigger: bool = False
+    #: seconds for each systemctl call
+    timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not self.names and not self.automatic:
+            raise ValueError("names: give the services that must run (or automatic: true on Windows)")
+        if any(not n.strip() for n in self.names):
+            raise ValueError("names: an empty service name")
+        if self.timeout <= 0:
+            raise ValueError("timeout: expected more than 0 seconds")
+
+
+# -- Linux: systemd -----------------------------------------------------------
+
+class SystemctlError(OSError):
+    """systemctl could not tell (missing, no systemd, timed out)."""
+
+
+def systemctl_show(unit: str, timeout: float) -> str:
+    cmd = ["systemctl", "show", f"--property={','.join(SYSTEMD_PROPERTIES)}", "--", unit]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False,
+                              errors="replace")
+    except FileNotFoundError as exc:
+        raise SystemctlError("systemctl not found (no systemd on this machine?)") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise SystemctlError(f"systemctl gave no answer within {timeout:g} s") from exc
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+        raise SystemctlError(f"systemctl show failed (exit {proc.returncode}): "
+                             f"{'; '.join(lines[:2]) or 'no message'}")
+    return proc.stdout
+
+
+def parse_show(text: str) -> dict[str, str]:
+    """``Key=value`` lines → dict (values may contain ``=``)."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip():
+            out[key.strip()] = value.strip()
+    return out
+
+
+def judge_systemd(unit: str, props: Mapping[str, str]) -> Result:
+    load = props.get("LoadState", "")
+    active = props.get("ActiveState", "")
+    sub = props.get("SubState", "")
+    enabled = props.get("UnitFileState", "")
+    pid = props.get("MainPID", "0")
+    since = props.get("ExecMainStartTimestamp", "")
+    standard = "active (running)"
+    details = {k: v for k, v in props.items() if k in SYSTEMD_PROPERTIES}
+    if load == "not-found":
+        status, text = Status.CRITICAL, "not installed (no such unit)"
+    elif load == "masked":
+        status, text = Status.CRITICAL, "masked: it cannot be started"
+    elif load not in ("loaded", ""):
+        status, text = Status.CRITICAL, f"unit file broken (LoadState={load})"
+    elif active == "active":
+        status, text = Status.OK, f"active ({sub})"
+        if pid not in ("", "0"):
+            text += f", pid {pid}"
+        if since:
+            text += f", since {since}"
+    elif active in ("activating", "deactivating", "reloading"):
+        status, text = Status.WARNING, f"{active} ({sub})"
+    elif active in ("failed", "inactive"):
+        status = Status.CRITICAL
+        text = "failed" if active == "failed" else f"not running ({active}/{sub})"
+    else:
+        status, text = Status.UNKNOWN, f"unexpected state ActiveState={active!r}"
+    if enabled in ("disabled", "masked") and status is not Status.OK:
+        text += f"; {enabled} at boot"
+    return Result(check=NAME, item=unit, status=status, standard=standard, summary=f"{unit}: {text}",
+                  metrics=(Metric("running", 1.0 if active == "active" else 0.0, "", min=0, max=1),),
+                  details=details)
+
+
+# -- Windows ----------------------------------------------------------------------
+
+_WIN_WARNING = {"start_pending", "continue_pending", "pause_pending", "paused"}
+
+
+def judge_windows(name: str, info: Mapping[str, Any]) -> Result:
+    status_text = str(info.get("status", ""))
+    start_type = str(info.get("start_type", ""))
+    display = str(info.get("display_name") or name)
+    label = name if display == name else f"{name} ({display})"
+    if status_text == "running":
+        status, text = Status.OK, f"running, pid {info.get('pid')}, {start_type}"
+    elif status_text in _WIN_WARNING:
+        status, text = Status.WARNING, status_text.replace("_", " ")
+    elif status_text in ("stopped", "stop_pending"):
+        status, text = Status.CRITICAL, status_text.replace("_", " ")
+        if start_type == "disabled":
+            text += " and disabled"
+    else:
+        status, text = Status.UNKNOWN, f"unexpected state {status_text!r}"
+    return Result(check=NAME, item=name, status=status, standard="running", summary=f"{label}: {text}",
+                  metrics=(Metric("running", 1.0 if status_text == "running" else 0.0, "", min=0, max=1),),
+                  details={k: info.get(k) for k in ("display_name", "status", "start_type", "pid", "username",
+                                                     "binpath")})
+
+
+def judge_automatic(services: list[Mapping[str, Any]], flags: Callable[[str], tuple[bool, bool]],
+                    params: ServiceParams) -> Result:
+    stopped: list[str] = []
+    skipped = {"delayed": 0, "trigger": 0, "excluded": 0}
+    judged = 0
+    patterns = [p.lower() for p in params.exclude]
+    for svc in services:
+        if svc.get("start_type") != "automatic":
+            continue
+        name = str(svc.get("name", ""))
+        display = str(svc.get("display_name") or "")
+        if any(fnmatch.fnmatchcase(name.lower(), p) or fnmatch.fnmatchcase(display.lower(), p)
+               for p in patterns):
+            skipped["excluded"] += 1
+            continue
+        judged += 1
+        if svc.get("status") == "running":
+            continue
+        # Only a service that is not running needs its registry read: a delayed or
+        # trigger-start service that is stopped is doing what it was made to do.
+        delayed, trigger = flags(name)
+        if delayed and not params.include_delayed:
+            skipped["delayed"] += 1
+            continue
+        if trigger and not params.include_trigger:
+            skipped["trigger"] += 1
+            continue
+        stopped.append(name if not display or display == name else f"{name} ({display})")
+    status = Status.CRITICAL if stopped else Status.OK
+    if stopped:
+        shown = ", ".join(stopped[:10]) + (f" and {len(stopped) - 10} more" if len(stopped) > 10 else "")
+        summary = f"{len(stopped)} of {judged} automatic services not running: {shown}"
+    else:
+        summary = f"all {judged} automatic services running"
+    left_out = [f"{skipped['delayed']} stopped delayed-start"] if skipped["delayed"] else []
+    if skipped["trigger"]:
+        left_out.append(f"{skipped['trigger']} stopped trigger-start")
+    if skipped["excluded"]:
+        left_out.append(f"{skipped['excluded']} excluded")
+    if left_out:
+        summary += f" ({', '.join(left_out)} not judged)"
+    return Result(check=NAME, item="automatic services", status=status,
+                  standard="every automatic service running", summary=summary,
+                  metrics=(Metric("stopped", float(len(stopped)), "count", crit=1, min=0),),
+                  details={"stopped": stopped[:100], "judged": judged, "left_out": skipped})
+
+
+# -- the check -------------------------------------------------------------------------
+
+def run(params: ServiceParams, ctx: CheckContext, *,
+        windows: bool = sys.platform == "win32",
+        show: Callable[[str, float], str] = systemctl_show,
+        win_service: Callable[[str], dict[str, Any]] = _windows.service_info,
+        win_services: Callable[[], list[dict[str, Any]]] = _windows.all_services,
+        win_flags: Callable[[str], tuple[bool, bool]] = _windows.start_flags) -> list[Result]:
+    results: list[Result] = []
+    for name in params.names:
+        if windows:
+            try:
+                info = win_service(name)
+            except _windows.ServiceMissing:
+                results.append(Result(check=NAME, item=name, status=Status.CRITICAL, standard="running",
+                                      summary=f"{name}: not installed (no such service)",
+                                      metrics=(Metric("running", 0.0, "", min=0, max=1),)))
+                continue
+            except OSError as exc:
+                results.append(_unknown(name, str(exc)))
+                continue
+            results.append(judge_windows(name, info))
+        else:
+            try:
+                props = parse_show(show(name, params.timeout))
+            except OSError as exc:
+                results.append(_unknown(name, str(exc)))
+                continue
+            results.append(judge_systemd(name, props))
+    if params.automatic:
+        if not windows:
+            results.append(Result(check=NAME, item="automatic services", status=Status.UNKNOWN,
+                                  standard="every automatic service running",
+                                  summary="automatic: true is for Windows; on Linux list the units in names"))
+        else:
+            try:
+                services = win_services()
+            except OSError as exc:
+                results.append(_unknown("automatic services", f"cannot list services: {exc}"))
+            else:
+                results.append(judge_automatic(services, win_flags, params))
+    return results
+
+
+def _unknown(item: str, why: str) -> Result:
+    return Result(check=NAME, item=item, status=Status.UNKNOWN, standard="running",
+                  summary=f"{item}: state unknown: {why}")
