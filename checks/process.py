@@ -14,7 +14,8 @@ status   meaning
 OK       ``min`` ≤ count (≤ ``max`` when given)
 WARNING  more than ``max`` processes (a runaway fork, a second instance)
 CRITICAL fewer than ``min`` (default 1): the process is not running
-UNKNOWN  the process table could not be read
+UNKNOWN  the process table could not be read; neither ``name`` nor
+         ``cmdline`` is configured
 ======== ==============================================================
 
 Metrics: ``count`` (count), ``rss_bytes`` (B, the matching processes' resident
@@ -54,8 +55,6 @@ class ProcessParams:
     max: int | None = None
 
     def __post_init__(self) -> None:
-        if not self.name and not self.cmdline:
-            raise ValueError("name: give name or cmdline (or both)")
         if self.cmdline:
             try:
                 re.compile(self.cmdline)
@@ -103,6 +102,9 @@ def run(params: ProcessParams, ctx: CheckContext, *,
     item = " ".join(x for x in (params.name, f"/{params.cmdline}/" if params.cmdline else "") if x)
     bound = f"{params.min}..{params.max}" if params.max is not None else f"at least {params.min}"
     standard = f"{bound} running"
+    if not params.name and not params.cmdline:
+        return [Result(check=NAME, item="", status=Status.UNKNOWN, standard=standard,
+                       summary="name: not configured (give name or cmdline, or both)")]
     try:
         procs = processes()
     except OSError as exc:

@@ -22,7 +22,8 @@ CRITICAL not running (stopped, failed, dead), masked or disabled, or not
          installed; with ``automatic``: an automatic service that is not
          running
 UNKNOWN  the state could not be read: systemctl missing, no systemd
-         running (a container), no answer within ``timeout``
+         running (a container), no answer within ``timeout``; or no
+         ``names`` configured
 ======== ==============================================================
 
 Metrics: ``running`` (1 or 0) per service; ``stopped`` (count) for the
@@ -64,8 +65,6 @@ class ServiceParams:
     timeout: float = 10.0
 
     def __post_init__(self) -> None:
-        if not self.names and not self.automatic:
-            raise ValueError("names: give the services that must run (or automatic: true on Windows)")
         if any(not n.strip() for n in self.names):
             raise ValueError("names: an empty service name")
         if self.timeout <= 0:
@@ -220,6 +219,10 @@ def run(params: ServiceParams, ctx: CheckContext, *,
         win_service: Callable[[str], dict[str, Any]] = _windows.service_info,
         win_services: Callable[[], list[dict[str, Any]]] = _windows.all_services,
         win_flags: Callable[[str], tuple[bool, bool]] = _windows.start_flags) -> list[Result]:
+    if not params.names and not params.automatic:
+        return [Result(check=NAME, item="", status=Status.UNKNOWN, standard="running",
+                       summary="names: not configured (the services that must run, "
+                               "or automatic: true on Windows)")]
     results: list[Result] = []
     for name in params.names:
         if windows:

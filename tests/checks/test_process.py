@@ -72,7 +72,12 @@ def test_process_unknown_when_the_process_table_cannot_be_read():
     assert r.status is Status.UNKNOWN and "Permission denied" in r.summary
 
 
-@pytest.mark.parametrize(("params", "key"), [({}, "name"), ({"cmdline": "("}, "cmdline"),
+def test_process_unknown_when_neither_name_nor_cmdline_is_configured():
+    [r] = process.run(process.ProcessParams(), CheckContext())
+    assert r.status is Status.UNKNOWN and "name: not configured" in r.summary
+
+
+@pytest.mark.parametrize(("params", "key"), [({"cmdline": "("}, "cmdline"),
                                              ({"name": "x", "min": 2, "max": 1}, "max")])
 def test_process_config_rejects_bad_params(params, key):
     with pytest.raises(ParamError, match=key):

@@ -135,9 +135,14 @@ def test_service_automatic_mode_is_unknown_on_linux():
     assert r.status is Status.UNKNOWN and "for Windows" in r.summary
 
 
-def test_service_config_needs_names_or_automatic():
+def test_service_unknown_when_no_names_are_configured():
+    [r] = service.run(service.ServiceParams(), CheckContext(), windows=False)
+    assert r.status is Status.UNKNOWN and "names: not configured" in r.summary
+
+
+def test_service_config_rejects_an_empty_name():
     with pytest.raises(ParamError, match="names"):
-        parse_params(service.ServiceParams, {})
+        parse_params(service.ServiceParams, {"names": ["ssh", " "]})
 
 
 def test_service_cli_runs_with_params():
