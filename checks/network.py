@@ -1,0 +1,358 @@
+"""Parsers for the output of ``ping`` and ``traceroute``/``tracert`` (a library, not a check).
+
+Public, stable names: :func:`parse_ping` → :class:`PingStats`, :func:`parse_traceroute`
+→ ``list[`` :class:`Hop` ``]``, and :func:`decode_console` for the bytes a console
+program wrote.  They accept:
+
+* Linux iputils ``ping`` and ``traceroute`` (Dmitry Butskoy's, Debian ``traceroute``);
+* Windows ``ping`` and ``tracert`` in English;
+* Windows in Chinese (zh-CN): full-width punctuation (``，`` ``。``), ``<1 毫秒`` next to
+  ``ms`` on one line, the ``tracert`` header wrapped over two lines or on one, IPv6
+  replies without ``字节=``/``TTL``, DNS failure text, and bytes in the GBK code page
+  (decode them with :func:`decode_console` first).
+
+Parsers never raise.  Output they do not recognise gives ``PingStats.recognised``
+False (the ping check turns that into UNKNOWN with the raw text kept), or an empty hop
+list for traceroute.
+
+**The Windows trap.**  ``ping.exe`` counts "Destination host unreachable" replies
+(``无法访问目标主机``) — sent by a router or by the local host — as *received* and can
+print ``0% loss`` for a target that is down.  Here a probe counts as answered only
+when its reply line carries a round-trip time and comes from the target itself (when
+the header names the target's address); the summary's received count is used only
+when there are no per-probe lines to count (Linux ``-q``, a truncated capture) and
+never for Windows output.  ``PingStats.unreachable`` counts the error replies.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import re
+import statistics
+from dataclasses import dataclass, field
+
+__all__ = ["Hop", "PingStats", "decode_console", "parse_ping", "parse_traceroute", "trace_failure"]
+
+log = logging.getLogger(__name__)
+
+# An IPv4 address, or an IPv6 one (optionally with a %zone).  Deliberately loose:
+# the parser extracts what the tool printed; it does not validate addresses.
+_IP = r"(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:%[\w.]+)?)"
+_NUM = r"\d+(?:\.\d+)?"
+_MS = r"(?:ms|毫秒|msec)"  # 毫秒 = milliseconds
+
+# -- ping --------------------------------------------------------------------
+
+# Headers: the target's address.
+_PING_HEADERS = (
+    re.compile(rf"^PING\s+\S+\s+\(({_IP})\)"),  # Linux: PING host (1.2.3.4) 56(84) bytes
+    re.compile(rf"^PING\s+({_IP})\b"),  # Linux, older / IPv6: PING ::1(::1) 56 data bytes
+    re.compile(rf"^Pinging\s+\S+\s+\[({_IP})\]"),  # Windows: Pinging host [1.2.3.4] with 32 bytes
+    re.compile(rf"^Pinging\s+({_IP})\s"),  # Windows: Pinging 1.2.3.4 with 32 bytes
+    re.compile(rf"^正在\s*Ping\s+\S+\s+\[({_IP})\]"),  # zh: 正在 Ping host [1.2.3.4] 具有 32 字节的数据
+    re.compile(rf"^正在\s*Ping\s+({_IP})\s"),  # zh: 正在 Ping 1.2.3.4 具有 32 字节的数据
+)
+# A reply line and who sent it.
+_REPLY_FROM = (
+    re.compile(rf"^\d+\s+bytes\s+from\s+(?:\S+\s+\()?({_IP})\)?:"),  # Linux
+    re.compile(rf"^Reply\s+from\s+({_IP})\s*:", re.I),  # Windows en
+    re.compile(rf"^来自\s*({_IP})\s*的回复\s*[:：]"),  # zh: 来自 1.2.3.4 的回复:
+)
+_TIME = re.compile(rf"(?:time|时间)\s*([=<])\s*({_NUM})\s*{_MS}", re.I)
+# Error replies: a router (or this host) answered instead of the target.
+_ERROR_TEXT = re.compile(
+    r"unreachable|TTL expired|无法访问目标主机|无法到达|传输中过期|General failure|一般故障|"
+    r"transmit failed|传输失败|Time to live exceeded|Packet filtered|Redirect", re.I)
+# "From 192.0.2.1 icmp_seq=1 Destination Host Unreachable", "来自 [redacted] 的回复: 无法访问目标主机。"
+_ANY_REPLY = re.compile(r"^(?:From|Reply\s+from|来自)\s", re.I)
+_BARE_ERROR = re.compile(r"^(?:Destination\s|PING:\s|General failure|无法访问|一般故障)", re.I)
+_TIMEOUT = re.compile(r"Request timed out|请求超时")
+# Summaries.
+_LINUX_SUMMARY = re.compile(
+    r"(\d+)\s+packets\s+transmitted,\s+(\d+)\s+(?:packets\s+)?received(?:,\s+\+(\d+)\s+errors)?", re.I)
+_WIN_SUMMARY = re.compile(r"Sent\s*=\s*(\d+)\s*,\s*Received\s*=\s*(\d+)", re.I)
+_ZH_SUMMARY = re.compile(r"已发送\s*=\s*(\d+)\s*[，,]\s*已接收\s*=\s*(\d+)")
+_LINUX_RTT = re.compile(rf"(?:rtt|round-trip)\s+min/avg/max(?:/\w+)?\s*=\s*({_NUM})/({_NUM})/({_NUM})")
+_LINUX_SEQ = re.compile(r"icmp_seq=(\d+)")
+_DUP = re.compile(r"\(DUP!\)|DUP!")
+# Name resolution and local failures: nothing was sent.
+_RESOLVE_FAIL = re.compile(
+    r"could not find host|找不到主机|Name or service not known|unknown host|"
+    r"Temporary failure in name resolution|No address associated with hostname|"
+    r"Unable to resolve target|无法解析目标系统名|nodename nor servname", re.I)
+_LOCAL_FAIL = re.compile(r"Network is unreachable|connect:|sendmsg:|Operation not permitted", re.I)
+
+
+@dataclass(frozen=True)
+class PingStats:
+    """What one ``ping`` run found.
+
+    ``loss_ratio`` is 0–1.  The RTTs are ``None`` when nothing answered.
+    ``recognised`` is False for output this parser does not know (``raw`` keeps it);
+    ``error`` names a failure before any probe was sent ("cannot resolve host",
+    "network unreachable").
+    """
+
+    sent: int = 0
+    received: int = 0
+    loss_ratio: float = 1.0
+    rtt_min_ms: float | None = None
+    rtt_avg_ms: float | None = None
+    rtt_max_ms: float | None = None
+    jitter_ms: float | None = None
+    rtts_ms: tuple[float, ...] = ()
+    unreachable: int = 0
+    target: str | None = None
+    error: str | None = None
+    recognised: bool = False
+    raw: str = field(default="", repr=False)
+
+
+def parse_ping(text: str | bytes) -> PingStats:
+    """Parse the output of Linux, Windows (English or zh-CN) ``ping``; never raises."""
+    try:
+        if isinstance(text, bytes):
+            text = decode_console(text, None)
+        if not isinstance(text, str):
+            return PingStats(raw=repr(text)[:4000])
+        return _parse_ping(text)
+    except Exception as exc:  # noqa: BLE001 - a parser bug must not crash a check
+        log.warning("ping output not understood (%s)", type(exc).__name__)
+        return PingStats(raw=text if isinstance(text, str) else "")
+
+
+def _parse_ping(text: str) -> PingStats:
+    target: str | None = None
+    rtts: list[float] = []
+    answered_seqs: set[str] = set()
+    replies = timeouts = unreachable = 0
+    summary: tuple[int, int] | None = None
+    trust_summary = False
+    linux_rtt: tuple[float, float, float] | None = None
+    error: str | None = None
+    for raw_line in text.splitlines():
+        line = raw_line.strip()
+        if not line:
+            continue
+        if target is None:
+            for rx in _PING_HEADERS:
+                m = rx.search(line)
+                if m:
+                    target = _bare(m.group(1))
+                    break
+        m = _LINUX_SUMMARY.search(line)
+        if m:
+            summary, trust_summary = (int(m.group(1)), int(m.group(2))), True
+            continue
+        m = _WIN_SUMMARY.search(line) or _ZH_SUMMARY.search(line)
+        if m:
+            summary, trust_summary = (int(m.group(1)), int(m.group(2))), False
+            continue
+        m = _LINUX_RTT.search(line)
+        if m:
+            linux_rtt = (float(m.group(1)), float(m.group(2)), float(m.group(3)))
+            continue
+        if _RESOLVE_FAIL.search(line):
+            error = "cannot resolve host"
+            continue
+        if _LOCAL_FAIL.search(line):
+            error = error or "network unreachable"
+            continue
+        source, tail = None, line
+        for rx in _REPLY_FROM:
+            m = rx.search(line)
+            if m:
+                source, tail = _bare(m.group(1)), line[m.end():]
+                break
+        time_m = _TIME.search(tail)
+        if source is not None and time_m and not _ERROR_TEXT.search(tail):
+            if target is not None and source != target:
+                unreachable += 1  # an answer with a time, but not from the target
+                continue
+            if _DUP.search(tail):
+                continue
+            seq = _LINUX_SEQ.search(tail)
+            if seq:
+                if seq.group(1) in answered_seqs:
+                    continue
+                answered_seqs.add(seq.group(1))
+            replies += 1
+            rtts.append(_rtt(time_m.group(1), float(time_m.group(2))))
+            continue
+        if _TIMEOUT.search(line):
+            timeouts += 1
+            continue
+        if _ERROR_TEXT.search(tail) and (source is not None or _ANY_REPLY.match(line)
+                                         or _BARE_ERROR.match(line)):
+            unreachable += 1
+            continue
+    per_probe = replies + timeouts + unreachable
+    if summary is not None:
+        sent = summary[0]
+        if per_probe == 0 and trust_summary:
+            received = summary[1]
+        else:
+            received = replies
+    elif per_probe:
+        sent, received = per_probe, replies
+    else:
+        sent = received = 0
+    received = min(received, sent) if sent else received
+    recognised = sent > 0 or error is not None
+    if not rtts and received and linux_rtt is not None:
+        lo, avg, hi = linux_rtt
+        rtt_min, rtt_avg, rtt_max = lo, avg, hi
+    elif rtts:
+        rtt_min, rtt_avg, rtt_max = min(rtts), statistics.fmean(rtts), max(rtts)
+    else:
+        rtt_min = rtt_avg = rtt_max = None
+    jitter = (statistics.fmean(abs(b - a) for a, b in zip(rtts, rtts[1:], strict=False))
+              if len(rtts) > 1 else (0.0 if rtts else None))
+    loss = 1.0 - received / sent if sent else 1.0
+    return PingStats(
+        sent=sent, received=received, loss_ratio=round(max(0.0, min(1.0, loss)), 6),
+        rtt_min_ms=_round(rtt_min), rtt_avg_ms=_round(rtt_avg), rtt_max_ms=_round(rtt_max),
+        jitter_ms=_round(jitter), rtts_ms=tuple(rtts), unreachable=unreachable, target=target,
+        error=error if sent == 0 or received == 0 else None, recognised=recognised, raw=text,
+    )
+
+
+def _rtt(op: str, value: float) -> float:
+    """``time<1ms`` means somewhere below 1 ms: count it as half of it."""
+    return value / 2 if op == "<" else value
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 3)
+
+
+def _bare(address: str) -> str:
+    return address.strip("[]()").lower()
+
+
+# -- traceroute ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Hop:
+    """One TTL of a trace.
+
+    ``address`` is the (first) responding address, ``None`` when no probe of this TTL
+    was answered; ``addresses`` lists every responder on the line (load-balanced
+    paths); ``rtts_ms`` has one entry per probe, ``None`` for a lost one.
+    ``annotations`` keeps ``!H``/``!N``-style marks (ICMP unreachable replies).
+    """
+
+    ttl: int
+    address: str | None
+    rtts_ms: tuple[float | None, ...]
+    addresses: tuple[str, ...] = ()
+    annotations: tuple[str, ...] = ()
+
+
+_HOP_LINE = re.compile(r"^\s*(\d{1,3})\s+(.*)$")
+_TOKEN = re.compile(
+    rf"(?P<lt><)?\s*(?P<rtt>{_NUM})\s*{_MS}"  # 0.050 ms · <1 毫秒 · 2 ms
+    rf"|(?P<star>\*)"
+    rf"|(?P<ann>![A-Z]?\d*)"  # !H !N !X !<10>
+    rf"|\[(?P<bracket>{_IP})\]"  # Windows: name [ip]
+    rf"|\((?P<paren>{_IP})\)"  # Linux without -n: name (ip)
+    rf"|(?P<ip>(?<![\w.:]){_IP}(?![\w.:]))"
+)
+
+
+def parse_traceroute(text: str | bytes) -> list[Hop]:
+    """Parse Linux ``traceroute`` or Windows ``tracert`` (English or zh-CN); never raises.
+
+    Output without a single hop line gives an empty list.
+    """
+    try:
+        if isinstance(text, bytes):
+            text = decode_console(text, None)
+        if not isinstance(text, str):
+            return []
+        return _parse_traceroute(text)
+    except Exception as exc:  # noqa: BLE001 - a parser bug must not crash a check
+        log.warning("traceroute output not understood (%s)", type(exc).__name__)
+        return []
+
+
+def _parse_traceroute(text: str) -> list[Hop]:
+    hops: list[Hop] = []
+    for raw_line in text.splitlines():
+        m = _HOP_LINE.match(raw_line)
+        if not m:
+            continue
+        ttl = int(m.group(1))
+        rest = m.group(2)
+        if not 1 <= ttl <= 255 or (hops and ttl <= hops[-1].ttl):
+            continue
+        rtts: list[float | None] = []
+        addresses: list[str] = []
+        annotations: list[str] = []
+        for tok in _TOKEN.finditer(rest):
+            if tok.group("rtt") is not None:
+                value = float(tok.group("rtt"))
+                rtts.append(value / 2 if tok.group("lt") else value)
+            elif tok.group("star"):
+                rtts.append(None)
+            elif tok.group("ann"):
+                annotations.append(tok.group("ann"))
+            else:
+                addr = tok.group("bracket") or tok.group("paren") or tok.group("ip")
+                addr = _bare(addr)
+                if addr not in addresses:
+                    addresses.append(addr)
+        if not rtts and not addresses:
+            continue  # a numbered line that is not a hop
+        hops.append(Hop(ttl=ttl, address=addresses[0] if addresses else None, rtts_ms=tuple(rtts),
+                        addresses=tuple(addresses), annotations=tuple(annotations)))
+    return hops
+
+
+def trace_failure(text: str) -> str | None:
+    """Why a trace printed no hops, when the tool said so ("cannot resolve host")."""
+    try:
+        if _RESOLVE_FAIL.search(text):
+            return "cannot resolve host"
+        if _LOCAL_FAIL.search(text):
+            return "network unreachable"
+    except Exception:  # noqa: BLE001
+        return None
+    return None
+
+
+# -- bytes from a console program ------------------------------------------------
+
+_CODEPAGE_ALIASES = {"936": "gbk", "cp936": "gbk", "65001": "utf-8", "54936": "gb18030", "950": "big5"}
+
+
+def decode_console(data: bytes, codepage: str | None) -> str:
+    """Text from a console program's output bytes; never raises.
+
+    ``codepage`` is the console's code page as Windows names it (``"936"``, ``"cp936"``,
+    ``"65001"``) or any Python codec name.  Without one (or with an unknown one): UTF-8
+    if the bytes are valid UTF-8, else GB18030 (a superset of GBK, so zh-CN Windows
+    output reads right), else Latin-1 with nothing lost.
+    """
+    if isinstance(data, str):
+        return data
+    try:
+        data = bytes(data)
+    except (TypeError, ValueError):
+        return ""
+    if codepage:
+        name = str(codepage).strip().lower()
+        name = _CODEPAGE_ALIASES.get(name, f"cp{name}" if name.isdigit() else name)
+        try:
+            codecs.lookup(name)
+        except LookupError:
+            log.warning("unknown console code page %r; guessing the encoding", codepage)
+        else:
+            return data.decode(name, errors="replace")
+    for name in ("utf-8", "gb18030"):
+        try:
+            return data.decode(name)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1")
