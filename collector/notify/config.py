@@ -1,0 +1,395 @@
+"""The ``notifications:`` section of the collector config: channels, routes, retry policy.
+
+::
+
+    notifications:
+      timezone: Asia/Shanghai          # times in messages (default UTC)
+      retry: {first: 30s, cap: 1h, max_age: 3d}
+      channels:
+        ops-mail:
+          type: email                  # email | webhook | wecom | dingtalk | feishu
+          host: smtp.example.cn
+          port: 587
+          security: starttls           # starttls (default) | ssl | none
+          username: wardround@example.cn
+          password_file: /etc/wardround/smtp.pass   # or password_env / password
+          from: Wardround <wardround@example.cn>
+          to: [oncall@example.cn]
+        ops-wecom:
+          type: wecom
+          url_file: /etc/wardround/wecom.url        # the URL holds the robot key: a secret
+      routes:
+        - channels: [ops-mail, ops-wecom]
+          sites: ["*"]                 # site names or glob patterns (default all)
+          min_level: 2                 # notify levels 1..2 (1 is the most severe; default 4)
+          events: [opened, escalated, breached, resolved]
+          language: zh                 # zh | en
+
+Every secret (SMTP password, webhook URL of a robot, signing secret, bearer
+token) comes from one of ``<key>`` (inline), ``<key>_file`` (first line of a
+file) or ``<key>_env`` (an environment variable), and is held in a
+:class:`Secret` whose ``repr``/``str`` is masked, so it never lands in a log
+line, an exception or an API answer by accident.  Every fault is reported at
+once as ``notifications.<path>: ...`` (the caller prefixes the file name).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from collector.notify import EVENTS
+
+__all__ = [
+    "CHANNEL_TYPES", "DEFAULT_EVENTS", "LANGUAGES", "Channel", "NotifyConfig", "RetryPolicy", "Route",
+    "Secret", "parse_notifications", "parse_duration", "mask_url",
+]
+
+CHANNEL_TYPES = ("email", "webhook", "wecom", "dingtalk", "feishu")
+LANGUAGES = ("zh", "en")
+DEFAULT_EVENTS = ("opened", "reopened", "escalated", "breached", "resolved")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+
+
+class Secret:
+    """A secret string; its text is only reachable through :meth:`reveal`."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def mask_url(url: str) -> str:
+    """``url`` reduced to scheme, host and port: robot keys live in paths and queries."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<unparsable URL>"
+    return f"{parts.scheme}://{host}{port}/***"
+
+
+def parse_duration(value: Any) -> float | None:
+    """Seconds from ``30s``, ``1h30m``, ``3d`` or a plain number of seconds; None if invalid."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value) if value > 0 else None
+    if not isinstance(value, str):
+        return None
+    text = value.strip().lower().replace(" ", "")
+    if not text or _DURATION.sub("", text):
+        return None
+    seconds = sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(text))
+    return seconds if seconds > 0 else None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Backoff ``first`` doubling to ``cap`` (with ±25 % jitter) while younger than ``max_age``."""
+
+    first_s: float = 30.0
+    cap_s: float = 3600.0
+    max_age_s: float = 3 * 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """One destination.  ``url``/``password``/``secret``/``token`` are Secrets where they hold keys."""
+
+    name: str
+    type: str
+    timeout_s: float = 20.0
+    # webhook family
+    url: Secret | None = None
+    secret: Secret | None = None
+    token: Secret | None = None          # generic webhook: Authorization: Bearer <token>
+    feishu_card: bool = False            # feishu: interactive card instead of text
+    # email
+    host: str = ""
+    port: int = 0
+    security: str = "starttls"
+    username: str | None = None
+    password: Secret | None = None
+    sender: str = ""
+    to: tuple[str, ...] = ()
+    ca_file: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Which events of which sites and levels go to which channels, in which language."""
+
+    channels: tuple[str, ...]
+    sites: tuple[str, ...] = ("*",)
+    min_level: int = 4
+    events: tuple[str, ...] = DEFAULT_EVENTS
+    language: str = "zh"
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyConfig:
+    channels: Mapping[str, Channel] = field(default_factory=dict)
+    routes: tuple[Route, ...] = ()
+    retry: RetryPolicy = RetryPolicy()
+    timezone: str = "UTC"
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, path: str, message: str) -> None:
+        self.items.append(f"notifications.{path}: {message}")
+
+
+def _secret(doc: Mapping[str, Any], key: str, path: str, problems: _Problems, *,
+            required: bool) -> Secret | None:
+    given = [k for k in (key, f"{key}_file", f"{key}_env") if k in doc]
+    if len(given) > 1:
+        problems.add(f"{path}.{key}", f"give only one of {key}, {key}_file, {key}_env")
+        return None
+    if not given:
+        if required:
+            problems.add(f"{path}.{key}", f"missing: give {key}_file, {key}_env or {key}")
+        return None
+    which, raw = given[0], doc[given[0]]
+    if not isinstance(raw, str) or not raw.strip():
+        problems.add(f"{path}.{which}", "expected a non-empty string")
+        return None
+    if which == key:
+        return Secret(raw.strip())
+    if which.endswith("_env"):
+        value = os.environ.get(raw.strip())
+        if not value:
+            problems.add(f"{path}.{which}", f"environment variable {raw.strip()} is not set or empty")
+            return None
+        return Secret(value.strip())
+    try:
+        lines = Path(raw).read_text(encoding="utf-8").strip().splitlines()
+    except OSError as exc:
+        problems.add(f"{path}.{which}", f"cannot read {raw}: {exc.strerror or type(exc).__name__}")
+        return None
+    except UnicodeDecodeError:
+        problems.add(f"{path}.{which}", f"{raw} is not UTF-8 text")
+        return None
+    if not lines or not lines[0].strip():
+        problems.add(f"{path}.{which}", f"{raw} is empty")
+        return None
+    return Secret(lines[0].strip())
+
+
+def _str_list(value: Any) -> tuple[str, ...] | None:
+    if isinstance(value, str) and value.strip():
+        return (value.strip(),)
+    if isinstance(value, list) and value and all(isinstance(v, str) and v.strip() for v in value):
+        return tuple(v.strip() for v in value)
+    return None
+
+
+_COMMON_KEYS = {"type", "timeout"}
+_KEYS = {
+    "email": _COMMON_KEYS | {"host", "port", "security", "username", "password", "password_file",
+                             "password_env", "from", "to", "ca_file"},
+    "webhook": _COMMON_KEYS | {"url", "url_file", "url_env", "token", "token_file", "token_env"},
+    "wecom": _COMMON_KEYS | {"url", "url_file", "url_env"},
+    "dingtalk": _COMMON_KEYS | {"url", "url_file", "url_env", "secret", "secret_file", "secret_env"},
+    "feishu": _COMMON_KEYS | {"url", "url_file", "url_env", "secret", "secret_file", "secret_env",
+                              "card"},
+}
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def _channel(name: str, doc: Any, problems: _Problems) -> Channel | None:
+    path = f"channels.{name}"
+    if not _NAME.match(name):
+        problems.add(path, "a channel name is 1-64 letters, digits, '_', '.', '-'")
+        return None
+    if not isinstance(doc, Mapping):
+        problems.add(path, "expected a mapping with type and its settings")
+        return None
+    kind = doc.get("type")
+    if kind not in CHANNEL_TYPES:
+        problems.add(f"{path}.type", f"expected one of {', '.join(CHANNEL_TYPES)}")
+        return None
+    before = len(problems.items)
+    for key in doc:
+        if key not in _KEYS[kind]:
+            problems.add(f"{path}.{key}", f"unknown key for a {kind} channel "
+                                          f"(expected {', '.join(sorted(_KEYS[kind]))})")
+    timeout = 20.0
+    if "timeout" in doc:
+        parsed = parse_duration(doc["timeout"])
+        if parsed is None or parsed > 300:
+            problems.add(f"{path}.timeout", "expected a duration up to 5m such as 20s")
+        else:
+            timeout = parsed
+    if kind == "email":
+        return _email(name, doc, path, timeout, problems, before)
+    url = _secret(doc, "url", path, problems, required=True)
+    if url is not None:
+        parts = urlsplit(url.reveal())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            problems.add(f"{path}.url", "expected an http:// or https:// URL")
+    secret = _secret(doc, "secret", path, problems, required=False) if kind in ("dingtalk", "feishu") \
+        else None
+    token = _secret(doc, "token", path, problems, required=False) if kind == "webhook" else None
+    card = doc.get("card", False)
+    if not isinstance(card, bool):
+        problems.add(f"{path}.card", "expected true or false")
+    if len(problems.items) > before:
+        return None
+    return Channel(name=name, type=kind, timeout_s=timeout, url=url, secret=secret, token=token,
+                   feishu_card=bool(card))
+
+
+def _email(name: str, doc: Mapping[str, Any], path: str, timeout: float, problems: _Problems,
+           before: int) -> Channel | None:
+    host = doc.get("host")
+    if not isinstance(host, str) or not host.strip():
+        problems.add(f"{path}.host", "expected the SMTP server's name or address")
+    security = doc.get("security", "starttls")
+    if security not in ("starttls", "ssl", "none"):
+        problems.add(f"{path}.security", "expected starttls, ssl or none")
+    default_port = {"starttls": 587, "ssl": 465}.get(str(security), 25)
+    port = doc.get("port", default_port)
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        problems.add(f"{path}.port", "expected a port number 1-65535")
+    username = doc.get("username")
+    if username is not None and (not isinstance(username, str) or not username.strip()):
+        problems.add(f"{path}.username", "expected a user name")
+    password = _secret(doc, "password", path, problems, required=username is not None)
+    if password is not None and username is None:
+        problems.add(f"{path}.username", "a password needs a username")
+    sender = doc.get("from")
+    if not isinstance(sender, str) or "@" not in sender:
+        problems.add(f"{path}.from", "expected a sender address such as Wardround <wardround@example.cn>")
+    to = _str_list(doc.get("to"))
+    if to is None or not all("@" in a for a in to):
+        problems.add(f"{path}.to", "expected one or more recipient addresses")
+    ca_file = doc.get("ca_file")
+    if ca_file is not None and (not isinstance(ca_file, str) or not Path(ca_file).is_file()):
+        problems.add(f"{path}.ca_file", "expected the path of a PEM file with the CA certificates")
+    if security == "none" and password is not None:
+        problems.add(f"{path}.security", "refusing to send a password without TLS: use starttls or ssl")
+    if len(problems.items) > before:
+        return None
+    return Channel(name=name, type="email", timeout_s=timeout, host=str(host).strip(), port=int(port),
+                   security=str(security), username=username.strip() if username else None,
+                   password=password, sender=str(sender).strip(), to=to or (), ca_file=ca_file)
+
+
+def _route(i: int, doc: Any, channels: Mapping[str, Any], problems: _Problems) -> Route | None:
+    path = f"routes[{i}]"
+    if not isinstance(doc, Mapping):
+        problems.add(path, "expected a mapping with channels and filters")
+        return None
+    before = len(problems.items)
+    for key in doc:
+        if key not in ("channels", "sites", "min_level", "events", "language"):
+            problems.add(f"{path}.{key}", "unknown key (expected channels, sites, min_level, events, "
+                                          "language)")
+    names = _str_list(doc.get("channels"))
+    if names is None:
+        problems.add(f"{path}.channels", "expected one or more channel names")
+    else:
+        for n in names:
+            if n not in channels:
+                problems.add(f"{path}.channels", f"no channel named {n!r}")
+    sites = _str_list(doc.get("sites", ["*"]))
+    if sites is None:
+        problems.add(f"{path}.sites", "expected site names or glob patterns")
+    level = doc.get("min_level", 4)
+    if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 4:
+        problems.add(f"{path}.min_level", "expected a level 1-4 (1 is the most severe)")
+    events = _str_list(doc.get("events", list(DEFAULT_EVENTS)))
+    if events is None or any(e not in EVENTS for e in events):
+        problems.add(f"{path}.events", f"expected events among {', '.join(EVENTS)}")
+    language = doc.get("language", "zh")
+    if language not in LANGUAGES:
+        problems.add(f"{path}.language", "expected zh or en")
+    if len(problems.items) > before:
+        return None
+    return Route(channels=names or (), sites=sites or ("*",), min_level=int(level),
+                 events=events or DEFAULT_EVENTS, language=str(language))
+
+
+def parse_notifications(doc: Any) -> tuple[NotifyConfig | None, list[str]]:
+    """The config from the ``notifications:`` value, or None and every problem found."""
+    problems = _Problems()
+    if doc is None:
+        return NotifyConfig(), []
+    if not isinstance(doc, Mapping):
+        return None, ["notifications: expected a mapping with channels and routes"]
+    for key in doc:
+        if key not in ("channels", "routes", "retry", "timezone"):
+            problems.add(str(key), "unknown key (expected channels, routes, retry, timezone)")
+    raw_channels = doc.get("channels") or {}
+    channels: dict[str, Channel] = {}
+    if not isinstance(raw_channels, Mapping):
+        problems.add("channels", "expected a mapping of channel name to settings")
+        raw_channels = {}
+    for name, cdoc in raw_channels.items():
+        ch = _channel(str(name), cdoc, problems)
+        if ch is not None:
+            channels[ch.name] = ch
+    raw_routes = doc.get("routes") or []
+    routes: list[Route] = []
+    if not isinstance(raw_routes, list):
+        problems.add("routes", "expected a list of routes")
+        raw_routes = []
+    for i, rdoc in enumerate(raw_routes):
+        route = _route(i, rdoc, raw_channels, problems)
+        if route is not None:
+            routes.append(route)
+    retry = RetryPolicy()
+    raw_retry = doc.get("retry") or {}
+    if not isinstance(raw_retry, Mapping):
+        problems.add("retry", "expected a mapping with first, cap, max_age")
+        raw_retry = {}
+    values: dict[str, float] = {}
+    for key, attr in (("first", "first_s"), ("cap", "cap_s"), ("max_age", "max_age_s")):
+        if key in raw_retry:
+            parsed = parse_duration(raw_retry[key])
+            if parsed is None:
+                problems.add(f"retry.{key}", "expected a duration such as 30s, 1h or 3d")
+            else:
+                values[attr] = parsed
+    for key in raw_retry:
+        if key not in ("first", "cap", "max_age"):
+            problems.add(f"retry.{key}", "unknown key (expected first, cap, max_age)")
+    retry = RetryPolicy(**{**{"first_s": retry.first_s, "cap_s": retry.cap_s,
+                               "max_age_s": retry.max_age_s}, **values})
+    if retry.cap_s < retry.first_s:
+        problems.add("retry.cap", "must not be shorter than retry.first")
+    tz = doc.get("timezone", "UTC")
+    try:
+        ZoneInfo(str(tz))
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.add("timezone", f"unknown time zone {tz!r} (expected a name such as Asia/Shanghai)")
+    if problems.items:
+        return None, problems.items
+    return NotifyConfig(channels=channels, routes=tuple(routes), retry=retry, timezone=str(tz)), []

@@ -1,0 +1,58 @@
+"""Notification metrics, built from the outbox at each scrape (the same from every process).
+
+``wardround_notifications_pending{channel}``           deliveries waiting to be sent
+                                                       (``channel=""``: events not yet routed)
+``wardround_notifications_sent_total{channel,outcome}``  deliveries by final outcome:
+                                                       ``sent`` or ``failed`` (never silently dropped)
+``wardround_notifications_retries_total{channel}``     failed attempts that were retried
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine, case, func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from collector.store.db import reading
+from collector.store.tables import notify_deliveries as D
+from collector.store.tables import notify_events as E
+
+__all__ = ["NotificationCollector"]
+
+
+class NotificationCollector(Collector):
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[Metric]:
+        pending = GaugeMetricFamily("wardround_notifications_pending",
+                                    "Notifications waiting to be sent (channel '' = not yet routed)",
+                                    labels=["channel"])
+        done = CounterMetricFamily("wardround_notifications_sent", "Notifications by final outcome",
+                                   labels=["channel", "outcome"])
+        retries = CounterMetricFamily("wardround_notifications_retries",
+                                      "Failed attempts that were retried later", labels=["channel"])
+        try:
+            with reading(self.engine) as conn:
+                rows = conn.execute(
+                    select(D.c.channel, D.c.state, func.count(),
+                           func.sum(D.c.attempts - case((D.c.state == "pending", 0), else_=1)))
+                    .group_by(D.c.channel, D.c.state)).all()
+                unrouted = conn.execute(select(func.count()).select_from(E)
+                                        .where(E.c.fanned_out_at.is_(None))).scalar() or 0
+        except SQLAlchemyError:
+            return
+        pending.add_metric([""], unrouted)
+        per_channel_retries: dict[str, float] = {}
+        for channel, state, count, extra in rows:
+            if state == "pending":
+                pending.add_metric([channel], count)
+            else:
+                done.add_metric([channel, state], count)
+            per_channel_retries[channel] = per_channel_retries.get(channel, 0) + float(extra or 0)
+        for channel, value in sorted(per_channel_retries.items()):
+            retries.add_metric([channel], value)
+        yield from (pending, done, retries)

@@ -1,0 +1,202 @@
+"""Webhook senders: generic JSON and the WeCom, DingTalk and Feishu group robots.
+
+Formats and signatures (checked against the vendors' documentation as quoted
+by public guides and client libraries):
+
+``webhook``   POST of our own JSON (``event_id``, ``delivery_key``, ``event``,
+              ``at``, ``language``, ``title``, ``text``, ``ticket``) with the
+              header ``Idempotency-Key: <delivery_key>``; the key is the same
+              on every retry of one delivery, so a receiver can drop repeats.
+              Optional ``Authorization: Bearer <token>``.
+``wecom``     企业微信群机器人: ``{"msgtype": "markdown", "markdown": {"content": ...}}``
+              to ``https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=KEY``;
+              content at most 4096 bytes of UTF-8.  Answer ``{"errcode": 0,
+              "errmsg": "ok"}``.  (developer.work.weixin.qq.com "群机器人配置说明",
+              document/path/99110; quoted in cnblogs.com/tiandi/p/17768525.html.)
+``dingtalk``  钉钉自定义机器人: ``{"msgtype": "markdown", "markdown": {"title": ...,
+              "text": ...}}`` to ``https://oapi.dingtalk.com/robot/send?access_token=T``;
+              with 加签 the query gains ``timestamp`` (ms) and ``sign`` =
+              urlencode(base64(HMAC-SHA256(key=secret, msg="{timestamp}\\n{secret}"))).
+              Answer ``{"errcode": 0, "errmsg": "ok"}``.
+              (open.dingtalk.com/document/group/custom-robot-access, whose Python
+              sample is reproduced in blog.csdn.net/weixin_31560545/article/details/116255918.)
+``feishu``    飞书/Lark 自定义机器人: ``{"msg_type": "text", "content": {"text": ...}}``
+              or, with ``card: true``, ``{"msg_type": "interactive", "card": {...}}``
+              to ``https://open.feishu.cn/open-apis/bot/v2/hook/TOKEN``; with 签名校验
+              the body gains ``timestamp`` (seconds, string) and ``sign`` =
+              base64(HMAC-SHA256(key="{timestamp}\\n{secret}", msg=b"")) -- note the
+              string to sign is the *key* and the message is empty.  Answer
+              ``{"code": 0, "msg": "success"}`` (older: ``{"StatusCode": 0}``).
+              (open.feishu.cn/document/client-docs/bot-v3/add-custom-bot, as used
+              by the open-lark crate, docs.rs/open-lark custom_bot.rs, and
+              github.com/electricbubble/feishu-bot-api api.go.)
+
+The robots answer HTTP 200 even when they refuse a message (bad key, bad
+signature, keyword missing, rate limit), with ``errcode``/``code`` != 0: that
+is a failure, retried as transient (an operator can fix the robot's settings
+within the max age; the reason is logged and kept on the delivery).
+
+HTTP outcomes: 2xx sent (robots: if the code is 0); 408, 429 (``Retry-After``
+honoured) and 5xx transient; other 4xx and 3xx (we never turn a POST into a
+GET by following redirects) permanent; connection errors and timeouts
+transient.  URLs are never shown unmasked: robot keys live in them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote_plus
+
+from collector import __version__
+from collector.notify.base import Outgoing, PermanentError, TransientError
+from collector.notify.config import Channel, mask_url
+
+__all__ = ["WebhookSender", "dingtalk_sign", "feishu_sign", "payload"]
+
+MAX_ANSWER_BYTES = 64 * 1024
+WECOM_MAX_BYTES = 4096
+
+
+def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
+    """DingTalk's ``sign`` query value (already URL-encoded)."""
+    digest = hmac.new(secret.encode(), f"{timestamp_ms}\n{secret}".encode(), hashlib.sha256).digest()
+    return quote_plus(base64.b64encode(digest).decode())
+
+
+def feishu_sign(secret: str, timestamp_s: int) -> str:
+    """Feishu's ``sign`` body value."""
+    digest = hmac.new(f"{timestamp_s}\n{secret}".encode(), b"", hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+def _clip_utf8(text: str, limit: int) -> str:
+    raw = text.encode()
+    if len(raw) <= limit:
+        return text
+    return raw[:limit - 3].decode("utf-8", "ignore") + "…"
+
+
+def payload(channel: Channel, out: Outgoing, *,
+            now: Callable[[], float] = time.time) -> tuple[str, dict[str, Any]]:
+    """The URL (with any signature) and the JSON body for ``out`` on ``channel``."""
+    assert channel.url is not None
+    url = channel.url.reveal()
+    msg = out.message
+    if channel.type == "wecom":
+        return url, {"msgtype": "markdown",
+                     "markdown": {"content": _clip_utf8(f"**{msg.title}**\n{msg.markdown}", WECOM_MAX_BYTES)}}
+    if channel.type == "dingtalk":
+        if channel.secret is not None:
+            ts = int(now() * 1000)
+            sign = dingtalk_sign(channel.secret.reveal(), ts)
+            url += ("&" if "?" in url else "?") + f"timestamp={ts}&sign={sign}"
+        return url, {"msgtype": "markdown", "markdown": {"title": msg.title, "text": msg.markdown}}
+    if channel.type == "feishu":
+        body: dict[str, Any]
+        if channel.feishu_card:
+            lines = msg.text.split("\n", 2)[-1]
+            body = {"msg_type": "interactive", "card": {
+                "header": {"title": {"tag": "plain_text", "content": msg.title},
+                           "template": "green" if out.event in ("resolved", "closed") else "red"},
+                "elements": [{"tag": "div", "text": {"tag": "lark_md", "content": lines}}]}}
+        else:
+            body = {"msg_type": "text", "content": {"text": f"{msg.title}\n{msg.text}"}}
+        if channel.secret is not None:
+            ts = int(now())
+            body = {"timestamp": str(ts), "sign": feishu_sign(channel.secret.reveal(), ts), **body}
+        return url, body
+    return url, {"source": "wardround", "event_id": out.event_uid, "delivery_key": out.key,
+                 "event": out.event, "at": out.at.isoformat(), "language": out.language,
+                 "title": msg.title, "text": msg.text, "ticket": dict(out.ticket)}
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirect)
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+class WebhookSender:
+    """Sends to one webhook-family channel."""
+
+    def __init__(self, channel: Channel, *, now: Callable[[], float] = time.time) -> None:
+        self.channel = channel
+        self.now = now
+
+    def send(self, out: Outgoing) -> None:
+        ch = self.channel
+        url, body = payload(ch, out, now=self.now)
+        where = mask_url(url)
+        headers = {"Content-Type": "application/json; charset=utf-8",
+                   "User-Agent": f"wardround-collector/{__version__}"}
+        if ch.type == "webhook":
+            headers["Idempotency-Key"] = out.key
+            if ch.token is not None:
+                headers["Authorization"] = f"Bearer {ch.token.reveal()}"
+        data = json.dumps(body, ensure_ascii=False).encode()
+        request = urllib.request.Request(url, data=data, headers=headers, method="POST")
+        try:
+            with _opener.open(request, timeout=ch.timeout_s) as resp:
+                status = resp.status
+                answer = resp.read(MAX_ANSWER_BYTES)
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+            retry_after = _retry_after(exc.headers.get("Retry-After") if exc.headers else None)
+            exc.close()
+            if status in (408, 429) or status >= 500:
+                raise TransientError(f"{where} answered HTTP {status}", retry_after_s=retry_after) from None
+            raise PermanentError(f"{where} answered HTTP {status}") from None
+        except urllib.error.URLError as exc:
+            raise TransientError(f"cannot reach {where}: {_reason(exc.reason)}") from None
+        except (OSError, ValueError) as exc:  # timeouts, resets, a malformed answer
+            raise TransientError(f"sending to {where} failed: {_reason(exc)}") from None
+        if not 200 <= status < 300:
+            raise PermanentError(f"{where} answered HTTP {status}")
+        if ch.type in ("wecom", "dingtalk", "feishu"):
+            _check_robot_answer(ch.type, where, answer)
+
+
+def _check_robot_answer(kind: str, where: str, answer: bytes) -> None:
+    try:
+        doc = json.loads(answer.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise TransientError(f"{where}: the {kind} robot answered something that is not JSON") from None
+    if not isinstance(doc, Mapping):
+        raise TransientError(f"{where}: the {kind} robot answered unexpected JSON")
+    if kind == "feishu":
+        code = doc.get("code", doc.get("StatusCode"))
+        text = doc.get("msg", doc.get("StatusMessage", ""))
+    else:
+        code, text = doc.get("errcode"), doc.get("errmsg", "")
+    if code != 0:
+        raise TransientError(f"{where}: the {kind} robot refused the message: code {code} "
+                             f"{str(text)[:200]}")
+
+
+def _reason(exc: object) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
