@@ -16,6 +16,9 @@ them apart and whose ``summary`` is fit for a result (no secrets)::
             unreachable        DNS or network error
             ssh_error          the SSH handshake failed otherwise
 
+:func:`run_command` runs one command on an open connection in its own
+channel, time-boxed, and returns its exit status and (size-capped) output.
+
 paramiko is an optional dependency (``pip install wardround[ssh]``); it is
 imported when a connection is made.
 """
@@ -24,10 +27,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import select
 import socket
+import time
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["SshFailure", "connect", "fingerprint", "known_hosts_line", "read_secret"]
+__all__ = ["CommandOutput", "SshFailure", "connect", "fingerprint", "known_hosts_line", "read_secret",
+           "run_command"]
+
+#: output kept per stream; a runaway command is read to the end (or the timeout) but not stored
+MAX_OUTPUT_BYTES = 256 * 1024
 
 
 class SshFailure(Exception):
@@ -155,3 +165,84 @@ def connect(host: str, port: int, user: str, *, known_hosts: str, timeout: float
     except OSError as exc:
         client.close()
         raise SshFailure("unreachable", f"cannot connect to {where}: {exc.strerror or exc}") from None
+
+
+@dataclass(frozen=True)
+class CommandOutput:
+    """What one remote command did.
+
+    ``exit_status`` is None when the command gave none: it timed out, or the
+    server reported a signal instead of an exit code.  ``truncated`` tells
+    that more than :data:`MAX_OUTPUT_BYTES` came on a stream.
+    """
+
+    exit_status: int | None
+    stdout: str
+    stderr: str
+    timed_out: bool = False
+    truncated: bool = False
+    seconds: float = 0.0
+
+
+def run_command(client: Any, command: str, *, timeout: float,
+                max_bytes: int = MAX_OUTPUT_BYTES) -> CommandOutput:
+    """Run ``command`` in a new channel of ``client``'s connection, for at most ``timeout`` s.
+
+    ``command`` is shell text for the remote side: quote what goes into it
+    (``shlex.join``).  On the timeout the channel is closed (sshd then ends
+    the command with SIGHUP) and ``timed_out`` is set.  A channel that cannot
+    be opened is an :class:`SshFailure` (``ssh_error``, or ``timeout``).
+    """
+    t0 = time.monotonic()
+    deadline = t0 + timeout
+    transport = client.get_transport()
+    if transport is None or not transport.is_active():
+        raise SshFailure("ssh_error", "the SSH connection was closed by the server")
+    try:
+        chan = transport.open_session(timeout=timeout)
+    except TimeoutError:
+        raise SshFailure("timeout", f"the server did not open a channel within {timeout:g} s") from None
+    except Exception as exc:  # paramiko.SSHException, EOFError, OSError: the connection failed
+        reason = str(exc)[:200] or type(exc).__name__
+        raise SshFailure("ssh_error", f"the server refused to run commands: {reason}") from None
+    out, err = bytearray(), bytearray()
+    sizes = [0, 0]
+    timed_out = False
+
+    def keep(buf: bytearray, data: bytes, which: int) -> None:
+        sizes[which] += len(data)
+        if len(buf) < max_bytes:
+            buf += data[: max_bytes - len(buf)]
+
+    try:
+        chan.settimeout(timeout)
+        chan.exec_command(command)
+        chan.settimeout(0.0)
+        while True:
+            got = False
+            while chan.recv_ready():
+                keep(out, chan.recv(65536), 0)
+                got = True
+            while chan.recv_stderr_ready():
+                keep(err, chan.recv_stderr(65536), 1)
+                got = True
+            if (chan.exit_status_ready() or chan.closed) and not got:
+                break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                timed_out = True
+                break
+            if not got:
+                # the channel's pipe wakes select on stdout data and on close; stderr is polled
+                select.select([chan], [], [], min(remaining, 0.05))
+        status = None if timed_out else chan.recv_exit_status()
+    except TimeoutError:
+        timed_out, status = True, None
+    except OSError as exc:
+        raise SshFailure("ssh_error", f"the command's channel failed: {exc.strerror or exc}") from None
+    finally:
+        chan.close()
+    return CommandOutput(
+        exit_status=None if status is None or status < 0 else status,
+        stdout=out.decode("utf-8", "replace"), stderr=err.decode("utf-8", "replace"),
+        timed_out=timed_out, truncated=max(sizes) > max_bytes, seconds=time.monotonic() - t0)
