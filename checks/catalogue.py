@@ -97,9 +97,11 @@ CATALOGUE: Mapping[str, CheckSpec] = _Catalogue({
     "nagios": _Entry(
         "NagiosParams", "any Nagios-compatible plugin: exit code, summary, perfdata as metrics", 120.0),
     "port": _Entry("PortParams", "TCP connect to host:port, timed: refused, filtered, slow", 30.0),
-    "tcp": _Entry("TcpParams", "the port check under its network name: TCP connect to host:port, timed", 30.0),
+    "tcp": _Entry("TcpParams", "the port check under its network name: timed TCP connect", 30.0),
     "ssh": _Entry("SshParams", "df, uptime and a Nagios-style command on a host without an agent, over SSH",
                   120.0),
+    "certificate": _Entry(
+        "CertificateParams", "days until a TLS certificate expires; expired, untrusted, wrong name", 30.0),
 })
 
 

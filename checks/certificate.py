@@ -1,0 +1,158 @@
+"""certificate: days until a server's TLS certificate expires, and whether clients trust it.
+
+For HIS web front-ends, interface engines, the PACS viewer — anything that
+speaks TLS directly on host:port (no STARTTLS). The agent makes a verified
+handshake (the system's trusted CAs, or ``ca_file`` for a hospital's own CA;
+the name checked is ``server_name`` or else ``host``, also sent as SNI).
+If verification fails, a second handshake without it fetches the
+certificate anyway, so days left are reported even for an untrusted one.
+
+One result; item = ``host:port`` (``host:port/server_name`` when SNI
+differs from host).
+
+======== =================================================================
+status   meaning
+======== =================================================================
+OK       trusted, the name matches, more than ``days_warn`` days left
+WARNING  ``days_warn`` (default 30) days left or fewer
+CRITICAL ``days_crit`` (default 7) days left or fewer; or expired; or not
+         yet valid; or the certificate is not for this name (hostname
+         mismatch); or the chain is not trusted (self-signed, missing
+         intermediate, unknown CA) — each with its own summary; or the
+         server cannot be reached; or the TLS handshake fails
+UNKNOWN  ``host`` is not set; or the certificate could not be read
+======== =================================================================
+
+With ``verify: false`` only the dates are judged (the verification
+outcome is still in ``details.verification``): for a self-signed
+certificate that everyone accepts on purpose.
+
+Metrics: ``days_left`` (d, with warn/crit; negative once expired),
+``expires_timestamp`` (s, Unix time of notAfter).
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from checks import _tls
+from checks.context import CheckContext
+from checks.judge import below
+from checks.params import Duration
+from checks.result import Metric, Result, Status
+
+__all__ = ["CertificateParams", "judge_certificate", "run"]
+
+NAME = "certificate"
+
+_OUTCOME_TEXT = {
+    "expired": "has expired",
+    "not_yet_valid": "is not valid yet (check this machine's clock)",
+    "hostname": "is not for this name (hostname mismatch)",
+    "untrusted": "is not trusted (chain does not lead to a trusted CA)",
+    "failed": "failed verification",
+}
+
+
+@dataclass(frozen=True)
+class CertificateParams:
+    #: the server, e.g. his-web.hospital.local
+    host: str = ""
+    port: int = 443
+    #: WARNING at this many days left or fewer
+    days_warn: float = 30.0
+    #: CRITICAL at this many days left or fewer
+    days_crit: float = 7.0
+    #: the name to ask for (SNI) and to verify; default ``host``
+    server_name: str = ""
+    #: PEM bundle of the CAs to trust (a hospital's private CA); default the system's
+    ca_file: str = ""
+    #: false: judge only the dates, not trust or name
+    verify: bool = True
+    timeout: Duration = Duration(10.0)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.port <= 65535:
+            raise ValueError(f"port: expected a TCP port 1-65535 (got {self.port})")
+        if self.days_crit > self.days_warn:
+            raise ValueError(
+                f"days_crit: must not be above days_warn ({self.days_crit:g} > {self.days_warn:g})")
+        if self.timeout <= 0:
+            raise ValueError("timeout: expected a duration above 0")
+
+
+def judge_certificate(check: str, item: str, fetched: _tls.Fetched, *, days_warn: float, days_crit: float,
+                      verify: bool, ctx: CheckContext, name: str) -> tuple[Status, str, tuple[Metric, ...],
+                                                                           dict[str, Any]]:
+    """Status, summary, metrics and details for a fetched certificate (shared with ``http``)."""
+    v = fetched.verification
+    details: dict[str, Any] = {"verification": {"outcome": v.outcome, "message": v.message[:300]},
+                               "protocol": fetched.protocol, "cipher": fetched.cipher}
+    if fetched.cert is None:
+        return Status.UNKNOWN, f"{item}: the server sent no certificate", (), details
+    cert = fetched.cert
+    details["certificate"] = cert.describe()
+    days = cert.days_left(ctx.now)
+    metrics = (Metric("days_left", round(days, 2), "d", warn=days_warn, crit=days_crit),
+               Metric("expires_timestamp", cert.not_after.timestamp(), "s"))
+    status = below(days, days_warn, days_crit)
+    expiry = cert.not_after.strftime("%Y-%m-%d")
+    if days <= 0:
+        status = Status.CRITICAL
+        text = f"certificate expired {-days:.0f} days ago ({expiry})"
+    else:
+        text = f"certificate expires in {days:.0f} days ({expiry})"
+    if ctx.now < cert.not_before:
+        status = Status.CRITICAL
+        text = f"certificate not valid until {cert.not_before.strftime('%Y-%m-%d %H:%M')} UTC; {text}"
+    if verify and v.outcome not in ("ok", "not_checked"):
+        status = Status.CRITICAL
+        if v.outcome not in ("expired", "not_yet_valid"):  # those the dates already say
+            why = _OUTCOME_TEXT.get(v.outcome, "failed verification")
+            if v.outcome == "hostname" and cert.dns_names:
+                why += f": {name} is not among {', '.join(cert.dns_names[:5])}"
+            elif v.message:
+                why += f": {v.message}"
+            text = f"certificate {why}; {text.removeprefix('certificate ')}"
+    return status, f"{item}: {text}", metrics, details
+
+
+def run(params: CertificateParams, ctx: CheckContext, *,
+        fetch: Callable[..., _tls.Fetched] = _tls.fetch) -> list[Result]:
+    name = params.server_name or params.host
+    item = f"{params.host}:{params.port}" + (f"/{params.server_name}" if params.server_name
+                                             and params.server_name != params.host else "")
+    standard = f"more than {params.days_warn:g} days left" + (", trusted" if params.verify else "")
+    if not params.host:
+        return [Result(check=NAME, item="", status=Status.UNKNOWN, standard=standard,
+                       summary="set host (and port, default 443), e.g. --param host=his-web.hospital.local")]
+    timeout = min(float(params.timeout), max(1.0, (ctx.timeout_s - 1.0) / 2))
+    try:
+        fetched = fetch(params.host, params.port, server_name=params.server_name, verify=params.verify,
+                        ca_file=params.ca_file, timeout=timeout)
+    except _tls.TlsError as exc:
+        return [Result(check=NAME, item=item, status=Status.CRITICAL, standard=standard,
+                       summary=f"{item}: TLS handshake failed: {exc.reason}")]
+    except TimeoutError:
+        return [Result(check=NAME, item=item, status=Status.CRITICAL, standard=standard,
+                       summary=f"{item}: no answer within {timeout:g} s")]
+    except OSError as exc:
+        if exc.errno == errno.ECONNREFUSED:
+            reason = "connection refused"
+        elif exc.__class__.__name__ == "gaierror":
+            reason = f"cannot resolve {params.host}: {exc.strerror or exc}"
+        else:
+            reason = exc.strerror or str(exc)
+        return [Result(check=NAME, item=item, status=Status.CRITICAL, standard=standard,
+                       summary=f"{item}: cannot connect: {reason}")]
+    except ValueError as exc:  # an unusable ca_file, or a certificate we cannot read
+        return [Result(check=NAME, item=item, status=Status.UNKNOWN, standard=standard,
+                       summary=f"{item}: {exc}")]
+    status, summary, metrics, details = judge_certificate(
+        NAME, item, fetched, days_warn=params.days_warn, days_crit=params.days_crit,
+        verify=params.verify, ctx=ctx, name=name)
+    return [Result(check=NAME, item=item, status=status, summary=summary, standard=standard,
+                   metrics=metrics, details=details)]
