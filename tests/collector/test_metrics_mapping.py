@@ -1,0 +1,166 @@
+"""The mapping from check metrics to Prometheus metrics (collector/metrics.py EXPORTS).
+
+Results go in through the real API and come out of the real ``/metrics``; the
+exposition is parsed with prometheus_client's own parser (what Prometheus reads).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from checks.result import Metric, Status
+from collector.metrics import EXPORTS, exported_names, state_exposition
+from tests.collector.conftest import HOST, SITE, make_result
+
+T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+NAME_RE = re.compile(r"^wardround_[a-z0-9_]+$")
+UNIT_SUFFIXES = ("_seconds", "_bytes", "_ratio", "_count", "_up", "_days_to_full", "_per_core",
+                 "_cores", "_stopped", "_files")
+
+
+def _samples(client) -> dict[str, list]:
+    r = client.get("/metrics")
+    assert r.status_code == 200
+    return {f.name: f.samples for f in text_string_to_metric_families(r.text)}
+
+
+def _post(client, headers, results) -> None:
+    r = client.post("/api/v1/results", json={"results": results}, headers=headers)
+    assert r.status_code == 200, r.text
+
+
+def test_disk_metrics_are_in_base_units_when_disk_reports(client, agent_headers):
+    _post(client, agent_headers, [make_result(check="disk", item="/var", metrics=(
+        Metric("used_percent", 41.5, "%", warn=80, crit=90),
+        Metric("free_bytes", 1000.0, "B"),
+        Metric("total_bytes", 4000.0, "B"),
+        Metric("days_to_full", 12.5, "d"),
+        Metric("inodes_free_percent", 90.0, "%")))])
+    m = _samples(client)
+    labels = {"site": SITE, "host": HOST, "item": "/var"}
+    assert [(s.labels, s.value) for s in m["wardround_disk_used_ratio"]] == [(labels, 0.415)]
+    assert m["wardround_disk_free_bytes"][0].value == 1000.0
+    assert m["wardround_disk_total_bytes"][0].value == 4000.0
+    assert m["wardround_disk_days_to_full"][0].value == 12.5
+    assert m["wardround_disk_inodes_free_ratio"][0].value == 0.9
+
+
+def test_system_metrics_have_no_item_label_when_system_reports(client, agent_headers):
+    _post(client, agent_headers, [
+        make_result(check="system", item="cpu", metrics=(Metric("busy_percent", 25.0, "%"),)),
+        make_result(check="system", item="memory", metrics=(Metric("used_percent", 50.0, "%"),
+                                                            Metric("total_bytes", 8e9, "B"))),
+        make_result(check="system", item="swap", metrics=(Metric("used_percent", 10.0, "%"),
+                                                          Metric("total_bytes", 2e9, "B"))),
+    ])
+    m = _samples(client)
+    cpu = [(s.labels, s.value) for s in m["wardround_cpu_busy_ratio"]]
+    assert cpu == [({"site": SITE, "host": HOST}, 0.25)]
+    assert m["wardround_memory_used_ratio"][0].value == 0.5
+    assert m["wardround_swap_used_ratio"][0].value == 0.1
+    # swap's total_bytes is not memory's
+    assert [s.value for s in m["wardround_memory_total_bytes"]] == [8e9]
+
+
+def test_backup_age_keeps_contract_labels_and_threshold_when_two_checks_report(client, agent_headers):
+    _post(client, agent_headers, [
+        make_result(check="db_backup", item="HIS/full", metrics=(
+            Metric("age_seconds", 7200.0, "s", crit=93600.0), Metric("size_bytes", 5e9, "B"))),
+        make_result(check="backup_files", item="/backups/*.bak", metrics=(
+            Metric("age_seconds", 60.0, "s", crit=3600.0),)),
+        make_result(check="offsite_copy", item="/backups/*.bak -> nas:/copies", metrics=(
+            Metric("lag_seconds", 0.0, "s", crit=7200.0), Metric("age_seconds", 99.0, "s"))),
+    ])
+    m = _samples(client)
+    ages = {s.labels["item"]: s.value for s in m["wardround_backup_age_seconds"]}
+    assert ages == {"HIS/full": 7200.0, "/backups/*.bak": 60.0}  # off-site age is its own metric
+    assert all(set(s.labels) == {"site", "host", "item"} for s in m["wardround_backup_age_seconds"])
+    limits = {s.labels["item"]: s.value for s in m["wardround_backup_max_age_seconds"]}
+    assert limits == {"HIS/full": 93600.0, "/backups/*.bak": 3600.0}
+    assert m["wardround_backup_size_bytes"][0].value == 5e9
+    assert m["wardround_offsite_copy_lag_seconds"][0].value == 0.0
+    assert m["wardround_offsite_copy_max_lag_seconds"][0].value == 7200.0
+    assert m["wardround_offsite_copy_age_seconds"][0].value == 99.0
+
+
+def test_worse_value_wins_when_two_checks_feed_one_series(client, agent_headers):
+    _post(client, agent_headers, [
+        make_result(check="db_backup", item="same", metrics=(Metric("age_seconds", 10.0, "s"),)),
+        make_result(check="backup_files", item="same", metrics=(Metric("age_seconds", 500.0, "s"),)),
+        make_result(check="port", item="db:1433", metrics=(Metric("connect_seconds", 0.5, "s"),)),
+        make_result(check="tcp", item="db:1433", metrics=(Metric("connect_seconds", 0.2, "s"),)),
+    ])
+    m = _samples(client)
+    assert [s.value for s in m["wardround_backup_age_seconds"]] == [500.0]
+    assert [s.value for s in m["wardround_port_connect_seconds"]] == [0.5]
+
+
+def test_unmeasured_value_is_absent_when_check_reports_none(client, agent_headers):
+    _post(client, agent_headers, [make_result(check="db_backup", item="HIS/log", status=Status.CRITICAL,
+                                              metrics=(Metric("age_seconds", None, "s", crit=3600.0),))])
+    m = _samples(client)
+    assert m["wardround_backup_age_seconds"] == []
+    assert m["wardround_check_status"][0].value == 2.0
+
+
+def test_latest_result_is_exported_when_an_item_reports_twice(client, agent_headers):
+    _post(client, agent_headers, [
+        make_result(check="disk", item="/", started_at=T0, metrics=(Metric("used_percent", 10.0, "%"),)),
+        make_result(check="disk", item="/", started_at=T0 + timedelta(minutes=5),
+                    metrics=(Metric("used_percent", 70.0, "%"),)),
+    ])
+    assert [s.value for s in _samples(client)["wardround_disk_used_ratio"]] == [0.7]
+
+
+def test_label_values_are_escaped_when_items_hold_quotes_and_backslashes(client, agent_headers):
+    item = 'C:\\ "data"'
+    _post(client, agent_headers, [make_result(check="disk", item=item,
+                                              metrics=(Metric("used_percent", 50.0, "%"),))])
+    [s] = _samples(client)["wardround_disk_used_ratio"]
+    assert s.labels["item"] == item
+
+
+def test_unmapped_metrics_are_not_exported_when_a_check_reports_them(client, agent_headers):
+    _post(client, agent_headers, [make_result(check="nagios", item="check_foo", metrics=(
+        Metric("whatever", 1.0, ""),))])
+    m = _samples(client)
+    assert not any("whatever" in name for name in m)
+    assert m["wardround_check_status"][0].labels["check"] == "nagios"
+
+
+def test_every_export_has_a_unit_named_metric_when_table_is_read():
+    for (check, _item, metric), e in EXPORTS.items():
+        assert NAME_RE.match(e.name), e.name
+        assert e.name.endswith(UNIT_SUFFIXES), f"{check}.{metric} -> {e.name}: no unit suffix"
+        assert e.worse in ("max", "min")
+        if metric.endswith("_percent"):
+            assert e.divisor == 100 and e.name.endswith("_ratio"), e.name
+
+
+def test_one_prometheus_name_has_one_meaning_when_several_checks_feed_it():
+    by_name: dict[str, set] = {}
+    for e in EXPORTS.values():
+        by_name.setdefault(e.name, set()).add((e.help, e.divisor, e.per_item, e.worse, e.crit_as))
+    assert {n: v for n, v in by_name.items() if len(v) > 1} == {}
+
+
+def test_every_exported_name_is_documented_when_docs_are_read():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "metrics.md").read_text()
+    undocumented = [n for n in exported_names() if f"`{n}`" not in doc]
+    assert undocumented == []
+
+
+def test_database_down_gives_up_zero_and_no_state_when_database_is_unreachable(tmp_path):
+    from collector.store.db import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path}/missing/x.db")
+    text = state_exposition(engine)
+    engine.dispose()
+    families = {f.name: f.samples for f in text_string_to_metric_families(text)}
+    assert families["wardround_collector_database_up"][0].value == 0.0
+    assert "wardround_check_status" not in families
