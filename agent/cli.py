@@ -137,7 +137,7 @@ def _once(args: argparse.Namespace) -> int:
     config = load_config(args.config, need_collector=args.push)
     if not config.checks:
         raise UsageError(f"{config.path}: no checks configured")
-    jobs = [CheckRun(spec=c.spec, params=c.params, timeout_s=c.timeout_s, name=c.name)
+    jobs = [CheckRun(spec=c.spec, params=c.params, timeout_s=c.timeout_s, name=c.name, host=c.host or "")
             for c in config.checks]
     if not args.push:
         results = _run_parallel(Runner(config.site, config.host), jobs)

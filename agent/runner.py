@@ -1,8 +1,9 @@
 """Run one check under a timeout, isolated: the agent's single error boundary.
 
 Each run happens in its own daemon thread.  What comes back is always a
-non-empty list of valid results stamped with site, host, started_at and
-duration_ms; :meth:`Runner.run` never raises and never waits longer than the
+non-empty list of valid results stamped with site, host (the job's ``host``
+when the config reports a check under another host's name, else the
+runner's), started_at and duration_ms; :meth:`Runner.run` never raises and never waits longer than the
 check's timeout:
 
 ========================  ==================================================
@@ -52,10 +53,16 @@ class CheckRun:
     params: Any
     timeout_s: float
     name: str = ""  # the instance name; defaults to the check name
+    host: str = ""  # report under this host instead of the runner's (a host checked remotely)
 
     @property
     def key(self) -> str:
         return self.name or self.spec.name
+
+    @property
+    def named(self) -> bool:
+        """Named by the user: the name, not just the check (or check@host), tells the instance."""
+        return bool(self.name) and self.name not in (self.spec.name, f"{self.spec.name}@{self.host}")
 
 
 @dataclass
@@ -150,7 +157,7 @@ class Runner:
                 out.append(self._unknown(job, started, duration_ms,
                                          f"returned a {type(r).__name__} instead of a Result"))
                 continue
-            stamped = r.with_origin(site=self.site, host=self.host, started_at=started,
+            stamped = r.with_origin(site=self.site, host=job.host or self.host, started_at=started,
                                     duration_ms=duration_ms)
             try:
                 Result.from_wire(json.loads(json.dumps(stamped.to_wire(), allow_nan=False)))
@@ -165,9 +172,9 @@ class Runner:
     def _unknown(self, job: CheckRun, started: datetime, duration_ms: float, summary: str, *,
                  details: dict[str, Any] | None = None, item: str | None = None) -> Result:
         if item is None:
-            item = job.name if job.name and job.name != job.spec.name else ""
+            item = job.name if job.named else ""
         return Result(check=job.spec.name, item=item, status=Status.UNKNOWN, summary=summary[:1000],
-                      details=details or {}, site=self.site, host=self.host, started_at=started,
+                      details=details or {}, site=self.site, host=job.host or self.host, started_at=started,
                       duration_ms=duration_ms)
 
 

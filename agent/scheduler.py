@@ -112,7 +112,7 @@ class Agent:
     # -- life cycle ---------------------------------------------------------
 
     def jobs(self) -> list[CheckRun]:
-        return [CheckRun(spec=c.spec, params=c.params, timeout_s=c.timeout_s, name=c.name)
+        return [CheckRun(spec=c.spec, params=c.params, timeout_s=c.timeout_s, name=c.name, host=c.host or "")
                 for c in self.config.checks]
 
     def start(self) -> None:
