@@ -102,6 +102,7 @@ CATALOGUE: Mapping[str, CheckSpec] = _Catalogue({
                   120.0),
     "certificate": _Entry(
         "CertificateParams", "days until a TLS certificate expires; expired, untrusted, wrong name", 30.0),
+    "http": _Entry("HttpParams", "HTTP(S) status, latency, body text and certificate days left", 30.0),
 })
 
 

@@ -1,0 +1,327 @@
+"""http: an HTTP(S) request to a URL — status, latency, body text, certificate days left.
+
+For HIS web services, interface engines (HL7/Web-service listeners with an
+HTTP health page), the PACS viewer. One ``GET`` (or ``HEAD``) with the
+standard library's :mod:`http.client` — no proxy from the environment, no
+cookies, ``Connection: close``; ``user:password@`` in the URL is sent as
+Basic authentication and never shown. Redirects are followed only when
+``follow_redirects`` is true (up to 5; a 3xx is otherwise a valid answer).
+For ``https`` the server certificate is verified (system CAs or
+``ca_file``) and its days left are judged like the ``certificate`` check.
+
+One result; item = the URL without credentials.
+
+======== =================================================================
+status   meaning
+======== =================================================================
+OK       the answer's status is expected (default any 2xx or 3xx), the
+         body holds ``contains`` (if set), it came faster than ``warn``,
+         and an https certificate is trusted with more than ``days_warn``
+         days left
+WARNING  the whole answer took ``warn`` (default 2 s) or longer; or the
+         certificate has ``days_warn`` (default 30) days left or fewer
+CRITICAL an unexpected status (HTTP 500, 404…); or ``contains`` is not in
+         the body; or the answer took ``crit`` (default 5 s) or longer;
+         or connection refused / no answer within ``timeout`` / cannot
+         resolve the name / not HTTP; or the TLS handshake fails; or the
+         certificate is expired, untrusted, for another name, or has
+         ``days_crit`` (default 7) days left or fewer (days left are
+         reported even when it is untrusted)
+UNKNOWN  no ``url`` is set
+======== =================================================================
+
+Metrics: ``response_seconds`` (s, with warn/crit: from the start of the
+connection to the last byte of the body, all redirects included),
+``connect_seconds`` (s: DNS, TCP and TLS), ``first_byte_seconds`` (s),
+``size_bytes`` (B, the body read; at most 1 MiB is read), ``status_code``;
+for https also ``days_left`` (d) and ``expires_timestamp`` (s).
+"""
+
+from __future__ import annotations
+
+import base64
+import errno
+import http.client
+import re
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
+
+from checks import _tls
+from checks.certificate import judge_certificate
+from checks.context import CheckContext
+from checks.judge import above
+from checks.params import Duration
+from checks.result import Metric, Result, Status
+
+__all__ = ["HttpParams", "run"]
+
+NAME = "http"
+MAX_BODY = 1024 * 1024
+MAX_REDIRECTS = 5
+USER_AGENT = "wardround-agent (http check)"
+
+_EXPECT_RE = re.compile(r"^(?:([1-5])xx|(\d{3})(?:-(\d{3}))?)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class HttpParams:
+    #: http:// or https:// URL, e.g. https://his-web.hospital.local/health
+    url: str = ""
+    #: expected status codes: 200, 2xx, 200-299 (a list); default any 2xx or 3xx
+    expect: tuple[str, ...] = ()
+    #: text that must be in the response body (case-sensitive)
+    contains: str = ""
+    method: str = "GET"
+    timeout: Duration = Duration(10.0)
+    #: response time at which the result is WARNING
+    warn: Duration = Duration(2.0)
+    #: response time at which the result is CRITICAL
+    crit: Duration = Duration(5.0)
+    follow_redirects: bool = False
+    #: https: verify the certificate chain and name
+    verify: bool = True
+    #: https: PEM bundle of the CAs to trust; default the system's
+    ca_file: str = ""
+    days_warn: float = 30.0
+    days_crit: float = 7.0
+
+    def __post_init__(self) -> None:
+        if self.url:
+            parts = urlsplit(self.url)
+            if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"url: expected http://host/... or https://host/... (got {self.url!r})")
+            try:
+                parts.port  # noqa: B018 - raises for a bad port
+            except ValueError:
+                raise ValueError(f"url: bad port in {self.url!r}") from None
+        for e in self.expect:
+            if not _EXPECT_RE.match(e.strip()):
+                raise ValueError(f"expect: expected status codes like 200, 2xx or 200-299 (got {e!r})")
+        if self.method.upper() not in ("GET", "HEAD"):
+            raise ValueError(f"method: expected GET or HEAD (got {self.method!r})")
+        if self.warn > self.crit:
+            raise ValueError(f"warn: must not be above crit ({self.warn:g} s > {self.crit:g} s)")
+        if self.days_crit > self.days_warn:
+            raise ValueError(
+                f"days_crit: must not be above days_warn ({self.days_crit:g} > {self.days_warn:g})")
+        if self.timeout <= 0:
+            raise ValueError("timeout: expected a duration above 0")
+
+
+def _expected(code: int, expect: tuple[str, ...]) -> bool:
+    if not expect:
+        return 200 <= code < 400
+    for e in expect:
+        m = _EXPECT_RE.match(e.strip())
+        assert m is not None  # checked in HttpParams
+        if m.group(1):
+            if code // 100 == int(m.group(1)):
+                return True
+        elif int(m.group(2)) <= code <= int(m.group(3) or m.group(2)):
+            return True
+    return False
+
+
+def _public_url(url: str) -> str:
+    p = urlsplit(url)
+    if p.username is None and p.password is None:
+        return url
+    netloc = p.hostname or ""
+    if ":" in netloc:
+        netloc = f"[{netloc}]"
+    if p.port:
+        netloc += f":{p.port}"
+    return urlunsplit((p.scheme, netloc, p.path, p.query, p.fragment))
+
+
+@dataclass
+class _Answer:
+    code: int
+    reason: str
+    body: bytes
+    charset: str
+    connect_s: float
+    first_byte_s: float
+    der: bytes  # the server certificate (https), empty for http
+    location: str
+    protocol: str
+    cipher: str
+
+
+def _request(url: str, method: str, timeout: float, ctx: ssl.SSLContext | None) -> _Answer:
+    p = urlsplit(url)
+    host = p.hostname or ""
+    t0 = time.perf_counter()
+    conn: http.client.HTTPConnection
+    if p.scheme.lower() == "https":
+        conn = http.client.HTTPSConnection(host, p.port or 443, timeout=timeout, context=ctx)
+    else:
+        conn = http.client.HTTPConnection(host, p.port or 80, timeout=timeout)
+    try:
+        conn.connect()
+        connect_s = time.perf_counter() - t0
+        der, protocol, cipher = b"", "", ""
+        if isinstance(conn.sock, ssl.SSLSocket):
+            der = conn.sock.getpeercert(binary_form=True) or b""
+            protocol = conn.sock.version() or ""
+            c = conn.sock.cipher()
+            cipher = c[0] if c else ""
+        headers = {"User-Agent": USER_AGENT, "Accept": "*/*", "Connection": "close"}
+        if p.username is not None:
+            token = f"{unquote(p.username)}:{unquote(p.password or '')}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(token).decode()
+        target = urlunsplit(("", "", p.path or "/", p.query, ""))
+        conn.request(method, target, headers=headers)
+        resp = conn.getresponse()
+        first_byte_s = time.perf_counter() - t0
+        body = resp.read(MAX_BODY) if method != "HEAD" else b""
+        return _Answer(resp.status, resp.reason, body, resp.headers.get_content_charset() or "utf-8",
+                       connect_s, first_byte_s, der, resp.getheader("Location") or "", protocol, cipher)
+    finally:
+        conn.close()
+
+
+def _failure(exc: BaseException, host: str, timeout: float) -> str:
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS handshake failed: {_tls._ssl_reason(exc)}"
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {timeout:g} s"
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve {host}: {exc.strerror or exc}"
+    if isinstance(exc, ConnectionRefusedError) or getattr(exc, "errno", None) == errno.ECONNREFUSED:
+        return "connection refused"
+    if isinstance(exc, http.client.HTTPException):
+        return f"not a valid HTTP answer ({type(exc).__name__}: {str(exc)[:100]})"
+    if isinstance(exc, OSError):
+        return f"cannot connect: {exc.strerror or exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def run(params: HttpParams, ctx: CheckContext, *,
+        request: Callable[[str, str, float, ssl.SSLContext | None], _Answer] = _request,
+        fetch: Callable[..., _tls.Fetched] = _tls.fetch) -> list[Result]:
+    item = _public_url(params.url)[:255]
+    expect = "/".join(params.expect) if params.expect else "2xx/3xx"
+    standard = f"HTTP {expect} in < {params.warn:g} s" + (f", contains {params.contains!r}"
+                                                          if params.contains else "")
+    if params.url.lower().startswith("https:"):
+        standard += f", certificate > {params.days_warn:g} days"
+    standard = standard[:200]
+    if not params.url:
+        return [Result(check=NAME, item="", status=Status.UNKNOWN, standard=standard,
+                       summary="set url, e.g. --param url=https://his-web.hospital.local/health")]
+    timeout = min(float(params.timeout), max(1.0, ctx.timeout_s - 1.0))
+    tls_ctx: ssl.SSLContext | None = None
+    if params.url.lower().startswith("https:"):
+        try:
+            tls_ctx = _tls.context(verify=params.verify, ca_file=params.ca_file)
+        except OSError as exc:
+            return [Result(check=NAME, item=item, status=Status.UNKNOWN, standard=standard,
+                           summary=f"ca_file {params.ca_file} cannot be used: "
+                                   f"{exc.strerror or getattr(exc, 'reason', None) or exc}")]
+    url = params.url
+    hops: list[dict[str, Any]] = []
+    t0 = time.perf_counter()
+    while True:
+        host = urlsplit(url).hostname or ""
+        try:
+            answer = request(url, params.method.upper(), timeout, tls_ctx)
+        except ssl.SSLCertVerificationError as exc:
+            return [_untrusted(params, ctx, item, url, standard, exc, timeout, fetch)]
+        except (OSError, http.client.HTTPException) as exc:
+            return [Result(check=NAME, item=item, status=Status.CRITICAL, standard=standard,
+                           summary=f"{_public_url(url)}: {_failure(exc, host, timeout)}",
+                           details={"redirects": hops} if hops else {})]
+        if (params.follow_redirects and answer.code in (301, 302, 303, 307, 308) and answer.location
+                and len(hops) < MAX_REDIRECTS):
+            hops.append({"url": _public_url(url), "status": answer.code})
+            url = urljoin(url, answer.location)
+            if urlsplit(url).scheme.lower() == "https" and tls_ctx is None:
+                tls_ctx = _tls.context(verify=params.verify, ca_file=params.ca_file)
+            continue
+        break
+    total = time.perf_counter() - t0
+    return [_judge(params, ctx, item, url, standard, answer, total, hops)]
+
+
+def _judge(params: HttpParams, ctx: CheckContext, item: str, url: str, standard: str, a: _Answer,
+           total: float, hops: list[dict[str, Any]]) -> Result:
+    statuses = []
+    parts = [f"HTTP {a.code} {a.reason}".strip() + f" in {total * 1000:.0f} ms"]
+    details: dict[str, Any] = {"status_code": a.code, "url": _public_url(url)}
+    if hops:
+        details["redirects"] = hops
+    if not _expected(a.code, params.expect):
+        statuses.append(Status.CRITICAL)
+        parts[0] += f" (expected {'/'.join(params.expect) or '2xx/3xx'})"
+    latency = above(total, params.warn, params.crit)
+    statuses.append(latency)
+    if latency is not Status.OK:
+        parts.append(f"slow (limit {params.crit if latency is Status.CRITICAL else params.warn:g} s)")
+    if params.contains:
+        text = a.body.decode(a.charset if _known_codec(a.charset) else "utf-8", errors="replace")
+        if params.contains in text:
+            parts.append(f"{params.contains!r} found")
+        else:
+            statuses.append(Status.CRITICAL)
+            parts.append(f"{params.contains!r} not in the body" + (" (first MiB)" if len(a.body) >= MAX_BODY
+                                                                     else ""))
+            details["body_start"] = text[:300]
+    metrics = [Metric("response_seconds", round(total, 6), "s", warn=params.warn, crit=params.crit, min=0),
+               Metric("connect_seconds", round(a.connect_s, 6), "s", min=0),
+               Metric("first_byte_seconds", round(a.first_byte_s, 6), "s", min=0),
+               Metric("size_bytes", float(len(a.body)), "B", min=0),
+               Metric("status_code", float(a.code))]
+    if a.der:
+        try:
+            cert = _tls.parse_der(a.der)
+        except ValueError as exc:
+            details["certificate_error"] = str(exc)
+        else:
+            fetched = _tls.Fetched(cert, _tls.Verification("ok" if params.verify else "not_checked"),
+                                   a.protocol, a.cipher)
+            cs, csum, cmetrics, cdetails = judge_certificate(
+                NAME, item, fetched, days_warn=params.days_warn, days_crit=params.days_crit,
+                verify=params.verify, ctx=ctx, name=urlsplit(url).hostname or "")
+            statuses.append(cs)
+            metrics += cmetrics
+            details.update(cdetails)
+            parts.append(csum.split(": ", 1)[1])
+    return Result(check=NAME, item=item, status=Status.worst(statuses), standard=standard,
+                  summary=f"{item}: " + ", ".join(parts), metrics=tuple(metrics), details=details)
+
+
+def _known_codec(name: str) -> bool:
+    import codecs
+
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        return False
+    return True
+
+
+def _untrusted(params: HttpParams, ctx: CheckContext, item: str, url: str, standard: str,
+               exc: ssl.SSLCertVerificationError, timeout: float,
+               fetch: Callable[..., _tls.Fetched]) -> Result:
+    """The certificate failed verification: no request is made; its days left still are reported."""
+    p = urlsplit(url)
+    verification = _tls.classify(exc)
+    try:
+        fetched = fetch(p.hostname or "", p.port or 443, verify=False, timeout=timeout)
+    except (OSError, _tls.TlsError, ValueError):
+        return Result(check=NAME, item=item, status=Status.CRITICAL, standard=standard,
+                      summary=f"{item}: certificate verification failed: {verification.message}",
+                      details={"verification": {"outcome": verification.outcome,
+                                                "message": verification.message}})
+    fetched.verification = verification
+    _status, summary, metrics, details = judge_certificate(
+        NAME, item, fetched, days_warn=params.days_warn, days_crit=params.days_crit, verify=True, ctx=ctx,
+        name=p.hostname or "")
+    return Result(check=NAME, item=item, status=Status.CRITICAL, standard=standard,
+                  summary=summary + " (no request made)", metrics=metrics, details=details)
