@@ -77,14 +77,16 @@ class _Catalogue(Mapping[str, CheckSpec]):
 
 
 CATALOGUE: Mapping[str, CheckSpec] = _Catalogue({
-    "disk": _Entry("DiskParams", "used space, free inodes and days until full of every real filesystem", 30.0),
+    "disk": _Entry("DiskParams", "used space, free inodes and days until full of each real filesystem", 30.0),
     "system": _Entry("SystemParams", "CPU (averaged since the last run), memory, swap and load", 30.0),
-    "service": _Entry("ServiceParams", "named services running: systemd units, Windows services (or all automatic)",
-                      60.0),
     "uptime": _Entry("UptimeParams", "uptime, and a reboot since the previous run with old and new boot time",
                      10.0),
     "process": _Entry("ProcessParams", "named processes running (by name or command line), count and memory",
                       30.0),
+    "service": _Entry(
+        "ServiceParams", "named services running: systemd units, Windows services (or all automatic)", 60.0),
+    "logscan": _Entry(
+        "LogscanParams", "new log lines matching patterns (survives rotation); new Windows events", 60.0),
     "db_backup": _Entry(
         "DbBackupParams",
         "database backups judged from the engine's own catalog (msdb, RMAN, pg_stat_archiver, MEB)", 120.0),
