@@ -142,6 +142,13 @@ class BatchMaker:
 
 def sender_main(idx: int, port: int, hosts: list[tuple[str, str]], gzip: bool, conn: Any) -> None:
     """One load-generator process: prepares bodies on command, then sends them on a keep-alive connection."""
+    try:
+        _sender_loop(idx, port, hosts, gzip, conn)
+    except (KeyboardInterrupt, EOFError, BrokenPipeError):
+        pass  # the parent was interrupted or is gone: it reports and cleans up
+
+
+def _sender_loop(idx: int, port: int, hosts: list[tuple[str, str]], gzip: bool, conn: Any) -> None:
     makers = [(BatchMaker(host, gzip), token) for host, token in hosts]
     ready: collections.deque[tuple[bytes, str]] = collections.deque()
     turn = 0
