@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -22,6 +23,9 @@ from collector.auth import AuthError, Role, create_agent_token, create_user
 from collector.config import ConfigError, Settings, load_settings
 from collector.store.db import DatabaseURLError, make_engine, safe_url
 from collector.store.migrate import upgrade
+
+if TYPE_CHECKING:
+    from collector.notify.dispatch import Dispatcher
 
 __all__ = ["main"]
 
@@ -93,11 +97,32 @@ def _migrated_engine(settings: Settings) -> Engine:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
-    import uvicorn
-
     _migrated_engine(settings).dispose()
     log.info("collector on http://%s:%d, database %s", settings.host, settings.port,
              safe_url(settings.db_url))
+    dispatcher = _start_notifications(settings)
+    try:
+        _run_uvicorn(settings, args)
+    finally:
+        if dispatcher is not None:
+            dispatcher.stop()
+            dispatcher.engine.dispose()
+
+
+def _start_notifications(settings: Settings) -> Dispatcher | None:
+    """The notification dispatcher thread (one per collector process; claims keep them apart)."""
+    if settings.notifications is None or not settings.notifications.channels:
+        return None
+    from collector.notify.dispatch import Dispatcher
+
+    dispatcher = Dispatcher(make_engine(settings.db_url), settings.notifications)
+    dispatcher.start()
+    return dispatcher
+
+
+def _run_uvicorn(settings: Settings, args: argparse.Namespace) -> None:
+    import uvicorn
+
     options = dict(host=settings.host, port=settings.port, log_level=args.log_level,
                    access_log=args.access_log, server_header=False, proxy_headers=False)
     if settings.workers > 1:

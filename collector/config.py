@@ -11,6 +11,7 @@ The config file (every key optional)::
       port: 8480
     workers: 1
     max_body_bytes: 8388608  # cap on a request body, before and after gzip
+    notifications: {...}     # e-mail and webhooks of ticket events: docs/notifications.md
 
 Every fault in the file is reported at once, each as ``FILE: key: expected ...``
 (:class:`ConfigError`, exit code 2).
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from collector.notify.config import NotifyConfig, parse_notifications
 
 __all__ = ["ConfigError", "Settings", "DEFAULT_DB_URL", "DEFAULT_PORT", "load_settings"]
 
@@ -53,6 +56,7 @@ class Settings:
     port: int = DEFAULT_PORT
     workers: int = 1
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    notifications: NotifyConfig | None = None  # the ``notifications:`` section, if any
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -85,8 +89,9 @@ def _from_file(path: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     problems: list[str] = []
     for key in doc:
-        if key not in ("db", "listen", "workers", "max_body_bytes"):
-            problems.append(f"{where}: {key}: unknown key (expected db, listen, workers, max_body_bytes)")
+        if key not in ("db", "listen", "workers", "max_body_bytes", "notifications"):
+            problems.append(f"{where}: {key}: unknown key (expected db, listen, workers, max_body_bytes, "
+                            "notifications)")
     if "db" in doc:
         if isinstance(doc["db"], str) and doc["db"].strip():
             out["db_url"] = doc["db"].strip()
@@ -119,6 +124,10 @@ def _from_file(path: Path) -> dict[str, Any]:
         if cap is None:
             problems.append(f"{where}: max_body_bytes: expected an integer 1024-1073741824")
         out["max_body_bytes"] = cap
+    if "notifications" in doc:  # see collector/notify/config.py and docs/notifications.md
+        notify, notify_problems = parse_notifications(doc["notifications"])
+        problems.extend(f"{where}: {p}" for p in notify_problems)
+        out["notifications"] = notify
     if problems:
         raise ConfigError(problems)
     return out
