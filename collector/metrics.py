@@ -100,6 +100,8 @@ _BACKUP_AGE = Export("wardround_backup_age_seconds",
                      "Age of the newest backup a backup check found (item: database/type or path/pattern)",
                      crit_as="wardround_backup_max_age_seconds")
 _BACKUP_SIZE = Export("wardround_backup_size_bytes", "Size of the newest backup a backup check found")
+_CERT_EXPIRY = Export("wardround_certificate_expiry_timestamp_seconds",
+                      "When the TLS certificate expires (Unix time)", worse="min")
 _PORT_CONNECT = Export("wardround_port_connect_seconds", "Time to open a TCP connection to host:port")
 
 # (check, item or None for any item, check metric name) -> Prometheus metric.
@@ -143,6 +145,23 @@ EXPORTS: dict[tuple[str, str | None, str], Export] = {
     # port / tcp (one check under two names): item = host:port
     ("port", None, "connect_seconds"): _PORT_CONNECT,
     ("tcp", None, "connect_seconds"): _PORT_CONNECT,
+    # ping / traceroute: item = the target
+    ("ping", None, "loss_ratio"): Export("wardround_ping_loss_ratio",
+                                         "Share of echo requests not answered (0-1)"),
+    ("ping", None, "rtt_avg_seconds"): Export("wardround_ping_rtt_seconds", "Average round-trip time"),
+    ("ping", None, "rtt_max_seconds"): Export("wardround_ping_rtt_max_seconds", "Longest round-trip time"),
+    ("ping", None, "jitter_seconds"): Export("wardround_ping_jitter_seconds", "Round-trip time jitter"),
+    ("traceroute", None, "hops"): Export("wardround_traceroute_hops", "Hops on the path to the target"),
+    ("traceroute", None, "path_changed"): Export("wardround_traceroute_path_changed",
+                                                 "1 if the path differs from the baseline, else 0"),
+    ("traceroute", None, "last_hop_rtt_seconds"): Export("wardround_traceroute_last_hop_rtt_seconds",
+                                                         "Round-trip time to the last hop"),
+    # certificate: item = host:port[/sni]; http: item = the URL
+    ("certificate", None, "expires_timestamp"): _CERT_EXPIRY,
+    ("http", None, "expires_timestamp"): _CERT_EXPIRY,
+    ("http", None, "response_seconds"): Export("wardround_http_response_seconds",
+                                               "Time from connecting to the last byte of the answer"),
+    ("http", None, "status_code"): Export("wardround_http_status_code", "HTTP status code of the answer"),
     # backups: db_backup item = database/type, backup_files item = path/pattern
     ("db_backup", None, "age_seconds"): _BACKUP_AGE,
     ("backup_files", None, "age_seconds"): _BACKUP_AGE,

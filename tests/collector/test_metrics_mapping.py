@@ -18,7 +18,7 @@ from tests.collector.conftest import HOST, SITE, make_result
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 NAME_RE = re.compile(r"^wardround_[a-z0-9_]+$")
 UNIT_SUFFIXES = ("_seconds", "_bytes", "_ratio", "_count", "_up", "_days_to_full", "_per_core",
-                 "_cores", "_stopped", "_files")
+                 "_cores", "_stopped", "_files", "_hops", "_changed", "_code")
 
 
 def _samples(client) -> dict[str, list]:
@@ -84,6 +84,25 @@ def test_backup_age_keeps_contract_labels_and_threshold_when_two_checks_report(c
     assert m["wardround_offsite_copy_lag_seconds"][0].value == 0.0
     assert m["wardround_offsite_copy_max_lag_seconds"][0].value == 7200.0
     assert m["wardround_offsite_copy_age_seconds"][0].value == 99.0
+
+
+def test_network_metrics_are_exported_when_ping_traceroute_and_certificate_report(client, agent_headers):
+    _post(client, agent_headers, [
+        make_result(check="ping", item="10.0.0.1", metrics=(
+            Metric("loss_ratio", 0.2, "ratio"), Metric("rtt_avg_seconds", 0.004, "s"),
+            Metric("rtt_min_seconds", 0.001, "s"))),
+        make_result(check="traceroute", item="10.0.0.1", metrics=(
+            Metric("hops", 3.0, "count"), Metric("path_changed", 1.0, ""))),
+        make_result(check="certificate", item="his:443", metrics=(
+            Metric("days_left", 20.0, "d"), Metric("expires_timestamp", 1.8e9, "s"))),
+    ])
+    m = _samples(client)
+    assert m["wardround_ping_loss_ratio"][0].value == 0.2
+    assert m["wardround_ping_rtt_seconds"][0].value == 0.004
+    assert m["wardround_traceroute_hops"][0].value == 3.0
+    assert m["wardround_traceroute_path_changed"][0].value == 1.0
+    [expiry] = m["wardround_certificate_expiry_timestamp_seconds"]
+    assert expiry.value == 1.8e9 and expiry.labels["item"] == "his:443"
 
 
 def test_worse_value_wins_when_two_checks_feed_one_series(client, agent_headers):
