@@ -37,3 +37,39 @@ def test_docs_show_each_checks_status_table():
         section = page.split(f"\n## {name}\n", 1)[1].split("\n## ", 1)[0]
         for status in ("OK", "WARNING", "CRITICAL", "UNKNOWN"):
             assert status in section, f"{name} documents no {status}"
+
+
+# -- the sample configs in deploy/ ------------------------------------------------------
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+def load_sample(tmp_path: pathlib.Path, name: str, prefix: str):
+    """The sample with its file paths moved under tmp_path, through the agent's real loader."""
+    from agent.config import load_config
+
+    text = (REPO / "deploy" / name).read_text(encoding="utf-8").replace(prefix, f"{tmp_path}/")
+    (tmp_path / "agent.token").write_text("x" * 40 + "\n")
+    path = tmp_path / "agent.yaml"
+    path.write_text(text, encoding="utf-8")
+    return load_config(path, need_collector=True)
+
+
+def test_windows_his_sample_config_loads_with_the_agents_loader(tmp_path):
+    cfg = load_sample(tmp_path, "agent.windows-his.example.yaml", "C:\\ProgramData\\Wardround\\")
+    by_name = {c.name: c for c in cfg.checks}
+    assert by_name["service"].params.names == ("MSSQLSERVER", "SQLSERVERAGENT", "HisMiddleware")
+    assert by_name["service-automatic"].params.automatic
+    assert by_name["logscan"].params.channels == ("System",)
+    assert by_name["logscan-his-middleware"].params.encoding == "gbk"
+    assert by_name["backup_files"].params.path == "D:\\Backup"
+    assert {c.check for c in cfg.checks} >= {"disk", "system", "uptime", "service", "process", "logscan",
+                                             "db_backup", "backup_files", "port", "certificate"}
+
+
+def test_linux_sample_config_loads_with_the_agents_loader(tmp_path):
+    cfg = load_sample(tmp_path, "agent.linux.example.yaml", "/etc/wardround/")
+    by_name = {c.name: c for c in cfg.checks}
+    assert by_name["disk"].params.inodes_warn == 20
+    assert by_name["logscan"].params.path == "/var/log/syslog"
+    assert by_name["process"].params.max == 1
