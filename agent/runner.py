@@ -76,9 +76,11 @@ class Runner:
     """Runs check instances for one site/host; keeps their state between runs."""
 
     def __init__(self, site: str, host: str, *, load_state: StateLoad | None = None,
-                 save_state: StateSave | None = None):
+                 save_state: StateSave | None = None,
+                 clock_offset: Callable[[], float | None] | None = None):
         self.site = site
         self.host = host
+        self._clock_offset = clock_offset  # the collector's clock minus ours, for the clock check
         self._memory: dict[str, dict[str, Any]] = {}
         self._load = load_state or (lambda key: dict(self._memory.get(key, {})))
         self._save = save_state or self._memory.__setitem__
@@ -100,7 +102,8 @@ class Runner:
             log.warning("check %s: state could not be loaded (%s); starting afresh",
                         job.key, type(exc).__name__)
             state = {}
-        ctx = CheckContext(state=state, timeout_s=job.timeout_s, now=started)
+        offset = self._clock_offset() if self._clock_offset is not None else None
+        ctx = CheckContext(state=state, timeout_s=job.timeout_s, now=started, collector_offset_s=offset)
         outcome = _Outcome()
         thread = threading.Thread(target=self._target, args=(job, ctx, outcome, started),
                                   name=f"check-{job.key}", daemon=True)

@@ -50,7 +50,7 @@ class Agent:
                            max_bytes=config.spool_max_bytes)
         self.notice = notice_factory(config.site, config.host)
         self.runner = Runner(config.site, config.host, load_state=self.spool.load_state,
-                             save_state=self.spool.save_state)
+                             save_state=self.spool.save_state, clock_offset=self._collector_offset)
         c = config.collector
         self.sender = None if c is None else Sender(
             self.spool, c.url, c.token, ca_file=c.ca_file, timeout_s=c.timeout_s,
@@ -61,6 +61,10 @@ class Agent:
         self._idle = threading.Condition()
         self.scheduler: Any = None
         self._sender_thread: threading.Thread | None = None
+
+    def _collector_offset(self) -> float | None:
+        """The collector's clock minus ours, from the sender's last answer (for the clock check)."""
+        return self.sender.clock_offset_s if self.sender is not None else None
 
     # -- jobs ---------------------------------------------------------------
 

@@ -22,3 +22,6 @@ class CheckContext:
     state: MutableMapping[str, Any] = field(default_factory=dict)
     timeout_s: float = 30.0
     now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    #: the collector's clock minus this machine's, in seconds (positive: this clock is behind),
+    #: as the agent last measured it from a push answer's ``server_time``; None when unknown
+    collector_offset_s: float | None = None

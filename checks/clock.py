@@ -1,0 +1,148 @@
+"""clock: how far this server's clock is off — from an NTP server, and from the collector's clock.
+
+Two independent sources, one result each:
+
+* ``server`` (item = the server's name): an SNTP query (RFC 4330, standard
+  library, :mod:`checks._sntp`) to the hospital's NTP server or domain
+  controller. Offset θ = ((T2−T1)+(T3−T4))/2, so the round trip does not
+  count against the clock.
+* the collector (item ``collector``): the offset the agent measured from
+  the ``server_time`` of the collector's last answer (``ctx.collector_offset_s``;
+  the midpoint of the request, so again not the network delay). Known only
+  under ``wardround-agent run`` once a push has succeeded; switch it off
+  with ``collector: false``.
+
+The offset is signed: positive means the reference is ahead, i.e. *this*
+clock is behind; it is judged by its size. Defaults: WARNING at 60 s (the
+usual patrol threshold: order times, lab results and audit logs disagree
+visibly), CRITICAL at 300 s (Kerberos' default maximum skew: Windows
+domain logons and SQL Server integrated logins start to fail).
+
+======== =================================================================
+status   meaning
+======== =================================================================
+OK       offset smaller than ``warn``
+WARNING  offset of ``warn`` (default 60 s) or more; or the NTP server says
+         it is not synchronised itself (leap indicator 3 or stratum 16)
+CRITICAL offset of ``crit`` (default 300 s) or more; or the NTP server
+         does not answer within ``timeout`` (the host cannot keep time),
+         cannot be resolved, or has no NTP service (port unreachable)
+UNKNOWN  no source: no ``server`` set and the collector's clock not known
+         (says how to configure one); or the server sent a kiss-o'-death
+         (RATE/DENY/RSTR) or an answer that is not a valid reply
+======== =================================================================
+
+Metrics: ``offset_seconds`` (s, signed, with warn/crit), and for NTP
+``delay_seconds`` (s, round trip) and ``stratum``.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from checks import _sntp
+from checks.context import CheckContext
+from checks.judge import above
+from checks.params import Duration
+from checks.result import Metric, Result, Status
+
+__all__ = ["ClockParams", "run"]
+
+NAME = "clock"
+
+
+@dataclass(frozen=True)
+class ClockParams:
+    #: NTP server to compare with (name or address); default none: only the collector's clock
+    server: str = ""
+    port: int = 123
+    #: offset at which the result is WARNING
+    warn: Duration = Duration(60.0)
+    #: offset at which the result is CRITICAL
+    crit: Duration = Duration(300.0)
+    #: how long to wait for the NTP server's answer
+    timeout: Duration = Duration(5.0)
+    #: also judge the offset from the collector's clock (when the agent knows it)
+    collector: bool = True
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.port <= 65535:
+            raise ValueError(f"port: expected a UDP port 1-65535 (got {self.port})")
+        if self.warn > self.crit:
+            raise ValueError(f"warn: must not be above crit ({self.warn:g} s > {self.crit:g} s)")
+        if self.timeout <= 0:
+            raise ValueError("timeout: expected a duration above 0")
+
+
+def _describe(offset: float, reference: str) -> str:
+    if abs(offset) < 0.001:
+        return f"in step with {reference} (offset {offset * 1000:+.2f} ms)"
+    size = f"{abs(offset):.3f} s" if abs(offset) < 10 else f"{abs(offset):.1f} s"
+    return f"this clock is {size} {'behind' if offset > 0 else 'ahead of'} {reference}"
+
+
+def _judge(offset: float, params: ClockParams) -> Status:
+    return above(abs(offset), params.warn, params.crit)
+
+
+def run(params: ClockParams, ctx: CheckContext, *,
+        query: Callable[..., _sntp.SntpAnswer] = _sntp.query) -> list[Result]:
+    standard = f"offset < {params.warn:g} s"
+    results: list[Result] = []
+    if params.server:
+        results.append(_ntp(params, ctx, query, standard))
+    if params.collector and ctx.collector_offset_s is not None:
+        offset = ctx.collector_offset_s
+        results.append(Result(
+            check=NAME, item="collector", status=_judge(offset, params), standard=standard,
+            summary=_describe(offset, "the collector"),
+            metrics=(Metric("offset_seconds", round(offset, 6), "s", warn=params.warn, crit=params.crit),),
+            details={"source": "server_time of the collector's last answer"}))
+    if not results:
+        why = ("the collector's clock is not known yet (it is, under `wardround-agent run`, after the "
+               "first successful push)" if params.collector else "collector: false")
+        results.append(Result(
+            check=NAME, item="", status=Status.UNKNOWN, standard=standard,
+            summary=f"no time source: set server to an NTP server (e.g. --param server=ntp.hospital.local "
+                    f"or the domain controller); {why}"))
+    return results
+
+
+def _ntp(params: ClockParams, ctx: CheckContext, query: Callable[..., _sntp.SntpAnswer],
+         standard: str) -> Result:
+    item = params.server if params.port == 123 else f"{params.server}:{params.port}"
+    timeout = min(float(params.timeout), max(0.5, ctx.timeout_s - 1.0))
+
+    def fail(status: Status, summary: str) -> Result:
+        return Result(check=NAME, item=item, status=status, standard=standard, summary=f"{item}: {summary}",
+                      metrics=(Metric("offset_seconds", None, "s", warn=params.warn, crit=params.crit),))
+
+    try:
+        answer = query(params.server, params.port, timeout=timeout)
+    except _sntp.KissOfDeath as exc:
+        return fail(Status.UNKNOWN, str(exc))
+    except _sntp.SntpError as exc:
+        return fail(Status.UNKNOWN, f"unusable NTP answer: {exc}")
+    except TimeoutError:
+        return fail(Status.CRITICAL, f"no answer from the NTP server within {timeout:g} s")
+    except socket.gaierror as exc:
+        return fail(Status.CRITICAL, f"cannot resolve {params.server}: {exc.strerror or exc}")
+    except OSError as exc:
+        if exc.errno == errno.ECONNREFUSED:
+            return fail(Status.CRITICAL, "no NTP service there (port unreachable)")
+        return fail(Status.CRITICAL, f"cannot query: {exc.strerror or exc}")
+    status = _judge(answer.offset_s, params)
+    summary = f"{item}: {_describe(answer.offset_s, params.server)} (stratum {answer.stratum})"
+    if not answer.synchronised:
+        status = Status.worst([status, Status.WARNING])
+        summary += "; the NTP server is not synchronised itself" + (
+            " (leap indicator 3)" if answer.leap == 3 else f" (stratum {answer.stratum})")
+    return Result(
+        check=NAME, item=item, status=status, standard=standard, summary=summary,
+        metrics=(Metric("offset_seconds", round(answer.offset_s, 6), "s", warn=params.warn, crit=params.crit),
+                 Metric("delay_seconds", round(answer.delay_s, 6), "s", min=0),
+                 Metric("stratum", float(answer.stratum), "", min=0, max=16)),
+        details={"reference": answer.reference, "leap": answer.leap})
