@@ -9,7 +9,10 @@ A pass has two steps:
 1. **Fan-out.**  Each event in ``notify_events`` not yet fanned out is marked
    ``fanned_out_at`` by a conditional UPDATE and gets one ``notify_deliveries``
    row per routed channel (unique per event and channel) in the same
-   transaction, so two collectors never fan one event out twice.
+   transaction, so two collectors never fan one event out twice.  An event
+   older than the retry max age when it is first seen (kept while no
+   dispatcher ran) is marked without deliveries and logged: stale news is
+   not sent.
 2. **Send.**  A delivery is claimed by a conditional UPDATE (``claimed_by``,
    ``claimed_until`` = now + lease) that only succeeds when nobody holds a live
    claim; on PostgreSQL the candidate is picked with ``FOR UPDATE SKIP
@@ -96,8 +99,14 @@ def fan_out(engine: Engine, now: datetime, config: NotifyConfig) -> int:
                                    .values(fanned_out_at=now)).rowcount
                 if won != 1:
                     continue
-                row = conn.execute(select(E.c.event, E.c.site, E.c.severity)
+                row = conn.execute(select(E.c.event, E.c.site, E.c.severity, E.c.at)
                                    .where(E.c.id == event_id)).one()
+                if (now - row.at).total_seconds() > config.retry.max_age_s:
+                    # e.g. events kept while notifications were not configured: never flood
+                    # people with stale news, but say so
+                    log.warning("notification event %s (%s, %s) is older than the max age; not sent",
+                                event_id, row.event, row.site)
+                    continue
                 targets = route(config.routes, site=row.site, severity=row.severity, event=row.event)
                 for channel, language in targets:
                     conn.execute(insert(D).values(

@@ -242,3 +242,36 @@ def test_backoff_doubles_to_the_cap_with_jitter_when_attempts_grow(attempts, low
     rng = random.Random(7)
     delays = [next_delay(RetryPolicy(first_s=30, cap_s=3600), attempts, rng) for _ in range(200)]
     assert low <= min(delays) and max(delays) <= high and max(delays) - min(delays) > (high - low) / 4
+
+
+def test_stale_event_is_not_sent_when_first_seen_after_max_age(engine, mail_sink, hook_sink, tls_cert,
+                                                               caplog):
+    config = _config(mail_sink, hook_sink, tls_cert)
+    _enqueue(engine, "opened", _ticket(8), T0 - timedelta(days=30))  # kept while nothing dispatched
+    _enqueue(engine, "opened", _ticket(9), T0)
+    assert _run(engine, config, T0) == 5
+    assert [h.body["ticket"]["id"] for h in hook_sink.on("/hook")] == [9]
+    assert "older than the max age; not sent" in caplog.text
+
+
+def test_background_dispatcher_delivers_when_started_and_stops_when_asked(engine, hook_sink):
+    from collector.notify.dispatch import Dispatcher
+
+    config, _ = parse_notifications({"channels": {"hook": {"type": "webhook", "url": hook_sink.url("/hook")}},
+                                     "routes": [{"channels": ["hook"]}]})
+    assert config is not None
+    _enqueue(engine, "opened", _ticket(10), datetime.now(UTC))
+    dispatcher = Dispatcher(engine, config, interval_s=0.05)
+    dispatcher.start()
+    try:
+        arrived = threading.Event()
+        for _ in range(200):  # waits up to 10 s for the thread; not a speed assertion
+            if hook_sink.on("/hook"):
+                arrived.set()
+                break
+            arrived.wait(0.05)
+        assert arrived.is_set()
+    finally:
+        dispatcher.stop()
+    assert not dispatcher._thread.is_alive()
+    assert len(hook_sink.on("/hook")) == 1 and _states(engine) == Counter({"sent": 1})
