@@ -11,8 +11,9 @@ by public guides and client libraries):
 ``wecom``     企业微信群机器人: ``{"msgtype": "markdown", "markdown": {"content": ...}}``
               to ``https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=KEY``;
               content at most 4096 bytes of UTF-8.  Answer ``{"errcode": 0,
-              "errmsg": "ok"}``.  (developer.work.weixin.qq.com "群机器人配置说明",
-              document/path/99110; quoted in cnblogs.com/tiandi/p/17768525.html.)
+              "errmsg": "ok"}``.  (WeCom's "群机器人配置说明", developer.work.weixin.qq.com,
+              as quoted in cnblogs.com/tiandi/p/17768525.html and
+              blog.csdn.net/liuxingxing_star/article/details/128659150.)
 ``dingtalk``  钉钉自定义机器人: ``{"msgtype": "markdown", "markdown": {"title": ...,
               "text": ...}}`` to ``https://oapi.dingtalk.com/robot/send?access_token=T``;
               with 加签 the query gains ``timestamp`` (ms) and ``sign`` =
