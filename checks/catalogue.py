@@ -105,7 +105,9 @@ CATALOGUE: Mapping[str, CheckSpec] = _Catalogue({
     "certificate": _Entry(
         "CertificateParams", "days until a TLS certificate expires; expired, untrusted, wrong name", 30.0),
     "http": _Entry("HttpParams", "HTTP(S) status, latency, body text and certificate days left", 30.0),
-    "clock": _Entry("ClockParams", "clock offset from an NTP server (SNTP) and from the collector's clock", 30.0),
+    "clock": _Entry(
+        "ClockParams", "clock offset from an NTP server (SNTP) and from the collector's clock", 30.0),
+    "dns": _Entry("DnsParams", "resolve a name (system resolver or a given server), expected addresses", 30.0),
 })
 
 
