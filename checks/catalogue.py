@@ -108,6 +108,10 @@ CATALOGUE: Mapping[str, CheckSpec] = _Catalogue({
     "clock": _Entry(
         "ClockParams", "clock offset from an NTP server (SNTP) and from the collector's clock", 30.0),
     "dns": _Entry("DnsParams", "resolve a name (system resolver or a given server), expected addresses", 30.0),
+    "ping": _Entry("PingParams", "loss, RTT and jitter to a target; down after silent runs; trace as evidence",
+                   90.0),
+    "traceroute": _Entry("TracerouteParams", "hop list to a target against its baseline path: path changes",
+                         150.0),
 })
 
 

@@ -1,0 +1,317 @@
+"""ping: loss and round-trip time to a target, with hysteresis, "down" after K silent runs.
+
+One result per target (item = the target).  Each run sends ``count`` (10) echo requests,
+``interval`` (1 s) apart, waiting ``timeout`` (2 s) for each answer.  It uses native ICMP
+where this process may (a raw socket as root, a datagram ICMP socket where
+``net.ipv4.ping_group_range`` allows; icmplib), else the system ``ping``, whose output
+(Linux, Windows English or zh-CN, any console code page) is parsed by
+:func:`checks.network.parse_ping`.  A probe counts as answered only when the target
+itself replied: Windows' "Destination host unreachable" replies are losses.
+
+**Judging one run** (the *raw level*): loss ratio against ``loss_warn`` (0.2) /
+``loss_crit`` (0.6), and the average RTT against ``rtt_warn`` (150 ms) / ``rtt_crit``
+(500 ms), each "at or above"; the worse of the two.  Defaults: Zabbix's ICMP template
+(loss 20 %, 0.15 s) and Nagios ``check_ping`` (``-c 500.0,60%``).
+
+**Hysteresis** (the reported level; state in ``ctx.state``).  With ``raise_after`` = R (2)
+and ``clear_after`` = C (2), and ``prev`` the level reported by the previous run::
+
+    reported = max( min(prev, max(raw of the last C runs)),   # hold until C better runs
+                    min(raw of the last R runs) )             # raise after R bad runs
+
+So one noisy run never raises anything, a level is reported once R runs in a row
+reached it, and it is cleared (or lowered) only after C runs in a row were better.
+R = C = 1 turns hysteresis off.
+
+**Down**: when no probe was answered in ``down_after`` (3) consecutive runs the result
+is CRITICAL "down" at once, whatever the hysteresis says (Zabbix: ``max(#3)=0``); it
+supersedes the loss and RTT verdicts.
+
+**Evidence**: when the reported level turns bad or worse (OK → WARNING/CRITICAL,
+WARNING → CRITICAL), the check runs a traceroute to the target at once (bounded by
+the time left, at most 30 s; one probe per hop) and puts the hop list in
+``details.traceroute``; later bad results carry the same evidence with its time
+until the level is OK again.
+
+======== ==============================================================
+status   meaning
+======== ==============================================================
+OK       loss and RTT below the warning thresholds, or bad for fewer
+         than ``raise_after`` runs
+WARNING  loss or avg RTT at/above the warning threshold for
+         ``raise_after`` runs (and not yet cleared)
+CRITICAL loss or avg RTT at/above the critical threshold for
+         ``raise_after`` runs; or "down": nothing answered in
+         ``down_after`` consecutive runs (a name that does not resolve,
+         or no route, is a run where nothing answered)
+UNKNOWN  no target; no way to ping (no permission, no ``ping``); the
+         output was not understood (kept in ``details.raw``)
+======== ==============================================================
+
+Metrics (base units, Prometheus style): ``loss_ratio`` (ratio 0–1), ``rtt_min_seconds``,
+``rtt_avg_seconds``, ``rtt_max_seconds``, ``jitter_seconds`` (s; jitter is the mean
+absolute difference between consecutive RTTs, as icmplib computes it).  RTTs are
+unmeasured (null) when nothing answered.  Windows prints ``<1ms``, counted as 0.5 ms.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from checks import _icmp, _netcmd
+from checks._netcmd import Trace
+from checks.context import CheckContext
+from checks.judge import above
+from checks.network import PingStats
+from checks.params import Duration
+from checks.result import Metric, Result, Status
+from checks.traceroute import hop_to_wire, trace
+
+NAME = "ping"
+METHODS = ("auto", "native", "system")
+EVIDENCE_MAX_S = 30.0
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PingParams:
+    target: str = ""
+    count: int = 10
+    #: how long to wait for each answer
+    timeout: Duration = Duration(2.0)
+    #: time between probes (Windows ping always waits 1 s)
+    interval: Duration = Duration(1.0)
+    loss_warn: float = 0.2
+    loss_crit: float = 0.6
+    #: average round-trip time, milliseconds
+    rtt_warn: float | None = 150.0
+    rtt_crit: float | None = 500.0
+    #: consecutive runs with no answer at all before CRITICAL "down"
+    down_after: int = 3
+    #: consecutive runs at a level before it is reported
+    raise_after: int = 2
+    #: consecutive better runs before a reported level is cleared
+    clear_after: int = 2
+    #: run a traceroute when the result turns bad, as evidence
+    trace_on_bad: bool = True
+    trace_max_hops: int = 30
+    #: auto (native ICMP where allowed, else the system ping), native, system
+    method: str = "auto"
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.count <= 1000:
+            raise ValueError(f"count: expected 1 to 1000 probes (got {self.count})")
+        if not 0 < self.timeout <= 60:
+            raise ValueError(f"timeout: expected more than 0 s and at most 60 s (got {self.timeout:g})")
+        if not 0.2 <= self.interval <= 60:
+            raise ValueError(f"interval: expected 0.2 s to 60 s (got {self.interval:g})")
+        for key in ("loss_warn", "loss_crit"):
+            v = getattr(self, key)
+            if not 0 <= v <= 1:
+                raise ValueError(f"{key}: expected a ratio from 0 to 1, e.g. 0.2 for 20 % (got {v:g})")
+        if self.loss_warn > self.loss_crit:
+            raise ValueError(f"loss_warn: must not be above loss_crit "
+                             f"({self.loss_warn:g} > {self.loss_crit:g})")
+        for key in ("rtt_warn", "rtt_crit"):
+            v = getattr(self, key)
+            if v is not None and v <= 0:
+                raise ValueError(f"{key}: expected milliseconds above 0 (got {v:g})")
+        if self.rtt_warn is not None and self.rtt_crit is not None and self.rtt_warn > self.rtt_crit:
+            raise ValueError(f"rtt_warn: must not be above rtt_crit ({self.rtt_warn:g} > {self.rtt_crit:g})")
+        for key in ("down_after", "raise_after", "clear_after"):
+            if not 1 <= getattr(self, key) <= 100:
+                raise ValueError(f"{key}: expected 1 to 100 runs (got {getattr(self, key)})")
+        if not 1 <= self.trace_max_hops <= 255:
+            raise ValueError(f"trace_max_hops: expected 1 to 255 (got {self.trace_max_hops})")
+        if self.method not in METHODS:
+            raise ValueError(f"method: expected one of {', '.join(METHODS)} (got {self.method!r})")
+
+
+class CannotPing(Exception):
+    """Neither native ICMP nor the system ping can be used."""
+
+
+ProbeFn = Callable[[PingParams], tuple[PingStats, str]]
+TraceFn = Callable[[str, int, int, float, float, str], Trace]
+
+
+def probe(params: PingParams) -> tuple[PingStats, str]:
+    """One measurement: the stats and how they were taken (icmp-raw, icmp-dgram, system ping)."""
+    target = params.target.strip()
+    if params.method in ("auto", "native"):
+        mode = _icmp.native_mode()
+        if mode is None and params.method == "native":
+            raise CannotPing("native ICMP is not allowed for this process (not root, and "
+                             "net.ipv4.ping_group_range excludes its groups), or icmplib is missing")
+        if mode is not None:
+            import icmplib
+
+            method = "icmp-raw" if mode == "privileged" else "icmp-dgram"
+            try:
+                return _icmp.ping(target, count=params.count, interval=float(params.interval),
+                                  timeout=float(params.timeout), privileged=mode == "privileged"), method
+            except _icmp.ResolveError:
+                return PingStats(error="cannot resolve host", recognised=True), method
+            except (icmplib.ICMPLibError, OSError) as exc:
+                if params.method == "native":
+                    raise CannotPing(f"native ICMP failed: {type(exc).__name__}: {exc}") from exc
+                log.info("ping %s: native ICMP failed (%s); using the system ping", target,
+                         type(exc).__name__)
+    try:
+        return _netcmd.ping(target, count=params.count, interval=float(params.interval),
+                            timeout=float(params.timeout)), "system ping"
+    except _netcmd.ToolMissing as exc:
+        raise CannotPing(f"no native ICMP and no {exc} command (Debian: apt-get install iputils-ping)"
+                         ) from exc
+
+
+def run(params: PingParams, ctx: CheckContext, *, probe_fn: ProbeFn = probe,
+        trace_fn: TraceFn = trace) -> list[Result]:
+    t0 = time.monotonic()
+    target = params.target.strip()
+    if not target:
+        return [Result(check=NAME, item="", status=Status.UNKNOWN,
+                       summary="no target: set the 'target' parameter")]
+    rtt_part = f", rtt avg < {params.rtt_warn:g} ms" if params.rtt_warn is not None else ""
+    standard = f"loss < {params.loss_warn * 100:g} %{rtt_part}"
+    try:
+        stats, method = probe_fn(params)
+    except CannotPing as exc:
+        return [Result(check=NAME, item=target, status=Status.UNKNOWN, standard=standard,
+                       summary=f"{target}: cannot ping: {exc}")]
+    if not stats.recognised:
+        return [Result(check=NAME, item=target, status=Status.UNKNOWN, standard=standard,
+                       summary=f"{target}: ping output not understood",
+                       details={"method": method, "raw": stats.raw[-4000:]})]
+    if stats.sent == 0:  # resolution or local failure: nothing was sent, nothing answered
+        stats = replace(stats, sent=params.count, received=0, loss_ratio=1.0)
+
+    state = ctx.state
+    raw_level = _raw_level(stats, params)
+    levels = [int(x) for x in state.get("levels", []) if x in (0, 1, 2)][-100:] + [int(raw_level)]
+    keep = max(params.raise_after, params.clear_after)
+    state["levels"] = levels[-keep:]
+    prev = int(state.get("reported", 0)) if state.get("reported", 0) in (0, 1, 2) else 0
+    reported = _hysteresis(levels, prev, params.raise_after, params.clear_after)
+    silent_runs = int(state.get("silent_runs", 0)) + 1 if stats.received == 0 else 0
+    state["silent_runs"] = silent_runs
+    down = silent_runs >= params.down_after
+    if down:
+        reported = 2
+    state["reported"] = reported
+
+    summary = _summary(target, stats, params, raw_level, reported, prev, down, silent_runs, levels)
+    details: dict[str, Any] = {
+        "method": method, "sent": stats.sent, "received": stats.received,
+        "unreachable_replies": stats.unreachable, "rtts_ms": list(stats.rtts_ms)[:1000],
+        "raw_level": Status(raw_level).name, "down": down, "silent_runs": silent_runs,
+    }
+    if stats.error:
+        details["error"] = stats.error
+    if stats.raw and (reported or raw_level):
+        details["raw"] = stats.raw[-4000:]
+    if reported and params.trace_on_bad:
+        evidence = state.get("evidence")
+        if reported > prev or not isinstance(evidence, dict):
+            budget = min(EVIDENCE_MAX_S, ctx.timeout_s - (time.monotonic() - t0) - 3.0)
+            evidence = _evidence(target, params, budget, trace_fn, ctx)
+            state["evidence"] = evidence
+        details["traceroute"] = evidence
+    elif not reported:
+        state.pop("evidence", None)
+
+    ms = 1 / 1000
+    return [Result(
+        check=NAME, item=target, status=Status(reported), standard=standard, summary=summary,
+        metrics=(
+            Metric("loss_ratio", stats.loss_ratio, "ratio", warn=params.loss_warn, crit=params.loss_crit,
+                   min=0, max=1),
+            Metric("rtt_min_seconds", _s(stats.rtt_min_ms), "s"),
+            Metric("rtt_avg_seconds", _s(stats.rtt_avg_ms), "s",
+                   warn=None if params.rtt_warn is None else params.rtt_warn * ms,
+                   crit=None if params.rtt_crit is None else params.rtt_crit * ms),
+            Metric("rtt_max_seconds", _s(stats.rtt_max_ms), "s"),
+            Metric("jitter_seconds", _s(stats.jitter_ms), "s"),
+        ),
+        details=details,
+    )]
+
+
+def _raw_level(stats: PingStats, params: PingParams) -> int:
+    level = above(stats.loss_ratio, params.loss_warn, params.loss_crit)
+    if stats.received and stats.rtt_avg_ms is not None:
+        level = max(level, above(stats.rtt_avg_ms, params.rtt_warn, params.rtt_crit))
+    return int(level)
+
+
+def _hysteresis(levels: list[int], prev: int, raise_after: int, clear_after: int) -> int:
+    """The reported level (see the module docstring); ``levels`` ends with this run's raw level."""
+    if len(levels) < raise_after:
+        sustained = 0
+    else:
+        sustained = min(levels[-raise_after:])
+    recent_worst = max(levels[-clear_after:])
+    return max(min(prev, recent_worst), sustained)
+
+
+def _summary(target: str, stats: PingStats, params: PingParams, raw_level: int, reported: int,
+             prev: int, down: bool, silent_runs: int, levels: list[int]) -> str:
+    if stats.error:
+        measured = f"{stats.error}"
+    else:
+        measured = (f"{stats.loss_ratio * 100:.0f} % loss ({stats.received} of {stats.sent} answered)")
+        if stats.unreachable:
+            measured += f", {stats.unreachable} 'unreachable' replies"
+        if stats.rtt_avg_ms is not None:
+            measured += (f", rtt min/avg/max {_ms(stats.rtt_min_ms)}/{_ms(stats.rtt_avg_ms)}/"
+                         f"{_ms(stats.rtt_max_ms)} ms, jitter {_ms(stats.jitter_ms)} ms")
+    if down:
+        return f"{target} down: no reply in {silent_runs} consecutive runs; {measured}"
+    text = f"{target}: {measured}"
+    if raw_level > reported:
+        seen = 0
+        for lv in reversed(levels):
+            if lv < raw_level:
+                break
+            seen += 1
+        text += (f"; {Status(raw_level).name} level {seen} run(s) in a row, "
+                 f"reported after {params.raise_after}")
+    elif raw_level < reported:
+        text += f"; still {Status(reported).name} until {params.clear_after} better runs in a row"
+    if stats.received == 0 and silent_runs < params.down_after:
+        text += f"; no reply ({silent_runs} of {params.down_after} runs before 'down')"
+    return text
+
+
+def _evidence(target: str, params: PingParams, budget: float, trace_fn: TraceFn,
+              ctx: CheckContext) -> dict[str, Any]:
+    taken_at = ctx.now.isoformat()
+    if budget < 3.0:
+        return {"taken_at": taken_at, "error": "no time left in this run for a traceroute"}
+    try:
+        tr = trace_fn(target, params.trace_max_hops, 1, 1.0, budget, "auto")
+    except _netcmd.ToolMissing as exc:
+        return {"taken_at": taken_at, "error": f"no traceroute tool ({exc})"}
+    except Exception as exc:  # noqa: BLE001 - evidence must never cost the ping result
+        log.warning("ping %s: the evidence traceroute failed (%s)", target, type(exc).__name__)
+        return {"taken_at": taken_at, "error": f"traceroute failed: {type(exc).__name__}"}
+    out: dict[str, Any] = {"taken_at": taken_at, "method": tr.method,
+                           "hops": [hop_to_wire(h) for h in tr.hops][:64]}
+    if tr.failure:
+        out["error"] = tr.failure
+    if not tr.hops and tr.raw:
+        out["raw"] = tr.raw[-2000:]
+    return out
+
+
+def _s(ms: float | None) -> float | None:
+    return None if ms is None else round(ms / 1000, 7)
+
+
+def _ms(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3g}" if v < 10 else f"{v:.0f}"
