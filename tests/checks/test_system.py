@@ -52,3 +52,22 @@ def test_cpu_critical_when_busy_above_crit():
 def test_system_config_rejects_warn_above_crit():
     with pytest.raises(ParamError, match="mem_warn"):
         parse_params(system.SystemParams, {"mem_warn": 99, "mem_crit": 90})
+
+
+def test_memory_warning_when_used_above_mem_warn():
+    p = parse_params(system.SystemParams, {"mem_warn": 0, "mem_crit": 100, "sample": 0.1})
+    mem = system.run(p, CheckContext())[1]
+    assert mem.item == "memory" and mem.status is Status.WARNING
+    assert mem.standard == "memory used < 0 %"
+
+
+def test_system_cli_runs_with_params():
+    import json
+    import subprocess
+    out = subprocess.run([sys.executable, "-m", "agent", "check", "system", "--param", "sample=0.1",
+                          "--param", "load_warn=1000", "--param", "load_crit=1000", "--json"],
+                         capture_output=True, text=True, timeout=60)
+    results = json.loads(out.stdout)
+    assert [r["item"] for r in results][:3] == ["cpu", "memory", "swap"]
+    assert out.returncode == max(r["status"] for r in results)
+    assert all(r["standard"] for r in results)
