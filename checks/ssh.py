@@ -18,7 +18,7 @@ item           probe (remote command)       status
                                             parser does not know (raw text in details)
 ``uptime``     ``cat /proc/uptime``, then   up less than ``min_uptime`` WARNING ("rebooted
                ``env LC_ALL=C uptime``      recently"); else OK; UNKNOWN when neither parses
-``command:<n>`` ``command`` (quoted with     Nagios plugin convention: exit 0/1/2/3 is OK/
+``command:*``  ``command`` (quoted with     Nagios plugin convention: exit 0/1/2/3 is OK/
                ``shlex.join``)              WARNING/CRITICAL/UNKNOWN, any other exit UNKNOWN;
                                             the text before ``|`` is the summary, perfdata
                                             become metrics; no answer within
@@ -86,12 +86,15 @@ class ParseError(ValueError):
 class SshParams:
     #: the host to connect to (address or name)
     target: str = ""
+    #: the SSH port
     port: int = 22
+    #: the account to log in as (an unprivileged one is enough)
     user: str = ""
     #: private key (OpenSSH format); its passphrase, if any, in ``passphrase_file``
     key_file: str = ""
     #: a file holding the password (first line)
     password_file: str = ""
+    #: a file holding the key's passphrase, when the key is encrypted
     passphrase_file: str = ""
     #: the only host keys trusted; an unknown key is never added
     known_hosts: str = ""
@@ -99,7 +102,9 @@ class SshParams:
     connect_timeout: Duration = Duration(10.0)
     #: what to run: df, uptime, command; default df and uptime, plus command when ``command`` is set
     probes: tuple[str, ...] = ()
+    #: used % of a filesystem at or above which it is WARNING (as the disk check)
     warn: float = 80.0
+    #: used % at or above which it is CRITICAL
     crit: float = 90.0
     #: only these mount points (each must be mounted); default every real filesystem
     mounts: tuple[str, ...] = ()
