@@ -1,7 +1,7 @@
 """The FastAPI application factory.
 
-``create_app(settings)`` wires the engine, the ingestor and the metrics
-registry into one app; it does not touch the schema (``wardround-collector
+``create_app(settings)`` wires the engine, the ingestor, the ticket ledger
+and the metrics registry into one app; it does not touch the schema (``wardround-collector
 serve`` and ``migrate`` run the migrations first).
 """
 
@@ -20,25 +20,42 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from collector import __version__
 from collector.api import JSON, health, hosts, results
+from collector.api import tickets as tickets_api
 from collector.config import Settings, load_settings
 from collector.ingest import IngestError, Ingestor
+from collector.jobs import Sweeper
 from collector.metrics import CollectorMetrics
+from collector.policy import Policies, default_policies, load_policies
 from collector.store.db import make_engine
+from collector.tickets import TicketError, Tickets
 
 __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
-    """The collector app on ``settings.db_url`` (or on ``engine`` if given)."""
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None,
+               policies: Policies | None = None, jobs: bool = False) -> FastAPI:
+    """The collector app on ``settings.db_url`` (or on ``engine`` if given).
+
+    ``policies`` default to ``settings.policy_file`` (or the built-in ones);
+    ``jobs`` starts the periodic ticket sweep with the app (``serve`` does).
+    """
     settings = settings or load_settings()
+    if policies is None:
+        policies = load_policies(settings.policy_file) if settings.policy_file else default_policies()
     engine = engine if engine is not None else make_engine(settings.db_url)
     own_engine = engine
+    tickets = Tickets(engine, policies)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        sweeper = Sweeper(tickets, settings.sweep_seconds) if jobs and settings.sweep_seconds > 0 else None
+        if sweeper is not None:
+            sweeper.start()
         yield
+        if sweeper is not None:
+            sweeper.stop()
         own_engine.dispose()
 
     app = FastAPI(title="Wardround collector", version=__version__, lifespan=lifespan,
@@ -47,11 +64,14 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.settings = settings
     app.state.engine = engine
     app.state.metrics = metrics
-    app.state.ingestor = Ingestor(engine, observe=metrics.observe, time_batch=metrics.time_batch)
+    app.state.tickets = tickets
+    app.state.ingestor = Ingestor(engine, observe=metrics.observe, time_batch=metrics.time_batch,
+                                  tickets=tickets)
 
     app.include_router(health.router)
     app.include_router(results.router, prefix="/api/v1")
     app.include_router(hosts.router, prefix="/api/v1")
+    app.include_router(tickets_api.router, prefix="/api/v1")
     _install_error_handlers(app)
     return app
 
@@ -60,6 +80,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(IngestError)
     async def _ingest_error(_request: Request, exc: IngestError) -> Response:
         return JSON({"detail": exc.detail}, status_code=exc.status_code)
+
+    @app.exception_handler(TicketError)
+    async def _ticket_error(_request: Request, exc: TicketError) -> Response:
+        return JSON({"detail": str(exc)}, status_code=exc.status_code)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> Response:

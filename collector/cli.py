@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from collector import __version__
 from collector.auth import AuthError, Role, create_agent_token, create_user
 from collector.config import ConfigError, Settings, load_settings
+from collector.policy import describe_policies, load_policies
 from collector.store.db import DatabaseURLError, make_engine, safe_url
 from collector.store.migrate import upgrade
 
@@ -60,6 +61,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--access-log", action="store_true", help="log every request (costs throughput)")
 
     sub.add_parser("migrate", parents=[common], help="upgrade the database schema to the newest version")
+
+    policy = sub.add_parser("policy", help="ticket policies (docs/tickets.md)")
+    policy_sub = policy.add_subparsers(dest="action", metavar="ACTION", required=True)
+    pc = policy_sub.add_parser("check", help="validate a policies file and print what it says",
+                               description="Read a policies YAML file, report every fault at once "
+                                           "(exit code 2), or print each site's levels and deadlines.")
+    pc.add_argument("file", metavar="F")
 
     token = sub.add_parser("token", help="agent tokens")
     token_sub = token.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -127,13 +135,14 @@ def _run_uvicorn(settings: Settings, args: argparse.Namespace) -> None:
                    access_log=args.access_log, server_header=False, proxy_headers=False)
     if settings.workers > 1:
         os.environ[SETTINGS_ENV] = json.dumps({
-            "db_url": settings.db_url, "max_body_bytes": settings.max_body_bytes})
+            "db_url": settings.db_url, "max_body_bytes": settings.max_body_bytes,
+            "policy_file": settings.policy_file, "sweep_seconds": settings.sweep_seconds})
         uvicorn.run("collector.cli:app_from_environment", factory=True, workers=settings.workers,
                     **options)  # type: ignore[arg-type]
     else:
         from collector.app import create_app
 
-        uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
+        uvicorn.run(create_app(settings, jobs=True), **options)  # type: ignore[arg-type]
 
 
 def app_from_environment():  # type: ignore[no-untyped-def]
@@ -141,12 +150,18 @@ def app_from_environment():  # type: ignore[no-untyped-def]
     from collector.app import create_app
 
     data = json.loads(os.environ[SETTINGS_ENV])
-    return create_app(Settings(**data))
+    return create_app(Settings(**data), jobs=True)
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.command == "policy":
+        policies = load_policies(args.file)
+        print(describe_policies(policies))
+        return 0
     settings = _settings(args)
     if args.command == "serve":
+        if settings.policy_file:  # a bad policy file stops serve before anything starts
+            load_policies(settings.policy_file)
         _serve(settings, args)
         return 0
     engine = _migrated_engine(settings)

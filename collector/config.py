@@ -12,6 +12,8 @@ The config file (every key optional)::
     workers: 1
     max_body_bytes: 8388608  # cap on a request body, before and after gzip
     notifications: {...}     # e-mail and webhooks of ticket events: docs/notifications.md
+    policy_file: policies.yaml  # site policies for tickets (docs/tickets.md); relative to this file
+    sweep_seconds: 30        # how often serve checks deadlines and silent agents (0: never)
 
 Every fault in the file is reported at once, each as ``FILE: key: expected ...``
 (:class:`ConfigError`, exit code 2).
@@ -57,6 +59,8 @@ class Settings:
     workers: int = 1
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     notifications: NotifyConfig | None = None  # the ``notifications:`` section, if any
+    policy_file: str | None = None  # ticket policies (collector/policy.py); None: built-in defaults
+    sweep_seconds: int = 30  # the ticket sweep's interval in serve (0: off)
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -89,9 +93,10 @@ def _from_file(path: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     problems: list[str] = []
     for key in doc:
-        if key not in ("db", "listen", "workers", "max_body_bytes", "notifications"):
+        if key not in ("db", "listen", "workers", "max_body_bytes", "notifications", "policy_file",
+                       "sweep_seconds"):
             problems.append(f"{where}: {key}: unknown key (expected db, listen, workers, max_body_bytes, "
-                            "notifications)")
+                            "notifications, policy_file, sweep_seconds)")
     if "db" in doc:
         if isinstance(doc["db"], str) and doc["db"].strip():
             out["db_url"] = doc["db"].strip()
@@ -124,6 +129,16 @@ def _from_file(path: Path) -> dict[str, Any]:
         if cap is None:
             problems.append(f"{where}: max_body_bytes: expected an integer 1024-1073741824")
         out["max_body_bytes"] = cap
+    if "policy_file" in doc:
+        if isinstance(doc["policy_file"], str) and doc["policy_file"].strip():
+            out["policy_file"] = str(path.resolve().parent / doc["policy_file"].strip())
+        else:
+            problems.append(f"{where}: policy_file: expected the path of a policies YAML file")
+    if "sweep_seconds" in doc:
+        every = _int(doc["sweep_seconds"], 0, 86400)
+        if every is None:
+            problems.append(f"{where}: sweep_seconds: expected an integer 0-86400 (0 turns the sweep off)")
+        out["sweep_seconds"] = every
     if "notifications" in doc:  # see collector/notify/config.py and docs/notifications.md
         notify, notify_problems = parse_notifications(doc["notifications"])
         problems.extend(f"{where}: {p}" for p in notify_problems)

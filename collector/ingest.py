@@ -10,7 +10,8 @@ A batch is all or nothing:
 * otherwise every new result is stored in one transaction, results already
   stored (by id) are reported as duplicates, the latest state of each check
   item moves forward, and the host's last-seen time, clock offset, spool
-  backlog and agent version are recorded.
+  backlog and agent version are recorded; in the same transaction the
+  ticket rules (:mod:`collector.tickets`) see the new results.
 
 Exceptions::
 
@@ -35,6 +36,7 @@ from checks.result import MAX_DETAILS_BYTES, Result, ResultError, format_time, p
 from collector.auth import Agent
 from collector.store import queries
 from collector.store.db import writing
+from collector.tickets import Tickets
 
 __all__ = [
     "BatchForbidden",
@@ -191,8 +193,9 @@ class Ingestor:
     """Stores batches into one database; ``observe`` counts outcomes for /metrics."""
 
     def __init__(self, engine: Engine, observe: Observer | None = None,
-                 time_batch: Timer | None = None) -> None:
+                 time_batch: Timer | None = None, tickets: Tickets | None = None) -> None:
         self.engine = engine
+        self.tickets = tickets  # the ticket rules run on each batch's new results, in its transaction
         self._observe = observe or (lambda outcome, n: None)
         self._time_batch = time_batch or (lambda seconds: None)
 
@@ -222,8 +225,13 @@ class Ingestor:
         report = batch.agent
         offset = (now - report.time).total_seconds() if report.time is not None else None
         with writing(self.engine) as conn:
+            if self.tickets is not None:
+                self.tickets.lock(conn, agent.site, agent.host)
             stored = queries.store_new_results(conn, batch.rows)
-            queries.upsert_latest(conn, (r for r in batch.rows if r["uid"] in stored))
+            fresh = [r for r in batch.rows if r["uid"] in stored]
+            if self.tickets is not None:  # before upsert_latest: it reads the previous newest times
+                self.tickets.on_results(conn, agent.site, agent.host, fresh, now)
+            queries.upsert_latest(conn, fresh)
             queries.touch_host(conn, site=agent.site, host=agent.host, seen=now,
                                clock_offset_s=offset, spool_backlog=report.spool_backlog,
                                agent_version=report.version)

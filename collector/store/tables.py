@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -26,11 +27,12 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 
 __all__ = [
     "metadata", "agent_tokens", "users", "results", "latest", "hosts", "UTCDateTime",
-    "notify_events", "notify_deliveries",
+    "notify_events", "notify_deliveries", "tickets", "ticket_events", "ticket_streaks", "LIVE_STATES",
 ]
 
 
@@ -165,4 +167,81 @@ notify_deliveries = Table(
     Column("last_error", Text),
     UniqueConstraint("event_id", "channel", name="uq_notify_deliveries_event_channel"),
     Index("ix_notify_deliveries_state_next_at", "state", "next_at"),
+)
+
+# --- tickets (collector/tickets.py) ------------------------------------------
+# ``tickets`` is the ledger: at most one live (open or acknowledged) ticket per
+# (site, host, check, item), enforced by the partial unique index
+# ``uq_tickets_live``.  ``ticket_events`` is its append-only history.
+# ``ticket_streaks`` holds, per check item that has been bad recently, the
+# consecutive bad/good counts and the last results' bad/good string that the
+# noise rules (N bad to open, M good to recover, flapping) read.
+
+_TICKET_ID = BigInteger().with_variant(Integer, "sqlite")
+LIVE_STATES = ("open", "acknowledged")
+
+tickets = Table(
+    "tickets", metadata,
+    Column("id", _TICKET_ID, primary_key=True),
+    Column("site", String(64), nullable=False),
+    Column("host", String(64), nullable=False),
+    Column("check", String(64), nullable=False),
+    Column("item", String(255), nullable=False),
+    Column("severity", SmallInteger, nullable=False),
+    Column("initial_severity", SmallInteger, nullable=False),
+    Column("level_name", String(64), nullable=False),
+    Column("priority", SmallInteger, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("reported_via", String(32), nullable=False),
+    Column("reported_by", String(64), nullable=False),
+    Column("opened_at", UTCDateTime, nullable=False),
+    Column("response_due", UTCDateTime, nullable=False),
+    Column("resolve_due", UTCDateTime, nullable=False),
+    Column("acknowledged_at", UTCDateTime),
+    Column("resolved_at", UTCDateTime),
+    Column("closed_at", UTCDateTime),
+    Column("occurrences", Integer, nullable=False),
+    Column("last_result_id", String(32)),
+    Column("last_status", SmallInteger),
+    Column("last_seen_at", UTCDateTime),
+    Column("flapping", Boolean, nullable=False),
+    Column("response_breached", Boolean, nullable=False),
+    Column("resolve_breached", Boolean, nullable=False),
+    Column("reopened_count", Integer, nullable=False),
+    Column("onsite_requested_at", UTCDateTime),
+    Column("onsite_due", UTCDateTime),
+    Column("onsite_breached", Boolean, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("uq_tickets_live", "site", "host", "check", "item", unique=True,
+          sqlite_where=text("state IN ('open', 'acknowledged')"),
+          postgresql_where=text("state IN ('open', 'acknowledged')")),
+    Index("ix_tickets_site_host_state", "site", "host", "state"),
+    Index("ix_tickets_state_opened_at", "state", "opened_at"),
+)
+
+ticket_events = Table(
+    "ticket_events", metadata,
+    Column("id", _TICKET_ID, primary_key=True),
+    Column("ticket_id", _TICKET_ID, ForeignKey("tickets.id"), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("from_state", String(16)),
+    Column("to_state", String(16)),
+    Column("note", Text, nullable=False),
+    Index("ix_ticket_events_ticket_id", "ticket_id", "id"),
+)
+
+ticket_streaks = Table(
+    "ticket_streaks", metadata,
+    Column("site", String(64), primary_key=True),
+    Column("host", String(64), primary_key=True),
+    Column("check", String(64), primary_key=True),
+    Column("item", String(255), primary_key=True),
+    Column("bad_count", Integer, nullable=False),
+    Column("good_count", Integer, nullable=False),
+    Column("level", SmallInteger),
+    Column("recent", String(64), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
 )

@@ -1,0 +1,142 @@
+"""``/api/v1/tickets``: read the ticket queue, open tickets by hand, move them along.
+
+Viewers read; engineers and admins write.  The actor recorded in a ticket's
+history is the person whose token made the request.  Rules live in
+:mod:`collector.tickets`; these handlers parse, authorise, call, answer.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from collector.api import JSON
+from collector.api.body import read_body
+from collector.api.deps import PersonDep, SettingsDep, require_role
+from collector.auth import Person, Role
+from collector.store.tickets import TicketFilter
+from collector.tickets import STATES, Tickets
+
+router = APIRouter()
+
+EngineerDep = Annotated[Person, Depends(require_role(Role.engineer))]
+MAX_LIMIT = 5000
+
+
+async def get_tickets(request: Request) -> Tickets:
+    return request.app.state.tickets  # type: ignore[no-any-return]
+
+
+TicketsDep = Annotated[Tickets, Depends(get_tickets)]
+TicketId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+def _bad_query(name: str, message: str) -> HTTPException:
+    return HTTPException(status_code=422, detail=[{"loc": ["query", name], "msg": message,
+                                                   "type": "value_error"}])
+
+
+def _split(values: list[str] | None) -> list[str]:
+    return [v.strip() for raw in values or [] for v in raw.split(",") if v.strip()]
+
+
+@router.get("/tickets", response_class=JSON)
+def list_tickets(
+    _person: PersonDep,
+    tickets: TicketsDep,
+    state: Annotated[list[str] | None, Query()] = None,
+    severity: Annotated[list[str] | None, Query()] = None,
+    site: str | None = None,
+    host: str | None = None,
+    limit: int = Query(500, ge=1, le=MAX_LIMIT),
+) -> JSON:
+    states = _split(state)
+    unknown = [s for s in states if s not in STATES]
+    if unknown:
+        raise _bad_query("state", f"expected {', '.join(STATES)} (got {', '.join(unknown)})")
+    severities = []
+    for s in _split(severity):
+        if not s.isdigit() or not 1 <= int(s) <= 4:
+            raise _bad_query("severity", f"expected 1-4 (got {s!r})")
+        severities.append(int(s))
+    f = TicketFilter(states=tuple(states), site=site, host=host, severities=tuple(severities), limit=limit)
+    return JSON({"tickets": tickets.list(f)})
+
+
+@router.get("/tickets/{ticket_id}", response_class=JSON)
+def get_ticket(ticket_id: TicketId, _person: PersonDep, tickets: TicketsDep) -> JSON:
+    return JSON(tickets.get(ticket_id))
+
+
+async def _json_body(request: Request, cap: int, *, optional: bool) -> dict[str, Any]:
+    body = await read_body(request, cap)
+    if optional and not body.strip():
+        return {}
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise HTTPException(status_code=422, detail=f"body is not valid JSON: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise HTTPException(status_code=422, detail="body: expected a JSON object")
+    return doc
+
+
+@router.post("/tickets", response_class=JSON)
+async def open_ticket(request: Request, person: EngineerDep, tickets: TicketsDep,
+                      settings: SettingsDep) -> JSON:
+    doc = await _json_body(request, settings.max_body_bytes, optional=False)
+    missing = [k for k in ("site", "host", "severity", "summary", "reported_via") if k not in doc]
+    if missing:
+        raise HTTPException(status_code=422, detail=f"missing field(s): {', '.join(missing)}")
+    unknown = sorted(set(doc) - {"site", "host", "severity", "summary", "reported_via", "check", "item",
+                                 "note"})
+    if unknown:
+        raise HTTPException(status_code=422, detail=f"unknown field(s): {', '.join(unknown)}")
+    ticket, created = await run_in_threadpool(
+        lambda: tickets.open_manual(actor=person.name, site=doc["site"], host=doc["host"],
+                                    severity=doc["severity"], summary=doc["summary"],
+                                    reported_via=doc["reported_via"], check=doc.get("check"),
+                                    item=doc.get("item"), note=doc.get("note")))
+    return JSON(ticket, status_code=201 if created else 200)
+
+
+def _note(doc: dict[str, Any]) -> Any:
+    return doc.get("note", doc.get("text"))
+
+
+async def _action(request: Request, settings: Any, call: Any, ticket_id: TicketId, person: Person) -> JSON:
+    doc = await _json_body(request, settings.max_body_bytes, optional=True)
+    return JSON(await run_in_threadpool(call, ticket_id, person.name, _note(doc)))
+
+
+@router.post("/tickets/{ticket_id}/ack", response_class=JSON)
+async def ack(ticket_id: TicketId, request: Request, person: EngineerDep, tickets: TicketsDep,
+              settings: SettingsDep) -> JSON:
+    return await _action(request, settings, tickets.acknowledge, ticket_id, person)
+
+
+@router.post("/tickets/{ticket_id}/resolve", response_class=JSON)
+async def resolve(ticket_id: TicketId, request: Request, person: EngineerDep, tickets: TicketsDep,
+                  settings: SettingsDep) -> JSON:
+    return await _action(request, settings, tickets.resolve, ticket_id, person)
+
+
+@router.post("/tickets/{ticket_id}/close", response_class=JSON)
+async def close(ticket_id: TicketId, request: Request, person: EngineerDep, tickets: TicketsDep,
+                settings: SettingsDep) -> JSON:
+    return await _action(request, settings, tickets.close, ticket_id, person)
+
+
+@router.post("/tickets/{ticket_id}/onsite", response_class=JSON)
+async def onsite(ticket_id: TicketId, request: Request, person: EngineerDep, tickets: TicketsDep,
+                 settings: SettingsDep) -> JSON:
+    return await _action(request, settings, tickets.request_onsite, ticket_id, person)
+
+
+@router.post("/tickets/{ticket_id}/comments", response_class=JSON)
+async def comment(ticket_id: TicketId, request: Request, person: EngineerDep, tickets: TicketsDep,
+                  settings: SettingsDep) -> JSON:
+    return await _action(request, settings, tickets.comment, ticket_id, person)

@@ -1,0 +1,69 @@
+"""Periodic work inside ``wardround-collector serve``: the ticket sweep.
+
+:func:`sweep` is a plain function of the database and the time, so tests
+call it with an injected clock.  It marks breached deadlines once (a
+conditional UPDATE: with several collector processes each breach is
+recorded and notified exactly once), raises levels per policy, and opens
+"agent silent" tickets for hosts that stopped reporting.
+
+:class:`Sweeper` runs it in a daemon thread every ``interval`` seconds, the
+first run at start; one per collector process is enough and more are safe.
+A failing sweep is logged and retried at the next interval.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from collector.policy import Policies
+from collector.tickets import SweepReport, Tickets
+
+__all__ = ["Sweeper", "sweep"]
+
+log = logging.getLogger(__name__)
+
+
+def sweep(engine: Engine, now: datetime, policies: Policies | None = None) -> SweepReport:
+    """One pass of the ticket sweep at ``now``."""
+    return Tickets(engine, policies).sweep(now)
+
+
+class Sweeper:
+    """Runs :func:`sweep` every ``interval`` seconds in a daemon thread."""
+
+    def __init__(self, tickets: Tickets, interval: float,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        self.tickets = tickets
+        self.interval = interval
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="wardround-ticket-sweep", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                report = self.tickets.sweep(self.clock())
+                if report.breaches or report.silent_opened or report.silent_reopened:
+                    log.info("ticket sweep: %d breach(es), %d escalation(s), %d agent-silent ticket(s) "
+                             "opened, %d reopened", report.breaches, report.escalations,
+                             report.silent_opened, report.silent_reopened)
+            except SQLAlchemyError as exc:
+                log.warning("ticket sweep failed, retrying in %gs: %s", self.interval, type(exc).__name__)
+            except Exception:  # the sweep must outlive its own bugs; they are logged in full
+                log.exception("ticket sweep failed, retrying in %gs", self.interval)
+            self._stop.wait(self.interval)

@@ -1,0 +1,257 @@
+"""The SQL of the ticket ledger: tickets, their history, and the per-item streaks.
+
+Race safety across several collector processes comes from the database:
+
+* :func:`lock_host` takes a transaction-scoped advisory lock per
+  (site, host) on PostgreSQL, so the evaluation of one host's results runs
+  one transaction at a time whichever collector received them (on SQLite the
+  write transaction, ``BEGIN IMMEDIATE``, already serialises writers);
+* :func:`insert_ticket` inserts with ``ON CONFLICT DO NOTHING`` against the
+  partial unique index ``uq_tickets_live``, so of two racing openers exactly
+  one gets an id back;
+* state changes are conditional ``UPDATE ... WHERE state = ...`` and report
+  whether they happened (:func:`transition`), so each change, breach and
+  notification is recorded once.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, text, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from collector.store.tables import LIVE_STATES, hosts, latest, ticket_events, ticket_streaks, tickets
+
+__all__ = [
+    "Streak",
+    "TicketFilter",
+    "add_event",
+    "breach_candidates",
+    "delete_streaks",
+    "find_tickets",
+    "get_ticket",
+    "history",
+    "host_tickets",
+    "insert_ticket",
+    "latest_started",
+    "lock_host",
+    "mark_breached",
+    "open_counts",
+    "breached_counts",
+    "save_streaks",
+    "silent_hosts",
+    "streaks",
+    "transition",
+    "update_ticket",
+]
+
+_LIVE_WHERE = text("state IN ('open', 'acknowledged')")
+_KEY = ("site", "host", "check", "item")
+
+
+def _insert(conn: Connection, table: Any) -> Any:
+    return postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
+
+
+def lock_host(conn: Connection, site: str, host: str) -> None:
+    """Serialise ticket work on one host across collectors (PostgreSQL; SQLite needs nothing)."""
+    if conn.dialect.name == "postgresql":
+        key = zlib.crc32(f"wardround-tickets:{site}/{host}".encode()) - 2**31
+        conn.execute(text("SELECT pg_advisory_xact_lock(:ns, :k)"), {"ns": 0x57524454, "k": key})
+
+
+@dataclass(slots=True)
+class Streak:
+    """How one check item has been doing lately (a missing row = good for long)."""
+
+    bad_count: int = 0
+    good_count: int = 1_000_000
+    level: int | None = None  # most severe level seen in the current bad streak
+    recent: str = ""  # the last results, oldest first: "b" bad, "g" good
+    stored: bool = False
+
+    def changes(self) -> int:
+        return sum(1 for a, b in zip(self.recent, self.recent[1:], strict=False) if a != b)
+
+
+def streaks(conn: Connection, site: str, host: str) -> dict[tuple[str, str], Streak]:
+    q = select(ticket_streaks.c.check, ticket_streaks.c.item, ticket_streaks.c.bad_count,
+               ticket_streaks.c.good_count, ticket_streaks.c.level, ticket_streaks.c.recent).where(
+        ticket_streaks.c.site == site, ticket_streaks.c.host == host)
+    return {(r.check, r.item): Streak(r.bad_count, r.good_count, r.level, r.recent, True)
+            for r in conn.execute(q)}
+
+
+def latest_started(conn: Connection, site: str, host: str,
+                   keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], datetime]:
+    """When the newest stored result of each (check, item) started (before this batch's upsert)."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return {}
+    q = select(latest.c.check, latest.c.item, latest.c.started_at).where(
+        latest.c.site == site, latest.c.host == host,
+        tuple_(latest.c.check, latest.c.item).in_(wanted))
+    return {(r.check, r.item): r.started_at for r in conn.execute(q)}
+
+
+def save_streaks(conn: Connection, site: str, host: str,
+                 changed: Mapping[tuple[str, str], Streak], now: datetime) -> None:
+    if not changed:
+        return
+    values = [{"site": site, "host": host, "check": k[0], "item": k[1], "bad_count": s.bad_count,
+               "good_count": min(s.good_count, 1_000_000), "level": s.level, "recent": s.recent,
+               "updated_at": now} for k, s in sorted(changed.items())]
+    ins = _insert(conn, ticket_streaks)
+    conn.execute(ins.on_conflict_do_update(
+        index_elements=list(_KEY),
+        set_={c: ins.excluded[c] for c in ("bad_count", "good_count", "level", "recent", "updated_at")}),
+        values)
+
+
+def delete_streaks(conn: Connection, site: str, host: str, keys: Iterable[tuple[str, str]]) -> None:
+    gone = sorted(set(keys))
+    if gone:
+        conn.execute(delete(ticket_streaks).where(
+            ticket_streaks.c.site == site, ticket_streaks.c.host == host,
+            tuple_(ticket_streaks.c.check, ticket_streaks.c.item).in_(gone)))
+
+
+def host_tickets(conn: Connection, site: str, host: str, resolved_since: datetime) -> list[Any]:
+    """The host's live tickets and those resolved since ``resolved_since`` (to reopen), locked."""
+    q = select(tickets).where(
+        tickets.c.site == site, tickets.c.host == host,
+        or_(tickets.c.state.in_(LIVE_STATES),
+            and_(tickets.c.state == "resolved", tickets.c.resolved_at >= resolved_since)),
+    ).order_by(tickets.c.id)
+    if conn.dialect.name == "postgresql":
+        q = q.with_for_update()
+    return list(conn.execute(q))
+
+
+def insert_ticket(conn: Connection, values: Mapping[str, Any]) -> int | None:
+    """Insert a live ticket; None if one is live for its key already (the index says so)."""
+    ins = _insert(conn, tickets).values(**values)
+    stmt = ins.on_conflict_do_nothing(index_elements=list(_KEY), index_where=_LIVE_WHERE).returning(
+        tickets.c.id)
+    return conn.execute(stmt).scalar()
+
+
+def get_ticket(conn: Connection, ticket_id: int, *, lock: bool = False) -> Any | None:
+    q = select(tickets).where(tickets.c.id == ticket_id)
+    if lock and conn.dialect.name == "postgresql":
+        q = q.with_for_update()
+    return conn.execute(q).first()
+
+
+def live_ticket(conn: Connection, site: str, host: str, check: str, item: str) -> Any | None:
+    q = select(tickets).where(tickets.c.site == site, tickets.c.host == host, tickets.c.check == check,
+                              tickets.c.item == item, tickets.c.state.in_(LIVE_STATES))
+    if conn.dialect.name == "postgresql":
+        q = q.with_for_update()
+    return conn.execute(q).first()
+
+
+def update_ticket(conn: Connection, ticket_id: int, values: Mapping[str, Any]) -> None:
+    conn.execute(update(tickets).where(tickets.c.id == ticket_id).values(**values))
+
+
+def transition(conn: Connection, ticket_id: int, from_states: Sequence[str],
+               values: Mapping[str, Any]) -> bool:
+    """Apply ``values`` if the ticket is in one of ``from_states``; True if it was."""
+    result = conn.execute(update(tickets).where(
+        tickets.c.id == ticket_id, tickets.c.state.in_(list(from_states))).values(**values))
+    return bool(result.rowcount)
+
+
+def add_event(conn: Connection, *, ticket_id: int, at: datetime, actor: str, action: str,
+              from_state: str | None, to_state: str | None, note: str) -> None:
+    conn.execute(insert(ticket_events).values(
+        ticket_id=ticket_id, at=at, actor=actor, action=action, from_state=from_state,
+        to_state=to_state, note=note))
+
+
+def history(conn: Connection, ticket_id: int) -> list[Any]:
+    q = select(ticket_events).where(ticket_events.c.ticket_id == ticket_id).order_by(ticket_events.c.id)
+    return list(conn.execute(q))
+
+
+@dataclass(frozen=True, slots=True)
+class TicketFilter:
+    states: tuple[str, ...] = ()
+    site: str | None = None
+    host: str | None = None
+    severities: tuple[int, ...] = ()
+    limit: int = 500
+
+
+def find_tickets(conn: Connection, f: TicketFilter) -> list[Any]:
+    """Tickets matching ``f``: key customers first, then most severe, then oldest."""
+    q = select(tickets)
+    if f.states:
+        q = q.where(tickets.c.state.in_(f.states))
+    if f.site is not None:
+        q = q.where(tickets.c.site == f.site)
+    if f.host is not None:
+        q = q.where(tickets.c.host == f.host)
+    if f.severities:
+        q = q.where(tickets.c.severity.in_(f.severities))
+    q = q.order_by(tickets.c.priority.desc(), tickets.c.severity, tickets.c.opened_at, tickets.c.id)
+    return list(conn.execute(q.limit(f.limit)))
+
+
+def breach_candidates(conn: Connection, now: datetime) -> list[Any]:
+    """Live tickets with a deadline passed and not yet marked breached."""
+    q = select(tickets).where(
+        tickets.c.state.in_(LIVE_STATES),
+        or_(and_(tickets.c.state == "open", tickets.c.acknowledged_at.is_(None),
+                 tickets.c.response_breached.is_(False), tickets.c.response_due < now),
+            and_(tickets.c.resolve_breached.is_(False), tickets.c.resolve_due < now),
+            and_(tickets.c.onsite_breached.is_(False), tickets.c.onsite_due.is_not(None),
+                 tickets.c.onsite_due < now)),
+    ).order_by(tickets.c.id)
+    return list(conn.execute(q))
+
+
+def mark_breached(conn: Connection, ticket_id: int, kind: str, now: datetime) -> bool:
+    """Mark one breach (``response``, ``resolve`` or ``onsite``) once; True if this call did."""
+    flag = tickets.c[f"{kind}_breached"]
+    due = tickets.c[f"{kind}_due"]
+    conds = [tickets.c.id == ticket_id, flag.is_(False), due < now, tickets.c.state.in_(LIVE_STATES)]
+    if kind == "response":
+        conds += [tickets.c.state == "open", tickets.c.acknowledged_at.is_(None)]
+    result = conn.execute(update(tickets).where(*conds).values({flag: True, tickets.c.updated_at: now}))
+    return bool(result.rowcount)
+
+
+def silent_hosts(conn: Connection) -> list[Any]:
+    """Every host with its last-seen time and its newest agent-silent ticket (if any)."""
+    newest = (select(tickets.c.site, tickets.c.host, func.max(tickets.c.opened_at).label("opened_at"))
+              .where(tickets.c.check == "agent", tickets.c.item == "silent")
+              .group_by(tickets.c.site, tickets.c.host).subquery())
+    q = select(hosts.c.site, hosts.c.host, hosts.c.last_seen, newest.c.opened_at.label("silent_opened_at")
+               ).select_from(hosts.outerjoin(newest, and_(newest.c.site == hosts.c.site,
+                                                          newest.c.host == hosts.c.host)))
+    return list(conn.execute(q))
+
+
+def open_counts(conn: Connection) -> list[Any]:
+    """(site, severity, n) of live tickets."""
+    q = select(tickets.c.site, tickets.c.severity, func.count().label("n")).where(
+        tickets.c.state.in_(LIVE_STATES)).group_by(tickets.c.site, tickets.c.severity)
+    return list(conn.execute(q))
+
+
+def breached_counts(conn: Connection) -> list[tuple[str, int, str, int]]:
+    """(site, severity, kind, n) of live tickets whose deadline of ``kind`` is breached."""
+    out = []
+    for kind in ("response", "resolve", "onsite"):
+        flag = tickets.c[f"{kind}_breached"]
+        q = select(tickets.c.site, tickets.c.severity, func.count()).where(
+            tickets.c.state.in_(LIVE_STATES), flag.is_(True)).group_by(tickets.c.site, tickets.c.severity)
+        out += [(site, int(sev), kind, int(n)) for site, sev, n in conn.execute(q)]
+    return out

@@ -1,0 +1,182 @@
+"""Site policies: business-hours deadlines, holidays and make-up days, 24x7 levels, the file format."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from checks.result import Status
+from collector.config import ConfigError
+from collector.policy import default_policies, load_policies, parse_duration
+
+SH = ZoneInfo("Asia/Shanghai")
+
+
+def sh(*args: int) -> datetime:
+    """A Shanghai wall-clock time as aware UTC."""
+    return datetime(*args, tzinfo=SH).astimezone(UTC)
+
+
+def write(tmp_path: Path, text: str, name: str = "policies.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+HOLIDAYS_2026 = """\
+# China, National Day 2026 as the State Council announced it (test data)
+holidays:
+  - 2026-10-01..2026-10-07
+workdays:
+  - 2026-09-27        # Sunday worked (调休)
+  - 2026-10-10        # Saturday worked (调休)
+"""
+
+
+@pytest.fixture
+def policies(tmp_path):
+    write(tmp_path, HOLIDAYS_2026, "holidays-cn.yaml")
+    return load_policies(write(tmp_path, """\
+default:
+  business_hours: {timezone: Asia/Shanghai, days: [mon, tue, wed, thu, fri], hours: "08:30-17:30"}
+  holidays: holidays-cn.yaml
+sites:
+  key-hospital:
+    key_customer: true
+    key_factor: 0.5
+  four-level:
+    levels:
+      - {name: paralysis, response: 1h, resolve: 4h, clock: 24x7}
+      - {name: potential paralysis, response: 2h, resolve: 8h, clock: 24x7}
+      - {name: degraded, response: 4h, resolve: 24h, clock: business}
+      - {name: indirect, response: 12h, resolve: 48h, clock: business}
+  lunch-break:
+    business_hours: {hours: "08:00-12:00,13:30-17:30"}
+"""))
+
+
+def test_business_deadline_skips_the_weekend_when_opened_late_on_friday(policies):
+    p = policies.for_site("anywhere")
+    response_due, resolve_due = p.deadlines(2, sh(2026, 11, 27, 16, 30))  # a Friday
+    assert response_due == sh(2026, 11, 30, 9, 30)  # 1 h on Friday, 1 h on Monday
+    assert resolve_due == sh(2026, 12, 1, 16, 30)  # 18 business hours: 1 + 9 + 8
+
+
+def test_business_deadline_starts_at_opening_time_when_opened_at_night(policies):
+    response_due, _ = policies.default.deadlines(2, sh(2026, 11, 24, 22, 0))
+    assert response_due == sh(2026, 11, 25, 10, 30)
+
+
+def test_business_deadline_skips_holidays_when_the_calendar_lists_them(policies):
+    # Wednesday 30 September 17:00; 1-7 October are holidays, Thursday 8 October is worked.
+    response_due, _ = policies.default.deadlines(2, sh(2026, 9, 30, 17, 0))
+    assert response_due == sh(2026, 10, 8, 10, 0)
+
+
+def test_business_deadline_counts_a_make_up_saturday_when_listed_as_workday(policies):
+    # Friday 9 October 17:00 → Saturday 10 October is a make-up working day.
+    response_due, _ = policies.default.deadlines(2, sh(2026, 10, 9, 17, 0))
+    assert response_due == sh(2026, 10, 10, 10, 0)
+
+
+def test_round_the_clock_level_ignores_business_hours_when_clock_is_24x7(policies):
+    opened = sh(2026, 10, 3, 23, 0)  # a holiday Saturday night
+    assert policies.default.deadlines(1, opened) == (opened + timedelta(hours=2), opened + timedelta(hours=8))
+    p4 = policies.for_site("four-level")
+    assert p4.deadlines(2, opened) == (opened + timedelta(hours=2), opened + timedelta(hours=8))
+    assert p4.deadlines(3, opened)[0] == sh(2026, 10, 8, 12, 30)
+
+
+def test_key_customer_deadline_is_shorter_when_factor_is_half(policies):
+    opened = sh(2026, 11, 24, 9, 0)
+    assert policies.for_site("key-hospital").deadlines(2, opened)[0] == sh(2026, 11, 24, 10, 0)
+    assert policies.for_site("key-hospital").priority == 1
+    assert policies.for_site("other").priority == 0
+
+
+def test_lunch_break_is_skipped_when_hours_have_two_spans(policies):
+    response_due, _ = policies.for_site("lunch-break").deadlines(2, sh(2026, 11, 24, 11, 0))
+    assert response_due == sh(2026, 11, 24, 14, 30)
+
+
+def test_default_mapping_opens_backups_at_level_two_when_critical():
+    p = default_policies().default
+    backup = p.rule_for("backup_files", "/backups/*.bak")
+    assert backup is not None and backup.level_for(Status.CRITICAL) == 2 and backup.after == 1
+    disk = p.rule_for("disk", "/")
+    assert disk is not None and disk.level_for(Status.CRITICAL) == 2 and disk.after == 2
+    assert disk.level_for(Status.WARNING) is None and disk.recover_after == 2
+
+
+def test_default_mapping_uses_level_three_for_other_criticals_when_scheme_has_four_levels(policies):
+    p4 = policies.for_site("four-level")
+    assert p4.rule_for("disk", "/").level_for(Status.CRITICAL) == 3
+    assert p4.rule_for("db_backup", "HIS/full").level_for(Status.CRITICAL) == 2
+
+
+def test_site_rules_come_before_defaults_when_written(tmp_path):
+    p = load_policies(write(tmp_path, """\
+default:
+  rules:
+    - {check: disk, item: "C:*", open: {WARNING: 3, CRITICAL: 1}, after: 3, recover_after: 4}
+    - {check: ping, open: none}
+""")).default
+    rule = p.rule_for("disk", "C:\\")
+    assert rule.level_for(Status.WARNING) == 3 and rule.after == 3 and rule.recover_after == 4
+    assert p.rule_for("disk", "/").level_for(Status.WARNING) is None
+    assert p.rule_for("ping", "gw").level_for(Status.CRITICAL) is None
+
+
+def test_one_off_and_recurring_maintenance_cover_their_hosts_when_in_window(tmp_path):
+    p = load_policies(write(tmp_path, """\
+default:
+  business_hours: {timezone: Asia/Shanghai}
+  maintenance:
+    - {hosts: [his-db-01], start: "2026-11-28T22:00:00", end: "2026-11-29T02:00:00", reason: upgrade}
+    - {hosts: ["pacs-*"], cron: "0 2 * * 0", duration: 2h}
+""")).default
+    assert p.in_maintenance("his-db-01", sh(2026, 11, 28, 23, 0))
+    assert not p.in_maintenance("his-db-01", sh(2026, 11, 29, 2, 0))
+    assert not p.in_maintenance("lis-01", sh(2026, 11, 28, 23, 0))
+    assert p.in_maintenance("pacs-01", sh(2026, 11, 29, 3, 59))  # a Sunday, 02:00 + 2 h
+    assert not p.in_maintenance("pacs-01", sh(2026, 11, 29, 4, 0))
+    assert not p.in_maintenance("pacs-01", sh(2026, 11, 30, 3, 0))  # Monday
+
+
+def test_every_fault_is_reported_at_once_when_the_file_is_wrong(tmp_path):
+    path = write(tmp_path, """\
+default:
+  levels: [{name: only one, response: 2h, resolve: 1h}]
+  business_hours: {timezone: Mars/Olympus, hours: "17:30-08:30"}
+  holidays: missing.yaml
+  colour: blue
+sites:
+  h1:
+    rules: [{check: disk, open: {CRITICAL: 7}, after: 0}]
+    maintenance: [{start: tomorrow}]
+""")
+    with pytest.raises(ConfigError) as err:
+        load_policies(path)
+    text = "\n".join(err.value.problems)
+    for expected in ("default.levels: expected a list of 3 or 4 levels", "default.business_hours.timezone",
+                     "default.business_hours.hours", "missing.yaml", "default.colour: unknown key",
+                     "sites.h1.rules[0].open.CRITICAL: expected an integer 1-3",
+                     "sites.h1.rules[0].after", "sites.h1.maintenance[0]"):
+        assert expected in text
+    assert all(p.startswith(str(path)) or "missing.yaml" in p for p in err.value.problems)
+
+
+def test_durations_parse_when_compound():
+    assert parse_duration("1h30m") == timedelta(minutes=90)
+    assert parse_duration("3d") == timedelta(days=3)
+    with pytest.raises(ValueError):
+        parse_duration("5 minutes")
+
+
+def test_example_policy_file_loads_when_shipped():
+    example = Path(__file__).resolve().parents[2] / "deploy" / "policies.example.yaml"
+    policies = load_policies(example)
+    assert policies.sites, "the example should show at least one site"
