@@ -1,7 +1,9 @@
 """nagios: run any Nagios-compatible plugin and turn its answer into a result.
 
-The plugin is started from an argument list (``command``), never through a
-shell, in its own process group, with stdin closed and ``LC_ALL=C`` (so
+The plugin is started from an argument list (``command``; or
+``command_line``, one string split by POSIX quoting rules — still no
+shell — for the command line, where a list's commas would split
+``-w 5,4,3``), never through a shell, in its own process group, with stdin closed and ``LC_ALL=C`` (so
 numbers use a decimal point). Its exit code is the status, the first line of
 its output before ``|`` is the summary, further lines are long output
 (``details.long_output``), and the performance data after ``|`` — on the
