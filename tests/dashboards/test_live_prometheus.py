@@ -1,0 +1,263 @@
+"""Every panel query returns data from a real Prometheus scraping a real collector fed by a real agent.
+
+The stack (module scope, about a minute): ``wardround-collector serve`` on
+SQLite; ``wardround-agent run`` (the daemon, so checks that keep state — the
+disk forecast, the traceroute baseline — build it) with disk, system, uptime,
+process, service, a *failing* ``backup_files`` (its newest file is two days
+old), ``offsite_copy`` to a real sshd, ping and traceroute to 127.0.0.1, a
+TCP port and a TLS certificate served here; a file that grows 4 MB a second
+so the disk has a growth to forecast; and Debian's ``prometheus`` scraping
+``/metrics`` every second.  Then every query of every dashboard, with the
+template variables resolved to the real site and host, is run through
+Prometheus's HTTP API (``query_range`` for graphs, ``query`` for instant
+table/stat targets) until each returns at least one series (polled: the
+first scrape comes after ~6 s; the forecast needs ~15 s of history).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import ssl
+import subprocess
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from checks.catalogue import CATALOGUE
+from tests.conftest import free_port, missing
+from tests.dashboards.helpers import metric_names, panel_queries, resolve, variable_queries
+from tests.deploy.certs import make_certs
+from tests.e2e.conftest import CollectorProcess, start_agent, write_agent_config
+
+SITE, HOST = "dash-hospital", "dash-db-01"
+DEADLINE_S = 120.0
+
+# Which check feeds a metric family: a panel over a check that is not in the catalogue yet fails
+# with that reason instead of "no data".
+FED_BY = {"ping": "wardround_ping_", "traceroute": "wardround_traceroute_",
+          "certificate": "wardround_certificate_", "offsite_copy": "wardround_offsite_copy_"}
+
+
+@dataclass
+class Stack:
+    prometheus: str
+    collector: CollectorProcess
+    work: Path
+
+
+def _get(url: str, timeout: float = 10) -> Any:
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return json.load(r)
+
+
+def _tls_server(certs_dir: Path) -> tuple[int, threading.Event]:
+    """A TLS listener that completes handshakes (what the certificate check reads)."""
+    certs = make_certs(certs_dir)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(certs.cert, certs.key)
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    sock.settimeout(0.5)
+    stop = threading.Event()
+
+    def serve() -> None:
+        with sock:
+            while not stop.is_set():
+                try:
+                    conn, _ = sock.accept()
+                except TimeoutError:
+                    continue
+                try:
+                    with ctx.wrap_socket(conn, server_side=True) as tls:
+                        tls.settimeout(2)
+                        tls.recv(1)
+                except (OSError, ssl.SSLError):
+                    pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    (certs_dir / "ca_path").write_text(str(certs.ca))
+    return sock.getsockname()[1], stop
+
+
+def _grow(path: Path, stop: threading.Event) -> None:
+    chunk = b"\0" * (4 << 20)
+    with open(path, "wb") as f:
+        while not stop.wait(1.0) and f.tell() < (600 << 20):
+            f.write(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def _checks(work: Path, collector_port: int, tls_port: int, sshd: Any) -> str:
+    backups = work / "backups"
+    backups.mkdir()
+    old = backups / "his_full_20261121.bak"
+    old.write_bytes(b"x" * 4096)
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(old, (two_days_ago, two_days_ago))
+    entries = [
+        ("disk", "1s", {"mounts": ["/"], "forecast_min_history": "10s", "forecast_window": "1h"}),
+        ("system", "1s", {}),
+        ("uptime", "5s", {}),
+        ("process", "5s", {"name": "prometheus"}),
+        ("service", "10s", {"names": ["ssh"]}),
+        ("backup_files", "5s", {"path": str(backups), "pattern": "*.bak", "max_age": "1h", "verify": False}),
+        ("port", "2s", {"host": "127.0.0.1", "port": collector_port}),
+        ("certificate", "5s", {"host": "127.0.0.1", "port": tls_port,
+                               "ca_file": (work / "tls" / "ca_path").read_text()}),
+        ("ping", "2s", {"target": "127.0.0.1", "count": 2, "interval": "0.2s"}),
+        ("traceroute", "5s", {"target": "127.0.0.1", "max_hops": 3}),
+    ]
+    if sshd is not None:
+        remote = work / "offsite"
+        remote.mkdir()
+        shutil.copy2(old, remote / old.name)
+        entries.append(("offsite_copy", "5s", {
+            "local_path": str(backups), "pattern": "*.bak", "remote_host": sshd.host,
+            "remote_port": sshd.port, "remote_user": sshd.user, "remote_path": str(remote),
+            "key_file": str(sshd.client_key), "known_hosts": str(sshd.known_hosts), "max_delay": "1h"}))
+    lines = []
+    for name, every, params in entries:
+        if name not in CATALOGUE:
+            continue
+        lines += [f"  - check: {name}", f"    every: {every}", f"    params: {json.dumps(params)}"]
+    return "\n".join(lines)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    prometheus = shutil.which("prometheus")
+    if prometheus is None:
+        missing("Prometheus", "apt-get install prometheus")
+    work = tmp_path_factory.mktemp("promstack")
+    procs: list[subprocess.Popen[bytes]] = []
+    stop = threading.Event()
+    collector = CollectorProcess(work, site=SITE, host=HOST)
+    collector.start()
+    sshd = None
+    try:
+        from tests.checks.sshd import SSHD, start_sshd
+
+        if Path(SSHD).exists():
+            sshd = start_sshd(work / "sshd")
+        tls_port, tls_stop = _tls_server(work / "tls")
+        stop = tls_stop
+        prom_port = free_port()
+        config = work / "prometheus.yml"
+        config.write_text(
+            "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+            "scrape_configs:\n"
+            "  - job_name: wardround-collector\n"
+            f"    static_configs: [{{targets: ['127.0.0.1:{collector.port}']}}]\n")
+        with open(work / "prometheus.log", "ab") as log:
+            procs.append(subprocess.Popen(
+                [prometheus, f"--config.file={config}", f"--storage.tsdb.path={work / 'tsdb'}",
+                 f"--web.listen-address=127.0.0.1:{prom_port}"],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+        threading.Thread(target=_grow, args=(work / "growing.dat", stop), daemon=True).start()
+        agent_config = write_agent_config(work / "agent.yaml", collector,
+                                          _checks(work, collector.port, tls_port, sshd))
+        agent_config.write_text(agent_config.read_text().replace("site: e2e-hospital", f"site: {SITE}")
+                                .replace("host: e2e-host", f"host: {HOST}"))
+        procs.append(start_agent(agent_config, work / "agent.log"))
+        yield Stack(f"http://127.0.0.1:{prom_port}", collector, work)
+    finally:
+        stop.set()
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+                try:
+                    p.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(p.pid, signal.SIGKILL)
+                    p.wait()
+        if sshd is not None:
+            sshd.stop()
+        collector.stop()
+        (work / "growing.dat").unlink(missing_ok=True)
+
+
+def _run(stack: Stack, expr: str, instant: bool) -> list[Any]:
+    if instant:
+        url = f"{stack.prometheus}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    else:
+        now = time.time()
+        url = f"{stack.prometheus}/api/v1/query_range?" + urllib.parse.urlencode(
+            {"query": expr, "start": now - 120, "end": now, "step": "1"})
+    body = _get(url)
+    assert body["status"] == "success", body
+    return [r for r in body["data"]["result"] if r.get("value") or r.get("values")]
+
+
+def _targets() -> list[tuple[str, str, str, bool]]:
+    from tests.dashboards.helpers import dashboards, panels
+
+    out = []
+    for name, d in dashboards().items():
+        for p in panels(d):
+            for t in p["targets"]:
+                out.append((name, p["title"], t["expr"], bool(t.get("instant"))))
+    return out
+
+
+def test_every_panel_query_returns_data_when_prometheus_scrapes_a_fed_collector(stack):
+    values = {"site": SITE, "host": HOST}
+    pending = {(d, title, resolve(expr, values), instant) for d, title, expr, instant in _targets()}
+    unavailable = [f"{d} / {title}: the {check} check is not in the catalogue"
+                   for d, title, expr, _i in pending for check, prefix in FED_BY.items()
+                   if prefix in expr and check not in CATALOGUE]
+    assert unavailable == []
+    deadline = time.monotonic() + DEADLINE_S
+    while pending and time.monotonic() < deadline:
+        for target in sorted(pending):
+            try:
+                if _run(stack, target[2], target[3]):
+                    pending.discard(target)
+            except OSError:
+                break  # Prometheus not up yet
+        if pending:
+            time.sleep(2)
+    empty = sorted(f"{d} / {title}: {expr}" for d, title, expr, _i in pending)
+    assert empty == [], f"no data after {DEADLINE_S:g} s:\n" + "\n".join(empty) + "\n" + _logs(stack)
+
+
+def test_template_variables_list_the_real_site_and_host_when_prometheus_has_data(stack):
+    test_every_panel_query_returns_data_when_prometheus_scrapes_a_fed_collector(stack)  # data is in
+    for dashboard, variable, selector in variable_queries():
+        label = "site" if variable == "site" else "host"
+        query = {"match[]": resolve(selector, {"site": SITE})} if selector else {}
+        url = f"{stack.prometheus}/api/v1/label/{label}/values?" + urllib.parse.urlencode(query)
+        assert ({SITE} if label == "site" else {HOST}) <= set(_get(url)["data"]), f"{dashboard}: ${variable}"
+
+
+def test_panels_name_only_metrics_the_collector_exports_when_scraped(stack):
+    test_every_panel_query_returns_data_when_prometheus_scrapes_a_fed_collector(stack)
+    with urllib.request.urlopen(f"{stack.collector.url}/metrics", timeout=30) as r:
+        text = r.read().decode()
+    exported = {s.name for f in text_string_to_metric_families(text) for s in f.samples}
+    named = {n for _d, _t, expr in panel_queries() for n in metric_names(expr)}
+    named |= {n for _d, _v, sel in variable_queries() for n in metric_names(sel)}
+    assert named - exported == set()
+
+
+def _logs(stack: Stack) -> str:
+    parts = []
+    for name in ("agent.log", "collector.log", "prometheus.log"):
+        path = stack.work / name
+        if path.exists():
+            parts.append(f"--- {name}\n{path.read_text()[-1500:]}")
+    return "\n".join(parts)
