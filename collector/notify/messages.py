@@ -28,11 +28,13 @@ _LABELS = {
     "zh": {"level": "级别", "site": "站点", "host": "主机", "check": "检查", "item": "对象",
            "state": "状态", "summary": "摘要", "opened_at": "开单时间", "response_due": "响应时限",
            "resolve_due": "解决时限", "occurrences": "发生次数", "priority": "重点客户",
-           "at": "事件时间", "yes": "是"},
+           "at": "事件时间", "yes": "是", "flapping": "状态抖动", "breached": "已超时",
+           "response": "响应", "resolution": "解决", "onsite": "上门"},
     "en": {"level": "Level", "site": "Site", "host": "Host", "check": "Check", "item": "Item",
            "state": "State", "summary": "Summary", "opened_at": "Opened", "response_due": "Respond by",
            "resolve_due": "Resolve by", "occurrences": "Occurrences", "priority": "Key customer",
-           "at": "Event time", "yes": "yes"},
+           "at": "Event time", "yes": "yes", "flapping": "Flapping", "breached": "Breached",
+           "response": "response", "resolution": "resolution", "onsite": "on-site visit"},
 }
 
 
@@ -85,6 +87,13 @@ def render(event: str, ticket: Mapping[str, Any], *, at: datetime, language: str
             rows.append((labels[key], shown))
     if ticket.get("occurrences") not in (None, ""):
         rows.append((labels["occurrences"], str(ticket["occurrences"])))
+    breached = [labels[name] for name, key in (("response", "response_breached"),
+                                               ("resolution", "resolve_breached"),
+                                               ("onsite", "onsite_breached")) if ticket.get(key)]
+    if breached:
+        rows.append((labels["breached"], ", ".join(breached)))
+    if ticket.get("flapping"):
+        rows.append((labels["flapping"], labels["yes"]))
     heading = f"{words.get(event, event)} #{ticket.get('id')}"
     text = "\n".join([heading, ""] + [f"{k}{sep}{v}" for k, v in rows])
     markdown = "\n".join([f"### {heading}"] + [f"> **{k}**{sep}{v}" for k, v in rows])
