@@ -1,0 +1,103 @@
+"""The periodic sweep with an injected clock: breaches once, escalation, agent-silent tickets."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from collector.jobs import sweep
+from collector.policy import load_policies
+from collector.store.tables import notify_events
+from tests.collector.conftest import HOST, SITE
+from tests.collector.test_tickets import T0, Feed
+
+MIN = timedelta(minutes=1)
+
+
+def _events(engine) -> list[str]:
+    with engine.connect() as conn:
+        return [e for (e,) in conn.execute(select(notify_events.c.event).order_by(notify_events.c.id))]
+
+
+@pytest.fixture
+def feed(engine):
+    return Feed(engine)
+
+
+def _manual(feed: Feed, severity: int = 2) -> dict:
+    t, _ = feed.tickets.open_manual(actor="erin", site=SITE, host=HOST, severity=severity,
+                                    summary="HIS slow", reported_via="hotline")
+    return t
+
+
+def test_response_breach_is_recorded_once_and_escalates_when_not_acknowledged(feed, engine):
+    t = _manual(feed)  # level 2 at Tuesday 10:00 Shanghai: respond by 12:00
+    assert sweep(engine, T0 + 119 * MIN, feed.tickets.policies).breaches == 0
+    report = sweep(engine, T0 + 121 * MIN, feed.tickets.policies)
+    assert (report.breaches, report.escalations) == (1, 1)
+    assert sweep(engine, T0 + 122 * MIN, feed.tickets.policies).breaches == 0
+    after = feed.tickets.get(t["id"])
+    assert after["response_breached"] and after["breached"] and not after["resolve_breached"]
+    assert (after["severity"], after["initial_severity"], after["level_name"]) == (1, 2, "system down")
+    assert [h["action"] for h in after["history"]] == ["open", "breach", "escalate"]
+    assert "response deadline" in after["history"][1]["note"]
+    assert _events(engine) == ["opened", "breached", "escalated"]
+
+
+def test_acknowledged_ticket_breaches_only_its_resolution_when_late(feed, engine):
+    t = _manual(feed, severity=3)
+    feed.tickets.acknowledge(t["id"], "erin")
+    report = sweep(engine, T0 + timedelta(days=7), feed.tickets.policies)
+    assert report.breaches == 1
+    after = feed.tickets.get(t["id"])
+    assert after["resolve_breached"] and not after["response_breached"] and after["severity"] == 2
+
+
+def test_breach_does_not_escalate_when_policy_says_no(engine, tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("default: {escalate_on_breach: false}\n")
+    feed = Feed(engine, load_policies(path))
+    t = _manual(feed)
+    assert sweep(engine, T0 + timedelta(days=7), feed.tickets.policies).escalations == 0
+    assert feed.tickets.get(t["id"])["severity"] == 2
+    assert _events(engine) == ["opened", "breached", "breached"]  # response, then resolution
+
+
+def test_silent_agent_opens_one_ticket_and_its_return_resolves_it_when_grace_passes(feed, engine):
+    feed.push(at=T0)  # a heartbeat: an empty batch
+    assert sweep(engine, T0 + 14 * MIN, feed.tickets.policies).silent_opened == 0
+    assert sweep(engine, T0 + 16 * MIN, feed.tickets.policies).silent_opened == 1
+    assert sweep(engine, T0 + 30 * MIN, feed.tickets.policies).silent_opened == 0
+    [t] = feed.all()
+    assert (t["check"], t["item"], t["severity"], t["state"]) == ("agent", "silent", 2, "open")
+    assert "no report from the agent since" in t["summary"]
+    feed.push(at=T0 + 40 * MIN)
+    [t] = feed.all()
+    assert t["state"] == "resolved"
+    assert "the agent reported again" in feed.tickets.get(t["id"])["history"][-1]["note"]
+    # silent again within the reopen window: the same ticket reopens
+    assert sweep(engine, T0 + 60 * MIN, feed.tickets.policies).silent_reopened == 1
+    [t] = feed.all()
+    assert t["state"] == "open" and t["reopened_count"] == 1
+    assert _events(engine) == ["opened", "resolved", "reopened"]
+
+
+def test_silent_agent_opens_nothing_when_a_maintenance_window_covers_it(engine, tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text(f"default:\n  maintenance: [{{hosts: [{HOST}], cron: '0 10 * * *', duration: 2h}}]\n")
+    feed = Feed(engine, load_policies(path))
+    feed.push(at=T0)
+    assert sweep(engine, T0 + 30 * MIN, feed.tickets.policies).silent_opened == 0
+    assert sweep(engine, T0 + 121 * MIN, feed.tickets.policies).silent_opened == 1
+
+
+def test_closed_silence_ticket_is_not_reopened_when_the_agent_stays_away(feed, engine):
+    feed.push(at=T0)
+    sweep(engine, T0 + 16 * MIN, feed.tickets.policies)
+    [t] = feed.all()
+    feed.tickets.resolve(t["id"], "erin", "host decommissioned")
+    feed.tickets.close(t["id"], "erin")
+    assert sweep(engine, T0 + timedelta(days=1), feed.tickets.policies).silent_opened == 0
+    assert len(feed.all()) == 1
