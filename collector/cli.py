@@ -59,6 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, help="worker processes (default 1)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.add_argument("--access-log", action="store_true", help="log every request (costs throughput)")
+    serve.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS with this certificate (chain) file")
+    serve.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
 
     sub.add_parser("migrate", parents=[common], help="upgrade the database schema to the newest version")
 
@@ -104,9 +106,22 @@ def _migrated_engine(settings: Settings) -> Engine:
     return engine
 
 
+def _tls_files(args: argparse.Namespace) -> dict[str, str]:
+    """uvicorn's ssl options from --tls-cert/--tls-key: both or neither, both readable."""
+    if not args.tls_cert and not args.tls_key:
+        return {}
+    if not (args.tls_cert and args.tls_key):
+        raise CliError("--tls-cert and --tls-key go together")
+    for flag, path in (("--tls-cert", args.tls_cert), ("--tls-key", args.tls_key)):
+        if not os.access(path, os.R_OK) or not os.path.isfile(path):
+            raise CliError(f"{flag}: cannot read {path}")
+    return {"ssl_certfile": args.tls_cert, "ssl_keyfile": args.tls_key}
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
+    tls = _tls_files(args)
     _migrated_engine(settings).dispose()
-    log.info("collector on http://%s:%d, database %s", settings.host, settings.port,
+    log.info("collector on %s://%s:%d, database %s", "https" if tls else "http", settings.host, settings.port,
              safe_url(settings.db_url))
     dispatcher = _start_notifications(settings)
     try:
@@ -132,7 +147,7 @@ def _run_uvicorn(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
     options = dict(host=settings.host, port=settings.port, log_level=args.log_level,
-                   access_log=args.access_log, server_header=False, proxy_headers=False)
+                   access_log=args.access_log, server_header=False, proxy_headers=False, **_tls_files(args))
     if settings.workers > 1:
         os.environ[SETTINGS_ENV] = json.dumps({
             "db_url": settings.db_url, "max_body_bytes": settings.max_body_bytes,
