@@ -22,7 +22,8 @@ duplicated.
 
 How results become tickets (per site policy, :mod:`collector.policy`): only
 new results count, in order of ``started_at``; a result older than the
-item's newest stored one changes nothing.  A result is *bad* when the
+item's newest stored one changes no streak (a late bad one still counts as
+an occurrence of a live ticket).  A result is *bad* when the
 item's mapping rule opens a level for its status.  ``after`` consecutive
 bad results open a ticket at the most severe level seen in the streak,
 unless a maintenance window covers the host at the result's time; a bad
@@ -257,11 +258,18 @@ class Tickets:
             cutoff = newest.get(key)
             todo = sorted((r for r in groups[key] if cutoff is None or r["started_at"] > cutoff),
                           key=lambda r: r["started_at"])
-            if not todo:
-                continue
-            streak = known.get(key) or store.Streak()
             rule = rules[key]
             ticket = by_key.get(key)
+            late_bad = sum(1 for r in groups[key] if cutoff is not None and r["started_at"] <= cutoff
+                           and r["status"] in rule.open)
+            if late_bad and ticket is not None and ticket["state"] in LIVE_STATES:
+                # measured before the newest result: an occurrence, but no step of the streak
+                ticket.update(occurrences=ticket["occurrences"] + late_bad, updated_at=now, _dirty=True)
+            if not todo:
+                if ticket is not None and ticket.get("_dirty"):
+                    self._flush(conn, ticket)
+                continue
+            streak = known.get(key) or store.Streak()
             for r in todo:
                 ticket = self._step(change, policy, rule, streak, ticket, r, site, host)
             if ticket is not None and ticket.get("_dirty"):

@@ -119,6 +119,15 @@ def test_older_result_changes_nothing_when_it_arrives_out_of_order(feed):
     assert feed.all() == []
 
 
+def test_late_bad_result_counts_on_a_live_ticket_but_not_its_streak_when_out_of_order(feed):
+    feed.run("backup_files", "/b", "co", T0 + 10 * MIN)  # open, then one OK (two resolve it)
+    feed.push(feed.result(Status.CRITICAL, T0, "backup_files", "/b"))  # measured before both
+    [t] = feed.all()
+    assert t["occurrences"] == 2 and t["state"] == "open"
+    feed.run("backup_files", "/b", "o", T0 + 20 * MIN)  # the streak of good results was not broken
+    assert feed.all()[0]["state"] == "resolved"
+
+
 def test_ticket_resolves_after_two_good_results_when_recovered(feed):
     end = feed.run("backup_files", "/b", "cc", T0)
     feed.run("backup_files", "/b", "o", end)
