@@ -5,6 +5,11 @@ A token is ``secrets.token_urlsafe(32)`` behind a recognisable prefix
 as its SHA-256 hex digest.  The tokens carry 256 bits of entropy, so a fast
 hash is the right one: nothing to brute-force, and a lookup by digest is an
 index probe.  Tokens are never logged.
+
+An agent token writes results for its own site and host, and for the extra
+hosts of the same site it was granted when it was made (``--also-host``):
+the hosts its agent checks remotely, e.g. over SSH
+(``agent_token_hosts``).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum
@@ -21,7 +27,7 @@ from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from collector.store.db import reading, writing
-from collector.store.tables import agent_tokens, users
+from collector.store.tables import agent_token_hosts, agent_tokens, users
 
 __all__ = [
     "AGENT_PREFIX",
@@ -55,10 +61,14 @@ class Role(IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class Agent:
-    """An authenticated agent: it may write results for exactly this site and host."""
+    """An authenticated agent: it writes results for this site, its host and ``also_hosts``."""
 
     site: str
     host: str
+    also_hosts: frozenset[str] = frozenset()
+
+    def may_write(self, site: str, host: str) -> bool:
+        return site == self.site and (host == self.host or host in self.also_hosts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,14 +92,25 @@ def _check_name(kind: str, value: str) -> None:
         raise AuthError(f"{kind}: expected 1-64 letters, digits, '.', '_' or '-' (got {value!r})")
 
 
-def create_agent_token(engine: Engine, *, site: str, host: str) -> str:
-    """Create and return a new agent token for ``site``/``host`` (shown once)."""
+def create_agent_token(engine: Engine, *, site: str, host: str, also_hosts: Sequence[str] = ()) -> str:
+    """Create and return a new agent token for ``site``/``host`` (shown once).
+
+    ``also_hosts``: further hosts of the same site the token may write
+    results for (hosts its agent checks remotely).  Every name is checked
+    before anything is stored.
+    """
     _check_name("site", site)
     _check_name("host", host)
+    for extra in also_hosts:
+        _check_name("also-host", extra)
+    extras = sorted(set(also_hosts) - {host})
     token = _new_token(AGENT_PREFIX)
     with writing(engine) as conn:
-        conn.execute(insert(agent_tokens).values(
-            site=site, host=host, token_hash=hash_token(token), created_at=datetime.now(UTC)))
+        token_id = conn.execute(insert(agent_tokens).values(
+            site=site, host=host, token_hash=hash_token(token), created_at=datetime.now(UTC))
+        ).inserted_primary_key[0]  # type: ignore[index]
+        if extras:
+            conn.execute(insert(agent_token_hosts), [{"token_id": token_id, "host": h} for h in extras])
     return token
 
 
@@ -120,10 +141,15 @@ def authenticate(engine: Engine, token: str) -> Agent | Person | None:
             if row is not None and hmac.compare_digest(row.token_hash, digest):
                 return Person(name=row.name, role=Role[row.role])
             return None
-        row = conn.execute(
-            select(agent_tokens.c.site, agent_tokens.c.host, agent_tokens.c.token_hash).where(
-                agent_tokens.c.token_hash == digest, agent_tokens.c.revoked_at.is_(None))
-        ).first()
-        if row is not None and hmac.compare_digest(row.token_hash, digest):
-            return Agent(site=row.site, host=row.host)
+        # One query: the token and its granted hosts (one row per grant, or one with NULL).
+        rows = conn.execute(
+            select(agent_tokens.c.site, agent_tokens.c.host, agent_tokens.c.token_hash,
+                   agent_token_hosts.c.host.label("also_host"))
+            .select_from(agent_tokens.outerjoin(agent_token_hosts,
+                                                agent_token_hosts.c.token_id == agent_tokens.c.id))
+            .where(agent_tokens.c.token_hash == digest, agent_tokens.c.revoked_at.is_(None))
+        ).all()
+        if rows and hmac.compare_digest(rows[0].token_hash, digest):
+            also = frozenset(r.also_host for r in rows if r.also_host is not None)
+            return Agent(site=rows[0].site, host=rows[0].host, also_hosts=also)
         return None

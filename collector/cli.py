@@ -79,6 +79,9 @@ def _parser() -> argparse.ArgumentParser:
                                           "hash is stored.")
     tc.add_argument("--site", required=True, help="the site (customer) the host belongs to")
     tc.add_argument("--host", required=True, help="the host's name as its agent reports it")
+    tc.add_argument("--also-host", action="append", default=[], metavar="NAME", dest="also_hosts",
+                    help="another host of the same site this token may write results for: a host its "
+                         "agent checks remotely (a check entry with host: NAME); repeatable")
 
     user = sub.add_parser("user", help="people's API tokens")
     user_sub = user.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -184,8 +187,11 @@ def _run(args: argparse.Namespace) -> int:
         if args.command == "migrate":
             print(f"database {safe_url(settings.db_url)} is at the newest schema")
         elif args.command == "token":
-            token = create_agent_token(engine, site=args.site, host=args.host)
-            print(f"agent token for {args.site}/{args.host} (shown once; put it in the agent's token_file):")
+            token = create_agent_token(engine, site=args.site, host=args.host, also_hosts=args.also_hosts)
+            extra = sorted(set(args.also_hosts) - {args.host})
+            also = f", also writes for {', '.join(extra)}" if extra else ""
+            print(f"agent token for {args.site}/{args.host}{also} "
+                  "(shown once; put it in the agent's token_file):")
             print(token)
         elif args.command == "user":
             token = create_user(engine, name=args.name, role=args.role)

@@ -5,13 +5,16 @@ A batch is all or nothing:
 * any result that does not follow the wire format → :class:`BatchInvalid`
   (HTTP 422, listing each bad result's index, id and error; the agent
   bisects to isolate it), nothing stored;
-* any result for a site or host other than the agent's own →
+* any result for a site or host the agent's token may not write (its own
+  host, and the hosts of its site it was granted with ``--also-host``) →
   :class:`BatchForbidden` (HTTP 403), nothing stored;
 * otherwise every new result is stored in one transaction, results already
   stored (by id) are reported as duplicates, the latest state of each check
   item moves forward, and the host's last-seen time, clock offset, spool
-  backlog and agent version are recorded; in the same transaction the
-  ticket rules (:mod:`collector.tickets`) see the new results.
+  backlog and agent version are recorded (each other host the batch holds
+  results for, a host the agent checks remotely, gets its own last-seen
+  time); in the same transaction the ticket rules (:mod:`collector.tickets`)
+  see the new results, host by host.
 
 Exceptions::
 
@@ -69,7 +72,7 @@ class BatchInvalid(IngestError):
 
 
 class BatchForbidden(IngestError):
-    """The batch holds results for a site or host the agent may not write."""
+    """The batch holds results for a site or host the agent's token may not write."""
 
     status_code = 403
 
@@ -208,13 +211,16 @@ class Ingestor:
         except BatchInvalid as exc:
             self._observe("rejected", len(exc.detail))
             raise
-        foreign = [r for r in batch.rows if r["site"] != agent.site or r["host"] != agent.host]
+        foreign = _foreign(agent, batch.rows)
         if foreign:
             self._observe("rejected", len(foreign))
             first = foreign[0]
+            hosts = f"{agent.site}/{agent.host}" + (
+                f" (and {', '.join(sorted(agent.also_hosts))})" if agent.also_hosts else "")
             raise BatchForbidden(
-                f"this agent token writes for {agent.site}/{agent.host} only; "
-                f"{len(foreign)} result(s) are for other hosts, e.g. {first['site']}/{first['host']}")
+                f"this agent token writes for {hosts} only; {len(foreign)} result(s) are for other "
+                f"hosts, e.g. {first['site']}/{first['host']} (a host of the same site can be granted: "
+                f"wardround-collector token create ... --also-host {first['host']})")
         outcome = self.store(agent, batch, now)
         self._observe("accepted", len(outcome.accepted))
         self._observe("duplicate", len(outcome.duplicates))
@@ -224,17 +230,42 @@ class Ingestor:
     def store(self, agent: Agent, batch: Batch, now: datetime) -> Outcome:
         report = batch.agent
         offset = (now - report.time).total_seconds() if report.time is not None else None
+        others = _other_hosts(agent, batch.rows)
         with writing(self.engine) as conn:
-            if self.tickets is not None:
-                self.tickets.lock(conn, agent.site, agent.host)
+            if self.tickets is not None:  # every host's ticket lock, in one fixed order
+                for host in sorted([agent.host, *others]):
+                    self.tickets.lock(conn, agent.site, host)
             stored = queries.store_new_results(conn, batch.rows)
             fresh = [r for r in batch.rows if r["uid"] in stored]
             if self.tickets is not None:  # before upsert_latest: it reads the previous newest times
-                self.tickets.on_results(conn, agent.site, agent.host, fresh, now)
+                if not others:
+                    self.tickets.on_results(conn, agent.site, agent.host, fresh, now)
+                else:
+                    for host in [agent.host, *others]:
+                        self.tickets.on_results(conn, agent.site, host,
+                                                [r for r in fresh if r["host"] == host], now)
             queries.upsert_latest(conn, fresh)
             queries.touch_host(conn, site=agent.site, host=agent.host, seen=now,
                                clock_offset_s=offset, spool_backlog=report.spool_backlog,
                                agent_version=report.version)
+            # Hosts the agent checks remotely: seen now too; the agent's own facts are not theirs.
+            for host in others:
+                queries.touch_host(conn, site=agent.site, host=host, seen=now, clock_offset_s=None,
+                                   spool_backlog=None, agent_version=None)
         accepted = [i for i in batch.ids if i in stored]
         duplicates = [i for i in batch.ids if i not in stored]
         return Outcome(accepted=accepted, duplicates=duplicates, server_time=now)
+
+
+def _foreign(agent: Agent, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows ``agent`` may not write (a set lookup per row; most batches are all its own host)."""
+    if not agent.also_hosts:
+        return [r for r in rows if r["site"] != agent.site or r["host"] != agent.host]
+    return [r for r in rows if not agent.may_write(r["site"], r["host"])]
+
+
+def _other_hosts(agent: Agent, rows: list[dict[str, Any]]) -> list[str]:
+    """The granted hosts this batch holds results for, sorted (a fixed lock order)."""
+    if not agent.also_hosts:
+        return []
+    return sorted({r["host"] for r in rows} - {agent.host})

@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 
 __all__ = [
-    "metadata", "agent_tokens", "users", "results", "latest", "hosts", "UTCDateTime",
+    "metadata", "agent_tokens", "agent_token_hosts", "users", "results", "latest", "hosts", "UTCDateTime",
     "notify_events", "notify_deliveries", "tickets", "ticket_events", "ticket_streaks", "LIVE_STATES",
 ]
 
@@ -72,6 +72,14 @@ agent_tokens = Table(
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime),
+)
+
+# The extra hosts an agent token may write results for (hosts its agent checks remotely,
+# e.g. over SSH), in the token's own site; the token's own host is in agent_tokens.
+agent_token_hosts = Table(
+    "agent_token_hosts", metadata,
+    Column("token_id", Integer, ForeignKey("agent_tokens.id", ondelete="CASCADE"), primary_key=True),
+    Column("host", String(64), primary_key=True),
 )
 
 users = Table(
