@@ -1,0 +1,57 @@
+"""Translation catalogs for records: every word a record prints comes from here.
+
+The catalogs are ``collector/records/i18n/{zh_CN,en}.json``: flat mappings of
+dotted keys to text with ``{name}`` placeholders (``str.format``).  A key
+missing from a language falls back to English, then to the key itself (a
+test checks both catalogs have the same keys, so the fallback is for
+third-party kinds only).
+
+Key families: ``verdict.<verdict>``, ``kind.<kind>``, ``heading.<name>``,
+``column.<name>``, ``check.<check>`` (item label, ``{item}``),
+``suggest.<check>`` (suggestion for an anomaly), ``sla.<outcome>``,
+``state.<ticket state>``, ``role.<role>``, ``sign.<name>``, ``gap.<name>``.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from collector.records.model import LANGUAGES
+
+__all__ = ["DEFAULT_LANGUAGE", "catalog", "normalise_language", "text"]
+
+DEFAULT_LANGUAGE = "zh_CN"
+_DIR = Path(__file__).resolve().parent / "i18n"
+
+
+@cache
+def catalog(lang: str) -> dict[str, str]:
+    """The catalog of ``lang`` (``zh_CN`` or ``en``)."""
+    if lang not in LANGUAGES:
+        raise ValueError(f"unknown language {lang!r} (expected {', '.join(LANGUAGES)})")
+    with (_DIR / f"{lang}.json").open(encoding="utf-8") as f:
+        data = json.load(f)
+    return {str(k): str(v) for k, v in data.items()}
+
+
+def normalise_language(value: Any) -> str | None:
+    """``zh_CN``/``zh-CN``/``zh``/``en``/``en_US`` → a catalog name; None if not one we have."""
+    if not isinstance(value, str):
+        return None
+    v = value.strip().replace("-", "_").lower()
+    if v in ("zh", "zh_cn", "zh_hans", "cn"):
+        return "zh_CN"
+    if v in ("en", "en_us", "en_gb"):
+        return "en"
+    return None
+
+
+def text(lang: str, key: str, /, **values: Any) -> str:
+    """The text of ``key`` in ``lang`` with ``values`` filled in."""
+    template = catalog(lang).get(key)
+    if template is None:
+        template = catalog("en").get(key, key)
+    return template.format(**values) if values else template

@@ -1,0 +1,83 @@
+"""The registry of record kinds: kind name → builder.
+
+A builder reads the database and returns the content of one record::
+
+    def build(conn: Connection, *, site: str, period_start: datetime, period_end: datetime,
+              lang: str, inspector: str) -> RecordContent
+
+``period_start`` (inclusive) and ``period_end`` (exclusive) are aware
+datetimes in the site's time zone (``period_start.tzinfo`` is the zone the
+record's dates are written in); ``lang`` is ``zh_CN`` or ``en`` (take every
+word from :func:`collector.records.i18n.text`); ``inspector`` is the name
+printed in the header.  A builder never writes.  The issuing service
+(:mod:`collector.records.service`) stamps what it owns into the header after
+the builder returns — ``customer``, ``systems``, ``generated_at``,
+``origin`` — then stores the content and its digest.
+
+Kinds registered here: ``daily``, ``weekly``, ``monthly`` and ``quarterly``
+(the patrol record, :mod:`collector.records.patrol`).  ``annual`` (the
+annual service report) is registered by ``collector/records/annual.py``
+with :func:`register`; :func:`builder` imports it on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy import Connection
+
+from collector.records.model import KINDS, RecordContent
+
+__all__ = ["Builder", "UnknownKind", "builder", "register", "registered"]
+
+
+class Builder(Protocol):
+    def __call__(self, conn: Connection, *, site: str, period_start: datetime, period_end: datetime,
+                 lang: str, inspector: str) -> RecordContent: ...
+
+
+class UnknownKind(ValueError):
+    """No builder is registered for this kind."""
+
+
+_BUILDERS: dict[str, Builder] = {}
+# Where each kind's builder lives; the module registers itself when imported.
+_MODULES = {"daily": "collector.records.patrol", "weekly": "collector.records.patrol",
+            "monthly": "collector.records.patrol", "quarterly": "collector.records.patrol",
+            "annual": "collector.records.annual"}
+
+
+def register(kind: str, build: Builder | Callable[..., RecordContent]) -> None:
+    """Make ``build`` the builder of ``kind`` (one of :data:`KINDS`)."""
+    if kind not in KINDS:
+        raise UnknownKind(f"unknown record kind {kind!r} (expected {', '.join(KINDS)})")
+    _BUILDERS[kind] = build  # type: ignore[assignment]
+
+
+def builder(kind: str) -> Builder:
+    """The builder of ``kind``, importing its module on first use."""
+    if kind not in _BUILDERS and kind in _MODULES:
+        try:
+            importlib.import_module(_MODULES[kind])
+        except ModuleNotFoundError as exc:
+            if exc.name != _MODULES[kind]:
+                raise
+    try:
+        return _BUILDERS[kind]
+    except KeyError:
+        raise UnknownKind(f"no builder for record kind {kind!r} (available: "
+                          f"{', '.join(registered()) or 'none'})") from None
+
+
+def registered() -> tuple[str, ...]:
+    """The kinds that can be issued now (importing the known builder modules)."""
+    for kind in KINDS:
+        if kind not in _BUILDERS:
+            try:
+                builder(kind)
+            except UnknownKind:
+                pass
+    return tuple(k for k in KINDS if k in _BUILDERS)
