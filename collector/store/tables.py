@@ -33,6 +33,7 @@ from sqlalchemy import (
 __all__ = [
     "metadata", "agent_tokens", "agent_token_hosts", "users", "results", "latest", "hosts", "UTCDateTime",
     "notify_events", "notify_deliveries", "tickets", "ticket_events", "ticket_streaks", "LIVE_STATES",
+    "records", "record_signatures",
 ]
 
 
@@ -252,4 +253,47 @@ ticket_streaks = Table(
     Column("level", SmallInteger),
     Column("recent", String(64), nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# --- inspection records (collector/records) ----------------------------------
+# ``records`` holds each issued record's content as canonical JSON with the
+# SHA-256 digest taken when it was issued; nothing updates a row.  A
+# scheduled record is issued once per (site, kind, period_start): the partial
+# unique index ``uq_records_scheduled`` makes the second collector's INSERT
+# do nothing.  ``record_signatures`` is append-only: each row is one
+# sign-off with the digest the signer saw.
+
+_RECORD_ID = BigInteger().with_variant(Integer, "sqlite")
+
+records = Table(
+    "records", metadata,
+    Column("id", _RECORD_ID, primary_key=True),
+    Column("site", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("period_start", UTCDateTime, nullable=False),
+    Column("period_end", UTCDateTime, nullable=False),
+    Column("period_from", String(10), nullable=False),
+    Column("period_to", String(10), nullable=False),
+    Column("language", String(8), nullable=False),
+    Column("origin", String(16), nullable=False),
+    Column("issued_by", String(64), nullable=False),
+    Column("issued_at", UTCDateTime, nullable=False),
+    Column("content", Text, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Index("uq_records_scheduled", "site", "kind", "period_start", unique=True,
+          sqlite_where=text("origin = 'scheduled'"), postgresql_where=text("origin = 'scheduled'")),
+    Index("ix_records_site_kind_from", "site", "kind", "period_from"),
+)
+
+record_signatures = Table(
+    "record_signatures", metadata,
+    Column("id", _RECORD_ID, primary_key=True),
+    Column("record_id", _RECORD_ID, ForeignKey("records.id"), nullable=False),
+    Column("signer", String(100), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("signed_at", UTCDateTime, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("signed_by", String(64), nullable=False),
+    Index("ix_record_signatures_record_id", "record_id", "id"),
 )
