@@ -254,6 +254,7 @@ class Tickets:
         newest = store.latest_started(conn, site, host, relevant)
         changed: dict[tuple[str, str], store.Streak] = {}
         clean: list[tuple[str, str]] = []
+        pending: list[dict[str, Any]] = []  # tickets with new occurrences: one executemany at the end
         for key in sorted(relevant):
             cutoff = newest.get(key)
             todo = sorted((r for r in groups[key] if cutoff is None or r["started_at"] > cutoff),
@@ -267,19 +268,20 @@ class Tickets:
                 ticket.update(occurrences=ticket["occurrences"] + late_bad, updated_at=now, _dirty=True)
             if not todo:
                 if ticket is not None and ticket.get("_dirty"):
-                    self._flush(conn, ticket)
+                    pending.append(ticket)
                 continue
             streak = known.get(key) or store.Streak()
             for r in todo:
                 ticket = self._step(change, policy, rule, streak, ticket, r, site, host)
             if ticket is not None and ticket.get("_dirty"):
-                self._flush(conn, ticket)
+                pending.append(ticket)
             live = ticket is not None and ticket["state"] in LIVE_STATES
             if not live and "b" not in streak.recent and streak.good_count >= rule.recover_after:
                 if streak.stored:
                     clean.append(key)
             else:
                 changed[key] = streak
+        store.update_tickets(conn, [self._counted(t) for t in pending if t.pop("_dirty", False)])
         store.save_streaks(conn, site, host, changed, now)
         store.delete_streaks(conn, site, host, clean)
 
@@ -359,11 +361,13 @@ class Tickets:
         return opened
 
     @staticmethod
-    def _flush(conn: Connection, t: dict[str, Any]) -> None:
-        if not t.pop("_dirty", False):
-            return
-        store.update_ticket(conn, t["id"], {k: t[k] for k in (
-            "occurrences", "last_result_id", "last_status", "last_seen_at", "flapping", "updated_at")})
+    def _counted(t: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: t[k] for k in ("id", *store.COUNTED)}
+
+    @classmethod
+    def _flush(cls, conn: Connection, t: dict[str, Any]) -> None:
+        if t.pop("_dirty", False):
+            store.update_tickets(conn, [cls._counted(t)])
 
     # -- for people (the API) -------------------------------------------------------------
 

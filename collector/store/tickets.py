@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, text, tuple_, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from collector.store.tables import LIVE_STATES, hosts, latest, ticket_events, ticket_streaks, tickets
@@ -48,6 +48,7 @@ __all__ = [
     "streaks",
     "transition",
     "update_ticket",
+    "update_tickets",
 ]
 
 _LIVE_WHERE = text("state IN ('open', 'acknowledged')")
@@ -158,6 +159,18 @@ def live_ticket(conn: Connection, site: str, host: str, check: str, item: str) -
 
 def update_ticket(conn: Connection, ticket_id: int, values: Mapping[str, Any]) -> None:
     conn.execute(update(tickets).where(tickets.c.id == ticket_id).values(**values))
+
+
+COUNTED = ("occurrences", "last_result_id", "last_status", "last_seen_at", "flapping", "updated_at")
+_UPDATE_COUNTED = update(tickets).where(tickets.c.id == bindparam("ticket_id")).values(
+    {c: bindparam(f"new_{c}") for c in COUNTED})
+
+
+def update_tickets(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Write the repeat counters (:data:`COUNTED`) of several tickets in one executemany."""
+    if rows:
+        conn.execute(_UPDATE_COUNTED, [{"ticket_id": r["id"], **{f"new_{c}": r[c] for c in COUNTED}}
+                                       for r in sorted(rows, key=lambda r: r["id"])])
 
 
 def transition(conn: Connection, ticket_id: int, from_states: Sequence[str],
