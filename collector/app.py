@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from collector import __version__
 from collector.api import JSON, health, hosts, results
+from collector.api import archive as archive_api
 from collector.api import tickets as tickets_api
 from collector.config import Settings, load_settings
 from collector.ingest import IngestError, Ingestor
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(results.router, prefix="/api/v1")
     app.include_router(hosts.router, prefix="/api/v1")
     app.include_router(tickets_api.router, prefix="/api/v1")
+    app.include_router(archive_api.router, prefix="/api/v1")
     _install_error_handlers(app)
     return app
 

@@ -33,7 +33,7 @@ from sqlalchemy import (
 __all__ = [
     "metadata", "agent_tokens", "agent_token_hosts", "users", "results", "latest", "hosts", "UTCDateTime",
     "notify_events", "notify_deliveries", "tickets", "ticket_events", "ticket_streaks", "LIVE_STATES",
-    "records", "record_signatures",
+    "archive_entries", "web_sessions", "records", "record_signatures",
 ]
 
 
@@ -253,6 +253,44 @@ ticket_streaks = Table(
     Column("level", SmallInteger),
     Column("recent", String(64), nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# --- service archive and web sessions (collector/archive.py, collector/web) ----
+# ``archive_entries`` is append-only: a service visit, remote session, phone
+# call, change or upgrade an engineer logged for a site.  A correction is a new
+# entry whose ``corrects_id`` names the entry it replaces; the unique
+# constraint lets each entry be corrected once (correct the correction to
+# change it again).  ``web_sessions`` holds the people's browser sessions by
+# the SHA-256 of the session id only; the cookie carries the id itself.
+
+_ARCHIVE_ID = BigInteger().with_variant(Integer, "sqlite")
+
+archive_entries = Table(
+    "archive_entries", metadata,
+    Column("id", _ARCHIVE_ID, primary_key=True),
+    Column("site", String(64), nullable=False),
+    Column("host", String(64)),
+    Column("kind", String(16), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("phenomenon", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("parts", Text, nullable=False),
+    Column("version", String(255), nullable=False),
+    Column("signer", String(128), nullable=False),
+    Column("ticket_id", _ARCHIVE_ID),
+    Column("corrects_id", _ARCHIVE_ID, ForeignKey("archive_entries.id"), unique=True),
+    Column("engineer", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_archive_entries_site_at", "site", "at"),
+)
+
+web_sessions = Table(
+    "web_sessions", metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("user_name", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_web_sessions_expires_at", "expires_at"),
 )
 
 # --- inspection records (collector/records) ----------------------------------
