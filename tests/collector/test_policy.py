@@ -180,3 +180,38 @@ def test_example_policy_file_loads_when_shipped():
     example = Path(__file__).resolve().parents[2] / "deploy" / "policies.example.yaml"
     policies = load_policies(example)
     assert policies.sites, "the example should show at least one site"
+
+
+def test_policy_check_prints_a_summary_when_the_file_is_good(tmp_path):
+    from tests.collector.test_cli import cli
+
+    example = Path(__file__).resolve().parents[2] / "deploy" / "policies.example.yaml"
+    out = cli("policy", "check", str(example))
+    assert out.returncode == 0, out.stderr
+    assert "central-hospital" in out.stdout and "key customer" in out.stdout
+    assert "level 1 paralysis: respond 1h, resolve 4h (24x7)" in out.stdout
+
+
+def test_policy_check_and_serve_exit_2_listing_faults_when_the_file_is_bad(tmp_path):
+    from tests.collector.test_cli import cli
+
+    bad = write(tmp_path, "default:\n  key_factor: 3\n  reopen_window: soon\n")
+    out = cli("policy", "check", str(bad))
+    assert out.returncode == 2 and out.stdout == ""
+    assert "default.key_factor" in out.stderr and "default.reopen_window" in out.stderr
+    assert "Traceback" not in out.stderr
+    config = write(tmp_path, f"policy_file: {bad.name}\ndb: sqlite:///{tmp_path}/c.db\n", "collector.yaml")
+    served = cli("serve", "--config", str(config), "--port", "1", timeout=60)
+    assert served.returncode == 2 and "default.key_factor" in served.stderr
+    assert not (tmp_path / "c.db").exists()  # nothing half-started
+
+
+def test_config_file_names_the_policy_file_relative_to_itself_when_given(tmp_path):
+    from collector.config import load_settings
+
+    config = write(tmp_path, "policy_file: policies.yaml\nsweep_seconds: 10\n", "collector.yaml")
+    settings = load_settings(config)
+    assert settings.policy_file == str(tmp_path.resolve() / "policies.yaml") and settings.sweep_seconds == 10
+    with pytest.raises(ConfigError) as err:
+        load_settings(write(tmp_path, "policy_file: 3\nsweep_seconds: -1\n", "bad.yaml"))
+    assert len(err.value.problems) == 2

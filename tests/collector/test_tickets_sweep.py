@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -101,3 +102,19 @@ def test_closed_silence_ticket_is_not_reopened_when_the_agent_stays_away(feed, e
     feed.tickets.close(t["id"], "erin")
     assert sweep(engine, T0 + timedelta(days=1), feed.tickets.policies).silent_opened == 0
     assert len(feed.all()) == 1
+
+
+def test_sweeper_thread_runs_the_sweep_at_start_when_started(feed, engine):
+    from collector.jobs import Sweeper
+
+    feed.push(at=T0)
+    sweeper = Sweeper(feed.tickets, interval=3600, clock=lambda: T0 + 20 * MIN)
+    sweeper.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not feed.all() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        sweeper.stop()
+    [t] = feed.all()
+    assert (t["check"], t["item"]) == ("agent", "silent")
