@@ -25,7 +25,8 @@ new results count, in order of ``started_at``; a result older than the
 item's newest stored one changes no streak (a late bad one still counts as
 an occurrence of a live ticket).  A result is *bad* when the
 item's mapping rule opens a level for its status.  ``after`` consecutive
-bad results open a ticket at the most severe level seen in the streak,
+bad results open a ticket at the most severe level seen in the streak
+(a worse status later raises a live ticket's level: ``escalated``),
 unless a maintenance window covers the host at the result's time; a bad
 result on a live ticket adds an occurrence.  If the item changes between
 bad and good ``flap_changes`` times within the last ``flap_window`` results
@@ -309,6 +310,8 @@ class Tickets:
             if bad:
                 ticket["occurrences"] += 1
                 ticket["last_seen_at"] = r["started_at"]
+                if level is not None and level < ticket["severity"]:
+                    self._worsen(change, policy, ticket, level, r)
                 if flapping and not ticket["flapping"]:
                     ticket["flapping"] = True
                     self._flush(change.conn, ticket)
@@ -359,6 +362,21 @@ class Tickets:
             opened.update(occurrences=opened["occurrences"] + 1, last_result_id=r["uid"],
                           last_status=r["status"], last_seen_at=r["started_at"], updated_at=now, _dirty=True)
         return opened
+
+    def _worsen(self, change: _Change, policy: SitePolicy, t: dict[str, Any], level: int,
+                r: Mapping[str, Any]) -> None:
+        """The item got worse (e.g. UNKNOWN → CRITICAL): raise the level, keep the sooner deadlines."""
+        self._flush(change.conn, t)
+        before = t["severity"]
+        response_due, resolve_due = policy.deadlines(level, t["opened_at"])
+        values = {"severity": level, "level_name": policy.level(level).name,
+                  "response_due": min(t["response_due"], response_due),
+                  "resolve_due": min(t["resolve_due"], resolve_due), "updated_at": change.now}
+        store.update_ticket(change.conn, t["id"], values)
+        t.update(values)
+        change.record(t, actor=SYSTEM, action="escalate", event="escalated",
+                      note=f"level {before} → {level} ({t['level_name']}): {_status_name(r['status'])} at "
+                           f"{format_time(r['started_at'])}: {r['summary'][:300]}")
 
     @staticmethod
     def _counted(t: Mapping[str, Any]) -> dict[str, Any]:

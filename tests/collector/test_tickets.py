@@ -239,3 +239,13 @@ def test_person_ticket_is_not_resolved_by_good_results_when_opened_by_hand(feed)
     assert again["id"] == t["id"] and again["state"] == "open"
 
 
+
+
+def test_live_ticket_rises_a_level_when_the_item_gets_worse(feed):
+    feed.run("db_backup", "HIS/full", "u", T0)  # could not be verified: level 3
+    assert feed.all()[0]["severity"] == 3
+    feed.run("db_backup", "HIS/full", "c", T0 + MIN)  # the backup failed: level 2
+    [t] = feed.all()
+    assert (t["severity"], t["initial_severity"], t["level_name"]) == (2, 3, "general fault")
+    assert t["response_due"] == "2026-11-24T04:00:05.000000Z"  # level 2: 2 h from the opening, not 9 h
+    assert [e for e, _ in feed.events()] == ["opened", "escalated"]
