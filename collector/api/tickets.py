@@ -107,36 +107,19 @@ def _note(doc: dict[str, Any]) -> Any:
     return doc.get("note", doc.get("text"))
 
 
-async def _action(request: Request, settings: Any, call: Any, ticket_id: TicketId, person: Person) -> JSON:
-    doc = await _json_body(request, settings.max_body_bytes, optional=True)
-    return JSON(await run_in_threadpool(call, ticket_id, person.name, _note(doc)))
+def _lifecycle_route(path: str, method: str) -> None:
+    """``POST /tickets/{id}/<path>``: body ``{"note": ...}`` (or ``text``), optional except for comments."""
+
+    async def handler(ticket_id: TicketId, request: Request, person: EngineerDep, tickets: TicketsDep,
+                      settings: SettingsDep) -> JSON:
+        doc = await _json_body(request, settings.max_body_bytes, optional=True)
+        call = getattr(tickets, method)
+        return JSON(await run_in_threadpool(call, ticket_id, person.name, _note(doc)))
+
+    handler.__name__ = f"ticket_{path}"
+    router.add_api_route(f"/tickets/{{ticket_id}}/{path}", handler, methods=["POST"], response_class=JSON)
 
 
-@router.post("/tickets/{ticket_id}/ack", response_class=JSON)
-async def ack(ticket_id: TicketId, request: Request, person: EngineerDep, tickets: TicketsDep,
-              settings: SettingsDep) -> JSON:
-    return await _action(request, settings, tickets.acknowledge, ticket_id, person)
-
-
-@router.post("/tickets/{ticket_id}/resolve", response_class=JSON)
-async def resolve(ticket_id: TicketId, request: Request, person: EngineerDep, tickets: TicketsDep,
-                  settings: SettingsDep) -> JSON:
-    return await _action(request, settings, tickets.resolve, ticket_id, person)
-
-
-@router.post("/tickets/{ticket_id}/close", response_class=JSON)
-async def close(ticket_id: TicketId, request: Request, person: EngineerDep, tickets: TicketsDep,
-                settings: SettingsDep) -> JSON:
-    return await _action(request, settings, tickets.close, ticket_id, person)
-
-
-@router.post("/tickets/{ticket_id}/onsite", response_class=JSON)
-async def onsite(ticket_id: TicketId, request: Request, person: EngineerDep, tickets: TicketsDep,
-                 settings: SettingsDep) -> JSON:
-    return await _action(request, settings, tickets.request_onsite, ticket_id, person)
-
-
-@router.post("/tickets/{ticket_id}/comments", response_class=JSON)
-async def comment(ticket_id: TicketId, request: Request, person: EngineerDep, tickets: TicketsDep,
-                  settings: SettingsDep) -> JSON:
-    return await _action(request, settings, tickets.comment, ticket_id, person)
+for _path, _method in (("ack", "acknowledge"), ("resolve", "resolve"), ("close", "close"),
+                       ("onsite", "request_onsite"), ("comments", "comment")):
+    _lifecycle_route(_path, _method)
