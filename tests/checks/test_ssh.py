@@ -89,7 +89,7 @@ def test_ssh_df_and_uptime_measured_for_real_when_the_host_answers(sshd):  # noq
     local_up = float(Path("/proc/uptime").read_text().split()[0])
     assert up.status is Status.OK and up.summary.startswith("up ")
     assert metric(up, "uptime_seconds") == pytest.approx(local_up, abs=30)
-    assert metric(up, "load1") is not None and up.details["source"] == "cat /proc/uptime"
+    assert metric(up, "load1") is not None and up.details["source"] == "/proc/uptime"
 
 
 def test_ssh_df_warns_and_goes_critical_at_the_thresholds_when_used_space_is_high(sshd):  # noqa: F811
@@ -269,12 +269,24 @@ def test_ssh_df_falls_back_to_df_kP_when_df_has_no_type_option():
 
 
 def test_ssh_uptime_unknown_with_the_raw_text_when_nothing_parses():
-    outputs = {"env LC_ALL=C uptime": _ssh.CommandOutput(0, "System up since boot\n", "")}
+    outputs = {ssh.UPTIME_COMMAND: _ssh.CommandOutput(
+        0, "System up since boot\n", "cat: /proc/uptime: No such file or directory\n")}
     params = ssh.SshParams(target="nas", user="m", key_file="/k", known_hosts="/kh", probes=("uptime",))
     [r] = ssh.run(params, CheckContext(), connect=lambda *a, **k: _FakeClient(),
                   run_command=_scripted(outputs))
     assert (r.item, r.status) == ("uptime", Status.UNKNOWN)
-    assert r.details["uptime"]["stdout"] == "System up since boot\n"
+    assert r.summary == "uptime: output not understood (neither /proc/uptime nor uptime could be read)"
+    assert r.details["stdout"] == "System up since boot\n"
+
+
+def test_ssh_uptime_reads_uptime_text_when_the_host_has_no_proc():
+    text = "cat: /proc/uptime: No such file or directory\n"
+    outputs = {ssh.UPTIME_COMMAND: _ssh.CommandOutput(0, fixture("ssh_uptime_procps_41days.txt"), text)}
+    params = ssh.SshParams(target="nas", user="m", key_file="/k", known_hosts="/kh", probes=("uptime",))
+    [r] = ssh.run(params, CheckContext(), connect=lambda *a, **k: _FakeClient(),
+                  run_command=_scripted(outputs))
+    assert r.status is Status.OK and r.details["source"] == "uptime"
+    assert metric(r, "uptime_seconds") == 41 * 86400 + 16 * 3600 + 39 * 60 and metric(r, "load15") == 2.52
 
 
 # --- parsers against captured output ------------------------------------------------
