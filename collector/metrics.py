@@ -54,7 +54,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from collector.notify.metrics import NotificationCollector
 from collector.store.db import reading
 from collector.store.tables import hosts, latest
-from collector.ticket_metrics import TicketCollector
+from collector.ticket_metrics import TicketCollector, ticket_metric_names
 
 __all__ = ["CollectorMetrics", "EXPORTS", "Export", "BACKUP_CHECKS", "CONTENT_TYPE", "state_exposition"]
 
@@ -178,6 +178,12 @@ EXPORTS: dict[tuple[str, str | None, str], Export] = {
         crit_as="wardround_offsite_copy_max_lag_seconds"),
     ("offsite_copy", None, "age_seconds"): Export("wardround_offsite_copy_age_seconds",
                                                   "Age of the newest file on the off-site server"),
+    # clock: item = the NTP server, or "collector" (the offset from the collector's clock)
+    ("clock", None, "offset_seconds"): Export("wardround_clock_offset_seconds",
+                                              "Reference time minus this host's time (positive: the host is "
+                                              "behind)"),
+    ("clock", None, "delay_seconds"): Export("wardround_clock_ntp_delay_seconds",
+                                             "Round trip of the NTP query"),
 }
 
 # Check names that have at least one entry: rows of other checks skip the JSON parse.
@@ -196,7 +202,7 @@ DATABASE_UP = ("wardround_collector_database_up", "1 if the last scrape could re
 
 def exported_names() -> list[str]:
     """Every metric name the collector can export (for docs and tests)."""
-    names = {STATUS[0], DATABASE_UP[0], *(n for n, _h in HOST_FAMILIES)}
+    names = {STATUS[0], DATABASE_UP[0], *(n for n, _h in HOST_FAMILIES), *ticket_metric_names()}
     for e in EXPORTS.values():
         names.add(e.name)
         if e.crit_as:

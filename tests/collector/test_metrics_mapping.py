@@ -183,3 +183,16 @@ def test_database_down_gives_up_zero_and_no_state_when_database_is_unreachable(t
     families = {f.name: f.samples for f in text_string_to_metric_families(text)}
     assert families["wardround_collector_database_up"][0].value == 0.0
     assert "wardround_check_status" not in families
+
+
+def test_clock_offset_is_signed_seconds_per_reference_when_clock_reports(client, agent_headers):
+    _post(client, agent_headers, [
+        make_result(check="clock", item="collector", metrics=(Metric("offset_seconds", -2.5, "s", warn=60,
+                                                                     crit=300),)),
+        make_result(check="clock", item="ntp.hospital.local", metrics=(
+            Metric("offset_seconds", 0.25, "s", warn=60, crit=300), Metric("delay_seconds", 0.004, "s"),
+            Metric("stratum", 2.0, "")))])
+    m = _samples(client)
+    offsets = {s.labels["item"]: s.value for s in m["wardround_clock_offset_seconds"]}
+    assert offsets == {"collector": -2.5, "ntp.hospital.local": 0.25}
+    assert [s.value for s in m["wardround_clock_ntp_delay_seconds"]] == [0.004]
