@@ -54,13 +54,16 @@ from typing import Any
 
 from checks import _ssh
 from checks._files import human_size
-from checks._perfdata import PerfValue, parse_output
+from checks._perfdata import parse_output
 from checks.context import CheckContext
 from checks.disk import PSEUDO_FSTYPES
 from checks.judge import above, below
+
+# The nagios check's own perfdata → metrics mapping, so a plugin reads the same run locally or here.
+from checks.nagios import _metrics as plugin_metrics
 from checks.nagios import mask_command
 from checks.params import Duration, format_duration
-from checks.result import MAX_METRICS, Metric, Result, Status, format_time
+from checks.result import Metric, Result, Status, format_time
 
 __all__ = ["DfOutput", "DfRow", "ParseError", "SshParams", "Uptime", "is_pseudo", "parse_df",
            "parse_proc_uptime", "parse_uptime", "run"]
@@ -335,38 +338,6 @@ def parse_uptime(text: str) -> Uptime:
     return Uptime(seconds=seconds, load=load)
 
 
-# --- Nagios plugin output (parsed by checks._perfdata, shared with the nagios check) ----------
-
-def _metric_name(label: str, used: set[str]) -> str:
-    name = re.sub(r"[^A-Za-z0-9_.\-]+", "_", label).strip("_.-")[:56]
-    if not name:
-        name = "root" if label.strip() == "/" else "value"
-    base, n = name, 2
-    while name in used:
-        name, n = f"{base}_{n}", n + 1
-    used.add(name)
-    return name
-
-
-def _metrics_of(values: list[PerfValue]) -> tuple[tuple[Metric, ...], list[dict[str, Any]]]:
-    """Metrics in base units (as the nagios check makes them), and what each perfdata label became."""
-    used: set[str] = set()
-    metrics: list[Metric] = []
-    described: list[dict[str, Any]] = []
-    for v in values:
-        name = _metric_name(v.label, used)
-        entry: dict[str, Any] = {"label": v.label, "metric": name}
-        for key, text in (("uom", v.raw_unit), ("warn", v.warn_range), ("crit", v.crit_range)):
-            if text:
-                entry[key] = text
-        if len(metrics) < MAX_METRICS:
-            metrics.append(Metric(name, v.value, v.unit, warn=v.warn, crit=v.crit, min=v.min, max=v.max))
-        else:
-            entry["dropped"] = f"more than {MAX_METRICS} metrics"
-        described.append(entry)
-    return tuple(metrics), described
-
-
 # --- the check ---------------------------------------------------------------
 
 Connect = Callable[..., Any]
@@ -577,7 +548,7 @@ def _command(params: SshParams, remote: Callable[[str], _ssh.CommandOutput], bas
                       summary=f"{params.command_item}: no answer within {out.seconds:.3g} s"
                               + (f" (last output: {plugin.summary})" if plugin.summary else ""),
                       details={**details, "stdout": stdout[:RAW_LIMIT], "stderr": stderr[:RAW_LIMIT]})
-    metrics, perf = _metrics_of(plugin.perfdata.values)
+    metrics, perf = plugin_metrics(plugin.perfdata.values)
     if plugin.long_output:
         details["long_output"] = [line[:500] for line in plugin.long_output[:200]]
     if perf:
