@@ -1,0 +1,490 @@
+"""The annual service report (年度服务报告) of one site: record kind ``annual``.
+
+What the contract promised set against what the year's evidence shows,
+built from the stored results, tickets, issued records and the service
+archive of the period (usually a calendar year in the site's time zone).
+Every figure is in a titled section (``RecordContent.sections``) so the
+generic renderers show it; every word comes from the records catalogs
+(``annual.*`` keys).  Sections, in order:
+
+``patrols``
+    delivered versus promised: daily, weekly and monthly patrol records
+    issued (distinct periods with a record of the kind ÷ periods in the
+    year) and on-site inspections (quarterly records + archive entries of
+    kind ``visit``) against the promised :data:`ONSITE_PER_YEAR`,
+    pro-rated to the period's length.
+``tickets``
+    tickets opened in the period by level: count, response and resolution
+    SLA met / breached / pending and the attainment rate (met ÷ decided).
+    A deadline is *breached* when the ticket was marked breached or kept
+    late, *met* when kept, *pending* when still running at the period's end.
+``breaches``
+    every ticket with a breached deadline, and which one.
+``backups``
+    per backup item (``db_backup``, ``backup_files``, ``offsite_copy``):
+    days with a good backup ÷ days observed (from the item's first result
+    in the period).  A day counts when the newest result of that day (site
+    time zone) is OK.  ``offsite_copy`` rows are the off-site copy rate.
+``availability``
+    per host: the share of the period it reported (time not inside a gap
+    longer than :data:`SILENT_AFTER` between results, counted from its
+    first result in the period), its longest silence, and the share of
+    ``system``/``uptime`` results that were OK.
+``recurring``
+    the check items that went bad (from OK/no result to WARNING or
+    CRITICAL) most often: times, bad results, tickets opened.
+``capacity``
+    per disk: used % and forecast days until full from its newest result in
+    the period (``days_to_full`` from the disk check).
+``recommendations``
+    certificates expiring within :data:`CERT_WARN_DAYS`, disks forecast to
+    fill within :data:`DISK_WARN_DAYS`, hosts silent at the period's end or
+    reporting less than :data:`AVAILABILITY_WARN`, backup items below
+    :data:`BACKUP_WARN`, and SLA breaches to review.
+``archive``
+    the service archive's current entries of the period (corrected entries
+    are left out; the correction stands in their place).
+
+The ticket list of the content model carries every ticket opened in the
+period (with SLA outcomes); ``rows``, ``gaps`` and ``backup_evidence`` are
+left to the patrol records.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, and_, case, func, literal_column, or_, select
+
+from checks.result import format_time
+from collector.records.i18n import catalog, text
+from collector.records.kinds import register
+from collector.records.model import Header, RecordContent, Section, TicketLine
+from collector.store.archive import ArchiveFilter, find_entries
+from collector.store.tables import hosts, records, results, tickets
+
+__all__ = ["AVAILABILITY_WARN", "BACKUP_WARN", "CERT_WARN_DAYS", "DISK_WARN_DAYS", "ONSITE_PER_YEAR",
+           "SILENT_AFTER", "build"]
+
+log = logging.getLogger(__name__)
+
+ONSITE_PER_YEAR = 4  # the key-customer promise: four on-site inspections a year
+SILENT_AFTER = timedelta(minutes=15)  # a gap between results longer than this counts as silent
+CERT_WARN_DAYS = 60.0
+DISK_WARN_DAYS = 90.0
+AVAILABILITY_WARN = 0.99
+BACKUP_WARN = 0.95
+RECURRING_TOP = 10
+BACKUP_CHECKS = ("db_backup", "backup_files", "offsite_copy")
+_BAD = (1, 2)
+Cells = list[list[str | int | float | None]]
+Rate = tuple[str, str, float]  # (host, item, a rate or a number of days)
+
+
+def _columns(lang: str, *names: str) -> list[str]:
+    return [text(lang, f"annual.column.{n}") for n in names]
+
+
+def _note(lang: str, key: str, rows: Cells) -> str:
+    return text(lang, key) if rows else text(lang, "annual.none")
+
+
+def _pct(part: float, whole: float) -> str:
+    return "—" if whole <= 0 else f"{100.0 * part / whole:.1f} %"
+
+
+def _label(lang: str, check: str, item: str) -> str:
+    key = f"check.{check}"
+    return text(lang, key, item=item) if key in _catalog_keys(lang) else text(lang, "check.other",
+                                                                                check=check, item=item)
+
+
+def _catalog_keys(lang: str) -> dict[str, str]:
+    return catalog(lang)
+
+
+def _local_day(at: datetime, zone: tzinfo) -> str:
+    return at.astimezone(zone).date().isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class _Period:
+    start: datetime  # UTC
+    end: datetime  # UTC, exclusive
+    zone: tzinfo
+    first_day: date
+    last_day: date
+
+    @property
+    def days(self) -> int:
+        return (self.last_day - self.first_day).days + 1
+
+
+def _period(period_start: datetime, period_end: datetime) -> _Period:
+    if period_start.tzinfo is None or period_end.tzinfo is None:
+        raise ValueError("period_start and period_end must be timezone-aware")
+    zone = period_start.tzinfo
+    first = period_start.date()
+    last = (period_end.astimezone(zone) - timedelta(microseconds=1)).date()
+    return _Period(period_start.astimezone(UTC), period_end.astimezone(UTC), zone, first, last)
+
+
+# -- patrols delivered versus promised --------------------------------------------------
+
+def _distinct_periods(conn: Connection, site: str, kind: str, p: _Period) -> int:
+    q = (select(func.count(func.distinct(records.c.period_from)))
+         .where(records.c.site == site, records.c.kind == kind,
+                records.c.period_from >= p.first_day.isoformat(),
+                records.c.period_from <= p.last_day.isoformat()))
+    return int(conn.execute(q).scalar() or 0)
+
+
+def _weeks(p: _Period) -> int:
+    """Whole ISO weeks (Monday starts) that begin inside the period."""
+    return sum(1 for i in range(p.days) if (p.first_day + timedelta(days=i)).weekday() == 0)
+
+
+def _months(p: _Period) -> int:
+    return sum(1 for i in range(p.days) if (p.first_day + timedelta(days=i)).day == 1)
+
+
+def _patrols(conn: Connection, site: str, p: _Period, lang: str,
+             visits: int) -> tuple[Section, dict[str, Any]]:
+    daily = _distinct_periods(conn, site, "daily", p)
+    weekly = _distinct_periods(conn, site, "weekly", p)
+    monthly = _distinct_periods(conn, site, "monthly", p)
+    quarterly = _distinct_periods(conn, site, "quarterly", p)
+    promised_onsite = round(ONSITE_PER_YEAR * p.days / 365)
+    onsite = quarterly + visits
+    rows: Cells = [
+        [text(lang, "annual.patrol.daily"), p.days, daily, _pct(daily, p.days)],
+        [text(lang, "annual.patrol.weekly"), _weeks(p), weekly, _pct(weekly, _weeks(p))],
+        [text(lang, "annual.patrol.monthly"), _months(p), monthly, _pct(monthly, _months(p))],
+        [text(lang, "annual.patrol.onsite", records=quarterly, visits=visits), promised_onsite, onsite,
+         _pct(min(onsite, promised_onsite), promised_onsite)],
+    ]
+    section = Section(key="patrols", title=text(lang, "annual.heading.patrols"),
+                      columns=_columns(lang, "item", "promised", "delivered", "rate"),
+                      rows=rows, note=text(lang, "annual.note.patrols", onsite=ONSITE_PER_YEAR))
+    return section, {"daily": daily, "onsite": onsite, "promised_onsite": promised_onsite}
+
+
+# -- tickets and SLA ----------------------------------------------------------------------
+
+def _outcome(done: datetime | None, due: datetime, breached: bool, end: datetime) -> str:
+    if breached or (done is not None and done > due) or (done is None and due <= end):
+        return "breached"
+    return "met" if done is not None and done <= end else "pending"
+
+
+def _ticket_lines(conn: Connection, site: str, p: _Period) -> list[TicketLine]:
+    q = (select(tickets).where(tickets.c.site == site, tickets.c.opened_at >= p.start,
+                               tickets.c.opened_at < p.end)
+         .order_by(tickets.c.opened_at, tickets.c.id))
+    out = []
+    for t in conn.execute(q):
+        responded = t.acknowledged_at or t.resolved_at
+        events = ["opened"]
+        for name, at in (("acknowledged", t.acknowledged_at), ("resolved", t.resolved_at)):
+            if at is not None and at < p.end:
+                events.append(name)
+        out.append(TicketLine(
+            id=t.id, host=t.host, check=t.check, item=t.item, severity=t.severity, level_name=t.level_name,
+            summary=t.summary, state=t.state, opened_at=format_time(t.opened_at),
+            acknowledged_at=format_time(t.acknowledged_at) if t.acknowledged_at else None,
+            resolved_at=format_time(t.resolved_at) if t.resolved_at else None,
+            closed_at=format_time(t.closed_at) if t.closed_at else None,
+            response_due=format_time(t.response_due), resolve_due=format_time(t.resolve_due), events=events,
+            response=_outcome(responded, t.response_due, bool(t.response_breached), p.end),
+            resolution=_outcome(t.resolved_at, t.resolve_due, bool(t.resolve_breached), p.end)))
+    return out
+
+
+def _ticket_sections(lines: list[TicketLine], lang: str) -> tuple[Section, Section]:
+    by_level: dict[int, list[TicketLine]] = defaultdict(list)
+    for t in lines:
+        by_level[t.severity].append(t)
+    rows: Cells = []
+
+    def counts(ts: list[TicketLine], attr: str) -> tuple[int, int, int]:
+        values = [getattr(t, attr) for t in ts]
+        return values.count("met"), values.count("breached"), values.count("pending")
+
+    for level in sorted(by_level):
+        ts = by_level[level]
+        rm, rb, rp = counts(ts, "response")
+        sm, sb, sp = counts(ts, "resolution")
+        rows.append([f"{level} · {ts[0].level_name}", len(ts), rm, rb, rp, _pct(rm, rm + rb),
+                     sm, sb, sp, _pct(sm, sm + sb)])
+    if lines:
+        rm, rb, rp = counts(lines, "response")
+        sm, sb, sp = counts(lines, "resolution")
+        rows.append([text(lang, "annual.total"), len(lines), rm, rb, rp, _pct(rm, rm + rb), sm, sb, sp,
+                     _pct(sm, sm + sb)])
+    cols = ("level", "tickets", "response_met", "response_breached", "response_pending", "response_rate",
+            "resolution_met", "resolution_breached", "resolution_pending", "resolution_rate")
+    by_level_section = Section(key="tickets", title=text(lang, "annual.heading.tickets"),
+                               columns=[text(lang, f"annual.column.{c}") for c in cols], rows=rows,
+                               note=text(lang, "annual.note.tickets"))
+    breach_rows: Cells = []
+    for t in lines:
+        outcomes = (("response", t.response), ("resolution", t.resolution))
+        which = [text(lang, f"annual.breach.{k}") for k, v in outcomes if v == "breached"]
+        if which:
+            breach_rows.append([t.id, t.opened_at[:10], t.host, _label(lang, t.check, t.item), t.severity,
+                                t.summary, ", ".join(which)])
+    breaches = Section(key="breaches", title=text(lang, "annual.heading.breaches"),
+                       columns=_columns(lang, "ticket", "opened", "host", "item", "level", "summary",
+                                        "breached"),
+                       rows=breach_rows, note="" if breach_rows else text(lang, "annual.none"))
+    return by_level_section, breaches
+
+
+# -- backups ------------------------------------------------------------------------------
+
+def _backups(conn: Connection, site: str, p: _Period, lang: str) -> tuple[Section, list[Rate]]:
+    q = (select(results.c.host, results.c.check, results.c.item, results.c.status, results.c.started_at)
+         .where(results.c.site == site, results.c.check.in_(BACKUP_CHECKS),
+                results.c.started_at >= p.start, results.c.started_at < p.end)
+         .order_by(results.c.started_at, results.c.id))
+    newest: dict[tuple[str, str, str], dict[str, int]] = defaultdict(dict)  # key -> day -> status
+    first: dict[tuple[str, str, str], datetime] = {}
+    for r in conn.execute(q).yield_per(5000):
+        key = (r.host, r.check, r.item)
+        newest[key][_local_day(r.started_at, p.zone)] = int(r.status)  # ordered: the last one wins
+        first.setdefault(key, r.started_at)
+    rows: Cells = []
+    rates: list[Rate] = []
+    for key in sorted(newest):
+        host, check, item = key
+        observed = (p.last_day - first[key].astimezone(p.zone).date()).days + 1
+        good = sum(1 for status in newest[key].values() if status == 0)
+        rows.append([host, _label(lang, check, item), good, observed, _pct(good, observed)])
+        rates.append((host, _label(lang, check, item), good / observed))
+    section = Section(key="backups", title=text(lang, "annual.heading.backups"),
+                      columns=_columns(lang, "host", "item", "good_days", "observed_days", "rate"),
+                      rows=rows, note=_note(lang, "annual.note.backups", rows))
+    return section, rates
+
+
+# -- availability -------------------------------------------------------------------------
+
+def _seconds_between(conn: Connection, later: Any, earlier: Any) -> Any:
+    if conn.dialect.name == "sqlite":
+        return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+    return func.extract("epoch", later - earlier)
+
+
+def _availability(conn: Connection, site: str, p: _Period, lang: str, site_hosts: list[str]
+                  ) -> tuple[Section, list[tuple[str, float, datetime | None]]]:
+    prev = func.lag(results.c.started_at).over(partition_by=results.c.host, order_by=results.c.started_at)
+    inner = (select(results.c.host, results.c.started_at.label("at"), prev.label("prev"))
+             .where(results.c.site == site, results.c.started_at >= p.start, results.c.started_at < p.end)
+             .subquery())
+    gap = _seconds_between(conn, inner.c.at, inner.c.prev)
+    q = (select(inner.c.host, func.min(inner.c.at), func.max(inner.c.at),
+                func.sum(case((gap > SILENT_AFTER.total_seconds(), gap - SILENT_AFTER.total_seconds()),
+                              else_=0.0)),
+                func.max(gap))
+         .group_by(inner.c.host))
+    spans = {row[0]: row[1:] for row in conn.execute(q)}
+    ok_q = (select(results.c.host, func.count(),
+                   func.sum(case((results.c.status == 0, 1), else_=0)))
+            .where(results.c.site == site, results.c.check.in_(("system", "uptime")),
+                   results.c.started_at >= p.start, results.c.started_at < p.end)
+            .group_by(results.c.host))
+    health = {row[0]: (int(row[1]), int(row[2] or 0)) for row in conn.execute(ok_q)}
+    rows: Cells = []
+    shares: list[tuple[str, float, datetime | None]] = []
+    for host in site_hosts:
+        if host not in spans:
+            rows.append([host, _pct(0, 1), "—", "—", "—"])
+            shares.append((host, 0.0, None))
+            continue
+        first, last, silent_inside, longest = spans[host]
+        first = _aware(first)
+        last = _aware(last)
+        tail = max((p.end - last).total_seconds() - SILENT_AFTER.total_seconds(), 0.0)
+        observed = (p.end - first).total_seconds()
+        silent = float(silent_inside or 0.0) + tail
+        longest_s = max(float(longest or 0.0), (p.end - last).total_seconds())
+        share = 1.0 - silent / observed if observed > 0 else 0.0
+        total, ok = health.get(host, (0, 0))
+        rows.append([host, f"{100.0 * share:.2f} %", f"{silent / 3600:.1f}", f"{longest_s / 3600:.1f}",
+                     _pct(ok, total)])
+        shares.append((host, share, last))
+    section = Section(key="availability", title=text(lang, "annual.heading.availability"),
+                      columns=_columns(lang, "host", "reported", "silent_hours", "longest_silence_hours",
+                                       "health_ok"),
+                      rows=rows, note=text(lang, "annual.note.availability",
+                                           minutes=int(SILENT_AFTER.total_seconds() // 60)))
+    return section, shares
+
+
+def _aware(value: Any) -> datetime:
+    if isinstance(value, str):  # SQLite aggregates come back as text
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+# -- recurring anomalies ----------------------------------------------------------------------
+
+def _recurring(conn: Connection, site: str, p: _Period, lang: str) -> Section:
+    key = (results.c.host, results.c.check, results.c.item)
+    prev = func.lag(results.c.status).over(partition_by=key, order_by=(results.c.started_at, results.c.id))
+    inner = (select(*key, results.c.status, prev.label("prev"))
+             .where(results.c.site == site, results.c.started_at >= p.start, results.c.started_at < p.end)
+             .subquery())
+    bad = inner.c.status.in_(_BAD)
+    went_bad = and_(bad, or_(inner.c.prev.is_(None), inner.c.prev.not_in(_BAD)))
+    times = func.sum(case((went_bad, 1), else_=0))
+    q = (select(inner.c.host, inner.c.check, inner.c.item, times.label("times"),
+                func.sum(case((bad, 1), else_=0)).label("bad"))
+         .group_by(inner.c.host, inner.c.check, inner.c.item)
+         .having(times > 0)
+         .order_by(literal_column("times").desc(), inner.c.host, inner.c.check, inner.c.item)
+         .limit(RECURRING_TOP))
+    opened = dict(((r.host, r.check, r.item), int(r[3])) for r in conn.execute(
+        select(tickets.c.host, tickets.c.check, tickets.c.item, func.count())
+        .where(tickets.c.site == site, tickets.c.opened_at >= p.start, tickets.c.opened_at < p.end)
+        .group_by(tickets.c.host, tickets.c.check, tickets.c.item)))
+    rows: Cells = [
+        [r.host, _label(lang, r.check, r.item), int(r.times), int(r.bad),
+         opened.get((r.host, r.check, r.item), 0)]
+        for r in conn.execute(q)]
+    return Section(key="recurring", title=text(lang, "annual.heading.recurring"),
+                   columns=_columns(lang, "host", "item", "went_bad", "bad_results", "tickets"),
+                   rows=rows, note=text(lang, "annual.note.recurring") if rows else text(lang, "annual.none"))
+
+
+# -- newest results per item (capacity, certificates) ---------------------------------------
+
+def _newest(conn: Connection, site: str, check: str, p: _Period) -> list[Any]:
+    newest = (select(results.c.host, results.c.item, func.max(results.c.started_at).label("at"))
+              .where(results.c.site == site, results.c.check == check,
+                     results.c.started_at >= p.start, results.c.started_at < p.end)
+              .group_by(results.c.host, results.c.item).subquery())
+    q = (select(results.c.host, results.c.item, results.c.status, results.c.metrics, results.c.started_at)
+         .join(newest, and_(results.c.host == newest.c.host, results.c.item == newest.c.item,
+                            results.c.started_at == newest.c.at))
+         .where(results.c.site == site, results.c.check == check)
+         .order_by(results.c.host, results.c.item))
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for r in conn.execute(q):
+        if (r.host, r.item) not in seen:
+            seen.add((r.host, r.item))
+            out.append(r)
+    return out
+
+
+def _metric(raw: str, name: str) -> float | None:
+    try:
+        for m in orjson.loads(raw):
+            if m.get("name") == name and isinstance(m.get("value"), int | float):
+                return float(m["value"])
+    except (orjson.JSONDecodeError, AttributeError, TypeError):
+        return None
+    return None
+
+
+def _capacity(conn: Connection, site: str, p: _Period, lang: str) -> tuple[Section, list[Rate]]:
+    rows: Cells = []
+    filling: list[Rate] = []
+    for r in _newest(conn, site, "disk", p):
+        used = _metric(r.metrics, "used_percent")
+        days = _metric(r.metrics, "days_to_full")
+        rows.append([r.host, r.item, None if used is None else round(used, 1),
+                     None if days is None else round(days), _local_day(r.started_at, p.zone)])
+        if days is not None and days <= DISK_WARN_DAYS:
+            filling.append((r.host, r.item, days))
+    section = Section(key="capacity", title=text(lang, "annual.heading.capacity"),
+                      columns=_columns(lang, "host", "mount", "used_percent", "days_to_full", "measured_on"),
+                      rows=rows, note=_note(lang, "annual.note.capacity", rows))
+    return section, filling
+
+
+# -- recommendations ------------------------------------------------------------------------
+
+def _recommendations(conn: Connection, site: str, p: _Period, lang: str, *, filling: list[Rate],
+                     shares: list[tuple[str, float, datetime | None]], backup_rates: list[Rate],
+                     breached: int) -> Section:
+    recs: list[tuple[int, str]] = []  # (order, text)
+    for r in _newest(conn, site, "certificate", p):
+        days = _metric(r.metrics, "days_left")
+        if days is not None and days <= CERT_WARN_DAYS:
+            key = "annual.rec.cert_expired" if days <= 0 else "annual.rec.cert"
+            recs.append((0, text(lang, key, host=r.host, item=r.item, days=max(int(days), 0))))
+    for host, item, days in sorted(filling, key=lambda f: f[2]):
+        recs.append((1, text(lang, "annual.rec.disk", host=host, item=item, days=int(days))))
+    for host, share, last in shares:
+        if last is None or p.end - last > SILENT_AFTER:
+            when = last.astimezone(p.zone).strftime("%Y-%m-%d %H:%M") if last else text(lang, "annual.never")
+            recs.append((2, text(lang, "annual.rec.silent", host=host, last=when)))
+        elif share < AVAILABILITY_WARN:
+            recs.append((3, text(lang, "annual.rec.availability", host=host, share=f"{100 * share:.1f}")))
+    for host, label, rate in backup_rates:
+        if rate < BACKUP_WARN:
+            recs.append((4, text(lang, "annual.rec.backup", host=host, item=label, rate=f"{100 * rate:.1f}")))
+    if breached:
+        recs.append((5, text(lang, "annual.rec.breaches", count=breached)))
+    rows: Cells = [[i + 1, t] for i, (_, t) in enumerate(sorted(recs, key=lambda r: r[0]))]
+    return Section(key="recommendations", title=text(lang, "annual.heading.recommendations"),
+                   columns=[text(lang, "annual.column.no"), text(lang, "annual.column.recommendation")],
+                   rows=rows, note="" if rows else text(lang, "annual.rec.none"))
+
+
+# -- the service archive ----------------------------------------------------------------------
+
+def _archive(conn: Connection, site: str, p: _Period, lang: str) -> tuple[Section, int]:
+    entries = find_entries(conn, ArchiveFilter(site=site, since=p.start, until=p.end, current_only=True,
+                                               limit=100_000))
+    rows: Cells = [
+        [e.id, e.at.astimezone(p.zone).strftime("%Y-%m-%d %H:%M"), text(lang, f"annual.archive.{e.kind}"),
+         e.host or "", e.phenomenon, e.action, e.parts, e.version, e.signer, e.engineer,
+         e.ticket_id] for e in entries]
+    visits = sum(1 for e in entries if e.kind == "visit")
+    section = Section(key="archive", title=text(lang, "annual.heading.archive"),
+                      columns=_columns(lang, "entry", "when", "kind", "host", "phenomenon", "action", "parts",
+                                       "version", "signer", "engineer", "ticket"),
+                      rows=rows, note="" if rows else text(lang, "annual.none"))
+    return section, visits
+
+
+def _site_hosts(conn: Connection, site: str, p: _Period) -> list[str]:
+    q = select(hosts.c.host).where(hosts.c.site == site, hosts.c.first_seen < p.end).order_by(hosts.c.host)
+    return [h for (h,) in conn.execute(q)]
+
+
+def build(conn: Connection, *, site: str, period_start: datetime, period_end: datetime, lang: str,
+          inspector: str) -> RecordContent:
+    """The annual service report of ``site`` for [period_start, period_end) (site-zone datetimes)."""
+    p = _period(period_start, period_end)
+    site_hosts = _site_hosts(conn, site, p)
+    archive_section, visits = _archive(conn, site, p, lang)
+    patrols, _ = _patrols(conn, site, p, lang, visits)
+    lines = _ticket_lines(conn, site, p)
+    by_level, breaches = _ticket_sections(lines, lang)
+    backups, backup_rates = _backups(conn, site, p, lang)
+    availability, shares = _availability(conn, site, p, lang, site_hosts)
+    recurring = _recurring(conn, site, p, lang)
+    capacity, filling = _capacity(conn, site, p, lang)
+    recs = _recommendations(conn, site, p, lang, filling=filling, shares=shares, backup_rates=backup_rates,
+                            breached=len(breaches.rows))
+    header = Header(site=site, customer=site, systems=[], hosts=site_hosts, kind="annual",
+                    period_from=p.first_day.isoformat(), period_to=p.last_day.isoformat(),
+                    period_start=format_time(p.start), period_end=format_time(p.end),
+                    timezone=str(p.zone), inspector=inspector, generated_at=format_time(p.end), language=lang)
+    log.info("annual report for %s %s..%s built: %s tickets, %s archive entries", site, p.first_day,
+             p.last_day, len(lines), len(archive_section.rows))
+    return RecordContent(header=header, tickets=lines,
+                         sections=[patrols, by_level, breaches, backups, availability, recurring, capacity,
+                                   recs, archive_section])
+
+
+register("annual", build)
