@@ -21,12 +21,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from collector import __version__
 from collector.api import JSON, health, hosts, results
 from collector.api import archive as archive_api
+from collector.api import records as records_api
 from collector.api import tickets as tickets_api
 from collector.config import Settings, load_settings
 from collector.ingest import IngestError, Ingestor
-from collector.jobs import Sweeper
+from collector.jobs import RecordScheduler, Sweeper
 from collector.metrics import CollectorMetrics
 from collector.policy import Policies, default_policies, load_policies
+from collector.records.render import PdfUnavailable
+from collector.records.service import RecordError, Records
 from collector.store.db import make_engine
 from collector.tickets import TicketError, Tickets
 
@@ -48,15 +51,21 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     engine = engine if engine is not None else make_engine(settings.db_url)
     own_engine = engine
     tickets = Tickets(engine, policies)
+    records = Records(engine, policies)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         sweeper = Sweeper(tickets, settings.sweep_seconds) if jobs and settings.sweep_seconds > 0 else None
+        scheduler = RecordScheduler(records) if jobs else None
         if sweeper is not None:
             sweeper.start()
+        if scheduler is not None:
+            scheduler.start()
         yield
         if sweeper is not None:
             sweeper.stop()
+        if scheduler is not None:
+            scheduler.stop()
         own_engine.dispose()
 
     app = FastAPI(title="Wardround collector", version=__version__, lifespan=lifespan,
@@ -66,6 +75,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.engine = engine
     app.state.metrics = metrics
     app.state.tickets = tickets
+    app.state.records = records
     app.state.ingestor = Ingestor(engine, observe=metrics.observe, time_batch=metrics.time_batch,
                                   tickets=tickets)
 
@@ -73,6 +83,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(results.router, prefix="/api/v1")
     app.include_router(hosts.router, prefix="/api/v1")
     app.include_router(tickets_api.router, prefix="/api/v1")
+    app.include_router(records_api.router, prefix="/api/v1")
     app.include_router(archive_api.router, prefix="/api/v1")
     _install_error_handlers(app)
     return app
@@ -86,6 +97,16 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TicketError)
     async def _ticket_error(_request: Request, exc: TicketError) -> Response:
         return JSON({"detail": str(exc)}, status_code=exc.status_code)
+
+    @app.exception_handler(RecordError)
+    async def _record_error(_request: Request, exc: RecordError) -> Response:
+        return JSON({"detail": str(exc)}, status_code=exc.status_code)
+
+    @app.exception_handler(PdfUnavailable)
+    async def _pdf_unavailable(_request: Request, exc: PdfUnavailable) -> Response:
+        log.error("PDF rendering unavailable: %s", exc)
+        return JSON({"detail": "PDF output is not available on this collector (WeasyPrint or pango missing); "
+                               "the record is available as .html and .csv"}, status_code=503)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> Response:

@@ -1,4 +1,4 @@
-"""Periodic work inside ``wardround-collector serve``: the ticket sweep.
+"""Periodic work inside ``wardround-collector serve``: the ticket sweep and the record schedule.
 
 :func:`sweep` is a plain function of the database and the time, so tests
 call it with an injected clock.  It marks breached deadlines once (a
@@ -9,6 +9,9 @@ recorded and notified exactly once), raises levels per policy, and opens
 :class:`Sweeper` runs it in a daemon thread every ``interval`` seconds, the
 first run at start; one per collector process is enough and more are safe.
 A failing sweep is logged and retried at the next interval.
+
+:class:`RecordScheduler` issues the inspection records each site's policy
+schedules (see :mod:`collector.records.service`), once each across collectors.
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from collector.policy import Policies
+from collector.records.service import Records
 from collector.tickets import SweepReport, Tickets
 
-__all__ = ["Sweeper", "sweep"]
+__all__ = ["RecordScheduler", "Sweeper", "sweep"]
 
 log = logging.getLogger(__name__)
 
@@ -66,4 +70,43 @@ class Sweeper:
                 log.warning("ticket sweep failed, retrying in %gs: %s", self.interval, type(exc).__name__)
             except Exception:  # the sweep must outlive its own bugs; they are logged in full
                 log.exception("ticket sweep failed, retrying in %gs", self.interval)
+            self._stop.wait(self.interval)
+
+
+class RecordScheduler:
+    """Issues the scheduled inspection records (:meth:`Records.issue_due`) every ``interval`` seconds.
+
+    The first pass runs at start, so a record due while the collector was
+    down is issued when it comes back.  With several collector processes
+    each runs this; the unique key on (site, kind, period_start) stores each
+    record once.  A failing pass is logged and retried at the next interval.
+    """
+
+    def __init__(self, records: Records, interval: float = 60,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        self.records = records
+        self.interval = interval
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="wardround-records", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                issued = self.records.issue_due(self.clock())
+                if issued:
+                    log.info("issued %d scheduled record(s): %s", len(issued), issued)
+            except SQLAlchemyError as exc:
+                log.warning("record schedule failed, retrying in %gs: %s", self.interval, type(exc).__name__)
+            except Exception:  # the scheduler must outlive its own bugs; they are logged in full
+                log.exception("record schedule failed, retrying in %gs", self.interval)
             self._stop.wait(self.interval)

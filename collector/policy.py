@@ -19,7 +19,11 @@ A policy says, for one site (customer):
   which no ticket opens;
 * the **agent-silent** grace (a host whose agent has not reported for longer
   opens a ticket ``agent``/``silent``), the reopen window, whether a breach
-  raises the level, and the on-site visit deadline.
+  raises the level, and the on-site visit deadline;
+* the **inspection records** (``records:``, :class:`RecordsPolicy`): the
+  customer's name and systems printed on them, their language, the
+  inspector, and when each kind is issued (cron in the site's time zone, or
+  ``off``; see ``docs/records.md``).
 
 The file (every key optional; the full format with an example is in
 ``docs/tickets.md`` and ``deploy/policies.example.yaml``)::
@@ -54,6 +58,7 @@ __all__ = [
     "Calendar",
     "Level",
     "Policies",
+    "RecordsPolicy",
     "Rule",
     "SitePolicy",
     "Window",
@@ -165,6 +170,32 @@ class Window:
         return fire is not None and fire <= at
 
 
+RECORD_KINDS = ("daily", "weekly", "monthly", "quarterly", "annual")
+DEFAULT_RECORD_SCHEDULE: Mapping[str, str | None] = {
+    "daily": "30 7 * * *", "weekly": "0 8 * * 1", "monthly": "0 8 1 * *",
+    "quarterly": "0 8 1 1,4,7,10 *", "annual": "0 8 2 1 *"}
+
+
+@dataclass(frozen=True, slots=True)
+class RecordsPolicy:
+    """What a site's inspection records say about it, and when each kind is issued.
+
+    ``schedule`` maps a kind to a 5-field cron in the site's time zone (the
+    record of the last complete period is issued at the first fire time after
+    the period ends) or None (that kind is only issued by hand).
+    """
+
+    customer: str | None = None  # printed name of the customer; None: the site name
+    systems: tuple[str, ...] = ()
+    language: str = "zh_CN"  # zh_CN | en
+    inspector: str | None = None  # None: the catalog's "automatic patrol"
+    schedule: Mapping[str, str | None] = field(default_factory=lambda: dict(DEFAULT_RECORD_SCHEDULE))
+
+    def trigger(self, kind: str, zone: ZoneInfo) -> CronTrigger | None:
+        expr = self.schedule.get(kind)
+        return _cron(expr, zone) if expr else None
+
+
 @dataclass(frozen=True, slots=True)
 class SitePolicy:
     levels: tuple[Level, ...]
@@ -179,6 +210,7 @@ class SitePolicy:
     escalate_on_breach: bool = True
     onsite_due: timedelta = timedelta(hours=24)
     onsite_always: bool = False
+    records: RecordsPolicy = field(default_factory=RecordsPolicy)
     _rule_cache: dict[tuple[str, str], Rule | None] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -269,7 +301,8 @@ def default_policies() -> Policies:
 # Loading
 
 _POLICY_KEYS = ("levels", "business_hours", "holidays", "key_customer", "key_factor", "rules",
-                "maintenance", "agent_silent", "reopen_window", "escalate_on_breach", "onsite")
+                "maintenance", "agent_silent", "reopen_window", "escalate_on_breach", "onsite",
+                "records")
 
 
 class _Problems:
@@ -512,6 +545,7 @@ def _rules(raw: Any, n_levels: int, path: str, p: _Problems) -> tuple[Rule, ...]
     return tuple(out)
 
 
+UTC_ZONE = ZoneInfo("UTC")
 _CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -598,6 +632,59 @@ def _windows(raw: Any, zone: ZoneInfo, path: str, p: _Problems) -> tuple[Window,
     return tuple(out)
 
 
+def _records_policy(raw: Any, base: RecordsPolicy, path: str, p: _Problems) -> RecordsPolicy:
+    keys = ("customer", "systems", "language", "inspector", "schedule")
+    if not isinstance(raw, Mapping):
+        p.add(path, f"expected a mapping with {', '.join(keys)}")
+        return base
+    for key in raw:
+        if key not in keys:
+            p.add(f"{path}.{key}", f"unknown key (expected {', '.join(keys)})")
+    changes: dict[str, Any] = {}
+    for key in ("customer", "inspector"):
+        if key in raw:
+            if not isinstance(raw[key], str) or not raw[key].strip() or len(raw[key]) > 100:
+                p.add(f"{path}.{key}", "expected a name of 1-100 characters")
+            else:
+                changes[key] = raw[key].strip()
+    if "systems" in raw:
+        got = raw["systems"]
+        if not isinstance(got, list) or not all(isinstance(x, str) and x.strip() for x in got):
+            p.add(f"{path}.systems", f"expected a list of system names such as [HIS, LIS] (got {got!r})")
+        else:
+            changes["systems"] = tuple(x.strip() for x in got)
+    if "language" in raw:
+        lang = str(raw["language"]).strip().replace("-", "_")
+        lang = {"zh": "zh_CN", "zh_cn": "zh_CN", "en_us": "en"}.get(lang.lower(), lang)
+        if lang not in ("zh_CN", "en"):
+            p.add(f"{path}.language", f"expected zh_CN or en (got {raw['language']!r})")
+        else:
+            changes["language"] = lang
+    if "schedule" in raw:
+        sched = raw["schedule"]
+        if not isinstance(sched, Mapping):
+            p.add(f"{path}.schedule",
+                  "expected a mapping of kind to cron or off, e.g. {daily: \"30 7 * * *\"}")
+        else:
+            merged = dict(base.schedule)
+            for kind, expr in sched.items():
+                here = f"{path}.schedule.{kind}"
+                if kind not in RECORD_KINDS:
+                    p.add(here, f"unknown kind (expected {', '.join(RECORD_KINDS)})")
+                    continue
+                if expr is False or expr is None or expr == "off":
+                    merged[kind] = None
+                    continue
+                try:
+                    _cron(str(expr), UTC_ZONE)
+                except ValueError as exc:
+                    p.add(here, f"expected a cron expression such as \"30 7 * * *\" or off ({exc})")
+                    continue
+                merged[kind] = str(expr)
+            changes["schedule"] = merged
+    return RecordsPolicy(**{**{f: getattr(base, f) for f in RecordsPolicy.__dataclass_fields__}, **changes})
+
+
 def _policy(raw: Any, base: SitePolicy, base_dir: Path, path: str, p: _Problems,
             explicit_rules: tuple[Rule, ...] = ()) -> tuple[SitePolicy, tuple[Rule, ...]]:
     """A policy from ``raw`` on top of ``base``; also returns the rules written in the file."""
@@ -672,6 +759,8 @@ def _policy(raw: Any, base: SitePolicy, base_dir: Path, path: str, p: _Problems,
                 if o["clock"] not in ("24x7", "business"):
                     p.add(f"{path}.onsite.clock", f"expected 24x7 or business (got {o['clock']!r})")
                 changes["onsite_always"] = o["clock"] == "24x7"
+    if "records" in raw:
+        changes["records"] = _records_policy(raw["records"], base.records, f"{path}.records", p)
     silent_level = changes.get("silent_level", base.silent_level)
     if silent_level > n:
         changes["silent_level"] = min(silent_level, n)

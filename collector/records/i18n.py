@@ -1,7 +1,10 @@
 """Translation catalogs for records: every word a record prints comes from here.
 
 The catalogs are ``collector/records/i18n/{zh_CN,en}.json``: flat mappings of
-dotted keys to text with ``{name}`` placeholders (``str.format``).  A key
+dotted keys to text with ``{name}`` placeholders (``str.format``).  A kind
+may bring its own words in ``i18n/<part>.<lang>.json`` (e.g.
+``annual.zh_CN.json`` with ``annual.*`` keys); they are merged in, and a key
+defined twice is an error.  A key
 missing from a language falls back to English, then to the key itself (a
 test checks both catalogs have the same keys, so the fallback is for
 third-party kinds only).
@@ -32,9 +35,15 @@ def catalog(lang: str) -> dict[str, str]:
     """The catalog of ``lang`` (``zh_CN`` or ``en``)."""
     if lang not in LANGUAGES:
         raise ValueError(f"unknown language {lang!r} (expected {', '.join(LANGUAGES)})")
-    with (_DIR / f"{lang}.json").open(encoding="utf-8") as f:
-        data = json.load(f)
-    return {str(k): str(v) for k, v in data.items()}
+    out: dict[str, str] = {}
+    for path in [_DIR / f"{lang}.json", *sorted(_DIR.glob(f"*.{lang}.json"))]:
+        with path.open(encoding="utf-8") as f:
+            data = json.load(f)
+        twice = sorted(set(out) & set(data))
+        if twice:
+            raise ValueError(f"{path}: key(s) already defined: {', '.join(twice[:5])}")
+        out.update({str(k): str(v) for k, v in data.items()})
+    return out
 
 
 def normalise_language(value: Any) -> str | None:

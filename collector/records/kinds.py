@@ -23,6 +23,7 @@ with :func:`register`; :func:`builder` imports it on first use.
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
@@ -43,6 +44,7 @@ class UnknownKind(ValueError):
     """No builder is registered for this kind."""
 
 
+log = logging.getLogger(__name__)
 _BUILDERS: dict[str, Builder] = {}
 # Where each kind's builder lives; the module registers itself when imported.
 _MODULES = {"daily": "collector.records.patrol", "weekly": "collector.records.patrol",
@@ -73,11 +75,17 @@ def builder(kind: str) -> Builder:
 
 
 def registered() -> tuple[str, ...]:
-    """The kinds that can be issued now (importing the known builder modules)."""
+    """The kinds that can be issued now (importing the known builder modules).
+
+    A builder module that fails to import is logged and left out, so one
+    broken kind does not stop the others being issued.
+    """
     for kind in KINDS:
         if kind not in _BUILDERS:
             try:
                 builder(kind)
             except UnknownKind:
                 pass
+            except Exception:  # a broken builder module must not stop the other kinds
+                log.exception("the builder of %s records cannot be imported", kind)
     return tuple(k for k in KINDS if k in _BUILDERS)

@@ -1,0 +1,141 @@
+"""``/api/v1/records``: issued inspection records, their renderings, sign-off and verification.
+
+Viewers read; engineers (and admins) issue and sign.  ``GET
+/records/{id}`` answers JSON; ``{id}.html``, ``{id}.pdf`` and ``{id}.csv``
+are the renderings (PDF and CSV as attachments).  Rules live in
+:mod:`collector.records.service`; these handlers parse, authorise, call, answer.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from collector.api import JSON
+from collector.api.body import read_body
+from collector.api.deps import PersonDep, SettingsDep, require_role
+from collector.auth import Person, Role
+from collector.records import render
+from collector.records.model import KINDS
+from collector.records.service import RecordNotFound, Records
+from collector.store.records import RecordFilter
+
+router = APIRouter()
+
+EngineerDep = Annotated[Person, Depends(require_role(Role.engineer))]
+RecordId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+MAX_LIMIT = 1000
+_REF_RE = re.compile(r"^(\d{1,18})(?:\.(json|html|pdf|csv))?$")
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ISSUE_FIELDS = {"site", "kind", "period", "date", "language", "inspector"}
+
+
+async def get_records(request: Request) -> Records:
+    return request.app.state.records  # type: ignore[no-any-return]
+
+
+RecordsDep = Annotated[Records, Depends(get_records)]
+
+
+def _bad_query(name: str, message: str) -> HTTPException:
+    return HTTPException(status_code=422, detail=[{"loc": ["query", name], "msg": message,
+                                                   "type": "value_error"}])
+
+
+@router.get("/records", response_class=JSON)
+def list_records(
+    _person: PersonDep,
+    records: RecordsDep,
+    site: str | None = None,
+    kind: Annotated[list[str] | None, Query()] = None,
+    date_from: Annotated[str | None, Query(alias="from")] = None,
+    date_to: Annotated[str | None, Query(alias="to")] = None,
+    limit: int = Query(200, ge=1, le=MAX_LIMIT),
+) -> JSON:
+    kinds = [k.strip() for raw in kind or [] for k in raw.split(",") if k.strip()]
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown:
+        raise _bad_query("kind", f"expected {', '.join(KINDS)} (got {', '.join(unknown)[:80]})")
+    for name, value in (("from", date_from), ("to", date_to)):
+        if value is not None and not _DATE_RE.match(value):
+            raise _bad_query(name, f"expected a date like 2026-11-22 (got {value[:40]!r})")
+    f = RecordFilter(site=site, kinds=tuple(kinds), date_from=date_from, date_to=date_to, limit=limit)
+    return JSON({"records": records.list(f)})
+
+
+async def _json_body(request: Request, cap: int) -> dict[str, Any]:
+    body = await read_body(request, cap)
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise HTTPException(status_code=422, detail=f"body is not valid JSON: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise HTTPException(status_code=422, detail="body: expected a JSON object")
+    return doc
+
+
+@router.post("/records", response_class=JSON)
+async def issue_record(request: Request, person: EngineerDep, records: RecordsDep,
+                       settings: SettingsDep) -> JSON:
+    doc = await _json_body(request, settings.max_body_bytes)
+    missing = [k for k in ("site", "kind") if k not in doc]
+    if missing:
+        raise HTTPException(status_code=422, detail=f"missing field(s): {', '.join(missing)}")
+    unknown = sorted(set(doc) - _ISSUE_FIELDS)
+    if unknown:
+        raise HTTPException(status_code=422, detail=f"unknown field(s): {', '.join(unknown)[:200]}")
+    if "date" in doc and "period" in doc:
+        raise HTTPException(status_code=422, detail="give period or date, not both")
+    period = doc.get("period", doc.get("date"))
+    record = await run_in_threadpool(lambda: records.issue(
+        site=doc["site"], kind=doc["kind"], period=period, language=doc.get("language"),
+        inspector=doc.get("inspector"), actor=person.name))
+    return JSON(record.to_json(), status_code=201)
+
+
+def _filename(record: Any, ext: str) -> str:
+    return f"record-{record.id}-{record.kind}-{record.period_from}.{ext}"
+
+
+@router.get("/records/{ref}")
+def get_record(ref: str, _person: PersonDep, records: RecordsDep) -> Response:
+    m = _REF_RE.match(ref)
+    if m is None:
+        raise RecordNotFound(f"no record {ref[:40]!r}: expected /records/ID or ID.html, ID.pdf, ID.csv")
+    record = records.get(int(m.group(1)))
+    fmt = m.group(2) or "json"
+    headers = {"X-Record-Digest": record.digest, "X-Record-Verified": "true" if record.verified else "false"}
+    if fmt == "json":
+        return JSON(record.to_json(), headers=headers)
+    if fmt == "html":
+        return HTMLResponse(render.html(record), headers=headers)
+    if fmt == "pdf":
+        headers["Content-Disposition"] = f'attachment; filename="{_filename(record, "pdf")}"'
+        return Response(render.pdf(record), media_type="application/pdf", headers=headers)
+    headers["Content-Disposition"] = f'attachment; filename="{_filename(record, "csv")}"'
+    return Response(render.csv_bytes(record), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+@router.post("/records/{record_id}/sign", response_class=JSON)
+async def sign_record(record_id: RecordId, request: Request, person: EngineerDep, records: RecordsDep,
+                      settings: SettingsDep) -> JSON:
+    doc = await _json_body(request, settings.max_body_bytes)
+    unknown = sorted(set(doc) - {"signer", "role", "note"})
+    if unknown:
+        raise HTTPException(status_code=422, detail=f"unknown field(s): {', '.join(unknown)[:200]}")
+    missing = [k for k in ("signer", "role") if k not in doc]
+    if missing:
+        raise HTTPException(status_code=422, detail=f"missing field(s): {', '.join(missing)}")
+    record = await run_in_threadpool(lambda: records.sign(record_id, signer=doc["signer"], role=doc["role"],
+                                                          note=doc.get("note"), actor=person.name))
+    return JSON(record.summary(), status_code=201)
+
+
+@router.get("/records/{record_id}/verify", response_class=JSON)
+def verify_record(record_id: RecordId, _person: PersonDep, records: RecordsDep) -> JSON:
+    return JSON(records.verify(record_id))

@@ -1,0 +1,291 @@
+"""The patrol record (daily, weekly, monthly, quarterly): what every host's checks said in the period.
+
+How the content is decided (the rules ``docs/records.md`` states for users):
+
+* **One row per (host, check, item)** that reported in the period.  Its
+  verdict is that of the **newest result in the period**: a patrol record
+  states the state at patrol time.  What went wrong earlier in the period is
+  not lost: the row carries the number of results, of bad ones and the worst
+  verdict, and every item that was not normal at some point is listed under
+  anomalies (``recovered`` when it ended normal) and, if it opened one,
+  under tickets.
+* **Value and unit** come from the newest result's metrics: the first metric
+  with a warning or critical threshold (the one the standard judges), else
+  the first metric; the **standard** is the result's own standard text.
+* **Gaps**: a host of the site (hosts table, first seen before the period
+  ended) with no result in the period, and an item that reported in the
+  look-back window before the period (as long as the period, at least 7
+  days) but not in it, are listed under ``gaps`` and get a ``no_data`` row.
+  Nothing known is silently left out.
+* **Tickets**: those opened, acknowledged or resolved in the period, as of
+  the end of the period (a later acknowledgement does not count), with the
+  SLA outcome of the response and the resolution.
+* **Backup evidence**: every item of a backup check (``db_backup``,
+  ``backup_files``, ``offsite_copy``) seen in the period or a gap: its
+  newest OK result in the period, the backup's time (the result's time minus
+  the ``age_seconds`` metric) and size (``size_bytes``, else
+  ``remote_size_bytes``); the verdict is the row's.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection
+
+from checks.result import format_time
+from collector.policy import BACKUP_CHECKS
+from collector.records.i18n import catalog, text
+from collector.records.kinds import register
+from collector.records.model import (
+    VERDICTS,
+    Anomaly,
+    BackupEvidence,
+    Gap,
+    Header,
+    RecordContent,
+    Row,
+    TicketLine,
+    Verdict,
+    verdict_of_status,
+)
+from collector.store import records as store
+
+__all__ = ["build", "format_measure", "item_label", "pick_metric", "sla_outcomes"]
+
+MIN_LOOKBACK = timedelta(days=7)
+
+
+def item_label(lang: str, check: str, item: str) -> str:
+    """The item in words: ``磁盘空间 /``, ``Database backup HIS/full``."""
+    key = f"check.{check}"
+    if key in catalog(lang):
+        return text(lang, key, item=item).strip()
+    return text(lang, "check.other", check=check, item=item).strip()
+
+
+def suggestion(lang: str, check: str, verdict: Verdict) -> str:
+    if verdict == "no_data":
+        return text(lang, "suggest.unknown")
+    key = f"suggest.{check}"
+    return text(lang, key) if key in catalog(lang) else text(lang, "suggest.other")
+
+
+def pick_metric(metrics: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The metric a row shows: the first with a threshold (the judged one), else the first."""
+    for m in metrics:
+        if m.get("warn") is not None or m.get("crit") is not None:
+            return m
+    return metrics[0] if metrics else None
+
+
+def _num(v: float) -> str:
+    return f"{v:.1f}".rstrip("0").rstrip(".") if v != int(v) else str(int(v))
+
+
+def _bytes(v: float) -> str:
+    size = float(v)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(size) < 1024 or unit == "TiB":
+            return f"{_num(round(size, 1))} {unit}"
+        size /= 1024
+    return f"{v} B"  # pragma: no cover - the loop always returns
+
+
+def _seconds(v: float) -> str:
+    s = abs(v)
+    if s < 120:
+        return f"{_num(round(v, 1))} s"
+    if s < 7200:
+        return f"{_num(round(v / 60, 1))} min"
+    if s < 2 * 86400:
+        return f"{_num(round(v / 3600, 1))} h"
+    return f"{_num(round(v / 86400, 1))} d"
+
+
+def format_measure(value: float | None, unit: str) -> str:
+    """A measured value as people read it: ``41.2 %``, ``117.7 MiB``, ``3.5 h``."""
+    if value is None:
+        return ""
+    if unit == "%":
+        return f"{_num(round(value, 1))} %"
+    if unit == "B":
+        return _bytes(value)
+    if unit == "B/s":
+        return _bytes(value) + "/s"
+    if unit == "s":
+        return _seconds(value)
+    if unit in ("", "1", "count", "c"):
+        return _num(round(value, 3))
+    return f"{_num(round(value, 3))} {unit}"
+
+
+def _metrics(raw: str) -> list[dict[str, Any]]:
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return []
+    return [m for m in doc if isinstance(m, dict)] if isinstance(doc, list) else []
+
+
+def _t(value: datetime | None) -> str | None:
+    return format_time(value) if value is not None else None
+
+
+def sla_outcomes(t: Any, end: datetime) -> tuple[str, str, dict[str, datetime | None]]:
+    """(response, resolution, times as of ``end``) of a ticket: met, breached or pending."""
+    seen = {name: (getattr(t, name) if getattr(t, name) is not None and getattr(t, name) < end else None)
+            for name in ("acknowledged_at", "resolved_at", "closed_at")}
+    answered = seen["acknowledged_at"] or seen["resolved_at"]
+    if answered is not None:
+        response = "met" if answered <= t.response_due else "breached"
+    else:
+        response = "breached" if t.response_due < end else "pending"
+    if seen["resolved_at"] is not None:
+        resolution = "met" if seen["resolved_at"] <= t.resolve_due else "breached"
+    else:
+        resolution = "breached" if t.resolve_due < end else "pending"
+    return response, resolution, seen
+
+
+def _ticket_lines(conn: Connection, site: str, start: datetime, end: datetime) -> list[TicketLine]:
+    out = []
+    for t in store.period_tickets(conn, site, start, end):
+        response, resolution, seen = sla_outcomes(t, end)
+        state = ("closed" if seen["closed_at"] else "resolved" if seen["resolved_at"] else
+                 "acknowledged" if seen["acknowledged_at"] else "open")
+        events = [name for name, at in (("opened", t.opened_at), ("acknowledged", seen["acknowledged_at"]),
+                                        ("resolved", seen["resolved_at"]))
+                  if at is not None and start <= at < end]
+        out.append(TicketLine(
+            id=int(t.id), host=t.host, check=t.check, item=t.item, severity=int(t.severity),
+            level_name=t.level_name, summary=t.summary, state=state, opened_at=format_time(t.opened_at),
+            acknowledged_at=_t(seen["acknowledged_at"]), resolved_at=_t(seen["resolved_at"]),
+            closed_at=_t(seen["closed_at"]), response_due=format_time(t.response_due),
+            resolve_due=format_time(t.resolve_due), events=events, response=response,
+            resolution=resolution))
+    return out
+
+
+def _metric_value(metrics: Sequence[dict[str, Any]], *names: str) -> float | None:
+    for name in names:
+        for m in metrics:
+            if m.get("name") == name and isinstance(m.get("value"), int | float):
+                return float(m["value"])
+    return None
+
+
+def build(conn: Connection, *, site: str, period_start: datetime, period_end: datetime, lang: str,
+          inspector: str, kind: str = "daily") -> RecordContent:
+    """The patrol record of ``site`` for [period_start, period_end) (see the module docstring)."""
+    zone = period_start.tzinfo
+    start, end = period_start, period_end
+    items = store.period_items(conn, site, start, end)
+    rows: list[Row] = []
+    anomalies: list[Anomaly] = []
+    reported: set[tuple[str, str, str]] = set()
+    for it in items:
+        key = (it.host, it.check, it.item)
+        reported.add(key)
+        metrics = _metrics(it.metrics)
+        m = pick_metric(metrics)
+        value = float(m["value"]) if m is not None and isinstance(m.get("value"), int | float) else None
+        unit = str(m.get("unit", "")) if m is not None else ""
+        verdict = verdict_of_status(it.status)
+        worst = verdict_of_status(it.worst_status)
+        label = item_label(lang, it.check, it.item)
+        if verdict == "no_data":
+            remark = text(lang, "remark.unknown", summary=it.summary)
+        elif verdict != "normal":
+            remark = it.summary
+        elif it.bad:
+            remark = text(lang, "remark.recovered", bad=it.bad)
+        else:
+            remark = ""
+        rows.append(Row(host=it.host, check=it.check, item=it.item, label=label, standard=it.standard,
+                        value=value, unit=unit, measured=format_measure(value, unit), verdict=verdict,
+                        remark=remark, summary=it.summary, at=format_time(it.started_at), results=it.results,
+                        bad=it.bad, worst=worst))
+        if verdict != "normal" or worst != "normal":
+            anomalies.append(Anomaly(host=it.host, check=it.check, item=it.item, label=label, verdict=verdict,
+                                     worst=worst, bad=it.bad, summary=it.summary,
+                                     suggestion=suggestion(lang, it.check, worst if verdict == "normal" else
+                                                           verdict),
+                                     recovered=verdict == "normal"))
+
+    # Gaps: known hosts without a result, items that went quiet.
+    gaps: list[Gap] = []
+    gap_rows: list[Row] = []
+    hosts_with_results = {k[0] for k in reported}
+    known = [h for h in store.site_hosts(conn, site) if h.first_seen < end]
+    all_hosts = sorted(hosts_with_results | {h.host for h in known})
+    for h in known:
+        if h.host in hosts_with_results:
+            continue
+        last_seen = h.last_seen if h.last_seen < end else None
+        label, remark = text(lang, "gap.all_checks"), text(lang, "gap.host")
+        gaps.append(Gap(host=h.host, check=None, item=None, label=label, last_seen=_t(last_seen),
+                        remark=remark))
+        gap_rows.append(Row(host=h.host, check="", item="", label=label, standard="", value=None, unit="",
+                            measured="", verdict="no_data", remark=remark, summary="", at=None, results=0,
+                            bad=0, worst="no_data"))
+    silent_hosts = {g.host for g in gaps}
+    lookback = max(end - start, MIN_LOOKBACK)
+    quiet = store.items_seen_between(conn, site, start - lookback, start)
+    for key in sorted(quiet):
+        if key in reported or key[0] in silent_hosts:
+            continue  # reported, or the whole host is a gap already
+        host, check, item = key
+        label = item_label(lang, check, item)
+        local = quiet[key].astimezone(zone).strftime("%Y-%m-%d %H:%M")
+        remark = text(lang, "gap.item", last_seen=local)
+        gaps.append(Gap(host=host, check=check, item=item, label=label, last_seen=format_time(quiet[key]),
+                        remark=remark))
+        gap_rows.append(Row(host=host, check=check, item=item, label=label, standard="", value=None, unit="",
+                            measured="", verdict="no_data", remark=remark, summary="", at=None, results=0,
+                            bad=0, worst="no_data"))
+        if host not in all_hosts:
+            all_hosts.append(host)
+    rows = sorted(rows + gap_rows, key=lambda r: (r.host, r.check, r.item))
+
+    # Backup evidence: every backup item with a row (reported or a gap).
+    good = store.newest_good(conn, site, BACKUP_CHECKS, start, end)
+    evidence = []
+    for r in rows:
+        if r.check not in BACKUP_CHECKS:
+            continue
+        found = good.get((r.host, r.check, r.item))
+        last_good, size = None, None
+        if found is not None:
+            at, raw = found
+            ms = _metrics(raw)
+            age = _metric_value(ms, "age_seconds")
+            last_good = at - timedelta(seconds=age) if age is not None and age >= 0 else at
+            size = _metric_value(ms, "size_bytes", "remote_size_bytes")
+        remark = r.remark if r.verdict != "normal" else ""
+        if last_good is None and not remark:
+            remark = text(lang, "remark.no_good_backup")
+        evidence.append(BackupEvidence(host=r.host, check=r.check, item=r.item, label=r.label,
+                                       last_good_at=_t(last_good), size_bytes=size,
+                                       size=_bytes(size) if size is not None else "", verdict=r.verdict,
+                                       remark=remark))
+
+    counts: dict[str, int] = dict.fromkeys(VERDICTS, 0)
+    for r in rows:
+        counts[r.verdict] += 1
+    last_day = (end - timedelta(microseconds=1)).astimezone(zone)
+    header = Header(
+        site=site, customer=site, systems=[], hosts=sorted(all_hosts), kind=kind,
+        period_from=start.astimezone(zone).date().isoformat(), period_to=last_day.date().isoformat(),
+        period_start=format_time(start), period_end=format_time(end), timezone=str(zone),
+        inspector=inspector, generated_at="", language=lang, counts=counts)
+    return RecordContent(header=header, rows=rows, gaps=gaps, anomalies=anomalies,
+                         tickets=_ticket_lines(conn, site, start, end), backup_evidence=evidence)
+
+
+for _kind in ("daily", "weekly", "monthly", "quarterly"):
+    register(_kind, functools.partial(build, kind=_kind))

@@ -1,0 +1,199 @@
+"""Renderings of a stored record: HTML, PDF (the HTML printed by WeasyPrint) and CSV.
+
+Every rendering is made from the stored record only — its content as
+issued, its stored digest, its signatures and whether it verified at read
+(:class:`collector.records.service.StoredRecord`) — so rendering an old
+record again gives the same text.  Every rendering prints the SHA-256
+digest; one whose content fails verification says so in large letters.
+All words come from the catalogs in the record's language; times are shown
+in the record's time zone.
+
+* HTML: ``templates/record.html.j2`` with ``templates/record.css`` inlined
+  (one request on a slow hospital network, no scripts).
+* PDF: WeasyPrint (imported on first use: it costs ~0.3 s and needs pango
+  from the system) renders the same HTML with the print rules (A4
+  landscape, the record number and digest at the foot of every page).  CJK
+  text needs a CJK font on the machine (Debian ``fonts-wqy-zenhei`` or
+  ``fonts-noto-cjk``).
+* CSV: UTF-8 with a byte-order mark (Excel in China opens it right), CRLF
+  line ends; a block of header lines, then each part of the record as a
+  titled table separated by blank lines.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import jinja2
+
+from collector.records.i18n import text
+from collector.records.service import StoredRecord
+
+__all__ = ["PdfUnavailable", "csv_bytes", "html", "pdf"]
+
+log = logging.getLogger(__name__)
+_TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+class PdfUnavailable(RuntimeError):
+    """WeasyPrint (or the pango library it needs) is not installed."""
+
+
+@cache
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(_TEMPLATES)),
+                              autoescape=jinja2.select_autoescape(["html", "j2"]),
+                              undefined=jinja2.StrictUndefined, trim_blocks=False)
+
+
+@cache
+def _css() -> str:
+    return (_TEMPLATES / "record.css").read_text(encoding="utf-8")
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _local(zone: ZoneInfo) -> Any:
+    def local(value: str | None) -> str:
+        if not value:
+            return ""
+        try:
+            at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+        return at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    return local
+
+
+def _lang(record: StoredRecord) -> str:
+    lang = record.content.get("header", {}).get("language", record.language)
+    return lang if lang in ("zh_CN", "en") else record.language
+
+
+def _title(lang: str, kind: str) -> str:
+    return text(lang, f"title.{kind}") if kind in ("daily", "weekly", "monthly", "quarterly", "annual") \
+        else text(lang, "title.record")
+
+
+def html(record: StoredRecord) -> str:
+    """The record as one self-contained HTML page."""
+    c = record.content
+    lang = _lang(record)
+    h = c.get("header", {})
+    zone = _zone(h.get("timezone", "UTC"))
+    env = _env().overlay()
+    env.filters["local"] = _local(zone)
+
+    def t(key: str, **values: Any) -> str:
+        return text(lang, key, **values)
+
+    return env.get_template("record.html.j2").render(
+        c=_Obj(c), h=_Obj(h), lang=lang, t=t, title=_title(lang, h.get("kind", record.kind)), css=_css(),
+        record_id=record.id, digest=record.digest, verified=record.verified, signatures=record.signatures)
+
+
+class _Obj(dict):  # type: ignore[type-arg]
+    """A dict whose keys read as attributes in templates (``r.host``), recursively, missing = empty."""
+
+    def __getattr__(self, name: str) -> Any:
+        value = self.get(name)
+        if isinstance(value, dict):
+            return _Obj(value)
+        if isinstance(value, list):
+            return [_Obj(v) if isinstance(v, dict) else v for v in value]
+        return value
+
+
+def pdf(record: StoredRecord) -> bytes:
+    """The record as PDF: the HTML page printed by WeasyPrint."""
+    try:
+        import weasyprint  # type: ignore[import-untyped]  # heavy: loaded when a PDF is first asked for
+    except (ImportError, OSError) as exc:
+        raise PdfUnavailable(f"PDF output needs WeasyPrint and pango: {exc}") from exc
+    return bytes(weasyprint.HTML(string=html(record), base_url=str(_TEMPLATES)).write_pdf())
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value == int(value):
+        return int(value)
+    return value
+
+
+def csv_bytes(record: StoredRecord) -> bytes:
+    """The record as CSV: UTF-8 with BOM, CRLF, header lines then one titled table per part."""
+    c = record.content
+    lang = _lang(record)
+    h = c.get("header", {})
+    local = _local(_zone(h.get("timezone", "UTC")))
+
+    def t(key: str, **values: Any) -> str:
+        return text(lang, key, **values)
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow([_title(lang, h.get("kind", record.kind))])
+    period = h.get("period_from", "") + ("" if h.get("period_to") == h.get("period_from")
+                                        else " – " + h.get("period_to", ""))
+    systems, hosts = ", ".join(h.get("systems", [])), ", ".join(h.get("hosts", []))
+    counts = t("header.counts", **h["counts"]) if h.get("counts") else ""
+    for key, value in (("header.record_id", record.id), ("header.customer", h.get("customer", "")),
+                       ("header.site", h.get("site", "")), ("header.systems", systems),
+                       ("header.kind", t("kind." + h.get("kind", record.kind))),
+                       ("header.period", f"{period} ({h.get('timezone', '')})"),
+                       ("header.inspector", h.get("inspector", "")),
+                       ("header.generated_at", local(h.get("generated_at"))),
+                       ("header.hosts", hosts), ("header.summary", counts), ("header.digest", record.digest)):
+        w.writerow([t(key), value])
+    if not record.verified:
+        w.writerow([t("integrity.failed")])
+
+    def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+        w.writerow([])
+        w.writerow([title])
+        w.writerow(columns)
+        for row in rows:
+            w.writerow([_cell(v) for v in row])
+
+    def cols(*names: str) -> list[str]:
+        return [t("column." + n) for n in names]
+
+    if c.get("rows") or not c.get("sections"):
+        table(t("heading.rows"),
+              cols("host", "check", "item", "standard", "value", "unit", "measured", "verdict", "remark",
+                   "at"),
+              [[r["host"], r["check"], r["label"], r["standard"], r["value"], r["unit"], r["measured"],
+                t("verdict." + r["verdict"]), r["remark"], local(r["at"])] for r in c.get("rows", [])])
+        table(t("heading.gaps"), cols("host", "item", "last_seen", "remark"),
+              [[g["host"], g["label"], local(g["last_seen"]), g["remark"]] for g in c.get("gaps", [])])
+        table(t("heading.anomalies"), cols("host", "item", "verdict", "summary", "suggestion"),
+              [[a["host"], a["label"], t("verdict." + a["verdict"]), a["summary"], a["suggestion"]]
+               for a in c.get("anomalies", [])])
+        table(t("heading.tickets"),
+              cols("ticket", "host", "severity", "summary", "state", "opened_at", "acknowledged_at",
+                   "resolved_at", "response", "resolution"),
+              [[k["id"], k["host"], k["severity"], k["summary"], t("state." + k["state"]),
+                local(k["opened_at"]), local(k["acknowledged_at"]), local(k["resolved_at"]),
+                t("sla." + k["response"]), t("sla." + k["resolution"])] for k in c.get("tickets", [])])
+        table(t("heading.backups"), cols("host", "item", "last_good_at", "size", "verdict", "remark"),
+              [[b["host"], b["label"], local(b["last_good_at"]), b["size_bytes"],
+                t("verdict." + b["verdict"]), b["remark"]] for b in c.get("backup_evidence", [])])
+    for s in c.get("sections", []):
+        table(s.get("title", ""), list(s.get("columns", [])), [list(r) for r in s.get("rows", [])])
+    table(t("heading.signatures"), [*cols("role", "signer", "signed_at", "note"), "SHA-256"],
+          [[t("role." + s["role"]), s["signer"], local(s["signed_at"]), s["note"], s["digest"]]
+           for s in record.signatures])
+    return b"\xef\xbb\xbf" + buf.getvalue().encode("utf-8")

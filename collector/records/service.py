@@ -1,0 +1,391 @@
+"""Issuing, reading, signing and verifying inspection records (what the API and the scheduler call).
+
+Life of a record::
+
+    build (kinds.builder(kind), read-only) → stamp header → canonical JSON + SHA-256
+      → INSERT (a scheduled one: ON CONFLICT DO NOTHING on (site, kind, period_start))
+      → read: verify the digest of the stored content at every read
+      → sign: append (signer, role, note, time, the digest signed) — the content never changes
+
+Periods are whole days in the site's time zone (its business calendar's
+zone): ``daily`` one day, ``weekly`` Monday to Sunday, ``monthly`` a
+calendar month, ``quarterly`` a calendar quarter, ``annual`` a calendar year.
+An engineer may give any ``from``/``to`` range (both days included, at most
+366 days) or one ``date`` (the period of the kind containing it); with
+neither, the last complete period.  A period reaching past now is read up to
+now (``period_end`` in the header says so).
+
+Scheduled issue (:meth:`Records.issue_due`): for each site with hosts and
+each kind with a cron in the site's ``records.schedule``, the last complete
+period (and the one before it, after a downtime) is issued once its first
+fire time after the period's end has passed, unless it is stored already or
+the site had no host yet when the period ended.  Several collectors may run
+it at once: the unique index lets one INSERT through.
+
+Exceptions (each knows its HTTP status)::
+
+    RecordError
+    ├── RecordNotFound   404
+    └── RecordInvalid    422: bad site, kind, period, language, signer or role
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+from sqlalchemy import Engine
+
+from checks.result import format_time
+from collector.policy import Policies, SitePolicy, default_policies
+from collector.records import kinds
+from collector.records.i18n import normalise_language, text
+from collector.records.model import KINDS, canonical, digest
+from collector.store import records as store
+from collector.store.db import reading, writing
+
+__all__ = [
+    "ROLES",
+    "Period",
+    "RecordError",
+    "RecordInvalid",
+    "RecordNotFound",
+    "Records",
+    "StoredRecord",
+    "containing_period",
+    "last_complete_period",
+    "range_period",
+]
+
+log = logging.getLogger(__name__)
+
+ROLES = ("engineer", "customer")
+MAX_SPAN_DAYS = 366
+MAX_NAME = 100
+MAX_NOTE = 2000
+_SITE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+
+
+class RecordError(Exception):
+    status_code = 400
+
+
+class RecordNotFound(RecordError):
+    status_code = 404
+
+
+class RecordInvalid(RecordError):
+    status_code = 422
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """Whole days ``first``..``last`` (inclusive) in ``zone``; ``start``/``end`` are the instants."""
+
+    first: date
+    last: date
+    zone: ZoneInfo
+
+    @property
+    def start(self) -> datetime:
+        return datetime.combine(self.first, time(), self.zone)
+
+    @property
+    def end(self) -> datetime:
+        return datetime.combine(self.last + timedelta(days=1), time(), self.zone)
+
+
+def containing_period(kind: str, day: date, zone: ZoneInfo) -> Period:
+    """The period of ``kind`` that contains ``day``."""
+    if kind == "daily":
+        return Period(day, day, zone)
+    if kind == "weekly":
+        first = day - timedelta(days=day.weekday())
+        return Period(first, first + timedelta(days=6), zone)
+    if kind == "monthly":
+        first = day.replace(day=1)
+    elif kind == "quarterly":
+        first = day.replace(month=(day.month - 1) // 3 * 3 + 1, day=1)
+    elif kind == "annual":
+        first = day.replace(month=1, day=1)
+    else:
+        raise RecordInvalid(f"kind: expected one of {', '.join(KINDS)} (got {kind!r})")
+    months = {"monthly": 1, "quarterly": 3, "annual": 12}[kind]
+    y, m = divmod(first.month - 1 + months, 12)
+    return Period(first, date(first.year + y, m + 1, 1) - timedelta(days=1), zone)
+
+
+def last_complete_period(kind: str, zone: ZoneInfo, now: datetime) -> Period:
+    """The newest period of ``kind`` that ended at or before ``now``."""
+    current = containing_period(kind, now.astimezone(zone).date(), zone)
+    return containing_period(kind, current.first - timedelta(days=1), zone)
+
+
+def range_period(first: date, last: date, zone: ZoneInfo) -> Period:
+    if last < first:
+        raise RecordInvalid("period: 'to' is before 'from'")
+    if (last - first).days + 1 > MAX_SPAN_DAYS:
+        raise RecordInvalid(f"period: at most {MAX_SPAN_DAYS} days")
+    return Period(first, last, zone)
+
+
+def _date(value: Any, where: str) -> date:
+    if not isinstance(value, str):
+        raise RecordInvalid(f"{where}: expected a date like 2026-11-22 (got {value!r})")
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise RecordInvalid(f"{where}: expected a date like 2026-11-22 (got {value[:40]!r})") from None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    """A record as stored, verified at read: what the renderers and the API are given."""
+
+    id: int
+    site: str
+    kind: str
+    period_from: str
+    period_to: str
+    language: str
+    origin: str
+    issued_by: str
+    issued_at: datetime
+    content: dict[str, Any]
+    digest: str
+    computed: str
+    signatures: list[dict[str, Any]]
+
+    @property
+    def verified(self) -> bool:
+        return self.digest == self.computed
+
+    def summary(self) -> dict[str, Any]:
+        counts = self.content.get("header", {}).get("counts", {}) if isinstance(self.content, dict) else {}
+        return {
+            "id": self.id, "site": self.site, "kind": self.kind,
+            "period": {"from": self.period_from, "to": self.period_to}, "language": self.language,
+            "origin": self.origin, "issued_by": self.issued_by, "issued_at": format_time(self.issued_at),
+            "digest": self.digest, "verified": self.verified, "counts": counts,
+            "signatures": self.signatures,
+            "links": {fmt: f"/api/v1/records/{self.id}.{fmt}" for fmt in ("html", "pdf", "csv")},
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.summary(), "content": self.content}
+
+
+def _signature_view(s: Any) -> dict[str, Any]:
+    return {"signer": s.signer, "role": s.role, "signed_at": format_time(s.signed_at), "note": s.note,
+            "digest": s.digest, "signed_by": s.signed_by}
+
+
+def _stored(row: Any, sigs: list[Any]) -> StoredRecord:
+    raw = row.content.encode("utf-8")
+    computed = digest(raw)
+    try:
+        content = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        content = {}
+    if computed != row.digest:
+        log.error("record %s FAILS verification: stored digest %s, content digest %s", row.id, row.digest,
+                  computed)
+    return StoredRecord(
+        id=int(row.id), site=row.site, kind=row.kind, period_from=row.period_from, period_to=row.period_to,
+        language=row.language, origin=row.origin, issued_by=row.issued_by, issued_at=row.issued_at,
+        content=content if isinstance(content, dict) else {}, digest=row.digest, computed=computed,
+        signatures=[_signature_view(s) for s in sigs])
+
+
+class Records:
+    """The record service over one database and the site policies."""
+
+    def __init__(self, engine: Engine, policies: Policies | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        self.engine = engine
+        self.policies = policies or default_policies()
+        self.clock = clock or (lambda: datetime.now(UTC))
+
+    # -- periods ------------------------------------------------------------
+    def zone(self, site: str) -> ZoneInfo:
+        return self.policies.for_site(site).calendar.zone
+
+    def period(self, site: str, kind: str, raw: Any, now: datetime) -> Period:
+        """The period an engineer asked for: ``{"from", "to"}``, ``{"date"}``, a date string, or None."""
+        zone = self.zone(site)
+        if raw is None:
+            return last_complete_period(kind, zone, now)
+        if isinstance(raw, str):
+            return containing_period(kind, _date(raw, "period"), zone)
+        if not isinstance(raw, dict):
+            raise RecordInvalid('period: expected {"from": date, "to": date}, {"date": date} or a date')
+        unknown = sorted(set(raw) - {"from", "to", "date"})
+        if unknown:
+            raise RecordInvalid(f"period: unknown field(s) {', '.join(unknown)} "
+                                "(expected from and to, or date)")
+        if "date" in raw:
+            if "from" in raw or "to" in raw:
+                raise RecordInvalid("period: give date, or from and to, not both")
+            return containing_period(kind, _date(raw["date"], "period.date"), zone)
+        if "from" not in raw or "to" not in raw:
+            raise RecordInvalid("period: expected both from and to")
+        return range_period(_date(raw["from"], "period.from"), _date(raw["to"], "period.to"), zone)
+
+    # -- issuing ------------------------------------------------------------
+    def _known_site(self, site: str) -> bool:
+        if site in self.policies.sites:
+            return True
+        with reading(self.engine) as conn:
+            return any(h for h in store.site_hosts(conn, site))
+
+    def issue(self, *, site: Any, kind: Any, period: Any = None, language: Any = None,
+              inspector: Any = None, actor: str) -> StoredRecord:
+        """Issue a record by hand now (an engineer's request); every field checked."""
+        if not isinstance(site, str) or not _SITE_RE.match(site):
+            raise RecordInvalid(f"site: expected a site name (got {str(site)[:64]!r})")
+        if kind not in KINDS:
+            raise RecordInvalid(f"kind: expected one of {', '.join(KINDS)} (got {str(kind)[:32]!r})")
+        if kind not in kinds.registered():
+            raise RecordInvalid(f"kind: {kind} records cannot be issued by this collector")
+        lang = None
+        if language is not None:
+            lang = normalise_language(language)
+            if lang is None:
+                raise RecordInvalid(f"language: expected zh_CN or en (got {str(language)[:16]!r})")
+        if inspector is not None and (not isinstance(inspector, str) or not inspector.strip()
+                                      or len(inspector) > MAX_NAME):
+            raise RecordInvalid(f"inspector: expected a name of 1-{MAX_NAME} characters")
+        if not self._known_site(site):
+            raise RecordInvalid(f"site: {site!r} has no hosts and no policy on this collector")
+        now = self.clock()
+        p = self.period(site, kind, period, now)
+        if p.start > now:
+            raise RecordInvalid("period: it has not started yet")
+        record_id = self._issue(site, kind, p, lang=lang, inspector=inspector.strip() if inspector else actor,
+                                actor=actor, origin="manual", now=now)
+        assert record_id is not None
+        return self.get(record_id)
+
+    def _issue(self, site: str, kind: str, p: Period, *, lang: str | None, inspector: str, actor: str,
+               origin: str, now: datetime) -> int | None:
+        policy = self.policies.for_site(site)
+        lang = lang or policy.records.language
+        end = min(p.end, now.astimezone(p.zone))
+        build = kinds.builder(kind)
+        with reading(self.engine) as conn:
+            content = build(conn, site=site, period_start=p.start, period_end=end, lang=lang,
+                            inspector=inspector)
+        h = content.header
+        h.customer = policy.records.customer or site
+        h.systems = list(policy.records.systems)
+        h.generated_at = format_time(now)
+        h.origin = origin
+        h.kind, h.language, h.inspector = kind, lang, inspector
+        h.period_from, h.period_to = p.first.isoformat(), p.last.isoformat()
+        data = canonical(content.to_json())
+        values = {
+            "site": site, "kind": kind, "period_start": p.start, "period_end": end,
+            "period_from": p.first.isoformat(), "period_to": p.last.isoformat(), "language": lang,
+            "origin": origin, "issued_by": actor, "issued_at": now, "content": data.decode("utf-8"),
+            "digest": digest(data),
+        }
+        with writing(self.engine) as conn:
+            record_id = store.insert_record(conn, values)
+        if record_id is not None:
+            log.info("issued %s record %s for %s %s..%s (%s rows, %s)", kind, record_id, site, p.first,
+                     p.last, len(content.rows), origin)
+        return record_id
+
+    def issue_due(self, now: datetime | None = None) -> list[int]:
+        """Issue every scheduled record that is due and not stored yet; the ids this call stored."""
+        now = now or self.clock()
+        issued: list[int] = []
+        available = kinds.registered()
+        with reading(self.engine) as conn:
+            sites = store.sites(conn)
+        for site, first_seen in sites:
+            policy = self.policies.for_site(site)
+            for kind in available:
+                for p in self._due_periods(site, kind, policy, now, first_seen):
+                    record_id = self._issue(site, kind, p, lang=None,
+                                            inspector=policy.records.inspector
+                                            or text(policy.records.language, "inspector.automatic"),
+                                            actor="system", origin="scheduled", now=now)
+                    if record_id is not None:
+                        issued.append(record_id)
+        return issued
+
+    def _due_periods(self, site: str, kind: str, policy: SitePolicy, now: datetime,
+                     first_seen: datetime) -> list[Period]:
+        zone = policy.calendar.zone
+        trigger = policy.records.trigger(kind, zone)
+        if trigger is None:
+            return []
+        latest = last_complete_period(kind, zone, now)
+        candidates = [latest, last_complete_period(kind, zone, latest.start)]
+        out = []
+        for p in reversed(candidates):
+            if p.end <= first_seen:
+                continue
+            fire = trigger.get_next_fire_time(None, p.end)
+            if fire is None or fire > now:
+                continue
+            with reading(self.engine) as conn:
+                if store.record_exists(conn, site, kind, p.start):
+                    continue
+            out.append(p)
+        return out
+
+    # -- reading, signing, verifying ------------------------------------------
+    def get(self, record_id: int) -> StoredRecord:
+        with reading(self.engine) as conn:
+            row = store.get_record(conn, record_id)
+            if row is None:
+                raise RecordNotFound(f"no record {record_id}")
+            sigs = store.signatures(conn, [record_id]).get(record_id, [])
+        return _stored(row, sigs)
+
+    def list(self, f: store.RecordFilter) -> list[dict[str, Any]]:
+        """Records matching ``f`` (without content; ``verified`` is checked when one is read)."""
+        with reading(self.engine) as conn:
+            rows = store.find_records(conn, f)
+            sigs = store.signatures(conn, [int(r.id) for r in rows])
+        return [{
+            "id": int(r.id), "site": r.site, "kind": r.kind,
+            "period": {"from": r.period_from, "to": r.period_to},
+            "language": r.language, "origin": r.origin, "issued_by": r.issued_by,
+            "issued_at": format_time(r.issued_at), "digest": r.digest,
+            "signatures": [_signature_view(s) for s in sigs.get(int(r.id), [])],
+            "links": {"json": f"/api/v1/records/{r.id}",
+                      **{fmt: f"/api/v1/records/{r.id}.{fmt}" for fmt in ("html", "pdf", "csv")}},
+        } for r in rows]
+
+    def sign(self, record_id: int, *, signer: Any, role: Any, note: Any = None, actor: str) -> StoredRecord:
+        """Append a signature; refused (422) on a record that fails verification."""
+        if not isinstance(signer, str) or not signer.strip() or len(signer) > MAX_NAME:
+            raise RecordInvalid(f"signer: expected a name of 1-{MAX_NAME} characters")
+        if role not in ROLES:
+            raise RecordInvalid(f"role: expected engineer or customer (got {str(role)[:32]!r})")
+        if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE):
+            raise RecordInvalid(f"note: expected text of at most {MAX_NOTE} characters")
+        record = self.get(record_id)
+        if not record.verified:
+            raise RecordInvalid(f"record {record_id} fails verification: its stored content does not match "
+                                "its digest; it cannot be signed")
+        with writing(self.engine) as conn:
+            store.add_signature(conn, record_id=record_id, signer=signer.strip(), role=role,
+                                signed_at=self.clock(), note=(note or "").strip(), digest=record.digest,
+                                signed_by=actor)
+        log.info("record %s signed as %s by %s", record_id, role, actor)
+        return self.get(record_id)
+
+    def verify(self, record_id: int) -> dict[str, Any]:
+        r = self.get(record_id)
+        return {"id": r.id, "verified": r.verified, "digest": r.digest, "computed": r.computed,
+                "signatures": [{**s, "matches": s["digest"] == r.computed} for s in r.signatures]}

@@ -1,0 +1,201 @@
+"""The SQL of inspection records: what a record reads from results and tickets, and the records themselves.
+
+Reads for building a record (all bounded by one site and one period,
+``start`` inclusive, ``end`` exclusive, on ``started_at``):
+
+* :func:`period_items` — per (host, check, item): the newest result in the
+  period, how many results there were, how many were not OK, and the worst;
+* :func:`items_seen_between` — items that reported before the period (the
+  candidates for "no data" gaps);
+* :func:`newest_good` — per backup item, the newest OK result in the period;
+* :func:`period_tickets` — tickets opened, acknowledged or resolved in the period.
+
+Writes: :func:`insert_record` (``ON CONFLICT DO NOTHING`` against
+``uq_records_scheduled`` for scheduled records, so two collectors issuing
+the same record store one) and :func:`add_signature`.  Nothing here updates
+a record: there is no such function, on purpose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, case, func, insert, or_, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+
+from collector.store.tables import hosts, record_signatures, records, results, tickets
+
+__all__ = [
+    "PeriodItem",
+    "RecordFilter",
+    "add_signature",
+    "find_records",
+    "get_record",
+    "insert_record",
+    "items_seen_between",
+    "newest_good",
+    "period_items",
+    "period_tickets",
+    "record_exists",
+    "signatures",
+    "site_hosts",
+    "sites",
+]
+
+# Worst-first rank of a status for "the worst in the period": CRITICAL > UNKNOWN > WARNING > OK.
+_RANK = case((results.c.status == 2, 3), (results.c.status == 3, 2), (results.c.status == 1, 1), else_=0)
+_RANK_STATUS = {3: 2, 2: 3, 1: 1, 0: 0}
+_KEY = (results.c.host, results.c.check, results.c.item)
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodItem:
+    host: str
+    check: str
+    item: str
+    status: int  # of the newest result in the period
+    summary: str
+    standard: str
+    metrics: str  # JSON text, as stored
+    started_at: datetime
+    results: int
+    bad: int
+    worst_status: int
+
+
+def period_items(conn: Connection, site: str, start: datetime, end: datetime) -> list[PeriodItem]:
+    """Every (host, check, item) with a result in [start, end): newest result and counts, sorted."""
+    part = list(_KEY)
+    inner = select(
+        *_KEY, results.c.status, results.c.summary, results.c.standard, results.c.metrics,
+        results.c.started_at,
+        func.row_number().over(partition_by=part, order_by=(results.c.started_at.desc(), results.c.id.desc()))
+        .label("rn"),
+        func.count().over(partition_by=part).label("n"),
+        func.sum(case((results.c.status != 0, 1), else_=0)).over(partition_by=part).label("bad"),
+        func.max(_RANK).over(partition_by=part).label("worst_rank"),
+    ).where(results.c.site == site, results.c.started_at >= start, results.c.started_at < end).subquery()
+    q = select(inner).where(inner.c.rn == 1).order_by(inner.c.host, inner.c.check, inner.c.item)
+    return [PeriodItem(r.host, r.check, r.item, int(r.status), r.summary, r.standard, r.metrics, r.started_at,
+                       int(r.n), int(r.bad or 0), _RANK_STATUS[int(r.worst_rank)])
+            for r in conn.execute(q)]
+
+
+def items_seen_between(conn: Connection, site: str, since: datetime, until: datetime) -> dict[
+        tuple[str, str, str], datetime]:
+    """(host, check, item) → its newest result time, for items that reported in [since, until)."""
+    q = select(*_KEY, func.max(results.c.started_at)).where(
+        results.c.site == site, results.c.started_at >= since, results.c.started_at < until,
+    ).group_by(*_KEY)
+    return {(h, c, i): at for h, c, i, at in conn.execute(q)}
+
+
+def newest_good(conn: Connection, site: str, checks: Iterable[str], start: datetime,
+                end: datetime) -> dict[tuple[str, str, str], tuple[datetime, str]]:
+    """(host, check, item) → (started_at, metrics JSON) of the newest OK result of ``checks``."""
+    wanted = sorted(set(checks))
+    inner = select(
+        *_KEY, results.c.started_at, results.c.metrics,
+        func.row_number().over(partition_by=list(_KEY),
+                               order_by=(results.c.started_at.desc(), results.c.id.desc())).label("rn"),
+    ).where(results.c.site == site, results.c.check.in_(wanted), results.c.status == 0,
+            results.c.started_at >= start, results.c.started_at < end).subquery()
+    q = select(inner).where(inner.c.rn == 1)
+    return {(r.host, r.check, r.item): (r.started_at, r.metrics) for r in conn.execute(q)}
+
+
+def site_hosts(conn: Connection, site: str) -> list[Any]:
+    """The site's hosts (host, first_seen, last_seen), by name."""
+    q = select(hosts.c.host, hosts.c.first_seen, hosts.c.last_seen).where(hosts.c.site == site)
+    return list(conn.execute(q.order_by(hosts.c.host)))
+
+
+def sites(conn: Connection) -> list[tuple[str, datetime]]:
+    """Every site with a host, and when its first host was first seen."""
+    q = select(hosts.c.site, func.min(hosts.c.first_seen)).group_by(hosts.c.site).order_by(hosts.c.site)
+    return [(s, first) for s, first in conn.execute(q)]
+
+
+def period_tickets(conn: Connection, site: str, start: datetime, end: datetime) -> list[Any]:
+    """Tickets of the site opened, acknowledged or resolved in [start, end), oldest first."""
+
+    def within(col: Any) -> Any:
+        return and_(col >= start, col < end)
+
+    q = select(tickets).where(
+        tickets.c.site == site,
+        or_(within(tickets.c.opened_at), within(tickets.c.acknowledged_at), within(tickets.c.resolved_at)),
+    ).order_by(tickets.c.opened_at, tickets.c.id)
+    return list(conn.execute(q))
+
+
+def _insert(conn: Connection, table: Any) -> Any:
+    return postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
+
+
+def insert_record(conn: Connection, values: Mapping[str, Any]) -> int | None:
+    """Store an issued record; the new id, or None if this scheduled record exists already."""
+    if values["origin"] == "scheduled":
+        ins = _insert(conn, records).values(**values)
+        stmt = ins.on_conflict_do_nothing(index_elements=["site", "kind", "period_start"],
+                                          index_where=text("origin = 'scheduled'")).returning(records.c.id)
+        return conn.execute(stmt).scalar()
+    return conn.execute(insert(records).values(**values).returning(records.c.id)).scalar_one()
+
+
+def record_exists(conn: Connection, site: str, kind: str, period_start: datetime) -> bool:
+    """Whether the scheduled record of (site, kind, period_start) is stored."""
+    q = select(records.c.id).where(records.c.site == site, records.c.kind == kind,
+                                   records.c.period_start == period_start, records.c.origin == "scheduled")
+    return conn.execute(q.limit(1)).first() is not None
+
+
+def get_record(conn: Connection, record_id: int) -> Any | None:
+    return conn.execute(select(records).where(records.c.id == record_id)).first()
+
+
+@dataclass(frozen=True, slots=True)
+class RecordFilter:
+    site: str | None = None
+    kinds: tuple[str, ...] = ()
+    date_from: str | None = None  # ISO date: periods that end on or after it
+    date_to: str | None = None  # ISO date: periods that start on or before it
+    limit: int = 200
+
+
+def find_records(conn: Connection, f: RecordFilter) -> list[Any]:
+    """Records matching ``f`` without their content, newest period first."""
+    cols = [c for c in records.c if c.name != "content"]
+    q = select(*cols)
+    if f.site is not None:
+        q = q.where(records.c.site == f.site)
+    if f.kinds:
+        q = q.where(records.c.kind.in_(f.kinds))
+    if f.date_from is not None:
+        q = q.where(records.c.period_to >= f.date_from)
+    if f.date_to is not None:
+        q = q.where(records.c.period_from <= f.date_to)
+    q = q.order_by(records.c.period_start.desc(), records.c.id.desc()).limit(f.limit)
+    return list(conn.execute(q))
+
+
+def add_signature(conn: Connection, *, record_id: int, signer: str, role: str, signed_at: datetime,
+                  note: str, digest: str, signed_by: str) -> int:
+    return int(conn.execute(insert(record_signatures).values(
+        record_id=record_id, signer=signer, role=role, signed_at=signed_at, note=note, digest=digest,
+        signed_by=signed_by).returning(record_signatures.c.id)).scalar_one())
+
+
+def signatures(conn: Connection, record_ids: Sequence[int]) -> dict[int, list[Any]]:
+    """record id → its signatures, oldest first."""
+    if not record_ids:
+        return {}
+    q = select(record_signatures).where(record_signatures.c.record_id.in_(list(record_ids))).order_by(
+        record_signatures.c.record_id, record_signatures.c.id)
+    out: dict[int, list[Any]] = {}
+    for r in conn.execute(q):
+        out.setdefault(int(r.record_id), []).append(r)
+    return out
