@@ -240,6 +240,9 @@ def run_command(client: Any, command: str, *, timeout: float,
         timed_out, status = True, None
     except OSError as exc:
         raise SshFailure("ssh_error", f"the command's channel failed: {exc.strerror or exc}") from None
+    except Exception as exc:  # paramiko.SSHException ("Channel closed."), EOFError: the connection ended
+        raise SshFailure("ssh_error", f"the connection ended while the command ran: "
+                                      f"{str(exc)[:200] or type(exc).__name__}") from None
     finally:
         chan.close()
     return CommandOutput(

@@ -12,6 +12,7 @@ import os
 import re
 import shlex
 import subprocess
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -228,6 +229,25 @@ def test_run_command_reports_exit_status_and_both_streams_when_run_on_a_real_ser
         assert big.exit_status == 0 and len(big.stdout) == 1000 and big.truncated
     finally:
         client.close()
+
+
+def test_run_command_ends_within_a_second_when_the_connection_is_closed_under_it(sshd):  # noqa: F811
+    """What the check's watchdog does at its deadline: no hang, no exception but SshFailure."""
+    client = _ssh.connect(sshd.host, sshd.port, sshd.user, known_hosts=str(sshd.known_hosts), timeout=5,
+                          key_file=str(sshd.client_key))
+    closer = threading.Timer(0.3, client.close)
+    closer.start()
+    t0 = time.monotonic()
+    try:
+        out = _ssh.run_command(client, "sleep 10", timeout=20)
+    except _ssh.SshFailure as exc:
+        assert exc.kind == "ssh_error"
+    else:
+        assert out.exit_status is None and not out.timed_out
+    finally:
+        closer.cancel()
+        client.close()
+    assert time.monotonic() - t0 < 1.5
 
 
 # --- unknown output through the seam: the remote side printing what no parser knows ---------
