@@ -56,8 +56,9 @@ ZERO_GOOD = _steps((None, "green"), (1, "red"))
 class Board:
     """One dashboard: panels laid out left to right, 24 columns wide."""
 
-    def __init__(self, uid: str, title: str, description: str, variables: list[dict[str, Any]]) -> None:
-        self.uid, self.title, self.description = uid, title, description
+    def __init__(self, uid: str, title: str, description: str, variables: list[dict[str, Any]], *,
+                 time_from: str = "now-24h") -> None:
+        self.uid, self.title, self.description, self.time_from = uid, title, description, time_from
         self.variables = [_datasource_var(), *variables]
         self.panels: list[dict[str, Any]] = []
         self._x = self._y = self._row_h = 0
@@ -77,7 +78,8 @@ class Board:
             unit: str | None = None, description: str = "", mappings: list[Any] | None = None,
             thresholds: dict[str, Any] | None = None, options: dict[str, Any] | None = None,
             custom: dict[str, Any] | None = None, minimum: float | None = None,
-            maximum: float | None = None, transformations: list[Any] | None = None) -> None:
+            maximum: float | None = None, transformations: list[Any] | None = None,
+            no_value: str | None = None, interval: str | None = None) -> None:
         if self._x + w > 24:
             self._newline()
         color = "palette-classic" if kind == "timeseries" else "thresholds"
@@ -92,6 +94,8 @@ class Board:
             defaults["min"] = minimum
         if maximum is not None:
             defaults["max"] = maximum
+        if no_value is not None:
+            defaults["noValue"] = no_value
         panel: dict[str, Any] = {
             "type": kind, "title": title, "id": len(self.panels) + 1, "datasource": DS,
             "gridPos": {"x": self._x, "y": self._y, "w": w, "h": h},
@@ -103,6 +107,8 @@ class Board:
             panel["description"] = description
         if transformations:
             panel["transformations"] = transformations
+        if interval:
+            panel["interval"] = interval
         self.panels.append(panel)
         self._x += w
         self._row_h = max(self._row_h, h)
@@ -112,7 +118,7 @@ class Board:
             "uid": self.uid, "title": self.title, "description": self.description,
             "tags": ["wardround"], "timezone": "browser", "editable": True, "graphTooltip": 1,
             "schemaVersion": SCHEMA_VERSION, "version": 1, "refresh": "1m",
-            "time": {"from": "now-24h", "to": "now"},
+            "time": {"from": self.time_from, "to": "now"},
             "annotations": {"list": []}, "links": [
                 {"title": "Wardround", "type": "dashboards", "tags": ["wardround"], "asDropdown": True,
                  "includeVars": False, "keepTime": True, "icon": "external link", "targetBlank": False,
@@ -156,6 +162,20 @@ def rank(selector: str) -> str:
     return f"({s} + ({s} == bool 2) - ({s} == bool 3))"
 
 
+# Ticket families come from the database: every collector exports the same value, so they are
+# combined across collectors (instances) with max, never sum.
+def once(expr: str, by: str = "site, severity") -> str:
+    return f"max by ({by}) ({expr})"
+
+
+TSITE = 'site=~"$site"'
+OPEN = once(f"wardround_tickets_open{{{TSITE}}}")
+KEY_OPEN = once(f"wardround_tickets_open_key_customer{{{TSITE}}}")
+BREACHED = once(f"wardround_tickets_breached{{{TSITE}}}", "site, severity, kind")
+BREACHES_RANGE = once(f"increase(wardround_tickets_breaches_total{{{TSITE}}}[$__range])",
+                      "site, severity, kind")
+
+
 # -- fleet overview ---------------------------------------------------------------
 
 def fleet() -> Board:
@@ -184,6 +204,21 @@ def fleet() -> Board:
           [q(f"sum(wardround_check_status{{{site},{BACKUP_CHECKS}}} == bool 2)")], w=4, h=4, options=count,
           thresholds=ZERO_GOOD, description="Backup check items that are CRITICAL: missed, stale, too small, "
                                              "failed, or not copied off-site in time.")
+    b.add("stat", "Open tickets by level", [q(f"sum by (severity) ({OPEN})", "level {{severity}}")],
+          w=8, h=4, options={**count, "textMode": "value_and_name"}, no_value="0",
+          thresholds=_steps((None, "green"), (1, "orange")),
+          description="Tickets open or acknowledged by current level (1 most severe); see Tickets & SLA.")
+    b.add("stat", "Tickets past an SLA deadline", [q(f"sum({BREACHED})")], w=4, h=4, options=count,
+          no_value="0", thresholds=ZERO_GOOD,
+          description="Live tickets past their response, resolution or on-site deadline.")
+    b.add("stat", "Key-customer tickets open", [q(f"sum({KEY_OPEN})")], w=4, h=4, options=count,
+          no_value="0", thresholds=_steps((None, "green"), (1, "orange")))
+    b.add("stat", "Clock offset (largest)",
+          [q(f"max(abs(wardround_clock_offset_seconds{{{site}}}))")], w=4, h=4, options=count,
+          unit="s", thresholds=_steps((None, "green"), (60, "yellow"), (300, "red")),
+          description="The largest clock offset any host's clock check measured (NTP or the collector).")
+    b.add("stat", "SLA breaches (time range)", [q(f"sum({BREACHES_RANGE})")], w=4, h=4, options=count,
+          no_value="0", thresholds=ZERO_GOOD)
     b.add("timeseries", "Items not OK by site",
           [q(f"sum by (site) (wardround_check_status{{{site}}} != bool 0)", "{{site}}")], w=12, h=8,
           minimum=0)
@@ -236,6 +271,10 @@ def host() -> Board:
         q(f"wardround_agent_clock_offset_seconds{{{sh}}}", "clock offset", instant=True),
         q(f"wardround_uptime_seconds{{{sh}}}", "uptime", instant=True)], w=12, h=9,
         transformations=[{"id": "merge", "options": {}}])
+    b.add("timeseries", "Clock offset", [q(f"wardround_clock_offset_seconds{{{sh}}}", "{{item}}")], w=24, h=6,
+          unit="s", thresholds=_steps((None, "green"), (60, "yellow"), (300, "red")),
+          description="The clock check: reference time minus this host's time, per reference (an NTP server, "
+                      "or the collector). Positive: the host is behind. WARNING at 60 s, CRITICAL at 300 s.")
     b.row("Disks")
     b.add("timeseries", "Disk used", [q(f"wardround_disk_used_ratio{{{sh}}}", "{{item}}")], w=8,
           unit="percentunit", minimum=0, maximum=1,
@@ -334,7 +373,73 @@ def network() -> Board:
     return b
 
 
-BOARDS = {"fleet-overview": fleet, "host-detail": host, "backups": backups, "network": network}
+# -- tickets & SLA --------------------------------------------------------------------
+
+def _quantiles(family: str, window: str) -> list[dict[str, Any]]:
+    buckets = once(f"increase({family}_bucket{{{TSITE}}}[{window}])", "site, severity, le")
+    return [q(f"histogram_quantile({p}, sum by (le, severity) ({buckets}))",
+              f"p{round(p * 100)} level {{{{severity}}}}") for p in (0.5, 0.9)]
+
+
+def tickets_sla() -> Board:
+    b = Board("wardround-tickets", "Wardround · Tickets & SLA",
+              "Fault tickets: open by level, opened and resolved per day, response and resolution times, "
+              "SLA breaches per site, key customers.", [SITES], time_from="now-30d")
+    count = {"reduceOptions": LAST, "colorMode": "value", "graphMode": "area", "textMode": "value",
+             "justifyMode": "auto", "orientation": "auto"}
+    b.add("stat", "Open tickets", [q(f"sum({OPEN})")], w=4, h=4, options=count, no_value="0",
+          description="Open or acknowledged.")
+    b.add("stat", "Not acknowledged", [q(f"sum({once(f'wardround_tickets_unacknowledged{{{TSITE}}}')})")],
+          w=4, h=4, options=count, no_value="0", thresholds=_steps((None, "green"), (1, "orange")),
+          description="Open tickets nobody has taken yet: the response clock is running.")
+    b.add("stat", "Past an SLA deadline now", [q(f"sum({BREACHED})")], w=4, h=4, options=count, no_value="0",
+          thresholds=ZERO_GOOD)
+    b.add("stat", "Key-customer tickets open", [q(f"sum({KEY_OPEN})")], w=4, h=4, options=count,
+          no_value="0", thresholds=_steps((None, "green"), (1, "orange")))
+    b.add("stat", "Opened (time range)",
+          [q(f"sum({once(f'increase(wardround_tickets_opened_total{{{TSITE}}}[$__range])')})")], w=4, h=4,
+          options=count, no_value="0", unit="none")
+    b.add("stat", "Resolved (time range)",
+          [q(f"sum({once(f'increase(wardround_tickets_resolved_total{{{TSITE}}}[$__range])')})")], w=4, h=4,
+          options=count, no_value="0", unit="none")
+    b.add("timeseries", "Opened and resolved per day", [
+        q(f"sum({once(f'increase(wardround_tickets_opened_total{{{TSITE}}}[1d])')})", "opened"),
+        q(f"sum({once(f'increase(wardround_tickets_resolved_total{{{TSITE}}}[1d])')})", "resolved")],
+        interval="1d", minimum=0, unit="none", custom={"drawStyle": "bars", "fillOpacity": 70},
+        description="Each bar: tickets opened (or resolved) in the 24 hours before it.")
+    b.add("timeseries", "Open tickets by level", [q(f"sum by (severity) ({OPEN})", "level {{severity}}")],
+          minimum=0, custom={"stacking": {"mode": "normal", "group": "A"}, "fillOpacity": 30},
+          description="Open or acknowledged tickets by current level (1 most severe).")
+    b.add("timeseries", "Response time (to acknowledgement)",
+          _quantiles("wardround_ticket_response_seconds", "7d"),
+          unit="s", minimum=0,
+          description="Median and 90th percentile of opening → acknowledgement over the 7 days before each "
+                      "point, by the level the ticket opened at (wall-clock time, buckets 15 min … 7 d).")
+    b.add("timeseries", "Resolution time", _quantiles("wardround_ticket_resolution_seconds", "7d"),
+          unit="s", minimum=0,
+          description="Median and 90th percentile of opening → resolution over the 7 days before each point.")
+    b.add("bargauge", "SLA breaches per site (time range)",
+          [q(f"sum by (site, kind) ({BREACHES_RANGE})", "{{site}} {{kind}}", instant=True)], w=12, h=8,
+          thresholds=ZERO_GOOD, minimum=0,
+          options={"orientation": "horizontal", "displayMode": "gradient", "showUnfilled": True,
+                   "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}},
+          description="Deadlines breached in the selected time range: response (not acknowledged in time), "
+                      "resolve, onsite.")
+    b.add("table", "Past a deadline now, by site, level and kind", [q(BREACHED, instant=True)], w=12, h=8,
+          thresholds=ZERO_GOOD, transformations=[HIDE_COLUMNS])
+    b.add("table", "Open tickets per site and level", [
+        q(OPEN, "open", instant=True),
+        q(once(f"wardround_tickets_unacknowledged{{{TSITE}}}"), "not acknowledged", instant=True),
+        q(KEY_OPEN, "key customer", instant=True)], w=12, h=8,
+        transformations=[{"id": "merge", "options": {}}, HIDE_COLUMNS])
+    b.add("timeseries", "Key-customer tickets open", [q(f"sum by (site) ({KEY_OPEN})", "{{site}}")], w=12,
+          h=8, minimum=0, description="Tickets of sites marked key_customer in the policies: they lead the "
+                                      "queue and their deadlines are shorter.")
+    return b
+
+
+BOARDS = {"fleet-overview": fleet, "host-detail": host, "backups": backups, "network": network,
+          "tickets-sla": tickets_sla}
 
 
 def build() -> dict[str, str]:

@@ -10,13 +10,25 @@ so the disk has a growth to forecast; and Debian's ``prometheus`` scraping
 ``/metrics`` every second.  Then every query of every dashboard, with the
 template variables resolved to the real site and host, is run through
 Prometheus's HTTP API (``query_range`` for graphs, ``query`` for instant
-table/stat targets) until each returns at least one series (polled: the
-first scrape comes after ~6 s; the forecast needs ~15 s of history).
+table/stat targets) until each returns at least one series with a number
+that is not NaN (polled: the first scrape comes after ~6 s; the forecast
+needs ~15 s of history).
+
+Tickets are real too: the collector runs with a policy file that makes the
+site a key customer with a 5-second level-2 response time and sweeps every
+second.  The failing ``backup_files`` result opens a level-2 ticket through
+the default mapping; once Prometheus has scraped the ticket families at 0,
+an engineer (through the API) waits for its response breach and
+acknowledges it, a hotline ticket is opened, breached and resolved, and a
+level-3 one is left open — so every Tickets & SLA panel (opened and resolved
+per day, response and resolution times, breaches, unacknowledged,
+key-customer) has data that changed while Prometheus watched.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -38,7 +50,7 @@ from checks.catalogue import CATALOGUE
 from tests.conftest import free_port, missing
 from tests.dashboards.helpers import metric_names, panel_queries, resolve, variable_queries
 from tests.deploy.certs import make_certs
-from tests.e2e.conftest import CollectorProcess, start_agent, write_agent_config
+from tests.e2e.conftest import CollectorProcess, command, last_line, start_agent, wait_for, write_agent_config
 
 SITE, HOST = "dash-hospital", "dash-db-01"
 DEADLINE_S = 120.0
@@ -49,10 +61,56 @@ FED_BY = {"ping": "wardround_ping_", "traceroute": "wardround_traceroute_",
           "certificate": "wardround_certificate_", "offsite_copy": "wardround_offsite_copy_"}
 
 
+POLICIES = f"""\
+sites:
+  {SITE}:
+    key_customer: true
+    levels:
+      - {{name: system down, response: 2h, resolve: 8h, clock: 24x7}}
+      - {{name: general fault, response: 5s, resolve: 8h, clock: 24x7}}
+      - {{name: minor, response: 9h, resolve: 27h, clock: 24x7}}
+"""
+
+
+class PolicyCollector(CollectorProcess):
+    """The e2e collector, served with a config file: the policies above and a sweep every second."""
+
+    def start(self) -> None:
+        (self.workdir / "policies.yaml").write_text(POLICIES)
+        config = self.workdir / "collector.yaml"
+        config.write_text("policy_file: policies.yaml\nsweep_seconds: 1\n")
+        exe = command("wardround-collector")
+        self.engineer_token = last_line([exe, "user", "create", "--db", self.db, "dash-engineer",
+                                         "--role", "engineer"])
+        with open(self.workdir / "collector.log", "ab") as log:
+            self.proc = subprocess.Popen(
+                [exe, "serve", "--config", str(config), "--db", self.db, "--port", str(self.port)],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_for(self._healthy, 30, "the collector's /healthz", interval=0.1)
+
+    def _healthy(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"collector exited: {(self.workdir / 'collector.log').read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        req = urllib.request.Request(f"{self.url}{path}", method=method,
+                                     data=json.dumps(body or {}).encode(),
+                                     headers={"Authorization": f"Bearer {self.engineer_token}",
+                                              "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.load(r)
+
+
 @dataclass
 class Stack:
     prometheus: str
-    collector: CollectorProcess
+    collector: PolicyCollector
     work: Path
 
 
@@ -121,6 +179,7 @@ def _checks(work: Path, collector_port: int, tls_port: int, sshd: Any) -> str:
                                "ca_file": (work / "tls" / "ca_path").read_text()}),
         ("ping", "2s", {"target": "127.0.0.1", "count": 2, "interval": "0.2s"}),
         ("traceroute", "5s", {"target": "127.0.0.1", "max_hops": 3}),
+        ("clock", "2s", {}),  # the offset from the collector's clock, known after the first push
     ]
     if sshd is not None:
         remote = work / "offsite"
@@ -146,7 +205,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     work = tmp_path_factory.mktemp("promstack")
     procs: list[subprocess.Popen[bytes]] = []
     stop = threading.Event()
-    collector = CollectorProcess(work, site=SITE, host=HOST)
+    collector = PolicyCollector(work, site=SITE, host=HOST)
     collector.start()
     sshd = None
     try:
@@ -191,6 +250,50 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         (work / "growing.dat").unlink(missing_ok=True)
 
 
+def _prometheus_has(stack: Stack, expr: str) -> bool:
+    try:
+        return bool(_run(stack, expr, instant=True))
+    except OSError:
+        return False
+
+
+def _act_on_tickets(stack: Stack) -> None:
+    """The ticket work an engineer does, once Prometheus has seen the ticket families at 0."""
+    c = stack.collector
+    wait_for(lambda: _prometheus_has(stack, f'wardround_ticket_response_seconds_count{{site="{SITE}"}}'),
+             90, "Prometheus to scrape the backup ticket's families", interval=0.5)
+    time.sleep(2)  # a few scrapes of the zeros
+
+    def tickets(**q: str) -> list[dict[str, Any]]:
+        return c.get("/api/v1/tickets?" + urllib.parse.urlencode({"site": SITE, **q}))["tickets"]
+
+    def breached(ticket_id: int) -> bool:
+        return bool(c.get(f"/api/v1/tickets/{ticket_id}")["response_breached"])
+
+    [backup] = [t for t in tickets(state="open") if t["check"] == "backup_files"]
+    assert backup["key_customer"] is True and backup["initial_severity"] == 2
+    wait_for(lambda: breached(backup["id"]), 30, "the backup ticket's response breach (5 s)")
+    c.call("POST", f"/api/v1/tickets/{backup['id']}/ack", {"note": "backup job on the NAS is stuck"})
+    call = c.call("POST", "/api/v1/tickets", {"site": SITE, "host": HOST, "severity": 2,
+                                               "summary": "ward 5 cannot print lab results",
+                                               "reported_via": "hotline"})
+    wait_for(lambda: breached(call["id"]), 30, "the hotline ticket's response breach (5 s)")
+    c.call("POST", f"/api/v1/tickets/{call['id']}/resolve", {"note": "print spooler restarted"})
+    c.call("POST", "/api/v1/tickets", {"site": SITE, "host": HOST, "severity": 3,
+                                        "summary": "PACS viewer slow in radiology", "reported_via": "email"})
+
+
+@pytest.fixture(scope="module")
+def acted(stack: Stack) -> Stack:
+    _act_on_tickets(stack)
+    return stack
+
+
+def _has_number(r: dict[str, Any]) -> bool:
+    values = r.get("values") or [r.get("value")]
+    return any(v and not math.isnan(float(v[1])) for v in values)
+
+
 def _run(stack: Stack, expr: str, instant: bool) -> list[Any]:
     if instant:
         url = f"{stack.prometheus}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
@@ -200,7 +303,7 @@ def _run(stack: Stack, expr: str, instant: bool) -> list[Any]:
             {"query": expr, "start": now - 120, "end": now, "step": "1"})
     body = _get(url)
     assert body["status"] == "success", body
-    return [r for r in body["data"]["result"] if r.get("value") or r.get("values")]
+    return [r for r in body["data"]["result"] if _has_number(r)]
 
 
 def _targets() -> list[tuple[str, str, str, bool]]:
@@ -214,7 +317,8 @@ def _targets() -> list[tuple[str, str, str, bool]]:
     return out
 
 
-def test_every_panel_query_returns_data_when_prometheus_scrapes_a_fed_collector(stack):
+def test_every_panel_query_returns_data_when_prometheus_scrapes_a_fed_collector(acted):
+    stack = acted
     values = {"site": SITE, "host": HOST}
     pending = {(d, title, resolve(expr, values), instant) for d, title, expr, instant in _targets()}
     unavailable = [f"{d} / {title}: the {check} check is not in the catalogue"
@@ -235,7 +339,8 @@ def test_every_panel_query_returns_data_when_prometheus_scrapes_a_fed_collector(
     assert empty == [], f"no data after {DEADLINE_S:g} s:\n" + "\n".join(empty) + "\n" + _logs(stack)
 
 
-def test_template_variables_list_the_real_site_and_host_when_prometheus_has_data(stack):
+def test_template_variables_list_the_real_site_and_host_when_prometheus_has_data(acted):
+    stack = acted
     test_every_panel_query_returns_data_when_prometheus_scrapes_a_fed_collector(stack)  # data is in
     for dashboard, variable, selector in variable_queries():
         label = "site" if variable == "site" else "host"
@@ -244,7 +349,8 @@ def test_template_variables_list_the_real_site_and_host_when_prometheus_has_data
         assert ({SITE} if label == "site" else {HOST}) <= set(_get(url)["data"]), f"{dashboard}: ${variable}"
 
 
-def test_panels_name_only_metrics_the_collector_exports_when_scraped(stack):
+def test_panels_name_only_metrics_the_collector_exports_when_scraped(acted):
+    stack = acted
     test_every_panel_query_returns_data_when_prometheus_scrapes_a_fed_collector(stack)
     with urllib.request.urlopen(f"{stack.collector.url}/metrics", timeout=30) as r:
         text = r.read().decode()
