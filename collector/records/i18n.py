@@ -63,4 +63,16 @@ def text(lang: str, key: str, /, **values: Any) -> str:
     template = catalog(lang).get(key)
     if template is None:
         template = catalog("en").get(key, key)
-    return template.format(**values) if values else template
+    if not values:
+        return template
+    try:
+        return template.format_map(_Blank(values))
+    except (ValueError, IndexError, AttributeError):  # a malformed template must not break a rendering
+        return template
+
+
+class _Blank(dict[str, Any]):
+    """Placeholders with no value print as ``?`` (content read back may lack a field)."""
+
+    def __missing__(self, key: str) -> str:
+        return "?"

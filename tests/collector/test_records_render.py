@@ -1,0 +1,138 @@
+"""Renderings of a stored record: HTML, PDF (text read back with pdftotext) and CSV, in both languages."""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from collector.policy import default_policies
+from collector.records import render
+from collector.records.service import Records, StoredRecord
+from collector.store.db import make_engine
+from collector.store.migrate import upgrade
+from tests.collector.records_data import DAY, SITE, ZONE, fill_site
+from tests.conftest import missing
+
+NOW = datetime(2026, 11, 23, 8, 0, tzinfo=ZONE)
+
+
+@pytest.fixture(scope="module")
+def issued(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Records, dict[str, StoredRecord]]]:
+    path = tmp_path_factory.mktemp("records-render") / "w.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    fill_site(engine)
+    records = Records(engine, default_policies(), clock=lambda: NOW.astimezone(UTC))
+    by_lang = {}
+    for lang in ("zh_CN", "en"):
+        rec = records.issue(site=SITE, kind="daily", period=DAY, language=lang, actor="li")
+        records.sign(rec.id, signer="李工" if lang == "zh_CN" else "Li Wei", role="engineer", actor="li")
+        by_lang[lang] = records.get(rec.id)
+    yield records, by_lang
+    engine.dispose()
+
+
+def _need_pdf_tools() -> None:
+    if shutil.which("pdftotext") is None:
+        missing("pdftotext", "install Debian poppler-utils")
+    try:
+        import weasyprint  # type: ignore[import-untyped]  # noqa: F401
+    except (ImportError, OSError) as exc:
+        missing("WeasyPrint", f"pip install weasyprint; apt-get install libpango-1.0-0 "
+                              f"libpangoft2-1.0-0 ({exc})")
+
+
+def _pdf_text(data: bytes, tmp_path: Path) -> str:
+    (tmp_path / "r.pdf").write_bytes(data)
+    out = subprocess.run(["pdftotext", "-layout", "-enc", "UTF-8", str(tmp_path / "r.pdf"), "-"],
+                         capture_output=True, check=True, timeout=60)
+    return out.stdout.decode("utf-8")
+
+
+@pytest.fixture(scope="module")
+def pdf_texts(issued: tuple[Records, dict[str, StoredRecord]], tmp_path_factory: pytest.TempPathFactory
+              ) -> dict[str, str]:
+    _need_pdf_tools()
+    _, recs = issued
+    tmp = tmp_path_factory.mktemp("pdf")
+    out = {}
+    for lang, rec in recs.items():
+        data = render.pdf(rec)
+        assert data.startswith(b"%PDF-")
+        out[lang] = _pdf_text(data, tmp)
+    return out
+
+
+def _squash(s: str) -> str:
+    return "".join(s.split())
+
+
+def test_chinese_pdf_holds_the_record_words_values_and_digest_when_read_back(
+        issued: Any, pdf_texts: dict[str, str]) -> None:
+    _, recs = issued
+    txt = pdf_texts["zh_CN"]
+    flat = _squash(txt)
+    for words in ("日常巡检记录", "巡检项目", "正常", "警告", "异常", "无数据", "磁盘空间", "数据库备份",
+                  "周期内无数据", "异常汇总及建议", "周期内故障单", "备份核查", "签字确认", "超时", "达标",
+                  "工程师（签字／日期）", "客户（签字／日期）", "李工"):
+        assert words in flat, words
+    assert "his-db-01" in txt and "pacs-01" in txt and "41.2 %" in txt and "1.5 GiB" in txt
+    assert "2026-11-22" in txt
+    assert recs["zh_CN"].digest in flat  # printed whole (header or foot of the page)
+
+
+def test_english_pdf_holds_the_record_in_english_when_the_language_is_en(
+        issued: Any, pdf_texts: dict[str, str]) -> None:
+    txt = pdf_texts["en"]
+    for words in ("Daily patrol record", "Inspection items", "Normal", "Warning", "Abnormal", "No data",
+                  "Backup evidence", "breached", "Li Wei", "Disk space /"):
+        assert words in txt, words
+    assert "正常" not in txt
+
+
+def test_html_shows_every_part_with_the_digest_and_no_script_when_rendered(issued: Any) -> None:
+    _, recs = issued
+    page = render.html(recs["zh_CN"])
+    assert "<script" not in page
+    assert recs["zh_CN"].digest in page and "巡检记录" in page
+    for part in ("rows", "gaps", "anomalies", "tickets", "backups", "signatures"):
+        assert f'id="{part}"' in page
+    assert page.count('class="v-no_data"') >= 3 and "integrity.failed" not in page
+
+
+def test_csv_starts_with_a_bom_and_holds_every_row_when_opened(issued: Any) -> None:
+    _, recs = issued
+    data = render.csv_bytes(recs["zh_CN"])
+    assert data.startswith(b"\xef\xbb\xbf") and b"\r\n" in data
+    lines = list(csv.reader(io.StringIO(data[3:].decode("utf-8"))))
+    assert lines[0] == ["日常巡检记录"]
+    assert ["SHA-256 摘要", recs["zh_CN"].digest] in lines
+    start = lines.index(["巡检项目"])
+    header = lines[start + 1]
+    assert header[:3] == ["服务器", "检查", "巡检项"]
+    body = lines[start + 2: start + 2 + len(recs["zh_CN"].content["rows"])]
+    assert len(body) == 7 and all(len(r) == len(header) for r in body)
+    disk = next(r for r in body if r[0] == "his-db-01" and r[1] == "disk")
+    assert disk[2:8] == ["磁盘空间 /", "used < 80 %", "41.2", "%", "41.2 %", "正常"]
+    assert ["工程师", "李工"] == lines[-1][:2]
+
+
+def test_renderings_of_a_tampered_record_say_it_failed_when_the_content_was_changed(issued: Any) -> None:
+    records, recs = issued
+    rec = recs["en"]
+    with records.engine.begin() as conn:
+        conn.execute(text("UPDATE records SET content = REPLACE(content, 'Disk space', 'Disk spaces') "
+                          "WHERE id = :id"), {"id": rec.id})
+    tampered = records.get(rec.id)
+    assert not tampered.verified
+    assert "VERIFICATION FAILED" in render.html(tampered)
+    assert b"VERIFICATION FAILED" in render.csv_bytes(tampered)
