@@ -243,9 +243,10 @@ class Sender:
             msg = ("the collector refused the agent token (HTTP 401): check collector.token_file "
                    "(or token) against `wardround-collector token create`")
         elif status == 403:
-            msg = (f"the collector does not allow this token to write results for site "
-                   f"{self.site!r} host {self.host!r} (HTTP 403): the token was created for another "
-                   "site or host")
+            # The collector names the host that was refused and the grant that would allow it
+            # (`token create ... --also-host NAME`); its words beat our guess.
+            msg = (f"the collector refused this batch from site {self.site!r} host {self.host!r} "
+                   f"(HTTP 403): {_reason(answer)}")
         elif 300 <= status < 400:
             msg = f"the collector URL answered a redirect (HTTP {status}): fix collector.url"
         else:

@@ -113,6 +113,7 @@ def test_the_cause_is_logged_without_the_token_when_the_collector_refuses_it(
     collector.respond = lambda s: (403, {"detail": "wrong host"})
     out = sender_for(spool, collector.url).push()
     assert "403" in out.error and "his-db-01" in out.error and spool.backlog() == 1
+    assert "wrong host" in out.error  # the collector's own reason, e.g. the --also-host it needs
 
 
 def test_everything_stays_spooled_when_the_collector_is_unreachable(spool: Spool) -> None:
