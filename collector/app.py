@@ -32,6 +32,7 @@ from collector.records.render import PdfUnavailable
 from collector.records.service import RecordError, Records
 from collector.store.db import make_engine
 from collector.tickets import TicketError, Tickets
+from collector.web import routes as web_routes
 
 __all__ = ["create_app"]
 
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(tickets_api.router, prefix="/api/v1")
     app.include_router(records_api.router, prefix="/api/v1")
     app.include_router(archive_api.router, prefix="/api/v1")
+    app.include_router(web_routes.router)
     _install_error_handlers(app)
     return app
 

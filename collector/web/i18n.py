@@ -1,0 +1,45 @@
+"""The pages' interface text in zh-CN and en (``collector/web/i18n/*.json``).
+
+The language of a page: ``?lang=`` (remembered in a cookie), else the
+cookie, else the browser's ``Accept-Language``, else zh-CN.  A record's own
+text is in the record's language whatever the page's.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from collector.records.i18n import normalise_language
+
+__all__ = ["LANGUAGES", "choose", "text"]
+
+LANGUAGES = ("zh_CN", "en")
+_DIR = Path(__file__).resolve().parent / "i18n"
+
+
+@cache
+def _catalog(lang: str) -> dict[str, str]:
+    with (_DIR / f"{lang}.json").open(encoding="utf-8") as f:
+        return {str(k): str(v) for k, v in json.load(f).items()}
+
+
+def text(lang: str, key: str, /, **values: Any) -> str:
+    template = _catalog(lang).get(key) or _catalog("en").get(key, key)
+    return template.format(**values) if values else template
+
+
+def choose(query: str | None, cookie: str | None, accept: str | None) -> str:
+    for candidate in (query, cookie):
+        lang = normalise_language(candidate)
+        if lang:
+            return lang
+    for part in (accept or "").split(","):
+        tag = part.split(";")[0].strip().lower()
+        if tag.startswith("zh"):
+            return "zh_CN"
+        if tag.startswith("en"):
+            return "en"
+    return "zh_CN"

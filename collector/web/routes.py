@@ -1,0 +1,393 @@
+"""The pages: login, hosts, tickets, records and the service archive.
+
+Every page but ``/login`` needs a session (else: 303 to ``/login?next=...``).
+Viewers read; engineers and admins also see and may submit the forms that
+change something (ticket actions, record sign-off, archive entries), each
+checked for its CSRF token (403 without it) and for the role (403).  A
+refused change (a ticket already acknowledged, a bad field) shows the page
+again with the reason and the status the API would give (409, 422).
+Handlers parse, authorise, call one service function and render.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote
+from zoneinfo import ZoneInfo
+
+import jinja2
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from checks.result import Status
+from collector.api.archive import archive_query, get_archive, parse_day_or_time
+from collector.api.body import read_body
+from collector.archive import KINDS as ARCHIVE_KINDS
+from collector.archive import ArchiveError
+from collector.auth import Person, Role
+from collector.records import render
+from collector.records.model import KINDS as RECORD_KINDS
+from collector.records.service import RecordError, Records
+from collector.store.records import RecordFilter
+from collector.store.tickets import TicketFilter
+from collector.tickets import STATES, TicketError, Tickets
+from collector.views import list_hosts
+from collector.web import data
+from collector.web.i18n import LANGUAGES, choose, text
+from collector.web.sessions import COOKIE, SESSION_TTL, Sessions, csrf_ok, csrf_token
+
+__all__ = ["router"]
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(include_in_schema=False)
+_HERE = Path(__file__).resolve().parent
+_env = jinja2.Environment(loader=jinja2.FileSystemLoader(_HERE / "templates"), autoescape=True,
+                          trim_blocks=True, lstrip_blocks=True)
+LANG_COOKIE = "wardround_lang"
+FORM_CAP = 64 * 1024
+DEFAULT_SILENT = timedelta(minutes=15)
+CSRF_REFUSED = "the form's CSRF token is missing or wrong: reload the page"
+TICKET_ACTIONS = {"ack": "acknowledge", "resolve": "resolve", "close": "close", "comments": "comment"}
+
+
+# -- plumbing -------------------------------------------------------------------------------
+
+def _sessions(request: Request) -> Sessions:
+    s = getattr(request.app.state, "web_sessions", None)
+    if s is None:
+        s = request.app.state.web_sessions = Sessions(request.app.state.engine)
+    return s  # type: ignore[no-any-return]
+
+
+def _records(request: Request) -> Records:
+    r = getattr(request.app.state, "records", None)
+    if r is None:
+        r = request.app.state.records = Records(request.app.state.engine, _tickets(request).policies)
+    return r  # type: ignore[no-any-return]
+
+
+def _tickets(request: Request) -> Tickets:
+    return request.app.state.tickets  # type: ignore[no-any-return]
+
+
+def _lang(request: Request) -> str:
+    return choose(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE),
+                  request.headers.get("accept-language"))
+
+
+def _login_redirect(request: Request) -> HTTPException:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return HTTPException(status_code=303, detail="log in first",
+                         headers={"Location": f"/login?next={quote(target, safe='')}"})
+
+
+def _who(request: Request) -> tuple[Person, str]:
+    """The logged-in person and their session id; 303 to the login page otherwise."""
+    session_id = request.cookies.get(COOKIE)
+    person = _sessions(request).person(session_id)
+    if person is None or session_id is None:
+        raise _login_redirect(request)
+    return person, session_id
+
+
+def _page(request: Request, template: str, *, person: Person | None = None, session_id: str = "",
+          status_code: int = 200, **context: Any) -> HTMLResponse:
+    lang = _lang(request)
+
+    def t(key: str, **values: Any) -> str:
+        return text(lang, key, **values)
+
+    body = _env.get_template(template).render(
+        t=t, lang=lang, languages=LANGUAGES, person=person, csrf=csrf_token(session_id) if session_id else "",
+        may_write=person is not None and person.role >= Role.engineer, path=request.url.path,
+        status_name=lambda s: t(f"status.{Status(int(s)).name}"), zone=str(_zone(request)),
+        local=lambda v: _local(v, _zone(request)), **context)
+    response = HTMLResponse(body, status_code=status_code,
+                            headers={"Cache-Control": "no-store", "X-Frame-Options": "SAMEORIGIN",
+                                     "Content-Security-Policy": "default-src 'self'; style-src 'self'; "
+                                                                "frame-ancestors 'self'; form-action 'self'",
+                                     "Referrer-Policy": "same-origin"})
+    query_lang = request.query_params.get("lang")
+    if query_lang and query_lang in LANGUAGES:
+        response.set_cookie(LANG_COOKIE, query_lang, max_age=365 * 86400, samesite="strict", httponly=True)
+    return response
+
+
+def _zone(request: Request) -> ZoneInfo:
+    """The zone pages show times in: the default policy's business calendar (records use their site's)."""
+    return _tickets(request).policies.default.calendar.zone
+
+
+def _local(value: Any, zone: ZoneInfo) -> str:
+    """A time for people: ``YYYY-MM-DD HH:MM`` in ``zone``."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    return str(value.astimezone(zone).strftime("%Y-%m-%d %H:%M"))
+
+
+async def _form(request: Request, person: Person, session_id: str) -> dict[str, str]:
+    """The submitted form; 403 without a valid CSRF token or without the engineer role."""
+    body = await read_body(request, FORM_CAP)
+    fields = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
+    if not csrf_ok(session_id, fields.pop("csrf", None)):
+        raise HTTPException(status_code=403, detail=CSRF_REFUSED)
+    if person.role < Role.engineer:
+        raise HTTPException(status_code=403, detail="this needs the engineer role or higher")
+    return fields
+
+
+def _safe_next(value: str | None) -> str:
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/hosts"
+
+
+# -- login ----------------------------------------------------------------------------------
+
+@router.get("/", response_class=HTMLResponse)
+def home() -> Response:
+    return RedirectResponse("/hosts", status_code=303)
+
+
+@router.get("/static/style.css")
+def style() -> Response:
+    return FileResponse(_HERE / "static" / "style.css", media_type="text/css",
+                        headers={"Cache-Control": "public, max-age=86400"})
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str | None = None) -> Response:  # noqa: A002 - the query name
+    return _page(request, "login.html", next=_safe_next(next), error=None)
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(request: Request) -> Response:
+    body = await read_body(request, FORM_CAP)
+    fields = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
+    target = _safe_next(fields.get("next"))
+    made = await run_in_threadpool(_sessions(request).login, fields.get("token", ""))
+    if made is None:
+        return _page(request, "login.html", next=target, error="login.refused", status_code=401)
+    session_id, _person = made
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(COOKIE, session_id, max_age=int(SESSION_TTL.total_seconds()), httponly=True,
+                        samesite="strict", secure=request.url.scheme == "https", path="/")
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    person, session_id = _who(request)
+    body = await read_body(request, FORM_CAP)
+    fields = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+    if not csrf_ok(session_id, fields.get("csrf")):
+        raise HTTPException(status_code=403, detail=CSRF_REFUSED)
+    await run_in_threadpool(_sessions(request).logout, session_id)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+    return response
+
+
+# -- hosts ----------------------------------------------------------------------------------
+
+@router.get("/hosts", response_class=HTMLResponse)
+def hosts_page(request: Request) -> Response:
+    person, sid = _who(request)
+    now = datetime.now(UTC)
+    policies = _tickets(request).policies
+    rows = []
+    for h in list_hosts(request.app.state.engine):
+        grace = policies.for_site(h["site"]).silent_grace or DEFAULT_SILENT
+        last = datetime.fromisoformat(h["last_seen"].replace("Z", "+00:00"))
+        rows.append({**h, "silent": now - last > grace})
+    rows.sort(key=lambda h: (not h["silent"], -h["worst_status"] if h["worst_status"] != 3 else -1.5,
+                             h["site"], h["host"]))
+    return _page(request, "hosts.html", person=person, session_id=sid, hosts=rows)
+
+
+@router.get("/hosts/{site}/{host}", response_class=HTMLResponse)
+def host_page(request: Request, site: str, host: str) -> Response:
+    person, sid = _who(request)
+    items = data.host_items(request.app.state.engine, site, host)
+    known = [h for h in list_hosts(request.app.state.engine) if h["site"] == site and h["host"] == host]
+    if not known:
+        raise HTTPException(status_code=404, detail=f"no host {host} at site {site}")
+    tickets = _tickets(request).list(TicketFilter(states=("open", "acknowledged"), site=site, host=host))
+    return _page(request, "host.html", person=person, session_id=sid, host=known[0], items=items,
+                 tickets=tickets)
+
+
+# -- tickets --------------------------------------------------------------------------------
+
+@router.get("/tickets", response_class=HTMLResponse)
+def tickets_page(request: Request, state: str | None = None, site: str | None = None,
+                 severity: str | None = None) -> Response:
+    person, sid = _who(request)
+    states = (state,) if state in STATES else (("open", "acknowledged") if state is None else ())
+    severities = (int(severity),) if severity and severity.isdigit() and 1 <= int(severity) <= 4 else ()
+    f = TicketFilter(states=states, site=site or None, severities=severities, limit=500)
+    return _page(request, "tickets.html", person=person, session_id=sid, tickets=_tickets(request).list(f),
+                 states=STATES, state=state if state is not None else "live", site=site or "",
+                 severity=severity or "")
+
+
+def _ticket_page(request: Request, person: Person, sid: str, ticket_id: int, *, error: str | None = None,
+                 status_code: int = 200) -> Response:
+    try:
+        ticket = _tickets(request).get(ticket_id)
+    except TicketError as exc:
+        raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
+    return _page(request, "ticket.html", person=person, session_id=sid, ticket=ticket, error=error,
+                 status_code=status_code)
+
+
+@router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
+def ticket_page(request: Request, ticket_id: int) -> Response:
+    person, sid = _who(request)
+    return _ticket_page(request, person, sid, ticket_id)
+
+
+@router.post("/tickets/{ticket_id}/{action}", response_class=HTMLResponse)
+async def ticket_action(request: Request, ticket_id: int, action: str) -> Response:
+    person, sid = _who(request)
+    if action not in TICKET_ACTIONS:
+        raise HTTPException(status_code=404, detail="Not Found")
+    fields = await _form(request, person, sid)
+    call = getattr(_tickets(request), TICKET_ACTIONS[action])
+    try:
+        await run_in_threadpool(call, ticket_id, person.name, fields.get("note") or None)
+    except TicketError as exc:
+        message, code = str(exc), exc.status_code
+        return await run_in_threadpool(lambda: _ticket_page(request, person, sid, ticket_id, error=message,
+                                                            status_code=code))
+    return RedirectResponse(f"/tickets/{ticket_id}", status_code=303)
+
+
+# -- records --------------------------------------------------------------------------------
+
+@router.get("/records", response_class=HTMLResponse)
+def records_page(request: Request, site: str | None = None, kind: str | None = None) -> Response:
+    person, sid = _who(request)
+    f = RecordFilter(site=site or None, kinds=(kind,) if kind in RECORD_KINDS else ())
+    return _page(request, "records.html", person=person, session_id=sid, records=_records(request).list(f),
+                 kinds=RECORD_KINDS, site=site or "", kind=kind or "")
+
+
+def _record(request: Request, record_id: int) -> Any:
+    try:
+        return _records(request).get(record_id)
+    except RecordError as exc:
+        raise HTTPException(status_code=getattr(exc, "status_code", 404), detail=str(exc)) from exc
+
+
+def _record_page(request: Request, person: Person, sid: str, record_id: int, *, error: str | None = None,
+                 status_code: int = 200) -> Response:
+    record = _record(request, record_id)
+    return _page(request, "record.html", person=person, session_id=sid, record=record,
+                 header=record.content.get("header", {}), error=error, status_code=status_code)
+
+
+@router.get("/records/{record_id}", response_class=HTMLResponse)
+def record_page(request: Request, record_id: int) -> Response:
+    person, sid = _who(request)
+    return _record_page(request, person, sid, record_id)
+
+
+@router.get("/records/{record_id}/content.html", response_class=HTMLResponse)
+def record_html(request: Request, record_id: int) -> Response:
+    _who(request)
+    return HTMLResponse(render.html(_record(request, record_id)),
+                        headers={"Cache-Control": "no-store", "X-Frame-Options": "SAMEORIGIN"})
+
+
+@router.get("/records/{record_id}/record.pdf")
+def record_pdf(request: Request, record_id: int) -> Response:
+    _who(request)
+    record = _record(request, record_id)
+    return Response(render.pdf(record), media_type="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="record-{record_id}.pdf"'})
+
+
+@router.get("/records/{record_id}/record.csv")
+def record_csv(request: Request, record_id: int) -> Response:
+    _who(request)
+    record = _record(request, record_id)
+    return Response(render.csv_bytes(record), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="record-{record_id}.csv"'})
+
+
+@router.post("/records/{record_id}/sign", response_class=HTMLResponse)
+async def record_sign(request: Request, record_id: int) -> Response:
+    person, sid = _who(request)
+    fields = await _form(request, person, sid)
+    try:
+        await run_in_threadpool(lambda: _records(request).sign(
+            record_id, signer=fields.get("signer", ""), role=fields.get("role", ""),
+            note=fields.get("note") or None, actor=person.name))
+    except RecordError as exc:
+        message, code = str(exc), getattr(exc, "status_code", 422)
+        return await run_in_threadpool(lambda: _record_page(request, person, sid, record_id, error=message,
+                                                            status_code=code))
+    return RedirectResponse(f"/records/{record_id}", status_code=303)
+
+
+# -- service archive ------------------------------------------------------------------------
+
+@router.get("/archive", response_class=HTMLResponse)
+async def archive_page(request: Request) -> Response:
+    person, sid = _who(request)
+    q = request.query_params
+    kinds = [q["kind"]] if q.get("kind") else []
+    query = archive_query(site=q.get("site"), host=None, kinds=kinds,
+                          start=parse_day_or_time("from", q.get("from")),
+                          end=parse_day_or_time("to", q.get("to")), current_only=False, limit=1000)
+    archive = await get_archive(request)
+    entries = await run_in_threadpool(archive.list, query)
+    return _page(request, "archive.html", person=person, session_id=sid, entries=list(reversed(entries)),
+                 kinds=ARCHIVE_KINDS, site=q.get("site", ""), kind=q.get("kind", ""),
+                 start=q.get("from", ""), end=q.get("to", ""))
+
+
+@router.get("/archive/new", response_class=HTMLResponse)
+async def archive_form(request: Request) -> Response:
+    person, sid = _who(request)
+    if person.role < Role.engineer:
+        raise HTTPException(status_code=403, detail="this needs the engineer role or higher")
+    values: dict[str, Any] = {"ticket": request.query_params.get("ticket", "")}
+    corrects = request.query_params.get("corrects", "")
+    if corrects.isdigit():
+        try:
+            old = (await get_archive(request)).get(int(corrects))
+        except ArchiveError as exc:
+            raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
+        values = {k: old[k] or "" for k in ("site", "host", "kind", "phenomenon", "action", "parts",
+                                            "version", "signer", "ticket")}
+        values["corrects"] = old["id"]
+        zone = (await get_archive(request)).zone(old["site"])
+        values["at"] = _local(old["at"], zone).replace(" ", "T")
+    return _page(request, "archive_new.html", person=person, session_id=sid, kinds=ARCHIVE_KINDS,
+                 values=values, error=None)
+
+
+@router.post("/archive", response_class=HTMLResponse)
+async def archive_add(request: Request) -> Response:
+    person, sid = _who(request)
+    fields = await _form(request, person, sid)
+    doc = {k: v.strip() for k, v in fields.items() if v.strip()}
+    archive = await get_archive(request)
+    try:
+        await run_in_threadpool(lambda: archive.add(doc, engineer=person.name))
+    except ArchiveError as exc:
+        return _page(request, "archive_new.html", person=person, session_id=sid, kinds=ARCHIVE_KINDS,
+                     values=fields, error=str(exc), status_code=exc.status_code)
+    return RedirectResponse(f"/archive?site={quote(doc.get('site', ''))}", status_code=303)

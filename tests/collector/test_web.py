@@ -1,0 +1,194 @@
+"""The pages: login sessions, redirects, CSRF, role-dependent forms, each page's content."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+
+from checks.result import Metric, Status
+from collector.auth import create_user
+from collector.store.db import reading
+from collector.store.tables import web_sessions
+from collector.web.sessions import COOKIE, csrf_token
+from tests.collector.conftest import HOST, SITE, make_result
+
+
+@pytest.fixture
+def tokens(engine):
+    return {"viewer": create_user(engine, name="vera", role="viewer"),
+            "engineer": create_user(engine, name="erin", role="engineer")}
+
+
+def _login(client, token, next_="/hosts"):
+    return client.post("/login", data={"token": token, "next": next_}, follow_redirects=False)
+
+
+def _csrf(page: str) -> str:
+    return re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
+
+
+@pytest.fixture
+def data(client, agent_headers, tokens):
+    now = datetime.now(UTC)
+    batch = [make_result(check="disk", item="/", status=Status.CRITICAL, started_at=now,
+                         summary="/ 95 % used",
+                         metrics=(Metric("used_percent", 95.0, "%", warn=80, crit=90),)),
+             make_result(check="system", item="cpu", started_at=now)]
+    assert client.post("/api/v1/results", json={"results": batch}, headers=agent_headers).status_code == 200
+    t = client.post("/api/v1/tickets", json={"site": SITE, "host": HOST, "severity": 2, "summary": "HIS slow",
+                                             "reported_via": "phone"},
+                    headers={"Authorization": f"Bearer {tokens['engineer']}"})
+    return t.json()
+
+
+def test_pages_redirect_to_login_when_not_logged_in(client):
+    for path in ("/hosts", "/tickets", "/tickets/1", "/records", "/archive", f"/hosts/{SITE}/{HOST}"):
+        r = client.get(path, follow_redirects=False)
+        assert r.status_code == 303, path
+        assert r.headers["location"].startswith("/login?next=%2F")
+    assert client.get("/login").status_code == 200
+
+
+def test_login_sets_a_strict_httponly_cookie_and_stores_only_a_hash_when_the_token_is_good(client, tokens,
+                                                                                             engine):
+    r = _login(client, tokens["viewer"], "/tickets")
+    assert (r.status_code, r.headers["location"]) == (303, "/tickets")
+    cookie = r.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
+    session_id = client.cookies.get(COOKIE)
+    with reading(engine) as conn:
+        stored = [row.id_hash for row in conn.execute(select(web_sessions))]
+    assert len(stored) == 1 and session_id not in stored[0] and len(stored[0]) == 64
+    assert client.get("/hosts").status_code == 200
+
+
+def test_login_is_refused_when_the_token_is_wrong_or_an_agents(client, agent_token):
+    for token in ("wru_nope", agent_token, ""):
+        r = _login(client, token)
+        assert r.status_code == 401
+        assert COOKIE not in r.cookies
+    assert _login(client, "x", next_="//evil.example/").status_code == 401
+
+
+def test_next_is_kept_local_when_it_points_elsewhere(client, tokens):
+    assert _login(client, tokens["viewer"], "https://evil.example/").headers["location"] == "/hosts"
+
+
+def test_viewer_sees_no_write_forms_and_cannot_post_when_logged_in(client, tokens, data):
+    _login(client, tokens["viewer"])
+    page = client.get(f"/tickets/{data['id']}").text
+    assert "HIS slow" in page and "/ack" not in page and "/resolve" not in page
+    csrf = _csrf(page)  # the logout form's
+    r = client.post(f"/tickets/{data['id']}/ack", data={"csrf": csrf}, follow_redirects=False)
+    assert r.status_code == 403
+    assert client.get("/archive/new").status_code == 403
+    assert "/archive/new" not in client.get("/archive").text
+
+
+def test_engineer_acknowledges_with_csrf_and_is_refused_without_it_when_logged_in(client, tokens, data):
+    _login(client, tokens["engineer"])
+    page = client.get(f"/tickets/{data['id']}").text
+    assert f'action="/tickets/{data["id"]}/ack"' in page
+    r = client.post(f"/tickets/{data['id']}/ack", data={"note": "on it"}, follow_redirects=False)
+    assert r.status_code == 403
+    r = client.post(f"/tickets/{data['id']}/ack", data={"csrf": "0" * 64}, follow_redirects=False)
+    assert r.status_code == 403
+    r = client.post(f"/tickets/{data['id']}/ack", data={"csrf": _csrf(page), "note": "on it"},
+                    follow_redirects=False)
+    assert (r.status_code, r.headers["location"]) == (303, f"/tickets/{data['id']}")
+    after = client.get(f"/tickets/{data['id']}").text
+    assert "on it" in after and f'action="/tickets/{data["id"]}/ack"' not in after
+    again = client.post(f"/tickets/{data['id']}/ack", data={"csrf": _csrf(page)})
+    assert again.status_code == 409
+    assert "only an open ticket can be acknowledged" in again.text
+
+
+def test_hosts_and_host_pages_show_status_standard_and_value_when_results_arrived(client, tokens, data):
+    _login(client, tokens["viewer"])
+    hosts = client.get("/hosts?lang=en").text
+    assert HOST in hosts and "CRITICAL" in hosts
+    host = client.get(f"/hosts/{SITE}/{HOST}").text
+    assert "used &lt; 80 %" in host and "95 %" in host and "/ 95 % used" in host
+    assert client.get(f"/hosts/{SITE}/nope").status_code == 404
+
+
+def test_pages_speak_chinese_by_default_and_english_when_asked(client, tokens, data):
+    _login(client, tokens["viewer"])
+    assert "故障单" in client.get("/tickets").text
+    r = client.get("/tickets?lang=en")
+    assert "Tickets" in r.text and "故障单" not in r.text
+    assert "Tickets" in client.get("/tickets").text  # remembered in a cookie
+
+
+def test_ticket_filters_narrow_the_list_when_given(client, tokens, data):
+    _login(client, tokens["viewer"])
+    assert "HIS slow" in client.get("/tickets?state=open&severity=2").text
+    assert "HIS slow" not in client.get("/tickets?state=closed").text
+    assert "HIS slow" not in client.get("/tickets?site=other").text
+
+
+def test_engineer_logs_and_corrects_an_archive_entry_through_the_form_when_logged_in(client, tokens):
+    _login(client, tokens["engineer"])
+    form = client.get("/archive/new").text
+    fields = {"csrf": _csrf(form), "site": SITE, "kind": "visit", "at": "2026-11-20T10:00",
+              "phenomenon": "slow", "action": "rebuilt indexes", "signer": "王主任"}
+    r = client.post("/archive", data=fields, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    listing = client.get(f"/archive?site={SITE}").text
+    assert "rebuilt indexes" in listing and "王主任" in listing
+    fix = client.get("/archive/new?corrects=1").text
+    assert 'name="corrects" value="1"' in fix and 'value="2026-11-20T10:00"' in fix
+    bad = client.post("/archive", data={**fields, "kind": "lunch"})
+    assert bad.status_code == 422 and "kind: expected one of" in bad.text
+
+
+def test_logout_ends_the_session_when_posted_with_csrf(client, tokens, engine):
+    _login(client, tokens["viewer"])
+    page = client.get("/hosts").text
+    session_id = client.cookies.get(COOKIE)
+    assert client.post("/logout", data={}, follow_redirects=False).status_code == 403
+    r = client.post("/logout", data={"csrf": csrf_token(session_id)}, follow_redirects=False)
+    assert (r.status_code, r.headers["location"]) == (303, "/login")
+    client.cookies.set(COOKIE, session_id)  # a stolen copy of the old cookie opens nothing
+    assert client.get("/hosts", follow_redirects=False).status_code == 303
+    assert _csrf(page)
+
+
+def test_stylesheet_is_small_and_pages_load_nothing_from_elsewhere(client, tokens, data):
+    css = client.get("/static/style.css")
+    assert css.status_code == 200 and len(css.content) < 8000
+    _login(client, tokens["viewer"])
+    for path in ("/hosts", "/tickets", f"/tickets/{data['id']}", "/records", "/archive"):
+        page = client.get(path).text
+        assert not re.search(r'(src|href)="(https?:)?//', page), path
+        assert "<script" not in page
+
+
+def test_record_page_embeds_the_rendering_offers_downloads_and_signs_when_issued(client, tokens, data):
+    engineer = {"Authorization": f"Bearer {tokens['engineer']}"}
+    issued = client.post("/api/v1/records", json={"site": SITE, "kind": "annual", "language": "en"},
+                         headers=engineer)
+    assert issued.status_code in (200, 201), issued.text
+    rid = issued.json()["id"]
+    _login(client, tokens["viewer"])
+    assert f'href="/records/{rid}"' in client.get("/records").text
+    page = client.get(f"/records/{rid}").text
+    assert "Verified" in client.get(f"/records/{rid}?lang=en").text
+    assert f'src="/records/{rid}/content.html"' in page and f"/records/{rid}/record.pdf" in page
+    assert 'action="/records/' not in page  # a viewer gets no sign form
+    content = client.get(f"/records/{rid}/content.html")
+    assert content.status_code == 200 and "Patrols delivered versus promised" in content.text
+    csv = client.get(f"/records/{rid}/record.csv")
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    assert client.get("/records/999999").status_code == 404
+    _login(client, tokens["engineer"])
+    page = client.get(f"/records/{rid}").text
+    sign = {"csrf": _csrf(page), "signer": "Zhang Wei", "role": "engineer"}
+    r = client.post(f"/records/{rid}/sign", data=sign, follow_redirects=False)
+    assert r.status_code == 303
+    assert "Zhang Wei" in client.get(f"/records/{rid}").text
+    bad = client.post(f"/records/{rid}/sign", data={"csrf": _csrf(page), "signer": "", "role": "boss"})
+    assert bad.status_code == 422
