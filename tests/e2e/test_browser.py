@@ -1,0 +1,103 @@
+"""The pages in real headless Chromium against a real collector fed by a real agent.
+
+``wardround-collector serve`` runs on SQLite; ``wardround-agent once
+--push`` delivers a patrol of this machine; an engineer logs in with a
+token, lists and acknowledges a ticket, opens an issued record and downloads
+its PDF.  Screenshots of the hosts and record pages are written to the
+test's temp dir (and to ``$WARDROUND_SHOTS`` if set) for a person to look at.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import missing
+from tests.e2e.conftest import command, last_line, write_agent_config
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def _api(collector, method: str, path: str, token: str, body: dict | None = None) -> dict:
+    req = urllib.request.Request(f"{collector.url}{path}", method=method,
+                                 data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"Authorization": f"Bearer {token}",
+                                          "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=120) as r:
+        return json.load(r)
+
+
+@pytest.fixture
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing("playwright", "pip install playwright")
+    if not Path(CHROMIUM).exists():
+        missing("chromium", f"{CHROMIUM} is missing: apt-get install chromium")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield b
+        b.close()
+
+
+def test_engineer_acknowledges_a_ticket_and_downloads_a_record_pdf_when_logged_in(collector, tmp_path,
+                                                                                   browser):
+    config = write_agent_config(tmp_path / "agent.yaml", collector,
+                                "  - check: disk\n    every: 5m\n  - check: system\n    every: 1m\n"
+                                "    params: {sample: 0.2}")
+    run = subprocess.run([command("wardround-agent"), "once", "--config", str(config), "--push"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode in (0, 1, 2, 3), run.stderr
+    engineer = last_line([command("wardround-collector"), "user", "create", "--db", collector.db, "erin",
+                          "--role", "engineer"])
+    ticket = _api(collector, "POST", "/api/v1/tickets", engineer,
+                  {"site": "e2e-hospital", "host": "e2e-host", "severity": 2, "summary": "挂号窗口打印缓慢",
+                   "reported_via": "phone"})
+    record = _api(collector, "POST", "/api/v1/records", engineer,
+                  {"site": "e2e-hospital", "kind": "daily", "language": "zh_CN"})
+
+    page = browser.new_page(viewport={"width": 1100, "height": 800}, accept_downloads=True, locale="zh-CN")
+    page.goto(f"{collector.url}/tickets")
+    assert "/login" in page.url
+    page.fill("#token", engineer)
+    page.click("button[type=submit]")
+    assert page.url.endswith("/tickets")
+    assert page.locator(f"a[href='/tickets/{ticket['id']}']").count() >= 1
+    page.click("text=挂号窗口打印缓慢")
+    page.fill(f"form[action='/tickets/{ticket['id']}/ack'] input[name=note]", "工程师已接单")
+    page.click(f"form[action='/tickets/{ticket['id']}/ack'] button")
+    assert page.url.endswith(f"/tickets/{ticket['id']}")
+    assert page.locator("dd.state").inner_text() == "处理中"
+    assert _api(collector, "GET", f"/api/v1/tickets/{ticket['id']}", engineer)["state"] == "acknowledged"
+
+    page.goto(f"{collector.url}/hosts")
+    assert page.locator("text=e2e-host").count() == 1
+    shots = Path(os.environ.get("WARDROUND_SHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shots / "hosts.png"), full_page=True)
+
+    page.goto(f"{collector.url}/records")
+    page.click(f"a[href='/records/{record['id']}'] >> nth=0")
+    assert page.locator(".badge.ok").count() == 1
+    frame = page.frame_locator("iframe.record")
+    assert frame.locator("body").inner_text(timeout=30_000)
+    page.screenshot(path=str(shots / "record.png"), full_page=True)
+    with page.expect_download(timeout=120_000) as download:
+        page.click(f"a[href='/records/{record['id']}/record.pdf'] >> nth=0")
+    pdf = tmp_path / "record.pdf"
+    download.value.save_as(pdf)
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    if shutil.which("pdftotext"):
+        text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, timeout=60).stdout
+        assert "e2e-hospital" in text and record["digest"] in text.replace("\n", "")
