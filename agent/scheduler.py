@@ -1,9 +1,10 @@
 """The ``run`` daemon: APScheduler jobs run checks into the spool; a sender thread pushes.
 
 One job per configured check instance (explicit id = the instance name,
-``max_instances=1``, ``coalesce``, jitter), each with a first run within
-``jitter`` seconds of start so a fleet restarted together does not stampede
-the collector.  Every check run goes through :class:`agent.runner.Runner`,
+``max_instances=1``, ``coalesce``), each with a first run at a random phase
+within ``jitter`` seconds of start (interval checks then keep that phase;
+cron checks are jittered per run) so a fleet restarted together does not
+stampede the collector.  Every check run goes through :class:`agent.runner.Runner`,
 so a hung or crashing check costs one UNKNOWN result, never the agent.
 
 The sender thread pushes whenever results arrive (after a short pause that
@@ -131,15 +132,19 @@ class Agent:
         now = datetime.now().astimezone()
         for check, job in zip(self.config.checks, self.jobs(), strict=True):
             if check.every_s is not None:
-                spread = min(jitter, check.every_s / 2)
-                trigger = IntervalTrigger(seconds=check.every_s, jitter=int(spread) or None)
+                # A random phase, not a per-run jitter: APScheduler 3's IntervalTrigger adds its
+                # jitter to the previous (already jittered) run, so the period drifts longer
+                # (every + jitter/2 on average).  A fixed random offset spreads the fleet and
+                # keeps the period exact.
+                first = now + timedelta(seconds=1 + random.uniform(0, min(jitter, check.every_s / 2)))
+                trigger = IntervalTrigger(seconds=check.every_s, start_date=first)
                 grace = int(max(1, check.every_s))
             else:
                 assert check.cron is not None
-                spread = jitter
+                # cron times come from the schedule, not from the previous run: no drift
                 trigger = cron_trigger(check.cron, jitter_s=jitter)
                 grace = 3600
-            first = now + timedelta(seconds=1 + random.uniform(0, spread))
+                first = now + timedelta(seconds=1 + random.uniform(0, jitter))
             self.scheduler.add_job(self.patrol, trigger, args=[job], id=job.key, name=job.key,
                                    max_instances=1, coalesce=True, misfire_grace_time=grace,
                                    next_run_time=first)
