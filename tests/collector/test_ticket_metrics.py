@@ -158,3 +158,17 @@ def test_ticket_families_are_absent_when_the_database_is_unreachable(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path}/missing/x.db")
     assert list(TicketCollector(engine).collect()) == []
     engine.dispose()
+
+
+def test_history_is_rebuilt_when_another_collector_changes_the_ledger(client, engineer, engine, clock):
+    other = TicketCollector(engine)  # a second collector process's families, on the same database
+
+    def opened() -> float:
+        [family] = [f for f in other.collect() if f.name == "wardround_tickets_opened"]
+        return sum(s.value for s in family.samples if s.name.endswith("_total"))
+
+    _manual(client, engineer, 2, "HIS slow")
+    assert opened() == 1
+    assert opened() == 1  # unchanged ledger: the families built last are still exact
+    _manual(client, engineer, 2, "PACS slow")  # written by "this" collector, read by the other
+    assert opened() == 2
