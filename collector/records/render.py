@@ -48,9 +48,11 @@ class PdfUnavailable(RuntimeError):
 
 @cache
 def _env() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(_TEMPLATES)),
-                              autoescape=jinja2.select_autoescape(["html", "j2"]),
-                              undefined=jinja2.StrictUndefined, trim_blocks=False)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(_TEMPLATES)),
+                             autoescape=jinja2.select_autoescape(["html", "j2"]),
+                             undefined=jinja2.StrictUndefined, trim_blocks=False)
+    env.filters["local"] = lambda value, zone: _local(zone)(value)
+    return env
 
 
 @cache
@@ -93,15 +95,19 @@ def html(record: StoredRecord) -> str:
     lang = _lang(record)
     h = c.get("header", {})
     zone = _zone(h.get("timezone", "UTC"))
-    env = _env().overlay()
-    env.filters["local"] = _local(zone)
 
     def t(key: str, **values: Any) -> str:
         return text(lang, key, **values)
 
-    return env.get_template("record.html.j2").render(
+    by_host: dict[str, list[Any]] = {}
+    for row in c.get("rows", []):
+        by_host.setdefault(str(row.get("host", "")), []).append(_Obj(row))
+    # One table per host: short tables break across pages cheaply (WeasyPrint lays out a
+    # table spanning hundreds of pages far more slowly) and a host's rows stay together.
+    return _env().get_template("record.html.j2").render(
         c=_Obj(c), h=_Obj(h), lang=lang, t=t, title=_title(lang, h.get("kind", record.kind)), css=_css(),
-        record_id=record.id, digest=record.digest, verified=record.verified, signatures=record.signatures)
+        record_id=record.id, digest=record.digest, verified=record.verified, signatures=record.signatures,
+        by_host=list(by_host.items()), tz=zone)
 
 
 class _Obj(dict):  # type: ignore[type-arg]

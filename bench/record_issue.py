@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""How long a daily inspection record for 1,000 hosts x 30 items takes to issue and render.
+
+In-process, on a temp SQLite file (and PostgreSQL with ``--pg-url``): the
+database is filled through the store layer (``collector.store.queries``:
+results, latest, hosts; ``collector.store.tickets``: tickets) with one day
+of patrols — ``--per-day`` results per item (default 4: every 6 hours), 2 %
+of items WARNING and 1 % CRITICAL, one ``db_backup`` item per host with age
+and size metrics — plus one result per item the day before (the look-back
+the gap search reads), 50 tickets, and 10 hosts silent all day (gaps).
+
+Then, with the collector's real :class:`collector.records.service.Records`:
+
+* ``issue``: build the content (the SQL reads and the rows), canonical JSON,
+  SHA-256, INSERT — what ``POST /api/v1/records`` does (``--rounds`` times,
+  a new record each time);
+* ``read``: load the stored record and verify its digest;
+* ``html``, ``csv``, ``pdf``: the renderings of the stored record.
+
+Reports the median and each run; writes ``bench/results/record_issue.json``.
+
+Usage::
+
+    .venv/bin/python bench/record_issue.py                    # 1000 hosts x 30 items, 3 rounds
+    .venv/bin/python bench/record_issue.py --hosts 100 --rounds 1
+    .venv/bin/python bench/record_issue.py --pg-url postgresql+psycopg://postgres@127.0.0.1:5432/x
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import _harness as h  # noqa: E402
+import orjson  # noqa: E402
+
+from collector.records import render  # noqa: E402
+from collector.records.service import Records  # noqa: E402
+from collector.store import queries  # noqa: E402
+from collector.store import tickets as ticket_store  # noqa: E402
+from collector.store.db import make_engine, writing  # noqa: E402
+from collector.store.migrate import upgrade  # noqa: E402
+
+SITE = "bench-hospital"
+ZONE = ZoneInfo("Asia/Shanghai")
+DAY = datetime(2026, 11, 22, tzinfo=ZONE)
+CHECKS = ("disk", "system", "service", "process", "port", "certificate", "logscan", "clock", "ping", "http")
+
+
+def _item(i: int) -> tuple[str, str, str, list[dict[str, Any]]]:
+    """The i-th of a host's 30 items: (check, item, standard, metrics); item 0 is the db backup."""
+    if i == 0:
+        return ("db_backup", "HIS/full", "full backup < 26 h old",
+                [{"name": "age_seconds", "value": 7200.0, "unit": "s", "crit": 93600},
+                 {"name": "size_bytes", "value": 3.2e9, "unit": "B"}])
+    check = CHECKS[i % len(CHECKS)]
+    return (check, f"item-{i:02d}", "used < 80 %",
+            [{"name": "used_percent", "value": 40.0 + i, "unit": "%", "warn": 80, "crit": 90},
+             {"name": "free_bytes", "value": 5e10, "unit": "B"}])
+
+
+def fill(engine: Any, n_hosts: int, items: int, per_day: int) -> int:
+    """Write the day's results; returns how many results were stored."""
+    stored = 0
+    step = timedelta(hours=24 / per_day)
+    for host_no in range(n_hosts):
+        host = f"host-{host_no:04d}"
+        silent = host_no % 100 == 99  # 1 % of hosts report nothing on the day: gaps
+        rows = []
+        times = [DAY - timedelta(hours=3)] + ([] if silent else [DAY + step * k + timedelta(minutes=7)
+                                                                 for k in range(per_day)])
+        for i in range(items):
+            check, item, standard, metrics = _item(i)
+            status = 0
+            if (host_no * items + i) % 100 == 1:
+                status = 1
+            elif (host_no * items + i) % 100 == 2:
+                status = 2
+            for at in times:
+                rows.append({"uid": uuid.uuid4().hex, "site": SITE, "host": host, "check": check,
+                             "item": item, "status": status, "summary": f"{check} {item} status {status}",
+                             "standard": standard, "started_at": at.astimezone(UTC),
+                             "received_at": at.astimezone(UTC), "duration_ms": 3.0,
+                             "metrics": orjson.dumps(metrics).decode(), "details": "{}"})
+        with writing(engine) as conn:
+            queries.store_new_results(conn, rows)
+            queries.upsert_latest(conn, rows)
+            queries.touch_host(conn, site=SITE, host=host, seen=max(r["started_at"] for r in rows),
+                               clock_offset_s=0.0, spool_backlog=0, agent_version="bench")
+        stored += len(rows)
+    with writing(engine) as conn:
+        for k in range(50):
+            opened = (DAY + timedelta(minutes=25 * k)).astimezone(UTC)
+            ticket_store.insert_ticket(conn, {
+                "site": SITE, "host": f"host-{k:04d}", "check": "disk", "item": f"t{k}", "severity": 2,
+                "initial_severity": 2, "level_name": "general fault", "priority": 0,
+                "state": "resolved" if k % 2 else "open", "summary": f"fault {k}",
+                "reported_via": "monitoring",
+                "reported_by": "system", "opened_at": opened, "response_due": opened + timedelta(hours=2),
+                "resolve_due": opened + timedelta(hours=8),
+                "acknowledged_at": opened + timedelta(hours=1 + k % 3) if k % 2 else None,
+                "resolved_at": opened + timedelta(hours=4 + k % 7) if k % 2 else None, "closed_at": None,
+                "occurrences": 1, "last_result_id": None, "last_status": None, "last_seen_at": None,
+                "flapping": False, "response_breached": False, "resolve_breached": False, "reopened_count": 0,
+                "onsite_requested_at": None, "onsite_due": None, "onsite_breached": False,
+                "updated_at": opened})
+    return stored
+
+
+def timed(fn: Any) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def run(db_url: str, args: argparse.Namespace) -> dict[str, Any]:
+    engine = make_engine(db_url)
+    upgrade(engine)
+    fill_s, stored = timed(lambda: fill(engine, args.hosts, args.items, args.per_day))
+    now = (DAY + timedelta(days=1, hours=8)).astimezone(UTC)
+    records = Records(engine, clock=lambda: now)
+    runs: dict[str, list[float]] = {k: [] for k in ("issue", "read", "html", "csv", "pdf")}
+    sizes: dict[str, int] = {}
+    rows = 0
+    for r in range(args.rounds):
+        secs, rec = timed(lambda: records.issue(site=SITE, kind="daily", period="2026-11-22",
+                                                language="zh_CN", actor="bench"))
+        runs["issue"].append(secs)
+        secs, rec = timed(lambda rid=rec.id: records.get(rid))
+        assert rec.verified
+        runs["read"].append(secs)
+        rows = len(rec.content["rows"])
+        secs, page = timed(lambda rec=rec: render.html(rec))
+        runs["html"].append(secs)
+        secs, sheet = timed(lambda rec=rec: render.csv_bytes(rec))
+        runs["csv"].append(secs)
+        if r < args.pdf_rounds:
+            secs, pdf = timed(lambda rec=rec: render.pdf(rec))
+            runs["pdf"].append(secs)
+            sizes["pdf_bytes"] = len(pdf)
+        sizes.update(content_bytes=len(orjson.dumps(rec.content)), html_bytes=len(page.encode()),
+                     csv_bytes=len(sheet))
+        done = ", ".join(f"{k} {v[-1]:.2f} s" for k, v in runs.items() if v)
+        print(f"  round {r + 1}: {done}", flush=True)
+    engine.dispose()
+    return {"db": db_url.split(":")[0], "results_stored": stored, "fill_seconds": round(fill_s, 1),
+            "rows": rows, "sizes": sizes,
+            "median_seconds": {k: round(statistics.median(v), 3) for k, v in runs.items() if v},
+            "runs_seconds": {k: [round(x, 3) for x in v] for k, v in runs.items()}}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--hosts", type=int, default=1000)
+    ap.add_argument("--items", type=int, default=30)
+    ap.add_argument("--per-day", type=int, default=4, help="results per item in the day (default 4)")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--pdf-rounds", type=int, default=1, help="rounds that also render the PDF (slow)")
+    ap.add_argument("--pg-url", help="also run on this (empty) PostgreSQL database")
+    args = ap.parse_args()
+    out: dict[str, Any] = {"machine": h.machine_info(), "hosts": args.hosts, "items": args.items,
+                           "per_day": args.per_day, "runs": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        print(f"SQLite: {args.hosts} hosts x {args.items} items, {args.per_day} results/item/day", flush=True)
+        out["runs"].append(run(f"sqlite:///{Path(tmp) / 'bench.db'}", args))
+    if args.pg_url:
+        print("PostgreSQL", flush=True)
+        out["runs"].append(run(args.pg_url, args))
+    print(h.table(["db", "rows", "issue s", "read s", "html s", "csv s", "pdf s", "pdf MB"],
+                  [[r["db"], r["rows"], *(h.fmt(r["median_seconds"].get(k), ".2f")
+                                          for k in ("issue", "read", "html", "csv", "pdf")),
+                    h.fmt(r["sizes"].get("pdf_bytes", 0) / 1e6, ".1f")] for r in out["runs"]]))
+    print(f"wrote {h.write_json('record_issue.json', out)}")
+
+
+if __name__ == "__main__":
+    main()
