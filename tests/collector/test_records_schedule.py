@@ -130,3 +130,18 @@ def test_two_collectors_on_one_postgresql_issue_each_scheduled_record_once_when_
         (SITE, "daily", "2026-11-21", 1), (SITE, "daily", "2026-11-22", 1), (SITE, "weekly", "2026-11-16", 1),
         ("other-site", "daily", "2026-11-22", 1), ("other-site", "weekly", "2026-11-16", 1)]
     assert len([x for x in got if x is not None]) == 5
+
+
+def test_record_scheduler_thread_issues_due_records_at_start_when_running(engine: Any, policies: Any) -> None:
+    from collector.jobs import RecordScheduler
+    fill_site(engine)
+    now = datetime(2026, 11, 23, 7, 45, tzinfo=ZONE)
+    scheduler = RecordScheduler(Records(engine, policies), interval=3600, clock=lambda: now.astimezone(UTC))
+    scheduler.start()
+    try:
+        deadline = datetime.now(UTC).timestamp() + 30
+        while len(_count(engine)) < 2 and datetime.now(UTC).timestamp() < deadline:
+            threading.Event().wait(0.05)
+    finally:
+        scheduler.stop()
+    assert _count(engine) == [("daily", "2026-11-21", "scheduled"), ("daily", "2026-11-22", "scheduled")]
