@@ -1,33 +1,51 @@
-"""Scrape cost of /metrics at N hosts x M checks (default 10,000 x 30), on SQLite.
+"""Scrape cost of /metrics at N hosts x M checks (default 10,000 x 30) and T tickets (default 100,000).
 
-Fills a migrated SQLite database's ``latest`` and ``hosts`` tables directly (the state
-ingest would leave), then times, as medians of --runs: ``state_exposition`` in-process,
-``GET /metrics`` end to end through the app (TestClient), and prometheus_client's own
-``generate_latest`` over the same series as a baseline (perf-anchors.md §3: ~20 us/series).
-Writes bench/results/metrics_scrape.json.
+For each database (a SQLite file; a throwaway PostgreSQL 15 cluster made with ``initdb``/``pg_ctl``
+as in ``bench/ingest.py``), fills a migrated database directly with what ingest and the ticket
+ledger would leave: ``latest`` and ``hosts`` (one row per check item and per agent) and
+``tickets`` + ``ticket_events`` (a year of history: 2 % live, the rest resolved or closed, 70 %
+acknowledged, a few reopened and breached). Then times, as medians of ``--runs``:
 
-    .venv/bin/python bench/metrics_scrape.py [--hosts 10000] [--checks 30] [--runs 3]
+* ``state_exposition``: the check-item and agent families written straight to text;
+* the ticket families alone (``TicketCollector`` through prometheus_client's ``generate_latest``,
+  section "tickets"): after a ticket change (the aggregate queries over ``tickets`` and
+  ``ticket_events`` run) and with the ledger unchanged (the live gauges and the change key only);
+* ``GET /metrics`` end to end through the app (TestClient): everything together;
+* prometheus_client's own ``generate_latest`` over the same number of series as a baseline
+  (perf-anchors.md §3: ~20 us/series), once, on the first backend.
 
-PostgreSQL is not measured yet (see the report of issue 8).
+Writes bench/results/metrics_scrape.json (one entry per backend).
+
+    .venv/bin/python bench/metrics_scrape.py [--db sqlite|postgresql|both] [--hosts 10000] [--checks 30]
+                                             [--tickets 100000] [--runs 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import statistics
+import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
-from sqlalchemy import insert
+from sqlalchemy import Engine, insert, text
 
-from collector.metrics import state_exposition
-from collector.store.db import make_engine
-from collector.store.migrate import upgrade
-from collector.store.tables import hosts, latest
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _harness as h  # noqa: E402
+
+from collector.metrics import state_exposition  # noqa: E402
+from collector.store.db import make_engine  # noqa: E402
+from collector.store.migrate import upgrade  # noqa: E402
+from collector.store.tables import hosts, latest, ticket_events, tickets  # noqa: E402
+from collector.ticket_metrics import TicketCollector  # noqa: E402
 
 CHECKS = [("disk", "/data{}", [("used_percent", 41.5, "%"), ("free_bytes", 1e10, "B"),
                                ("total_bytes", 2e10, "B")]),
@@ -35,34 +53,81 @@ CHECKS = [("disk", "/data{}", [("used_percent", 41.5, "%"), ("free_bytes", 1e10,
           ("ping", "10.0.0.{}", [("loss_ratio", 0.0, "ratio"), ("rtt_avg_seconds", 0.001, "s")]),
           ("service", "svc{}", [("running", 1.0, "")]),
           ("nagios", "plugin{}", [("x", 1.0, "")])]
+SITES = 50
+HOSTS_PER_CHUNK = 200
 
 
-def fill(url: str, n_hosts: int, n_checks: int) -> int:
-    engine = make_engine(url)
-    upgrade(engine)
+def fill_state(engine: Engine, n_hosts: int, n_checks: int) -> int:
     now = datetime.now(UTC)
     rows = 0
-    with engine.begin() as conn:
-        for h in range(n_hosts):
-            site, host = f"site-{h % 50}", f"host-{h:05d}"
-            batch = []
+    for first in range(0, n_hosts, HOSTS_PER_CHUNK):
+        batch, agents = [], []
+        for hnum in range(first, min(first + HOSTS_PER_CHUNK, n_hosts)):
+            site, host = f"site-{hnum % SITES}", f"host-{hnum:05d}"
             for c in range(n_checks):
                 check, item, metrics = CHECKS[c % len(CHECKS)]
                 batch.append({"site": site, "host": host, "check": check, "item": item.format(c),
-                              "status": c % 4,
-                              "summary": "x", "standard": "", "result_uid": f"{h:016x}{c:016x}",
-                              "started_at": now, "received_at": now,
+                              "status": c % 4, "summary": "x", "standard": "",
+                              "result_uid": f"{hnum:016x}{c:016x}", "started_at": now, "received_at": now,
                               "metrics": orjson.dumps(
                                   [{"name": n, "value": v, "unit": u} for n, v, u in metrics]).decode()})
+            agents.append({"site": site, "host": host, "first_seen": now, "last_seen": now,
+                           "clock_offset_s": 0.1, "spool_backlog": 0})
+        with engine.begin() as conn:
             conn.execute(insert(latest), batch)
-            conn.execute(insert(hosts), [{"site": site, "host": host, "first_seen": now, "last_seen": now,
-                                          "clock_offset_s": 0.1, "spool_backlog": 0}])
-            rows += len(batch)
-    engine.dispose()
+            conn.execute(insert(hosts), agents)
+        rows += len(batch)
     return rows
 
 
-def median_time(fn, runs: int) -> tuple[float, object]:
+def fill_tickets(engine: Engine, n_tickets: int, n_hosts: int) -> tuple[int, int]:
+    """``n_tickets`` over the last year and their history; returns (tickets, events)."""
+    rnd = random.Random(8)
+    now = datetime.now(UTC)
+    events = 0
+    chunk = 5000
+    for first in range(0, n_tickets, chunk):
+        rows, hist = [], []
+        for i in range(first, min(first + chunk, n_tickets)):
+            hnum = rnd.randrange(n_hosts)
+            sev = rnd.choice((1, 2, 2, 3, 3, 3))
+            opened = now - timedelta(days=365 * (1 - i / n_tickets), seconds=rnd.randrange(3600))
+            live = i >= n_tickets * 0.98
+            acked = opened + timedelta(seconds=rnd.expovariate(1 / 2400)) if rnd.random() < 0.7 else None
+            resolved = None if live else opened + timedelta(seconds=rnd.expovariate(1 / 20000) + 60)
+            if acked is not None and resolved is not None and acked > resolved:
+                acked = resolved
+            state = "open" if live and acked is None else "acknowledged" if live else (
+                "closed" if rnd.random() < 0.8 else "resolved")
+            reopened = 1 if rnd.random() < 0.03 else 0
+            rows.append({
+                "id": i + 1, "site": f"site-{hnum % SITES}", "host": f"host-{hnum:05d}", "check": "disk",
+                "item": f"/t{i}", "severity": max(1, sev - (1 if rnd.random() < 0.1 else 0)),
+                "initial_severity": sev, "level_name": "x", "priority": int(hnum % SITES < 5), "state": state,
+                "summary": "x", "reported_via": "monitoring", "reported_by": "system", "opened_at": opened,
+                "response_due": opened + timedelta(hours=2), "resolve_due": opened + timedelta(hours=18),
+                "acknowledged_at": acked, "resolved_at": resolved,
+                "closed_at": resolved + timedelta(hours=1) if state == "closed" and resolved else None,
+                "occurrences": 1, "flapping": False, "response_breached": rnd.random() < 0.05,
+                "resolve_breached": rnd.random() < 0.05, "reopened_count": reopened, "onsite_breached": False,
+                "updated_at": now})
+            steps = [("open", opened)] + ([("acknowledge", acked)] if acked else [])
+            steps += [("resolve", resolved)] * (1 + reopened) if resolved else []
+            steps += [("close", rows[-1]["closed_at"])] if rows[-1]["closed_at"] else []
+            hist += [{"ticket_id": i + 1, "at": at, "actor": "system", "action": a, "note": ""}
+                     for a, at in steps]
+        with engine.begin() as conn:
+            conn.execute(insert(tickets), rows)
+            conn.execute(insert(ticket_events), hist)
+        events += len(hist)
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("SELECT setval(pg_get_serial_sequence('tickets', 'id'), :n)"), {"n": n_tickets})
+            conn.execute(text("VACUUM ANALYZE"))
+    return n_tickets, events
+
+
+def median_time(fn: Callable[[], Any], runs: int) -> tuple[float, Any]:
     times, out = [], None
     for _ in range(runs):
         t = time.perf_counter()
@@ -71,47 +136,81 @@ def median_time(fn, runs: int) -> tuple[float, object]:
     return statistics.median(times), out
 
 
+def measure(url: str, a: argparse.Namespace) -> dict[str, Any]:
+    from fastapi.testclient import TestClient
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from collector.app import create_app
+    from collector.config import Settings
+
+    engine = make_engine(url)
+    upgrade(engine)
+    t = time.perf_counter()
+    rows = fill_state(engine, a.hosts, a.checks)
+    n_tickets, n_events = fill_tickets(engine, a.tickets, a.hosts)
+    fill_s = time.perf_counter() - t
+    in_process, state = median_time(lambda: state_exposition(engine), a.runs)
+    series = sum(1 for line in state.splitlines() if line and not line.startswith("#"))
+
+    def fresh() -> bytes:  # as after a ticket change: every family rebuilt
+        reg = CollectorRegistry()
+        reg.register(TicketCollector(engine))
+        return generate_latest(reg)
+
+    ticket_s, ticket_text = median_time(fresh, a.runs)
+    ticket_series = sum(1 for line in ticket_text.decode().splitlines() if line and not line.startswith("#"))
+    warm = CollectorRegistry()
+    warm.register(TicketCollector(engine))
+    generate_latest(warm)
+    ticket_warm_s, _ = median_time(lambda: generate_latest(warm), a.runs)
+    with TestClient(create_app(Settings(db_url=url), engine=engine)) as client:
+        http_s, resp = median_time(lambda: client.get("/metrics"), a.runs)
+        assert resp.status_code == 200
+    engine.dispose()
+    return {"hosts": a.hosts, "checks_per_host": a.checks, "latest_rows": rows, "state_series": series,
+            "tickets": n_tickets, "ticket_events": n_events, "ticket_series": ticket_series,
+            "exposition_bytes": len(resp.content), "fill_seconds": round(fill_s, 1),
+            "state_exposition_seconds_median": round(in_process, 3),
+            "ticket_families_after_a_change_seconds_median": round(ticket_s, 3),
+            "ticket_families_unchanged_ledger_seconds_median": round(ticket_warm_s, 3),
+            "http_get_metrics_seconds_median": round(http_s, 3), "runs": a.runs}
+
+
+def baseline(series: int, runs: int) -> float:
+    from prometheus_client import CollectorRegistry, Gauge, generate_latest
+
+    reg = CollectorRegistry()
+    g = Gauge("baseline_status", "x", ["site", "host", "check", "item"], registry=reg)
+    for i in range(series):
+        g.labels("site-1", f"host-{i // 30}", "disk", f"/d{i % 30}").set(1)
+    seconds, _ = median_time(lambda: generate_latest(reg), runs)
+    return round(seconds, 3)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
     ap.add_argument("--hosts", type=int, default=10_000)
     ap.add_argument("--checks", type=int, default=30)
+    ap.add_argument("--tickets", type=int, default=100_000)
     ap.add_argument("--runs", type=int, default=3)
     a = ap.parse_args()
-    with tempfile.TemporaryDirectory() as d:
-        url = f"sqlite:///{Path(d) / 'bench.db'}"
-        t = time.perf_counter()
-        rows = fill(url, a.hosts, a.checks)
-        fill_s = time.perf_counter() - t
-        engine = make_engine(url)
-        in_process, text = median_time(lambda: state_exposition(engine), a.runs)
-        series = sum(1 for line in text.splitlines() if line and not line.startswith("#"))
+    out: dict[str, Any] = {"machine": h.machine_info()}
+    with h.Processes() as procs, tempfile.TemporaryDirectory() as d:
+        for db in (["sqlite", "postgresql"] if a.db == "both" else [a.db]):
+            if db == "sqlite":
+                url = f"sqlite:///{Path(d) / 'bench.db'}"
+            else:
+                from ingest import start_postgres
 
-        from fastapi.testclient import TestClient
-
-        from collector.app import create_app
-        from collector.config import Settings
-
-        with TestClient(create_app(Settings(db_url=url))) as client:
-            http_s, resp = median_time(lambda: client.get("/metrics"), a.runs)
-            size = len(resp.content)
-
-        from prometheus_client import CollectorRegistry, Gauge, generate_latest
-
-        reg = CollectorRegistry()
-        g = Gauge("baseline_status", "x", ["site", "host", "check", "item"], registry=reg)
-        for i in range(series):
-            g.labels("site-1", f"host-{i // 30}", "disk", f"/d{i % 30}").set(1)
-        baseline_s, _ = median_time(lambda: generate_latest(reg), a.runs)
-        engine.dispose()
-    out = {"backend": "sqlite", "hosts": a.hosts, "checks_per_host": a.checks, "latest_rows": rows,
-           "series": series, "exposition_bytes": size, "fill_seconds": round(fill_s, 1),
-           "state_exposition_seconds_median": round(in_process, 3),
-           "http_get_metrics_seconds_median": round(http_s, 3),
-           "prometheus_client_generate_latest_same_series_seconds_median": round(baseline_s, 3),
-           "runs": a.runs}
+                url, _data = start_postgres(procs, fsync=False)
+            out[db] = measure(url, a)
+            print(db, json.dumps(out[db], indent=2), flush=True)
+    first = out.get("sqlite") or out["postgresql"]
+    out["prometheus_client_generate_latest_same_series_seconds_median"] = baseline(first["state_series"],
+                                                                                    a.runs)
     print(json.dumps(out, indent=2))
-    path = Path(__file__).parent / "results" / "metrics_scrape.json"
-    path.write_text(json.dumps(out, indent=2) + "\n")
+    h.write_json("metrics_scrape.json", out)
 
 
 if __name__ == "__main__":
