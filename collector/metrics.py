@@ -257,13 +257,13 @@ def _metric_values(metrics_json: str | bytes) -> Iterable[tuple[str, float, floa
         return ()
     if type(items) is not list:
         return ()
-    out = []
+    out: list[tuple[str, float, float | None]] = []
     for m in items:
         if type(m) is dict:
-            value = m.get("value")
-            if type(value) is float or type(value) is int:
+            value, name = m.get("value"), m.get("name")
+            if (type(value) is float or type(value) is int) and type(name) is str:
                 crit = m.get("crit")
-                out.append((m.get("name"), float(value),
+                out.append((name, float(value),
                             float(crit) if type(crit) is float or type(crit) is int else None))
     return out
 
