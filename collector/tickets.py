@@ -442,10 +442,10 @@ class Tickets:
                 return ticket_view(t), False
             values = _new_ticket(policy, site=site, host=host, check=check, item=item, severity=severity,
                                  summary=summary, via=reported_via, by=actor, now=now)
-            t = change.open(values, actor=actor, note=f"opened at level {severity} "
-                                                       f"({values['level_name']}); {text}")
-            assert t is not None  # the host lock and the lookup above leave no live ticket for the key
-            return ticket_view(t), True
+            opened = change.open(values, actor=actor, note=f"opened at level {severity} "
+                                                            f"({values['level_name']}); {text}")
+            assert opened is not None  # the host lock and the lookup above leave no live ticket for the key
+            return ticket_view(opened), True
 
     def _act(self, ticket_id: int, actor: str, *, allowed: Sequence[str], action: str, event: str | None,
              values: Callable[[dict[str, Any], datetime], dict[str, Any]], note: str, refuse: str
