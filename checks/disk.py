@@ -116,6 +116,10 @@ def list_filesystems(partitions: Callable[..., Any] | None = None, *,
                      windows: bool = sys.platform == "win32") -> list[Filesystem]:
     """Real filesystems, one per mount point, pseudo filesystems left out.
 
+    A device mounted twice (a bind mount such as ``/run/netns`` or a
+    container's volume) is the same filesystem: only its first mount point
+    (the order of ``/proc/mounts``: the original mount) is reported.
+
     On Windows psutil gives drive letters (``C:\\``) with ``opts`` such as
     ``rw,fixed``, ``cdrom`` or ``removable``; an optical drive is never a disk
     and a removable drive without a medium has no filesystem type.
@@ -124,16 +128,19 @@ def list_filesystems(partitions: Callable[..., Any] | None = None, *,
         import psutil
         partitions = psutil.disk_partitions
     seen: set[str] = set()
+    devices: set[str] = set()
     out: list[Filesystem] = []
     for p in partitions(all=False):
         fstype = (p.fstype or "").lower()
-        if fstype in PSEUDO_FSTYPES or p.mountpoint in seen:
+        if fstype in PSEUDO_FSTYPES or p.mountpoint in seen or (p.device and p.device in devices):
             continue
         if windows:
             opts = (p.opts or "").lower().split(",")
             if "cdrom" in opts or ("removable" in opts and not fstype):
                 continue
         seen.add(p.mountpoint)
+        if p.device:
+            devices.add(p.device)
         out.append(Filesystem(mount=p.mountpoint, device=p.device, fstype=fstype))
     return out
 

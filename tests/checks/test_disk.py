@@ -39,10 +39,21 @@ def test_disk_reports_every_real_filesystem_of_this_machine():
 
 def test_disk_leaves_out_pseudo_filesystems():
     class P:
-        def __init__(self, mount, fstype):
-            self.mountpoint, self.fstype, self.device, self.opts = mount, fstype, "x", ""
+        def __init__(self, mount, fstype, device=None):
+            self.mountpoint, self.fstype, self.opts = mount, fstype, ""
+            self.device = device or f"/dev/{mount.strip('/') or 'root'}"
     found = disk.list_filesystems(lambda all: [P("/", "ext4"), P("/proc", "proc"), P("/run", "tmpfs"),
                                                P("/data", "xfs"), P("/data", "xfs")])
+    assert [f.mount for f in found] == ["/", "/data"]
+
+
+def test_disk_reports_a_bind_mounted_filesystem_once():
+    class P:
+        def __init__(self, mount, device):
+            self.mountpoint, self.fstype, self.device, self.opts = mount, "ext4", device, ""
+    found = disk.list_filesystems(lambda all: [P("/", "/dev/vda"), P("/run/netns", "/dev/vda"),
+                                               P("/var/lib/docker", "/dev/vda"), P("/data", "/dev/vdb")],
+                                  windows=False)
     assert [f.mount for f in found] == ["/", "/data"]
 
 
