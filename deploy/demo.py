@@ -52,6 +52,35 @@ def get_json(url: str, token: str) -> object:
         return json.load(resp)
 
 
+def post_json(url: str, token: str, body: dict[str, object]) -> object:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Authorization": f"Bearer {token}",
+                                          "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=120) as resp:
+        return json.load(resp)
+
+
+def download(url: str, token: str, path: Path) -> Path:
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req, timeout=120) as resp:
+        path.write_bytes(resp.read())
+    return path
+
+
+def make_backup_dir() -> Path:
+    """A backup folder whose newest dump is from the day before yesterday: last night's run is missing."""
+    backups = DEMO / "backups"
+    backups.mkdir(exist_ok=True)
+    dump = backups / "his_full.bak.gz"
+    if not dump.exists():
+        import gzip
+        with gzip.open(dump, "wb") as f:
+            f.write(b"-- demo backup --\n" * 1000)
+    old = time.time() - 50 * 3600
+    os.utime(dump, (old, old))
+    return backups
+
+
 def main() -> int:
     DEMO.mkdir(exist_ok=True)
     db = f"sqlite:///{DEMO / 'collector.db'}"
@@ -89,6 +118,7 @@ def main() -> int:
         say(f"collector listening on {base}")
 
         config = DEMO / "agent.yaml"
+        backups = make_backup_dir()
         config.write_text(
             f"site: {site}\n"
             f"host: {host}\n"
@@ -102,6 +132,9 @@ def main() -> int:
             "    params: {warn: 80, crit: 90}\n"
             "  - check: system\n"
             "    every: 1m\n"
+            "  - check: backup_files\n"
+            "    every: 15m\n"
+            f"    params: {{path: '{backups}', pattern: '*.bak.gz', schedule: '0 2 * * *', grace: 1h30m}}\n"
         )
         say(f"one full patrol of this machine with {config}")
         patrol = subprocess.run([agent, "once", "--config", str(config), "--push"])
@@ -115,8 +148,28 @@ def main() -> int:
             print(f"  {h['site']}/{h['host']}: worst status {STATUS[h['worst_status']]}, "
                   f"{h['checks']} check items, last seen {h['last_seen']}")
         print(f"  {len(results)} results stored")
+        tickets = get_json(f"{base}/api/v1/tickets?state=open,acknowledged", user_token)["tickets"]  # type: ignore[index]
+        print(f"  {len(tickets)} open tickets")
+        for t in tickets:
+            print(f"    #{t['id']} severity {t['severity']} {t['host']} {t['check']} {t['item']}: "
+                  f"{t['summary']} (respond by {t['response_due']})")
+
+        say("today's inspection record")
+        today = time.strftime("%Y-%m-%d")
+        record = post_json(f"{base}/api/v1/records", user_token,
+                           {"site": site, "kind": "daily", "date": today})
+        rid = record["id"]  # type: ignore[index]
+        pdf = download(f"{base}/api/v1/records/{rid}.pdf", user_token, DEMO / f"record-{today}.pdf")
+        csv = download(f"{base}/api/v1/records/{rid}.csv", user_token, DEMO / f"record-{today}.csv")
+        print(f"  record {rid}, SHA-256 {record['digest']}")  # type: ignore[index]
+        print(f"  PDF: {pdf}")
+        print(f"  CSV: {csv}")
 
         say("where to look next")
+        print(f"  pages:    {base}/  (log in with the token in {DEMO / 'engineer.token'})")
+        print(f"  tickets:  curl -H \"Authorization: Bearer $(cat {DEMO / 'engineer.token'})\" "
+              f"{base}/api/v1/tickets")
+        print(f"  record:   {base}/api/v1/records/{rid}.html")
         print(f"  hosts:    curl -H \"Authorization: Bearer $(cat {DEMO / 'engineer.token'})\" {base}/api/v1/hosts")
         print(f"  results:  curl -H \"Authorization: Bearer $(cat {DEMO / 'engineer.token'})\" "
               f"'{base}/api/v1/results?host={host}'")
