@@ -118,3 +118,33 @@ def test_sweeper_thread_runs_the_sweep_at_start_when_started(feed, engine):
         sweeper.stop()
     [t] = feed.all()
     assert (t["check"], t["item"]) == ("agent", "silent")
+
+
+def test_concurrent_sweeps_record_each_breach_and_silence_once_when_racing(feed, engine, db_url):
+    import threading
+
+    from collector.store.db import make_engine
+
+    t = _manual(feed)
+    feed.push(at=T0)
+    engines = [make_engine(db_url) for _ in range(3)]
+    barrier = threading.Barrier(3)
+    errors: list[BaseException] = []
+
+    def run(e) -> None:
+        try:
+            barrier.wait(timeout=30)
+            sweep(e, T0 + 3 * 60 * MIN, feed.tickets.policies)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(e,)) for e in engines]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(60)
+    for e in engines:
+        e.dispose()
+    assert errors == []
+    assert sorted(_events(engine)) == ["breached", "escalated", "opened", "opened"]
+    assert feed.tickets.get(t["id"])["severity"] == 1
