@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 __all__ = ["CheckContext"]
@@ -21,7 +21,7 @@ class CheckContext:
 
     state: MutableMapping[str, Any] = field(default_factory=dict)
     timeout_s: float = 30.0
-    now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
     #: the collector's clock minus this machine's, in seconds (positive: this clock is behind),
     #: as the agent last measured it from a push answer's ``server_time``; None when unknown
     collector_offset_s: float | None = None

@@ -37,7 +37,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any
 
@@ -104,7 +104,7 @@ def format_time(dt: datetime) -> str:
     """ISO-8601 in UTC with a ``Z`` suffix and microseconds."""
     if dt.tzinfo is None:
         raise ResultError("timestamps must be timezone-aware")
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_time(value: str) -> datetime:
@@ -117,7 +117,7 @@ def parse_time(value: str) -> datetime:
         raise ResultError(f"not an ISO-8601 timestamp: {value[:40]!r}") from exc
     if dt.tzinfo is None:
         raise ResultError(f"timestamp without a UTC offset: {value[:40]!r}")
-    return dt.astimezone(timezone.utc)
+    return dt.astimezone(UTC)
 
 
 _id_lock = threading.Lock()
@@ -216,7 +216,7 @@ class Result:
     standard: str = ""
     site: str = ""
     host: str = ""
-    started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     duration_ms: float = 0.0
     id: str = field(default_factory=new_result_id)
 

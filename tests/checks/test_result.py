@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -81,7 +81,7 @@ def test_from_wire_rejects_non_objects():
 
 def test_timestamps_are_normalised_to_utc_when_given_with_an_offset():
     dt = parse_time("2026-11-23T16:00:00+08:00")
-    assert dt == datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
+    assert dt == datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
     r = make(started_at=datetime(2026, 11, 23, 16, 0, tzinfo=timezone(timedelta(hours=8))))
     assert r.to_wire()["started_at"] == "2026-11-23T08:00:00.000000Z"
 

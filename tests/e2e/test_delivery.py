@@ -13,7 +13,7 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -52,10 +52,10 @@ def test_results_taken_during_an_outage_arrive_exactly_once_when_the_collector_r
     try:
         wait_for(lambda: len(collector.all_results("system")) >= 8, 30, "the first results")
         collector.stop()
-        outage_started = datetime.now(timezone.utc)
+        outage_started = datetime.now(UTC)
         spool = Spool(tmp_path / "spool.db")
         wait_for(lambda: spool.backlog() >= 40, 60, "ten patrols to pile up in the spool during the outage")
-        outage_ended = datetime.now(timezone.utc)
+        outage_ended = datetime.now(UTC)
         collector.start()
         wait_for(lambda: spool.backlog() == 0, 60, "the agent to drain its spool")
     finally:
@@ -90,7 +90,7 @@ def _backlog(n: int, started: datetime) -> list[Result]:
 def test_agent_killed_mid_send_loses_and_duplicates_nothing(collector, tmp_path):
     collector.stop()  # build a backlog as a day-long outage would
     spool = Spool(tmp_path / "spool.db")
-    backlog = _backlog(6000, datetime.now(timezone.utc) - timedelta(hours=1))
+    backlog = _backlog(6000, datetime.now(UTC) - timedelta(hours=1))
     spool.put(backlog)
     assert spool.backlog() == 6000
     collector.start()
@@ -100,7 +100,7 @@ def test_agent_killed_mid_send_loses_and_duplicates_nothing(collector, tmp_path)
     for _ in range(3):
         before = spool.backlog()
         agent = start_agent(config, tmp_path / "agent.log")
-        wait_for(lambda b=before: spool.backlog() < b - 150 or agent.poll() is not None, 30,
+        wait_for(lambda b=before, a=agent: spool.backlog() < b - 150 or a.poll() is not None, 30,
                  "the agent to send some batches")
         os.kill(agent.pid, signal.SIGKILL)
         agent.wait()
