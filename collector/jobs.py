@@ -28,7 +28,7 @@ from collector.policy import Policies
 from collector.records.service import Records
 from collector.tickets import SweepReport, Tickets
 
-__all__ = ["RecordScheduler", "Sweeper", "sweep"]
+__all__ = ["PeriodicJob", "RecordScheduler", "Sweeper", "sweep"]
 
 log = logging.getLogger(__name__)
 
@@ -38,60 +38,27 @@ def sweep(engine: Engine, now: datetime, policies: Policies | None = None) -> Sw
     return Tickets(engine, policies).sweep(now)
 
 
-class Sweeper:
-    """Runs :func:`sweep` every ``interval`` seconds in a daemon thread."""
+class PeriodicJob:
+    """Runs :meth:`step` every ``interval`` seconds in a daemon thread, the first time at start.
 
-    def __init__(self, tickets: Tickets, interval: float,
-                 clock: Callable[[], datetime] | None = None) -> None:
-        self.tickets = tickets
-        self.interval = interval
-        self.clock = clock or (lambda: datetime.now(UTC))
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="wardround-ticket-sweep", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 10) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                report = self.tickets.sweep(self.clock())
-                if report.breaches or report.silent_opened or report.silent_reopened:
-                    log.info("ticket sweep: %d breach(es), %d escalation(s), %d agent-silent ticket(s) "
-                             "opened, %d reopened", report.breaches, report.escalations,
-                             report.silent_opened, report.silent_reopened)
-            except SQLAlchemyError as exc:
-                log.warning("ticket sweep failed, retrying in %gs: %s", self.interval, type(exc).__name__)
-            except Exception:  # the sweep must outlive its own bugs; they are logged in full
-                log.exception("ticket sweep failed, retrying in %gs", self.interval)
-            self._stop.wait(self.interval)
-
-
-class RecordScheduler:
-    """Issues the scheduled inspection records (:meth:`Records.issue_due`) every ``interval`` seconds.
-
-    The first pass runs at start, so a record due while the collector was
-    down is issued when it comes back.  With several collector processes
-    each runs this; the unique key on (site, kind, period_start) stores each
-    record once.  A failing pass is logged and retried at the next interval.
+    A failing step is logged and retried at the next interval: the thread
+    outlives database outages and its own bugs.
     """
 
-    def __init__(self, records: Records, interval: float = 60,
-                 clock: Callable[[], datetime] | None = None) -> None:
-        self.records = records
+    thread_name = "wardround-job"
+    what = "periodic job"
+
+    def __init__(self, interval: float, clock: Callable[[], datetime] | None = None) -> None:
         self.interval = interval
         self.clock = clock or (lambda: datetime.now(UTC))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    def step(self, now: datetime) -> None:
+        raise NotImplementedError
+
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="wardround-records", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 30) -> None:
@@ -102,11 +69,51 @@ class RecordScheduler:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                issued = self.records.issue_due(self.clock())
-                if issued:
-                    log.info("issued %d scheduled record(s): %s", len(issued), issued)
+                self.step(self.clock())
             except SQLAlchemyError as exc:
-                log.warning("record schedule failed, retrying in %gs: %s", self.interval, type(exc).__name__)
-            except Exception:  # the scheduler must outlive its own bugs; they are logged in full
-                log.exception("record schedule failed, retrying in %gs", self.interval)
+                log.warning("%s failed, retrying in %gs: %s", self.what, self.interval, type(exc).__name__)
+            except Exception:  # must outlive its own bugs; they are logged in full
+                log.exception("%s failed, retrying in %gs", self.what, self.interval)
             self._stop.wait(self.interval)
+
+
+class Sweeper(PeriodicJob):
+    """Runs the ticket sweep (:meth:`Tickets.sweep`) every ``interval`` seconds."""
+
+    thread_name = "wardround-ticket-sweep"
+    what = "ticket sweep"
+
+    def __init__(self, tickets: Tickets, interval: float,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        super().__init__(interval, clock)
+        self.tickets = tickets
+
+    def step(self, now: datetime) -> None:
+        report = self.tickets.sweep(now)
+        if report.breaches or report.silent_opened or report.silent_reopened:
+            log.info("ticket sweep: %d breach(es), %d escalation(s), %d agent-silent ticket(s) "
+                     "opened, %d reopened", report.breaches, report.escalations,
+                     report.silent_opened, report.silent_reopened)
+
+
+class RecordScheduler(PeriodicJob):
+    """Issues the scheduled inspection records (:meth:`Records.issue_due`) every ``interval`` seconds.
+
+    The first pass runs at start, so a record due while the collector was
+    down is issued when it comes back.  With several collector processes
+    each runs this; the unique key on (site, kind, period_start) stores each
+    record once.
+    """
+
+    thread_name = "wardround-records"
+    what = "record schedule"
+
+    def __init__(self, records: Records, interval: float = 60,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        super().__init__(interval, clock)
+        self.records = records
+
+    def step(self, now: datetime) -> None:
+        issued = self.records.issue_due(now)
+        if issued:
+            log.info("issued %d scheduled record(s): %s", len(issued), issued)
