@@ -15,7 +15,9 @@ switches its route to router 2 (hop 1 = 192.0.2.65): a real path change.
 :meth:`Topology.loss` adds ``iptables -m statistic`` drops of echo requests in router
 1's FORWARD chain (this kernel has no ``netem``); :meth:`Topology.blackhole` makes router 1
 answer "host unreachable" for the server; :meth:`Topology.silence` makes it drop
-everything and send no ICMP.  ICMP rate limits are off in the routers and the server.
+everything and send no ICMP.  Real delay (NFQUEUE and a delaying handler in router 1,
+again because there is no ``netem``) is :func:`tests.checks.netdelay.delay`.  ICMP rate
+limits are off in the routers and the server.
 
 Names carry this process's pid (``wr<pid>-a`` ...), so parallel sessions do not
 collide; namespaces left behind by a session whose process is gone are removed at the
@@ -138,6 +140,7 @@ class Topology:
         self.via_router1()
         self.loss(0)  # flushes FORWARD
         _ns_sh(self.router1, "iptables", "-F", "OUTPUT")
+        _ns_sh(self.router1, "iptables", "-t", "mangle", "-F", "FORWARD")  # a delay rule left over
         self.blackhole(False)
 
     def destroy(self) -> None:

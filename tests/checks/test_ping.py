@@ -1,10 +1,10 @@
 """ping: real probes through the namespace network (tests/checks/netns.py), and the rules.
 
 The status sequences run the check again and again inside the client namespace, with
-real loss (iptables statistic drops in router 1) and a real "down" target (router 1
-answers host unreachable).  RTT thresholds are tested against the real, sub-millisecond
-RTT with a threshold below it (this kernel has no netem to add delay).  Windows output
-is fed through the system-ping path with the bytes a zh-CN console writes.
+real loss (iptables statistic drops in router 1), real delay (NFQUEUE and a delaying
+handler in router 1, tests/checks/netdelay.py: this kernel has no netem) and a real
+"down" target (router 1 answers host unreachable).  Windows output is fed through the
+system-ping path with the bytes a zh-CN console writes.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from checks.context import CheckContext
 from checks.params import ParamError, parse_params
 from checks.ping import PingParams, _hysteresis, run
 from checks.result import Status
+from tests.checks.netdelay import delay
 from tests.checks.netns import HOP_R1, REPO, TARGET, NetnsWorker, topology  # noqa: F401 - the fixture
 from tests.checks.test_network_parsers import FIXTURES
 
@@ -178,3 +179,39 @@ def test_ping_params_name_the_key_when_a_value_is_wrong(raw, key):
     with pytest.raises(ParamError) as err:
         parse_params(PingParams, {"target": TARGET, **raw}, text=True)
     assert err.value.errors[0][0] == key
+
+
+def test_ping_rtt_episode_warns_at_200_ms_goes_critical_at_600_ms_and_clears_when_delay_ends(net, worker):
+    # default thresholds: rtt_warn 150 ms, rtt_crit 500 ms, raise_after = clear_after = 2
+    params = {"target": TARGET, "count": 5, "interval": 0.2, "timeout": 2}
+    runs = []
+
+    def once():
+        (r,) = worker.run("ping", params, key="delay")
+        runs.append(r)
+        return r["status"]
+
+    with delay(net, 200) as d:
+        first, second = once(), once()
+        d.set(600)
+        third, fourth = once(), once()
+    fifth, sixth = once(), once()
+    summaries = [r["summary"] for r in runs]
+    assert (first, second, third, fourth, fifth, sixth) == (0, 1, 1, 2, 2, 0), summaries
+    assert "reported after 2" in summaries[0]
+    assert "until 2 better runs" in summaries[4]
+    avg = [_metric(r, "rtt_avg_seconds")["value"] for r in runs]
+    assert all(0.18 <= a <= 0.4 for a in avg[:2]), avg  # the added 200 ms, measured
+    assert all(0.58 <= a <= 0.9 for a in avg[2:4]), avg
+    assert all(a < 0.05 for a in avg[4:]), avg
+    assert _metric(runs[1], "rtt_min_seconds")["value"] >= 0.2
+    assert _metric(runs[1], "rtt_avg_seconds")["warn"] == pytest.approx(0.15)
+    assert all(_metric(r, "loss_ratio")["value"] == 0.0 for r in runs)
+    assert [r["details"]["raw_level"] for r in runs] == ["WARNING"] * 2 + ["CRITICAL"] * 2 + ["OK"] * 2
+    # evidence: taken when WARNING began, again when it worsened to CRITICAL
+    warn_hops = runs[1]["details"]["traceroute"]["hops"]
+    crit_hops = runs[3]["details"]["traceroute"]["hops"]
+    assert [h["address"] for h in warn_hops] == [HOP_R1, TARGET]
+    assert min(warn_hops[1]["rtts_ms"]) >= 200 and max(warn_hops[0]["rtts_ms"]) < 50
+    assert min(crit_hops[1]["rtts_ms"]) >= 600
+    assert "traceroute" not in runs[5]["details"]

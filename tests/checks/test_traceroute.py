@@ -1,4 +1,5 @@
-"""traceroute: real traces through the namespace network, a real path change, and the path rules."""
+"""traceroute: real traces through the namespace network, a real path change, real delay
+behind router 1 (tests/checks/netdelay.py), and the path rules."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from checks.network import parse_traceroute
 from checks.params import ParamError, parse_params
 from checks.result import Status
 from checks.traceroute import TracerouteParams, differing_hops, merge, normalise, run
+from tests.checks.netdelay import delay
 from tests.checks.netns import HOP_R1, HOP_R2, TARGET, NetnsWorker, topology  # noqa: F401 - the fixture
 from tests.checks.test_network_parsers import fixture_text
 
@@ -124,3 +126,14 @@ def test_traceroute_params_name_the_key_when_a_value_is_wrong(raw, key):
     with pytest.raises(ParamError) as err:
         parse_params(TracerouteParams, {"target": TARGET, **raw}, text=True)
     assert err.value.errors[0][0] == key
+
+
+def test_hops_behind_the_delaying_router_show_the_delay_when_router1_delays_by_200_ms(net, worker):
+    with delay(net, 200):
+        (result,) = worker.run("traceroute", FAST, key="delay")
+    assert result["status"] == 0, result["summary"]
+    first, second = result["details"]["hops"][:2]
+    assert first["address"] == HOP_R1 and second["address"] == TARGET
+    assert len(second["rtts_ms"]) == 2 and all(r is not None and r >= 200 for r in second["rtts_ms"])
+    assert all(r is not None and r < 50 for r in first["rtts_ms"])  # router 1 itself is not delayed
+    assert 0.2 <= _metric(result, "last_hop_rtt_seconds") < 0.4
