@@ -14,10 +14,17 @@ $(VENV)/.installed-%: pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[$*]'
 	touch $@
 
+# NetfilterQueue compiles against Debian's libnetfilter-queue-dev; without it the network-delay
+# tests skip (and fail under CI=true, where .ci/run installs the library first).
+$(VENV)/.netfilterqueue: $(VENV)/.installed-$(TEST_EXTRAS)
+	$(PY) -m pip install --quiet --disable-pip-version-check NetfilterQueue==1.1.0 \
+	  || echo "NetfilterQueue did not build (apt-get install libnetfilter-queue-dev): delay tests will skip"
+	touch $@
+
 demo: $(VENV)/.installed-$(DEMO_EXTRAS)
 	$(PY) deploy/demo.py
 
-test: $(VENV)/.installed-$(TEST_EXTRAS)
+test: $(VENV)/.installed-$(TEST_EXTRAS) $(VENV)/.netfilterqueue
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-$(TEST_EXTRAS)
