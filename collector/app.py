@@ -111,11 +111,15 @@ def _install_error_handlers(app: FastAPI) -> None:
                                "the record is available as .html and .csv"}, status_code=503)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code >= 400 and web_routes.is_page(request):
+            return await web_routes.error_page(request, exc.status_code, exc.detail, exc.headers)
         return JSON({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_request: Request, exc: RequestValidationError) -> Response:
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        if web_routes.is_page(request):  # e.g. /tickets/abc: no such page
+            return await web_routes.error_page(request, 404, "Not Found")
         errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
                   for e in exc.errors()]
         return JSON({"detail": errors}, status_code=422)

@@ -7,11 +7,16 @@ checked for its CSRF token (403 without it) and for the role (403).  A
 refused change (a ticket already acknowledged, a bad field) shows the page
 again with the reason and the status the API would give (409, 422).
 Handlers parse, authorise, call one service function and render.
+
+An error on a page (403, 404, any status from 400 up) answers with
+``error.html`` in the reader's language and that status; everything under
+``/api/`` and the probes (``/healthz``, ``/metrics``) keep their JSON.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +26,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from checks.result import Status
@@ -40,7 +46,7 @@ from collector.web import data
 from collector.web.i18n import LANGUAGES, choose, text
 from collector.web.sessions import COOKIE, SESSION_TTL, Sessions, csrf_ok, csrf_token
 
-__all__ = ["router"]
+__all__ = ["error_page", "is_page", "router"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +58,8 @@ LANG_COOKIE = "wardround_lang"
 FORM_CAP = 64 * 1024
 DEFAULT_SILENT = timedelta(minutes=15)
 CSRF_REFUSED = "the form's CSRF token is missing or wrong: reload the page"
+NOT_PAGES = ("/api/", "/healthz", "/metrics")
+ERROR_KINDS = (401, 403, 404, 405, 409, 413, 422, 503)
 TICKET_ACTIONS = {"ack": "acknowledge", "resolve": "resolve", "close": "close", "comments": "comment"}
 
 
@@ -144,6 +152,32 @@ async def _form(request: Request, person: Person, session_id: str) -> dict[str, 
     if person.role < Role.engineer:
         raise HTTPException(status_code=403, detail="this needs the engineer role or higher")
     return fields
+
+
+def is_page(request: Request) -> bool:
+    """Whether an error on this request is answered with an HTML page (not JSON)."""
+    path = request.url.path
+    return not any(path == p.rstrip("/") or path.startswith(p) for p in NOT_PAGES)
+
+
+async def error_page(request: Request, status_code: int, detail: Any,
+                     headers: Mapping[str, str] | None = None) -> Response:
+    """``error.html`` for a refused or failed page request, in the reader's language."""
+    session_id = request.cookies.get(COOKIE)
+    person: Person | None = None
+    if session_id:
+        try:
+            person = await run_in_threadpool(_sessions(request).person, session_id)
+        except SQLAlchemyError:  # the database is down: the error page still renders, without the menu
+            person = None
+    kind = status_code if status_code in ERROR_KINDS else (500 if status_code >= 500 else 400)
+    response = _page(request, "error.html", person=person, session_id=(session_id or "") if person else "",
+                     status_code=status_code, status=status_code, kind=kind,
+                     message=detail if isinstance(detail, str) else "")
+    for name, value in (headers or {}).items():
+        if name.lower() not in response.headers:
+            response.headers[name] = value
+    return response
 
 
 def _safe_next(value: str | None) -> str:

@@ -192,3 +192,26 @@ def test_record_page_embeds_the_rendering_offers_downloads_and_signs_when_issued
     assert "Zhang Wei" in client.get(f"/records/{rid}").text
     bad = client.post(f"/records/{rid}/sign", data={"csrf": _csrf(page), "signer": "", "role": "boss"})
     assert bad.status_code == 422
+
+
+def test_page_errors_render_the_error_page_in_the_readers_language_when_refused_or_missing(client, tokens,
+                                                                                           data):
+    _login(client, tokens["viewer"])
+    missing = client.get("/tickets/999999?lang=en")
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
+    assert "Not found" in missing.text and "no ticket 999999" in missing.text and "vera" in missing.text
+    assert client.get("/tickets/abc").status_code == 404
+    assert "<h1>" in client.get("/no/such/page").text
+    refused = client.get("/archive/new?lang=zh_CN")
+    assert refused.status_code == 403 and "无权操作" in refused.text
+    posted = client.post(f"/tickets/{data['id']}/ack", data={})
+    assert posted.status_code == 403 and "无权操作" in posted.text and "<html" in posted.text
+
+
+def test_api_errors_stay_json_when_the_pages_answer_html(client, viewer_headers):
+    r = client.get("/api/v1/tickets/999999", headers=viewer_headers)
+    assert r.status_code == 404 and r.json() == {"detail": "no ticket 999999"}
+    r = client.get("/api/v1/tickets/abc", headers=viewer_headers)
+    assert r.status_code == 422 and isinstance(r.json()["detail"], list)
+    assert client.get("/api/v1/nope").json() == {"detail": "Not Found"}
+    assert client.get("/tickets/1", follow_redirects=False).status_code == 303
