@@ -60,7 +60,9 @@ DEFAULT_SILENT = timedelta(minutes=15)
 CSRF_REFUSED = "the form's CSRF token is missing or wrong: reload the page"
 NOT_PAGES = ("/api/", "/healthz", "/metrics")
 ERROR_KINDS = (401, 403, 404, 405, 409, 413, 422, 503)
-TICKET_ACTIONS = {"ack": "acknowledge", "resolve": "resolve", "close": "close", "comments": "comment"}
+TICKET_ACTIONS = {"ack": "acknowledge", "resolve": "resolve", "close": "close", "onsite": "request_onsite",
+                  "comments": "comment"}
+REPORTED_VIA = ("phone", "email", "feedback", "wechat", "visit")
 
 
 # -- plumbing -------------------------------------------------------------------------------
@@ -273,6 +275,50 @@ def tickets_page(request: Request, state: str | None = None, site: str | None = 
     return _page(request, "tickets.html", person=person, session_id=sid, tickets=_tickets(request).list(f),
                  states=STATES, state=state if state is not None else "live", site=site or "",
                  severity=severity or "")
+
+
+def _require_engineer(person: Person) -> None:
+    if person.role < Role.engineer:
+        raise HTTPException(status_code=403, detail="this needs the engineer role or higher")
+
+
+def _new_ticket_page(request: Request, person: Person, sid: str, values: dict[str, Any], *,
+                     error: str | None = None, status_code: int = 200) -> Response:
+    policies = _tickets(request).policies
+    n = max(len(p.levels) for p in (policies.default, *policies.sites.values()))
+    levels = [(i, policies.default.levels[i - 1].name if i <= len(policies.default.levels) else "")
+              for i in range(1, n + 1)]
+    return _page(request, "ticket_new.html", person=person, session_id=sid, values=values, levels=levels,
+                 vias=REPORTED_VIA, error=error, status_code=status_code)
+
+
+@router.get("/tickets/new", response_class=HTMLResponse)
+def ticket_form(request: Request) -> Response:
+    person, sid = _who(request)
+    _require_engineer(person)
+    q = request.query_params
+    values = {"site": q.get("site", ""), "host": q.get("host", ""), "severity": q.get("severity", ""),
+              "reported_via": "phone"}
+    return _new_ticket_page(request, person, sid, values)
+
+
+@router.post("/tickets", response_class=HTMLResponse)
+async def ticket_open(request: Request) -> Response:
+    person, sid = _who(request)
+    fields = await _form(request, person, sid)
+    values = {k: v.strip() for k, v in fields.items()}
+    severity: Any = values.get("severity", "")
+    severity = int(severity) if severity.isdigit() and len(severity) < 3 else severity
+    try:
+        ticket, _created = await run_in_threadpool(lambda: _tickets(request).open_manual(
+            actor=person.name, site=values.get("site", ""), host=values.get("host", ""), severity=severity,
+            summary=values.get("summary", ""), reported_via=values.get("reported_via", ""),
+            note=values.get("note") or None))
+    except TicketError as exc:
+        message, code = str(exc), exc.status_code
+        return await run_in_threadpool(lambda: _new_ticket_page(request, person, sid, values, error=message,
+                                                                status_code=code))
+    return RedirectResponse(f"/tickets/{ticket['id']}", status_code=303)
 
 
 def _ticket_page(request: Request, person: Person, sid: str, ticket_id: int, *, error: str | None = None,

@@ -215,3 +215,53 @@ def test_api_errors_stay_json_when_the_pages_answer_html(client, viewer_headers)
     assert r.status_code == 422 and isinstance(r.json()["detail"], list)
     assert client.get("/api/v1/nope").json() == {"detail": "Not Found"}
     assert client.get("/tickets/1", follow_redirects=False).status_code == 303
+
+
+def test_engineer_opens_a_ticket_by_hand_and_it_is_listed_when_the_form_is_posted_with_csrf(client, tokens,
+                                                                                           engine, data):
+    _login(client, tokens["engineer"])
+    assert 'href="/tickets/new"' in client.get("/tickets").text
+    form = client.get(f"/tickets/new?site={SITE}&host={HOST}").text
+    assert 'action="/tickets"' in form and f'value="{SITE}"' in form
+    fields = {"csrf": _csrf(form), "site": SITE, "host": HOST, "severity": "1", "reported_via": "feedback",
+              "summary": "门诊挂号打印机卡纸", "note": "李护士 8801"}
+    assert client.post("/tickets", data={k: v for k, v in fields.items() if k != "csrf"},
+                       follow_redirects=False).status_code == 403
+    r = client.post("/tickets", data=fields, follow_redirects=False)
+    assert r.status_code == 303 and re.fullmatch(r"/tickets/\d+", r.headers["location"]), r.text
+    ticket_id = int(r.headers["location"].rsplit("/", 1)[1])
+    listed = client.get("/tickets").text
+    assert f'href="/tickets/{ticket_id}"' in listed and "门诊挂号打印机卡纸" in listed
+    api = client.get(f"/api/v1/tickets/{ticket_id}", headers={"Authorization": f"Bearer {tokens['engineer']}"})
+    assert api.json()["reported_via"] == "feedback" and api.json()["severity"] == 1
+    assert "李护士 8801" in api.json()["history"][0]["note"]
+    bad = client.post("/tickets", data={**fields, "severity": "9", "host": "bad host"})
+    assert bad.status_code == 422 and "severity: expected" in bad.text and "host: expected" in bad.text
+    assert "门诊挂号打印机卡纸" in bad.text  # the typed text is kept
+
+
+def test_viewer_gets_no_ticket_form_and_a_post_is_refused_when_logged_in(client, tokens, data):
+    _login(client, tokens["viewer"])
+    listing = client.get("/tickets").text
+    assert "/tickets/new" not in listing and "/onsite" not in client.get(f"/tickets/{data['id']}").text
+    assert client.get("/tickets/new").status_code == 403
+    r = client.post("/tickets", data={"csrf": _csrf(listing), "site": SITE, "host": HOST, "severity": "2",
+                                      "reported_via": "phone", "summary": "x"}, follow_redirects=False)
+    assert r.status_code == 403
+    r = client.post(f"/tickets/{data['id']}/onsite", data={"csrf": _csrf(listing)}, follow_redirects=False)
+    assert r.status_code == 403
+
+
+def test_engineer_requests_an_onsite_visit_once_when_the_case_is_unsolved(client, tokens, data):
+    _login(client, tokens["engineer"])
+    page = client.get(f"/tickets/{data['id']}?lang=en").text
+    assert f'action="/tickets/{data["id"]}/onsite"' in page and "On-site visit by" not in page
+    assert client.post(f"/tickets/{data['id']}/onsite", data={}, follow_redirects=False).status_code == 403
+    r = client.post(f"/tickets/{data['id']}/onsite", data={"csrf": _csrf(page), "note": "needs a new disk"},
+                    follow_redirects=False)
+    assert (r.status_code, r.headers["location"]) == (303, f"/tickets/{data['id']}")
+    after = client.get(f"/tickets/{data['id']}").text
+    assert "On-site visit by" in after and "needs a new disk" in after
+    assert f'action="/tickets/{data["id"]}/onsite"' not in after
+    again = client.post(f"/tickets/{data['id']}/onsite", data={"csrf": _csrf(page)})
+    assert again.status_code == 409 and "already" in again.text
