@@ -355,12 +355,37 @@ async def ticket_action(request: Request, ticket_id: int, action: str) -> Respon
 
 # -- records --------------------------------------------------------------------------------
 
+def _records_page(request: Request, person: Person, sid: str, *, site: str | None = None,
+                  kind: str | None = None, values: dict[str, str] | None = None, error: str | None = None,
+                  status_code: int = 200) -> Response:
+    f = RecordFilter(site=site or None, kinds=(kind,) if kind in RECORD_KINDS else ())
+    sites = sorted({h["site"] for h in list_hosts(request.app.state.engine)} | set(_tickets(request).policies.sites))
+    return _page(request, "records.html", person=person, session_id=sid, records=_records(request).list(f),
+                 kinds=RECORD_KINDS, site=site or "", kind=kind or "", sites=sites,
+                 values=values or {"kind": "daily"}, error=error, status_code=status_code)
+
+
 @router.get("/records", response_class=HTMLResponse)
 def records_page(request: Request, site: str | None = None, kind: str | None = None) -> Response:
     person, sid = _who(request)
-    f = RecordFilter(site=site or None, kinds=(kind,) if kind in RECORD_KINDS else ())
-    return _page(request, "records.html", person=person, session_id=sid, records=_records(request).list(f),
-                 kinds=RECORD_KINDS, site=site or "", kind=kind or "")
+    return _records_page(request, person, sid, site=site, kind=kind,
+                         values={"site": site or "", "kind": kind or "daily"})
+
+
+@router.post("/records", response_class=HTMLResponse)
+async def record_issue(request: Request) -> Response:
+    person, sid = _who(request)
+    fields = await _form(request, person, sid)
+    values = {k: v.strip() for k, v in fields.items()}
+    try:
+        record = await run_in_threadpool(lambda: _records(request).issue(
+            site=values.get("site", ""), kind=values.get("kind", ""), period=values.get("date") or None,
+            language=values.get("language") or None, actor=person.name))
+    except RecordError as exc:
+        message, code = str(exc), getattr(exc, "status_code", 422)
+        return await run_in_threadpool(lambda: _records_page(request, person, sid, values=values, error=message,
+                                                             status_code=code))
+    return RedirectResponse(f"/records/{record.id}", status_code=303)
 
 
 def _record(request: Request, record_id: int) -> Any:

@@ -265,3 +265,34 @@ def test_engineer_requests_an_onsite_visit_once_when_the_case_is_unsolved(client
     assert f'action="/tickets/{data["id"]}/onsite"' not in after
     again = client.post(f"/tickets/{data['id']}/onsite", data={"csrf": _csrf(page)})
     assert again.status_code == 409 and "already" in again.text
+
+
+def test_engineer_issues_a_record_now_and_lands_on_it_when_the_form_is_posted_with_csrf(client, tokens, data):
+    _login(client, tokens["engineer"])
+    page = client.get("/records?lang=en").text
+    assert 'method="post" action="/records"' in page and f'<option value="{SITE}">' in page
+    fields = {"csrf": _csrf(page), "site": SITE, "kind": "daily", "date": "", "language": "en"}
+    assert client.post("/records", data={**fields, "csrf": ""}, follow_redirects=False).status_code == 403
+    r = client.post("/records", data=fields, follow_redirects=False)
+    assert r.status_code == 303 and re.fullmatch(r"/records/\d+", r.headers["location"]), r.text
+    rid = int(r.headers["location"].rsplit("/", 1)[1])
+    record = client.get(f"/api/v1/records/{rid}", headers={"Authorization": f"Bearer {tokens['engineer']}"})
+    assert record.json()["kind"] == "daily" and record.json()["language"] == "en"
+    assert record.json()["issued_by"] == "erin"
+    assert "Verified" in client.get(f"/records/{rid}").text
+    dated = client.post("/records", data={**fields, "kind": "monthly", "date": "2026-01-15", "language": ""},
+                        follow_redirects=False)
+    assert dated.status_code == 303
+    assert f'href="{dated.headers["location"]}"' in client.get("/records").text
+    bad = client.post("/records", data={**fields, "site": "nowhere", "date": "someday"})
+    assert bad.status_code == 422 and "nowhere" in bad.text and "<details class=\"issue\" open>" in bad.text
+
+
+def test_viewer_gets_no_issue_form_and_a_post_is_refused_when_logged_in(client, tokens, data):
+    _login(client, tokens["viewer"])
+    page = client.get("/records").text
+    assert 'method="post" action="/records"' not in page
+    r = client.post("/records", data={"csrf": _csrf(page), "site": SITE, "kind": "daily"}, follow_redirects=False)
+    assert r.status_code == 403
+    assert client.get("/api/v1/records", headers={"Authorization": f"Bearer {tokens['viewer']}"}).json() == {
+        "records": []}
