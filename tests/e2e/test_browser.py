@@ -2,7 +2,8 @@
 
 ``wardround-collector serve`` runs on SQLite; ``wardround-agent once
 --push`` delivers a patrol of this machine; an engineer logs in with a
-token, lists and acknowledges a ticket, opens an issued record and downloads
+token, lists and acknowledges a ticket, opens one by hand and asks
+for an on-site visit, opens an issued record and downloads
 its PDF.  Screenshots of the hosts and record pages are written to the
 test's temp dir (and to ``$WARDROUND_SHOTS`` if set) for a person to look at.
 """
@@ -80,6 +81,20 @@ def test_engineer_acknowledges_a_ticket_and_downloads_a_record_pdf_when_logged_i
     assert page.url.endswith(f"/tickets/{ticket['id']}")
     assert page.locator("dd.state").inner_text() == "处理中"
     assert _api(collector, "GET", f"/api/v1/tickets/{ticket['id']}", engineer)["state"] == "acknowledged"
+
+    page.goto(f"{collector.url}/tickets")
+    page.click("a[href='/tickets/new']")
+    page.fill("input[name=site]", "e2e-hospital")
+    page.fill("input[name=host]", "e2e-host")
+    page.select_option("select[name=severity]", "1")
+    page.select_option("select[name=reported_via]", "feedback")
+    page.fill("textarea[name=summary]", "门诊医生反馈系统登录超时")
+    page.click("form[action='/tickets'] button")
+    assert "/tickets/" in page.url and "门诊医生反馈系统登录超时" in page.locator("h1").inner_text()
+    page.click("form[action$='/onsite'] button")
+    page.locator("dd.onsite").wait_for(timeout=30_000)
+    assert page.goto(f"{collector.url}/tickets/99999999").status == 404
+    assert page.locator("h1").inner_text().startswith("未找到")
 
     page.goto(f"{collector.url}/hosts")
     assert page.locator("text=e2e-host").count() == 1
