@@ -2,7 +2,8 @@
 
 Every page but ``/login`` needs a session (else: 303 to ``/login?next=...``).
 Viewers read; engineers and admins also see and may submit the forms that
-change something (ticket actions, record sign-off, archive entries), each
+change something (opening a ticket by hand, ticket actions and the on-site
+visit, issuing a record now, record sign-off, archive entries), each
 checked for its CSRF token (403 without it) and for the role (403).  A
 refused change (a ticket already acknowledged, a bad field) shows the page
 again with the reason and the status the API would give (409, 422).
@@ -71,14 +72,14 @@ def _sessions(request: Request) -> Sessions:
     s = getattr(request.app.state, "web_sessions", None)
     if s is None:
         s = request.app.state.web_sessions = Sessions(request.app.state.engine)
-    return s  # type: ignore[no-any-return]
+    return s
 
 
 def _records(request: Request) -> Records:
     r = getattr(request.app.state, "records", None)
     if r is None:
         r = request.app.state.records = Records(request.app.state.engine, _tickets(request).policies)
-    return r  # type: ignore[no-any-return]
+    return r
 
 
 def _tickets(request: Request) -> Tickets:
@@ -138,10 +139,11 @@ def _local(value: Any, zone: ZoneInfo) -> str:
     if value is None or value == "":
         return "—"
     if isinstance(value, str):
+        text = value
         try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            value = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
-            return value
+            return text
     return str(value.astimezone(zone).strftime("%Y-%m-%d %H:%M"))
 
 
