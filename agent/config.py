@@ -253,7 +253,7 @@ def _read_yaml(file: str) -> Any:
 def _unique_key_loader() -> type:
     import yaml
 
-    class Loader(yaml.SafeLoader):
+    class Loader(yaml.SafeLoader):  # type: ignore[misc,unused-ignore]  # PyYAML ships no types
         """``yaml.safe_load`` that refuses a key given twice (the second would silently win)."""
 
     def construct_mapping(loader: Any, node: Any, deep: bool = False) -> Any:

@@ -118,11 +118,11 @@ class Runner:
                         job.key, job.timeout_s)
             return [self._unknown(job, started, duration_ms, f"timed out after {job.timeout_s:g} s")]
         if outcome.error is not None:
-            exc = outcome.error
-            log.warning("check %s raised %s", job.key, type(exc).__name__)
-            tb = traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-6)
+            err = outcome.error
+            log.warning("check %s raised %s", job.key, type(err).__name__)
+            tb = traceback.format_exception(type(err), err, err.__traceback__, limit=-6)
             return [self._unknown(job, started, duration_ms,
-                                  f"check failed: {type(exc).__name__}: {sanitize(str(exc))}",
+                                  f"check failed: {type(err).__name__}: {sanitize(str(err))}",
                                   details={"traceback": sanitize("".join(tb), one_line=False)[-4000:]})]
         self._keep_state(job, ctx.state)
         return self._stamp(job, outcome.results, started, duration_ms)

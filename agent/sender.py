@@ -231,7 +231,7 @@ class Sender:
         if not isinstance(answer, dict):
             raise _Failure("the collector's answer is not a JSON object")
         sent = {r.id for r in rows}
-        ids = []
+        ids: list[str] = []
         for key in ("accepted", "duplicates"):
             value = answer.get(key, [])
             if isinstance(value, list):

@@ -348,7 +348,8 @@ class Spool:
 
     def integrity_ok(self) -> bool:
         with self._lock:
-            return self._conn().execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            verdict: object = self._conn().execute("PRAGMA integrity_check").fetchone()[0]
+            return verdict == "ok"
 
 
 def notice_factory(site: str, host: str) -> NoticeFactory:

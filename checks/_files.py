@@ -152,7 +152,8 @@ def local_zone() -> tzinfo:
     """The machine's zone with its DST rules (tzlocal comes with APScheduler)."""
     try:
         import tzlocal
-        return tzlocal.get_localzone()  # type: ignore[no-any-return]
+        zone: tzinfo = tzlocal.get_localzone()
+        return zone
     except Exception:  # no zone configured: a fixed offset is still right today
         return datetime.now().astimezone().tzinfo or UTC
 

@@ -98,7 +98,7 @@ _UNREACHABLE_STATES = {"08001", "08S01", "08004", "HYT00", "HYT01", "08S02"}
 
 
 def _split_error(exc: BaseException) -> tuple[str, str]:
-    args = getattr(exc, "args", ())
+    args: tuple[Any, ...] = getattr(exc, "args", ())
     if len(args) >= 2 and isinstance(args[0], str) and isinstance(args[1], str):
         return args[0], args[1]
     return "", str(exc)

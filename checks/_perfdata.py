@@ -72,6 +72,8 @@ def parse_range(text: str) -> Range | None:
     if not m or not text.strip() or text.strip() == "@":
         return None
     start_s, end_s = m.group("start"), m.group("end")
+    start: float | None
+    end: float | None
     if m.group("colon") is None:  # "10": 0..10
         start, end = 0.0, _num(end_s) if end_s else None
     else:

@@ -88,7 +88,7 @@ def connect(host: str, port: int, user: str, *, known_hosts: str, timeout: float
     except ImportError:
         raise SshFailure("config", "paramiko is not installed (pip install 'wardround[ssh]')") from None
 
-    class RejectAndRecord(paramiko.MissingHostKeyPolicy):
+    class RejectAndRecord(paramiko.MissingHostKeyPolicy):  # type: ignore[misc,unused-ignore]  # paramiko is untyped
         def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
             raise _UnknownHostKey(hostname, key)
 

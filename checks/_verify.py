@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import io
 import lzma
 import os
 import shutil
@@ -126,7 +127,7 @@ def _sql_trailer(head: bytes, tail: bytes, name: str) -> Verification:
     return _unverified("SQL file without a mysqldump or pg_dump header")
 
 
-def _stream(reader: IO[bytes], raw: IO[bytes], kind: str, name: str, deadline: float,
+def _stream(reader: io.BufferedIOBase, raw: IO[bytes], kind: str, name: str, deadline: float,
             budget_s: float) -> Verification:
     """Decompress everything; the library checks CRC and length at the end."""
     first = b""

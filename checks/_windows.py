@@ -29,6 +29,7 @@ Events:
 from __future__ import annotations
 
 import subprocess
+import sys
 from typing import Any
 
 __all__ = ["ServiceMissing", "WindowsError_", "all_services", "service_info", "start_flags",
@@ -47,7 +48,7 @@ def service_info(name: str) -> dict[str, Any]:
     import psutil
 
     try:
-        return dict(psutil.win_service_get(name).as_dict())  # type: ignore[attr-defined]
+        return dict(psutil.win_service_get(name).as_dict())  # type: ignore[attr-defined,unused-ignore]  # psutil: Windows-only
     except psutil.NoSuchProcess as exc:
         raise ServiceMissing(name) from exc
     except (psutil.Error, OSError) as exc:
@@ -58,7 +59,7 @@ def all_services() -> list[dict[str, Any]]:
     import psutil
 
     out: list[dict[str, Any]] = []
-    for svc in psutil.win_service_iter():  # type: ignore[attr-defined]
+    for svc in psutil.win_service_iter():  # type: ignore[attr-defined,unused-ignore]  # psutil: Windows-only
         try:
             out.append(dict(svc.as_dict()))
         except (psutil.Error, OSError):
@@ -72,7 +73,9 @@ def all_services() -> list[dict[str, Any]]:
 
 def start_flags(name: str) -> tuple[bool, bool]:
     """``(delayed, trigger_start)`` of a service, from its registry key."""
-    import winreg  # type: ignore[import-not-found,unused-ignore]
+    if sys.platform != "win32":  # also tells mypy that winreg's Windows-only names exist below
+        raise WindowsError_("the service registry exists only on Windows")
+    import winreg
 
     path = rf"SYSTEM\CurrentControlSet\Services\{name}"
     try:

@@ -59,7 +59,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 from checks import _odbc
 from checks.context import CheckContext
@@ -618,7 +618,8 @@ def _pgbackrest(params: DbBackupParams, ctx: CheckContext, run: Callable[..., An
     except (ValueError, StopIteration, AttributeError, TypeError):
         return [_problem(item, Status.UNKNOWN, f"{label}: pgbackrest info printed no JSON for this stanza")]
     status = entry.get("status") or {}
-    code, message = status.get("code"), status.get("message") or PGBACKREST_CODES.get(status.get("code"), "")
+    code = status.get("code")
+    message = status.get("message") or (PGBACKREST_CODES.get(code, "") if isinstance(code, int) else "")
     backups = [b for b in entry.get("backup") or [] if isinstance(b, dict)]
     full_rule = Rule("full backup", params.max_age("full_max_age", item))
     any_rule = Rule("full, differential or incremental backup", params.max_age("diff_max_age", item))
@@ -762,6 +763,15 @@ def agent_duration(run_duration: int) -> int:
 _AGENT_STATUS = {0: "failed", 1: "succeeded", 2: "retrying", 3: "canceled", 4: "in progress"}
 
 
+class _JobRun(TypedDict):
+    """One msdb.dbo.sysjobhistory row of a job, with its start time and age on the server's clock."""
+
+    row: dict[str, Any]
+    at: datetime | None
+    age: float | None
+    status: int
+
+
 def judge_agent_jobs(rows: list[dict[str, Any]], params: DbBackupParams,
                      state: Any) -> list[Result]:
     """Results from the rows of :data:`SQLSERVER_JOBS`; remembers the newest instance_id in ``state``."""
@@ -780,7 +790,7 @@ def judge_agent_jobs(rows: list[dict[str, Any]], params: DbBackupParams,
             continue
         now = first.get("server_now")
         rule = Rule("scheduled job run", params.max_age("job_max_age", item, name))
-        runs = []
+        runs: list[_JobRun] = []
         for r in jrows:
             if r.get("instance_id") is None:
                 continue
@@ -948,6 +958,12 @@ def _mysql(params: DbBackupParams, ctx: CheckContext, q: _Query) -> list[Result]
     return judge_mysql(q(MYSQL_HISTORY, what="mysql.backup_history"), params)
 
 
+def _age_or_inf(row: Mapping[str, Any]) -> float:
+    """``age_s`` of a row as a sort key; a missing or unreadable age sorts last."""
+    age = _num(row.get("age_s"))
+    return float("inf") if age is None else age
+
+
 def judge_mysql(rows: list[dict[str, Any]], params: DbBackupParams) -> list[Result]:
     groups: dict[str, list[dict[str, Any]]] = {"full": [], "incremental": []}
     for r in rows:
@@ -962,8 +978,7 @@ def judge_mysql(rows: list[dict[str, Any]], params: DbBackupParams) -> list[Resu
             continue
         label = "MySQL Enterprise Backup"
         rows_g = groups[group] if group == "full" else groups["incremental"] + groups["full"]
-        rows_g = sorted(rows_g, key=lambda r: _num(r.get("age_s")) if r.get("age_s") is not None
-                        else float("inf"))
+        rows_g = sorted(rows_g, key=_age_or_inf)
         extra: list[tuple[Status, str, str]] = []
         own = sorted(groups[group], key=lambda r: r.get("end_time") or datetime.min, reverse=True)
         if own and str(own[0].get("exit_state", "")).upper() != "SUCCESS":

@@ -200,6 +200,9 @@ def _parse_ping(text: str) -> PingStats:
         sent = received = 0
     received = min(received, sent) if sent else received
     recognised = sent > 0 or error is not None
+    rtt_min: float | None
+    rtt_avg: float | None
+    rtt_max: float | None
     if not rtts and received and linux_rtt is not None:
         lo, avg, hi = linux_rtt
         rtt_min, rtt_avg, rtt_max = lo, avg, hi

@@ -107,7 +107,7 @@ def format_time(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def parse_time(value: str) -> datetime:
+def parse_time(value: object) -> datetime:
     """Parse an ISO-8601 timestamp that carries an offset (``Z`` allowed)."""
     if not isinstance(value, str):
         raise ResultError("expected an ISO-8601 string")
@@ -146,6 +146,14 @@ def new_result_id() -> str:
     rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
     value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | seq << 64 | 0b10 << 62 | rand
     return f"{value:032x}"
+
+
+def _wire_name(data: Mapping[str, Any], key: str) -> str:
+    """The ``site``/``host``/``check`` member of a wire object, validated."""
+    val = data.get(key)
+    if type(val) is not str or len(val) > MAX_NAME_LEN or not _NAME_RE.match(val):
+        raise ResultError(f"{key}: expected 1-{MAX_NAME_LEN} characters of letters, digits, '.', '_' or '-'")
+    return val
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,11 +270,7 @@ class Result:
         rid = data.get("id")
         if type(rid) is not str or not _ID_RE.match(rid):
             raise ResultError("id: expected 32 lowercase hex digits")
-        site, host, check = data.get("site"), data.get("host"), data.get("check")
-        for key, val in (("site", site), ("host", host), ("check", check)):
-            if type(val) is not str or len(val) > MAX_NAME_LEN or not _NAME_RE.match(val):
-                raise ResultError(
-                    f"{key}: expected 1-{MAX_NAME_LEN} characters of letters, digits, '.', '_' or '-'")
+        site, host, check = _wire_name(data, "site"), _wire_name(data, "host"), _wire_name(data, "check")
         item = data.get("item", "")
         if type(item) is not str or len(item) > MAX_ITEM_LEN:
             raise ResultError(f"item: expected a string of at most {MAX_ITEM_LEN} characters")
@@ -286,7 +290,7 @@ class Result:
         details = data.get("details", {})
         if not isinstance(details, Mapping):
             raise ResultError("details: expected an object")
-        started = parse_time(data.get("started_at"))  # type: ignore[arg-type]
+        started = parse_time(data.get("started_at"))
         duration = data.get("duration_ms", 0)
         if not (type(duration) is float or type(duration) is int) \
                 or not math.isfinite(duration) or duration < 0:

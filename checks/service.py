@@ -35,7 +35,7 @@ from __future__ import annotations
 import fnmatch
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,7 +164,7 @@ def judge_windows(name: str, info: Mapping[str, Any]) -> Result:
                                                      "binpath")})
 
 
-def judge_automatic(services: list[Mapping[str, Any]], flags: Callable[[str], tuple[bool, bool]],
+def judge_automatic(services: Sequence[Mapping[str, Any]], flags: Callable[[str], tuple[bool, bool]],
                     params: ServiceParams) -> Result:
     stopped: list[str] = []
     skipped = {"delayed": 0, "trigger": 0, "excluded": 0}
