@@ -26,6 +26,8 @@ from collector.store.db import DatabaseURLError, make_engine, safe_url
 from collector.store.migrate import upgrade
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
     from collector.notify.dispatch import Dispatcher
 
 __all__ = ["main"]
@@ -156,14 +158,14 @@ def _run_uvicorn(settings: Settings, args: argparse.Namespace) -> None:
             "db_url": settings.db_url, "max_body_bytes": settings.max_body_bytes,
             "policy_file": settings.policy_file, "sweep_seconds": settings.sweep_seconds})
         uvicorn.run("collector.cli:app_from_environment", factory=True, workers=settings.workers,
-                    **options)  # type: ignore[arg-type]
+                    **options)
     else:
         from collector.app import create_app
 
-        uvicorn.run(create_app(settings, jobs=True), **options)  # type: ignore[arg-type]
+        uvicorn.run(create_app(settings, jobs=True), **options)
 
 
-def app_from_environment():  # type: ignore[no-untyped-def]
+def app_from_environment() -> FastAPI:
     """The app factory uvicorn worker processes call (settings come from the parent)."""
     from collector.app import create_app
 

@@ -33,7 +33,7 @@ async def get_archive(request: Request) -> Archive:
     if archive is None:
         archive = Archive(request.app.state.engine, request.app.state.tickets.policies)
         request.app.state.archive = archive
-    return archive  # type: ignore[no-any-return]
+    return archive
 
 
 ArchiveDep = Annotated[Archive, Depends(get_archive)]

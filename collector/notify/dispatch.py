@@ -69,7 +69,7 @@ FANOUT_BATCH = 200
 
 def next_delay(policy: RetryPolicy, attempts: int, rng: random.Random) -> float:
     """Seconds until the retry after ``attempts`` failed tries: first × 2^(n-1), capped, ±25 %."""
-    base = min(policy.cap_s, policy.first_s * 2 ** max(0, min(attempts - 1, 30)))
+    base: float = min(policy.cap_s, policy.first_s * 2 ** max(0, min(attempts - 1, 30)))
     return base * rng.uniform(0.75, 1.25)
 
 

@@ -327,9 +327,9 @@ def _availability(conn: Connection, site: str, p: _Period, lang: str, site_hosts
 
 
 def _aware(value: Any) -> datetime:
-    if isinstance(value, str):  # SQLite aggregates come back as text
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    # SQLite aggregates come back as text
+    dt: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
 
 
 # -- recurring anomalies ----------------------------------------------------------------------

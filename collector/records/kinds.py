@@ -56,7 +56,7 @@ def register(kind: str, build: Builder | Callable[..., RecordContent]) -> None:
     """Make ``build`` the builder of ``kind`` (one of :data:`KINDS`)."""
     if kind not in KINDS:
         raise UnknownKind(f"unknown record kind {kind!r} (expected {', '.join(KINDS)})")
-    _BUILDERS[kind] = build  # type: ignore[assignment]
+    _BUILDERS[kind] = build
 
 
 def builder(kind: str) -> Builder:

@@ -110,7 +110,7 @@ def html(record: StoredRecord) -> str:
         by_host=list(by_host.items()), tz=zone)
 
 
-class _Obj(dict):  # type: ignore[type-arg]
+class _Obj(dict[str, Any]):
     """A dict whose keys read as attributes in templates (``r.host``), recursively, missing = empty."""
 
     def __getattr__(self, name: str) -> Any:
@@ -125,7 +125,7 @@ class _Obj(dict):  # type: ignore[type-arg]
 def pdf(record: StoredRecord) -> bytes:
     """The record as PDF: the HTML page printed by WeasyPrint."""
     try:
-        import weasyprint  # type: ignore[import-untyped]  # heavy: loaded when a PDF is first asked for
+        import weasyprint  # heavy: loaded when a PDF is first asked for
     except (ImportError, OSError) as exc:
         raise PdfUnavailable(f"PDF output needs WeasyPrint and pango: {exc}") from exc
     return bytes(weasyprint.HTML(string=html(record), base_url=str(_TEMPLATES)).write_pdf())

@@ -142,8 +142,10 @@ def insert_record(conn: Connection, values: Mapping[str, Any]) -> int | None:
         ins = _insert(conn, records).values(**values)
         stmt = ins.on_conflict_do_nothing(index_elements=["site", "kind", "period_start"],
                                           index_where=text("origin = 'scheduled'")).returning(records.c.id)
-        return conn.execute(stmt).scalar()
-    return conn.execute(insert(records).values(**values).returning(records.c.id)).scalar_one()
+        new_id: int | None = conn.execute(stmt).scalar()
+        return new_id
+    issued: int = conn.execute(insert(records).values(**values).returning(records.c.id)).scalar_one()
+    return issued
 
 
 def record_exists(conn: Connection, site: str, kind: str, period_start: datetime) -> bool:
