@@ -40,6 +40,7 @@ import shutil
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -247,3 +248,20 @@ def _serve() -> None:
 
 if __name__ == "__main__":
     _serve()
+
+
+@pytest.fixture(scope="module")
+def worker(topology: Topology) -> Iterator[NetnsWorker]:
+    """One check-running process in the client namespace per test module (state carries over)."""
+    w = NetnsWorker(topology.client)
+    yield w
+    w.close()
+
+
+@pytest.fixture
+def net(topology: Topology) -> Iterator[Topology]:
+    """The topology with loss rules and routes reset before and after the test."""
+    topology.reset()
+    yield topology
+    topology.reset()
+

@@ -22,24 +22,10 @@ from checks.params import ParamError, parse_params
 from checks.ping import PingParams, _hysteresis, run
 from checks.result import Status
 from tests.checks.netdelay import delay
-from tests.checks.netns import HOP_R1, REPO, TARGET, NetnsWorker, topology  # noqa: F401 - the fixture
+from tests.checks.netns import HOP_R1, REPO, TARGET
 from tests.checks.test_network_parsers import FIXTURES
 
 FAST = {"target": TARGET, "count": 10, "interval": 0.2, "timeout": 0.5}
-
-
-@pytest.fixture(scope="module")
-def worker(topology):  # noqa: F811
-    w = NetnsWorker(topology.client)
-    yield w
-    w.close()
-
-
-@pytest.fixture
-def net(topology):  # noqa: F811
-    topology.reset()
-    yield topology
-    topology.reset()
 
 
 def _metric(result, name):

@@ -11,24 +11,10 @@ from checks.params import ParamError, parse_params
 from checks.result import Status
 from checks.traceroute import TracerouteParams, differing_hops, merge, normalise, run
 from tests.checks.netdelay import delay
-from tests.checks.netns import HOP_R1, HOP_R2, TARGET, NetnsWorker, topology  # noqa: F401 - the fixture
+from tests.checks.netns import HOP_R1, HOP_R2, TARGET
 from tests.checks.test_network_parsers import fixture_text
 
 FAST = {"target": TARGET, "max_hops": 6, "queries": 2, "wait": 1}
-
-
-@pytest.fixture(scope="module")
-def worker(topology):  # noqa: F811
-    w = NetnsWorker(topology.client)
-    yield w
-    w.close()
-
-
-@pytest.fixture
-def net(topology):  # noqa: F811
-    topology.reset()
-    yield topology
-    topology.reset()
 
 
 def _metric(result, name):
