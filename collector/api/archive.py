@@ -10,12 +10,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from collector.api import JSON
-from collector.api.body import read_body
+from collector.api.body import read_json_object
 from collector.api.deps import PersonDep, SettingsDep, require_role
 from collector.archive import KINDS, Archive, ArchiveError, ArchiveQuery
 from collector.auth import Person, Role
@@ -109,13 +108,7 @@ def get_entry(entry_id: EntryId, _person: PersonDep, archive: ArchiveDep) -> JSO
 @router.post("/archive", response_class=JSON)
 async def add_entry(request: Request, person: EngineerDep, archive: ArchiveDep,
                     settings: SettingsDep) -> JSON:
-    body = await read_body(request, settings.max_body_bytes)
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise HTTPException(status_code=422, detail=f"body is not valid JSON: {exc}") from exc
-    if not isinstance(doc, dict):
-        raise HTTPException(status_code=422, detail="body: expected a JSON object")
+    doc = await read_json_object(request, settings.max_body_bytes)
     try:
         entry = await run_in_threadpool(archive.add, doc, engineer=person.name)
     except ArchiveError as exc:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import zlib
+from typing import Any
 
+import orjson
 from fastapi import HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-__all__ = ["read_body", "gunzip"]
+__all__ = ["gunzip", "read_body", "read_json_object"]
 
 
 def _too_large(cap: int) -> HTTPException:
@@ -54,3 +56,17 @@ async def read_body(request: Request, cap: int) -> bytes:
     if encoding in ("gzip", "x-gzip"):
         return await run_in_threadpool(gunzip, body, cap)
     return body
+
+
+async def read_json_object(request: Request, cap: int, *, optional: bool = False) -> dict[str, Any]:
+    """The body as a JSON object (422 otherwise); ``optional``: an empty body is ``{}``."""
+    body = await read_body(request, cap)
+    if optional and not body.strip():
+        return {}
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise HTTPException(status_code=422, detail=f"body is not valid JSON: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise HTTPException(status_code=422, detail="body: expected a JSON object")
+    return doc

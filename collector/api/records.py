@@ -11,13 +11,12 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from collector.api import JSON
-from collector.api.body import read_body
+from collector.api.body import read_json_object
 from collector.api.deps import PersonDep, SettingsDep, require_role
 from collector.auth import Person, Role
 from collector.records import render
@@ -68,21 +67,10 @@ def list_records(
     return JSON({"records": records.list(f)})
 
 
-async def _json_body(request: Request, cap: int) -> dict[str, Any]:
-    body = await read_body(request, cap)
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise HTTPException(status_code=422, detail=f"body is not valid JSON: {exc}") from exc
-    if not isinstance(doc, dict):
-        raise HTTPException(status_code=422, detail="body: expected a JSON object")
-    return doc
-
-
 @router.post("/records", response_class=JSON)
 async def issue_record(request: Request, person: EngineerDep, records: RecordsDep,
                        settings: SettingsDep) -> JSON:
-    doc = await _json_body(request, settings.max_body_bytes)
+    doc = await read_json_object(request, settings.max_body_bytes)
     missing = [k for k in ("site", "kind") if k not in doc]
     if missing:
         raise HTTPException(status_code=422, detail=f"missing field(s): {', '.join(missing)}")
@@ -124,7 +112,7 @@ def get_record(ref: str, _person: PersonDep, records: RecordsDep) -> Response:
 @router.post("/records/{record_id}/sign", response_class=JSON)
 async def sign_record(record_id: RecordId, request: Request, person: EngineerDep, records: RecordsDep,
                       settings: SettingsDep) -> JSON:
-    doc = await _json_body(request, settings.max_body_bytes)
+    doc = await read_json_object(request, settings.max_body_bytes)
     unknown = sorted(set(doc) - {"signer", "role", "note"})
     if unknown:
         raise HTTPException(status_code=422, detail=f"unknown field(s): {', '.join(unknown)[:200]}")

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from collector.api import JSON
-from collector.api.body import read_body
+from collector.api.body import read_json_object
 from collector.api.deps import PersonDep, SettingsDep, require_role
 from collector.auth import Person, Role
 from collector.store.tickets import TicketFilter
@@ -71,23 +70,10 @@ def get_ticket(ticket_id: TicketId, _person: PersonDep, tickets: TicketsDep) -> 
     return JSON(tickets.get(ticket_id))
 
 
-async def _json_body(request: Request, cap: int, *, optional: bool) -> dict[str, Any]:
-    body = await read_body(request, cap)
-    if optional and not body.strip():
-        return {}
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise HTTPException(status_code=422, detail=f"body is not valid JSON: {exc}") from exc
-    if not isinstance(doc, dict):
-        raise HTTPException(status_code=422, detail="body: expected a JSON object")
-    return doc
-
-
 @router.post("/tickets", response_class=JSON)
 async def open_ticket(request: Request, person: EngineerDep, tickets: TicketsDep,
                       settings: SettingsDep) -> JSON:
-    doc = await _json_body(request, settings.max_body_bytes, optional=False)
+    doc = await read_json_object(request, settings.max_body_bytes)
     missing = [k for k in ("site", "host", "severity", "summary", "reported_via") if k not in doc]
     if missing:
         raise HTTPException(status_code=422, detail=f"missing field(s): {', '.join(missing)}")
@@ -112,7 +98,7 @@ def _lifecycle_route(path: str, method: str) -> None:
 
     async def handler(ticket_id: TicketId, request: Request, person: EngineerDep, tickets: TicketsDep,
                       settings: SettingsDep) -> JSON:
-        doc = await _json_body(request, settings.max_body_bytes, optional=True)
+        doc = await read_json_object(request, settings.max_body_bytes, optional=True)
         call = getattr(tickets, method)
         return JSON(await run_in_threadpool(call, ticket_id, person.name, _note(doc)))
 
