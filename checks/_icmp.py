@@ -21,7 +21,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from checks.network import Hop, PingStats
+from checks.network import Hop, HopMember, PingStats
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +97,9 @@ def traceroute(target: str, *, max_hops: int, queries: int, wait: float) -> list
     for ttl in range(1, last + 1):
         h = by_ttl.get(ttl)
         if h is None:
-            hops.append(Hop(ttl, None, (None,) * queries))
+            hops.append(Hop(ttl, (None,) * queries))
             continue
-        rtts: list[float | None] = [round(r, 3) for r in h.rtts]
-        rtts += [None] * (queries - len(rtts))
-        hops.append(Hop(ttl, h.address, tuple(rtts), (h.address,)))
+        answered = tuple(round(r, 3) for r in h.rtts)
+        rtts: tuple[float | None, ...] = answered + (None,) * (queries - len(answered))
+        hops.append(Hop(ttl, rtts, (HopMember(h.address, answered),)))
     return hops

@@ -4,9 +4,12 @@ Public, stable names: :func:`parse_ping` → :class:`PingStats`, :func:`parse_tr
 → ``list[`` :class:`Hop` ``]``, and :func:`decode_console` for the bytes a console
 program wrote.  They accept:
 
-* Linux iputils ``ping`` and ``traceroute`` (Dmitry Butskoy's, Debian ``traceroute``);
+* Linux iputils and busybox ``ping``; Linux ``traceroute`` (Dmitry Butskoy's, Debian's),
+  with or without ``-n``, with ``-A`` AS marks (``[AS0]``, ``[*]``) and ``!H``-style
+  annotations, and a load-balanced hop's further routers whether on the hop's line
+  (Linux) or on indented lines of their own (BSD/macOS, Cisco IOS);
 * Windows ``ping`` and ``tracert`` in English;
-* Windows in Chinese (zh-CN): full-width punctuation (``，`` ``。``), ``<1 毫秒`` next to
+* Windows in Chinese (zh-CN): full-width punctuation (``，`` ``。`` ``：``), ``<1 毫秒`` next to
   ``ms`` on one line, the ``tracert`` header wrapped over two lines or on one, IPv6
   replies without ``字节=``/``TTL``, DNS failure text, and bytes in the GBK code page
   (decode them with :func:`decode_console` first).
@@ -15,13 +18,21 @@ Parsers never raise.  Output they do not recognise gives ``PingStats.recognised`
 False (the ping check turns that into UNKNOWN with the raw text kept), or an empty hop
 list for traceroute.
 
+**Linux's summary is authoritative.**  When Linux ``ping`` (iputils or busybox) prints
+its statistics (``N packets transmitted, M received``, ``rtt min/avg/max/mdev = …``),
+the received count and the RTTs come from them: the summary counts the replies ping
+itself matched (not duplicates, not ICMP errors) and carries microseconds, while a reply
+line prints three significant digits and may be garbled by another writer on the same
+terminal or log, which must not count as a lost packet.  Without a summary (a capture
+cut short) the reply lines are counted.
+
 **The Windows trap.**  ``ping.exe`` counts "Destination host unreachable" replies
 (``无法访问目标主机``) — sent by a router or by the local host — as *received* and can
-print ``0% loss`` for a target that is down.  Here a probe counts as answered only
-when its reply line carries a round-trip time and comes from the target itself (when
-the header names the target's address); the summary's received count is used only
-when there are no per-probe lines to count (Linux ``-q``, a truncated capture) and
-never for Windows output.  ``PingStats.unreachable`` counts the error replies.
+print ``0% loss`` for a target that is down.  So for Windows output a probe counts as
+answered only when its reply line carries a round-trip time and comes from the target
+itself (when the header names the target's address); the summary gives the number sent,
+never the number received.  ``PingStats.unreachable`` counts the error replies
+(``PING: transmit failed``, ``PING：传输失败`` with zh-CN's full-width colon, included).
 """
 
 from __future__ import annotations
@@ -32,7 +43,7 @@ import re
 import statistics
 from dataclasses import dataclass, field
 
-__all__ = ["Hop", "PingStats", "decode_console", "parse_ping", "parse_traceroute", "trace_failure"]
+__all__ = ["Hop", "HopMember", "PingStats", "decode_console", "parse_ping", "parse_traceroute", "trace_failure"]
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +73,12 @@ _REPLY_FROM = (
 _TIME = re.compile(rf"(?:time|时间)\s*([=<])\s*({_NUM})\s*{_MS}", re.I)
 # Error replies: a router (or this host) answered instead of the target.
 _ERROR_TEXT = re.compile(
-    r"unreachable|TTL expired|无法访问目标主机|无法到达|传输中过期|General failure|一般故障|"
+    r"unreachable|TTL expired|无法访问目标主机|无法到达|传输中过期|General failure|一般故障|常见故障|"
     r"transmit failed|传输失败|Time to live exceeded|Packet filtered|Redirect", re.I)
 # "From 192.0.2.1 icmp_seq=1 Destination Host Unreachable", "来自 [redacted] 的回复: 无法访问目标主机。"
 _ANY_REPLY = re.compile(r"^(?:From|Reply\s+from|来自)\s", re.I)
-_BARE_ERROR = re.compile(r"^(?:Destination\s|PING:\s|General failure|无法访问|一般故障)", re.I)
+# "PING: transmit failed. General failure." · zh-CN: "PING：传输失败。常见故障。" (a full-width colon)
+_BARE_ERROR = re.compile(r"^(?:Destination\s|PING\s*[:：]|General failure|无法访问|一般故障|常见故障)", re.I)
 _TIMEOUT = re.compile(r"Request timed out|请求超时")
 # Summaries.
 _LINUX_SUMMARY = re.compile(
@@ -190,10 +202,7 @@ def _parse_ping(text: str) -> PingStats:
     per_probe = replies + timeouts + unreachable
     if summary is not None:
         sent = summary[0]
-        if per_probe == 0 and trust_summary:
-            received = summary[1]
-        else:
-            received = replies
+        received = summary[1] if trust_summary else replies
     elif per_probe:
         sent, received = per_probe, replies
     else:
@@ -203,9 +212,8 @@ def _parse_ping(text: str) -> PingStats:
     rtt_min: float | None
     rtt_avg: float | None
     rtt_max: float | None
-    if not rtts and received and linux_rtt is not None:
-        lo, avg, hi = linux_rtt
-        rtt_min, rtt_avg, rtt_max = lo, avg, hi
+    if trust_summary and received and linux_rtt is not None:
+        rtt_min, rtt_avg, rtt_max = linux_rtt  # microseconds; the replies print 3 significant digits
     elif rtts:
         rtt_min, rtt_avg, rtt_max = min(rtts), statistics.fmean(rtts), max(rtts)
     else:
@@ -237,28 +245,48 @@ def _bare(address: str) -> str:
 # -- traceroute ----------------------------------------------------------------
 
 @dataclass(frozen=True)
+class HopMember:
+    """One address that answered a TTL, with the round-trip times of the probes it answered."""
+
+    address: str
+    rtts_ms: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
 class Hop:
     """One TTL of a trace.
 
-    ``address`` is the (first) responding address, ``None`` when no probe of this TTL
-    was answered; ``addresses`` lists every responder on the line (load-balanced
-    paths); ``rtts_ms`` has one entry per probe, ``None`` for a lost one.
-    ``annotations`` keeps ``!H``/``!N``-style marks (ICMP unreachable replies).
+    ``rtts_ms`` has one entry per probe in the order printed, ``None`` for a lost one
+    (``*``).  ``members`` lists every address that answered (a load-balanced hop answers
+    from several routers), each with the RTTs of its own probes; ``address`` is the
+    first of them (``None`` when no probe of this TTL was answered).  ``annotations``
+    keeps ``!H``/``!N``-style marks (ICMP unreachable replies).
     """
 
     ttl: int
-    address: str | None
     rtts_ms: tuple[float | None, ...]
-    addresses: tuple[str, ...] = ()
+    members: tuple[HopMember, ...] = ()
     annotations: tuple[str, ...] = ()
+
+    @property
+    def address(self) -> str | None:
+        return self.members[0].address if self.members else None
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        return tuple(m.address for m in self.members)
 
 
 _HOP_LINE = re.compile(r"^\s*(\d{1,3})\s+(.*)$")
+# A load-balanced hop's further responders on lines of their own (BSD/macOS traceroute,
+# Cisco IOS): indented, no TTL number.
+_CONTINUATION = re.compile(r"^\s+\S")
 _TOKEN = re.compile(
-    rf"(?P<lt><)?\s*(?P<rtt>{_NUM})\s*{_MS}"  # 0.050 ms · <1 毫秒 · 2 ms
-    rf"|(?P<star>\*)"
-    rf"|(?P<ann>![A-Z]?\d*)"  # !H !N !X !<10>
+    rf"(?P<lt><)?\s*(?<![\w.-])(?P<rtt>{_NUM})\s*{_MS}(?![A-Za-z])"  # 0.050 ms · <1 毫秒 · 2 ms · 464 msec
     rf"|\[(?P<bracket>{_IP})\]"  # Windows: name [ip]
+    rf"|\[(?:AS[\w/.-]*|\*)\]"  # traceroute -A: [AS15169], [AS0], [*] (no AS known): not an answer
+    rf"|(?P<star>\*)"
+    rf"|(?P<ann>!(?:<\d+>|[A-Za-z]?\d*))"  # !H !N !X !P !<10>
     rf"|\((?P<paren>{_IP})\)"  # Linux without -n: name (ip)
     rf"|(?P<ip>(?<![\w.:]){_IP}(?![\w.:]))"
 )
@@ -280,37 +308,73 @@ def parse_traceroute(text: str | bytes) -> list[Hop]:
         return []
 
 
-def _parse_traceroute(text: str) -> list[Hop]:
-    hops: list[Hop] = []
-    for raw_line in text.splitlines():
-        m = _HOP_LINE.match(raw_line)
-        if not m:
-            continue
-        ttl = int(m.group(1))
-        rest = m.group(2)
-        if not 1 <= ttl <= 255 or (hops and ttl <= hops[-1].ttl):
-            continue
-        rtts: list[float | None] = []
-        addresses: list[str] = []
-        annotations: list[str] = []
+@dataclass
+class _HopParts:
+    rtts: list[float | None] = field(default_factory=list)
+    members: dict[str, list[float]] = field(default_factory=dict)  # in first-answer order
+    annotations: list[str] = field(default_factory=list)
+
+    def read(self, rest: str) -> bool:
+        """Add one line's tokens; True when the line held an address or a probe."""
+        current: str | None = None
+        unclaimed: list[float] = []  # Windows prints the times before the address
+        seen = False
         for tok in _TOKEN.finditer(rest):
             if tok.group("rtt") is not None:
                 value = float(tok.group("rtt"))
-                rtts.append(value / 2 if tok.group("lt") else value)
+                value = value / 2 if tok.group("lt") else value
+                self.rtts.append(value)
+                (unclaimed if current is None else self.members[current]).append(value)
+                seen = True
             elif tok.group("star"):
-                rtts.append(None)
+                self.rtts.append(None)
+                seen = True
             elif tok.group("ann"):
-                annotations.append(tok.group("ann"))
+                self.annotations.append(tok.group("ann"))
             else:
                 addr = tok.group("bracket") or tok.group("paren") or tok.group("ip")
-                addr = _bare(addr)
-                if addr not in addresses:
-                    addresses.append(addr)
-        if not rtts and not addresses:
-            continue  # a numbered line that is not a hop
-        hops.append(Hop(ttl=ttl, address=addresses[0] if addresses else None, rtts_ms=tuple(rtts),
-                        addresses=tuple(addresses), annotations=tuple(annotations)))
-    return hops
+                if addr is None:
+                    continue  # an [AS...] mark
+                current = _bare(addr)
+                self.members.setdefault(current, []).extend(unclaimed)
+                unclaimed = []
+                seen = True
+        return seen
+
+    def hop(self, ttl: int) -> Hop:
+        return Hop(ttl=ttl, rtts_ms=tuple(self.rtts),
+                   members=tuple(HopMember(a, tuple(r)) for a, r in self.members.items()),
+                   annotations=tuple(self.annotations))
+
+
+def _parse_traceroute(text: str) -> list[Hop]:
+    hops: list[tuple[int, _HopParts]] = []
+    after_hop = False  # the previous line was a hop (or its continuation)
+    for raw_line in text.splitlines():
+        if not raw_line.strip():
+            after_hop = False
+            continue
+        m = _HOP_LINE.match(raw_line)
+        if m:
+            ttl = int(m.group(1))
+            parts = _HopParts()
+            if 1 <= ttl <= 255 and (not hops or ttl > hops[-1][0]) and parts.read(m.group(2)):
+                hops.append((ttl, parts))
+                after_hop = True
+            else:
+                after_hop = False  # a numbered line that is not a hop
+            continue
+        if after_hop and _CONTINUATION.match(raw_line):
+            extra = _HopParts()
+            if extra.read(raw_line) and extra.members:
+                held = hops[-1][1]
+                held.rtts += extra.rtts
+                held.annotations += extra.annotations
+                for addr, rtts in extra.members.items():
+                    held.members.setdefault(addr, []).extend(rtts)
+                continue
+        after_hop = False
+    return [parts.hop(ttl) for ttl, parts in hops]
 
 
 def trace_failure(text: str) -> str | None:

@@ -5,8 +5,10 @@ One result per target (item = the target).  Each run sends ``count`` (10) echo r
 where this process may (a raw socket as root, a datagram ICMP socket where
 ``net.ipv4.ping_group_range`` allows; icmplib), else the system ``ping``, whose output
 (Linux, Windows English or zh-CN, any console code page) is parsed by
-:func:`checks.network.parse_ping`.  A probe counts as answered only when the target
-itself replied: Windows' "Destination host unreachable" replies are losses.
+:func:`checks.network.parse_ping`.  Linux ``ping``'s own summary, when printed, gives the
+received count and the RTTs (a garbled reply line is not a loss); for Windows a probe counts
+as answered only when the target itself replied: "Destination host unreachable" replies are
+losses.
 
 **Judging one run** (the *raw level*): loss ratio against ``loss_warn`` (0.2) /
 ``loss_crit`` (0.6), and the average RTT against ``rtt_warn`` (150 ms) / ``rtt_crit``

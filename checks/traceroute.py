@@ -1,24 +1,35 @@
 """traceroute: the hop list to a target, compared with the path this agent saw before.
 
 One result per target (item = the target).  The agent keeps a **baseline path** per
-target in ``ctx.state``.  Paths are compared after normalising: per TTL the set of
-addresses that answered (load-balanced hops answer from several); a hop where no probe
-was answered (``*``) matches anything; the trailing run of ``*`` hops is dropped.  Two
-hops match when their address sets overlap.
+target in ``ctx.state``: per TTL the set of addresses that hop answered from (a
+load-balanced hop answers from several routers; every one is kept in ``details.hops``
+with the RTTs of its own probes).  A hop where no probe was answered (``*``) matches
+anything; the trailing run of ``*`` hops is dropped and a trace that ends early matches
+as far as it goes.  A hop matches when all its addresses are members; one that answered
+from a member and from new routers in the same run teaches them (the balancer shows
+itself); one answered only from outside the members differs, unless those routers came
+back after a short excursion (the hop alternates, as Windows ``tracert`` shows a
+balancer: one router per run).  A lost or extra hop or a different hop count differs
+where the later hops moved.
 
 Rules, run by run:
 
-* no baseline yet → this path becomes the baseline (OK);
+* no baseline yet → this path becomes the baseline (OK); the next runs up to
+  ``learn_runs`` (3) add the routers they answered from (OK, "learning");
 * the path matches the baseline → OK; ``*`` hops of the baseline are filled in and
-  new load-balanced addresses are added to it.  A trace that ends early (its last hops
-  did not answer) matches as far as it goes: silence is not a new route;
-* the path differs → it becomes the *candidate*.  While the same candidate has been
-  seen in fewer than ``confirm_after`` (2) consecutive runs the result stays OK (the
-  summary says so); from the ``confirm_after``-th run on it is WARNING "path changed"
-  naming the changed hops, with both paths in ``details``;
-* once the candidate has been seen ``adopt_after`` (12) consecutive runs it is adopted
-  as the new baseline (OK, the summary says so).  ``adopt_after: 0`` never adopts;
-* a run that changes back to the baseline clears the candidate (OK).
+  learned members added;
+* the path differs → it becomes the *candidate*.  While the path has differed in fewer
+  than ``confirm_after`` (2) consecutive runs the result stays OK (the summary says so);
+  from the ``confirm_after``-th run on it is WARNING "path changed" naming the changed
+  hops, with both paths in ``details``;
+* once the path has differed ``adopt_after`` (12) consecutive runs, the candidate (every
+  router those runs answered from) is adopted as the new baseline (OK, the summary says
+  so).  ``adopt_after: 0`` never adopts;
+* a run that changes back to the baseline clears the candidate (OK); the routers of a
+  candidate shorter than ``confirm_after`` runs are remembered for the alternation rule.
+
+A baseline stored by an older agent (one address per hop, or without a run count) is
+read as it is and counts as learned.
 
 ======== ==============================================================
 status   meaning
@@ -60,7 +71,7 @@ from checks.result import Metric, Result, Status
 
 NAME = "traceroute"
 METHODS = ("auto", "system", "native")
-MAX_ADDRESSES_PER_HOP = 8
+MAX_ADDRESSES_PER_HOP = 16
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +86,8 @@ class TracerouteParams:
     queries: int = 3
     #: how long to wait for each probe's answer
     wait: Duration = Duration(1.0)
+    #: runs whose answers together form a new baseline (the members of load-balanced hops)
+    learn_runs: int = 3
     #: consecutive runs a new path must be seen before it is reported (WARNING)
     confirm_after: int = 2
     #: consecutive runs after which a new path becomes the baseline; 0 = never
@@ -89,6 +102,8 @@ class TracerouteParams:
             raise ValueError(f"queries: expected 1 to 10 (got {self.queries})")
         if not 0 < self.wait <= 60:
             raise ValueError(f"wait: expected more than 0 s and at most 60 s (got {self.wait:g})")
+        if not 1 <= self.learn_runs <= 100:
+            raise ValueError(f"learn_runs: expected 1 to 100 runs (got {self.learn_runs})")
         if self.confirm_after < 1:
             raise ValueError(f"confirm_after: expected 1 or more (got {self.confirm_after})")
         if self.adopt_after and self.adopt_after <= self.confirm_after:
@@ -168,28 +183,50 @@ def judge(path: Path, params: TracerouteParams, ctx: CheckContext
     """Compare ``path`` with the baseline in ``ctx.state``; update the state (see the docstring)."""
     state = ctx.state
     now = ctx.now.isoformat()
-    baseline: Path | None = state.get("baseline")
-    hops_text = " → ".join(_fmt(h) for h in path)
-    if not isinstance(baseline, list) or not baseline:
-        state.update(baseline=path, baseline_since=now, candidate=None, candidate_runs=0)
-        return Status.OK, f"{len(path)} hops, baseline recorded ({hops_text})", False, {"baseline": path}
-    diff = differing_hops(baseline, path)
-    if not diff:
-        state.update(baseline=merge(baseline, path), candidate=None, candidate_runs=0)
-        return Status.OK, f"{len(path)} hops, path as baseline", False, {"baseline": state["baseline"]}
-    candidate = state.get("candidate")
-    runs = int(state.get("candidate_runs") or 0)
-    if isinstance(candidate, list) and candidate and not differing_hops(candidate, path):
+    baseline = read_path(state.get("baseline"))
+    if not baseline:
+        state.update(baseline=path, baseline_since=now, baseline_runs=1, candidate=None, candidate_runs=0,
+                     strays={})
+        return (Status.OK, f"{len(path)} hops, baseline recorded ({_fmt_path(path)}){_learning(1, params)}",
+                False, {"baseline": path})
+    # A baseline stored before its runs were counted has been learned already.
+    formed = _int(state.get("baseline_runs"), params.learn_runs)
+    if formed < params.learn_runs:
+        merged = merge(baseline, path)
+        formed += 1
+        state.update(baseline=merged, baseline_runs=formed, candidate=None, candidate_runs=0)
+        return (Status.OK, f"{len(path)} hops, path recorded{_learning(formed, params)}", False,
+                {"baseline": merged})
+    strays = read_strays(state.get("strays"))
+    cmp = compare(baseline, path, strays)
+    candidate = read_path(state.get("candidate"))
+    runs = _int(state.get("candidate_runs"), 0)
+    if not cmp.changed:
+        if candidate and 0 < runs < params.confirm_after and len(candidate) == len(baseline):
+            strays = add_strays(strays, baseline, candidate)  # a short excursion that came back
+        for ttl, address, _how in cmp.learned:
+            held = strays.get(str(ttl), [])
+            if address in held:
+                held.remove(address)
+        strays = {k: v for k, v in strays.items() if v}
+        state.update(baseline=cmp.baseline, candidate=None, candidate_runs=0, strays=strays)
+        summary = f"{len(path)} hops, path as baseline{_learned_text(cmp.learned)}"
+        extra: dict[str, Any] = {"baseline": cmp.baseline}
+        if cmp.learned:
+            extra["learned"] = [{"ttl": t, "address": a, "how": how} for t, a, how in cmp.learned]
+        return Status.OK, summary, False, extra
+    if candidate and runs:
         runs += 1
         candidate = merge(candidate, path)
     else:
         runs, candidate = 1, path
         state["candidate_since"] = now
-    changes = "; ".join(f"hop {ttl}: {_fmt(_at(baseline, ttl))} → {_fmt(_at(path, ttl))}" for ttl in diff)
-    extra = {"baseline": baseline, "changed_hops": diff, "candidate_runs": runs,
+    changes = "; ".join(f"hop {ttl}: {_fmt(_at(baseline, ttl))} → {_fmt(_at(path, ttl))}" for ttl in cmp.changed)
+    extra = {"baseline": baseline, "changed_hops": cmp.changed, "candidate_runs": runs,
              "candidate_since": state.get("candidate_since")}
     if params.adopt_after and runs >= params.adopt_after:
-        state.update(baseline=candidate, baseline_since=now, candidate=None, candidate_runs=0)
+        state.update(baseline=candidate, baseline_since=now, baseline_runs=params.learn_runs, candidate=None,
+                     candidate_runs=0, strays={})
         return (Status.OK, f"{len(path)} hops, the new path (seen {runs} runs in a row) is now the "
                            f"baseline; was {changes}", False, {**extra, "adopted": True})
     state.update(candidate=candidate, candidate_runs=runs)
@@ -197,6 +234,52 @@ def judge(path: Path, params: TracerouteParams, ctx: CheckContext
         return (Status.WARNING, f"path changed, seen {runs} runs in a row: {changes}", True, extra)
     return (Status.OK, f"path differs from the baseline ({changes}); seen {runs} of "
                        f"{params.confirm_after} runs before it is reported", False, extra)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """How a path compares with a baseline (see :func:`compare`)."""
+
+    #: TTLs where the path answered only from addresses outside the baseline's members
+    changed: list[int]
+    #: (ttl, address, how) of new members: ``alongside`` a known member in the same run, or
+    #: ``alternating`` (seen before in a short excursion that came back)
+    learned: list[tuple[int, str, str]]
+    #: the baseline with the learned members, its ``*`` hops filled in and its end extended
+    #: (meaningful when nothing changed)
+    baseline: Path
+
+
+def compare(baseline: Path, path: Path, strays: dict[str, list[str]] | None = None) -> Comparison:
+    """Compare ``path`` with ``baseline`` hop by hop.
+
+    A hop that did not answer (``[]``), or lies beyond the end of either path (a trace
+    that ended early), matches; so does a hop whose addresses are all members.  A hop that
+    answered from a member and from new addresses in the same run shows its balancer: the
+    new addresses are members too.  A hop answered only by addresses outside the members
+    changed, unless every one of them is a *stray* of that TTL (seen before in a short
+    excursion that came back to the baseline: the hop alternates).
+    """
+    strays = strays or {}
+    changed: list[int] = []
+    learned: list[tuple[int, str, str]] = []
+    merged: Path = []
+    for i in range(max(len(baseline), len(path))):
+        ttl = i + 1
+        known = baseline[i] if i < len(baseline) else []
+        seen = path[i] if i < len(path) else []
+        new = [a for a in seen if a not in known]
+        if not known or not new:
+            merged.append(_members(known, seen))
+            continue
+        if len(new) < len(seen):
+            learned += [(ttl, a, "alongside") for a in new]
+        elif set(new) <= set(strays.get(str(ttl), [])):
+            learned += [(ttl, a, "alternating") for a in new]
+        else:
+            changed.append(ttl)
+        merged.append(_members(known, seen))
+    return Comparison(changed=changed, learned=learned, baseline=merged)
 
 
 def normalise(hops: list[Hop]) -> Path:
@@ -211,21 +294,70 @@ def normalise(hops: list[Hop]) -> Path:
     return path
 
 
-def differing_hops(a: Path, b: Path) -> list[int]:
-    """TTLs where both paths have answers and the address sets do not overlap.
-
-    A hop beyond the end of one path matches too: that trace ended early (the rest did
-    not answer, e.g. a rate-limited destination), which says nothing about the route.
-    A genuinely longer or shorter route still differs where the target's address moved.
-    """
-    return [i + 1 for i, (x, y) in enumerate(zip(a, b, strict=False)) if x and y and not set(x) & set(y)]
-
-
 def merge(base: Path, seen: Path) -> Path:
-    """The baseline with its wildcards filled in and new load-balanced addresses added."""
-    longer = base if len(base) >= len(seen) else seen
-    return [sorted(set(x) | set(y))[:MAX_ADDRESSES_PER_HOP] for x, y in zip(base, seen, strict=False)] \
-        + [list(x) for x in longer[min(len(base), len(seen)):]]
+    """Both paths' members per TTL (the union), as long as the longer one."""
+    return [_members(base[i] if i < len(base) else [], seen[i] if i < len(seen) else [])
+            for i in range(max(len(base), len(seen)))]
+
+
+def add_strays(strays: dict[str, list[str]], baseline: Path, excursion: Path) -> dict[str, list[str]]:
+    """``strays`` plus the addresses ``excursion`` answered from outside the baseline's members."""
+    out = {k: list(v) for k, v in strays.items()}
+    for i, seen in enumerate(excursion):
+        known = baseline[i] if i < len(baseline) else []
+        outside = [a for a in seen if a not in known]
+        if known and outside:
+            out[str(i + 1)] = _members(out.get(str(i + 1), []), outside)
+    return out
+
+
+def read_path(value: Any) -> Path:
+    """A stored path or baseline: per TTL a list of addresses.
+
+    Reads every form an agent has stored: a list of address lists, or (older) one
+    address per hop, ``None`` or ``""`` for a hop that did not answer.  Anything else is
+    an empty path (a new baseline is recorded).
+    """
+    if not isinstance(value, list):
+        return []
+    path: Path = []
+    for hop in value:
+        if isinstance(hop, str):
+            path.append([hop] if hop else [])
+        elif isinstance(hop, list):
+            path.append(sorted({a for a in hop if isinstance(a, str) and a})[:MAX_ADDRESSES_PER_HOP])
+        else:
+            path.append([])
+    return path
+
+
+def read_strays(value: Any) -> dict[str, list[str]]:
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): sorted({a for a in v if isinstance(a, str)})[:MAX_ADDRESSES_PER_HOP]
+            for k, v in value.items() if isinstance(v, list)}
+
+
+def _members(*groups: list[str]) -> list[str]:
+    return sorted({a for g in groups for a in g})[:MAX_ADDRESSES_PER_HOP]
+
+
+def _int(value: Any, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def _learning(formed: int, params: TracerouteParams) -> str:
+    if formed >= params.learn_runs:
+        return ""
+    return f"; learning its load-balanced hops (run {formed} of {params.learn_runs})"
+
+
+def _learned_text(learned: list[tuple[int, str, str]]) -> str:
+    if not learned:
+        return ""
+    words = {"alongside": "answered alongside a known router", "alternating": "alternates with the known routers"}
+    return "".join(f"; hop {ttl}: {address} is a load-balanced member ({words[how]})"
+                   for ttl, address, how in learned)
 
 
 _HEADER_ADDRESS = re.compile(r"(?:\(|\[)([0-9a-fA-F.:]+(?:%\w+)?)(?:\)|\])")
@@ -248,6 +380,10 @@ def _at(path: Path, ttl: int) -> list[str] | None:
     return path[ttl - 1] if ttl <= len(path) else None
 
 
+def _fmt_path(path: Path) -> str:
+    return " → ".join(_fmt(h) for h in path)
+
+
 def _fmt(hop: list[str] | None) -> str:
     if hop is None:
         return "(none)"
@@ -255,5 +391,7 @@ def _fmt(hop: list[str] | None) -> str:
 
 
 def hop_to_wire(h: Hop) -> dict[str, Any]:
+    """A hop in ``details``: every member with the RTTs of its probes, and all probes in order."""
     return {"ttl": h.ttl, "address": h.address, "addresses": list(h.addresses), "rtts_ms": list(h.rtts_ms),
+            "members": [{"address": m.address, "rtts_ms": list(m.rtts_ms)} for m in h.members],
             **({"annotations": list(h.annotations)} if h.annotations else {})}

@@ -5,13 +5,22 @@
                  192.0.2.0/26              198.51.100.0/26
     client ── {p}c1 ─── {p}r1 (router 1) ─── {p}s1 ──┐
     {p}-a                                             server {p}-b
-    (runs the  ── {p}c2 ─── {p}r2 (router 2) ─── {p}s2 ──┘  198.51.100.2
-     checks)       192.0.2.64/26            203.0.113.0/26
+    (runs the  ── {p}c2 ─── {p}r2 (router 2) ─── {p}s2 ──┤  198.51.100.2
+     checks)       192.0.2.64/26            203.0.113.0/26│
+               ── {p}c3 ─── {p}r3 (router 3) ─── {p}s3 ──┘
+                   192.0.2.128/26           203.0.113.64/26
 
 Addresses come from the TEST-NET ranges (RFC 5737) and exist only inside the
 namespaces; nothing leaves this machine.  The client reaches the server's
 198.51.100.2 through router 1 (hop 1 = 192.0.2.1) until :meth:`Topology.via_router2`
 switches its route to router 2 (hop 1 = 192.0.2.65): a real path change.
+:meth:`Topology.ecmp` makes routers 1 and 2 equal next hops (``nexthop via … nexthop
+via …``) with the client hashing each flow on its addresses and ports
+(``net.ipv4.fib_multipath_hash_policy=1``); each UDP probe of a trace is a flow of its
+own (traceroute opens a socket per probe, so the source port differs), so each takes
+either router: hop 1 answers from both, in a different mix on every run.
+:meth:`Topology.via_router3` re-routes through router 3 (hop 1 = 192.0.2.129), a router
+outside that pair.
 :meth:`Topology.loss` adds ``iptables -m statistic`` drops of echo requests in router
 1's FORWARD chain (this kernel has no ``netem``); :meth:`Topology.blackhole` makes router 1
 answer "host unreachable" for the server; :meth:`Topology.silence` makes it drop
@@ -51,6 +60,7 @@ from tests.conftest import missing
 TARGET = "198.51.100.2"
 HOP_R1 = "192.0.2.1"
 HOP_R2 = "192.0.2.65"
+HOP_R3 = "192.0.2.129"
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -82,12 +92,16 @@ class Topology:
         return f"{self.prefix}-r2"
 
     @property
+    def router3(self) -> str:
+        return f"{self.prefix}-r3"
+
+    @property
     def server(self) -> str:
         return f"{self.prefix}-b"
 
     def build(self) -> None:
         p = self.prefix.replace("wr", "w")  # interface names: at most 15 characters
-        for ns in (self.client, self.router1, self.router2, self.server):
+        for ns in (self.client, self.router1, self.router2, self.router3, self.server):
             _ip("netns", "add", ns)
             self.built.append(ns)
             _ip("-n", ns, "link", "set", "lo", "up")
@@ -96,6 +110,8 @@ class Topology:
             (self.router1, f"{p}y1", "198.51.100.1/26", self.server, f"{p}s1", "198.51.100.2/26"),
             (self.client, f"{p}c2", "192.0.2.66/26", self.router2, f"{p}x2", "192.0.2.65/26"),
             (self.router2, f"{p}y2", "203.0.113.1/26", self.server, f"{p}s2", "203.0.113.2/26"),
+            (self.client, f"{p}c3", "192.0.2.130/26", self.router3, f"{p}x3", "192.0.2.129/26"),
+            (self.router3, f"{p}y3", "203.0.113.65/26", self.server, f"{p}s3", "203.0.113.66/26"),
         ]
         for ns1, if1, a1, ns2, if2, a2 in links:
             _ip("link", "add", if1, "type", "veth", "peer", "name", if2)
@@ -104,12 +120,16 @@ class Topology:
             for ns, ifn, addr in ((ns1, if1, a1), (ns2, if2, a2)):
                 _ip("-n", ns, "addr", "add", addr, "dev", ifn)
                 _ip("-n", ns, "link", "set", ifn, "up")
-        for ns in (self.router1, self.router2, self.server):
+        for ns in (self.router1, self.router2, self.router3, self.server):
             # no ICMP rate limit, or a fast trace's hops answer only once in a second
             _ns_sh(ns, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.icmp_ratelimit=0")
         _ip("-n", self.router2, "route", "add", "198.51.100.0/26", "via", "203.0.113.2")
+        _ip("-n", self.router3, "route", "add", "198.51.100.0/26", "via", "203.0.113.66")
         _ip("-n", self.server, "route", "add", "192.0.2.0/26", "via", "198.51.100.1")
         _ip("-n", self.server, "route", "add", "192.0.2.64/26", "via", "203.0.113.1")
+        _ip("-n", self.server, "route", "add", "192.0.2.128/26", "via", "203.0.113.65")
+        # ECMP (see ecmp()): hash each flow on its addresses and ports, not on addresses only
+        _ns_sh(self.client, "sysctl", "-qw", "net.ipv4.fib_multipath_hash_policy=1")
         _ip("-n", self.client, "route", "add", "198.51.100.0/26", "via", HOP_R1)
         self.reset()
 
@@ -118,6 +138,14 @@ class Topology:
 
     def via_router2(self) -> None:
         _ip("-n", self.client, "route", "replace", "198.51.100.0/26", "via", HOP_R2)
+
+    def via_router3(self) -> None:
+        _ip("-n", self.client, "route", "replace", "198.51.100.0/26", "via", HOP_R3)
+
+    def ecmp(self) -> None:
+        """Routers 1 and 2 as equal next hops: each flow (UDP ports) takes one of them."""
+        _ip("-n", self.client, "route", "replace", "198.51.100.0/26",
+            "nexthop", "via", HOP_R1, "nexthop", "via", HOP_R2)
 
     def loss(self, probability: float) -> None:
         """Drop echo requests to the server in router 1 with this probability (0 = none)."""

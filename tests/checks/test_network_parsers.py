@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from checks.network import Hop, PingStats, decode_console, parse_ping, parse_traceroute, trace_failure
+from checks.network import Hop, HopMember, PingStats, decode_console, parse_ping, parse_traceroute, trace_failure
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 
@@ -113,29 +113,35 @@ def test_parse_ping_reads_gbk_bytes_when_given_bytes():
     assert parse_ping(data).received == 4
 
 
-# name: [(ttl, address, rtts_ms)] (the first and last hops, and the count)
+def _hop(ttl: int, address: str | None, rtts: tuple[float | None, ...]) -> Hop:
+    """A hop that answered from one address (or not at all) with these probes."""
+    answered = tuple(r for r in rtts if r is not None)
+    return Hop(ttl, rtts, (HopMember(address, answered),) if address else ())
+
+
+# name: (hop count, first hop, last hop)
 TRACE_CASES = {
-    "traceroute_linux_ok.txt": (2, Hop(1, "192.0.2.1", (0.226, 0.008, 0.006), ("192.0.2.1",)),
-                                Hop(2, "198.51.100.2", (0.148, 0.009, 0.007), ("198.51.100.2",))),
-    "traceroute_linux_router2.txt": (2, Hop(1, "192.0.2.65", (0.3, 0.014, 0.007), ("192.0.2.65",)),
-                                     Hop(2, "198.51.100.2", (0.032, 0.01, 0.01), ("198.51.100.2",))),
-    "traceroute_linux_ratelimited.txt": (2, Hop(1, "192.0.2.1", (0.036, None, None), ("192.0.2.1",)),
-                                         Hop(2, "198.51.100.2", (0.018, 0.009, 0.024), ("198.51.100.2",))),
-    "traceroute_linux_names.txt": (2, Hop(1, "192.0.2.1", (0.034, 0.007), ("192.0.2.1",)),
-                                   Hop(2, "198.51.100.2", (0.016, None), ("198.51.100.2",))),
-    "traceroute_linux_stars.txt": (5, Hop(1, None, (None, None, None)), Hop(5, None, (None, None, None))),
-    "tracert_zh_baidu.txt": (9, Hop(1, "192.168.4.129", (0.5, 2.0, 1.0), ("192.168.4.129",)),
-                             Hop(9, "61.135.169.121", (2.0, 1.0, 1.0), ("61.135.169.121",))),
-    "tracert_zh_baidu.gbk": (9, Hop(1, "192.168.4.129", (0.5, 2.0, 1.0), ("192.168.4.129",)),
-                             Hop(9, "61.135.169.121", (2.0, 1.0, 1.0), ("61.135.169.121",))),
-    "tracert_zh_oneline.txt": (11, Hop(1, "192.168.2.1", (1.0, 0.5, 1.0), ("192.168.2.1",)),
-                               Hop(11, "122.20.61.29", (39.0, 40.0, 48.0), ("122.20.61.29",))),
-    "tracert_zh_names.txt": (8, Hop(1, "192.168.1.1", (0.5, 0.5, 0.5), ("192.168.1.1",)),
-                             Hop(8, "183.232.231.173", (14.0, 13.0, 13.0), ("183.232.231.173",))),
-    "tracert_zh_ipv6.txt": (22, Hop(1, "2001:da8:c800:ac05::1", (2.0, 2.0, 2.0), ("2001:da8:c800:ac05::1",)),
-                            Hop(22, None, (None, None, None))),
-    "tracert_en.txt": (2, Hop(1, "10.0.2.4", (0.5, None, 1.0), ("10.0.2.4",)),
-                       Hop(2, "10.0.1.4", (1.0, 1.0, 1.0), ("10.0.1.4",))),
+    "traceroute_linux_ok.txt": (2, _hop(1, "192.0.2.1", (0.226, 0.008, 0.006)),
+                                _hop(2, "198.51.100.2", (0.148, 0.009, 0.007))),
+    "traceroute_linux_router2.txt": (2, _hop(1, "192.0.2.65", (0.3, 0.014, 0.007)),
+                                     _hop(2, "198.51.100.2", (0.032, 0.01, 0.01))),
+    "traceroute_linux_ratelimited.txt": (2, _hop(1, "192.0.2.1", (0.036, None, None)),
+                                         _hop(2, "198.51.100.2", (0.018, 0.009, 0.024))),
+    "traceroute_linux_names.txt": (2, _hop(1, "192.0.2.1", (0.034, 0.007)),
+                                   _hop(2, "198.51.100.2", (0.016, None))),
+    "traceroute_linux_stars.txt": (5, _hop(1, None, (None, None, None)), _hop(5, None, (None, None, None))),
+    "tracert_zh_baidu.txt": (9, _hop(1, "192.168.4.129", (0.5, 2.0, 1.0)),
+                             _hop(9, "61.135.169.121", (2.0, 1.0, 1.0))),
+    "tracert_zh_baidu.gbk": (9, _hop(1, "192.168.4.129", (0.5, 2.0, 1.0)),
+                             _hop(9, "61.135.169.121", (2.0, 1.0, 1.0))),
+    "tracert_zh_oneline.txt": (11, _hop(1, "192.168.2.1", (1.0, 0.5, 1.0)),
+                               _hop(11, "122.20.61.29", (39.0, 40.0, 48.0))),
+    "tracert_zh_names.txt": (8, _hop(1, "192.168.1.1", (0.5, 0.5, 0.5)),
+                             _hop(8, "183.232.231.173", (14.0, 13.0, 13.0))),
+    "tracert_zh_ipv6.txt": (22, _hop(1, "2001:da8:c800:ac05::1", (2.0, 2.0, 2.0)),
+                            _hop(22, None, (None, None, None))),
+    "tracert_en.txt": (2, _hop(1, "10.0.2.4", (0.5, None, 1.0)),
+                       _hop(2, "10.0.1.4", (1.0, 1.0, 1.0))),
 }
 
 
@@ -151,7 +157,7 @@ def test_parse_traceroute_reads_every_hop_when_output_is_real(name):
 
 def test_parse_traceroute_marks_a_timed_out_hop_as_unanswered_when_zh_cn_prints_qingqiu_chaoshi():
     hops = parse_traceroute(fixture_text("tracert_zh_baidu.txt"))
-    assert hops[7] == Hop(8, None, (None, None, None))
+    assert hops[7] == _hop(8, None, (None, None, None))
     assert hops[1].rtts_ms == (0.5, 0.5, 0.5)  # "<1 毫秒" three times, no space before the address
     assert hops[1].address == "192.168.11.30"
 
@@ -171,6 +177,52 @@ def test_parse_traceroute_keeps_every_responder_and_annotation_when_paths_balanc
     assert hops[1].addresses == ("198.51.100.1", "198.51.100.5")
     assert hops[1].rtts_ms == (1.1, 1.3, None)
     assert hops[2].annotations == ("!H", "!H")
+
+
+# name: (hop count, {ttl: [(member, its probes' RTTs), ...]} for the load-balanced hops)
+ECMP_CASES = {
+    "traceroute_linux_ecmp_n.txt": (8, {4: [("192.171.61.61", (23.072,)), ("206.248.155.109", (17.073,)),
+                                            ("192.171.63.17", (23.308,))]}),
+    "traceroute_linux_ecmp_n_q1.txt": (8, {4: [("192.171.61.161", (25.393,))]}),
+    "traceroute_linux_ecmp_ipv6.txt": (12, {
+        3: [("2001:5a0:40:100::51", (15.284, 15.415)), ("2605:9000:0:101::1", (4.864,))],
+        9: [("2001:4860::9:4001:d508", (9.376,)), ("2001:4860::c:4002:652a", (9.105,)),
+            ("2001:4860::c:4002:6523", (9.384,))]}),
+    "traceroute_linux_ecmp_as.txt": (15, {
+        12: [("192.121.80.47", (10.01,)), ("72.14.196.42", (9.182, 44.983))],
+        13: [("108.170.254.49", (10.852, 10.876)), ("108.170.254.33", (11.185,))]}),
+    "traceroute_bsd_ecmp_continuation.txt": (12, {
+        6: [("94.142.122.45", (42.79, 46.352)), ("94.142.122.44", (41.479,))],
+        8: [("181.40.42.30", (65.148, 65.157)), ("5.53.0.155", (65.096,))]}),
+    "traceroute_macos_ecmp_tabs.txt": (6, {
+        5: [("101.95.88.134", (8.995,)), ("61.152.25.14", (11.266,)), ("61.152.26.26", (10.508,))],
+        6: [("202.97.29.106", (14.124, 14.933)), ("202.97.52.62", (12.223,))]}),
+    "traceroute_cisco_ecmp.txt": (3, {
+        1: [("172.172.172.26", (464.0, 80.0)), ("172.172.172.22", (360.0,))],
+        2: [("172.172.172.2", (960.0, 1216.0)), ("172.172.172.6", (1004.0,))]}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ECMP_CASES))
+def test_parse_traceroute_keeps_every_router_of_a_load_balanced_hop_with_the_rtts_of_its_probes(name):
+    count, balanced = ECMP_CASES[name]
+    hops = parse_traceroute(fixture_text(name))
+    assert [h.ttl for h in hops] == list(range(1, count + 1))
+    for ttl, members in balanced.items():
+        hop = hops[ttl - 1]
+        assert [(m.address, m.rtts_ms) for m in hop.members] == members
+        assert hop.address == members[0][0]
+        assert sorted(r for r in hop.rtts_ms if r is not None) == sorted(r for _, rs in members for r in rs)
+
+
+def test_parse_traceroute_reads_as_marks_and_annotations_without_counting_them_as_probes():
+    hops = parse_traceroute(fixture_text("traceroute_linux_ecmp_as.txt"))
+    assert hops[0].annotations == ("!P", "!", "!<500>")
+    assert hops[0].rtts_ms == (0.676, 0.763, 0.91)
+    assert hops[11].rtts_ms == (10.01, 9.182, 44.983)  # "[*]" (no AS known) is not a lost probe
+    bsd = parse_traceroute(fixture_text("traceroute_bsd_ecmp_continuation.txt"))
+    assert bsd[1] == _hop(2, None, (None, None, None))
+    assert bsd[6].rtts_ms == (62.692, 44.691, 61.049)
 
 
 def test_parse_traceroute_gives_no_hops_and_names_the_failure_when_the_name_does_not_resolve():
@@ -226,3 +278,39 @@ def test_parse_ping_keeps_received_within_sent_when_lines_are_shuffled(lines):
     if stats.sent:
         assert stats.received <= stats.sent
     parse_traceroute("\n".join(lines))
+
+
+# name: (sent, received, rtt min, avg, max) as the summary lines print them
+LINUX_SUMMARY_CASES = {
+    "ping_linux_garbled.txt": (20, 20, 0.038, 0.047, 0.080),  # reply 4 garbled, not lost
+    "ping_linux_broadcast_dup.txt": (2, 2, 0.586, 504.260, 1276.448),  # "time=1276 ms" in the reply
+    "ping_busybox.txt": (1, 1, 1.637, 1.637, 1.637),
+    "ping_linux_loss.txt": (10, 5, 0.044, 0.056, 0.073),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LINUX_SUMMARY_CASES))
+def test_parse_ping_takes_received_and_rtts_from_the_linux_summary_when_it_is_printed(name):
+    sent, received, lo, avg, hi = LINUX_SUMMARY_CASES[name]
+    stats = parse_ping(fixture_text(name))
+    assert (stats.sent, stats.received) == (sent, received)
+    assert stats.loss_ratio == pytest.approx(1 - received / sent)
+    assert (stats.rtt_min_ms, stats.rtt_avg_ms, stats.rtt_max_ms) == (lo, avg, hi)
+
+
+def test_parse_ping_counts_the_replies_when_a_linux_run_was_cut_before_its_summary():
+    text = fixture_text("ping_linux_garbled.txt").split("\n--- ")[0]
+    stats = parse_ping(text)
+    assert (stats.sent, stats.received) == (19, 19)  # what the readable lines show; no summary to say more
+    assert stats.rtt_max_ms == 0.080
+
+
+@pytest.mark.parametrize("name,unreachable", [("ping_zh_transmit_failed.txt", 3),
+                                              ("ping_zh_transmit_failed_gateway.txt", 2)])
+def test_parse_ping_counts_ping_transmit_failed_with_a_full_width_colon_as_an_error_reply(name, unreachable):
+    text = fixture_text(name)
+    stats = parse_ping(text)
+    assert (stats.sent, stats.received, stats.loss_ratio) == (4, 0, 1.0)
+    assert stats.unreachable == unreachable
+    cut = parse_ping(text.split("\n\n", 2)[1])  # the probe lines alone, as when the run was cut short
+    assert (cut.sent, cut.received, cut.unreachable) == (4, 0, unreachable)
