@@ -25,6 +25,11 @@ How the content is decided (the rules ``docs/records.md`` states for users):
   newest OK result in the period, the backup's time (the result's time minus
   the ``age_seconds`` metric) and size (``size_bytes``, else
   ``remote_size_bytes``); the verdict is the row's.
+* **Network paths** (a section, when the site has ``traceroute`` items in the
+  period): per target its newest trace, hop by hop: the routers that answered
+  with their RTTs (every router of a load-balanced hop), the hop's known
+  routers (the baseline's members) and, where the check reported a change, the
+  routers outside them.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ import orjson
 from sqlalchemy import Connection
 
 from checks.result import format_time
+from collector.netpath import path_hops, routers_text
 from collector.policy import BACKUP_CHECKS
 from collector.records.i18n import catalog, text
 from collector.records.kinds import register
@@ -49,6 +55,7 @@ from collector.records.model import (
     Header,
     RecordContent,
     Row,
+    Section,
     TicketLine,
     Verdict,
     verdict_of_status,
@@ -283,8 +290,27 @@ def build(conn: Connection, *, site: str, period_start: datetime, period_end: da
         period_from=start.astimezone(zone).date().isoformat(), period_to=last_day.date().isoformat(),
         period_start=format_time(start), period_end=format_time(end), timezone=str(zone),
         inspector=inspector, generated_at="", language=lang, counts=counts)
+    paths = _path_section(conn, site, start, end, lang)
     return RecordContent(header=header, rows=rows, gaps=gaps, anomalies=anomalies,
-                         tickets=_ticket_lines(conn, site, start, end), backup_evidence=evidence)
+                         tickets=_ticket_lines(conn, site, start, end), backup_evidence=evidence,
+                         sections=[paths] if paths.rows else [])
+
+
+def _path_section(conn: Connection, site: str, start: datetime, end: datetime, lang: str) -> Section:
+    """Each traced target's newest path in the period, hop by hop (see the module docstring)."""
+    rows: list[list[str | int | float | None]] = []
+    for (host, _check, item), raw in sorted(store.newest_details(conn, site, ("traceroute",), start, end).items()):
+        try:
+            details = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            continue
+        for hop in path_hops(details):
+            remark = (text(lang, "remark.path_outside", routers=" / ".join(hop.outside)) if hop.outside else
+                      "" if hop.answered else text(lang, "remark.path_no_answer"))
+            rows.append([host, item, hop.ttl, routers_text(hop), " / ".join(hop.members), remark])
+    columns = [text(lang, f"column.{c}") for c in ("host", "target", "hop", "answered", "members", "remark")]
+    return Section(key="paths", title=text(lang, "heading.paths"), columns=columns, rows=rows,
+                   note=text(lang, "note.paths"))
 
 
 for _kind in ("daily", "weekly", "monthly", "quarterly"):

@@ -8,6 +8,7 @@ Reads for building a record (all bounded by one site and one period,
 * :func:`items_seen_between` — items that reported before the period (the
   candidates for "no data" gaps);
 * :func:`newest_good` — per backup item, the newest OK result in the period;
+* :func:`newest_details` — per item of some checks (traceroute), the newest result's details;
 * :func:`period_tickets` — tickets opened, acknowledged or resolved in the period.
 
 Writes: :func:`insert_record` (``ON CONFLICT DO NOTHING`` against
@@ -36,6 +37,7 @@ __all__ = [
     "get_record",
     "insert_record",
     "items_seen_between",
+    "newest_details",
     "newest_good",
     "period_items",
     "period_tickets",
@@ -96,15 +98,28 @@ def items_seen_between(conn: Connection, site: str, since: datetime, until: date
 def newest_good(conn: Connection, site: str, checks: Iterable[str], start: datetime,
                 end: datetime) -> dict[tuple[str, str, str], tuple[datetime, str]]:
     """(host, check, item) → (started_at, metrics JSON) of the newest OK result of ``checks``."""
+    return {(r.host, r.check, r.item): (r.started_at, r.value)
+            for r in _newest(conn, site, checks, start, end, results.c.metrics, results.c.status == 0)}
+
+
+def newest_details(conn: Connection, site: str, checks: Iterable[str], start: datetime,
+                   end: datetime) -> dict[tuple[str, str, str], str]:
+    """(host, check, item) → the details JSON of the newest result of ``checks``, whatever its status."""
+    return {(r.host, r.check, r.item): r.value
+            for r in _newest(conn, site, checks, start, end, results.c.details)}
+
+
+def _newest(conn: Connection, site: str, checks: Iterable[str], start: datetime, end: datetime,
+            value: Any, *where: Any) -> list[Any]:
+    """Per (host, check, item) of ``checks`` in [start, end): the newest result's started_at and ``value``."""
     wanted = sorted(set(checks))
     inner = select(
-        *_KEY, results.c.started_at, results.c.metrics,
+        *_KEY, results.c.started_at, value.label("value"),
         func.row_number().over(partition_by=list(_KEY),
                                order_by=(results.c.started_at.desc(), results.c.id.desc())).label("rn"),
-    ).where(results.c.site == site, results.c.check.in_(wanted), results.c.status == 0,
-            results.c.started_at >= start, results.c.started_at < end).subquery()
-    q = select(inner).where(inner.c.rn == 1)
-    return {(r.host, r.check, r.item): (r.started_at, r.metrics) for r in conn.execute(q)}
+    ).where(results.c.site == site, results.c.check.in_(wanted), results.c.started_at >= start,
+            results.c.started_at < end, *where).subquery()
+    return list(conn.execute(select(inner).where(inner.c.rn == 1).order_by(inner.c.host, inner.c.item)))
 
 
 def site_hosts(conn: Connection, site: str) -> list[Any]:

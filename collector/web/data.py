@@ -1,4 +1,9 @@
-"""What the pages read beyond the services: the latest result of each check item of a host."""
+"""What the pages read beyond the services: the latest result of each check item of a host.
+
+A traceroute item, and a ping item carrying traceroute evidence, also get the hops of their
+latest result (``path``: :class:`collector.netpath.PathHop` rows, every router of a
+load-balanced hop with its RTTs) from that result's details.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,14 @@ import orjson
 from sqlalchemy import Engine, select
 
 from checks.result import Status
+from collector.netpath import PathHop, path_hops, routers_text
 from collector.store.db import reading
-from collector.store.tables import latest
+from collector.store.tables import latest, results
 
-__all__ = ["host_items"]
+__all__ = ["PATH_CHECKS", "host_items", "path_rows"]
+
+#: checks whose results carry a traced path in their details
+PATH_CHECKS = ("traceroute", "ping")
 
 
 def _value(raw: str) -> str:
@@ -33,9 +42,28 @@ def host_items(engine: Engine, site: str, host: str) -> list[dict[str, Any]]:
          .order_by(latest.c.check, latest.c.item))
     with reading(engine) as conn:
         rows = list(conn.execute(q))
+        uids = [r.result_uid for r in rows if r.check in PATH_CHECKS]
+        q_details = select(results.c.uid, results.c.details).where(results.c.uid.in_(uids))
+        details: dict[str, str] = {uid: raw for uid, raw in conn.execute(q_details)} if uids else {}
     out = [{"check": r.check, "item": r.item, "status": int(r.status), "status_name": Status(r.status).name,
-            "summary": r.summary, "standard": r.standard, "value": _value(r.metrics), "at": r.started_at}
+            "summary": r.summary, "standard": r.standard, "value": _value(r.metrics), "at": r.started_at,
+            "path": path_rows(_hops(details.get(r.result_uid)))}
            for r in rows]
     rank = {Status.CRITICAL: 0, Status.UNKNOWN: 1, Status.WARNING: 2, Status.OK: 3}
     out.sort(key=lambda i: rank.get(Status(i["status"]), 4))
     return out
+
+
+def _hops(raw: str | None) -> list[PathHop]:
+    if raw is None:
+        return []
+    try:
+        return path_hops(orjson.loads(raw))
+    except orjson.JSONDecodeError:
+        return []
+
+
+def path_rows(hops: list[PathHop]) -> list[dict[str, Any]]:
+    """The hops as the host page shows them."""
+    return [{"ttl": h.ttl, "answered": routers_text(h), "lost": h.lost,
+             "members": " / ".join(h.members), "outside": " / ".join(h.outside)} for h in hops]

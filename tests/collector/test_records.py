@@ -9,9 +9,11 @@ import pytest
 from sqlalchemy import text
 
 from collector.policy import default_policies
+from collector.records import render
 from collector.records.service import RecordInvalid, RecordNotFound, Records
 from collector.store.records import RecordFilter
-from tests.collector.records_data import DAY, SITE, ZONE, fill_site, local
+from tests.collector.path_results import BALANCED, MOVED, OUTSIDE, store_rows, traceroute_results
+from tests.collector.records_data import DAY, SITE, ZONE, fill_site, local, store_results
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=ZONE)
 
@@ -95,6 +97,29 @@ def test_daily_record_states_each_item_gaps_anomalies_tickets_and_backups_when_i
     assert ev["size_bytes"] == 1.5 * 1024**3 and ev["size"] == "1.5 GiB"
     assert ev["remark"] == "last full backup 27 h old: the backup job failed"
     assert rec.verified and len(rec.digest) == 64
+
+
+@pytest.mark.parametrize("language", ["zh_CN", "en"])
+def test_daily_record_lists_each_traced_path_with_every_router_of_a_balanced_hop_when_traceroute_ran(
+        engine: Any, site: dict[str, int], records: Records, language: str) -> None:
+    store_results(engine, store_rows(traceroute_results(SITE, "his-db-01", local(22, 10))))
+    rec = records.issue(site=SITE, kind="daily", period={"date": DAY}, language=language, actor="li")
+    [paths] = [s for s in rec.content["sections"] if s["key"] == "paths"]
+    rows = {(r[1], r[2]): r for r in paths["rows"]}
+    assert {t for t, _ in rows} == {BALANCED, MOVED}
+    assert rows[(BALANCED, 6)][3] == "94.142.122.45 (42.79, 46.352 ms) / 94.142.122.44 (41.479 ms)"
+    assert rows[(BALANCED, 6)][4] == "94.142.122.44 / 94.142.122.45" and rows[(BALANCED, 6)][5] == ""
+    assert rows[(MOVED, 4)][3] == f"{OUTSIDE} (25.393 ms)"
+    assert rows[(MOVED, 4)][4] == "192.171.61.61 / 192.171.63.17 / 206.248.155.109"
+    words = {"zh_CN": ("网络路径", f"不是该跳已知的路由器：{OUTSIDE}", "无应答", "应答的路由器（往返时间）"),
+             "en": ("Network paths", f"not a known router of this hop: {OUTSIDE}", "no answer",
+                    "Routers that answered (RTT)")}[language]
+    assert (paths["title"], rows[(MOVED, 4)][5], rows[(BALANCED, 2)][5], paths["columns"][3]) == words
+    assert _row(rec.content, "his-db-01", "traceroute", MOVED)["verdict"] == "warning"
+    assert rec.content["rows"] and rec.verified
+    page, table = render.html(rec), render.csv_bytes(rec).decode("utf-8-sig")
+    for shown in (page, table):
+        assert words[0] in shown and words[1] in shown and f"{OUTSIDE} (25.393 ms)" in shown
 
 
 def test_record_words_come_from_the_chinese_catalog_when_the_site_language_is_default(

@@ -14,6 +14,7 @@ from collector.store.db import reading
 from collector.store.tables import web_sessions
 from collector.web.sessions import COOKIE, csrf_token
 from tests.collector.conftest import HOST, SITE, make_result
+from tests.collector.path_results import BALANCED, MOVED, OUTSIDE, ping_with_evidence, traceroute_results
 
 
 @pytest.fixture
@@ -113,6 +114,23 @@ def test_hosts_and_host_pages_show_status_standard_and_value_when_results_arrive
     host = client.get(f"/hosts/{SITE}/{HOST}").text
     assert "used &lt; 80 %" in host and "95 %" in host and "/ 95 % used" in host
     assert client.get(f"/hosts/{SITE}/nope").status_code == 404
+
+
+def test_host_page_shows_every_router_of_a_balanced_hop_and_a_router_outside_them_in_the_readers_language(
+        client, tokens, agent_headers):
+    batch = [*traceroute_results(SITE, HOST, datetime.now(UTC)), ping_with_evidence(SITE, HOST, datetime.now(UTC))]
+    assert client.post("/api/v1/results", json={"results": batch}, headers=agent_headers).status_code == 200
+    _login(client, tokens["viewer"])
+    zh = client.get(f"/hosts/{SITE}/{HOST}").text
+    assert f"到 {BALANCED} 的网络路径" in zh and f"到 {MOVED} 的网络路径" in zh
+    assert "94.142.122.45 (42.79, 46.352 ms) / 94.142.122.44 (41.479 ms)" in zh  # hop 6, both routers
+    assert "94.142.122.44 / 94.142.122.45" in zh  # hop 6's known routers
+    assert f"不是该跳已知的路由器：{OUTSIDE}" in zh and "无应答" in zh
+    assert "（ping 结果变差时跟踪）" in zh and "192.0.2.1 (0.226, 0.008, 0.006 ms)" in zh
+    en = client.get(f"/hosts/{SITE}/{HOST}?lang=en").text
+    assert f"Network path to {MOVED}" in en and f"not a known router of this hop: {OUTSIDE}" in en
+    assert "192.171.61.61 / 192.171.63.17 / 206.248.155.109" in en
+    assert "到 " not in en and "路由器" not in en
 
 
 def test_pages_speak_chinese_by_default_and_english_when_asked(client, tokens, data):
