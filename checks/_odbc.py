@@ -8,7 +8,8 @@ connect time.  Every driver message that leaves this module goes through
 Errors (all subclasses of :class:`DbError`, each with a readable ``summary``)::
 
     DbError
-    ├── ConfigError      password file unreadable, env var unset, pyodbc or driver missing → UNKNOWN
+    ├── ConfigError      password file unreadable, env var unset, pyodbc or driver missing,
+    │                    the server's TLS certificate not trusted or no TLS version in common → UNKNOWN
     ├── LoginFailed      the server refused the credentials                             → CRITICAL
     ├── Unreachable      no answer, refused, timed out                                   → CRITICAL
     └── QueryFailed      a catalog query failed (permissions, old server version)        → CRITICAL
@@ -104,11 +105,35 @@ def _split_error(exc: BaseException) -> tuple[str, str]:
     return "", str(exc)
 
 
+#: The client does not trust the server's certificate.  ODBC Driver 18 encrypts by default
+#: (Encrypt=yes), so a SQL Server with its self-signed certificate fails here although it is up.
+#: Windows gives the message in its own language: the SSPI codes (SEC_E_UNTRUSTED_ROOT
+#: 0x80090325, SEC_E_WRONG_PRINCIPAL 0x80090322, as signed native errors) do not change.
+_CERT_WORDS = ("certificate verify failed", "self signed certificate", "self-signed certificate",
+               "unable to get local issuer certificate", "issued by an authority that is not trusted",
+               "target principal name is incorrect", "(-2146893019)", "(-2146893022)")
+#: No TLS version in common: SQL Server 2008 R2 / 2012 without the TLS 1.2 update against an
+#: OpenSSL or Windows that no longer accepts TLS 1.0 (SEC_E_ALGORITHM_MISMATCH 0x80090331).
+_TLS_VERSION_WORDS = ("unsupported protocol", "wrong version number", "no protocols available",
+                      "do not possess a common algorithm", "(-2146893007)")
+
+CERT_FIX = ("the server's TLS certificate is not trusted here (ODBC Driver 18 encrypts by default): "
+            "add TrustServerCertificate=yes to the dsn, or install the certificate of the CA that "
+            "signed the server's certificate on this machine")
+TLS_VERSION_FIX = ("this machine and the server share no TLS version (SQL Server 2008 R2/2012 without "
+                   "the TLS 1.2 update): install the TLS 1.2 update on the server, or allow TLS 1.0 on "
+                   "this machine (OpenSSL: MinProtocol = TLSv1, CipherString = DEFAULT@SECLEVEL=0)")
+
+
 def classify_connect_error(exc: BaseException, password: str | None) -> DbError:
     """Turn a driver's connect error into one of our errors with a sanitised summary."""
     state, message = _split_error(exc)
     text = sanitise(message, password)
     lowered = text.lower()
+    if any(w in lowered for w in _CERT_WORDS):
+        return ConfigError(f"{CERT_FIX}: {text}")
+    if any(w in lowered for w in _TLS_VERSION_WORDS):
+        return ConfigError(f"{TLS_VERSION_FIX}: {text}")
     if state in _LOGIN_STATES or any(w in lowered for w in _LOGIN_WORDS):
         return LoginFailed(f"login failed: {text}")
     if state == "IM002" or "can't open lib" in lowered or "data source name not found" in lowered:

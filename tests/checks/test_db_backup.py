@@ -498,6 +498,38 @@ def test_sqlserver_login_failed_is_critical_and_never_shows_the_password(tmp_pat
     assert r.summary.startswith("sqlserver: login failed: [28000]") and "Monitor#2026" not in r.summary
 
 
+TLS_ERRORS = json.loads((FIXTURES / "odbc_tls_errors.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("case", TLS_ERRORS["certificate"], ids=lambda c: c["source"][:40])
+def test_sqlserver_untrusted_certificate_is_a_configuration_problem_with_the_fix(tmp_path, case):
+    # ODBC Driver 18 encrypts by default: a server that is up but has a self-signed certificate
+    # is a setting to fix here, not a CRITICAL "cannot connect"
+    def refuse(cs, **kw):
+        raise RuntimeError(case["state"], case["message"])
+    [r] = mssql_run(refuse, tmp_path).values()
+    assert r.item == "connection" and r.status is Status.UNKNOWN, r.summary
+    assert "TrustServerCertificate=yes" in r.summary and "CA" in r.summary
+    assert "(-1)" in r.summary or "-2146893019" in r.summary  # the driver's words follow the fix
+
+
+@pytest.mark.parametrize("case", TLS_ERRORS["tls_version"], ids=lambda c: c["source"][:40])
+def test_sqlserver_no_common_tls_version_is_a_configuration_problem_with_the_fix(tmp_path, case):
+    def refuse(cs, **kw):
+        raise RuntimeError(case["state"], case["message"])
+    [r] = mssql_run(refuse, tmp_path).values()
+    assert r.item == "connection" and r.status is Status.UNKNOWN, r.summary
+    assert "TLS 1.2 update" in r.summary and "unsupported protocol" in r.summary
+
+
+def test_sqlserver_unreachable_server_stays_critical(tmp_path):
+    def refuse(cs, **kw):
+        raise RuntimeError("08001", "[08001] [Microsoft][ODBC Driver 18 for SQL Server]TCP Provider: "
+                                    "Error code 0x2749 (10057) (SQLDriverConnect)")
+    [r] = mssql_run(refuse, tmp_path).values()
+    assert r.item == "connection" and r.status is Status.CRITICAL and "cannot connect" in r.summary
+
+
 def test_sqlserver_agent_jobs_failed_missed_and_ok(tmp_path):
     ctx = CheckContext()
     results = mssql_run(mssql_conn(), tmp_path, ctx, jobs=True)
