@@ -1,10 +1,13 @@
--- Wardround: a least-privilege SQL Server login for the db_backup check (SQL Server 2012+).
+-- Wardround: a least-privilege SQL Server login for the db_backup check (SQL Server 2008 R2 and later).
 --
 -- What db_backup reads, and nothing else:
---   sys.databases (+ sys.fn_hadr_backup_is_preferred_replica)  -> VIEW ANY DATABASE (public has it) and
---                                                                VIEW SERVER STATE for AG replica state
+--   sys.databases, sys.database_mirroring, SERVERPROPERTY      -> VIEW ANY DATABASE (public has it)
+--   2012+ with Availability Groups: sys.availability_groups, sys.availability_replicas,
+--   sys.dm_hadr_availability_replica_states, sys.fn_hadr_backup_is_preferred_replica
+--                                                              -> VIEW SERVER STATE
 --   msdb.dbo.backupset, msdb.dbo.backupmediafamily             -> backup history (finish time, size, file)
---   msdb.dbo.sysjobs, sysjobhistory, sysjobschedules, sysschedules -> SQL Agent jobs (with jobs: true)
+--   msdb.dbo.sysjobs, sysjobhistory, sysjobservers, sysjobschedules, sysschedules
+--                                                              -> SQL Agent jobs (with jobs: true)
 -- No sysadmin, no db_owner, no user in any HIS database: patient data stays unreadable.
 -- Run as a sysadmin once; put the password in the agent's password_file, not in agent.yaml.
 
@@ -28,6 +31,7 @@ GRANT SELECT ON dbo.backupset          TO [wardround_monitor];
 GRANT SELECT ON dbo.backupmediafamily  TO [wardround_monitor];
 GRANT SELECT ON dbo.sysjobs            TO [wardround_monitor];
 GRANT SELECT ON dbo.sysjobhistory      TO [wardround_monitor];
+GRANT SELECT ON dbo.sysjobservers      TO [wardround_monitor];
 GRANT SELECT ON dbo.sysjobschedules    TO [wardround_monitor];
 GRANT SELECT ON dbo.sysschedules       TO [wardround_monitor];
 GO

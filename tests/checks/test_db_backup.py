@@ -112,13 +112,33 @@ def test_db_backup_every_sql_constant_is_checked_and_reads_no_business_table():
             assert full in ctes or full.startswith(allowed_prefixes), f"{name} reads {full}"
 
 
-def test_sqlserver_sql_keeps_only_this_servers_history():
+def test_sqlserver_sql_keeps_only_this_servers_history_under_any_of_its_names():
     import sqlglot
     from sqlglot import exp
     tree = sqlglot.parse_one(db_backup.SQLSERVER_BACKUPS, read="tsql")
+    sql = tree.sql("tsql").lower()
+    # a renamed host: @@SERVERNAME keeps the installed name, backupset records the current one;
+    # a case-sensitive server collation must not make 'HISDB01' differ from 'hisdb01'
+    assert ("upper(b.server_name) in (upper(@@servername), "
+            "upper(cast(serverproperty('servername') as nvarchar(128))))") in sql
+    assert "upper(b.machine_name) = upper(cast(serverproperty('machinename') as nvarchar(128)))" in sql
     conditions = [e.sql("tsql").lower() for e in tree.find_all(exp.EQ)]
-    assert "b.server_name = @@servername" in conditions
-    assert "d.state = 0" in conditions
+    # MIRROR TO writes one backupmediafamily row per mirror: one row per backup
+    assert {"mf.mirror = 0", "mf.family_sequence_number = 1"} <= set(conditions)
+    # every state is read (suspect, offline, restoring databases are reported, not skipped)
+    assert not any(c.startswith("d.state ") for c in conditions)
+    types = {lit.this for e in tree.find_all(exp.In) if e.this.sql().lower() == "b.type"
+             for lit in e.expressions}
+    assert types == {"D", "P", "I", "Q", "L"}
+
+
+def test_sqlserver_backup_query_runs_on_2008_r2():
+    # replica_id and the HADR objects exist from SQL Server 2012; they live in their own query
+    for name in ("SQLSERVER_INSTANCE", "SQLSERVER_BACKUPS", "SQLSERVER_JOBS", "SQLSERVER_SCHEDULES"):
+        text = getattr(db_backup, name).lower()
+        for needs_2012 in ("replica_id", "fn_hadr", "dm_hadr", "availability_"):
+            assert needs_2012 not in text, (name, needs_2012)
+    assert "replica_id" in db_backup.SQLSERVER_AG.lower()
 
 
 # --------------------------------------------------------------------------- helpers
@@ -361,11 +381,24 @@ class FakeConnection:
         return self
 
 
-def mssql_conn(**overrides: Any) -> FakeConnection:
-    backups = json.loads((FIXTURES / "mssql_backups.json").read_text())
-    jobs = json.loads((FIXTURES / "mssql_agent_jobs.json").read_text())
-    return FakeConnection({db_backup.SQLSERVER_BACKUPS: load_rows(backups),
-                           db_backup.SQLSERVER_JOBS: load_rows(jobs), **overrides})
+def mssql_answers(backups: str = "mssql_backups.json", jobs: str = "mssql_agent_jobs.json",
+                  mutate=None) -> dict[str, tuple[list[str], list[tuple]]]:
+    """The rows each SQL Server query answers, from the fixtures (``mutate`` edits them first)."""
+    fx = json.loads((FIXTURES / backups).read_text(encoding="utf-8"))
+    jfx = json.loads((FIXTURES / jobs).read_text(encoding="utf-8"))
+    if mutate:
+        mutate(fx, jfx)
+    answers = {db_backup.SQLSERVER_INSTANCE: load_rows(fx["instance"]),
+               db_backup.SQLSERVER_BACKUPS: load_rows(fx["backups"]),
+               db_backup.SQLSERVER_JOBS: load_rows(jfx["jobs"]),
+               db_backup.SQLSERVER_SCHEDULES: load_rows(jfx["schedules"])}
+    if "ag" in fx:
+        answers[db_backup.SQLSERVER_AG] = load_rows(fx["ag"])
+    return answers
+
+
+def mssql_conn(**kw: Any) -> FakeConnection:
+    return FakeConnection(mssql_answers(**kw))
 
 
 MSSQL_DSN = ("DRIVER={ODBC Driver 18 for SQL Server};SERVER=tcp:his-db-01,1433;"
@@ -388,7 +421,8 @@ def test_sqlserver_connects_read_only_with_the_password_from_the_file(tmp_path):
     assert cs == MSSQL_DSN + ";PWD={Monitor#2026}}}"
     assert kw == {"timeout": 10, "autocommit": True, "readonly": True}
     assert conn.timeout == 30 and conn.closed
-    assert conn.executed == [(db_backup.SQLSERVER_BACKUPS, (0,))]
+    assert conn.executed == [(db_backup.SQLSERVER_INSTANCE, ()), (db_backup.SQLSERVER_BACKUPS, ()),
+                             (db_backup.SQLSERVER_AG, ())]
 
 
 def test_sqlserver_full_backup_ok_with_the_auditors_evidence(tmp_path):
@@ -557,10 +591,190 @@ def test_sqlserver_agent_jobs_remember_what_they_saw(tmp_path):
     conn = mssql_conn()
     results = mssql_run(conn, tmp_path, ctx, jobs=True,
                         override=["job/DatabaseIntegrityCheck*:job_max_age=8d"])
-    assert conn.executed[-1] == (db_backup.SQLSERVER_JOBS, (5040,))
+    assert conn.executed[-2:] == [(db_backup.SQLSERVER_JOBS, (5040,)), (db_backup.SQLSERVER_SCHEDULES, ())]
     # the 03:30 failure was reported last time: the log job is fine now
     assert results["job/DatabaseBackup - USER_DATABASES - LOG"].status is Status.OK
     assert results["job/DatabaseIntegrityCheck - USER_DATABASES"].status is Status.OK
+
+
+# --- SQL Server as it is in hospitals: renamed hosts, 2008 R2, AG secondaries, purged history
+
+def test_sqlserver_renamed_host_still_finds_its_backups(tmp_path):
+    # a cloned VM renamed after installation: @@SERVERNAME is the template's name, backupset has the new one
+    results = mssql_run(mssql_conn(backups="mssql_renamed_host.json"), tmp_path)
+    full, log = results["LISDB/full"], results["LISDB/log"]
+    assert full.status is Status.OK and "LISDB: full backup 2026-11-23 02:00" in full.summary, full.summary
+    assert log.status is Status.OK, log.summary
+    assert full.details["backup_server"] == "HISDB02"
+    assert full.details["server_names"] == {"@@SERVERNAME": "WIN-8T2K9QF4L1M",
+                                            "SERVERPROPERTY('ServerName')": "HISDB02"}
+
+
+@pytest.mark.parametrize("installed", ["WIN-8T2K9QF4L1M", "hisdb02"])
+def test_sqlserver_renamed_host_judges_availability_group_databases_instead_of_skipping_them(tmp_path, installed):
+    # sys.fn_hadr_backup_is_preferred_replica answers 0 on every replica when @@SERVERNAME differs from
+    # SERVERPROPERTY('ServerName'), even in case only (Ola Hallengren #651): "not preferred" would hide
+    # that no replica backs HISDB up
+    def rename(fx, jfx):
+        fx["instance"]["rows"][0][0] = installed
+    results = mssql_run(mssql_conn(backups="mssql_renamed_host.json", mutate=rename), tmp_path)
+    full = results["HISDB/full"]
+    assert full.status is Status.CRITICAL, full.summary
+    assert full.summary.startswith("HISDB: full backup missed: none since 2026-11-21 06:00")
+    assert "cannot tell whether this replica should take the backups" in full.summary
+    assert f"@@SERVERNAME '{installed}' differs from SERVERPROPERTY('ServerName') 'HISDB02'" in full.summary
+    assert full.details["verdict"] == ["missed", "replica preference unknown"]
+    log = results["HISDB/log"]
+    assert log.status is Status.WARNING and "sp_dropserver" in log.summary, log.summary
+
+
+def test_sqlserver_case_sensitive_collation_does_not_hide_this_servers_backups(tmp_path):
+    def lower_case(fx, jfx):
+        cols = fx["backups"]["columns"]
+        for row in fx["backups"]["rows"]:
+            for c in ("server_name", "machine_name"):
+                if row[cols.index(c)]:
+                    row[cols.index(c)] = row[cols.index(c)].lower()
+    r = mssql_run(mssql_conn(mutate=lower_case), tmp_path)["master/full"]
+    assert r.status is Status.OK, r.summary
+
+
+class SqlServer2008R2(FakeConnection):
+    """Answers like SQL Server 2008 R2: statements naming 2012-only objects fail to compile."""
+
+    def cursor(self) -> FakeCursor:
+        conn = self
+
+        class Cursor(FakeCursor):
+            def execute(self, sql: str, *params: Any) -> FakeCursor:
+                if any(name in sql for name in ("replica_id", "fn_hadr", "dm_hadr", "availability_")):
+                    conn.executed.append((sql, params))
+                    # learn.microsoft.com database engine error 207, as ODBC Driver 17 reports it
+                    raise RuntimeError("42S22", "[42S22] [Microsoft][ODBC Driver 17 for SQL Server][SQL Server]"
+                                                "Invalid column name 'replica_id'. (207) (SQLExecDirectW)")
+                return super().execute(sql, *params)
+        return Cursor(self)
+
+
+def mssql_2008r2_run(tmp_path: Path, **raw: Any) -> dict[str, Result]:
+    answers = mssql_answers(backups="mssql_2008r2.json")
+    answers[db_backup.SQLSERVER_AG] = (["database_name"], [])  # would be refused anyway
+    conn = SqlServer2008R2(answers)
+    results = mssql_run(conn, tmp_path, **raw)
+    assert db_backup.SQLSERVER_AG not in [sql for sql, _ in conn.executed]
+    return results
+
+
+def test_sqlserver_2008_r2_is_judged_without_asking_for_availability_groups(tmp_path):
+    results = mssql_2008r2_run(tmp_path, jobs=True)
+    assert "catalog" not in results, results.get("catalog")
+    assert results["master/full"].status is Status.OK
+    assert results["HISDB/log"].status is Status.OK
+    jobs = {i: r for i, r in results.items() if i.startswith("job/")}
+    assert len(jobs) == 10 and not [r for r in jobs.values() if r.status is Status.UNKNOWN]
+
+
+def test_sqlserver_mirrored_backup_media_counts_each_backup_once(tmp_path):
+    # BACKUP ... MIRROR TO: one backupmediafamily row per mirror; the file shown is mirror 0's and the
+    # size median compares distinct backups
+    r = mssql_2008r2_run(tmp_path)["HISDB/full"]
+    assert r.status is Status.WARNING, r.summary
+    assert r.summary == ("HISDB: full backup of 2026-11-23 01:40 too small: 20.0 GiB, below 50 % of the "
+                         "median 60.0 GiB of the 3 before it")
+    assert r.details["location"] == "E:\\Backup\\HISDB\\HISDB_20261123.bak"
+
+
+def test_sqlserver_partial_backups_count_as_full(tmp_path):
+    r = mssql_2008r2_run(tmp_path)["HIS_ARCHIVE/full"]
+    assert r.status is Status.OK, r.summary
+    assert r.summary.startswith("HIS_ARCHIVE: partial full backup 2026-11-23 03:00")
+    assert r.details["backup_type"] == "P"
+
+
+def test_sqlserver_databases_that_are_not_online_are_reported(tmp_path):
+    results = mssql_2008r2_run(tmp_path)
+    suspect = results["PACSDB/full"]
+    assert suspect.status is Status.CRITICAL
+    assert suspect.summary.startswith("PACSDB: database is SUSPECT, damaged: SQL Server could not recover it")
+    assert "full backup" in suspect.summary and suspect.details["verdict"][0] == "suspect"
+    assert results["PACSDB/log"].status is Status.CRITICAL
+    offline = results["EMR2012/full"]
+    assert offline.status is Status.WARNING and "database is OFFLINE" in offline.summary
+    mirror = results["LISDB/full"]
+    assert mirror.status is Status.OK
+    assert "the mirror of a database mirroring session: backed up on the principal" in mirror.summary
+
+
+def test_sqlserver_restoring_database_that_is_no_mirror_is_a_warning(tmp_path):
+    def standby(fx, jfx):
+        cols = fx["backups"]["columns"]
+        for row in fx["backups"]["rows"]:
+            if row[0] == "LISDB":
+                row[cols.index("mirroring_role_desc")] = None
+    answers = mssql_answers(backups="mssql_2008r2.json", mutate=standby)
+    r = mssql_run(SqlServer2008R2(answers), tmp_path)["LISDB/full"]
+    assert r.status is Status.WARNING and "log-shipping standby" in r.summary
+
+
+def test_sqlserver_model_in_full_recovery_has_no_log_item(tmp_path):
+    results = mssql_2008r2_run(tmp_path)
+    assert results["model/full"].status is Status.OK
+    assert "model/log" not in results and results["model/full"].details["recovery_model"] == "FULL"
+
+
+def test_sqlserver_availability_group_secondary_counts_its_copy_only_fulls(tmp_path):
+    # backups run on the secondary, which can take only copy-only fulls (copy_only is not set)
+    results = mssql_run(mssql_conn(backups="mssql_ag_secondary.json"), tmp_path)
+    full = results["EMRDB/full"]
+    assert full.status is Status.OK, full.summary
+    assert full.summary.startswith("EMRDB: copy-only full backup 2026-11-23 01:00")
+    assert full.details["copy_only"] is True and full.details["replica_role"] == "SECONDARY"
+    assert full.details["availability_group"] == "AG_HIS" and full.details["preferred_replica"] is True
+    assert results["EMRDB/log"].status is Status.OK
+
+
+def test_sqlserver_copy_only_fulls_of_databases_outside_an_availability_group_still_need_copy_only(tmp_path):
+    def leave_ag(fx, jfx):
+        fx["ag"]["rows"] = []
+    r = mssql_run(mssql_conn(backups="mssql_ag_secondary.json", mutate=leave_ag), tmp_path)["EMRDB/full"]
+    assert r.status is Status.CRITICAL and "never backed up" in r.summary
+
+
+def test_sqlserver_agent_job_with_purged_history_uses_sysjobservers(tmp_path):
+    results = mssql_run(mssql_conn(), tmp_path, jobs=True, override=["job/*SYSTEM_DATABASES*:job_max_age=8d"])
+    weekly = results["job/DatabaseBackup - SYSTEM_DATABASES - FULL"]
+    assert weekly.status is Status.OK, weekly.summary
+    assert weekly.summary.startswith("DatabaseBackup - SYSTEM_DATABASES - FULL: last run succeeded at "
+                                     "2026-11-22 01:30 (30 h ago), took 0:02:12")
+    assert weekly.details["source"].startswith("msdb.dbo.sysjobservers")
+    failed = results["job/HIS nightly statistics"]
+    assert failed.status is Status.CRITICAL
+    assert failed.summary.startswith("HIS nightly statistics: failed at 2026-11-23 03:00 after 0:00:45: "
+                                     "The job failed.")
+
+
+def test_sqlserver_agent_jobs_without_a_recurring_schedule_in_force_are_not_missed(tmp_path):
+    results = mssql_run(mssql_conn(), tmp_path, jobs=True)
+    once = results["job/HIS data migration 2026"]
+    assert once.status is Status.OK and "no recurring schedule in force" in once.summary
+    assert once.details["schedules"][0]["runs"] == "once"
+    assert results["job/Start HIS interface"].status is Status.OK
+    expired = results["job/LIS archive 2025"]
+    assert expired.status is Status.OK and expired.details["scheduled"] is False, expired.summary
+
+
+@pytest.mark.parametrize(("schedule", "today", "due"), [
+    ({"freq_type": 4}, 20261123, True),
+    ({"freq_type": 8, "active_end_date": 20261122}, 20261123, False),
+    ({"freq_type": 8, "active_start_date": 20261124}, 20261123, False),
+    ({"freq_type": 16, "enabled": 0}, 20261123, False),
+    ({"freq_type": 1}, 20261123, False),
+    ({"freq_type": 64}, 20261123, False),
+    ({"freq_type": 128}, 20261123, False),
+    ({"freq_type": 32}, None, True),
+])
+def test_job_is_due_only_on_recurring_schedules_in_force(schedule, today, due):
+    assert db_backup.job_is_due([{"enabled": 1, **schedule}], today) is due
 
 
 def oracle_conn(mutate=None) -> FakeConnection:
@@ -726,7 +940,7 @@ def test_least_privilege_script_grants_no_sysadmin_and_covers_every_msdb_table_w
     for forbidden in ("sysadmin", "alter server role", "sp_addsrvrolemember", "db_owner", "control server"):
         assert forbidden not in statements
     assert "grant view server state" in script
-    for name in ("SQLSERVER_BACKUPS", "SQLSERVER_JOBS"):
+    for name in [n for n in db_backup.SQL_DIALECTS if n.startswith("SQLSERVER_")]:
         for table in sqlglot.parse_one(getattr(db_backup, name), read="tsql").find_all(exp.Table):
             if table.catalog.lower() == "msdb":
                 assert f"grant select on dbo.{table.name.lower()} " in script
