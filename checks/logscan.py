@@ -29,46 +29,62 @@ undecodable bytes replaced, never an error.
 **Windows events** (``channels``, e.g. ``[System, Application]``; item =
 ``eventlog:<channel>``).  Each run asks ``wevtutil qe <channel> /q:<XPath>
 /f:xml /rd:true /c:<max_events>`` for events newer than the last
-``EventRecordID`` seen, with an ID in ``critical_ids``/``warning_ids`` or a
-level in ``levels``, and no older than ``lookback``; the XML is parsed (namespace
+``EventRecordID`` seen that are of interest (below), no older than
+``lookback``; the XML is parsed (namespace
 ``http://schemas.microsoft.com/win/2004/08/events/event``).  The first run
 records the newest record id and reports nothing old.  A record id below the
 remembered one means the log was cleared: reading restarts, bounded by
 ``lookback``.
 
-Default event IDs (System log):
+An event ID means something only with its provider: Kernel-Processor-Power
+writes event 55 once per logical processor at every boot, Ntfs writes 98 "volume
+is healthy" for every volume, Kernel-General writes 11, all informational, while
+55 from Ntfs means a corrupt file system.  So the default events
+(``default_events: true``) name their provider and the highest level they are
+written at; the IDs other providers use often are filtered by provider in the
+query itself, so a boot's flood cannot crowd out the events that matter:
 
-=========== ============================================ ========
-event id    meaning                                      status
-=========== ============================================ ========
-41          Kernel-Power: rebooted without a clean       CRITICAL
-            shutdown
-6008        EventLog: the previous shutdown was          CRITICAL
-            unexpected
-7034        Service Control Manager: a service           CRITICAL
-            terminated unexpectedly
-7031        the same, and a recovery action was taken    WARNING
-7, 11, 55,  disk: bad block, controller error; NTFS:     CRITICAL
-98          file system corrupt, volume needs chkdsk
-51, 129,    disk: paging error; storport: reset to       WARNING
-153         device; disk: I/O retried
-104, 1102   an event log was cleared                     WARNING
-=========== ============================================ ========
+=========== =================================== ===== =========================== ========
+event id    provider                            level meaning                     status
+=========== =================================== ===== =========================== ========
+41          Microsoft-Windows-Kernel-Power      1     rebooted without a clean    CRITICAL
+                                                      shutdown
+6008        EventLog                            2     the previous shutdown was   CRITICAL
+                                                      unexpected
+7034        Service Control Manager             2     a service terminated        CRITICAL
+                                                      unexpectedly
+7031        Service Control Manager             2     the same, and a recovery    WARNING
+                                                      action was taken
+7, 11       disk                                2     bad block; controller error CRITICAL
+55          Ntfs, Microsoft-Windows-Ntfs        2     file system corrupt         CRITICAL
+98          Ntfs, Microsoft-Windows-Ntfs        any   the volume needs a scan or  CRITICAL
+                                                      chkdsk: its
+                                                      CorruptionActionState is
+                                                      not 0 ("healthy")
+51, 153     disk                                3     paging error; I/O retried   WARNING
+129         any (the storage miniport driver)   3     reset to device (a RaidPort WARNING
+                                                      or ScsiPort device)
+104         Microsoft-Windows-Eventlog          any   the System log was cleared  WARNING
+1102        Microsoft-Windows-Eventlog          any   the Security log was        WARNING
+            (Security channel)                        cleared
+=========== =================================== ===== =========================== ========
 
-An event ID means something only with its provider; the defaults are the IDs
-the named providers write to the System log, where other providers rarely use
-them.  ``levels`` adds events by level from any provider: 1 (Critical) is
-CRITICAL, 2 (Error) and 3 (Warning) are WARNING.
+Defaults apply to their channel only (System, 1102 Security).  ``critical_ids``
+and ``warning_ids`` add IDs from any provider (e.g. SQL Server's 823/824 in
+Application); ``levels`` adds events by level from any provider: 1 (Critical)
+is CRITICAL, 2 (Error) and 3 (Warning) are WARNING.  ``default_events: false``
+leaves only those.
 
 ======== ==============================================================
 status   meaning
 ======== ==============================================================
 OK       no new line matched (or this first run only noted where to
          start); no new event of interest
-WARNING  a new line matched ``patterns``; a new event with an ID in
-         ``warning_ids`` or of level 2/3 in ``levels``
-CRITICAL a new line matched ``critical_patterns``; a new event with an
-         ID in ``critical_ids`` or of level 1 in ``levels``
+WARNING  a new line matched ``patterns``; a new WARNING default event, an
+         event with an ID in ``warning_ids`` or of level 2/3 in ``levels``
+CRITICAL a new line matched ``critical_patterns``; a new CRITICAL default
+         event, an event with an ID in ``critical_ids`` or of level 1 in
+         ``levels``
 UNKNOWN  the file cannot be read (missing, no permission); wevtutil
          failed or gave no answer in time; nothing configured
 ======== ==============================================================
@@ -106,8 +122,6 @@ MAX_SHOWN = 20
 LINE_SHOWN = 300
 EVENT_NS = "{http://schemas.microsoft.com/win/2004/08/events/event}"
 
-DEFAULT_CRITICAL_IDS = (41, 6008, 7034, 7, 11, 55, 98)
-DEFAULT_WARNING_IDS = (7031, 51, 129, 153, 104, 1102)
 
 
 @dataclass(frozen=True)
@@ -130,10 +144,12 @@ class LogscanParams:
     max_bytes: int = 16 * 2**20
     #: Windows event channels to watch, e.g. System, Application
     channels: tuple[str, ...] = ()
-    #: event IDs that are CRITICAL
-    critical_ids: tuple[int, ...] = DEFAULT_CRITICAL_IDS
-    #: event IDs that are WARNING
-    warning_ids: tuple[int, ...] = DEFAULT_WARNING_IDS
+    #: watch the default events, each paired with its provider and level (see the table)
+    default_events: bool = True
+    #: more event IDs, from any provider, that are CRITICAL
+    critical_ids: tuple[int, ...] = ()
+    #: more event IDs, from any provider, that are WARNING
+    warning_ids: tuple[int, ...] = ()
     #: event levels of any ID to report: 1 critical, 2 error, 3 warning
     levels: tuple[int, ...] = ()
     #: events older than this are never reported
@@ -403,22 +419,93 @@ def parse_events(xml_text: str) -> list[Event]:
     return out
 
 
-def event_query(params: LogscanParams, after_record: int) -> str:
+def _storage_reset(ev: Event) -> bool:
+    """Event 129 from a storage miniport names the port it reset; Time-Service 129 does not."""
+    return any(v.lower().startswith(("\\device\\raidport", "\\device\\scsiport")) for v in ev.data.values())
+
+
+def _ntfs_needs_repair(ev: Event) -> bool:
+    """Ntfs 98 reports every volume's state at mount; only a state other than 0 ("healthy") is news."""
+    state = ev.data.get("CorruptionActionState", "").strip().lower()
+    if state:
+        return state not in ("0", "0x0")
+    return 1 <= ev.level <= 3
+
+
+@dataclass(frozen=True)
+class EventRule:
+    """An event of interest: its ID, from these providers, at this level or more severe."""
+
+    event_id: int
+    status: Status
+    providers: tuple[str, ...] = ()  # empty: any provider
+    max_level: int = 4  # 1 critical, 2 error, 3 warning, 4 information
+    channel: str = "System"
+    #: another provider writes this ID often: the query itself asks for these providers only
+    crowded: bool = False
+    when: Callable[[Event], bool] | None = None
+
+    def matches(self, ev: Event) -> bool:
+        if ev.event_id != self.event_id or (ev.level and ev.level > self.max_level):
+            return False
+        if self.providers and ev.provider.lower() not in {p.lower() for p in self.providers}:
+            return False
+        return self.when is None or self.when(ev)
+
+
+_NTFS = ("Ntfs", "Microsoft-Windows-Ntfs")
+_EVENTLOG = ("Microsoft-Windows-Eventlog",)
+#: Providers and levels from the providers' manifests (Kernel-Power, Kernel-Processor-Power,
+#: Kernel-General, Ntfs) and Microsoft's event documentation; see the module docstring.
+DEFAULT_EVENTS = (
+    EventRule(41, Status.CRITICAL, ("Microsoft-Windows-Kernel-Power",), max_level=1),
+    EventRule(6008, Status.CRITICAL, ("EventLog",), max_level=2),
+    EventRule(7034, Status.CRITICAL, ("Service Control Manager",), max_level=2),
+    EventRule(7031, Status.WARNING, ("Service Control Manager",), max_level=2),
+    EventRule(7, Status.CRITICAL, ("disk",), max_level=2),
+    EventRule(11, Status.CRITICAL, ("disk",), max_level=2, crowded=True),  # Kernel-General 11: information
+    EventRule(55, Status.CRITICAL, _NTFS, max_level=2, crowded=True),  # Kernel-Processor-Power 55: per CPU
+    EventRule(98, Status.CRITICAL, _NTFS, when=_ntfs_needs_repair),
+    EventRule(51, Status.WARNING, ("disk",), max_level=3),
+    EventRule(153, Status.WARNING, ("disk",), max_level=3),
+    EventRule(129, Status.WARNING, max_level=3, when=_storage_reset),
+    EventRule(104, Status.WARNING, _EVENTLOG),
+    EventRule(1102, Status.WARNING, _EVENTLOG, channel="Security"),
+)
+
+
+def event_rules(params: LogscanParams, channel: str) -> tuple[EventRule, ...]:
+    """The rules for one channel: its default events, then the configured IDs from any provider."""
+    defaults = [r for r in DEFAULT_EVENTS if r.channel.lower() == channel.lower()] if params.default_events else []
+    return (*defaults, *(EventRule(i, Status.CRITICAL, channel=channel) for i in params.critical_ids),
+            *(EventRule(i, Status.WARNING, channel=channel) for i in params.warning_ids))
+
+
+def event_query(params: LogscanParams, after_record: int, channel: str = "System") -> str:
     """The XPath of new events of interest."""
-    ids = sorted(set(params.critical_ids) | set(params.warning_ids))
-    terms = [f"EventID={i}" for i in ids] + [f"Level={lv}" for lv in sorted(set(params.levels))]
+    rules = event_rules(params, channel)
+    open_ids = sorted({r.event_id for r in rules if not r.crowded})
+    crowded = sorted({r.event_id for r in rules if r.crowded} - set(open_ids))
+    terms = [f"EventID={i}" for i in open_ids]
+    if crowded:
+        names = sorted({p for r in rules if r.event_id in crowded for p in r.providers})
+        terms.append("((" + " or ".join(f"EventID={i}" for i in crowded) + ") and Provider["
+                     + " or ".join(f"@Name='{n}'" for n in names) + "])")
+    terms += [f"Level={lv}" for lv in sorted(set(params.levels))]
     interest = " or ".join(terms) if terms else "EventID=-1"
     ms = int(params.lookback * 1000)
     return (f"*[System[({interest}) and EventRecordID > {after_record} "
             f"and TimeCreated[timediff(@SystemTime) <= {ms}]]]")
 
 
-def event_status(ev: Event, params: LogscanParams) -> Status:
-    if ev.event_id in params.critical_ids or (ev.level == 1 and 1 in params.levels):
-        return Status.CRITICAL
-    if ev.event_id in params.warning_ids or ev.level in params.levels:
-        return Status.WARNING
-    return Status.OK
+def event_status(ev: Event, params: LogscanParams, channel: str = "System") -> Status:
+    """The worst status a rule or ``levels`` gives the event; OK when nothing claims it."""
+    statuses = [r.status for r in event_rules(params, channel) if r.matches(ev)]
+    if ev.level == 1 and 1 in params.levels:
+        statuses.append(Status.CRITICAL)
+    elif ev.level in params.levels:
+        statuses.append(Status.WARNING)
+    return Status.worst(statuses)
 
 
 def scan_channel(channel: str, params: LogscanParams, state: dict[str, Any],
@@ -439,27 +526,33 @@ def scan_channel(channel: str, params: LogscanParams, state: dict[str, Any],
     if not isinstance(last, int):
         records[channel] = newest
         return _event_result(item, standard, [], params, [
-            f"first run: watching from record {newest} (earlier events not reported)"])
+            f"first run: watching from record {newest} (earlier events not reported)"], channel)
     if newest < last:
         notes.append(f"the log was cleared (newest record {newest} < {last}): "
                      f"reading again, back to {format_duration(params.lookback)}")
         last = 0
     if newest == last:
-        return _event_result(item, standard, [], params, notes)
+        return _event_result(item, standard, [], params, notes, channel)
     try:
-        events = parse_events(query(channel, event_query(params, last), params.max_events, params.timeout))
+        events = parse_events(query(channel, event_query(params, last, channel), params.max_events,
+                                    params.timeout))
     except (OSError, ET.ParseError) as exc:
         return Result(check=NAME, item=item, status=Status.UNKNOWN, standard=standard,
                       summary=f"{item}: cannot read events: {exc}")
     if len(events) >= params.max_events:
         notes.append(f"at least {params.max_events} new events: only the newest are shown")
     records[channel] = max([newest, *(e.record_id for e in events)])
-    return _event_result(item, standard, events, params, notes)
+    return _event_result(item, standard, events, params, notes, channel)
 
 
 def _event_result(item: str, standard: str, events: list[Event], params: LogscanParams,
-                  notes: list[str]) -> Result:
-    judged = [(event_status(e, params), e) for e in events]
+                  notes: list[str], channel: str = "System") -> Result:
+    # the query asks by ID (and provider where another one floods the log); what no rule claims
+    # here (Ntfs 98 "healthy", Time-Service 129, an ID at a harmless level) is left out
+    judged = [(st, e) for e in events if (st := event_status(e, params, channel)) is not Status.OK]
+    if len(judged) < len(events):
+        notes.append(f"{len(events) - len(judged)} event(s) with these IDs from other providers or "
+                     "at harmless levels left out")
     status = Status.worst(s for s, _ in judged)
     # oldest first reads like a story; wevtutil /rd:true gave newest first
     judged.sort(key=lambda se: se[1].record_id)

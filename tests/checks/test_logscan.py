@@ -297,3 +297,72 @@ def test_events_real_wevtutil_is_missing_on_linux():
         pytest.skip("Windows has wevtutil")
     with pytest.raises(_windows.WindowsError_, match="wevtutil not found"):
         _windows.wevtutil_query("System", "*", 1, 5)
+
+
+# -- default event IDs mean something only with their provider ------------------------------
+
+REBOOT = (FIXTURES / "win_events_reboot_noise.xml").read_text(encoding="utf-8")
+
+
+def test_events_a_reboots_informational_events_with_default_ids_are_not_alerts():
+    # Kernel-Processor-Power 55 per CPU, Ntfs 98 "healthy", Kernel-General 11, Time-Service 129
+    noise = "\n".join(line for line in REBOOT.splitlines() if "'disk'" not in line and "<Level>2<" not in line)
+    r = run_events({"records": {"System": 90100}}, Wevtutil(newest=REBOOT.splitlines()[1], events=noise))
+    assert r.status is Status.OK, r.summary
+    assert r.summary.startswith("eventlog:System: no new event of interest")
+    assert "20 event(s) with these IDs from other providers or at harmless levels left out" in r.summary
+    assert r.details["events"] == []
+
+
+def test_events_disk_controller_error_and_ntfs_repair_stand_out_of_the_noise():
+    r = run_events({"records": {"System": 90100}}, Wevtutil(newest=REBOOT.splitlines()[1], events=REBOOT))
+    assert r.status is Status.CRITICAL
+    assert r.summary.startswith("eventlog:System: 2 new events (IDs 11, 98); first: disk 11 at "
+                                "2026-11-23T07:02:41Z (\\Device\\Harddisk1\\DR1)")
+    assert [(e["provider"], e["event_id"]) for e in r.details["events"]] == [
+        ("disk", 11), ("Microsoft-Windows-Ntfs", 98)]
+
+
+def test_events_query_asks_crowded_ids_from_their_providers_only():
+    p = parse_params(logscan.LogscanParams, {"channels": ["System"]})
+    xpath = logscan.event_query(p, 7)
+    assert ("((EventID=11 or EventID=55) and Provider[@Name='Microsoft-Windows-Ntfs' or @Name='Ntfs' "
+            "or @Name='disk'])") in xpath
+    assert "EventID=55 or" not in xpath and "EventID=1102" not in xpath  # 1102 is a Security event
+    # Windows Event Log: an XPath of more than 20 expressions needs a structured query
+    comparisons = xpath.count("=") + xpath.count(" > ")  # "=", "<=" and ">" each compare once
+    assert comparisons <= 20, xpath
+    assert "EventID=1102" in logscan.event_query(p, 7, "Security")
+
+
+def test_events_configured_ids_come_from_any_provider_and_defaults_can_be_left_out():
+    p = parse_params(logscan.LogscanParams, {"channels": ["Application"], "critical_ids": [823, 824],
+                                             "warning_ids": [825]})
+    xpath = logscan.event_query(p, 7, "Application")
+    assert "EventID=823 or EventID=824 or EventID=825" in xpath and "EventID=41" not in xpath
+    ev = logscan.Event(record_id=1, event_id=824, level=2, provider="MSSQLSERVER", time="", channel="Application",
+                       data={})
+    assert logscan.event_status(ev, p, "Application") is Status.CRITICAL
+    quiet = parse_params(logscan.LogscanParams, {"channels": ["System"], "default_events": False, "levels": [1]})
+    assert logscan.event_query(quiet, 7) == ("*[System[(Level=1) and EventRecordID > 7 "
+                                             "and TimeCreated[timediff(@SystemTime) <= 86400000]]]")
+
+
+@pytest.mark.parametrize(("provider", "event_id", "level", "data", "status"), [
+    ("Microsoft-Windows-Kernel-Power", 41, 1, {}, Status.CRITICAL),
+    ("Microsoft-Windows-Kernel-Processor-Power", 55, 4, {"Number": "3"}, Status.OK),
+    ("Ntfs", 55, 2, {}, Status.CRITICAL),
+    ("Microsoft-Windows-Kernel-General", 11, 4, {}, Status.OK),
+    ("disk", 11, 2, {"param1": "\\Device\\Harddisk1\\DR1"}, Status.CRITICAL),
+    ("Microsoft-Windows-Ntfs", 98, 4, {"CorruptionActionState": "0"}, Status.OK),
+    ("Microsoft-Windows-Ntfs", 98, 4, {"CorruptionActionState": "1"}, Status.CRITICAL),
+    ("Microsoft-Windows-Time-Service", 129, 3, {"ErrorMessage": "The entry is not found."}, Status.OK),
+    ("iaStorAVC", 129, 3, {"param1": "\\Device\\RaidPort0"}, Status.WARNING),
+    ("Service Control Manager", 7034, 2, {"param1": "HIS"}, Status.CRITICAL),
+    ("Microsoft-Windows-Eventlog", 104, 4, {"Channel": "Application"}, Status.WARNING),
+])
+def test_event_status_pairs_each_default_id_with_its_provider_and_level(provider, event_id, level, data, status):
+    p = parse_params(logscan.LogscanParams, {"channels": ["System"]})
+    ev = logscan.Event(record_id=1, event_id=event_id, level=level, provider=provider, time="", channel="System",
+                       data=data)
+    assert logscan.event_status(ev, p) is status
