@@ -1,8 +1,9 @@
 """disk: used space, free inodes and days until full of every real mounted filesystem.
 
-One result per filesystem (item = mount point, or drive letter such as ``C:\\``
-on Windows).  Pseudo filesystems (proc, tmpfs, overlay, squashfs...) are left
-out; on Windows so are optical drives and removable drives with no medium.
+One result per filesystem (item = mount point; on Windows a drive letter such
+as ``C:\\`` or a volume mounted in a folder such as ``D:\\MSSQL\\LOG\\``).
+Pseudo filesystems (proc, tmpfs, overlay, squashfs...) are left out; on
+Windows so are optical drives and removable drives with no medium.
 
 The result's status is the worst of three judgements:
 
@@ -116,13 +117,17 @@ def list_filesystems(partitions: Callable[..., Any] | None = None, *,
                      windows: bool = sys.platform == "win32") -> list[Filesystem]:
     """Real filesystems, one per mount point, pseudo filesystems left out.
 
-    A device mounted twice (a bind mount such as ``/run/netns`` or a
+    On Linux a device mounted twice (a bind mount such as ``/run/netns`` or a
     container's volume) is the same filesystem: only its first mount point
     (the order of ``/proc/mounts``: the original mount) is reported.
 
     On Windows psutil gives drive letters (``C:\\``) with ``opts`` such as
     ``rw,fixed``, ``cdrom`` or ``removable``; an optical drive is never a disk
-    and a removable drive without a medium has no filesystem type.
+    and a removable drive without a medium has no filesystem type.  A volume
+    mounted in a folder (``D:\\MSSQL\\DATA\\``, common for SQL Server data and
+    log volumes) comes *before* its host drive, with the host drive's letter as
+    its ``device`` (psutil's ``disk.c``): each is its own volume, so Windows
+    entries are told apart by mount point, never by device.
     """
     if partitions is None:
         import psutil
@@ -132,13 +137,16 @@ def list_filesystems(partitions: Callable[..., Any] | None = None, *,
     out: list[Filesystem] = []
     for p in partitions(all=False):
         fstype = (p.fstype or "").lower()
-        if fstype in PSEUDO_FSTYPES or p.mountpoint in seen or (p.device and p.device in devices):
+        key = p.mountpoint.lower() if windows else p.mountpoint
+        if fstype in PSEUDO_FSTYPES or key in seen:
             continue
         if windows:
             opts = (p.opts or "").lower().split(",")
             if "cdrom" in opts or ("removable" in opts and not fstype):
                 continue
-        seen.add(p.mountpoint)
+        elif p.device and p.device in devices:
+            continue
+        seen.add(key)
         if p.device:
             devices.add(p.device)
         out.append(Filesystem(mount=p.mountpoint, device=p.device, fstype=fstype))
@@ -162,10 +170,12 @@ def _inodes(path: str) -> tuple[int, int] | None:
 
 
 def _normalise_mount(mount: str, windows: bool) -> str:
-    """``C:``, ``c:/`` and ``C:\\`` all name the drive psutil calls ``C:\\``."""
-    if windows and len(mount) in (2, 3) and mount[1] == ":" and mount[0].isalpha():
-        return mount[0].upper() + ":\\"
-    return mount
+    """``C:``, ``c:/`` and ``C:\\`` all name the drive psutil calls ``C:\\``; ``D:/MSSQL/DATA``
+    names the mounted folder ``D:\\MSSQL\\DATA\\``."""
+    if not (windows and len(mount) >= 2 and mount[1] == ":" and mount[0].isalpha()):
+        return mount
+    path = mount[0].upper() + mount[1:].replace("/", "\\")
+    return path if path.endswith("\\") else path + "\\"
 
 
 def run(params: DiskParams, ctx: CheckContext, *,
@@ -176,8 +186,8 @@ def run(params: DiskParams, ctx: CheckContext, *,
     fss = filesystems()
     if params.mounts:
         wanted = [_normalise_mount(m, windows) for m in params.mounts]
-        by_mount = {os.path.normcase(f.mount): f for f in fss}
-        fss = [by_mount.get(os.path.normcase(m)) or Filesystem(mount=m, device="", fstype="")
+        by_mount = {f.mount.lower() if windows else f.mount: f for f in fss}
+        fss = [by_mount.get(m.lower() if windows else m) or Filesystem(mount=m, device="", fstype="")
                for m in wanted]
     if not fss:
         return [Result(check=NAME, item="", status=Status.UNKNOWN,

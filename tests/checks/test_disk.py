@@ -163,6 +163,42 @@ def test_disk_accepts_a_windows_drive_letter_written_as_c_colon():
     assert [(r.item, r.status) for r in results] == [("C:\\", Status.OK), ("D:\\", Status.CRITICAL)]
 
 
+# psutil.disk_partitions() on a Windows Server 2019 SQL Server host whose data and log volumes are
+# mounted in folders of D:.  Order and fields as psutil/arch/windows/disk.c (psutil_disk_partitions)
+# builds them: for each drive letter, first one entry per volume mount point found on it
+# (device = the host drive's letter, mountpoint = drive + the FindFirst/NextVolumeMountPoint path
+# with its trailing backslash, fstype = the host drive's, opts without the drive type: psutil issue
+# #2938), then the drive itself; output shape as in psutil issues #1986 and #775.
+WINDOWS_MOUNT_POINTS = [
+    _Part("C:\\", "NTFS", "rw,fixed"),
+    _Part("D:\\MSSQL\\DATA\\", "NTFS", "rw", device="D:\\"),
+    _Part("D:\\MSSQL\\LOG\\", "NTFS", "rw", device="D:\\"),
+    _Part("D:\\", "NTFS", "rw,fixed"),
+    _Part("E:\\", "", "cdrom"),
+]
+
+
+def test_disk_reports_windows_volume_mount_points_and_their_host_drive():
+    found = disk.list_filesystems(lambda all: WINDOWS_MOUNT_POINTS, windows=True)
+    assert [f.mount for f in found] == ["C:\\", "D:\\MSSQL\\DATA\\", "D:\\MSSQL\\LOG\\", "D:\\"]
+
+
+def test_disk_judges_a_full_mounted_sql_log_volume_apart_from_its_drive():
+    listed = disk.list_filesystems(lambda all: WINDOWS_MOUNT_POINTS, windows=True)
+    usage = {"C:\\": (100, 40, 60), "D:\\": (1000, 300, 700), "D:\\MSSQL\\DATA\\": (500, 200, 300),
+             "D:\\MSSQL\\LOG\\": (100, 97, 3)}
+    results = {r.item: r for r in disk.run(parse_params(disk.DiskParams, {}), CheckContext(), windows=True,
+                                           filesystems=lambda: listed, usage=usage.__getitem__,
+                                           inodes=lambda path: None)}
+    assert results["D:\\MSSQL\\LOG\\"].status is Status.CRITICAL
+    assert results["D:\\"].status is Status.OK and results["C:\\"].status is Status.OK
+    # named in mounts the way people write it
+    p = parse_params(disk.DiskParams, {"mounts": ["d:/mssql/log", "D:"]})
+    named = disk.run(p, CheckContext(), windows=True, filesystems=lambda: listed, usage=usage.__getitem__,
+                     inodes=lambda path: None)
+    assert [(r.item, r.status) for r in named] == [("D:\\MSSQL\\LOG\\", Status.CRITICAL), ("D:\\", Status.OK)]
+
+
 # -- days until full -------------------------------------------------------------
 
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
