@@ -13,8 +13,11 @@ engine         items
 ============== =========================================================================
 sqlserver      ``<db>/full``, ``<db>/diff`` (when the database has differentials or
                ``full_max_age`` > ``diff_max_age``), ``<db>/log`` (FULL / BULK_LOGGED
-               recovery only); with ``jobs: true`` also ``job/<SQL Agent job>``
-oracle         ``rman/<input type>`` (``rman/DB FULL``, ``rman/DB INCR``, ``rman/ARCHIVELOG``...)
+               recovery only, never ``model``); with ``jobs: true`` also
+               ``job/<SQL Agent job>``; SQL Server 2008 R2 and later
+oracle         ``rman/<input type>`` (``rman/DB FULL``, ``rman/DB INCR``, ``rman/ARCHIVELOG``...),
+               ``rman/level 0`` (incremental strategies), ``archive`` (log mode and
+               archive destinations)
 postgresql     ``archive`` (WAL archiving), ``pgbackrest/<stanza>`` when configured
 mysql/mariadb  ``meb/full``, ``meb/incremental`` from MySQL Enterprise Backup's history
 all            ``connection`` / ``catalog`` when the database cannot be asked
@@ -26,19 +29,28 @@ status   meaning
 OK       the newest backup is within its maximum age (the summary says when it
          finished, its size and where it went); a new database not yet due;
          an Availability Group database on a replica that is not the
-         preferred backup replica (judged there instead)
+         preferred backup replica (judged there instead); the mirror database
+         of a database mirroring session
 WARNING  too small (below ``min_size_ratio`` × the median of earlier backups of
          the same type); unverified (``require_checksum`` and no CHECKSUM);
-         an RMAN job COMPLETED WITH WARNINGS; an Agent job failed since the
-         last run but has succeeded since; no WAL archived yet
-CRITICAL missed (a scheduled backup is older than its maximum age), stale (log
-         backups or WAL archive older than theirs, with WAL waiting), failed
-         (RMAN FAILED / COMPLETED WITH ERRORS, archiver failing, pgBackRest
-         status, MEB FAILURE, Agent job failed), never backed up, WAL archiving
-         off; the database is unreachable or refused the login
+         an RMAN job COMPLETED or RUNNING WITH WARNINGS; an Agent job failed
+         since the last run but has succeeded since; no WAL archived yet; a
+         database OFFLINE, RESTORING or RECOVERING; an AG database on a host
+         whose @@SERVERNAME differs from its name (the preferred replica
+         cannot be known); an Oracle archive destination DEFERRED
+CRITICAL missed (a scheduled backup is older than its maximum age; a weekly
+         RMAN level 0 behind daily level 1s), stale (log backups or WAL
+         archive older than theirs, with WAL waiting), failed (RMAN FAILED /
+         COMPLETED or RUNNING WITH ERRORS, archiver failing, pgBackRest
+         status, MEB FAILURE, Agent job failed), never backed up, WAL
+         archiving off or NOARCHIVELOG, an archive destination in ERROR; a
+         database SUSPECT, RECOVERY_PENDING or EMERGENCY; the database is
+         unreachable or refused the login
 UNKNOWN  not judgeable here: no dsn or password source, pyodbc or the driver
-         missing, a catalog query not permitted or timed out, no backup
-         catalog (MySQL without MEB: use ``backup_files`` on the dump folder)
+         missing, the server's TLS certificate not trusted or no TLS version
+         in common (the summary says how to fix the dsn), a catalog query not
+         permitted or timed out, no backup catalog (MySQL without MEB: use
+         ``backup_files`` on the dump folder)
 ======== =====================================================================
 
 Metrics: ``age_seconds`` (s; crit = the maximum age; no value when never
@@ -97,12 +109,14 @@ class DbBackupParams:
     #: ``"<name>:<key>=<duration>"``: name is a database, or an item such as ``rman/ARCHIVELOG``,
     #: ``pgbackrest/main``, ``job/<job name>`` (globs allowed); key one of OVERRIDE_KEYS
     override: tuple[str, ...] = ()
-    #: sqlserver: copy-only backups count too (AG secondaries can take only copy-only fulls)
+    #: sqlserver: copy-only backups count too (copy-only fulls of Availability Group databases
+    #: always count: a secondary replica can take no other full)
     copy_only: bool = False
     min_size_ratio: float = 0.5
     #: sqlserver: a full/diff backup without CHECKSUM is "unverified" (WARNING)
     require_checksum: bool = False
-    #: postgresql: WAL archiving is expected (off → CRITICAL); false leaves the archive item out
+    #: postgresql: WAL archiving, oracle: ARCHIVELOG mode is expected (off → CRITICAL); false leaves
+    #: the archive item out
     archiving: bool = True
     pgbackrest_stanza: str = ""
     pgbackrest_command: str = "pgbackrest"
@@ -278,17 +292,32 @@ WHERE start_time > SYSDATE - ?
 ORDER BY start_time DESC
 """
 
-#: Oracle: newest successful backup set per type (D full, I incremental, L archivelog).
-#: Source: docs.oracle.com V$BACKUP_SET.
+#: Oracle: newest backup set per type (D full, I incremental, L archivelog) and incremental level
+#: (NULL for full, archivelog, control file and spfile sets, 0 and 1 for incremental levels);
+#: V$RMAN_BACKUP_JOB_DETAILS calls both levels "DB INCR", so a missed weekly level 0 shows only
+#: here.  BACKUP VALIDATE reads files without writing a backup (INPUT_FILE_SCAN_ONLY = YES).
+#: The control file keeps these records for CONTROL_FILE_RECORD_KEEP_TIME (7 days by default).
+#: Source: docs.oracle.com V$BACKUP_SET (Oracle 10g ... 21c).
 ORACLE_BACKUP_SETS = """
 SELECT backup_type, incremental_level, MAX(completion_time) AS last_completion,
        (SYSDATE - MAX(completion_time)) * 86400 AS age_s, COUNT(*) AS sets
 FROM v$backup_set
+WHERE input_file_scan_only = 'NO'
 GROUP BY backup_type, incremental_level
 """
 
 #: Oracle: which database this is and whether it archives its redo.  Source: V$DATABASE.
 ORACLE_DATABASE = "SELECT name, db_unique_name, log_mode FROM v$database"
+
+#: Oracle: the archived redo destinations in use and their state (VALID, DEFERRED, ERROR,
+#: DISABLED, BAD PARAM, ALTERNATE, FULL) with the last error.  Source: docs.oracle.com
+#: V$ARCHIVE_DEST_STATUS (10g ... 21c).
+ORACLE_ARCHIVE_DESTS = """
+SELECT dest_id, dest_name, status, type, destination, error
+FROM v$archive_dest_status
+WHERE status <> 'INACTIVE'
+ORDER BY dest_id
+"""
 
 #: PostgreSQL: the archiver's statistics, whether it is failing now, and which WAL file is
 #: being written (to count files waiting).  Source: postgresql.org pg_stat_archiver.
@@ -329,6 +358,7 @@ SQL_DIALECTS = {  # for the test that parses every statement
     "SQLSERVER_INSTANCE": "tsql", "SQLSERVER_BACKUPS": "tsql", "SQLSERVER_AG": "tsql",
     "SQLSERVER_JOBS": "tsql", "SQLSERVER_SCHEDULES": "tsql",
     "ORACLE_RMAN_JOBS": "oracle", "ORACLE_BACKUP_SETS": "oracle", "ORACLE_DATABASE": "oracle",
+    "ORACLE_ARCHIVE_DESTS": "oracle",
     "PG_ARCHIVER": "postgres", "MYSQL_HAS_HISTORY": "mysql", "MYSQL_HISTORY": "mysql",
 }
 
@@ -1078,6 +1108,9 @@ def _short(text: Any, limit: int = 500) -> str:
 # --------------------------------------------------------------------------- Oracle
 
 _RMAN_FAILED = ("FAILED", "COMPLETED WITH ERRORS")
+#: V$ARCHIVE_DEST_STATUS.STATUS: redo is not archived there (CRITICAL) or on hold by hand (WARNING)
+_DEST_FAILED = ("ERROR", "DISABLED", "BAD PARAM", "FULL")
+_DEST_HELD = ("DEFERRED",)
 
 
 def _rman_key(input_type: str) -> str:
@@ -1092,12 +1125,14 @@ def _oracle(params: DbBackupParams, ctx: CheckContext, q: _Query) -> list[Result
     jobs = q(ORACLE_RMAN_JOBS, round(params.rman_lookback / 86400, 3), what="V$RMAN_BACKUP_JOB_DETAILS")
     sets = q(ORACLE_BACKUP_SETS, what="V$BACKUP_SET")
     db = q(ORACLE_DATABASE, what="V$DATABASE")
-    return judge_oracle(jobs, sets, db[0] if db else {}, params)
+    dests = q(ORACLE_ARCHIVE_DESTS, what="V$ARCHIVE_DEST_STATUS") if params.archiving else None
+    return judge_oracle(jobs, sets, db[0] if db else {}, params, dests=dests)
 
 
 def judge_oracle(jobs: list[dict[str, Any]], sets: list[dict[str, Any]], db: Mapping[str, Any],
-                 params: DbBackupParams) -> list[Result]:
-    """Results from :data:`ORACLE_RMAN_JOBS`, :data:`ORACLE_BACKUP_SETS` and :data:`ORACLE_DATABASE` rows."""
+                 params: DbBackupParams, *, dests: list[dict[str, Any]] | None = None) -> list[Result]:
+    """Results from :data:`ORACLE_RMAN_JOBS`, :data:`ORACLE_BACKUP_SETS`, :data:`ORACLE_DATABASE`
+    and (unless ``dests`` is None) :data:`ORACLE_ARCHIVE_DESTS` rows."""
     by_type: dict[str, list[dict[str, Any]]] = {}
     for row in jobs:
         by_type.setdefault((row.get("input_type") or "?").strip(), []).append(row)
@@ -1107,52 +1142,124 @@ def judge_oracle(jobs: list[dict[str, Any]], sets: list[dict[str, Any]], db: Map
                              "incremental_level": s.get("incremental_level"),
                              "last_completion": s.get("last_completion"), "sets": s.get("sets")}
                             for s in sets]}
-    lookback = human_duration(params.rman_lookback)
     if not {"DB FULL", "DB INCR"} & set(by_type):
         by_type.setdefault("DB FULL", [])
-    results: list[Result] = []
-    for input_type, rows in sorted(by_type.items()):
-        item = f"rman/{input_type}"
-        if not params.wanted(item):
-            continue
-        label = "RMAN"
-        rule = Rule(f"{input_type} backup", params.max_age(_rman_key(input_type), item, input_type),
-                    word="stale" if input_type == "ARCHIVELOG" else "missed")
-        rows = sorted(rows, key=lambda r: r.get("start_time") or datetime.min, reverse=True)
-        finished = [r for r in rows if not str(r.get("status", "")).startswith("RUNNING")]
-        good = [r for r in finished if r.get("status") in ("COMPLETED", "COMPLETED WITH WARNINGS")]
-        extra: list[tuple[Status, str, str]] = []
-        if finished and finished[0].get("status") in _RMAN_FAILED:
-            f = finished[0]
-            last_good = f"; last good one {_when(good[0].get('end_time'))}" if good else ""
-            extra.append((Status.CRITICAL, "failed",
-                          f"{label}: {input_type} failed: the job started {_when(f.get('start_time'))} ended "
-                          f"{f.get('status')}{last_good}"))
-        elif finished and finished[0].get("status") == "COMPLETED WITH WARNINGS":
-            extra.append((Status.WARNING, "warnings", f"{label}: {input_type}: the job started "
-                          f"{_when(finished[0].get('start_time'))} COMPLETED WITH WARNINGS"))
-        details = {**base, "input_type": input_type, "jobs_in_window": len(rows),
-                   "running": [r.get("start_time") for r in rows
-                               if str(r.get("status", "")).startswith("RUNNING")]}
-        seen = None
-        if good:
-            g = good[0]
-            seen = Seen(g.get("end_time"), _num(g.get("age_s")) or 0.0, size=_num(g.get("output_bytes")),
-                        location=g.get("output_device_type") or "",
-                        evidence={"status": g.get("status"),
-                                  "session_key": g.get("session_key"), "started": g.get("start_time"),
-                                  "input_bytes": _num(g.get("input_bytes"))})
-        if seen is None and not extra:
-            r = judge_backup(item, label, rule, None, details=details)
-            results.append(Result(check=NAME, item=item, status=Status.CRITICAL, standard=rule.standard,
-                                  summary=f"{label}: {input_type} never backed up: no completed job in "
-                                          f"the last {lookback} (V$RMAN_BACKUP_JOB_DETAILS)",
-                                  metrics=r.metrics, details=r.details))
-            continue
-        results.append(judge_backup(item, label, rule, seen,
-                                    earlier_sizes=[_num(r.get("output_bytes")) for r in good[1:9]],
-                                    min_size_ratio=params.min_size_ratio, details=details, extra=extra))
+    results = [_judge_rman_type(input_type, rows, base, params)
+               for input_type, rows in sorted(by_type.items()) if params.wanted(f"rman/{input_type}")]
+    level0 = _judge_level0(sets, "DB INCR" in by_type, base, params)
+    if level0 is not None:
+        results.append(level0)
+    if dests is not None and params.wanted("archive"):
+        results.append(_judge_archiving(db, dests))
     return results
+
+
+def _rman_findings(label: str, input_type: str, rows: list[dict[str, Any]],
+                   good: list[dict[str, Any]]) -> list[tuple[Status, str, str]]:
+    """The newest job still running with errors or warnings; the newest finished one failed or warned."""
+    extra: list[tuple[Status, str, str]] = []
+    status = str(rows[0].get("status", "")) if rows else ""
+    if status in ("RUNNING WITH ERRORS", "RUNNING WITH WARNINGS"):
+        bad = status.endswith("ERRORS")
+        extra.append((Status.CRITICAL if bad else Status.WARNING, "errors" if bad else "warnings",
+                      f"{label}: {input_type}: the job started {_when(rows[0].get('start_time'))} is "
+                      f"{status} (see V$RMAN_OUTPUT)"))
+    finished = [r for r in rows if not str(r.get("status", "")).startswith("RUNNING")]
+    if finished and finished[0].get("status") in _RMAN_FAILED:
+        f = finished[0]
+        last_good = f"; last good one {_when(good[0].get('end_time'))}" if good else ""
+        extra.append((Status.CRITICAL, "failed",
+                      f"{label}: {input_type} failed: the job started {_when(f.get('start_time'))} ended "
+                      f"{f.get('status')}{last_good}"))
+    elif finished and finished[0].get("status") == "COMPLETED WITH WARNINGS":
+        extra.append((Status.WARNING, "warnings", f"{label}: {input_type}: the job started "
+                      f"{_when(finished[0].get('start_time'))} COMPLETED WITH WARNINGS"))
+    return extra
+
+
+def _judge_rman_type(input_type: str, rows: list[dict[str, Any]], base: Mapping[str, Any],
+                     params: DbBackupParams) -> Result:
+    item, label = f"rman/{input_type}", "RMAN"
+    rule = Rule(f"{input_type} backup", params.max_age(_rman_key(input_type), item, input_type),
+                word="stale" if input_type == "ARCHIVELOG" else "missed")
+    rows = sorted(rows, key=lambda r: r.get("start_time") or datetime.min, reverse=True)
+    good = [r for r in rows if r.get("status") in ("COMPLETED", "COMPLETED WITH WARNINGS")]
+    extra = _rman_findings(label, input_type, rows, good)
+    details = {**base, "input_type": input_type, "jobs_in_window": len(rows),
+               "running": [r.get("start_time") for r in rows if str(r.get("status", "")).startswith("RUNNING")]}
+    seen = None
+    if good:
+        g = good[0]
+        seen = Seen(g.get("end_time"), _num(g.get("age_s")) or 0.0, size=_num(g.get("output_bytes")),
+                    location=g.get("output_device_type") or "",
+                    evidence={"status": g.get("status"),
+                              "session_key": g.get("session_key"), "started": g.get("start_time"),
+                              "input_bytes": _num(g.get("input_bytes"))})
+    if seen is None and not extra:
+        r = judge_backup(item, label, rule, None, details=details)
+        return Result(check=NAME, item=item, status=Status.CRITICAL, standard=rule.standard,
+                      summary=f"{label}: {input_type} never backed up: no completed job in the last "
+                              f"{human_duration(params.rman_lookback)} (V$RMAN_BACKUP_JOB_DETAILS)",
+                      metrics=r.metrics, details=r.details)
+    return judge_backup(item, label, rule, seen, earlier_sizes=[_num(r.get("output_bytes")) for r in good[1:9]],
+                        min_size_ratio=params.min_size_ratio, details=details, extra=extra)
+
+
+def _judge_level0(sets: list[dict[str, Any]], incremental_jobs: bool, base: Mapping[str, Any],
+                  params: DbBackupParams) -> Result | None:
+    """An incremental strategy's base: the newest level 0 set against ``full_max_age`` (item
+    ``rman/level 0``); the daily level 1s alone would keep ``rman/DB INCR`` green."""
+    levels = [s for s in sets if s.get("incremental_level") is not None]
+    item = "rman/level 0"
+    if not (levels or incremental_jobs) or not params.wanted(item):
+        return None
+    rule = Rule("level 0 backup", params.max_age("full_max_age", item, "level 0"))
+    level0 = sorted((s for s in levels if _num(s["incremental_level"]) == 0), key=_age_or_inf)
+    seen = None
+    if level0:
+        s = level0[0]
+        seen = Seen(s.get("last_completion"), _num(s.get("age_s")) or 0.0,
+                    evidence={"kind": "level 0 backup set", "source": "V$BACKUP_SET", "sets": s.get("sets")})
+    r = judge_backup(item, "RMAN", rule, seen, details={**base, "source": "V$BACKUP_SET"})
+    if seen is not None:
+        return r
+    return Result(check=NAME, item=item, status=r.status, standard=r.standard, metrics=r.metrics,
+                  summary=f"{r.summary}; V$BACKUP_SET keeps no level 0 set (the control file keeps backup "
+                          f"records for CONTROL_FILE_RECORD_KEEP_TIME days)", details=r.details)
+
+
+def _judge_archiving(db: Mapping[str, Any], dests: list[dict[str, Any]]) -> Result:
+    """Item ``archive``: the database archives its redo (ARCHIVELOG) and every destination takes it."""
+    item, label = "archive", "Archived redo"
+    standard = "ARCHIVELOG mode, every archive destination VALID"
+    log_mode = str(db.get("log_mode") or "?").upper()
+    findings: list[tuple[Status, str, str]] = []
+    if log_mode != "ARCHIVELOG":
+        findings.append((Status.CRITICAL, "noarchivelog",
+                         f"the database runs in {log_mode} mode: no online backup and no point-in-time "
+                         f"recovery (switch to ARCHIVELOG, or set archiving: false and judge the dumps with "
+                         f"backup_files)"))
+    for d in dests:
+        status = str(d.get("status") or "?").upper()
+        where = f"{d.get('dest_name')} ({d.get('destination') or d.get('type') or '?'})"
+        if status in _DEST_FAILED:
+            findings.append((Status.CRITICAL, "destination failed",
+                             f"{where} is {status}: {_short(d.get('error'), 200) or 'no error text'}"))
+        elif status in _DEST_HELD:
+            findings.append((Status.WARNING, "destination deferred",
+                             f"{where} is DEFERRED by hand: redo is not archived there"))
+    details = _jsonable({"database": db.get("name"), "log_mode": log_mode,
+                         "destinations": [{k: d.get(k) for k in ("dest_id", "dest_name", "status", "type",
+                                                                   "destination", "error")} for d in dests],
+                         "verdict": [f[1] for f in findings] or ["ok"]})
+    if findings:
+        findings.sort(key=lambda f: 0 if f[0] is Status.CRITICAL else 1)
+        return Result(check=NAME, item=item, status=Status.worst(f[0] for f in findings), standard=standard,
+                      summary=f"{label}: " + "; ".join(f[2] for f in findings)[:980], details=details)
+    valid = ", ".join(f"{d.get('dest_name')} ({d.get('destination') or d.get('type')})" for d in dests)
+    summary = f"{label}: ARCHIVELOG mode; {len(dests)} destination(s) VALID: {valid or 'none listed'}"
+    return Result(check=NAME, item=item, status=Status.OK, standard=standard, summary=summary[:1000],
+                  details=details)
 
 
 # --------------------------------------------------------------------------- MySQL / MariaDB

@@ -777,13 +777,14 @@ def test_job_is_due_only_on_recurring_schedules_in_force(schedule, today, due):
     assert db_backup.job_is_due([{"enabled": 1, **schedule}], today) is due
 
 
-def oracle_conn(mutate=None) -> FakeConnection:
-    fx = json.loads((FIXTURES / "oracle_rman.json").read_text())
+def oracle_conn(mutate=None, fixture: str = "oracle_rman.json") -> FakeConnection:
+    fx = json.loads((FIXTURES / fixture).read_text(encoding="utf-8"))
     if mutate:
         mutate(fx)
     return FakeConnection({db_backup.ORACLE_RMAN_JOBS: load_rows(fx["rman_jobs"]),
                            db_backup.ORACLE_BACKUP_SETS: load_rows(fx["backup_sets"]),
-                           db_backup.ORACLE_DATABASE: load_rows(fx["database"])})
+                           db_backup.ORACLE_DATABASE: load_rows(fx["database"]),
+                           db_backup.ORACLE_ARCHIVE_DESTS: load_rows(fx["archive_dests"])})
 
 
 def oracle_run(conn: FakeConnection, **raw: Any) -> dict[str, Result]:
@@ -830,6 +831,65 @@ def test_oracle_too_small_and_missing_database_backup():
                          "(V$RMAN_BACKUP_JOB_DETAILS)")
     small = oracle_run(oracle_conn(newest_archivelog_tiny))["rman/ARCHIVELOG"]
     assert small.status is Status.WARNING and "too small: 1000 B" in small.summary
+
+
+def test_oracle_missed_weekly_level_0_is_not_hidden_by_daily_level_1s():
+    # both levels are "DB INCR" in V$RMAN_BACKUP_JOB_DETAILS; V$BACKUP_SET knows the level
+    results = oracle_run(oracle_conn(fixture="oracle_incremental.json"),
+                         override=["rman/level 0:full_max_age=8d"])
+    assert results["rman/DB INCR"].status is Status.OK, results["rman/DB INCR"].summary
+    level0 = results["rman/level 0"]
+    assert level0.status is Status.CRITICAL
+    assert level0.summary == ("RMAN: level 0 backup missed: none since 2026-11-15 02:35 "
+                              "(8.2 d ago; expected within 8 d)")
+    assert level0.standard == "level 0 backup within 8 d" and level0.details["source"] == "V$BACKUP_SET"
+
+
+def test_oracle_level_0_within_its_age_is_ok_and_no_level_0_at_all_is_critical():
+    ok = oracle_run(oracle_conn(fixture="oracle_incremental.json"), override=["rman/level 0:full_max_age=9d"])
+    assert ok["rman/level 0"].status is Status.OK, ok["rman/level 0"].summary
+
+    def no_level0(fx):
+        fx["backup_sets"]["rows"] = [r for r in fx["backup_sets"]["rows"] if r[1] != "0"]
+    r = oracle_run(oracle_conn(no_level0, fixture="oracle_incremental.json"))["rman/level 0"]
+    assert r.status is Status.CRITICAL and "never backed up (no level 0 backup on record)" in r.summary
+    assert "CONTROL_FILE_RECORD_KEEP_TIME" in r.summary
+
+
+def test_oracle_job_running_with_errors_is_critical():
+    r = oracle_run(oracle_conn(fixture="oracle_incremental.json"))["rman/ARCHIVELOG"]
+    assert r.status is Status.CRITICAL
+    assert r.summary.startswith("RMAN: ARCHIVELOG: the job started 2026-11-23 07:40 is RUNNING WITH ERRORS")
+    assert r.details["verdict"] == ["errors", "stale"]  # the last completed one is 87 min old
+
+
+def test_oracle_archive_destination_in_error_is_critical():
+    r = oracle_run(oracle_conn(fixture="oracle_incremental.json"))["archive"]
+    assert r.status is Status.CRITICAL
+    assert r.summary == ("Archived redo: LOG_ARCHIVE_DEST_2 (hisora11_stby) is ERROR: "
+                         "ORA-12541: TNS:no listener")
+    assert [d["status"] for d in r.details["destinations"]] == ["VALID", "ERROR"]
+
+
+@pytest.mark.parametrize(("status", "log_mode", "expected", "words"), [
+    ("VALID", "ARCHIVELOG", Status.OK, "ARCHIVELOG mode; 2 destination(s) VALID"),
+    ("DEFERRED", "ARCHIVELOG", Status.WARNING, "LOG_ARCHIVE_DEST_2 (hisora11_stby) is DEFERRED by hand"),
+    ("FULL", "ARCHIVELOG", Status.CRITICAL, "is FULL"),
+    ("VALID", "NOARCHIVELOG", Status.CRITICAL, "runs in NOARCHIVELOG mode: no online backup"),
+])
+def test_oracle_archiving_log_mode_and_destinations(status, log_mode, expected, words):
+    def edit(fx):
+        fx["archive_dests"]["rows"][1][2] = status
+        fx["database"]["rows"][0][2] = log_mode
+    r = oracle_run(oracle_conn(edit, fixture="oracle_incremental.json"))["archive"]
+    assert r.status is expected and words in r.summary, r.summary
+
+
+def test_oracle_archiving_false_leaves_the_archive_item_out_and_does_not_ask():
+    conn = oracle_conn(fixture="oracle_incremental.json")
+    results = oracle_run(conn, archiving=False)
+    assert "archive" not in results
+    assert db_backup.ORACLE_ARCHIVE_DESTS not in [sql for sql, _ in conn.executed]
 
 
 # --------------------------------------------------------------------------- MariaDB / MySQL (real)
@@ -918,18 +978,48 @@ def test_mariadb_wrong_password_is_critical_login_failed(mariadb_server, tmp_pat
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_sqlserver_example_config_loads_with_the_agents_loader(tmp_path):
+def load_example(tmp_path: Path, name: str):
+    """A deploy/ sample with its Windows paths moved under tmp_path, through the agent's loader."""
     from agent.config import load_config
-    text = (REPO / "deploy" / "sqlserver-his.example.yaml").read_text()
+    text = (REPO / "deploy" / name).read_text(encoding="utf-8")
     text = text.replace("C:\\ProgramData\\Wardround\\", f"{tmp_path}/")
     (tmp_path / "agent.token").write_text("x" * 40 + "\n")
     path = tmp_path / "agent.yaml"
-    path.write_text(text)
-    cfg = load_config(path)
+    path.write_text(text, encoding="utf-8")
+    return load_config(path)
+
+
+def test_sqlserver_example_config_loads_with_the_agents_loader(tmp_path):
+    cfg = load_example(tmp_path, "sqlserver-his.example.yaml")
     [db, patrol] = [c for c in cfg.checks if c.check == "db_backup"]
     assert db.params.engine == "sqlserver" and db.params.jobs and "PWD" not in db.params.dsn.upper()
     assert db.params.max_age("full_max_age", "HIS_ARCHIVE") == 8 * 86400
+    assert "TrustServerCertificate=yes" in db.params.dsn and not db.params.exclude  # model/log is built in
     assert patrol.cron == "0 8 * * *"
+
+
+def test_sqlserver_2008_r2_is_checked_from_a_newer_machine_and_reported_under_its_own_name(tmp_path):
+    import dataclasses
+
+    from agent.runner import CheckRun, Runner
+    cfg = load_example(tmp_path, "sqlserver-2008r2-remote.example.yaml")
+    assert cfg.host == "his-app-02"
+    remote = [c for c in cfg.checks if c.host == "his-db-old"]
+    assert {c.check for c in remote} == {"db_backup", "port"}
+    db = next(c for c in remote if c.check == "db_backup" and c.every_s)
+    assert db.params.dsn.startswith("DRIVER={ODBC Driver 17 for SQL Server};SERVER=tcp:10.1.2.20,1433;")
+    (tmp_path / "sql-old-monitor.password").write_text("Old#Monitor1\n")
+    conn = SqlServer2008R2(mssql_answers(backups="mssql_2008r2.json"))
+    spec = dataclasses.replace(db.spec, run=lambda p, ctx: db_backup.run(p, ctx, connect=conn))
+    results = Runner(cfg.site, cfg.host).run(CheckRun(spec=spec, params=db.params, timeout_s=db.timeout_s,
+                                                      name=db.name, host=db.host or ""))
+    assert {r.host for r in results} == {"his-db-old"} and {r.site for r in results} == {"central-hospital"}
+    items = {r.item: r for r in results}
+    assert items["HISDB/log"].status is Status.OK and items["HIS_ARCHIVE/full"].status is Status.OK
+    assert items["job/DatabaseBackup - USER_DATABASES - FULL"].status is Status.CRITICAL
+    assert not [r for r in results if r.status is Status.UNKNOWN], [r.summary for r in results]
+    assert conn.connect_args[0].endswith(";APP=wardround;PWD={Old#Monitor1}")
+    assert_no_secret(results, "Old#Monitor1")
 
 
 def test_least_privilege_script_grants_no_sysadmin_and_covers_every_msdb_table_we_read():
