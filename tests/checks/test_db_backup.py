@@ -535,13 +535,18 @@ def test_sqlserver_login_failed_is_critical_and_never_shows_the_password(tmp_pat
 TLS_ERRORS = json.loads((FIXTURES / "odbc_tls_errors.json").read_text(encoding="utf-8"))
 
 
+def refusing(state: str, message: str):
+    """A connect seam that fails the way pyodbc does: (SQLSTATE, message)."""
+    def refuse(cs, **kw):
+        raise RuntimeError(state, message)
+    return refuse
+
+
 @pytest.mark.parametrize("case", TLS_ERRORS["certificate"], ids=lambda c: c["source"][:40])
 def test_sqlserver_untrusted_certificate_is_a_configuration_problem_with_the_fix(tmp_path, case):
     # ODBC Driver 18 encrypts by default: a server that is up but has a self-signed certificate
     # is a setting to fix here, not a CRITICAL "cannot connect"
-    def refuse(cs, **kw):
-        raise RuntimeError(case["state"], case["message"])
-    [r] = mssql_run(refuse, tmp_path).values()
+    [r] = mssql_run(refusing(case["state"], case["message"]), tmp_path).values()
     assert r.item == "connection" and r.status is Status.UNKNOWN, r.summary
     assert "TrustServerCertificate=yes" in r.summary and "CA" in r.summary
     assert "(-1)" in r.summary or "-2146893019" in r.summary  # the driver's words follow the fix
@@ -549,17 +554,14 @@ def test_sqlserver_untrusted_certificate_is_a_configuration_problem_with_the_fix
 
 @pytest.mark.parametrize("case", TLS_ERRORS["tls_version"], ids=lambda c: c["source"][:40])
 def test_sqlserver_no_common_tls_version_is_a_configuration_problem_with_the_fix(tmp_path, case):
-    def refuse(cs, **kw):
-        raise RuntimeError(case["state"], case["message"])
-    [r] = mssql_run(refuse, tmp_path).values()
+    [r] = mssql_run(refusing(case["state"], case["message"]), tmp_path).values()
     assert r.item == "connection" and r.status is Status.UNKNOWN, r.summary
     assert "TLS 1.2 update" in r.summary and "unsupported protocol" in r.summary
 
 
 def test_sqlserver_unreachable_server_stays_critical(tmp_path):
-    def refuse(cs, **kw):
-        raise RuntimeError("08001", "[08001] [Microsoft][ODBC Driver 18 for SQL Server]TCP Provider: "
-                                    "Error code 0x2749 (10057) (SQLDriverConnect)")
+    refuse = refusing("08001", "[08001] [Microsoft][ODBC Driver 18 for SQL Server]TCP Provider: "
+                               "Error code 0x2749 (10057) (SQLDriverConnect)")
     [r] = mssql_run(refuse, tmp_path).values()
     assert r.item == "connection" and r.status is Status.CRITICAL and "cannot connect" in r.summary
 
