@@ -117,9 +117,11 @@ _CERT_WORDS = ("certificate verify failed", "self signed certificate", "self-sig
 _TLS_VERSION_WORDS = ("unsupported protocol", "wrong version number", "no protocols available",
                       "do not possess a common algorithm", "(-2146893007)")
 
-CERT_FIX = ("the server's TLS certificate is not trusted here (ODBC Driver 18 encrypts by default): "
-            "add TrustServerCertificate=yes to the dsn, or install the certificate of the CA that "
-            "signed the server's certificate on this machine")
+CERT_FIX = ("the server's TLS certificate is not trusted here: install the certificate of the CA that "
+            "signed it on this machine, or relax the driver's certificate check in the dsn")
+MSSQL_CERT_FIX = ("the server's TLS certificate is not trusted here (ODBC Driver 18 encrypts by default): "
+                  "add TrustServerCertificate=yes to the dsn, or install the certificate of the CA that "
+                  "signed the server's certificate on this machine")
 TLS_VERSION_FIX = ("this machine and the server share no TLS version (SQL Server 2008 R2/2012 without "
                    "the TLS 1.2 update): install the TLS 1.2 update on the server, or allow TLS 1.0 on "
                    "this machine (OpenSSL: MinProtocol = TLSv1, CipherString = DEFAULT@SECLEVEL=0)")
@@ -131,7 +133,7 @@ def classify_connect_error(exc: BaseException, password: str | None) -> DbError:
     text = sanitise(message, password)
     lowered = text.lower()
     if any(w in lowered for w in _CERT_WORDS):
-        return ConfigError(f"{CERT_FIX}: {text}")
+        return ConfigError(f"{MSSQL_CERT_FIX if 'sql server' in lowered else CERT_FIX}: {text}")
     if any(w in lowered for w in _TLS_VERSION_WORDS):
         return ConfigError(f"{TLS_VERSION_FIX}: {text}")
     if state in _LOGIN_STATES or any(w in lowered for w in _LOGIN_WORDS):

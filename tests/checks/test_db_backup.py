@@ -559,6 +559,15 @@ def test_sqlserver_no_common_tls_version_is_a_configuration_problem_with_the_fix
     assert "TLS 1.2 update" in r.summary and "unsupported protocol" in r.summary
 
 
+def test_postgresql_untrusted_certificate_gets_the_generic_fix():
+    # psqlODBC with sslmode=verify-ca passes libpq's words through
+    err = _odbc.classify_connect_error(RuntimeError(
+        "08001", "[08001] connection to server at \"10.1.2.5\", port 5432 failed: SSL error: "
+                 "certificate verify failed (101) (SQLDriverConnect)"), None)
+    assert isinstance(err, _odbc.ConfigError) and "TrustServerCertificate" not in err.summary
+    assert err.summary.startswith("the server's TLS certificate is not trusted here: install")
+
+
 def test_sqlserver_unreachable_server_stays_critical(tmp_path):
     refuse = refusing("08001", "[08001] [Microsoft][ODBC Driver 18 for SQL Server]TCP Provider: "
                                "Error code 0x2749 (10057) (SQLDriverConnect)")
