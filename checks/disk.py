@@ -127,7 +127,8 @@ def list_filesystems(partitions: Callable[..., Any] | None = None, *,
     mounted in a folder (``D:\\MSSQL\\DATA\\``, common for SQL Server data and
     log volumes) comes *before* its host drive, with the host drive's letter as
     its ``device`` (psutil's ``disk.c``): each is its own volume, so Windows
-    entries are told apart by mount point, never by device.
+    entries are told apart by mount point, never by device.  psutil finds
+    mount points only when the agent runs as an administrator (psutil #1986).
     """
     if partitions is None:
         import psutil
