@@ -35,6 +35,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
+from markupsafe import Markup
 
 from collector.records.i18n import text
 from collector.records.service import StoredRecord
@@ -59,8 +60,16 @@ def _env() -> jinja2.Environment:
 
 
 @cache
-def _css() -> str:
-    return (_TEMPLATES / "record.css").read_text(encoding="utf-8")
+def _css() -> Markup:
+    """The record's style sheet, inlined as it is (our own file: HTML-escaping it would break its quotes)."""
+    return Markup((_TEMPLATES / "record.css").read_text(encoding="utf-8"))
+
+
+def _css_string(value: str) -> Markup:
+    """``value`` as a quoted CSS string for the style element (page-footer text): nothing in it can end
+    the string, the rule or the ``<style>`` element."""
+    escaped = "".join(f"\\{ord(ch):x} " if ch in '"\\<>&\'' or ord(ch) < 32 else ch for ch in value)
+    return Markup(f'"{escaped}"')
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -109,6 +118,7 @@ def html(record: StoredRecord) -> str:
     # table spanning hundreds of pages far more slowly) and a host's rows stay together.
     return _env().get_template("record.html.j2").render(
         c=_Obj(c), h=_Obj(h), lang=lang, t=t, title=_title(lang, h.get("kind", record.kind)), css=_css(),
+        footer=_css_string(f"{t('header.record_id')} {record.id} · SHA-256 {record.digest}"),
         record_id=record.id, digest=record.digest, verified=record.verified, signatures=record.signatures,
         by_host=list(by_host.items()), tz=zone)
 

@@ -73,6 +73,44 @@ def pdf_texts(issued: tuple[Records, dict[str, StoredRecord]], tmp_path_factory:
     return out
 
 
+def _installed_families() -> set[str]:
+    out = subprocess.run(["fc-list", ":", "family"], capture_output=True, text=True, timeout=30).stdout
+    return {name.strip() for line in out.splitlines() for name in line.split(",")}
+
+
+def test_pdf_embeds_the_fonts_the_record_css_names_when_printed(issued: Any, tmp_path: Path) -> None:
+    """The style sheet reaches WeasyPrint unescaped: the CJK sans and the monospace digest font are used."""
+    _need_pdf_tools()
+    if shutil.which("pdffonts") is None or shutil.which("fc-list") is None:
+        missing("pdffonts and fc-list", "install Debian poppler-utils and fontconfig")
+    css = (Path(render.__file__).parent / "templates" / "record.css").read_text(encoding="utf-8")
+    body_families = css.split("html { font-family:", 1)[1].split(";", 1)[0]
+    installed = _installed_families()
+    wanted = next((f.strip(' "') for f in body_families.split(",") if f.strip(' "') in installed), None)
+    if wanted is None or "DejaVu Sans Mono" not in installed:
+        missing("fonts", "install fonts-wqy-zenhei (or fonts-noto-cjk) and fonts-dejavu-core")
+    _, recs = issued
+    for lang, rec in recs.items():
+        (tmp_path / f"{lang}.pdf").write_bytes(render.pdf(rec))
+        listing = subprocess.run(["pdffonts", str(tmp_path / f"{lang}.pdf")], capture_output=True, text=True,
+                                 check=True, timeout=60).stdout
+        embedded = [line.split()[0].split("+", 1)[-1] for line in listing.splitlines()[2:] if line.strip()]
+        assert any(name.startswith(wanted.replace(" ", "-")) for name in embedded), (lang, embedded)
+        assert any(name.startswith("DejaVu-Sans-Mono") for name in embedded), (lang, embedded)
+        assert not any("Serif" in name for name in embedded), (lang, embedded)  # the default: rules dropped
+
+
+def test_html_style_sheet_is_not_html_escaped_when_rendered(issued: Any) -> None:
+    _, recs = issued
+    page = render.html(recs["en"])
+    style = page.split("<style>", 1)[1].split("</style>", 1)[0]
+    assert "&#34;" not in style and "&quot;" not in style and "&amp;" not in style
+    assert 'font-family: "Noto Sans CJK SC"' in style
+    assert f'SHA-256 {recs["en"].digest}"' in style  # the page footer's text is a CSS string
+    hostile = str(render._css_string('x" } body { display: none } </style><script>alert(1)</script>\\'))
+    assert hostile.count('"') == 2 and "<" not in hostile and hostile.startswith('"x\\22 ')
+
+
 def _squash(s: str) -> str:
     return "".join(s.split())
 
