@@ -1,8 +1,9 @@
 """The FastAPI application factory.
 
-``create_app(settings)`` wires the engine, the ingestor, the ticket ledger
+``create_app(settings)`` wires the engine, the signing key, the ingestor, the ticket ledger
 and the metrics registry into one app; it does not touch the schema (``wardround-collector
-serve`` and ``migrate`` run the migrations first).
+serve`` and ``migrate`` run the migrations first).  Without a usable key file it raises
+:class:`collector.keys.KeyFileError`: records and the audit log are signed with it.
 """
 
 from __future__ import annotations
@@ -17,15 +18,18 @@ from fastapi.responses import Response
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from collector import __version__
+from collector import __version__, audit
 from collector.api import JSON, health, hosts, results
 from collector.api import archive as archive_api
+from collector.api import audit as audit_api
 from collector.api import records as records_api
 from collector.api import tickets as tickets_api
 from collector.config import Settings, load_settings
 from collector.ingest import IngestError, Ingestor
 from collector.jobs import RecordScheduler, Sweeper
+from collector.keys import Keyring, load_keyring
 from collector.metrics import CollectorMetrics
 from collector.policy import Policies, default_policies, load_policies
 from collector.records.render import PdfUnavailable
@@ -40,19 +44,21 @@ log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None,
-               policies: Policies | None = None, jobs: bool = False) -> FastAPI:
+               policies: Policies | None = None, jobs: bool = False, keys: Keyring | None = None) -> FastAPI:
     """The collector app on ``settings.db_url`` (or on ``engine`` if given).
 
-    ``policies`` default to ``settings.policy_file`` (or the built-in ones);
+    ``policies`` default to ``settings.policy_file`` (or the built-in ones),
+    ``keys`` to the key file ``settings.key_file``;
     ``jobs`` starts the periodic ticket sweep with the app (``serve`` does).
     """
     settings = settings or load_settings()
     if policies is None:
         policies = load_policies(settings.policy_file) if settings.policy_file else default_policies()
+    keys = keys if keys is not None else load_keyring(settings.key_file)
     engine = engine if engine is not None else make_engine(settings.db_url)
     own_engine = engine
-    tickets = Tickets(engine, policies)
-    records = Records(engine, policies)
+    tickets = Tickets(engine, policies, keys=keys)
+    records = Records(engine, policies, keys=keys)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -73,6 +79,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                   default_response_class=JSON)
     metrics = CollectorMetrics(engine)
     app.state.settings = settings
+    app.state.keys = keys
     app.state.engine = engine
     app.state.metrics = metrics
     app.state.tickets = tickets
@@ -86,9 +93,26 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(tickets_api.router, prefix="/api/v1")
     app.include_router(records_api.router, prefix="/api/v1")
     app.include_router(archive_api.router, prefix="/api/v1")
+    app.include_router(audit_api.router, prefix="/api/v1")
     app.include_router(web_routes.router)
     _install_error_handlers(app)
+    app.add_middleware(AuditSource)
     return app
+
+
+class AuditSource:
+    """Tells the audit log where a request came from (``api 10.0.0.5``, ``web 10.0.0.5``): plain ASGI,
+    so the ingest path pays one context-variable set per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            client = scope.get("client")
+            channel = "api" if scope.get("path", "").startswith("/api/") else "web"
+            audit.SOURCE.set(f"{channel} {client[0] if client else 'unknown'}")
+        await self.app(scope, receive, send)
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -42,6 +42,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from checks.result import format_time
+from collector import audit
+from collector.keys import Keyring, default_keyring
 from collector.policy import Policies, default_policies
 from collector.store import archive as store
 from collector.store import tickets as ticket_store
@@ -156,10 +158,11 @@ class Archive:
     """Log and read service archive entries.  ``clock`` is injectable for tests."""
 
     def __init__(self, engine: Engine, policies: Policies | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), keys: Keyring | None = None) -> None:
         self.engine = engine
         self.policies = policies or default_policies()
         self.clock = clock
+        self.keys = keys if keys is not None else default_keyring()  # for the audit log
 
     def zone(self, site: str | None) -> ZoneInfo:
         """The site's time zone (its policy's business calendar); the default policy's without a site."""
@@ -223,6 +226,8 @@ class Archive:
                     "site": site, "host": host, "kind": kind, "at": at, **values, "ticket_id": ticket_id,
                     "corrects_id": corrects, "engineer": engineer, "created_at": now})
                 row = store.get_entry(conn, new_id)
+                audit.append(conn, self.keys, actor=engineer, action="archive.add", target=f"archive:{new_id}",
+                             detail={"site": site, "kind": kind, "corrects": corrects}, at=now)
         except IntegrityError as exc:  # another collector corrected the same entry a moment ago
             raise ArchiveConflict(f"entry {corrects} was corrected already: correct the newer entry") from exc
         log.info("archive entry %s logged for site %s by %s (%s)", new_id, site, engineer, kind)

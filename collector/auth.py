@@ -26,6 +26,8 @@ from enum import IntEnum
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from collector import audit
+from collector.keys import Keyring, default_keyring
 from collector.store.db import reading, writing
 from collector.store.tables import agent_token_hosts, agent_tokens, users
 
@@ -92,12 +94,14 @@ def _check_name(kind: str, value: str) -> None:
         raise AuthError(f"{kind}: expected 1-64 letters, digits, '.', '_' or '-' (got {value!r})")
 
 
-def create_agent_token(engine: Engine, *, site: str, host: str, also_hosts: Sequence[str] = ()) -> str:
+def create_agent_token(engine: Engine, *, site: str, host: str, also_hosts: Sequence[str] = (),
+                       actor: str | None = None, keys: Keyring | None = None) -> str:
     """Create and return a new agent token for ``site``/``host`` (shown once).
 
     ``also_hosts``: further hosts of the same site the token may write
     results for (hosts its agent checks remotely).  Every name is checked
-    before anything is stored.
+    before anything is stored.  The audit log records ``actor`` (default: the
+    local user, ``cli:<name>``) made it — never the token.
     """
     _check_name("site", site)
     _check_name("host", host)
@@ -111,11 +115,14 @@ def create_agent_token(engine: Engine, *, site: str, host: str, also_hosts: Sequ
         ).inserted_primary_key[0]  # type: ignore[index]
         if extras:
             conn.execute(insert(agent_token_hosts), [{"token_id": token_id, "host": h} for h in extras])
+        audit.append(conn, keys or default_keyring(), actor=actor or audit.local_actor(), action="token.create",
+                     target=f"token:{site}/{host}", detail={"id": token_id, "also_hosts": extras})
     return token
 
 
-def create_user(engine: Engine, *, name: str, role: str) -> str:
-    """Create a person with ``role`` and return their API token (shown once)."""
+def create_user(engine: Engine, *, name: str, role: str, actor: str | None = None,
+                keys: Keyring | None = None) -> str:
+    """Create a person with ``role`` and return their API token (shown once); audited like tokens."""
     _check_name("name", name)
     if role not in Role.__members__:
         raise AuthError(f"role: expected one of {', '.join(Role.__members__)} (got {role!r})")
@@ -125,6 +132,8 @@ def create_user(engine: Engine, *, name: str, role: str) -> str:
             conn.execute(insert(users).values(
                 name=name, role=role, token_hash=hash_token(token),
                 created_at=datetime.now(UTC)))
+            audit.append(conn, keys or default_keyring(), actor=actor or audit.local_actor(),
+                         action="user.create", target=f"user:{name}", detail={"role": role})
     except IntegrityError as exc:
         raise AuthError(f"user {name!r} already exists") from exc
     return token

@@ -1,8 +1,10 @@
-"""``wardround-collector``: serve the API, run migrations, create tokens and users.
+"""``wardround-collector``: serve the API, run migrations, create tokens and users, manage the
+signing key, check the audit log and records.
 
 Exit codes: 0 success, 1 a runtime fault (database unreachable, bad URL,
-user exists...), 2 a usage or config-file error.  Errors are one line on
-stderr, never a traceback.
+user exists...) or a check that failed (``audit verify``, ``record verify``),
+2 a usage, config-file or key-file error.  Errors are one line on stderr,
+never a traceback.
 """
 
 from __future__ import annotations
@@ -13,14 +15,16 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from collector import __version__
+from collector import __version__, audit
 from collector.auth import AuthError, Role, create_agent_token, create_user
 from collector.config import ConfigError, Settings, load_settings
+from collector.keys import KeyFileError, Keyring, PublicKey, create_key, load_keyring, parse_public_key, rotate_key
 from collector.policy import describe_policies, load_policies
 from collector.store.db import DatabaseURLError, make_engine, safe_url
 from collector.store.migrate import upgrade
@@ -47,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--db", metavar="URL", dest="db_url",
                         help="database URL: sqlite:///path.db (default sqlite:///wardround.db, "
                              "or $WARDROUND_DB) or postgresql+psycopg://user:pw@host/db")
+    common.add_argument("--key-file", metavar="F", dest="key_file",
+                        help="the signing key (default: key_file in the config, else $WARDROUND_KEY_FILE, "
+                             "else wardround-collector.key here); every collector of a site shares one")
     p = argparse.ArgumentParser(prog="wardround-collector",
                                 description="The Wardround collector: stores agents' check results "
                                             "and serves the HTTP API and Prometheus metrics.")
@@ -92,12 +99,50 @@ def _parser() -> argparse.ArgumentParser:
                                          "alone on the last line of stdout, once.")
     uc.add_argument("name")
     uc.add_argument("--role", required=True, choices=[r.name for r in Role])
+
+    key = sub.add_parser("key", help="the signing key of records and the audit log (docs/security.md)")
+    key_sub = key.add_subparsers(dest="action", metavar="ACTION", required=True)
+    key_sub.add_parser("create", parents=[common], help="make the signing key (mode 0600); refused if one exists",
+                       description="Make a new Ed25519 signing key at the key file (mode 0600) and print its "
+                                   "public key and fingerprint. Copy the same file to every collector that "
+                                   "shares the database.")
+    key_sub.add_parser("show", parents=[common], help="print the public key, its fingerprint and key id",
+                       description="Print the public key (PEM and base64), its SHA-256 fingerprint and key id, "
+                                   "and the ids of retired keys: what a customer needs to check a record.")
+    key_sub.add_parser("rotate", parents=[common], help="replace the key; the old public key is kept",
+                       description="Make a new signing key; the old public key is appended to KEYFILE.retired "
+                                   "so records and audit entries it signed still verify. Copy both files to "
+                                   "every collector and restart them.")
+
+    aud = sub.add_parser("audit", help="the audit log of people's actions")
+    aud_sub = aud.add_subparsers(dest="action", metavar="ACTION", required=True)
+    aud_sub.add_parser("verify", parents=[common], help="check the audit log's hash chain and signatures",
+                       description="Walk the audit log in order. Exit 0 when the chain is intact (the newest "
+                                   "entry is printed: compare it with the collector's log), 1 with the first "
+                                   "missing, changed, inserted or forged entry.")
+
+    rec = sub.add_parser("record", help="inspection records: export one, check an export offline")
+    rec_sub = rec.add_subparsers(dest="action", metavar="ACTION", required=True)
+    rx = rec_sub.add_parser("export", parents=[common], help="write a record and its signatures to a file",
+                            description="Write record ID as stored, with its sign-offs and the signed bytes, "
+                                        "as one JSON file that `record verify` checks offline.")
+    rx.add_argument("id", type=int, metavar="ID")
+    rx.add_argument("--out", metavar="F", help="the file to write (default: record-ID.json here)")
+    rv = rec_sub.add_parser("verify", help="check an exported record with the collector's public key (offline)",
+                            description="Check an exported record: its content against its digest, and every "
+                                        "signature against the collector's public key. Needs no database. "
+                                        "Exit 0 verified, 1 otherwise (failed, or digest only).")
+    rv.add_argument("file", metavar="FILE")
+    rv.add_argument("--public-key", required=True, metavar="KEY",
+                    help="the collector's public key: a PEM file (key show) or the base64 key printed on "
+                         "the record")
     return p
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(args.config, db_url=args.db_url, host=getattr(args, "host_addr", None),
-                         port=getattr(args, "port", None), workers=getattr(args, "workers", None))
+                         port=getattr(args, "port", None), workers=getattr(args, "workers", None),
+                         key_file=args.key_file)
 
 
 def _migrated_engine(settings: Settings) -> Engine:
@@ -125,9 +170,10 @@ def _tls_files(args: argparse.Namespace) -> dict[str, str]:
 
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
     tls = _tls_files(args)
+    keys = load_keyring(settings.key_file)  # no key, no start: records and the audit log are signed with it
     _migrated_engine(settings).dispose()
-    log.info("collector on %s://%s:%d, database %s", "https" if tls else "http", settings.host, settings.port,
-             safe_url(settings.db_url))
+    log.info("collector on %s://%s:%d, database %s, signing key %s (%s)", "https" if tls else "http",
+             settings.host, settings.port, safe_url(settings.db_url), keys.key_id, settings.key_file)
     dispatcher = _start_notifications(settings)
     try:
         _run_uvicorn(settings, args)
@@ -156,7 +202,8 @@ def _run_uvicorn(settings: Settings, args: argparse.Namespace) -> None:
     if settings.workers > 1:
         os.environ[SETTINGS_ENV] = json.dumps({
             "db_url": settings.db_url, "max_body_bytes": settings.max_body_bytes,
-            "policy_file": settings.policy_file, "sweep_seconds": settings.sweep_seconds})
+            "policy_file": settings.policy_file, "sweep_seconds": settings.sweep_seconds,
+            "key_file": settings.key_file})
         uvicorn.run("collector.cli:app_from_environment", factory=True, workers=settings.workers,
                     **options)
     else:
@@ -173,30 +220,111 @@ def app_from_environment() -> FastAPI:
     return create_app(Settings(**data), jobs=True)
 
 
+def _describe_key(key: PublicKey) -> str:
+    return f"key id {key.key_id}\nfingerprint (SHA-256) {key.fingerprint}\npublic key (base64) {key.base64}"
+
+
+def _key(action: str, settings: Settings) -> int:
+    if action == "create":
+        keys = create_key(settings.key_file)
+        print(f"signing key written to {settings.key_file} (mode 0600; copy it to every collector of this "
+              "database, keep a backup offline)")
+    elif action == "rotate":
+        keys, old = rotate_key(settings.key_file)
+        print(f"signing key {old.key_id} retired (its public key is in {settings.key_file}.retired); "
+              f"new key written to {settings.key_file}: copy both files to every collector and restart them")
+    else:
+        keys = load_keyring(settings.key_file)
+        for old in keys.retired:
+            print(f"retired key {old.key_id}, fingerprint {old.fingerprint}")
+    print(_describe_key(keys.public))
+    print(keys.public.pem(), end="")
+    return 0
+
+
+def _verify_export(file: str, public_key: str) -> int:
+    from collector.records import integrity
+
+    key = parse_public_key(public_key)
+    try:
+        data = Path(file).read_bytes()
+    except OSError as exc:
+        raise CliError(f"{file}: cannot read: {exc.strerror or exc}") from exc
+    try:
+        checked = integrity.check_export(data, key)
+    except ValueError as exc:
+        raise CliError(f"{file}: {exc}") from exc
+    if checked.status == integrity.VERIFIED:
+        print(f"{file}: verified: the content matches its digest and every field and sign-off is signed by key "
+              f"{key.key_id} ({key.fingerprint})")
+        return 0
+    if checked.status == integrity.DIGEST_ONLY:
+        print(f"{file}: digest only: the content matches its digest, but the record (or a sign-off) was stored "
+              "before keyed signatures and proves nothing about who issued it")
+        return 1
+    print(f"{file}: FAILED: " + "; ".join(checked.problems))
+    return 1
+
+
+def _audit_verify(engine: Engine, keys: Keyring) -> int:
+    report = audit.verify_chain(engine, keys)
+    if not report.intact:
+        print(f"audit log BROKEN at entry #{report.broken_seq}: {report.problem} "
+              f"({report.entries} entries before it are intact)")
+        return 1
+    if report.head_seq is None:
+        print("audit log is empty")
+    else:
+        print(f"audit log intact: {report.entries} entries; newest #{report.head_seq}, hash {report.head_hash} "
+              "(compare with the newest 'audit #' line of the collector's log)")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.command == "policy":
         policies = load_policies(args.file)
         print(describe_policies(policies))
         return 0
+    if args.command == "record" and args.action == "verify":
+        return _verify_export(args.file, args.public_key)
     settings = _settings(args)
+    if args.command == "key":
+        return _key(args.action, settings)
     if args.command == "serve":
         if settings.policy_file:  # a bad policy file stops serve before anything starts
             load_policies(settings.policy_file)
         _serve(settings, args)
         return 0
+    keys = None if args.command == "migrate" else load_keyring(settings.key_file)
     engine = _migrated_engine(settings)
     try:
         if args.command == "migrate":
             print(f"database {safe_url(settings.db_url)} is at the newest schema")
+        elif args.command == "audit":
+            assert keys is not None
+            return _audit_verify(engine, keys)
+        elif args.command == "record":
+            from collector.records.service import RecordNotFound, Records
+
+            out = Path(args.out or f"record-{args.id}.json")
+            try:
+                out.write_bytes(Records(engine, keys=keys).export(args.id))
+            except RecordNotFound as exc:
+                raise CliError(str(exc)) from exc
+            except OSError as exc:
+                raise CliError(f"{out}: cannot write: {exc.strerror or exc}") from exc
+            print(f"record {args.id} written to {out}; check it with: wardround-collector record verify {out} "
+                  "--public-key <the collector's public key>")
         elif args.command == "token":
-            token = create_agent_token(engine, site=args.site, host=args.host, also_hosts=args.also_hosts)
+            token = create_agent_token(engine, site=args.site, host=args.host, also_hosts=args.also_hosts,
+                                       keys=keys)
             extra = sorted(set(args.also_hosts) - {args.host})
             also = f", also writes for {', '.join(extra)}" if extra else ""
             print(f"agent token for {args.site}/{args.host}{also} "
                   "(shown once; put it in the agent's token_file):")
             print(token)
         elif args.command == "user":
-            token = create_user(engine, name=args.name, role=args.role)
+            token = create_user(engine, name=args.name, role=args.role, keys=keys)
             print(f"API token for {args.name} ({args.role}) (shown once):")
             print(token)
     finally:
@@ -217,6 +345,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"wardround-collector: {problem}", file=sys.stderr)
+        return exc.exit_code
+    except KeyFileError as exc:
+        print(f"wardround-collector: {exc}", file=sys.stderr)
         return exc.exit_code
     except (CliError, AuthError, DatabaseURLError) as exc:
         print(f"wardround-collector: {exc}", file=sys.stderr)

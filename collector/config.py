@@ -1,7 +1,8 @@
 """Collector settings: defaults, an optional YAML file, then command-line flags.
 
 Precedence, highest first: a command-line flag, the config file, the
-``WARDROUND_DB`` environment variable (database URL only), the default.
+``WARDROUND_DB`` / ``WARDROUND_KEY_FILE`` environment variables (database URL,
+signing key file), the default.
 
 The config file (every key optional)::
 
@@ -14,6 +15,7 @@ The config file (every key optional)::
     notifications: {...}     # e-mail and webhooks of ticket events: docs/notifications.md
     policy_file: policies.yaml  # site policies for tickets (docs/tickets.md); relative to this file
     sweep_seconds: 30        # how often serve checks deadlines and silent agents (0: never)
+    key_file: /etc/wardround/collector.key  # the signing key (collector/keys.py); relative to this file
 
 Every fault in the file is reported at once, each as ``FILE: key: expected ...``
 (:class:`ConfigError`, exit code 2).
@@ -30,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from collector.keys import default_key_file
 from collector.notify.config import NotifyConfig, parse_notifications
 
 __all__ = ["ConfigError", "Settings", "DEFAULT_DB_URL", "DEFAULT_PORT", "load_settings"]
@@ -61,6 +64,7 @@ class Settings:
     notifications: NotifyConfig | None = None  # the ``notifications:`` section, if any
     policy_file: str | None = None  # ticket policies (collector/policy.py); None: built-in defaults
     sweep_seconds: int = 30  # the ticket sweep's interval in serve (0: off)
+    key_file: str = dataclasses.field(default_factory=default_key_file)  # the signing key (collector/keys.py)
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -94,9 +98,9 @@ def _from_file(path: Path) -> dict[str, Any]:
     problems: list[str] = []
     for key in doc:
         if key not in ("db", "listen", "workers", "max_body_bytes", "notifications", "policy_file",
-                       "sweep_seconds"):
+                       "sweep_seconds", "key_file"):
             problems.append(f"{where}: {key}: unknown key (expected db, listen, workers, max_body_bytes, "
-                            "notifications, policy_file, sweep_seconds)")
+                            "notifications, policy_file, sweep_seconds, key_file)")
     if "db" in doc:
         if isinstance(doc["db"], str) and doc["db"].strip():
             out["db_url"] = doc["db"].strip()
@@ -134,6 +138,11 @@ def _from_file(path: Path) -> dict[str, Any]:
             out["policy_file"] = str(path.resolve().parent / doc["policy_file"].strip())
         else:
             problems.append(f"{where}: policy_file: expected the path of a policies YAML file")
+    if "key_file" in doc:
+        if isinstance(doc["key_file"], str) and doc["key_file"].strip():
+            out["key_file"] = str(path.resolve().parent / doc["key_file"].strip())
+        else:
+            problems.append(f"{where}: key_file: expected the path of the collector's signing key file")
     if "sweep_seconds" in doc:
         every = _int(doc["sweep_seconds"], 0, 86400)
         if every is None:

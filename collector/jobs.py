@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from collector import audit
 from collector.policy import Policies
 from collector.records.service import Records
 from collector.tickets import SweepReport, Tickets
@@ -114,6 +115,7 @@ class RecordScheduler(PeriodicJob):
         self.records = records
 
     def step(self, now: datetime) -> None:
+        audit.SOURCE.set("scheduler")  # the audit log's "from where" of records issued on schedule
         issued = self.records.issue_due(now)
         if issued:
             log.info("issued %d scheduled record(s): %s", len(issued), issued)

@@ -58,7 +58,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from checks.result import Status, format_time
-from collector import notify
+from collector import audit, notify
+from collector.keys import Keyring, default_keyring
 from collector.policy import Policies, Rule, SitePolicy, default_policies
 from collector.store import tickets as store
 from collector.store.db import reading, writing
@@ -88,6 +89,9 @@ MAX_SUMMARY = 1000
 MAX_NOTE = 4000
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 _VIA_RE = re.compile(r"^[a-z][a-z0-9_\-]{0,31}$")
+# A person's ticket action → its name in the audit log (collector/audit.py).
+_AUDIT_ACTIONS = {"acknowledge": "ticket.ack", "resolve": "ticket.resolve", "close": "ticket.close",
+                  "onsite": "ticket.onsite"}
 _TIMES = ("opened_at", "response_due", "resolve_due", "acknowledged_at", "resolved_at", "closed_at",
           "last_seen_at", "onsite_requested_at", "onsite_due", "updated_at")
 
@@ -201,13 +205,18 @@ def _new_ticket(policy: SitePolicy, *, site: str, host: str, check: str, item: s
 
 
 class Tickets:
-    """The ticket ledger of one database under one set of site policies."""
+    """The ticket ledger of one database under one set of site policies.
+
+    People's actions are written to the audit log with ``keys`` (default: the
+    key file of the environment, :func:`collector.keys.default_keyring`).
+    """
 
     def __init__(self, engine: Engine, policies: Policies | None = None,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None, keys: Keyring | None = None) -> None:
         self.engine = engine
         self.policies = policies or default_policies()
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.keys = keys if keys is not None else default_keyring()
 
     # -- from results (called by the ingest transaction) -----------------------------------
 
@@ -439,12 +448,19 @@ class Tickets:
                 t.update(occurrences=t["occurrences"] + 1, updated_at=now, _dirty=True)
                 self._flush(conn, t)
                 change.record(t, actor=actor, action="comment", note=f"reported again: {text}")
+                audit.append(conn, self.keys, actor=actor, action="ticket.open", target=f"ticket:{t['id']}",
+                             detail={"created": False, "site": site, "host": host, "reported_via": reported_via,
+                                     "note": note}, at=now)
                 return ticket_view(t), False
             values = _new_ticket(policy, site=site, host=host, check=check, item=item, severity=severity,
                                  summary=summary, via=reported_via, by=actor, now=now)
             opened = change.open(values, actor=actor, note=f"opened at level {severity} "
                                                             f"({values['level_name']}); {text}")
             assert opened is not None  # the host lock and the lookup above leave no live ticket for the key
+            audit.append(conn, self.keys, actor=actor, action="ticket.open", target=f"ticket:{opened['id']}",
+                         detail={"created": True, "site": site, "host": host, "severity": severity,
+                                 "summary": values["summary"], "reported_via": reported_via, "note": note},
+                         at=now)
             return ticket_view(opened), True
 
     def _act(self, ticket_id: int, actor: str, *, allowed: Sequence[str], action: str, event: str | None,
@@ -459,9 +475,12 @@ class Tickets:
             if t["state"] not in allowed:
                 raise TransitionRefused(f"ticket {ticket_id} is {t['state']}: {refuse}")
             change = _Change(conn, now)
+            before = t["state"]
             if not change.move(t, allowed, values(t, now), actor=actor, action=action, note=note,
                                event=event):
                 raise TransitionRefused(f"ticket {ticket_id} changed meanwhile: {refuse}")
+            audit.append(conn, self.keys, actor=actor, action=_AUDIT_ACTIONS[action], target=f"ticket:{ticket_id}",
+                         detail={"from": before, "to": t["state"], "note": note}, at=now)
             return ticket_view(t)
 
     def acknowledge(self, ticket_id: int, actor: str, note: str | None = None) -> dict[str, Any]:
@@ -506,6 +525,8 @@ class Tickets:
                 raise TicketNotFound(f"no ticket {ticket_id}")
             t = dict(row._mapping)
             _Change(conn, now).record(t, actor=actor, action="comment", note=body)
+            audit.append(conn, self.keys, actor=actor, action="ticket.comment", target=f"ticket:{ticket_id}",
+                         detail={"note": body}, at=now)
             return ticket_view(t)
 
     # -- the periodic sweep (collector.jobs) ------------------------------------------------

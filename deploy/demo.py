@@ -1,7 +1,7 @@
 """`make demo`: a collector, an enrolled agent and one full patrol of this machine.
 
 Everything lives under ./demo, or $WARDROUND_DEMO_DIR (the collector's SQLite
-database, the agent's config, token and spool).  The collector is stopped at the end unless
+database and signing key, the agent's config, token and spool).  The collector is stopped at the end unless
 DEMO_KEEP=1.  Only the standard library is used here; the commands are the
 real console scripts from .venv/bin.
 """
@@ -91,6 +91,13 @@ def main() -> int:
 
     say(f"collector database: {DEMO / 'collector.db'}")
     subprocess.run([collector, "migrate", "--db", db], check=True)
+    key = DEMO / "collector.key"  # signs records and the audit log; made once, kept for later runs
+    if not key.exists():
+        subprocess.run([collector, "key", "create", "--key-file", str(key)], check=True, capture_output=True)
+    os.environ["WARDROUND_KEY_FILE"] = str(key)  # for every collector command below
+    fingerprint = subprocess.run([collector, "key", "show"], check=True, capture_output=True,
+                                 text=True).stdout.splitlines()[1]
+    say(f"signing key {key} ({fingerprint})")
     agent_token = last_line([collector, "token", "create", "--db", db, "--site", site, "--host", host])
     token_file = DEMO / "agent.token"
     token_file.write_text(agent_token + "\n")
@@ -161,7 +168,9 @@ def main() -> int:
         rid = record["id"]  # type: ignore[index]
         pdf = download(f"{base}/api/v1/records/{rid}.pdf", user_token, DEMO / f"record-{today}.pdf")
         csv = download(f"{base}/api/v1/records/{rid}.csv", user_token, DEMO / f"record-{today}.csv")
-        print(f"  record {rid}, SHA-256 {record['digest']}")  # type: ignore[index]
+        verify = get_json(f"{base}/api/v1/records/{rid}/verify", user_token)
+        print(f"  record {rid}, SHA-256 {record['digest']}, {verify['status']} with key "  # type: ignore[index]
+              f"{verify['key_id']}")  # type: ignore[index]
         print(f"  PDF: {pdf}")
         print(f"  CSV: {csv}")
 
@@ -174,6 +183,9 @@ def main() -> int:
         print(f"  results:  curl -H \"Authorization: Bearer $(cat {DEMO / 'engineer.token'})\" "
               f"'{base}/api/v1/results?host={host}'")
         print(f"  metrics:  curl {base}/metrics")
+        print(f"  verify:   {collector} record export {rid} --db {db} --key-file {key} --out {DEMO / 'record.json'}"
+              f" && {collector} record verify {DEMO / 'record.json'} --public-key <the base64 key on the record>")
+        print(f"  audit:    {collector} audit verify --db {db} --key-file {key}")
         print(f"  agent:    {agent} run --config {config}")
         print(f"  files:    {DEMO}")
         if os.environ.get("DEMO_KEEP") == "1":

@@ -11,6 +11,8 @@
 #   * the project into a venv under /opt/wardround (root-owned, read-only to the services);
 #   * /etc/wardround (root:<group> 0750) with an example config if none exists;
 #   * /var/lib/wardround (agent spool) and /var/lib/wardround-collector (SQLite DB), 0750;
+#   * the collector's signing key /etc/wardround/collector.key (0600, wardround-collector) if none
+#     exists: it signs records and the audit log; copy the same file to every collector of a database;
 #   * the systemd units from deploy/systemd, enabled but only started when a config exists.
 set -euo pipefail
 
@@ -83,6 +85,12 @@ if [ "$COLLECTOR" = 1 ]; then
     if [ ! -e /etc/wardround/collector.yaml ]; then
         install -m 0640 -o root -g wardround-collector "$SRC/deploy/collector.example.yaml" \
             /etc/wardround/collector.yaml
+    fi
+    if [ ! -e /etc/wardround/collector.key ]; then
+        "$PREFIX/venv/bin/wardround-collector" key create --key-file /etc/wardround/collector.key
+        chown wardround-collector:wardround-collector /etc/wardround/collector.key
+        echo "collector: signing key made; with several collectors, copy /etc/wardround/collector.key" \
+             "(mode 0600, owner wardround-collector) to each of them before starting them"
     fi
     install_unit wardround-collector
 fi

@@ -4,12 +4,19 @@
 sshd, Prometheus...) and cannot find it calls this.  Under ``CI=true`` the
 test fails, because CI installs every component; elsewhere it is skipped
 with the reason.
+
+``collector_key`` (automatic, once per session): a collector signing key in a
+temp dir, named by ``$WARDROUND_KEY_FILE`` for the whole run, so every
+collector the tests start — in process or as ``wardround-collector serve`` —
+signs records and the audit log with it, as one shared key file would.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -29,3 +36,21 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def collector_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path | None]:
+    try:
+        from collector.keys import KEY_ENV, create_key
+    except ImportError:  # the agent alone is installed: no collector to sign anything
+        yield None
+        return
+    path = tmp_path_factory.mktemp("collector-key") / "collector.key"
+    create_key(path)
+    before = os.environ.get(KEY_ENV)
+    os.environ[KEY_ENV] = str(path)
+    yield path
+    if before is None:
+        os.environ.pop(KEY_ENV, None)
+    else:
+        os.environ[KEY_ENV] = before

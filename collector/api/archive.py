@@ -30,7 +30,8 @@ MAX_LIMIT = 5000
 async def get_archive(request: Request) -> Archive:
     archive = getattr(request.app.state, "archive", None)
     if archive is None:
-        archive = Archive(request.app.state.engine, request.app.state.tickets.policies)
+        archive = Archive(request.app.state.engine, request.app.state.tickets.policies,
+                          keys=request.app.state.keys)
         request.app.state.archive = archive
     return archive
 

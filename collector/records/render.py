@@ -1,10 +1,13 @@
 """Renderings of a stored record: HTML, PDF (the HTML printed by WeasyPrint) and CSV.
 
 Every rendering is made from the stored record only — its content as
-issued, its stored digest, its signatures and whether it verified at read
+issued, its stored digest, its signatures and how it verified at read
 (:class:`collector.records.service.StoredRecord`) — so rendering an old
 record again gives the same text.  Every rendering prints the SHA-256
-digest; one whose content fails verification says so in large letters.
+digest and the collector key that signed the record (key id, fingerprint
+and public key, so a customer can check it offline); one that fails
+verification says so in large letters, one stored before keyed signatures
+says it is checked by digest only.
 All words come from the catalogs in the record's language; times are shown
 in the record's time zone.
 
@@ -118,9 +121,11 @@ def html(record: StoredRecord) -> str:
     # table spanning hundreds of pages far more slowly) and a host's rows stay together.
     return _env().get_template("record.html.j2").render(
         c=_Obj(c), h=_Obj(h), lang=lang, t=t, title=_title(lang, h.get("kind", record.kind)), css=_css(),
-        footer=_css_string(f"{t('header.record_id')} {record.id} · SHA-256 {record.digest}"),
-        record_id=record.id, digest=record.digest, verified=record.verified, signatures=record.signatures,
-        by_host=list(by_host.items()), tz=zone)
+        footer=_css_string(f"{t('header.record_id')} {record.id} · SHA-256 {record.digest}"
+                           + (f" · {t('page.key', key_id=record.key_id)}" if record.key_id else "")),
+        record_id=record.id, digest=record.digest, integrity=record.integrity, key=record.key,
+        key_id=record.key_id, verification=_verified_word(record.integrity), verified_word=_verified_word,
+        signatures=record.signatures, by_host=list(by_host.items()), tz=zone)
 
 
 class _Obj(dict[str, Any]):
@@ -147,6 +152,18 @@ def pdf(record: StoredRecord) -> bytes:
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection").
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def _verified_word(status: str) -> str:
+    """The catalog key naming a verification outcome (integrity.VERIFIED, DIGEST_ONLY, FAILED)."""
+    return {"verified": "verify.ok", "digest_only": "verify.digest_only"}.get(status, "verify.failed")
+
+
+def _key_line(record: StoredRecord, t: Any) -> str:
+    if record.key is not None:
+        return str(t("integrity.key", key_id=record.key.key_id, fingerprint=record.key.fingerprint,
+                      public_key=record.key.base64))
+    return str(t("integrity.unknown_key", key_id=record.key_id)) if record.key_id else ""
 
 
 def _cell(value: Any) -> Any:
@@ -190,10 +207,14 @@ def csv_bytes(record: StoredRecord) -> bytes:
                        ("header.period", f"{period} ({h.get('timezone', '')})"),
                        ("header.inspector", h.get("inspector", "")),
                        ("header.generated_at", local(h.get("generated_at"))),
-                       ("header.hosts", hosts), ("header.summary", counts), ("header.digest", record.digest)):
+                       ("header.hosts", hosts), ("header.summary", counts), ("header.digest", record.digest),
+                       ("header.verification", t(_verified_word(record.integrity))),
+                       ("header.key", _key_line(record, t))):
         line([t(key), value])
-    if not record.verified:
+    if record.integrity == "failed":
         line([t("integrity.failed")])
+    elif record.integrity == "digest_only":
+        line([t("integrity.digest_only")])
 
     def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
         line([])
@@ -227,7 +248,8 @@ def csv_bytes(record: StoredRecord) -> bytes:
                 t("verdict." + b["verdict"]), b["remark"]] for b in c.get("backup_evidence", [])])
     for s in c.get("sections", []):
         table(s.get("title", ""), list(s.get("columns", [])), [list(r) for r in s.get("rows", [])])
-    table(t("heading.signatures"), [*cols("role", "signer", "signed_at", "note"), "SHA-256"],
-          [[t("role." + s["role"]), s["signer"], local(s["signed_at"]), s["note"], s["digest"]]
+    table(t("heading.signatures"), [*cols("role", "signer", "signed_at", "note"), "SHA-256", t("header.verification")],
+          [[t("role." + s["role"]), s["signer"], local(s["signed_at"]), s["note"], s["digest"],
+            t(_verified_word(s.get("status", "")))]
            for s in record.signatures])
     return b"\xef\xbb\xbf" + buf.getvalue().encode("utf-8")

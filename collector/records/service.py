@@ -4,8 +4,10 @@ Life of a record::
 
     build (kinds.builder(kind), read-only) → stamp header → canonical JSON + SHA-256
       → INSERT (a scheduled one: ON CONFLICT DO NOTHING on (site, kind, period_start))
-      → read: verify the digest of the stored content at every read
-      → sign: append (signer, role, note, time, the digest signed) — the content never changes
+        + the collector key's signature over every field + an audit entry, one transaction
+      → read: check the digest, the signatures and the audit log at every read (integrity.check)
+      → sign: append (signer, role, note, time, the digest signed), signed and chained to the
+        record and the sign-off before it, + an audit entry — the content never changes
 
 Periods are whole days in the site's time zone (its business calendar's
 zone): ``daily`` one day, ``weekly`` Monday to Sunday, ``monthly`` a
@@ -43,12 +45,17 @@ import orjson
 from sqlalchemy import Engine
 
 from checks.result import format_time
+from collector import audit
+from collector.keys import Keyring, PublicKey, default_keyring
 from collector.policy import Policies, SitePolicy, default_policies
-from collector.records import kinds
+from collector.records import integrity, kinds
 from collector.records.i18n import normalise_language, text
 from collector.records.model import KINDS, canonical, digest
+from collector.store import audit as audit_store
 from collector.store import records as store
 from collector.store.db import reading, writing
+from collector.store.tables import record_signatures
+from collector.store.tables import records as records_table
 
 __all__ = [
     "ROLES",
@@ -146,7 +153,11 @@ def _date(value: Any, where: str) -> date:
 
 @dataclass(frozen=True, slots=True)
 class StoredRecord:
-    """A record as stored, verified at read: what the renderers and the API are given."""
+    """A record as stored, checked at read: what the renderers and the API are given.
+
+    ``integrity`` is ``verified``, ``digest_only`` or ``failed``
+    (:mod:`collector.records.integrity`); ``key`` the trusted key that signed it.
+    """
 
     id: int
     site: str
@@ -161,10 +172,15 @@ class StoredRecord:
     digest: str
     computed: str
     signatures: list[dict[str, Any]]
+    integrity: str = integrity.FAILED
+    problems: tuple[str, ...] = ()
+    key_id: str | None = None
+    key: PublicKey | None = None
 
     @property
     def verified(self) -> bool:
-        return self.digest == self.computed
+        """Every field and sign-off signed by a trusted key (a digest-only record is not verified)."""
+        return self.integrity == integrity.VERIFIED
 
     def summary(self) -> dict[str, Any]:
         counts = self.content.get("header", {}).get("counts", {}) if isinstance(self.content, dict) else {}
@@ -172,8 +188,8 @@ class StoredRecord:
             "id": self.id, "site": self.site, "kind": self.kind,
             "period": {"from": self.period_from, "to": self.period_to}, "language": self.language,
             "origin": self.origin, "issued_by": self.issued_by, "issued_at": format_time(self.issued_at),
-            "digest": self.digest, "verified": self.verified, "counts": counts,
-            "signatures": self.signatures,
+            "digest": self.digest, "verified": self.verified, "integrity": self.integrity,
+            "key_id": self.key_id, "counts": counts, "signatures": self.signatures,
             "links": {fmt: f"/api/v1/records/{self.id}.{fmt}" for fmt in ("html", "pdf", "csv")},
         }
 
@@ -183,34 +199,40 @@ class StoredRecord:
 
 def _signature_view(s: Any) -> dict[str, Any]:
     return {"signer": s.signer, "role": s.role, "signed_at": format_time(s.signed_at), "note": s.note,
-            "digest": s.digest, "signed_by": s.signed_by}
+            "digest": s.digest, "signed_by": s.signed_by, "key_id": s.key_id}
 
 
-def _stored(row: Any, sigs: list[Any]) -> StoredRecord:
-    raw = row.content.encode("utf-8")
-    computed = digest(raw)
+def _stored(row: Any, sigs: list[Any], entries: list[Any], keys: Keyring) -> StoredRecord:
+    about = [{"action": e.action, "detail": audit.entry_view(e)["detail"]} for e in entries]
+    checked = integrity.check(integrity.record_fields(row), [integrity.signoff_fields(s) for s in sigs],
+                              keys.trusted, about)
     try:
-        content = orjson.loads(raw)
+        content = orjson.loads(row.content)
     except orjson.JSONDecodeError:
         content = {}
-    if computed != row.digest:
-        log.error("record %s FAILS verification: stored digest %s, content digest %s", row.id, row.digest,
-                  computed)
+    if checked.status == integrity.FAILED:
+        log.error("record %s FAILS verification: %s", row.id, "; ".join(checked.problems))
     return StoredRecord(
         id=int(row.id), site=row.site, kind=row.kind, period_from=row.period_from, period_to=row.period_to,
         language=row.language, origin=row.origin, issued_by=row.issued_by, issued_at=row.issued_at,
-        content=content if isinstance(content, dict) else {}, digest=row.digest, computed=computed,
-        signatures=[_signature_view(s) for s in sigs])
+        content=content if isinstance(content, dict) else {}, digest=row.digest, computed=checked.computed,
+        signatures=[{**_signature_view(s), "status": status} for s, status in zip(sigs, checked.signoffs,
+                                                                                   strict=True)],
+        integrity=checked.status, problems=tuple(checked.problems), key_id=row.key_id, key=checked.key)
 
 
 class Records:
-    """The record service over one database and the site policies."""
+    """The record service over one database, the site policies and the collector key.
+
+    ``keys`` default to the key file of the environment (:func:`collector.keys.default_keyring`).
+    """
 
     def __init__(self, engine: Engine, policies: Policies | None = None,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None, keys: Keyring | None = None) -> None:
         self.engine = engine
         self.policies = policies or default_policies()
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.keys = keys if keys is not None else default_keyring()
 
     # -- periods ------------------------------------------------------------
     def zone(self, site: str) -> ZoneInfo:
@@ -297,6 +319,13 @@ class Records:
         }
         with writing(self.engine) as conn:
             record_id = store.insert_record(conn, values)
+            if record_id is not None:
+                signature = integrity.sign_record(self.keys, integrity.record_fields({**values, "id": record_id}))
+                store.set_signature(conn, records_table, record_id, signature=signature, key_id=self.keys.key_id)
+                audit.append(conn, self.keys, actor=actor, action="record.issue", target=f"record:{record_id}",
+                             detail={"site": site, "kind": kind, "period_from": values["period_from"],
+                                     "period_to": values["period_to"], "origin": origin,
+                                     "digest": values["digest"], "signature": signature}, at=now)
         if record_id is not None:
             log.info("issued %s record %s for %s %s..%s (%s rows, %s)", kind, record_id, site, p.first,
                      p.last, len(content.rows), origin)
@@ -349,7 +378,18 @@ class Records:
             if row is None:
                 raise RecordNotFound(f"no record {record_id}")
             sigs = store.signatures(conn, [record_id]).get(record_id, [])
-        return _stored(row, sigs)
+            entries = audit_store.for_target(conn, f"record:{record_id}")
+        return _stored(row, sigs, entries, self.keys)
+
+    def export(self, record_id: int) -> bytes:
+        """The record, its sign-offs and the signed bytes as one JSON file to check offline."""
+        with reading(self.engine) as conn:
+            row = store.get_record(conn, record_id)
+            if row is None:
+                raise RecordNotFound(f"no record {record_id}")
+            sigs = store.signatures(conn, [record_id]).get(record_id, [])
+        return integrity.export(integrity.record_fields(row), [integrity.signoff_fields(s) for s in sigs],
+                                self.keys.trusted(row.key_id))
 
     def list(self, f: store.RecordFilter) -> list[dict[str, Any]]:
         """Records matching ``f`` (without content; ``verified`` is checked when one is read)."""
@@ -375,17 +415,30 @@ class Records:
         if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE):
             raise RecordInvalid(f"note: expected text of at most {MAX_NOTE} characters")
         record = self.get(record_id)
-        if not record.verified:
-            raise RecordInvalid(f"record {record_id} fails verification: its stored content does not match "
-                                "its digest; it cannot be signed")
+        if record.integrity == integrity.FAILED:
+            raise RecordInvalid(f"record {record_id} fails verification ({'; '.join(record.problems)}); "
+                                "it cannot be signed")
+        now = self.clock()
         with writing(self.engine) as conn:
-            store.add_signature(conn, record_id=record_id, signer=signer.strip(), role=role,
-                                signed_at=self.clock(), note=(note or "").strip(), digest=record.digest,
-                                signed_by=actor)
+            store.lock_record(conn, record_id)
+            previous = store.last_signature(conn, record_id)
+            fields = {"record_id": record_id, "signer": signer.strip(), "role": role, "signed_at": now,
+                      "note": (note or "").strip(), "digest": record.digest, "signed_by": actor}
+            sid = store.add_signature(conn, **fields)
+            row = store.get_record(conn, record_id)
+            assert row is not None
+            signature = integrity.sign_signoff(self.keys, integrity.signoff_fields({**fields, "id": sid}),
+                                               record_signature=row.signature, previous=previous)
+            store.set_signature(conn, record_signatures, sid, signature=signature, key_id=self.keys.key_id)
+            audit.append(conn, self.keys, actor=actor, action="record.sign", target=f"record:{record_id}",
+                         detail={"signature_id": sid, "signer": fields["signer"], "role": role,
+                                 "signature": signature}, at=now)
         log.info("record %s signed as %s by %s", record_id, role, actor)
         return self.get(record_id)
 
     def verify(self, record_id: int) -> dict[str, Any]:
         r = self.get(record_id)
-        return {"id": r.id, "verified": r.verified, "digest": r.digest, "computed": r.computed,
+        return {"id": r.id, "verified": r.verified, "status": r.integrity, "digest": r.digest,
+                "computed": r.computed, "key_id": r.key_id,
+                "fingerprint": r.key.fingerprint if r.key is not None else None, "problems": list(r.problems),
                 "signatures": [{**s, "matches": s["digest"] == r.computed} for s in r.signatures]}

@@ -13,8 +13,11 @@ Reads for building a record (all bounded by one site and one period,
 
 Writes: :func:`insert_record` (``ON CONFLICT DO NOTHING`` against
 ``uq_records_scheduled`` for scheduled records, so two collectors issuing
-the same record store one) and :func:`add_signature`.  Nothing here updates
-a record: there is no such function, on purpose.
+the same record store one) and :func:`add_signature`; their keyed signature
+covers the new row's id, so :func:`set_signature` stores it right after the
+INSERT, in the same transaction, into a column that is still empty.
+Nothing here changes a stored record or sign-off otherwise: there is no such
+function, on purpose.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, insert, or_, select, text
+from sqlalchemy import Connection, and_, case, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from collector.store.tables import hosts, record_signatures, records, results, tickets
@@ -33,6 +36,9 @@ __all__ = [
     "PeriodItem",
     "RecordFilter",
     "add_signature",
+    "last_signature",
+    "lock_record",
+    "set_signature",
     "find_records",
     "get_record",
     "insert_record",
@@ -204,6 +210,28 @@ def add_signature(conn: Connection, *, record_id: int, signer: str, role: str, s
     return int(conn.execute(insert(record_signatures).values(
         record_id=record_id, signer=signer, role=role, signed_at=signed_at, note=note, digest=digest,
         signed_by=signed_by).returning(record_signatures.c.id)).scalar_one())
+
+
+def set_signature(conn: Connection, table: Any, row_id: int, *, signature: str, key_id: str) -> None:
+    """Store the keyed signature of a row of ``records`` or ``record_signatures`` just inserted (once)."""
+    done = conn.execute(update(table).where(table.c.id == row_id, table.c.signature.is_(None))
+                        .values(signature=signature, key_id=key_id)).rowcount
+    if done != 1:
+        raise RuntimeError(f"{table.name} {row_id}: signed already or missing")
+
+
+def lock_record(conn: Connection, record_id: int) -> None:
+    """Serialise sign-offs of one record until the transaction ends (each is chained to the one before)."""
+    q = select(records.c.id).where(records.c.id == record_id)
+    conn.execute(q.with_for_update() if conn.dialect.name == "postgresql" else q)
+
+
+def last_signature(conn: Connection, record_id: int) -> str | None:
+    """The keyed signature of the record's newest sign-off (None: no sign-off, or one from before keys)."""
+    sig: str | None = conn.execute(
+        select(record_signatures.c.signature).where(record_signatures.c.record_id == record_id)
+        .order_by(record_signatures.c.id.desc()).limit(1)).scalar()
+    return sig
 
 
 def signatures(conn: Connection, record_ids: Sequence[int]) -> dict[int, list[Any]]:

@@ -33,7 +33,7 @@ from sqlalchemy import (
 __all__ = [
     "metadata", "agent_tokens", "agent_token_hosts", "users", "results", "latest", "hosts", "UTCDateTime",
     "notify_events", "notify_deliveries", "tickets", "ticket_events", "ticket_streaks", "LIVE_STATES",
-    "archive_entries", "web_sessions", "records", "record_signatures",
+    "archive_entries", "web_sessions", "records", "record_signatures", "audit_log",
 ]
 
 
@@ -296,11 +296,14 @@ web_sessions = Table(
 
 # --- inspection records (collector/records) ----------------------------------
 # ``records`` holds each issued record's content as canonical JSON with the
-# SHA-256 digest taken when it was issued; nothing updates a row.  A
+# SHA-256 digest taken when it was issued; nothing updates a row after the
+# transaction that issued it.  A
 # scheduled record is issued once per (site, kind, period_start): the partial
 # unique index ``uq_records_scheduled`` makes the second collector's INSERT
 # do nothing.  ``record_signatures`` is append-only: each row is one
-# sign-off with the digest the signer saw.
+# sign-off with the digest the signer saw.  ``signature``/``key_id`` are the
+# collector key's Ed25519 signature over every field (collector/records/integrity.py);
+# NULL on rows stored before keyed signatures existed ("digest only").
 
 _RECORD_ID = BigInteger().with_variant(Integer, "sqlite")
 
@@ -319,6 +322,8 @@ records = Table(
     Column("issued_at", UTCDateTime, nullable=False),
     Column("content", Text, nullable=False),
     Column("digest", String(64), nullable=False),
+    Column("signature", Text),
+    Column("key_id", String(16)),
     Index("uq_records_scheduled", "site", "kind", "period_start", unique=True,
           sqlite_where=text("origin = 'scheduled'"), postgresql_where=text("origin = 'scheduled'")),
     Index("ix_records_site_kind_from", "site", "kind", "period_from"),
@@ -334,5 +339,34 @@ record_signatures = Table(
     Column("note", Text, nullable=False),
     Column("digest", String(64), nullable=False),
     Column("signed_by", String(64), nullable=False),
+    Column("signature", Text),
+    Column("key_id", String(16)),
     Index("ix_record_signatures_record_id", "record_id", "id"),
+)
+
+# --- the audit log (collector/audit.py) ----------------------------------------
+# People's actions (logins, ticket actions, records issued and signed, tokens and
+# users made), append-only and hash-chained: ``seq`` counts 1, 2, 3... without
+# gaps, each row's ``hash`` is the SHA-256 of its fields and ``prev_hash`` (the
+# previous row's hash), and ``signature`` is the collector key's Ed25519
+# signature of the same bytes.  Appends are serialised (an advisory lock on
+# PostgreSQL, BEGIN IMMEDIATE on SQLite); the unique ``seq`` backs that up.
+
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("seq", BigInteger, nullable=False, unique=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("outcome", String(8), nullable=False),
+    Column("target", String(128), nullable=False),
+    Column("source", String(128), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("key_id", String(16), nullable=False),
+    Column("signature", Text, nullable=False),
+    Index("ix_audit_log_at", "at"),
+    Index("ix_audit_log_target", "target"),
 )

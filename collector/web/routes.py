@@ -71,14 +71,15 @@ REPORTED_VIA = ("phone", "email", "feedback", "wechat", "visit")
 def _sessions(request: Request) -> Sessions:
     s = getattr(request.app.state, "web_sessions", None)
     if s is None:
-        s = request.app.state.web_sessions = Sessions(request.app.state.engine)
+        s = request.app.state.web_sessions = Sessions(request.app.state.engine, keys=request.app.state.keys)
     return s
 
 
 def _records(request: Request) -> Records:
     r = getattr(request.app.state, "records", None)
     if r is None:
-        r = request.app.state.records = Records(request.app.state.engine, _tickets(request).policies)
+        r = request.app.state.records = Records(request.app.state.engine, _tickets(request).policies,
+                                                keys=request.app.state.keys)
     return r
 
 
@@ -230,7 +231,7 @@ async def logout(request: Request) -> Response:
     fields = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
     if not csrf_ok(session_id, fields.get("csrf")):
         raise HTTPException(status_code=403, detail=CSRF_REFUSED)
-    await run_in_threadpool(_sessions(request).logout, session_id)
+    await run_in_threadpool(_sessions(request).logout, session_id, person)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
     return response

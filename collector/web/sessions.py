@@ -14,6 +14,10 @@ neither read it nor, with ``SameSite=Strict``, send the cookie.
 
 States of a session: *live* until it expires or its person logs out; an
 expired row is deleted at the next login of anybody.
+
+Every login, refused ones included, and every logout is written to the
+audit log (:mod:`collector.audit`) — who (for a refused token: nobody known),
+from where, and why it was refused; never the token.
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
-from collector.auth import Person, Role, authenticate
+from collector import audit
+from collector.auth import Agent, Person, Role, authenticate
+from collector.keys import Keyring, default_keyring
 from collector.store import archive as store
 from collector.store.db import reading, writing
 
@@ -54,24 +60,32 @@ def csrf_ok(session_id: str, token: str | None) -> bool:
 
 
 class Sessions:
-    def __init__(self, engine: Engine, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(self, engine: Engine, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 keys: Keyring | None = None) -> None:
         self.engine = engine
         self.clock = clock
+        self.keys = keys if keys is not None else default_keyring()
 
     def login(self, token: str) -> tuple[str, Person] | None:
         """A new session id for the person ``token`` belongs to; None for anything else."""
         token = token.strip()
-        if not token or len(token) > 200:
-            return None
-        principal = authenticate(self.engine, token)
+        principal = authenticate(self.engine, token) if token and len(token) <= 200 else None
+        now = self.clock()
         if not isinstance(principal, Person):
+            refused = ("no token" if not token else "not a token" if len(token) > 200
+                       else "an agent's token" if isinstance(principal, Agent) else "unknown or revoked token")
+            with writing(self.engine) as conn:
+                audit.append(conn, self.keys, actor="", action="login", outcome="failed", target="",
+                             detail={"reason": refused}, at=now)
+            log.info("web login refused: %s", refused)
             return None
         session_id = secrets.token_urlsafe(32)
-        now = self.clock()
         with writing(self.engine) as conn:
             store.delete_expired_sessions(conn, now)
             store.insert_session(conn, id_hash=_hash(session_id), user_name=principal.name, created_at=now,
                                  expires_at=now + SESSION_TTL)
+            audit.append(conn, self.keys, actor=principal.name, action="login", target=f"user:{principal.name}",
+                         at=now)
         log.info("web login: %s", principal.name)
         return session_id, principal
 
@@ -85,6 +99,8 @@ class Sessions:
             return None
         return Person(name=row.name, role=Role[row.role])
 
-    def logout(self, session_id: str) -> None:
+    def logout(self, session_id: str, person: Person) -> None:
         with writing(self.engine) as conn:
             store.delete_session(conn, _hash(session_id))
+            audit.append(conn, self.keys, actor=person.name, action="logout", target=f"user:{person.name}",
+                         at=self.clock())

@@ -106,7 +106,8 @@ def test_html_style_sheet_is_not_html_escaped_when_rendered(issued: Any) -> None
     style = page.split("<style>", 1)[1].split("</style>", 1)[0]
     assert "&#34;" not in style and "&quot;" not in style and "&amp;" not in style
     assert 'font-family: "Noto Sans CJK SC"' in style
-    assert f'SHA-256 {recs["en"].digest}"' in style  # the page footer's text is a CSS string
+    rec = recs["en"]
+    assert f'SHA-256 {rec.digest} · key {rec.key_id}"' in style  # the page footer's text: a CSS string
     hostile = str(render._css_string('x" } body { display: none } </style><script>alert(1)</script>\\'))
     assert hostile.count('"') == 2 and "<" not in hostile and hostile.startswith('"x\\22 ')
 
@@ -163,6 +164,33 @@ def test_csv_starts_with_a_bom_and_holds_every_row_when_opened(issued: Any) -> N
     disk = next(r for r in body if r[0] == "his-db-01" and r[1] == "disk")
     assert disk[2:8] == ["磁盘空间 /", "used < 80 %", "41.2", "%", "41.2 %", "正常"]
     assert ["工程师", "李工"] == lines[-1][:2]
+
+
+def test_renderings_print_the_signing_key_so_a_customer_can_check_the_record_offline(
+        issued: Any, pdf_texts: dict[str, str]) -> None:
+    _, recs = issued
+    rec = recs["zh_CN"]
+    assert rec.key is not None and rec.integrity == "verified"
+    page = render.html(rec)
+    for shown in (rec.key.key_id, rec.key.fingerprint, rec.key.base64, "校验通过", "record verify"):
+        assert shown in page, shown
+    cells = [c for line in csv.reader(io.StringIO(render.csv_bytes(rec)[3:].decode("utf-8"))) for c in line]
+    assert "校验通过" in cells and any(rec.key.fingerprint in c and rec.key.base64 in c for c in cells)
+    flat = _squash(pdf_texts["zh_CN"])
+    assert _squash(rec.key.fingerprint) in flat and rec.key.key_id in flat
+
+
+def test_renderings_of_a_record_from_before_keyed_signatures_say_digest_only_when_read(issued: Any) -> None:
+    records, recs = issued
+    rec = records.issue(site=SITE, kind="daily", period=DAY, language="en", actor="li")
+    with records.engine.begin() as conn:  # as stored before keyed signatures: no signature, no audit entry
+        conn.execute(text("UPDATE records SET signature = NULL, key_id = NULL WHERE id = :id"), {"id": rec.id})
+        conn.execute(text("DELETE FROM audit_log WHERE target = :t"), {"t": f"record:{rec.id}"})
+    old = records.get(rec.id)
+    assert old.integrity == "digest_only" and not old.verified
+    page = render.html(old)
+    assert "only its SHA-256 digest is checked" in page and "VERIFICATION FAILED" not in page
+    assert b"digest only" in render.csv_bytes(old)
 
 
 def test_renderings_of_a_tampered_record_say_it_failed_when_the_content_was_changed(issued: Any) -> None:

@@ -11,9 +11,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from collector import audit
 from collector.config import ConfigError
+from collector.keys import default_keyring
 from collector.policy import load_policies
 from collector.records.service import Records, last_complete_period
+from collector.store.audit import AuditFilter
 from collector.store.db import make_engine
 from collector.store.tables import records as records_table
 from tests.collector.records_data import SITE, ZONE, fill_site
@@ -130,6 +133,9 @@ def test_two_collectors_on_one_postgresql_issue_each_scheduled_record_once_when_
         (SITE, "daily", "2026-11-21", 1), (SITE, "daily", "2026-11-22", 1), (SITE, "weekly", "2026-11-16", 1),
         ("other-site", "daily", "2026-11-22", 1), ("other-site", "weekly", "2026-11-16", 1)]
     assert len([x for x in got if x is not None]) == 5
+    chain = audit.verify_chain(a, default_keyring())  # one audit entry per record stored, none for the losers
+    assert chain.intact and chain.entries == 5
+    assert {e["action"] for e in audit.list_entries(a, AuditFilter())} == {"record.issue"}
 
 
 def test_record_scheduler_thread_issues_due_records_at_start_when_running(engine: Any, policies: Any) -> None:
@@ -145,3 +151,6 @@ def test_record_scheduler_thread_issues_due_records_at_start_when_running(engine
     finally:
         scheduler.stop()
     assert _count(engine) == [("daily", "2026-11-21", "scheduled"), ("daily", "2026-11-22", "scheduled")]
+    logged = audit.list_entries(engine, AuditFilter())
+    assert {(e["action"], e["actor"], e["source"]) for e in logged} == {("record.issue", "system", "scheduler")}
+    assert {e["target"] for e in logged} >= {f"record:{i}" for i in (1, 2)}

@@ -126,6 +126,7 @@ def test_collector_sample_config_is_accepted_by_the_collector_when_loaded():
     settings = load_settings(str(DEPLOY / "collector.example.yaml"))
     assert settings.port == 8480 and settings.host == "0.0.0.0"
     assert settings.db_url.startswith("sqlite:////var/lib/wardround-collector/")
+    assert settings.key_file == "/etc/wardround/collector.key"
 
 
 def test_windows_service_definition_names_the_programdata_paths_when_parsed():

@@ -141,10 +141,13 @@ def test_collector_restart_keeps_the_hosts_it_knew(tmp_path):
 
 
 def test_demo_runs_from_a_clean_directory(tmp_path):
-    env = dict(os.environ, WARDROUND_DEMO_DIR=str(tmp_path / "demo"))
+    env = {k: v for k, v in os.environ.items() if k != "WARDROUND_KEY_FILE"}  # a fresh machine: no key yet
+    env["WARDROUND_DEMO_DIR"] = str(tmp_path / "demo")
     run = subprocess.run([command("python"), str(Path(__file__).parents[2] / "deploy" / "demo.py")],
                          capture_output=True, text=True, timeout=180, env=env)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "what the collector now knows" in run.stdout
     assert "results stored" in run.stdout
     assert (tmp_path / "demo" / "collector.db").exists()
+    assert (tmp_path / "demo" / "collector.key").stat().st_mode & 0o077 == 0
+    assert ", verified with key " in run.stdout  # today's record, signed with the demo's key

@@ -1,0 +1,186 @@
+"""The audit log of people's actions: append-only, hash-chained, signed with the collector key.
+
+What is logged (GB/T 22239-2019 level 3, 安全审计: who, when, what, on what,
+from where, and whether it succeeded), by the service function that does
+the action — so the API, the pages and the command line all log the same::
+
+    login           a person logs in to the pages (outcome ``failed`` for a refused token)
+    logout          a person logs out
+    ticket.open     a ticket opened by hand (``created: false`` when it was reported again)
+    ticket.ack / ticket.resolve / ticket.close / ticket.onsite / ticket.comment
+    record.issue    an inspection record issued (by hand, or by the schedule: actor ``system``)
+    record.sign     a sign-off appended to a record
+    archive.add     a service archive entry logged
+    token.create    an agent token made (site, host; never the token)
+    user.create     a person made (name, role; never the token)
+
+Adding an action is one call inside the transaction that performs it, as its
+last statement::
+
+    audit.append(conn, keys, actor=name, action="token.revoke", target=f"token:{site}/{host}")
+
+An entry is ``seq`` (1, 2, 3... without gaps), ``at``, ``actor``, ``action``,
+``outcome`` (``ok``/``failed``), ``target`` (``ticket:17``, ``record:12``,
+``user:alice``...), ``source`` (``api 10.0.0.5``, ``web 10.0.0.5``, ``cli``,
+``scheduler``) and ``detail`` (a small JSON object; never a token, password
+or key: :func:`append` refuses such fields).  Its bytes (:func:`entry_bytes`)
+include the previous entry's hash; ``hash`` is their SHA-256 and
+``signature`` the collector key's Ed25519 signature of them.  So an entry
+edited in the database fails its hash or, with the hash recomputed, its
+signature; a deleted one leaves a gap in ``seq`` and a broken link; an
+inserted one cannot be signed.  The newest entries could be cut off without
+a trace in the database alone: every append is also logged (``audit #N
+<action> ... hash <first 16>``) to the collector's log, outside the
+database, to compare the head with.  :func:`verify_chain` walks the chain
+(``wardround-collector audit verify``).
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import logging
+import re
+from collections.abc import Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Engine
+
+from checks.result import format_time
+from collector.keys import Keyring
+from collector.store import audit as store
+from collector.store.db import reading
+
+__all__ = [
+    "GENESIS",
+    "SOURCE",
+    "ChainReport",
+    "append",
+    "entry_bytes",
+    "entry_view",
+    "list_entries",
+    "local_actor",
+    "verify_chain",
+]
+
+log = logging.getLogger(__name__)
+
+GENESIS = "0" * 64  # the "previous hash" of the first entry
+SOURCE: ContextVar[str] = ContextVar("wardround_audit_source", default="cli")
+_ACTION_RE = re.compile(r"^[a-z][a-z_]*(\.[a-z][a-z_]*)?$")
+_SECRET_FIELDS = re.compile(r"token|password|secret|private|key$", re.IGNORECASE)
+_SECRET_VALUES = ("wra_", "wru_", "-----BEGIN")
+MAX_ACTOR, MAX_TARGET, MAX_SOURCE = 64, 128, 128
+
+
+def local_actor() -> str:
+    """Who acts from the command line: ``cli:<the operating-system user>``."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"cli:{user}"[:MAX_ACTOR]
+
+
+def _check_detail(detail: Mapping[str, Any]) -> None:
+    for key, value in detail.items():
+        if _SECRET_FIELDS.search(key) or (isinstance(value, str) and value.startswith(_SECRET_VALUES)):
+            raise ValueError(f"audit detail {key!r}: secrets are never written to the audit log")
+
+
+def entry_bytes(*, seq: int, at: datetime, actor: str, action: str, outcome: str, target: str, source: str,
+                detail: str, prev_hash: str) -> bytes:
+    """What an entry's hash and signature cover: every field and the previous entry's hash."""
+    return orjson.dumps({"v": 1, "seq": seq, "at": format_time(at), "actor": actor, "action": action,
+                         "outcome": outcome, "target": target, "source": source, "detail": detail,
+                         "prev": prev_hash}, option=orjson.OPT_SORT_KEYS)
+
+
+def append(conn: Connection, keys: Keyring, *, actor: str, action: str, target: str = "", outcome: str = "ok",
+           detail: Mapping[str, Any] | None = None, at: datetime | None = None) -> int:
+    """Append one entry in ``conn``'s write transaction (call it last there); its ``seq``."""
+    if not _ACTION_RE.match(action):
+        raise ValueError(f"audit action {action!r}: expected a name like ticket.ack")
+    if outcome not in ("ok", "failed"):
+        raise ValueError(f"audit outcome {outcome!r}: expected ok or failed")
+    _check_detail(detail or {})
+    store.lock_head(conn)
+    previous = store.head(conn)
+    seq, prev_hash = (previous[0] + 1, previous[1]) if previous else (1, GENESIS)
+    fields: dict[str, Any] = {
+        "seq": seq, "at": at or datetime.now(UTC), "actor": actor[:MAX_ACTOR], "action": action,
+        "outcome": outcome, "target": target[:MAX_TARGET], "source": SOURCE.get()[:MAX_SOURCE],
+        "detail": orjson.dumps(dict(detail or {}), option=orjson.OPT_SORT_KEYS).decode("utf-8"),
+        "prev_hash": prev_hash}
+    data = entry_bytes(**fields)
+    digest = hashlib.sha256(data).hexdigest()
+    store.insert_entry(conn, {**fields, "hash": digest, "key_id": keys.key_id, "signature": keys.sign(data)})
+    log.info("audit #%d %s %s by %s on %s from %s, hash %s", seq, action, outcome, fields["actor"],
+             fields["target"] or "-", fields["source"], digest[:16])
+    return seq
+
+
+def _row_bytes(row: Any) -> bytes:
+    return entry_bytes(seq=int(row.seq), at=row.at, actor=row.actor, action=row.action, outcome=row.outcome,
+                       target=row.target, source=row.source, detail=row.detail, prev_hash=row.prev_hash)
+
+
+def entry_view(row: Any) -> dict[str, Any]:
+    """An entry as the API shows it."""
+    try:
+        detail = orjson.loads(row.detail)
+    except orjson.JSONDecodeError:
+        detail = row.detail
+    return {"seq": int(row.seq), "at": format_time(row.at), "actor": row.actor, "action": row.action,
+            "outcome": row.outcome, "target": row.target, "source": row.source, "detail": detail,
+            "hash": row.hash, "prev_hash": row.prev_hash, "key_id": row.key_id}
+
+
+def list_entries(engine: Engine, f: store.AuditFilter) -> list[dict[str, Any]]:
+    with reading(engine) as conn:
+        return [entry_view(r) for r in store.find_entries(conn, f)]
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    """The outcome of walking the chain: intact, or where it first breaks and why."""
+
+    entries: int
+    head_seq: int | None
+    head_hash: str | None
+    broken_seq: int | None = None
+    problem: str | None = None
+
+    @property
+    def intact(self) -> bool:
+        return self.problem is None
+
+
+def verify_chain(engine: Engine, keys: Keyring) -> ChainReport:
+    """Walk every entry in order; stop at the first that is missing, edited, inserted or forged."""
+    expected, prev_hash, count = 1, GENESIS, 0
+    with reading(engine) as conn:
+        for row in store.walk(conn):
+            seq = int(row.seq)
+            problem = None
+            if seq != expected:
+                problem = (f"entry #{expected} is missing (the next entry is #{seq})" if seq > expected
+                           else f"entry #{seq} is out of order")
+                seq = expected
+            elif row.prev_hash != prev_hash:
+                problem = f"entry #{seq} does not follow entry #{seq - 1} (its previous-entry hash differs)"
+            else:
+                data = _row_bytes(row)
+                if hashlib.sha256(data).hexdigest() != row.hash:
+                    problem = f"entry #{seq} was changed after it was written (its hash does not match)"
+                elif not keys.verify(row.key_id, data, row.signature):
+                    problem = (f"entry #{seq} is not signed by a trusted collector key "
+                               f"(key {row.key_id}): it was forged or rewritten")
+            if problem is not None:
+                return ChainReport(count, expected - 1 or None, prev_hash if count else None, seq, problem)
+            count, expected, prev_hash = count + 1, seq + 1, row.hash
+    return ChainReport(count, count or None, prev_hash if count else None)
