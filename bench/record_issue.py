@@ -12,10 +12,13 @@ the gap search reads), 50 tickets, and 10 hosts silent all day (gaps).
 Then, with the collector's real :class:`collector.records.service.Records`:
 
 * ``issue``: build the content (the SQL reads and the rows), canonical JSON,
-  SHA-256, INSERT — what ``POST /api/v1/records`` does (``--rounds`` times,
-  a new record each time);
-* ``read``: load the stored record and verify its digest;
-* ``html``, ``csv``, ``pdf``: the renderings of the stored record.
+  SHA-256, INSERT, the collector key's signature and the audit entry — what
+  ``POST /api/v1/records`` does (``--rounds`` times, a new record each time);
+* ``read``: load the stored record and verify its digest and signature;
+* ``html``, ``csv``, ``pdf``: the renderings of the stored record;
+* ``signing_us``: what keyed integrity adds, alone (microseconds, median of
+  many): the Ed25519 signature of the record's fields, its check, and one
+  audit-log append (lock, head, hash, signature, INSERT) in a transaction.
 
 Reports the median and each run; writes ``bench/results/record_issue.json``.
 
@@ -45,12 +48,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import _harness as h  # noqa: E402
 import orjson  # noqa: E402
 
-from collector.records import render  # noqa: E402
+from collector import audit  # noqa: E402
+from collector.keys import Keyring, create_key  # noqa: E402
+from collector.records import integrity, render  # noqa: E402
 from collector.records.service import Records  # noqa: E402
 from collector.store import queries  # noqa: E402
 from collector.store import tickets as ticket_store  # noqa: E402
 from collector.store.db import make_engine, writing  # noqa: E402
 from collector.store.migrate import upgrade  # noqa: E402
+from collector.store.tables import records as records_table  # noqa: E402
 
 SITE = "bench-hospital"
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -124,12 +130,40 @@ def timed(fn: Any) -> tuple[float, Any]:
     return time.perf_counter() - t0, out
 
 
-def run(db_url: str, args: argparse.Namespace) -> dict[str, Any]:
+def micro(fn: Any, n: int) -> float:
+    """Median microseconds of ``fn`` over ``n`` calls."""
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return round(statistics.median(times) * 1e6, 1)
+
+
+def signing_cost(engine: Any, keys: Keyring, record_id: int) -> dict[str, float]:
+    """What keyed integrity adds to issuing and reading one record, measured alone."""
+    with writing(engine) as conn:
+        row = conn.execute(records_table.select().where(records_table.c.id == record_id)).first()
+    fields = integrity.record_fields(row)
+    payload = integrity.record_payload(fields, keys.key_id)
+    detail = {"site": SITE, "kind": "daily", "digest": fields["digest"], "signature": fields["signature"]}
+
+    def append() -> None:
+        with writing(engine) as conn:
+            audit.append(conn, keys, actor="bench", action="record.issue", target=f"record:{record_id}",
+                         detail=detail)
+
+    return {"sign": micro(lambda: integrity.sign_record(keys, fields), 500),
+            "verify": micro(lambda: keys.public.verify(payload, fields["signature"]), 500),
+            "audit_append_txn": micro(append, 100)}
+
+
+def run(db_url: str, args: argparse.Namespace, keys: Keyring) -> dict[str, Any]:
     engine = make_engine(db_url)
     upgrade(engine)
     fill_s, stored = timed(lambda: fill(engine, args.hosts, args.items, args.per_day))
     now = (DAY + timedelta(days=1, hours=8)).astimezone(UTC)
-    records = Records(engine, clock=lambda: now)
+    records = Records(engine, clock=lambda: now, keys=keys)
     runs: dict[str, list[float]] = {k: [] for k in ("issue", "read", "html", "csv", "pdf")}
     sizes: dict[str, int] = {}
     rows = 0
@@ -153,9 +187,11 @@ def run(db_url: str, args: argparse.Namespace) -> dict[str, Any]:
                      csv_bytes=len(sheet))
         done = ", ".join(f"{k} {v[-1]:.2f} s" for k, v in runs.items() if v)
         print(f"  round {r + 1}: {done}", flush=True)
+    signing = signing_cost(engine, keys, rec.id)
+    print(f"  signing alone: {signing}", flush=True)
     engine.dispose()
     return {"db": db_url.split(":")[0], "results_stored": stored, "fill_seconds": round(fill_s, 1),
-            "rows": rows, "sizes": sizes,
+            "rows": rows, "sizes": sizes, "signing_us": signing,
             "median_seconds": {k: round(statistics.median(v), 3) for k, v in runs.items() if v},
             "runs_seconds": {k: [round(x, 3) for x in v] for k, v in runs.items()}}
 
@@ -173,10 +209,11 @@ def main() -> None:
                            "per_day": args.per_day, "runs": []}
     with tempfile.TemporaryDirectory() as tmp:
         print(f"SQLite: {args.hosts} hosts x {args.items} items, {args.per_day} results/item/day", flush=True)
-        out["runs"].append(run(f"sqlite:///{Path(tmp) / 'bench.db'}", args))
-    if args.pg_url:
-        print("PostgreSQL", flush=True)
-        out["runs"].append(run(args.pg_url, args))
+        keys = create_key(Path(tmp) / "bench.key")
+        out["runs"].append(run(f"sqlite:///{Path(tmp) / 'bench.db'}", args, keys))
+        if args.pg_url:
+            print("PostgreSQL", flush=True)
+            out["runs"].append(run(args.pg_url, args, keys))
     print(h.table(["db", "rows", "issue s", "read s", "html s", "csv s", "pdf s", "pdf MB"],
                   [[r["db"], r["rows"], *(h.fmt(r["median_seconds"].get(k), ".2f")
                                           for k in ("issue", "read", "html", "csv", "pdf")),

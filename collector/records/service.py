@@ -372,22 +372,22 @@ class Records:
         return out
 
     # -- reading, signing, verifying ------------------------------------------
-    def get(self, record_id: int) -> StoredRecord:
+    def _load(self, record_id: int) -> tuple[Any, list[Any], list[Any]]:
+        """The stored row, its sign-offs (oldest first) and the audit entries about it."""
         with reading(self.engine) as conn:
             row = store.get_record(conn, record_id)
             if row is None:
                 raise RecordNotFound(f"no record {record_id}")
             sigs = store.signatures(conn, [record_id]).get(record_id, [])
             entries = audit_store.for_target(conn, f"record:{record_id}")
-        return _stored(row, sigs, entries, self.keys)
+        return row, sigs, entries
+
+    def get(self, record_id: int) -> StoredRecord:
+        return _stored(*self._load(record_id), self.keys)
 
     def export(self, record_id: int) -> bytes:
         """The record, its sign-offs and the signed bytes as one JSON file to check offline."""
-        with reading(self.engine) as conn:
-            row = store.get_record(conn, record_id)
-            if row is None:
-                raise RecordNotFound(f"no record {record_id}")
-            sigs = store.signatures(conn, [record_id]).get(record_id, [])
+        row, sigs, _ = self._load(record_id)
         return integrity.export(integrity.record_fields(row), [integrity.signoff_fields(s) for s in sigs],
                                 self.keys.trusted(row.key_id))
 

@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from checks.result import Metric, Status
 from collector.auth import create_user
@@ -210,6 +210,24 @@ def test_record_page_embeds_the_rendering_offers_downloads_and_signs_when_issued
     assert "Zhang Wei" in client.get(f"/records/{rid}").text
     bad = client.post(f"/records/{rid}/sign", data={"csrf": _csrf(page), "signer": "", "role": "boss"})
     assert bad.status_code == 422
+
+
+def test_record_page_names_the_signing_key_and_shows_tampering_without_a_sign_form_when_changed(
+        client, tokens, data, engine, app):
+    engineer = {"Authorization": f"Bearer {tokens['engineer']}"}
+    rid = client.post("/api/v1/records", json={"site": SITE, "kind": "daily", "language": "en"},
+                      headers=engineer).json()["id"]
+    _login(client, tokens["engineer"])
+    key = app.state.keys.public
+    page = client.get(f"/records/{rid}?lang=en").text
+    assert "✔ Verified" in page and key.key_id in page and key.fingerprint in page
+    assert f'action="/records/{rid}/sign"' in page
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE records SET issued_by = 'mallory' WHERE id = :id"), {"id": rid})
+    page = client.get(f"/records/{rid}?lang=en").text
+    assert "✖ Verification failed" in page and f'action="/records/{rid}/sign"' not in page
+    zh = client.get(f"/records/{rid}?lang=zh_CN").text
+    assert "校验失败" in zh
 
 
 def test_page_errors_render_the_error_page_in_the_readers_language_when_refused_or_missing(client, tokens,
