@@ -11,6 +11,11 @@ Measurement method (the same as ``../shared/reference/perf-anchors.md``):
 Every process a benchmark starts goes through :class:`Processes`, which puts
 it in its own session (process group) and kills the groups again on normal
 exit, on an exception, on Ctrl-C and on SIGTERM.
+
+Collectors sign records and the audit log with a key file
+(``collector/keys.py``): unless ``$WARDROUND_KEY_FILE`` names one, importing
+this module makes a throwaway key in a temp dir and names it there, for the
+collectors the benchmark starts and the services it builds in process.
 """
 
 from __future__ import annotations
@@ -332,3 +337,20 @@ def create_token(db_url: str, host: str, site: str) -> str:
     cp = run([venv_bin("wardround-collector"), "token", "create", "--db", db_url,
               "--host", host, "--site", site])
     return cp.stdout.strip().splitlines()[-1].strip()
+
+
+def _throwaway_key() -> None:
+    if os.environ.get("WARDROUND_KEY_FILE"):
+        return
+    import tempfile
+
+    try:
+        from collector.keys import KEY_ENV, create_key
+    except ImportError:  # the agent alone is installed
+        return
+    path = Path(tempfile.mkdtemp(prefix="wardround-bench-key-")) / "collector.key"
+    create_key(path)
+    os.environ[KEY_ENV] = str(path)
+
+
+_throwaway_key()
