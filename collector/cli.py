@@ -53,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
                              "or $WARDROUND_DB) or postgresql+psycopg://user:pw@host/db")
     common.add_argument("--key-file", metavar="F", dest="key_file",
                         help="the signing key (default: key_file in the config, else $WARDROUND_KEY_FILE, "
-                             "else wardround-collector.key here); every collector of a site shares one")
+                             "else wardround-collector.key here); collectors on one database share one")
     p = argparse.ArgumentParser(prog="wardround-collector",
                                 description="The Wardround collector: stores agents' check results "
                                             "and serves the HTTP API and Prometheus metrics.")
@@ -128,7 +128,8 @@ def _parser() -> argparse.ArgumentParser:
                                         "as one JSON file that `record verify` checks offline.")
     rx.add_argument("id", type=int, metavar="ID")
     rx.add_argument("--out", metavar="F", help="the file to write (default: record-ID.json here)")
-    rv = rec_sub.add_parser("verify", help="check an exported record with the collector's public key (offline)",
+    rv = rec_sub.add_parser("verify", parents=[common],
+                            help="check an exported record with the collector's public key (offline)",
                             description="Check an exported record: its content against its digest, and every "
                                         "signature against the collector's public key. Needs no database. "
                                         "Exit 0 verified, 1 otherwise (failed, or digest only).")

@@ -123,7 +123,9 @@ def test_help_and_version_work_when_asked():
     out = cli("--help")
     assert out.returncode == 0 and "serve" in out.stdout and "token" in out.stdout
     for args in (["serve", "--help"], ["migrate", "--help"], ["token", "create", "--help"],
-                 ["user", "create", "--help"]):
+                 ["user", "create", "--help"], ["key", "create", "--help"], ["key", "show", "--help"],
+                 ["key", "rotate", "--help"], ["audit", "verify", "--help"], ["record", "export", "--help"],
+                 ["record", "verify", "--help"]):
         out = cli(*args)
         assert out.returncode == 0 and "--db" in out.stdout and "--config" in out.stdout
 
