@@ -24,7 +24,16 @@ from sqlalchemy.exc import SQLAlchemyError
 from collector import __version__, audit
 from collector.auth import AuthError, Role, create_agent_token, create_user
 from collector.config import ConfigError, Settings, load_settings
-from collector.keys import KeyFileError, Keyring, PublicKey, create_key, load_keyring, parse_public_key, rotate_key
+from collector.keys import (
+    KeyFileError,
+    Keyring,
+    PublicKey,
+    create_key,
+    ensure_keyring,
+    load_keyring,
+    parse_public_key,
+    rotate_key,
+)
 from collector.policy import describe_policies, load_policies
 from collector.store.db import DatabaseURLError, make_engine, safe_url
 from collector.store.migrate import upgrade
@@ -171,8 +180,11 @@ def _tls_files(args: argparse.Namespace) -> dict[str, str]:
 
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
     tls = _tls_files(args)
-    keys = load_keyring(settings.key_file)  # no key, no start: records and the audit log are signed with it
-    _migrated_engine(settings).dispose()
+    engine = _migrated_engine(settings)
+    try:
+        keys = _signing_keys(settings, engine)  # records and the audit log are signed with it
+    finally:
+        engine.dispose()
     log.info("collector on %s://%s:%d, database %s, signing key %s (%s)", "https" if tls else "http",
              settings.host, settings.port, safe_url(settings.db_url), keys.key_id, settings.key_file)
     dispatcher = _start_notifications(settings)
@@ -182,6 +194,15 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         if dispatcher is not None:
             dispatcher.stop()
             dispatcher.engine.dispose()
+
+
+def _signing_keys(settings: Settings, engine: Engine) -> Keyring:
+    """The collector's key, made on first use for a database that holds nothing signed yet."""
+    from collector.store import audit as audit_store
+
+    with engine.connect() as conn:
+        signed_by = audit_store.newest_key_id(conn)
+    return ensure_keyring(settings.key_file, signed_by)
 
 
 def _start_notifications(settings: Settings) -> Dispatcher | None:
@@ -296,9 +317,13 @@ def _run(args: argparse.Namespace) -> int:
             load_policies(settings.policy_file)
         _serve(settings, args)
         return 0
-    keys = None if args.command == "migrate" else load_keyring(settings.key_file)
     engine = _migrated_engine(settings)
     try:
+        keys = None
+        if args.command in ("audit", "record"):
+            keys = load_keyring(settings.key_file)  # they check what is signed: never a new key
+        elif args.command in ("token", "user"):
+            keys = _signing_keys(settings, engine)
         if args.command == "migrate":
             print(f"database {safe_url(settings.db_url)} is at the newest schema")
         elif args.command == "audit":

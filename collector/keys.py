@@ -18,9 +18,14 @@ the current directory — the same rule as the default database)::
 A key is named by its *fingerprint*, the SHA-256 of its 32 raw public-key
 bytes (64 hex digits, shown in groups of four), and its *key id*, the first
 16 of those digits, stored next to each signature.  Every collector behind a
-load balancer must load the same key file (and ``.retired`` file); a
-collector that finds no key refuses to start, because a key made on the spot
-would differ per collector and make records unverifiable elsewhere.
+load balancer must load the same key file (and ``.retired`` file).  The
+commands that sign (``serve``, ``token create``, ``user create``) make the key
+on first use when no file is there and the database holds nothing signed yet
+(:func:`ensure_keyring`, with a warning to back it up and copy it to the other
+collectors); a collector whose key is missing or differs from the key the
+database was signed with refuses to start (``wardround-collector`` checks the
+newest audit entry), so a second collector cannot quietly sign with a key of
+its own.
 
 Exceptions::
 
@@ -32,6 +37,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import logging
 import os
 import stat
 from dataclasses import dataclass, field
@@ -41,6 +47,8 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_KEY_FILE",
@@ -252,6 +260,33 @@ def load_keyring(path: str | os.PathLike[str]) -> Keyring:
     if not isinstance(key, Ed25519PrivateKey):
         raise KeyFileError(f"{target}: not an Ed25519 key")
     return Keyring.of(key, _read_retired(retired_file(target)), str(target))
+
+
+def ensure_keyring(path: str | os.PathLike[str], signed_by: str | None = None) -> Keyring:
+    """The key at ``path``, made (mode 0600, with a warning) when no file is there yet.
+
+    ``signed_by`` is the key id the database was last signed with (None for a
+    database with nothing signed).  A missing key is made only for such a fresh
+    database; a key that cannot check what the database holds is refused: several
+    collectors on one database must share one key file.
+    """
+    target = Path(path)
+    copy_hint = ("copy the key file (and its .retired file) from the collector that signed this database "
+                 "(wardround-collector key show prints its key id)")
+    if target.exists() or signed_by is not None:
+        if not target.exists():
+            raise KeyFileError(f"{target}: no signing key, and this database is signed with key {signed_by}: "
+                               f"{copy_hint}")
+        keys = load_keyring(target)
+        if signed_by is not None and keys.trusted(signed_by) is None:
+            raise KeyFileError(f"{target}: key {keys.key_id} is not the key this database is signed with "
+                               f"({signed_by}): {copy_hint}")
+        return keys
+    keys = create_key(target)
+    log.warning("created the collector's signing key %s (key id %s, mode 0600): back it up; every collector "
+                "sharing this database must use a copy of this file (wardround-collector key show)",
+                os.path.abspath(path), keys.key_id)
+    return keys
 
 
 @cache

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, insert, or_, select, text
 
 from collector.store.tables import audit_log
 
-__all__ = ["AuditFilter", "find_entries", "for_target", "head", "insert_entry", "lock_head", "walk"]
+__all__ = ["AuditFilter", "find_entries", "for_target", "head", "insert_entry", "lock_head", "newest_key_id", "walk"]
 
 _LOCK_NS, _LOCK_KEY = 0x57524454, 0x41554454  # "WRDT", "AUDT": one lock for the whole chain
 
@@ -37,6 +37,12 @@ def head(conn: Connection) -> tuple[int, str] | None:
     """(seq, hash) of the newest entry, or None for an empty log."""
     row = conn.execute(select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)).first()
     return (int(row.seq), str(row.hash)) if row is not None else None
+
+
+def newest_key_id(conn: Connection) -> str | None:
+    """The key id of the newest entry: which key this database has been signed with."""
+    row = conn.execute(select(audit_log.c.key_id).order_by(audit_log.c.seq.desc()).limit(1)).first()
+    return str(row.key_id) if row is not None and row.key_id else None
 
 
 def insert_entry(conn: Connection, values: Mapping[str, Any]) -> None:

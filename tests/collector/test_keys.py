@@ -1,5 +1,6 @@
-"""The signing key as an operator handles it: ``key create/show/rotate``, a collector that refuses to start
-without its key, and a customer checking an exported record offline with ``record verify``."""
+"""The signing key as an operator handles it: ``key create/show/rotate``, the key made on first use, a
+collector refused when its key is not the database's, and a customer checking an exported record offline
+with ``record verify``."""
 
 from __future__ import annotations
 
@@ -55,18 +56,32 @@ def test_key_rotate_keeps_the_old_public_key_and_key_file_in_the_config_is_used(
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
 
 
-def test_serve_and_token_create_refuse_to_start_when_the_key_is_missing_or_open_to_others(tmp_path: Path) -> None:
+def test_first_signing_command_makes_the_key_and_a_collector_with_another_key_refuses_to_start(
+        tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path}/w.db"
-    missing_key = tmp_path / "nowhere.key"
-    for args in (["serve", "--db", db, "--port", "1", "--key-file", str(missing_key)],
-                 ["token", "create", "--site", "s", "--host", "h", "--db", db, "--key-file", str(missing_key)]):
+    first = tmp_path / "first.key"
+    made = cli("token", "create", "--site", "s", "--host", "h", "--db", db, "--key-file", str(first), cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.strip().splitlines()[-1].startswith("wra_")
+    assert stat.S_IMODE(first.stat().st_mode) == 0o600
+    first_id = load_keyring(first).key_id
+    assert "created the collector's signing key" in made.stderr and first_id in made.stderr
+    # The database is now signed (the token's audit entry): a collector without that key may not sign it.
+    other = tmp_path / "other.key"
+    for args in (["serve", "--db", db, "--port", "1", "--key-file", str(other)],
+                 ["user", "create", "bob", "--role", "viewer", "--db", db, "--key-file", str(other)]):
         out = cli(*args, cwd=tmp_path)
         assert out.returncode == 2, out.stderr
-        assert f"{missing_key}: no signing key" in out.stderr and "key create" in out.stderr
-        assert "Traceback" not in out.stderr
-    assert not (tmp_path / "w.db").exists()  # nothing was started or created
-    default = cli("serve", "--db", db, "--port", "1", cwd=tmp_path, env=_no_key_env())
-    assert default.returncode == 2 and "wardround-collector.key: no signing key" in default.stderr
+        assert f"{other}: no signing key, and this database is signed with key {first_id}" in out.stderr
+        assert "copy the key file" in out.stderr and "Traceback" not in out.stderr
+    assert not other.exists()  # nothing is made for a database that is signed already
+    assert cli("key", "create", "--key-file", str(other)).returncode == 0
+    wrong = cli("serve", "--db", db, "--port", "1", "--key-file", str(other), cwd=tmp_path)
+    assert wrong.returncode == 2 and "is not the key this database is signed with" in wrong.stderr
+    fresh = cli("user", "create", "bob", "--role", "viewer", "--db", f"sqlite:///{tmp_path}/fresh.db",
+                cwd=tmp_path, env=_no_key_env())
+    assert fresh.returncode == 0, fresh.stderr
+    assert (tmp_path / "wardround-collector.key").exists()
     open_key = tmp_path / "open.key"
     assert cli("key", "create", "--key-file", str(open_key)).returncode == 0
     open_key.chmod(0o644)
