@@ -137,3 +137,38 @@ def test_windows_service_definition_names_the_programdata_paths_when_parsed():
     assert "C:\\ProgramData\\Wardround\\agent.yaml" in svc.findtext("arguments", "")
     assert svc.find("serviceaccount/username").text == "NT SERVICE\\wardround-agent"
     assert (DEPLOY / "agent.windows-his.example.yaml").is_file()
+
+
+# The official 2026 calendar: 国务院办公厅关于2026年部分节假日安排的通知, published 2025-11-04
+# (Xinhua; reprinted by gmw.cn).  Holidays (放假) and make-up working days (调休上班), both ends included.
+OFFICIAL_HOLIDAYS_2026 = {
+    "元旦 New Year": ("2026-01-01", "2026-01-03"),
+    "春节 Spring Festival": ("2026-02-15", "2026-02-23"),
+    "清明节 Qingming": ("2026-04-04", "2026-04-06"),
+    "劳动节 Labour Day": ("2026-05-01", "2026-05-05"),
+    "端午节 Dragon Boat": ("2026-06-19", "2026-06-21"),
+    "中秋节 Mid-Autumn": ("2026-09-25", "2026-09-27"),
+    "国庆节 National Day": ("2026-10-01", "2026-10-07"),
+}
+OFFICIAL_WORKDAYS_2026 = ("2026-01-04", "2026-02-14", "2026-02-28", "2026-05-09", "2026-09-20", "2026-10-10")
+
+
+def test_example_holiday_calendar_matches_the_state_council_notice_when_loaded(tmp_path):
+    from datetime import date, timedelta
+
+    from collector.policy import load_policies
+
+    policy = tmp_path / "policies.yaml"
+    policy.write_text(f"default:\n  holidays: {DEPLOY / 'holidays-cn.example.yaml'}\n", encoding="utf-8")
+    calendar = load_policies(policy).default.calendar
+    official: set[date] = set()
+    for first, last in OFFICIAL_HOLIDAYS_2026.values():
+        day, end = date.fromisoformat(first), date.fromisoformat(last)
+        while day <= end:
+            official.add(day)
+            day += timedelta(days=1)
+    in_2026 = {d for d in calendar.holidays if d.year == 2026}
+    assert sorted(official - in_2026) == [], "official holidays missing from the example"
+    assert sorted(in_2026 - official) == [], "the example lists days the notice does not"
+    assert {d for d in calendar.workdays if d.year == 2026} == {date.fromisoformat(d)
+                                                               for d in OFFICIAL_WORKDAYS_2026}
