@@ -169,6 +169,16 @@ class Window:
         fire = self.cron.get_next_fire_time(None, at - self.duration + timedelta(microseconds=1))
         return fire is not None and fire <= at
 
+    def ends_within(self, host: str, after: datetime, until: datetime) -> bool:
+        """Whether this window, for ``host``, ends in (``after``, ``until``]."""
+        if not any(fnmatch.fnmatchcase(host, p) for p in self.hosts):
+            return False
+        if self.cron is None:
+            assert self.end is not None
+            return after < self.end <= until
+        fire = self.cron.get_next_fire_time(None, after - self.duration + timedelta(microseconds=1))
+        return fire is not None and fire + self.duration <= until
+
 
 RECORD_KINDS = ("daily", "weekly", "monthly", "quarterly", "annual")
 DEFAULT_RECORD_SCHEDULE: Mapping[str, str | None] = {
@@ -249,6 +259,10 @@ class SitePolicy:
 
     def in_maintenance(self, host: str, at: datetime) -> bool:
         return any(w.covers(host, at) for w in self.maintenance)
+
+    def maintenance_ended(self, host: str, after: datetime, until: datetime) -> bool:
+        """Whether a maintenance window of ``host`` ended in (``after``, ``until``]."""
+        return any(w.ends_within(host, after, until) for w in self.maintenance)
 
 
 @dataclass(frozen=True, slots=True)

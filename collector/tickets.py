@@ -582,6 +582,8 @@ class Tickets:
                 continue  # this silence has its ticket already (live, resolved or closed)
             if policy.in_maintenance(h.host, now):
                 continue
+            if policy.maintenance_ended(h.host, now - grace, now):
+                continue  # a window ended within the grace: the silence counts from its end
             with writing(self.engine) as conn:
                 store.lock_host(conn, h.site, h.host)
                 found = [dict(r._mapping) for r in store.host_tickets(conn, h.site, h.host,

@@ -85,15 +85,6 @@ def test_silent_agent_opens_one_ticket_and_its_return_resolves_it_when_grace_pas
     assert _events(engine) == ["opened", "resolved", "reopened"]
 
 
-def test_silent_agent_opens_nothing_when_a_maintenance_window_covers_it(engine, tmp_path):
-    path = tmp_path / "p.yaml"
-    path.write_text(f"default:\n  maintenance: [{{hosts: [{HOST}], cron: '0 10 * * *', duration: 2h}}]\n")
-    feed = Feed(engine, load_policies(path))
-    feed.push(at=T0)
-    assert sweep(engine, T0 + 30 * MIN, feed.tickets.policies).silent_opened == 0
-    assert sweep(engine, T0 + 121 * MIN, feed.tickets.policies).silent_opened == 1
-
-
 def test_closed_silence_ticket_is_not_reopened_when_the_agent_stays_away(feed, engine):
     feed.push(at=T0)
     sweep(engine, T0 + 16 * MIN, feed.tickets.policies)
@@ -148,3 +139,33 @@ def test_concurrent_sweeps_record_each_breach_and_silence_once_when_racing(feed,
     assert errors == []
     assert sorted(_events(engine)) == ["breached", "escalated", "opened", "opened"]
     assert feed.tickets.get(t["id"])["severity"] == 1
+
+
+def test_silence_grace_starts_at_the_end_of_the_maintenance_window_when_the_host_was_rebooted_in_it(
+        engine, tmp_path):
+    # A one-off window 00:00-02:00 (Shanghai); the host reported at 01:40, went down for a reboot and
+    # is still booting when the window ends: the 15-minute grace counts from 02:00, not from 01:40.
+    night = T0.replace(hour=16, minute=0)  # Tuesday 16:00 UTC = Wednesday 00:00 Shanghai
+    path = tmp_path / "p.yaml"
+    path.write_text(f"default:\n  maintenance: [{{hosts: [{HOST}], start: '2026-11-25T00:00:00', "
+                    f"end: '2026-11-25T02:00:00', reason: reboot}}]\n")
+    feed = Feed(engine, load_policies(path))
+    feed.push(at=night + 100 * MIN)  # 01:40
+    end = night + 120 * MIN
+    assert sweep(engine, end - timedelta(seconds=1), feed.tickets.policies).silent_opened == 0
+    assert sweep(engine, end, feed.tickets.policies).silent_opened == 0  # 02:00:00 exactly
+    assert sweep(engine, end + 14 * MIN, feed.tickets.policies).silent_opened == 0
+    assert sweep(engine, end + 16 * MIN, feed.tickets.policies).silent_opened == 1
+    [t] = feed.all()
+    assert (t["check"], t["item"]) == ("agent", "silent")
+
+
+def test_silent_agent_opens_nothing_in_a_recurring_window_and_the_grace_starts_at_its_end(engine, tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text(f"default:\n  maintenance: [{{hosts: [{HOST}], cron: '0 10 * * *', duration: 2h}}]\n")
+    feed = Feed(engine, load_policies(path))
+    feed.push(at=T0)  # 10:00, the window's start; silent during the whole window
+    assert sweep(engine, T0 + 30 * MIN, feed.tickets.policies).silent_opened == 0
+    assert sweep(engine, T0 + 121 * MIN, feed.tickets.policies).silent_opened == 0
+    assert sweep(engine, T0 + 134 * MIN, feed.tickets.policies).silent_opened == 0
+    assert sweep(engine, T0 + 136 * MIN, feed.tickets.policies).silent_opened == 1
