@@ -13,6 +13,7 @@ import argparse
 import json
 import logging
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -74,6 +75,10 @@ def _parser() -> argparse.ArgumentParser:
                                        "Listens on 127.0.0.1 unless told --host 0.0.0.0.")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
     serve.add_argument("--port", type=int, help="port to listen on (default 8480)")
+    serve.add_argument("--fd", type=int, metavar="N",
+                       help="serve on a listening socket inherited as file descriptor N (socket "
+                            "activation; `make demo` binds its port once and hands it over this way); "
+                            "--host and --port are then ignored")
     serve.add_argument("--workers", type=int, help="worker processes (default 1)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.add_argument("--access-log", action="store_true", help="log every request (costs throughput)")
@@ -178,15 +183,31 @@ def _tls_files(args: argparse.Namespace) -> dict[str, str]:
     return {"ssl_certfile": args.tls_cert, "ssl_keyfile": args.tls_key}
 
 
+def _inherited_socket(fd: int) -> str:
+    """``host:port`` of the listening TCP socket at ``fd``; CliError if it is not one."""
+    try:
+        sock = socket.socket(fileno=os.dup(fd))
+    except OSError as exc:
+        raise CliError(f"--fd {fd}: not an open socket ({exc.strerror or exc})") from None
+    with sock:
+        listening = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+        if sock.type != socket.SOCK_STREAM or sock.family not in (socket.AF_INET, socket.AF_INET6) \
+                or not listening:
+            raise CliError(f"--fd {fd}: expected a listening TCP socket")
+        host, port = sock.getsockname()[:2]
+    return f"{host}:{port}"
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
     tls = _tls_files(args)
+    where = _inherited_socket(args.fd) if args.fd is not None else f"{settings.host}:{settings.port}"
     engine = _migrated_engine(settings)
     try:
         keys = _signing_keys(settings, engine)  # records and the audit log are signed with it
     finally:
         engine.dispose()
-    log.info("collector on %s://%s:%d, database %s, signing key %s (%s)", "https" if tls else "http",
-             settings.host, settings.port, safe_url(settings.db_url), keys.key_id, settings.key_file)
+    log.info("collector on %s://%s, database %s, signing key %s (%s)", "https" if tls else "http", where,
+             safe_url(settings.db_url), keys.key_id, settings.key_file)
     dispatcher = _start_notifications(settings)
     try:
         _run_uvicorn(settings, args)
@@ -221,6 +242,8 @@ def _run_uvicorn(settings: Settings, args: argparse.Namespace) -> None:
 
     options = dict(host=settings.host, port=settings.port, log_level=args.log_level,
                    access_log=args.access_log, server_header=False, proxy_headers=False, **_tls_files(args))
+    if args.fd is not None:
+        options["fd"] = args.fd
     if settings.workers > 1:
         os.environ[SETTINGS_ENV] = json.dumps({
             "db_url": settings.db_url, "max_body_bytes": settings.max_body_bytes,

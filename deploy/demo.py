@@ -1,7 +1,9 @@
 """`make demo`: a collector, an enrolled agent and one full patrol of this machine.
 
 Everything lives under ./demo, or $WARDROUND_DEMO_DIR (the collector's SQLite
-database and signing key, the agent's config, token and spool).  The collector is stopped at the end unless
+database and signing key, the agent's config, token and spool).  The collector listens on 127.0.0.1:8480
+($WARDROUND_DEMO_PORT), or on any free port when that one is taken; the port is bound here once and
+the socket handed to the collector, so nothing can take it in between.  The collector is stopped at the end unless
 DEMO_KEEP=1.  Only the standard library is used here; the commands are the
 real console scripts from .venv/bin.
 """
@@ -28,17 +30,23 @@ def say(text: str) -> None:
     print(f"==> {text}", flush=True)
 
 
-def port_is_free(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
+def listen(preferred: int) -> socket.socket:
+    """A socket listening on 127.0.0.1, held from this moment: ``preferred`` if free, else any free port.
 
-
-def pick_port() -> int:
-    if port_is_free(8480):
-        return 8480
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    The collector gets this very socket (``serve --fd``), so no other program can take the port
+    between choosing it and serving on it.
+    """
+    for port in (preferred, 0):
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do: TIME_WAIT is no obstacle
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            sock.close()
+            continue
+        sock.listen(128)
+        return sock
+    raise OSError("cannot bind any port on 127.0.0.1")
 
 
 def last_line(cmd: list[str]) -> str:
@@ -107,11 +115,13 @@ def main() -> int:
     (DEMO / "engineer.token").chmod(0o600)
     say(f"agent token for {site}/{host} stored in {token_file} (the collector keeps only its hash)")
 
-    port = pick_port()
-    base = f"http://127.0.0.1:{port}"
+    sock = listen(int(os.environ.get("WARDROUND_DEMO_PORT") or 8480))
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
     log = open(DEMO / "collector.log", "ab")  # noqa: SIM115 - lives as long as the server
-    server = subprocess.Popen([collector, "serve", "--db", db, "--port", str(port)],
-                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    with sock:  # the collector keeps its own copy of the socket
+        server = subprocess.Popen([collector, "serve", "--db", db, "--fd", str(sock.fileno())],
+                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                  pass_fds=[sock.fileno()])
     try:
         for _ in range(100):
             try:

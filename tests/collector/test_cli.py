@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -163,3 +164,31 @@ def test_serve_migrates_and_answers_when_started(tmp_path):
             proc.kill()
             proc.wait()
     assert token not in proc.stderr.read().decode()
+
+
+def test_serve_answers_on_an_inherited_socket_when_given_its_fd(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        port = sock.getsockname()[1]
+        proc = subprocess.Popen([sys.executable, "-m", "collector.cli", "serve", "--db",
+                                 f"sqlite:///{tmp_path}/fd.db", "--fd", str(sock.fileno())],
+                                cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                pass_fds=[sock.fileno()])
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=30) as r:
+            assert orjson.loads(r.read()) == {"status": "ok"}  # queued in the backlog until it serves
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert f"collector on http://127.0.0.1:{port}" in proc.stderr.read().decode()
+
+
+def test_serve_refuses_an_fd_that_is_not_a_listening_socket_when_given(tmp_path):
+    out = cli("serve", "--db", f"sqlite:///{tmp_path}/x.db", "--fd", "0")
+    assert out.returncode == 1 and "--fd 0" in out.stderr and "Traceback" not in out.stderr

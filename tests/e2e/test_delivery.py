@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections import Counter
@@ -140,12 +141,18 @@ def test_collector_restart_keeps_the_hosts_it_knew(tmp_path):
         c.stop()
 
 
-def test_demo_runs_from_a_clean_directory(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "WARDROUND_KEY_FILE"}  # a fresh machine: no key yet
-    env["WARDROUND_DEMO_DIR"] = str(tmp_path / "demo")
-    run = subprocess.run([command("python"), str(Path(__file__).parents[2] / "deploy" / "demo.py")],
-                         capture_output=True, text=True, timeout=180, env=env)
+def test_demo_runs_from_a_clean_directory_when_its_port_is_taken(tmp_path):
+    # Another program has bound the demo's port without listening yet (the moment a racing server
+    # is in): the demo must not pick it, and serves on a port it holds from the start.
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        taken = squatter.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if k != "WARDROUND_KEY_FILE"}  # a fresh machine: no key yet
+        env.update(WARDROUND_DEMO_DIR=str(tmp_path / "demo"), WARDROUND_DEMO_PORT=str(taken))
+        run = subprocess.run([command("python"), str(Path(__file__).parents[2] / "deploy" / "demo.py")],
+                             capture_output=True, text=True, timeout=180, env=env)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert f"127.0.0.1:{taken}" not in run.stdout
     assert "what the collector now knows" in run.stdout
     assert "results stored" in run.stdout
     assert (tmp_path / "demo" / "collector.db").exists()

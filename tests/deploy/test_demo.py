@@ -1,0 +1,39 @@
+"""``make demo`` (deploy/demo.py) holds the port it chooses until the collector serves on it."""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+from pathlib import Path
+from types import ModuleType
+
+DEMO = Path(__file__).resolve().parents[2] / "deploy" / "demo.py"
+
+
+def _demo() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("wardround_demo", DEMO)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_demo_port_is_held_from_the_moment_it_is_chosen_when_picked():
+    with _demo().listen(0) as chosen:
+        port = chosen.getsockname()[1]
+        with socket.socket() as other:  # a program racing for the same port loses
+            try:
+                other.bind(("127.0.0.1", port))
+            except OSError:
+                pass
+            else:
+                raise AssertionError(f"port {port} was free again after the demo chose it")
+        assert chosen.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+
+
+def test_demo_takes_another_port_when_the_preferred_one_is_bound_but_not_listening():
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))  # bound, not listening yet: a connect() would say "free"
+        taken = squatter.getsockname()[1]
+        with _demo().listen(taken) as chosen:
+            assert chosen.getsockname()[1] != taken
