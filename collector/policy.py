@@ -3,8 +3,9 @@
 A policy says, for one site (customer):
 
 * the **level scheme**: 3 or 4 levels (1 most severe), each with a name, a
-  response time, a resolution time and whether its clock runs ``24x7`` or
-  only in ``business`` hours;
+  response and a resolution term (:mod:`collector.terms`: ``2h``, ``3wd``,
+  kept as written) and whether its clock runs ``24x7`` or only in
+  ``business`` hours;
 * the **business calendar**: working days and hours in a time zone, a
   holiday calendar file with statutory holidays and make-up working days
   (调休: a Saturday that is worked);
@@ -52,6 +53,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from checks.result import Status
 from collector.config import ConfigError
+from collector.terms import Term, parse_term
 
 __all__ = [
     "BACKUP_CHECKS",
@@ -61,6 +63,7 @@ __all__ = [
     "RecordsPolicy",
     "Rule",
     "SitePolicy",
+    "Term",
     "Window",
     "default_policies",
     "describe_policies",
@@ -70,19 +73,15 @@ __all__ = [
 
 BACKUP_CHECKS = frozenset({"db_backup", "backup_files", "offsite_copy"})
 MAX_CALENDAR_DAYS = 3 * 366  # a deadline further than this means a calendar with no working time
-_DURATION_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def parse_duration(text: Any) -> timedelta:
-    """``30s``, ``15m``, ``2h``, ``3d``, ``1h30m`` → timedelta; ValueError otherwise."""
-    if isinstance(text, bool) or not isinstance(text, str):
-        raise ValueError(f"expected a duration like 30m, 2h, 3d or 1h30m (got {text!r})")
-    m = _DURATION_RE.match(text.strip())
-    if not text.strip() or m is None:
-        raise ValueError(f"expected a duration like 30m, 2h, 3d or 1h30m (got {text!r})")
-    d, h, mi, s = (int(g) if g else 0 for g in m.groups())
-    return timedelta(days=d, hours=h, minutes=mi, seconds=s)
+    """Elapsed time: ``30s``, ``15m``, ``2h``, ``3d``, ``1h30m`` → timedelta; ValueError otherwise.
+
+    The grammar is :func:`collector.terms.parse_term`'s on a 24x7 clock.
+    """
+    return parse_term(text, business=False).time
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +90,13 @@ class Level:
 
     number: int
     name: str
-    response: timedelta
-    resolve: timedelta
+    response: Term
+    resolve: Term
     always: bool  # True: the clock runs 24x7; False: business hours only
+
+    @property
+    def clock(self) -> str:
+        return "24x7" if self.always else "business"
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +130,22 @@ class Calendar:
                         return begin + remaining
                     remaining -= end - begin
             day += timedelta(days=1)
+        raise ValueError("the business calendar has no working time in the next three years")
+
+    def after_working_days(self, start: datetime, days: int) -> datetime:
+        """The end of business of the ``days``-th working day after ``start``'s day (UTC in, UTC out).
+
+        The day ``start`` falls on is not counted, as the PRC Civil Code counts a period in
+        days (art. 201); the period ends when business stops on its last day (art. 203).
+        """
+        day = start.astimezone(self.zone).date()
+        counted = 0
+        for _ in range(MAX_CALENDAR_DAYS):
+            day += timedelta(days=1)
+            if self.is_working_day(day):
+                counted += 1
+                if counted == days:
+                    return datetime.combine(day, self.spans[-1][1], self.zone).astimezone(UTC)
         raise ValueError("the business calendar has no working time in the next three years")
 
 
@@ -214,11 +233,11 @@ class SitePolicy:
     key_customer: bool = False
     key_factor: float = 1.0
     maintenance: tuple[Window, ...] = ()
-    silent_grace: timedelta | None = timedelta(minutes=15)  # None: agent-silent tickets are off
+    silent_grace: Term | None = Term("15m", timedelta(minutes=15))  # None: agent-silent tickets are off
     silent_level: int = 2
     reopen_window: timedelta = timedelta(hours=1)
     escalate_on_breach: bool = True
-    onsite_due: timedelta = timedelta(hours=24)
+    onsite_due: Term = Term("24h", timedelta(hours=24))
     onsite_always: bool = False
     records: RecordsPolicy = field(default_factory=RecordsPolicy)
     _rule_cache: dict[tuple[str, str], Rule | None] = field(default_factory=dict, compare=False, repr=False)
@@ -244,10 +263,12 @@ class SitePolicy:
         self._rule_cache[key] = rule
         return rule
 
-    def _due(self, start: datetime, duration: timedelta, always: bool) -> datetime:
+    def _due(self, start: datetime, term: Term, always: bool) -> datetime:
         if self.key_customer:
-            duration = duration * self.key_factor
-        return start + duration if always else self.calendar.add(start, duration)
+            term = term.scaled(self.key_factor)
+        if term.working_days:
+            return self.calendar.after_working_days(start, term.working_days)
+        return start + term.time if always else self.calendar.add(start, term.time)
 
     def deadlines(self, number: int, opened_at: datetime) -> tuple[datetime, datetime]:
         """(response_due, resolve_due) of a ticket of level ``number`` opened at ``opened_at``."""
@@ -279,9 +300,9 @@ class Policies:
 # Built-in defaults
 
 DEFAULT_LEVELS: tuple[Level, ...] = (
-    Level(1, "system down", timedelta(hours=2), timedelta(hours=8), True),
-    Level(2, "general fault", timedelta(hours=2), timedelta(hours=18), False),
-    Level(3, "minor", timedelta(hours=9), timedelta(hours=27), False),
+    Level(1, "system down", Term("2h", timedelta(hours=2)), Term("8h", timedelta(hours=8)), True),
+    Level(2, "general fault", Term("2h", timedelta(hours=2)), Term("18h", timedelta(hours=18)), False),
+    Level(3, "minor", Term("9h", timedelta(hours=9)), Term("27h", timedelta(hours=27)), False),
 )
 DEFAULT_CALENDAR = Calendar(zone=ZoneInfo("Asia/Shanghai"), days=frozenset(range(5)),
                             spans=((time(8, 30), time(17, 30)),))
@@ -454,16 +475,16 @@ def _calendar(raw: Any, holidays: tuple[frozenset[date], frozenset[date]] | None
     return Calendar(zone=zone, days=days, spans=spans, holidays=hol, workdays=work)
 
 
-def _duration(raw: Any, path: str, p: _Problems, default: timedelta) -> timedelta:
+def _term(raw: Any, path: str, p: _Problems, default: Term, *, business: bool) -> Term:
     try:
-        d = parse_duration(raw)
+        return parse_term(raw, business=business)
     except ValueError as exc:
         p.add(path, str(exc))
         return default
-    if d <= timedelta(0):
-        p.add(path, "expected a duration longer than 0")
-        return default
-    return d
+
+
+def _duration(raw: Any, path: str, p: _Problems, default: timedelta) -> timedelta:
+    return _term(raw, path, p, Term(str(raw), default), business=False).time
 
 
 def _bool(raw: Any, path: str, p: _Problems, default: bool) -> bool:
@@ -498,14 +519,19 @@ def _levels(raw: Any, path: str, p: _Problems) -> tuple[Level, ...] | None:
         if not isinstance(name, str) or not name.strip():
             p.add(f"{here}.name", "expected a name such as \"system down\"")
             name = f"level {i + 1}"
-        response = _duration(lv.get("response"), f"{here}.response", p, timedelta(hours=2))
-        resolve = _duration(lv.get("resolve"), f"{here}.resolve", p, timedelta(hours=24))
-        if resolve < response:
-            p.add(f"{here}.resolve", "expected a resolution time no shorter than the response time")
         clock = lv.get("clock", "business")
         if clock not in ("24x7", "business"):
             p.add(f"{here}.clock", f"expected 24x7 or business (got {clock!r})")
-        out.append(Level(i + 1, name.strip(), response, resolve, clock == "24x7"))
+        business = clock != "24x7"
+        response = _term(lv.get("response"), f"{here}.response", p, Term("2h", timedelta(hours=2)),
+                         business=business)
+        resolve = _term(lv.get("resolve"), f"{here}.resolve", p, Term("24h", timedelta(hours=24)),
+                        business=business)
+        if not response.working_days and not resolve.working_days and resolve.time < response.time \
+                or response.working_days > resolve.working_days > 0 \
+                or response.working_days and not resolve.working_days:
+            p.add(f"{here}.resolve", "expected a resolution time no shorter than the response time")
+        out.append(Level(i + 1, name.strip(), response, resolve, not business))
     return tuple(out)
 
 
@@ -748,8 +774,8 @@ def _policy(raw: Any, base: SitePolicy, base_dir: Path, path: str, p: _Problems,
                     p.add(f"{path}.agent_silent.{key}", "unknown key (expected grace, level)")
             if "grace" in s:
                 changes["silent_grace"] = (None if s["grace"] == "off" else
-                                           _duration(s["grace"], f"{path}.agent_silent.grace", p,
-                                                     timedelta(minutes=15)))
+                                           _term(s["grace"], f"{path}.agent_silent.grace", p,
+                                                 Term("15m", timedelta(minutes=15)), business=False))
             if "level" in s:
                 changes["silent_level"] = _int(s["level"], f"{path}.agent_silent.level", p, 1, n, 2)
     if "reopen_window" in raw:
@@ -767,12 +793,17 @@ def _policy(raw: Any, base: SitePolicy, base_dir: Path, path: str, p: _Problems,
             for key in o:
                 if key not in ("due", "clock"):
                     p.add(f"{path}.onsite.{key}", "unknown key (expected due, clock)")
-            if "due" in o:
-                changes["onsite_due"] = _duration(o["due"], f"{path}.onsite.due", p, timedelta(hours=24))
             if "clock" in o:
                 if o["clock"] not in ("24x7", "business"):
                     p.add(f"{path}.onsite.clock", f"expected 24x7 or business (got {o['clock']!r})")
                 changes["onsite_always"] = o["clock"] == "24x7"
+            always = changes.get("onsite_always", base.onsite_always)
+            if "due" in o:
+                changes["onsite_due"] = _term(o["due"], f"{path}.onsite.due", p, Term("24h", timedelta(hours=24)),
+                                              business=not always)
+            elif always != base.onsite_always:  # the inherited due, read again on the new clock
+                changes["onsite_due"] = _term(base.onsite_due.text, f"{path}.onsite.due", p, base.onsite_due,
+                                              business=not always)
     if "records" in raw:
         changes["records"] = _records_policy(raw["records"], base.records, f"{path}.records", p)
     silent_level = changes.get("silent_level", base.silent_level)
@@ -809,13 +840,12 @@ def load_policies(path: str | Path) -> Policies:
 
 
 def _fmt(d: timedelta) -> str:
+    """An elapsed time the code holds (not one a person wrote): the largest exact unit, ``90m``."""
     seconds = int(d.total_seconds())
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size:
-            parts.append(f"{seconds // size}{unit}")
-            seconds %= size
-    return "".join(parts) or "0s"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def describe_policies(policies: Policies) -> str:
@@ -829,13 +859,13 @@ def describe_policies(policies: Policies) -> str:
                      f"{len(cal.holidays)} holiday(s), {len(cal.workdays)} make-up working day(s)"
                      + (f"; key customer (deadlines x{p.key_factor:g})" if p.key_customer else ""))
         for lv in p.levels:
-            lines.append(f"  level {lv.number} {lv.name}: respond {_fmt(lv.response)}, resolve "
-                         f"{_fmt(lv.resolve)} ({'24x7' if lv.always else 'business hours'})")
+            lines.append(f"  level {lv.number} {lv.name}: respond {lv.response}, resolve "
+                         f"{lv.resolve} ({'24x7' if lv.always else 'business hours'})")
         for r in p.rules:
             opens = ", ".join(f"{Status(s).name}→{lv}" for s, lv in sorted(r.open.items())) or "nothing"
             lines.append(f"  rule {r.check} {r.item}: opens {opens}; after {r.after}, recovers after "
                          f"{r.recover_after}, flapping at {r.flap_changes} changes in {r.flap_window}")
-        silent = f"after {_fmt(p.silent_grace)} at level {p.silent_level}" if p.silent_grace else "off"
+        silent = f"after {p.silent_grace} at level {p.silent_level}" if p.silent_grace else "off"
         lines.append(f"  agent silent: {silent}; reopen window {_fmt(p.reopen_window)}; "
                      f"escalate on breach: {'yes' if p.escalate_on_breach else 'no'}; "
                      f"{len(p.maintenance)} maintenance window(s)")

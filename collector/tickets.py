@@ -60,10 +60,11 @@ from sqlalchemy import Connection, Engine
 from checks.result import Status, format_time
 from collector import audit, notify
 from collector.keys import Keyring, default_keyring
-from collector.policy import Policies, Rule, SitePolicy, default_policies
+from collector.policy import Level, Policies, Rule, SitePolicy, default_policies
 from collector.store import tickets as store
 from collector.store.db import reading, writing
 from collector.store.tables import LIVE_STATES
+from collector.ticket_history import snapshot
 
 __all__ = [
     "AGENT_CHECK",
@@ -127,6 +128,7 @@ def ticket_view(t: Mapping[str, Any]) -> dict[str, Any]:
         "last_status": t["last_status"], "flapping": bool(t["flapping"]),
         "response_breached": bool(t["response_breached"]), "resolve_breached": bool(t["resolve_breached"]),
         "onsite_breached": bool(t["onsite_breached"]), "reopened_count": t["reopened_count"],
+        "terms": t.get("terms"),
     }
     out["breached"] = out["response_breached"] or out["resolve_breached"] or out["onsite_breached"]
     for name in _TIMES:
@@ -165,7 +167,7 @@ class _Change:
                from_state: str | None = None, to_state: str | None = None,
                event: str | None = None) -> None:
         store.add_event(self.conn, ticket_id=t["id"], at=self.now, actor=actor, action=action,
-                        from_state=from_state, to_state=to_state, note=note)
+                        from_state=from_state, to_state=to_state, note=note, snapshot=snapshot(t))
         if event is not None:
             notify.enqueue(self.conn, event=event, ticket=ticket_view(t), at=self.now)
 
@@ -189,6 +191,16 @@ class _Change:
         return True
 
 
+def _term(policy: SitePolicy, term: Any, always: bool) -> dict[str, str]:
+    """A term as stored with a ticket: as the policy wrote it (a key customer's: as it applies)."""
+    applied = term.scaled(policy.key_factor) if policy.key_customer else term
+    return {"within": applied.text, "clock": "24x7" if always else "business"}
+
+
+def _level_terms(policy: SitePolicy, lv: Level) -> dict[str, dict[str, str]]:
+    return {"response": _term(policy, lv.response, lv.always), "resolve": _term(policy, lv.resolve, lv.always)}
+
+
 def _new_ticket(policy: SitePolicy, *, site: str, host: str, check: str, item: str, severity: int,
                 summary: str, via: str, by: str, now: datetime) -> dict[str, Any]:
     response_due, resolve_due = policy.deadlines(severity, now)
@@ -201,6 +213,7 @@ def _new_ticket(policy: SitePolicy, *, site: str, host: str, check: str, item: s
         "occurrences": 1, "last_result_id": None, "last_status": None, "last_seen_at": None,
         "flapping": False, "response_breached": False, "resolve_breached": False, "reopened_count": 0,
         "onsite_requested_at": None, "onsite_due": None, "onsite_breached": False, "updated_at": now,
+        "terms": _level_terms(policy, policy.level(severity)),
     }
 
 
@@ -378,9 +391,14 @@ class Tickets:
         self._flush(change.conn, t)
         before = t["severity"]
         response_due, resolve_due = policy.deadlines(level, t["opened_at"])
+        terms = dict(t.get("terms") or {})
+        for key, due in (("response", response_due), ("resolve", resolve_due)):
+            if due < t[f"{key}_due"]:
+                terms[key] = _level_terms(policy, policy.level(level))[key]
         values = {"severity": level, "level_name": policy.level(level).name,
                   "response_due": min(t["response_due"], response_due),
-                  "resolve_due": min(t["resolve_due"], resolve_due), "updated_at": change.now}
+                  "resolve_due": min(t["resolve_due"], resolve_due), "updated_at": change.now,
+                  "terms": terms or None}
         store.update_ticket(change.conn, t["id"], values)
         t.update(values)
         change.record(t, actor=SYSTEM, action="escalate", event="escalated",
@@ -509,8 +527,9 @@ class Tickets:
                 raise TransitionRefused(f"ticket {ticket_id}: an on-site visit was requested at "
                                         f"{format_time(t['onsite_requested_at'])} already")
             policy = site_policy.setdefault(t["site"], self.policies.for_site(t["site"]))
+            terms = {**(t.get("terms") or {}), "onsite": _term(policy, policy.onsite_due, policy.onsite_always)}
             return {"onsite_requested_at": now, "onsite_due": policy.onsite_deadline(now),
-                    "onsite_breached": False}
+                    "onsite_breached": False, "terms": terms}
 
         return self._act(ticket_id, actor, allowed=LIVE_STATES, action="onsite", event=None, values=values,
                          note=_note(note) or "on-site visit needed",
@@ -575,8 +594,10 @@ class Tickets:
             candidates = store.silent_hosts(conn)
         for h in candidates:
             policy = self.policies.for_site(h.site)
-            grace = policy.silent_grace
-            if grace is None or h.last_seen >= now - grace:
+            if policy.silent_grace is None:
+                continue
+            term, grace = policy.silent_grace, policy.silent_grace.time
+            if h.last_seen >= now - grace:
                 continue
             if h.silent_opened_at is not None and h.silent_opened_at > h.last_seen:
                 continue  # this silence has its ticket already (live, resolved or closed)
@@ -593,7 +614,7 @@ class Tickets:
                     continue
                 change = _Change(conn, now)
                 what = (f"no report from the agent since {format_time(h.last_seen)} "
-                        f"(grace {_duration(grace)})")
+                        f"(grace {term})")
                 resolved = [t for t in found if t["state"] == "resolved"]
                 if resolved:
                     t = resolved[-1]
@@ -612,14 +633,6 @@ class Tickets:
                 if change.open(values, actor=SYSTEM, note=f"opened from monitoring: {what}") is not None:
                     opened += 1
         return opened, reopened
-
-
-def _duration(d: Any) -> str:
-    seconds = int(d.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0 and seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 def _note(text: Any, *, required: bool = False, problems: list[str] | None = None) -> str:

@@ -16,10 +16,14 @@ generic renderers show it; every word comes from the records catalogs
 ``tickets``
     tickets opened in the period by level: count, response and resolution
     SLA met / breached / pending and the attainment rate (met ÷ decided).
-    A deadline is *breached* when the ticket was marked breached or kept
-    late, *met* when kept, *pending* when still running at the period's end.
+    Each ticket counts as it stood at the period's end (its level then, its
+    history up to then: :mod:`collector.records.tickets`), so a report issued
+    later says the same.  A deadline is *breached* when the ticket was marked
+    breached, kept late or left unanswered past it, *met* when kept, *pending*
+    when still running at the period's end.
 ``breaches``
-    every ticket with a breached deadline, and which one.
+    every ticket with a breached deadline (response, resolution or on-site
+    visit), and which one.
 ``backups``
     per backup item (``db_backup``, ``backup_files``, ``offsite_copy``):
     days with a good backup ÷ days observed (from the item's first result
@@ -65,6 +69,7 @@ from checks.result import format_time
 from collector.records.i18n import catalog, text
 from collector.records.kinds import register
 from collector.records.model import Header, RecordContent, Section, TicketLine
+from collector.records.tickets import ticket_lines
 from collector.store.archive import ArchiveFilter, find_entries
 from collector.store.tables import hosts, records, results, tickets
 
@@ -176,33 +181,12 @@ def _patrols(conn: Connection, site: str, p: _Period, lang: str,
 
 # -- tickets and SLA ----------------------------------------------------------------------
 
-def _outcome(done: datetime | None, due: datetime, breached: bool, end: datetime) -> str:
-    if breached or (done is not None and done > due) or (done is None and due <= end):
-        return "breached"
-    return "met" if done is not None and done <= end else "pending"
-
-
-def _ticket_lines(conn: Connection, site: str, p: _Period) -> list[TicketLine]:
+def _ticket_lines(conn: Connection, site: str, p: _Period, lang: str) -> list[TicketLine]:
+    """Every ticket opened in the period, as it stood at the period's end."""
     q = (select(tickets).where(tickets.c.site == site, tickets.c.opened_at >= p.start,
                                tickets.c.opened_at < p.end)
          .order_by(tickets.c.opened_at, tickets.c.id))
-    out = []
-    for t in conn.execute(q):
-        responded = t.acknowledged_at or t.resolved_at
-        events = ["opened"]
-        for name, at in (("acknowledged", t.acknowledged_at), ("resolved", t.resolved_at)):
-            if at is not None and at < p.end:
-                events.append(name)
-        out.append(TicketLine(
-            id=t.id, host=t.host, check=t.check, item=t.item, severity=t.severity, level_name=t.level_name,
-            summary=t.summary, state=t.state, opened_at=format_time(t.opened_at),
-            acknowledged_at=format_time(t.acknowledged_at) if t.acknowledged_at else None,
-            resolved_at=format_time(t.resolved_at) if t.resolved_at else None,
-            closed_at=format_time(t.closed_at) if t.closed_at else None,
-            response_due=format_time(t.response_due), resolve_due=format_time(t.resolve_due), events=events,
-            response=_outcome(responded, t.response_due, bool(t.response_breached), p.end),
-            resolution=_outcome(t.resolved_at, t.resolve_due, bool(t.resolve_breached), p.end)))
-    return out
+    return ticket_lines(conn, list(conn.execute(q)), p.start, p.end, lang, acted_only=False)
 
 
 def _ticket_sections(lines: list[TicketLine], lang: str) -> tuple[Section, Section]:
@@ -233,7 +217,7 @@ def _ticket_sections(lines: list[TicketLine], lang: str) -> tuple[Section, Secti
                                note=text(lang, "annual.note.tickets"))
     breach_rows: Cells = []
     for t in lines:
-        outcomes = (("response", t.response), ("resolution", t.resolution))
+        outcomes = (("response", t.response), ("resolution", t.resolution), ("onsite", t.onsite))
         which = [text(lang, f"annual.breach.{k}") for k, v in outcomes if v == "breached"]
         if which:
             breach_rows.append([t.id, t.opened_at[:10], t.host, _label(lang, t.check, t.item), t.severity,
@@ -468,7 +452,7 @@ def build(conn: Connection, *, site: str, period_start: datetime, period_end: da
     site_hosts = _site_hosts(conn, site, p)
     archive_section, visits = _archive(conn, site, p, lang)
     patrols, _ = _patrols(conn, site, p, lang, visits)
-    lines = _ticket_lines(conn, site, p)
+    lines = _ticket_lines(conn, site, p, lang)
     by_level, breaches = _ticket_sections(lines, lang)
     backups, backup_rates = _backups(conn, site, p, lang)
     availability, shares = _availability(conn, site, p, lang, site_hosts)

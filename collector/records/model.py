@@ -46,14 +46,17 @@ Content structure (``RecordContent.to_json()``; times are ISO-8601 UTC with
          "worst": "abnormal", "bad": 3, "summary": "...", "suggestion": "...",
          "recovered": false}
       ],
-      "tickets": [                            # opened, acknowledged or resolved in the period
+      "tickets": [                            # opened, acknowledged or resolved in the period,
         {"id": 17, "host": ..., "check": ..., "item": ..., "severity": 2, "level_name": "...",
          "summary": ..., "state": "resolved", "opened_at": ..., "acknowledged_at": ...,
          "resolved_at": ..., "closed_at": ..., "response_due": ..., "resolve_due": ...,
          "events": ["opened", "acknowledged", "resolved"],   # which of these fell in the period
          "response": "met" | "breached" | "pending",
-         "resolution": "met" | "breached" | "pending"}
-      ],
+         "resolution": "met" | "breached" | "pending",
+         "onsite_requested_at": ... | null, "onsite_due": ... | null,
+         "onsite": "met" | "breached" | "pending" | null,    # null: no on-site visit requested
+         "response_term": "工作时间2小时", "resolve_term": "3个工作日"}   # "" for tickets without terms
+      ],                                      # every field as the ticket stood at the period's end
       "backup_evidence": [                    # each backup item's newest good backup in the period
         {"host": ..., "check": "db_backup", "item": "HIS/full", "label": ...,
          "last_good_at": "..." | null, "size_bytes": 123456789 | null, "size": "117.7 MiB" | "",
@@ -70,10 +73,13 @@ Verdicts (``VERDICTS``): ``normal`` (OK), ``warning`` (WARNING), ``abnormal``
 could not be judged — its summary is the remark).  Renderers translate them
 through the catalogs (正常 / 警告 / 异常 / 无数据).
 
-Ticket SLA outcome: ``met`` when the deadline was kept (acknowledged or
-resolved before it, and not marked breached), ``breached`` when it was
-marked breached or kept late, ``pending`` when the deadline is still running
-at the end of the period.
+Ticket SLA outcome (:func:`collector.ticket_history.outcomes`): ``met`` when
+the deadline was kept (acknowledged or resolved before it, and not marked
+breached), ``breached`` when it was marked breached, kept late or passed
+unanswered, ``pending`` when the deadline is still running at the end of the
+period.  A ticket line shows the ticket as it stood at the end of the period,
+from its history (:mod:`collector.ticket_history`), whenever the record is
+issued.
 
 A builder (:mod:`collector.records.kinds`) returns a :class:`RecordContent`;
 :func:`canonical` and :func:`digest` define the stored form.
@@ -208,6 +214,11 @@ class TicketLine:
     events: list[str]
     response: str
     resolution: str
+    onsite_requested_at: str | None = None
+    onsite_due: str | None = None
+    onsite: str | None = None  # met | breached | pending; None: no on-site visit requested
+    response_term: str = ""  # the terms as the policy wrote them, in the record's language ("" if unknown)
+    resolve_term: str = ""
 
 
 @dataclass(slots=True)

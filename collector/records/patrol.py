@@ -13,13 +13,17 @@ How the content is decided (the rules ``docs/records.md`` states for users):
   with a warning or critical threshold (the one the standard judges), else
   the first metric; the **standard** is the result's own standard text.
 * **Gaps**: a host of the site (hosts table, first seen before the period
-  ended) with no result in the period, and an item that reported in the
+  ended) with no result in the period (shown with its newest result before
+  the period's end), and an item that reported in the
   look-back window before the period (as long as the period, at least 7
   days) but not in it, are listed under ``gaps`` and get a ``no_data`` row.
   Nothing known is silently left out.
-* **Tickets**: those opened, acknowledged or resolved in the period, as of
-  the end of the period (a later acknowledgement does not count), with the
-  SLA outcome of the response and the resolution.
+* **Tickets**: those opened, acknowledged or resolved in the period, each as
+  it stood at the end of the period, from its history
+  (:mod:`collector.ticket_history`): level, state, acknowledgement,
+  resolution, breaches and on-site visit, with the SLA outcome of the
+  response, the resolution and the visit, and the terms as the policy wrote
+  them.  A record issued a week late says what the one issued on time said.
 * **Backup evidence**: every item of a backup check (``db_backup``,
   ``backup_files``, ``offsite_copy``) seen in the period or a gap: its
   newest OK result in the period, the backup's time (the result's time minus
@@ -56,13 +60,13 @@ from collector.records.model import (
     RecordContent,
     Row,
     Section,
-    TicketLine,
     Verdict,
     verdict_of_status,
 )
+from collector.records.tickets import ticket_lines
 from collector.store import records as store
 
-__all__ = ["build", "format_measure", "item_label", "pick_metric", "sla_outcomes"]
+__all__ = ["build", "format_measure", "item_label", "pick_metric"]
 
 MIN_LOOKBACK = timedelta(days=7)
 
@@ -143,41 +147,6 @@ def _t(value: datetime | None) -> str | None:
     return format_time(value) if value is not None else None
 
 
-def sla_outcomes(t: Any, end: datetime) -> tuple[str, str, dict[str, datetime | None]]:
-    """(response, resolution, times as of ``end``) of a ticket: met, breached or pending."""
-    seen = {name: (getattr(t, name) if getattr(t, name) is not None and getattr(t, name) < end else None)
-            for name in ("acknowledged_at", "resolved_at", "closed_at")}
-    answered = seen["acknowledged_at"] or seen["resolved_at"]
-    if answered is not None:
-        response = "met" if answered <= t.response_due else "breached"
-    else:
-        response = "breached" if t.response_due < end else "pending"
-    if seen["resolved_at"] is not None:
-        resolution = "met" if seen["resolved_at"] <= t.resolve_due else "breached"
-    else:
-        resolution = "breached" if t.resolve_due < end else "pending"
-    return response, resolution, seen
-
-
-def _ticket_lines(conn: Connection, site: str, start: datetime, end: datetime) -> list[TicketLine]:
-    out = []
-    for t in store.period_tickets(conn, site, start, end):
-        response, resolution, seen = sla_outcomes(t, end)
-        state = ("closed" if seen["closed_at"] else "resolved" if seen["resolved_at"] else
-                 "acknowledged" if seen["acknowledged_at"] else "open")
-        events = [name for name, at in (("opened", t.opened_at), ("acknowledged", seen["acknowledged_at"]),
-                                        ("resolved", seen["resolved_at"]))
-                  if at is not None and start <= at < end]
-        out.append(TicketLine(
-            id=int(t.id), host=t.host, check=t.check, item=t.item, severity=int(t.severity),
-            level_name=t.level_name, summary=t.summary, state=state, opened_at=format_time(t.opened_at),
-            acknowledged_at=_t(seen["acknowledged_at"]), resolved_at=_t(seen["resolved_at"]),
-            closed_at=_t(seen["closed_at"]), response_due=format_time(t.response_due),
-            resolve_due=format_time(t.resolve_due), events=events, response=response,
-            resolution=resolution))
-    return out
-
-
 def _metric_value(metrics: Sequence[dict[str, Any]], *names: str) -> float | None:
     for name in names:
         for m in metrics:
@@ -230,10 +199,12 @@ def build(conn: Connection, *, site: str, period_start: datetime, period_end: da
     hosts_with_results = {k[0] for k in reported}
     known = [h for h in store.site_hosts(conn, site) if h.first_seen < end]
     all_hosts = sorted(hosts_with_results | {h.host for h in known})
+    last_seen_before = store.last_results_before(
+        conn, site, [h.host for h in known if h.host not in hosts_with_results], end)
     for h in known:
         if h.host in hosts_with_results:
             continue
-        last_seen = h.last_seen if h.last_seen < end else None
+        last_seen = last_seen_before.get(h.host)  # not hosts.last_seen: that moves on after the period
         label, remark = text(lang, "gap.all_checks"), text(lang, "gap.host")
         gaps.append(Gap(host=h.host, check=None, item=None, label=label, last_seen=_t(last_seen),
                         remark=remark))
@@ -291,9 +262,9 @@ def build(conn: Connection, *, site: str, period_start: datetime, period_end: da
         period_start=format_time(start), period_end=format_time(end), timezone=str(zone),
         inspector=inspector, generated_at="", language=lang, counts=counts)
     paths = _path_section(conn, site, start, end, lang)
-    return RecordContent(header=header, rows=rows, gaps=gaps, anomalies=anomalies,
-                         tickets=_ticket_lines(conn, site, start, end), backup_evidence=evidence,
-                         sections=[paths] if paths.rows else [])
+    lines = ticket_lines(conn, store.period_tickets(conn, site, start, end), start, end, lang, acted_only=True)
+    return RecordContent(header=header, rows=rows, gaps=gaps, anomalies=anomalies, tickets=lines,
+                         backup_evidence=evidence, sections=[paths] if paths.rows else [])
 
 
 def _path_section(conn: Connection, site: str, start: datetime, end: datetime, lang: str) -> Section:

@@ -31,6 +31,7 @@ import csv
 import io
 import logging
 import re
+from collections.abc import Callable
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -180,6 +181,13 @@ def _cell(value: Any) -> Any:
     return cell
 
 
+def _sla(t: Callable[..., str], outcome: str | None, term: str | None) -> str:
+    """An SLA outcome cell: ``达标 (3个工作日)``; empty when there is no such deadline."""
+    if not outcome:
+        return ""
+    return t("sla." + outcome) + (f" ({term})" if term else "")
+
+
 def csv_bytes(record: StoredRecord) -> bytes:
     """The record as CSV: UTF-8 with BOM, CRLF, header lines then one titled table per part."""
     c = record.content
@@ -239,10 +247,11 @@ def csv_bytes(record: StoredRecord) -> bytes:
                for a in c.get("anomalies", [])])
         table(t("heading.tickets"),
               cols("ticket", "host", "severity", "summary", "state", "opened_at", "acknowledged_at",
-                   "resolved_at", "response", "resolution"),
+                   "resolved_at", "response", "resolution", "onsite"),
               [[k["id"], k["host"], k["severity"], k["summary"], t("state." + k["state"]),
                 local(k["opened_at"]), local(k["acknowledged_at"]), local(k["resolved_at"]),
-                t("sla." + k["response"]), t("sla." + k["resolution"])] for k in c.get("tickets", [])])
+                _sla(t, k["response"], k.get("response_term")), _sla(t, k["resolution"], k.get("resolve_term")),
+                _sla(t, k.get("onsite"), None)] for k in c.get("tickets", [])])
         table(t("heading.backups"), cols("host", "item", "last_good_at", "size", "verdict", "remark"),
               [[b["host"], b["label"], local(b["last_good_at"]), b["size_bytes"],
                 t("verdict." + b["verdict"]), b["remark"]] for b in c.get("backup_evidence", [])])

@@ -6,10 +6,12 @@ Reads for building a record (all bounded by one site and one period,
 * :func:`period_items` — per (host, check, item): the newest result in the
   period, how many results there were, how many were not OK, and the worst;
 * :func:`items_seen_between` — items that reported before the period (the
-  candidates for "no data" gaps);
+  candidates for "no data" gaps); :func:`last_results_before` — when a silent
+  host last reported before the period ended;
 * :func:`newest_good` — per backup item, the newest OK result in the period;
 * :func:`newest_details` — per item of some checks (traceroute), the newest result's details;
-* :func:`period_tickets` — tickets opened, acknowledged or resolved in the period.
+* :func:`period_tickets` — tickets that may have been opened, acknowledged or
+  resolved in the period (their history decides).
 
 Writes: :func:`insert_record` (``ON CONFLICT DO NOTHING`` against
 ``uq_records_scheduled`` for scheduled records, so two collectors issuing
@@ -43,6 +45,7 @@ __all__ = [
     "get_record",
     "insert_record",
     "items_seen_between",
+    "last_results_before",
     "newest_details",
     "newest_good",
     "period_items",
@@ -101,6 +104,17 @@ def items_seen_between(conn: Connection, site: str, since: datetime, until: date
     return {(h, c, i): at for h, c, i, at in conn.execute(q)}
 
 
+def last_results_before(conn: Connection, site: str, hosts_: Sequence[str], until: datetime) -> dict[str, datetime]:
+    """host → when its newest result before ``until`` started (hosts that have one)."""
+    wanted = sorted(set(hosts_))
+    if not wanted:
+        return {}
+    q = select(results.c.host, func.max(results.c.started_at)).where(
+        results.c.site == site, results.c.host.in_(wanted), results.c.started_at < until,
+    ).group_by(results.c.host)
+    return {h: at for h, at in conn.execute(q)}
+
+
 def newest_good(conn: Connection, site: str, checks: Iterable[str], start: datetime,
                 end: datetime) -> dict[tuple[str, str, str], tuple[datetime, str]]:
     """(host, check, item) → (started_at, metrics JSON) of the newest OK result of ``checks``."""
@@ -141,14 +155,20 @@ def sites(conn: Connection) -> list[tuple[str, datetime]]:
 
 
 def period_tickets(conn: Connection, site: str, start: datetime, end: datetime) -> list[Any]:
-    """Tickets of the site opened, acknowledged or resolved in [start, end), oldest first."""
+    """Tickets of the site that may have been opened, acknowledged or resolved in [start, end), oldest first.
+
+    Every ticket opened before ``end`` and changed since ``start`` (``updated_at``), or whose
+    opening, acknowledgement or resolution time falls in the period: a superset; its history says
+    which were (:func:`collector.ticket_history.acted_between`).
+    """
 
     def within(col: Any) -> Any:
         return and_(col >= start, col < end)
 
     q = select(tickets).where(
-        tickets.c.site == site,
-        or_(within(tickets.c.opened_at), within(tickets.c.acknowledged_at), within(tickets.c.resolved_at)),
+        tickets.c.site == site, tickets.c.opened_at < end,
+        or_(tickets.c.updated_at >= start, within(tickets.c.opened_at), within(tickets.c.acknowledged_at),
+            within(tickets.c.resolved_at)),
     ).order_by(tickets.c.opened_at, tickets.c.id)
     return list(conn.execute(q))
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     Column,
@@ -186,6 +187,11 @@ notify_deliveries = Table(
 # ``ticket_streaks`` holds, per check item that has been bad recently, the
 # consecutive bad/good counts and the last results' bad/good string that the
 # noise rules (N bad to open, M good to recover, flapping) read.
+# ``tickets.terms`` keeps the deadlines' terms as the policy wrote them
+# (``{"response": {"within": "2h", "clock": "business"}, "resolve": ..., "onsite": ...}``);
+# each ``ticket_events.snapshot`` holds what records show of the ticket after
+# that event (collector/ticket_history.py); both are NULL in rows written
+# before schema 0007.
 
 _TICKET_ID = BigInteger().with_variant(Integer, "sqlite")
 LIVE_STATES = ("open", "acknowledged")
@@ -223,6 +229,7 @@ tickets = Table(
     Column("onsite_due", UTCDateTime),
     Column("onsite_breached", Boolean, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("terms", JSON),
     Index("uq_tickets_live", "site", "host", "check", "item", unique=True,
           sqlite_where=text("state IN ('open', 'acknowledged')"),
           postgresql_where=text("state IN ('open', 'acknowledged')")),
@@ -240,6 +247,7 @@ ticket_events = Table(
     Column("from_state", String(16)),
     Column("to_state", String(16)),
     Column("note", Text, nullable=False),
+    Column("snapshot", JSON),
     Index("ix_ticket_events_ticket_id", "ticket_id", "id"),
 )
 

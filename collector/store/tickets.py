@@ -35,6 +35,7 @@ __all__ = [
     "delete_streaks",
     "find_tickets",
     "get_ticket",
+    "histories",
     "history",
     "host_tickets",
     "insert_ticket",
@@ -182,15 +183,29 @@ def transition(conn: Connection, ticket_id: int, from_states: Sequence[str],
 
 
 def add_event(conn: Connection, *, ticket_id: int, at: datetime, actor: str, action: str,
-              from_state: str | None, to_state: str | None, note: str) -> None:
+              from_state: str | None, to_state: str | None, note: str,
+              snapshot: Mapping[str, Any] | None = None) -> None:
     conn.execute(insert(ticket_events).values(
         ticket_id=ticket_id, at=at, actor=actor, action=action, from_state=from_state,
-        to_state=to_state, note=note))
+        to_state=to_state, note=note, snapshot=snapshot))
 
 
 def history(conn: Connection, ticket_id: int) -> list[Any]:
     q = select(ticket_events).where(ticket_events.c.ticket_id == ticket_id).order_by(ticket_events.c.id)
     return list(conn.execute(q))
+
+
+def histories(conn: Connection, ticket_ids: Sequence[int], before: datetime) -> dict[int, list[Any]]:
+    """ticket id → its history events before ``before``, in order (for records)."""
+    out: dict[int, list[Any]] = {}
+    ids = sorted(set(ticket_ids))
+    for i in range(0, len(ids), 500):
+        q = (select(ticket_events).where(ticket_events.c.ticket_id.in_(ids[i:i + 500]),
+                                         ticket_events.c.at < before)
+             .order_by(ticket_events.c.ticket_id, ticket_events.c.id))
+        for e in conn.execute(q):
+            out.setdefault(int(e.ticket_id), []).append(e)
+    return out
 
 
 @dataclass(frozen=True, slots=True)

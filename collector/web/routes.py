@@ -41,6 +41,7 @@ from collector.records.model import KINDS as RECORD_KINDS
 from collector.records.service import RecordError, Records
 from collector.store.records import RecordFilter
 from collector.store.tickets import TicketFilter
+from collector.terms import say_term
 from collector.tickets import STATES, TicketError, Tickets
 from collector.views import list_hosts
 from collector.web import data
@@ -118,7 +119,7 @@ def _page(request: Request, template: str, *, person: Person | None = None, sess
         t=t, lang=lang, languages=LANGUAGES, person=person, csrf=csrf_token(session_id) if session_id else "",
         may_write=person is not None and person.role >= Role.engineer, path=request.url.path,
         status_name=lambda s: t(f"status.{Status(int(s)).name}"), zone=str(_zone(request)),
-        local=lambda v: _local(v, _zone(request)), **context)
+        local=lambda v: _local(v, _zone(request)), term=lambda spec: _term(spec, lang), **context)
     response = HTMLResponse(body, status_code=status_code,
                             headers={"Cache-Control": "no-store", "X-Frame-Options": "SAMEORIGIN",
                                      "Content-Security-Policy": "default-src 'self'; style-src 'self'; "
@@ -128,6 +129,13 @@ def _page(request: Request, template: str, *, person: Person | None = None, sess
     if query_lang and query_lang in LANGUAGES:
         response.set_cookie(LANG_COOKIE, query_lang, max_age=365 * 86400, samesite="strict", httponly=True)
     return response
+
+
+def _term(spec: Any, lang: str) -> str:
+    """A ticket's term (``{"within": "3wd", "clock": "business"}``) in words; "" without one."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("within"), str):
+        return ""
+    return say_term(spec["within"], lang, business=spec.get("clock") == "business")
 
 
 def _zone(request: Request) -> ZoneInfo:
@@ -246,7 +254,8 @@ def hosts_page(request: Request) -> Response:
     policies = _tickets(request).policies
     rows = []
     for h in list_hosts(request.app.state.engine):
-        grace = policies.for_site(h["site"]).silent_grace or DEFAULT_SILENT
+        term = policies.for_site(h["site"]).silent_grace
+        grace = term.time if term is not None else DEFAULT_SILENT
         last = datetime.fromisoformat(h["last_seen"].replace("Z", "+00:00"))
         rows.append({**h, "silent": now - last > grace})
     rows.sort(key=lambda h: (not h["silent"], -h["worst_status"] if h["worst_status"] != 3 else -1.5,

@@ -1,13 +1,22 @@
-"""collector/ imports only checks.result from outside itself (architecture.md)."""
+"""collector/ imports only the checks' leaf modules from outside itself (architecture.md).
+
+A leaf module is one of the wire model (``checks.result``) or a shared helper
+(``checks.params``, the duration reader), and imports nothing but the standard
+library and other leaf modules: never a check implementation, so the collector
+installs without psutil, pyodbc or paramiko.
+"""
 
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
+import checks
 import collector
 
 FIRST_PARTY = {"agent", "checks", "collector", "bench", "tests"}
+LEAVES = ("checks.result", "checks.params")
 
 
 def _imports(path: Path) -> list[str]:
@@ -21,7 +30,7 @@ def _imports(path: Path) -> list[str]:
     return names
 
 
-def test_collector_imports_only_checks_result_when_scanned():
+def test_collector_imports_only_checks_leaf_modules_when_scanned():
     root = Path(collector.__file__).parent
     files = sorted(root.rglob("*.py"))
     assert len(files) > 10
@@ -31,7 +40,19 @@ def test_collector_imports_only_checks_result_when_scanned():
             top = name.split(".")[0]
             if top not in FIRST_PARTY or top == "collector":
                 continue
-            if name == "checks.result" or name.startswith("checks.result."):
+            if any(name == leaf or name.startswith(f"{leaf}.") for leaf in LEAVES):
                 continue
             offenders.append(f"{path.relative_to(root.parent)}: {name}")
     assert offenders == []
+
+
+def test_checks_leaf_modules_import_only_the_standard_library_when_scanned():
+    root = Path(checks.__file__).parent
+    for leaf in LEAVES:
+        path = root / f"{leaf.split('.')[1]}.py"
+        for name in _imports(path):
+            top = name.split(".")[0]
+            if top in FIRST_PARTY:
+                assert any(name == other or name.startswith(f"{other}.") for other in LEAVES), (path, name)
+            else:
+                assert top in sys.stdlib_module_names or top == "__future__", (path, name)

@@ -215,3 +215,88 @@ def test_config_file_names_the_policy_file_relative_to_itself_when_given(tmp_pat
     with pytest.raises(ConfigError) as err:
         load_settings(write(tmp_path, "policy_file: 3\nsweep_seconds: -1\n", "bad.yaml"))
     assert len(err.value.problems) == 2
+
+
+WORKING_DAYS = """\
+default:
+  business_hours: {timezone: Asia/Shanghai, days: [mon, tue, wed, thu, fri], hours: "08:00-12:00,13:30-17:30"}
+  holidays: holidays-cn.yaml
+  levels:
+    - {name: system down, response: 2h, resolve: 1d, clock: 24x7}
+    - {name: general fault, response: 2h, resolve: 1 working day}
+    - {name: minor, response: 9h, resolve: 3wd}
+  onsite: {due: 2 working days}
+sites:
+  key-hospital: {key_customer: true, key_factor: 0.5}
+  zh-written:
+    levels:
+      - {name: 一级, response: 2h, resolve: 8h, clock: 24x7}
+      - {name: 二级, response: 2h, resolve: 24h}
+      - {name: 三级, response: 27h, resolve: 3个工作日}
+"""
+
+
+@pytest.fixture
+def working_days(tmp_path):
+    write(tmp_path, HOLIDAYS_2026, "holidays-cn.yaml")
+    return load_policies(write(tmp_path, WORKING_DAYS))
+
+
+def test_working_days_end_with_business_on_the_nth_working_day_after_opening_when_written_wd(working_days):
+    # Monday 10:00: Tuesday, Wednesday, Thursday; due when business stops on Thursday (after the lunch span).
+    assert working_days.default.deadlines(3, sh(2026, 11, 23, 10, 0))[1] == sh(2026, 11, 26, 17, 30)
+    # The day the clock starts is never counted (Civil Code art. 201), even before business hours.
+    assert working_days.default.deadlines(3, sh(2026, 11, 23, 7, 0))[1] == sh(2026, 11, 26, 17, 30)
+    # Saturday: Monday, Tuesday, Wednesday.
+    assert working_days.default.deadlines(3, sh(2026, 11, 28, 11, 0))[1] == sh(2026, 12, 2, 17, 30)
+    # Wednesday 30 September: 1-7 October are holidays; Thursday 8, Friday 9, make-up Saturday 10.
+    assert working_days.default.deadlines(3, sh(2026, 9, 30, 17, 0))[1] == sh(2026, 10, 10, 17, 30)
+    assert working_days.default.deadlines(2, sh(2026, 11, 27, 16, 0))[1] == sh(2026, 11, 30, 17, 30)
+    assert working_days.for_site("zh-written").deadlines(3, sh(2026, 11, 23, 10, 0))[1] == sh(2026, 11, 26, 17, 30)
+    assert working_days.default.onsite_deadline(sh(2026, 11, 23, 10, 0)) == sh(2026, 11, 25, 17, 30)
+
+
+def test_hours_stay_hours_on_the_business_clock_and_days_stay_24h_on_24x7_when_written(working_days):
+    opened = sh(2026, 11, 27, 16, 0)  # Friday
+    assert working_days.default.deadlines(1, opened)[1] == opened + timedelta(hours=24)
+    assert working_days.default.deadlines(3, opened)[0] == sh(2026, 11, 30, 17, 0)  # 1.5 h + 4 h + 3.5 h
+
+
+def test_key_customer_working_days_scale_and_round_up_when_factor_is_half(working_days):
+    # 3wd x 0.5 = 1.5: two working days, never half of one.
+    assert working_days.for_site("key-hospital").deadlines(3, sh(2026, 11, 23, 10, 0))[1] == \
+        sh(2026, 11, 25, 17, 30)
+
+
+def test_days_on_a_business_clock_are_refused_with_file_key_and_the_choices_when_loaded(tmp_path):
+    path = write(tmp_path, """\
+default:
+  levels:
+    - {name: system down, response: 2h, resolve: 3wd, clock: 24x7}
+    - {name: general fault, response: 2h, resolve: 3d}
+    - {name: minor, response: 9h, resolve: "2"}
+  onsite: {due: 1d, clock: business}
+  agent_silent: {grace: 1wd}
+""")
+    with pytest.raises(ConfigError) as err:
+        load_policies(path)
+    problems = err.value.problems
+    text = "\n".join(problems)
+    assert f"{path}: default.levels[1].resolve: '3d' is ambiguous on a business clock: write working days " \
+           "such as 3wd" in text and "72h" in text
+    assert f"{path}: default.levels[0].resolve: '3wd': working days need a business clock" in text
+    assert f"{path}: default.levels[2].resolve: expected a duration like" in text and "with its unit" in text
+    assert f"{path}: default.onsite.due: '1d' is ambiguous on a business clock" in text
+    assert f"{path}: default.agent_silent.grace: '1wd': working days need a business clock" in text
+    assert len(problems) == 5
+
+
+def test_policy_check_prints_terms_as_written_when_the_file_is_good(tmp_path):
+    from tests.collector.test_cli import cli
+
+    write(tmp_path, HOLIDAYS_2026, "holidays-cn.yaml")
+    out = cli("policy", "check", str(write(tmp_path, WORKING_DAYS)))
+    assert out.returncode == 0, out.stderr
+    assert "level 3 minor: respond 9h, resolve 3wd (business hours)" in out.stdout
+    assert "level 3 三级: respond 27h, resolve 3个工作日 (business hours)" in out.stdout
+    assert "1d3h" not in out.stdout

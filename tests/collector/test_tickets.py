@@ -249,3 +249,53 @@ def test_live_ticket_rises_a_level_when_the_item_gets_worse(feed):
     assert (t["severity"], t["initial_severity"], t["level_name"]) == (2, 3, "general fault")
     assert t["response_due"] == "2026-11-24T04:00:05.000000Z"  # level 2: 2 h from the opening, not 9 h
     assert [e for e, _ in feed.events()] == ["opened", "escalated"]
+
+
+TERMS_POLICY = """\
+default:
+  levels:
+    - {name: system down, response: 2h, resolve: 8h, clock: 24x7}
+    - {name: general fault, response: 2h, resolve: 1 working day}
+    - {name: minor, response: 27h, resolve: 3wd}
+  rules:
+    - {check: disk, open: {WARNING: 3, CRITICAL: 2}, after: 2}
+  agent_silent: {grace: 1h30m}
+sites:
+  key-hospital: {key_customer: true, key_factor: 0.5}
+"""
+
+
+def test_tickets_keep_their_terms_as_written_when_opened_escalated_and_sent_onsite(engine, tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text(TERMS_POLICY, encoding="utf-8")
+    feed = Feed(engine, load_policies(path))
+    feed.run("disk", "/", "ww", T0)
+    [t] = feed.all()
+    assert t["terms"] == {"response": {"within": "27h", "clock": "business"},
+                          "resolve": {"within": "3wd", "clock": "business"}}
+    feed.run("disk", "/", "c", T0 + 5 * MIN)  # worse: level 2, whose deadlines are sooner
+    t = feed.tickets.get(t["id"])
+    assert t["severity"] == 2
+    assert t["terms"] == {"response": {"within": "2h", "clock": "business"},
+                          "resolve": {"within": "1 working day", "clock": "business"}}
+    t = feed.tickets.request_onsite(t["id"], "erin")
+    assert t["terms"]["onsite"] == {"within": "24h", "clock": "business"}
+    with engine.connect() as conn:
+        sent = [orjson.loads(raw) for (raw,) in conn.execute(select(notify_events.c.ticket))]
+    assert sent[0]["terms"]["resolve"]["within"] == "3wd"  # what the notification of the opening said
+    key, _ = Feed(engine, load_policies(path), site="key-hospital").tickets.open_manual(
+        actor="erin", site="key-hospital", host=HOST, severity=3, summary="slow", reported_via="phone")
+    assert key["terms"] == {"response": {"within": "13.5h", "clock": "business"},
+                            "resolve": {"within": "2wd", "clock": "business"}}
+
+
+def test_silent_ticket_says_the_grace_as_written_when_opened(engine, tmp_path):
+    from collector.jobs import sweep
+
+    path = tmp_path / "p.yaml"
+    path.write_text(TERMS_POLICY, encoding="utf-8")
+    feed = Feed(engine, load_policies(path))
+    feed.push(at=T0)
+    assert sweep(engine, T0 + 91 * MIN, feed.tickets.policies).silent_opened == 1
+    [t] = feed.all()
+    assert t["summary"].endswith("(grace 1h30m)")

@@ -298,6 +298,10 @@ def test_engineer_requests_an_onsite_visit_once_when_the_case_is_unsolved(client
     assert (r.status_code, r.headers["location"]) == (303, f"/tickets/{data['id']}")
     after = client.get(f"/tickets/{data['id']}").text
     assert "On-site visit by" in after and "needs a new disk" in after
+    # the default policy's level 2: respond within 2 h, resolve within 18 h, on-site within 24 h, working time
+    assert "(2 hours of business time)" in after and "(18 hours of business time)" in after
+    assert "(24 hours of business time)" in after
+    assert "工作时间18小时" in client.get(f"/tickets/{data['id']}?lang=zh_CN").text
     assert f'action="/tickets/{data["id"]}/onsite"' not in after
     again = client.post(f"/tickets/{data['id']}/onsite", data={"csrf": _csrf(page)})
     assert again.status_code == 409 and "already" in again.text

@@ -1,0 +1,135 @@
+"""Contract terms: how long a ticket's deadline runs, kept as the policy wrote it.
+
+The grammar of a policy duration is defined here and nowhere else in the collector
+(a clock duration itself is read by :func:`checks.params.parse_duration`, the
+project's duration reader)::
+
+    30m, 2h, 27h, 1h30m, 1.5h      clock time: on a business clock it counts working time
+                                   (with 08:30-17:30, 9h is one working day), on 24x7 elapsed time
+    3d, 1w                         days and weeks of 24 hours: only on a 24x7 clock; refused on a
+                                   business clock, where "3 days" is ambiguous
+    3wd, 3 working days, 1 working day, 3个工作日, 3工作日
+                                   whole working days: only on a business clock
+
+A number needs its unit: ``2`` alone is refused (seconds would never be meant).
+
+**N working days** count as the PRC Civil Code counts a period in days (art. 201:
+the day the period starts is not counted; art. 203: a period ends when business
+stops on its last day): the deadline is **the end of business hours of the Nth
+working day after the day the clock starts**, whatever the time of day it starts.
+A ticket opened on Monday 10:00 with ``3wd`` (Monday to Friday, 08:30-17:30) is
+due Thursday 17:30; opened on Saturday, it is due Wednesday 17:30.  Holidays are
+skipped and make-up working days (调休) count, as the business calendar says.
+
+A term is printed as written (:func:`say_term`): ``27h`` stays 27 hours, never
+"1d3h", in Chinese or English.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from checks.params import parse_duration as parse_clock
+
+__all__ = ["Term", "parse_term", "say_term"]
+
+_WORKING_DAYS_RE = re.compile(r"^(\d+)\s*(?:wd|working\s+days?|个?工作日)$", re.IGNORECASE)
+_PART_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_ZH_UNITS = {"ms": "毫秒", "s": "秒", "m": "分钟", "h": "小时", "d": "天", "w": "周"}
+_EN_UNITS = {"ms": ("millisecond", "milliseconds"), "s": ("second", "seconds"), "m": ("minute", "minutes"),
+             "h": ("hour", "hours"), "d": ("day", "days"), "w": ("week", "weeks")}
+HINT = "a duration like 30m, 2h, 1h30m or 3wd (3 working days)"
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """A deadline's length: clock ``time``, or whole ``working_days``; ``text`` as written."""
+
+    text: str
+    time: timedelta = timedelta(0)
+    working_days: int = 0
+
+    def __str__(self) -> str:
+        return self.text
+
+    def scaled(self, factor: float) -> Term:
+        """This term times ``factor`` (a key customer's ``key_factor``), written in the same style.
+
+        Working days round up to whole days (``3wd`` x 0.5 = ``2wd``); clock time is written in
+        the largest unit it was written in (``27h`` x 0.5 = ``13.5h``, ``1h30m`` x 0.5 = ``0.75h``).
+        """
+        if factor == 1.0:
+            return self
+        if self.working_days:
+            n = max(1, math.ceil(self.working_days * factor))
+            return Term(re.sub(r"\d+", str(n), self.text, count=1), working_days=n)
+        time = self.time * factor
+        parts = _PART_RE.findall(self.text.replace(" ", ""))
+        unit = parts[0][1] if parts else "s"
+        return Term(f"{_num(round(time.total_seconds() / _UNIT_SECONDS[unit], 3))}{unit}", time=time)
+
+
+def parse_term(value: Any, *, business: bool) -> Term:
+    """A term on a business clock (``business=True``) or a 24x7 one; ValueError says what is wrong."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"expected {HINT} (got {value!r})")
+    text = value.strip()
+    wd = _WORKING_DAYS_RE.match(text)
+    if wd is not None:
+        if not business:
+            raise ValueError(f"{text!r}: working days need a business clock (clock: business); "
+                             "on a 24x7 clock write 3d or 72h")
+        n = int(wd.group(1))
+        if not 1 <= n <= 366:
+            raise ValueError(f"{text!r}: expected 1 to 366 working days")
+        return Term(text, working_days=n)
+    if not re.search(r"[a-z]\s*$", text, re.IGNORECASE):
+        raise ValueError(f"expected {HINT}, with its unit (got {value!r})")
+    try:
+        seconds = parse_clock(text)
+    except ValueError:
+        raise ValueError(f"expected {HINT} (got {value!r})") from None
+    units = {u for _, u in _PART_RE.findall(text.replace(" ", ""))}
+    if business and units & {"d", "w"}:
+        hours = _num(seconds / 3600)
+        days = f"{_num(seconds / 86400)}wd" if units == {"d"} and seconds % 86400 == 0 else "5wd"
+        raise ValueError(f"{text!r} is ambiguous on a business clock: write working days such as {days} "
+                         f"(due at the end of business on the last one) or hours of business time such "
+                         f"as {hours}h (how {text} was read before)")
+    if seconds <= 0:
+        raise ValueError("expected a duration longer than 0")
+    return Term(text, time=timedelta(seconds=seconds))
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if value == int(value) else f"{value:g}"
+
+
+def _lang(language: str) -> str:
+    return "zh" if language.lower().startswith("zh") else "en"
+
+
+def say_term(text: str, language: str, *, business: bool) -> str:
+    """``text`` (a term as written) in words of ``language`` (zh, zh_CN or en), units kept as written."""
+    lang = _lang(language)
+    days = _WORKING_DAYS_RE.match(text.strip())
+    if days is not None:
+        n = int(days.group(1))
+        return f"{n}个工作日" if lang == "zh" else f"{n} working day{'s' if n != 1 else ''}"
+    parts = _PART_RE.findall(text.replace(" ", ""))
+    if not parts:
+        return text
+    if lang == "zh":
+        said = "".join(f"{n}{_ZH_UNITS[u]}" for n, u in parts)
+        return f"工作时间{said}" if business else said
+    words = []
+    for n, u in parts:
+        one, many = _EN_UNITS[u]
+        words.append(f"{n} {one if float(n) == 1 else many}")
+    said = " ".join(words)
+    return f"{said} of business time" if business else said
