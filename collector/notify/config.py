@@ -156,6 +156,11 @@ class NotifyConfig:
     routes: tuple[Route, ...] = ()
     retry: RetryPolicy = RetryPolicy()
     timezone: str = "UTC"
+    ticket_link: str | None = None  # "https://wardround.example/tickets/{id}": each message links its ticket
+
+    def link(self, ticket_id: object) -> str | None:
+        """The page of ticket ``ticket_id``, when ``ticket_link`` is set."""
+        return self.ticket_link.replace("{id}", str(ticket_id)) if self.ticket_link else None
 
 
 class _Problems:
@@ -345,8 +350,8 @@ def parse_notifications(doc: Any) -> tuple[NotifyConfig | None, list[str]]:
     if not isinstance(doc, Mapping):
         return None, ["notifications: expected a mapping with channels and routes"]
     for key in doc:
-        if key not in ("channels", "routes", "retry", "timezone"):
-            problems.add(str(key), "unknown key (expected channels, routes, retry, timezone)")
+        if key not in ("channels", "routes", "retry", "timezone", "ticket_link"):
+            problems.add(str(key), "unknown key (expected channels, routes, retry, timezone, ticket_link)")
     raw_channels = doc.get("channels") or {}
     channels: dict[str, Channel] = {}
     if not isinstance(raw_channels, Mapping):
@@ -390,6 +395,14 @@ def parse_notifications(doc: Any) -> tuple[NotifyConfig | None, list[str]]:
         ZoneInfo(str(tz))
     except (ZoneInfoNotFoundError, ValueError):
         problems.add("timezone", f"unknown time zone {tz!r} (expected a name such as Asia/Shanghai)")
+    link = doc.get("ticket_link")
+    if link is not None and (not isinstance(link, str) or not link.startswith(("https://", "http://"))
+                             or link.count("{id}") != 1 or link.replace("{id}", "").count("{")
+                             or len(link) > 500 or any(c.isspace() for c in link)):
+        problems.add("ticket_link", "expected the URL of a ticket's page with {id} in it, such as "
+                                    f"https://wardround.example-hospital.cn/tickets/{{id}} (got {str(link)[:80]!r})")
+        link = None
     if problems.items:
         return None, problems.items
-    return NotifyConfig(channels=channels, routes=tuple(routes), retry=retry, timezone=str(tz)), []
+    return NotifyConfig(channels=channels, routes=tuple(routes), retry=retry, timezone=str(tz),
+                        ticket_link=link), []

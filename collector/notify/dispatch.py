@@ -180,7 +180,7 @@ def dispatch_due(engine: Engine, now: datetime, senders: Mapping[str, Sender], *
         attempts = row.attempts + 1
         try:
             message = render(row.event, ticket, at=row.at, language=row.language,
-                             timezone=config.timezone)
+                             timezone=config.timezone, link=config.link(ticket.get("id")))
             out = Outgoing(key=f"{row.uid}.{row.channel}", event_uid=row.uid, event=row.event,
                            at=row.at, ticket=ticket, language=row.language, message=message)
             senders[row.channel].send(out)

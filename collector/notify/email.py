@@ -23,6 +23,7 @@ from email.utils import formatdate
 
 from collector.notify.base import Outgoing, PermanentError, TransientError
 from collector.notify.config import Channel
+from collector.notify.messages import LIMITS
 
 __all__ = ["EmailSender", "build_message"]
 
@@ -30,8 +31,12 @@ log = logging.getLogger(__name__)
 
 
 def build_message(channel: Channel, out: Outgoing) -> EmailMessage:
+    """The mail: the subject fitted to :data:`LIMITS` ``email_subject`` characters (the ``email``
+    package folds it into lines of at most 78), the whole text as the body."""
     msg = EmailMessage()
-    msg["Subject"] = out.message.title
+    limit = LIMITS["email_subject"]
+    title = out.message.fit(lambda m: len(m.title) <= limit).title
+    msg["Subject"] = title if len(title) <= limit else title[:limit - 1] + "…"
     msg["From"] = channel.sender
     msg["To"] = ", ".join(channel.to)
     msg["Date"] = formatdate(out.at.timestamp(), localtime=False)

@@ -3,18 +3,42 @@
 A :class:`Message` has a one-line ``title`` (mail subject, robot card title),
 a plain ``text`` body (mail, Feishu text) and a ``markdown`` body (WeCom and
 DingTalk robots).  Times are shown in the configured time zone as absolute
-times with the zone's name.
+times with the zone's name; a ticket's response and resolution terms are
+shown as the policy wrote them (``3个工作日`` / ``3 working days``).
+
+Each channel has a size limit (:data:`LIMITS`).  A message that is too long
+is made to fit by :meth:`Message.fit`, which shortens, in this order, the
+summary, then the item, the check and the site names (:data:`CLIP_ORDER`),
+each just enough; the event, ticket number, level, host, state, times and
+deadlines, occurrence count, breaches and the link are never shortened.  A
+shortened text ends with ``…``; cuts are between characters, never inside
+one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-__all__ = ["Message", "render"]
+from collector.terms import say_term
+
+__all__ = ["CLIP_ORDER", "LIMITS", "Message", "clip_utf8", "render"]
+
+#: What each channel accepts, and what the limit measures (see docs/notifications.md):
+#: WeCom: the markdown ``content``, 4096 bytes of UTF-8 (群机器人配置说明);
+#: DingTalk: the markdown ``text``, 20000 bytes (the figure users report from the robot's refusals);
+#: Feishu: the whole request body, 20 KB (自定义机器人使用指南: "请求体的数据大小不能超过 20 KB"),
+#: counted as 20000 bytes to stay clear of both readings of "KB";
+#: e-mail: the subject, 200 characters (RFC 5322 allows 998 per line and asks for 78: the
+#: ``email`` package folds a longer subject into lines of at most 78, so this only bounds what a
+#: reader's mail list shows).
+LIMITS = {"wecom": 4096, "dingtalk": 20000, "feishu": 20000, "email_subject": 200}
+#: Fields shortened when a message is too long, first first.
+CLIP_ORDER = ("summary", "item", "check", "site")
+_ELLIPSIS = "…"
 
 _EVENT_WORDS = {
     "zh": {"opened": "新故障单", "reopened": "故障单重新打开", "acknowledged": "故障单已响应",
@@ -29,13 +53,28 @@ _LABELS = {
            "state": "状态", "summary": "摘要", "opened_at": "开单时间", "response_due": "响应时限",
            "resolve_due": "解决时限", "occurrences": "发生次数", "priority": "重点客户",
            "at": "事件时间", "yes": "是", "flapping": "状态抖动", "breached": "已超时",
-           "response": "响应", "resolution": "解决", "onsite": "上门"},
+           "response": "响应", "resolution": "解决", "onsite": "上门", "link": "详情"},
     "en": {"level": "Level", "site": "Site", "host": "Host", "check": "Check", "item": "Item",
            "state": "State", "summary": "Summary", "opened_at": "Opened", "response_due": "Respond by",
            "resolve_due": "Resolve by", "occurrences": "Occurrences", "priority": "Key customer",
            "at": "Event time", "yes": "yes", "flapping": "Flapping", "breached": "Breached",
-           "response": "response", "resolution": "resolution", "onsite": "on-site visit"},
+           "response": "response", "resolution": "resolution", "onsite": "on-site visit", "link": "Details"},
 }
+
+
+def clip_utf8(text: str, limit: int) -> str:
+    """``text`` in at most ``limit`` bytes of UTF-8, ending with ``…`` when cut; never cuts a character."""
+    raw = text.encode()
+    if len(raw) <= limit:
+        return text
+    room = max(limit - len(_ELLIPSIS.encode()), 0)
+    return raw[:room].decode("utf-8", "ignore") + (_ELLIPSIS if limit >= len(_ELLIPSIS.encode()) else "")
+
+
+def _clip(text: str, chars: int | None) -> str:
+    if chars is None or len(text) <= chars:
+        return text
+    return text[:chars] + _ELLIPSIS
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +82,38 @@ class Message:
     title: str
     text: str
     markdown: str
+    #: the same message with fields shortened to at most so many characters (set by :func:`render`)
+    remake: Callable[[Mapping[str, int]], Message] | None = field(default=None, compare=False, repr=False)
+    lengths: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
+
+    def fit(self, fits: Callable[[Message], bool]) -> Message:
+        """This message, shortened (see the module docstring) just enough that ``fits`` holds.
+
+        If even the shortest form does not fit, that form is returned: the caller cuts the rest
+        (:func:`clip_utf8`) and the fields that are never shortened come first.
+        """
+        if fits(self) or self.remake is None:
+            return self
+        caps: dict[str, int] = {}
+        best = self
+        for name in CLIP_ORDER:
+            full = self.lengths.get(name, 0)
+            if full == 0:
+                continue
+            shortest = self.remake({**caps, name: 0})
+            if not fits(shortest):
+                caps[name] = 0
+                best = shortest
+                continue
+            low, high = 0, full - 1  # the longest length that fits lies in [low, high]
+            while low < high:
+                mid = (low + high + 1) // 2
+                if fits(self.remake({**caps, name: mid})):
+                    low = mid
+                else:
+                    high = mid - 1
+            return self.remake({**caps, name: low})
+        return best
 
 
 def _time(value: Any, tz: ZoneInfo) -> str | None:
@@ -64,37 +135,59 @@ def _level(ticket: Mapping[str, Any], language: str) -> str:
     return f"{base} {name}" if name else base
 
 
+def _due(ticket: Mapping[str, Any], key: str, term_key: str, tz: ZoneInfo, lang: str) -> str | None:
+    shown = _time(ticket.get(key), tz)
+    terms = ticket.get("terms")
+    term = terms.get(term_key) if isinstance(terms, Mapping) else None
+    if shown and isinstance(term, Mapping) and isinstance(term.get("within"), str):
+        said = say_term(term["within"], lang, business=term.get("clock") == "business")
+        shown += f"，{said}内" if lang == "zh" else f", within {said}"
+    return shown
+
+
 def render(event: str, ticket: Mapping[str, Any], *, at: datetime, language: str = "zh",
-           timezone: str = "UTC") -> Message:
-    """The message for ``event`` on ``ticket`` in ``language``."""
+           timezone: str = "UTC", link: str | None = None) -> Message:
+    """The message for ``event`` on ``ticket`` in ``language``; ``link`` is the ticket's page, if known."""
     lang = language if language in _LABELS else "en"
     tz = ZoneInfo(timezone)
     words, labels = _EVENT_WORDS[lang], _LABELS[lang]
-    where = " ".join(str(ticket[k]) for k in ("site", "host", "check", "item") if ticket.get(k))
-    level = _level(ticket, lang)
     sep = "：" if lang == "zh" else ": "
-    title = f"[Wardround] {words.get(event, event)} #{ticket.get('id')} {where} ({level})"
-    rows: list[tuple[str, str]] = [(labels["level"], level)]
-    if ticket.get("priority"):
-        rows.append((labels["priority"], labels["yes"]))
-    for key in ("site", "host", "check", "item", "state", "summary"):
-        if ticket.get(key) not in (None, ""):
-            rows.append((labels[key], str(ticket[key])))
-    rows.append((labels["at"], _time(at, tz) or ""))
-    for key in ("opened_at", "response_due", "resolve_due"):
-        shown = _time(ticket.get(key), tz)
-        if shown:
-            rows.append((labels[key], shown))
-    if ticket.get("occurrences") not in (None, ""):
-        rows.append((labels["occurrences"], str(ticket["occurrences"])))
-    breached = [labels[name] for name, key in (("response", "response_breached"),
-                                               ("resolution", "resolve_breached"),
-                                               ("onsite", "onsite_breached")) if ticket.get(key)]
-    if breached:
-        rows.append((labels["breached"], ", ".join(breached)))
-    if ticket.get("flapping"):
-        rows.append((labels["flapping"], labels["yes"]))
+    level = _level(ticket, lang)
     heading = f"{words.get(event, event)} #{ticket.get('id')}"
-    text = "\n".join([heading, ""] + [f"{k}{sep}{v}" for k, v in rows])
-    markdown = "\n".join([f"### {heading}"] + [f"> **{k}**{sep}{v}" for k, v in rows])
-    return Message(title=title, text=text, markdown=markdown)
+    lengths = {k: len(str(ticket[k])) for k in CLIP_ORDER if ticket.get(k) not in (None, "")}
+
+    def make(caps: Mapping[str, int]) -> Message:
+        def value(key: str) -> str:
+            return _clip(str(ticket[key]), caps.get(key))
+
+        where = " ".join(value(k) for k in ("site", "host", "check", "item") if ticket.get(k))
+        title = f"[Wardround] {heading} {where} ({level})"
+        rows: list[tuple[str, str]] = [(labels["level"], level)]
+        if ticket.get("priority"):
+            rows.append((labels["priority"], labels["yes"]))
+        for key in ("site", "host", "check", "item", "state", "summary"):
+            if ticket.get(key) not in (None, ""):
+                rows.append((labels[key], value(key)))
+        rows.append((labels["at"], _time(at, tz) or ""))
+        for key, term_key in (("opened_at", ""), ("response_due", "response"), ("resolve_due", "resolve")):
+            shown = _due(ticket, key, term_key, tz, lang)
+            if shown:
+                rows.append((labels[key], shown))
+        if ticket.get("occurrences") not in (None, ""):
+            rows.append((labels["occurrences"], str(ticket["occurrences"])))
+        breached = [labels[name] for name, key in (("response", "response_breached"),
+                                                   ("resolution", "resolve_breached"),
+                                                   ("onsite", "onsite_breached")) if ticket.get(key)]
+        if breached:
+            rows.append((labels["breached"], ", ".join(breached)))
+        if ticket.get("flapping"):
+            rows.append((labels["flapping"], labels["yes"]))
+        text_rows = [f"{k}{sep}{v}" for k, v in rows]
+        md_rows = [f"> **{k}**{sep}{v}" for k, v in rows]
+        if link:
+            text_rows.append(f"{labels['link']}{sep}{link}")
+            md_rows.append(f"> **{labels['link']}**{sep}[{link}]({link})")
+        return Message(title=title, text="\n".join([heading, "", *text_rows]),
+                       markdown="\n".join([f"### {heading}", *md_rows]), remake=make, lengths=lengths)
+
+    return make({})

@@ -10,7 +10,7 @@ by public guides and client libraries):
               Optional ``Authorization: Bearer <token>``.
 ``wecom``     企业微信群机器人: ``{"msgtype": "markdown", "markdown": {"content": ...}}``
               to ``https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=KEY``;
-              content at most 4096 bytes of UTF-8.  Answer ``{"errcode": 0,
+              content at most 4096 bytes of UTF-8 (each robot's limit: ``LIMITS``).  Answer ``{"errcode": 0,
               "errmsg": "ok"}``.  (WeCom's "群机器人配置说明", developer.work.weixin.qq.com,
               as quoted in cnblogs.com/tiandi/p/17768525.html and
               blog.csdn.net/liuxingxing_star/article/details/128659150.)
@@ -60,11 +60,11 @@ from urllib.parse import quote_plus
 from collector import __version__
 from collector.notify.base import Outgoing, PermanentError, TransientError
 from collector.notify.config import Channel, mask_url
+from collector.notify.messages import LIMITS, Message, clip_utf8
 
 __all__ = ["WebhookSender", "dingtalk_sign", "feishu_sign", "payload"]
 
 MAX_ANSWER_BYTES = 64 * 1024
-WECOM_MAX_BYTES = 4096
 
 
 def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
@@ -79,45 +79,66 @@ def feishu_sign(secret: str, timestamp_s: int) -> str:
     return base64.b64encode(digest).decode()
 
 
-def _clip_utf8(text: str, limit: int) -> str:
-    raw = text.encode()
-    if len(raw) <= limit:
-        return text
-    return raw[:limit - 3].decode("utf-8", "ignore") + "…"
+def _utf8_len(text: str) -> int:
+    return len(text.encode())
+
+
+def _body_len(body: Mapping[str, Any]) -> int:
+    return len(json.dumps(body, ensure_ascii=False).encode())
 
 
 def payload(channel: Channel, out: Outgoing, *,
             now: Callable[[], float] = time.time) -> tuple[str, dict[str, Any]]:
-    """The URL (with any signature) and the JSON body for ``out`` on ``channel``."""
+    """The URL (with any signature) and the JSON body for ``out`` on ``channel``.
+
+    A robot's message is first fitted to its limit (:data:`collector.notify.messages.LIMITS`):
+    the summary, then the item, check and site are shortened, never the deadlines, level,
+    host, occurrence count or link; whatever still does not fit is cut between characters.
+    """
     assert channel.url is not None
     url = channel.url.reveal()
     msg = out.message
     if channel.type == "wecom":
-        return url, {"msgtype": "markdown",
-                     "markdown": {"content": _clip_utf8(f"**{msg.title}**\n{msg.markdown}", WECOM_MAX_BYTES)}}
+        limit = LIMITS["wecom"]
+        msg = msg.fit(lambda m: _utf8_len(_wecom_content(m)) <= limit)
+        return url, {"msgtype": "markdown", "markdown": {"content": clip_utf8(_wecom_content(msg), limit)}}
     if channel.type == "dingtalk":
         if channel.secret is not None:
             ts = int(now() * 1000)
             sign = dingtalk_sign(channel.secret.reveal(), ts)
             url += ("&" if "?" in url else "?") + f"timestamp={ts}&sign={sign}"
-        return url, {"msgtype": "markdown", "markdown": {"title": msg.title, "text": msg.markdown}}
+        limit = LIMITS["dingtalk"]
+        msg = msg.fit(lambda m: _utf8_len(m.markdown) <= limit)
+        return url, {"msgtype": "markdown",
+                     "markdown": {"title": msg.title, "text": clip_utf8(msg.markdown, limit)}}
     if channel.type == "feishu":
-        body: dict[str, Any]
-        if channel.feishu_card:
-            lines = msg.text.split("\n", 2)[-1]
-            body = {"msg_type": "interactive", "card": {
-                "header": {"title": {"tag": "plain_text", "content": msg.title},
-                           "template": "green" if out.event in ("resolved", "closed") else "red"},
-                "elements": [{"tag": "div", "text": {"tag": "lark_md", "content": lines}}]}}
-        else:
-            body = {"msg_type": "text", "content": {"text": f"{msg.title}\n{msg.text}"}}
-        if channel.secret is not None:
-            ts = int(now())
-            body = {"timestamp": str(ts), "sign": feishu_sign(channel.secret.reveal(), ts), **body}
-        return url, body
+        limit = LIMITS["feishu"]
+        msg = msg.fit(lambda m: _body_len(_feishu(channel, out.event, m, now)) <= limit)
+        return url, _feishu(channel, out.event, msg, now)
     return url, {"source": "wardround", "event_id": out.event_uid, "delivery_key": out.key,
                  "event": out.event, "at": out.at.isoformat(), "language": out.language,
                  "title": msg.title, "text": msg.text, "ticket": dict(out.ticket)}
+
+
+def _wecom_content(msg: Message) -> str:
+    return f"**{msg.title}**\n{msg.markdown}"
+
+
+def _feishu(channel: Channel, event: str, msg: Message, now: Callable[[], float]) -> dict[str, Any]:
+    """Feishu's body for ``msg``: text, or a card; signed when the channel has a secret."""
+    body: dict[str, Any]
+    if channel.feishu_card:
+        lines = msg.text.split("\n", 2)[-1]
+        body = {"msg_type": "interactive", "card": {
+            "header": {"title": {"tag": "plain_text", "content": msg.title},
+                       "template": "green" if event in ("resolved", "closed") else "red"},
+            "elements": [{"tag": "div", "text": {"tag": "lark_md", "content": lines}}]}}
+    else:
+        body = {"msg_type": "text", "content": {"text": f"{msg.title}\n{msg.text}"}}
+    if channel.secret is not None:
+        ts = int(now())
+        body = {"timestamp": str(ts), "sign": feishu_sign(channel.secret.reveal(), ts), **body}
+    return body
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

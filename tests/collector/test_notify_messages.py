@@ -30,3 +30,21 @@ def test_english_message_uses_english_labels_when_language_is_en():
     assert m.title.startswith("[Wardround] Ticket resolved #12")
     assert "Respond by: 2026-11-23 02:00 (UTC)" in m.text and "Key customer: yes" in m.text
     assert "Breached: response" in m.text and "Flapping: yes" in m.text
+
+
+def test_deadlines_show_the_terms_as_the_policy_wrote_them_when_the_ticket_has_terms():
+    ticket = {**TICKET, "terms": {"response": {"within": "27h", "clock": "business"},
+                                  "resolve": {"within": "3wd", "clock": "business"}}}
+    zh = render("opened", ticket, at=AT, language="zh", timezone="Asia/Shanghai")
+    assert "响应时限：2026-11-23 10:00 (Asia/Shanghai)，工作时间27小时内" in zh.text
+    assert "解决时限：2026-11-23 13:30 (Asia/Shanghai)，3个工作日内" in zh.text
+    en = render("opened", ticket, at=AT, language="en", timezone="UTC")
+    assert "Respond by: 2026-11-23 02:00 (UTC), within 27 hours of business time" in en.text
+    assert "Resolve by: 2026-11-23 05:30 (UTC), within 3 working days" in en.text
+    assert "1d3h" not in zh.text + en.text
+
+
+def test_message_links_the_ticket_page_when_a_link_is_given():
+    m = render("opened", TICKET, at=AT, language="zh", timezone="UTC", link="https://w.example/tickets/12")
+    assert m.text.endswith("详情：https://w.example/tickets/12")
+    assert "[https://w.example/tickets/12](https://w.example/tickets/12)" in m.markdown
