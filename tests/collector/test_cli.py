@@ -131,6 +131,15 @@ def test_help_and_version_work_when_asked():
         assert out.returncode == 0 and "--db" in out.stdout and "--config" in out.stdout
 
 
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def test_serve_migrates_and_answers_when_started(tmp_path):
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -157,12 +166,7 @@ def test_serve_migrates_and_answers_when_started(tmp_path):
         with urllib.request.urlopen(req, timeout=10) as r:
             assert len(orjson.loads(r.read())["accepted"]) == 1
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop(proc)
     assert token not in proc.stderr.read().decode()
 
 
@@ -180,12 +184,7 @@ def test_serve_answers_on_an_inherited_socket_when_given_its_fd(tmp_path):
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=30) as r:
             assert orjson.loads(r.read()) == {"status": "ok"}  # queued in the backlog until it serves
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop(proc)
     assert f"collector on http://127.0.0.1:{port}" in proc.stderr.read().decode()
 
 
