@@ -191,7 +191,7 @@ notify_deliveries = Table(
 # (``{"response": {"within": "2h", "clock": "business"}, "resolve": ..., "onsite": ...}``);
 # each ``ticket_events.snapshot`` holds what records show of the ticket after
 # that event (collector/ticket_history.py); both are NULL in rows written
-# before schema 0007.
+# before schema 0008.
 
 _TICKET_ID = BigInteger().with_variant(Integer, "sqlite")
 LIVE_STATES = ("open", "acknowledged")

@@ -86,7 +86,7 @@ def test_record_says_the_same_about_its_tickets_when_issued_late(engine, tmp_pat
 
 
 def test_ticket_of_an_old_history_is_shown_as_of_the_end_when_its_events_have_no_snapshot(engine):
-    # Events written before schema 0007 carry no snapshot: replayed from their actions and notes.
+    # Events written before schema 0008 carry no snapshot: replayed from their actions and notes.
     feed = Feed(engine)
     feed.push()  # the host is known
     t, _ = feed.tickets.open_manual(actor="erin", site=SITE, host=HOST, severity=3, summary="slow",

@@ -7,8 +7,8 @@ record shows a ticket as it stood at the end of its period
 (collector/ticket_history.py).  Both stay NULL in older rows: such tickets are
 shown without terms, and their history is replayed from the events' actions.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
