@@ -24,16 +24,32 @@ Events:
 
 - :func:`wevtutil_query` — ``wevtutil qe <channel> /q:<XPath> /f:xml /rd:true /c:N``
   with a timeout; returns the XML text (a sequence of ``<Event>`` elements).
+
+PowerShell (the hygiene checks: patches, antivirus, accounts):
+
+- :func:`powershell_json` — runs a Windows PowerShell 5.1 script given as
+  ``-EncodedCommand`` (no quoting problems), time-boxed, and parses the one JSON
+  document it prints (``ConvertTo-Json``).  Output is forced to UTF-8 so Chinese
+  account and product names survive.
+- :func:`ps_datetime` — a date as ``ConvertTo-Json`` writes it: ``"\\/Date(ms)\\/"``
+  (Windows PowerShell 5.1), the same wrapped as ``{"value": ..., "DateTime": ...}``
+  (a DateTime with extended properties, e.g. ``Get-HotFix``'s ``InstalledOn``), or
+  ISO-8601 (PowerShell 7).
 """
 
 from __future__ import annotations
 
+import base64
+import json
+import re
 import subprocess
 import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["ServiceMissing", "WindowsError_", "all_services", "service_info", "start_flags",
-           "wevtutil_query"]
+__all__ = ["ServiceMissing", "WindowsError_", "all_services", "as_list", "powershell_json", "ps_datetime",
+           "service_info", "start_flags", "wevtutil_query"]
 
 
 class ServiceMissing(LookupError):
@@ -111,3 +127,82 @@ def wevtutil_query(channel: str, xpath: str, count: int, timeout: float) -> str:
     # wevtutil writes in the console's code page; the XML itself is ASCII-safe
     # except for message text, which /f:xml does not render.
     return proc.stdout.decode("utf-8", "replace")
+
+
+_PS_PRELUDE = ("$ErrorActionPreference = 'Stop'; $ProgressPreference = 'SilentlyContinue'; "
+               "[Console]::OutputEncoding = [Text.Encoding]::UTF8; ")
+_CLIXML_ERROR = re.compile(r'<S S="Error">(.*?)</S>', re.S)
+
+
+def _clixml_text(stderr: str) -> str:
+    """The error text of PowerShell's ``#< CLIXML`` stderr (what -EncodedCommand writes)."""
+    if not stderr.lstrip().startswith("#< CLIXML"):
+        return stderr
+    parts = [p.replace("_x000D__x000A_", " ").replace("&lt;", "<").replace("&gt;", ">")
+             .replace("&amp;", "&").replace("&quot;", '"').replace("&apos;", "'")
+             for p in _CLIXML_ERROR.findall(stderr)]
+    return " ".join(" ".join(parts).split())
+
+
+def powershell_json(script: str, timeout: float, *, run: Callable[..., Any] = subprocess.run) -> Any:
+    """Run ``script`` in Windows PowerShell; the JSON value it printed.
+
+    Raises :class:`WindowsError_` with a readable reason: PowerShell missing,
+    no answer within ``timeout``, the script failed (its first error line), or
+    it printed no JSON.
+    """
+    encoded = base64.b64encode((_PS_PRELUDE + script).encode("utf-16-le")).decode("ascii")
+    cmd = ["powershell.exe", "-NoLogo", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass",
+           "-EncodedCommand", encoded]
+    try:
+        proc = run(cmd, capture_output=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL)
+    except FileNotFoundError as exc:
+        raise WindowsError_("powershell.exe not found (Windows PowerShell 5.1 is needed)") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise WindowsError_(f"PowerShell gave no answer within {timeout:g} s") from exc
+    out = proc.stdout.decode("utf-8", "replace") if isinstance(proc.stdout, bytes) else str(proc.stdout or "")
+    err = proc.stderr.decode("utf-8", "replace") if isinstance(proc.stderr, bytes) else str(proc.stderr or "")
+    if proc.returncode != 0:
+        lines = [ln.strip() for ln in _clixml_text(err).splitlines() if ln.strip()]
+        raise WindowsError_(f"PowerShell failed (exit {proc.returncode}): "
+                            f"{lines[0][:300] if lines else 'no message'}")
+    text = out.strip().lstrip("\ufeff")
+    if not text:
+        return None  # ConvertTo-Json of nothing prints nothing
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise WindowsError_(f"PowerShell printed no JSON: {text[:120]!r}") from exc
+
+
+_MS_DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
+
+
+def ps_datetime(value: Any) -> datetime | None:
+    """An aware UTC datetime from what ``ConvertTo-Json`` wrote for a DateTime; None if empty."""
+    if isinstance(value, dict):
+        value = value.get("value", value.get("DateTime"))
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"not a date: {value!r}")
+    text = value.strip().replace("\\/", "/")
+    m = _MS_DATE.match(text)
+    if m:
+        ms = int(m.group(1))
+        if ms <= 0:  # DateTime.MinValue and the like: no date recorded
+            return None
+        return datetime.fromtimestamp(ms / 1000, UTC)
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"not a date: {value[:40]!r}") from None
+    # PowerShell 7 writes a local time without an offset for DateTimeKind.Unspecified
+    return (dt if dt.tzinfo is not None else dt.astimezone()).astimezone(UTC)
+
+
+def as_list(value: Any) -> list[Any]:
+    """``ConvertTo-Json`` writes one object without the list around it: always a list."""
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]

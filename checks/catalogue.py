@@ -112,6 +112,9 @@ CATALOGUE: Mapping[str, CheckSpec] = _Catalogue({
                    90.0),
     "traceroute": _Entry("TracerouteParams", "hop list to a target against its baseline path: path changes",
                          150.0),
+    "patches": _Entry(
+        "PatchesParams", "pending security updates and since when, last update installed, pending reboot "
+        "(apt, dnf/yum, Windows); read-only", 300.0),
 })
 
 
