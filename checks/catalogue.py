@@ -115,6 +115,9 @@ CATALOGUE: Mapping[str, CheckSpec] = _Catalogue({
     "patches": _Entry(
         "PatchesParams", "pending security updates and since when, last update installed, pending reboot "
         "(apt, dnf/yum, Windows); read-only", 300.0),
+    "antivirus": _Entry(
+        "AntivirusParams", "antivirus installed, running, real-time on, signatures current (Defender, Security "
+        "Center, ClamAV)", 90.0),
 })
 
 
