@@ -118,6 +118,9 @@ CATALOGUE: Mapping[str, CheckSpec] = _Catalogue({
     "antivirus": _Entry(
         "AntivirusParams", "antivirus installed, running, real-time on, signatures current (Defender, Security "
         "Center, ClamAV)", 90.0),
+    "accounts": _Entry(
+        "AccountsParams", "local accounts: empty passwords, extra UID 0 / administrators, enabled Guest, "
+        "passwords that never expire (names, never a hash)", 60.0),
 })
 
 

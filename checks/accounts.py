@@ -1,0 +1,318 @@
+"""accounts: local login accounts that let someone in too easily.
+
+Lists account names, never a password hash: the hash field is only looked at
+to tell "empty", "locked" and "set" apart, and never leaves this module.
+
+Linux reads ``/etc/passwd`` and ``/etc/shadow``.  The shadow file is readable
+by root (and on Debian/Ubuntu by the group ``shadow``: add the agent's user to
+it, ``usermod -aG shadow wardround``; RHEL's ``/etc/shadow`` is mode 0000, so
+there only root reads it).  Without it the items that need it are UNKNOWN with
+the reason.  Windows reads ``Get-LocalUser`` and the members of the local
+Administrators group (SID ``S-1-5-32-544``, so the group's translated name does
+not matter), through Windows PowerShell; no administrator rights are needed.
+
+Items, one result each (names in the summary and in ``details.accounts``):
+
+====================== ======== ============================================
+item                   status   meaning
+====================== ======== ============================================
+empty_password         OK       every account has a password or is locked
+                       CRITICAL Linux: an empty password field (anyone may
+                                log in as it without a password); Windows:
+                                an enabled account whose password is not
+                                required (it may be empty)
+administrators         OK       only the built-in administrators (Linux:
+                                UID 0 is root alone; Windows: the built-in
+                                Administrator, Domain Admins) and ``admins``
+                       CRITICAL Linux: another account with UID 0
+                       WARNING  Windows: other members of Administrators
+guest                  OK       Windows: the Guest account is disabled
+                       CRITICAL Windows: the Guest account is enabled
+password_never_expires OK       every usable password expires
+                       WARNING  an account that can log in with a password
+                                whose password never expires (Linux: max
+                                days empty or 99999; Windows: enabled, no
+                                expiry date), except ``never_expire_ok``
+(any)                  UNKNOWN  ``/etc/shadow`` unreadable (permission
+                                denied: the reason is given), PowerShell
+                                failed, or an unsupported system
+====================== ======== ============================================
+
+Metrics: ``accounts`` (count of accounts in the item's finding) per item;
+``login_accounts`` (count of accounts that can log in with a password).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from checks import _windows
+from checks.context import CheckContext
+from checks.params import Duration
+from checks.result import Metric, Result, Status
+
+NAME = "accounts"
+NEVER = 99999  # shadow's conventional "never expires"
+NOLOGIN_SHELLS = ("nologin", "false", "sync", "shutdown", "halt")
+MAX_NAMES = 100
+
+
+@dataclass(frozen=True)
+class AccountsParams:
+    #: accounts allowed as administrators besides the built-in ones: Linux names with UID 0,
+    #: Windows members of Administrators (e.g. ``HIS-DB-01\\vendor-maint``, ``HOSPITAL\\IT Admins``)
+    admins: tuple[str, ...] = ()
+    #: account names (globs) whose passwords may never expire, e.g. service accounts
+    never_expire_ok: tuple[str, ...] = ()
+    #: Windows: seconds for the PowerShell query
+    timeout: Duration = Duration(60.0)
+
+    def __post_init__(self) -> None:
+        if self.timeout <= 0:
+            raise ValueError("timeout: must be more than 0")
+
+
+STANDARDS = {
+    "empty_password": "no account without a password",
+    "administrators": "no administrators besides the built-in ones",
+    "guest": "Guest account disabled",
+    "password_never_expires": "passwords expire",
+}
+
+
+def _result(item: str, status: Status, summary: str, names: list[str], details: dict[str, Any],
+            extra: tuple[Metric, ...] = ()) -> Result:
+    return Result(check=NAME, item=item, status=status, summary=summary[:1000], standard=STANDARDS[item],
+                  metrics=(Metric("accounts", float(len(names)), "count", min=0), *extra),
+                  details={**details, "accounts": names[:MAX_NAMES]})
+
+
+def _listed(names: list[str]) -> str:
+    shown = ", ".join(names[:12])
+    return shown + (f" (+{len(names) - 12} more)" if len(names) > 12 else "")
+
+
+def _matches(name: str, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatchcase(name.lower(), p.lower()) for p in patterns)
+
+
+# --------------------------------------------------------------------------- Linux
+
+@dataclass(frozen=True)
+class LinuxAccount:
+    name: str
+    uid: int
+    shell: str
+    password: str      # "empty", "locked", "set" (never the hash itself)
+    max_days: int | None  # None: empty field
+
+
+def _password_kind(field: str) -> str:
+    if field == "":
+        return "empty"
+    if field[0] in "!*" or field == "x":
+        return "locked"
+    return "set"
+
+
+def read_linux_accounts(root: str = "/") -> tuple[list[LinuxAccount], str]:
+    """Accounts from passwd joined with shadow; the second value says why shadow could not be read."""
+    with open(os.path.join(root, "etc/passwd"), encoding="utf-8", errors="replace") as fh:
+        passwd = [line.rstrip("\n").split(":") for line in fh if line.strip() and not line.startswith("#")]
+    shadow: dict[str, list[str]] = {}
+    shadow_error = ""
+    path = os.path.join(root, "etc/shadow")
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                parts = line.rstrip("\n").split(":")
+                if len(parts) >= 2:
+                    shadow[parts[0]] = parts
+    except PermissionError:
+        shadow_error = ("cannot read /etc/shadow: permission denied (run the agent as root, or on "
+                        "Debian/Ubuntu add its user to the group shadow)")
+    except OSError as exc:
+        shadow_error = f"cannot read /etc/shadow: {exc.strerror or exc}"
+    out: list[LinuxAccount] = []
+    for parts in passwd:
+        if len(parts) < 7 or not parts[2].lstrip("-").isdigit():
+            continue
+        name, pw_field, uid, shell = parts[0], parts[1], int(parts[2]), parts[6]
+        entry = shadow.get(name)
+        max_days: int | None = None
+        if pw_field == "x" and entry is not None:
+            kind = _password_kind(entry[1])
+            if len(entry) > 4 and entry[4].strip().isdigit():
+                max_days = int(entry[4])
+        elif pw_field == "x":
+            kind = "locked" if not shadow_error else "unknown"
+        else:
+            kind = _password_kind(pw_field)
+        out.append(LinuxAccount(name=name, uid=uid, shell=shell, password=kind, max_days=max_days))
+    return out, shadow_error
+
+
+def _can_log_in(a: LinuxAccount) -> bool:
+    return not os.path.basename(a.shell or "/bin/sh").endswith(NOLOGIN_SHELLS)
+
+
+def judge_linux(accounts: list[LinuxAccount], shadow_error: str, params: AccountsParams) -> list[Result]:
+    results: list[Result] = []
+    base = {"source": "/etc/passwd, /etc/shadow"}
+    usable = [a for a in accounts if a.password == "set"]
+    login = Metric("login_accounts", float(len([a for a in usable if _can_log_in(a)])), "count", min=0)
+    if shadow_error:
+        for item in ("empty_password", "password_never_expires"):
+            results.append(Result(check=NAME, item=item, status=Status.UNKNOWN, standard=STANDARDS[item],
+                                  summary=shadow_error, details={**base, "error": shadow_error}))
+    else:
+        empty = [a.name for a in accounts if a.password == "empty"]
+        if empty:
+            shells = {a.name: a.shell for a in accounts if a.password == "empty"}
+            results.append(_result("empty_password", Status.CRITICAL,
+                                   f"{len(empty)} account(s) with an empty password (no password needed to "
+                                   f"log in): {_listed(empty)}", empty, {**base, "shells": shells}, (login,)))
+        else:
+            results.append(_result("empty_password", Status.OK,
+                                   f"no account with an empty password ({len(accounts)} accounts)", [], base,
+                                   (login,)))
+        never = [a.name for a in usable if (a.max_days is None or a.max_days >= NEVER)
+                 and not _matches(a.name, params.never_expire_ok)]
+        if never:
+            results.append(_result("password_never_expires", Status.WARNING,
+                                   f"{len(never)} account(s) whose password never expires (max days "
+                                   f"empty or {NEVER}): {_listed(never)}", never, base))
+        else:
+            results.append(_result("password_never_expires", Status.OK,
+                                   f"every password that can log in expires ({len(usable)} with a password)",
+                                   [], base))
+    extra = [a.name for a in accounts if a.uid == 0 and a.name != "root" and a.name not in params.admins]
+    allowed = [a.name for a in accounts if a.uid == 0 and a.name != "root" and a.name in params.admins]
+    if extra:
+        results.append(_result("administrators", Status.CRITICAL,
+                               f"{len(extra)} account(s) besides root with UID 0 (full root rights): "
+                               f"{_listed(extra)}", extra, {**base, "allowed": allowed}))
+    else:
+        results.append(_result("administrators", Status.OK,
+                               "only root has UID 0" + (f" (and {', '.join(allowed)}, allowed)" if allowed else ""),
+                               [], {**base, "allowed": allowed}))
+    return results
+
+
+# --------------------------------------------------------------------------- Windows
+
+#: Local users and the members of the local Administrators group (by SID; Get-LocalGroupMember fails
+#: on groups with orphaned SIDs, then the ADSI WinNT provider lists them).  Sources: learn.microsoft.com
+#: Get-LocalUser, Get-LocalGroupMember (Microsoft.PowerShell.LocalAccounts, Windows PowerShell 5.1).
+WINDOWS_SCRIPT = r"""
+$users = @(Get-LocalUser | Select-Object Name, Enabled, @{n='SID';e={$_.SID.Value}}, PasswordRequired,
+           PasswordExpires, PasswordLastSet, LastLogon, @{n='PrincipalSource';e={"$($_.PrincipalSource)"}})
+$admins = $null; $adminsError = $null
+try { $admins = @(Get-LocalGroupMember -SID 'S-1-5-32-544' | Select-Object Name,
+        @{n='ObjectClass';e={"$($_.ObjectClass)"}}, @{n='PrincipalSource';e={"$($_.PrincipalSource)"}},
+        @{n='SID';e={$_.SID.Value}}) }
+catch { $adminsError = $_.Exception.Message
+        try { $g = [ADSI]'WinNT://./Administrators,group'
+              $admins = @($g.psbase.Invoke('Members') | ForEach-Object {
+                $p = $_.GetType().InvokeMember('ADsPath', 'GetProperty', $null, $_, $null)
+                [pscustomobject]@{ Name = ($p -replace '^WinNT://', '' -replace '/', '\');
+                                   ObjectClass = $_.GetType().InvokeMember('Class', 'GetProperty', $null, $_, $null);
+                                   PrincipalSource = $null; SID = $null } }) } catch { } }
+[pscustomobject]@{ Users = $users; Administrators = $admins; AdministratorsError = $adminsError } |
+  ConvertTo-Json -Depth 4 -Compress
+"""
+
+
+def _rid(sid: Any) -> int | None:
+    try:
+        return int(str(sid).rsplit("-", 1)[1])
+    except (IndexError, ValueError):
+        return None
+
+
+def judge_windows(data: Any, params: AccountsParams) -> list[Result]:
+    if not isinstance(data, dict):
+        return [Result(check=NAME, item="", status=Status.UNKNOWN, summary="PowerShell printed no object")]
+    users = [u for u in _windows.as_list(data.get("Users")) if isinstance(u, dict)]
+    base = {"source": "Get-LocalUser, Get-LocalGroupMember"}
+    enabled = [u for u in users if u.get("Enabled") is True]
+    results: list[Result] = []
+    no_pw = [str(u.get("Name")) for u in enabled if u.get("PasswordRequired") is False]
+    if no_pw:
+        results.append(_result("empty_password", Status.CRITICAL,
+                               f"{len(no_pw)} enabled account(s) whose password is not required (it may be "
+                               f"empty): {_listed(no_pw)}", no_pw, base))
+    else:
+        results.append(_result("empty_password", Status.OK,
+                               f"every enabled account requires a password ({len(enabled)} enabled)", [], base))
+    guests = [u for u in users if _rid(u.get("SID")) == 501]
+    if guests:
+        on = [str(u.get("Name")) for u in guests if u.get("Enabled") is True]
+        results.append(_result("guest", Status.CRITICAL if on else Status.OK,
+                               f"the Guest account {on[0]} is enabled" if on else
+                               f"the Guest account {guests[0].get('Name')} is disabled", on, base))
+    never = [str(u.get("Name")) for u in enabled
+             if u.get("PasswordExpires") in (None, "") and not _matches(str(u.get("Name")), params.never_expire_ok)]
+    if never:
+        results.append(_result("password_never_expires", Status.WARNING,
+                               f"{len(never)} enabled account(s) whose password never expires: {_listed(never)}",
+                               never, base))
+    else:
+        results.append(_result("password_never_expires", Status.OK,
+                               "every enabled account's password expires", [], base))
+    results.append(_judge_admins(data, params, base))
+    return results
+
+
+def _judge_admins(data: dict[str, Any], params: AccountsParams, base: dict[str, Any]) -> Result:
+    members = [m for m in _windows.as_list(data.get("Administrators")) if isinstance(m, dict)]
+    if not members and data.get("AdministratorsError"):
+        return Result(check=NAME, item="administrators", status=Status.UNKNOWN, standard=STANDARDS["administrators"],
+                      summary=f"members of Administrators unknown: {str(data['AdministratorsError'])[:300]}",
+                      details=base)
+    allowed = {a.lower() for a in params.admins}
+    extra: list[str] = []
+    builtin: list[str] = []
+    for m in members:
+        name = str(m.get("Name") or "?")
+        rid = _rid(m.get("SID"))
+        short = name.rsplit("\\", 1)[-1].lower()
+        if rid in (500, 512) or name.lower() in allowed or short in allowed:
+            builtin.append(name)
+        else:
+            extra.append(name)
+    details = {**base, "members": [str(m.get("Name")) for m in members], "accepted": builtin}
+    if extra:
+        return _result("administrators", Status.WARNING,
+                       f"{len(extra)} member(s) of Administrators besides the built-in ones: {_listed(extra)}",
+                       extra, details)
+    return _result("administrators", Status.OK,
+                   f"Administrators: {_listed(builtin) or 'no member'}", [], details)
+
+
+# --------------------------------------------------------------------------- run
+
+def run(params: AccountsParams, ctx: CheckContext, *,
+        powershell: Callable[[str, float], Any] = _windows.powershell_json,
+        root: str = "/",
+        platform: str = sys.platform) -> list[Result]:
+    if platform == "win32":
+        try:
+            data = powershell(WINDOWS_SCRIPT, params.timeout)
+        except _windows.WindowsError_ as exc:
+            return [Result(check=NAME, item="", status=Status.UNKNOWN, summary=f"local accounts unknown: {exc}")]
+        return judge_windows(data, params)
+    if platform.startswith("linux"):
+        try:
+            accounts, shadow_error = read_linux_accounts(root)
+        except OSError as exc:
+            return [Result(check=NAME, item="", status=Status.UNKNOWN,
+                           summary=f"cannot read /etc/passwd: {exc.strerror or exc}")]
+        return judge_linux(accounts, shadow_error, params)
+    return [Result(check=NAME, item="", status=Status.UNKNOWN,
+                   summary=f"no accounts check for this operating system ({platform})")]
