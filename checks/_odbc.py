@@ -23,9 +23,14 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "ConfigError", "DbError", "LoginFailed", "QueryFailed", "Unreachable",
-    "connect", "connection_string", "fetch", "read_password", "sanitise",
+    "ENGINE_ALIASES", "ConfigError", "DbError", "LoginFailed", "QueryFailed", "Unreachable",
+    "Query", "check_connection_params", "close_quietly", "connect", "connection_string", "engine_name", "fetch",
+    "open_connection",
+    "read_password", "sanitise",
 ]
+
+#: other spellings users write for an engine
+ENGINE_ALIASES = {"mariadb": "mysql", "mssql": "sqlserver", "postgres": "postgresql"}
 
 
 class DbError(Exception):
@@ -50,6 +55,23 @@ class Unreachable(DbError):
 
 class QueryFailed(DbError):
     """A catalog query failed."""
+
+
+def engine_name(value: str, engines: tuple[str, ...]) -> str:
+    """``value`` in its canonical spelling (``MariaDB`` → ``mysql``); ValueError naming the key otherwise."""
+    engine = ENGINE_ALIASES.get(value.strip().lower(), value.strip().lower())
+    if engine not in engines:
+        also = " or mariadb" if "mysql" in engines else ""
+        raise ValueError(f"engine: expected one of {', '.join(engines)}{also} (got {value!r})")
+    return engine
+
+
+def check_connection_params(dsn: str, password_file: str, password_env: str, *, dsn_key: str = "dsn") -> None:
+    """The connection parameters' rules, for a params dataclass's ``__post_init__``."""
+    if _PWD_RE.search(dsn):
+        raise ValueError(f"{dsn_key}: must not contain the password (PWD=...); use password_file or password_env")
+    if password_file and password_env:
+        raise ValueError("password_file: give password_file or password_env, not both")
 
 
 def read_password(password_file: str, password_env: str,
@@ -146,8 +168,8 @@ def classify_connect_error(exc: BaseException, password: str | None) -> DbError:
 
 
 def connect(dsn: str, password: str | None, *, login_timeout: float, query_timeout: float,
-            connect: Callable[..., Any] | None = None) -> Any:
-    """An autocommit, read-only ODBC connection with login and query timeouts."""
+            connect: Callable[..., Any] | None = None, readonly: bool = True) -> Any:
+    """An autocommit ODBC connection (read-only unless asked) with login and query timeouts."""
     if connect is None:
         try:
             import pyodbc
@@ -156,7 +178,7 @@ def connect(dsn: str, password: str | None, *, login_timeout: float, query_timeo
         connect = pyodbc.connect
     try:
         conn = connect(connection_string(dsn, password), timeout=max(1, int(login_timeout)),
-                       autocommit=True, readonly=True)
+                       autocommit=True, readonly=readonly)
     except Exception as exc:  # every driver error class; sanitised before it leaves
         raise classify_connect_error(exc, password) from None
     try:
@@ -164,6 +186,41 @@ def connect(dsn: str, password: str | None, *, login_timeout: float, query_timeo
     except Exception:  # a driver without query timeouts still answers catalog queries
         pass
     return conn
+
+
+def open_connection(dsn: str, password_file: str, password_env: str, environ: Mapping[str, str], *,
+                    login_timeout: float, query_timeout: float, driver: Callable[..., Any] | None = None,
+                    readonly: bool = True) -> tuple[Any, str | None]:
+    """Read the password and connect: ``(connection, password)``.
+
+    Raises :class:`ConfigError` (UNKNOWN: no dsn, password source unreadable,
+    driver missing) or another :class:`DbError` (CRITICAL: refused, unreachable).
+    ``driver`` is the connect seam (``pyodbc.connect`` by default).
+    """
+    if not dsn:
+        raise ConfigError("dsn: no ODBC connection string configured (e.g. DRIVER={...};SERVER=...;UID=...)")
+    password = read_password(password_file, password_env, environ)
+    conn = connect(dsn, password, login_timeout=login_timeout, query_timeout=query_timeout, connect=driver,
+                   readonly=readonly)
+    return conn, password
+
+
+def close_quietly(conn: Any) -> None:
+    """Close a connection whose state may be broken; closing must not hide the verdict."""
+    try:
+        conn.close()
+    except Exception:
+        pass
+
+
+class Query:
+    """``q(sql, *args, what=...)``: :func:`fetch` on one connection, the password kept for sanitising."""
+
+    def __init__(self, conn: Any, password: str | None):
+        self.conn, self.password = conn, password
+
+    def __call__(self, sql: str, *args: Any, what: str) -> list[dict[str, Any]]:
+        return fetch(self.conn, sql, args, password=self.password, what=what)
 
 
 def fetch(conn: Any, sql: str, params: Sequence[Any] = (), *, password: str | None = None,

@@ -121,6 +121,9 @@ CATALOGUE: Mapping[str, CheckSpec] = _Catalogue({
     "accounts": _Entry(
         "AccountsParams", "local accounts: empty passwords, extra UID 0 / administrators, enabled Guest, "
         "passwords that never expire (names, never a hash)", 60.0),
+    "db_accounts": _Entry(
+        "DbAccountsParams", "the database's own password protection: sa, CHECK_POLICY, blank passwords, trust "
+        "lines, roles without a password, anonymous and remote root accounts", 60.0),
 })
 
 

@@ -82,9 +82,10 @@ NAME = "db_backup"
 log = logging.getLogger(__name__)
 
 ENGINES = ("sqlserver", "oracle", "postgresql", "mysql")
-ENGINE_ALIASES = {"mariadb": "mysql", "mssql": "sqlserver", "postgres": "postgresql"}
+ENGINE_ALIASES = _odbc.ENGINE_ALIASES
 OVERRIDE_KEYS = ("full_max_age", "diff_max_age", "log_max_age", "archive_max_age", "job_max_age")
 H = 3600.0
+_Query = _odbc.Query  # q(sql, *args, what=...) on one connection
 
 
 @dataclass(frozen=True)
@@ -128,15 +129,8 @@ class DbBackupParams:
     rman_lookback: Duration = Duration(8 * 24 * H)
 
     def __post_init__(self) -> None:
-        engine = ENGINE_ALIASES.get(self.engine.strip().lower(), self.engine.strip().lower())
-        if engine not in ENGINES:
-            raise ValueError(f"engine: expected one of {', '.join(ENGINES)} or mariadb (got {self.engine!r})")
-        object.__setattr__(self, "engine", engine)
-        if _odbc._PWD_RE.search(self.dsn):
-            raise ValueError("dsn: must not contain the password (PWD=...); "
-                             "use password_file or password_env")
-        if self.password_file and self.password_env:
-            raise ValueError("password_file: give password_file or password_env, not both")
+        object.__setattr__(self, "engine", _odbc.engine_name(self.engine, ENGINES))
+        _odbc.check_connection_params(self.dsn, self.password_file, self.password_env)
         if not 0 <= self.min_size_ratio <= 1:
             raise ValueError(f"min_size_ratio: expected a ratio between 0 and 1 "
                              f"(got {self.min_size_ratio:g})")
@@ -402,14 +396,6 @@ def run(params: DbBackupParams, ctx: CheckContext, *,
         except Exception:  # closing a broken connection must not hide the verdict
             pass
     return results
-
-
-class _Query:
-    def __init__(self, conn: Any, password: str | None):
-        self.conn, self.password = conn, password
-
-    def __call__(self, sql: str, *params: Any, what: str) -> list[dict[str, Any]]:
-        return _odbc.fetch(self.conn, sql, params, password=self.password, what=what)
 
 
 def _problem(item: str, status: Status, summary: str) -> Result:

@@ -42,3 +42,19 @@ GO
 --   SELECT TOP (1) name FROM msdb.dbo.sysjobs;
 --   SELECT TOP (1) * FROM [HISDB].sys.tables;   -- expected: error 916, no access
 --   REVERT;
+
+-- db_accounts (sa enabled, CHECK_POLICY off, blank passwords) reads sys.sql_logins.  Without this grant a
+-- login sees only itself and sa, and the check says so (UNKNOWN) instead of guessing:
+USE [master];
+GO
+GRANT VIEW ANY DEFINITION TO [wardround_monitor];
+GO
+-- The blank-password test (PWDCOMPARE) needs the password hashes, which SQL Server shows only to logins
+-- with CONTROL SERVER: nearly sysadmin.  Rather than grant it, set `blank_passwords: false` on this
+-- login's db_accounts check, or run that one check under a separate, audited sysadmin login.
+
+-- restore_drill on a SCRATCH server (never the HIS server itself): a separate login there that may create,
+-- restore and drop its own throwaway databases, and read the backup files (RESTORE HEADERONLY/VERIFYONLY):
+--   CREATE LOGIN [wardround_drill] WITH PASSWORD = N'<another long random password>', CHECK_POLICY = ON;
+--   ALTER SERVER ROLE [dbcreator] ADD MEMBER [wardround_drill];
+-- The SQL Server service account of the scratch server needs read access to the backup share.
