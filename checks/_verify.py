@@ -7,7 +7,8 @@ gzip / bzip2 / xz         decompress the whole stream (CRC and length checked
                           by the library) within a time budget; a compressed
                           SQL dump is then also checked for its trailer
 mysqldump / mariadb-dump  ends with ``-- Dump completed`` (written unless
-                          ``--skip-comments``)
+                          ``--skip-comments``); newer mariadb-dump files start
+                          with a ``/*M!999999\\- enable the sandbox mode */`` line
 pg_dump plain SQL         ends with ``-- PostgreSQL database dump complete``
 pg_dump custom (PGDMP)    ``pg_restore --list`` (the table of contents), then
                           ``pg_restore -f <null>`` reads every data block
@@ -42,6 +43,8 @@ __all__ = ["Verification", "verify_file"]
 CHUNK = 1 << 20
 TAIL = 4096
 _MYSQL_HEADS = (b"-- MySQL dump", b"-- MariaDB dump")
+#: mariadb-dump since 10.5.25 / 10.6.18 / 10.11.8 (May 2024) starts with this line, then its header
+_MARIADB_SANDBOX = b"/*M!999999"
 _MYSQL_TRAILER = b"-- Dump completed"
 _PG_HEAD = b"-- PostgreSQL database dump"
 _PG_TRAILER = b"-- PostgreSQL database dump complete"
@@ -105,7 +108,7 @@ def verify_file(path: str, *, budget_s: float,
                 return _ok("MTF header present (contents need RESTORE VERIFYONLY)")
             if name.endswith(".bak"):
                 return _bad("not a SQL Server backup: no Microsoft Tape Format 'TAPE' header")
-            if head.startswith(_MYSQL_HEADS) or head.startswith(_PG_HEAD) or name.endswith(".sql"):
+            if _sql_head(head).startswith(_MYSQL_HEADS + (_PG_HEAD,)) or name.endswith(".sql"):
                 fh.seek(max(0, os.fstat(fh.fileno()).st_size - TAIL))  # only the end matters
                 return _sql_trailer(head, fh.read(TAIL), name)
     except OSError as exc:
@@ -113,7 +116,15 @@ def verify_file(path: str, *, budget_s: float,
     return _unverified("no completeness test for this format")
 
 
+def _sql_head(head: bytes) -> bytes:
+    """The dump's header, after mariadb-dump's sandbox-mode line."""
+    if head.startswith(_MARIADB_SANDBOX):
+        return head.partition(b"\n")[2]
+    return head
+
+
 def _sql_trailer(head: bytes, tail: bytes, name: str) -> Verification:
+    head = _sql_head(head)
     if head.startswith(_MYSQL_HEADS):
         if _MYSQL_TRAILER in tail.rstrip()[-200:]:
             return _ok("dump complete")
@@ -152,7 +163,7 @@ def _stream(reader: io.BufferedIOBase, raw: IO[bytes], kind: str, name: str, dea
         # gzip.BadGzipFile and zlib.error; CRC or length mismatch
         return _bad(f"corrupt {kind}: {exc}")
     inner = name.rsplit(".", 1)[0]
-    if first.startswith(_MYSQL_HEADS) or first.startswith(_PG_HEAD):
+    if _sql_head(first).startswith(_MYSQL_HEADS + (_PG_HEAD,)):
         sql = _sql_trailer(first, tail, inner)
         return Verification(sql.ok, f"{kind} intact, {sql.text}" if sql.ok is not None else sql.text)
     return _ok(f"{kind} intact")

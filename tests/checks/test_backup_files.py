@@ -205,6 +205,24 @@ def test_backup_critical_when_a_mysqldump_is_truncated(tmp_path):
     assert r.summary == "his.sql: incomplete dump: no '-- Dump completed' line at the end (truncated?)"
 
 
+# mariadb-dump since MariaDB 10.5.25/10.6.18/10.11.8 (May 2024) writes this line before its header
+MARIADB_SANDBOX = b"/*M!999999\\- enable the sandbox mode */ \n"
+
+
+def test_backup_critical_when_a_new_mariadb_dump_with_the_sandbox_line_is_truncated(tmp_path):
+    put(tmp_path, "his.sql", MARIADB_SANDBOX + b"-- MariaDB dump 10.19  Distrib 10.11.19-MariaDB\n"
+        b"--\n-- Host: localhost    Database: his\nINSERT INTO t VALUES (1),", NOW - timedelta(hours=8))
+    r = check(**daily(tmp_path, pattern="*.sql"))
+    assert r.status is Status.CRITICAL
+    assert r.summary == "his.sql: incomplete dump: no '-- Dump completed' line at the end (truncated?)"
+
+
+def test_backup_ok_when_a_new_mariadb_dump_with_the_sandbox_line_is_complete(tmp_path):
+    put(tmp_path, "his.sql", MARIADB_SANDBOX + b"-- MariaDB dump 10.19  Distrib 10.11.19-MariaDB\n--\n"
+        b"INSERT INTO t VALUES (1);\n-- Dump completed on 2026-12-05  2:41:07\n", NOW - timedelta(hours=8))
+    assert check(**daily(tmp_path, pattern="*.sql")).summary.endswith("; dump complete")
+
+
 def test_backup_ok_when_a_mysqldump_is_complete(tmp_path):
     put(tmp_path, "his.sql", MYSQLDUMP, NOW - timedelta(hours=8))
     r = check(**daily(tmp_path, pattern="*.sql"))
