@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 
 from checks.result import Status
 
-__all__ = ["BackupFile", "ListingTimeout", "TimedOut", "call_with_timeout", "human_age", "human_size",
-           "list_matching", "list_with_timeout", "listing_problem", "local_zone", "when"]
+__all__ = ["BackupFile", "ListingTimeout", "Newest", "TimedOut", "call_with_timeout", "human_age", "human_size",
+           "list_matching", "list_with_timeout", "listing_problem", "local_zone", "newest_settled", "when"]
 
 T = TypeVar("T")
 
@@ -39,6 +39,29 @@ class BackupFile:
     @property
     def modified(self) -> datetime:
         return datetime.fromtimestamp(self.mtime, UTC)
+
+
+@dataclass(frozen=True)
+class Newest:
+    """Which backup file is judged: the newest one no longer being written."""
+
+    judged: BackupFile
+    settled: list[BackupFile]   # modified at least ``settle`` ago, newest first
+    writing: list[BackupFile]   # modified more recently: still being written
+
+    @property
+    def in_progress(self) -> bool:
+        """Every file is still being written: ``judged`` is the newest of those."""
+        return not self.settled
+
+
+def newest_settled(files: list[BackupFile], now_ts: float, settle: float) -> Newest | None:
+    """The file ``backup_files`` (and ``restore_drill``) judge among ``files`` (newest first); None if none."""
+    if not files:
+        return None
+    writing = [f for f in files if now_ts - f.mtime < settle]
+    settled = [f for f in files if now_ts - f.mtime >= settle]
+    return Newest(judged=settled[0] if settled else files[0], settled=settled, writing=writing)
 
 
 class TimedOut(Exception):

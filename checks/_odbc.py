@@ -23,10 +23,9 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "ENGINE_ALIASES", "ConfigError", "DbError", "LoginFailed", "QueryFailed", "Unreachable",
-    "Query", "check_connection_params", "close_quietly", "connect", "connection_string", "engine_name", "fetch",
-    "open_connection",
-    "read_password", "sanitise",
+    "ENGINE_ALIASES", "ConfigError", "DbError", "LoginFailed", "QueryFailed", "Query", "Unreachable",
+    "check_connection_params", "close_quietly", "connect", "connection_string", "dsn_fields", "engine_name",
+    "execute", "fetch", "open_connection", "read_password", "sanitise", "with_database",
 ]
 
 #: other spellings users write for an engine
@@ -221,6 +220,48 @@ class Query:
 
     def __call__(self, sql: str, *args: Any, what: str) -> list[dict[str, Any]]:
         return fetch(self.conn, sql, args, password=self.password, what=what)
+
+
+def execute(conn: Any, sql: str, params: Sequence[Any] = (), *, password: str | None = None,
+            what: str = "statement") -> None:
+    """Run one statement that returns no rows (DDL, RESTORE); every result set and message is drained,
+    which SQL Server needs before a RESTORE counts as finished."""
+    try:
+        cur = conn.cursor()
+        try:
+            cur.execute(sql, *params) if params else cur.execute(sql)
+            while cur.nextset():
+                pass
+        finally:
+            try:
+                cur.close()
+            except Exception:
+                pass
+    except Exception as exc:
+        state, message = _split_error(exc)
+        raise QueryFailed(f"{what} failed{f' ({state})' if state else ''}: {sanitise(message, password)}") \
+            from None
+
+
+_FIELD_RE = re.compile(r"\s*([^=;]+?)\s*=\s*(\{(?:[^}]|\}\})*\}|[^;]*)\s*(?:;|$)")
+
+
+def dsn_fields(dsn: str) -> dict[str, str]:
+    """An ODBC connection string's keys (upper case) and values (braces removed)."""
+    out: dict[str, str] = {}
+    for m in _FIELD_RE.finditer(dsn):
+        value = m.group(2).strip()
+        if value.startswith("{") and value.endswith("}"):
+            value = value[1:-1].replace("}}", "}")
+        out[m.group(1).strip().upper()] = value
+    return out
+
+
+def with_database(dsn: str, database: str) -> str:
+    """``dsn`` connecting to ``database`` instead (its DATABASE or DB key replaced)."""
+    kept = [m.group(0).strip().rstrip(";") for m in _FIELD_RE.finditer(dsn)
+            if m.group(1).strip().upper() not in ("DATABASE", "DB") and m.group(0).strip()]
+    return ";".join([*kept, f"DATABASE={database}"])
 
 
 def fetch(conn: Any, sql: str, params: Sequence[Any] = (), *, password: str | None = None,

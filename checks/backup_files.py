@@ -61,6 +61,7 @@ from checks._files import (
     list_with_timeout,
     listing_problem,
     local_zone,
+    newest_settled,
     when,
 )
 from checks._verify import Verification, verify_file
@@ -187,10 +188,9 @@ def run(params: BackupFilesParams, ctx: CheckContext, *,
                       details=_schedule_details(params, fire, deadline, tz))
 
     now_ts = now.timestamp()
-    writing = [f for f in files if now_ts - f.mtime < params.settle]
-    settled = [f for f in files if now_ts - f.mtime >= params.settle]
-    judged = settled[0] if settled else files[0]
-    in_progress = judged in writing
+    newest = newest_settled(files, now_ts, params.settle)
+    assert newest is not None  # files is not empty
+    judged, settled, writing, in_progress = newest.judged, newest.settled, newest.writing, newest.in_progress
     modified = datetime.fromtimestamp(judged.mtime, tz)
     age = max(0.0, now_ts - judged.mtime)
     problems: list[tuple[Status, str]] = []

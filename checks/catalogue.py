@@ -124,6 +124,9 @@ CATALOGUE: Mapping[str, CheckSpec] = _Catalogue({
     "db_accounts": _Entry(
         "DbAccountsParams", "the database's own password protection: sa, CHECK_POLICY, blank passwords, trust "
         "lines, roles without a password, anonymous and remote root accounts", 60.0),
+    "restore_drill": _Entry(
+        "RestoreDrillParams", "restore the newest backup into a throwaway database on a scratch server, probe "
+        "it, drop it: duration and size", 3600.0),
 })
 
 
