@@ -152,8 +152,8 @@ class RestoreDrillParams:
         _odbc.check_connection_params(self.target_dsn, self.password_file, self.password_env,
                                       dsn_key="target_dsn")
         _odbc.check_connection_params(self.source_dsn, "", "", dsn_key="source_dsn")
-        for key in ("settle", "list_timeout", "login_timeout", "query_timeout"):
-            if getattr(self, key) <= 0 and key != "settle":
+        for key in ("list_timeout", "login_timeout", "query_timeout"):
+            if getattr(self, key) <= 0:
                 raise ValueError(f"{key}: must be more than 0")
         if self.max_duration is not None and self.max_duration <= 0:
             raise ValueError("max_duration: must be more than 0")
@@ -184,6 +184,9 @@ MYSQL_DROP = "DROP DATABASE IF EXISTS `{name}`"
 MYSQL_SIZE = ("SELECT COALESCE(SUM(data_length + index_length), 0) AS bytes FROM information_schema.tables "
               "WHERE table_schema = ?")
 MYSQL_LEFTOVERS = "SELECT schema_name AS name FROM information_schema.schemata WHERE schema_name LIKE ?"
+#: a killed client's statement may still run in the server and hold the database: its threads go first
+MYSQL_THREADS = "SELECT id FROM information_schema.processlist WHERE db = ? AND id <> CONNECTION_ID()"
+MYSQL_KILL = "KILL {id}"
 
 #: SQL Server.  Sources: learn.microsoft.com RESTORE HEADERONLY / FILELISTONLY / VERIFYONLY / DATABASE
 #: (variables allowed for the device and the MOVE names), SERVERPROPERTY('InstanceDefaultDataPath').
@@ -207,6 +210,7 @@ SQL_DIALECTS = {  # for the test that parses every statement (with {name} filled
     "PG_PROBE": "postgres", "MYSQL_PROBE": "mysql", "SQLSERVER_PROBE": "tsql",
     "PG_CREATE": "postgres", "PG_DROP_OLD": "postgres", "PG_SIZE": "postgres", "PG_LEFTOVERS": "postgres",
     "MYSQL_CREATE": "mysql", "MYSQL_DROP": "mysql", "MYSQL_SIZE": "mysql", "MYSQL_LEFTOVERS": "mysql",
+    "MYSQL_THREADS": "mysql", "MYSQL_KILL": "mysql",
     "SQLSERVER_SERVER": "tsql", "SQLSERVER_SIZE": "tsql", "SQLSERVER_LEFTOVERS": "tsql",
 }
 DEFAULT_PROBES = {"postgresql": PG_PROBE, "mysql": MYSQL_PROBE, "sqlserver": SQLSERVER_PROBE}
@@ -517,6 +521,12 @@ _SQL = {
 
 
 def drop(d: Drill, conn: Any, name: str) -> None:
+    if d.params.engine == "mysql":
+        try:
+            for row in d.fetch(conn, MYSQL_THREADS, name, what="threads of the throwaway database"):
+                d.execute(conn, MYSQL_KILL.format(id=int(row["id"])), what="KILL")
+        except _odbc.QueryFailed:
+            pass  # a thread that ended meanwhile; DROP says whether anything still holds the database
     sql = _SQL[d.params.engine]["drop"].format(name=name)
     try:
         d.execute(conn, sql, what=f"DROP DATABASE {name}")
@@ -601,14 +611,13 @@ def _chunks(stream: IO[bytes], size: int = 1 << 20) -> Iterator[bytes]:
 
 
 def _tool_failure(done: Finished, password: str | None, tool: str) -> str:
+    """The tool's first error line (else its last line), with any password masked."""
     if done.stopped:
         return done.stopped
-    lines = [ln.strip() for ln in _odbc.sanitise(done.stderr, password).split("\n") if ln.strip()]
-    text = _odbc.sanitise(" ".join(done.stderr.split()[-60:]), password) if not lines else lines[-1]
-    errors = [ln for ln in done.stderr.splitlines() if "error" in ln.lower()]
-    if errors:
-        text = _odbc.sanitise(errors[0].strip(), password)
-    return f"{tool} failed (exit {done.returncode}): {text[:400]}"
+    lines = [ln.strip() for ln in done.stderr.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if "error" in ln.lower()]
+    text = (errors or lines or ["no message"])[0 if errors else -1]
+    return f"{tool} failed (exit {done.returncode}): {_odbc.sanitise(text, password)[:400]}"
 
 
 def _restore_files(d: Drill, f: BackupFile, dump: Dump) -> tuple[str, Finished]:

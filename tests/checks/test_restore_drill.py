@@ -17,6 +17,7 @@ import os
 import shutil
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -72,7 +73,7 @@ def test_restore_drill_params_and_catalogue():
 @pytest.mark.parametrize("name", sorted(restore_drill.SQL_DIALECTS))
 def test_restore_drill_sql_parses_in_its_dialect(name):
     import sqlglot
-    sql = getattr(restore_drill, name).format(name="wardround_drill_0badcafe_20261205080000_a1b2c3")
+    sql = getattr(restore_drill, name).format(name="wardround_drill_0badcafe_20261205080000_a1b2c3", id=42)
     parsed = sqlglot.parse(sql, read=restore_drill.SQL_DIALECTS[name], error_level=sqlglot.ErrorLevel.RAISE)
     assert len([p for p in parsed if p is not None]) == 1
 
@@ -355,6 +356,21 @@ def test_mariadb_production_target_refused_and_several_databases_refused(my_dril
     r = my_drill.run(tmp_path)
     assert r.status is Status.UNKNOWN and "several databases (his, lis)" in r.summary
     assert r.details["dropped"] is True and my_drill.throwaway_databases() == []
+
+
+def test_mariadb_statement_still_running_after_the_time_limit_is_killed_and_dropped(my_drill, tmp_path):
+    text = (my_drill.backups / "his_20261205.sql").read_text()
+    slow = text.replace("UNLOCK TABLES;", "UNLOCK TABLES;\nCREATE TABLE held (n int);\n"
+                                          "INSERT INTO held SELECT SLEEP(60);", 1)
+    (tmp_path / "slow.sql").write_text(slow)
+    age(tmp_path / "slow.sql")
+    began = time.monotonic()
+    [r] = restore_drill.run(params(engine="mysql", path=str(tmp_path), pattern="*.sql",
+                                   target_dsn=my_drill.target_dsn, password_file=str(my_drill.password_file)),
+                            CheckContext(timeout_s=14))
+    assert r.status is Status.UNKNOWN and "did not finish within the drill's time limit" in r.summary
+    assert r.details["dropped"] is True and my_drill.throwaway_databases() == []
+    assert time.monotonic() - began < 30  # the drop did not wait for the statement the client left behind
 
 
 def test_mariadb_wrong_password_for_the_scratch_server_is_critical(my_drill, tmp_path):
