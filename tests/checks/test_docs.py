@@ -64,7 +64,12 @@ def test_windows_his_sample_config_loads_with_the_agents_loader(tmp_path):
     assert by_name["logscan-his-middleware"].params.encoding == "gbk"
     assert by_name["backup_files"].params.path == "D:\\Backup"
     assert {c.check for c in cfg.checks} >= {"disk", "system", "uptime", "service", "process", "logscan",
-                                             "db_backup", "backup_files", "port", "certificate"}
+                                             "db_backup", "backup_files", "port", "certificate", "patches",
+                                             "antivirus", "accounts", "db_accounts", "restore_drill"}
+    assert by_name["db_accounts"].params.engine == "sqlserver" and not by_name["db_accounts"].params.blank_passwords
+    drill = by_name["restore-drill-his"]
+    assert drill.params.engine == "sqlserver" and drill.timeout_s == 4 * 3600
+    assert drill.params.server_path == "\\\\his-db-01\\Backup$" and "PWD" not in drill.params.target_dsn.upper()
 
 
 def test_linux_sample_config_loads_with_the_agents_loader(tmp_path):
@@ -73,3 +78,7 @@ def test_linux_sample_config_loads_with_the_agents_loader(tmp_path):
     assert by_name["disk"].params.inodes_warn == 20
     assert by_name["logscan"].params.path == "/var/log/syslog"
     assert by_name["process"].params.max == 1
+    assert by_name["accounts"].params.never_expire_ok == ("backup-svc",)
+    assert by_name["db_accounts"].params.engine == "postgresql"
+    drill = by_name["restore-drill-his"]
+    assert drill.params.max_duration == 3600 and drill.timeout_s == 7200 and drill.params.probe
