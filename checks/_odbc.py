@@ -20,13 +20,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = [
     "ENGINE_ALIASES", "ConfigError", "DbError", "LoginFailed", "QueryFailed", "Query", "Unreachable",
     "check_connection_params", "close_quietly", "connect", "connection_string", "dsn_fields", "engine_name",
     "execute", "fetch", "open_connection", "read_password", "sanitise", "with_database",
 ]
+
+T = TypeVar("T")
 
 #: other spellings users write for an engine
 ENGINE_ALIASES = {"mariadb": "mysql", "mssql": "sqlserver", "postgres": "postgresql"}
@@ -226,21 +228,10 @@ def execute(conn: Any, sql: str, params: Sequence[Any] = (), *, password: str | 
             what: str = "statement") -> None:
     """Run one statement that returns no rows (DDL, RESTORE); every result set and message is drained,
     which SQL Server needs before a RESTORE counts as finished."""
-    try:
-        cur = conn.cursor()
-        try:
-            cur.execute(sql, *params) if params else cur.execute(sql)
-            while cur.nextset():
-                pass
-        finally:
-            try:
-                cur.close()
-            except Exception:
-                pass
-    except Exception as exc:
-        state, message = _split_error(exc)
-        raise QueryFailed(f"{what} failed{f' ({state})' if state else ''}: {sanitise(message, password)}") \
-            from None
+    def drain(cur: Any) -> None:
+        while cur.nextset():
+            pass
+    _on_cursor(conn, sql, params, drain, password=password, what=what)
 
 
 _FIELD_RE = re.compile(r"\s*([^=;]+?)\s*=\s*(\{(?:[^}]|\}\})*\}|[^;]*)\s*(?:;|$)")
@@ -267,12 +258,20 @@ def with_database(dsn: str, database: str) -> str:
 def fetch(conn: Any, sql: str, params: Sequence[Any] = (), *, password: str | None = None,
           what: str = "catalog query") -> list[dict[str, Any]]:
     """Run one query; rows as dicts keyed by lower-case column name."""
+    def rows(cur: Any) -> list[dict[str, Any]]:
+        names = [d[0].lower() for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    return _on_cursor(conn, sql, params, rows, password=password, what=what)
+
+
+def _on_cursor(conn: Any, sql: str, params: Sequence[Any], then: Callable[[Any], T], *, password: str | None,
+               what: str) -> T:
+    """Execute ``sql`` on a new cursor and hand it to ``then``; any driver error as QueryFailed, sanitised."""
     try:
         cur = conn.cursor()
         try:
             cur.execute(sql, *params) if params else cur.execute(sql)
-            names = [d[0].lower() for d in cur.description]
-            rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+            return then(cur)
         finally:
             try:
                 cur.close()
@@ -284,4 +283,3 @@ def fetch(conn: Any, sql: str, params: Sequence[Any] = (), *, password: str | No
             raise QueryFailed(f"{what} timed out: {sanitise(message, password)}") from None
         raise QueryFailed(f"{what} failed{f' ({state})' if state else ''}: {sanitise(message, password)}") \
             from None
-    return rows

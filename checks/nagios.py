@@ -113,7 +113,7 @@ def execute(argv: list[str], timeout_s: float) -> Completed:
     try:
         out, err = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        _kill_group(proc)
+        kill_group(proc)
         try:
             out, err = proc.communicate(timeout=5)
         except subprocess.TimeoutExpired:  # a grandchild holds the pipes open
@@ -122,7 +122,8 @@ def execute(argv: list[str], timeout_s: float) -> Completed:
     return Completed(proc.returncode, out, err)
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """Kill a process started in its own group (``start_new_session``) with all its children."""
     if sys.platform == "win32":
         proc.kill()
         return

@@ -78,7 +78,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -104,6 +103,7 @@ from checks._files import (
 from checks._verify import Verification, verify_file
 from checks.backup_files import item_of
 from checks.context import CheckContext
+from checks.nagios import kill_group
 from checks.params import Duration, format_duration
 from checks.result import Metric, Result, Status, format_time
 
@@ -400,10 +400,10 @@ def run_tool(argv: list[str], env: Mapping[str, str], deadline: float,
                 pass  # the tool stopped on an error: its exit code and stderr say which
             except DrillError as exc:
                 stopped.append((exc.status, exc.summary))
-                _kill(proc)
+                kill_group(proc)
             except (OSError, EOFError, lzma.LZMAError) as exc:
                 stopped.append((Status.CRITICAL, f"the file could not be read to the end: {exc}"))
-                _kill(proc)
+                kill_group(proc)
             finally:
                 try:
                     proc.stdin.close()
@@ -416,7 +416,7 @@ def run_tool(argv: list[str], env: Mapping[str, str], deadline: float,
         try:
             code: int | None = proc.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            _kill(proc)
+            kill_group(proc)
             proc.wait(timeout=10)
             code = None
         if writer:
@@ -426,16 +426,6 @@ def run_tool(argv: list[str], env: Mapping[str, str], deadline: float,
     if stopped:
         return Finished(code or 1, text, stopped[0][1], stopped[0][0])
     return Finished(code, text)
-
-
-def _kill(proc: subprocess.Popen[bytes]) -> None:
-    if sys.platform == "win32":
-        proc.kill()
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 _PG_SKIP = re.compile(rb"^(CREATE DATABASE |ALTER DATABASE |\\connect |\\c |ALTER [^;]* OWNER TO |GRANT |REVOKE )")
