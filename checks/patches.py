@@ -617,7 +617,8 @@ def _judge_security(inv: Inventory, params: PatchesParams, ctx: CheckContext) ->
     if problems:
         summary = "; ".join(problems)
     elif n_sec:
-        summary = (f"{n_sec} security update(s) pending, oldest {human_age(oldest or 0)} "
+        counted = " since first seen" if any(r["since_is"] != "published" for r in rows) else ""
+        summary = (f"{n_sec} security update(s) pending, oldest {human_age(oldest or 0)}{counted} "
                    f"(limit {format_duration(params.max_security_age)}): {_names(rows)}")
     else:
         summary = "no security update pending"
@@ -653,8 +654,9 @@ def _judge_last_update(inv: Inventory, params: PatchesParams, now: datetime) -> 
         age = _ago(now, inv.last_update)
         details.update(last_update=format_time(inv.last_update), what=inv.last_update_what)
         status = Status.WARNING if age >= params.max_since_update else Status.OK
-        head = "no update installed for" if status is Status.WARNING else "last update installed"
-        summary = (f"{head} {human_age(age)} (limit {limit}): {inv.last_update_what}, "
+        head = f"no update installed for {human_age(age)}" if status is Status.WARNING else \
+            f"last update installed {human_age(age)} ago"
+        summary = (f"{head} (limit {limit}): {inv.last_update_what}, "
                    f"{inv.last_update.astimezone().strftime('%Y-%m-%d %H:%M')}")
         metric_value: float | None = round(age)
     elif inv.history_since is not None:

@@ -173,7 +173,7 @@ def test_apt_security_update_ok_when_new_then_warning_when_pending_past_the_limi
     r = apt_root.run(ctx)
     sec = r["security"]
     assert sec.status is Status.OK, sec.summary
-    assert sec.summary.startswith("1 security update(s) pending, oldest 0 s (limit 30d): hisclient")
+    assert sec.summary.startswith("1 security update(s) pending, oldest 0 s since first seen (limit 30d): hisclient")
     assert "2 update(s) pending in all" in sec.summary
     assert (metric(sec, "pending_security"), metric(sec, "pending_updates")) == (1, 2)
     [row] = sec.details["security_updates"]
