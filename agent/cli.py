@@ -93,14 +93,18 @@ def main(argv: list[str] | None = None) -> int:
             return _once(args)
         return _check(args)
     except ConfigError as exc:
-        for line in exc.errors:
-            print(line, file=sys.stderr)
+        from agent.runner import sanitize
+
+        for line in exc.errors:  # a parameter's value may hold a password: mask what looks like one
+            print(sanitize(line, one_line=False), file=sys.stderr)
         n = len(exc.errors)
         print(f"wardround-agent: {n} error{'s' if n != 1 else ''} in the config; nothing started",
               file=sys.stderr)
         return EXIT_USAGE
     except (UsageError, SpoolError) as exc:
-        print(f"wardround-agent: error: {exc}", file=sys.stderr)
+        from agent.runner import sanitize
+
+        print(f"wardround-agent: error: {sanitize(str(exc), one_line=False)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130

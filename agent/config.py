@@ -20,12 +20,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from checks.catalogue import CheckSpec, UnknownCheck, get_check
 from checks.params import ParamError, parse_duration, parse_params
 
 __all__ = ["AgentConfig", "CheckConfig", "CollectorConfig", "ConfigError", "load_config",
-           "parse_size", "default_spool_path", "short_hostname"]
+           "collector_url_problem", "parse_size", "default_spool_path", "redact_url",
+           "short_hostname"]
 
 log = logging.getLogger(__name__)
 
@@ -270,6 +272,49 @@ def _unique_key_loader() -> type:
     return Loader
 
 
+def collector_url_problem(url: Any) -> str | None:
+    """What is wrong with ``collector.url`` (None: nothing), never echoing a secret.
+
+    Credentials, a query or a fragment are refused: the agent authenticates with its
+    token, and anything after ``?`` or ``#`` would end up in logs and error messages.
+    """
+    if not isinstance(url, str):
+        return f"expected an http:// or https:// URL (got a value of type {type(url).__name__})"
+    shown = redact_url(url)
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() not in ("http", "https") or not re.match(r"^https?://[^/\s?#]+", url.strip(),
+                                                                     re.IGNORECASE):
+        return f"expected an http:// or https:// URL (got {shown!r})"
+    if "@" in parts.netloc:
+        return ("expected no user:password@ in the URL: the agent authenticates with "
+                f"token_file (got {shown!r})")
+    if parts.query or url.strip().endswith("?"):
+        return f"expected no query (?...) in the URL (got {shown!r})"
+    if parts.fragment or "#" in url:
+        return f"expected no fragment (#...) in the URL (got {shown!r})"
+    if any(c.isspace() for c in url.strip()):
+        return f"expected a URL without spaces (got {shown!r})"
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        return f"expected a port from 1 to 65535 (got {shown!r})"
+    return None
+
+
+def redact_url(url: str) -> str:
+    """``https://user:pw@host:8480/x?token=t#f`` → ``https://***@host:8480/x?***#***``."""
+    text = url.strip()
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "", text
+    rest, hash_, fragment = rest.partition("#")
+    rest, mark, query = rest.partition("?")
+    netloc, slash, path = rest.partition("/")
+    _, at, hostport = netloc.rpartition("@")
+    return (scheme + sep + ("***@" if at else "") + hostport + slash + path
+            + ("?***" if query else mark) + ("#***" if fragment else hash_))
+
+
 def _collector(err: _Errors, raw: Any, base: Path) -> CollectorConfig | None:
     if not isinstance(raw, Mapping):
         err.add("collector", "expected a mapping with url and token_file", raw)
@@ -278,8 +323,8 @@ def _collector(err: _Errors, raw: Any, base: Path) -> CollectorConfig | None:
     url = raw.get("url")
     if url is None:
         err.add("collector.url", "required, e.g. https://collector.example:8480")
-    elif not isinstance(url, str) or not re.match(r"^https?://[^/\s]+", url):
-        err.add("collector.url", "expected an http:// or https:// URL", url)
+    elif (problem := collector_url_problem(url)) is not None:
+        err.add("collector.url", problem)
         url = None
     token = None
     if "token_file" in raw and "token" in raw:

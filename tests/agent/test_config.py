@@ -243,3 +243,39 @@ def test_the_cli_exits_2_and_starts_nothing_when_the_config_is_wrong(tmp_path: P
         assert lines[2] == "wardround-agent: 2 errors in the config; nothing started"
         assert "Traceback" not in proc.stderr
     assert not spool.exists()
+
+
+@pytest.mark.parametrize(("url", "what"), [
+    ("https://wardround:Hunter2-Secret@collector.example:8480", "user:password@"),
+    ("https://Hunter2-Secret@collector.example:8480", "user:password@"),
+    ("https://collector.example:8480/?token=Hunter2-Secret", "query"),
+    ("https://collector.example:8480/#Hunter2-Secret", "fragment"),
+    ("ftp://wardround:Hunter2-Secret@collector.example", "http:// or https://"),
+])
+def test_a_collector_url_with_credentials_query_or_fragment_is_refused_without_showing_it(
+        tmp_path: Path, token_file: Path, url: str, what: str) -> None:
+    path = write(tmp_path, f"""
+        site: s1
+        collector: {{url: '{url}', token_file: {token_file}}}
+    """)
+    (error,) = errors_of(path)
+    assert error.startswith(f"{path}: collector.url: expected ")
+    assert what in error
+    assert "Hunter2-Secret" not in error
+    proc = run_cli("once", "--push", "--config", str(path))
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert "collector.url" in proc.stderr and "Hunter2-Secret" not in proc.stderr
+
+
+def test_a_password_in_a_check_parameter_is_masked_when_the_config_error_echoes_it(
+        tmp_path: Path) -> None:
+    path = write(tmp_path, """
+        site: s1
+        checks:
+          - {check: http, every: 5m, params: {url: 'http://monitor:Hunter2-Secret@his-web:80x/health'}}
+    """)
+    proc = run_cli("once", "--config", str(path))
+    assert proc.returncode == 2 and "checks[0].params.url" in proc.stderr
+    assert "Hunter2-Secret" not in proc.stderr
+    proc = run_cli("check", "http", "--param", "url=http://monitor:Hunter2-Secret@his-web:80x/health")
+    assert proc.returncode == 2 and "Hunter2-Secret" not in proc.stderr
