@@ -1,9 +1,11 @@
 """``wardround-agent``: run (the daemon), once (one patrol now), check (one check ad hoc).
 
 Exit codes: ``once`` and ``check`` exit with the worst status of their
-results (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN); a config error or any other
-mistake in how the command was called exits 2 with a message, before
-anything starts.  ``run`` exits 0 after SIGTERM/SIGINT.
+results (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN); ``once --push`` exits 4
+instead when some of its results were not delivered (they stay in the spool;
+the last line on stderr says why); a config error or any other mistake in how
+the command was called exits 2 with a message, before anything starts.
+``run`` exits 0 after SIGTERM/SIGINT.
 
 Heavy imports (APScheduler, the checks, sqlite3, urllib) happen inside the
 subcommands, so ``--help`` is instant and each command loads only what it uses.
@@ -21,6 +23,7 @@ from agent import __version__
 __all__ = ["main"]
 
 EXIT_USAGE = 2
+EXIT_UNDELIVERED = 4
 DEFAULT_CONFIG = (r"C:\ProgramData\Wardround\agent.yaml" if sys.platform == "win32"
                   else "/etc/wardround/agent.yaml")
 
@@ -37,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Wardround agent: runs health checks on this server, spools the results "
                     "durably and pushes them to the collector.",
         epilog="Exit codes of once/check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; "
+               "4 when once --push could not deliver every result (they stay in the spool); "
                "2 also for a config or usage error. See docs/agent.md.")
     p.add_argument("--version", action="version", version=f"wardround-agent {__version__}")
     sub = p.add_subparsers(dest="command", metavar="{run,once,check}")
@@ -57,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
                       help=f"agent config (YAML; default {DEFAULT_CONFIG})")
     once.add_argument("--push", action="store_true",
                       help="send the results through the spool and wait for the collector's "
-                           "acknowledgement")
+                           "acknowledgement; exit 4 if some are not delivered")
     once.add_argument("--wait", default="60s", metavar="DURATION",
                       help="with --push: how long to wait for the acknowledgement (default 60s); "
                            "what is not acknowledged stays in the spool for `run`")
@@ -157,13 +161,18 @@ def _once(args: argparse.Namespace) -> int:
         agent.spool.enforce_bounds(agent.notice)
         _print(results, args.json)
         deadline = time.monotonic() + wait_s
-        _push_until_acknowledged(agent, set(ids), deadline)
+        delivered = _push_until_acknowledged(agent, set(ids), deadline, args.wait)
     finally:
         agent.spool.close()
-    return _exit_status(results)
+    return _exit_status(results) if delivered else EXIT_UNDELIVERED
 
 
-def _push_until_acknowledged(agent: Any, ids: set[str], deadline: float) -> None:
+def _push_until_acknowledged(agent: Any, ids: set[str], deadline: float, wait: str) -> bool:
+    """Push until ``ids`` are acknowledged, the collector refuses, or ``deadline``; say how it went.
+
+    True when every one of ``ids`` was delivered (acknowledged), False when some stay in the
+    spool or were rejected as invalid (quarantined).
+    """
     import time
 
     from agent.sender import Backoff
@@ -176,21 +185,24 @@ def _push_until_acknowledged(agent: Any, ids: set[str], deadline: float) -> None
         if not out.ok and out.error != "out of time":
             last_error = out.error
         waiting = agent.spool.contains(ids)
-        if not waiting or time.monotonic() >= deadline:
+        if not waiting or out.refused or time.monotonic() >= deadline:
             break
         if not out.ok:
             time.sleep(max(0.0, min(backoff.next_delay(), deadline - time.monotonic())))
-    done = len(ids) - len(waiting)
     rejected = {q[0] for q in agent.spool.quarantined()} & ids
-    if not waiting:
-        msg = f"pushed: the collector acknowledged {done - len(rejected)} of {len(ids)} results"
-        if rejected:
-            msg += f"; {len(rejected)} were rejected as invalid and are in the spool's quarantine"
-        print(msg, file=sys.stderr)
-    else:
-        print(f"not acknowledged in time: {len(waiting)} of {len(ids)} results stay in the spool "
-              f"{agent.config.spool} for `wardround-agent run` to send"
-              + (f" (last error: {last_error})" if last_error else ""), file=sys.stderr)
+    acknowledged = len(ids) - len(waiting) - len(rejected)
+    if waiting:
+        why = last_error or f"no acknowledgement within --wait {wait}"
+        print(f"not delivered: {len(waiting)} of {len(ids)} results stay in the spool "
+              f"{agent.config.spool} for `wardround-agent run` to send: {why}", file=sys.stderr)
+        return False
+    if rejected:
+        print(f"not delivered: {len(rejected)} of {len(ids)} results were rejected by the collector "
+              f"as invalid and are in the spool's quarantine (sqlite3 {agent.config.spool} "
+              f"'select id, reason from quarantine'); it acknowledged {acknowledged}", file=sys.stderr)
+        return False
+    print(f"pushed: the collector acknowledged {acknowledged} of {len(ids)} results", file=sys.stderr)
+    return True
 
 
 def _run_parallel(runner: Any, jobs: list[Any]) -> list[Any]:

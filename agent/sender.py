@@ -19,20 +19,32 @@ timeout, 5xx, 429  full jitter, base 1 s, cap 5 min)
                    go to the quarantine, the rest are sent
 =================  ==========================================================
 
+Every request has an overall time limit (connect, send and the whole answer):
+``collector.timeout``, or less when the caller's deadline (``once --push --wait``)
+comes sooner.  A socket timeout alone limits each wait, so a server trickling a
+byte a second would hold the agent forever; a watchdog shuts the request's
+socket down when its limit passes.  An answer is read up to 4 MiB and, when
+gzip-compressed, inflated up to 16 MiB; anything larger is refused.
+
 Log lines never contain the token or result bodies.
 """
 
 from __future__ import annotations
 
+import functools
 import gzip
+import http.client
+import ipaddress
 import json
 import logging
 import random
+import socket
 import ssl
 import threading
 import time
 import urllib.error
 import urllib.request
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,7 +60,8 @@ __all__ = ["Backoff", "PushOutcome", "Sender", "results_url"]
 log = logging.getLogger(__name__)
 
 RESULTS_PATH = "/api/v1/results"
-MAX_ANSWER_BYTES = 4 * 1024 * 1024
+MAX_ANSWER_BYTES = 4 * 1024 * 1024  # read at most this much of an answer
+MAX_INFLATED_BYTES = 16 * 1024 * 1024  # and inflate a gzip answer at most to this
 CLOCK_SKEW_WARN_S = 120.0
 
 
@@ -84,15 +97,18 @@ class PushOutcome:
     error: str = ""
     retry_after: float | None = None
     logged: bool = False  # the error was already logged at ERROR (401, 403, other 4xx)
+    refused: bool = False  # the collector refused (401, 403, other 4xx, a redirect): waiting will not help
 
 
 class _Failure(Exception):
     """A send that must stop this round (nothing deleted)."""
 
-    def __init__(self, message: str, retry_after: float | None = None, logged: bool = False):
+    def __init__(self, message: str, retry_after: float | None = None, logged: bool = False,
+                 refused: bool = False):
         super().__init__(message)
         self.retry_after = retry_after
         self.logged = logged
+        self.refused = refused
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -100,6 +116,142 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
     def redirect_request(self, *args: Any, **kwargs: Any) -> None:
         return None
+
+
+class _Watchdog:
+    """One request's overall time limit.
+
+    The request's connections are made through :meth:`connect`, which bounds
+    name resolution and each connection attempt by the time left and keeps a
+    duplicate of the socket; at the deadline a timer shuts those sockets down,
+    so a read blocked on a trickling server (or a TLS handshake) ends at once.
+    """
+
+    def __init__(self, deadline: float):
+        self.deadline = deadline
+        self.expired = False
+        self._socks: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self._timer.cancel()
+        with self._lock:
+            for sock in self._socks:
+                sock.close()
+            self._socks.clear()
+
+    def _left(self) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0 or self.expired:
+            raise TimeoutError("out of time")
+        return left
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._socks:
+                _shut(sock)
+
+    def connect(self, address: tuple[str, int], timeout: Any = None,
+                source_address: Any = None) -> socket.socket:
+        """``socket.create_connection`` within the deadline (http.client's ``_create_connection``)."""
+        host, port = address
+        limit = timeout if isinstance(timeout, int | float) else None
+        infos = self._resolve(host, port)
+        error: OSError = OSError(f"cannot resolve {host}")
+        for family, kind, proto, _, addr in infos:
+            sock = socket.socket(family, kind, proto)
+            try:
+                left = self._left()
+                sock.settimeout(min(limit, left) if limit is not None else left)
+                if source_address:
+                    sock.bind(source_address)
+                sock.connect(addr)
+            except OSError as exc:
+                sock.close()
+                error = exc
+                if isinstance(exc, TimeoutError) and self.expired:
+                    break
+                continue
+            with self._lock:
+                watched = sock.dup()  # the same connection, still open after TLS wraps ``sock``
+                self._socks.append(watched)
+                if self.expired:
+                    _shut(watched)
+            return sock
+        raise error
+
+    def _resolve(self, host: str, port: int) -> list[Any]:
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            pass
+        else:
+            return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        # A name lookup cannot be interrupted: wait for it in a helper thread, at most until
+        # the deadline (the thread ends with the resolver's own timeout).
+        box: list[Any] = []
+
+        def lookup() -> None:
+            try:
+                box.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+            except OSError as exc:
+                box.append(exc)
+
+        helper = threading.Thread(target=lookup, name="resolve", daemon=True)
+        helper.start()
+        helper.join(self._left())
+        if not box:
+            raise TimeoutError(f"resolving {host} took too long")
+        if isinstance(box[0], OSError):
+            raise box[0]
+        return list(box[0])
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+class _Request(urllib.request.Request):
+    watchdog: _Watchdog
+
+
+class _HTTPConnection(http.client.HTTPConnection):
+    def __init__(self, *args: Any, watchdog: _Watchdog, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._create_connection = watchdog.connect
+
+
+class _HTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, *args: Any, watchdog: _Watchdog, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._create_connection = watchdog.connect
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        assert isinstance(req, _Request)
+        return self.do_open(functools.partial(_HTTPConnection, watchdog=req.watchdog), req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, context: ssl.SSLContext):
+        super().__init__(context=context)
+        self._tls = context
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        assert isinstance(req, _Request)
+        return self.do_open(functools.partial(_HTTPSConnection, watchdog=req.watchdog), req,
+                            context=self._tls)
 
 
 def results_url(base: str) -> str:
@@ -126,9 +278,9 @@ class Sender:
         self.clock_offset_s: float | None = None
         self._skew_warned = False
         self._lock = threading.Lock()
-        handlers: list[Any] = [_NoRedirect()]
+        handlers: list[Any] = [_NoRedirect(), _HTTPHandler()]
         if urlsplit(self.url).scheme == "https":
-            handlers.append(urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=ca_file)))
+            handlers.append(_HTTPSHandler(ssl.create_default_context(cafile=ca_file)))
         self._opener = urllib.request.build_opener(*handlers)
 
     def __repr__(self) -> str:  # never show the token
@@ -152,7 +304,7 @@ class Sender:
                     acked, quarantined = self._deliver(rows, deadline)
                 except _Failure as exc:
                     out.ok, out.error, out.retry_after = False, str(exc), exc.retry_after
-                    out.logged = exc.logged
+                    out.logged, out.refused = exc.logged, exc.refused
                     break
                 out.acknowledged += acked
                 out.quarantined += quarantined
@@ -192,33 +344,9 @@ class Sender:
             timeout = min(timeout, deadline - time.monotonic())
             if timeout <= 0:
                 raise _Failure("out of time")
-        envelope = json.dumps({"time": format_time(datetime.now(UTC)),
-                               "spool_backlog": self.spool.backlog(), "version": self.version})
-        body = ('{"results":[' + ",".join(r.body for r in rows) + '],"agent":' + envelope + "}")
-        data = gzip.compress(body.encode("utf-8"), compresslevel=6)
-        req = urllib.request.Request(self.url, data=data, method="POST", headers={
-            "Content-Type": "application/json",
-            "Content-Encoding": "gzip",
-            "Accept": "application/json",
-            "Authorization": f"Bearer {self._token}",
-            "User-Agent": f"wardround-agent/{self.version}",
-        })
-        sent_at = time.time()
-        try:
-            with self._opener.open(req, timeout=timeout) as resp:
-                status, raw, headers = resp.status, resp.read(MAX_ANSWER_BYTES), resp.headers
-        except urllib.error.HTTPError as exc:
-            status, headers = exc.code, exc.headers
-            try:
-                raw = exc.read(MAX_ANSWER_BYTES)
-            except OSError:
-                raw = b""
-            finally:
-                exc.close()
-        except (OSError, ValueError) as exc:  # URLError, refused, reset, timeout, TLS
-            raise _Failure(f"cannot reach the collector at {self.url}: {_os_reason(exc)}") from None
-        except Exception as exc:  # http.client.HTTPException: a broken answer
-            raise _Failure(f"broken answer from the collector: {type(exc).__name__}") from None
+        watchdog = _Watchdog(time.monotonic() + timeout)
+        with watchdog:
+            status, raw, headers, sent_at = self._exchange(rows, watchdog, timeout)
         answer = _decode(raw, headers.get("Content-Encoding", "") if headers else "")
         if status == 429 or status >= 500:
             retry_after = _retry_after(headers.get("Retry-After") if headers else None)
@@ -226,6 +354,47 @@ class Sender:
         if 200 <= status < 300:
             self._note_clock(answer, sent_at, time.time())
         return status, answer
+
+    def _exchange(self, rows: Sequence[SpooledResult], watchdog: _Watchdog,
+                  timeout: float) -> tuple[int, bytes, Any, float]:
+        """One POST within ``watchdog``'s deadline: (status, raw answer, headers, sent at)."""
+        envelope = json.dumps({"time": format_time(datetime.now(UTC)),
+                               "spool_backlog": self.spool.backlog(), "version": self.version})
+        body = ('{"results":[' + ",".join(r.body for r in rows) + '],"agent":' + envelope + "}")
+        data = gzip.compress(body.encode("utf-8"), compresslevel=6)
+        req = _Request(self.url, data=data, method="POST", headers={
+            "Content-Type": "application/json",
+            "Content-Encoding": "gzip",
+            "Accept": "application/json",
+            "Authorization": f"Bearer {self._token}",
+            "User-Agent": f"wardround-agent/{self.version}",
+        })
+        req.watchdog = watchdog
+        sent_at = time.time()
+        try:
+            with self._opener.open(req, timeout=timeout) as resp:
+                status, raw, headers = resp.status, resp.read(MAX_ANSWER_BYTES + 1), resp.headers
+        except urllib.error.HTTPError as exc:
+            status, headers = exc.code, exc.headers
+            try:
+                raw = exc.read(MAX_ANSWER_BYTES + 1)
+            except (OSError, http.client.HTTPException):
+                raw = b""
+            finally:
+                exc.close()
+        except (OSError, ValueError, http.client.HTTPException) as exc:
+            # URLError, refused, reset, timeout, TLS; HTTPException: a broken answer
+            if watchdog.expired:
+                raise _Failure(f"no complete answer from the collector at {self.url} within "
+                               f"{timeout:.3g} s") from None
+            if isinstance(exc, http.client.HTTPException):
+                raise _Failure(f"broken answer from the collector: {type(exc).__name__}") from None
+            raise _Failure(f"cannot reach the collector at {self.url}: {_os_reason(exc)}") from None
+        if watchdog.expired:  # the answer was cut short at the deadline
+            raise _Failure(f"no complete answer from the collector at {self.url} within {timeout:.3g} s")
+        if len(raw) > MAX_ANSWER_BYTES:
+            raise _Failure(f"the collector's answer is larger than {MAX_ANSWER_BYTES >> 20} MiB; not read")
+        return status, raw, headers, sent_at
 
     def _acknowledge(self, rows: Sequence[SpooledResult], answer: Any) -> int:
         if not isinstance(answer, dict):
@@ -252,7 +421,7 @@ class Sender:
         else:
             msg = f"the collector answered HTTP {status}: {_reason(answer)}"
         log.error("push: %s", msg)
-        return _Failure(msg, logged=True)
+        return _Failure(msg, logged=True, refused=status != 408)
 
     def _note_clock(self, answer: Any, sent_at: float, received_at: float) -> None:
         if not isinstance(answer, dict) or not isinstance(answer.get("server_time"), str):
@@ -269,12 +438,29 @@ class Sender:
 
 
 def _decode(raw: bytes, encoding: str) -> Any:
+    """The JSON answer, or None when it is not JSON; raises _Failure for a gzip bomb."""
     try:
         if encoding.strip().lower() == "gzip":
-            raw = gzip.decompress(raw)
+            raw = _inflate(raw, MAX_INFLATED_BYTES)
         return json.loads(raw) if raw else None
-    except (ValueError, OSError, EOFError):
+    except (ValueError, OSError, EOFError, zlib.error):
         return None
+
+
+def _inflate(raw: bytes, limit: int) -> bytes:
+    """``gzip.decompress`` (several members too) that stops past ``limit`` bytes of output."""
+    out = bytearray()
+    rest = raw
+    while rest:
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        out += inflater.decompress(rest, limit + 1 - len(out))
+        if len(out) > limit:
+            raise _Failure(f"the collector's gzip answer inflates to more than {limit >> 20} MiB "
+                           f"({len(raw)} bytes compressed); not read")
+        if not inflater.eof:
+            raise ValueError("truncated gzip answer")
+        rest = inflater.unused_data.lstrip(b"\0")  # gzip allows zero padding after a member
+    return bytes(out)
 
 
 def _reason(answer: Any) -> str:

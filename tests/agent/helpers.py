@@ -101,3 +101,52 @@ class FakeCollector:
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
+
+
+class TrickleServer:
+    """A TCP server on 127.0.0.1 that reads a request, then answers one byte every ``interval`` s.
+
+    Each byte arrives well within any socket timeout, so only an overall deadline ends the wait.
+    """
+
+    def __init__(self, interval: float = 0.5):
+        import socket
+
+        self.interval = interval
+        self.stopped = threading.Event()
+        self.connections = 0
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(16)
+        self._sock.settimeout(0.2)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+
+    def _accept(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            threading.Thread(target=self._trickle, args=(conn,), daemon=True).start()
+
+    def _trickle(self, conn: Any) -> None:
+        answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + b"X-Slow: " + b"." * 10_000
+        with conn:
+            conn.settimeout(5)
+            try:
+                conn.recv(65536)
+                for i in range(len(answer)):
+                    if self.stopped.wait(self.interval):
+                        return
+                    conn.sendall(answer[i:i + 1])
+            except OSError:
+                return  # the client gave up: what the tests want
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self._sock.close()

@@ -19,7 +19,7 @@ from agent.config import load_config
 from agent.spool import Spool
 from checks.catalogue import CATALOGUE
 from checks.result import Result, Status
-from tests.agent.helpers import REPO, TOKEN, FakeCollector, Seen, accept_all
+from tests.agent.helpers import REPO, TOKEN, FakeCollector, Seen, TrickleServer, accept_all
 from tests.conftest import free_port
 
 
@@ -86,16 +86,67 @@ def test_once_push_reports_the_acknowledgement_when_the_collector_takes_the_resu
         assert spool.load_state("system")  # CPU counters kept for the next run
 
 
-def test_once_push_leaves_the_results_in_the_spool_when_the_collector_is_down(tmp_path: Path) -> None:
+def test_once_push_exits_4_and_keeps_the_results_in_the_spool_when_the_collector_is_down(
+        tmp_path: Path) -> None:
     cfg = config(tmp_path, f"http://127.0.0.1:{free_port()}")
     started = time.monotonic()
     proc = agent("once", "--config", str(cfg), "--push", "--wait", "2s", "--json")
     assert time.monotonic() - started < 20
     sent = json.loads(proc.stdout)
+    assert proc.returncode == 4, proc.stderr
     assert f"{len(sent)} of {len(sent)} results stay in the spool" in proc.stderr
     assert "cannot reach the collector" in proc.stderr
     with Spool(tmp_path / "spool.db") as spool:
         assert {r.id for r in spool.batch(100)} == {r["id"] for r in sent}
+
+
+@pytest.mark.parametrize(("status", "why"), [(401, "refused the agent token (HTTP 401)"),
+                                             (403, "(HTTP 403): token is for host other"),
+                                             (503, "the collector answered HTTP 503")])
+def test_once_push_exits_4_with_the_reason_when_the_collector_refuses_the_results(
+        tmp_path: Path, collector: FakeCollector, status: int, why: str) -> None:
+    collector.respond = lambda seen: (status, {"detail": "token is for host other"})
+    cfg = config(tmp_path, collector.url, checks="checks:\n  - {check: system, every: 1m}\n")
+    started = time.monotonic()
+    proc = agent("once", "--config", str(cfg), "--push", "--wait", "3s", "--json")
+    sent = json.loads(proc.stdout)
+    assert proc.returncode == 4, proc.stderr
+    assert f"not delivered: {len(sent)} of {len(sent)} results stay in the spool" in proc.stderr
+    assert why in proc.stderr.splitlines()[-1]
+    assert TOKEN not in proc.stderr
+    if status != 503:  # a refusal does not go away by waiting: no point using up --wait
+        assert time.monotonic() - started < 3 + 2
+    with Spool(tmp_path / "spool.db") as spool:
+        assert {r.id for r in spool.batch(100)} == {r["id"] for r in sent}
+
+
+def test_once_push_exits_4_when_the_collector_rejects_a_result_as_invalid(
+        tmp_path: Path, collector: FakeCollector) -> None:
+    collector.respond = lambda seen: (422, {"detail": [{"loc": ["results", 0, "summary"],
+                                                        "msg": "too long"}]})
+    cfg = config(tmp_path, collector.url, checks="checks:\n  - {check: uptime, every: 1m}\n")
+    proc = agent("once", "--config", str(cfg), "--push", "--wait", "5s", "--json")
+    (sent,) = json.loads(proc.stdout)
+    assert proc.returncode == 4, proc.stderr
+    assert "not delivered: 1 of 1 results were rejected by the collector as invalid" in proc.stderr
+    with Spool(tmp_path / "spool.db") as spool:
+        assert sent["id"] in [q[0] for q in spool.quarantined()]
+
+
+def test_once_push_ends_at_its_wait_with_exit_4_when_the_collector_trickles_its_answer(
+        tmp_path: Path) -> None:
+    trickle = TrickleServer(interval=2.0)
+    cfg = config(tmp_path, trickle.url, checks="checks:\n  - {check: system, every: 1m}\n")
+    cfg.write_text(cfg.read_text().replace("timeout: 2s", "timeout: 10s"))
+    started = time.monotonic()
+    try:
+        proc = agent("once", "--config", str(cfg), "--push", "--wait", "3s", timeout=40)
+    finally:
+        trickle.stop()
+    assert time.monotonic() - started < 3 + 8  # the patrol itself, Python start-up
+    assert trickle.connections >= 1
+    assert proc.returncode == 4, proc.stderr
+    assert "no complete answer from the collector" in proc.stderr.splitlines()[-1]
 
 
 def test_check_exits_critical_when_the_thresholds_are_below_the_usage() -> None:
@@ -232,6 +283,7 @@ def test_a_403_is_logged_with_its_cause_when_the_token_belongs_to_another_host(
     collector.respond = refuse
     cfg = config(tmp_path, collector.url, checks="checks:\n  - {check: system, every: 1m}\n")
     proc = agent("once", "--config", str(cfg), "--push", "--wait", "2s")
+    assert proc.returncode == 4
     assert "HTTP 403" in proc.stderr and "stay in the spool" in proc.stderr
     assert TOKEN not in proc.stderr
     collector.respond = accept_all

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import gzip
 import logging
 import shutil
 import ssl
 import subprocess
+import sys
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from agent.sender import Backoff, Sender
+from agent.sender import Backoff, PushOutcome, Sender
 from agent.spool import Spool, notice_factory
-from tests.agent.helpers import TOKEN, FakeCollector, Seen, accept_all, make_result
+from tests.agent.helpers import REPO, TOKEN, FakeCollector, Seen, TrickleServer, accept_all, make_result
 from tests.conftest import free_port, missing
 
 NOTICE = notice_factory("central-hospital", "his-db-01")
@@ -135,7 +139,7 @@ def test_the_send_times_out_and_keeps_the_results_when_the_collector_is_slow(
     started = time.monotonic()
     out = sender_for(spool, collector.url, timeout_s=0.5).push()
     assert time.monotonic() - started < 1.4
-    assert not out.ok and "timed out" in out.error
+    assert not out.ok and "no complete answer from the collector" in out.error and "within 0.5 s" in out.error
     assert spool.backlog() == 1
 
 
@@ -237,3 +241,74 @@ def test_results_are_sent_when_the_ca_file_signs_the_collector_certificate(
         assert right.ok and right.acknowledged == 1
     finally:
         fake.stop()
+
+
+def test_a_push_ends_at_its_overall_deadline_when_the_collector_trickles_its_answer(
+        spool: Spool) -> None:
+    """A byte every 0.5 s never trips a 2 s socket timeout; the request's overall limit must."""
+    trickle = TrickleServer(interval=0.5)
+    spool.put([make_result()])
+    sender = sender_for(spool, trickle.url, timeout_s=2.0)
+    outcome: list[PushOutcome] = []
+    worker = threading.Thread(target=lambda: outcome.append(sender.push()), daemon=True)
+    started = time.monotonic()
+    try:
+        worker.start()
+        worker.join(20)
+    finally:
+        trickle.stop()
+    assert outcome, "push() was still waiting for the trickled answer after 20 s"
+    (out,) = outcome
+    assert time.monotonic() - started < 6
+    assert not out.ok and "within 2 s" in out.error, out.error
+    assert spool.backlog() == 1
+
+
+BOMB_CLIENT = """
+import resource, sys
+sys.path.insert(0, {repo!r})
+resource.setrlimit(resource.RLIMIT_AS, (1536 << 20, 1536 << 20))
+from agent.sender import Sender
+from agent.spool import Spool
+from tests.agent.helpers import TOKEN, make_result
+spool = Spool({spool!r})
+spool.put([make_result()])
+out = Sender(spool, {url!r}, TOKEN, timeout_s=30).push()
+print(repr(out.error), spool.backlog())
+"""
+
+
+def test_a_gzip_bomb_from_the_collector_is_refused_with_a_clear_error_when_it_inflates_too_far(
+        tmp_path: Path) -> None:
+    """4 MB of gzip that inflates to 4 GB: a clear error, not MemoryError (the client's memory is capped)."""
+    member = gzip.compress(b"\0" * (16 << 20), compresslevel=9)
+    bomb = member * (4096 // 16)  # 256 members of 16 MiB: 4 GiB inflated
+    assert len(bomb) < 4_200_000
+
+    class Bomb(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(bomb)))
+            self.end_headers()
+            self.wfile.write(bomb)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Bomb)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        script = BOMB_CLIENT.format(repo=str(REPO), spool=str(tmp_path / "spool.db"),
+                                    url=f"http://127.0.0.1:{server.server_address[1]}")
+        proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "MemoryError" not in proc.stdout + proc.stderr
+    error, backlog = proc.stdout.rsplit(" ", 1)
+    assert "inflates to more than 16 MiB" in error
+    assert backlog.strip() == "1"  # nothing acknowledged: the result stays spooled

@@ -79,7 +79,8 @@ def test_remote_host_is_listed_with_its_own_results_when_the_token_grants_it(col
 def test_batch_stays_in_the_spool_when_the_token_was_not_granted_the_remote_host(collector, sshd,  # noqa: F811
                                                                                  tmp_path):
     run = once_push(agent_config(tmp_path / "agent.yaml", collector, collector.agent_token, sshd), wait="2s")
-    assert "not acknowledged in time: 3 of 3 results stay in the spool" in run.stderr
+    assert run.returncode == 4  # not delivered
+    assert "not delivered: 3 of 3 results stay in the spool" in run.stderr
     assert "HTTP 403" in run.stderr
     assert collector.get("/api/v1/hosts")["hosts"] == []
     assert Spool(tmp_path / "spool.db").backlog() == 3
