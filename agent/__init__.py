@@ -5,6 +5,8 @@ Modules, in the order data flows through them::
     config     the YAML file → a frozen AgentConfig (every error at once)
     runner     one check run under a timeout, isolated; never raises
     spool      the durable SQLite outbox (+ per-check state, quarantine)
+    spool_repair  a corrupt spool: detect, move aside, salvage (used by spool)
+    lock       one process per spool: an OS lock that dies with its holder
     sender     spool → collector: gzip JSON batches over stdlib urllib
     scheduler  APScheduler jobs + the sender thread: the ``run`` daemon
     cli        ``wardround-agent run | once | check``

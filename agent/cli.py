@@ -159,6 +159,9 @@ def _once(args: argparse.Namespace) -> int:
         results = _run_parallel(agent.runner, jobs)
         ids = agent.spool.put(results)
         agent.spool.enforce_bounds(agent.notice)
+        # A corrupt spool replaced at start or during the patrol is part of what this patrol found.
+        results += agent.spool.notices
+        ids += [r.id for r in agent.spool.notices]
         _print(results, args.json)
         deadline = time.monotonic() + wait_s
         delivered = _push_until_acknowledged(agent, set(ids), deadline, args.wait)

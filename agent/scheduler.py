@@ -47,9 +47,9 @@ class Agent:
 
     def __init__(self, config: AgentConfig):
         self.config = config
-        self.spool = Spool(config.spool, max_age_s=config.spool_max_age_s,
-                           max_bytes=config.spool_max_bytes)
         self.notice = notice_factory(config.site, config.host)
+        self.spool = Spool(config.spool, max_age_s=config.spool_max_age_s,
+                           max_bytes=config.spool_max_bytes, notice=self.notice)
         self.runner = Runner(config.site, config.host, load_state=self.spool.load_state,
                              save_state=self.spool.save_state, clock_offset=self._collector_offset)
         c = config.collector

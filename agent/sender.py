@@ -383,8 +383,9 @@ class Sender:
             finally:
                 exc.close()
         except (OSError, ValueError, http.client.HTTPException) as exc:
-            # URLError, refused, reset, timeout, TLS; HTTPException: a broken answer
-            if watchdog.expired:
+            # URLError, refused, reset, timeout, TLS; HTTPException: a broken answer.  A socket
+            # timeout is set to the time left, so it and the watchdog mean the same deadline.
+            if watchdog.expired or isinstance(getattr(exc, "reason", exc), TimeoutError):
                 raise _Failure(f"no complete answer from the collector at {self.url} within "
                                f"{timeout:.3g} s") from None
             if isinstance(exc, http.client.HTTPException):

@@ -19,9 +19,16 @@ run, one per acknowledged batch), so the extra fsync per commit is cheap and
 buys the guarantee that a result reported as spooled is on disk.
 
 All methods are thread-safe: one connection guarded by a lock (scheduler
-threads write, the sender thread reads and deletes).  Several processes may
-open the same file (``once --push`` next to ``run``); SQLite's own locking and
-a busy timeout serialise them.
+threads write, the sender thread reads and deletes).  One process per spool:
+opening takes an exclusive OS lock on ``<spool>.lock`` (:mod:`agent.lock`), so
+a second agent on the same file refuses to start and names the first one's PID.
+
+A corrupt spool never stops monitoring (:mod:`agent.spool_repair`): when the
+file is found damaged at open, or SQLite reports corruption while running, it
+is moved aside as ``<spool>.corrupt-<UTC time>`` (with its -wal/-shm), a fresh
+spool starts with every result and check state that could still be read, and
+a CRITICAL result of the agent's own (check ``agent``, item ``spool``) in the
+same transaction says so: "spool was corrupt ...; N results may be lost".
 """
 
 from __future__ import annotations
@@ -35,13 +42,18 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC
-from typing import Any
+from typing import Any, TypeVar
 
+from agent import spool_repair as repair
+from agent.lock import LockHeld, ProcessLock
+from agent.spool_repair import Corruption
 from checks.result import Metric, Result, Status
 
-__all__ = ["Drop", "Spool", "SpoolError", "SpooledResult", "encode", "notice_factory"]
+__all__ = ["Corruption", "Drop", "Spool", "SpoolBusy", "SpoolError", "SpooledResult", "encode",
+           "notice_factory"]
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 DEFAULT_MAX_AGE_S = 7 * 86400.0
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
@@ -88,7 +100,11 @@ END;
 
 
 class SpoolError(RuntimeError):
-    """The spool file cannot be opened or used (path, permissions, not a database)."""
+    """The spool file cannot be opened or used (path, permissions, disk)."""
+
+
+class SpoolBusy(SpoolError):
+    """Another process (an agent) has the spool open."""
 
 
 @dataclass(frozen=True)
@@ -110,8 +126,8 @@ class Drop:
     limit: str  # human words for the bound: "7d", "256 MiB", "invalid (422)"
 
 
-#: Builds the agent's own WARNING result about a Drop (see agent.runner.spool_notice).
-NoticeFactory = Callable[[Drop], Result]
+#: Builds the agent's own result about a Drop (WARNING) or a Corruption (CRITICAL).
+NoticeFactory = Callable[[Drop | Corruption], Result]
 
 
 def encode(result: Result) -> str:
@@ -124,27 +140,133 @@ class Spool:
 
     def __init__(self, path: str | os.PathLike[str], *, max_age_s: float = DEFAULT_MAX_AGE_S,
                  max_bytes: int = DEFAULT_MAX_BYTES, quarantine_max: int = DEFAULT_QUARANTINE_MAX,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, notice: NoticeFactory | None = None):
+        """Open (or create) the spool; raises SpoolBusy if another process has it, SpoolError if
+        it cannot be used.  A corrupt file is replaced (see the module docstring); ``notice``
+        builds the CRITICAL result that reports it, kept in :attr:`notices` as well."""
         self.path = os.fspath(path)
         self.max_age_s = max_age_s
         self.max_bytes = max_bytes
         self.quarantine_max = quarantine_max
+        self.notice = notice
+        #: the results this spool spooled about its own corruption since it was opened
+        self.notices: list[Result] = []
         self._clock = clock
         self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+        self._owner: ProcessLock | None = None
+        if self.path == ":memory:":
+            self._db = self._connect(check=False)
+            return
         try:
-            if self.path != ":memory:":
-                os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-            # isolation_level=None: we issue BEGIN IMMEDIATE / COMMIT ourselves.
-            self._db: sqlite3.Connection | None = sqlite3.connect(
-                self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA busy_timeout=30000")
-            self._db.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
-        except (sqlite3.Error, OSError) as exc:
+            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+            self._owner = ProcessLock(self.path + ".lock")
+        except LockHeld as exc:
+            who = f"PID {exc.pid}" if exc.pid else "another process"
+            raise SpoolBusy(f"the spool {self.path} is in use by {who} (another wardround-agent?): "
+                            "one agent per spool; stop that one first, or give this one its own "
+                            "spool:") from None
+        except OSError as exc:
             raise SpoolError(f"cannot open the spool {self.path}: {exc}") from exc
+        try:
+            problem = repair.file_problem(self.path)
+            if problem is None:
+                try:
+                    self._db = self._connect(check=True)
+                except (sqlite3.DatabaseError, repair.Corrupt) as exc:
+                    if not repair.is_corruption(exc):
+                        raise
+                    problem = _one_line(exc)
+            if problem is not None:
+                self._recover(problem, "at start")
+        except (sqlite3.Error, OSError) as exc:
+            self._release()
+            raise SpoolError(f"cannot open the spool {self.path}: {exc}") from exc
+        except BaseException:
+            self._release()
+            raise
 
     # -- plumbing ---------------------------------------------------------
+
+    def _connect(self, *, check: bool) -> sqlite3.Connection:
+        """A connection with the schema; ``check``: raise Corrupt unless PRAGMA quick_check is ok."""
+        if self.path != ":memory:" and not os.path.exists(self.path):
+            self._create()
+        # isolation_level=None: we issue BEGIN IMMEDIATE / COMMIT ourselves.
+        db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA busy_timeout=30000")
+            if check:
+                verdict = db.execute("PRAGMA quick_check").fetchone()[0]
+                if verdict != "ok":
+                    raise repair.Corrupt(f"integrity check failed: {_one_line(verdict)}")
+            db.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _create(self) -> None:
+        """Make a new spool whole under a temporary name, then rename it into place: the agent
+        never leaves an empty or half-made spool behind (an empty one means truncation)."""
+        new = self.path + ".new"
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(new + suffix):
+                os.remove(new + suffix)
+        db = sqlite3.connect(new, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
+        finally:
+            db.close()
+        os.replace(new, self.path)
+
+    def _recover(self, problem: str, found: str) -> None:
+        """Replace the corrupt spool (caller holds ``_lock`` or is the constructor)."""
+        if self._db is not None:
+            try:
+                self._db.close()
+            except sqlite3.Error:
+                pass
+            self._db = None
+        moved = repair.move_aside(self.path, self._clock())
+        main = next((m for m in moved if not m.endswith(("-wal", "-shm"))), None)
+        saved = repair.salvage(main) if main is not None else repair.Salvage()
+        self._db = self._connect(check=False)
+        event = Corruption(error=problem, found=found, moved_to=moved, recovered=len(saved.outbox),
+                           lost=saved.lost, exact=saved.exact, states_recovered=len(saved.state),
+                           file_bytes=os.path.getsize(main) if main is not None else 0)
+        notice = self.notice(event) if self.notice is not None else None
+        with self._tx() as db:
+            db.executemany("INSERT OR IGNORE INTO outbox (id, spooled_at, started_at, size, body)"
+                           " VALUES (?, ?, ?, ?, ?)", saved.outbox)
+            db.executemany("INSERT OR IGNORE INTO state (key, value, updated_at) VALUES (?, ?, ?)",
+                           saved.state)
+            if notice is not None:
+                self._insert_notice(db, notice)
+        if notice is not None:
+            self.notices.append(notice)
+        log.error("SPOOL CORRUPT: %s was corrupt (%s), found %s; moved aside to %s; a fresh spool "
+                  "took over with %d results and %d check states recovered; %s",
+                  self.path, problem, found, ", ".join(moved) or "(nothing to move)",
+                  len(saved.outbox), len(saved.state), lost_words(saved.lost, saved.exact))
+
+    def _do(self, op: Callable[[sqlite3.Connection], _T]) -> _T:
+        """``op(connection)`` under the lock; a corrupt spool is replaced and ``op`` run once more."""
+        with self._lock:
+            try:
+                return op(self._conn())
+            except (sqlite3.DatabaseError, repair.Corrupt) as exc:
+                if not repair.is_corruption(exc) or self.path == ":memory:":
+                    raise
+                try:
+                    self._recover(_one_line(exc), "while running")
+                except (sqlite3.Error, OSError) as again:
+                    raise SpoolError(f"the spool {self.path} is corrupt and could not be "
+                                     f"replaced: {again}") from again
+            return op(self._conn())
 
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
@@ -160,16 +282,37 @@ class Spool:
             return self.db
 
         def __exit__(self, exc_type: Any, *_: Any) -> None:
-            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+            if exc_type is None:
+                self.db.execute("COMMIT")
+                return
+            try:
+                self.db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # a corrupt file may refuse even that; the original error is what counts
 
     def _tx(self) -> Spool._Tx:
         return Spool._Tx(self._conn())
 
+    def _release(self) -> None:
+        if self._db is not None:
+            try:
+                self._db.close()
+            except sqlite3.Error:
+                pass
+            self._db = None
+        if self._owner is not None:
+            self._owner.release()
+            self._owner = None
+
     def close(self) -> None:
         with self._lock:
             if self._db is not None:
-                self._db.close()  # the last connection to close checkpoints the WAL
+                try:
+                    self._db.close()  # the last connection to close checkpoints the WAL
+                except sqlite3.Error as exc:
+                    log.warning("spool: closing %s: %s", self.path, exc)
                 self._db = None
+            self._release()
 
     def __enter__(self) -> Spool:
         return self
@@ -188,49 +331,54 @@ class Spool:
             rows.append((r.id, now, body_started_at(r), len(body.encode("utf-8")), body))
         if not rows:
             return []
-        with self._lock, self._tx() as db:
-            # OR IGNORE: the same id twice is the same result (a retried put).
-            db.executemany("INSERT OR IGNORE INTO outbox (id, spooled_at, started_at, size, body)"
-                           " VALUES (?, ?, ?, ?, ?)", rows)
+
+        def insert(conn: sqlite3.Connection) -> None:
+            with Spool._Tx(conn) as db:
+                # OR IGNORE: the same id twice is the same result (a retried put).
+                db.executemany("INSERT OR IGNORE INTO outbox (id, spooled_at, started_at, size, body)"
+                               " VALUES (?, ?, ?, ?, ?)", rows)
+
+        self._do(insert)
         return [row[0] for row in rows]
 
     def batch(self, limit: int) -> list[SpooledResult]:
         """Up to ``limit`` results, oldest first."""
-        with self._lock:
-            cur = self._conn().execute("SELECT seq, id, body FROM outbox ORDER BY seq LIMIT ?",
-                                       (max(1, limit),))
-            return [SpooledResult(*row) for row in cur.fetchall()]
+        return self._do(lambda db: [SpooledResult(*row) for row in db.execute(
+            "SELECT seq, id, body FROM outbox ORDER BY seq LIMIT ?", (max(1, limit),)).fetchall()])
 
     def ack(self, ids: Iterable[str]) -> int:
         """Delete acknowledged results; returns how many were still here."""
         ids = list(ids)
         if not ids:
             return 0
-        with self._lock, self._tx() as db:
-            cur = db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
-            return max(0, cur.rowcount)
+
+        def delete(conn: sqlite3.Connection) -> int:
+            with Spool._Tx(conn) as db:
+                return max(0, db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids]).rowcount)
+
+        return self._do(delete)
 
     def backlog(self) -> int:
-        with self._lock:
-            return int(self._conn().execute("SELECT count(*) FROM outbox").fetchone()[0])
+        return self._do(lambda db: int(db.execute("SELECT count(*) FROM outbox").fetchone()[0]))
 
     def backlog_bytes(self) -> int:
-        with self._lock:
-            return int(self._conn().execute(
-                "SELECT value FROM meta WHERE key = 'outbox_bytes'").fetchone()[0])
+        return self._do(lambda db: int(db.execute(
+            "SELECT value FROM meta WHERE key = 'outbox_bytes'").fetchone()[0]))
 
     def contains(self, ids: Iterable[str]) -> set[str]:
         """Which of ``ids`` are still waiting in the outbox."""
         ids = list(ids)
-        found: set[str] = set()
-        with self._lock:
-            db = self._conn()
+
+        def find(db: sqlite3.Connection) -> set[str]:
+            found: set[str] = set()
             for i in range(0, len(ids), 500):
                 chunk = ids[i:i + 500]
                 marks = ",".join("?" * len(chunk))
                 found.update(r[0] for r in db.execute(
                     f"SELECT id FROM outbox WHERE id IN ({marks})", chunk))
-        return found
+            return found
+
+        return self._do(find)
 
     # -- bounds -----------------------------------------------------------
 
@@ -241,8 +389,11 @@ class Spool:
         that is spooled in the same transaction: the drop is never silent,
         not even if the agent dies right after.
         """
+        return self._do(lambda conn: self._enforce_bounds(conn, notice))
+
+    def _enforce_bounds(self, conn: sqlite3.Connection, notice: NoticeFactory) -> list[Drop]:
         drops: list[Drop] = []
-        with self._lock, self._tx() as db:
+        with Spool._Tx(conn) as db:
             cutoff = self._clock() - self.max_age_s
             n, oldest = db.execute("SELECT count(*), min(started_at) FROM outbox WHERE spooled_at < ?",
                                    (cutoff,)).fetchone()
@@ -290,8 +441,12 @@ class Spool:
         """
         if not ids:
             return 0
+        return self._do(lambda conn: self._quarantine(conn, ids, reason, notice))
+
+    def _quarantine(self, conn: sqlite3.Connection, ids: Sequence[str], reason: str,
+                    notice: NoticeFactory | None) -> int:
         now = self._clock()
-        with self._lock, self._tx() as db:
+        with Spool._Tx(conn) as db:
             moved = 0
             oldest = None
             all_agent = True
@@ -317,18 +472,16 @@ class Spool:
 
     def quarantined(self) -> list[tuple[str, str, str]]:
         """(id, reason, body) of every quarantined result, oldest first."""
-        with self._lock:
-            return list(self._conn().execute("SELECT id, reason, body FROM quarantine ORDER BY seq"))
+        return self._do(lambda db: list(db.execute(
+            "SELECT id, reason, body FROM quarantine ORDER BY seq")))
 
     def counters(self) -> dict[str, int]:
-        with self._lock:
-            return {k: int(v) for k, v in self._conn().execute("SELECT key, value FROM meta")}
+        return self._do(lambda db: {k: int(v) for k, v in db.execute("SELECT key, value FROM meta")})
 
     # -- per-check state --------------------------------------------------
 
     def load_state(self, key: str) -> dict[str, Any]:
-        with self._lock:
-            row = self._conn().execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        row = self._do(lambda db: db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone())
         if row is None:
             return {}
         try:
@@ -341,10 +494,14 @@ class Spool:
     def save_state(self, key: str, state: dict[str, Any]) -> None:
         """Store a check instance's state; raises TypeError/ValueError if not JSON-serialisable."""
         text = json.dumps(state, separators=(",", ":"), allow_nan=False)
-        with self._lock, self._tx() as db:
-            db.execute("INSERT INTO state (key, value, updated_at) VALUES (?, ?, ?) "
-                       "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
-                       "updated_at = excluded.updated_at", (key, text, self._clock()))
+
+        def upsert(conn: sqlite3.Connection) -> None:
+            with Spool._Tx(conn) as db:
+                db.execute("INSERT INTO state (key, value, updated_at) VALUES (?, ?, ?) "
+                           "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
+                           "updated_at = excluded.updated_at", (key, text, self._clock()))
+
+        self._do(upsert)
 
     def integrity_ok(self) -> bool:
         with self._lock:
@@ -353,9 +510,12 @@ class Spool:
 
 
 def notice_factory(site: str, host: str) -> NoticeFactory:
-    """The agent's own WARNING result (check ``agent``, item ``spool``) about a Drop."""
+    """The agent's own result (check ``agent``, item ``spool``): WARNING about a Drop,
+    CRITICAL about a Corruption.  ``details`` carry every value the summary names."""
 
-    def notice(drop: Drop) -> Result:
+    def notice(drop: Drop | Corruption) -> Result:
+        if isinstance(drop, Corruption):
+            return corruption_result(drop, site, host)
         if drop.reason == "quarantine":
             summary = (f"quarantined {drop.count} results the collector rejected as invalid "
                        f"(oldest from {drop.oldest_started_at}): {drop.limit}")
@@ -371,6 +531,32 @@ def notice_factory(site: str, host: str) -> NoticeFactory:
                       site=site, host=host)
 
     return notice
+
+
+def corruption_result(c: Corruption, site: str, host: str) -> Result:
+    """CRITICAL ``agent``/``spool``: "spool was corrupt (...); ...; N results may be lost"."""
+    where = c.moved_to[0] if c.moved_to else "(nothing left to move)"
+    summary = (f"spool was corrupt ({c.error}), found {c.found}; moved aside to {where}; "
+               f"{c.recovered} results recovered; {lost_words(c.lost, c.exact)}")
+    metrics: tuple[Metric, ...] = (Metric("recovered", float(c.recovered), "count"),)
+    if c.lost is not None:
+        metrics += (Metric("lost", float(c.lost), "count"),)
+    return Result(check="agent", item="spool", status=Status.CRITICAL, summary=summary[:1000],
+                  details={"reason": "corrupt", "error": c.error[:500], "found": c.found,
+                           "moved_to": list(c.moved_to), "recovered": c.recovered, "lost": c.lost,
+                           "lost_counted": c.exact, "states_recovered": c.states_recovered,
+                           "file_bytes": c.file_bytes},
+                  metrics=metrics, site=site, host=host)
+
+
+def lost_words(lost: int | None, exact: bool) -> str:
+    if lost is None:
+        return "an unknown number of results may be lost"
+    return f"{'' if exact else 'about '}{lost} results may be lost"
+
+
+def _one_line(exc: object) -> str:
+    return " ".join(str(exc).split())[:300]
 
 
 def body_started_at(result: Result) -> str:

@@ -314,12 +314,18 @@ def default_rules(n_levels: int) -> tuple[Rule, ...]:
     * backup checks: CRITICAL (failed or missing backup) opens at level 2, the
       second most severe; UNKNOWN (the backup could not be verified) at the
       least severe level; after 1 bad result;
+    * the agent's report about its own spool (``agent``/``spool``): CRITICAL
+      (the spool was corrupt, results may be lost) opens at the second least
+      severe level after 1 result: it reports an event, not a reading that a
+      second result would confirm;
     * every other check: CRITICAL opens at the second least severe level
       (2 of 3, 3 of 4) after 2 consecutive bad results; WARNING and UNKNOWN
       open nothing (they show on the inspection record).
     """
     backup = {int(Status.CRITICAL): 2, int(Status.UNKNOWN): n_levels}
     rules = [Rule(check=c, open=backup, after=1) for c in sorted(BACKUP_CHECKS)]
+    rules.append(Rule(check="agent", item="spool", open={int(Status.CRITICAL): max(n_levels - 1, 1)},
+                      after=1))
     rules.append(Rule(check="*", open={int(Status.CRITICAL): max(n_levels - 1, 1)}, after=2))
     return tuple(rules)
 

@@ -150,3 +150,18 @@ class TrickleServer:
     def stop(self) -> None:
         self.stopped.set()
         self._sock.close()
+
+
+def spool_backlog(path: Path) -> int:
+    """Results waiting in the spool at ``path``, read-only: works while an agent holds it."""
+    import sqlite3
+
+    if not path.exists():
+        return 0
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        return int(db.execute("SELECT count(*) FROM outbox").fetchone()[0])
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+    finally:
+        db.close()

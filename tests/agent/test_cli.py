@@ -19,7 +19,7 @@ from agent.config import load_config
 from agent.spool import Spool
 from checks.catalogue import CATALOGUE
 from checks.result import Result, Status
-from tests.agent.helpers import REPO, TOKEN, FakeCollector, Seen, TrickleServer, accept_all
+from tests.agent.helpers import REPO, TOKEN, FakeCollector, Seen, TrickleServer, accept_all, spool_backlog
 from tests.conftest import free_port
 
 
@@ -239,10 +239,7 @@ def test_run_sends_results_and_stops_cleanly_when_it_gets_sigterm(
 
 
 def _spooled(path: Path, n: int) -> bool:
-    if not path.exists():
-        return False
-    with Spool(path) as spool:
-        return spool.backlog() >= n
+    return spool_backlog(path) >= n
 
 
 def test_run_keeps_results_until_the_collector_comes_back_when_it_was_down(tmp_path: Path) -> None:

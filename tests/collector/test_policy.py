@@ -111,6 +111,13 @@ def test_default_mapping_opens_backups_at_level_two_when_critical():
     assert disk.level_for(Status.WARNING) is None and disk.recover_after == 2
 
 
+def test_default_mapping_opens_the_agents_corrupt_spool_report_after_one_result():
+    p = default_policies().default
+    spool = p.rule_for("agent", "spool")  # "spool was corrupt; N results may be lost": an event
+    assert spool is not None and spool.level_for(Status.CRITICAL) == 2 and spool.after == 1
+    assert spool.level_for(Status.WARNING) is None  # "dropped N results" stays on the record
+
+
 def test_default_mapping_uses_level_three_for_other_criticals_when_scheme_has_four_levels(policies):
     p4 = policies.for_site("four-level")
     assert p4.rule_for("disk", "/").level_for(Status.CRITICAL) == 3

@@ -21,6 +21,7 @@ import pytest
 
 from agent.spool import Spool
 from checks.result import Metric, Result, Status, parse_time
+from tests.agent.helpers import spool_backlog
 from tests.e2e.conftest import CollectorProcess, command, start_agent, wait_for, write_agent_config
 
 pytestmark = pytest.mark.slow
@@ -43,7 +44,7 @@ def test_once_push_delivers_a_full_patrol_and_exits_with_the_worst_status(collec
     [host] = collector.get("/api/v1/hosts")["hosts"]
     assert (host["site"], host["host"]) == ("e2e-hospital", "e2e-host")
     assert host["worst_status"] == run.returncode
-    assert Spool(tmp_path / "spool.db").backlog() == 0
+    assert spool_backlog(tmp_path / "spool.db") == 0
 
 
 def test_results_taken_during_an_outage_arrive_exactly_once_when_the_collector_returns(collector, tmp_path):
@@ -54,11 +55,11 @@ def test_results_taken_during_an_outage_arrive_exactly_once_when_the_collector_r
         wait_for(lambda: len(collector.all_results("system")) >= 8, 30, "the first results")
         collector.stop()
         outage_started = datetime.now(UTC)
-        spool = Spool(tmp_path / "spool.db")
-        wait_for(lambda: spool.backlog() >= 40, 60, "ten patrols to pile up in the spool during the outage")
+        spool = tmp_path / "spool.db"  # the agent holds it: read it read-only
+        wait_for(lambda: spool_backlog(spool) >= 40, 60, "ten patrols to pile up in the spool during the outage")
         outage_ended = datetime.now(UTC)
         collector.start()
-        wait_for(lambda: spool.backlog() == 0, 60, "the agent to drain its spool")
+        wait_for(lambda: spool_backlog(spool) == 0, 60, "the agent to drain its spool")
     finally:
         agent.send_signal(signal.SIGTERM)
         rc = agent.wait(timeout=30)
@@ -90,26 +91,27 @@ def _backlog(n: int, started: datetime) -> list[Result]:
 
 def test_agent_killed_mid_send_loses_and_duplicates_nothing(collector, tmp_path):
     collector.stop()  # build a backlog as a day-long outage would
-    spool = Spool(tmp_path / "spool.db")
     backlog = _backlog(6000, datetime.now(UTC) - timedelta(hours=1))
-    spool.put(backlog)
-    assert spool.backlog() == 6000
+    with Spool(tmp_path / "spool.db") as filling:
+        filling.put(backlog)
+    spool = tmp_path / "spool.db"  # from now on the agents hold it: read it read-only
+    assert spool_backlog(spool) == 6000
     collector.start()
     config = write_agent_config(tmp_path / "agent.yaml", collector,
                                 "  - check: disk\n    every: 1h", batch_size="100")
     kills = []
     for _ in range(3):
-        before = spool.backlog()
+        before = spool_backlog(spool)
         agent = start_agent(config, tmp_path / "agent.log")
-        wait_for(lambda b=before, a=agent: spool.backlog() < b - 150 or a.poll() is not None, 30,
+        wait_for(lambda b=before, a=agent: spool_backlog(spool) < b - 150 or a.poll() is not None, 30,
                  "the agent to send some batches")
         os.kill(agent.pid, signal.SIGKILL)
         agent.wait()
-        kills.append(spool.backlog())
+        kills.append(spool_backlog(spool))
     assert all(0 < k < 6000 for k in kills[:1]), f"the first kill came too late to be mid-send: {kills}"
     agent = start_agent(config, tmp_path / "agent.log")
     try:
-        wait_for(lambda: spool.backlog() == 0, 90, "the restarted agent to drain its spool")
+        wait_for(lambda: spool_backlog(spool) == 0, 90, "the restarted agent to drain its spool")
     finally:
         agent.send_signal(signal.SIGTERM)
         agent.wait(timeout=30)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.spool import Spool
 from checks.result import Status
+from tests.agent.helpers import spool_backlog
 from tests.checks.sshd import sshd  # noqa: F401 - the fixture
 from tests.e2e.conftest import CollectorProcess, command, last_line
 
@@ -73,7 +73,7 @@ def test_remote_host_is_listed_with_its_own_results_when_the_token_grants_it(col
     assert sorted(r["item"] for r in stored) == ["df:/", "uptime"]
     df = next(r for r in stored if r["item"] == "df:/")
     assert [m["name"] for m in df["metrics"]] == ["used_percent", "free_bytes", "total_bytes"]
-    assert Spool(tmp_path / "spool.db").backlog() == 0
+    assert spool_backlog(tmp_path / "spool.db") == 0
 
 
 def test_batch_stays_in_the_spool_when_the_token_was_not_granted_the_remote_host(collector, sshd,  # noqa: F811
@@ -83,4 +83,4 @@ def test_batch_stays_in_the_spool_when_the_token_was_not_granted_the_remote_host
     assert "not delivered: 3 of 3 results stay in the spool" in run.stderr
     assert "HTTP 403" in run.stderr
     assert collector.get("/api/v1/hosts")["hosts"] == []
-    assert Spool(tmp_path / "spool.db").backlog() == 3
+    assert spool_backlog(tmp_path / "spool.db") == 3
