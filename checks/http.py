@@ -9,7 +9,8 @@ Basic authentication and never shown. Redirects are followed only when
 For ``https`` the server certificate is verified (system CAs or
 ``ca_file``) and its days left are judged like the ``certificate`` check.
 
-One result; item = the URL without credentials.
+One result; item = the URL without credentials, and with the values of secret-looking
+query parameters (token, key, password, sig...) shown as ``***``.
 
 ======== =================================================================
 status   meaning
@@ -127,16 +128,22 @@ def _expected(code: int, expect: tuple[str, ...]) -> bool:
     return False
 
 
+_SECRET_QUERY_KEY = re.compile(r"(?i)pass|pwd|token|secret|key|sig|auth|session|credential")
+
+
 def _public_url(url: str) -> str:
+    """The URL without ``user:password@`` and with secret-looking query values as ``***``."""
     p = urlsplit(url)
+    query = "&".join(f"{k}=***" if sep and _SECRET_QUERY_KEY.search(unquote(k)) else f"{k}{sep}{v}"
+                     for k, sep, v in (part.partition("=") for part in p.query.split("&") if part))
     if p.username is None and p.password is None:
-        return url
+        return url if query == p.query else urlunsplit((p.scheme, p.netloc, p.path, query, p.fragment))
     netloc = p.hostname or ""
     if ":" in netloc:
         netloc = f"[{netloc}]"
     if p.port:
         netloc += f":{p.port}"
-    return urlunsplit((p.scheme, netloc, p.path, p.query, p.fragment))
+    return urlunsplit((p.scheme, netloc, p.path, query, p.fragment))
 
 
 @dataclass

@@ -129,6 +129,14 @@ def test_http_credentials_in_the_url_are_never_shown(web):
     assert "s3cret" not in json.dumps(r.with_origin(site="s", host="h").to_wire())
 
 
+def test_http_secrets_in_the_query_are_never_shown(web):
+    r = check(url=plain(web, "/?access_token=s3cret&apikey=k3y&page=1"))
+    assert r.status is Status.OK
+    wire = json.dumps(r.with_origin(site="s", host="h").to_wire())
+    assert "s3cret" not in wire and "k3y" not in wire
+    assert r.item.endswith("/?access_token=***&apikey=***&page=1")
+
+
 def test_http_unknown_when_no_url_is_set():
     r = check()
     assert r.status is Status.UNKNOWN and "set url" in r.summary
