@@ -15,7 +15,7 @@ random bytes over the header        SQLite: "file is not a database"
 random bytes inside, truncated      SQLite: "database disk image is
                                     malformed", or ``PRAGMA quick_check``
                                     names the damaged page
-0 bytes                             this module: the agent never leaves an
+0 bytes, or gone with its -wal left  this module: the agent never leaves an
                                     empty spool (it creates it whole, then
                                     renames it into place)
 a damaged write-ahead log (-wal)    this module: SQLite silently ignores a
@@ -98,6 +98,9 @@ def file_problem(path: str) -> str | None:
     try:
         size = os.path.getsize(path)
     except FileNotFoundError:
+        if os.path.exists(path + "-wal") and os.path.getsize(path + "-wal") > 0:
+            # SQLite would lay this log over a new, empty spool
+            return "the spool file is gone but its write-ahead log is left"
         return None
     if size == 0:
         return "the spool file is empty (0 bytes): it was truncated"

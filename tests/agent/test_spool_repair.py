@@ -153,6 +153,18 @@ def test_a_zero_byte_spool_is_treated_as_truncated_and_reported(tmp_path: Path) 
         assert len(forensic(path)) == 1
 
 
+def test_a_wal_left_without_its_spool_file_is_moved_aside_not_laid_over_a_new_spool(tmp_path: Path) -> None:
+    path = tmp_path / "spool.db"
+    crashed_with_a_wal(path, n=50)
+    path.unlink()
+    with reopen(path) as spool:
+        notice = the_notice(spool)
+        assert "gone but its write-ahead log is left" in notice.summary
+        assert [r.id for r in spool.batch(100)] == [notice.id]
+        assert spool.integrity_ok()
+    assert not Path(f"{path}-wal").exists() or Path(f"{path}-wal").stat().st_size < 100_000
+
+
 def test_a_truncated_spool_is_moved_aside_with_what_could_be_read(tmp_path: Path) -> None:
     path = tmp_path / "spool.db"
     ids = filled(path, n=400)
