@@ -225,12 +225,7 @@ class Spool:
 
     def _recover(self, problem: str, found: str) -> None:
         """Replace the corrupt spool (caller holds ``_lock`` or is the constructor)."""
-        if self._db is not None:
-            try:
-                self._db.close()
-            except sqlite3.Error:
-                pass
-            self._db = None
+        self._disconnect()
         moved = repair.move_aside(self.path, self._clock())
         main = next((m for m in moved if not m.endswith(("-wal", "-shm"))), None)
         saved = repair.salvage(main) if main is not None else repair.Salvage()
@@ -293,25 +288,23 @@ class Spool:
     def _tx(self) -> Spool._Tx:
         return Spool._Tx(self._conn())
 
-    def _release(self) -> None:
+    def _disconnect(self) -> None:
         if self._db is not None:
             try:
-                self._db.close()
-            except sqlite3.Error:
-                pass
+                self._db.close()  # the last connection to close checkpoints the WAL
+            except sqlite3.Error as exc:  # a corrupt file may refuse even that
+                log.warning("spool: closing %s: %s", self.path, exc)
             self._db = None
+
+    def _release(self) -> None:
+        """Close the connection and let go of the spool's lock."""
+        self._disconnect()
         if self._owner is not None:
             self._owner.release()
             self._owner = None
 
     def close(self) -> None:
         with self._lock:
-            if self._db is not None:
-                try:
-                    self._db.close()  # the last connection to close checkpoints the WAL
-                except sqlite3.Error as exc:
-                    log.warning("spool: closing %s: %s", self.path, exc)
-                self._db = None
             self._release()
 
     def __enter__(self) -> Spool:

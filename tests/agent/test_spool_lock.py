@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,14 +28,14 @@ def cfg(tmp_path: Path) -> Path:
 def start_daemon(cfg: Path) -> subprocess.Popen[str]:
     proc = subprocess.Popen([sys.executable, "-m", "agent", "run", "--config", str(cfg)], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lock = cfg.parent / "spool.db.lock"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if lock.exists() and lock.read_text().strip() == str(proc.pid):
+    assert proc.stderr is not None
+    seen = []
+    while line := proc.stderr.readline():  # "started" comes after its signal handlers are set
+        seen.append(line)
+        if "wardround-agent started" in line:
+            assert (cfg.parent / "spool.db.lock").read_text().strip() == str(proc.pid)
             return proc
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.05)
-    raise AssertionError("the daemon did not take the spool's lock within 20 s")
+    raise AssertionError(f"the daemon ended before it started: {''.join(seen)}")
 
 
 @pytest.fixture
@@ -109,4 +108,4 @@ def test_the_lock_is_free_again_when_the_holder_closes_the_spool(tmp_path: Path)
             spool.put([make_result()])
     finally:
         proc.kill()
-        proc.wait()
+        proc.communicate()
