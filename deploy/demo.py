@@ -155,8 +155,11 @@ def main() -> int:
         )
         say(f"one full patrol of this machine with {config}")
         patrol = subprocess.run([agent, "once", "--config", str(config), "--push"])
-        print(f"(the patrol's exit code is its worst status: {patrol.returncode} = "
-              f"{STATUS.get(patrol.returncode, '?')})")
+        if patrol.returncode == 4:
+            print("(exit code 4: some results were not delivered; they wait in the spool, see above)")
+        else:
+            print(f"(the patrol's exit code is its worst status: {patrol.returncode} = "
+                  f"{STATUS.get(patrol.returncode, '?')})")
 
         hosts = get_json(f"{base}/api/v1/hosts", user_token)["hosts"]  # type: ignore[index]
         results = get_json(f"{base}/api/v1/results?limit=1000", user_token)["results"]  # type: ignore[index]
