@@ -49,6 +49,7 @@ import _harness as h  # noqa: E402
 import orjson  # noqa: E402
 
 from collector import audit  # noqa: E402
+from collector.dates import credible_until  # noqa: E402
 from collector.keys import Keyring, create_key  # noqa: E402
 from collector.records import integrity, render  # noqa: E402
 from collector.records.service import Records  # noqa: E402
@@ -101,7 +102,7 @@ def fill(engine: Any, n_hosts: int, items: int, per_day: int) -> int:
                              "metrics": orjson.dumps(metrics).decode(), "details": "{}"})
         with writing(engine) as conn:
             queries.store_new_results(conn, rows)
-            queries.upsert_latest(conn, rows)
+            queries.upsert_latest(conn, rows, credible_until=credible_until(datetime.now(UTC)))
             queries.touch_host(conn, site=SITE, host=host, seen=max(r["started_at"] for r in rows),
                                clock_offset_s=0.0, spool_backlog=0, agent_version="bench")
         stored += len(rows)

@@ -43,11 +43,13 @@ from sqlalchemy.exc import IntegrityError
 
 from checks.result import format_time
 from collector import audit
+from collector.dates import check_time
 from collector.keys import Keyring, default_keyring
 from collector.policy import Policies, default_policies
 from collector.store import archive as store
 from collector.store import tickets as ticket_store
 from collector.store.db import reading, writing
+from collector.store.tables import MAX_ROW_ID
 
 __all__ = [
     "KINDS",
@@ -132,7 +134,7 @@ def _id(doc: Mapping[str, Any], key: str, problems: list[str]) -> int | None:
         return None
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value < 2**63:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ROW_ID:
         what = "the id of the entry this one corrects" if key == "corrects" else "a ticket id"
         problems.append(f"{key}: expected {what} (a positive whole number, got {value!r})")
         return None
@@ -151,7 +153,7 @@ def parse_at(value: Any, zone: ZoneInfo) -> datetime:
                          f"(got {text[:40]!r})") from exc
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=zone)
-    return dt.astimezone(UTC)
+    return check_time(dt, "at").astimezone(UTC)
 
 
 class Archive:

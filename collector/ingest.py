@@ -2,9 +2,11 @@
 
 A batch is all or nothing:
 
-* any result that does not follow the wire format → :class:`BatchInvalid`
-  (HTTP 422, listing each bad result's index, id and error; the agent
-  bisects to isolate it), nothing stored;
+* any result that does not follow the wire format, or whose ``started_at``
+  is before 2000 or more than a day ahead of the collector's clock
+  (:mod:`collector.dates`) → :class:`BatchInvalid` (HTTP 422, listing each
+  bad result's index, id and error; the agent bisects to isolate it),
+  nothing stored;
 * any result for a site or host the agent's token may not write (its own
   host, and the hosts of its site it was granted with ``--also-host``) →
   :class:`BatchForbidden` (HTTP 403), nothing stored;
@@ -37,6 +39,7 @@ from sqlalchemy import Engine
 
 from checks.result import MAX_DETAILS_BYTES, Result, ResultError, format_time, parse_time
 from collector.auth import Agent
+from collector.dates import check_started_at, credible_until
 from collector.store import queries
 from collector.store.db import writing
 from collector.tickets import Tickets
@@ -112,6 +115,7 @@ def _reject_nul(result: Result) -> None:
 
 def _row(data: Any, now: datetime, may_hold_nul: bool) -> dict[str, Any]:
     result = Result.from_wire(data)
+    check_started_at(result.started_at, now)
     if may_hold_nul:
         _reject_nul(result)
     try:
@@ -244,7 +248,7 @@ class Ingestor:
                     for host in [agent.host, *others]:
                         self.tickets.on_results(conn, agent.site, host,
                                                 [r for r in fresh if r["host"] == host], now)
-            queries.upsert_latest(conn, fresh)
+            queries.upsert_latest(conn, fresh, credible_until=credible_until(now))
             queries.touch_host(conn, site=agent.site, host=agent.host, seen=now,
                                clock_offset_s=offset, spool_backlog=report.spool_backlog,
                                agent_version=report.version)

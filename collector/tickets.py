@@ -59,6 +59,7 @@ from sqlalchemy import Connection, Engine
 
 from checks.result import Status, format_time
 from collector import audit, notify
+from collector.dates import credible_until
 from collector.keys import Keyring, default_keyring
 from collector.policy import Level, Policies, Rule, SitePolicy, default_policies
 from collector.store import tickets as store
@@ -274,7 +275,7 @@ class Tickets:
         relevant |= {k for k in groups if k in known or k in by_key}
         if not relevant:
             return
-        newest = store.latest_started(conn, site, host, relevant)
+        newest = store.latest_started(conn, site, host, relevant, credible_until(now))
         changed: dict[tuple[str, str], store.Streak] = {}
         clean: list[tuple[str, str]] = []
         pending: list[dict[str, Any]] = []  # tickets with new occurrences: one executemany at the end

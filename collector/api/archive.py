@@ -10,14 +10,15 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from collector.api import JSON
 from collector.api.body import read_json_object
-from collector.api.deps import PersonDep, SettingsDep, require_role
+from collector.api.deps import PersonDep, RowId, SettingsDep, require_role
 from collector.archive import KINDS, Archive, ArchiveError, ArchiveQuery
 from collector.auth import Person, Role
+from collector.dates import DateError, check_time, parse_day
 
 __all__ = ["router", "get_archive", "parse_day_or_time"]
 
@@ -37,7 +38,6 @@ async def get_archive(request: Request) -> Archive:
 
 
 ArchiveDep = Annotated[Archive, Depends(get_archive)]
-EntryId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 def _bad_query(name: str, message: str) -> HTTPException:
@@ -56,14 +56,19 @@ def parse_day_or_time(name: str, value: str | None) -> date | datetime | None:
     text = value.strip()
     try:
         if len(text) == 10:
-            return date.fromisoformat(text)
+            return parse_day(text, name)
         dt = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    except DateError as exc:
+        raise _bad_query(name, str(exc)) from None
     except ValueError:
         dt = None
     if dt is None or dt.tzinfo is None:
         raise _bad_query(name, "expected a day YYYY-MM-DD or an ISO-8601 time with an offset "
                                f"(got {text[:40]!r})")
-    return dt
+    try:
+        return check_time(dt, name)
+    except DateError as exc:
+        raise _bad_query(name, str(exc)) from None
 
 
 def archive_query(*, site: str | None, host: str | None, kinds: list[str], start: Any, end: Any,
@@ -99,7 +104,7 @@ def list_entries(
 
 
 @router.get("/archive/{entry_id}", response_class=JSON)
-def get_entry(entry_id: EntryId, _person: PersonDep, archive: ArchiveDep) -> JSON:
+def get_entry(entry_id: RowId, _person: PersonDep, archive: ArchiveDep) -> JSON:
     try:
         return JSON(archive.get(entry_id))
     except ArchiveError as exc:

@@ -15,15 +15,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Request
 from sqlalchemy import Engine
 
 from collector.auth import Agent, Person, Role, authenticate
 from collector.config import Settings
 from collector.ingest import Ingestor
 from collector.metrics import CollectorMetrics
+from collector.store.tables import MAX_ROW_ID
 
-__all__ = ["AgentDep", "EngineDep", "IngestorDep", "MetricsDep", "PersonDep", "SettingsDep",
+__all__ = ["AgentDep", "EngineDep", "IngestorDep", "MetricsDep", "PersonDep", "RowId", "SettingsDep",
            "require_role"]
 
 
@@ -47,6 +48,9 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 IngestorDep = Annotated[Ingestor, Depends(get_ingestor)]
 MetricsDep = Annotated[CollectorMetrics, Depends(get_metrics)]
+# A row id in a path (tickets, records, archive entries; API and pages alike): a larger number
+# cannot name a row, and handing it to the database overflows its 64-bit integers.
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 
 
 def _unauthorized(message: str) -> HTTPException:

@@ -11,14 +11,15 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from collector.api import JSON
 from collector.api.body import read_json_object
-from collector.api.deps import PersonDep, SettingsDep, require_role
+from collector.api.deps import PersonDep, RowId, SettingsDep, require_role
 from collector.auth import Person, Role
+from collector.dates import DateError, parse_day
 from collector.records import render
 from collector.records.model import KINDS
 from collector.records.service import RecordNotFound, Records
@@ -27,10 +28,8 @@ from collector.store.records import RecordFilter
 router = APIRouter()
 
 EngineerDep = Annotated[Person, Depends(require_role(Role.engineer))]
-RecordId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 MAX_LIMIT = 1000
 _REF_RE = re.compile(r"^(\d{1,18})(?:\.(json|html|pdf|csv))?$")
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _ISSUE_FIELDS = {"site", "kind", "period", "date", "language", "inspector"}
 
 
@@ -61,8 +60,11 @@ def list_records(
     if unknown:
         raise _bad_query("kind", f"expected {', '.join(KINDS)} (got {', '.join(unknown)[:80]})")
     for name, value in (("from", date_from), ("to", date_to)):
-        if value is not None and not _DATE_RE.match(value):
-            raise _bad_query(name, f"expected a date like 2026-11-22 (got {value[:40]!r})")
+        if value is not None:
+            try:
+                parse_day(value, name)
+            except DateError as exc:
+                raise _bad_query(name, str(exc)) from None
     f = RecordFilter(site=site, kinds=tuple(kinds), date_from=date_from, date_to=date_to, limit=limit)
     return JSON({"records": records.list(f)})
 
@@ -110,7 +112,7 @@ def get_record(ref: str, _person: PersonDep, records: RecordsDep) -> Response:
 
 
 @router.post("/records/{record_id}/sign", response_class=JSON)
-async def sign_record(record_id: RecordId, request: Request, person: EngineerDep, records: RecordsDep,
+async def sign_record(record_id: RowId, request: Request, person: EngineerDep, records: RecordsDep,
                       settings: SettingsDep) -> JSON:
     doc = await read_json_object(request, settings.max_body_bytes)
     unknown = sorted(set(doc) - {"signer", "role", "note"})
@@ -125,5 +127,5 @@ async def sign_record(record_id: RecordId, request: Request, person: EngineerDep
 
 
 @router.get("/records/{record_id}/verify", response_class=JSON)
-def verify_record(record_id: RecordId, _person: PersonDep, records: RecordsDep) -> JSON:
+def verify_record(record_id: RowId, _person: PersonDep, records: RecordsDep) -> JSON:
     return JSON(records.verify(record_id))

@@ -12,6 +12,7 @@ from collector import views
 from collector.api import JSON
 from collector.api.body import read_body
 from collector.api.deps import AgentDep, EngineDep, IngestorDep, PersonDep, SettingsDep
+from collector.dates import DateError, check_time
 
 router = APIRouter()
 
@@ -28,7 +29,10 @@ def _time(name: str, value: str | None) -> datetime | None:
     if value is None:
         return None
     try:
-        return parse_time(value)
+        return check_time(parse_time(value), name)
+    except DateError as exc:
+        raise HTTPException(status_code=422, detail=[
+            {"loc": ["query", name], "msg": str(exc), "type": "value_error"}]) from exc
     except (ResultError, ValueError, OverflowError) as exc:
         raise HTTPException(status_code=422, detail=[
             {"loc": ["query", name], "msg": f"expected an ISO-8601 time with offset: {exc}",

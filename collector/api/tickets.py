@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from collector.api import JSON
 from collector.api.body import read_json_object
-from collector.api.deps import PersonDep, SettingsDep, require_role
+from collector.api.deps import PersonDep, RowId, SettingsDep, require_role
 from collector.auth import Person, Role
 from collector.store.tickets import TicketFilter
 from collector.tickets import STATES, Tickets
@@ -30,7 +30,6 @@ async def get_tickets(request: Request) -> Tickets:
 
 
 TicketsDep = Annotated[Tickets, Depends(get_tickets)]
-TicketId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 def _bad_query(name: str, message: str) -> HTTPException:
@@ -66,7 +65,7 @@ def list_tickets(
 
 
 @router.get("/tickets/{ticket_id}", response_class=JSON)
-def get_ticket(ticket_id: TicketId, _person: PersonDep, tickets: TicketsDep) -> JSON:
+def get_ticket(ticket_id: RowId, _person: PersonDep, tickets: TicketsDep) -> JSON:
     return JSON(tickets.get(ticket_id))
 
 
@@ -96,7 +95,7 @@ def _note(doc: dict[str, Any]) -> Any:
 def _lifecycle_route(path: str, method: str) -> None:
     """``POST /tickets/{id}/<path>``: body ``{"note": ...}`` (or ``text``), optional except for comments."""
 
-    async def handler(ticket_id: TicketId, request: Request, person: EngineerDep, tickets: TicketsDep,
+    async def handler(ticket_id: RowId, request: Request, person: EngineerDep, tickets: TicketsDep,
                       settings: SettingsDep) -> JSON:
         doc = await read_json_object(request, settings.max_body_bytes, optional=True)
         call = getattr(tickets, method)

@@ -46,6 +46,7 @@ from sqlalchemy import Engine
 
 from checks.result import format_time
 from collector import audit
+from collector.dates import DateError, parse_day
 from collector.keys import Keyring, PublicKey, default_keyring
 from collector.policy import Policies, SitePolicy, default_policies
 from collector.records import integrity, kinds
@@ -143,12 +144,10 @@ def range_period(first: date, last: date, zone: ZoneInfo) -> Period:
 
 
 def _date(value: Any, where: str) -> date:
-    if not isinstance(value, str):
-        raise RecordInvalid(f"{where}: expected a date like 2026-11-22 (got {value!r})")
     try:
-        return date.fromisoformat(value.strip())
-    except ValueError:
-        raise RecordInvalid(f"{where}: expected a date like 2026-11-22 (got {value[:40]!r})") from None
+        return parse_day(value, where)
+    except DateError as exc:
+        raise RecordInvalid(str(exc)) from None
 
 
 @dataclass(frozen=True, slots=True)

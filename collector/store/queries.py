@@ -3,7 +3,8 @@
 Writes are race-safe across several collector processes on one database:
 results are inserted with ``ON CONFLICT (uid) DO NOTHING`` (see
 :func:`store_new_results` for how each backend knows what it stored), and the latest state is
-upserted only when the incoming result started later than the stored one.
+upserted only when the incoming result started later than the stored one
+(or the stored one is dated beyond the collector's credible bound).
 Rows are written in a fixed order (by uid, by key) so two concurrent
 batches never wait on each other in a cycle.
 """
@@ -128,8 +129,12 @@ def _copy_results_pg(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[st
     return stored
 
 
-def upsert_latest(conn: Connection, rows: Iterable[dict[str, Any]]) -> None:
-    """Make each row the latest state of its item unless a later one is stored."""
+def upsert_latest(conn: Connection, rows: Iterable[dict[str, Any]], *, credible_until: datetime) -> None:
+    """Make each row the latest state of its item unless a later one is stored.
+
+    A stored state that started after ``credible_until`` (a bad clock's, see
+    :mod:`collector.dates`) is not later than anything: the row replaces it.
+    """
     newest: dict[tuple[str, ...], dict[str, Any]] = {}
     for row in rows:
         key = (row["site"], row["host"], row["check"], row["item"])
@@ -148,7 +153,7 @@ def upsert_latest(conn: Connection, rows: Iterable[dict[str, Any]]) -> None:
     stmt = ins.on_conflict_do_update(
         index_elements=list(_LATEST_KEY),
         set_={name: ins.excluded[name] for name in _LATEST_VALUES},
-        where=ins.excluded.started_at > latest.c.started_at,
+        where=(ins.excluded.started_at > latest.c.started_at) | (latest.c.started_at > credible_until),
     )
     conn.execute(stmt, values)
 

@@ -32,10 +32,12 @@ from sqlalchemy import (
 )
 
 __all__ = [
-    "metadata", "agent_tokens", "agent_token_hosts", "users", "results", "latest", "hosts", "UTCDateTime",
+    "MAX_ROW_ID", "metadata", "agent_tokens", "agent_token_hosts", "users", "results", "latest", "hosts", "UTCDateTime",
     "notify_events", "notify_deliveries", "tickets", "ticket_events", "ticket_streaks", "LIVE_STATES",
     "archive_entries", "web_sessions", "records", "record_signatures", "audit_log",
 ]
+
+MAX_ROW_ID = 2**63 - 1  # ids are BIGINT (64-bit signed) on every backend: nothing larger can name a row
 
 
 class UTCDateTime(TypeDecorator[datetime]):

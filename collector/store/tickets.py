@@ -89,15 +89,19 @@ def streaks(conn: Connection, site: str, host: str) -> dict[tuple[str, str], Str
             for r in conn.execute(q)}
 
 
-def latest_started(conn: Connection, site: str, host: str,
-                   keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], datetime]:
-    """When the newest stored result of each (check, item) started (before this batch's upsert)."""
+def latest_started(conn: Connection, site: str, host: str, keys: Iterable[tuple[str, str]],
+                   credible_until: datetime) -> dict[tuple[str, str], datetime]:
+    """When the newest stored result of each (check, item) started (before this batch's upsert).
+
+    A stored time after ``credible_until`` (a bad clock's, see :mod:`collector.dates`) is left
+    out, as if nothing were stored: it must not hold later results back.
+    """
     wanted = sorted(set(keys))
     if not wanted:
         return {}
     q = select(latest.c.check, latest.c.item, latest.c.started_at).where(
         latest.c.site == site, latest.c.host == host,
-        tuple_(latest.c.check, latest.c.item).in_(wanted))
+        tuple_(latest.c.check, latest.c.item).in_(wanted), latest.c.started_at <= credible_until)
     return {(r.check, r.item): r.started_at for r in conn.execute(q)}
 
 

@@ -33,6 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from checks.result import Status
 from collector.api.archive import archive_query, get_archive, parse_day_or_time
 from collector.api.body import read_body
+from collector.api.deps import RowId
 from collector.archive import KINDS as ARCHIVE_KINDS
 from collector.archive import ArchiveError
 from collector.auth import Person, Role
@@ -40,6 +41,7 @@ from collector.records import render
 from collector.records.model import KINDS as RECORD_KINDS
 from collector.records.service import RecordError, Records
 from collector.store.records import RecordFilter
+from collector.store.tables import MAX_ROW_ID
 from collector.store.tickets import TicketFilter
 from collector.terms import say_term
 from collector.tickets import STATES, TicketError, Tickets
@@ -153,7 +155,10 @@ def _local(value: Any, zone: ZoneInfo) -> str:
             value = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
             return text
-    return str(value.astimezone(zone).strftime("%Y-%m-%d %H:%M"))
+    try:
+        return str(value.astimezone(zone).strftime("%Y-%m-%d %H:%M"))
+    except OverflowError:  # a bad clock's time at the end of the calendar: shown as it is, in UTC
+        return str(value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"))
 
 
 async def _form(request: Request, person: Person, session_id: str) -> dict[str, str]:
@@ -344,13 +349,13 @@ def _ticket_page(request: Request, person: Person, sid: str, ticket_id: int, *, 
 
 
 @router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
-def ticket_page(request: Request, ticket_id: int) -> Response:
+def ticket_page(request: Request, ticket_id: RowId) -> Response:
     person, sid = _who(request)
     return _ticket_page(request, person, sid, ticket_id)
 
 
 @router.post("/tickets/{ticket_id}/{action}", response_class=HTMLResponse)
-async def ticket_action(request: Request, ticket_id: int, action: str) -> Response:
+async def ticket_action(request: Request, ticket_id: RowId, action: str) -> Response:
     person, sid = _who(request)
     if action not in TICKET_ACTIONS:
         raise HTTPException(status_code=404, detail="Not Found")
@@ -415,20 +420,20 @@ def _record_page(request: Request, person: Person, sid: str, record_id: int, *, 
 
 
 @router.get("/records/{record_id}", response_class=HTMLResponse)
-def record_page(request: Request, record_id: int) -> Response:
+def record_page(request: Request, record_id: RowId) -> Response:
     person, sid = _who(request)
     return _record_page(request, person, sid, record_id)
 
 
 @router.get("/records/{record_id}/content.html", response_class=HTMLResponse)
-def record_html(request: Request, record_id: int) -> Response:
+def record_html(request: Request, record_id: RowId) -> Response:
     _who(request)
     return HTMLResponse(render.html(_record(request, record_id)),
                         headers={"Cache-Control": "no-store", "X-Frame-Options": "SAMEORIGIN"})
 
 
 @router.get("/records/{record_id}/record.pdf")
-def record_pdf(request: Request, record_id: int) -> Response:
+def record_pdf(request: Request, record_id: RowId) -> Response:
     _who(request)
     record = _record(request, record_id)
     return Response(render.pdf(record), media_type="application/pdf",
@@ -436,7 +441,7 @@ def record_pdf(request: Request, record_id: int) -> Response:
 
 
 @router.get("/records/{record_id}/record.csv")
-def record_csv(request: Request, record_id: int) -> Response:
+def record_csv(request: Request, record_id: RowId) -> Response:
     _who(request)
     record = _record(request, record_id)
     return Response(render.csv_bytes(record), media_type="text/csv; charset=utf-8",
@@ -444,7 +449,7 @@ def record_csv(request: Request, record_id: int) -> Response:
 
 
 @router.post("/records/{record_id}/sign", response_class=HTMLResponse)
-async def record_sign(request: Request, record_id: int) -> Response:
+async def record_sign(request: Request, record_id: RowId) -> Response:
     person, sid = _who(request)
     fields = await _form(request, person, sid)
     try:
@@ -482,7 +487,7 @@ async def archive_form(request: Request) -> Response:
         raise HTTPException(status_code=403, detail="this needs the engineer role or higher")
     values: dict[str, Any] = {"ticket": request.query_params.get("ticket", "")}
     corrects = request.query_params.get("corrects", "")
-    if corrects.isdigit():
+    if corrects.isdigit() and int(corrects) <= MAX_ROW_ID:
         try:
             old = (await get_archive(request)).get(int(corrects))
         except ArchiveError as exc:

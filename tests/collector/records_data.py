@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 import orjson
 from sqlalchemy import Engine
 
+from collector.dates import credible_until
 from collector.store import queries
 from collector.store import tickets as ticket_store
 from collector.store.db import writing
@@ -52,7 +53,7 @@ def result(host: str, check: str, item: str, status: int, at: datetime, *, summa
 def store_results(engine: Engine, rows: list[dict[str, Any]]) -> None:
     with writing(engine) as conn:
         queries.store_new_results(conn, rows)
-        queries.upsert_latest(conn, rows)
+        queries.upsert_latest(conn, rows, credible_until=credible_until(datetime.now(UTC)))
         for r in rows:
             queries.touch_host(conn, site=r["site"], host=r["host"], seen=r["started_at"],
                                clock_offset_s=None, spool_backlog=None, agent_version="test")

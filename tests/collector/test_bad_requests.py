@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import zlib
 
 import orjson
@@ -11,6 +12,7 @@ import pytest
 
 from checks.result import MAX_DETAILS_BYTES
 from collector.app import create_app
+from collector.auth import create_user
 from collector.config import Settings
 from tests.collector.conftest import make_result
 
@@ -171,3 +173,36 @@ def test_results_query_is_422_when_values_are_bad(client, viewer_headers, query)
     r = client.get(f"/api/v1/results?{query}", headers=viewer_headers)
     assert r.status_code == 422
     assert r.json()["detail"][0]["loc"][0] == "query"
+
+
+BEYOND_INT64 = 2**63  # the databases' ids are 64-bit: this one used to overflow into a 500
+
+
+@pytest.mark.parametrize("method, path", [
+    ("GET", f"/tickets/{BEYOND_INT64}"), ("POST", f"/tickets/{BEYOND_INT64}/ack"),
+    ("GET", f"/records/{BEYOND_INT64}"), ("GET", f"/records/{BEYOND_INT64}/content.html"),
+    ("GET", f"/records/{BEYOND_INT64}/record.pdf"), ("GET", f"/records/{BEYOND_INT64}/record.csv"),
+    ("POST", f"/records/{BEYOND_INT64}/sign"), ("GET", f"/archive/new?corrects={BEYOND_INT64}"),
+    ("GET", "/tickets/0"), ("GET", "/records/-1"),
+])
+def test_page_answers_404_when_an_id_cannot_name_a_row(client, engine, method, path):
+    token = create_user(engine, name="erin", role="engineer")
+    assert client.post("/login", data={"token": token}, follow_redirects=False).status_code == 303
+    csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', client.get("/records").text).group(1)
+    r = client.request(method, path, data={"csrf": csrf, "signer": "王", "role": "customer"} if method == "POST"
+                       else None)
+    assert r.status_code in (200, 404), r.text[:300]  # /archive/new ignores a corrects that names nothing
+    assert r.status_code == 404 or path.startswith("/archive/new")
+
+
+@pytest.mark.parametrize("method, path", [
+    ("GET", f"/api/v1/tickets/{BEYOND_INT64}"), ("POST", f"/api/v1/tickets/{BEYOND_INT64}/ack"),
+    ("GET", f"/api/v1/records/{BEYOND_INT64}"), ("GET", f"/api/v1/records/{BEYOND_INT64}.pdf"),
+    ("POST", f"/api/v1/records/{BEYOND_INT64}/sign"), ("GET", f"/api/v1/records/{BEYOND_INT64}/verify"),
+    ("GET", f"/api/v1/archive/{BEYOND_INT64}"),
+])
+def test_api_answers_4xx_when_an_id_cannot_name_a_row(client, engine, method, path):
+    headers = {"Authorization": f"Bearer {create_user(engine, name='erin', role='engineer')}"}
+    r = client.request(method, path, headers=headers, json={"signer": "王", "role": "customer"}
+                       if method == "POST" else None)
+    assert r.status_code in (404, 422), r.text
