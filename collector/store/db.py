@@ -1,6 +1,14 @@
 """Engine creation and transactions.
 
-SQLite runs in WAL mode with ``synchronous=NORMAL`` and a busy timeout; its
+Acknowledged means durable: a commit the collector has answered for (an
+agent deletes results from its spool when it sees their ids acknowledged)
+survives a power cut.  SQLite runs in WAL mode with ``synchronous=FULL``
+(WAL with NORMAL may lose the last commits on power loss); on PostgreSQL
+every connection checks ``synchronous_commit`` and turns it back on if the
+server or database was configured with ``off`` (any other value flushes
+the local WAL before a commit returns).
+
+SQLite also has a busy timeout; its
 write transactions start with ``BEGIN IMMEDIATE`` (see :func:`writing`) so two
 writers queue on the lock instead of failing on a stale snapshot.  Within one
 process, writers to one SQLite file also take turns on a thread lock first:
@@ -12,6 +20,7 @@ PostgreSQL is reached through psycopg 3 (``postgresql+psycopg://``).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -23,6 +32,8 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 __all__ = ["DatabaseURLError", "make_engine", "reading", "writing", "safe_url"]
+
+log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
@@ -67,7 +78,29 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         raise DatabaseURLError(f"cannot use database URL {safe_url(parsed)}: {exc}") from exc
     if backend == "sqlite":
         _tune_sqlite(engine)
+    else:
+        _durable_postgresql(engine)
     return engine
+
+
+def _durable_postgresql(engine: Engine) -> None:
+    warned = threading.Event()
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        try:
+            cur.execute("SHOW synchronous_commit")
+            row = cur.fetchone()
+            if row is not None and str(row[0]).lower() == "off":
+                cur.execute("SET synchronous_commit = on")
+                if not warned.is_set():
+                    warned.set()
+                    log.warning("synchronous_commit is off on %s: the collector turns it on for its own "
+                                "connections (an acknowledged result must survive a crash)", safe_url(engine.url))
+        finally:
+            cur.close()
+        dbapi_conn.commit()  # SHOW/SET ran in a transaction: keep the setting past the pool's reset
 
 
 _sqlite_write_locks: dict[str, threading.Lock] = {}
@@ -92,7 +125,7 @@ def _tune_sqlite(engine: Engine) -> None:
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA journal_mode = WAL")
-        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.execute("PRAGMA synchronous = FULL")
         cur.execute("PRAGMA wal_autocheckpoint = 10000")
         cur.execute("PRAGMA cache_size = -65536")
         cur.close()
