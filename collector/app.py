@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from collector import __version__, audit
 from collector.api import JSON, health, hosts, results
@@ -97,6 +98,10 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(web_routes.router)
     _install_error_handlers(app)
     app.add_middleware(AuditSource)
+    if settings.trusted_proxies:  # outermost: the audit log sees the client the proxy names
+        # Only a trusted proxy's X-Forwarded-Proto/-For count (the scheme decides the cookie's Secure flag);
+        # anyone else's are ignored.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     return app
 
 

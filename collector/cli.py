@@ -10,6 +10,7 @@ never a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -24,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from collector import __version__, audit
 from collector.auth import AuthError, Role, create_agent_token, create_user
-from collector.config import ConfigError, Settings, load_settings
+from collector.config import ConfigError, HttpLimits, Settings, load_settings
 from collector.keys import (
     KeyFileError,
     Keyring,
@@ -238,31 +239,45 @@ def _start_notifications(settings: Settings) -> Dispatcher | None:
 
 
 def _run_uvicorn(settings: Settings, args: argparse.Namespace) -> None:
+    import resource
+
     import uvicorn
 
+    from collector import httpserver
+
+    protocol = httpserver.configure(settings.http)
+    log.info("at most %d open connections (http.max_connections %d, file limit %d); headers within %gs, "
+             "bodies within %gs", protocol.cap, settings.http.max_connections,
+             resource.getrlimit(resource.RLIMIT_NOFILE)[0], settings.http.header_timeout,
+             settings.http.body_timeout)
+    # Forwarded headers are handled in the app (collector/app.py, trusted_proxies), not by uvicorn.
     options = dict(host=settings.host, port=settings.port, log_level=args.log_level,
-                   access_log=args.access_log, server_header=False, proxy_headers=False, **_tls_files(args))
+                   access_log=args.access_log, server_header=False, proxy_headers=False,
+                   timeout_keep_alive=settings.http.keep_alive, **_tls_files(args))
     if args.fd is not None:
         options["fd"] = args.fd
     if settings.workers > 1:
-        os.environ[SETTINGS_ENV] = json.dumps({
-            "db_url": settings.db_url, "max_body_bytes": settings.max_body_bytes,
-            "policy_file": settings.policy_file, "sweep_seconds": settings.sweep_seconds,
-            "key_file": settings.key_file})
+        fields = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)
+                  if f.name != "notifications"}  # the notification dispatcher runs in this process only
+        os.environ[SETTINGS_ENV] = json.dumps({**fields, "http": dataclasses.asdict(settings.http)})
         uvicorn.run("collector.cli:app_from_environment", factory=True, workers=settings.workers,
-                    **options)
+                    http="collector.httpserver:GuardedProtocol", **options)
     else:
         from collector.app import create_app
 
-        uvicorn.run(create_app(settings, jobs=True), **options)
+        uvicorn.run(create_app(settings, jobs=True), http=protocol, **options)
 
 
 def app_from_environment() -> FastAPI:
     """The app factory uvicorn worker processes call (settings come from the parent)."""
+    from collector import httpserver
     from collector.app import create_app
 
     data = json.loads(os.environ[SETTINGS_ENV])
-    return create_app(Settings(**data), jobs=True)
+    settings = Settings(**{**data, "http": HttpLimits(**data["http"]),
+                           "trusted_proxies": tuple(data["trusted_proxies"])})
+    httpserver.configure(settings.http)  # this worker's protocol instances read it
+    return create_app(settings, jobs=True)
 
 
 def _describe_key(key: PublicKey) -> str:

@@ -16,6 +16,12 @@ The config file (every key optional)::
     policy_file: policies.yaml  # site policies for tickets (docs/tickets.md); relative to this file
     sweep_seconds: 30        # how often serve checks deadlines and silent agents (0: never)
     key_file: /etc/wardround/collector.key  # the signing key (collector/keys.py); relative to this file
+    http:                    # slow or too many clients (collector/httpserver.py)
+      header_timeout: 10s    # a request's headers must have arrived within this
+      body_timeout: 60s      # ...and its body within this after the headers
+      keep_alive: 5s         # an idle kept-alive connection is closed after this
+      max_connections: 4096  # at most this many open connections (less if the file limit is low)
+    trusted_proxies: [10.0.0.5, 192.168.10.0/24]  # reverse proxies whose X-Forwarded-Proto/-For count
 
 Every fault in the file is reported at once, each as ``FILE: key: expected ...``
 (:class:`ConfigError`, exit code 2).
@@ -24,6 +30,7 @@ Every fault in the file is reported at once, each as ``FILE: key: expected ...``
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,15 +40,18 @@ from typing import Any
 import yaml
 
 from collector.keys import default_key_file
-from collector.notify.config import NotifyConfig, parse_notifications
+from collector.notify.config import NotifyConfig, parse_duration, parse_notifications
 
-__all__ = ["ConfigError", "Settings", "DEFAULT_DB_URL", "DEFAULT_PORT", "load_settings"]
+__all__ = ["ConfigError", "HttpLimits", "Settings", "DEFAULT_DB_URL", "DEFAULT_PORT", "load_settings"]
 
 DEFAULT_DB_URL = "sqlite:///wardround.db"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8480
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 DB_ENV = "WARDROUND_DB"
+KEYS = ("db", "listen", "workers", "max_body_bytes", "notifications", "policy_file", "sweep_seconds", "key_file",
+        "http", "trusted_proxies")
+HTTP_KEYS = ("header_timeout", "body_timeout", "keep_alive", "max_connections")
 
 
 class ConfigError(ValueError):
@@ -55,6 +65,16 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class HttpLimits:
+    """What the HTTP server allows a client: see :mod:`collector.httpserver`."""
+
+    header_timeout: float = 10.0  # seconds for a request's headers (from connect, or from its first byte)
+    body_timeout: float = 60.0  # seconds for its body, after the headers
+    keep_alive: float = 5.0  # seconds an idle kept-alive connection stays open
+    max_connections: int = 4096  # open connections at most (lowered to fit the process's file limit)
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     db_url: str = DEFAULT_DB_URL
     host: str = DEFAULT_HOST
@@ -65,6 +85,8 @@ class Settings:
     policy_file: str | None = None  # ticket policies (collector/policy.py); None: built-in defaults
     sweep_seconds: int = 30  # the ticket sweep's interval in serve (0: off)
     key_file: str = dataclasses.field(default_factory=default_key_file)  # the signing key (collector/keys.py)
+    http: HttpLimits = HttpLimits()
+    trusted_proxies: tuple[str, ...] = ()  # addresses/networks whose forwarded headers are believed
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -97,10 +119,8 @@ def _from_file(path: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     problems: list[str] = []
     for key in doc:
-        if key not in ("db", "listen", "workers", "max_body_bytes", "notifications", "policy_file",
-                       "sweep_seconds", "key_file"):
-            problems.append(f"{where}: {key}: unknown key (expected db, listen, workers, max_body_bytes, "
-                            "notifications, policy_file, sweep_seconds, key_file)")
+        if key not in KEYS:
+            problems.append(f"{where}: {key}: unknown key (expected {', '.join(KEYS)})")
     if "db" in doc:
         if isinstance(doc["db"], str) and doc["db"].strip():
             out["db_url"] = doc["db"].strip()
@@ -148,6 +168,10 @@ def _from_file(path: Path) -> dict[str, Any]:
         if every is None:
             problems.append(f"{where}: sweep_seconds: expected an integer 0-86400 (0 turns the sweep off)")
         out["sweep_seconds"] = every
+    if "http" in doc:
+        out["http"] = _http_limits(doc["http"], where, problems)
+    if "trusted_proxies" in doc:
+        out["trusted_proxies"] = _trusted_proxies(doc["trusted_proxies"], where, problems)
     if "notifications" in doc:  # see collector/notify/config.py and docs/notifications.md
         notify, notify_problems = parse_notifications(doc["notifications"])
         problems.extend(f"{where}: {p}" for p in notify_problems)
@@ -155,6 +179,45 @@ def _from_file(path: Path) -> dict[str, Any]:
     if problems:
         raise ConfigError(problems)
     return out
+
+
+def _http_limits(raw: Any, where: str, problems: list[str]) -> HttpLimits:
+    if not isinstance(raw, Mapping):
+        problems.append(f"{where}: http: expected a mapping with {', '.join(HTTP_KEYS)}")
+        return HttpLimits()
+    values: dict[str, Any] = {}
+    for key in raw:
+        if key not in HTTP_KEYS:
+            problems.append(f"{where}: http.{key}: unknown key (expected {', '.join(HTTP_KEYS)})")
+    for key in ("header_timeout", "body_timeout", "keep_alive"):
+        if key in raw:
+            seconds = parse_duration(raw[key])
+            if seconds is None or seconds > 3600:
+                problems.append(f"{where}: http.{key}: expected a duration like 10s or 2m, at most 1h "
+                                f"(got {raw[key]!r})")
+            else:
+                values[key] = seconds
+    if "max_connections" in raw:
+        cap = _int(raw["max_connections"], 16, 1_000_000)
+        if cap is None:
+            problems.append(f"{where}: http.max_connections: expected an integer 16-1000000")
+        else:
+            values["max_connections"] = cap
+    return HttpLimits(**values)
+
+
+def _trusted_proxies(raw: Any, where: str, problems: list[str]) -> tuple[str, ...]:
+    expected = "expected a list of proxy addresses or networks such as [127.0.0.1, 10.0.0.0/8]"
+    if not isinstance(raw, list):
+        problems.append(f"{where}: trusted_proxies: {expected}")
+        return ()
+    out = []
+    for i, value in enumerate(raw):
+        try:
+            out.append(str(ipaddress.ip_network(str(value).strip(), strict=False)))
+        except ValueError:
+            problems.append(f"{where}: trusted_proxies[{i}]: {expected} (got {value!r})")
+    return tuple(out)
 
 
 def load_settings(config: str | os.PathLike[str] | None = None, **flags: Any) -> Settings:

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlsplit
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -222,8 +222,35 @@ def login_form(request: Request, next: str | None = None) -> Response:  # noqa: 
     return _page(request, "login.html", next=_safe_next(next), error=None)
 
 
+def _own_origin(request: Request) -> str:
+    """``scheme://host[:port]`` as the browser addresses this collector (the scheme after trusted proxies)."""
+    return f"{request.url.scheme}://{request.headers.get('host', '')}".lower()
+
+
+def _cross_site(request: Request) -> str | None:
+    """The foreign origin a browser says a form came from, or None when it came from our own pages.
+
+    Browsers send ``Origin`` with every cross-origin POST (``Referer`` when
+    older); a client that sends neither is not a browser that can be tricked.
+    """
+    origin = request.headers.get("origin")
+    if origin is None:
+        referer = request.headers.get("referer")
+        if not referer:
+            return None
+        parts = urlsplit(referer)
+        origin = f"{parts.scheme}://{parts.netloc}"
+    return None if origin.strip().lower() == _own_origin(request) else origin[:100]
+
+
 @router.post("/login", response_class=HTMLResponse)
 async def login(request: Request) -> Response:
+    foreign = _cross_site(request)
+    if foreign is not None:
+        # Login CSRF: another site's form must not log this browser in (with the attacker's token).
+        log.warning("web login refused: the form came from %r, not from %s (behind a proxy: pass the Host "
+                    "header and list the proxy in trusted_proxies)", foreign, _own_origin(request))
+        return _page(request, "login.html", next="/hosts", error="login.cross_site", status_code=403)
     body = await read_body(request, FORM_CAP)
     fields = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
     target = _safe_next(fields.get("next"))

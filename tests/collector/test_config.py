@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from collector.config import DEFAULT_DB_URL, ConfigError, Settings, load_settings
+from collector.config import DEFAULT_DB_URL, ConfigError, HttpLimits, Settings, load_settings
 
 
 def test_defaults_are_local_sqlite_and_port_8480_when_nothing_given(monkeypatch):
@@ -64,3 +64,24 @@ def test_empty_file_means_defaults_when_given(tmp_path, monkeypatch):
     f = tmp_path / "c.yaml"
     f.write_text("# nothing\n")
     assert load_settings(f) == Settings()
+
+
+def test_http_limits_and_trusted_proxies_are_read_when_given(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("http: {header_timeout: 5s, body_timeout: 2m, keep_alive: 3, max_connections: 500}\n"
+                 "trusted_proxies: [127.0.0.1, 10.0.0.0/8, '::1', 192.168.10.7/24]\n")
+    s = load_settings(f)
+    assert s.http == HttpLimits(header_timeout=5.0, body_timeout=120.0, keep_alive=3.0, max_connections=500)
+    assert s.trusted_proxies == ("127.0.0.1/32", "10.0.0.0/8", "::1/128", "192.168.10.0/24")
+    assert Settings().http == HttpLimits() and Settings().trusted_proxies == ()
+
+
+def test_every_http_and_proxy_problem_is_reported_when_the_file_has_several(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("http: {header_timeout: soon, body_timeout: 2h, max_connections: 3, colour: red}\n"
+                 "trusted_proxies: [10.0.0.0/8, proxy.example, 300.1.1.1]\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(f)
+    keys = sorted(p.split(": ")[1] for p in err.value.problems)
+    assert keys == ["http.body_timeout", "http.colour", "http.header_timeout", "http.max_connections",
+                    "trusted_proxies[1]", "trusted_proxies[2]"]

@@ -6,10 +6,13 @@ import re
 from datetime import UTC, datetime
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
 from checks.result import Metric, Status
+from collector.app import create_app
 from collector.auth import create_user
+from collector.config import Settings
 from collector.store.db import reading
 from collector.store.tables import web_sessions
 from collector.web.sessions import COOKIE, csrf_token
@@ -72,6 +75,54 @@ def test_login_is_refused_when_the_token_is_wrong_or_an_agents(client, agent_tok
         assert r.status_code == 401
         assert COOKIE not in r.cookies
     assert _login(client, "x", next_="//evil.example/").status_code == 401
+
+
+@pytest.mark.parametrize("header", [{"Origin": "https://evil.example"}, {"Origin": "null"},
+                                    {"Origin": "http://testserver.evil.example"},
+                                    {"Referer": "https://evil.example/login.html"},
+                                    {"Origin": "https://testserver"}])  # same host, another scheme: not ours
+def test_login_is_refused_when_the_form_came_from_another_site(client, tokens, engine, header):
+    r = client.post("/login", data={"token": tokens["engineer"]}, headers=header, follow_redirects=False)
+    assert r.status_code == 403
+    assert COOKIE not in r.cookies and "set-cookie" not in r.headers
+    assert "登录表单来自其他网站" in r.text
+    with reading(engine) as conn:
+        assert conn.execute(select(web_sessions)).first() is None
+
+
+@pytest.mark.parametrize("header", [{"Origin": "http://testserver"}, {"Referer": "http://testserver/login?next=/"},
+                                    {}])  # no Origin and no Referer: not a browser that can be tricked
+def test_login_works_when_the_form_came_from_the_collector_itself(client, tokens, header):
+    r = client.post("/login", data={"token": tokens["engineer"]}, headers=header, follow_redirects=False)
+    assert r.status_code == 303 and COOKIE in r.cookies
+
+
+def _proxied_app(db_url, engine, client_ip):
+    app = create_app(Settings(db_url=db_url, trusted_proxies=("10.0.0.0/8", "192.168.1.7/32")), engine=engine)
+    return TestClient(app, raise_server_exceptions=False, client=(client_ip, 40000), base_url="http://wardround.example")
+
+
+@pytest.mark.parametrize("proxy_ip", ["10.1.2.3", "192.168.1.7"])
+def test_session_cookie_is_secure_when_a_trusted_proxy_says_the_page_came_over_https(db_url, engine, tokens,
+                                                                                     proxy_ip):
+    with _proxied_app(db_url, engine, proxy_ip) as c:
+        r = c.post("/login", data={"token": tokens["viewer"]}, follow_redirects=False,
+                   headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9",
+                            "Origin": "https://wardround.example"})
+        assert r.status_code == 303
+        assert "secure" in r.headers["set-cookie"].lower()
+
+
+def test_forwarded_headers_are_ignored_when_they_come_from_anyone_else(db_url, engine, tokens):
+    with _proxied_app(db_url, engine, "192.168.1.8") as c:
+        r = c.post("/login", data={"token": tokens["viewer"]}, follow_redirects=False,
+                   headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"})
+        assert r.status_code == 303
+        assert "secure" not in r.headers["set-cookie"].lower()
+        # ...and an https Origin does not match what this plain-HTTP client reached.
+        r = c.post("/login", data={"token": tokens["viewer"]}, follow_redirects=False,
+                   headers={"X-Forwarded-Proto": "https", "Origin": "https://wardround.example"})
+        assert r.status_code == 403
 
 
 def test_next_is_kept_local_when_it_points_elsewhere(client, tokens):

@@ -91,6 +91,15 @@ def test_units_run_unprivileged_and_hardened_when_parsed(name, user):
     caps = s["CapabilityBoundingSet"].split()
     assert set(caps) <= {"CAP_NET_RAW"}
     assert s["ExecStart"].startswith("/opt/wardround/venv/bin/")
+    assert int(s["LimitNOFILE"]) >= 4096  # a few hundred slow sockets must not exhaust it
+
+
+def test_collector_unit_leaves_room_for_its_connection_cap_when_parsed():
+    from collector.config import HttpLimits
+    from collector.httpserver import connection_cap
+
+    limit = int(_unit("wardround-collector.service")["Service"]["LimitNOFILE"])
+    assert connection_cap(HttpLimits(), limit) == HttpLimits().max_connections  # the cap is not lowered
 
 
 def test_units_pass_systemd_analyze_when_it_can_run(tmp_path):
