@@ -257,15 +257,20 @@ def _run_uvicorn(settings: Settings, args: argparse.Namespace) -> None:
     if args.fd is not None:
         options["fd"] = args.fd
     if settings.workers > 1:
-        fields = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)
-                  if f.name != "notifications"}  # the notification dispatcher runs in this process only
-        os.environ[SETTINGS_ENV] = json.dumps({**fields, "http": dataclasses.asdict(settings.http)})
+        os.environ[SETTINGS_ENV] = settings_for_workers(settings)
         uvicorn.run("collector.cli:app_from_environment", factory=True, workers=settings.workers,
                     http="collector.httpserver:GuardedProtocol", **options)
     else:
         from collector.app import create_app
 
         uvicorn.run(create_app(settings, jobs=True), http=protocol, **options)
+
+
+def settings_for_workers(settings: Settings) -> str:
+    """The settings as worker processes read them back (:func:`app_from_environment`), as JSON."""
+    fields = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)
+              if f.name != "notifications"}  # the notification dispatcher runs in the parent only
+    return json.dumps({**fields, "http": dataclasses.asdict(settings.http)})
 
 
 def app_from_environment() -> FastAPI:

@@ -191,3 +191,18 @@ def test_serve_answers_on_an_inherited_socket_when_given_its_fd(tmp_path):
 def test_serve_refuses_an_fd_that_is_not_a_listening_socket_when_given(tmp_path):
     out = cli("serve", "--db", f"sqlite:///{tmp_path}/x.db", "--fd", "0")
     assert out.returncode == 1 and "--fd 0" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_worker_processes_get_every_setting_but_notifications_when_serving_with_workers(tmp_path, monkeypatch):
+    from collector.cli import SETTINGS_ENV, app_from_environment, settings_for_workers
+    from collector.config import HttpLimits, Settings
+
+    settings = Settings(db_url=f"sqlite:///{tmp_path}/w.db", workers=2, max_body_bytes=4096, sweep_seconds=0,
+                        http=HttpLimits(header_timeout=3.0, max_connections=100),
+                        trusted_proxies=("10.0.0.0/8",))
+    monkeypatch.setenv(SETTINGS_ENV, settings_for_workers(settings))
+    app = app_from_environment()
+    try:
+        assert app.state.settings == settings
+    finally:
+        app.state.engine.dispose()
