@@ -39,15 +39,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum
-from typing import Any
+from typing import Any, TypeGuard
 
 __all__ = [
+    "NAME_PATTERN",
+    "UNITS",
     "WIRE_VERSION",
     "Metric",
     "Result",
     "ResultError",
     "Status",
     "format_time",
+    "is_name",
     "new_result_id",
     "parse_time",
 ]
@@ -62,9 +65,10 @@ MAX_STANDARD_LEN = 200
 MAX_METRICS = 64
 MAX_DETAILS_BYTES = 64 * 1024
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
-_ID_RE = re.compile(r"^[0-9a-f]{32}$")
-_UNITS = frozenset({"", "%", "s", "ms", "B", "c", "ratio", "d", "C", "count", "B/s", "bps", "1"})
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"  # site, host, check and metric names (at most MAX_NAME_LEN)
+_NAME_RE = re.compile(NAME_PATTERN)  # always fullmatch: "$" would also match before a final newline
+_ID_RE = re.compile(r"[0-9a-f]{32}")
+UNITS = frozenset({"", "%", "s", "ms", "B", "c", "ratio", "d", "C", "count", "B/s", "bps", "1"})
 
 
 class Status(IntEnum):
@@ -117,7 +121,10 @@ def parse_time(value: object) -> datetime:
         raise ResultError(f"not an ISO-8601 timestamp: {value[:40]!r}") from exc
     if dt.tzinfo is None:
         raise ResultError(f"timestamp without a UTC offset: {value[:40]!r}")
-    return dt.astimezone(UTC)
+    try:
+        return dt.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00: past the calendar's end in UTC
+        raise ResultError(f"timestamp out of range: {value[:40]!r}") from None
 
 
 _id_lock = threading.Lock()
@@ -148,10 +155,15 @@ def new_result_id() -> str:
     return f"{value:032x}"
 
 
+def is_name(value: object) -> TypeGuard[str]:
+    """A site, host, check or metric name: 1-64 letters, digits, '.', '_' or '-', not starting with '.', '_', '-'."""
+    return type(value) is str and len(value) <= MAX_NAME_LEN and _NAME_RE.fullmatch(value) is not None
+
+
 def _wire_name(data: Mapping[str, Any], key: str) -> str:
     """The ``site``/``host``/``check`` member of a wire object, validated."""
     val = data.get(key)
-    if type(val) is not str or len(val) > MAX_NAME_LEN or not _NAME_RE.match(val):
+    if not is_name(val):
         raise ResultError(f"{key}: expected 1-{MAX_NAME_LEN} characters of letters, digits, '.', '_' or '-'")
     return val
 
@@ -189,11 +201,11 @@ class Metric:
         if not data.keys() <= _METRIC_FIELDS:
             raise ResultError(f"{where}: unknown field(s) {sorted(set(data) - _METRIC_FIELDS)}")
         name = data.get("name")
-        if type(name) is not str or len(name) > MAX_NAME_LEN or not _NAME_RE.match(name):
+        if not is_name(name):
             raise ResultError(f"{where}.name: expected a metric name like 'used_percent'")
         unit = data.get("unit", "")
-        if unit not in _UNITS:
-            raise ResultError(f"{where}.unit: {unit!r} is not one of {sorted(_UNITS)}")
+        if unit not in UNITS:
+            raise ResultError(f"{where}.unit: {unit!r} is not one of {sorted(UNITS)}")
         return cls(name, _number(data.get("value"), where, "value"), unit,
                    _number(data.get("warn"), where, "warn"), _number(data.get("crit"), where, "crit"),
                    _number(data.get("min"), where, "min"), _number(data.get("max"), where, "max"))
@@ -263,12 +275,12 @@ class Result:
         if not isinstance(data, Mapping):
             raise ResultError("result: expected an object")
         v = data.get("v", WIRE_VERSION)
-        if v != WIRE_VERSION:
+        if type(v) is bool or v != WIRE_VERSION:  # 1.0 is the integer 1 in JSON (and its schema)
             raise ResultError(f"v: wire version {v!r} is not supported (expected {WIRE_VERSION})")
         if not data.keys() <= _WIRE_FIELDS:
             raise ResultError(f"unknown field(s) {sorted(set(data) - _WIRE_FIELDS)}")
         rid = data.get("id")
-        if type(rid) is not str or not _ID_RE.match(rid):
+        if type(rid) is not str or not _ID_RE.fullmatch(rid):
             raise ResultError("id: expected 32 lowercase hex digits")
         site, host, check = _wire_name(data, "site"), _wire_name(data, "host"), _wire_name(data, "check")
         item = data.get("item", "")

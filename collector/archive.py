@@ -31,7 +31,6 @@ Exceptions (each knows its HTTP status)::
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -41,7 +40,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
-from checks.result import format_time
+from checks.result import format_time, is_name
 from collector import audit
 from collector.dates import check_time
 from collector.keys import Keyring, default_keyring
@@ -71,7 +70,6 @@ MAX_TEXT = 4000
 MAX_SHORT = 255
 MAX_SIGNER = 128
 FUTURE_SKEW = timedelta(minutes=10)
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
 
 class ArchiveError(Exception):
@@ -179,11 +177,11 @@ class Archive:
             problems.append(f"unknown field(s): {', '.join(map(str, unknown))} "
                             f"(expected {', '.join(FIELDS)})")
         site = doc.get("site")
-        if not isinstance(site, str) or not _NAME_RE.match(site):
+        if not is_name(site):
             problems.append(f"site: expected 1-64 letters, digits, '.', '_' or '-' (got {site!r})")
             site = None
         host = doc.get("host") or None
-        if host is not None and (not isinstance(host, str) or not _NAME_RE.match(host)):
+        if host is not None and not is_name(host):
             problems.append(f"host: expected 1-64 letters, digits, '.', '_' or '-' (got {host!r})")
             host = None
         kind = doc.get("kind")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from enum import IntEnum
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from checks.result import is_name
 from collector import audit
 from collector.keys import Keyring, default_keyring
 from collector.store.db import reading, writing
@@ -46,7 +46,6 @@ __all__ = [
 
 AGENT_PREFIX = "wra_"
 USER_PREFIX = "wru_"
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
 
 class AuthError(ValueError):
@@ -90,7 +89,7 @@ def _new_token(prefix: str) -> str:
 
 
 def _check_name(kind: str, value: str) -> None:
-    if not _NAME_RE.match(value):
+    if not is_name(value):
         raise AuthError(f"{kind}: expected 1-64 letters, digits, '.', '_' or '-' (got {value!r})")
 
 

@@ -57,7 +57,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from checks.result import Status, format_time
+from checks.result import Status, format_time, is_name
 from collector import audit, notify
 from collector.dates import credible_until
 from collector.keys import Keyring, default_keyring
@@ -89,8 +89,7 @@ AGENT_CHECK, SILENT_ITEM = "agent", "silent"
 MANUAL_CHECK = "manual"
 MAX_SUMMARY = 1000
 MAX_NOTE = 4000
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
-_VIA_RE = re.compile(r"^[a-z][a-z0-9_\-]{0,31}$")
+_VIA_RE = re.compile(r"[a-z][a-z0-9_\-]{0,31}")  # fullmatch
 # A person's ticket action → its name in the audit log (collector/audit.py).
 _AUDIT_ACTIONS = {"acknowledge": "ticket.ack", "resolve": "ticket.resolve", "close": "ticket.close",
                   "onsite": "ticket.onsite"}
@@ -436,7 +435,7 @@ class Tickets:
         """Open a ticket by hand; (ticket, True) if opened, (ticket, False) if one was live for the key."""
         problems = []
         for name, value in (("site", site), ("host", host), ("check", check or MANUAL_CHECK)):
-            if not isinstance(value, str) or not _NAME_RE.match(value):
+            if not is_name(value):
                 problems.append(f"{name}: expected 1-64 letters, digits, '.', '_' or '-' (got {value!r})")
         policy = self.policies.for_site(site) if isinstance(site, str) else self.policies.default
         n = len(policy.levels)
@@ -445,7 +444,7 @@ class Tickets:
         summary = summary.strip() if isinstance(summary, str) else ""
         if not summary or len(summary) > MAX_SUMMARY or "\x00" in summary:
             problems.append(f"summary: expected a description of 1-{MAX_SUMMARY} characters")
-        if not isinstance(reported_via, str) or not _VIA_RE.match(reported_via):
+        if not isinstance(reported_via, str) or not _VIA_RE.fullmatch(reported_via):
             problems.append("reported_via: expected a short lowercase word such as hotline, phone, email, "
                             f"customer or feedback (got {reported_via!r})")
         if item is not None and (not isinstance(item, str) or not item.strip() or len(item) > 255

@@ -34,7 +34,6 @@ Exceptions (each knows its HTTP status)::
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -44,7 +43,7 @@ from zoneinfo import ZoneInfo
 import orjson
 from sqlalchemy import Engine
 
-from checks.result import format_time
+from checks.result import format_time, is_name
 from collector import audit
 from collector.dates import DateError, parse_day
 from collector.keys import Keyring, PublicKey, default_keyring
@@ -77,7 +76,6 @@ ROLES = ("engineer", "customer")
 MAX_SPAN_DAYS = 366
 MAX_NAME = 100
 MAX_NOTE = 2000
-_SITE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
 
 class RecordError(Exception):
@@ -268,7 +266,7 @@ class Records:
     def issue(self, *, site: Any, kind: Any, period: Any = None, language: Any = None,
               inspector: Any = None, actor: str) -> StoredRecord:
         """Issue a record by hand now (an engineer's request); every field checked."""
-        if not isinstance(site, str) or not _SITE_RE.match(site):
+        if not is_name(site):
             raise RecordInvalid(f"site: expected a site name (got {str(site)[:64]!r})")
         if kind not in KINDS:
             raise RecordInvalid(f"kind: expected one of {', '.join(KINDS)} (got {str(kind)[:32]!r})")

@@ -1,0 +1,113 @@
+"""One definition of the result wire shape: the OpenAPI model accepts exactly what the fast validator accepts.
+
+Ingest validates results with the hand-written ``Result.from_wire`` (fast);
+``/openapi.json`` documents them with ``collector.api.models.WireResult``.
+This property test feeds both the same objects — valid ones, and ones with
+each field replaced by something near the edge or of the wrong type, keys
+missing or added — and requires the same verdict.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from checks.result import MAX_METRICS, NAME_PATTERN, UNITS, Result, ResultError
+from collector.api.models import WireResult
+
+JUNK = st.one_of(st.none(), st.booleans(), st.integers(-2**63, 2**63 - 1),
+                 st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=5),
+                 st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+NAMES = st.from_regex(f"\\A{NAME_PATTERN}\\Z", fullmatch=True).filter(lambda s: len(s) <= 70)
+NAME = st.one_of(NAMES, NAMES.map(lambda s: s + "\n"), NAMES.map(lambda s: "\n" + s),
+                 st.sampled_from(["", "a" * 64, "a" * 65, "-a", "a/b", "主机", "a b"]), JUNK)
+HEX = st.text("0123456789abcdef", min_size=32, max_size=32)
+ID = st.one_of(HEX, HEX.map(lambda s: s + "\n"), HEX.map(str.upper), st.text("0123456789abcdef", max_size=33), JUNK)
+NUMBER = st.one_of(st.none(), st.integers(-2**53, 2**53), st.floats(allow_nan=True, allow_infinity=True),
+                   st.booleans(), st.sampled_from(["1", "NaN", [1]]))
+
+
+def text_around(cap: int) -> st.SearchStrategy[Any]:
+    return st.one_of(st.text(max_size=8), st.sampled_from(["x" * cap, "x" * (cap + 1), "é" * cap, "a\x00b"]), JUNK)
+
+
+METRIC = st.one_of(st.fixed_dictionaries({"name": NAME}, optional={
+    "value": NUMBER, "unit": st.one_of(st.sampled_from(sorted(UNITS)), st.sampled_from(["kB", "%%", None])),
+    "warn": NUMBER, "crit": NUMBER, "min": NUMBER, "max": NUMBER,
+    "colour": st.just("red")}), JUNK)
+A_METRIC = {"name": "used_percent", "value": 41.2, "unit": "%"}
+TIMES = st.one_of(
+    st.sampled_from(["2026-11-23T08:00:00.123456Z", "2026-11-23T08:00:00+08:00", "2026-11-23T08:00:00",
+                     "2026-11-23 08:00:00Z", "20261123T080000Z", "2026-11-23", "9999-12-31T23:59:59-01:00",
+                     "0001-01-01T00:00:00+01:00", "yesterday", "2026-13-01T00:00:00Z"]),
+    st.datetimes(timezones=st.timezones()).map(lambda d: d.isoformat()), JUNK)
+FIELDS: dict[str, st.SearchStrategy[Any]] = {
+    "v": st.sampled_from([1, 1.0, True, 2, 0, "1", None]),
+    "id": ID, "site": NAME, "host": NAME, "check": NAME,
+    "item": text_around(255), "status": st.sampled_from([0, 1, 2, 3, 4, -1, True, False, 2.0, "2", None]),
+    "summary": text_around(1000), "standard": text_around(200),
+    "metrics": st.one_of(st.lists(METRIC, max_size=3),
+                         st.sampled_from([[A_METRIC] * MAX_METRICS, [A_METRIC] * (MAX_METRICS + 1)]), JUNK),
+    "details": st.one_of(st.dictionaries(st.text(max_size=4), JUNK, max_size=3), JUNK),
+    "started_at": TIMES,
+    "duration_ms": st.one_of(st.sampled_from([0, 1.5, -1, -0.0, 10**20]), NUMBER),
+}
+VALID = {"v": 1, "id": "0" * 32, "site": "central-hospital", "host": "his-db-01", "check": "disk", "item": "/",
+         "status": 0, "summary": "/ 41.2 % used", "standard": "used < 80 %",
+         "metrics": [{"name": "used_percent", "value": 41.2, "unit": "%", "warn": 80, "crit": 90}],
+         "details": {}, "started_at": "2026-11-23T08:00:00.123456Z", "duration_ms": 3.2}
+
+
+@st.composite
+def candidates(draw: st.DrawFn) -> dict[str, Any]:
+    """A valid result with a few fields replaced, dropped or added."""
+    doc = dict(VALID)
+    for key in draw(st.lists(st.sampled_from(sorted(FIELDS)), max_size=3, unique=True)):
+        if draw(st.integers(0, 4)) == 0:
+            doc.pop(key)
+        else:
+            doc[key] = draw(FIELDS[key])
+    if draw(st.integers(0, 9)) == 0:
+        doc[draw(st.sampled_from(["colour", "received_at", "V"]))] = 1
+    return doc
+
+
+def wire_accepts(doc: dict[str, Any]) -> bool:
+    try:
+        Result.from_wire(doc)
+    except (ResultError, OverflowError):
+        return False
+    return True
+
+
+def model_accepts(doc: dict[str, Any]) -> bool:
+    try:
+        WireResult.model_validate(doc)
+    except ValidationError:
+        return False
+    return True
+
+
+@settings(max_examples=1500, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(candidates())
+def test_model_and_fast_validator_agree_on_every_result(doc):
+    assert model_accepts(doc) == wire_accepts(doc), repr(doc)[:600]
+
+
+@pytest.mark.parametrize("field, value", [("site", "his-db-01\n"), ("id", "0" * 32 + "\n"),
+                                          ("metrics", [{"name": "x\n", "value": 1.0}]), ("v", True)])
+def test_fast_validator_refuses_what_the_schema_refuses_when_a_value_only_looks_right(field, value):
+    assert not wire_accepts({**VALID, field: value})
+    assert not model_accepts({**VALID, field: value})
+
+
+def test_valid_result_passes_both_and_the_schema_names_every_wire_field():
+    assert wire_accepts(VALID) and model_accepts(VALID)
+    wire = Result.from_wire(VALID).to_wire()
+    assert set(WireResult.model_json_schema()["properties"]) == set(wire)
+    assert math.isclose(WireResult.model_validate(VALID).duration_ms, 3.2)
