@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from collector import __version__, audit
-from collector.api import JSON, health, hosts, results
+from collector.api import JSON, health, hosts, openapi, results
 from collector.api import archive as archive_api
 from collector.api import audit as audit_api
 from collector.api import records as records_api
@@ -77,7 +77,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         own_engine.dispose()
 
     app = FastAPI(title="Wardround collector", version=__version__, lifespan=lifespan,
-                  default_response_class=JSON)
+                  default_response_class=JSON, openapi_url=None, docs_url=None, redoc_url=None)
     metrics = CollectorMetrics(engine)
     app.state.settings = settings
     app.state.keys = keys
@@ -96,6 +96,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(archive_api.router, prefix="/api/v1")
     app.include_router(audit_api.router, prefix="/api/v1")
     app.include_router(web_routes.router)
+    openapi.install(app)  # /openapi.json and /docs, for people only
     _install_error_handlers(app)
     app.add_middleware(AuditSource)
     if settings.trusted_proxies:  # outermost: the audit log sees the client the proxy names

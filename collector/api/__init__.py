@@ -5,15 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse
 
 __all__ = ["JSON"]
 
 
-class JSON(Response):
-    """A JSON response serialised with orjson."""
+class JSON(JSONResponse):
+    """A JSON response serialised with orjson.
 
-    media_type = "application/json"
+    A :class:`JSONResponse` so that FastAPI documents a route's
+    ``response_model`` for it (it writes ``type: string`` for any other
+    response class).
+    """
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)

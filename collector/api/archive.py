@@ -16,6 +16,8 @@ from starlette.concurrency import run_in_threadpool
 from collector.api import JSON
 from collector.api.body import read_json_object
 from collector.api.deps import PersonDep, RowId, SettingsDep, require_role
+from collector.api.models import ArchiveEntry, ArchiveEntryIn, ArchiveList
+from collector.api.openapi import body, errors
 from collector.archive import KINDS, Archive, ArchiveError, ArchiveQuery
 from collector.auth import Person, Role
 from collector.dates import DateError, check_time, parse_day
@@ -85,7 +87,7 @@ def archive_query(*, site: str | None, host: str | None, kinds: list[str], start
         current_only=current_only, limit=limit)
 
 
-@router.get("/archive", response_class=JSON)
+@router.get("/archive", response_class=JSON, response_model=ArchiveList, responses=errors(401, 403, 422, 503))
 def list_entries(
     _person: PersonDep,
     archive: ArchiveDep,
@@ -103,7 +105,8 @@ def list_entries(
     return JSON({"entries": archive.list(q)})
 
 
-@router.get("/archive/{entry_id}", response_class=JSON)
+@router.get("/archive/{entry_id}", response_class=JSON, response_model=ArchiveEntry,
+            responses=errors(401, 403, 404, 422, 503))
 def get_entry(entry_id: RowId, _person: PersonDep, archive: ArchiveDep) -> JSON:
     try:
         return JSON(archive.get(entry_id))
@@ -111,7 +114,8 @@ def get_entry(entry_id: RowId, _person: PersonDep, archive: ArchiveDep) -> JSON:
         raise _error(exc) from exc
 
 
-@router.post("/archive", response_class=JSON)
+@router.post("/archive", response_class=JSON, response_model=ArchiveEntry, status_code=201,
+             responses=errors(401, 403, 409, 413, 415, 422, 503), openapi_extra=body(ArchiveEntryIn))
 async def add_entry(request: Request, person: EngineerDep, archive: ArchiveDep,
                     settings: SettingsDep) -> JSON:
     doc = await read_json_object(request, settings.max_body_bytes)

@@ -24,8 +24,8 @@ from collector.ingest import Ingestor
 from collector.metrics import CollectorMetrics
 from collector.store.tables import MAX_ROW_ID
 
-__all__ = ["AgentDep", "EngineDep", "IngestorDep", "MetricsDep", "PersonDep", "RowId", "SettingsDep",
-           "require_role"]
+__all__ = ["AgentDep", "EngineDep", "IngestorDep", "MetricsDep", "PersonDep", "RowId", "SettingsDep", "get_principal",
+           "require_role", "unauthorized"]
 
 
 async def get_engine(request: Request) -> Engine:
@@ -53,21 +53,21 @@ MetricsDep = Annotated[CollectorMetrics, Depends(get_metrics)]
 RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 
 
-def _unauthorized(message: str) -> HTTPException:
+def unauthorized(message: str) -> HTTPException:
     return HTTPException(status_code=401, detail=message, headers={"WWW-Authenticate": "Bearer"})
 
 
 def get_principal(request: Request, engine: EngineDep) -> Agent | Person:
     header = request.headers.get("authorization")
     if not header:
-        raise _unauthorized("missing token: send Authorization: Bearer <token>")
+        raise unauthorized("missing token: send Authorization: Bearer <token>")
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        raise _unauthorized("expected Authorization: Bearer <token>")
+        raise unauthorized("expected Authorization: Bearer <token>")
     principal = authenticate(engine, token)
     if principal is None:
-        raise _unauthorized("unknown or revoked token")
+        raise unauthorized("unknown or revoked token")
     return principal
 
 

@@ -31,9 +31,9 @@ from checks.result import (
 )
 
 __all__ = [
-    "AgentReport", "ArchiveEntries", "ArchiveEntry", "ArchiveEntryIn", "Error", "Health", "Host", "Hosts",
-    "IngestAnswer", "RecordFull", "RecordIssue", "RecordSign", "RecordSummary", "Records", "ResultBatch",
-    "StoredResult", "StoredResults", "Ticket", "TicketNote", "TicketOpen", "TicketWithHistory", "Tickets",
+    "AgentReport", "ArchiveList", "ArchiveEntry", "ArchiveEntryIn", "Error", "Health", "Host", "HostList",
+    "IngestAnswer", "RecordFull", "RecordIssue", "RecordSign", "RecordSummary", "RecordList", "ResultBatch",
+    "StoredResult", "ResultList", "Ticket", "TicketNote", "TicketOpen", "TicketWithHistory", "TicketList",
     "Verification", "WireMetric", "WireResult",
 ]
 
@@ -141,7 +141,7 @@ class StoredResult(BaseModel):
     received_at: Time
 
 
-class StoredResults(BaseModel):
+class ResultList(BaseModel):
     model_config = _ANSWER
     results: list[StoredResult]
 
@@ -163,7 +163,7 @@ class Host(BaseModel):
     agent_version: str | None
 
 
-class Hosts(BaseModel):
+class HostList(BaseModel):
     model_config = _ANSWER
     hosts: list[Host]
 
@@ -224,7 +224,7 @@ class TicketWithHistory(Ticket):
     history: list[TicketEvent]
 
 
-class Tickets(BaseModel):
+class TicketList(BaseModel):
     model_config = _ANSWER
     tickets: list[Ticket]
 
@@ -307,7 +307,12 @@ class RecordLinks(BaseModel):
     csv: str
 
 
-class RecordSummary(BaseModel):
+class ListedLinks(RecordLinks):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    json_: str = Field(alias="json")
+
+
+class _Record(BaseModel):
     model_config = _ANSWER
     id: int
     site: str
@@ -318,9 +323,18 @@ class RecordSummary(BaseModel):
     issued_by: str
     issued_at: Time
     digest: str = Field(description="SHA-256 of the content as issued")
-    verified: bool
-    counts: dict[str, int]
     signatures: list[Signature]
+
+
+class RecordListed(_Record):
+    """A record in a listing: without content; ``verified`` is checked when one is read."""
+
+    links: ListedLinks
+
+
+class RecordSummary(_Record):
+    verified: bool = Field(description="the stored content still matches its digest")
+    counts: dict[str, int]
     links: RecordLinks
 
 
@@ -328,9 +342,9 @@ class RecordFull(RecordSummary):
     content: dict[str, Any]
 
 
-class Records(BaseModel):
+class RecordList(BaseModel):
     model_config = _ANSWER
-    records: list[RecordSummary]
+    records: list[RecordListed]
 
 
 class RecordSign(BaseModel):
@@ -379,7 +393,7 @@ class ArchiveEntry(BaseModel):
     created_at: Time
 
 
-class ArchiveEntries(BaseModel):
+class ArchiveList(BaseModel):
     model_config = _ANSWER
     entries: list[ArchiveEntry]
 

@@ -18,6 +18,8 @@ from starlette.concurrency import run_in_threadpool
 from collector.api import JSON
 from collector.api.body import read_json_object
 from collector.api.deps import PersonDep, RowId, SettingsDep, require_role
+from collector.api.models import RecordFull, RecordIssue, RecordList, RecordSign, RecordSummary, Verification
+from collector.api.openapi import body, errors
 from collector.auth import Person, Role
 from collector.dates import DateError, parse_day
 from collector.records import render
@@ -45,7 +47,7 @@ def _bad_query(name: str, message: str) -> HTTPException:
                                                    "type": "value_error"}])
 
 
-@router.get("/records", response_class=JSON)
+@router.get("/records", response_class=JSON, response_model=RecordList, responses=errors(401, 403, 422, 503))
 def list_records(
     _person: PersonDep,
     records: RecordsDep,
@@ -69,7 +71,8 @@ def list_records(
     return JSON({"records": records.list(f)})
 
 
-@router.post("/records", response_class=JSON)
+@router.post("/records", response_class=JSON, response_model=RecordFull, status_code=201,
+             responses=errors(401, 403, 413, 415, 422, 503), openapi_extra=body(RecordIssue))
 async def issue_record(request: Request, person: EngineerDep, records: RecordsDep,
                        settings: SettingsDep) -> JSON:
     doc = await read_json_object(request, settings.max_body_bytes)
@@ -92,7 +95,13 @@ def _filename(record: Any, ext: str) -> str:
     return f"record-{record.id}-{record.kind}-{record.period_from}.{ext}"
 
 
-@router.get("/records/{ref}")
+@router.get("/records/{ref}", response_class=JSON, response_model=RecordFull,
+            responses={200: {"description": "`{id}` or `{id}.json`: the record; `{id}.html`, `{id}.pdf`, "
+                                            "`{id}.csv`: its renderings (PDF and CSV as attachments)",
+                             "content": {"text/html": {"schema": {"type": "string"}},
+                                         "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                                         "text/csv": {"schema": {"type": "string"}}}},
+                       **errors(401, 403, 404, 503)})
 def get_record(ref: str, _person: PersonDep, records: RecordsDep) -> Response:
     m = _REF_RE.match(ref)
     if m is None:
@@ -111,7 +120,8 @@ def get_record(ref: str, _person: PersonDep, records: RecordsDep) -> Response:
     return Response(render.csv_bytes(record), media_type="text/csv; charset=utf-8", headers=headers)
 
 
-@router.post("/records/{record_id}/sign", response_class=JSON)
+@router.post("/records/{record_id}/sign", response_class=JSON, response_model=RecordSummary, status_code=201,
+             responses=errors(401, 403, 404, 413, 415, 422, 503), openapi_extra=body(RecordSign))
 async def sign_record(record_id: RowId, request: Request, person: EngineerDep, records: RecordsDep,
                       settings: SettingsDep) -> JSON:
     doc = await read_json_object(request, settings.max_body_bytes)
@@ -126,6 +136,7 @@ async def sign_record(record_id: RowId, request: Request, person: EngineerDep, r
     return JSON(record.summary(), status_code=201)
 
 
-@router.get("/records/{record_id}/verify", response_class=JSON)
+@router.get("/records/{record_id}/verify", response_class=JSON, response_model=Verification,
+            responses=errors(401, 403, 404, 422, 503))
 def verify_record(record_id: RowId, _person: PersonDep, records: RecordsDep) -> JSON:
     return JSON(records.verify(record_id))

@@ -12,12 +12,15 @@ from collector import views
 from collector.api import JSON
 from collector.api.body import read_body
 from collector.api.deps import AgentDep, EngineDep, IngestorDep, PersonDep, SettingsDep
+from collector.api.models import IngestAnswer, ResultBatch, ResultList
+from collector.api.openapi import body, errors
 from collector.dates import DateError, check_time
 
 router = APIRouter()
 
 
-@router.post("/results", response_class=JSON)
+@router.post("/results", response_class=JSON, response_model=IngestAnswer,
+             responses=errors(401, 403, 413, 415, 422, 503), openapi_extra=body(ResultBatch))
 async def post_results(request: Request, agent: AgentDep, ingestor: IngestorDep,
                        settings: SettingsDep) -> JSON:
     body = await read_body(request, settings.max_body_bytes)
@@ -39,7 +42,7 @@ def _time(name: str, value: str | None) -> datetime | None:
              "type": "value_error"}]) from exc
 
 
-@router.get("/results", response_class=JSON)
+@router.get("/results", response_class=JSON, response_model=ResultList, responses=errors(401, 403, 422, 503))
 def get_results(
     _person: PersonDep,
     engine: EngineDep,

@@ -15,6 +15,8 @@ from starlette.concurrency import run_in_threadpool
 from collector.api import JSON
 from collector.api.body import read_json_object
 from collector.api.deps import PersonDep, RowId, SettingsDep, require_role
+from collector.api.models import Ticket, TicketList, TicketNote, TicketOpen, TicketWithHistory
+from collector.api.openapi import body, errors
 from collector.auth import Person, Role
 from collector.store.tickets import TicketFilter
 from collector.tickets import STATES, Tickets
@@ -41,7 +43,7 @@ def _split(values: list[str] | None) -> list[str]:
     return [v.strip() for raw in values or [] for v in raw.split(",") if v.strip()]
 
 
-@router.get("/tickets", response_class=JSON)
+@router.get("/tickets", response_class=JSON, response_model=TicketList, responses=errors(401, 403, 422, 503))
 def list_tickets(
     _person: PersonDep,
     tickets: TicketsDep,
@@ -64,12 +66,17 @@ def list_tickets(
     return JSON({"tickets": tickets.list(f)})
 
 
-@router.get("/tickets/{ticket_id}", response_class=JSON)
+@router.get("/tickets/{ticket_id}", response_class=JSON, response_model=TicketWithHistory,
+            responses=errors(401, 403, 404, 422, 503))
 def get_ticket(ticket_id: RowId, _person: PersonDep, tickets: TicketsDep) -> JSON:
     return JSON(tickets.get(ticket_id))
 
 
-@router.post("/tickets", response_class=JSON)
+@router.post("/tickets", response_class=JSON, response_model=Ticket, status_code=201,
+             responses={200: {"model": Ticket, "description": "a ticket for the same problem was live: it counts "
+                                                              "one more occurrence"},
+                        **errors(401, 403, 413, 415, 422, 503)},
+             openapi_extra=body(TicketOpen))
 async def open_ticket(request: Request, person: EngineerDep, tickets: TicketsDep,
                       settings: SettingsDep) -> JSON:
     doc = await read_json_object(request, settings.max_body_bytes)
@@ -102,7 +109,9 @@ def _lifecycle_route(path: str, method: str) -> None:
         return JSON(await run_in_threadpool(call, ticket_id, person.name, _note(doc)))
 
     handler.__name__ = f"ticket_{path}"
-    router.add_api_route(f"/tickets/{{ticket_id}}/{path}", handler, methods=["POST"], response_class=JSON)
+    router.add_api_route(f"/tickets/{{ticket_id}}/{path}", handler, methods=["POST"], response_class=JSON,
+                         response_model=Ticket, responses=errors(401, 403, 404, 409, 413, 415, 422, 503),
+                         openapi_extra=body(TicketNote, required=path == "comments"))
 
 
 for _path, _method in (("ack", "acknowledge"), ("resolve", "resolve"), ("close", "close"),

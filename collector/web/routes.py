@@ -62,7 +62,7 @@ LANG_COOKIE = "wardround_lang"
 FORM_CAP = 64 * 1024
 DEFAULT_SILENT = timedelta(minutes=15)
 CSRF_REFUSED = "the form's CSRF token is missing or wrong: reload the page"
-NOT_PAGES = ("/api/", "/healthz", "/metrics")
+NOT_PAGES = ("/api/", "/healthz", "/metrics", "/openapi.json")
 ERROR_KINDS = (401, 403, 404, 405, 409, 413, 422, 503)
 TICKET_ACTIONS = {"ack": "acknowledge", "resolve": "resolve", "close": "close", "onsite": "request_onsite",
                   "comments": "comment"}
