@@ -13,9 +13,13 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 import tempfile
+import time
+import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -183,3 +187,36 @@ def make_batch(n: int, *, start: datetime | None = None, **kwargs: Any) -> list[
     """``n`` valid results, one second apart, on distinct items."""
     base = start or datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
     return [make_result(item=f"/m{i}", started_at=base + timedelta(seconds=i), **kwargs) for i in range(n)]
+
+
+@contextmanager
+def serving(workdir: Path, *args: str, preexec_fn: Callable[[], None] | None = None) -> Iterator[tuple[str, Path]]:
+    """``wardround-collector serve ARGS`` of this checkout on a free port: (its URL, its log) once /healthz answers.
+
+    Stopped at the end; its log must hold no traceback.
+    """
+    port = free_port()
+    log = workdir / f"serve-{port}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "collector.cli", "serve", "--port", str(port), *args],
+                                stdout=out, stderr=subprocess.STDOUT, preexec_fn=preexec_fn, cwd=workdir)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/healthz", timeout=2):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"serve did not come up: {log.read_text()[-2000:]}") from None
+                time.sleep(0.2)
+        yield url, log
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]

@@ -13,9 +13,6 @@ documented schema.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -38,8 +35,7 @@ from collector.auth import create_agent_token, create_user
 from collector.config import Settings
 from collector.store.db import make_engine
 from collector.store.migrate import upgrade
-from tests.collector.conftest import HOST, SITE, make_result
-from tests.conftest import free_port
+from tests.collector.conftest import HOST, SITE, make_result, serving
 
 EXAMPLES = 200  # per operation (21 operations, valid and invalid requests): about 40 s on this machine
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -67,32 +63,10 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
               "viewer": create_user(engine, name="vera", role="viewer"),
               "engineer": create_user(engine, name="erin", role="engineer")}
     engine.dispose()
-    port = free_port()
-    log = tmp / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "collector.cli", "serve", "--db", db, "--port", str(port),
-                                 "--log-level", "warning"], stdout=out, stderr=subprocess.STDOUT)
-    live = Live(f"http://127.0.0.1:{port}", tokens)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{live.url}/healthz", timeout=2):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"serve did not come up: {log.read_text()[-2000:]}") from None
-                time.sleep(0.2)
+    with serving(tmp, "--db", db, "--log-level", "warning") as (url, _log):
+        live = Live(url, tokens)
         _seed(live)
         yield live
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
 
 
 def _seed(live: Live) -> None:

@@ -9,8 +9,6 @@ from __future__ import annotations
 import http.client
 import resource
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,14 +18,14 @@ import pytest
 
 from collector.config import HttpLimits
 from collector.httpserver import connection_cap
-from tests.conftest import free_port
+from tests.collector.conftest import serving
 
 FILE_LIMIT = 256
 
 
 class Served:
-    def __init__(self, port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
-        self.port, self.proc, self.log = port, proc, log
+    def __init__(self, port: int, log: Path) -> None:
+        self.port, self.log = port, log
 
     def healthz(self, timeout: float) -> int:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
@@ -48,34 +46,11 @@ def _lower_file_limit() -> None:
 
 
 def _serve(tmp_path: Path, config: str) -> Iterator[Served]:
-    port = free_port()
     cfg = tmp_path / "collector.yaml"
     cfg.write_text(config)
-    log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "collector.cli", "serve", "--config", str(cfg), "--db",
-                                 f"sqlite:///{tmp_path}/c.db", "--port", str(port)],
-                                stdout=out, stderr=subprocess.STDOUT, preexec_fn=_lower_file_limit)
-    served = Served(port, proc, log)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if served.healthz(timeout=2) == 200:
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"serve did not come up: {log.read_text()[-2000:]}")
-            time.sleep(0.2)
-        yield served
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with serving(tmp_path, "--config", str(cfg), "--db", f"sqlite:///{tmp_path}/c.db",
+                 preexec_fn=_lower_file_limit) as (url, log):
+        yield Served(int(url.rsplit(":", 1)[1]), log)
 
 
 @pytest.fixture
