@@ -21,14 +21,17 @@ from collector import audit
 from collector.api import JSON
 from collector.api.archive import parse_day_or_time
 from collector.api.deps import require_role
+from collector.api.models import AuditList
+from collector.api.openapi import errors
 from collector.auth import Person, Role
 from collector.store.audit import AuditFilter
+from collector.store.tables import MAX_ROW_ID
 
 router = APIRouter()
 
 AdminDep = Annotated[Person, Depends(require_role(Role.admin))]
 MAX_LIMIT = 1000
-_ACTION_RE = re.compile(r"^[a-z][a-z_]*(\.[a-z][a-z_]*)?$")
+_ACTION_RE = re.compile(r"[a-z][a-z_]*(\.[a-z][a-z_]*)?")  # fullmatch
 
 
 def _instant(request: Request, value: date | datetime | None, *, end: bool) -> datetime | None:
@@ -38,7 +41,7 @@ def _instant(request: Request, value: date | datetime | None, *, end: bool) -> d
     return datetime.combine(value + timedelta(days=1) if end else value, time(), zone).astimezone(UTC)
 
 
-@router.get("/audit", response_class=JSON)
+@router.get("/audit", response_class=JSON, response_model=AuditList, responses=errors(401, 403, 422, 503))
 def list_audit(
     request: Request,
     _admin: AdminDep,
@@ -46,10 +49,10 @@ def list_audit(
     date_to: Annotated[str | None, Query(alias="to")] = None,
     actor: Annotated[str | None, Query(max_length=64)] = None,
     action: Annotated[str | None, Query(max_length=32)] = None,
-    before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    before: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
 ) -> JSON:
-    if action is not None and not _ACTION_RE.match(action):
+    if action is not None and not _ACTION_RE.fullmatch(action):
         raise HTTPException(status_code=422, detail=[{"loc": ["query", "action"], "type": "value_error",
                                                       "msg": "expected an action like ticket.ack or a family "
                                                              "like ticket"}])

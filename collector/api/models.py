@@ -31,10 +31,10 @@ from checks.result import (
 )
 
 __all__ = [
-    "AgentReport", "ArchiveList", "ArchiveEntry", "ArchiveEntryIn", "Error", "Health", "Host", "HostList",
-    "IngestAnswer", "RecordFull", "RecordIssue", "RecordSign", "RecordSummary", "RecordList", "ResultBatch",
-    "StoredResult", "ResultList", "Ticket", "TicketNote", "TicketOpen", "TicketWithHistory", "TicketList",
-    "Verification", "WireMetric", "WireResult",
+    "AgentReport", "ArchiveEntry", "ArchiveEntryIn", "ArchiveList", "AuditEntry", "AuditList", "Error", "Health",
+    "Host", "HostList", "IngestAnswer", "RecordFull", "RecordIssue", "RecordList", "RecordSign", "RecordSummary",
+    "ResultBatch", "ResultList", "StoredResult", "Ticket", "TicketList", "TicketNote", "TicketOpen",
+    "TicketWithHistory", "Verification", "WireMetric", "WireResult",
 ]
 
 _STRICT = ConfigDict(strict=True, extra="forbid")
@@ -173,6 +173,12 @@ class HostList(BaseModel):
 TicketState = Literal["open", "acknowledged", "resolved", "closed"]
 
 
+class Term(BaseModel):
+    model_config = _ANSWER
+    within: str = Field(examples=["2 hours", "3 working days"])
+    clock: Literal["24x7", "business"]
+
+
 class Ticket(BaseModel):
     model_config = _ANSWER
     id: int
@@ -208,6 +214,8 @@ class Ticket(BaseModel):
     onsite_requested_at: Time | None
     onsite_due: Time | None
     updated_at: Time
+    terms: dict[str, Term] | None = Field(description="the contract's terms behind the deadlines, as written "
+                                                        "(response, resolve, onsite)")
 
 
 class TicketEvent(BaseModel):
@@ -284,6 +292,9 @@ class RecordIssue(BaseModel):
     inspector: str | None = None
 
 
+Integrity = Literal["verified", "digest_only", "failed"]
+
+
 class Signature(BaseModel):
     model_config = _ANSWER
     signer: str
@@ -292,6 +303,11 @@ class Signature(BaseModel):
     note: str | None
     digest: str
     signed_by: str
+    key_id: str | None = Field(description="the collector key that signed it; null: stored before keyed signatures")
+
+
+class CheckedSignature(Signature):
+    status: Integrity
 
 
 class RecordPeriod(BaseModel):
@@ -323,18 +339,22 @@ class _Record(BaseModel):
     issued_by: str
     issued_at: Time
     digest: str = Field(description="SHA-256 of the content as issued")
-    signatures: list[Signature]
 
 
 class RecordListed(_Record):
     """A record in a listing: without content; ``verified`` is checked when one is read."""
 
+    signatures: list[Signature]
     links: ListedLinks
 
 
 class RecordSummary(_Record):
-    verified: bool = Field(description="the stored content still matches its digest")
+    verified: bool = Field(description="the record, its metadata and every sign-off verify with the collector's "
+                                       "key (docs/records.md)")
+    integrity: Integrity
+    key_id: str | None
     counts: dict[str, int]
+    signatures: list[CheckedSignature]
     links: RecordLinks
 
 
@@ -356,7 +376,7 @@ class RecordSign(BaseModel):
     note: str | None = Field(None, max_length=2000)
 
 
-class SignatureCheck(Signature):
+class SignatureCheck(CheckedSignature):
     matches: bool
 
 
@@ -364,8 +384,12 @@ class Verification(BaseModel):
     model_config = _ANSWER
     id: int
     verified: bool
+    status: Integrity
     digest: str
     computed: str
+    key_id: str | None
+    fingerprint: str | None
+    problems: list[str]
     signatures: list[SignatureCheck]
 
 
@@ -414,6 +438,29 @@ class ArchiveEntryIn(BaseModel):
     signer: str | None = Field(None, max_length=128)
     ticket: int | None = Field(None, ge=1, description="a ticket of the same site")
     corrects: int | None = Field(None, ge=1, description="the entry of the same site this one replaces")
+
+
+# -- audit log ---------------------------------------------------------------------------------
+
+class AuditEntry(BaseModel):
+    model_config = _ANSWER
+    seq: int
+    at: Time
+    actor: str
+    action: str = Field(examples=["ticket.ack", "record.sign", "login"])
+    outcome: str
+    target: str
+    source: str
+    detail: Any
+    hash: str
+    prev_hash: str
+    key_id: str
+
+
+class AuditList(BaseModel):
+    model_config = _ANSWER
+    entries: list[AuditEntry]
+    next: str | None = Field(description="the URL of the next (older) page, or null")
 
 
 # -- the rest ------------------------------------------------------------------------------------

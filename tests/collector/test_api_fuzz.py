@@ -6,7 +6,7 @@ then name something.  The schema is fetched from the collector itself with a
 person's token.  Every operation gets generated requests (valid and
 invalid, fixed seed: ``derandomize``) sent with the lowest token its role
 allows — the agent's for ``POST /results``, a viewer's for reads, an
-engineer's for writes — and each answer must be: not a server error, a
+engineer's for writes, an admin's for the audit log — and each answer must be: not a server error, a
 documented status, the documented content type, and valid against the
 documented schema.
 """
@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 import pytest
 import schemathesis
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import (
     content_type_conformance,
@@ -33,6 +34,7 @@ from checks.result import Metric, Status
 from collector.app import create_app
 from collector.auth import create_agent_token, create_user
 from collector.config import Settings
+from collector.keys import Keyring
 from collector.store.db import make_engine
 from collector.store.migrate import upgrade
 from tests.collector.conftest import HOST, SITE, make_result, serving
@@ -61,7 +63,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     upgrade(engine)
     tokens = {"agent": create_agent_token(engine, site=SITE, host=HOST),
               "viewer": create_user(engine, name="vera", role="viewer"),
-              "engineer": create_user(engine, name="erin", role="engineer")}
+              "engineer": create_user(engine, name="erin", role="engineer"),
+              "admin": create_user(engine, name="adam", role="admin")}
     engine.dispose()
     with serving(tmp, "--db", db, "--log-level", "warning") as (url, _log):
         live = Live(url, tokens)
@@ -84,7 +87,7 @@ def _seed(live: Live) -> None:
 
 def _document() -> dict[str, Any]:
     """The document the collector serves, built from the same code (the live one is compared below)."""
-    app = create_app(Settings(db_url="sqlite:///never-opened.db"))
+    app = create_app(Settings(db_url="sqlite:///never-opened.db"), keys=Keyring.of(Ed25519PrivateKey.generate()))
     try:
         return app.openapi()
     finally:
@@ -98,6 +101,8 @@ schema = schemathesis.openapi.from_dict(DOCUMENT)
 def _token_for(method: str, path: str) -> str:
     if path == "/api/v1/results" and method == "POST":
         return "agent"
+    if path == "/api/v1/audit":
+        return "admin"
     return "viewer" if method == "GET" else "engineer"
 
 

@@ -16,7 +16,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from collector.auth import create_user
 
-# Who may call each endpoint: "anyone", "agent", "viewer" (any person), "engineer" (engineer or admin).
+# Who may call each endpoint: "anyone", "agent", "viewer" (any person), "engineer" (engineer or admin), "admin".
 WHO = {
     ("GET", "/healthz"): "anyone",
     ("GET", "/metrics"): "anyone",
@@ -41,10 +41,11 @@ WHO = {
     ("GET", "/api/v1/archive"): "viewer",
     ("POST", "/api/v1/archive"): "engineer",
     ("GET", "/api/v1/archive/{entry_id}"): "viewer",
+    ("GET", "/api/v1/audit"): "admin",
 }
 CALLERS = ("none", "wrong", "agent", "viewer", "engineer", "admin")
 MAY = {"anyone": set(CALLERS), "agent": {"agent"}, "viewer": {"viewer", "engineer", "admin"},
-       "engineer": {"engineer", "admin"}}
+       "engineer": {"engineer", "admin"}, "admin": {"admin"}}
 
 
 def _endpoints(app) -> set[tuple[str, str]]:
