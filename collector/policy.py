@@ -24,7 +24,13 @@ A policy says, for one site (customer):
 * the **inspection records** (``records:``, :class:`RecordsPolicy`): the
   customer's name and systems printed on them, their language, the
   inspector, and when each kind is issued (cron in the site's time zone, or
-  ``off``; see ``docs/records.md``).
+  ``off``; see ``docs/records.md``);
+* the **restore drills** promised (``restore_drills: {every: quarterly}``):
+  how often each database's newest backup must be restored in a drill, which
+  the records set against the ``restore_drill`` results;
+* the **customer follow-up** (回访, ``followup:``, :class:`FollowupPolicy`):
+  within which time after resolution, for which tickets, who the account
+  manager is, and at which level a low score opens a service complaint.
 
 The file (every key optional; the full format with an example is in
 ``docs/tickets.md`` and ``deploy/policies.example.yaml``)::
@@ -57,7 +63,11 @@ from collector.terms import Term, parse_term
 
 __all__ = [
     "BACKUP_CHECKS",
+    "COMPLAINT_SCORE",
+    "DRILL_PERIODS",
+    "OPEN_AT_FIRST",
     "Calendar",
+    "FollowupPolicy",
     "Level",
     "Policies",
     "RecordsPolicy",
@@ -72,6 +82,12 @@ __all__ = [
 ]
 
 BACKUP_CHECKS = frozenset({"db_backup", "backup_files", "offsite_copy"})
+# Checks whose first bad result opens a ticket unless a rule says otherwise: backups (a failed
+# backup must be a ticket before anyone needs it) and the restore drill (it runs weekly or less:
+# a second bad result would come a week late).
+OPEN_AT_FIRST = BACKUP_CHECKS | {"restore_drill"}
+# How often a restore drill of each database is promised (restore_drills.every); None: not promised.
+DRILL_PERIODS = ("weekly", "monthly", "quarterly", "half-yearly", "yearly")
 MAX_CALENDAR_DAYS = 3 * 366  # a deadline further than this means a calendar with no working time
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -225,6 +241,30 @@ class RecordsPolicy:
         return _cron(expr, zone) if expr else None
 
 
+FOLLOWUP_TICKETS = ("handled", "all", "off")
+COMPLAINT_SCORE = 2  # a follow-up satisfaction (1-5) of this or less opens a service complaint
+
+
+@dataclass(frozen=True, slots=True)
+class FollowupPolicy:
+    """The customer follow-up (回访) after a ticket is resolved.
+
+    ``within``: how long after the resolution the follow-up is due, on the
+    business calendar unless ``always`` (24x7).  ``tickets``: ``handled`` — the
+    tickets a person dealt with (opened by hand, acknowledged, or resolved by an
+    engineer); ``all`` — every resolved ticket; ``off`` — none.
+    ``account_manager``: the person a service complaint (a satisfaction of
+    :data:`COMPLAINT_SCORE` or less) is opened for; ``complaint_level``: its
+    level (None: the least severe level of the site's scheme).
+    """
+
+    within: Term = Term("3wd", working_days=3)
+    always: bool = False
+    tickets: str = "handled"
+    account_manager: str | None = None
+    complaint_level: int | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class SitePolicy:
     levels: tuple[Level, ...]
@@ -240,6 +280,8 @@ class SitePolicy:
     onsite_due: Term = Term("24h", timedelta(hours=24))
     onsite_always: bool = False
     records: RecordsPolicy = field(default_factory=RecordsPolicy)
+    drill_every: str | None = "quarterly"  # one of DRILL_PERIODS, or None: no drill promised
+    followup: FollowupPolicy = field(default_factory=FollowupPolicy)
     _rule_cache: dict[tuple[str, str], Rule | None] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -278,6 +320,16 @@ class SitePolicy:
     def onsite_deadline(self, requested_at: datetime) -> datetime:
         return self._due(requested_at, self.onsite_due, self.onsite_always)
 
+    def followup_deadline(self, resolved_at: datetime) -> datetime:
+        """When the customer follow-up of a ticket resolved at ``resolved_at`` is due."""
+        return self._due(resolved_at, self.followup.within, self.followup.always)
+
+    @property
+    def complaint_level(self) -> int:
+        """The level a service complaint opens at (the least severe level unless the policy says)."""
+        n = len(self.levels)
+        return min(self.followup.complaint_level or n, n)
+
     def in_maintenance(self, host: str, at: datetime) -> bool:
         return any(w.covers(host, at) for w in self.maintenance)
 
@@ -311,22 +363,31 @@ DEFAULT_CALENDAR = Calendar(zone=ZoneInfo("Asia/Shanghai"), days=frozenset(range
 def default_rules(n_levels: int) -> tuple[Rule, ...]:
     """The built-in mapping for a scheme of ``n_levels`` levels (after any site rules).
 
-    * backup checks: CRITICAL (failed or missing backup) opens at level 2, the
-      second most severe; UNKNOWN (the backup could not be verified) at the
-      least severe level; after 1 bad result;
+    * backup checks and the restore drill: CRITICAL (failed or missing backup,
+      a drill whose restore or probe failed) opens at level 2, the second most
+      severe; UNKNOWN (the backup could not be verified, the drill could not
+      run) at the least severe level; after 1 bad result;
+    * a login with an empty password (``accounts`` item ``empty_password``,
+      ``db_accounts`` items ``*/empty_password``): CRITICAL at level 2 after 1;
     * the agent's report about its own spool (``agent``/``spool``): CRITICAL
       (the spool was corrupt, results may be lost) opens at the second least
       severe level after 1 result: it reports an event, not a reading that a
       second result would confirm;
+    * ``antivirus``: WARNING (signatures older than ``max_signature_age``,
+      real-time protection off) at the least severe level, CRITICAL (disabled,
+      no usable signatures) at the second least severe, after 2;
     * every other check: CRITICAL opens at the second least severe level
       (2 of 3, 3 of 4) after 2 consecutive bad results; WARNING and UNKNOWN
       open nothing (they show on the inspection record).
     """
-    backup = {int(Status.CRITICAL): 2, int(Status.UNKNOWN): n_levels}
-    rules = [Rule(check=c, open=backup, after=1) for c in sorted(BACKUP_CHECKS)]
-    rules.append(Rule(check="agent", item="spool", open={int(Status.CRITICAL): max(n_levels - 1, 1)},
-                      after=1))
-    rules.append(Rule(check="*", open={int(Status.CRITICAL): max(n_levels - 1, 1)}, after=2))
+    critical, unknown, warning = int(Status.CRITICAL), int(Status.UNKNOWN), int(Status.WARNING)
+    backup = {critical: 2, unknown: n_levels}
+    rules = [Rule(check=c, open=backup, after=1) for c in sorted(OPEN_AT_FIRST)]
+    rules += [Rule(check="accounts", item="empty_password", open={critical: 2}, after=1),
+              Rule(check="db_accounts", item="*/empty_password", open={critical: 2}, after=1),
+              Rule(check="antivirus", open={warning: n_levels, critical: max(n_levels - 1, 1)}, after=2),
+              Rule(check="agent", item="spool", open={critical: max(n_levels - 1, 1)}, after=1)]
+    rules.append(Rule(check="*", open={critical: max(n_levels - 1, 1)}, after=2))
     return tuple(rules)
 
 
@@ -343,7 +404,7 @@ def default_policies() -> Policies:
 
 _POLICY_KEYS = ("levels", "business_hours", "holidays", "key_customer", "key_factor", "rules",
                 "maintenance", "agent_silent", "reopen_window", "escalate_on_breach", "onsite",
-                "records")
+                "records", "restore_drills", "followup")
 
 
 class _Problems:
@@ -579,7 +640,7 @@ def _rules(raw: Any, n_levels: int, path: str, p: _Problems) -> tuple[Rule, ...]
                 p.add(f"{here}.open.{status_name}", "expected WARNING, CRITICAL or UNKNOWN")
                 continue
             opened[st] = _int(level, f"{here}.open.{status_name}", p, 1, n_levels, 1)
-        default_after = 1 if isinstance(check, str) and check in BACKUP_CHECKS else 2
+        default_after = 1 if isinstance(check, str) and check in OPEN_AT_FIRST else 2
         after = _int(r.get("after", default_after), f"{here}.after", p, 1, 100, default_after)
         recover = _int(r.get("recover_after", 2), f"{here}.recover_after", p, 1, 100, 2)
         window = _int(r.get("flap_window", 10), f"{here}.flap_window", p, 2, 64, 10)
@@ -731,6 +792,68 @@ def _records_policy(raw: Any, base: RecordsPolicy, path: str, p: _Problems) -> R
     return RecordsPolicy(**{**{f: getattr(base, f) for f in RecordsPolicy.__dataclass_fields__}, **changes})
 
 
+def _drills(raw: Any, base: str | None, path: str, p: _Problems) -> str | None:
+    """``restore_drills: {every: quarterly}`` (or ``off``) → the promised period, None for none."""
+    if raw is False or raw == "off":
+        return None
+    if not isinstance(raw, Mapping):
+        p.add(path, f"expected {{every: {'|'.join(DRILL_PERIODS)}}} or off")
+        return base
+    for key in raw:
+        if key != "every":
+            p.add(f"{path}.{key}", "unknown key (expected every)")
+    every = raw.get("every", base)
+    if every is False or every == "off":
+        return None
+    if every not in DRILL_PERIODS:
+        p.add(f"{path}.every", f"expected {', '.join(DRILL_PERIODS)} or off (got {every!r})")
+        return base
+    return str(every)
+
+
+def _followup(raw: Any, base: FollowupPolicy, n_levels: int, path: str, p: _Problems) -> FollowupPolicy:
+    keys = ("within", "clock", "tickets", "account_manager", "complaint_level")
+    if raw is False or raw == "off":
+        return FollowupPolicy(**{**{f: getattr(base, f) for f in FollowupPolicy.__dataclass_fields__},
+                                 "tickets": "off"})
+    if not isinstance(raw, Mapping):
+        p.add(path, "expected {within: 3wd, clock: business, tickets: handled, account_manager: NAME, "
+                    "complaint_level: 3}")
+        return base
+    for key in raw:
+        if key not in keys:
+            p.add(f"{path}.{key}", f"unknown key (expected {', '.join(keys)})")
+    changes: dict[str, Any] = {}
+    if "clock" in raw:
+        if raw["clock"] not in ("24x7", "business"):
+            p.add(f"{path}.clock", f"expected 24x7 or business (got {raw['clock']!r})")
+        changes["always"] = raw["clock"] == "24x7"
+    always = changes.get("always", base.always)
+    if "within" in raw:
+        changes["within"] = _term(raw["within"], f"{path}.within", p, base.within, business=not always)
+    elif always != base.always:  # the inherited term, read again on the new clock
+        changes["within"] = _term(base.within.text, f"{path}.within", p, base.within, business=not always)
+    if "tickets" in raw:
+        if raw["tickets"] is False:  # YAML reads a bare off as false
+            changes["tickets"] = "off"
+        elif raw["tickets"] not in FOLLOWUP_TICKETS:
+            p.add(f"{path}.tickets", f"expected {', '.join(FOLLOWUP_TICKETS)} (got {raw['tickets']!r})")
+        else:
+            changes["tickets"] = raw["tickets"]
+    if "account_manager" in raw:
+        name = raw["account_manager"]
+        if name is None:
+            changes["account_manager"] = None
+        elif not isinstance(name, str) or not name.strip() or len(name.strip()) > 64:
+            p.add(f"{path}.account_manager", "expected a name of 1-64 characters")
+        else:
+            changes["account_manager"] = name.strip()
+    if "complaint_level" in raw:
+        changes["complaint_level"] = _int(raw["complaint_level"], f"{path}.complaint_level", p, 1, n_levels,
+                                          n_levels)
+    return FollowupPolicy(**{**{f: getattr(base, f) for f in FollowupPolicy.__dataclass_fields__}, **changes})
+
+
 def _policy(raw: Any, base: SitePolicy, base_dir: Path, path: str, p: _Problems,
             explicit_rules: tuple[Rule, ...] = ()) -> tuple[SitePolicy, tuple[Rule, ...]]:
     """A policy from ``raw`` on top of ``base``; also returns the rules written in the file."""
@@ -812,6 +935,10 @@ def _policy(raw: Any, base: SitePolicy, base_dir: Path, path: str, p: _Problems,
                                               business=not always)
     if "records" in raw:
         changes["records"] = _records_policy(raw["records"], base.records, f"{path}.records", p)
+    if "restore_drills" in raw:
+        changes["drill_every"] = _drills(raw["restore_drills"], base.drill_every, f"{path}.restore_drills", p)
+    if "followup" in raw:
+        changes["followup"] = _followup(raw["followup"], base.followup, n, f"{path}.followup", p)
     silent_level = changes.get("silent_level", base.silent_level)
     if silent_level > n:
         changes["silent_level"] = min(silent_level, n)
@@ -875,4 +1002,10 @@ def describe_policies(policies: Policies) -> str:
         lines.append(f"  agent silent: {silent}; reopen window {_fmt(p.reopen_window)}; "
                      f"escalate on breach: {'yes' if p.escalate_on_breach else 'no'}; "
                      f"{len(p.maintenance)} maintenance window(s)")
+        f = p.followup
+        follow = ("off" if f.tickets == "off" else
+                  f"{f.tickets} tickets within {f.within} ({'24x7' if f.always else 'business hours'}); "
+                  f"a satisfaction of {COMPLAINT_SCORE} or less opens a complaint at level {p.complaint_level}"
+                  f" for {f.account_manager or 'nobody named (followup.account_manager)'}")
+        lines.append(f"  restore drills promised: {p.drill_every or 'none'}; customer follow-up: {follow}")
     return "\n".join(lines)
