@@ -185,6 +185,46 @@ EXPORTS: dict[tuple[str, str | None, str], Export] = {
                                               "behind)"),
     ("clock", None, "delay_seconds"): Export("wardround_clock_ntp_delay_seconds",
                                              "Round trip of the NTP query"),
+    # patches: items security, last_update, reboot (one of each per host)
+    ("patches", "security", "pending_security"): Export(
+        "wardround_patches_security_pending_count", "Security updates pending", per_item=False),
+    ("patches", "security", "pending_updates"): Export(
+        "wardround_patches_pending_count", "Updates pending (security ones included)", per_item=False),
+    ("patches", "security", "oldest_security_age_seconds"): Export(
+        "wardround_patches_oldest_security_age_seconds",
+        "How long the oldest pending security update has been pending (published, or first seen on apt)",
+        per_item=False),
+    ("patches", "security", "lists_age_seconds"): Export(
+        "wardround_patches_lists_age_seconds", "Age of the package lists / update catalogue the check read",
+        per_item=False),
+    ("patches", "last_update", "since_update_seconds"): Export(
+        "wardround_patches_since_update_seconds", "Time since an update was last installed", per_item=False),
+    ("patches", "reboot", "reboot_pending_seconds"): Export(
+        "wardround_patches_reboot_pending_seconds",
+        "How long a reboot has been pending to put installed updates in effect (0: none pending)",
+        per_item=False),
+    # antivirus: item = the product (defender, clamav, a Security Center product)
+    ("antivirus", None, "signature_age_seconds"): Export(
+        "wardround_antivirus_signature_age_seconds", "Age of the antivirus signatures"),
+    ("antivirus", None, "realtime"): Export("wardround_antivirus_realtime_up",
+                                            "1 if real-time protection is on, else 0", worse="min"),
+    # accounts / db_accounts: item = the finding (empty_password, administrators, <engine>/trust...)
+    ("accounts", None, "accounts"): Export("wardround_accounts_flagged_count",
+                                           "Local accounts in the item's finding (e.g. with an empty password)"),
+    ("accounts", None, "login_accounts"): Export("wardround_accounts_login_count",
+                                                 "Local accounts that can log in with a password",
+                                                 per_item=False),
+    ("db_accounts", None, "accounts"): Export("wardround_db_accounts_flagged_count",
+                                              "Database logins in the item's finding (<engine>/<finding>)"),
+    # restore_drill: item = path/pattern of the backups drilled
+    ("restore_drill", None, "duration_seconds"): Export("wardround_restore_drill_duration_seconds",
+                                                        "How long the newest restore drill took, end to end"),
+    ("restore_drill", None, "restore_seconds"): Export("wardround_restore_drill_restore_seconds",
+                                                       "How long the newest drill's restore step took"),
+    ("restore_drill", None, "restored_size_bytes"): Export("wardround_restore_drill_restored_bytes",
+                                                           "Size of the database the newest drill restored"),
+    ("restore_drill", None, "backup_age_seconds"): Export(
+        "wardround_restore_drill_backup_age_seconds", "Age of the backup file the newest drill restored"),
 }
 
 # Check names that have at least one entry: rows of other checks skip the JSON parse.

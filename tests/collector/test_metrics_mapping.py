@@ -196,3 +196,46 @@ def test_clock_offset_is_signed_seconds_per_reference_when_clock_reports(client,
     offsets = {s.labels["item"]: s.value for s in m["wardround_clock_offset_seconds"]}
     assert offsets == {"collector": -2.5, "ntp.hospital.local": 0.25}
     assert [s.value for s in m["wardround_clock_ntp_delay_seconds"]] == [0.004]
+
+
+def test_hygiene_and_drill_metrics_are_exported_in_base_units_when_those_checks_report(client, agent_headers):
+    day = 86400.0
+    _post(client, agent_headers, [
+        make_result(check="patches", item="security", status=Status.WARNING, metrics=(
+            Metric("pending_security", 3.0, "count"), Metric("pending_updates", 11.0, "count"),
+            Metric("oldest_security_age_seconds", 40 * day, "s", warn=30 * day),
+            Metric("lists_age_seconds", 3600.0, "s", warn=7 * day))),
+        make_result(check="patches", item="last_update", metrics=(Metric("since_update_seconds", 5 * day, "s"),)),
+        make_result(check="patches", item="reboot", metrics=(Metric("reboot_pending_seconds", 0.0, "s"),)),
+        make_result(check="antivirus", item="defender", metrics=(
+            Metric("signature_age_seconds", 4 * day, "s", warn=3 * day), Metric("realtime", 0.0, ""))),
+        make_result(check="accounts", item="empty_password", status=Status.CRITICAL, metrics=(
+            Metric("accounts", 1.0, "count"), Metric("login_accounts", 4.0, "count"))),
+        make_result(check="db_accounts", item="postgresql/trust", metrics=(Metric("accounts", 0.0, "count"),)),
+        make_result(check="restore_drill", item="/backup/pg/his_*.dump", metrics=(
+            Metric("duration_seconds", 95.5, "s"), Metric("restore_seconds", 80.0, "s"),
+            Metric("restored_size_bytes", 7.5e9, "B"), Metric("backup_age_seconds", 7200.0, "s"))),
+    ])
+    m = _samples(client)
+    host = {"site": SITE, "host": HOST}
+
+    def one(name: str) -> tuple[dict, float]:
+        [s] = m[name]
+        return s.labels, s.value
+
+    assert one("wardround_patches_security_pending_count") == (host, 3.0)
+    assert one("wardround_patches_pending_count") == (host, 11.0)
+    assert one("wardround_patches_oldest_security_age_seconds") == (host, 40 * day)
+    assert one("wardround_patches_lists_age_seconds") == (host, 3600.0)
+    assert one("wardround_patches_since_update_seconds") == (host, 5 * day)
+    assert one("wardround_patches_reboot_pending_seconds") == (host, 0.0)
+    assert one("wardround_antivirus_signature_age_seconds") == ({**host, "item": "defender"}, 4 * day)
+    assert one("wardround_antivirus_realtime_up") == ({**host, "item": "defender"}, 0.0)
+    assert one("wardround_accounts_flagged_count") == ({**host, "item": "empty_password"}, 1.0)
+    assert one("wardround_accounts_login_count") == (host, 4.0)
+    assert one("wardround_db_accounts_flagged_count") == ({**host, "item": "postgresql/trust"}, 0.0)
+    drill = {**host, "item": "/backup/pg/his_*.dump"}
+    assert one("wardround_restore_drill_duration_seconds") == (drill, 95.5)
+    assert one("wardround_restore_drill_restore_seconds") == (drill, 80.0)
+    assert one("wardround_restore_drill_restored_bytes") == (drill, 7.5e9)
+    assert one("wardround_restore_drill_backup_age_seconds") == (drill, 7200.0)
