@@ -8,6 +8,8 @@ the action — so the API, the pages and the command line all log the same::
     logout          a person logs out
     ticket.open     a ticket opened by hand (``created: false`` when it was reported again)
     ticket.ack / ticket.resolve / ticket.close / ticket.onsite / ticket.comment
+    ticket.followup the customer follow-up of a resolved ticket (satisfaction, contact, note, the
+                    service complaint it opened)
     record.issue    an inspection record issued (by hand, or by the schedule: actor ``system``)
     record.sign     a sign-off appended to a record
     archive.add     a service archive entry logged

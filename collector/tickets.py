@@ -13,6 +13,11 @@ States of a ticket::
                   … (auto)") or by an engineer; an engineer closes it
 ``closed``        done; a new failure opens a new ticket
 
+After resolution an engineer records the customer follow-up (回访,
+:meth:`Tickets.follow_up`; rules in :mod:`collector.followups`); a low score
+opens a service complaint for the account manager, it never reopens the
+ticket.
+
 At most one ticket per (site, host, check, item) is open or acknowledged;
 the database enforces it (``uq_tickets_live``).  Every change is appended to
 the ticket's history (``ticket_events``: who, when, what, from and to which
@@ -58,10 +63,11 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from checks.result import Status, format_time, is_name
-from collector import audit, notify
+from collector import audit, followups, notify
 from collector.dates import credible_until
 from collector.keys import Keyring, default_keyring
 from collector.policy import Level, Policies, Rule, SitePolicy, default_policies
+from collector.store import followups as followup_store
 from collector.store import tickets as store
 from collector.store.db import reading, writing
 from collector.store.tables import LIVE_STATES
@@ -92,7 +98,7 @@ MAX_NOTE = 4000
 _VIA_RE = re.compile(r"[a-z][a-z0-9_\-]{0,31}")  # fullmatch
 # A person's ticket action → its name in the audit log (collector/audit.py).
 _AUDIT_ACTIONS = {"acknowledge": "ticket.ack", "resolve": "ticket.resolve", "close": "ticket.close",
-                  "onsite": "ticket.onsite"}
+                  "onsite": "ticket.onsite", "followup": "ticket.followup"}
 _TIMES = ("opened_at", "response_due", "resolve_due", "acknowledged_at", "resolved_at", "closed_at",
           "last_seen_at", "onsite_requested_at", "onsite_due", "updated_at")
 
@@ -128,7 +134,7 @@ def ticket_view(t: Mapping[str, Any]) -> dict[str, Any]:
         "last_status": t["last_status"], "flapping": bool(t["flapping"]),
         "response_breached": bool(t["response_breached"]), "resolve_breached": bool(t["resolve_breached"]),
         "onsite_breached": bool(t["onsite_breached"]), "reopened_count": t["reopened_count"],
-        "terms": t.get("terms"),
+        "terms": t.get("terms"), "assignee": t.get("assignee"),
     }
     out["breached"] = out["response_breached"] or out["resolve_breached"] or out["onsite_breached"]
     for name in _TIMES:
@@ -171,12 +177,13 @@ class _Change:
         if event is not None:
             notify.enqueue(self.conn, event=event, ticket=ticket_view(t), at=self.now)
 
-    def open(self, values: dict[str, Any], *, actor: str, note: str) -> dict[str, Any] | None:
+    def open(self, values: dict[str, Any], *, actor: str, note: str, event: str = "opened"
+             ) -> dict[str, Any] | None:
         ticket_id = store.insert_ticket(self.conn, values)
         if ticket_id is None:
             return None
         t = {**values, "id": ticket_id}
-        self.record(t, actor=actor, action="open", note=note, to_state="open", event="opened")
+        self.record(t, actor=actor, action="open", note=note, to_state="open", event=event)
         return t
 
     def move(self, t: dict[str, Any], from_states: Sequence[str], values: dict[str, Any], *,
@@ -213,7 +220,7 @@ def _new_ticket(policy: SitePolicy, *, site: str, host: str, check: str, item: s
         "occurrences": 1, "last_result_id": None, "last_status": None, "last_seen_at": None,
         "flapping": False, "response_breached": False, "resolve_breached": False, "reopened_count": 0,
         "onsite_requested_at": None, "onsite_due": None, "onsite_breached": False, "updated_at": now,
-        "terms": _level_terms(policy, policy.level(severity)),
+        "terms": _level_terms(policy, policy.level(severity)), "assignee": None,
     }
 
 
@@ -421,13 +428,101 @@ class Tickets:
             return [ticket_view(r._mapping) for r in store.find_tickets(conn, f)]
 
     def get(self, ticket_id: int) -> dict[str, Any]:
+        """One ticket with its history, its follow-up (or null) and, while one is waited for, when it is due."""
+        now = self.clock()
         with reading(self.engine) as conn:
             row = store.get_ticket(conn, ticket_id)
             if row is None:
                 raise TicketNotFound(f"no ticket {ticket_id}")
             out = ticket_view(row._mapping)
             out["history"] = [_event_view(e) for e in store.history(conn, ticket_id)]
+            done = followup_store.followup_of(conn, ticket_id)
+            out["followup"] = followups.followup_view(done) if done is not None else None
+            out["followup_due"] = out["followup_overdue"] = None
+            if done is None and row.state == "resolved" and row.resolved_at is not None:
+                policy = self.policies.for_site(row.site)
+                if followups.needs_followup(policy, followup_store.is_handled(conn, ticket_id)):
+                    out.update(followups.due_view(policy, row.resolved_at, now))
         return out
+
+    def waiting_followups(self, f: store.TicketFilter, *, overdue_only: bool = False) -> Sequence[dict[str, Any]]:
+        """Resolved tickets still waiting for their customer follow-up, the soonest due first."""
+        now = self.clock()
+        with reading(self.engine) as conn:
+            rows = followup_store.waiting(conn, site=f.site, host=f.host, severities=f.severities)
+        views = [{**ticket_view(r._mapping), **followups.due_view(policy, r.resolved_at, now)}
+                 for r in rows
+                 if followups.needs_followup(policy := self.policies.for_site(r.site), bool(r.handled))]
+        wanted = sorted((v for v in views if v["followup_overdue"] or not overdue_only),
+                        key=lambda t: (t["followup_due"], -t["priority"], t["severity"], t["id"]))
+        return wanted[:f.limit]
+
+    def follow_up(self, ticket_id: int, actor: str, *, satisfaction: Any, contact: Any,
+                  note: Any = None) -> dict[str, Any]:
+        """Record the customer follow-up of a resolved ticket; a low score opens a service complaint.
+
+        Answers the ticket (as :meth:`get`) with ``complaint``: the complaint ticket opened, or None.
+        """
+        score, contact, note, problems = followups.check_followup(satisfaction, contact, note)
+        if problems:
+            raise TicketInvalid("; ".join(problems))
+        now = self.clock()
+        with reading(self.engine) as conn:
+            found = store.get_ticket(conn, ticket_id)
+        if found is None:
+            raise TicketNotFound(f"no ticket {ticket_id}")
+        complaint: dict[str, Any] | None = None
+        with writing(self.engine) as conn:
+            store.lock_host(conn, found.site, found.host)
+            row = store.get_ticket(conn, ticket_id, lock=True)
+            assert row is not None  # tickets are never deleted
+            t = dict(row._mapping)
+            if t["state"] not in followups.FOLLOWUP_STATES:
+                raise TransitionRefused(f"ticket {ticket_id} is {t['state']}: a follow-up is made after the "
+                                        "ticket is resolved")
+            done = followup_store.followup_of(conn, ticket_id)
+            if done is not None:
+                raise TransitionRefused(f"ticket {ticket_id} was followed up at {format_time(done.at)} by "
+                                        f"{done.actor} already")
+            policy = self.policies.for_site(t["site"])
+            change = _Change(conn, now)
+            said = f"satisfaction {score}/5, spoken to {contact}" + (f": {note}" if note else "")
+            if followups.is_complaint(score):
+                complaint = self._complain(change, policy, t, actor=actor, score=score, note=note, said=said)
+            if followup_store.insert_followup(conn, {
+                    "ticket_id": ticket_id, "site": t["site"], "at": now, "actor": actor, "satisfaction": score,
+                    "contact": contact, "note": note,
+                    "complaint_ticket_id": complaint["id"] if complaint is not None else None}) is None:
+                raise TransitionRefused(f"ticket {ticket_id} was followed up meanwhile")
+            change.record(t, actor=actor, action="followup",
+                          note=f"customer follow-up: {said}" + (f"; service complaint #{complaint['id']} opened"
+                                                                if complaint is not None else ""))
+            audit.append(conn, self.keys, actor=actor, action=_AUDIT_ACTIONS["followup"],
+                         target=f"ticket:{ticket_id}",
+                         detail={"satisfaction": score, "contact": contact, "note": note,
+                                 "complaint": complaint["id"] if complaint is not None else None}, at=now)
+        out = self.get(ticket_id)
+        out["complaint"] = ticket_view(complaint) if complaint is not None else None
+        return out
+
+    def _complain(self, change: _Change, policy: SitePolicy, t: dict[str, Any], *, actor: str, score: int,
+                  note: str, said: str) -> dict[str, Any]:
+        """Open the service complaint of ticket ``t``'s low follow-up score, for the account manager."""
+        level = policy.complaint_level
+        summary = followups.complaint_summary(policy.records.language, ticket_id=t["id"], satisfaction=score,
+                                              note=note)
+        values = _new_ticket(policy, site=t["site"], host=t["host"], check=followups.COMPLAINT_CHECK,
+                             item=f"ticket-{t['id']}", severity=level, summary=summary,
+                             via=followups.FOLLOWUP_VIA, by=actor, now=change.now)
+        manager = policy.followup.account_manager
+        values["assignee"] = manager
+        whom = f"for {manager}" if manager else "for the account manager (none named: followup.account_manager)"
+        opened = change.open(values, actor=actor, event="complaint",
+                             note=f"service complaint from the follow-up of ticket #{t['id']} ({said}), {whom}, "
+                                  f"at level {level} ({values['level_name']})")
+        if opened is None:
+            raise TransitionRefused(f"ticket {t['id']}: its service complaint is open already")
+        return opened
 
     def open_manual(self, *, actor: str, site: str, host: str, severity: int, summary: str,
                     reported_via: str, check: str | None = None, item: str | None = None,

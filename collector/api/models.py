@@ -31,10 +31,10 @@ from checks.result import (
 )
 
 __all__ = [
-    "AgentReport", "ArchiveEntry", "ArchiveEntryIn", "ArchiveList", "AuditEntry", "AuditList", "Error", "Health",
-    "Host", "HostList", "IngestAnswer", "RecordFull", "RecordIssue", "RecordList", "RecordSign", "RecordSummary",
-    "ResultBatch", "ResultList", "StoredResult", "Ticket", "TicketList", "TicketNote", "TicketOpen",
-    "TicketWithHistory", "Verification", "WireMetric", "WireResult",
+    "AgentReport", "ArchiveEntry", "ArchiveEntryIn", "ArchiveList", "AuditEntry", "AuditList", "Error", "Followup",
+    "Health", "Host", "HostList", "IngestAnswer", "RecordFull", "RecordIssue", "RecordList", "RecordSign",
+    "RecordSummary", "ResultBatch", "ResultList", "StoredResult", "Ticket", "TicketFollowedUp", "TicketFollowup",
+    "TicketList", "TicketNote", "TicketOpen", "TicketWithHistory", "Verification", "WireMetric", "WireResult",
 ]
 
 _STRICT = ConfigDict(strict=True, extra="forbid")
@@ -216,6 +216,11 @@ class Ticket(BaseModel):
     updated_at: Time
     terms: dict[str, Term] | None = Field(description="the contract's terms behind the deadlines, as written "
                                                         "(response, resolve, onsite)")
+    assignee: str | None = Field(description="the person the ticket is for when it is not the engineers' queue's "
+                                             "(a service complaint: the site's account manager)")
+    followup_due: Time | None = Field(None, description="while a resolved ticket waits for its customer "
+                                                        "follow-up: when it is due (site policy followup.within)")
+    followup_overdue: bool | None = Field(None, description="the follow-up is past followup_due")
 
 
 class TicketEvent(BaseModel):
@@ -228,8 +233,28 @@ class TicketEvent(BaseModel):
     note: str | None
 
 
+class Followup(BaseModel):
+    """The customer follow-up (回访) recorded for a resolved ticket."""
+
+    model_config = _ANSWER
+    at: Time
+    by: str = Field(description="the engineer who recorded it")
+    satisfaction: int = Field(ge=1, le=5, description="1 very dissatisfied ... 5 very satisfied")
+    contact: str = Field(description="who was spoken to")
+    note: str
+    complaint_ticket: int | None = Field(description="the service complaint a satisfaction of 2 or less opened")
+
+
 class TicketWithHistory(Ticket):
     history: list[TicketEvent]
+    followup: Followup | None
+
+
+class TicketFollowedUp(TicketWithHistory):
+    """The answer of ``POST /api/v1/tickets/{id}/followup``."""
+
+    complaint: Ticket | None = Field(description="the service complaint opened for the account manager "
+                                                 "(satisfaction 2 or less), or null")
 
 
 class TicketList(BaseModel):
@@ -250,6 +275,16 @@ class TicketOpen(BaseModel):
     item: str | None = Field(None, min_length=1, max_length=255,
                              description="default a new unique one, so each call is its own ticket")
     note: str | None = Field(None, max_length=4000)
+
+
+class TicketFollowup(BaseModel):
+    """``POST /api/v1/tickets/{id}/followup``: the customer follow-up of a resolved (or closed) ticket."""
+
+    model_config = ConfigDict(extra="forbid")
+    satisfaction: int = Field(ge=1, le=5, description="a whole number: 1 very dissatisfied ... 5 very satisfied; "
+                                                      "2 or less opens a service complaint")
+    contact: str = Field(min_length=1, max_length=100, examples=["信息科 王主任"], description="who was spoken to")
+    note: str | None = Field(None, max_length=4000, description="what the customer said")
 
 
 class TicketNote(BaseModel):

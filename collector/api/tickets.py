@@ -1,6 +1,8 @@
-"""``/api/v1/tickets``: read the ticket queue, open tickets by hand, move them along.
+"""``/api/v1/tickets``: read the ticket queue, open tickets by hand, move them along, follow them up.
 
-Viewers read; engineers and admins write.  The actor recorded in a ticket's
+Viewers read; engineers and admins write.  ``?followup=waiting`` lists the
+resolved tickets still waiting for their customer follow-up (``overdue``:
+past its due time), soonest due first.  The actor recorded in a ticket's
 history is the person whose token made the request.  Rules live in
 :mod:`collector.tickets`; these handlers parse, authorise, call, answer.
 """
@@ -15,7 +17,15 @@ from starlette.concurrency import run_in_threadpool
 from collector.api import JSON
 from collector.api.body import read_json_object
 from collector.api.deps import PersonDep, RowId, SettingsDep, require_role
-from collector.api.models import Ticket, TicketList, TicketNote, TicketOpen, TicketWithHistory
+from collector.api.models import (
+    Ticket,
+    TicketFollowedUp,
+    TicketFollowup,
+    TicketList,
+    TicketNote,
+    TicketOpen,
+    TicketWithHistory,
+)
 from collector.api.openapi import body, errors
 from collector.auth import Person, Role
 from collector.store.tickets import TicketFilter
@@ -25,6 +35,8 @@ router = APIRouter()
 
 EngineerDep = Annotated[Person, Depends(require_role(Role.engineer))]
 MAX_LIMIT = 5000
+FOLLOWUP_FILTERS = ("waiting", "overdue")
+FOLLOWUP_FIELDS = ("satisfaction", "contact", "note")
 
 
 async def get_tickets(request: Request) -> Tickets:
@@ -51,8 +63,13 @@ def list_tickets(
     severity: Annotated[list[str] | None, Query()] = None,
     site: str | None = None,
     host: str | None = None,
+    followup: Annotated[str | None, Query(description="waiting: resolved tickets still waiting for their "
+                                                      "customer follow-up; overdue: of those, the ones past "
+                                                      "followup_due")] = None,
     limit: int = Query(500, ge=1, le=MAX_LIMIT),
 ) -> JSON:
+    if followup is not None and followup not in FOLLOWUP_FILTERS:
+        raise _bad_query("followup", f"expected {' or '.join(FOLLOWUP_FILTERS)} (got {followup[:20]!r})")
     states = _split(state)
     unknown = [s for s in states if s not in STATES]
     if unknown:
@@ -63,6 +80,10 @@ def list_tickets(
             raise _bad_query("severity", f"expected 1-4 (got {s!r})")
         severities.append(int(s))
     f = TicketFilter(states=tuple(states), site=site, host=host, severities=tuple(severities), limit=limit)
+    if followup is not None:
+        if any(s != "resolved" for s in states):
+            raise _bad_query("state", "a ticket waiting for its follow-up is resolved: leave state out")
+        return JSON({"tickets": tickets.waiting_followups(f, overdue_only=followup == "overdue")})
     return JSON({"tickets": tickets.list(f)})
 
 
@@ -93,6 +114,23 @@ async def open_ticket(request: Request, person: EngineerDep, tickets: TicketsDep
                                     reported_via=doc["reported_via"], check=doc.get("check"),
                                     item=doc.get("item"), note=doc.get("note")))
     return JSON(ticket, status_code=201 if created else 200)
+
+
+@router.post("/tickets/{ticket_id}/followup", response_class=JSON, response_model=TicketFollowedUp,
+             status_code=201, responses=errors(401, 403, 404, 409, 413, 415, 422, 503),
+             openapi_extra=body(TicketFollowup))
+async def ticket_followup(ticket_id: RowId, request: Request, person: EngineerDep, tickets: TicketsDep,
+                          settings: SettingsDep) -> JSON:
+    """The customer follow-up (回访) of a resolved ticket: ``satisfaction`` 1-5, ``contact``, ``note``."""
+    doc = await read_json_object(request, settings.max_body_bytes)
+    unknown = sorted(set(doc) - set(FOLLOWUP_FIELDS))
+    if unknown:
+        raise HTTPException(status_code=422, detail=f"unknown field(s): {', '.join(unknown)} "
+                                                    f"(expected {', '.join(FOLLOWUP_FIELDS)})")
+    ticket = await run_in_threadpool(lambda: tickets.follow_up(
+        ticket_id, person.name, satisfaction=doc.get("satisfaction"), contact=doc.get("contact"),
+        note=doc.get("note")))
+    return JSON(ticket, status_code=201)
 
 
 def _note(doc: dict[str, Any]) -> Any:

@@ -16,6 +16,8 @@ Events:
 ``breached``      a deadline (response or resolution) passed
 ``resolved``      recovered (automatically or by an engineer)
 ``closed``        an engineer closed the ticket
+``complaint``     a service complaint opened from a low follow-up score (instead of ``opened``;
+                  for the account manager: collector/followups.py)
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from collector.store.tables import notify_events
 
 __all__ = ["EVENTS", "enqueue"]
 
-EVENTS = ("opened", "reopened", "acknowledged", "escalated", "breached", "resolved", "closed")
+EVENTS = ("opened", "reopened", "acknowledged", "escalated", "breached", "resolved", "closed", "complaint")
 
 
 def _json_default(value: Any) -> Any:

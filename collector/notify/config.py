@@ -53,7 +53,7 @@ __all__ = [
 
 CHANNEL_TYPES = ("email", "webhook", "wecom", "dingtalk", "feishu")
 LANGUAGES = ("zh", "en")
-DEFAULT_EVENTS = ("opened", "reopened", "escalated", "breached", "resolved")
+DEFAULT_EVENTS = ("opened", "reopened", "escalated", "breached", "resolved", "complaint")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 

@@ -43,22 +43,24 @@ _ELLIPSIS = "…"
 _EVENT_WORDS = {
     "zh": {"opened": "新故障单", "reopened": "故障单重新打开", "acknowledged": "故障单已响应",
            "escalated": "故障单已升级", "breached": "故障单超时", "resolved": "故障已恢复",
-           "closed": "故障单已关闭"},
+           "closed": "故障单已关闭", "complaint": "服务投诉"},
     "en": {"opened": "New ticket", "reopened": "Ticket reopened", "acknowledged": "Ticket acknowledged",
            "escalated": "Ticket escalated", "breached": "Ticket deadline breached",
-           "resolved": "Ticket resolved", "closed": "Ticket closed"},
+           "resolved": "Ticket resolved", "closed": "Ticket closed", "complaint": "Service complaint"},
 }
 _LABELS = {
     "zh": {"level": "级别", "site": "站点", "host": "主机", "check": "检查", "item": "对象",
            "state": "状态", "summary": "摘要", "opened_at": "开单时间", "response_due": "响应时限",
            "resolve_due": "解决时限", "occurrences": "发生次数", "priority": "重点客户",
            "at": "事件时间", "yes": "是", "flapping": "状态抖动", "breached": "已超时",
-           "response": "响应", "resolution": "解决", "onsite": "上门", "link": "详情"},
+           "response": "响应", "resolution": "解决", "onsite": "上门", "link": "详情",
+           "assignee": "负责人"},
     "en": {"level": "Level", "site": "Site", "host": "Host", "check": "Check", "item": "Item",
            "state": "State", "summary": "Summary", "opened_at": "Opened", "response_due": "Respond by",
            "resolve_due": "Resolve by", "occurrences": "Occurrences", "priority": "Key customer",
            "at": "Event time", "yes": "yes", "flapping": "Flapping", "breached": "Breached",
-           "response": "response", "resolution": "resolution", "onsite": "on-site visit", "link": "Details"},
+           "response": "response", "resolution": "resolution", "onsite": "on-site visit", "link": "Details",
+           "assignee": "For"},
 }
 
 
@@ -168,6 +170,8 @@ def render(event: str, ticket: Mapping[str, Any], *, at: datetime, language: str
         for key in ("site", "host", "check", "item", "state", "summary"):
             if ticket.get(key) not in (None, ""):
                 rows.append((labels[key], value(key)))
+        if ticket.get("assignee"):
+            rows.append((labels["assignee"], str(ticket["assignee"])))
         rows.append((labels["at"], _time(at, tz) or ""))
         for key, term_key in (("opened_at", ""), ("response_due", "response"), ("resolve_due", "resolve")):
             shown = _due(ticket, key, term_key, tz, lang)

@@ -34,7 +34,7 @@ from sqlalchemy import (
 __all__ = [
     "MAX_ROW_ID", "metadata", "agent_tokens", "agent_token_hosts", "users", "results", "latest", "hosts", "UTCDateTime",
     "notify_events", "notify_deliveries", "tickets", "ticket_events", "ticket_streaks", "LIVE_STATES",
-    "archive_entries", "web_sessions", "records", "record_signatures", "audit_log",
+    "archive_entries", "web_sessions", "records", "record_signatures", "audit_log", "ticket_followups",
 ]
 
 MAX_ROW_ID = 2**63 - 1  # ids are BIGINT (64-bit signed) on every backend: nothing larger can name a row
@@ -194,6 +194,11 @@ notify_deliveries = Table(
 # each ``ticket_events.snapshot`` holds what records show of the ticket after
 # that event (collector/ticket_history.py); both are NULL in rows written
 # before schema 0008.
+# ``tickets.assignee`` names the person a ticket is for when it is not the
+# engineers' queue's (a service complaint: the site's account manager; schema 0009).
+# ``ticket_followups`` holds the customer follow-up (回访) of a resolved ticket: one
+# per ticket (``ticket_id`` unique), append-only; ``complaint_ticket_id`` is the
+# service complaint a low score opened (collector/followups.py).
 
 _TICKET_ID = BigInteger().with_variant(Integer, "sqlite")
 LIVE_STATES = ("open", "acknowledged")
@@ -232,6 +237,7 @@ tickets = Table(
     Column("onsite_breached", Boolean, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("terms", JSON),
+    Column("assignee", String(64)),
     Index("uq_tickets_live", "site", "host", "check", "item", unique=True,
           sqlite_where=text("state IN ('open', 'acknowledged')"),
           postgresql_where=text("state IN ('open', 'acknowledged')")),
@@ -251,6 +257,20 @@ ticket_events = Table(
     Column("note", Text, nullable=False),
     Column("snapshot", JSON),
     Index("ix_ticket_events_ticket_id", "ticket_id", "id"),
+)
+
+ticket_followups = Table(
+    "ticket_followups", metadata,
+    Column("id", _TICKET_ID, primary_key=True),
+    Column("ticket_id", _TICKET_ID, ForeignKey("tickets.id"), nullable=False, unique=True),
+    Column("site", String(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("satisfaction", SmallInteger, nullable=False),
+    Column("contact", String(100), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("complaint_ticket_id", _TICKET_ID),
+    Index("ix_ticket_followups_site_at", "site", "at"),
 )
 
 ticket_streaks = Table(

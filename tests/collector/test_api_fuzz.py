@@ -80,6 +80,11 @@ def _seed(live: Live) -> None:
     live.call("POST", "/api/v1/results", "agent", {"results": results})
     live.call("POST", "/api/v1/tickets", "engineer", {"site": SITE, "host": HOST, "severity": 2,
                                                       "summary": "HIS slow", "reported_via": "phone"})
+    followed = live.call("POST", "/api/v1/tickets", "engineer", {"site": SITE, "host": HOST, "severity": 3,
+                                                                 "summary": "printer", "reported_via": "phone"})
+    live.call("POST", f"/api/v1/tickets/{followed['id']}/resolve", "engineer")  # a follow-up and its complaint
+    live.call("POST", f"/api/v1/tickets/{followed['id']}/followup", "engineer",
+              {"satisfaction": 2, "contact": "王主任", "note": "slow"})
     live.call("POST", "/api/v1/records", "engineer", {"site": SITE, "kind": "daily"})
     live.call("POST", "/api/v1/archive", "engineer", {"site": SITE, "kind": "visit", "at": now.isoformat(),
                                                       "phenomenon": "disk full", "action": "cleaned up"})

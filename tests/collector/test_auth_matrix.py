@@ -33,6 +33,7 @@ WHO = {
     ("POST", "/api/v1/tickets/{ticket_id}/close"): "engineer",
     ("POST", "/api/v1/tickets/{ticket_id}/onsite"): "engineer",
     ("POST", "/api/v1/tickets/{ticket_id}/comments"): "engineer",
+    ("POST", "/api/v1/tickets/{ticket_id}/followup"): "engineer",
     ("GET", "/api/v1/records"): "viewer",
     ("POST", "/api/v1/records"): "engineer",
     ("GET", "/api/v1/records/{ref}"): "viewer",

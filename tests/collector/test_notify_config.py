@@ -26,7 +26,9 @@ def test_example_file_parses_when_its_secret_files_and_env_exist(tmp_path, monke
     settings = load_settings(path)
     config = settings.notifications
     assert config is not None
-    assert set(config.channels) == {"oncall-mail", "ops-wecom", "ops-dingtalk", "ops-feishu", "itsm-hook"}
+    assert set(config.channels) == {"oncall-mail", "ops-wecom", "ops-dingtalk", "ops-feishu", "itsm-hook",
+                                    "account-manager"}
+    assert config.routes[-1].channels == ("account-manager",) and config.routes[-1].events == ("complaint",)
     assert config.channels["oncall-mail"].password == Secret("value-of-smtp.pass")
     assert config.channels["ops-dingtalk"].secret == Secret("value-of-dingtalk.secret")
     assert config.timezone == "Asia/Shanghai" and config.retry.max_age_s == 3 * 86400
