@@ -35,14 +35,15 @@ from checks.result import format_time
 from collector.policy import COMPLAINT_SCORE, SitePolicy
 from collector.records.i18n import text
 
-__all__ = ["COMPLAINT_CHECK", "FOLLOWUP_VIA", "MAX_CONTACT", "check_followup", "complaint_summary",
-           "due_view", "followup_view", "needs_followup"]
+__all__ = ["COMPLAINT_CHECK", "FOLLOWUP_STATES", "FOLLOWUP_VIA", "LIST_FILTERS", "MAX_CONTACT", "check_followup",
+           "complaint_summary", "due_view", "followup_view", "is_complaint", "needs_followup"]
 
 COMPLAINT_CHECK = "complaint"
 FOLLOWUP_VIA = "followup"
 MAX_CONTACT = 100
 MAX_NOTE = 4000
 FOLLOWUP_STATES = ("resolved", "closed")
+LIST_FILTERS = ("waiting", "overdue")  # ?followup= of the ticket list (API and page)
 
 
 def check_followup(satisfaction: Any, contact: Any, note: Any) -> tuple[int, str, str, list[str]]:

@@ -28,6 +28,7 @@ from collector.api.models import (
 )
 from collector.api.openapi import body, errors
 from collector.auth import Person, Role
+from collector.followups import LIST_FILTERS
 from collector.store.tickets import TicketFilter
 from collector.tickets import STATES, Tickets
 
@@ -35,7 +36,6 @@ router = APIRouter()
 
 EngineerDep = Annotated[Person, Depends(require_role(Role.engineer))]
 MAX_LIMIT = 5000
-FOLLOWUP_FILTERS = ("waiting", "overdue")
 FOLLOWUP_FIELDS = ("satisfaction", "contact", "note")
 
 
@@ -68,8 +68,8 @@ def list_tickets(
                                                       "followup_due")] = None,
     limit: int = Query(500, ge=1, le=MAX_LIMIT),
 ) -> JSON:
-    if followup is not None and followup not in FOLLOWUP_FILTERS:
-        raise _bad_query("followup", f"expected {' or '.join(FOLLOWUP_FILTERS)} (got {followup[:20]!r})")
+    if followup is not None and followup not in LIST_FILTERS:
+        raise _bad_query("followup", f"expected {' or '.join(LIST_FILTERS)} (got {followup[:20]!r})")
     states = _split(state)
     unknown = [s for s in states if s not in STATES]
     if unknown:

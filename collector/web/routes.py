@@ -3,7 +3,8 @@
 Every page but ``/login`` needs a session (else: 303 to ``/login?next=...``).
 Viewers read; engineers and admins also see and may submit the forms that
 change something (opening a ticket by hand, ticket actions and the on-site
-visit, issuing a record now, record sign-off, archive entries), each
+visit, the customer follow-up of a resolved ticket, issuing a record now,
+record sign-off, archive entries), each
 checked for its CSRF token (403 without it) and for the role (403).  A
 refused change (a ticket already acknowledged, a bad field) shows the page
 again with the reason and the status the API would give (409, 422).
@@ -37,6 +38,7 @@ from collector.api.deps import RowId
 from collector.archive import KINDS as ARCHIVE_KINDS
 from collector.archive import ArchiveError
 from collector.auth import Person, Role
+from collector.followups import LIST_FILTERS
 from collector.records import render
 from collector.records.model import KINDS as RECORD_KINDS
 from collector.records.service import RecordError, Records
@@ -67,6 +69,7 @@ ERROR_KINDS = (401, 403, 404, 405, 409, 413, 422, 503)
 TICKET_ACTIONS = {"ack": "acknowledge", "resolve": "resolve", "close": "close", "onsite": "request_onsite",
                   "comments": "comment"}
 REPORTED_VIA = ("phone", "email", "feedback", "wechat", "visit")
+SATISFACTION = (5, 4, 3, 2, 1)  # the form's choices, best first
 
 
 # -- plumbing -------------------------------------------------------------------------------
@@ -311,14 +314,21 @@ def host_page(request: Request, site: str, host: str) -> Response:
 
 @router.get("/tickets", response_class=HTMLResponse)
 def tickets_page(request: Request, state: str | None = None, site: str | None = None,
-                 severity: str | None = None) -> Response:
+                 severity: str | None = None, followup: str | None = None) -> Response:
     person, sid = _who(request)
-    states = (state,) if state in STATES else (("open", "acknowledged") if state is None else ())
     severities = (int(severity),) if severity and severity.isdigit() and 1 <= int(severity) <= 4 else ()
+    ledger = _tickets(request)
+    waiting = ledger.waiting_followups(TicketFilter(site=site or None, severities=severities, limit=500))
+    if followup in LIST_FILTERS:  # the resolved tickets waiting for their customer follow-up
+        shown = [t for t in waiting if t["followup_overdue"] or followup == "waiting"]
+        return _page(request, "tickets.html", person=person, session_id=sid, tickets=shown, states=STATES,
+                     state="", site=site or "", severity=severity or "", followup=followup,
+                     waiting=len(waiting))
+    states = (state,) if state in STATES else (("open", "acknowledged") if state is None else ())
     f = TicketFilter(states=states, site=site or None, severities=severities, limit=500)
-    return _page(request, "tickets.html", person=person, session_id=sid, tickets=_tickets(request).list(f),
+    return _page(request, "tickets.html", person=person, session_id=sid, tickets=ledger.list(f),
                  states=STATES, state=state if state is not None else "live", site=site or "",
-                 severity=severity or "")
+                 severity=severity or "", followup="", waiting=len(waiting))
 
 
 def _require_engineer(person: Person) -> None:
@@ -366,19 +376,37 @@ async def ticket_open(request: Request) -> Response:
 
 
 def _ticket_page(request: Request, person: Person, sid: str, ticket_id: int, *, error: str | None = None,
-                 status_code: int = 200) -> Response:
+                 status_code: int = 200, values: Mapping[str, str] | None = None) -> Response:
     try:
         ticket = _tickets(request).get(ticket_id)
     except TicketError as exc:
         raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
     return _page(request, "ticket.html", person=person, session_id=sid, ticket=ticket, error=error,
-                 status_code=status_code)
+                 status_code=status_code, values=values or {}, scores=SATISFACTION)
 
 
 @router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
 def ticket_page(request: Request, ticket_id: RowId) -> Response:
     person, sid = _who(request)
     return _ticket_page(request, person, sid, ticket_id)
+
+
+@router.post("/tickets/{ticket_id}/followup", response_class=HTMLResponse)
+async def ticket_followup(request: Request, ticket_id: RowId) -> Response:
+    """The customer follow-up form: satisfaction 1-5, contact, note."""
+    person, sid = _who(request)
+    fields = await _form(request, person, sid)
+    raw = fields.get("satisfaction", "").strip()
+    satisfaction: Any = int(raw) if raw.isdigit() and len(raw) < 3 else raw
+    try:
+        ticket = await run_in_threadpool(lambda: _tickets(request).follow_up(
+            ticket_id, person.name, satisfaction=satisfaction, contact=fields.get("contact", ""),
+            note=fields.get("note") or None))
+    except TicketError as exc:
+        message, code = str(exc), exc.status_code
+        return await run_in_threadpool(lambda: _ticket_page(request, person, sid, ticket_id, error=message,
+                                                            status_code=code, values=fields))
+    return RedirectResponse(f"/tickets/{ticket['id']}", status_code=303)
 
 
 @router.post("/tickets/{ticket_id}/{action}", response_class=HTMLResponse)

@@ -116,3 +116,38 @@ def test_engineer_acknowledges_a_ticket_and_downloads_a_record_pdf_when_logged_i
     if shutil.which("pdftotext"):
         text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, timeout=60).stdout
         assert "e2e-hospital" in text and record["digest"] in text.replace("\n", "")
+
+
+def test_engineer_follows_up_a_resolved_ticket_and_a_low_score_opens_a_complaint_when_the_form_is_sent(
+        collector, browser):
+    engineer = last_line([command("wardround-collector"), "user", "create", "--db", collector.db, "erin",
+                          "--role", "engineer"])
+    ticket = _api(collector, "POST", "/api/v1/tickets", engineer,
+                  {"site": "e2e-hospital", "host": "e2e-host", "severity": 2, "summary": "药房发药机无法联网",
+                   "reported_via": "phone"})
+    _api(collector, "POST", f"/api/v1/tickets/{ticket['id']}/resolve", engineer, {"note": "交换机端口已恢复"})
+
+    page = browser.new_page(viewport={"width": 1100, "height": 800}, locale="zh-CN")
+    page.goto(f"{collector.url}/tickets")
+    page.fill("#token", engineer)
+    page.click("button[type=submit]")
+    page.click("a.waiting")  # 等待回访（1）
+    assert "followup=waiting" in page.url
+    page.click("text=药房发药机无法联网")
+    form = f"form[action='/tickets/{ticket['id']}/followup']"
+    assert page.locator("dd.followup-due").count() == 1
+    page.select_option(f"{form} select[name=satisfaction]", "2")
+    page.fill(f"{form} input[name=contact]", "药剂科 刘主任")
+    page.fill(f"{form} textarea[name=note]", "等了一上午")
+    page.click(f"{form} button")
+    assert page.url.endswith(f"/tickets/{ticket['id']}")
+    assert "满意度 2/5" in page.locator("dd.followup").inner_text()
+    assert page.locator(form).count() == 0
+    stored = _api(collector, "GET", f"/api/v1/tickets/{ticket['id']}", engineer)
+    assert stored["state"] == "resolved" and stored["followup"]["satisfaction"] == 2
+    complaint_id = stored["followup"]["complaint_ticket"]
+    page.click(f"a[href='/tickets/{complaint_id}']")
+    assert "服务投诉" in page.locator("h1").inner_text()
+    assert page.locator("dd.state").inner_text() == "待响应"
+    page.goto(f"{collector.url}/tickets?followup=waiting")
+    assert page.locator(f"a[href='/tickets/{ticket['id']}']").count() == 0
