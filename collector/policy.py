@@ -87,7 +87,7 @@ BACKUP_CHECKS = frozenset({"db_backup", "backup_files", "offsite_copy"})
 # a second bad result would come a week late).
 OPEN_AT_FIRST = BACKUP_CHECKS | {"restore_drill"}
 # How often a restore drill of each database is promised (restore_drills.every); None: not promised.
-DRILL_PERIODS = ("weekly", "monthly", "quarterly", "half-yearly", "yearly")
+DRILL_PERIODS = ("weekly", "monthly", "quarterly", "yearly")
 MAX_CALENDAR_DAYS = 3 * 366  # a deadline further than this means a calendar with no working time
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 

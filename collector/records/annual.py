@@ -24,11 +24,20 @@ generic renderers show it; every word comes from the records catalogs
 ``breaches``
     every ticket with a breached deadline (response, resolution or on-site
     visit), and which one.
+``followups``
+    the customer follow-ups (回访) of the tickets resolved in the period, per
+    level: coverage, on time, average satisfaction, complaints
+    (:mod:`collector.records.followups`).
 ``backups``
     per backup item (``db_backup``, ``backup_files``, ``offsite_copy``):
     days with a good backup ÷ days observed (from the item's first result
     in the period).  A day counts when the newest result of that day (site
     time zone) is OK.  ``offsite_copy`` rows are the off-site copy rate.
+``drills``, ``hygiene``
+    restore drills per database (done, successful, failed; promise periods
+    met of those promised by ``restore_drills.every``) and the security
+    hygiene checks per aspect (servers checked, with a finding at the end,
+    results with a finding, tickets): :mod:`collector.records.hygiene`.
 ``availability``
     per host: the share of the period it reported (time not inside a gap
     longer than :data:`SILENT_AFTER` between results, counted from its
@@ -44,7 +53,9 @@ generic renderers show it; every word comes from the records catalogs
     certificates expiring within :data:`CERT_WARN_DAYS`, disks forecast to
     fill within :data:`DISK_WARN_DAYS`, hosts silent at the period's end or
     reporting less than :data:`AVAILABILITY_WARN`, backup items below
-    :data:`BACKUP_WARN`, and SLA breaches to review.
+    :data:`BACKUP_WARN`, restore drills the policy promised and missed,
+    servers with hygiene findings at the end, SLA breaches to review and
+    tickets not followed up in time.
 ``archive``
     the service archive's current entries of the period (corrected entries
     are left out; the correction stands in their place).
@@ -58,16 +69,20 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection, and_, case, func, literal_column, or_, select
 
 from checks.result import format_time
+from collector.policy import SitePolicy, default_policy
+from collector.records.followups import annual_followups
+from collector.records.hygiene import annual_drills, annual_hygiene
 from collector.records.i18n import catalog, text
 from collector.records.kinds import register
+from collector.records.measure import metric_value, metrics_of
 from collector.records.model import Header, RecordContent, Section, TicketLine
 from collector.records.tickets import ticket_lines
 from collector.store.archive import ArchiveFilter, find_entries
@@ -368,13 +383,7 @@ def _newest(conn: Connection, site: str, check: str, p: _Period) -> list[Any]:
 
 
 def _metric(raw: str, name: str) -> float | None:
-    try:
-        for m in orjson.loads(raw):
-            if m.get("name") == name and isinstance(m.get("value"), int | float):
-                return float(m["value"])
-    except (orjson.JSONDecodeError, AttributeError, TypeError):
-        return None
-    return None
+    return metric_value(metrics_of(raw), name)
 
 
 def _capacity(conn: Connection, site: str, p: _Period, lang: str) -> tuple[Section, list[Rate]]:
@@ -397,7 +406,7 @@ def _capacity(conn: Connection, site: str, p: _Period, lang: str) -> tuple[Secti
 
 def _recommendations(conn: Connection, site: str, p: _Period, lang: str, *, filling: list[Rate],
                      shares: list[tuple[str, float, datetime | None]], backup_rates: list[Rate],
-                     breached: int) -> Section:
+                     breached: int, extra: Sequence[tuple[int, str]] = ()) -> Section:
     recs: list[tuple[int, str]] = []  # (order, text)
     for r in _newest(conn, site, "certificate", p):
         days = _metric(r.metrics, "days_left")
@@ -417,6 +426,7 @@ def _recommendations(conn: Connection, site: str, p: _Period, lang: str, *, fill
             recs.append((4, text(lang, "annual.rec.backup", host=host, item=label, rate=f"{100 * rate:.1f}")))
     if breached:
         recs.append((5, text(lang, "annual.rec.breaches", count=breached)))
+    recs += extra  # after the built-in ones of the same order
     rows: Cells = [[i + 1, t] for i, (_, t) in enumerate(sorted(recs, key=lambda r: r[0]))]
     return Section(key="recommendations", title=text(lang, "annual.heading.recommendations"),
                    columns=[text(lang, "annual.column.no"), text(lang, "annual.column.recommendation")],
@@ -446,20 +456,30 @@ def _site_hosts(conn: Connection, site: str, p: _Period) -> list[str]:
 
 
 def build(conn: Connection, *, site: str, period_start: datetime, period_end: datetime, lang: str,
-          inspector: str) -> RecordContent:
+          inspector: str, policy: SitePolicy | None = None) -> RecordContent:
     """The annual service report of ``site`` for [period_start, period_end) (site-zone datetimes)."""
+    policy = policy or default_policy()
     p = _period(period_start, period_end)
     site_hosts = _site_hosts(conn, site, p)
     archive_section, visits = _archive(conn, site, p, lang)
     patrols, _ = _patrols(conn, site, p, lang, visits)
     lines = _ticket_lines(conn, site, p, lang)
     by_level, breaches = _ticket_sections(lines, lang)
+    followups, not_followed = annual_followups(conn, site, period_start, period_end, lang, policy)
     backups, backup_rates = _backups(conn, site, p, lang)
+    first_seen = conn.execute(select(func.min(hosts.c.first_seen)).where(hosts.c.site == site)).scalar()
+    drills, drill_recs = annual_drills(conn, site, period_start, period_end, lang, policy, first_seen)
+    hygiene, flagged = annual_hygiene(conn, site, period_start, period_end, lang)
     availability, shares = _availability(conn, site, p, lang, site_hosts)
     recurring = _recurring(conn, site, p, lang)
     capacity, filling = _capacity(conn, site, p, lang)
+    extra = [(4, r) for r in drill_recs]
+    if flagged:
+        extra.append((4, text(lang, "annual.rec.hygiene", n=flagged)))
+    if not_followed:
+        extra.append((5, text(lang, "annual.rec.followups", n=not_followed)))
     recs = _recommendations(conn, site, p, lang, filling=filling, shares=shares, backup_rates=backup_rates,
-                            breached=len(breaches.rows))
+                            breached=len(breaches.rows), extra=extra)
     header = Header(site=site, customer=site, systems=[], hosts=site_hosts, kind="annual",
                     period_from=p.first_day.isoformat(), period_to=p.last_day.isoformat(),
                     period_start=format_time(p.start), period_end=format_time(p.end),
@@ -467,8 +487,8 @@ def build(conn: Connection, *, site: str, period_start: datetime, period_end: da
     log.info("annual report for %s %s..%s built: %s tickets, %s archive entries", site, p.first_day,
              p.last_day, len(lines), len(archive_section.rows))
     return RecordContent(header=header, tickets=lines,
-                         sections=[patrols, by_level, breaches, backups, availability, recurring, capacity,
-                                   recs, archive_section])
+                         sections=[patrols, by_level, breaches, followups, backups, drills, hygiene, availability,
+                                   recurring, capacity, recs, archive_section])
 
 
 register("annual", build)

@@ -3,13 +3,14 @@
 A builder reads the database and returns the content of one record::
 
     def build(conn: Connection, *, site: str, period_start: datetime, period_end: datetime,
-              lang: str, inspector: str) -> RecordContent
+              lang: str, inspector: str, policy: SitePolicy | None = None) -> RecordContent
 
 ``period_start`` (inclusive) and ``period_end`` (exclusive) are aware
 datetimes in the site's time zone (``period_start.tzinfo`` is the zone the
 record's dates are written in); ``lang`` is ``zh_CN`` or ``en`` (take every
 word from :func:`collector.records.i18n.text`); ``inspector`` is the name
-printed in the header.  A builder never writes.  The issuing service
+printed in the header; ``policy`` is the site's policy (what the contract
+promises, e.g. the restore drills; None: the built-in default).  A builder never writes.  The issuing service
 (:mod:`collector.records.service`) stamps what it owns into the header after
 the builder returns — ``customer``, ``systems``, ``generated_at``,
 ``origin`` — then stores the content and its digest.
@@ -30,6 +31,7 @@ from typing import Protocol
 
 from sqlalchemy import Connection
 
+from collector.policy import SitePolicy
 from collector.records.model import KINDS, RecordContent
 
 __all__ = ["Builder", "UnknownKind", "builder", "register", "registered"]
@@ -37,7 +39,7 @@ __all__ = ["Builder", "UnknownKind", "builder", "register", "registered"]
 
 class Builder(Protocol):
     def __call__(self, conn: Connection, *, site: str, period_start: datetime, period_end: datetime,
-                 lang: str, inspector: str) -> RecordContent: ...
+                 lang: str, inspector: str, policy: SitePolicy | None = None) -> RecordContent: ...
 
 
 class UnknownKind(ValueError):

@@ -29,6 +29,11 @@ How the content is decided (the rules ``docs/records.md`` states for users):
   newest OK result in the period, the backup's time (the result's time minus
   the ``age_seconds`` metric) and size (``size_bytes``, else
   ``remote_size_bytes``); the verdict is the row's.
+* **Security hygiene** and **restore drills** (sections, by
+  :mod:`collector.records.hygiene`): per server the patch level, antivirus,
+  local and database accounts from their newest results; per restore drill
+  the last successful one and whether the drill the site's policy promises
+  was done.
 * **Network paths** (a section, when the site has ``traceroute`` items in the
   period): per target its newest trace, hop by hop: the routers that answered
   with their RTTs (every router of a load-balanced hop), the hop's known
@@ -48,9 +53,11 @@ from sqlalchemy import Connection
 
 from checks.result import format_time
 from collector.netpath import path_hops, routers_text
-from collector.policy import BACKUP_CHECKS
+from collector.policy import BACKUP_CHECKS, SitePolicy, default_policy
+from collector.records.hygiene import drills_section, hygiene_section
 from collector.records.i18n import catalog, text
 from collector.records.kinds import register
+from collector.records.measure import format_bytes, format_measure, metric_value, metrics_of
 from collector.records.model import (
     VERDICTS,
     Anomaly,
@@ -94,70 +101,14 @@ def pick_metric(metrics: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     return metrics[0] if metrics else None
 
 
-def _num(v: float) -> str:
-    return f"{v:.1f}".rstrip("0").rstrip(".") if v != int(v) else str(int(v))
-
-
-def _bytes(v: float) -> str:
-    size = float(v)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(size) < 1024 or unit == "TiB":
-            return f"{_num(round(size, 1))} {unit}"
-        size /= 1024
-    return f"{v} B"  # pragma: no cover - the loop always returns
-
-
-def _seconds(v: float) -> str:
-    s = abs(v)
-    if s < 120:
-        return f"{_num(round(v, 1))} s"
-    if s < 7200:
-        return f"{_num(round(v / 60, 1))} min"
-    if s < 2 * 86400:
-        return f"{_num(round(v / 3600, 1))} h"
-    return f"{_num(round(v / 86400, 1))} d"
-
-
-def format_measure(value: float | None, unit: str) -> str:
-    """A measured value as people read it: ``41.2 %``, ``117.7 MiB``, ``3.5 h``."""
-    if value is None:
-        return ""
-    if unit == "%":
-        return f"{_num(round(value, 1))} %"
-    if unit == "B":
-        return _bytes(value)
-    if unit == "B/s":
-        return _bytes(value) + "/s"
-    if unit == "s":
-        return _seconds(value)
-    if unit in ("", "1", "count", "c"):
-        return _num(round(value, 3))
-    return f"{_num(round(value, 3))} {unit}"
-
-
-def _metrics(raw: str) -> list[dict[str, Any]]:
-    try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return []
-    return [m for m in doc if isinstance(m, dict)] if isinstance(doc, list) else []
-
-
 def _t(value: datetime | None) -> str | None:
     return format_time(value) if value is not None else None
 
 
-def _metric_value(metrics: Sequence[dict[str, Any]], *names: str) -> float | None:
-    for name in names:
-        for m in metrics:
-            if m.get("name") == name and isinstance(m.get("value"), int | float):
-                return float(m["value"])
-    return None
-
-
 def build(conn: Connection, *, site: str, period_start: datetime, period_end: datetime, lang: str,
-          inspector: str, kind: str = "daily") -> RecordContent:
+          inspector: str, kind: str = "daily", policy: SitePolicy | None = None) -> RecordContent:
     """The patrol record of ``site`` for [period_start, period_end) (see the module docstring)."""
+    policy = policy or default_policy()
     zone = period_start.tzinfo
     start, end = period_start, period_end
     items = store.period_items(conn, site, start, end)
@@ -167,7 +118,7 @@ def build(conn: Connection, *, site: str, period_start: datetime, period_end: da
     for it in items:
         key = (it.host, it.check, it.item)
         reported.add(key)
-        metrics = _metrics(it.metrics)
+        metrics = metrics_of(it.metrics)
         m = pick_metric(metrics)
         value = float(m["value"]) if m is not None and isinstance(m.get("value"), int | float) else None
         unit = str(m.get("unit", "")) if m is not None else ""
@@ -240,16 +191,16 @@ def build(conn: Connection, *, site: str, period_start: datetime, period_end: da
         last_good, size = None, None
         if found is not None:
             at, raw = found
-            ms = _metrics(raw)
-            age = _metric_value(ms, "age_seconds")
+            ms = metrics_of(raw)
+            age = metric_value(ms, "age_seconds")
             last_good = at - timedelta(seconds=age) if age is not None and age >= 0 else at
-            size = _metric_value(ms, "size_bytes", "remote_size_bytes")
+            size = metric_value(ms, "size_bytes", "remote_size_bytes")
         remark = r.remark if r.verdict != "normal" else ""
         if last_good is None and not remark:
             remark = text(lang, "remark.no_good_backup")
         evidence.append(BackupEvidence(host=r.host, check=r.check, item=r.item, label=r.label,
                                        last_good_at=_t(last_good), size_bytes=size,
-                                       size=_bytes(size) if size is not None else "", verdict=r.verdict,
+                                       size=format_bytes(size) if size is not None else "", verdict=r.verdict,
                                        remark=remark))
 
     counts: dict[str, int] = dict.fromkeys(VERDICTS, 0)
@@ -262,9 +213,12 @@ def build(conn: Connection, *, site: str, period_start: datetime, period_end: da
         period_start=format_time(start), period_end=format_time(end), timezone=str(zone),
         inspector=inspector, generated_at="", language=lang, counts=counts)
     paths = _path_section(conn, site, start, end, lang)
+    hygiene = hygiene_section(conn, site, items, start, end, lang)
+    drills = drills_section(conn, site, start, end, lang, policy)
     lines = ticket_lines(conn, store.period_tickets(conn, site, start, end), start, end, lang, acted_only=True)
+    sections = [s for s in (hygiene, drills, paths if paths.rows else None) if s is not None]
     return RecordContent(header=header, rows=rows, gaps=gaps, anomalies=anomalies, tickets=lines,
-                         backup_evidence=evidence, sections=[paths] if paths.rows else [])
+                         backup_evidence=evidence, sections=sections)
 
 
 def _path_section(conn: Connection, site: str, start: datetime, end: datetime, lang: str) -> Section:

@@ -299,7 +299,7 @@ class Records:
         build = kinds.builder(kind)
         with reading(self.engine) as conn:
             content = build(conn, site=site, period_start=p.start, period_end=end, lang=lang,
-                            inspector=inspector)
+                            inspector=inspector, policy=policy)
         h = content.header
         h.customer = policy.records.customer or site
         h.systems = list(policy.records.systems)

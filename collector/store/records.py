@@ -10,6 +10,7 @@ Reads for building a record (all bounded by one site and one period,
   host last reported before the period ended;
 * :func:`newest_good` — per backup item, the newest OK result in the period;
 * :func:`newest_details` — per item of some checks (traceroute), the newest result's details;
+* :func:`check_results` — every result of one check (the restore drill: weekly at most) in a window;
 * :func:`period_tickets` — tickets that may have been opened, acknowledged or
   resolved in the period (their history decides).
 
@@ -38,6 +39,7 @@ __all__ = [
     "PeriodItem",
     "RecordFilter",
     "add_signature",
+    "check_results",
     "last_signature",
     "lock_record",
     "set_signature",
@@ -77,8 +79,10 @@ class PeriodItem:
     worst_status: int
 
 
-def period_items(conn: Connection, site: str, start: datetime, end: datetime) -> list[PeriodItem]:
-    """Every (host, check, item) with a result in [start, end): newest result and counts, sorted."""
+def period_items(conn: Connection, site: str, start: datetime, end: datetime,
+                 checks: Iterable[str] | None = None) -> list[PeriodItem]:
+    """Every (host, check, item) with a result in [start, end) (of ``checks``, if given): newest result and
+    counts, sorted."""
     part = list(_KEY)
     inner = select(
         *_KEY, results.c.status, results.c.summary, results.c.standard, results.c.metrics,
@@ -88,7 +92,8 @@ def period_items(conn: Connection, site: str, start: datetime, end: datetime) ->
         func.count().over(partition_by=part).label("n"),
         func.sum(case((results.c.status != 0, 1), else_=0)).over(partition_by=part).label("bad"),
         func.max(_RANK).over(partition_by=part).label("worst_rank"),
-    ).where(results.c.site == site, results.c.started_at >= start, results.c.started_at < end).subquery()
+    ).where(results.c.site == site, results.c.started_at >= start, results.c.started_at < end,
+            *([results.c.check.in_(sorted(set(checks)))] if checks is not None else [])).subquery()
     q = select(inner).where(inner.c.rn == 1).order_by(inner.c.host, inner.c.check, inner.c.item)
     return [PeriodItem(r.host, r.check, r.item, int(r.status), r.summary, r.standard, r.metrics, r.started_at,
                        int(r.n), int(r.bad or 0), _RANK_STATUS[int(r.worst_rank)])
@@ -140,6 +145,17 @@ def _newest(conn: Connection, site: str, checks: Iterable[str], start: datetime,
     ).where(results.c.site == site, results.c.check.in_(wanted), results.c.started_at >= start,
             results.c.started_at < end, *where).subquery()
     return list(conn.execute(select(inner).where(inner.c.rn == 1).order_by(inner.c.host, inner.c.item)))
+
+
+def check_results(conn: Connection, site: str, check: str, since: datetime, until: datetime) -> list[Any]:
+    """Every result of ``check`` at ``site`` in [since, until), oldest first (host, item, status, started_at,
+    metrics, details): for checks that run rarely, such as the weekly restore drill."""
+    q = (select(results.c.host, results.c.item, results.c.status, results.c.started_at, results.c.metrics,
+                results.c.details)
+         .where(results.c.site == site, results.c.check == check, results.c.started_at >= since,
+                results.c.started_at < until)
+         .order_by(results.c.started_at, results.c.id))
+    return list(conn.execute(q))
 
 
 def site_hosts(conn: Connection, site: str) -> list[Any]:

@@ -205,9 +205,9 @@ def test_annual_report_figures_match_the_year_when_built(year):
     h = doc["header"]
     assert (h["kind"], h["period_from"], h["period_to"], h["hosts"]) == ("annual", "2025-01-01", "2025-12-31",
                                                                          ["app-01", "db-01"])
-    assert [s["key"] for s in doc["sections"]] == ["patrols", "tickets", "breaches", "backups",
-                                                   "availability", "recurring", "capacity", "recommendations",
-                                                   "archive"]
+    assert [s["key"] for s in doc["sections"]] == ["patrols", "tickets", "breaches", "followups", "backups",
+                                                   "drills", "hygiene", "availability", "recurring", "capacity",
+                                                   "recommendations", "archive"]
     assert _section(doc, "patrols")["rows"] == [
         ["Daily patrol records", 365, 300, "82.2 %"],
         ["Weekly patrol records", 52, 50, "96.2 %"],
@@ -254,7 +254,12 @@ def test_recurring_capacity_recommendations_and_archive_when_built(year):
         "app-01 was silent at the end of the period (last result 2025-12-30 00:00): "
         "restore its agent or retire it.",
         "db-01 Off-site copy nas: a good backup on only 94.0 % of the days: review the backup job.",
+        # the built-in policy promises a restore drill every quarter, and this site ran none
+        "No restore drill ran in the period although the site's policy promises one every quarter: "
+        "set up the restore_drill check.",
         "2 ticket(s) missed an SLA deadline: review staffing and escalation with the customer.",
+        # the three acknowledged (handled) tickets resolved in the year were never followed up
+        "3 resolved ticket(s) were not followed up in time: call the customers back.",
     ]
     archive = _section(doc, "archive")["rows"]
     assert [(r[1], r[2], r[6], r[7], r[9]) for r in archive] == [

@@ -112,7 +112,7 @@ sites:
     with pytest.raises(ConfigError) as err:
         load_policies(path)
     text = "\n".join(err.value.problems)
-    for expected in ("default.restore_drills.every: expected weekly, monthly, quarterly, half-yearly, yearly or off",
+    for expected in ("default.restore_drills.every: expected weekly, monthly, quarterly, yearly or off",
                      "default.restore_drills.when: unknown key",
                      "default.followup.within: '3d' is ambiguous on a business clock",
                      "default.followup.tickets: expected handled, all, off",
