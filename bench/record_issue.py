@@ -20,12 +20,19 @@ Then, with the collector's real :class:`collector.records.service.Records`:
   many): the Ed25519 signature of the record's fields, its check, and one
   audit-log append (lock, head, hash, signature, INSERT) in a transaction.
 
+With ``--hygiene`` every host also reports the security hygiene checks
+(``patches``, ``antivirus``, ``accounts``, ``db_accounts``: 10 items, on the
+day and the day before) and every 20th host a weekly ``restore_drill`` for
+the year before the day (52 results with details), so the record carries the
+hygiene and drill sections; the figures go to ``record_issue_hygiene.json``.
+
 Reports the median and each run; writes ``bench/results/record_issue.json``.
 
 Usage::
 
     .venv/bin/python bench/record_issue.py                    # 1000 hosts x 30 items, 3 rounds
     .venv/bin/python bench/record_issue.py --hosts 100 --rounds 1
+    .venv/bin/python bench/record_issue.py --hygiene --pdf-rounds 0         # + hygiene and drill sections
     .venv/bin/python bench/record_issue.py --pg-url postgresql+psycopg://postgres@127.0.0.1:5432/x
 """
 
@@ -77,7 +84,45 @@ def _item(i: int) -> tuple[str, str, str, list[dict[str, Any]]]:
              {"name": "free_bytes", "value": 5e10, "unit": "B"}])
 
 
-def fill(engine: Any, n_hosts: int, items: int, per_day: int) -> int:
+_HYGIENE = (  # (check, item, status, metrics, details) as the checks report them
+    ("patches", "security", 1, [("pending_security", 3, "count"), ("pending_updates", 11, "count"),
+                                ("oldest_security_age_seconds", 40 * 86400.0, "s"), ("lists_age_seconds", 3600.0, "s")],
+     {"manager": "apt", "age_note": "first seen"}),
+    ("patches", "last_update", 0, [("since_update_seconds", 5 * 86400.0, "s")], {"last_update": "2026-11-17"}),
+    ("patches", "reboot", 0, [("reboot_pending_seconds", 0.0, "s")], {}),
+    ("antivirus", "clamav", 0, [("signature_age_seconds", 7200.0, "s")], {"product": "ClamAV"}),
+    ("accounts", "empty_password", 0, [("accounts", 0, "count"), ("login_accounts", 3, "count")], {"accounts": []}),
+    ("accounts", "administrators", 0, [("accounts", 0, "count")], {"accounts": []}),
+    ("accounts", "password_never_expires", 1, [("accounts", 2, "count")], {"accounts": ["backup", "his"]}),
+    ("db_accounts", "postgresql/trust", 0, [("accounts", 0, "count")], {"trust_lines": []}),
+    ("db_accounts", "postgresql/no_password", 0, [("accounts", 0, "count")], {"accounts": []}),
+    ("db_accounts", "mysql/empty_password", 2, [("accounts", 1, "count")], {"accounts": ["root@localhost"]}),
+)
+
+
+def _hygiene_rows(host: str, host_no: int) -> list[dict[str, Any]]:
+    """A host's hygiene results on the day and the day before, and (every 20th host) a year of weekly drills."""
+    def row(check: str, item: str, status: int, at: datetime, metrics: list[Any], details: dict[str, Any]
+            ) -> dict[str, Any]:
+        return {"uid": uuid.uuid4().hex, "site": SITE, "host": host, "check": check, "item": item, "status": status,
+                "summary": f"{check} {item}", "standard": "", "started_at": at.astimezone(UTC),
+                "received_at": at.astimezone(UTC), "duration_ms": 3.0,
+                "metrics": orjson.dumps([{"name": n, "value": v, "unit": u} for n, v, u in metrics]).decode(),
+                "details": orjson.dumps(details).decode()}
+
+    days = (DAY - timedelta(hours=16, minutes=30), DAY + timedelta(hours=7, minutes=30))
+    out = [row(c, i, st, day, m, d) for day in days for c, i, st, m, d in _HYGIENE]
+    if host_no % 20 == 0:
+        for week in range(52):
+            at = DAY - timedelta(weeks=week, hours=-3)
+            ok = week % 9 != 4
+            out.append(row("restore_drill", "/backup/pg/his_*.dump", 0 if ok else 2, at,
+                           [("duration_seconds", 95.0, "s"), ("restored_size_bytes", 7.5e9 if ok else None, "B")],
+                           {"source_database": "his", "dropped": True}))
+    return out
+
+
+def fill(engine: Any, n_hosts: int, items: int, per_day: int, hygiene: bool = False) -> int:
     """Write the day's results; returns how many results were stored."""
     stored = 0
     step = timedelta(hours=24 / per_day)
@@ -100,6 +145,8 @@ def fill(engine: Any, n_hosts: int, items: int, per_day: int) -> int:
                              "standard": standard, "started_at": at.astimezone(UTC),
                              "received_at": at.astimezone(UTC), "duration_ms": 3.0,
                              "metrics": orjson.dumps(metrics).decode(), "details": "{}"})
+        if hygiene:
+            rows += _hygiene_rows(host, host_no)
         with writing(engine) as conn:
             queries.store_new_results(conn, rows)
             queries.upsert_latest(conn, rows, credible_until=credible_until(datetime.now(UTC)))
@@ -162,7 +209,7 @@ def signing_cost(engine: Any, keys: Keyring, record_id: int) -> dict[str, float]
 def run(db_url: str, args: argparse.Namespace, keys: Keyring) -> dict[str, Any]:
     engine = make_engine(db_url)
     upgrade(engine)
-    fill_s, stored = timed(lambda: fill(engine, args.hosts, args.items, args.per_day))
+    fill_s, stored = timed(lambda: fill(engine, args.hosts, args.items, args.per_day, args.hygiene))
     now = (DAY + timedelta(days=1, hours=8)).astimezone(UTC)
     records = Records(engine, clock=lambda: now, keys=keys)
     runs: dict[str, list[float]] = {k: [] for k in ("issue", "read", "html", "csv", "pdf")}
@@ -176,6 +223,7 @@ def run(db_url: str, args: argparse.Namespace, keys: Keyring) -> dict[str, Any]:
         assert rec.verified
         runs["read"].append(secs)
         rows = len(rec.content["rows"])
+        sizes["sections"] = len(rec.content["sections"])
         secs, page = timed(lambda rec=rec: render.html(rec))
         runs["html"].append(secs)
         secs, sheet = timed(lambda rec=rec: render.csv_bytes(rec))
@@ -205,9 +253,11 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--pdf-rounds", type=int, default=1, help="rounds that also render the PDF (slow)")
     ap.add_argument("--pg-url", help="also run on this (empty) PostgreSQL database")
+    ap.add_argument("--hygiene", action="store_true",
+                    help="hosts also report the hygiene checks and weekly restore drills (the record's new sections)")
     args = ap.parse_args()
     out: dict[str, Any] = {"machine": h.machine_info(), "hosts": args.hosts, "items": args.items,
-                           "per_day": args.per_day, "runs": []}
+                           "per_day": args.per_day, "hygiene": args.hygiene, "runs": []}
     with tempfile.TemporaryDirectory() as tmp:
         print(f"SQLite: {args.hosts} hosts x {args.items} items, {args.per_day} results/item/day", flush=True)
         keys = create_key(Path(tmp) / "bench.key")
@@ -219,7 +269,8 @@ def main() -> None:
                   [[r["db"], r["rows"], *(h.fmt(r["median_seconds"].get(k), ".2f")
                                           for k in ("issue", "read", "html", "csv", "pdf")),
                     h.fmt(r["sizes"].get("pdf_bytes", 0) / 1e6, ".1f")] for r in out["runs"]]))
-    print(f"wrote {h.write_json('record_issue.json', out)}")
+    name = "record_issue_hygiene.json" if args.hygiene else "record_issue.json"
+    print(f"wrote {h.write_json(name, out)}")
 
 
 if __name__ == "__main__":
