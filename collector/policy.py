@@ -792,6 +792,22 @@ def _records_policy(raw: Any, base: RecordsPolicy, path: str, p: _Problems) -> R
     return RecordsPolicy(**{**{f: getattr(base, f) for f in RecordsPolicy.__dataclass_fields__}, **changes})
 
 
+def _clocked_term(raw: Mapping[str, Any], key: str, base: Term, base_always: bool, path: str,
+                  p: _Problems) -> tuple[Term, bool]:
+    """The term under ``key`` and the ``clock`` (24x7 or business) it runs on, of a mapping such as
+    ``onsite: {due: 24h, clock: business}``; an inherited term is read again on a new clock."""
+    always = base_always
+    if "clock" in raw:
+        if raw["clock"] not in ("24x7", "business"):
+            p.add(f"{path}.clock", f"expected 24x7 or business (got {raw['clock']!r})")
+        always = raw["clock"] == "24x7"
+    if key in raw:
+        return _term(raw[key], f"{path}.{key}", p, base, business=not always), always
+    if always != base_always:
+        return _term(base.text, f"{path}.{key}", p, base, business=not always), always
+    return base, always
+
+
 def _drills(raw: Any, base: str | None, path: str, p: _Problems) -> str | None:
     """``restore_drills: {every: quarterly}`` (or ``off``) → the promised period, None for none."""
     if raw is False or raw == "off":
@@ -824,15 +840,7 @@ def _followup(raw: Any, base: FollowupPolicy, n_levels: int, path: str, p: _Prob
         if key not in keys:
             p.add(f"{path}.{key}", f"unknown key (expected {', '.join(keys)})")
     changes: dict[str, Any] = {}
-    if "clock" in raw:
-        if raw["clock"] not in ("24x7", "business"):
-            p.add(f"{path}.clock", f"expected 24x7 or business (got {raw['clock']!r})")
-        changes["always"] = raw["clock"] == "24x7"
-    always = changes.get("always", base.always)
-    if "within" in raw:
-        changes["within"] = _term(raw["within"], f"{path}.within", p, base.within, business=not always)
-    elif always != base.always:  # the inherited term, read again on the new clock
-        changes["within"] = _term(base.within.text, f"{path}.within", p, base.within, business=not always)
+    changes["within"], changes["always"] = _clocked_term(raw, "within", base.within, base.always, path, p)
     if "tickets" in raw:
         if raw["tickets"] is False:  # YAML reads a bare off as false
             changes["tickets"] = "off"
@@ -922,17 +930,8 @@ def _policy(raw: Any, base: SitePolicy, base_dir: Path, path: str, p: _Problems,
             for key in o:
                 if key not in ("due", "clock"):
                     p.add(f"{path}.onsite.{key}", "unknown key (expected due, clock)")
-            if "clock" in o:
-                if o["clock"] not in ("24x7", "business"):
-                    p.add(f"{path}.onsite.clock", f"expected 24x7 or business (got {o['clock']!r})")
-                changes["onsite_always"] = o["clock"] == "24x7"
-            always = changes.get("onsite_always", base.onsite_always)
-            if "due" in o:
-                changes["onsite_due"] = _term(o["due"], f"{path}.onsite.due", p, Term("24h", timedelta(hours=24)),
-                                              business=not always)
-            elif always != base.onsite_always:  # the inherited due, read again on the new clock
-                changes["onsite_due"] = _term(base.onsite_due.text, f"{path}.onsite.due", p, base.onsite_due,
-                                              business=not always)
+            changes["onsite_due"], changes["onsite_always"] = _clocked_term(
+                o, "due", base.onsite_due, base.onsite_always, f"{path}.onsite", p)
     if "records" in raw:
         changes["records"] = _records_policy(raw["records"], base.records, f"{path}.records", p)
     if "restore_drills" in raw:
