@@ -206,6 +206,25 @@ def signing_cost(engine: Any, keys: Keyring, record_id: int) -> dict[str, float]
             "audit_append_txn": micro(append, 100)}
 
 
+def section_cost(engine: Any) -> dict[str, float]:
+    """Median milliseconds of each hygiene/drill section builder alone (5 calls): the day's patrol
+    sections and the annual report's counts over the year before the day."""
+    from collector.policy import default_policy
+    from collector.records.hygiene import annual_drills, annual_hygiene, drills_section, hygiene_section
+    from collector.store import records as store
+    from collector.store.db import reading
+
+    start, end, year = DAY, DAY + timedelta(days=1), DAY - timedelta(days=364)
+    policy = default_policy()
+    with reading(engine) as conn:
+        items = store.period_items(conn, SITE, start, end)
+        calls = {"hygiene_section": lambda: hygiene_section(conn, SITE, items, start, end, "zh_CN"),
+                 "drills_section": lambda: drills_section(conn, SITE, start, end, "zh_CN", policy),
+                 "annual_hygiene": lambda: annual_hygiene(conn, SITE, year, end, "zh_CN"),
+                 "annual_drills": lambda: annual_drills(conn, SITE, year, end, "zh_CN", policy, None)}
+        return {name: round(micro(fn, 5) / 1000, 1) for name, fn in calls.items()}
+
+
 def run(db_url: str, args: argparse.Namespace, keys: Keyring) -> dict[str, Any]:
     engine = make_engine(db_url)
     upgrade(engine)
@@ -238,9 +257,12 @@ def run(db_url: str, args: argparse.Namespace, keys: Keyring) -> dict[str, Any]:
         print(f"  round {r + 1}: {done}", flush=True)
     signing = signing_cost(engine, keys, rec.id)
     print(f"  signing alone: {signing}", flush=True)
+    sections = section_cost(engine) if args.hygiene else {}
+    if sections:
+        print(f"  hygiene and drill sections alone (ms): {sections}", flush=True)
     engine.dispose()
     return {"db": db_url.split(":")[0], "results_stored": stored, "fill_seconds": round(fill_s, 1),
-            "rows": rows, "sizes": sizes, "signing_us": signing,
+            "rows": rows, "sizes": sizes, "signing_us": signing, "sections_ms": sections,
             "median_seconds": {k: round(statistics.median(v), 3) for k, v in runs.items() if v},
             "runs_seconds": {k: [round(x, 3) for x in v] for k, v in runs.items()}}
 
