@@ -209,3 +209,17 @@ def test_followup_filter_is_checked_when_listing(api):
     assert r.status_code == 422 and "waiting or overdue" in str(r.json())
     assert api.get(f"{URL}?followup=waiting&state=open", headers=api.viewer).status_code == 422
     assert api.get(f"{URL}?followup=waiting&state=resolved", headers=api.viewer).status_code == 200
+
+
+def test_complaint_notification_names_the_event_and_who_it_is_for_in_both_languages_when_rendered():
+    from collector.notify.config import DEFAULT_EVENTS
+    from collector.notify.messages import render
+
+    ticket = {"id": 18, "site": SITE, "host": HOST, "check": "complaint", "item": "ticket-17", "severity": 3,
+              "level_name": "minor", "state": "open", "summary": "服务投诉：故障单 #17 回访满意度 2/5",
+              "assignee": "李娜", "opened_at": "2026-11-24T02:00:00Z"}
+    zh = render("complaint", ticket, at=NOW, language="zh", timezone="Asia/Shanghai")
+    assert zh.title.startswith("[Wardround] 服务投诉 #18") and "负责人：李娜" in zh.text
+    en = render("complaint", ticket, at=NOW, language="en", timezone="Asia/Shanghai")
+    assert en.title.startswith("[Wardround] Service complaint #18") and "For: 李娜" in en.text
+    assert "complaint" in DEFAULT_EVENTS  # a route that lists no events hears complaints too
