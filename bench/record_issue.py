@@ -15,7 +15,13 @@ Then, with the collector's real :class:`collector.records.service.Records`:
   SHA-256, INSERT, the collector key's signature and the audit entry — what
   ``POST /api/v1/records`` does (``--rounds`` times, a new record each time);
 * ``read``: load the stored record and verify its digest and signature;
-* ``html``, ``csv``, ``pdf``: the renderings of the stored record;
+* ``html``, ``csv``, ``pdf``: the renderings of the stored record (``pdf``:
+  ``render.pdf``, the HTML page printed by ``collector.records.printer``);
+* ``pdf_weasyprint``: the same HTML printed by WeasyPrint, the PDF path before
+  issue 16 (``--weasyprint-rounds``, default 1; skipped when WeasyPrint is not
+  installed), so the two are measured in the same run on the same record;
+* ``pdf_peak_mb``: the peak of Python memory (tracemalloc) while printing the
+  PDF once more, for each path measured (``--memory``; slow);
 * ``signing_us``: what keyed integrity adds, alone (microseconds, median of
   many): the Ed25519 signature of the record's fields, its check, and one
   audit-log append (lock, head, hash, signature, INSERT) in a transaction.
@@ -31,7 +37,7 @@ Reports the median and each run; writes ``bench/results/record_issue.json``.
 Usage::
 
     .venv/bin/python bench/record_issue.py                    # 1000 hosts x 30 items, 3 rounds
-    .venv/bin/python bench/record_issue.py --hosts 100 --rounds 1
+    .venv/bin/python bench/record_issue.py --hosts 50 --rounds 3 --weasyprint-rounds 3 --memory
     .venv/bin/python bench/record_issue.py --hygiene --pdf-rounds 0         # + hygiene and drill sections
     .venv/bin/python bench/record_issue.py --pg-url postgresql+psycopg://postgres@127.0.0.1:5432/x
 """
@@ -43,6 +49,7 @@ import statistics
 import sys
 import tempfile
 import time
+import tracemalloc
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -178,6 +185,25 @@ def timed(fn: Any) -> tuple[float, Any]:
     return time.perf_counter() - t0, out
 
 
+def weasyprint_pdf() -> Any:
+    """The PDF path before issue 16: the record's HTML printed by WeasyPrint; None when not installed."""
+    try:
+        import weasyprint  # type: ignore[import-untyped]
+    except (ImportError, OSError):
+        return None
+    return lambda rec: bytes(weasyprint.HTML(string=render.html(rec)).write_pdf())
+
+
+def peak_mb(fn: Any) -> float:
+    """The peak of Python allocations while ``fn`` runs, MB."""
+    tracemalloc.start()
+    try:
+        fn()
+        return round(tracemalloc.get_traced_memory()[1] / 1e6, 1)
+    finally:
+        tracemalloc.stop()
+
+
 def micro(fn: Any, n: int) -> float:
     """Median microseconds of ``fn`` over ``n`` calls."""
     times = []
@@ -231,7 +257,8 @@ def run(db_url: str, args: argparse.Namespace, keys: Keyring) -> dict[str, Any]:
     fill_s, stored = timed(lambda: fill(engine, args.hosts, args.items, args.per_day, args.hygiene))
     now = (DAY + timedelta(days=1, hours=8)).astimezone(UTC)
     records = Records(engine, clock=lambda: now, keys=keys)
-    runs: dict[str, list[float]] = {k: [] for k in ("issue", "read", "html", "csv", "pdf")}
+    runs: dict[str, list[float]] = {k: [] for k in ("issue", "read", "html", "csv", "pdf", "pdf_weasyprint")}
+    old_pdf = weasyprint_pdf() if args.weasyprint_rounds else None
     sizes: dict[str, int] = {}
     rows = 0
     for r in range(args.rounds):
@@ -251,10 +278,20 @@ def run(db_url: str, args: argparse.Namespace, keys: Keyring) -> dict[str, Any]:
             secs, pdf = timed(lambda rec=rec: render.pdf(rec))
             runs["pdf"].append(secs)
             sizes["pdf_bytes"] = len(pdf)
+        if old_pdf is not None and r < args.weasyprint_rounds:
+            secs, pdf = timed(lambda rec=rec: old_pdf(rec))
+            runs["pdf_weasyprint"].append(secs)
+            sizes["pdf_weasyprint_bytes"] = len(pdf)
         sizes.update(content_bytes=len(orjson.dumps(rec.content)), html_bytes=len(page.encode()),
                      csv_bytes=len(sheet))
         done = ", ".join(f"{k} {v[-1]:.2f} s" for k, v in runs.items() if v)
         print(f"  round {r + 1}: {done}", flush=True)
+    peaks = {}
+    if args.memory:
+        peaks["pdf"] = peak_mb(lambda: render.pdf(rec))
+        if old_pdf is not None:
+            peaks["pdf_weasyprint"] = peak_mb(lambda: old_pdf(rec))
+        print(f"  peak Python memory while printing, MB: {peaks}", flush=True)
     signing = signing_cost(engine, keys, rec.id)
     print(f"  signing alone: {signing}", flush=True)
     sections = section_cost(engine) if args.hygiene else {}
@@ -262,8 +299,10 @@ def run(db_url: str, args: argparse.Namespace, keys: Keyring) -> dict[str, Any]:
         print(f"  hygiene and drill sections alone (ms): {sections}", flush=True)
     engine.dispose()
     return {"db": db_url.split(":")[0], "results_stored": stored, "fill_seconds": round(fill_s, 1),
-            "rows": rows, "sizes": sizes, "signing_us": signing, "sections_ms": sections,
+            "rows": rows, "sizes": sizes, "signing_us": signing, "sections_ms": sections, "pdf_peak_mb": peaks,
             "median_seconds": {k: round(statistics.median(v), 3) for k, v in runs.items() if v},
+            "pdf_rows_per_second": {k: round(rows / statistics.median(runs[k])) for k in ("pdf", "pdf_weasyprint")
+                                    if runs[k]},
             "runs_seconds": {k: [round(x, 3) for x in v] for k, v in runs.items()}}
 
 
@@ -273,7 +312,12 @@ def main() -> None:
     ap.add_argument("--items", type=int, default=30)
     ap.add_argument("--per-day", type=int, default=4, help="results per item in the day (default 4)")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--pdf-rounds", type=int, default=1, help="rounds that also render the PDF (slow)")
+    ap.add_argument("--pdf-rounds", type=int, default=3, help="rounds that also render the PDF (default 3)")
+    ap.add_argument("--weasyprint-rounds", type=int, default=1,
+                    help="rounds that also print the PDF with WeasyPrint, the old path (default 1; slow: "
+                         "about 100 rows/s)")
+    ap.add_argument("--memory", action="store_true",
+                    help="also measure the peak Python memory of one more PDF per path (tracemalloc; slow)")
     ap.add_argument("--pg-url", help="also run on this (empty) PostgreSQL database")
     ap.add_argument("--hygiene", action="store_true",
                     help="hosts also report the hygiene checks and weekly restore drills (the record's new sections)")
@@ -287,10 +331,14 @@ def main() -> None:
         if args.pg_url:
             print("PostgreSQL", flush=True)
             out["runs"].append(run(args.pg_url, args, keys))
-    print(h.table(["db", "rows", "issue s", "read s", "html s", "csv s", "pdf s", "pdf MB"],
+    print(h.table(["db", "rows", "issue s", "read s", "html s", "csv s", "pdf s", "pdf rows/s", "pdf MB",
+                   "WeasyPrint s", "WeasyPrint rows/s"],
                   [[r["db"], r["rows"], *(h.fmt(r["median_seconds"].get(k), ".2f")
                                           for k in ("issue", "read", "html", "csv", "pdf")),
-                    h.fmt(r["sizes"].get("pdf_bytes", 0) / 1e6, ".1f")] for r in out["runs"]]))
+                    h.fmt(r["pdf_rows_per_second"].get("pdf"), ",d"),
+                    h.fmt(r["sizes"].get("pdf_bytes", 0) / 1e6, ".1f"),
+                    h.fmt(r["median_seconds"].get("pdf_weasyprint"), ".1f"),
+                    h.fmt(r["pdf_rows_per_second"].get("pdf_weasyprint"), ",d")] for r in out["runs"]]))
     name = "record_issue_hygiene.json" if args.hygiene else "record_issue.json"
     print(f"wrote {h.write_json(name, out)}")
 

@@ -1,4 +1,4 @@
-"""Renderings of a stored record: HTML, PDF (the HTML printed by WeasyPrint) and CSV.
+"""Renderings of a stored record: HTML, PDF (the HTML printed) and CSV.
 
 Every rendering is made from the stored record only — its content as
 issued, its stored digest, its signatures and how it verified at read
@@ -13,11 +13,13 @@ in the record's time zone.
 
 * HTML: ``templates/record.html.j2`` with ``templates/record.css`` inlined
   (one request on a slow hospital network, no scripts).
-* PDF: WeasyPrint (imported on first use: ~1.4 s and +26 MB RSS here; it needs pango
-  from the system) renders the same HTML with the print rules (A4
-  landscape, the record number and digest at the foot of every page).  CJK
-  text needs a CJK font on the machine (Debian ``fonts-wqy-zenhei`` or
-  ``fonts-noto-cjk``).
+* PDF: the same HTML printed by :mod:`collector.records.printer` with the
+  print rules of ``record.css`` (A4 landscape, the record number, digest and
+  key id at the foot of every page), the fonts it names embedded
+  (:mod:`collector.records.fonts`: fontTools and fontconfig; CJK text needs
+  a CJK font on the machine, Debian ``fonts-wqy-zenhei`` or
+  ``fonts-noto-cjk``).  About 5,000 rows a second here (WeasyPrint, which
+  printed it before, managed 100).
 * CSV: UTF-8 with a byte-order mark (Excel in China opens it right), CRLF
   line ends; a block of header lines, then each part of the record as a
   titled table separated by blank lines.  A text cell a spreadsheet would
@@ -51,7 +53,7 @@ _TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 class PdfUnavailable(RuntimeError):
-    """WeasyPrint (or the pango library it needs) is not installed."""
+    """What a PDF needs is not installed: fontTools, fontconfig, or any font record.css names."""
 
 
 @cache
@@ -118,12 +120,10 @@ def html(record: StoredRecord) -> str:
     by_host: dict[str, list[Any]] = {}
     for row in c.get("rows", []):
         by_host.setdefault(str(row.get("host", "")), []).append(_Obj(row))
-    # One table per host: short tables break across pages cheaply (WeasyPrint lays out a
-    # table spanning hundreds of pages far more slowly) and a host's rows stay together.
+    # One table per host: a host's rows stay together under their own header row.
     return _env().get_template("record.html.j2").render(
         c=_Obj(c), h=_Obj(h), lang=lang, t=t, title=_title(lang, h.get("kind", record.kind)), css=_css(),
-        footer=_css_string(f"{t('header.record_id')} {record.id} · SHA-256 {record.digest}"
-                           + (f" · {t('page.key', key_id=record.key_id)}" if record.key_id else "")),
+        footer=_css_string(_footer(record, lang)),
         record_id=record.id, digest=record.digest, integrity=record.integrity, key=record.key,
         key_id=record.key_id, verification=_verified_word(record.integrity), verified_word=_verified_word,
         signatures=record.signatures, by_host=list(by_host.items()), tz=zone)
@@ -141,13 +141,20 @@ class _Obj(dict[str, Any]):
         return value
 
 
+def _footer(record: StoredRecord, lang: str) -> str:
+    """The foot of every printed page: record number, digest and the id of the key that signed it."""
+    return (f"{text(lang, 'header.record_id')} {record.id} · SHA-256 {record.digest}"
+            + (f" · {text(lang, 'page.key', key_id=record.key_id)}" if record.key_id else ""))
+
+
 def pdf(record: StoredRecord) -> bytes:
-    """The record as PDF: the HTML page printed by WeasyPrint."""
+    """The record as PDF: its HTML page printed (:mod:`collector.records.printer`)."""
+    from collector.records import fonts, printer  # fontTools is loaded when a PDF is first asked for
+
     try:
-        import weasyprint  # heavy: loaded when a PDF is first asked for
-    except (ImportError, OSError) as exc:
-        raise PdfUnavailable(f"PDF output needs WeasyPrint and pango: {exc}") from exc
-    return bytes(weasyprint.HTML(string=html(record), base_url=str(_TEMPLATES)).write_pdf())
+        return printer.print_pdf(html(record), footer=_footer(record, _lang(record)))
+    except fonts.FontsUnavailable as exc:
+        raise PdfUnavailable(str(exc)) from exc
 
 
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection").

@@ -57,7 +57,7 @@ def test_engineer_issues_and_viewer_reads_every_format_when_tokens_are_valid(api
     assert 'filename="record-' in csv.headers["content-disposition"]
     pdf = client.get(f"/api/v1/records/{rid}.pdf", headers=viewer)
     if pdf.status_code == 503:
-        missing("WeasyPrint", pdf.json()["detail"])
+        missing("fonts for PDF records", pdf.json()["detail"])
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-")
     assert pdf.headers["x-record-digest"] == doc["digest"]
     listed = client.get("/api/v1/records", params={"site": SITE, "kind": "daily", "from": DAY, "to": DAY},

@@ -7,7 +7,9 @@ import io
 import shutil
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ import pytest
 from sqlalchemy import text
 
 from collector.policy import default_policies
-from collector.records import render
+from collector.records import fonts, printer, render
 from collector.records.service import Records, StoredRecord
 from collector.store import tickets as ticket_store
 from collector.store.db import make_engine, writing
@@ -46,17 +48,62 @@ def _need_pdf_tools() -> None:
     if shutil.which("pdftotext") is None:
         missing("pdftotext", "install Debian poppler-utils")
     try:
-        import weasyprint  # type: ignore[import-untyped]  # noqa: F401
-    except (ImportError, OSError) as exc:
-        missing("WeasyPrint", f"pip install weasyprint; apt-get install libpango-1.0-0 "
-                              f"libpangoft2-1.0-0 ({exc})")
+        fonts.family_chain(printer._css_families("html"))
+    except fonts.FontsUnavailable as exc:
+        missing("fonts for PDF records", f"pip install fonttools; apt-get install fontconfig "
+                                         f"fonts-wqy-zenhei fonts-dejavu-core ({exc})")
 
 
-def _pdf_text(data: bytes, tmp_path: Path) -> str:
+def _pdf_text(data: bytes, tmp_path: Path, mode: str = "-layout") -> str:
     (tmp_path / "r.pdf").write_bytes(data)
-    out = subprocess.run(["pdftotext", "-layout", "-enc", "UTF-8", str(tmp_path / "r.pdf"), "-"],
+    out = subprocess.run(["pdftotext", mode, "-enc", "UTF-8", str(tmp_path / "r.pdf"), "-"],
                          capture_output=True, check=True, timeout=60)
     return out.stdout.decode("utf-8")
+
+
+class _BodyText(HTMLParser):
+    """The text a reader sees of an HTML page: the body's, without style and script."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self.hidden = 0
+        self.body = False
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        self.body = self.body or tag == "body"
+        self.hidden += tag in ("style", "script", "title")
+
+    def handle_endtag(self, tag: str) -> None:
+        self.hidden -= tag in ("style", "script", "title")
+
+    def handle_data(self, data: str) -> None:
+        if self.body and not self.hidden:
+            self.parts.append(data)
+
+
+def _html_text(page: str) -> str:
+    reader = _BodyText()
+    reader.feed(page)
+    return _squash("".join(reader.parts))
+
+
+def _printed_text(raw: str, footer: str, expected: str) -> str:
+    """The text of a PDF (``pdftotext -raw``) without what each page adds to the page's text: the foot
+    (``footer`` and ``N / M``, which must end every page) and a table header repeated at the top of a
+    page (text at a page's top that does not continue ``expected`` there)."""
+    pages = [p for p in raw.split("\f") if p.strip()]
+    done = ""
+    for number, page in enumerate(pages, 1):
+        flat = _squash(page)
+        foot = _squash(footer) + f"{number}/{len(pages)}"
+        assert flat.endswith(foot), (number, flat[-160:])
+        flat = flat[:-len(foot)]
+        cut = 0
+        while number > 1 and cut < len(flat) and not expected.startswith(flat[cut:], len(done)):
+            cut += 1
+        done += flat[cut:]
+    return done
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +126,7 @@ def _installed_families() -> set[str]:
 
 
 def test_pdf_embeds_the_fonts_the_record_css_names_when_printed(issued: Any, tmp_path: Path) -> None:
-    """The style sheet reaches WeasyPrint unescaped: the CJK sans and the monospace digest font are used."""
+    """The fonts record.css names are the ones embedded: the CJK sans and the monospace digest font."""
     _need_pdf_tools()
     if shutil.which("pdffonts") is None or shutil.which("fc-list") is None:
         missing("pdffonts and fc-list", "install Debian poppler-utils and fontconfig")
@@ -98,6 +145,62 @@ def test_pdf_embeds_the_fonts_the_record_css_names_when_printed(issued: Any, tmp
         assert any(name.startswith(wanted.replace(" ", "-")) for name in embedded), (lang, embedded)
         assert any(name.startswith("DejaVu-Sans-Mono") for name in embedded), (lang, embedded)
         assert not any("Serif" in name for name in embedded), (lang, embedded)  # the default: rules dropped
+
+
+def _footer(rec: StoredRecord, lang: str) -> str:
+    return (f"{'记录编号' if lang == 'zh_CN' else 'Record no.'} {rec.id} · SHA-256 {rec.digest} · "
+            f"{'密钥' if lang == 'zh_CN' else 'key'} {rec.key_id}")
+
+
+def test_pdf_prints_exactly_the_text_of_the_html_page_with_the_digest_at_every_foot_in_both_languages(
+        issued: Any, tmp_path: Path) -> None:
+    _need_pdf_tools()
+    _, recs = issued
+    for lang, rec in recs.items():
+        data = render.pdf(rec)
+        assert data == render.pdf(rec)  # the same record prints to the same bytes
+        expected = _html_text(render.html(rec))
+        assert _printed_text(_pdf_text(data, tmp_path, "-raw"), _footer(rec, lang), expected) == expected, lang
+
+
+def test_pdf_of_a_record_of_many_pages_repeats_table_headers_and_splits_a_cell_taller_than_a_page(
+        issued: Any, tmp_path: Path) -> None:
+    """420 rows on 60 hosts and a host list of 1,500 names (one table cell longer than a page): every
+    word of the page is printed once, in order, each page ends with the record number, digest and
+    key id, and a table that continues on a page starts there with its header row."""
+    _need_pdf_tools()
+    _, recs = issued
+    rec = recs["zh_CN"]
+    content = dict(rec.content)
+    content["header"] = {**rec.content["header"], "hosts": [f"ward-{n:04d}" for n in range(1500)]}
+    content["rows"] = [{**row, "host": f"ward-{n:02d}"} for n in range(60) for row in rec.content["rows"]]
+    big = replace(rec, content=content)
+    raw = _pdf_text(render.pdf(big), tmp_path, "-raw")
+    expected = _html_text(render.html(big))
+    assert _printed_text(raw, _footer(big, "zh_CN"), expected) == expected
+    pages = [p for p in raw.split("\f") if p.strip()]
+    assert len(pages) >= 10
+    header = "服务器巡检项标准实测值结论备注"
+    continued = [p for p in pages[3:-3] if _squash(p).startswith(header)]
+    assert len(continued) == len(pages[3:-3])  # every middle page continues a host table
+    assert "ward-1499" in raw and _squash(pages[0]).count("ward-") < 1500  # the host list ran on
+
+
+def test_pdf_text_is_the_text_weasyprint_printed_from_the_same_html(issued: Any, tmp_path: Path) -> None:
+    """The old rendering path (WeasyPrint, a dev dependency now) and the printer give the same text."""
+    _need_pdf_tools()
+    try:
+        import weasyprint  # type: ignore[import-untyped]
+    except (ImportError, OSError) as exc:
+        missing("WeasyPrint", f"pip install weasyprint; apt-get install libpango-1.0-0 libpangoft2-1.0-0 ({exc})")
+    _, recs = issued
+    rec = recs["zh_CN"]
+    page = render.html(rec)
+    old = _pdf_text(bytes(weasyprint.HTML(string=page).write_pdf()), tmp_path, "-raw")
+    new = _pdf_text(render.pdf(rec), tmp_path, "-raw")
+    expected = _html_text(page)
+    assert _printed_text(old, _footer(rec, "zh_CN"), expected) == _printed_text(
+        new, _footer(rec, "zh_CN"), expected) == expected
 
 
 def test_html_style_sheet_is_not_html_escaped_when_rendered(issued: Any) -> None:
