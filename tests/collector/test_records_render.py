@@ -165,15 +165,18 @@ def test_pdf_prints_exactly_the_text_of_the_html_page_with_the_digest_at_every_f
 
 def test_pdf_of_a_record_of_many_pages_repeats_table_headers_and_splits_a_cell_taller_than_a_page(
         issued: Any, tmp_path: Path) -> None:
-    """420 rows on 60 hosts and a host list of 1,500 names (one table cell longer than a page): every
-    word of the page is printed once, in order, each page ends with the record number, digest and
-    key id, and a table that continues on a page starts there with its header row."""
+    """420 rows on 60 hosts, a host list of 1,500 names (one table cell longer than a page) and an extra
+    section: every word of the page is printed once, in order, each page ends with the record number,
+    digest and key id, and a table that continues on a page starts there with its header row."""
     _need_pdf_tools()
     _, recs = issued
     rec = recs["zh_CN"]
     content = dict(rec.content)
     content["header"] = {**rec.content["header"], "hosts": [f"ward-{n:04d}" for n in range(1500)]}
     content["rows"] = [{**row, "host": f"ward-{n:02d}"} for n in range(60) for row in rec.content["rows"]]
+    content["sections"] = [{"key": "restore", "title": "恢复演练", "columns": ["服务器", "演练", "耗时（分钟）"],
+                            "rows": [["ward-00", "HIS 全量恢复到备用库，核对行数与校验和", 42.5], ["ward-01", None, 7]],
+                            "note": "演练按季度进行；" * 40}]
     big = replace(rec, content=content)
     raw = _pdf_text(render.pdf(big), tmp_path, "-raw")
     expected = _html_text(render.html(big))
