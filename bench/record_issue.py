@@ -19,9 +19,12 @@ Then, with the collector's real :class:`collector.records.service.Records`:
   ``render.pdf``, the HTML page printed by ``collector.records.printer``);
 * ``pdf_weasyprint``: the same HTML printed by WeasyPrint, the PDF path before
   issue 16 (``--weasyprint-rounds``, default 1; skipped when WeasyPrint is not
-  installed), so the two are measured in the same run on the same record;
-* ``pdf_peak_mb``: the peak of Python memory (tracemalloc) while printing the
-  PDF once more, for each path measured (``--memory``; slow);
+  installed), so the two are measured in the same run on the same record.  It
+  runs after all the rounds: WeasyPrint leaves gigabytes of heap behind at
+  1,000 hosts, which slows whatever runs after it in the process;
+* ``pdf_rss_mb`` (``--memory``): how much the resident memory of a process
+  grows while it prints the PDF once more, per path (printed in a forked
+  child: its peak RSS, VmHWM, minus its RSS before printing).
 * ``signing_us``: what keyed integrity adds, alone (microseconds, median of
   many): the Ed25519 signature of the record's fields, its check, and one
   audit-log append (lock, head, hash, signature, INSERT) in a transaction.
@@ -45,11 +48,11 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
 import time
-import tracemalloc
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -194,14 +197,28 @@ def weasyprint_pdf() -> Any:
     return lambda rec: bytes(weasyprint.HTML(string=render.html(rec)).write_pdf())
 
 
-def peak_mb(fn: Any) -> float:
-    """The peak of Python allocations while ``fn`` runs, MB."""
-    tracemalloc.start()
-    try:
-        fn()
-        return round(tracemalloc.get_traced_memory()[1] / 1e6, 1)
-    finally:
-        tracemalloc.stop()
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status", encoding="ascii") as f:
+        return int(f.read().split(field + ":")[1].split()[0])
+
+
+def rss_growth_mb(fn: Any) -> float:
+    """How much a forked child's resident memory grows while it runs ``fn``: its peak RSS (VmHWM) minus
+    its RSS before it started, MB."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: print, report, and leave without running the parent's cleanup
+        try:
+            start = _status_kb("VmRSS")
+            fn()
+            os.write(write, str(_status_kb("VmHWM") - start).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as f:
+        grown_kb = f.read()
+    os.waitpid(pid, 0)
+    return round(int(grown_kb) * 1024 / 1e6, 1) if grown_kb else float("nan")
 
 
 def micro(fn: Any, n: int) -> float:
@@ -278,20 +295,21 @@ def run(db_url: str, args: argparse.Namespace, keys: Keyring) -> dict[str, Any]:
             secs, pdf = timed(lambda rec=rec: render.pdf(rec))
             runs["pdf"].append(secs)
             sizes["pdf_bytes"] = len(pdf)
-        if old_pdf is not None and r < args.weasyprint_rounds:
-            secs, pdf = timed(lambda rec=rec: old_pdf(rec))
-            runs["pdf_weasyprint"].append(secs)
-            sizes["pdf_weasyprint_bytes"] = len(pdf)
         sizes.update(content_bytes=len(orjson.dumps(rec.content)), html_bytes=len(page.encode()),
                      csv_bytes=len(sheet))
         done = ", ".join(f"{k} {v[-1]:.2f} s" for k, v in runs.items() if v)
         print(f"  round {r + 1}: {done}", flush=True)
     peaks = {}
     if args.memory:
-        peaks["pdf"] = peak_mb(lambda: render.pdf(rec))
+        peaks["pdf"] = rss_growth_mb(lambda: render.pdf(rec))
         if old_pdf is not None:
-            peaks["pdf_weasyprint"] = peak_mb(lambda: old_pdf(rec))
-        print(f"  peak Python memory while printing, MB: {peaks}", flush=True)
+            peaks["pdf_weasyprint"] = rss_growth_mb(lambda: old_pdf(rec))
+        print(f"  RSS growth while printing the PDF, MB: {peaks}", flush=True)
+    for r in range(args.weasyprint_rounds if old_pdf is not None else 0):  # last: see the docstring
+        secs, pdf = timed(lambda rec=rec: old_pdf(rec))
+        runs["pdf_weasyprint"].append(secs)
+        sizes["pdf_weasyprint_bytes"] = len(pdf)
+        print(f"  WeasyPrint {r + 1}: {secs:.2f} s", flush=True)
     signing = signing_cost(engine, keys, rec.id)
     print(f"  signing alone: {signing}", flush=True)
     sections = section_cost(engine) if args.hygiene else {}
@@ -299,7 +317,7 @@ def run(db_url: str, args: argparse.Namespace, keys: Keyring) -> dict[str, Any]:
         print(f"  hygiene and drill sections alone (ms): {sections}", flush=True)
     engine.dispose()
     return {"db": db_url.split(":")[0], "results_stored": stored, "fill_seconds": round(fill_s, 1),
-            "rows": rows, "sizes": sizes, "signing_us": signing, "sections_ms": sections, "pdf_peak_mb": peaks,
+            "rows": rows, "sizes": sizes, "signing_us": signing, "sections_ms": sections, "pdf_rss_mb": peaks,
             "median_seconds": {k: round(statistics.median(v), 3) for k, v in runs.items() if v},
             "pdf_rows_per_second": {k: round(rows / statistics.median(runs[k])) for k in ("pdf", "pdf_weasyprint")
                                     if runs[k]},
@@ -317,7 +335,8 @@ def main() -> None:
                     help="rounds that also print the PDF with WeasyPrint, the old path (default 1; slow: "
                          "about 100 rows/s)")
     ap.add_argument("--memory", action="store_true",
-                    help="also measure the peak Python memory of one more PDF per path (tracemalloc; slow)")
+                    help="also measure how much memory printing one more PDF takes, per path (in a forked "
+                         "child)")
     ap.add_argument("--pg-url", help="also run on this (empty) PostgreSQL database")
     ap.add_argument("--hygiene", action="store_true",
                     help="hosts also report the hygiene checks and weekly restore drills (the record's new sections)")
