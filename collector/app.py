@@ -137,8 +137,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PdfUnavailable)
     async def _pdf_unavailable(_request: Request, exc: PdfUnavailable) -> Response:
         log.error("PDF rendering unavailable: %s", exc)
-        return JSON({"detail": "PDF output is not available on this collector (fontTools, fontconfig or "
-                               "fonts missing); the record is available as .html and .csv"}, status_code=503)
+        return JSON({"detail": "PDF output is not available on this collector (fontconfig or the fonts "
+                               "missing); the record is available as .html and .csv"}, status_code=503)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:

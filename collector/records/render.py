@@ -16,10 +16,10 @@ in the record's time zone.
 * PDF: the same HTML printed by :mod:`collector.records.printer` with the
   print rules of ``record.css`` (A4 landscape, the record number, digest and
   key id at the foot of every page), the fonts it names embedded
-  (:mod:`collector.records.fonts`: fontTools and fontconfig; CJK text needs
-  a CJK font on the machine, Debian ``fonts-wqy-zenhei`` or
-  ``fonts-noto-cjk``).  About 5,000 rows a second here (WeasyPrint, which
-  printed it before, managed 100).
+  (:mod:`collector.records.fonts`: found by fontconfig; CJK text needs a
+  CJK font on the machine, Debian ``fonts-wqy-zenhei`` or
+  ``fonts-noto-cjk``).  Thousands of rows a second (WeasyPrint, which
+  printed it before, managed about 100: docs/records.md).
 * CSV: UTF-8 with a byte-order mark (Excel in China opens it right), CRLF
   line ends; a block of header lines, then each part of the record as a
   titled table separated by blank lines.  A text cell a spreadsheet would
@@ -53,7 +53,8 @@ _TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 class PdfUnavailable(RuntimeError):
-    """What a PDF needs is not installed: fontTools, fontconfig, or any font record.css names."""
+    """What a PDF needs is not installed: fontconfig, any font record.css names, or fontTools for
+    a font with CFF outlines."""
 
 
 @cache
@@ -149,7 +150,7 @@ def _footer(record: StoredRecord, lang: str) -> str:
 
 def pdf(record: StoredRecord) -> bytes:
     """The record as PDF: its HTML page printed (:mod:`collector.records.printer`)."""
-    from collector.records import fonts, printer  # fontTools is loaded when a PDF is first asked for
+    from collector.records import fonts, printer  # loaded when a PDF is first asked for
 
     try:
         return printer.print_pdf(html(record), footer=_footer(record, _lang(record)))
