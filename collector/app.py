@@ -9,25 +9,28 @@ serve`` and ``migrate`` run the migrations first).  Without a usable key file it
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from collector import __version__, audit
-from collector.api import JSON, health, hosts, openapi, results
+from collector.api import JSON, RETRY_AFTER_S, health, hosts, openapi, results
 from collector.api import archive as archive_api
 from collector.api import audit as audit_api
 from collector.api import records as records_api
 from collector.api import tickets as tickets_api
 from collector.config import Settings, load_settings
+from collector.health import Health
 from collector.ingest import IngestError, Ingestor
 from collector.jobs import RecordScheduler, Sweeper
 from collector.keys import Keyring, load_keyring
@@ -35,7 +38,8 @@ from collector.metrics import CollectorMetrics
 from collector.policy import Policies, default_policies, load_policies
 from collector.records.render import PdfUnavailable
 from collector.records.service import RecordError, Records
-from collector.store.db import make_engine
+from collector.store.db import JOBS, REQUESTS, make_engine
+from collector.store.errors import DatabaseBusy, classify, describe
 from collector.tickets import TicketError, Tickets
 from collector.web import routes as web_routes
 
@@ -51,20 +55,30 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     ``policies`` default to ``settings.policy_file`` (or the built-in ones),
     ``keys`` to the key file ``settings.key_file``;
     ``jobs`` starts the periodic ticket sweep with the app (``serve`` does).
+    Without ``engine``, the app makes two: one bounded for requests
+    (:data:`collector.store.db.REQUESTS`: a client gets its answer, or a 503,
+    within seconds) and one for the background work and long reads
+    (:data:`collector.store.db.JOBS`: record issuing, ``/metrics``, the sweep).
     """
     settings = settings or load_settings()
     if policies is None:
         policies = load_policies(settings.policy_file) if settings.policy_file else default_policies()
     keys = keys if keys is not None else load_keyring(settings.key_file)
-    engine = engine if engine is not None else make_engine(settings.db_url)
-    own_engine = engine
+    if engine is None:
+        engine = make_engine(settings.db_url, limits=REQUESTS)
+        jobs_engine = make_engine(settings.db_url, limits=JOBS)
+    else:
+        jobs_engine = engine
     tickets = Tickets(engine, policies, keys=keys)
-    records = Records(engine, policies, keys=keys)
+    records = Records(jobs_engine, policies, keys=keys)
+    health_monitor = Health(engine)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        sweeper = Sweeper(tickets, settings.sweep_seconds) if jobs and settings.sweep_seconds > 0 else None
+        sweeper = (Sweeper(Tickets(jobs_engine, policies, keys=keys), settings.sweep_seconds)
+                   if jobs and settings.sweep_seconds > 0 else None)
         scheduler = RecordScheduler(records) if jobs else None
+        health_monitor.start()
         if sweeper is not None:
             sweeper.start()
         if scheduler is not None:
@@ -74,14 +88,17 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             sweeper.stop()
         if scheduler is not None:
             scheduler.stop()
-        own_engine.dispose()
+        health_monitor.stop()
+        engine.dispose()
+        jobs_engine.dispose()
 
     app = FastAPI(title="Wardround collector", version=__version__, lifespan=lifespan,
                   default_response_class=JSON, openapi_url=None, docs_url=None, redoc_url=None)
-    metrics = CollectorMetrics(engine)
+    metrics = CollectorMetrics(jobs_engine)
     app.state.settings = settings
     app.state.keys = keys
     app.state.engine = engine
+    app.state.health = health_monitor
     app.state.metrics = metrics
     app.state.tickets = tickets
     app.state.records = records
@@ -154,16 +171,24 @@ def _install_error_handlers(app: FastAPI) -> None:
                   for e in exc.errors()]
         return JSON({"detail": errors}, status_code=422)
 
-    @app.exception_handler(OperationalError)
-    async def _db_unavailable(_request: Request, exc: OperationalError) -> Response:
-        log.warning("database unavailable: %s", type(exc.orig).__name__ if exc.orig else exc)
-        return JSON({"detail": "the database is unavailable; retry later"}, status_code=503,
-                    headers={"Retry-After": "5"})
-
-    @app.exception_handler(DBAPIError)
-    async def _db_error(_request: Request, exc: DBAPIError) -> Response:
-        log.error("database error: %s", exc, exc_info=exc)
+    async def _database_error(request: Request, exc: Exception) -> Response:
+        fault = classify(exc)
+        if fault is not None and fault.kind == "unavailable":
+            log.warning("database unavailable: %s", describe(exc))
+            headers = {"Retry-After": RETRY_AFTER_S}
+            if web_routes.is_page(request):
+                return await web_routes.error_page(request, 503, "", headers)
+            return JSON({"detail": "the database is unavailable; retry later"}, status_code=503,
+                        headers=headers)
+        log.error("database error (a bug): %s", type(exc).__name__, exc_info=exc)
+        if web_routes.is_page(request):
+            return await web_routes.error_page(request, 500, "")
         return JSON({"detail": "internal error"}, status_code=500)
+
+    # Every database error class, wrapped by SQLAlchemy or raised by the driver itself (the bulk
+    # insert paths use psycopg's COPY and sqlite3's executemany directly): collector.store.errors.
+    for kind in (SQLAlchemyError, psycopg.Error, sqlite3.Error, DatabaseBusy):
+        app.add_exception_handler(kind, _database_error)
 
     @app.exception_handler(Exception)
     async def _internal_error(_request: Request, exc: Exception) -> Response:

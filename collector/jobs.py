@@ -22,11 +22,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from collector import audit
 from collector.policy import Policies
 from collector.records.service import Records
+from collector.store.errors import classify, describe
 from collector.tickets import SweepReport, Tickets
 
 __all__ = ["PeriodicJob", "RecordScheduler", "Sweeper", "sweep"]
@@ -71,10 +71,13 @@ class PeriodicJob:
         while not self._stop.is_set():
             try:
                 self.step(self.clock())
-            except SQLAlchemyError as exc:
-                log.warning("%s failed, retrying in %gs: %s", self.what, self.interval, type(exc).__name__)
-            except Exception:  # must outlive its own bugs; they are logged in full
-                log.exception("%s failed, retrying in %gs", self.what, self.interval)
+            except Exception as exc:  # must outlive database outages and its own bugs
+                fault = classify(exc)
+                if fault is not None and fault.kind == "unavailable":
+                    log.warning("%s failed, retrying in %gs: database unavailable: %s", self.what,
+                                self.interval, describe(exc))
+                else:  # a bug: logged in full
+                    log.exception("%s failed, retrying in %gs", self.what, self.interval)
             self._stop.wait(self.interval)
 
 

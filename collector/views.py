@@ -8,13 +8,12 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from checks.result import WIRE_VERSION, Status, format_time
 from collector.store import queries
 from collector.store.db import reading
 
-__all__ = ["ResultFilter", "list_results", "list_hosts", "database_ok", "MAX_LIMIT", "DEFAULT_LIMIT"]
+__all__ = ["ResultFilter", "list_results", "list_hosts", "MAX_LIMIT", "DEFAULT_LIMIT"]
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -65,13 +64,3 @@ def list_hosts(engine: Engine) -> list[dict[str, Any]]:
             "agent_version": h.agent_version,
         })
     return out
-
-
-def database_ok(engine: Engine) -> bool:
-    """True when the database answers ``SELECT 1``."""
-    try:
-        with reading(engine) as conn:
-            queries.ping(conn)
-    except SQLAlchemyError:
-        return False
-    return True

@@ -7,7 +7,9 @@ from typing import Any
 import orjson
 from fastapi.responses import JSONResponse
 
-__all__ = ["JSON"]
+__all__ = ["JSON", "RETRY_AFTER_S"]
+
+RETRY_AFTER_S = "5"  # what a 503 for an unavailable database tells the client to wait
 
 
 class JSON(JSONResponse):

@@ -20,12 +20,13 @@ from sqlalchemy import Engine
 
 from collector.auth import Agent, Person, Role, authenticate
 from collector.config import Settings
+from collector.health import Health
 from collector.ingest import Ingestor
 from collector.metrics import CollectorMetrics
 from collector.store.tables import MAX_ROW_ID
 
-__all__ = ["AgentDep", "EngineDep", "IngestorDep", "MetricsDep", "PersonDep", "RowId", "SettingsDep", "get_principal",
-           "require_role", "unauthorized"]
+__all__ = ["AgentDep", "EngineDep", "HealthDep", "IngestorDep", "MetricsDep", "PersonDep", "RowId", "SettingsDep",
+           "get_principal", "require_role", "unauthorized"]
 
 
 async def get_engine(request: Request) -> Engine:
@@ -44,6 +45,10 @@ async def get_metrics(request: Request) -> CollectorMetrics:
     return request.app.state.metrics  # type: ignore[no-any-return]
 
 
+async def get_health(request: Request) -> Health:
+    return request.app.state.health  # type: ignore[no-any-return]
+
+
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 IngestorDep = Annotated[Ingestor, Depends(get_ingestor)]
@@ -51,6 +56,7 @@ MetricsDep = Annotated[CollectorMetrics, Depends(get_metrics)]
 # A row id in a path (tickets, records, archive entries; API and pages alike): a larger number
 # cannot name a row, and handing it to the database overflows its 64-bit integers.
 RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+HealthDep = Annotated[Health, Depends(get_health)]
 
 
 def unauthorized(message: str) -> HTTPException:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse, Response
+from starlette.concurrency import run_in_threadpool
 
-from collector import views
-from collector.api import JSON
-from collector.api.deps import EngineDep, MetricsDep
+from collector.api import JSON, RETRY_AFTER_S
+from collector.api.deps import HealthDep, MetricsDep
 from collector.api.models import Health
 from collector.metrics import CONTENT_TYPE
 
@@ -15,11 +15,15 @@ router = APIRouter()
 
 
 @router.get("/healthz", response_class=JSON, response_model=Health,
-            responses={503: {"model": Health, "description": "the database does not answer"}})
-def healthz(engine: EngineDep) -> JSON:
-    if views.database_ok(engine):
+            responses={503: {"model": Health, "description": "the database does not answer or cannot store "
+                                                             "(with Retry-After)"}})
+async def healthz(health: HealthDep) -> JSON:
+    """200 when the collector can reach its database and store into it; never waits on the database."""
+    report = health.report() if health.running else await run_in_threadpool(health.report)
+    if report.ok:
         return JSON({"status": "ok"})
-    return JSON({"status": "unavailable", "detail": "the database does not answer"}, status_code=503)
+    return JSON({"status": "unavailable", "detail": report.detail}, status_code=503,
+                headers={"Retry-After": RETRY_AFTER_S})
 
 
 @router.get("/metrics", response_class=PlainTextResponse,

@@ -49,13 +49,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, and_, insert, or_, select, update
-from sqlalchemy.exc import SQLAlchemyError
 
 from collector.notify.base import Outgoing, PermanentError, Sender, TransientError
 from collector.notify.config import NotifyConfig, RetryPolicy
 from collector.notify.messages import render
 from collector.notify.routing import route
 from collector.store.db import reading, writing
+from collector.store.errors import classify, describe
 from collector.store.tables import notify_deliveries as D
 from collector.store.tables import notify_events as E
 
@@ -262,9 +262,11 @@ class Dispatcher:
             try:
                 dispatch_due(self.engine, self.clock(), self.senders, config=self.config,
                              worker=self.worker, rng=rng)
-            except SQLAlchemyError as exc:
-                log.warning("notifications: database unavailable (%s); retrying", type(exc).__name__)
-            except Exception:
-                log.exception("notifications: dispatch pass failed; retrying")
+            except Exception as exc:
+                fault = classify(exc)
+                if fault is not None and fault.kind == "unavailable":
+                    log.warning("notifications: database unavailable (%s); retrying", describe(exc))
+                else:
+                    log.exception("notifications: dispatch pass failed; retrying")
             self._stop.wait(self.interval_s)
 

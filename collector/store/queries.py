@@ -111,13 +111,13 @@ def _insert_results_sqlite(conn: Connection, rows: Sequence[dict[str, Any]]) -> 
 
 
 def _copy_results_pg(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
-    info = conn.connection.info
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        if not info.get(_PG_STAGE):
-            cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {_PG_STAGE} ON COMMIT DELETE ROWS AS "
-                           f"SELECT {_QUOTED_COLUMNS} FROM results WITH NO DATA")
-            info[_PG_STAGE] = True
+        # No "created already" mark on the connection: a rollback of the transaction that created the
+        # staging table drops it, and a mark that outlived it answered every later batch on that
+        # connection with UndefinedTable.  IF NOT EXISTS costs about 0.2 ms when the table is there.
+        cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {_PG_STAGE} ON COMMIT DELETE ROWS AS "
+                       f"SELECT {_QUOTED_COLUMNS} FROM results WITH NO DATA")
         with cursor.copy(f"COPY {_PG_STAGE} ({_QUOTED_COLUMNS}) FROM STDIN") as copy:
             for r in rows:
                 copy.write_row([r[c] for c in RESULT_COLUMNS])

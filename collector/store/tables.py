@@ -21,6 +21,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -35,6 +36,7 @@ __all__ = [
     "MAX_ROW_ID", "metadata", "agent_tokens", "agent_token_hosts", "users", "results", "latest", "hosts", "UTCDateTime",
     "notify_events", "notify_deliveries", "tickets", "ticket_events", "ticket_streaks", "LIVE_STATES",
     "archive_entries", "web_sessions", "records", "record_signatures", "audit_log", "ticket_followups",
+    "health_probe",
 ]
 
 MAX_ROW_ID = 2**63 - 1  # ids are BIGINT (64-bit signed) on every backend: nothing larger can name a row
@@ -399,4 +401,15 @@ audit_log = Table(
     Column("signature", Text, nullable=False),
     Index("ix_audit_log_at", "at"),
     Index("ix_audit_log_target", "target"),
+)
+
+# --- the health probe (collector/health.py) -----------------------------------
+# One row (id 1) that the health probe rewrites, while writes are failing, to
+# learn whether the database stores again.
+
+health_probe = Table(
+    "health_probe", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("at", Float, nullable=False),
+    Column("pad", LargeBinary, nullable=False),
 )

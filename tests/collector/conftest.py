@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -63,6 +64,43 @@ class PgCluster:
         with self.admin() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
+    # -- faults: stop and start the server, freeze and thaw its processes --------------------
+
+    def _pg_ctl(self, *args: str, timeout: float = 90) -> None:
+        subprocess.run(_as_pg_user([str(PG_BIN / "pg_ctl"), "-D", str(self.datadir), *args]),
+                       check=True, capture_output=True, timeout=timeout)
+
+    def start(self) -> None:
+        """Start the server (again) on its port."""
+        base = self.datadir.parent
+        opts = (f"-c fsync=off -c full_page_writes=off -c listen_addresses=127.0.0.1 -p {self.port} "
+                f"-k {base}")
+        self._pg_ctl("-l", str(base / "server.log"), "-o", opts, "-w", "-t", "60", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        self._pg_ctl("-m", mode, "-w", "stop", timeout=60)
+
+    def pids(self) -> list[int]:
+        """The postmaster and every process it started."""
+        postmaster = int((self.datadir / "postmaster.pid").read_text().split()[0])
+        children = Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
+        return [postmaster, *map(int, children)]
+
+    def freeze(self) -> list[int]:
+        """SIGSTOP the whole server: it accepts TCP connections (the kernel does) and answers nothing."""
+        pids = self.pids()
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        return pids
+
+    @staticmethod
+    def thaw(pids: list[int]) -> None:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+
 
 def _as_pg_user(cmd: list[str]) -> list[str]:
     if os.geteuid() == 0:
@@ -70,8 +108,11 @@ def _as_pg_user(cmd: list[str]) -> list[str]:
     return cmd
 
 
-@pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[PgCluster]:
+def start_pg_cluster() -> PgCluster:
+    """A new throwaway cluster in a temp dir on a free port, with a migrated template database.
+
+    Calls :func:`missing` if PostgreSQL cannot be run here; stop it with :func:`remove_pg_cluster`.
+    """
     initdb, pg_ctl = PG_BIN / "initdb", PG_BIN / "pg_ctl"
     if not initdb.exists() or not pg_ctl.exists():
         missing("PostgreSQL", f"no initdb/pg_ctl in {PG_BIN}")
@@ -85,33 +126,46 @@ def pg_cluster() -> Iterator[PgCluster]:
     base = Path(tempfile.mkdtemp(prefix="wardround-pg-"))
     if os.geteuid() == 0:
         os.chown(base, pw.pw_uid, pw.pw_gid)
-    datadir, log = base / "data", base / "server.log"
-    port = free_port()
+    cluster = PgCluster(port=free_port(), datadir=base / "data")
     try:
-        subprocess.run(_as_pg_user([str(initdb), "-D", str(datadir), "-U", "postgres", "-A", "trust",
+        subprocess.run(_as_pg_user([str(initdb), "-D", str(cluster.datadir), "-U", "postgres", "-A", "trust",
                                     "--no-sync", "-E", "UTF8"]),
                        check=True, capture_output=True, timeout=120)
-        opts = f"-c fsync=off -c full_page_writes=off -c listen_addresses=127.0.0.1 -p {port} -k {base}"
-        subprocess.run(_as_pg_user([str(pg_ctl), "-D", str(datadir), "-l", str(log), "-o", opts,
-                                    "-w", "-t", "60", "start"]),
-                       check=True, capture_output=True, timeout=90)
+        cluster.start()
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
         detail = getattr(exc, "stderr", b"") or b""
         shutil.rmtree(base, ignore_errors=True)
         why = f"cannot start a throwaway cluster: {exc} {detail.decode(errors='replace')[-300:]}"
         missing("PostgreSQL", why)
-    cluster = PgCluster(port=port, datadir=datadir)
     try:
         with cluster.admin() as conn:
             conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
         engine = make_engine(cluster.url(TEMPLATE_DB))
         upgrade(engine)
         engine.dispose()
+    except BaseException:
+        remove_pg_cluster(cluster)
+        raise
+    return cluster
+
+
+def remove_pg_cluster(cluster: PgCluster) -> None:
+    try:
+        PgCluster.thaw(cluster.pids())
+    except (OSError, ValueError, IndexError):
+        pass
+    subprocess.run(_as_pg_user([str(PG_BIN / "pg_ctl"), "-D", str(cluster.datadir), "-m", "immediate", "stop"]),
+                   capture_output=True, timeout=60)
+    shutil.rmtree(cluster.datadir.parent, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    cluster = start_pg_cluster()
+    try:
         yield cluster
     finally:
-        subprocess.run(_as_pg_user([str(pg_ctl), "-D", str(datadir), "-m", "immediate", "stop"]),
-                       capture_output=True, timeout=60)
-        shutil.rmtree(base, ignore_errors=True)
+        remove_pg_cluster(cluster)
 
 
 @pytest.fixture(scope="session")

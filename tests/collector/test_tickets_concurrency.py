@@ -11,19 +11,11 @@ the outbox.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import threading
-import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from sqlalchemy import select
 
@@ -32,8 +24,7 @@ from collector.auth import create_agent_token
 from collector.store.db import make_engine
 from collector.store.tables import notify_events, tickets
 from tests.collector.conftest import TEMPLATE_DB, make_result
-from tests.conftest import free_port
-from tests.e2e.conftest import command
+from tests.collector.serve import Collector, post_results, start_collectors, stop_collectors
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -44,46 +35,11 @@ BATCHES_PER_HOST = 6
 SENDERS = 6
 
 
-def _start(db_url: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    log = open(workdir / f"collector-{port}.log", "ab")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([command("wardround-collector"), "serve", "--db", db_url, "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    log.close()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            log_text = (workdir / f"collector-{port}.log").read_text()
-            raise AssertionError(f"collector exited: {log_text[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=1):
-                return proc, url
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError("collector did not answer /healthz within 60 s")
-
-
-def _post(url: str, token: str, results: list[dict[str, Any]]) -> None:
-    req = urllib.request.Request(f"{url}/api/v1/results", data=orjson.dumps({"results": results}),
-                                 headers={"Authorization": f"Bearer {token}",
-                                          "Content-Type": "application/json"}, method="POST")
-    for attempt in range(5):
-        try:
-            with urllib.request.urlopen(req, timeout=60) as r:
-                assert r.status == 200
-                return
-        except urllib.error.HTTPError as exc:
-            if exc.code != 503 or attempt == 4:
-                raise
-            time.sleep(0.2)
-
-
 def test_one_ticket_and_one_opened_event_per_problem_when_three_collectors_race(pg_cluster, tmp_path):
     name = pg_cluster.create_db(template=TEMPLATE_DB)
     db_url = pg_cluster.url(name)
     engine = make_engine(db_url)
-    procs: list[subprocess.Popen[bytes]] = []
+    procs: list[Collector] = []
     try:
         tokens = {h: create_agent_token(engine, site=SITE, host=h) for h in HOSTS}
         start = datetime.now(UTC) - timedelta(hours=1)
@@ -94,11 +50,8 @@ def test_one_ticket_and_one_opened_event_per_problem_when_three_collectors_race(
                     make_result(site=SITE, host=host, check="backup_files", item=item, status=Status.CRITICAL,
                                 started_at=start + timedelta(minutes=b, seconds=i), summary="no backup")
                     for i, item in enumerate(ITEMS)]))
-        urls = []
-        for _ in range(3):
-            proc, url = _start(db_url, tmp_path)
-            procs.append(proc)
-            urls.append(url)
+        procs = start_collectors(db_url, tmp_path, 3)
+        urls = [c.url for c in procs]
         errors: list[BaseException] = []
         barrier = threading.Barrier(SENDERS)
 
@@ -107,7 +60,7 @@ def test_one_ticket_and_one_opened_event_per_problem_when_three_collectors_race(
                 barrier.wait(timeout=60)
                 order = stream[k % 3:] + stream[:k % 3] if k % 2 else list(reversed(stream))
                 for j, (host, batch) in enumerate(order):
-                    _post(urls[(j + k) % 3], tokens[host], batch)
+                    post_results(urls[(j + k) % 3], tokens[host], batch)
             except BaseException as exc:  # noqa: BLE001 - reported by the main thread
                 errors.append(exc)
 
@@ -127,14 +80,6 @@ def test_one_ticket_and_one_opened_event_per_problem_when_three_collectors_race(
         assert {r.occurrences for r in rows} == {BATCHES_PER_HOST}  # every result counted once
         assert sorted((e, int(t)) for e, t in events) == sorted(("opened", r.id) for r in rows)
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_collectors(procs)
         engine.dispose()
         pg_cluster.drop_db(name)

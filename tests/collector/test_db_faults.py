@@ -1,0 +1,278 @@
+"""The collector against a real PostgreSQL that misbehaves: cancels, timeouts, a stopped or frozen server.
+
+The module runs its own throwaway cluster (not the session one), because
+these tests stop it, freeze it with SIGSTOP and cancel its backends.  Every
+fault is real: ``pg_cancel_backend`` and ``statement_timeout`` on a COPY
+held open by a protocol-aware relay (:mod:`tests.collector.pg_proxy`),
+``lock_timeout`` against a lock a test holds, ``pg_ctl stop``/``start``, and
+SIGSTOP/SIGCONT of every server process.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.error
+import urllib.request
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
+
+from collector.app import create_app
+from collector.auth import create_agent_token
+from collector.config import Settings
+from collector.store.db import REQUESTS, Limits, make_engine
+from collector.store.tables import results
+from tests.collector.conftest import (
+    HOST,
+    SITE,
+    TEMPLATE_DB,
+    PgCluster,
+    make_batch,
+    remove_pg_cluster,
+    start_pg_cluster,
+)
+from tests.collector.pg_proxy import PgProxy
+from tests.collector.serve import Collector, post_results, start_collectors, stop_collectors
+
+pytestmark = [pytest.mark.postgres]
+
+
+@pytest.fixture(scope="module")
+def faulty_pg() -> Iterator[PgCluster]:
+    cluster = start_pg_cluster()
+    try:
+        yield cluster
+    finally:
+        remove_pg_cluster(cluster)
+
+
+@pytest.fixture
+def fault_db(faulty_pg: PgCluster) -> Iterator[str]:
+    name = faulty_pg.create_db(template=TEMPLATE_DB)
+    yield name
+    faulty_pg.drop_db(name)
+
+
+@pytest.fixture
+def proxy(faulty_pg: PgCluster) -> Iterator[PgProxy]:
+    relay = PgProxy(faulty_pg.port)
+    yield relay
+    relay.close()
+
+
+def _backend_in_copy(cluster: PgCluster, dbname: str) -> int:
+    with cluster.admin() as conn:
+        row = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND state = 'active' "
+                           "AND query LIKE 'COPY wardround_incoming%%'", [dbname]).fetchone()
+    assert row is not None, "no backend is inside COPY"
+    return int(row[0])
+
+
+def _post_in_thread(client: TestClient, batch: list[dict[str, Any]], headers: dict[str, str]
+                    ) -> tuple[threading.Thread, dict[str, Any]]:
+    out: dict[str, Any] = {}
+
+    def post() -> None:
+        out["response"] = client.post("/api/v1/results", json={"results": batch}, headers=headers)
+
+    thread = threading.Thread(target=post)
+    thread.start()
+    return thread, out
+
+
+def test_next_batch_is_stored_when_the_first_copy_on_a_connection_was_cancelled(faulty_pg, fault_db, proxy):
+    # One pooled connection, so the second request runs on the connection whose first COPY was cancelled.
+    engine = make_engine(proxy.url(fault_db), pool_size=1, max_overflow=0)
+    try:
+        headers = {"Authorization": f"Bearer {create_agent_token(engine, site=SITE, host=HOST)}"}
+        with TestClient(create_app(Settings(db_url=proxy.url(fault_db)), engine=engine),
+                        raise_server_exceptions=False) as client:
+            proxy.hold_copy()
+            thread, out = _post_in_thread(client, make_batch(20), headers)
+            assert proxy.held.wait(30)
+            with faulty_pg.admin() as admin:
+                admin.execute("SELECT pg_cancel_backend(%s)", [_backend_in_copy(faulty_pg, fault_db)])
+            proxy.release()
+            thread.join(30)
+            cancelled = out["response"]
+            assert cancelled.status_code == 503 and cancelled.headers["Retry-After"]
+
+            for _ in range(3):  # the connection's staging table went with the rollback
+                r = client.post("/api/v1/results", json={"results": make_batch(20)}, headers=headers)
+                assert r.status_code == 200, r.text
+                assert len(r.json()["accepted"]) == 20
+        with engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(results)).scalar_one() == 60
+    finally:
+        engine.dispose()
+
+
+# Short bounds so the faults below take a second, not the production five.
+QUICK = Limits(connect_s=2, statement_s=1, lock_s=0.5, pool_s=2, ping_s=1, hold_s=6)
+
+
+@contextmanager
+def _client(url: str, limits: Limits = QUICK) -> Iterator[tuple[TestClient, dict[str, str], Engine]]:
+    engine = make_engine(url, limits=limits)
+    try:
+        headers = {"Authorization": f"Bearer {create_agent_token(engine, site=SITE, host=HOST)}"}
+        with TestClient(create_app(Settings(db_url=url), engine=engine), raise_server_exceptions=False) as c:
+            yield c, headers, engine
+    finally:
+        engine.dispose()
+
+
+def _stored(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(results)).scalar_one())
+
+
+def test_statement_timeout_during_copy_answers_503_and_the_next_batch_is_stored(fault_db, proxy):
+    with _client(proxy.url(fault_db)) as (client, headers, engine):
+        proxy.hold_copy()
+        thread, out = _post_in_thread(client, make_batch(10), headers)
+        assert proxy.held.wait(30)
+        time.sleep(QUICK.statement_s + 0.5)  # the server cancels the COPY: statement_timeout
+        proxy.release()
+        thread.join(30)
+        assert out["response"].status_code == 503 and out["response"].headers["Retry-After"]
+        r = client.post("/api/v1/results", json={"results": make_batch(10)}, headers=headers)
+        assert r.status_code == 200 and len(r.json()["accepted"]) == 10
+        assert _stored(engine) == 10
+
+
+def test_terminated_backend_mid_copy_answers_503_and_the_pool_reconnects(faulty_pg, fault_db, proxy):
+    with _client(proxy.url(fault_db)) as (client, headers, engine):
+        proxy.hold_copy()
+        thread, out = _post_in_thread(client, make_batch(10), headers)
+        assert proxy.held.wait(30)
+        with faulty_pg.admin() as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", [_backend_in_copy(faulty_pg, fault_db)])
+        proxy.release()
+        thread.join(30)
+        assert out["response"].status_code == 503
+        r = client.post("/api/v1/results", json={"results": make_batch(10)}, headers=headers)
+        assert r.status_code == 200, r.text
+        assert _stored(engine) == 10
+
+
+def test_lock_timeout_answers_503_when_another_session_holds_the_host_lock(faulty_pg, fault_db):
+    key = zlib.crc32(f"wardround-tickets:{SITE}/{HOST}".encode()) - 2**31  # collector.store.tickets.lock_host
+    with _client(faulty_pg.url(fault_db)) as (client, headers, _engine), \
+            psycopg.connect(host="127.0.0.1", port=faulty_pg.port, user="postgres", dbname=fault_db,
+                            autocommit=True) as admin:
+        admin.execute("SELECT pg_advisory_lock(%s, %s)", [0x57524454, key])  # advisory locks: per database
+        start = time.monotonic()
+        r = client.post("/api/v1/results", json={"results": make_batch(3)}, headers=headers)
+        waited = time.monotonic() - start
+        admin.execute("SELECT pg_advisory_unlock_all()")
+        assert r.status_code == 503 and r.headers["Retry-After"]
+        assert waited < QUICK.lock_s + 5  # lock_timeout, not forever
+        r = client.post("/api/v1/results", json={"results": make_batch(3)}, headers=headers)
+        assert r.status_code == 200
+
+
+def test_read_only_database_answers_503_and_healthz_says_it_cannot_store(faulty_pg, fault_db):
+    with _client(faulty_pg.url(fault_db)) as (client, headers, engine):
+        with faulty_pg.admin() as admin:  # as after a failover to a standby
+            admin.execute(f'ALTER DATABASE "{fault_db}" SET default_transaction_read_only = on')
+        try:
+            engine.dispose()  # the setting applies to new sessions
+            assert client.get("/healthz").status_code == 200  # reachable, and nothing failed yet
+            r = client.post("/api/v1/results", json={"results": make_batch(3)}, headers=headers)
+            assert r.status_code == 503
+            health = client.get("/healthz")
+            assert health.status_code == 503 and "cannot store" in health.json()["detail"]
+        finally:
+            with faulty_pg.admin() as admin:
+                admin.execute(f'ALTER DATABASE "{fault_db}" SET default_transaction_read_only = off')
+        engine.dispose()
+        assert client.post("/api/v1/results", json={"results": make_batch(3)}, headers=headers).status_code == 200
+        assert client.get("/healthz").status_code == 200
+
+
+def test_stopped_database_answers_503_and_service_resumes_when_it_is_back(faulty_pg, fault_db):
+    with _client(faulty_pg.url(fault_db)) as (client, headers, engine):
+        assert client.post("/api/v1/results", json={"results": make_batch(3)}, headers=headers).status_code == 200
+        faulty_pg.stop()
+        try:
+            r = client.post("/api/v1/results", json={"results": make_batch(3)}, headers=headers)
+            assert r.status_code == 503 and r.headers["Retry-After"]
+        finally:
+            faulty_pg.start()
+        r = client.post("/api/v1/results", json={"results": make_batch(3)}, headers=headers)
+        assert r.status_code == 200, r.text
+        assert _stored(engine) == 6
+
+
+def _get(url: str, timeout: float) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.headers
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers
+
+
+def _post_status(url: str, token: str, batch: list[dict[str, Any]]) -> tuple[int, Any, float]:
+    req = urllib.request.Request(f"{url}/api/v1/results", data=orjson.dumps({"results": batch}),
+                                 headers={"Authorization": f"Bearer {token}",
+                                          "Content-Type": "application/json"}, method="POST")
+    start = time.monotonic()
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, r.headers, time.monotonic() - start
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, time.monotonic() - start
+
+
+@pytest.mark.slow
+def test_clients_get_503_in_seconds_and_healthz_answers_at_once_when_the_database_is_frozen(
+        faulty_pg, fault_db, tmp_path):
+    url = faulty_pg.url(fault_db)
+    engine = make_engine(url)
+    collectors: list[Collector] = []
+    pids: list[int] = []
+    try:
+        token = create_agent_token(engine, site=SITE, host=HOST)
+        collectors = start_collectors(url, tmp_path, config={"sweep_seconds": 0})
+        base = collectors[0].url
+        post_results(base, token, make_batch(5))  # pooled connections exist, as in a running collector
+
+        pids = faulty_pg.freeze()
+        answers: list[tuple[int, Any, float]] = []
+        posts = [threading.Thread(target=lambda: answers.append(_post_status(base, token, make_batch(5))))
+                 for _ in range(3)]
+        for t in posts:
+            t.start()
+        health: list[int] = []
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and (503 not in health or any(t.is_alive() for t in posts)):
+            status, _ = _get(f"{base}/healthz", timeout=1.0)  # a timeout here fails the test
+            health.append(status)
+            time.sleep(0.2)
+        for t in posts:
+            t.join(30)
+        bound = REQUESTS.pool_s + REQUESTS.hold_s + 3  # the documented bound, plus slack for a busy machine
+        assert [a[0] for a in answers] == [503, 503, 503]
+        assert all(a[1].get("Retry-After") for a in answers)
+        assert max(a[2] for a in answers) < bound, answers
+        assert 503 in health
+    finally:
+        faulty_pg.thaw(pids)
+    try:
+        deadline = time.monotonic() + 15
+        while _get(f"{base}/healthz", timeout=1.0)[0] != 200:
+            assert time.monotonic() < deadline, "healthz did not recover"
+            time.sleep(0.2)
+        assert len(post_results(base, token, make_batch(5))["accepted"]) == 5
+    finally:
+        stop_collectors(collectors)
+        engine.dispose()
