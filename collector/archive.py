@@ -47,7 +47,7 @@ from collector.keys import Keyring, default_keyring
 from collector.policy import Policies, default_policies
 from collector.store import archive as store
 from collector.store import tickets as ticket_store
-from collector.store.db import reading, writing
+from collector.store.db import DatabaseClock, reading, writing
 from collector.store.tables import MAX_ROW_ID
 
 __all__ = [
@@ -158,10 +158,10 @@ class Archive:
     """Log and read service archive entries.  ``clock`` is injectable for tests."""
 
     def __init__(self, engine: Engine, policies: Policies | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), keys: Keyring | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None, keys: Keyring | None = None) -> None:
         self.engine = engine
         self.policies = policies or default_policies()
-        self.clock = clock
+        self.clock = clock or DatabaseClock(engine)
         self.keys = keys if keys is not None else default_keyring()  # for the audit log
 
     def zone(self, site: str | None) -> ZoneInfo:

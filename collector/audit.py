@@ -46,7 +46,7 @@ import re
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -55,7 +55,7 @@ from sqlalchemy import Connection, Engine
 from checks.result import format_time
 from collector.keys import Keyring
 from collector.store import audit as store
-from collector.store.db import reading
+from collector.store.db import database_time, reading
 
 __all__ = [
     "GENESIS",
@@ -114,7 +114,7 @@ def append(conn: Connection, keys: Keyring, *, actor: str, action: str, target: 
     previous = store.head(conn)
     seq, prev_hash = (previous[0] + 1, previous[1]) if previous else (1, GENESIS)
     fields: dict[str, Any] = {
-        "seq": seq, "at": at or datetime.now(UTC), "actor": actor[:MAX_ACTOR], "action": action,
+        "seq": seq, "at": at or database_time(conn), "actor": actor[:MAX_ACTOR], "action": action,
         "outcome": outcome, "target": target[:MAX_TARGET], "source": SOURCE.get()[:MAX_SOURCE],
         "detail": orjson.dumps(dict(detail or {}), option=orjson.OPT_SORT_KEYS).decode("utf-8"),
         "prev_hash": prev_hash}

@@ -37,7 +37,7 @@ from collector.keys import (
     rotate_key,
 )
 from collector.policy import describe_policies, load_policies
-from collector.store.db import DatabaseURLError, make_engine, safe_url
+from collector.store.db import JOBS, DatabaseURLError, make_engine, safe_url
 from collector.store.migrate import upgrade
 
 if TYPE_CHECKING:
@@ -233,7 +233,7 @@ def _start_notifications(settings: Settings) -> Dispatcher | None:
         return None
     from collector.notify.dispatch import Dispatcher
 
-    dispatcher = Dispatcher(make_engine(settings.db_url), settings.notifications)
+    dispatcher = Dispatcher(make_engine(settings.db_url, limits=JOBS), settings.notifications)
     dispatcher.start()
     return dispatcher
 

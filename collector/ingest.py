@@ -12,7 +12,8 @@ A batch is all or nothing:
   :class:`BatchForbidden` (HTTP 403), nothing stored;
 * otherwise every new result is stored in one transaction, results already
   stored (by id) are reported as duplicates, the latest state of each check
-  item moves forward, and the host's last-seen time, clock offset, spool
+  item moves forward, and the host's last-seen time (by the database's
+  clock, shared by every collector; it never moves backwards), clock offset, spool
   backlog and agent version are recorded (each other host the batch holds
   results for, a host the agent checks remotely, gets its own last-seen
   time); in the same transaction the ticket rules (:mod:`collector.tickets`)
@@ -41,7 +42,7 @@ from checks.result import MAX_DETAILS_BYTES, Result, ResultError, format_time, p
 from collector.auth import Agent
 from collector.dates import check_started_at, credible_until
 from collector.store import queries
-from collector.store.db import writing
+from collector.store.db import database_time, writing
 from collector.tickets import Tickets
 
 __all__ = [
@@ -209,9 +210,8 @@ class Ingestor:
     def ingest(self, agent: Agent, body: bytes) -> Outcome:
         """Validate and store one batch body from ``agent``."""
         start = time.perf_counter()
-        now = datetime.now(UTC)
-        try:
-            batch = parse_batch(body, now)
+        try:  # received_at is set again from the database's clock when the batch is stored
+            batch = parse_batch(body, datetime.now(UTC))
         except BatchInvalid as exc:
             self._observe("rejected", len(exc.detail))
             raise
@@ -225,20 +225,25 @@ class Ingestor:
                 f"this agent token writes for {hosts} only; {len(foreign)} result(s) are for other "
                 f"hosts, e.g. {first['site']}/{first['host']} (a host of the same site can be granted: "
                 f"wardround-collector token create ... --also-host {first['host']})")
-        outcome = self.store(agent, batch, now)
+        outcome = self.store(agent, batch)
         self._observe("accepted", len(outcome.accepted))
         self._observe("duplicate", len(outcome.duplicates))
         self._time_batch(time.perf_counter() - start)
         return outcome
 
-    def store(self, agent: Agent, batch: Batch, now: datetime) -> Outcome:
+    def store(self, agent: Agent, batch: Batch, now: datetime | None = None) -> Outcome:
+        """Store ``batch`` in one transaction at ``now`` (default: the database's clock, read in it)."""
         report = batch.agent
-        offset = (now - report.time).total_seconds() if report.time is not None else None
         others = _other_hosts(agent, batch.rows)
         with writing(self.engine) as conn:
             if self.tickets is not None:  # every host's ticket lock, in one fixed order
                 for host in sorted([agent.host, *others]):
                     self.tickets.lock(conn, agent.site, host)
+            if now is None:  # the one clock every collector shares (after the locks: no stale time)
+                now = database_time(conn)
+                for row in batch.rows:
+                    row["received_at"] = now
+            offset = (now - report.time).total_seconds() if report.time is not None else None
             stored = queries.store_new_results(conn, batch.rows)
             fresh = [r for r in batch.rows if r["uid"] in stored]
             if self.tickets is not None:  # before upsert_latest: it reads the previous newest times

@@ -7,7 +7,10 @@ recorded and notified exactly once), raises levels per policy, and opens
 "agent silent" tickets for hosts that stopped reporting.
 
 :class:`Sweeper` runs it in a daemon thread every ``interval`` seconds, the
-first run at start; one per collector process is enough and more are safe.
+first run at start; one per collector process is enough and more are safe.  Its time is the
+database's clock (:class:`collector.store.db.DatabaseClock`), not this
+machine's: a collector whose clock runs ahead must not see deadlines passed or
+agents silent before the others do.
 A failing sweep is logged and retried at the next interval.
 
 :class:`RecordScheduler` issues the inspection records each site's policy
@@ -19,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Engine
 
@@ -49,9 +52,9 @@ class PeriodicJob:
     thread_name = "wardround-job"
     what = "periodic job"
 
-    def __init__(self, interval: float, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, interval: float, clock: Callable[[], datetime]) -> None:
         self.interval = interval
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.clock = clock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -89,7 +92,7 @@ class Sweeper(PeriodicJob):
 
     def __init__(self, tickets: Tickets, interval: float,
                  clock: Callable[[], datetime] | None = None) -> None:
-        super().__init__(interval, clock)
+        super().__init__(interval, clock or tickets.clock)
         self.tickets = tickets
 
     def step(self, now: datetime) -> None:
@@ -114,7 +117,7 @@ class RecordScheduler(PeriodicJob):
 
     def __init__(self, records: Records, interval: float = 60,
                  clock: Callable[[], datetime] | None = None) -> None:
-        super().__init__(interval, clock)
+        super().__init__(interval, clock or records.clock)
         self.records = records
 
     def step(self, now: datetime) -> None:

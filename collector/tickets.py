@@ -57,7 +57,7 @@ import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -69,7 +69,7 @@ from collector.keys import Keyring, default_keyring
 from collector.policy import Level, Policies, Rule, SitePolicy, default_policies
 from collector.store import followups as followup_store
 from collector.store import tickets as store
-from collector.store.db import reading, writing
+from collector.store.db import DatabaseClock, reading, time_on, writing
 from collector.store.tables import LIVE_STATES
 from collector.ticket_history import snapshot
 
@@ -235,8 +235,12 @@ class Tickets:
                  clock: Callable[[], datetime] | None = None, keys: Keyring | None = None) -> None:
         self.engine = engine
         self.policies = policies or default_policies()
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.clock = clock or DatabaseClock(engine)  # the clock every collector shares; tests inject theirs
         self.keys = keys if keys is not None else default_keyring()
+
+    def _now(self, conn: Connection) -> datetime:
+        """The time of a change: the injected clock (tests) or the database's, shared by all collectors."""
+        return time_on(self.clock, conn)
 
     # -- from results (called by the ingest transaction) -----------------------------------
 
@@ -550,9 +554,9 @@ class Tickets:
             raise TicketInvalid("; ".join(problems))
         check = check or MANUAL_CHECK
         item = item.strip() if item else f"{reported_via}-{uuid.uuid4().hex[:8]}"
-        now = self.clock()
         with writing(self.engine) as conn:
             store.lock_host(conn, site, host)
+            now = self._now(conn)
             change = _Change(conn, now)
             text = f"reported via {reported_via} by {actor}" + (f": {note}" if note else "")
             existing = store.live_ticket(conn, site, host, check, item)
@@ -579,11 +583,11 @@ class Tickets:
     def _act(self, ticket_id: int, actor: str, *, allowed: Sequence[str], action: str, event: str | None,
              values: Callable[[dict[str, Any], datetime], dict[str, Any]], note: str, refuse: str
              ) -> dict[str, Any]:
-        now = self.clock()
         with writing(self.engine) as conn:
             row = store.get_ticket(conn, ticket_id, lock=True)
             if row is None:
                 raise TicketNotFound(f"no ticket {ticket_id}")
+            now = self._now(conn)
             t = dict(row._mapping)
             if t["state"] not in allowed:
                 raise TransitionRefused(f"ticket {ticket_id} is {t['state']}: {refuse}")
@@ -632,11 +636,11 @@ class Tickets:
 
     def comment(self, ticket_id: int, actor: str, text: str | None) -> dict[str, Any]:
         body = _note(text, required=True)
-        now = self.clock()
         with writing(self.engine) as conn:
             row = store.get_ticket(conn, ticket_id, lock=True)
             if row is None:
                 raise TicketNotFound(f"no ticket {ticket_id}")
+            now = self._now(conn)
             t = dict(row._mapping)
             _Change(conn, now).record(t, actor=actor, action="comment", note=body)
             audit.append(conn, self.keys, actor=actor, action="ticket.comment", target=f"ticket:{ticket_id}",

@@ -2,9 +2,13 @@
 
 A sender sends one :class:`Outgoing` to one channel and returns, or raises:
 
-``TransientError``  the receiver is down, slow, rate-limiting or answered an
-                    error that may pass (5xx, 408, 429, a robot's ``errcode``);
-                    the delivery is retried with backoff until its max age.
+``TransientError``  the receiver is down, slow or answered an error that may
+                    pass (5xx, 408, a robot's ``errcode``); the delivery is
+                    retried with backoff until its max age.
+``RateLimited``     (a TransientError) the receiver refused because we sent too
+                    much (HTTP 429, a robot's rate-limit code): every collector
+                    stops sending to that receiver for ``blocked_s`` seconds
+                    (DingTalk blocks a robot for 10 minutes).
 ``PermanentError``  the receiver refused this message for good (4xx other
                     than 408/429, every recipient refused with 5xx); the
                     delivery is marked failed at once with the reason.
@@ -21,7 +25,7 @@ from typing import Any, Protocol
 
 from collector.notify.messages import Message
 
-__all__ = ["Outgoing", "PermanentError", "SendError", "Sender", "TransientError"]
+__all__ = ["Outgoing", "PermanentError", "RateLimited", "SendError", "Sender", "TransientError"]
 
 
 class SendError(Exception):
@@ -34,13 +38,22 @@ class TransientError(SendError):
         self.retry_after_s = retry_after_s
 
 
+class RateLimited(TransientError):
+    def __init__(self, message: str, *, blocked_s: float) -> None:
+        super().__init__(message, retry_after_s=blocked_s)
+        self.blocked_s = blocked_s
+
+
 class PermanentError(SendError):
     pass
 
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """One delivery to send: ``key`` is stable across retries (the idempotency key)."""
+    """One delivery to send: ``key`` is stable across retries (the idempotency key).
+
+    A digest (``event == "digest"``) stands for several deliveries; its ``message`` lists them.
+    """
 
     key: str
     event_uid: str

@@ -4,6 +4,7 @@
 
     notifications:
       timezone: Asia/Shanghai          # times in messages (default UTC)
+      poll: 5s                         # how often each collector's dispatcher looks for work
       retry: {first: 30s, cap: 1h, max_age: 3d}
       channels:
         ops-mail:
@@ -18,6 +19,7 @@
         ops-wecom:
           type: wecom
           url_file: /etc/wardround/wecom.url        # the URL holds the robot key: a secret
+          rate: 20/min                 # the robot's limit (robots have theirs by default; off: none)
       routes:
         - channels: [ops-mail, ops-wecom]
           sites: ["*"]                 # site names or glob patterns (default all)
@@ -35,6 +37,7 @@ once as ``notifications.<path>: ...`` (the caller prefixes the file name).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Mapping
@@ -47,11 +50,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from collector.notify import EVENTS
 
 __all__ = [
-    "CHANNEL_TYPES", "DEFAULT_EVENTS", "LANGUAGES", "Channel", "NotifyConfig", "RetryPolicy", "Route",
-    "Secret", "parse_notifications", "parse_duration", "mask_url",
+    "CHANNEL_TYPES", "DEFAULT_EVENTS", "DEFAULT_RATES", "LANGUAGES", "ROBOT_TYPES", "Channel", "NotifyConfig",
+    "Rate", "RetryPolicy", "Route", "Secret", "parse_notifications", "parse_duration", "parse_rate", "mask_url",
 ]
 
 CHANNEL_TYPES = ("email", "webhook", "wecom", "dingtalk", "feishu")
+ROBOT_TYPES = ("wecom", "dingtalk", "feishu")  # group robots: rate-limited, and a burst becomes a digest
 LANGUAGES = ("zh", "en")
 DEFAULT_EVENTS = ("opened", "reopened", "escalated", "breached", "resolved", "complaint")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -108,6 +112,53 @@ def parse_duration(value: Any) -> float | None:
 
 
 @dataclass(frozen=True, slots=True)
+class Rate:
+    """At most ``count`` messages in any ``per_s`` seconds (to one receiver, from all collectors)."""
+
+    count: int
+    per_s: float
+
+    def __str__(self) -> str:
+        unit = {1.0: "s", 60.0: "min", 3600.0: "h"}.get(self.per_s)
+        return f"{self.count}/{unit}" if unit else f"{self.count}/{self.per_s:g}s"
+
+
+# The robots' documented limits, per robot (per webhook URL):
+# DingTalk 自定义机器人: 20 messages a minute, then blocked for 10 minutes
+#   (open.dingtalk.com/document/orgapp/custom-robot-access, "消息发送频率限制: 每个机器人每分钟最多发送20条。
+#   如果超过20条，会限流10分钟。", quoted in blog.csdn.net/qq_23564667/article/details/119456301);
+# WeCom 群机器人: 20 messages a minute (developer.work.weixin.qq.com/document/path/91770, "每个机器人发送的
+#   消息不能超过20条/分钟");
+# Feishu 自定义机器人: 100 requests a minute and 5 a second per bot (open.feishu.cn custom-bot guide,
+#   "频率控制: 单租户单机器人 100 次/分钟，5 次/秒"; also github.com/openclaw/openclaw/issues/70879).
+DEFAULT_RATES: Mapping[str, tuple[Rate, ...]] = {
+    "dingtalk": (Rate(20, 60.0),),
+    "wecom": (Rate(20, 60.0),),
+    "feishu": (Rate(100, 60.0), Rate(5, 1.0)),
+}
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\S+)\s*$")
+_RATE_UNITS = {"s": 1.0, "sec": 1.0, "second": 1.0, "min": 60.0, "minute": 60.0, "h": 3600.0, "hour": 3600.0}
+
+
+def parse_rate(value: Any) -> tuple[Rate, ...] | None:
+    """Rates from ``20/min``, ``5/s``, ``30/10m``, a list of those, or ``off`` (none); None if invalid."""
+    if value is False or value == "off":
+        return ()
+    items = value if isinstance(value, list) and value else [value]
+    rates = []
+    for item in items:
+        match = _RATE.match(item) if isinstance(item, str) else None
+        if match is None:
+            return None
+        count, unit = int(match.group(1)), match.group(2).lower()
+        per = _RATE_UNITS.get(unit) or parse_duration(unit)
+        if count < 1 or per is None:
+            return None
+        rates.append(Rate(count, per))
+    return tuple(rates)
+
+
+@dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """Backoff ``first`` doubling to ``cap`` (with ±25 % jitter) while younger than ``max_age``."""
 
@@ -123,6 +174,7 @@ class Channel:
     name: str
     type: str
     timeout_s: float = 20.0
+    rates: tuple[Rate, ...] = ()  # pacing shared by every collector (DEFAULT_RATES for the robots)
     # webhook family
     url: Secret | None = None
     secret: Secret | None = None
@@ -156,6 +208,7 @@ class NotifyConfig:
     routes: tuple[Route, ...] = ()
     retry: RetryPolicy = RetryPolicy()
     timezone: str = "UTC"
+    poll_s: float = 5.0
     ticket_link: str | None = None  # "https://wardround.example/tickets/{id}": each message links its ticket
 
     def link(self, ticket_id: object) -> str | None:
@@ -215,7 +268,7 @@ def _str_list(value: Any) -> tuple[str, ...] | None:
     return None
 
 
-_COMMON_KEYS = {"type", "timeout"}
+_COMMON_KEYS = {"type", "timeout", "rate"}
 _KEYS = {
     "email": _COMMON_KEYS | {"host", "port", "security", "username", "password", "password_file",
                              "password_env", "from", "to", "ca_file"},
@@ -252,8 +305,16 @@ def _channel(name: str, doc: Any, problems: _Problems) -> Channel | None:
             problems.add(f"{path}.timeout", "expected a duration up to 5m such as 20s")
         else:
             timeout = parsed
+    rates = DEFAULT_RATES.get(kind, ())
+    if "rate" in doc:
+        given = parse_rate(doc["rate"])
+        if given is None:
+            problems.add(f"{path}.rate", "expected a limit such as 20/min or 5/s, a list of them, or off")
+        else:
+            rates = given
     if kind == "email":
-        return _email(name, doc, path, timeout, problems, before)
+        channel = _email(name, doc, path, timeout, problems, before)
+        return dataclasses.replace(channel, rates=rates) if channel is not None else None
     url = _secret(doc, "url", path, problems, required=True)
     if url is not None:
         parts = urlsplit(url.reveal())
@@ -268,7 +329,7 @@ def _channel(name: str, doc: Any, problems: _Problems) -> Channel | None:
     if len(problems.items) > before:
         return None
     return Channel(name=name, type=kind, timeout_s=timeout, url=url, secret=secret, token=token,
-                   feishu_card=bool(card))
+                   feishu_card=bool(card), rates=rates)
 
 
 def _email(name: str, doc: Mapping[str, Any], path: str, timeout: float, problems: _Problems,
@@ -350,8 +411,8 @@ def parse_notifications(doc: Any) -> tuple[NotifyConfig | None, list[str]]:
     if not isinstance(doc, Mapping):
         return None, ["notifications: expected a mapping with channels and routes"]
     for key in doc:
-        if key not in ("channels", "routes", "retry", "timezone", "ticket_link"):
-            problems.add(str(key), "unknown key (expected channels, routes, retry, timezone, ticket_link)")
+        if key not in ("channels", "routes", "retry", "timezone", "ticket_link", "poll"):
+            problems.add(str(key), "unknown key (expected channels, routes, retry, timezone, ticket_link, poll)")
     raw_channels = doc.get("channels") or {}
     channels: dict[str, Channel] = {}
     if not isinstance(raw_channels, Mapping):
@@ -402,7 +463,10 @@ def parse_notifications(doc: Any) -> tuple[NotifyConfig | None, list[str]]:
         problems.add("ticket_link", "expected the URL of a ticket's page with {id} in it, such as "
                                     f"https://wardround.example-hospital.cn/tickets/{{id}} (got {str(link)[:80]!r})")
         link = None
+    poll = parse_duration(doc.get("poll", 5))
+    if poll is None or poll > 300:
+        problems.add("poll", "expected a duration up to 5m such as 5s")
     if problems.items:
         return None, problems.items
     return NotifyConfig(channels=channels, routes=tuple(routes), retry=retry, timezone=str(tz),
-                        ticket_link=link), []
+                        ticket_link=link, poll_s=float(poll or 5)), []

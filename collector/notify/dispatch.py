@@ -1,11 +1,14 @@
-"""The dispatcher: fans ticket events out to channels and sends them with retries.
+"""The dispatcher: fans ticket events out to channels and sends them in order, paced, with retries.
 
 :func:`dispatch_due` does one pass and is what tests drive with an injected
 clock and senders; :class:`Dispatcher` runs it in a background thread every
-few seconds inside ``wardround-collector serve``.
+``notifications.poll`` seconds (5 s) inside ``wardround-collector serve``.
 
-A pass has two steps:
+A pass has three steps:
 
+0. **Bookkeeping left over.**  Outcomes of sends that could not be recorded
+   because the database was unavailable (kept in the dispatcher's memory)
+   are recorded first, before anything else is claimed.
 1. **Fan-out.**  Each event in ``notify_events`` not yet fanned out is marked
    ``fanned_out_at`` by a conditional UPDATE and gets one ``notify_deliveries``
    row per routed channel (unique per event and channel) in the same
@@ -13,11 +16,36 @@ A pass has two steps:
    older than the retry max age when it is first seen (kept while no
    dispatcher ran) is marked without deliveries and logged: stale news is
    not sent.
-2. **Send.**  A delivery is claimed by a conditional UPDATE (``claimed_by``,
-   ``claimed_until`` = now + lease) that only succeeds when nobody holds a live
-   claim; on PostgreSQL the candidate is picked with ``FOR UPDATE SKIP
-   LOCKED`` so concurrent dispatchers spread over different rows.  Then it is
-   sent and the outcome is recorded at once.
+2. **Send.**  Channel by channel (in turns), a dispatcher claims work with a
+   conditional UPDATE (``claimed_by``, ``claimed_until`` = now + lease) that
+   only succeeds when nobody holds a live claim, sends it, and records the
+   outcome at once.  What may be claimed:
+
+   * **In order, per ticket and channel**: a delivery is eligible only when
+     no earlier event of its ticket is still pending on the same channel and
+     every earlier event of the ticket has been fanned out.  So "resolved"
+     never overtakes "opened", not after a retry and not when several
+     collectors send at once: the next event waits until the previous one is
+     sent (or has failed for good).
+   * **Paced per receiver**: a channel with ``rates`` (the robots by default:
+     DingTalk and WeCom 20/min, Feishu 100/min and 5/s) claims only when the
+     receiver has a free slot in every window.  The receiver's row in
+     ``notify_robots`` (keyed by a hash of its URL, shared by every collector
+     and every channel with that URL) is locked for the claim and records the
+     send's time; each window counts 10 % longer (at most 2 s) so network
+     jitter cannot put one message too many into the robot's own minute.
+     After a refusal for sending too much (HTTP 429, DingTalk 410100, WeCom
+     45009, Feishu 9499/11232) the row's ``blocked_until`` stops every
+     collector from sending there until the block ends (DingTalk: 10 minutes).
+   * **Coalesced when behind**: when a robot channel has more eligible
+     deliveries than free slots, one claim takes as many as fit one message
+     (at most :data:`DIGEST_MAX`, within the robot's size limit), in event
+     order, and sends them as one digest that says so; each ticket's events
+     stay in their order inside it.
+
+Time: every decision (due, claim expiry, windows, blocks) uses the clock the
+dispatcher is given, by default the database's (:class:`DatabaseClock`), so
+collectors with skewed clocks never see each other's claims as expired.
 
 Delivery states:
 
@@ -28,15 +56,19 @@ Delivery states:
              retry policy's max age; ``last_error`` says why; logged as an
              error and counted in ``wardround_notifications_sent_total{outcome="failed"}``
 
-Delivery guarantee: at least once, and exactly once unless the process dies
-between a successful send and the UPDATE that records it (then the claim
-expires after the lease and the delivery is sent once more).  Webhooks carry
-an ``Idempotency-Key`` that is the same on that resend; SMTP has no such
-thing (the resent mail keeps its Message-ID, which some mail clients collapse).
+Delivery guarantee (docs/notifications.md): at least once, and exactly once
+unless the outcome of a send cannot be recorded before its claim's lease
+(5 minutes) runs out: the process died after the receiver accepted the
+message, or the database stayed unavailable longer than the lease.  Then
+another dispatcher sends it once more.  A shorter database outage delays
+only the bookkeeping (step 0), not the guarantee.  Webhooks carry an
+``Idempotency-Key`` that is the same on that resend; SMTP has no such thing
+(the resent mail keeps its Message-ID, which some mail clients collapse).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -45,26 +77,36 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, exists, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
-from collector.notify.base import Outgoing, PermanentError, Sender, TransientError
-from collector.notify.config import NotifyConfig, RetryPolicy
-from collector.notify.messages import render
+from collector.notify.base import Outgoing, PermanentError, RateLimited, Sender, TransientError
+from collector.notify.config import ROBOT_TYPES, Channel, NotifyConfig, RetryPolicy
+from collector.notify.messages import LIMITS, DigestItem, Message, render, render_digest
 from collector.notify.routing import route
-from collector.store.db import reading, writing
+from collector.store.db import DatabaseClock, reading, time_on, writing
 from collector.store.errors import classify, describe
 from collector.store.tables import notify_deliveries as D
 from collector.store.tables import notify_events as E
+from collector.store.tables import notify_robots as R
 
-__all__ = ["Dispatcher", "build_senders", "dispatch_due", "fan_out", "next_delay"]
+__all__ = ["DIGEST_MAX", "Dispatcher", "LEASE", "build_senders", "dispatch_due", "fan_out", "next_delay"]
 
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=5)  # longer than any send can take (timeouts are at most 5 min)
 FANOUT_BATCH = 200
+DIGEST_MAX = 50  # events in one digest message at most
+WINDOW_PAD = 0.10  # a rate window counts this much longer ...
+WINDOW_PAD_MAX_S = 2.0  # ... but at most this many seconds
+
+Clock = Callable[[], datetime]
+_EARLIER = D.alias("earlier")
+_EARLIER_EVENT = E.alias("earlier_event")
 
 
 def next_delay(policy: RetryPolicy, attempts: int, rng: random.Random) -> float:
@@ -84,8 +126,9 @@ def build_senders(config: NotifyConfig) -> dict[str, Sender]:
     return senders
 
 
-def fan_out(engine: Engine, now: datetime, config: NotifyConfig) -> int:
+def fan_out(engine: Engine, now: datetime | Clock, config: NotifyConfig) -> int:
     """Turn new events into deliveries; the number of deliveries created."""
+    clock = now if callable(now) else (lambda: now)
     created = 0
     while True:
         with reading(engine) as conn:
@@ -95,13 +138,14 @@ def fan_out(engine: Engine, now: datetime, config: NotifyConfig) -> int:
             return created
         for event_id in ids:
             with writing(engine) as conn:
+                at = time_on(clock, conn)
                 won = conn.execute(update(E).where(E.c.id == event_id, E.c.fanned_out_at.is_(None))
-                                   .values(fanned_out_at=now)).rowcount
+                                   .values(fanned_out_at=at)).rowcount
                 if won != 1:
                     continue
-                row = conn.execute(select(E.c.event, E.c.site, E.c.severity, E.c.at)
+                row = conn.execute(select(E.c.event, E.c.site, E.c.severity, E.c.at, E.c.ticket_id)
                                    .where(E.c.id == event_id)).one()
-                if (now - row.at).total_seconds() > config.retry.max_age_s:
+                if (at - row.at).total_seconds() > config.retry.max_age_s:
                     # e.g. events kept while notifications were not configured: never flood
                     # people with stale news, but say so
                     log.warning("notification event %s (%s, %s) is older than the max age; not sent",
@@ -110,8 +154,8 @@ def fan_out(engine: Engine, now: datetime, config: NotifyConfig) -> int:
                 targets = route(config.routes, site=row.site, severity=row.severity, event=row.event)
                 for channel, language in targets:
                     conn.execute(insert(D).values(
-                        event_id=event_id, channel=channel, language=language, state="pending",
-                        attempts=0, created_at=now, next_at=now))
+                        event_id=event_id, channel=channel, ticket_id=row.ticket_id, language=language,
+                        state="pending", attempts=0, created_at=at, next_at=at))
                 created += len(targets)
                 if not targets:
                     log.debug("notification event %s (%s, %s, level %s) matches no route",
@@ -120,109 +164,316 @@ def fan_out(engine: Engine, now: datetime, config: NotifyConfig) -> int:
             return created
 
 
-def _claim(engine: Engine, now: datetime, worker: str, channels: list[str]) -> Any | None:
-    """Claim one due delivery of ``channels``; its row joined with its event, or None."""
-    due = and_(D.c.state == "pending", D.c.next_at <= now, D.c.channel.in_(channels),
-               or_(D.c.claimed_until.is_(None), D.c.claimed_until < now))
-    for _ in range(5):  # lost races: another dispatcher took our candidate
-        with writing(engine) as conn:
-            pick = select(D.c.id).where(due).order_by(D.c.next_at, D.c.id).limit(1)
-            if conn.dialect.name == "postgresql":
-                pick = pick.with_for_update(skip_locked=True)
-            candidate = conn.execute(pick).scalar()
-            if candidate is None:
-                return None
-            won = conn.execute(update(D).where(D.c.id == candidate, due)
-                               .values(claimed_by=worker, claimed_until=now + LEASE)).rowcount
-            if won == 1:
-                return conn.execute(
-                    select(D.c.id, D.c.channel, D.c.language, D.c.attempts, D.c.created_at,
-                           E.c.uid, E.c.event, E.c.ticket, E.c.at)
-                    .join(E, E.c.id == D.c.event_id).where(D.c.id == candidate)).one()
+# -- claiming ---------------------------------------------------------------------------------------
+
+def pace_key(ch: Channel) -> str:
+    """The receiver a channel sends to: channels with the same URL share its limits and blocks."""
+    basis = f"url:{ch.url.reveal()}" if ch.url is not None else f"smtp:{ch.host}:{ch.port}:{ch.username or ''}"
+    return hashlib.sha256(basis.encode()).hexdigest()[:32]
+
+
+def _padded(per_s: float) -> float:
+    return per_s + min(per_s * WINDOW_PAD, WINDOW_PAD_MAX_S)
+
+
+@dataclass
+class _Claim:
+    channel: Channel
+    rows: list[Any]  # deliveries joined with their events, in event order
+    digest: bool
+    at: datetime
+
+
+@dataclass
+class _Wait:
+    """Nothing may be sent on this channel now."""
+
+
+class _Lost(Exception):
+    """Another dispatcher changed a candidate between our read and our update."""
+
+
+def _due(channel: str, now: datetime) -> Any:
+    return and_(D.c.channel == channel, D.c.state == "pending", D.c.next_at <= now,
+                or_(D.c.claimed_until.is_(None), D.c.claimed_until < now))
+
+
+def _in_order(now: datetime, *, digest: bool) -> Any:
+    """No earlier event of the ticket waits on this channel (a digest may carry earlier free ones)."""
+    earlier = [_EARLIER.c.channel == D.c.channel, _EARLIER.c.ticket_id == D.c.ticket_id,
+               _EARLIER.c.state == "pending", _EARLIER.c.event_id < D.c.event_id]
+    if digest:  # an earlier one that is due and free is in the same digest, before it
+        earlier.append(or_(_EARLIER.c.next_at > now, _EARLIER.c.claimed_until >= now))
+    unrouted = exists().where(_EARLIER_EVENT.c.ticket_id == D.c.ticket_id, _EARLIER_EVENT.c.id < D.c.event_id,
+                              _EARLIER_EVENT.c.fanned_out_at.is_(None))
+    return and_(~exists().where(*earlier), ~unrouted)
+
+
+_COLUMNS = (D.c.id, D.c.channel, D.c.language, D.c.attempts, D.c.created_at, D.c.ticket_id,
+            E.c.uid, E.c.event, E.c.ticket, E.c.at)
+
+
+def _robot(conn: Connection, key: str, *, lock: bool) -> Any | None:
+    """The receiver's row; ``lock``: created if missing and locked, so claims on it queue."""
+    if lock:
+        conn.execute(_insert_ignore(conn, key))
+    q = select(R).where(R.c.key == key)
+    if lock and conn.dialect.name == "postgresql":
+        q = q.with_for_update()
+    return conn.execute(q).first()
+
+
+def _insert_ignore(conn: Connection, key: str) -> Any:
+    ins = (postgresql.insert(R) if conn.dialect.name == "postgresql" else sqlite.insert(R)).values(
+        key=key, blocked_until=None, recent="[]", updated_at=datetime.now(UTC))
+    return ins.on_conflict_do_nothing(index_elements=["key"])
+
+
+def _claim(engine: Engine, clock: Clock, worker: str, ch: Channel, config: NotifyConfig) -> _Claim | _Wait | None:
+    """Claim the next work of channel ``ch``: a claim, a wait (paced or blocked), or None (nothing due)."""
+    for _ in range(5):  # lost races: another dispatcher took a candidate
+        try:
+            with writing(engine) as conn:
+                return _claim_in(conn, clock, worker, ch, config)
+        except _Lost:
+            continue
     return None
 
 
-def _record(engine: Engine, delivery_id: int, worker: str, **values: Any) -> bool:
+def _claim_in(conn: Connection, clock: Clock, worker: str, ch: Channel, config: NotifyConfig
+              ) -> _Claim | _Wait | None:
+    paced = bool(ch.rates)
+    robot = _robot(conn, pace_key(ch), lock=paced)  # paced: locked, claims on this receiver queue here
+    now = time_on(clock, conn)
+    if robot is not None and robot.blocked_until is not None and robot.blocked_until > now:
+        return _Wait()
+    digest = False
+    recent: list[float] = []
+    if paced:
+        assert robot is not None  # _robot created it
+        stamp = now.timestamp()
+        longest = max(_padded(r.per_s) for r in ch.rates)
+        recent = [t for t in json.loads(robot.recent) if t > stamp - longest]
+        free = min(r.count - sum(1 for t in recent if t > stamp - _padded(r.per_s)) for r in ch.rates)
+        if free <= 0:
+            return _Wait()
+        if ch.type in ROBOT_TYPES:
+            waiting = conn.execute(select(func.count()).select_from(
+                select(D.c.id).where(_due(ch.name, now), _in_order(now, digest=True))
+                .limit(free + 1).subquery())).scalar_one()
+            digest = waiting > 1 and waiting > free
+    q = select(*_COLUMNS).join(E, E.c.id == D.c.event_id).where(_due(ch.name, now), _in_order(now, digest=digest))
+    if digest:
+        q = q.order_by(D.c.event_id).limit(DIGEST_MAX)
+    else:
+        q = q.order_by(D.c.next_at, D.c.event_id).limit(1)
+        if conn.dialect.name == "postgresql" and not paced:  # concurrent claimers spread over rows
+            q = q.with_for_update(skip_locked=True, of=D)
+    rows = list(conn.execute(q))
+    if not rows:
+        return None
+    if digest:
+        rows = _fitting(ch, rows, config)
+    ids = [r.id for r in rows]
+    won = conn.execute(update(D).where(D.c.id.in_(ids), _due(ch.name, now))
+                       .values(claimed_by=worker, claimed_until=now + LEASE)).rowcount
+    if won != len(ids):
+        raise _Lost()
+    if paced:
+        assert robot is not None
+        conn.execute(update(R).where(R.c.key == robot.key)
+                     .values(recent=json.dumps([*recent, now.timestamp()]), updated_at=now))
+    return _Claim(ch, rows, digest, now)
+
+
+def _digest_message(ch: Channel, rows: list[Any], config: NotifyConfig) -> Message:
+    items = [DigestItem(r.event, json.loads(r.ticket), r.at) for r in rows]
+    rate = ch.rates[0]
+    return render_digest(items, rate=(rate.count, rate.per_s), language=rows[0].language,
+                         timezone=config.timezone)
+
+
+def _fits(ch: Channel, message: Message) -> bool:
+    limit = LIMITS.get(ch.type, 20_000) - 512  # room for the payload's framing and signature
+    return max(len(f"**{message.title}**\n{message.markdown}".encode()),
+               len(f"{message.title}\n{message.text}".encode())) <= limit
+
+
+def _fitting(ch: Channel, rows: list[Any], config: NotifyConfig) -> list[Any]:
+    """The longest prefix of ``rows`` whose digest fits one message of the channel (at least one row)."""
+    low, high = 1, len(rows)
+    while low < high:
+        mid = (low + high + 1) // 2
+        if _fits(ch, _digest_message(ch, rows[:mid], config)):
+            low = mid
+        else:
+            high = mid - 1
+    return rows[:low]
+
+
+# -- recording --------------------------------------------------------------------------------------
+
+@dataclass
+class _Outcome:
+    """What to write on claimed deliveries once a send is over (kept while the database is away)."""
+
+    ids: list[int]
+    worker: str
+    values: dict[str, Any]
+    block: tuple[str, datetime] | None = None  # (receiver key, blocked until)
+
+
+@dataclass
+class Bookkeeping:
+    """Outcomes a dispatcher could not record yet: recorded first in its next pass."""
+
+    waiting: list[_Outcome] = field(default_factory=list)
+
+
+def _record(engine: Engine, outcome: _Outcome) -> None:
     with writing(engine) as conn:
-        done = conn.execute(update(D).where(D.c.id == delivery_id, D.c.claimed_by == worker)
-                            .values(claimed_by=None, claimed_until=None, **values)).rowcount
-    if done != 1:
-        log.warning("notification delivery %s: our claim expired before the outcome was recorded; "
-                    "another dispatcher may send it again", delivery_id)
-    return done == 1
+        done = conn.execute(update(D).where(D.c.id.in_(outcome.ids), D.c.claimed_by == outcome.worker)
+                            .values(claimed_by=None, claimed_until=None, attempts=D.c.attempts + 1,
+                                    **outcome.values)).rowcount
+        if outcome.block is not None:
+            key, until = outcome.block
+            conn.execute(_insert_ignore(conn, key))
+            conn.execute(update(R).where(R.c.key == key, or_(R.c.blocked_until.is_(None),
+                                                             R.c.blocked_until < until))
+                         .values(blocked_until=until, updated_at=until))
+    if done != len(outcome.ids):
+        log.warning("notification deliveries %s: our claim expired before the outcome was recorded; "
+                    "another dispatcher may send %d of them again", outcome.ids, len(outcome.ids) - done)
 
 
-def dispatch_due(engine: Engine, now: datetime, senders: Mapping[str, Sender], *,
+def _settle(engine: Engine, book: Bookkeeping, outcome: _Outcome) -> None:
+    """Record ``outcome``; if the database is unavailable, keep it for the next pass and re-raise."""
+    try:
+        _record(engine, outcome)
+    except Exception as exc:
+        fault = classify(exc)
+        if fault is not None and fault.kind == "unavailable":
+            book.waiting.append(outcome)
+            log.warning("notification deliveries %s: outcome not recorded yet (%s); recording it when the "
+                        "database answers again, the message is not sent again", outcome.ids, describe(exc))
+        raise
+
+
+def _catch_up(engine: Engine, book: Bookkeeping) -> None:
+    while book.waiting:
+        _record(engine, book.waiting[0])  # still unavailable: raises, the pass ends, nothing is claimed
+        book.waiting.pop(0)
+
+
+# -- one pass ---------------------------------------------------------------------------------------
+
+def dispatch_due(engine: Engine, now: datetime | Clock, senders: Mapping[str, Sender], *,
                  config: NotifyConfig | None = None, worker: str | None = None,
                  rng: random.Random | None = None, limit: int = 100,
-                 on_outcome: Callable[[str, str], None] | None = None) -> int:
-    """One pass at time ``now``: fan out new events, send what is due; the number sent.
+                 on_outcome: Callable[[str, str], None] | None = None,
+                 bookkeeping: Bookkeeping | None = None) -> int:
+    """One pass: record what is left, fan out new events, send what is due; the deliveries sent.
 
-    ``senders`` maps channel names to senders; deliveries of channels without
-    a sender are left alone (another collector with that channel may send
-    them).  ``config`` supplies the routes, retry policy and time zone.
+    ``now`` is a time (tests) or a clock read at each step.  ``senders`` maps
+    channel names to senders; deliveries of channels without a sender are
+    left alone (another collector with that channel may send them).
+    ``config`` supplies the routes, channels (rates), retry policy and time
+    zone.  ``bookkeeping`` carries unrecorded outcomes from pass to pass.
     """
     config = config or NotifyConfig()
+    clock: Clock = now if callable(now) else (lambda: now)
     worker = worker or default_worker_id()
     rng = rng or random.Random()
-    fan_out(engine, now, config)
-    channels = sorted(senders)
-    if not channels:
-        return 0
+    book = bookkeeping if bookkeeping is not None else Bookkeeping()
+    _catch_up(engine, book)
+    fan_out(engine, clock, config)
+    active = [config.channels.get(name) or Channel(name=name, type="webhook") for name in sorted(senders)]
     sent = 0
-    for _ in range(limit):
-        if not channels:
-            break
-        row = _claim(engine, now, worker, channels)
-        if row is None:
-            break
-        ticket = json.loads(row.ticket)
-        attempts = row.attempts + 1
-        try:
-            message = render(row.event, ticket, at=row.at, language=row.language,
-                             timezone=config.timezone, link=config.link(ticket.get("id")))
-            out = Outgoing(key=f"{row.uid}.{row.channel}", event_uid=row.uid, event=row.event,
-                           at=row.at, ticket=ticket, language=row.language, message=message)
-            senders[row.channel].send(out)
-        except PermanentError as exc:
-            log.error("notification %s to %s failed for good: %s", row.uid, row.channel, exc)
-            _record(engine, row.id, worker, state="failed", attempts=attempts, last_error=str(exc))
-            _notify(on_outcome, row.channel, "failed")
-            continue
-        except Exception as exc:  # TransientError, or a bug in a sender: retry, never drop
-            reason = str(exc) if isinstance(exc, TransientError) else f"internal error: {type(exc).__name__}"
-            if not isinstance(exc, TransientError):
-                log.exception("notification %s to %s: sender error", row.uid, row.channel)
-            age = (now - row.created_at).total_seconds()
-            if age >= config.retry.max_age_s:
-                log.error("notification %s to %s failed: still failing after %d attempts over %s: %s",
-                          row.uid, row.channel, attempts, timedelta(seconds=int(age)), reason)
-                _record(engine, row.id, worker, state="failed", attempts=attempts,
-                        last_error=f"gave up after {attempts} attempts: {reason}")
-                _notify(on_outcome, row.channel, "failed")
+    while active and sent < limit:
+        for ch in list(active):
+            claim = _claim(engine, clock, worker, ch, config)
+            if not isinstance(claim, _Claim):
+                active.remove(ch)
                 continue
-            delay = next_delay(config.retry, attempts, rng)
-            retry_after = getattr(exc, "retry_after_s", None)
-            if retry_after:
-                delay = max(delay, min(retry_after, config.retry.cap_s))
-            log.warning("notification %s to %s: attempt %d failed, retry in %.0f s: %s",
-                        row.uid, row.channel, attempts, delay, reason)
-            _record(engine, row.id, worker, attempts=attempts, last_error=reason,
-                    next_at=now + timedelta(seconds=delay))
-            _notify(on_outcome, row.channel, "retry")
-            channels.remove(row.channel)  # it is down: leave its other deliveries to a later pass
-            continue
-        _record(engine, row.id, worker, state="sent", attempts=attempts, sent_at=now, last_error=None)
-        _notify(on_outcome, row.channel, "sent")
-        log.info("notification %s (%s of ticket %s) sent to %s", row.uid, row.event, ticket.get("id"),
-                 row.channel)
-        sent += 1
+            ok = _send(engine, claim, senders[ch.name], worker, config, rng, book, on_outcome)
+            if ok:
+                sent += len(claim.rows)
+            else:
+                active.remove(ch)  # it is down or refusing: leave its other deliveries to a later pass
     return sent
 
 
-def _notify(hook: Callable[[str, str], None] | None, channel: str, outcome: str) -> None:
+def _send(engine: Engine, claim: _Claim, sender: Sender, worker: str, config: NotifyConfig,
+          rng: random.Random, book: Bookkeeping, on_outcome: Callable[[str, str], None] | None) -> bool:
+    """Send one claim and record the outcome; True if it was sent."""
+    ch, rows = claim.channel, claim.rows
+    first = rows[0]
+    ids = [r.id for r in rows]
+    what = (f"digest of {len(rows)} events ({', '.join(r.uid for r in rows)})" if claim.digest
+            else f"{first.uid} ({first.event} of ticket {json.loads(first.ticket).get('id')})")
+    try:
+        if claim.digest:
+            message = _digest_message(ch, rows, config)
+            out = Outgoing(key=f"digest.{first.uid}.{ch.name}", event_uid=first.uid, event="digest",
+                           at=rows[-1].at, ticket={}, language=first.language, message=message)
+        else:
+            ticket = json.loads(first.ticket)
+            message = render(first.event, ticket, at=first.at, language=first.language,
+                             timezone=config.timezone, link=config.link(ticket.get("id")))
+            out = Outgoing(key=f"{first.uid}.{ch.name}", event_uid=first.uid, event=first.event,
+                           at=first.at, ticket=ticket, language=first.language, message=message)
+        sender.send(out)
+    except PermanentError as exc:
+        log.error("notification %s to %s failed for good: %s", what, ch.name, exc)
+        _settle(engine, book, _Outcome(ids, worker, {"state": "failed", "last_error": str(exc)}))
+        _notify(on_outcome, ch.name, "failed", len(rows))
+        return False
+    except Exception as exc:  # TransientError, or a bug in a sender: retry, never drop
+        _retry(engine, claim, worker, config, rng, book, what, exc)
+        _notify(on_outcome, ch.name, "retry", len(rows))
+        return False
+    _settle(engine, book, _Outcome(ids, worker, {"state": "sent", "sent_at": claim.at, "last_error": None}))
+    _notify(on_outcome, ch.name, "sent", len(rows))
+    log.info("notification %s sent to %s", what, ch.name)
+    return True
+
+
+def _retry(engine: Engine, claim: _Claim, worker: str, config: NotifyConfig, rng: random.Random,
+           book: Bookkeeping, what: str, exc: Exception) -> None:
+    ch, rows, now = claim.channel, claim.rows, claim.at
+    reason = str(exc) if isinstance(exc, TransientError) else f"internal error: {type(exc).__name__}"
+    if not isinstance(exc, TransientError):
+        log.exception("notification %s to %s: sender error", what, ch.name)
+    attempts = min(r.attempts for r in rows) + 1
+    oldest = min(r.created_at for r in rows)
+    age = (now - oldest).total_seconds()
+    if age >= config.retry.max_age_s:
+        log.error("notification %s to %s failed: still failing after %d attempts over %s: %s",
+                  what, ch.name, attempts, timedelta(seconds=int(age)), reason)
+        _settle(engine, book, _Outcome([r.id for r in rows], worker, {
+            "state": "failed", "last_error": f"gave up after {attempts} attempts: {reason}"}))
+        return
+    if isinstance(exc, RateLimited):  # every collector leaves the receiver alone until then
+        until = now + timedelta(seconds=exc.blocked_s)
+        log.warning("notification %s to %s: the receiver is rate-limiting; nothing is sent to it until %s: %s",
+                    what, ch.name, until.isoformat(timespec="seconds"), reason)
+        _settle(engine, book, _Outcome([r.id for r in rows], worker, {"last_error": reason},
+                                       block=(pace_key(ch), until)))
+        return
+    delay = next_delay(config.retry, attempts, rng)
+    retry_after = getattr(exc, "retry_after_s", None)
+    if retry_after:
+        delay = max(delay, min(retry_after, config.retry.cap_s))
+    log.warning("notification %s to %s: attempt %d failed, retry in %.0f s: %s",
+                what, ch.name, attempts, delay, reason)
+    _settle(engine, book, _Outcome([r.id for r in rows], worker, {
+        "last_error": reason, "next_at": now + timedelta(seconds=delay)}))
+
+
+def _notify(hook: Callable[[str, str], None] | None, channel: str, outcome: str, n: int) -> None:
     if hook is not None:
-        hook(channel, outcome)
+        for _ in range(n):
+            hook(channel, outcome)
 
 
 def default_worker_id() -> str:
@@ -232,17 +483,15 @@ def default_worker_id() -> str:
 class Dispatcher:
     """The dispatch loop in a daemon thread: a pass every ``interval_s`` seconds until stopped."""
 
-    def __init__(self, engine: Engine, config: NotifyConfig, *, interval_s: float = 5.0,
-                 senders: Mapping[str, Sender] | None = None,
-                 clock: Callable[[], datetime] | None = None) -> None:
-        from datetime import UTC
-
+    def __init__(self, engine: Engine, config: NotifyConfig, *, interval_s: float | None = None,
+                 senders: Mapping[str, Sender] | None = None, clock: Clock | None = None) -> None:
         self.engine = engine
         self.config = config
-        self.interval_s = interval_s
+        self.interval_s = config.poll_s if interval_s is None else interval_s
         self.senders = senders if senders is not None else build_senders(config)
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.clock: Clock = clock or DatabaseClock(engine)
         self.worker = default_worker_id()
+        self.bookkeeping = Bookkeeping()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="wardround-notify", daemon=True)
 
@@ -260,8 +509,8 @@ class Dispatcher:
         rng = random.Random()
         while not self._stop.is_set():
             try:
-                dispatch_due(self.engine, self.clock(), self.senders, config=self.config,
-                             worker=self.worker, rng=rng)
+                dispatch_due(self.engine, self.clock, self.senders, config=self.config,
+                             worker=self.worker, rng=rng, bookkeeping=self.bookkeeping)
             except Exception as exc:
                 fault = classify(exc)
                 if fault is not None and fault.kind == "unavailable":
@@ -269,4 +518,3 @@ class Dispatcher:
                 else:
                     log.exception("notifications: dispatch pass failed; retrying")
             self._stop.wait(self.interval_s)
-

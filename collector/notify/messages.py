@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from collector.terms import say_term
 
-__all__ = ["CLIP_ORDER", "LIMITS", "Message", "clip_utf8", "render"]
+__all__ = ["CLIP_ORDER", "LIMITS", "DigestItem", "Message", "clip_utf8", "render", "render_digest"]
 
 #: What each channel accepts, and what the limit measures (see docs/notifications.md):
 #: WeCom: the markdown ``content``, 4096 bytes of UTF-8 (群机器人配置说明);
@@ -195,3 +195,51 @@ def render(event: str, ticket: Mapping[str, Any], *, at: datetime, language: str
                        markdown="\n".join([f"### {heading}", *md_rows]), remake=make, lengths=lengths)
 
     return make({})
+
+
+# -- digests: several events in one message when a rate-limited robot would fall behind ----------
+
+_DIGEST = {
+    "zh": {"title": "[Wardround] 故障单事件汇总 {n} 条",
+           "heading": "故障单事件汇总（{n} 条）",
+           "why": "机器人限速（{rate}）：为免积压，以下 {n} 条事件合并为一条消息，按发生顺序排列。",
+           "rate": "{count} 条/{per}", "units": {1.0: "秒", 60.0: "分钟", 3600.0: "小时"}, "seconds": "{n} 秒"},
+    "en": {"title": "[Wardround] Digest of {n} ticket events",
+           "heading": "Digest of {n} ticket events",
+           "why": "The robot's rate limit ({rate}): so as not to fall behind, these {n} events come as one "
+                  "message, in the order they happened.",
+           "rate": "{count} per {per}", "units": {1.0: "second", 60.0: "minute", 3600.0: "hour"},
+           "seconds": "{n} s"},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DigestItem:
+    event: str
+    ticket: Mapping[str, Any]
+    at: datetime
+
+
+def render_digest(items: list[DigestItem], *, rate: tuple[int, float], language: str = "zh",
+                  timezone: str = "UTC") -> Message:
+    """One message for ``items`` (in order), saying that and why they were combined.
+
+    ``rate`` is the robot's limit that made the digest necessary: (count, per seconds).
+    """
+    lang = language if language in _DIGEST else "en"
+    words, d, tz = _EVENT_WORDS[lang], _DIGEST[lang], ZoneInfo(timezone)
+    units: Mapping[float, str] = d["units"]  # type: ignore[assignment]
+    count, per_s = rate
+    per = units.get(float(per_s)) or str(d["seconds"]).format(n=f"{per_s:g}")
+    n = len(items)
+    why = str(d["why"]).format(rate=str(d["rate"]).format(count=count, per=per), n=n)
+    lines = []
+    for item in items:
+        t = item.ticket
+        where = " ".join(str(t[k]) for k in ("site", "host", "check", "item") if t.get(k))
+        when = _time(item.at, tz) or ""
+        lines.append((f"{words.get(item.event, item.event)} #{t.get('id')}", f"{where} ({_level(t, lang)}) {when}"))
+    heading = str(d["heading"]).format(n=n)
+    text = "\n".join([heading, "", why, ""] + [f"- {a} {b}" for a, b in lines])
+    markdown = "\n".join([f"### {heading}", f"> {why}", ""] + [f"- **{a}** {b}" for a, b in lines])
+    return Message(title=str(d["title"]).format(n=n), text=text, markdown=markdown)

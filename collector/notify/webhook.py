@@ -37,8 +37,11 @@ signature, keyword missing, rate limit), with ``errcode``/``code`` != 0: that
 is a failure, retried as transient (an operator can fix the robot's settings
 within the max age; the reason is logged and kept on the delivery).
 
-HTTP outcomes: 2xx sent (robots: if the code is 0); 408, 429 (``Retry-After``
-honoured) and 5xx transient; other 4xx and 3xx (we never turn a POST into a
+HTTP outcomes: 2xx sent (robots: if the code is 0); 408 and 5xx transient;
+429 rate-limited (``Retry-After`` honoured); a robot's rate-limit code
+(DingTalk 410100/130101, WeCom 45009, Feishu 9499/11232, whatever the HTTP
+status) rate-limited (:data:`RATE_LIMIT_CODES`: how long every collector then
+leaves that robot alone); other 4xx and 3xx (we never turn a POST into a
 GET by following redirects) permanent; connection errors and timeouts
 transient.  URLs are never shown unmasked: robot keys live in them.
 """
@@ -58,13 +61,25 @@ from typing import Any
 from urllib.parse import quote_plus
 
 from collector import __version__
-from collector.notify.base import Outgoing, PermanentError, TransientError
-from collector.notify.config import Channel, mask_url
+from collector.notify.base import Outgoing, PermanentError, RateLimited, TransientError
+from collector.notify.config import ROBOT_TYPES, Channel, mask_url
 from collector.notify.messages import LIMITS, Message, clip_utf8
 
 __all__ = ["WebhookSender", "dingtalk_sign", "feishu_sign", "payload"]
 
 MAX_ANSWER_BYTES = 64 * 1024
+RATE_LIMIT_PAUSE_S = 60.0  # after a refusal for sending too much, when the receiver does not say how long
+# The robots' "too many messages" answers: code -> how long every collector stops sending to that robot.
+RATE_LIMIT_CODES: Mapping[str, Mapping[Any, float]] = {
+    # 410100 发送速度太快而限流 and the older 130101 "send too fast, exceed 20 times per minute":
+    # the robot is blocked for 10 minutes.
+    "dingtalk": {410100: 600.0, 130101: 600.0},
+    "wecom": {45009: RATE_LIMIT_PAUSE_S},  # api freq out of limit
+    # 11232 frequency limited; 9499 is Feishu's generic "Bad Request" too, so it counts only as
+    # {"code": 9499, "msg": "too many request"} (sent with HTTP 400, github.com/ccfos/nightingale/issues/1437)
+    "feishu": {11232: RATE_LIMIT_PAUSE_S, 9499: RATE_LIMIT_PAUSE_S},
+}
+_ONLY_WITH_TEXT = {("feishu", 9499): "too many request"}
 
 
 def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
@@ -188,8 +203,17 @@ class WebhookSender:
         except urllib.error.HTTPError as exc:
             status = exc.code
             retry_after = _retry_after(exc.headers.get("Retry-After") if exc.headers else None)
+            try:
+                refusal = exc.read(MAX_ANSWER_BYTES)
+            except OSError:
+                refusal = b""
             exc.close()
-            if status in (408, 429) or status >= 500:
+            if status == 429:
+                raise RateLimited(f"{where} answered HTTP 429 (too many requests)",
+                                  blocked_s=retry_after or RATE_LIMIT_PAUSE_S) from None
+            if ch.type in ROBOT_TYPES:  # Feishu answers its rate limit with HTTP 400 and code 9499
+                _check_rate_limit(ch.type, where, _robot_code(ch.type, refusal))
+            if status == 408 or status >= 500:
                 raise TransientError(f"{where} answered HTTP {status}", retry_after_s=retry_after) from None
             raise PermanentError(f"{where} answered HTTP {status}") from None
         except urllib.error.URLError as exc:
@@ -198,25 +222,41 @@ class WebhookSender:
             raise TransientError(f"sending to {where} failed: {_reason(exc)}") from None
         if not 200 <= status < 300:
             raise PermanentError(f"{where} answered HTTP {status}")
-        if ch.type in ("wecom", "dingtalk", "feishu"):
+        if ch.type in ROBOT_TYPES:
             _check_robot_answer(ch.type, where, answer)
 
 
-def _check_robot_answer(kind: str, where: str, answer: bytes) -> None:
+def _robot_code(kind: str, answer: bytes) -> tuple[Any, str] | None:
+    """The robot's ``(code, message)`` from its JSON answer; None if it is not such JSON."""
     try:
         doc = json.loads(answer.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
-        raise TransientError(f"{where}: the {kind} robot answered something that is not JSON") from None
+        return None
     if not isinstance(doc, Mapping):
-        raise TransientError(f"{where}: the {kind} robot answered unexpected JSON")
+        return None
     if kind == "feishu":
-        code = doc.get("code", doc.get("StatusCode"))
-        text = doc.get("msg", doc.get("StatusMessage", ""))
-    else:
-        code, text = doc.get("errcode"), doc.get("errmsg", "")
+        return doc.get("code", doc.get("StatusCode")), str(doc.get("msg", doc.get("StatusMessage", "")))
+    return doc.get("errcode"), str(doc.get("errmsg", ""))
+
+
+def _check_rate_limit(kind: str, where: str, answer: tuple[Any, str] | None) -> None:
+    if answer is None or answer[0] not in RATE_LIMIT_CODES[kind]:
+        return
+    code, text = answer
+    needed = _ONLY_WITH_TEXT.get((kind, code))
+    if needed is None or needed in text.lower():
+        raise RateLimited(f"{where}: the {kind} robot is rate-limiting: code {code} {text[:200]}",
+                          blocked_s=RATE_LIMIT_CODES[kind][code])
+
+
+def _check_robot_answer(kind: str, where: str, answer: bytes) -> None:
+    found = _robot_code(kind, answer)
+    if found is None:
+        raise TransientError(f"{where}: the {kind} robot answered something that is not JSON")
+    _check_rate_limit(kind, where, found)
+    code, text = found
     if code != 0:
-        raise TransientError(f"{where}: the {kind} robot refused the message: code {code} "
-                             f"{str(text)[:200]}")
+        raise TransientError(f"{where}: the {kind} robot refused the message: code {code} {text[:200]}")
 
 
 def _reason(exc: object) -> str:

@@ -36,7 +36,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -53,7 +53,7 @@ from collector.records.i18n import normalise_language, text
 from collector.records.model import KINDS, canonical, digest
 from collector.store import audit as audit_store
 from collector.store import records as store
-from collector.store.db import reading, writing
+from collector.store.db import DatabaseClock, reading, writing
 from collector.store.tables import record_signatures
 from collector.store.tables import records as records_table
 
@@ -228,7 +228,7 @@ class Records:
                  clock: Callable[[], datetime] | None = None, keys: Keyring | None = None) -> None:
         self.engine = engine
         self.policies = policies or default_policies()
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.clock = clock or DatabaseClock(engine)  # issue times and due periods: the shared clock
         self.keys = keys if keys is not None else default_keyring()
 
     # -- periods ------------------------------------------------------------

@@ -32,6 +32,11 @@ the database is at fault, within about 6 s); :data:`JOBS` bounds the
 background work and long reads (record issuing, ``/metrics``, the sweep, the
 notification dispatcher); the command line waits as long as it takes.
 
+Cross-process time decisions (when a claim expires, when a host was last
+seen, when a deadline passed) read the database's clock
+(:func:`database_time`, :class:`DatabaseClock`), so a collector whose own
+clock is off decides nothing differently.
+
 The outcome of every write transaction is kept per database
 (:func:`storage_state`): ``/healthz`` says the collector cannot store after a
 write failed for lack of space, an I/O error or a read-only database, until a
@@ -47,9 +52,10 @@ import socket
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +65,8 @@ from sqlalchemy.exc import ArgumentError, DisconnectionError, NoSuchModuleError
 
 from collector.store.errors import DatabaseBusy, classify, describe
 
-__all__ = ["DatabaseURLError", "JOBS", "Limits", "REQUESTS", "StorageState", "checkpoint_wal", "make_engine",
-           "reading", "safe_url", "storage_state", "writing"]
+__all__ = ["DatabaseClock", "DatabaseURLError", "JOBS", "Limits", "REQUESTS", "StorageState", "checkpoint_wal",
+           "database_time", "make_engine", "reading", "safe_url", "storage_state", "time_on", "writing"]
 
 log = logging.getLogger(__name__)
 
@@ -361,6 +367,36 @@ _storage: dict[str, StorageState] = {}
 def storage_state(engine: Engine) -> StorageState:
     with _locks_guard:
         return _storage.setdefault(_database_key(engine), StorageState())
+
+
+# -- the clock ------------------------------------------------------------------------------------
+
+def database_time(conn: Connection) -> datetime:
+    """Now, by the database's clock: the one clock all collector processes share.
+
+    PostgreSQL: ``clock_timestamp()`` (the current time, not the transaction's start).  SQLite:
+    this machine's clock, which every process on the file shares.
+    """
+    if conn.dialect.name == "postgresql":
+        value: datetime = conn.exec_driver_sql("SELECT clock_timestamp()").scalar_one()
+        return value.astimezone(UTC)
+    return datetime.now(UTC)
+
+
+class DatabaseClock:
+    """A clock (``clock() -> datetime``) that reads :func:`database_time` of ``engine``."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def __call__(self) -> datetime:
+        with reading(self.engine) as conn:
+            return database_time(conn)
+
+
+def time_on(clock: Callable[[], datetime], conn: Connection) -> datetime:
+    """``clock()``; the database's clock is read on ``conn`` (no second connection)."""
+    return database_time(conn) if isinstance(clock, DatabaseClock) else clock()
 
 
 # -- transactions --------------------------------------------------------------------------------

@@ -34,9 +34,9 @@ from sqlalchemy import (
 
 __all__ = [
     "MAX_ROW_ID", "metadata", "agent_tokens", "agent_token_hosts", "users", "results", "latest", "hosts", "UTCDateTime",
-    "notify_events", "notify_deliveries", "tickets", "ticket_events", "ticket_streaks", "LIVE_STATES",
-    "archive_entries", "web_sessions", "records", "record_signatures", "audit_log", "ticket_followups",
-    "health_probe",
+    "notify_events", "notify_deliveries", "notify_robots", "tickets", "ticket_events", "ticket_streaks",
+    "LIVE_STATES", "archive_entries", "web_sessions", "records", "record_signatures", "audit_log",
+    "ticket_followups", "health_probe",
 ]
 
 MAX_ROW_ID = 2**63 - 1  # ids are BIGINT (64-bit signed) on every backend: nothing larger can name a row
@@ -163,6 +163,7 @@ notify_events = Table(
     Column("at", UTCDateTime, nullable=False),
     Column("fanned_out_at", UTCDateTime),
     Index("ix_notify_events_fanned_out_at", "fanned_out_at"),
+    Index("ix_notify_events_ticket_id", "ticket_id", "id"),
 )
 
 notify_deliveries = Table(
@@ -171,6 +172,7 @@ notify_deliveries = Table(
     Column("event_id", BigInteger().with_variant(Integer, "sqlite"),
            ForeignKey("notify_events.id"), nullable=False),
     Column("channel", String(64), nullable=False),
+    Column("ticket_id", String(64), nullable=False),  # the event's: per ticket and channel, in event order
     Column("language", String(8), nullable=False),
     Column("state", String(8), nullable=False),
     Column("attempts", Integer, nullable=False),
@@ -182,6 +184,18 @@ notify_deliveries = Table(
     Column("last_error", Text),
     UniqueConstraint("event_id", "channel", name="uq_notify_deliveries_event_channel"),
     Index("ix_notify_deliveries_state_next_at", "state", "next_at"),
+    Index("ix_notify_deliveries_channel_ticket", "channel", "ticket_id", "event_id"),
+)
+
+# ``notify_robots``: per receiver (``key``, a hash of its URL), shared by every collector:
+# ``blocked_until`` (it refused us for sending too much) and ``recent``, the times (epoch
+# seconds, JSON) of the sends within its longest rate window.
+notify_robots = Table(
+    "notify_robots", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("blocked_until", UTCDateTime),
+    Column("recent", Text, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
 )
 
 # --- tickets (collector/tickets.py) ------------------------------------------

@@ -42,6 +42,7 @@ from collector.followups import LIST_FILTERS
 from collector.records import render
 from collector.records.model import KINDS as RECORD_KINDS
 from collector.records.service import RecordError, Records
+from collector.store.db import DatabaseClock
 from collector.store.records import RecordFilter
 from collector.store.tables import MAX_ROW_ID
 from collector.store.tickets import TicketFilter
@@ -285,7 +286,7 @@ async def logout(request: Request) -> Response:
 @router.get("/hosts", response_class=HTMLResponse)
 def hosts_page(request: Request) -> Response:
     person, sid = _who(request)
-    now = datetime.now(UTC)
+    now = DatabaseClock(request.app.state.engine)()  # "silent" as the sweep judges it
     policies = _tickets(request).policies
     rows = []
     for h in list_hosts(request.app.state.engine):

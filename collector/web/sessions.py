@@ -27,7 +27,7 @@ import hmac
 import logging
 import secrets
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
@@ -35,7 +35,7 @@ from collector import audit
 from collector.auth import Agent, Person, Role, authenticate
 from collector.keys import Keyring, default_keyring
 from collector.store import archive as store
-from collector.store.db import reading, writing
+from collector.store.db import DatabaseClock, reading, time_on, writing
 
 __all__ = ["COOKIE", "SESSION_TTL", "Sessions", "csrf_ok", "csrf_token"]
 
@@ -60,10 +60,10 @@ def csrf_ok(session_id: str, token: str | None) -> bool:
 
 
 class Sessions:
-    def __init__(self, engine: Engine, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    def __init__(self, engine: Engine, clock: Callable[[], datetime] | None = None,
                  keys: Keyring | None = None) -> None:
         self.engine = engine
-        self.clock = clock
+        self.clock = clock or DatabaseClock(engine)  # expiry is decided by the clock all collectors share
         self.keys = keys if keys is not None else default_keyring()
 
     def login(self, token: str) -> tuple[str, Person] | None:
@@ -94,7 +94,7 @@ class Sessions:
         if not session_id or len(session_id) > 100:
             return None
         with reading(self.engine) as conn:
-            row = store.session_person(conn, _hash(session_id), self.clock())
+            row = store.session_person(conn, _hash(session_id), time_on(self.clock, conn))
         if row is None or row.role not in Role.__members__:
             return None
         return Person(name=row.name, role=Role[row.role])

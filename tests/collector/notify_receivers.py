@@ -1,4 +1,4 @@
-"""Real receivers for the notification tests: an SMTP server (aiosmtpd) and an HTTP server.
+"""Real receivers for the notification tests: an SMTP server (aiosmtpd), an HTTP server, and robots.
 
 Test modules import the ``*_fixture`` functions to get the fixtures
 ``tls_cert``, ``mail_sink`` and ``hook_sink``.  Both listen on 127.0.0.1,
@@ -6,7 +6,16 @@ can be stopped and started again on the same port (to play an outage), and
 record what they received.  The SMTP server offers
 STARTTLS with a self-signed certificate made here (``cryptography``) and
 requires AUTH (LOGIN/PLAIN) after TLS; the HTTP server answers what a test
-scripts (status, JSON body, headers), by default ``{"errcode": 0, ...}``.
+scripts (status, JSON body, headers), by default ``{"errcode": 0, ...}``,
+after an optional scripted delay (a slow receiver).
+
+:class:`RobotSink` is that HTTP server playing group robots that enforce
+their documented rate limits as the real ones do (``collector/notify/config.py``
+``DEFAULT_RATES`` quotes the vendors): at most N messages in any sliding
+window per robot (webhook path), refusing the excess with the vendor's own
+answer -- DingTalk ``errcode 410100`` and then a 10-minute block of the
+robot, WeCom ``errcode 45009``, Feishu HTTP 400 ``{"code": 9499, "msg":
+"too many request"}`` -- and keeping what it accepted, in order.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ import email.policy
 import json
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -155,6 +165,7 @@ class HookSink:
     hits: list[Hit] = field(default_factory=list)
     answer: Callable[[Hit], tuple[int, Any, dict[str, str]]] = (
         lambda hit: (200, {"errcode": 0, "errmsg": "ok", "code": 0, "msg": "success"}, {}))
+    delay: Callable[[Hit], float] = lambda hit: 0.0  # seconds before the hit is taken and answered
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -170,6 +181,9 @@ class HookSink:
                 parts = urlsplit(self.path)
                 hit = Hit(parts.path, parse_qs(parts.query), dict(self.headers.items()),
                           json.loads(raw.decode("utf-8")))
+                wait = sink.delay(hit)
+                if wait:
+                    time.sleep(wait)
                 with sink._lock:
                     sink.hits.append(hit)
                 status, body, headers = sink.answer(hit)
@@ -206,3 +220,64 @@ def hook_sink_fixture() -> Iterator[HookSink]:
     sink.start()
     yield sink
     sink.stop()
+
+
+# -- robots that enforce their limits -----------------------------------------------------------------
+
+_OK = {"dingtalk": (200, {"errcode": 0, "errmsg": "ok"}), "wecom": (200, {"errcode": 0, "errmsg": "ok"}),
+       "feishu": (200, {"code": 0, "msg": "success", "data": {}})}
+_TOO_MANY = {"dingtalk": (200, {"errcode": 410100, "errmsg": "发送速度太快而限流"}),
+             "wecom": (200, {"errcode": 45009, "errmsg": "api freq out of limit"}),
+             "feishu": (400, {"code": 9499, "msg": "too many request", "data": {}})}
+DOCUMENTED_LIMITS = {"dingtalk": ((20, 60.0),), "wecom": ((20, 60.0),), "feishu": ((100, 60.0), (5, 1.0))}
+BLOCK_S = {"dingtalk": 600.0}  # DingTalk: "如果超过20条，会限流10分钟"
+
+
+@dataclass
+class Robot:
+    kind: str
+    limits: tuple[tuple[int, float], ...]
+    block_s: float = 0.0
+    accepted: list[float] = field(default_factory=list)  # time.monotonic() of each accepted message
+    messages: list[Hit] = field(default_factory=list)  # accepted, in order
+    refused: int = 0
+    blocked_until: float = 0.0
+
+    def take(self, hit: Hit) -> tuple[int, Any]:
+        now = time.monotonic()
+        if now < self.blocked_until:
+            self.refused += 1
+            return _TOO_MANY[self.kind]
+        if any(sum(1 for t in self.accepted if t > now - per) >= count for count, per in self.limits):
+            self.refused += 1
+            if self.block_s:
+                self.blocked_until = now + self.block_s
+            return _TOO_MANY[self.kind]
+        self.accepted.append(now)
+        self.messages.append(hit)
+        return _OK[self.kind]
+
+    def text(self, hit: Hit) -> str:
+        body = hit.body
+        if self.kind == "feishu":
+            return str(body["content"]["text"]) if "content" in body else json.dumps(body["card"])
+        return str(body["markdown"]["text"] if self.kind == "dingtalk" else body["markdown"]["content"])
+
+
+class RobotSink(HookSink):
+    """Robots on paths of one HTTP server; :meth:`add` makes one with its vendor's documented limits."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.robots: dict[str, Robot] = {}
+        self.answer = self._answer
+
+    def add(self, path: str, kind: str, *, limits: tuple[tuple[int, float], ...] | None = None) -> Robot:
+        robot = Robot(kind, limits or DOCUMENTED_LIMITS[kind], BLOCK_S.get(kind, 0.0))
+        self.robots[path] = robot
+        return robot
+
+    def _answer(self, hit: Hit) -> tuple[int, Any, dict[str, str]]:
+        with self._lock:
+            status, body = self.robots[hit.path].take(hit)
+        return status, body, {}

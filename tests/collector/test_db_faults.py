@@ -15,8 +15,10 @@ import time
 import urllib.error
 import urllib.request
 import zlib
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -28,8 +30,9 @@ from sqlalchemy import Engine, func, select
 from collector.app import create_app
 from collector.auth import create_agent_token
 from collector.config import Settings
-from collector.store.db import REQUESTS, Limits, make_engine
-from collector.store.tables import results
+from collector.notify import enqueue
+from collector.store.db import REQUESTS, Limits, make_engine, reading, writing
+from collector.store.tables import notify_deliveries, results
 from tests.collector.conftest import (
     HOST,
     SITE,
@@ -39,6 +42,7 @@ from tests.collector.conftest import (
     remove_pg_cluster,
     start_pg_cluster,
 )
+from tests.collector.notify_receivers import HookSink
 from tests.collector.pg_proxy import PgProxy
 from tests.collector.serve import Collector, post_results, start_collectors, stop_collectors
 
@@ -276,3 +280,51 @@ def test_clients_get_503_in_seconds_and_healthz_answers_at_once_when_the_databas
     finally:
         stop_collectors(collectors)
         engine.dispose()
+
+
+@pytest.mark.slow
+def test_send_outcome_is_recorded_when_the_database_is_back_and_nothing_is_sent_twice(faulty_pg, fault_db,
+                                                                                     tmp_path):
+    url = faulty_pg.url(fault_db)
+    sink = HookSink()
+    in_flight = threading.Event()
+
+    def slow(hit: Any) -> float:  # the receiver takes 2 s: the database goes away meanwhile
+        in_flight.set()
+        return 2.0
+
+    sink.delay = slow
+    sink.start()
+    engine = make_engine(url)
+    collectors: list[Collector] = []
+    try:
+        collectors = start_collectors(url, tmp_path, config={
+            "sweep_seconds": 0,
+            "notifications": {"poll": "0.5s", "channels": {"hook": {"type": "webhook", "url": sink.url("/hook")}},
+                              "routes": [{"channels": ["hook"]}]}})
+        for i in range(3):
+            with writing(engine) as conn:
+                enqueue(conn, event="opened", ticket={"id": i + 1, "site": SITE, "host": HOST, "severity": 2},
+                        at=datetime.now(UTC))
+        assert in_flight.wait(30), "nothing was sent"
+        faulty_pg.stop()  # between sending and recording
+        time.sleep(3)  # the receiver accepted the first message; recording it failed
+        assert len(sink.on("/hook")) == 1
+        faulty_pg.start()
+        engine.dispose()
+        deadline = time.monotonic() + 30
+        while True:
+            with reading(engine) as conn:
+                states = Counter(conn.execute(select(notify_deliveries.c.state)).scalars())
+            if states == Counter({"sent": 3}):
+                break
+            assert time.monotonic() < deadline, f"not recorded: {states} {collectors[0].log_text()[-3000:]}"
+            time.sleep(0.3)
+        time.sleep(1.5)  # a resend would show up now
+        keys = Counter(hit.headers["Idempotency-Key"] for hit in sink.on("/hook"))
+        assert len(keys) == 3 and set(keys.values()) == {1}, keys
+        assert "outcome not recorded yet" in collectors[0].log_text()
+    finally:
+        stop_collectors(collectors)
+        engine.dispose()
+        sink.stop()

@@ -91,3 +91,27 @@ def test_masked_url_keeps_only_scheme_and_host_when_it_holds_a_key():
                                                ("", None), ("soon", None), ("-5s", None), (0, None)])
 def test_duration_parses_when_given_units(text, seconds):
     assert parse_duration(text) == seconds
+
+
+def test_robots_are_paced_at_their_documented_limits_unless_told_otherwise():
+    config, problems = parse_notifications({"poll": "2s", "channels": {
+        "d": {"type": "dingtalk", "url": "https://oapi.dingtalk.com/robot/send?access_token=t"},
+        "w": {"type": "wecom", "url": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k", "rate": "10/min"},
+        "f": {"type": "feishu", "url": "https://open.feishu.cn/open-apis/bot/v2/hook/x"},
+        "h": {"type": "webhook", "url": "https://hooks.example.cn/w"},
+        "o": {"type": "feishu", "url": "https://open.feishu.cn/open-apis/bot/v2/hook/y", "rate": "off"},
+        "m": {"type": "webhook", "url": "https://hooks.example.cn/m", "rate": ["30/10m", "2/s"]}}})
+    assert problems == [] and config is not None
+    rates = {name: [str(r) for r in ch.rates] for name, ch in config.channels.items()}
+    assert rates == {"d": ["20/min"], "w": ["10/min"], "f": ["100/min", "5/s"], "h": [], "o": [],
+                     "m": ["30/600s", "2/s"]}
+    assert config.poll_s == 2
+
+
+@pytest.mark.parametrize("rate", ["20", "20/fortnight", "0/min", "-3/s", ["20/min", "x"], 20])
+def test_bad_rate_or_poll_is_named_when_configured(rate):
+    config, problems = parse_notifications({"poll": "forever", "channels": {
+        "d": {"type": "dingtalk", "url": "https://oapi.dingtalk.com/robot/send?access_token=t", "rate": rate}}})
+    assert config is None
+    assert any(p.startswith("notifications.channels.d.rate:") for p in problems)
+    assert any(p.startswith("notifications.poll:") for p in problems)
