@@ -130,6 +130,10 @@ def _time(value: Any, tz: ZoneInfo) -> str | None:
     return f"{when.astimezone(tz):%Y-%m-%d %H:%M} ({tz.key})"
 
 
+def _where(ticket: Mapping[str, Any]) -> str:
+    return " ".join(str(ticket[k]) for k in ("site", "host", "check", "item") if ticket.get(k))
+
+
 def _level(ticket: Mapping[str, Any], language: str) -> str:
     severity = ticket.get("severity")
     name = ticket.get("level_name")
@@ -203,14 +207,14 @@ _DIGEST = {
     "zh": {"title": "[Wardround] 故障单事件汇总 {n} 条",
            "heading": "故障单事件汇总（{n} 条）",
            "why": "机器人限速（{rate}）：为免积压，以下 {n} 条事件合并为一条消息，按发生顺序排列。",
-           "rate": "{count} 条/{per}", "units": {1.0: "秒", 60.0: "分钟", 3600.0: "小时"}, "seconds": "{n} 秒"},
+           "rate": "{count} 条/{per}", "seconds": "{n} 秒"},
     "en": {"title": "[Wardround] Digest of {n} ticket events",
            "heading": "Digest of {n} ticket events",
            "why": "The robot's rate limit ({rate}): so as not to fall behind, these {n} events come as one "
                   "message, in the order they happened.",
-           "rate": "{count} per {per}", "units": {1.0: "second", 60.0: "minute", 3600.0: "hour"},
-           "seconds": "{n} s"},
+           "rate": "{count} per {per}", "seconds": "{n} s"},
 }
+_PER = {"zh": {1.0: "秒", 60.0: "分钟", 3600.0: "小时"}, "en": {1.0: "second", 60.0: "minute", 3600.0: "hour"}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,18 +232,16 @@ def render_digest(items: list[DigestItem], *, rate: tuple[int, float], language:
     """
     lang = language if language in _DIGEST else "en"
     words, d, tz = _EVENT_WORDS[lang], _DIGEST[lang], ZoneInfo(timezone)
-    units: Mapping[float, str] = d["units"]  # type: ignore[assignment]
     count, per_s = rate
-    per = units.get(float(per_s)) or str(d["seconds"]).format(n=f"{per_s:g}")
+    per = _PER[lang].get(float(per_s)) or d["seconds"].format(n=f"{per_s:g}")
     n = len(items)
-    why = str(d["why"]).format(rate=str(d["rate"]).format(count=count, per=per), n=n)
+    why = d["why"].format(rate=d["rate"].format(count=count, per=per), n=n)
     lines = []
     for item in items:
         t = item.ticket
-        where = " ".join(str(t[k]) for k in ("site", "host", "check", "item") if t.get(k))
         when = _time(item.at, tz) or ""
-        lines.append((f"{words.get(item.event, item.event)} #{t.get('id')}", f"{where} ({_level(t, lang)}) {when}"))
-    heading = str(d["heading"]).format(n=n)
+        lines.append((f"{words.get(item.event, item.event)} #{t.get('id')}", f"{_where(t)} ({_level(t, lang)}) {when}"))
+    heading = d["heading"].format(n=n)
     text = "\n".join([heading, "", why, ""] + [f"- {a} {b}" for a, b in lines])
     markdown = "\n".join([f"### {heading}", f"> {why}", ""] + [f"- **{a}** {b}" for a, b in lines])
-    return Message(title=str(d["title"]).format(n=n), text=text, markdown=markdown)
+    return Message(title=d["title"].format(n=n), text=text, markdown=markdown)

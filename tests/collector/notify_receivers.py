@@ -281,3 +281,11 @@ class RobotSink(HookSink):
         with self._lock:
             status, body = self.robots[hit.path].take(hit)
         return status, body, {}
+
+
+@pytest.fixture(name="robots")
+def robot_sink_fixture() -> Iterator[RobotSink]:
+    sink = RobotSink()
+    sink.start()
+    yield sink
+    sink.stop()

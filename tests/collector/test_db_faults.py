@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -92,6 +92,26 @@ def _post_in_thread(client: TestClient, batch: list[dict[str, Any]], headers: di
     return thread, out
 
 
+def _interrupt_copy(client: TestClient, headers: dict[str, str], proxy: PgProxy,
+                    interrupt: Callable[[], object]) -> Any:
+    """POST a batch, hold its COPY open at the server, ``interrupt()``, let it go on: the response."""
+    proxy.hold_copy()
+    thread, out = _post_in_thread(client, make_batch(10), headers)
+    assert proxy.held.wait(30)
+    interrupt()
+    proxy.release()
+    thread.join(30)
+    return out["response"]
+
+
+def _to_backend_in_copy(cluster: PgCluster, dbname: str, function: str) -> Callable[[], object]:
+    """Calls ``function`` (pg_cancel_backend, pg_terminate_backend) on the backend inside COPY."""
+    def call() -> object:
+        with cluster.admin() as admin:
+            return admin.execute(f"SELECT {function}(%s)", [_backend_in_copy(cluster, dbname)]).fetchone()
+    return call
+
+
 def test_next_batch_is_stored_when_the_first_copy_on_a_connection_was_cancelled(faulty_pg, fault_db, proxy):
     # One pooled connection, so the second request runs on the connection whose first COPY was cancelled.
     engine = make_engine(proxy.url(fault_db), pool_size=1, max_overflow=0)
@@ -99,14 +119,8 @@ def test_next_batch_is_stored_when_the_first_copy_on_a_connection_was_cancelled(
         headers = {"Authorization": f"Bearer {create_agent_token(engine, site=SITE, host=HOST)}"}
         with TestClient(create_app(Settings(db_url=proxy.url(fault_db)), engine=engine),
                         raise_server_exceptions=False) as client:
-            proxy.hold_copy()
-            thread, out = _post_in_thread(client, make_batch(20), headers)
-            assert proxy.held.wait(30)
-            with faulty_pg.admin() as admin:
-                admin.execute("SELECT pg_cancel_backend(%s)", [_backend_in_copy(faulty_pg, fault_db)])
-            proxy.release()
-            thread.join(30)
-            cancelled = out["response"]
+            cancelled = _interrupt_copy(client, headers, proxy,
+                                        _to_backend_in_copy(faulty_pg, fault_db, "pg_cancel_backend"))
             assert cancelled.status_code == 503 and cancelled.headers["Retry-After"]
 
             for _ in range(3):  # the connection's staging table went with the rollback
@@ -141,13 +155,9 @@ def _stored(engine: Engine) -> int:
 
 def test_statement_timeout_during_copy_answers_503_and_the_next_batch_is_stored(fault_db, proxy):
     with _client(proxy.url(fault_db)) as (client, headers, engine):
-        proxy.hold_copy()
-        thread, out = _post_in_thread(client, make_batch(10), headers)
-        assert proxy.held.wait(30)
-        time.sleep(QUICK.statement_s + 0.5)  # the server cancels the COPY: statement_timeout
-        proxy.release()
-        thread.join(30)
-        assert out["response"].status_code == 503 and out["response"].headers["Retry-After"]
+        # the server cancels the COPY it waits in: statement_timeout
+        r = _interrupt_copy(client, headers, proxy, lambda: time.sleep(QUICK.statement_s + 0.5))
+        assert r.status_code == 503 and r.headers["Retry-After"]
         r = client.post("/api/v1/results", json={"results": make_batch(10)}, headers=headers)
         assert r.status_code == 200 and len(r.json()["accepted"]) == 10
         assert _stored(engine) == 10
@@ -155,14 +165,9 @@ def test_statement_timeout_during_copy_answers_503_and_the_next_batch_is_stored(
 
 def test_terminated_backend_mid_copy_answers_503_and_the_pool_reconnects(faulty_pg, fault_db, proxy):
     with _client(proxy.url(fault_db)) as (client, headers, engine):
-        proxy.hold_copy()
-        thread, out = _post_in_thread(client, make_batch(10), headers)
-        assert proxy.held.wait(30)
-        with faulty_pg.admin() as admin:
-            admin.execute("SELECT pg_terminate_backend(%s)", [_backend_in_copy(faulty_pg, fault_db)])
-        proxy.release()
-        thread.join(30)
-        assert out["response"].status_code == 503
+        r = _interrupt_copy(client, headers, proxy,
+                            _to_backend_in_copy(faulty_pg, fault_db, "pg_terminate_backend"))
+        assert r.status_code == 503
         r = client.post("/api/v1/results", json={"results": make_batch(10)}, headers=headers)
         assert r.status_code == 200, r.text
         assert _stored(engine) == 10

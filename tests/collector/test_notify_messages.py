@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
-from collector.notify.messages import render
+from collector.notify.messages import DigestItem, render, render_digest
 
 AT = datetime(2026, 11, 23, 1, 30, tzinfo=UTC)
 TICKET = {"id": 12, "site": "central-hospital", "host": "his-db-01", "check": "db_backup", "item": "HIS",
@@ -48,3 +49,23 @@ def test_message_links_the_ticket_page_when_a_link_is_given():
     m = render("opened", TICKET, at=AT, language="zh", timezone="UTC", link="https://w.example/tickets/12")
     assert m.text.endswith("详情：https://w.example/tickets/12")
     assert "[https://w.example/tickets/12](https://w.example/tickets/12)" in m.markdown
+
+
+def test_digest_lists_events_in_order_and_says_why_in_the_readers_language():
+    items = [DigestItem("opened", {**TICKET, "id": 7}, AT), DigestItem("resolved", {**TICKET, "id": 7}, AT),
+             DigestItem("opened", {**TICKET, "id": 8, "severity": 2, "level_name": ""}, AT)]
+    zh = render_digest(items, rate=(20, 60.0), language="zh", timezone="Asia/Shanghai")
+    assert zh.title == "[Wardround] 故障单事件汇总 3 条"
+    assert "机器人限速（20 条/分钟）：为免积压，以下 3 条事件合并为一条消息，按发生顺序排列。" in zh.text
+    lines = [line for line in zh.markdown.splitlines() if line.startswith("- ")]
+    assert lines == ["- **新故障单 #7** central-hospital his-db-01 db_backup HIS (1级 一级故障) 2026-11-23 09:30 "
+                     "(Asia/Shanghai)",
+                     "- **故障已恢复 #7** central-hospital his-db-01 db_backup HIS (1级 一级故障) 2026-11-23 09:30 "
+                     "(Asia/Shanghai)",
+                     "- **新故障单 #8** central-hospital his-db-01 db_backup HIS (2级) 2026-11-23 09:30 "
+                     "(Asia/Shanghai)"]
+    assert not re.search(r"[A-Za-z]{4,}", re.sub(r"central-hospital|his-db-01|db_backup|Wardround|Asia/Shanghai",
+                                                 "", zh.text))  # no English prose in the Chinese digest
+    en = render_digest(items, rate=(5, 1.0), language="en")
+    assert en.title == "[Wardround] Digest of 3 ticket events"
+    assert "The robot's rate limit (5 per second)" in en.text and "- Ticket resolved #7" in en.text

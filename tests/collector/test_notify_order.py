@@ -12,11 +12,9 @@ import random
 import re
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from collector.notify import enqueue
@@ -24,7 +22,7 @@ from collector.notify.config import NotifyConfig, parse_notifications
 from collector.notify.dispatch import build_senders, dispatch_due
 from collector.store.db import reading, writing
 from collector.store.tables import notify_deliveries, notify_robots
-from tests.collector.notify_receivers import RobotSink, hook_sink_fixture  # noqa: F401 (fixture)
+from tests.collector.notify_receivers import hook_sink_fixture, robot_sink_fixture  # noqa: F401 (fixtures)
 
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 LIFE = ("opened", "acknowledged", "escalated", "resolved")
@@ -57,14 +55,6 @@ def _pending(engine: Any) -> int:
     with reading(engine) as conn:
         return len(conn.execute(select(notify_deliveries.c.id).where(notify_deliveries.c.state == "pending"))
                    .all())
-
-
-@pytest.fixture
-def robots() -> Iterator[RobotSink]:
-    sink = RobotSink()
-    sink.start()
-    yield sink
-    sink.stop()
 
 
 def test_each_tickets_events_arrive_in_order_when_three_dispatchers_send_at_once(engine, hook_sink):

@@ -12,7 +12,6 @@ refused most of such a burst and blocked the robot for 10 minutes.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,21 +19,13 @@ import pytest
 from collector.notify import enqueue
 from collector.store.db import make_engine, writing
 from tests.collector.conftest import TEMPLATE_DB
-from tests.collector.notify_receivers import RobotSink
+from tests.collector.notify_receivers import robot_sink_fixture  # noqa: F401 (fixture)
 from tests.collector.serve import start_collectors, stop_collectors
 from tests.collector.test_notify_order import _events_in
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 WORDS = {"opened": "新故障单", "resolved": "故障已恢复"}
-
-
-@pytest.fixture
-def robots() -> Iterator[RobotSink]:
-    sink = RobotSink()
-    sink.start()
-    yield sink
-    sink.stop()
 
 
 def test_three_collectors_keep_each_robot_within_its_limit_and_every_ticket_in_order(pg_cluster, tmp_path,

@@ -46,6 +46,13 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(where)], capture_output=True, timeout=30)
 
 
+def _copy(tmp_path: Path, sqlite_template: Path) -> tuple[Path, Path]:
+    """A migrated database file in ``tmp_path`` and the path of its WAL."""
+    db = tmp_path / "wardround.db"
+    shutil.copyfile(sqlite_template, db)
+    return db, Path(f"{db}-wal")
+
+
 def _app(url: str, limits: Limits = REQUESTS) -> tuple[Any, dict[str, str], Any]:
     engine = make_engine(url, limits=limits)
     headers = {"Authorization": f"Bearer {create_agent_token(engine, site=SITE, host=HOST)}"}
@@ -91,10 +98,8 @@ def test_healthz_says_it_cannot_store_when_the_disk_is_full_and_recovers_when_sp
 
 
 def test_wal_stays_bounded_while_results_stream_in(tmp_path, sqlite_template):
-    db = tmp_path / "wardround.db"
-    shutil.copyfile(sqlite_template, db)
+    db, wal = _copy(tmp_path, sqlite_template)
     app, headers, engine = _app(f"sqlite:///{db}")
-    wal = Path(f"{db}-wal")
     largest = 0
     try:
         with TestClient(app, raise_server_exceptions=False) as client:
@@ -111,10 +116,8 @@ def test_wal_stays_bounded_while_results_stream_in(tmp_path, sqlite_template):
 
 
 def test_checkpoint_truncates_a_wal_that_a_long_reader_let_grow(tmp_path, sqlite_template):
-    db = tmp_path / "wardround.db"
-    shutil.copyfile(sqlite_template, db)
+    db, wal = _copy(tmp_path, sqlite_template)
     app, headers, engine = _app(f"sqlite:///{db}")
-    wal = Path(f"{db}-wal")
     try:
         reader = sqlite3.connect(db)
         reader.execute("BEGIN")
@@ -134,8 +137,7 @@ def test_checkpoint_truncates_a_wal_that_a_long_reader_let_grow(tmp_path, sqlite
 
 
 def test_locked_database_answers_503_within_the_lock_bound(tmp_path, sqlite_template):
-    db = tmp_path / "wardround.db"
-    shutil.copyfile(sqlite_template, db)
+    db, _wal = _copy(tmp_path, sqlite_template)
     app, headers, engine = _app(f"sqlite:///{db}", QUICK)
     other = sqlite3.connect(db, isolation_level=None)  # e.g. a second process writing
     try:
@@ -155,8 +157,7 @@ def test_locked_database_answers_503_within_the_lock_bound(tmp_path, sqlite_temp
 
 
 def test_read_only_database_answers_503_and_healthz_says_it_cannot_store(tmp_path, sqlite_template):
-    db = tmp_path / "wardround.db"
-    shutil.copyfile(sqlite_template, db)
+    db, _wal = _copy(tmp_path, sqlite_template)
     token = create_agent_token(writable := make_engine(f"sqlite:///{db}"), site=SITE, host=HOST)
     writable.dispose()
     url = f"sqlite:///file:{db}?mode=ro&uri=true"
