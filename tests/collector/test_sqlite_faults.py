@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 from collector.app import create_app
 from collector.auth import create_agent_token
 from collector.config import Settings
-from collector.store.db import REQUESTS, WAL_LIMIT_BYTES, Limits, checkpoint_wal, make_engine
+from collector.store.db import REQUESTS, WAL_LIMIT_BYTES, Limits, checkpoint_wal, make_engine, writing
 from tests.collector.conftest import HOST, SITE, make_batch
 from tests.conftest import missing
 
@@ -180,3 +180,31 @@ def test_missing_database_file_answers_503_not_500(tmp_path):
                         headers={"Authorization": "Bearer some-token"})
         assert r.status_code == 503 and r.headers["Retry-After"]
         assert client.get("/healthz").status_code == 503
+
+
+def test_busy_writer_in_this_process_answers_503_within_the_lock_bound(tmp_path, sqlite_template):
+    db, _wal = _copy(tmp_path, sqlite_template)
+    app, headers, engine = _app(f"sqlite:///{db}", QUICK)
+    try:
+        with TestClient(app, raise_server_exceptions=False) as client, writing(engine):  # a write holds the lock
+            start = time.monotonic()
+            r = client.post("/api/v1/results", json={"results": make_batch(3)}, headers=headers)
+            assert r.status_code == 503 and r.headers["Retry-After"]  # DatabaseBusy, not a wait without end
+            assert time.monotonic() - start < QUICK.lock_s + 5
+    finally:
+        engine.dispose()
+
+
+def test_exhausted_connection_pool_answers_503_within_the_pool_bound(tmp_path, sqlite_template):
+    db, _wal = _copy(tmp_path, sqlite_template)
+    engine = make_engine(f"sqlite:///{db}", limits=QUICK, pool_size=1, max_overflow=0)
+    headers = {"Authorization": f"Bearer {create_agent_token(engine, site=SITE, host=HOST)}"}
+    try:
+        with TestClient(create_app(Settings(db_url=f"sqlite:///{db}"), engine=engine),
+                        raise_server_exceptions=False) as client, engine.connect():  # the only connection
+            start = time.monotonic()
+            r = client.get("/api/v1/hosts", headers=headers)  # any request: the token lookup needs one
+            assert r.status_code == 503 and r.headers["Retry-After"]  # SQLAlchemy's pool TimeoutError
+            assert time.monotonic() - start < QUICK.pool_s + 5
+    finally:
+        engine.dispose()
