@@ -294,9 +294,9 @@ def test_send_outcome_is_recorded_when_the_database_is_back_and_nothing_is_sent_
     sink = HookSink()
     in_flight = threading.Event()
 
-    def slow(hit: Any) -> float:  # the receiver takes 2 s: the database goes away meanwhile
+    def slow(hit: Any) -> float:  # the receiver takes 1.5 s: the database goes away meanwhile
         in_flight.set()
-        return 2.0
+        return 1.5
 
     sink.delay = slow
     sink.start()
@@ -313,7 +313,7 @@ def test_send_outcome_is_recorded_when_the_database_is_back_and_nothing_is_sent_
                         at=datetime.now(UTC))
         assert in_flight.wait(30), "nothing was sent"
         faulty_pg.stop()  # between sending and recording
-        time.sleep(3)  # the receiver accepted the first message; recording it failed
+        time.sleep(2)  # the receiver accepted the first message; recording it failed
         assert len(sink.on("/hook")) == 1
         faulty_pg.start()
         engine.dispose()
