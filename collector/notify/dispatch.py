@@ -37,11 +37,14 @@ A pass has three steps:
      After a refusal for sending too much (HTTP 429, DingTalk 410100, WeCom
      45009, Feishu 9499/11232) the row's ``blocked_until`` stops every
      collector from sending there until the block ends (DingTalk: 10 minutes).
-   * **Coalesced when behind**: when a robot channel has more eligible
-     deliveries than free slots, one claim takes as many as fit one message
-     (at most :data:`DIGEST_MAX`, within the robot's size limit), in event
-     order, and sends them as one digest that says so; each ticket's events
-     stay in their order inside it.
+   * **Coalesced when behind**: a receiver takes at once up to half of each
+     limit; past that, one message every 2 W/N (6 s for 20 a minute), so a
+     steady stream never uses up the window and then stalls for a minute.
+     When a robot channel has more eligible deliveries than that lets through
+     one by one, one claim takes as many as fit one message (at most
+     :data:`DIGEST_MAX`, within the robot's size limit), in event order, and
+     sends them as one digest that says so; each ticket's events stay in
+     their order inside it.
 
 Time: every decision (due, claim expiry, windows, blocks) uses the clock the
 dispatcher is given, by default the database's (:class:`DatabaseClock`), so
@@ -176,6 +179,26 @@ def _padded(per_s: float) -> float:
     return per_s + min(per_s * WINDOW_PAD, WINDOW_PAD_MAX_S)
 
 
+def _room(ch: Channel, recent: list[float], stamp: float) -> int | None:
+    """Messages left in the receiver's burst now (0 or less: past it), or None if it must wait.
+
+    Every rate (N per W) allows a burst of half its limit at once; past that, one message
+    every 2 W/N (6 s for 20 a minute), so that a steady trickle never uses up the window and
+    then waits for a whole minute: what accumulates meanwhile goes as one digest.
+    """
+    room: int | None = None
+    last = max(recent, default=None)
+    for r in ch.rates:
+        used = sum(1 for t in recent if t > stamp - _padded(r.per_s))
+        burst = (r.count + 1) // 2
+        if used >= r.count:
+            return None
+        if used >= burst and last is not None and stamp - last < 2 * r.per_s / r.count:
+            return None
+        room = burst - used if room is None else min(room, burst - used)
+    return room
+
+
 @dataclass
 class _Claim:
     channel: Channel
@@ -251,17 +274,15 @@ def _claim_in(conn: Connection, clock: Clock, worker: str, ch: Channel, config: 
     recent: list[float] = []
     if paced:
         assert robot is not None  # _robot created it
-        stamp = now.timestamp()
-        longest = max(_padded(r.per_s) for r in ch.rates)
-        recent = [t for t in json.loads(robot.recent) if t > stamp - longest]
-        free = min(r.count - sum(1 for t in recent if t > stamp - _padded(r.per_s)) for r in ch.rates)
-        if free <= 0:
+        recent = [t for t in json.loads(robot.recent) if t > now.timestamp() - max(_padded(r.per_s) for r in ch.rates)]
+        room = _room(ch, recent, now.timestamp())
+        if room is None:
             return _Wait()
         if ch.type in ROBOT_TYPES:
             waiting = conn.execute(select(func.count()).select_from(
                 select(D.c.id).where(_due(ch.name, now), _in_order(now, digest=True))
-                .limit(free + 1).subquery())).scalar_one()
-            digest = waiting > 1 and waiting > free
+                .limit(max(room, 1) + 1).subquery())).scalar_one()
+            digest = waiting > 1 and waiting > room  # one by one would use more than the burst left
     q = select(*_COLUMNS).join(E, E.c.id == D.c.event_id).where(_due(ch.name, now), _in_order(now, digest=digest))
     if digest:
         q = q.order_by(D.c.event_id).limit(DIGEST_MAX)

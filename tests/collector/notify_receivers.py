@@ -238,13 +238,12 @@ class Robot:
     kind: str
     limits: tuple[tuple[int, float], ...]
     block_s: float = 0.0
-    accepted: list[float] = field(default_factory=list)  # time.monotonic() of each accepted message
+    accepted: list[float] = field(default_factory=list)  # the sink's clock at each accepted message
     messages: list[Hit] = field(default_factory=list)  # accepted, in order
     refused: int = 0
     blocked_until: float = 0.0
 
-    def take(self, hit: Hit) -> tuple[int, Any]:
-        now = time.monotonic()
+    def take(self, hit: Hit, now: float) -> tuple[int, Any]:
         if now < self.blocked_until:
             self.refused += 1
             return _TOO_MANY[self.kind]
@@ -265,12 +264,17 @@ class Robot:
 
 
 class RobotSink(HookSink):
-    """Robots on paths of one HTTP server; :meth:`add` makes one with its vendor's documented limits."""
+    """Robots on paths of one HTTP server; :meth:`add` makes one with its vendor's documented limits.
+
+    ``clock`` is the robots' sense of time (seconds): real by default; a test that injects the
+    dispatcher's time gives the robots the same time.
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self.robots: dict[str, Robot] = {}
         self.answer = self._answer
+        self.clock: Callable[[], float] = time.monotonic
 
     def add(self, path: str, kind: str, *, limits: tuple[tuple[int, float], ...] | None = None) -> Robot:
         robot = Robot(kind, limits or DOCUMENTED_LIMITS[kind], BLOCK_S.get(kind, 0.0))
@@ -279,7 +283,7 @@ class RobotSink(HookSink):
 
     def _answer(self, hit: Hit) -> tuple[int, Any, dict[str, str]]:
         with self._lock:
-            status, body = self.robots[hit.path].take(hit)
+            status, body = self.robots[hit.path].take(hit, self.clock())
         return status, body, {}
 
 

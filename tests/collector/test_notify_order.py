@@ -140,6 +140,26 @@ def test_burst_to_a_dingtalk_robot_is_paced_and_coalesced_with_no_refusal(engine
     assert "机器人限速（20 条/分钟）" in digest and "合并为一条消息" in digest
 
 
+def test_steady_stream_to_a_wecom_robot_never_waits_for_a_whole_window(engine, robots):
+    wecom = robots.add("/wecom", "wecom")
+    config = _config({"wecom": {"type": "wecom", "url": robots.url("/wecom?key=k")}})
+    sent_at: dict[int, datetime] = {}
+    clock = {"now": T0}
+    robots.clock = lambda: clock["now"].timestamp()  # the robot counts by the same (injected) time
+    for second in range(90):  # one new ticket a second for a minute and a half, a pass every second
+        now = clock["now"] = T0 + timedelta(seconds=second)
+        if second < 60:
+            _enqueue(engine, [("opened", second)], now)
+        before = len(_events_in(wecom))
+        dispatch_due(engine, now, build_senders(config), config=config)
+        for ticket, _word in _events_in(wecom)[before:]:
+            sent_at[ticket] = now
+    assert wecom.refused == 0 and sorted(sent_at) == list(range(60))
+    waits = [(sent_at[t] - (T0 + timedelta(seconds=t))).total_seconds() for t in range(60)]
+    assert max(waits) <= 6  # half the limit at once, then a message (a digest) every 6 s
+    assert len(wecom.messages) <= 20
+
+
 def test_blocked_dingtalk_robot_is_left_alone_for_ten_minutes_by_every_dispatcher(engine, robots):
     ding = robots.add("/ding", "dingtalk")
     ding.blocked_until = float("inf")  # someone else exceeded the limit: the robot refuses everything
