@@ -254,29 +254,28 @@ def test_clients_get_503_in_seconds_and_healthz_answers_at_once_when_the_databas
         collectors = start_collectors(url, tmp_path, config={"sweep_seconds": 0})
         base = collectors[0].url
         post_results(base, token, make_batch(5))  # pooled connections exist, as in a running collector
-
-        pids = faulty_pg.freeze()
-        answers: list[tuple[int, Any, float]] = []
-        posts = [threading.Thread(target=lambda: answers.append(_post_status(base, token, make_batch(5))))
-                 for _ in range(3)]
-        for t in posts:
-            t.start()
-        health: list[int] = []
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and (503 not in health or any(t.is_alive() for t in posts)):
-            status, _ = _get(f"{base}/healthz", timeout=1.0)  # a timeout here fails the test
-            health.append(status)
-            time.sleep(0.2)
-        for t in posts:
-            t.join(30)
+        try:
+            pids = faulty_pg.freeze()
+            answers: list[tuple[int, Any, float]] = []
+            posts = [threading.Thread(target=lambda: answers.append(_post_status(base, token, make_batch(5))))
+                     for _ in range(3)]
+            for t in posts:
+                t.start()
+            health: list[int] = []
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and (503 not in health or any(t.is_alive() for t in posts)):
+                status, _ = _get(f"{base}/healthz", timeout=1.0)  # a timeout here fails the test
+                health.append(status)
+                time.sleep(0.2)
+            for t in posts:
+                t.join(30)
+        finally:
+            faulty_pg.thaw(pids)
         bound = REQUESTS.pool_s + REQUESTS.hold_s + 3  # the documented bound, plus slack for a busy machine
         assert [a[0] for a in answers] == [503, 503, 503]
         assert all(a[1].get("Retry-After") for a in answers)
         assert max(a[2] for a in answers) < bound, answers
         assert 503 in health
-    finally:
-        faulty_pg.thaw(pids)
-    try:
         deadline = time.monotonic() + 15
         while _get(f"{base}/healthz", timeout=1.0)[0] != 200:
             assert time.monotonic() < deadline, "healthz did not recover"
