@@ -47,14 +47,26 @@ from collector.store.migrate import upgrade  # noqa: E402
 from collector.store.tables import hosts, latest, ticket_events, tickets  # noqa: E402
 from collector.ticket_metrics import TicketCollector  # noqa: E402
 
-CHECKS = [("disk", "/data{}", [("used_percent", 41.5, "%"), ("free_bytes", 1e10, "B"),
-                               ("total_bytes", 2e10, "B")]),
-          ("db_backup", "HIS{}/full", [("age_seconds", 3600.0, "s"), ("size_bytes", 5e9, "B")]),
-          ("ping", "10.0.0.{}", [("loss_ratio", 0.0, "ratio"), ("rtt_avg_seconds", 0.001, "s")]),
-          ("service", "svc{}", [("running", 1.0, "")]),
-          ("nagios", "plugin{}", [("x", 1.0, "")])]
+# (check, item, [(metric, value, unit, warn, crit)]): the checks' default thresholds ride along, as on the wire
+CHECKS = [("disk", "/data{}", [("used_percent", 41.5, "%", 80, 90), ("free_bytes", 1e10, "B", None, None),
+                               ("total_bytes", 2e10, "B", None, None)]),
+          ("db_backup", "HIS{}/full", [("age_seconds", 3600.0, "s", None, 93600),
+                                       ("size_bytes", 5e9, "B", None, None)]),
+          ("ping", "10.0.0.{}", [("loss_ratio", 0.0, "ratio", 0.2, 0.6),
+                                 ("rtt_avg_seconds", 0.001, "s", 0.15, 0.5)]),
+          ("service", "svc{}", [("running", 1.0, "", None, None)]),
+          ("nagios", "plugin{}", [("x", 1.0, "", None, None)])]
 SITES = 50
 HOSTS_PER_CHUNK = 200
+
+
+def _metric(name: str, value: float, unit: str, warn: float | None, crit: float | None) -> dict[str, Any]:
+    m: dict[str, Any] = {"name": name, "value": value, "unit": unit}
+    if warn is not None:
+        m["warn"] = warn
+    if crit is not None:
+        m["crit"] = crit
+    return m
 
 
 def fill_state(engine: Engine, n_hosts: int, n_checks: int) -> int:
@@ -69,8 +81,7 @@ def fill_state(engine: Engine, n_hosts: int, n_checks: int) -> int:
                 batch.append({"site": site, "host": host, "check": check, "item": item.format(c),
                               "status": c % 4, "summary": "x", "standard": "",
                               "result_uid": f"{hnum:016x}{c:016x}", "started_at": now, "received_at": now,
-                              "metrics": orjson.dumps(
-                                  [{"name": n, "value": v, "unit": u} for n, v, u in metrics]).decode()})
+                              "metrics": orjson.dumps([_metric(*m) for m in metrics]).decode()})
             agents.append({"site": site, "host": host, "first_seen": now, "last_seen": now,
                            "clock_offset_s": 0.1, "spool_backlog": 0})
         with engine.begin() as conn:

@@ -94,7 +94,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     app = FastAPI(title="Wardround collector", version=__version__, lifespan=lifespan,
                   default_response_class=JSON, openapi_url=None, docs_url=None, redoc_url=None)
-    metrics = CollectorMetrics(jobs_engine)
+    metrics = CollectorMetrics(jobs_engine, policies)
     app.state.settings = settings
     app.state.keys = keys
     app.state.engine = engine

@@ -5,11 +5,15 @@ Three parts, in this order in the exposition:
 1. **State of every check item**, built at each scrape from the ``latest``
    table (one row per site/host/check/item; never a scan of ``results``):
    ``wardround_check_status`` plus the measured values that :data:`EXPORTS`
-   maps to Prometheus metrics.  At 10,000 hosts × 30 checks this is a
-   million series, so it is written straight to text (prometheus_client's
-   ``generate_latest`` costs ~20 µs a series; see ``bench/metrics_scrape.py``).
+   maps to Prometheus metrics, the warning and critical thresholds they were
+   judged by (``wardround_check_threshold``, only where the result carries
+   them) and each backup item's outcome.  At 10,000 hosts × 30 checks this
+   is a million series, so it is written straight to text
+   (prometheus_client's ``generate_latest`` costs ~20 µs a series; see
+   ``bench/metrics_scrape.py``).
 2. **Per-agent state** from the ``hosts`` table: last seen, clock offset,
-   spool backlog (same fast writer).
+   spool backlog; hosts per site by state (ok … silent, never reported, the
+   Today questions); the running deadlines of live tickets (same fast writer).
 3. **The registry**: ingest counters and the batch-time histogram (this
    process), and small database families — notifications, tickets — as
    prometheus_client collectors.  A small family (a few hundred series) goes
@@ -37,8 +41,9 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -52,17 +57,19 @@ from prometheus_client import (
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from checks.result import Status
 from collector.notify.metrics import NotificationCollector
+from collector.policy import BACKUP_CHECKS, Policies, default_policies
 from collector.store.db import reading
-from collector.store.tables import hosts, latest
+from collector.store.tables import LIVE_STATES, agent_token_hosts, agent_tokens, hosts, latest, tickets
 from collector.ticket_metrics import TicketCollector, ticket_metric_names
 
-__all__ = ["CollectorMetrics", "EXPORTS", "Export", "BACKUP_CHECKS", "CONTENT_TYPE", "state_exposition"]
+__all__ = ["BACKUP_CHECKS", "BACKUP_OUTCOMES", "CONTENT_TYPE", "EXPORTS", "HOST_STATES", "CollectorMetrics",
+           "Export", "backup_outcome", "host_state", "state_exposition"]
 
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-BACKUP_CHECKS = frozenset({"db_backup", "backup_files", "offsite_copy"})
 OUTCOMES = ("accepted", "duplicate", "rejected")
 
 SITE_HOST = ("site", "host")
@@ -79,6 +86,13 @@ class Export:
     checks feed the same series: ``max`` (ages, usage) or ``min`` (up flags,
     free space).  ``crit_as`` also exports the metric's critical threshold
     (scaled the same) under that name, so a panel can draw the line.
+    ``bounds_only`` exports nothing but the metric's thresholds, bounding
+    ``name`` (fed by another entry): the certificate's ``days_left``
+    thresholds bound the time left before its expiry timestamp.
+
+    Every entry's warning and critical thresholds, where a result carries
+    them, are exported as ``wardround_check_threshold{metric=name,
+    level="warn"|"crit"}``, scaled by ``divisor`` like the value.
     """
 
     name: str
@@ -87,6 +101,7 @@ class Export:
     per_item: bool = True
     worse: str = "max"
     crit_as: str | None = None
+    bounds_only: bool = False
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -103,6 +118,7 @@ _BACKUP_AGE = Export("wardround_backup_age_seconds",
 _BACKUP_SIZE = Export("wardround_backup_size_bytes", "Size of the newest backup a backup check found")
 _CERT_EXPIRY = Export("wardround_certificate_expiry_timestamp_seconds",
                       "When the TLS certificate expires (Unix time)", worse="min")
+_CERT_DAYS_LEFT = Export(_CERT_EXPIRY.name, "", divisor=1 / 86400, bounds_only=True)
 _PORT_CONNECT = Export("wardround_port_connect_seconds", "Time to open a TCP connection to host:port")
 
 # (check, item or None for any item, check metric name) -> Prometheus metric.
@@ -160,6 +176,9 @@ EXPORTS: dict[tuple[str, str | None, str], Export] = {
     # certificate: item = host:port[/sni]; http: item = the URL
     ("certificate", None, "expires_timestamp"): _CERT_EXPIRY,
     ("http", None, "expires_timestamp"): _CERT_EXPIRY,
+    # days_warn/days_crit bound the time left before the expiry: exported in seconds (days × 86400)
+    ("certificate", None, "days_left"): _CERT_DAYS_LEFT,
+    ("http", None, "days_left"): _CERT_DAYS_LEFT,
     ("http", None, "response_seconds"): Export("wardround_http_response_seconds",
                                                "Time from connecting to the last byte of the answer"),
     ("http", None, "status_code"): Export("wardround_http_status_code", "HTTP status code of the answer"),
@@ -227,11 +246,22 @@ EXPORTS: dict[tuple[str, str | None, str], Export] = {
         "wardround_restore_drill_backup_age_seconds", "Age of the backup file the newest drill restored"),
 }
 
-# Check names that have at least one entry: rows of other checks skip the JSON parse.
-_MAPPED_CHECKS = frozenset(check for check, _item, _name in EXPORTS)
+# Check names whose rows are parsed: those with an entry, and the backup checks (their outcome).
+_PARSED_CHECKS = frozenset(check for check, _item, _name in EXPORTS) | BACKUP_CHECKS
 
 STATUS = ("wardround_check_status",
           "Current status of a check item: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN")
+THRESHOLD = ("wardround_check_threshold",
+             "Threshold an item's metric is judged by (level warn or crit), in the units of the Prometheus "
+             "metric named by the metric label")
+BACKUP_OUTCOME = ("wardround_backup_outcome",
+                  "1 for each backup check item, labelled with what became of its newest backup: done, warning, "
+                  "too_small, missed, failed or unknown")
+HOSTS = ("wardround_hosts",
+         "Hosts per site by state now: ok, warning, unknown, abnormal (their worst item), silent, never_reported")
+TICKET_DUE = ("wardround_ticket_due_timestamp_seconds",
+              "When a deadline still running on a live ticket falls due (Unix time; deadline response, resolve "
+              "or onsite)")
 HOST_FAMILIES = (
     ("wardround_agent_last_seen_timestamp_seconds",
      "When the host's agent last delivered a batch (Unix time)"),
@@ -240,15 +270,69 @@ HOST_FAMILIES = (
 )
 DATABASE_UP = ("wardround_collector_database_up", "1 if the last scrape could read the database")
 
+BACKUP_OUTCOMES = ("done", "warning", "too_small", "missed", "failed", "unknown")
+HOST_STATES = ("ok", "warning", "unknown", "abnormal", "silent", "never_reported")
+_STATE_OF_STATUS = {Status.OK: "ok", Status.WARNING: "warning", Status.UNKNOWN: "unknown",
+                    Status.CRITICAL: "abnormal"}
+# The metric that says how old a backup item's newest backup is (off-site: how long the copy is late).
+_AGE_METRIC = {"db_backup": "age_seconds", "backup_files": "age_seconds", "offsite_copy": "lag_seconds"}
+
+# (value, warn, crit) of one metric of a result; value None = could not be measured.
+Measured = tuple[float | None, float | None, float | None]
+
 
 def exported_names() -> list[str]:
     """Every metric name the collector can export (for docs and tests)."""
-    names = {STATUS[0], DATABASE_UP[0], *(n for n, _h in HOST_FAMILIES), *ticket_metric_names()}
+    names = {STATUS[0], THRESHOLD[0], BACKUP_OUTCOME[0], HOSTS[0], TICKET_DUE[0], DATABASE_UP[0],
+             *(n for n, _h in HOST_FAMILIES), *ticket_metric_names()}
     for e in EXPORTS.values():
         names.add(e.name)
         if e.crit_as:
             names.add(e.crit_as)
     return sorted(names)
+
+
+def backup_outcome(check: str, status: int, measured: Mapping[str, Measured]) -> str:
+    """What became of a backup item's newest backup, read from its result as the agent judged it.
+
+    ========== ==============================================================
+    done       OK
+    unknown    UNKNOWN: it could not be judged
+    missed     the age (``offsite_copy``: the copy's lag) is at or past its
+               critical limit, or no backup is known at all (age unmeasured)
+    too_small  the size is below its critical limit (a WARNING: below its
+               warning limit, e.g. half the median of the earlier files)
+    failed     CRITICAL for any other reason: the job failed, the file does
+               not verify, archiving fails
+    warning    WARNING for any other reason (e.g. taken without CHECKSUM)
+    ========== ==============================================================
+    """
+    if status == Status.OK:
+        return "done"
+    if status not in (Status.WARNING, Status.CRITICAL):
+        return "unknown"
+    age = measured.get(_AGE_METRIC.get(check, "age_seconds"))
+    if age is not None:
+        value, _warn, crit = age
+        if value is None or (crit is not None and value >= crit):
+            return "missed"
+    size = measured.get("size_bytes")
+    if size is not None and size[0] is not None:
+        limit = size[2] if status == Status.CRITICAL else size[1]
+        if limit is not None and size[0] < limit:
+            return "too_small"
+    return "failed" if status == Status.CRITICAL else "warning"
+
+
+def host_state(statuses: Iterable[int], last_seen: datetime | None, now: datetime, silent_after: timedelta) -> str:
+    """One of :data:`HOST_STATES` for a host: never reported, silent past its site's grace, else its worst item
+    (a host that reported no item is ``unknown``)."""
+    if last_seen is None:
+        return "never_reported"
+    if now - last_seen > silent_after:
+        return "silent"
+    seen = list(statuses)
+    return _STATE_OF_STATUS[Status.worst(seen)] if seen else "unknown"
 
 
 # -- the text writer -----------------------------------------------------------
@@ -290,41 +374,58 @@ class _Family:
         out.extend(f"{prefix}{labels}}} {_number(v)}\n" for labels, v in self.samples.items())
 
 
-def _metric_values(metrics_json: str | bytes) -> Iterable[tuple[str, float, float | None]]:
-    """(name, value, crit) of each measured metric in a stored ``metrics`` JSON list."""
+def _num(v: object) -> float | None:
+    return float(v) if type(v) is float or type(v) is int else None  # bool is not a number
+
+
+def _measured(metrics_json: str | bytes) -> list[tuple[str, float | None, float | None, float | None]]:
+    """(name, value, warn, crit) of each metric in a stored ``metrics`` JSON list; value None = unmeasured."""
     try:
         items = orjson.loads(metrics_json)
     except orjson.JSONDecodeError:
-        return ()
+        return []
     if type(items) is not list:
-        return ()
-    out: list[tuple[str, float, float | None]] = []
+        return []
+    out: list[tuple[str, float | None, float | None, float | None]] = []
     for m in items:
         if type(m) is dict:
-            value, name = m.get("value"), m.get("name")
-            if (type(value) is float or type(value) is int) and type(name) is str:
-                crit = m.get("crit")
-                out.append((name, float(value),
-                            float(crit) if type(crit) is float or type(crit) is int else None))
+            name, value = m.get("name"), m.get("value")
+            if type(name) is str and (value is None or type(value) is float or type(value) is int):
+                out.append((name, _num(value), _num(m.get("warn")), _num(m.get("crit"))))
     return out
 
 
-def state_exposition(engine: Engine) -> str:
-    """The state part of ``/metrics``: check items and agents, from ``latest`` and ``hosts``."""
+def state_exposition(engine: Engine, policies: Policies | None = None, now: datetime | None = None) -> str:
+    """The state part of ``/metrics``: check items, agents and live deadlines, from ``latest``, ``hosts``,
+    ``agent_tokens`` and ``tickets``."""
     try:
         with reading(engine) as conn:
             item_rows = conn.execute(select(latest.c.site, latest.c.host, latest.c.check, latest.c.item,
                                             latest.c.status, latest.c.metrics)).all()
             host_rows = conn.execute(select(hosts.c.site, hosts.c.host, hosts.c.last_seen,
                                             hosts.c.clock_offset_s, hosts.c.spool_backlog)).all()
+            live = agent_tokens.c.revoked_at.is_(None)
+            enrolled = [*conn.execute(select(agent_tokens.c.site, agent_tokens.c.host).where(live)),
+                        *conn.execute(select(agent_tokens.c.site, agent_token_hosts.c.host)
+                                      .join(agent_token_hosts, agent_token_hosts.c.token_id == agent_tokens.c.id)
+                                      .where(live))]
+            ticket_rows = conn.execute(select(
+                tickets.c.site, tickets.c.host, tickets.c.check, tickets.c.item, tickets.c.severity,
+                tickets.c.priority, tickets.c.state, tickets.c.response_due, tickets.c.resolve_due,
+                tickets.c.onsite_due).where(tickets.c.state.in_(LIVE_STATES))).all()
     except SQLAlchemyError as exc:
         log.warning("metrics: cannot read the database: %s", type(exc).__name__)
         return _render([], 0.0)
-    return _render(_build(item_rows, host_rows), 1.0)
+    return _render(_build(item_rows, host_rows, enrolled, ticket_rows, policies or default_policies(),
+                          now or datetime.now(UTC)), 1.0)
 
 
-def _build(item_rows: Iterable[tuple[Any, ...]], host_rows: Iterable[tuple[Any, ...]]) -> list[_Family]:
+def _build(item_rows: Iterable[tuple[Any, ...]], host_rows: Iterable[tuple[Any, ...]],
+           enrolled: Iterable[tuple[Any, ...]], ticket_rows: Iterable[tuple[Any, ...]], policies: Policies,
+           now: datetime) -> list[_Family]:
     status = _Family(*STATUS)
+    threshold = _Family(*THRESHOLD)
+    outcome = _Family(*BACKUP_OUTCOME)
     families: dict[str, _Family] = {}
     for e in EXPORTS.values():
         if e.name not in families:
@@ -340,31 +441,83 @@ def _build(item_rows: Iterable[tuple[Any, ...]], host_rows: Iterable[tuple[Any, 
         return t
 
     exports = EXPORTS
-    mapped = _MAPPED_CHECKS
+    parsed = _PARSED_CHECKS
+    backup_checks = BACKUP_CHECKS
+    statuses: dict[tuple[str, str], set[int]] = {}
     for site, host, check, item, st, metrics_json in item_rows:
+        key = (site, host)
+        held = statuses.get(key)
+        if held is None:
+            statuses[key] = {st}
+        else:
+            held.add(st)
         base = f'site="{esc(site)}",host="{esc(host)}"'
         with_item = f'{base},item="{esc(item)}"'
-        status.samples[f'{base},check="{esc(check)}",item="{esc(item)}"'] = float(st)
-        if check not in mapped:
+        checked = f'{base},check="{esc(check)}",item="{esc(item)}"'
+        status.samples[checked] = float(st)
+        if check not in parsed:
             continue
-        for name, value, crit in _metric_values(metrics_json):
+        measured = _measured(metrics_json)
+        for name, value, warn, crit in measured:
             spec = exports.get((check, item, name)) or exports.get((check, None, name))
             if spec is None:
                 continue
-            labels = with_item if spec.per_item else base
-            families[spec.name].add(labels, value / spec.divisor)
-            if spec.crit_as and crit is not None:
-                families[spec.crit_as].add(labels, crit / spec.divisor)
+            if value is not None and not spec.bounds_only:
+                labels = with_item if spec.per_item else base
+                families[spec.name].add(labels, value / spec.divisor)
+                if spec.crit_as and crit is not None:
+                    families[spec.crit_as].add(labels, crit / spec.divisor)
+            if warn is not None:
+                threshold.samples[f'{checked},metric="{spec.name}",level="warn"'] = warn / spec.divisor
+            if crit is not None:
+                threshold.samples[f'{checked},metric="{spec.name}",level="crit"'] = crit / spec.divisor
+        if check in backup_checks:
+            verdict = backup_outcome(check, st, {n: (v, w, c) for n, v, w, c in measured})
+            outcome.samples[f'{checked},outcome="{verdict}"'] = 1.0
     host_families = [_Family(n, h) for n, h in HOST_FAMILIES]
     seen, offset, backlog = host_families
-    for site, host, last_seen, clock_offset, spool_backlog in host_rows:
+    last_seen: dict[tuple[str, str], datetime | None] = {}
+    for site, host, seen_at, clock_offset, spool_backlog in host_rows:
+        last_seen[(site, host)] = seen_at
         labels = f'site="{esc(site)}",host="{esc(host)}"'
-        seen.samples[labels] = last_seen.timestamp()
+        seen.samples[labels] = seen_at.timestamp()
         if clock_offset is not None:
             offset.samples[labels] = float(clock_offset)
         if spool_backlog is not None:
             backlog.samples[labels] = float(spool_backlog)
-    return [status, *families.values(), *host_families]
+    for site, host in enrolled:
+        last_seen.setdefault((site, host), None)
+    return [status, threshold, outcome, *families.values(), *host_families,
+            _hosts_by_state(last_seen, statuses, policies, now, esc), _deadlines(ticket_rows, esc)]
+
+
+def _hosts_by_state(last_seen: Mapping[tuple[str, str], datetime | None], statuses: Mapping[tuple[str, str], set[int]],
+                    policies: Policies, now: datetime, esc: Callable[[str], str]) -> _Family:
+    counts: dict[str, dict[str, int]] = {}
+    grace: dict[str, timedelta] = {}
+    for (site, host), seen_at in last_seen.items():
+        if site not in counts:
+            counts[site] = dict.fromkeys(HOST_STATES, 0)
+            grace[site] = policies.for_site(site).silent_after
+        counts[site][host_state(statuses.get((site, host), ()), seen_at, now, grace[site])] += 1
+    family = _Family(*HOSTS)
+    for site, by_state in counts.items():
+        for state, n in by_state.items():
+            family.samples[f'site="{esc(site)}",state="{state}"'] = float(n)
+    return family
+
+
+def _deadlines(ticket_rows: Iterable[tuple[Any, ...]], esc: Callable[[str], str]) -> _Family:
+    family = _Family(*TICKET_DUE)
+    for site, host, check, item, severity, priority, state, response_due, resolve_due, onsite_due in ticket_rows:
+        labels = (f'site="{esc(site)}",host="{esc(host)}",check="{esc(check)}",item="{esc(item)}",'
+                  f'severity="{severity}",key_customer="{"true" if priority > 0 else "false"}",deadline=')
+        if state == "open":
+            family.samples[labels + '"response"'] = response_due.timestamp()
+        family.samples[labels + '"resolve"'] = resolve_due.timestamp()
+        if onsite_due is not None:
+            family.samples[labels + '"onsite"'] = onsite_due.timestamp()
+    return family
 
 
 def _render(families: list[_Family], up_value: float) -> str:
@@ -378,10 +531,11 @@ def _render(families: list[_Family], up_value: float) -> str:
 class CollectorMetrics:
     """Everything ``/metrics`` serves for one collector app."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, policies: Policies | None = None) -> None:
         # no *_created series: they double the scrape for nothing (prometheus_client leaves this unannotated)
         disable_created_metrics()  # type: ignore[no-untyped-call,unused-ignore]
         self.engine = engine
+        self.policies = policies or default_policies()
         self.registry = CollectorRegistry()
         self.registry.register(NotificationCollector(engine))
         self.registry.register(TicketCollector(engine))
@@ -403,4 +557,4 @@ class CollectorMetrics:
         self.ingest_batch_seconds.observe(seconds)
 
     def exposition(self) -> bytes:
-        return state_exposition(self.engine).encode() + generate_latest(self.registry)
+        return state_exposition(self.engine, self.policies).encode() + generate_latest(self.registry)

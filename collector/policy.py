@@ -72,6 +72,7 @@ __all__ = [
     "Policies",
     "RecordsPolicy",
     "Rule",
+    "SILENT_AFTER_DEFAULT",
     "SitePolicy",
     "Term",
     "Window",
@@ -265,6 +266,9 @@ class FollowupPolicy:
     complaint_level: int | None = None
 
 
+SILENT_AFTER_DEFAULT = timedelta(minutes=15)
+
+
 @dataclass(frozen=True, slots=True)
 class SitePolicy:
     levels: tuple[Level, ...]
@@ -288,6 +292,12 @@ class SitePolicy:
     def priority(self) -> int:
         """1 for a key customer's tickets (first in the queue), else 0."""
         return 1 if self.key_customer else 0
+
+    @property
+    def silent_after(self) -> timedelta:
+        """How long a host may deliver nothing before it counts as silent: the agent-silent grace, or
+        :data:`SILENT_AFTER_DEFAULT` where agent-silent tickets are off."""
+        return self.silent_grace.time if self.silent_grace is not None else SILENT_AFTER_DEFAULT
 
     def level(self, number: int) -> Level:
         return self.levels[min(max(number, 1), len(self.levels)) - 1]

@@ -162,8 +162,81 @@ def test_every_export_has_a_unit_named_metric_when_table_is_read():
 def test_one_prometheus_name_has_one_meaning_when_several_checks_feed_it():
     by_name: dict[str, set] = {}
     for e in EXPORTS.values():
-        by_name.setdefault(e.name, set()).add((e.help, e.divisor, e.per_item, e.worse, e.crit_as))
+        if not e.bounds_only:
+            by_name.setdefault(e.name, set()).add((e.help, e.divisor, e.per_item, e.worse, e.crit_as))
     assert {n: v for n, v in by_name.items() if len(v) > 1} == {}
+    fed = {e.name for e in EXPORTS.values() if not e.bounds_only}
+    assert [e.name for e in EXPORTS.values() if e.bounds_only and e.name not in fed] == []
+
+
+def _thresholds(m: dict[str, list]) -> dict[tuple[str, str, str, str], float]:
+    out = {}
+    for s in m.get("wardround_check_threshold", []):
+        assert set(s.labels) == {"site", "host", "check", "item", "metric", "level"}, s.labels
+        out[(s.labels["check"], s.labels["item"], s.labels["metric"], s.labels["level"])] = s.value
+    return out
+
+
+def test_thresholds_are_in_the_units_of_the_metric_they_bound_when_results_carry_them(client, agent_headers):
+    _post(client, agent_headers, [
+        make_result(check="disk", item="/var", metrics=(
+            Metric("used_percent", 41.5, "%", warn=80, crit=90), Metric("free_bytes", 1000.0, "B"),
+            Metric("days_to_full", 12.5, "d", warn=30, crit=7))),
+        make_result(check="system", item="cpu", metrics=(Metric("busy_percent", 25.0, "%", warn=85, crit=95),)),
+        make_result(check="system", item="load", metrics=(
+            Metric("load1_per_core", 0.5, "", warn=1.5, crit=3), Metric("cores", 4.0, ""))),
+        make_result(check="ping", item="10.0.0.1", metrics=(
+            Metric("loss_ratio", 0.0, "ratio", warn=0.2, crit=0.6),
+            Metric("rtt_avg_seconds", 0.004, "s", warn=0.15, crit=0.5))),
+        make_result(check="certificate", item="his:443", metrics=(
+            Metric("days_left", 20.0, "d", warn=30, crit=7), Metric("expires_timestamp", 1.8e9, "s"))),
+        make_result(check="backup_files", item="/backups/*.bak", metrics=(
+            Metric("age_seconds", 60.0, "s", crit=3600.0), Metric("size_bytes", 40.0, "B", warn=50, crit=1))),
+    ])
+    m = _samples(client)
+    assert _thresholds(m) == {
+        ("disk", "/var", "wardround_disk_used_ratio", "warn"): 0.8,
+        ("disk", "/var", "wardround_disk_used_ratio", "crit"): 0.9,
+        ("disk", "/var", "wardround_disk_days_to_full", "warn"): 30.0,
+        ("disk", "/var", "wardround_disk_days_to_full", "crit"): 7.0,
+        ("system", "cpu", "wardround_cpu_busy_ratio", "warn"): 0.85,
+        ("system", "cpu", "wardround_cpu_busy_ratio", "crit"): 0.95,
+        ("system", "load", "wardround_load1_per_core", "warn"): 1.5,
+        ("system", "load", "wardround_load1_per_core", "crit"): 3.0,
+        ("ping", "10.0.0.1", "wardround_ping_loss_ratio", "warn"): 0.2,
+        ("ping", "10.0.0.1", "wardround_ping_loss_ratio", "crit"): 0.6,
+        ("ping", "10.0.0.1", "wardround_ping_rtt_seconds", "warn"): 0.15,
+        ("ping", "10.0.0.1", "wardround_ping_rtt_seconds", "crit"): 0.5,
+        # days_warn/days_crit bound the time left before the expiry timestamp, in seconds
+        ("certificate", "his:443", "wardround_certificate_expiry_timestamp_seconds", "warn"): 30 * 86400.0,
+        ("certificate", "his:443", "wardround_certificate_expiry_timestamp_seconds", "crit"): 7 * 86400.0,
+        ("backup_files", "/backups/*.bak", "wardround_backup_age_seconds", "crit"): 3600.0,
+        ("backup_files", "/backups/*.bak", "wardround_backup_size_bytes", "warn"): 50.0,
+        ("backup_files", "/backups/*.bak", "wardround_backup_size_bytes", "crit"): 1.0,
+    }
+    assert all(m[metric] for _c, _i, metric, _l in _thresholds(m))  # each bounds a series exported here
+    assert "wardround_certificate_days_left" not in m  # days_left itself is not a series
+
+
+def test_no_threshold_is_exported_when_a_result_carries_none(client, agent_headers):
+    _post(client, agent_headers, [
+        make_result(check="disk", item="/", metrics=(Metric("used_percent", 41.5, "%"),
+                                                     Metric("free_bytes", 1000.0, "B"))),
+        make_result(check="nagios", item="check_load", metrics=(Metric("load1", 0.5, "", warn=4, crit=8),)),
+        make_result(check="service", item="sshd", metrics=(Metric("running", 1.0, ""),)),
+    ])
+    m = _samples(client)
+    assert m["wardround_disk_used_ratio"]
+    assert _thresholds(m) == {}  # none carried, or (nagios perfdata) no exported family to bound
+
+
+def test_threshold_stays_when_the_value_could_not_be_measured(client, agent_headers):
+    _post(client, agent_headers, [make_result(check="port", item="his:1433", status=Status.CRITICAL, metrics=(
+        Metric("connect_seconds", None, "s", warn=1, crit=3),))])
+    m = _samples(client)
+    assert m["wardround_port_connect_seconds"] == []
+    assert _thresholds(m) == {("port", "his:1433", "wardround_port_connect_seconds", "warn"): 1.0,
+                              ("port", "his:1433", "wardround_port_connect_seconds", "crit"): 3.0}
 
 
 def test_every_exported_name_is_documented_when_docs_are_read():
