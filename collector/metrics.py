@@ -54,14 +54,23 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, and_, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from checks.result import Status
 from collector.notify.metrics import NotificationCollector
 from collector.policy import BACKUP_CHECKS, Policies, default_policies
 from collector.store.db import reading
-from collector.store.tables import LIVE_STATES, agent_token_hosts, agent_tokens, hosts, latest, tickets
+from collector.store.tables import (
+    LIVE_STATES,
+    agent_token_hosts,
+    agent_tokens,
+    hosts,
+    latest,
+    record_signatures,
+    records,
+    tickets,
+)
 from collector.ticket_metrics import TicketCollector, ticket_metric_names
 
 __all__ = ["BACKUP_CHECKS", "BACKUP_OUTCOMES", "CONTENT_TYPE", "EXPORTS", "HOST_STATES", "CollectorMetrics",
@@ -262,6 +271,11 @@ HOSTS = ("wardround_hosts",
 TICKET_DUE = ("wardround_ticket_due_timestamp_seconds",
               "When a deadline still running on a live ticket falls due (Unix time; deadline response, resolve "
               "or onsite)")
+RECORD_ISSUED = ("wardround_record_issued_timestamp_seconds",
+                 "When the site's newest record of a kind (the latest period) was issued (Unix time)")
+RECORD_SIGNATURES = ("wardround_record_signatures",
+                     "Signatures on the site's newest record of a kind, by role (engineer, customer)")
+SIGNER_ROLES = ("engineer", "customer")
 HOST_FAMILIES = (
     ("wardround_agent_last_seen_timestamp_seconds",
      "When the host's agent last delivered a batch (Unix time)"),
@@ -283,7 +297,8 @@ Measured = tuple[float | None, float | None, float | None]
 
 def exported_names() -> list[str]:
     """Every metric name the collector can export (for docs and tests)."""
-    names = {STATUS[0], THRESHOLD[0], BACKUP_OUTCOME[0], HOSTS[0], TICKET_DUE[0], DATABASE_UP[0],
+    names = {STATUS[0], THRESHOLD[0], BACKUP_OUTCOME[0], HOSTS[0], TICKET_DUE[0], RECORD_ISSUED[0],
+             RECORD_SIGNATURES[0], DATABASE_UP[0],
              *(n for n, _h in HOST_FAMILIES), *ticket_metric_names()}
     for e in EXPORTS.values():
         names.add(e.name)
@@ -413,11 +428,41 @@ def state_exposition(engine: Engine, policies: Policies | None = None, now: date
                 tickets.c.site, tickets.c.host, tickets.c.check, tickets.c.item, tickets.c.severity,
                 tickets.c.priority, tickets.c.state, tickets.c.response_due, tickets.c.resolve_due,
                 tickets.c.onsite_due).where(tickets.c.state.in_(LIVE_STATES))).all()
+            record_families = _newest_records(conn)
     except SQLAlchemyError as exc:
         log.warning("metrics: cannot read the database: %s", type(exc).__name__)
         return _render([], 0.0)
-    return _render(_build(item_rows, host_rows, enrolled, ticket_rows, policies or default_policies(),
-                          now or datetime.now(UTC)), 1.0)
+    return _render([*_build(item_rows, host_rows, enrolled, ticket_rows, policies or default_policies(),
+                            now or datetime.now(UTC)), *record_families], 1.0)
+
+
+def _newest_records(conn: Connection) -> list[_Family]:
+    """Per site and kind, the newest record (the latest period; of several, the last issued) and its
+    signatures by role."""
+    latest_period = (select(records.c.site, records.c.kind, func.max(records.c.period_end).label("end"))
+                     .group_by(records.c.site, records.c.kind).subquery())
+    newest: dict[tuple[str, str], tuple[Any, datetime]] = {}
+    for record_id, site, kind, issued_at in conn.execute(
+            select(records.c.id, records.c.site, records.c.kind, records.c.issued_at).join(
+                latest_period, and_(records.c.site == latest_period.c.site, records.c.kind == latest_period.c.kind,
+                                    records.c.period_end == latest_period.c.end))):
+        held = newest.get((site, kind))
+        if held is None or issued_at > held[1]:
+            newest[(site, kind)] = (record_id, issued_at)
+    signed: dict[tuple[Any, str], int] = {}
+    ids = [record_id for record_id, _at in newest.values()]
+    if ids:
+        q = (select(record_signatures.c.record_id, record_signatures.c.role, func.count())
+             .where(record_signatures.c.record_id.in_(ids))
+             .group_by(record_signatures.c.record_id, record_signatures.c.role))
+        signed = {(record_id, role): int(n) for record_id, role, n in conn.execute(q)}
+    issued, signatures = _Family(*RECORD_ISSUED), _Family(*RECORD_SIGNATURES)
+    for (site, kind), (record_id, issued_at) in newest.items():
+        labels = f'site="{_escape(site)}",kind="{_escape(kind)}"'
+        issued.samples[labels] = issued_at.timestamp()
+        for role in SIGNER_ROLES:
+            signatures.samples[f'{labels},role="{role}"'] = float(signed.get((record_id, role), 0))
+    return [issued, signatures]
 
 
 def _build(item_rows: Iterable[tuple[Any, ...]], host_rows: Iterable[tuple[Any, ...]],

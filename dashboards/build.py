@@ -1,42 +1,69 @@
-"""Builds the Grafana dashboards (``dashboards/*.json``) over the collector's metrics.
+"""Builds the Grafana dashboards (``dashboards/<lang>/*.json``) over the collector's metrics.
 
 Run ``python dashboards/build.py`` after a change and commit the JSON it writes;
 ``tests/dashboards/`` fails when the committed JSON differs from what this
-builds, when a dashboard does not type-check against ``@grafana/schema``, when
-a query is not PromQL or names a metric the collector does not export, and
-when a query returns no data from a real Prometheus scraping a real collector.
+builds, when a dashboard (or a panel's options and field config) does not
+type-check against ``@grafana/schema``, when a query is not PromQL or names a
+metric the collector does not export, and when a query returns no data from a
+real Prometheus scraping a real collector.
+
+Every dashboard is built once per language (``zh_CN``, ``en``) from the same
+panels and queries: the words come from ``dashboards/i18n/<lang>.json``, and
+the status, record-kind and role words from the pages' catalogue
+(``collector/web/i18n``), so a dashboard says 正常/警告/异常/未知 exactly as the
+pages do.  The Chinese dashboards keep the plain uids (``wardround-fleet``),
+the English ones end in ``-en``; each language links only to its own.
 
 Every dashboard has a ``datasource`` variable (any Prometheus) and a ``site``
 variable; the host detail also ``host``.  Status values are drawn with one
 value mapping (0 OK green, 1 WARNING yellow, 2 CRITICAL red, 3 UNKNOWN
 purple).  "Worst" ranks CRITICAL above UNKNOWN above WARNING, as everywhere in
 Wardround: the rank is ``status + (status == 2) - (status == 3)``.
+
+Limits are each item's own: a panel over a measured value draws the warning
+and critical thresholds the agent judged it by (``wardround_check_threshold``,
+see docs/metrics.md) as dashed yellow and red series beside it, never a fixed
+line for the whole fleet.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+LANGUAGES = ("zh_CN", "en")
+UID_SUFFIX = {"zh_CN": "", "en": "-en"}
 SCHEMA_VERSION = 41
 DS = {"type": "prometheus", "uid": "${datasource}"}
-
-STATUS_MAPPING = [{"type": "value", "options": {
-    "0": {"text": "OK", "color": "green", "index": 0},
-    "1": {"text": "WARNING", "color": "yellow", "index": 1},
-    "2": {"text": "CRITICAL", "color": "red", "index": 2},
-    "3": {"text": "UNKNOWN", "color": "purple", "index": 3},
-}}]
-RANK_MAPPING = [{"type": "value", "options": {
-    "0": {"text": "OK", "color": "green", "index": 0},
-    "1": {"text": "WARNING", "color": "yellow", "index": 1},
-    "2": {"text": "UNKNOWN", "color": "purple", "index": 2},
-    "3": {"text": "CRITICAL", "color": "red", "index": 3},
-}}]
 BACKUP_CHECKS = 'check=~"db_backup|backup_files|offsite_copy"'
+SEEN = "wardround_agent_last_seen_timestamp_seconds"
+HOST_STATES = ("ok", "warning", "unknown", "abnormal", "silent", "never_reported")
+BACKUP_OUTCOMES = ("done", "too_small", "missed", "failed", "warning", "unknown")
+LAST = {"calcs": ["lastNotNull"], "fields": "", "values": False}
+
+
+class Words:
+    """The text of one language: ``dashboards/i18n/<lang>.json`` and the pages' shared words."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+        self.catalogue: dict[str, str] = json.loads((HERE / "i18n" / f"{lang}.json").read_text(encoding="utf-8"))
+        self.used: set[str] = set()
+
+    def __call__(self, key: str, **values: Any) -> str:
+        self.used.add(key)
+        text = self.catalogue[key]
+        return text.format(**values) if values else text
+
+    def page(self, key: str, **values: Any) -> str:
+        """A word of the pages' catalogue (status names, record kinds, roles, levels)."""
+        from collector.web.i18n import text
+
+        return text(self.lang, key, **values)
 
 
 def _steps(*pairs: tuple[float | None, str]) -> dict[str, Any]:
@@ -45,21 +72,81 @@ def _steps(*pairs: tuple[float | None, str]) -> dict[str, Any]:
 
 GREEN = _steps((None, "green"))
 STATUS_STEPS = _steps((None, "green"), (1, "yellow"), (2, "red"), (3, "purple"))
+ZERO_GOOD = _steps((None, "green"), (1, "red"))
 HIDE_COLUMNS = {"id": "organize", "options": {
     "excludeByName": {"Time": True, "__name__": True, "instance": True, "job": True}}}
-LAST = {"calcs": ["lastNotNull"], "fields": "", "values": False}
-ALL = {"text": "All", "value": "$__all"}
-SEEN = "wardround_agent_last_seen_timestamp_seconds"
-ZERO_GOOD = _steps((None, "green"), (1, "red"))
+MERGE = {"id": "merge", "options": {}}
+STATUS_COLORS = (("OK", "green"), ("WARNING", "yellow"), ("CRITICAL", "red"), ("UNKNOWN", "purple"))
+STATE_COLORS = {"ok": "green", "warning": "yellow", "unknown": "purple", "abnormal": "red", "silent": "orange",
+                "never_reported": "blue"}
+OUTCOME_COLORS = {"done": "green", "too_small": "orange", "missed": "red", "failed": "red", "warning": "yellow",
+                  "unknown": "purple"}
+
+
+def _mapping(options: dict[str, tuple[str, str]]) -> list[dict[str, Any]]:
+    return [{"type": "value", "options": {
+        value: {"text": text, "color": color, "index": i} for i, (value, (text, color)) in enumerate(options.items())}}]
+
+
+def status_mapping(t: Words) -> list[dict[str, Any]]:
+    return _mapping({str(code): (t.page(f"status.{name}"), color) for code, (name, color) in enumerate(STATUS_COLORS)})
+
+
+def rank_mapping(t: Words) -> list[dict[str, Any]]:
+    order = ("OK", "WARNING", "UNKNOWN", "CRITICAL")
+    colors = dict(STATUS_COLORS)
+    return _mapping({str(rank): (t.page(f"status.{name}"), colors[name]) for rank, name in enumerate(order)})
+
+
+# A host state in the pages' words where they have one (status names, "silent").
+_STATE_WORDS = {"ok": "status.OK", "warning": "status.WARNING", "unknown": "status.UNKNOWN",
+                "abnormal": "status.CRITICAL", "silent": "hosts.silent"}
+
+
+def state_word(t: Words, state: str) -> str:
+    return t.page(_STATE_WORDS[state]) if state in _STATE_WORDS else t(f"state.{state}")
+
+
+def _fixed(color: str) -> dict[str, Any]:
+    return {"id": "color", "value": {"mode": "fixed", "fixedColor": color}}
+
+
+def _column(name: str, title: str, *properties: dict[str, Any]) -> dict[str, Any]:
+    """An override naming (and formatting) one column of a table."""
+    return {"matcher": {"id": "byName", "options": name},
+            "properties": [{"id": "displayName", "value": title}, *properties]}
+
+
+def _unit(unit: str) -> dict[str, Any]:
+    return {"id": "unit", "value": unit}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Draw the items' own warning and critical thresholds of ``metric`` (docs/metrics.md) beside a value.
+
+    ``scale`` wraps the threshold series as the panel wraps the value (``{} / 86400`` for days);
+    ``mirror`` also draws them below zero (a threshold on the absolute value of a signed metric);
+    ``levels`` are the thresholds the checks send (a backup's age has only a critical limit).
+    """
+
+    metric: str
+    selector: str
+    legend: str = "{{item}}"
+    scale: str = "{}"
+    mirror: bool = False
+    levels: tuple[str, ...] = ("warn", "crit")
 
 
 class Board:
-    """One dashboard: panels laid out left to right, 24 columns wide."""
+    """One dashboard in one language: panels laid out left to right, 24 columns wide."""
 
-    def __init__(self, uid: str, title: str, description: str, variables: list[dict[str, Any]], *,
+    def __init__(self, t: Words, uid: str, key: str, variables: list[dict[str, Any]], *,
                  time_from: str = "now-24h") -> None:
-        self.uid, self.title, self.description, self.time_from = uid, title, description, time_from
-        self.variables = [_datasource_var(), *variables]
+        self.t = t
+        self.uid, self.time_from = uid + UID_SUFFIX[t.lang], time_from
+        self.title, self.description = t(f"{key}.title"), t(f"{key}.description")
+        self.variables = [_datasource_var(t), *variables]
         self.panels: list[dict[str, Any]] = []
         self._x = self._y = self._row_h = 0
 
@@ -79,7 +166,8 @@ class Board:
             thresholds: dict[str, Any] | None = None, options: dict[str, Any] | None = None,
             custom: dict[str, Any] | None = None, minimum: float | None = None,
             maximum: float | None = None, transformations: list[Any] | None = None,
-            no_value: str | None = None, interval: str | None = None) -> None:
+            no_value: str | None = None, interval: str | None = None,
+            overrides: list[dict[str, Any]] | None = None, limits: list[Limits] | None = None) -> None:
         if self._x + w > 24:
             self._newline()
         color = "palette-classic" if kind == "timeseries" else "thresholds"
@@ -96,12 +184,16 @@ class Board:
             defaults["max"] = maximum
         if no_value is not None:
             defaults["noValue"] = no_value
+        targets = [dict(x, refId=chr(ord("A") + i), datasource=DS) for i, x in enumerate(targets)]
+        overrides = list(overrides or [])
+        for lim in limits or []:
+            self._limits(lim, targets, overrides)
         panel: dict[str, Any] = {
             "type": kind, "title": title, "id": len(self.panels) + 1, "datasource": DS,
             "gridPos": {"x": self._x, "y": self._y, "w": w, "h": h},
-            "fieldConfig": {"defaults": defaults, "overrides": []},
+            "fieldConfig": {"defaults": defaults, "overrides": overrides},
             "options": options or {},
-            "targets": [dict(t, refId=chr(ord("A") + i), datasource=DS) for i, t in enumerate(targets)],
+            "targets": targets,
         }
         if description:
             panel["description"] = description
@@ -113,16 +205,31 @@ class Board:
         self._x += w
         self._row_h = max(self._row_h, h)
 
+    def _limits(self, lim: Limits, targets: list[dict[str, Any]], overrides: list[dict[str, Any]]) -> None:
+        """Threshold series as extra targets, drawn as dashed lines by an override on their refId."""
+        for level in lim.levels:
+            color = {"warn": "yellow", "crit": "red"}[level]
+            series = f'wardround_check_threshold{{{lim.selector},metric="{lim.metric}",level="{level}"}}'
+            legend = f"{lim.legend} · {self.t(f'limit.{level}')}"
+            for expr in [lim.scale.format(series)] + ([lim.scale.format(f"-{series}")] if lim.mirror else []):
+                ref = chr(ord("A") + len(targets))
+                targets.append(dict(q(expr, legend), refId=ref, datasource=DS))
+                overrides.append({"matcher": {"id": "byFrameRefID", "options": ref}, "properties": [
+                    _fixed(color), {"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}},
+                    {"id": "custom.lineWidth", "value": 1}, {"id": "custom.fillOpacity", "value": 0},
+                    {"id": "custom.showPoints", "value": "never"}]})
+
     def json(self) -> dict[str, Any]:
+        t = self.t
         return {
             "uid": self.uid, "title": self.title, "description": self.description,
-            "tags": ["wardround"], "timezone": "browser", "editable": True, "graphTooltip": 1,
+            "tags": ["wardround", t.lang], "timezone": "browser", "editable": True, "graphTooltip": 1,
             "schemaVersion": SCHEMA_VERSION, "version": 1, "refresh": "1m",
             "time": {"from": self.time_from, "to": "now"},
             "annotations": {"list": []}, "links": [
-                {"title": "Wardround", "type": "dashboards", "tags": ["wardround"], "asDropdown": True,
-                 "includeVars": False, "keepTime": True, "icon": "external link", "targetBlank": False,
-                 "tooltip": "", "url": ""}],
+                {"title": t("links.title"), "type": "dashboards", "tags": ["wardround", t.lang],
+                 "asDropdown": True, "includeVars": False, "keepTime": True, "icon": "external link",
+                 "targetBlank": False, "tooltip": "", "url": ""}],
             "templating": {"list": self.variables},
             "panels": self.panels,
         }
@@ -136,25 +243,26 @@ def q(expr: str, legend: str = "", *, instant: bool = False) -> dict[str, Any]:
     return t
 
 
-def _datasource_var() -> dict[str, Any]:
-    return {"name": "datasource", "label": "Prometheus", "type": "datasource", "query": "prometheus",
+def _datasource_var(t: Words) -> dict[str, Any]:
+    return {"name": "datasource", "label": t("var.datasource"), "type": "datasource", "query": "prometheus",
             "current": {"text": "Prometheus", "value": "wardround-prometheus"}, "hide": 0, "refresh": 1,
             "options": [], "regex": ""}
 
 
-def _query_var(name: str, label: str, query: str, *, multi: bool) -> dict[str, Any]:
-    v: dict[str, Any] = {"name": name, "label": label, "type": "query", "datasource": DS,
+def _query_var(t: Words, name: str, query: str, *, multi: bool) -> dict[str, Any]:
+    v: dict[str, Any] = {"name": name, "label": t(f"var.{name}"), "type": "query", "datasource": DS,
                          "query": {"query": query, "refId": f"{name}-values", "qryType": 1},
                          "refresh": 2, "sort": 1, "hide": 0, "regex": "",
                          "multi": multi, "includeAll": multi,
-                         "current": ALL if multi else {"text": "", "value": ""},
+                         "current": {"text": t("var.all"), "value": "$__all"} if multi else {"text": "", "value": ""},
                          "options": []}
     if multi:
         v["allValue"] = ".*"
     return v
 
 
-SITES = _query_var("site", "Site", f"label_values({SEEN}, site)", multi=True)
+def sites(t: Words) -> dict[str, Any]:
+    return _query_var(t, "site", f"label_values({SEEN}, site)", multi=True)
 
 
 def rank(selector: str) -> str:
@@ -162,8 +270,8 @@ def rank(selector: str) -> str:
     return f"({s} + ({s} == bool 2) - ({s} == bool 3))"
 
 
-# Ticket families come from the database: every collector exports the same value, so they are
-# combined across collectors (instances) with max, never sum.
+# Families read from the database are the same from every collector: combined across collectors
+# (instances) with max, never sum.
 def once(expr: str, by: str = "site, severity") -> str:
     return f"max by ({by}) ({expr})"
 
@@ -174,267 +282,361 @@ KEY_OPEN = once(f"wardround_tickets_open_key_customer{{{TSITE}}}")
 BREACHED = once(f"wardround_tickets_breached{{{TSITE}}}", "site, severity, kind")
 BREACHES_RANGE = once(f"increase(wardround_tickets_breaches_total{{{TSITE}}}[$__range])",
                       "site, severity, kind")
+OUTCOME = "wardround_backup_outcome"
+
+
+def _breaches_range(kind: str) -> str:
+    return once(f'increase(wardround_tickets_breaches_total{{{TSITE},kind="{kind}"}}[$__range])', "site, severity")
+
+BATCH_RATE = "rate(wardround_ingest_batch_seconds_bucket[$__rate_interval])"
+COUNT = {"reduceOptions": LAST, "colorMode": "value", "graphMode": "area", "textMode": "value",
+         "justifyMode": "auto", "orientation": "auto"}
+
+
+def _level_legend(t: Words) -> str:
+    return t.page("ticket.level", n="{{severity}}")
 
 
 # -- fleet overview ---------------------------------------------------------------
 
-def fleet() -> Board:
-    b = Board("wardround-fleet", "Wardround · Fleet overview",
-              "Every site at a glance: worst status, silent agents, open tickets, backups.", [SITES])
-    site = 'site=~"$site"'
+def fleet(t: Words) -> Board:
+    b = Board(t, "wardround-fleet", "fleet", [sites(t)])
+    site = TSITE
+    _today(b, t)
+    b.row(t("fleet.row.now"))
     stat = {"reduceOptions": LAST, "colorMode": "background", "graphMode": "none",
             "textMode": "value_and_name", "justifyMode": "auto", "orientation": "auto"}
-    b.add("stat", "Worst status per site", [q(f"max by (site) {rank(site)}", "{{site}}", instant=True)],
-          w=24, h=5, mappings=RANK_MAPPING, thresholds=_steps((None, "green"), (1, "yellow"), (2, "purple"),
-                                                               (3, "red")), options=stat,
-          description="CRITICAL > UNKNOWN > WARNING > OK over every check item of the site.")
-    count = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-             "colorMode": "value", "graphMode": "area", "textMode": "value", "justifyMode": "auto",
-             "orientation": "auto"}
-    b.add("stat", "Hosts reporting", [q(f"count(wardround_agent_last_seen_timestamp_seconds{{{site}}})")],
-          w=4, h=4, options=count)
-    b.add("stat", "Hosts silent > 15 min",
-          [q(f"sum(time() - wardround_agent_last_seen_timestamp_seconds{{{site}}} > bool 900)")],
-          w=4, h=4, options=count, thresholds=ZERO_GOOD,
-          description="Agents that delivered nothing for 15 minutes (the AgentSilent alert fires at 15 min).")
+    b.add("stat", t("fleet.worst.title"), [q(f"max by (site) {rank(site)}", "{{site}}", instant=True)],
+          w=24, h=5, mappings=rank_mapping(t),
+          thresholds=_steps((None, "green"), (1, "yellow"), (2, "purple"), (3, "red")), options=stat,
+          description=t("fleet.worst.description"))
+    b.add("stat", t("fleet.reporting.title"), [q(f"count({SEEN}{{{site}}})")], w=4, h=4, options=COUNT,
+          unit="none")
     for name, code, color in (("CRITICAL", 2, "red"), ("UNKNOWN", 3, "purple"), ("WARNING", 1, "yellow")):
-        b.add("stat", f"Items {name}", [q(f"sum(wardround_check_status{{{site}}} == bool {code})")],
-              w=4, h=4, options=count, thresholds=_steps((None, "green"), (1, color)))
-    b.add("stat", "Backups failing or overdue",
-          [q(f"sum(wardround_check_status{{{site},{BACKUP_CHECKS}}} == bool 2)")], w=4, h=4, options=count,
-          thresholds=ZERO_GOOD, description="Backup check items that are CRITICAL: missed, stale, too small, "
-                                             "failed, or not copied off-site in time.")
-    b.add("stat", "Open tickets by level", [q(f"sum by (severity) ({OPEN})", "level {{severity}}")],
-          w=8, h=4, options={**count, "textMode": "value_and_name"}, no_value="0",
-          thresholds=_steps((None, "green"), (1, "orange")),
-          description="Tickets open or acknowledged by current level (1 most severe); see Tickets & SLA.")
-    b.add("stat", "Tickets past an SLA deadline", [q(f"sum({BREACHED})")], w=4, h=4, options=count,
-          no_value="0", thresholds=ZERO_GOOD,
-          description="Live tickets past their response, resolution or on-site deadline.")
-    b.add("stat", "Key-customer tickets open", [q(f"sum({KEY_OPEN})")], w=4, h=4, options=count,
-          no_value="0", thresholds=_steps((None, "green"), (1, "orange")))
-    b.add("stat", "Clock offset (largest)",
-          [q(f"max(abs(wardround_clock_offset_seconds{{{site}}}))")], w=4, h=4, options=count,
-          unit="s", thresholds=_steps((None, "green"), (60, "yellow"), (300, "red")),
-          description="The largest clock offset any host's clock check measured (NTP or the collector).")
-    b.add("stat", "SLA breaches (time range)", [q(f"sum({BREACHES_RANGE})")], w=4, h=4, options=count,
-          no_value="0", thresholds=ZERO_GOOD)
-    b.add("timeseries", "Items not OK by site",
+        b.add("stat", t("fleet.items.title", status=t.page(f"status.{name}")),
+              [q(f"sum(wardround_check_status{{{site}}} == bool {code})")],
+              w=4, h=4, options=COUNT, unit="none", thresholds=_steps((None, "green"), (1, color)))
+    b.add("stat", t("fleet.backups_failing.title"),
+          [q(f"sum(wardround_check_status{{{site},{BACKUP_CHECKS}}} == bool 2)")], w=4, h=4, options=COUNT,
+          unit="none", thresholds=ZERO_GOOD, description=t("fleet.backups_failing.description"))
+    b.add("stat", t("fleet.open_by_level.title"), [q(f"sum by (severity) ({OPEN})", _level_legend(t))],
+          w=8, h=4, options={**COUNT, "textMode": "value_and_name"}, no_value="0", unit="none",
+          thresholds=_steps((None, "green"), (1, "orange")), description=t("fleet.open_by_level.description"))
+    b.add("stat", t("fleet.breached.title"), [q(f"sum({BREACHED})")], w=4, h=4, options=COUNT,
+          no_value="0", unit="none", thresholds=ZERO_GOOD, description=t("fleet.breached.description"))
+    b.add("stat", t("fleet.key_open.title"), [q(f"sum({KEY_OPEN})")], w=4, h=4, options=COUNT,
+          no_value="0", unit="none", thresholds=_steps((None, "green"), (1, "orange")))
+    b.add("stat", t("fleet.clock.title"), [q(f"max(abs(wardround_clock_offset_seconds{{{site}}}))")], w=4, h=4,
+          options=COUNT, unit="s", description=t("fleet.clock.description"))
+    b.add("stat", t("fleet.breaches_range.title"), [q(f"sum({BREACHES_RANGE})")], w=4, h=4, options=COUNT,
+          no_value="0", unit="none", thresholds=ZERO_GOOD)
+    b.add("timeseries", t("fleet.not_ok.title"),
           [q(f"sum by (site) (wardround_check_status{{{site}}} != bool 0)", "{{site}}")], w=12, h=8,
-          minimum=0)
-    b.add("table", "Items per status by site", [
-        q(f"sum by (site) (wardround_check_status{{{site}}} == bool {code})", name, instant=True)
-        for name, code in (("CRITICAL", 2), ("UNKNOWN", 3), ("WARNING", 1), ("OK", 0))],
-        w=12, h=8, transformations=[{"id": "merge", "options": {}},
-                                    {"id": "organize", "options": {"excludeByName": {"Time": True}}}])
-    b.add("table", "Agents: seconds since last delivery",
-          [q(f"time() - wardround_agent_last_seen_timestamp_seconds{{{site}}}", instant=True)], w=12, h=8,
-          unit="s", thresholds=_steps((None, "green"), (300, "yellow"), (900, "red")),
-          options={"sortBy": [{"displayName": "Value", "desc": True}]})
-    b.add("table", "Agents: spool backlog and clock offset", [
+          minimum=0, unit="none")
+    per_status = [("CRITICAL", 2), ("UNKNOWN", 3), ("WARNING", 1), ("OK", 0)]
+    b.add("table", t("fleet.per_status.title"), [
+        q(f"sum by (site) (wardround_check_status{{{site}}} == bool {code})", instant=True)
+        for _name, code in per_status], w=12, h=8, transformations=[MERGE, HIDE_COLUMNS],
+        overrides=[_column("site", t("column.site"))] + [
+            _column(f"Value #{chr(ord('A') + i)}", t.page(f"status.{name}"))
+            for i, (name, _c) in enumerate(per_status)])
+    b.add("table", t("fleet.since_delivery.title"),
+          [q(f"time() - {SEEN}{{{site}}}", instant=True)], w=12, h=8, unit="s",
+          thresholds=_steps((None, "green"), (300, "yellow"), (900, "red")),
+          custom={"cellOptions": {"type": "color-text"}}, transformations=[HIDE_COLUMNS],
+          options={"sortBy": [{"displayName": t("column.silent_for"), "desc": True}]},
+          overrides=[_column("site", t("column.site")), _column("host", t("column.host")),
+                     _column("Value", t("column.silent_for"))])
+    b.add("table", t("fleet.agents.title"), [
         q(f"wardround_agent_spool_backlog{{{site}}}", instant=True),
         q(f"wardround_agent_clock_offset_seconds{{{site}}}", instant=True)], w=12, h=8,
-        transformations=[{"id": "merge", "options": {}}])
-    b.row("Collector")
-    b.add("timeseries", "Results received per second",
-          [q("sum by (outcome) (rate(wardround_ingest_results_total[$__rate_interval]))", "{{outcome}}")],
-          unit="reqps", minimum=0)
-    b.add("timeseries", "Batch store time (p50, p95)", [
-        q(f"histogram_quantile({p}, sum by (le) ({BATCH_RATE}))", f"p{round(p * 100)}") for p in (0.5, 0.95)],
-        unit="s", minimum=0)
+        transformations=[MERGE, HIDE_COLUMNS],
+        overrides=[_column("site", t("column.site")), _column("host", t("column.host")),
+                   _column("Value #A", t("column.backlog"), _unit("none")),
+                   _column("Value #B", t("column.clock_offset"), _unit("s"))])
+    b.row(t("fleet.row.collector"))
+    b.add("timeseries", t("fleet.ingest.title"), [
+        q(f'sum(rate(wardround_ingest_results_total{{outcome="{o}"}}[$__rate_interval]))', t(f"ingest.{o}"))
+        for o in ("accepted", "duplicate", "rejected")],
+        unit=t("unit.results_per_second"), minimum=0, description=t("fleet.ingest.description"))
+    b.add("timeseries", t("fleet.batch.title"), [
+        q(f"histogram_quantile({p}, sum by (le) ({BATCH_RATE}))", t(f"legend.p{round(p * 100)}"))
+        for p in (0.5, 0.95)], unit="s", minimum=0)
     return b
 
 
-BATCH_RATE = "rate(wardround_ingest_batch_seconds_bucket[$__rate_interval])"
+def _today(b: Board, t: Words) -> None:
+    """The morning questions of the Today page, per site (docs/metrics.md, "Today")."""
+    site = TSITE
+    b.row(t("today.row"))
+    hosts = [q(f'sum(max by (site) (wardround_hosts{{{site},state="{s}"}}))', state_word(t, s)) for s in HOST_STATES]
+    b.add("stat", t("today.hosts.title"), hosts, w=12, h=5, unit="none",
+          options={**COUNT, "graphMode": "none", "textMode": "value_and_name", "colorMode": "background"},
+          overrides=[{"matcher": {"id": "byFrameRefID", "options": chr(ord("A") + i)}, "properties": [
+              {"id": "thresholds", "value": _steps((None, "green"), (1, STATE_COLORS[s]))
+               if s != "ok" else GREEN}]} for i, s in enumerate(HOST_STATES)],
+          description=t("today.hosts.description"))
+    done = [q(f'count(max by (site, host, check, item) ({OUTCOME}{{{site},outcome="{o}"}})) or vector(0)',
+              t(f"outcome.{o}")) for o in BACKUP_OUTCOMES[:4]]
+    b.add("stat", t("today.backups.title"), done, w=12, h=5, unit="none",
+          options={**COUNT, "graphMode": "none", "textMode": "value_and_name", "colorMode": "background"},
+          overrides=[{"matcher": {"id": "byFrameRefID", "options": chr(ord("A") + i)}, "properties": [
+              {"id": "thresholds", "value": _steps((None, "green"), (1, OUTCOME_COLORS[o]))
+               if o != "done" else GREEN}]} for i, o in enumerate(BACKUP_OUTCOMES[:4])],
+          description=t("today.backups.description"))
+    problem = {"id": "custom.cellOptions", "value": {"type": "color-text"}}
+    b.add("table", t("today.hosts_by_site.title"),
+          [q(f'max by (site) (wardround_hosts{{{site},state="{s}"}})', instant=True) for s in HOST_STATES],
+          w=12, h=8, unit="none", transformations=[MERGE, HIDE_COLUMNS],
+          overrides=[_column("site", t("column.site"))] + [
+              _column(f"Value #{chr(ord('A') + i)}", state_word(t, s), problem,
+                      {"id": "thresholds", "value": _steps((None, "text"), (1, STATE_COLORS[s]))})
+              for i, s in enumerate(HOST_STATES)])
+    items = f"max by (site, host, check, item) ({OUTCOME}{{{site}}})"
+    b.add("table", t("today.backups_by_site.title"), [
+        q(f'count by (site) (max by (site, host, check, item) ({OUTCOME}{{{site},outcome="{o}"}}))'
+          f" or on (site) (0 * count by (site) ({items}))", instant=True) for o in BACKUP_OUTCOMES],
+        w=12, h=8, unit="none", transformations=[MERGE, HIDE_COLUMNS],
+        overrides=[_column("site", t("column.site"))] + [
+            _column(f"Value #{chr(ord('A') + i)}", t(f"outcome.{o}"), problem,
+                    {"id": "thresholds", "value": _steps((None, "text"), (1, OUTCOME_COLORS[o]))})
+            for i, o in enumerate(BACKUP_OUTCOMES)],
+        description=t("today.backups_by_site.description"))
+    outcomes = _mapping({o: (t(f"outcome.{o}"), OUTCOME_COLORS[o]) for o in BACKUP_OUTCOMES})
+    b.add("table", t("today.backups_not_done.title"),
+          [q(f'max by (site, host, check, item, outcome) ({OUTCOME}{{{site},outcome!="done"}})', instant=True)],
+          w=12, h=8, no_value=t("today.backups_not_done.none"),
+          transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True, "Value": True}}}],
+          overrides=[_column("site", t("column.site")), _column("host", t("column.host")),
+                     _column("check", t("column.check")), _column("item", t("column.item")),
+                     _column("outcome", t("column.outcome"), {"id": "mappings", "value": outcomes},
+                             {"id": "custom.cellOptions", "value": {"type": "color-background"}})])
+    due = "max by (site, host, check, item, severity, key_customer, deadline) " \
+          f"(wardround_ticket_due_timestamp_seconds{{{site}}})"
+    deadlines = _mapping({d: (t(f"deadline.{d}"), "text") for d in ("response", "resolve", "onsite")})
+    key = _mapping({"true": (t("key_customer.true"), "orange"), "false": (t("key_customer.false"), "text")})
+    b.add("table", t("today.due.title"), [q(f"{due} - time()", instant=True)], w=12, h=8,
+          no_value=t("today.due.none"), transformations=[HIDE_COLUMNS],
+          options={"sortBy": [{"displayName": t("column.time_left"), "desc": False}]},
+          overrides=[_column("site", t("column.site")), _column("host", t("column.host")),
+                     _column("check", t("column.check")), _column("item", t("column.item")),
+                     _column("severity", t("column.level")),
+                     _column("key_customer", t("column.key_customer"), {"id": "mappings", "value": key}),
+                     _column("deadline", t("column.deadline"), {"id": "mappings", "value": deadlines}),
+                     _column("Value", t("column.time_left"), _unit("s"),
+                             {"id": "custom.cellOptions", "value": {"type": "color-background"}},
+                             {"id": "thresholds", "value": _steps((None, "red"), (0, "orange"), (3600, "green"))})],
+          description=t("today.due.description"))
+    record = f'{{{site},kind="daily"}}'
+    b.add("table", t("today.record.title"), [
+        q(f"time() - max by (site) (wardround_record_issued_timestamp_seconds{record})", instant=True),
+        q(f'max by (site) (wardround_record_signatures{{{site},kind="daily",role="engineer"}})', instant=True),
+        q(f'max by (site) (wardround_record_signatures{{{site},kind="daily",role="customer"}})', instant=True)],
+        w=12, h=8, no_value=t("today.record.none"), transformations=[MERGE, HIDE_COLUMNS],
+        overrides=[_column("site", t("column.site")),
+                   _column("Value #A", t("column.issued_ago"), _unit("s"),
+                           {"id": "custom.cellOptions", "value": {"type": "color-text"}},
+                           {"id": "thresholds", "value": _steps((None, "green"), (86400, "red"))}),
+                   _column("Value #B", t("column.signed_by", role=t.page("role.engineer")), _unit("none"),
+                           {"id": "custom.cellOptions", "value": {"type": "color-text"}},
+                           {"id": "thresholds", "value": _steps((None, "orange"), (1, "green"))}),
+                   _column("Value #C", t("column.signed_by", role=t.page("role.customer")), _unit("none"),
+                           {"id": "custom.cellOptions", "value": {"type": "color-text"}},
+                           {"id": "thresholds", "value": _steps((None, "orange"), (1, "green"))})],
+        description=t("today.record.description", kind=t.page("kind.daily")))
 
 
 # -- host detail ------------------------------------------------------------------
 
-def host() -> Board:
-    site1 = _query_var("site", "Site", f"label_values({SEEN}, site)", multi=False)
-    host1 = _query_var("host", "Host", f'label_values({SEEN}{{site="$site"}}, host)', multi=False)
-    b = Board("wardround-host", "Wardround · Host detail",
-              "One host: every check's status over time, disks and their forecast, CPU, memory, services.",
-              [site1, host1])
+def host(t: Words) -> Board:
+    site1 = _query_var(t, "site", f"label_values({SEEN}, site)", multi=False)
+    host1 = _query_var(t, "host", f'label_values({SEEN}{{site="$site"}}, host)', multi=False)
+    b = Board(t, "wardround-host", "host", [site1, host1])
     sh = 'site="$site",host="$host"'
-    b.add("state-timeline", "Check status over time",
-          [q(f"wardround_check_status{{{sh}}}", "{{check}} {{item}}")], w=24, h=10, mappings=STATUS_MAPPING,
+    b.add("state-timeline", t("host.timeline.title"),
+          [q(f"wardround_check_status{{{sh}}}", "{{check}} {{item}}")], w=24, h=10, mappings=status_mapping(t),
           thresholds=STATUS_STEPS,
           options={"showValue": "never", "mergeValues": True, "rowHeight": 0.8, "alignValue": "left"})
-    b.add("table", "Current status", [q(f"wardround_check_status{{{sh}}}", instant=True)], w=12, h=9,
-          mappings=STATUS_MAPPING, thresholds=STATUS_STEPS,
-          custom={"cellOptions": {"type": "color-background"}},
-          transformations=[HIDE_COLUMNS])
-    b.add("table", "Agent", [
-        q(f"time() - wardround_agent_last_seen_timestamp_seconds{{{sh}}}", "silent for", instant=True),
-        q(f"wardround_agent_spool_backlog{{{sh}}}", "spool backlog", instant=True),
-        q(f"wardround_agent_clock_offset_seconds{{{sh}}}", "clock offset", instant=True),
-        q(f"wardround_uptime_seconds{{{sh}}}", "uptime", instant=True)], w=12, h=9,
-        transformations=[{"id": "merge", "options": {}}])
-    b.add("timeseries", "Clock offset", [q(f"wardround_clock_offset_seconds{{{sh}}}", "{{item}}")], w=24, h=6,
-          unit="s", thresholds=_steps((None, "green"), (60, "yellow"), (300, "red")),
-          description="The clock check: reference time minus this host's time, per reference (an NTP server, "
-                      "or the collector). Positive: the host is behind. WARNING at 60 s, CRITICAL at 300 s.")
-    b.row("Disks")
-    b.add("timeseries", "Disk used", [q(f"wardround_disk_used_ratio{{{sh}}}", "{{item}}")], w=8,
-          unit="percentunit", minimum=0, maximum=1,
-          thresholds=_steps((None, "green"), (0.8, "yellow"), (0.9, "red")),
-          custom={"thresholdsStyle": {"mode": "dashed"}})
-    b.add("timeseries", "Days until full (forecast)", [q(f"wardround_disk_days_to_full{{{sh}}}", "{{item}}")],
-          w=8, unit="d", minimum=0, thresholds=_steps((None, "red"), (7, "yellow"), (30, "green")),
-          custom={"thresholdsStyle": {"mode": "dashed"}},
-          description="The disk check's least-squares forecast of its own history; absent until it has "
-                      "enough history or while usage is not growing.")
-    b.add("timeseries", "Disk free", [q(f"wardround_disk_free_bytes{{{sh}}}", "{{item}}")], w=8,
+    b.add("table", t("host.current.title"), [q(f"wardround_check_status{{{sh}}}", instant=True)], w=12, h=9,
+          thresholds=STATUS_STEPS, transformations=[HIDE_COLUMNS],
+          overrides=[_column("site", t("column.site")), _column("host", t("column.host")),
+                     _column("check", t("column.check")), _column("item", t("column.item")),
+                     _column("Value", t("column.status"), {"id": "mappings", "value": status_mapping(t)},
+                             {"id": "custom.cellOptions", "value": {"type": "color-background"}})])
+    b.add("table", t("host.agent.title"), [
+        q(f"time() - {SEEN}{{{sh}}}", instant=True),
+        q(f"wardround_agent_spool_backlog{{{sh}}}", instant=True),
+        q(f"wardround_agent_clock_offset_seconds{{{sh}}}", instant=True),
+        q(f"wardround_uptime_seconds{{{sh}}}", instant=True)], w=12, h=9,
+        transformations=[MERGE, HIDE_COLUMNS],
+        overrides=[_column("site", t("column.site")), _column("host", t("column.host")),
+                   _column("Value #A", t("column.silent_for"), _unit("s")),
+                   _column("Value #B", t("column.backlog"), _unit("none")),
+                   _column("Value #C", t("column.clock_offset"), _unit("s")),
+                   _column("Value #D", t("column.uptime"), _unit("s"))])
+    b.add("timeseries", t("host.clock.title"), [q(f"wardround_clock_offset_seconds{{{sh}}}", "{{item}}")], w=24,
+          h=6, unit="s", limits=[Limits("wardround_clock_offset_seconds", sh, mirror=True)],
+          description=t("host.clock.description"))
+    b.row(t("host.row.disks"))
+    b.add("timeseries", t("host.disk_used.title"), [q(f"wardround_disk_used_ratio{{{sh}}}", "{{item}}")], w=8,
+          unit="percentunit", minimum=0, maximum=1, limits=[Limits("wardround_disk_used_ratio", sh)])
+    b.add("timeseries", t("host.days_to_full.title"),
+          [q(f"wardround_disk_days_to_full{{{sh}}}", "{{item}}")], w=8, unit="d", minimum=0,
+          limits=[Limits("wardround_disk_days_to_full", sh)], description=t("host.days_to_full.description"))
+    b.add("timeseries", t("host.disk_free.title"), [q(f"wardround_disk_free_bytes{{{sh}}}", "{{item}}")], w=8,
           unit="bytes", minimum=0)
-    b.row("CPU and memory")
-    b.add("timeseries", "CPU busy", [q(f"wardround_cpu_busy_ratio{{{sh}}}", "cpu")], w=8,
-          unit="percentunit", minimum=0, maximum=1)
-    b.add("timeseries", "Memory and swap used", [q(f"wardround_memory_used_ratio{{{sh}}}", "memory"),
-                                                 q(f"wardround_swap_used_ratio{{{sh}}}", "swap")], w=8,
-          unit="percentunit", minimum=0, maximum=1)
-    b.add("timeseries", "Load per core", [q(f"wardround_load1_per_core{{{sh}}}", "load1 / core")], w=8,
-          minimum=0)
-    b.row("Services and processes")
-    b.add("table", "Services, processes and ports",
+    b.row(t("host.row.system"))
+    b.add("timeseries", t("host.cpu.title"), [q(f"wardround_cpu_busy_ratio{{{sh}}}", t("host.legend.cpu"))],
+          w=8, unit="percentunit", minimum=0, maximum=1,
+          limits=[Limits("wardround_cpu_busy_ratio", sh, t("host.legend.cpu"))])
+    b.add("timeseries", t("host.memory.title"), [
+        q(f"wardround_memory_used_ratio{{{sh}}}", t("host.legend.memory")),
+        q(f"wardround_swap_used_ratio{{{sh}}}", t("host.legend.swap"))], w=8, unit="percentunit", minimum=0,
+        maximum=1, limits=[Limits("wardround_memory_used_ratio", sh, t("host.legend.memory")),
+                           Limits("wardround_swap_used_ratio", sh, t("host.legend.swap"))])
+    b.add("timeseries", t("host.load.title"), [q(f"wardround_load1_per_core{{{sh}}}", t("host.legend.load"))],
+          w=8, minimum=0, unit="none", limits=[Limits("wardround_load1_per_core", sh, t("host.legend.load"))])
+    b.row(t("host.row.services"))
+    b.add("table", t("host.services.title"),
           [q(f'wardround_check_status{{{sh},check=~"service|process|port|tcp|http|certificate"}}',
-             instant=True)], w=24, h=8, mappings=STATUS_MAPPING,
-          thresholds=STATUS_STEPS,
-          custom={"cellOptions": {"type": "color-background"}},
-          transformations=[HIDE_COLUMNS])
+             instant=True)], w=24, h=8, thresholds=STATUS_STEPS, transformations=[HIDE_COLUMNS],
+          overrides=[_column("site", t("column.site")), _column("host", t("column.host")),
+                     _column("check", t("column.check")), _column("item", t("column.item")),
+                     _column("Value", t("column.status"), {"id": "mappings", "value": status_mapping(t)},
+                             {"id": "custom.cellOptions", "value": {"type": "color-background"}})])
     return b
 
 
 # -- backups ----------------------------------------------------------------------
 
-def backups() -> Board:
-    b = Board("wardround-backups", "Wardround · Backups",
-              "Newest backup age per database and type against its limit; failures; off-site copies.",
-              [SITES])
-    site = 'site=~"$site"'
-    b.add("bargauge", "Backup age as a share of its limit",
+def backups(t: Words) -> Board:
+    b = Board(t, "wardround-backups", "backups", [sites(t)])
+    site = TSITE
+    b.add("bargauge", t("backups.share.title"),
           [q(f"wardround_backup_age_seconds{{{site}}} / wardround_backup_max_age_seconds{{{site}}}",
              "{{site}} {{host}} {{item}}", instant=True)], w=12, h=10, unit="percentunit", minimum=0,
-          maximum=1.5, thresholds=_steps((None, "green"), (0.8, "yellow"), (1, "red")),
+          maximum=1.5, thresholds=_steps((None, "green"), (1, "red")),
           options={"orientation": "horizontal", "displayMode": "gradient", "showUnfilled": True,
-                   "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}},
-          description="1 = the age at which the item turns CRITICAL (full, diff, log and archive backups "
-                      "each have their own limit).")
-    b.add("table", "Newest backup: age, limit, size", [
-        q(f"wardround_backup_age_seconds{{{site}}}", "age", instant=True),
-        q(f"wardround_backup_max_age_seconds{{{site}}}", "limit", instant=True),
-        q(f"wardround_backup_size_bytes{{{site}}}", "size", instant=True)], w=12, h=10,
-        transformations=[{"id": "merge", "options": {}}])
-    b.add("timeseries", "Backup age", [q(f"wardround_backup_age_seconds{{{site}}}", "{{host}} {{item}}")],
-          w=12, unit="s", minimum=0)
-    b.add("timeseries", "Backup items failing over time",
+                   "reduceOptions": LAST},
+          description=t("backups.share.description"))
+    b.add("table", t("backups.newest.title"), [
+        q(f"wardround_backup_age_seconds{{{site}}}", instant=True),
+        q(f"wardround_backup_max_age_seconds{{{site}}}", instant=True),
+        q(f"wardround_backup_size_bytes{{{site}}}", instant=True)], w=12, h=10,
+        transformations=[MERGE, HIDE_COLUMNS],
+        overrides=[_column("site", t("column.site")), _column("host", t("column.host")),
+                   _column("item", t("column.item")),
+                   _column("Value #A", t("column.age"), _unit("s")),
+                   _column("Value #B", t("column.age_limit"), _unit("s")),
+                   _column("Value #C", t("column.size"), _unit("bytes"))])
+    b.add("timeseries", t("backups.age.title"), [q(f"wardround_backup_age_seconds{{{site}}}",
+                                                   "{{host}} {{item}}")],
+          w=12, unit="s", minimum=0,
+          limits=[Limits("wardround_backup_age_seconds", site, "{{host}} {{item}}", levels=("crit",))])
+    b.add("timeseries", t("backups.failing.title"),
           [q(f"sum by (site) (wardround_check_status{{{site},{BACKUP_CHECKS}}} == bool 2)", "{{site}}")],
-          w=12, minimum=0, custom={"drawStyle": "bars", "fillOpacity": 60})
-    b.add("table", "Backup checks now",
+          w=12, minimum=0, unit="none", custom={"drawStyle": "bars", "fillOpacity": 60})
+    b.add("table", t("backups.now.title"),
           [q(f"wardround_check_status{{{site},{BACKUP_CHECKS}}}", instant=True)], w=24, h=8,
-          mappings=STATUS_MAPPING,
-          thresholds=STATUS_STEPS,
-          custom={"cellOptions": {"type": "color-background"}},
-          transformations=[HIDE_COLUMNS])
-    b.add("timeseries", "Off-site copy lag", [
-        q(f"wardround_offsite_copy_lag_seconds{{{site}}}", "{{host}} {{item}}"),
-        q(f"wardround_offsite_copy_max_lag_seconds{{{site}}}", "limit {{item}}")], w=24, unit="s", minimum=0,
-        description="How long the newest local backup has waited for its off-site copy; 0 once copied.")
+          thresholds=STATUS_STEPS, transformations=[HIDE_COLUMNS],
+          overrides=[_column("site", t("column.site")), _column("host", t("column.host")),
+                     _column("check", t("column.check")), _column("item", t("column.item")),
+                     _column("Value", t("column.status"), {"id": "mappings", "value": status_mapping(t)},
+                             {"id": "custom.cellOptions", "value": {"type": "color-background"}})])
+    b.add("timeseries", t("backups.offsite.title"), [
+        q(f"wardround_offsite_copy_lag_seconds{{{site}}}", "{{host}} {{item}}")], w=24, unit="s", minimum=0,
+        limits=[Limits("wardround_offsite_copy_lag_seconds", site, "{{host}} {{item}}", levels=("crit",))],
+        description=t("backups.offsite.description"))
     return b
 
 
 # -- network ----------------------------------------------------------------------
 
-def network() -> Board:
-    hosts = _query_var("host", "Host", f'label_values({SEEN}{{site=~"$site"}}, host)', multi=True)
-    b = Board("wardround-network", "Wardround · Network",
-              "Loss and round-trip time per target, path changes, hop counts, TCP ports, certificates.",
-              [SITES, hosts])
+def network(t: Words) -> Board:
+    hosts = _query_var(t, "host", f'label_values({SEEN}{{site=~"$site"}}, host)', multi=True)
+    b = Board(t, "wardround-network", "network", [sites(t), hosts])
     sh = 'site=~"$site",host=~"$host"'
-    b.add("timeseries", "Packet loss", [q(f"wardround_ping_loss_ratio{{{sh}}}", "{{host}} → {{item}}")],
-          unit="percentunit", minimum=0, maximum=1,
-          thresholds=_steps((None, "green"), (0.2, "yellow"), (0.6, "red")))
-    b.add("timeseries", "Round-trip time", [q(f"wardround_ping_rtt_seconds{{{sh}}}", "{{host}} → {{item}}")],
-          unit="s", minimum=0)
-    b.add("timeseries", "Hops", [q(f"wardround_traceroute_hops{{{sh}}}", "{{host}} → {{item}}")], w=8,
-          minimum=0, custom={"drawStyle": "line", "lineInterpolation": "stepAfter"})
-    b.add("state-timeline", "Path changed", [q(f"wardround_traceroute_path_changed{{{sh}}}",
-                                                "{{host}} → {{item}}")], w=8,
-          mappings=[{"type": "value", "options": {"0": {"text": "baseline", "color": "green", "index": 0},
-                                                  "1": {"text": "changed", "color": "orange", "index": 1}}}],
+    to = "{{host}} → {{item}}"
+    b.add("timeseries", t("network.loss.title"), [q(f"wardround_ping_loss_ratio{{{sh}}}", to)],
+          unit="percentunit", minimum=0, maximum=1, limits=[Limits("wardround_ping_loss_ratio", sh, to)])
+    b.add("timeseries", t("network.rtt.title"), [q(f"wardround_ping_rtt_seconds{{{sh}}}", to)],
+          unit="s", minimum=0, limits=[Limits("wardround_ping_rtt_seconds", sh, to)])
+    b.add("timeseries", t("network.hops.title"), [q(f"wardround_traceroute_hops{{{sh}}}", to)], w=8,
+          minimum=0, unit="none", custom={"drawStyle": "line", "lineInterpolation": "stepAfter"})
+    b.add("state-timeline", t("network.path.title"), [q(f"wardround_traceroute_path_changed{{{sh}}}", to)], w=8,
+          mappings=_mapping({"0": (t("network.path.baseline"), "green"), "1": (t("network.path.changed"), "orange")}),
           options={"showValue": "never", "mergeValues": True})
-    b.add("timeseries", "TCP connect time", [q(f"wardround_port_connect_seconds{{{sh}}}",
-                                                "{{host}} → {{item}}")], w=8, unit="s", minimum=0)
-    b.add("bargauge", "Certificate days left", [
-        q(f"(wardround_certificate_expiry_timestamp_seconds{{{sh}}} - time()) / 86400", "{{item}}",
-          instant=True)], w=24, unit="d", thresholds=_steps((None, "red"), (7, "yellow"), (30, "green")),
-        options={"orientation": "horizontal", "displayMode": "basic",
-                 "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}})
+    b.add("timeseries", t("network.connect.title"), [q(f"wardround_port_connect_seconds{{{sh}}}", to)], w=8,
+          unit="s", minimum=0, limits=[Limits("wardround_port_connect_seconds", sh, to)])
+    expiry = "wardround_certificate_expiry_timestamp_seconds"
+    b.add("timeseries", t("network.certificate.title"), [q(f"({expiry}{{{sh}}} - time()) / 86400", to)], w=24,
+          unit="d", limits=[Limits(expiry, sh, to, scale="{} / 86400")],
+          description=t("network.certificate.description"))
     return b
 
 
 # -- tickets & SLA --------------------------------------------------------------------
 
-def _quantiles(family: str, window: str) -> list[dict[str, Any]]:
+def _quantiles(t: Words, family: str, window: str) -> list[dict[str, Any]]:
     buckets = once(f"increase({family}_bucket{{{TSITE}}}[{window}])", "site, severity, le")
     return [q(f"histogram_quantile({p}, sum by (le, severity) ({buckets}))",
-              f"p{round(p * 100)} level {{{{severity}}}}") for p in (0.5, 0.9)]
+              f"{t(f'legend.p{round(p * 100)}')} · {_level_legend(t)}") for p in (0.5, 0.9)]
 
 
-def tickets_sla() -> Board:
-    b = Board("wardround-tickets", "Wardround · Tickets & SLA",
-              "Fault tickets: open by level, opened and resolved per day, response and resolution times, "
-              "SLA breaches per site, key customers.", [SITES], time_from="now-30d")
-    count = {"reduceOptions": LAST, "colorMode": "value", "graphMode": "area", "textMode": "value",
-             "justifyMode": "auto", "orientation": "auto"}
-    b.add("stat", "Open tickets", [q(f"sum({OPEN})")], w=4, h=4, options=count, no_value="0",
-          description="Open or acknowledged.")
-    b.add("stat", "Not acknowledged", [q(f"sum({once(f'wardround_tickets_unacknowledged{{{TSITE}}}')})")],
-          w=4, h=4, options=count, no_value="0", thresholds=_steps((None, "green"), (1, "orange")),
-          description="Open tickets nobody has taken yet: the response clock is running.")
-    b.add("stat", "Past an SLA deadline now", [q(f"sum({BREACHED})")], w=4, h=4, options=count, no_value="0",
-          thresholds=ZERO_GOOD)
-    b.add("stat", "Key-customer tickets open", [q(f"sum({KEY_OPEN})")], w=4, h=4, options=count,
-          no_value="0", thresholds=_steps((None, "green"), (1, "orange")))
-    b.add("stat", "Opened (time range)",
+def tickets_sla(t: Words) -> Board:
+    b = Board(t, "wardround-tickets", "tickets", [sites(t)], time_from="now-30d")
+    b.add("stat", t("tickets.open.title"), [q(f"sum({OPEN})")], w=4, h=4, options=COUNT, no_value="0",
+          unit="none", description=t("tickets.open.description"))
+    b.add("stat", t("tickets.unacked.title"), [q(f"sum({once(f'wardround_tickets_unacknowledged{{{TSITE}}}')})")],
+          w=4, h=4, options=COUNT, no_value="0", unit="none", thresholds=_steps((None, "green"), (1, "orange")),
+          description=t("tickets.unacked.description"))
+    b.add("stat", t("tickets.breached.title"), [q(f"sum({BREACHED})")], w=4, h=4, options=COUNT, no_value="0",
+          unit="none", thresholds=ZERO_GOOD)
+    b.add("stat", t("fleet.key_open.title"), [q(f"sum({KEY_OPEN})")], w=4, h=4, options=COUNT,
+          no_value="0", unit="none", thresholds=_steps((None, "green"), (1, "orange")))
+    b.add("stat", t("tickets.opened_range.title"),
           [q(f"sum({once(f'increase(wardround_tickets_opened_total{{{TSITE}}}[$__range])')})")], w=4, h=4,
-          options=count, no_value="0", unit="none")
-    b.add("stat", "Resolved (time range)",
+          options=COUNT, no_value="0", unit="none")
+    b.add("stat", t("tickets.resolved_range.title"),
           [q(f"sum({once(f'increase(wardround_tickets_resolved_total{{{TSITE}}}[$__range])')})")], w=4, h=4,
-          options=count, no_value="0", unit="none")
-    b.add("timeseries", "Opened and resolved per day", [
-        q(f"sum({once(f'increase(wardround_tickets_opened_total{{{TSITE}}}[1d])')})", "opened"),
-        q(f"sum({once(f'increase(wardround_tickets_resolved_total{{{TSITE}}}[1d])')})", "resolved")],
+          options=COUNT, no_value="0", unit="none")
+    b.add("timeseries", t("tickets.per_day.title"), [
+        q(f"sum({once(f'increase(wardround_tickets_opened_total{{{TSITE}}}[1d])')})", t("tickets.legend.opened")),
+        q(f"sum({once(f'increase(wardround_tickets_resolved_total{{{TSITE}}}[1d])')})",
+          t("tickets.legend.resolved"))],
         interval="1d", minimum=0, unit="none", custom={"drawStyle": "bars", "fillOpacity": 70},
-        description="Each bar: tickets opened (or resolved) in the 24 hours before it.")
-    b.add("timeseries", "Open tickets by level", [q(f"sum by (severity) ({OPEN})", "level {{severity}}")],
-          minimum=0, custom={"stacking": {"mode": "normal", "group": "A"}, "fillOpacity": 30},
-          description="Open or acknowledged tickets by current level (1 most severe).")
-    b.add("timeseries", "Response time (to acknowledgement)",
-          _quantiles("wardround_ticket_response_seconds", "7d"),
-          unit="s", minimum=0,
-          description="Median and 90th percentile of opening → acknowledgement over the 7 days before each "
-                      "point, by the level the ticket opened at (wall-clock time, buckets 15 min … 7 d).")
-    b.add("timeseries", "Resolution time", _quantiles("wardround_ticket_resolution_seconds", "7d"),
-          unit="s", minimum=0,
-          description="Median and 90th percentile of opening → resolution over the 7 days before each point.")
-    b.add("bargauge", "SLA breaches per site (time range)",
-          [q(f"sum by (site, kind) ({BREACHES_RANGE})", "{{site}} {{kind}}", instant=True)], w=12, h=8,
-          thresholds=ZERO_GOOD, minimum=0,
+        description=t("tickets.per_day.description"))
+    b.add("timeseries", t("fleet.open_by_level.title"), [q(f"sum by (severity) ({OPEN})", _level_legend(t))],
+          minimum=0, unit="none", custom={"stacking": {"mode": "normal", "group": "A"}, "fillOpacity": 30},
+          description=t("fleet.open_by_level.description"))
+    b.add("timeseries", t("tickets.response.title"), _quantiles(t, "wardround_ticket_response_seconds", "7d"),
+          unit="s", minimum=0, description=t("tickets.response.description"))
+    b.add("timeseries", t("tickets.resolution.title"), _quantiles(t, "wardround_ticket_resolution_seconds", "7d"),
+          unit="s", minimum=0, description=t("tickets.resolution.description"))
+    kinds = _mapping({k: (t(f"deadline.{k}"), "text") for k in ("response", "resolve", "onsite")})
+    b.add("bargauge", t("tickets.breaches_per_site.title"), [
+        q(f"sum by (site) ({_breaches_range(k)})", f"{{{{site}}}} · {t(f'deadline.{k}')}", instant=True)
+        for k in ("response", "resolve", "onsite")],
+          w=12, h=8,
+          thresholds=ZERO_GOOD, minimum=0, unit="none",
           options={"orientation": "horizontal", "displayMode": "gradient", "showUnfilled": True,
-                   "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}},
-          description="Deadlines breached in the selected time range: response (not acknowledged in time), "
-                      "resolve, onsite.")
-    b.add("table", "Past a deadline now, by site, level and kind", [q(BREACHED, instant=True)], w=12, h=8,
-          thresholds=ZERO_GOOD, transformations=[HIDE_COLUMNS])
-    b.add("table", "Open tickets per site and level", [
-        q(OPEN, "open", instant=True),
-        q(once(f"wardround_tickets_unacknowledged{{{TSITE}}}"), "not acknowledged", instant=True),
-        q(KEY_OPEN, "key customer", instant=True)], w=12, h=8,
-        transformations=[{"id": "merge", "options": {}}, HIDE_COLUMNS])
-    b.add("timeseries", "Key-customer tickets open", [q(f"sum by (site) ({KEY_OPEN})", "{{site}}")], w=12,
-          h=8, minimum=0, description="Tickets of sites marked key_customer in the policies: they lead the "
-                                      "queue and their deadlines are shorter.")
+                   "reduceOptions": LAST},
+          description=t("tickets.breaches_per_site.description"))
+    b.add("table", t("tickets.breached_now.title"), [q(BREACHED, instant=True)], w=12, h=8,
+          thresholds=ZERO_GOOD, unit="none", transformations=[HIDE_COLUMNS],
+          overrides=[_column("site", t("column.site")), _column("severity", t("column.level")),
+                     _column("kind", t("column.deadline"), {"id": "mappings", "value": kinds}),
+                     _column("Value", t("column.tickets"))])
+    b.add("table", t("tickets.per_site.title"), [
+        q(OPEN, instant=True),
+        q(once(f"wardround_tickets_unacknowledged{{{TSITE}}}"), instant=True),
+        q(KEY_OPEN, instant=True)], w=12, h=8, unit="none",
+        transformations=[MERGE, HIDE_COLUMNS],
+        overrides=[_column("site", t("column.site")), _column("severity", t("column.level")),
+                   _column("Value #A", t("column.open")), _column("Value #B", t("column.unacked")),
+                   _column("Value #C", t("column.key_customer"))])
+    b.add("timeseries", t("fleet.key_open.title"), [q(f"sum by (site) ({KEY_OPEN})", "{{site}}")], w=12,
+          h=8, minimum=0, unit="none", description=t("tickets.key.description"))
     return b
 
 
@@ -442,15 +644,18 @@ BOARDS = {"fleet-overview": fleet, "host-detail": host, "backups": backups, "net
           "tickets-sla": tickets_sla}
 
 
-def build() -> dict[str, str]:
-    """File name → JSON text of every dashboard."""
-    return {f"{name}.json": json.dumps(make().json(), indent=2, ensure_ascii=False) + "\n"
-            for name, make in BOARDS.items()}
+def build(words: dict[str, Words] | None = None) -> dict[str, str]:
+    """``<lang>/<name>.json`` → JSON text of every dashboard in every language."""
+    words = words if words is not None else {lang: Words(lang) for lang in LANGUAGES}
+    return {f"{lang}/{name}.json": json.dumps(make(words[lang]).json(), indent=2, ensure_ascii=False) + "\n"
+            for lang in LANGUAGES for name, make in BOARDS.items()}
 
 
 def main() -> int:
     for name, text in build().items():
-        (HERE / name).write_text(text)
+        path = HERE / name
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text, encoding="utf-8")
         print(f"wrote dashboards/{name}")
     return 0
 

@@ -139,3 +139,37 @@ def test_live_tickets_export_the_deadlines_still_running_when_engineers_act(clie
     assert _deadlines(client) == {"resolve": _ts(t["resolve_due"]), "onsite": _ts(r.json()["onsite_due"])}
     assert client.post(f"{URL}/{t['id']}/resolve", headers=engineer).status_code == 200
     assert _deadlines(client) == {}
+
+
+def _records(client) -> tuple[dict[str, float], dict[tuple[str, str], float]]:
+    m = _samples(client)
+    issued = {s.labels["kind"]: s.value for s in m["wardround_record_issued_timestamp_seconds"]
+              if s.labels["site"] == SITE}
+    signed = {(s.labels["kind"], s.labels["role"]): s.value for s in m["wardround_record_signatures"]
+              if s.labels["site"] == SITE}
+    return issued, signed
+
+
+def test_the_newest_record_of_each_kind_and_its_signatures_are_exported_when_issued_and_signed(
+        client, engine, agent_token):
+    engineer = {"Authorization": f"Bearer {create_user(engine, name='li', role='engineer')}"}
+    _post(client, agent_token, [make_result()])  # the site has a host
+    assert _records(client) == ({}, {})
+
+    def issue(day: str) -> dict:
+        r = client.post("/api/v1/records", json={"site": SITE, "kind": "daily", "date": day}, headers=engineer)
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    yesterday = issue("2026-11-23")
+    older = issue("2026-11-22")  # issued later, for an earlier period: not the newest record
+    assert client.post(f"/api/v1/records/{older['id']}/sign", json={"signer": "王主任", "role": "customer"},
+                       headers=engineer).status_code == 201
+    issued, signed = _records(client)
+    assert issued == {"daily": _ts(yesterday["issued_at"])}
+    assert signed == {("daily", "engineer"): 0, ("daily", "customer"): 0}
+    for role in ("engineer", "customer"):
+        r = client.post(f"/api/v1/records/{yesterday['id']}/sign", json={"signer": "李工", "role": role},
+                        headers=engineer)
+        assert r.status_code == 201, r.text
+    assert _records(client)[1] == {("daily", "engineer"): 1, ("daily", "customer"): 1}

@@ -1,6 +1,7 @@
 """What the dashboard tests share: the committed dashboards and every query in them.
 
-``panel_queries()`` yields (dashboard file, panel title, PromQL) for every
+``dashboards()`` reads every committed dashboard (``dashboards/<lang>/*.json``,
+both languages); ``panel_queries()`` yields (dashboard file, panel title, PromQL) for every
 target of every panel; ``variable_queries()`` the ``label_values`` queries of
 the template variables.  ``resolve(expr, values)`` replaces Grafana's
 variables with real values so the query can run in Prometheus.
@@ -23,8 +24,18 @@ _VAR = re.compile(r"\$\{?(\w+)\}?")
 _LABEL_VALUES = re.compile(r"^label_values\((?:(.*),\s*)?(\w+)\)$")
 
 
-def dashboards() -> dict[str, dict[str, Any]]:
-    return {p.name: json.loads(p.read_text()) for p in sorted(DASHBOARDS.glob("*.json"))}
+LANGUAGES = ("zh_CN", "en")
+
+
+def dashboard_files() -> list[Path]:
+    """Every committed dashboard: ``dashboards/<lang>/<name>.json``."""
+    return sorted(p for lang in LANGUAGES for p in (DASHBOARDS / lang).glob("*.json"))
+
+
+def dashboards(lang: str | None = None) -> dict[str, dict[str, Any]]:
+    """``<lang>/<name>.json`` → the dashboard, of every language or of ``lang``."""
+    return {f"{p.parent.name}/{p.name}": json.loads(p.read_text(encoding="utf-8")) for p in dashboard_files()
+            if lang is None or p.parent.name == lang}
 
 
 def panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -14,6 +14,11 @@ table/stat targets) until each returns at least one series with a number
 that is not NaN (polled: the first scrape comes after ~6 s; the forecast
 needs ~15 s of history).
 
+Both languages' dashboards are read (their queries are the same; each is
+run once).  A second host has an agent token and never reports; the disk
+check runs with its own thresholds (70/85 %) so the drawn limits are the
+item's, not a default.
+
 Tickets are real too: the collector runs with a policy file that makes the
 site a key customer with a 5-second level-2 response time and sweeps every
 second.  The failing ``backup_files`` result opens a level-2 ticket through
@@ -22,7 +27,10 @@ an engineer (through the API) waits for its response breach and
 acknowledges it, a hotline ticket is opened, breached and resolved, and a
 level-3 one is left open — so every Tickets & SLA panel (opened and resolved
 per day, response and resolution times, breaches, unacknowledged,
-key-customer) has data that changed while Prometheus watched.
+key-customer) has data that changed while Prometheus watched.  The engineer
+then issues the site's daily record and signs it, so the Today row's record
+panel has data; a last test reads the Today answers and the thresholds back
+from Prometheus and checks their values.
 """
 
 from __future__ import annotations
@@ -53,6 +61,7 @@ from tests.deploy.certs import make_certs
 from tests.e2e.conftest import CollectorProcess, command, last_line, start_agent, wait_for, write_agent_config
 
 SITE, HOST = "dash-hospital", "dash-db-01"
+NEVER = "dash-pacs-02"  # enrolled (an agent token), never reports
 DEADLINE_S = 120.0
 
 # Which check feeds a metric family: a panel over a check that is not in the catalogue yet fails
@@ -82,6 +91,7 @@ class PolicyCollector(CollectorProcess):
         exe = command("wardround-collector")
         self.engineer_token = last_line([exe, "user", "create", "--db", self.db, "dash-engineer",
                                          "--role", "engineer"])
+        last_line([exe, "token", "create", "--db", self.db, "--site", SITE, "--host", NEVER])
         with open(self.workdir / "collector.log", "ab") as log:
             self.proc = subprocess.Popen(
                 [exe, "serve", "--config", str(config), "--db", self.db, "--port", str(self.port)],
@@ -168,7 +178,8 @@ def _checks(work: Path, collector_port: int, tls_port: int, sshd: Any) -> str:
     two_days_ago = time.time() - 2 * 86400
     os.utime(old, (two_days_ago, two_days_ago))
     entries = [
-        ("disk", "1s", {"mounts": ["/"], "forecast_min_history": "10s", "forecast_window": "1h"}),
+        ("disk", "1s", {"mounts": ["/"], "forecast_min_history": "10s", "forecast_window": "1h", "warn": 70,
+                        "crit": 85}),
         ("system", "1s", {}),
         ("uptime", "5s", {}),
         ("process", "5s", {"name": "prometheus"}),
@@ -281,6 +292,8 @@ def _act_on_tickets(stack: Stack) -> None:
     c.call("POST", f"/api/v1/tickets/{call['id']}/resolve", {"note": "print spooler restarted"})
     c.call("POST", "/api/v1/tickets", {"site": SITE, "host": HOST, "severity": 3,
                                         "summary": "PACS viewer slow in radiology", "reported_via": "email"})
+    record = c.call("POST", "/api/v1/records", {"site": SITE, "kind": "daily"})
+    c.call("POST", f"/api/v1/records/{record['id']}/sign", {"signer": "dash-engineer", "role": "engineer"})
 
 
 @pytest.fixture(scope="module")
@@ -306,37 +319,82 @@ def _run(stack: Stack, expr: str, instant: bool) -> list[Any]:
     return [r for r in body["data"]["result"] if _has_number(r)]
 
 
-def _targets() -> list[tuple[str, str, str, bool]]:
+def _targets() -> dict[tuple[str, bool], list[str]]:
+    """(query, instant) → where it is drawn ("<lang>/<dashboard> / <panel>"), over both languages."""
     from tests.dashboards.helpers import dashboards, panels
 
-    out = []
+    out: dict[tuple[str, bool], list[str]] = {}
     for name, d in dashboards().items():
         for p in panels(d):
             for t in p["targets"]:
-                out.append((name, p["title"], t["expr"], bool(t.get("instant"))))
+                out.setdefault((t["expr"], bool(t.get("instant"))), []).append(f"{name} / {p['title']}")
     return out
 
 
 def test_every_panel_query_returns_data_when_prometheus_scrapes_a_fed_collector(acted):
     stack = acted
     values = {"site": SITE, "host": HOST}
-    pending = {(d, title, resolve(expr, values), instant) for d, title, expr, instant in _targets()}
-    unavailable = [f"{d} / {title}: the {check} check is not in the catalogue"
-                   for d, title, expr, _i in pending for check, prefix in FED_BY.items()
+    targets = _targets()
+    pending = {(resolve(expr, values), instant) for expr, instant in targets}
+    unavailable = [f"{targets[(expr, i)][0]}: the {check} check is not in the catalogue"
+                   for expr, i in targets for check, prefix in FED_BY.items()
                    if prefix in expr and check not in CATALOGUE]
     assert unavailable == []
     deadline = time.monotonic() + DEADLINE_S
     while pending and time.monotonic() < deadline:
         for target in sorted(pending):
             try:
-                if _run(stack, target[2], target[3]):
+                if _run(stack, *target):
                     pending.discard(target)
             except OSError:
                 break  # Prometheus not up yet
         if pending:
             time.sleep(2)
-    empty = sorted(f"{d} / {title}: {expr}" for d, title, expr, _i in pending)
+    where = {(resolve(expr, values), i): places for (expr, i), places in targets.items()}
+    empty = sorted(f"{where[t][0]}: {t[0]}" for t in pending)
     assert empty == [], f"no data after {DEADLINE_S:g} s:\n" + "\n".join(empty) + "\n" + _logs(stack)
+
+
+def _values(stack: Stack, expr: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """label set (without instance/job) → value of an instant query."""
+    return {tuple(sorted((k, v) for k, v in r["metric"].items() if k not in ("instance", "job"))):
+            float(r["value"][1]) for r in _run(stack, expr, instant=True)}
+
+
+def test_today_answers_and_limits_are_the_collectors_when_read_from_prometheus(acted):
+    stack = acted
+    test_every_panel_query_returns_data_when_prometheus_scrapes_a_fed_collector(stack)  # data is in
+    hosts = {dict(k)["state"]: v for k, v in _values(stack, f'wardround_hosts{{site="{SITE}"}}').items()}
+    # the host's backup is two days old (CRITICAL): abnormal; the second host never reported
+    assert hosts == {"ok": 0, "warning": 0, "unknown": 0, "abnormal": 1, "silent": 0, "never_reported": 1}
+    outcomes = {dict(k)["check"]: dict(k)["outcome"]
+                for k in _values(stack, f'wardround_backup_outcome{{site="{SITE}"}}')}
+    assert outcomes["backup_files"] == "missed"
+    if "offsite_copy" in outcomes:  # copied to the real sshd
+        assert outcomes["offsite_copy"] == "done"
+    due = {(dict(k)["check"], dict(k)["item"].split("-")[0], dict(k)["deadline"]):
+           (dict(k)["severity"], dict(k)["key_customer"], v)
+           for k, v in _values(stack, f'wardround_ticket_due_timestamp_seconds{{site="{SITE}"}} - time()').items()}
+    # the acknowledged backup ticket: only its resolution runs; the open level-3 e-mail one: both; the
+    # resolved hotline one: none
+    assert {k[2] for k in due if k[0] == "backup_files"} == {"resolve"}
+    email = {k[2]: v for k, v in due.items() if k[:2] == ("manual", "email")}
+    assert {d: v[:2] for d, v in email.items()} == {"response": ("3", "true"), "resolve": ("3", "true")}
+    assert 0 < email["response"][2] < email["resolve"][2] <= 27 * 3600
+    assert not [k for k in due if k[:2] == ("manual", "hotline")]
+    limits = {(dict(k)["metric"], dict(k)["level"]): v
+              for k, v in _values(stack, f'wardround_check_threshold{{site="{SITE}",host="{HOST}"}}').items()}
+    assert limits[("wardround_disk_used_ratio", "warn")] == 0.70  # the item's own, not the default 0.8
+    assert limits[("wardround_disk_used_ratio", "crit")] == 0.85
+    assert limits[("wardround_cpu_busy_ratio", "warn")] == 0.80
+    if ("wardround_certificate_expiry_timestamp_seconds", "warn") in limits:
+        assert limits[("wardround_certificate_expiry_timestamp_seconds", "warn")] == 30 * 86400
+    assert limits[("wardround_backup_age_seconds", "crit")] == 3600
+    [issued] = _values(stack, f'time() - wardround_record_issued_timestamp_seconds{{site="{SITE}",kind="daily"}}'
+                       ).values()
+    assert 0 <= issued < DEADLINE_S * 3
+    signed = {dict(k)["role"]: v for k, v in _values(stack, f'wardround_record_signatures{{site="{SITE}"}}').items()}
+    assert signed == {"engineer": 1, "customer": 0}
 
 
 def test_template_variables_list_the_real_site_and_host_when_prometheus_has_data(acted):

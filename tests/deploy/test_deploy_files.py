@@ -50,8 +50,13 @@ def test_grafana_provisioning_points_at_the_dashboards_when_read():
     boards = yaml.safe_load((DEPLOY / "grafana/provisioning/dashboards/wardround.yml").read_text())
     compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
     mounts = dict(v.split(":")[:2] for v in compose["services"]["grafana"]["volumes"])
-    assert mounts["../dashboards"] == boards["providers"][0]["options"]["path"]
-    assert list((ROOT / "dashboards").glob("*.json"))
+    mounted = mounts["../dashboards"]
+    # one provider (one folder) per language, each reading that language's directory of dashboards/
+    paths = {p["options"]["path"] for p in boards["providers"]}
+    assert paths == {f"{mounted}/zh_CN", f"{mounted}/en"}
+    assert len({p["folder"] for p in boards["providers"]}) == len({p["folderUid"] for p in boards["providers"]}) == 2
+    for path in paths:
+        assert list((ROOT / "dashboards" / path.removeprefix(f"{mounted}/")).glob("*.json")), path
 
 
 def test_prometheus_config_passes_promtool_when_checked():
