@@ -117,6 +117,17 @@ def _column(name: str, title: str, *properties: dict[str, Any]) -> dict[str, Any
             "properties": [{"id": "displayName", "value": title}, *properties]}
 
 
+def _labels(t: Words, *names: str) -> list[dict[str, Any]]:
+    """Overrides naming the label columns of a table (site, host, check, item, ...)."""
+    return [_column(name, t(f"column.{name}")) for name in names]
+
+
+def _status_column(t: Words, name: str = "Value") -> dict[str, Any]:
+    """A column of check statuses, in words and colours."""
+    return _column(name, t("column.status"), {"id": "mappings", "value": status_mapping(t)},
+                   {"id": "custom.cellOptions", "value": {"type": "color-background"}})
+
+
 def _unit(unit: str) -> dict[str, Any]:
     return {"id": "unit", "value": unit}
 
@@ -337,7 +348,7 @@ def fleet(t: Words) -> Board:
     b.add("table", t("fleet.per_status.title"), [
         q(f"sum by (site) (wardround_check_status{{{site}}} == bool {code})", instant=True)
         for _name, code in per_status], w=12, h=8, transformations=[MERGE, HIDE_COLUMNS],
-        overrides=[_column("site", t("column.site"))] + [
+        overrides=_labels(t, "site") + [
             _column(f"Value #{chr(ord('A') + i)}", t.page(f"status.{name}"))
             for i, (name, _c) in enumerate(per_status)])
     b.add("table", t("fleet.since_delivery.title"),
@@ -345,13 +356,13 @@ def fleet(t: Words) -> Board:
           thresholds=_steps((None, "green"), (300, "yellow"), (900, "red")),
           custom={"cellOptions": {"type": "color-text"}}, transformations=[HIDE_COLUMNS],
           options={"sortBy": [{"displayName": t("column.silent_for"), "desc": True}]},
-          overrides=[_column("site", t("column.site")), _column("host", t("column.host")),
+          overrides=[*_labels(t, "site", "host"),
                      _column("Value", t("column.silent_for"))])
     b.add("table", t("fleet.agents.title"), [
         q(f"wardround_agent_spool_backlog{{{site}}}", instant=True),
         q(f"wardround_agent_clock_offset_seconds{{{site}}}", instant=True)], w=12, h=8,
         transformations=[MERGE, HIDE_COLUMNS],
-        overrides=[_column("site", t("column.site")), _column("host", t("column.host")),
+        overrides=[*_labels(t, "site", "host"),
                    _column("Value #A", t("column.backlog"), _unit("none")),
                    _column("Value #B", t("column.clock_offset"), _unit("s"))])
     b.row(t("fleet.row.collector"))
@@ -388,7 +399,7 @@ def _today(b: Board, t: Words) -> None:
     b.add("table", t("today.hosts_by_site.title"),
           [q(f'max by (site) (wardround_hosts{{{site},state="{s}"}})', instant=True) for s in HOST_STATES],
           w=12, h=8, unit="none", transformations=[MERGE, HIDE_COLUMNS],
-          overrides=[_column("site", t("column.site"))] + [
+          overrides=_labels(t, "site") + [
               _column(f"Value #{chr(ord('A') + i)}", state_word(t, s), problem,
                       {"id": "thresholds", "value": _steps((None, "text"), (1, STATE_COLORS[s]))})
               for i, s in enumerate(HOST_STATES)])
@@ -397,7 +408,7 @@ def _today(b: Board, t: Words) -> None:
         q(f'count by (site) (max by (site, host, check, item) ({OUTCOME}{{{site},outcome="{o}"}}))'
           f" or on (site) (0 * count by (site) ({items}))", instant=True) for o in BACKUP_OUTCOMES],
         w=12, h=8, unit="none", transformations=[MERGE, HIDE_COLUMNS],
-        overrides=[_column("site", t("column.site"))] + [
+        overrides=_labels(t, "site") + [
             _column(f"Value #{chr(ord('A') + i)}", t(f"outcome.{o}"), problem,
                     {"id": "thresholds", "value": _steps((None, "text"), (1, OUTCOME_COLORS[o]))})
             for i, o in enumerate(BACKUP_OUTCOMES)],
@@ -407,8 +418,7 @@ def _today(b: Board, t: Words) -> None:
           [q(f'max by (site, host, check, item, outcome) ({OUTCOME}{{{site},outcome!="done"}})', instant=True)],
           w=12, h=8, no_value=t("today.backups_not_done.none"),
           transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True, "Value": True}}}],
-          overrides=[_column("site", t("column.site")), _column("host", t("column.host")),
-                     _column("check", t("column.check")), _column("item", t("column.item")),
+          overrides=[*_labels(t, "site", "host", "check", "item"),
                      _column("outcome", t("column.outcome"), {"id": "mappings", "value": outcomes},
                              {"id": "custom.cellOptions", "value": {"type": "color-background"}})])
     due = "max by (site, host, check, item, severity, key_customer, deadline) " \
@@ -418,8 +428,7 @@ def _today(b: Board, t: Words) -> None:
     b.add("table", t("today.due.title"), [q(f"{due} - time()", instant=True)], w=12, h=8,
           no_value=t("today.due.none"), transformations=[HIDE_COLUMNS],
           options={"sortBy": [{"displayName": t("column.time_left"), "desc": False}]},
-          overrides=[_column("site", t("column.site")), _column("host", t("column.host")),
-                     _column("check", t("column.check")), _column("item", t("column.item")),
+          overrides=[*_labels(t, "site", "host", "check", "item"),
                      _column("severity", t("column.level")),
                      _column("key_customer", t("column.key_customer"), {"id": "mappings", "value": key}),
                      _column("deadline", t("column.deadline"), {"id": "mappings", "value": deadlines}),
@@ -433,7 +442,7 @@ def _today(b: Board, t: Words) -> None:
         q(f'max by (site) (wardround_record_signatures{{{site},kind="daily",role="engineer"}})', instant=True),
         q(f'max by (site) (wardround_record_signatures{{{site},kind="daily",role="customer"}})', instant=True)],
         w=12, h=8, no_value=t("today.record.none"), transformations=[MERGE, HIDE_COLUMNS],
-        overrides=[_column("site", t("column.site")),
+        overrides=[*_labels(t, "site"),
                    _column("Value #A", t("column.issued_ago"), _unit("s"),
                            {"id": "custom.cellOptions", "value": {"type": "color-text"}},
                            {"id": "thresholds", "value": _steps((None, "green"), (86400, "red"))}),
@@ -459,17 +468,15 @@ def host(t: Words) -> Board:
           options={"showValue": "never", "mergeValues": True, "rowHeight": 0.8, "alignValue": "left"})
     b.add("table", t("host.current.title"), [q(f"wardround_check_status{{{sh}}}", instant=True)], w=12, h=9,
           thresholds=STATUS_STEPS, transformations=[HIDE_COLUMNS],
-          overrides=[_column("site", t("column.site")), _column("host", t("column.host")),
-                     _column("check", t("column.check")), _column("item", t("column.item")),
-                     _column("Value", t("column.status"), {"id": "mappings", "value": status_mapping(t)},
-                             {"id": "custom.cellOptions", "value": {"type": "color-background"}})])
+          overrides=[*_labels(t, "site", "host", "check", "item"),
+                     _status_column(t)])
     b.add("table", t("host.agent.title"), [
         q(f"time() - {SEEN}{{{sh}}}", instant=True),
         q(f"wardround_agent_spool_backlog{{{sh}}}", instant=True),
         q(f"wardround_agent_clock_offset_seconds{{{sh}}}", instant=True),
         q(f"wardround_uptime_seconds{{{sh}}}", instant=True)], w=12, h=9,
         transformations=[MERGE, HIDE_COLUMNS],
-        overrides=[_column("site", t("column.site")), _column("host", t("column.host")),
+        overrides=[*_labels(t, "site", "host"),
                    _column("Value #A", t("column.silent_for"), _unit("s")),
                    _column("Value #B", t("column.backlog"), _unit("none")),
                    _column("Value #C", t("column.clock_offset"), _unit("s")),
@@ -500,10 +507,8 @@ def host(t: Words) -> Board:
     b.add("table", t("host.services.title"),
           [q(f'wardround_check_status{{{sh},check=~"service|process|port|tcp|http|certificate"}}',
              instant=True)], w=24, h=8, thresholds=STATUS_STEPS, transformations=[HIDE_COLUMNS],
-          overrides=[_column("site", t("column.site")), _column("host", t("column.host")),
-                     _column("check", t("column.check")), _column("item", t("column.item")),
-                     _column("Value", t("column.status"), {"id": "mappings", "value": status_mapping(t)},
-                             {"id": "custom.cellOptions", "value": {"type": "color-background"}})])
+          overrides=[*_labels(t, "site", "host", "check", "item"),
+                     _status_column(t)])
     return b
 
 
@@ -524,8 +529,7 @@ def backups(t: Words) -> Board:
         q(f"wardround_backup_max_age_seconds{{{site}}}", instant=True),
         q(f"wardround_backup_size_bytes{{{site}}}", instant=True)], w=12, h=10,
         transformations=[MERGE, HIDE_COLUMNS],
-        overrides=[_column("site", t("column.site")), _column("host", t("column.host")),
-                   _column("item", t("column.item")),
+        overrides=[*_labels(t, "site", "host", "item"),
                    _column("Value #A", t("column.age"), _unit("s")),
                    _column("Value #B", t("column.age_limit"), _unit("s")),
                    _column("Value #C", t("column.size"), _unit("bytes"))])
@@ -539,10 +543,8 @@ def backups(t: Words) -> Board:
     b.add("table", t("backups.now.title"),
           [q(f"wardround_check_status{{{site},{BACKUP_CHECKS}}}", instant=True)], w=24, h=8,
           thresholds=STATUS_STEPS, transformations=[HIDE_COLUMNS],
-          overrides=[_column("site", t("column.site")), _column("host", t("column.host")),
-                     _column("check", t("column.check")), _column("item", t("column.item")),
-                     _column("Value", t("column.status"), {"id": "mappings", "value": status_mapping(t)},
-                             {"id": "custom.cellOptions", "value": {"type": "color-background"}})])
+          overrides=[*_labels(t, "site", "host", "check", "item"),
+                     _status_column(t)])
     b.add("timeseries", t("backups.offsite.title"), [
         q(f"wardround_offsite_copy_lag_seconds{{{site}}}", "{{host}} {{item}}")], w=24, unit="s", minimum=0,
         limits=[Limits("wardround_offsite_copy_lag_seconds", site, "{{host}} {{item}}", levels=("crit",))],
@@ -624,7 +626,7 @@ def tickets_sla(t: Words) -> Board:
           description=t("tickets.breaches_per_site.description"))
     b.add("table", t("tickets.breached_now.title"), [q(BREACHED, instant=True)], w=12, h=8,
           thresholds=ZERO_GOOD, unit="none", transformations=[HIDE_COLUMNS],
-          overrides=[_column("site", t("column.site")), _column("severity", t("column.level")),
+          overrides=[*_labels(t, "site"), _column("severity", t("column.level")),
                      _column("kind", t("column.deadline"), {"id": "mappings", "value": kinds}),
                      _column("Value", t("column.tickets"))])
     b.add("table", t("tickets.per_site.title"), [
@@ -632,7 +634,7 @@ def tickets_sla(t: Words) -> Board:
         q(once(f"wardround_tickets_unacknowledged{{{TSITE}}}"), instant=True),
         q(KEY_OPEN, instant=True)], w=12, h=8, unit="none",
         transformations=[MERGE, HIDE_COLUMNS],
-        overrides=[_column("site", t("column.site")), _column("severity", t("column.level")),
+        overrides=[*_labels(t, "site"), _column("severity", t("column.level")),
                    _column("Value #A", t("column.open")), _column("Value #B", t("column.unacked")),
                    _column("Value #C", t("column.key_customer"))])
     b.add("timeseries", t("fleet.key_open.title"), [q(f"sum by (site) ({KEY_OPEN})", "{{site}}")], w=12,
