@@ -40,7 +40,6 @@ database (the state families are then absent, not zero).
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -258,6 +257,26 @@ EXPORTS: dict[tuple[str, str | None, str], Export] = {
 # Check names whose rows are parsed: those with an entry, and the backup checks (their outcome).
 _PARSED_CHECKS = frozenset(check for check, _item, _name in EXPORTS) | BACKUP_CHECKS
 
+
+def _specs() -> tuple[dict[str, dict[str, Export]], dict[tuple[str, str], dict[str, Export]]]:
+    """:data:`EXPORTS` as check → metric → entry, and (check, item) → metric → entry for the checks with
+    entries for one item (those first, then the check's entries for any item): one lookup a row."""
+    by_check: dict[str, dict[str, Export]] = {}
+    for (check, item, name), e in EXPORTS.items():
+        if item is None:
+            by_check.setdefault(check, {})[name] = e
+    by_item: dict[tuple[str, str], dict[str, Export]] = {}
+    for (check, item, name), e in EXPORTS.items():
+        if item is not None:
+            by_item.setdefault((check, item), dict(by_check.get(check, {})))[name] = e
+    return by_check, by_item
+
+
+_SPECS_BY_CHECK, _SPECS_BY_ITEM = _specs()
+# The end of a threshold series' labels, after site/host/check/item, per bounded family and level.
+_BOUNDS = {e.name: (f',metric="{e.name}",level="warn"', f',metric="{e.name}",level="crit"')
+           for e in EXPORTS.values()}
+
 STATUS = ("wardround_check_status",
           "Current status of a check item: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN")
 THRESHOLD = ("wardround_check_threshold",
@@ -358,14 +377,29 @@ def _escape(value: str) -> str:
     return value
 
 
+_SPECIAL = {"inf": "+Inf", "-inf": "-Inf", "nan": "NaN"}
+
+
 def _number(v: float) -> str:
-    if v == math.inf:
-        return "+Inf"
-    if v == -math.inf:
-        return "-Inf"
-    if v != v:
-        return "NaN"
-    return repr(float(v))
+    s = repr(float(v))
+    return _SPECIAL[s] if s[-1] in "fn" else s  # only inf, -inf and nan end in a letter
+
+
+class _Texts:
+    """One gauge family whose values are written as text already: label text → value text (a label set
+    that comes twice is written once)."""
+
+    __slots__ = ("name", "help", "samples")
+
+    def __init__(self, name: str, help: str) -> None:
+        self.name = name
+        self.help = help
+        self.samples: dict[str, str] = {}
+
+    def render(self, out: list[str]) -> None:
+        out.append(f"# HELP {self.name} {self.help}\n# TYPE {self.name} gauge\n")
+        prefix = self.name + "{"
+        out.extend(f"{prefix}{labels}}} {text}\n" for labels, text in self.samples.items())
 
 
 class _Family:
@@ -389,12 +423,11 @@ class _Family:
         out.extend(f"{prefix}{labels}}} {_number(v)}\n" for labels, v in self.samples.items())
 
 
-def _num(v: object) -> float | None:
-    return float(v) if type(v) is float or type(v) is int else None  # bool is not a number
-
-
 def _measured(metrics_json: str | bytes) -> list[tuple[str, float | None, float | None, float | None]]:
-    """(name, value, warn, crit) of each metric in a stored ``metrics`` JSON list; value None = unmeasured."""
+    """(name, value, warn, crit) of each metric in a stored ``metrics`` JSON list; value None = unmeasured.
+
+    A number is a JSON int or float (a bool is neither); anything else counts as absent.
+    """
     try:
         items = orjson.loads(metrics_json)
     except orjson.JSONDecodeError:
@@ -404,9 +437,11 @@ def _measured(metrics_json: str | bytes) -> list[tuple[str, float | None, float 
     out: list[tuple[str, float | None, float | None, float | None]] = []
     for m in items:
         if type(m) is dict:
-            name, value = m.get("name"), m.get("value")
-            if type(name) is str and (value is None or type(value) is float or type(value) is int):
-                out.append((name, _num(value), _num(m.get("warn")), _num(m.get("crit"))))
+            name, v, w, c = m.get("name"), m.get("value"), m.get("warn"), m.get("crit")
+            if type(name) is str and (v is None or type(v) is float or type(v) is int):
+                out.append((name, None if v is None else float(v),
+                            w if type(w) is float else float(w) if type(w) is int else None,
+                            c if type(c) is float else float(c) if type(c) is int else None))
     return out
 
 
@@ -465,12 +500,16 @@ def _newest_records(conn: Connection) -> list[_Family]:
     return [issued, signatures]
 
 
+_STATUS_TEXT = {int(v): _number(float(v)) for v in Status}
+
+
 def _build(item_rows: Iterable[tuple[Any, ...]], host_rows: Iterable[tuple[Any, ...]],
            enrolled: Iterable[tuple[Any, ...]], ticket_rows: Iterable[tuple[Any, ...]], policies: Policies,
-           now: datetime) -> list[_Family]:
-    status = _Family(*STATUS)
-    threshold = _Family(*THRESHOLD)
-    outcome = _Family(*BACKUP_OUTCOME)
+           now: datetime) -> list[_Family | _Texts]:
+    # The hot loop (a million rows at 10,000 hosts × 30 checks): label text is built once per host and
+    # per distinct string, threshold values are written once per distinct value, and the families whose
+    # label sets cannot repeat hold text, not floats.
+    status, threshold, outcome = _Texts(*STATUS), _Texts(*THRESHOLD), _Texts(*BACKUP_OUTCOME)
     families: dict[str, _Family] = {}
     for e in EXPORTS.values():
         if e.name not in families:
@@ -485,40 +524,48 @@ def _build(item_rows: Iterable[tuple[Any, ...]], host_rows: Iterable[tuple[Any, 
             t = escaped[s] = _escape(s)
         return t
 
-    exports = EXPORTS
-    parsed = _PARSED_CHECKS
-    backup_checks = BACKUP_CHECKS
-    statuses: dict[tuple[str, str], set[int]] = {}
+    numbers: dict[float, str] = {}  # thresholds repeat across items: write each value once
+    by_check, by_item, bounds = _SPECS_BY_CHECK, _SPECS_BY_ITEM, _BOUNDS
+    parsed, backup_checks, status_text = _PARSED_CHECKS, BACKUP_CHECKS, _STATUS_TEXT
+    per_host: dict[tuple[str, str], tuple[str, set[int]]] = {}  # label text, statuses of its items
     for site, host, check, item, st, metrics_json in item_rows:
-        key = (site, host)
-        held = statuses.get(key)
+        held = per_host.get((site, host))
         if held is None:
-            statuses[key] = {st}
-        else:
-            held.add(st)
-        base = f'site="{esc(site)}",host="{esc(host)}"'
-        with_item = f'{base},item="{esc(item)}"'
-        checked = f'{base},check="{esc(check)}",item="{esc(item)}"'
-        status.samples[checked] = float(st)
+            held = per_host[(site, host)] = (f'site="{esc(site)}",host="{esc(host)}"', set())
+        base, statuses = held
+        statuses.add(st)
+        e_item = escaped.get(item)
+        if e_item is None:
+            e_item = escaped[item] = _escape(item)
+        checked = f'{base},check="{esc(check)}",item="{e_item}"'
+        status.samples[checked] = status_text.get(st) or _number(st)
         if check not in parsed:
             continue
+        specs = by_item.get((check, item)) or by_check.get(check) or {}
         measured = _measured(metrics_json)
+        with_item = f'{base},item="{e_item}"'
         for name, value, warn, crit in measured:
-            spec = exports.get((check, item, name)) or exports.get((check, None, name))
+            spec = specs.get(name)
             if spec is None:
                 continue
+            divisor = spec.divisor
             if value is not None and not spec.bounds_only:
                 labels = with_item if spec.per_item else base
-                families[spec.name].add(labels, value / spec.divisor)
+                families[spec.name].add(labels, value / divisor)
                 if spec.crit_as and crit is not None:
-                    families[spec.crit_as].add(labels, crit / spec.divisor)
-            if warn is not None:
-                threshold.samples[f'{checked},metric="{spec.name}",level="warn"'] = warn / spec.divisor
-            if crit is not None:
-                threshold.samples[f'{checked},metric="{spec.name}",level="crit"'] = crit / spec.divisor
+                    families[spec.crit_as].add(labels, crit / divisor)
+            if warn is not None or crit is not None:
+                warn_labels, crit_labels = bounds[spec.name]
+                for x, suffix in ((warn, warn_labels), (crit, crit_labels)):
+                    if x is not None:
+                        x /= divisor
+                        text = numbers.get(x)
+                        if text is None:
+                            text = numbers[x] = _number(x)
+                        threshold.samples[checked + suffix] = text
         if check in backup_checks:
             verdict = backup_outcome(check, st, {n: (v, w, c) for n, v, w, c in measured})
-            outcome.samples[f'{checked},outcome="{verdict}"'] = 1.0
+            outcome.samples[f'{checked},outcome="{verdict}"'] = "1.0"
     host_families = [_Family(n, h) for n, h in HOST_FAMILIES]
     seen, offset, backlog = host_families
     last_seen: dict[tuple[str, str], datetime | None] = {}
@@ -532,8 +579,9 @@ def _build(item_rows: Iterable[tuple[Any, ...]], host_rows: Iterable[tuple[Any, 
             backlog.samples[labels] = float(spool_backlog)
     for site, host in enrolled:
         last_seen.setdefault((site, host), None)
+    statuses_of = {key: held[1] for key, held in per_host.items()}
     return [status, threshold, outcome, *families.values(), *host_families,
-            _hosts_by_state(last_seen, statuses, policies, now, esc), _deadlines(ticket_rows, esc)]
+            _hosts_by_state(last_seen, statuses_of, policies, now, esc), _deadlines(ticket_rows, esc)]
 
 
 def _hosts_by_state(last_seen: Mapping[tuple[str, str], datetime | None], statuses: Mapping[tuple[str, str], set[int]],
@@ -565,7 +613,7 @@ def _deadlines(ticket_rows: Iterable[tuple[Any, ...]], esc: Callable[[str], str]
     return family
 
 
-def _render(families: list[_Family], up_value: float) -> str:
+def _render(families: list[_Family | _Texts], up_value: float) -> str:
     name, help = DATABASE_UP
     out = [f"# HELP {name} {help}\n# TYPE {name} gauge\n{name} {_number(up_value)}\n"]
     for f in families:
