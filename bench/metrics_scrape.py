@@ -11,6 +11,8 @@ acknowledged, a few reopened and breached). Then times, as medians of ``--runs``
   section "tickets"): after a ticket change (the aggregate queries over ``tickets`` and
   ``ticket_events`` run) and with the ledger unchanged (the live gauges and the change key only);
 * ``GET /metrics`` end to end through the app (TestClient): everything together;
+* both of those also in CPU time of the process (``*_cpu_seconds_median``), steadier than wall time
+  on a shared machine;
 * prometheus_client's own ``generate_latest`` over the same number of series as a baseline
   (perf-anchors.md §3: ~20 us/series), once, on the first backend.
 
@@ -138,12 +140,13 @@ def fill_tickets(engine: Engine, n_tickets: int, n_hosts: int) -> tuple[int, int
     return n_tickets, events
 
 
-def median_time(fn: Callable[[], Any], runs: int) -> tuple[float, Any]:
+def median_time(fn: Callable[[], Any], runs: int, clock: Callable[[], float] = time.perf_counter
+                ) -> tuple[float, Any]:
     times, out = [], None
     for _ in range(runs):
-        t = time.perf_counter()
+        t = clock()
         out = fn()
-        times.append(time.perf_counter() - t)
+        times.append(clock() - t)
     return statistics.median(times), out
 
 
@@ -161,6 +164,8 @@ def measure(url: str, a: argparse.Namespace) -> dict[str, Any]:
     n_tickets, n_events = fill_tickets(engine, a.tickets, a.hosts)
     fill_s = time.perf_counter() - t
     in_process, state = median_time(lambda: state_exposition(engine), a.runs)
+    # CPU time of this process: what the scrape costs, whatever else the shared machine runs
+    in_process_cpu, _ = median_time(lambda: state_exposition(engine), a.runs, time.process_time)
     series = sum(1 for line in state.splitlines() if line and not line.startswith("#"))
 
     def fresh() -> bytes:  # as after a ticket change: every family rebuilt
@@ -177,14 +182,17 @@ def measure(url: str, a: argparse.Namespace) -> dict[str, Any]:
     with TestClient(create_app(Settings(db_url=url), engine=engine)) as client:
         http_s, resp = median_time(lambda: client.get("/metrics"), a.runs)
         assert resp.status_code == 200
+        http_cpu, _ = median_time(lambda: client.get("/metrics"), a.runs, time.process_time)
     engine.dispose()
     return {"hosts": a.hosts, "checks_per_host": a.checks, "latest_rows": rows, "state_series": series,
             "tickets": n_tickets, "ticket_events": n_events, "ticket_series": ticket_series,
             "exposition_bytes": len(resp.content), "fill_seconds": round(fill_s, 1),
             "state_exposition_seconds_median": round(in_process, 3),
+            "state_exposition_cpu_seconds_median": round(in_process_cpu, 3),
             "ticket_families_after_a_change_seconds_median": round(ticket_s, 3),
             "ticket_families_unchanged_ledger_seconds_median": round(ticket_warm_s, 3),
-            "http_get_metrics_seconds_median": round(http_s, 3), "runs": a.runs}
+            "http_get_metrics_seconds_median": round(http_s, 3),
+            "http_get_metrics_cpu_seconds_median": round(http_cpu, 3), "runs": a.runs}
 
 
 def baseline(series: int, runs: int) -> float:
