@@ -42,7 +42,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -59,7 +59,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from checks.result import Status
 from collector.notify.metrics import NotificationCollector
 from collector.policy import BACKUP_CHECKS, Policies, default_policies
-from collector.store.db import reading
+from collector.store.db import database_time, reading
 from collector.store.tables import (
     LIVE_STATES,
     agent_token_hosts,
@@ -464,11 +464,12 @@ def state_exposition(engine: Engine, policies: Policies | None = None, now: date
                 tickets.c.priority, tickets.c.state, tickets.c.response_due, tickets.c.resolve_due,
                 tickets.c.onsite_due).where(tickets.c.state.in_(LIVE_STATES))).all()
             record_families = _newest_records(conn)
+            now = now or database_time(conn)  # the clock ingest stamped last_seen with
     except SQLAlchemyError as exc:
         log.warning("metrics: cannot read the database: %s", type(exc).__name__)
         return _render([], 0.0)
-    return _render([*_build(item_rows, host_rows, enrolled, ticket_rows, policies or default_policies(),
-                            now or datetime.now(UTC)), *record_families], 1.0)
+    return _render([*_build(item_rows, host_rows, enrolled, ticket_rows, policies or default_policies(), now),
+                    *record_families], 1.0)
 
 
 def _newest_records(conn: Connection) -> list[_Family]:
