@@ -74,7 +74,8 @@ def test_engineer_acknowledges_a_ticket_and_downloads_a_record_pdf_when_logged_i
     page.fill("#token", engineer)
     page.click("button[type=submit]")
     assert page.url.endswith("/tickets")
-    assert page.locator(f"a[href='/tickets/{ticket['id']}']").count() >= 1
+    # The URL changes when the answer starts; wait for the list itself (a loaded machine parses slowly).
+    page.locator(f"a[href='/tickets/{ticket['id']}']").first.wait_for(timeout=30_000)
     page.click("text=挂号窗口打印缓慢")
     page.fill(f"form[action='/tickets/{ticket['id']}/ack'] input[name=note]", "工程师已接单")
     page.click(f"form[action='/tickets/{ticket['id']}/ack'] button")
