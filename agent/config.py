@@ -22,22 +22,32 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from checks.catalogue import CheckSpec, UnknownCheck, get_check
-from checks.params import ParamError, parse_duration, parse_params
+from checks.entries import (
+    NAME_HINT,
+    CheckConfig,
+    Problems,
+    check_entries,
+    check_keys,
+    cron_trigger,
+    crontab_weekdays,
+    is_name,
+    read_duration,
+    read_text,
+)
+from checks.params import parse_duration
 
 __all__ = ["AgentConfig", "CheckConfig", "CollectorConfig", "ConfigError", "load_config",
            "collector_url_problem", "parse_size", "default_spool_path", "redact_url",
-           "short_hostname"]
+           "short_hostname", "cron_trigger", "crontab_weekdays", "token_file_problem",
+           "DEFAULT_CONFIG_EVERY_S"]
 
 log = logging.getLogger(__name__)
 
 EXIT_CONFIG = 2
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
-_NAME_HINT = "1-64 letters, digits, '.', '_' or '-' (starting with a letter or digit)"
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\s*$")
 _SIZE_UNITS = {None: 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9,
                "KiB": 2**10, "MiB": 2**20, "GiB": 2**30}
-_DURATION_HINT = "a duration like 30s, 5m, 26h, 7d"
+DEFAULT_CONFIG_EVERY_S = 300.0
 
 
 class ConfigError(Exception):
@@ -57,21 +67,12 @@ class CollectorConfig:
     ca_file: str | None = None
     timeout_s: float = 10.0
     batch_size: int = 500
-
-
-@dataclass(frozen=True)
-class CheckConfig:
-    """One configured check instance."""
-
-    check: str
-    name: str  # unique among the instances: the job id and the state key
-    spec: CheckSpec
-    params: Any
-    timeout_s: float
-    every_s: float | None = None
-    cron: str | None = None
-    #: report the results under this host instead of the agent's own (a host checked remotely)
-    host: str | None = None
+    #: where the token came from (the agent writes a rotated token back there); None for ``token:``
+    token_file: str | None = None
+    #: an HTTP(S) proxy to reach the collector through (CONNECT for https)
+    proxy: str | None = None
+    #: ``user:password`` for the proxy, read from ``proxy_credentials_file``
+    proxy_credentials: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,8 @@ class AgentConfig:
     spool_max_bytes: int = 256 * 2**20
     jitter_s: float = 30.0
     checks: tuple[CheckConfig, ...] = ()
+    #: how often the central config (``GET /api/v1/agent/config``) is fetched; None: never
+    config_every_s: float | None = DEFAULT_CONFIG_EVERY_S
 
 
 def default_spool_path() -> str:
@@ -109,57 +112,8 @@ def parse_size(value: Any) -> int:
     return int(float(m.group(1)) * _SIZE_UNITS[m.group(2)])
 
 
-class _Errors:
-    def __init__(self, file: str):
-        self.file = file
-        self.lines: list[str] = []
-
-    def add(self, key: str, expected: str, got: Any = ..., *, show: bool = True) -> None:
-        if got is not ... and show and "(got " not in expected:
-            expected = f"{expected} (got {_show(got)})"
-        self.lines.append(f"{self.file}: {key}: {expected}")
-
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _known(allowed: set[str]) -> str:
-    return ", ".join(sorted(allowed))
-
-
-def _check_keys(err: _Errors, where: str, data: Mapping[str, Any], allowed: set[str]) -> None:
-    for key in data:
-        if key not in allowed:
-            path = f"{where}.{key}" if where else str(key)
-            err.add(path, f"unknown key (known: {_known(allowed)})")
-
-
-def _duration(err: _Errors, key: str, value: Any, *, minimum: float = 0.0) -> float | None:
-    try:
-        seconds = parse_duration(value)
-    except ValueError:
-        err.add(key, f"expected {_DURATION_HINT}", value)
-        return None
-    if seconds < minimum:
-        err.add(key, f"expected at least {minimum:g}s", value)
-        return None
-    return seconds
-
-
-def _str(err: _Errors, key: str, value: Any, *, name: bool = False) -> str | None:
-    if not isinstance(value, str) or not value.strip():
-        err.add(key, "expected a non-empty string", value)
-        return None
-    if name and not _NAME_RE.match(value):
-        err.add(key, f"expected {_NAME_HINT}", value)
-        return None
-    return value
-
-
-def _readable_file(err: _Errors, key: str, value: Any, base: Path) -> Path | None:
-    if _str(err, key, value) is None:
+def _readable_file(err: Problems, key: str, value: Any, base: Path) -> Path | None:
+    if read_text(err, key, value) is None:
         return None
     path = Path(value)
     if not path.is_absolute():
@@ -173,9 +127,10 @@ def _readable_file(err: _Errors, key: str, value: Any, base: Path) -> Path | Non
     return path
 
 
-_TOP_KEYS = {"site", "host", "collector", "spool", "spool_max_age", "spool_max_bytes", "jitter", "checks"}
-_COLLECTOR_KEYS = {"url", "token_file", "token", "ca_file", "timeout", "batch_size"}
-_CHECK_KEYS = {"check", "name", "host", "every", "cron", "params", "timeout"}
+_TOP_KEYS = {"site", "host", "collector", "spool", "spool_max_age", "spool_max_bytes", "jitter", "checks",
+             "config_every"}
+_COLLECTOR_KEYS = {"url", "token_file", "token", "ca_file", "timeout", "batch_size", "proxy",
+                   "proxy_credentials_file"}
 
 
 def load_config(path: str | os.PathLike[str], *, need_collector: bool = False) -> AgentConfig:
@@ -185,19 +140,19 @@ def load_config(path: str | os.PathLike[str], *, need_collector: bool = False) -
     """
     file = os.fspath(path)
     data = _read_yaml(file)
-    err = _Errors(file)
+    err = Problems(file)
     base = Path(file).resolve().parent
     if not isinstance(data, Mapping):
         raise ConfigError([f"{file}: expected a mapping of keys (site, collector, checks, ...) "
                            f"at the top (got {type(data).__name__})"])
-    _check_keys(err, "", data, _TOP_KEYS)
+    check_keys(err, "", data, _TOP_KEYS)
 
-    site = _str(err, "site", data["site"], name=True) if "site" in data else None
+    site = read_text(err, "site", data["site"], name=True) if "site" in data else None
     if "site" not in data:
         err.add("site", "required: the customer / site this host belongs to, e.g. central-hospital")
-    host = _str(err, "host", data["host"], name=True) if "host" in data else short_hostname()
-    if host is not None and not _NAME_RE.match(host):
-        err.add("host", f"the machine's hostname {host!r} is not {_NAME_HINT}; set host: explicitly")
+    host = read_text(err, "host", data["host"], name=True) if "host" in data else short_hostname()
+    if host is not None and not is_name(host):
+        err.add("host", f"the machine's hostname {host!r} is not {NAME_HINT}; set host: explicitly")
 
     collector = None
     if "collector" in data:
@@ -207,10 +162,10 @@ def load_config(path: str | os.PathLike[str], *, need_collector: bool = False) -
 
     spool = default_spool_path()
     if "spool" in data:
-        spool = _str(err, "spool", data["spool"]) or spool
+        spool = read_text(err, "spool", data["spool"]) or spool
         if not os.path.isabs(spool):
             spool = str(base / spool)
-    max_age = _duration(err, "spool_max_age", data.get("spool_max_age", "7d"), minimum=60)
+    max_age = read_duration(err, "spool_max_age", data.get("spool_max_age", "7d"), minimum=60)
     try:
         max_bytes = parse_size(data.get("spool_max_bytes", 256 * 2**20))
         if max_bytes < 2**20:
@@ -219,15 +174,24 @@ def load_config(path: str | os.PathLike[str], *, need_collector: bool = False) -
         err.add("spool_max_bytes", "expected a size like 256MiB, 1GiB or a number of bytes",
                 data.get("spool_max_bytes"))
         max_bytes = 0
-    jitter = _duration(err, "jitter", data.get("jitter", "30s"))
+    jitter = read_duration(err, "jitter", data.get("jitter", "30s"))
 
-    checks = _checks(err, data.get("checks", []))
+    config_every: float | None = None
+    raw_every = data.get("config_every", "5m")
+    if raw_every is not False and raw_every != "off":  # YAML reads a bare off as false
+        try:
+            config_every = parse_duration(raw_every)
+        except ValueError:
+            config_every = 0.0
+        if config_every < 10:
+            err.add("config_every", "expected a duration of at least 10s like 5m, or off", raw_every)
+    checks = check_entries(err, "checks", data.get("checks", []))
     if err.lines:
         raise ConfigError(err.lines)
     assert site is not None and host is not None and max_age is not None and jitter is not None
     return AgentConfig(path=file, site=site, host=host, collector=collector, spool=spool,
                        spool_max_age_s=max_age, spool_max_bytes=max_bytes, jitter_s=jitter,
-                       checks=tuple(checks))
+                       checks=tuple(checks), config_every_s=config_every)
 
 
 def _read_yaml(file: str) -> Any:
@@ -315,35 +279,62 @@ def redact_url(url: str) -> str:
             + ("?***" if query else mark) + ("#***" if fragment else hash_))
 
 
-def _collector(err: _Errors, raw: Any, base: Path) -> CollectorConfig | None:
+def token_file_problem(path: Path) -> str | None:
+    """What breaks the one rule for token files (None: nothing): owned by the agent's user, mode 0600.
+
+    The same rule holds for the agent's token, the proxy credentials and what
+    ``wardround-agent enrol`` writes; docs/agent.md states it once.  Windows: an ACL for the
+    service account and Administrators, which this check does not read.
+    """
+    if os.name != "posix":
+        return None
+    st = path.stat()
+    if st.st_mode & 0o077:
+        return (f"{path} is readable by other users (mode {st.st_mode & 0o777:04o}): it must be readable only "
+                "by the agent's user: chmod 600 it")
+    if st.st_uid != os.geteuid():
+        return (f"{path} belongs to uid {st.st_uid}, not to the agent's user (uid {os.geteuid()}): "
+                "chown it to the user the agent runs as")
+    return None
+
+
+def _secret_file(err: Problems, key: str, value: Any, base: Path,
+                 what: str) -> tuple[Path | None, str | None]:
+    """A file holding one secret word (a token, ``user:password``): its path and its text."""
+    path = _readable_file(err, key, value, base)
+    if path is None:
+        return None, None
+    if (problem := token_file_problem(path)) is not None:
+        log.warning("%s: %s", key, problem)
+    try:
+        secret = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        err.add(key, f"expected a readable UTF-8 file ({path})")
+        return path, None
+    if not secret or any(c.isspace() for c in secret):
+        # never show the content: it may be a secret with a stray character
+        err.add(key, f"expected {what} ({path})")
+        return path, None
+    return path, secret
+
+
+def _collector(err: Problems, raw: Any, base: Path) -> CollectorConfig | None:
     if not isinstance(raw, Mapping):
         err.add("collector", "expected a mapping with url and token_file", raw)
         return None
-    _check_keys(err, "collector", raw, _COLLECTOR_KEYS)
+    check_keys(err, "collector", raw, _COLLECTOR_KEYS)
     url = raw.get("url")
     if url is None:
         err.add("collector.url", "required, e.g. https://collector.example:8480")
     elif (problem := collector_url_problem(url)) is not None:
         err.add("collector.url", problem)
         url = None
-    token = None
+    token = token_path = None
     if "token_file" in raw and "token" in raw:
         err.add("collector", "give token_file or token, not both")
     elif "token_file" in raw:
-        token_path = _readable_file(err, "collector.token_file", raw["token_file"], base)
-        if token_path is not None and os.name == "posix" and token_path.stat().st_mode & 0o077:
-            log.warning("collector.token_file %s is readable by other users; "
-                        "make it readable only by the agent's user (chmod 600)", token_path)
-        if token_path is not None:
-            try:
-                token = token_path.read_text(encoding="utf-8").strip()
-            except (OSError, UnicodeDecodeError):
-                err.add("collector.token_file", f"expected a readable UTF-8 file ({token_path})")
-            else:
-                if not token or any(c.isspace() for c in token):
-                    # never show the content: it may be a token with a stray character
-                    err.add("collector.token_file", f"expected one token on one line ({token_path})")
-                    token = None
+        token_path, token = _secret_file(err, "collector.token_file", raw["token_file"], base,
+                                         "one token on one line")
     elif "token" in raw:
         t = raw["token"]
         if not isinstance(t, str) or not t.strip() or any(c.isspace() for c in t.strip()):
@@ -365,136 +356,40 @@ def _collector(err: _Errors, raw: Any, base: Path) -> CollectorConfig | None:
                 err.add("collector.ca_file", f"expected PEM CA certificates ({ca_file}: "
                         f"{getattr(exc, 'reason', None) or exc})")
                 ca_file = None
-    timeout = _duration(err, "collector.timeout", raw.get("timeout", "10s"), minimum=1)
+    proxy = credentials = None
+    if "proxy" in raw:
+        if (problem := proxy_url_problem(raw["proxy"])) is not None:
+            err.add("collector.proxy", problem)
+        else:
+            proxy = raw["proxy"].strip().rstrip("/")
+    if "proxy_credentials_file" in raw:
+        if "proxy" not in raw:
+            err.add("collector.proxy_credentials_file", "needs collector.proxy")
+        _, credentials = _secret_file(err, "collector.proxy_credentials_file", raw["proxy_credentials_file"],
+                                      base, "user:password on one line")
+        if credentials is not None and ":" not in credentials:
+            err.add("collector.proxy_credentials_file", "expected user:password on one line")
+            credentials = None
+    timeout = read_duration(err, "collector.timeout", raw.get("timeout", "10s"), minimum=1)
     batch = raw.get("batch_size", 500)
     if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 10_000:
         err.add("collector.batch_size", "expected a whole number from 1 to 10000", batch)
         batch = 500
     if url is None or token is None or timeout is None:
         return None
-    return CollectorConfig(url=url, token=token, ca_file=ca_file, timeout_s=timeout, batch_size=batch)
+    return CollectorConfig(url=url, token=token, ca_file=ca_file, timeout_s=timeout, batch_size=batch,
+                           token_file=str(token_path) if token_path is not None else None, proxy=proxy,
+                           proxy_credentials=credentials)
 
 
-def _checks(err: _Errors, raw: Any) -> list[CheckConfig]:
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        err.add("checks", "expected a list of checks (- check: disk ...)", raw)
-        return []
-    out: list[CheckConfig] = []
-    names: dict[str, int] = {}
-    for i, entry in enumerate(raw):
-        where = f"checks[{i}]"
-        if not isinstance(entry, Mapping):
-            err.add(where, "expected a mapping like {check: disk, every: 5m}", entry)
-            continue
-        _check_keys(err, where, entry, _CHECK_KEYS)
-        spec = None
-        if "check" not in entry:
-            err.add(f"{where}.check", "required: a name from the check catalogue")
-        else:
-            try:
-                spec = get_check(entry["check"]) if isinstance(entry["check"], str) else None
-                if spec is None:
-                    raise UnknownCheck(entry["check"])
-            except UnknownCheck as exc:
-                err.add(f"{where}.check", f"expected a check name from the catalogue: {exc}")
-        host = None
-        if "host" in entry:
-            host = _str(err, f"{where}.host", entry["host"], name=True)
-        # A check reported for another host is named check@host unless named: twenty NAS boxes
-        # checked by one agent need no twenty names.
-        name = entry.get("name", entry.get("check"))
-        if "name" in entry:
-            name = _str(err, f"{where}.name", entry["name"], name=True)
-        elif host is not None and isinstance(name, str):
-            name = f"{name}@{host}"
-        if isinstance(name, str) and spec is not None:
-            if name in names:
-                err.add(f"{where}.name", f"{name!r} is already the name of checks[{names[name]}]; "
-                        "give each instance of the same check its own name:")
-            names[name] = i
-        every = cron = None
-        if "every" in entry and "cron" in entry:
-            err.add(where, "give every or cron, not both")
-        elif "every" in entry:
-            every = _duration(err, f"{where}.every", entry["every"], minimum=1)
-        elif "cron" in entry:
-            cron = _cron(err, f"{where}.cron", entry["cron"])
-        else:
-            err.add(where, "expected every: (e.g. 5m) or cron: (e.g. \"0 8 * * *\")")
-        params = None
-        if spec is not None:
-            raw_params = entry.get("params") or {}
-            try:
-                params = parse_params(spec.params, raw_params)
-            except ParamError as exc:
-                for key, message in exc.errors:
-                    path = f"{where}.params" if key == "params" else f"{where}.params.{key}"
-                    err.add(path, message)
-        timeout = None
-        if "timeout" in entry:
-            timeout = _duration(err, f"{where}.timeout", entry["timeout"], minimum=0.1)
-        if spec is None or params is None or not isinstance(name, str) or (every is None and cron is None):
-            continue
-        if "host" in entry and host is None:
-            continue
-        out.append(CheckConfig(check=spec.name, name=name, spec=spec, params=params,
-                               timeout_s=timeout if timeout is not None else spec.timeout_s,
-                               every_s=every, cron=cron, host=host))
-    return out
-
-
-def _cron(err: _Errors, key: str, value: Any) -> str | None:
-    if not isinstance(value, str) or len(value.split()) != 5:
-        err.add(key, 'expected a 5-field crontab like "0 8 * * *" (minute hour day month weekday)', value)
-        return None
-    try:
-        cron_trigger(value, jitter_s=0)
-    except ValueError as exc:
-        err.add(key, f"expected a 5-field crontab like \"0 8 * * *\": {exc}", value)
-        return None
-    return value
-
-
-def cron_trigger(expr: str, *, jitter_s: float, timezone: Any = None) -> Any:
-    """An APScheduler CronTrigger for a 5-field crontab, with jitter.
-
-    Not ``CronTrigger.from_crontab``: in APScheduler 3.x weekday 0 is Monday,
-    in crontab it is Sunday, so ``1-5`` would mean Tuesday to Saturday.
-    Numeric weekdays are translated to names, which both agree on.
-    """
-    from apscheduler.triggers.cron import CronTrigger
-
-    minute, hour, day, month, day_of_week = expr.split()
-    return CronTrigger(minute=minute, hour=hour, day=day, month=month,
-                       day_of_week=crontab_weekdays(day_of_week),
-                       timezone=timezone, jitter=int(jitter_s) or None)
-
-
-_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-def crontab_weekdays(field: str) -> str:
-    """Crontab's weekday field (0 or 7 = Sunday) as APScheduler day names."""
-    if field in ("*", "?"):
-        return "*"
-    days: list[str] = []
-    for part in field.split(","):
-        span, slash, step_text = part.partition("/")
-        if not re.fullmatch(r"\*|\d+(-\d+)?", span):
-            days.append(part)  # names (mon-fri) mean the same in both
-            continue
-        if slash and not step_text.isdigit() or step_text == "0":
-            raise ValueError(f"bad step in the weekday field {field!r}")
-        step = int(step_text) if slash else 1
-        if span == "*":
-            lo, hi = 0, 6
-        else:
-            lo_text, _, hi_text = span.partition("-")
-            lo = int(lo_text)
-            hi = int(hi_text) if hi_text else (6 if slash else lo)
-        if not (0 <= lo <= hi <= 7):
-            raise ValueError(f"weekdays run from 0 to 7 (0 and 7 are Sunday), got {part!r}")
-        days.extend(_WEEKDAYS[d] for d in range(lo, hi + 1, step))
-    return ",".join(dict.fromkeys(days))
+def proxy_url_problem(url: Any) -> str | None:
+    """What is wrong with ``collector.proxy`` (None: nothing); credentials belong in a file."""
+    problem = collector_url_problem(url)
+    if problem is not None and "user:password@" in problem:
+        return ("expected no user:password@ in the proxy URL: put user:password in "
+                f"collector.proxy_credentials_file (got {redact_url(url)!r})")
+    if problem is not None:
+        return problem.replace("an http:// or https:// URL", "a proxy URL like http://proxy.example:3128")
+    if urlsplit(url.strip()).path not in ("", "/"):
+        return f"expected a proxy URL without a path, like http://proxy.example:3128 (got {redact_url(url)!r})"
+    return None

@@ -152,12 +152,18 @@ def parse_params(params_cls: type, raw: Mapping[str, Any] | None, *, text: bool 
             values[key] = _convert(hints[key], value, text)
         except ValueError as exc:
             errors.append((key, f"{exc} (got {value!r})" if "(got" not in str(exc) else str(exc)))
-    if not errors:
-        try:
-            instance = params_cls(**values)
-        except ValueError as exc:  # __post_init__ cross-field checks
-            errors.append(_split_post_init_error(exc))
-        else:
+    try:
+        instance = params_cls(**values)
+    except ValueError as exc:  # __post_init__ range and cross-field checks
+        key, message = _split_post_init_error(exc)
+        # With type errors, the fields that failed hold their defaults here: a range error is
+        # reported along with them (one pass) unless it is about one of those fields.
+        failed = {k for k, _ in errors}
+        if not failed or (key not in failed and not any(re.search(rf"\b{re.escape(k)}\b", message)
+                                                        for k in failed)):
+            errors.append((key, message))
+    else:
+        if not errors:
             return instance
     raise ParamError(errors)
 

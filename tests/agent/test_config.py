@@ -102,7 +102,7 @@ def test_every_error_is_reported_at_once_with_file_and_key_when_the_config_is_wr
     f = str(path)
     expected = [
         f"{f}: site: expected 1-64 letters",
-        f"{f}: colector: unknown key (known: checks, collector, host, jitter, site, spool, "
+        f"{f}: colector: unknown key (known: checks, collector, config_every, host, jitter, site, spool, "
         "spool_max_age, spool_max_bytes)",
         f"{f}: spool_max_bytes: expected a size like 256MiB, 1GiB or a number of bytes (got 'lots')",
         f"{f}: jitter: expected a duration like 30s, 5m, 26h, 7d (got 'soon')",
@@ -166,7 +166,7 @@ def test_a_warning_names_the_token_file_when_other_users_can_read_it(
     assert caplog.text == ""
     token_file.chmod(0o644)
     load_config(path)
-    assert f"collector.token_file {token_file} is readable by other users" in caplog.text
+    assert f"collector.token_file: {token_file} is readable by other users (mode 0644)" in caplog.text
     assert TOKEN not in caplog.text
 
 

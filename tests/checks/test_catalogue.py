@@ -10,7 +10,7 @@ import checks
 from checks.catalogue import CATALOGUE, UnknownCheck, get_check
 
 CHECKS_DIR = pathlib.Path(checks.__file__).parent
-FRAMEWORK = {"__init__", "result", "params", "context", "catalogue", "judge", "network"}
+FRAMEWORK = {"__init__", "result", "params", "context", "catalogue", "judge", "network", "entries"}
 
 
 def test_every_check_module_is_registered_under_its_own_name():

@@ -63,3 +63,22 @@ def test_every_error_is_reported_at_once_when_several_params_are_wrong():
 def test_yaml_strings_are_not_silently_taken_as_numbers():
     with pytest.raises(ParamError, match="warn"):
         parse_params(Sample, {"warn": "85"})
+
+
+def test_range_errors_come_with_type_errors_in_one_pass_when_both_are_wrong():
+    from checks.disk import DiskParams
+
+    with pytest.raises(ParamError) as err:
+        parse_params(DiskParams, {"warn": "high", "crit": 150})
+    messages = dict(err.value.errors)
+    assert "expected a number" in messages["warn"]
+    assert "between 0 and 100" in messages["crit"]
+
+
+def test_a_range_error_about_a_parameter_that_failed_its_type_is_not_reported_twice():
+    from checks.disk import DiskParams
+
+    # crit is not a number; the default crit (90) must not produce a second, made-up message
+    with pytest.raises(ParamError) as err:
+        parse_params(DiskParams, {"warn": 95, "crit": "x"})
+    assert [k for k, _ in err.value.errors] == ["crit"]

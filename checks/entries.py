@@ -1,0 +1,235 @@
+"""Check entries — agent.yaml's ``checks:`` and each template of the fleet file — validated one way.
+
+The agent validates its own file with :func:`check_entries`; ``wardround-collector
+fleet apply`` validates every template of a fleet file with the same function, and the
+agent validates what ``GET /api/v1/agent/config`` hands it with it once more.  So a
+fleet file the collector accepts is one every agent accepts.
+
+Each problem reads ``FILE: key.path: what was expected (got ...)``::
+
+    agent.yaml: checks[2].every: expected a duration like 30s, 5m, 26h, 7d (got '5 minutes')
+    fleet.yaml: templates.base-linux[0].params.warn: expected a number (got 'high')
+
+Imports: the standard library, :mod:`checks.params` and :mod:`checks.catalogue`, which
+imports a check's module only to read its parameters dataclass.  Check modules import
+their heavy libraries (psutil, pyodbc, paramiko, icmplib) inside the functions that
+measure, never at module level, so the collector — which imports this module and not
+the agent — validates a fleet file without them (``tests/collector/test_imports.py``
+proves it with those libraries made unimportable).  Cron expressions are checked with
+APScheduler, a base dependency, exactly as the agent will schedule them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from checks.catalogue import CheckSpec, UnknownCheck, get_check
+from checks.params import DURATION_HINT, ParamError, parse_duration, parse_params
+
+__all__ = ["CheckConfig", "ENTRY_KEYS", "NAME_HINT", "Problems", "check_entries", "check_keys",
+           "cron_trigger", "crontab_weekdays", "is_name", "read_duration", "read_text"]
+
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
+NAME_HINT = "1-64 letters, digits, '.', '_' or '-' (starting with a letter or digit)"
+ENTRY_KEYS = frozenset({"check", "name", "host", "every", "cron", "params", "timeout"})
+
+
+def is_name(value: object) -> bool:
+    """A site, host or check-instance name: 1-64 of ``A-Za-z0-9_.-``, starting with a letter or digit."""
+    return type(value) is str and _NAME_RE.fullmatch(value) is not None
+
+
+@dataclass(frozen=True)
+class CheckConfig:
+    """One configured check instance."""
+
+    check: str
+    name: str  # unique among the instances: the job id and the state key
+    spec: CheckSpec
+    params: Any
+    timeout_s: float
+    every_s: float | None = None
+    cron: str | None = None
+    #: report the results under this host instead of the agent's own (a host checked remotely)
+    host: str | None = None
+    #: the entry as written (JSON-compatible), to compare and to hand on
+    raw: Mapping[str, Any] | None = None
+
+
+class Problems:
+    """Every problem of one file, as complete lines ``FILE: key: expected``."""
+
+    def __init__(self, file: str):
+        self.file = file
+        self.lines: list[str] = []
+
+    def add(self, key: str, expected: str, got: Any = ..., *, show: bool = True) -> None:
+        if got is not ... and show and "(got " not in expected:
+            expected = f"{expected} (got {_show(got)})"
+        self.lines.append(f"{self.file}: {key}: {expected}" if key else f"{self.file}: {expected}")
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_keys(problems: Problems, where: str, data: Mapping[str, Any], allowed: set[str] | frozenset[str]) -> None:
+    for key in data:
+        if key not in allowed:
+            path = f"{where}.{key}" if where else str(key)
+            problems.add(path, f"unknown key (known: {', '.join(sorted(allowed))})")
+
+
+def read_duration(problems: Problems, key: str, value: Any, *, minimum: float = 0.0) -> float | None:
+    try:
+        seconds = parse_duration(value)
+    except ValueError:
+        problems.add(key, f"expected {DURATION_HINT}", value)
+        return None
+    if seconds < minimum:
+        problems.add(key, f"expected at least {minimum:g}s", value)
+        return None
+    return seconds
+
+
+def read_text(problems: Problems, key: str, value: Any, *, name: bool = False) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        problems.add(key, "expected a non-empty string", value)
+        return None
+    if name and not is_name(value):
+        problems.add(key, f"expected {NAME_HINT}", value)
+        return None
+    return value
+
+
+def check_entries(problems: Problems, where: str, raw: Any) -> list[CheckConfig]:
+    """The check entries of the list ``raw`` found at ``where`` (``checks``, ``templates.base``).
+
+    Every problem goes to ``problems``; only sound entries are returned.  Names are unique
+    within the list (an entry's name is its ``name``, else its check, ``check@host`` for a
+    host checked remotely).
+    """
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        problems.add(where, "expected a list of checks (- check: disk ...)", raw)
+        return []
+    out: list[CheckConfig] = []
+    names: dict[str, int] = {}
+    for i, entry in enumerate(raw):
+        at = f"{where}[{i}]"
+        if not isinstance(entry, Mapping):
+            problems.add(at, "expected a mapping like {check: disk, every: 5m}", entry)
+            continue
+        check_keys(problems, at, entry, ENTRY_KEYS)
+        spec = None
+        if "check" not in entry:
+            problems.add(f"{at}.check", "required: a name from the check catalogue")
+        else:
+            try:
+                spec = get_check(entry["check"]) if isinstance(entry["check"], str) else None
+                if spec is None:
+                    raise UnknownCheck(entry["check"])
+            except UnknownCheck as exc:
+                problems.add(f"{at}.check", f"expected a check name from the catalogue: {exc}")
+        host = None
+        if "host" in entry:
+            host = read_text(problems, f"{at}.host", entry["host"], name=True)
+        # A check reported for another host is named check@host unless named: twenty NAS boxes
+        # checked by one agent need no twenty names.
+        name = entry.get("name", entry.get("check"))
+        if "name" in entry:
+            name = read_text(problems, f"{at}.name", entry["name"], name=True)
+        elif host is not None and isinstance(name, str):
+            name = f"{name}@{host}"
+        if isinstance(name, str) and spec is not None:
+            if name in names:
+                problems.add(f"{at}.name", f"{name!r} is already the name of {where}[{names[name]}]; "
+                             "give each instance of the same check its own name:")
+            names[name] = i
+        every = cron = None
+        if "every" in entry and "cron" in entry:
+            problems.add(at, "give every or cron, not both")
+        elif "every" in entry:
+            every = read_duration(problems, f"{at}.every", entry["every"], minimum=1)
+        elif "cron" in entry:
+            cron = _cron(problems, f"{at}.cron", entry["cron"])
+        else:
+            problems.add(at, "expected every: (e.g. 5m) or cron: (e.g. \"0 8 * * *\")")
+        params = None
+        if spec is not None:
+            try:
+                params = parse_params(spec.params, entry.get("params") or {})
+            except ParamError as exc:
+                for key, message in exc.errors:
+                    problems.add(f"{at}.params" if key == "params" else f"{at}.params.{key}", message)
+        timeout = None
+        if "timeout" in entry:
+            timeout = read_duration(problems, f"{at}.timeout", entry["timeout"], minimum=0.1)
+        if spec is None or params is None or not isinstance(name, str) or (every is None and cron is None):
+            continue
+        if "host" in entry and host is None:
+            continue
+        out.append(CheckConfig(check=spec.name, name=name, spec=spec, params=params,
+                               timeout_s=timeout if timeout is not None else spec.timeout_s,
+                               every_s=every, cron=cron, host=host, raw=dict(entry)))
+    return out
+
+
+def _cron(problems: Problems, key: str, value: Any) -> str | None:
+    if not isinstance(value, str) or len(value.split()) != 5:
+        problems.add(key, 'expected a 5-field crontab like "0 8 * * *" (minute hour day month weekday)', value)
+        return None
+    try:
+        cron_trigger(value, jitter_s=0)
+    except ValueError as exc:
+        problems.add(key, f"expected a 5-field crontab like \"0 8 * * *\": {exc}", value)
+        return None
+    return value
+
+
+def cron_trigger(expr: str, *, jitter_s: float, timezone: Any = None) -> Any:
+    """An APScheduler CronTrigger for a 5-field crontab, with jitter.
+
+    Not ``CronTrigger.from_crontab``: in APScheduler 3.x weekday 0 is Monday,
+    in crontab it is Sunday, so ``1-5`` would mean Tuesday to Saturday.
+    Numeric weekdays are translated to names, which both agree on.
+    """
+    from apscheduler.triggers.cron import CronTrigger
+
+    minute, hour, day, month, day_of_week = expr.split()
+    return CronTrigger(minute=minute, hour=hour, day=day, month=month,
+                       day_of_week=crontab_weekdays(day_of_week),
+                       timezone=timezone, jitter=int(jitter_s) or None)
+
+
+_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def crontab_weekdays(field: str) -> str:
+    """Crontab's weekday field (0 or 7 = Sunday) as APScheduler day names."""
+    if field in ("*", "?"):
+        return "*"
+    days: list[str] = []
+    for part in field.split(","):
+        span, slash, step_text = part.partition("/")
+        if not re.fullmatch(r"\*|\d+(-\d+)?", span):
+            days.append(part)  # names (mon-fri) mean the same in both
+            continue
+        if slash and not step_text.isdigit() or step_text == "0":
+            raise ValueError(f"bad step in the weekday field {field!r}")
+        step = int(step_text) if slash else 1
+        if span == "*":
+            lo, hi = 0, 6
+        else:
+            lo_text, _, hi_text = span.partition("-")
+            lo = int(lo_text)
+            hi = int(hi_text) if hi_text else (6 if slash else lo)
+        if not (0 <= lo <= hi <= 7):
+            raise ValueError(f"weekdays run from 0 to 7 (0 and 7 are Sunday), got {part!r}")
+        days.extend(_WEEKDAYS[d] for d in range(lo, hi + 1, step))
+    return ",".join(dict.fromkeys(days))
