@@ -10,7 +10,6 @@ carries all of them; the CLI prints them and exits 2 before anything starts.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import re
@@ -31,6 +30,7 @@ from checks.entries import (
     cron_trigger,
     crontab_weekdays,
     is_name,
+    parse_yaml,
     read_duration,
     read_text,
 )
@@ -195,8 +195,6 @@ def load_config(path: str | os.PathLike[str], *, need_collector: bool = False) -
 
 
 def _read_yaml(file: str) -> Any:
-    import yaml
-
     try:
         with open(file, encoding="utf-8") as fh:
             text = fh.read()
@@ -205,35 +203,9 @@ def _read_yaml(file: str) -> Any:
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
     try:
-        return yaml.load(text, Loader=_unique_key_loader())  # noqa: S506 (a SafeLoader subclass)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = " ".join(str(exc.problem or exc.context or "syntax error").split())
-        raise ConfigError([f"{file}: {where}not valid YAML: {problem}"]) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError([f"{file}: not valid YAML: {' '.join(str(exc).split())}"]) from None
-
-
-@functools.cache
-def _unique_key_loader() -> type:
-    import yaml
-
-    class Loader(yaml.SafeLoader):  # type: ignore[misc,unused-ignore]  # PyYAML ships no types
-        """``yaml.safe_load`` that refuses a key given twice (the second would silently win)."""
-
-    def construct_mapping(loader: Any, node: Any, deep: bool = False) -> Any:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = loader.construct_object(key_node, deep=deep)
-            if isinstance(key, str) and key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} is given twice", key_node.start_mark)
-            seen.add(key if isinstance(key, str) else id(key_node))
-        return yaml.SafeLoader.construct_mapping(loader, node, deep)
-
-    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
-    return Loader
+        return parse_yaml(text, file)
+    except ValueError as exc:
+        raise ConfigError([str(exc)]) from None
 
 
 def collector_url_problem(url: Any) -> str | None:

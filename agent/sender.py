@@ -63,6 +63,7 @@ RESULTS_PATH = "/api/v1/results"
 MAX_ANSWER_BYTES = 4 * 1024 * 1024  # read at most this much of an answer
 MAX_INFLATED_BYTES = 16 * 1024 * 1024  # and inflate a gzip answer at most to this
 CLOCK_SKEW_WARN_S = 120.0
+MAX_REASON_CHARS = 1000  # the collector's reason is printed whole (its hints run to ~300 characters)
 
 
 class Backoff:
@@ -477,7 +478,7 @@ def _reason(answer: Any) -> str:
     elif isinstance(detail, dict):
         detail = str(detail.get("message") or detail.get("error") or "")
     text = str(detail or "no reason given")
-    return " ".join(text.split())[:200]
+    return " ".join(text.split())[:MAX_REASON_CHARS]
 
 
 def _os_reason(exc: BaseException) -> str:

@@ -21,6 +21,7 @@ APScheduler, a base dependency, exactly as the agent will schedule them.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from checks.catalogue import CheckSpec, UnknownCheck, get_check
 from checks.params import DURATION_HINT, ParamError, parse_duration, parse_params
 
 __all__ = ["CheckConfig", "ENTRY_KEYS", "NAME_HINT", "Problems", "check_entries", "check_keys",
-           "cron_trigger", "crontab_weekdays", "is_name", "read_duration", "read_text"]
+           "cron_trigger", "crontab_weekdays", "is_name", "parse_yaml", "read_duration", "read_text"]
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 NAME_HINT = "1-64 letters, digits, '.', '_' or '-' (starting with a letter or digit)"
@@ -233,3 +234,39 @@ def crontab_weekdays(field: str) -> str:
             raise ValueError(f"weekdays run from 0 to 7 (0 and 7 are Sunday), got {part!r}")
         days.extend(_WEEKDAYS[d] for d in range(lo, hi + 1, step))
     return ",".join(dict.fromkeys(days))
+
+
+def parse_yaml(text: str, file: str) -> Any:
+    """YAML ``text`` (safe types only) with every key given once; ValueError ``FILE: line L, column C: ...``."""
+    import yaml
+
+    try:
+        return yaml.load(text, Loader=_unique_key_loader())  # noqa: S506 (a SafeLoader subclass)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = " ".join(str(exc.problem or exc.context or "syntax error").split())
+        raise ValueError(f"{file}: {where}not valid YAML: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{file}: not valid YAML: {' '.join(str(exc).split())}") from None
+
+
+@functools.cache
+def _unique_key_loader() -> type:
+    import yaml
+
+    class Loader(yaml.SafeLoader):  # type: ignore[misc,unused-ignore]  # PyYAML ships no types
+        """``yaml.safe_load`` that refuses a key given twice (the second would silently win)."""
+
+    def construct_mapping(loader: Any, node: Any, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            if isinstance(key, str) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice", key_node.start_mark)
+            seen.add(key if isinstance(key, str) else id(key_node))
+        return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    return Loader

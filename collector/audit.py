@@ -14,7 +14,13 @@ the action — so the API, the pages and the command line all log the same::
     record.sign     a sign-off appended to a record
     archive.add     a service archive entry logged
     token.create    an agent token made (site, host; never the token)
+    token.revoke / token.rotate   an agent token revoked, or replaced with a grace period
     user.create     a person made (name, role; never the token)
+    user.disable / user.token     a person disabled, or given a new token (the old one stops)
+    enrolkey.create / enrolkey.revoke   a site enrolment key made or revoked (never the key)
+    host.enrol      a host enrolled with a key (outcome ``failed`` for a refused key, with the reason)
+    host.approve / host.retire    a host approved, or retired from records and silence rules
+    fleet.apply     a fleet file stored as a new version (its digest)
 
 Adding an action is one call inside the transaction that performs it, as its
 last statement::
@@ -75,7 +81,7 @@ GENESIS = "0" * 64  # the "previous hash" of the first entry
 SOURCE: ContextVar[str] = ContextVar("wardround_audit_source", default="cli")
 _ACTION_RE = re.compile(r"^[a-z][a-z_]*(\.[a-z][a-z_]*)?$")
 _SECRET_FIELDS = re.compile(r"token|password|secret|private|key$", re.IGNORECASE)
-_SECRET_VALUES = ("wra_", "wru_", "-----BEGIN")
+_SECRET_VALUES = ("wra_", "wru_", "wre_", "-----BEGIN")
 MAX_ACTOR, MAX_TARGET, MAX_SOURCE = 64, 128, 128
 
 

@@ -18,23 +18,26 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Connection, Engine, and_, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from checks.result import is_name
 from collector import audit
 from collector.keys import Keyring, default_keyring
+from collector.store import fleet as fleet_store
 from collector.store.db import reading, writing
-from collector.store.tables import agent_token_hosts, agent_tokens, users
+from collector.store.tables import agent_token_hosts, agent_tokens, fleet_hosts, users
 
 __all__ = [
     "AGENT_PREFIX",
+    "ENROL_PREFIX",
     "USER_PREFIX",
     "Agent",
+    "AuthConflict",
     "AuthError",
     "Person",
     "Role",
@@ -42,14 +45,25 @@ __all__ = [
     "create_agent_token",
     "create_user",
     "hash_token",
+    "insert_agent_token",
+    "new_token",
 ]
 
 AGENT_PREFIX = "wra_"
 USER_PREFIX = "wru_"
+ENROL_PREFIX = "wre_"
 
 
 class AuthError(ValueError):
-    """A request to create a token or user that cannot be honoured."""
+    """A request to create a token or user that cannot be honoured: a bad value (exit code 2)."""
+
+    exit_code = 2
+
+
+class AuthConflict(AuthError):
+    """It exists already (exit code 1: the request was well formed)."""
+
+    exit_code = 1
 
 
 class Role(IntEnum):
@@ -62,11 +76,19 @@ class Role(IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class Agent:
-    """An authenticated agent: it writes results for this site, its host and ``also_hosts``."""
+    """An authenticated agent: it writes results for this site, its host and ``also_hosts``.
+
+    ``approved`` is False while its host awaits an administrator's approval (enrolled with a
+    key made with ``--approve manual``).  ``expires_at`` is set when the token was rotated: it
+    works until then, and the agent fetches its successor (``GET /api/v1/agent/token``).
+    """
 
     site: str
     host: str
     also_hosts: frozenset[str] = frozenset()
+    approved: bool = True
+    token_id: int | None = field(default=None, compare=False)
+    expires_at: datetime | None = field(default=None, compare=False)
 
     def may_write(self, site: str, host: str) -> bool:
         return site == self.site and (host == self.host or host in self.also_hosts)
@@ -82,10 +104,6 @@ class Person:
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _new_token(prefix: str) -> str:
-    return prefix + secrets.token_urlsafe(32)
 
 
 def _check_name(kind: str, value: str) -> None:
@@ -107,16 +125,34 @@ def create_agent_token(engine: Engine, *, site: str, host: str, also_hosts: Sequ
     for extra in also_hosts:
         _check_name("also-host", extra)
     extras = sorted(set(also_hosts) - {host})
-    token = _new_token(AGENT_PREFIX)
+    token = new_token(AGENT_PREFIX)
     with writing(engine) as conn:
-        token_id = conn.execute(insert(agent_tokens).values(
-            site=site, host=host, token_hash=hash_token(token), created_at=datetime.now(UTC))
-        ).inserted_primary_key[0]  # type: ignore[index]
-        if extras:
-            conn.execute(insert(agent_token_hosts), [{"token_id": token_id, "host": h} for h in extras])
+        now = datetime.now(UTC)
+        token_id = insert_agent_token(conn, site=site, host=host, token=token, also_hosts=extras, now=now)
+        if fleet_store.host_row(conn, site, host) is None:  # a host with a token is enrolled
+            fleet_store.add_host(conn, {"site": site, "host": host, "roles": "[]", "facts": "{}",
+                                        "enrolled_at": now, "enrolled_via": "token", "approved_at": now,
+                                        "retired_at": None})
+        else:
+            fleet_store.set_host(conn, site, host, {"retired_at": None})
         audit.append(conn, keys or default_keyring(), actor=actor or audit.local_actor(), action="token.create",
                      target=f"token:{site}/{host}", detail={"id": token_id, "also_hosts": extras})
     return token
+
+
+def insert_agent_token(conn: Connection, *, site: str, host: str, token: str, also_hosts: Sequence[str],
+                       now: datetime) -> int:
+    """Store a new agent token (its hash) and its extra hosts; its id."""
+    token_id = int(conn.execute(insert(agent_tokens).values(
+        site=site, host=host, token_hash=hash_token(token), created_at=now)).inserted_primary_key[0])  # type: ignore[index]
+    if also_hosts:
+        conn.execute(insert(agent_token_hosts), [{"token_id": token_id, "host": h} for h in also_hosts])
+    return token_id
+
+
+def new_token(prefix: str) -> str:
+    """A fresh secret behind ``prefix`` (``wra_`` agent, ``wru_`` person, ``wre_`` enrolment key)."""
+    return prefix + secrets.token_urlsafe(32)
 
 
 def create_user(engine: Engine, *, name: str, role: str, actor: str | None = None,
@@ -125,7 +161,7 @@ def create_user(engine: Engine, *, name: str, role: str, actor: str | None = Non
     _check_name("name", name)
     if role not in Role.__members__:
         raise AuthError(f"role: expected one of {', '.join(Role.__members__)} (got {role!r})")
-    token = _new_token(USER_PREFIX)
+    token = new_token(USER_PREFIX)
     try:
         with writing(engine) as conn:
             conn.execute(insert(users).values(
@@ -134,30 +170,45 @@ def create_user(engine: Engine, *, name: str, role: str, actor: str | None = Non
             audit.append(conn, keys or default_keyring(), actor=actor or audit.local_actor(),
                          action="user.create", target=f"user:{name}", detail={"role": role})
     except IntegrityError as exc:
-        raise AuthError(f"user {name!r} already exists") from exc
+        raise AuthConflict(f"user {name!r} already exists") from exc
     return token
 
 
-def authenticate(engine: Engine, token: str) -> Agent | Person | None:
-    """The principal ``token`` belongs to, or None if it is unknown or revoked."""
+def authenticate(engine: Engine, token: str, now: datetime | None = None) -> Agent | Person | None:
+    """The principal ``token`` belongs to, or None if it is unknown, revoked, expired or disabled.
+
+    Every call asks the database, so a revocation holds at once on every collector.
+    """
     digest = hash_token(token)
     with reading(engine) as conn:
         if token.startswith(USER_PREFIX):
             row = conn.execute(
-                select(users.c.name, users.c.role, users.c.token_hash).where(users.c.token_hash == digest)
+                select(users.c.name, users.c.role, users.c.token_hash)
+                .where(users.c.token_hash == digest, users.c.disabled_at.is_(None))
             ).first()
             if row is not None and hmac.compare_digest(row.token_hash, digest):
                 return Person(name=row.name, role=Role[row.role])
             return None
-        # One query: the token and its granted hosts (one row per grant, or one with NULL).
+        # One query: the token, its granted hosts (one row per grant, or one with NULL) and its host's
+        # approval.
         rows = conn.execute(
-            select(agent_tokens.c.site, agent_tokens.c.host, agent_tokens.c.token_hash,
-                   agent_token_hosts.c.host.label("also_host"))
+            select(agent_tokens.c.id, agent_tokens.c.site, agent_tokens.c.host, agent_tokens.c.token_hash,
+                   agent_tokens.c.expires_at, agent_token_hosts.c.host.label("also_host"),
+                   fleet_hosts.c.approved_at, fleet_hosts.c.enrolled_at)
             .select_from(agent_tokens.outerjoin(agent_token_hosts,
-                                                agent_token_hosts.c.token_id == agent_tokens.c.id))
+                                                agent_token_hosts.c.token_id == agent_tokens.c.id)
+                         .outerjoin(fleet_hosts, and_(fleet_hosts.c.site == agent_tokens.c.site,
+                                                      fleet_hosts.c.host == agent_tokens.c.host)))
             .where(agent_tokens.c.token_hash == digest, agent_tokens.c.revoked_at.is_(None))
         ).all()
-        if rows and hmac.compare_digest(rows[0].token_hash, digest):
-            also = frozenset(r.also_host for r in rows if r.also_host is not None)
-            return Agent(site=rows[0].site, host=rows[0].host, also_hosts=also)
-        return None
+        if not rows or not hmac.compare_digest(rows[0].token_hash, digest):
+            return None
+        first = rows[0]
+        if first.expires_at is not None and first.expires_at <= (now or datetime.now(UTC)):
+            return None
+        also = frozenset(r.also_host for r in rows if r.also_host is not None)
+        # a host enrolled (by key) and not approved waits; a token of a host not in the inventory
+        # (made before it existed, or for a retired host) is approved as it always was
+        approved = first.enrolled_at is None or first.approved_at is not None
+        return Agent(site=first.site, host=first.host, also_hosts=also, approved=approved, token_id=first.id,
+                     expires_at=first.expires_at)

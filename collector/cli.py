@@ -1,10 +1,16 @@
 """``wardround-collector``: serve the API, run migrations, create tokens and users, manage the
-signing key, check the audit log and records.
+signing key, check the audit log and records; the fleet's commands are in :mod:`collector.fleet_cli`.
 
-Exit codes: 0 success, 1 a runtime fault (database unreachable, bad URL,
-user exists...) or a check that failed (``audit verify``, ``record verify``),
-2 a usage, config-file or key-file error.  Errors are one line on stderr,
-never a traceback.
+Exit codes (docs/deploy.md): 0 success; 1 a runtime fault (database unreachable, user exists,
+no such token or host) or a check that failed (``audit verify``, ``record verify``); 2 a usage,
+config-file, database-URL or key-file error (a bad argument, a fleet file with problems, a
+database that does not exist yet).  Errors are one line on stderr, never a traceback.
+
+Which database: ``--db``, else the config file's ``db:`` (``--config``, ``$WARDROUND_CONFIG`` or
+the installed ``/etc/wardround/collector.yaml``), else ``$WARDROUND_DB``, else
+``sqlite:///wardround.db``.  Only ``serve`` and ``migrate`` create that default database;
+every other command refuses to (run in the wrong directory it would make a second, empty
+database) and says on stderr which database it used and why.
 """
 
 from __future__ import annotations
@@ -23,9 +29,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from collector import __version__, audit
+from collector import __version__, audit, fleet_cli
 from collector.auth import AuthError, Role, create_agent_token, create_user
 from collector.config import ConfigError, HttpLimits, Settings, load_settings
+from collector.fleet import FleetError
 from collector.keys import (
     KeyFileError,
     Keyring,
@@ -58,10 +65,12 @@ class CliError(Exception):
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", metavar="F", help="YAML config file (db, listen.host, listen.port, ...)")
+    common.add_argument("--config", metavar="F",
+                        help="YAML config file (db, listen.host, listen.port, ...); default $WARDROUND_CONFIG, "
+                             "else /etc/wardround/collector.yaml if it exists")
     common.add_argument("--db", metavar="URL", dest="db_url",
-                        help="database URL: sqlite:///path.db (default sqlite:///wardround.db, "
-                             "or $WARDROUND_DB) or postgresql+psycopg://user:pw@host/db")
+                        help="database URL: sqlite:///path.db or postgresql+psycopg://user:pw@host/db (default: "
+                             "the config's db, else $WARDROUND_DB, else sqlite:///wardround.db)")
     common.add_argument("--key-file", metavar="F", dest="key_file",
                         help="the signing key (default: key_file in the config, else $WARDROUND_KEY_FILE, "
                              "else wardround-collector.key here); collectors on one database share one")
@@ -114,6 +123,7 @@ def _parser() -> argparse.ArgumentParser:
                                          "alone on the last line of stdout, once.")
     uc.add_argument("name")
     uc.add_argument("--role", required=True, choices=[r.name for r in Role])
+    fleet_cli.add_parsers(sub, common, token_sub, user_sub)
 
     key = sub.add_parser("key", help="the signing key of records and the audit log (docs/security.md)")
     key_sub = key.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -285,6 +295,28 @@ def app_from_environment() -> FastAPI:
     return create_app(settings, jobs=True)
 
 
+def _source(settings: Settings) -> str:
+    if settings.db_source == "the default":
+        return "the default: no --db, no config file with db:, no $WARDROUND_DB"
+    return f"from {settings.db_source}"
+
+
+def _refuse_missing_database(settings: Settings) -> None:
+    """A command other than serve/migrate never creates the default database (it would be a second, empty one)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(settings.db_url)
+    except ArgumentError:
+        return  # make_engine says what is wrong with it
+    if settings.db_source == "the default" and url.get_backend_name() == "sqlite" and url.database \
+            and not Path(url.database).exists():
+        raise ConfigError([f"no database at {safe_url(url)} ({_source(settings)}): give --db URL or --config F "
+                           "for the collector's database (`wardround-collector migrate` or `serve` creates a "
+                           "new one)"])
+
+
 def _describe_key(key: PublicKey) -> str:
     return f"key id {key.key_id}\nfingerprint (SHA-256) {key.fingerprint}\npublic key (base64) {key.base64}"
 
@@ -360,13 +392,20 @@ def _run(args: argparse.Namespace) -> int:
             load_policies(settings.policy_file)
         _serve(settings, args)
         return 0
+    if args.command != "migrate":
+        _refuse_missing_database(settings)
     engine = _migrated_engine(settings)
     try:
         keys = None
+        if args.command != "migrate":
+            print(f"database: {safe_url(settings.db_url)} ({_source(settings)})", file=sys.stderr)
         if args.command in ("audit", "record"):
             keys = load_keyring(settings.key_file)  # they check what is signed: never a new key
-        elif args.command in ("token", "user"):
+        elif args.command != "migrate":
             keys = _signing_keys(settings, engine)
+        if (args.command, getattr(args, "action", None)) in fleet_cli.COMMANDS:
+            assert keys is not None
+            return fleet_cli.run(args, engine, keys)
         if args.command == "migrate":
             print(f"database {safe_url(settings.db_url)} is at the newest schema")
         elif args.command == "audit":
@@ -418,9 +457,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyFileError as exc:
         print(f"wardround-collector: {exc}", file=sys.stderr)
         return exc.exit_code
-    except (CliError, AuthError, DatabaseURLError) as exc:
+    except (FleetError, fleet_cli.UsageError) as exc:
+        lines = exc.problems if isinstance(exc, FleetError) else [str(exc)]
+        for line in lines:
+            print(f"wardround-collector: {line}", file=sys.stderr)
+        if isinstance(exc, FleetError) and len(lines) > 1:
+            print(f"wardround-collector: {len(lines)} problems; nothing was applied", file=sys.stderr)
+        return 2
+    except DatabaseURLError as exc:
         print(f"wardround-collector: {exc}", file=sys.stderr)
-        return 1
+        return 2
+    except (CliError, AuthError) as exc:
+        print(f"wardround-collector: {exc}", file=sys.stderr)
+        return getattr(exc, "exit_code", 1)
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         print(f"wardround-collector: database error: {reason}", file=sys.stderr)

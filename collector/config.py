@@ -2,7 +2,10 @@
 
 Precedence, highest first: a command-line flag, the config file, the
 ``WARDROUND_DB`` / ``WARDROUND_KEY_FILE`` environment variables (database URL,
-signing key file), the default.
+signing key file), the default.  The config file is ``--config F``, else
+``$WARDROUND_CONFIG``, else ``/etc/wardround/collector.yaml`` when it exists (where
+the install script puts it), so ``token create`` run by hand uses the database
+``serve`` uses.  :attr:`Settings.db_source` says where the database came from.
 
 The config file (every key optional)::
 
@@ -52,6 +55,8 @@ DB_ENV = "WARDROUND_DB"
 KEYS = ("db", "listen", "workers", "max_body_bytes", "notifications", "policy_file", "sweep_seconds", "key_file",
         "http", "trusted_proxies")
 HTTP_KEYS = ("header_timeout", "body_timeout", "keep_alive", "max_connections")
+CONFIG_ENV = "WARDROUND_CONFIG"
+INSTALLED_CONFIG = "/etc/wardround/collector.yaml"
 
 
 class ConfigError(ValueError):
@@ -87,6 +92,7 @@ class Settings:
     key_file: str = dataclasses.field(default_factory=default_key_file)  # the signing key (collector/keys.py)
     http: HttpLimits = HttpLimits()
     trusted_proxies: tuple[str, ...] = ()  # addresses/networks whose forwarded headers are believed
+    db_source: str = "the default"  # where db_url came from: "--db", "config F", "$WARDROUND_DB", "the default"
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -223,11 +229,20 @@ def _trusted_proxies(raw: Any, where: str, problems: list[str]) -> tuple[str, ..
 def load_settings(config: str | os.PathLike[str] | None = None, **flags: Any) -> Settings:
     """Settings from the defaults, ``WARDROUND_DB``, the file ``config`` and ``flags``.
 
-    ``flags`` are Settings fields; a flag that is None was not given.
+    ``flags`` are Settings fields; a flag that is None was not given.  Without ``config``,
+    ``$WARDROUND_CONFIG`` or the installed ``/etc/wardround/collector.yaml`` is read.
     """
-    settings = Settings(db_url=os.environ.get(DB_ENV) or DEFAULT_DB_URL)
+    settings = Settings(db_url=os.environ.get(DB_ENV) or DEFAULT_DB_URL,
+                        db_source=f"${DB_ENV}" if os.environ.get(DB_ENV) else "the default")
+    if config is None:
+        config = os.environ.get(CONFIG_ENV) or (INSTALLED_CONFIG if os.path.isfile(INSTALLED_CONFIG) else None)
     if config is not None:
-        settings = settings.replace(**_from_file(Path(config)))
+        from_file = _from_file(Path(config))
+        if "db_url" in from_file:
+            from_file["db_source"] = f"config {config}"
+        settings = settings.replace(**from_file)
+    if flags.get("db_url") is not None:
+        flags["db_source"] = "--db"
     problems = []
     if flags.get("port") is not None and _int(flags["port"], 1, 65535) is None:
         problems.append(f"--port: expected a port number 1-65535 (got {flags['port']})")

@@ -24,7 +24,8 @@ Exceptions::
     IngestError (ValueError)       status_code, detail
     ├── BatchMalformed             422: not JSON, or not {"results": [...]}
     ├── BatchInvalid               422: some results fail validation
-    └── BatchForbidden             403: results for another site/host
+    ├── BatchForbidden             403: results for another site/host
+    └── AwaitingApproval           403: the host enrolled with a key that needs approval
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from collector.store.db import database_time, writing
 from collector.tickets import Tickets
 
 __all__ = [
+    "AwaitingApproval",
     "BatchForbidden",
     "BatchInvalid",
     "BatchMalformed",
@@ -81,6 +83,12 @@ class BatchForbidden(IngestError):
     status_code = 403
 
 
+class AwaitingApproval(IngestError):
+    """The host enrolled with a key that needs an administrator's approval; nothing is stored."""
+
+    status_code = 403
+
+
 @dataclass(frozen=True, slots=True)
 class AgentReport:
     """What the agent says about itself alongside a batch (all optional)."""
@@ -88,6 +96,7 @@ class AgentReport:
     time: datetime | None = None
     spool_backlog: int | None = None
     version: str | None = None
+    config_version: str | None = None  # the central config it runs (agents since the fleet)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,10 +161,14 @@ def _agent_report(raw: Any) -> AgentReport:
     backlog = raw.get("spool_backlog")
     if isinstance(backlog, bool) or not isinstance(backlog, int) or not 0 <= backlog <= MAX_BACKLOG:
         backlog = None
-    version = raw.get("version")
-    if not isinstance(version, str) or len(version) > MAX_VERSION_LEN or "\x00" in version:
-        version = None
-    return AgentReport(time=when, spool_backlog=backlog, version=version)
+    version, config_version = (_short_text(raw.get(k)) for k in ("version", "config_version"))
+    return AgentReport(time=when, spool_backlog=backlog, version=version, config_version=config_version)
+
+
+def _short_text(value: Any) -> str | None:
+    if not isinstance(value, str) or len(value) > MAX_VERSION_LEN or "\x00" in value:
+        return None
+    return value
 
 
 def parse_batch(body: bytes, now: datetime) -> Batch:
@@ -209,6 +222,12 @@ class Ingestor:
 
     def ingest(self, agent: Agent, body: bytes) -> Outcome:
         """Validate and store one batch body from ``agent``."""
+        if not agent.approved:
+            self._observe("rejected", 1)
+            raise AwaitingApproval(
+                f"awaiting approval: {agent.site}/{agent.host} enrolled with a key that needs approval; an "
+                f"administrator runs: wardround-collector host approve --site {agent.site} --host {agent.host} "
+                "(the agent keeps its results in its spool until then)")
         start = time.perf_counter()
         try:  # received_at is set again from the database's clock when the batch is stored
             batch = parse_batch(body, datetime.now(UTC))
@@ -218,13 +237,7 @@ class Ingestor:
         foreign = _foreign(agent, batch.rows)
         if foreign:
             self._observe("rejected", len(foreign))
-            first = foreign[0]
-            hosts = f"{agent.site}/{agent.host}" + (
-                f" (and {', '.join(sorted(agent.also_hosts))})" if agent.also_hosts else "")
-            raise BatchForbidden(
-                f"this agent token writes for {hosts} only; {len(foreign)} result(s) are for other "
-                f"hosts, e.g. {first['site']}/{first['host']} (a host of the same site can be granted: "
-                f"wardround-collector token create ... --also-host {first['host']})")
+            raise BatchForbidden(forbidden_message(agent, foreign))
         outcome = self.store(agent, batch)
         self._observe("accepted", len(outcome.accepted))
         self._observe("duplicate", len(outcome.duplicates))
@@ -256,7 +269,7 @@ class Ingestor:
             queries.upsert_latest(conn, fresh, credible_until=credible_until(now))
             queries.touch_host(conn, site=agent.site, host=agent.host, seen=now,
                                clock_offset_s=offset, spool_backlog=report.spool_backlog,
-                               agent_version=report.version)
+                               agent_version=report.version, config_version=report.config_version)
             # Hosts the agent checks remotely: seen now too; the agent's own facts are not theirs.
             for host in others:
                 queries.touch_host(conn, site=agent.site, host=host, seen=now, clock_offset_s=None,
@@ -264,6 +277,21 @@ class Ingestor:
         accepted = [i for i in batch.ids if i in stored]
         duplicates = [i for i in batch.ids if i not in stored]
         return Outcome(accepted=accepted, duplicates=duplicates, server_time=now)
+
+
+def forbidden_message(agent: Agent, foreign: list[dict[str, Any]]) -> str:
+    """Why a batch was refused and what would allow it; ``--also-host`` only for a host of the same site."""
+    hosts = f"{agent.site}/{agent.host}" + (
+        f" (and {', '.join(sorted(agent.also_hosts))})" if agent.also_hosts else "")
+    same_site = [r for r in foreign if r["site"] == agent.site]
+    first = same_site[0] if same_site else foreign[0]
+    message = (f"this agent token writes for {hosts} only; {len(foreign)} result(s) are for other hosts, "
+               f"e.g. {first['site']}/{first['host']}")
+    if not same_site:
+        return (f"{message}: a token writes for one site only; an agent that reports for site "
+                f"{first['site']!r} needs a token of that site (check site: in its config)")
+    return (f"{message} (a host of the same site can be granted: wardround-collector token create "
+            f"--site {agent.site} --host {agent.host} --also-host {first['host']})")
 
 
 def _foreign(agent: Agent, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

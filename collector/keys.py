@@ -135,6 +135,20 @@ class Keyring:
         """The Ed25519 signature of ``data``, base64."""
         return base64.b64encode(self.signing.sign(data)).decode("ascii")
 
+    def derive(self, purpose: str) -> bytes:
+        """A 32-byte secret key for ``purpose``, derived (HKDF-SHA256) from the signing key.
+
+        Every collector with the same key file derives the same one; the database never
+        holds it.  A rotated key derives a different one.
+        """
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+        raw = self.signing.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                                         serialization.NoEncryption())
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                    info=f"wardround {purpose}".encode()).derive(raw)
+
     def trusted(self, key_id: str | None) -> PublicKey | None:
         """The trusted public key with this id, or None."""
         for key in (self.public, *self.retired):

@@ -90,7 +90,8 @@ def session_person(conn: Connection, id_hash: str, now: datetime) -> Any | None:
     """(name, role) of the person a live session belongs to, or None (unknown, expired, user gone)."""
     q = (select(users.c.name, users.c.role)
          .select_from(web_sessions.join(users, users.c.name == web_sessions.c.user_name))
-         .where(web_sessions.c.id_hash == id_hash, web_sessions.c.expires_at > now))
+         .where(web_sessions.c.id_hash == id_hash, web_sessions.c.expires_at > now,
+                users.c.disabled_at.is_(None)))
     return conn.execute(q).first()
 
 

@@ -160,7 +160,7 @@ def upsert_latest(conn: Connection, rows: Iterable[dict[str, Any]], *, credible_
 
 def touch_host(conn: Connection, *, site: str, host: str, seen: datetime,
                clock_offset_s: float | None, spool_backlog: int | None,
-               agent_version: str | None) -> None:
+               agent_version: str | None, config_version: str | None = None) -> None:
     """Record that the agent of ``site``/``host`` reported at ``seen``; ``last_seen`` never moves back.
 
     Two collectors may store two batches of one host in either order (and a
@@ -168,12 +168,12 @@ def touch_host(conn: Connection, *, site: str, host: str, seen: datetime,
     """
     ins = _insert(conn, hosts).values(
         site=site, host=host, first_seen=seen, last_seen=seen, clock_offset_s=clock_offset_s,
-        spool_backlog=spool_backlog, agent_version=agent_version)
+        spool_backlog=spool_backlog, agent_version=agent_version, config_version=config_version)
     newer = func.greatest if conn.dialect.name == "postgresql" else func.max  # SQLite's max(a, b) is scalar
     update: dict[str, Any] = {"last_seen": newer(hosts.c.last_seen, ins.excluded.last_seen)}
     # What the agent did not report stays as last reported.
     for name, value in (("clock_offset_s", clock_offset_s), ("spool_backlog", spool_backlog),
-                        ("agent_version", agent_version)):
+                        ("agent_version", agent_version), ("config_version", config_version)):
         if value is not None:
             update[name] = ins.excluded[name]
     conn.execute(ins.on_conflict_do_update(index_elements=["site", "host"], set_=update))

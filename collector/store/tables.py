@@ -37,6 +37,7 @@ __all__ = [
     "notify_events", "notify_deliveries", "notify_robots", "tickets", "ticket_events", "ticket_streaks",
     "LIVE_STATES", "archive_entries", "web_sessions", "records", "record_signatures", "audit_log",
     "ticket_followups", "health_probe",
+    "enrol_keys", "fleet_hosts", "fleet_versions",
 ]
 
 MAX_ROW_ID = 2**63 - 1  # ids are BIGINT (64-bit signed) on every backend: nothing larger can name a row
@@ -79,6 +80,12 @@ agent_tokens = Table(
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime),
+    # a rotated token stays valid until expires_at (the grace period); NULL: no expiry
+    Column("expires_at", UTCDateTime),
+    # the token that replaced this one by rotation, and that token sealed with a key derived
+    # from this one (collector/credentials.py): only the holder of this token can open it
+    Column("successor_id", Integer),
+    Column("successor_box", Text),
 )
 
 # The extra hosts an agent token may write results for (hosts its agent checks remotely,
@@ -96,6 +103,7 @@ users = Table(
     Column("role", String(16), nullable=False),
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("disabled_at", UTCDateTime),  # a disabled person's token and sessions stop working
 )
 
 results = Table(
@@ -142,6 +150,7 @@ hosts = Table(
     Column("clock_offset_s", Float),
     Column("spool_backlog", BigInteger),
     Column("agent_version", String(64)),
+    Column("config_version", String(64)),  # the central config the agent reported running
 )
 
 # --- notifications (collector/notify) --------------------------------------
@@ -426,4 +435,51 @@ health_probe = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("at", Float, nullable=False),
     Column("pad", LargeBinary, nullable=False),
+)
+
+# --- the fleet (collector/enrol.py, collector/inventory.py, collector/fleet.py) -------------
+# ``enrol_keys``: site enrolment keys, stored by the SHA-256 of the key; ``uses`` counts up to
+# ``max_uses`` under a row lock.  ``fleet_hosts`` is the inventory: every enrolled host (by key,
+# or by ``token create``) with its roles and facts as JSON text; ``approved_at`` NULL means
+# awaiting approval, ``retired_at`` set means it left records and silence rules.  ``hosts``
+# (above) stays what reported; the inventory says what should.  ``fleet_versions`` holds every
+# fleet file applied, newest = highest version; the version is the primary key, so two
+# collectors applying at once cannot both become version N.
+
+enrol_keys = Table(
+    "enrol_keys", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("site", String(64), nullable=False),
+    Column("roles", Text, nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("max_uses", Integer, nullable=False),
+    Column("uses", Integer, nullable=False),
+    Column("approve", String(8), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+)
+
+fleet_hosts = Table(
+    "fleet_hosts", metadata,
+    Column("site", String(64), primary_key=True),
+    Column("host", String(64), primary_key=True),
+    Column("roles", Text, nullable=False),
+    Column("facts", Text, nullable=False),
+    Column("enrolled_at", UTCDateTime, nullable=False),
+    Column("enrolled_via", String(64), nullable=False),
+    Column("approved_at", UTCDateTime),
+    Column("retired_at", UTCDateTime),
+)
+
+fleet_versions = Table(
+    "fleet_versions", metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("applied_at", UTCDateTime, nullable=False),
+    Column("applied_by", String(64), nullable=False),
+    Column("file", String(255), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("document", Text, nullable=False),
 )

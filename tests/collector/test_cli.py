@@ -59,14 +59,44 @@ def test_user_create_prints_a_working_token_on_last_line_when_run(db_url, engine
     assert "already exists" in again.stderr and "Traceback" not in again.stderr
 
 
-def test_default_database_is_sqlite_in_cwd_when_no_db_given(tmp_path):
+def test_token_create_refuses_to_make_a_database_when_none_was_named(tmp_path):
+    # the first hour: `token create` in the wrong directory made ./wardround.db, a second, empty database
     out = cli("token", "create", "--host", "h", "--site", "s", cwd=tmp_path)
-    assert out.returncode == 0, out.stderr
-    assert (tmp_path / "wardround.db").exists()
+    assert out.returncode == 2
+    assert not (tmp_path / "wardround.db").exists()
+    assert "no database at sqlite:///wardround.db (the default: no --db" in out.stderr
+    assert "give --db URL or --config F" in out.stderr and "Traceback" not in out.stderr
+    assert "wra_" not in out.stdout
+
+
+def test_each_command_says_which_database_it_used_and_why(tmp_path):
     elsewhere = tmp_path / "env.db"
     out = cli("migrate", cwd=tmp_path, env={"WARDROUND_DB": f"sqlite:///{elsewhere}"})
     assert out.returncode == 0, out.stderr
     assert elsewhere.exists()
+    out = cli("token", "create", "--host", "h", "--site", "s", cwd=tmp_path,
+              env={"WARDROUND_DB": f"sqlite:///{elsewhere}"})
+    assert out.returncode == 0, out.stderr
+    assert f"database: sqlite:///{elsewhere} (from $WARDROUND_DB)" in out.stderr
+    config = tmp_path / "collector.yaml"
+    config.write_text(f"db: sqlite:///{elsewhere}\n")
+    out = cli("token", "list", cwd=tmp_path, env={"WARDROUND_CONFIG": str(config)})
+    assert out.returncode == 0, out.stderr
+    assert f"(from config {config})" in out.stderr and "s  " in out.stdout
+
+
+def test_the_installed_config_file_is_read_when_no_config_is_given(tmp_path, monkeypatch):
+    from collector import config as config_module
+
+    installed = tmp_path / "collector.yaml"
+    installed.write_text(f"db: sqlite:///{tmp_path}/installed.db\n")
+    monkeypatch.setattr(config_module, "INSTALLED_CONFIG", str(installed))
+    monkeypatch.delenv("WARDROUND_CONFIG", raising=False)
+    monkeypatch.delenv("WARDROUND_DB", raising=False)
+    settings = config_module.load_settings()
+    assert settings.db_url == f"sqlite:///{tmp_path}/installed.db"
+    assert settings.db_source == f"config {installed}"
+    assert config_module.load_settings(db_url="sqlite:///x.db").db_source == "--db"
 
 
 def test_database_comes_from_config_file_when_given(tmp_path):
@@ -101,14 +131,14 @@ def test_config_error_exits_2_naming_file_and_key_when_config_bad(tmp_path):
     assert not (tmp_path / "wardround.db").exists()  # nothing started
 
 
-@pytest.mark.parametrize("url, message", [
-    ("nonsense", "not a database URL"),
-    ("mysql://u@h/db", "unsupported database"),
-    ("postgresql+psycopg://nobody@127.0.0.1:1/x", "cannot use the database"),
+@pytest.mark.parametrize("url, message, code", [
+    ("nonsense", "not a database URL", 2),  # a usage error
+    ("mysql://u@h/db", "unsupported database", 2),
+    ("postgresql+psycopg://nobody@127.0.0.1:1/x", "cannot use the database", 1),  # a runtime fault
 ])
-def test_database_error_is_one_line_exit_1_when_url_unusable(tmp_path, url, message):
+def test_database_error_is_one_line_when_url_unusable(tmp_path, url, message, code):
     out = cli("token", "create", "--host", "h", "--site", "s", "--db", url, cwd=tmp_path)
-    assert out.returncode == 1
+    assert out.returncode == code
     assert message in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
 

@@ -4,6 +4,13 @@ A leaf module is one of the wire model (``checks.result``) or a shared helper
 (``checks.params``, the duration reader), and imports nothing but the standard
 library and other leaf modules: never a check implementation, so the collector
 installs without psutil, pyodbc or paramiko.
+
+One more: ``checks.entries``, the agent's validator of check entries, which ``fleet
+apply`` uses so a fleet file the collector takes is one every agent takes.  It reads each
+check's parameters dataclass through the catalogue, which imports the check's module; so
+check modules import psutil, pyodbc, paramiko and icmplib only inside the functions that
+measure.  The last test proves it: the collector validates a fleet file naming every
+check with those libraries made unimportable.
 """
 
 from __future__ import annotations
@@ -16,7 +23,11 @@ import checks
 import collector
 
 FIRST_PARTY = {"agent", "checks", "collector", "bench", "tests"}
-LEAVES = ("checks.result", "checks.params")
+LEAVES = ("checks.result", "checks.params", "checks.entries")
+# what checks.entries may import besides the leaves: the catalogue, and through it the context
+ENTRIES_NEEDS = ("checks.catalogue", "checks.context")
+# and, of the base install (pyproject dependencies): APScheduler for cron, PyYAML for files
+ENTRIES_LIBRARIES = ("apscheduler", "yaml")
 
 
 def _imports(path: Path) -> list[str]:
@@ -53,6 +64,56 @@ def test_checks_leaf_modules_import_only_the_standard_library_when_scanned():
         for name in _imports(path):
             top = name.split(".")[0]
             if top in FIRST_PARTY:
-                assert any(name == other or name.startswith(f"{other}.") for other in LEAVES), (path, name)
+                allowed = LEAVES + (ENTRIES_NEEDS if leaf == "checks.entries" else ())
+                assert any(name == other or name.startswith(f"{other}.") for other in allowed), (path, name)
             else:
-                assert top in sys.stdlib_module_names or top == "__future__", (path, name)
+                libraries = ENTRIES_LIBRARIES if leaf == "checks.entries" else ()
+                assert top in sys.stdlib_module_names or top in ("__future__", *libraries), (path, name)
+
+
+HEAVY = ("psutil", "pyodbc", "paramiko", "icmplib")
+FLEET = """
+templates:
+  base:
+    - {check: disk, every: 5m, params: {warn: 80, crit: 90}}
+    - {check: system, every: 1m}
+    - {check: ping, every: 1m, params: {target: 10.0.0.1}}
+  db:
+    - {check: db_backup, every: 15m, params: {engine: sqlserver, dsn: "Driver=x;Server=db", password_file: /etc/pw}}
+    - {check: offsite_copy, every: 1h, params: {local_path: /b, remote_host: nas, remote_user: u, remote_path: /r,
+        key_file: /k, known_hosts: /kh}}
+assign:
+  - {templates: [base]}
+  - {role: his-db, templates: [db]}
+"""
+BLOCKED_RUN = """
+import sys
+for name in HEAVY:
+    sys.modules[name] = None  # import raises ImportError, as on a collector without them
+from checks.catalogue import CATALOGUE, get_check
+from collector import fleet
+
+for name in CATALOGUE:
+    get_check(name)  # every check's module imports without them
+parsed = fleet.parse(FLEET.encode(), "fleet.yaml")
+assert sorted(parsed.templates) == ["base", "db"], parsed
+try:
+    fleet.parse(FLEET.replace("warn: 80", "warn: high").encode(), "fleet.yaml")
+except fleet.FleetError as exc:
+    assert "fleet.yaml: templates.base[0].params.warn: expected a number" in str(exc), exc
+else:
+    raise AssertionError("a bad fleet file was accepted")
+loaded = sorted(n for n in HEAVY if sys.modules.get(n) is not None)
+agent = sorted(n for n in sys.modules if n == "agent" or n.startswith("agent."))
+print("ok", loaded, agent)
+"""
+
+
+def test_collector_validates_a_fleet_file_when_psutil_pyodbc_and_paramiko_cannot_be_imported():
+    import subprocess
+
+    code = f"HEAVY = {HEAVY!r}\nFLEET = {FLEET!r}\n{BLOCKED_RUN}"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=Path(collector.__file__).parents[1])
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip() == "ok [] []"

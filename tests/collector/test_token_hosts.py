@@ -77,6 +77,10 @@ def test_granted_host_is_refused_when_the_result_names_another_site(client, engi
     body = {"results": [make_result(site="other-hospital", host="lab-nas-01")]}
     r = client.post("/api/v1/results", json=body, headers=bearer(token))
     assert r.status_code == 403 and stored(engine) == 0
+    detail = r.json()["detail"]
+    # another site: no grant can allow it, so no --also-host hint
+    assert "--also-host" not in detail and "a token writes for one site only" in detail
+    assert "needs a token of that site" in detail
 
 
 def test_token_without_grants_still_writes_only_its_own_host_when_another_has_grants(client, engine):
