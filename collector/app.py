@@ -24,12 +24,16 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from collector import __version__, audit
-from collector.api import JSON, RETRY_AFTER_S, health, hosts, openapi, results
+from collector.api import JSON, RETRY_AFTER_S, agents, health, hosts, openapi, results
 from collector.api import archive as archive_api
 from collector.api import audit as audit_api
+from collector.api import fleet as fleet_api
 from collector.api import records as records_api
 from collector.api import tickets as tickets_api
+from collector.auth import AuthConflict, AuthError
 from collector.config import Settings, load_settings
+from collector.credentials import CredentialNotFound
+from collector.fleet import FleetError
 from collector.health import Health
 from collector.ingest import IngestError, Ingestor
 from collector.jobs import RecordScheduler, Sweeper
@@ -112,6 +116,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(records_api.router, prefix="/api/v1")
     app.include_router(archive_api.router, prefix="/api/v1")
     app.include_router(audit_api.router, prefix="/api/v1")
+    app.include_router(agents.router, prefix="/api/v1")
+    app.include_router(fleet_api.router, prefix="/api/v1")
     app.include_router(web_routes.router)
     openapi.install(app)  # /openapi.json and /docs, for people only
     _install_error_handlers(app)
@@ -150,6 +156,18 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RecordError)
     async def _record_error(_request: Request, exc: RecordError) -> Response:
         return JSON({"detail": str(exc)}, status_code=exc.status_code)
+
+    @app.exception_handler(AuthError)
+    async def _auth_error(_request: Request, exc: AuthError) -> Response:
+        # enrolment refusals carry their status; not found 404, exists 409, a bad value 422
+        status = getattr(exc, "status_code", None) or (
+            404 if isinstance(exc, CredentialNotFound) else 409 if isinstance(exc, AuthConflict) else 422)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSON({"detail": str(exc)}, status_code=status, headers=headers)
+
+    @app.exception_handler(FleetError)
+    async def _fleet_error(_request: Request, exc: FleetError) -> Response:
+        return JSON({"detail": exc.problems}, status_code=422)
 
     @app.exception_handler(PdfUnavailable)
     async def _pdf_unavailable(_request: Request, exc: PdfUnavailable) -> Response:

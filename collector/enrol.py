@@ -219,7 +219,7 @@ def enrol(engine: Engine, key: str, request: EnrolRequest, *, keys: Keyring | No
             token_id = insert_agent_token(conn, site=site, host=request.host, token=token, also_hosts=(), now=now)
             audit.append(conn, keys, actor=f"enrolkey:{row.id}", action="host.enrol",
                          target=f"host:{site}/{request.host}",
-                         detail={"roles": list(roles), "token_id": token_id, "replaced_tokens": revoked,
+                         detail={"roles": list(roles), "id": token_id, "replaced": revoked,
                                  "approval": "approved" if approved else "awaiting"}, at=now)
     except EnrolError as exc:
         with writing(engine) as conn:

@@ -108,5 +108,5 @@ def retire(engine: Engine, *, site: str, host: str, actor: str | None = None, ke
             store.set_host(conn, site, host, {"retired_at": now})
         revoked = store.revoke_tokens(conn, site, host, now)
         audit.append(conn, keys or default_keyring(), actor=actor or audit.local_actor(), action="host.retire",
-                     target=f"host:{site}/{host}", detail={"revoked_tokens": revoked}, at=now)
+                     target=f"host:{site}/{host}", detail={"revoked": revoked}, at=now)
     return revoked

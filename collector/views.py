@@ -1,4 +1,4 @@
-"""What the read endpoints answer: stored results and hosts as JSON-ready dicts."""
+"""What the read endpoints answer: stored results as JSON-ready dicts (hosts: collector/inventory.py)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine
 
-from checks.result import WIRE_VERSION, Status, format_time
+from checks.result import WIRE_VERSION, format_time
 from collector.store import queries
 from collector.store.db import reading
 
-__all__ = ["ResultFilter", "list_results", "list_hosts", "MAX_LIMIT", "DEFAULT_LIMIT"]
+__all__ = ["ResultFilter", "list_results", "MAX_LIMIT", "DEFAULT_LIMIT"]
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -47,20 +47,3 @@ def list_results(engine: Engine, f: ResultFilter) -> list[dict[str, Any]]:
     return [_wire(r) for r in rows]
 
 
-def list_hosts(engine: Engine) -> list[dict[str, Any]]:
-    """Every host that reported, with last-seen time and worst current status."""
-    with reading(engine) as conn:
-        states = queries.host_states(conn)
-    out = []
-    for h in states:
-        worst = Status.worst(h.statuses)
-        out.append({
-            "site": h.site, "host": h.host,
-            "last_seen": format_time(h.last_seen), "first_seen": format_time(h.first_seen),
-            "worst_status": int(worst), "worst_status_name": worst.name,
-            "checks": sum(h.statuses.values()),
-            "status_counts": {Status(s).name: n for s, n in sorted(h.statuses.items())},
-            "clock_offset_s": h.clock_offset_s, "spool_backlog": h.spool_backlog,
-            "agent_version": h.agent_version,
-        })
-    return out

@@ -15,21 +15,19 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 
 from collector import audit
 from collector.api import JSON
 from collector.api.archive import parse_day_or_time
-from collector.api.deps import require_role
+from collector.api.deps import AdminDep
 from collector.api.models import AuditList
 from collector.api.openapi import errors
-from collector.auth import Person, Role
 from collector.store.audit import AuditFilter
 from collector.store.tables import MAX_ROW_ID
 
 router = APIRouter()
 
-AdminDep = Annotated[Person, Depends(require_role(Role.admin))]
 MAX_LIMIT = 1000
 _ACTION_RE = re.compile(r"[a-z][a-z_]*(\.[a-z][a-z_]*)?")  # fullmatch
 

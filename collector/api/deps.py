@@ -25,8 +25,8 @@ from collector.ingest import Ingestor
 from collector.metrics import CollectorMetrics
 from collector.store.tables import MAX_ROW_ID
 
-__all__ = ["AgentDep", "EngineDep", "HealthDep", "IngestorDep", "MetricsDep", "PersonDep", "RowId", "SettingsDep",
-           "get_principal", "require_role", "unauthorized"]
+__all__ = ["AdminDep", "AgentDep", "EngineDep", "HealthDep", "IngestorDep", "MetricsDep", "PersonDep", "RowId",
+           "SettingsDep", "get_principal", "require_role", "rotation_headers", "unauthorized"]
 
 
 async def get_engine(request: Request) -> Engine:
@@ -101,3 +101,14 @@ def require_role(role: Role) -> Callable[[Agent | Person], Awaitable[Person]]:
 
 AgentDep = Annotated[Agent, Depends(require_agent)]
 PersonDep = Annotated[Person, Depends(require_role(Role.viewer))]
+AdminDep = Annotated[Person, Depends(require_role(Role.admin))]
+
+
+def rotation_headers(agent: Agent) -> dict[str, str]:
+    """``Wardround-Token-Expires`` on every answer to a rotated token: the agent fetches its successor."""
+    if agent.expires_at is None:
+        return {}
+    from checks.result import format_time
+    from collector.credentials import ROTATION_HEADER
+
+    return {ROTATION_HEADER: format_time(agent.expires_at)}

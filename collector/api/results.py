@@ -11,7 +11,7 @@ from checks.result import ResultError, parse_time
 from collector import views
 from collector.api import JSON
 from collector.api.body import read_body
-from collector.api.deps import AgentDep, EngineDep, IngestorDep, PersonDep, SettingsDep
+from collector.api.deps import AgentDep, EngineDep, IngestorDep, PersonDep, SettingsDep, rotation_headers
 from collector.api.models import IngestAnswer, ResultBatch, ResultList
 from collector.api.openapi import body, errors
 from collector.dates import DateError, check_time
@@ -25,7 +25,7 @@ async def post_results(request: Request, agent: AgentDep, ingestor: IngestorDep,
                        settings: SettingsDep) -> JSON:
     body = await read_body(request, settings.max_body_bytes)
     outcome = await run_in_threadpool(ingestor.ingest, agent, body)
-    return JSON(outcome.to_json())
+    return JSON(outcome.to_json(), headers=rotation_headers(agent))
 
 
 def _time(name: str, value: str | None) -> datetime | None:

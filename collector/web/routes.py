@@ -39,6 +39,7 @@ from collector.archive import KINDS as ARCHIVE_KINDS
 from collector.archive import ArchiveError
 from collector.auth import Person, Role
 from collector.followups import LIST_FILTERS
+from collector.inventory import list_hosts
 from collector.records import render
 from collector.records.model import KINDS as RECORD_KINDS
 from collector.records.service import RecordError, Records
@@ -48,7 +49,6 @@ from collector.store.tables import MAX_ROW_ID
 from collector.store.tickets import TicketFilter
 from collector.terms import say_term
 from collector.tickets import STATES, TicketError, Tickets
-from collector.views import list_hosts
 from collector.web import data
 from collector.web.i18n import LANGUAGES, choose, text
 from collector.web.sessions import COOKIE, SESSION_TTL, Sessions, csrf_ok, csrf_token
@@ -292,9 +292,11 @@ def hosts_page(request: Request) -> Response:
     for h in list_hosts(request.app.state.engine):
         term = policies.for_site(h["site"]).silent_grace
         grace = term.time if term is not None else DEFAULT_SILENT
-        last = datetime.fromisoformat(h["last_seen"].replace("Z", "+00:00"))
-        rows.append({**h, "silent": now - last > grace})
-    rows.sort(key=lambda h: (not h["silent"], -h["worst_status"] if h["worst_status"] != 3 else -1.5,
+        seen = h["last_seen"] or h["enrolled_at"]  # a host that never reported: since its enrolment
+        last = datetime.fromisoformat(seen.replace("Z", "+00:00")) if seen else now
+        rows.append({**h, "silent": now - last > grace and h["approval"] != "awaiting"})
+    worst = {None: -0.5, 3: -1.5}
+    rows.sort(key=lambda h: (not h["silent"], worst.get(h["worst_status"], -(h["worst_status"] or 0)),
                              h["site"], h["host"]))
     return _page(request, "hosts.html", person=person, session_id=sid, hosts=rows)
 

@@ -1,0 +1,76 @@
+"""What agents call besides ``/results``: enrol, fetch their central config, pick up a rotated token.
+
+``POST /api/v1/enrol`` takes an enrolment key as its Bearer token and answers the new
+agent token once (:mod:`collector.enrol`).  ``GET /api/v1/agent/config`` answers the
+host's effective checks from the newest fleet file with an ``ETag``; ``If-None-Match``
+with that ETag answers 304.  ``GET /api/v1/agent/token`` answers the token that replaces
+a rotated one (:mod:`collector.credentials`); every answer to a rotated token carries
+``Wardround-Token-Expires`` so the agent knows to ask.
+"""
+
+from __future__ import annotations
+
+import orjson
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from collector import credentials, enrol, fleet
+from collector.api import JSON
+from collector.api.body import read_body
+from collector.api.deps import AgentDep, EngineDep, rotation_headers
+from collector.store import fleet as fleet_store
+from collector.store.db import reading
+
+router = APIRouter()
+
+MAX_ENROL_BODY = 64 * 1024
+
+
+@router.post("/enrol", response_class=JSON)
+async def post_enrol(request: Request, engine: EngineDep) -> JSON:
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise HTTPException(status_code=401, detail="missing enrolment key: send Authorization: Bearer <key>",
+                            headers={"WWW-Authenticate": "Bearer"})
+    body = await read_body(request, MAX_ENROL_BODY)
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise HTTPException(status_code=422, detail=f"body is not valid JSON: {exc}") from exc
+    wanted = enrol.parse_request(doc)
+    done = await run_in_threadpool(enrol.enrol, engine, key.strip(), wanted, keys=request.app.state.keys)
+    return JSON(done.to_json())
+
+
+def _roles(engine: EngineDep, site: str, host: str) -> list[str]:
+    with reading(engine) as conn:
+        row = fleet_store.host_row(conn, site, host)
+    return list(orjson.loads(row.roles)) if row is not None else []
+
+
+@router.get("/agent/config", response_class=JSON)
+def get_agent_config(request: Request, agent: AgentDep, engine: EngineDep) -> Response:
+    if not agent.approved:
+        raise HTTPException(status_code=403, detail=(
+            f"awaiting approval: {agent.site}/{agent.host} enrolled with a key that needs approval "
+            f"(wardround-collector host approve --site {agent.site} --host {agent.host})"))
+    version, current = fleet.newest(engine)
+    roles = _roles(engine, agent.site, agent.host)
+    got = fleet.effective(current, version, agent.site, agent.host, roles)
+    headers = {"ETag": f'"{got.etag}"', "Cache-Control": "no-cache", **rotation_headers(agent)}
+    wanted = request.headers.get("if-none-match", "")
+    if got.etag in [t.strip().removeprefix("W/").strip('"') for t in wanted.split(",")]:
+        return Response(status_code=304, headers=headers)
+    return JSON(got.to_json(agent.site, agent.host, roles), headers=headers)
+
+
+@router.get("/agent/token", response_class=JSON)
+def get_agent_token(request: Request, agent: AgentDep, engine: EngineDep) -> JSON:
+    token = credentials.successor(engine, agent, request.app.state.keys)
+    if token is None:
+        raise HTTPException(status_code=404, detail="this token was not rotated: nothing to fetch")
+    assert agent.expires_at is not None
+    return JSON({"token": token, "old_token_expires_at": agent.expires_at.isoformat()},
+                headers={"Cache-Control": "no-store", **rotation_headers(agent)})
