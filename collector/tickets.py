@@ -40,7 +40,9 @@ resolved automatically while the flapping lasts.  ``recover_after``
 consecutive good results resolve a live ticket.  A failure within the
 reopen window after a resolution reopens that ticket (``reopened_count``
 +1) instead of opening a new one.  An agent silent longer than its grace
-opens ``agent``/``silent``; its next delivery resolves it.
+opens ``agent``/``silent``; its next delivery resolves it.  An enrolled host that never
+reported counts from its enrolment (one awaiting approval does not count; a retired one
+never does).
 
 Exceptions (each knows its HTTP status)::
 
@@ -712,8 +714,9 @@ class Tickets:
                 if any(t["state"] in LIVE_STATES or t["opened_at"] > h.last_seen for t in found):
                     continue
                 change = _Change(conn, now)
-                what = (f"no report from the agent since {format_time(h.last_seen)} "
-                        f"(grace {term})")
+                what = (f"enrolled at {format_time(h.last_seen)} and never reported (grace {term})"
+                        if h.never_reported else
+                        f"no report from the agent since {format_time(h.last_seen)} (grace {term})")
                 resolved = [t for t in found if t["state"] == "resolved"]
                 if resolved:
                     t = resolved[-1]

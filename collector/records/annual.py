@@ -85,6 +85,7 @@ from collector.records.kinds import register
 from collector.records.measure import metric_value, metrics_of
 from collector.records.model import Header, RecordContent, Section, TicketLine
 from collector.records.tickets import ticket_lines
+from collector.store import records as store
 from collector.store.archive import ArchiveFilter, find_entries
 from collector.store.tables import hosts, records, results, tickets
 
@@ -451,8 +452,9 @@ def _archive(conn: Connection, site: str, p: _Period, lang: str) -> tuple[Sectio
 
 
 def _site_hosts(conn: Connection, site: str, p: _Period) -> list[str]:
-    q = select(hosts.c.host).where(hosts.c.site == site, hosts.c.first_seen < p.end).order_by(hosts.c.host)
-    return [h for (h,) in conn.execute(q)]
+    """The hosts enrolled or seen before the year's end and not retired before its start."""
+    return [h.host for h in store.site_hosts(conn, site)
+            if h.first_seen < p.end and (h.retired_at is None or h.retired_at >= p.start)]
 
 
 def build(conn: Connection, *, site: str, period_start: datetime, period_end: datetime, lang: str,

@@ -12,9 +12,9 @@ How the content is decided (the rules ``docs/records.md`` states for users):
 * **Value and unit** come from the newest result's metrics: the first metric
   with a warning or critical threshold (the one the standard judges), else
   the first metric; the **standard** is the result's own standard text.
-* **Gaps**: a host of the site (hosts table, first seen before the period
-  ended) with no result in the period (shown with its newest result before
-  the period's end), and an item that reported in the
+* **Gaps**: a host of the site (enrolled or seen before the period ended, and
+  not retired by then) with no result in the period (shown with its newest
+  result before the period's end, or as "never reported"), and an item that reported in the
   look-back window before the period (as long as the period, at least 7
   days) but not in it, are listed under ``gaps`` and get a ``no_data`` row.
   Nothing known is silently left out.
@@ -148,7 +148,10 @@ def build(conn: Connection, *, site: str, period_start: datetime, period_end: da
     gaps: list[Gap] = []
     gap_rows: list[Row] = []
     hosts_with_results = {k[0] for k in reported}
-    known = [h for h in store.site_hosts(conn, site) if h.first_seen < end]
+    # every host enrolled or seen before the period's end and not retired by then, reported or not
+    site_hosts = store.site_hosts(conn, site)
+    retired = {h.host for h in site_hosts if h.retired_at is not None and h.retired_at < end}
+    known = [h for h in site_hosts if h.first_seen < end and h.host not in retired]
     all_hosts = sorted(hosts_with_results | {h.host for h in known})
     last_seen_before = store.last_results_before(
         conn, site, [h.host for h in known if h.host not in hosts_with_results], end)
@@ -156,7 +159,8 @@ def build(conn: Connection, *, site: str, period_start: datetime, period_end: da
         if h.host in hosts_with_results:
             continue
         last_seen = last_seen_before.get(h.host)  # not hosts.last_seen: that moves on after the period
-        label, remark = text(lang, "gap.all_checks"), text(lang, "gap.host")
+        label = text(lang, "gap.all_checks")
+        remark = text(lang, "gap.host" if last_seen is not None else "gap.never_reported")
         gaps.append(Gap(host=h.host, check=None, item=None, label=label, last_seen=_t(last_seen),
                         remark=remark))
         gap_rows.append(Row(host=h.host, check="", item="", label=label, standard="", value=None, unit="",
@@ -166,8 +170,8 @@ def build(conn: Connection, *, site: str, period_start: datetime, period_end: da
     lookback = max(end - start, MIN_LOOKBACK)
     quiet = store.items_seen_between(conn, site, start - lookback, start)
     for key in sorted(quiet):
-        if key in reported or key[0] in silent_hosts:
-            continue  # reported, or the whole host is a gap already
+        if key in reported or key[0] in silent_hosts or key[0] in retired:
+            continue  # reported, the whole host is a gap already, or it was retired
         host, check, item = key
         label = item_label(lang, check, item)
         local = quiet[key].astimezone(zone).strftime("%Y-%m-%d %H:%M")

@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, case, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from collector.store.tables import hosts, latest, record_signatures, records, results, tickets
+from collector.store.tables import fleet_hosts, hosts, latest, record_signatures, records, results, tickets
 
 __all__ = [
     "PeriodItem",
@@ -54,6 +54,7 @@ __all__ = [
     "period_tickets",
     "record_exists",
     "signatures",
+    "SiteHost",
     "site_hosts",
     "sites",
 ]
@@ -166,16 +167,40 @@ def check_results(conn: Connection, site: str, check: str, since: datetime, unti
     return list(conn.execute(q))
 
 
-def site_hosts(conn: Connection, site: str) -> list[Any]:
-    """The site's hosts (host, first_seen, last_seen), by name."""
+@dataclass(frozen=True, slots=True)
+class SiteHost:
+    """A host of a site: enrolled (the inventory) or known from its results."""
+
+    host: str
+    first_seen: datetime  # first report, else its enrolment
+    last_seen: datetime | None  # None: never reported
+    retired_at: datetime | None
+
+
+def site_hosts(conn: Connection, site: str) -> list[SiteHost]:
+    """The site's hosts, enrolled or reported, by name (retired ones too: callers judge the period)."""
+    found: dict[str, SiteHost] = {}
+    q = select(fleet_hosts.c.host, fleet_hosts.c.enrolled_at, fleet_hosts.c.retired_at).where(
+        fleet_hosts.c.site == site)
+    for host, enrolled_at, retired_at in conn.execute(q):
+        found[host] = SiteHost(host=host, first_seen=enrolled_at, last_seen=None, retired_at=retired_at)
     q = select(hosts.c.host, hosts.c.first_seen, hosts.c.last_seen).where(hosts.c.site == site)
-    return list(conn.execute(q.order_by(hosts.c.host)))
+    for host, first_seen, last_seen in conn.execute(q):
+        enrolled = found.get(host)
+        first = min(first_seen, enrolled.first_seen) if enrolled is not None else first_seen
+        found[host] = SiteHost(host=host, first_seen=first, last_seen=last_seen,
+                               retired_at=enrolled.retired_at if enrolled is not None else None)
+    return [found[h] for h in sorted(found)]
 
 
 def sites(conn: Connection) -> list[tuple[str, datetime]]:
-    """Every site with a host, and when its first host was first seen."""
-    q = select(hosts.c.site, func.min(hosts.c.first_seen)).group_by(hosts.c.site).order_by(hosts.c.site)
-    return [(s, first) for s, first in conn.execute(q)]
+    """Every site with a host (reported or enrolled), and when its first host was seen or enrolled."""
+    first: dict[str, datetime] = {}
+    for q in (select(hosts.c.site, func.min(hosts.c.first_seen)).group_by(hosts.c.site),
+              select(fleet_hosts.c.site, func.min(fleet_hosts.c.enrolled_at)).group_by(fleet_hosts.c.site)):
+        for site, at in conn.execute(q):
+            first[site] = min(at, first.get(site, at))
+    return sorted(first.items())
 
 
 def period_tickets(conn: Connection, site: str, start: datetime, end: datetime) -> list[Any]:

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from collector.store.tables import LIVE_STATES, hosts, latest, ticket_events, ticket_streaks, tickets
+from collector.store.tables import LIVE_STATES, fleet_hosts, hosts, latest, ticket_events, ticket_streaks, tickets
 
 __all__ = [
     "Streak",
@@ -260,15 +260,43 @@ def mark_breached(conn: Connection, ticket_id: int, kind: str, now: datetime) ->
     return bool(result.rowcount)
 
 
-def silent_hosts(conn: Connection) -> list[Any]:
-    """Every host with its last-seen time and its newest agent-silent ticket (if any)."""
+@dataclass(frozen=True, slots=True)
+class SilentCandidate:
+    site: str
+    host: str
+    last_seen: datetime  # its last report; for a host that never reported, its enrolment
+    silent_opened_at: datetime | None
+    never_reported: bool = False
+
+
+def silent_hosts(conn: Connection) -> list[SilentCandidate]:
+    """Every host that may fall silent, with its last report and its newest agent-silent ticket (if any).
+
+    Hosts that reported, and enrolled hosts that never did (counted from their enrolment; not
+    those awaiting approval); retired hosts are left out.
+    """
     newest = (select(tickets.c.site, tickets.c.host, func.max(tickets.c.opened_at).label("opened_at"))
               .where(tickets.c.check == "agent", tickets.c.item == "silent")
               .group_by(tickets.c.site, tickets.c.host).subquery())
-    q = select(hosts.c.site, hosts.c.host, hosts.c.last_seen, newest.c.opened_at.label("silent_opened_at")
+    q = select(hosts.c.site, hosts.c.host, hosts.c.last_seen, newest.c.opened_at.label("silent_opened_at"),
+               fleet_hosts.c.retired_at
                ).select_from(hosts.outerjoin(newest, and_(newest.c.site == hosts.c.site,
-                                                          newest.c.host == hosts.c.host)))
-    return list(conn.execute(q))
+                                                          newest.c.host == hosts.c.host))
+                             .outerjoin(fleet_hosts, and_(fleet_hosts.c.site == hosts.c.site,
+                                                          fleet_hosts.c.host == hosts.c.host)))
+    out = [SilentCandidate(r.site, r.host, r.last_seen, r.silent_opened_at) for r in conn.execute(q)
+           if r.retired_at is None]
+    never = (select(fleet_hosts.c.site, fleet_hosts.c.host, fleet_hosts.c.enrolled_at,
+                    newest.c.opened_at.label("silent_opened_at"))
+             .select_from(fleet_hosts.outerjoin(newest, and_(newest.c.site == fleet_hosts.c.site,
+                                                             newest.c.host == fleet_hosts.c.host))
+                          .outerjoin(hosts, and_(hosts.c.site == fleet_hosts.c.site,
+                                                 hosts.c.host == fleet_hosts.c.host)))
+             .where(hosts.c.host.is_(None), fleet_hosts.c.retired_at.is_(None),
+                    fleet_hosts.c.approved_at.is_not(None)))
+    out += [SilentCandidate(r.site, r.host, r.enrolled_at, r.silent_opened_at, never_reported=True)
+            for r in conn.execute(never)]
+    return out
 
 
 def open_counts(conn: Connection) -> list[Any]:

@@ -191,3 +191,31 @@ def test_default_period_is_the_last_complete_one_in_the_site_zone_when_none_is_g
     assert weekly.content["header"]["counts"]["abnormal"] == 1
     listed = records.list(RecordFilter(site=SITE, date_from="2026-11-01"))
     assert [r["kind"] for r in listed] == ["daily", "weekly"]
+
+
+def test_an_enrolled_host_that_never_reported_is_listed_under_no_data_and_a_retired_one_is_not(
+        engine: Any, site: dict[str, int], records: Records) -> None:
+    from collector import inventory
+    from collector.store import fleet as fleet_store
+    from collector.store.db import writing
+
+    with writing(engine) as conn:
+        for host in ("ris-01", "old-01"):
+            fleet_store.add_host(conn, {"site": SITE, "host": host, "roles": "[]", "facts": "{}",
+                                        "enrolled_at": local(20, 9), "enrolled_via": "key 1",
+                                        "approved_at": local(20, 9), "retired_at": None})
+    inventory.retire(engine, site=SITE, host="old-01")  # retired now, before this record is issued
+    rec = records.issue(site=SITE, kind="daily", period={"date": DAY}, language="en", actor="engineer-li")
+    c = rec.content
+    assert "ris-01" in c["header"]["hosts"]
+    gap = [g for g in c["gaps"] if g["host"] == "ris-01"]
+    assert len(gap) == 1 and gap[0]["remark"] == "never reported since it was enrolled"
+    assert _row(c, "ris-01", "", "")["verdict"] == "no_data"
+    # old-01 retired after the period: this record still lists it, as the record issued on time did
+    assert "old-01" in c["header"]["hosts"]
+    with writing(engine) as conn:
+        fleet_store.set_host(conn, SITE, "old-01", {"retired_at": local(21, 12)})
+    zh = records.issue(site=SITE, kind="daily", period={"date": DAY}, language="zh_CN",
+                       actor="engineer-li").content
+    assert "old-01" not in zh["header"]["hosts"]  # retired before this period began
+    assert [g["remark"] for g in zh["gaps"] if g["host"] == "ris-01"] == ["登记后从未上报"]

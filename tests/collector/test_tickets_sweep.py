@@ -169,3 +169,33 @@ def test_silent_agent_opens_nothing_in_a_recurring_window_and_the_grace_starts_a
     assert sweep(engine, T0 + 121 * MIN, feed.tickets.policies).silent_opened == 0
     assert sweep(engine, T0 + 134 * MIN, feed.tickets.policies).silent_opened == 0
     assert sweep(engine, T0 + 136 * MIN, feed.tickets.policies).silent_opened == 1
+
+
+def _enrol(engine, host: str, *, at, approved: bool = True) -> None:
+    from collector.store import fleet as fleet_store
+    from collector.store.db import writing
+
+    with writing(engine) as conn:
+        fleet_store.add_host(conn, {"site": SITE, "host": host, "roles": "[]", "facts": "{}", "enrolled_at": at,
+                                    "enrolled_via": "key 1", "approved_at": at if approved else None,
+                                    "retired_at": None})
+
+
+def test_an_enrolled_host_that_never_reported_falls_silent_after_the_grace_from_its_enrolment(feed, engine):
+    _enrol(engine, "new-01", at=T0)
+    _enrol(engine, "waiting-01", at=T0, approved=False)  # awaiting approval: its silence is expected
+    assert sweep(engine, T0 + 14 * MIN, feed.tickets.policies).silent_opened == 0
+    assert sweep(engine, T0 + 16 * MIN, feed.tickets.policies).silent_opened == 1
+    [t] = feed.all()
+    assert (t["host"], t["check"], t["item"]) == ("new-01", "agent", "silent")
+    assert "enrolled at" in t["summary"] and "never reported" in t["summary"]
+    assert sweep(engine, T0 + 30 * MIN, feed.tickets.policies).silent_opened == 0
+
+
+def test_a_retired_host_never_falls_silent(feed, engine):
+    from collector import inventory
+
+    feed.push(at=T0)
+    inventory.retire(engine, site=SITE, host=HOST)
+    assert sweep(engine, T0 + timedelta(days=1), feed.tickets.policies).silent_opened == 0
+    assert feed.all() == []
