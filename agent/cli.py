@@ -135,7 +135,8 @@ def _once(args: argparse.Namespace) -> int:
     import time
 
     from agent.config import load_config
-    from agent.runner import CheckRun, Runner
+    from agent.runner import Runner
+    from agent.scheduler import job
     from checks.params import parse_duration
 
     try:
@@ -143,12 +144,11 @@ def _once(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(f"--wait: {exc}") from None
     config = load_config(args.config, need_collector=args.push)
-    if not config.checks:
-        raise UsageError(f"{config.path}: no checks configured")
-    jobs = [CheckRun(spec=c.spec, params=c.params, timeout_s=c.timeout_s, name=c.name, host=c.host or "")
-            for c in config.checks]
     if not args.push:
-        results = _run_parallel(Runner(config.site, config.host), jobs)
+        checks = _central_checks(config, None)
+        if not checks:
+            raise UsageError(f"{config.path}: no checks configured, and none from the collector")
+        results = _run_parallel(Runner(config.site, config.host), [job(c) for c in checks])
         _print(results, args.json)
         return _exit_status(results)
 
@@ -156,7 +156,10 @@ def _once(args: argparse.Namespace) -> int:
 
     agent = Agent(config)
     try:
-        results = _run_parallel(agent.runner, jobs)
+        checks = _central_checks(config, agent, min(10.0, wait_s))  # --wait bounds this wait too
+        if not checks:
+            raise UsageError(f"{config.path}: no checks configured, and none from the collector")
+        results = _run_parallel(agent.runner, [job(c) for c in checks])
         ids = agent.spool.put(results)
         agent.spool.enforce_bounds(agent.notice)
         # A corrupt spool replaced at start or during the patrol is part of what this patrol found.
@@ -168,6 +171,28 @@ def _once(args: argparse.Namespace) -> int:
     finally:
         agent.spool.close()
     return _exit_status(results) if delivered else EXIT_UNDELIVERED
+
+
+def _central_checks(config: Any, agent: Any, limit_s: float = 10.0) -> tuple[Any, ...]:
+    """The checks of one patrol: the collector's (fetched now, else the kept copy) and the local ones."""
+    from agent.central import Central
+    from agent.http import Http
+    from agent.sender import collector_base
+
+    c = config.collector
+    if c is None or config.config_every_s is None:
+        return tuple(config.checks)
+    central = agent.central if agent is not None else Central(
+        config, Http(collector_base(c.url), c.token, ca_file=c.ca_file, proxy=c.proxy,
+                     proxy_credentials=c.proxy_credentials), timeout_s=c.timeout_s)
+    central.load_stored()
+    got = central.fetch(timeout_s=min(c.timeout_s, limit_s))
+    if got.outcome in ("refused", "failed", "rejected"):
+        kept = f"using the kept {central.version}" if central.version else "no central checks"
+        print(f"wardround-agent: central config not fetched ({got.message}); {kept}", file=sys.stderr)
+    if agent is not None and agent.sender is not None:
+        agent.sender.config_version = central.version
+    return tuple(central.effective())
 
 
 def _push_until_acknowledged(agent: Any, ids: set[str], deadline: float, wait: str) -> bool:

@@ -11,6 +11,15 @@ The sender thread pushes whenever results arrive (after a short pause that
 gathers checks finishing together), and at least once a minute; on failure it
 backs off exponentially with full jitter (base 1 s, cap 5 min).
 
+A config thread (when the agent has a collector and ``config_every`` is not off) fetches
+the central config (:mod:`agent.central`) at start — before the first checks are scheduled,
+within a few seconds — and every ``config_every``; a changed config is applied without a
+restart: jobs of removed or changed checks go, new and changed ones are scheduled, the rest
+keep their timing.  It also picks up a rotated token when the sender reports one.
+
+Each push cycle that delivered something logs one INFO line (``push: delivered N, backlog
+M``); one that could not deliver logs a WARNING saying why and when it tries again.
+
 SIGTERM / SIGINT: stop scheduling, let running checks finish for a few
 seconds, make one last bounded push, close the spool, exit 0.
 """
@@ -25,13 +34,15 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from agent.config import AgentConfig, cron_trigger
+from agent.central import Central, pick_up_token
+from agent.config import AgentConfig, CheckConfig, cron_trigger
+from agent.http import Http
 from agent.runner import CheckRun, Runner
-from agent.sender import Backoff, Sender
+from agent.sender import Backoff, Sender, collector_base
 from agent.spool import Spool, notice_factory
 from checks.result import Result
 
-__all__ = ["Agent"]
+__all__ = ["Agent", "job"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +51,8 @@ GATHER_S = 2.0  # after new results, wait this long for more before pushing
 STOP_GRACE_S = 5.0  # on stop: how long running checks get to finish
 FINAL_PUSH_S = 5.0  # on stop: the last push attempt's time limit
 BACKOFF_CAP_S = 300.0
+FIRST_CONFIG_S = 10.0  # at start: how long the first central config fetch may take
+REFUSED_RETRY_S = 60.0  # awaiting approval, or no answer: ask again this soon (at most config_every)
 
 
 class Agent:
@@ -53,9 +66,22 @@ class Agent:
         self.runner = Runner(config.site, config.host, load_state=self.spool.load_state,
                              save_state=self.spool.save_state, clock_offset=self._collector_offset)
         c = config.collector
+        self.http = None if c is None else Http(collector_base(c.url), c.token, ca_file=c.ca_file, proxy=c.proxy,
+                                                proxy_credentials=c.proxy_credentials)
         self.sender = None if c is None else Sender(
             self.spool, c.url, c.token, ca_file=c.ca_file, timeout_s=c.timeout_s,
-            batch_size=c.batch_size, site=config.site, host=config.host, notice=self.notice)
+            batch_size=c.batch_size, site=config.site, host=config.host, notice=self.notice, http=self.http)
+        self.central = None
+        if self.http is not None and config.config_every_s is not None:
+            assert c is not None
+            self.central = Central(config, self.http, timeout_s=c.timeout_s)
+        self.checks: dict[str, CheckConfig] = {}  # what is scheduled, by name
+        self._jobs_lock = threading.Lock()
+        self._rotation = threading.Event()  # the sender saw Wardround-Token-Expires
+        self._next_pickup = 0.0
+        self._config_thread: threading.Thread | None = None
+        if self.sender is not None:
+            self.sender.on_rotation = lambda _expires: self._rotation.set()
         self.stop_event = threading.Event()
         self._wake = threading.Event()
         self._busy = 0
@@ -102,6 +128,9 @@ class Agent:
             if out.ok:
                 if backoff.attempt:
                     log.info("push: the collector takes results again")
+                if out.acknowledged or out.quarantined:
+                    log.info("push: delivered %d, backlog %d%s", out.acknowledged, self.spool.backlog(),
+                             f", {out.quarantined} rejected as invalid (quarantined)" if out.quarantined else "")
                 backoff.reset()
                 if self._wake.wait(IDLE_PUSH_S):
                     self.stop_event.wait(GATHER_S)
@@ -109,53 +138,127 @@ class Agent:
                 delay = backoff.next_delay()
                 if out.retry_after is not None:
                     delay = max(delay, min(out.retry_after, BACKOFF_CAP_S))
-                log.warning("push: %s; %d results wait in the spool; next attempt in %.1f s",
-                            "failed (see above)" if out.logged else out.error, self.spool.backlog(),
-                            delay)
+                log.warning("push: cannot deliver: %s; delivered %d, backlog %d wait in the spool; next "
+                            "attempt in %.1f s", "refused (see above)" if out.logged else out.error,
+                            out.acknowledged, self.spool.backlog(), delay)
                 self.stop_event.wait(delay)
 
     # -- life cycle ---------------------------------------------------------
 
-    def jobs(self) -> list[CheckRun]:
-        return [CheckRun(spec=c.spec, params=c.params, timeout_s=c.timeout_s, name=c.name, host=c.host or "")
-                for c in self.config.checks]
-
     def start(self) -> None:
         from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.schedulers.background import BackgroundScheduler
-        from apscheduler.triggers.interval import IntervalTrigger
 
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
-        workers = max(2, min(len(self.config.checks), 10))
-        self.scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(workers)})
-        jitter = self.config.jitter_s
-        now = datetime.now().astimezone()
-        for check, job in zip(self.config.checks, self.jobs(), strict=True):
-            if check.every_s is not None:
-                # A random phase, not a per-run jitter: APScheduler 3's IntervalTrigger adds its
-                # jitter to the previous (already jittered) run, so the period drifts longer
-                # (every + jitter/2 on average).  A fixed random offset spreads the fleet and
-                # keeps the period exact.
-                first = now + timedelta(seconds=1 + random.uniform(0, min(jitter, check.every_s / 2)))
-                trigger = IntervalTrigger(seconds=check.every_s, start_date=first)
-                grace = int(max(1, check.every_s))
-            else:
-                assert check.cron is not None
-                # cron times come from the schedule, not from the previous run: no drift
-                trigger = cron_trigger(check.cron, jitter_s=jitter)
-                grace = 3600
-                first = now + timedelta(seconds=1 + random.uniform(0, jitter))
-            self.scheduler.add_job(self.patrol, trigger, args=[job], id=job.key, name=job.key,
-                                   max_instances=1, coalesce=True, misfire_grace_time=grace,
-                                   next_run_time=first)
+        checks = self.config.checks
+        if self.central is not None:
+            self.central.load_stored()
+            self._fetch_config(FIRST_CONFIG_S)
+            checks = self.central.effective()
+        self.scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(10)})
+        self.apply(checks)
         self.scheduler.start()
         if self.sender is not None:
             self._sender_thread = threading.Thread(target=self._send_loop, name="sender", daemon=True)
             self._sender_thread.start()
+        if self.http is not None:
+            self._config_thread = threading.Thread(target=self._config_loop, name="config", daemon=True)
+            self._config_thread.start()
         c = self.config
-        log.info("wardround-agent started: site %s host %s, %d checks, spool %s (%d waiting), "
-                 "collector %s", c.site, c.host, len(c.checks), c.spool, self.spool.backlog(),
-                 self.sender.url if self.sender else "none")
+        log.info("wardround-agent started: site %s host %s, %d checks%s, spool %s (%d waiting), collector %s%s",
+                 c.site, c.host, len(self.checks),
+                 f" (central config {self.central.version})" if self.central and self.central.version else "",
+                 c.spool, self.spool.backlog(), self.sender.url if self.sender else "none",
+                 f" through the proxy {self.http.proxy}" if self.http and self.http.proxy else "")
+
+    def apply(self, checks: tuple[CheckConfig, ...] | list[CheckConfig]) -> tuple[int, int, int]:
+        """Schedule exactly ``checks``: (added, changed, removed); unchanged jobs keep their timing."""
+        wanted = {c.name: c for c in checks}
+        with self._jobs_lock:
+            gone = [n for n in self.checks if n not in wanted or _differs(self.checks[n], wanted[n])]
+            for name in gone:
+                try:
+                    self.scheduler.remove_job(name)
+                except Exception:  # noqa: BLE001 - JobLookupError: it was never added (APScheduler 3)
+                    log.debug("job %s was not scheduled", name)
+                del self.checks[name]
+            added = [c for n, c in wanted.items() if n not in self.checks]
+            for check in added:
+                self._schedule(check)
+                self.checks[check.name] = check
+        changed = len([n for n in gone if n in wanted])
+        if self.sender is not None and self.central is not None:
+            self.sender.config_version = self.central.version
+        return len(added) - changed, changed, len(gone) - changed
+
+    def _schedule(self, check: CheckConfig) -> None:
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        run = job(check)
+        jitter = self.config.jitter_s
+        now = datetime.now().astimezone()
+        if check.every_s is not None:
+            # A random phase, not a per-run jitter: APScheduler 3's IntervalTrigger adds its
+            # jitter to the previous (already jittered) run, so the period drifts longer
+            # (every + jitter/2 on average).  A fixed random offset spreads the fleet and
+            # keeps the period exact.
+            first = now + timedelta(seconds=1 + random.uniform(0, min(jitter, check.every_s / 2)))
+            trigger = IntervalTrigger(seconds=check.every_s, start_date=first)
+            grace = int(max(1, check.every_s))
+        else:
+            assert check.cron is not None
+            # cron times come from the schedule, not from the previous run: no drift
+            trigger = cron_trigger(check.cron, jitter_s=jitter)
+            grace = 3600
+            first = now + timedelta(seconds=1 + random.uniform(0, jitter))
+        self.scheduler.add_job(self.patrol, trigger, args=[run], id=run.key, name=run.key,
+                               max_instances=1, coalesce=True, misfire_grace_time=grace,
+                               next_run_time=first)
+
+    # -- the collector's config and token ---------------------------------------------------
+
+    def _fetch_config(self, timeout_s: float | None = None) -> bool:
+        """Fetch the central config once; True when the collector answered (changed or not)."""
+        assert self.central is not None
+        got = self.central.fetch(timeout_s=timeout_s)
+        if got.outcome == "changed":
+            if self.scheduler is not None:
+                added, changed, removed = self.apply(self.central.effective())
+                log.info("central config %s applied: %d added, %d changed, %d removed; %d checks run",
+                         self.central.version, added, changed, removed, len(self.checks))
+            else:
+                log.info("central config %s: %d checks from the collector", self.central.version,
+                         len(self.central.checks))
+        elif got.outcome == "rejected":
+            log.error("central config: %s", got.message)
+        elif got.outcome in ("refused", "failed"):
+            log.warning("central config: not fetched (%s); %s", got.message,
+                        f"keeping {self.central.version}" if self.central.version else "no central checks yet")
+        elif got.outcome == "absent":
+            log.info("central config: %s; only the local checks run", got.message)
+        return got.outcome in ("changed", "unchanged", "rejected", "absent")
+
+    def _config_loop(self) -> None:
+        assert self.http is not None and self.config.collector is not None
+        every = self.config.config_every_s
+        answered = True
+        while not self.stop_event.is_set():
+            wait = every if every is not None and answered else min(REFUSED_RETRY_S, every or REFUSED_RETRY_S)
+            self._rotation.wait(wait)
+            if self.stop_event.is_set():
+                break
+            if self._rotation.is_set():
+                self._rotation.clear()
+                if time.monotonic() >= self._next_pickup and not pick_up_token(
+                        self.http, self.config.collector.token_file, timeout_s=self.config.collector.timeout_s):
+                    self._next_pickup = time.monotonic() + REFUSED_RETRY_S * 5  # not after every push
+                continue
+            if self.central is not None:
+                try:
+                    answered = self._fetch_config()
+                except Exception:
+                    log.exception("central config: unexpected error")
+                    answered = False
 
     def stop(self) -> None:
         """Stop scheduling, give running checks a moment, push once more, close the spool."""
@@ -167,6 +270,7 @@ class Agent:
         with self._idle:
             while self._busy and time.monotonic() < until:
                 self._idle.wait(until - time.monotonic())
+        self._rotation.set()  # wakes the config thread, which sees the stop
         if self._sender_thread is not None:  # it stops between batches; a request in flight ends
             assert self.sender is not None  # within its timeout
             self._sender_thread.join(self.sender.timeout_s + 1)
@@ -192,3 +296,13 @@ class Agent:
             pass
         self.stop()
         return 0
+
+
+def job(check: CheckConfig) -> CheckRun:
+    return CheckRun(spec=check.spec, params=check.params, timeout_s=check.timeout_s, name=check.name,
+                    host=check.host or "")
+
+
+def _differs(a: CheckConfig, b: CheckConfig) -> bool:
+    return (a.check, a.params, a.timeout_s, a.every_s, a.cron, a.host) != (b.check, b.params, b.timeout_s,
+                                                                          b.every_s, b.cron, b.host)

@@ -19,51 +19,40 @@ timeout, 5xx, 429  full jitter, base 1 s, cap 5 min)
                    go to the quarantine, the rest are sent
 =================  ==========================================================
 
-Every request has an overall time limit (connect, send and the whole answer):
-``collector.timeout``, or less when the caller's deadline (``once --push --wait``)
-comes sooner.  A socket timeout alone limits each wait, so a server trickling a
-byte a second would hold the agent forever; a watchdog shuts the request's
-socket down when its limit passes.  An answer is read up to 4 MiB and, when
-gzip-compressed, inflated up to 16 MiB; anything larger is refused.
+Every request goes through :mod:`agent.http`: one overall time limit per request
+(``collector.timeout``, or less when the caller's deadline — ``once --push --wait`` — comes
+sooner), capped answers, the proxy.  An answer to a rotated token carries
+``Wardround-Token-Expires``; the sender hands it to ``on_rotation`` (the agent then fetches
+its new token).  Each batch says which central config the agent runs (``config_version``).
 
 Log lines never contain the token or result bodies.
 """
 
 from __future__ import annotations
 
-import functools
 import gzip
-import http.client
-import ipaddress
 import json
 import logging
 import random
-import socket
-import ssl
 import threading
 import time
-import urllib.error
-import urllib.request
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from agent import __version__
+from agent.http import Http, HttpError, reason
 from agent.spool import NoticeFactory, Spool, SpooledResult
 from checks.result import ResultError, format_time, parse_time
 
-__all__ = ["Backoff", "PushOutcome", "Sender", "results_url"]
+__all__ = ["Backoff", "PushOutcome", "Sender", "collector_base", "results_url"]
 
 log = logging.getLogger(__name__)
 
 RESULTS_PATH = "/api/v1/results"
-MAX_ANSWER_BYTES = 4 * 1024 * 1024  # read at most this much of an answer
-MAX_INFLATED_BYTES = 16 * 1024 * 1024  # and inflate a gzip answer at most to this
+ROTATION_HEADER = "Wardround-Token-Expires"  # the token was rotated: fetch its successor (agent/central.py)
 CLOCK_SKEW_WARN_S = 120.0
-MAX_REASON_CHARS = 1000  # the collector's reason is printed whole (its hints run to ~300 characters)
 
 
 class Backoff:
@@ -112,153 +101,14 @@ class _Failure(Exception):
         self.refused = refused
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect of a POST is a misconfigured URL: report it, do not follow."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-class _Watchdog:
-    """One request's overall time limit.
-
-    The request's connections are made through :meth:`connect`, which bounds
-    name resolution and each connection attempt by the time left and keeps a
-    duplicate of the socket; at the deadline a timer shuts those sockets down,
-    so a read blocked on a trickling server (or a TLS handshake) ends at once.
-    """
-
-    def __init__(self, deadline: float):
-        self.deadline = deadline
-        self.expired = False
-        self._socks: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._expire)
-        self._timer.daemon = True
-
-    def __enter__(self) -> _Watchdog:
-        self._timer.start()
-        return self
-
-    def __exit__(self, *_: Any) -> None:
-        self._timer.cancel()
-        with self._lock:
-            for sock in self._socks:
-                sock.close()
-            self._socks.clear()
-
-    def _left(self) -> float:
-        left = self.deadline - time.monotonic()
-        if left <= 0 or self.expired:
-            raise TimeoutError("out of time")
-        return left
-
-    def _expire(self) -> None:
-        with self._lock:
-            self.expired = True
-            for sock in self._socks:
-                _shut(sock)
-
-    def connect(self, address: tuple[str, int], timeout: Any = None,
-                source_address: Any = None) -> socket.socket:
-        """``socket.create_connection`` within the deadline (http.client's ``_create_connection``)."""
-        host, port = address
-        limit = timeout if isinstance(timeout, int | float) else None
-        infos = self._resolve(host, port)
-        error: OSError = OSError(f"cannot resolve {host}")
-        for family, kind, proto, _, addr in infos:
-            sock = socket.socket(family, kind, proto)
-            try:
-                left = self._left()
-                sock.settimeout(min(limit, left) if limit is not None else left)
-                if source_address:
-                    sock.bind(source_address)
-                sock.connect(addr)
-            except OSError as exc:
-                sock.close()
-                error = exc
-                if isinstance(exc, TimeoutError) and self.expired:
-                    break
-                continue
-            with self._lock:
-                watched = sock.dup()  # the same connection, still open after TLS wraps ``sock``
-                self._socks.append(watched)
-                if self.expired:
-                    _shut(watched)
-            return sock
-        raise error
-
-    def _resolve(self, host: str, port: int) -> list[Any]:
-        try:
-            ipaddress.ip_address(host)
-        except ValueError:
-            pass
-        else:
-            return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        # A name lookup cannot be interrupted: wait for it in a helper thread, at most until
-        # the deadline (the thread ends with the resolver's own timeout).
-        box: list[Any] = []
-
-        def lookup() -> None:
-            try:
-                box.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
-            except OSError as exc:
-                box.append(exc)
-
-        helper = threading.Thread(target=lookup, name="resolve", daemon=True)
-        helper.start()
-        helper.join(self._left())
-        if not box:
-            raise TimeoutError(f"resolving {host} took too long")
-        if isinstance(box[0], OSError):
-            raise box[0]
-        return list(box[0])
-
-
-def _shut(sock: socket.socket) -> None:
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-
-
-class _Request(urllib.request.Request):
-    watchdog: _Watchdog
-
-
-class _HTTPConnection(http.client.HTTPConnection):
-    def __init__(self, *args: Any, watchdog: _Watchdog, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self._create_connection = watchdog.connect
-
-
-class _HTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, *args: Any, watchdog: _Watchdog, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self._create_connection = watchdog.connect
-
-
-class _HTTPHandler(urllib.request.HTTPHandler):
-    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        assert isinstance(req, _Request)
-        return self.do_open(functools.partial(_HTTPConnection, watchdog=req.watchdog), req)
-
-
-class _HTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, context: ssl.SSLContext):
-        super().__init__(context=context)
-        self._tls = context
-
-    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        assert isinstance(req, _Request)
-        return self.do_open(functools.partial(_HTTPSConnection, watchdog=req.watchdog), req,
-                            context=self._tls)
-
-
 def results_url(base: str) -> str:
     """``https://collector:8480`` → ``https://collector:8480/api/v1/results``."""
-    base = base.rstrip("/")
-    return base if base.endswith(RESULTS_PATH) else base + RESULTS_PATH
+    return collector_base(base) + RESULTS_PATH
+
+
+def collector_base(url: str) -> str:
+    """``https://collector:8480/api/v1/results`` or ``.../`` → ``https://collector:8480``."""
+    return url.rstrip("/").removesuffix(RESULTS_PATH)
 
 
 class Sender:
@@ -266,10 +116,17 @@ class Sender:
 
     def __init__(self, spool: Spool, url: str, token: str, *, ca_file: str | None = None,
                  timeout_s: float = 10.0, batch_size: int = 500, site: str = "", host: str = "",
-                 notice: NoticeFactory | None = None, version: str = __version__):
+                 notice: NoticeFactory | None = None, version: str = __version__, http: Http | None = None,
+                 proxy: str | None = None, proxy_credentials: str | None = None):
         self.spool = spool
         self.url = results_url(url)
-        self._token = token
+        self.http = http if http is not None else Http(
+            collector_base(url), token, ca_file=ca_file, proxy=proxy, proxy_credentials=proxy_credentials,
+            version=version)
+        #: the central config this agent runs, reported with each batch (agent/central.py)
+        self.config_version: str | None = None
+        #: called with the old token's expiry when the collector says it was rotated
+        self.on_rotation: Callable[[str], None] | None = None
         self.timeout_s = timeout_s
         self.batch_size = max(1, batch_size)
         self.site = site
@@ -279,10 +136,6 @@ class Sender:
         self.clock_offset_s: float | None = None
         self._skew_warned = False
         self._lock = threading.Lock()
-        handlers: list[Any] = [_NoRedirect(), _HTTPHandler()]
-        if urlsplit(self.url).scheme == "https":
-            handlers.append(_HTTPSHandler(ssl.create_default_context(cafile=ca_file)))
-        self._opener = urllib.request.build_opener(*handlers)
 
     def __repr__(self) -> str:  # never show the token
         return f"Sender(url={self.url!r}, batch_size={self.batch_size})"
@@ -330,9 +183,9 @@ class Sender:
                 log.warning("push: the collector found a batch of %d results too large (413); "
                             "batch size now %d", len(rows), self.batch_size)
             if len(rows) == 1:
-                reason = ("too large for the collector (413)" if status == 413
-                          else "rejected as invalid (422): " + _reason(answer))
-                return 0, self.spool.quarantine([rows[0].id], reason, self.notice)
+                why = ("too large for the collector (413)" if status == 413
+                       else "rejected as invalid (422): " + reason(answer))
+                return 0, self.spool.quarantine([rows[0].id], why, self.notice)
             mid = len(rows) // 2
             a1, q1 = self._deliver(rows[:mid], deadline)
             a2, q2 = self._deliver(rows[mid:], deadline)
@@ -345,58 +198,26 @@ class Sender:
             timeout = min(timeout, deadline - time.monotonic())
             if timeout <= 0:
                 raise _Failure("out of time")
-        watchdog = _Watchdog(time.monotonic() + timeout)
-        with watchdog:
-            status, raw, headers, sent_at = self._exchange(rows, watchdog, timeout)
-        answer = _decode(raw, headers.get("Content-Encoding", "") if headers else "")
-        if status == 429 or status >= 500:
-            retry_after = _retry_after(headers.get("Retry-After") if headers else None)
-            raise _Failure(f"the collector answered HTTP {status}", retry_after)
-        if 200 <= status < 300:
-            self._note_clock(answer, sent_at, time.time())
-        return status, answer
-
-    def _exchange(self, rows: Sequence[SpooledResult], watchdog: _Watchdog,
-                  timeout: float) -> tuple[int, bytes, Any, float]:
-        """One POST within ``watchdog``'s deadline: (status, raw answer, headers, sent at)."""
-        envelope = json.dumps({"time": format_time(datetime.now(UTC)),
-                               "spool_backlog": self.spool.backlog(), "version": self.version})
-        body = ('{"results":[' + ",".join(r.body for r in rows) + '],"agent":' + envelope + "}")
+        envelope: dict[str, Any] = {"time": format_time(datetime.now(UTC)), "spool_backlog": self.spool.backlog(),
+                                    "version": self.version}
+        if self.config_version is not None:  # older collectors ignore it
+            envelope["config_version"] = self.config_version
+        body = '{"results":[' + ",".join(r.body for r in rows) + '],"agent":' + json.dumps(envelope) + "}"
         data = gzip.compress(body.encode("utf-8"), compresslevel=6)
-        req = _Request(self.url, data=data, method="POST", headers={
-            "Content-Type": "application/json",
-            "Content-Encoding": "gzip",
-            "Accept": "application/json",
-            "Authorization": f"Bearer {self._token}",
-            "User-Agent": f"wardround-agent/{self.version}",
-        })
-        req.watchdog = watchdog
-        sent_at = time.time()
         try:
-            with self._opener.open(req, timeout=timeout) as resp:
-                status, raw, headers = resp.status, resp.read(MAX_ANSWER_BYTES + 1), resp.headers
-        except urllib.error.HTTPError as exc:
-            status, headers = exc.code, exc.headers
-            try:
-                raw = exc.read(MAX_ANSWER_BYTES + 1)
-            except (OSError, http.client.HTTPException):
-                raw = b""
-            finally:
-                exc.close()
-        except (OSError, ValueError, http.client.HTTPException) as exc:
-            # URLError, refused, reset, timeout, TLS; HTTPException: a broken answer.  A socket
-            # timeout is set to the time left, so it and the watchdog mean the same deadline.
-            if watchdog.expired or isinstance(getattr(exc, "reason", exc), TimeoutError):
-                raise _Failure(f"no complete answer from the collector at {self.url} within "
-                               f"{timeout:.3g} s") from None
-            if isinstance(exc, http.client.HTTPException):
-                raise _Failure(f"broken answer from the collector: {type(exc).__name__}") from None
-            raise _Failure(f"cannot reach the collector at {self.url}: {_os_reason(exc)}") from None
-        if watchdog.expired:  # the answer was cut short at the deadline
-            raise _Failure(f"no complete answer from the collector at {self.url} within {timeout:.3g} s")
-        if len(raw) > MAX_ANSWER_BYTES:
-            raise _Failure(f"the collector's answer is larger than {MAX_ANSWER_BYTES >> 20} MiB; not read")
-        return status, raw, headers, sent_at
+            got = self.http.exchange("POST", self.url, timeout=timeout, data=data, headers={
+                "Content-Type": "application/json", "Content-Encoding": "gzip"})
+            answer = got.json()
+        except HttpError as exc:
+            raise _Failure(str(exc)) from None
+        if got.status == 429 or got.status >= 500:
+            raise _Failure(f"the collector answered HTTP {got.status}", _retry_after(got.header("Retry-After")))
+        if 200 <= got.status < 300:
+            self._note_clock(answer, got.sent_at, time.time())
+            expires = got.header(ROTATION_HEADER)
+            if expires and self.on_rotation is not None:
+                self.on_rotation(expires)
+        return got.status, answer
 
     def _acknowledge(self, rows: Sequence[SpooledResult], answer: Any) -> int:
         if not isinstance(answer, dict):
@@ -417,11 +238,11 @@ class Sender:
             # The collector names the host that was refused and the grant that would allow it
             # (`token create ... --also-host NAME`); its words beat our guess.
             msg = (f"the collector refused this batch from site {self.site!r} host {self.host!r} "
-                   f"(HTTP 403): {_reason(answer)}")
+                   f"(HTTP 403): {reason(answer)}")
         elif 300 <= status < 400:
             msg = f"the collector URL answered a redirect (HTTP {status}): fix collector.url"
         else:
-            msg = f"the collector answered HTTP {status}: {_reason(answer)}"
+            msg = f"the collector answered HTTP {status}: {reason(answer)}"
         log.error("push: %s", msg)
         return _Failure(msg, logged=True, refused=status != 408)
 
@@ -437,57 +258,6 @@ class Sender:
             self._skew_warned = True
             log.warning("this machine's clock is %+.0f s off the collector's; results carry "
                         "this machine's times (fix NTP)", -self.clock_offset_s)
-
-
-def _decode(raw: bytes, encoding: str) -> Any:
-    """The JSON answer, or None when it is not JSON; raises _Failure for a gzip bomb."""
-    try:
-        if encoding.strip().lower() == "gzip":
-            raw = _inflate(raw, MAX_INFLATED_BYTES)
-        return json.loads(raw) if raw else None
-    except (ValueError, OSError, EOFError, zlib.error):
-        return None
-
-
-def _inflate(raw: bytes, limit: int) -> bytes:
-    """``gzip.decompress`` (several members too) that stops past ``limit`` bytes of output."""
-    out = bytearray()
-    rest = raw
-    while rest:
-        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-        out += inflater.decompress(rest, limit + 1 - len(out))
-        if len(out) > limit:
-            raise _Failure(f"the collector's gzip answer inflates to more than {limit >> 20} MiB "
-                           f"({len(raw)} bytes compressed); not read")
-        if not inflater.eof:
-            raise ValueError("truncated gzip answer")
-        rest = inflater.unused_data.lstrip(b"\0")  # gzip allows zero padding after a member
-    return bytes(out)
-
-
-def _reason(answer: Any) -> str:
-    """A short, body-free account of why the collector refused (no echoed input)."""
-    detail = answer.get("detail", answer) if isinstance(answer, dict) else answer
-    if isinstance(detail, list):  # FastAPI style: [{"loc": [...], "msg": "..."}]
-        parts = []
-        for d in detail[:3]:
-            if isinstance(d, dict):
-                loc = ".".join(str(x) for x in d.get("loc", []) if not isinstance(x, dict))
-                parts.append(f"{loc}: {d.get('msg', '')}".strip(": "))
-        detail = "; ".join(parts)
-    elif isinstance(detail, dict):
-        detail = str(detail.get("message") or detail.get("error") or "")
-    text = str(detail or "no reason given")
-    return " ".join(text.split())[:MAX_REASON_CHARS]
-
-
-def _os_reason(exc: BaseException) -> str:
-    reason = getattr(exc, "reason", None) or exc
-    if isinstance(reason, ssl.SSLCertVerificationError):
-        return f"TLS certificate verification failed ({reason.verify_message}); check collector.ca_file"
-    if isinstance(reason, TimeoutError):
-        return "timed out"
-    return " ".join(str(reason).split())[:200] or type(reason).__name__
 
 
 def _retry_after(value: str | None) -> float | None:

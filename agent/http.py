@@ -1,0 +1,335 @@
+"""HTTP to the collector for every agent request: results, central config, token pickup, enrolment.
+
+Standard library only (``urllib.request``): the agent must stay lean.  Every request has one
+overall time limit (connect, send and the whole answer): a socket timeout alone limits each
+wait, so a server trickling a byte a second would hold the agent forever; a watchdog shuts
+the request's socket down when its limit passes.  An answer is read up to 4 MiB and, when
+gzip-compressed, inflated up to 16 MiB; anything larger is refused.  Redirects are not
+followed (a misconfigured URL is reported).
+
+**Proxy** (``collector.proxy``): an HTTP proxy, tunnelled with CONNECT for an ``https://``
+collector (TLS runs end to end, the proxy sees only the host and port), or sent the
+absolute URL for an ``http://`` one.  Credentials come from ``collector.proxy_credentials_file``
+(``user:password``) as ``Proxy-Authorization: Basic``, which goes only to the proxy: in the
+CONNECT request for https, never inside the tunnel.  Without ``collector.proxy`` the usual
+``https_proxy``/``http_proxy``/``no_proxy`` environment variables apply, as before.
+
+Log lines and errors never contain the token, the proxy credentials or a body.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import http.client
+import ipaddress
+import json
+import socket
+import ssl
+import threading
+import time
+import urllib.error
+import urllib.request
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+from agent import __version__
+
+__all__ = ["Answer", "Http", "HttpError", "MAX_ANSWER_BYTES", "MAX_INFLATED_BYTES", "os_reason", "reason"]
+
+MAX_ANSWER_BYTES = 4 * 1024 * 1024  # read at most this much of an answer
+MAX_INFLATED_BYTES = 16 * 1024 * 1024  # and inflate a gzip answer at most to this
+MAX_REASON_CHARS = 1000  # the collector's reason is printed whole (its hints run to ~300 characters)
+
+
+class HttpError(Exception):
+    """No usable answer: unreachable, timed out, broken, or too large (nothing was learnt)."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    raw: bytes
+    headers: Any  # http.client.HTTPMessage (case-insensitive .get)
+    sent_at: float
+
+    def json(self) -> Any:
+        """The JSON body (gzip inflated within its cap), or None when it is not JSON."""
+        return decode(self.raw, self.headers.get("Content-Encoding", "") if self.headers else "")
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name) if self.headers else None
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is a misconfigured URL: report it, do not follow."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+class _Watchdog:
+    """One request's overall time limit.
+
+    The request's connections are made through :meth:`connect`, which bounds
+    name resolution and each connection attempt by the time left and keeps a
+    duplicate of the socket; at the deadline a timer shuts those sockets down,
+    so a read blocked on a trickling server (or a TLS handshake) ends at once.
+    """
+
+    def __init__(self, deadline: float):
+        self.deadline = deadline
+        self.expired = False
+        self._socks: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self._timer.cancel()
+        with self._lock:
+            for sock in self._socks:
+                sock.close()
+            self._socks.clear()
+
+    def _left(self) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0 or self.expired:
+            raise TimeoutError("out of time")
+        return left
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._socks:
+                _shut(sock)
+
+    def connect(self, address: tuple[str, int], timeout: Any = None,
+                source_address: Any = None) -> socket.socket:
+        """``socket.create_connection`` within the deadline (http.client's ``_create_connection``)."""
+        host, port = address
+        limit = timeout if isinstance(timeout, int | float) else None
+        infos = self._resolve(host, port)
+        error: OSError = OSError(f"cannot resolve {host}")
+        for family, kind, proto, _, addr in infos:
+            sock = socket.socket(family, kind, proto)
+            try:
+                left = self._left()
+                sock.settimeout(min(limit, left) if limit is not None else left)
+                if source_address:
+                    sock.bind(source_address)
+                sock.connect(addr)
+            except OSError as exc:
+                sock.close()
+                error = exc
+                if isinstance(exc, TimeoutError) and self.expired:
+                    break
+                continue
+            with self._lock:
+                watched = sock.dup()  # the same connection, still open after TLS wraps ``sock``
+                self._socks.append(watched)
+                if self.expired:
+                    _shut(watched)
+            return sock
+        raise error
+
+    def _resolve(self, host: str, port: int) -> list[Any]:
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            pass
+        else:
+            return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        # A name lookup cannot be interrupted: wait for it in a helper thread, at most until
+        # the deadline (the thread ends with the resolver's own timeout).
+        box: list[Any] = []
+
+        def lookup() -> None:
+            try:
+                box.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+            except OSError as exc:
+                box.append(exc)
+
+        helper = threading.Thread(target=lookup, name="resolve", daemon=True)
+        helper.start()
+        helper.join(self._left())
+        if not box:
+            raise TimeoutError(f"resolving {host} took too long")
+        if isinstance(box[0], OSError):
+            raise box[0]
+        return list(box[0])
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+class _Request(urllib.request.Request):
+    watchdog: _Watchdog
+
+
+class _HTTPConnection(http.client.HTTPConnection):
+    def __init__(self, *args: Any, watchdog: _Watchdog, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._create_connection = watchdog.connect
+
+
+class _HTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, *args: Any, watchdog: _Watchdog, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._create_connection = watchdog.connect
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        assert isinstance(req, _Request)
+        return self.do_open(functools.partial(_HTTPConnection, watchdog=req.watchdog), req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, context: ssl.SSLContext):
+        super().__init__(context=context)
+        self._tls = context
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        assert isinstance(req, _Request)
+        return self.do_open(functools.partial(_HTTPSConnection, watchdog=req.watchdog), req,
+                            context=self._tls)
+
+
+class Http:
+    """Requests to one collector: TLS with its CA file, an optional proxy, the agent token."""
+
+    def __init__(self, base_url: str, token: str, *, ca_file: str | None = None, proxy: str | None = None,
+                 proxy_credentials: str | None = None, version: str = __version__):
+        self.base_url = base_url.rstrip("/")
+        self.token = token  # replaced in place when the agent picks up a rotated token
+        self.version = version
+        self._proxy_auth = ("Basic " + base64.b64encode(proxy_credentials.encode()).decode("ascii")
+                            if proxy_credentials else None)
+        handlers: list[Any] = [_NoRedirect(), _HTTPHandler()]
+        if proxy is not None:
+            handlers.append(urllib.request.ProxyHandler({"http": proxy, "https": proxy}))
+        if self.base_url.lower().startswith("https:"):
+            handlers.append(_HTTPSHandler(ssl.create_default_context(cafile=ca_file)))
+        self._opener = urllib.request.build_opener(*handlers)
+        self.proxy = proxy
+
+    def __repr__(self) -> str:  # never show the token
+        return f"Http({self.base_url!r}, proxy={self.proxy!r})"
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def exchange(self, method: str, url: str, *, timeout: float, data: bytes | None = None,
+                 headers: dict[str, str] | None = None, token: str | None = None) -> Answer:
+        """One request within ``timeout`` seconds overall; HttpError when there is no usable answer.
+
+        ``token``: the Bearer token to send instead of the agent's own (an enrolment key).
+        """
+        if timeout <= 0:
+            raise HttpError("out of time")
+        watchdog = _Watchdog(time.monotonic() + timeout)
+        req = _Request(url, data=data, method=method, headers={
+            "Accept": "application/json", "User-Agent": f"wardround-agent/{self.version}",
+            "Authorization": f"Bearer {token or self.token}", **(headers or {})})
+        if self._proxy_auth is not None:
+            # urllib moves it to the CONNECT request for https: it never enters the tunnel
+            req.add_header("Proxy-Authorization", self._proxy_auth)
+        req.watchdog = watchdog
+        sent_at = time.time()
+        with watchdog:
+            try:
+                with self._opener.open(req, timeout=timeout) as resp:
+                    status, raw, got = resp.status, resp.read(MAX_ANSWER_BYTES + 1), resp.headers
+            except urllib.error.HTTPError as exc:
+                status, got = exc.code, exc.headers
+                try:
+                    raw = exc.read(MAX_ANSWER_BYTES + 1)
+                except (OSError, http.client.HTTPException):
+                    raw = b""
+                finally:
+                    exc.close()
+            except (OSError, ValueError, http.client.HTTPException) as exc:
+                # URLError, refused, reset, timeout, TLS; HTTPException: a broken answer.  A socket
+                # timeout is set to the time left, so it and the watchdog mean the same deadline.
+                if watchdog.expired or isinstance(getattr(exc, "reason", exc), TimeoutError):
+                    raise HttpError(f"no complete answer from the collector at {url} within "
+                                    f"{timeout:.3g} s") from None
+                if isinstance(exc, http.client.HTTPException):
+                    raise HttpError(f"broken answer from the collector: {type(exc).__name__}") from None
+                raise HttpError(f"cannot reach the collector at {url}{self._via()}: {os_reason(exc)}") from None
+        if watchdog.expired:  # the answer was cut short at the deadline
+            raise HttpError(f"no complete answer from the collector at {url} within {timeout:.3g} s")
+        if len(raw) > MAX_ANSWER_BYTES:
+            raise HttpError(f"the collector's answer is larger than {MAX_ANSWER_BYTES >> 20} MiB; not read")
+        if status == 407:
+            raise HttpError(f"the proxy {self.proxy} refused this agent (HTTP 407): check "
+                            "collector.proxy_credentials_file")
+        return Answer(status=status, raw=raw, headers=got, sent_at=sent_at)
+
+    def _via(self) -> str:
+        return f" through the proxy {self.proxy}" if self.proxy else ""
+
+
+def decode(raw: bytes, encoding: str) -> Any:
+    """The JSON answer, or None when it is not JSON; raises HttpError for a gzip bomb."""
+    try:
+        if encoding.strip().lower() == "gzip":
+            raw = _inflate(raw, MAX_INFLATED_BYTES)
+        return json.loads(raw) if raw else None
+    except (ValueError, OSError, EOFError, zlib.error):
+        return None
+
+
+def _inflate(raw: bytes, limit: int) -> bytes:
+    """``gzip.decompress`` (several members too) that stops past ``limit`` bytes of output."""
+    out = bytearray()
+    rest = raw
+    while rest:
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        out += inflater.decompress(rest, limit + 1 - len(out))
+        if len(out) > limit:
+            raise HttpError(f"the collector's gzip answer inflates to more than {limit >> 20} MiB "
+                            f"({len(raw)} bytes compressed); not read")
+        if not inflater.eof:
+            raise ValueError("truncated gzip answer")
+        rest = inflater.unused_data.lstrip(b"\0")  # gzip allows zero padding after a member
+    return bytes(out)
+
+
+def reason(answer: Any) -> str:
+    """A short, body-free account of why the collector refused (no echoed input)."""
+    detail = answer.get("detail", answer) if isinstance(answer, dict) else answer
+    if isinstance(detail, list):  # FastAPI style: [{"loc": [...], "msg": "..."}], or a list of lines
+        parts = []
+        for d in detail[:20]:
+            if isinstance(d, dict):
+                loc = ".".join(str(x) for x in d.get("loc", []) if not isinstance(x, dict))
+                parts.append(f"{loc}: {d.get('msg', '')}".strip(": "))
+            elif isinstance(d, str):
+                parts.append(d)
+        detail = "; ".join(parts)
+    elif isinstance(detail, dict):
+        detail = str(detail.get("message") or detail.get("error") or "")
+    text = str(detail or "no reason given")
+    return " ".join(text.split())[:MAX_REASON_CHARS]
+
+
+def os_reason(exc: BaseException) -> str:
+    why = getattr(exc, "reason", None) or exc
+    if isinstance(why, ssl.SSLCertVerificationError):
+        return f"TLS certificate verification failed ({why.verify_message}); check collector.ca_file"
+    if isinstance(why, TimeoutError):
+        return "timed out"
+    if isinstance(why, OSError) and "Tunnel connection failed" in str(why):
+        return f"the proxy refused the tunnel ({' '.join(str(why).split())[:200]})"
+    return " ".join(str(why).split())[:200] or type(why).__name__
