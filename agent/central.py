@@ -21,6 +21,7 @@ token), writes it to ``collector.token_file`` (a new file renamed over the old o
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -180,6 +181,26 @@ class Central:
         return tuple(checks)
 
 
+def _write_token(path: str, text: str) -> None:
+    """A new file renamed over the old one; where the directory is read-only to the agent (systemd's
+    ProtectSystem with only the token file writable), the file is rewritten in place."""
+    try:
+        write_secret_file(path, text)
+    except PermissionError:
+        pass
+    except OSError as exc:
+        if exc.errno != errno.EROFS:
+            raise
+    else:
+        return
+    with open(path, "r+", encoding="utf-8") as fh:
+        fh.seek(0)
+        fh.write(text)
+        fh.truncate()
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
 def pick_up_token(http: Http, token_file: str | None, *, timeout_s: float) -> bool:
     """Fetch the successor of a rotated token, keep it in ``token_file`` and use it; True when done."""
     if token_file is None:
@@ -198,7 +219,7 @@ def pick_up_token(http: Http, token_file: str | None, *, timeout_s: float) -> bo
                     reason(answer))
         return False
     try:
-        write_secret_file(token_file, token + "\n")
+        _write_token(token_file, token + "\n")
     except OSError as exc:
         log.error("token rotation: cannot write the new token to %s (%s): the agent keeps the old one, which "
                   "works until %s; make the file writable by the agent's user", token_file,

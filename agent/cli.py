@@ -1,11 +1,12 @@
-"""``wardround-agent``: run (the daemon), once (one patrol now), check (one check ad hoc).
+"""``wardround-agent``: run (the daemon), once (one patrol now), check (one check ad hoc), enrol (join a site).
 
 Exit codes: ``once`` and ``check`` exit with the worst status of their
 results (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN); ``once --push`` exits 4
 instead when some of its results were not delivered (they stay in the spool;
 the last line on stderr says why); a config error or any other mistake in how
 the command was called exits 2 with a message, before anything starts.
-``run`` exits 0 after SIGTERM/SIGINT.
+``run`` exits 0 after SIGTERM/SIGINT.  ``enrol`` exits 0 when enrolled, 1 when the
+collector refused or could not be reached, 2 for a usage error.
 
 Heavy imports (APScheduler, the checks, sqlite3, urllib) happen inside the
 subcommands, so ``--help`` is instant and each command loads only what it uses.
@@ -41,9 +42,10 @@ def _parser() -> argparse.ArgumentParser:
                     "durably and pushes them to the collector.",
         epilog="Exit codes of once/check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; "
                "4 when once --push could not deliver every result (they stay in the spool); "
-               "2 also for a config or usage error. See docs/agent.md.")
+               "2 also for a config or usage error. enrol: 0 enrolled, 1 refused or unreachable, 2 usage. "
+               "See docs/agent.md.")
     p.add_argument("--version", action="version", version=f"wardround-agent {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="{run,once,check}")
+    sub = p.add_subparsers(dest="command", metavar="{run,once,check,enrol}")
     sub.required = True
 
     def add(name: str, help_: str) -> argparse.ArgumentParser:
@@ -79,6 +81,26 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--host", default=None, help="host to stamp (default this machine's name)")
     check.add_argument("--timeout", default=None, metavar="DURATION",
                        help="time limit (default the check's own)")
+
+    enrol = add("enrol", "join a site with an enrolment key: write the agent config and its token file")
+    enrol.add_argument("--url", required=True, help="the collector, e.g. https://collector.example:8480")
+    enrol.add_argument("--key", required=True, help="the site's enrolment key (wardround-collector enrol-key "
+                                                    "create); @FILE reads it from a file")
+    enrol.add_argument("--config", required=True, metavar="PATH",
+                       help="the agent config to write; the token goes to agent.token beside it (mode 0600)")
+    enrol.add_argument("--host", default=None, metavar="NAME", help="this host's name (default: the hostname)")
+    enrol.add_argument("--role", action="append", default=[], metavar="R", dest="roles",
+                       help="a role of this host (the fleet file assigns templates by role); repeatable")
+    enrol.add_argument("--ca-file", default=None, metavar="F", help="the CA certificate(s) of an https collector")
+    enrol.add_argument("--spool", default=None, metavar="P", help="the spool file (default: the platform's)")
+    enrol.add_argument("--replace", action="store_true",
+                       help="enrol again under a name enrolled already (its old token is revoked); overwrite "
+                            "the config and token files")
+    enrol.add_argument("--proxy", default=None, metavar="URL", help="reach the collector through this HTTP proxy")
+    enrol.add_argument("--proxy-credentials-file", default=None, metavar="F",
+                       help="user:password for the proxy, in a file (mode 0600)")
+    enrol.add_argument("--user", default=None, metavar="NAME",
+                       help="the user the agent runs as, to own the token file (default: who runs this)")
     return p
 
 
@@ -95,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run(args)
         if args.command == "once":
             return _once(args)
+        if args.command == "enrol":
+            return _enrol(args)
         return _check(args)
     except ConfigError as exc:
         from agent.runner import sanitize
@@ -248,6 +272,42 @@ def _run_parallel(runner: Any, jobs: list[Any]) -> list[Any]:
     for t in threads:
         t.join()
     return [r for slot in slots for r in slot]
+
+
+# -- enrol -----------------------------------------------------------------
+
+def _enrol(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from agent.config import short_hostname
+    from agent.enrol import EnrolFailed, EnrolRequest, EnrolUsage, enrol
+
+    key = args.key
+    if key.startswith("@"):
+        try:
+            key = Path(key[1:]).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise UsageError(f"--key {args.key}: cannot read: {exc.strerror or exc}") from None
+    req = EnrolRequest(url=args.url, key=key, config=Path(args.config), host=args.host or short_hostname(),
+                       roles=tuple(args.roles), ca_file=args.ca_file, spool=args.spool, replace=args.replace,
+                       proxy=args.proxy, proxy_credentials_file=args.proxy_credentials_file, user=args.user)
+    try:
+        done = enrol(req)
+    except EnrolUsage as exc:
+        raise UsageError(str(exc)) from None
+    except (EnrolFailed, OSError) as exc:
+        from agent.runner import sanitize
+
+        print(f"wardround-agent: enrol: {sanitize(str(exc), one_line=False)}", file=sys.stderr)
+        return 1
+    roles = ", ".join(done.get("roles", [])) or "none"
+    print(f"enrolled {done.get('site')}/{req.host} (roles: {roles}); config written to {req.config}, "
+          f"token to {done['token_file']} (mode 0600)")
+    if done.get("approval") == "awaiting":
+        print("this host awaits approval: its results stay in its spool until an administrator runs "
+              f"wardround-collector host approve --site {done.get('site')} --host {req.host}")
+    print(f"start patrolling: wardround-agent run --config {req.config}")
+    return 0
 
 
 # -- check -----------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -40,21 +41,31 @@ def last_line(args: list[str]) -> str:
 
 
 class CollectorProcess:
-    def __init__(self, workdir: Path, site: str, host: str):
+    """``serve`` on its own SQLite file (or ``db``), on HTTPS with ``certs`` (tests/deploy/certs.py)."""
+
+    def __init__(self, workdir: Path, site: str, host: str, *, certs: Any = None, db: str | None = None):
         self.workdir = workdir
-        self.db = f"sqlite:///{workdir / 'collector.db'}"
+        self.db = db or f"sqlite:///{workdir / 'collector.db'}"
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.certs = certs
+        self.url = f"{'https' if certs else 'http'}://127.0.0.1:{self.port}"
+        self.context = ssl.create_default_context(cafile=certs.ca) if certs else None
         self.proc: subprocess.Popen[bytes] | None = None
         exe = command("wardround-collector")
         subprocess.run([exe, "migrate", "--db", self.db], check=True, capture_output=True, timeout=60)
         self.agent_token = last_line([exe, "token", "create", "--db", self.db, "--site", site, "--host", host])
         self.user_token = last_line([exe, "user", "create", "--db", self.db, "e2e-viewer", "--role", "viewer"])
 
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """``wardround-collector ARGS --db <this collector's database>``."""
+        return subprocess.run([command("wardround-collector"), *args, "--db", self.db], check=check,
+                              capture_output=True, text=True, timeout=60)
+
     def start(self) -> None:
         log = open(self.workdir / "collector.log", "ab")  # noqa: SIM115 - closed with the process
+        tls = ["--tls-cert", str(self.certs.cert), "--tls-key", str(self.certs.key)] if self.certs else []
         self.proc = subprocess.Popen(
-            [command("wardround-collector"), "serve", "--db", self.db, "--port", str(self.port)],
+            [command("wardround-collector"), "serve", "--db", self.db, "--port", str(self.port), *tls],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         deadline = time.monotonic() + 30
@@ -62,7 +73,7 @@ class CollectorProcess:
             if self.proc.poll() is not None:
                 raise AssertionError(f"collector exited: {(self.workdir / 'collector.log').read_text()[-2000:]}")
             try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as r:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1, context=self.context) as r:
                     if r.status == 200:
                         return
             except OSError:
@@ -82,7 +93,7 @@ class CollectorProcess:
     def get(self, path: str) -> Any:
         req = urllib.request.Request(f"{self.url}{path}",
                                      headers={"Authorization": f"Bearer {self.user_token}"})
-        with urllib.request.urlopen(req, timeout=30) as r:
+        with urllib.request.urlopen(req, timeout=30, context=self.context) as r:
             return json.load(r)
 
     def all_results(self, check: str | None = None) -> list[dict[str, Any]]:
