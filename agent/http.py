@@ -331,5 +331,8 @@ def os_reason(exc: BaseException) -> str:
     if isinstance(why, TimeoutError):
         return "timed out"
     if isinstance(why, OSError) and "Tunnel connection failed" in str(why):
-        return f"the proxy refused the tunnel ({' '.join(str(why).split())[:200]})"
+        text = " ".join(str(why).split())[:200]
+        if " 407 " in f"{text} " or " 401 " in f"{text} ":
+            return f"the proxy refused this agent's credentials ({text}): check collector.proxy_credentials_file"
+        return f"the proxy refused the tunnel ({text})"
     return " ".join(str(why).split())[:200] or type(why).__name__
