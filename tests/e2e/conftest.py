@@ -43,7 +43,8 @@ def last_line(args: list[str]) -> str:
 class CollectorProcess:
     """``serve`` on its own SQLite file (or ``db``), on HTTPS with ``certs`` (tests/deploy/certs.py)."""
 
-    def __init__(self, workdir: Path, site: str, host: str, *, certs: Any = None, db: str | None = None):
+    def __init__(self, workdir: Path, site: str, host: str, *, certs: Any = None, db: str | None = None,
+                 viewer: str = "e2e-viewer"):
         self.workdir = workdir
         self.db = db or f"sqlite:///{workdir / 'collector.db'}"
         self.port = free_port()
@@ -54,7 +55,7 @@ class CollectorProcess:
         exe = command("wardround-collector")
         subprocess.run([exe, "migrate", "--db", self.db], check=True, capture_output=True, timeout=60)
         self.agent_token = last_line([exe, "token", "create", "--db", self.db, "--site", site, "--host", host])
-        self.user_token = last_line([exe, "user", "create", "--db", self.db, "e2e-viewer", "--role", "viewer"])
+        self.user_token = last_line([exe, "user", "create", "--db", self.db, viewer, "--role", "viewer"])
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """``wardround-collector ARGS --db <this collector's database>``."""
