@@ -45,6 +45,7 @@ from collector.records.service import RecordError, Records
 from collector.store.db import JOBS, REQUESTS, make_engine
 from collector.store.errors import DatabaseBusy, classify, describe
 from collector.tickets import TicketError, Tickets
+from collector.web import admin as web_admin
 from collector.web import routes as web_routes
 
 __all__ = ["create_app"]
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(agents.router, prefix="/api/v1")
     app.include_router(fleet_api.router, prefix="/api/v1")
     app.include_router(web_routes.router)
+    app.include_router(web_admin.router)
     openapi.install(app)  # /openapi.json and /docs, for people only
     _install_error_handlers(app)
     app.add_middleware(AuditSource)
