@@ -6,7 +6,14 @@ PY     := $(VENV)/bin/python
 DEMO_EXTRAS ?= collector
 TEST_EXTRAS ?= collector,db,ssh,dev
 
-.PHONY: demo test lint bench clean
+# make demo PORT=9000: the demo collector's port (else $WARDROUND_DEMO_PORT, else 8480)
+PORT ?=
+# make wheelhouse: every wheel an offline install needs (install-linux.sh --wheels wheelhouse/linux;
+# the Windows agent: pip install --no-index --find-links wheelhouse\win_amd64 "wardround[db,ssh]")
+WHEELHOUSE ?= wheelhouse
+WHEEL_PYTHON ?= 3.11
+
+.PHONY: demo test lint bench clean wheelhouse
 
 # (Re)install when pyproject.toml changes; one stamp per set of extras.
 $(VENV)/.installed-%: pyproject.toml
@@ -22,7 +29,20 @@ $(VENV)/.netfilterqueue: $(VENV)/.installed-$(TEST_EXTRAS)
 	touch $@
 
 demo: $(VENV)/.installed-$(DEMO_EXTRAS)
-	$(PY) deploy/demo.py
+	WARDROUND_DEMO_PORT=$(or $(PORT),$(WARDROUND_DEMO_PORT)) $(PY) deploy/demo.py
+
+# Linux: this machine's platform and Python, the agent with every extra; Windows: win_amd64 for
+# Python $(WHEEL_PYTHON), the agent with the database and SSH extras (no collector on Windows), and
+# tzdata by name: pip judges the sys_platform marker by this machine, not by --platform.
+wheelhouse: $(VENV)/.installed-$(DEMO_EXTRAS)
+	rm -rf $(WHEELHOUSE) && mkdir -p $(WHEELHOUSE)/linux $(WHEELHOUSE)/win_amd64
+	$(PY) -m pip wheel --quiet --no-deps -w $(WHEELHOUSE)/linux .
+	cp $(WHEELHOUSE)/linux/wardround-*.whl $(WHEELHOUSE)/win_amd64/
+	$(PY) -m pip download --quiet --only-binary=:all: -d $(WHEELHOUSE)/linux \
+	  "$$(ls $(WHEELHOUSE)/linux/wardround-*.whl)[collector,db,ssh]"
+	$(PY) -m pip download --quiet --only-binary=:all: --platform win_amd64 --python-version $(WHEEL_PYTHON) \
+	  -d $(WHEELHOUSE)/win_amd64 "$$(ls $(WHEELHOUSE)/win_amd64/wardround-*.whl)[db,ssh]" tzdata
+	@echo "wheelhouse: $(WHEELHOUSE)/linux ($$(ls $(WHEELHOUSE)/linux | wc -l) wheels), $(WHEELHOUSE)/win_amd64 ($$(ls $(WHEELHOUSE)/win_amd64 | wc -l) wheels)"
 
 test: $(VENV)/.installed-$(TEST_EXTRAS) $(VENV)/.netfilterqueue
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -35,4 +55,4 @@ bench: $(VENV)/.installed-$(TEST_EXTRAS)
 	$(PY) bench/agent_footprint.py
 
 clean:
-	rm -rf $(VENV) demo build *.egg-info .pytest_cache
+	rm -rf $(VENV) demo build *.egg-info .pytest_cache $(WHEELHOUSE)

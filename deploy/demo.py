@@ -1,8 +1,10 @@
 """`make demo`: a collector, an enrolled agent and one full patrol of this machine.
 
 Everything lives under ./demo, or $WARDROUND_DEMO_DIR (the collector's SQLite
-database and signing key, the agent's config, token and spool).  The collector listens on 127.0.0.1:8480
-($WARDROUND_DEMO_PORT), or on any free port when that one is taken; the port is bound here once and
+database and signing key, the fleet file, the agent's config, token and spool).  The agent is
+enrolled as a new server would be: a fleet file applied, an enrolment key, `wardround-agent enrol`.
+The collector listens on 127.0.0.1:8480 (`make demo PORT=N`, or $WARDROUND_DEMO_PORT), or on any
+free port when that one is taken; the port is bound here once and
 the socket handed to the collector, so nothing can take it in between.  The collector is stopped at the end unless
 DEMO_KEEP=1.  Only the standard library is used here; the commands are the
 real console scripts from .venv/bin.
@@ -106,14 +108,23 @@ def main() -> int:
     fingerprint = subprocess.run([collector, "key", "show"], check=True, capture_output=True,
                                  text=True).stdout.splitlines()[1]
     say(f"signing key {key} ({fingerprint})")
-    agent_token = last_line([collector, "token", "create", "--db", db, "--site", site, "--host", host])
-    token_file = DEMO / "agent.token"
-    token_file.write_text(agent_token + "\n")
-    token_file.chmod(0o600)
     user_token = last_line([collector, "user", "create", "--db", db, "demo-engineer", "--role", "engineer"])
     (DEMO / "engineer.token").write_text(user_token + "\n")
     (DEMO / "engineer.token").chmod(0o600)
-    say(f"agent token for {site}/{host} stored in {token_file} (the collector keeps only its hash)")
+    backups = make_backup_dir()
+    fleet = DEMO / "fleet.yaml"  # the checks every demo host gets from the collector
+    fleet.write_text(
+        "templates:\n"
+        "  base:\n"
+        "    - {check: disk, every: 5m, params: {warn: 80, crit: 90}}\n"
+        "    - {check: system, every: 1m}\n"
+        "    - {check: backup_files, every: 15m,\n"
+        f"       params: {{path: '{backups}', pattern: '*.bak.gz', schedule: '0 2 * * *', grace: 1h30m}}}}\n"
+        "assign:\n"
+        "  - {templates: [base]}\n")
+    subprocess.run([collector, "fleet", "apply", str(fleet), "--db", db], check=True)
+    enrol_key = last_line([collector, "enrol-key", "create", "--db", db, "--site", site, "--expires", "1h"])
+    say(f"fleet file {fleet} applied; an enrolment key for {site} made (one use, one hour)")
 
     sock = listen(int(os.environ.get("WARDROUND_DEMO_PORT") or 8480))
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
@@ -135,24 +146,12 @@ def main() -> int:
         say(f"collector listening on {base}")
 
         config = DEMO / "agent.yaml"
-        backups = make_backup_dir()
-        config.write_text(
-            f"site: {site}\n"
-            f"host: {host}\n"
-            "collector:\n"
-            f"  url: {base}\n"
-            f"  token_file: {token_file}\n"
-            f"spool: {DEMO / 'spool.db'}\n"
-            "checks:\n"
-            "  - check: disk\n"
-            "    every: 5m\n"
-            "    params: {warn: 80, crit: 90}\n"
-            "  - check: system\n"
-            "    every: 1m\n"
-            "  - check: backup_files\n"
-            "    every: 15m\n"
-            f"    params: {{path: '{backups}', pattern: '*.bak.gz', schedule: '0 2 * * *', grace: 1h30m}}\n"
-        )
+        say(f"enrolling this machine as {site}/{host}: wardround-agent enrol --url {base} --key ... --config {config}")
+        enrolled = subprocess.run([agent, "enrol", "--url", base, "--key", enrol_key, "--config", str(config),
+                                   "--host", host, "--spool", str(DEMO / "spool.db"), "--replace"])
+        if enrolled.returncode != 0:
+            say("the enrolment failed (see above)")
+            return 1
         say(f"one full patrol of this machine with {config}")
         patrol = subprocess.run([agent, "once", "--config", str(config), "--push"])
         if patrol.returncode == 4:
@@ -165,8 +164,9 @@ def main() -> int:
         results = get_json(f"{base}/api/v1/results?limit=1000", user_token)["results"]  # type: ignore[index]
         say("what the collector now knows")
         for h in hosts:
-            print(f"  {h['site']}/{h['host']}: worst status {STATUS[h['worst_status']]}, "
-                  f"{h['checks']} check items, last seen {h['last_seen']}")
+            worst = STATUS.get(h["worst_status"], "none yet")
+            print(f"  {h['site']}/{h['host']}: worst status {worst}, {h['checks']} check items, "
+                  f"last seen {h['last_seen'] or 'never'}, config {h['config_version'] or '-'}")
         print(f"  {len(results)} results stored")
         tickets = get_json(f"{base}/api/v1/tickets?state=open,acknowledged", user_token)["tickets"]  # type: ignore[index]
         print(f"  {len(tickets)} open tickets")

@@ -4,6 +4,7 @@
 #   sudo deploy/install-linux.sh --agent       # this server reports to a collector
 #   sudo deploy/install-linux.sh --collector   # this server runs the collector
 #   sudo deploy/install-linux.sh --agent --collector
+#   sudo deploy/install-linux.sh --agent --wheels /media/usb/wheelhouse/linux   # no internet: `make wheelhouse`
 #
 # Idempotent: run it again to upgrade (the venv is updated, configs are never overwritten).
 # What it does, with the least privilege each part needs:
@@ -14,6 +15,11 @@
 #   * the collector's signing key /etc/wardround/collector.key (0600, wardround-collector) if none
 #     exists: it signs records and the audit log; copy the same file to every collector of a database;
 #   * the systemd units from deploy/systemd, enabled but only started when a config exists.
+# Then, per agent server, two commands (README "Roll out to a site"):
+#   sudo /opt/wardround/venv/bin/wardround-agent enrol --url URL --key KEY --config /etc/wardround/agent.yaml \
+#        --user wardround --spool /var/lib/wardround/spool.db
+#   sudo systemctl restart wardround-agent
+# The token file rule (one, everywhere): owned by the agent's user, mode 0600 (enrol writes it so).
 set -euo pipefail
 
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,21 +27,40 @@ PREFIX="${WARDROUND_PREFIX:-/opt/wardround}"
 PYTHON="${PYTHON:-python3}"
 AGENT=0
 COLLECTOR=0
+WHEELS=""
 
 usage() {
-    echo "usage: $0 [--agent] [--collector]   (at least one)" >&2
-    exit 2
+    cat <<EOF
+usage: $0 [--agent] [--collector] [--wheels DIR]   (at least one of --agent, --collector)
+  --agent        install the agent (user wardround, /etc/wardround, /var/lib/wardround, the unit)
+  --collector    install the collector (user wardround-collector, its database directory, key, unit)
+  --wheels DIR   install offline from a wheelhouse (make wheelhouse: DIR is its linux/ folder);
+                 nothing is downloaded
+EOF
 }
 
-for arg in "$@"; do
-    case "$arg" in
+while [ $# -gt 0 ]; do
+    case "$1" in
         --agent) AGENT=1 ;;
         --collector) COLLECTOR=1 ;;
-        -h|--help) usage ;;
-        *) echo "unknown option: $arg" >&2; usage ;;
+        --wheels)
+            [ $# -ge 2 ] || { echo "--wheels needs a directory" >&2; usage >&2; exit 2; }
+            WHEELS="$2"; shift ;;
+        --wheels=*) WHEELS="${1#--wheels=}" ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
     esac
+    shift
 done
-[ "$AGENT" = 1 ] || [ "$COLLECTOR" = 1 ] || usage
+[ "$AGENT" = 1 ] || [ "$COLLECTOR" = 1 ] || { usage >&2; exit 2; }
+if [ -n "$WHEELS" ]; then
+    if [ ! -d "$WHEELS" ]; then
+        echo "--wheels $WHEELS: no such directory" >&2; exit 2
+    fi
+    if ! compgen -G "$WHEELS/wardround-*.whl" >/dev/null; then
+        echo "--wheels $WHEELS: no wardround-*.whl in it (make wheelhouse writes wheelhouse/linux)" >&2; exit 2
+    fi
+fi
 if [ "$(id -u)" != 0 ]; then
     echo "run as root (sudo): it creates users, /opt/wardround and systemd units" >&2
     exit 1
@@ -53,11 +78,17 @@ install -d -m 0755 -o root -g root "$PREFIX"
 if [ ! -x "$PREFIX/venv/bin/python" ]; then
     "$PYTHON" -m venv "$PREFIX/venv"
 fi
-"$PREFIX/venv/bin/pip" install --quiet --upgrade pip
-if [ -n "$extras" ]; then
-    "$PREFIX/venv/bin/pip" install --quiet --upgrade "${SRC}[${extras}]"
+if [ -n "$WHEELS" ]; then  # offline: only what the wheelhouse holds
+    what="wardround"
+    [ -n "$extras" ] && what="wardround[${extras}]"
+    "$PREFIX/venv/bin/pip" install --quiet --upgrade --no-index --find-links "$WHEELS" "$what"
 else
-    "$PREFIX/venv/bin/pip" install --quiet --upgrade "$SRC"
+    "$PREFIX/venv/bin/pip" install --quiet --upgrade pip
+    if [ -n "$extras" ]; then
+        "$PREFIX/venv/bin/pip" install --quiet --upgrade "${SRC}[${extras}]"
+    else
+        "$PREFIX/venv/bin/pip" install --quiet --upgrade "$SRC"
+    fi
 fi
 install -d -m 0755 "$PREFIX/docs"
 install -m 0644 "$SRC/docs/deploy.md" "$PREFIX/docs/deploy.md"
@@ -72,8 +103,10 @@ if [ "$AGENT" = 1 ]; then
     install -d -m 0750 -o wardround -g wardround /var/lib/wardround
     if [ ! -e /etc/wardround/agent.yaml ]; then
         install -m 0640 -o root -g wardround "$SRC/deploy/agent.linux.example.yaml" /etc/wardround/agent.yaml.example
-        echo "agent: edit /etc/wardround/agent.yaml (example: /etc/wardround/agent.yaml.example)," \
-             "put the token in /etc/wardround/agent.token (0640 root:wardround)"
+        echo "agent: enrol it: sudo $PREFIX/venv/bin/wardround-agent enrol --url URL --key KEY" \
+             "--config /etc/wardround/agent.yaml --user wardround --spool /var/lib/wardround/spool.db;" \
+             "then: sudo systemctl restart wardround-agent (or write agent.yaml by hand from" \
+             "/etc/wardround/agent.yaml.example, the token in /etc/wardround/agent.token: owner wardround, mode 0600)"
     fi
     install_unit wardround-agent
 fi

@@ -136,6 +136,33 @@ def test_install_script_refuses_without_a_role_when_run():
     assert run.returncode == 2 and "usage" in run.stderr
 
 
+def test_install_script_help_exits_0_and_names_the_offline_option_when_asked():
+    run = subprocess.run(["bash", str(DEPLOY / "install-linux.sh"), "--help"], capture_output=True, text=True,
+                         timeout=30)
+    assert run.returncode == 0 and run.stderr == ""
+    assert "usage:" in run.stdout and "--wheels DIR" in run.stdout and "make wheelhouse" in run.stdout
+
+
+@pytest.mark.parametrize("make", ["nothing", "empty"])
+def test_install_script_refuses_a_wheelhouse_it_cannot_use_before_doing_anything(tmp_path, make):
+    wheels = tmp_path / "wheels"
+    if make == "empty":
+        wheels.mkdir()
+    run = subprocess.run(["bash", str(DEPLOY / "install-linux.sh"), "--agent", "--wheels", str(wheels)],
+                         capture_output=True, text=True, timeout=30)
+    assert run.returncode == 2
+    assert ("no such directory" if make == "nothing" else "no wardround-*.whl in it") in run.stderr
+
+
+def test_the_token_file_rule_is_the_same_in_the_install_script_the_unit_and_the_agent():
+    script = (DEPLOY / "install-linux.sh").read_text()
+    assert "0640 root:wardround" not in script and "owner wardround, mode 0600" in script
+    unit = _unit("wardround-agent.service")["Service"]
+    assert "/etc/wardround/agent.token" in unit["ReadWritePaths"]  # rotation rewrites it
+    docs = (DEPLOY.parent / "docs" / "agent.md").read_text()
+    assert "owned by the agent's user, mode 0600" in docs
+
+
 def test_collector_sample_config_is_accepted_by_the_collector_when_loaded():
     settings = load_settings(str(DEPLOY / "collector.example.yaml"))
     assert settings.port == 8480 and settings.host == "0.0.0.0"
