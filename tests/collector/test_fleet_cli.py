@@ -1,0 +1,96 @@
+"""The fleet's subcommands of ``wardround-collector`` as a person runs them (real subprocesses)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.collector.test_cli import cli
+
+FLEET = """
+templates:
+  base: [{check: disk, every: 5m, params: {warn: 80, crit: 90}}]
+  his-db: [{check: system, every: 1m}]
+assign:
+  - {templates: [base]}
+  - {role: his-db, templates: [his-db]}
+"""
+
+
+def last(out) -> str:
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def db(tmp_path):
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    assert cli("migrate", "--db", url).returncode == 0
+    return url
+
+
+def test_keys_hosts_tokens_and_people_are_listed_and_changed_from_the_command_line(db, tmp_path):
+    key = last(cli("enrol-key", "create", "--site", "s1", "--role", "his-db", "--uses", "3", "--db", db))
+    assert key.startswith("wre_")
+    listed = json.loads(cli("enrol-key", "list", "--json", "--db", db).stdout)
+    assert [(k["site"], k["roles"], k["uses"], k["max_uses"], k["state"]) for k in listed] == [
+        ("s1", ["his-db"], 0, 3, "usable")]
+    assert key not in cli("enrol-key", "list", "--db", db).stdout
+    token = last(cli("token", "create", "--site", "s1", "--host", "db-01", "--db", db))
+    table = cli("host", "list", "--db", db).stdout
+    assert "db-01" in table and "never reported" in table and "enrolled" in table
+    hosts = json.loads(cli("host", "list", "--json", "--db", db).stdout)
+    assert hosts[0]["never_reported"] is True
+    tokens = cli("token", "list", "--db", db)
+    assert "db-01" in tokens.stdout and "active" in tokens.stdout and token not in tokens.stdout
+    rotated = last(cli("token", "rotate", "--site", "s1", "--host", "db-01", "--grace", "2h", "--db", db))
+    assert rotated.startswith("wra_") and rotated != token
+    assert sorted(t["state"] for t in json.loads(cli("token", "list", "--json", "--db", db).stdout)) == [
+        "active", "rotating"]
+    assert "revoked 2 token(s)" in cli("token", "revoke", "--site", "s1", "--host", "db-01", "--db", db).stdout
+    missing = cli("token", "revoke", "--site", "s1", "--host", "db-01", "--db", db)
+    assert missing.returncode == 1 and "no live agent token for s1/db-01" in missing.stderr
+    assert "retired" in cli("host", "retire", "--site", "s1", "--host", "db-01", "--db", db).stdout
+    assert json.loads(cli("host", "list", "--json", "--db", db).stdout) == []
+    assert "db-01" in cli("host", "list", "--all", "--db", db).stdout
+    assert "revoked" in cli("enrol-key", "revoke", "1", "--db", db).stdout
+    assert cli("enrol-key", "revoke", "9", "--db", db).returncode == 1
+
+    person = last(cli("user", "create", "vera", "--role", "viewer", "--db", db))
+    again = last(cli("user", "token", "vera", "--db", db))
+    assert again.startswith("wru_") and again != person
+    assert "vera" in cli("user", "disable", "vera", "--db", db).stdout
+    users = json.loads(cli("user", "list", "--json", "--db", db).stdout)
+    assert users == [{**users[0], "name": "vera", "role": "viewer", "state": "disabled"}]
+    assert cli("user", "disable", "nobody", "--db", db).returncode == 1
+
+
+def test_fleet_apply_and_show_and_a_bad_file_exits_2_with_every_problem(db, tmp_path):
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(FLEET)
+    assert "applied as fleet version 1" in cli("fleet", "apply", str(fleet), "--db", db).stdout
+    assert "unchanged: it is fleet version 1" in cli("fleet", "apply", str(fleet), "--db", db).stdout
+    shown = cli("fleet", "show", "--db", db).stdout
+    assert shown.startswith("# fleet version 1") and "his-db" in shown
+    host = cli("fleet", "show", "--site", "s1", "--host", "x", "--role", "his-db", "--db", db).stdout
+    assert "templates base, his-db" in host and "check: system" in host
+    fleet.write_text(FLEET.replace("warn: 80", "warn: high").replace("every: 1m", "every: later"))
+    bad = cli("fleet", "apply", str(fleet), "--db", db)
+    assert bad.returncode == 2
+    assert f"{fleet}: templates.base[0].params.warn: expected a number (got 'high')" in bad.stderr
+    assert f"{fleet}: templates.his-db[0].every: expected a duration" in bad.stderr
+    assert "2 problems; nothing was applied" in bad.stderr and "Traceback" not in bad.stderr
+    assert cli("fleet", "apply", str(tmp_path / "none.yaml"), "--db", db).returncode == 2
+    assert cli("fleet", "show", "--host", "x", "--db", db).returncode == 2  # --host needs --site
+
+
+@pytest.mark.parametrize("args", [
+    ["enrol-key", "create", "--site", "bad site"],
+    ["enrol-key", "create", "--site", "s", "--expires", "soon"],
+    ["enrol-key", "create", "--site", "s", "--uses", "0"],
+    ["token", "rotate", "--site", "s", "--host", "h", "--grace", "forever"],
+])
+def test_a_bad_argument_value_is_a_usage_error_exit_2(db, args):
+    out = cli(*args, "--db", db)
+    assert out.returncode == 2 and "Traceback" not in out.stderr and out.stderr.strip()
