@@ -29,18 +29,13 @@ from typing import Any
 
 from checks.catalogue import CheckSpec, UnknownCheck, get_check
 from checks.params import DURATION_HINT, ParamError, parse_duration, parse_params
+from checks.result import is_name  # the one name rule: sites, hosts, check instances
 
 __all__ = ["CheckConfig", "ENTRY_KEYS", "NAME_HINT", "Problems", "check_entries", "check_keys",
            "cron_trigger", "crontab_weekdays", "is_name", "parse_yaml", "read_duration", "read_text"]
 
-_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 NAME_HINT = "1-64 letters, digits, '.', '_' or '-' (starting with a letter or digit)"
 ENTRY_KEYS = frozenset({"check", "name", "host", "every", "cron", "params", "timeout"})
-
-
-def is_name(value: object) -> bool:
-    """A site, host or check-instance name: 1-64 of ``A-Za-z0-9_.-``, starting with a letter or digit."""
-    return type(value) is str and _NAME_RE.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)

@@ -169,7 +169,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(FleetError)
     async def _fleet_error(_request: Request, exc: FleetError) -> Response:
-        return JSON({"detail": exc.problems}, status_code=422)
+        return JSON({"detail": [{"loc": ["body", "source"], "msg": line, "type": "value_error"}
+                                for line in exc.problems]}, status_code=422)
 
     @app.exception_handler(PdfUnavailable)
     async def _pdf_unavailable(_request: Request, exc: PdfUnavailable) -> Response:

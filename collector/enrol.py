@@ -35,7 +35,8 @@ from collector.keys import Keyring, default_keyring
 from collector.store import fleet as store
 from collector.store.db import reading, writing
 
-__all__ = ["APPROVE", "EnrolError", "Enrolled", "create_key", "enrol", "list_keys", "parse_request", "revoke_key"]
+__all__ = ["APPROVE", "EnrolError", "Enrolled", "create_key", "enrol", "list_keys", "parse_request",
+           "refuse_unknown_key", "revoke_key"]
 
 APPROVE = ("auto", "manual")
 DEFAULT_EXPIRY = timedelta(days=7)
@@ -180,6 +181,22 @@ def parse_request(body: Any) -> EnrolRequest:
     return EnrolRequest(host=host, roles=tuple(roles), facts=facts, replace=replace)
 
 
+_UNKNOWN = ("unknown enrolment key: check it was copied whole (wre_...), or make a new one with "
+            "wardround-collector enrol-key create")
+
+
+def refuse_unknown_key(engine: Engine, key: str, *, keys: Keyring | None = None) -> None:
+    """EnrolError 401 (audited) unless ``key`` is a key the collector made: before the body is read."""
+    if key.startswith(ENROL_PREFIX):
+        with reading(engine) as conn:
+            if store.find_key(conn, hash_token(key)) is not None:
+                return
+    with writing(engine) as conn:
+        audit.append(conn, keys or default_keyring(), actor="", action="host.enrol", outcome="failed",
+                     target="host:?/?", detail={"reason": "unknown enrolment key"})
+    raise EnrolError(_UNKNOWN, 401)
+
+
 def enrol(engine: Engine, key: str, request: EnrolRequest, *, keys: Keyring | None = None) -> Enrolled:
     """Enrol ``request.host`` with ``key`` (see the module docstring); EnrolError when refused."""
     keys = keys or default_keyring()
@@ -189,8 +206,7 @@ def enrol(engine: Engine, key: str, request: EnrolRequest, *, keys: Keyring | No
         with writing(engine) as conn:
             row = store.find_key(conn, hash_token(key)) if key.startswith(ENROL_PREFIX) else None
             if row is None:
-                raise EnrolError("unknown enrolment key: check it was copied whole (wre_...), or make a new one "
-                                 "with wardround-collector enrol-key create", 401)
+                raise EnrolError(_UNKNOWN, 401)
             site = row.site
             why = _key_state(row, now)
             if why == "used up":

@@ -17,8 +17,11 @@ from starlette.concurrency import run_in_threadpool
 
 from collector import credentials, enrol, fleet
 from collector.api import JSON
-from collector.api.body import read_body
-from collector.api.deps import AgentDep, EngineDep, rotation_headers
+from collector.api.body import read_model
+from collector.api.deps import AgentDep, EngineDep, rotation_headers, unauthorized
+from collector.api.models import AgentConfig, EnrolIn, Enrolled, TokenHandOver
+from collector.api.openapi import body, errors
+from collector.auth import AGENT_PREFIX, USER_PREFIX, authenticate
 from collector.store import fleet as fleet_store
 from collector.store.db import reading
 
@@ -27,21 +30,22 @@ router = APIRouter()
 MAX_ENROL_BODY = 64 * 1024
 
 
-@router.post("/enrol", response_class=JSON)
+@router.post("/enrol", response_class=JSON, response_model=Enrolled,
+             responses=errors(401, 403, 409, 413, 415, 422, 503), openapi_extra=body(EnrolIn))
 async def post_enrol(request: Request, engine: EngineDep) -> JSON:
-    header = request.headers.get("authorization", "")
-    scheme, _, key = header.partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
-        raise HTTPException(status_code=401, detail="missing enrolment key: send Authorization: Bearer <key>",
-                            headers={"WWW-Authenticate": "Bearer"})
-    body = await read_body(request, MAX_ENROL_BODY)
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise HTTPException(status_code=422, detail=f"body is not valid JSON: {exc}") from exc
-    wanted = enrol.parse_request(doc)
-    done = await run_in_threadpool(enrol.enrol, engine, key.strip(), wanted, keys=request.app.state.keys)
-    return JSON(done.to_json())
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key:
+        raise unauthorized("missing enrolment key: send Authorization: Bearer <key>")
+    principal = await run_in_threadpool(authenticate, engine, key) if key.startswith(
+        (AGENT_PREFIX, USER_PREFIX)) else None
+    if principal is not None:
+        raise HTTPException(status_code=403, detail="this endpoint takes an enrolment key (wre_...), not a token")
+    await run_in_threadpool(lambda: enrol.refuse_unknown_key(engine, key, keys=request.app.state.keys))
+    doc = await read_model(request, MAX_ENROL_BODY, EnrolIn)
+    wanted = enrol.parse_request(doc.model_dump())
+    done = await run_in_threadpool(enrol.enrol, engine, key, wanted, keys=request.app.state.keys)
+    return JSON(done.to_json(), headers={"Cache-Control": "no-store"})
 
 
 def _roles(engine: EngineDep, site: str, host: str) -> list[str]:
@@ -50,7 +54,9 @@ def _roles(engine: EngineDep, site: str, host: str) -> list[str]:
     return list(orjson.loads(row.roles)) if row is not None else []
 
 
-@router.get("/agent/config", response_class=JSON)
+@router.get("/agent/config", response_class=JSON, response_model=AgentConfig,
+            responses={304: {"description": "If-None-Match named this config's ETag: unchanged"},
+                       **errors(401, 403, 503)})
 def get_agent_config(request: Request, agent: AgentDep, engine: EngineDep) -> Response:
     if not agent.approved:
         raise HTTPException(status_code=403, detail=(
@@ -66,7 +72,7 @@ def get_agent_config(request: Request, agent: AgentDep, engine: EngineDep) -> Re
     return JSON(got.to_json(agent.site, agent.host, roles), headers=headers)
 
 
-@router.get("/agent/token", response_class=JSON)
+@router.get("/agent/token", response_class=JSON, response_model=TokenHandOver, responses=errors(401, 403, 404, 503))
 def get_agent_token(request: Request, agent: AgentDep, engine: EngineDep) -> JSON:
     token = credentials.successor(engine, agent, request.app.state.keys)
     if token is None:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import zlib
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from fastapi import HTTPException, Request
+from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-__all__ = ["gunzip", "read_body", "read_json_object"]
+__all__ = ["gunzip", "read_body", "read_json_object", "read_model"]
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def _too_large(cap: int) -> HTTPException:
@@ -70,3 +73,15 @@ async def read_json_object(request: Request, cap: int, *, optional: bool = False
     if not isinstance(doc, dict):
         raise HTTPException(status_code=422, detail="body: expected a JSON object")
     return doc
+
+
+async def read_model(request: Request, cap: int, model: type[M]) -> M:
+    """The body as a JSON object checked against ``model`` (the one the route documents); 422 with
+    each problem otherwise."""
+    doc = await read_json_object(request, cap, optional=True)
+    try:
+        return model.model_validate(doc)
+    except ValidationError as exc:
+        problems = [{"loc": ["body", *e.get("loc", ())], "msg": e.get("msg", ""), "type": e.get("type", "")}
+                    for e in exc.errors(include_url=False, include_input=False)]
+        raise HTTPException(status_code=422, detail=problems) from None

@@ -31,6 +31,10 @@ from checks.result import (
 )
 
 __all__ = [
+    "AgentConfig", "AgentTokenInfo", "AgentTokenList", "EnrolIn", "EnrolKey", "EnrolKeyIn", "EnrolKeyList",
+    "EnrolKeyMade", "EnrolKeyRevoked", "Enrolled", "FleetApplied", "FleetIn", "FleetShow", "FleetVersion",
+    "HostApproved", "HostRef", "HostRetired", "Person", "PersonList", "PersonState", "PersonToken", "Revoked",
+    "TokenHandOver", "TokenRotate",
     "AgentReport", "ArchiveEntry", "ArchiveEntryIn", "ArchiveList", "AuditEntry", "AuditList", "Error", "Followup",
     "Health", "Host", "HostList", "IngestAnswer", "RecordFull", "RecordIssue", "RecordList", "RecordSign",
     "RecordSummary", "ResultBatch", "ResultList", "StoredResult", "Ticket", "TicketFollowedUp", "TicketFollowup",
@@ -107,6 +111,7 @@ class AgentReport(BaseModel):
     time: Time | None = None
     spool_backlog: int | None = Field(None, ge=0)
     version: str | None = Field(None, max_length=64)
+    config_version: str | None = Field(None, max_length=64, description="the central config the agent runs")
 
 
 class ResultBatch(BaseModel):
@@ -149,18 +154,30 @@ class ResultList(BaseModel):
 # -- hosts ---------------------------------------------------------------------------------------
 
 class Host(BaseModel):
+    """A host of the inventory (docs/fleet.md): enrolled, or known from its results."""
+
     model_config = _ANSWER
     site: str
     host: str
-    last_seen: Time
-    first_seen: Time
-    worst_status: Status
-    worst_status_name: Literal["OK", "WARNING", "CRITICAL", "UNKNOWN"]
+    roles: list[str]
+    facts: dict[str, Any] = Field(description="OS, version, addresses, agent version as the host said at enrolment")
+    enrolled: bool = Field(description="false: known only from its results (checked through another's token)")
+    enrolled_at: Time | None
+    enrolled_via: str | None = Field(description="key N, token, or report")
+    approval: Literal["approved", "awaiting"] | None
+    retired_at: Time | None
+    never_reported: bool
+    last_seen: Time | None
+    first_seen: Time | None
+    worst_status: Status | None
+    worst_status_name: Literal["OK", "WARNING", "CRITICAL", "UNKNOWN"] | None
     checks: int
     status_counts: dict[str, int]
     clock_offset_s: float | None
     spool_backlog: int | None
     agent_version: str | None
+    config_version: str | None = Field(description="the central config (ETag) the agent reported running")
+    config: Literal["current", "behind", "none"]
 
 
 class HostList(BaseModel):
@@ -496,6 +513,189 @@ class AuditList(BaseModel):
     model_config = _ANSWER
     entries: list[AuditEntry]
     next: str | None = Field(description="the URL of the next (older) page, or null")
+
+
+# -- the fleet: enrolment, central config, credentials (docs/fleet.md) -----------------------------
+
+Grace = Annotated[str, Field(max_length=32, examples=["24h", "7d"], description="a duration like 30s, 5m, 26h, 7d")]
+
+
+class EnrolIn(BaseModel):
+    """The name rule (1-64 letters, digits, '.', '_', '-') is checked after, with a message saying so."""
+
+    model_config = _STRICT
+    host: Annotated[str, StringConstraints(max_length=255)]
+    roles: Annotated[list[Annotated[str, StringConstraints(max_length=255)]], Field(max_length=16)] = []
+    facts: dict[str, Any] = Field({}, description="os, os_version, kernel, arch, hostname, ips, agent_version")
+    replace: bool = False
+
+
+class Enrolled(BaseModel):
+    model_config = _ANSWER
+    site: str
+    host: str
+    roles: list[str]
+    token: str = Field(description="the agent token, shown this once")
+    approval: Literal["approved", "awaiting"]
+
+
+class AgentConfig(BaseModel):
+    model_config = _ANSWER
+    version: int = Field(description="the fleet file's version; 0 before any")
+    etag: str
+    site: str
+    host: str
+    roles: list[str]
+    templates: list[str]
+    checks: list[dict[str, Any]] = Field(description="check entries exactly as in agent.yaml")
+
+
+class TokenHandOver(BaseModel):
+    model_config = _ANSWER
+    token: str
+    old_token_expires_at: str
+
+
+class AgentTokenInfo(BaseModel):
+    model_config = _ANSWER
+    id: int
+    site: str
+    host: str
+    state: Literal["active", "rotating", "expired", "revoked"]
+    created_at: Time
+    revoked_at: Time | None
+    expires_at: Time | None
+    replaced_by: int | None
+    also_hosts: int
+
+
+class AgentTokenList(BaseModel):
+    model_config = _ANSWER
+    tokens: list[AgentTokenInfo]
+
+
+class HostRef(BaseModel):
+    model_config = _STRICT
+    site: Name
+    host: Name
+
+
+class TokenRotate(HostRef):
+    grace: Grace = "24h"
+
+
+class Revoked(BaseModel):
+    model_config = _ANSWER
+    revoked: list[int]
+
+
+class Person(BaseModel):
+    model_config = _ANSWER
+    name: str
+    role: Literal["viewer", "engineer", "admin"]
+    state: Literal["active", "disabled"]
+    created_at: Time
+    disabled_at: Time | None
+
+
+class PersonList(BaseModel):
+    model_config = _ANSWER
+    users: list[Person]
+
+
+class PersonState(BaseModel):
+    model_config = _ANSWER
+    name: str
+    state: Literal["disabled"]
+
+
+class PersonToken(BaseModel):
+    model_config = _ANSWER
+    name: str
+    token: str = Field(description="shown this once")
+
+
+class EnrolKey(BaseModel):
+    model_config = _ANSWER
+    id: int
+    site: str
+    roles: list[str]
+    uses: int
+    max_uses: int
+    approve: Literal["auto", "manual"]
+    state: Literal["usable", "used up", "expired", "revoked"]
+    created_at: Time
+    created_by: str
+    expires_at: Time
+    revoked_at: Time | None
+
+
+class EnrolKeyList(BaseModel):
+    model_config = _ANSWER
+    enrol_keys: list[EnrolKey]
+
+
+class EnrolKeyIn(BaseModel):
+    model_config = _STRICT
+    site: Name
+    roles: Annotated[list[Name], Field(max_length=16)] = []
+    uses: Annotated[int, Field(ge=1, le=100_000)] = 1
+    expires: Grace = "7d"
+    approve: Literal["auto", "manual"] = "auto"
+
+
+class EnrolKeyMade(BaseModel):
+    model_config = _ANSWER
+    site: str
+    key: str = Field(description="the enrolment key, shown this once")
+
+
+class EnrolKeyRevoked(BaseModel):
+    model_config = _ANSWER
+    id: int
+    state: Literal["revoked"]
+
+
+class FleetVersion(BaseModel):
+    model_config = _ANSWER
+    version: int
+    applied_at: Time
+    applied_by: str
+    file: str
+    digest: str
+    source: str = Field(description="the fleet file as applied (YAML)")
+
+
+class FleetShow(BaseModel):
+    model_config = _ANSWER
+    fleet: FleetVersion | None
+
+
+class FleetIn(BaseModel):
+    model_config = _STRICT
+    source: Annotated[str, Field(description="the fleet file (YAML), at most 1 MiB")]
+
+
+class FleetApplied(BaseModel):
+    model_config = _ANSWER
+    version: int
+    new: bool = Field(description="false: the file is the newest version already")
+
+
+class HostRetired(BaseModel):
+    model_config = _ANSWER
+    site: str
+    host: str
+    state: Literal["retired"]
+    revoked_tokens: list[int]
+
+
+class HostApproved(BaseModel):
+    model_config = _ANSWER
+    site: str
+    host: str
+    approval: Literal["approved"]
+    changed: bool
 
 
 # -- the rest ------------------------------------------------------------------------------------

