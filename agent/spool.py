@@ -47,6 +47,7 @@ from typing import Any, TypeVar
 from agent import spool_repair as repair
 from agent.lock import LockHeld, ProcessLock
 from agent.spool_repair import Corruption
+from checks._units import format_bytes, format_duration
 from checks.result import Metric, Result, Status
 
 __all__ = ["Corruption", "Drop", "Spool", "SpoolBusy", "SpoolError", "SpooledResult", "encode",
@@ -392,7 +393,7 @@ class Spool:
                                    (cutoff,)).fetchone()
             if n:
                 db.execute("DELETE FROM outbox WHERE spooled_at < ?", (cutoff,))
-                drops.append(Drop(n, oldest, "age", _words_duration(self.max_age_s)))
+                drops.append(Drop(n, oldest, "age", format_duration(self.max_age_s)))
             total = db.execute("SELECT value FROM meta WHERE key = 'outbox_bytes'").fetchone()[0]
             if total > self.max_bytes:
                 excess = total - int(self.max_bytes * BYTES_LOW_WATER)
@@ -407,7 +408,7 @@ class Spool:
                         break
                 if last_seq is not None:
                     db.execute("DELETE FROM outbox WHERE seq <= ?", (last_seq,))
-                    drops.append(Drop(count, oldest or "", "bytes", _words_bytes(self.max_bytes)))
+                    drops.append(Drop(count, oldest or "", "bytes", format_bytes(self.max_bytes)))
             for d in drops:
                 db.execute("UPDATE meta SET value = value + ? WHERE key = 'dropped_total'", (d.count,))
                 self._insert_notice(db, notice(d))
@@ -559,17 +560,3 @@ def body_started_at(result: Result) -> str:
 def _is_agent_result(body: str) -> bool:
     return '"check":"agent"' in body
 
-
-def _words_duration(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
-
-
-def _words_bytes(n: int) -> str:
-    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= size:
-            value = n / size
-            return f"{value:g} {unit}" if value == int(value) else f"{value:.1f} {unit}"
-    return f"{n} B"

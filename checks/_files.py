@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 
 from checks.result import Status
 
-__all__ = ["BackupFile", "ListingTimeout", "Newest", "TimedOut", "call_with_timeout", "human_age", "human_size",
-           "list_matching", "list_with_timeout", "listing_problem", "local_zone", "newest_settled", "when"]
+__all__ = ["BackupFile", "ListingTimeout", "Newest", "TimedOut", "call_with_timeout", "list_matching",
+           "list_with_timeout", "listing_problem", "local_zone", "newest_settled", "when"]
 
 T = TypeVar("T")
 
@@ -146,29 +146,6 @@ def listing_problem(exc: BaseException, path: str, timeout: float) -> tuple[Stat
     if isinstance(exc, OSError):
         return Status.CRITICAL, f"cannot read backup directory {path}: {exc.strerror or exc}"
     raise exc  # not a listing failure: a bug
-
-
-def human_size(n: float) -> str:
-    """12.4 GiB; whole bytes below 1 KiB."""
-    if abs(n) < 1024:
-        return f"{int(n)} B"
-    for unit in ("KiB", "MiB", "GiB", "TiB"):
-        n /= 1024
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.1f} {unit}"
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def human_age(seconds: float) -> str:
-    """31 h, 45 min, 3 d; seconds below a minute."""
-    s = abs(seconds)
-    if s < 60:
-        return f"{int(s)} s"
-    if s < 3600:
-        return f"{int(s // 60)} min"
-    if s < 3 * 86400:
-        return f"{s / 3600:.0f} h"
-    return f"{s / 86400:.0f} d"
 
 
 def local_zone() -> tzinfo:

@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from checks._units import format_seconds
+
 __all__ = ["Forecast", "days_to_full", "linear_fit", "remember"]
 
 DEFAULT_MAX_SAMPLES = 500
@@ -92,8 +94,8 @@ def days_to_full(entry: dict[str, Any], free_now: int, *, min_span_s: float) -> 
     n = len(samples)
     span = samples[-1][0] - samples[0][0] if n else 0.0
     if n < MIN_SAMPLES or span < min_span_s:
-        have = f"{n} sample{'s' if n != 1 else ''} over {_hours(span)}"
-        return Forecast(None, f"no forecast yet: {have}, need {MIN_SAMPLES} over {_hours(min_span_s)}",
+        have = f"{n} sample{'s' if n != 1 else ''} over {format_seconds(span)}"
+        return Forecast(None, f"no forecast yet: {have}, need {MIN_SAMPLES} over {format_seconds(min_span_s)}",
                         samples=n, span_s=span)
     slope, _ = linear_fit(samples)
     per_day = slope * 86400.0
@@ -104,6 +106,3 @@ def days_to_full(entry: dict[str, Any], free_now: int, *, min_span_s: float) -> 
     days = free_now / per_day
     return Forecast(days, f"full in {days:.1f} d", growth_bytes_per_day=per_day, samples=n, span_s=span)
 
-
-def _hours(seconds: float) -> str:
-    return f"{seconds / 3600:.1f} h" if seconds < 2 * 86400 else f"{seconds / 86400:.1f} d"

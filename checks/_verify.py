@@ -38,6 +38,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
+from checks._units import format_bytes
+
 __all__ = ["Verification", "verify_file"]
 
 CHUNK = 1 << 20
@@ -149,7 +151,7 @@ def _stream(reader: io.BufferedIOBase, raw: IO[bytes], kind: str, name: str, dea
             while True:
                 if time.monotonic() > deadline:
                     return _unverified(f"{kind} test stopped after {budget_s:g} s "
-                                       f"({raw.tell() >> 20} MiB read)")
+                                       f"({format_bytes(raw.tell())} read)")
                 chunk = reader.read(CHUNK)
                 if not chunk:
                     break

@@ -56,7 +56,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from checks import _windows
-from checks._files import human_age
+from checks._units import format_seconds
 from checks.context import CheckContext
 from checks.params import Duration, format_duration
 from checks.result import Metric, Result, Status, format_time
@@ -103,9 +103,9 @@ def _age_finding(age: float | None, params: AntivirusParams) -> tuple[Status, st
     if age is None:
         return Status.WARNING, "signatures' date unknown"
     if age >= params.max_signature_age:
-        return Status.WARNING, (f"signatures {human_age(age)} old (limit "
+        return Status.WARNING, (f"signatures {format_seconds(age)} old (limit "
                                 f"{format_duration(params.max_signature_age)})")
-    return Status.OK, f"signatures {human_age(age)} old"
+    return Status.OK, f"signatures {format_seconds(age)} old"
 
 
 # --------------------------------------------------------------------------- Linux: ClamAV
@@ -271,7 +271,7 @@ def check_clamav(params: AntivirusParams, ctx: CheckContext, *,
     else:
         newest = max(headers, key=lambda h: h.built)
         summary = (f"ClamAV: signatures {newest.file} version {newest.version} built "
-                   f"{newest.built.astimezone().strftime('%Y-%m-%d %H:%M')}, {human_age(age or 0)} old; "
+                   f"{newest.built.astimezone().strftime('%Y-%m-%d %H:%M')}, {format_seconds(age or 0)} old; "
                    + ("clamd running" if running else "clamd not required"))
     if fresh:
         summary += f"; {fresh}"
@@ -408,7 +408,7 @@ def _judge_defender(mp: dict[str, Any], params: AntivirusParams, ctx: CheckConte
     else:
         when = updated.astimezone().strftime("%Y-%m-%d %H:%M") if updated else "?"
         summary = (f"Microsoft Defender: enabled, real-time on, signatures {version} of {when}, "
-                   f"{human_age(age or 0)} old")
+                   f"{format_seconds(age or 0)} old")
     metrics = [Metric("signature_age_seconds", None if age is None else round(age), "s",
                       warn=params.max_signature_age, min=0)]
     if isinstance(realtime, bool):

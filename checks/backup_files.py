@@ -55,8 +55,6 @@ from checks._files import (
     ListingTimeout,
     TimedOut,
     call_with_timeout,
-    human_age,
-    human_size,
     list_matching,
     list_with_timeout,
     listing_problem,
@@ -64,6 +62,7 @@ from checks._files import (
     newest_settled,
     when,
 )
+from checks._units import format_bytes, format_seconds
 from checks._verify import Verification, verify_file
 from checks.context import CheckContext
 from checks.params import Duration, format_duration
@@ -201,14 +200,14 @@ def run(params: BackupFilesParams, ctx: CheckContext, *,
             problems.append((Status.CRITICAL,
                              f"no backup since the {when(fire, now)} run "
                              f"(expected by {when(deadline, now)}); "
-                             f"newest is {judged.name} from {when(modified, now)}, {human_age(age)} old"))
+                             f"newest is {judged.name} from {when(modified, now)}, {format_seconds(age)} old"))
         age_limit: float | None = round(now_ts - fire.timestamp(), 3)
     else:
         assert params.max_age is not None
         age_limit = params.max_age
         if age > params.max_age:
             problems.append((Status.CRITICAL,
-                             f"stale: newest backup {judged.name} is {human_age(age)} old "
+                             f"stale: newest backup {judged.name} is {format_seconds(age)} old "
                              f"(max {format_duration(params.max_age)}), from {when(modified, now)}"))
 
     # 2. Big enough?
@@ -218,12 +217,12 @@ def run(params: BackupFilesParams, ctx: CheckContext, *,
         if judged.size == 0:
             problems.append((Status.CRITICAL, f"{judged.name} is empty (0 bytes)"))
         elif judged.size < params.min_size:
-            problems.append((Status.CRITICAL, f"{judged.name} is only {human_size(judged.size)} "
-                                              f"(minimum {human_size(params.min_size)})"))
+            problems.append((Status.CRITICAL, f"{judged.name} is only {format_bytes(judged.size)} "
+                                              f"(minimum {format_bytes(params.min_size)})"))
         elif median is not None and judged.size < params.min_size_ratio * median:
             problems.append((Status.WARNING,
-                             f"{judged.name} is {human_size(judged.size)}, below "
-                             f"{params.min_size_ratio * 100:g} % of the median {human_size(median)} "
+                             f"{judged.name} is {format_bytes(judged.size)}, below "
+                             f"{params.min_size_ratio * 100:g} % of the median {format_bytes(median)} "
                              f"of the previous {len(earlier)} backups"))
 
     # 3. Complete?
@@ -252,11 +251,11 @@ def run(params: BackupFilesParams, ctx: CheckContext, *,
     else:
         status = Status.OK
         if deadline is not None:
-            summary = (f"{judged.name}, {human_size(judged.size)}, finished {when(modified, now)}, "
+            summary = (f"{judged.name}, {format_bytes(judged.size)}, finished {when(modified, now)}, "
                        f"expected by {when(deadline, now)}")
         else:
-            summary = f"{judged.name}, {human_size(judged.size)}, finished {when(modified, now)}, " \
-                      f"{human_age(age)} old"
+            summary = f"{judged.name}, {format_bytes(judged.size)}, finished {when(modified, now)}, " \
+                      f"{format_seconds(age)} old"
     if notes and status is not Status.CRITICAL:
         summary += "; " + "; ".join(notes)
 

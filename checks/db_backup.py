@@ -74,6 +74,7 @@ from decimal import Decimal
 from typing import Any, TypedDict
 
 from checks import _odbc
+from checks._units import format_bytes, format_seconds
 from checks.context import CheckContext
 from checks.params import Duration, parse_duration
 from checks.result import Metric, Result, Status
@@ -424,7 +425,7 @@ class Rule:
 
     @property
     def standard(self) -> str:
-        return f"{self.what} within {human_duration(self.max_age)}"
+        return f"{self.what} within {format_seconds(self.max_age)}"
 
 
 def judge_backup(item: str, label: str, rule: Rule, seen: Seen | None, *,
@@ -446,9 +447,9 @@ def judge_backup(item: str, label: str, rule: Rule, seen: Seen | None, *,
     elif seen is None:
         if created_age_s is not None and created_age_s < rule.max_age:
             findings.append((Status.OK, "new",
-                             f"{label}: new database (created {human_ago(created_age_s)} ago), "
+                             f"{label}: new database (created {format_seconds(created_age_s)} ago), "
                              f"not backed up yet; the first {rule.what} is due within "
-                             f"{human_duration(rule.max_age)} of its creation"))
+                             f"{format_seconds(rule.max_age)} of its creation"))
         else:
             findings.append((Status.CRITICAL, "never backed up",
                              f"{label}: never backed up (no {rule.what} on record)"))
@@ -464,16 +465,16 @@ def judge_backup(item: str, label: str, rule: Rule, seen: Seen | None, *,
         if seen.age_s >= rule.max_age:
             lead = "none since" if rule.word == "missed" else "last one"
             findings.append((Status.CRITICAL, rule.word,
-                             f"{label}: {rule.what} {rule.word}: {lead} {when} ({human_ago(seen.age_s)} ago; "
-                             f"expected within {human_duration(rule.max_age)})"))
+                             f"{label}: {rule.what} {rule.word}: {lead} {when} ({format_seconds(seen.age_s)} ago; "
+                             f"expected within {format_seconds(rule.max_age)})"))
         sizes = [float(s) for s in earlier_sizes if s is not None and s > 0]
         if seen.size is not None and len(sizes) >= 3 and min_size_ratio > 0:
             median = statistics.median(sizes)
             info["median_size_bytes"] = int(median)
             if seen.size < min_size_ratio * median:
                 findings.append((Status.WARNING, "too small",
-                                 f"{label}: {rule.what} of {when} too small: {human_bytes(seen.size)}, below "
-                                 f"{min_size_ratio * 100:.0f} % of the median {human_bytes(median)} "
+                                 f"{label}: {rule.what} of {when} too small: {format_bytes(seen.size)}, below "
+                                 f"{min_size_ratio * 100:.0f} % of the median {format_bytes(median)} "
                                  f"of the {len(sizes)} before it"))
         if require_verified and seen.verified is False:
             findings.append((Status.WARNING, "unverified",
@@ -490,50 +491,14 @@ def judge_backup(item: str, label: str, rule: Rule, seen: Seen | None, *,
         info["verdict"] = ["new"]
     else:
         assert seen is not None
-        size = f", {human_bytes(seen.size)}" if seen.size is not None else ""
+        size = f", {format_bytes(seen.size)}" if seen.size is not None else ""
         status = Status.OK
         kind = seen.evidence.get("kind") or rule.what
-        summary = (f"{label}: {kind} {_when(seen.finished)} ({human_ago(seen.age_s)} ago; expected within "
-                   f"{human_duration(rule.max_age)}){size}")
+        summary = (f"{label}: {kind} {_when(seen.finished)} ({format_seconds(seen.age_s)} ago; expected within "
+                   f"{format_seconds(rule.max_age)}){size}")
         info["verdict"] = ["ok"]
     return Result(check=NAME, item=item[:255], status=status, summary=summary[:1000], standard=rule.standard,
                   metrics=tuple(metrics), details=_jsonable(info))
-
-
-def human_duration(seconds: float) -> str:
-    """26 h, 1 h, 8 d, 90 min, 45 s."""
-    s = float(seconds)
-    if s >= 2 * 86400 and s % 86400 == 0:
-        return f"{int(s // 86400)} d"
-    if s >= 3600 and s % 3600 == 0:
-        return f"{int(s // 3600)} h"
-    if s >= 60 and s % 60 == 0:
-        return f"{int(s // 60)} min"
-    if s >= 3600:
-        return f"{s / 3600:.1f} h"
-    return f"{s:.0f} s"
-
-
-def human_ago(seconds: float) -> str:
-    s = max(0.0, float(seconds))
-    if s < 90:
-        return f"{s:.0f} s"
-    if s < 90 * 60:
-        return f"{s / 60:.0f} min"
-    if s < 72 * 3600:
-        return f"{s / 3600:.0f} h" if s >= 10 * 3600 else f"{s / 3600:.1f} h"
-    return f"{s / 86400:.1f} d"
-
-
-def human_bytes(n: float | None) -> str:
-    if n is None:
-        return "?"
-    v = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(v) < 1024 or unit == "TiB":
-            return f"{int(v)} B" if unit == "B" else f"{v:.1f} {unit}"
-        v /= 1024
-    return f"{v:.1f} PiB"  # pragma: no cover
 
 
 def _when(dt: datetime | None) -> str:
@@ -642,7 +607,7 @@ def _postgresql(params: DbBackupParams, ctx: CheckContext, q: _Query) -> list[Re
         r = judge_backup(item, label, rule, seen, details=evidence)
         return [Result(check=NAME, item=item, status=Status.OK, standard=rule.standard,
                        summary=f"{label}: idle, no WAL file waiting; last archived {_when(seen.finished)} "
-                               f"({human_ago(seen.age_s)} ago)",
+                               f"({format_seconds(seen.age_s)} ago)",
                        metrics=(Metric("age_seconds", round(seen.age_s, 1), "s", crit=rule.max_age, min=0),
                                 *metrics_extra),
                        details={**r.details, "verdict": ["idle"]})]
@@ -718,7 +683,7 @@ def _pgbackrest(params: DbBackupParams, ctx: CheckContext, run: Callable[..., An
         f = seen(fulls[-1])
         extra.append((Status.CRITICAL, "missed",
                       f"{label}: full backup missed: none since {_when(f.finished)} "
-                      f"({human_ago(f.age_s)} ago; expected within {human_duration(full_rule.max_age)})"))
+                      f"({format_seconds(f.age_s)} ago; expected within {format_seconds(full_rule.max_age)})"))
     if newest.get("error") is True:
         extra.append((Status.WARNING, "unverified", f"{label}: backup {newest.get('label')} found page "
                                                      f"checksum errors"))
@@ -1067,11 +1032,11 @@ def _judge_agent_job(name: str, jrows: list[dict[str, Any]], schedules: list[Map
         elif due and last["age"] is not None and last["age"] >= rule.max_age:
             status = Status.CRITICAL
             details["verdict"] = ["missed"]
-            summary = (f"{label}: missed: has not run since {when} ({human_ago(last['age'])} ago; "
-                       f"expected within {human_duration(rule.max_age)})")
+            summary = (f"{label}: missed: has not run since {when} ({format_seconds(last['age'])} ago; "
+                       f"expected within {format_seconds(rule.max_age)})")
         else:
             details["verdict"] = ["ok"]
-            ago = f" ({human_ago(last['age'])} ago)" if last["age"] is not None else ""
+            ago = f" ({format_seconds(last['age'])} ago)" if last["age"] is not None else ""
             summary = (f"{label}: last run {_AGENT_STATUS.get(last['status'], '?')} at {when}{ago}, "
                        f"took {_hms(took)}")
         if new_failures:
@@ -1185,7 +1150,7 @@ def _judge_rman_type(input_type: str, rows: list[dict[str, Any]], base: Mapping[
         r = judge_backup(item, label, rule, None, details=details)
         return Result(check=NAME, item=item, status=Status.CRITICAL, standard=rule.standard,
                       summary=f"{label}: {input_type} never backed up: no completed job in the last "
-                              f"{human_duration(params.rman_lookback)} (V$RMAN_BACKUP_JOB_DETAILS)",
+                              f"{format_seconds(params.rman_lookback)} (V$RMAN_BACKUP_JOB_DETAILS)",
                       metrics=r.metrics, details=r.details)
     return judge_backup(item, label, rule, seen, earlier_sizes=[_num(r.get("output_bytes")) for r in good[1:9]],
                         min_size_ratio=params.min_size_ratio, details=details, extra=extra)

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checks import _forecast
+from checks._units import format_bytes
 from checks.context import CheckContext
 from checks.judge import above, below
 from checks.params import Duration, format_duration
@@ -248,7 +249,7 @@ def _judge(fs: Filesystem, total: int, used: int, free: int, counts: tuple[int, 
     denominator = used + free
     pct = round(100.0 * used / denominator, 2) if denominator else 0.0
     statuses = [above(pct, params.warn, params.crit)]
-    parts = [f"{fs.mount} {pct:.1f} % used, {_human(free)} free of {_human(total)}"]
+    parts = [f"{fs.mount} {pct:.1f} % used, {format_bytes(free)} free of {format_bytes(total)}"]
     metrics = [
         Metric("used_percent", pct, "%", warn=params.warn, crit=params.crit, min=0, max=100),
         Metric("free_bytes", float(free), "B", min=0, max=float(total)),
@@ -268,7 +269,7 @@ def _judge(fs: Filesystem, total: int, used: int, free: int, counts: tuple[int, 
     days = None if forecast.days is None else round(forecast.days, 2)
     if days is not None:
         statuses.append(below(days, params.days_warn, params.days_crit))
-        parts.append(f"full in {days:.1f} d at {_human(forecast.growth_bytes_per_day or 0)}/day")
+        parts.append(f"full in {days:.1f} d at {format_bytes(forecast.growth_bytes_per_day or 0)}/day")
     else:
         parts.append(forecast.reason)
     metrics.append(Metric("days_to_full", days, "d", warn=params.days_warn, crit=params.days_crit, min=0))
@@ -283,10 +284,3 @@ def _judge(fs: Filesystem, total: int, used: int, free: int, counts: tuple[int, 
         summary="; ".join(parts), metrics=tuple(metrics), details=details,
     )
 
-
-def _human(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
-        n /= 1024
-    return f"{n:.1f} PiB"  # pragma: no cover

@@ -50,8 +50,6 @@ from checks._files import (
     ListingTimeout,
     TimedOut,
     call_with_timeout,
-    human_age,
-    human_size,
     list_matching,
     list_with_timeout,
     listing_problem,
@@ -59,6 +57,7 @@ from checks._files import (
     when,
 )
 from checks._ssh import SshFailure, connect
+from checks._units import format_bytes, format_seconds
 from checks.context import CheckContext
 from checks.params import Duration, format_duration
 from checks.result import Metric, Result, Status, format_time
@@ -216,20 +215,20 @@ def run(params: OffsiteCopyParams, ctx: CheckContext, *,
             summary = f"no off-site copy of {local.name} on {where} (due by {when(due, now)}){newest}"
         else:
             status = Status.OK
-            summary = f"copy pending, due by {when(due, now)}: {local.name} ({human_size(local.size)}, " \
-                      f"{human_age(lag)} old) is not on {where} yet{newest}"
+            summary = f"copy pending, due by {when(due, now)}: {local.name} ({format_bytes(local.size)}, " \
+                      f"{format_seconds(lag)} old) is not on {where} yet{newest}"
     else:
         assert r.mtime is not None
         lag = r.mtime - local.mtime
-        sizes = f"{human_size(r.size)} of {human_size(local.size)}"
+        sizes = f"{format_bytes(r.size)} of {format_bytes(local.size)}"
         if r.size == local.size:
             status = Status.OK
-            summary = f"{local.name} is off-site on {where}, {human_size(local.size)}, same size, " \
+            summary = f"{local.name} is off-site on {where}, {format_bytes(local.size)}, same size, " \
                       f"copied {when(datetime.fromtimestamp(r.mtime, tz), now)}"
         elif r.size > local.size:
             status = Status.CRITICAL
-            summary = f"copy differs: {local.name} on {where} is {human_size(r.size)} " \
-                      f"({r.size} B), the local file is {human_size(local.size)} ({local.size} B)"
+            summary = f"copy differs: {local.name} on {where} is {format_bytes(r.size)} " \
+                      f"({r.size} B), the local file is {format_bytes(local.size)} ({local.size} B)"
         elif overdue:
             status = Status.CRITICAL
             summary = f"copy incomplete: {sizes}, {local.name} on {where} (due by {when(due, now)})"

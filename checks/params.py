@@ -13,7 +13,7 @@ annotation                 accepted input
 ``float`` / ``int``        a number; ``"85"`` from the command line
 ``str``                    a string
 ``bool``                   true/false (``yes``/``no``/``1``/``0`` as text)
-``Duration``               seconds, or ``"30s"``, ``"5m"``, ``"26h"``, ``"7d"``
+``Duration``               seconds, or ``"30s"``, ``"5m"``, ``"26h"``, ``"7d"`` (:mod:`checks._units`)
 ``tuple[str, ...]``        a list, or ``"a,b,c"`` as text
 ``float | None`` etc.      as above, or null / empty text
 =========================  =============================================
@@ -29,15 +29,12 @@ import typing
 from collections.abc import Mapping
 from typing import Any, NewType
 
-__all__ = ["Duration", "ParamError", "parse_duration", "parse_params", "format_duration"]
+from checks._units import DURATION_HINT, format_duration, parse_duration
 
-#: Seconds; written in configs as ``30s``, ``5m``, ``26h`` or ``7d``.
+__all__ = ["DURATION_HINT", "Duration", "ParamError", "parse_duration", "parse_params", "format_duration"]
+
+#: Seconds; written in configs as ``30s``, ``5m``, ``26h`` or ``7d`` (the grammar: :mod:`checks._units`).
 Duration = NewType("Duration", float)
-
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
-_PART_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, None: 1.0}
-DURATION_HINT = "a duration like 30s, 5m, 26h, 7d"
 
 
 class ParamError(ValueError):
@@ -46,35 +43,6 @@ class ParamError(ValueError):
     def __init__(self, errors: list[tuple[str, str]]):
         self.errors = errors
         super().__init__("; ".join(f"{k}: {m}" for k, m in errors))
-
-
-def parse_duration(value: str | int | float) -> float:
-    """``"26h"`` → 93600.0 seconds; ``"1h30m"`` → 5400.0.  A bare number is seconds."""
-    if isinstance(value, bool):
-        raise ValueError(f"expected {DURATION_HINT}")
-    if isinstance(value, int | float):
-        if not math.isfinite(value) or value < 0:
-            raise ValueError(f"expected {DURATION_HINT}")
-        return float(value)
-    if not isinstance(value, str):
-        raise ValueError(f"expected {DURATION_HINT}")
-    m = _DURATION_RE.match(value)
-    if m:
-        return float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
-    compact = value.replace(" ", "")
-    parts = _PART_RE.findall(compact)
-    if parts and "".join(n + u for n, u in parts) == compact:  # compound: "1h30m"
-        return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
-    raise ValueError(f"expected {DURATION_HINT} (got {value!r})")
-
-
-def format_duration(seconds: float) -> str:
-    """The shortest exact way to write ``seconds``: 93600 → ``"26h"``."""
-    for unit in ("w", "d", "h", "m", "s"):
-        size = _UNIT_SECONDS[unit]
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
 
 
 _TRUE = {"true", "yes", "on", "1"}

@@ -79,7 +79,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from checks import _windows
-from checks._files import human_age
+from checks._units import format_seconds
 from checks.context import CheckContext
 from checks.params import Duration, format_duration
 from checks.result import Metric, Result, Status, format_time
@@ -605,12 +605,12 @@ def _judge_security(inv: Inventory, params: PatchesParams, ctx: CheckContext) ->
     if oldest is not None and oldest >= params.max_security_age:
         late = [r for r in rows if r["age_seconds"] >= params.max_security_age]
         problems.append(f"{len(late)} security update(s) pending longer than "
-                        f"{format_duration(params.max_security_age)} (oldest {human_age(oldest)}): "
+                        f"{format_duration(params.max_security_age)} (oldest {format_seconds(oldest)}): "
                         + _names(late))
     stale_lists = params.max_lists_age is not None and (lists_age is None or lists_age >= params.max_lists_age)
     if stale_lists:
         problems.append(f"{inv.lists_what}: never updated" if lists_age is None else
-                        f"{inv.lists_what} {human_age(lists_age)} old (over "
+                        f"{inv.lists_what} {format_seconds(lists_age)} old (over "
                         f"{format_duration(params.max_lists_age or 0)}): what is pending is not known "
                         f"beyond that")
     status = Status.WARNING if problems else Status.OK
@@ -618,13 +618,13 @@ def _judge_security(inv: Inventory, params: PatchesParams, ctx: CheckContext) ->
         summary = "; ".join(problems)
     elif n_sec:
         counted = " since first seen" if any(r["since_is"] != "published" for r in rows) else ""
-        summary = (f"{n_sec} security update(s) pending, oldest {human_age(oldest or 0)}{counted} "
+        summary = (f"{n_sec} security update(s) pending, oldest {format_seconds(oldest or 0)}{counted} "
                    f"(limit {format_duration(params.max_security_age)}): {_names(rows)}")
     else:
         summary = "no security update pending"
     summary += f"; {n_all} update(s) pending in all"
     if lists_age is not None and not stale_lists:
-        summary += f"; lists {human_age(lists_age)} old"
+        summary += f"; lists {format_seconds(lists_age)} old"
     metrics = (
         Metric("pending_security", float(n_sec), "count", min=0),
         Metric("pending_updates", float(n_all), "count", min=0),
@@ -654,8 +654,8 @@ def _judge_last_update(inv: Inventory, params: PatchesParams, now: datetime) -> 
         age = _ago(now, inv.last_update)
         details.update(last_update=format_time(inv.last_update), what=inv.last_update_what)
         status = Status.WARNING if age >= params.max_since_update else Status.OK
-        head = f"no update installed for {human_age(age)}" if status is Status.WARNING else \
-            f"last update installed {human_age(age)} ago"
+        head = f"no update installed for {format_seconds(age)}" if status is Status.WARNING else \
+            f"last update installed {format_seconds(age)} ago"
         summary = (f"{head} (limit {limit}): {inv.last_update_what}, "
                    f"{inv.last_update.astimezone().strftime('%Y-%m-%d %H:%M')}")
         metric_value: float | None = round(age)
@@ -664,7 +664,7 @@ def _judge_last_update(inv: Inventory, params: PatchesParams, now: datetime) -> 
         details["logs_since"] = format_time(inv.history_since)
         status = Status.WARNING if span >= params.max_since_update else Status.OK
         summary = (f"no update installed in the logs kept (since "
-                   f"{inv.history_since.astimezone().strftime('%Y-%m-%d')}, {human_age(span)})")
+                   f"{inv.history_since.astimezone().strftime('%Y-%m-%d')}, {format_seconds(span)})")
         metric_value = round(span)
     else:
         status = Status.UNKNOWN
@@ -701,7 +701,7 @@ def _judge_reboot(inv: Inventory, params: PatchesParams, ctx: CheckContext) -> R
     age = _ago(now, since)
     status = Status.WARNING if age >= params.max_security_age else Status.OK
     evidence = ", ".join(inv.reboot_evidence[:6]) or "marker set"
-    summary = (f"reboot pending for {human_age(age)} since {since.astimezone().strftime('%Y-%m-%d %H:%M')}: "
+    summary = (f"reboot pending for {format_seconds(age)} since {since.astimezone().strftime('%Y-%m-%d %H:%M')}: "
                f"installed updates are not in effect ({evidence})")
     return Result(check=NAME, item="reboot", status=status, summary=summary[:1000], standard=standard,
                   metrics=(Metric("reboot_pending_seconds", round(age), "s", warn=params.max_security_age,

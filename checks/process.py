@@ -29,6 +29,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from checks._units import format_bytes
 from checks.context import CheckContext
 from checks.result import Metric, Result, Status
 
@@ -122,7 +123,7 @@ def run(params: ProcessParams, ctx: CheckContext, *,
         status, verdict = Status.OK, f"{count} running"
     summary = f"{item}: {verdict}"
     if count:
-        summary += f", {rss / 2**20:.1f} MiB resident"
+        summary += f", {format_bytes(rss)} resident"
     return [Result(
         check=NAME, item=item, status=status, standard=standard, summary=summary,
         metrics=(Metric("count", float(count), "count", min=0),

@@ -93,13 +93,12 @@ from checks import _odbc
 from checks._files import (
     BackupFile,
     ListingTimeout,
-    human_age,
-    human_size,
     list_matching,
     list_with_timeout,
     listing_problem,
     newest_settled,
 )
+from checks._units import format_bytes, format_seconds
 from checks._verify import Verification, verify_file
 from checks.backup_files import item_of
 from checks.context import CheckContext
@@ -864,8 +863,8 @@ def _probe_and_size(d: Drill, conn: Any, f: BackupFile, details: dict[str, Any],
     metrics.append(Metric("restored_size_bytes", size, "B", min=0))
     details["restored_size_bytes"] = None if size is None else int(size)
     took = time.monotonic() - d.began
-    sized = f", {human_size(size)}" if size is not None else ""
-    summary = (f"{f.name} ({human_size(f.size)}, {human_age(max(0.0, d.ctx.now.timestamp() - f.mtime))} old) "
+    sized = f", {format_bytes(size)}" if size is not None else ""
+    summary = (f"{f.name} ({format_bytes(f.size)}, {format_seconds(max(0.0, d.ctx.now.timestamp() - f.mtime))} old) "
                f"restored into {d.name} and probed in {took:.1f} s{sized}; dropped")
     if params.max_duration is not None and took > params.max_duration:
         return Status.WARNING, f"drill took {took:.1f} s, longer than max_duration " \

@@ -53,8 +53,8 @@ from datetime import timedelta
 from typing import Any
 
 from checks import _ssh
-from checks._files import human_size
 from checks._perfdata import parse_output
+from checks._units import format_bytes, format_seconds
 from checks.context import CheckContext
 from checks.disk import PSEUDO_FSTYPES
 from checks.judge import above, below
@@ -464,8 +464,8 @@ def _df(params: SshParams, remote: Callable[[str], _ssh.CommandOutput],
         results.append(Result(
             check=NAME, item=f"df:{row.mount}"[:255], status=above(pct, params.warn, params.crit),
             standard=standard,
-            summary=f"{row.mount} {pct:.1f} % used, {human_size(row.available_bytes)} free of "
-                    f"{human_size(row.total_bytes)}",
+            summary=f"{row.mount} {pct:.1f} % used, {format_bytes(row.available_bytes)} free of "
+                    f"{format_bytes(row.total_bytes)}",
             metrics=(
                 Metric("used_percent", pct, "%", warn=params.warn, crit=params.crit, min=0, max=100),
                 Metric("free_bytes", float(row.available_bytes), "B", min=0, max=float(row.total_bytes)),
@@ -474,18 +474,6 @@ def _df(params: SshParams, remote: Callable[[str], _ssh.CommandOutput],
             details={**base, **extra, "device": row.device, "fstype": row.fstype},
         ))
     return results
-
-
-def _human_span(seconds: float) -> str:
-    s = int(seconds)
-    days, rest = divmod(s, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min" if minutes else f"{s} s"
 
 
 def _uptime(params: SshParams, remote: Callable[[str], _ssh.CommandOutput], base: dict[str, Any],
@@ -516,7 +504,7 @@ def _uptime(params: SshParams, remote: Callable[[str], _ssh.CommandOutput], base
     booted = ctx.now - timedelta(seconds=seconds)
     status = below(seconds, params.min_uptime, None) if params.min_uptime else Status.OK
     load = parsed.load if parsed is not None else None
-    summary = f"up {_human_span(seconds)} (since {format_time(booted)[:16].replace('T', ' ')} UTC)"
+    summary = f"up {format_seconds(seconds)} (since {format_time(booted)[:16].replace('T', ' ')} UTC)"
     if status is Status.WARNING:
         summary = f"rebooted recently: {summary}"
     if load is not None:

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from checks._units import format_seconds
 from checks.context import CheckContext
 from checks.params import Duration, format_duration
 from checks.result import Metric, Result, Status
@@ -63,12 +64,6 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
-def _human(seconds: float) -> str:
-    days, rest = divmod(int(seconds), 86400)
-    hours, rest = divmod(rest, 3600)
-    return f"{days} d {hours} h" if days else f"{hours} h {rest // 60} min"
-
-
 def run(params: UptimeParams, ctx: CheckContext, *,
         boot_time: Callable[[], float] = _boot_time) -> list[Result]:
     standard = "no unplanned reboot" + (f", up > {format_duration(params.min_uptime)}"
@@ -86,7 +81,7 @@ def run(params: UptimeParams, ctx: CheckContext, *,
     previous = ctx.state.get("boot_time")
     ctx.state["boot_time"] = boot
     statuses = [Status.OK]
-    parts = [f"up {_human(up)} since {_iso(boot)}"]
+    parts = [f"up {format_seconds(up)} since {_iso(boot)}"]
     details: dict[str, object] = {"boot_time": _iso(boot)}
     if isinstance(previous, int | float) and abs(boot - previous) > params.tolerance:
         statuses.append(Status.CRITICAL if params.reboot_status == "critical" else Status.WARNING)

@@ -57,6 +57,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from apscheduler.triggers.cron import CronTrigger
 
+from checks._units import format_duration
 from checks.result import Status
 from collector.config import ConfigError
 from collector.terms import Term, parse_term
@@ -981,15 +982,6 @@ def load_policies(path: str | Path) -> Policies:
     return Policies(default=default, sites=sites, source=str(file))
 
 
-def _fmt(d: timedelta) -> str:
-    """An elapsed time the code holds (not one a person wrote): the largest exact unit, ``90m``."""
-    seconds = int(d.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
 def describe_policies(policies: Policies) -> str:
     """A plain-text summary of each policy (``wardround-collector policy check``)."""
     lines = [f"{policies.source}: OK"]
@@ -1008,7 +1000,8 @@ def describe_policies(policies: Policies) -> str:
             lines.append(f"  rule {r.check} {r.item}: opens {opens}; after {r.after}, recovers after "
                          f"{r.recover_after}, flapping at {r.flap_changes} changes in {r.flap_window}")
         silent = f"after {p.silent_grace} at level {p.silent_level}" if p.silent_grace else "off"
-        lines.append(f"  agent silent: {silent}; reopen window {_fmt(p.reopen_window)}; "
+        reopen = format_duration(p.reopen_window.total_seconds())
+        lines.append(f"  agent silent: {silent}; reopen window {reopen}; "
                      f"escalate on breach: {'yes' if p.escalate_on_breach else 'no'}; "
                      f"{len(p.maintenance)} maintenance window(s)")
         f = p.followup

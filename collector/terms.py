@@ -1,8 +1,7 @@
 """Contract terms: how long a ticket's deadline runs, kept as the policy wrote it.
 
-The grammar of a policy duration is defined here and nowhere else in the collector
-(a clock duration itself is read by :func:`checks.params.parse_duration`, the
-project's duration reader)::
+A term is written in the project's one duration grammar (:mod:`checks._units`, which
+reads clock durations and working days); this module adds what a term means::
 
     30m, 2h, 27h, 1h30m, 1.5h      clock time: on a business clock it counts working time
                                    (with 08:30-17:30, 9h is one working day), on 24x7 elapsed time
@@ -33,13 +32,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from checks.params import parse_duration as parse_clock
+from checks._units import UNIT_SECONDS, duration_parts, parse_duration, working_days
 
 __all__ = ["Term", "parse_term", "say_term"]
 
-_WORKING_DAYS_RE = re.compile(r"^(\d+)\s*(?:wd|working\s+days?|个?工作日)$", re.IGNORECASE)
-_PART_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _ZH_UNITS = {"ms": "毫秒", "s": "秒", "m": "分钟", "h": "小时", "d": "天", "w": "周"}
 _EN_UNITS = {"ms": ("millisecond", "milliseconds"), "s": ("second", "seconds"), "m": ("minute", "minutes"),
              "h": ("hour", "hours"), "d": ("day", "days"), "w": ("week", "weeks")}
@@ -69,9 +65,11 @@ class Term:
             n = max(1, math.ceil(self.working_days * factor))
             return Term(re.sub(r"\d+", str(n), self.text, count=1), working_days=n)
         time = self.time * factor
-        parts = _PART_RE.findall(self.text.replace(" ", ""))
-        unit = parts[0][1] if parts else "s"
-        return Term(f"{_num(round(time.total_seconds() / _UNIT_SECONDS[unit], 3))}{unit}", time=time)
+        try:
+            unit = duration_parts(self.text)[0][1]
+        except ValueError:  # a term made in code without its text
+            unit = "s"
+        return Term(f"{_num(round(time.total_seconds() / UNIT_SECONDS[unit], 3))}{unit}", time=time)
 
 
 def parse_term(value: Any, *, business: bool) -> Term:
@@ -79,22 +77,22 @@ def parse_term(value: Any, *, business: bool) -> Term:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"expected {HINT} (got {value!r})")
     text = value.strip()
-    wd = _WORKING_DAYS_RE.match(text)
-    if wd is not None:
+    n = working_days(text)
+    if n is not None:
         if not business:
             raise ValueError(f"{text!r}: working days need a business clock (clock: business); "
                              "on a 24x7 clock write 3d or 72h")
-        n = int(wd.group(1))
         if not 1 <= n <= 366:
             raise ValueError(f"{text!r}: expected 1 to 366 working days")
         return Term(text, working_days=n)
     if not re.search(r"[a-z]\s*$", text, re.IGNORECASE):
         raise ValueError(f"expected {HINT}, with its unit (got {value!r})")
     try:
-        seconds = parse_clock(text)
+        parts = duration_parts(text)
     except ValueError:
         raise ValueError(f"expected {HINT} (got {value!r})") from None
-    units = {u for _, u in _PART_RE.findall(text.replace(" ", ""))}
+    seconds = parse_duration(text)
+    units = {u for _, u in parts}
     if business and units & {"d", "w"}:
         hours = _num(seconds / 3600)
         days = f"{_num(seconds / 86400)}wd" if units == {"d"} and seconds % 86400 == 0 else "5wd"
@@ -117,12 +115,12 @@ def _lang(language: str) -> str:
 def say_term(text: str, language: str, *, business: bool) -> str:
     """``text`` (a term as written) in words of ``language`` (zh, zh_CN or en), units kept as written."""
     lang = _lang(language)
-    days = _WORKING_DAYS_RE.match(text.strip())
+    days = working_days(text)
     if days is not None:
-        n = int(days.group(1))
-        return f"{n}个工作日" if lang == "zh" else f"{n} working day{'s' if n != 1 else ''}"
-    parts = _PART_RE.findall(text.replace(" ", ""))
-    if not parts:
+        return f"{days}个工作日" if lang == "zh" else f"{days} working day{'s' if days != 1 else ''}"
+    try:
+        parts = duration_parts(text)
+    except ValueError:
         return text
     if lang == "zh":
         said = "".join(f"{n}{_ZH_UNITS[u]}" for n, u in parts)

@@ -47,6 +47,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from checks._units import parse_duration as read_duration
 from collector.notify import EVENTS
 
 __all__ = [
@@ -58,8 +59,6 @@ CHANNEL_TYPES = ("email", "webhook", "wecom", "dingtalk", "feishu")
 ROBOT_TYPES = ("wecom", "dingtalk", "feishu")  # group robots: rate-limited, and a burst becomes a digest
 LANGUAGES = ("zh", "en")
 DEFAULT_EVENTS = ("opened", "reopened", "escalated", "breached", "resolved", "complaint")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 
 
 class Secret:
@@ -97,17 +96,11 @@ def mask_url(url: str) -> str:
 
 
 def parse_duration(value: Any) -> float | None:
-    """Seconds from ``30s``, ``1h30m``, ``3d`` or a plain number of seconds; None if invalid."""
-    if isinstance(value, bool):
+    """Seconds from ``30s``, ``1h30m``, ``3d`` or a plain number of seconds; None if invalid or 0."""
+    try:
+        seconds = read_duration(value)  # the project's one grammar (checks._units)
+    except ValueError:
         return None
-    if isinstance(value, int | float):
-        return float(value) if value > 0 else None
-    if not isinstance(value, str):
-        return None
-    text = value.strip().lower().replace(" ", "")
-    if not text or _DURATION.sub("", text):
-        return None
-    seconds = sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(text))
     return seconds if seconds > 0 else None
 
 

@@ -51,9 +51,10 @@ from zoneinfo import ZoneInfo
 import orjson
 from sqlalchemy import Connection, func, select
 
+from checks._units import format_bytes
 from collector.policy import SitePolicy
 from collector.records.i18n import catalog, text
-from collector.records.measure import format_bytes, metric_value, metrics_of
+from collector.records.measure import metric_value, metrics_of
 from collector.records.model import Section, Verdict, verdict_of_status, worse
 from collector.records.service import Period, containing_period
 from collector.store import records as store

@@ -51,13 +51,14 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection
 
+from checks._units import format_bytes, format_value
 from checks.result import format_time
 from collector.netpath import path_hops, routers_text
 from collector.policy import BACKUP_CHECKS, SitePolicy, default_policy
 from collector.records.hygiene import drills_section, hygiene_section
 from collector.records.i18n import catalog, text
 from collector.records.kinds import register
-from collector.records.measure import format_bytes, format_measure, metric_value, metrics_of
+from collector.records.measure import metric_value, metrics_of
 from collector.records.model import (
     VERDICTS,
     Anomaly,
@@ -73,7 +74,7 @@ from collector.records.model import (
 from collector.records.tickets import ticket_lines
 from collector.store import records as store
 
-__all__ = ["build", "format_measure", "item_label", "pick_metric"]
+__all__ = ["build", "item_label", "pick_metric"]
 
 MIN_LOOKBACK = timedelta(days=7)
 
@@ -134,7 +135,7 @@ def build(conn: Connection, *, site: str, period_start: datetime, period_end: da
         else:
             remark = ""
         rows.append(Row(host=it.host, check=it.check, item=it.item, label=label, standard=it.standard,
-                        value=value, unit=unit, measured=format_measure(value, unit), verdict=verdict,
+                        value=value, unit=unit, measured=format_value(value, unit), verdict=verdict,
                         remark=remark, summary=it.summary, at=format_time(it.started_at), results=it.results,
                         bad=it.bad, worst=worst))
         if verdict != "normal" or worst != "normal":

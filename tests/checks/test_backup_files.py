@@ -69,7 +69,7 @@ def test_backup_ok_with_the_evidence_when_last_nights_file_is_there(tmp_path):
     put(tmp_path, "HIS_20261123_0200.bak", MTF, datetime(2026, 11, 23, 2, 41, tzinfo=UTC))
     r = check(**daily(tmp_path))
     assert r.status is Status.OK
-    assert r.summary.startswith("HIS_20261123_0200.bak, 1.0 KiB, finished 02:41, expected by 03:30")
+    assert r.summary.startswith("HIS_20261123_0200.bak, 1 KiB, finished 02:41, expected by 03:30")
     assert "MTF header present" in r.summary
     assert r.standard == "backup daily 02:00, done by 03:30"
     assert r.item == os.path.join(str(tmp_path), "*.bak")
@@ -87,7 +87,7 @@ def test_backup_critical_when_no_file_since_the_expected_run(tmp_path):
     r = check(**daily(tmp_path))
     assert r.status is Status.CRITICAL
     assert r.summary == ("no backup since the 02:00 run (expected by 03:30); newest is "
-                         "HIS_20261122_0200.bak from 2026-11-22 02:41, 31 h old")
+                         "HIS_20261122_0200.bak from 2026-11-22 02:41, 31.3 h old")
 
 
 @pytest.mark.parametrize(("now", "status"), [
@@ -142,7 +142,7 @@ def test_backup_stale_when_older_than_max_age(tmp_path):
     assert r.standard == "newest backup younger than 26h"
     ok = check(path=str(tmp_path), max_age="28h")
     assert ok.status is Status.OK
-    assert ok.summary.startswith("his.bak, 1.0 KiB, finished 2026-11-22 07:00, 27 h old")
+    assert ok.summary.startswith("his.bak, 1 KiB, finished 2026-11-22 07:00, 27 h old")
 
 
 # -- size ----------------------------------------------------------------------------------------
@@ -157,7 +157,7 @@ def test_backup_critical_when_the_newest_file_is_empty(tmp_path):
 def test_backup_critical_below_min_size(tmp_path):
     put(tmp_path, "b.bak", MTF, NOW - timedelta(hours=8))
     r = check(**daily(tmp_path, min_size=4096))
-    assert r.status is Status.CRITICAL and r.summary == "b.bak is only 1.0 KiB (minimum 4.0 KiB)"
+    assert r.status is Status.CRITICAL and r.summary == "b.bak is only 1 KiB (minimum 4 KiB)"
 
 
 def _week(tmp_path: pathlib.Path, newest_size: int) -> None:

@@ -223,7 +223,7 @@ def test_forecast_gives_no_figure_and_says_so_when_history_is_too_short():
     state: dict = {}
     *_, r = grow(state, [(0, 50 * GiB), (1, 51 * GiB)])
     assert metric(r, "days_to_full").value is None
-    assert "no forecast yet: 2 samples over 1.0 h, need 3 over 6.0 h" in r.summary
+    assert "no forecast yet: 2 samples over 1 h, need 3 over 6 h" in r.summary
     assert r.status is Status.OK
 
 

@@ -60,7 +60,7 @@ def test_offsite_ok_when_the_copy_is_there_with_the_same_size(sshd, dirs):  # no
     put(remote, "HIS_new.bak", 4096, t + 600)
     r = check(sshd, local, remote)
     assert r.status is Status.OK, r.summary
-    assert r.summary.startswith(f"HIS_new.bak is off-site on 127.0.0.1:{remote}, 4.0 KiB, same size, copied ")
+    assert r.summary.startswith(f"HIS_new.bak is off-site on 127.0.0.1:{remote}, 4 KiB, same size, copied ")
     assert metric(r, "lag_seconds") == pytest.approx(600, abs=1)
     assert metric(r, "size_bytes") == metric(r, "remote_size_bytes") == 4096
     assert metric(r, "age_seconds") == pytest.approx(5 * HOUR - 600, abs=60)
@@ -75,7 +75,7 @@ def test_offsite_critical_when_the_copy_is_partial_after_the_delay(sshd, dirs): 
     put(remote, "HIS.bak", 1 << 20, t + 60)
     r = check(sshd, local, remote)
     assert r.status is Status.CRITICAL
-    assert r.summary.startswith("copy incomplete: 1.0 MiB of 4.0 MiB, HIS.bak on 127.0.0.1:")
+    assert r.summary.startswith("copy incomplete: 1 MiB of 4 MiB, HIS.bak on 127.0.0.1:")
 
 
 def test_offsite_ok_while_a_partial_copy_is_still_within_the_delay(sshd, dirs):  # noqa: F811
@@ -84,7 +84,7 @@ def test_offsite_ok_while_a_partial_copy_is_still_within_the_delay(sshd, dirs): 
     put(local, "HIS.bak", 4 << 20, t)
     put(remote, "HIS.bak", 1 << 20, t + 60)
     r = check(sshd, local, remote)
-    assert r.status is Status.OK and r.summary.startswith("copy in progress: 1.0 MiB of 4.0 MiB")
+    assert r.status is Status.OK and r.summary.startswith("copy in progress: 1 MiB of 4 MiB")
 
 
 def test_offsite_ok_pending_when_the_copy_is_absent_but_not_yet_due(sshd, dirs):  # noqa: F811
@@ -92,7 +92,7 @@ def test_offsite_ok_pending_when_the_copy_is_absent_but_not_yet_due(sshd, dirs):
     put(local, "HIS.bak", 4096, time.time() - 1800)
     r = check(sshd, local, remote)
     assert r.status is Status.OK
-    assert r.summary.startswith("copy pending, due by ") and "HIS.bak (4.0 KiB, 30 min old)" in r.summary
+    assert r.summary.startswith("copy pending, due by ") and "HIS.bak (4 KiB, 30 min old)" in r.summary
     assert metric(r, "remote_size_bytes") is None
 
 

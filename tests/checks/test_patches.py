@@ -315,7 +315,7 @@ def test_dnf_security_advisories_are_aged_from_their_date():
     assert ["/usr/bin/dnf", "-C", "check-update"] in fake.calls
     sec = r["security"]
     assert sec.status is Status.WARNING, sec.summary
-    assert sec.summary.startswith("2 security update(s) pending longer than 30d (oldest 73 d): "
+    assert sec.summary.startswith("2 security update(s) pending longer than 30d (oldest 72.8 d): "
                                   "vim-minimal, systemd-udev")
     assert (metric(sec, "pending_security"), metric(sec, "pending_updates")) == (3, 4)
     rows = {row["name"]: row for row in sec.details["security_updates"]}
@@ -383,7 +383,7 @@ def test_windows_hotfixes_pending_security_and_pending_reboot():
         assert marker in script
     sec = r["security"]
     assert sec.status is Status.WARNING, sec.summary
-    assert sec.summary.startswith("1 security update(s) pending longer than 30d (oldest 58 d): KB5044099")
+    assert sec.summary.startswith("1 security update(s) pending longer than 30d (oldest 57.6 d): KB5044099")
     assert metric(sec, "pending_security") == 2 and metric(sec, "pending_updates") == 3  # not the definitions
     assert metric(sec, "lists_age_seconds") == pytest.approx(12 * 3600 + 47 * 60 + 29, abs=1)
     last = r["last_update"]
@@ -407,7 +407,7 @@ def test_windows_without_search_has_no_security_item_and_old_hotfixes_warn():
                             powershell=lambda s, t: data, windows=True))
     assert set(r) == {"last_update", "reboot"}
     assert r["last_update"].status is Status.WARNING
-    assert r["last_update"].summary.startswith("no update installed for 108 d (limit 90d): KB5046615 "
+    assert r["last_update"].summary.startswith("no update installed for 108.3 d (limit 90d): KB5046615 "
                                                "(Security Update)")
 
 

@@ -1,9 +1,10 @@
 """collector/ imports only the checks' leaf modules from outside itself (architecture.md).
 
 A leaf module is one of the wire model (``checks.result``) or a shared helper
-(``checks.params``, the duration reader), and imports nothing but the standard
-library and other leaf modules: never a check implementation, so the collector
-installs without psutil, pyodbc or paramiko.
+(``checks._units``, the one duration grammar and value formatter; ``checks.params``,
+which re-exports it), and imports nothing but the standard library and other leaf
+modules: never a check implementation, so the collector installs without psutil,
+pyodbc or paramiko.
 
 One more: ``checks.entries``, the agent's validator of check entries, which ``fleet
 apply`` uses so a fleet file the collector takes is one every agent takes.  It reads each
@@ -23,7 +24,7 @@ import checks
 import collector
 
 FIRST_PARTY = {"agent", "checks", "collector", "bench", "tests"}
-LEAVES = ("checks.result", "checks.params", "checks.entries")
+LEAVES = ("checks.result", "checks.params", "checks.entries", "checks._units")
 # what checks.entries may import besides the leaves: the catalogue, and through it the context
 ENTRIES_NEEDS = ("checks.catalogue", "checks.context")
 # and, of the base install (pyproject dependencies): APScheduler for cron, PyYAML for files
