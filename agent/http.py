@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent import __version__
+from checks._units import format_bytes
 
 __all__ = ["Answer", "Http", "HttpError", "MAX_ANSWER_BYTES", "MAX_INFLATED_BYTES", "os_reason", "reason"]
 
@@ -270,7 +271,7 @@ class Http:
         if watchdog.expired:  # the answer was cut short at the deadline
             raise HttpError(f"no complete answer from the collector at {url} within {timeout:.3g} s")
         if len(raw) > MAX_ANSWER_BYTES:
-            raise HttpError(f"the collector's answer is larger than {MAX_ANSWER_BYTES >> 20} MiB; not read")
+            raise HttpError(f"the collector's answer is larger than {format_bytes(MAX_ANSWER_BYTES)}; not read")
         if status == 407:
             raise HttpError(f"the proxy {self.proxy} refused this agent (HTTP 407): check "
                             "collector.proxy_credentials_file")
@@ -298,7 +299,7 @@ def _inflate(raw: bytes, limit: int) -> bytes:
         inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
         out += inflater.decompress(rest, limit + 1 - len(out))
         if len(out) > limit:
-            raise HttpError(f"the collector's gzip answer inflates to more than {limit >> 20} MiB "
+            raise HttpError(f"the collector's gzip answer inflates to more than {format_bytes(limit)} "
                             f"({len(raw)} bytes compressed); not read")
         if not inflater.eof:
             raise ValueError("truncated gzip answer")

@@ -33,6 +33,7 @@ import orjson
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
+from checks._units import format_bytes
 from checks.entries import NAME_HINT, Problems, check_entries, check_keys, is_name, parse_yaml
 from checks.result import format_time
 from collector import audit
@@ -107,7 +108,7 @@ class Effective:
 def parse(data: bytes, file: str) -> Fleet:
     """Check a fleet file's bytes; FleetError lists every problem."""
     if len(data) > MAX_FLEET_BYTES:
-        raise FleetError([f"{file}: larger than {MAX_FLEET_BYTES >> 20} MiB ({len(data)} bytes): a fleet file "
+        raise FleetError([f"{file}: larger than {format_bytes(MAX_FLEET_BYTES)} ({len(data)} bytes): a fleet file "
                           "holds templates, not data; nothing was applied"])
     try:
         text = data.decode("utf-8")
