@@ -27,8 +27,6 @@ from checks.entries import (
     Problems,
     check_entries,
     check_keys,
-    cron_trigger,
-    crontab_weekdays,
     is_name,
     parse_yaml,
     read_duration,
@@ -38,7 +36,7 @@ from checks.params import parse_duration
 
 __all__ = ["AgentConfig", "CheckConfig", "CollectorConfig", "ConfigError", "load_config",
            "collector_url_problem", "parse_size", "default_spool_path", "redact_url",
-           "short_hostname", "cron_trigger", "crontab_weekdays", "token_file_problem", "proxy_url_problem",
+           "short_hostname", "token_file_problem", "proxy_url_problem",
            "DEFAULT_CONFIG_EVERY_S"]
 
 log = logging.getLogger(__name__)

@@ -35,7 +35,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from agent.central import Central, pick_up_token
-from agent.config import AgentConfig, CheckConfig, cron_trigger
+from agent.config import AgentConfig, CheckConfig
+from agent.cron import CrontabTrigger
 from agent.http import Http
 from agent.runner import CheckRun, Runner
 from agent.sender import Backoff, Sender, collector_base
@@ -208,7 +209,7 @@ class Agent:
         else:
             assert check.cron is not None
             # cron times come from the schedule, not from the previous run: no drift
-            trigger = cron_trigger(check.cron, jitter_s=jitter)
+            trigger = CrontabTrigger(check.cron, jitter_s=jitter)
             grace = 3600
             first = now + timedelta(seconds=1 + random.uniform(0, jitter))
         self.scheduler.add_job(self.patrol, trigger, args=[run], id=run.key, name=run.key,

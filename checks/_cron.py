@@ -1,20 +1,33 @@
-"""A small crontab reader: when did a backup job last fire?
+"""The one crontab reader: when did a job last fire, when does it fire next?
+
+Every schedule Wardround reads is read here: a check entry's ``cron:`` (the agent
+schedules it with :class:`agent.scheduler.CrontabTrigger`, which asks :meth:`Schedule.next`),
+``backup_files``' ``schedule``, a site policy's maintenance windows and record schedule.
 
 APScheduler 3 reads weekday numbers with Monday = 0 (crontab says Sunday =
 0) and ANDs day-of-month with day-of-week (crontab ORs them when both are
-restricted), so a backup schedule copied from a crontab would be judged
-against the wrong days.  This module follows crontab(5) exactly for the
-five fields and the ``@daily``-style macros, and answers one question:
-the latest scheduled time at or before a moment, in a given time zone.
+restricted), so a schedule copied from a crontab would fire on the wrong days
+if APScheduler read it.  This module follows crontab(5) exactly for the five
+fields and the ``@daily``-style macros:
+
+* a day matches when its month matches and, if both the day-of-month and the
+  day-of-week field are restricted (do not start with ``*``), **either** one
+  matches; otherwise both must (``0 8 1 * 1``: the 1st of each month and every
+  Monday; ``0 8 * * 1``: Mondays);
+* weekdays run 0-7 (0 and 7 are Sunday) or ``sun``..``sat``; months 1-12 or ``jan``..``dec``.
+
+Two more forms are read because schedules written for APScheduler used them:
+``?`` for a whole day field (as ``*``) and ``last`` in the day-of-month field
+(the month's last day).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
-__all__ = ["Cron", "CronError", "parse_cron"]
+__all__ = ["Cron", "CronError", "Schedule", "parse_cron"]
 
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
@@ -50,11 +63,12 @@ class Cron:
     weekdays: frozenset[int]  # 0 = Sunday .. 6 = Saturday
     day_restricted: bool
     weekday_restricted: bool
+    last_day: bool = False  # ``last`` in the day-of-month field
 
     def day_matches(self, d: date) -> bool:
         if d.month not in self.months:
             return False
-        dom = d.day in self.days
+        dom = d.day in self.days or (self.last_day and (d + timedelta(days=1)).month != d.month)
         dow = (d.isoweekday() % 7) in self.weekdays
         if self.day_restricted and self.weekday_restricted:
             return dom or dow  # crontab(5): either one matches
@@ -75,6 +89,24 @@ class Cron:
                 fire = datetime(d.year, d.month, d.day, h, m, tzinfo=tz)
                 if fire <= at:
                     return fire
+        return None
+
+    def next(self, at: datetime, tz: tzinfo) -> datetime | None:
+        """The earliest scheduled time ``>= at`` (aware, in ``tz``); None if it never fires."""
+        if at.tzinfo is None:
+            raise ValueError("at must be timezone-aware")
+        local = at.astimezone(tz)
+        times = sorted((h, m) for h in self.hours for m in self.minutes)
+        day = local.date()
+        for ahead in range(_LOOKBACK_DAYS):
+            d = day + timedelta(days=ahead)
+            if not self.day_matches(d):
+                continue
+            for h, m in times:
+                fire = datetime(d.year, d.month, d.day, h, m, tzinfo=tz)
+                if fire >= at:
+                    # normalised: a time in a DST gap comes out as the wall clock after the jump
+                    return fire.astimezone(UTC).astimezone(tz)
         return None
 
     def describe(self) -> str:
@@ -133,14 +165,44 @@ def _field(text: str, field: str, low: int, high: int, names: tuple[str, ...] | 
 
 def parse_cron(expr: str) -> Cron:
     """Parse five crontab fields (or a macro such as ``@daily``)."""
+    if not isinstance(expr, str):
+        raise CronError(f"expected a crontab such as \"0 8 * * *\" (got {expr!r})")
     text = _MACROS.get(expr.strip().lower(), expr)
     parts = text.split()
     if len(parts) != 5:
         raise CronError(f"expected 5 fields (minute hour day month weekday), got {len(parts)}")
-    sets = [_field(p, name, lo, hi, names) for p, (name, lo, hi, names) in zip(parts, _FIELDS, strict=True)]
+    parts = [("*" if part == "?" and i in (2, 4) else part) for i, part in enumerate(parts)]
+    day_items = parts[2].lower().split(",")
+    last_day = "last" in day_items
+    if last_day:
+        day_items.remove("last")
+    sets = [_field(p, name, lo, hi, names) if p else set()
+            for p, (name, lo, hi, names) in zip(parts[:2] + [",".join(day_items)] + parts[3:], _FIELDS,
+                                                 strict=True)]
     weekdays = {d % 7 for d in sets[4]}
     return Cron(
         expr=expr.strip(), minutes=frozenset(sets[0]), hours=frozenset(sets[1]), days=frozenset(sets[2]),
         months=frozenset(sets[3]), weekdays=frozenset(weekdays),
         day_restricted=not parts[2].startswith("*"), weekday_restricted=not parts[4].startswith("*"),
+        last_day=last_day,
     )
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A crontab read in one time zone: the collector's maintenance windows and record schedules."""
+
+    cron: Cron
+    tz: tzinfo
+
+    @classmethod
+    def parse(cls, expr: str, tz: tzinfo) -> Schedule:
+        return cls(parse_cron(expr), tz)
+
+    def next(self, at: datetime) -> datetime | None:
+        """The earliest scheduled time ``>= at``; None if it never fires."""
+        return self.cron.next(at, self.tz)
+
+    def latest(self, at: datetime) -> datetime | None:
+        """The latest scheduled time ``<= at``; None if it never fired."""
+        return self.cron.latest(at, self.tz)

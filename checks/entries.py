@@ -10,29 +10,29 @@ Each problem reads ``FILE: key.path: what was expected (got ...)``::
     agent.yaml: checks[2].every: expected a duration like 30s, 5m, 26h, 7d (got '5 minutes')
     fleet.yaml: templates.base-linux[0].params.warn: expected a number (got 'high')
 
-Imports: the standard library, :mod:`checks.params` and :mod:`checks.catalogue`, which
+Imports: the standard library, PyYAML, :mod:`checks.params`, :mod:`checks._cron` and :mod:`checks.catalogue`, which
 imports a check's module only to read its parameters dataclass.  Check modules import
 their heavy libraries (psutil, pyodbc, paramiko, icmplib) inside the functions that
 measure, never at module level, so the collector — which imports this module and not
 the agent — validates a fleet file without them (``tests/collector/test_imports.py``
-proves it with those libraries made unimportable).  Cron expressions are checked with
-APScheduler, a base dependency, exactly as the agent will schedule them.
+proves it with those libraries made unimportable).  Cron expressions are read by
+:mod:`checks._cron`, the reader the agent's scheduler asks for every fire time.
 """
 
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from checks._cron import CronError, parse_cron
 from checks.catalogue import CheckSpec, UnknownCheck, get_check
 from checks.params import DURATION_HINT, ParamError, parse_duration, parse_params
 from checks.result import is_name  # the one name rule: sites, hosts, check instances
 
 __all__ = ["CheckConfig", "ENTRY_KEYS", "NAME_HINT", "Problems", "check_entries", "check_keys",
-           "cron_trigger", "crontab_weekdays", "is_name", "parse_yaml", "read_duration", "read_text"]
+           "is_name", "parse_yaml", "read_duration", "read_text"]
 
 NAME_HINT = "1-64 letters, digits, '.', '_' or '-' (starting with a letter or digit)"
 ENTRY_KEYS = frozenset({"check", "name", "host", "every", "cron", "params", "timeout"})
@@ -177,58 +177,15 @@ def check_entries(problems: Problems, where: str, raw: Any) -> list[CheckConfig]
 
 
 def _cron(problems: Problems, key: str, value: Any) -> str | None:
-    if not isinstance(value, str) or len(value.split()) != 5:
+    if not isinstance(value, str):
         problems.add(key, 'expected a 5-field crontab like "0 8 * * *" (minute hour day month weekday)', value)
         return None
     try:
-        cron_trigger(value, jitter_s=0)
-    except ValueError as exc:
+        parse_cron(value)  # the one crontab reader: the agent's scheduler asks it for every fire time
+    except CronError as exc:
         problems.add(key, f"expected a 5-field crontab like \"0 8 * * *\": {exc}", value)
         return None
     return value
-
-
-def cron_trigger(expr: str, *, jitter_s: float, timezone: Any = None) -> Any:
-    """An APScheduler CronTrigger for a 5-field crontab, with jitter.
-
-    Not ``CronTrigger.from_crontab``: in APScheduler 3.x weekday 0 is Monday,
-    in crontab it is Sunday, so ``1-5`` would mean Tuesday to Saturday.
-    Numeric weekdays are translated to names, which both agree on.
-    """
-    from apscheduler.triggers.cron import CronTrigger
-
-    minute, hour, day, month, day_of_week = expr.split()
-    return CronTrigger(minute=minute, hour=hour, day=day, month=month,
-                       day_of_week=crontab_weekdays(day_of_week),
-                       timezone=timezone, jitter=int(jitter_s) or None)
-
-
-_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-def crontab_weekdays(field: str) -> str:
-    """Crontab's weekday field (0 or 7 = Sunday) as APScheduler day names."""
-    if field in ("*", "?"):
-        return "*"
-    days: list[str] = []
-    for part in field.split(","):
-        span, slash, step_text = part.partition("/")
-        if not re.fullmatch(r"\*|\d+(-\d+)?", span):
-            days.append(part)  # names (mon-fri) mean the same in both
-            continue
-        if slash and not step_text.isdigit() or step_text == "0":
-            raise ValueError(f"bad step in the weekday field {field!r}")
-        step = int(step_text) if slash else 1
-        if span == "*":
-            lo, hi = 0, 6
-        else:
-            lo_text, _, hi_text = span.partition("-")
-            lo = int(lo_text)
-            hi = int(hi_text) if hi_text else (6 if slash else lo)
-        if not (0 <= lo <= hi <= 7):
-            raise ValueError(f"weekdays run from 0 to 7 (0 and 7 are Sunday), got {part!r}")
-        days.extend(_WEEKDAYS[d] for d in range(lo, hi + 1, step))
-    return ",".join(dict.fromkeys(days))
 
 
 def parse_yaml(text: str, file: str) -> Any:

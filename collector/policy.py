@@ -46,7 +46,6 @@ Every fault in the file is reported at once as ``FILE: path.to.key: expected
 from __future__ import annotations
 
 import fnmatch
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -55,8 +54,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from apscheduler.triggers.cron import CronTrigger
 
+from checks._cron import Schedule
 from checks._units import format_duration
 from checks.result import Status
 from collector.config import ConfigError
@@ -193,7 +192,7 @@ class Window:
     hosts: tuple[str, ...] = ("*",)
     start: datetime | None = None  # one-off
     end: datetime | None = None
-    cron: CronTrigger | None = None  # recurring: starts at each fire time, lasts ``duration``
+    cron: Schedule | None = None  # recurring: starts at each fire time, lasts ``duration``
     duration: timedelta = timedelta(0)
     reason: str = ""
 
@@ -203,7 +202,7 @@ class Window:
         if self.cron is None:
             assert self.start is not None and self.end is not None
             return self.start <= at < self.end
-        fire = self.cron.get_next_fire_time(None, at - self.duration + timedelta(microseconds=1))
+        fire = self.cron.next(at - self.duration + timedelta(microseconds=1))
         return fire is not None and fire <= at
 
     def ends_within(self, host: str, after: datetime, until: datetime) -> bool:
@@ -213,7 +212,7 @@ class Window:
         if self.cron is None:
             assert self.end is not None
             return after < self.end <= until
-        fire = self.cron.get_next_fire_time(None, after - self.duration + timedelta(microseconds=1))
+        fire = self.cron.next(after - self.duration + timedelta(microseconds=1))
         return fire is not None and fire + self.duration <= until
 
 
@@ -238,9 +237,9 @@ class RecordsPolicy:
     inspector: str | None = None  # None: the catalog's "automatic patrol"
     schedule: Mapping[str, str | None] = field(default_factory=lambda: dict(DEFAULT_RECORD_SCHEDULE))
 
-    def trigger(self, kind: str, zone: ZoneInfo) -> CronTrigger | None:
+    def trigger(self, kind: str, zone: ZoneInfo) -> Schedule | None:
         expr = self.schedule.get(kind)
-        return _cron(expr, zone) if expr else None
+        return Schedule.parse(expr, zone) if expr else None
 
 
 FOLLOWUP_TICKETS = ("handled", "all", "off")
@@ -663,42 +662,6 @@ def _rules(raw: Any, n_levels: int, path: str, p: _Problems) -> tuple[Rule, ...]
     return tuple(out)
 
 
-UTC_ZONE = ZoneInfo("UTC")
-_CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-def _cron(expr: str, zone: ZoneInfo) -> CronTrigger:
-    """A 5-field crontab as a CronTrigger, weekdays as in crontab (0 or 7 = Sunday).
-
-    Not ``CronTrigger.from_crontab``: in APScheduler 3 weekday 0 is Monday.
-    Numeric weekdays (and ranges and steps of them) become day names.
-    """
-    fields = expr.split()
-    if len(fields) != 5:
-        raise ValueError("expected 5 fields: minute hour day month weekday")
-    minute, hour, day, month, dow = fields
-    names: list[str] = []
-    for part in dow.split(","):
-        m = re.fullmatch(r"(\*|\d)(?:-(\d))?(?:/(\d+))?", part)
-        if m is None:
-            names.append(part)  # names (mon-fri) mean the same to both
-            continue
-        if m.group(1) == "*" and not m.group(3):
-            names = ["*"]
-            break
-        if m.group(1) == "*":
-            lo, hi = 0, 6
-        else:
-            lo = int(m.group(1))
-            hi = int(m.group(2)) if m.group(2) else (6 if m.group(3) else lo)  # "1/2": 1 to Saturday
-        step = int(m.group(3) or 1)
-        if hi > 7 or lo > hi or step == 0:
-            raise ValueError(f"bad weekday field {dow!r}")
-        names += [_CRON_DAYS[d] for d in range(lo, hi + 1, step)]
-    return CronTrigger(minute=minute, hour=hour, day=day, month=month,
-                       day_of_week=",".join(dict.fromkeys(names)), timezone=zone)
-
-
 def _aware(raw: Any, zone: ZoneInfo) -> datetime:
     value = raw if isinstance(raw, datetime) else datetime.fromisoformat(str(raw).strip())
     if value.tzinfo is None:
@@ -730,7 +693,7 @@ def _windows(raw: Any, zone: ZoneInfo, path: str, p: _Problems) -> tuple[Window,
             if "start" in w or "end" in w:
                 p.add(here, "give start and end (one-off) or cron and duration (recurring), not both")
             try:
-                trigger = _cron(str(w["cron"]), zone)
+                trigger = Schedule.parse(str(w["cron"]), zone)
             except ValueError as exc:
                 p.add(f"{here}.cron", f"expected a cron expression such as \"0 2 * * 0\" ({exc})")
                 continue
@@ -794,7 +757,7 @@ def _records_policy(raw: Any, base: RecordsPolicy, path: str, p: _Problems) -> R
                     merged[kind] = None
                     continue
                 try:
-                    _cron(str(expr), UTC_ZONE)
+                    Schedule.parse(str(expr), UTC)
                 except ValueError as exc:
                     p.add(here, f"expected a cron expression such as \"30 7 * * *\" or off ({exc})")
                     continue

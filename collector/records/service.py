@@ -359,7 +359,7 @@ class Records:
         for p in reversed(candidates):
             if p.end <= first_seen:
                 continue
-            fire = trigger.get_next_fire_time(None, p.end)
+            fire = trigger.next(p.end)
             if fire is None or fire > now:
                 continue
             with reading(self.engine) as conn:

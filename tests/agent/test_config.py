@@ -6,12 +6,11 @@ import os
 import subprocess
 import sys
 import textwrap
-from datetime import UTC
 from pathlib import Path
 
 import pytest
 
-from agent.config import ConfigError, cron_trigger, crontab_weekdays, load_config
+from agent.config import ConfigError, load_config
 from tests.agent.helpers import REPO, TOKEN
 
 
@@ -202,19 +201,6 @@ def test_two_instances_of_one_check_need_distinct_names_when_configured(tmp_path
                            "  - {check: disk, every: 1h}\n  - {check: disk, every: 1h, name: disk-data}\n")
     (error,) = errors_of(path)
     assert error.startswith(f"{path}: checks[1].name: 'disk' is already the name of checks[0]")
-
-
-def test_crontab_weekdays_mean_what_cron_means_when_translated() -> None:
-    from datetime import datetime
-
-    assert crontab_weekdays("1-5") == "mon,tue,wed,thu,fri"
-    assert crontab_weekdays("0") == crontab_weekdays("7") == "sun"
-    assert crontab_weekdays("mon-fri") == "mon-fri"
-    saturday = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
-    trigger = cron_trigger("0 8 * * 1-5", jitter_s=0, timezone=UTC)
-    assert trigger.get_next_fire_time(None, saturday) == datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
-    with pytest.raises(ValueError):
-        crontab_weekdays("8")
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

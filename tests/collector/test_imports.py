@@ -2,9 +2,9 @@
 
 A leaf module is one of the wire model (``checks.result``) or a shared helper
 (``checks._units``, the one duration grammar and value formatter; ``checks.params``,
-which re-exports it), and imports nothing but the standard library and other leaf
-modules: never a check implementation, so the collector installs without psutil,
-pyodbc or paramiko.
+which re-exports it; ``checks._cron``, the one crontab reader), and imports nothing but
+the standard library and other leaf modules: never a check implementation, so the
+collector installs without psutil, pyodbc or paramiko.
 
 One more: ``checks.entries``, the agent's validator of check entries, which ``fleet
 apply`` uses so a fleet file the collector takes is one every agent takes.  It reads each
@@ -24,11 +24,11 @@ import checks
 import collector
 
 FIRST_PARTY = {"agent", "checks", "collector", "bench", "tests"}
-LEAVES = ("checks.result", "checks.params", "checks.entries", "checks._units")
+LEAVES = ("checks.result", "checks.params", "checks.entries", "checks._units", "checks._cron")
 # what checks.entries may import besides the leaves: the catalogue, and through it the context
 ENTRIES_NEEDS = ("checks.catalogue", "checks.context")
-# and, of the base install (pyproject dependencies): APScheduler for cron, PyYAML for files
-ENTRIES_LIBRARIES = ("apscheduler", "yaml")
+# and, of the base install (pyproject dependencies): PyYAML for files
+ENTRIES_LIBRARIES = ("yaml",)
 
 
 def _imports(path: Path) -> list[str]:

@@ -153,6 +153,31 @@ default:
     assert not p.in_maintenance("pacs-01", sh(2026, 11, 30, 3, 0))  # Monday
 
 
+def test_policy_crons_read_days_as_crontab_does_when_day_and_weekday_are_both_given(tmp_path):
+    # One crontab reader (checks/_cron.py) for windows and record schedules: weekday 1-5 is
+    # Monday-Friday, and "1 * 0" is the 1st of the month OR a Sunday (crontab(5)), not AND.
+    p = load_policies(write(tmp_path, """\
+default:
+  business_hours: {timezone: Asia/Shanghai}
+  maintenance:
+    - {hosts: ["pacs-*"], cron: "0 2 1 * 0", duration: 1h}
+    - {hosts: ["lis-*"], cron: "0 22 * * 1-5", duration: 1h}
+  records:
+    schedule: {weekly: "0 8 1 * 1", daily: "@daily"}
+""")).default
+    assert p.in_maintenance("pacs-01", sh(2026, 11, 29, 2, 30))  # Sunday the 29th
+    assert not p.in_maintenance("pacs-01", sh(2026, 11, 30, 2, 30))  # Monday the 30th
+    assert p.in_maintenance("pacs-01", sh(2026, 12, 1, 2, 30))  # Tuesday the 1st
+    assert p.in_maintenance("lis-01", sh(2026, 11, 30, 22, 30))  # Monday
+    assert not p.in_maintenance("lis-01", sh(2026, 11, 28, 22, 30))  # Saturday
+    weekly = p.records.trigger("weekly", SH)
+    assert weekly is not None
+    assert weekly.next(sh(2026, 11, 28, 9, 0)) == sh(2026, 11, 30, 8, 0)  # Saturday → Monday
+    assert weekly.next(sh(2026, 11, 30, 9, 0)) == sh(2026, 12, 1, 8, 0)  # Monday → the 1st
+    daily = p.records.trigger("daily", SH)
+    assert daily is not None and daily.next(sh(2026, 11, 28, 9, 0)) == sh(2026, 11, 29, 0, 0)
+
+
 def test_every_fault_is_reported_at_once_when_the_file_is_wrong(tmp_path):
     path = write(tmp_path, """\
 default:
