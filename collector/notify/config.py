@@ -48,6 +48,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from checks._units import parse_duration as read_duration
+from checks.result import is_name
 from collector.notify import EVENTS
 
 __all__ = [
@@ -271,12 +272,11 @@ _KEYS = {
     "feishu": _COMMON_KEYS | {"url", "url_file", "url_env", "secret", "secret_file", "secret_env",
                               "card"},
 }
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 def _channel(name: str, doc: Any, problems: _Problems) -> Channel | None:
     path = f"channels.{name}"
-    if not _NAME.match(name):
+    if not is_name(name):
         problems.add(path, "a channel name is 1-64 letters, digits, '_', '.', '-'")
         return None
     if not isinstance(doc, Mapping):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -265,3 +266,16 @@ def test_a_password_in_a_check_parameter_is_masked_when_the_config_error_echoes_
     assert "Hunter2-Secret" not in proc.stderr
     proc = run_cli("check", "http", "--param", "url=http://monitor:Hunter2-Secret@his-web:80x/health")
     assert proc.returncode == 2 and "Hunter2-Secret" not in proc.stderr
+
+
+@pytest.mark.parametrize(("name", "ok"), [("a" * 64, True), ("his-db.01_b", True), ("a" * 65, False),
+                                          ("_his", False), ("his\n", False), ("his db", False)])
+def test_site_host_and_instance_names_follow_the_one_name_rule_when_configured(tmp_path: Path, name: str,
+                                                                               ok: bool) -> None:
+    # checks.result.is_name: what the collector accepts on the wire is what the agent accepts here
+    quoted = json.dumps(name)  # JSON is YAML: "his\n" holds a real newline
+    path = write(tmp_path, f"site: {quoted}\nhost: {quoted}\nchecks:\n  - {{check: disk, every: 5m, name: {quoted}}}\n")
+    if ok:
+        assert load_config(path).site == name
+    else:
+        assert [e.split(": ")[1] for e in errors_of(path)] == ["site", "host", "checks[0].name"]

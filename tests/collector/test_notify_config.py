@@ -115,3 +115,10 @@ def test_bad_rate_or_poll_is_named_when_configured(rate):
     assert config is None
     assert any(p.startswith("notifications.channels.d.rate:") for p in problems)
     assert any(p.startswith("notifications.poll:") for p in problems)
+
+
+@pytest.mark.parametrize(("name", "ok"), [("ops-mail", True), ("a" * 64, True), ("a" * 65, False),
+                                          ("ops\n", False), ("-ops", False)])
+def test_channel_names_follow_the_one_name_rule_when_parsed(name, ok):
+    _, problems = parse_notifications({"channels": {name: {"type": "wecom", "url": "https://qyapi.example/x"}}})
+    assert (not any("a channel name is" in p for p in problems)) is ok
