@@ -94,8 +94,7 @@ def _standard(params: AntivirusParams) -> str:
 def _finding(findings: list[tuple[Status, str]]) -> tuple[Status, list[str]]:
     """The worst status and the texts of the findings that are not OK, worst first."""
     bad = [(s, t) for s, t in findings if s is not Status.OK]
-    order = {Status.CRITICAL: 0, Status.UNKNOWN: 1, Status.WARNING: 2}
-    bad.sort(key=lambda f: order[f[0]])
+    bad.sort(key=lambda f: -f[0].severity)
     return Status.worst(s for s, _ in bad), [t for _, t in bad]
 
 

@@ -244,8 +244,7 @@ def run(params: BackupFilesParams, ctx: CheckContext, *,
         notes.append(f"{writing[0].name} is still being written")
 
     if problems:
-        rank = {Status.CRITICAL: 0, Status.UNKNOWN: 1, Status.WARNING: 2, Status.OK: 3}
-        problems.sort(key=lambda p: rank[p[0]])
+        problems.sort(key=lambda p: -p[0].severity)
         status = Status.worst(s for s, _ in problems)
         summary = "; ".join(text for _, text in problems)
     else:

@@ -481,8 +481,7 @@ def judge_backup(item: str, label: str, rule: Rule, seen: Seen | None, *,
                              f"{label}: {rule.what} of {when} unverified: taken without CHECKSUM"))
     bad = [f for f in findings if f[0] is not Status.OK]
     if bad:
-        order = {Status.CRITICAL: 0, Status.UNKNOWN: 1, Status.WARNING: 2}
-        bad.sort(key=lambda f: order[f[0]])
+        bad.sort(key=lambda f: -f[0].severity)
         status = Status.worst(f[0] for f in bad)
         summary = "; ".join([bad[0][2]] + [f[2].removeprefix(f"{label}: ") for f in bad[1:]])
         info["verdict"] = [f[1] for f in bad]

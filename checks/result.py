@@ -43,6 +43,7 @@ from typing import Any, TypeGuard
 
 __all__ = [
     "NAME_PATTERN",
+    "SEVERITY",
     "UNITS",
     "WIRE_VERSION",
     "Metric",
@@ -79,25 +80,40 @@ class Status(IntEnum):
     CRITICAL = 2
     UNKNOWN = 3
 
-    @staticmethod
-    def worst(statuses: Iterable[Status | int]) -> Status:
-        """The most serious status: CRITICAL > UNKNOWN > WARNING > OK.
+    @property
+    def severity(self) -> int:
+        """How serious, the one ranking: OK 0 < WARNING 1 < UNKNOWN 2 < CRITICAL 3.
 
         Icinga's order: a check we could not judge may hide a fault, so it
-        ranks above a warning but below a measured critical fault.  An empty
-        input is OK.
+        ranks above a warning but below a measured critical fault.  Sort
+        worst first with ``key=lambda s: -s.severity``; SQL builds its CASE
+        from :data:`SEVERITY`.
         """
-        rank = {Status.OK: 0, Status.WARNING: 1, Status.UNKNOWN: 2, Status.CRITICAL: 3}
+        return SEVERITY[self]
+
+    @staticmethod
+    def of_severity(rank: int) -> Status:
+        """The status with this :attr:`severity`."""
+        return _BY_SEVERITY[rank]
+
+    @staticmethod
+    def worst(statuses: Iterable[Status | int]) -> Status:
+        """The most serious status (:attr:`severity`): CRITICAL > UNKNOWN > WARNING > OK; OK when empty."""
         worst = Status.OK
         for s in statuses:
             s = Status(s)
-            if rank[s] > rank[worst]:
+            if SEVERITY[s] > SEVERITY[worst]:
                 worst = s
         return worst
 
     @property
     def label(self) -> str:
         return self.name
+
+
+#: Each status's :attr:`Status.severity`.
+SEVERITY: Mapping[Status, int] = {Status.OK: 0, Status.WARNING: 1, Status.UNKNOWN: 2, Status.CRITICAL: 3}
+_BY_SEVERITY = {rank: status for status, rank in SEVERITY.items()}
 
 
 class ResultError(ValueError):

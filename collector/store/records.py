@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, case, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from checks.result import SEVERITY, Status
 from collector.store.tables import fleet_hosts, hosts, latest, record_signatures, records, results, tickets
 
 __all__ = [
@@ -59,9 +60,8 @@ __all__ = [
     "sites",
 ]
 
-# Worst-first rank of a status for "the worst in the period": CRITICAL > UNKNOWN > WARNING > OK.
-_RANK = case((results.c.status == 2, 3), (results.c.status == 3, 2), (results.c.status == 1, 1), else_=0)
-_RANK_STATUS = {3: 2, 2: 3, 1: 1, 0: 0}
+# A status's severity (Status.severity) for "the worst in the period": CRITICAL > UNKNOWN > WARNING > OK.
+_RANK = case(*((results.c.status == int(s), rank) for s, rank in SEVERITY.items() if rank), else_=0)
 _KEY = (results.c.host, results.c.check, results.c.item)
 
 
@@ -97,7 +97,7 @@ def period_items(conn: Connection, site: str, start: datetime, end: datetime,
             *([results.c.check.in_(sorted(set(checks)))] if checks is not None else [])).subquery()
     q = select(inner).where(inner.c.rn == 1).order_by(inner.c.host, inner.c.check, inner.c.item)
     return [PeriodItem(r.host, r.check, r.item, int(r.status), r.summary, r.standard, r.metrics, r.started_at,
-                       int(r.n), int(r.bad or 0), _RANK_STATUS[int(r.worst_rank)])
+                       int(r.n), int(r.bad or 0), int(Status.of_severity(int(r.worst_rank))))
             for r in conn.execute(q)]
 
 

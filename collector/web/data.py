@@ -49,8 +49,7 @@ def host_items(engine: Engine, site: str, host: str) -> list[dict[str, Any]]:
             "summary": r.summary, "standard": r.standard, "value": _value(r.metrics), "at": r.started_at,
             "path": path_rows(_hops(details.get(r.result_uid)))}
            for r in rows]
-    rank = {Status.CRITICAL: 0, Status.UNKNOWN: 1, Status.WARNING: 2, Status.OK: 3}
-    out.sort(key=lambda i: rank.get(Status(i["status"]), 4))
+    out.sort(key=lambda i: -Status(i["status"]).severity)
     return out
 
 

@@ -295,9 +295,9 @@ def hosts_page(request: Request) -> Response:
         seen = h["last_seen"] or h["enrolled_at"]  # a host that never reported: since its enrolment
         last = datetime.fromisoformat(seen.replace("Z", "+00:00")) if seen else now
         rows.append({**h, "silent": now - last > grace and h["approval"] != "awaiting"})
-    worst = {None: -0.5, 3: -1.5}
-    rows.sort(key=lambda h: (not h["silent"], worst.get(h["worst_status"], -(h["worst_status"] or 0)),
-                             h["site"], h["host"]))
+    # worst first (Status.severity); a host that never reported sorts between WARNING and OK
+    rows.sort(key=lambda h: (not h["silent"], -0.5 if h["worst_status"] is None
+                             else -Status(h["worst_status"]).severity, h["site"], h["host"]))
     return _page(request, "hosts.html", person=person, session_id=sid, hosts=rows)
 
 

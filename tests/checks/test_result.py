@@ -38,6 +38,13 @@ def test_worst_orders_critical_unknown_warning_ok(statuses, worst):
     assert Status.worst(statuses) is worst
 
 
+def test_severity_is_the_one_ranking_that_worst_and_sorting_use():
+    by_severity = sorted(Status, key=lambda s: -s.severity)
+    assert by_severity == [Status.CRITICAL, Status.UNKNOWN, Status.WARNING, Status.OK]
+    assert all(Status.worst(by_severity[i:]) is by_severity[i] for i in range(4))
+    assert all(Status.of_severity(s.severity) is s for s in Status)
+
+
 def test_ids_are_unique_and_time_ordered_when_generated_quickly():
     ids = [new_result_id() for _ in range(20000)]
     assert len(set(ids)) == len(ids)
