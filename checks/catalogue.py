@@ -16,7 +16,7 @@ from typing import Any
 from checks.context import CheckContext
 from checks.result import Result
 
-__all__ = ["CATALOGUE", "CheckSpec", "UnknownCheck", "get_check"]
+__all__ = ["BACKUP_CHECKS", "CATALOGUE", "CheckSpec", "UnknownCheck", "get_check"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,11 @@ class _Entry:
     params: str  # the parameters dataclass in checks/<name>.py
     summary: str
     timeout_s: float
+    #: a backup check: each item is one backup (its results say whether it was taken, with
+    #: ``age_seconds``/``size_bytes``).  The collector opens tickets for them after one bad
+    #: result, exports their age, counts them in the annual backup rate and shows them as
+    #: backup evidence on patrol records (:data:`BACKUP_CHECKS`).
+    backup: bool = False
 
 
 class _Catalogue(Mapping[str, CheckSpec]):
@@ -76,7 +81,7 @@ class _Catalogue(Mapping[str, CheckSpec]):
         return len(self._entries)
 
 
-CATALOGUE: Mapping[str, CheckSpec] = _Catalogue({
+_ENTRIES = {
     "disk": _Entry("DiskParams", "used space, free inodes and days until full of each real filesystem", 30.0),
     "system": _Entry("SystemParams", "CPU (averaged since the last run), memory, swap and load", 30.0),
     "uptime": _Entry("UptimeParams", "uptime, and a reboot since the previous run with old and new boot time",
@@ -89,13 +94,14 @@ CATALOGUE: Mapping[str, CheckSpec] = _Catalogue({
         "LogscanParams", "new log lines matching patterns (survives rotation); new Windows events", 60.0),
     "db_backup": _Entry(
         "DbBackupParams",
-        "database backups judged from the engine's own catalog (msdb, RMAN, pg_stat_archiver, MEB)", 120.0),
+        "database backups judged from the engine's own catalog (msdb, RMAN, pg_stat_archiver, MEB)", 120.0,
+        backup=True),
     "backup_files": _Entry(
         "BackupFilesParams", "newest backup file against its schedule: missed, stale, too small, incomplete",
-        300.0),
+        300.0, backup=True),
     "offsite_copy": _Entry(
         "OffsiteCopyParams", "the newest local backup is on the off-site server over SFTP, same size, in time",
-        60.0),
+        60.0, backup=True),
     "nagios": _Entry(
         "NagiosParams", "any Nagios-compatible plugin: exit code, summary, perfdata as metrics", 120.0),
     "port": _Entry("PortParams", "TCP connect to host:port, timed: refused, filtered, slow", 30.0),
@@ -127,7 +133,11 @@ CATALOGUE: Mapping[str, CheckSpec] = _Catalogue({
     "restore_drill": _Entry(
         "RestoreDrillParams", "restore the newest backup into a throwaway database on a scratch server, probe "
         "it, drop it: duration and size", 3600.0),
-})
+}
+CATALOGUE: Mapping[str, CheckSpec] = _Catalogue(_ENTRIES)
+#: The backup checks (see ``_Entry.backup``).  ``restore_drill`` is not one: it proves that a
+#: backup restores, weekly, and reports no backup's age; its place on records is its own.
+BACKUP_CHECKS: frozenset[str] = frozenset(name for name, entry in _ENTRIES.items() if entry.backup)
 
 
 def get_check(name: str) -> CheckSpec:

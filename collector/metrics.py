@@ -56,9 +56,10 @@ from prometheus_client import (
 from sqlalchemy import Connection, Engine, and_, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from checks.catalogue import BACKUP_CHECKS
 from checks.result import Status
 from collector.notify.metrics import NotificationCollector
-from collector.policy import BACKUP_CHECKS, Policies, default_policies
+from collector.policy import Policies, default_policies
 from collector.store.db import database_time, reading
 from collector.store.tables import (
     LIVE_STATES,
@@ -72,7 +73,7 @@ from collector.store.tables import (
 )
 from collector.ticket_metrics import TicketCollector, ticket_metric_names
 
-__all__ = ["BACKUP_CHECKS", "BACKUP_OUTCOMES", "CONTENT_TYPE", "EXPORTS", "HOST_STATES", "CollectorMetrics",
+__all__ = ["BACKUP_OUTCOMES", "CONTENT_TYPE", "EXPORTS", "HOST_STATES", "CollectorMetrics",
            "Export", "backup_outcome", "host_state", "state_exposition"]
 
 log = logging.getLogger(__name__)

@@ -57,12 +57,12 @@ import yaml
 
 from checks._cron import Schedule
 from checks._units import format_duration
+from checks.catalogue import BACKUP_CHECKS
 from checks.result import Status
 from collector.config import ConfigError
 from collector.terms import Term, parse_term
 
 __all__ = [
-    "BACKUP_CHECKS",
     "COMPLAINT_SCORE",
     "DRILL_PERIODS",
     "OPEN_AT_FIRST",
@@ -82,7 +82,6 @@ __all__ = [
     "parse_duration",
 ]
 
-BACKUP_CHECKS = frozenset({"db_backup", "backup_files", "offsite_copy"})
 # Checks whose first bad result opens a ticket unless a rule says otherwise: backups (a failed
 # backup must be a ticket before anyone needs it) and the restore drill (it runs weekly or less:
 # a second bad result would come a week late).

@@ -18,7 +18,9 @@ Every dashboard has a ``datasource`` variable (any Prometheus) and a ``site``
 variable; the host detail also ``host``.  Status values are drawn with one
 value mapping (0 OK green, 1 WARNING yellow, 2 CRITICAL red, 3 UNKNOWN
 purple).  "Worst" ranks CRITICAL above UNKNOWN above WARNING, as everywhere in
-Wardround: the rank is ``status + (status == 2) - (status == 3)``.
+Wardround: the rank is ``Status.severity``, in PromQL ``status + (status == 2) - (status == 3)``
+(:func:`rank`, written from :data:`checks.result.SEVERITY`).  The backup checks are
+:data:`checks.catalogue.BACKUP_CHECKS`.
 
 Limits are each item's own: a panel over a measured value draws the warning
 and critical thresholds the agent judged it by (``wardround_check_threshold``,
@@ -34,12 +36,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from checks.catalogue import BACKUP_CHECKS as BACKUP_CHECK_NAMES
+from checks.catalogue import CATALOGUE
+from checks.result import SEVERITY
+
 HERE = Path(__file__).resolve().parent
 LANGUAGES = ("zh_CN", "en")
 UID_SUFFIX = {"zh_CN": "", "en": "-en"}
 SCHEMA_VERSION = 41
 DS = {"type": "prometheus", "uid": "${datasource}"}
-BACKUP_CHECKS = 'check=~"db_backup|backup_files|offsite_copy"'
+BACKUP_CHECKS = f'check=~"{"|".join(name for name in CATALOGUE if name in BACKUP_CHECK_NAMES)}"'
 SEEN = "wardround_agent_last_seen_timestamp_seconds"
 HOST_STATES = ("ok", "warning", "unknown", "abnormal", "silent", "never_reported")
 BACKUP_OUTCOMES = ("done", "too_small", "missed", "failed", "warning", "unknown")
@@ -93,7 +99,7 @@ def status_mapping(t: Words) -> list[dict[str, Any]]:
 
 
 def rank_mapping(t: Words) -> list[dict[str, Any]]:
-    order = ("OK", "WARNING", "UNKNOWN", "CRITICAL")
+    order = tuple(status.name for status in sorted(SEVERITY, key=SEVERITY.__getitem__))
     colors = dict(STATUS_COLORS)
     return _mapping({str(rank): (t.page(f"status.{name}"), colors[name]) for rank, name in enumerate(order)})
 
@@ -277,8 +283,12 @@ def sites(t: Words) -> dict[str, Any]:
 
 
 def rank(selector: str) -> str:
+    """``Status.severity`` of each series: its value plus the step where the ranking differs from it."""
     s = f"wardround_check_status{{{selector}}}"
-    return f"({s} + ({s} == bool 2) - ({s} == bool 3))"
+    steps = "".join(f" {'+' if rank > status else '-'} ({s} == bool {int(status)})"
+                    for status, rank in sorted(SEVERITY.items()) if rank != status)
+    assert all(abs(rank - status) <= 1 for status, rank in SEVERITY.items())  # one step at most
+    return f"({s}{steps})"
 
 
 # Families read from the database are the same from every collector: combined across collectors

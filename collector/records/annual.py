@@ -76,6 +76,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, literal_column, or_, select
 
+from checks.catalogue import BACKUP_CHECKS
 from checks.result import format_time
 from collector.policy import SitePolicy, default_policy
 from collector.records.followups import annual_followups
@@ -101,7 +102,6 @@ DISK_WARN_DAYS = 90.0
 AVAILABILITY_WARN = 0.99
 BACKUP_WARN = 0.95
 RECURRING_TOP = 10
-BACKUP_CHECKS = ("db_backup", "backup_files", "offsite_copy")
 _BAD = (1, 2)
 Cells = list[list[str | int | float | None]]
 Rate = tuple[str, str, float]  # (host, item, a rate or a number of days)
@@ -249,7 +249,7 @@ def _ticket_sections(lines: list[TicketLine], lang: str) -> tuple[Section, Secti
 
 def _backups(conn: Connection, site: str, p: _Period, lang: str) -> tuple[Section, list[Rate]]:
     q = (select(results.c.host, results.c.check, results.c.item, results.c.status, results.c.started_at)
-         .where(results.c.site == site, results.c.check.in_(BACKUP_CHECKS),
+         .where(results.c.site == site, results.c.check.in_(sorted(BACKUP_CHECKS)),
                 results.c.started_at >= p.start, results.c.started_at < p.end)
          .order_by(results.c.started_at, results.c.id))
     newest: dict[tuple[str, str, str], dict[str, int]] = defaultdict(dict)  # key -> day -> status

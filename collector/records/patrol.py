@@ -52,9 +52,10 @@ import orjson
 from sqlalchemy import Connection
 
 from checks._units import format_bytes, format_value
+from checks.catalogue import BACKUP_CHECKS
 from checks.result import format_time
 from collector.netpath import path_hops, routers_text
-from collector.policy import BACKUP_CHECKS, SitePolicy, default_policy
+from collector.policy import SitePolicy, default_policy
 from collector.records.hygiene import drills_section, hygiene_section
 from collector.records.i18n import catalog, text
 from collector.records.kinds import register

@@ -7,7 +7,7 @@ import pathlib
 import pytest
 
 import checks
-from checks.catalogue import CATALOGUE, UnknownCheck, get_check
+from checks.catalogue import BACKUP_CHECKS, CATALOGUE, UnknownCheck, get_check
 
 CHECKS_DIR = pathlib.Path(checks.__file__).parent
 FRAMEWORK = {"__init__", "result", "params", "context", "catalogue", "judge", "network", "entries"}
@@ -61,3 +61,9 @@ def test_catalogue_imports_a_check_module_only_when_it_is_asked_for():
             "c.get_check('disk'); assert 'checks.disk' in sys.modules; "
             "assert 'checks.db_backup' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_backup_checks_are_declared_once_in_the_catalogue_and_exclude_the_restore_drill():
+    # policy defaults, metrics, the annual backup rate and patrol evidence all read this set
+    assert BACKUP_CHECKS == {"db_backup", "backup_files", "offsite_copy"}
+    assert BACKUP_CHECKS <= set(CATALOGUE) and "restore_drill" not in BACKUP_CHECKS
