@@ -21,7 +21,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from checks.network import Hop, HopMember, PingStats
+from checks._network import Hop, HopMember, PingStats
 
 log = logging.getLogger(__name__)
 

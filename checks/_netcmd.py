@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from checks.network import Hop, PingStats, decode_console, parse_ping, parse_traceroute, trace_failure
+from checks._network import Hop, PingStats, decode_console, parse_ping, parse_traceroute, trace_failure
 
 log = logging.getLogger(__name__)
 

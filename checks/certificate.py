@@ -39,8 +39,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from checks import _tls
+from checks._judge import below
 from checks.context import CheckContext
-from checks.judge import below
 from checks.params import Duration
 from checks.result import Metric, Result, Status
 

@@ -46,9 +46,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from checks import _forecast
+from checks._judge import above, below
 from checks._units import format_bytes
 from checks.context import CheckContext
-from checks.judge import above, below
 from checks.params import Duration, format_duration
 from checks.result import Metric, Result, Status
 

@@ -45,8 +45,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from checks._judge import above
 from checks.context import CheckContext
-from checks.judge import above
 from checks.params import Duration
 from checks.result import Metric, Result, Status
 

@@ -53,9 +53,9 @@ from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from checks import _tls
+from checks._judge import above
 from checks.certificate import judge_certificate
 from checks.context import CheckContext
-from checks.judge import above
 from checks.params import Duration
 from checks.result import Metric, Result, Status
 

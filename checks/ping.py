@@ -5,7 +5,7 @@ One result per target (item = the target).  Each run sends ``count`` (10) echo r
 where this process may (a raw socket as root, a datagram ICMP socket where
 ``net.ipv4.ping_group_range`` allows; icmplib), else the system ``ping``, whose output
 (Linux, Windows English or zh-CN, any console code page) is parsed by
-:func:`checks.network.parse_ping`.  Linux ``ping``'s own summary, when printed, gives the
+:func:`checks._network.parse_ping`.  Linux ``ping``'s own summary, when printed, gives the
 received count and the RTTs (a garbled reply line is not a loss); for Windows a probe counts
 as answered only when the target itself replied: "Destination host unreachable" replies are
 losses.
@@ -65,10 +65,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from checks import _icmp, _netcmd
+from checks._judge import above
 from checks._netcmd import Trace
+from checks._network import PingStats
 from checks.context import CheckContext
-from checks.judge import above
-from checks.network import PingStats
 from checks.params import Duration
 from checks.result import Metric, Result, Status
 from checks.traceroute import hop_to_wire, trace

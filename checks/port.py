@@ -36,8 +36,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from checks._judge import above
 from checks.context import CheckContext
-from checks.judge import above
 from checks.params import Duration
 from checks.result import Metric, Result, Status
 

@@ -53,11 +53,11 @@ from datetime import timedelta
 from typing import Any
 
 from checks import _ssh
+from checks._judge import above, below
 from checks._perfdata import parse_output
 from checks._units import format_bytes, format_seconds
 from checks.context import CheckContext
 from checks.disk import PSEUDO_FSTYPES
-from checks.judge import above, below
 
 # The nagios check's own perfdata → metrics mapping, so a plugin reads the same run locally or here.
 from checks.nagios import _metrics as plugin_metrics

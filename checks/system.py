@@ -27,8 +27,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from checks._judge import above
 from checks.context import CheckContext
-from checks.judge import above
 from checks.result import Metric, Result
 
 NAME = "system"

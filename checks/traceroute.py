@@ -64,8 +64,8 @@ from typing import Any
 
 from checks import _icmp, _netcmd
 from checks._netcmd import Trace
+from checks._network import Hop
 from checks.context import CheckContext
-from checks.network import Hop
 from checks.params import Duration
 from checks.result import Metric, Result, Status
 

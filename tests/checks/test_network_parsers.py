@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from checks.network import Hop, HopMember, PingStats, decode_console, parse_ping, parse_traceroute, trace_failure
+from checks._network import Hop, HopMember, PingStats, decode_console, parse_ping, parse_traceroute, trace_failure
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 

@@ -138,7 +138,7 @@ def test_system_ping_decodes_zh_cn_console_bytes_when_windows_writes_code_page_9
 
 
 def test_ping_unknown_with_raw_output_when_the_output_is_not_understood():
-    from checks.network import parse_ping
+    from checks._network import parse_ping
 
     def probe_fn(params):
         return parse_ping("ping: invalid argument: 'abc'\n"), "system ping"

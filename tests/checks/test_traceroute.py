@@ -9,8 +9,8 @@ import json
 import pytest
 
 from checks._netcmd import Trace
+from checks._network import parse_traceroute
 from checks.context import CheckContext
-from checks.network import parse_traceroute
 from checks.params import ParamError, parse_params
 from checks.result import Status
 from checks.traceroute import TracerouteParams, compare, judge, normalise, run

@@ -21,8 +21,8 @@ from typing import Any
 import orjson
 
 from checks._netcmd import Trace
+from checks._network import parse_ping, parse_traceroute
 from checks.context import CheckContext
-from checks.network import parse_ping, parse_traceroute
 from checks.ping import PingParams
 from checks.ping import run as ping_run
 from checks.result import Result
