@@ -53,6 +53,7 @@ from checks._cron import CronError, parse_cron
 from checks._files import (
     BackupFile,
     ListingTimeout,
+    Newest,
     TimedOut,
     call_with_timeout,
     list_matching,
@@ -186,87 +187,33 @@ def run(params: BackupFilesParams, ctx: CheckContext, *,
                       metrics=(Metric("age_seconds", None, "s"), Metric("size_bytes", None, "B"), count),
                       details=_schedule_details(params, fire, deadline, tz))
 
-    now_ts = now.timestamp()
-    newest = newest_settled(files, now_ts, params.settle)
+    newest = newest_settled(files, now.timestamp(), params.settle)
     assert newest is not None  # files is not empty
-    judged, settled, writing, in_progress = newest.judged, newest.settled, newest.writing, newest.in_progress
-    modified = datetime.fromtimestamp(judged.mtime, tz)
-    age = max(0.0, now_ts - judged.mtime)
-    problems: list[tuple[Status, str]] = []
-
-    # 1. Fresh enough?
-    if fire is not None and deadline is not None:
-        if judged.mtime < fire.timestamp():
-            problems.append((Status.CRITICAL,
-                             f"no backup since the {when(fire, now)} run "
-                             f"(expected by {when(deadline, now)}); "
-                             f"newest is {judged.name} from {when(modified, now)}, {format_seconds(age)} old"))
-        age_limit: float | None = round(now_ts - fire.timestamp(), 3)
-    else:
-        assert params.max_age is not None
-        age_limit = params.max_age
-        if age > params.max_age:
-            problems.append((Status.CRITICAL,
-                             f"stale: newest backup {judged.name} is {format_seconds(age)} old "
-                             f"(max {format_duration(params.max_age)}), from {when(modified, now)}"))
-
-    # 2. Big enough?
-    earlier = _earlier_sizes(ctx, settled, judged, params.history)
+    judged = newest.judged
+    age = max(0.0, now.timestamp() - judged.mtime)
+    problems, age_limit = _freshness(params, judged, now, fire, deadline)
+    earlier = _earlier_sizes(ctx, newest.settled, judged, params.history)
     median = statistics.median(earlier) if len(earlier) >= MIN_HISTORY else None
-    if not in_progress:
-        if judged.size == 0:
-            problems.append((Status.CRITICAL, f"{judged.name} is empty (0 bytes)"))
-        elif judged.size < params.min_size:
-            problems.append((Status.CRITICAL, f"{judged.name} is only {format_bytes(judged.size)} "
-                                              f"(minimum {format_bytes(params.min_size)})"))
-        elif median is not None and judged.size < params.min_size_ratio * median:
-            problems.append((Status.WARNING,
-                             f"{judged.name} is {format_bytes(judged.size)}, below "
-                             f"{params.min_size_ratio * 100:g} % of the median {format_bytes(median)} "
-                             f"of the previous {len(earlier)} backups"))
-
-    # 3. Complete?
+    if not newest.in_progress:
+        problems += _size_problems(params, judged, median, len(earlier))
     verification: Verification | None = None
-    if params.verify and not in_progress and judged.size > 0:
+    if params.verify and not newest.in_progress and judged.size > 0:  # complete?
         verification = _verified(ctx, judged, params, verify, began)
         if verification.ok is False:
             problems.append((Status.CRITICAL, f"{judged.name}: {verification.text}"))
+    if judged in newest.settled:
+        _remember(ctx, newest.settled, params.history)
 
-    if judged in settled:
-        _remember(ctx, settled, params.history)
-
-    notes = []
-    if verification is not None and verification.ok is not False:
-        notes.append(verification.text)
-    if in_progress:
-        notes.append("not verified: still being written")
-    elif writing:
-        notes.append(f"{writing[0].name} is still being written")
-
-    if problems:
-        problems.sort(key=lambda p: -p[0].severity)
-        status = Status.worst(s for s, _ in problems)
-        summary = "; ".join(text for _, text in problems)
-    else:
-        status = Status.OK
-        if deadline is not None:
-            summary = (f"{judged.name}, {format_bytes(judged.size)}, finished {when(modified, now)}, "
-                       f"expected by {when(deadline, now)}")
-        else:
-            summary = f"{judged.name}, {format_bytes(judged.size)}, finished {when(modified, now)}, " \
-                      f"{format_seconds(age)} old"
-    if notes and status is not Status.CRITICAL:
-        summary += "; " + "; ".join(notes)
-
+    status, summary = _verdict(problems, _notes(verification, newest), judged, age, now, deadline)
     details: dict[str, Any] = {
         "file": judged.path,
         "size_bytes": judged.size,
-        "modified": format_time(modified),
+        "modified": format_time(datetime.fromtimestamp(judged.mtime, tz)),
         **_schedule_details(params, fire, deadline, tz),
         "median_size_bytes": median,
         "earlier_files": len(earlier),
         "verification": None if verification is None else {"ok": verification.ok, "text": verification.text},
-        "still_being_written": [f.path for f in writing],
+        "still_being_written": [f.path for f in newest.writing],
     }
     size_warn = params.min_size_ratio * median if median is not None else None
     metrics = (
@@ -275,6 +222,73 @@ def run(params: BackupFilesParams, ctx: CheckContext, *,
         count,
     )
     return result(status, summary, metrics, details)
+
+
+_Problem = tuple[Status, str]
+
+
+def _freshness(params: BackupFilesParams, judged: BackupFile, now: datetime, fire: datetime | None,
+               deadline: datetime | None) -> tuple[list[_Problem], float | None]:
+    """Fresh enough?  The problems, and the age limit the ``age_seconds`` metric is judged by."""
+    modified = datetime.fromtimestamp(judged.mtime, now.tzinfo)
+    age = max(0.0, now.timestamp() - judged.mtime)
+    if fire is not None and deadline is not None:
+        limit: float | None = round(now.timestamp() - fire.timestamp(), 3)
+        if judged.mtime < fire.timestamp():
+            return [(Status.CRITICAL, f"no backup since the {when(fire, now)} run (expected by "
+                                      f"{when(deadline, now)}); newest is {judged.name} from "
+                                      f"{when(modified, now)}, {format_seconds(age)} old")], limit
+        return [], limit
+    assert params.max_age is not None
+    if age > params.max_age:
+        return [(Status.CRITICAL, f"stale: newest backup {judged.name} is {format_seconds(age)} old "
+                                  f"(max {format_duration(params.max_age)}), from {when(modified, now)}")], \
+            params.max_age
+    return [], params.max_age
+
+
+def _size_problems(params: BackupFilesParams, judged: BackupFile, median: float | None,
+                   n_earlier: int) -> list[_Problem]:
+    """Big enough?  Empty, below ``min_size``, or below its share of the earlier files' median."""
+    if judged.size == 0:
+        return [(Status.CRITICAL, f"{judged.name} is empty (0 bytes)")]
+    if judged.size < params.min_size:
+        return [(Status.CRITICAL, f"{judged.name} is only {format_bytes(judged.size)} "
+                                  f"(minimum {format_bytes(params.min_size)})")]
+    if median is not None and judged.size < params.min_size_ratio * median:
+        return [(Status.WARNING, f"{judged.name} is {format_bytes(judged.size)}, below "
+                                 f"{params.min_size_ratio * 100:g} % of the median {format_bytes(median)} "
+                                 f"of the previous {n_earlier} backups")]
+    return []
+
+
+def _notes(verification: Verification | None, newest: Newest) -> list[str]:
+    """What an OK or WARNING summary adds: the verification, a file still being written."""
+    notes = []
+    if verification is not None and verification.ok is not False:
+        notes.append(verification.text)
+    if newest.in_progress:
+        notes.append("not verified: still being written")
+    elif newest.writing:
+        notes.append(f"{newest.writing[0].name} is still being written")
+    return notes
+
+
+def _verdict(problems: list[_Problem], notes: list[str], judged: BackupFile, age: float, now: datetime,
+             deadline: datetime | None) -> tuple[Status, str]:
+    """The status and summary: the problems worst first, or the evidence that all is well."""
+    if problems:
+        problems.sort(key=lambda p: -p[0].severity)
+        status = Status.worst(s for s, _ in problems)
+        summary = "; ".join(text for _, text in problems)
+    else:
+        status = Status.OK
+        finished = when(datetime.fromtimestamp(judged.mtime, now.tzinfo), now)
+        summary = f"{judged.name}, {format_bytes(judged.size)}, finished {finished}, " + (
+            f"expected by {when(deadline, now)}" if deadline is not None else f"{format_seconds(age)} old")
+    if notes and status is not Status.CRITICAL:
+        summary += "; " + "; ".join(notes)
+    return status, summary
 
 
 def _schedule_details(params: BackupFilesParams, fire: datetime | None, deadline: datetime | None,
