@@ -134,43 +134,47 @@ def parse_ping(text: str | bytes) -> PingStats:
         return PingStats(raw=text if isinstance(text, str) else "")
 
 
-def _parse_ping(text: str) -> PingStats:
+@dataclass
+class _PingLines:
+    """What the lines of one ping run said, counted line by line (:meth:`read`)."""
+
     target: str | None = None
-    rtts: list[float] = []
-    answered_seqs: set[str] = set()
-    replies = timeouts = unreachable = 0
-    summary: tuple[int, int] | None = None
-    trust_summary = False
+    rtts: list[float] = field(default_factory=list)
+    answered_seqs: set[str] = field(default_factory=set)
+    replies: int = 0
+    timeouts: int = 0
+    unreachable: int = 0
+    summary: tuple[int, int] | None = None  # (sent, received) as the tool's summary line says
+    trust_summary: bool = False  # Linux counts only answers from the target; Windows counts any
     linux_rtt: tuple[float, float, float] | None = None
     error: str | None = None
-    for raw_line in text.splitlines():
-        line = raw_line.strip()
-        if not line:
-            continue
-        if target is None:
+
+    def read(self, line: str) -> None:
+        """Take one non-empty, stripped line: a header, a summary, an error, a reply or a timeout."""
+        if self.target is None:
             for rx in _PING_HEADERS:
                 m = rx.search(line)
                 if m:
-                    target = _bare(m.group(1))
+                    self.target = _bare(m.group(1))
                     break
         m = _LINUX_SUMMARY.search(line)
         if m:
-            summary, trust_summary = (int(m.group(1)), int(m.group(2))), True
-            continue
+            self.summary, self.trust_summary = (int(m.group(1)), int(m.group(2))), True
+            return
         m = _WIN_SUMMARY.search(line) or _ZH_SUMMARY.search(line)
         if m:
-            summary, trust_summary = (int(m.group(1)), int(m.group(2))), False
-            continue
+            self.summary, self.trust_summary = (int(m.group(1)), int(m.group(2))), False
+            return
         m = _LINUX_RTT.search(line)
         if m:
-            linux_rtt = (float(m.group(1)), float(m.group(2)), float(m.group(3)))
-            continue
+            self.linux_rtt = (float(m.group(1)), float(m.group(2)), float(m.group(3)))
+            return
         if _RESOLVE_FAIL.search(line):
-            error = "cannot resolve host"
-            continue
+            self.error = "cannot resolve host"
+            return
         if _LOCAL_FAIL.search(line):
-            error = error or "network unreachable"
-            continue
+            self.error = self.error or "network unreachable"
+            return
         source, tail = None, line
         for rx in _REPLY_FROM:
             m = rx.search(line)
@@ -179,53 +183,67 @@ def _parse_ping(text: str) -> PingStats:
                 break
         time_m = _TIME.search(tail)
         if source is not None and time_m and not _ERROR_TEXT.search(tail):
-            if target is not None and source != target:
-                unreachable += 1  # an answer with a time, but not from the target
-                continue
-            if _DUP.search(tail):
-                continue
-            seq = _LINUX_SEQ.search(tail)
-            if seq:
-                if seq.group(1) in answered_seqs:
-                    continue
-                answered_seqs.add(seq.group(1))
-            replies += 1
-            rtts.append(_rtt(time_m.group(1), float(time_m.group(2))))
-            continue
-        if _TIMEOUT.search(line):
-            timeouts += 1
-            continue
-        if _ERROR_TEXT.search(tail) and (source is not None or _ANY_REPLY.match(line)
-                                         or _BARE_ERROR.match(line)):
-            unreachable += 1
-            continue
-    per_probe = replies + timeouts + unreachable
-    if summary is not None:
-        sent = summary[0]
-        received = summary[1] if trust_summary else replies
-    elif per_probe:
-        sent, received = per_probe, replies
-    else:
-        sent = received = 0
-    received = min(received, sent) if sent else received
-    recognised = sent > 0 or error is not None
-    rtt_min: float | None
-    rtt_avg: float | None
-    rtt_max: float | None
-    if trust_summary and received and linux_rtt is not None:
-        rtt_min, rtt_avg, rtt_max = linux_rtt  # microseconds; the replies print 3 significant digits
-    elif rtts:
-        rtt_min, rtt_avg, rtt_max = min(rtts), statistics.fmean(rtts), max(rtts)
-    else:
-        rtt_min = rtt_avg = rtt_max = None
+            self._reply(source, tail, time_m)
+        elif _TIMEOUT.search(line):
+            self.timeouts += 1
+        elif _ERROR_TEXT.search(tail) and (source is not None or _ANY_REPLY.match(line)
+                                           or _BARE_ERROR.match(line)):
+            self.unreachable += 1
+
+    def _reply(self, source: str, tail: str, time_m: re.Match[str]) -> None:
+        """An answer with a time: the target's (counted once per sequence number) or another host's."""
+        if self.target is not None and source != self.target:
+            self.unreachable += 1  # an answer with a time, but not from the target
+            return
+        if _DUP.search(tail):
+            return
+        seq = _LINUX_SEQ.search(tail)
+        if seq:
+            if seq.group(1) in self.answered_seqs:
+                return
+            self.answered_seqs.add(seq.group(1))
+        self.replies += 1
+        self.rtts.append(_rtt(time_m.group(1), float(time_m.group(2))))
+
+    def counts(self) -> tuple[int, int]:
+        """(sent, received): the summary's when there is one, else the probes seen."""
+        per_probe = self.replies + self.timeouts + self.unreachable
+        if self.summary is not None:
+            sent = self.summary[0]
+            received = self.summary[1] if self.trust_summary else self.replies
+        elif per_probe:
+            sent, received = per_probe, self.replies
+        else:
+            sent = received = 0
+        return sent, (min(received, sent) if sent else received)
+
+    def rtt_range(self, received: int) -> tuple[float | None, float | None, float | None]:
+        """(min, avg, max) in ms: Linux's own summary when trusted (microseconds), else the replies'."""
+        if self.trust_summary and received and self.linux_rtt is not None:
+            return self.linux_rtt  # the replies print 3 significant digits
+        if self.rtts:
+            return min(self.rtts), statistics.fmean(self.rtts), max(self.rtts)
+        return None, None, None
+
+
+def _parse_ping(text: str) -> PingStats:
+    lines = _PingLines()
+    for raw_line in text.splitlines():
+        line = raw_line.strip()
+        if line:
+            lines.read(line)
+    sent, received = lines.counts()
+    rtt_min, rtt_avg, rtt_max = lines.rtt_range(received)
+    rtts = lines.rtts
     jitter = (statistics.fmean(abs(b - a) for a, b in zip(rtts, rtts[1:], strict=False))
               if len(rtts) > 1 else (0.0 if rtts else None))
     loss = 1.0 - received / sent if sent else 1.0
     return PingStats(
         sent=sent, received=received, loss_ratio=round(max(0.0, min(1.0, loss)), 6),
         rtt_min_ms=_round(rtt_min), rtt_avg_ms=_round(rtt_avg), rtt_max_ms=_round(rtt_max),
-        jitter_ms=_round(jitter), rtts_ms=tuple(rtts), unreachable=unreachable, target=target,
-        error=error if sent == 0 or received == 0 else None, recognised=recognised, raw=text,
+        jitter_ms=_round(jitter), rtts_ms=tuple(rtts), unreachable=lines.unreachable, target=lines.target,
+        error=lines.error if sent == 0 or received == 0 else None,
+        recognised=sent > 0 or lines.error is not None, raw=text,
     )
 
 

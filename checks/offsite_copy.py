@@ -187,7 +187,6 @@ def run(params: OffsiteCopyParams, ctx: CheckContext, *,
     local = files[0]
     remote_file = posixpath.join(params.remote_path, local.relative)
     due = datetime.fromtimestamp(local.mtime, tz) + timedelta(seconds=params.max_delay)
-    overdue = now >= due
     local_size = Metric("size_bytes", float(local.size), "B", min=0)
     details: dict[str, Any] = {"local_file": local.path, "local_size_bytes": local.size,
                                "local_modified": format_time(datetime.fromtimestamp(local.mtime, tz)),
@@ -203,38 +202,9 @@ def run(params: OffsiteCopyParams, ctx: CheckContext, *,
         status = Status.UNKNOWN if exc.kind == "config" else Status.CRITICAL
         return result(status, exc.summary, (local_size,), {**details, "failure": exc.kind, **exc.details})
 
-    where = f"{params.remote_host}:{posixpath.dirname(remote_file)}"
-    if r.size is None:
-        lag = now_ts - local.mtime
-        newest = ""
-        if r.newest_name is not None and r.newest_mtime is not None:
-            newest = f"; newest off-site copy is {r.newest_name} from " \
-                     f"{when(datetime.fromtimestamp(r.newest_mtime, tz), now)}"
-        if overdue:
-            status = Status.CRITICAL
-            summary = f"no off-site copy of {local.name} on {where} (due by {when(due, now)}){newest}"
-        else:
-            status = Status.OK
-            summary = f"copy pending, due by {when(due, now)}: {local.name} ({format_bytes(local.size)}, " \
-                      f"{format_seconds(lag)} old) is not on {where} yet{newest}"
-    else:
+    status, summary, lag = _judge_copy(params, r, local, remote_file, due, now)
+    if r.size is not None:
         assert r.mtime is not None
-        lag = r.mtime - local.mtime
-        sizes = f"{format_bytes(r.size)} of {format_bytes(local.size)}"
-        if r.size == local.size:
-            status = Status.OK
-            summary = f"{local.name} is off-site on {where}, {format_bytes(local.size)}, same size, " \
-                      f"copied {when(datetime.fromtimestamp(r.mtime, tz), now)}"
-        elif r.size > local.size:
-            status = Status.CRITICAL
-            summary = f"copy differs: {local.name} on {where} is {format_bytes(r.size)} " \
-                      f"({r.size} B), the local file is {format_bytes(local.size)} ({local.size} B)"
-        elif overdue:
-            status = Status.CRITICAL
-            summary = f"copy incomplete: {sizes}, {local.name} on {where} (due by {when(due, now)})"
-        else:
-            status = Status.OK
-            summary = f"copy in progress: {sizes}, {local.name} on {where}, due by {when(due, now)}"
         details.update(remote_size_bytes=r.size,
                        remote_modified=format_time(datetime.fromtimestamp(r.mtime, tz)))
     if r.newest_name is not None and r.newest_mtime is not None:
@@ -248,3 +218,34 @@ def run(params: OffsiteCopyParams, ctx: CheckContext, *,
                "s", min=0),
     )
     return result(status, summary, metrics, details)
+
+
+def _judge_copy(params: OffsiteCopyParams, r: Remote, local: BackupFile, remote_file: str, due: datetime,
+                now: datetime) -> tuple[Status, str, float]:
+    """The copy's status, summary and lag (copy time, or time waited, minus the local file's time)."""
+    tz = now.tzinfo
+    overdue = now >= due
+    where = f"{params.remote_host}:{posixpath.dirname(remote_file)}"
+    if r.size is None:
+        lag = now.timestamp() - local.mtime
+        newest = ""
+        if r.newest_name is not None and r.newest_mtime is not None:
+            newest = f"; newest off-site copy is {r.newest_name} from " \
+                     f"{when(datetime.fromtimestamp(r.newest_mtime, tz), now)}"
+        if overdue:
+            return Status.CRITICAL, (f"no off-site copy of {local.name} on {where} "
+                                     f"(due by {when(due, now)}){newest}"), lag
+        return Status.OK, (f"copy pending, due by {when(due, now)}: {local.name} ({format_bytes(local.size)}, "
+                           f"{format_seconds(lag)} old) is not on {where} yet{newest}"), lag
+    assert r.mtime is not None
+    lag = r.mtime - local.mtime
+    sizes = f"{format_bytes(r.size)} of {format_bytes(local.size)}"
+    if r.size == local.size:
+        return Status.OK, (f"{local.name} is off-site on {where}, {format_bytes(local.size)}, same size, "
+                           f"copied {when(datetime.fromtimestamp(r.mtime, tz), now)}"), lag
+    if r.size > local.size:
+        return Status.CRITICAL, (f"copy differs: {local.name} on {where} is {format_bytes(r.size)} "
+                                 f"({r.size} B), the local file is {format_bytes(local.size)} ({local.size} B)"), lag
+    if overdue:
+        return Status.CRITICAL, f"copy incomplete: {sizes}, {local.name} on {where} (due by {when(due, now)})", lag
+    return Status.OK, f"copy in progress: {sizes}, {local.name} on {where}, due by {when(due, now)}", lag
