@@ -105,7 +105,6 @@ def connect(host: str, port: int, user: str, *, known_hosts: str, timeout: float
             raise SshFailure("config", f"key_file {key_file} cannot be used: {reason}") from None
 
     client = (client_factory or paramiko.SSHClient)()
-    where = f"{host}:{port}"
     try:
         try:
             client.load_host_keys(known_hosts)
@@ -117,54 +116,58 @@ def connect(host: str, port: int, user: str, *, known_hosts: str, timeout: float
                        timeout=timeout, banner_timeout=timeout, auth_timeout=timeout,
                        channel_timeout=timeout, look_for_keys=False, allow_agent=False)
         return client
-    except SshFailure:
+    except Exception as exc:
         client.close()
-        raise
-    except _UnknownHostKey as exc:
-        client.close()
+        how = " and ".join(w for w, on in (("key", pkey is not None), ("password", password is not None)) if on)
+        failure = _connect_failure(paramiko, exc, host=host, port=port, user=user, known_hosts=known_hosts,
+                                   timeout=timeout, how=how)
+        if failure is None:
+            raise  # not a way connecting fails: a bug, for the runner's error boundary
+        raise failure from None
+
+
+def _connect_failure(paramiko: Any, exc: Exception, *, host: str, port: int, user: str, known_hosts: str,
+                     timeout: float, how: str) -> SshFailure | None:
+    """What a failed connect means, as an :class:`SshFailure` (None: not a connection failure)."""
+    where = f"{host}:{port}"
+    if isinstance(exc, SshFailure):
+        return exc
+    if isinstance(exc, _UnknownHostKey):
         fp = fingerprint(exc.key)
         line = known_hosts_line(host, port, exc.key)
-        raise SshFailure(
+        return SshFailure(
             "unknown_host_key",
             f"unknown host key for {where}: {exc.key.get_name()} {fp}; after checking this fingerprint "
             f"with the server's administrator, add this line to {known_hosts}: {line}",
-            fingerprint=fp, key_type=exc.key.get_name(), known_hosts_line=line) from None
-    except paramiko.BadHostKeyException as exc:
-        client.close()
+            fingerprint=fp, key_type=exc.key.get_name(), known_hosts_line=line)
+    if isinstance(exc, paramiko.BadHostKeyException):
         got, expected = fingerprint(exc.key), fingerprint(exc.expected_key)
-        raise SshFailure(
+        return SshFailure(
             "host_key_mismatch",
             f"host key mismatch for {where}: the server offers {exc.key.get_name()} {got} but {known_hosts} "
             f"has {exc.expected_key.get_name()} {expected} (possible man-in-the-middle, or a reinstalled "
             "server: verify before changing known_hosts)",
-            fingerprint=got, expected_fingerprint=expected) from None
-    except paramiko.AuthenticationException:
-        client.close()
-        how = " and ".join(w for w, on in (("key", pkey is not None), ("password", password is not None))
-                           if on)
-        raise SshFailure("auth_failed", f"authentication failed for {user}@{where} ({how} refused)") from None
-    except paramiko.ssh_exception.NoValidConnectionsError as exc:
-        client.close()
+            fingerprint=got, expected_fingerprint=expected)
+    if isinstance(exc, paramiko.AuthenticationException):
+        return SshFailure("auth_failed", f"authentication failed for {user}@{where} ({how} refused)")
+    if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
         errors = list(exc.errors.values())
         if errors and all(isinstance(e, ConnectionRefusedError) for e in errors):
-            raise SshFailure("refused", f"connection refused by {where} (is sshd running?)") from None
-        raise SshFailure("unreachable", f"cannot connect to {where}: {exc.strerror or exc}") from None
-    except TimeoutError:
-        client.close()
-        raise SshFailure("timeout", f"no answer from {where} within {timeout:g} s") from None
-    except socket.gaierror as exc:
-        client.close()
-        raise SshFailure("unreachable", f"cannot resolve {host}: {exc.strerror or exc}") from None
-    except paramiko.SSHException as exc:
-        client.close()
+            return SshFailure("refused", f"connection refused by {where} (is sshd running?)")
+        return SshFailure("unreachable", f"cannot connect to {where}: {exc.strerror or exc}")
+    if isinstance(exc, TimeoutError):
+        return SshFailure("timeout", f"no answer from {where} within {timeout:g} s")
+    if isinstance(exc, socket.gaierror):
+        return SshFailure("unreachable", f"cannot resolve {host}: {exc.strerror or exc}")
+    if isinstance(exc, paramiko.SSHException):
         text = str(exc)
         if "banner" in text or "No existing session" in text:  # the port answered TCP but not SSH
-            raise SshFailure("timeout", f"no SSH handshake from {where} within {timeout:g} s "
-                                        "(not an SSH server, or overloaded)") from None
-        raise SshFailure("ssh_error", f"SSH handshake with {where} failed: {text[:200]}") from None
-    except OSError as exc:
-        client.close()
-        raise SshFailure("unreachable", f"cannot connect to {where}: {exc.strerror or exc}") from None
+            return SshFailure("timeout", f"no SSH handshake from {where} within {timeout:g} s "
+                                         "(not an SSH server, or overloaded)")
+        return SshFailure("ssh_error", f"SSH handshake with {where} failed: {text[:200]}")
+    if isinstance(exc, OSError):
+        return SshFailure("unreachable", f"cannot connect to {where}: {exc.strerror or exc}")
+    return None
 
 
 @dataclass(frozen=True)
