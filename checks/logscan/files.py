@@ -1,0 +1,190 @@
+"""Log files: the new lines since the last run, across rotation, matched against the patterns."""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import re
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+from checks.logscan.params import LINE_SHOWN, MAX_SHOWN, NAME, LogscanParams
+from checks.result import Metric, Result, Status
+
+HEAD_BYTES = 256
+
+
+@dataclass
+class _Scan:
+    lines: int = 0
+    critical: list[str] = field(default_factory=list)
+    warning: list[str] = field(default_factory=list)
+    critical_count: int = 0
+    warning_count: int = 0
+    capped: bool = False
+
+    def feed(self, raw: bytes, params: LogscanParams) -> None:
+        warn_re, crit_re, ignore_re = (tuple(re.compile(p) for p in ps) for ps in
+                                       (params.patterns, params.critical_patterns, params.ignore))
+        for line in raw.decode(params.encoding, errors="replace").splitlines():
+            self.lines += 1
+            if any(r.search(line) for r in ignore_re):
+                continue
+            if any(r.search(line) for r in crit_re):
+                self.critical_count += 1
+                if len(self.critical) < MAX_SHOWN:
+                    self.critical.append(line[:LINE_SHOWN])
+            elif any(r.search(line) for r in warn_re):
+                self.warning_count += 1
+                if len(self.warning) < MAX_SHOWN:
+                    self.warning.append(line[:LINE_SHOWN])
+
+
+def _head_hash(fh: BinaryIO, size: int) -> tuple[str, int]:
+    fh.seek(0)
+    head = fh.read(min(size, HEAD_BYTES))
+    return hashlib.sha256(head).hexdigest(), len(head)
+
+
+def _read_lines(fh: BinaryIO, offset: int, budget_lines: int, budget_bytes: int,
+                to_end: bool) -> tuple[bytes, int, bool]:
+    """Complete lines from ``offset``: (bytes, new offset, capped).
+
+    ``to_end``: also take a last line without a newline (the file will not grow).
+    """
+    fh.seek(offset)
+    data = fh.read(budget_bytes + 1)
+    capped = len(data) > budget_bytes
+    data = data[:budget_bytes]
+    end = data.rfind(b"\n") + 1
+    if to_end and not capped:
+        end = len(data)
+    data = data[:end]
+    # the line budget
+    count = 0
+    pos = 0
+    while pos < len(data):
+        nl = data.find(b"\n", pos)
+        nxt = len(data) if nl < 0 else nl + 1
+        count += 1
+        if count > budget_lines:
+            capped = True
+            break
+        pos = nxt
+    data = data[:pos]
+    return data, offset + len(data), capped
+
+
+def _find_rotated(path: str, inode: int, dev: int) -> str | None:
+    """The renamed old file, found by its inode beside the new one."""
+    candidates = [f"{path}.1", *sorted(glob.glob(glob.escape(path) + "[.-]*"))]
+    for cand in candidates:
+        if cand.endswith((".gz", ".bz2", ".xz", ".zst", ".zip")):
+            continue
+        try:
+            st = os.stat(cand)
+        except OSError:
+            continue
+        if st.st_ino == inode and st.st_dev == dev:
+            return cand
+    return None
+
+
+def scan_file(params: LogscanParams, state: MutableMapping[str, Any]) -> Result:
+    path = params.path
+    standard = _file_standard(params)
+    item = path
+    previous = state.get("file")
+    if not isinstance(previous, dict) or previous.get("path") != path:
+        previous = None
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 (closed below, after the stat)
+    except OSError as exc:
+        return Result(check=NAME, item=item, status=Status.UNKNOWN, standard=standard,
+                      summary=f"{path}: cannot read ({exc.strerror or exc})")
+    with fh:
+        st = os.fstat(fh.fileno())
+        head, head_len = _head_hash(fh, st.st_size)
+        scan = _Scan()
+        notes: list[str] = []
+        if previous is None and not params.from_start:
+            state["file"] = {"path": path, "inode": st.st_ino, "dev": st.st_dev, "offset": st.st_size,
+                             "head": head, "head_len": head_len}
+            return _file_result(item, standard, scan, [
+                f"first run: watching from the end ({st.st_size} bytes of earlier history not scanned)"])
+        offset = 0
+        if previous is not None:
+            offset = int(previous.get("offset", 0))
+            same_file = previous.get("inode") == st.st_ino and previous.get("dev") == st.st_dev
+            if not same_file:
+                old = _find_rotated(path, int(previous.get("inode", -1)), int(previous.get("dev", -1)))
+                if old is not None:
+                    try:
+                        with open(old, "rb") as ofh:
+                            data, _, capped = _read_lines(ofh, offset, params.max_lines, params.max_bytes,
+                                                          to_end=True)
+                        scan.feed(data, params)
+                        scan.capped |= capped
+                        notes.append(f"rotated: read the rest of {os.path.basename(old)}, "
+                                     "then the new file from its start")
+                    except OSError as exc:
+                        notes.append(f"rotated: the old file {old} could not be read ({exc.strerror})")
+                else:
+                    notes.append("rotated: new file read from its start (the old one is gone or compressed)")
+                offset = 0
+            elif st.st_size < offset:
+                notes.append(f"truncated ({st.st_size} < {offset} bytes): read from the start")
+                offset = 0
+            elif previous.get("head_len", 0) and head_len >= previous["head_len"] \
+                    and hashlib.sha256(_peek(fh, previous["head_len"])).hexdigest() != previous.get("head"):
+                notes.append("rewritten (its first bytes changed): read from the start")
+                offset = 0
+        budget_lines = max(1, params.max_lines - scan.lines)
+        budget_bytes = params.max_bytes
+        data, new_offset, capped = _read_lines(fh, offset, budget_lines, budget_bytes, to_end=False)
+        scan.feed(data, params)
+        scan.capped |= capped
+        if scan.capped:
+            notes.append(f"more than {params.max_lines} lines or {params.max_bytes} bytes waiting: "
+                         "the rest is read next run")
+        state["file"] = {"path": path, "inode": st.st_ino, "dev": st.st_dev, "offset": new_offset,
+                         "head": head, "head_len": head_len}
+    return _file_result(item, standard, scan, notes)
+
+
+def _peek(fh: BinaryIO, n: int) -> bytes:
+    fh.seek(0)
+    return fh.read(n)
+
+
+def _file_standard(params: LogscanParams) -> str:
+    n = len(params.patterns) + len(params.critical_patterns)
+    return f"no new line matching the {n} pattern{'s' if n != 1 else ''}"
+
+
+def _file_result(item: str, standard: str, scan: _Scan, notes: list[str]) -> Result:
+    if scan.critical_count:
+        status = Status.CRITICAL
+        head = f"{scan.critical_count} new critical line{'s' if scan.critical_count != 1 else ''}: " \
+               f"{scan.critical[0]!r}"
+    elif scan.warning_count:
+        status = Status.WARNING
+        head = f"{scan.warning_count} new matching line{'s' if scan.warning_count != 1 else ''}: " \
+               f"{scan.warning[0]!r}"
+    else:
+        status = Status.OK
+        head = f"no new matching line in {scan.lines} new line{'s' if scan.lines != 1 else ''}"
+    if scan.critical_count and scan.warning_count:
+        head += f" (and {scan.warning_count} warning)"
+    summary = "; ".join([f"{item}: {head}", *notes])
+    return Result(
+        check=NAME, item=item, status=status, standard=standard, summary=summary[:1000],
+        metrics=(Metric("lines", float(scan.lines), "count", min=0),
+                 Metric("critical_matches", float(scan.critical_count), "count", crit=1, min=0),
+                 Metric("warning_matches", float(scan.warning_count), "count", warn=1, min=0)),
+        details={"critical": scan.critical, "warning": scan.warning, "notes": notes},
+    )
+
+
