@@ -31,6 +31,7 @@ from checks import restore_drill
 from checks.catalogue import get_check
 from checks.context import CheckContext
 from checks.params import ParamError, parse_params
+from checks.restore_drill import sql as drill_sql
 from checks.result import Result, Status
 from tests.checks.db_servers import PGBIN, mariadb_server, pg_server  # noqa: F401  (pytest fixtures)
 from tests.checks.test_db_backup import FakeConnection, FakeCursor
@@ -70,11 +71,11 @@ def test_restore_drill_params_and_catalogue():
         assert err.value.errors[0][0] == key
 
 
-@pytest.mark.parametrize("name", sorted(restore_drill.SQL_DIALECTS))
+@pytest.mark.parametrize("name", sorted(drill_sql.SQL_DIALECTS))
 def test_restore_drill_sql_parses_in_its_dialect(name):
     import sqlglot
-    sql = getattr(restore_drill, name).format(name="wardround_drill_0badcafe_20261205080000_a1b2c3", id=42)
-    parsed = sqlglot.parse(sql, read=restore_drill.SQL_DIALECTS[name], error_level=sqlglot.ErrorLevel.RAISE)
+    sql = getattr(drill_sql, name).format(name="wardround_drill_0badcafe_20261205080000_a1b2c3", id=42)
+    parsed = sqlglot.parse(sql, read=drill_sql.SQL_DIALECTS[name], error_level=sqlglot.ErrorLevel.RAISE)
     assert len([p for p in parsed if p is not None]) == 1
 
 
