@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from checks.result import Status
 
@@ -104,24 +104,24 @@ def call_with_timeout(fn: Callable[[], T], timeout: float, name: str) -> T:
     A daemon thread, not a pool: a thread stuck in the kernel on a dead share
     must not keep the agent from exiting.
     """
-    box: list[Any] = []
+    value: list[T] = []
+    error: list[BaseException] = []
     done = threading.Event()
 
     def work() -> None:
         try:
-            box.append((True, fn()))
+            value.append(fn())
         except BaseException as exc:  # handed to the caller, who decides
-            box.append((False, exc))
+            error.append(exc)
         finally:
             done.set()
 
     threading.Thread(target=work, name=name, daemon=True).start()
     if not done.wait(timeout):
         raise TimedOut(name)
-    ok, value = box[0]
-    if not ok:
-        raise value
-    return value  # type: ignore[no-any-return]
+    if error:
+        raise error[0]
+    return value[0]
 
 
 def list_with_timeout(lister: Callable[[str, str], list[BackupFile]], path: str, pattern: str,

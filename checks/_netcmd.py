@@ -44,7 +44,7 @@ def console_codepage() -> str | None:
     try:
         import ctypes
 
-        return str(ctypes.windll.kernel32.GetOEMCP())  # type: ignore[attr-defined]
+        return str(ctypes.windll.kernel32.GetOEMCP())  # type: ignore[attr-defined]  # ctypes.windll: Windows only
     except (ImportError, AttributeError, OSError):
         return None
 

@@ -40,11 +40,11 @@ import ipaddress
 import os
 import socket
 import struct
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from checks._files import TimedOut, call_with_timeout
 from checks._judge import above
 from checks.context import CheckContext
 from checks.params import Duration
@@ -214,29 +214,19 @@ def ask_server(name: str, qtype: int, server: str, port: int, timeout: float) ->
 def ask_system(name: str, qtype: int, timeout: float) -> tuple[list[str], list[str]]:
     """Addresses from the system resolver, abandoned after ``timeout``."""
     family = socket.AF_INET if qtype == 1 else socket.AF_INET6
-    box: dict[str, object] = {}
-    done = threading.Event()
-
-    def work() -> None:
-        try:
-            box["infos"] = socket.getaddrinfo(name, None, family, socket.SOCK_STREAM)
-        except (OSError, UnicodeError) as exc:
-            box["error"] = exc
-        finally:
-            done.set()
-
-    threading.Thread(target=work, name="dns-resolve", daemon=True).start()
-    if not done.wait(timeout):
-        raise DnsError(f"the system resolver gave no answer within {timeout:g} s")
-    exc = box.get("error")
-    if isinstance(exc, socket.gaierror):
+    try:
+        infos = call_with_timeout(lambda: socket.getaddrinfo(name, None, family, socket.SOCK_STREAM), timeout,
+                                  "dns-resolve")
+    except TimedOut:
+        raise DnsError(f"the system resolver gave no answer within {timeout:g} s") from None
+    except socket.gaierror as exc:
         if exc.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", -5)):
-            raise DnsError(f"no such name ({exc.strerror})")
-        raise DnsError(f"cannot resolve: {exc.strerror or exc}")
-    if isinstance(exc, BaseException):
-        raise DnsError(f"cannot resolve: {exc}")
+            raise DnsError(f"no such name ({exc.strerror})") from None
+        raise DnsError(f"cannot resolve: {exc.strerror or exc}") from None
+    except (OSError, UnicodeError) as exc:
+        raise DnsError(f"cannot resolve: {exc}") from None
     seen: list[str] = []
-    for info in box["infos"]:  # type: ignore[attr-defined]
+    for info in infos:
         addr = str(info[4][0]).split("%")[0]
         if addr not in seen:
             seen.append(addr)

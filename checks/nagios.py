@@ -105,7 +105,7 @@ def execute(argv: list[str], timeout_s: float) -> Completed:
     env = dict(os.environ, LC_ALL="C", LANG="C")
     kwargs: dict[str, Any] = {}
     if sys.platform == "win32":
-        kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP  # type: ignore[attr-defined]
+        kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP  # type: ignore[attr-defined]  # Windows only
     else:
         kwargs["start_new_session"] = True
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

@@ -51,7 +51,7 @@ def run_tool(argv: list[str], env: Mapping[str, str], deadline: float,
     with tempfile.TemporaryFile() as err:
         kwargs: dict[str, Any] = {}
         if sys.platform == "win32":
-            kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP  # type: ignore[attr-defined]
+            kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP  # type: ignore[attr-defined]  # Windows only
         else:
             kwargs["start_new_session"] = True
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE if feed is not None else subprocess.DEVNULL,
