@@ -355,10 +355,6 @@ class Spool:
     def backlog(self) -> int:
         return self._do(lambda db: int(db.execute("SELECT count(*) FROM outbox").fetchone()[0]))
 
-    def backlog_bytes(self) -> int:
-        return self._do(lambda db: int(db.execute(
-            "SELECT value FROM meta WHERE key = 'outbox_bytes'").fetchone()[0]))
-
     def contains(self, ids: Iterable[str]) -> set[str]:
         """Which of ``ids`` are still waiting in the outbox."""
         ids = list(ids)
@@ -496,11 +492,6 @@ class Spool:
                            "updated_at = excluded.updated_at", (key, text, self._clock()))
 
         self._do(upsert)
-
-    def integrity_ok(self) -> bool:
-        with self._lock:
-            verdict: object = self._conn().execute("PRAGMA integrity_check").fetchone()[0]
-            return verdict == "ok"
 
 
 def notice_factory(site: str, host: str) -> NoticeFactory:

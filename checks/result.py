@@ -329,12 +329,6 @@ class Result:
             host=host, started_at=started, duration_ms=float(duration),
         )
 
-    def plugin_output(self) -> str:
-        """Nagios plugin form: ``STATUS - summary | 'metric'=value;warn;crit;min;max``."""
-        perf = " ".join(_perfdata(m) for m in self.metrics)
-        head = f"{self.status.name} - {self.summary}"
-        return f"{head} | {perf}" if perf else head
-
 
 _STATUS_BY_CODE = tuple(Status)
 
@@ -343,20 +337,3 @@ _WIRE_FIELDS = frozenset({
     "metrics", "details", "started_at", "duration_ms",
 })
 
-
-def _num(v: float | None) -> str:
-    if v is None:
-        return ""
-    if float(v).is_integer() and abs(v) < 1e18:
-        return str(int(v))
-    return f"{v:.6g}"
-
-
-def _perfdata(m: Metric) -> str:
-    label = m.name if re.fullmatch(r"[A-Za-z0-9_.\-]+", m.name) else f"'{m.name}'"
-    unit = m.unit if m.unit in ("%", "s", "ms", "B", "c") else ""
-    value = "U" if m.value is None else _num(m.value) + unit
-    fields = [value, _num(m.warn), _num(m.crit), _num(m.min), _num(m.max)]
-    while len(fields) > 1 and fields[-1] == "":
-        fields.pop()
-    return f"{label}=" + ";".join(fields)

@@ -152,16 +152,33 @@ class TrickleServer:
         self._sock.close()
 
 
-def spool_backlog(path: Path) -> int:
-    """Results waiting in the spool at ``path``, read-only: works while an agent holds it."""
+def spool_value(path: Path, query: str) -> Any:
+    """The first value ``query`` reads from the spool at ``path``, read-only: works while an agent
+    holds it (None when there is no spool or no such table yet)."""
     import sqlite3
 
     if not path.exists():
-        return 0
+        return None
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
     try:
-        return int(db.execute("SELECT count(*) FROM outbox").fetchone()[0])
+        row = db.execute(query).fetchone()
+        return None if row is None else row[0]
     except sqlite3.OperationalError:  # not created yet
-        return 0
+        return None
     finally:
         db.close()
+
+
+def spool_backlog(path: Path) -> int:
+    """Results waiting in the spool at ``path`` (read-only)."""
+    return int(spool_value(path, "SELECT count(*) FROM outbox") or 0)
+
+
+def spool_outbox_bytes(path: Path) -> int:
+    """The spool's own running total of the outbox's size, which its byte bound is judged by."""
+    return int(spool_value(path, "SELECT value FROM meta WHERE key = 'outbox_bytes'"))
+
+
+def spool_sound(path: Path) -> bool:
+    """SQLite's full integrity check of the spool file passes."""
+    return bool(spool_value(path, "PRAGMA integrity_check") == "ok")

@@ -16,7 +16,7 @@ import pytest
 
 from agent.spool import Spool, notice_factory
 from checks.result import Result, Status
-from tests.agent.helpers import REPO, make_result
+from tests.agent.helpers import REPO, make_result, spool_outbox_bytes, spool_sound
 
 NOTICE = notice_factory("central-hospital", "his-db-01")
 
@@ -55,7 +55,7 @@ def test_results_survive_reopen_when_not_acknowledged(tmp_path: Path) -> None:
         spool.save_state("disk", {"history": [[1, 2.5]]})
     with Spool(path) as again:
         assert [r.id for r in again.batch(10)] == ids[2:]
-        assert again.backlog_bytes() == sum(len(r.body) for r in again.batch(10))
+        assert spool_outbox_bytes(path) == sum(len(r.body) for r in again.batch(10))
         assert again.load_state("disk") == {"history": [[1, 2.5]]}
         assert again.load_state("system") == {}
 
@@ -96,12 +96,12 @@ def test_every_committed_row_is_there_when_the_writer_is_killed_with_sigkill(tmp
     committed.extend(proc.stdout.read().split())  # lines already written before the kill
     assert len(committed) > 20
     with Spool(path) as spool:
-        assert spool.integrity_ok()
+        assert spool_sound(path)
         assert spool.notices == []  # a WAL left by SIGKILL is sound: no false alarm
         assert not list(tmp_path.glob("spool.db.corrupt-*"))
         present = {r.id for r in spool.batch(1_000_000)}
         assert set(committed) <= present
-        assert spool.backlog_bytes() == sum(len(r.body.encode()) for r in spool.batch(1_000_000))
+        assert spool_outbox_bytes(path) == sum(len(r.body.encode()) for r in spool.batch(1_000_000))
 
 
 def test_oldest_results_are_dropped_with_a_warning_result_when_past_the_age_bound(tmp_path: Path) -> None:
@@ -129,13 +129,13 @@ def test_oldest_results_are_dropped_with_a_warning_result_when_past_the_byte_bou
         ids = []
         for i in range(60):
             ids += spool.put([make_result(f"/m{i}")])
-        assert spool.backlog_bytes() > 10_000
+        assert spool_outbox_bytes(tmp_path / "s.db") > 10_000
         drops = spool.enforce_bounds(NOTICE)
         assert len(drops) == 1 and drops[0].reason == "bytes"
         left = [b["id"] for b in bodies(spool)]
         dropped = drops[0].count
         assert left[:-1] == ids[dropped:]  # the oldest went, in order
-        assert spool.backlog_bytes() <= 10_000
+        assert spool_outbox_bytes(tmp_path / "s.db") <= 10_000
         notice = bodies(spool)[-1]
         assert notice["check"] == "agent" and notice["status"] == Status.WARNING
         assert f"dropped {dropped} results" in notice["summary"]
@@ -180,7 +180,7 @@ def test_concurrent_writers_and_acks_stay_consistent_when_threads_share_the_spoo
             t.join()
         left = {r.id for r in spool.batch(10_000)}
         assert left <= set(written)
-        assert spool.backlog_bytes() == sum(len(r.body.encode()) for r in spool.batch(10_000))
+        assert spool_outbox_bytes(tmp_path / "s.db") == sum(len(r.body.encode()) for r in spool.batch(10_000))
 
 
 def test_state_must_be_json_when_saved(tmp_path: Path) -> None:

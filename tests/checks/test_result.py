@@ -91,15 +91,3 @@ def test_timestamps_are_normalised_to_utc_when_given_with_an_offset():
     assert dt == datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
     r = make(started_at=datetime(2026, 11, 23, 16, 0, tzinfo=timezone(timedelta(hours=8))))
     assert r.to_wire()["started_at"] == "2026-11-23T08:00:00.000000Z"
-
-
-def test_plugin_output_uses_nagios_perfdata_with_exact_byte_counts():
-    r = make(metrics=(Metric("used_percent", 85.5, "%", warn=80, crit=90, min=0, max=100),
-                      Metric("free_bytes", 85559123456.0, "B")))
-    assert r.plugin_output() == ("WARNING - / 85 % used | used_percent=85.5%;80;90;0;100 "
-                                 "free_bytes=85559123456B")
-
-
-def test_unmeasured_value_is_written_as_u_in_perfdata():
-    r = make(metrics=(Metric("age_seconds", None, "s"),))
-    assert r.plugin_output().endswith("age_seconds=U")
