@@ -415,7 +415,7 @@ def _judge_defender(mp: dict[str, Any], params: AntivirusParams, ctx: CheckConte
     details = {"product": "Microsoft Defender", "running_mode": mode,
                "service_enabled": mp.get("AMServiceEnabled"), "antivirus_enabled": mp.get("AntivirusEnabled"),
                "realtime": realtime, "signature_version": mp.get("AntivirusSignatureVersion"),
-               "signatures_updated": format_time(updated) if updated else None,
+               "signatures_updated": format_time(updated),
                "product_version": mp.get("AMProductVersion")}
     return Result(check=NAME, item=item, status=status, summary=summary[:1000], standard=standard,
                   metrics=tuple(metrics), details=details)

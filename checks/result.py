@@ -39,7 +39,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum
-from typing import Any, TypeGuard
+from typing import Any, TypeGuard, overload
 
 __all__ = [
     "NAME_PATTERN",
@@ -120,8 +120,14 @@ class ResultError(ValueError):
     """A result (or a field of one) that does not follow the wire format."""
 
 
-def format_time(dt: datetime) -> str:
-    """ISO-8601 in UTC with a ``Z`` suffix and microseconds."""
+@overload
+def format_time(dt: datetime) -> str: ...
+@overload
+def format_time(dt: None) -> None: ...
+def format_time(dt: datetime | None) -> str | None:
+    """ISO-8601 in UTC with a ``Z`` suffix and microseconds; None stays None (a time not yet set)."""
+    if dt is None:
+        return None
     if dt.tzinfo is None:
         raise ResultError("timestamps must be timezone-aware")
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

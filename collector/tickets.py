@@ -121,10 +121,6 @@ class TicketInvalid(TicketError):
     status_code = 422
 
 
-def _t(value: datetime | None) -> str | None:
-    return format_time(value) if value is not None else None
-
-
 def ticket_view(t: Mapping[str, Any]) -> dict[str, Any]:
     """A ticket as the API shows it (without history); times are ISO-8601 UTC."""
     out = {
@@ -140,12 +136,12 @@ def ticket_view(t: Mapping[str, Any]) -> dict[str, Any]:
     }
     out["breached"] = out["response_breached"] or out["resolve_breached"] or out["onsite_breached"]
     for name in _TIMES:
-        out[name] = _t(t[name])
+        out[name] = format_time(t[name])
     return out
 
 
 def _event_view(e: Any) -> dict[str, Any]:
-    return {"at": _t(e.at), "actor": e.actor, "action": e.action, "from_state": e.from_state,
+    return {"at": format_time(e.at), "actor": e.actor, "action": e.action, "from_state": e.from_state,
             "to_state": e.to_state, "note": e.note}
 
 

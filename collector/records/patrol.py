@@ -103,10 +103,6 @@ def pick_metric(metrics: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     return metrics[0] if metrics else None
 
 
-def _t(value: datetime | None) -> str | None:
-    return format_time(value) if value is not None else None
-
-
 def build(conn: Connection, *, site: str, period_start: datetime, period_end: datetime, lang: str,
           inspector: str, kind: str = "daily", policy: SitePolicy | None = None) -> RecordContent:
     """The patrol record of ``site`` for [period_start, period_end) (see the module docstring)."""
@@ -163,7 +159,7 @@ def build(conn: Connection, *, site: str, period_start: datetime, period_end: da
         last_seen = last_seen_before.get(h.host)  # not hosts.last_seen: that moves on after the period
         label = text(lang, "gap.all_checks")
         remark = text(lang, "gap.host" if last_seen is not None else "gap.never_reported")
-        gaps.append(Gap(host=h.host, check=None, item=None, label=label, last_seen=_t(last_seen),
+        gaps.append(Gap(host=h.host, check=None, item=None, label=label, last_seen=format_time(last_seen),
                         remark=remark))
         gap_rows.append(Row(host=h.host, check="", item="", label=label, standard="", value=None, unit="",
                             measured="", verdict="no_data", remark=remark, summary="", at=None, results=0,
@@ -205,7 +201,7 @@ def build(conn: Connection, *, site: str, period_start: datetime, period_end: da
         if last_good is None and not remark:
             remark = text(lang, "remark.no_good_backup")
         evidence.append(BackupEvidence(host=r.host, check=r.check, item=r.item, label=r.label,
-                                       last_good_at=_t(last_good), size_bytes=size,
+                                       last_good_at=format_time(last_good), size_bytes=size,
                                        size=format_bytes(size) if size is not None else "", verdict=r.verdict,
                                        remark=remark))
 

@@ -23,10 +23,6 @@ from collector.ticket_history import TicketState, acted_between, as_of, outcomes
 __all__ = ["ticket_line", "ticket_lines"]
 
 
-def _t(value: datetime | None) -> str | None:
-    return format_time(value) if value is not None else None
-
-
 def _term(state: TicketState, key: str, lang: str) -> str:
     spec = state.terms.get(key) if state.terms else None
     if not isinstance(spec, dict) or not isinstance(spec.get("within"), str):
@@ -40,11 +36,11 @@ def ticket_line(t: Any, state: TicketState, events: list[str], end: datetime, la
     return TicketLine(
         id=int(t.id), host=t.host, check=t.check, item=t.item, severity=state.severity,
         level_name=state.level_name, summary=t.summary, state=state.state, opened_at=format_time(t.opened_at),
-        acknowledged_at=_t(state.acknowledged_at), resolved_at=_t(state.resolved_at),
-        closed_at=_t(state.closed_at), response_due=format_time(state.response_due),
+        acknowledged_at=format_time(state.acknowledged_at), resolved_at=format_time(state.resolved_at),
+        closed_at=format_time(state.closed_at), response_due=format_time(state.response_due),
         resolve_due=format_time(state.resolve_due), events=events, response=sla["response"] or "pending",
-        resolution=sla["resolution"] or "pending", onsite_requested_at=_t(state.onsite_requested_at),
-        onsite_due=_t(state.onsite_due), onsite=sla["onsite"], response_term=_term(state, "response", lang),
+        resolution=sla["resolution"] or "pending", onsite_requested_at=format_time(state.onsite_requested_at),
+        onsite_due=format_time(state.onsite_due), onsite=sla["onsite"], response_term=_term(state, "response", lang),
         resolve_term=_term(state, "resolve", lang))
 
 

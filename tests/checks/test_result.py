@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from checks.result import Metric, Result, ResultError, Status, new_result_id, parse_time
+from checks.result import Metric, Result, ResultError, Status, format_time, new_result_id, parse_time
 
 
 def make(**kw) -> Result:
@@ -84,6 +84,10 @@ def test_from_wire_names_the_field_when_a_value_is_wrong(field, value, message):
 def test_from_wire_rejects_non_objects():
     with pytest.raises(ResultError):
         Result.from_wire(["not", "an", "object"])
+
+
+def test_a_time_not_yet_set_is_written_as_none():
+    assert format_time(None) is None
 
 
 def test_timestamps_are_normalised_to_utc_when_given_with_an_offset():
