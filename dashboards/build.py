@@ -83,6 +83,8 @@ HIDE_COLUMNS = {"id": "organize", "options": {
     "excludeByName": {"Time": True, "__name__": True, "instance": True, "job": True}}}
 MERGE = {"id": "merge", "options": {}}
 STATUS_COLORS = (("OK", "green"), ("WARNING", "yellow"), ("CRITICAL", "red"), ("UNKNOWN", "purple"))
+#: (name, value) of each status, the worst first (Status.severity)
+WORST_FIRST = [(status.name, int(status)) for status in sorted(SEVERITY, key=lambda s: -SEVERITY[s])]
 STATE_COLORS = {"ok": "green", "warning": "yellow", "unknown": "purple", "abnormal": "red", "silent": "orange",
                 "never_reported": "blue"}
 OUTCOME_COLORS = {"done": "green", "too_small": "orange", "missed": "red", "failed": "red", "warning": "yellow",
@@ -333,7 +335,9 @@ def fleet(t: Words) -> Board:
           description=t("fleet.worst.description"))
     b.add("stat", t("fleet.reporting.title"), [q(f"count({SEEN}{{{site}}})")], w=4, h=4, options=COUNT,
           unit="none")
-    for name, code, color in (("CRITICAL", 2, "red"), ("UNKNOWN", 3, "purple"), ("WARNING", 1, "yellow")):
+    colors = dict(STATUS_COLORS)
+    for name, code in WORST_FIRST[:-1]:  # not OK
+        color = colors[name]
         b.add("stat", t("fleet.items.title", status=t.page(f"status.{name}")),
               [q(f"sum(wardround_check_status{{{site}}} == bool {code})")],
               w=4, h=4, options=COUNT, unit="none", thresholds=_steps((None, "green"), (1, color)))
@@ -354,7 +358,7 @@ def fleet(t: Words) -> Board:
     b.add("timeseries", t("fleet.not_ok.title"),
           [q(f"sum by (site) (wardround_check_status{{{site}}} != bool 0)", "{{site}}")], w=12, h=8,
           minimum=0, unit="none")
-    per_status = [("CRITICAL", 2), ("UNKNOWN", 3), ("WARNING", 1), ("OK", 0)]
+    per_status = WORST_FIRST
     b.add("table", t("fleet.per_status.title"), [
         q(f"sum by (site) (wardround_check_status{{{site}}} == bool {code})", instant=True)
         for _name, code in per_status], w=12, h=8, transformations=[MERGE, HIDE_COLUMNS],

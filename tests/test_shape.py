@@ -25,9 +25,11 @@ ALLOWED = {
     "collector/records/patrol.py:build",
     "collector/cli.py:_parser",
     "collector/config.py:_from_file",
-    # the PDF printer (issue 16) landed over both limits while issue 12 was under way
+    # landed over the limits while issue 12 was under way: the PDF printer (issue 16) and the
+    # metrics with thresholds, backup outcomes and host states (issue 23)
     "collector/records/printer.py",
     "collector/records/printer.py:_read",
+    "collector/metrics.py",
 }
 
 
