@@ -26,10 +26,6 @@ from collector.store.db import reading, writing
 __all__ = ["approve", "list_hosts", "retire"]
 
 
-def _t(value: datetime | None) -> str | None:
-    return format_time(value) if value is not None else None
-
-
 def list_hosts(engine: Engine, site: str | None = None, *, retired: bool = False,
                fleet_version: int | None = None) -> list[dict[str, Any]]:
     """The inventory as JSON-ready dicts, by site and host; retired hosts only if ``retired``.
@@ -49,11 +45,11 @@ def list_hosts(engine: Engine, site: str | None = None, *, retired: bool = False
         version = r["config_version"]
         out.append({
             "site": r["site"], "host": r["host"], "roles": orjson.loads(r["roles"]), "facts": orjson.loads(r["facts"]),
-            "enrolled": r["enrolled"], "enrolled_at": _t(r["enrolled_at"]), "enrolled_via": r["enrolled_via"],
+            "enrolled": r["enrolled"], "enrolled_at": format_time(r["enrolled_at"]), "enrolled_via": r["enrolled_via"],
             "approval": None if not r["enrolled"] else ("approved" if r["approved_at"] else "awaiting"),
-            "retired_at": _t(r["retired_at"]),
+            "retired_at": format_time(r["retired_at"]),
             "never_reported": r["last_seen"] is None,
-            "first_seen": _t(r["first_seen"]), "last_seen": _t(r["last_seen"]),
+            "first_seen": format_time(r["first_seen"]), "last_seen": format_time(r["last_seen"]),
             "worst_status": int(worst) if worst is not None else None,
             "worst_status_name": worst.name if worst is not None else None,
             "checks": sum(statuses.values()),
