@@ -87,7 +87,7 @@ class Settings:
     workers: int = 1
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     notifications: NotifyConfig | None = None  # the ``notifications:`` section, if any
-    policy_file: str | None = None  # ticket policies (collector/policy.py); None: built-in defaults
+    policy_file: str | None = None  # ticket policies (collector/policy/); None: built-in defaults
     sweep_seconds: int = 30  # the ticket sweep's interval in serve (0: off)
     key_file: str = dataclasses.field(default_factory=default_key_file)  # the signing key (collector/keys.py)
     http: HttpLimits = HttpLimits()

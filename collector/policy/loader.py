@@ -1,53 +1,8 @@
-"""Site policies: the service contract a site's tickets are judged by, loaded from YAML.
-
-A policy says, for one site (customer):
-
-* the **level scheme**: 3 or 4 levels (1 most severe), each with a name, a
-  response and a resolution term (:mod:`collector.terms`: ``2h``, ``3wd``,
-  kept as written) and whether its clock runs ``24x7`` or only in
-  ``business`` hours;
-* the **business calendar**: working days and hours in a time zone, a
-  holiday calendar file with statutory holidays and make-up working days
-  (调休: a Saturday that is worked);
-* whether the site is a **key customer** (its tickets get priority 1, which
-  orders the queue first, and its deadlines are multiplied by
-  ``key_factor``, e.g. 0.5 = twice as fast);
-* the **mapping rules**: which statuses of which check items open a ticket
-  at which level, after how many consecutive bad results (``after``), how
-  many consecutive good ones resolve it (``recover_after``), and when an
-  item counts as flapping;
-* **maintenance windows** (one-off, or recurring as cron + duration) during
-  which no ticket opens;
-* the **agent-silent** grace (a host whose agent has not reported for longer
-  opens a ticket ``agent``/``silent``), the reopen window, whether a breach
-  raises the level, and the on-site visit deadline;
-* the **inspection records** (``records:``, :class:`RecordsPolicy`): the
-  customer's name and systems printed on them, their language, the
-  inspector, and when each kind is issued (cron in the site's time zone, or
-  ``off``; see ``docs/records.md``);
-* the **restore drills** promised (``restore_drills: {every: quarterly}``):
-  how often each database's newest backup must be restored in a drill, which
-  the records set against the ``restore_drill`` results;
-* the **customer follow-up** (回访, ``followup:``, :class:`FollowupPolicy`):
-  within which time after resolution, for which tickets, who the account
-  manager is, and at which level a low score opens a service complaint.
-
-The file (every key optional; the full format with an example is in
-``docs/tickets.md`` and ``deploy/policies.example.yaml``)::
-
-    default: {...a policy...}        # for sites not listed; built-in defaults below it
-    sites:
-      central-hospital: {...}        # the default policy with these keys replaced
-
-Every fault in the file is reported at once as ``FILE: path.to.key: expected
-...`` (:class:`collector.config.ConfigError`, exit code 2).
-"""
+"""Reading a policy file: every fault reported at once, each key checked on top of the default."""
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -56,360 +11,25 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from checks._cron import Schedule
-from checks._units import format_duration
-from checks.catalogue import BACKUP_CHECKS
 from checks.result import Status
 from collector.config import ConfigError
-from collector.terms import Term, parse_term
-
-__all__ = [
-    "COMPLAINT_SCORE",
-    "DRILL_PERIODS",
-    "OPEN_AT_FIRST",
-    "Calendar",
-    "FollowupPolicy",
-    "Level",
-    "Policies",
-    "RecordsPolicy",
-    "Rule",
-    "SILENT_AFTER_DEFAULT",
-    "SitePolicy",
-    "Term",
-    "Window",
-    "default_policies",
-    "describe_policies",
-    "load_policies",
-    "parse_duration",
-]
-
-# Checks whose first bad result opens a ticket unless a rule says otherwise: backups (a failed
-# backup must be a ticket before anyone needs it) and the restore drill (it runs weekly or less:
-# a second bad result would come a week late).
-OPEN_AT_FIRST = BACKUP_CHECKS | {"restore_drill"}
-# How often a restore drill of each database is promised (restore_drills.every); None: not promised.
-DRILL_PERIODS = ("weekly", "monthly", "quarterly", "yearly")
-MAX_CALENDAR_DAYS = 3 * 366  # a deadline further than this means a calendar with no working time
-_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-def parse_duration(text: Any) -> timedelta:
-    """Elapsed time: ``30s``, ``15m``, ``2h``, ``3d``, ``1h30m`` → timedelta; ValueError otherwise.
-
-    The grammar is :func:`collector.terms.parse_term`'s on a 24x7 clock.
-    """
-    return parse_term(text, business=False).time
-
-
-@dataclass(frozen=True, slots=True)
-class Level:
-    """One fault level: 1 is the most severe."""
-
-    number: int
-    name: str
-    response: Term
-    resolve: Term
-    always: bool  # True: the clock runs 24x7; False: business hours only
-
-    @property
-    def clock(self) -> str:
-        return "24x7" if self.always else "business"
-
-
-@dataclass(frozen=True, slots=True)
-class Calendar:
-    """Working time: days, hours (one or more spans a day), holidays and make-up days."""
-
-    zone: ZoneInfo
-    days: frozenset[int]  # 0 = Monday
-    spans: tuple[tuple[time, time], ...]
-    holidays: frozenset[date] = frozenset()
-    workdays: frozenset[date] = frozenset()  # make-up working days (调休), worked whatever the weekday
-
-    def is_working_day(self, day: date) -> bool:
-        if day in self.workdays:
-            return True
-        return day.weekday() in self.days and day not in self.holidays
-
-    def add(self, start: datetime, duration: timedelta) -> datetime:
-        """``start`` plus ``duration`` of working time (UTC in, UTC out)."""
-        remaining = duration
-        day = start.astimezone(self.zone).date()
-        for _ in range(MAX_CALENDAR_DAYS):
-            if self.is_working_day(day):
-                for begin_t, end_t in self.spans:
-                    begin = datetime.combine(day, begin_t, self.zone).astimezone(UTC)
-                    end = datetime.combine(day, end_t, self.zone).astimezone(UTC)
-                    if end <= start:
-                        continue
-                    begin = max(begin, start)
-                    if remaining <= end - begin:
-                        return begin + remaining
-                    remaining -= end - begin
-            day += timedelta(days=1)
-        raise ValueError("the business calendar has no working time in the next three years")
-
-    def after_working_days(self, start: datetime, days: int) -> datetime:
-        """The end of business of the ``days``-th working day after ``start``'s day (UTC in, UTC out).
-
-        The day ``start`` falls on is not counted, as the PRC Civil Code counts a period in
-        days (art. 201); the period ends when business stops on its last day (art. 203).
-        """
-        day = start.astimezone(self.zone).date()
-        counted = 0
-        for _ in range(MAX_CALENDAR_DAYS):
-            day += timedelta(days=1)
-            if self.is_working_day(day):
-                counted += 1
-                if counted == days:
-                    return datetime.combine(day, self.spans[-1][1], self.zone).astimezone(UTC)
-        raise ValueError("the business calendar has no working time in the next three years")
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """Which statuses of matching check items open a ticket, and the noise controls."""
-
-    check: str = "*"  # glob
-    item: str = "*"  # glob
-    open: Mapping[int, int] = field(default_factory=dict)  # status → level
-    after: int = 2  # consecutive bad results before a ticket opens
-    recover_after: int = 2  # consecutive good results that resolve it
-    flap_window: int = 10  # results looked at for flapping
-    flap_changes: int = 5  # bad↔good changes in the window that make it flapping
-
-    def matches(self, check: str, item: str) -> bool:
-        return fnmatch.fnmatchcase(check, self.check) and fnmatch.fnmatchcase(item, self.item)
-
-    def level_for(self, status: int) -> int | None:
-        return self.open.get(status)
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    """A maintenance window for hosts matching ``hosts`` (globs)."""
-
-    hosts: tuple[str, ...] = ("*",)
-    start: datetime | None = None  # one-off
-    end: datetime | None = None
-    cron: Schedule | None = None  # recurring: starts at each fire time, lasts ``duration``
-    duration: timedelta = timedelta(0)
-    reason: str = ""
-
-    def covers(self, host: str, at: datetime) -> bool:
-        if not any(fnmatch.fnmatchcase(host, p) for p in self.hosts):
-            return False
-        if self.cron is None:
-            assert self.start is not None and self.end is not None
-            return self.start <= at < self.end
-        fire = self.cron.next(at - self.duration + timedelta(microseconds=1))
-        return fire is not None and fire <= at
-
-    def ends_within(self, host: str, after: datetime, until: datetime) -> bool:
-        """Whether this window, for ``host``, ends in (``after``, ``until``]."""
-        if not any(fnmatch.fnmatchcase(host, p) for p in self.hosts):
-            return False
-        if self.cron is None:
-            assert self.end is not None
-            return after < self.end <= until
-        fire = self.cron.next(after - self.duration + timedelta(microseconds=1))
-        return fire is not None and fire + self.duration <= until
-
-
-RECORD_KINDS = ("daily", "weekly", "monthly", "quarterly", "annual")
-DEFAULT_RECORD_SCHEDULE: Mapping[str, str | None] = {
-    "daily": "30 7 * * *", "weekly": "0 8 * * 1", "monthly": "0 8 1 * *",
-    "quarterly": "0 8 1 1,4,7,10 *", "annual": "0 8 2 1 *"}
-
-
-@dataclass(frozen=True, slots=True)
-class RecordsPolicy:
-    """What a site's inspection records say about it, and when each kind is issued.
-
-    ``schedule`` maps a kind to a 5-field cron in the site's time zone (the
-    record of the last complete period is issued at the first fire time after
-    the period ends) or None (that kind is only issued by hand).
-    """
-
-    customer: str | None = None  # printed name of the customer; None: the site name
-    systems: tuple[str, ...] = ()
-    language: str = "zh_CN"  # zh_CN | en
-    inspector: str | None = None  # None: the catalog's "automatic patrol"
-    schedule: Mapping[str, str | None] = field(default_factory=lambda: dict(DEFAULT_RECORD_SCHEDULE))
-
-    def trigger(self, kind: str, zone: ZoneInfo) -> Schedule | None:
-        expr = self.schedule.get(kind)
-        return Schedule.parse(expr, zone) if expr else None
-
-
-FOLLOWUP_TICKETS = ("handled", "all", "off")
-COMPLAINT_SCORE = 2  # a follow-up satisfaction (1-5) of this or less opens a service complaint
-
-
-@dataclass(frozen=True, slots=True)
-class FollowupPolicy:
-    """The customer follow-up (回访) after a ticket is resolved.
-
-    ``within``: how long after the resolution the follow-up is due, on the
-    business calendar unless ``always`` (24x7).  ``tickets``: ``handled`` — the
-    tickets a person dealt with (opened by hand, acknowledged, or resolved by an
-    engineer); ``all`` — every resolved ticket; ``off`` — none.
-    ``account_manager``: the person a service complaint (a satisfaction of
-    :data:`COMPLAINT_SCORE` or less) is opened for; ``complaint_level``: its
-    level (None: the least severe level of the site's scheme).
-    """
-
-    within: Term = Term("3wd", working_days=3)
-    always: bool = False
-    tickets: str = "handled"
-    account_manager: str | None = None
-    complaint_level: int | None = None
-
-
-SILENT_AFTER_DEFAULT = timedelta(minutes=15)
-
-
-@dataclass(frozen=True, slots=True)
-class SitePolicy:
-    levels: tuple[Level, ...]
-    calendar: Calendar
-    rules: tuple[Rule, ...]
-    key_customer: bool = False
-    key_factor: float = 1.0
-    maintenance: tuple[Window, ...] = ()
-    silent_grace: Term | None = Term("15m", timedelta(minutes=15))  # None: agent-silent tickets are off
-    silent_level: int = 2
-    reopen_window: timedelta = timedelta(hours=1)
-    escalate_on_breach: bool = True
-    onsite_due: Term = Term("24h", timedelta(hours=24))
-    onsite_always: bool = False
-    records: RecordsPolicy = field(default_factory=RecordsPolicy)
-    drill_every: str | None = "quarterly"  # one of DRILL_PERIODS, or None: no drill promised
-    followup: FollowupPolicy = field(default_factory=FollowupPolicy)
-    _rule_cache: dict[tuple[str, str], Rule | None] = field(default_factory=dict, compare=False, repr=False)
-
-    @property
-    def priority(self) -> int:
-        """1 for a key customer's tickets (first in the queue), else 0."""
-        return 1 if self.key_customer else 0
-
-    @property
-    def silent_after(self) -> timedelta:
-        """How long a host may deliver nothing before it counts as silent: the agent-silent grace, or
-        :data:`SILENT_AFTER_DEFAULT` where agent-silent tickets are off."""
-        return self.silent_grace.time if self.silent_grace is not None else SILENT_AFTER_DEFAULT
-
-    def level(self, number: int) -> Level:
-        return self.levels[min(max(number, 1), len(self.levels)) - 1]
-
-    def rule_for(self, check: str, item: str) -> Rule | None:
-        """The first rule matching the item (site rules first, then the built-in defaults)."""
-        key = (check, item)
-        try:
-            return self._rule_cache[key]
-        except KeyError:
-            pass
-        rule = next((r for r in self.rules if r.matches(check, item)), None)
-        if len(self._rule_cache) > 100_000:
-            self._rule_cache.clear()
-        self._rule_cache[key] = rule
-        return rule
-
-    def _due(self, start: datetime, term: Term, always: bool) -> datetime:
-        if self.key_customer:
-            term = term.scaled(self.key_factor)
-        if term.working_days:
-            return self.calendar.after_working_days(start, term.working_days)
-        return start + term.time if always else self.calendar.add(start, term.time)
-
-    def deadlines(self, number: int, opened_at: datetime) -> tuple[datetime, datetime]:
-        """(response_due, resolve_due) of a ticket of level ``number`` opened at ``opened_at``."""
-        lv = self.level(number)
-        return (self._due(opened_at, lv.response, lv.always), self._due(opened_at, lv.resolve, lv.always))
-
-    def onsite_deadline(self, requested_at: datetime) -> datetime:
-        return self._due(requested_at, self.onsite_due, self.onsite_always)
-
-    def followup_deadline(self, resolved_at: datetime) -> datetime:
-        """When the customer follow-up of a ticket resolved at ``resolved_at`` is due."""
-        return self._due(resolved_at, self.followup.within, self.followup.always)
-
-    @property
-    def complaint_level(self) -> int:
-        """The level a service complaint opens at (the least severe level unless the policy says)."""
-        n = len(self.levels)
-        return min(self.followup.complaint_level or n, n)
-
-    def in_maintenance(self, host: str, at: datetime) -> bool:
-        return any(w.covers(host, at) for w in self.maintenance)
-
-    def maintenance_ended(self, host: str, after: datetime, until: datetime) -> bool:
-        """Whether a maintenance window of ``host`` ended in (``after``, ``until``]."""
-        return any(w.ends_within(host, after, until) for w in self.maintenance)
-
-
-@dataclass(frozen=True, slots=True)
-class Policies:
-    default: SitePolicy
-    sites: Mapping[str, SitePolicy] = field(default_factory=dict)
-    source: str = "built-in defaults"
-
-    def for_site(self, site: str) -> SitePolicy:
-        return self.sites.get(site, self.default)
-
-
-# ---------------------------------------------------------------------------
-# Built-in defaults
-
-DEFAULT_LEVELS: tuple[Level, ...] = (
-    Level(1, "system down", Term("2h", timedelta(hours=2)), Term("8h", timedelta(hours=8)), True),
-    Level(2, "general fault", Term("2h", timedelta(hours=2)), Term("18h", timedelta(hours=18)), False),
-    Level(3, "minor", Term("9h", timedelta(hours=9)), Term("27h", timedelta(hours=27)), False),
+from collector.policy.defaults import default_policy, default_rules
+from collector.policy.model import (
+    DRILL_PERIODS,
+    FOLLOWUP_TICKETS,
+    OPEN_AT_FIRST,
+    RECORD_KINDS,
+    WEEKDAYS,
+    Calendar,
+    FollowupPolicy,
+    Level,
+    Policies,
+    RecordsPolicy,
+    Rule,
+    SitePolicy,
+    Window,
 )
-DEFAULT_CALENDAR = Calendar(zone=ZoneInfo("Asia/Shanghai"), days=frozenset(range(5)),
-                            spans=((time(8, 30), time(17, 30)),))
-
-
-def default_rules(n_levels: int) -> tuple[Rule, ...]:
-    """The built-in mapping for a scheme of ``n_levels`` levels (after any site rules).
-
-    * backup checks and the restore drill: CRITICAL (failed or missing backup,
-      a drill whose restore or probe failed) opens at level 2, the second most
-      severe; UNKNOWN (the backup could not be verified, the drill could not
-      run) at the least severe level; after 1 bad result;
-    * a login with an empty password (``accounts`` item ``empty_password``,
-      ``db_accounts`` items ``*/empty_password``): CRITICAL at level 2 after 1;
-    * the agent's report about its own spool (``agent``/``spool``): CRITICAL
-      (the spool was corrupt, results may be lost) opens at the second least
-      severe level after 1 result: it reports an event, not a reading that a
-      second result would confirm;
-    * ``antivirus``: WARNING (signatures older than ``max_signature_age``,
-      real-time protection off) at the least severe level, CRITICAL (disabled,
-      no usable signatures) at the second least severe, after 2;
-    * every other check: CRITICAL opens at the second least severe level
-      (2 of 3, 3 of 4) after 2 consecutive bad results; WARNING and UNKNOWN
-      open nothing (they show on the inspection record).
-    """
-    critical, unknown, warning = int(Status.CRITICAL), int(Status.UNKNOWN), int(Status.WARNING)
-    backup = {critical: 2, unknown: n_levels}
-    rules = [Rule(check=c, open=backup, after=1) for c in sorted(OPEN_AT_FIRST)]
-    rules += [Rule(check="accounts", item="empty_password", open={critical: 2}, after=1),
-              Rule(check="db_accounts", item="*/empty_password", open={critical: 2}, after=1),
-              Rule(check="antivirus", open={warning: n_levels, critical: max(n_levels - 1, 1)}, after=2),
-              Rule(check="agent", item="spool", open={critical: max(n_levels - 1, 1)}, after=1)]
-    rules.append(Rule(check="*", open={critical: max(n_levels - 1, 1)}, after=2))
-    return tuple(rules)
-
-
-def default_policy() -> SitePolicy:
-    return SitePolicy(levels=DEFAULT_LEVELS, calendar=DEFAULT_CALENDAR, rules=default_rules(3))
-
-
-def default_policies() -> Policies:
-    return Policies(default=default_policy())
-
-
-# ---------------------------------------------------------------------------
-# Loading
+from collector.terms import Term, parse_term
 
 _POLICY_KEYS = ("levels", "business_hours", "holidays", "key_customer", "key_factor", "rules",
                 "maintenance", "agent_silent", "reopen_window", "escalate_on_breach", "onsite",
@@ -525,11 +145,11 @@ def _calendar(raw: Any, holidays: tuple[frozenset[date], frozenset[date]] | None
         if "days" in raw:
             got = raw["days"]
             names = [str(d).strip().lower()[:3] for d in got] if isinstance(got, list) else []
-            if not names or any(n not in _WEEKDAYS for n in names):
+            if not names or any(n not in WEEKDAYS for n in names):
                 p.add(f"{path}.days",
                       f"expected a list of weekdays such as [mon, tue, wed, thu, fri] (got {got!r})")
             else:
-                days = frozenset(_WEEKDAYS.index(n) for n in names)
+                days = frozenset(WEEKDAYS.index(n) for n in names)
         if "hours" in raw:
             got = raw["hours"]
             parsed: list[tuple[time, time]] = []
@@ -835,6 +455,38 @@ def _followup(raw: Any, base: FollowupPolicy, n_levels: int, path: str, p: _Prob
     return FollowupPolicy(**{**{f: getattr(base, f) for f in FollowupPolicy.__dataclass_fields__}, **changes})
 
 
+def _agent_silent(s: Any, n: int, path: str, p: _Problems) -> dict[str, Any]:
+    """The ``agent_silent:`` settings as SitePolicy field changes."""
+    changes: dict[str, Any] = {}
+    if s is False or s == "off":
+        changes["silent_grace"] = None
+    elif not isinstance(s, Mapping):
+        p.add(path, "expected {grace: 15m, level: 2} or off")
+    else:
+        for key in s:
+            if key not in ("grace", "level"):
+                p.add(f"{path}.{key}", "unknown key (expected grace, level)")
+        if "grace" in s:
+            changes["silent_grace"] = (None if s["grace"] == "off" else
+                                       _term(s["grace"], f"{path}.grace", p,
+                                             Term("15m", timedelta(minutes=15)), business=False))
+        if "level" in s:
+            changes["silent_level"] = _int(s["level"], f"{path}.level", p, 1, n, 2)
+    return changes
+
+
+def _onsite(o: Any, base: SitePolicy, path: str, p: _Problems) -> dict[str, Any]:
+    """The ``onsite:`` settings as SitePolicy field changes."""
+    if not isinstance(o, Mapping):
+        p.add(path, "expected {due: 24h, clock: 24x7|business}")
+        return {}
+    for key in o:
+        if key not in ("due", "clock"):
+            p.add(f"{path}.{key}", "unknown key (expected due, clock)")
+    due, always = _clocked_term(o, "due", base.onsite_due, base.onsite_always, path, p)
+    return {"onsite_due": due, "onsite_always": always}
+
+
 def _policy(raw: Any, base: SitePolicy, base_dir: Path, path: str, p: _Problems,
             explicit_rules: tuple[Rule, ...] = ()) -> tuple[SitePolicy, tuple[Rule, ...]]:
     """A policy from ``raw`` on top of ``base``; also returns the rules written in the file."""
@@ -873,21 +525,7 @@ def _policy(raw: Any, base: SitePolicy, base_dir: Path, path: str, p: _Problems,
     if "maintenance" in raw:
         changes["maintenance"] = _windows(raw["maintenance"], calendar.zone, f"{path}.maintenance", p)
     if "agent_silent" in raw:
-        s = raw["agent_silent"]
-        if s is False or s == "off":
-            changes["silent_grace"] = None
-        elif not isinstance(s, Mapping):
-            p.add(f"{path}.agent_silent", "expected {grace: 15m, level: 2} or off")
-        else:
-            for key in s:
-                if key not in ("grace", "level"):
-                    p.add(f"{path}.agent_silent.{key}", "unknown key (expected grace, level)")
-            if "grace" in s:
-                changes["silent_grace"] = (None if s["grace"] == "off" else
-                                           _term(s["grace"], f"{path}.agent_silent.grace", p,
-                                                 Term("15m", timedelta(minutes=15)), business=False))
-            if "level" in s:
-                changes["silent_level"] = _int(s["level"], f"{path}.agent_silent.level", p, 1, n, 2)
+        changes.update(_agent_silent(raw["agent_silent"], n, f"{path}.agent_silent", p))
     if "reopen_window" in raw:
         changes["reopen_window"] = (timedelta(0) if raw["reopen_window"] in ("off", "0", 0) else
                                     _duration(raw["reopen_window"], f"{path}.reopen_window", p,
@@ -896,15 +534,7 @@ def _policy(raw: Any, base: SitePolicy, base_dir: Path, path: str, p: _Problems,
         changes["escalate_on_breach"] = _bool(raw["escalate_on_breach"], f"{path}.escalate_on_breach", p,
                                               True)
     if "onsite" in raw:
-        o = raw["onsite"]
-        if not isinstance(o, Mapping):
-            p.add(f"{path}.onsite", "expected {due: 24h, clock: 24x7|business}")
-        else:
-            for key in o:
-                if key not in ("due", "clock"):
-                    p.add(f"{path}.onsite.{key}", "unknown key (expected due, clock)")
-            changes["onsite_due"], changes["onsite_always"] = _clocked_term(
-                o, "due", base.onsite_due, base.onsite_always, f"{path}.onsite", p)
+        changes.update(_onsite(raw["onsite"], base, f"{path}.onsite", p))
     if "records" in raw:
         changes["records"] = _records_policy(raw["records"], base.records, f"{path}.records", p)
     if "restore_drills" in raw:
@@ -942,34 +572,3 @@ def load_policies(path: str | Path) -> Policies:
     if p.items:
         raise ConfigError(p.items)
     return Policies(default=default, sites=sites, source=str(file))
-
-
-def describe_policies(policies: Policies) -> str:
-    """A plain-text summary of each policy (``wardround-collector policy check``)."""
-    lines = [f"{policies.source}: OK"]
-    for name, p in [("default (sites not listed)", policies.default), *sorted(policies.sites.items())]:
-        cal = p.calendar
-        days = ",".join(_WEEKDAYS[d] for d in sorted(cal.days))
-        hours = ",".join(f"{a:%H:%M}-{b:%H:%M}" for a, b in cal.spans)
-        lines.append(f"{name}: {len(p.levels)} levels; business hours {days} {hours} {cal.zone.key}; "
-                     f"{len(cal.holidays)} holiday(s), {len(cal.workdays)} make-up working day(s)"
-                     + (f"; key customer (deadlines x{p.key_factor:g})" if p.key_customer else ""))
-        for lv in p.levels:
-            lines.append(f"  level {lv.number} {lv.name}: respond {lv.response}, resolve "
-                         f"{lv.resolve} ({'24x7' if lv.always else 'business hours'})")
-        for r in p.rules:
-            opens = ", ".join(f"{Status(s).name}→{lv}" for s, lv in sorted(r.open.items())) or "nothing"
-            lines.append(f"  rule {r.check} {r.item}: opens {opens}; after {r.after}, recovers after "
-                         f"{r.recover_after}, flapping at {r.flap_changes} changes in {r.flap_window}")
-        silent = f"after {p.silent_grace} at level {p.silent_level}" if p.silent_grace else "off"
-        reopen = format_duration(p.reopen_window.total_seconds())
-        lines.append(f"  agent silent: {silent}; reopen window {reopen}; "
-                     f"escalate on breach: {'yes' if p.escalate_on_breach else 'no'}; "
-                     f"{len(p.maintenance)} maintenance window(s)")
-        f = p.followup
-        follow = ("off" if f.tickets == "off" else
-                  f"{f.tickets} tickets within {f.within} ({'24x7' if f.always else 'business hours'}); "
-                  f"a satisfaction of {COMPLAINT_SCORE} or less opens a complaint at level {p.complaint_level}"
-                  f" for {f.account_manager or 'nobody named (followup.account_manager)'}")
-        lines.append(f"  restore drills promised: {p.drill_every or 'none'}; customer follow-up: {follow}")
-    return "\n".join(lines)
