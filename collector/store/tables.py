@@ -207,7 +207,7 @@ notify_robots = Table(
     Column("updated_at", UTCDateTime, nullable=False),
 )
 
-# --- tickets (collector/tickets.py) ------------------------------------------
+# --- tickets (collector/tickets/) --------------------------------------------
 # ``tickets`` is the ledger: at most one live (open or acknowledged) ticket per
 # (site, host, check, item), enforced by the partial unique index
 # ``uq_tickets_live``.  ``ticket_events`` is its append-only history.

@@ -1,0 +1,256 @@
+"""People's actions on tickets: read, open by hand, acknowledge, resolve, close, on-site, comment, follow-up."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from checks.result import format_time, is_name
+from collector import audit, followups
+from collector.policy import SitePolicy
+from collector.store import followups as followup_store
+from collector.store import tickets as store
+from collector.store.db import reading, writing
+from collector.store.tables import LIVE_STATES
+from collector.tickets.model import (
+    AUDIT_ACTIONS,
+    MANUAL_CHECK,
+    MAX_SUMMARY,
+    VIA_RE,
+    Change,
+    LedgerBase,
+    TicketInvalid,
+    TicketNotFound,
+    TransitionRefused,
+    clean_note,
+    event_view,
+    new_ticket,
+    stored_term,
+    ticket_view,
+)
+
+
+class Actions(LedgerBase):
+    """The ledger's part the API and the pages call."""
+
+    def list(self, f: store.TicketFilter) -> list[dict[str, Any]]:
+        with reading(self.engine) as conn:
+            return [ticket_view(r._mapping) for r in store.find_tickets(conn, f)]
+
+    def get(self, ticket_id: int) -> dict[str, Any]:
+        """One ticket with its history, its follow-up (or null) and, while one is waited for, when it is due."""
+        now = self.clock()
+        with reading(self.engine) as conn:
+            row = store.get_ticket(conn, ticket_id)
+            if row is None:
+                raise TicketNotFound(f"no ticket {ticket_id}")
+            out = ticket_view(row._mapping)
+            out["history"] = [event_view(e) for e in store.history(conn, ticket_id)]
+            done = followup_store.followup_of(conn, ticket_id)
+            out["followup"] = followups.followup_view(done) if done is not None else None
+            out["followup_due"] = out["followup_overdue"] = None
+            if done is None and row.state == "resolved" and row.resolved_at is not None:
+                policy = self.policies.for_site(row.site)
+                if followups.needs_followup(policy, followup_store.is_handled(conn, ticket_id)):
+                    out.update(followups.due_view(policy, row.resolved_at, now))
+        return out
+
+    def waiting_followups(self, f: store.TicketFilter, *, overdue_only: bool = False) -> Sequence[dict[str, Any]]:
+        """Resolved tickets still waiting for their customer follow-up, the soonest due first."""
+        now = self.clock()
+        with reading(self.engine) as conn:
+            rows = followup_store.waiting(conn, site=f.site, host=f.host, severities=f.severities)
+        views = [{**ticket_view(r._mapping), **followups.due_view(policy, r.resolved_at, now)}
+                 for r in rows
+                 if followups.needs_followup(policy := self.policies.for_site(r.site), bool(r.handled))]
+        wanted = sorted((v for v in views if v["followup_overdue"] or not overdue_only),
+                        key=lambda t: (t["followup_due"], -t["priority"], t["severity"], t["id"]))
+        return wanted[:f.limit]
+
+    def follow_up(self, ticket_id: int, actor: str, *, satisfaction: Any, contact: Any,
+                  note: Any = None) -> dict[str, Any]:
+        """Record the customer follow-up of a resolved ticket; a low score opens a service complaint.
+
+        Answers the ticket (as :meth:`get`) with ``complaint``: the complaint ticket opened, or None.
+        """
+        score, contact, note, problems = followups.check_followup(satisfaction, contact, note)
+        if problems:
+            raise TicketInvalid("; ".join(problems))
+        now = self.clock()
+        with reading(self.engine) as conn:
+            found = store.get_ticket(conn, ticket_id)
+        if found is None:
+            raise TicketNotFound(f"no ticket {ticket_id}")
+        complaint: dict[str, Any] | None = None
+        with writing(self.engine) as conn:
+            store.lock_host(conn, found.site, found.host)
+            row = store.get_ticket(conn, ticket_id, lock=True)
+            assert row is not None  # tickets are never deleted
+            t = dict(row._mapping)
+            if t["state"] not in followups.FOLLOWUP_STATES:
+                raise TransitionRefused(f"ticket {ticket_id} is {t['state']}: a follow-up is made after the "
+                                        "ticket is resolved")
+            done = followup_store.followup_of(conn, ticket_id)
+            if done is not None:
+                raise TransitionRefused(f"ticket {ticket_id} was followed up at {format_time(done.at)} by "
+                                        f"{done.actor} already")
+            policy = self.policies.for_site(t["site"])
+            change = Change(conn, now)
+            said = f"satisfaction {score}/5, spoken to {contact}" + (f": {note}" if note else "")
+            if followups.is_complaint(score):
+                complaint = self._complain(change, policy, t, actor=actor, score=score, note=note, said=said)
+            if followup_store.insert_followup(conn, {
+                    "ticket_id": ticket_id, "site": t["site"], "at": now, "actor": actor, "satisfaction": score,
+                    "contact": contact, "note": note,
+                    "complaint_ticket_id": complaint["id"] if complaint is not None else None}) is None:
+                raise TransitionRefused(f"ticket {ticket_id} was followed up meanwhile")
+            change.record(t, actor=actor, action="followup",
+                          note=f"customer follow-up: {said}" + (f"; service complaint #{complaint['id']} opened"
+                                                                if complaint is not None else ""))
+            audit.append(conn, self.keys, actor=actor, action=AUDIT_ACTIONS["followup"],
+                         target=f"ticket:{ticket_id}",
+                         detail={"satisfaction": score, "contact": contact, "note": note,
+                                 "complaint": complaint["id"] if complaint is not None else None}, at=now)
+        out = self.get(ticket_id)
+        out["complaint"] = ticket_view(complaint) if complaint is not None else None
+        return out
+
+    def _complain(self, change: Change, policy: SitePolicy, t: dict[str, Any], *, actor: str, score: int,
+                  note: str, said: str) -> dict[str, Any]:
+        """Open the service complaint of ticket ``t``'s low follow-up score, for the account manager."""
+        level = policy.complaint_level
+        summary = followups.complaint_summary(policy.records.language, ticket_id=t["id"], satisfaction=score,
+                                              note=note)
+        values = new_ticket(policy, site=t["site"], host=t["host"], check=followups.COMPLAINT_CHECK,
+                             item=f"ticket-{t['id']}", severity=level, summary=summary,
+                             via=followups.FOLLOWUP_VIA, by=actor, now=change.now)
+        manager = policy.followup.account_manager
+        values["assignee"] = manager
+        whom = f"for {manager}" if manager else "for the account manager (none named: followup.account_manager)"
+        opened = change.open(values, actor=actor, event="complaint",
+                             note=f"service complaint from the follow-up of ticket #{t['id']} ({said}), {whom}, "
+                                  f"at level {level} ({values['level_name']})")
+        if opened is None:
+            raise TransitionRefused(f"ticket {t['id']}: its service complaint is open already")
+        return opened
+
+    def open_manual(self, *, actor: str, site: str, host: str, severity: int, summary: str,
+                    reported_via: str, check: str | None = None, item: str | None = None,
+                    note: str | None = None) -> tuple[dict[str, Any], bool]:
+        """Open a ticket by hand; (ticket, True) if opened, (ticket, False) if one was live for the key."""
+        problems = []
+        for name, value in (("site", site), ("host", host), ("check", check or MANUAL_CHECK)):
+            if not is_name(value):
+                problems.append(f"{name}: expected 1-64 letters, digits, '.', '_' or '-' (got {value!r})")
+        policy = self.policies.for_site(site) if isinstance(site, str) else self.policies.default
+        n = len(policy.levels)
+        if isinstance(severity, bool) or not isinstance(severity, int) or not 1 <= severity <= n:
+            problems.append(f"severity: expected 1-{n} (the site's scheme has {n} levels; 1 is most severe)")
+        summary = summary.strip() if isinstance(summary, str) else ""
+        if not summary or len(summary) > MAX_SUMMARY or "\x00" in summary:
+            problems.append(f"summary: expected a description of 1-{MAX_SUMMARY} characters")
+        if not isinstance(reported_via, str) or not VIA_RE.fullmatch(reported_via):
+            problems.append("reported_via: expected a short lowercase word such as hotline, phone, email, "
+                            f"customer or feedback (got {reported_via!r})")
+        if item is not None and (not isinstance(item, str) or not item.strip() or len(item) > 255
+                                 or "\x00" in item):
+            problems.append("item: expected 1-255 characters")
+        note = clean_note(note, required=False, problems=problems)
+        if problems:
+            raise TicketInvalid("; ".join(problems))
+        check = check or MANUAL_CHECK
+        item = item.strip() if item else f"{reported_via}-{uuid.uuid4().hex[:8]}"
+        with writing(self.engine) as conn:
+            store.lock_host(conn, site, host)
+            now = self._now(conn)
+            change = Change(conn, now)
+            text = f"reported via {reported_via} by {actor}" + (f": {note}" if note else "")
+            existing = store.live_ticket(conn, site, host, check, item)
+            if existing is not None:
+                t = dict(existing._mapping)
+                t.update(occurrences=t["occurrences"] + 1, updated_at=now, _dirty=True)
+                self._flush(conn, t)
+                change.record(t, actor=actor, action="comment", note=f"reported again: {text}")
+                audit.append(conn, self.keys, actor=actor, action="ticket.open", target=f"ticket:{t['id']}",
+                             detail={"created": False, "site": site, "host": host, "reported_via": reported_via,
+                                     "note": note}, at=now)
+                return ticket_view(t), False
+            values = new_ticket(policy, site=site, host=host, check=check, item=item, severity=severity,
+                                 summary=summary, via=reported_via, by=actor, now=now)
+            opened = change.open(values, actor=actor, note=f"opened at level {severity} "
+                                                            f"({values['level_name']}); {text}")
+            assert opened is not None  # the host lock and the lookup above leave no live ticket for the key
+            audit.append(conn, self.keys, actor=actor, action="ticket.open", target=f"ticket:{opened['id']}",
+                         detail={"created": True, "site": site, "host": host, "severity": severity,
+                                 "summary": values["summary"], "reported_via": reported_via, "note": note},
+                         at=now)
+            return ticket_view(opened), True
+
+    def _act(self, ticket_id: int, actor: str, *, allowed: Sequence[str], action: str, event: str | None,
+             values: Callable[[dict[str, Any], datetime], dict[str, Any]], note: str, refuse: str
+             ) -> dict[str, Any]:
+        with writing(self.engine) as conn:
+            row = store.get_ticket(conn, ticket_id, lock=True)
+            if row is None:
+                raise TicketNotFound(f"no ticket {ticket_id}")
+            now = self._now(conn)
+            t = dict(row._mapping)
+            if t["state"] not in allowed:
+                raise TransitionRefused(f"ticket {ticket_id} is {t['state']}: {refuse}")
+            change = Change(conn, now)
+            before = t["state"]
+            if not change.move(t, allowed, values(t, now), actor=actor, action=action, note=note,
+                               event=event):
+                raise TransitionRefused(f"ticket {ticket_id} changed meanwhile: {refuse}")
+            audit.append(conn, self.keys, actor=actor, action=AUDIT_ACTIONS[action], target=f"ticket:{ticket_id}",
+                         detail={"from": before, "to": t["state"], "note": note}, at=now)
+            return ticket_view(t)
+
+    def acknowledge(self, ticket_id: int, actor: str, note: str | None = None) -> dict[str, Any]:
+        return self._act(ticket_id, actor, allowed=("open",), action="acknowledge", event="acknowledged",
+                         values=lambda t, now: {"state": "acknowledged",
+                                                "acknowledged_at": t["acknowledged_at"] or now},
+                         note=clean_note(note) or "acknowledged", refuse="only an open ticket can be acknowledged")
+
+    def resolve(self, ticket_id: int, actor: str, note: str | None = None) -> dict[str, Any]:
+        return self._act(ticket_id, actor, allowed=LIVE_STATES, action="resolve", event="resolved",
+                         values=lambda t, now: {"state": "resolved", "resolved_at": now},
+                         note=clean_note(note) or "resolved",
+                         refuse="only an open or acknowledged ticket can be resolved")
+
+    def close(self, ticket_id: int, actor: str, note: str | None = None) -> dict[str, Any]:
+        return self._act(ticket_id, actor, allowed=("resolved",), action="close", event="closed",
+                         values=lambda t, now: {"state": "closed", "closed_at": now},
+                         note=clean_note(note) or "closed", refuse="only a resolved ticket can be closed")
+
+    def request_onsite(self, ticket_id: int, actor: str, note: str | None = None) -> dict[str, Any]:
+        """Mark an unsolved remote case "on-site visit needed"; its own deadline starts now."""
+        site_policy: dict[str, SitePolicy] = {}
+
+        def values(t: dict[str, Any], now: datetime) -> dict[str, Any]:
+            if t["onsite_requested_at"] is not None:
+                raise TransitionRefused(f"ticket {ticket_id}: an on-site visit was requested at "
+                                        f"{format_time(t['onsite_requested_at'])} already")
+            policy = site_policy.setdefault(t["site"], self.policies.for_site(t["site"]))
+            terms = {**(t.get("terms") or {}), "onsite": stored_term(policy, policy.onsite_due, policy.onsite_always)}
+            return {"onsite_requested_at": now, "onsite_due": policy.onsite_deadline(now),
+                    "onsite_breached": False, "terms": terms}
+
+        return self._act(ticket_id, actor, allowed=LIVE_STATES, action="onsite", event=None, values=values,
+                         note=clean_note(note) or "on-site visit needed",
+                         refuse="an on-site visit is for an open or acknowledged ticket")
+
+    def comment(self, ticket_id: int, actor: str, text: str | None) -> dict[str, Any]:
+        body = clean_note(text, required=True)
+        with writing(self.engine) as conn:
+            row = store.get_ticket(conn, ticket_id, lock=True)
+            if row is None:
+                raise TicketNotFound(f"no ticket {ticket_id}")
+            now = self._now(conn)
+            t = dict(row._mapping)
+            Change(conn, now).record(t, actor=actor, action="comment", note=body)
+            audit.append(conn, self.keys, actor=actor, action="ticket.comment", target=f"ticket:{ticket_id}",
+                         detail={"note": body}, at=now)
+            return ticket_view(t)

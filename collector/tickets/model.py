@@ -1,0 +1,195 @@
+"""What the parts of the ticket ledger share: states, errors, the API view, one change's writer."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from checks.result import Status, format_time
+from collector import notify
+from collector.keys import Keyring, default_keyring
+from collector.policy import Level, Policies, SitePolicy, default_policies
+from collector.store import tickets as store
+from collector.store.db import DatabaseClock, time_on
+from collector.ticket_history import snapshot
+
+log = logging.getLogger("collector.tickets")  # the name it always had
+
+STATES = ("open", "acknowledged", "resolved", "closed")
+SYSTEM = "system"
+MONITORING = "monitoring"
+AGENT_CHECK, SILENT_ITEM = "agent", "silent"
+MANUAL_CHECK = "manual"
+MAX_SUMMARY = 1000
+MAX_NOTE = 4000
+VIA_RE = re.compile(r"[a-z][a-z0-9_\-]{0,31}")  # fullmatch
+# A person's ticket action → its name in the audit log (collector/audit.py).
+AUDIT_ACTIONS = {"acknowledge": "ticket.ack", "resolve": "ticket.resolve", "close": "ticket.close",
+                  "onsite": "ticket.onsite", "followup": "ticket.followup"}
+_TIMES = ("opened_at", "response_due", "resolve_due", "acknowledged_at", "resolved_at", "closed_at",
+          "last_seen_at", "onsite_requested_at", "onsite_due", "updated_at")
+
+
+class TicketError(Exception):
+    status_code = 400
+
+
+class TicketNotFound(TicketError):
+    status_code = 404
+
+
+class TransitionRefused(TicketError):
+    status_code = 409
+
+
+class TicketInvalid(TicketError):
+    status_code = 422
+
+
+def ticket_view(t: Mapping[str, Any]) -> dict[str, Any]:
+    """A ticket as the API shows it (without history); times are ISO-8601 UTC."""
+    out = {
+        "id": t["id"], "site": t["site"], "host": t["host"], "check": t["check"], "item": t["item"],
+        "severity": t["severity"], "level_name": t["level_name"], "initial_severity": t["initial_severity"],
+        "priority": t["priority"], "key_customer": t["priority"] > 0, "state": t["state"],
+        "summary": t["summary"], "reported_via": t["reported_via"], "reported_by": t["reported_by"],
+        "occurrences": t["occurrences"], "last_result_id": t["last_result_id"],
+        "last_status": t["last_status"], "flapping": bool(t["flapping"]),
+        "response_breached": bool(t["response_breached"]), "resolve_breached": bool(t["resolve_breached"]),
+        "onsite_breached": bool(t["onsite_breached"]), "reopened_count": t["reopened_count"],
+        "terms": t.get("terms"), "assignee": t.get("assignee"),
+    }
+    out["breached"] = out["response_breached"] or out["resolve_breached"] or out["onsite_breached"]
+    for name in _TIMES:
+        out[name] = format_time(t[name])
+    return out
+
+
+def event_view(e: Any) -> dict[str, Any]:
+    return {"at": format_time(e.at), "actor": e.actor, "action": e.action, "from_state": e.from_state,
+            "to_state": e.to_state, "note": e.note}
+
+
+@dataclass(frozen=True, slots=True)
+class SweepReport:
+    breaches: int = 0
+    escalations: int = 0
+    silent_opened: int = 0
+    silent_reopened: int = 0
+
+
+def status_name(status: int) -> str:
+    try:
+        return Status(status).name
+    except ValueError:
+        return str(status)
+
+
+class Change:
+    """Writes to one ticket within a transaction, with its history and notification."""
+
+    def __init__(self, conn: Connection, now: datetime) -> None:
+        self.conn = conn
+        self.now = now
+
+    def record(self, t: dict[str, Any], *, actor: str, action: str, note: str,
+               from_state: str | None = None, to_state: str | None = None,
+               event: str | None = None) -> None:
+        store.add_event(self.conn, ticket_id=t["id"], at=self.now, actor=actor, action=action,
+                        from_state=from_state, to_state=to_state, note=note, snapshot=snapshot(t))
+        if event is not None:
+            notify.enqueue(self.conn, event=event, ticket=ticket_view(t), at=self.now)
+
+    def open(self, values: dict[str, Any], *, actor: str, note: str, event: str = "opened"
+             ) -> dict[str, Any] | None:
+        ticket_id = store.insert_ticket(self.conn, values)
+        if ticket_id is None:
+            return None
+        t = {**values, "id": ticket_id}
+        self.record(t, actor=actor, action="open", note=note, to_state="open", event=event)
+        return t
+
+    def move(self, t: dict[str, Any], from_states: Sequence[str], values: dict[str, Any], *,
+             actor: str, action: str, note: str, event: str | None) -> bool:
+        values = {**values, "updated_at": self.now}
+        if not store.transition(self.conn, t["id"], from_states, values):
+            return False
+        before = t["state"]
+        t.update(values)
+        self.record(t, actor=actor, action=action, note=note, from_state=before, to_state=t["state"],
+                    event=event)
+        return True
+
+
+def stored_term(policy: SitePolicy, term: Any, always: bool) -> dict[str, str]:
+    """A term as stored with a ticket: as the policy wrote it (a key customer's: as it applies)."""
+    applied = term.scaled(policy.key_factor) if policy.key_customer else term
+    return {"within": applied.text, "clock": "24x7" if always else "business"}
+
+
+def level_terms(policy: SitePolicy, lv: Level) -> dict[str, dict[str, str]]:
+    return {"response": stored_term(policy, lv.response, lv.always),
+            "resolve": stored_term(policy, lv.resolve, lv.always)}
+
+
+def new_ticket(policy: SitePolicy, *, site: str, host: str, check: str, item: str, severity: int,
+                summary: str, via: str, by: str, now: datetime) -> dict[str, Any]:
+    response_due, resolve_due = policy.deadlines(severity, now)
+    return {
+        "site": site, "host": host, "check": check, "item": item, "severity": severity,
+        "initial_severity": severity, "level_name": policy.level(severity).name,
+        "priority": policy.priority, "state": "open", "summary": summary[:MAX_SUMMARY],
+        "reported_via": via, "reported_by": by, "opened_at": now, "response_due": response_due,
+        "resolve_due": resolve_due, "acknowledged_at": None, "resolved_at": None, "closed_at": None,
+        "occurrences": 1, "last_result_id": None, "last_status": None, "last_seen_at": None,
+        "flapping": False, "response_breached": False, "resolve_breached": False, "reopened_count": 0,
+        "onsite_requested_at": None, "onsite_due": None, "onsite_breached": False, "updated_at": now,
+        "terms": level_terms(policy, policy.level(severity)), "assignee": None,
+    }
+
+def clean_note(text: Any, *, required: bool = False, problems: list[str] | None = None) -> str:
+    if text is None or (isinstance(text, str) and not text.strip()):
+        if required:
+            raise TicketInvalid("text: expected a comment of 1-4000 characters")
+        return ""
+    if not isinstance(text, str) or len(text) > MAX_NOTE or "\x00" in text:
+        message = f"note: expected text of at most {MAX_NOTE} characters"
+        if problems is not None:
+            problems.append(message)
+            return ""
+        raise TicketInvalid(message)
+    return text.strip()
+
+
+class LedgerBase:
+    """What every part of the ledger shares: the engine, the policies, the clock and the audit keys.
+
+    People's actions are written to the audit log with ``keys`` (default: the
+    key file of the environment, :func:`collector.keys.default_keyring`).
+    """
+
+    def __init__(self, engine: Engine, policies: Policies | None = None,
+                 clock: Callable[[], datetime] | None = None, keys: Keyring | None = None) -> None:
+        self.engine = engine
+        self.policies = policies or default_policies()
+        self.clock = clock or DatabaseClock(engine)  # the clock every collector shares; tests inject theirs
+        self.keys = keys if keys is not None else default_keyring()
+
+    def _now(self, conn: Connection) -> datetime:
+        """The time of a change: the injected clock (tests) or the database's, shared by all collectors."""
+        return time_on(self.clock, conn)
+
+    @staticmethod
+    def _counted(t: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: t[k] for k in ("id", *store.COUNTED)}
+
+    @classmethod
+    def _flush(cls, conn: Connection, t: dict[str, Any]) -> None:
+        if t.pop("_dirty", False):
+            store.update_tickets(conn, [cls._counted(t)])

@@ -1,0 +1,203 @@
+"""Results → tickets: the streaks, flapping, opening, reopening, escalating and auto-resolving."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from checks.result import format_time
+from collector.dates import credible_until
+from collector.policy import Rule, SitePolicy
+from collector.store import tickets as store
+from collector.store.tables import LIVE_STATES
+from collector.tickets.model import (
+    AGENT_CHECK,
+    MONITORING,
+    SILENT_ITEM,
+    SYSTEM,
+    Change,
+    LedgerBase,
+    level_terms,
+    log,
+    new_ticket,
+    status_name,
+)
+
+
+class ResultRules(LedgerBase):
+    """The ledger's part called by the ingest transaction."""
+
+    def lock(self, conn: Connection, site: str, host: str) -> None:
+        """Take the host's ticket lock; call first in the ingest transaction."""
+        store.lock_host(conn, site, host)
+
+    def on_results(self, conn: Connection, site: str, host: str, rows: Sequence[Mapping[str, Any]],
+                   now: datetime) -> None:
+        """Apply the rules to the newly stored ``rows`` of one host (an agent's batch)."""
+        policy = self.policies.for_site(site)
+        found = store.host_tickets(conn, site, host, now - policy.reopen_window)
+        by_key: dict[tuple[str, str], dict[str, Any]] = {}
+        for row in found:  # ordered by id: a live ticket wins over a resolved one, newer over older
+            key = (row.check, row.item)
+            held = by_key.get(key)
+            if held is None or held["state"] not in LIVE_STATES:
+                by_key[key] = dict(row._mapping)
+        change = Change(conn, now)
+        silent = by_key.get((AGENT_CHECK, SILENT_ITEM))
+        if silent is not None and silent["state"] in LIVE_STATES:
+            change.move(silent, LIVE_STATES, {"state": "resolved", "resolved_at": now}, actor=SYSTEM,
+                        action="resolve", event="resolved",
+                        note=f"recovered at {format_time(now)} (auto): the agent reported again")
+        if not rows:
+            return
+        known = store.streaks(conn, site, host)
+        groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+        rules: dict[tuple[str, str], Rule] = {}
+        relevant: set[tuple[str, str]] = set()
+        for r in rows:
+            key = (r["check"], r["item"])
+            rule = rules.get(key)
+            if rule is None:
+                found_rule = policy.rule_for(*key)
+                if found_rule is None:
+                    continue
+                rule = rules[key] = found_rule
+            groups.setdefault(key, []).append(r)
+            if r["status"] in rule.open:
+                relevant.add(key)
+        relevant |= {k for k in groups if k in known or k in by_key}
+        if not relevant:
+            return
+        newest = store.latest_started(conn, site, host, relevant, credible_until(now))
+        changed: dict[tuple[str, str], store.Streak] = {}
+        clean: list[tuple[str, str]] = []
+        pending: list[dict[str, Any]] = []  # tickets with new occurrences: one executemany at the end
+        for key in sorted(relevant):
+            cutoff = newest.get(key)
+            todo = sorted((r for r in groups[key] if cutoff is None or r["started_at"] > cutoff),
+                          key=lambda r: r["started_at"])
+            rule = rules[key]
+            ticket = by_key.get(key)
+            late_bad = sum(1 for r in groups[key] if cutoff is not None and r["started_at"] <= cutoff
+                           and r["status"] in rule.open)
+            if late_bad and ticket is not None and ticket["state"] in LIVE_STATES:
+                # measured before the newest result: an occurrence, but no step of the streak
+                ticket.update(occurrences=ticket["occurrences"] + late_bad, updated_at=now, _dirty=True)
+            if not todo:
+                if ticket is not None and ticket.get("_dirty"):
+                    pending.append(ticket)
+                continue
+            streak = known.get(key) or store.Streak()
+            for r in todo:
+                ticket = self._step(change, policy, rule, streak, ticket, r, site, host)
+            if ticket is not None and ticket.get("_dirty"):
+                pending.append(ticket)
+            live = ticket is not None and ticket["state"] in LIVE_STATES
+            if not live and "b" not in streak.recent and streak.good_count >= rule.recover_after:
+                if streak.stored:
+                    clean.append(key)
+            else:
+                changed[key] = streak
+        store.update_tickets(conn, [self._counted(t) for t in pending if t.pop("_dirty", False)])
+        store.save_streaks(conn, site, host, changed, now)
+        store.delete_streaks(conn, site, host, clean)
+
+    def _step(self, change: Change, policy: SitePolicy, rule: Rule, streak: store.Streak,
+              ticket: dict[str, Any] | None, r: Mapping[str, Any], site: str, host: str
+              ) -> dict[str, Any] | None:
+        level = rule.level_for(r["status"])
+        bad = level is not None
+        streak.recent = (streak.recent + ("b" if bad else "g"))[-rule.flap_window:]
+        if bad:
+            assert level is not None
+            streak.bad_count += 1
+            streak.good_count = 0
+            streak.level = level if streak.level is None else min(streak.level, level)
+        else:
+            streak.good_count += 1
+            streak.bad_count = 0
+            streak.level = None
+        flapping = streak.changes() >= rule.flap_changes
+        live = ticket is not None and ticket["state"] in LIVE_STATES
+        now = change.now
+        if live:
+            assert ticket is not None
+            ticket.update(last_result_id=r["uid"], last_status=r["status"], updated_at=now, _dirty=True)
+            if bad:
+                ticket["occurrences"] += 1
+                ticket["last_seen_at"] = r["started_at"]
+                if level is not None and level < ticket["severity"]:
+                    self._worsen(change, policy, ticket, level, r)
+                if flapping and not ticket["flapping"]:
+                    ticket["flapping"] = True
+                    self._flush(change.conn, ticket)
+                    change.record(ticket, actor=SYSTEM, action="flapping",
+                                  note=f"flapping: {streak.changes()} changes between bad and good in the "
+                                       f"last {len(streak.recent)} results")
+            elif streak.good_count >= rule.recover_after and not flapping \
+                    and ticket["reported_via"] == MONITORING:  # a person's ticket is closed by people
+                self._flush(change.conn, ticket)
+                change.move(ticket, LIVE_STATES, {"state": "resolved", "resolved_at": now}, actor=SYSTEM,
+                            action="resolve", event="resolved",
+                            note=f"recovered at {format_time(r['started_at'])} (auto): "
+                                 f"{streak.good_count} consecutive results without a fault "
+                                 f"({status_name(r['status'])}: {r['summary'][:200]})")
+            return ticket
+        if not bad or (streak.bad_count < rule.after and not flapping):
+            return ticket
+        if policy.in_maintenance(host, r["started_at"]):
+            log.debug("tickets: %s/%s %s %s is bad during maintenance; nothing opens",
+                      site, host, r["check"], r["item"])
+            return ticket
+        what = (f"{status_name(r['status'])} {streak.bad_count} time(s) in a row"
+                + (", flapping" if flapping else "") + f": {r['summary'][:300]}")
+        if ticket is not None and ticket["state"] == "resolved" and ticket["resolved_at"] is not None \
+                and ticket["resolved_at"] >= now - policy.reopen_window:
+            values = {"state": "open", "resolved_at": None, "reopened_count": ticket["reopened_count"] + 1,
+                      "occurrences": ticket["occurrences"] + 1, "last_result_id": r["uid"],
+                      "last_status": r["status"], "last_seen_at": r["started_at"],
+                      "flapping": bool(ticket["flapping"] or flapping)}
+            if change.move(ticket, ("resolved",), values, actor=SYSTEM, action="reopen", event="reopened",
+                           note=f"failed again at {format_time(r['started_at'])} within the reopen window "
+                                f"of its resolution: {what}"):
+                return ticket
+        severity = streak.level or level or 1
+        values = new_ticket(policy, site=site, host=host, check=r["check"], item=r["item"],
+                             severity=severity, summary=f"{r['check']} {r['item']}: {r['summary']}",
+                             via=MONITORING, by=SYSTEM, now=now)
+        values.update(last_result_id=r["uid"], last_status=r["status"], last_seen_at=r["started_at"],
+                      flapping=flapping, occurrences=streak.bad_count if not flapping else 1)
+        opened = change.open(values, actor=SYSTEM,
+                             note=f"opened from monitoring at level {severity} "
+                                  f"({values['level_name']}): {what}")
+        if opened is None:  # someone else's live ticket for this key: count this one there
+            existing = store.live_ticket(change.conn, site, host, r["check"], r["item"])
+            if existing is None:
+                return ticket
+            opened = dict(existing._mapping)
+            opened.update(occurrences=opened["occurrences"] + 1, last_result_id=r["uid"],
+                          last_status=r["status"], last_seen_at=r["started_at"], updated_at=now, _dirty=True)
+        return opened
+
+    def _worsen(self, change: Change, policy: SitePolicy, t: dict[str, Any], level: int,
+                r: Mapping[str, Any]) -> None:
+        """The item got worse (e.g. UNKNOWN → CRITICAL): raise the level, keep the sooner deadlines."""
+        self._flush(change.conn, t)
+        before = t["severity"]
+        response_due, resolve_due = policy.deadlines(level, t["opened_at"])
+        terms = dict(t.get("terms") or {})
+        for key, due in (("response", response_due), ("resolve", resolve_due)):
+            if due < t[f"{key}_due"]:
+                terms[key] = level_terms(policy, policy.level(level))[key]
+        values = {"severity": level, "level_name": policy.level(level).name,
+                  "response_due": min(t["response_due"], response_due),
+                  "resolve_due": min(t["resolve_due"], resolve_due), "updated_at": change.now,
+                  "terms": terms or None}
+        store.update_ticket(change.conn, t["id"], values)
+        t.update(values)
+        change.record(t, actor=SYSTEM, action="escalate", event="escalated",
+                      note=f"level {before} → {level} ({t['level_name']}): {status_name(r['status'])} at "
+                           f"{format_time(r['started_at'])}: {r['summary'][:300]}")

@@ -1,0 +1,110 @@
+"""The periodic sweep (collector.jobs): breached deadlines, escalation on breach, agent-silent tickets."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from checks.result import format_time
+from collector.store import tickets as store
+from collector.store.db import reading, writing
+from collector.store.tables import LIVE_STATES
+from collector.tickets.model import (
+    AGENT_CHECK,
+    MONITORING,
+    SILENT_ITEM,
+    SYSTEM,
+    Change,
+    LedgerBase,
+    SweepReport,
+    new_ticket,
+)
+
+
+class Sweep(LedgerBase):
+    """The ledger's part the scheduler calls."""
+
+    def sweep(self, now: datetime) -> SweepReport:
+        """Mark breached deadlines (escalating per policy) and open agent-silent tickets."""
+        breaches = escalations = 0
+        with reading(self.engine) as conn:
+            due = store.breach_candidates(conn, now)
+        for row in due:
+            b, e = self._breach(row.id, now)
+            breaches += b
+            escalations += e
+        opened, reopened = self._silent(now)
+        return SweepReport(breaches, escalations, opened, reopened)
+
+    def _breach(self, ticket_id: int, now: datetime) -> tuple[int, int]:
+        breaches = escalations = 0
+        with writing(self.engine) as conn:
+            for kind, what in (("response", "acknowledgement"), ("resolve", "resolution"),
+                               ("onsite", "the on-site visit's resolution")):
+                if not store.mark_breached(conn, ticket_id, kind, now):
+                    continue
+                row = store.get_ticket(conn, ticket_id, lock=True)
+                assert row is not None
+                t = dict(row._mapping)
+                change = Change(conn, now)
+                breaches += 1
+                change.record(t, actor=SYSTEM, action="breach", event="breached",
+                              note=f"{kind} deadline {format_time(t[f'{kind}_due'])} passed without {what}")
+                policy = self.policies.for_site(t["site"])
+                if policy.escalate_on_breach and kind != "onsite" and t["severity"] > 1:
+                    before = t["severity"]
+                    t.update(severity=before - 1, level_name=policy.level(before - 1).name, updated_at=now)
+                    store.update_ticket(conn, ticket_id, {k: t[k] for k in ("severity", "level_name",
+                                                                             "updated_at")})
+                    escalations += 1
+                    change.record(t, actor=SYSTEM, action="escalate", event="escalated",
+                                  note=f"level {before} → {before - 1} ({t['level_name']}): "
+                                       f"the {kind} deadline passed")
+        return breaches, escalations
+
+    def _silent(self, now: datetime) -> tuple[int, int]:
+        opened = reopened = 0
+        with reading(self.engine) as conn:
+            candidates = store.silent_hosts(conn)
+        for h in candidates:
+            policy = self.policies.for_site(h.site)
+            if policy.silent_grace is None:
+                continue
+            term, grace = policy.silent_grace, policy.silent_grace.time
+            if h.last_seen >= now - grace:
+                continue
+            if h.silent_opened_at is not None and h.silent_opened_at > h.last_seen:
+                continue  # this silence has its ticket already (live, resolved or closed)
+            if policy.in_maintenance(h.host, now):
+                continue
+            if policy.maintenance_ended(h.host, now - grace, now):
+                continue  # a window ended within the grace: the silence counts from its end
+            with writing(self.engine) as conn:
+                store.lock_host(conn, h.site, h.host)
+                found = [dict(r._mapping) for r in store.host_tickets(conn, h.site, h.host,
+                                                                      now - policy.reopen_window)
+                         if (r.check, r.item) == (AGENT_CHECK, SILENT_ITEM)]
+                if any(t["state"] in LIVE_STATES or t["opened_at"] > h.last_seen for t in found):
+                    continue
+                change = Change(conn, now)
+                what = (f"enrolled at {format_time(h.last_seen)} and never reported (grace {term})"
+                        if h.never_reported else
+                        f"no report from the agent since {format_time(h.last_seen)} (grace {term})")
+                resolved = [t for t in found if t["state"] == "resolved"]
+                if resolved:
+                    t = resolved[-1]
+                    if change.move(t, ("resolved",), {
+                            "state": "open", "resolved_at": None, "reopened_count": t["reopened_count"] + 1,
+                            "occurrences": t["occurrences"] + 1, "last_seen_at": now},
+                            actor=SYSTEM, action="reopen", event="reopened",
+                            note=f"silent again within the reopen window: {what}"):
+                        reopened += 1
+                        continue
+                values = new_ticket(policy, site=h.site, host=h.host, check=AGENT_CHECK, item=SILENT_ITEM,
+                                     severity=policy.silent_level,
+                                     summary=f"agent silent on {h.host}: {what}",
+                                     via=MONITORING, by=SYSTEM, now=now)
+                values["last_seen_at"] = now
+                if change.open(values, actor=SYSTEM, note=f"opened from monitoring: {what}") is not None:
+                    opened += 1
+        return opened, reopened
+
