@@ -1,0 +1,163 @@
+"""The wire shapes of the HTTP API as pydantic models: what ``/openapi.json`` documents.
+
+The handlers answer with orjson-rendered dicts (no model in the hot path) and
+read bodies themselves (size caps, gzip); these models *describe* those
+shapes, and tests hold them to it: every answer in the schemathesis run
+(tests/collector/test_api_fuzz.py) must validate against its model, and
+:class:`WireResult` — the schema of a check result — is proved by a property
+test to accept exactly what ``checks.result.Result.from_wire`` (the fast
+validator ingest uses) accepts (tests/collector/test_api_models.py).
+
+Response models forbid members they do not name, so an answer that grows a
+field the document does not mention fails the schema test.
+"""
+
+from __future__ import annotations
+
+from collector.api.models.archive import ArchiveEntry, ArchiveEntryIn, ArchiveKind, ArchiveList
+from collector.api.models.audit import AuditEntry, AuditList
+from collector.api.models.common import Error, Health
+from collector.api.models.fleet import (
+    AgentConfig,
+    AgentTokenInfo,
+    AgentTokenList,
+    EnrolIn,
+    EnrolKey,
+    EnrolKeyIn,
+    EnrolKeyList,
+    EnrolKeyMade,
+    EnrolKeyRevoked,
+    Enrolled,
+    FleetApplied,
+    FleetIn,
+    FleetShow,
+    FleetVersion,
+    Grace,
+    HostApproved,
+    HostRef,
+    HostRetired,
+    Person,
+    PersonList,
+    PersonState,
+    PersonToken,
+    Revoked,
+    TokenHandOver,
+    TokenRotate,
+)
+from collector.api.models.hosts import Host, HostList
+from collector.api.models.records import (
+    CheckedSignature,
+    Day,
+    Integrity,
+    ListedLinks,
+    PeriodDay,
+    PeriodRange,
+    RecordFull,
+    RecordIssue,
+    RecordKind,
+    RecordLinks,
+    RecordList,
+    RecordListed,
+    RecordPeriod,
+    RecordSign,
+    RecordSummary,
+    Signature,
+    SignatureCheck,
+    Verification,
+)
+from collector.api.models.results import (
+    AgentReport,
+    IngestAnswer,
+    ResultBatch,
+    ResultList,
+    StoredResult,
+    WireMetric,
+    WireResult,
+)
+from collector.api.models.tickets import (
+    Followup,
+    Term,
+    Ticket,
+    TicketEvent,
+    TicketFollowedUp,
+    TicketFollowup,
+    TicketList,
+    TicketNote,
+    TicketOpen,
+    TicketState,
+    TicketWithHistory,
+)
+
+__all__ = [
+    "AgentConfig",
+    "AgentReport",
+    "AgentTokenInfo",
+    "AgentTokenList",
+    "ArchiveEntry",
+    "ArchiveEntryIn",
+    "ArchiveKind",
+    "ArchiveList",
+    "AuditEntry",
+    "AuditList",
+    "CheckedSignature",
+    "Day",
+    "EnrolIn",
+    "EnrolKey",
+    "EnrolKeyIn",
+    "EnrolKeyList",
+    "EnrolKeyMade",
+    "EnrolKeyRevoked",
+    "Enrolled",
+    "Error",
+    "FleetApplied",
+    "FleetIn",
+    "FleetShow",
+    "FleetVersion",
+    "Followup",
+    "Grace",
+    "Health",
+    "Host",
+    "HostApproved",
+    "HostList",
+    "HostRef",
+    "HostRetired",
+    "IngestAnswer",
+    "Integrity",
+    "ListedLinks",
+    "PeriodDay",
+    "PeriodRange",
+    "Person",
+    "PersonList",
+    "PersonState",
+    "PersonToken",
+    "RecordFull",
+    "RecordIssue",
+    "RecordKind",
+    "RecordLinks",
+    "RecordList",
+    "RecordListed",
+    "RecordPeriod",
+    "RecordSign",
+    "RecordSummary",
+    "ResultBatch",
+    "ResultList",
+    "Revoked",
+    "Signature",
+    "SignatureCheck",
+    "StoredResult",
+    "Term",
+    "Ticket",
+    "TicketEvent",
+    "TicketFollowedUp",
+    "TicketFollowup",
+    "TicketList",
+    "TicketNote",
+    "TicketOpen",
+    "TicketState",
+    "TicketWithHistory",
+    "TokenHandOver",
+    "TokenRotate",
+    "Verification",
+    "WireMetric",
+    "WireResult",
+]
