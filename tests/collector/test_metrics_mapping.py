@@ -1,4 +1,4 @@
-"""The mapping from check metrics to Prometheus metrics (collector/metrics.py EXPORTS).
+"""The mapping from check metrics to Prometheus metrics (collector/metrics/exports.py EXPORTS).
 
 Results go in through the real API and come out of the real ``/metrics``; the
 exposition is parsed with prometheus_client's own parser (what Prometheus reads).

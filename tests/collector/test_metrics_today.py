@@ -1,4 +1,4 @@
-"""The Today questions as metrics (collector/metrics.py): backup outcomes, hosts by state, live deadlines.
+"""The Today questions as metrics (collector/metrics/): backup outcomes, hosts by state, live deadlines.
 
 Results, tokens and tickets go in through the real API and service on both databases; the
 numbers come out of the real ``/metrics`` (or ``state_exposition`` at a later ``now``) and are

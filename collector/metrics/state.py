@@ -1,0 +1,265 @@
+"""The state part of ``/metrics`` (check items, agents, live deadlines, newest records) and the collector's registry."""
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from sqlalchemy import Connection, Engine, and_, func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from checks.catalogue import BACKUP_CHECKS
+from checks.result import Status
+from collector.metrics.exports import (
+    BACKUP_OUTCOME,
+    BOUNDS,
+    DATABASE_UP,
+    EXPORTS,
+    HOST_FAMILIES,
+    HOST_STATES,
+    HOSTS,
+    OUTCOMES,
+    PARSED_CHECKS,
+    RECORD_ISSUED,
+    RECORD_SIGNATURES,
+    SIGNER_ROLES,
+    SPECS_BY_CHECK,
+    SPECS_BY_ITEM,
+    STATUS,
+    THRESHOLD,
+    TICKET_DUE,
+    backup_outcome,
+    host_state,
+)
+from collector.metrics.text import Family, Texts, escape, metric_values, number
+from collector.notify.metrics import NotificationCollector
+from collector.policy import Policies, default_policies
+from collector.store.db import database_time, reading
+from collector.store.tables import (
+    LIVE_STATES,
+    agent_token_hosts,
+    agent_tokens,
+    hosts,
+    latest,
+    record_signatures,
+    records,
+    tickets,
+)
+from collector.ticket_metrics import TicketCollector
+
+log = logging.getLogger("collector.metrics")  # the name it always had
+
+def state_exposition(engine: Engine, policies: Policies | None = None, now: datetime | None = None) -> str:
+    """The state part of ``/metrics``: check items, agents and live deadlines, from ``latest``, ``hosts``,
+    ``agent_tokens`` and ``tickets``."""
+    try:
+        with reading(engine) as conn:
+            item_rows = conn.execute(select(latest.c.site, latest.c.host, latest.c.check, latest.c.item,
+                                            latest.c.status, latest.c.metrics)).all()
+            host_rows = conn.execute(select(hosts.c.site, hosts.c.host, hosts.c.last_seen,
+                                            hosts.c.clock_offset_s, hosts.c.spool_backlog)).all()
+            live = agent_tokens.c.revoked_at.is_(None)
+            enrolled = [*conn.execute(select(agent_tokens.c.site, agent_tokens.c.host).where(live)),
+                        *conn.execute(select(agent_tokens.c.site, agent_token_hosts.c.host)
+                                      .join(agent_token_hosts, agent_token_hosts.c.token_id == agent_tokens.c.id)
+                                      .where(live))]
+            ticket_rows = conn.execute(select(
+                tickets.c.site, tickets.c.host, tickets.c.check, tickets.c.item, tickets.c.severity,
+                tickets.c.priority, tickets.c.state, tickets.c.response_due, tickets.c.resolve_due,
+                tickets.c.onsite_due).where(tickets.c.state.in_(LIVE_STATES))).all()
+            record_families = _newest_records(conn)
+            now = now or database_time(conn)  # the clock ingest stamped last_seen with
+    except SQLAlchemyError as exc:
+        log.warning("metrics: cannot read the database: %s", type(exc).__name__)
+        return _render([], 0.0)
+    return _render([*_build(item_rows, host_rows, enrolled, ticket_rows, policies or default_policies(), now),
+                    *record_families], 1.0)
+
+
+def _newest_records(conn: Connection) -> list[Family]:
+    """Per site and kind, the newest record (the latest period; of several, the last issued) and its
+    signatures by role."""
+    latest_period = (select(records.c.site, records.c.kind, func.max(records.c.period_end).label("end"))
+                     .group_by(records.c.site, records.c.kind).subquery())
+    newest: dict[tuple[str, str], tuple[Any, datetime]] = {}
+    for record_id, site, kind, issued_at in conn.execute(
+            select(records.c.id, records.c.site, records.c.kind, records.c.issued_at).join(
+                latest_period, and_(records.c.site == latest_period.c.site, records.c.kind == latest_period.c.kind,
+                                    records.c.period_end == latest_period.c.end))):
+        held = newest.get((site, kind))
+        if held is None or issued_at > held[1]:
+            newest[(site, kind)] = (record_id, issued_at)
+    signed: dict[tuple[Any, str], int] = {}
+    ids = [record_id for record_id, _at in newest.values()]
+    if ids:
+        q = (select(record_signatures.c.record_id, record_signatures.c.role, func.count())
+             .where(record_signatures.c.record_id.in_(ids))
+             .group_by(record_signatures.c.record_id, record_signatures.c.role))
+        signed = {(record_id, role): int(n) for record_id, role, n in conn.execute(q)}
+    issued, signatures = Family(*RECORD_ISSUED), Family(*RECORD_SIGNATURES)
+    for (site, kind), (record_id, issued_at) in newest.items():
+        labels = f'site="{escape(site)}",kind="{escape(kind)}"'
+        issued.samples[labels] = issued_at.timestamp()
+        for role in SIGNER_ROLES:
+            signatures.samples[f'{labels},role="{role}"'] = float(signed.get((record_id, role), 0))
+    return [issued, signatures]
+
+
+_STATUS_TEXT = {int(v): number(float(v)) for v in Status}
+
+
+def _build(item_rows: Iterable[tuple[Any, ...]], host_rows: Iterable[tuple[Any, ...]],
+           enrolled: Iterable[tuple[Any, ...]], ticket_rows: Iterable[tuple[Any, ...]], policies: Policies,
+           now: datetime) -> list[Family | Texts]:
+    # The hot loop (a million rows at 10,000 hosts × 30 checks): label text is built once per host and
+    # per distinct string, threshold values are written once per distinct value, and the families whose
+    # label sets cannot repeat hold text, not floats.
+    status, threshold, outcome = Texts(*STATUS), Texts(*THRESHOLD), Texts(*BACKUP_OUTCOME)
+    families: dict[str, Family] = {}
+    for e in EXPORTS.values():
+        if e.name not in families:
+            families[e.name] = Family(e.name, e.help, e.worse)
+        if e.crit_as and e.crit_as not in families:
+            families[e.crit_as] = Family(e.crit_as, f"Critical threshold of {e.name}", "min")
+    escaped: dict[str, str] = {}  # site/host/item strings repeat: escape each once
+
+    def esc(s: str) -> str:
+        t = escaped.get(s)
+        if t is None:
+            t = escaped[s] = escape(s)
+        return t
+
+    numbers: dict[float, str] = {}  # thresholds repeat across items: write each value once
+    by_check, by_item, bounds = SPECS_BY_CHECK, SPECS_BY_ITEM, BOUNDS
+    parsed, backup_checks, status_text = PARSED_CHECKS, BACKUP_CHECKS, _STATUS_TEXT
+    per_host: dict[tuple[str, str], tuple[str, set[int]]] = {}  # label text, statuses of its items
+    for site, host, check, item, st, metrics_json in item_rows:
+        held = per_host.get((site, host))
+        if held is None:
+            held = per_host[(site, host)] = (f'site="{esc(site)}",host="{esc(host)}"', set())
+        base, statuses = held
+        statuses.add(st)
+        e_item = escaped.get(item)
+        if e_item is None:
+            e_item = escaped[item] = escape(item)
+        checked = f'{base},check="{esc(check)}",item="{e_item}"'
+        status.samples[checked] = status_text.get(st) or number(st)
+        if check not in parsed:
+            continue
+        specs = by_item.get((check, item)) or by_check.get(check) or {}
+        measured = metric_values(metrics_json)
+        with_item = f'{base},item="{e_item}"'
+        for name, value, warn, crit in measured:
+            spec = specs.get(name)
+            if spec is None:
+                continue
+            divisor = spec.divisor
+            if value is not None and not spec.bounds_only:
+                labels = with_item if spec.per_item else base
+                families[spec.name].add(labels, value / divisor)
+                if spec.crit_as and crit is not None:
+                    families[spec.crit_as].add(labels, crit / divisor)
+            if warn is not None or crit is not None:
+                warn_labels, crit_labels = bounds[spec.name]
+                for x, suffix in ((warn, warn_labels), (crit, crit_labels)):
+                    if x is not None:
+                        x /= divisor
+                        text = numbers.get(x)
+                        if text is None:
+                            text = numbers[x] = number(x)
+                        threshold.samples[checked + suffix] = text
+        if check in backup_checks:
+            verdict = backup_outcome(check, st, {n: (v, w, c) for n, v, w, c in measured})
+            outcome.samples[f'{checked},outcome="{verdict}"'] = "1.0"
+    host_families = [Family(n, h) for n, h in HOST_FAMILIES]
+    seen, offset, backlog = host_families
+    last_seen: dict[tuple[str, str], datetime | None] = {}
+    for site, host, seen_at, clock_offset, spool_backlog in host_rows:
+        last_seen[(site, host)] = seen_at
+        labels = f'site="{esc(site)}",host="{esc(host)}"'
+        seen.samples[labels] = seen_at.timestamp()
+        if clock_offset is not None:
+            offset.samples[labels] = float(clock_offset)
+        if spool_backlog is not None:
+            backlog.samples[labels] = float(spool_backlog)
+    for site, host in enrolled:
+        last_seen.setdefault((site, host), None)
+    statuses_of = {key: held[1] for key, held in per_host.items()}
+    return [status, threshold, outcome, *families.values(), *host_families,
+            _hosts_by_state(last_seen, statuses_of, policies, now, esc), _deadlines(ticket_rows, esc)]
+
+
+def _hosts_by_state(last_seen: Mapping[tuple[str, str], datetime | None], statuses: Mapping[tuple[str, str], set[int]],
+                    policies: Policies, now: datetime, esc: Callable[[str], str]) -> Family:
+    counts: dict[str, dict[str, int]] = {}
+    grace: dict[str, timedelta] = {}
+    for (site, host), seen_at in last_seen.items():
+        if site not in counts:
+            counts[site] = dict.fromkeys(HOST_STATES, 0)
+            grace[site] = policies.for_site(site).silent_after
+        counts[site][host_state(statuses.get((site, host), ()), seen_at, now, grace[site])] += 1
+    family = Family(*HOSTS)
+    for site, by_state in counts.items():
+        for state, n in by_state.items():
+            family.samples[f'site="{esc(site)}",state="{state}"'] = float(n)
+    return family
+
+
+def _deadlines(ticket_rows: Iterable[tuple[Any, ...]], esc: Callable[[str], str]) -> Family:
+    family = Family(*TICKET_DUE)
+    for site, host, check, item, severity, priority, state, response_due, resolve_due, onsite_due in ticket_rows:
+        labels = (f'site="{esc(site)}",host="{esc(host)}",check="{esc(check)}",item="{esc(item)}",'
+                  f'severity="{severity}",key_customer="{"true" if priority > 0 else "false"}",deadline=')
+        if state == "open":
+            family.samples[labels + '"response"'] = response_due.timestamp()
+        family.samples[labels + '"resolve"'] = resolve_due.timestamp()
+        if onsite_due is not None:
+            family.samples[labels + '"onsite"'] = onsite_due.timestamp()
+    return family
+
+
+def _render(families: list[Family | Texts], up_value: float) -> str:
+    name, help = DATABASE_UP
+    out = [f"# HELP {name} {help}\n# TYPE {name} gauge\n{name} {number(up_value)}\n"]
+    for f in families:
+        f.render(out)
+    return "".join(out)
+
+
+class CollectorMetrics:
+    """Everything ``/metrics`` serves for one collector app."""
+
+    def __init__(self, engine: Engine, policies: Policies | None = None) -> None:
+        # no *_created series: they double the scrape for nothing (prometheus_client leaves this unannotated)
+        disable_created_metrics()  # type: ignore[no-untyped-call,unused-ignore]
+        self.engine = engine
+        self.policies = policies or default_policies()
+        self.registry = CollectorRegistry()
+        self.registry.register(NotificationCollector(engine))
+        self.registry.register(TicketCollector(engine))
+        self.ingest_results = Counter(
+            "wardround_ingest_results", "Results received, by outcome", ["outcome"],
+            registry=self.registry)
+        for outcome in OUTCOMES:
+            self.ingest_results.labels(outcome)
+        self.ingest_batch_seconds = Histogram(
+            "wardround_ingest_batch_seconds", "Time to validate and store one accepted batch",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry)
+
+    def observe(self, outcome: str, count: int) -> None:
+        if count:
+            self.ingest_results.labels(outcome).inc(count)
+
+    def time_batch(self, seconds: float) -> None:
+        self.ingest_batch_seconds.observe(seconds)
+
+    def exposition(self) -> bytes:
+        return state_exposition(self.engine, self.policies).encode() + generate_latest(self.registry)
