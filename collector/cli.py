@@ -80,6 +80,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
+    _serve_parsers(sub, common)
+    token_sub, user_sub = _access_parsers(sub, common)
+    fleet_cli.add_parsers(sub, common, token_sub, user_sub)
+    _signing_parsers(sub, common)
+    return p
+
+
+def _serve_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+                   common: argparse.ArgumentParser) -> None:
+    """serve and migrate."""
     serve = sub.add_parser("serve", parents=[common], help="migrate the database, then serve HTTP",
                            description="Bring the schema up to date, then serve the API. "
                                        "Listens on 127.0.0.1 unless told --host 0.0.0.0.")
@@ -97,6 +107,11 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("migrate", parents=[common], help="upgrade the database schema to the newest version")
 
+
+def _access_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+                    ) -> tuple[argparse._SubParsersAction[argparse.ArgumentParser],
+                               argparse._SubParsersAction[argparse.ArgumentParser]]:
+    """policy check, token create, user create; returns the token and user sub-commands (the fleet adds its own)."""
     policy = sub.add_parser("policy", help="ticket policies (docs/tickets.md)")
     policy_sub = policy.add_subparsers(dest="action", metavar="ACTION", required=True)
     pc = policy_sub.add_parser("check", help="validate a policies file and print what it says",
@@ -123,8 +138,12 @@ def _parser() -> argparse.ArgumentParser:
                                          "alone on the last line of stdout, once.")
     uc.add_argument("name")
     uc.add_argument("--role", required=True, choices=[r.name for r in Role])
-    fleet_cli.add_parsers(sub, common, token_sub, user_sub)
+    return token_sub, user_sub
 
+
+def _signing_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+                     common: argparse.ArgumentParser) -> None:
+    """key create/show/rotate, audit verify, record export/verify: what the signing key signs."""
     key = sub.add_parser("key", help="the signing key of records and the audit log (docs/security.md)")
     key_sub = key.add_subparsers(dest="action", metavar="ACTION", required=True)
     key_sub.add_parser("create", parents=[common], help="make the signing key (mode 0600); refused if one exists",
@@ -162,7 +181,6 @@ def _parser() -> argparse.ArgumentParser:
     rv.add_argument("--public-key", required=True, metavar="KEY",
                     help="the collector's public key: a PEM file (key show) or the base64 key printed on "
                          "the record")
-    return p
 
 
 def _settings(args: argparse.Namespace) -> Settings:

@@ -104,7 +104,8 @@ def _int(value: Any, low: int, high: int) -> int | None:
     return value
 
 
-def _from_file(path: Path) -> dict[str, Any]:
+def _yaml_doc(path: Path) -> Any:
+    """The file's YAML document; :class:`ConfigError` if it cannot be read or parsed."""
     where = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -113,11 +114,36 @@ def _from_file(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{where}: expected UTF-8 text"]) from exc
     try:
-        doc = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" (line {mark.line + 1})" if mark is not None else ""
         raise ConfigError([f"{where}: not valid YAML{at}: {getattr(exc, 'problem', exc)}"]) from exc
+
+
+def _listen(listen: Any, where: str, problems: list[str], out: dict[str, Any]) -> None:
+    """``listen: {host, port}`` into ``out``."""
+    if not isinstance(listen, Mapping):
+        problems.append(f"{where}: listen: expected a mapping with host and port")
+        return
+    for key in listen:
+        if key not in ("host", "port"):
+            problems.append(f"{where}: listen.{key}: unknown key (expected host, port)")
+    if "host" in listen:
+        if isinstance(listen["host"], str) and listen["host"]:
+            out["host"] = listen["host"]
+        else:
+            problems.append(f"{where}: listen.host: expected an address such as 127.0.0.1 or 0.0.0.0")
+    if "port" in listen:
+        port = _int(listen["port"], 1, 65535)
+        if port is None:
+            problems.append(f"{where}: listen.port: expected a port number 1-65535")
+        out["port"] = port
+
+
+def _from_file(path: Path) -> dict[str, Any]:
+    where = str(path)
+    doc = _yaml_doc(path)
     if doc is None:
         return {}
     if not isinstance(doc, Mapping):
@@ -132,23 +158,7 @@ def _from_file(path: Path) -> dict[str, Any]:
             out["db_url"] = doc["db"].strip()
         else:
             problems.append(f"{where}: db: expected a database URL such as sqlite:///wardround.db")
-    listen = doc.get("listen", {})
-    if not isinstance(listen, Mapping):
-        problems.append(f"{where}: listen: expected a mapping with host and port")
-        listen = {}
-    for key in listen:
-        if key not in ("host", "port"):
-            problems.append(f"{where}: listen.{key}: unknown key (expected host, port)")
-    if "host" in listen:
-        if isinstance(listen["host"], str) and listen["host"]:
-            out["host"] = listen["host"]
-        else:
-            problems.append(f"{where}: listen.host: expected an address such as 127.0.0.1 or 0.0.0.0")
-    if "port" in listen:
-        port = _int(listen["port"], 1, 65535)
-        if port is None:
-            problems.append(f"{where}: listen.port: expected a port number 1-65535")
-        out["port"] = port
+    _listen(doc.get("listen", {}), where, problems, out)
     if "workers" in doc:
         workers = _int(doc["workers"], 1, 64)
         if workers is None:

@@ -110,12 +110,34 @@ def build(conn: Connection, *, site: str, period_start: datetime, period_end: da
     zone = period_start.tzinfo
     start, end = period_start, period_end
     items = store.period_items(conn, site, start, end)
+    rows, anomalies = _reported(items, lang)
+    reported = {(it.host, it.check, it.item) for it in items}
+    gaps, gap_rows, all_hosts = _gaps(conn, site, start, end, lang, reported)
+    rows = sorted(rows + gap_rows, key=lambda r: (r.host, r.check, r.item))
+    evidence = _backup_evidence(conn, site, rows, start, end, lang)
+    counts: dict[str, int] = dict.fromkeys(VERDICTS, 0)
+    for r in rows:
+        counts[r.verdict] += 1
+    last_day = (end - timedelta(microseconds=1)).astimezone(zone)
+    header = Header(
+        site=site, customer=site, systems=[], hosts=sorted(all_hosts), kind=kind,
+        period_from=start.astimezone(zone).date().isoformat(), period_to=last_day.date().isoformat(),
+        period_start=format_time(start), period_end=format_time(end), timezone=str(zone),
+        inspector=inspector, generated_at="", language=lang, counts=counts)
+    paths = _path_section(conn, site, start, end, lang)
+    hygiene = hygiene_section(conn, site, items, start, end, lang)
+    drills = drills_section(conn, site, start, end, lang, policy)
+    lines = ticket_lines(conn, store.period_tickets(conn, site, start, end), start, end, lang, acted_only=True)
+    sections = [s for s in (hygiene, drills, paths if paths.rows else None) if s is not None]
+    return RecordContent(header=header, rows=rows, gaps=gaps, anomalies=anomalies, tickets=lines,
+                         backup_evidence=evidence, sections=sections)
+
+
+def _reported(items: list[store.PeriodItem], lang: str) -> tuple[list[Row], list[Anomaly]]:
+    """A row for each item that reported in the period, and the anomalies among them."""
     rows: list[Row] = []
     anomalies: list[Anomaly] = []
-    reported: set[tuple[str, str, str]] = set()
     for it in items:
-        key = (it.host, it.check, it.item)
-        reported.add(key)
         metrics = metrics_of(it.metrics)
         m = pick_metric(metrics)
         value = float(m["value"]) if m is not None and isinstance(m.get("value"), int | float) else None
@@ -142,7 +164,13 @@ def build(conn: Connection, *, site: str, period_start: datetime, period_end: da
                                                            verdict),
                                      recovered=verdict == "normal"))
 
-    # Gaps: known hosts without a result, items that went quiet.
+    return rows, anomalies
+
+
+def _gaps(conn: Connection, site: str, start: datetime, end: datetime, lang: str,
+          reported: set[tuple[str, str, str]]) -> tuple[list[Gap], list[Row], list[str]]:
+    """Gaps: known hosts without a result, items that went quiet; also every host of the record."""
+    zone = start.tzinfo
     gaps: list[Gap] = []
     gap_rows: list[Row] = []
     hosts_with_results = {k[0] for k in reported}
@@ -181,9 +209,13 @@ def build(conn: Connection, *, site: str, period_start: datetime, period_end: da
                             bad=0, worst="no_data"))
         if host not in all_hosts:
             all_hosts.append(host)
-    rows = sorted(rows + gap_rows, key=lambda r: (r.host, r.check, r.item))
 
-    # Backup evidence: every backup item with a row (reported or a gap).
+    return gaps, gap_rows, all_hosts
+
+
+def _backup_evidence(conn: Connection, site: str, rows: list[Row], start: datetime, end: datetime,
+                     lang: str) -> list[BackupEvidence]:
+    """Backup evidence: every backup item with a row (reported or a gap)."""
     good = store.newest_good(conn, site, BACKUP_CHECKS, start, end)
     evidence = []
     for r in rows:
@@ -204,23 +236,7 @@ def build(conn: Connection, *, site: str, period_start: datetime, period_end: da
                                        last_good_at=format_time(last_good), size_bytes=size,
                                        size=format_bytes(size) if size is not None else "", verdict=r.verdict,
                                        remark=remark))
-
-    counts: dict[str, int] = dict.fromkeys(VERDICTS, 0)
-    for r in rows:
-        counts[r.verdict] += 1
-    last_day = (end - timedelta(microseconds=1)).astimezone(zone)
-    header = Header(
-        site=site, customer=site, systems=[], hosts=sorted(all_hosts), kind=kind,
-        period_from=start.astimezone(zone).date().isoformat(), period_to=last_day.date().isoformat(),
-        period_start=format_time(start), period_end=format_time(end), timezone=str(zone),
-        inspector=inspector, generated_at="", language=lang, counts=counts)
-    paths = _path_section(conn, site, start, end, lang)
-    hygiene = hygiene_section(conn, site, items, start, end, lang)
-    drills = drills_section(conn, site, start, end, lang, policy)
-    lines = ticket_lines(conn, store.period_tickets(conn, site, start, end), start, end, lang, acted_only=True)
-    sections = [s for s in (hygiene, drills, paths if paths.rows else None) if s is not None]
-    return RecordContent(header=header, rows=rows, gaps=gaps, anomalies=anomalies, tickets=lines,
-                         backup_evidence=evidence, sections=sections)
+    return evidence
 
 
 def _path_section(conn: Connection, site: str, start: datetime, end: datetime, lang: str) -> Section:
