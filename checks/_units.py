@@ -22,7 +22,7 @@ Units are case-insensitive (``5M`` is five minutes: no duration here counts mont
   ``41.2 %`` (summaries, records, notifications); :func:`format_bytes` and
   :func:`format_seconds` are its two common cases.
 
-``format_value`` takes a language; only ``en`` is written today (issue 14 adds zh_CN).
+``format_value`` and ``format_seconds`` take a language: ``zh_CN`` or ``en``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import math
 import re
 
 __all__ = [
-    "DAY", "DURATION_HINT", "HOUR", "MINUTE", "UNIT_SECONDS", "WEEK",
+    "COUNT_UNITS", "DAY", "DURATION_HINT", "HOUR", "LANGUAGES", "MINUTE", "UNIT_SECONDS", "WEEK",
     "duration_parts", "format_bytes", "format_duration", "format_seconds", "format_value",
     "parse_duration", "working_days",
 ]
@@ -95,30 +95,56 @@ def format_duration(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
+#: the languages values are shown in
+LANGUAGES = ("zh_CN", "en")
+#: a duration's unit words by language (seconds, minutes, hours, days); ms is ms in both
+_TIME_WORDS = {"en": ("s", "min", "h", "d"), "zh_CN": ("秒", "分钟", "小时", "天")}
+
+
+def _lang(lang: str) -> str:
+    if lang not in _TIME_WORDS:
+        raise ValueError(f"unknown language {lang!r} (expected {', '.join(LANGUAGES)})")
+    return lang
+
+
 def _num(value: float) -> str:
-    """One decimal at most, none when whole: ``12.0`` → ``12``, ``117.68`` → ``117.7``."""
+    """One decimal at most, none when whole: ``12.0`` → ``12``, ``117.68`` → ``117.7``.
+
+    Below 1, two significant digits instead (``0.16``, ``0.0043``), so that a small value
+    never reads as ``0``; never scientific notation.
+    """
+    if value != 0 and abs(value) < 0.95:
+        digits = max(1, 1 - math.floor(math.log10(abs(value))))  # 0.16 → 2 decimals, 0.0043 → 4
+        text = f"{value:.{min(digits, 12)}f}".rstrip("0").rstrip(".")
+        return text if text not in ("", "-0", "0") else "0"
     rounded = round(value, 1)
     return str(int(rounded)) if rounded == int(rounded) else f"{rounded:.1f}"
 
 
-def format_seconds(seconds: float) -> str:
-    """An elapsed time as people read it: ``45 s``, ``90 min``, ``1 h``, ``26 h``, ``3.5 d``.
+def format_seconds(seconds: float, lang: str = "en") -> str:
+    """An elapsed time as people read it: ``45 s``, ``90 min``, ``1 h``, ``26 h``, ``3.5 d``
+    (zh_CN: ``45 秒``, ``90 分钟``, ``26 小时``, ``5.2 天``); below a second in ms: ``0.16 ms``.
 
-    The unit follows the size (seconds below 2 min, minutes below 2 h, hours below 2 days,
-    then days; a whole number of hours reads in hours from 1 h), with one decimal at most.
+    The unit follows the size (ms below 1 s, seconds below 2 min, minutes below 2 h, hours
+    below 2 days, then days; a whole number of hours reads in hours from 1 h), with one
+    decimal at most (two significant digits below 1).
     """
+    sec, mins, hours, days = _TIME_WORDS[_lang(lang)]
     s = abs(seconds)
+    if 0 < s < 1:
+        return f"{_num(seconds * 1000)} ms"
     if s < 120:
-        return f"{_num(seconds)} s"
+        return f"{_num(seconds)} {sec}"
     if s < 2 * HOUR and not (s >= HOUR and s % HOUR == 0):
-        return f"{_num(seconds / MINUTE)} min"
+        return f"{_num(seconds / MINUTE)} {mins}"
     if s < 2 * DAY:
-        return f"{_num(seconds / HOUR)} h"
-    return f"{_num(seconds / DAY)} d"
+        return f"{_num(seconds / HOUR)} {hours}"
+    return f"{_num(seconds / DAY)} {days}"
 
 
 def format_bytes(n: float) -> str:
-    """A size as people read it: ``512 B``, ``1 KiB``, ``117.7 MiB``, ``12.4 GiB`` (binary units)."""
+    """A size as people read it: ``512 B``, ``1 KiB``, ``117.7 MiB``, ``12.4 GiB`` (binary units,
+    the same in every language)."""
     size = float(n)
     for unit in _BYTE_UNITS[:-1]:
         if abs(size) < 1024:
@@ -127,23 +153,43 @@ def format_bytes(n: float) -> str:
     return f"{_num(size)} {_BYTE_UNITS[-1]}"
 
 
-def format_value(value: float | None, unit: str, lang: str = "en") -> str:
-    """A measured value with its wire unit as people read it; ``""`` for no value.
+def _bits(value: float) -> str:
+    for unit in ("bit/s", "kbit/s", "Mbit/s", "Gbit/s"):
+        if abs(value) < 1000:
+            return f"{_num(value)} {unit}"
+        value /= 1000
+    return f"{_num(value)} Tbit/s"
 
-    ``%`` → ``41.2 %``, ``B`` → :func:`format_bytes`, ``B/s`` → ``1.5 MiB/s``,
-    ``s`` → :func:`format_seconds`, counts (``""``, ``1``, ``count``, ``c``) → the
-    number, any other unit → ``number unit``.  ``lang``: ``en`` (the only one so far).
+
+#: count units: the number alone
+COUNT_UNITS = frozenset({"", "1", "count", "c"})
+
+
+def format_value(value: float | None, unit: str, lang: str = "en") -> str:
+    """A measured value with its wire unit as people read it in ``lang``; ``""`` for no value.
+
+    ``%`` → ``41.2 %``, ``ratio`` (0–1) → ``2.5 %``, ``B`` → :func:`format_bytes`,
+    ``B/s`` → ``1.5 MiB/s``, ``bps`` → ``12 Mbit/s``, ``s`` and ``ms`` and ``d`` →
+    :func:`format_seconds` (``0.16 ms``, ``5.2 天``), ``C`` → ``45 °C``, counts (``""``,
+    ``1``, ``count``, ``c``) → the number; any other unit → ``number unit``.  Never raw
+    seconds for a long time, never ``0`` for a small one, never scientific notation.
+    ``lang``: ``zh_CN`` or ``en``.
     """
-    if lang != "en":
-        raise ValueError(f"format_value: no {lang!r} wording yet (only 'en')")
-    if value is None:
+    _lang(lang)
+    if value is None or not math.isfinite(value):
         return ""
     if unit == "%":
         return f"{_num(value)} %"
+    if unit == "ratio":
+        return f"{_num(value * 100)} %"
     if unit == "B":
         return format_bytes(value)
     if unit == "B/s":
         return format_bytes(value) + "/s"
-    if unit == "s":
-        return format_seconds(value)
-    return _num(value) if unit in ("", "1", "count", "c") else f"{_num(value)} {unit}"
+    if unit == "bps":
+        return _bits(value)
+    if unit in ("s", "ms", "d"):
+        return format_seconds(value * {"s": 1.0, "ms": 0.001, "d": DAY}[unit], lang)
+    if unit == "C":
+        return f"{_num(value)} °C"
+    return _num(value) if unit in COUNT_UNITS else f"{_num(value)} {unit}"

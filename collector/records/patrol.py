@@ -154,7 +154,7 @@ def _reported(items: list[store.PeriodItem], lang: str) -> tuple[list[Row], list
         else:
             remark = ""
         rows.append(Row(host=it.host, check=it.check, item=it.item, label=label, standard=it.standard,
-                        value=value, unit=unit, measured=format_value(value, unit), verdict=verdict,
+                        value=value, unit=unit, measured=format_value(value, unit, lang), verdict=verdict,
                         remark=remark, summary=it.summary, at=format_time(it.started_at), results=it.results,
                         bad=it.bad, worst=worst))
         if verdict != "normal" or worst != "normal":

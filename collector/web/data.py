@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine, select
 
+from checks._units import format_value
 from checks.result import Status
 from collector.netpath import PathHop, path_hops, routers_text
 from collector.store.db import reading
@@ -23,7 +24,8 @@ __all__ = ["PATH_CHECKS", "host_items", "path_rows"]
 PATH_CHECKS = ("traceroute", "ping")
 
 
-def _value(raw: str) -> str:
+def _value(raw: str, lang: str) -> str:
+    """The first measured value of a result's metrics as people read it in ``lang`` (``format_value``)."""
     try:
         metrics = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -31,13 +33,13 @@ def _value(raw: str) -> str:
     for m in metrics if isinstance(metrics, list) else []:
         value = m.get("value") if isinstance(m, dict) else None
         if isinstance(value, int | float) and not isinstance(value, bool):
-            unit = m.get("unit") or ""
-            return f"{value:g} {unit}".strip()
+            return format_value(float(value), str(m.get("unit") or ""), lang)
     return ""
 
 
-def host_items(engine: Engine, site: str, host: str) -> list[dict[str, Any]]:
-    """Each check item's latest result on ``site``/``host``: worst first, then by check and item."""
+def host_items(engine: Engine, site: str, host: str, lang: str = "en") -> list[dict[str, Any]]:
+    """Each check item's latest result on ``site``/``host``: worst first, then by check and item;
+    values written for a reader of ``lang``."""
     q = (select(latest).where(latest.c.site == site, latest.c.host == host)
          .order_by(latest.c.check, latest.c.item))
     with reading(engine) as conn:
@@ -46,7 +48,7 @@ def host_items(engine: Engine, site: str, host: str) -> list[dict[str, Any]]:
         q_details = select(results.c.uid, results.c.details).where(results.c.uid.in_(uids))
         details: dict[str, str] = {uid: raw for uid, raw in conn.execute(q_details)} if uids else {}
     out = [{"check": r.check, "item": r.item, "status": int(r.status), "status_name": Status(r.status).name,
-            "summary": r.summary, "standard": r.standard, "value": _value(r.metrics), "at": r.started_at,
+            "summary": r.summary, "standard": r.standard, "value": _value(r.metrics, lang), "at": r.started_at,
             "path": path_rows(_hops(details.get(r.result_uid)))}
            for r in rows]
     out.sort(key=lambda i: -Status(i["status"]).severity)

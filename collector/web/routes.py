@@ -304,7 +304,7 @@ def hosts_page(request: Request) -> Response:
 @router.get("/hosts/{site}/{host}", response_class=HTMLResponse)
 def host_page(request: Request, site: str, host: str) -> Response:
     person, sid = _who(request)
-    items = data.host_items(request.app.state.engine, site, host)
+    items = data.host_items(request.app.state.engine, site, host, _lang(request))
     known = [h for h in list_hosts(request.app.state.engine) if h["site"] == site and h["host"] == host]
     if not known:
         raise HTTPException(status_code=404, detail=f"no host {host} at site {site}")

@@ -75,12 +75,35 @@ def test_format_bytes_uses_binary_units_with_one_decimal_at_most(n, text):
 
 @pytest.mark.parametrize(("value", "unit", "text"), [
     (41.23, "%", "41.2 %"), (123_400_000, "B", "117.7 MiB"), (1536, "B/s", "1.5 KiB/s"), (93600, "s", "26 h"),
-    (3, "count", "3"), (0.125, "", "0.1"), (12.5, "ms", "12.5 ms"), (None, "s", ""),
+    (3, "count", "3"), (0.125, "", "0.12"), (12.5, "ms", "12.5 ms"), (None, "s", ""),
 ])
 def test_format_value_shows_a_measured_value_with_its_wire_unit(value, unit, text):
     assert format_value(value, unit) == text
 
 
-def test_format_value_refuses_a_language_it_has_no_words_for_yet():
-    with pytest.raises(ValueError, match="zh_CN"):
-        format_value(1.0, "s", lang="zh_CN")
+@pytest.mark.parametrize(("value", "unit", "zh", "en"), [
+    (0.00016, "s", "0.16 ms", "0.16 ms"),       # a fast connect: never "0 s"
+    (4.3e-05, "s", "0.043 ms", "0.043 ms"),     # never scientific notation
+    (450155, "s", "5.2 天", "5.2 d"),           # never raw seconds
+    (45, "s", "45 秒", "45 s"), (5400, "s", "90 分钟", "90 min"), (93600, "s", "26 小时", "26 h"),
+    (0.16, "ms", "0.16 ms", "0.16 ms"), (1500, "ms", "1.5 秒", "1.5 s"), (30, "d", "30 天", "30 d"),
+    (0, "s", "0 秒", "0 s"), (0.025, "ratio", "2.5 %", "2.5 %"), (0, "ratio", "0 %", "0 %"),
+    (1, "count", "1", "1"), (1234567, "c", "1234567", "1234567"), (0.004, "", "0.004", "0.004"),
+    (12_000_000, "bps", "12 Mbit/s", "12 Mbit/s"), (45, "C", "45 °C", "45 °C"), (float("nan"), "%", "", ""),
+])
+def test_format_value_in_both_languages(value, unit, zh, en):
+    assert (format_value(value, unit, "zh_CN"), format_value(value, unit, "en")) == (zh, en)
+
+
+@pytest.mark.parametrize("value", [1e-9, 3.3e-7, 2.5e-5, 0.0001, 0.5, 7, 1e6, 1e15, 1e20])
+@pytest.mark.parametrize("unit", ["s", "ms", "", "%", "B", "ratio", "d"])
+def test_format_value_never_writes_scientific_notation_or_zero_for_a_value(value, unit):
+    for lang in ("zh_CN", "en"):
+        text = format_value(value, unit, lang)
+        assert "e-" not in text and "e+" not in text, text
+        assert not text.startswith("0 ") or (unit == "B" and value < 1), text  # no fractions of a byte
+
+
+def test_format_value_refuses_a_language_it_has_no_words_for():
+    with pytest.raises(ValueError, match="fr"):
+        format_value(1.0, "s", lang="fr")

@@ -167,6 +167,21 @@ def test_hosts_and_host_pages_show_status_standard_and_value_when_results_arrive
     assert client.get(f"/hosts/{SITE}/nope").status_code == 404
 
 
+def test_host_page_shows_values_formatted_in_the_readers_language(client, tokens, agent_headers):
+    """A 0.16 ms connect never reads "0 s" or "0.00016 s", a long age never raw seconds (issue 14)."""
+    now = datetime.now(UTC)
+    batch = [make_result(check="port", item="db:5432", started_at=now, summary="connected",
+                         metrics=(Metric("connect_time", 0.00016, "s"),)),
+             make_result(check="backup_files", item="/backup", started_at=now, summary="old",
+                         metrics=(Metric("age", 450155.0, "s"), Metric("size", 1e6, "B")))]
+    assert client.post("/api/v1/results", json={"results": batch}, headers=agent_headers).status_code == 200
+    _login(client, tokens["viewer"])
+    zh = client.get(f"/hosts/{SITE}/{HOST}").text
+    assert ">0.16 ms<" in zh and ">5.2 天<" in zh and "450155" not in zh and "e-0" not in zh
+    en = client.get(f"/hosts/{SITE}/{HOST}?lang=en").text
+    assert ">0.16 ms<" in en and ">5.2 d<" in en
+
+
 def test_host_page_shows_every_router_of_a_balanced_hop_and_a_router_outside_them_in_the_readers_language(
         client, tokens, agent_headers):
     batch = [*traceroute_results(SITE, HOST, datetime.now(UTC)), ping_with_evidence(SITE, HOST, datetime.now(UTC))]
