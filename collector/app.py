@@ -47,6 +47,7 @@ from collector.store.errors import DatabaseBusy, classify, describe
 from collector.tickets import TicketError, Tickets
 from collector.web import admin as web_admin
 from collector.web import routes as web_routes
+from collector.web import today as web_today
 
 __all__ = ["create_app"]
 
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(fleet_api.router, prefix="/api/v1")
     app.include_router(web_routes.router)
     app.include_router(web_admin.router)
+    app.include_router(web_today.router)
     openapi.install(app)  # /openapi.json and /docs, for people only
     _install_error_handlers(app)
     app.add_middleware(AuditSource)

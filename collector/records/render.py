@@ -46,7 +46,7 @@ from markupsafe import Markup
 from collector.records.i18n import text
 from collector.records.service import StoredRecord
 
-__all__ = ["PdfUnavailable", "csv_bytes", "html", "pdf"]
+__all__ = ["PdfUnavailable", "body", "csv_bytes", "html", "pdf"]
 
 log = logging.getLogger(__name__)
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -128,6 +128,14 @@ def html(record: StoredRecord) -> str:
         record_id=record.id, digest=record.digest, integrity=record.integrity, key=record.key,
         key_id=record.key_id, verification=_verified_word(record.integrity), verified_word=_verified_word,
         signatures=record.signatures, by_host=list(by_host.items()), tz=zone)
+
+
+def body(record: StoredRecord) -> Markup:
+    """What :func:`html` shows, without its page around it: the record inside another page (the record
+    page of the web console, whose own style sheet styles it, under ``.record-doc``)."""
+    page = html(record)
+    start = page.index(">", page.index("<body")) + 1
+    return Markup(page[start:page.rindex("</body>")])
 
 
 class _Obj(dict[str, Any]):

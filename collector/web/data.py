@@ -15,31 +15,39 @@ from sqlalchemy import Engine, select
 from checks._units import format_value
 from checks.result import Status
 from collector.netpath import PathHop, path_hops, routers_text
+from collector.records.measure import metrics_of
 from collector.store.db import reading
 from collector.store.tables import latest, results
 
-__all__ = ["PATH_CHECKS", "host_items", "path_rows"]
+__all__ = ["PATH_CHECKS", "first_value", "host_items", "path_rows", "shown"]
 
 #: checks whose results carry a traced path in their details
 PATH_CHECKS = ("traceroute", "ping")
 
 
-def _value(raw: str, lang: str) -> str:
-    """The first measured value of a result's metrics as people read it in ``lang`` (``format_value``)."""
-    try:
-        metrics = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return ""
-    for m in metrics if isinstance(metrics, list) else []:
-        value = m.get("value") if isinstance(m, dict) else None
+def shown(value: float | None, unit: str, lang: str) -> str:
+    """A value as the pages show it: :func:`checks._units.format_value` in the reader's language."""
+    return format_value(value, unit, lang)
+
+
+def first_value(raw: str | bytes) -> dict[str, Any] | None:
+    """The first measured metric of a stored ``metrics`` JSON list (the one the pages show and draw):
+    ``{"name", "value", "unit", "warn", "crit"}``; None when no metric has a number."""
+    for m in metrics_of(raw):
+        value = m.get("value")
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return format_value(float(value), str(m.get("unit") or ""), lang)
-    return ""
+            return {"name": str(m.get("name", "")), "value": float(value), "unit": str(m.get("unit") or ""),
+                    "warn": _number(m.get("warn")), "crit": _number(m.get("crit"))}
+    return None
+
+
+def _number(v: Any) -> float | None:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
 
 
 def host_items(engine: Engine, site: str, host: str, lang: str = "en") -> list[dict[str, Any]]:
-    """Each check item's latest result on ``site``/``host``: worst first, then by check and item;
-    values written for a reader of ``lang``."""
+    """Each check item's latest result on ``site``/``host``: worst first, then by check and item; ``value`` is
+    the first measured metric as people read it in ``lang``, ``metric`` that metric (:func:`first_value`)."""
     q = (select(latest).where(latest.c.site == site, latest.c.host == host)
          .order_by(latest.c.check, latest.c.item))
     with reading(engine) as conn:
@@ -47,10 +55,13 @@ def host_items(engine: Engine, site: str, host: str, lang: str = "en") -> list[d
         uids = [r.result_uid for r in rows if r.check in PATH_CHECKS]
         q_details = select(results.c.uid, results.c.details).where(results.c.uid.in_(uids))
         details: dict[str, str] = {uid: raw for uid, raw in conn.execute(q_details)} if uids else {}
-    out = [{"check": r.check, "item": r.item, "status": int(r.status), "status_name": Status(r.status).name,
-            "summary": r.summary, "standard": r.standard, "value": _value(r.metrics, lang), "at": r.started_at,
-            "path": path_rows(_hops(details.get(r.result_uid)))}
-           for r in rows]
+    out = []
+    for r in rows:
+        metric = first_value(r.metrics)
+        out.append({"check": r.check, "item": r.item, "status": int(r.status), "status_name": Status(r.status).name,
+                    "summary": r.summary, "standard": r.standard, "metric": metric, "at": r.started_at,
+                    "value": shown(metric["value"], metric["unit"], lang) if metric else "",
+                    "path": path_rows(_hops(details.get(r.result_uid)))})
     out.sort(key=lambda i: -Status(i["status"]).severity)
     return out
 

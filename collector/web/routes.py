@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -49,11 +49,11 @@ from collector.store.tables import MAX_ROW_ID
 from collector.store.tickets import TicketFilter
 from collector.terms import say_term
 from collector.tickets import STATES, TicketError, Tickets
-from collector.web import data
+from collector.web import data, history
 from collector.web.i18n import LANGUAGES, choose, text
 from collector.web.sessions import COOKIE, SESSION_TTL, Sessions, csrf_ok, csrf_token
 
-__all__ = ["error_page", "is_page", "router"]
+__all__ = ["error_page", "is_page", "router", "sites"]
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,6 @@ _env = jinja2.Environment(loader=jinja2.FileSystemLoader(_HERE / "templates"), a
                           trim_blocks=True, lstrip_blocks=True)
 LANG_COOKIE = "wardround_lang"
 FORM_CAP = 64 * 1024
-DEFAULT_SILENT = timedelta(minutes=15)
 CSRF_REFUSED = "the form's CSRF token is missing or wrong: reload the page"
 NOT_PAGES = ("/api/", "/healthz", "/metrics", "/openapi.json")
 ERROR_KINDS = (401, 403, 404, 405, 409, 413, 422, 503)
@@ -137,6 +136,11 @@ def _page(request: Request, template: str, *, person: Person | None = None, sess
     return response
 
 
+def sites(request: Request) -> list[str]:
+    """Every site the pages offer in their site choices: those of the inventory and those with a policy."""
+    return sorted({h["site"] for h in list_hosts(request.app.state.engine)} | set(_tickets(request).policies.sites))
+
+
 def _term(spec: Any, lang: str) -> str:
     """A ticket's term (``{"within": "3wd", "clock": "business"}``) in words; "" without one."""
     if not isinstance(spec, dict) or not isinstance(spec.get("within"), str):
@@ -205,14 +209,14 @@ async def error_page(request: Request, status_code: int, detail: Any,
 def _safe_next(value: str | None) -> str:
     if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
         return value
-    return "/hosts"
+    return "/today"
 
 
 # -- login ----------------------------------------------------------------------------------
 
 @router.get("/", response_class=HTMLResponse)
 def home() -> Response:
-    return RedirectResponse("/hosts", status_code=303)
+    return RedirectResponse("/today", status_code=303)
 
 
 @router.get("/static/style.css")
@@ -254,7 +258,7 @@ async def login(request: Request) -> Response:
         # Login CSRF: another site's form must not log this browser in (with the attacker's token).
         log.warning("web login refused: the form came from %r, not from %s (behind a proxy: pass the Host "
                     "header and list the proxy in trusted_proxies)", foreign, _own_origin(request))
-        return _page(request, "login.html", next="/hosts", error="login.cross_site", status_code=403)
+        return _page(request, "login.html", next="/today", error="login.cross_site", status_code=403)
     body = await read_body(request, FORM_CAP)
     fields = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
     target = _safe_next(fields.get("next"))
@@ -284,30 +288,33 @@ async def logout(request: Request) -> Response:
 # -- hosts ----------------------------------------------------------------------------------
 
 @router.get("/hosts", response_class=HTMLResponse)
-def hosts_page(request: Request) -> Response:
+def hosts_page(request: Request, site: str | None = None) -> Response:
     person, sid = _who(request)
     now = DatabaseClock(request.app.state.engine)()  # "silent" as the sweep judges it
     policies = _tickets(request).policies
     rows = []
-    for h in list_hosts(request.app.state.engine):
-        term = policies.for_site(h["site"]).silent_grace
-        grace = term.time if term is not None else DEFAULT_SILENT
+    for h in list_hosts(request.app.state.engine, site or None):
+        grace = policies.for_site(h["site"]).silent_after
         seen = h["last_seen"] or h["enrolled_at"]  # a host that never reported: since its enrolment
         last = datetime.fromisoformat(seen.replace("Z", "+00:00")) if seen else now
         rows.append({**h, "silent": now - last > grace and h["approval"] != "awaiting"})
     # worst first (Status.severity); a host that never reported sorts between WARNING and OK
     rows.sort(key=lambda h: (not h["silent"], -0.5 if h["worst_status"] is None
                              else -Status(h["worst_status"]).severity, h["site"], h["host"]))
-    return _page(request, "hosts.html", person=person, session_id=sid, hosts=rows)
+    return _page(request, "hosts.html", person=person, session_id=sid, hosts=rows, site=site or "")
 
 
 @router.get("/hosts/{site}/{host}", response_class=HTMLResponse)
 def host_page(request: Request, site: str, host: str) -> Response:
     person, sid = _who(request)
-    items = data.host_items(request.app.state.engine, site, host, _lang(request))
-    known = [h for h in list_hosts(request.app.state.engine) if h["site"] == site and h["host"] == host]
+    lang = _lang(request)
+    engine = request.app.state.engine
+    known = [h for h in list_hosts(engine, site) if h["host"] == host]
     if not known:
         raise HTTPException(status_code=404, detail=f"no host {host} at site {site}")
+    items = data.host_items(engine, site, host, lang)
+    history.host_history(engine, site, host, items, DatabaseClock(engine)(),
+                         lambda key, **v: text(lang, key, **v), lang)
     tickets = _tickets(request).list(TicketFilter(states=("open", "acknowledged"), site=site, host=host))
     return _page(request, "host.html", person=person, session_id=sid, host=known[0], items=items,
                  tickets=tickets)
@@ -326,12 +333,14 @@ def tickets_page(request: Request, state: str | None = None, site: str | None = 
         shown = [t for t in waiting if t["followup_overdue"] or followup == "waiting"]
         return _page(request, "tickets.html", person=person, session_id=sid, tickets=shown, states=STATES,
                      state="", site=site or "", severity=severity or "", followup=followup,
-                     waiting=len(waiting))
-    states = (state,) if state in STATES else (("open", "acknowledged") if state is None else ())
+                     waiting=len(waiting), sites=sites(request))
+    # the list shows what the filter says: live (open and acknowledged) unless asked for all or one state
+    state = "all" if state == "" else state if state in (*STATES, "all") else "live"
+    states = (state,) if state in STATES else (() if state == "all" else ("open", "acknowledged"))
     f = TicketFilter(states=states, site=site or None, severities=severities, limit=500)
     return _page(request, "tickets.html", person=person, session_id=sid, tickets=ledger.list(f),
-                 states=STATES, state=state if state is not None else "live", site=site or "",
-                 severity=severity or "", followup="", waiting=len(waiting))
+                 states=STATES, state=state, site=site or "",
+                 severity=severity or "", followup="", waiting=len(waiting), sites=sites(request))
 
 
 def _require_engineer(person: Person) -> None:
@@ -384,8 +393,10 @@ def _ticket_page(request: Request, person: Person, sid: str, ticket_id: int, *, 
         ticket = _tickets(request).get(ticket_id)
     except TicketError as exc:
         raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
+    recent = history.recent_results(request.app.state.engine, ticket["site"], ticket["host"], ticket["check"],
+                                    ticket["item"], _lang(request))
     return _page(request, "ticket.html", person=person, session_id=sid, ticket=ticket, error=error,
-                 status_code=status_code, values=values or {}, scores=SATISFACTION)
+                 status_code=status_code, values=values or {}, scores=SATISFACTION, recent=recent)
 
 
 @router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
@@ -434,9 +445,8 @@ def _records_page(request: Request, person: Person, sid: str, *, site: str | Non
                   kind: str | None = None, values: dict[str, str] | None = None, error: str | None = None,
                   status_code: int = 200) -> Response:
     f = RecordFilter(site=site or None, kinds=(kind,) if kind in RECORD_KINDS else ())
-    sites = sorted({h["site"] for h in list_hosts(request.app.state.engine)} | set(_tickets(request).policies.sites))
     return _page(request, "records.html", person=person, session_id=sid, records=_records(request).list(f),
-                 kinds=RECORD_KINDS, site=site or "", kind=kind or "", sites=sites,
+                 kinds=RECORD_KINDS, site=site or "", kind=kind or "", sites=sites(request),
                  values=values or {"kind": "daily"}, error=error, status_code=status_code)
 
 
@@ -474,7 +484,8 @@ def _record_page(request: Request, person: Person, sid: str, record_id: int, *, 
                  status_code: int = 200) -> Response:
     record = _record(request, record_id)
     return _page(request, "record.html", person=person, session_id=sid, record=record,
-                 header=record.content.get("header", {}), error=error, status_code=status_code)
+                 header=record.content.get("header", {}), error=error, status_code=status_code,
+                 body=render.body(record))
 
 
 @router.get("/records/{record_id}", response_class=HTMLResponse)

@@ -126,7 +126,7 @@ def test_forwarded_headers_are_ignored_when_they_come_from_anyone_else(db_url, e
 
 
 def test_next_is_kept_local_when_it_points_elsewhere(client, tokens):
-    assert _login(client, tokens["viewer"], "https://evil.example/").headers["location"] == "/hosts"
+    assert _login(client, tokens["viewer"], "https://evil.example/").headers["location"] == "/today"
 
 
 def test_viewer_sees_no_write_forms_and_cannot_post_when_logged_in(client, tokens, data):
@@ -251,7 +251,7 @@ def test_stylesheet_is_small_and_pages_load_nothing_from_elsewhere(client, token
         assert "<script" not in page
 
 
-def test_record_page_embeds_the_rendering_offers_downloads_and_signs_when_issued(client, tokens, data):
+def test_record_page_shows_the_rendering_in_the_page_offers_downloads_and_signs_when_issued(client, tokens, data):
     engineer = {"Authorization": f"Bearer {tokens['engineer']}"}
     issued = client.post("/api/v1/records", json={"site": SITE, "kind": "annual", "language": "en"},
                          headers=engineer)
@@ -261,7 +261,10 @@ def test_record_page_embeds_the_rendering_offers_downloads_and_signs_when_issued
     assert f'href="/records/{rid}"' in client.get("/records").text
     page = client.get(f"/records/{rid}").text
     assert "Verified" in client.get(f"/records/{rid}?lang=en").text
-    assert f'src="/records/{rid}/content.html"' in page and f"/records/{rid}/record.pdf" in page
+    assert f"/records/{rid}/record.pdf" in page
+    # shown in the page itself (no frame of fixed height), the same text as the full rendering
+    assert "<iframe" not in page and '<article class="record-doc"' in page
+    assert "Patrols delivered versus promised" in page and "<style" not in page
     assert 'action="/records/' not in page  # a viewer gets no sign form
     content = client.get(f"/records/{rid}/content.html")
     assert content.status_code == 200 and "Patrols delivered versus promised" in content.text

@@ -1,0 +1,33 @@
+"""The Today page (``/today``, where login lands): each site's patrol of the day (:mod:`collector.today`).
+
+Filters: ``site`` (one site) and ``mine=1`` (only the tickets the logged-in person acknowledged or is
+assigned).  Every line links to its detail: a host to its page, a backup to its host's item, a ticket
+to the ticket, the record to the record (or, not issued, to the records page of the site).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from collector import today as day
+from collector.web.data import shown
+from collector.web.routes import _lang, _page, _tickets, _who, sites
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/today", response_class=HTMLResponse)
+def today_page(request: Request, site: str | None = None, mine: str | None = None) -> Response:
+    person, sid = _who(request)
+    lang = _lang(request)
+    engine = request.app.state.engine
+    days = day.today(engine, _tickets(request).policies, site=site or None, mine=person.name if mine else None)
+    for d in days:
+        for t in d.tickets:
+            t["left_text"] = shown(abs(t["left"]), "s", lang)
+    return _page(request, "today.html", person=person, session_id=sid, days=days, site=site or "",
+                 sites=sorted(set(sites(request)) | {d.site for d in days}),
+                 mine=bool(mine), states=day.HOST_STATES, outcomes=day.BACKUP_OUTCOMES)
