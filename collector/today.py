@@ -87,7 +87,8 @@ def today(engine: Engine, policies: Policies, *, site: str | None = None, mine: 
         if r["retired_at"] is None:
             _add_host(out[r["site"]], r, policies, now)
     for b in backups:
-        measured = {n: (v, w, c) for n, v, w, c in metric_values(b.metrics)}
+        # an OK backup is done whatever it measured: only the others' metrics are read
+        measured = {n: (v, w, c) for n, v, w, c in metric_values(b.metrics)} if b.status != Status.OK else {}
         out[b.site].backups.append({"host": b.host, "check": b.check, "item": b.item, "status": int(b.status),
                                     "summary": b.summary, "at": b.started_at,
                                     "outcome": backup_outcome(b.check, b.status, measured)})

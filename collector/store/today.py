@@ -14,10 +14,26 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, select
 
-from collector.store.tables import LIVE_STATES, latest, record_signatures, records, results, ticket_events, tickets
+from collector.store.tables import (
+    LIVE_STATES,
+    fleet_hosts,
+    hosts,
+    latest,
+    record_signatures,
+    records,
+    results,
+    ticket_events,
+    tickets,
+)
 
 __all__ = ["acknowledged_by", "backup_items", "daily_records", "host_results", "item_results", "last_changes",
-           "live_tickets"]
+           "live_tickets", "site_names"]
+
+
+def site_names(conn: Connection) -> list[str]:
+    """Every site with a host in the inventory (not retired) or a host that reported, by name."""
+    q = select(fleet_hosts.c.site).where(fleet_hosts.c.retired_at.is_(None)).union(select(hosts.c.site))
+    return sorted(str(s) for (s,) in conn.execute(q))
 
 
 def backup_items(conn: Connection, checks: Collection[str], site: str | None = None) -> list[Any]:

@@ -43,7 +43,8 @@ from collector.inventory import list_hosts
 from collector.records import render
 from collector.records.model import KINDS as RECORD_KINDS
 from collector.records.service import RecordError, Records
-from collector.store.db import DatabaseClock
+from collector.store import today as today_store
+from collector.store.db import DatabaseClock, reading
 from collector.store.records import RecordFilter
 from collector.store.tables import MAX_ROW_ID
 from collector.store.tickets import TicketFilter
@@ -138,7 +139,9 @@ def _page(request: Request, template: str, *, person: Person | None = None, sess
 
 def sites(request: Request) -> list[str]:
     """Every site the pages offer in their site choices: those of the inventory and those with a policy."""
-    return sorted({h["site"] for h in list_hosts(request.app.state.engine)} | set(_tickets(request).policies.sites))
+    with reading(request.app.state.engine) as conn:
+        known = today_store.site_names(conn)
+    return sorted(set(known) | set(_tickets(request).policies.sites))
 
 
 def _term(spec: Any, lang: str) -> str:

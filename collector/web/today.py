@@ -2,7 +2,9 @@
 
 Filters: ``site`` (one site) and ``mine=1`` (only the tickets the logged-in person acknowledged or is
 assigned).  Every line links to its detail: a host to its page, a backup to its host's item, a ticket
-to the ticket, the record to the record (or, not issued, to the records page of the site).
+to the ticket, the record to the record (or, not issued, to the records page of the site).  A panel shows
+its first :data:`SHOWN_LINES` lines (worst first) and links to the site's full list for the rest; a backup
+that was done is counted, not listed.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collector.web.routes import _lang, _page, _tickets, _who, sites
 __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
+SHOWN_LINES = 20  # lines per panel; the rest behind a link to the full list (hosts, tickets of the site)
 
 
 @router.get("/today", response_class=HTMLResponse)
@@ -26,8 +29,8 @@ def today_page(request: Request, site: str | None = None, mine: str | None = Non
     engine = request.app.state.engine
     days = day.today(engine, _tickets(request).policies, site=site or None, mine=person.name if mine else None)
     for d in days:
-        for t in d.tickets:
+        for t in d.tickets[:SHOWN_LINES]:
             t["left_text"] = shown(abs(t["left"]), "s", lang)
     return _page(request, "today.html", person=person, session_id=sid, days=days, site=site or "",
                  sites=sorted(set(sites(request)) | {d.site for d in days}),
-                 mine=bool(mine), states=day.HOST_STATES, outcomes=day.BACKUP_OUTCOMES)
+                 mine=bool(mine), shown_lines=SHOWN_LINES, states=day.HOST_STATES, outcomes=day.BACKUP_OUTCOMES)
