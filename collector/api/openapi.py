@@ -7,16 +7,23 @@ themselves (size caps, gzip), its request body (:func:`body`).  It is served
 to a person's token (``Authorization: Bearer wru_...``) or to a browser with a
 session of the pages (so ``/docs`` opens after logging in at ``/login``):
 401 without either, 403 for an agent's token.
+
+Swagger UI's script, style sheet and icon are served by the collector itself from the
+``swagger-ui-bundle-v2`` package (Apache-2.0, Swagger UI 5) at ``/docs/assets/{name}``, to the same
+people, so ``/docs`` works on a closed hospital network; without that package (a collector installed
+without its ``collector`` extra) ``/docs`` falls back to FastAPI's default, a CDN.
 """
 
 from __future__ import annotations
 
+from functools import cache
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
@@ -90,6 +97,21 @@ async def _person(request: Request, engine: EngineDep) -> Person:
 
 PersonOrSessionDep = Annotated[Person, Depends(_person)]
 
+#: the files of Swagger UI that /docs loads, with their media types
+SWAGGER_ASSETS = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css",
+                  "favicon-32x32.png": "image/png"}
+
+
+@cache
+def swagger_dir() -> Path | None:
+    """Where the installed ``swagger-ui-bundle-v2`` keeps Swagger UI; None if it is not installed."""
+    try:
+        from swagger_ui_bundle import swagger_ui_path
+    except ImportError:
+        return None
+    path = Path(str(swagger_ui_path))
+    return path if all((path / name).is_file() for name in SWAGGER_ASSETS) else None
+
 
 def install(app: FastAPI) -> None:
     """Serve the document at ``/openapi.json`` and Swagger UI at ``/docs``, to people only."""
@@ -101,4 +123,17 @@ def install(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     async def docs(_person: PersonOrSessionDep) -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} API")
+        if swagger_dir() is None:
+            return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} API")
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} API",
+                                   swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs/assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs/assets/favicon-32x32.png")
+
+    @app.get("/docs/assets/{name}", include_in_schema=False)
+    async def docs_asset(name: str, _person: PersonOrSessionDep) -> Response:
+        folder = swagger_dir()
+        if folder is None or name not in SWAGGER_ASSETS:
+            raise HTTPException(status_code=404, detail="Not Found")
+        return FileResponse(folder / name, media_type=SWAGGER_ASSETS[name],
+                            headers={"Cache-Control": "private, max-age=86400"})

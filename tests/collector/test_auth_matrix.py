@@ -22,6 +22,7 @@ WHO = {
     ("GET", "/metrics"): "anyone",
     ("GET", "/openapi.json"): "viewer",
     ("GET", "/docs"): "viewer",
+    ("GET", "/docs/assets/{name}"): "viewer",
     ("POST", "/api/v1/results"): "agent",
     ("GET", "/api/v1/results"): "viewer",
     ("GET", "/api/v1/hosts"): "viewer",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from collector.auth import create_user
@@ -40,6 +42,21 @@ def test_api_description_is_served_to_a_person_by_token_or_by_the_pages_session(
     docs = client.get("/docs")
     assert docs.status_code == 200 and "swagger-ui" in docs.text and "/openapi.json" in docs.text
     assert client.get("/openapi.json").json() == r.json()  # what Swagger UI fetches with the cookie
+
+
+def test_docs_load_swagger_ui_from_the_collector_not_a_cdn_when_logged_in(client, viewer_token):
+    assert client.get("/docs/assets/swagger-ui-bundle.js").status_code == 401
+    client.post("/login", data={"token": viewer_token}, follow_redirects=False)
+    docs = client.get("/docs").text
+    assert not re.search(r'(src|href)="(https?:)?//', docs)  # nothing from elsewhere: closed networks
+    for name, kind in (("swagger-ui-bundle.js", "text/javascript"), ("swagger-ui.css", "text/css"),
+                       ("favicon-32x32.png", "image/png")):
+        assert f"/docs/assets/{name}" in docs
+        r = client.get(f"/docs/assets/{name}")
+        assert r.status_code == 200 and r.headers["content-type"].startswith(kind) and len(r.content) > 500
+    assert "SwaggerUIBundle" in client.get("/docs/assets/swagger-ui-bundle.js").text
+    assert client.get("/docs/assets/..%2Fsecret").status_code == 404
+    assert client.get("/docs/assets/index.html").status_code == 404
 
 
 def test_every_operation_types_its_bodies_and_documents_its_errors(client, viewer_token):

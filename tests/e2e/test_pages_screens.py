@@ -10,13 +10,15 @@ opened at both widths (desktop in Chinese, phone in English):
   ``~/.cache/wardround/axe-core``);
 * on the phone the page itself is not wider than the screen (wide tables scroll in their box).
 
-At desktop width the ticket list's state badges stay on one line.
+At desktop width the ticket list's state badges stay on one line; ``/docs`` renders Swagger UI with
+every request to anywhere but the collector refused (a closed network).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import urllib.request
@@ -148,4 +150,12 @@ def test_every_page_fits_desktop_and_phone_and_passes_axe_when_an_engineer_runs_
     assert problems == {}
     assert page.goto(f"{collector.url}/hosts/{SITE}/{HOST}").status == 200
     assert page.locator("svg.spark").count() == 6 and page.locator("script").count() == 0
+
+    # /docs on a closed network: Swagger UI renders with every request outside the collector refused
+    outside: list[str] = []
+    context.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/])"),
+                  lambda route: (outside.append(route.request.url), route.abort()))
+    page.goto(f"{collector.url}/docs")
+    page.locator(".swagger-ui .info .title").wait_for(timeout=30_000)
+    assert "Wardround" in page.locator(".swagger-ui .info .title").inner_text() and outside == []
     context.close()
