@@ -68,7 +68,9 @@ def test_login_lands_on_today_which_answers_the_morning_questions_per_site(clien
     assert counts == {"ok": "1", "warning": "0", "unknown": "0", "abnormal": "1", "silent": "0",
                       "never_reported": "1"}
     assert f'href="/hosts/{SITE}/{HOST}">{HOST}</a>' in page and f'href="/hosts/{SITE}/never-05"' in page
-    assert f'href="/hosts/{SITE}/pacs-04"' not in page  # an OK host is counted, not listed
+    assert f'href="/hosts/{SITE}/pacs-04"' not in page  # an OK host is counted, not listed ...
+    assert f'href="/hosts?site={SITE}"' in page and "pacs-04" in client.get(f"/hosts?site={SITE}").text  # ... here
+    assert "pacs-04" not in client.get("/hosts?site=elsewhere").text
     backups = re.findall(r'class="badge o-(\w+)">[^<]*</span> <a href="[^"]+">[^<]* · ([^<]+)</a>', page)
     assert backups == [("missed", "LIS/full")]  # a backup done is counted, not listed
     assert re.search(r'class="count o-done">已完成 <b>1</b>', page)

@@ -52,7 +52,7 @@ def test_an_admin_sees_rotates_and_revokes_credentials_on_the_admin_page(tmp_pat
         page.click("button[type=submit]")
         assert page.url.endswith("/admin")
         assert page.locator("h1").inner_text() == "系统管理"
-        hosts = page.locator("#hosts + table").inner_text()
+        hosts = page.locator("#hosts + .scroll table").inner_text()
         assert "e2e-host" in hosts and "从未上报" in hosts and "lab-07" in hosts and "待批准" in hosts
         page.click("form[action='/admin/approve'] button")
         assert "已批准 e2e-hospital/lab-07" in page.locator(".done").inner_text()
@@ -64,7 +64,7 @@ def test_an_admin_sees_rotates_and_revokes_credentials_on_the_admin_page(tmp_pat
         shown = page.locator("#secret").inner_text()
         assert shown.startswith("wre_") and "请立即复制" in page.locator(".secret").inner_text()
 
-        row = page.locator("#tokens + table tr", has_text="e2e-host")
+        row = page.locator("#tokens + .scroll table tr", has_text="e2e-host")
         row.locator("form[action='/admin/rotate'] button").click()
         new = page.locator("#secret").inner_text()
         assert new.startswith("wra_") and new != c.agent_token
@@ -73,7 +73,7 @@ def test_an_admin_sees_rotates_and_revokes_credentials_on_the_admin_page(tmp_pat
         page.screenshot(path=str(shot), full_page=True)
         if os.environ.get("WARDROUND_SHOTS"):
             shutil.copy(shot, os.environ["WARDROUND_SHOTS"])
-        page.locator("#tokens + table tr", has_text="e2e-host").locator(
+        page.locator("#tokens + .scroll table tr", has_text="e2e-host").locator(
             "form[action='/admin/revoke'] button").first.click()
         assert _status(c, c.agent_token) == 401 and _status(c, new) == 401
 
@@ -81,14 +81,15 @@ def test_an_admin_sees_rotates_and_revokes_credentials_on_the_admin_page(tmp_pat
         other.goto(f"{c.url}/login")
         other.fill("#token", vera)
         other.click("button[type=submit]")
-        assert other.url.endswith("/hosts")
+        assert other.url.endswith("/today")  # where login lands
         other.goto(f"{c.url}/admin")
         assert "403" in other.content() or other.locator("h1").inner_text() != "Administration"
-        page.locator("#people + table tr", has_text="vera").locator("form[action='/admin/disable'] button").click()
+        page.locator("#people + .scroll table tr", has_text="vera").locator(
+            "form[action='/admin/disable'] button").click()
         assert "已停用 vera" in page.locator(".done").inner_text()
         other.goto(f"{c.url}/hosts")
         assert "/login" in other.url  # her session ended with her
-        page.locator("#people + table tr", has_text="vera").locator(
+        page.locator("#people + .scroll table tr", has_text="vera").locator(
             "form[action='/admin/user-token'] button").click()
         assert _status(c, page.locator("#secret").inner_text(), "/api/v1/hosts") == 200
         assert _status(c, vera, "/api/v1/hosts") == 401
