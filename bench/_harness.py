@@ -33,7 +33,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -331,6 +331,19 @@ def start_collector(procs: Processes, db_url: str, workdir: Path, *,
         log = (workdir / "collector.log").read_text(errors="replace")[-3000:]
         raise RuntimeError(f"collector did not come up; its log ends with:\n{log}") from None
     return proc, port
+
+
+def databases(procs: Processes, workdir: Path, which: str) -> Iterator[tuple[str, str]]:
+    """(name, URL) of each database ``--db`` asks for (``sqlite``, ``postgresql`` or ``both``): a SQLite
+    file in ``workdir``; a throwaway PostgreSQL 15 cluster (``bench/ingest.py``, fsync off)."""
+    for db in (["sqlite", "postgresql"] if which == "both" else [which]):
+        if db == "sqlite":
+            yield db, f"sqlite:///{workdir / 'bench.db'}"
+        else:
+            from ingest import start_postgres
+
+            url, _data = start_postgres(procs, fsync=False)
+            yield db, url
 
 
 def create_token(db_url: str, host: str, site: str) -> str:

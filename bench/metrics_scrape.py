@@ -216,13 +216,7 @@ def main() -> None:
     a = ap.parse_args()
     out: dict[str, Any] = {"machine": h.machine_info()}
     with h.Processes() as procs, tempfile.TemporaryDirectory() as d:
-        for db in (["sqlite", "postgresql"] if a.db == "both" else [a.db]):
-            if db == "sqlite":
-                url = f"sqlite:///{Path(d) / 'bench.db'}"
-            else:
-                from ingest import start_postgres
-
-                url, _data = start_postgres(procs, fsync=False)
+        for db, url in h.databases(procs, Path(d), a.db):
             out[db] = measure(url, a)
             print(db, json.dumps(out[db], indent=2), flush=True)
     first = out.get("sqlite") or out["postgresql"]

@@ -32,7 +32,7 @@ from checks.result import Metric, Status
 from tests.collector.conftest import make_result
 from tests.conftest import missing
 from tests.e2e.conftest import command, last_line
-from tests.e2e.test_browser import ARGS, CHROMIUM
+from tests.e2e.test_browser import browser  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.slow
 
@@ -89,20 +89,6 @@ def _fill(collector) -> dict[str, int]:
     return {"engineer": engineer, "ticket": ticket["id"], "record": record["id"]}  # type: ignore[dict-item]
 
 
-@pytest.fixture
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing("playwright", "pip install playwright")
-    if not Path(CHROMIUM).exists():
-        missing("chromium", f"{CHROMIUM} is missing: apt-get install chromium")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield b
-        b.close()
-
-
 def _violations(page, script: Path) -> list[dict]:
     page.add_script_tag(path=str(script))
     found = page.evaluate("""async () => { const r = await axe.run(document);
@@ -115,7 +101,7 @@ def _violations(page, script: Path) -> list[dict]:
 
 
 def test_every_page_fits_desktop_and_phone_and_passes_axe_when_an_engineer_runs_the_morning_patrol(
-        collector, browser):
+        collector, browser):  # noqa: F811
     script = axe_script()
     made = _fill(collector)
     SHOTS.mkdir(parents=True, exist_ok=True)
