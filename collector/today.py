@@ -78,8 +78,9 @@ def today(engine: Engine, policies: Policies, *, site: str | None = None, mine: 
         backups = store.backup_items(conn, BACKUP_CHECKS, site)
         live = store.live_tickets(conn, site)
         acked = store.acknowledged_by(conn, [t.id for t in live], mine) if mine else set()
+        retired_hosts = {(r["site"], r["host"]) for r in inventory if r["retired_at"] is not None}
         sites = sorted({r["site"] for r in inventory if r["retired_at"] is None}
-                       | {b.site for b in backups} | {t.site for t in live})
+                       | {b.site for b in backups if (b.site, b.host) not in retired_hosts} | {t.site for t in live})
         days = {s: _yesterday(policies, s, now) for s in sites}
         record_rows, roles = store.daily_records(conn, set(days.values()))
     out = {s: SiteDay(s, policies.for_site(s).key_customer, record_day=days[s]) for s in sites}
@@ -87,6 +88,8 @@ def today(engine: Engine, policies: Policies, *, site: str | None = None, mine: 
         if r["retired_at"] is None:
             _add_host(out[r["site"]], r, policies, now)
     for b in backups:
+        if (b.site, b.host) in retired_hosts:  # a retired host's backups are no longer watched
+            continue
         # an OK backup is done whatever it measured: only the others' metrics are read
         measured = {n: (v, w, c) for n, v, w, c in metric_values(b.metrics)} if b.status != Status.OK else {}
         out[b.site].backups.append({"host": b.host, "check": b.check, "item": b.item, "status": int(b.status),

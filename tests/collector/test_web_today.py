@@ -14,7 +14,7 @@ import pytest
 
 from checks.result import Metric, Status
 from collector.auth import create_agent_token, create_user
-from collector.policy import load_policies
+from collector.policy import default_policies, load_policies
 from collector.today import today
 from collector.web.history import sparkline
 from tests.collector.conftest import HOST, SITE, make_result
@@ -189,3 +189,15 @@ def test_record_form_chooses_the_customer_from_the_sites(client, agent_token, pe
     form = page[page.index('action="/records" class="filters"'):]
     assert re.search(r'<select name="site" required>.*?<option value="' + SITE + '">', form, re.S)
     assert 'list="sites"' not in page
+
+
+def test_a_retired_host_leaves_today_with_its_backups(client, engine, agent_token, people):
+    from collector.inventory import retire
+
+    _post(client, agent_token, [make_result(check="db_backup", item="HIS/full", status=Status.CRITICAL,
+                                            metrics=(Metric("age_seconds", None, "s", crit=93600),))])
+    [day] = today(engine, default_policies())
+    assert [b["outcome"] for b in day.backups] == ["missed"] and day.counts["abnormal"] == 1
+    retire(engine, site=SITE, host=HOST, actor="test")
+    [day] = today(engine, default_policies())  # its live ticket is still to be handled ...
+    assert len(day.tickets) == 1 and day.backups == [] and sum(day.counts.values()) == 0  # ... the rest left
