@@ -121,11 +121,12 @@ def _page(request: Request, template: str, *, person: Person | None = None, sess
     def t(key: str, **values: Any) -> str:
         return text(lang, key, **values)
 
+    zone = _zone(request)  # once per page, not once per time shown
     body = _env.get_template(template).render(
         t=t, lang=lang, languages=LANGUAGES, person=person, csrf=csrf_token(session_id) if session_id else "",
         may_write=person is not None and person.role >= Role.engineer, path=request.url.path,
-        status_name=lambda s: t(f"status.{Status(int(s)).name}"), zone=str(_zone(request)),
-        local=lambda v: _local(v, _zone(request)), term=lambda spec: _term(spec, lang), **context)
+        status_name=lambda s: t(f"status.{Status(int(s)).name}"), zone=str(zone),
+        local=lambda v: _local(v, zone), term=lambda spec: _term(spec, lang), **context)
     response = HTMLResponse(body, status_code=status_code,
                             headers={"Cache-Control": "no-store", "X-Frame-Options": "SAMEORIGIN",
                                      "Content-Security-Policy": "default-src 'self'; style-src 'self'; "
