@@ -19,15 +19,10 @@ from collector.records.measure import metrics_of
 from collector.store.db import reading
 from collector.store.tables import latest, results
 
-__all__ = ["PATH_CHECKS", "first_value", "host_items", "path_rows", "shown"]
+__all__ = ["PATH_CHECKS", "first_value", "host_items", "path_rows"]
 
 #: checks whose results carry a traced path in their details
 PATH_CHECKS = ("traceroute", "ping")
-
-
-def shown(value: float | None, unit: str, lang: str) -> str:
-    """A value as the pages show it: :func:`checks._units.format_value` in the reader's language."""
-    return format_value(value, unit, lang)
 
 
 def first_value(raw: str | bytes) -> dict[str, Any] | None:
@@ -60,7 +55,7 @@ def host_items(engine: Engine, site: str, host: str, lang: str = "en") -> list[d
         metric = first_value(r.metrics)
         out.append({"check": r.check, "item": r.item, "status": int(r.status), "status_name": Status(r.status).name,
                     "summary": r.summary, "standard": r.standard, "metric": metric, "at": r.started_at,
-                    "value": shown(metric["value"], metric["unit"], lang) if metric else "",
+                    "value": format_value(metric["value"], metric["unit"], lang) if metric else "",
                     "path": path_rows(_hops(details.get(r.result_uid)))})
     out.sort(key=lambda i: -Status(i["status"]).severity)
     return out

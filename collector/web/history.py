@@ -17,10 +17,11 @@ from typing import Any
 from markupsafe import Markup, escape
 from sqlalchemy import Engine
 
+from checks._units import format_value
 from checks.result import Status
 from collector.store import today as store
 from collector.store.db import reading
-from collector.web.data import first_value, shown
+from collector.web.data import first_value
 
 __all__ = ["WINDOWS", "host_history", "recent_results", "sparkline"]
 
@@ -95,9 +96,9 @@ def host_history(engine: Engine, site: str, host: str, items: Sequence[dict[str,
             start = end - window.total_seconds()
             shown_points = [p for p in points if p[0] >= start]
             values = [v for _t, v in shown_points]
-            label = say(f"spark.{name}", item=i["item"], low=shown(min(values), metric["unit"], lang),
-                        high=shown(max(values), metric["unit"], lang)) if values else ""
-            limits = [say(f"spark.{lvl}", value=shown(v, metric["unit"], lang))
+            label = say(f"spark.{name}", item=i["item"], low=format_value(min(values), metric["unit"], lang),
+                        high=format_value(max(values), metric["unit"], lang)) if values else ""
+            limits = [say(f"spark.{lvl}", value=format_value(v, metric["unit"], lang))
                       for lvl, v in (("warn", metric["warn"]), ("crit", metric["crit"])) if v is not None]
             i["spark"][name] = sparkline(shown_points, start, end, metric["warn"], metric["crit"],
                                          label=" · ".join([label, *limits]))
@@ -112,5 +113,5 @@ def recent_results(engine: Engine, site: str, host: str, check: str, item: str, 
     for r in rows:
         metric = first_value(r.metrics)
         out.append({"status": int(r.status), "status_name": Status(r.status).name, "summary": r.summary,
-                    "at": r.started_at, "value": shown(metric["value"], metric["unit"], lang) if metric else ""})
+                    "at": r.started_at, "value": format_value(metric["value"], metric["unit"], lang) if metric else ""})
     return out

@@ -12,8 +12,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from checks._units import format_value
 from collector import today as day
-from collector.web.data import shown
 from collector.web.routes import _lang, _page, _tickets, _who, sites
 
 __all__ = ["router"]
@@ -30,7 +30,7 @@ def today_page(request: Request, site: str | None = None, mine: str | None = Non
     days = day.today(engine, _tickets(request).policies, site=site or None, mine=person.name if mine else None)
     for d in days:
         for t in d.tickets[:SHOWN_LINES]:
-            t["left_text"] = shown(abs(t["left"]), "s", lang)
+            t["left_text"] = format_value(abs(t["left"]), "s", lang)
     return _page(request, "today.html", person=person, session_id=sid, days=days, site=site or "",
                  sites=sorted(set(sites(request)) | {d.site for d in days}),
                  mine=bool(mine), shown_lines=SHOWN_LINES, states=day.HOST_STATES, outcomes=day.BACKUP_OUTCOMES)

@@ -133,7 +133,8 @@ def test_host_page_draws_24h_and_7d_sparklines_with_thresholds_and_the_last_stat
     changed = (now - timedelta(hours=2)).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
     assert f'<td class="when">{changed}</td>' in disk
     assert "低 50 %" in disk and "高 95 %" in disk  # the week's range, through the one formatter
-    assert "26 h" in page and "93600" not in page  # a value is never raw seconds
+    assert "26 小时" in page and "93600" not in page  # a value is never raw seconds, in the reader's words
+    assert "26 h" in client.get(f"/hosts/{SITE}/{HOST}?lang=en").text
     assert "一直如此" in page  # the backup item never changed
 
 
