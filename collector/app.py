@@ -36,7 +36,7 @@ from collector.credentials import CredentialNotFound
 from collector.fleet import FleetError
 from collector.health import Health
 from collector.ingest import IngestError, Ingestor
-from collector.jobs import RecordScheduler, Sweeper
+from collector.jobs import RecordScheduler, RetentionJob, Sweeper
 from collector.keys import Keyring, load_keyring
 from collector.metrics import CollectorMetrics
 from collector.policy import Policies, default_policies, load_policies
@@ -84,12 +84,17 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         sweeper = (Sweeper(Tickets(jobs_engine, policies, keys=keys), settings.sweep_seconds)
                    if jobs and settings.sweep_seconds > 0 else None)
         scheduler = RecordScheduler(records) if jobs else None
+        pruner = RetentionJob(jobs_engine, settings.retention, records.clock) if jobs else None
         health_monitor.start()
         if sweeper is not None:
             sweeper.start()
         if scheduler is not None:
             scheduler.start()
+        if pruner is not None:
+            pruner.start()
         yield
+        if pruner is not None:
+            pruner.stop()
         if sweeper is not None:
             sweeper.stop()
         if scheduler is not None:

@@ -106,6 +106,12 @@ def _serve_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     serve.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
 
     sub.add_parser("migrate", parents=[common], help="upgrade the database schema to the newest version")
+    prune = sub.add_parser("prune", parents=[common], help="apply the retention settings now and print what went",
+                           description="Remove raw results older than retention.results (default 400d) in "
+                                       "batches; issued records are never removed (docs/deploy.md).")
+    prune.add_argument("--dry-run", action="store_true", help="count what would be removed; remove nothing")
+    prune.add_argument("--keep-results", metavar="DURATION",
+                       help="keep raw results this long instead of retention.results (at least 400d)")
 
 
 def _access_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
@@ -395,6 +401,21 @@ def _audit_verify(engine: Engine, keys: Keyring) -> int:
     return 0
 
 
+def _prune(engine: Engine, settings: Settings, args: argparse.Namespace) -> None:
+    from collector.retention import Retention, prune, results_retention
+    from collector.store.db import DatabaseClock
+
+    retention = settings.retention
+    if args.keep_results is not None:
+        try:
+            retention = Retention(results=results_retention(args.keep_results))
+        except ValueError as exc:
+            raise ConfigError([f"--keep-results: {exc}"]) from exc
+    report = prune(engine, retention, DatabaseClock(engine)(), dry_run=args.dry_run)
+    for line in report.lines():
+        print(line)
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.command == "policy":
         policies = load_policies(args.file)
@@ -419,13 +440,15 @@ def _run(args: argparse.Namespace) -> int:
             print(f"database: {safe_url(settings.db_url)} ({_source(settings)})", file=sys.stderr)
         if args.command in ("audit", "record"):
             keys = load_keyring(settings.key_file)  # they check what is signed: never a new key
-        elif args.command != "migrate":
+        elif args.command not in ("migrate", "prune"):
             keys = _signing_keys(settings, engine)
         if (args.command, getattr(args, "action", None)) in fleet_cli.COMMANDS:
             assert keys is not None
             return fleet_cli.run(args, engine, keys)
         if args.command == "migrate":
             print(f"database {safe_url(settings.db_url)} is at the newest schema")
+        elif args.command == "prune":
+            _prune(engine, settings, args)
         elif args.command == "audit":
             assert keys is not None
             return _audit_verify(engine, keys)

@@ -25,6 +25,9 @@ The config file (every key optional)::
       keep_alive: 5s         # an idle kept-alive connection is closed after this
       max_connections: 4096  # at most this many open connections (less if the file limit is low)
     trusted_proxies: [10.0.0.5, 192.168.10.0/24]  # reverse proxies whose X-Forwarded-Proto/-For count
+    retention:               # what is kept how long (collector/retention.py, docs/deploy.md)
+      results: 400d          # raw results (the default and the least: the annual record reads them)
+      records: never         # issued records are never deleted
 
 Every fault in the file is reported at once, each as ``FILE: key: expected ...``
 (:class:`ConfigError`, exit code 2).
@@ -44,6 +47,7 @@ import yaml
 
 from collector.keys import default_key_file
 from collector.notify.config import NotifyConfig, parse_duration, parse_notifications
+from collector.retention import Retention, parse_retention
 
 __all__ = ["ConfigError", "HttpLimits", "Settings", "DEFAULT_DB_URL", "DEFAULT_PORT", "load_settings"]
 
@@ -53,7 +57,7 @@ DEFAULT_PORT = 8480
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 DB_ENV = "WARDROUND_DB"
 KEYS = ("db", "listen", "workers", "max_body_bytes", "notifications", "policy_file", "sweep_seconds", "key_file",
-        "http", "trusted_proxies")
+        "http", "trusted_proxies", "retention")
 HTTP_KEYS = ("header_timeout", "body_timeout", "keep_alive", "max_connections")
 CONFIG_ENV = "WARDROUND_CONFIG"
 INSTALLED_CONFIG = "/etc/wardround/collector.yaml"
@@ -92,6 +96,7 @@ class Settings:
     key_file: str = dataclasses.field(default_factory=default_key_file)  # the signing key (collector/keys.py)
     http: HttpLimits = HttpLimits()
     trusted_proxies: tuple[str, ...] = ()  # addresses/networks whose forwarded headers are believed
+    retention: Retention = Retention()  # the ``retention:`` section (collector/retention.py)
     db_source: str = "the default"  # where db_url came from: "--db", "config F", "$WARDROUND_DB", "the default"
 
     def replace(self, **changes: Any) -> Settings:
@@ -188,6 +193,8 @@ def _from_file(path: Path) -> dict[str, Any]:
         out["http"] = _http_limits(doc["http"], where, problems)
     if "trusted_proxies" in doc:
         out["trusted_proxies"] = _trusted_proxies(doc["trusted_proxies"], where, problems)
+    if "retention" in doc:
+        out["retention"] = parse_retention(doc["retention"], where, problems)
     if "notifications" in doc:  # see collector/notify/config.py and docs/notifications.md
         notify, notify_problems = parse_notifications(doc["notifications"])
         problems.extend(f"{where}: {p}" for p in notify_problems)

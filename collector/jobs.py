@@ -14,25 +14,28 @@ agents silent before the others do.
 A failing sweep is logged and retried at the next interval.
 
 :class:`RecordScheduler` issues the inspection records each site's policy
-schedules (see :mod:`collector.records.service`), once each across collectors.
+schedules (see :mod:`collector.records.service`), once each across collectors;
+:class:`RetentionJob` prunes raw results once a day across collectors (:mod:`collector.retention`).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import Engine
 
-from collector import audit
+from collector import audit, retention
 from collector.policy import Policies
 from collector.records.service import Records
+from collector.store.db import writing
 from collector.store.errors import classify, describe
 from collector.tickets import SweepReport, Tickets
 
-__all__ = ["PeriodicJob", "RecordScheduler", "Sweeper", "sweep"]
+__all__ = ["PeriodicJob", "RecordScheduler", "RetentionJob", "Sweeper", "sweep"]
 
 log = logging.getLogger(__name__)
 
@@ -125,3 +128,31 @@ class RecordScheduler(PeriodicJob):
         issued = self.records.issue_due(now)
         if issued:
             log.info("issued %d scheduled record(s): %s", len(issued), issued)
+
+
+class RetentionJob(PeriodicJob):
+    """Runs :func:`collector.retention.prune` once a day across collectors.
+
+    Checked every ``interval`` seconds; the first check comes ``interval`` after start, not at
+    start, so a collector restarted in a loop does not prune in a loop.
+    """
+
+    thread_name = "wardround-retention"
+    what = "retention prune"
+
+    def __init__(self, engine: Engine, policy: retention.Retention, clock: Callable[[], datetime],
+                 interval: float = 3600) -> None:
+        super().__init__(interval, clock)
+        self.engine = engine
+        self.retention = policy
+        self._started = time.monotonic()
+
+    def step(self, now: datetime) -> None:
+        if time.monotonic() - self._started < self.interval:
+            return
+        with writing(self.engine) as conn:
+            if not retention.claim_day(conn, "prune", now.date(), now):
+                return
+        report = retention.prune(self.engine, self.retention, now, pause=0.05)
+        log.info("retention: %s", "; ".join(report.lines()))
+

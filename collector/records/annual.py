@@ -74,7 +74,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, literal_column, or_, select
+from sqlalchemy import Connection, Float, and_, case, func, literal_column, or_, select, type_coerce
 
 from checks.catalogue import BACKUP_CHECKS
 from checks.result import format_time
@@ -275,8 +275,8 @@ def _backups(conn: Connection, site: str, p: _Period, lang: str) -> tuple[Sectio
 # -- availability -------------------------------------------------------------------------
 
 def _seconds_between(conn: Connection, later: Any, earlier: Any) -> Any:
-    if conn.dialect.name == "sqlite":
-        return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+    if conn.dialect.name == "sqlite":  # result times are integer microseconds there (collector/store/compact.py)
+        return (type_coerce(later, Float) - type_coerce(earlier, Float)) / 1e6
     return func.extract("epoch", later - earlier)
 
 

@@ -13,18 +13,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, Connection, String, any_, bindparam, func, select
+from sqlalchemy import ARRAY, Connection, LargeBinary, any_, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from collector.store.tables import hosts, latest, results
+from collector.store import compact
+from collector.store.compact import micros
+from collector.store.tables import hosts, latest, result_rows, result_series, result_texts, results
 
 __all__ = [
     "HostState",
     "existing_uids",
     "store_new_results",
+    "series_ids",
+    "template_ids",
     "upsert_latest",
     "touch_host",
     "find_results",
@@ -43,12 +47,11 @@ def _insert(conn: Connection, table: Any) -> Any:
     return sqlite.insert(table)
 
 
-RESULT_COLUMNS = ("uid", "site", "host", "check", "item", "status", "summary", "standard",
-                  "started_at", "received_at", "duration_ms", "metrics", "details")
-_QUOTED_COLUMNS = ", ".join(f'"{c}"' for c in RESULT_COLUMNS)
-_SQLITE_INSERT = (f"INSERT INTO results ({_QUOTED_COLUMNS}) VALUES ({', '.join('?' * len(RESULT_COLUMNS))}) "
+_ROW_COLUMNS = ("uid", "series_id", "status", "started_at", "received_at", "duration_us", "text_id", "changed")
+_QUOTED_COLUMNS = ", ".join(f'"{c}"' for c in _ROW_COLUMNS)
+_SQLITE_INSERT = (f"INSERT INTO result_rows ({_QUOTED_COLUMNS}) VALUES ({', '.join('?' * len(_ROW_COLUMNS))}) "
                   "ON CONFLICT (uid) DO NOTHING")
-_PG_STAGE = "wardround_incoming"
+_PG_STAGE = "wardround_incoming_rows"
 
 
 def existing_uids(conn: Connection, uids: Sequence[str]) -> set[str]:
@@ -57,15 +60,18 @@ def existing_uids(conn: Connection, uids: Sequence[str]) -> set[str]:
         return set()
     if conn.dialect.name == "postgresql":
         # One array parameter: a 500-value IN list costs PostgreSQL a fresh plan each time.
-        stmt = select(results.c.uid).where(results.c.uid == any_(bindparam("uids", type_=ARRAY(String))))
-        return set(conn.execute(stmt, {"uids": list(uids)}).scalars())
-    return set(conn.execute(select(results.c.uid).where(results.c.uid.in_(uids))).scalars())
+        stmt = select(result_rows.c.uid).where(
+            result_rows.c.uid == any_(bindparam("uids", type_=ARRAY(LargeBinary))))
+        return set(conn.execute(stmt, {"uids": [bytes.fromhex(u) for u in uids]}).scalars())
+    return set(conn.execute(select(result_rows.c.uid).where(result_rows.c.uid.in_(uids))).scalars())
 
 
 def store_new_results(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
     """Store the rows whose uid is not stored yet; return the uids this transaction stored.
 
-    This is the hot path, so it talks to the driver directly:
+    Each row is stored compactly (:mod:`collector.store.compact`): its series and
+    text template are looked up (and added if new, ``ON CONFLICT DO NOTHING``, in
+    sorted order) first.  This is the hot path, so the rows go to the driver directly:
 
     * SQLite: the write transaction began with BEGIN IMMEDIATE, so no other
       writer can commit between our SELECT of present ids and the insert;
@@ -82,48 +88,81 @@ def store_new_results(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[s
     fresh = sorted((r for r in rows if r["uid"] not in present), key=lambda r: r["uid"])
     if not fresh:
         return set()
+    packed = _compact_rows(conn, fresh)
     if conn.dialect.name == "postgresql":
-        return _copy_results_pg(conn, fresh)
-    return _insert_results_sqlite(conn, fresh)
-
-
-def _sqlite_time(dt: datetime) -> str:
-    """The text form SQLAlchemy's SQLite DateTime reads and writes (UTC, no offset)."""
-    text = dt.isoformat(" ", "microseconds")
-    if text.endswith("+00:00"):  # the usual case, and much cheaper than astimezone()
-        return text[:-6]
-    return dt.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-
-
-def _insert_results_sqlite(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
-    params = [
-        (r["uid"], r["site"], r["host"], r["check"], r["item"], r["status"], r["summary"], r["standard"],
-         _sqlite_time(r["started_at"]), _sqlite_time(r["received_at"]), r["duration_ms"], r["metrics"],
-         r["details"])
-        for r in rows
-    ]
+        return _copy_results_pg(conn, packed)
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(_SQLITE_INSERT, params)
+        cursor.executemany(_SQLITE_INSERT, [(bytes.fromhex(p[0]), *p[1:3], micros(p[3]), micros(p[4]), *p[5:])
+                                            for p in packed])
     finally:
         cursor.close()
-    return {r["uid"] for r in rows}
+    return {r["uid"] for r in fresh}
 
 
-def _copy_results_pg(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
+def _compact_rows(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """Each row as a ``result_rows`` tuple (uid still hex, times as datetimes)."""
+    series = series_ids(conn, {(r["site"], r["host"], r["check"], r["item"]) for r in rows})
+    packs = [compact.pack([r[name] for name in compact.TEXTS]) for r in rows]
+    keys = [compact.template_key(skeletons) for skeletons, _ in packs]
+    templates = template_ids(conn, dict(zip(keys, packs, strict=True)))
+    out = []
+    for r, (_, numbers), key in zip(rows, packs, keys, strict=True):
+        text_id, defaults = templates[key]
+        out.append((r["uid"], series[(r["site"], r["host"], r["check"], r["item"])], r["status"],
+                    r["started_at"], r["received_at"], round(r["duration_ms"] * 1000),
+                    text_id, compact.diff(defaults, numbers)))
+    return out
+
+
+def series_ids(conn: Connection, keys: set[tuple[str, str, str, str]]) -> dict[tuple[str, str, str, str], int]:
+    """The ``result_series`` id of each (site, host, check, item), adding the new ones."""
+    def known() -> dict[tuple[str, str, str, str], int]:
+        s = result_series.c
+        q = select(s.id, s.site, s.host, s.check, s.item).where(
+            s.site.in_(sorted({k[0] for k in keys})), s.host.in_(sorted({k[1] for k in keys})))
+        return {(r.site, r.host, r.check, r.item): r.id for r in conn.execute(q)}
+
+    found = known()
+    missing = sorted(keys - found.keys())
+    if missing:
+        conn.execute(_insert(conn, result_series).on_conflict_do_nothing(),
+                     [{"site": k[0], "host": k[1], "check": k[2], "item": k[3]} for k in missing])
+        found = known()
+    return found
+
+
+def template_ids(conn: Connection, packs: dict[bytes, tuple[compact.Skeletons, list[str]]]
+                 ) -> dict[bytes, tuple[int, list[str]]]:
+    """The ``result_texts`` id and default numbers of each template, adding the new ones."""
+    def known() -> dict[bytes, tuple[int, list[str]]]:
+        t = result_texts.c
+        q = select(t.id, t.digest, t.template).where(t.digest.in_(sorted(packs)))
+        return {bytes(r.digest): (r.id, compact.defaults(r.template)) for r in conn.execute(q)}
+
+    found = known()
+    missing = sorted(packs.keys() - found.keys())
+    if missing:
+        conn.execute(_insert(conn, result_texts).on_conflict_do_nothing(),
+                     [{"digest": k, "template": compact.template_text(*packs[k])} for k in missing])
+        found = known()
+    return found
+
+
+def _copy_results_pg(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> set[str]:
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         # No "created already" mark on the connection: a rollback of the transaction that created the
         # staging table drops it, and a mark that outlived it answered every later batch on that
         # connection with UndefinedTable.  IF NOT EXISTS costs about 0.2 ms when the table is there.
         cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {_PG_STAGE} ON COMMIT DELETE ROWS AS "
-                       f"SELECT {_QUOTED_COLUMNS} FROM results WITH NO DATA")
+                       f"SELECT {_QUOTED_COLUMNS} FROM result_rows WITH NO DATA")
         with cursor.copy(f"COPY {_PG_STAGE} ({_QUOTED_COLUMNS}) FROM STDIN") as copy:
             for r in rows:
-                copy.write_row([r[c] for c in RESULT_COLUMNS])
-        cursor.execute(f"INSERT INTO results ({_QUOTED_COLUMNS}) SELECT {_QUOTED_COLUMNS} FROM {_PG_STAGE} "
+                copy.write_row([bytes.fromhex(r[0]), *r[1:]])
+        cursor.execute(f"INSERT INTO result_rows ({_QUOTED_COLUMNS}) SELECT {_QUOTED_COLUMNS} FROM {_PG_STAGE} "
                        "ORDER BY uid ON CONFLICT (uid) DO NOTHING RETURNING uid")
-        stored = {uid for (uid,) in cursor.fetchall()}
+        stored = {bytes(uid).hex() for (uid,) in cursor.fetchall()}
     finally:
         cursor.close()
     return stored

@@ -32,8 +32,11 @@ from sqlalchemy import (
     text,
 )
 
+from collector.store.compact import PackedText, Stamp, UidBytes
+
 __all__ = [
-    "MAX_ROW_ID", "metadata", "agent_tokens", "agent_token_hosts", "users", "results", "latest", "hosts", "UTCDateTime",
+    "MAX_ROW_ID", "metadata", "agent_tokens", "agent_token_hosts", "users", "results", "latest",
+    "result_series", "result_texts", "result_rows", "views", "maintenance_runs", "hosts", "UTCDateTime",
     "notify_events", "notify_deliveries", "notify_robots", "tickets", "ticket_events", "ticket_streaks",
     "LIVE_STATES", "archive_entries", "web_sessions", "records", "record_signatures", "audit_log",
     "ticket_followups", "health_probe",
@@ -106,24 +109,68 @@ users = Table(
     Column("disabled_at", UTCDateTime),  # a disabled person's token and sessions stop working
 )
 
-results = Table(
-    "results", metadata,
+# --- results (compact, see collector/store/compact.py) -----------------------
+# ``result_series`` interns site/host/check/item; ``result_texts`` holds each
+# text template once; ``result_rows`` is one small row per result.  Readers use
+# ``results``, a view (migration 0013) with the columns a result always had.
+
+result_series = Table(
+    "result_series", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("site", String(64), nullable=False),
+    Column("host", String(64), nullable=False),
+    Column("check", String(64), nullable=False),
+    Column("item", String(255), nullable=False),
+    UniqueConstraint("site", "host", "check", "item", name="uq_result_series_key"),
+)
+
+result_texts = Table(
+    "result_texts", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("digest", LargeBinary(16), nullable=False, unique=True),
+    Column("template", Text, nullable=False),
+)
+
+result_rows = Table(
+    "result_rows", metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
-    Column("uid", String(32), nullable=False, unique=True),
+    Column("uid", UidBytes, nullable=False, unique=True),
+    Column("series_id", Integer, nullable=False),
+    Column("status", SmallInteger, nullable=False),
+    Column("started_at", Stamp, nullable=False),
+    Column("received_at", Stamp, nullable=False),
+    Column("duration_us", BigInteger, nullable=False),
+    Column("text_id", Integer, nullable=False),
+    Column("changed", Text, nullable=False),  # the numbers that differ from the template's
+    Index("ix_result_rows_series_started", "series_id", "started_at"),
+)
+
+# Daily maintenance claimed once across collectors (collector/retention.py): one row per job and day.
+maintenance_runs = Table(
+    "maintenance_runs", metadata,
+    Column("job", String(32), primary_key=True),
+    Column("day", String(10), primary_key=True),
+    Column("started_at", UTCDateTime, nullable=False),
+)
+
+# The view readers select from (not created by metadata: migration 0013 defines it per dialect).
+views = MetaData()
+results = Table(
+    "results", views,
+    Column("id", BigInteger, primary_key=True),
+    Column("uid", UidBytes, nullable=False),
     Column("site", String(64), nullable=False),
     Column("host", String(64), nullable=False),
     Column("check", String(64), nullable=False),
     Column("item", String(255), nullable=False),
     Column("status", SmallInteger, nullable=False),
-    Column("summary", Text, nullable=False),
-    Column("standard", Text, nullable=False),
-    Column("started_at", UTCDateTime, nullable=False),
-    Column("received_at", UTCDateTime, nullable=False),
+    Column("summary", PackedText(0), nullable=False),
+    Column("standard", PackedText(1), nullable=False),
+    Column("started_at", Stamp, nullable=False),
+    Column("received_at", Stamp, nullable=False),
     Column("duration_ms", Float, nullable=False),
-    Column("metrics", Text, nullable=False),
-    Column("details", Text, nullable=False),
-    Index("ix_results_site_host_check_started", "site", "host", "check", "started_at"),
-    Index("ix_results_started_at", "started_at"),
+    Column("metrics", PackedText(3), nullable=False),
+    Column("details", PackedText(2), nullable=False),
 )
 
 latest = Table(

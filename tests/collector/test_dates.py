@@ -11,6 +11,7 @@ from sqlalchemy import insert, select
 from checks.result import Status
 from collector.auth import create_user
 from collector.dates import DateError, check_day, check_time, parse_day
+from collector.store import queries
 from collector.store.tables import hosts, latest, results
 from tests.collector.conftest import HOST, SITE, make_result
 
@@ -54,7 +55,7 @@ def _store_as_before_the_bound(engine, *, check: str, item: str, status: Status,
     row = {"site": SITE, "host": HOST, "check": check, "item": item, "status": int(status), "summary": "bad clock",
            "standard": "", "started_at": started_at, "received_at": datetime.now(UTC), "metrics": "[]"}
     with engine.begin() as conn:
-        conn.execute(insert(results).values(uid=uid, duration_ms=1.0, details="{}", **row))
+        queries.store_new_results(conn, [{"uid": uid, "duration_ms": 1.0, "details": "{}", **row}])
         conn.execute(insert(latest).values(result_uid=uid, **row))
         if conn.execute(select(hosts)).first() is None:
             conn.execute(insert(hosts).values(site=SITE, host=HOST, first_seen=row["received_at"],

@@ -30,7 +30,7 @@ def test_schema_is_created_when_database_is_empty(empty_url):
         upgrade(engine)
         assert current_revision(engine) == head_revision()
         tables = set(inspect(engine).get_table_names())
-        assert {"agent_tokens", "users", "results", "latest", "hosts", "alembic_version"} <= tables
+        assert {"agent_tokens", "users", "result_rows", "latest", "hosts", "alembic_version"} <= tables
         upgrade(engine)  # a second run is a no-op
         assert current_revision(engine) == head_revision()
     finally:
@@ -50,9 +50,41 @@ def test_migrations_match_models_when_at_head(empty_url):
 
 def test_results_have_unique_id_and_query_index_when_migrated(engine):
     insp = inspect(engine)
-    indexes = {tuple(i["column_names"]) for i in insp.get_indexes("results")}
-    assert ("site", "host", "check", "started_at") in indexes
-    uniques = {tuple(u["column_names"]) for u in insp.get_unique_constraints("results")}
-    unique_indexes = {tuple(i["column_names"]) for i in insp.get_indexes("results") if i["unique"]}
+    indexes = {tuple(i["column_names"]) for i in insp.get_indexes("result_rows")}
+    assert ("series_id", "started_at") in indexes
+    uniques = {tuple(u["column_names"]) for u in insp.get_unique_constraints("result_rows")}
+    unique_indexes = {tuple(i["column_names"]) for i in insp.get_indexes("result_rows") if i["unique"]}
     assert ("uid",) in uniques | unique_indexes
+    assert "results" in insp.get_view_names()
     assert insp.get_pk_constraint("latest")["constrained_columns"] == ["site", "host", "check", "item"]
+
+
+def test_stored_results_read_the_same_when_migrated_to_the_compact_form(empty_url):
+    """0013 moves every result into the compact rows; the ``results`` view gives back what was stored."""
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+
+    engine = make_engine(empty_url)
+    when = datetime(2026, 3, 1, 8, 0, 0, 123456, tzinfo=UTC)
+    old = [{"id": 7 + i, "uid": f"{i:032x}", "site": "s", "host": "h", "check": "disk", "item": "/",
+            "status": i % 3, "summary": f"/ {30 + i}.5 % used", "standard": "used < 80 %",
+            "started_at": when.replace(minute=i), "received_at": when.replace(minute=i, second=1),
+            "duration_ms": 12.5, "metrics": f'[{{"name":"used_percent","value":{30 + i}.5,"unit":"%"}}]',
+            "details": '{"device":"/dev/vda1"}'} for i in range(3)]
+    try:
+        upgrade(engine, "0012")
+        from collector.store.tables import UTCDateTime
+        types = {"started_at": UTCDateTime, "received_at": UTCDateTime, "status": sa.SmallInteger,
+                 "duration_ms": sa.Float}
+        table = sa.Table("results", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True),
+                         *(sa.Column(k, types.get(k, sa.String)) for k in old[0] if k != "id"))
+        with engine.begin() as conn:
+            conn.execute(sa.insert(table), old)
+        upgrade(engine)
+        from collector.store.tables import results
+        with engine.connect() as conn:
+            got = [dict(r._mapping) for r in conn.execute(sa.select(results).order_by(results.c.id))]
+        assert got == old
+    finally:
+        engine.dispose()

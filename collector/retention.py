@@ -1,0 +1,148 @@
+"""Retention: how long the collector keeps raw results, and the prune that applies it.
+
+Config (``retention:`` in the collector's YAML, docs/deploy.md)::
+
+    retention:
+      results: 400d     # raw results; the default, and the shortest accepted (see MIN_RESULTS)
+      records: never    # issued records are never deleted automatically (the only value)
+
+:func:`prune` deletes raw results that started before ``now - results`` in
+bounded batches, each its own write transaction, so ingest gets the database
+between batches and a crash leaves every batch either done or not started (the
+next prune carries on).  On SQLite the freed pages are handed back to the file
+system with ``PRAGMA incremental_vacuum`` when the file was created with
+incremental auto-vacuum (every database made by this version is); an older file
+keeps them for reuse.  :class:`collector.jobs.RetentionJob` runs the prune once a day across
+all collectors (the day is claimed in ``maintenance_runs``).
+
+Not built yet (issue 17): roll-ups, and the retention of ticket events and the
+audit log.  Until roll-ups exist the weekly to annual records read raw results,
+so ``results`` is refused below :data:`MIN_RESULTS` (a year and its issue window).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, func, select
+
+from checks._units import parse_duration
+from collector.store.db import writing
+from collector.store.tables import maintenance_runs, result_rows
+
+__all__ = ["MIN_RESULTS", "PruneReport", "Retention", "claim_day", "parse_retention", "prune", "results_retention"]
+
+#: the annual record of a year is issued after the year ends and reads its raw results
+MIN_RESULTS = timedelta(days=400)
+BATCH = 5000
+KEYS = ("results", "records")
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    results: timedelta = MIN_RESULTS  # raw results older than this are pruned
+
+
+def parse_retention(raw: Any, where: str, problems: list[str]) -> Retention:
+    """The ``retention:`` section; each fault is appended to ``problems`` as ``where: retention.key: ...``."""
+    if not isinstance(raw, Mapping):
+        problems.append(f"{where}: retention: expected a mapping with {', '.join(KEYS)}")
+        return Retention()
+    for key in raw:
+        if key not in KEYS:
+            problems.append(f"{where}: retention.{key}: unknown key (expected {', '.join(KEYS)}; "
+                            "roll-ups, ticket events and the audit log are kept for ever in this version)")
+    if "records" in raw and raw["records"] != "never":
+        problems.append(f"{where}: retention.records: expected never (issued records are never deleted)")
+    if "results" not in raw:
+        return Retention()
+    try:
+        keep = results_retention(raw["results"])
+    except ValueError as exc:
+        problems.append(f"{where}: retention.results: {exc}")
+        return Retention()
+    return Retention(results=keep)
+
+
+def results_retention(value: Any) -> timedelta:
+    """A raw-results retention from config or ``--keep-results``; ValueError with the reason when too short."""
+    keep = timedelta(seconds=parse_duration(value))
+    if keep < MIN_RESULTS:
+        raise ValueError(
+            f"{value} is shorter than {MIN_RESULTS.days}d: the annual record is built from the raw results "
+            "of its year after the year ends (roll-ups that would let raw results go sooner are not built yet)")
+    return keep
+
+
+@dataclass(frozen=True, slots=True)
+class PruneReport:
+    cutoff: datetime
+    results: int  # raw results removed (or that would be, with dry_run)
+    batches: int
+    dry_run: bool
+    freed_pages: int | None  # SQLite pages handed back to the file system; None on PostgreSQL
+
+    def lines(self) -> list[str]:
+        verb = "would remove" if self.dry_run else "removed"
+        out = [f"raw results started before {self.cutoff.isoformat()}: {verb} {self.results}"
+               + ("" if self.dry_run else f" in {self.batches} batch(es)")]
+        if self.freed_pages is not None and not self.dry_run:
+            out.append(f"SQLite pages returned to the file system: {self.freed_pages}")
+        out.append("issued records, roll-ups, ticket events and the audit log: kept")
+        return out
+
+
+def prune(engine: Engine, retention: Retention, now: datetime, *, dry_run: bool = False,
+          batch: int = BATCH, pause: float = 0.0) -> PruneReport:
+    """Remove raw results older than ``retention.results`` (see the module doc)."""
+    cutoff = now - retention.results
+    old = result_rows.c.started_at < cutoff
+    if dry_run:
+        with engine.connect() as conn:
+            n = int(conn.execute(select(func.count()).select_from(result_rows).where(old)).scalar_one())
+        return PruneReport(cutoff=cutoff, results=n, batches=0, dry_run=True, freed_pages=None)
+    removed = batches = 0
+    while True:
+        with writing(engine) as conn:
+            ids = list(conn.execute(select(result_rows.c.id).where(old).order_by(result_rows.c.id)
+                                    .limit(batch)).scalars())
+            if ids:
+                conn.execute(delete(result_rows).where(result_rows.c.id.in_(ids)))
+        if not ids:
+            break
+        removed += len(ids)
+        batches += 1
+        if pause:
+            time.sleep(pause)  # ingest's turn
+    freed = _vacuum_sqlite(engine) if engine.dialect.name == "sqlite" else None
+    return PruneReport(cutoff=cutoff, results=removed, batches=batches, dry_run=False, freed_pages=freed)
+
+
+def _vacuum_sqlite(engine: Engine, step: int = 2000) -> int:
+    """Hand free pages back in steps of ``step`` pages (each a short write); 0 without incremental auto-vacuum."""
+    with engine.connect() as conn:
+        if conn.exec_driver_sql("PRAGMA auto_vacuum").scalar() != 2:
+            return 0
+        before = int(conn.exec_driver_sql("PRAGMA page_count").scalar() or 0)
+    while True:
+        with writing(engine) as conn:
+            if not int(conn.exec_driver_sql("PRAGMA freelist_count").scalar() or 0):
+                after = int(conn.exec_driver_sql("PRAGMA page_count").scalar() or 0)
+                return max(0, before - after)
+            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:  # stepped to the end: each step frees one page
+                cursor.execute(f"PRAGMA incremental_vacuum({step})").fetchall()
+            finally:
+                cursor.close()
+
+
+def claim_day(conn: Connection, job: str, day: date, now: datetime) -> bool:
+    """True for the one collector that claims ``job`` on ``day`` (a unique key decides)."""
+    from collector.store.queries import _insert
+
+    stmt = _insert(conn, maintenance_runs).values(job=job, day=day.isoformat(), started_at=now)
+    return conn.execute(stmt.on_conflict_do_nothing().returning(maintenance_runs.c.job)).first() is not None

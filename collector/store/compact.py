@@ -1,0 +1,182 @@
+"""The compact form of a stored result: what repeats is stored once, a row keeps what changed.
+
+A steady patrol sends the same texts again and again with only numbers changing
+("/ 37.1 % used, 63.9 GiB free"), so each result's four texts (``summary``,
+``standard``, the ``details`` JSON and the ``metrics`` JSON) are split at their
+numbers: the parts between the numbers (the *skeleton*) and the numbers of the
+first result with that skeleton (the *defaults*) form a template, stored once in
+``result_texts``; a row keeps only the numbers that differ from the defaults
+(``3:37.06 5:68565598208.0``).  The split is textual, so joining the parts and
+numbers gives back exactly the text that came in.
+
+The ``results`` view (migration 0013) hands each packed text out as
+``template || '\\n' || diff``; :class:`PackedText` turns that back into the text
+when a row is read, so readers see the columns they always saw.  Site, host,
+check and item are interned in ``result_series``; the result id is kept as its
+16 bytes (:class:`UidBytes`); times are integer microseconds on SQLite
+(:class:`Stamp`) and ``timestamptz`` on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+import orjson
+from sqlalchemy import BigInteger, DateTime, Dialect, LargeBinary, Text, TypeDecorator
+from sqlalchemy.types import TypeEngine
+
+__all__ = ["TEXTS", "PackedText", "Stamp", "UidBytes", "defaults", "diff", "from_micros", "micros", "pack",
+           "split", "template_key", "template_text", "unpack"]
+
+TEXTS = ("summary", "standard", "details", "metrics")
+_NUMBER = re.compile(r"(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SEP = "\n"  # neither a template (JSON) nor a diff (numbers, ':' and ' ') holds one
+
+
+@lru_cache(maxsize=65536)  # standards, details and many summaries repeat exactly
+def split(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``text`` as (the parts between its numbers, its numbers); ``len(parts) == len(numbers) + 1``."""
+    pieces = _NUMBER.split(text)
+    return tuple(pieces[0::2]), tuple(pieces[1::2])
+
+
+Skeletons = tuple[tuple[str, ...], ...]
+
+
+@lru_cache(maxsize=16384)
+def template_key(skeletons: Skeletons) -> bytes:
+    """The 16-byte digest naming a template by its skeletons."""
+    return hashlib.sha256(orjson.dumps(skeletons)).digest()[:16]
+
+
+def pack(texts: list[str]) -> tuple[Skeletons, list[str]]:
+    """The skeletons of ``texts`` and all their numbers, in order."""
+    skeletons = []
+    numbers: list[str] = []
+    for text in texts:
+        parts, nums = split(text)
+        skeletons.append(parts)
+        numbers.extend(nums)
+    return tuple(skeletons), numbers
+
+
+def template_text(skeletons: Skeletons, numbers: list[str]) -> str:
+    """The stored template: each text's skeleton with its default numbers."""
+    out: list[Any] = []
+    at = 0
+    for parts in skeletons:
+        n = len(parts) - 1
+        out.append([list(parts), numbers[at:at + n]])
+        at += n
+    return orjson.dumps(out).decode()
+
+
+def diff(defaults: list[str], numbers: list[str]) -> str:
+    """The numbers that differ from the template's defaults, as ``position:number`` words."""
+    return " ".join(f"{i}:{n}" for i, (d, n) in enumerate(zip(defaults, numbers, strict=True)) if d != n)
+
+
+@lru_cache(maxsize=8192)
+def _template(template: str) -> tuple[tuple[tuple[str, ...], tuple[str, ...], int], ...]:
+    texts = []
+    at = 0
+    for parts, nums in orjson.loads(template):
+        texts.append((tuple(parts), tuple(nums), at))
+        at += len(nums)
+    return tuple(texts)
+
+
+def defaults(template: str) -> list[str]:
+    """All default numbers of a stored template, in order."""
+    return [n for _, nums, _ in _template(template) for n in nums]
+
+
+def unpack(packed: str, which: int) -> str:
+    """Text number ``which`` (an index into :data:`TEXTS`) of a ``template\\ndiff`` value."""
+    template, _, changed = packed.partition(_SEP)
+    parts, defaults, start = _template(template)[which]
+    if not defaults:
+        return parts[0]
+    nums = list(defaults)
+    if changed:
+        end = start + len(nums)
+        for word in changed.split(" "):
+            pos, _, number = word.partition(":")
+            i = int(pos)
+            if start <= i < end:
+                nums[i - start] = number
+    out = [parts[0]]
+    for number, part in zip(nums, parts[1:], strict=True):
+        out.append(number)
+        out.append(part)
+    return "".join(out)
+
+
+class PackedText(TypeDecorator[str]):
+    """A column of the ``results`` view that holds a packed text (read only)."""
+
+    impl = Text
+    cache_ok = True
+
+    def __init__(self, which: int) -> None:
+        super().__init__()
+        self.which = which
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else unpack(value, self.which)
+
+
+class UidBytes(TypeDecorator[str]):
+    """A result id (32 lowercase hex digits, the wire rule) stored as its 16 bytes."""
+
+    impl = LargeBinary(16)
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> Any:
+        return None if value is None else bytes.fromhex(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else bytes(value).hex()
+
+
+class Stamp(TypeDecorator[datetime]):
+    """A UTC time: integer microseconds since 1970 on SQLite (8 bytes, not 26), ``timestamptz`` on PostgreSQL."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: the store only takes timezone-aware times")
+        if dialect.name == "sqlite":
+            return micros(value)
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, datetime):
+            return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+        return from_micros(int(value))
+
+
+def micros(value: datetime) -> int:
+    """``value`` as integer microseconds since 1970-01-01 UTC."""
+    d = value - _EPOCH
+    return (d.days * 86400 + d.seconds) * 1_000_000 + d.microseconds
+
+
+def from_micros(value: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=value)

@@ -1,0 +1,86 @@
+"""Retention of raw results: the settings, the prune (dry run, batches) and its once-a-day claim."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from collector.config import ConfigError, load_settings
+from collector.retention import MIN_RESULTS, Retention, claim_day, prune
+from collector.store import queries
+from collector.store.db import writing
+from collector.store.tables import result_rows, results
+from tests.collector.test_cli import cli
+
+NOW = datetime(2026, 12, 5, 3, 0, tzinfo=UTC)
+
+
+def _store(engine, ages_days: list[float]) -> list[str]:
+    uids = []
+    rows = []
+    for i, age in enumerate(ages_days):
+        at = NOW - timedelta(days=age)
+        uid = uuid.uuid4().hex
+        uids.append(uid)
+        rows.append({"uid": uid, "site": "s", "host": "h", "check": "disk", "item": f"/d{i % 3}", "status": 0,
+                     "summary": f"/d{i % 3} {i}.5 % used", "standard": "used < 80 %", "started_at": at,
+                     "received_at": at, "duration_ms": 1.5, "metrics": "[]", "details": "{}"})
+    with writing(engine) as conn:
+        queries.store_new_results(conn, rows)
+    return uids
+
+
+def test_prune_removes_only_raw_results_older_than_the_retention_when_run(engine):
+    keep = Retention(results=MIN_RESULTS)
+    old = _store(engine, [500, 450, 401, 420, 600])
+    young = _store(engine, [399, 10, 0.5])
+    dry = prune(engine, keep, NOW, dry_run=True)
+    assert (dry.results, dry.dry_run) == (5, True)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(result_rows)).scalar_one() == 8  # dry: nothing gone
+    report = prune(engine, keep, NOW, batch=2)
+    assert (report.results, report.batches) == (5, 3)  # bounded batches, each its own transaction
+    with engine.connect() as conn:
+        left = set(conn.execute(select(results.c.uid)).scalars())
+    assert left == set(young) and not left & set(old)
+    assert prune(engine, keep, NOW).results == 0  # nothing more to do: a re-run (or a resumed one) is a no-op
+
+
+def test_prune_is_claimed_once_a_day_across_collectors_when_two_try(engine):
+    with writing(engine) as conn:
+        assert claim_day(conn, "prune", date(2026, 12, 5), NOW)
+    with writing(engine) as conn:
+        assert not claim_day(conn, "prune", date(2026, 12, 5), NOW)
+        assert claim_day(conn, "prune", date(2026, 12, 6), NOW)
+
+
+def _config(tmp_path, text: str):
+    path = tmp_path / "collector.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_retention_shorter_than_the_annual_record_needs_is_refused_with_the_reason(tmp_path):
+    with pytest.raises(ConfigError) as exc:
+        load_settings(_config(tmp_path, "retention:\n  results: 100d\n  records: 30d\n  audit: 7d\n"))
+    text = "\n".join(exc.value.problems)
+    assert "retention.results: 100d is shorter than 400d: the annual record" in text
+    assert "retention.records: expected never" in text
+    assert "retention.audit: unknown key" in text
+    settings = load_settings(_config(tmp_path, "retention:\n  results: 500d\n  records: never\n"))
+    assert settings.retention.results == timedelta(days=500)
+    assert load_settings(_config(tmp_path, "db: sqlite:///x.db\n")).retention.results == MIN_RESULTS
+
+
+def test_prune_command_dry_run_prints_what_it_would_remove_and_refuses_a_short_keep(tmp_path):
+    url = f"sqlite:///{tmp_path}/w.db"
+    assert cli("migrate", "--db", url, cwd=tmp_path).returncode == 0
+    done = cli("prune", "--db", url, "--dry-run", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "would remove 0" in done.stdout and "issued records" in done.stdout
+    short = cli("prune", "--db", url, "--keep-results", "100d", cwd=tmp_path)
+    assert short.returncode == 2
+    assert "--keep-results: 100d is shorter than 400d" in short.stderr and "Traceback" not in short.stderr
