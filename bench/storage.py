@@ -123,7 +123,10 @@ def _size(engine: sa.Engine, tables: tuple[str, ...]) -> int:
                                         {"n": n}).scalar_one() for n in names))
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(sa.text("VACUUM ANALYZE"))
-        return int(sum(conn.execute(sa.text("SELECT pg_total_relation_size(:t)"), {"t": t}).scalar_one()
+        # a partitioned table's own size is 0: its partitions hold the rows
+        return int(sum(conn.execute(sa.text(
+            "SELECT coalesce(sum(pg_total_relation_size(c)), 0) FROM (SELECT CAST(:t AS regclass) AS c "
+            "UNION SELECT inhrelid FROM pg_inherits WHERE inhparent = CAST(:t AS regclass)) x"), {"t": t}).scalar_one()
                        for t in tables))
 
 

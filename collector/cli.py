@@ -23,6 +23,7 @@ import os
 import socket
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -402,18 +403,29 @@ def _audit_verify(engine: Engine, keys: Keyring) -> int:
 
 
 def _prune(engine: Engine, settings: Settings, args: argparse.Namespace) -> None:
+    from checks._units import parse_duration
     from collector.retention import Retention, prune, results_retention
     from collector.store.db import DatabaseClock
 
     retention = settings.retention
+    refused = None
     if args.keep_results is not None:
+        try:
+            keep = timedelta(seconds=parse_duration(args.keep_results))
+        except ValueError as exc:
+            raise ConfigError([f"--keep-results: {exc}"]) from exc
         try:
             retention = Retention(results=results_retention(args.keep_results))
         except ValueError as exc:
-            raise ConfigError([f"--keep-results: {exc}"]) from exc
+            if not args.dry_run:
+                raise ConfigError([f"--keep-results: {exc}"]) from exc
+            refused = str(exc)  # a dry run shows what it would remove, and that a real run is refused
+            retention = Retention(results=keep)
     report = prune(engine, retention, DatabaseClock(engine)(), dry_run=args.dry_run)
     for line in report.lines():
         print(line)
+    if refused:
+        print(f"without --dry-run this is refused: --keep-results {refused}")
 
 
 def _run(args: argparse.Namespace) -> int:

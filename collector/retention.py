@@ -10,7 +10,9 @@ Config (``retention:`` in the collector's YAML, docs/deploy.md)::
 bounded batches, each its own write transaction, so ingest gets the database
 between batches and a crash leaves every batch either done or not started (the
 next prune carries on).  On SQLite the freed pages are handed back to the file
-system with ``PRAGMA incremental_vacuum`` when the file was created with
+system with ``PRAGMA incremental_vacuum``; on PostgreSQL the monthly partitions
+wholly before the cutoff are dropped (:mod:`collector.store.partitions`) and only
+the month the cutoff falls in is deleted row by row when the file was created with
 incremental auto-vacuum (every database made by this version is); an older file
 keeps them for reuse.  :class:`collector.jobs.RetentionJob` runs the prune once a day across
 all collectors (the day is claimed in ``maintenance_runs``).
@@ -31,6 +33,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, func, select
 
 from checks._units import parse_duration
+from collector.store import partitions
 from collector.store.db import writing
 from collector.store.tables import maintenance_runs, result_rows
 
@@ -85,11 +88,15 @@ class PruneReport:
     batches: int
     dry_run: bool
     freed_pages: int | None  # SQLite pages handed back to the file system; None on PostgreSQL
+    partitions: tuple[str, ...] = ()  # PostgreSQL monthly partitions dropped whole (or that would be)
 
     def lines(self) -> list[str]:
         verb = "would remove" if self.dry_run else "removed"
         out = [f"raw results started before {self.cutoff.isoformat()}: {verb} {self.results}"
                + ("" if self.dry_run else f" in {self.batches} batch(es)")]
+        if self.partitions:
+            out.append(f"PostgreSQL partitions {'to drop' if self.dry_run else 'dropped'}: "
+                       + ", ".join(self.partitions))
         if self.freed_pages is not None and not self.dry_run:
             out.append(f"SQLite pages returned to the file system: {self.freed_pages}")
         out.append("issued records, roll-ups, ticket events and the audit log: kept")
@@ -101,11 +108,17 @@ def prune(engine: Engine, retention: Retention, now: datetime, *, dry_run: bool 
     """Remove raw results older than ``retention.results`` (see the module doc)."""
     cutoff = now - retention.results
     old = result_rows.c.started_at < cutoff
+    dropped: list[str] = []
+    removed = 0
+    if engine.dialect.name == "postgresql":  # whole months first: a DROP, not a DELETE
+        with writing(engine) as conn:
+            dropped, removed = partitions.drop_before(conn, cutoff, dry_run)
     if dry_run:
         with engine.connect() as conn:
             n = int(conn.execute(select(func.count()).select_from(result_rows).where(old)).scalar_one())
-        return PruneReport(cutoff=cutoff, results=n, batches=0, dry_run=True, freed_pages=None)
-    removed = batches = 0
+        return PruneReport(cutoff=cutoff, results=n, batches=0, dry_run=True, freed_pages=None,
+                           partitions=tuple(dropped))
+    batches = 0
     while True:
         with writing(engine) as conn:
             ids = list(conn.execute(select(result_rows.c.id).where(old).order_by(result_rows.c.id)
@@ -119,7 +132,8 @@ def prune(engine: Engine, retention: Retention, now: datetime, *, dry_run: bool 
         if pause:
             time.sleep(pause)  # ingest's turn
     freed = _vacuum_sqlite(engine) if engine.dialect.name == "sqlite" else None
-    return PruneReport(cutoff=cutoff, results=removed, batches=batches, dry_run=False, freed_pages=freed)
+    return PruneReport(cutoff=cutoff, results=removed, batches=batches, dry_run=False, freed_pages=freed,
+                       partitions=tuple(dropped))
 
 
 def _vacuum_sqlite(engine: Engine, step: int = 2000) -> int:

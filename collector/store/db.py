@@ -285,9 +285,10 @@ def _tune_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
-        # Space freed by the retention prune goes back to the file system (collector/retention.py);
-        # takes effect only in a new, empty file (an older one keeps its freed pages for reuse).
-        cur.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        # Space freed by the retention prune goes back to the file system (collector/retention.py).
+        # Only for a new, empty file: setting it on every connection waits for other writers.
+        if cur.execute("PRAGMA page_count").fetchone()[0] == 0:
+            cur.execute("PRAGMA auto_vacuum = INCREMENTAL")
         cur.execute("PRAGMA journal_mode = WAL")
         cur.execute("PRAGMA synchronous = FULL")
         # A bounded WAL: checkpoint (PASSIVE) once it holds WAL_CHECKPOINT_PAGES pages, and cut the

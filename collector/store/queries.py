@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import ARRAY, Connection, LargeBinary, any_, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from collector.store import compact
+from collector.store import compact, partitions
 from collector.store.compact import micros
 from collector.store.tables import hosts, latest, result_rows, result_series, result_texts, results
 
@@ -77,8 +77,9 @@ def store_new_results(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[s
       writer can commit between our SELECT of present ids and the insert;
       the new rows go in with one ``executemany``.
     * PostgreSQL: the new rows are COPYed into a temporary staging table,
-      then ``INSERT ... SELECT ... ON CONFLICT (uid) DO NOTHING RETURNING
-      uid`` moves them over; what comes back is exactly what this
+      then ``INSERT ... SELECT ... ON CONFLICT (uid, started_at) DO NOTHING
+      RETURNING uid`` moves them over (into the month's partition, made if
+      missing: :mod:`collector.store.partitions`); what comes back is exactly what this
       transaction stored, even when another collector stores the same ids
       at the same moment.  (COPY is about 4x faster than executemany here.)
     """
@@ -90,6 +91,7 @@ def store_new_results(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[s
         return set()
     packed = _compact_rows(conn, fresh)
     if conn.dialect.name == "postgresql":
+        partitions.ensure_months(conn, [r["started_at"] for r in fresh])
         return _copy_results_pg(conn, packed)
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
@@ -161,7 +163,7 @@ def _copy_results_pg(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> set[s
             for r in rows:
                 copy.write_row([bytes.fromhex(r[0]), *r[1:]])
         cursor.execute(f"INSERT INTO result_rows ({_QUOTED_COLUMNS}) SELECT {_QUOTED_COLUMNS} FROM {_PG_STAGE} "
-                       "ORDER BY uid ON CONFLICT (uid) DO NOTHING RETURNING uid")
+                       "ORDER BY uid ON CONFLICT (uid, started_at) DO NOTHING RETURNING uid")
         stored = {bytes(uid).hex() for (uid,) in cursor.fetchall()}
     finally:
         cursor.close()

@@ -3,7 +3,8 @@
 Each stored result was ~1.2 KB (its names and texts on every row); now site/host/
 check/item are interned, the texts are templates stored once with the numbers
 that changed on the row (collector/store/compact.py), the id is 16 bytes and
-times are 8.  Existing results are moved over in batches, keeping their ids;
+times are 8.  On PostgreSQL ``result_rows`` is range-partitioned by month of
+``started_at`` (collector/store/partitions.py).  Existing results are moved over in batches, keeping their ids;
 ``results`` becomes a view with the columns it had, so readers are unchanged.
 
 Revision ID: 0013
@@ -15,6 +16,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from collector.store import partitions
 from collector.store.compact import Stamp, UidBytes
 from collector.store.tables import UTCDateTime
 
@@ -74,19 +76,22 @@ def upgrade() -> None:
         sa.Column("digest", sa.LargeBinary(16), nullable=False, unique=True),
         sa.Column("template", sa.Text, nullable=False),
     )
-    op.create_table(
-        "result_rows",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
-        sa.Column("uid", UidBytes, nullable=False, unique=True),
-        sa.Column("series_id", sa.Integer, nullable=False),
-        sa.Column("status", sa.SmallInteger, nullable=False),
-        sa.Column("started_at", Stamp, nullable=False),
-        sa.Column("received_at", Stamp, nullable=False),
-        sa.Column("duration_us", sa.BigInteger, nullable=False),
-        sa.Column("text_id", sa.Integer, nullable=False),
-        sa.Column("changed", sa.Text, nullable=False),
-    )
-    op.create_index("ix_result_rows_series_started", "result_rows", ["series_id", "started_at"])
+    if op.get_bind().dialect.name == "postgresql":  # range partitions by month (collector/store/partitions.py)
+        partitions.create_parent(op.get_bind())
+    else:
+        op.create_table(
+            "result_rows",
+            sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+            sa.Column("uid", UidBytes, nullable=False, unique=True),
+            sa.Column("series_id", sa.Integer, nullable=False),
+            sa.Column("status", sa.SmallInteger, nullable=False),
+            sa.Column("started_at", Stamp, nullable=False),
+            sa.Column("received_at", Stamp, nullable=False),
+            sa.Column("duration_us", sa.BigInteger, nullable=False),
+            sa.Column("text_id", sa.Integer, nullable=False),
+            sa.Column("changed", sa.Text, nullable=False),
+        )
+        op.create_index("ix_result_rows_series_started", "result_rows", ["series_id", "started_at"])
     op.create_table(
         "maintenance_runs",
         sa.Column("job", sa.String(32), primary_key=True),
@@ -111,6 +116,8 @@ def _move_results() -> None:
             return
         last = rows[-1]["id"]
         packed = _compact_rows(conn, rows)
+        if conn.dialect.name == "postgresql":
+            partitions.ensure_months(conn, [r["started_at"] for r in rows])
         conn.execute(sa.insert(result_rows), [
             {"id": r["id"], "uid": p[0], "series_id": p[1], "status": p[2], "started_at": p[3],
              "received_at": p[4], "duration_us": p[5], "text_id": p[6], "changed": p[7]}
