@@ -92,3 +92,21 @@ def test_prune_command_dry_run_prints_what_it_would_remove_and_refuses_a_short_k
     assert shown.returncode == 0 and "without --dry-run this is refused" in shown.stdout
     bad = cli("prune", "--db", url, "--dry-run", "--keep-results", "soon", cwd=tmp_path)
     assert bad.returncode == 2 and "--keep-results: expected a duration" in bad.stderr
+
+
+def test_daily_job_prunes_once_a_day_when_two_collectors_run_it(engine):
+    from collector.jobs import RetentionJob
+
+    _store(engine, [500, 10])
+    first, second = (RetentionJob(engine, Retention(), clock=lambda: NOW, interval=0) for _ in range(2))
+    first.step(NOW)
+    second.step(NOW)  # the other collector: the day is taken
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(result_rows)).scalar_one() == 1
+    _store(engine, [450])
+    second.step(NOW)  # same day: nothing
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(result_rows)).scalar_one() == 2
+    second.step(NOW + timedelta(days=1))  # the next day: one of them prunes again
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(result_rows)).scalar_one() == 1
