@@ -48,6 +48,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _harness as h  # noqa: E402
 
+from collector.store.compact import from_micros  # noqa: E402
+
 ZABBIX_ITEMS = [
     "vfs.fs.size[/,pused]",
     "system.cpu.load[all,avg1]",
@@ -190,6 +192,9 @@ def patrol_starts(db_path: Path) -> list[datetime]:
         con.close()
     out = []
     for (value,) in rows:
+        if isinstance(value, int):  # microseconds since 1970 (collector/store/compact.py, migration 0013)
+            out.append(from_micros(value))
+            continue
         dt = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
         out.append(dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt)
     patrol_starts.total = total  # type: ignore[attr-defined]
