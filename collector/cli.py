@@ -45,6 +45,7 @@ from collector.keys import (
     rotate_key,
 )
 from collector.policy import describe_policies, load_policies
+from collector.retention import Retention
 from collector.store.db import JOBS, DatabaseURLError, make_engine, safe_url
 from collector.store.migrate import upgrade
 
@@ -305,7 +306,8 @@ def settings_for_workers(settings: Settings) -> str:
     """The settings as worker processes read them back (:func:`app_from_environment`), as JSON."""
     fields = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)
               if f.name != "notifications"}  # the notification dispatcher runs in the parent only
-    return json.dumps({**fields, "http": dataclasses.asdict(settings.http)})
+    return json.dumps({**fields, "http": dataclasses.asdict(settings.http),
+                       "retention": {"results": settings.retention.results.total_seconds()}})
 
 
 def app_from_environment() -> FastAPI:
@@ -315,7 +317,8 @@ def app_from_environment() -> FastAPI:
 
     data = json.loads(os.environ[SETTINGS_ENV])
     settings = Settings(**{**data, "http": HttpLimits(**data["http"]),
-                           "trusted_proxies": tuple(data["trusted_proxies"])})
+                           "trusted_proxies": tuple(data["trusted_proxies"]),
+                           "retention": Retention(results=timedelta(seconds=data["retention"]["results"]))})
     httpserver.configure(settings.http)  # this worker's protocol instances read it
     return create_app(settings, jobs=True)
 
@@ -404,7 +407,7 @@ def _audit_verify(engine: Engine, keys: Keyring) -> int:
 
 def _prune(engine: Engine, settings: Settings, args: argparse.Namespace) -> None:
     from checks._units import parse_duration
-    from collector.retention import Retention, prune, results_retention
+    from collector.retention import prune, results_retention
     from collector.store.db import DatabaseClock
 
     retention = settings.retention

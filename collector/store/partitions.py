@@ -27,8 +27,11 @@ def month_of(at: datetime) -> datetime:
     return datetime(at.year, at.month, 1, tzinfo=UTC)
 
 
-def _next(month: datetime) -> datetime:
-    return datetime(month.year + month.month // 12, month.month % 12 + 1, 1, tzinfo=UTC)
+def _upper_sql(month: datetime) -> str:
+    """The partition's exclusive upper bound; December 9999 (a bad clock's, stored before 0013) has none."""
+    if month.year == 9999 and month.month == 12:
+        return "MAXVALUE"
+    return f"'{datetime(month.year + month.month // 12, month.month % 12 + 1, 1, tzinfo=UTC).isoformat()}'"
 
 
 def partition_name(month: datetime) -> str:
@@ -61,7 +64,7 @@ def ensure_months(conn: Connection, times: Iterable[datetime]) -> None:
         if not _exists(conn, name):  # another collector may have made it while we waited
             conn.exec_driver_sql(
                 f"CREATE TABLE {name} PARTITION OF result_rows FOR VALUES FROM "
-                f"('{month.isoformat()}') TO ('{_next(month).isoformat()}')")
+                f"('{month.isoformat()}') TO ({_upper_sql(month)})")
 
 
 def _exists(conn: Connection, name: str) -> bool:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import timedelta
 from pathlib import Path
 
 import orjson
@@ -226,10 +227,11 @@ def test_serve_refuses_an_fd_that_is_not_a_listening_socket_when_given(tmp_path)
 def test_worker_processes_get_every_setting_but_notifications_when_serving_with_workers(tmp_path, monkeypatch):
     from collector.cli import SETTINGS_ENV, app_from_environment, settings_for_workers
     from collector.config import HttpLimits, Settings
+    from collector.retention import Retention
 
     settings = Settings(db_url=f"sqlite:///{tmp_path}/w.db", workers=2, max_body_bytes=4096, sweep_seconds=0,
                         http=HttpLimits(header_timeout=3.0, max_connections=100),
-                        trusted_proxies=("10.0.0.0/8",))
+                        trusted_proxies=("10.0.0.0/8",), retention=Retention(results=timedelta(days=500)))
     monkeypatch.setenv(SETTINGS_ENV, settings_for_workers(settings))
     app = app_from_environment()
     try:

@@ -60,7 +60,11 @@ PG_CLASSES = [
 
 @pytest.fixture(scope="module")
 def trap(pg_cluster: Any) -> Iterator[tuple[TestClient, dict[str, str], psycopg.Connection[Any]]]:
-    """An app on a database whose ``results`` and ``hosts`` triggers raise ``fault_injection.code``."""
+    """An app on a database whose ``result_rows`` and ``hosts`` triggers raise ``fault_injection.code``.
+
+    ``result_rows`` is partitioned on PostgreSQL: its trigger fires on the month's partition
+    (``result_rows_2026_11``), so a target also names the partitions of that table.
+    """
     name = pg_cluster.create_db(template=TEMPLATE_DB)
     admin = psycopg.connect(host="127.0.0.1", port=pg_cluster.port, user="postgres", dbname=name,
                             autocommit=True)
@@ -69,13 +73,14 @@ def trap(pg_cluster: Any) -> Iterator[tuple[TestClient, dict[str, str], psycopg.
         CREATE FUNCTION inject_fault() RETURNS trigger LANGUAGE plpgsql AS $$
         DECLARE wanted text;
         BEGIN
-          SELECT code INTO wanted FROM fault_injection WHERE target = TG_TABLE_NAME;
+          SELECT code INTO wanted FROM fault_injection
+            WHERE target = TG_TABLE_NAME OR starts_with(TG_TABLE_NAME, target || '_');
           IF wanted IS NOT NULL THEN
             RAISE EXCEPTION 'injected fault %', wanted USING ERRCODE = wanted;
           END IF;
           RETURN NEW;
         END $$;
-        CREATE TRIGGER inject BEFORE INSERT ON results FOR EACH ROW EXECUTE FUNCTION inject_fault();
+        CREATE TRIGGER inject BEFORE INSERT ON result_rows FOR EACH ROW EXECUTE FUNCTION inject_fault();
         CREATE TRIGGER inject BEFORE INSERT OR UPDATE ON hosts FOR EACH ROW EXECUTE FUNCTION inject_fault();
     """)
     engine = make_engine(pg_cluster.url(name))
@@ -90,7 +95,7 @@ def trap(pg_cluster: Any) -> Iterator[tuple[TestClient, dict[str, str], psycopg.
         pg_cluster.drop_db(name)
 
 
-@pytest.mark.parametrize("target", ["results", "hosts"], ids=["bulk-copy-path", "sqlalchemy-path"])
+@pytest.mark.parametrize("target", ["result_rows", "hosts"], ids=["bulk-copy-path", "sqlalchemy-path"])
 @pytest.mark.parametrize(("sqlstate", "what", "status"), PG_CLASSES, ids=[c[0] for c in PG_CLASSES])
 def test_postgresql_error_class_answers_503_or_logged_500(trap, target, sqlstate, what, status, caplog):
     client, headers, admin = trap
