@@ -36,7 +36,7 @@ from collector.credentials import CredentialNotFound
 from collector.fleet import FleetError
 from collector.health import Health
 from collector.ingest import IngestError, Ingestor
-from collector.jobs import RecordScheduler, RetentionJob, Sweeper
+from collector.jobs import PeriodicJob, RecordScheduler, RetentionJob, Sweeper
 from collector.keys import Keyring, load_keyring
 from collector.metrics import CollectorMetrics
 from collector.policy import Policies, default_policies, load_policies
@@ -52,6 +52,17 @@ from collector.web import today as web_today
 __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
+
+
+def _background_jobs(settings: Settings, engine: Engine, policies: Policies, keys: Keyring,
+                     records: Records) -> list[PeriodicJob]:
+    """The ticket sweep (unless ``sweep_seconds`` is 0), the record schedule and the daily retention prune."""
+    out: list[PeriodicJob] = []
+    if settings.sweep_seconds > 0:
+        out.append(Sweeper(Tickets(engine, policies, keys=keys), settings.sweep_seconds))
+    out.append(RecordScheduler(records))
+    out.append(RetentionJob(engine, settings.retention, records.clock))
+    return out
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None,
@@ -81,24 +92,13 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        sweeper = (Sweeper(Tickets(jobs_engine, policies, keys=keys), settings.sweep_seconds)
-                   if jobs and settings.sweep_seconds > 0 else None)
-        scheduler = RecordScheduler(records) if jobs else None
-        pruner = RetentionJob(jobs_engine, settings.retention, records.clock) if jobs else None
+        background = _background_jobs(settings, jobs_engine, policies, keys, records) if jobs else []
         health_monitor.start()
-        if sweeper is not None:
-            sweeper.start()
-        if scheduler is not None:
-            scheduler.start()
-        if pruner is not None:
-            pruner.start()
+        for job in background:
+            job.start()
         yield
-        if pruner is not None:
-            pruner.stop()
-        if sweeper is not None:
-            sweeper.stop()
-        if scheduler is not None:
-            scheduler.stop()
+        for job in background:
+            job.stop()
         health_monitor.stop()
         engine.dispose()
         jobs_engine.dispose()
