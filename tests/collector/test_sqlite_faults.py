@@ -8,8 +8,10 @@ database fills it through the API, exactly as agents would.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import sqlite3
+import string
 import subprocess
 import time
 from collections.abc import Iterator
@@ -97,6 +99,14 @@ def test_healthz_says_it_cannot_store_when_the_disk_is_full_and_recovers_when_sp
         engine.dispose()
 
 
+def _wordy_batch(n: int) -> list[dict[str, Any]]:
+    """Results whose summaries share nothing (no template to reuse): about 0.4 KB stored each."""
+    rows = make_batch(n)
+    for r in rows:
+        r["summary"] = "".join(random.choices(string.ascii_letters, k=300))
+    return rows
+
+
 def test_wal_stays_bounded_while_results_stream_in(tmp_path, sqlite_template):
     db, wal = _copy(tmp_path, sqlite_template)
     app, headers, engine = _app(f"sqlite:///{db}")
@@ -104,7 +114,7 @@ def test_wal_stays_bounded_while_results_stream_in(tmp_path, sqlite_template):
     try:
         with TestClient(app, raise_server_exceptions=False) as client:
             for _ in range(40):  # about 7 MB of results
-                r = client.post("/api/v1/results", json={"results": make_batch(500)}, headers=headers)
+                r = client.post("/api/v1/results", json={"results": _wordy_batch(500)}, headers=headers)
                 assert r.status_code == 200
                 largest = max(largest, wal.stat().st_size)
         assert db.stat().st_size > 1.5 * WAL_LIMIT_BYTES  # the stream was larger than the bound
@@ -124,7 +134,7 @@ def test_checkpoint_truncates_a_wal_that_a_long_reader_let_grow(tmp_path, sqlite
         reader.execute("SELECT count(*) FROM results").fetchall()  # holds its snapshot: no checkpoint ends
         with TestClient(app, raise_server_exceptions=False) as client:
             for _ in range(25):
-                assert client.post("/api/v1/results", json={"results": make_batch(500)},
+                assert client.post("/api/v1/results", json={"results": _wordy_batch(500)},
                                    headers=headers).status_code == 200
             assert wal.stat().st_size > 2 * WAL_LIMIT_BYTES
             reader.rollback()
