@@ -101,6 +101,12 @@ def _parser() -> argparse.ArgumentParser:
                        help="user:password for the proxy, in a file (mode 0600)")
     enrol.add_argument("--user", default=None, metavar="NAME",
                        help="the user the agent runs as, to own the token file (default: who runs this)")
+    relay = add("relay", "run a site relay: serve the agents' API for one site, spool, forward to the "
+                         "collector (or write bundle files for a file gateway); docs/deploy.md")
+    relay.add_argument("--config", required=True, metavar="F", help="the relay config (relay.yaml)")
+    relay.add_argument("--export", default=None, metavar="DIR",
+                       help="write signed bundle files in DIR instead of forwarding (the file ferry)")
+    relay.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return p
 
 
@@ -119,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
             return _once(args)
         if args.command == "enrol":
             return _enrol(args)
+        if args.command == "relay":
+            return _relay(args)
         return _check(args)
     except ConfigError as exc:
         from agent.runner import sanitize
@@ -151,6 +159,13 @@ def _run(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, need_collector=True)
     return Agent(config).serve()
+
+
+def _relay(args: argparse.Namespace) -> int:
+    from agent.relay import serve
+    from agent.relay_config import load_relay_config
+
+    return serve(load_relay_config(args.config, export_dir=args.export))
 
 
 # -- once ------------------------------------------------------------------

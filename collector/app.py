@@ -29,6 +29,7 @@ from collector.api import archive as archive_api
 from collector.api import audit as audit_api
 from collector.api import fleet as fleet_api
 from collector.api import records as records_api
+from collector.api import relays as relays_api
 from collector.api import tickets as tickets_api
 from collector.auth import AuthConflict, AuthError
 from collector.config import Settings, load_settings
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(audit_api.router, prefix="/api/v1")
     app.include_router(agents.router, prefix="/api/v1")
     app.include_router(fleet_api.router, prefix="/api/v1")
+    app.include_router(relays_api.router, prefix="/api/v1")
     app.include_router(web_routes.router)
     app.include_router(web_admin.router)
     app.include_router(web_today.router)

@@ -10,6 +10,11 @@ An agent token writes results for its own site and host, and for the extra
 hosts of the same site it was granted when it was made (``--also-host``):
 the hosts its agent checks remotely, e.g. over SSH
 (``agent_token_hosts``).
+
+A relay token (``wrr_``, ``token create --relay --site S``; :mod:`collector.relays`) is an
+:class:`Agent` with ``relay`` set: it writes results for every enrolled, approved host of its
+site that is not retired, and nothing else an agent token may do (no agent config, no token
+pickup).
 """
 
 from __future__ import annotations
@@ -30,11 +35,12 @@ from collector import audit
 from collector.keys import Keyring, default_keyring
 from collector.store import fleet as fleet_store
 from collector.store.db import reading, writing
-from collector.store.tables import agent_token_hosts, agent_tokens, fleet_hosts, users
+from collector.store.tables import agent_token_hosts, agent_tokens, fleet_hosts, relays, users
 
 __all__ = [
     "AGENT_PREFIX",
     "ENROL_PREFIX",
+    "RELAY_PREFIX",
     "USER_PREFIX",
     "Agent",
     "AuthConflict",
@@ -52,6 +58,7 @@ __all__ = [
 AGENT_PREFIX = "wra_"
 USER_PREFIX = "wru_"
 ENROL_PREFIX = "wre_"
+RELAY_PREFIX = "wrr_"
 
 
 class AuthError(ValueError):
@@ -89,8 +96,12 @@ class Agent:
     approved: bool = True
     token_id: int | None = field(default=None, compare=False)
     expires_at: datetime | None = field(default=None, compare=False)
+    #: set for a site relay's token: its name (``host`` is the same name; it reports no host of its own)
+    relay: str | None = None
 
     def may_write(self, site: str, host: str) -> bool:
+        if self.relay is not None:  # a relay writes for its site's enrolled hosts, not for itself
+            return site == self.site and host in self.also_hosts
         return site == self.site and (host == self.host or host in self.also_hosts)
 
 
@@ -189,6 +200,8 @@ def authenticate(engine: Engine, token: str, now: datetime | None = None) -> Age
             if row is not None and hmac.compare_digest(row.token_hash, digest):
                 return Person(name=row.name, role=Role[row.role])
             return None
+        if token.startswith(RELAY_PREFIX):
+            return _relay(conn, digest)
         # One query: the token, its granted hosts (one row per grant, or one with NULL) and its host's
         # approval.
         rows = conn.execute(
@@ -212,3 +225,15 @@ def authenticate(engine: Engine, token: str, now: datetime | None = None) -> Age
         approved = first.enrolled_at is None or first.approved_at is not None
         return Agent(site=first.site, host=first.host, also_hosts=also, approved=approved, token_id=first.id,
                      expires_at=first.expires_at)
+
+
+def _relay(conn: Connection, digest: str) -> Agent | None:
+    """The relay whose token hashes to ``digest``: it writes for its site's live enrolled hosts."""
+    row = conn.execute(select(relays.c.id, relays.c.site, relays.c.name, relays.c.token_hash)
+                       .where(relays.c.token_hash == digest, relays.c.revoked_at.is_(None))).first()
+    if row is None or not hmac.compare_digest(row.token_hash, digest):
+        return None
+    hosts = conn.execute(select(fleet_hosts.c.host).where(
+        fleet_hosts.c.site == row.site, fleet_hosts.c.retired_at.is_(None),
+        fleet_hosts.c.approved_at.is_not(None))).scalars().all()
+    return Agent(site=row.site, host=row.name, also_hosts=frozenset(hosts), token_id=row.id, relay=row.name)

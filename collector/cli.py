@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from collector import __version__, audit, fleet_cli
+from collector import __version__, audit, fleet_cli, relays
 from collector.auth import AuthError, Role, create_agent_token, create_user
 from collector.config import ConfigError, HttpLimits, Settings, load_settings
 from collector.fleet import FleetError
@@ -134,7 +134,11 @@ def _access_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], co
                                           "printed alone on the last line of stdout, once; only its "
                                           "hash is stored.")
     tc.add_argument("--site", required=True, help="the site (customer) the host belongs to")
-    tc.add_argument("--host", required=True, help="the host's name as its agent reports it")
+    tc.add_argument("--host", default=None, help="the host's name as its agent reports it (required); with "
+                    "--relay: the relay's name (default relay)")
+    tc.add_argument("--relay", action="store_true",
+                    help="a site relay's token instead (wardround-agent relay; docs/deploy.md): it forwards "
+                         "the results of the site's enrolled hosts and syncs their token hashes")
     tc.add_argument("--also-host", action="append", default=[], metavar="NAME", dest="also_hosts",
                     help="another host of the same site this token may write results for: a host its "
                          "agent checks remotely (a check entry with host: NAME); repeatable")
@@ -479,7 +483,15 @@ def _run(args: argparse.Namespace) -> int:
                 raise CliError(f"{out}: cannot write: {exc.strerror or exc}") from exc
             print(f"record {args.id} written to {out}; check it with: wardround-collector record verify {out} "
                   "--public-key <the collector's public key>")
+        elif args.command == "token" and args.relay:
+            name = args.host or relays.DEFAULT_NAME
+            token = relays.create_relay_token(engine, site=args.site, name=name, keys=keys)
+            print(f"relay token for site {args.site}, relay {name} (shown once; put it in the relay's "
+                  "collector.token_file):")
+            print(token)
         elif args.command == "token":
+            if args.host is None:
+                raise CliError("token create: --host is required (or --relay for a site relay's token)")
             token = create_agent_token(engine, site=args.site, host=args.host, also_hosts=args.also_hosts,
                                        keys=keys)
             extra = sorted(set(args.also_hosts) - {args.host})

@@ -111,6 +111,7 @@ class Outcome:
     accepted: list[str]
     duplicates: list[str]
     server_time: datetime
+    agent: AgentReport = field(default_factory=AgentReport)  # what the sender said about itself
 
     def to_json(self) -> dict[str, Any]:
         return {"accepted": self.accepted, "duplicates": self.duplicates,
@@ -248,9 +249,10 @@ class Ingestor:
         """Store ``batch`` in one transaction at ``now`` (default: the database's clock, read in it)."""
         report = batch.agent
         others = _other_hosts(agent, batch.rows)
+        own = [] if agent.relay is not None else [agent.host]  # a relay reports no host of its own
         with writing(self.engine) as conn:
             if self.tickets is not None:  # every host's ticket lock, in one fixed order
-                for host in sorted([agent.host, *others]):
+                for host in sorted([*own, *others]):
                     self.tickets.lock(conn, agent.site, host)
             if now is None:  # the one clock every collector shares (after the locks: no stale time)
                 now = database_time(conn)
@@ -260,27 +262,33 @@ class Ingestor:
             stored = queries.store_new_results(conn, batch.rows)
             fresh = [r for r in batch.rows if r["uid"] in stored]
             if self.tickets is not None:  # before upsert_latest: it reads the previous newest times
-                if not others:
+                if not others and own:
                     self.tickets.on_results(conn, agent.site, agent.host, fresh, now)
                 else:
-                    for host in [agent.host, *others]:
+                    for host in [*own, *others]:
                         self.tickets.on_results(conn, agent.site, host,
                                                 [r for r in fresh if r["host"] == host], now)
             queries.upsert_latest(conn, fresh, credible_until=credible_until(now))
-            queries.touch_host(conn, site=agent.site, host=agent.host, seen=now,
-                               clock_offset_s=offset, spool_backlog=report.spool_backlog,
-                               agent_version=report.version, config_version=report.config_version)
+            if own:
+                queries.touch_host(conn, site=agent.site, host=agent.host, seen=now,
+                                   clock_offset_s=offset, spool_backlog=report.spool_backlog,
+                                   agent_version=report.version, config_version=report.config_version)
             # Hosts the agent checks remotely: seen now too; the agent's own facts are not theirs.
             for host in others:
                 queries.touch_host(conn, site=agent.site, host=host, seen=now, clock_offset_s=None,
                                    spool_backlog=None, agent_version=None)
         accepted = [i for i in batch.ids if i in stored]
         duplicates = [i for i in batch.ids if i not in stored]
-        return Outcome(accepted=accepted, duplicates=duplicates, server_time=now)
+        return Outcome(accepted=accepted, duplicates=duplicates, server_time=now, agent=report)
 
 
 def forbidden_message(agent: Agent, foreign: list[dict[str, Any]]) -> str:
     """Why a batch was refused and what would allow it; ``--also-host`` only for a host of the same site."""
+    if agent.relay is not None:
+        names = ", ".join(sorted({f"{r['site']}/{r['host']}" for r in foreign})[:5])
+        return (f"relay {agent.relay!r} forwards for the enrolled hosts of site {agent.site} only; "
+                f"{len(foreign)} result(s) are for other hosts ({names}): enrol each host of {agent.site} "
+                "(wardround-agent enrol, through the relay) or approve it (wardround-collector host approve)")
     hosts = f"{agent.site}/{agent.host}" + (
         f" (and {', '.join(sorted(agent.also_hosts))})" if agent.also_hosts else "")
     same_site = [r for r in foreign if r["site"] == agent.site]
@@ -296,13 +304,15 @@ def forbidden_message(agent: Agent, foreign: list[dict[str, Any]]) -> str:
 
 def _foreign(agent: Agent, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows ``agent`` may not write (a set lookup per row; most batches are all its own host)."""
-    if not agent.also_hosts:
+    if not agent.also_hosts and agent.relay is None:
         return [r for r in rows if r["site"] != agent.site or r["host"] != agent.host]
     return [r for r in rows if not agent.may_write(r["site"], r["host"])]
 
 
 def _other_hosts(agent: Agent, rows: list[dict[str, Any]]) -> list[str]:
     """The granted hosts this batch holds results for, sorted (a fixed lock order)."""
+    if agent.relay is not None:  # every host of the batch (the relay's name is no host)
+        return sorted({r["host"] for r in rows})
     if not agent.also_hosts:
         return []
     return sorted({r["host"] for r in rows} - {agent.host})

@@ -21,7 +21,7 @@ from collector.api.body import read_model
 from collector.api.deps import AgentDep, EngineDep, rotation_headers, unauthorized
 from collector.api.models import AgentConfig, EnrolIn, Enrolled, TokenHandOver
 from collector.api.openapi import body, errors
-from collector.auth import AGENT_PREFIX, USER_PREFIX, authenticate
+from collector.auth import AGENT_PREFIX, RELAY_PREFIX, USER_PREFIX, authenticate
 from collector.store import fleet as fleet_store
 from collector.store.db import reading
 
@@ -38,7 +38,7 @@ async def post_enrol(request: Request, engine: EngineDep) -> JSON:
     if scheme.lower() != "bearer" or not key:
         raise unauthorized("missing enrolment key: send Authorization: Bearer <key>")
     principal = await run_in_threadpool(authenticate, engine, key) if key.startswith(
-        (AGENT_PREFIX, USER_PREFIX)) else None
+        (AGENT_PREFIX, USER_PREFIX, RELAY_PREFIX)) else None
     if principal is not None:
         raise HTTPException(status_code=403, detail="this endpoint takes an enrolment key (wre_...), not a token")
     await run_in_threadpool(lambda: enrol.refuse_unknown_key(engine, key, keys=request.app.state.keys))

@@ -25,7 +25,8 @@ from collector.ingest import Ingestor
 from collector.metrics import CollectorMetrics
 from collector.store.tables import MAX_ROW_ID
 
-__all__ = ["AdminDep", "AgentDep", "EngineDep", "HealthDep", "IngestorDep", "MetricsDep", "PersonDep", "RowId",
+__all__ = ["AdminDep", "AgentDep", "RelayDep", "SenderDep",
+           "EngineDep", "HealthDep", "IngestorDep", "MetricsDep", "PersonDep", "RowId",
            "SettingsDep", "get_principal", "require_role", "rotation_headers", "unauthorized"]
 
 
@@ -80,9 +81,27 @@ def get_principal(request: Request, engine: EngineDep) -> Agent | Person:
 PrincipalDep = Annotated[Agent | Person, Depends(get_principal)]
 
 
+async def require_sender(principal: PrincipalDep) -> Agent:
+    """An agent's token or a site relay's (``POST /api/v1/results``)."""
+    if not isinstance(principal, Agent):
+        raise HTTPException(status_code=403, detail="this endpoint takes an agent token")
+    return principal
+
+
 async def require_agent(principal: PrincipalDep) -> Agent:
     if not isinstance(principal, Agent):
         raise HTTPException(status_code=403, detail="this endpoint takes an agent token")
+    if principal.relay is not None:
+        raise HTTPException(status_code=403, detail=(
+            "this endpoint takes an agent token, not a relay token: a relay's token forwards results "
+            "and syncs (GET /api/v1/relay/sync) only"))
+    return principal
+
+
+async def require_relay(principal: PrincipalDep) -> Agent:
+    if not isinstance(principal, Agent) or principal.relay is None:
+        raise HTTPException(status_code=403, detail=(
+            "this endpoint takes a relay token (wardround-collector token create --relay --site S)"))
     return principal
 
 
@@ -100,6 +119,8 @@ def require_role(role: Role) -> Callable[[Agent | Person], Awaitable[Person]]:
 
 
 AgentDep = Annotated[Agent, Depends(require_agent)]
+SenderDep = Annotated[Agent, Depends(require_sender)]  # an agent or a relay
+RelayDep = Annotated[Agent, Depends(require_relay)]
 PersonDep = Annotated[Person, Depends(require_role(Role.viewer))]
 AdminDep = Annotated[Person, Depends(require_role(Role.admin))]
 

@@ -8,10 +8,10 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from checks.result import ResultError, parse_time
-from collector import views
+from collector import relays, views
 from collector.api import JSON
 from collector.api.body import read_body
-from collector.api.deps import AgentDep, EngineDep, IngestorDep, PersonDep, SettingsDep, rotation_headers
+from collector.api.deps import EngineDep, IngestorDep, PersonDep, SenderDep, SettingsDep, rotation_headers
 from collector.api.models import IngestAnswer, ResultBatch, ResultList
 from collector.api.openapi import body, errors
 from collector.dates import DateError, check_time
@@ -21,10 +21,15 @@ router = APIRouter()
 
 @router.post("/results", response_class=JSON, response_model=IngestAnswer,
              responses=errors(401, 403, 413, 415, 422, 503), openapi_extra=body(ResultBatch))
-async def post_results(request: Request, agent: AgentDep, ingestor: IngestorDep,
+async def post_results(request: Request, agent: SenderDep, ingestor: IngestorDep,
                        settings: SettingsDep) -> JSON:
     body = await read_body(request, settings.max_body_bytes)
     outcome = await run_in_threadpool(ingestor.ingest, agent, body)
+    if agent.relay is not None:  # which relay carried the batch, beside the results
+        report = relays.RelayReport(backlog=outcome.agent.spool_backlog, version=outcome.agent.version)
+        await run_in_threadpool(lambda: relays.record_batch(
+            ingestor.engine, agent, accepted=outcome.accepted, total=len(outcome.accepted) + len(outcome.duplicates),
+            report=report))
     return JSON(outcome.to_json(), headers=rotation_headers(agent))
 
 

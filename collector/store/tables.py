@@ -41,6 +41,7 @@ __all__ = [
     "LIVE_STATES", "archive_entries", "web_sessions", "records", "record_signatures", "audit_log",
     "ticket_followups", "health_probe",
     "enrol_keys", "fleet_hosts", "fleet_versions",
+    "relays", "relay_batches", "relay_results", "relay_bundles",
 ]
 
 MAX_ROW_ID = 2**63 - 1  # ids are BIGINT (64-bit signed) on every backend: nothing larger can name a row
@@ -529,4 +530,56 @@ fleet_versions = Table(
     Column("digest", String(64), nullable=False),
     Column("source", Text, nullable=False),
     Column("document", Text, nullable=False),
+)
+
+# --- site relays (collector/relays.py) --------------------------------------
+# A relay forwards its site's agents' results with a token of its own (``wrr_``, hashed like
+# an agent's).  Which relay carried which result lives beside the results, not in them:
+# ``relay_batches`` (one row per batch or ferry bundle) and ``relay_results`` (result uid →
+# batch), so the results table's own shape is nobody's concern here.  ``relay_bundles``
+# holds the sequence numbers of ferry bundles imported, per relay: a bundle imported twice
+# changes nothing, and a missing number is a gap.
+
+relays = Table(
+    "relays", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("site", String(64), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+    Column("last_contact", UTCDateTime),
+    Column("backlog", BigInteger),
+    Column("version", String(64)),
+    # the silence episode a "relay silent" ticket was opened for (the last_contact it saw)
+    Column("silent_since", UTCDateTime),
+    UniqueConstraint("site", "name", name="uq_relays_site_name"),
+)
+
+relay_batches = Table(
+    "relay_batches", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("relay_id", Integer, ForeignKey("relays.id", ondelete="CASCADE"), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("via", String(8), nullable=False),  # "http" or "bundle"
+    Column("seq", BigInteger),  # the bundle's sequence number (via bundle)
+    Column("results", Integer, nullable=False),
+    Column("accepted", Integer, nullable=False),
+    Index("ix_relay_batches_relay", "relay_id", "received_at"),
+)
+
+relay_results = Table(
+    "relay_results", metadata,
+    Column("uid", String(32), primary_key=True),
+    Column("batch_id", BigInteger().with_variant(Integer, "sqlite"),
+           ForeignKey("relay_batches.id", ondelete="CASCADE"), nullable=False),
+)
+
+relay_bundles = Table(
+    "relay_bundles", metadata,
+    Column("relay_id", Integer, ForeignKey("relays.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("imported_at", UTCDateTime, nullable=False),
+    Column("file", String(255), nullable=False),
+    Column("results", Integer, nullable=False),
 )

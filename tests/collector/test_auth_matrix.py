@@ -3,7 +3,7 @@
 The endpoint list comes from the app's own routes: a new endpoint without a
 line in ``WHO`` fails :func:`test_every_endpoint_has_a_line_in_the_matrix`.
 Every endpoint is then called with no token, a wrong token, an agent's
-token and a viewer's, engineer's and admin's: 401 for no or a wrong token,
+token, a site relay's token and a viewer's, engineer's and admin's: 401 for no or a wrong token,
 403 for a valid token that may not, and anything else (200, 404, 422...)
 for one that may.  The pages (collector/web) answer sessions, not tokens:
 they are held by tests/collector/test_web.py.
@@ -15,6 +15,7 @@ import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from collector.auth import create_user
+from collector.relays import create_relay_token
 
 # Who may call each endpoint: "anyone", "agent", "viewer" (any person), "engineer" (engineer or admin), "admin".
 WHO = {
@@ -23,7 +24,8 @@ WHO = {
     ("GET", "/openapi.json"): "viewer",
     ("GET", "/docs"): "viewer",
     ("GET", "/docs/assets/{name}"): "viewer",
-    ("POST", "/api/v1/results"): "agent",
+    ("POST", "/api/v1/results"): "agent or relay",
+    ("GET", "/api/v1/relay/sync"): "relay",
     ("GET", "/api/v1/results"): "viewer",
     ("GET", "/api/v1/hosts"): "viewer",
     ("GET", "/api/v1/tickets"): "viewer",
@@ -61,9 +63,9 @@ WHO = {
     ("POST", "/api/v1/hosts/{site}/{host}/retire"): "admin",
     ("POST", "/api/v1/hosts/{site}/{host}/approve"): "admin",
 }
-CALLERS = ("none", "wrong", "agent", "viewer", "engineer", "admin")
+CALLERS = ("none", "wrong", "agent", "relay", "viewer", "engineer", "admin")
 # "enrolment key": no caller here holds one (tests/collector/test_fleet.py enrols): every token is 403
-MAY = {"anyone": set(CALLERS), "agent": {"agent"}, "viewer": {"viewer", "engineer", "admin"},
+MAY = {"anyone": set(CALLERS), "agent": {"agent"}, "relay": {"relay"}, "agent or relay": {"agent", "relay"}, "viewer": {"viewer", "engineer", "admin"},
        "engineer": {"engineer", "admin"}, "admin": {"admin"}, "enrolment key": set()}
 
 
@@ -85,6 +87,7 @@ def test_every_endpoint_has_a_line_in_the_matrix(app):
 def headers(engine, agent_token):
     return {"none": {}, "wrong": {"Authorization": "Bearer wru_not-a-token"},
             "agent": {"Authorization": f"Bearer {agent_token}"},
+            "relay": {"Authorization": f"Bearer {create_relay_token(engine, site='s')}"},
             **{role: {"Authorization": f"Bearer {create_user(engine, name=role, role=role)}"}
                for role in ("viewer", "engineer", "admin")}}
 

@@ -1,0 +1,148 @@
+"""Site relays: the one machine of a closed hospital network that forwards its agents' results.
+
+A relay has a token of its own (``wardround-collector token create --relay --site S``,
+``wrr_``, stored hashed like every token).  With it the relay
+
+* forwards batches to ``POST /api/v1/results``: the collector accepts results of its site's
+  enrolled, approved, not retired hosts only (:attr:`collector.auth.Agent.relay`), and records
+  which relay carried each batch (:func:`record_batch`: ``relay_batches``, ``relay_results``,
+  beside the results table);
+* syncs the site's agent token hashes (``GET /api/v1/relay/sync``, :func:`sync_document`), so it
+  refuses a wrong token at once and a revoked one within its sync interval.
+
+Every call of a relay is its *contact*: the inventory (``host list``) shows each relay with its
+backlog and last contact, and a relay silent past its site's agent-silent grace opens one
+"relay silent" ticket for its site (:func:`silent_relays`), not one per agent behind it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from checks.result import format_time, is_name
+from collector import audit
+from collector.auth import RELAY_PREFIX, Agent, AuthConflict, AuthError, hash_token, new_token
+from collector.keys import Keyring, default_keyring
+from collector.store.db import reading, writing
+from collector.store.tables import (
+    agent_token_hosts,
+    agent_tokens,
+    fleet_hosts,
+    relay_batches,
+    relay_results,
+    relays,
+)
+
+__all__ = ["DEFAULT_NAME", "RelayReport", "create_relay_token", "list_relays", "record_batch", "sync_document",
+           "touch"]
+
+DEFAULT_NAME = "relay"
+
+
+@dataclass(frozen=True)
+class RelayReport:
+    """What a relay says about itself with a batch or a sync (all optional)."""
+
+    backlog: int | None = None
+    version: str | None = None
+
+
+def create_relay_token(engine: Engine, *, site: str, name: str = DEFAULT_NAME, actor: str | None = None,
+                       keys: Keyring | None = None) -> str:
+    """A new token for relay ``name`` of ``site`` (shown once); a second relay of the same name is refused."""
+    for what, value in (("site", site), ("name", name)):
+        if not is_name(value):
+            raise AuthError(f"{what}: expected 1-64 letters, digits, '.', '_' or '-' (got {value!r})")
+    token = new_token(RELAY_PREFIX)
+    now = datetime.now(UTC)
+    try:
+        with writing(engine) as conn:
+            row = conn.execute(select(relays.c.id, relays.c.revoked_at).where(
+                relays.c.site == site, relays.c.name == name)).first()
+            if row is not None and row.revoked_at is None:
+                raise AuthConflict(f"site {site} has a relay {name!r} already: give this one another name "
+                                   "(--host NAME), or revoke that one's token first")
+            if row is not None:  # a revoked relay of that name comes back with a new token
+                conn.execute(update(relays).where(relays.c.id == row.id).values(
+                    token_hash=hash_token(token), revoked_at=None, created_at=now))
+                relay_id = row.id
+            else:
+                relay_id = conn.execute(insert(relays).values(
+                    site=site, name=name, token_hash=hash_token(token), created_at=now)).inserted_primary_key[0]  # type: ignore[index]
+            audit.append(conn, keys or default_keyring(), actor=actor or audit.local_actor(),
+                         action="relay.create", target=f"relay:{site}/{name}", detail={"id": relay_id})
+    except IntegrityError as exc:  # two at once
+        raise AuthConflict(f"site {site} has a relay {name!r} already") from exc
+    return token
+
+
+def touch(conn: Connection, relay_id: int, now: datetime, report: RelayReport) -> None:
+    """The relay made contact at ``now``; it ends a silence episode."""
+    values: dict[str, Any] = {"last_contact": now, "silent_since": None}
+    if report.backlog is not None:
+        values["backlog"] = report.backlog
+    if report.version is not None:
+        values["version"] = report.version[:64]
+    conn.execute(update(relays).where(relays.c.id == relay_id).values(**values))
+
+
+def record_batch(engine: Engine, relay: Agent, *, accepted: Sequence[str], total: int, report: RelayReport,
+                 via: str = "http", seq: int | None = None, now: datetime | None = None) -> None:
+    """Note that ``relay`` carried a batch of ``total`` results, of which ``accepted`` were new."""
+    assert relay.token_id is not None
+    now = now or datetime.now(UTC)
+    with writing(engine) as conn:
+        batch_id = conn.execute(insert(relay_batches).values(
+            relay_id=relay.token_id, received_at=now, via=via, seq=seq, results=total,
+            accepted=len(accepted))).inserted_primary_key[0]  # type: ignore[index]
+        if accepted:
+            conn.execute(insert(relay_results), [{"uid": uid, "batch_id": batch_id} for uid in accepted])
+        touch(conn, relay.token_id, now, report)
+
+
+def sync_document(engine: Engine, relay: Agent, report: RelayReport) -> dict[str, Any]:
+    """The site's live agent tokens (hashes only) for the relay, and the relay's contact noted."""
+    assert relay.token_id is not None
+    now = datetime.now(UTC)
+    with writing(engine) as conn:
+        touch(conn, relay.token_id, now, report)
+        rows = conn.execute(
+            select(agent_tokens.c.id, agent_tokens.c.host, agent_tokens.c.token_hash, agent_tokens.c.expires_at,
+                   agent_token_hosts.c.host.label("also_host"))
+            .select_from(agent_tokens.outerjoin(agent_token_hosts, agent_token_hosts.c.token_id == agent_tokens.c.id))
+            .where(agent_tokens.c.site == relay.site, agent_tokens.c.revoked_at.is_(None),
+                   or_(agent_tokens.c.expires_at.is_(None), agent_tokens.c.expires_at > now))
+            .order_by(agent_tokens.c.id)).all()
+    tokens: dict[int, dict[str, Any]] = {}
+    for r in rows:
+        if r.host not in relay.also_hosts:  # retired, awaiting approval: the collector would refuse it
+            continue
+        t = tokens.setdefault(r.id, {"hash": r.token_hash, "host": r.host, "also_hosts": [],
+                                     "expires_at": format_time(r.expires_at)})
+        if r.also_host is not None and r.also_host in relay.also_hosts:
+            t["also_hosts"].append(r.also_host)
+    return {"site": relay.site, "relay": relay.relay, "tokens": list(tokens.values()),
+            "server_time": format_time(now)}
+
+
+def list_relays(engine: Engine, site: str | None = None) -> list[dict[str, Any]]:
+    """Every relay that has a live token, with its backlog, last contact and the hosts of its site."""
+    with reading(engine) as conn:
+        q = select(relays).where(relays.c.revoked_at.is_(None)).order_by(relays.c.site, relays.c.name)
+        if site is not None:
+            q = q.where(relays.c.site == site)
+        rows = conn.execute(q).all()
+        counts: dict[str, int] = {}
+        for r in rows:
+            if r.site not in counts:
+                counts[r.site] = len(conn.execute(select(fleet_hosts.c.host).where(
+                    fleet_hosts.c.site == r.site, fleet_hosts.c.retired_at.is_(None))).all())
+    return [{"site": r.site, "relay": r.name, "created_at": format_time(r.created_at),
+             "last_contact": format_time(r.last_contact), "never_contacted": r.last_contact is None,
+             "backlog": r.backlog, "version": r.version, "site_hosts": counts[r.site]} for r in rows]
