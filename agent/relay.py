@@ -280,7 +280,10 @@ class Relay:
 
     def sync_loop(self) -> None:
         while not self.stop.is_set():
-            self.sync_once()
+            try:
+                self.sync_once()
+            except (SpoolError, sqlite3.Error, OSError) as exc:  # a full disk: keep the tokens in memory
+                log.error("sync: cannot keep the tokens in the spool: %s", _one_line(exc))
             self.stop.wait(self.config.sync_every_s)
 
     def forward_loop(self) -> None:
@@ -288,7 +291,12 @@ class Relay:
         backoff = Backoff(base=1.0, cap=60.0)
         while not self.stop.is_set():
             self.wake.clear()
-            out = self.sender.push(stop=self.stop)
+            try:
+                out = self.sender.push(stop=self.stop)
+            except (SpoolError, sqlite3.Error, OSError) as exc:
+                log.error("forward: the spool cannot be used: %s", _one_line(exc))
+                self.stop.wait(10.0)
+                continue
             self.forwarded += out.acknowledged
             if out.ok:
                 backoff.reset()

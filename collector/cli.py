@@ -491,7 +491,7 @@ def _run(args: argparse.Namespace) -> int:
             print(token)
         elif args.command == "token":
             if args.host is None:
-                raise CliError("token create: --host is required (or --relay for a site relay's token)")
+                raise AuthError("token create: --host is required (or --relay for a site relay's token)")
             token = create_agent_token(engine, site=args.site, host=args.host, also_hosts=args.also_hosts,
                                        keys=keys)
             extra = sorted(set(args.also_hosts) - {args.host})

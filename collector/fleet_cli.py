@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from checks.params import parse_duration
-from collector import credentials, enrol, fleet, inventory
+from collector import credentials, enrol, fleet, inventory, relays
 from collector.keys import Keyring
 
 __all__ = ["add_parsers", "run", "COMMANDS"]
@@ -243,6 +243,12 @@ def _host_list(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
         rows.append((h["site"], h["host"], ",".join(h["roles"]) or "-", state,
                      h["last_seen"] or "never reported", h["agent_version"] or "-", config))
     _table(rows)
+    found = relays.list_relays(engine, args.site)
+    if found:  # the site relays the hosts of these sites report through (docs/deploy.md)
+        print()
+        _table([("SITE", "RELAY", "BACKLOG", "LAST CONTACT", "VERSION")] + [
+            (r["site"], r["relay"], f"backlog {r['backlog']}" if r["backlog"] is not None else "-",
+             r["last_contact"] or "never contacted", r["version"] or "-") for r in found])
     return 0
 
 

@@ -1,0 +1,202 @@
+"""A site relay end to end: real collector, real relay, real agents, on loopback.
+
+Each result arrives exactly once, whatever happens on the way: the collector down for a
+while, the relay killed with SIGKILL while it forwards, the uplink through a real proxy.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from tests.conftest import missing
+from tests.e2e.conftest import CollectorProcess, command, last_line, wait_for
+from tests.e2e.relay import SITE, RelayProcess, get, post, results, stored
+
+pytestmark = pytest.mark.slow
+
+
+def _agent_config(tmp_path, relay: RelayProcess, token: str, host: str) -> str:
+    token_file = tmp_path / f"{host}.token"
+    token_file.write_text(token + "\n")
+    token_file.chmod(0o600)
+    config = tmp_path / f"{host}.yaml"
+    config.write_text(f"site: {SITE}\nhost: {host}\ncollector:\n  url: {relay.url}\n  token_file: {token_file}\n"
+                      f"spool: {tmp_path / (host + '.spool.db')}\njitter: 0s\nconfig_every: off\n"
+                      "checks:\n  - {check: uptime, every: 1m}\n")
+    return str(config)
+
+
+def _once_push(config: str, wait: str = "15s") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([command("wardround-agent"), "once", "--config", config, "--push", "--wait", wait],
+                          capture_output=True, text=True, timeout=90)
+
+
+def test_each_result_arrives_once_with_the_collector_down_and_the_relay_killed_mid_forward(tmp_path):
+    c = CollectorProcess(tmp_path, site=SITE, host="his-db-01")
+    token2 = last_line([command("wardround-collector"), "token", "create", "--site", SITE, "--host", "lis-app-01",
+                        "--db", c.db])
+    relay = RelayProcess(tmp_path / "relay", c)
+    c.start()
+    relay.start(tokens=2)
+    try:
+        c.stop()  # the uplink is down: the relay takes and keeps everything
+        sent: list[str] = []
+        for i in range(24):
+            host, token = (("his-db-01", c.agent_token) if i % 2 else ("lis-app-01", token2))
+            batch = results(500, host)
+            status, answer = post(relay.url, token, batch)
+            assert status == 200, answer
+            assert sorted(answer["accepted"]) == sorted(r["id"] for r in batch)
+            sent += answer["accepted"]
+        # a real agent process: acknowledged by the relay, so `once --push` succeeds with the collector down
+        out = _once_push(_agent_config(tmp_path, relay, c.agent_token, "his-db-01"))
+        assert out.returncode == 0, out.stderr
+        relay.kill()  # acknowledged = on disk: a SIGKILL loses nothing
+        relay.start(tokens=2)
+        total = len(sent) + 1
+        assert relay.health()["backlog"] == total
+        c.start()
+        wait_for(lambda: stored(c, "SELECT count(*) FROM results")[0][0] > 0, 60, "the first forwarded batch",
+                 interval=0.02)
+        relay.kill()  # mid-forward
+        midway = stored(c, "SELECT count(*) FROM results")[0][0]
+        assert 0 < midway < total
+        relay.start(tokens=2)
+        wait_for(lambda: relay.health()["backlog"] == 0, 120, "the relay's spool to empty")
+        uids = [u for (u,) in stored(c, "SELECT uid FROM results")]
+        assert len(uids) == total and set(sent) <= set(uids)  # each exactly once
+        carried = stored(c, "SELECT count(*), count(DISTINCT r.uid) FROM relay_results r "
+                            "JOIN relay_batches b ON b.id = r.batch_id JOIN relays y ON y.id = b.relay_id "
+                            "WHERE y.name = 'front-01'")
+        assert carried == [(total, total)]  # and the collector knows which relay carried each
+        listed = c.cli("host", "list", "--site", SITE).stdout
+        assert "front-01" in listed and "backlog 0" in listed
+    finally:
+        relay.kill()
+        c.stop()
+
+
+def test_the_relay_forwards_through_a_real_proxy(tmp_path):
+    from tests.e2e.test_proxy import PASSWORD, USER, Tinyproxy
+
+    proxy = Tinyproxy(tmp_path)
+    c = CollectorProcess(tmp_path, site=SITE, host="his-db-01")
+    creds = tmp_path / "proxy.credentials"
+    creds.write_text(f"{USER}:{PASSWORD}\n")
+    creds.chmod(0o600)
+    relay = RelayProcess(tmp_path / "relay", c, collector_extra=(
+        f"  proxy: {proxy.url}\n  proxy_credentials_file: {creds}\n"))
+    c.start()
+    try:
+        relay.start()
+        out = _once_push(_agent_config(tmp_path, relay, c.agent_token, "his-db-01"))
+        assert out.returncode == 0, out.stderr
+        wait_for(lambda: stored(c, "SELECT count(*) FROM results")[0][0] == 1, 30, "the result at the collector")
+        log = proxy.log.read_text()
+        assert f"POST http://127.0.0.1:{c.port}/api/v1/results" in log
+        assert f"GET http://127.0.0.1:{c.port}/api/v1/relay/sync" in log
+        assert relay.token not in log and c.agent_token not in log
+    finally:
+        relay.kill()
+        c.stop()
+        proxy.stop()
+
+
+def test_bad_input_at_the_relay(tmp_path):
+    c = CollectorProcess(tmp_path, site=SITE, host="his-db-01")
+    relay = RelayProcess(tmp_path / "relay", c)
+    c.start()
+    relay.start()
+    try:
+        status, answer = post(relay.url, c.agent_token, results(1, "his-db-01", site="other-hospital"))
+        assert status == 403 and "this relay serves site e2e-hospital" in answer["detail"]
+        status, answer = post(relay.url, c.agent_token, results(1, "pacs-01"))
+        assert status == 403 and "not for e2e-hospital/pacs-01" in answer["detail"]
+        status, answer = post(relay.url, relay.token, results(1, "his-db-01"))
+        assert status == 401 and answer["detail"] == "a relay token is not an agent token"
+        status, _ = post(relay.url, "wra_not-a-token", results(1, "his-db-01"))
+        assert status == 401
+        bad = results(1, "his-db-01")
+        bad[0]["status"] = 9
+        status, answer = post(relay.url, c.agent_token, bad)
+        assert status == 422 and answer["detail"][0]["index"] == 0
+        # the relay token is refused where an agent token is expected, at the collector too
+        status, _, _ = get(f"{c.url}/api/v1/agent/config", relay.token)
+        assert status == 403
+        # a revoked token is refused within the sync interval (1 s here, 30 s by default)
+        c.cli("token", "revoke", "--site", SITE, "--host", "his-db-01")
+        answers: list[int] = []
+        wait_for(lambda: answers.append(post(relay.url, c.agent_token, results(1, "his-db-01"))[0]) or
+                 answers[-1] == 401, 10, "the revoked token to be refused")
+        assert set(answers[:-1]) <= {200} and len(answers) <= 12  # taken until the next sync, then refused
+        wait_for(lambda: relay.health()["backlog"] == 0, 30, "the relay to forward what it took")
+        # what it took before the sync went on to the collector (the token was live when sent); nothing else
+        assert stored(c, "SELECT count(*) FROM results") == [(len(answers) - 1,)]
+    finally:
+        relay.kill()
+        c.stop()
+
+
+def test_enrolment_and_central_config_pass_through_and_the_config_is_kept_while_the_uplink_is_down(tmp_path):
+    c = CollectorProcess(tmp_path, site=SITE, host="his-db-01")
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text("templates:\n  base:\n    - {check: uptime, every: 1m}\nassign:\n  - {templates: [base]}\n")
+    assert c.cli("fleet", "apply", str(fleet)).returncode == 0
+    key = c.cli("enrol-key", "create", "--site", SITE).stdout.strip().splitlines()[-1]
+    relay = RelayProcess(tmp_path / "relay", c)
+    c.start()
+    relay.start()
+    try:
+        (tmp_path / "new").mkdir()
+        config = tmp_path / "new" / "agent.yaml"
+        out = subprocess.run([command("wardround-agent"), "enrol", "--url", relay.url, "--key", key, "--config",
+                              str(config), "--host", "pacs-01", "--spool", str(tmp_path / "new" / "spool.db")],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        token = (tmp_path / "new" / "agent.token").read_text().strip()
+        wait_for(lambda: relay.health()["tokens"] == 2, 10, "the new token at the relay")
+        status, body, headers = get(f"{relay.url}/api/v1/agent/config", token)
+        assert status == 200 and b"uptime" in body
+        etag = headers["ETag"]
+        c.stop()
+        status, kept, _ = get(f"{relay.url}/api/v1/agent/config", token)
+        assert status == 200 and kept == body  # the agents keep their checks
+        status, _, _ = get(f"{relay.url}/api/v1/agent/config", token, {"If-None-Match": etag})
+        assert status == 304
+        out = _once_push(str(config))  # the enrolled agent reports through the relay, uplink down
+        assert out.returncode == 0, out.stderr
+    finally:
+        relay.kill()
+        c.stop()
+
+
+def test_a_full_disk_at_the_relay_is_a_503_and_the_agent_keeps_its_results(tmp_path):
+    small = tmp_path / "small"
+    small.mkdir()
+    if shutil.which("mount") is None or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)], capture_output=True).returncode != 0:
+        missing("a tmpfs mount (root)", "mount -t tmpfs needs root")
+    try:
+        c = CollectorProcess(tmp_path, site=SITE, host="his-db-01")
+        relay = RelayProcess(tmp_path / "relay", c, spool=small / "relay.db")
+        c.start()
+        relay.start()
+        c.stop()
+        with open(small / "filler", "wb") as fh:  # fill the disk
+            try:
+                while True:
+                    fh.write(b"\0" * 65536)
+                    fh.flush()
+            except OSError:
+                pass
+        status, answer = post(relay.url, c.agent_token, results(200, "his-db-01"))
+        assert status == 503 and "cannot store results now" in answer["detail"]
+        out = _once_push(_agent_config(tmp_path, relay, c.agent_token, "his-db-01"), wait="3s")
+        assert out.returncode == 4 and "HTTP 503" in out.stderr  # kept in the agent's own spool
+        assert "database or disk is full" in relay.log.read_text()
+    finally:
+        relay.kill()
+        subprocess.run(["umount", str(small)], capture_output=True)
