@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -29,18 +29,23 @@ from checks.result import format_time, is_name
 from collector import audit
 from collector.auth import RELAY_PREFIX, Agent, AuthConflict, AuthError, hash_token, new_token
 from collector.keys import Keyring, default_keyring
+from collector.store import tickets as ticket_store
 from collector.store.db import reading, writing
 from collector.store.tables import (
     agent_token_hosts,
     agent_tokens,
     fleet_hosts,
+    hosts,
     relay_batches,
     relay_results,
     relays,
 )
 
-__all__ = ["DEFAULT_NAME", "RelayReport", "create_relay_token", "list_relays", "record_batch", "sync_document",
-           "touch"]
+if TYPE_CHECKING:
+    from collector.tickets import Tickets
+
+__all__ = ["DEFAULT_NAME", "RelayReport", "create_relay_token", "list_relays", "record_batch", "sweep_silent",
+           "sync_document", "touch"]
 
 DEFAULT_NAME = "relay"
 
@@ -146,3 +151,52 @@ def list_relays(engine: Engine, site: str | None = None) -> list[dict[str, Any]]
     return [{"site": r.site, "relay": r.name, "created_at": format_time(r.created_at),
              "last_contact": format_time(r.last_contact), "never_contacted": r.last_contact is None,
              "backlog": r.backlog, "version": r.version, "site_hosts": counts[r.site]} for r in rows]
+
+
+RELAY_CHECK, SILENT_ITEM = "relay", "silent"
+
+
+def sweep_silent(tickets: Tickets, now: datetime) -> set[tuple[str, str]]:
+    """One "relay silent" ticket (check ``relay``, item ``silent``, host = the relay's name) for each
+    relay silent past its site's agent-silent grace; resolved at its next contact.
+
+    Returns the hosts behind silent relays — those of its site last seen no later than a grace
+    after the relay's last contact: they fell silent with it, and are not reported one by one.
+    """
+    hidden: set[tuple[str, str]] = set()
+    with reading(tickets.engine) as conn:
+        rows = conn.execute(select(relays).where(relays.c.revoked_at.is_(None),
+                                                 relays.c.last_contact.is_not(None))).all()
+    for r in rows:
+        policy = tickets.policies.for_site(r.site)
+        if policy.silent_grace is None:
+            continue
+        grace = policy.silent_grace.time
+        if r.last_contact >= now - grace:
+            _resolve_silent(tickets, r)
+            continue
+        with reading(tickets.engine) as conn:
+            behind = conn.execute(select(hosts.c.host).where(
+                hosts.c.site == r.site, hosts.c.last_seen <= r.last_contact + grace)).scalars().all()
+        hidden.update((r.site, h) for h in behind)
+        if r.silent_since is not None and r.silent_since >= r.last_contact:
+            continue  # this silence has its ticket already
+        summary = (f"relay silent: {r.name} of site {r.site} has made no contact since {format_time(r.last_contact)} "
+                   f"(grace {policy.silent_grace}); the {len(behind)} host(s) behind it are not reported one by one")
+        tickets.open_manual(actor="system", site=r.site, host=r.name, severity=policy.silent_level, summary=summary,
+                            reported_via="monitoring", check=RELAY_CHECK, item=SILENT_ITEM)
+        with writing(tickets.engine) as conn:
+            conn.execute(update(relays).where(relays.c.id == r.id).values(silent_since=r.last_contact))
+    return hidden
+
+
+def _resolve_silent(tickets: Tickets, r: Any) -> None:
+    with reading(tickets.engine) as conn:
+        live = ticket_store.live_ticket(conn, r.site, r.name, RELAY_CHECK, SILENT_ITEM)
+    if live is not None:
+        from collector.tickets import TicketError
+
+        try:
+            tickets.resolve(live.id, "system", f"the relay made contact again at {format_time(r.last_contact)}")
+        except TicketError:  # resolved by hand meanwhile
+            pass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING, cast
 
 from checks.result import format_time
 from collector.store import tickets as store
@@ -19,6 +20,9 @@ from collector.tickets.model import (
     new_ticket,
 )
 
+if TYPE_CHECKING:
+    from collector.tickets import Tickets
+
 
 class Sweep(LedgerBase):
     """The ledger's part the scheduler calls."""
@@ -32,7 +36,10 @@ class Sweep(LedgerBase):
             b, e = self._breach(row.id, now)
             breaches += b
             escalations += e
-        opened, reopened = self._silent(now)
+        # a silent site relay: one "relay silent" ticket, and its hosts are not reported one by one
+        from collector import relays
+
+        opened, reopened = self._silent(now, relays.sweep_silent(cast("Tickets", self), now))
         return SweepReport(breaches, escalations, opened, reopened)
 
     def _breach(self, ticket_id: int, now: datetime) -> tuple[int, int]:
@@ -61,7 +68,7 @@ class Sweep(LedgerBase):
                                        f"the {kind} deadline passed")
         return breaches, escalations
 
-    def _silent(self, now: datetime) -> tuple[int, int]:
+    def _silent(self, now: datetime, hidden: set[tuple[str, str]]) -> tuple[int, int]:
         opened = reopened = 0
         with reading(self.engine) as conn:
             candidates = store.silent_hosts(conn)
@@ -70,7 +77,7 @@ class Sweep(LedgerBase):
             if policy.silent_grace is None:
                 continue
             term, grace = policy.silent_grace, policy.silent_grace.time
-            if h.last_seen >= now - grace:
+            if h.last_seen >= now - grace or (h.site, h.host) in hidden:
                 continue
             if h.silent_opened_at is not None and h.silent_opened_at > h.last_seen:
                 continue  # this silence has its ticket already (live, resolved or closed)

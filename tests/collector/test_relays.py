@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -15,6 +16,7 @@ from collector.auth import create_agent_token
 from collector.relays import create_relay_token, list_relays
 from collector.store import tables
 from collector.store.db import reading
+from collector.store.tickets import TicketFilter
 from collector.store.tables import relay_batches, relay_results, relays, results
 from tests.collector.conftest import HOST, SITE, make_batch
 
@@ -102,3 +104,24 @@ def test_token_create_relay_prints_the_token_on_the_last_line_and_refuses_a_seco
     assert cli("--relay", "--site", "s1", "--host", "front-02").returncode == 0
     no_host = cli("--site", "s1")
     assert no_host.returncode == 2 and "--host is required" in no_host.stderr
+
+
+def test_a_silent_relay_opens_one_relay_silent_ticket_not_one_per_agent_and_its_contact_resolves_it(
+        client, engine, relay_headers):
+    from collector.tickets import Tickets
+
+    create_agent_token(engine, site=SITE, host="pacs-02")
+    r = client.post("/api/v1/results", json={"results": make_batch(1) + make_batch(1, host="pacs-02")},
+                    headers=relay_headers)
+    assert r.status_code == 200
+    tickets = Tickets(engine)
+    later = datetime.now(UTC) + timedelta(hours=2)
+    tickets.sweep(later)
+    tickets.sweep(later + timedelta(minutes=1))  # once per silence
+    live = [(t["host"], t["check"], t["item"]) for t in tickets.list(TicketFilter()) if t["state"] == "open"]
+    assert live == [("front-01", "relay", "silent")]
+    [ticket] = tickets.list(TicketFilter())
+    assert "the 2 host(s) behind it are not reported one by one" in ticket["summary"]
+    client.get("/api/v1/relay/sync", headers=relay_headers)  # contact again
+    tickets.sweep(datetime.now(UTC))
+    assert tickets.get(ticket["id"])["state"] == "resolved"
