@@ -65,7 +65,8 @@ WHO = {
 }
 CALLERS = ("none", "wrong", "agent", "relay", "viewer", "engineer", "admin")
 # "enrolment key": no caller here holds one (tests/collector/test_fleet.py enrols): every token is 403
-MAY = {"anyone": set(CALLERS), "agent": {"agent"}, "relay": {"relay"}, "agent or relay": {"agent", "relay"}, "viewer": {"viewer", "engineer", "admin"},
+MAY = {"anyone": set(CALLERS), "agent": {"agent"}, "relay": {"relay"},
+       "agent or relay": {"agent", "relay"}, "viewer": {"viewer", "engineer", "admin"},
        "engineer": {"engineer", "admin"}, "admin": {"admin"}, "enrolment key": set()}
 
 

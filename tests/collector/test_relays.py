@@ -16,8 +16,8 @@ from collector.auth import create_agent_token
 from collector.relays import create_relay_token, list_relays
 from collector.store import tables
 from collector.store.db import reading
-from collector.store.tickets import TicketFilter
 from collector.store.tables import relay_batches, relay_results, relays, results
+from collector.store.tickets import TicketFilter
 from tests.collector.conftest import HOST, SITE, make_batch
 
 
