@@ -53,6 +53,7 @@ __all__ = [
     "hash_token",
     "insert_agent_token",
     "new_token",
+    "relay_principal",
 ]
 
 AGENT_PREFIX = "wra_"
@@ -233,7 +234,12 @@ def _relay(conn: Connection, digest: str) -> Agent | None:
                        .where(relays.c.token_hash == digest, relays.c.revoked_at.is_(None))).first()
     if row is None or not hmac.compare_digest(row.token_hash, digest):
         return None
+    return relay_principal(conn, row.id, row.site, row.name)
+
+
+def relay_principal(conn: Connection, relay_id: int, site: str, name: str) -> Agent:
+    """Relay ``name`` of ``site`` as a principal: it writes for the site's enrolled, approved, live hosts."""
     hosts = conn.execute(select(fleet_hosts.c.host).where(
-        fleet_hosts.c.site == row.site, fleet_hosts.c.retired_at.is_(None),
+        fleet_hosts.c.site == site, fleet_hosts.c.retired_at.is_(None),
         fleet_hosts.c.approved_at.is_not(None))).scalars().all()
-    return Agent(site=row.site, host=row.name, also_hosts=frozenset(hosts), token_id=row.id, relay=row.name)
+    return Agent(site=site, host=name, also_hosts=frozenset(hosts), token_id=relay_id, relay=name)

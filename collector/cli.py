@@ -143,6 +143,16 @@ def _access_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], co
                     help="another host of the same site this token may write results for: a host its "
                          "agent checks remotely (a check entry with host: NAME); repeatable")
 
+    imp = sub.add_parser("import", parents=[common], help="import file-ferry bundles from a site relay",
+                         description="Verify and store bundle files written by `wardround-agent relay --export` "
+                                     "(docs/deploy.md): idempotent (a bundle imported twice or out of order "
+                                     "changes nothing); a forged or corrupt bundle is refused whole (exit code 1); "
+                                     "gaps in a relay's sequence numbers are reported.")
+    imp.add_argument("files", nargs="*", metavar="FILE", help="bundle files (*.wrb)")
+    imp.add_argument("--watch", default=None, metavar="DIR",
+                     help="keep importing the *.wrb files that appear in DIR (moved to DIR/imported or "
+                          "DIR/refused), every 10 s, until stopped")
+
     user = sub.add_parser("user", help="people's API tokens")
     user_sub = user.add_subparsers(dest="action", metavar="ACTION", required=True)
     uc = user_sub.add_parser("create", parents=[common], help="create a person and their API token",
@@ -483,6 +493,8 @@ def _run(args: argparse.Namespace) -> int:
                 raise CliError(f"{out}: cannot write: {exc.strerror or exc}") from exc
             print(f"record {args.id} written to {out}; check it with: wardround-collector record verify {out} "
                   "--public-key <the collector's public key>")
+        elif args.command == "import":
+            return _import(args, settings, engine, keys)
         elif args.command == "token" and args.relay:
             name = args.host or relays.DEFAULT_NAME
             token = relays.create_relay_token(engine, site=args.site, name=name, keys=keys)
@@ -506,6 +518,38 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     return 0
+
+
+def _import(args: argparse.Namespace, settings: Settings, engine: Engine, keys: Keyring | None) -> int:
+    """``import FILE...`` / ``import --watch DIR``: 1 when a bundle was refused, else 0 (gaps are reported)."""
+    from collector import ferry
+    from collector.ingest import Ingestor
+    from collector.tickets import Tickets
+
+    if not args.files and not args.watch:
+        raise AuthError("import: name bundle files, or --watch DIR")
+    if args.watch and not Path(args.watch).is_dir():
+        raise AuthError(f"import --watch: {args.watch} is not a directory")
+    policies = load_policies(settings.policy_file) if settings.policy_file else None
+    ingestor = Ingestor(engine, tickets=Tickets(engine, policies, keys=keys))
+    refused = 0
+    for f in args.files:
+        try:
+            print(ferry.describe(ferry.import_bundle(engine, ingestor, f, keys=keys)))
+        except ferry.BundleRefused as exc:
+            refused += 1
+            print(f"{os.path.basename(f)}: refused whole: {exc}", file=sys.stderr)
+    if args.watch:
+        for done in ferry.watch(engine, ingestor, Path(args.watch), keys=keys):
+            if isinstance(done, tuple):
+                print(f"{done[0]}: refused whole: {done[1]}", file=sys.stderr, flush=True)
+            else:
+                print(ferry.describe(done), flush=True)
+                for line in ferry.gap_lines(engine):
+                    print(line, file=sys.stderr, flush=True)
+    for line in ferry.gap_lines(engine):
+        print(line, file=sys.stderr)
+    return 1 if refused else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

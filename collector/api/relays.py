@@ -7,32 +7,15 @@ results it holds and which version it runs); the call is its contact, shown in t
 from __future__ import annotations
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from collector import relays
 from collector.api import JSON
 from collector.api.deps import EngineDep, RelayDep
-from collector.api.models import _ANSWER, Time  # the answer models' shared rules
+from collector.api.models import RelaySync
 from collector.api.openapi import errors
 
 router = APIRouter()
-
-
-class RelayToken(BaseModel):
-    model_config = _ANSWER
-    hash: str
-    host: str
-    also_hosts: list[str]
-    expires_at: Time | None
-
-
-class RelaySync(BaseModel):
-    model_config = _ANSWER
-    site: str
-    relay: str
-    tokens: list[RelayToken]
-    server_time: Time
 
 
 @router.get("/relay/sync", response_class=JSON, response_model=RelaySync, responses=errors(401, 403, 422, 503))

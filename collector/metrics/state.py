@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from checks.catalogue import BACKUP_CHECKS
 from checks.result import Status
+from collector.ferry import FerryCollector
 from collector.metrics.exports import (
     BACKUP_OUTCOME,
     BOUNDS,
@@ -244,6 +245,7 @@ class CollectorMetrics:
         self.registry = CollectorRegistry()
         self.registry.register(NotificationCollector(engine))
         self.registry.register(TicketCollector(engine))
+        self.registry.register(FerryCollector(engine))  # site relays and ferry bundles
         self.ingest_results = Counter(
             "wardround_ingest_results", "Results received, by outcome", ["outcome"],
             registry=self.registry)

@@ -41,7 +41,7 @@ __all__ = [
     "LIVE_STATES", "archive_entries", "web_sessions", "records", "record_signatures", "audit_log",
     "ticket_followups", "health_probe",
     "enrol_keys", "fleet_hosts", "fleet_versions",
-    "relays", "relay_batches", "relay_results", "relay_bundles",
+    "relays", "relay_batches", "relay_results", "relay_bundles", "ferry_refused",
 ]
 
 MAX_ROW_ID = 2**63 - 1  # ids are BIGINT (64-bit signed) on every backend: nothing larger can name a row
@@ -582,4 +582,13 @@ relay_bundles = Table(
     Column("imported_at", UTCDateTime, nullable=False),
     Column("file", String(255), nullable=False),
     Column("results", Integer, nullable=False),
+)
+
+# Ferry bundles refused whole (forged, corrupt, unknown relay): kept for the metrics and the log.
+ferry_refused = Table(
+    "ferry_refused", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("file", String(255), nullable=False),
+    Column("reason", Text, nullable=False),
 )

@@ -45,6 +45,7 @@ from collector.api.models.fleet import (
     TokenRotate,
 )
 from collector.api.models.hosts import Host, HostList
+from collector.api.models.relays import RelaySync, RelayToken
 from collector.api.models.records import (
     CheckedSignature,
     Day,
@@ -139,6 +140,8 @@ __all__ = [
     "RecordPeriod",
     "RecordSign",
     "RecordSummary",
+    "RelaySync",
+    "RelayToken",
     "ResultBatch",
     "ResultList",
     "Revoked",

@@ -1,6 +1,7 @@
 """Site relays and the file ferry: ``relays`` (relay tokens, hashed; last contact and backlog),
 ``relay_batches`` and ``relay_results`` (which relay carried which result, beside the results
-table), ``relay_bundles`` (ferry bundle sequence numbers imported, per relay).
+table), ``relay_bundles`` (ferry bundle sequence numbers imported, per relay), ``ferry_refused``
+(bundles refused whole: forged, corrupt).
 
 Revision ID: 0013
 Revises: 0012
@@ -60,9 +61,17 @@ def upgrade() -> None:
         sa.Column("file", sa.String(255), nullable=False),
         sa.Column("results", sa.Integer, nullable=False),
     )
+    op.create_table(
+        "ferry_refused",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("at", UTCDateTime, nullable=False),
+        sa.Column("file", sa.String(255), nullable=False),
+        sa.Column("reason", sa.Text, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("ferry_refused")
     op.drop_table("relay_bundles")
     op.drop_table("relay_results")
     op.drop_index("ix_relay_batches_relay", "relay_batches")

@@ -1,0 +1,276 @@
+"""The file ferry, collector side: ``wardround-collector import FILE...`` and ``import --watch DIR``.
+
+A relay behind a one-way gateway (网闸) writes bundle files (agent/ferry.py)::
+
+    WRB1 <HMAC-SHA256 hex>\\n
+    <gzip of {"format": 1, "site", "seq", "created_at", "backlog", "results": [...]}>
+
+Each bundle is checked whole before anything is stored: its signature must match one live
+relay's key (the relay token's SHA-256, which is what the collector keeps), it must inflate
+within :data:`MAX_INFLATED` to that relay's site, and its results must be well formed.  A
+bundle that fails any of this — forged, corrupt, truncated, from an unknown relay — is
+refused whole: named in the log, in ``ferry_refused`` (``wardround_ferry_bundles_total
+{outcome="refused"}``) and in the audit log.
+
+Importing is idempotent: results are stored by id (a result already stored is a
+duplicate), and a bundle whose sequence number was imported before is skipped, so a
+bundle imported twice or out of order changes nothing.  After each import the sequence
+numbers of each relay are checked for gaps (``wardround_ferry_missing_bundles``): a lost
+file is reported, not hidden.  Results of a host the relay may not write for (retired,
+not enrolled) are left out and counted, like a 403 for a forwarding relay.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine, func, insert, select
+
+from collector import audit, relays
+from collector.auth import relay_principal
+from collector.ingest import IngestError, Ingestor
+from collector.keys import Keyring, default_keyring
+from collector.store.db import reading, writing
+from collector.store.tables import ferry_refused, relay_bundles
+from collector.store.tables import relays as relays_table
+
+__all__ = ["BundleRefused", "FerryCollector", "Imported", "gaps", "import_bundle"]
+
+log = logging.getLogger(__name__)
+
+MAGIC = b"WRB1 "
+MAX_FILE = 64 * 2**20
+MAX_INFLATED = 256 * 2**20
+
+
+class BundleRefused(Exception):
+    """The bundle is refused whole (nothing of it is stored)."""
+
+
+@dataclass
+class Imported:
+    file: str
+    site: str
+    relay: str
+    seq: int
+    results: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    refused_hosts: list[str] = field(default_factory=list)
+    again: bool = False  # this sequence number was imported before: skipped
+
+
+def _verify(engine: Engine, data: bytes) -> tuple[Any, bytes]:
+    """(the relay row whose key signed it, the payload); BundleRefused otherwise."""
+    head, newline, payload = data.partition(b"\n")
+    if not newline or not head.startswith(MAGIC) or len(head) != len(MAGIC) + 64:
+        raise BundleRefused("not a Wardround bundle (expected a first line 'WRB1 <signature>')")
+    signature = head[len(MAGIC):]
+    with reading(engine) as conn:
+        rows = conn.execute(select(relays_table).where(relays_table.c.revoked_at.is_(None))).all()
+    for row in rows:
+        expected = hmac.new(row.token_hash.encode("ascii"), payload, hashlib.sha256).hexdigest().encode("ascii")
+        if hmac.compare_digest(expected, signature):
+            return row, payload
+    raise BundleRefused("the signature matches no relay's key: forged, altered, or from a relay whose token "
+                        "was revoked (wardround-collector token create --relay)")
+
+
+def _document(payload: bytes, site: str) -> dict[str, Any]:
+    try:
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        raw = inflater.decompress(payload, MAX_INFLATED + 1)
+        if len(raw) > MAX_INFLATED or not inflater.eof:
+            raise BundleRefused("the bundle is truncated or inflates past 256 MiB")
+        doc = orjson.loads(raw)
+    except (zlib.error, orjson.JSONDecodeError) as exc:
+        raise BundleRefused(f"the bundle is corrupt: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("format") != 1 or not isinstance(doc.get("results"), list):
+        raise BundleRefused("the bundle is not format 1 with a list of results")
+    seq = doc.get("seq")
+    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
+        raise BundleRefused("the bundle has no sequence number")
+    if doc.get("site") != site:
+        raise BundleRefused(f"the bundle says site {doc.get('site')!r}; its relay serves {site!r}")
+    return doc
+
+
+def import_bundle(engine: Engine, ingestor: Ingestor, path: str | os.PathLike[str], *,
+                  keys: Keyring | None = None) -> Imported:
+    """Verify and store one bundle file; BundleRefused (recorded, logged) when it is refused whole."""
+    name = os.path.basename(os.fspath(path))
+    try:
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read(MAX_FILE + 1)
+        except OSError as exc:
+            raise BundleRefused(f"cannot read it: {exc.strerror or exc}") from None
+        if len(data) > MAX_FILE:
+            raise BundleRefused("larger than 64 MiB: not a bundle of this relay")
+        row, payload = _verify(engine, data)
+        doc = _document(payload, row.site)
+        return _store(engine, ingestor, name, row, doc, keys or default_keyring())
+    except BundleRefused as exc:
+        _refused(engine, name, str(exc), keys or default_keyring())
+        raise
+
+
+def _store(engine: Engine, ingestor: Ingestor, name: str, row: Any, doc: dict[str, Any], keys: Keyring) -> Imported:
+    seq = int(doc["seq"])
+    out = Imported(file=name, site=row.site, relay=row.name, seq=seq, results=len(doc["results"]))
+    with reading(engine) as conn:
+        if conn.execute(select(relay_bundles.c.seq).where(relay_bundles.c.relay_id == row.id,
+                                                          relay_bundles.c.seq == seq)).first() is not None:
+            out.again = True
+            return out
+        relay = relay_principal(conn, row.id, row.site, row.name)
+    ok, left_out = [], set()
+    for r in doc["results"]:  # anything malformed goes to ingest, which refuses the bundle
+        if isinstance(r, dict) and not relay.may_write(str(r.get("site")), str(r.get("host"))):
+            left_out.add(f"{r.get('site')}/{r.get('host')}")
+        else:
+            ok.append(r)
+    out.refused_hosts = sorted(left_out)
+    backlog = doc.get("backlog") if isinstance(doc.get("backlog"), int) else None
+    if ok:
+        body = orjson.dumps({"results": ok, "agent": {"spool_backlog": backlog}})
+        try:
+            outcome = ingestor.ingest(relay, body)
+        except IngestError as exc:
+            raise BundleRefused(f"its results are not valid: {str(exc.detail)[:300]}") from None
+        out.accepted, out.duplicates = len(outcome.accepted), len(outcome.duplicates)
+        relays.record_batch(engine, relay, accepted=outcome.accepted, total=len(ok), via="bundle", seq=seq,
+                            report=relays.RelayReport(backlog=backlog))
+    now = datetime.now(UTC)
+    with writing(engine) as conn:
+        conn.execute(insert(relay_bundles).values(relay_id=row.id, seq=seq, imported_at=now, file=name[:255],
+                                                  results=out.results))
+        if not ok:
+            relays.touch(conn, row.id, now, relays.RelayReport(backlog=backlog))
+        audit.append(conn, keys, actor=audit.local_actor(), action="relay.import",
+                     target=f"relay:{row.site}/{row.name}", at=now,
+                     detail={"file": name[:255], "seq": seq, "results": out.results, "accepted": out.accepted,
+                             "left_out": out.refused_hosts[:20]})
+    return out
+
+
+def _refused(engine: Engine, name: str, reason: str, keys: Keyring) -> None:
+    log.error("ferry: bundle %s refused whole: %s", name, reason)
+    now = datetime.now(UTC)
+    with writing(engine) as conn:
+        conn.execute(insert(ferry_refused).values(at=now, file=name[:255], reason=reason[:2000]))
+        audit.append(conn, keys, actor=audit.local_actor(), action="relay.import", outcome="failed",
+                     target=f"bundle:{name[:200]}", detail={"reason": reason[:500]}, at=now)
+
+
+def gaps(engine: Engine) -> list[dict[str, Any]]:
+    """Per relay with bundles: the sequence numbers missing below its newest (a lost or delayed file)."""
+    with reading(engine) as conn:
+        rows = conn.execute(select(relays_table.c.site, relays_table.c.name, relay_bundles.c.seq)
+                            .select_from(relay_bundles.join(relays_table))
+                            .order_by(relays_table.c.site, relays_table.c.name, relay_bundles.c.seq)).all()
+    seen: dict[tuple[str, str], list[int]] = {}
+    for site, name, seq in rows:
+        seen.setdefault((site, name), []).append(int(seq))
+    out = []
+    for (site, name), seqs in seen.items():
+        have = set(seqs)
+        missing = [n for n in range(1, max(seqs) + 1) if n not in have]
+        out.append({"site": site, "relay": name, "newest": max(seqs), "missing": missing})
+    return out
+
+
+def ranges(numbers: list[int]) -> str:
+    """``[4, 5, 6, 9]`` → ``4-6, 9``."""
+    parts: list[str] = []
+    for n in numbers:
+        if parts and parts[-1].split("-")[-1] == str(n - 1):
+            parts[-1] = f"{parts[-1].split('-')[0]}-{n}"
+        else:
+            parts.append(str(n))
+    return ", ".join(parts)
+
+
+def watch(engine: Engine, ingestor: Ingestor, folder: Path, *, every_s: float = 10.0, once: bool = False,
+          keys: Keyring | None = None) -> Iterator[Imported | tuple[str, str]]:
+    """Import each ``*.wrb`` that appears in ``folder`` (oldest name first), then move it to
+    ``folder/imported`` or ``folder/refused``; yields what happened to each."""
+    import time
+
+    for sub in ("imported", "refused"):
+        (folder / sub).mkdir(exist_ok=True)
+    while True:
+        for path in sorted(folder.glob("*.wrb")):
+            try:
+                done: Imported | tuple[str, str] = import_bundle(engine, ingestor, path, keys=keys)
+                target = folder / "imported" / path.name
+            except BundleRefused as exc:
+                done = (path.name, str(exc))
+                target = folder / "refused" / path.name
+            os.replace(path, target)
+            yield done
+        if once:
+            return
+        time.sleep(every_s)
+
+
+class FerryCollector(Collector):
+    """``/metrics``: bundles imported and refused, missing sequence numbers, relays' backlog and contact."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[Metric]:
+        bundles = CounterMetricFamily("wardround_ferry_bundles", "Ferry bundles by outcome (imported, refused)",
+                                      labels=["outcome"])
+        missing = GaugeMetricFamily("wardround_ferry_missing_bundles",
+                                    "Bundle sequence numbers missing below a relay's newest", labels=["site", "relay"])
+        backlog = GaugeMetricFamily("wardround_relay_backlog", "Results a relay said it holds",
+                                    labels=["site", "relay"])
+        contact = GaugeMetricFamily("wardround_relay_last_contact_timestamp_seconds",
+                                    "A relay's last contact (a forwarded batch, a sync or a bundle)",
+                                    labels=["site", "relay"])
+        with reading(self.engine) as conn:
+            imported = conn.execute(select(func.count()).select_from(relay_bundles)).scalar_one()
+            refused = conn.execute(select(func.count()).select_from(ferry_refused)).scalar_one()
+            live = conn.execute(select(relays_table).where(relays_table.c.revoked_at.is_(None))).all()
+        bundles.add_metric(["imported"], imported)
+        bundles.add_metric(["refused"], refused)
+        for g in gaps(self.engine):
+            missing.add_metric([g["site"], g["relay"]], len(g["missing"]))
+        for r in live:
+            if r.backlog is not None:
+                backlog.add_metric([r.site, r.name], r.backlog)
+            if r.last_contact is not None:
+                contact.add_metric([r.site, r.name], r.last_contact.timestamp())
+        yield from (bundles, missing, backlog, contact)
+
+
+def describe(done: Imported) -> str:
+    """One line for a person: what an import did."""
+    if done.again:
+        return (f"{done.file}: bundle {done.seq} of relay {done.relay} ({done.site}) was imported before; "
+                "nothing changed")
+    left = (f"; left out results of hosts the relay may not write for: {', '.join(done.refused_hosts[:5])}"
+            if done.refused_hosts else "")
+    return (f"{done.file}: bundle {done.seq} of relay {done.relay} ({done.site}): {done.results} results, "
+            f"{done.accepted} new, {done.duplicates} already stored{left}")
+
+
+def gap_lines(engine: Engine) -> list[str]:
+    return [f"gap: relay {g['relay']} ({g['site']}) has bundles up to {g['newest']} but not {ranges(g['missing'])}: "
+            "a file was lost or is still on its way" for g in gaps(engine) if g["missing"]]
+
+

@@ -1,0 +1,114 @@
+"""The file ferry end to end: a relay writes bundles, a test "gateway" carries them badly, the collector imports.
+
+The gateway drops, repeats and reorders files; each result is stored exactly once, and the
+dropped bundle is reported as a gap until it turns up.  A forged or corrupt bundle is refused
+whole, in the log and the metrics.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import CollectorProcess, command, wait_for
+from tests.e2e.relay import SITE, RelayProcess, post, results, stored
+
+pytestmark = pytest.mark.slow
+
+
+def _import(c: CollectorProcess, *files: Path) -> subprocess.CompletedProcess[str]:
+    return c.cli("import", *map(str, files), check=False)
+
+
+def test_bundles_dropped_repeated_and_reordered_by_the_gateway_store_each_result_once(tmp_path):
+    c = CollectorProcess(tmp_path, site=SITE, host="his-db-01")
+    out = tmp_path / "gateway-out"
+    out.mkdir()
+    relay = RelayProcess(tmp_path / "relay", c, extra=f"export: {{dir: {out}, every: 1s}}\n")
+    c.start()
+    relay.start()
+    c.stop()  # behind the gateway: the relay never reaches the collector again
+    sent: dict[int, list[str]] = {}
+    try:
+        for seq in range(1, 7):
+            batch = results(300, "his-db-01")
+            status, answer = post(relay.url, c.agent_token, batch)
+            assert status == 200, answer
+            wait_for(lambda: len(list(out.glob("*.wrb"))) == seq, 15, f"bundle {seq}")  # noqa: B023
+            sent[seq] = answer["accepted"]
+    finally:
+        relay.kill()
+    bundles = sorted(out.glob("*.wrb"))
+    assert [b.name for b in bundles] == [f"wardround-{SITE}-{n:010d}.wrb" for n in range(1, 7)]
+    assert not list(out.glob(".*"))  # no half-written file is ever visible
+    inbox = tmp_path / "gateway-in"
+    inbox.mkdir()
+    carried = [bundles[i] for i in (5, 4, 1, 0, 1, 4, 3)]  # bundle 3 is lost; 2 and 5 come twice; out of order
+    first = _import(c, *[shutil.copy(b, inbox / f"{n}-{b.name}") for n, b in enumerate(carried[:4])])
+    assert first.returncode == 0, first.stderr
+    second = _import(c, *[shutil.copy(b, inbox / f"{n}b-{b.name}") for n, b in enumerate(carried[4:])])
+    assert second.returncode == 0, second.stderr
+    assert "was imported before; nothing changed" in second.stdout
+    assert "gap: relay front-01 (e2e-hospital) has bundles up to 6 but not 3" in second.stderr
+    uids = [u for (u,) in stored(c, "SELECT uid FROM results")]
+    expected = {i for n in (1, 2, 4, 5, 6) for i in sent[n]}
+    assert len(uids) == len(expected) and set(uids) == expected  # exactly once, and nothing of bundle 3
+    late = _import(c, shutil.copy(bundles[2], inbox / "late.wrb"))  # the lost file turns up
+    assert late.returncode == 0 and "gap" not in late.stderr
+    assert sorted(u for (u,) in stored(c, "SELECT uid FROM results")) == sorted(i for v in sent.values() for i in v)
+    assert stored(c, "SELECT count(*) FROM relay_bundles") == [(6,)]
+
+    # forged and corrupt bundles are refused whole
+    data = bundles[0].read_bytes()
+    altered = bytearray(data)
+    altered[-20] ^= 0x01
+    (inbox / "altered.wrb").write_bytes(bytes(altered))
+    (inbox / "forged.wrb").write_bytes(b"WRB1 " + b"0" * 64 + b"\n" + data.split(b"\n", 1)[1])
+    (inbox / "garbage.wrb").write_bytes(b"not a bundle at all")
+    bad = _import(c, inbox / "altered.wrb", inbox / "forged.wrb", inbox / "garbage.wrb")
+    assert bad.returncode == 1
+    assert bad.stderr.count(".wrb: refused whole") == 3 and "ferry: bundle forged.wrb refused whole" in bad.stderr
+    assert "matches no relay's key" in bad.stderr
+    assert stored(c, "SELECT count(*) FROM ferry_refused") == [(3,)]
+    c.start()
+    try:
+        with urllib.request.urlopen(f"{c.url}/metrics", timeout=30) as r:
+            metrics = r.read().decode()
+        assert 'wardround_ferry_bundles_total{outcome="refused"} 3.0' in metrics
+        assert 'wardround_ferry_bundles_total{outcome="imported"} 6.0' in metrics
+        assert 'wardround_ferry_missing_bundles{relay="front-01",site="e2e-hospital"} 0.0' in metrics
+    finally:
+        c.stop()
+
+
+def test_a_watched_import_directory_takes_bundles_as_they_arrive(tmp_path):
+    c = CollectorProcess(tmp_path, site=SITE, host="his-db-01")
+    out = tmp_path / "gateway-out"
+    out.mkdir()
+    relay = RelayProcess(tmp_path / "relay", c, extra=f"export: {{dir: {out}, every: 1s}}\n")
+    c.start()
+    relay.start()
+    try:
+        assert post(relay.url, c.agent_token, results(50, "his-db-01"))[0] == 200
+        wait_for(lambda: len(list(out.glob("*.wrb"))) == 1, 15, "a bundle")
+    finally:
+        relay.kill()
+        c.stop()
+    watched = tmp_path / "import"
+    watched.mkdir()
+    proc = subprocess.Popen([command("wardround-collector"), "import", "--watch", str(watched), "--db", c.db],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)
+        [bundle] = out.glob("*.wrb")
+        shutil.copy(bundle, watched / bundle.name)
+        wait_for(lambda: (watched / "imported" / bundle.name).exists(), 30, "the bundle to be imported")
+        assert stored(c, "SELECT count(*) FROM results") == [(50,)]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
