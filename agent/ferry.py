@@ -16,6 +16,11 @@ disk and renamed: the gateway never sees half a file, and a name is never writte
 The sequence number is reserved in the spool before the file is written, and the results
 leave the spool only after the rename, so a crash at any point loses nothing (the results go
 again in the next bundle; the collector stores each once).
+
+The other way, where the gateway carries files in too: ``wardround-collector relay bundle``
+writes a sync bundle (``WRS1``, signed with the same key) with the site's agent token hashes
+and each host's central config; the relay applies those it finds in ``export.inbox`` (the
+newest wins) and keeps the last it had where nothing comes.
 """
 
 from __future__ import annotations
@@ -27,7 +32,9 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from agent.relay_config import ExportConfig, RelayConfig
 from agent.spool import Spool
@@ -38,6 +45,9 @@ __all__ = ["BUNDLE_MAGIC", "Exporter", "bundle_name", "sign"]
 log = logging.getLogger(__name__)
 
 BUNDLE_MAGIC = b"WRB1"
+SYNC_MAGIC = b"WRS1 "
+MAX_SYNC_BYTES = 64 * 2**20
+_SYNC_STATE = "relay.inbox"
 BUNDLE_RESULTS = 5000  # results per bundle at most
 _SEQ_STATE = "relay.export"
 
@@ -59,7 +69,7 @@ class Exporter:
     """Moves the relay's spool into bundle files, oldest first."""
 
     def __init__(self, spool: Spool, config: RelayConfig, export: ExportConfig, *,
-                 stop: threading.Event | None = None):
+                 stop: threading.Event | None = None, apply: Callable[[dict[str, Any]], None] | None = None):
         if config.collector is None:
             raise ValueError("the relay token (collector.token_file) signs the bundles")
         self.spool = spool
@@ -68,10 +78,13 @@ class Exporter:
         self.every_s = export.every_s
         self.key = signing_key(config.collector.token)
         self.stop = stop or threading.Event()
+        self.inbox = export.inbox
+        self.apply = apply  # takes a verified sync document (tokens, configs)
 
     def loop(self) -> None:
         while not self.stop.is_set():
             try:
+                self.take_inbox()
                 self.export()
             except OSError as exc:
                 log.error("export: cannot write a bundle in %s: %s (the results stay in the spool)", self.dir, exc)
@@ -98,6 +111,46 @@ class Exporter:
             log.info("export: %s with %d results", name, len(rows))
             written.append(os.path.join(self.dir, name))
 
+    def take_inbox(self) -> int:
+        """Apply the sync bundles in the inbox, oldest name first (moved to applied/ or refused/)."""
+        if self.inbox is None or self.apply is None:
+            return 0
+        applied = 0
+        for name in sorted(n for n in os.listdir(self.inbox) if n.endswith(".wrs")):
+            path = os.path.join(self.inbox, name)
+            try:
+                doc = self.open_sync(path)
+            except ValueError as exc:
+                log.error("inbox: %s refused: %s", name, exc)
+                _move(path, os.path.join(self.inbox, "refused"))
+                continue
+            done = self.spool.load_state(_SYNC_STATE).get("created_at", "")
+            if str(doc.get("server_time", "")) > done:  # an older file that arrives late changes nothing
+                self.apply(doc)
+                self.spool.save_state(_SYNC_STATE, {"created_at": str(doc.get("server_time", ""))})
+                applied += 1
+                log.info("inbox: %s applied: %d agent tokens, %d configs", name, len(doc.get("tokens", [])),
+                         len(doc.get("configs", {})))
+            _move(path, os.path.join(self.inbox, "applied"))
+        return applied
+
+    def open_sync(self, path: str) -> dict[str, Any]:
+        """A verified sync document; ValueError when it is not one signed for this relay."""
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_SYNC_BYTES + 1)
+        head, newline, payload = data.partition(b"\n")
+        if not newline or not head.startswith(SYNC_MAGIC) or len(data) > MAX_SYNC_BYTES:
+            raise ValueError("not a Wardround sync bundle")
+        if not hmac.compare_digest(head[len(SYNC_MAGIC):], sign(self.key, payload).encode("ascii")):
+            raise ValueError("the signature does not match this relay's key (forged, altered, or for another relay)")
+        try:
+            doc = json.loads(gzip.decompress(payload))
+        except (OSError, EOFError, ValueError) as exc:
+            raise ValueError(f"corrupt: {exc}") from None
+        if not isinstance(doc, dict) or doc.get("kind") != "sync" or doc.get("site") != self.site:
+            raise ValueError(f"not a sync bundle for site {self.site}")
+        return doc
+
     def _write(self, name: str, data: bytes) -> None:
         final = os.path.join(self.dir, name)
         part = os.path.join(self.dir, f".{name}.part")
@@ -115,3 +168,8 @@ class Exporter:
                 os.fsync(dfd)
             finally:
                 os.close(dfd)
+
+
+def _move(path: str, folder: str) -> None:
+    os.makedirs(folder, exist_ok=True)
+    os.replace(path, os.path.join(folder, os.path.basename(path)))

@@ -214,8 +214,10 @@ class Relay:
     def pass_through(self, method: str, path: str, token: str, body: bytes | None,
                      headers: dict[str, str]) -> Answer:
         """One request to the collector with the agent's own credentials; 503 when it is unreachable."""
-        if self.http is None:
-            return Answer(503, {"detail": "this relay only exports bundles: it does not reach the collector"})
+        if self.http is None or self.config.export is not None:
+            return Answer(503, {"detail": "this relay writes bundles for a file gateway: it does not reach the "
+                                          "collector (enrol with `wardround-collector token create`; configs "
+                                          "come in sync bundles)"})
         try:
             got = self.http.exchange(method, self.http.url(path), timeout=self.timeout_s, data=body,
                                      headers=headers, token=token)
@@ -278,6 +280,15 @@ class Relay:
         log.debug("sync: %d agent tokens of site %s", n, self.site)
         return True
 
+    def apply_sync(self, doc: dict[str, Any]) -> None:
+        """A sync bundle from the file ferry: the site's tokens, and each host's config to keep."""
+        self.tokens.replace(doc)
+        configs = doc.get("configs")
+        for host, kept in (configs.items() if isinstance(configs, dict) else []):
+            if isinstance(kept, dict) and isinstance(kept.get("body"), str):
+                self.spool.save_state(_CONFIG_STATE + str(host), {"etag": str(kept.get("etag", "")),
+                                                                   "body": kept["body"], "encoding": ""})
+
     def sync_loop(self) -> None:
         while not self.stop.is_set():
             try:
@@ -312,12 +323,12 @@ class Relay:
     def threads(self) -> list[threading.Thread]:
         """The relay's background work: token sync, and forwarding or exporting."""
         out = []
-        if self.http is not None:
+        if self.http is not None and self.config.export is None:  # behind a file gateway: no uplink
             out.append(threading.Thread(target=self.sync_loop, name="relay-sync", daemon=True))
         if self.config.export is not None:
             from agent.ferry import Exporter
 
-            exporter = Exporter(self.spool, self.config, self.config.export, stop=self.stop)
+            exporter = Exporter(self.spool, self.config, self.config.export, stop=self.stop, apply=self.apply_sync)
             out.append(threading.Thread(target=exporter.loop, name="relay-export", daemon=True))
         elif self.sender is not None:
             out.append(threading.Thread(target=self.forward_loop, name="relay-forward", daemon=True))

@@ -12,7 +12,7 @@ Keys (docs/deploy.md)::
     spool: /var/lib/wardround/relay.db
     spool_max_bytes: 2GiB           # full: the relay answers 503 and the agents keep their results
     sync_every: 30s                 # token hashes fetched this often (a revoked token lasts at most this)
-    export: {dir: /mnt/gateway/out, every: 5m}   # the file ferry instead of forwarding
+    export: {dir: /mnt/gateway/out, every: 5m, inbox: /mnt/gateway/in}   # the file ferry instead
 
 Every error is reported at once as ``FILE: key: expected ...`` (exit code 2), as for the agent.
 """
@@ -42,6 +42,9 @@ DEFAULT_EXPORT_EVERY_S = 300.0
 class ExportConfig:
     dir: str
     every_s: float = DEFAULT_EXPORT_EVERY_S
+    #: where sync bundles from the collector arrive (``wardround-collector relay bundle``), if the gateway
+    #: carries files that way too
+    inbox: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ class RelayConfig:
     site: str
     listen_host: str
     listen_port: int
-    collector: CollectorConfig | None  # None only when the relay only exports (the file ferry)
+    collector: CollectorConfig | None
     spool: str
     spool_max_bytes: int = DEFAULT_MAX_BYTES
     tls_cert: str | None = None
@@ -112,9 +115,8 @@ def load_relay_config(path: str | os.PathLike[str], *, export_dir: str | None = 
                 err.add("tls_cert", f"expected a PEM certificate and its key ({getattr(exc, 'reason', None) or exc})")
     export = _export(err, data.get("export"), base, export_dir)
     collector = _collector(err, data["collector"], base) if "collector" in data else None
-    if "collector" not in data and export is None:
-        err.add("collector", "required (url and token_file: the relay token), unless the relay only exports "
-                "bundles (export: or --export DIR)")
+    if "collector" not in data:
+        err.add("collector", "required: url and token_file (the relay token, which also signs ferry bundles)")
     spool = default_relay_spool()
     if "spool" in data:
         spool = _path(read_text(err, "spool", data["spool"]) or spool, base)
@@ -147,19 +149,26 @@ def _tls_file(err: Problems, key: str, value: Any, base: Path) -> str | None:
 def _export(err: Problems, raw: Any, base: Path, export_dir: str | None) -> ExportConfig | None:
     every = DEFAULT_EXPORT_EVERY_S
     folder = export_dir
+    box: str | None = None
     if raw is not None:
         if not isinstance(raw, Mapping):
             err.add("export", "expected {dir: DIR, every: 5m}", raw)
             return None
-        check_keys(err, "export", raw, {"dir", "every"})
+        check_keys(err, "export", raw, {"dir", "every", "inbox"})
         if folder is None:
             folder = read_text(err, "export.dir", raw.get("dir"))
         got = read_duration(err, "export.every", raw.get("every", "5m"), minimum=1)
         every = got if got is not None else every
+        if "inbox" in raw and (text := read_text(err, "export.inbox", raw["inbox"])) is not None:
+            inbox = _path(text, base)
+            if not os.path.isdir(inbox):
+                err.add("export.inbox", f"expected an existing directory ({inbox})")
+            else:
+                box = inbox
     if folder is None:
         return None
     folder = _path(folder, base)
     if not os.path.isdir(folder):
         err.add("export.dir", f"expected an existing directory ({folder})")
         return None
-    return ExportConfig(dir=folder, every_s=every)
+    return ExportConfig(dir=folder, every_s=every, inbox=box)

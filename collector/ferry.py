@@ -43,14 +43,15 @@ from collector.auth import relay_principal
 from collector.ingest import IngestError, Ingestor
 from collector.keys import Keyring, default_keyring
 from collector.store.db import reading, writing
-from collector.store.tables import ferry_refused, relay_bundles
+from collector.store.tables import ferry_refused, fleet_hosts, relay_bundles
 from collector.store.tables import relays as relays_table
 
-__all__ = ["BundleRefused", "FerryCollector", "Imported", "gaps", "import_bundle"]
+__all__ = ["BundleRefused", "FerryCollector", "Imported", "gaps", "import_bundle", "write_sync_bundle"]
 
 log = logging.getLogger(__name__)
 
 MAGIC = b"WRB1 "
+SYNC_MAGIC = b"WRS1 "
 MAX_FILE = 64 * 2**20
 MAX_INFLATED = 256 * 2**20
 
@@ -274,3 +275,34 @@ def gap_lines(engine: Engine) -> list[str]:
             "a file was lost or is still on its way" for g in gaps(engine) if g["missing"]]
 
 
+
+
+def write_sync_bundle(engine: Engine, site: str, name: str, folder: Path) -> Path:
+    """The other way, for gateways that allow it: a signed file with the site's live agent token hashes
+    and each host's central config, for relay ``name`` of ``site`` to apply (its ``export.inbox``)."""
+    from collector import fleet
+
+    with reading(engine) as conn:
+        row = conn.execute(select(relays_table).where(relays_table.c.site == site, relays_table.c.name == name,
+                                                      relays_table.c.revoked_at.is_(None))).first()
+        if row is None:
+            raise BundleRefused(f"no relay {name!r} of site {site} (wardround-collector token create --relay)")
+        relay = relay_principal(conn, row.id, row.site, row.name)
+        roles = {h: orjson.loads(r) for h, r in conn.execute(
+            select(fleet_hosts.c.host, fleet_hosts.c.roles).where(fleet_hosts.c.site == site))}
+    doc = relays.sync_document(engine, relay, None)
+    version, current = fleet.newest(engine)
+    configs = {}
+    for host in sorted(relay.also_hosts):
+        got = fleet.effective(current, version, site, host, roles.get(host, []))
+        configs[host] = {"etag": f'"{got.etag}"', "body": orjson.dumps(got.to_json(site, host, roles.get(host, []))
+                                                                       ).decode()}
+    doc.update(format=1, kind="sync", configs=configs)
+    payload = zlib.compress(orjson.dumps(doc), 6, wbits=16 + zlib.MAX_WBITS)
+    signature = hmac.new(row.token_hash.encode("ascii"), payload, hashlib.sha256).hexdigest().encode("ascii")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    path = folder / f"wardround-sync-{site}-{name}-{stamp}.wrs"
+    part = folder / f".{path.name}.part"
+    part.write_bytes(SYNC_MAGIC + signature + b"\n" + payload)
+    os.replace(part, path)
+    return path

@@ -102,6 +102,16 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser, token_sub: Any, user_
         hp.add_argument("--site", required=True)
         hp.add_argument("--host", required=True, dest="fleet_host")
 
+    rl = sub.add_parser("relay", help="site relays and the file ferry (docs/deploy.md)")
+    rl_sub = rl.add_subparsers(dest="action", metavar="ACTION", required=True)
+    rb = rl_sub.add_parser("bundle", parents=[common], help="write a sync bundle for a relay behind a file gateway",
+                           description="Write a signed file with the site's live agent token hashes and each "
+                                       "host's central config into DIR, for the gateway to carry to relay NAME "
+                                       "(it applies files from its export.inbox).")
+    rb.add_argument("--site", required=True)
+    rb.add_argument("--relay", default="relay", metavar="NAME", help="the relay's name (default relay)")
+    rb.add_argument("dir", metavar="DIR")
+
     user_sub.add_parser("list", parents=[common], help="list people (never a token)").add_argument(
         "--json", action="store_true", help="print a JSON list, nothing else")
     ud = user_sub.add_parser("disable", parents=[common],
@@ -267,6 +277,20 @@ def _host_approve(args: argparse.Namespace, engine: Engine, keys: Keyring) -> in
     return 0
 
 
+def _relay_bundle(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
+    from collector import ferry
+
+    folder = Path(args.dir)
+    if not folder.is_dir():
+        raise UsageError(f"relay bundle: {folder} is not a directory")
+    try:
+        path = ferry.write_sync_bundle(engine, args.site, args.relay, folder)
+    except ferry.BundleRefused as exc:
+        raise credentials.CredentialNotFound(str(exc)) from None
+    print(f"sync bundle for relay {args.relay} of site {args.site} written: {path}")
+    return 0
+
+
 def _user_list(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
     items = credentials.list_users(engine)
     if args.json:
@@ -297,6 +321,7 @@ _HANDLERS: dict[tuple[str, str], Callable[[argparse.Namespace, Engine, Keyring],
     ("fleet", "apply"): _fleet_apply, ("fleet", "show"): _fleet_show,
     ("token", "list"): _token_list, ("token", "revoke"): _token_revoke, ("token", "rotate"): _token_rotate,
     ("host", "list"): _host_list, ("host", "retire"): _host_retire, ("host", "approve"): _host_approve,
+    ("relay", "bundle"): _relay_bundle,
     ("user", "list"): _user_list, ("user", "disable"): _user_disable, ("user", "token"): _user_token,
 }
 

@@ -111,12 +111,14 @@ def record_batch(engine: Engine, relay: Agent, *, accepted: Sequence[str], total
         touch(conn, relay.token_id, now, report)
 
 
-def sync_document(engine: Engine, relay: Agent, report: RelayReport) -> dict[str, Any]:
-    """The site's live agent tokens (hashes only) for the relay, and the relay's contact noted."""
+def sync_document(engine: Engine, relay: Agent, report: RelayReport | None) -> dict[str, Any]:
+    """The site's live agent tokens (hashes only) for the relay, and its contact noted (unless ``report``
+    is None: a sync bundle for the file ferry is no contact)."""
     assert relay.token_id is not None
     now = datetime.now(UTC)
     with writing(engine) as conn:
-        touch(conn, relay.token_id, now, report)
+        if report is not None:
+            touch(conn, relay.token_id, now, report)
         rows = conn.execute(
             select(agent_tokens.c.id, agent_tokens.c.host, agent_tokens.c.token_hash, agent_tokens.c.expires_at,
                    agent_token_hosts.c.host.label("also_host"))

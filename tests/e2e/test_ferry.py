@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import CollectorProcess, command, wait_for
-from tests.e2e.relay import SITE, RelayProcess, post, results, stored
+from tests.e2e.relay import SITE, RelayProcess, get, post, results, stored
 
 pytestmark = pytest.mark.slow
 
@@ -25,14 +25,21 @@ def _import(c: CollectorProcess, *files: Path) -> subprocess.CompletedProcess[st
     return c.cli("import", *map(str, files), check=False)
 
 
+def _ferry_relay(tmp_path: Path, c: CollectorProcess) -> tuple[Path, RelayProcess]:
+    """A relay that exports to gateway-out and takes sync bundles from gateway-back (filled once here)."""
+    out, back = tmp_path / "gateway-out", tmp_path / "gateway-back"
+    out.mkdir()
+    back.mkdir()
+    relay = RelayProcess(tmp_path / "relay", c, extra=f"export: {{dir: {out}, every: 1s, inbox: {back}}}\n")
+    made = c.cli("relay", "bundle", "--site", SITE, "--relay", "front-01", str(back))
+    assert "sync bundle for relay front-01" in made.stdout
+    return out, relay
+
+
 def test_bundles_dropped_repeated_and_reordered_by_the_gateway_store_each_result_once(tmp_path):
     c = CollectorProcess(tmp_path, site=SITE, host="his-db-01")
-    out = tmp_path / "gateway-out"
-    out.mkdir()
-    relay = RelayProcess(tmp_path / "relay", c, extra=f"export: {{dir: {out}, every: 1s}}\n")
-    c.start()
-    relay.start()
-    c.stop()  # behind the gateway: the relay never reaches the collector again
+    out, relay = _ferry_relay(tmp_path, c)
+    relay.start()  # behind the gateway: it never reaches the collector; its tokens came in a sync bundle
     sent: dict[int, list[str]] = {}
     try:
         for seq in range(1, 7):
@@ -88,17 +95,13 @@ def test_bundles_dropped_repeated_and_reordered_by_the_gateway_store_each_result
 
 def test_a_watched_import_directory_takes_bundles_as_they_arrive(tmp_path):
     c = CollectorProcess(tmp_path, site=SITE, host="his-db-01")
-    out = tmp_path / "gateway-out"
-    out.mkdir()
-    relay = RelayProcess(tmp_path / "relay", c, extra=f"export: {{dir: {out}, every: 1s}}\n")
-    c.start()
+    out, relay = _ferry_relay(tmp_path, c)
     relay.start()
     try:
         assert post(relay.url, c.agent_token, results(50, "his-db-01"))[0] == 200
         wait_for(lambda: len(list(out.glob("*.wrb"))) == 1, 15, "a bundle")
     finally:
         relay.kill()
-        c.stop()
     watched = tmp_path / "import"
     watched.mkdir()
     proc = subprocess.Popen([command("wardround-collector"), "import", "--watch", str(watched), "--db", c.db],
@@ -112,3 +115,26 @@ def test_a_watched_import_directory_takes_bundles_as_they_arrive(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+
+
+def test_tokens_and_configs_travel_the_other_way_in_sync_bundles(tmp_path):
+    c = CollectorProcess(tmp_path, site=SITE, host="his-db-01")
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text("templates:\n  base:\n    - {check: uptime, every: 1m}\nassign:\n  - {templates: [base]}\n")
+    assert c.cli("fleet", "apply", str(fleet)).returncode == 0
+    _, relay = _ferry_relay(tmp_path, c)
+    back = tmp_path / "gateway-back"
+    relay.start()
+    try:
+        status, body, headers = get(f"{relay.url}/api/v1/agent/config", c.agent_token)
+        assert status == 200 and b'"check":"uptime"' in body and headers["ETag"].startswith('"v1-')
+        (back / "forged.wrs").write_bytes(b"WRS1 " + b"0" * 64 + b"\n" + b"x")
+        c.cli("token", "revoke", "--site", SITE, "--host", "his-db-01")
+        time.sleep(0.01)
+        c.cli("relay", "bundle", "--site", SITE, "--relay", "front-01", str(back))
+        wait_for(lambda: relay.health()["tokens"] == 0, 15, "the revocation to arrive")
+        assert post(relay.url, c.agent_token, results(1, "his-db-01"))[0] == 401
+        assert (back / "refused" / "forged.wrs").exists()
+        assert "inbox: forged.wrs refused: the signature does not match" in relay.log.read_text()
+    finally:
+        relay.kill()
