@@ -102,15 +102,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser, token_sub: Any, user_
         hp.add_argument("--site", required=True)
         hp.add_argument("--host", required=True, dest="fleet_host")
 
-    rl = sub.add_parser("relay", help="site relays and the file ferry (docs/deploy.md)")
-    rl_sub = rl.add_subparsers(dest="action", metavar="ACTION", required=True)
-    rb = rl_sub.add_parser("bundle", parents=[common], help="write a sync bundle for a relay behind a file gateway",
-                           description="Write a signed file with the site's live agent token hashes and each "
-                                       "host's central config into DIR, for the gateway to carry to relay NAME "
-                                       "(it applies files from its export.inbox).")
-    rb.add_argument("--site", required=True)
-    rb.add_argument("--relay", default="relay", metavar="NAME", help="the relay's name (default relay)")
-    rb.add_argument("dir", metavar="DIR")
+    _relay_parsers(sub, common)
 
     user_sub.add_parser("list", parents=[common], help="list people (never a token)").add_argument(
         "--json", action="store_true", help="print a JSON list, nothing else")
@@ -120,6 +112,18 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser, token_sub: Any, user_
     ut = user_sub.add_parser("token", parents=[common],
                              help="a new token for a person (printed once); the old one stops working")
     ut.add_argument("name")
+
+
+def _relay_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+    rl = sub.add_parser("relay", help="site relays and the file ferry (docs/deploy.md)")
+    rl_sub = rl.add_subparsers(dest="action", metavar="ACTION", required=True)
+    rb = rl_sub.add_parser("bundle", parents=[common], help="write a sync bundle for a relay behind a file gateway",
+                           description="Write a signed file with the site's live agent token hashes and each "
+                                       "host's central config into DIR, for the gateway to carry to relay NAME "
+                                       "(it applies files from its export.inbox).")
+    rb.add_argument("--site", required=True)
+    rb.add_argument("--relay", default="relay", metavar="NAME", help="the relay's name (default relay)")
+    rb.add_argument("dir", metavar="DIR")
 
 
 def _table(rows: Sequence[Sequence[str]]) -> None:
