@@ -109,6 +109,9 @@ if [ "$AGENT" = 1 ]; then
              "/etc/wardround/agent.yaml.example, the token in /etc/wardround/agent.token: owner wardround, mode 0600)"
     fi
     install_unit wardround-agent
+    # the site relay (docs/deploy.md): the same package; installed, enabled only where relay.yaml is written
+    install -m 0640 -o root -g wardround "$SRC/deploy/relay.example.yaml" /etc/wardround/relay.yaml.example
+    install_unit wardround-relay
 fi
 
 if [ "$COLLECTOR" = 1 ]; then
@@ -126,6 +129,7 @@ if [ "$COLLECTOR" = 1 ]; then
              "(mode 0600, owner wardround-collector) to each of them before starting them"
     fi
     install_unit wardround-collector
+    install_unit wardround-import  # the file ferry's watched import folder (enable it where bundles arrive)
 fi
 
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then

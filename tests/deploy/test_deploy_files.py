@@ -86,7 +86,9 @@ def _unit(name: str) -> configparser.ConfigParser:
 
 
 @pytest.mark.parametrize("name, user", [("wardround-agent.service", "wardround"),
-                                        ("wardround-collector.service", "wardround-collector")])
+                                        ("wardround-collector.service", "wardround-collector"),
+                                        ("wardround-relay.service", "wardround"),
+                                        ("wardround-import.service", "wardround-collector")])
 def test_units_run_unprivileged_and_hardened_when_parsed(name, user):
     s = _unit(name)["Service"]
     assert s["User"] == user and s["User"] != "root"
@@ -112,7 +114,8 @@ def test_units_pass_systemd_analyze_when_it_can_run(tmp_path):
     if analyze is None:
         missing("systemd-analyze", "apt-get install systemd")
     # verify resolves ExecStart: point it at binaries that exist here, keep everything else.
-    for name in ("wardround-agent.service", "wardround-collector.service"):
+    for name in ("wardround-agent.service", "wardround-collector.service", "wardround-relay.service",
+                 "wardround-import.service"):
         text = (DEPLOY / "systemd" / name).read_text().replace("/opt/wardround/venv/bin/", "/bin/true ")
         (tmp_path / name).write_text(text)
     run = subprocess.run([analyze, "verify", *(str(p) for p in sorted(tmp_path.glob("*.service")))],
@@ -213,3 +216,26 @@ def test_example_holiday_calendar_matches_the_state_council_notice_when_loaded(t
     assert sorted(in_2026 - official) == [], "the example lists days the notice does not"
     assert {d for d in calendar.workdays if d.year == 2026} == {date.fromisoformat(d)
                                                                for d in OFFICIAL_WORKDAYS_2026}
+
+
+def test_relay_service_and_example_config_name_what_the_relay_reads_when_parsed(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    from agent.relay_config import load_relay_config
+
+    svc = ET.parse(DEPLOY / "windows" / "wardround-relay.xml").getroot()
+    assert svc.findtext("id") == "wardround-relay"
+    assert svc.findtext("arguments", "").startswith("relay --config \"C:\\ProgramData\\Wardround\\relay.yaml\"")
+    assert svc.find("serviceaccount/username").text == "NT SERVICE\\wardround-relay"
+    assert "relay --config /etc/wardround/relay.yaml" in _unit("wardround-relay.service")["Service"]["ExecStart"]
+    # the example loads once its files exist here (the token and CA paths of a real install)
+    (tmp_path / "relay.token").write_text("wrr_x\n")
+    (tmp_path / "relay.token").chmod(0o600)
+    from tests.deploy.certs import make_certs
+
+    ca = make_certs(tmp_path / "certs").ca
+    text = (DEPLOY / "relay.example.yaml").read_text().replace("/etc/wardround/relay.token",
+                                                               str(tmp_path / "relay.token"))
+    (tmp_path / "relay.yaml").write_text(text.replace("/etc/wardround/ca.pem", str(ca)))
+    config = load_relay_config(tmp_path / "relay.yaml")
+    assert (config.site, config.listen_port, config.spool) == ("central-hospital", 8481, "/var/lib/wardround/relay.db")
