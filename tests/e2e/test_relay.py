@@ -6,8 +6,10 @@ while, the relay killed with SIGKILL while it forwards, the uplink through a rea
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -200,3 +202,53 @@ def test_a_full_disk_at_the_relay_is_a_503_and_the_agent_keeps_its_results(tmp_p
     finally:
         relay.kill()
         subprocess.run(["umount", str(small)], capture_output=True)
+
+
+def test_agents_in_a_network_that_reaches_only_the_relay_are_patrolled(tmp_path):
+    """The hospital's internal network as a network namespace joined to this machine by one veth pair:
+    the agents there reach the relay's address and nothing else (the collector listens on 127.0.0.1)."""
+    if shutil.which("ip") is None or os.geteuid() != 0:
+        missing("ip netns (iproute2, root)", "apt-get install iproute2; run as root")
+    ns, outer, inner = f"wr{os.getpid()}-his", f"wr{os.getpid()}h", f"wr{os.getpid()}n"
+    subnet = 10 + os.getpid() % 200
+
+    def ip(*args: str) -> None:
+        subprocess.run(["ip", *args], check=True, capture_output=True, timeout=30)
+
+    ip("netns", "add", ns)
+    c = relay = None
+    try:
+        ip("link", "add", outer, "type", "veth", "peer", "name", inner)
+        ip("link", "set", inner, "netns", ns)
+        ip("addr", "add", f"10.231.{subnet}.1/30", "dev", outer)
+        ip("link", "set", outer, "up")
+        ip("-n", ns, "addr", "add", f"10.231.{subnet}.2/30", "dev", inner)
+        ip("-n", ns, "link", "set", inner, "up")
+        ip("-n", ns, "link", "set", "lo", "up")
+        c = CollectorProcess(tmp_path, site=SITE, host="his-db-01")
+        relay = RelayProcess(tmp_path / "relay", c)
+        relay.url = f"http://10.231.{subnet}.1:{relay.port}"
+        relay.config.write_text(relay.config.read_text().replace("listen: 127.0.0.1:", f"listen: 10.231.{subnet}.1:"))
+        c.start()
+        relay.start()
+        inside = ["ip", "netns", "exec", ns]
+        direct = tmp_path / "direct"
+        direct.mkdir()
+        config = _agent_config(direct, relay, c.agent_token, "his-db-01")
+        Path(config).write_text(Path(config).read_text().replace(relay.url, c.url))
+        out = subprocess.run([*inside, command("wardround-agent"), "once", "--config", config, "--push", "--wait",
+                              "3s"], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 4 and "cannot reach the collector" in out.stderr  # no way to the collector
+        config = _agent_config(tmp_path, relay, c.agent_token, "his-db-01")
+        out = subprocess.run([*inside, command("wardround-agent"), "once", "--config", config, "--push"],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        wait_for(lambda: stored(c, "SELECT count(*) FROM results WHERE host = 'his-db-01'") == [(1,)], 30,
+                 "the result at the collector")
+    finally:
+        if relay is not None:
+            relay.kill()
+        if c is not None:
+            c.stop()
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
+        subprocess.run(["ip", "link", "del", outer], capture_output=True, timeout=30)
