@@ -109,3 +109,15 @@ def stored(collector: CollectorProcess, sql: str) -> list[tuple[Any, ...]]:
     path = collector.db.removeprefix("sqlite:///")
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30) as db:
         return db.execute(sql).fetchall()
+
+
+def result_ids(collector: CollectorProcess) -> list[str]:
+    """The ids of every result the collector stored, read through its own reader (whatever the table's shape)."""
+    from collector import views
+    from collector.store.db import make_engine
+
+    engine = make_engine(collector.db)
+    try:
+        return [r["id"] for r in views.list_results(engine, views.ResultFilter(limit=10**6))]
+    finally:
+        engine.dispose()

@@ -6,6 +6,7 @@ while, the relay killed with SIGKILL while it forwards, the uplink through a rea
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -36,17 +37,23 @@ def _once_push(config: str, wait: str = "15s") -> subprocess.CompletedProcess[st
                           capture_output=True, text=True, timeout=90)
 
 
+def _carried(c: CollectorProcess) -> int:
+    """Results the collector recorded as carried by relay front-01 (its own table, beside the results)."""
+    return int(stored(c, "SELECT count(*) FROM relay_results r JOIN relay_batches b ON b.id = r.batch_id "
+                         "JOIN relays y ON y.id = b.relay_id WHERE y.name = 'front-01'")[0][0])
+
+
 def test_each_result_arrives_once_with_the_collector_down_and_the_relay_killed_mid_forward(tmp_path):
     c = CollectorProcess(tmp_path, site=SITE, host="his-db-01")
     token2 = last_line([command("wardround-collector"), "token", "create", "--site", SITE, "--host", "lis-app-01",
                         "--db", c.db])
-    relay = RelayProcess(tmp_path / "relay", c)
+    relay = RelayProcess(tmp_path / "relay", c, collector_extra="  batch_size: 250\n")
     c.start()
     relay.start(tokens=2)
     try:
         c.stop()  # the uplink is down: the relay takes and keeps everything
         sent: list[str] = []
-        for i in range(24):
+        for i in range(8):
             host, token = (("his-db-01", c.agent_token) if i % 2 else ("lis-app-01", token2))
             batch = results(500, host)
             status, answer = post(relay.url, token, batch)
@@ -61,19 +68,14 @@ def test_each_result_arrives_once_with_the_collector_down_and_the_relay_killed_m
         total = len(sent) + 1
         assert relay.health()["backlog"] == total
         c.start()
-        wait_for(lambda: stored(c, "SELECT count(*) FROM results")[0][0] > 0, 60, "the first forwarded batch",
-                 interval=0.02)
+        wait_for(lambda: _carried(c) > 0, 60, "the first forwarded batch", interval=0.02)
         relay.kill()  # mid-forward
-        midway = stored(c, "SELECT count(*) FROM results")[0][0]
-        assert 0 < midway < total
+        assert 0 < _carried(c) < total
         relay.start(tokens=2)
-        wait_for(lambda: relay.health()["backlog"] == 0, 120, "the relay's spool to empty")
-        uids = [u for (u,) in stored(c, "SELECT uid FROM results")]
-        assert len(uids) == total and set(sent) <= set(uids)  # each exactly once
-        carried = stored(c, "SELECT count(*), count(DISTINCT r.uid) FROM relay_results r "
-                            "JOIN relay_batches b ON b.id = r.batch_id JOIN relays y ON y.id = b.relay_id "
-                            "WHERE y.name = 'front-01'")
-        assert carried == [(total, total)]  # and the collector knows which relay carried each
+        wait_for(lambda: relay.health()["backlog"] == 0, 60, "the relay's spool to empty")
+        ids = [r["id"] for r in c.all_results()]
+        assert len(ids) == len(set(ids)) == total and set(sent) <= set(ids)  # each exactly once
+        assert _carried(c) == total  # and the collector knows which relay carried each
         listed = c.cli("host", "list", "--site", SITE).stdout
         assert "front-01" in listed and "backlog 0" in listed
     finally:
@@ -81,77 +83,22 @@ def test_each_result_arrives_once_with_the_collector_down_and_the_relay_killed_m
         c.stop()
 
 
-def test_the_relay_forwards_through_a_real_proxy(tmp_path):
-    from tests.e2e.test_proxy import PASSWORD, USER, Tinyproxy
-
-    proxy = Tinyproxy(tmp_path)
-    c = CollectorProcess(tmp_path, site=SITE, host="his-db-01")
-    creds = tmp_path / "proxy.credentials"
-    creds.write_text(f"{USER}:{PASSWORD}\n")
-    creds.chmod(0o600)
-    relay = RelayProcess(tmp_path / "relay", c, collector_extra=(
-        f"  proxy: {proxy.url}\n  proxy_credentials_file: {creds}\n"))
-    c.start()
-    try:
-        relay.start()
-        out = _once_push(_agent_config(tmp_path, relay, c.agent_token, "his-db-01"))
-        assert out.returncode == 0, out.stderr
-        wait_for(lambda: stored(c, "SELECT count(*) FROM results")[0][0] == 1, 30, "the result at the collector")
-        log = proxy.log.read_text()
-        assert f"POST http://127.0.0.1:{c.port}/api/v1/results" in log
-        assert f"GET http://127.0.0.1:{c.port}/api/v1/relay/sync" in log
-        assert relay.token not in log and c.agent_token not in log
-    finally:
-        relay.kill()
-        c.stop()
-        proxy.stop()
-
-
-def test_bad_input_at_the_relay(tmp_path):
-    c = CollectorProcess(tmp_path, site=SITE, host="his-db-01")
-    relay = RelayProcess(tmp_path / "relay", c)
-    c.start()
-    relay.start()
-    try:
-        status, answer = post(relay.url, c.agent_token, results(1, "his-db-01", site="other-hospital"))
-        assert status == 403 and "this relay serves site e2e-hospital" in answer["detail"]
-        status, answer = post(relay.url, c.agent_token, results(1, "pacs-01"))
-        assert status == 403 and "not for e2e-hospital/pacs-01" in answer["detail"]
-        status, answer = post(relay.url, relay.token, results(1, "his-db-01"))
-        assert status == 401 and answer["detail"] == "a relay token is not an agent token"
-        status, _ = post(relay.url, "wra_not-a-token", results(1, "his-db-01"))
-        assert status == 401
-        bad = results(1, "his-db-01")
-        bad[0]["status"] = 9
-        status, answer = post(relay.url, c.agent_token, bad)
-        assert status == 422 and answer["detail"][0]["index"] == 0
-        # the relay token is refused where an agent token is expected, at the collector too
-        status, _, _ = get(f"{c.url}/api/v1/agent/config", relay.token)
-        assert status == 403
-        # a revoked token is refused within the sync interval (1 s here, 30 s by default)
-        c.cli("token", "revoke", "--site", SITE, "--host", "his-db-01")
-        answers: list[int] = []
-        wait_for(lambda: answers.append(post(relay.url, c.agent_token, results(1, "his-db-01"))[0]) or
-                 answers[-1] == 401, 10, "the revoked token to be refused")
-        assert set(answers[:-1]) <= {200} and len(answers) <= 12  # taken until the next sync, then refused
-        wait_for(lambda: relay.health()["backlog"] == 0, 30, "the relay to forward what it took")
-        # what it took before the sync went on to the collector (the token was live when sent); nothing else
-        assert stored(c, "SELECT count(*) FROM results") == [(len(answers) - 1,)]
-    finally:
-        relay.kill()
-        c.stop()
-
-
-def test_enrolment_and_central_config_pass_through_and_the_config_is_kept_while_the_uplink_is_down(tmp_path):
+def test_enrolment_config_and_bad_input_at_the_relay_and_the_config_kept_while_the_uplink_is_down(tmp_path):
     c = CollectorProcess(tmp_path, site=SITE, host="his-db-01")
     fleet = tmp_path / "fleet.yaml"
     fleet.write_text("templates:\n  base:\n    - {check: uptime, every: 1m}\nassign:\n  - {templates: [base]}\n")
     assert c.cli("fleet", "apply", str(fleet)).returncode == 0
     key = c.cli("enrol-key", "create", "--site", SITE).stdout.strip().splitlines()[-1]
-    relay = RelayProcess(tmp_path / "relay", c)
+    small = tmp_path / "small"  # the relay's disk: a 2 MiB tmpfs, filled at the end
+    small.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(small)],
+                      capture_output=True).returncode != 0:
+        missing("a tmpfs mount (root)", "mount -t tmpfs needs root")
+    relay = RelayProcess(tmp_path / "relay", c, spool=small / "relay.db")
     c.start()
     relay.start()
     try:
+        # enrolment passes through the relay; the new token is known there at the next sync
         (tmp_path / "new").mkdir()
         config = tmp_path / "new" / "agent.yaml"
         out = subprocess.run([command("wardround-agent"), "enrol", "--url", relay.url, "--key", key, "--config",
@@ -162,51 +109,61 @@ def test_enrolment_and_central_config_pass_through_and_the_config_is_kept_while_
         wait_for(lambda: relay.health()["tokens"] == 2, 10, "the new token at the relay")
         status, body, headers = get(f"{relay.url}/api/v1/agent/config", token)
         assert status == 200 and b"uptime" in body
-        etag = headers["ETag"]
+
+        # bad input: another site or host 403, a relay token or an unknown one 401, malformed 422
+        status, answer = post(relay.url, c.agent_token, results(1, "his-db-01", site="other-hospital"))
+        assert status == 403 and "this relay serves site e2e-hospital" in answer["detail"]
+        status, answer = post(relay.url, c.agent_token, results(1, "pacs-01"))
+        assert status == 403 and "not for e2e-hospital/pacs-01" in answer["detail"]
+        status, answer = post(relay.url, relay.token, results(1, "his-db-01"))
+        assert status == 401 and answer["detail"] == "a relay token is not an agent token"
+        assert post(relay.url, "wra_not-a-token", results(1, "his-db-01"))[0] == 401
+        bad = results(1, "his-db-01")
+        bad[0]["status"] = 9
+        status, answer = post(relay.url, c.agent_token, bad)
+        assert status == 422 and answer["detail"][0]["index"] == 0
+        assert get(f"{c.url}/api/v1/agent/config", relay.token)[0] == 403  # the collector refuses it too
+        # a revoked token is refused within the sync interval (1 s here, 30 s by default)
+        c.cli("token", "revoke", "--site", SITE, "--host", "his-db-01")
+        answers: list[int] = []
+        wait_for(lambda: answers.append(post(relay.url, c.agent_token, results(1, "his-db-01"))[0]) or
+                 answers[-1] == 401, 10, "the revoked token to be refused")
+        assert set(answers[:-1]) <= {200} and len(answers) <= 12  # taken until the next sync, then refused
+        wait_for(lambda: relay.health()["backlog"] == 0, 30, "the relay to forward what it took")
+        # what it took before the sync went on (the token was live when sent); nothing else
+        assert len(c.all_results()) == len(answers) - 1
+
+        # the uplink goes down: the agents keep their checks, and report through the relay
         c.stop()
         status, kept, _ = get(f"{relay.url}/api/v1/agent/config", token)
-        assert status == 200 and kept == body  # the agents keep their checks
-        status, _, _ = get(f"{relay.url}/api/v1/agent/config", token, {"If-None-Match": etag})
-        assert status == 304
-        out = _once_push(str(config))  # the enrolled agent reports through the relay, uplink down
+        assert status == 200 and kept == body
+        assert get(f"{relay.url}/api/v1/agent/config", token, {"If-None-Match": headers["ETag"]})[0] == 304
+        out = _once_push(str(config))
         assert out.returncode == 0, out.stderr
-    finally:
-        relay.kill()
-        c.stop()
 
-
-def test_a_full_disk_at_the_relay_is_a_503_and_the_agent_keeps_its_results(tmp_path):
-    small = tmp_path / "small"
-    small.mkdir()
-    if shutil.which("mount") is None or subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)], capture_output=True).returncode != 0:
-        missing("a tmpfs mount (root)", "mount -t tmpfs needs root")
-    try:
-        c = CollectorProcess(tmp_path, site=SITE, host="his-db-01")
-        relay = RelayProcess(tmp_path / "relay", c, spool=small / "relay.db")
-        c.start()
-        relay.start()
-        c.stop()
-        with open(small / "filler", "wb") as fh:  # fill the disk
-            try:
+        # a full disk at the relay: 503, and the agents keep their results in their own spools
+        with open(small / "filler", "wb") as fh:
+            with contextlib.suppress(OSError):
                 while True:
                     fh.write(b"\0" * 65536)
                     fh.flush()
-            except OSError:
-                pass
-        status, answer = post(relay.url, c.agent_token, results(200, "his-db-01"))
+        status, answer = post(relay.url, token, results(200, "pacs-01"))
         assert status == 503 and "cannot store results now" in answer["detail"]
-        out = _once_push(_agent_config(tmp_path, relay, c.agent_token, "his-db-01"), wait="3s")
-        assert out.returncode == 4 and "HTTP 503" in out.stderr  # kept in the agent's own spool
+        out = _once_push(str(config), wait="3s")
+        assert out.returncode == 4 and "HTTP 503" in out.stderr
         assert "database or disk is full" in relay.log.read_text()
     finally:
         relay.kill()
+        c.stop()
         subprocess.run(["umount", str(small)], capture_output=True)
 
 
-def test_agents_in_a_network_that_reaches_only_the_relay_are_patrolled(tmp_path):
+def test_agents_in_a_network_that_reaches_only_the_relay_are_patrolled_through_a_proxy_uplink(tmp_path):
     """The hospital's internal network as a network namespace joined to this machine by one veth pair:
-    the agents there reach the relay's address and nothing else (the collector listens on 127.0.0.1)."""
+    the agents there reach the relay's address and nothing else (the collector listens on 127.0.0.1);
+    the relay reaches the collector through a real proxy (tinyproxy) with credentials from a file."""
+    from tests.e2e.test_proxy import PASSWORD, USER, Tinyproxy
+
     if shutil.which("ip") is None or os.geteuid() != 0:
         missing("ip netns (iproute2, root)", "apt-get install iproute2; run as root")
     ns, outer, inner = f"wr{os.getpid()}-his", f"wr{os.getpid()}h", f"wr{os.getpid()}n"
@@ -216,8 +173,12 @@ def test_agents_in_a_network_that_reaches_only_the_relay_are_patrolled(tmp_path)
         subprocess.run(["ip", *args], check=True, capture_output=True, timeout=30)
 
     ip("netns", "add", ns)
-    c = relay = None
+    c = relay = proxy = None
     try:
+        proxy = Tinyproxy(tmp_path)
+        creds = tmp_path / "proxy.credentials"
+        creds.write_text(f"{USER}:{PASSWORD}\n")
+        creds.chmod(0o600)
         ip("link", "add", outer, "type", "veth", "peer", "name", inner)
         ip("link", "set", inner, "netns", ns)
         ip("addr", "add", f"10.231.{subnet}.1/30", "dev", outer)
@@ -226,7 +187,8 @@ def test_agents_in_a_network_that_reaches_only_the_relay_are_patrolled(tmp_path)
         ip("-n", ns, "link", "set", inner, "up")
         ip("-n", ns, "link", "set", "lo", "up")
         c = CollectorProcess(tmp_path, site=SITE, host="his-db-01")
-        relay = RelayProcess(tmp_path / "relay", c)
+        relay = RelayProcess(tmp_path / "relay", c, collector_extra=(
+            f"  proxy: {proxy.url}\n  proxy_credentials_file: {creds}\n"))
         relay.url = f"http://10.231.{subnet}.1:{relay.port}"
         relay.config.write_text(relay.config.read_text().replace("listen: 127.0.0.1:", f"listen: 10.231.{subnet}.1:"))
         c.start()
@@ -243,12 +205,18 @@ def test_agents_in_a_network_that_reaches_only_the_relay_are_patrolled(tmp_path)
         out = subprocess.run([*inside, command("wardround-agent"), "once", "--config", config, "--push"],
                              capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stderr
-        wait_for(lambda: stored(c, "SELECT count(*) FROM results WHERE host = 'his-db-01'") == [(1,)], 30,
-                 "the result at the collector")
+        wait_for(lambda: _carried(c) == 1, 30, "the result at the collector")
+        assert [r["host"] for r in c.all_results()] == ["his-db-01"]
+        log = proxy.log.read_text()  # the uplink went through the proxy; no token in its log
+        assert f"POST http://127.0.0.1:{c.port}/api/v1/results" in log
+        assert f"GET http://127.0.0.1:{c.port}/api/v1/relay/sync" in log
+        assert relay.token not in log and c.agent_token not in log
     finally:
         if relay is not None:
             relay.kill()
         if c is not None:
             c.stop()
+        if proxy is not None:
+            proxy.stop()
         subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
         subprocess.run(["ip", "link", "del", outer], capture_output=True, timeout=30)
