@@ -45,7 +45,6 @@ from collector.api.models.fleet import (
     TokenRotate,
 )
 from collector.api.models.hosts import Host, HostList
-from collector.api.models.relays import RelaySync, RelayToken
 from collector.api.models.records import (
     CheckedSignature,
     Day,
@@ -66,6 +65,7 @@ from collector.api.models.records import (
     SignatureCheck,
     Verification,
 )
+from collector.api.models.relays import RelaySync, RelayToken
 from collector.api.models.results import (
     AgentReport,
     IngestAnswer,
