@@ -3,8 +3,8 @@
 table), ``relay_bundles`` (ferry bundle sequence numbers imported, per relay), ``ferry_refused``
 (bundles refused whole: forged, corrupt).
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from alembic import op
 
 from collector.store.tables import UTCDateTime
 
-revision = "0013"
-down_revision = "0012"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
