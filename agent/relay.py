@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 SYNC_PATH = "/api/v1/relay/sync"
 _TOKENS_STATE = "relay.tokens"
 _CONFIG_STATE = "relay.config."
+_AGENTS_STATE = "relay.agents"
 NEVER_S = 100 * 365 * 86400.0  # the relay's spool has no age bound: it refuses (503), it never drops
 
 
@@ -156,9 +157,14 @@ class Relay:
                                  proxy_credentials=c.proxy_credentials)
             self.sender = RelaySender(self.spool, c.url, c.token, http=self.http, timeout_s=c.timeout_s,
                                       batch_size=c.batch_size, site=config.site, host="relay")
+            self.sender.envelope_extra = lambda: {"agents": dict(self.agents)}
         self.timeout_s = c.timeout_s if c is not None else 10.0
         self.forwarded = 0
         self.last_forward_error = ""
+        #: what each agent last said about itself (version, config version, backlog), passed on with each
+        #: forwarded batch so the inventory shows it as for an agent that reports directly
+        kept = self.spool.load_state(_AGENTS_STATE).get("agents")
+        self.agents: dict[str, dict[str, Any]] = dict(kept) if isinstance(kept, dict) else {}
 
     def close(self) -> None:
         self.spool.close()
@@ -198,9 +204,24 @@ class Relay:
             return Answer(503, {"detail": f"the relay cannot store results now ({_one_line(exc)}); "
                                           "keep them and retry"}, (("Retry-After", "60"),))
         self.wake.set()
+        self._note_agent(grant.host, doc.get("agent"))
         fresh = [i for i in dict.fromkeys(ids) if i not in known]
         dupes = [i for i in dict.fromkeys(ids) if i in known]
         return Answer(200, {"accepted": fresh, "duplicates": dupes, "server_time": format_time(datetime.now(UTC))})
+
+    def _note_agent(self, host: str, report: Any) -> None:
+        """Keep what the agent said about itself; kept in the spool file when its versions change."""
+        if not isinstance(report, dict):
+            return
+        now = {k: report[k] for k in ("version", "config_version", "spool_backlog")
+               if isinstance(report.get(k), str | int) and not isinstance(report[k], bool)}
+        before = self.agents.get(host, {})
+        self.agents[host] = now
+        if (before.get("version"), before.get("config_version")) != (now.get("version"), now.get("config_version")):
+            try:
+                self.spool.save_state(_AGENTS_STATE, {"agents": self.agents})
+            except (SpoolError, sqlite3.Error, OSError, ValueError) as exc:
+                log.warning("relay: cannot keep the agents' versions: %s", _one_line(exc))
 
     def _full(self) -> str:
         used = self.spool.counters().get("outbox_bytes", 0)

@@ -127,6 +127,8 @@ class Sender:
         self.config_version: str | None = None
         #: called with the old token's expiry when the collector says it was rotated
         self.on_rotation: Callable[[str], None] | None = None
+        #: more members for each batch's ``agent`` envelope (a relay: its agents' own reports)
+        self.envelope_extra: Callable[[], dict[str, Any]] | None = None
         self.timeout_s = timeout_s
         self.batch_size = max(1, batch_size)
         self.site = site
@@ -202,6 +204,8 @@ class Sender:
                                     "version": self.version}
         if self.config_version is not None:  # older collectors ignore it
             envelope["config_version"] = self.config_version
+        if self.envelope_extra is not None:
+            envelope.update(self.envelope_extra())
         body = '{"results":[' + ",".join(r.body for r in rows) + '],"agent":' + json.dumps(envelope) + "}"
         data = gzip.compress(body.encode("utf-8"), compresslevel=6)
         try:

@@ -58,6 +58,7 @@ __all__ = [
 ]
 
 MAX_VERSION_LEN = 64
+MAX_RELAYED_AGENTS = 5000  # a relay's batch says at most this many agents' versions
 MAX_BACKLOG = 2**63 - 1
 
 
@@ -97,6 +98,8 @@ class AgentReport:
     spool_backlog: int | None = None
     version: str | None = None
     config_version: str | None = None  # the central config it runs (agents since the fleet)
+    #: from a site relay: what each agent behind it last said about itself, by host
+    agents: dict[str, AgentReport] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +166,11 @@ def _agent_report(raw: Any) -> AgentReport:
     if isinstance(backlog, bool) or not isinstance(backlog, int) or not 0 <= backlog <= MAX_BACKLOG:
         backlog = None
     version, config_version = (_short_text(raw.get(k)) for k in ("version", "config_version"))
-    return AgentReport(time=when, spool_backlog=backlog, version=version, config_version=config_version)
+    agents = raw.get("agents")
+    behind = ({h: _agent_report(a) for h, a in list(agents.items())[:MAX_RELAYED_AGENTS] if isinstance(h, str)}
+              if isinstance(agents, dict) else {})
+    return AgentReport(time=when, spool_backlog=backlog, version=version, config_version=config_version,
+                       agents={h: a for h, a in behind.items() if not a.agents})
 
 
 def _short_text(value: Any) -> str | None:
@@ -274,9 +281,16 @@ class Ingestor:
                                    clock_offset_s=offset, spool_backlog=report.spool_backlog,
                                    agent_version=report.version, config_version=report.config_version)
             # Hosts the agent checks remotely: seen now too; the agent's own facts are not theirs.
+            # Behind a relay: each host's own agent's facts, as the relay passed them on.
             for host in others:
-                queries.touch_host(conn, site=agent.site, host=host, seen=now, clock_offset_s=None,
-                                   spool_backlog=None, agent_version=None)
+                own_report = report.agents.get(host) if agent.relay is not None else None
+                if own_report is None:
+                    queries.touch_host(conn, site=agent.site, host=host, seen=now, clock_offset_s=None,
+                                       spool_backlog=None, agent_version=None)
+                else:
+                    queries.touch_host(conn, site=agent.site, host=host, seen=now, clock_offset_s=None,
+                                       spool_backlog=own_report.spool_backlog, agent_version=own_report.version,
+                                       config_version=own_report.config_version)
         accepted = [i for i in batch.ids if i in stored]
         duplicates = [i for i in batch.ids if i not in stored]
         return Outcome(accepted=accepted, duplicates=duplicates, server_time=now, agent=report)

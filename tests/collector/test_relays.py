@@ -35,8 +35,9 @@ def test_a_relay_forwards_its_sites_enrolled_hosts_and_the_collector_records_whi
         client, engine, relay_headers):
     create_agent_token(engine, site=SITE, host="pacs-02")
     batch = make_batch(3) + make_batch(2, host="pacs-02")
-    r = client.post("/api/v1/results", json={"results": batch, "agent": {"spool_backlog": 7, "version": "9.9"}},
-                    headers=relay_headers)
+    agents = {HOST: {"version": "1.2.3", "config_version": "v4-abc", "spool_backlog": 2}}
+    r = client.post("/api/v1/results", json={"results": batch, "agent": {
+        "spool_backlog": 7, "version": "9.9", "agents": agents}}, headers=relay_headers)
     assert r.status_code == 200, r.text
     assert len(r.json()["accepted"]) == 5
     again = client.post("/api/v1/results", json={"results": batch}, headers=relay_headers)
@@ -52,6 +53,11 @@ def test_a_relay_forwards_its_sites_enrolled_hosts_and_the_collector_records_whi
     with reading(engine) as conn:  # each host behind the relay is seen; the relay itself is no host
         seen = set(conn.execute(select(tables.hosts.c.host)).scalars())
     assert seen == {HOST, "pacs-02"}
+    with reading(engine) as conn:  # each agent's own facts, as the relay passed them on; not the relay's
+        facts = {r.host: (r.agent_version, r.config_version, r.spool_backlog) for r in conn.execute(
+            select(tables.hosts.c.host, tables.hosts.c.agent_version, tables.hosts.c.config_version,
+                   tables.hosts.c.spool_backlog))}
+    assert facts == {HOST: ("1.2.3", "v4-abc", 2), "pacs-02": (None, None, None)}
     [shown] = list_relays(engine, SITE)
     assert shown["relay"] == "front-01" and shown["backlog"] == 7 and shown["version"] == "9.9"
     assert shown["last_contact"] is not None

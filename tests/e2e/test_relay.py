@@ -7,6 +7,7 @@ while, the relay killed with SIGKILL while it forwards, the uplink through a rea
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -78,6 +79,9 @@ def test_each_result_arrives_once_with_the_collector_down_and_the_relay_killed_m
         assert _carried(c) == total  # and the collector knows which relay carried each
         listed = c.cli("host", "list", "--site", SITE).stdout
         assert "front-01" in listed and "backlog 0" in listed
+        inventory = json.loads(c.cli("host", "list", "--site", SITE, "--json").stdout)
+        [his] = [h for h in inventory if h["host"] == "his-db-01"]
+        assert his["agent_version"]  # the agent's own version, passed on by the relay (kept across its SIGKILL)
     finally:
         relay.kill()
         c.stop()
