@@ -11,11 +11,12 @@ A bundle file ``wardround-<site>-<seq>.wrb`` is::
 
 signed with a key only the relay and the collector hold (the SHA-256 of the relay token,
 which the collector keeps instead of the token); sequence numbers count up from 1 per relay,
-so the collector notices a lost file.  A bundle is written under a hidden name, flushed to
-disk and renamed: the gateway never sees half a file, and a name is never written twice.
-The sequence number is reserved in the spool before the file is written, and the results
-leave the spool only after the rename, so a crash at any point loses nothing (the results go
-again in the next bundle; the collector stores each once).
+so the collector notices a lost file.  A bundle is written under a hidden name and flushed to
+disk; then, in one spool transaction, its results leave the spool and its number is used; then
+it is renamed: the gateway never sees half a file, and a name is never written twice.  A crash
+before that transaction leaves the results spooled (the hidden file is dropped and they go again
+under the same number); a crash after it leaves a complete hidden file, published at the next
+start.  Nothing is lost and no number is skipped.
 
 The other way, where the gateway carries files in too: ``wardround-collector relay bundle``
 writes a sync bundle (``WRS1``, signed with the same key) with the site's agent token hashes
@@ -92,24 +93,42 @@ class Exporter:
 
     def export(self) -> list[str]:
         """Write every spooled result into bundles now; the files written."""
-        written: list[str] = []
+        written = self._complete()
         while True:
             rows = self.spool.batch(BUNDLE_RESULTS)
             if not rows:
                 return written
-            state = self.spool.load_state(_SEQ_STATE)
-            seq = int(state.get("next", 1))
-            self.spool.save_state(_SEQ_STATE, {"next": seq + 1})  # reserved: a number is used once
+            seq = int(self.spool.load_state(_SEQ_STATE).get("next", 1))
             doc = {"format": 1, "site": self.site, "seq": seq, "created_at": format_time(datetime.now(UTC)),
                    "backlog": self.spool.backlog() - len(rows), "results": []}
             text = json.dumps(doc, separators=(",", ":"))
             text = text[:-2] + ",".join(r.body for r in rows) + "]}"
             payload = gzip.compress(text.encode("utf-8"), compresslevel=6)
             name = bundle_name(self.site, seq)
-            self._write(name, BUNDLE_MAGIC + b" " + sign(self.key, payload).encode("ascii") + b"\n" + payload)
-            self.spool.ack([r.id for r in rows])
+            if os.path.exists(os.path.join(self.dir, name)):  # another relay of this site writes here too?
+                raise OSError(f"{os.path.join(self.dir, name)} exists already; not overwritten (one relay "
+                              "per export folder)")
+            part = self._part(name, BUNDLE_MAGIC + b" " + sign(self.key, payload).encode("ascii") + b"\n" + payload)
+            # the results leave the spool and the number is used in one transaction, once the file is on disk
+            self.spool.ack_with_state([r.id for r in rows], _SEQ_STATE, {"next": seq + 1})
+            self._publish(part, name)
             log.info("export: %s with %d results", name, len(rows))
             written.append(os.path.join(self.dir, name))
+
+    def _complete(self) -> list[str]:
+        """Publish a bundle a crash left hidden after its results left the spool (its number is used)."""
+        done = []
+        used = int(self.spool.load_state(_SEQ_STATE).get("next", 1))
+        for entry in sorted(os.listdir(self.dir)):
+            if entry.startswith(".wardround-") and entry.endswith(".wrb.part"):
+                name = entry[1:-len(".part")]
+                if int(name.rsplit("-", 1)[-1].split(".")[0]) < used:
+                    self._publish(os.path.join(self.dir, entry), name)
+                    log.warning("export: %s completed after an interruption", name)
+                    done.append(os.path.join(self.dir, name))
+                else:  # written, but its results are still spooled: they go again
+                    os.unlink(os.path.join(self.dir, entry))
+        return done
 
     def take_inbox(self) -> int:
         """Apply the sync bundles in the inbox, oldest name first (moved to applied/ or refused/)."""
@@ -151,15 +170,19 @@ class Exporter:
             raise ValueError(f"not a sync bundle for site {self.site}")
         return doc
 
-    def _write(self, name: str, data: bytes) -> None:
-        final = os.path.join(self.dir, name)
+    def _part(self, name: str, data: bytes) -> str:
+        """The bundle under a hidden name, flushed to disk."""
         part = os.path.join(self.dir, f".{name}.part")
         with open(part, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        if os.path.exists(final):  # never rewrite a bundle
-            os.unlink(part)
+        return part
+
+    def _publish(self, part: str, name: str) -> None:
+        """Rename the hidden file to its name (never over an existing bundle) and flush the folder."""
+        final = os.path.join(self.dir, name)
+        if os.path.exists(final):
             raise OSError(f"{final} exists already; not overwritten")
         os.replace(part, final)
         if hasattr(os, "O_DIRECTORY"):
@@ -168,7 +191,6 @@ class Exporter:
                 os.fsync(dfd)
             finally:
                 os.close(dfd)
-
 
 def _move(path: str, folder: str) -> None:
     os.makedirs(folder, exist_ok=True)

@@ -352,6 +352,21 @@ class Spool:
 
         return self._do(delete)
 
+    def ack_with_state(self, ids: Iterable[str], key: str, state: dict[str, Any]) -> int:
+        """:meth:`ack` and :meth:`save_state` in one transaction (the relay's bundle export)."""
+        ids = list(ids)
+        text = json.dumps(state, separators=(",", ":"), allow_nan=False)
+
+        def both(conn: sqlite3.Connection) -> int:
+            with Spool._Tx(conn) as db:
+                n = max(0, db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids]).rowcount)
+                db.execute("INSERT INTO state (key, value, updated_at) VALUES (?, ?, ?) "
+                           "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
+                           "updated_at = excluded.updated_at", (key, text, self._clock()))
+                return n
+
+        return self._do(both)
+
     def backlog(self) -> int:
         return self._do(lambda db: int(db.execute("SELECT count(*) FROM outbox").fetchone()[0]))
 
