@@ -15,7 +15,7 @@ the action — so the API, the pages and the command line all log the same::
     archive.add     a service archive entry logged
     token.create    an agent token made (site, host; never the token)
     token.revoke / token.rotate   an agent token revoked, or replaced with a grace period
-    relay.create    a site relay's token made (site, relay name; never the token)
+    relay.create / relay.revoke   a site relay's token made (never the token), or revoked
     relay.import    ferry bundles imported, or a bundle refused (outcome ``failed``: forged, corrupt)
     user.create     a person made (name, role; never the token)
     user.disable / user.token     a person disabled, or given a new token (the old one stops)

@@ -77,7 +77,8 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser, token_sub: Any, user_
     tl.add_argument("--json", action="store_true", help="print a JSON list, nothing else")
     tr = token_sub.add_parser("revoke", parents=[common], help="revoke a host's tokens at once (401 from then on)")
     tr.add_argument("--site", required=True)
-    tr.add_argument("--host", required=True)
+    tr.add_argument("--host", required=True, help="the host; with --relay: the relay's name")
+    tr.add_argument("--relay", action="store_true", help="revoke a site relay's token (token create --relay)")
     tt = token_sub.add_parser("rotate", parents=[common], help="a new token; the old works for a grace period",
                               description="Make a new token for the host (printed alone on the last line). The "
                                           "old one keeps working for --grace; the agent fetches the new one "
@@ -228,6 +229,11 @@ def _token_list(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
 
 
 def _token_revoke(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
+    if args.relay:
+        relays.revoke_relay(engine, site=args.site, name=args.host, keys=keys)
+        print(f"revoked the token of relay {args.host} of site {args.site}: refused (401) from now on; its "
+              "bundles are refused too")
+        return 0
     ids = credentials.revoke_token(engine, site=args.site, host=args.host, keys=keys)
     print(f"revoked {len(ids)} token(s) of {args.site}/{args.host} (ids {', '.join(map(str, ids))}): "
           "refused (401) from now on, by every collector of this database")

@@ -44,8 +44,8 @@ from collector.store.tables import (
 if TYPE_CHECKING:
     from collector.tickets import Tickets
 
-__all__ = ["DEFAULT_NAME", "RelayReport", "create_relay_token", "list_relays", "record_batch", "sweep_silent",
-           "sync_document", "touch"]
+__all__ = ["DEFAULT_NAME", "RelayReport", "create_relay_token", "list_relays", "record_batch", "revoke_relay",
+           "sweep_silent", "sync_document", "touch"]
 
 DEFAULT_NAME = "relay"
 
@@ -72,7 +72,8 @@ def create_relay_token(engine: Engine, *, site: str, name: str = DEFAULT_NAME, a
                 relays.c.site == site, relays.c.name == name)).first()
             if row is not None and row.revoked_at is None:
                 raise AuthConflict(f"site {site} has a relay {name!r} already: give this one another name "
-                                   "(--host NAME), or revoke that one's token first")
+                                   f"(--host NAME), or revoke that one's token first (token revoke --relay "
+                                   f"--site {site} --host {name})")
             if row is not None:  # a revoked relay of that name comes back with a new token
                 conn.execute(update(relays).where(relays.c.id == row.id).values(
                     token_hash=hash_token(token), revoked_at=None, created_at=now))
@@ -85,6 +86,21 @@ def create_relay_token(engine: Engine, *, site: str, name: str = DEFAULT_NAME, a
     except IntegrityError as exc:  # two at once
         raise AuthConflict(f"site {site} has a relay {name!r} already") from exc
     return token
+
+
+def revoke_relay(engine: Engine, *, site: str, name: str, actor: str | None = None,
+                 keys: Keyring | None = None) -> None:
+    """Revoke relay ``name`` of ``site`` at once; CredentialNotFound when it has no live token."""
+    from collector.credentials import CredentialNotFound
+
+    now = datetime.now(UTC)
+    with writing(engine) as conn:
+        done = conn.execute(update(relays).where(relays.c.site == site, relays.c.name == name,
+                                                 relays.c.revoked_at.is_(None)).values(revoked_at=now)).rowcount
+        if not done:
+            raise CredentialNotFound(f"no live relay {name!r} of site {site} (see: wardround-collector host list)")
+        audit.append(conn, keys or default_keyring(), actor=actor or audit.local_actor(), action="relay.revoke",
+                     target=f"relay:{site}/{name}", at=now)
 
 
 def touch(conn: Connection, relay_id: int, now: datetime, report: RelayReport) -> None:

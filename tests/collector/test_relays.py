@@ -108,6 +108,10 @@ def test_token_create_relay_prints_the_token_on_the_last_line_and_refuses_a_seco
     twice = cli("--relay", "--site", "s1")
     assert twice.returncode == 1 and "has a relay 'relay' already" in twice.stderr
     assert cli("--relay", "--site", "s1", "--host", "front-02").returncode == 0
+    revoke = subprocess.run([sys.executable, "-m", "collector.cli", "token", "revoke", "--relay", "--site", "s1",
+                             "--host", "relay", "--db", db_url], capture_output=True, text=True, timeout=60)
+    assert revoke.returncode == 0 and "revoked the token of relay relay" in revoke.stdout
+    assert cli("--relay", "--site", "s1").returncode == 0  # the name is free again, with a new token
     no_host = cli("--site", "s1")
     assert no_host.returncode == 2 and "--host is required" in no_host.stderr
 
