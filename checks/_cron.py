@@ -27,6 +27,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
+from checks.messages import Said, say
+
 __all__ = ["Cron", "CronError", "Schedule", "parse_cron"]
 
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
@@ -111,17 +113,21 @@ class Cron:
 
     def describe(self) -> str:
         """``daily 02:00``, ``Mon-Fri 02:00``, else the expression itself."""
+        return self.said()
+
+    def said(self) -> Said:
+        """:meth:`describe` as a message (``cron.daily``: 每天 02:00)."""
         if len(self.minutes) != 1 or len(self.hours) != 1 or self.day_restricted or len(self.months) != 12:
-            return f"cron '{self.expr}'"
+            return say("cron.expr", expr=self.expr)
         hhmm = f"{next(iter(self.hours)):02d}:{next(iter(self.minutes)):02d}"
         if not self.weekday_restricted:
-            return f"daily {hhmm}"
+            return say("cron.daily", hhmm=hhmm)
         days = sorted(self.weekdays)
         if days == [1, 2, 3, 4, 5]:
-            return f"Mon-Fri {hhmm}"
+            return say("cron.workdays", hhmm=hhmm)
         if len(days) == 1:
-            return f"weekly {_DAYS[days[0]].capitalize()} {hhmm}"
-        return f"{','.join(_DAYS[d].capitalize() for d in days)} {hhmm}"
+            return say("cron.weekly", day=f"cron.day.{_DAYS[days[0]]}", hhmm=hhmm)
+        return say("cron.days", days=[f"cron.day.{_DAYS[d]}" for d in days], hhmm=hhmm)
 
     @property
     def time_of_day(self) -> tuple[int, int] | None:

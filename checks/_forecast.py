@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from checks._units import format_seconds
+from checks.messages import Said, say
 
 __all__ = ["Forecast", "days_to_full", "linear_fit", "remember"]
 
@@ -38,7 +38,7 @@ class Forecast:
     """``days`` until full, or ``None`` with ``reason`` saying why there is no figure."""
 
     days: float | None
-    reason: str
+    reason: Said
     growth_bytes_per_day: float | None = None
     samples: int = 0
     span_s: float = 0.0
@@ -94,15 +94,16 @@ def days_to_full(entry: dict[str, Any], free_now: int, *, min_span_s: float) -> 
     n = len(samples)
     span = samples[-1][0] - samples[0][0] if n else 0.0
     if n < MIN_SAMPLES or span < min_span_s:
-        have = f"{n} sample{'s' if n != 1 else ''} over {format_seconds(span)}"
-        return Forecast(None, f"no forecast yet: {have}, need {MIN_SAMPLES} over {format_seconds(min_span_s)}",
+        reason = say("forecast.none_yet_one" if n == 1 else "forecast.none_yet", n=n, span=span,
+                     need=MIN_SAMPLES, need_span=min_span_s)
+        return Forecast(None, reason,
                         samples=n, span_s=span)
     slope, _ = linear_fit(samples)
     per_day = slope * 86400.0
     if per_day <= 0:
-        return Forecast(None, "not growing", growth_bytes_per_day=per_day, samples=n, span_s=span)
+        return Forecast(None, say("forecast.not_growing"), growth_bytes_per_day=per_day, samples=n, span_s=span)
     if free_now <= 0:
-        return Forecast(0.0, "full", growth_bytes_per_day=per_day, samples=n, span_s=span)
+        return Forecast(0.0, say("forecast.full"), growth_bytes_per_day=per_day, samples=n, span_s=span)
     days = free_now / per_day
-    return Forecast(days, f"full in {days:.1f} d", growth_bytes_per_day=per_day, samples=n, span_s=span)
+    return Forecast(days, say("forecast.full_in", days=days), growth_bytes_per_day=per_day, samples=n, span_s=span)
 

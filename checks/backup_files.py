@@ -63,10 +63,10 @@ from checks._files import (
     newest_settled,
     when,
 )
-from checks._units import format_bytes, format_seconds
 from checks._verify import Verification, verify_file
 from checks.context import CheckContext
-from checks.params import Duration, format_duration
+from checks.messages import say
+from checks.params import Duration
 from checks.result import Metric, Result, Status, format_time
 
 NAME = "backup_files"
@@ -137,15 +137,16 @@ def item_of(path: str, pattern: str) -> str:
 
 
 def standard_of(params: BackupFilesParams) -> str:
+    """What the backup is judged by (a message: ``备份计划 每天 02:00，03:30 前完成``)."""
     if params.schedule:
         cron = parse_cron(params.schedule)
         tod = cron.time_of_day
         if tod is not None and params.grace < 86400:
             done = (datetime(2000, 1, 1, *tod) + timedelta(seconds=params.grace)).strftime("%H:%M")
-            return f"backup {cron.describe()}, done by {done}"
-        return f"backup {cron.describe()}, done within {format_duration(params.grace)}"
+            return say("backup_files.standard_by", schedule=cron.said(), done=done)
+        return say("backup_files.standard_within", schedule=cron.said(), grace=params.grace)
     if params.max_age is not None:
-        return f"newest backup younger than {format_duration(params.max_age)}"
+        return say("backup_files.standard_age", max_age=params.max_age)
     return ""
 
 
@@ -163,7 +164,7 @@ def run(params: BackupFilesParams, ctx: CheckContext, *,
                        metrics=metrics, details=details or {"path": params.path, "pattern": params.pattern})]
 
     if not params.path:
-        return result(Status.UNKNOWN, "path: not configured (the backup directory to watch)")
+        return result(Status.UNKNOWN, say("backup_files.no_path"))
     tz = _zone(params.timezone) if params.timezone else zone()
     now = ctx.now.astimezone(tz)
 
@@ -176,14 +177,16 @@ def run(params: BackupFilesParams, ctx: CheckContext, *,
     if params.schedule:
         fire = parse_cron(params.schedule).latest(now - timedelta(seconds=params.grace), tz)
         if fire is None:
-            return result(Status.UNKNOWN, f"schedule '{params.schedule}' never fires")
+            return result(Status.UNKNOWN, say("backup_files.never_fires", schedule=params.schedule))
         deadline = fire + timedelta(seconds=params.grace)
     count = Metric("files", float(len(files)), "count", min=0)
 
     if not files:
-        expect = f" (the {when(fire, now)} run was expected by {when(deadline, now)})" \
-            if fire is not None and deadline is not None else ""
-        return result(Status.CRITICAL, f"no file matches {params.pattern} in {params.path}{expect}",
+        none = say("backup_files.no_file", pattern=params.pattern, path=params.path) \
+            if fire is None or deadline is None else \
+            say("backup_files.no_file_expected", pattern=params.pattern, path=params.path, fire=when(fire, now),
+                deadline=when(deadline, now))
+        return result(Status.CRITICAL, none,
                       metrics=(Metric("age_seconds", None, "s"), Metric("size_bytes", None, "B"), count),
                       details=_schedule_details(params, fire, deadline, tz))
 
@@ -200,7 +203,8 @@ def run(params: BackupFilesParams, ctx: CheckContext, *,
     if params.verify and not newest.in_progress and judged.size > 0:  # complete?
         verification = _verified(ctx, judged, params, verify, began)
         if verification.ok is False:
-            problems.append((Status.CRITICAL, f"{judged.name}: {verification.text}"))
+            problems.append((Status.CRITICAL, say("backup_files.verify_failed", name=judged.name,
+                                                      text=verification.text)))
     if judged in newest.settled:
         _remember(ctx, newest.settled, params.history)
 
@@ -235,14 +239,13 @@ def _freshness(params: BackupFilesParams, judged: BackupFile, now: datetime, fir
     if fire is not None and deadline is not None:
         limit: float | None = round(now.timestamp() - fire.timestamp(), 3)
         if judged.mtime < fire.timestamp():
-            return [(Status.CRITICAL, f"no backup since the {when(fire, now)} run (expected by "
-                                      f"{when(deadline, now)}); newest is {judged.name} from "
-                                      f"{when(modified, now)}, {format_seconds(age)} old")], limit
+            return [(Status.CRITICAL, say("backup_files.missed", fire=when(fire, now), deadline=when(deadline, now),
+                                          name=judged.name, modified=when(modified, now), age=age))], limit
         return [], limit
     assert params.max_age is not None
     if age > params.max_age:
-        return [(Status.CRITICAL, f"stale: newest backup {judged.name} is {format_seconds(age)} old "
-                                  f"(max {format_duration(params.max_age)}), from {when(modified, now)}")], \
+        return [(Status.CRITICAL, say("backup_files.stale", name=judged.name, age=age, max_age=params.max_age,
+                                      modified=when(modified, now)))], \
             params.max_age
     return [], params.max_age
 
@@ -251,14 +254,13 @@ def _size_problems(params: BackupFilesParams, judged: BackupFile, median: float 
                    n_earlier: int) -> list[_Problem]:
     """Big enough?  Empty, below ``min_size``, or below its share of the earlier files' median."""
     if judged.size == 0:
-        return [(Status.CRITICAL, f"{judged.name} is empty (0 bytes)")]
+        return [(Status.CRITICAL, say("backup_files.empty", name=judged.name))]
     if judged.size < params.min_size:
-        return [(Status.CRITICAL, f"{judged.name} is only {format_bytes(judged.size)} "
-                                  f"(minimum {format_bytes(params.min_size)})")]
+        return [(Status.CRITICAL, say("backup_files.too_small", name=judged.name, size=judged.size,
+                                      min_size=params.min_size))]
     if median is not None and judged.size < params.min_size_ratio * median:
-        return [(Status.WARNING, f"{judged.name} is {format_bytes(judged.size)}, below "
-                                 f"{params.min_size_ratio * 100:g} % of the median {format_bytes(median)} "
-                                 f"of the previous {n_earlier} backups")]
+        return [(Status.WARNING, say("backup_files.below_median", name=judged.name, size=judged.size,
+                                     ratio=params.min_size_ratio * 100, median=median, n=n_earlier))]
     return []
 
 
@@ -268,9 +270,9 @@ def _notes(verification: Verification | None, newest: Newest) -> list[str]:
     if verification is not None and verification.ok is not False:
         notes.append(verification.text)
     if newest.in_progress:
-        notes.append("not verified: still being written")
+        notes.append(say("backup_files.still_writing"))
     elif newest.writing:
-        notes.append(f"{newest.writing[0].name} is still being written")
+        notes.append(say("backup_files.other_writing", name=newest.writing[0].name))
     return notes
 
 
@@ -280,15 +282,16 @@ def _verdict(problems: list[_Problem], notes: list[str], judged: BackupFile, age
     if problems:
         problems.sort(key=lambda p: -p[0].severity)
         status = Status.worst(s for s, _ in problems)
-        summary = "; ".join(text for _, text in problems)
+        parts = [text for _, text in problems]
     else:
         status = Status.OK
         finished = when(datetime.fromtimestamp(judged.mtime, now.tzinfo), now)
-        summary = f"{judged.name}, {format_bytes(judged.size)}, finished {finished}, " + (
-            f"expected by {when(deadline, now)}" if deadline is not None else f"{format_seconds(age)} old")
+        parts = [say("backup_files.ok_by", name=judged.name, size=judged.size, finished=finished,
+                     deadline=when(deadline, now)) if deadline is not None else
+                 say("backup_files.ok_age", name=judged.name, size=judged.size, finished=finished, age=age)]
     if notes and status is not Status.CRITICAL:
-        summary += "; " + "; ".join(notes)
-    return status, summary
+        parts += notes
+    return status, parts[0] if len(parts) == 1 else say("results.joined", parts=parts)
 
 
 def _schedule_details(params: BackupFilesParams, fire: datetime | None, deadline: datetime | None,
@@ -342,7 +345,7 @@ def _verified(ctx: CheckContext, f: BackupFile, params: BackupFilesParams,
         outcome = call_with_timeout(lambda: verify(f.path, budget), budget + min(5.0, budget),
                                     "backup-verify")
     except TimedOut:
-        return Verification(None, f"not verified: reading the file did not finish within {budget:g} s")
+        return Verification(None, say("backup_files.verify_timeout", budget=budget))
     if not outcome.text.startswith("not verified: cannot read"):
         ctx.state[_STATE_VERIFIED] = {"key": key, "ok": outcome.ok, "text": outcome.text}
     return outcome

@@ -47,8 +47,8 @@ from typing import Any
 
 from checks import _forecast
 from checks._judge import above, below
-from checks._units import format_bytes
 from checks.context import CheckContext
+from checks.messages import Said, say
 from checks.params import Duration, format_duration
 from checks.result import Metric, Result, Status
 
@@ -193,8 +193,8 @@ def run(params: DiskParams, ctx: CheckContext, *,
                for m in wanted]
     if not fss:
         return [Result(check=NAME, item="", status=Status.UNKNOWN,
-                       summary="no real filesystem is mounted")]
-    standard = f"used < {params.warn:g} %, full in > {params.days_warn:g} d"
+                       summary=say("disk.none"))]
+    standard = say("disk.standard", warn=params.warn, days=params.days_warn)
     history = ctx.state.get("history")
     if not isinstance(history, dict):
         history = {}
@@ -220,7 +220,7 @@ def run(params: DiskParams, ctx: CheckContext, *,
             except FutureTimeout:
                 results.append(Result(
                     check=NAME, item=fs.mount, status=Status.UNKNOWN, standard=standard,
-                    summary=f"{fs.mount}: no answer within {params.fs_timeout:g} s (hung network mount?)",
+                    summary=say("disk.hung", mount=fs.mount, timeout=params.fs_timeout),
                     details={"device": fs.device, "fstype": fs.fstype}))
                 if fs.mount in history:
                     kept[fs.mount] = history[fs.mount]
@@ -228,7 +228,7 @@ def run(params: DiskParams, ctx: CheckContext, *,
             except OSError as exc:
                 results.append(Result(
                     check=NAME, item=fs.mount, status=Status.CRITICAL if params.mounts else Status.UNKNOWN,
-                    standard=standard, summary=f"{fs.mount}: cannot read ({exc.strerror or exc})",
+                    standard=standard, summary=say("disk.unreadable", mount=fs.mount, error=exc.strerror or str(exc)),
                     details={"device": fs.device, "fstype": fs.fstype}))
                 continue
             entry = _forecast.remember(history.get(fs.mount), now_s, used, total,
@@ -244,12 +244,12 @@ def run(params: DiskParams, ctx: CheckContext, *,
 
 
 def _judge(fs: Filesystem, total: int, used: int, free: int, counts: tuple[int, int] | None,
-           forecast: _forecast.Forecast, params: DiskParams, standard: str) -> Result:
+           forecast: _forecast.Forecast, params: DiskParams, standard: Said) -> Result:
     # Like df: reserved blocks count as neither used nor free to users.
     denominator = used + free
     pct = round(100.0 * used / denominator, 2) if denominator else 0.0
     statuses = [above(pct, params.warn, params.crit)]
-    parts = [f"{fs.mount} {pct:.1f} % used, {format_bytes(free)} free of {format_bytes(total)}"]
+    parts = [say("disk.used", mount=fs.mount, used=pct, free=free, total=total)]
     metrics = [
         Metric("used_percent", pct, "%", warn=params.warn, crit=params.crit, min=0, max=100),
         Metric("free_bytes", float(free), "B", min=0, max=float(total)),
@@ -262,14 +262,14 @@ def _judge(fs: Filesystem, total: int, used: int, free: int, counts: tuple[int, 
         inode_status = below(inode_pct, params.inodes_warn, params.inodes_crit)
         statuses.append(inode_status)
         if inode_status is not Status.OK:
-            parts.append(f"only {inode_pct:.1f} % of inodes free ({ffree} of {files})")
+            parts.append(say("disk.inodes_low", free_pct=inode_pct, free=ffree, total=files))
         metrics.append(Metric("inodes_free_percent", inode_pct, "%", warn=params.inodes_warn,
                               crit=params.inodes_crit, min=0, max=100))
         details.update(inodes_total=files, inodes_free=ffree)
     days = None if forecast.days is None else round(forecast.days, 2)
     if days is not None:
         statuses.append(below(days, params.days_warn, params.days_crit))
-        parts.append(f"full in {days:.1f} d at {format_bytes(forecast.growth_bytes_per_day or 0)}/day")
+        parts.append(say("disk.full_in", days=days, growth=forecast.growth_bytes_per_day or 0))
     else:
         parts.append(forecast.reason)
     metrics.append(Metric("days_to_full", days, "d", warn=params.days_warn, crit=params.days_crit, min=0))
@@ -281,6 +281,6 @@ def _judge(fs: Filesystem, total: int, used: int, free: int, counts: tuple[int, 
     }
     return Result(
         check=NAME, item=fs.mount, status=Status.worst(statuses), standard=standard,
-        summary="; ".join(parts), metrics=tuple(metrics), details=details,
+        summary=say("results.joined", parts=parts), metrics=tuple(metrics), details=details,
     )
 

@@ -25,7 +25,12 @@ Wire format (``"v": 1``)::
      "metrics": [{"name": "used_percent", "value": 41.2, "unit": "%",
                   "warn": 80, "crit": 90}],
      "details": {}, "started_at": "2026-11-23T08:00:00.123456Z",
-     "duration_ms": 3.2}
+     "duration_ms": 3.2,
+     "message": {"key": "disk.used", "args": {"mount": "/", "used": 41.2, ...}},
+     "standard_message": {"key": "disk.standard", "args": {"warn": 80, "days": 30}}}
+
+``message``/``standard_message`` are optional (agents before them send none): the summary
+and standard as message keys, rendered in the reader's language (:mod:`checks.messages`).
 """
 
 from __future__ import annotations
@@ -39,13 +44,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum
-from typing import Any, TypeGuard, overload
+from typing import Any, TypeAlias, TypeGuard, overload
 
 __all__ = [
     "NAME_PATTERN",
     "SEVERITY",
     "UNITS",
     "WIRE_VERSION",
+    "Message",
+    "MessageArg",
     "Metric",
     "Result",
     "ResultError",
@@ -65,6 +72,8 @@ MAX_SUMMARY_LEN = 1000
 MAX_STANDARD_LEN = 200
 MAX_METRICS = 64
 MAX_DETAILS_BYTES = 64 * 1024
+MAX_MESSAGE_ARGS = 32  # arguments of one message (nested messages count their own)
+MAX_MESSAGE_DEPTH = 4
 
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"  # site, host, check and metric names (at most MAX_NAME_LEN)
 _NAME_RE = re.compile(NAME_PATTERN)  # always fullmatch: "$" would also match before a final newline
@@ -245,6 +254,74 @@ def _number(v: Any, where: str, key: str) -> float | None:
     raise ResultError(f"{where}.{key}: expected a finite number or null")
 
 
+#: an argument of a message: a scalar, a nested message, or a list of them
+MessageArg: TypeAlias = "str | int | float | bool | None | Message | list[MessageArg]"
+_KEY_RE = re.compile(r"[a-z0-9_]+(?:\.[a-z0-9_]+)*")
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A message key with its arguments (``{"key": "backup_files.missed", "args": {...}}``).
+
+    The text of a summary or standard in words any language can render: the catalogues are
+    ``checks/messages`` (:func:`checks.messages.say` writes one, ``render`` reads one).
+    """
+
+    key: str
+    args: Mapping[str, MessageArg] = field(default_factory=dict)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"key": self.key, "args": {k: _arg_to_wire(v) for k, v in self.args.items()}}
+
+    @classmethod
+    def from_wire(cls, data: Any, where: str = "message", depth: int = 0) -> Message:
+        if not isinstance(data, Mapping) or not data.keys() <= {"key", "args"}:
+            raise ResultError(f'{where}: expected an object {{"key": ..., "args": {{...}}}}')
+        key = data.get("key")
+        if type(key) is not str or len(key) > MAX_NAME_LEN or not _KEY_RE.fullmatch(key):
+            raise ResultError(f"{where}.key: expected a key like 'backup_files.missed'")
+        args = data.get("args", {})
+        if not isinstance(args, Mapping) or len(args) > MAX_MESSAGE_ARGS:
+            raise ResultError(f"{where}.args: expected an object of at most {MAX_MESSAGE_ARGS} arguments")
+        out: dict[str, MessageArg] = {}
+        for name, value in args.items():
+            if type(name) is not str or not _KEY_RE.fullmatch(name):
+                raise ResultError(f"{where}.args: argument names are letters, digits and '_'")
+            out[name] = _arg_from_wire(value, f"{where}.args.{name}", depth)
+        return cls(key, out)
+
+
+def _arg_to_wire(value: MessageArg) -> Any:
+    if isinstance(value, Message):
+        return value.to_wire()
+    if isinstance(value, list):
+        return [_arg_to_wire(v) for v in value]
+    return value
+
+
+def _arg_from_wire(value: Any, where: str, depth: int) -> MessageArg:
+    if value is None or type(value) in (bool, int, str):
+        if type(value) is str and len(value) > MAX_SUMMARY_LEN:
+            raise ResultError(f"{where}: longer than {MAX_SUMMARY_LEN} characters")
+        return value  # type: ignore[no-any-return]
+    if type(value) is float:
+        if not math.isfinite(value):
+            raise ResultError(f"{where}: expected a finite number")
+        return value
+    if depth >= MAX_MESSAGE_DEPTH:
+        raise ResultError(f"{where}: messages nested more than {MAX_MESSAGE_DEPTH} deep")
+    if isinstance(value, Mapping):
+        return Message.from_wire(value, where, depth + 1)
+    if isinstance(value, list) and len(value) <= MAX_MESSAGE_ARGS:
+        return [_arg_from_wire(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
+    raise ResultError(f"{where}: expected a string, number, boolean, null, message or list")
+
+
+def _said(text: str) -> Message | None:
+    """The message a :class:`checks.messages.Said` text carries (None for a plain str)."""
+    return getattr(text, "message", None) if type(text) is not str else None
+
+
 @dataclass(frozen=True, slots=True)
 class Result:
     """One judged observation: what a check found about one item on one host."""
@@ -261,6 +338,18 @@ class Result:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     duration_ms: float = 0.0
     id: str = field(default_factory=new_result_id)
+    #: the summary and standard as message keys (taken from a ``say()`` text when not given)
+    message: Message | None = None
+    standard_message: Message | None = None
+
+    def __post_init__(self) -> None:
+        if self.message is None:
+            object.__setattr__(self, "message", _said(self.summary))
+        if self.standard_message is None:
+            object.__setattr__(self, "standard_message", _said(self.standard))
+        # the texts themselves stay plain strings (they are compared, stored, logged)
+        object.__setattr__(self, "summary", str.__str__(self.summary))
+        object.__setattr__(self, "standard", str.__str__(self.standard))
 
     def with_origin(self, *, site: str, host: str, started_at: datetime | None = None,
                     duration_ms: float | None = None) -> Result:
@@ -271,10 +360,18 @@ class Result:
             site=site, host=host,
             started_at=started_at if started_at is not None else self.started_at,
             duration_ms=duration_ms if duration_ms is not None else self.duration_ms,
-            id=self.id,
+            id=self.id, message=self.message, standard_message=self.standard_message,
         )
 
     def to_wire(self) -> dict[str, Any]:
+        out = self._wire()
+        if self.message is not None:
+            out["message"] = self.message.to_wire()
+        if self.standard_message is not None:
+            out["standard_message"] = self.standard_message.to_wire()
+        return out
+
+    def _wire(self) -> dict[str, Any]:
         return {
             "v": WIRE_VERSION,
             "id": self.id,
@@ -329,10 +426,13 @@ class Result:
         if not (type(duration) is float or type(duration) is int) \
                 or not math.isfinite(duration) or duration < 0:
             raise ResultError("duration_ms: expected a non-negative number")
+        message, standard_message = (None if data.get(k) is None else Message.from_wire(data[k], k)
+                                     for k in ("message", "standard_message"))
         return cls(
             id=rid, check=check, item=item, status=_STATUS_BY_CODE[status], summary=summary,
             standard=standard, metrics=metrics, details=details, site=site,
             host=host, started_at=started, duration_ms=float(duration),
+            message=message, standard_message=standard_message,
         )
 
 
@@ -340,6 +440,6 @@ _STATUS_BY_CODE = tuple(Status)
 
 _WIRE_FIELDS = frozenset({
     "v", "id", "site", "host", "check", "item", "status", "summary", "standard",
-    "metrics", "details", "started_at", "duration_ms",
+    "metrics", "details", "started_at", "duration_ms", "message", "standard_message",
 })
 

@@ -42,6 +42,7 @@ from sqlalchemy import Engine
 from checks.result import MAX_DETAILS_BYTES, Result, ResultError, format_time, parse_time
 from collector.auth import Agent
 from collector.dates import check_started_at, credible_until
+from collector.messages import messages_json
 from collector.store import queries
 from collector.store.db import database_time, writing
 from collector.tickets import Tickets
@@ -145,6 +146,7 @@ def _row(data: Any, now: datetime, may_hold_nul: bool) -> dict[str, Any]:
         "duration_ms": result.duration_ms,
         "metrics": orjson.dumps(data.get("metrics", [])).decode(),
         "details": details,
+        "messages": messages_json(result),
     }
 
 

@@ -10,6 +10,7 @@ import orjson
 from sqlalchemy import Engine
 
 from checks.result import WIRE_VERSION, format_time
+from collector.messages import stored_messages
 from collector.store import queries
 from collector.store.db import reading
 
@@ -36,6 +37,7 @@ def _wire(row: Any) -> dict[str, Any]:
         "metrics": orjson.loads(row.metrics), "details": orjson.loads(row.details),
         "started_at": format_time(row.started_at), "duration_ms": row.duration_ms,
         "received_at": format_time(row.received_at),
+        **stored_messages(row.messages),
     }
 
 

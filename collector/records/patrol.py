@@ -54,6 +54,7 @@ from sqlalchemy import Connection
 from checks._units import format_bytes, format_value
 from checks.catalogue import BACKUP_CHECKS
 from checks.result import format_time
+from collector.messages import texts
 from collector.netpath import path_hops, routers_text
 from collector.policy import SitePolicy, default_policy
 from collector.records.hygiene import drills_section, hygiene_section
@@ -145,21 +146,22 @@ def _reported(items: list[store.PeriodItem], lang: str) -> tuple[list[Row], list
         verdict = verdict_of_status(it.status)
         worst = verdict_of_status(it.worst_status)
         label = item_label(lang, it.check, it.item)
+        summary, standard = texts(it.summary, it.standard, it.messages, lang)  # fixed at issue, in its language
         if verdict == "no_data":
-            remark = text(lang, "remark.unknown", summary=it.summary)
+            remark = text(lang, "remark.unknown", summary=summary)
         elif verdict != "normal":
-            remark = it.summary
+            remark = summary
         elif it.bad:
             remark = text(lang, "remark.recovered", bad=it.bad)
         else:
             remark = ""
-        rows.append(Row(host=it.host, check=it.check, item=it.item, label=label, standard=it.standard,
+        rows.append(Row(host=it.host, check=it.check, item=it.item, label=label, standard=standard,
                         value=value, unit=unit, measured=format_value(value, unit, lang), verdict=verdict,
-                        remark=remark, summary=it.summary, at=format_time(it.started_at), results=it.results,
+                        remark=remark, summary=summary, at=format_time(it.started_at), results=it.results,
                         bad=it.bad, worst=worst))
         if verdict != "normal" or worst != "normal":
             anomalies.append(Anomaly(host=it.host, check=it.check, item=it.item, label=label, verdict=verdict,
-                                     worst=worst, bad=it.bad, summary=it.summary,
+                                     worst=worst, bad=it.bad, summary=summary,
                                      suggestion=suggestion(lang, it.check, worst if verdict == "normal" else
                                                            verdict),
                                      recovered=verdict == "normal"))

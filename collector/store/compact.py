@@ -1,7 +1,7 @@
 """The compact form of a stored result: what repeats is stored once, a row keeps what changed.
 
 A steady patrol sends the same texts again and again with only numbers changing
-("/ 37.1 % used, 63.9 GiB free"), so each result's four texts (``summary``,
+("/ 37.1 % used, 63.9 GiB free"), so each result's texts (``summary``,
 ``standard``, the ``details`` JSON and the ``metrics`` JSON) are split at their
 numbers: the parts between the numbers (the *skeleton*) and the numbers of the
 first result with that skeleton (the *defaults*) form a template, stored once in
@@ -32,7 +32,7 @@ from sqlalchemy.types import TypeEngine
 __all__ = ["TEXTS", "PackedText", "Stamp", "UidBytes", "defaults", "diff", "from_micros", "micros", "pack",
            "split", "template_key", "template_text", "unpack"]
 
-TEXTS = ("summary", "standard", "details", "metrics")
+TEXTS = ("summary", "standard", "details", "metrics", "messages")  # messages: since migration 0014
 _NUMBER = re.compile(r"(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SEP = "\n"  # neither a template (JSON) nor a diff (numbers, ':' and ' ') holds one
@@ -99,7 +99,10 @@ def defaults(template: str) -> list[str]:
 def unpack(packed: str, which: int) -> str:
     """Text number ``which`` (an index into :data:`TEXTS`) of a ``template\\ndiff`` value."""
     template, _, changed = packed.partition(_SEP)
-    parts, defaults, start = _template(template)[which]
+    texts = _template(template)
+    if which >= len(texts):
+        return ""  # a template stored before that text existed (messages, before migration 0014)
+    parts, defaults, start = texts[which]
     if not defaults:
         return parts[0]
     nums = list(defaults)

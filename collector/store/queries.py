@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 _LATEST_KEY = ("site", "host", "check", "item")
-_LATEST_VALUES = ("status", "summary", "standard", "result_uid", "started_at", "received_at", "metrics")
+_LATEST_VALUES = ("status", "summary", "standard", "result_uid", "started_at", "received_at", "metrics", "messages")
 
 
 def _insert(conn: Connection, table: Any) -> Any:
@@ -105,7 +105,7 @@ def store_new_results(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[s
 def _compact_rows(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
     """Each row as a ``result_rows`` tuple (uid still hex, times as datetimes)."""
     series = series_ids(conn, {(r["site"], r["host"], r["check"], r["item"]) for r in rows})
-    packs = [compact.pack([r[name] for name in compact.TEXTS]) for r in rows]
+    packs = [compact.pack([r.get(name) or "" for name in compact.TEXTS]) for r in rows]  # messages: "" if none
     keys = [compact.template_key(skeletons) for skeletons, _ in packs]
     templates = template_ids(conn, dict(zip(keys, packs, strict=True)))
     out = []
@@ -187,7 +187,8 @@ def upsert_latest(conn: Connection, rows: Iterable[dict[str, Any]], *, credible_
     values = [
         {"site": k[0], "host": k[1], "check": k[2], "item": k[3], "status": r["status"],
          "summary": r["summary"], "standard": r["standard"], "result_uid": r["uid"],
-         "started_at": r["started_at"], "received_at": r["received_at"], "metrics": r["metrics"]}
+         "started_at": r["started_at"], "received_at": r["received_at"], "metrics": r["metrics"],
+         "messages": r.get("messages") or None}
         for k, r in sorted(newest.items())
     ]
     ins = _insert(conn, latest)

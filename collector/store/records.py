@@ -78,6 +78,7 @@ class PeriodItem:
     results: int
     bad: int
     worst_status: int
+    messages: str | None = None  # JSON text, as stored (collector.messages)
 
 
 def period_items(conn: Connection, site: str, start: datetime, end: datetime,
@@ -87,7 +88,7 @@ def period_items(conn: Connection, site: str, start: datetime, end: datetime,
     part = list(_KEY)
     inner = select(
         *_KEY, results.c.status, results.c.summary, results.c.standard, results.c.metrics,
-        results.c.started_at,
+        results.c.started_at, results.c.messages,
         func.row_number().over(partition_by=part, order_by=(results.c.started_at.desc(), results.c.id.desc()))
         .label("rn"),
         func.count().over(partition_by=part).label("n"),
@@ -97,7 +98,7 @@ def period_items(conn: Connection, site: str, start: datetime, end: datetime,
             *([results.c.check.in_(sorted(set(checks)))] if checks is not None else [])).subquery()
     q = select(inner).where(inner.c.rn == 1).order_by(inner.c.host, inner.c.check, inner.c.item)
     return [PeriodItem(r.host, r.check, r.item, int(r.status), r.summary, r.standard, r.metrics, r.started_at,
-                       int(r.n), int(r.bad or 0), int(Status.of_severity(int(r.worst_rank))))
+                       int(r.n), int(r.bad or 0), int(Status.of_severity(int(r.worst_rank))), r.messages)
             for r in conn.execute(q)]
 
 

@@ -172,6 +172,9 @@ results = Table(
     Column("duration_ms", Float, nullable=False),
     Column("metrics", PackedText(3), nullable=False),
     Column("details", PackedText(2), nullable=False),
+    # {"message": {...}, "standard_message": {...}} as JSON (checks/messages); "" from agents without keys
+    # and for results stored before migration 0014
+    Column("messages", PackedText(4), nullable=False),
 )
 
 latest = Table(
@@ -187,6 +190,7 @@ latest = Table(
     Column("started_at", UTCDateTime, nullable=False),
     Column("received_at", UTCDateTime, nullable=False),
     Column("metrics", Text, nullable=False),
+    Column("messages", Text),  # as in results
 )
 
 hosts = Table(

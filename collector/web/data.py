@@ -14,6 +14,7 @@ from sqlalchemy import Engine, select
 
 from checks._units import format_value
 from checks.result import Status
+from collector.messages import texts
 from collector.netpath import PathHop, path_hops, routers_text
 from collector.records.measure import metrics_of
 from collector.store.db import reading
@@ -54,7 +55,8 @@ def host_items(engine: Engine, site: str, host: str, lang: str = "en") -> list[d
     for r in rows:
         metric = first_value(r.metrics)
         out.append({"check": r.check, "item": r.item, "status": int(r.status), "status_name": Status(r.status).name,
-                    "summary": r.summary, "standard": r.standard, "metric": metric, "at": r.started_at,
+                    **dict(zip(("summary", "standard"), texts(r.summary, r.standard, r.messages, lang), strict=True)),
+                    "metric": metric, "at": r.started_at,
                     "value": format_value(metric["value"], metric["unit"], lang) if metric else "",
                     "path": path_rows(_hops(details.get(r.result_uid)))})
     out.sort(key=lambda i: -Status(i["status"]).severity)

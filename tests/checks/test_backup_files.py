@@ -138,8 +138,8 @@ def test_backup_stale_when_older_than_max_age(tmp_path):
     put(tmp_path, "his.bak", MTF, NOW - timedelta(hours=27))
     r = check(path=str(tmp_path), max_age="26h")
     assert r.status is Status.CRITICAL
-    assert r.summary == "stale: newest backup his.bak is 27 h old (max 26h), from 2026-11-22 07:00"
-    assert r.standard == "newest backup younger than 26h"
+    assert r.summary == "stale: newest backup his.bak is 27 h old (max 26 h), from 2026-11-22 07:00"
+    assert r.standard == "newest backup younger than 26 h"
     ok = check(path=str(tmp_path), max_age="28h")
     assert ok.status is Status.OK
     assert ok.summary.startswith("his.bak, 1 KiB, finished 2026-11-22 07:00, 27 h old")

@@ -108,6 +108,9 @@ def test_fast_validator_refuses_what_the_schema_refuses_when_a_value_only_looks_
 
 def test_valid_result_passes_both_and_the_schema_names_every_wire_field():
     assert wire_accepts(VALID) and model_accepts(VALID)
-    wire = Result.from_wire(VALID).to_wire()
+    keyed = {**VALID, "message": {"key": "disk.used", "args": {"mount": "/", "used": 41.2, "free": 1, "total": 2}},
+             "standard_message": {"key": "disk.standard", "args": {"warn": 80, "days": 30}}}
+    assert wire_accepts(keyed) and model_accepts(keyed)
+    wire = Result.from_wire(keyed).to_wire()
     assert set(WireResult.model_json_schema()["properties"]) == set(wire)
     assert math.isclose(WireResult.model_validate(VALID).duration_ms, 3.2)

@@ -1,7 +1,8 @@
 """collector/ imports only the checks' leaf modules from outside itself (architecture.md).
 
 A leaf module is one of the wire model (``checks.result``) or a shared helper
-(``checks._units``, the one duration grammar and value formatter; ``checks.params``,
+(``checks._units``, the one duration grammar and value formatter; ``checks.messages``, the
+message keys and their catalogues; ``checks.params``,
 which re-exports it; ``checks._cron``, the one crontab reader; ``checks.catalogue``, whose
 names and backup-check set the collector reads, and ``checks.context`` that it names), and
 imports nothing but the standard library and other leaf modules: never a check
@@ -27,7 +28,7 @@ import collector
 
 FIRST_PARTY = {"agent", "checks", "collector", "bench", "tests"}
 LEAVES = ("checks.result", "checks.params", "checks.entries", "checks._units", "checks._cron", "checks.catalogue",
-          "checks.context")
+          "checks.context", "checks.messages")
 # checks.entries may also import, of the base install (pyproject dependencies), PyYAML for files
 ENTRIES_LIBRARIES = ("yaml",)
 
@@ -63,6 +64,7 @@ def test_checks_leaf_modules_import_only_the_standard_library_when_scanned():
     root = Path(checks.__file__).parent
     for leaf in LEAVES:
         path = root / f"{leaf.split('.')[1]}.py"
+        path = path if path.exists() else path.with_suffix("") / "__init__.py"  # a package
         for name in _imports(path):
             top = name.split(".")[0]
             if top in FIRST_PARTY:

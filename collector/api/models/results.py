@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StringCo
 from checks.result import (
     MAX_ITEM_LEN,
     MAX_METRICS,
+    MAX_NAME_LEN,
     MAX_STANDARD_LEN,
     MAX_SUMMARY_LEN,
     UNITS,
@@ -27,6 +28,15 @@ class WireMetric(BaseModel):
     crit: Number | None = None
     min: Number | None = None
     max: Number | None = None
+
+
+class WireMessage(BaseModel):
+    """A summary or standard as a message key with its arguments (``checks/messages``)."""
+
+    model_config = STRICT
+    key: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)*$", max_length=MAX_NAME_LEN)] = Field(
+        description="e.g. backup_files.missed; a key the collector does not know shows the summary")
+    args: dict[str, Any] = Field({}, description="scalars, nested messages or lists of them")
 
 
 class WireResult(BaseModel):
@@ -50,6 +60,8 @@ class WireResult(BaseModel):
         description="ISO-8601 with a UTC offset; the collector refuses one before 2000-01-01 or more than "
                     "1 day ahead of its clock")]
     duration_ms: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+    message: WireMessage | None = None
+    standard_message: WireMessage | None = None
 
 
 class AgentReport(BaseModel):
@@ -91,6 +103,8 @@ class StoredResult(BaseModel):
     started_at: Time
     duration_ms: float
     received_at: Time
+    message: WireMessage | None = None
+    standard_message: WireMessage | None = None
 
 
 class ResultList(BaseModel):
