@@ -41,6 +41,7 @@ from typing import Any
 from checks import _tls
 from checks._judge import below
 from checks.context import CheckContext
+from checks.messages import say
 from checks.params import Duration
 from checks.result import Metric, Result, Status
 
@@ -48,13 +49,8 @@ __all__ = ["CertificateParams", "judge_certificate", "run"]
 
 NAME = "certificate"
 
-_OUTCOME_TEXT = {
-    "expired": "has expired",
-    "not_yet_valid": "is not valid yet (check this machine's clock)",
-    "hostname": "is not for this name (hostname mismatch)",
-    "untrusted": "is not trusted (chain does not lead to a trusted CA)",
-    "failed": "failed verification",
-}
+#: verification outcomes with their own words (certificate.why.<outcome>); others "failed"
+_OUTCOMES = ("expired", "not_yet_valid", "hostname", "untrusted", "failed")
 
 
 @dataclass(frozen=True)
@@ -92,7 +88,7 @@ def judge_certificate(check: str, item: str, fetched: _tls.Fetched, *, days_warn
     details: dict[str, Any] = {"verification": {"outcome": v.outcome, "message": v.message[:300]},
                                "protocol": fetched.protocol, "cipher": fetched.cipher}
     if fetched.cert is None:
-        return Status.UNKNOWN, f"{item}: the server sent no certificate", (), details
+        return Status.UNKNOWN, say("certificate.no_certificate", item=item), (), details
     cert = fetched.cert
     details["certificate"] = cert.describe()
     days = cert.days_left(ctx.now)
@@ -102,22 +98,22 @@ def judge_certificate(check: str, item: str, fetched: _tls.Fetched, *, days_warn
     expiry = cert.not_after.strftime("%Y-%m-%d")
     if days <= 0:
         status = Status.CRITICAL
-        text = f"certificate expired {-days:.0f} days ago ({expiry})"
+        text = say("certificate.expired", days=-days, expiry=expiry)
     else:
-        text = f"certificate expires in {days:.0f} days ({expiry})"
+        text = say("certificate.expires_in", days=days, expiry=expiry)
     if ctx.now < cert.not_before:
         status = Status.CRITICAL
-        text = f"certificate not valid until {cert.not_before.strftime('%Y-%m-%d %H:%M')} UTC; {text}"
+        text = say("certificate.not_yet_valid", since=cert.not_before.strftime('%Y-%m-%d %H:%M'), then=text)
     if verify and v.outcome not in ("ok", "not_checked"):
         status = Status.CRITICAL
         if v.outcome not in ("expired", "not_yet_valid"):  # those the dates already say
-            why = _OUTCOME_TEXT.get(v.outcome, "failed verification")
+            why = say(f"certificate.why.{v.outcome if v.outcome in _OUTCOMES else 'failed'}")
             if v.outcome == "hostname" and cert.dns_names:
-                why += f": {name} is not among {', '.join(cert.dns_names[:5])}"
+                why = say("certificate.why_names", why=why, name=name, names=", ".join(cert.dns_names[:5]))
             elif v.message:
-                why += f": {v.message}"
-            text = f"certificate {why}; {text.removeprefix('certificate ')}"
-    return status, f"{item}: {text}", metrics, details
+                why = say("certificate.why_detail", why=why, detail=v.message)
+            text = say("certificate.problem", why=why, then=text)
+    return status, say("certificate.item", item=item, text=text), metrics, details
 
 
 def run(params: CertificateParams, ctx: CheckContext, *,
@@ -125,32 +121,32 @@ def run(params: CertificateParams, ctx: CheckContext, *,
     name = params.server_name or params.host
     item = f"{params.host}:{params.port}" + (f"/{params.server_name}" if params.server_name
                                              and params.server_name != params.host else "")
-    standard = f"more than {params.days_warn:g} days left" + (", trusted" if params.verify else "")
+    standard = say("certificate.standard_trusted" if params.verify else "certificate.standard", days=params.days_warn)
     if not params.host:
         return [Result(check=NAME, item="", status=Status.UNKNOWN, standard=standard,
-                       summary="set host (and port, default 443), e.g. --param host=his-web.hospital.local")]
+                       summary=say("certificate.not_configured", example="--param host=his-web.hospital.local"))]
     timeout = min(float(params.timeout), max(1.0, (ctx.timeout_s - 1.0) / 2))
     try:
         fetched = fetch(params.host, params.port, server_name=params.server_name, verify=params.verify,
                         ca_file=params.ca_file, timeout=timeout)
     except _tls.TlsError as exc:
         return [Result(check=NAME, item=item, status=Status.CRITICAL, standard=standard,
-                       summary=f"{item}: TLS handshake failed: {exc.reason}")]
+                       summary=say("certificate.handshake_failed", item=item, reason=exc.reason))]
     except TimeoutError:
         return [Result(check=NAME, item=item, status=Status.CRITICAL, standard=standard,
-                       summary=f"{item}: no answer within {timeout:g} s")]
+                       summary=say("certificate.timeout", item=item, timeout=timeout))]
     except OSError as exc:
         if exc.errno == errno.ECONNREFUSED:
-            reason = "connection refused"
+            reason: str = say("certificate.refused")
         elif exc.__class__.__name__ == "gaierror":
-            reason = f"cannot resolve {params.host}: {exc.strerror or exc}"
+            reason = say("certificate.unresolved", host=params.host, reason=exc.strerror or str(exc))
         else:
             reason = exc.strerror or str(exc)
         return [Result(check=NAME, item=item, status=Status.CRITICAL, standard=standard,
-                       summary=f"{item}: cannot connect: {reason}")]
+                       summary=say("certificate.cannot_connect", item=item, reason=reason))]
     except ValueError as exc:  # an unusable ca_file, or a certificate we cannot read
         return [Result(check=NAME, item=item, status=Status.UNKNOWN, standard=standard,
-                       summary=f"{item}: {exc}")]
+                       summary=say("certificate.unusable", item=item, error=str(exc)))]
     status, summary, metrics, details = judge_certificate(
         NAME, item, fetched, days_warn=params.days_warn, days_crit=params.days_crit,
         verify=params.verify, ctx=ctx, name=name)

@@ -68,7 +68,9 @@ from checks import _icmp, _netcmd
 from checks._judge import above
 from checks._netcmd import Trace
 from checks._network import PingStats
+from checks._units import _num
 from checks.context import CheckContext
+from checks.messages import say
 from checks.params import Duration
 from checks.result import Metric, Result, Status
 from checks.traceroute import hop_to_wire, trace
@@ -178,17 +180,17 @@ def run(params: PingParams, ctx: CheckContext, *, probe_fn: ProbeFn = probe,
     target = params.target.strip()
     if not target:
         return [Result(check=NAME, item="", status=Status.UNKNOWN,
-                       summary="no target: set the 'target' parameter")]
-    rtt_part = f", rtt avg < {params.rtt_warn:g} ms" if params.rtt_warn is not None else ""
-    standard = f"loss < {params.loss_warn * 100:g} %{rtt_part}"
+                       summary=say("ping.no_target"))]
+    standard = say("ping.standard", loss=params.loss_warn * 100) if params.rtt_warn is None else \
+        say("ping.standard_rtt", loss=params.loss_warn * 100, rtt=params.rtt_warn)
     try:
         stats, method = probe_fn(params)
     except CannotPing as exc:
         return [Result(check=NAME, item=target, status=Status.UNKNOWN, standard=standard,
-                       summary=f"{target}: cannot ping: {exc}")]
+                       summary=say("ping.cannot_ping", target=target, error=str(exc)))]
     if not stats.recognised:
         return [Result(check=NAME, item=target, status=Status.UNKNOWN, standard=standard,
-                       summary=f"{target}: ping output not understood",
+                       summary=say("ping.not_understood", target=target),
                        details={"method": method, "raw": stats.raw[-4000:]})]
     if stats.sent == 0:  # resolution or local failure: nothing was sent, nothing answered
         stats = replace(stats, sent=params.count, received=0, loss_ratio=1.0)
@@ -263,31 +265,33 @@ def _hysteresis(levels: list[int], prev: int, raise_after: int, clear_after: int
 
 def _summary(target: str, stats: PingStats, params: PingParams, raw_level: int, reported: int,
              prev: int, down: bool, silent_runs: int, levels: list[int]) -> str:
+    measured: str
     if stats.error:
-        measured = f"{stats.error}"
+        measured = stats.error  # the ping tool's own words (evidence)
     else:
-        measured = (f"{stats.loss_ratio * 100:.0f} % loss ({stats.received} of {stats.sent} answered)")
+        parts = [say("ping.loss", loss=stats.loss_ratio * 100, received=stats.received, sent=stats.sent)]
         if stats.unreachable:
-            measured += f", {stats.unreachable} 'unreachable' replies"
+            parts.append(say("ping.unreachable", unreachable=stats.unreachable))
         if stats.rtt_avg_ms is not None:
-            measured += (f", rtt min/avg/max {_ms(stats.rtt_min_ms)}/{_ms(stats.rtt_avg_ms)}/"
-                         f"{_ms(stats.rtt_max_ms)} ms, jitter {_ms(stats.jitter_ms)} ms")
+            parts.append(say("ping.rtt", min=_ms(stats.rtt_min_ms), avg=_ms(stats.rtt_avg_ms),
+                             max=_ms(stats.rtt_max_ms), jitter=_ms(stats.jitter_ms)))
+        measured = say("ping.measured", parts=parts)
     if down:
-        return f"{target} down: no reply in {silent_runs} consecutive runs; {measured}"
-    text = f"{target}: {measured}"
+        return say("ping.down", target=target, runs=silent_runs, measured=measured)
+    texts = [say("ping.item", target=target, measured=measured)]
     if raw_level > reported:
         seen = 0
         for lv in reversed(levels):
             if lv < raw_level:
                 break
             seen += 1
-        text += (f"; {Status(raw_level).name} level {seen} run(s) in a row, "
-                 f"reported after {params.raise_after}")
+        texts.append(say("ping.raised_later", level=f"status.{Status(raw_level).name.lower()}", seen=seen,
+                         after=params.raise_after))
     elif raw_level < reported:
-        text += f"; still {Status(reported).name} until {params.clear_after} better runs in a row"
+        texts.append(say("ping.still", level=f"status.{Status(reported).name.lower()}", after=params.clear_after))
     if stats.received == 0 and silent_runs < params.down_after:
-        text += f"; no reply ({silent_runs} of {params.down_after} runs before 'down')"
-    return text
+        texts.append(say("ping.no_reply", runs=silent_runs, down_after=params.down_after))
+    return texts[0] if len(texts) == 1 else say("results.joined", parts=texts)
 
 
 def _evidence(target: str, params: PingParams, budget: float, trace_fn: TraceFn,
@@ -316,4 +320,4 @@ def _s(ms: float | None) -> float | None:
 
 
 def _ms(v: float | None) -> str:
-    return "-" if v is None else f"{v:.3g}" if v < 10 else f"{v:.0f}"
+    return "-" if v is None else f"{v:.3g}" if 0.001 <= v < 10 else _num(v) if v < 10 else f"{v:.0f}"

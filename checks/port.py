@@ -38,6 +38,7 @@ from typing import Any
 
 from checks._judge import above
 from checks.context import CheckContext
+from checks.messages import say
 from checks.params import Duration
 from checks.result import Metric, Result, Status
 
@@ -81,7 +82,7 @@ def _connect(family: int, address: Any, timeout: float) -> None:
 
 
 def standard(params: PortParams) -> str:
-    return f"connects in < {params.warn:g} s"
+    return say("port.standard", warn=params.warn)
 
 
 def probe(params: PortParams, ctx: CheckContext, *, check: str = NAME,
@@ -92,8 +93,8 @@ def probe(params: PortParams, ctx: CheckContext, *, check: str = NAME,
     std = standard(params)
     if not params.host or not params.port:
         return [Result(check=check, item=item if params.host else "", status=Status.UNKNOWN, standard=std,
-                       summary=f"set host and port, e.g. --param host=his-db-01 --param port=1433 "
-                               f"(got host={params.host!r}, port={params.port})")]
+                       summary=say("port.not_configured", example="--param host=his-db-01 --param port=1433",
+                                   host=repr(params.host), port=params.port))]
     timeout = min(float(params.timeout), max(0.5, ctx.timeout_s - 1.0))
     t0 = time.perf_counter()
     try:
@@ -101,7 +102,7 @@ def probe(params: PortParams, ctx: CheckContext, *, check: str = NAME,
     except (socket.gaierror, UnicodeError) as exc:
         reason = exc.strerror if isinstance(exc, socket.gaierror) and exc.strerror else str(exc)
         return [Result(check=check, item=item, status=Status.CRITICAL, standard=std,
-                       summary=f"cannot resolve {params.host}: {reason}",
+                       summary=say("port.unresolved", host=params.host, reason=reason),
                        details={"error": "dns", "reason": reason})]
     resolve_s = time.perf_counter() - t0
     attempts: list[dict[str, Any]] = []
@@ -120,10 +121,10 @@ def probe(params: PortParams, ctx: CheckContext, *, check: str = NAME,
         connect_s = time.perf_counter() - t1
         status = above(connect_s, params.warn, params.crit)
         limit = params.crit if status is Status.CRITICAL else params.warn
-        note = "" if status is Status.OK else f", slow (limit {limit:g} s)"
         return [Result(
             check=check, item=item, status=status, standard=std,
-            summary=f"{item} accepts connections: {connect_s * 1000:.1f} ms{note}",
+            summary=say("port.connected", item=item, connect=connect_s) if status is Status.OK else
+            say("port.connected_slow", item=item, connect=connect_s, limit=limit),
             metrics=(Metric("connect_seconds", round(connect_s, 6), "s", warn=params.warn, crit=params.crit,
                             min=0),
                      Metric("resolve_seconds", round(resolve_s, 6), "s", min=0)),
@@ -138,16 +139,16 @@ def probe(params: PortParams, ctx: CheckContext, *, check: str = NAME,
 
 def _failure_summary(item: str, attempts: list[dict[str, Any]], timeout: float) -> str:
     if not attempts:
-        return f"{item}: the name resolved to no address"
+        return say("port.no_address", item=item)
     errors = {a["error"] for a in attempts}
-    where = attempts[0]["address"] if len(attempts) == 1 else f"{len(attempts)} addresses"
+    where = str(attempts[0]["address"]) if len(attempts) == 1 else say("port.addresses", n=len(attempts))
     if errors == {"ECONNREFUSED"}:
-        return f"{item}: connection refused by {where} (nothing listens on the port; service down?)"
+        return say("port.refused", item=item, where=where)
     if errors == {"timeout"}:
-        return f"{item}: no answer within {timeout:g} s from {where} (filtered by a firewall, or host down)"
-    silent = f"no answer within {timeout:g} s"
-    reasons = "; ".join(f"{a['address']}: {a.get('reason', silent)}" for a in attempts)
-    return f"{item}: cannot connect ({reasons})"
+        return say("port.timeout", item=item, timeout=timeout, where=where)
+    reasons = [say("port.attempt", address=a["address"], reason=a["reason"]) if "reason" in a else
+               say("port.attempt_silent", address=a["address"], timeout=timeout) for a in attempts]
+    return say("port.cannot_connect", item=item, attempts=reasons)
 
 
 def run(params: PortParams, ctx: CheckContext, **seams: Any) -> list[Result]:

@@ -29,8 +29,8 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from checks._units import format_bytes
 from checks.context import CheckContext
+from checks.messages import say
 from checks.result import Metric, Result, Status
 
 NAME = "process"
@@ -101,29 +101,29 @@ def matching(procs: Iterable[ProcInfo], params: ProcessParams, own_pid: int) -> 
 def run(params: ProcessParams, ctx: CheckContext, *,
         processes: Callable[[], list[ProcInfo]] = list_processes) -> list[Result]:
     item = " ".join(x for x in (params.name, f"/{params.cmdline}/" if params.cmdline else "") if x)
-    bound = f"{params.min}..{params.max}" if params.max is not None else f"at least {params.min}"
-    standard = f"{bound} running"
+    bound = say("process.bound", min=params.min, max=params.max) if params.max is not None else \
+        say("process.at_least", min=params.min)
+    standard = say("process.standard", bound=bound)
     if not params.name and not params.cmdline:
         return [Result(check=NAME, item="", status=Status.UNKNOWN, standard=standard,
-                       summary="name: not configured (give name or cmdline, or both)")]
+                       summary=say("process.not_configured"))]
     try:
         procs = processes()
     except OSError as exc:
         return [Result(check=NAME, item=item, status=Status.UNKNOWN, standard=standard,
-                       summary=f"cannot read the process table ({exc.strerror or exc})")]
+                       summary=say("process.unreadable", error=exc.strerror or str(exc)))]
     found = matching(procs, params, os.getpid())
     count = len(found)
     rss = sum(p.rss for p in found)
     if count < params.min:
         status = Status.CRITICAL
-        verdict = "not running" if count == 0 else f"only {count} running, expected {bound}"
+        verdict = say("process.not_running", item=item) if count == 0 else \
+            say("process.too_few", item=item, count=count, bound=bound)
     elif params.max is not None and count > params.max:
-        status, verdict = Status.WARNING, f"{count} running, more than {params.max}"
+        status, verdict = Status.WARNING, say("process.too_many", item=item, count=count, max=params.max)
     else:
-        status, verdict = Status.OK, f"{count} running"
-    summary = f"{item}: {verdict}"
-    if count:
-        summary += f", {format_bytes(rss)} resident"
+        status, verdict = Status.OK, say("process.running", item=item, count=count)
+    summary = say("process.resident", verdict=verdict, rss=rss) if count else verdict
     return [Result(
         check=NAME, item=item, status=status, standard=standard, summary=summary,
         metrics=(Metric("count", float(count), "count", min=0),

@@ -73,7 +73,7 @@ MAX_STANDARD_LEN = 200
 MAX_METRICS = 64
 MAX_DETAILS_BYTES = 64 * 1024
 MAX_MESSAGE_ARGS = 32  # arguments of one message (nested messages count their own)
-MAX_MESSAGE_DEPTH = 4
+MAX_MESSAGE_DEPTH = 8  # levels of nested messages and lists
 
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"  # site, host, check and metric names (at most MAX_NAME_LEN)
 _NAME_RE = re.compile(NAME_PATTERN)  # always fullmatch: "$" would also match before a final newline

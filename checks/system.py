@@ -29,6 +29,7 @@ from typing import Any
 
 from checks._judge import above
 from checks.context import CheckContext
+from checks.messages import say
 from checks.result import Metric, Result
 
 NAME = "system"
@@ -92,8 +93,8 @@ def run(params: SystemParams, ctx: CheckContext) -> list[Result]:
     busy, window = cpu_average(ctx, params.sample)
     results.append(Result(
         check=NAME, item="cpu", status=above(busy, params.cpu_warn, params.cpu_crit),
-        standard=f"CPU busy < {params.cpu_warn:g} %",
-        summary=f"CPU {busy:.1f} % busy (average over {window:g} s)",
+        standard=say("system.cpu_standard", warn=params.cpu_warn),
+        summary=say("system.cpu", busy=busy, window=window),
         metrics=(Metric("busy_percent", busy, "%", warn=params.cpu_warn, crit=params.cpu_crit,
                         min=0, max=100),),
         details={"window_s": window, "cores": psutil.cpu_count() or 1},
@@ -103,9 +104,8 @@ def run(params: SystemParams, ctx: CheckContext) -> list[Result]:
     mem_pct = round(100.0 * (vm.total - vm.available) / vm.total, 2) if vm.total else 0.0
     results.append(Result(
         check=NAME, item="memory", status=above(mem_pct, params.mem_warn, params.mem_crit),
-        standard=f"memory used < {params.mem_warn:g} %",
-        summary=f"memory {mem_pct:.1f} % used, {vm.available / 2**30:.1f} GiB available "
-                f"of {vm.total / 2**30:.1f} GiB",
+        standard=say("system.memory_standard", warn=params.mem_warn),
+        summary=say("system.memory", used=mem_pct, available=vm.available, total=vm.total),
         metrics=(
             Metric("used_percent", mem_pct, "%", warn=params.mem_warn, crit=params.mem_crit, min=0, max=100),
             Metric("available_bytes", float(vm.available), "B", min=0, max=float(vm.total)),
@@ -117,13 +117,13 @@ def run(params: SystemParams, ctx: CheckContext) -> list[Result]:
     if sw.total:
         swap_pct = round(100.0 * sw.used / sw.total, 2)
         swap_status = above(swap_pct, params.swap_warn, params.swap_crit)
-        swap_summary = f"swap {swap_pct:.1f} % used of {sw.total / 2**30:.1f} GiB"
+        swap_summary = say("system.swap", used=swap_pct, total=sw.total)
     else:
         swap_pct = 0.0
         swap_status = above(0.0, params.swap_warn, params.swap_crit)
-        swap_summary = "no swap configured"
+        swap_summary = say("system.no_swap")
     results.append(Result(
-        check=NAME, item="swap", status=swap_status, standard=f"swap used < {params.swap_warn:g} %",
+        check=NAME, item="swap", status=swap_status, standard=say("system.swap_standard", warn=params.swap_warn),
         summary=swap_summary,
         metrics=(
             Metric("used_percent", swap_pct, "%", warn=params.swap_warn, crit=params.swap_crit,
@@ -138,9 +138,8 @@ def run(params: SystemParams, ctx: CheckContext) -> list[Result]:
         per_core = round(load1 / cores, 3)
         results.append(Result(
             check=NAME, item="load", status=above(per_core, params.load_warn, params.load_crit),
-            standard=f"load per core < {params.load_warn:g}",
-            summary=f"load {load1:.2f} {load5:.2f} {load15:.2f} on {cores} cores "
-                    f"({per_core:.2f} per core)",
+            standard=say("system.load_standard", warn=params.load_warn),
+            summary=say("system.load", load1=load1, load5=load5, load15=load15, cores=cores, per_core=per_core),
             metrics=(
                 Metric("load1_per_core", per_core, "", warn=params.load_warn, crit=params.load_crit, min=0),
                 Metric("load1", round(load1, 3), "", min=0),

@@ -16,8 +16,9 @@ per language, ``str.format`` placeholders whose format spec may name how a value
 (:data:`KINDS`): ``{age:dur}`` (seconds, :func:`checks._units.format_seconds`), ``{free:bytes}``,
 ``{used:pct}``, ``{n:num}``, ``{what:t}`` (the argument is another key, rendered without
 arguments: a word such as "full backup"), ``{parts:list}`` (a list of nested messages, joined),
-``{why:msg}`` (one nested message), ``{days:words}`` (a list of keys, each a word); any other
-spec is Python's (``{value:.1f}``).  Both
+``{why:msg}`` (one nested message), ``{days:words}`` (a list of keys, each a word),
+``{parts:phrases}`` (nested messages joined by a comma); any other spec is Python's
+(``{value:.1f}``).  Both
 catalogues have the same keys with the same placeholders, every key is used by a check, and
 no Chinese template carries English prose (``tests/checks/test_messages.py``).
 
@@ -35,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from checks._units import LANGUAGES, _num, format_bytes, format_seconds
-from checks.result import Message, MessageArg
+from checks.result import MAX_MESSAGE_DEPTH, Message, MessageArg
 
 __all__ = ["KINDS", "LANGUAGES", "Said", "catalogue", "placeholders", "render", "say", "text_of"]
 
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 _DIR = Path(__file__).resolve().parent
 _JOIN = {"en": "; ", "zh_CN": "；"}
 _WORDS = {"en": ",", "zh_CN": "、"}
+_COMMA = {"en": ", ", "zh_CN": "，"}
 _MARKUP = ("<", ">")
 
 
@@ -125,6 +127,12 @@ def _words(value: Any, lang: str, depth: int) -> str:
     return _WORDS[lang].join(_word(v, lang, depth) for v in value)
 
 
+def _phrases(value: Any, lang: str, depth: int) -> str:
+    if not isinstance(value, list):
+        raise TypeError("expected a list of messages")
+    return _COMMA[lang].join(_render_one(v, lang, depth) for v in value)
+
+
 #: how a placeholder's format spec shows its argument: (value, language, depth) → text
 KINDS: Mapping[str, Callable[[Any, str, int], str]] = {
     "dur": lambda v, lang, d: format_seconds(_number(v), lang),
@@ -135,6 +143,7 @@ KINDS: Mapping[str, Callable[[Any, str, int], str]] = {
     "msg": _render_one,
     "list": _render_list,
     "words": _words,
+    "phrases": _phrases,
 }
 
 
@@ -166,7 +175,7 @@ class _CannotRender(Exception):
 
 
 def _render(message: Message, lang: str, depth: int) -> str:
-    if depth > 4:
+    if depth > MAX_MESSAGE_DEPTH:
         raise _CannotRender("messages nested too deep")
     template = catalogue(lang).get(message.key)
     if template is None:
