@@ -73,7 +73,8 @@ def _calls() -> list[tuple[str, str, set[str] | None]]:
 def _sample(spec: str) -> object:
     return {"dur": 3600.0, "bytes": 2048, "pct": 41.2, "num": 3, "t": "forecast.full", "msg": Message("forecast.full"),
             "list": [Message("forecast.full"), Message("forecast.not_growing")],
-            "words": ["cron.day.mon", "cron.day.tue"], "phrases": [Message("forecast.full")]}.get(spec, 1.5 if spec else "x")
+            "words": ["cron.day.mon", "cron.day.tue"],
+            "phrases": [Message("forecast.full")]}.get(spec, 1.5 if spec else "x")
 
 
 def test_both_catalogues_have_the_same_keys_with_the_same_placeholders():
