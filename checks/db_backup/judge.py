@@ -9,9 +9,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from checks._units import format_bytes, format_seconds
 from checks.db_backup.params import NAME
-from checks.result import Metric, Result, Status
+from checks.messages import Said, say
+from checks.result import Message, Metric, Result, Status
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class Rule:
 
     @property
     def standard(self) -> str:
-        return f"{self.what} within {format_seconds(self.max_age)}"
+        return say("db_backup.standard", what=self.what, max_age=self.max_age)
 
 
 def judge_backup(item: str, label: str, rule: Rule, seen: Seen | None, *,
@@ -44,7 +44,8 @@ def judge_backup(item: str, label: str, rule: Rule, seen: Seen | None, *,
                  extra: Iterable[tuple[Status, str, str]] = ()) -> Result:
     """The verdict on the newest backup of one kind: age, size, verification.
 
-    ``extra`` adds findings judged elsewhere (a failed job) as (status, verdict, text).
+    ``extra`` adds findings judged elsewhere (a failed job) as (status, verdict, text); a text
+    begins with ``label: `` (the summary names the label once).
     """
     info: dict[str, Any] = {"item": item, "type": rule.what, "rule": rule.standard}
     info.update(details or {})
@@ -55,13 +56,10 @@ def judge_backup(item: str, label: str, rule: Rule, seen: Seen | None, *,
         pass  # a failure already explains the missing backup
     elif seen is None:
         if created_age_s is not None and created_age_s < rule.max_age:
-            findings.append((Status.OK, "new",
-                             f"{label}: new database (created {format_seconds(created_age_s)} ago), "
-                             f"not backed up yet; the first {rule.what} is due within "
-                             f"{format_seconds(rule.max_age)} of its creation"))
+            findings.append((Status.OK, "new", say("db_backup.new_db", label=label, created=created_age_s,
+                                                   what=rule.what, max_age=rule.max_age)))
         else:
-            findings.append((Status.CRITICAL, "never backed up",
-                             f"{label}: never backed up (no {rule.what} on record)"))
+            findings.append((Status.CRITICAL, "never backed up", say("db_backup.never", label=label, what=rule.what)))
     else:
         when = server_time(seen.finished)
         info.update({"finished": when, "age_seconds": round(seen.age_s)})
@@ -72,46 +70,58 @@ def judge_backup(item: str, label: str, rule: Rule, seen: Seen | None, *,
             info["location"] = seen.location
         info.update(seen.evidence)
         if seen.age_s >= rule.max_age:
-            lead = "none since" if rule.word == "missed" else "last one"
-            findings.append((Status.CRITICAL, rule.word,
-                             f"{label}: {rule.what} {rule.word}: {lead} {when} ({format_seconds(seen.age_s)} ago; "
-                             f"expected within {format_seconds(rule.max_age)})"))
+            text = say("db_backup.missed" if rule.word == "missed" else "db_backup.stale", what=rule.what,
+                       when=when, age=seen.age_s, max_age=rule.max_age)
+            findings.append((Status.CRITICAL, rule.word, say("db_backup.labelled", label=label, text=text)))
         sizes = [float(s) for s in earlier_sizes if s is not None and s > 0]
         if seen.size is not None and len(sizes) >= 3 and min_size_ratio > 0:
             median = statistics.median(sizes)
             info["median_size_bytes"] = int(median)
             if seen.size < min_size_ratio * median:
-                findings.append((Status.WARNING, "too small",
-                                 f"{label}: {rule.what} of {when} too small: {format_bytes(seen.size)}, below "
-                                 f"{min_size_ratio * 100:.0f} % of the median {format_bytes(median)} "
-                                 f"of the {len(sizes)} before it"))
+                text = say("db_backup.too_small", what=rule.what, when=when, size=seen.size,
+                           ratio=round(min_size_ratio * 100), median=median, n=len(sizes))
+                findings.append((Status.WARNING, "too small", say("db_backup.labelled", label=label, text=text)))
         if require_verified and seen.verified is False:
-            findings.append((Status.WARNING, "unverified",
-                             f"{label}: {rule.what} of {when} unverified: taken without CHECKSUM"))
+            text = say("db_backup.unverified", what=rule.what, when=when)
+            findings.append((Status.WARNING, "unverified", say("db_backup.labelled", label=label, text=text)))
     bad = [f for f in findings if f[0] is not Status.OK]
     if bad:
         bad.sort(key=lambda f: -f[0].severity)
         status = Status.worst(f[0] for f in bad)
-        summary = "; ".join([bad[0][2]] + [f[2].removeprefix(f"{label}: ") for f in bad[1:]])
+        summary = bad[0][2] if len(bad) == 1 else say("db_backup.labelled", label=label, text=say(
+            "results.joined", parts=[_unlabelled(f[2], label) for f in bad]))
         info["verdict"] = [f[1] for f in bad]
     elif findings:  # only the "new database" note
         status, summary = Status.OK, findings[0][2]
         info["verdict"] = ["new"]
     else:
         assert seen is not None
-        size = f", {format_bytes(seen.size)}" if seen.size is not None else ""
         status = Status.OK
         kind = seen.evidence.get("kind") or rule.what
-        summary = (f"{label}: {kind} {server_time(seen.finished)} ({format_seconds(seen.age_s)} ago; expected within "
-                   f"{format_seconds(rule.max_age)}){size}")
+        summary = say("db_backup.ok_size" if seen.size is not None else "db_backup.ok", label=label, kind=kind,
+                      when=server_time(seen.finished), age=seen.age_s, max_age=rule.max_age, size=seen.size)
         info["verdict"] = ["ok"]
-    return Result(check=NAME, item=item[:255], status=status, summary=summary[:1000], standard=rule.standard,
+    return Result(check=NAME, item=item[:255], status=status, summary=_short(summary), standard=rule.standard,
                   metrics=tuple(metrics), details=jsonable(info))
+
+
+def _unlabelled(text: str, label: str) -> str:
+    """A finding's text without its ``label: `` (the joined summary names it once)."""
+    message = getattr(text, "message", None)
+    if message is not None and message.key == "db_backup.labelled":
+        inner = message.args.get("text")
+        return Said(text.removeprefix(f"{label}: "), inner) if isinstance(inner, Message) else text
+    return text.removeprefix(f"{label}: ")
+
+
+def _short(text: str) -> str:
+    """A summary within the wire's 1,000 characters (a keyed text keeps its key when it fits)."""
+    return text if len(text) <= 1000 else text[:1000]
 
 
 def server_time(dt: datetime | None) -> str:
     if dt is None:
-        return "an unknown time"
+        return say("db_backup.unknown_time")
     if dt.tzinfo is not None:
         dt = dt.astimezone()
     return dt.strftime("%Y-%m-%d %H:%M")

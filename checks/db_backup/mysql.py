@@ -8,6 +8,7 @@ from typing import Any
 from checks.context import CheckContext
 from checks.db_backup.judge import Rule, Seen, age_or_inf, as_float, judge_backup, server_time, short
 from checks.db_backup.params import NAME, DbBackupParams, Query
+from checks.messages import say
 from checks.result import Result, Status
 
 #: MySQL/MariaDB: does MySQL Enterprise Backup's history table exist (and may we see it)?
@@ -49,8 +50,8 @@ def judge_mysql(rows: list[dict[str, Any]], params: DbBackupParams) -> list[Resu
     results: list[Result] = []
     for group in ("full", "incremental"):
         item = f"meb/{group}"
-        full_rule = Rule("full backup", params.max_age("full_max_age", item))
-        rule = full_rule if group == "full" else Rule("full or incremental backup",
+        full_rule = Rule(say("db_backup.what.full"), params.max_age("full_max_age", item))
+        rule = full_rule if group == "full" else Rule(say("db_backup.what.full_incr"),
                                                       params.max_age("diff_max_age", item))
         if group == "incremental" and not groups["incremental"] and full_rule.max_age <= rule.max_age:
             continue

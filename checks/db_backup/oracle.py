@@ -10,6 +10,7 @@ from checks._units import format_seconds
 from checks.context import CheckContext
 from checks.db_backup.judge import Rule, Seen, age_or_inf, as_float, jsonable, judge_backup, server_time, short
 from checks.db_backup.params import NAME, DbBackupParams, Query
+from checks.messages import say
 from checks.result import Result, Status
 
 #: Oracle: RMAN sessions of the last ``?`` days.  Source: docs.oracle.com V$RMAN_BACKUP_JOB_DETAILS.
@@ -122,7 +123,7 @@ def _rman_findings(label: str, input_type: str, rows: list[dict[str, Any]],
 def _judge_rman_type(input_type: str, rows: list[dict[str, Any]], base: Mapping[str, Any],
                      params: DbBackupParams) -> Result:
     item, label = f"rman/{input_type}", "RMAN"
-    rule = Rule(f"{input_type} backup", params.max_age(_rman_key(input_type), item, input_type),
+    rule = Rule(say("db_backup.what.rman", type=input_type), params.max_age(_rman_key(input_type), item, input_type),
                 word="stale" if input_type == "ARCHIVELOG" else "missed")
     rows = sorted(rows, key=lambda r: r.get("start_time") or datetime.min, reverse=True)
     good = [r for r in rows if r.get("status") in ("COMPLETED", "COMPLETED WITH WARNINGS")]
@@ -155,7 +156,7 @@ def _judge_level0(sets: list[dict[str, Any]], incremental_jobs: bool, base: Mapp
     item = "rman/level 0"
     if not (levels or incremental_jobs) or not params.wanted(item):
         return None
-    rule = Rule("level 0 backup", params.max_age("full_max_age", item, "level 0"))
+    rule = Rule(say("db_backup.what.level0"), params.max_age("full_max_age", item, "level 0"))
     level0 = sorted((s for s in levels if as_float(s["incremental_level"]) == 0), key=age_or_inf)
     seen = None
     if level0:

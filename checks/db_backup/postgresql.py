@@ -21,6 +21,7 @@ from checks.db_backup.judge import (
     server_time,
 )
 from checks.db_backup.params import NAME, DbBackupParams, Query
+from checks.messages import say
 from checks.result import Metric, Result, Status
 
 #: PostgreSQL: the archiver's statistics, whether it is failing now, and which WAL file is
@@ -53,7 +54,7 @@ def run(params: DbBackupParams, ctx: CheckContext, q: Query) -> list[Result]:
     if not params.archiving:
         return []
     [row] = q(PG_ARCHIVER, what="pg_stat_archiver")
-    rule = Rule("archived WAL file", params.max_age("archive_max_age", "archive"), word="stale")
+    rule = Rule(say("db_backup.what.wal"), params.max_age("archive_max_age", "archive"), word="stale")
     evidence: dict[str, Any] = {
         "archive_mode": row["archive_mode"], "archived_count": int(row["archived_count"] or 0),
         "failed_count": int(row["failed_count"] or 0), "last_archived_wal": row["last_archived_wal"],
@@ -151,8 +152,8 @@ def pgbackrest(params: DbBackupParams, ctx: CheckContext, run: Callable[..., Any
     code = status.get("code")
     message = status.get("message") or (PGBACKREST_CODES.get(code, "") if isinstance(code, int) else "")
     backups = [b for b in entry.get("backup") or [] if isinstance(b, dict)]
-    full_rule = Rule("full backup", params.max_age("full_max_age", item))
-    any_rule = Rule("full, differential or incremental backup", params.max_age("diff_max_age", item))
+    full_rule = Rule(say("db_backup.what.full"), params.max_age("full_max_age", item))
+    any_rule = Rule(say("db_backup.what.full_diff_incr"), params.max_age("diff_max_age", item))
     evidence = {"stanza": stanza, "status_code": code, "status_message": message, "backups": len(backups)}
     if code == 2 or (code == 0 and not backups):
         return [judge_backup(item, label, full_rule, None, details=evidence)]

@@ -20,6 +20,7 @@ from checks.db_backup.judge import (
     short,
 )
 from checks.db_backup.params import NAME, DbBackupParams, Query
+from checks.messages import say
 from checks.result import Metric, Result, Status
 
 #: SQL Server: who the instance is and what it can do.  ``@@SERVERNAME`` comes from
@@ -224,15 +225,16 @@ def _mssql_databases(rows: list[dict[str, Any]], params: DbBackupParams, instanc
 
 def _mssql_kinds(name: str, db: Mapping[str, Any], model: str,
                  params: DbBackupParams) -> list[tuple[str, Rule, list[dict[str, Any]]]]:
-    full_rule = Rule("full backup", params.max_age("full_max_age", name))
-    diff_rule = Rule("full or differential backup", params.max_age("diff_max_age", name))
+    full_rule = Rule(say("db_backup.what.full"), params.max_age("full_max_age", name))
+    diff_rule = Rule(say("db_backup.what.full_diff"), params.max_age("diff_max_age", name))
     kinds: list[tuple[str, Rule, list[dict[str, Any]]]] = [("full", full_rule, db["D"])]
     if db["I"] or full_rule.max_age > diff_rule.max_age:
         both = sorted(db["D"][:1] + db["I"][:1], key=lambda r: as_float(r.get("age_s")) or 0.0)
         kinds.append(("diff", diff_rule, both + db["I"][1:]))
     # model is a template: FULL recovery by default, but nothing is logged in it to back up
     if model in ("FULL", "BULK_LOGGED") and name.lower() != "model":
-        kinds.append(("log", Rule("log backup", params.max_age("log_max_age", name), word="stale"), db["L"]))
+        log_rule = Rule(say("db_backup.what.log"), params.max_age("log_max_age", name), word="stale")
+        kinds.append(("log", log_rule, db["L"]))
     return kinds
 
 
@@ -423,7 +425,7 @@ def _judge_agent_job(name: str, jrows: list[dict[str, Any]], schedules: list[Map
     first = jrows[0]
     now = first.get("server_now")
     due = job_is_due(schedules, int(now.strftime("%Y%m%d")) if isinstance(now, datetime) else None)
-    rule = Rule("scheduled job run", params.max_age("job_max_age", item, name))
+    rule = Rule(say("db_backup.what.job"), params.max_age("job_max_age", item, name))
     runs, trimmed = _job_runs(jrows, now)
     last = next((x for x in runs if int(x["row"].get("rn") or 0) == 1), runs[0] if runs else None)
     new_failures = [x for x in runs if x["status"] in _AGENT_FAILED and x["instance_id"] > last_seen
