@@ -43,7 +43,14 @@ Every fault in the file is reported at once as ``FILE: path.to.key: expected
 ...`` (:class:`collector.config.ConfigError`, exit code 2).
 """
 
-from collector.policy.defaults import DEFAULT_CALENDAR, DEFAULT_LEVELS, default_policies, default_policy, default_rules
+from collector.policy.defaults import (
+    DEFAULT_CALENDAR,
+    DEFAULT_LEVELS,
+    default_policies,
+    default_policy,
+    default_rules,
+    level_name,
+)
 from collector.policy.describe import describe_policies
 from collector.policy.loader import load_policies
 from collector.policy.model import (
@@ -91,6 +98,7 @@ __all__ = [
     "default_policy",
     "default_rules",
     "describe_policies",
+    "level_name",
     "load_policies",
     "parse_duration",
 ]

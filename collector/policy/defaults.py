@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -10,10 +11,22 @@ from collector.policy.model import OPEN_AT_FIRST, Calendar, Level, Policies, Rul
 from collector.terms import Term
 
 DEFAULT_LEVELS: tuple[Level, ...] = (
-    Level(1, "system down", Term("2h", timedelta(hours=2)), Term("8h", timedelta(hours=8)), True),
-    Level(2, "general fault", Term("2h", timedelta(hours=2)), Term("18h", timedelta(hours=18)), False),
-    Level(3, "minor", Term("9h", timedelta(hours=9)), Term("27h", timedelta(hours=27)), False),
+    Level(1, "system down", Term("2h", timedelta(hours=2)), Term("8h", timedelta(hours=8)), True,
+          {"zh_CN": "系统瘫痪", "en": "system down"}),
+    Level(2, "general fault", Term("2h", timedelta(hours=2)), Term("18h", timedelta(hours=18)), False,
+          {"zh_CN": "一般故障", "en": "general fault"}),
+    Level(3, "minor", Term("9h", timedelta(hours=9)), Term("27h", timedelta(hours=27)), False,
+          {"zh_CN": "轻微故障", "en": "minor"}),
 )
+
+
+def level_name(stored: str, severity: int, lang: str, levels: Sequence[Level] = DEFAULT_LEVELS) -> str:
+    """A ticket's level name (as stored) for a reader of ``lang``: the policy's name in that language
+    when ``stored`` is one of the level's names, else as stored (a name the policy no longer has)."""
+    for lv in levels:
+        if lv.number == severity and lv.says(stored):
+            return lv.name_in(lang)
+    return stored
 DEFAULT_CALENDAR = Calendar(zone=ZoneInfo("Asia/Shanghai"), days=frozenset(range(5)),
                             spans=((time(8, 30), time(17, 30)),))
 

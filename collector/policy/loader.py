@@ -211,10 +211,7 @@ def _levels(raw: Any, path: str, p: _Problems) -> tuple[Level, ...] | None:
         for key in lv:
             if key not in ("name", "response", "resolve", "clock"):
                 p.add(f"{here}.{key}", "unknown key (expected name, response, resolve, clock)")
-        name = lv.get("name", f"level {i + 1}")
-        if not isinstance(name, str) or not name.strip():
-            p.add(f"{here}.name", "expected a name such as \"system down\"")
-            name = f"level {i + 1}"
+        name, names = _level_name(lv.get("name", f"level {i + 1}"), f"{here}.name", i, p)
         clock = lv.get("clock", "business")
         if clock not in ("24x7", "business"):
             p.add(f"{here}.clock", f"expected 24x7 or business (got {clock!r})")
@@ -227,8 +224,35 @@ def _levels(raw: Any, path: str, p: _Problems) -> tuple[Level, ...] | None:
                 or response.working_days > resolve.working_days > 0 \
                 or response.working_days and not resolve.working_days:
             p.add(f"{here}.resolve", "expected a resolution time no shorter than the response time")
-        out.append(Level(i + 1, name.strip(), response, resolve, not business))
+        out.append(Level(i + 1, name, response, resolve, not business, names))
     return tuple(out)
+
+
+_NAME_LANGUAGES = ("zh_CN", "en")
+
+
+def _level_name(raw: Any, here: str, i: int, p: _Problems) -> tuple[str, dict[str, str]]:
+    """A level's ``name``: one string (every language), or ``{zh_CN: 一般故障, en: general fault}``.
+
+    The stored name (tickets keep it) is the English one, else the one given."""
+    if isinstance(raw, Mapping):
+        names = {}
+        for lang, text in raw.items():
+            if lang not in _NAME_LANGUAGES:
+                p.add(f"{here}.{lang}", f"unknown language (expected {' or '.join(_NAME_LANGUAGES)})")
+            elif not isinstance(text, str) or not text.strip() or len(text.strip()) > 64:
+                p.add(f"{here}.{lang}", "expected a name of 1-64 characters such as \"一般故障\"")
+            else:
+                names[lang] = text.strip()
+        if names:
+            return names.get("en") or names["zh_CN"], names
+        if not raw:
+            p.add(here, "expected a name in zh_CN and/or en")
+        return f"level {i + 1}", {}
+    if not isinstance(raw, str) or not raw.strip() or len(raw.strip()) > 64:
+        p.add(here, "expected a name such as \"system down\", or {zh_CN: 系统瘫痪, en: system down}")
+        return f"level {i + 1}", {}
+    return raw.strip(), {}
 
 
 def _status(name: Any) -> int | None:

@@ -40,10 +40,20 @@ class Level:
     """One fault level: 1 is the most severe."""
 
     number: int
-    name: str
+    name: str  # as tickets store it (the English name, or the one name the policy gave)
     response: Term
     resolve: Term
     always: bool  # True: the clock runs 24x7; False: business hours only
+    #: the name in each language people read (zh_CN, en); a language not given reads ``name``
+    names: Mapping[str, str] = field(default_factory=dict)
+
+    def name_in(self, lang: str) -> str:
+        """The level's name for a reader of ``lang`` (``一般故障``, ``general fault``)."""
+        return self.names.get(lang) or self.name
+
+    def says(self, stored: str) -> bool:
+        """Whether ``stored`` (a ticket's level name) is this level's name in some language."""
+        return stored == self.name or stored in self.names.values()
 
     @property
     def clock(self) -> str:

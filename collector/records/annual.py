@@ -197,12 +197,12 @@ def _patrols(conn: Connection, site: str, p: _Period, lang: str,
 
 # -- tickets and SLA ----------------------------------------------------------------------
 
-def _ticket_lines(conn: Connection, site: str, p: _Period, lang: str) -> list[TicketLine]:
+def _ticket_lines(conn: Connection, site: str, p: _Period, lang: str, policy: SitePolicy) -> list[TicketLine]:
     """Every ticket opened in the period, as it stood at the period's end."""
     q = (select(tickets).where(tickets.c.site == site, tickets.c.opened_at >= p.start,
                                tickets.c.opened_at < p.end)
          .order_by(tickets.c.opened_at, tickets.c.id))
-    return ticket_lines(conn, list(conn.execute(q)), p.start, p.end, lang, acted_only=False)
+    return ticket_lines(conn, list(conn.execute(q)), p.start, p.end, lang, acted_only=False, levels=policy.levels)
 
 
 def _ticket_sections(lines: list[TicketLine], lang: str) -> tuple[Section, Section]:
@@ -465,7 +465,7 @@ def build(conn: Connection, *, site: str, period_start: datetime, period_end: da
     site_hosts = _site_hosts(conn, site, p)
     archive_section, visits = _archive(conn, site, p, lang)
     patrols, _ = _patrols(conn, site, p, lang, visits)
-    lines = _ticket_lines(conn, site, p, lang)
+    lines = _ticket_lines(conn, site, p, lang, policy)
     by_level, breaches = _ticket_sections(lines, lang)
     followups, not_followed = annual_followups(conn, site, period_start, period_end, lang, policy)
     backups, backup_rates = _backups(conn, site, p, lang)

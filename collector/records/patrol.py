@@ -128,7 +128,8 @@ def build(conn: Connection, *, site: str, period_start: datetime, period_end: da
     paths = _path_section(conn, site, start, end, lang)
     hygiene = hygiene_section(conn, site, items, start, end, lang)
     drills = drills_section(conn, site, start, end, lang, policy)
-    lines = ticket_lines(conn, store.period_tickets(conn, site, start, end), start, end, lang, acted_only=True)
+    lines = ticket_lines(conn, store.period_tickets(conn, site, start, end), start, end, lang, acted_only=True,
+                         levels=policy.levels)
     sections = [s for s in (hygiene, drills, paths if paths.rows else None) if s is not None]
     return RecordContent(header=header, rows=rows, gaps=gaps, anomalies=anomalies, tickets=lines,
                          backup_evidence=evidence, sections=sections)

@@ -9,18 +9,21 @@ the policy wrote them, in the record's language.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
 
 from checks.result import format_time
+from collector.messages import texts
+from collector.policy import DEFAULT_LEVELS, Level
 from collector.records.model import TicketLine
 from collector.store import tickets as ticket_store
 from collector.terms import say_term
 from collector.ticket_history import TicketState, acted_between, as_of, outcomes
 
-__all__ = ["ticket_line", "ticket_lines"]
+__all__ = ["level_name", "ticket_line", "ticket_lines", "ticket_summary"]
 
 
 def _term(state: TicketState, key: str, lang: str) -> str:
@@ -30,12 +33,33 @@ def _term(state: TicketState, key: str, lang: str) -> str:
     return say_term(spec["within"], lang, business=spec.get("clock") == "business")
 
 
-def ticket_line(t: Any, state: TicketState, events: list[str], end: datetime, lang: str) -> TicketLine:
+def level_name(stored: str, severity: int, lang: str, levels: Sequence[Level] = DEFAULT_LEVELS) -> str:
+    """A ticket's level name (as stored) for a reader of ``lang``: the policy's name in that language
+    when ``stored`` is one of the level's names, else as stored (a name the policy no longer has)."""
+    for lv in levels:
+        if lv.number == severity and lv.says(stored):
+            return lv.name_in(lang)
+    return stored
+
+
+def ticket_summary(t: Any, lang: str) -> str:
+    """A ticket's summary in ``lang``: a monitoring ticket's ``check item: result summary`` from the
+    message keys of the result that opened it; else as written (a person's words)."""
+    messages = getattr(t, "messages", None)
+    if not messages:
+        return str(t.summary)
+    said, _ = texts(t.summary, "", messages, lang)
+    return said if said == t.summary else f"{t.check} {t.item}: {said}"
+
+
+def ticket_line(t: Any, state: TicketState, events: list[str], end: datetime, lang: str,
+                levels: Sequence[Level] = DEFAULT_LEVELS) -> TicketLine:
     """Ticket ``t`` (its row) as it stood at ``end`` (``state``), for a record in ``lang``."""
     sla = outcomes(state, end)
     return TicketLine(
         id=int(t.id), host=t.host, check=t.check, item=t.item, severity=state.severity,
-        level_name=state.level_name, summary=t.summary, state=state.state, opened_at=format_time(t.opened_at),
+        level_name=level_name(state.level_name, state.severity, lang, levels), summary=ticket_summary(t, lang),
+        state=state.state, opened_at=format_time(t.opened_at),
         acknowledged_at=format_time(state.acknowledged_at), resolved_at=format_time(state.resolved_at),
         closed_at=format_time(state.closed_at), response_due=format_time(state.response_due),
         resolve_due=format_time(state.resolve_due), events=events, response=sla["response"] or "pending",
@@ -45,7 +69,7 @@ def ticket_line(t: Any, state: TicketState, events: list[str], end: datetime, la
 
 
 def ticket_lines(conn: Connection, rows: list[Any], start: datetime, end: datetime, lang: str, *,
-                 acted_only: bool) -> list[TicketLine]:
+                 acted_only: bool, levels: Sequence[Level] = DEFAULT_LEVELS) -> list[TicketLine]:
     """Lines of tickets ``rows`` as of ``end``; with ``acted_only``, those opened, acknowledged or resolved
     in [start, end)."""
     histories = ticket_store.histories(conn, [int(t.id) for t in rows], end)
@@ -56,5 +80,5 @@ def ticket_lines(conn: Connection, rows: list[Any], start: datetime, end: dateti
         acted = acted_between(t, events, start, end)
         if state is None or (acted_only and not acted):
             continue
-        out.append(ticket_line(t, state, acted, end, lang))
+        out.append(ticket_line(t, state, acted, end, lang, levels))
     return out

@@ -315,6 +315,7 @@ tickets = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Column("terms", JSON),
     Column("assignee", String(64)),
+    Column("messages", Text),  # the opening result's message keys (results.messages), for readers' languages
     Index("uq_tickets_live", "site", "host", "check", "item", unique=True,
           sqlite_where=text("state IN ('open', 'acknowledged')"),
           postgresql_where=text("state IN ('open', 'acknowledged')")),

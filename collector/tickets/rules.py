@@ -169,7 +169,8 @@ class ResultRules(LedgerBase):
                              severity=severity, summary=f"{r['check']} {r['item']}: {r['summary']}",
                              via=MONITORING, by=SYSTEM, now=now)
         values.update(last_result_id=r["uid"], last_status=r["status"], last_seen_at=r["started_at"],
-                      flapping=flapping, occurrences=streak.bad_count if not flapping else 1)
+                      flapping=flapping, occurrences=streak.bad_count if not flapping else 1,
+                      messages=r.get("messages"))
         opened = change.open(values, actor=SYSTEM,
                              note=f"opened from monitoring at level {severity} "
                                   f"({values['level_name']}): {what}")
