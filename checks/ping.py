@@ -267,7 +267,8 @@ def _summary(target: str, stats: PingStats, params: PingParams, raw_level: int, 
              prev: int, down: bool, silent_runs: int, levels: list[int]) -> str:
     measured: str
     if stats.error:
-        measured = stats.error  # the ping tool's own words (evidence)
+        # the parser's two words (checks/_network.py, _icmp) have keys; anything else is the tool's own
+        measured = _ERRORS[stats.error]() if stats.error in _ERRORS else stats.error
     else:
         parts = [say("ping.loss", loss=stats.loss_ratio * 100, received=stats.received, sent=stats.sent)]
         if stats.unreachable:
@@ -317,6 +318,10 @@ def _evidence(target: str, params: PingParams, budget: float, trace_fn: TraceFn,
 
 def _s(ms: float | None) -> float | None:
     return None if ms is None else round(ms / 1000, 7)
+
+
+_ERRORS = {"cannot resolve host": lambda: say("ping.error.unresolved"),
+           "network unreachable": lambda: say("ping.error.unreachable")}
 
 
 def _ms(v: float | None) -> str:

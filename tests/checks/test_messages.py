@@ -18,6 +18,7 @@ import pytest
 import agent
 import checks
 from checks.messages import KINDS, catalogue, placeholders, render, say, text_of
+from checks.params import parse_params
 from checks.result import Message, Result, Status
 
 ROOTS = (Path(checks.__file__).parent, Path(agent.__file__).parent)
@@ -214,3 +215,45 @@ def test_a_malformed_message_on_the_wire_is_refused_naming_the_field(bad):
     wire = {**Result("disk", "/", Status.OK, summary="s", site="s", host="h").to_wire(), "message": bad}
     with pytest.raises(ValueError, match="message"):
         Result.from_wire(wire)
+
+
+
+def test_an_agent_on_zh_cn_windows_says_keyed_messages_with_the_chinese_values_intact():
+    """Issue 14, item 5: the zh-CN console's GBK bytes (code page 936, fixtures) go through the ping check
+    to keyed messages; a Chinese process name (a zh-CN Windows HIS client) survives the wire and the
+    rendering in both languages."""
+    import json
+    import subprocess
+
+    from checks import _netcmd, process
+    from checks.context import CheckContext
+    from checks.ping import PingParams, run
+    from tests.checks.test_network_parsers import fixture_text
+
+    def wire_and_back(r: Result) -> Result:
+        return Result.from_wire(json.loads(json.dumps(r.with_origin(site="s", host="his-win-01").to_wire(),
+                                                      ensure_ascii=False)))
+
+    for name, zh_words in (("ping_zh_dns.txt", "无法解析主机"), ("ping_zh_unreachable.gbk", "4 个“不可达”应答"),
+                           ("ping_zh_transmit_failed.txt", "丢包 100 %（4 个中 0 个有应答）")):
+        data = fixture_text(name).encode("gbk")
+
+        def fake_run(argv, data=data, **kwargs):  # Windows cannot run here: its captured bytes stand in
+            return subprocess.CompletedProcess(argv, 0, stdout=data, stderr=b"")
+
+        def probe_fn(params, fake_run=fake_run):
+            return _netcmd.ping(params.target, count=4, interval=1, timeout=1, run=fake_run), "system ping"
+
+        (r,) = run(PingParams(target="his-db-01", raise_after=1), CheckContext(), probe_fn=probe_fn)
+        back = wire_and_back(r)
+        assert back.message is not None and back.message == r.message, name
+        zh = text_of(back.summary, back.message, "zh_CN")
+        assert zh_words in zh and zh != back.summary, (name, zh)
+        assert text_of(back.summary, back.message, "en") == back.summary
+    his = "医保接口.exe"
+    (r,) = process.run(parse_params(process.ProcessParams, {"name": his, "min": 2}), CheckContext(),
+                       processes=lambda: [process.ProcInfo(4321, his, (f"C:\\医保\\{his}",), 52 * 2**20)])
+    back = wire_and_back(r)
+    assert back.message.args["verdict"].args["item"] == his
+    assert text_of(back.summary, back.message, "zh_CN") == f"{his}：仅运行 1 个，应为 至少 2 个，常驻内存 52 MiB"
+    assert text_of(back.summary, back.message, "en") == f"{his}: only 1 running, expected at least 2, 52 MiB resident"

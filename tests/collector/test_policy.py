@@ -332,3 +332,37 @@ def test_policy_check_prints_terms_as_written_when_the_file_is_good(tmp_path):
     assert "level 3 minor: respond 9h, resolve 3wd (business hours)" in out.stdout
     assert "level 3 三级: respond 27h, resolve 3个工作日 (business hours)" in out.stdout
     assert "1d3h" not in out.stdout
+
+
+def test_level_names_are_given_per_language_or_as_one_string_and_default_in_both(tmp_path):
+    p = load_policies(write(tmp_path, """\
+default:
+  levels:
+    - {name: {zh_CN: 系统瘫痪, en: system down}, response: 1h, resolve: 4h, clock: 24x7}
+    - {name: 一般故障, response: 2h, resolve: 18h}
+    - {name: {en: minor}, response: 9h, resolve: 27h}
+""")).default
+    one, two, three = p.levels
+    assert (one.name, one.name_in("zh_CN"), one.name_in("en")) == ("system down", "系统瘫痪", "system down")
+    assert (two.name_in("zh_CN"), two.name_in("en")) == ("一般故障", "一般故障")  # a plain string: every language
+    assert three.name_in("zh_CN") == "minor" and three.says("minor") and not three.says("一般故障")
+    defaults = default_policies().default.levels
+    assert [lv.name_in("zh_CN") for lv in defaults] == ["系统瘫痪", "一般故障", "轻微故障"]
+    assert [lv.name_in("en") for lv in defaults] == ["system down", "general fault", "minor"]
+
+
+def test_a_level_name_in_an_unknown_language_or_empty_is_refused_naming_the_key(tmp_path):
+    path = write(tmp_path, """\
+default:
+  levels:
+    - {name: {fr: panne, zh_CN: ""}, response: 1h, resolve: 4h}
+    - {name: {}, response: 2h, resolve: 18h}
+    - {name: 7, response: 9h, resolve: 27h}
+""")
+    with pytest.raises(ConfigError) as err:
+        load_policies(path)
+    text = "\n".join(err.value.problems)
+    for expected in ("default.levels[0].name.fr: unknown language", "default.levels[0].name.zh_CN: expected a name",
+                     "default.levels[1].name: expected a name in zh_CN and/or en",
+                     "default.levels[2].name: expected a name such as"):
+        assert expected in text
