@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from collector.policy import level_name
 from collector.terms import say_term
 
 __all__ = ["CLIP_ORDER", "LIMITS", "DigestItem", "Message", "clip_utf8", "render", "render_digest"]
@@ -137,6 +138,8 @@ def _where(ticket: Mapping[str, Any]) -> str:
 def _level(ticket: Mapping[str, Any], language: str) -> str:
     severity = ticket.get("severity")
     name = ticket.get("level_name")
+    if isinstance(name, str) and isinstance(severity, int):
+        name = level_name(name, severity, "zh_CN" if language == "zh" else "en")
     base = f"{severity}级" if language == "zh" else f"level {severity}"
     return f"{base} {name}" if name else base
 

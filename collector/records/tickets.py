@@ -17,13 +17,13 @@ from sqlalchemy import Connection
 
 from checks.result import format_time
 from collector.messages import texts
-from collector.policy import DEFAULT_LEVELS, Level
+from collector.policy import DEFAULT_LEVELS, Level, level_name
 from collector.records.model import TicketLine
 from collector.store import tickets as ticket_store
 from collector.terms import say_term
 from collector.ticket_history import TicketState, acted_between, as_of, outcomes
 
-__all__ = ["level_name", "ticket_line", "ticket_lines", "ticket_summary"]
+__all__ = ["ticket_line", "ticket_lines", "ticket_summary"]
 
 
 def _term(state: TicketState, key: str, lang: str) -> str:
@@ -31,15 +31,6 @@ def _term(state: TicketState, key: str, lang: str) -> str:
     if not isinstance(spec, dict) or not isinstance(spec.get("within"), str):
         return ""
     return say_term(spec["within"], lang, business=spec.get("clock") == "business")
-
-
-def level_name(stored: str, severity: int, lang: str, levels: Sequence[Level] = DEFAULT_LEVELS) -> str:
-    """A ticket's level name (as stored) for a reader of ``lang``: the policy's name in that language
-    when ``stored`` is one of the level's names, else as stored (a name the policy no longer has)."""
-    for lv in levels:
-        if lv.number == severity and lv.says(stored):
-            return lv.name_in(lang)
-    return stored
 
 
 def ticket_summary(t: Any, lang: str) -> str:

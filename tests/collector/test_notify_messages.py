@@ -69,3 +69,12 @@ def test_digest_lists_events_in_order_and_says_why_in_the_readers_language():
     en = render_digest(items, rate=(5, 1.0), language="en")
     assert en.title == "[Wardround] Digest of 3 ticket events"
     assert "The robot's rate limit (5 per second)" in en.text and "- Ticket resolved #7" in en.text
+
+
+def test_a_built_in_level_name_reads_in_the_messages_language():
+    ticket = {**TICKET, "severity": 2, "level_name": "general fault"}
+    assert "(2级 一般故障)" in render("opened", ticket, at=AT, language="zh", timezone="UTC").title
+    assert "(level 2 general fault)" in render("opened", ticket, at=AT, language="en", timezone="UTC").title
+    assert "(2级 general fault)" not in render("opened", ticket, at=AT, language="zh", timezone="UTC").text
+    custom = {**TICKET, "severity": 2, "level_name": "窗口停摆"}  # a site's own name: as the policy wrote it
+    assert "(level 2 窗口停摆)" in render("opened", custom, at=AT, language="en", timezone="UTC").title
