@@ -35,6 +35,7 @@ from typing import Any
 
 from checks.catalogue import CheckSpec
 from checks.context import CheckContext
+from checks.messages import say
 from checks.result import Result, ResultError, Status, format_time
 
 __all__ = ["CheckRun", "Runner", "sanitize"]
@@ -93,9 +94,8 @@ class Runner:
         with self._lock:
             hung_since = self._hung.get(job.key)
         if hung_since is not None:
-            return [self._unknown(job, started, 0.0,
-                                  f"previous run still hung since {format_time(hung_since)[:19]}Z "
-                                  f"(timed out after {job.timeout_s:g} s)")]
+            return [self._unknown(job, started, 0.0, say("agent.still_hung", since=format_time(hung_since)[:19],
+                                                          timeout=job.timeout_s))]
         try:
             state = self._load(job.key)
         except Exception as exc:  # a broken state must not stop the check
@@ -116,13 +116,13 @@ class Runner:
                     self._hung[job.key] = started
             log.warning("check %s timed out after %g s; its thread is abandoned",
                         job.key, job.timeout_s)
-            return [self._unknown(job, started, duration_ms, f"timed out after {job.timeout_s:g} s")]
+            return [self._unknown(job, started, duration_ms, say("agent.timed_out", timeout=job.timeout_s))]
         if outcome.error is not None:
             err = outcome.error
             log.warning("check %s raised %s", job.key, type(err).__name__)
             tb = traceback.format_exception(type(err), err, err.__traceback__, limit=-6)
             return [self._unknown(job, started, duration_ms,
-                                  f"check failed: {type(err).__name__}: {sanitize(str(err))}",
+                                  say("agent.check_failed", error=type(err).__name__, text=sanitize(str(err))),
                                   details={"traceback": sanitize("".join(tb), one_line=False)[-4000:]})]
         self._keep_state(job, ctx.state)
         return self._stamp(job, outcome.results, started, duration_ms)
@@ -153,12 +153,12 @@ class Runner:
 
     def _stamp(self, job: CheckRun, results: Any, started: datetime, duration_ms: float) -> list[Result]:
         if not isinstance(results, list | tuple) or not results:
-            return [self._unknown(job, started, duration_ms, "returned no result")]
+            return [self._unknown(job, started, duration_ms, say("agent.no_result"))]
         out = []
         for r in results:
             if not isinstance(r, Result):
                 out.append(self._unknown(job, started, duration_ms,
-                                         f"returned a {type(r).__name__} instead of a Result"))
+                                         say("agent.not_a_result", type=type(r).__name__)))
                 continue
             stamped = r.with_origin(site=self.site, host=job.host or self.host, started_at=started,
                                     duration_ms=duration_ms)
@@ -166,8 +166,8 @@ class Runner:
                 Result.from_wire(json.loads(json.dumps(stamped.to_wire(), allow_nan=False)))
             except (ResultError, TypeError, ValueError) as exc:
                 out.append(self._unknown(job, started, duration_ms,
-                                         f"returned an invalid result for {r.item[:100]!r}: "
-                                         f"{sanitize(str(exc))}", item=r.item[:255]))
+                                         say("agent.invalid_result", item=repr(r.item[:100]),
+                                             error=sanitize(str(exc))), item=r.item[:255]))
                 continue
             out.append(stamped)
         return out
@@ -176,7 +176,8 @@ class Runner:
                  details: dict[str, Any] | None = None, item: str | None = None) -> Result:
         if item is None:
             item = job.name if job.named else ""
-        return Result(check=job.spec.name, item=item, status=Status.UNKNOWN, summary=summary[:1000],
+        return Result(check=job.spec.name, item=item, status=Status.UNKNOWN,
+                      summary=summary if len(summary) <= 1000 else summary[:1000],
                       details=details or {}, site=self.site, host=job.host or self.host, started_at=started,
                       duration_ms=duration_ms)
 
