@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from checks import _sntp
 from checks._judge import above
 from checks.context import CheckContext
+from checks.messages import say
 from checks.params import Duration
 from checks.result import Metric, Result, Status
 
@@ -79,9 +80,8 @@ class ClockParams:
 
 def _describe(offset: float, reference: str) -> str:
     if abs(offset) < 0.001:
-        return f"in step with {reference} (offset {offset * 1000:+.2f} ms)"
-    size = f"{abs(offset):.3f} s" if abs(offset) < 10 else f"{abs(offset):.1f} s"
-    return f"this clock is {size} {'behind' if offset > 0 else 'ahead of'} {reference}"
+        return say("clock.in_step", reference=reference, offset=offset * 1000)
+    return say("clock.behind" if offset > 0 else "clock.ahead", size=abs(offset), reference=reference)
 
 
 def _judge(offset: float, params: ClockParams) -> Status:
@@ -90,7 +90,7 @@ def _judge(offset: float, params: ClockParams) -> Status:
 
 def run(params: ClockParams, ctx: CheckContext, *,
         query: Callable[..., _sntp.SntpAnswer] = _sntp.query) -> list[Result]:
-    standard = f"offset < {params.warn:g} s"
+    standard = say("clock.standard", warn=params.warn)
     results: list[Result] = []
     if params.server:
         results.append(_ntp(params, ctx, query, standard))
@@ -98,16 +98,14 @@ def run(params: ClockParams, ctx: CheckContext, *,
         offset = ctx.collector_offset_s
         results.append(Result(
             check=NAME, item="collector", status=_judge(offset, params), standard=standard,
-            summary=_describe(offset, "the collector"),
+            summary=_describe(offset, say("clock.the_collector")),
             metrics=(Metric("offset_seconds", round(offset, 6), "s", warn=params.warn, crit=params.crit),),
             details={"source": "server_time of the collector's last answer"}))
     if not results:
-        why = ("the collector's clock is not known yet (it is, under `wardround-agent run`, after the "
-               "first successful push)" if params.collector else "collector: false")
+        why = say("clock.collector_unknown") if params.collector else say("clock.collector_off")
         results.append(Result(
             check=NAME, item="", status=Status.UNKNOWN, standard=standard,
-            summary=f"no time source: set server to an NTP server (e.g. --param server=ntp.hospital.local "
-                    f"or the domain controller); {why}"))
+            summary=say("clock.no_source", example="--param server=ntp.hospital.local", why=why)))
     return results
 
 
@@ -117,7 +115,8 @@ def _ntp(params: ClockParams, ctx: CheckContext, query: Callable[..., _sntp.Sntp
     timeout = min(float(params.timeout), max(0.5, ctx.timeout_s - 1.0))
 
     def fail(status: Status, summary: str) -> Result:
-        return Result(check=NAME, item=item, status=status, standard=standard, summary=f"{item}: {summary}",
+        return Result(check=NAME, item=item, status=status, standard=standard,
+                      summary=say("clock.item", item=item, text=summary),
                       metrics=(Metric("offset_seconds", None, "s", warn=params.warn, crit=params.crit),))
 
     try:
@@ -125,21 +124,21 @@ def _ntp(params: ClockParams, ctx: CheckContext, query: Callable[..., _sntp.Sntp
     except _sntp.KissOfDeath as exc:
         return fail(Status.UNKNOWN, str(exc))
     except _sntp.SntpError as exc:
-        return fail(Status.UNKNOWN, f"unusable NTP answer: {exc}")
+        return fail(Status.UNKNOWN, say("clock.unusable", error=str(exc)))
     except TimeoutError:
-        return fail(Status.CRITICAL, f"no answer from the NTP server within {timeout:g} s")
+        return fail(Status.CRITICAL, say("clock.timeout", timeout=timeout))
     except socket.gaierror as exc:
-        return fail(Status.CRITICAL, f"cannot resolve {params.server}: {exc.strerror or exc}")
+        return fail(Status.CRITICAL, say("clock.unresolved", server=params.server, error=exc.strerror or str(exc)))
     except OSError as exc:
         if exc.errno == errno.ECONNREFUSED:
-            return fail(Status.CRITICAL, "no NTP service there (port unreachable)")
-        return fail(Status.CRITICAL, f"cannot query: {exc.strerror or exc}")
+            return fail(Status.CRITICAL, say("clock.no_service"))
+        return fail(Status.CRITICAL, say("clock.cannot_query", error=exc.strerror or str(exc)))
     status = _judge(answer.offset_s, params)
-    summary = f"{item}: {_describe(answer.offset_s, params.server)} (stratum {answer.stratum})"
+    summary = say("clock.stratum", item=item, text=_describe(answer.offset_s, params.server), stratum=answer.stratum)
     if not answer.synchronised:
         status = Status.worst([status, Status.WARNING])
-        summary += "; the NTP server is not synchronised itself" + (
-            " (leap indicator 3)" if answer.leap == 3 else f" (stratum {answer.stratum})")
+        summary = say("results.joined", parts=[summary, say("clock.unsynchronised_leap") if answer.leap == 3
+                                               else say("clock.unsynchronised", stratum=answer.stratum)])
     return Result(
         check=NAME, item=item, status=status, standard=standard, summary=summary,
         metrics=(Metric("offset_seconds", round(answer.offset_s, 6), "s", warn=params.warn, crit=params.crit),

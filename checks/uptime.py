@@ -29,9 +29,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from checks._units import format_seconds
 from checks.context import CheckContext
-from checks.params import Duration, format_duration
+from checks.messages import say
+from checks.params import Duration
 from checks.result import Metric, Result, Status
 
 NAME = "uptime"
@@ -66,36 +66,35 @@ def _iso(ts: float) -> str:
 
 def run(params: UptimeParams, ctx: CheckContext, *,
         boot_time: Callable[[], float] = _boot_time) -> list[Result]:
-    standard = "no unplanned reboot" + (f", up > {format_duration(params.min_uptime)}"
-                                        if params.min_uptime else "")
+    standard = say("uptime.standard_min", min=params.min_uptime) if params.min_uptime else say("uptime.standard")
     try:
         boot = boot_time()
     except OSError as exc:
         return [Result(check=NAME, item="uptime", status=Status.UNKNOWN, standard=standard,
-                       summary=f"cannot read the boot time ({exc.strerror or exc})")]
+                       summary=say("uptime.unreadable", error=exc.strerror or str(exc)))]
     now = ctx.now.timestamp()
     up = now - boot
     if up < 0:
         return [Result(check=NAME, item="uptime", status=Status.UNKNOWN, standard=standard,
-                       summary=f"boot time {_iso(boot)} is in the future (clock changed?)")]
+                       summary=say("uptime.future", boot=_iso(boot)))]
     previous = ctx.state.get("boot_time")
     ctx.state["boot_time"] = boot
     statuses = [Status.OK]
-    parts = [f"up {format_seconds(up)} since {_iso(boot)}"]
+    parts = [say("uptime.up", up=up, boot=_iso(boot))]
     details: dict[str, object] = {"boot_time": _iso(boot)}
     if isinstance(previous, int | float) and abs(boot - previous) > params.tolerance:
         statuses.append(Status.CRITICAL if params.reboot_status == "critical" else Status.WARNING)
-        parts.insert(0, f"rebooted since the last run: boot time was {_iso(previous)}, now {_iso(boot)}")
+        parts.insert(0, say("uptime.rebooted", previous=_iso(previous), boot=_iso(boot)))
         details["previous_boot_time"] = _iso(previous)
     if params.min_uptime and up < params.min_uptime:
         statuses.append(Status.WARNING)
-        parts.append(f"below {format_duration(params.min_uptime)}")
+        parts.append(say("uptime.below", min=params.min_uptime))
     if params.max_uptime is not None and up > params.max_uptime:
         statuses.append(Status.WARNING)
-        parts.append(f"longer than {format_duration(params.max_uptime)} without a reboot (patches?)")
+        parts.append(say("uptime.too_long", max=params.max_uptime))
     return [Result(
         check=NAME, item="uptime", status=Status.worst(statuses), standard=standard,
-        summary="; ".join(parts), details=details,
+        summary=parts[0] if len(parts) == 1 else say("results.joined", parts=parts), details=details,
         metrics=(Metric("uptime_seconds", round(up, 1), "s", min=0,
                         warn=params.max_uptime),),
     )]

@@ -120,7 +120,7 @@ def test_clock_warning_behind_when_the_server_is_90_s_ahead(ntp, behave):
     [r] = check(ntp)
     assert r.status is Status.WARNING
     assert r.metrics[0].value == pytest.approx(90, abs=0.05)
-    assert "behind" in r.summary and "90.0 s" in r.summary
+    assert "behind" in r.summary and "90 s" in r.summary
 
 
 def test_clock_critical_ahead_when_this_clock_runs_400_s_fast(ntp, behave):
@@ -145,7 +145,7 @@ def test_clock_unknown_when_the_server_sends_a_kiss_of_death(ntp, behave):
 def test_clock_critical_when_the_ntp_server_does_not_answer(ntp, behave):
     behave(silent=True)
     [r] = check(ntp, timeout="0.3s")
-    assert r.status is Status.CRITICAL and "no answer from the NTP server within 0.3 s" in r.summary
+    assert r.status is Status.CRITICAL and "no answer from the NTP server within 300 ms" in r.summary
 
 
 def test_clock_ignores_answers_to_other_requests_when_the_origin_does_not_match(ntp, behave):
@@ -165,7 +165,7 @@ def test_clock_critical_when_nothing_serves_ntp_on_the_port():
 def test_clock_judges_the_collector_offset_when_the_agent_knows_it():
     [r] = clock.run(clock.ClockParams(), CheckContext(collector_offset_s=-75.0))
     assert r.item == "collector" and r.status is Status.WARNING
-    assert r.summary == "this clock is 75.0 s ahead of the collector"
+    assert r.summary == "this clock is 75 s ahead of the collector"
 
 
 def test_clock_reports_both_sources_when_server_and_collector_are_known(ntp, behave):

@@ -55,7 +55,7 @@ def test_uptime_stays_warning_after_a_reboot_while_below_min_uptime():
     new_boot = (NOW - timedelta(minutes=10)).timestamp()
     run_at(state, new_boot, min_uptime="1h")
     r = run_at(state, new_boot, NOW + timedelta(minutes=5), min_uptime="1h")
-    assert r.status is Status.WARNING and "below 1h" in r.summary
+    assert r.status is Status.WARNING and "below 1 h" in r.summary
     r = run_at(state, new_boot, NOW + timedelta(hours=1), min_uptime="1h")
     assert r.status is Status.OK
 
