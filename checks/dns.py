@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from checks._files import TimedOut, call_with_timeout
 from checks._judge import above
 from checks.context import CheckContext
+from checks.messages import say
 from checks.params import Duration
 from checks.result import Metric, Result, Status
 
@@ -55,8 +56,7 @@ __all__ = ["DnsError", "DnsParams", "build_query", "parse_answer", "run"]
 NAME = "dns"
 _TYPES = {"A": 1, "AAAA": 28}
 _CNAME = 5
-_RCODES = {1: "FORMERR (the server could not read the query)", 2: "SERVFAIL (the server failed)",
-           3: "NXDOMAIN (no such name)", 4: "NOTIMP (not implemented)", 5: "REFUSED (the server refused)"}
+_RCODES = (1, 2, 3, 4, 5)  # with words: dns.rcode.<n>
 
 
 class DnsError(Exception):
@@ -65,6 +65,7 @@ class DnsError(Exception):
     def __init__(self, message: str, status: Status = Status.CRITICAL):
         super().__init__(message)
         self.status = status
+        self.said = message  # a say() text keeps its key
 
 
 @dataclass(frozen=True)
@@ -184,7 +185,7 @@ def ask_server(name: str, qtype: int, server: str, port: int, timeout: float) ->
     try:
         family, _t, _p, _c, address = socket.getaddrinfo(server, port, type=socket.SOCK_DGRAM)[0]
     except socket.gaierror as exc:
-        raise DnsError(f"cannot resolve the DNS server {server}: {exc.strerror or exc}") from exc
+        raise DnsError(say("dns.server_unresolved", server=server, error=exc.strerror or str(exc))) from exc
     deadline = time.monotonic() + timeout
     with socket.socket(family, socket.SOCK_DGRAM) as s:
         s.connect(address)
@@ -194,20 +195,21 @@ def ask_server(name: str, qtype: int, server: str, port: int, timeout: float) ->
             try:
                 data = s.recv(4096)
             except TimeoutError:
-                raise DnsError(f"no answer from {server} within {timeout:g} s") from None
+                raise DnsError(say("dns.timeout", server=server, timeout=timeout)) from None
             except ConnectionRefusedError:
-                raise DnsError(f"no DNS service on {server} (port unreachable)") from None
+                raise DnsError(say("dns.no_service", server=server)) from None
             if len(data) >= 2 and int.from_bytes(data[:2], "big") == query_id:
                 break  # anything else is a stray packet: keep waiting
     try:
         answer = parse_answer(data, query_id, qtype)
     except ValueError as exc:
-        raise DnsError(f"unreadable answer from {server}: {exc}", Status.UNKNOWN) from exc
+        raise DnsError(say("dns.unreadable", server=server, error=str(exc)), Status.UNKNOWN) from exc
     if answer.rcode:
-        raise DnsError(f"{server} answered {_RCODES.get(answer.rcode, f'RCODE {answer.rcode}')}")
+        rcode = say(f"dns.rcode.{answer.rcode}") if answer.rcode in _RCODES else \
+            say("dns.rcode_other", rcode=answer.rcode)
+        raise DnsError(say("dns.answered", server=server, rcode=rcode))
     if not answer.addresses:
-        record = "A" if qtype == 1 else "AAAA"
-        raise DnsError(f"{server} knows the name but has no {record} record for it")
+        raise DnsError(say("dns.no_record", server=server, record="A" if qtype == 1 else "AAAA"))
     return answer.addresses, answer.cnames
 
 
@@ -218,13 +220,13 @@ def ask_system(name: str, qtype: int, timeout: float) -> tuple[list[str], list[s
         infos = call_with_timeout(lambda: socket.getaddrinfo(name, None, family, socket.SOCK_STREAM), timeout,
                                   "dns-resolve")
     except TimedOut:
-        raise DnsError(f"the system resolver gave no answer within {timeout:g} s") from None
+        raise DnsError(say("dns.system_timeout", timeout=timeout)) from None
     except socket.gaierror as exc:
         if exc.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", -5)):
-            raise DnsError(f"no such name ({exc.strerror})") from None
-        raise DnsError(f"cannot resolve: {exc.strerror or exc}") from None
+            raise DnsError(say("dns.no_such_name", error=str(exc.strerror))) from None
+        raise DnsError(say("dns.cannot_resolve", error=exc.strerror or str(exc))) from None
     except (OSError, UnicodeError) as exc:
-        raise DnsError(f"cannot resolve: {exc}") from None
+        raise DnsError(say("dns.cannot_resolve", error=str(exc))) from None
     seen: list[str] = []
     for info in infos:
         addr = str(info[4][0]).split("%")[0]
@@ -238,12 +240,12 @@ def run(params: DnsParams, ctx: CheckContext, *,
         server: Callable[[str, int, str, int, float], tuple[list[str], list[str]]] = ask_server,
         ) -> list[Result]:
     item = params.name + (f"@{params.server}" if params.server else "")
-    standard = f"resolves in < {params.warn:g} s"
-    if params.expect:
-        standard += f" to {', '.join(params.expect)}"
+    standard: str = say("dns.standard_expect", warn=params.warn, expect=", ".join(params.expect)) if params.expect \
+        else say("dns.standard", warn=params.warn)
+    standard = standard if len(standard) <= 200 else standard[:200]
     if not params.name:
-        return [Result(check=NAME, item="", status=Status.UNKNOWN, standard=standard[:200],
-                       summary="set name, e.g. --param name=his-db.hospital.local")]
+        return [Result(check=NAME, item="", status=Status.UNKNOWN, standard=standard,
+                       summary=say("dns.not_configured", example="--param name=his-db.hospital.local"))]
     qtype = _TYPES[params.record.upper()]
     timeout = min(float(params.timeout), max(0.5, ctx.timeout_s - 1.0))
     t0 = time.perf_counter()
@@ -253,18 +255,18 @@ def run(params: DnsParams, ctx: CheckContext, *,
         else:
             addresses, cnames = system(params.name, qtype, timeout)
     except DnsError as exc:
-        return [Result(check=NAME, item=item, status=exc.status, standard=standard[:200],
-                       summary=f"{item}: {exc}",
+        return [Result(check=NAME, item=item, status=exc.status, standard=standard,
+                       summary=say("dns.failed", item=item, text=exc.said),
                        metrics=(Metric("resolve_seconds", None, "s", warn=params.warn, crit=params.crit),))]
     elapsed = time.perf_counter() - t0
     statuses = [above(elapsed, params.warn, params.crit)]
     shown = ", ".join(addresses[:8]) + (" …" if len(addresses) > 8 else "")
-    text = f"{item} → {shown} in {elapsed * 1000:.1f} ms"
     details: dict[str, object] = {"addresses": addresses[:50], "record": params.record.upper()}
     if cnames:
         details["cnames"] = cnames[:10]
-    if statuses[0] is not Status.OK:
-        text += f", slow (limit {params.crit if statuses[0] is Status.CRITICAL else params.warn:g} s)"
+    parts = [say("dns.resolved", item=item, shown=shown, elapsed=elapsed) if statuses[0] is Status.OK else
+             say("dns.resolved_slow", item=item, shown=shown, elapsed=elapsed,
+                 limit=params.crit if statuses[0] is Status.CRITICAL else params.warn)]
     if params.expect:
         want = {ipaddress.ip_address(a) for a in params.expect}
         got = {ipaddress.ip_address(a) for a in addresses}
@@ -272,12 +274,13 @@ def run(params: DnsParams, ctx: CheckContext, *,
         extra = sorted(str(a) for a in got - want)
         if missing or extra:
             statuses.append(Status.CRITICAL)
-            text += "; differs from the expected addresses:" + (f" missing {', '.join(missing)}"
-                                                                if missing else "") \
-                + (f" unexpected {', '.join(extra)}" if extra else "")
+            parts.append(say("dns.differs", parts=[
+                *([say("dns.missing", addresses=", ".join(missing))] if missing else []),
+                *([say("dns.unexpected", addresses=", ".join(extra))] if extra else [])]))
             details.update(missing=missing, unexpected=extra)
-    return [Result(check=NAME, item=item[:255], status=Status.worst(statuses), standard=standard[:200],
-                   summary=text[:1000],
+    text = parts[0] if len(parts) == 1 else say("results.joined", parts=parts)
+    return [Result(check=NAME, item=item[:255], status=Status.worst(statuses), standard=standard,
+                   summary=text if len(text) <= 1000 else text[:1000],
                    metrics=(Metric("resolve_seconds", round(elapsed, 6), "s", warn=params.warn,
                                    crit=params.crit, min=0),
                             Metric("addresses", float(len(addresses)), "", min=0)),

@@ -158,7 +158,7 @@ def test_dns_critical_when_the_server_fails(responder):
 
 def test_dns_critical_when_the_server_does_not_answer(responder):
     r = ask(responder, "silent.hospital.test", timeout="0.3s")
-    assert r.status is Status.CRITICAL and "no answer from 127.0.0.1 within 0.3 s" in r.summary
+    assert r.status is Status.CRITICAL and "no answer from 127.0.0.1 within 300 ms" in r.summary
 
 
 def test_dns_ignores_stray_packets_when_waiting_for_its_answer(responder):
