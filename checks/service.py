@@ -41,6 +41,7 @@ from typing import Any
 
 from checks import _windows
 from checks.context import CheckContext
+from checks.messages import say
 from checks.result import Metric, Result, Status
 
 NAME = "service"
@@ -110,30 +111,30 @@ def judge_systemd(unit: str, props: Mapping[str, str]) -> Result:
     enabled = props.get("UnitFileState", "")
     pid = props.get("MainPID", "0")
     since = props.get("ExecMainStartTimestamp", "")
-    standard = "active (running)"
+    standard = say("service.standard_systemd")
     details = {k: v for k, v in props.items() if k in SYSTEMD_PROPERTIES}
     if load == "not-found":
-        status, text = Status.CRITICAL, "not installed (no such unit)"
+        status, text = Status.CRITICAL, say("service.not_found")
     elif load == "masked":
-        status, text = Status.CRITICAL, "masked: it cannot be started"
+        status, text = Status.CRITICAL, say("service.masked")
     elif load not in ("loaded", ""):
-        status, text = Status.CRITICAL, f"unit file broken (LoadState={load})"
+        status, text = Status.CRITICAL, say("service.broken", load=load)
     elif active == "active":
-        status, text = Status.OK, f"active ({sub})"
-        if pid not in ("", "0"):
-            text += f", pid {pid}"
+        status = Status.OK
+        text = say("service.active_pid", sub=sub, pid=pid) if pid not in ("", "0") else say("service.active", sub=sub)
         if since:
-            text += f", since {since}"
+            text = say("service.active_since", text=text, since=since)
     elif active in ("activating", "deactivating", "reloading"):
-        status, text = Status.WARNING, f"{active} ({sub})"
+        status, text = Status.WARNING, say("service.changing", active=active, sub=sub)
     elif active in ("failed", "inactive"):
         status = Status.CRITICAL
-        text = "failed" if active == "failed" else f"not running ({active}/{sub})"
+        text = say("service.failed") if active == "failed" else say("service.not_running", active=active, sub=sub)
     else:
-        status, text = Status.UNKNOWN, f"unexpected state ActiveState={active!r}"
+        status, text = Status.UNKNOWN, say("service.unexpected", active=repr(active))
     if enabled in ("disabled", "masked") and status is not Status.OK:
-        text += f"; {enabled} at boot"
-    return Result(check=NAME, item=unit, status=status, standard=standard, summary=f"{unit}: {text}",
+        text = say("service.at_boot", text=text, enabled=enabled)
+    return Result(check=NAME, item=unit, status=status, standard=standard,
+                  summary=say("service.item", item=unit, text=text),
                   metrics=(Metric("running", 1.0 if active == "active" else 0.0, "", min=0, max=1),),
                   details=details)
 
@@ -149,16 +150,17 @@ def judge_windows(name: str, info: Mapping[str, Any]) -> Result:
     display = str(info.get("display_name") or name)
     label = name if display == name else f"{name} ({display})"
     if status_text == "running":
-        status, text = Status.OK, f"running, pid {info.get('pid')}, {start_type}"
+        status, text = Status.OK, say("service.win.running", pid=str(info.get("pid")), start_type=start_type)
     elif status_text in _WIN_WARNING:
-        status, text = Status.WARNING, status_text.replace("_", " ")
+        status, text = Status.WARNING, say(f"service.win.{status_text}")
     elif status_text in ("stopped", "stop_pending"):
-        status, text = Status.CRITICAL, status_text.replace("_", " ")
+        status, text = Status.CRITICAL, say(f"service.win.{status_text}")
         if start_type == "disabled":
-            text += " and disabled"
+            text = say("service.win.disabled", text=text)
     else:
-        status, text = Status.UNKNOWN, f"unexpected state {status_text!r}"
-    return Result(check=NAME, item=name, status=status, standard="running", summary=f"{label}: {text}",
+        status, text = Status.UNKNOWN, say("service.win.unexpected", state=repr(status_text))
+    return Result(check=NAME, item=name, status=status, standard=say("service.standard"),
+                  summary=say("service.item", item=label, text=text),
                   metrics=(Metric("running", 1.0 if status_text == "running" else 0.0, "", min=0, max=1),),
                   details={k: info.get(k) for k in ("display_name", "status", "start_type", "pid", "username",
                                                      "binpath")})
@@ -194,19 +196,20 @@ def judge_automatic(services: Sequence[Mapping[str, Any]], flags: Callable[[str]
         stopped.append(name if not display or display == name else f"{name} ({display})")
     status = Status.CRITICAL if stopped else Status.OK
     if stopped:
-        shown = ", ".join(stopped[:10]) + (f" and {len(stopped) - 10} more" if len(stopped) > 10 else "")
-        summary = f"{len(stopped)} of {judged} automatic services not running: {shown}"
+        shown = ", ".join(stopped[:10])
+        listed: str = shown if len(stopped) <= 10 else say("service.more", shown=shown, more=len(stopped) - 10)
+        summary = say("service.some_stopped", n=len(stopped), judged=judged, shown=listed)
     else:
-        summary = f"all {judged} automatic services running"
-    left_out = [f"{skipped['delayed']} stopped delayed-start"] if skipped["delayed"] else []
+        summary = say("service.all_running", judged=judged)
+    left_out = [say("service.left_delayed", n=skipped["delayed"])] if skipped["delayed"] else []
     if skipped["trigger"]:
-        left_out.append(f"{skipped['trigger']} stopped trigger-start")
+        left_out.append(say("service.left_trigger", n=skipped["trigger"]))
     if skipped["excluded"]:
-        left_out.append(f"{skipped['excluded']} excluded")
+        left_out.append(say("service.left_excluded", n=skipped["excluded"]))
     if left_out:
-        summary += f" ({', '.join(left_out)} not judged)"
+        summary = say("service.not_judged", text=summary, parts=left_out)
     return Result(check=NAME, item="automatic services", status=status,
-                  standard="every automatic service running", summary=summary,
+                  standard=say("service.standard_automatic"), summary=summary,
                   metrics=(Metric("stopped", float(len(stopped)), "count", crit=1, min=0),),
                   details={"stopped": stopped[:100], "judged": judged, "left_out": skipped})
 
@@ -220,17 +223,16 @@ def run(params: ServiceParams, ctx: CheckContext, *,
         win_services: Callable[[], list[dict[str, Any]]] = _windows.all_services,
         win_flags: Callable[[str], tuple[bool, bool]] = _windows.start_flags) -> list[Result]:
     if not params.names and not params.automatic:
-        return [Result(check=NAME, item="", status=Status.UNKNOWN, standard="running",
-                       summary="names: not configured (the services that must run, "
-                               "or automatic: true on Windows)")]
+        return [Result(check=NAME, item="", status=Status.UNKNOWN, standard=say("service.standard"),
+                       summary=say("service.not_configured"))]
     results: list[Result] = []
     for name in params.names:
         if windows:
             try:
                 info = win_service(name)
             except _windows.ServiceMissing:
-                results.append(Result(check=NAME, item=name, status=Status.CRITICAL, standard="running",
-                                      summary=f"{name}: not installed (no such service)",
+                results.append(Result(check=NAME, item=name, status=Status.CRITICAL, standard=say("service.standard"),
+                                      summary=say("service.not_installed", name=name),
                                       metrics=(Metric("running", 0.0, "", min=0, max=1),)))
                 continue
             except OSError as exc:
@@ -247,18 +249,18 @@ def run(params: ServiceParams, ctx: CheckContext, *,
     if params.automatic:
         if not windows:
             results.append(Result(check=NAME, item="automatic services", status=Status.UNKNOWN,
-                                  standard="every automatic service running",
-                                  summary="automatic: true is for Windows; on Linux list the units in names"))
+                                  standard=say("service.standard_automatic"),
+                                  summary=say("service.automatic_linux")))
         else:
             try:
                 services = win_services()
             except OSError as exc:
-                results.append(_unknown("automatic services", f"cannot list services: {exc}"))
+                results.append(_unknown("automatic services", say("service.cannot_list", error=str(exc))))
             else:
                 results.append(judge_automatic(services, win_flags, params))
     return results
 
 
 def _unknown(item: str, why: str) -> Result:
-    return Result(check=NAME, item=item, status=Status.UNKNOWN, standard="running",
-                  summary=f"{item}: state unknown: {why}")
+    return Result(check=NAME, item=item, status=Status.UNKNOWN, standard=say("service.standard"),
+                  summary=say("service.unknown", item=item, why=why))
