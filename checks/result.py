@@ -303,7 +303,7 @@ def _arg_from_wire(value: Any, where: str, depth: int) -> MessageArg:
     if value is None or type(value) in (bool, int, str):
         if type(value) is str and len(value) > MAX_SUMMARY_LEN:
             raise ResultError(f"{where}: longer than {MAX_SUMMARY_LEN} characters")
-        return value  # type: ignore[no-any-return]
+        return value  # type: ignore[no-any-return]  # type() checked just above: a JSON scalar
     if type(value) is float:
         if not math.isfinite(value):
             raise ResultError(f"{where}: expected a finite number")
