@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import TypeVar
 
+from checks.messages import say
 from checks.result import Status
 
 __all__ = ["BackupFile", "ListingTimeout", "Newest", "TimedOut", "call_with_timeout", "list_matching",
@@ -136,15 +137,15 @@ def list_with_timeout(lister: Callable[[str, str], list[BackupFile]], path: str,
 def listing_problem(exc: BaseException, path: str, timeout: float) -> tuple[Status, str]:
     """The status and summary for a backup directory that could not be listed."""
     if isinstance(exc, ListingTimeout):
-        return Status.UNKNOWN, f"{path}: share did not answer within {timeout:g} s (dead network share?)"
+        return Status.UNKNOWN, say("files.share_timeout", path=path, timeout=timeout)
     if isinstance(exc, FileNotFoundError):
-        return Status.CRITICAL, f"backup directory {path} does not exist"
+        return Status.CRITICAL, say("files.no_directory", path=path)
     if isinstance(exc, NotADirectoryError):
-        return Status.CRITICAL, f"{path} is not a directory"
+        return Status.CRITICAL, say("files.not_a_directory", path=path)
     if isinstance(exc, PermissionError):
-        return Status.CRITICAL, f"cannot read backup directory {path}: permission denied"
+        return Status.CRITICAL, say("files.denied", path=path)
     if isinstance(exc, OSError):
-        return Status.CRITICAL, f"cannot read backup directory {path}: {exc.strerror or exc}"
+        return Status.CRITICAL, say("files.unreadable", path=path, error=exc.strerror or str(exc))
     raise exc  # not a listing failure: a bug
 
 

@@ -57,9 +57,9 @@ from checks._files import (
     when,
 )
 from checks._ssh import SshFailure, connect
-from checks._units import format_bytes, format_seconds
 from checks.context import CheckContext
-from checks.params import Duration, format_duration
+from checks.messages import say
+from checks.params import Duration
 from checks.result import Metric, Result, Status, format_time
 
 NAME = "offsite_copy"
@@ -131,7 +131,7 @@ def fetch_remote(params: OffsiteCopyParams, remote_file: str, *, client_factory:
         except FileNotFoundError:
             size = mtime = None
         except PermissionError:
-            raise SshFailure("remote", f"permission denied reading {where}") from None
+            raise SshFailure("remote", say("offsite_copy.denied", where=where)) from None
         newest_name = newest_mtime = None
         directory = posixpath.dirname(remote_file)
         name_pattern = posixpath.basename(params.pattern.replace("\\", "/"))
@@ -147,10 +147,11 @@ def fetch_remote(params: OffsiteCopyParams, remote_file: str, *, client_factory:
         return Remote(size=size, mtime=None if mtime is None else float(mtime),
                       newest_name=newest_name, newest_mtime=newest_mtime)
     except TimeoutError:
-        raise SshFailure("timeout", f"the SFTP server on {params.remote_host} stopped answering "
-                                    f"(no reply within {params.connect_timeout:g} s)") from None
+        raise SshFailure("timeout", say("offsite_copy.sftp_timeout", host=params.remote_host,
+                                        timeout=params.connect_timeout)) from None
     except OSError as exc:  # the SFTP channel failed (EOF, server closed it)
-        raise SshFailure("ssh_error", f"SFTP on {params.remote_host} failed: {exc.strerror or exc}") from None
+        raise SshFailure("ssh_error", say("offsite_copy.sftp_failed", host=params.remote_host,
+                                          error=exc.strerror or str(exc))) from None
     finally:
         client.close()
 
@@ -161,17 +162,18 @@ def run(params: OffsiteCopyParams, ctx: CheckContext, *,
         zone: Callable[[], tzinfo] = local_zone) -> list[Result]:
     began = time.monotonic()
     item = item_of(params)
-    standard = f"same-size copy on {params.remote_host} within {format_duration(params.max_delay)}"
+    standard = say("offsite_copy.standard", host=params.remote_host, delay=params.max_delay)
 
     def result(status: Status, summary: str, metrics: tuple[Metric, ...] = (),
                details: dict[str, Any] | None = None) -> list[Result]:
         base = {"local_path": params.local_path, "pattern": params.pattern, "remote_host": params.remote_host,
                 "remote_port": params.remote_port, "remote_path": params.remote_path}
-        return [Result(check=NAME, item=item[:255], status=status, summary=summary[:1000], standard=standard,
+        return [Result(check=NAME, item=item[:255], status=status,
+                       summary=summary if len(summary) <= 1000 else summary[:1000], standard=standard,
                        metrics=metrics, details={**base, **(details or {})})]
 
     if not params.local_path:
-        return result(Status.UNKNOWN, "local_path: not configured (the local backup directory)")
+        return result(Status.UNKNOWN, say("offsite_copy.no_local_path"))
     tz = zone()
     now = ctx.now.astimezone(tz)
     now_ts = now.timestamp()
@@ -181,8 +183,7 @@ def run(params: OffsiteCopyParams, ctx: CheckContext, *,
     except (ListingTimeout, OSError) as exc:
         return result(*listing_problem(exc, params.local_path, params.list_timeout))
     if not files:
-        return result(Status.UNKNOWN, f"no local backup matches {params.pattern} in {params.local_path}: "
-                                      "nothing to compare (backup_files reports the missing backup)")
+        return result(Status.UNKNOWN, say("offsite_copy.no_local", pattern=params.pattern, path=params.local_path))
 
     local = files[0]
     remote_file = posixpath.join(params.remote_path, local.relative)
@@ -196,8 +197,8 @@ def run(params: OffsiteCopyParams, ctx: CheckContext, *,
     try:
         r = call_with_timeout(lambda: remote(params, remote_file), budget, "offsite-sftp")
     except TimedOut:
-        return result(Status.UNKNOWN, f"no result from {params.remote_host} within {budget:.0f} s "
-                                      "(our time limit)", (local_size,), details)
+        return result(Status.UNKNOWN, say("offsite_copy.no_result", host=params.remote_host, budget=round(budget)),
+                      (local_size,), details)
     except SshFailure as exc:
         status = Status.UNKNOWN if exc.kind == "config" else Status.CRITICAL
         return result(status, exc.summary, (local_size,), {**details, "failure": exc.kind, **exc.details})
@@ -228,24 +229,26 @@ def _judge_copy(params: OffsiteCopyParams, r: Remote, local: BackupFile, remote_
     where = f"{params.remote_host}:{posixpath.dirname(remote_file)}"
     if r.size is None:
         lag = now.timestamp() - local.mtime
-        newest = ""
-        if r.newest_name is not None and r.newest_mtime is not None:
-            newest = f"; newest off-site copy is {r.newest_name} from " \
-                     f"{when(datetime.fromtimestamp(r.newest_mtime, tz), now)}"
         if overdue:
-            return Status.CRITICAL, (f"no off-site copy of {local.name} on {where} "
-                                     f"(due by {when(due, now)}){newest}"), lag
-        return Status.OK, (f"copy pending, due by {when(due, now)}: {local.name} ({format_bytes(local.size)}, "
-                           f"{format_seconds(lag)} old) is not on {where} yet{newest}"), lag
+            status, text = Status.CRITICAL, say("offsite_copy.missing", name=local.name, where=where,
+                                                due=when(due, now))
+        else:
+            status, text = Status.OK, say("offsite_copy.pending", due=when(due, now), name=local.name,
+                                          size=local.size, age=lag, where=where)
+        if r.newest_name is not None and r.newest_mtime is not None:
+            text = say("offsite_copy.newest", text=text, name=r.newest_name,
+                       when=when(datetime.fromtimestamp(r.newest_mtime, tz), now))
+        return status, text, lag
     assert r.mtime is not None
     lag = r.mtime - local.mtime
-    sizes = f"{format_bytes(r.size)} of {format_bytes(local.size)}"
     if r.size == local.size:
-        return Status.OK, (f"{local.name} is off-site on {where}, {format_bytes(local.size)}, same size, "
-                           f"copied {when(datetime.fromtimestamp(r.mtime, tz), now)}"), lag
+        return Status.OK, say("offsite_copy.same", name=local.name, where=where, size=local.size,
+                              copied=when(datetime.fromtimestamp(r.mtime, tz), now)), lag
     if r.size > local.size:
-        return Status.CRITICAL, (f"copy differs: {local.name} on {where} is {format_bytes(r.size)} "
-                                 f"({r.size} B), the local file is {format_bytes(local.size)} ({local.size} B)"), lag
+        return Status.CRITICAL, say("offsite_copy.differs", name=local.name, where=where, remote=r.size,
+                                    remote_b=r.size, local=local.size, local_b=local.size), lag
     if overdue:
-        return Status.CRITICAL, f"copy incomplete: {sizes}, {local.name} on {where} (due by {when(due, now)})", lag
-    return Status.OK, f"copy in progress: {sizes}, {local.name} on {where}, due by {when(due, now)}", lag
+        return Status.CRITICAL, say("offsite_copy.incomplete", remote=r.size, local=local.size, name=local.name,
+                                    where=where, due=when(due, now)), lag
+    return Status.OK, say("offsite_copy.in_progress", remote=r.size, local=local.size, name=local.name,
+                          where=where, due=when(due, now)), lag

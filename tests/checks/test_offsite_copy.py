@@ -65,7 +65,7 @@ def test_offsite_ok_when_the_copy_is_there_with_the_same_size(sshd, dirs):  # no
     assert metric(r, "size_bytes") == metric(r, "remote_size_bytes") == 4096
     assert metric(r, "age_seconds") == pytest.approx(5 * HOUR - 600, abs=60)
     assert r.details["remote_file"] == f"{remote}/HIS_new.bak"
-    assert r.standard == "same-size copy on 127.0.0.1 within 2h"
+    assert r.standard == "same-size copy on 127.0.0.1 within 2 h"
 
 
 def test_offsite_critical_when_the_copy_is_partial_after_the_delay(sshd, dirs):  # noqa: F811
