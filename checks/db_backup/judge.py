@@ -160,7 +160,7 @@ def jsonable(value: Any) -> Any:
 
 
 def problem(item: str, status: Status, summary: str) -> Result:
-    return Result(check=NAME, item=item, status=status, summary=summary[:1000])
+    return Result(check=NAME, item=item, status=status, summary=_short(summary))
 
 
 def short(text: Any, limit: int = 500) -> str:

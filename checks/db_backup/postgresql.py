@@ -8,7 +8,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from checks._units import format_seconds
 from checks.context import CheckContext
 from checks.db_backup.judge import (
     Rule,
@@ -64,17 +63,15 @@ def run(params: DbBackupParams, ctx: CheckContext, q: Query) -> list[Result]:
         "server_version": row["server_version"],
     }
     failed = Metric("failed_count", float(evidence["failed_count"]), "count", min=0)
-    item, label = "archive", "WAL archive"
+    item, label = "archive", say("db_backup.pg.wal_label")
     if str(row["archive_mode"]).lower() == "off":
         return [Result(check=NAME, item=item, status=Status.CRITICAL, standard=rule.standard,
-                       summary=f"{label}: WAL archiving is off (archive_mode = off): no point-in-time "
-                               f"recovery; set archive_mode or set archiving: false and judge dumps "
-                               f"with backup_files",
+                       summary=_labelled(label, say("db_backup.pg.archiving_off")),
                        metrics=(Metric("age_seconds", None, "s", crit=rule.max_age, min=0),),
                        details=jsonable({**evidence, "verdict": ["off"]}))]
     if as_bool(row["in_recovery"]) and str(row["archive_mode"]).lower() != "always":
         return [Result(check=NAME, item=item, status=Status.OK, standard=rule.standard,
-                       summary=f"{label}: standby server; WAL is archived by the primary (archive_mode = on)",
+                       summary=_labelled(label, say("db_backup.pg.standby")),
                        details=jsonable({**evidence, "verdict": ["standby"]}))]
     pending: int | None = None
     if row["current_wal"] and row["last_archived_wal"] and row["wal_segment_size"]:
@@ -84,22 +81,21 @@ def run(params: DbBackupParams, ctx: CheckContext, q: Query) -> list[Result]:
     age = as_float(row["archived_age_s"])
     seen = None if age is None else Seen(
         row["last_archived_time"], age, location=row["last_archived_wal"] or "",
-        evidence={"kind": f"last WAL file {row['last_archived_wal']} archived"})
+        evidence={"kind": say("db_backup.pg.wal_kind", wal=row["last_archived_wal"])})
     extra: list[tuple[Status, str, str]] = []
     if as_bool(row["failing"]):
-        since = f"last success {server_time(row['last_archived_time'])}" if row["last_archived_time"] else \
-            "no success since the statistics were reset"
-        extra.append((Status.CRITICAL, "failed",
-                      f"{label}: archiving failed: {row['last_failed_wal']} could not be archived "
-                      f"(last attempt {server_time(row['last_failed_time'])}, {evidence['failed_count']} failures "
-                      f"counted; {since}); see the server log for archive_command's error"))
+        since = say("db_backup.pg.last_success", when=server_time(row["last_archived_time"])) \
+            if row["last_archived_time"] else say("db_backup.pg.no_success")
+        extra.append((Status.CRITICAL, "failed", _labelled(label, say(
+            "db_backup.pg.archive_failed", wal=row["last_failed_wal"], when=server_time(row["last_failed_time"]),
+            failures=evidence["failed_count"], since=since))))
     metrics_extra = [failed]
     if pending is not None:
         metrics_extra.append(Metric("pending_wal_files", float(pending), "count", min=0))
     if seen is None and not extra:
         result = Result(check=NAME, item=item, status=Status.WARNING, standard=rule.standard,
-                        summary=f"{label}: no WAL file archived yet (statistics since "
-                                f"{server_time(row['stats_reset'])})",
+                        summary=_labelled(label, say("db_backup.pg.never_archived",
+                                                     since=server_time(row["stats_reset"]))),
                         metrics=(Metric("age_seconds", None, "s", crit=rule.max_age, min=0), *metrics_extra),
                         details=jsonable({**evidence, "verdict": ["never archived"]}))
         return [result]
@@ -107,17 +103,21 @@ def run(params: DbBackupParams, ctx: CheckContext, q: Query) -> list[Result]:
         # idle server: nothing waits, so an old last archive is no fault
         r = judge_backup(item, label, rule, seen, details=evidence)
         return [Result(check=NAME, item=item, status=Status.OK, standard=rule.standard,
-                       summary=f"{label}: idle, no WAL file waiting; last archived {server_time(seen.finished)} "
-                               f"({format_seconds(seen.age_s)} ago)",
+                       summary=_labelled(label, say("db_backup.pg.idle", when=server_time(seen.finished),
+                                                    age=seen.age_s)),
                        metrics=(Metric("age_seconds", round(seen.age_s, 1), "s", crit=rule.max_age, min=0),
                                 *metrics_extra),
                        details={**r.details, "verdict": ["idle"]})]
     r = judge_backup(item, label, rule, seen, details=evidence, extra=extra)
     if pending and r.status is Status.CRITICAL and "stale" in r.details.get("verdict", []):
         r = Result(check=NAME, item=item, status=r.status, standard=r.standard, metrics=r.metrics,
-                   summary=f"{r.summary}, {pending} WAL file(s) waiting", details=r.details)
+                   summary=say("db_backup.pg.waiting", text=r.summary, n=pending), details=r.details)
     return [Result(check=NAME, item=r.item, status=r.status, summary=r.summary, standard=r.standard,
                    metrics=(*r.metrics, *metrics_extra), details=r.details)]
+
+
+def _labelled(label: str, text: str) -> str:
+    return say("db_backup.labelled", label=label, text=text)
 
 
 PGBACKREST_CODES = {
@@ -129,25 +129,25 @@ PGBACKREST_CODES = {
 
 def pgbackrest(params: DbBackupParams, ctx: CheckContext, run: Callable[..., Any]) -> list[Result]:
     stanza = params.pgbackrest_stanza
-    item, label = f"pgbackrest/{stanza}", f"pgBackRest stanza {stanza}"
+    item, label = f"pgbackrest/{stanza}", say("db_backup.pg.stanza_label", stanza=stanza)
     cmd = [params.pgbackrest_command, "--output=json", f"--stanza={stanza}", "info"]
     try:
         done = run(cmd, capture_output=True, text=True, timeout=params.query_timeout, check=False)
     except FileNotFoundError:
-        return [problem(item, Status.UNKNOWN, f"{label}: {params.pgbackrest_command} is not installed here "
-                                               f"(set pgbackrest_command to its path)")]
+        return [problem(item, Status.UNKNOWN, _labelled(label, say(
+            "db_backup.pg.not_installed", command=params.pgbackrest_command)))]
     except subprocess.TimeoutExpired:
-        return [problem(item, Status.UNKNOWN, f"{label}: pgbackrest info gave no answer within "
-                                               f"{params.query_timeout:g} s")]
+        return [problem(item, Status.UNKNOWN, _labelled(label, say("db_backup.pg.info_timeout",
+                                                                  timeout=params.query_timeout)))]
     if done.returncode != 0:
         err = " ".join((done.stderr or done.stdout or "").split())[:300]
-        return [problem(item, Status.CRITICAL, f"{label}: pgbackrest info failed "
-                                                f"(exit {done.returncode}): {err}")]
+        return [problem(item, Status.CRITICAL, _labelled(label, say("db_backup.pg.info_failed",
+                                                                   code=done.returncode, error=err)))]
     try:
         stanzas = json.loads(done.stdout)
         entry = next(s for s in stanzas if s.get("name") == stanza)
     except (ValueError, StopIteration, AttributeError, TypeError):
-        return [problem(item, Status.UNKNOWN, f"{label}: pgbackrest info printed no JSON for this stanza")]
+        return [problem(item, Status.UNKNOWN, _labelled(label, say("db_backup.pg.no_json")))]
     status = entry.get("status") or {}
     code = status.get("code")
     message = status.get("message") or (PGBACKREST_CODES.get(code, "") if isinstance(code, int) else "")
@@ -159,7 +159,7 @@ def pgbackrest(params: DbBackupParams, ctx: CheckContext, run: Callable[..., Any
         return [judge_backup(item, label, full_rule, None, details=evidence)]
     if code != 0:
         return [Result(check=NAME, item=item, status=Status.CRITICAL, standard=any_rule.standard,
-                       summary=f"{label}: failed: status {code} ({message})",
+                       summary=_labelled(label, say("db_backup.pg.failed", code=code, message=message)),
                        metrics=(Metric("age_seconds", None, "s", crit=any_rule.max_age, min=0),),
                        details=jsonable({**evidence, "verdict": ["failed"]}))]
 
@@ -169,7 +169,8 @@ def pgbackrest(params: DbBackupParams, ctx: CheckContext, run: Callable[..., Any
         size = as_float((b.get("info") or {}).get("size"))
         return Seen(finished, (ctx.now - finished).total_seconds(), size=size,
                     location=str((b.get("database") or {}).get("repo-key", "")),
-                    evidence={"kind": f"{b.get('type', '?')} backup {b.get('label', '')}",
+                    evidence={"kind": say("db_backup.pg.backup_kind", type=str(b.get("type", "?")),
+                                          label=str(b.get("label", ""))),
                               "label": b.get("label"), "backup_type": b.get("type"),
                               "finished_utc": finished.isoformat(), "error": b.get("error")})
 
@@ -179,15 +180,15 @@ def pgbackrest(params: DbBackupParams, ctx: CheckContext, run: Callable[..., Any
     extra: list[tuple[Status, str, str]] = []
     fulls = [b for b in backups if b.get("type") == "full"]
     if not fulls:
-        extra.append((Status.CRITICAL, "never backed up", f"{label}: no full backup in the repository"))
+        extra.append((Status.CRITICAL, "never backed up", _labelled(label, say("db_backup.pg.no_full"))))
     elif seen(fulls[-1]).age_s >= full_rule.max_age:
         f = seen(fulls[-1])
-        extra.append((Status.CRITICAL, "missed",
-                      f"{label}: full backup missed: none since {server_time(f.finished)} "
-                      f"({format_seconds(f.age_s)} ago; expected within {format_seconds(full_rule.max_age)})"))
+        extra.append((Status.CRITICAL, "missed", _labelled(label, say(
+            "db_backup.missed", what=full_rule.what, when=server_time(f.finished), age=f.age_s,
+            max_age=full_rule.max_age))))
     if newest.get("error") is True:
-        extra.append((Status.WARNING, "unverified", f"{label}: backup {newest.get('label')} found page "
-                                                     f"checksum errors"))
+        extra.append((Status.WARNING, "unverified", _labelled(label, say(
+            "db_backup.pg.checksum_errors", backup=str(newest.get("label"))))))
     return [judge_backup(item, label, any_rule, seen(newest), earlier_sizes=same_type[-8:],
                          min_size_ratio=params.min_size_ratio, details=evidence, extra=extra)]
 
