@@ -72,7 +72,7 @@ def judge_backup(item: str, label: str, rule: Rule, seen: Seen | None, *,
         if seen.age_s >= rule.max_age:
             text = say("db_backup.missed" if rule.word == "missed" else "db_backup.stale", what=rule.what,
                        when=when, age=seen.age_s, max_age=rule.max_age)
-            findings.append((Status.CRITICAL, rule.word, say("db_backup.labelled", label=label, text=text)))
+            findings.append((Status.CRITICAL, rule.word, labelled(label, text)))
         sizes = [float(s) for s in earlier_sizes if s is not None and s > 0]
         if seen.size is not None and len(sizes) >= 3 and min_size_ratio > 0:
             median = statistics.median(sizes)
@@ -80,16 +80,16 @@ def judge_backup(item: str, label: str, rule: Rule, seen: Seen | None, *,
             if seen.size < min_size_ratio * median:
                 text = say("db_backup.too_small", what=rule.what, when=when, size=seen.size,
                            ratio=round(min_size_ratio * 100), median=median, n=len(sizes))
-                findings.append((Status.WARNING, "too small", say("db_backup.labelled", label=label, text=text)))
+                findings.append((Status.WARNING, "too small", labelled(label, text)))
         if require_verified and seen.verified is False:
             text = say("db_backup.unverified", what=rule.what, when=when)
-            findings.append((Status.WARNING, "unverified", say("db_backup.labelled", label=label, text=text)))
+            findings.append((Status.WARNING, "unverified", labelled(label, text)))
     bad = [f for f in findings if f[0] is not Status.OK]
     if bad:
         bad.sort(key=lambda f: -f[0].severity)
         status = Status.worst(f[0] for f in bad)
         summary = bad[0][2] if len(bad) == 1 else say("db_backup.labelled", label=label, text=say(
-            "results.joined", parts=[_unlabelled(f[2], label) for f in bad]))
+            "results.joined", parts=[unlabelled(f[2], label) for f in bad]))
         info["verdict"] = [f[1] for f in bad]
     elif findings:  # only the "new database" note
         status, summary = Status.OK, findings[0][2]
@@ -101,11 +101,11 @@ def judge_backup(item: str, label: str, rule: Rule, seen: Seen | None, *,
         summary = say("db_backup.ok_size" if seen.size is not None else "db_backup.ok", label=label, kind=kind,
                       when=server_time(seen.finished), age=seen.age_s, max_age=rule.max_age, size=seen.size)
         info["verdict"] = ["ok"]
-    return Result(check=NAME, item=item[:255], status=status, summary=_short(summary), standard=rule.standard,
+    return Result(check=NAME, item=item[:255], status=status, summary=fit_summary(summary), standard=rule.standard,
                   metrics=tuple(metrics), details=jsonable(info))
 
 
-def _unlabelled(text: str, label: str) -> str:
+def unlabelled(text: str, label: str) -> str:
     """A finding's text without its ``label: `` (the joined summary names it once)."""
     message = getattr(text, "message", None)
     if message is not None and message.key == "db_backup.labelled":
@@ -114,7 +114,12 @@ def _unlabelled(text: str, label: str) -> str:
     return text.removeprefix(f"{label}: ")
 
 
-def _short(text: str) -> str:
+def labelled(label: str, text: str) -> str:
+    """``label: text`` as a message (the label once in front of a finding)."""
+    return say("db_backup.labelled", label=label, text=text)
+
+
+def fit_summary(text: str) -> str:
     """A summary within the wire's 1,000 characters (a keyed text keeps its key when it fits)."""
     return text if len(text) <= 1000 else text[:1000]
 
@@ -160,7 +165,7 @@ def jsonable(value: Any) -> Any:
 
 
 def problem(item: str, status: Status, summary: str) -> Result:
-    return Result(check=NAME, item=item, status=status, summary=_short(summary))
+    return Result(check=NAME, item=item, status=status, summary=fit_summary(summary))
 
 
 def short(text: Any, limit: int = 500) -> str:

@@ -16,6 +16,7 @@ from checks.db_backup.judge import (
     as_float,
     jsonable,
     judge_backup,
+    labelled,
     problem,
     server_time,
 )
@@ -66,12 +67,12 @@ def run(params: DbBackupParams, ctx: CheckContext, q: Query) -> list[Result]:
     item, label = "archive", say("db_backup.pg.wal_label")
     if str(row["archive_mode"]).lower() == "off":
         return [Result(check=NAME, item=item, status=Status.CRITICAL, standard=rule.standard,
-                       summary=_labelled(label, say("db_backup.pg.archiving_off")),
+                       summary=labelled(label, say("db_backup.pg.archiving_off")),
                        metrics=(Metric("age_seconds", None, "s", crit=rule.max_age, min=0),),
                        details=jsonable({**evidence, "verdict": ["off"]}))]
     if as_bool(row["in_recovery"]) and str(row["archive_mode"]).lower() != "always":
         return [Result(check=NAME, item=item, status=Status.OK, standard=rule.standard,
-                       summary=_labelled(label, say("db_backup.pg.standby")),
+                       summary=labelled(label, say("db_backup.pg.standby")),
                        details=jsonable({**evidence, "verdict": ["standby"]}))]
     pending: int | None = None
     if row["current_wal"] and row["last_archived_wal"] and row["wal_segment_size"]:
@@ -86,7 +87,7 @@ def run(params: DbBackupParams, ctx: CheckContext, q: Query) -> list[Result]:
     if as_bool(row["failing"]):
         since = say("db_backup.pg.last_success", when=server_time(row["last_archived_time"])) \
             if row["last_archived_time"] else say("db_backup.pg.no_success")
-        extra.append((Status.CRITICAL, "failed", _labelled(label, say(
+        extra.append((Status.CRITICAL, "failed", labelled(label, say(
             "db_backup.pg.archive_failed", wal=row["last_failed_wal"], when=server_time(row["last_failed_time"]),
             failures=evidence["failed_count"], since=since))))
     metrics_extra = [failed]
@@ -94,7 +95,7 @@ def run(params: DbBackupParams, ctx: CheckContext, q: Query) -> list[Result]:
         metrics_extra.append(Metric("pending_wal_files", float(pending), "count", min=0))
     if seen is None and not extra:
         result = Result(check=NAME, item=item, status=Status.WARNING, standard=rule.standard,
-                        summary=_labelled(label, say("db_backup.pg.never_archived",
+                        summary=labelled(label, say("db_backup.pg.never_archived",
                                                      since=server_time(row["stats_reset"]))),
                         metrics=(Metric("age_seconds", None, "s", crit=rule.max_age, min=0), *metrics_extra),
                         details=jsonable({**evidence, "verdict": ["never archived"]}))
@@ -103,7 +104,7 @@ def run(params: DbBackupParams, ctx: CheckContext, q: Query) -> list[Result]:
         # idle server: nothing waits, so an old last archive is no fault
         r = judge_backup(item, label, rule, seen, details=evidence)
         return [Result(check=NAME, item=item, status=Status.OK, standard=rule.standard,
-                       summary=_labelled(label, say("db_backup.pg.idle", when=server_time(seen.finished),
+                       summary=labelled(label, say("db_backup.pg.idle", when=server_time(seen.finished),
                                                     age=seen.age_s)),
                        metrics=(Metric("age_seconds", round(seen.age_s, 1), "s", crit=rule.max_age, min=0),
                                 *metrics_extra),
@@ -115,9 +116,6 @@ def run(params: DbBackupParams, ctx: CheckContext, q: Query) -> list[Result]:
     return [Result(check=NAME, item=r.item, status=r.status, summary=r.summary, standard=r.standard,
                    metrics=(*r.metrics, *metrics_extra), details=r.details)]
 
-
-def _labelled(label: str, text: str) -> str:
-    return say("db_backup.labelled", label=label, text=text)
 
 
 PGBACKREST_CODES = {
@@ -134,20 +132,20 @@ def pgbackrest(params: DbBackupParams, ctx: CheckContext, run: Callable[..., Any
     try:
         done = run(cmd, capture_output=True, text=True, timeout=params.query_timeout, check=False)
     except FileNotFoundError:
-        return [problem(item, Status.UNKNOWN, _labelled(label, say(
+        return [problem(item, Status.UNKNOWN, labelled(label, say(
             "db_backup.pg.not_installed", command=params.pgbackrest_command)))]
     except subprocess.TimeoutExpired:
-        return [problem(item, Status.UNKNOWN, _labelled(label, say("db_backup.pg.info_timeout",
+        return [problem(item, Status.UNKNOWN, labelled(label, say("db_backup.pg.info_timeout",
                                                                   timeout=params.query_timeout)))]
     if done.returncode != 0:
         err = " ".join((done.stderr or done.stdout or "").split())[:300]
-        return [problem(item, Status.CRITICAL, _labelled(label, say("db_backup.pg.info_failed",
+        return [problem(item, Status.CRITICAL, labelled(label, say("db_backup.pg.info_failed",
                                                                    code=done.returncode, error=err)))]
     try:
         stanzas = json.loads(done.stdout)
         entry = next(s for s in stanzas if s.get("name") == stanza)
     except (ValueError, StopIteration, AttributeError, TypeError):
-        return [problem(item, Status.UNKNOWN, _labelled(label, say("db_backup.pg.no_json")))]
+        return [problem(item, Status.UNKNOWN, labelled(label, say("db_backup.pg.no_json")))]
     status = entry.get("status") or {}
     code = status.get("code")
     message = status.get("message") or (PGBACKREST_CODES.get(code, "") if isinstance(code, int) else "")
@@ -159,7 +157,7 @@ def pgbackrest(params: DbBackupParams, ctx: CheckContext, run: Callable[..., Any
         return [judge_backup(item, label, full_rule, None, details=evidence)]
     if code != 0:
         return [Result(check=NAME, item=item, status=Status.CRITICAL, standard=any_rule.standard,
-                       summary=_labelled(label, say("db_backup.pg.failed", code=code, message=message)),
+                       summary=labelled(label, say("db_backup.pg.failed", code=code, message=message)),
                        metrics=(Metric("age_seconds", None, "s", crit=any_rule.max_age, min=0),),
                        details=jsonable({**evidence, "verdict": ["failed"]}))]
 
@@ -180,14 +178,14 @@ def pgbackrest(params: DbBackupParams, ctx: CheckContext, run: Callable[..., Any
     extra: list[tuple[Status, str, str]] = []
     fulls = [b for b in backups if b.get("type") == "full"]
     if not fulls:
-        extra.append((Status.CRITICAL, "never backed up", _labelled(label, say("db_backup.pg.no_full"))))
+        extra.append((Status.CRITICAL, "never backed up", labelled(label, say("db_backup.pg.no_full"))))
     elif seen(fulls[-1]).age_s >= full_rule.max_age:
         f = seen(fulls[-1])
-        extra.append((Status.CRITICAL, "missed", _labelled(label, say(
+        extra.append((Status.CRITICAL, "missed", labelled(label, say(
             "db_backup.missed", what=full_rule.what, when=server_time(f.finished), age=f.age_s,
             max_age=full_rule.max_age))))
     if newest.get("error") is True:
-        extra.append((Status.WARNING, "unverified", _labelled(label, say(
+        extra.append((Status.WARNING, "unverified", labelled(label, say(
             "db_backup.pg.checksum_errors", backup=str(newest.get("label"))))))
     return [judge_backup(item, label, any_rule, seen(newest), earlier_sizes=same_type[-8:],
                          min_size_ratio=params.min_size_ratio, details=evidence, extra=extra)]

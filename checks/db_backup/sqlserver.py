@@ -7,17 +7,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypedDict
 
-from checks._units import format_seconds
 from checks.context import CheckContext
 from checks.db_backup.judge import (
     Rule,
     Seen,
     as_bool,
     as_float,
+    fit_summary,
     jsonable,
     judge_backup,
+    labelled,
     server_time,
     short,
+    unlabelled,
 )
 from checks.db_backup.params import NAME, DbBackupParams, Query
 from checks.messages import say
@@ -257,18 +259,14 @@ def _judge_mssql_database(name: str, db: Mapping[str, Any], params: DbBackupPara
                      "preferred_replica": as_bool(ag_row.get("preferred_replica"))})
         if not base["preferred_replica"] and not instance.renamed:
             return [Result(check=NAME, item=f"{name}/{kind}", status=Status.OK, standard=rule.standard,
-                           summary=f"{name}: not the preferred backup replica of Availability Group "
-                                   f"{ag_row.get('availability_group')}; {rule.what}s are judged on the "
-                                   f"preferred replica",
+                           summary=say("db_backup.mssql.not_preferred", name=name,
+                                       group=str(ag_row.get("availability_group")), what=rule.what),
                            details=jsonable({**base, "verdict": ["not preferred replica"]}))
                     for kind, rule, _ in kinds]
         if not base["preferred_replica"]:
             extra.append((Status.WARNING, "replica preference unknown",
-                          f"{name}: cannot tell whether this replica should take the backups: "
-                          f"@@SERVERNAME {instance.server_name!r} differs from SERVERPROPERTY('ServerName') "
-                          f"{instance.property_name!r}, so sys.fn_hadr_backup_is_preferred_replica answers 0 "
-                          f"on every replica and maintenance jobs may skip the backup everywhere; rename the "
-                          f"server in SQL Server (sp_dropserver, sp_addserver ... 'local', restart)"))
+                          say("db_backup.mssql.renamed", name=name, server=repr(instance.server_name),
+                              property=repr(instance.property_name))))
     results = []
     for kind, rule, backups in kinds:
         newest = backups[0] if backups else None
@@ -284,16 +282,9 @@ def _judge_mssql_database(name: str, db: Mapping[str, Any], params: DbBackupPara
 
 
 #: sys.databases.state_desc other than ONLINE: (status, what it means for backups)
-_MSSQL_STATES = {
-    "SUSPECT": (Status.CRITICAL, "damaged: SQL Server could not recover it; it cannot be backed up "
-                                 "until it is restored or repaired"),
-    "RECOVERY_PENDING": (Status.CRITICAL, "recovery could not start (a missing or unreadable file); "
-                                          "it cannot be backed up"),
-    "EMERGENCY": (Status.CRITICAL, "in emergency mode for repair; it cannot be backed up normally"),
-    "OFFLINE": (Status.WARNING, "taken offline: not backed up while offline (exclude it if it is retired)"),
-    "RESTORING": (Status.WARNING, "a restore is running, or it is a log-shipping standby: not backed up "
-                                  "here (exclude standbys)"),
-    "RECOVERING": (Status.WARNING, "recovering after a restart: backups resume when it is online"),
+_MSSQL_STATES = {  # what each means: db_backup.mssql.state.<state in lower case>
+    "SUSPECT": Status.CRITICAL, "RECOVERY_PENDING": Status.CRITICAL, "EMERGENCY": Status.CRITICAL,
+    "OFFLINE": Status.WARNING, "RESTORING": Status.WARNING, "RECOVERING": Status.WARNING,
 }
 
 
@@ -303,12 +294,15 @@ def _mssql_state(result: Result, name: str, row: Mapping[str, Any]) -> Result:
     if state == "ONLINE":
         return result
     if state == "RESTORING" and str(row.get("mirroring_role_desc") or "").upper() == "MIRROR":
-        status, meaning = Status.OK, "the mirror of a database mirroring session: backed up on the principal"
+        status, meaning = Status.OK, say("db_backup.mssql.state.mirror")
+    elif state in _MSSQL_STATES:
+        status, meaning = _MSSQL_STATES[state], say(f"db_backup.mssql.state.{state.lower()}")
     else:
-        status, meaning = _MSSQL_STATES.get(state, (Status.WARNING, "not online: it cannot be backed up"))
-    summary = f"{name}: database is {state}, {meaning}; {result.summary.removeprefix(f'{name}: ')}"
+        status, meaning = Status.WARNING, say("db_backup.mssql.state.other")
+    summary = say("db_backup.mssql.state", name=name, state=state, meaning=meaning,
+                  text=unlabelled(result.summary, name))
     details = {**result.details, "verdict": [state.lower(), *result.details.get("verdict", [])]}
-    return Result(check=NAME, item=result.item, status=status, summary=summary[:1000],
+    return Result(check=NAME, item=result.item, status=status, summary=fit_summary(summary),
                   standard=result.standard, metrics=result.metrics, details=details)
 
 
@@ -443,9 +437,9 @@ def _judge_agent_job(name: str, jrows: list[dict[str, Any]], schedules: list[Map
     if last is None:
         details["verdict"] = ["never ran"]
         if due:
-            status, summary = Status.CRITICAL, f"{label}: missed: the scheduled job has never run"
+            status, summary = Status.CRITICAL, labelled(label, say("db_backup.job.never_ran"))
         else:
-            summary = f"{label}: enabled, no recurring schedule in force, has not run (nothing expected)"
+            summary = labelled(label, say("db_backup.job.not_expected"))
     else:
         took = last["duration"]
         metrics.append(Metric("duration_seconds", float(took), "s", min=0))
@@ -456,30 +450,38 @@ def _judge_agent_job(name: str, jrows: list[dict[str, Any]], schedules: list[Map
         if last["status"] in _AGENT_FAILED:
             status = Status.CRITICAL
             details["verdict"] = ["failed"]
-            how = "failed" if last["status"] == 0 else "failed: canceled"
-            summary = f"{label}: {how} at {when} after {_hms(took)}: {short(last['message'], 300)}"
+            summary = labelled(label, say("db_backup.job.failed" if last["status"] == 0 else "db_backup.job.canceled",
+                                           when=when, took=_hms(took), message=short(last["message"], 300)))
         elif new_failures:
             f = new_failures[0]
             status = Status.WARNING
             details["verdict"] = ["failed"]
-            summary = (f"{label}: failed at {server_time(f['at'])} ({short(f['message'], 200)}), "
-                       f"then {_AGENT_STATUS.get(last['status'], '?')} at {when}")
+            summary = labelled(label, say("db_backup.job.failed_then", when=server_time(f["at"]),
+                                           message=short(f["message"], 200), outcome=_outcome(last["status"]),
+                                           last=when))
         elif due and last["age"] is not None and last["age"] >= rule.max_age:
             status = Status.CRITICAL
             details["verdict"] = ["missed"]
-            summary = (f"{label}: missed: has not run since {when} ({format_seconds(last['age'])} ago; "
-                       f"expected within {format_seconds(rule.max_age)})")
+            summary = labelled(label, say("db_backup.job.missed", when=when, age=last["age"],
+                                           max_age=rule.max_age))
         else:
             details["verdict"] = ["ok"]
-            ago = f" ({format_seconds(last['age'])} ago)" if last["age"] is not None else ""
-            summary = (f"{label}: last run {_AGENT_STATUS.get(last['status'], '?')} at {when}{ago}, "
-                       f"took {_hms(took)}")
+            summary = labelled(label, say("db_backup.job.last_run", outcome=_outcome(last["status"]), when=when,
+                                           took=_hms(took)) if last["age"] is None else
+                                say("db_backup.job.last_run_ago", outcome=_outcome(last["status"]), when=when,
+                                    age=last["age"], took=_hms(took)))
         if new_failures:
             details["failures_since_last_check"] = [
                 {"at": x["at"], "outcome": _AGENT_STATUS[x["status"]], "message": short(x["message"])}
                 for x in new_failures[:10]]
-    return Result(check=NAME, item=item[:255], status=status, summary=summary[:1000],
+    return Result(check=NAME, item=item[:255], status=status, summary=fit_summary(summary),
                   standard=rule.standard, metrics=tuple(metrics), details=jsonable(details))
+
+
+def _outcome(status: int) -> str:
+    """The key of a job outcome's word (db_backup.job.outcome.<n>)."""
+    return f"db_backup.job.outcome.{status if status in _AGENT_STATUS else 5}"
+
 
 
 def _hms(seconds: int) -> str:
