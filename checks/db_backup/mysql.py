@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from checks.context import CheckContext
-from checks.db_backup.judge import Rule, Seen, age_or_inf, as_float, judge_backup, server_time, short
+from checks.db_backup.judge import Rule, Seen, age_or_inf, as_float, judge_backup, labelled, server_time, short
 from checks.db_backup.params import NAME, DbBackupParams, Query
 from checks.messages import say
 from checks.result import Result, Status
@@ -36,9 +36,7 @@ def run(params: DbBackupParams, ctx: CheckContext, q: Query) -> list[Result]:
     [row] = q(MYSQL_HAS_HISTORY, what="information_schema.tables")
     if not int(as_float(row["n"]) or 0):
         return [Result(check=NAME, item="meb", status=Status.UNKNOWN,
-                       summary="mysql: no backup catalog to read: mysql.backup_history (MySQL Enterprise "
-                               "Backup) does not exist or the login may not read it; for mysqldump or "
-                               "mariabackup files add a backup_files check on the dump directory",
+                       summary=say("db_backup.my.no_catalog", label=say("db_backup.my.label")),
                        details={"verdict": ["no catalog"]})]
     return judge_mysql(q(MYSQL_HISTORY, what="mysql.backup_history"), params)
 
@@ -55,24 +53,24 @@ def judge_mysql(rows: list[dict[str, Any]], params: DbBackupParams) -> list[Resu
                                                       params.max_age("diff_max_age", item))
         if group == "incremental" and not groups["incremental"] and full_rule.max_age <= rule.max_age:
             continue
-        label = "MySQL Enterprise Backup"
+        label = say("db_backup.my.label")
         rows_g = groups[group] if group == "full" else groups["incremental"] + groups["full"]
         rows_g = sorted(rows_g, key=age_or_inf)
         extra: list[tuple[Status, str, str]] = []
         own = sorted(groups[group], key=lambda r: r.get("end_time") or datetime.min, reverse=True)
         if own and str(own[0].get("exit_state", "")).upper() != "SUCCESS":
             f = own[0]
-            extra.append((Status.CRITICAL, "failed",
-                          f"{label}: {group} backup failed: backup {f.get('backup_id')} "
-                          f"({f.get('backup_type')}) ended {server_time(f.get('end_time'))} with "
-                          f"{f.get('exit_state')}: {short(f.get('last_error'), 300)}"))
+            extra.append((Status.CRITICAL, "failed", labelled(label, say(
+                "db_backup.my.failed", group=f"db_backup.my.group.{group}", backup_id=str(f.get("backup_id")),
+                type=str(f.get("backup_type")), when=server_time(f.get("end_time")), state=str(f.get("exit_state")),
+                error=short(f.get("last_error"), 300)))))
         good = [r for r in rows_g if str(r.get("exit_state", "")).upper() == "SUCCESS"]
         seen = None
         if good:
             g = good[0]
             seen = Seen(g.get("end_time"), as_float(g.get("age_s")) or 0.0,
                         location=g.get("backup_destination") or "",
-                        evidence={"kind": f"{str(g.get('backup_type')).lower()} backup",
+                        evidence={"kind": say("db_backup.my.kind", type=str(g.get("backup_type")).lower()),
                                   "backup_id": g.get("backup_id"), "backup_type": g.get("backup_type"),
                                   "started": g.get("start_time")})
         results.append(judge_backup(item, label, rule, seen, details={"engine": "mysql", "source":

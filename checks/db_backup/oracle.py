@@ -6,9 +6,19 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from checks._units import format_seconds
 from checks.context import CheckContext
-from checks.db_backup.judge import Rule, Seen, age_or_inf, as_float, jsonable, judge_backup, server_time, short
+from checks.db_backup.judge import (
+    Rule,
+    Seen,
+    age_or_inf,
+    as_float,
+    fit_summary,
+    jsonable,
+    judge_backup,
+    labelled,
+    server_time,
+    short,
+)
 from checks.db_backup.params import NAME, DbBackupParams, Query
 from checks.messages import say
 from checks.result import Result, Status
@@ -105,18 +115,19 @@ def _rman_findings(label: str, input_type: str, rows: list[dict[str, Any]],
     if status in ("RUNNING WITH ERRORS", "RUNNING WITH WARNINGS"):
         bad = status.endswith("ERRORS")
         extra.append((Status.CRITICAL if bad else Status.WARNING, "errors" if bad else "warnings",
-                      f"{label}: {input_type}: the job started {server_time(rows[0].get('start_time'))} is "
-                      f"{status} (see V$RMAN_OUTPUT)"))
+                      labelled(label, say("db_backup.ora.running_bad", type=input_type,
+                                          when=server_time(rows[0].get("start_time")), status=status))))
     finished = [r for r in rows if not str(r.get("status", "")).startswith("RUNNING")]
     if finished and finished[0].get("status") in _RMAN_FAILED:
         f = finished[0]
-        last_good = f"; last good one {server_time(good[0].get('end_time'))}" if good else ""
-        extra.append((Status.CRITICAL, "failed",
-                      f"{label}: {input_type} failed: the job started {server_time(f.get('start_time'))} ended "
-                      f"{f.get('status')}{last_good}"))
+        text = say("db_backup.ora.failed_good", type=input_type, when=server_time(f.get("start_time")),
+                   status=str(f.get("status")), good=server_time(good[0].get("end_time"))) if good else \
+            say("db_backup.ora.failed", type=input_type, when=server_time(f.get("start_time")),
+                status=str(f.get("status")))
+        extra.append((Status.CRITICAL, "failed", labelled(label, text)))
     elif finished and finished[0].get("status") == "COMPLETED WITH WARNINGS":
-        extra.append((Status.WARNING, "warnings", f"{label}: {input_type}: the job started "
-                      f"{server_time(finished[0].get('start_time'))} COMPLETED WITH WARNINGS"))
+        extra.append((Status.WARNING, "warnings", labelled(label, say(
+            "db_backup.ora.warnings", type=input_type, when=server_time(finished[0].get("start_time"))))))
     return extra
 
 
@@ -141,8 +152,8 @@ def _judge_rman_type(input_type: str, rows: list[dict[str, Any]], base: Mapping[
     if seen is None and not extra:
         r = judge_backup(item, label, rule, None, details=details)
         return Result(check=NAME, item=item, status=Status.CRITICAL, standard=rule.standard,
-                      summary=f"{label}: {input_type} never backed up: no completed job in the last "
-                              f"{format_seconds(params.rman_lookback)} (V$RMAN_BACKUP_JOB_DETAILS)",
+                      summary=labelled(label, say("db_backup.ora.never", type=input_type,
+                                                  lookback=params.rman_lookback)),
                       metrics=r.metrics, details=r.details)
     return judge_backup(item, label, rule, seen, earlier_sizes=[as_float(r.get("output_bytes")) for r in good[1:9]],
                         min_size_ratio=params.min_size_ratio, details=details, extra=extra)
@@ -162,35 +173,33 @@ def _judge_level0(sets: list[dict[str, Any]], incremental_jobs: bool, base: Mapp
     if level0:
         s = level0[0]
         seen = Seen(s.get("last_completion"), as_float(s.get("age_s")) or 0.0,
-                    evidence={"kind": "level 0 backup set", "source": "V$BACKUP_SET", "sets": s.get("sets")})
+                    evidence={"kind": say("db_backup.ora.level0_kind"), "source": "V$BACKUP_SET",
+                              "sets": s.get("sets")})
     r = judge_backup(item, "RMAN", rule, seen, details={**base, "source": "V$BACKUP_SET"})
     if seen is not None:
         return r
     return Result(check=NAME, item=item, status=r.status, standard=r.standard, metrics=r.metrics,
-                  summary=f"{r.summary}; V$BACKUP_SET keeps no level 0 set (the control file keeps backup "
-                          f"records for CONTROL_FILE_RECORD_KEEP_TIME days)", details=r.details)
+                  summary=say("db_backup.ora.no_level0", text=r.summary), details=r.details)
 
 
 def _judge_archiving(db: Mapping[str, Any], dests: list[dict[str, Any]]) -> Result:
     """Item ``archive``: the database archives its redo (ARCHIVELOG) and every destination takes it."""
-    item, label = "archive", "Archived redo"
-    standard = "ARCHIVELOG mode, every archive destination VALID"
+    item, label = "archive", say("db_backup.ora.redo_label")
+    standard = say("db_backup.ora.archiving_standard")
     log_mode = str(db.get("log_mode") or "?").upper()
     findings: list[tuple[Status, str, str]] = []
     if log_mode != "ARCHIVELOG":
-        findings.append((Status.CRITICAL, "noarchivelog",
-                         f"the database runs in {log_mode} mode: no online backup and no point-in-time "
-                         f"recovery (switch to ARCHIVELOG, or set archiving: false and judge the dumps with "
-                         f"backup_files)"))
+        findings.append((Status.CRITICAL, "noarchivelog", say("db_backup.ora.noarchivelog", mode=log_mode)))
     for d in dests:
         status = str(d.get("status") or "?").upper()
         where = f"{d.get('dest_name')} ({d.get('destination') or d.get('type') or '?'})"
         if status in _DEST_FAILED:
+            error = short(d.get("error"), 200)
             findings.append((Status.CRITICAL, "destination failed",
-                             f"{where} is {status}: {short(d.get('error'), 200) or 'no error text'}"))
+                             say("db_backup.ora.dest_failed", where=where, status=status, error=error) if error
+                             else say("db_backup.ora.dest_failed_silent", where=where, status=status)))
         elif status in _DEST_HELD:
-            findings.append((Status.WARNING, "destination deferred",
-                             f"{where} is DEFERRED by hand: redo is not archived there"))
+            findings.append((Status.WARNING, "destination deferred", say("db_backup.ora.dest_deferred", where=where)))
     details = jsonable({"database": db.get("name"), "log_mode": log_mode,
                          "destinations": [{k: d.get(k) for k in ("dest_id", "dest_name", "status", "type",
                                                                    "destination", "error")} for d in dests],
@@ -198,9 +207,11 @@ def _judge_archiving(db: Mapping[str, Any], dests: list[dict[str, Any]]) -> Resu
     if findings:
         findings.sort(key=lambda f: 0 if f[0] is Status.CRITICAL else 1)
         return Result(check=NAME, item=item, status=Status.worst(f[0] for f in findings), standard=standard,
-                      summary=f"{label}: " + "; ".join(f[2] for f in findings)[:980], details=details)
+                      summary=fit_summary(labelled(label, say("results.joined", parts=[f[2] for f in findings]))),
+                      details=details)
     valid = ", ".join(f"{d.get('dest_name')} ({d.get('destination') or d.get('type')})" for d in dests)
-    summary = f"{label}: ARCHIVELOG mode; {len(dests)} destination(s) VALID: {valid or 'none listed'}"
-    return Result(check=NAME, item=item, status=Status.OK, standard=standard, summary=summary[:1000],
+    summary = labelled(label, say("db_backup.ora.archiving_ok", n=len(dests), valid=valid) if valid else
+                       say("db_backup.ora.archiving_ok_none", n=len(dests)))
+    return Result(check=NAME, item=item, status=Status.OK, standard=standard, summary=fit_summary(summary),
                   details=details)
 
