@@ -18,7 +18,7 @@ import orjson
 from checks.messages import text_of
 from checks.result import Message, Result, ResultError
 
-__all__ = ["messages_json", "read_messages", "stored_messages", "texts"]
+__all__ = ["messages_json", "read_messages", "stored_messages", "texts", "ticket_summary"]
 
 log = logging.getLogger(__name__)
 _FIELDS = ("message", "standard_message")
@@ -46,6 +46,16 @@ def read_messages(raw: str | None) -> tuple[Message | None, Message | None]:
 def stored_messages(raw: str | None) -> dict[str, Any]:
     """The wire members ``message``/``standard_message`` of a stored result (only those it has)."""
     return {k: m.to_wire() for k, m in zip(_FIELDS, read_messages(raw), strict=True) if m is not None}
+
+
+def ticket_summary(summary: str, check: str, item: str, raw: str | None, lang: str) -> str:
+    """A ticket's summary in ``lang``: a monitoring ticket's ``check item: result summary`` from the
+    message keys of the result that opened it (``raw``, its ``messages``); else as written (a
+    person's words, or a result without keys)."""
+    if not raw:
+        return summary
+    said, _ = texts(summary, "", raw, lang)
+    return said if said == summary else f"{check} {item}: {said}"
 
 
 def texts(summary: str, standard: str, raw: str | None, lang: str) -> tuple[str, str]:

@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from collector.messages import ticket_summary
 from collector.policy import level_name
 from collector.terms import say_term
 
@@ -144,6 +145,17 @@ def _level(ticket: Mapping[str, Any], language: str) -> str:
     return f"{base} {name}" if name else base
 
 
+def _in_language(ticket: Mapping[str, Any], lang: str) -> Mapping[str, Any]:
+    """``ticket`` with its summary in the message's language (a monitoring ticket keeps its opening
+    result's message keys, ``messages``)."""
+    raw = ticket.get("messages")
+    if not isinstance(raw, str) or not isinstance(ticket.get("summary"), str):
+        return ticket
+    said = ticket_summary(ticket["summary"], str(ticket.get("check") or ""), str(ticket.get("item") or ""), raw,
+                          "zh_CN" if lang == "zh" else "en")
+    return {**ticket, "summary": said}
+
+
 def _due(ticket: Mapping[str, Any], key: str, term_key: str, tz: ZoneInfo, lang: str) -> str | None:
     shown = _time(ticket.get(key), tz)
     terms = ticket.get("terms")
@@ -162,6 +174,7 @@ def render(event: str, ticket: Mapping[str, Any], *, at: datetime, language: str
     words, labels = _EVENT_WORDS[lang], _LABELS[lang]
     sep = "：" if lang == "zh" else ": "
     level = _level(ticket, lang)
+    ticket = _in_language(ticket, lang)
     heading = f"{words.get(event, event)} #{ticket.get('id')}"
     lengths = {k: len(str(ticket[k])) for k in CLIP_ORDER if ticket.get(k) not in (None, "")}
 

@@ -132,7 +132,8 @@ def payload(channel: Channel, out: Outgoing, *,
         return url, _feishu(channel, out.event, msg, now)
     return url, {"source": "wardround", "event_id": out.event_uid, "delivery_key": out.key,
                  "event": out.event, "at": out.at.isoformat(), "language": out.language,
-                 "title": msg.title, "text": msg.text, "ticket": dict(out.ticket)}
+                 "title": msg.title, "text": msg.text,
+                 "ticket": {k: v for k, v in out.ticket.items() if k != "messages"}}  # the API's ticket
 
 
 def _wecom_content(msg: Message) -> str:

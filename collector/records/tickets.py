@@ -16,14 +16,14 @@ from typing import Any
 from sqlalchemy import Connection
 
 from checks.result import format_time
-from collector.messages import texts
+from collector.messages import ticket_summary
 from collector.policy import DEFAULT_LEVELS, Level, level_name
 from collector.records.model import TicketLine
 from collector.store import tickets as ticket_store
 from collector.terms import say_term
 from collector.ticket_history import TicketState, acted_between, as_of, outcomes
 
-__all__ = ["ticket_line", "ticket_lines", "ticket_summary"]
+__all__ = ["ticket_line", "ticket_lines"]
 
 
 def _term(state: TicketState, key: str, lang: str) -> str:
@@ -33,23 +33,14 @@ def _term(state: TicketState, key: str, lang: str) -> str:
     return say_term(spec["within"], lang, business=spec.get("clock") == "business")
 
 
-def ticket_summary(t: Any, lang: str) -> str:
-    """A ticket's summary in ``lang``: a monitoring ticket's ``check item: result summary`` from the
-    message keys of the result that opened it; else as written (a person's words)."""
-    messages = getattr(t, "messages", None)
-    if not messages:
-        return str(t.summary)
-    said, _ = texts(t.summary, "", messages, lang)
-    return said if said == t.summary else f"{t.check} {t.item}: {said}"
-
-
 def ticket_line(t: Any, state: TicketState, events: list[str], end: datetime, lang: str,
                 levels: Sequence[Level] = DEFAULT_LEVELS) -> TicketLine:
     """Ticket ``t`` (its row) as it stood at ``end`` (``state``), for a record in ``lang``."""
     sla = outcomes(state, end)
     return TicketLine(
         id=int(t.id), host=t.host, check=t.check, item=t.item, severity=state.severity,
-        level_name=level_name(state.level_name, state.severity, lang, levels), summary=ticket_summary(t, lang),
+        level_name=level_name(state.level_name, state.severity, lang, levels),
+        summary=ticket_summary(t.summary, t.check, t.item, getattr(t, "messages", None), lang),
         state=state.state, opened_at=format_time(t.opened_at),
         acknowledged_at=format_time(state.acknowledged_at), resolved_at=format_time(state.resolved_at),
         closed_at=format_time(state.closed_at), response_due=format_time(state.response_due),

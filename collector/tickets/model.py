@@ -104,7 +104,10 @@ class Change:
         store.add_event(self.conn, ticket_id=t["id"], at=self.now, actor=actor, action=action,
                         from_state=from_state, to_state=to_state, note=note, snapshot=snapshot(t))
         if event is not None:
-            notify.enqueue(self.conn, event=event, ticket=ticket_view(t), at=self.now)
+            view = ticket_view(t)
+            if t.get("messages"):  # the opening result's keys: the message reads in its language
+                view["messages"] = t["messages"]
+            notify.enqueue(self.conn, event=event, ticket=view, at=self.now)
 
     def open(self, values: dict[str, Any], *, actor: str, note: str, event: str = "opened"
              ) -> dict[str, Any] | None:

@@ -78,3 +78,22 @@ def test_a_built_in_level_name_reads_in_the_messages_language():
     assert "(2级 general fault)" not in render("opened", ticket, at=AT, language="zh", timezone="UTC").text
     custom = {**TICKET, "severity": 2, "level_name": "窗口停摆"}  # a site's own name: as the policy wrote it
     assert "(level 2 窗口停摆)" in render("opened", custom, at=AT, language="en", timezone="UTC").title
+
+
+def test_a_monitoring_tickets_summary_reads_in_the_messages_language_from_its_results_keys():
+    import orjson
+
+    from checks.messages import say
+    from checks.result import Result, Status
+    from collector.messages import messages_json
+
+    r = Result("disk", "/data", Status.CRITICAL, summary=say("disk.used", mount="/data", used=95.0, free=2**30,
+                                                               total=2**34))
+    ticket = {**TICKET, "check": "disk", "item": "/data", "summary": f"disk /data: {r.summary}",
+              "messages": messages_json(r)}
+    zh = render("opened", ticket, at=AT, language="zh", timezone="UTC")
+    assert "摘要：disk /data: /data 已用 95.0 %，总 16 GiB，剩余 1 GiB" in zh.text
+    en = render("opened", ticket, at=AT, language="en", timezone="UTC")
+    assert "Summary: disk /data: /data 95.0 % used, 1 GiB free of 16 GiB" in en.text
+    broken = {**ticket, "messages": orjson.dumps({"message": {"key": "no.such", "args": {}}}).decode()}
+    assert "摘要：disk /data: /data 95.0 % used" in render("opened", broken, at=AT, language="zh").text

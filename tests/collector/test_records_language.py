@@ -120,10 +120,10 @@ def _words(page: str) -> str:
 
 def _english_prose(text: str, identifiers: set[str]) -> set[str]:
     # digests, key ids, public keys, fingerprints in groups of four
-    text = re.sub(r"[0-9a-f]{16,}|(?<![A-Za-z0-9])[0-9a-f]{4}(?![A-Za-z0-9])", " ", text)
+    text = re.sub(r"[A-Za-z0-9+/]{43}=", " ", text)  # the public key (Ed25519, base64), before names cut it
+    text = re.sub(r"[0-9a-f]{16,}|(?:[0-9a-f]{4}[\s·:]+){3,}[0-9a-f]{4}", " ", text)  # digests, fingerprints
     for name in sorted(identifiers, key=len, reverse=True):
         text = text.replace(name, " ")
-    text = re.sub(r"[A-Za-z0-9+/]{40,}=*", " ", text)
     return {w for w in re.findall(r"[A-Za-z]{2,}", text) if w not in ALLOWED}
 
 
