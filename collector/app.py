@@ -49,6 +49,7 @@ from collector.tickets import TicketError, Tickets
 from collector.web import admin as web_admin
 from collector.web import routes as web_routes
 from collector.web import today as web_today
+from collector.web.i18n import Worded
 
 __all__ = ["create_app"]
 
@@ -196,7 +197,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
         if web_routes.is_page(request):  # e.g. /tickets/abc: no such page
-            return await web_routes.error_page(request, 404, "Not Found")
+            return await web_routes.error_page(request, 404, Worded("error.msg.not_found"))
         errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
                   for e in exc.errors()]
         return JSON({"detail": errors}, status_code=422)

@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from checks.params import parse_duration
 from collector import credentials, enrol, fleet, inventory
 from collector.auth import AuthError, Person, Role
+from collector.web.i18n import Worded
 from collector.web.routes import _form, _page, _who
 
 __all__ = ["router"]
@@ -30,7 +31,7 @@ ACTIONS = ("approve", "retire", "rotate", "revoke", "key", "key-revoke", "disabl
 
 def _require_admin(person: Person) -> None:
     if person.role < Role.admin:
-        raise HTTPException(status_code=403, detail="this needs the admin role")
+        raise HTTPException(status_code=403, detail=Worded("error.msg.admin"))
 
 
 def _state(request: Request) -> dict[str, Any]:
@@ -57,7 +58,7 @@ async def admin_action(request: Request, action: str) -> Response:
     person, sid = _who(request)
     _require_admin(person)
     if action not in ACTIONS:
-        raise HTTPException(status_code=404, detail="no such action")
+        raise HTTPException(status_code=404, detail=Worded("error.msg.no_action"))
     fields = {k: v.strip() for k, v in (await _form(request, person, sid)).items()}
     try:
         shown = await run_in_threadpool(_act, request, person, action, fields)

@@ -14,7 +14,7 @@ from typing import Any
 
 from collector.records.i18n import normalise_language
 
-__all__ = ["LANGUAGES", "choose", "text"]
+__all__ = ["LANGUAGES", "Worded", "choose", "text"]
 
 LANGUAGES = ("zh_CN", "en")
 _DIR = Path(__file__).resolve().parent / "i18n"
@@ -29,6 +29,23 @@ def _catalog(lang: str) -> dict[str, str]:
 def text(lang: str, key: str, /, **values: Any) -> str:
     template = _catalog(lang).get(key) or _catalog("en").get(key, key)
     return template.format(**values) if values else template
+
+
+class Worded(str):
+    """A message in English (an error's ``detail``, as the API and logs read it) that also names its
+    catalogue key: the error page says it in the reader's language (:meth:`in_language`)."""
+
+    __slots__ = ("key", "values")
+    key: str
+    values: dict[str, Any]
+
+    def __new__(cls, key: str, /, **values: Any) -> Worded:
+        obj = super().__new__(cls, text("en", key, **values))
+        obj.key, obj.values = key, values
+        return obj
+
+    def in_language(self, lang: str) -> str:
+        return text(lang, self.key, **self.values)
 
 
 def choose(query: str | None, cookie: str | None, accept: str | None) -> str:

@@ -51,7 +51,7 @@ from collector.store.tickets import TicketFilter
 from collector.terms import say_term
 from collector.tickets import STATES, TicketError, Tickets
 from collector.web import data, history
-from collector.web.i18n import LANGUAGES, choose, text
+from collector.web.i18n import LANGUAGES, Worded, choose, text
 from collector.web.sessions import COOKIE, SESSION_TTL, Sessions, csrf_ok, csrf_token
 
 __all__ = ["error_page", "is_page", "router", "sites"]
@@ -64,7 +64,7 @@ _env = jinja2.Environment(loader=jinja2.FileSystemLoader(_HERE / "templates"), a
                           trim_blocks=True, lstrip_blocks=True)
 LANG_COOKIE = "wardround_lang"
 FORM_CAP = 64 * 1024
-CSRF_REFUSED = "the form's CSRF token is missing or wrong: reload the page"
+CSRF_REFUSED = Worded("error.msg.csrf")
 NOT_PAGES = ("/api/", "/healthz", "/metrics", "/openapi.json")
 ERROR_KINDS = (401, 403, 404, 405, 409, 413, 422, 503)
 TICKET_ACTIONS = {"ack": "acknowledge", "resolve": "resolve", "close": "close", "onsite": "request_onsite",
@@ -180,7 +180,7 @@ async def _form(request: Request, person: Person, session_id: str) -> dict[str, 
     if not csrf_ok(session_id, fields.pop("csrf", None)):
         raise HTTPException(status_code=403, detail=CSRF_REFUSED)
     if person.role < Role.engineer:
-        raise HTTPException(status_code=403, detail="this needs the engineer role or higher")
+        raise HTTPException(status_code=403, detail=Worded("error.msg.engineer"))
     return fields
 
 
@@ -203,7 +203,8 @@ async def error_page(request: Request, status_code: int, detail: Any,
     kind = status_code if status_code in ERROR_KINDS else (500 if status_code >= 500 else 400)
     response = _page(request, "error.html", person=person, session_id=(session_id or "") if person else "",
                      status_code=status_code, status=status_code, kind=kind,
-                     message=detail if isinstance(detail, str) else "")
+                     message=detail.in_language(_lang(request)) if isinstance(detail, Worded)
+                     else detail if isinstance(detail, str) else "")
     for name, value in (headers or {}).items():
         if name.lower() not in response.headers:
             response.headers[name] = value
@@ -315,7 +316,7 @@ def host_page(request: Request, site: str, host: str) -> Response:
     engine = request.app.state.engine
     known = [h for h in list_hosts(engine, site) if h["host"] == host]
     if not known:
-        raise HTTPException(status_code=404, detail=f"no host {host} at site {site}")
+        raise HTTPException(status_code=404, detail=Worded("error.msg.no_host", host=host, site=site))
     items = data.host_items(engine, site, host, lang)
     history.host_history(engine, site, host, items, DatabaseClock(engine)(),
                          lambda key, **v: text(lang, key, **v), lang)
@@ -349,7 +350,7 @@ def tickets_page(request: Request, state: str | None = None, site: str | None = 
 
 def _require_engineer(person: Person) -> None:
     if person.role < Role.engineer:
-        raise HTTPException(status_code=403, detail="this needs the engineer role or higher")
+        raise HTTPException(status_code=403, detail=Worded("error.msg.engineer"))
 
 
 def _new_ticket_page(request: Request, person: Person, sid: str, values: dict[str, Any], *,
@@ -431,7 +432,7 @@ async def ticket_followup(request: Request, ticket_id: RowId) -> Response:
 async def ticket_action(request: Request, ticket_id: RowId, action: str) -> Response:
     person, sid = _who(request)
     if action not in TICKET_ACTIONS:
-        raise HTTPException(status_code=404, detail="Not Found")
+        raise HTTPException(status_code=404, detail=Worded("error.msg.not_found"))
     fields = await _form(request, person, sid)
     call = getattr(_tickets(request), TICKET_ACTIONS[action])
     try:
@@ -557,7 +558,7 @@ async def archive_page(request: Request) -> Response:
 async def archive_form(request: Request) -> Response:
     person, sid = _who(request)
     if person.role < Role.engineer:
-        raise HTTPException(status_code=403, detail="this needs the engineer role or higher")
+        raise HTTPException(status_code=403, detail=Worded("error.msg.engineer"))
     values: dict[str, Any] = {"ticket": request.query_params.get("ticket", "")}
     corrects = request.query_params.get("corrects", "")
     if corrects.isdigit() and int(corrects) <= MAX_ROW_ID:

@@ -405,3 +405,13 @@ def test_viewer_gets_no_issue_form_and_a_post_is_refused_when_logged_in(client, 
     assert r.status_code == 403
     assert client.get("/api/v1/records", headers={"Authorization": f"Bearer {tokens['viewer']}"}).json() == {
         "records": []}
+
+
+def test_an_error_page_says_the_web_layers_own_reasons_in_the_readers_language(client, tokens):
+    _login(client, tokens["viewer"])
+    zh = client.get(f"/hosts/{SITE}/nope")
+    assert zh.status_code == 404 and f"站点 {SITE} 没有服务器 nope" in zh.text and "no host" not in zh.text
+    r = client.post("/tickets/1/ack", data={"csrf": "wrong"})
+    assert r.status_code == 403 and "表单的 CSRF 令牌缺失或不正确" in r.text
+    en = client.get(f"/hosts/{SITE}/nope?lang=en")  # the cookie now says en
+    assert f"no host nope at site {SITE}" in en.text
