@@ -32,7 +32,7 @@ from sqlalchemy.types import TypeEngine
 __all__ = ["TEXTS", "PackedText", "Stamp", "UidBytes", "defaults", "diff", "from_micros", "micros", "pack",
            "split", "template_key", "template_text", "unpack"]
 
-TEXTS = ("summary", "standard", "details", "metrics", "messages")  # messages: since migration 0014
+TEXTS = ("summary", "standard", "details", "metrics", "messages")  # messages: since migration 0015
 _NUMBER = re.compile(r"(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SEP = "\n"  # neither a template (JSON) nor a diff (numbers, ':' and ' ') holds one
@@ -101,7 +101,7 @@ def unpack(packed: str, which: int) -> str:
     template, _, changed = packed.partition(_SEP)
     texts = _template(template)
     if which >= len(texts):
-        return ""  # a template stored before that text existed (messages, before migration 0014)
+        return ""  # a template stored before that text existed (messages, before migration 0015)
     parts, defaults, start = texts[which]
     if not defaults:
         return parts[0]

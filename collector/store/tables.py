@@ -173,7 +173,7 @@ results = Table(
     Column("metrics", PackedText(3), nullable=False),
     Column("details", PackedText(2), nullable=False),
     # {"message": {...}, "standard_message": {...}} as JSON (checks/messages); "" from agents without keys
-    # and for results stored before migration 0014
+    # and for results stored before migration 0015
     Column("messages", PackedText(4), nullable=False),
 )
 

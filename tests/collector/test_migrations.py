@@ -94,6 +94,6 @@ def test_stored_results_read_the_same_when_migrated_to_the_compact_form(empty_ur
         from collector.store.tables import results
         with engine.connect() as conn:
             got = [dict(r._mapping) for r in conn.execute(sa.select(results).order_by(results.c.id))]
-        assert got == [{**r, "messages": ""} for r in old]  # 0014: results stored before it have no keys
+        assert got == [{**r, "messages": ""} for r in old]  # 0015: results stored before it have no keys
     finally:
         engine.dispose()

@@ -6,8 +6,8 @@ The keys are a fifth packed text of a result (``collector/store/compact.py``: ``
 keeps those of the result that opened it (``tickets.messages``).  Results stored before this
 revision have four packed texts: their ``messages`` reads empty.
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014"
-down_revision = "0013"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
