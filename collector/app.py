@@ -1,9 +1,11 @@
 """The FastAPI application factory.
 
-``create_app(settings)`` wires the engine, the signing key, the ingestor, the ticket ledger
-and the metrics registry into one app; it does not touch the schema (``wardround-collector
-serve`` and ``migrate`` run the migrations first).  Without a usable key file it raises
-:class:`collector.keys.KeyFileError`: records and the audit log are signed with it.
+``create_app(settings)`` builds the app's services once (:class:`collector.services.Services`:
+the engines, the signing key, the ingestor, the ticket ledger, records, the archive, the
+metrics registry) and hands them to the routes as ``app.state.services``; it does not touch
+the schema (``wardround-collector serve`` and ``migrate`` run the migrations first).  Without a
+usable key file it raises :class:`collector.keys.KeyFileError`: records and the audit log are
+signed with it.
 """
 
 from __future__ import annotations
@@ -34,18 +36,18 @@ from collector.api import tickets as tickets_api
 from collector.auth import AuthConflict, AuthError
 from collector.config import Settings, load_settings
 from collector.credentials import CredentialNotFound
+from collector.errors import ServiceError
 from collector.fleet import FleetError
-from collector.health import Health
-from collector.ingest import IngestError, Ingestor
+from collector.ingest import IngestError
 from collector.jobs import PeriodicJob, RecordScheduler, RetentionJob, Sweeper
 from collector.keys import Keyring, load_keyring
-from collector.metrics import CollectorMetrics
 from collector.policy import Policies, default_policies, load_policies
 from collector.records.render import PdfUnavailable
-from collector.records.service import RecordError, Records
+from collector.records.service import Records
+from collector.services import Services
 from collector.store.db import JOBS, REQUESTS, make_engine
 from collector.store.errors import DatabaseBusy, classify, describe
-from collector.tickets import TicketError, Tickets
+from collector.tickets import Tickets
 from collector.web import admin as web_admin
 from collector.web import routes as web_routes
 from collector.web import today as web_today
@@ -83,40 +85,29 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     if policies is None:
         policies = load_policies(settings.policy_file) if settings.policy_file else default_policies()
     keys = keys if keys is not None else load_keyring(settings.key_file)
+    owns_engines = engine is None
     if engine is None:
         engine = make_engine(settings.db_url, limits=REQUESTS)
         jobs_engine = make_engine(settings.db_url, limits=JOBS)
     else:
         jobs_engine = engine
-    tickets = Tickets(engine, policies, keys=keys)
-    records = Records(jobs_engine, policies, keys=keys)
-    health_monitor = Health(engine)
+    built = Services.build(settings, keys, policies, engine, jobs_engine, owns_engines=owns_engines)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        background = _background_jobs(settings, jobs_engine, policies, keys, records) if jobs else []
-        health_monitor.start()
+        background = _background_jobs(settings, jobs_engine, policies, keys, built.records) if jobs else []
+        built.health.start()
         for job in background:
             job.start()
         yield
         for job in background:
             job.stop()
-        health_monitor.stop()
-        engine.dispose()
-        jobs_engine.dispose()
+        built.health.stop()
+        built.dispose()
 
     app = FastAPI(title="Wardround collector", version=__version__, lifespan=lifespan,
                   default_response_class=JSON, openapi_url=None, docs_url=None, redoc_url=None)
-    metrics = CollectorMetrics(jobs_engine, policies)
-    app.state.settings = settings
-    app.state.keys = keys
-    app.state.engine = engine
-    app.state.health = health_monitor
-    app.state.metrics = metrics
-    app.state.tickets = tickets
-    app.state.records = records
-    app.state.ingestor = Ingestor(engine, observe=metrics.observe, time_batch=metrics.time_batch,
-                                  tickets=tickets)
+    app.state.services = built
 
     app.include_router(health.router)
     app.include_router(results.router, prefix="/api/v1")
@@ -161,12 +152,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _ingest_error(_request: Request, exc: IngestError) -> Response:
         return JSON({"detail": exc.detail}, status_code=exc.status_code)
 
-    @app.exception_handler(TicketError)
-    async def _ticket_error(_request: Request, exc: TicketError) -> Response:
-        return JSON({"detail": str(exc)}, status_code=exc.status_code)
-
-    @app.exception_handler(RecordError)
-    async def _record_error(_request: Request, exc: RecordError) -> Response:
+    @app.exception_handler(ServiceError)
+    async def _service_error(request: Request, exc: ServiceError) -> Response:
+        # tickets, records, the archive (collector/errors.py): a page shows it on its error page
+        if web_routes.is_page(request):
+            return await web_routes.error_page(request, exc.status_code, str(exc))
         return JSON({"detail": str(exc)}, status_code=exc.status_code)
 
     @app.exception_handler(AuthError)

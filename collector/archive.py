@@ -43,6 +43,7 @@ from sqlalchemy.exc import IntegrityError
 from checks.result import format_time, is_name
 from collector import audit
 from collector.dates import check_time
+from collector.errors import ServiceError
 from collector.keys import Keyring, default_keyring
 from collector.policy import Policies, default_policies
 from collector.store import archive as store
@@ -72,7 +73,7 @@ MAX_SIGNER = 128
 FUTURE_SKEW = timedelta(minutes=10)
 
 
-class ArchiveError(Exception):
+class ArchiveError(ServiceError):
     status_code = 400
 
 

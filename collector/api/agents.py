@@ -22,6 +22,7 @@ from collector.api.deps import AgentDep, EngineDep, rotation_headers, unauthoriz
 from collector.api.models import AgentConfig, EnrolIn, Enrolled, TokenHandOver
 from collector.api.openapi import body, errors
 from collector.auth import AGENT_PREFIX, RELAY_PREFIX, USER_PREFIX, authenticate
+from collector.services import services
 from collector.store import fleet as fleet_store
 from collector.store.db import reading
 
@@ -41,10 +42,10 @@ async def post_enrol(request: Request, engine: EngineDep) -> JSON:
         (AGENT_PREFIX, USER_PREFIX, RELAY_PREFIX)) else None
     if principal is not None:
         raise HTTPException(status_code=403, detail="this endpoint takes an enrolment key (wre_...), not a token")
-    await run_in_threadpool(lambda: enrol.refuse_unknown_key(engine, key, keys=request.app.state.keys))
+    await run_in_threadpool(lambda: enrol.refuse_unknown_key(engine, key, keys=services(request).keys))
     doc = await read_model(request, MAX_ENROL_BODY, EnrolIn)
     wanted = enrol.parse_request(doc.model_dump())
-    done = await run_in_threadpool(enrol.enrol, engine, key, wanted, keys=request.app.state.keys)
+    done = await run_in_threadpool(enrol.enrol, engine, key, wanted, keys=services(request).keys)
     return JSON(done.to_json(), headers={"Cache-Control": "no-store"})
 
 
@@ -74,7 +75,7 @@ def get_agent_config(request: Request, agent: AgentDep, engine: EngineDep) -> Re
 
 @router.get("/agent/token", response_class=JSON, response_model=TokenHandOver, responses=errors(401, 403, 404, 503))
 def get_agent_token(request: Request, agent: AgentDep, engine: EngineDep) -> JSON:
-    token = credentials.successor(engine, agent, request.app.state.keys)
+    token = credentials.successor(engine, agent, services(request).keys)
     if token is None:
         raise HTTPException(status_code=404, detail="this token was not rotated: nothing to fetch")
     assert agent.expires_at is not None

@@ -19,10 +19,11 @@ from fastapi import APIRouter, HTTPException, Query, Request
 
 from collector import audit
 from collector.api import JSON
-from collector.api.archive import parse_day_or_time
 from collector.api.deps import AdminDep
 from collector.api.models import AuditList
 from collector.api.openapi import errors
+from collector.query_params import parse_day_or_time
+from collector.services import services
 from collector.store.audit import AuditFilter
 from collector.store.tables import MAX_ROW_ID
 
@@ -35,7 +36,7 @@ _ACTION_RE = re.compile(r"[a-z][a-z_]*(\.[a-z][a-z_]*)?")  # fullmatch
 def _instant(request: Request, value: date | datetime | None, *, end: bool) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value
-    zone = request.app.state.tickets.policies.default.calendar.zone
+    zone = services(request).policies.default.calendar.zone
     return datetime.combine(value + timedelta(days=1) if end else value, time(), zone).astimezone(UTC)
 
 
@@ -57,7 +58,7 @@ def list_audit(
     since = _instant(request, parse_day_or_time("from", date_from), end=False)
     until = _instant(request, parse_day_or_time("to", date_to), end=True)
     f = AuditFilter(since=since, until=until, actor=actor, action=action, before_seq=before, limit=limit)
-    entries = audit.list_entries(request.app.state.engine, f)
+    entries = audit.list_entries(services(request).engine, f)
     next_url = None
     if len(entries) == limit and entries[-1]["seq"] > 1:
         query = {k: v for k, v in request.query_params.items() if k != "before"}

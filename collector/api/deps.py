@@ -1,4 +1,4 @@
-"""Dependencies shared by the route modules: the engine, settings, and who is calling.
+"""Dependencies shared by the route modules: the app's services (:mod:`collector.services`), who is calling.
 
 ``AgentDep`` admits only agent tokens, ``PersonDep`` only people's tokens
 (any role); :func:`require_role` builds a dependency for a minimum role.
@@ -18,36 +18,57 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Path, Request
 from sqlalchemy import Engine
 
+from collector.archive import Archive
 from collector.auth import Agent, Person, Role, authenticate
 from collector.config import Settings
 from collector.health import Health
 from collector.ingest import Ingestor
+from collector.keys import Keyring
 from collector.metrics import CollectorMetrics
+from collector.records.service import Records
+from collector.services import services
 from collector.store.tables import MAX_ROW_ID
+from collector.tickets import Tickets
 
-__all__ = ["AdminDep", "AgentDep", "RelayDep", "SenderDep",
-           "EngineDep", "HealthDep", "IngestorDep", "MetricsDep", "PersonDep", "RowId",
-           "SettingsDep", "get_principal", "require_role", "rotation_headers", "unauthorized"]
+__all__ = ["AdminDep", "AgentDep", "ArchiveDep", "EngineDep", "HealthDep", "IngestorDep", "KeysDep", "MetricsDep",
+           "PersonDep", "RecordsDep", "RelayDep", "RowId", "SenderDep", "SettingsDep", "TicketsDep", "get_principal",
+           "require_role", "rotation_headers", "unauthorized"]
 
 
 async def get_engine(request: Request) -> Engine:
-    return request.app.state.engine  # type: ignore[no-any-return]
+    return services(request).engine
 
 
 async def get_settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return services(request).settings
 
 
 async def get_ingestor(request: Request) -> Ingestor:
-    return request.app.state.ingestor  # type: ignore[no-any-return]
+    return services(request).ingestor
 
 
 async def get_metrics(request: Request) -> CollectorMetrics:
-    return request.app.state.metrics  # type: ignore[no-any-return]
+    return services(request).metrics
 
 
 async def get_health(request: Request) -> Health:
-    return request.app.state.health  # type: ignore[no-any-return]
+    return services(request).health
+
+
+async def get_keys(request: Request) -> Keyring:
+    return services(request).keys
+
+
+async def get_tickets(request: Request) -> Tickets:
+    return services(request).tickets
+
+
+async def get_records(request: Request) -> Records:
+    return services(request).records
+
+
+async def get_archive(request: Request) -> Archive:
+    return services(request).archive
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
@@ -58,6 +79,10 @@ MetricsDep = Annotated[CollectorMetrics, Depends(get_metrics)]
 # cannot name a row, and handing it to the database overflows its 64-bit integers.
 RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 HealthDep = Annotated[Health, Depends(get_health)]
+KeysDep = Annotated[Keyring, Depends(get_keys)]
+TicketsDep = Annotated[Tickets, Depends(get_tickets)]
+RecordsDep = Annotated[Records, Depends(get_records)]
+ArchiveDep = Annotated[Archive, Depends(get_archive)]
 
 
 def unauthorized(message: str) -> HTTPException:

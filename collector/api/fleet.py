@@ -39,6 +39,7 @@ from collector.api.models import (
     TokenRotate,
 )
 from collector.api.openapi import body, errors
+from collector.services import services
 
 router = APIRouter()
 
@@ -63,7 +64,7 @@ def _duration(value: str, field: str) -> timedelta:
 
 
 def _keys(request: Request) -> Any:
-    return request.app.state.keys
+    return services(request).keys
 
 
 @router.get("/tokens", response_class=JSON, response_model=AgentTokenList, responses=errors(401, 403, 422, 503))

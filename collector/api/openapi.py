@@ -31,7 +31,8 @@ from collector.api import JSON
 from collector.api.deps import EngineDep, get_principal, unauthorized
 from collector.api.models import Error
 from collector.auth import Person
-from collector.web.sessions import COOKIE, Sessions
+from collector.services import services
+from collector.web.sessions import COOKIE
 
 __all__ = ["body", "errors", "install"]
 
@@ -89,7 +90,7 @@ async def _person(request: Request, engine: EngineDep) -> Person:
             raise HTTPException(status_code=403, detail="the API description is for people's tokens")
         return principal
     session = request.cookies.get(COOKIE)
-    person = await run_in_threadpool(Sessions(engine).person, session) if session else None
+    person = await run_in_threadpool(services(request).sessions.person, session) if session else None
     if person is None:
         raise unauthorized("the API description needs a person's token (or log in at /login)")
     return person
@@ -115,7 +116,7 @@ def swagger_dir() -> Path | None:
 
 def install(app: FastAPI) -> None:
     """Serve the document at ``/openapi.json`` and Swagger UI at ``/docs``, to people only."""
-    app.openapi = lambda: _document(app)  # type: ignore[method-assign]
+    app.openapi = lambda: _document(app)  # type: ignore[method-assign]  # FastAPI documents replacing app.openapi
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi_json(_person: PersonOrSessionDep) -> JSON:

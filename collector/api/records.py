@@ -17,14 +17,15 @@ from starlette.concurrency import run_in_threadpool
 
 from collector.api import JSON
 from collector.api.body import read_json_object
-from collector.api.deps import PersonDep, RowId, SettingsDep, require_role
+from collector.api.deps import PersonDep, RecordsDep, RowId, SettingsDep, require_role
 from collector.api.models import RecordFull, RecordIssue, RecordList, RecordSign, RecordSummary, Verification
 from collector.api.openapi import body, errors
 from collector.auth import Person, Role
 from collector.dates import DateError, parse_day
+from collector.query_params import bad_query
 from collector.records import render
 from collector.records.model import KINDS
-from collector.records.service import RecordNotFound, Records
+from collector.records.service import RecordNotFound
 from collector.store.records import RecordFilter
 
 router = APIRouter()
@@ -33,18 +34,6 @@ EngineerDep = Annotated[Person, Depends(require_role(Role.engineer))]
 MAX_LIMIT = 1000
 _REF_RE = re.compile(r"^(\d{1,18})(?:\.(json|html|pdf|csv))?$")
 _ISSUE_FIELDS = {"site", "kind", "period", "date", "language", "inspector"}
-
-
-async def get_records(request: Request) -> Records:
-    return request.app.state.records  # type: ignore[no-any-return]
-
-
-RecordsDep = Annotated[Records, Depends(get_records)]
-
-
-def _bad_query(name: str, message: str) -> HTTPException:
-    return HTTPException(status_code=422, detail=[{"loc": ["query", name], "msg": message,
-                                                   "type": "value_error"}])
 
 
 @router.get("/records", response_class=JSON, response_model=RecordList, responses=errors(401, 403, 422, 503))
@@ -60,13 +49,13 @@ def list_records(
     kinds = [k.strip() for raw in kind or [] for k in raw.split(",") if k.strip()]
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
-        raise _bad_query("kind", f"expected {', '.join(KINDS)} (got {', '.join(unknown)[:80]})")
+        raise bad_query("kind", f"expected {', '.join(KINDS)} (got {', '.join(unknown)[:80]})")
     for name, value in (("from", date_from), ("to", date_to)):
         if value is not None:
             try:
                 parse_day(value, name)
             except DateError as exc:
-                raise _bad_query(name, str(exc)) from None
+                raise bad_query(name, str(exc)) from None
     f = RecordFilter(site=site, kinds=tuple(kinds), date_from=date_from, date_to=date_to, limit=limit)
     return JSON({"records": records.list(f)})
 

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from collector.api import JSON
 from collector.api.body import read_json_object
-from collector.api.deps import PersonDep, RowId, SettingsDep, require_role
+from collector.api.deps import PersonDep, RowId, SettingsDep, TicketsDep, require_role
 from collector.api.models import (
     Ticket,
     TicketFollowedUp,
@@ -29,26 +29,15 @@ from collector.api.models import (
 from collector.api.openapi import body, errors
 from collector.auth import Person, Role
 from collector.followups import LIST_FILTERS
+from collector.query_params import bad_query
 from collector.store.tickets import TicketFilter
-from collector.tickets import STATES, Tickets
+from collector.tickets import STATES
 
 router = APIRouter()
 
 EngineerDep = Annotated[Person, Depends(require_role(Role.engineer))]
 MAX_LIMIT = 5000
 FOLLOWUP_FIELDS = ("satisfaction", "contact", "note")
-
-
-async def get_tickets(request: Request) -> Tickets:
-    return request.app.state.tickets  # type: ignore[no-any-return]
-
-
-TicketsDep = Annotated[Tickets, Depends(get_tickets)]
-
-
-def _bad_query(name: str, message: str) -> HTTPException:
-    return HTTPException(status_code=422, detail=[{"loc": ["query", name], "msg": message,
-                                                   "type": "value_error"}])
 
 
 def _split(values: list[str] | None) -> list[str]:
@@ -69,20 +58,20 @@ def list_tickets(
     limit: int = Query(500, ge=1, le=MAX_LIMIT),
 ) -> JSON:
     if followup is not None and followup not in LIST_FILTERS:
-        raise _bad_query("followup", f"expected {' or '.join(LIST_FILTERS)} (got {followup[:20]!r})")
+        raise bad_query("followup", f"expected {' or '.join(LIST_FILTERS)} (got {followup[:20]!r})")
     states = _split(state)
     unknown = [s for s in states if s not in STATES]
     if unknown:
-        raise _bad_query("state", f"expected {', '.join(STATES)} (got {', '.join(unknown)})")
+        raise bad_query("state", f"expected {', '.join(STATES)} (got {', '.join(unknown)})")
     severities = []
     for s in _split(severity):
         if not s.isdigit() or not 1 <= int(s) <= 4:
-            raise _bad_query("severity", f"expected 1-4 (got {s!r})")
+            raise bad_query("severity", f"expected 1-4 (got {s!r})")
         severities.append(int(s))
     f = TicketFilter(states=tuple(states), site=site, host=host, severities=tuple(severities), limit=limit)
     if followup is not None:
         if any(s != "resolved" for s in states):
-            raise _bad_query("state", "a ticket waiting for its follow-up is resolved: leave state out")
+            raise bad_query("state", "a ticket waiting for its follow-up is resolved: leave state out")
         return JSON({"tickets": tickets.waiting_followups(f, overdue_only=followup == "overdue")})
     return JSON({"tickets": tickets.list(f)})
 

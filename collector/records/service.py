@@ -46,6 +46,7 @@ from sqlalchemy import Engine
 from checks.result import format_time, is_name
 from collector import audit
 from collector.dates import DateError, parse_day
+from collector.errors import ServiceError
 from collector.keys import Keyring, PublicKey, default_keyring
 from collector.policy import Policies, SitePolicy, default_policies
 from collector.records import integrity, kinds
@@ -78,7 +79,7 @@ MAX_NAME = 100
 MAX_NOTE = 2000
 
 
-class RecordError(Exception):
+class RecordError(ServiceError):
     status_code = 400
 
 

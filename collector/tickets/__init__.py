@@ -46,7 +46,7 @@ never does).
 
 Exceptions (each knows its HTTP status)::
 
-    TicketError
+    TicketError (collector.errors.ServiceError)
     ├── TicketNotFound      404
     ├── TransitionRefused   409: the ticket is not in a state that allows it
     └── TicketInvalid       422: a bad field in a manual ticket or a comment

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Engine
 
 from checks.result import Status, format_time
 from collector import notify
+from collector.errors import ServiceError
 from collector.keys import Keyring, default_keyring
 from collector.policy import Level, Policies, SitePolicy, default_policies
 from collector.store import tickets as store
@@ -36,7 +37,7 @@ _TIMES = ("opened_at", "response_due", "resolve_due", "acknowledged_at", "resolv
           "last_seen_at", "onsite_requested_at", "onsite_due", "updated_at")
 
 
-class TicketError(Exception):
+class TicketError(ServiceError):
     status_code = 400
 
 

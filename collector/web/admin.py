@@ -20,6 +20,8 @@ from checks.params import parse_duration
 from collector import credentials, enrol, fleet, inventory
 from collector.auth import AuthError, Person, Role
 from collector.web.i18n import Worded
+
+from collector.services import services
 from collector.web.routes import _form, _page, _who
 
 __all__ = ["router"]
@@ -35,7 +37,7 @@ def _require_admin(person: Person) -> None:
 
 
 def _state(request: Request) -> dict[str, Any]:
-    engine = request.app.state.engine
+    engine = services(request).engine
     return {"hosts": inventory.list_hosts(engine), "tokens": credentials.list_tokens(engine),
             "keys": enrol.list_keys(engine), "users": credentials.list_users(engine),
             "fleet": fleet.describe_version(engine), "approve_modes": enrol.APPROVE}
@@ -73,7 +75,7 @@ async def admin_action(request: Request, action: str) -> Response:
 
 def _act(request: Request, person: Person, action: str, f: dict[str, str]) -> dict[str, Any]:
     """Do ``action``; what the page shows about it (``done``: a message key, ``secret``: shown once)."""
-    engine, keys, me = request.app.state.engine, request.app.state.keys, person.name
+    engine, keys, me = services(request).engine, services(request).keys, person.name
     site, host = f.get("site", ""), f.get("host", "")
     if action == "approve":
         inventory.approve(engine, site=site, host=host, actor=me, keys=keys)

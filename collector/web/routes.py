@@ -32,7 +32,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from checks.result import Status
-from collector.api.archive import archive_query, get_archive, parse_day_or_time
 from collector.api.body import read_body
 from collector.api.deps import RowId
 from collector.archive import KINDS as ARCHIVE_KINDS
@@ -40,9 +39,11 @@ from collector.archive import ArchiveError
 from collector.auth import Person, Role
 from collector.followups import LIST_FILTERS
 from collector.inventory import list_hosts
+from collector.query_params import archive_query, parse_day_or_time
 from collector.records import render
 from collector.records.model import KINDS as RECORD_KINDS
 from collector.records.service import RecordError, Records
+from collector.services import services
 from collector.store import today as today_store
 from collector.store.db import DatabaseClock, reading
 from collector.store.records import RecordFilter
@@ -76,22 +77,15 @@ SATISFACTION = (5, 4, 3, 2, 1)  # the form's choices, best first
 # -- plumbing -------------------------------------------------------------------------------
 
 def _sessions(request: Request) -> Sessions:
-    s = getattr(request.app.state, "web_sessions", None)
-    if s is None:
-        s = request.app.state.web_sessions = Sessions(request.app.state.engine, keys=request.app.state.keys)
-    return s
+    return services(request).sessions
 
 
 def _records(request: Request) -> Records:
-    r = getattr(request.app.state, "records", None)
-    if r is None:
-        r = request.app.state.records = Records(request.app.state.engine, _tickets(request).policies,
-                                                keys=request.app.state.keys)
-    return r
+    return services(request).records
 
 
 def _tickets(request: Request) -> Tickets:
-    return request.app.state.tickets  # type: ignore[no-any-return]
+    return services(request).tickets
 
 
 def _lang(request: Request) -> str:
@@ -140,7 +134,7 @@ def _page(request: Request, template: str, *, person: Person | None = None, sess
 
 def sites(request: Request) -> list[str]:
     """Every site the pages offer in their site choices: those of the inventory and those with a policy."""
-    with reading(request.app.state.engine) as conn:
+    with reading(services(request).engine) as conn:
         known = today_store.site_names(conn)
     return sorted(set(known) | set(_tickets(request).policies.sites))
 
@@ -295,10 +289,10 @@ async def logout(request: Request) -> Response:
 @router.get("/hosts", response_class=HTMLResponse)
 def hosts_page(request: Request, site: str | None = None) -> Response:
     person, sid = _who(request)
-    now = DatabaseClock(request.app.state.engine)()  # "silent" as the sweep judges it
+    now = DatabaseClock(services(request).engine)()  # "silent" as the sweep judges it
     policies = _tickets(request).policies
     rows = []
-    for h in list_hosts(request.app.state.engine, site or None):
+    for h in list_hosts(services(request).engine, site or None):
         grace = policies.for_site(h["site"]).silent_after
         seen = h["last_seen"] or h["enrolled_at"]  # a host that never reported: since its enrolment
         last = datetime.fromisoformat(seen.replace("Z", "+00:00")) if seen else now
@@ -313,7 +307,7 @@ def hosts_page(request: Request, site: str | None = None) -> Response:
 def host_page(request: Request, site: str, host: str) -> Response:
     person, sid = _who(request)
     lang = _lang(request)
-    engine = request.app.state.engine
+    engine = services(request).engine
     known = [h for h in list_hosts(engine, site) if h["host"] == host]
     if not known:
         raise HTTPException(status_code=404, detail=Worded("error.msg.no_host", host=host, site=site))
@@ -394,11 +388,8 @@ async def ticket_open(request: Request) -> Response:
 
 def _ticket_page(request: Request, person: Person, sid: str, ticket_id: int, *, error: str | None = None,
                  status_code: int = 200, values: Mapping[str, str] | None = None) -> Response:
-    try:
-        ticket = _tickets(request).get(ticket_id)
-    except TicketError as exc:
-        raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
-    recent = history.recent_results(request.app.state.engine, ticket["site"], ticket["host"], ticket["check"],
+    ticket = _tickets(request).get(ticket_id)  # TicketNotFound: the app's error page
+    recent = history.recent_results(services(request).engine, ticket["site"], ticket["host"], ticket["check"],
                                     ticket["item"], _lang(request))
     return _page(request, "ticket.html", person=person, session_id=sid, ticket=ticket, error=error,
                  status_code=status_code, values=values or {}, scores=SATISFACTION, recent=recent)
@@ -472,17 +463,14 @@ async def record_issue(request: Request) -> Response:
             site=values.get("site", ""), kind=values.get("kind", ""), period=values.get("date") or None,
             language=values.get("language") or None, actor=person.name))
     except RecordError as exc:
-        message, code = str(exc), getattr(exc, "status_code", 422)
+        message, code = str(exc), exc.status_code
         return await run_in_threadpool(lambda: _records_page(request, person, sid, values=values, error=message,
                                                              status_code=code))
     return RedirectResponse(f"/records/{record.id}", status_code=303)
 
 
 def _record(request: Request, record_id: int) -> Any:
-    try:
-        return _records(request).get(record_id)
-    except RecordError as exc:
-        raise HTTPException(status_code=getattr(exc, "status_code", 404), detail=str(exc)) from exc
+    return _records(request).get(record_id)  # RecordNotFound: the app's error page
 
 
 def _record_page(request: Request, person: Person, sid: str, record_id: int, *, error: str | None = None,
@@ -531,7 +519,7 @@ async def record_sign(request: Request, record_id: RowId) -> Response:
             record_id, signer=fields.get("signer", ""), role=fields.get("role", ""),
             note=fields.get("note") or None, actor=person.name))
     except RecordError as exc:
-        message, code = str(exc), getattr(exc, "status_code", 422)
+        message, code = str(exc), exc.status_code
         return await run_in_threadpool(lambda: _record_page(request, person, sid, record_id, error=message,
                                                             status_code=code))
     return RedirectResponse(f"/records/{record_id}", status_code=303)
@@ -547,7 +535,7 @@ async def archive_page(request: Request) -> Response:
     query = archive_query(site=q.get("site"), host=None, kinds=kinds,
                           start=parse_day_or_time("from", q.get("from")),
                           end=parse_day_or_time("to", q.get("to")), current_only=False, limit=1000)
-    archive = await get_archive(request)
+    archive = services(request).archive
     entries = await run_in_threadpool(archive.list, query)
     return _page(request, "archive.html", person=person, session_id=sid, entries=list(reversed(entries)),
                  kinds=ARCHIVE_KINDS, site=q.get("site", ""), kind=q.get("kind", ""),
@@ -562,14 +550,11 @@ async def archive_form(request: Request) -> Response:
     values: dict[str, Any] = {"ticket": request.query_params.get("ticket", "")}
     corrects = request.query_params.get("corrects", "")
     if corrects.isdigit() and int(corrects) <= MAX_ROW_ID:
-        try:
-            old = (await get_archive(request)).get(int(corrects))
-        except ArchiveError as exc:
-            raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
+        old = services(request).archive.get(int(corrects))  # ArchiveNotFound: the app's error page
         values = {k: old[k] or "" for k in ("site", "host", "kind", "phenomenon", "action", "parts",
                                             "version", "signer", "ticket")}
         values["corrects"] = old["id"]
-        zone = (await get_archive(request)).zone(old["site"])
+        zone = services(request).archive.zone(old["site"])
         values["at"] = _local(old["at"], zone).replace(" ", "T")
     return _page(request, "archive_new.html", person=person, session_id=sid, kinds=ARCHIVE_KINDS,
                  values=values, error=None)
@@ -580,7 +565,7 @@ async def archive_add(request: Request) -> Response:
     person, sid = _who(request)
     fields = await _form(request, person, sid)
     doc = {k: v.strip() for k, v in fields.items() if v.strip()}
-    archive = await get_archive(request)
+    archive = services(request).archive
     try:
         await run_in_threadpool(lambda: archive.add(doc, engineer=person.name))
     except ArchiveError as exc:

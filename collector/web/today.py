@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from checks._units import format_value
 from collector import today as day
+from collector.services import services
 from collector.web.routes import _lang, _page, _tickets, _who, sites
 
 __all__ = ["router"]
@@ -26,7 +27,7 @@ SHOWN_LINES = 20  # lines per panel; the rest behind a link to the full list (ho
 def today_page(request: Request, site: str | None = None, mine: str | None = None) -> Response:
     person, sid = _who(request)
     lang = _lang(request)
-    engine = request.app.state.engine
+    engine = services(request).engine
     days = day.today(engine, _tickets(request).policies, site=site or None, mine=person.name if mine else None)
     for d in days:
         for t in d.tickets[:SHOWN_LINES]:

@@ -103,7 +103,7 @@ def _document() -> dict[str, Any]:
     try:
         return app.openapi()
     finally:
-        app.state.engine.dispose()
+        app.state.services.engine.dispose()
 
 
 DOCUMENT = _document()

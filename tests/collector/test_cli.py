@@ -235,6 +235,6 @@ def test_worker_processes_get_every_setting_but_notifications_when_serving_with_
     monkeypatch.setenv(SETTINGS_ENV, settings_for_workers(settings))
     app = app_from_environment()
     try:
-        assert app.state.settings == settings
+        assert app.state.services.settings == settings
     finally:
-        app.state.engine.dispose()
+        app.state.services.engine.dispose()

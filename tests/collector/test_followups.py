@@ -36,7 +36,7 @@ def api(db_url: str, engine: Any, tmp_path: Path) -> Any:
     path.write_text(POLICY, encoding="utf-8")
     app = create_app(Settings(db_url=db_url), engine=engine, policies=load_policies(path))
     box = {"now": NOW}
-    app.state.tickets.clock = lambda: box["now"]
+    app.state.services.tickets.clock = lambda: box["now"]
     with TestClient(app, raise_server_exceptions=False) as c:
         c.clock = box
         c.engineer = {"Authorization": f"Bearer {create_user(engine, name='erin', role='engineer')}"}

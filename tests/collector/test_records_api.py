@@ -29,7 +29,7 @@ def api(tmp_path: Any, sqlite_template: Any) -> Any:
     engine = make_engine(f"sqlite:///{path}")
     fill_site(engine)
     app = create_app(Settings(db_url=f"sqlite:///{path}"), engine=engine)
-    app.state.records = Records(engine, clock=lambda: NOW.astimezone(UTC))
+    app.state.services.records = Records(engine, clock=lambda: NOW.astimezone(UTC))
     viewer = {"Authorization": f"Bearer {create_user(engine, name='vera', role='viewer')}"}
     engineer = {"Authorization": f"Bearer {create_user(engine, name='li', role='engineer')}"}
     with TestClient(app, raise_server_exceptions=False) as client:

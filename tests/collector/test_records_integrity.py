@@ -38,7 +38,8 @@ NOW = datetime(2026, 11, 23, 8, 0, tzinfo=ZONE)
 def api(db_url: str, engine: Any) -> Iterator[tuple[TestClient, dict[str, str], Records]]:
     fill_site(engine)
     app = create_app(Settings(db_url=db_url), engine=engine)
-    records = app.state.records = Records(engine, clock=lambda: NOW.astimezone(UTC), keys=app.state.keys)
+    services = app.state.services
+    records = services.records = Records(engine, clock=lambda: NOW.astimezone(UTC), keys=services.keys)
     viewer = {"Authorization": f"Bearer {create_user(engine, name='vera', role='viewer')}"}
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client, viewer, records

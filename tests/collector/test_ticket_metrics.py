@@ -27,7 +27,7 @@ LE = [str(float(b)) for b in BUCKETS] + ["+Inf"]
 @pytest.fixture
 def clock(app):
     box = {"now": NOW}
-    app.state.tickets.clock = lambda: box["now"]
+    app.state.services.tickets.clock = lambda: box["now"]
     return box
 
 
@@ -91,7 +91,7 @@ def test_opened_resolved_and_their_times_are_exported_when_engineers_act(client,
 def test_counters_never_drop_when_a_resolved_ticket_reopens(client, agent_headers, engineer, app):
     now = datetime.now(UTC).replace(microsecond=0)
     box = {"now": now}
-    app.state.tickets.clock = lambda: box["now"]
+    app.state.services.tickets.clock = lambda: box["now"]
 
     def fail(at: datetime) -> None:
         r = client.post("/api/v1/results", headers=agent_headers, json={"results": [make_result(
@@ -126,7 +126,7 @@ def test_counters_never_drop_when_a_resolved_ticket_reopens(client, agent_header
 
 def test_breach_counts_by_kind_and_opening_severity_when_the_sweep_escalates(client, engineer, clock, app):
     t = _manual(client, engineer, 2, "lab interface down")  # response due in 2 business hours: 12:00
-    app.state.tickets.sweep(NOW + timedelta(hours=3))
+    app.state.services.tickets.sweep(NOW + timedelta(hours=3))
     m = _samples(client)
     assert client.get(f"{URL}/{t['id']}", headers=engineer).json()["severity"] == 1  # escalated
     assert _v(m, "wardround_tickets_breaches_total", site=SITE, severity="2", kind="response") == 1
@@ -143,7 +143,7 @@ def test_key_customer_tickets_are_counted_apart_when_the_site_is_a_key_customer(
                                                                              tmp_path):
     path = tmp_path / "policies.yaml"
     path.write_text("sites:\n  key-hospital: {key_customer: true, key_factor: 0.5}\n")
-    app.state.tickets.policies = load_policies(path)
+    app.state.services.tickets.policies = load_policies(path)
     _manual(client, engineer, 2, "HIS slow", site="key-hospital")
     _manual(client, engineer, 2, "HIS slow", site=SITE)
     m = _samples(client)

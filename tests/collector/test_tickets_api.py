@@ -21,7 +21,7 @@ NOW = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)  # Tuesday 10:00 in Shanghai
 @pytest.fixture
 def clock(app):
     box = {"now": NOW}
-    app.state.tickets.clock = lambda: box["now"]
+    app.state.services.tickets.clock = lambda: box["now"]
     return box
 
 

@@ -287,7 +287,7 @@ def test_record_page_names_the_signing_key_and_shows_tampering_without_a_sign_fo
     rid = client.post("/api/v1/records", json={"site": SITE, "kind": "daily", "language": "en"},
                       headers=engineer).json()["id"]
     _login(client, tokens["engineer"])
-    key = app.state.keys.public
+    key = app.state.services.keys.public
     page = client.get(f"/records/{rid}?lang=en").text
     assert "✔ Verified" in page and key.key_id in page and key.fingerprint in page
     assert f'action="/records/{rid}/sign"' in page

@@ -1,0 +1,97 @@
+"""Which way imports run (docs/architecture.md), read from the code itself.
+
+* ``checks/`` imports nothing of the agent's or the collector's;
+* ``agent/`` never imports the collector;
+* ``collector/`` never imports the agent, and of ``checks/`` only the leaf modules
+  (tests/collector/test_imports.py says which, and proves they are leaves);
+* the pages (``collector/web``) and the API (``collector/api``) do not import each other, except
+  the modules declared shared below: what both need that is not theirs goes in a neutral module
+  (``collector/services.py``, ``collector/query_params.py``, ``collector/errors.py``).
+
+Every import counts, also one inside a function.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from tests.collector.test_imports import LEAVES
+
+ROOT = Path(__file__).resolve().parents[1]
+# web → api and api → web: the only modules one side may take from the other, and why
+SHARED = {
+    "collector.api.body": "reading a request body with a size cap (API bodies and page forms)",
+    "collector.api.deps": "RowId, the path parameter every row id is read as",
+    "collector.web.sessions": "/docs admits a person's page session as well as a token",
+}
+
+
+def _modules(package: str) -> Iterator[tuple[str, Path]]:
+    for path in sorted((ROOT / package).rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        yield ".".join(parts[:-1] if parts[-1] == "__init__" else parts), path
+
+
+def _imports(module: str, path: Path) -> set[str]:
+    """Every module ``module`` imports (``from a.b import c`` counts as a.b and a.b.c)."""
+    out: set[str] = set()
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, *([base] if base else [])])
+            out.add(base)
+            out.update(f"{base}.{a.name}" for a in node.names)
+    return out
+
+
+def _within(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
+
+
+def _offenders(package: str, refused: Callable[[str, str], bool]) -> list[str]:
+    return [f"{module} imports {name}" for module, path in _modules(package)
+            for name in sorted(_imports(module, path)) if refused(module, name)]
+
+
+def test_checks_import_nothing_of_the_agent_or_the_collector_when_scanned():
+    assert _offenders("checks", lambda _m, n: _within(n, "agent") or _within(n, "collector")) == []
+
+
+def test_the_agent_never_imports_the_collector_when_scanned():
+    assert _offenders("agent", lambda _m, n: _within(n, "collector")) == []
+
+
+def test_the_collector_imports_neither_the_agent_nor_a_check_implementation_when_scanned():
+    def refused(_module: str, name: str) -> bool:
+        return _within(name, "agent") or (_within(name, "checks") and name != "checks"
+                                          and not any(_within(name, leaf) for leaf in LEAVES))
+    assert _offenders("collector", refused) == []
+
+
+def _crosses_pages_and_api(module: str, name: str) -> bool:
+    for side, other in (("collector.web", "collector.api"), ("collector.api", "collector.web")):
+        if _within(module, side) and _within(name, other) and name != other:
+            return not any(_within(name, shared) for shared in SHARED)
+    return False
+
+
+def test_pages_and_api_import_each_other_only_through_declared_shared_modules_when_scanned():
+    assert _offenders("collector", _crosses_pages_and_api) == []
+
+
+def test_the_rules_catch_an_import_when_one_is_written(tmp_path: Path):
+    """The scanner itself: a made-up page importing the archive API, absolutely and relatively."""
+    probe = tmp_path / "probe.py"
+    probe.write_text("def f():\n    from collector.api.archive import router\nfrom ..api import tickets\n",
+                     encoding="utf-8")
+    found = _imports("collector.web.probe", probe)
+    assert {"collector.api.archive", "collector.api.tickets"} <= found
+    assert _crosses_pages_and_api("collector.web.probe", "collector.api.archive")
+    assert not _crosses_pages_and_api("collector.web.probe", "collector.api.deps")
