@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum
 
-from sqlalchemy import Connection, Engine, and_, insert, select
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
 
 from checks.result import is_name
@@ -35,7 +35,7 @@ from collector import audit
 from collector.keys import Keyring, default_keyring
 from collector.store import fleet as fleet_store
 from collector.store.db import reading, writing
-from collector.store.tables import agent_token_hosts, agent_tokens, fleet_hosts, relays, users
+from collector.store.tables import fleet_hosts, relays
 
 __all__ = [
     "AGENT_PREFIX",
@@ -155,11 +155,8 @@ def create_agent_token(engine: Engine, *, site: str, host: str, also_hosts: Sequ
 def insert_agent_token(conn: Connection, *, site: str, host: str, token: str, also_hosts: Sequence[str],
                        now: datetime) -> int:
     """Store a new agent token (its hash) and its extra hosts; its id."""
-    token_id = int(conn.execute(insert(agent_tokens).values(
-        site=site, host=host, token_hash=hash_token(token), created_at=now)).inserted_primary_key[0])  # type: ignore[index]
-    if also_hosts:
-        conn.execute(insert(agent_token_hosts), [{"token_id": token_id, "host": h} for h in also_hosts])
-    return token_id
+    return fleet_store.insert_token(conn, {"site": site, "host": host, "token_hash": hash_token(token),
+                                           "created_at": now}, list(also_hosts))
 
 
 def new_token(prefix: str) -> str:
@@ -176,9 +173,8 @@ def create_user(engine: Engine, *, name: str, role: str, actor: str | None = Non
     token = new_token(USER_PREFIX)
     try:
         with writing(engine) as conn:
-            conn.execute(insert(users).values(
-                name=name, role=role, token_hash=hash_token(token),
-                created_at=datetime.now(UTC)))
+            fleet_store.insert_user(conn, {"name": name, "role": role, "token_hash": hash_token(token),
+                                           "created_at": datetime.now(UTC)})
             audit.append(conn, keys or default_keyring(), actor=actor or audit.local_actor(),
                          action="user.create", target=f"user:{name}", detail={"role": role})
     except IntegrityError as exc:
@@ -194,27 +190,13 @@ def authenticate(engine: Engine, token: str, now: datetime | None = None) -> Age
     digest = hash_token(token)
     with reading(engine) as conn:
         if token.startswith(USER_PREFIX):
-            row = conn.execute(
-                select(users.c.name, users.c.role, users.c.token_hash)
-                .where(users.c.token_hash == digest, users.c.disabled_at.is_(None))
-            ).first()
+            row = fleet_store.user_by_hash(conn, digest)
             if row is not None and hmac.compare_digest(row.token_hash, digest):
                 return Person(name=row.name, role=Role[row.role])
             return None
         if token.startswith(RELAY_PREFIX):
             return _relay(conn, digest)
-        # One query: the token, its granted hosts (one row per grant, or one with NULL) and its host's
-        # approval.
-        rows = conn.execute(
-            select(agent_tokens.c.id, agent_tokens.c.site, agent_tokens.c.host, agent_tokens.c.token_hash,
-                   agent_tokens.c.expires_at, agent_token_hosts.c.host.label("also_host"),
-                   fleet_hosts.c.approved_at, fleet_hosts.c.enrolled_at)
-            .select_from(agent_tokens.outerjoin(agent_token_hosts,
-                                                agent_token_hosts.c.token_id == agent_tokens.c.id)
-                         .outerjoin(fleet_hosts, and_(fleet_hosts.c.site == agent_tokens.c.site,
-                                                      fleet_hosts.c.host == agent_tokens.c.host)))
-            .where(agent_tokens.c.token_hash == digest, agent_tokens.c.revoked_at.is_(None))
-        ).all()
+        rows = fleet_store.token_by_hash(conn, digest)
         if not rows or not hmac.compare_digest(rows[0].token_hash, digest):
             return None
         first = rows[0]

@@ -62,20 +62,18 @@ from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import Connection, Engine, case, func, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from collector.store import ticket_metrics as store
 from collector.store import tickets as queries
 from collector.store.db import reading
-from collector.store.tables import LIVE_STATES, ticket_events, tickets
+from collector.store.ticket_metrics import BREACH_KINDS, BUCKETS
 
 __all__ = ["BUCKETS", "BREACH_KINDS", "TicketCollector", "ticket_metric_names"]
 
 log = logging.getLogger(__name__)
 
-#: Histogram bucket bounds (seconds): 15m, 30m, 1h, 2h, 4h, 8h, 24h, 3d, 7d (+Inf).
-BUCKETS: tuple[float, ...] = (900, 1800, 3600, 7200, 14400, 28800, 86400, 3 * 86400, 7 * 86400)
-BREACH_KINDS = ("response", "resolve", "onsite")
 _SITE_SEV = ["site", "severity"]
 
 Group = tuple[str, int]  # (site, initial severity)
@@ -88,66 +86,6 @@ def ticket_metric_names() -> list[str]:
             "wardround_tickets_opened_total", "wardround_tickets_resolved_total",
             "wardround_tickets_breaches_total", "wardround_ticket_response_seconds",
             "wardround_ticket_resolution_seconds"]
-
-
-# -- queries (aggregates only: one row per site × severity [× bucket]) -----------------
-
-def _seconds_between(conn: Connection, later: Any, earlier: Any) -> Any:
-    if conn.dialect.name == "postgresql":
-        return func.extract("epoch", later - earlier)
-    return (func.julianday(later) - func.julianday(earlier)) * 86400.0
-
-
-def _bucket_index(d: Any) -> Any:
-    """0 for d <= BUCKETS[0], ..., len(BUCKETS) for d > BUCKETS[-1] (only +Inf holds it)."""
-    return case(*((d <= le, i) for i, le in enumerate(BUCKETS)), else_=len(BUCKETS))
-
-
-def _totals(conn: Connection) -> list[Any]:
-    """Per (site, initial severity): opened, and breaches of each kind ever marked."""
-    def flag(kind: str) -> Any:
-        return func.sum(case((tickets.c[f"{kind}_breached"].is_(True), 1), else_=0))
-
-    q = select(tickets.c.site, tickets.c.initial_severity, func.count().label("opened"),
-               *(flag(k).label(k) for k in BREACH_KINDS)
-               ).group_by(tickets.c.site, tickets.c.initial_severity)
-    return list(conn.execute(q))
-
-
-def _live(conn: Connection) -> list[Any]:
-    """Per (site, current severity) of live tickets: unacknowledged and key-customer counts."""
-    q = select(tickets.c.site, tickets.c.severity,
-               func.sum(case((tickets.c.state == "open", 1), else_=0)).label("unacked"),
-               func.sum(case((tickets.c.priority > 0, 1), else_=0)).label("key"),
-               ).where(tickets.c.state.in_(LIVE_STATES)).group_by(tickets.c.site, tickets.c.severity)
-    return list(conn.execute(q))
-
-
-def _histogram(conn: Connection, q: Any) -> list[Any]:
-    """(site, severity, bucket index, count, sum of seconds) from ``q`` of (site, severity, d)."""
-    sub = q.cte("observations").prefix_with("MATERIALIZED")  # d once a row, not once per CASE arm
-    idx = _bucket_index(sub.c.d).label("b")
-    return list(conn.execute(select(sub.c.site, sub.c.severity, idx, func.count(), func.sum(sub.c.d))
-                             .group_by(sub.c.site, sub.c.severity, idx)))
-
-
-def _history_key(conn: Connection) -> tuple[int, int]:
-    """Changes whenever a ticket event commits (append-only: the count only grows)."""
-    n, top = conn.execute(select(func.count(), func.max(ticket_events.c.id))).one()
-    return int(n), int(top or 0)
-
-
-def _response(conn: Connection) -> list[Any]:
-    d = _seconds_between(conn, tickets.c.acknowledged_at, tickets.c.opened_at)
-    return _histogram(conn, select(tickets.c.site, tickets.c.initial_severity.label("severity"), d.label("d"))
-                      .where(tickets.c.acknowledged_at.is_not(None)))
-
-
-def _resolution(conn: Connection) -> list[Any]:
-    d = _seconds_between(conn, ticket_events.c.at, tickets.c.opened_at)
-    return _histogram(conn, select(tickets.c.site, tickets.c.initial_severity.label("severity"), d.label("d"))
-                      .select_from(ticket_events.join(tickets, tickets.c.id == ticket_events.c.ticket_id))
-                      .where(ticket_events.c.action == "resolve"))
 
 
 # -- families ---------------------------------------------------------------------------
@@ -181,12 +119,12 @@ class TicketCollector(Collector):
             with reading(self.engine) as conn:
                 counts = queries.open_counts(conn)
                 breaches = queries.breached_counts(conn)
-                live = _live(conn)
-                key = _history_key(conn)
+                live = store.live(conn)
+                key = store.history_key(conn)
                 held = self._history
                 if held is None or held[0] != key:
-                    held = (key, list(self._history_families(_totals(conn), _response(conn),
-                                                             _resolution(conn))))
+                    held = (key, list(self._history_families(store.totals(conn), store.response_times(conn),
+                                                             store.resolution_times(conn))))
         except SQLAlchemyError as exc:
             log.warning("metrics: cannot read the tickets: %s", type(exc).__name__)
             return

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
 from collector.store.queries import _insert
 from collector.store.tables import (
@@ -22,7 +22,8 @@ from collector.store.tables import (
 __all__ = [
     "add_host", "claim_key_use", "find_key", "fleet_version", "host_row", "insert_key", "insert_version",
     "inventory", "list_keys", "list_tokens", "live_tokens", "newest_version", "revoke_key", "revoke_tokens",
-    "set_host", "token_hosts", "user_row", "list_users", "set_user",
+    "set_host", "token_hosts", "user_row", "list_users", "set_user", "insert_token", "token_by_hash",
+    "insert_user", "user_by_hash",
 ]
 
 
@@ -33,7 +34,8 @@ def _lock(q: Any, conn: Connection) -> Any:
 # -- enrolment keys ---------------------------------------------------------------------------
 
 def insert_key(conn: Connection, values: dict[str, Any]) -> int:
-    return int(conn.execute(insert(enrol_keys).values(**values)).inserted_primary_key[0])  # type: ignore[index]
+    # a one-row INSERT always has its key
+    return int(conn.execute(insert(enrol_keys).values(**values)).inserted_primary_key[0])  # type: ignore[index]  # see above
 
 
 def find_key(conn: Connection, key_hash: str) -> Any | None:
@@ -124,6 +126,28 @@ def inventory(conn: Connection, site: str | None = None) -> list[dict[str, Any]]
 
 # -- agent tokens -----------------------------------------------------------------------------
 
+def insert_token(conn: Connection, values: dict[str, Any], also_hosts: list[str]) -> int:
+    """Store an agent token (its hash in ``values``) and the extra hosts it may write for; its id."""
+    # inserted_primary_key is typed Row | None: a one-row INSERT always has its key
+    token_id = int(conn.execute(insert(agent_tokens).values(**values)).inserted_primary_key[0])  # type: ignore[index]  # see above
+    if also_hosts:
+        conn.execute(insert(agent_token_hosts), [{"token_id": token_id, "host": h} for h in also_hosts])
+    return token_id
+
+
+def token_by_hash(conn: Connection, token_hash: str) -> list[Any]:
+    """The unrevoked agent token with this hash, in one query: one row per host granted (or one with
+    ``also_host`` NULL), with its host's approval and enrolment times."""
+    return list(conn.execute(
+        select(agent_tokens.c.id, agent_tokens.c.site, agent_tokens.c.host, agent_tokens.c.token_hash,
+               agent_tokens.c.expires_at, agent_token_hosts.c.host.label("also_host"),
+               fleet_hosts.c.approved_at, fleet_hosts.c.enrolled_at)
+        .select_from(agent_tokens.outerjoin(agent_token_hosts, agent_token_hosts.c.token_id == agent_tokens.c.id)
+                     .outerjoin(fleet_hosts, and_(fleet_hosts.c.site == agent_tokens.c.site,
+                                                  fleet_hosts.c.host == agent_tokens.c.host)))
+        .where(agent_tokens.c.token_hash == token_hash, agent_tokens.c.revoked_at.is_(None))))
+
+
 def live_tokens(conn: Connection, site: str, host: str, now: datetime) -> list[Any]:
     """The host's tokens that still authenticate (not revoked, not expired), oldest first."""
     q = (select(agent_tokens).where(agent_tokens.c.site == site, agent_tokens.c.host == host,
@@ -162,6 +186,16 @@ def list_tokens(conn: Connection, site: str | None) -> list[Any]:
 
 def user_row(conn: Connection, name: str) -> Any | None:
     return conn.execute(_lock(select(users).where(users.c.name == name), conn)).first()
+
+
+def insert_user(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(insert(users).values(**values))
+
+
+def user_by_hash(conn: Connection, token_hash: str) -> Any | None:
+    """The enabled person whose API token has this hash."""
+    return conn.execute(select(users.c.name, users.c.role, users.c.token_hash)
+                        .where(users.c.token_hash == token_hash, users.c.disabled_at.is_(None))).first()
 
 
 def list_users(conn: Connection) -> list[Any]:

@@ -34,6 +34,8 @@ __all__ = [
     "find_results",
     "host_states",
     "latest_states",
+    "host_latest",
+    "result_details",
     "ping",
 ]
 
@@ -93,7 +95,8 @@ def store_new_results(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[s
     if conn.dialect.name == "postgresql":
         partitions.ensure_months(conn, [r["started_at"] for r in fresh])
         return _copy_results_pg(conn, packed)
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    # the DBAPI connection, typed Optional, is open here
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]  # see above
     try:
         cursor.executemany(_SQLITE_INSERT, [(bytes.fromhex(p[0]), *p[1:3], micros(p[3]), micros(p[4]), *p[5:])
                                             for p in packed])
@@ -152,7 +155,8 @@ def template_ids(conn: Connection, packs: dict[bytes, tuple[compact.Skeletons, l
 
 
 def _copy_results_pg(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> set[str]:
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    # the DBAPI connection, typed Optional, is open here
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]  # see above
     try:
         # No "created already" mark on the connection: a rollback of the transaction that created the
         # staging table drops it, and a mark that outlived it answered every later batch on that
@@ -273,6 +277,21 @@ def latest_states(conn: Connection) -> list[Any]:
     q = select(latest.c.site, latest.c.host, latest.c.check, latest.c.item, latest.c.status,
                latest.c.metrics)
     return list(conn.execute(q))
+
+
+def host_latest(conn: Connection, site: str, host: str) -> list[Any]:
+    """The latest result of each check item of ``site``/``host``, by check and item (the host page)."""
+    q = (select(latest).where(latest.c.site == site, latest.c.host == host)
+         .order_by(latest.c.check, latest.c.item))
+    return list(conn.execute(q))
+
+
+def result_details(conn: Connection, uids: Sequence[str]) -> dict[str, str]:
+    """The details (JSON text) of the results ``uids``."""
+    if not uids:
+        return {}
+    return {uid: raw for uid, raw in conn.execute(select(results.c.uid, results.c.details)
+                                                  .where(results.c.uid.in_(uids)))}
 
 
 def ping(conn: Connection) -> None:

@@ -10,15 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from checks._units import format_value
 from checks.result import Status
 from collector.messages import texts
 from collector.netpath import PathHop, path_hops, routers_text
 from collector.records.measure import metrics_of
+from collector.store import queries
 from collector.store.db import reading
-from collector.store.tables import latest, results
 
 __all__ = ["PATH_CHECKS", "first_value", "host_items", "path_rows"]
 
@@ -44,13 +44,9 @@ def _number(v: Any) -> float | None:
 def host_items(engine: Engine, site: str, host: str, lang: str = "en") -> list[dict[str, Any]]:
     """Each check item's latest result on ``site``/``host``: worst first, then by check and item; ``value`` is
     the first measured metric as people read it in ``lang``, ``metric`` that metric (:func:`first_value`)."""
-    q = (select(latest).where(latest.c.site == site, latest.c.host == host)
-         .order_by(latest.c.check, latest.c.item))
     with reading(engine) as conn:
-        rows = list(conn.execute(q))
-        uids = [r.result_uid for r in rows if r.check in PATH_CHECKS]
-        q_details = select(results.c.uid, results.c.details).where(results.c.uid.in_(uids))
-        details: dict[str, str] = {uid: raw for uid, raw in conn.execute(q_details)} if uids else {}
+        rows = queries.host_latest(conn, site, host)
+        details = queries.result_details(conn, [r.result_uid for r in rows if r.check in PATH_CHECKS])
     out = []
     for r in rows:
         metric = first_value(r.metrics)
