@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from checks._cron import Schedule
 from checks.catalogue import BACKUP_CHECKS
+from collector import record_kinds
 from collector.terms import Term, parse_term
 
 # Checks whose first bad result opens a ticket unless a rule says otherwise: backups (a failed
@@ -160,10 +161,8 @@ class Window:
         return fire is not None and fire + self.duration <= until
 
 
-RECORD_KINDS = ("daily", "weekly", "monthly", "quarterly", "annual")
-DEFAULT_RECORD_SCHEDULE: Mapping[str, str | None] = {
-    "daily": "30 7 * * *", "weekly": "0 8 * * 1", "monthly": "0 8 1 * *",
-    "quarterly": "0 8 1 1,4,7,10 *", "annual": "0 8 2 1 *"}
+RECORD_KINDS = record_kinds.NAMES
+DEFAULT_RECORD_SCHEDULE: Mapping[str, str | None] = {k.name: k.schedule for k in record_kinds.BY_NAME.values()}
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,10 +15,11 @@ promises, e.g. the restore drills; None: the built-in default).  A builder never
 the builder returns — ``customer``, ``systems``, ``generated_at``,
 ``origin`` — then stores the content and its digest.
 
-Kinds registered here: ``daily``, ``weekly``, ``monthly`` and ``quarterly``
-(the patrol record, :mod:`collector.records.patrol`).  ``annual`` (the
-annual service report) is registered by ``collector/records/annual.py``
-with :func:`register`; :func:`builder` imports it on first use.
+The kinds and the module of each builder are declared in :mod:`collector.record_kinds`:
+``daily``, ``weekly``, ``monthly`` and ``quarterly`` (the patrol record,
+:mod:`collector.records.patrol`) and ``annual`` (the annual service report,
+:mod:`collector.records.annual`); each module registers its builders with :func:`register`
+when imported, and :func:`builder` imports it on first use.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Protocol
 
 from sqlalchemy import Connection
 
+from collector import record_kinds
 from collector.policy import SitePolicy
 from collector.records.model import KINDS, RecordContent
 
@@ -49,9 +51,7 @@ class UnknownKind(ValueError):
 log = logging.getLogger(__name__)
 _BUILDERS: dict[str, Builder] = {}
 # Where each kind's builder lives; the module registers itself when imported.
-_MODULES = {"daily": "collector.records.patrol", "weekly": "collector.records.patrol",
-            "monthly": "collector.records.patrol", "quarterly": "collector.records.patrol",
-            "annual": "collector.records.annual"}
+_MODULES = {k.name: k.module for k in record_kinds.BY_NAME.values()}  # collector/record_kinds.py
 
 
 def register(kind: str, build: Builder | Callable[..., RecordContent]) -> None:

@@ -93,6 +93,8 @@ from typing import Any, Literal
 
 import orjson
 
+from collector import record_kinds
+
 __all__ = [
     "KINDS",
     "LANGUAGES",
@@ -115,7 +117,7 @@ __all__ = [
 ]
 
 SCHEMA = 1
-KINDS = ("daily", "weekly", "monthly", "quarterly", "annual")
+KINDS = record_kinds.NAMES  # declared in collector/record_kinds.py
 LANGUAGES = ("zh_CN", "en")
 Verdict = Literal["normal", "warning", "abnormal", "no_data"]
 VERDICTS: tuple[Verdict, ...] = ("normal", "warning", "abnormal", "no_data")
@@ -125,7 +127,8 @@ _RANK = {"normal": 0, "warning": 1, "no_data": 2, "abnormal": 3}
 
 def verdict_of_status(status: int) -> Verdict:
     """OK → normal, WARNING → warning, CRITICAL → abnormal, UNKNOWN (or anything else) → no_data."""
-    return {0: "normal", 1: "warning", 2: "abnormal"}.get(int(status), "no_data")  # type: ignore[return-value]
+    # the dict literal widens to str; every value is a Verdict
+    return {0: "normal", 1: "warning", 2: "abnormal"}.get(int(status), "no_data")  # type: ignore[return-value]  # see above
 
 
 def worse(a: Verdict, b: Verdict) -> Verdict:

@@ -54,6 +54,7 @@ from sqlalchemy import Connection
 from checks._units import format_bytes, format_value
 from checks.catalogue import BACKUP_CHECKS
 from checks.result import format_time
+from collector import record_kinds
 from collector.messages import texts
 from collector.netpath import path_hops, routers_text
 from collector.policy import SitePolicy, default_policy
@@ -259,5 +260,5 @@ def _path_section(conn: Connection, site: str, start: datetime, end: datetime, l
                    note=text(lang, "note.paths"))
 
 
-for _kind in ("daily", "weekly", "monthly", "quarterly"):
+for _kind in (k.name for k in record_kinds.BY_NAME.values() if k.module == __name__):  # record_kinds.py
     register(_kind, functools.partial(build, kind=_kind))

@@ -43,6 +43,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import jinja2
 from markupsafe import Markup
 
+from collector import record_kinds
 from collector.records.i18n import text
 from collector.records.service import StoredRecord
 
@@ -104,8 +105,8 @@ def _lang(record: StoredRecord) -> str:
 
 
 def _title(lang: str, kind: str) -> str:
-    return text(lang, f"title.{kind}") if kind in ("daily", "weekly", "monthly", "quarterly", "annual") \
-        else text(lang, "title.record")
+    declared = record_kinds.BY_NAME.get(kind)
+    return text(lang, declared.title_key if declared is not None else "title.record")
 
 
 def html(record: StoredRecord) -> str:

@@ -44,7 +44,7 @@ import orjson
 from sqlalchemy import Engine
 
 from checks.result import format_time, is_name
-from collector import audit
+from collector import audit, record_kinds
 from collector.dates import DateError, parse_day
 from collector.errors import ServiceError
 from collector.keys import Keyring, PublicKey, default_keyring
@@ -109,23 +109,12 @@ class Period:
 
 
 def containing_period(kind: str, day: date, zone: ZoneInfo) -> Period:
-    """The period of ``kind`` that contains ``day``."""
-    if kind == "daily":
-        return Period(day, day, zone)
-    if kind == "weekly":
-        first = day - timedelta(days=day.weekday())
-        return Period(first, first + timedelta(days=6), zone)
-    if kind == "monthly":
-        first = day.replace(day=1)
-    elif kind == "quarterly":
-        first = day.replace(month=(day.month - 1) // 3 * 3 + 1, day=1)
-    elif kind == "annual":
-        first = day.replace(month=1, day=1)
-    else:
+    """The period of ``kind`` that contains ``day`` (the kind's rule: collector/record_kinds.py)."""
+    declared = record_kinds.BY_NAME.get(kind)
+    if declared is None:
         raise RecordInvalid(f"kind: expected one of {', '.join(KINDS)} (got {kind!r})")
-    months = {"monthly": 1, "quarterly": 3, "annual": 12}[kind]
-    y, m = divmod(first.month - 1 + months, 12)
-    return Period(first, date(first.year + y, m + 1, 1) - timedelta(days=1), zone)
+    first, last = declared.period(day)
+    return Period(first, last, zone)
 
 
 def last_complete_period(kind: str, zone: ZoneInfo, now: datetime) -> Period:

@@ -6,9 +6,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from collector import record_kinds
 from collector.api.models.common import ANSWER, Name, Time
 
-RecordKind = Literal["daily", "weekly", "monthly", "quarterly", "annual"]
+RecordKind = Literal[record_kinds.NAMES]  # type: ignore[valid-type]  # a Literal of the declared names
 Day = Annotated[str, Field(pattern="^\\d{4}-\\d{2}-\\d{2}$", examples=["2026-11-22"],
                            description="a day between 2000-01-01 and 2999-12-31")]
 
