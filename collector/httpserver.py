@@ -99,7 +99,8 @@ class GuardedProtocol(HttpToolsProtocol):
         _note(f"slow {self._phase}")
 
     # -- uvicorn's protocol --------------------------------------------------------
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    # uvicorn types it BaseTransport; ours is a Transport
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # see above
         super().connection_made(transport)
         self._enter("headers", self.limits.header_timeout)
         if len(self.connections) > self.cap:

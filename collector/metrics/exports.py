@@ -49,7 +49,7 @@ class Export:
 
 
 def _pct(name: str, help: str, **kw: object) -> Export:
-    return Export(name, help, divisor=100.0, **kw)  # type: ignore[arg-type]
+    return Export(name, help, divisor=100.0, **kw)  # type: ignore[arg-type]  # **kw are Export fields, typed per field
 
 
 _BACKUP_AGE = Export("wardround_backup_age_seconds",

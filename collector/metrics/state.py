@@ -239,7 +239,8 @@ class CollectorMetrics:
 
     def __init__(self, engine: Engine, policies: Policies | None = None) -> None:
         # no *_created series: they double the scrape for nothing (prometheus_client leaves this unannotated)
-        disable_created_metrics()  # type: ignore[no-untyped-call,unused-ignore]
+        # prometheus_client leaves it unannotated
+        disable_created_metrics()  # type: ignore[no-untyped-call,unused-ignore]  # see above
         self.engine = engine
         self.policies = policies or default_policies()
         self.registry = CollectorRegistry()

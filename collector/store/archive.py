@@ -52,7 +52,8 @@ def _with_corrected_by() -> Any:
 
 
 def insert_entry(conn: Connection, values: Mapping[str, Any]) -> int:
-    return int(conn.execute(insert(archive_entries).values(**values)).inserted_primary_key[0])  # type: ignore[index]
+    # a one-row INSERT always has its key
+    return int(conn.execute(insert(archive_entries).values(**values)).inserted_primary_key[0])  # type: ignore[index]  # see above
 
 
 def get_entry(conn: Connection, entry_id: int) -> Any | None:

@@ -39,7 +39,8 @@ def _insert(conn: Connection, table: Any) -> Any:
 def handled(until: datetime | None = None) -> ColumnElement[bool]:
     """Whether a person had handled the ticket (before ``until``, if given; see the module docstring)."""
     def before(col: Any) -> ColumnElement[bool]:
-        return col < until if until is not None else col.is_not(None)  # type: ignore[no-any-return]
+        # the comparison of an untyped column
+        return col < until if until is not None else col.is_not(None)  # type: ignore[no-any-return]  # see above
 
     by_person = exists(select(ticket_events.c.id).where(
         ticket_events.c.ticket_id == tickets.c.id, ticket_events.c.actor != SYSTEM,

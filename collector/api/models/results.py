@@ -23,7 +23,7 @@ class WireMetric(BaseModel):
     model_config = STRICT
     name: Name
     value: Annotated[Number | None, AfterValidator(finite)] = None
-    unit: Literal[tuple(sorted(UNITS))] = ""  # type: ignore[valid-type]
+    unit: Literal[tuple(sorted(UNITS))] = ""  # type: ignore[valid-type]  # a Literal built from the wire model's units
     warn: Number | None = None
     crit: Number | None = None
     min: Number | None = None
