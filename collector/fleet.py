@@ -41,7 +41,7 @@ from collector.keys import Keyring, default_keyring
 from collector.store import fleet as store
 from collector.store.db import reading, writing
 
-__all__ = ["Effective", "Fleet", "FleetError", "Rule", "apply", "effective", "load", "newest", "parse"]
+__all__ = ["Effective", "Fleet", "FleetError", "Assignment", "apply", "effective", "load", "newest", "parse"]
 
 MAX_FLEET_BYTES = 1 << 20
 _SECRET_PARAM = re.compile(r"passw(or)?d|passwd|secret", re.IGNORECASE)
@@ -60,7 +60,9 @@ class FleetError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class Rule:
+class Assignment:
+    """One entry of the fleet file's ``assign:``: the templates a host matching site/role/host takes."""
+
     site: str | None
     role: str | None
     host: str | None
@@ -70,7 +72,7 @@ class Rule:
         return ((self.site is None or self.site == site) and (self.host is None or self.host == host)
                 and (self.role is None or self.role in roles))
 
-    def may_meet(self, other: Rule) -> bool:
+    def may_meet(self, other: Assignment) -> bool:
         """Whether one host can match both rules."""
         return all(a is None or b is None or a == b for a, b in ((self.site, other.site), (self.host, other.host)))
 
@@ -83,7 +85,7 @@ class Rule:
 class Fleet:
     templates: Mapping[str, tuple[Mapping[str, Any], ...]]  # entries as JSON-compatible mappings
     names: Mapping[str, tuple[str, ...]]  # each template's check instance names
-    assign: tuple[Rule, ...]
+    assign: tuple[Assignment, ...]
 
     def document(self) -> dict[str, Any]:
         return {"templates": {k: list(v) for k, v in self.templates.items()},
@@ -149,7 +151,7 @@ def _check(doc: Any, file: str) -> Fleet:
         checked = check_entries(problems, where, entries)
         templates[name] = tuple(entries)
         names[name] = tuple(c.name for c in checked)
-    rules: list[Rule] = []
+    rules: list[Assignment] = []
     raw_assign = doc.get("assign")
     if not isinstance(raw_assign, list) or not raw_assign:
         problems.add("assign", "expected a list of rules like {role: his-db, templates: [his-db]}", raw_assign)
@@ -174,7 +176,7 @@ def _check(doc: Any, file: str) -> Fleet:
             if t not in raw_templates:
                 problems.add(f"{where}.templates", f"no template named {str(t)[:64]!r} (templates: "
                              f"{', '.join(sorted(map(str, raw_templates))) or 'none'})")
-        rules.append(Rule(site=match["site"], role=match["role"], host=match["host"],
+        rules.append(Assignment(site=match["site"], role=match["role"], host=match["host"],
                           templates=tuple(dict.fromkeys(t for t in wanted if isinstance(t, str)))))
     _clashes(problems, rules, names)
     if problems.lines:
@@ -194,7 +196,7 @@ def _refuse_secrets(problems: Problems, where: str, entries: list[Any]) -> None:
                              "or password_env (an environment variable of the agent) instead")
 
 
-def _clashes(problems: Problems, rules: list[Rule], names: Mapping[str, tuple[str, ...]]) -> None:
+def _clashes(problems: Problems, rules: list[Assignment], names: Mapping[str, tuple[str, ...]]) -> None:
     """Two templates that one host could get together must not share a check name."""
     reported: set[tuple[str, str]] = set()
     for i, a in enumerate(rules):
