@@ -21,6 +21,7 @@ from collector.tickets.model import (
     VIA_RE,
     Change,
     LedgerBase,
+    Ticket,
     TicketInvalid,
     TicketNotFound,
     TransitionRefused,
@@ -169,8 +170,8 @@ class Actions(LedgerBase):
             text = f"reported via {reported_via} by {actor}" + (f": {note}" if note else "")
             existing = store.live_ticket(conn, site, host, check, item)
             if existing is not None:
-                t = dict(existing._mapping)
-                t.update(occurrences=t["occurrences"] + 1, updated_at=now, _dirty=True)
+                t = Ticket(existing._mapping)
+                t.count(occurrences=t["occurrences"] + 1, updated_at=now)
                 self._flush(conn, t)
                 change.record(t, actor=actor, action="comment", note=f"reported again: {text}")
                 audit.append(conn, self.keys, actor=actor, action="ticket.open", target=f"ticket:{t['id']}",

@@ -92,6 +92,28 @@ def status_name(status: int) -> str:
         return str(status)
 
 
+class Ticket(dict[str, Any]):
+    """One ticket as the ledger holds it while it works: its columns by name, and whether its repeat
+    counters (:data:`collector.store.tickets.COUNTED`: occurrences, the last result, flapping) changed
+    since they were written.  A batch of results changes them many times and writes them once (one
+    executemany for all the batch's tickets, :meth:`ResultRules.on_results`)."""
+
+    __slots__ = ("counted",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.counted = False  # True: the counters changed and are not written yet
+
+    def count(self, **values: Any) -> None:
+        """Change counters, to be written with the batch (or before any other write of this ticket)."""
+        self.update(values)
+        self.counted = True
+
+    def counters(self) -> dict[str, Any]:
+        """The id and the counters, as :func:`collector.store.tickets.update_tickets` writes them."""
+        return {k: self[k] for k in ("id", *store.COUNTED)}
+
+
 class Change:
     """Writes to one ticket within a transaction, with its history and notification."""
 
@@ -111,11 +133,11 @@ class Change:
             notify.enqueue(self.conn, event=event, ticket=view, at=self.now)
 
     def open(self, values: dict[str, Any], *, actor: str, note: str, event: str = "opened"
-             ) -> dict[str, Any] | None:
+             ) -> Ticket | None:
         ticket_id = store.insert_ticket(self.conn, values)
         if ticket_id is None:
             return None
-        t = {**values, "id": ticket_id}
+        t = Ticket(values, id=ticket_id)
         self.record(t, actor=actor, action="open", note=note, to_state="open", event=event)
         return t
 
@@ -190,10 +212,8 @@ class LedgerBase:
         return time_on(self.clock, conn)
 
     @staticmethod
-    def _counted(t: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: t[k] for k in ("id", *store.COUNTED)}
-
-    @classmethod
-    def _flush(cls, conn: Connection, t: dict[str, Any]) -> None:
-        if t.pop("_dirty", False):
-            store.update_tickets(conn, [cls._counted(t)])
+    def _flush(conn: Connection, t: Ticket) -> None:
+        """Write ``t``'s changed counters now (before another write of the ticket)."""
+        if t.counted:
+            t.counted = False
+            store.update_tickets(conn, [t.counters()])

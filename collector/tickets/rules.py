@@ -20,6 +20,7 @@ from collector.tickets.model import (
     SYSTEM,
     Change,
     LedgerBase,
+    Ticket,
     level_terms,
     log,
     new_ticket,
@@ -39,12 +40,12 @@ class ResultRules(LedgerBase):
         """Apply the rules to the newly stored ``rows`` of one host (an agent's batch)."""
         policy = self.policies.for_site(site)
         found = store.host_tickets(conn, site, host, now - policy.reopen_window)
-        by_key: dict[tuple[str, str], dict[str, Any]] = {}
+        by_key: dict[tuple[str, str], Ticket] = {}
         for row in found:  # ordered by id: a live ticket wins over a resolved one, newer over older
             key = (row.check, row.item)
             held = by_key.get(key)
             if held is None or held["state"] not in LIVE_STATES:
-                by_key[key] = dict(row._mapping)
+                by_key[key] = Ticket(row._mapping)
         change = Change(conn, now)
         silent = by_key.get((AGENT_CHECK, SILENT_ITEM))
         if silent is not None and silent["state"] in LIVE_STATES:
@@ -74,7 +75,7 @@ class ResultRules(LedgerBase):
         newest = store.latest_started(conn, site, host, relevant, credible_until(now))
         changed: dict[tuple[str, str], store.Streak] = {}
         clean: list[tuple[str, str]] = []
-        pending: list[dict[str, Any]] = []  # tickets with new occurrences: one executemany at the end
+        pending: list[Ticket] = []  # tickets with new occurrences: one executemany at the end
         for key in sorted(relevant):
             cutoff = newest.get(key)
             todo = sorted((r for r in groups[key] if cutoff is None or r["started_at"] > cutoff),
@@ -85,15 +86,15 @@ class ResultRules(LedgerBase):
                            and r["status"] in rule.open)
             if late_bad and ticket is not None and ticket["state"] in LIVE_STATES:
                 # measured before the newest result: an occurrence, but no step of the streak
-                ticket.update(occurrences=ticket["occurrences"] + late_bad, updated_at=now, _dirty=True)
+                ticket.count(occurrences=ticket["occurrences"] + late_bad, updated_at=now)
             if not todo:
-                if ticket is not None and ticket.get("_dirty"):
+                if ticket is not None and ticket.counted:
                     pending.append(ticket)
                 continue
             streak = known.get(key) or store.Streak()
             for r in todo:
                 ticket = self._step(change, policy, rule, streak, ticket, r, site, host)
-            if ticket is not None and ticket.get("_dirty"):
+            if ticket is not None and ticket.counted:
                 pending.append(ticket)
             live = ticket is not None and ticket["state"] in LIVE_STATES
             if not live and "b" not in streak.recent and streak.good_count >= rule.recover_after:
@@ -101,13 +102,13 @@ class ResultRules(LedgerBase):
                     clean.append(key)
             else:
                 changed[key] = streak
-        store.update_tickets(conn, [self._counted(t) for t in pending if t.pop("_dirty", False)])
+        store.update_tickets(conn, [t.counters() for t in pending if t.counted])
         store.save_streaks(conn, site, host, changed, now)
         store.delete_streaks(conn, site, host, clean)
 
     def _step(self, change: Change, policy: SitePolicy, rule: Rule, streak: store.Streak,
-              ticket: dict[str, Any] | None, r: Mapping[str, Any], site: str, host: str
-              ) -> dict[str, Any] | None:
+              ticket: Ticket | None, r: Mapping[str, Any], site: str, host: str
+              ) -> Ticket | None:
         level = rule.level_for(r["status"])
         bad = level is not None
         streak.recent = (streak.recent + ("b" if bad else "g"))[-rule.flap_window:]
@@ -125,7 +126,7 @@ class ResultRules(LedgerBase):
         now = change.now
         if live:
             assert ticket is not None
-            ticket.update(last_result_id=r["uid"], last_status=r["status"], updated_at=now, _dirty=True)
+            ticket.count(last_result_id=r["uid"], last_status=r["status"], updated_at=now)
             if bad:
                 ticket["occurrences"] += 1
                 ticket["last_seen_at"] = r["started_at"]
@@ -178,12 +179,12 @@ class ResultRules(LedgerBase):
             existing = store.live_ticket(change.conn, site, host, r["check"], r["item"])
             if existing is None:
                 return ticket
-            opened = dict(existing._mapping)
-            opened.update(occurrences=opened["occurrences"] + 1, last_result_id=r["uid"],
-                          last_status=r["status"], last_seen_at=r["started_at"], updated_at=now, _dirty=True)
+            opened = Ticket(existing._mapping)
+            opened.count(occurrences=opened["occurrences"] + 1, last_result_id=r["uid"],
+                          last_status=r["status"], last_seen_at=r["started_at"], updated_at=now)
         return opened
 
-    def _worsen(self, change: Change, policy: SitePolicy, t: dict[str, Any], level: int,
+    def _worsen(self, change: Change, policy: SitePolicy, t: Ticket, level: int,
                 r: Mapping[str, Any]) -> None:
         """The item got worse (e.g. UNKNOWN → CRITICAL): raise the level, keep the sooner deadlines."""
         self._flush(change.conn, t)
