@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine
 
 from checks.result import format_time
 from collector import audit
@@ -34,7 +34,6 @@ from collector.auth import AGENT_PREFIX, USER_PREFIX, Agent, AuthError, hash_tok
 from collector.keys import Keyring, default_keyring
 from collector.store import fleet as store
 from collector.store.db import reading, writing
-from collector.store.tables import agent_tokens, web_sessions
 
 __all__ = [
     "DEFAULT_GRACE",
@@ -138,8 +137,8 @@ def rotate_token(engine: Engine, *, site: str, host: str, grace: timedelta = DEF
         new_id = insert_agent_token(conn, site=site, host=host, token=token, also_hosts=also, now=now)
         expires = now + grace
         for r in current:
-            conn.execute(update(agent_tokens).where(agent_tokens.c.id == r.id).values(
-                expires_at=expires, successor_id=new_id, successor_box=_seal(keys, token, r.id)))
+            store.set_token(conn, r.id, {"expires_at": expires, "successor_id": new_id,
+                                         "successor_box": _seal(keys, token, r.id)})
         audit.append(conn, keys, actor=actor or audit.local_actor(), action="token.rotate",
                      target=f"token:{site}/{host}",
                      detail={"old": [r.id for r in current], "new": new_id, "old_expires_at": format_time(expires)},
@@ -152,7 +151,7 @@ def successor(engine: Engine, agent: Agent, keys: Keyring | None = None) -> str 
     if agent.token_id is None or agent.expires_at is None:
         return None
     with reading(engine) as conn:
-        row = conn.execute(agent_tokens.select().where(agent_tokens.c.id == agent.token_id)).first()
+        row = store.token_row(conn, agent.token_id)
     if row is None or row.successor_box is None:
         return None
     return _open(keys or default_keyring(), row.successor_box, row.id)
@@ -177,7 +176,7 @@ def disable_user(engine: Engine, name: str, *, actor: str | None = None, keys: K
             raise CredentialNotFound(f"no person named {name!r} (see: wardround-collector user list)")
         if row.disabled_at is None:
             store.set_user(conn, name, {"disabled_at": now})
-        conn.execute(web_sessions.delete().where(web_sessions.c.user_name == name))
+        store.end_sessions(conn, name)
         audit.append(conn, keys or default_keyring(), actor=actor or audit.local_actor(), action="user.disable",
                      target=f"user:{name}", at=now)
 
@@ -194,7 +193,7 @@ def new_user_token(engine: Engine, name: str, *, actor: str | None = None, keys:
         if row is None:
             raise CredentialNotFound(f"no person named {name!r} (see: wardround-collector user list)")
         store.set_user(conn, name, {"token_hash": hash_token(token), "disabled_at": None})
-        conn.execute(web_sessions.delete().where(web_sessions.c.user_name == name))
+        store.end_sessions(conn, name)
         audit.append(conn, keys or default_keyring(), actor=actor or audit.local_actor(), action="user.token",
                      target=f"user:{name}", detail={"enabled_again": row.disabled_at is not None}, at=now)
     return token

@@ -29,12 +29,11 @@ import threading
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine
 
 from collector.store import queries
 from collector.store.db import checkpoint_wal, reading, storage_state, writing
 from collector.store.errors import classify, describe
-from collector.store.tables import health_probe
 
 __all__ = ["Health", "HealthReport", "PROBE_BYTES"]
 
@@ -122,8 +121,7 @@ class Health:
     def _write_probe(self) -> None:
         try:
             with writing(self.engine) as conn:  # its outcome lands in the storage state
-                conn.execute(update(health_probe).where(health_probe.c.id == 1)
-                             .values(at=time.time(), pad=os.urandom(PROBE_BYTES)))
+                queries.write_probe(conn, time.time(), os.urandom(PROBE_BYTES))
         except Exception as exc:  # noqa: BLE001 - the storage state says why; bugs are logged
             if classify(exc) is None:
                 log.exception("health write probe failed")

@@ -12,7 +12,7 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
-from sqlalchemy import Connection, Engine, and_, func, select
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from checks.catalogue import BACKUP_CHECKS
@@ -42,17 +42,8 @@ from collector.metrics.exports import (
 from collector.metrics.text import Family, Texts, escape, metric_values, number
 from collector.notify.metrics import NotificationCollector
 from collector.policy import Policies, default_policies
+from collector.store import scrape
 from collector.store.db import database_time, reading
-from collector.store.tables import (
-    LIVE_STATES,
-    agent_token_hosts,
-    agent_tokens,
-    hosts,
-    latest,
-    record_signatures,
-    records,
-    tickets,
-)
 from collector.ticket_metrics import TicketCollector
 
 log = logging.getLogger("collector.metrics")  # the name it always had
@@ -62,19 +53,7 @@ def state_exposition(engine: Engine, policies: Policies | None = None, now: date
     ``agent_tokens`` and ``tickets``."""
     try:
         with reading(engine) as conn:
-            item_rows = conn.execute(select(latest.c.site, latest.c.host, latest.c.check, latest.c.item,
-                                            latest.c.status, latest.c.metrics)).all()
-            host_rows = conn.execute(select(hosts.c.site, hosts.c.host, hosts.c.last_seen,
-                                            hosts.c.clock_offset_s, hosts.c.spool_backlog)).all()
-            live = agent_tokens.c.revoked_at.is_(None)
-            enrolled = [*conn.execute(select(agent_tokens.c.site, agent_tokens.c.host).where(live)),
-                        *conn.execute(select(agent_tokens.c.site, agent_token_hosts.c.host)
-                                      .join(agent_token_hosts, agent_token_hosts.c.token_id == agent_tokens.c.id)
-                                      .where(live))]
-            ticket_rows = conn.execute(select(
-                tickets.c.site, tickets.c.host, tickets.c.check, tickets.c.item, tickets.c.severity,
-                tickets.c.priority, tickets.c.state, tickets.c.response_due, tickets.c.resolve_due,
-                tickets.c.onsite_due).where(tickets.c.state.in_(LIVE_STATES))).all()
+            item_rows, host_rows, enrolled, ticket_rows = scrape.state_rows(conn)
             record_families = _newest_records(conn)
             now = now or database_time(conn)  # the clock ingest stamped last_seen with
     except SQLAlchemyError as exc:
@@ -87,23 +66,7 @@ def state_exposition(engine: Engine, policies: Policies | None = None, now: date
 def _newest_records(conn: Connection) -> list[Family]:
     """Per site and kind, the newest record (the latest period; of several, the last issued) and its
     signatures by role."""
-    latest_period = (select(records.c.site, records.c.kind, func.max(records.c.period_end).label("end"))
-                     .group_by(records.c.site, records.c.kind).subquery())
-    newest: dict[tuple[str, str], tuple[Any, datetime]] = {}
-    for record_id, site, kind, issued_at in conn.execute(
-            select(records.c.id, records.c.site, records.c.kind, records.c.issued_at).join(
-                latest_period, and_(records.c.site == latest_period.c.site, records.c.kind == latest_period.c.kind,
-                                    records.c.period_end == latest_period.c.end))):
-        held = newest.get((site, kind))
-        if held is None or issued_at > held[1]:
-            newest[(site, kind)] = (record_id, issued_at)
-    signed: dict[tuple[Any, str], int] = {}
-    ids = [record_id for record_id, _at in newest.values()]
-    if ids:
-        q = (select(record_signatures.c.record_id, record_signatures.c.role, func.count())
-             .where(record_signatures.c.record_id.in_(ids))
-             .group_by(record_signatures.c.record_id, record_signatures.c.role))
-        signed = {(record_id, role): int(n) for record_id, role, n in conn.execute(q)}
+    newest, signed = scrape.newest_records(conn)
     issued, signatures = Family(*RECORD_ISSUED), Family(*RECORD_SIGNATURES)
     for (site, kind), (record_id, issued_at) in newest.items():
         labels = f'site="{escape(site)}",kind="{escape(kind)}"'
@@ -239,7 +202,6 @@ class CollectorMetrics:
 
     def __init__(self, engine: Engine, policies: Policies | None = None) -> None:
         # no *_created series: they double the scrape for nothing (prometheus_client leaves this unannotated)
-        # prometheus_client leaves it unannotated
         disable_created_metrics()  # type: ignore[no-untyped-call,unused-ignore]  # see above
         self.engine = engine
         self.policies = policies or default_policies()

@@ -13,12 +13,11 @@ from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, case, func, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from collector.store import notify as store
 from collector.store.db import reading
-from collector.store.tables import notify_deliveries as D
-from collector.store.tables import notify_events as E
 
 __all__ = ["NotificationCollector"]
 
@@ -37,12 +36,8 @@ class NotificationCollector(Collector):
                                       "Failed attempts that were retried later", labels=["channel"])
         try:
             with reading(self.engine) as conn:
-                rows = conn.execute(
-                    select(D.c.channel, D.c.state, func.count(),
-                           func.sum(D.c.attempts - case((D.c.state == "pending", 0), else_=1)))
-                    .group_by(D.c.channel, D.c.state)).all()
-                unrouted = conn.execute(select(func.count()).select_from(E)
-                                        .where(E.c.fanned_out_at.is_(None))).scalar() or 0
+                rows = store.deliveries_by_state(conn)
+                unrouted = store.unrouted(conn)
         except SQLAlchemyError:
             return
         pending.add_metric([""], unrouted)

@@ -17,13 +17,14 @@ from collector.store.tables import (
     hosts,
     latest,
     users,
+    web_sessions,
 )
 
 __all__ = [
     "add_host", "claim_key_use", "find_key", "fleet_version", "host_row", "insert_key", "insert_version",
     "inventory", "list_keys", "list_tokens", "live_tokens", "newest_version", "revoke_key", "revoke_tokens",
     "set_host", "token_hosts", "user_row", "list_users", "set_user", "insert_token", "token_by_hash",
-    "insert_user", "user_by_hash",
+    "insert_user", "user_by_hash", "set_token", "token_row", "end_sessions",
 ]
 
 
@@ -148,6 +149,14 @@ def token_by_hash(conn: Connection, token_hash: str) -> list[Any]:
         .where(agent_tokens.c.token_hash == token_hash, agent_tokens.c.revoked_at.is_(None))))
 
 
+def set_token(conn: Connection, token_id: int, values: dict[str, Any]) -> None:
+    conn.execute(update(agent_tokens).where(agent_tokens.c.id == token_id).values(**values))
+
+
+def token_row(conn: Connection, token_id: int) -> Any | None:
+    return conn.execute(select(agent_tokens).where(agent_tokens.c.id == token_id)).first()
+
+
 def live_tokens(conn: Connection, site: str, host: str, now: datetime) -> list[Any]:
     """The host's tokens that still authenticate (not revoked, not expired), oldest first."""
     q = (select(agent_tokens).where(agent_tokens.c.site == site, agent_tokens.c.host == host,
@@ -196,6 +205,11 @@ def user_by_hash(conn: Connection, token_hash: str) -> Any | None:
     """The enabled person whose API token has this hash."""
     return conn.execute(select(users.c.name, users.c.role, users.c.token_hash)
                         .where(users.c.token_hash == token_hash, users.c.disabled_at.is_(None))).first()
+
+
+def end_sessions(conn: Connection, name: str) -> None:
+    """End every page session of person ``name``."""
+    conn.execute(web_sessions.delete().where(web_sessions.c.user_name == name))
 
 
 def list_users(conn: Connection) -> list[Any]:

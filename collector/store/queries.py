@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, Connection, LargeBinary, any_, bindparam, func, select
+from sqlalchemy import ARRAY, Connection, LargeBinary, any_, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from collector.store import compact, partitions
 from collector.store.compact import micros
-from collector.store.tables import hosts, latest, result_rows, result_series, result_texts, results
+from collector.store.tables import health_probe, hosts, latest, result_rows, result_series, result_texts, results
 
 __all__ = [
     "HostState",
@@ -37,6 +37,7 @@ __all__ = [
     "host_latest",
     "result_details",
     "ping",
+    "write_probe",
 ]
 
 _LATEST_KEY = ("site", "host", "check", "item")
@@ -292,6 +293,11 @@ def result_details(conn: Connection, uids: Sequence[str]) -> dict[str, str]:
         return {}
     return {uid: raw for uid, raw in conn.execute(select(results.c.uid, results.c.details)
                                                   .where(results.c.uid.in_(uids)))}
+
+
+def write_probe(conn: Connection, at: float, pad: bytes) -> None:
+    """The health monitor's write probe: rewrite its one row (/healthz's "the database stores")."""
+    conn.execute(update(health_probe).where(health_probe.c.id == 1).values(at=at, pad=pad))
 
 
 def ping(conn: Connection) -> None:

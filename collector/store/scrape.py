@@ -1,0 +1,66 @@
+"""What ``/metrics`` reads from the database at each scrape (collector/metrics/state.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, select
+
+from collector.store.tables import (
+    LIVE_STATES,
+    agent_token_hosts,
+    agent_tokens,
+    hosts,
+    latest,
+    record_signatures,
+    records,
+    tickets,
+)
+
+__all__ = ["newest_records", "state_rows"]
+
+
+def state_rows(conn: Connection) -> tuple[Sequence[Any], Sequence[Any], Sequence[Any], Sequence[Any]]:
+    """Every check item's state, every host's, the enrolled hosts (site, host), the live tickets."""
+    item_rows = conn.execute(select(latest.c.site, latest.c.host, latest.c.check, latest.c.item,
+                                    latest.c.status, latest.c.metrics)).all()
+    host_rows = conn.execute(select(hosts.c.site, hosts.c.host, hosts.c.last_seen,
+                                    hosts.c.clock_offset_s, hosts.c.spool_backlog)).all()
+    live = agent_tokens.c.revoked_at.is_(None)
+    enrolled = [*conn.execute(select(agent_tokens.c.site, agent_tokens.c.host).where(live)),
+                *conn.execute(select(agent_tokens.c.site, agent_token_hosts.c.host)
+                              .join(agent_token_hosts, agent_token_hosts.c.token_id == agent_tokens.c.id)
+                              .where(live))]
+    ticket_rows = conn.execute(select(
+        tickets.c.site, tickets.c.host, tickets.c.check, tickets.c.item, tickets.c.severity,
+        tickets.c.priority, tickets.c.state, tickets.c.response_due, tickets.c.resolve_due,
+        tickets.c.onsite_due).where(tickets.c.state.in_(LIVE_STATES))).all()
+    return item_rows, host_rows, enrolled, ticket_rows
+
+
+Newest = dict[tuple[str, str], tuple[Any, datetime]]  # (site, kind) → (record id, issued at)
+
+
+def newest_records(conn: Connection) -> tuple[Newest, dict[tuple[Any, str], int]]:
+    """Per site and kind, the newest record (the latest period; of several, the last issued): its id
+    and issue time; and the signatures of those records by (id, role)."""
+    latest_period = (select(records.c.site, records.c.kind, func.max(records.c.period_end).label("end"))
+                     .group_by(records.c.site, records.c.kind).subquery())
+    newest: Newest = {}
+    for record_id, site, kind, issued_at in conn.execute(
+            select(records.c.id, records.c.site, records.c.kind, records.c.issued_at).join(
+                latest_period, and_(records.c.site == latest_period.c.site, records.c.kind == latest_period.c.kind,
+                                    records.c.period_end == latest_period.c.end))):
+        held = newest.get((site, kind))
+        if held is None or issued_at > held[1]:
+            newest[(site, kind)] = (record_id, issued_at)
+    signed: dict[tuple[Any, str], int] = {}
+    ids = [record_id for record_id, _at in newest.values()]
+    if ids:
+        q = (select(record_signatures.c.record_id, record_signatures.c.role, func.count())
+             .where(record_signatures.c.record_id.in_(ids))
+             .group_by(record_signatures.c.record_id, record_signatures.c.role))
+        signed = {(record_id, role): int(n) for record_id, role, n in conn.execute(q)}
+    return newest, signed
