@@ -80,7 +80,7 @@ def create_relay_token(engine: Engine, *, site: str, name: str = DEFAULT_NAME, a
                 relay_id = row.id
             else:
                 relay_id = conn.execute(insert(relays).values(
-                    site=site, name=name, token_hash=hash_token(token), created_at=now)).inserted_primary_key[0]  # type: ignore[index]
+                    site=site, name=name, token_hash=hash_token(token), created_at=now)).inserted_primary_key[0]  # type: ignore[index]  # one-row INSERT: it has its key
             audit.append(conn, keys or default_keyring(), actor=actor or audit.local_actor(),
                          action="relay.create", target=f"relay:{site}/{name}", detail={"id": relay_id})
     except IntegrityError as exc:  # two at once
@@ -121,7 +121,7 @@ def record_batch(engine: Engine, relay: Agent, *, accepted: Sequence[str], total
     with writing(engine) as conn:
         batch_id = conn.execute(insert(relay_batches).values(
             relay_id=relay.token_id, received_at=now, via=via, seq=seq, results=total,
-            accepted=len(accepted))).inserted_primary_key[0]  # type: ignore[index]
+            accepted=len(accepted))).inserted_primary_key[0]  # type: ignore[index]  # one-row INSERT: it has its key
         if accepted:
             conn.execute(insert(relay_results), [{"uid": uid, "batch_id": batch_id} for uid in accepted])
         touch(conn, relay.token_id, now, report)

@@ -147,7 +147,7 @@ def _vacuum_sqlite(engine: Engine, step: int = 2000) -> int:
             if not int(conn.exec_driver_sql("PRAGMA freelist_count").scalar() or 0):
                 after = int(conn.exec_driver_sql("PRAGMA page_count").scalar() or 0)
                 return max(0, before - after)
-            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]  # the DBAPI connection is open here
             try:  # stepped to the end: each step frees one page
                 cursor.execute(f"PRAGMA incremental_vacuum({step})").fetchall()
             finally:
