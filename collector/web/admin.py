@@ -19,9 +19,8 @@ from starlette.concurrency import run_in_threadpool
 from checks.params import parse_duration
 from collector import credentials, enrol, fleet, inventory
 from collector.auth import AuthError, Person, Role
-from collector.web.i18n import Worded
-
 from collector.services import services
+from collector.web.i18n import Worded
 from collector.web.routes import _form, _page, _who
 
 __all__ = ["router"]
