@@ -36,8 +36,8 @@ def read_messages(raw: str | None) -> tuple[Message | None, Message | None]:
         return None, None
     try:
         doc = orjson.loads(raw)
-        return tuple(None if doc.get(k) is None else Message.from_wire(doc[k], k)  # type: ignore[return-value]
-                     for k in _FIELDS)
+        message, standard = (None if doc.get(k) is None else Message.from_wire(doc[k], k) for k in _FIELDS)
+        return message, standard
     except (orjson.JSONDecodeError, ResultError, AttributeError) as exc:
         log.warning("stored messages not readable (%s); showing the summary", exc)
         return None, None

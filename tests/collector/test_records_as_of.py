@@ -102,5 +102,5 @@ def test_ticket_of_an_old_history_is_shown_as_of_the_end_when_its_events_have_no
     record = records.issue(site=SITE, kind="daily", period={"date": "2026-11-24"}, actor="erin")
     [line] = record.content["tickets"]
     assert (line["severity"], line["level_name"], line["state"], line["acknowledged_at"]) == (
-        3, "minor", "open", None)
+        3, "轻微故障", "open", None)  # the built-in level's name in the record's language (zh_CN)
     assert line["resolve_term"] == "" and line["response"] == "pending"
