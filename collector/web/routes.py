@@ -331,7 +331,7 @@ def tickets_page(request: Request, state: str | None = None, site: str | None = 
     if followup in LIST_FILTERS:  # the resolved tickets waiting for their customer follow-up
         shown = [t for t in waiting if t["followup_overdue"] or followup == "waiting"]
         return _page(request, "tickets.html", person=person, session_id=sid, tickets=shown, states=STATES,
-                     state="", site=site or "", severity=severity or "", followup=followup,
+                     state="resolved", site=site or "", severity=severity or "", followup=followup,
                      waiting=len(waiting), sites=sites(request))
     # the list shows what the filter says: live (open and acknowledged) unless asked for all or one state
     state = "all" if state == "" else state if state in (*STATES, "all") else "live"

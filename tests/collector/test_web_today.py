@@ -180,6 +180,8 @@ def test_ticket_state_filter_says_what_the_list_shows(client, agent_token, peopl
     everything = client.get("/tickets?state=all").text
     assert '<option value="all" selected>' in everything and "done already" in everything
     assert '<option value="resolved" selected>' in client.get("/tickets?state=resolved").text
+    waiting = client.get("/tickets?followup=waiting").text  # resolved tickets waiting for their follow-up
+    assert "done already" in waiting and '<option value="resolved" selected>' in waiting
     assert f'<option value="{SITE}">' in default  # the site filter offers the sites
 
 
