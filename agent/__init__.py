@@ -8,7 +8,8 @@ Modules, in the order data flows through them::
     spool_repair  a corrupt spool: detect, move aside, salvage (used by spool)
     lock       one process per spool: an OS lock that dies with its holder
     sender     spool → collector: gzip JSON batches over stdlib urllib
-    scheduler  APScheduler jobs + the sender thread: the ``run`` daemon
+    scheduler  timer jobs + the sender thread: the ``run`` daemon
+    timer      the scheduler: a fire time per job, one timer thread (checks._cron for cron)
     cli        ``wardround-agent run | once | check``
 """
 

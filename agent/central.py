@@ -25,7 +25,6 @@ import errno
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -62,6 +61,8 @@ def merge(central: Sequence[CheckConfig], local: Sequence[CheckConfig]) -> tuple
 
 def write_secret_file(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` to ``path`` atomically, mode 0600, owned by whoever runs this."""
+    import tempfile  # only when a file is written: it brings shutil, bz2 and lzma
+
     target = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:

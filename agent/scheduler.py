@@ -1,10 +1,10 @@
-"""The ``run`` daemon: APScheduler jobs run checks into the spool; a sender thread pushes.
+"""The ``run`` daemon: timer jobs run checks into the spool; a sender thread pushes.
 
-One job per configured check instance (explicit id = the instance name,
-``max_instances=1``, ``coalesce``), each with a first run at a random phase
-within ``jitter`` seconds of start (interval checks then keep that phase;
-cron checks are jittered per run) so a fleet restarted together does not
-stampede the collector.  Every check run goes through :class:`agent.runner.Runner`,
+One :mod:`agent.timer` job per configured check instance (id = the instance name; one run
+at a time; missed runs coalesced into one, within a grace of one interval, one hour for cron
+checks), each with a first run at a random phase within ``jitter`` seconds of start
+(interval checks then keep that phase; cron checks are jittered per run) so a fleet
+restarted together does not stampede the collector.  Every check run goes through :class:`agent.runner.Runner`,
 so a hung or crashing check costs one UNKNOWN result, never the agent.
 
 The sender thread pushes whenever results arrive (after a short pause that
@@ -31,16 +31,16 @@ import random
 import signal
 import threading
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from agent.central import Central, pick_up_token
 from agent.config import AgentConfig, CheckConfig
-from agent.cron import CrontabTrigger
 from agent.http import Http
 from agent.runner import CheckRun, Runner
 from agent.sender import Backoff, Sender, collector_base
 from agent.spool import Spool, notice_factory
+from agent.timer import Crontab, Every, Timer
 from checks.result import Result
 
 __all__ = ["Agent", "job"]
@@ -87,7 +87,7 @@ class Agent:
         self._wake = threading.Event()
         self._busy = 0
         self._idle = threading.Condition()
-        self.scheduler: Any = None
+        self.scheduler: Timer | None = None
         self._sender_thread: threading.Thread | None = None
 
     def _collector_offset(self) -> float | None:
@@ -147,16 +147,12 @@ class Agent:
     # -- life cycle ---------------------------------------------------------
 
     def start(self) -> None:
-        from apscheduler.executors.pool import ThreadPoolExecutor
-        from apscheduler.schedulers.background import BackgroundScheduler
-
-        logging.getLogger("apscheduler").setLevel(logging.WARNING)
         checks = self.config.checks
         if self.central is not None:
             self.central.load_stored()
             self._fetch_config(FIRST_CONFIG_S)
             checks = self.central.effective()
-        self.scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(10)})
+        self.scheduler = Timer()
         self.apply(checks)
         self.scheduler.start()
         if self.sender is not None:
@@ -175,13 +171,11 @@ class Agent:
     def apply(self, checks: tuple[CheckConfig, ...] | list[CheckConfig]) -> tuple[int, int, int]:
         """Schedule exactly ``checks``: (added, changed, removed); unchanged jobs keep their timing."""
         wanted = {c.name: c for c in checks}
+        assert self.scheduler is not None
         with self._jobs_lock:
             gone = [n for n in self.checks if n not in wanted or _differs(self.checks[n], wanted[n])]
             for name in gone:
-                try:
-                    self.scheduler.remove_job(name)
-                except Exception:  # noqa: BLE001 - JobLookupError: it was never added (APScheduler 3)
-                    log.debug("job %s was not scheduled", name)
+                self.scheduler.remove(name)
                 del self.checks[name]
             added = [c for n, c in wanted.items() if n not in self.checks]
             for check in added:
@@ -193,28 +187,25 @@ class Agent:
         return len(added) - changed, changed, len(gone) - changed
 
     def _schedule(self, check: CheckConfig) -> None:
-        from apscheduler.triggers.interval import IntervalTrigger
-
+        assert self.scheduler is not None
         run = job(check)
         jitter = self.config.jitter_s
-        now = datetime.now().astimezone()
+        now = datetime.now(UTC)
+        trigger: Every | Crontab
         if check.every_s is not None:
-            # A random phase, not a per-run jitter: APScheduler 3's IntervalTrigger adds its
-            # jitter to the previous (already jittered) run, so the period drifts longer
-            # (every + jitter/2 on average).  A fixed random offset spreads the fleet and
-            # keeps the period exact.
+            # A random phase, not a per-run jitter (which would drift the period longer,
+            # every + jitter/2 on average): a fixed random offset spreads the fleet and keeps
+            # the period exact.
             first = now + timedelta(seconds=1 + random.uniform(0, min(jitter, check.every_s / 2)))
-            trigger = IntervalTrigger(seconds=check.every_s, start_date=first)
-            grace = int(max(1, check.every_s))
+            trigger = Every(check.every_s, first)
+            grace = max(1.0, check.every_s)
         else:
             assert check.cron is not None
             # cron times come from the schedule, not from the previous run: no drift
-            trigger = CrontabTrigger(check.cron, jitter_s=jitter)
-            grace = 3600
+            trigger = Crontab(check.cron, jitter_s=jitter)
+            grace = 3600.0
             first = now + timedelta(seconds=1 + random.uniform(0, jitter))
-        self.scheduler.add_job(self.patrol, trigger, args=[run], id=run.key, name=run.key,
-                               max_instances=1, coalesce=True, misfire_grace_time=grace,
-                               next_run_time=first)
+        self.scheduler.add(run.key, trigger, lambda: self.patrol(run), grace_s=grace, first=first)
 
     # -- the collector's config and token ---------------------------------------------------
 
@@ -266,7 +257,7 @@ class Agent:
         self.stop_event.set()
         self._wake.set()  # the sender may be waiting for new results
         if self.scheduler is not None:
-            self.scheduler.shutdown(wait=False)
+            self.scheduler.shutdown()
         until = time.monotonic() + STOP_GRACE_S
         with self._idle:
             while self._busy and time.monotonic() < until:

@@ -110,6 +110,9 @@ class Subject:
         self.query_errors = 0
         self.queries = 0
         self.notes: list[str] = []
+        self.patrol_cpu_ms: float | None = None  # the Wardround agents: CPU per patrol over all windows
+        self.patrol_cpu_by_window: list[float] = []
+        self.patrols_per_window: list[int] = []
 
     @property
     def running(self) -> bool:
@@ -129,27 +132,41 @@ def version_of(argv: list[str]) -> str:
     return (cp.stdout or cp.stderr).strip().splitlines()[0] if (cp.stdout or cp.stderr) else ""
 
 
-def start_wardround(procs: h.Processes, tmp: Path, subj: Subject, collector: Subject) -> str:
+def start_collector(procs: h.Processes, tmp: Path, collector: Subject) -> str:
     db_url = f"sqlite:///{tmp / 'collector.db'}"
     collector.proc, collector.port = h.start_collector(procs, db_url, tmp)
-    token = h.create_token(db_url, host="bench-host", site="bench-site")
-    (tmp / "agent.token").write_text(token + "\n")
-    (tmp / "agent.token").chmod(0o600)
+    return db_url
+
+
+def start_wardround(procs: h.Processes, tmp: Path, subj: Subject, collector: Subject, db_url: str,
+                    host: str = "bench-host", source: str | None = None) -> None:
+    """``wardround-agent run`` reporting as ``host``; from the source tree ``source`` (the baseline)
+    instead of this checkout when given, with the same interpreter."""
+    token = h.create_token(db_url, host=host, site="bench-site")
+    (tmp / f"{host}.token").write_text(token + "\n")
+    (tmp / f"{host}.token").chmod(0o600)
     checks = "\n".join(f"  - check: {c}\n    every: {CHECK_INTERVAL_S}s" for c in CHECKS)
-    config = tmp / "agent.yaml"
+    config = tmp / f"{host}.yaml"
     config.write_text(
         "site: bench-site\n"
-        "host: bench-host\n"
+        f"host: {host}\n"
         "collector:\n"
         f"  url: http://127.0.0.1:{collector.port}\n"
-        f"  token_file: {tmp / 'agent.token'}\n"
-        f"spool: {tmp / 'spool.db'}\n"
+        f"  token_file: {tmp / f'{host}.token'}\n"
+        f"spool: {tmp / f'{host}-spool.db'}\n"
         f"checks:\n{checks}\n"
     )
-    subj.proc = procs.start([h.venv_bin("wardround-agent"), "run", "--config", str(config)],
-                            log=tmp / "agent.log", cwd=tmp)
-    subj.version = version_of([h.venv_bin("wardround-agent"), "--version"])
-    return db_url
+    exe = [h.venv_bin("wardround-agent")]
+    if source is not None:
+        exe = [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv.pop(1)); "
+               "from agent.cli import main; sys.exit(main())", source]
+    subj.proc = procs.start([*exe, "run", "--config", str(config)], log=tmp / f"{host}.log", cwd=tmp)
+    subj.version = version_of([*exe, "--version"]) + (f" ({source} at {_head(source)})" if source else "")
+
+
+def _head(source: str) -> str:
+    cp = subprocess.run(["git", "-C", source, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return cp.stdout.strip() or "?"
 
 
 def start_zabbix(procs: h.Processes, tmp: Path, subj: Subject) -> None:
@@ -181,13 +198,29 @@ def start_node_exporter(procs: h.Processes, tmp: Path, subj: Subject) -> None:
     subj.version = version_of([exe, "--version"])
 
 
-def patrol_starts(db_path: Path) -> list[datetime]:
-    """Start times of the ``system`` check's ``cpu`` results the collector stored (one per patrol)."""
+def patrols(s: Subject, db_path: Path, host: str, windows: list[tuple[datetime, datetime]],
+            t_started: datetime) -> None:
+    """CPU per patrol of the agent reporting as ``host``: its CPU in each window over its patrols there."""
+    starts = patrol_starts(db_path, host)
+    per_window = [sum(1 for t in starts if a <= t < b) for a, b in windows]
+    total = sum(1 for t in starts if t >= t_started)
+    s.patrols_per_window = per_window
+    s.patrol_cpu_by_window = [round(c * 1000 / p, 1) for c, p in zip(s.cpu_windows, per_window, strict=True) if p]
+    # CPU ticks are 10 ms: the ratio of the sums is the steadier figure.
+    s.patrol_cpu_ms = round(sum(s.cpu_windows) * 1000 / sum(per_window), 1) if sum(per_window) else None
+    s.notes.append(f"patrols stored by the collector: {total} since start, per window {per_window}; "
+                   f"results stored: {patrol_starts.total}")  # type: ignore[attr-defined]
+    if not total:
+        s.notes.append(f"NO RESULTS ARRIVED at the collector: check {host}.log")
+
+
+def patrol_starts(db_path: Path, host: str = "bench-host") -> list[datetime]:
+    """Start times of ``host``'s ``system`` check's ``cpu`` results the collector stored (one per patrol)."""
     con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10)
     try:
-        rows = con.execute('SELECT started_at FROM results WHERE "check" = ? AND item = ?',
-                           ("system", "cpu")).fetchall()
-        total = con.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+        rows = con.execute('SELECT started_at FROM results WHERE "check" = ? AND item = ? AND host = ?',
+                           ("system", "cpu", host)).fetchall()
+        total = con.execute("SELECT COUNT(*) FROM results WHERE host = ?", (host,)).fetchone()[0]
     finally:
         con.close()
     out = []
@@ -209,6 +242,8 @@ def main() -> int:
     ap.add_argument("--settle", type=float, default=15.0, help="seconds before the idle figures (default 15)")
     ap.add_argument("--queries", type=int, default=50, help="queries per round for the peers (default 50)")
     ap.add_argument("--keep", action="store_true", help="keep the temp directory (logs, DBs)")
+    ap.add_argument("--baseline", metavar="SRC",
+                    help="also run the agent of another source tree (e.g. a worktree of main), same interpreter")
     args = ap.parse_args()
     if args.long:
         args.window = 60.0
@@ -216,7 +251,8 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="wardround-bench-agent-"))
     wr, zbx, nex, coll = (Subject("wardround-agent"), Subject("zabbix_agent2"),
                           Subject("node_exporter"), Subject("wardround-collector (not a peer)"))
-    subjects = [wr, zbx, nex]
+    base = Subject("wardround-agent baseline") if args.baseline else None
+    subjects = [wr, *([base] if base else []), zbx, nex]
     report: dict[str, Any] = {"machine": h.machine_info(), "params": vars(args).copy()}
     stop_sampler = threading.Event()
     try:
@@ -224,7 +260,10 @@ def main() -> int:
             print(f"temp dir {tmp}", flush=True)
             start_zabbix(procs, tmp, zbx)
             start_node_exporter(procs, tmp, nex)
-            db_url = start_wardround(procs, tmp, wr, coll)
+            db_url = start_collector(procs, tmp, coll)
+            start_wardround(procs, tmp, wr, coll, db_url)
+            if base is not None:
+                start_wardround(procs, tmp, base, coll, db_url, host="bench-base", source=args.baseline)
             for s in subjects:
                 if s.proc is not None and s.port is not None:
                     h.wait_port(s.port, 30, s.proc)
@@ -289,21 +328,12 @@ def main() -> int:
             coll.after = coll.mem()
 
             # Patrols per window, from what the collector stored.
-            starts = patrol_starts(tmp / "collector.db")
-            per_window = [sum(1 for t in starts if a <= t < b) for a, b in windows]
-            patrols_total = sum(1 for t in starts if t >= t_started)
-            wr_cpu_per_patrol = [round(c * 1000 / p, 1)
-                                 for c, p in zip(wr.cpu_windows, per_window, strict=True) if p]
-            # CPU ticks are 10 ms: the ratio of the sums is the steadier figure.
-            wr_cpu_per_patrol_all = (round(sum(wr.cpu_windows) * 1000 / sum(per_window), 1)
-                                     if sum(per_window) else None)
-            wr.notes.append(f"patrols stored by the collector: {patrols_total} since start, "
-                            f"per window {per_window}; results stored: {patrol_starts.total}")  # type: ignore[attr-defined]
-            if not patrols_total:
-                wr.notes.append("NO RESULTS ARRIVED at the collector: check agent.log")
+            for s, host in ((wr, "bench-host"), (base, "bench-base")):
+                if s is not None:
+                    patrols(s, tmp / "collector.db", host, windows, t_started)
     finally:
         stop_sampler.set()
-        agent_log = tmp / "agent.log"
+        agent_log = tmp / "bench-host.log"
         log_tail = agent_log.read_text(errors="replace")[-1500:] if agent_log.exists() else ""
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -321,9 +351,9 @@ def main() -> int:
             f"{s.after.get('rss_mb')} / {s.after.get('pss_mb')}",
             f"{max(s.rss_samples):.1f}" if s.rss_samples else "-",
             f"{h.fmt(per60, '.2f')} ({', '.join(f'{c:.2f}' for c in s.cpu_windows)})",
-            (f"{h.fmt(wr_cpu_per_patrol_all)} ms/patrol" if s is wr
+            (f"{h.fmt(s.patrol_cpu_ms)} ms/patrol" if s in (wr, base)
              else f"{h.fmt(h.median(s.query_cpu_ms), '.2f')} ms/{'item' if s is zbx else 'scrape'}"),
-            (f"{h.fmt(h.median(s.query_latency_ms), '.2f')} ms" if s is not wr else "-"),
+            (f"{h.fmt(h.median(s.query_latency_ms), '.2f')} ms" if s in (zbx, nex) else "-"),
             s.version,
         ])
     headers = ["agent", "idle RSS / PSS MB", "after RSS / PSS MB", "max RSS MB", "CPU s per 60 s "
@@ -349,10 +379,12 @@ def main() -> int:
             "notes": s.notes,
         } for s in subjects
     }
-    report["subjects"]["wardround-agent"]["cpu_ms_per_patrol_by_window"] = wr_cpu_per_patrol
-    report["subjects"]["wardround-agent"]["cpu_ms_per_patrol_all_windows"] = wr_cpu_per_patrol_all
-    report["subjects"]["wardround-agent"]["patrols_per_window"] = per_window
-    report["subjects"]["wardround-agent"]["checks"] = {c: f"every {CHECK_INTERVAL_S}s" for c in CHECKS}
+    for s in (wr, base):
+        if s is not None:
+            report["subjects"][s.name].update({
+                "cpu_ms_per_patrol_by_window": s.patrol_cpu_by_window, "cpu_ms_per_patrol_all_windows":
+                s.patrol_cpu_ms, "patrols_per_window": s.patrols_per_window,
+                "checks": {c: f"every {CHECK_INTERVAL_S}s" for c in CHECKS}})
     report["collector"] = {"after": coll.after, "cpu_s_over_windows": round(coll_cpu, 2), "db": db_url}
     report["agent_log_tail"] = log_tail
     path = h.write_json("agent_footprint.json", report)

@@ -1,7 +1,7 @@
 """The one crontab reader: when did a job last fire, when does it fire next?
 
 Every schedule Wardround reads is read here: a check entry's ``cron:`` (the agent
-schedules it with :class:`agent.cron.CrontabTrigger`, which asks :meth:`Schedule.next`),
+schedules it with :class:`agent.timer.Crontab`, which asks :meth:`Schedule.next`),
 ``backup_files``' ``schedule``, a site policy's maintenance windows and record schedule.
 
 APScheduler 3 reads weekday numbers with Monday = 0 (crontab says Sunday =

@@ -150,7 +150,7 @@ def listing_problem(exc: BaseException, path: str, timeout: float) -> tuple[Stat
 
 
 def local_zone() -> tzinfo:
-    """The machine's zone with its DST rules (tzlocal comes with APScheduler)."""
+    """The machine's zone with its DST rules (tzlocal; a fixed offset without it)."""
     try:
         import tzlocal
         zone: tzinfo = tzlocal.get_localzone()

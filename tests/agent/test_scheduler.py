@@ -1,13 +1,15 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import threading
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from agent.config import ConfigError, load_config
-from agent.cron import CrontabTrigger
 from agent.scheduler import Agent
+from agent.timer import Crontab, Every, Timer
 from checks._files import local_zone
 
 
@@ -20,19 +22,21 @@ def test_interval_checks_keep_an_exact_period_when_jitter_spreads_their_start(tm
     started = datetime.now().astimezone()
     agent.start()
     try:
-        for job in agent.scheduler.get_jobs():
+        assert agent.scheduler is not None
+        for job in agent.scheduler.jobs():
             every = 300 if job.id == "disk" else 10
-            first = job.next_run_time
+            first = job.next_run
+            assert first is not None
             times = [first]
             for _ in range(20):
-                times.append(job.trigger.get_next_fire_time(times[-1], times[-1]))
+                times.append(job.trigger.after(times[-1]))
             # the phase is random within the jitter (at most half the period) ...
             assert timedelta(seconds=1) <= first - started <= timedelta(seconds=min(30, every / 2) + 2)
             # ... and every later run is exactly one period after the one before
             assert {b - a for a, b in zip(times, times[1:], strict=False)} == {timedelta(seconds=every)}
     finally:
         agent.stop_event.set()
-        agent.scheduler.shutdown(wait=False)
+        agent.scheduler.shutdown()
         agent.spool.close()
 
 
@@ -49,18 +53,21 @@ def test_cron_checks_fire_on_the_days_crontab_means_when_scheduled(tmp_path: Pat
     agent.sender = None
     agent.start()
     try:
-        jobs = {job.id: job.trigger for job in agent.scheduler.get_jobs()}
+        assert agent.scheduler is not None
+        jobs = {job.id: job.trigger for job in agent.scheduler.jobs()}
     finally:
         agent.stop_event.set()
-        agent.scheduler.shutdown(wait=False)
+        agent.scheduler.shutdown()
         agent.spool.close()
     zone = local_zone()
 
-    def fires(trigger: CrontabTrigger, start: datetime, n: int) -> list[str]:
-        out, last = [], None
+    def fires(trigger: Every | Crontab, start: datetime, n: int) -> list[str]:
+        out, last = [], start
         for _ in range(n):
-            last = trigger.get_next_fire_time(last, start if last is None else last)
-            out.append(last.astimezone(zone).strftime("%a %d %H:%M"))
+            fire = trigger.after(last)
+            assert fire is not None
+            out.append(fire.astimezone(zone).strftime("%a %d %H:%M"))
+            last = fire
         return out
 
     saturday = datetime(2026, 11, 28, 9, 0, tzinfo=zone)
@@ -71,12 +78,13 @@ def test_cron_checks_fire_on_the_days_crontab_means_when_scheduled(tmp_path: Pat
 
 def test_a_jittered_cron_fire_is_late_by_at_most_the_jitter_and_never_repeats() -> None:
     zone = local_zone()
-    trigger = CrontabTrigger("0 8 * * *", jitter_s=30, timezone=zone)
+    trigger = Crontab("0 8 * * *", jitter_s=30, timezone=zone)
     now = datetime(2026, 11, 28, 7, 0, tzinfo=zone)
-    first = trigger.get_next_fire_time(None, now)
+    first = trigger.after(now)
+    assert first is not None
     assert datetime(2026, 11, 28, 8, 0, tzinfo=zone) <= first <= datetime(2026, 11, 28, 8, 0, 30, tzinfo=zone)
-    second = trigger.get_next_fire_time(first, first)  # asked again right after the jittered run
-    assert second.date() == datetime(2026, 11, 29, tzinfo=zone).date()
+    second = trigger.after(first)  # asked again right after the jittered run
+    assert second is not None and second.date() == datetime(2026, 11, 29, tzinfo=zone).date()
     assert str(trigger) == "cron[0 8 * * *]"
 
 
@@ -90,3 +98,97 @@ def test_a_cron_the_scheduler_could_not_read_is_refused_when_the_config_loads(tm
         load_config(cfg)
     assert 'checks[0].cron: expected a 5-field crontab like "0 8 * * *"' in err.value.errors[0]
     assert why in err.value.errors[0]
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _runs(timer: Timer, ran: list[datetime], clock: _Clock, *, every: float = 10, grace: float = 10,
+          hold: threading.Event | None = None) -> None:
+    def run() -> None:
+        ran.append(clock.now)
+        if hold is not None:
+            hold.wait(5)
+
+    timer.add("c", Every(every, clock.now), run, grace_s=grace)
+
+
+def _settle(timer: Timer) -> None:
+    deadline = time.monotonic() + 5
+    while any(j.running for j in timer.jobs()) and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
+def test_runs_missed_while_the_agent_was_suspended_become_one_run_within_the_grace() -> None:
+    clock, ran = _Clock(), []
+    timer = Timer(now=clock)
+    _runs(timer, ran, clock)
+    timer.tick()
+    _settle(timer)
+    clock.now += timedelta(seconds=95)  # suspended: 9 fires missed; the newest is 5 s old
+    wait = timer.tick()
+    _settle(timer)
+    assert len(ran) == 2 and ran[1] == clock.now  # one catch-up run, at once
+    assert wait == pytest.approx(5.0)  # then the fixed phase again: 10:01:40
+    assert timer.jobs()[0].next_run == datetime(2026, 12, 5, 10, 1, 40, tzinfo=UTC)
+
+
+def test_a_cron_run_missed_by_more_than_the_grace_is_skipped_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    clock, ran = _Clock(), []
+    timer = Timer(now=clock)
+    timer.add("backup", Crontab("0 8 * * *", timezone=UTC), lambda: ran.append(clock.now), grace_s=3600)
+    clock.now = datetime(2026, 12, 6, 9, 30, tzinfo=UTC)  # 08:00 passed 90 min ago
+    timer.tick()
+    _settle(timer)
+    assert ran == []
+    assert "missed by 5400 s" in caplog.text
+    assert timer.jobs()[0].next_run == datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
+    clock.now = datetime(2026, 12, 7, 8, 40, tzinfo=UTC)  # 40 min late: within the hour
+    timer.tick()
+    _settle(timer)
+    assert ran == [clock.now]
+
+
+def test_a_run_due_while_the_previous_one_still_goes_is_skipped_not_stacked(caplog: pytest.LogCaptureFixture) -> None:
+    clock, ran, hold = _Clock(), [], threading.Event()
+    timer = Timer(now=clock)
+    _runs(timer, ran, clock, hold=hold)
+    timer.tick()
+    clock.now += timedelta(seconds=10)
+    deadline = time.monotonic() + 5
+    while not ran and time.monotonic() < deadline:
+        time.sleep(0.005)
+    timer.tick()  # the first run still holds
+    hold.set()
+    _settle(timer)
+    assert len(ran) == 1
+    assert "previous run is still going" in caplog.text
+    clock.now += timedelta(seconds=10)
+    timer.tick()
+    _settle(timer)
+    assert len(ran) == 2
+
+
+def test_the_timer_thread_runs_due_jobs_and_a_removed_job_runs_no_more() -> None:
+    timer = Timer()
+    ran: list[float] = []
+    now = datetime.now(UTC)
+    timer.add("fast", Every(0.05, now), lambda: ran.append(time.monotonic()), grace_s=1)
+    timer.start()
+    try:
+        deadline = time.monotonic() + 5
+        while len(ran) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(ran) >= 3
+        assert timer.remove("fast") and not timer.remove("fast")
+        _settle(timer)
+        count = len(ran)
+        time.sleep(0.2)
+        assert len(ran) == count
+    finally:
+        timer.shutdown()
