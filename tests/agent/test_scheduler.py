@@ -192,3 +192,18 @@ def test_the_timer_thread_runs_due_jobs_and_a_removed_job_runs_no_more() -> None
         assert len(ran) == count
     finally:
         timer.shutdown()
+
+
+def test_an_interval_check_waits_at_most_one_period_when_the_clock_is_set_back() -> None:
+    clock, ran = _Clock(), []
+    timer = Timer(now=clock)
+    _runs(timer, ran, clock)
+    timer.tick()
+    _settle(timer)
+    clock.now -= timedelta(hours=1)  # NTP steps the clock back an hour
+    wait = timer.tick()
+    assert 0 < wait <= 10
+    clock.now += timedelta(seconds=wait)
+    timer.tick()
+    _settle(timer)
+    assert len(ran) == 2
