@@ -196,7 +196,10 @@ class Timer:
         if job.running:
             log.warning("check %s: skipped a run, the previous run is still going", job.id)
             return
-        job.running = True
+        with self._lock:
+            if self._jobs.get(job.id) is not job:  # removed (or replaced) since this tick began
+                return
+            job.running = True
         threading.Thread(target=self._run, args=(job,), name=f"run-{job.id}", daemon=True).start()
 
     def _run(self, job: Job) -> None:
