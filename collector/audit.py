@@ -96,10 +96,15 @@ def local_actor() -> str:
     return f"cli:{user}"[:MAX_ACTOR]
 
 
-def _check_detail(detail: Mapping[str, Any]) -> None:
+def _check_detail(detail: Mapping[str, Any]) -> dict[str, Any]:
+    """``detail`` as written: a secret-named field is a programming error (raised); a value a person
+    typed that looks like a token or a key (a note, a comment) is kept out as ``[redacted]``."""
+    out = {}
     for key, value in detail.items():
-        if _SECRET_FIELDS.search(key) or (isinstance(value, str) and value.startswith(_SECRET_VALUES)):
+        if _SECRET_FIELDS.search(key):
             raise ValueError(f"audit detail {key!r}: secrets are never written to the audit log")
+        out[key] = "[redacted]" if isinstance(value, str) and value.lstrip().startswith(_SECRET_VALUES) else value
+    return out
 
 
 def entry_bytes(*, seq: int, at: datetime, actor: str, action: str, outcome: str, target: str, source: str,
@@ -117,14 +122,14 @@ def append(conn: Connection, keys: Keyring, *, actor: str, action: str, target: 
         raise ValueError(f"audit action {action!r}: expected a name like ticket.ack")
     if outcome not in ("ok", "failed"):
         raise ValueError(f"audit outcome {outcome!r}: expected ok or failed")
-    _check_detail(detail or {})
+    detail = _check_detail(detail or {})
     store.lock_head(conn)
     previous = store.head(conn)
     seq, prev_hash = (previous[0] + 1, previous[1]) if previous else (1, GENESIS)
     fields: dict[str, Any] = {
         "seq": seq, "at": at or database_time(conn), "actor": actor[:MAX_ACTOR], "action": action,
         "outcome": outcome, "target": target[:MAX_TARGET], "source": SOURCE.get()[:MAX_SOURCE],
-        "detail": orjson.dumps(dict(detail or {}), option=orjson.OPT_SORT_KEYS).decode("utf-8"),
+        "detail": orjson.dumps(detail, option=orjson.OPT_SORT_KEYS).decode("utf-8"),
         "prev_hash": prev_hash}
     data = entry_bytes(**fields)
     digest = hashlib.sha256(data).hexdigest()
