@@ -92,7 +92,7 @@ class PruneReport:
 
     def lines(self) -> list[str]:
         verb = "would remove" if self.dry_run else "removed"
-        out = [f"raw results started before {self.cutoff.isoformat()}: {verb} {self.results}"
+        out = [f"raw results started before {self.cutoff.isoformat(timespec='seconds')}: {verb} {self.results}"
                + ("" if self.dry_run else f" in {self.batches} batch(es)")]
         if self.partitions:
             out.append(f"PostgreSQL partitions {'to drop' if self.dry_run else 'dropped'}: "
