@@ -2,8 +2,9 @@
 
 Three parts, in this order in the exposition:
 
-1. **State of every check item**, built at each scrape from the ``latest``
-   table (one row per site/host/check/item; never a scan of ``results``):
+1. **State of every check item**, from the ``latest`` table (one row per
+   site/host/check/item; never a scan of ``results``), kept per host between
+   scrapes and re-read for the hosts that reported since (:mod:`~collector.metrics.cache`):
    ``wardround_check_status`` plus the measured values that :data:`EXPORTS`
    maps to Prometheus metrics, the warning and critical thresholds they were
    judged by (``wardround_check_threshold``, only where the result carries
@@ -21,7 +22,8 @@ Three parts, in this order in the exposition:
 
 The modules: :mod:`~collector.metrics.exports` (what is exported, :data:`EXPORTS`, the Today
 questions), :mod:`~collector.metrics.text` (the fast text writer), :mod:`~collector.metrics.state`
-(the state part read from the database, and :class:`CollectorMetrics`).
+(the state part read from the database, and :class:`CollectorMetrics`), :mod:`~collector.metrics.cache`
+(the item lines kept per host between scrapes).
 
 :data:`EXPORTS` is the one mapping table from a check's metric to a
 Prometheus metric.  Names carry base units (``_seconds``, ``_bytes``,

@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from checks.catalogue import BACKUP_CHECKS
 from checks.result import Status
 from collector.ferry import FerryCollector
+from collector.metrics.cache import ItemCache
 from collector.metrics.exports import (
     BACKUP_OUTCOME,
     BOUNDS,
@@ -39,7 +40,7 @@ from collector.metrics.exports import (
     backup_outcome,
     host_state,
 )
-from collector.metrics.text import Family, Texts, escape, metric_values, number
+from collector.metrics.text import Cached, Family, Texts, escape, metric_values, number
 from collector.notify.metrics import NotificationCollector
 from collector.policy import Policies, default_policies
 from collector.store import scrape
@@ -48,19 +49,29 @@ from collector.ticket_metrics import TicketCollector
 
 log = logging.getLogger("collector.metrics")  # the name it always had
 
+
 def state_exposition(engine: Engine, policies: Policies | None = None, now: datetime | None = None) -> str:
     """The state part of ``/metrics``: check items, agents and live deadlines, from ``latest``, ``hosts``,
-    ``agent_tokens`` and ``tickets``."""
+    ``agent_tokens`` and ``tickets`` (everything read: no cache)."""
+    return state_bytes(engine, policies, now, ItemCache()).decode()
+
+
+def state_bytes(engine: Engine, policies: Policies | None, now: datetime | None, cache: ItemCache) -> bytes:
+    """:func:`state_exposition`, encoded, with the item lines ``cache`` kept since the previous scrape."""
     try:
-        with reading(engine) as conn:
-            item_rows, host_rows, enrolled, ticket_rows = scrape.state_rows(conn)
+        with reading(engine) as conn, cache.lock:
+            # hosts before latest: the cache's marks are never newer than the rows it holds
+            host_rows = scrape.host_marks(conn)
+            cache.refresh(conn, {(site, host): seen for site, host, seen, _o, _b in host_rows}, _host_lines)
+            enrolled = scrape.enrolled_hosts(conn)
+            ticket_rows = scrape.live_tickets(conn)
             record_families = _newest_records(conn)
             now = now or database_time(conn)  # the clock ingest stamped last_seen with
+            families = _build(cache, host_rows, enrolled, ticket_rows, policies or default_policies(), now)
     except SQLAlchemyError as exc:
         log.warning("metrics: cannot read the database: %s", type(exc).__name__)
         return _render([], 0.0)
-    return _render([*_build(item_rows, host_rows, enrolled, ticket_rows, policies or default_policies(), now),
-                    *record_families], 1.0)
+    return _render([*families, *record_families], 1.0)
 
 
 def _newest_records(conn: Connection) -> list[Family]:
@@ -79,40 +90,51 @@ def _newest_records(conn: Connection) -> list[Family]:
 _STATUS_TEXT = {int(v): number(float(v)) for v in Status}
 
 
-def _build(item_rows: Iterable[tuple[Any, ...]], host_rows: Iterable[tuple[Any, ...]],
-           enrolled: Iterable[tuple[Any, ...]], ticket_rows: Iterable[tuple[Any, ...]], policies: Policies,
-           now: datetime) -> list[Family | Texts]:
-    # The hot loop (a million rows at 10,000 hosts × 30 checks): label text is built once per host and
-    # per distinct string, threshold values are written once per distinct value, and the families whose
-    # label sets cannot repeat hold text, not floats.
+def _item_families() -> tuple[list[tuple[str, str]], dict[str, str]]:
+    """(name, help) of every item family in exposition order, and each value family's ``worse``."""
+    names = [STATUS, THRESHOLD, BACKUP_OUTCOME]
+    worse: dict[str, str] = {}
+    for e in EXPORTS.values():
+        if e.name not in worse:
+            worse[e.name] = e.worse
+            names.append((e.name, e.help))
+        if e.crit_as and e.crit_as not in worse:
+            worse[e.crit_as] = "min"
+            names.append((e.crit_as, f"Critical threshold of {e.name}"))
+    return names, worse
+
+
+_ITEM_FAMILIES, _WORSE = _item_families()
+_ESCAPED: dict[str, str] = {}  # site/host/check/item strings repeat across scrapes: escape each once
+_NUMBERS: dict[float, str] = {}  # thresholds repeat across items: write each value once
+
+
+def _esc(s: str) -> str:
+    t = _ESCAPED.get(s)
+    if t is None:
+        if len(_ESCAPED) > 1_000_000:
+            _ESCAPED.clear()
+        t = _ESCAPED[s] = escape(s)
+    return t
+
+
+def _host_lines(item_rows: Iterable[tuple[Any, ...]]) -> tuple[set[int], dict[str, bytes]]:
+    """One host's ``latest`` rows → the statuses of its items and its lines of each item family."""
+    # The hot loop (a million rows at 10,000 hosts × 30 checks on a full read): label text is built once
+    # per host and per distinct string, threshold values are written once per distinct value, and the
+    # families whose label sets cannot repeat hold text, not floats.
     status, threshold, outcome = Texts(*STATUS), Texts(*THRESHOLD), Texts(*BACKUP_OUTCOME)
     families: dict[str, Family] = {}
-    for e in EXPORTS.values():
-        if e.name not in families:
-            families[e.name] = Family(e.name, e.help, e.worse)
-        if e.crit_as and e.crit_as not in families:
-            families[e.crit_as] = Family(e.crit_as, f"Critical threshold of {e.name}", "min")
-    escaped: dict[str, str] = {}  # site/host/item strings repeat: escape each once
-
-    def esc(s: str) -> str:
-        t = escaped.get(s)
-        if t is None:
-            t = escaped[s] = escape(s)
-        return t
-
-    numbers: dict[float, str] = {}  # thresholds repeat across items: write each value once
+    numbers, esc = _NUMBERS, _esc
     by_check, by_item, bounds = SPECS_BY_CHECK, SPECS_BY_ITEM, BOUNDS
     parsed, backup_checks, status_text = PARSED_CHECKS, BACKUP_CHECKS, _STATUS_TEXT
-    per_host: dict[tuple[str, str], tuple[str, set[int]]] = {}  # label text, statuses of its items
+    statuses: set[int] = set()
+    base = ""
     for site, host, check, item, st, metrics_json in item_rows:
-        held = per_host.get((site, host))
-        if held is None:
-            held = per_host[(site, host)] = (f'site="{esc(site)}",host="{esc(host)}"', set())
-        base, statuses = held
+        if not base:
+            base = f'site="{esc(site)}",host="{esc(host)}"'
         statuses.add(st)
-        e_item = escaped.get(item)
-        if e_item is None:
-            e_item = escaped[item] = escape(item)
+        e_item = esc(item)
         checked = f'{base},check="{esc(check)}",item="{e_item}"'
         status.samples[checked] = status_text.get(st) or number(st)
         if check not in parsed:
@@ -127,9 +149,9 @@ def _build(item_rows: Iterable[tuple[Any, ...]], host_rows: Iterable[tuple[Any, 
             divisor = spec.divisor
             if value is not None and not spec.bounds_only:
                 labels = with_item if spec.per_item else base
-                families[spec.name].add(labels, value / divisor)
+                _family(families, spec.name).add(labels, value / divisor)
                 if spec.crit_as and crit is not None:
-                    families[spec.crit_as].add(labels, crit / divisor)
+                    _family(families, spec.crit_as).add(labels, crit / divisor)
             if warn is not None or crit is not None:
                 warn_labels, crit_labels = bounds[spec.name]
                 for x, suffix in ((warn, warn_labels), (crit, crit_labels)):
@@ -142,12 +164,35 @@ def _build(item_rows: Iterable[tuple[Any, ...]], host_rows: Iterable[tuple[Any, 
         if check in backup_checks:
             verdict = backup_outcome(check, st, {n: (v, w, c) for n, v, w, c in measured})
             outcome.samples[f'{checked},outcome="{verdict}"'] = "1.0"
+    lines: dict[str, bytes] = {}
+    written: list[Texts | Family] = [status, threshold, outcome, *families.values()]
+    for family in written:
+        if family.samples:
+            out: list[str] = []
+            family.lines(out)
+            lines[family.name] = "".join(out).encode()
+    return statuses, lines
+
+
+def _family(families: dict[str, Family], name: str) -> Family:
+    family = families.get(name)
+    if family is None:
+        family = families[name] = Family(name, "", _WORSE[name])
+    return family
+
+
+def _build(cache: ItemCache, host_rows: Iterable[tuple[Any, ...]], enrolled: Iterable[tuple[Any, ...]],
+           ticket_rows: Iterable[tuple[Any, ...]], policies: Policies, now: datetime
+           ) -> list[Family | Texts | Cached]:
+    held = [cache.hosts[key] for key in sorted(cache.hosts)]
+    items = [Cached(name, help, [text for h in held if (text := h.lines.get(name))])
+             for name, help in _ITEM_FAMILIES]
     host_families = [Family(n, h) for n, h in HOST_FAMILIES]
     seen, offset, backlog = host_families
     last_seen: dict[tuple[str, str], datetime | None] = {}
     for site, host, seen_at, clock_offset, spool_backlog in host_rows:
         last_seen[(site, host)] = seen_at
-        labels = f'site="{esc(site)}",host="{esc(host)}"'
+        labels = f'site="{_esc(site)}",host="{_esc(host)}"'
         seen.samples[labels] = seen_at.timestamp()
         if clock_offset is not None:
             offset.samples[labels] = float(clock_offset)
@@ -155,9 +200,9 @@ def _build(item_rows: Iterable[tuple[Any, ...]], host_rows: Iterable[tuple[Any, 
             backlog.samples[labels] = float(spool_backlog)
     for site, host in enrolled:
         last_seen.setdefault((site, host), None)
-    statuses_of = {key: held[1] for key, held in per_host.items()}
-    return [status, threshold, outcome, *families.values(), *host_families,
-            _hosts_by_state(last_seen, statuses_of, policies, now, esc), _deadlines(ticket_rows, esc)]
+    statuses_of = {key: h.statuses for key, h in cache.hosts.items()}
+    return [*items, *host_families, _hosts_by_state(last_seen, statuses_of, policies, now, _esc),
+            _deadlines(ticket_rows, _esc)]
 
 
 def _hosts_by_state(last_seen: Mapping[tuple[str, str], datetime | None], statuses: Mapping[tuple[str, str], set[int]],
@@ -189,12 +234,18 @@ def _deadlines(ticket_rows: Iterable[tuple[Any, ...]], esc: Callable[[str], str]
     return family
 
 
-def _render(families: list[Family | Texts], up_value: float) -> str:
+def _render(families: list[Family | Texts | Cached], up_value: float) -> bytes:
     name, help = DATABASE_UP
-    out = [f"# HELP {name} {help}\n# TYPE {name} gauge\n{name} {number(up_value)}\n"]
+    out = [f"# HELP {name} {help}\n# TYPE {name} gauge\n{name} {number(up_value)}\n".encode()]
     for f in families:
-        f.render(out)
-    return "".join(out)
+        if isinstance(f, Cached):  # encoded when written: a million lines are not encoded again
+            out.append(f"# HELP {f.name} {f.help}\n# TYPE {f.name} gauge\n".encode())
+            out.extend(f.chunks)
+        else:
+            text: list[str] = []
+            f.render(text)
+            out.append("".join(text).encode())
+    return b"".join(out)
 
 
 class CollectorMetrics:
@@ -205,6 +256,7 @@ class CollectorMetrics:
         disable_created_metrics()  # type: ignore[no-untyped-call,unused-ignore]  # see above
         self.engine = engine
         self.policies = policies or default_policies()
+        self.items = ItemCache()  # the item families between scrapes
         self.registry = CollectorRegistry()
         self.registry.register(NotificationCollector(engine))
         self.registry.register(TicketCollector(engine))
@@ -227,4 +279,4 @@ class CollectorMetrics:
         self.ingest_batch_seconds.observe(seconds)
 
     def exposition(self) -> bytes:
-        return state_exposition(self.engine, self.policies).encode() + generate_latest(self.registry)
+        return state_bytes(self.engine, self.policies, None, self.items) + generate_latest(self.registry)

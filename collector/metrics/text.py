@@ -33,6 +33,9 @@ class Texts:
 
     def render(self, out: list[str]) -> None:
         out.append(f"# HELP {self.name} {self.help}\n# TYPE {self.name} gauge\n")
+        self.lines(out)
+
+    def lines(self, out: list[str]) -> None:
         prefix = self.name + "{"
         out.extend(f"{prefix}{labels}}} {text}\n" for labels, text in self.samples.items())
 
@@ -54,8 +57,22 @@ class Family:
 
     def render(self, out: list[str]) -> None:
         out.append(f"# HELP {self.name} {self.help}\n# TYPE {self.name} gauge\n")
+        self.lines(out)
+
+    def lines(self, out: list[str]) -> None:
         prefix = self.name + "{"
         out.extend(f"{prefix}{labels}}} {number(v)}\n" for labels, v in self.samples.items())
+
+
+class Cached:
+    """A family whose lines were written per host, encoded, and kept (:mod:`collector.metrics.cache`)."""
+
+    __slots__ = ("chunks", "help", "name")
+
+    def __init__(self, name: str, help: str, chunks: list[bytes]) -> None:
+        self.name = name
+        self.help = help
+        self.chunks = chunks
 
 
 def metric_values(metrics_json: str | bytes) -> list[tuple[str, float | None, float | None, float | None]]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, and_, func, select, tuple_
 
 from collector.store.tables import (
     LIVE_STATES,
@@ -19,25 +19,47 @@ from collector.store.tables import (
     tickets,
 )
 
-__all__ = ["newest_records", "state_rows"]
+__all__ = ["enrolled_hosts", "host_marks", "item_rows", "live_tickets", "newest_records"]
 
 
-def state_rows(conn: Connection) -> tuple[Sequence[Any], Sequence[Any], Sequence[Any], Sequence[Any]]:
-    """Every check item's state, every host's, the enrolled hosts (site, host), the live tickets."""
-    item_rows = conn.execute(select(latest.c.site, latest.c.host, latest.c.check, latest.c.item,
-                                    latest.c.status, latest.c.metrics)).all()
-    host_rows = conn.execute(select(hosts.c.site, hosts.c.host, hosts.c.last_seen,
-                                    hosts.c.clock_offset_s, hosts.c.spool_backlog)).all()
+def host_marks(conn: Connection) -> Sequence[Any]:
+    """Every host that reported: (site, host, last_seen, clock_offset_s, spool_backlog)."""
+    return conn.execute(select(hosts.c.site, hosts.c.host, hosts.c.last_seen,
+                               hosts.c.clock_offset_s, hosts.c.spool_backlog)).all()
+
+
+_ITEM_COLUMNS = (latest.c.site, latest.c.host, latest.c.check, latest.c.item, latest.c.status, latest.c.metrics)
+_ITEM_ORDER = (latest.c.site, latest.c.host, latest.c.check, latest.c.item)  # one order: the same text
+_IN_CHUNK = 400  # hosts per ``(site, host) IN (...)`` query
+
+
+def item_rows(conn: Connection, of: Sequence[tuple[str, str]] | None = None) -> Iterator[tuple[Any, ...]]:
+    """The ``latest`` rows (site, host, check, item, status, metrics) of every host, or of the hosts
+    ``of`` (site, host), in (site, host, check, item) order within each query."""
+    if of is None:
+        yield from conn.execute(select(*_ITEM_COLUMNS).order_by(*_ITEM_ORDER))
+        return
+    for i in range(0, len(of), _IN_CHUNK):
+        chunk = list(of[i:i + _IN_CHUNK])
+        yield from conn.execute(select(*_ITEM_COLUMNS).where(tuple_(latest.c.site, latest.c.host).in_(chunk))
+                                .order_by(*_ITEM_ORDER))
+
+
+def enrolled_hosts(conn: Connection) -> list[tuple[str, str]]:
+    """The enrolled hosts (site, host) whose agent tokens are live, and the hosts those tokens may report for."""
     live = agent_tokens.c.revoked_at.is_(None)
-    enrolled = [*conn.execute(select(agent_tokens.c.site, agent_tokens.c.host).where(live)),
-                *conn.execute(select(agent_tokens.c.site, agent_token_hosts.c.host)
-                              .join(agent_token_hosts, agent_token_hosts.c.token_id == agent_tokens.c.id)
-                              .where(live))]
-    ticket_rows = conn.execute(select(
+    return [*((r[0], r[1]) for r in conn.execute(select(agent_tokens.c.site, agent_tokens.c.host).where(live))),
+            *((r[0], r[1]) for r in conn.execute(
+                select(agent_tokens.c.site, agent_token_hosts.c.host)
+                .join(agent_token_hosts, agent_token_hosts.c.token_id == agent_tokens.c.id).where(live)))]
+
+
+def live_tickets(conn: Connection) -> Sequence[Any]:
+    """The tickets not resolved or closed, with their deadlines."""
+    return conn.execute(select(
         tickets.c.site, tickets.c.host, tickets.c.check, tickets.c.item, tickets.c.severity,
         tickets.c.priority, tickets.c.state, tickets.c.response_due, tickets.c.resolve_due,
         tickets.c.onsite_due).where(tickets.c.state.in_(LIVE_STATES))).all()
-    return item_rows, host_rows, enrolled, ticket_rows
 
 
 Newest = dict[tuple[str, str], tuple[Any, datetime]]  # (site, kind) → (record id, issued at)

@@ -1,0 +1,73 @@
+"""/metrics keeps the item families per host between scrapes: what it serves is what a full read gives."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from checks.result import Metric, Status
+from collector.auth import create_agent_token
+from collector.metrics import cache as metrics_cache
+from collector.metrics import state_exposition
+from collector.metrics.cache import ItemCache
+from tests.collector.conftest import HOST, SITE, make_result
+
+
+def _post(client, token: str, results) -> None:
+    r = client.post("/api/v1/results", json={"results": results}, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200, r.text
+
+
+def _state(client) -> str:
+    """The state part of a scrape (the registry's ingest counters follow it)."""
+    r = client.get("/metrics")
+    assert r.status_code == 200
+    return r.text.split("# HELP wardround_ingest", 1)[0].split("# HELP wardround_notification", 1)[0]
+
+
+def _fresh(engine) -> str:
+    return state_exposition(engine)
+
+
+def _disk(status: Status, used: float, warn: float = 80, **kw) -> dict:
+    return make_result(check="disk", item=kw.pop("item", "/"), status=status,
+                       metrics=(Metric("used_percent", used, "%", warn=warn, crit=90),), **kw)
+
+
+def test_a_cached_scrape_equals_a_full_read_as_hosts_report_and_change(client, engine, agent_token) -> None:
+    other = create_agent_token(engine, site=SITE, host="lis-02")
+    _post(client, agent_token, [_disk(Status.OK, 41.0), _disk(Status.OK, 10.0, item="/data")])
+    first = _state(client)
+    assert 'wardround_disk_used_ratio{site="central-hospital",host="his-db-01",item="/"} 0.41' in first
+    assert first == _fresh(engine).split("# HELP wardround_notification", 1)[0]
+    # a changed value, a changed threshold, a new item, and a host that reports for the first time
+    _post(client, agent_token, [_disk(Status.CRITICAL, 95.0, warn=70), _disk(Status.OK, 12.0, item="/logs")])
+    _post(client, other, [_disk(Status.WARNING, 85.0, host="lis-02")])
+    second = _state(client)
+    assert second != first
+    assert 'host="his-db-01",item="/"} 0.95' in second and 'level="warn"} 0.7' in second
+    assert 'host="lis-02",item="/"} 0.85' in second
+    assert second == _fresh(engine).split("# HELP wardround_notification", 1)[0]
+    # an older result (a backlog) does not replace the newer state, cached or not
+    _post(client, agent_token, [_disk(Status.OK, 1.0, started_at=datetime.now(UTC) - timedelta(hours=1))])
+    assert _state(client) == _fresh(engine).split("# HELP wardround_notification", 1)[0]
+
+
+def test_a_scrape_rereads_only_the_hosts_that_reported_since_the_previous_one(client, engine, agent_token,
+                                                                               monkeypatch) -> None:
+    monkeypatch.setattr(metrics_cache, "RECENT_S", 0.0)  # no margin for ties: count exactly
+    monkeypatch.setattr(metrics_cache, "SWEEP_SCRAPES", 1000)  # the sweep re-reads one host a scrape
+    tokens = {h: create_agent_token(engine, site=SITE, host=h) for h in ("a-1", "a-2", "a-3")}
+    for host, token in tokens.items():
+        _post(client, token, [_disk(Status.OK, 20.0, host=host)])
+    _post(client, agent_token, [_disk(Status.OK, 20.0)])
+    cache: ItemCache = client.app.state.services.metrics.items
+    client.get("/metrics")
+    assert cache.reread == 4  # the first scrape reads everything
+    client.get("/metrics")
+    assert cache.reread <= 2  # nothing new: the sweep's host (and the newest may tie with the previous mark)
+    _post(client, tokens["a-2"], [_disk(Status.CRITICAL, 99.0, host="a-2")])
+    client.get("/metrics")
+    assert 1 <= cache.reread <= 3
+    assert 'host="a-2",item="/"} 0.99' in _state(client)
+    assert _state(client) == _fresh(engine).split("# HELP wardround_notification", 1)[0]
+    assert HOST in _state(client)
