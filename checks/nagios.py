@@ -50,8 +50,9 @@ from typing import Any
 
 from checks._perfdata import PerfValue, parse_output, parse_perfdata, parse_range
 from checks.context import CheckContext
+from checks.messages import say
 from checks.params import Duration
-from checks.result import MAX_METRICS, Metric, Result, Status
+from checks.result import MAX_METRICS, MAX_SUMMARY_LEN, Metric, Result, Status
 
 __all__ = ["NagiosParams", "parse_perfdata", "parse_range", "run"]
 
@@ -201,9 +202,9 @@ def run(params: NagiosParams, ctx: CheckContext, *,
     argv = params.argv()
     if not argv:
         return [Result(check=NAME, item=params.item, status=Status.UNKNOWN,
-                       summary="no plugin configured: set params.command to the plugin and its arguments "
-                               "(a list), or command_line, e.g. --param "
-                               "command_line='/usr/lib/nagios/plugins/check_load -w 5,4,3 -c 9,8,7'")]
+                       summary=say("nagios.not_configured", command="params.command", command_line="command_line",
+                                   example="--param command_line='/usr/lib/nagios/plugins/check_load -w 5,4,3 "
+                                           "-c 9,8,7'"))]
     item = params.item or os.path.basename(argv[0])
     # stay inside the runner's own time limit so our message (not the runner's) reaches the user
     timeout = min(float(params.timeout), max(1.0, ctx.timeout_s - 2.0))
@@ -213,13 +214,13 @@ def run(params: NagiosParams, ctx: CheckContext, *,
         done = execute(argv, timeout)
     except FileNotFoundError:
         return [Result(check=NAME, item=item, status=Status.UNKNOWN, details=details,
-                       summary=f"plugin not found: {argv[0]}")]
+                       summary=say("nagios.not_found", plugin=argv[0]))]
     except PermissionError:
         return [Result(check=NAME, item=item, status=Status.UNKNOWN, details=details,
-                       summary=f"plugin not executable: {argv[0]}")]
+                       summary=say("nagios.not_executable", plugin=argv[0]))]
     except OSError as exc:
         return [Result(check=NAME, item=item, status=Status.UNKNOWN, details=details,
-                       summary=f"plugin could not be started: {exc.strerror or exc}")]
+                       summary=say("nagios.cannot_start", error=exc.strerror or str(exc)))]
     elapsed = time.monotonic() - t0
     stdout, stderr = _decode(done.stdout), _decode(done.stderr)
     parsed = parse_output(stdout)
@@ -237,22 +238,25 @@ def run(params: NagiosParams, ctx: CheckContext, *,
         details["stderr"] = stderr.strip()[-2000:]
     details["exit_code"] = done.returncode
     details["elapsed_s"] = round(elapsed, 3)
-    summary = parsed.summary or "(no output returned from plugin)"
+    # the plugin's first line is the plugin's own words (an argument); only our framing has keys
+    output = parsed.summary[:MAX_SUMMARY_LEN]
+    summary: str = output or say("nagios.no_output")
     if done.returncode is None:
         status = Status.UNKNOWN
-        summary = f"plugin timed out after {timeout:g} s" + (f" (last output: {parsed.summary})"
-                                                              if parsed.summary else "")
+        summary = (say("nagios.timed_out_output", timeout=timeout, output=output) if output
+                   else say("nagios.timed_out", timeout=timeout))
     elif done.returncode < 0:
         status = Status.UNKNOWN
         try:
             signame = signal.Signals(-done.returncode).name
         except ValueError:
             signame = f"signal {-done.returncode}"
-        summary = f"plugin killed by {signame}" + (f": {parsed.summary}" if parsed.summary else "")
+        summary = (say("nagios.killed_output", signal=signame, output=output) if output
+                   else say("nagios.killed", signal=signame))
     elif done.returncode in (0, 1, 2, 3):
         status = Status(done.returncode)
     else:
         status = Status.UNKNOWN
-        summary = f"plugin exited with code {done.returncode} (not 0-3): {summary}"
-    return [Result(check=NAME, item=item[:255], status=status, summary=summary[:1000],
-                   metrics=metrics, details=details)]
+        summary = say("nagios.bad_exit", code=done.returncode, output=summary)
+    return [Result(check=NAME, item=item[:255], status=status, summary=summary[:MAX_SUMMARY_LEN],
+                   message=getattr(summary, "message", None), metrics=metrics, details=details)]

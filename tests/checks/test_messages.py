@@ -38,7 +38,7 @@ PENDING = {
     "checks/accounts.py", "checks/antivirus.py",
     "checks/db_accounts.py",
     "checks/http.py",
-    "checks/logscan/__init__.py", "checks/logscan/events.py", "checks/logscan/files.py", "checks/nagios.py",
+    "checks/logscan/__init__.py", "checks/logscan/events.py", "checks/logscan/files.py",
     "checks/patches/__init__.py",
     "checks/restore_drill/__init__.py", "checks/restore_drill/drill.py", "checks/ssh.py",
     "checks/traceroute.py",
