@@ -66,6 +66,7 @@ from checks import _icmp, _netcmd
 from checks._netcmd import Trace
 from checks._network import Hop
 from checks.context import CheckContext
+from checks.messages import Said, say
 from checks.params import Duration
 from checks.result import Metric, Result, Status
 
@@ -137,40 +138,39 @@ def run(params: TracerouteParams, ctx: CheckContext, *, trace_fn: TraceFn = trac
     target = params.target.strip()
     if not target:
         return [Result(check=NAME, item="", status=Status.UNKNOWN,
-                       summary="no target: set the 'target' parameter")]
-    standard = f"path as baseline; a change is reported after {params.confirm_after} runs"
+                       summary=say("traceroute.no_target", param="target"))]
+    standard = say("traceroute.standard", runs=params.confirm_after)
     try:
         tr = trace_fn(target, params.max_hops, params.queries, float(params.wait),
                       max(5.0, ctx.timeout_s - 5.0), params.method)
     except _netcmd.ToolMissing as exc:
         return [Result(check=NAME, item=target, status=Status.UNKNOWN, standard=standard,
-                       summary=f"no traceroute tool: {exc} is not installed (Debian: apt-get install "
-                               f"traceroute)")]
+                       summary=say("traceroute.no_tool", tool=str(exc), install="apt-get install traceroute"))]
     hops_wire = [hop_to_wire(h) for h in tr.hops]
     path = normalise(tr.hops)
     base_details: dict[str, Any] = {"target": target, "method": tr.method, "hops": hops_wire}
     if not path:
         if tr.failure == "cannot resolve host":
-            status, summary = Status.CRITICAL, f"{target}: cannot resolve the name"
+            status, summary = Status.CRITICAL, say("traceroute.cannot_resolve", target=target)
         elif tr.hops:
-            status, summary = Status.UNKNOWN, f"{target}: no hop answered (probes blocked?)"
+            status, summary = Status.UNKNOWN, say("traceroute.no_hop", target=target)
         elif tr.failure:
-            status, summary = Status.UNKNOWN, f"{target}: traceroute failed ({tr.failure})"
+            status, summary = Status.UNKNOWN, say("traceroute.failed", target=target, error=tr.failure)
         else:
-            status, summary = Status.UNKNOWN, f"{target}: traceroute output not understood"
+            status, summary = Status.UNKNOWN, say("traceroute.not_understood", target=target)
         return [Result(check=NAME, item=target, status=status, standard=standard, summary=summary,
                        details={**base_details, "raw": tr.raw[-4000:]},
                        metrics=(Metric("hops", 0.0, "count"),))]
-    status, summary, changed, extra = judge(path, params, ctx)
+    status, judged, changed, extra = judge(path, params, ctx)
     destination = _destination(target, tr.raw)
     reached = None if destination is None else destination in path[-1]
-    if reached is False:
-        summary += f"; destination not reached (last answer at hop {len(path)})"
+    summary = (say("traceroute.not_reached", target=target, text=judged, hop=len(path)) if reached is False
+               else say("traceroute.result", target=target, text=judged))
     last = tr.hops[len(path) - 1]
     answered = [r for r in last.rtts_ms if r is not None]
     last_rtt = statistics.fmean(answered) / 1000 if answered else None
     return [Result(
-        check=NAME, item=target, status=status, standard=standard, summary=f"{target}: {summary}",
+        check=NAME, item=target, status=status, standard=standard, summary=summary,
         metrics=(Metric("hops", float(len(path)), "count"),
                  Metric("path_changed", 1.0 if changed else 0.0, "", min=0, max=1),
                  Metric("last_hop_rtt_seconds", None if last_rtt is None else round(last_rtt, 6), "s")),
@@ -179,7 +179,7 @@ def run(params: TracerouteParams, ctx: CheckContext, *, trace_fn: TraceFn = trac
 
 
 def judge(path: Path, params: TracerouteParams, ctx: CheckContext
-          ) -> tuple[Status, str, bool, dict[str, Any]]:
+          ) -> tuple[Status, Said, bool, dict[str, Any]]:
     """Compare ``path`` with the baseline in ``ctx.state``; update the state (see the docstring)."""
     state = ctx.state
     now = ctx.now.isoformat()
@@ -187,16 +187,16 @@ def judge(path: Path, params: TracerouteParams, ctx: CheckContext
     if not baseline:
         state.update(baseline=path, baseline_since=now, baseline_runs=1, candidate=None, candidate_runs=0,
                      strays={})
-        return (Status.OK, f"{len(path)} hops, baseline recorded ({_fmt_path(path)}){_learning(1, params)}",
-                False, {"baseline": path})
+        return (Status.OK, say("traceroute.recorded", hops=len(path), path=_fmt_path(path),
+                               learning=_learning(1, params)), False, {"baseline": path})
     # A baseline stored before its runs were counted has been learned already.
     formed = _int(state.get("baseline_runs"), params.learn_runs)
     if formed < params.learn_runs:
         merged = merge(baseline, path)
         formed += 1
         state.update(baseline=merged, baseline_runs=formed, candidate=None, candidate_runs=0)
-        return (Status.OK, f"{len(path)} hops, path recorded{_learning(formed, params)}", False,
-                {"baseline": merged})
+        return (Status.OK, say("traceroute.path_recorded", hops=len(path), learning=_learning(formed, params)),
+                False, {"baseline": merged})
     strays = read_strays(state.get("strays"))
     cmp = compare(baseline, path, strays)
     candidate = read_path(state.get("candidate"))
@@ -210,7 +210,7 @@ def judge(path: Path, params: TracerouteParams, ctx: CheckContext
                 held.remove(address)
         strays = {k: v for k, v in strays.items() if v}
         state.update(baseline=cmp.baseline, candidate=None, candidate_runs=0, strays=strays)
-        summary = f"{len(path)} hops, path as baseline{_learned_text(cmp.learned)}"
+        summary = say("traceroute.as_baseline", hops=len(path), learned=_learned_text(cmp.learned))
         extra: dict[str, Any] = {"baseline": cmp.baseline}
         if cmp.learned:
             extra["learned"] = [{"ttl": t, "address": a, "how": how} for t, a, how in cmp.learned]
@@ -221,19 +221,20 @@ def judge(path: Path, params: TracerouteParams, ctx: CheckContext
     else:
         runs, candidate = 1, path
         state["candidate_since"] = now
-    changes = "; ".join(f"hop {ttl}: {_fmt(_at(baseline, ttl))} → {_fmt(_at(path, ttl))}" for ttl in cmp.changed)
+    changes = [say("traceroute.hop_changed", ttl=ttl, before=_fmt(_at(baseline, ttl)), after=_fmt(_at(path, ttl)))
+               for ttl in cmp.changed]
     extra = {"baseline": baseline, "changed_hops": cmp.changed, "candidate_runs": runs,
              "candidate_since": state.get("candidate_since")}
     if params.adopt_after and runs >= params.adopt_after:
         state.update(baseline=candidate, baseline_since=now, baseline_runs=params.learn_runs, candidate=None,
                      candidate_runs=0, strays={})
-        return (Status.OK, f"{len(path)} hops, the new path (seen {runs} runs in a row) is now the "
-                           f"baseline; was {changes}", False, {**extra, "adopted": True})
+        return (Status.OK, say("traceroute.adopted", hops=len(path), runs=runs, changes=changes), False,
+                {**extra, "adopted": True})
     state.update(candidate=candidate, candidate_runs=runs)
     if runs >= params.confirm_after:
-        return (Status.WARNING, f"path changed, seen {runs} runs in a row: {changes}", True, extra)
-    return (Status.OK, f"path differs from the baseline ({changes}); seen {runs} of "
-                       f"{params.confirm_after} runs before it is reported", False, extra)
+        return (Status.WARNING, say("traceroute.changed", runs=runs, changes=changes), True, extra)
+    return (Status.OK, say("traceroute.differs", changes=changes, runs=runs, confirm=params.confirm_after), False,
+            extra)
 
 
 @dataclass(frozen=True)
@@ -347,17 +348,18 @@ def _int(value: Any, default: int) -> int:
 
 
 def _learning(formed: int, params: TracerouteParams) -> str:
+    """``""``, or "; learning its load-balanced hops (run 1 of 3)" (a tail of a summary)."""
     if formed >= params.learn_runs:
         return ""
-    return f"; learning its load-balanced hops (run {formed} of {params.learn_runs})"
+    return say("traceroute.learning", run=formed, runs=params.learn_runs)
 
 
 def _learned_text(learned: list[tuple[int, str, str]]) -> str:
+    """``""``, or "; hop 3: 192.0.2.9 is a load-balanced member (...)" per member (a tail of a summary)."""
     if not learned:
         return ""
-    words = {"alongside": "answered alongside a known router", "alternating": "alternates with the known routers"}
-    return "".join(f"; hop {ttl}: {address} is a load-balanced member ({words[how]})"
-                   for ttl, address, how in learned)
+    return say("traceroute.learned", members=[say("traceroute.member", ttl=ttl, address=address,
+                                                  how=f"traceroute.how.{how}") for ttl, address, how in learned])
 
 
 _HEADER_ADDRESS = re.compile(r"(?:\(|\[)([0-9a-fA-F.:]+(?:%\w+)?)(?:\)|\])")
@@ -386,7 +388,7 @@ def _fmt_path(path: Path) -> str:
 
 def _fmt(hop: list[str] | None) -> str:
     if hop is None:
-        return "(none)"
+        return say("traceroute.no_such_hop")
     return "/".join(hop) if hop else "*"
 
 

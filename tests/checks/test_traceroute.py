@@ -11,6 +11,7 @@ import pytest
 from checks._netcmd import Trace
 from checks._network import parse_traceroute
 from checks.context import CheckContext
+from checks.messages import text_of
 from checks.params import ParamError, parse_params
 from checks.result import Status
 from checks.traceroute import TracerouteParams, compare, judge, normalise, run
@@ -217,6 +218,8 @@ def test_a_baseline_stored_by_an_older_agent_is_read_and_kept(stored):
     assert ctx.state["baseline"] == [["192.0.2.1"], ["192.0.2.7"], ["198.51.100.2"]]
     status, summary, _, extra = judge([["192.0.2.65"], ["192.0.2.7"], ["198.51.100.2"]], params, ctx)
     assert extra["changed_hops"] == [1] and "seen 1 of 2" in summary
+    assert text_of(summary, summary.message, "zh_CN") == (
+        "路径与基线不同（第 1 跳：192.0.2.1 → 192.0.2.65）；已出现 1 次，连续 2 次才报告")
 
 
 def test_traceroute_details_carry_every_member_of_a_hop_with_its_rtts():
