@@ -55,15 +55,15 @@ from typing import Any
 from checks import _ssh
 from checks._judge import above, below
 from checks._perfdata import parse_output
-from checks._units import format_bytes, format_seconds
 from checks.context import CheckContext
 from checks.disk import PSEUDO_FSTYPES
+from checks.messages import say
 
 # The nagios check's own perfdata → metrics mapping, so a plugin reads the same run locally or here.
 from checks.nagios import _metrics as plugin_metrics
 from checks.nagios import mask_command
-from checks.params import Duration, format_duration
-from checks.result import Metric, Result, Status, format_time
+from checks.params import Duration
+from checks.result import MAX_SUMMARY_LEN, Metric, Result, Status, format_time
 
 __all__ = ["DfOutput", "DfRow", "ParseError", "SshParams", "Uptime", "is_pseudo", "parse_df",
            "parse_proc_uptime", "parse_uptime", "run"]
@@ -355,7 +355,7 @@ def run(params: SshParams, ctx: CheckContext, *, connect: Connect = _ssh.connect
     base = {"target": params.target, "port": params.port, "user": params.user}
     if not params.target:
         return [Result(check=NAME, item="connection", status=Status.UNKNOWN,
-                       summary="target: not configured (the host to reach over SSH)")]
+                       summary=say("ssh.no_target", param="target"))]
     # Leave the agent's time limit a second: our own deadline ends hung commands cleanly.
     deadline = began + max(1.0, ctx.timeout_s - 1.0)
     try:
@@ -365,8 +365,9 @@ def run(params: SshParams, ctx: CheckContext, *, connect: Connect = _ssh.connect
                          passphrase_file=params.passphrase_file)
     except _ssh.SshFailure as exc:
         status = Status.UNKNOWN if exc.kind == "config" else Status.CRITICAL
-        return [Result(check=NAME, item="connection", status=status, summary=exc.summary[:1000],
-                       standard=f"SSH to {where} with a verified host key",
+        return [Result(check=NAME, item="connection", status=status, summary=exc.summary[:MAX_SUMMARY_LEN],
+                       message=getattr(exc.summary, "message", None),
+                       standard=say("ssh.standard", where=where),
                        details={**base, "failure": exc.kind, **exc.details})]
     # paramiko waits without a limit in a few places (exec request, channel close): a watchdog
     # closes the connection at our deadline, which wakes every such wait.
@@ -393,12 +394,11 @@ def run(params: SshParams, ctx: CheckContext, *, connect: Connect = _ssh.connect
             except _OutOfTime:
                 item = {"df": "df", "uptime": "uptime"}.get(probe, params.command_item)
                 results.append(Result(check=NAME, item=item, status=Status.UNKNOWN, details=base,
-                                      summary=f"{probe}: not run, the check's time limit "
-                                              f"({ctx.timeout_s:g} s) was used up"))
+                                      summary=say("ssh.out_of_time", probe=probe, limit=ctx.timeout_s)))
             except _ssh.SshFailure as exc:
                 item = {"df": "df", "uptime": "uptime"}.get(probe, params.command_item)
                 results.append(Result(check=NAME, item=item, status=Status.UNKNOWN,
-                                      summary=f"{probe}: {exc.summary}"[:1000],
+                                      summary=say("ssh.probe_failed", probe=probe, error=exc.summary),
                                       details={**base, "failure": exc.kind}))
     finally:
         watchdog.cancel()
@@ -413,7 +413,7 @@ def _raw(out: _ssh.CommandOutput) -> dict[str, Any]:
 
 def _df(params: SshParams, remote: Callable[[str], _ssh.CommandOutput],
         base: dict[str, Any]) -> list[Result]:
-    standard = f"used < {params.warn:g} %"
+    standard = say("ssh.df_standard", warn=params.warn)
     attempts: list[dict[str, Any]] = []
     parsed: DfOutput | None = None
     used_command = ""
@@ -421,7 +421,7 @@ def _df(params: SshParams, remote: Callable[[str], _ssh.CommandOutput],
         out = remote(command)
         if out.timed_out:
             return [Result(check=NAME, item="df", status=Status.UNKNOWN, standard=standard,
-                           summary=f"df: no answer within {out.seconds:.3g} s (a hung network mount?)",
+                           summary=say("ssh.df_hung", probe="df", seconds=out.seconds),
                            details={**base, "command": command, **_raw(out)})]
         try:
             parsed = parse_df(out.stdout)
@@ -437,7 +437,8 @@ def _df(params: SshParams, remote: Callable[[str], _ssh.CommandOutput],
         first_err = (last.get("stderr") or "").strip().splitlines()
         why = first_err[0][:200] if first_err else last["error"]
         return [Result(check=NAME, item="df", status=Status.UNKNOWN, standard=standard,
-                       summary=f"df: output not understood ({why})", details={**base, "attempts": attempts})]
+                       summary=say("ssh.df_not_understood", probe="df", why=why),
+                       details={**base, "attempts": attempts})]
     extra: dict[str, Any] = {"command": used_command}
     if parsed.unparsed:
         extra["unparsed_lines"] = parsed.unparsed[:50]
@@ -451,21 +452,20 @@ def _df(params: SshParams, remote: Callable[[str], _ssh.CommandOutput],
         chosen = [r for r in rows if not is_pseudo(r)]
         if not chosen:
             return [Result(check=NAME, item="df", status=Status.UNKNOWN, standard=standard,
-                           summary="df: no real filesystem in the output",
+                           summary=say("ssh.df_no_fs", probe="df"),
                            details={**base, **extra, "mounts": [r.mount for r in rows]})]
     results = []
     for row in chosen:
         if isinstance(row, str):
             results.append(Result(check=NAME, item=f"df:{row}"[:255], status=Status.CRITICAL,
-                                  standard=standard, summary=f"{row} is not mounted (not in df's output)",
+                                  standard=standard, summary=say("ssh.not_mounted", mount=row, probe="df"),
                                   details={**base, **extra, "mounts": [r.mount for r in rows]}))
             continue
         pct = row.used_percent
         results.append(Result(
             check=NAME, item=f"df:{row.mount}"[:255], status=above(pct, params.warn, params.crit),
             standard=standard,
-            summary=f"{row.mount} {pct:.1f} % used, {format_bytes(row.available_bytes)} free of "
-                    f"{format_bytes(row.total_bytes)}",
+            summary=say("disk.used", mount=row.mount, used=pct, free=row.available_bytes, total=row.total_bytes),
             metrics=(
                 Metric("used_percent", pct, "%", warn=params.warn, crit=params.crit, min=0, max=100),
                 Metric("free_bytes", float(row.available_bytes), "B", min=0, max=float(row.total_bytes)),
@@ -478,7 +478,7 @@ def _df(params: SshParams, remote: Callable[[str], _ssh.CommandOutput],
 
 def _uptime(params: SshParams, remote: Callable[[str], _ssh.CommandOutput], base: dict[str, Any],
             ctx: CheckContext) -> Result:
-    standard = f"up at least {format_duration(params.min_uptime)}" if params.min_uptime else ""
+    standard = say("ssh.uptime_standard", min=params.min_uptime) if params.min_uptime else ""
     out = remote(UPTIME_COMMAND)
     seconds: float | None = None
     source = ""
@@ -496,19 +496,20 @@ def _uptime(params: SshParams, remote: Callable[[str], _ssh.CommandOutput], base
     if seconds is None and parsed is not None and parsed.seconds is not None:
         seconds, source = parsed.seconds, "uptime"
     if seconds is None:
-        why = f"no answer within {out.seconds:.3g} s" if out.timed_out else "output not understood"
         return Result(check=NAME, item="uptime", status=Status.UNKNOWN, standard=standard,
-                      summary=f"uptime: {why} (neither /proc/uptime nor uptime could be read)",
+                      summary=(say("ssh.uptime_hung", probe="uptime", seconds=out.seconds, proc="/proc/uptime")
+                               if out.timed_out else
+                               say("ssh.uptime_not_understood", probe="uptime", proc="/proc/uptime")),
                       details={**base, "command": UPTIME_COMMAND, **_raw(out)})
     notes: dict[str, Any] = {} if parsed is not None else {"uptime_output": "\n".join(rest)[:RAW_LIMIT]}
     booted = ctx.now - timedelta(seconds=seconds)
     status = below(seconds, params.min_uptime, None) if params.min_uptime else Status.OK
     load = parsed.load if parsed is not None else None
-    summary = f"up {format_seconds(seconds)} (since {format_time(booted)[:16].replace('T', ' ')} UTC)"
+    summary = say("ssh.up", up=seconds, since=format_time(booted)[:16].replace("T", " "))
     if status is Status.WARNING:
-        summary = f"rebooted recently: {summary}"
+        summary = say("ssh.rebooted_recently", text=summary)
     if load is not None:
-        summary += f", load {load[0]:g} {load[1]:g} {load[2]:g}"
+        summary = say("ssh.load", text=summary, load1=load[0], load5=load[1], load15=load[2])
     metrics = [Metric("uptime_seconds", round(seconds, 2), "s", warn=params.min_uptime, min=0)]
     if load is not None:
         metrics += [Metric("load1", load[0], "", min=0), Metric("load5", load[1], "", min=0),
@@ -523,7 +524,7 @@ _NAGIOS = {0: Status.OK, 1: Status.WARNING, 2: Status.CRITICAL, 3: Status.UNKNOW
 
 def _command(params: SshParams, remote: Callable[[str], _ssh.CommandOutput], base: dict[str, Any]) -> Result:
     item = params.command_item[:255]
-    standard = "plugin exit code (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)"
+    standard = say("ssh.command_standard")
     details: dict[str, Any] = {**base, "command": mask_command(params.command)}
     out = remote(shlex.join(params.command))
     details.update(exit_code=out.exit_status, elapsed_s=round(out.seconds, 3))
@@ -533,8 +534,9 @@ def _command(params: SshParams, remote: Callable[[str], _ssh.CommandOutput], bas
         plugin, stderr = parse_output(stderr), ""
     if out.timed_out:
         return Result(check=NAME, item=item, status=Status.UNKNOWN, standard=standard,
-                      summary=f"{params.command_item}: no answer within {out.seconds:.3g} s"
-                              + (f" (last output: {plugin.summary})" if plugin.summary else ""),
+                      summary=(say("ssh.command_hung_output", item=params.command_item, seconds=out.seconds,
+                                   output=plugin.summary[:MAX_SUMMARY_LEN]) if plugin.summary
+                               else say("ssh.command_hung", item=params.command_item, seconds=out.seconds)),
                       details={**details, "stdout": stdout[:RAW_LIMIT], "stderr": stderr[:RAW_LIMIT]})
     metrics, perf = plugin_metrics(plugin.perfdata.values)
     if plugin.long_output:
@@ -547,14 +549,15 @@ def _command(params: SshParams, remote: Callable[[str], _ssh.CommandOutput], bas
         details["stderr"] = stderr.strip()[-2000:]
     if out.truncated:
         details["truncated"] = True
-    summary = plugin.summary or "(no output returned from plugin)"
+    # the plugin's first line is its own words (an argument); only our framing has keys
+    summary: str = plugin.summary[:MAX_SUMMARY_LEN] or say("nagios.no_output")
     if out.exit_status in _NAGIOS:
         status = _NAGIOS[out.exit_status]
     else:
         status = Status.UNKNOWN
-        hint = {127: " (command not found)", 126: " (not executable)"}.get(out.exit_status or 0, "")
-        code = ("no exit code (killed by a signal?)" if out.exit_status is None
-                else f"exit code {out.exit_status}")
-        summary = f"{params.command_item}: {code}{hint}: {summary}"
-    return Result(check=NAME, item=item, status=status, standard=standard, summary=summary[:1000],
-                  metrics=metrics, details=details)
+        code = out.exit_status
+        summary = say("ssh.command_killed" if code is None else "ssh.command_not_found" if code == 127
+                      else "ssh.command_not_executable" if code == 126 else "ssh.command_exit",
+                      item=params.command_item, code=code, output=summary)
+    return Result(check=NAME, item=item, status=status, standard=standard, summary=summary[:MAX_SUMMARY_LEN],
+                  message=getattr(summary, "message", None), metrics=metrics, details=details)
