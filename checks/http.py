@@ -56,8 +56,9 @@ from checks import _tls
 from checks._judge import above
 from checks.certificate import judge_certificate
 from checks.context import CheckContext
+from checks.messages import say
 from checks.params import Duration
-from checks.result import Metric, Result, Status
+from checks.result import Message, Metric, Result, Status
 
 __all__ = ["HttpParams", "run"]
 
@@ -195,18 +196,18 @@ def _request(url: str, method: str, timeout: float, ctx: ssl.SSLContext | None) 
 
 def _failure(exc: BaseException, host: str, timeout: float) -> str:
     if isinstance(exc, ssl.SSLError):
-        return f"TLS handshake failed: {_tls._ssl_reason(exc)}"
+        return say("http.tls_failed", reason=_tls._ssl_reason(exc))
     if isinstance(exc, TimeoutError):
-        return f"no answer within {timeout:g} s"
+        return say("http.timeout", timeout=timeout)
     if isinstance(exc, socket.gaierror):
-        return f"cannot resolve {host}: {exc.strerror or exc}"
+        return say("port.unresolved", host=host, reason=exc.strerror or str(exc))
     if isinstance(exc, ConnectionRefusedError) or getattr(exc, "errno", None) == errno.ECONNREFUSED:
-        return "connection refused"
+        return say("certificate.refused")
     if isinstance(exc, http.client.HTTPException):
-        return f"not a valid HTTP answer ({type(exc).__name__}: {str(exc)[:100]})"
+        return say("http.not_http", error=f"{type(exc).__name__}: {str(exc)[:100]}")
     if isinstance(exc, OSError):
-        return f"cannot connect: {exc.strerror or exc}"
-    return f"{type(exc).__name__}: {exc}"
+        return say("http.cannot_connect", reason=exc.strerror or str(exc))
+    return f"{type(exc).__name__}: {exc}"  # evidence, as Python says it
 
 
 def run(params: HttpParams, ctx: CheckContext, *,
@@ -214,14 +215,18 @@ def run(params: HttpParams, ctx: CheckContext, *,
         fetch: Callable[..., _tls.Fetched] = _tls.fetch) -> list[Result]:
     item = _public_url(params.url)[:255]
     expect = "/".join(params.expect) if params.expect else "2xx/3xx"
-    standard = f"HTTP {expect} in < {params.warn:g} s" + (f", contains {params.contains!r}"
-                                                          if params.contains else "")
+    wanted = [say("http.standard_answer", expect=expect, warn=params.warn)]
+    if params.contains:
+        wanted.append(say("http.standard_contains", text=repr(params.contains[:100])))
     if params.url.lower().startswith("https:"):
-        standard += f", certificate > {params.days_warn:g} days"
-    standard = standard[:200]
+        wanted.append(say("http.standard_certificate", days=params.days_warn))
+    standard: str = say("http.standard", parts=wanted)
+    if len(standard) > 200:
+        standard = standard[:200]  # a very long expect list: the English text, cut
     if not params.url:
         return [Result(check=NAME, item="", status=Status.UNKNOWN, standard=standard,
-                       summary="set url, e.g. --param url=https://his-web.hospital.local/health")]
+                       summary=say("http.not_configured", param="url",
+                                   example="--param url=https://his-web.hospital.local/health"))]
     timeout = min(float(params.timeout), max(1.0, ctx.timeout_s - 1.0))
     tls_ctx: ssl.SSLContext | None = None
     if params.url.lower().startswith("https:"):
@@ -229,8 +234,8 @@ def run(params: HttpParams, ctx: CheckContext, *,
             tls_ctx = _tls.context(verify=params.verify, ca_file=params.ca_file)
         except OSError as exc:
             return [Result(check=NAME, item=item, status=Status.UNKNOWN, standard=standard,
-                           summary=f"ca_file {params.ca_file} cannot be used: "
-                                   f"{exc.strerror or getattr(exc, 'reason', None) or exc}")]
+                           summary=say("http.ca_file", param="ca_file", path=params.ca_file,
+                                       error=str(exc.strerror or getattr(exc, "reason", None) or exc)))]
     url = params.url
     hops: list[dict[str, Any]] = []
     t0 = time.perf_counter()
@@ -242,7 +247,7 @@ def run(params: HttpParams, ctx: CheckContext, *,
             return [_untrusted(params, ctx, item, url, standard, exc, timeout, fetch)]
         except (OSError, http.client.HTTPException) as exc:
             return [Result(check=NAME, item=item, status=Status.CRITICAL, standard=standard,
-                           summary=f"{_public_url(url)}: {_failure(exc, host, timeout)}",
+                           summary=say("http.failed", url=_public_url(url), why=_failure(exc, host, timeout)),
                            details={"redirects": hops} if hops else {})]
         if (params.follow_redirects and answer.code in (301, 302, 303, 307, 308) and answer.location
                 and len(hops) < MAX_REDIRECTS):
@@ -259,25 +264,28 @@ def run(params: HttpParams, ctx: CheckContext, *,
 def _judge(params: HttpParams, ctx: CheckContext, item: str, url: str, standard: str, a: _Answer,
            total: float, hops: list[dict[str, Any]]) -> Result:
     statuses = []
-    parts = [f"HTTP {a.code} {a.reason}".strip() + f" in {total * 1000:.0f} ms"]
+    answered = f"HTTP {a.code} {a.reason}".strip()  # the server's status line: its words
+    parts: list[str | Message] = [say("http.answered", status=answered, time=total)]
     details: dict[str, Any] = {"status_code": a.code, "url": _public_url(url)}
     if hops:
         details["redirects"] = hops
     if not _expected(a.code, params.expect):
         statuses.append(Status.CRITICAL)
-        parts[0] += f" (expected {'/'.join(params.expect) or '2xx/3xx'})"
+        parts[0] = say("http.answered_unexpected", status=answered, time=total,
+                       expect="/".join(params.expect) or "2xx/3xx")
     latency = above(total, params.warn, params.crit)
     statuses.append(latency)
     if latency is not Status.OK:
-        parts.append(f"slow (limit {params.crit if latency is Status.CRITICAL else params.warn:g} s)")
+        parts.append(say("http.slow", limit=params.crit if latency is Status.CRITICAL else params.warn))
     if params.contains:
         text = a.body.decode(a.charset if _known_codec(a.charset) else "utf-8", errors="replace")
+        wanted = repr(params.contains[:100])
         if params.contains in text:
-            parts.append(f"{params.contains!r} found")
+            parts.append(say("http.found", text=wanted))
         else:
             statuses.append(Status.CRITICAL)
-            parts.append(f"{params.contains!r} not in the body" + (" (first MiB)" if len(a.body) >= MAX_BODY
-                                                                     else ""))
+            parts.append(say("http.not_found_first_mib" if len(a.body) >= MAX_BODY else "http.not_found",
+                             text=wanted))
             details["body_start"] = text[:300]
     metrics = [Metric("response_seconds", round(total, 6), "s", warn=params.warn, crit=params.crit, min=0),
                Metric("connect_seconds", round(a.connect_s, 6), "s", min=0),
@@ -298,9 +306,11 @@ def _judge(params: HttpParams, ctx: CheckContext, item: str, url: str, standard:
             statuses.append(cs)
             metrics += cmetrics
             details.update(cdetails)
-            parts.append(csum.split(": ", 1)[1])
+            said = getattr(csum, "message", None)  # certificate.item: "{item}: {text}"; the text is ours
+            text_of_cert = said.args.get("text") if said is not None else None
+            parts.append(text_of_cert if isinstance(text_of_cert, Message) else csum.split(": ", 1)[1])
     return Result(check=NAME, item=item, status=Status.worst(statuses), standard=standard,
-                  summary=f"{item}: " + ", ".join(parts), metrics=tuple(metrics), details=details)
+                  summary=say("http.result", item=item, parts=parts), metrics=tuple(metrics), details=details)
 
 
 def _known_codec(name: str) -> bool:
@@ -323,7 +333,7 @@ def _untrusted(params: HttpParams, ctx: CheckContext, item: str, url: str, stand
         fetched = fetch(p.hostname or "", p.port or 443, verify=False, timeout=timeout)
     except (OSError, _tls.TlsError, ValueError):
         return Result(check=NAME, item=item, status=Status.CRITICAL, standard=standard,
-                      summary=f"{item}: certificate verification failed: {verification.message}",
+                      summary=say("http.untrusted", item=item, reason=verification.message),
                       details={"verification": {"outcome": verification.outcome,
                                                 "message": verification.message}})
     fetched.verification = verification
@@ -331,4 +341,4 @@ def _untrusted(params: HttpParams, ctx: CheckContext, item: str, url: str, stand
         NAME, item, fetched, days_warn=params.days_warn, days_crit=params.days_crit, verify=True, ctx=ctx,
         name=p.hostname or "")
     return Result(check=NAME, item=item, status=Status.CRITICAL, standard=standard,
-                  summary=summary + " (no request made)", metrics=metrics, details=details)
+                  summary=say("http.no_request", text=summary), metrics=metrics, details=details)

@@ -12,6 +12,7 @@ import pytest
 
 from checks import http
 from checks.context import CheckContext
+from checks.messages import render
 from checks.params import ParamError, parse_params
 from checks.result import Result, Status
 from tests.checks.tls_server import TlsServers, tls_servers
@@ -45,6 +46,9 @@ def test_http_ok_with_latency_metrics_when_the_page_answers_200(web):
     assert metrics["response_seconds"].unit == "s" and metrics["response_seconds"].warn == 2
     assert metrics["size_bytes"].value == len("HIS outpatient service: ready \u2713".encode())
     assert r.standard == "HTTP 2xx/3xx in < 2 s, contains 'ready'"
+    assert render(r.standard_message, "zh_CN") == "HTTP 2xx/3xx，响应时间 < 2 秒，包含 'ready'"
+    assert render(r.message, "zh_CN").startswith(f"{plain(web)}：HTTP 200 OK，用时 ")
+    assert render(r.message, "zh_CN").endswith("，已找到 'ready'")
 
 
 def test_http_critical_when_the_status_is_not_expected(web):

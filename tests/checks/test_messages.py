@@ -37,7 +37,6 @@ IDENTIFIERS = {"CPU", "SQL", "TLS", "SSL", "TCP", "UDP", "ICMP", "DNS", "HTTP", 
 PENDING = {
     "checks/accounts.py", "checks/antivirus.py",
     "checks/db_accounts.py",
-    "checks/http.py",
     "checks/logscan/__init__.py", "checks/logscan/events.py", "checks/logscan/files.py",
     "checks/patches/__init__.py",
     "checks/restore_drill/__init__.py", "checks/restore_drill/drill.py",
