@@ -27,15 +27,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from checks.result import is_name
 from collector import audit
 from collector.keys import Keyring, default_keyring
 from collector.store import fleet as fleet_store
+from collector.store import relays as relay_store
 from collector.store.db import reading, writing
-from collector.store.tables import fleet_hosts, relays
 
 __all__ = [
     "AGENT_PREFIX",
@@ -212,8 +212,7 @@ def authenticate(engine: Engine, token: str, now: datetime | None = None) -> Age
 
 def _relay(conn: Connection, digest: str) -> Agent | None:
     """The relay whose token hashes to ``digest``: it writes for its site's live enrolled hosts."""
-    row = conn.execute(select(relays.c.id, relays.c.site, relays.c.name, relays.c.token_hash)
-                       .where(relays.c.token_hash == digest, relays.c.revoked_at.is_(None))).first()
+    row = relay_store.relay_by_token(conn, digest)
     if row is None or not hmac.compare_digest(row.token_hash, digest):
         return None
     return relay_principal(conn, row.id, row.site, row.name)
@@ -221,7 +220,5 @@ def _relay(conn: Connection, digest: str) -> Agent | None:
 
 def relay_principal(conn: Connection, relay_id: int, site: str, name: str) -> Agent:
     """Relay ``name`` of ``site`` as a principal: it writes for the site's enrolled, approved, live hosts."""
-    hosts = conn.execute(select(fleet_hosts.c.host).where(
-        fleet_hosts.c.site == site, fleet_hosts.c.retired_at.is_(None),
-        fleet_hosts.c.approved_at.is_not(None))).scalars().all()
+    hosts = relay_store.approved_hosts(conn, site)
     return Agent(site=site, host=name, also_hosts=frozenset(hosts), token_id=relay_id, relay=name)

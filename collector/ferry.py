@@ -36,16 +36,15 @@ from typing import Any
 import orjson
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from collector import audit, relays
 from collector.auth import relay_principal
 from collector.ingest import IngestError, Ingestor
 from collector.keys import Keyring, default_keyring
+from collector.store import relays as relay_store
 from collector.store.db import reading, writing
-from collector.store.tables import ferry_refused, fleet_hosts, relay_bundles
-from collector.store.tables import relays as relays_table
 
 __all__ = ["BundleRefused", "FerryCollector", "Imported", "gaps", "import_bundle", "write_sync_bundle"]
 
@@ -81,7 +80,7 @@ def _verify(engine: Engine, data: bytes) -> tuple[Any, bytes]:
         raise BundleRefused("not a Wardround bundle (expected a first line 'WRB1 <signature>')")
     signature = head[len(MAGIC):]
     with reading(engine) as conn:
-        rows = conn.execute(select(relays_table).where(relays_table.c.revoked_at.is_(None))).all()
+        rows = relay_store.live_relays(conn)
     for row in rows:
         expected = hmac.new(row.token_hash.encode("ascii"), payload, hashlib.sha256).hexdigest().encode("ascii")
         if hmac.compare_digest(expected, signature):
@@ -133,8 +132,7 @@ def _store(engine: Engine, ingestor: Ingestor, name: str, row: Any, doc: dict[st
     seq = int(doc["seq"])
     out = Imported(file=name, site=row.site, relay=row.name, seq=seq, results=len(doc["results"]))
     with reading(engine) as conn:
-        if conn.execute(select(relay_bundles.c.seq).where(relay_bundles.c.relay_id == row.id,
-                                                          relay_bundles.c.seq == seq)).first() is not None:
+        if relay_store.bundle_seen(conn, row.id, seq):
             out.again = True
             return out
         relay = relay_principal(conn, row.id, row.site, row.name)
@@ -157,8 +155,8 @@ def _store(engine: Engine, ingestor: Ingestor, name: str, row: Any, doc: dict[st
                             report=relays.RelayReport(backlog=backlog))
     now = datetime.now(UTC)
     with writing(engine) as conn:
-        conn.execute(insert(relay_bundles).values(relay_id=row.id, seq=seq, imported_at=now, file=name[:255],
-                                                  results=out.results))
+        relay_store.add_bundle(conn, {"relay_id": row.id, "seq": seq, "imported_at": now, "file": name[:255],
+                                      "results": out.results})
         if not ok:
             relays.touch(conn, row.id, now, relays.RelayReport(backlog=backlog))
         audit.append(conn, keys, actor=audit.local_actor(), action="relay.import",
@@ -172,7 +170,7 @@ def _refused(engine: Engine, name: str, reason: str, keys: Keyring) -> None:
     log.error("ferry: bundle %s refused whole: %s", name, reason)
     now = datetime.now(UTC)
     with writing(engine) as conn:
-        conn.execute(insert(ferry_refused).values(at=now, file=name[:255], reason=reason[:2000]))
+        relay_store.add_refused(conn, {"at": now, "file": name[:255], "reason": reason[:2000]})
         audit.append(conn, keys, actor=audit.local_actor(), action="relay.import", outcome="failed",
                      target=f"bundle:{name[:200]}", detail={"reason": reason[:500]}, at=now)
 
@@ -180,9 +178,7 @@ def _refused(engine: Engine, name: str, reason: str, keys: Keyring) -> None:
 def gaps(engine: Engine) -> list[dict[str, Any]]:
     """Per relay with bundles: the sequence numbers missing below its newest (a lost or delayed file)."""
     with reading(engine) as conn:
-        rows = conn.execute(select(relays_table.c.site, relays_table.c.name, relay_bundles.c.seq)
-                            .select_from(relay_bundles.join(relays_table))
-                            .order_by(relays_table.c.site, relays_table.c.name, relay_bundles.c.seq)).all()
+        rows = relay_store.bundle_seqs(conn)
     seen: dict[tuple[str, str], list[int]] = {}
     for site, name, seq in rows:
         seen.setdefault((site, name), []).append(int(seq))
@@ -246,9 +242,8 @@ class FerryCollector(Collector):
                                     labels=["site", "relay"])
         try:
             with reading(self.engine) as conn:
-                imported = conn.execute(select(func.count()).select_from(relay_bundles)).scalar_one()
-                refused = conn.execute(select(func.count()).select_from(ferry_refused)).scalar_one()
-                live = conn.execute(select(relays_table).where(relays_table.c.revoked_at.is_(None))).all()
+                imported, refused = relay_store.bundle_counts(conn)
+                live = relay_store.live_relays(conn)
             holes = gaps(self.engine)
         except SQLAlchemyError as exc:  # the scrape says the database is down (database_up 0); it does not fail
             log.warning("metrics: cannot read the relays: %s", type(exc).__name__)
@@ -289,13 +284,11 @@ def write_sync_bundle(engine: Engine, site: str, name: str, folder: Path) -> Pat
     from collector import fleet
 
     with reading(engine) as conn:
-        row = conn.execute(select(relays_table).where(relays_table.c.site == site, relays_table.c.name == name,
-                                                      relays_table.c.revoked_at.is_(None))).first()
+        row = relay_store.live_relay(conn, site, name)
         if row is None:
             raise BundleRefused(f"no relay {name!r} of site {site} (wardround-collector token create --relay)")
         relay = relay_principal(conn, row.id, row.site, row.name)
-        roles = {h: orjson.loads(r) for h, r in conn.execute(
-            select(fleet_hosts.c.host, fleet_hosts.c.roles).where(fleet_hosts.c.site == site))}
+        roles = {h: orjson.loads(r) for h, r in relay_store.roles(conn, site)}
     doc = relays.sync_document(engine, relay, None)
     version, current = fleet.newest(engine)
     configs = {}

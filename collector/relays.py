@@ -22,24 +22,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, insert, or_, select, update
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from checks.result import format_time, is_name
 from collector import audit
 from collector.auth import RELAY_PREFIX, Agent, AuthConflict, AuthError, hash_token, new_token
 from collector.keys import Keyring, default_keyring
+from collector.store import relays as relay_store
 from collector.store import tickets as ticket_store
 from collector.store.db import reading, writing
-from collector.store.tables import (
-    agent_token_hosts,
-    agent_tokens,
-    fleet_hosts,
-    hosts,
-    relay_batches,
-    relay_results,
-    relays,
-)
 
 if TYPE_CHECKING:
     from collector.tickets import Tickets
@@ -68,19 +60,17 @@ def create_relay_token(engine: Engine, *, site: str, name: str = DEFAULT_NAME, a
     now = datetime.now(UTC)
     try:
         with writing(engine) as conn:
-            row = conn.execute(select(relays.c.id, relays.c.revoked_at).where(
-                relays.c.site == site, relays.c.name == name)).first()
+            row = relay_store.relay_by_name(conn, site, name)
             if row is not None and row.revoked_at is None:
                 raise AuthConflict(f"site {site} has a relay {name!r} already: give this one another name "
                                    f"(--host NAME), or revoke that one's token first (token revoke --relay "
                                    f"--site {site} --host {name})")
             if row is not None:  # a revoked relay of that name comes back with a new token
-                conn.execute(update(relays).where(relays.c.id == row.id).values(
-                    token_hash=hash_token(token), revoked_at=None, created_at=now))
+                relay_store.set_relay(conn, row.id, {"token_hash": hash_token(token), "revoked_at": None,
+                                                     "created_at": now})
                 relay_id = row.id
             else:
-                relay_id = conn.execute(insert(relays).values(
-                    site=site, name=name, token_hash=hash_token(token), created_at=now)).inserted_primary_key[0]  # type: ignore[index]  # one-row INSERT: it has its key
+                relay_id = relay_store.insert_relay(conn, site=site, name=name, token_hash=hash_token(token), now=now)
             audit.append(conn, keys or default_keyring(), actor=actor or audit.local_actor(),
                          action="relay.create", target=f"relay:{site}/{name}", detail={"id": relay_id})
     except IntegrityError as exc:  # two at once
@@ -95,8 +85,7 @@ def revoke_relay(engine: Engine, *, site: str, name: str, actor: str | None = No
 
     now = datetime.now(UTC)
     with writing(engine) as conn:
-        done = conn.execute(update(relays).where(relays.c.site == site, relays.c.name == name,
-                                                 relays.c.revoked_at.is_(None)).values(revoked_at=now)).rowcount
+        done = relay_store.revoke(conn, site, name, now)
         if not done:
             raise CredentialNotFound(f"no live relay {name!r} of site {site} (see: wardround-collector host list)")
         audit.append(conn, keys or default_keyring(), actor=actor or audit.local_actor(), action="relay.revoke",
@@ -110,7 +99,7 @@ def touch(conn: Connection, relay_id: int, now: datetime, report: RelayReport) -
         values["backlog"] = report.backlog
     if report.version is not None:
         values["version"] = report.version[:64]
-    conn.execute(update(relays).where(relays.c.id == relay_id).values(**values))
+    relay_store.set_relay(conn, relay_id, values)
 
 
 def record_batch(engine: Engine, relay: Agent, *, accepted: Sequence[str], total: int, report: RelayReport,
@@ -119,11 +108,8 @@ def record_batch(engine: Engine, relay: Agent, *, accepted: Sequence[str], total
     assert relay.token_id is not None
     now = now or datetime.now(UTC)
     with writing(engine) as conn:
-        batch_id = conn.execute(insert(relay_batches).values(
-            relay_id=relay.token_id, received_at=now, via=via, seq=seq, results=total,
-            accepted=len(accepted))).inserted_primary_key[0]  # type: ignore[index]  # one-row INSERT: it has its key
-        if accepted:
-            conn.execute(insert(relay_results), [{"uid": uid, "batch_id": batch_id} for uid in accepted])
+        relay_store.add_batch(conn, {"relay_id": relay.token_id, "received_at": now, "via": via, "seq": seq,
+                                     "results": total, "accepted": len(accepted)}, accepted)
         touch(conn, relay.token_id, now, report)
 
 
@@ -135,13 +121,7 @@ def sync_document(engine: Engine, relay: Agent, report: RelayReport | None) -> d
     with writing(engine) as conn:
         if report is not None:
             touch(conn, relay.token_id, now, report)
-        rows = conn.execute(
-            select(agent_tokens.c.id, agent_tokens.c.host, agent_tokens.c.token_hash, agent_tokens.c.expires_at,
-                   agent_token_hosts.c.host.label("also_host"))
-            .select_from(agent_tokens.outerjoin(agent_token_hosts, agent_token_hosts.c.token_id == agent_tokens.c.id))
-            .where(agent_tokens.c.site == relay.site, agent_tokens.c.revoked_at.is_(None),
-                   or_(agent_tokens.c.expires_at.is_(None), agent_tokens.c.expires_at > now))
-            .order_by(agent_tokens.c.id)).all()
+        rows = relay_store.live_site_tokens(conn, relay.site, now)
     tokens: dict[int, dict[str, Any]] = {}
     for r in rows:
         if r.host not in relay.also_hosts:  # retired, awaiting approval: the collector would refuse it
@@ -157,15 +137,11 @@ def sync_document(engine: Engine, relay: Agent, report: RelayReport | None) -> d
 def list_relays(engine: Engine, site: str | None = None) -> list[dict[str, Any]]:
     """Every relay that has a live token, with its backlog, last contact and the hosts of its site."""
     with reading(engine) as conn:
-        q = select(relays).where(relays.c.revoked_at.is_(None)).order_by(relays.c.site, relays.c.name)
-        if site is not None:
-            q = q.where(relays.c.site == site)
-        rows = conn.execute(q).all()
+        rows = relay_store.live_relays(conn, site)
         counts: dict[str, int] = {}
         for r in rows:
             if r.site not in counts:
-                counts[r.site] = len(conn.execute(select(fleet_hosts.c.host).where(
-                    fleet_hosts.c.site == r.site, fleet_hosts.c.retired_at.is_(None))).all())
+                counts[r.site] = len(relay_store.live_hosts(conn, r.site))
     return [{"site": r.site, "relay": r.name, "created_at": format_time(r.created_at),
              "last_contact": format_time(r.last_contact), "never_contacted": r.last_contact is None,
              "backlog": r.backlog, "version": r.version, "site_hosts": counts[r.site]} for r in rows]
@@ -183,8 +159,7 @@ def sweep_silent(tickets: Tickets, now: datetime) -> set[tuple[str, str]]:
     """
     hidden: set[tuple[str, str]] = set()
     with reading(tickets.engine) as conn:
-        rows = conn.execute(select(relays).where(relays.c.revoked_at.is_(None),
-                                                 relays.c.last_contact.is_not(None))).all()
+        rows = relay_store.live_relays(conn, contacted=True)
     for r in rows:
         policy = tickets.policies.for_site(r.site)
         if policy.silent_grace is None:
@@ -194,8 +169,7 @@ def sweep_silent(tickets: Tickets, now: datetime) -> set[tuple[str, str]]:
             _resolve_silent(tickets, r)
             continue
         with reading(tickets.engine) as conn:
-            behind = conn.execute(select(hosts.c.host).where(
-                hosts.c.site == r.site, hosts.c.last_seen <= r.last_contact + grace)).scalars().all()
+            behind = relay_store.hosts_seen_until(conn, r.site, r.last_contact + grace)
         hidden.update((r.site, h) for h in behind)
         if r.silent_since is not None and r.silent_since >= r.last_contact:
             continue  # this silence has its ticket already
@@ -204,7 +178,7 @@ def sweep_silent(tickets: Tickets, now: datetime) -> set[tuple[str, str]]:
         tickets.open_manual(actor="system", site=r.site, host=r.name, severity=policy.silent_level, summary=summary,
                             reported_via="monitoring", check=RELAY_CHECK, item=SILENT_ITEM)
         with writing(tickets.engine) as conn:
-            conn.execute(update(relays).where(relays.c.id == r.id).values(silent_since=r.last_contact))
+            relay_store.set_relay(conn, r.id, {"silent_since": r.last_contact})
     return hidden
 
 

@@ -28,9 +28,9 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection
 
-from collector.store.tables import notify_events
+from collector.store import notify as outbox
 
 __all__ = ["EVENTS", "enqueue"]
 
@@ -61,13 +61,13 @@ def enqueue(conn: Connection, *, event: str, ticket: Mapping[str, Any], at: date
     severity = ticket["severity"]
     if isinstance(severity, bool) or not isinstance(severity, int) or not 1 <= severity <= 4:
         raise ValueError(f"ticket severity must be 1..4, got {severity!r}")
-    conn.execute(insert(notify_events).values(
-        uid=uuid.uuid4().hex,
-        event=event,
-        ticket_id=str(ticket["id"]),
-        site=str(ticket["site"]),
-        severity=severity,
-        ticket=json.dumps(dict(ticket), default=_json_default, ensure_ascii=False, sort_keys=True),
-        at=at,
-        fanned_out_at=None,
-    ))
+    outbox.add_event(conn, {
+        "uid": uuid.uuid4().hex,
+        "event": event,
+        "ticket_id": str(ticket["id"]),
+        "site": str(ticket["site"]),
+        "severity": severity,
+        "ticket": json.dumps(dict(ticket), default=_json_default, ensure_ascii=False, sort_keys=True),
+        "at": at,
+        "fanned_out_at": None,
+    })

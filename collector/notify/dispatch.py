@@ -81,21 +81,18 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, exists, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine
 
 from collector.notify.base import Outgoing, PermanentError, RateLimited, Sender, TransientError
 from collector.notify.config import ROBOT_TYPES, Channel, NotifyConfig, RetryPolicy
 from collector.notify.messages import LIMITS, DigestItem, Message, render, render_digest
 from collector.notify.routing import route
+from collector.store import notify as outbox
 from collector.store.db import DatabaseClock, reading, time_on, writing
 from collector.store.errors import classify, describe
-from collector.store.tables import notify_deliveries as D
-from collector.store.tables import notify_events as E
-from collector.store.tables import notify_robots as R
 
 __all__ = ["DIGEST_MAX", "Dispatcher", "LEASE", "build_senders", "dispatch_due", "fan_out", "next_delay"]
 
@@ -108,8 +105,6 @@ WINDOW_PAD = 0.10  # a rate window counts this much longer ...
 WINDOW_PAD_MAX_S = 2.0  # ... but at most this many seconds
 
 Clock = Callable[[], datetime]
-_EARLIER = D.alias("earlier")
-_EARLIER_EVENT = E.alias("earlier_event")
 
 
 def next_delay(policy: RetryPolicy, attempts: int, rng: random.Random) -> float:
@@ -135,19 +130,15 @@ def fan_out(engine: Engine, now: datetime | Clock, config: NotifyConfig) -> int:
     created = 0
     while True:
         with reading(engine) as conn:
-            ids = conn.execute(select(E.c.id).where(E.c.fanned_out_at.is_(None))
-                               .order_by(E.c.id).limit(FANOUT_BATCH)).scalars().all()
+            ids = outbox.unrouted_ids(conn, FANOUT_BATCH)
         if not ids:
             return created
         for event_id in ids:
             with writing(engine) as conn:
                 at = time_on(clock, conn)
-                won = conn.execute(update(E).where(E.c.id == event_id, E.c.fanned_out_at.is_(None))
-                                   .values(fanned_out_at=at)).rowcount
-                if won != 1:
+                if not outbox.mark_fanned_out(conn, event_id, at):
                     continue
-                row = conn.execute(select(E.c.event, E.c.site, E.c.severity, E.c.at, E.c.ticket_id)
-                                   .where(E.c.id == event_id)).one()
+                row = outbox.event(conn, event_id)
                 if (at - row.at).total_seconds() > config.retry.max_age_s:
                     # e.g. events kept while notifications were not configured: never flood
                     # people with stale news, but say so
@@ -156,9 +147,9 @@ def fan_out(engine: Engine, now: datetime | Clock, config: NotifyConfig) -> int:
                     continue
                 targets = route(config.routes, site=row.site, severity=row.severity, event=row.event)
                 for channel, language in targets:
-                    conn.execute(insert(D).values(
-                        event_id=event_id, channel=channel, ticket_id=row.ticket_id, language=language,
-                        state="pending", attempts=0, created_at=at, next_at=at))
+                    outbox.add_delivery(conn, {"event_id": event_id, "channel": channel, "ticket_id": row.ticket_id,
+                                               "language": language, "state": "pending", "attempts": 0,
+                                               "created_at": at, "next_at": at})
                 created += len(targets)
                 if not targets:
                     log.debug("notification event %s (%s, %s, level %s) matches no route",
@@ -216,42 +207,6 @@ class _Lost(Exception):
     """Another dispatcher changed a candidate between our read and our update."""
 
 
-def _due(channel: str, now: datetime) -> Any:
-    return and_(D.c.channel == channel, D.c.state == "pending", D.c.next_at <= now,
-                or_(D.c.claimed_until.is_(None), D.c.claimed_until < now))
-
-
-def _in_order(now: datetime, *, digest: bool) -> Any:
-    """No earlier event of the ticket waits on this channel (a digest may carry earlier free ones)."""
-    earlier = [_EARLIER.c.channel == D.c.channel, _EARLIER.c.ticket_id == D.c.ticket_id,
-               _EARLIER.c.state == "pending", _EARLIER.c.event_id < D.c.event_id]
-    if digest:  # an earlier one that is due and free is in the same digest, before it
-        earlier.append(or_(_EARLIER.c.next_at > now, _EARLIER.c.claimed_until >= now))
-    unrouted = exists().where(_EARLIER_EVENT.c.ticket_id == D.c.ticket_id, _EARLIER_EVENT.c.id < D.c.event_id,
-                              _EARLIER_EVENT.c.fanned_out_at.is_(None))
-    return and_(~exists().where(*earlier), ~unrouted)
-
-
-_COLUMNS = (D.c.id, D.c.channel, D.c.language, D.c.attempts, D.c.created_at, D.c.ticket_id,
-            E.c.uid, E.c.event, E.c.ticket, E.c.at)
-
-
-def _robot(conn: Connection, key: str, *, lock: bool) -> Any | None:
-    """The receiver's row; ``lock``: created if missing and locked, so claims on it queue."""
-    if lock:
-        conn.execute(_insert_ignore(conn, key))
-    q = select(R).where(R.c.key == key)
-    if lock and conn.dialect.name == "postgresql":
-        q = q.with_for_update()
-    return conn.execute(q).first()
-
-
-def _insert_ignore(conn: Connection, key: str) -> Any:
-    ins = (postgresql.insert(R) if conn.dialect.name == "postgresql" else sqlite.insert(R)).values(
-        key=key, blocked_until=None, recent="[]", updated_at=datetime.now(UTC))
-    return ins.on_conflict_do_nothing(index_elements=["key"])
-
-
 def _claim(engine: Engine, clock: Clock, worker: str, ch: Channel, config: NotifyConfig) -> _Claim | _Wait | None:
     """Claim the next work of channel ``ch``: a claim, a wait (paced or blocked), or None (nothing due)."""
     for _ in range(5):  # lost races: another dispatcher took a candidate
@@ -266,7 +221,7 @@ def _claim(engine: Engine, clock: Clock, worker: str, ch: Channel, config: Notif
 def _claim_in(conn: Connection, clock: Clock, worker: str, ch: Channel, config: NotifyConfig
               ) -> _Claim | _Wait | None:
     paced = bool(ch.rates)
-    robot = _robot(conn, pace_key(ch), lock=paced)  # paced: locked, claims on this receiver queue here
+    robot = outbox.robot(conn, pace_key(ch), lock=paced)  # paced: locked, claims on this receiver queue here
     now = time_on(clock, conn)
     if robot is not None and robot.blocked_until is not None and robot.blocked_until > now:
         return _Wait()
@@ -279,31 +234,22 @@ def _claim_in(conn: Connection, clock: Clock, worker: str, ch: Channel, config: 
         if room is None:
             return _Wait()
         if ch.type in ROBOT_TYPES:
-            waiting = conn.execute(select(func.count()).select_from(
-                select(D.c.id).where(_due(ch.name, now), _in_order(now, digest=True))
-                .limit(max(room, 1) + 1).subquery())).scalar_one()
+            waiting = outbox.due_count(conn, ch.name, now, limit=max(room, 1) + 1)
             digest = waiting > 1 and waiting > room  # one by one would use more than the burst left
-    q = select(*_COLUMNS).join(E, E.c.id == D.c.event_id).where(_due(ch.name, now), _in_order(now, digest=digest))
-    if digest:
-        q = q.order_by(D.c.event_id).limit(DIGEST_MAX)
-    else:
-        q = q.order_by(D.c.next_at, D.c.event_id).limit(1)
-        if conn.dialect.name == "postgresql" and not paced:  # concurrent claimers spread over rows
-            q = q.with_for_update(skip_locked=True, of=D)
-    rows = list(conn.execute(q))
+    # not paced: concurrent claimers spread over rows (SKIP LOCKED on PostgreSQL)
+    rows = outbox.due_deliveries(conn, ch.name, now, digest=digest, limit=DIGEST_MAX if digest else 1,
+                                 skip_locked=not paced)
     if not rows:
         return None
     if digest:
         rows = _fitting(ch, rows, config)
     ids = [r.id for r in rows]
-    won = conn.execute(update(D).where(D.c.id.in_(ids), _due(ch.name, now))
-                       .values(claimed_by=worker, claimed_until=now + LEASE)).rowcount
+    won = outbox.claim(conn, ids, ch.name, now, worker=worker, until=now + LEASE)
     if won != len(ids):
         raise _Lost()
     if paced:
         assert robot is not None
-        conn.execute(update(R).where(R.c.key == robot.key)
-                     .values(recent=json.dumps([*recent, now.timestamp()]), updated_at=now))
+        outbox.set_recent(conn, robot.key, [*recent, now.timestamp()], now)
     return _Claim(ch, rows, digest, now)
 
 
@@ -353,15 +299,9 @@ class Bookkeeping:
 
 def _record(engine: Engine, outcome: _Outcome) -> None:
     with writing(engine) as conn:
-        done = conn.execute(update(D).where(D.c.id.in_(outcome.ids), D.c.claimed_by == outcome.worker)
-                            .values(claimed_by=None, claimed_until=None, attempts=D.c.attempts + 1,
-                                    **outcome.values)).rowcount
+        done = outbox.finish(conn, outcome.ids, outcome.worker, outcome.values)
         if outcome.block is not None:
-            key, until = outcome.block
-            conn.execute(_insert_ignore(conn, key))
-            conn.execute(update(R).where(R.c.key == key, or_(R.c.blocked_until.is_(None),
-                                                             R.c.blocked_until < until))
-                         .values(blocked_until=until, updated_at=until))
+            outbox.block_robot(conn, *outcome.block)
     if done != len(outcome.ids):
         log.warning("notification deliveries %s: our claim expired before the outcome was recorded; "
                     "another dispatcher may send %d of them again", outcome.ids, len(outcome.ids) - done)

@@ -49,7 +49,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection
 
 from checks._units import format_bytes
 from collector.policy import SitePolicy
@@ -58,7 +58,6 @@ from collector.records.measure import metric_value, metrics_of
 from collector.records.model import Section, Verdict, verdict_of_status, worse
 from collector.records.service import Period, containing_period
 from collector.store import records as store
-from collector.store.tables import tickets
 from collector.terms import say_term
 
 __all__ = ["ASPECTS", "DRILL_CHECK", "annual_drills", "annual_hygiene", "drills_section", "hygiene_section"]
@@ -331,10 +330,7 @@ def drills_section(conn: Connection, site: str, start: datetime, end: datetime, 
 def annual_hygiene(conn: Connection, site: str, start: datetime, end: datetime, lang: str) -> tuple[Section, int]:
     """The annual report's ``hygiene`` counts, and how many servers had a finding at the year's end."""
     items = store.period_items(conn, site, start, end, ASPECTS)
-    opened: dict[str, int] = dict(conn.execute(
-        select(tickets.c.check, func.count()).where(tickets.c.site == site, tickets.c.check.in_(ASPECTS),
-                                                    tickets.c.opened_at >= start, tickets.c.opened_at < end)
-        .group_by(tickets.c.check)).all())
+    opened = store.tickets_opened(conn, site, ASPECTS, start, end)
     rows: Cells = []
     flagged: set[str] = set()
     for check in ASPECTS:

@@ -58,6 +58,7 @@ __all__ = [
     "SiteHost",
     "site_hosts",
     "sites",
+    "tickets_opened",
 ]
 
 # A status's severity (Status.severity) for "the worst in the period": CRITICAL > UNKNOWN > WARNING > OK.
@@ -221,6 +222,15 @@ def period_tickets(conn: Connection, site: str, start: datetime, end: datetime) 
             within(tickets.c.resolved_at)),
     ).order_by(tickets.c.opened_at, tickets.c.id)
     return list(conn.execute(q))
+
+
+def tickets_opened(conn: Connection, site: str, checks: Sequence[str], start: datetime,
+                   end: datetime) -> dict[str, int]:
+    """How many tickets of each of ``checks`` were opened at ``site`` in [start, end)."""
+    return {check: int(n) for check, n in conn.execute(
+        select(tickets.c.check, func.count()).where(tickets.c.site == site, tickets.c.check.in_(checks),
+                                                    tickets.c.opened_at >= start, tickets.c.opened_at < end)
+        .group_by(tickets.c.check)).all()}
 
 
 def _insert(conn: Connection, table: Any) -> Any:
