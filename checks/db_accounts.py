@@ -74,6 +74,7 @@ from typing import Any
 
 from checks import _odbc
 from checks.context import CheckContext
+from checks.messages import fit_summary, say
 from checks.params import Duration
 from checks.result import Metric, Result, Status
 
@@ -196,31 +197,31 @@ LOOPBACK = ("127.0.0.1", "::1", "127.0.0.0", "localhost")
 
 # --------------------------------------------------------------------------- results
 
-STANDARDS = {
-    "sa": "sa disabled (or Windows authentication only)",
-    "policy_off": "CHECK_POLICY on for every enabled SQL login",
-    "empty_password": "no login with an empty password",
-    "trust": "no trust authentication in pg_hba.conf",
-    "no_password": "every login role has a password",
-    "anonymous": "no anonymous accounts",
-    "root_any_host": "root not allowed from any host",
-}
+HBA = "pg_hba.conf"
+
+
+def _standard(what: str) -> str:
+    """The standard of item ``what`` (sa, policy_off, empty_password, trust, no_password, anonymous,
+    root_any_host): the key ``db_accounts.standard.<what>``."""
+    return say(f"db_accounts.standard.{what}", file=HBA)
 
 
 def _finding(engine: str, what: str, status: Status, summary: str, names: list[str],
              details: Mapping[str, Any]) -> Result:
-    return Result(check=NAME, item=f"{engine}/{what}", status=status, summary=summary[:1000],
-                  standard=STANDARDS[what], metrics=(Metric("accounts", float(len(names)), "count", min=0),),
-                  details={**details, "accounts": names[:MAX_NAMES]})
+    return Result(check=NAME, item=f"{engine}/{what}", status=status, summary=fit_summary(summary),
+                  standard=_standard(what), metrics=(Metric("accounts", float(len(names)), "count", min=0),),
+                  details={**details, "accounts": [str.__str__(n) for n in names[:MAX_NAMES]]})
 
 
 def _unknown(engine: str, what: str, summary: str, details: Mapping[str, Any]) -> Result:
-    return Result(check=NAME, item=f"{engine}/{what}", status=Status.UNKNOWN, summary=summary[:1000],
-                  standard=STANDARDS[what], details=dict(details))
+    return Result(check=NAME, item=f"{engine}/{what}", status=Status.UNKNOWN, summary=fit_summary(summary),
+                  standard=_standard(what), details=dict(details))
 
 
 def _listed(names: list[str]) -> str:
-    return ", ".join(names[:12]) + (f" (+{len(names) - 12} more)" if len(names) > 12 else "")
+    """The first 12 names, and how many more (names are identifiers: one argument)."""
+    shown = ", ".join(names[:12])
+    return say("db_accounts.more", names=shown, more=len(names) - 12) if len(names) > 12 else shown
 
 
 def _truthy(v: Any) -> bool:
@@ -241,38 +242,34 @@ def judge_sqlserver(rows: list[dict[str, Any]], params: DbAccountsParams) -> lis
     enabled = [r for r in rows if not _truthy(r.get("is_disabled"))]
     sa = next((r for r in rows if _truthy(r.get("is_sa"))), None)
     if windows_only:
-        results.append(_finding(e, "sa", Status.OK, "Windows authentication only: SQL logins (sa included) "
-                                                     "cannot log in", [], {**base, "windows_auth_only": True}))
+        results.append(_finding(e, "sa", Status.OK, say("db_accounts.sa_windows_only"), [],
+                                {**base, "windows_auth_only": True}))
     elif sa is None:
-        results.append(_unknown(e, "sa", "the sa login (SID 0x01) is not visible to this login", base))
+        results.append(_unknown(e, "sa", say("db_accounts.sa_not_visible", sid="0x01"), base))
     elif _truthy(sa.get("is_disabled")):
-        results.append(_finding(e, "sa", Status.OK, f"sa ({sa['login_name']}) is disabled", [], base))
+        results.append(_finding(e, "sa", Status.OK, say("db_accounts.sa_disabled", login=str(sa["login_name"])),
+                                [], base))
     else:
-        results.append(_finding(e, "sa", Status.WARNING,
-                                f"sa is enabled (as {sa['login_name']}) and the server accepts SQL logins",
+        results.append(_finding(e, "sa", Status.WARNING, say("db_accounts.sa_enabled", login=str(sa["login_name"])),
                                 [str(sa["login_name"])], base))
     if rows and not _truthy(first.get("sees_all_logins")):
-        results.append(_unknown(e, "policy_off", "this login sees only itself and sa: grant VIEW ANY DEFINITION "
-                                                 "to judge every SQL login", base))
+        results.append(_unknown(e, "policy_off", say("db_accounts.policy_not_visible"), base))
     else:
         off = [str(r["login_name"]) for r in enabled if not _truthy(r.get("is_policy_checked"))]
         results.append(_finding(e, "policy_off", Status.WARNING if off else Status.OK,
-                                f"{len(off)} enabled SQL login(s) with CHECK_POLICY off (no password rules): "
-                                f"{_listed(off)}" if off else
-                                f"CHECK_POLICY on for all {len(enabled)} enabled SQL logins", off, base))
+                                say("db_accounts.policy_off", n=len(off), names=_listed(off)) if off else
+                                say("db_accounts.policy_on", n=len(enabled)), off, base))
     if params.blank_passwords:
         if rows and any(r.get("empty_password") is None for r in enabled):
-            results.append(_unknown(e, "empty_password", "password hashes are not visible to this login: blank "
-                                                         "passwords need CONTROL SERVER (or set blank_passwords: "
-                                                         "false)", base))
+            results.append(_unknown(e, "empty_password",
+                                    say("db_accounts.hashes_not_visible", setting="blank_passwords: false"), base))
         else:
             blank = [str(r["login_name"]) for r in enabled if _truthy(r.get("empty_password"))]
             disabled = [str(r["login_name"]) for r in rows
                         if _truthy(r.get("is_disabled")) and _truthy(r.get("empty_password"))]
             results.append(_finding(e, "empty_password", Status.CRITICAL if blank else Status.OK,
-                                    f"{len(blank)} enabled SQL login(s) with a blank password: {_listed(blank)}"
-                                    if blank else f"no enabled SQL login with a blank password "
-                                                  f"({len(enabled)} enabled)",
+                                    say("db_accounts.blank", n=len(blank), names=_listed(blank)) if blank
+                                    else say("db_accounts.no_blank", n=len(enabled)),
                                     blank, {**base, "disabled_with_blank_password": disabled}))
     return results
 
@@ -292,29 +289,28 @@ def judge_pg_hba(rows: list[dict[str, Any]]) -> Result:
     local: list[str] = []
     errors: list[str] = []
     for r in rows:
-        where = f"line {r.get('line_number')}"
         if r.get("error"):
-            errors.append(f"{where}: {r['error']}")
+            errors.append(say("db_accounts.hba_line", line=str(r.get("line_number")), text=str(r["error"])))
             continue
-        label = (f"{where}: {r.get('type')} {r.get('databases')} {r.get('users')}"
-                 + (f" {r.get('address')}" if r.get("address") else "") + " trust")
+        rule = (f"{r.get('type')} {r.get('databases')} {r.get('users')}"
+                + (f" {r.get('address')}" if r.get("address") else "") + " trust")  # the file's own words
+        label = say("db_accounts.hba_line", line=str(r.get("line_number")), text=rule)
         lines.append({"line": r.get("line_number"), "type": r.get("type"), "databases": r.get("databases"),
                       "users": r.get("users"), "address": r.get("address"), "netmask": r.get("netmask")})
         if str(r.get("type")) == "local" or _loopback(r.get("address")):
             local.append(label)
         else:
             network.append(label)
-    details = {"engine": e, "source": "pg_hba_file_rules", "trust_lines": lines, "errors": errors}
+    details = {"engine": e, "source": "pg_hba_file_rules", "trust_lines": lines,
+               "errors": [str.__str__(x) for x in errors]}
     if network:
-        return _finding(e, "trust", Status.CRITICAL,
-                        f"trust over the network (anyone from there connects without a password): "
-                        f"{'; '.join(network[:6])}", network + local, details)
+        return _finding(e, "trust", Status.CRITICAL, say("db_accounts.trust_network", lines=network[:6]),
+                        network + local, details)
     if local or errors:
-        parts = ([f"trust on local connections (any local user connects without a password): "
-                  f"{'; '.join(local[:6])}"] if local else []) + \
-                ([f"pg_hba.conf has errors: {'; '.join(errors[:3])}"] if errors else [])
-        return _finding(e, "trust", Status.WARNING, "; ".join(parts), local, details)
-    return _finding(e, "trust", Status.OK, "no trust line in pg_hba.conf", [], details)
+        parts = ([say("db_accounts.trust_local", lines=local[:6])] if local else []) + \
+                ([say("db_accounts.hba_errors", file=HBA, errors=errors[:3])] if errors else [])
+        return _finding(e, "trust", Status.WARNING, say("results.joined", parts=parts), local, details)
+    return _finding(e, "trust", Status.OK, say("db_accounts.no_trust", file=HBA), [], details)
 
 
 def judge_pg_roles(rows: list[dict[str, Any]], params: DbAccountsParams, source: str) -> Result:
@@ -326,14 +322,16 @@ def judge_pg_roles(rows: list[dict[str, Any]], params: DbAccountsParams, source:
                "superusers": supers}
     if names:
         return _finding(e, "no_password", Status.WARNING,
-                        f"{len(names)} login role(s) without a password (they log in wherever pg_hba.conf does "
-                        f"not ask for one): {_listed(names)}", names, details)
-    return _finding(e, "no_password", Status.OK, "every login role has a password"
-                    + (f" (except {', '.join(details['allowed'])}, allowed)" if details["allowed"] else ""),
-                    [], details)
+                        say("db_accounts.roles_without_password", n=len(names), file=HBA, names=_listed(names)),
+                        names, details)
+    allowed_names = ", ".join(details["allowed"])
+    return _finding(e, "no_password", Status.OK,
+                    say("db_accounts.roles_all_except", names=allowed_names) if allowed_names
+                    else say("db_accounts.standard.no_password"), [], details)
 
 
-_PG_GRANT_HINT = "run deploy/postgresql-least-privilege.sql for this login"
+def _pg_grant_hint(error: str) -> str:
+    return say("db_accounts.pg_grant", error=error, script="deploy/postgresql-least-privilege.sql")
 
 
 def _postgresql(params: DbAccountsParams, q: _odbc.Query) -> list[Result]:
@@ -342,7 +340,7 @@ def _postgresql(params: DbAccountsParams, q: _odbc.Query) -> list[Result]:
     try:
         results.append(judge_pg_hba(q(PG_HBA, what="pg_hba_file_rules")))
     except _odbc.QueryFailed as exc:
-        results.append(_unknown(e, "trust", f"{exc.summary} ({_PG_GRANT_HINT})", {"engine": e}))
+        results.append(_unknown(e, "trust", _pg_grant_hint(exc.summary), {"engine": e}))
     [access] = q(PG_ACCESS, what="pg_roles") or [{}]
     try:
         if _truthy(access.get("has_helper")):
@@ -350,10 +348,10 @@ def _postgresql(params: DbAccountsParams, q: _odbc.Query) -> list[Result]:
         elif _truthy(access.get("is_superuser")):
             rows, source = q(PG_ROLES_AUTHID, what="pg_authid"), "pg_authid"
         else:
-            raise _odbc.QueryFailed("login roles without a password: pg_authid is readable by superusers only")
+            raise _odbc.QueryFailed(say("db_accounts.superusers_only", table="pg_authid"))
         results.append(judge_pg_roles(rows, params, source))
     except _odbc.QueryFailed as exc:
-        results.append(_unknown(e, "no_password", f"{exc.summary} ({_PG_GRANT_HINT})", {"engine": e}))
+        results.append(_unknown(e, "no_password", _pg_grant_hint(exc.summary), {"engine": e}))
     return results
 
 
@@ -375,14 +373,15 @@ def judge_mysql(rows: list[dict[str, Any]], source: str) -> list[Result]:
     root_hosts = sorted({str(r.get("host_name")) for r in live if r.get("user_name") == "root"})
     return [
         _finding(e, "empty_password", Status.CRITICAL if empty else Status.OK,
-                 f"{len(empty)} account(s) with an empty password: {_listed(empty)}" if empty
-                 else f"no account with an empty password ({len(live)} accounts)", empty, base),
+                 say("db_accounts.empty", n=len(empty), names=_listed(empty)) if empty
+                 else say("db_accounts.no_empty", n=len(live)), empty, base),
         _finding(e, "anonymous", Status.CRITICAL if anonymous else Status.OK,
-                 f"anonymous account(s): any user name is accepted from {_listed(anonymous)}" if anonymous
-                 else "no anonymous account", anonymous, base),
+                 say("db_accounts.anonymous", names=_listed(anonymous)) if anonymous
+                 else say("db_accounts.no_anonymous"), anonymous, base),
         _finding(e, "root_any_host", Status.WARNING if root_any else Status.OK,
-                 f"root may log in from any host: {_listed(root_any)}" if root_any
-                 else f"root only from {', '.join(root_hosts) or 'nowhere'}", root_any,
+                 say("db_accounts.root_any_host", names=_listed(root_any)) if root_any
+                 else say("db_accounts.root_only_from", hosts=", ".join(root_hosts)) if root_hosts
+                 else say("db_accounts.root_nowhere"), root_any,
                  {**base, "root_hosts": root_hosts}),
     ]
 
@@ -394,8 +393,9 @@ def _mysql(params: DbAccountsParams, q: _odbc.Query) -> list[Result]:
     try:
         rows = q(sql, what=table)
     except _odbc.QueryFailed as exc:
-        hint = f"grant SELECT on {table} (deploy/mysql-least-privilege.sql)"
-        return [_unknown("mysql", what, f"{exc.summary} ({hint})", {"engine": "mysql", "source": table})
+        hint = say("db_accounts.mysql_grant", error=exc.summary, table=table,
+                   script="deploy/mysql-least-privilege.sql")
+        return [_unknown("mysql", what, hint, {"engine": "mysql", "source": table})
                 for what in ("empty_password", "anonymous", "root_any_host")]
     return judge_mysql(rows, table)
 
@@ -414,7 +414,7 @@ def run(params: DbAccountsParams, ctx: CheckContext, *,
     except _odbc.DbError as exc:
         log.info("db_accounts: %s", exc.summary)
         return [Result(check=NAME, item="connection", status=Status.CRITICAL,
-                       summary=f"{params.engine}: {exc.summary}")]
+                       summary=say("db_accounts.cannot_connect", engine=params.engine, error=exc.summary))]
     q = _odbc.Query(conn, password)
     try:
         if params.engine == "sqlserver":

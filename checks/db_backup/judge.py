@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from checks.db_backup.params import NAME
-from checks.messages import Said, say
+from checks.messages import Said, fit_summary, say
 from checks.result import Message, Metric, Result, Status
 
 
@@ -118,10 +118,6 @@ def labelled(label: str, text: str) -> str:
     """``label: text`` as a message (the label once in front of a finding)."""
     return say("db_backup.labelled", label=label, text=text)
 
-
-def fit_summary(text: str) -> str:
-    """A summary within the wire's 1,000 characters (a keyed text keeps its key when it fits)."""
-    return text if len(text) <= 1000 else text[:1000]
 
 
 def server_time(dt: datetime | None) -> str:

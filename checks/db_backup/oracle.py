@@ -12,7 +12,6 @@ from checks.db_backup.judge import (
     Seen,
     age_or_inf,
     as_float,
-    fit_summary,
     jsonable,
     judge_backup,
     labelled,
@@ -20,7 +19,7 @@ from checks.db_backup.judge import (
     short,
 )
 from checks.db_backup.params import NAME, DbBackupParams, Query
-from checks.messages import say
+from checks.messages import fit_summary, say
 from checks.result import Result, Status
 
 #: Oracle: RMAN sessions of the last ``?`` days.  Source: docs.oracle.com V$RMAN_BACKUP_JOB_DETAILS.

@@ -13,7 +13,6 @@ from checks.db_backup.judge import (
     Seen,
     as_bool,
     as_float,
-    fit_summary,
     jsonable,
     judge_backup,
     labelled,
@@ -22,7 +21,7 @@ from checks.db_backup.judge import (
     unlabelled,
 )
 from checks.db_backup.params import NAME, DbBackupParams, Query
-from checks.messages import say
+from checks.messages import fit_summary, say
 from checks.result import Metric, Result, Status
 
 #: SQL Server: who the instance is and what it can do.  ``@@SERVERNAME`` comes from

@@ -36,9 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from checks._units import LANGUAGES, _num, format_bytes, format_seconds
-from checks.result import MAX_MESSAGE_DEPTH, Message, MessageArg
+from checks.result import MAX_MESSAGE_DEPTH, MAX_SUMMARY_LEN, Message, MessageArg
 
-__all__ = ["KINDS", "LANGUAGES", "Said", "catalogue", "placeholders", "render", "say", "text_of"]
+__all__ = ["KINDS", "LANGUAGES", "Said", "catalogue", "fit_summary", "placeholders", "render", "say", "text_of"]
 
 log = logging.getLogger(__name__)
 _DIR = Path(__file__).resolve().parent
@@ -209,6 +209,12 @@ def text_of(fallback: str, message: Message | None, lang: str) -> str:
     """What a person reads: ``message`` in ``lang``, else ``fallback`` (the English summary)."""
     text = render(message, lang)
     return fallback if text is None else text
+
+
+def fit_summary(text: str, limit: int = MAX_SUMMARY_LEN) -> str:
+    """A summary within the wire's 1,000 characters: a keyed text keeps its key when it fits
+    (a text cut short is the plain English text)."""
+    return text if len(text) <= limit else str.__str__(text)[:limit]
 
 
 def placeholders(template: str) -> dict[str, str]:

@@ -20,6 +20,7 @@ import pytest
 from checks import db_accounts
 from checks.catalogue import get_check
 from checks.context import CheckContext
+from checks.messages import render
 from checks.params import ParamError, parse_params
 from checks.result import Result, Status
 from tests.checks.db_servers import (  # noqa: F401  (pytest fixtures)
@@ -180,6 +181,8 @@ def test_postgresql_least_privilege_first_unknown_then_judged_after_the_deploy_s
     # initdb --auth-local=trust: the socket lines trust every local user
     assert trust.status is Status.WARNING, trust.summary
     assert trust.summary.startswith("trust on local connections (any local user connects without a password): ")
+    assert render(trust.message, "zh_CN").startswith("本机连接使用 trust 认证（任何本机用户都不需要密码即可连接）：第 ")
+    assert render(trust.standard_message, "zh_CN") == "pg_hba.conf 中没有 trust 认证"
     assert all(line["type"] == "local" for line in trust.details["trust_lines"])
     roles = r["postgresql/no_password"]
     assert roles.status is Status.OK and roles.details["source"] == "helper"
