@@ -53,6 +53,7 @@ from typing import Any
 
 from checks import _windows
 from checks.context import CheckContext
+from checks.messages import fit_summary, listed, say
 from checks.params import Duration
 from checks.result import Metric, Result, Status
 
@@ -78,23 +79,18 @@ class AccountsParams:
 
 
 STANDARDS = {
-    "empty_password": "no account without a password",
-    "administrators": "no administrators besides the built-in ones",
-    "guest": "Guest account disabled",
-    "password_never_expires": "passwords expire",
+    "empty_password": say("accounts.standard.empty_password"),
+    "administrators": say("accounts.standard.administrators"),
+    "guest": say("accounts.standard.guest"),
+    "password_never_expires": say("accounts.standard.password_never_expires"),
 }
 
 
 def _result(item: str, status: Status, summary: str, names: list[str], details: dict[str, Any],
             extra: tuple[Metric, ...] = ()) -> Result:
-    return Result(check=NAME, item=item, status=status, summary=summary[:1000], standard=STANDARDS[item],
+    return Result(check=NAME, item=item, status=status, summary=fit_summary(summary), standard=STANDARDS[item],
                   metrics=(Metric("accounts", float(len(names)), "count", min=0), *extra),
                   details={**details, "accounts": names[:MAX_NAMES]})
-
-
-def _listed(names: list[str]) -> str:
-    shown = ", ".join(names[:12])
-    return shown + (f" (+{len(names) - 12} more)" if len(names) > 12 else "")
 
 
 def _matches(name: str, patterns: tuple[str, ...]) -> bool:
@@ -134,10 +130,9 @@ def read_linux_accounts(root: str = "/") -> tuple[list[LinuxAccount], str]:
                 if len(parts) >= 2:
                     shadow[parts[0]] = parts
     except PermissionError:
-        shadow_error = ("cannot read /etc/shadow: permission denied (run the agent as root, or on "
-                        "Debian/Ubuntu add its user to the group shadow)")
+        shadow_error = say("accounts.shadow_denied", path="/etc/shadow", group="shadow")
     except OSError as exc:
-        shadow_error = f"cannot read /etc/shadow: {exc.strerror or exc}"
+        shadow_error = say("accounts.unreadable", path="/etc/shadow", error=exc.strerror or str(exc))
     out: list[LinuxAccount] = []
     for parts in passwd:
         if len(parts) < 7 or not parts[2].lstrip("-").isdigit():
@@ -169,38 +164,36 @@ def judge_linux(accounts: list[LinuxAccount], shadow_error: str, params: Account
     if shadow_error:
         for item in ("empty_password", "password_never_expires"):
             results.append(Result(check=NAME, item=item, status=Status.UNKNOWN, standard=STANDARDS[item],
-                                  summary=shadow_error, details={**base, "error": shadow_error}))
+                                  summary=shadow_error, details={**base, "error": str.__str__(shadow_error)}))
     else:
         empty = [a.name for a in accounts if a.password == "empty"]
         if empty:
             shells = {a.name: a.shell for a in accounts if a.password == "empty"}
             results.append(_result("empty_password", Status.CRITICAL,
-                                   f"{len(empty)} account(s) with an empty password (no password needed to "
-                                   f"log in): {_listed(empty)}", empty, {**base, "shells": shells}, (login,)))
+                                   say("accounts.empty", n=len(empty), names=listed(empty)), empty,
+                                   {**base, "shells": shells}, (login,)))
         else:
-            results.append(_result("empty_password", Status.OK,
-                                   f"no account with an empty password ({len(accounts)} accounts)", [], base,
-                                   (login,)))
+            results.append(_result("empty_password", Status.OK, say("accounts.no_empty", n=len(accounts)), [],
+                                   base, (login,)))
         never = [a.name for a in usable if (a.max_days is None or a.max_days >= NEVER)
                  and not _matches(a.name, params.never_expire_ok)]
         if never:
             results.append(_result("password_never_expires", Status.WARNING,
-                                   f"{len(never)} account(s) whose password never expires (max days "
-                                   f"empty or {NEVER}): {_listed(never)}", never, base))
+                                   say("accounts.never_expires", n=len(never), never=NEVER, names=listed(never)),
+                                   never, base))
         else:
-            results.append(_result("password_never_expires", Status.OK,
-                                   f"every password that can log in expires ({len(usable)} with a password)",
+            results.append(_result("password_never_expires", Status.OK, say("accounts.all_expire", n=len(usable)),
                                    [], base))
     extra = [a.name for a in accounts if a.uid == 0 and a.name != "root" and a.name not in params.admins]
     allowed = [a.name for a in accounts if a.uid == 0 and a.name != "root" and a.name in params.admins]
     if extra:
         results.append(_result("administrators", Status.CRITICAL,
-                               f"{len(extra)} account(s) besides root with UID 0 (full root rights): "
-                               f"{_listed(extra)}", extra, {**base, "allowed": allowed}))
+                               say("accounts.uid0", n=len(extra), names=listed(extra)), extra,
+                               {**base, "allowed": allowed}))
     else:
         results.append(_result("administrators", Status.OK,
-                               "only root has UID 0" + (f" (and {', '.join(allowed)}, allowed)" if allowed else ""),
-                               [], {**base, "allowed": allowed}))
+                               say("accounts.only_root_allowed", names=", ".join(allowed)) if allowed
+                               else say("accounts.only_root"), [], {**base, "allowed": allowed}))
     return results
 
 
@@ -237,7 +230,7 @@ def _rid(sid: Any) -> int | None:
 
 def judge_windows(data: Any, params: AccountsParams) -> list[Result]:
     if not isinstance(data, dict):
-        return [Result(check=NAME, item="", status=Status.UNKNOWN, summary="PowerShell printed no object")]
+        return [Result(check=NAME, item="", status=Status.UNKNOWN, summary=say("accounts.no_object"))]
     users = [u for u in _windows.as_list(data.get("Users")) if isinstance(u, dict)]
     base = {"source": "Get-LocalUser, Get-LocalGroupMember"}
     enabled = [u for u in users if u.get("Enabled") is True]
@@ -245,26 +238,24 @@ def judge_windows(data: Any, params: AccountsParams) -> list[Result]:
     no_pw = [str(u.get("Name")) for u in enabled if u.get("PasswordRequired") is False]
     if no_pw:
         results.append(_result("empty_password", Status.CRITICAL,
-                               f"{len(no_pw)} enabled account(s) whose password is not required (it may be "
-                               f"empty): {_listed(no_pw)}", no_pw, base))
+                               say("accounts.not_required", n=len(no_pw), names=listed(no_pw)), no_pw, base))
     else:
-        results.append(_result("empty_password", Status.OK,
-                               f"every enabled account requires a password ({len(enabled)} enabled)", [], base))
+        results.append(_result("empty_password", Status.OK, say("accounts.all_required", n=len(enabled)), [],
+                               base))
     guests = [u for u in users if _rid(u.get("SID")) == 501]
     if guests:
         on = [str(u.get("Name")) for u in guests if u.get("Enabled") is True]
         results.append(_result("guest", Status.CRITICAL if on else Status.OK,
-                               f"the Guest account {on[0]} is enabled" if on else
-                               f"the Guest account {guests[0].get('Name')} is disabled", on, base))
+                               say("accounts.guest_enabled", name=on[0]) if on else
+                               say("accounts.guest_disabled", name=str(guests[0].get("Name"))), on, base))
     never = [str(u.get("Name")) for u in enabled
              if u.get("PasswordExpires") in (None, "") and not _matches(str(u.get("Name")), params.never_expire_ok)]
     if never:
         results.append(_result("password_never_expires", Status.WARNING,
-                               f"{len(never)} enabled account(s) whose password never expires: {_listed(never)}",
-                               never, base))
+                               say("accounts.never_expires_windows", n=len(never), names=listed(never)), never,
+                               base))
     else:
-        results.append(_result("password_never_expires", Status.OK,
-                               "every enabled account's password expires", [], base))
+        results.append(_result("password_never_expires", Status.OK, say("accounts.all_expire_windows"), [], base))
     results.append(_judge_admins(data, params, base))
     return results
 
@@ -273,7 +264,7 @@ def _judge_admins(data: dict[str, Any], params: AccountsParams, base: dict[str, 
     members = [m for m in _windows.as_list(data.get("Administrators")) if isinstance(m, dict)]
     if not members and data.get("AdministratorsError"):
         return Result(check=NAME, item="administrators", status=Status.UNKNOWN, standard=STANDARDS["administrators"],
-                      summary=f"members of Administrators unknown: {str(data['AdministratorsError'])[:300]}",
+                      summary=say("accounts.admins_unknown", error=str(data["AdministratorsError"])[:300]),
                       details=base)
     allowed = {a.lower() for a in params.admins}
     extra: list[str] = []
@@ -289,10 +280,10 @@ def _judge_admins(data: dict[str, Any], params: AccountsParams, base: dict[str, 
     details = {**base, "members": [str(m.get("Name")) for m in members], "accepted": builtin}
     if extra:
         return _result("administrators", Status.WARNING,
-                       f"{len(extra)} member(s) of Administrators besides the built-in ones: {_listed(extra)}",
-                       extra, details)
+                       say("accounts.extra_admins", n=len(extra), names=listed(extra)), extra, details)
     return _result("administrators", Status.OK,
-                   f"Administrators: {_listed(builtin) or 'no member'}", [], details)
+                   say("accounts.admins", names=listed(builtin)) if builtin else say("accounts.admins_none"), [],
+                   details)
 
 
 # --------------------------------------------------------------------------- run
@@ -305,14 +296,15 @@ def run(params: AccountsParams, ctx: CheckContext, *,
         try:
             data = powershell(WINDOWS_SCRIPT, params.timeout)
         except _windows.WindowsError_ as exc:
-            return [Result(check=NAME, item="", status=Status.UNKNOWN, summary=f"local accounts unknown: {exc}")]
+            return [Result(check=NAME, item="", status=Status.UNKNOWN,
+                           summary=say("accounts.windows_unknown", error=str(exc)))]
         return judge_windows(data, params)
     if platform.startswith("linux"):
         try:
             accounts, shadow_error = read_linux_accounts(root)
         except OSError as exc:
             return [Result(check=NAME, item="", status=Status.UNKNOWN,
-                           summary=f"cannot read /etc/passwd: {exc.strerror or exc}")]
+                           summary=say("accounts.unreadable", path="/etc/passwd", error=exc.strerror or str(exc)))]
         return judge_linux(accounts, shadow_error, params)
     return [Result(check=NAME, item="", status=Status.UNKNOWN,
-                   summary=f"no accounts check for this operating system ({platform})")]
+                   summary=say("accounts.unsupported", platform=platform))]

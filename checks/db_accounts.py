@@ -74,7 +74,7 @@ from typing import Any
 
 from checks import _odbc
 from checks.context import CheckContext
-from checks.messages import fit_summary, say
+from checks.messages import fit_summary, listed, say
 from checks.params import Duration
 from checks.result import Metric, Result, Status
 
@@ -218,12 +218,6 @@ def _unknown(engine: str, what: str, summary: str, details: Mapping[str, Any]) -
                   standard=_standard(what), details=dict(details))
 
 
-def _listed(names: list[str]) -> str:
-    """The first 12 names, and how many more (names are identifiers: one argument)."""
-    shown = ", ".join(names[:12])
-    return say("db_accounts.more", names=shown, more=len(names) - 12) if len(names) > 12 else shown
-
-
 def _truthy(v: Any) -> bool:
     if isinstance(v, str):
         return v.strip().lower() in ("1", "t", "true", "y", "yes")
@@ -257,7 +251,7 @@ def judge_sqlserver(rows: list[dict[str, Any]], params: DbAccountsParams) -> lis
     else:
         off = [str(r["login_name"]) for r in enabled if not _truthy(r.get("is_policy_checked"))]
         results.append(_finding(e, "policy_off", Status.WARNING if off else Status.OK,
-                                say("db_accounts.policy_off", n=len(off), names=_listed(off)) if off else
+                                say("db_accounts.policy_off", n=len(off), names=listed(off)) if off else
                                 say("db_accounts.policy_on", n=len(enabled)), off, base))
     if params.blank_passwords:
         if rows and any(r.get("empty_password") is None for r in enabled):
@@ -268,7 +262,7 @@ def judge_sqlserver(rows: list[dict[str, Any]], params: DbAccountsParams) -> lis
             disabled = [str(r["login_name"]) for r in rows
                         if _truthy(r.get("is_disabled")) and _truthy(r.get("empty_password"))]
             results.append(_finding(e, "empty_password", Status.CRITICAL if blank else Status.OK,
-                                    say("db_accounts.blank", n=len(blank), names=_listed(blank)) if blank
+                                    say("db_accounts.blank", n=len(blank), names=listed(blank)) if blank
                                     else say("db_accounts.no_blank", n=len(enabled)),
                                     blank, {**base, "disabled_with_blank_password": disabled}))
     return results
@@ -322,7 +316,7 @@ def judge_pg_roles(rows: list[dict[str, Any]], params: DbAccountsParams, source:
                "superusers": supers}
     if names:
         return _finding(e, "no_password", Status.WARNING,
-                        say("db_accounts.roles_without_password", n=len(names), file=HBA, names=_listed(names)),
+                        say("db_accounts.roles_without_password", n=len(names), file=HBA, names=listed(names)),
                         names, details)
     allowed_names = ", ".join(details["allowed"])
     return _finding(e, "no_password", Status.OK,
@@ -373,13 +367,13 @@ def judge_mysql(rows: list[dict[str, Any]], source: str) -> list[Result]:
     root_hosts = sorted({str(r.get("host_name")) for r in live if r.get("user_name") == "root"})
     return [
         _finding(e, "empty_password", Status.CRITICAL if empty else Status.OK,
-                 say("db_accounts.empty", n=len(empty), names=_listed(empty)) if empty
+                 say("db_accounts.empty", n=len(empty), names=listed(empty)) if empty
                  else say("db_accounts.no_empty", n=len(live)), empty, base),
         _finding(e, "anonymous", Status.CRITICAL if anonymous else Status.OK,
-                 say("db_accounts.anonymous", names=_listed(anonymous)) if anonymous
+                 say("db_accounts.anonymous", names=listed(anonymous)) if anonymous
                  else say("db_accounts.no_anonymous"), anonymous, base),
         _finding(e, "root_any_host", Status.WARNING if root_any else Status.OK,
-                 say("db_accounts.root_any_host", names=_listed(root_any)) if root_any
+                 say("db_accounts.root_any_host", names=listed(root_any)) if root_any
                  else say("db_accounts.root_only_from", hosts=", ".join(root_hosts)) if root_hosts
                  else say("db_accounts.root_nowhere"), root_any,
                  {**base, "root_hosts": root_hosts}),

@@ -38,7 +38,8 @@ from typing import Any
 from checks._units import LANGUAGES, _num, format_bytes, format_seconds
 from checks.result import MAX_MESSAGE_DEPTH, MAX_SUMMARY_LEN, Message, MessageArg
 
-__all__ = ["KINDS", "LANGUAGES", "Said", "catalogue", "fit_summary", "placeholders", "render", "say", "text_of"]
+__all__ = ["KINDS", "LANGUAGES", "Said", "catalogue", "fit_summary", "listed", "placeholders", "render", "say",
+           "text_of"]
 
 log = logging.getLogger(__name__)
 _DIR = Path(__file__).resolve().parent
@@ -209,6 +210,12 @@ def text_of(fallback: str, message: Message | None, lang: str) -> str:
     """What a person reads: ``message`` in ``lang``, else ``fallback`` (the English summary)."""
     text = render(message, lang)
     return fallback if text is None else text
+
+
+def listed(names: Sequence[str], limit: int = 12) -> str:
+    """The first ``limit`` names joined by ", " (names are identifiers: one argument), and how many more."""
+    shown = ", ".join(names[:limit])
+    return say("results.more", names=shown, more=len(names) - limit) if len(names) > limit else shown
 
 
 def fit_summary(text: str, limit: int = MAX_SUMMARY_LEN) -> str:

@@ -23,6 +23,7 @@ import pytest
 from checks import _windows, accounts
 from checks.catalogue import get_check
 from checks.context import CheckContext
+from checks.messages import render
 from checks.params import parse_params
 from checks.result import Result, Status
 from tests.checks.unprivileged import run_check_as
@@ -154,6 +155,8 @@ def test_windows_accounts_findings():
     r = by_item(win())
     assert r["empty_password"].status is Status.CRITICAL
     assert r["empty_password"].details["accounts"] == ["Guest", "张医生"]
+    assert render(r["empty_password"].message, "zh_CN") == "2 个已启用账户不要求密码（密码可能为空）：Guest, 张医生"
+    assert render(r["guest"].standard_message, "zh_CN") == "Guest 账户已禁用"
     assert r["guest"].status is Status.CRITICAL and r["guest"].summary == "the Guest account Guest is enabled"
     assert r["password_never_expires"].status is Status.WARNING
     assert r["password_never_expires"].details["accounts"] == ["Guest", "his_admin"]
