@@ -56,9 +56,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from checks import _windows
-from checks._units import format_seconds
 from checks.context import CheckContext
-from checks.params import Duration, format_duration
+from checks.messages import fit_summary, say
+from checks.params import Duration
 from checks.result import Metric, Result, Status, format_time
 
 NAME = "antivirus"
@@ -88,7 +88,7 @@ class AntivirusParams:
 
 
 def _standard(params: AntivirusParams) -> str:
-    return f"enabled, real-time on, signatures younger than {format_duration(params.max_signature_age)}"
+    return say("antivirus.standard", max=params.max_signature_age)
 
 
 def _finding(findings: list[tuple[Status, str]]) -> tuple[Status, list[str]]:
@@ -100,11 +100,10 @@ def _finding(findings: list[tuple[Status, str]]) -> tuple[Status, list[str]]:
 
 def _age_finding(age: float | None, params: AntivirusParams) -> tuple[Status, str]:
     if age is None:
-        return Status.WARNING, "signatures' date unknown"
+        return Status.WARNING, say("antivirus.age_unknown")
     if age >= params.max_signature_age:
-        return Status.WARNING, (f"signatures {format_seconds(age)} old (limit "
-                                f"{format_duration(params.max_signature_age)})")
-    return Status.OK, f"signatures {format_seconds(age)} old"
+        return Status.WARNING, say("antivirus.age_old", age=age, max=params.max_signature_age)
+    return Status.OK, say("antivirus.age", age=age)
 
 
 # --------------------------------------------------------------------------- Linux: ClamAV
@@ -125,14 +124,14 @@ class HeaderError(ValueError):
 def parse_cvd_header(raw: bytes, file: str = "") -> CvdHeader:
     """The 512-byte header of a ``.cvd``/``.cld``/``.cud`` file."""
     if not raw.startswith(b"ClamAV-VDB:"):
-        raise HeaderError(f"{file}: not a ClamAV database (no ClamAV-VDB header)")
+        raise HeaderError(say("antivirus.not_cvd", file=file))
     fields = raw[:HEADER_SIZE].decode("ascii", "replace").rstrip(" \x00\r\n").split(":")
     if len(fields) < 4:
-        raise HeaderError(f"{file}: truncated ClamAV-VDB header")
+        raise HeaderError(say("antivirus.truncated", file=file))
     try:
         version, sigs = int(fields[2]), int(fields[3])
     except ValueError:
-        raise HeaderError(f"{file}: version or signature count is not a number") from None
+        raise HeaderError(say("antivirus.bad_numbers", file=file)) from None
     built: datetime | None = None
     if len(fields) >= 9 and fields[8].strip().isdigit():
         built = datetime.fromtimestamp(int(fields[8].strip()), UTC)
@@ -140,7 +139,7 @@ def parse_cvd_header(raw: bytes, file: str = "") -> CvdHeader:
         try:
             built = datetime.strptime(fields[1].strip(), "%d %b %Y %H-%M %z").astimezone(UTC)
         except ValueError:
-            raise HeaderError(f"{file}: unreadable build time {fields[1][:40]!r}") from None
+            raise HeaderError(say("antivirus.bad_time", file=file, text=repr(fields[1][:40]))) from None
     return CvdHeader(file=file, version=version, signatures=sigs, built=built,
                      builder=fields[7].strip() if len(fields) >= 8 else "")
 
@@ -169,8 +168,8 @@ def parse_freshclam_log(text: str) -> list[FreshclamRun]:
         failed = [line.split("ERROR:", 1)[1].strip() for line in current if "ERROR:" in line]
         gave_up = any("Update failed" in line or "update process failed" in line for line in current)
         runs.append(FreshclamRun(started=started, ok=ok and not gave_up,
-                                 error="" if ok and not gave_up else (failed[-1] if failed else "no database "
-                                                                                                  "was updated")))
+                                 error="" if ok and not gave_up else (failed[-1] if failed
+                                                                      else say("antivirus.nothing_updated"))))
 
     for line in text.splitlines():
         m = _FRESHCLAM_START.search(line)
@@ -214,20 +213,19 @@ def check_clamav(params: AntivirusParams, ctx: CheckContext, *,
     except FileNotFoundError:
         if not installed:
             return Result(check=NAME, item="", status=Status.UNKNOWN, standard=standard,
-                          summary=f"no antivirus found (no ClamAV: {db} does not exist and neither clamd, "
-                                  f"clamscan nor freshclam is installed)",
+                          summary=say("antivirus.no_clamav", db=db),
                           details={"clamav_db": db})
         return Result(check=NAME, item=item, status=Status.CRITICAL, standard=standard,
-                      summary=f"ClamAV installed ({', '.join(installed)}) but its database directory {db} "
-                              f"does not exist: no signatures",
+                      summary=say("antivirus.no_db_dir", tools=", ".join(installed), db=db),
                       details={"clamav_db": db, "installed": installed})
     except PermissionError:
         return Result(check=NAME, item=item, status=Status.UNKNOWN, standard=standard,
-                      summary=f"cannot read {db}: permission denied (the agent's user needs read access)",
+                      summary=say("antivirus.denied", db=db),
                       details={"clamav_db": db})
     except OSError as exc:
         return Result(check=NAME, item=item, status=Status.UNKNOWN, standard=standard,
-                      summary=f"cannot read {db}: {exc.strerror or exc}", details={"clamav_db": db})
+                      summary=say("accounts.unreadable", path=db, error=exc.strerror or str(exc)),
+                      details={"clamav_db": db})
     headers: list[CvdHeader] = []
     bad: list[str] = []
     for name in names:
@@ -237,22 +235,21 @@ def check_clamav(params: AntivirusParams, ctx: CheckContext, *,
             with open(os.path.join(db, name), "rb") as fh:
                 headers.append(parse_cvd_header(fh.read(HEADER_SIZE), name))
         except HeaderError as exc:
-            bad.append(str(exc))
+            bad.append(exc.args[0])
         except OSError as exc:
-            bad.append(f"{name}: cannot read ({exc.strerror or exc})")
+            bad.append(say("antivirus.file_unreadable", file=name, error=exc.strerror or str(exc)))
     running = _clamd_running(processes())
     details: dict[str, Any] = {
         "product": "ClamAV", "clamav_db": db, "clamd_running": running,
         "databases": [{"file": h.file, "version": h.version, "signatures": h.signatures,
                        "built": format_time(h.built), "builder": h.builder} for h in headers],
-        "unreadable": bad,
+        "unreadable": [str.__str__(b) for b in bad],
     }
     findings: list[tuple[Status, str]] = []
     age: float | None = None
     if not headers:
-        findings.append((Status.CRITICAL, f"no usable signature database in {db}"
-                                          + (f" ({'; '.join(bad)[:300]})" if bad else
-                                             " (freshclam has never succeeded?)")))
+        findings.append((Status.CRITICAL, say("antivirus.no_database_bad", db=db, errors=bad[:5]) if bad
+                         else say("antivirus.no_database", db=db)))
     else:
         newest = max(headers, key=lambda h: h.built)
         age = max(0.0, (ctx.now - newest.built).total_seconds())
@@ -260,23 +257,23 @@ def check_clamav(params: AntivirusParams, ctx: CheckContext, *,
                        signature_file=newest.file)
         findings.append(_age_finding(age, params))
         if bad:
-            findings.append((Status.CRITICAL, f"unreadable database: {'; '.join(bad)[:300]}"))
+            findings.append((Status.CRITICAL, say("antivirus.unreadable_db", errors=bad[:5])))
     if params.require_clamd and not running:
-        findings.append((Status.CRITICAL, "clamd is not running"))
+        findings.append((Status.CRITICAL, say("antivirus.clamd_down")))
     fresh = _freshclam(params.freshclam_log, details)
     status, problems = _finding(findings)
     if problems:
-        summary = "ClamAV: " + "; ".join(problems)
+        summary = say("antivirus.problems", product="ClamAV", problems=problems)
     else:
         newest = max(headers, key=lambda h: h.built)
-        summary = (f"ClamAV: signatures {newest.file} version {newest.version} built "
-                   f"{newest.built.astimezone().strftime('%Y-%m-%d %H:%M')}, {format_seconds(age or 0)} old; "
-                   + ("clamd running" if running else "clamd not required"))
+        summary = say("antivirus.clamav_ok", product="ClamAV", file=newest.file, version=newest.version,
+                      built=newest.built.astimezone().strftime("%Y-%m-%d %H:%M"), age=age or 0,
+                      clamd="antivirus.clamd_running" if running else "antivirus.clamd_not_required")
     if fresh:
-        summary += f"; {fresh}"
+        summary = say("results.joined", parts=[summary, fresh])
     metrics = (Metric("signature_age_seconds", None if age is None else round(age), "s",
                       warn=params.max_signature_age, min=0),)
-    return Result(check=NAME, item=item, status=status, summary=summary[:1000], standard=standard,
+    return Result(check=NAME, item=item, status=status, summary=fit_summary(summary), standard=standard,
                   metrics=metrics, details=details)
 
 
@@ -290,7 +287,7 @@ def _freshclam(path: str, details: dict[str, Any]) -> str:
         return ""
     except PermissionError:
         details["freshclam"] = {"log": path, "error": "permission denied"}
-        return f"freshclam log {path} not readable (permission denied)"
+        return say("antivirus.freshclam_denied", path=path)
     except OSError as exc:
         details["freshclam"] = {"log": path, "error": str(exc.strerror or exc)}
         return ""
@@ -300,12 +297,13 @@ def _freshclam(path: str, details: dict[str, Any]) -> str:
     last = runs[-1]
     good = [r for r in runs if r.ok]
     details["freshclam"] = {"log": path, "last_run": format_time(last.started), "last_run_ok": last.ok,
-                            "last_error": last.error or None,
+                            "last_error": str.__str__(last.error) or None,
                             "last_success": format_time(good[-1].started) if good else None}
     when = last.started.astimezone().strftime("%Y-%m-%d %H:%M")
     if last.ok:
-        return f"freshclam up to date at {when}"
-    return f"freshclam's last run failed at {when}: {last.error[:200]}"
+        return say("antivirus.freshclam_ok", when=when)
+    error = last.error if len(last.error) <= 200 else last.error[:200]
+    return say("antivirus.freshclam_failed", when=when, error=error)
 
 
 # --------------------------------------------------------------------------- Windows
@@ -341,7 +339,7 @@ def judge_windows(data: Any, params: AntivirusParams, ctx: CheckContext) -> list
     standard = _standard(params)
     if not isinstance(data, dict):
         return [Result(check=NAME, item="", status=Status.UNKNOWN, standard=standard,
-                       summary="antivirus state unknown: PowerShell printed no object")]
+                       summary=say("antivirus.state_unknown", error=say("accounts.no_object")))]
     results: list[Result] = []
     mp = data.get("Defender") if isinstance(data.get("Defender"), dict) else None
     defender_active = False
@@ -360,15 +358,15 @@ def judge_windows(data: Any, params: AntivirusParams, ctx: CheckContext) -> list
     if not results:
         reasons = []
         if mp is not None:
-            reasons.append(f"Defender in {mp.get('AMRunningMode')}")
+            reasons.append(say("antivirus.defender_mode", mode=str(mp.get("AMRunningMode"))))
         elif data.get("DefenderError"):
-            reasons.append(f"Defender: {str(data['DefenderError'])[:150]}")
+            reasons.append(say("antivirus.defender_error", error=str(data["DefenderError"])[:150]))
         if data.get("SecurityCenterError"):
-            reasons.append("no Security Center (a server edition)")
+            reasons.append(say("antivirus.no_security_center"))
         else:
-            reasons.append("no product registered with Security Center")
+            reasons.append(say("antivirus.nothing_registered"))
         return [Result(check=NAME, item="", status=Status.UNKNOWN, standard=standard,
-                       summary="no antivirus found (" + "; ".join(reasons) + ")",
+                       summary=say("antivirus.none_found", reasons=reasons),
                        details={"defender_error": data.get("DefenderError"),
                                 "security_center_error": data.get("SecurityCenterError")})]
     return results
@@ -382,12 +380,12 @@ def _judge_defender(mp: dict[str, Any], params: AntivirusParams, ctx: CheckConte
     item, standard = "defender", _standard(params)
     findings: list[tuple[Status, str]] = []
     if mp.get("AMServiceEnabled") is False:
-        findings.append((Status.CRITICAL, "the antimalware service is disabled"))
+        findings.append((Status.CRITICAL, say("antivirus.service_disabled")))
     if mp.get("AntivirusEnabled") is False:
-        findings.append((Status.CRITICAL, "antivirus protection is disabled"))
+        findings.append((Status.CRITICAL, say("antivirus.protection_disabled")))
     realtime = mp.get("RealTimeProtectionEnabled")
     if realtime is False:
-        findings.append((Status.WARNING, "real-time protection is off"))
+        findings.append((Status.WARNING, say("antivirus.realtime_off")))
     try:
         updated = _windows.ps_datetime(mp.get("AntivirusSignatureLastUpdated"))
     except ValueError:
@@ -399,15 +397,16 @@ def _judge_defender(mp: dict[str, Any], params: AntivirusParams, ctx: CheckConte
         age = float(mp["AntivirusSignatureAge"]) * D  # whole days; 65535 means never
     findings.append(_age_finding(age, params))
     if mp.get("DefenderSignaturesOutOfDate") is True:
-        findings.append((Status.WARNING, "Defender reports its signatures out of date"))
+        findings.append((Status.WARNING, say("antivirus.defender_out_of_date")))
     status, problems = _finding(findings)
-    version = mp.get("AntivirusSignatureVersion") or "?"
+    version = str(mp.get("AntivirusSignatureVersion") or "?")
     if problems:
-        summary = "Microsoft Defender: " + "; ".join(problems) + f" (signatures {version})"
+        summary = say("antivirus.defender_problems", product="Microsoft Defender", problems=problems,
+                      version=version)
     else:
         when = updated.astimezone().strftime("%Y-%m-%d %H:%M") if updated else "?"
-        summary = (f"Microsoft Defender: enabled, real-time on, signatures {version} of {when}, "
-                   f"{format_seconds(age or 0)} old")
+        summary = say("antivirus.defender_ok", product="Microsoft Defender", version=version, when=when,
+                      age=age or 0)
     metrics = [Metric("signature_age_seconds", None if age is None else round(age), "s",
                       warn=params.max_signature_age, min=0)]
     if isinstance(realtime, bool):
@@ -417,7 +416,7 @@ def _judge_defender(mp: dict[str, Any], params: AntivirusParams, ctx: CheckConte
                "realtime": realtime, "signature_version": mp.get("AntivirusSignatureVersion"),
                "signatures_updated": format_time(updated),
                "product_version": mp.get("AMProductVersion")}
-    return Result(check=NAME, item=item, status=status, summary=summary[:1000], standard=standard,
+    return Result(check=NAME, item=item, status=status, summary=fit_summary(summary), standard=standard,
                   metrics=tuple(metrics), details=details)
 
 
@@ -426,18 +425,20 @@ def _judge_security_center(name: str, product: dict[str, Any], params: Antivirus
     state = product.get("productState")
     if not isinstance(state, int):
         return Result(check=NAME, item=name[:255], status=Status.UNKNOWN, standard=standard,
-                      summary=f"{name}: Security Center gives no product state", details={"product": name})
+                      summary=say("antivirus.sc_no_state", name=name), details={"product": name})
     decoded = decode_product_state(state)
     findings: list[tuple[Status, str]] = []
     if decoded["product"] in ("off", "expired"):
-        findings.append((Status.CRITICAL, f"{decoded['product']} (Security Center)"))
+        findings.append((Status.CRITICAL, say("antivirus.sc_state", state=f"antivirus.state.{decoded['product']}")))
     elif decoded["product"] != "on":
-        findings.append((Status.WARNING, f"{decoded['product']} (Security Center)"))
+        findings.append((Status.WARNING, say("antivirus.sc_state", state=f"antivirus.state.{decoded['product']}")))
     if decoded["signatures"] != "up to date":
-        findings.append((Status.WARNING, f"signatures {decoded['signatures']} (Security Center)"))
+        findings.append((Status.WARNING, say("antivirus.sc_signatures_unknown" if decoded["signatures"] == "unknown"
+                                             else "antivirus.sc_signatures_out_of_date")))
     status, problems = _finding(findings)
-    summary = f"{name}: " + ("; ".join(problems) if problems else "on, signatures up to date (Security Center)")
-    return Result(check=NAME, item=name[:255], status=status, summary=summary[:1000], standard=standard,
+    summary = (say("antivirus.problems", product=name, problems=problems) if problems
+               else say("antivirus.sc_ok", name=name))
+    return Result(check=NAME, item=name[:255], status=status, summary=fit_summary(summary), standard=standard,
                   metrics=(Metric("realtime", 1.0 if decoded["product"] == "on" else 0.0, "", min=0, max=1),),
                   details={"product": name, "product_state": decoded, "timestamp": product.get("timestamp"),
                            "executable": product.get("pathToSignedProductExe")})
@@ -455,10 +456,10 @@ def run(params: AntivirusParams, ctx: CheckContext, *,
             data = powershell(WINDOWS_SCRIPT, params.timeout)
         except _windows.WindowsError_ as exc:
             return [Result(check=NAME, item="", status=Status.UNKNOWN, standard=_standard(params),
-                           summary=f"antivirus state unknown: {exc}")]
+                           summary=say("antivirus.state_unknown", error=str(exc)))]
         return judge_windows(data, params, ctx)
     if platform.startswith("linux"):
         return [check_clamav(params, ctx, processes=processes, which=which)]
     return [Result(check=NAME, item="", status=Status.UNKNOWN, standard=_standard(params),
-                   summary=f"no antivirus check for this operating system ({platform})")]
+                   summary=say("antivirus.unsupported", platform=platform))]
 

@@ -25,6 +25,7 @@ import pytest
 from checks import _windows, antivirus
 from checks.catalogue import get_check
 from checks.context import CheckContext
+from checks.messages import render
 from checks.params import ParamError, parse_params
 from checks.result import Result, Status
 from tests.checks.unprivileged import run_check_as
@@ -120,7 +121,7 @@ def test_clamav_ok_with_a_real_database_and_clamd_running(clamd):
     assert r.item == "clamav" and r.status is Status.OK, r.summary
     assert r.summary.startswith("ClamAV: signatures daily.cud version 27850 built ")
     assert r.summary.endswith("clamd running")
-    assert r.standard == "enabled, real-time on, signatures younger than 3d"
+    assert r.standard == "enabled, real-time on, signatures younger than 3 d"
     assert r.details["clamd_running"] is True
     [db] = r.details["databases"]
     assert (db["file"], db["version"], db["signatures"], db["builder"]) == ("daily.cud", 27850, 1, "wardround")
@@ -147,7 +148,8 @@ def test_clamav_stale_signatures_are_a_warning_and_sigtool_reads_the_same_header
     [r] = antivirus.run(params(clamav_db=str(tmp_path), freshclam_log="/nonexistent"), CheckContext(now=now),
                         processes=lambda: ["clamd"])
     assert r.status is Status.WARNING
-    assert r.summary == "ClamAV: signatures 5 d old (limit 3d)"
+    assert r.summary == "ClamAV: signatures 5 d old (limit 3 d)"
+    assert render(r.message, "zh_CN") == "ClamAV：病毒库已有 5 天（上限 3 天）"
     assert metric(r, "signature_age_seconds") == 5 * D
     assert r.details["signatures_built"] == "2026-11-01T03:00:00.000000Z"
 
@@ -249,7 +251,7 @@ def test_defender_ok_on_a_server_without_security_center():
 
 
 @pytest.mark.parametrize(("changes", "status", "words"), [
-    ({}, Status.WARNING, "signatures 6 d old (limit 3d)"),
+    ({}, Status.WARNING, "signatures 6 d old (limit 3 d)"),
     ({"RealTimeProtectionEnabled": False}, Status.WARNING, "real-time protection is off"),
     ({"AMServiceEnabled": False}, Status.CRITICAL, "the antimalware service is disabled"),
     ({"AntivirusEnabled": False}, Status.CRITICAL, "antivirus protection is disabled"),
@@ -265,6 +267,7 @@ def test_passive_defender_and_a_third_party_product_from_security_center():
     [r] = win_run(windows("antivirus_windows_client.json"), datetime(2024, 5, 23, 13, 0, tzinfo=UTC))
     assert r.item == "360杀毒" and r.status is Status.WARNING
     assert r.summary == "360杀毒: signatures out of date (Security Center)"
+    assert render(r.message, "zh_CN") == "360杀毒：病毒库已过期（Security Center）"
     assert r.details["product_state"] == {"product": "on", "signatures": "out of date", "owner": "third party",
                                           "hex": "0x041010"}
 
