@@ -237,7 +237,7 @@ def check_clamav(params: AntivirusParams, ctx: CheckContext, *,
         except HeaderError as exc:
             bad.append(exc.args[0])
         except OSError as exc:
-            bad.append(say("antivirus.file_unreadable", file=name, error=exc.strerror or str(exc)))
+            bad.append(say("results.cannot_read", what=name, error=exc.strerror or str(exc)))
     running = _clamd_running(processes())
     details: dict[str, Any] = {
         "product": "ClamAV", "clamav_db": db, "clamd_running": running,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from checks.logscan.params import LINE_SHOWN, MAX_SHOWN, NAME, LogscanParams
+from checks.messages import fit_summary, say
 from checks.result import Metric, Result, Status
 
 HEAD_BYTES = 256
@@ -103,7 +104,7 @@ def scan_file(params: LogscanParams, state: MutableMapping[str, Any]) -> Result:
         fh = open(path, "rb")  # noqa: SIM115 (closed below, after the stat)
     except OSError as exc:
         return Result(check=NAME, item=item, status=Status.UNKNOWN, standard=standard,
-                      summary=f"{path}: cannot read ({exc.strerror or exc})")
+                      summary=say("results.cannot_read", what=path, error=exc.strerror or str(exc)))
     with fh:
         st = os.fstat(fh.fileno())
         head, head_len = _head_hash(fh, st.st_size)
@@ -112,8 +113,7 @@ def scan_file(params: LogscanParams, state: MutableMapping[str, Any]) -> Result:
         if previous is None and not params.from_start:
             state["file"] = {"path": path, "inode": st.st_ino, "dev": st.st_dev, "offset": st.st_size,
                              "head": head, "head_len": head_len}
-            return _file_result(item, standard, scan, [
-                f"first run: watching from the end ({st.st_size} bytes of earlier history not scanned)"])
+            return _file_result(item, standard, scan, [say("logscan.first_run", size=st.st_size)])
         offset = 0
         if previous is not None:
             offset = int(previous.get("offset", 0))
@@ -127,19 +127,18 @@ def scan_file(params: LogscanParams, state: MutableMapping[str, Any]) -> Result:
                                                           to_end=True)
                         scan.feed(data, params)
                         scan.capped |= capped
-                        notes.append(f"rotated: read the rest of {os.path.basename(old)}, "
-                                     "then the new file from its start")
+                        notes.append(say("logscan.rotated", old=os.path.basename(old)))
                     except OSError as exc:
-                        notes.append(f"rotated: the old file {old} could not be read ({exc.strerror})")
+                        notes.append(say("logscan.rotated_unreadable", old=old, error=str(exc.strerror)))
                 else:
-                    notes.append("rotated: new file read from its start (the old one is gone or compressed)")
+                    notes.append(say("logscan.rotated_gone"))
                 offset = 0
             elif st.st_size < offset:
-                notes.append(f"truncated ({st.st_size} < {offset} bytes): read from the start")
+                notes.append(say("logscan.truncated", size=st.st_size, offset=offset))
                 offset = 0
             elif previous.get("head_len", 0) and head_len >= previous["head_len"] \
                     and hashlib.sha256(_peek(fh, previous["head_len"])).hexdigest() != previous.get("head"):
-                notes.append("rewritten (its first bytes changed): read from the start")
+                notes.append(say("logscan.rewritten"))
                 offset = 0
         budget_lines = max(1, params.max_lines - scan.lines)
         budget_bytes = params.max_bytes
@@ -147,8 +146,7 @@ def scan_file(params: LogscanParams, state: MutableMapping[str, Any]) -> Result:
         scan.feed(data, params)
         scan.capped |= capped
         if scan.capped:
-            notes.append(f"more than {params.max_lines} lines or {params.max_bytes} bytes waiting: "
-                         "the rest is read next run")
+            notes.append(say("logscan.capped", lines=params.max_lines, size=params.max_bytes))
         state["file"] = {"path": path, "inode": st.st_ino, "dev": st.st_dev, "offset": new_offset,
                          "head": head, "head_len": head_len}
     return _file_result(item, standard, scan, notes)
@@ -161,30 +159,33 @@ def _peek(fh: BinaryIO, n: int) -> bytes:
 
 def _file_standard(params: LogscanParams) -> str:
     n = len(params.patterns) + len(params.critical_patterns)
-    return f"no new line matching the {n} pattern{'s' if n != 1 else ''}"
+    return say("logscan.standard_one" if n == 1 else "logscan.standard", n=n)
 
 
 def _file_result(item: str, standard: str, scan: _Scan, notes: list[str]) -> Result:
+    # the matched line is data: an argument, quoted as Python quotes it
     if scan.critical_count:
         status = Status.CRITICAL
-        head = f"{scan.critical_count} new critical line{'s' if scan.critical_count != 1 else ''}: " \
-               f"{scan.critical[0]!r}"
+        n = scan.critical_count
+        head = say("logscan.critical_one" if n == 1 else "logscan.critical", n=n, line=repr(scan.critical[0]))
     elif scan.warning_count:
         status = Status.WARNING
-        head = f"{scan.warning_count} new matching line{'s' if scan.warning_count != 1 else ''}: " \
-               f"{scan.warning[0]!r}"
+        n = scan.warning_count
+        head = say("logscan.matching_one" if n == 1 else "logscan.matching", n=n, line=repr(scan.warning[0]))
     else:
         status = Status.OK
-        head = f"no new matching line in {scan.lines} new line{'s' if scan.lines != 1 else ''}"
+        head = say("logscan.none_one" if scan.lines == 1 else "logscan.none", n=scan.lines)
     if scan.critical_count and scan.warning_count:
-        head += f" (and {scan.warning_count} warning)"
-    summary = "; ".join([f"{item}: {head}", *notes])
+        head = say("logscan.and_warning", head=head, n=scan.warning_count)
+    summary = say("logscan.item", item=item, head=head)
+    if notes:
+        summary = say("results.joined", parts=[summary, *notes])
     return Result(
-        check=NAME, item=item, status=status, standard=standard, summary=summary[:1000],
+        check=NAME, item=item, status=status, standard=standard, summary=fit_summary(summary),
         metrics=(Metric("lines", float(scan.lines), "count", min=0),
                  Metric("critical_matches", float(scan.critical_count), "count", crit=1, min=0),
                  Metric("warning_matches", float(scan.warning_count), "count", warn=1, min=0)),
-        details={"critical": scan.critical, "warning": scan.warning, "notes": notes},
+        details={"critical": scan.critical, "warning": scan.warning, "notes": [str.__str__(n) for n in notes]},
     )
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from checks import _windows, logscan
 from checks.context import CheckContext
+from checks.messages import render
 from checks.params import ParamError, parse_params
 from checks.result import Status
 
@@ -50,7 +51,7 @@ def test_logscan_first_run_starts_at_the_end_and_does_not_alert_on_old_history(l
     r = log.check()
     assert r.status is Status.OK
     assert "first run: watching from the end" in r.summary
-    assert "bytes of earlier history not scanned" in r.summary
+    assert "of earlier history not scanned" in r.summary
 
 
 def test_logscan_first_run_scans_old_content_when_from_start(tmp_path):
@@ -166,6 +167,8 @@ def test_logscan_decodes_a_gbk_log_of_a_chinese_windows_application(tmp_path):
     lg.write("2026-11-23 08:00:00 错误: 数据库连接失败", encoding="gbk")
     r = lg.check()
     assert r.status is Status.CRITICAL and "数据库连接失败" in r.summary
+    # the matched line is data: it reads as written in a Chinese record, framed in Chinese
+    assert render(r.message, "zh_CN") == f"{lg.path}：新增 1 行严重错误：'2026-11-23 08:00:00 错误: 数据库连接失败'"
 
 
 def test_logscan_replaces_undecodable_bytes_instead_of_failing(log):
