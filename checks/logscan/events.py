@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checks.logscan.params import MAX_SHOWN, NAME, LogscanParams
-from checks.params import format_duration
+from checks.messages import fit_summary, say
 from checks.result import Metric, Result, Status
 
 EVENT_NS = "{http://schemas.microsoft.com/win/2004/08/events/event}"
@@ -161,7 +161,7 @@ def event_status(ev: Event, params: LogscanParams, channel: str = "System") -> S
 def scan_channel(channel: str, params: LogscanParams, state: MutableMapping[str, Any],
                  query: Callable[[str, str, int, float], str]) -> Result:
     item = f"eventlog:{channel}"
-    standard = "no new event of interest"
+    standard = say("logscan.no_event")
     records = state.setdefault("records", {})
     if not isinstance(records, dict):
         records = state["records"] = {}
@@ -169,17 +169,15 @@ def scan_channel(channel: str, params: LogscanParams, state: MutableMapping[str,
         newest_events = parse_events(query(channel, "*", 1, params.timeout))
     except (OSError, ET.ParseError) as exc:
         return Result(check=NAME, item=item, status=Status.UNKNOWN, standard=standard,
-                      summary=f"{item}: cannot read events: {exc}")
+                      summary=say("logscan.events_unreadable", item=item, error=str(exc)))
     newest = newest_events[0].record_id if newest_events else 0
     last = records.get(channel)
     notes: list[str] = []
     if not isinstance(last, int):
         records[channel] = newest
-        return _event_result(item, standard, [], params, [
-            f"first run: watching from record {newest} (earlier events not reported)"], channel)
+        return _event_result(item, standard, [], params, [say("logscan.first_record", record=newest)], channel)
     if newest < last:
-        notes.append(f"the log was cleared (newest record {newest} < {last}): "
-                     f"reading again, back to {format_duration(params.lookback)}")
+        notes.append(say("logscan.cleared", newest=newest, last=last, lookback=params.lookback))
         last = 0
     if newest == last:
         return _event_result(item, standard, [], params, notes, channel)
@@ -188,9 +186,9 @@ def scan_channel(channel: str, params: LogscanParams, state: MutableMapping[str,
                                     params.timeout))
     except (OSError, ET.ParseError) as exc:
         return Result(check=NAME, item=item, status=Status.UNKNOWN, standard=standard,
-                      summary=f"{item}: cannot read events: {exc}")
+                      summary=say("logscan.events_unreadable", item=item, error=str(exc)))
     if len(events) >= params.max_events:
-        notes.append(f"at least {params.max_events} new events: only the newest are shown")
+        notes.append(say("logscan.many_events", n=params.max_events))
     records[channel] = max([newest, *(e.record_id for e in events)])
     return _event_result(item, standard, events, params, notes, channel)
 
@@ -201,40 +199,41 @@ def _event_result(item: str, standard: str, events: list[Event], params: Logscan
     # here (Ntfs 98 "healthy", Time-Service 129, an ID at a harmless level) is left out
     judged = [(st, e) for e in events if (st := event_status(e, params, channel)) is not Status.OK]
     if len(judged) < len(events):
-        notes.append(f"{len(events) - len(judged)} event(s) with these IDs from other providers or "
-                     "at harmless levels left out")
+        notes.append(say("logscan.left_out", n=len(events) - len(judged)))
     status = Status.worst(s for s, _ in judged)
     # oldest first reads like a story; wevtutil /rd:true gave newest first
     judged.sort(key=lambda se: se[1].record_id)
     if judged:
         worst = [e for s, e in judged if s is status] or [judged[0][1]]
-        ids = ", ".join(f"{e.event_id}" for _, e in judged[:10])
+        ids = ", ".join([f"{e.event_id}" for _, e in judged[:10]] + (["..."] if len(judged) > 10 else []))
         first = worst[0]
-        head = (f"{len(judged)} new event{'s' if len(judged) != 1 else ''} (IDs {ids}"
-                f"{', ...' if len(judged) > 10 else ''}); first: {first.provider} {first.event_id} "
-                f"at {first.time[:19]}Z{_event_words(first)}")
+        head = say("logscan.event_one" if len(judged) == 1 else "logscan.events", n=len(judged), ids=ids,
+                   provider=first.provider, event_id=first.event_id, time=first.time[:19],
+                   words=_event_words(first))
     else:
-        head = "no new event of interest"
+        head = say("logscan.no_event")
+    summary = say("logscan.item", item=item, head=head)
+    if notes:
+        summary = say("results.joined", parts=[summary, *notes])
     return Result(
-        check=NAME, item=item, status=status, standard=standard,
-        summary="; ".join([f"{item}: {head}", *notes])[:1000],
+        check=NAME, item=item, status=status, standard=standard, summary=fit_summary(summary),
         metrics=(Metric("events", float(len(judged)), "count", min=0),),
         details={"events": [{"record_id": e.record_id, "event_id": e.event_id, "level": e.level,
                              "provider": e.provider, "time": e.time, "status": s.name,
                              "data": {k: v[:200] for k, v in list(e.data.items())[:8]}}
                             for s, e in judged[:MAX_SHOWN]],
-                 "notes": notes},
+                 "notes": [str.__str__(n) for n in notes]},
     )
 
 
 def _event_words(ev: Event) -> str:
     """A few words from the event's data: which service crashed, which device failed."""
     if ev.event_id in (7031, 7034) and ev.data.get("param1"):
-        return f" ({ev.data['param1']})"
+        return say("logscan.event_data", text=ev.data["param1"])  # the event's own words: data
     code = ev.data.get("BugcheckCode", "") if ev.event_id == 41 else ""
     if code.isdigit():
-        return " (no bugcheck: power loss or hang)" if code == "0" else f" (bugcheck {int(code):#x})"
+        return say("logscan.no_bugcheck") if code == "0" else say("logscan.bugcheck", code=f"{int(code):#x}")
     values = [v for v in ev.data.values() if v][:2]
-    return f" ({'; '.join(v[:80] for v in values)})" if values else ""
+    return say("logscan.event_data", text="; ".join(v[:80] for v in values)) if values else ""
 
 

@@ -246,6 +246,9 @@ def test_events_critical_with_the_first_event_when_unexpected_shutdown_and_servi
     assert r.summary.startswith("eventlog:System: 6 new events (IDs 41, 6008, 7034, 129, 7031, 104); "
                                 "first: Microsoft-Windows-Kernel-Power 41 at 2026-11-23T01:02:11Z "
                                 "(no bugcheck: power loss or hang)")
+    assert render(r.message, "zh_CN").startswith(
+        "eventlog:System：新增 6 个事件（ID 41, 6008, 7034, 129, 7031, 104）；首个：Microsoft-Windows-Kernel-Power 41，"
+        "时间 2026-11-23T01:02:11Z（无蓝屏代码：断电或死机）")
     by_id = {e["event_id"]: e for e in r.details["events"]}
     assert by_id[7034]["status"] == "CRITICAL"
     assert by_id[7034]["data"]["param1"] == "SQL Server Agent (MSSQLSERVER)"
