@@ -116,6 +116,7 @@ from checks.logscan.events import (
 )
 from checks.logscan.files import scan_file
 from checks.logscan.params import NAME, LogscanParams
+from checks.messages import say
 from checks.result import Result, Status
 
 __all__ = ["DEFAULT_EVENTS", "NAME", "Event", "EventRule", "LogscanParams", "event_query", "event_rules",
@@ -126,8 +127,8 @@ def run(params: LogscanParams, ctx: CheckContext, *,
         query: Callable[[str, str, int, float], str] = _windows.wevtutil_query) -> list[Result]:
     results: list[Result] = []
     if not params.path and not params.channels:
-        return [Result(check=NAME, item="", status=Status.UNKNOWN, standard="no new matching line",
-                       summary="path: not configured (a log file with patterns, or channels on Windows)")]
+        return [Result(check=NAME, item="", status=Status.UNKNOWN, standard=say("logscan.standard_none"),
+                       summary=say("logscan.not_configured", param="path", channels="channels"))]
     if params.path:
         results.append(scan_file(params, ctx.state))
     for channel in params.channels:
