@@ -75,9 +75,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from checks import _windows
-from checks._units import format_seconds
 from checks.context import CheckContext
-from checks.params import format_duration
+from checks.messages import fit_summary, listed, say
 from checks.patches.apt import collect_apt
 from checks.patches.inventory import Inventory, Run, SourceError
 from checks.patches.params import MAX_LISTED, NAME, PatchesParams
@@ -120,8 +119,7 @@ def run(params: PatchesParams, ctx: CheckContext, *,
     manager = params.manager if params.manager != "auto" else detect_manager(windows, which)
     if manager is None:
         return [Result(check=NAME, item="", status=Status.UNKNOWN,
-                       summary=f"no supported package manager found (apt-get, dnf, yum or Windows) on "
-                               f"{_os_name(root)}",
+                       summary=say("patches.no_manager", tools="apt-get, dnf, yum", os=_os_name(root)),
                        details={"platform": sys.platform})]
     try:
         if manager == "windows":
@@ -131,7 +129,8 @@ def run(params: PatchesParams, ctx: CheckContext, *,
         else:
             inv = collect_rpm(params, run, environ, manager, which, ctx.now)
     except SourceError as exc:
-        return [Result(check=NAME, item="", status=Status.UNKNOWN, summary=f"{manager}: {exc}",
+        return [Result(check=NAME, item="", status=Status.UNKNOWN,
+                       summary=say("patches.source_failed", manager=manager, error=exc.message),
                        details={"manager": manager})]
     return judge(inv, params, ctx)
 
@@ -154,15 +153,15 @@ def _ago(now: datetime, then: datetime) -> float:
 
 def _judge_security(inv: Inventory, params: PatchesParams, ctx: CheckContext) -> Result:
     now = ctx.now
-    standard = f"security updates installed within {format_duration(params.max_security_age)}"
+    standard = say("patches.standard_security", max=params.max_security_age)
     lists_age = None if inv.lists_updated is None else round(_ago(now, inv.lists_updated))
     lists_metric = Metric("lists_age_seconds", lists_age, "s", warn=params.max_lists_age, min=0)
-    base: dict[str, Any] = {"manager": inv.manager, "lists": inv.lists_what,
+    base: dict[str, Any] = {"manager": inv.manager, "lists": str.__str__(inv.lists_what),
                             "lists_updated": format_time(inv.lists_updated) if inv.lists_updated else None}
     if inv.pending is None:
         return Result(check=NAME, item="security", status=Status.UNKNOWN, standard=standard,
-                      summary=f"pending updates unknown: {inv.pending_error}"[:1000],
-                      metrics=(lists_metric,), details={**base, "error": inv.pending_error})
+                      summary=fit_summary(say("patches.pending_unknown", error=inv.pending_error)),
+                      metrics=(lists_metric,), details={**base, "error": str.__str__(inv.pending_error)})
     seen = ctx.state.get("first_seen")
     seen = dict(seen) if isinstance(seen, dict) else {}
     kept: dict[str, float] = {}
@@ -188,27 +187,24 @@ def _judge_security(inv: Inventory, params: PatchesParams, ctx: CheckContext) ->
     problems: list[str] = []
     if oldest is not None and oldest >= params.max_security_age:
         late = [r for r in rows if r["age_seconds"] >= params.max_security_age]
-        problems.append(f"{len(late)} security update(s) pending longer than "
-                        f"{format_duration(params.max_security_age)} (oldest {format_seconds(oldest)}): "
-                        + _names(late))
+        problems.append(say("patches.late", n=len(late), max=params.max_security_age, oldest=oldest,
+                            names=_names(late)))
     stale_lists = params.max_lists_age is not None and (lists_age is None or lists_age >= params.max_lists_age)
     if stale_lists:
-        problems.append(f"{inv.lists_what}: never updated" if lists_age is None else
-                        f"{inv.lists_what} {format_seconds(lists_age)} old (over "
-                        f"{format_duration(params.max_lists_age or 0)}): what is pending is not known "
-                        f"beyond that")
+        problems.append(say("patches.lists_never", lists=inv.lists_what) if lists_age is None else
+                        say("patches.lists_old", lists=inv.lists_what, age=lists_age, max=params.max_lists_age or 0))
     status = Status.WARNING if problems else Status.OK
-    if problems:
-        summary = "; ".join(problems)
-    elif n_sec:
-        counted = " since first seen" if any(r["since_is"] != "published" for r in rows) else ""
-        summary = (f"{n_sec} security update(s) pending, oldest {format_seconds(oldest or 0)}{counted} "
-                   f"(limit {format_duration(params.max_security_age)}): {_names(rows)}")
-    else:
-        summary = "no security update pending"
-    summary += f"; {n_all} update(s) pending in all"
+    parts = list(problems)
+    if not problems and n_sec:
+        parts.append(say("patches.pending_first_seen" if any(r["since_is"] != "published" for r in rows)
+                         else "patches.pending", n=n_sec, oldest=oldest or 0, max=params.max_security_age,
+                         names=_names(rows)))
+    elif not problems:
+        parts.append(say("patches.none_pending"))
+    parts.append(say("patches.all_pending", n=n_all))
     if lists_age is not None and not stale_lists:
-        summary += f"; lists {format_seconds(lists_age)} old"
+        parts.append(say("patches.lists_age", age=lists_age))
+    summary = say("results.joined", parts=parts)
     metrics = (
         Metric("pending_security", float(n_sec), "count", min=0),
         Metric("pending_updates", float(n_all), "count", min=0),
@@ -220,42 +216,37 @@ def _judge_security(inv: Inventory, params: PatchesParams, ctx: CheckContext) ->
                "security_updates": rows[:MAX_LISTED], "security_updates_not_listed": max(0, n_sec - MAX_LISTED),
                "age_note": "apt keeps no publication dates: the age counts from when this check first saw "
                            "the update pending" if inv.manager == "apt" else ""}
-    return Result(check=NAME, item="security", status=status, summary=summary[:1000], standard=standard,
+    return Result(check=NAME, item="security", status=status, summary=fit_summary(summary), standard=standard,
                   metrics=metrics, details=details)
 
 
 def _names(rows: list[dict[str, Any]], limit: int = 8) -> str:
-    names = [r["name"] for r in rows[:limit]]
-    more = f" (+{len(rows) - limit} more)" if len(rows) > limit else ""
-    return ", ".join(names) + more
+    return listed([r["name"] for r in rows], limit)
 
 
 def _judge_last_update(inv: Inventory, params: PatchesParams, now: datetime) -> Result:
-    standard = f"an update installed within {format_duration(params.max_since_update)}"
-    limit = format_duration(params.max_since_update)
+    standard = say("patches.standard_update", max=params.max_since_update)
     details: dict[str, Any] = {"manager": inv.manager, "source": inv.last_update_source}
     if inv.last_update is not None:
         age = _ago(now, inv.last_update)
-        details.update(last_update=format_time(inv.last_update), what=inv.last_update_what)
+        details.update(last_update=format_time(inv.last_update), what=str.__str__(inv.last_update_what))
         status = Status.WARNING if age >= params.max_since_update else Status.OK
-        head = f"no update installed for {format_seconds(age)}" if status is Status.WARNING else \
-            f"last update installed {format_seconds(age)} ago"
-        summary = (f"{head} (limit {limit}): {inv.last_update_what}, "
-                   f"{inv.last_update.astimezone().strftime('%Y-%m-%d %H:%M')}")
+        summary = say("patches.no_update_for" if status is Status.WARNING else "patches.last_update", age=age,
+                      limit=params.max_since_update, what=inv.last_update_what,
+                      when=inv.last_update.astimezone().strftime("%Y-%m-%d %H:%M"))
         metric_value: float | None = round(age)
     elif inv.history_since is not None:
         span = _ago(now, inv.history_since)
         details["logs_since"] = format_time(inv.history_since)
         status = Status.WARNING if span >= params.max_since_update else Status.OK
-        summary = (f"no update installed in the logs kept (since "
-                   f"{inv.history_since.astimezone().strftime('%Y-%m-%d')}, {format_seconds(span)})")
+        summary = say("patches.none_in_logs", since=inv.history_since.astimezone().strftime("%Y-%m-%d"), span=span)
         metric_value = round(span)
     else:
         status = Status.UNKNOWN
-        summary = f"last update unknown: {inv.history_error or 'no record'}"
-        details["error"] = inv.history_error
+        summary = say("patches.last_unknown", error=inv.history_error or say("patches.no_record"))
+        details["error"] = str.__str__(inv.history_error)
         metric_value = None
-    return Result(check=NAME, item="last_update", status=status, summary=summary[:1000], standard=standard,
+    return Result(check=NAME, item="last_update", status=status, summary=fit_summary(summary), standard=standard,
                   metrics=(Metric("since_update_seconds", metric_value, "s", warn=params.max_since_update,
                                   min=0),),
                   details=details)
@@ -265,12 +256,12 @@ def _judge_reboot(inv: Inventory, params: PatchesParams, ctx: CheckContext) -> R
     if inv.reboot is None:
         ctx.state.pop("reboot_since", None)
         return None
-    standard = f"reboot within {format_duration(params.max_security_age)} of installing updates"
+    standard = say("patches.standard_reboot", max=params.max_security_age)
     now = ctx.now
     if not inv.reboot:
         ctx.state.pop("reboot_since", None)
         return Result(check=NAME, item="reboot", status=Status.OK, standard=standard,
-                      summary="no reboot pending",
+                      summary=say("patches.no_reboot"),
                       metrics=(Metric("reboot_pending_seconds", 0.0, "s", warn=params.max_security_age, min=0),),
                       details={"manager": inv.manager, "reboot_pending": False})
     remembered = ctx.state.get("reboot_since")
@@ -284,11 +275,11 @@ def _judge_reboot(inv: Inventory, params: PatchesParams, ctx: CheckContext) -> R
     since = datetime.fromtimestamp(since_ts, UTC)
     age = _ago(now, since)
     status = Status.WARNING if age >= params.max_security_age else Status.OK
-    evidence = ", ".join(inv.reboot_evidence[:6]) or "marker set"
-    summary = (f"reboot pending for {format_seconds(age)} since {since.astimezone().strftime('%Y-%m-%d %H:%M')}: "
-               f"installed updates are not in effect ({evidence})")
-    return Result(check=NAME, item="reboot", status=status, summary=summary[:1000], standard=standard,
+    evidence = inv.reboot_evidence[:6] or [say("patches.marker_set")]  # file and registry names: identifiers
+    summary = say("patches.reboot_pending", age=age, since=since.astimezone().strftime("%Y-%m-%d %H:%M"),
+                  evidence=evidence)
+    return Result(check=NAME, item="reboot", status=status, summary=fit_summary(summary), standard=standard,
                   metrics=(Metric("reboot_pending_seconds", round(age), "s", warn=params.max_security_age,
                                   min=0),),
                   details={"manager": inv.manager, "reboot_pending": True, "since": format_time(since),
-                           "evidence": inv.reboot_evidence})
+                           "evidence": [str.__str__(e) for e in inv.reboot_evidence]})

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from checks.messages import say
 from checks.patches.inventory import Inventory, Pending, Run, SourceError, c_env, local, run_text
 from checks.patches.params import PatchesParams
 
@@ -54,16 +55,17 @@ def last_dpkg_upgrade(root: str) -> tuple[datetime | None, str, datetime | None,
     oldest: datetime | None = None
     logs = _dpkg_logs(root)
     if not logs:
-        return None, "", None, f"{os.path.join(root, 'var/log/dpkg.log')} does not exist"
+        return None, "", None, say("patches.no_file", path=os.path.join(root, "var/log/dpkg.log"))
     for path in logs:
         try:
             opener: Callable[..., Any] = gzip.open if path.endswith(".gz") else open
             with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
                 lines = fh.read().splitlines()
         except PermissionError:
-            return None, "", oldest, f"cannot read {path}: permission denied"
+            return None, "", oldest, say("patches.file_denied", path=path)
         except (OSError, EOFError) as exc:
-            return None, "", oldest, f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}"
+            return None, "", oldest, say("accounts.unreadable", path=path,
+                                         error=str(getattr(exc, "strerror", None) or exc))
         for line in reversed(lines):
             m = _DPKG_LINE.match(line)
             if m and m.group(2) == "upgrade":
@@ -106,7 +108,7 @@ def _reboot_required_file(root: str, inv: Inventory) -> None:
             pkgs = sorted({ln.strip() for ln in fh if ln.strip()})
     except OSError:
         pkgs = []
-    inv.reboot_evidence = [flag] + [f"package {p}" for p in pkgs[:20]]
+    inv.reboot_evidence = [flag] + [say("patches.package", name=p) for p in pkgs[:20]]
 
 
 def collect_apt(params: PatchesParams, run: Run, environ: Mapping[str, str], root: str,
@@ -118,12 +120,12 @@ def collect_apt(params: PatchesParams, run: Run, environ: Mapping[str, str], roo
                            c_env(environ))
         inv.pending = parse_apt_simulation(out)
     except SourceError as exc:
-        inv.pending_error = str(exc)
+        inv.pending_error = exc.message
     inv.last_update, what, inv.history_since, inv.history_error = last_dpkg_upgrade(root)
-    inv.last_update_what = f"package {what}" if what else ""
+    inv.last_update_what = say("patches.package", name=what) if what else ""
     inv.last_update_source = "/var/log/dpkg.log"
     inv.lists_updated = _apt_lists_updated(root)
-    inv.lists_what = "package lists (/var/lib/apt/lists)"
+    inv.lists_what = say("patches.lists_apt", path="/var/lib/apt/lists")
     _reboot_required_file(root, inv)
     return inv
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from checks.messages import say
+
 Run = Callable[..., Any]  # subprocess.run or a test's stand-in
 
 
@@ -44,7 +46,11 @@ class Inventory:
 
 
 class SourceError(Exception):
-    """The package manager could not be asked; the message says why."""
+    """The package manager could not be asked; ``message`` says why (a keyed text when ours)."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
 
 
 def run_text(run: Run, argv: list[str], timeout: float, env: Mapping[str, str] | None,
@@ -54,18 +60,19 @@ def run_text(run: Run, argv: list[str], timeout: float, env: Mapping[str, str] |
         proc = run(argv, capture_output=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL,
                    env=dict(env) if env is not None else None)
     except FileNotFoundError:
-        raise SourceError(f"{os.path.basename(argv[0])} is not installed") from None
+        raise SourceError(say("patches.not_installed", tool=os.path.basename(argv[0]))) from None
     except PermissionError:
-        raise SourceError(f"{argv[0]}: permission denied") from None
+        raise SourceError(say("patches.denied", tool=argv[0])) from None
     except subprocess.TimeoutExpired:
-        raise SourceError(f"{os.path.basename(argv[0])} gave no answer within {timeout:g} s") from None
+        raise SourceError(say("patches.no_answer", tool=os.path.basename(argv[0]), timeout=timeout)) from None
     out = proc.stdout.decode("utf-8", "replace") if isinstance(proc.stdout, bytes) else str(proc.stdout or "")
     err = proc.stderr.decode("utf-8", "replace") if isinstance(proc.stderr, bytes) else str(proc.stderr or "")
     if proc.returncode not in ok:
         lines = [ln.strip() for ln in (err or out).splitlines() if ln.strip()]
         errors = [ln for ln in lines if ln.startswith(("E:", "Error", "error"))] or lines
-        raise SourceError(f"{' '.join(argv[:2])} failed (exit {proc.returncode}): "
-                          f"{errors[0][:300] if errors else 'no message'}")
+        raise SourceError(say("patches.tool_failed", command=" ".join(argv[:2]), code=proc.returncode,
+                              error=errors[0][:300]) if errors else
+                          say("patches.tool_failed_silent", command=" ".join(argv[:2]), code=proc.returncode))
     return proc.returncode, out + ("\n" + err if err else "")
 
 

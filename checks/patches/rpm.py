@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from checks._units import DAY, HOUR, MINUTE
+from checks.messages import say
 from checks.patches.inventory import Inventory, Pending, Run, SourceError, c_env, local, run_text
 from checks.patches.params import PatchesParams
 
@@ -75,11 +76,11 @@ def collect_rpm(params: PatchesParams, run: Run, environ: Mapping[str, str], too
         age = metadata_age(info) or metadata_age(listing)
         if age is not None:
             inv.lists_updated = now - timedelta(seconds=age)
-        inv.lists_what = f"{tool} metadata (/var/cache/{tool})"
+        inv.lists_what = say("patches.lists_rpm", tool=tool, path=f"/var/cache/{tool}")
         secure = {p.name for p in security}
         inv.pending = security + [p for p in everything if p.name not in secure]
     except SourceError as exc:
-        inv.pending_error = str(exc)
+        inv.pending_error = exc.message
     try:
         _, rpms = run_text(run, ["rpm", "-qa", "--qf", "%{INSTALLTIME} %{NAME}-%{VERSION}-%{RELEASE}\\n"],
                             params.timeout, env)
@@ -87,11 +88,11 @@ def collect_rpm(params: PatchesParams, run: Run, environ: Mapping[str, str], too
         if stamps:
             when, what = max(stamps)
             inv.last_update = datetime.fromtimestamp(when, UTC)
-            inv.last_update_what = f"package {what}"
+            inv.last_update_what = say("patches.package", name=what)
         else:
-            inv.history_error = "rpm listed no installed package"
+            inv.history_error = say("patches.rpm_empty", tool="rpm")
     except SourceError as exc:
-        inv.history_error = str(exc)
+        inv.history_error = exc.message
     inv.last_update_source = "rpm install times"
     if which("needs-restarting"):
         try:

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from checks import _windows
+from checks.messages import say
 from checks.patches.inventory import Inventory, Pending, SourceError
 from checks.patches.params import PatchesParams
 
@@ -46,7 +47,7 @@ SECURITY_UPDATES = "0fa1201d-4330-4fa8-8ae9-b877473b6441"  # the "Security Updat
 def judge_windows_data(data: Any) -> Inventory:
     """An inventory from what :data:`WINDOWS_SCRIPT` printed."""
     if not isinstance(data, dict):
-        raise SourceError("PowerShell printed no object")
+        raise SourceError(say("accounts.no_object"))
     inv = Inventory(manager="windows", last_update_source="Get-HotFix")
     newest: tuple[datetime, str] | None = None
     for hf in _windows.as_list(data.get("HotFixes")):
@@ -61,20 +62,20 @@ def judge_windows_data(data: Any) -> Inventory:
     wu = _mapping(data.get("WindowsUpdate"))
     installed = _safe_date(wu.get("LastInstallationSuccessDate"))
     if installed is not None and (newest is None or installed > newest[0]):
-        newest = (installed, "Windows Update installation")
+        newest = (installed, say("patches.wu_installation"))
     if newest is not None:
         inv.last_update, inv.last_update_what = newest
     else:
-        inv.history_error = "no installed update with a date (Get-HotFix)"
+        inv.history_error = say("patches.no_hotfix", source="Get-HotFix")
     inv.lists_updated = _safe_date(wu.get("LastSearchSuccessDate"))
-    inv.lists_what = "Windows Update's last successful search"
+    inv.lists_what = say("patches.lists_windows")
     reboot = _mapping(data.get("Reboot"))
     markers = [k for k in ("ComponentBasedServicing", "WindowsUpdate", "PendingFileRenameOperations")
                if reboot.get(k) is True]
     inv.reboot = bool(markers) if reboot else None
     inv.reboot_evidence = markers
     if data.get("SearchError"):
-        inv.pending_error = f"Windows Update search failed: {str(data['SearchError'])[:300]}"
+        inv.pending_error = say("patches.search_failed", error=str(data["SearchError"])[:300])
     elif data.get("Pending") is not None:
         inv.pending = []
         for u in _windows.as_list(data.get("Pending")):

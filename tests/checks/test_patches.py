@@ -24,6 +24,7 @@ import pytest
 from checks import _windows, patches
 from checks.catalogue import get_check
 from checks.context import CheckContext
+from checks.messages import render
 from checks.params import ParamError, parse_params
 from checks.result import Result, Status
 from tests.conftest import missing
@@ -74,7 +75,7 @@ def test_patches_judges_this_debian_machine_with_its_real_apt():
     assert set(results) >= {"security", "last_update"}
     sec = results["security"]
     assert sec.status in (Status.OK, Status.WARNING), sec.summary
-    assert sec.details["manager"] == "apt" and sec.standard == "security updates installed within 30d"
+    assert sec.details["manager"] == "apt" and sec.standard == "security updates installed within 30 d"
     n_sec, n_all = metric(sec, "pending_security"), metric(sec, "pending_updates")
     assert 0 <= n_sec <= n_all
     # the same count apt itself prints, independently
@@ -173,7 +174,7 @@ def test_apt_security_update_ok_when_new_then_warning_when_pending_past_the_limi
     r = apt_root.run(ctx)
     sec = r["security"]
     assert sec.status is Status.OK, sec.summary
-    assert sec.summary.startswith("1 security update(s) pending, oldest 0 s since first seen (limit 30d): hisclient")
+    assert sec.summary.startswith("1 security update(s) pending, oldest 0 s since first seen (limit 30 d): hisclient")
     assert "2 update(s) pending in all" in sec.summary
     assert (metric(sec, "pending_security"), metric(sec, "pending_updates")) == (1, 2)
     [row] = sec.details["security_updates"]
@@ -187,7 +188,7 @@ def test_apt_security_update_ok_when_new_then_warning_when_pending_past_the_limi
     apt_root.age_lists(0)
     sec = apt_root.run(later)["security"]
     assert sec.status is Status.WARNING, sec.summary
-    assert sec.summary.startswith("1 security update(s) pending longer than 30d (oldest 31 d): hisclient")
+    assert sec.summary.startswith("1 security update(s) pending longer than 30 d (oldest 31 d): hisclient")
     assert metric(sec, "oldest_security_age_seconds") == pytest.approx(31 * D, abs=5)
 
 
@@ -203,7 +204,7 @@ def test_apt_stale_package_lists_are_a_warning_even_with_nothing_pending(apt_roo
     apt_root.age_lists(10 * D)
     sec = apt_root.run(CheckContext())["security"]
     assert sec.status is Status.WARNING
-    assert "package lists (/var/lib/apt/lists) 10 d old (over 1w)" in sec.summary
+    assert "package lists (/var/lib/apt/lists) 10 d old (over 7 d)" in sec.summary
     assert metric(sec, "lists_age_seconds") == pytest.approx(10 * D, abs=60)
     # max_lists_age empty: not judged
     assert apt_root.run(CheckContext(), max_lists_age=None)["security"].status is Status.OK
@@ -220,7 +221,7 @@ def test_apt_last_update_found_in_a_rotated_gzipped_log_and_judged(apt_root):
         fh.write(dpkg_line(now - timedelta(days=100), "upgrade", "openssl:amd64 3.0.1 3.0.2"))
     last = apt_root.run(CheckContext(now=now))["last_update"]
     assert last.status is Status.WARNING
-    assert last.summary.startswith("no update installed for 100 d (limit 90d): package openssl")
+    assert last.summary.startswith("no update installed for 100 d (limit 90 d): package openssl")
     assert metric(last, "since_update_seconds") == pytest.approx(100 * D, abs=2)
     assert apt_root.run(CheckContext(now=now), max_since_update="120d")["last_update"].status is Status.OK
 
@@ -292,7 +293,7 @@ def test_apt_not_installed_and_apt_hanging_are_unknown():
     assert r["security"].status is Status.UNKNOWN and "apt-get is not installed" in r["security"].summary
     r = by_item(patches.run(p, CheckContext(), root="/nonexistent",
                             run=FakeRun({"apt-get": subprocess.TimeoutExpired("apt-get", 120)})))
-    assert "apt-get gave no answer within 120 s" in r["security"].summary
+    assert "apt-get gave no answer within 2 min" in r["security"].summary
 
 
 # --------------------------------------------------------------------------- RHEL family (fixtures)
@@ -315,7 +316,7 @@ def test_dnf_security_advisories_are_aged_from_their_date():
     assert ["/usr/bin/dnf", "-C", "check-update"] in fake.calls
     sec = r["security"]
     assert sec.status is Status.WARNING, sec.summary
-    assert sec.summary.startswith("2 security update(s) pending longer than 30d (oldest 72.8 d): "
+    assert sec.summary.startswith("2 security update(s) pending longer than 30 d (oldest 72.8 d): "
                                   "vim-minimal, systemd-udev")
     assert (metric(sec, "pending_security"), metric(sec, "pending_updates")) == (3, 4)
     rows = {row["name"]: row for row in sec.details["security_updates"]}
@@ -383,7 +384,9 @@ def test_windows_hotfixes_pending_security_and_pending_reboot():
         assert marker in script
     sec = r["security"]
     assert sec.status is Status.WARNING, sec.summary
-    assert sec.summary.startswith("1 security update(s) pending longer than 30d (oldest 57.6 d): KB5044099")
+    assert sec.summary.startswith("1 security update(s) pending longer than 30 d (oldest 57.6 d): KB5044099")
+    assert render(sec.message, "zh_CN").startswith("1 个安全更新待安装超过 30 天（最久 57.6 天）：KB5044099")
+    assert render(sec.standard_message, "zh_CN") == "安全更新在 30 天内安装"
     assert metric(sec, "pending_security") == 2 and metric(sec, "pending_updates") == 3  # not the definitions
     assert metric(sec, "lists_age_seconds") == pytest.approx(12 * 3600 + 47 * 60 + 29, abs=1)
     last = r["last_update"]
@@ -407,7 +410,7 @@ def test_windows_without_search_has_no_security_item_and_old_hotfixes_warn():
                             powershell=lambda s, t: data, windows=True))
     assert set(r) == {"last_update", "reboot"}
     assert r["last_update"].status is Status.WARNING
-    assert r["last_update"].summary.startswith("no update installed for 108.3 d (limit 90d): KB5046615 "
+    assert r["last_update"].summary.startswith("no update installed for 108.3 d (limit 90 d): KB5046615 "
                                                "(Security Update)")
 
 
