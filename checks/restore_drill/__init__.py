@@ -79,7 +79,7 @@ from checks._files import BackupFile, ListingTimeout, list_matching, list_with_t
 from checks._verify import Verification, verify_file
 from checks.backup_files import item_of
 from checks.context import CheckContext
-from checks.params import format_duration
+from checks.messages import fit_summary, say
 from checks.restore_drill.drill import Drill, drill, throwaway_name
 from checks.restore_drill.dumps import DrillError, identify
 from checks.restore_drill.params import ENGINES, NAME, PREFIX, RestoreDrillParams
@@ -115,28 +115,28 @@ def run(params: RestoreDrillParams, ctx: CheckContext, *,
     reserve = min(120.0, max(10.0, 0.1 * ctx.timeout_s))
     deadline = began + max(1.0, ctx.timeout_s - reserve)
     item = item_of(params.path, params.pattern)
-    standard = "the newest backup restores and answers the probe" + (
-        f" within {format_duration(params.max_duration)}" if params.max_duration else "")
+    standard = (say("restore_drill.standard_within", max=params.max_duration) if params.max_duration
+                else say("restore_drill.standard"))
     details: dict[str, Any] = {"engine": params.engine, "path": params.path, "pattern": params.pattern}
     metrics: list[Metric] = []
 
     def result(status: Status, summary: str) -> list[Result]:
-        return [Result(check=NAME, item=item[:255], status=status, summary=summary[:1000], standard=standard,
+        return [Result(check=NAME, item=item[:255], status=status, summary=fit_summary(summary), standard=standard,
                        metrics=tuple(metrics), details=details)]
 
     if not params.path:
-        return result(Status.UNKNOWN, "path: not configured (the backup directory)")
+        return result(Status.UNKNOWN, say("restore_drill.no_path", param="path"))
     if not params.target_dsn:
-        return result(Status.UNKNOWN, "target_dsn: not configured (the scratch server to restore on)")
+        return result(Status.UNKNOWN, say("restore_drill.no_target", param="target_dsn"))
     try:
         files = list_with_timeout(list_files, params.path, params.pattern, params.list_timeout)
     except (ListingTimeout, OSError) as exc:
         return result(*listing_problem(exc, params.path, params.list_timeout))
     newest = newest_settled(files, ctx.now.timestamp(), params.settle)
     if newest is None:
-        return result(Status.CRITICAL, f"no file matches {params.pattern} in {params.path}: nothing to restore")
+        return result(Status.CRITICAL, say("restore_drill.no_file", pattern=params.pattern, path=params.path))
     if newest.in_progress:
-        return result(Status.UNKNOWN, f"{newest.judged.name} is still being written: the drill waits for it")
+        return result(Status.UNKNOWN, say("restore_drill.in_progress", name=newest.judged.name))
     f = newest.judged
     age = max(0.0, ctx.now.timestamp() - f.mtime)
     details.update(file=f.path, file_size_bytes=f.size, file_modified=format_time(f.modified))

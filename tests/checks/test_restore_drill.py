@@ -169,7 +169,7 @@ def test_postgresql_custom_dump_restores_probes_and_is_dropped(pg_drill):
     assert {"list", "create", "restore", "probe", "drop"} <= set(d["steps"])
     assert metric(r, "restored_size_bytes") > 1_000_000  # an empty PostgreSQL database alone is ~7 MB
     assert 0 < metric(r, "duration_seconds") < 600 and metric(r, "backup_age_seconds") >= OLD - 5
-    assert r.standard == "the newest backup restores and answers the probe within 10m"
+    assert r.standard == "the newest backup restores and answers the probe within 10 min"
     assert pg_drill.throwaway_databases() == []
 
 
