@@ -70,9 +70,8 @@ def run_text(run: Run, argv: list[str], timeout: float, env: Mapping[str, str] |
     if proc.returncode not in ok:
         lines = [ln.strip() for ln in (err or out).splitlines() if ln.strip()]
         errors = [ln for ln in lines if ln.startswith(("E:", "Error", "error"))] or lines
-        raise SourceError(say("patches.tool_failed", command=" ".join(argv[:2]), code=proc.returncode,
-                              error=errors[0][:300]) if errors else
-                          say("patches.tool_failed_silent", command=" ".join(argv[:2]), code=proc.returncode))
+        raise SourceError(say("results.tool_failed", command=" ".join(argv[:2]), code=proc.returncode,
+                              error=errors[0][:300] if errors else say("results.no_message")))
     return proc.returncode, out + ("\n" + err if err else "")
 
 

@@ -19,10 +19,9 @@ from checks import _odbc
 from checks._files import (
     BackupFile,
 )
-from checks._units import format_bytes, format_seconds
 from checks._verify import Verification
 from checks.context import CheckContext
-from checks.params import format_duration
+from checks.messages import say
 from checks.restore_drill.dumps import ENGINE_OF_FORMAT, DrillError, Dump, identify, open_dump
 from checks.restore_drill.params import PREFIX, RestoreDrillParams
 from checks.restore_drill.servers import refuse_production, server_of
@@ -138,8 +137,8 @@ def _pg_archive_database(d: Drill, f: BackupFile) -> str:
     if proc.returncode != 0:
         d.timed("list", step, "failed")
         err = [ln for ln in proc.stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
-        raise DrillError(Status.CRITICAL, f"restore of {f.name} failed: pg_restore cannot read its table of "
-                                          f"contents: {(err[-1] if err else 'no message')[:300]}")
+        raise DrillError(Status.CRITICAL, say("restore_drill.failed", name=f.name, why=say(
+            "restore_drill.no_toc", tool="pg_restore", error=err[-1][:300] if err else say("results.no_message"))))
     d.timed("list", step)
     m = _PG_LIST_DBNAME.search(proc.stdout.decode("utf-8", "replace"))
     return m.group(1).strip() if m else ""
@@ -192,8 +191,9 @@ def _tool_failure(done: Finished, password: str | None, tool: str) -> str:
         return done.stopped
     lines = [ln.strip() for ln in done.stderr.splitlines() if ln.strip()]
     errors = [ln for ln in lines if "error" in ln.lower()]
-    text = (errors or lines or ["no message"])[0 if errors else -1]
-    return f"{tool} failed (exit {done.returncode}): {_odbc.sanitise(text, password)[:400]}"
+    text = (_odbc.sanitise((errors or lines)[0 if errors else -1], password)[:400] if lines
+            else say("results.no_message"))
+    return say("results.tool_failed", command=tool, code=done.returncode, error=text)
 
 
 def _restore_files(d: Drill, f: BackupFile, dump: Dump) -> tuple[str, Finished]:
@@ -252,10 +252,11 @@ def drill(d: Drill, f: BackupFile, details: dict[str, Any], metrics: list[Metric
         try:
             dump = identify(f.path)
         except OSError as exc:
-            raise DrillError(Status.CRITICAL, f"cannot read {f.name}: {exc.strerror or exc}") from None
+            raise DrillError(Status.CRITICAL, say("accounts.unreadable", path=f.name,
+                                                  error=exc.strerror or str(exc))) from None
         if ENGINE_OF_FORMAT[dump.format] != params.engine:
-            raise DrillError(Status.UNKNOWN, f"{f.name} is a {dump.format} file, not a {params.engine} backup "
-                                             f"(engine: {params.engine})")
+            raise DrillError(Status.UNKNOWN, say("restore_drill.wrong_engine", name=f.name, format=dump.format,
+                                                 engine=params.engine, param="engine"))
         if dump.format == "pg_custom" and not dump.compression:
             dump.database = _pg_archive_database(d, f)
         details.update(format=dump.format, compression=dump.compression or None,
@@ -265,13 +266,13 @@ def drill(d: Drill, f: BackupFile, details: dict[str, Any], metrics: list[Metric
             check = verify(f.path, max(1.0, d.deadline - time.monotonic()))
             d.timed("verify", began, "ok" if check.ok is not False else "failed")
             if check.ok is False:
-                raise DrillError(Status.CRITICAL, f"{f.name}: {check.text}; not restorable")
+                raise DrillError(Status.CRITICAL, say("restore_drill.not_restorable", name=f.name, text=check.text))
     try:
         conn = d.admin()
     except _odbc.ConfigError as exc:
         raise DrillError(Status.UNKNOWN, exc.summary) from None
     except _odbc.DbError as exc:
-        raise DrillError(Status.CRITICAL, f"scratch server: {exc.summary}") from None
+        raise DrillError(Status.CRITICAL, say("restore_drill.scratch", error=exc.summary)) from None
     target = server_of(params.target_dsn, params.engine)
     details.update(target=f"{target[0]}:{target[1]}" if target else None, throwaway_database=d.name)
     try:
@@ -286,7 +287,7 @@ def _drill_on(d: Drill, conn: Any, f: BackupFile, dump: Dump, details: dict[str,
     try:
         leftovers = drop_leftovers(d, conn, tag_prefix)
     except _odbc.QueryFailed as exc:
-        raise DrillError(Status.UNKNOWN, f"scratch server: {exc.summary}") from None
+        raise DrillError(Status.UNKNOWN, say("restore_drill.scratch", error=exc.summary)) from None
     if leftovers:
         details["leftovers_dropped"] = leftovers
     header: dict[str, Any] = {}
@@ -296,8 +297,8 @@ def _drill_on(d: Drill, conn: Any, f: BackupFile, dump: Dump, details: dict[str,
         dump.database, dump.host = str(header.get("databasename") or ""), str(header.get("servername") or "")
         refuse_production(params, dump, target_server=str(server.get("server_name") or ""))
         if not params.restore:
-            return Status.OK, (f"{f.name}: RESTORE VERIFYONLY passed ({header.get('databasename')}, backup of "
-                               f"{header.get('backupfinishdate')}); not restored (restore: false)")
+            return Status.OK, say("restore_drill.verified_only", name=f.name, db=str(header.get("databasename")),
+                                  finished=str(header.get("backupfinishdate")), setting="restore: false")
     created = False
     began = time.monotonic()
     outcome: tuple[Status, str] | None = None
@@ -313,10 +314,11 @@ def _drill_on(d: Drill, conn: Any, f: BackupFile, dump: Dump, details: dict[str,
                 outcome = _late(d, f, tool)
             elif done.stopped and done.stopped_status is not Status.CRITICAL:
                 d.timed("restore", step, "stopped")
-                outcome = (done.stopped_status, f"{f.name}: {done.stopped}")
+                outcome = (done.stopped_status, say("restore_drill.file_said", name=f.name, text=done.stopped))
             elif done.returncode != 0:
                 d.timed("restore", step, "failed")
-                outcome = (Status.CRITICAL, f"restore of {f.name} failed: {_tool_failure(done, d.password, tool)}")
+                outcome = (Status.CRITICAL, say("restore_drill.failed", name=f.name,
+                                                why=_tool_failure(done, d.password, tool)))
             else:
                 d.timed("restore", step)
         else:
@@ -329,12 +331,12 @@ def _drill_on(d: Drill, conn: Any, f: BackupFile, dump: Dump, details: dict[str,
                 d.timed("restore", step, "failed")
                 late = time.monotonic() >= d.deadline
                 outcome = _late(d, f, "RESTORE DATABASE") if late else (
-                    Status.CRITICAL, f"restore of {f.name} failed: {exc.summary}")
+                    Status.CRITICAL, say("restore_drill.failed", name=f.name, why=exc.summary))
         if outcome is None:
             metrics.append(Metric("restore_seconds", d.steps["restore"]["seconds"], "s", min=0))
             outcome = _probe_and_size(d, conn, f, details, metrics)
     except _odbc.QueryFailed as exc:
-        outcome = (Status.CRITICAL, f"scratch server: {exc.summary}")
+        outcome = (Status.CRITICAL, say("restore_drill.scratch", error=exc.summary))
     finally:
         if created:
             step = time.monotonic()
@@ -346,22 +348,20 @@ def _drill_on(d: Drill, conn: Any, f: BackupFile, dump: Dump, details: dict[str,
                 d.timed("drop", step, "failed")
                 details["dropped"] = False
                 log.warning("restore_drill: could not drop %s", d.name)
-                note = f"; the throwaway database {d.name} could not be dropped ({exc.summary[:200]}): " \
-                       f"the next drill drops it"
-                if outcome is None or outcome[0] is Status.OK:
-                    outcome = (Status.WARNING, (outcome[1] if outcome else "drill stopped") + note)
-                else:
-                    outcome = (outcome[0], outcome[1] + note)
+                text = say("restore_drill.not_dropped", text=outcome[1] if outcome else say("restore_drill.stopped"),
+                           name=d.name, error=exc.summary[:200])
+                outcome = (Status.WARNING if outcome is None or outcome[0] is Status.OK else outcome[0], text)
     assert outcome is not None
     return outcome
 
 
 def _late(d: Drill, f: BackupFile, tool: str) -> tuple[Status, str]:
     limit = d.deadline - d.began
-    text = (f"restore of {f.name} did not finish within the drill's time limit ({limit:.0f} s of the check's "
-            f"{d.ctx.timeout_s:g} s; {tool} stopped, the throwaway database dropped): raise the entry's timeout")
+    text = say("restore_drill.late", name=f.name, limit=round(limit), timeout=d.ctx.timeout_s, tool=tool,
+               param="timeout")
     if d.params.max_duration is not None:
-        return Status.WARNING, text + f"; already longer than max_duration {format_duration(d.params.max_duration)}"
+        return Status.WARNING, say("restore_drill.late_long", text=text, param="max_duration",
+                                   max=d.params.max_duration)
     return Status.UNKNOWN, text
 
 
@@ -377,20 +377,19 @@ def _probe_and_size(d: Drill, conn: Any, f: BackupFile, details: dict[str, Any],
                                          query_timeout=params.query_timeout, driver=d.connect, readonly=True)
     except _odbc.DbError as exc:
         d.timed("probe", step, "failed")
-        return Status.CRITICAL, f"restored {f.name}, but the restored database does not accept a connection: " \
-                                f"{exc.summary}"
+        return Status.CRITICAL, say("restore_drill.no_connection", name=f.name, error=exc.summary)
     try:
         rows = _odbc.fetch(pconn, probe, (), password=d.password, what="probe")
     except _odbc.QueryFailed as exc:
         d.timed("probe", step, "failed")
         details["probe"]["outcome"] = "failed"
-        return Status.CRITICAL, f"restored {f.name}, but the probe failed: {exc.summary}"
+        return Status.CRITICAL, say("restore_drill.probe_failed", name=f.name, error=exc.summary)
     finally:
         _odbc.close_quietly(pconn)
     details["probe"]["outcome"] = "row" if rows else "no row"
     d.timed("probe", step, "row" if rows else "no row")
     if not rows:
-        return Status.CRITICAL, f"restored {f.name}, but the probe returned no row"
+        return Status.CRITICAL, say("restore_drill.probe_empty", name=f.name)
     size: float | None = None
     try:
         [row] = d.fetch(conn, _SQL[params.engine]["size"], d.name, what="database size")
@@ -400,12 +399,12 @@ def _probe_and_size(d: Drill, conn: Any, f: BackupFile, details: dict[str, Any],
     metrics.append(Metric("restored_size_bytes", size, "B", min=0))
     details["restored_size_bytes"] = None if size is None else int(size)
     took = time.monotonic() - d.began
-    sized = f", {format_bytes(size)}" if size is not None else ""
-    summary = (f"{f.name} ({format_bytes(f.size)}, {format_seconds(max(0.0, d.ctx.now.timestamp() - f.mtime))} old) "
-               f"restored into {d.name} and probed in {took:.1f} s{sized}; dropped")
+    age = max(0.0, d.ctx.now.timestamp() - f.mtime)
+    summary = say("restore_drill.restored" if size is None else "restore_drill.restored_sized", name=f.name,
+                  size=f.size, age=age, db=d.name, took=took, restored=size)
     if params.max_duration is not None and took > params.max_duration:
-        return Status.WARNING, f"drill took {took:.1f} s, longer than max_duration " \
-                               f"{format_duration(params.max_duration)}: {summary}"
+        return Status.WARNING, say("restore_drill.took_long", took=took, param="max_duration",
+                                   max=params.max_duration, text=summary)
     return Status.OK, summary
 
 
@@ -418,12 +417,11 @@ def _sqlserver_prepare(d: Drill, conn: Any, f: BackupFile,
         headers = d.fetch(conn, SQLSERVER_HEADERONLY, device, what="RESTORE HEADERONLY")
     except _odbc.QueryFailed as exc:
         d.timed("headeronly", step, "failed")
-        raise DrillError(Status.CRITICAL, f"{f.name}: {exc.summary}") from None
+        raise DrillError(Status.CRITICAL, say("restore_drill.file_said", name=f.name, text=exc.summary)) from None
     fulls = [h for h in headers if int(h.get("backuptype") or 0) == 1]
     if not fulls:
         d.timed("headeronly", step, "no full backup")
-        raise DrillError(Status.CRITICAL, f"{f.name} holds no full database backup (RESTORE HEADERONLY: "
-                                          f"{len(headers)} backup set(s))")
+        raise DrillError(Status.CRITICAL, say("restore_drill.no_full", name=f.name, n=len(headers)))
     header = max(fulls, key=lambda h: int(h.get("position") or 0))
     d.timed("headeronly", step)
     details.update(format="mssql", source_database=header.get("databasename"), source_host=header.get("servername"),
@@ -436,6 +434,6 @@ def _sqlserver_prepare(d: Drill, conn: Any, f: BackupFile,
                   int(header.get("position") or 1), what="RESTORE VERIFYONLY")
     except _odbc.QueryFailed as exc:
         d.timed("verifyonly", step, "failed")
-        raise DrillError(Status.CRITICAL, f"{f.name}: {exc.summary}") from None
+        raise DrillError(Status.CRITICAL, say("restore_drill.file_said", name=f.name, text=exc.summary)) from None
     d.timed("verifyonly", step, "ok (with checksums)" if checksum else "ok")
     return header, server

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
+from checks.messages import say
 from checks.result import Status
 
 
@@ -66,15 +67,17 @@ def identify(path: str) -> Dump:
         with open_dump(path, compression) as fh:
             head = fh.read(64 * 1024)
     except (OSError, EOFError, lzma.LZMAError) as exc:
-        raise DrillError(Status.CRITICAL, f"cannot read {os.path.basename(path)}: corrupt {compression or 'file'} "
-                                          f"({exc})") from None
+        name = os.path.basename(path)
+        raise DrillError(Status.CRITICAL, say("restore_drill.corrupt_compressed", name=name, compression=compression,
+                                              error=str(exc)) if compression else
+                         say("restore_drill.corrupt_file", name=name, error=str(exc))) from None
     if head.startswith(b"PGDMP"):
         return Dump("pg_custom", compression)
     if head.startswith(b"TAPE"):
         return Dump("mssql", compression)
     if b"-- PostgreSQL database cluster dump" in head[:200]:
-        raise DrillError(Status.UNKNOWN, f"{os.path.basename(path)} is a pg_dumpall of the whole cluster: "
-                                         "a drill restores one database (pg_dump)")
+        raise DrillError(Status.UNKNOWN, say("restore_drill.dumpall", name=os.path.basename(path),
+                                             dumpall="pg_dumpall", dump="pg_dump"))
     if head.startswith(b"--\n-- PostgreSQL database dump") or b"-- PostgreSQL database dump" in head[:200]:
         m = _PG_CREATE_DB.search(head)
         return Dump("pg_plain", compression, database=m.group(1).decode("utf-8", "replace") if m else "")
@@ -82,8 +85,7 @@ def identify(path: str) -> Dump:
         m = _MYSQL_HOST.search(head)
         return Dump("mysql", compression, database=m.group(2).decode("utf-8", "replace") if m else "",
                     host=m.group(1).decode("utf-8", "replace") if m else "")
-    raise DrillError(Status.UNKNOWN, f"{os.path.basename(path)}: not a format the drill can restore "
-                                     "(pg_dump custom or plain, mysqldump, SQL Server .bak)")
+    raise DrillError(Status.UNKNOWN, say("restore_drill.unknown_format", name=os.path.basename(path)))
 
 
 ENGINE_OF_FORMAT = {"pg_custom": "postgresql", "pg_plain": "postgresql", "mysql": "mysql", "mssql": "sqlserver"}

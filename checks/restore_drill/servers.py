@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 
 from checks import _odbc
+from checks.messages import say
 from checks.restore_drill.dumps import DrillError, Dump
 from checks.restore_drill.params import DEFAULT_PORTS, RestoreDrillParams
 from checks.result import Status
@@ -57,9 +58,8 @@ def refuse_production(params: RestoreDrillParams, dump: Dump, target_server: str
     else:
         same_server = source is None or target is None or source == target
     if target_db and target_db in source_dbs and same_server:
-        where = f"{target[0]}:{target[1]}" if target else (target_server or "the target server")
-        raise DrillError(Status.UNKNOWN, f"refused: target_dsn is the production database {target_db} on {where} "
-                                         "(the drill needs a scratch server, or at least its maintenance "
-                                         "database: postgres, mysql, master)")
+        where = f"{target[0]}:{target[1]}" if target else (target_server or say("restore_drill.the_target"))
+        raise DrillError(Status.UNKNOWN, say("restore_drill.refused", param="target_dsn", db=target_db, where=where,
+                                             maintenance="postgres, mysql, master"))
 
 

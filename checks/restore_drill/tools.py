@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
+from checks.messages import say
 from checks.nagios import kill_group
 from checks.restore_drill.dumps import DrillError
 from checks.result import Status
@@ -33,8 +34,8 @@ def find_tool(names: tuple[str, ...], client_bin: str, which: Callable[[str], st
         for candidate in sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True):
             return candidate
     where = client_bin or "PATH"
-    raise DrillError(Status.UNKNOWN, f"{' or '.join(names)} not found in {where} (install the client tools or "
-                                     f"set client_bin)")
+    raise DrillError(Status.UNKNOWN, say("restore_drill.no_tool", names="/".join(names), where=where,
+                                         param="client_bin"))
 
 
 @dataclass
@@ -71,7 +72,7 @@ def run_tool(argv: list[str], env: Mapping[str, str], deadline: float,
                 stopped.append((exc.status, exc.summary))
                 kill_group(proc)
             except (OSError, EOFError, lzma.LZMAError) as exc:
-                stopped.append((Status.CRITICAL, f"the file could not be read to the end: {exc}"))
+                stopped.append((Status.CRITICAL, say("restore_drill.read_short", error=str(exc))))
                 kill_group(proc)
             finally:
                 try:
@@ -128,9 +129,8 @@ def mysql_lines(stream: IO[bytes]) -> Iterator[bytes]:
             if m:
                 seen.add(m.group(1))
                 if len(seen) > 1:
-                    raise DrillError(Status.UNKNOWN, "the dump holds several databases ("
-                                     + ", ".join(sorted(s.decode("utf-8", "replace") for s in seen))
-                                     + "): a drill restores one")
+                    raise DrillError(Status.UNKNOWN, say("restore_drill.several", names=", ".join(
+                        sorted(s.decode("utf-8", "replace") for s in seen))))
                 continue
             yield line
 

@@ -30,6 +30,7 @@ import pytest
 from checks import restore_drill
 from checks.catalogue import get_check
 from checks.context import CheckContext
+from checks.messages import render
 from checks.params import ParamError, parse_params
 from checks.restore_drill import sql as drill_sql
 from checks.result import Result, Status
@@ -170,6 +171,9 @@ def test_postgresql_custom_dump_restores_probes_and_is_dropped(pg_drill):
     assert metric(r, "restored_size_bytes") > 1_000_000  # an empty PostgreSQL database alone is ~7 MB
     assert 0 < metric(r, "duration_seconds") < 600 and metric(r, "backup_age_seconds") >= OLD - 5
     assert r.standard == "the newest backup restores and answers the probe within 10 min"
+    zh = render(r.message, "zh_CN")
+    assert zh.startswith("his_20261205_0200.dump（") and "已恢复到 wardround_drill_" in zh and zh.endswith("；已删除")
+    assert render(r.standard_message, "zh_CN") == "最新备份能在 10 分钟内恢复，且能响应探测查询"
     assert pg_drill.throwaway_databases() == []
 
 
@@ -231,7 +235,7 @@ def test_postgresql_drill_past_its_time_limit_is_stopped_and_dropped(pg_drill, t
     assert "did not finish within the drill's time limit (4 s of the check's 14 s; psql stopped" in r.summary
     assert r.details["dropped"] is True and pg_drill.throwaway_databases() == []
     r = pg_drill.run(CheckContext(timeout_s=14), path=str(tmp_path), pattern="*.sql", max_duration="2s")
-    assert r.status is Status.WARNING and "already longer than max_duration 2s" in r.summary
+    assert r.status is Status.WARNING and "already longer than max_duration 2 s" in r.summary
 
 
 def test_postgresql_leftover_of_an_interrupted_drill_is_dropped_first(pg_drill):
@@ -246,7 +250,7 @@ def test_postgresql_leftover_of_an_interrupted_drill_is_dropped_first(pg_drill):
 def test_postgresql_slow_drill_past_max_duration_is_a_warning(pg_drill):
     r = pg_drill.run(max_duration="1ms")
     assert r.status is Status.WARNING and r.summary.startswith("drill took ")
-    assert "longer than max_duration 0.001s" in r.summary
+    assert "longer than max_duration 1 ms" in r.summary
 
 
 def test_missing_backups_and_configuration(pg_drill, tmp_path):
