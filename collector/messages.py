@@ -11,14 +11,18 @@ know, bad arguments) shows the English ``summary``/``standard`` the agent sent.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 import orjson
 
-from checks.messages import text_of
+from checks.messages import Said, said, text_of
 from checks.result import Message, Result, ResultError
+from collector.terms import say_term
 
-__all__ = ["messages_json", "read_messages", "stored_messages", "texts", "ticket_summary"]
+__all__ = ["TICKET_KEYS", "grace_words", "messages_json", "note_json", "note_text", "read_messages", "result_said",
+           "said_json", "stored_messages", "texts", "ticket_summary", "ticket_templates", "tsay"]
 
 log = logging.getLogger(__name__)
 _FIELDS = ("message", "standard_message")
@@ -54,11 +58,78 @@ def ticket_summary(summary: str, check: str, item: str, raw: str | None, lang: s
     person's words, or a result without keys)."""
     if not raw:
         return summary
-    said, _ = texts(summary, "", raw, lang)
-    return said if said == summary else f"{check} {item}: {said}"
+    message, _ = read_messages(raw)
+    said = text_of(summary, message, lang, ticket_templates(lang))
+    if said == summary or (message is not None and message.key.startswith(TICKET_KEYS)):
+        return said  # the collector's own summary is whole
+    return f"{check} {item}: {said}"
 
 
 def texts(summary: str, standard: str, raw: str | None, lang: str) -> tuple[str, str]:
     """(summary, standard) as a reader of ``lang`` reads them; the English texts where no key renders."""
     message, standard_message = read_messages(raw)
     return text_of(summary, message, lang), text_of(standard, standard_message, lang)
+
+
+# -- the collector's own texts about tickets: summaries of the tickets it opens, history notes -------
+
+TICKET_KEYS = "tickets."  # their keys' prefix, in collector/records/i18n/tickets.{zh_CN,en}.json
+
+
+@cache
+def ticket_templates(lang: str) -> Mapping[str, str]:
+    """The collector's ticket texts in ``lang`` (the records' catalogue: ``tickets.*``)."""
+    from collector.records.i18n import catalog
+
+    return {k: v for k, v in catalog(lang).items() if k.startswith(TICKET_KEYS)}
+
+
+def tsay(key: str, /, **args: Any) -> str:
+    """The collector's ticket text ``key`` with ``args`` (which may be results' messages): its English
+    text, carrying the key and arguments, stored beside the text and rendered for each reader.
+
+    A person's words among the arguments holding markup (``<``/``>``, which no reader's rendering
+    takes) make a plain English text without a key: the note reads as written everywhere."""
+    if any(isinstance(v, str) and any(c in v for c in _MARKUP) for v in args.values()):
+        safe = {k: v.translate(_HIDE) if isinstance(v, str) else v for k, v in args.items()}
+        return str(said(key, safe, ticket_templates("en"))).translate(_SHOW)
+    return said(key, args, ticket_templates("en"))
+
+
+_MARKUP = "<>"
+_HIDE = str.maketrans({"<": "\ue000", ">": "\ue001"})
+_SHOW = str.maketrans({"\ue000": "<", "\ue001": ">"})
+
+
+def result_said(summary: str, raw: str | None) -> str | Message:
+    """A result's summary as an argument of a ticket text: its message when it has one."""
+    message, _ = read_messages(raw)
+    return message if message is not None else summary
+
+
+def note_json(note: str) -> str | None:
+    """The ``message`` column of a history event whose ``note`` is ``note``: None for a person's words."""
+    return orjson.dumps(note.message.to_wire()).decode() if isinstance(note, Said) else None
+
+
+def said_json(text: str) -> str | None:
+    """The ``messages`` column of a ticket whose summary is ``text`` (one of the collector's texts)."""
+    return orjson.dumps({"message": text.message.to_wire()}).decode() if isinstance(text, Said) else None
+
+
+def note_text(note: str, raw: str | None, lang: str) -> str:
+    """A history event's note for a reader of ``lang``: its ``message`` (``raw``) rendered, else as written."""
+    if not raw:
+        return note
+    try:
+        message = Message.from_wire(orjson.loads(raw), "message")
+    except (orjson.JSONDecodeError, ResultError, AttributeError, TypeError) as exc:
+        log.warning("stored note message not readable (%s); showing the note", exc)
+        return note
+    return text_of(note, message, lang, ticket_templates(lang))
+
+
+def grace_words(term: Any) -> dict[str, str]:
+    """The arguments ``grace_zh``/``grace_en`` of a ticket text naming the agent-silent grace (a policy
+    term): as written (en, ``1h30m``) and in words (zh, ``1小时30分钟``)."""
+    return {"grace_zh": say_term(term.text, "zh_CN", business=False), "grace_en": term.text}

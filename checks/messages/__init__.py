@@ -31,6 +31,7 @@ import json
 import logging
 import string
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -38,8 +39,8 @@ from typing import Any
 from checks._units import LANGUAGES, _num, format_bytes, format_seconds
 from checks.result import MAX_MESSAGE_DEPTH, MAX_SUMMARY_LEN, Message, MessageArg
 
-__all__ = ["KINDS", "LANGUAGES", "Said", "catalogue", "fit_summary", "listed", "placeholders", "render", "say",
-           "text_of"]
+__all__ = ["KINDS", "LANGUAGES", "Said", "catalogue", "fit_summary", "listed", "placeholders", "render", "said",
+           "say", "text_of"]
 
 log = logging.getLogger(__name__)
 _DIR = Path(__file__).resolve().parent
@@ -47,6 +48,8 @@ _JOIN = {"en": "; ", "zh_CN": "；"}
 _WORDS = {"en": ",", "zh_CN": "、"}
 _COMMA = {"en": ", ", "zh_CN": "，"}
 _MARKUP = ("<", ">")
+#: templates of another catalogue :func:`render` was given (``more``): the collector's own texts
+_MORE: ContextVar[Mapping[str, str] | None] = ContextVar("more_templates", default=None)
 
 
 @cache
@@ -89,8 +92,14 @@ def say(key: str, /, **args: Any) -> Said:
     argument the English catalogue cannot render is a bug in the check: logged, and the text
     is the key with its arguments (a check never fails for its wording).
     """
+    return said(key, args)
+
+
+def said(key: str, args: Mapping[str, Any], more: Mapping[str, str] | None = None) -> Said:
+    """:func:`say` with the arguments as a mapping; ``more``: the English templates of keys that
+    are not checks' own (:func:`render`), e.g. the collector's ticket texts."""
     message = Message(key, {k: _arg(v) for k, v in args.items()})
-    text = render(message, "en")
+    text = render(message, "en", more)
     if text is None:
         text = f"{key} {json.dumps(message.to_wire()['args'], ensure_ascii=False, default=str)}"
     return Said(text, message)
@@ -178,7 +187,7 @@ class _CannotRender(Exception):
 def _render(message: Message, lang: str, depth: int) -> str:
     if depth > MAX_MESSAGE_DEPTH:
         raise _CannotRender("messages nested too deep")
-    template = catalogue(lang).get(message.key)
+    template = catalogue(lang).get(message.key) or (_MORE.get() or {}).get(message.key)
     if template is None:
         raise _CannotRender(f"unknown key {message.key!r}")
     for value in message.args.values():
@@ -194,21 +203,27 @@ def _render(message: Message, lang: str, depth: int) -> str:
         raise _CannotRender(f"{type(exc).__name__}: {exc}") from None
 
 
-def render(message: Message | None, lang: str) -> str | None:
+def render(message: Message | None, lang: str, more: Mapping[str, str] | None = None) -> str | None:
     """``message`` in ``lang``; None (logged) when it cannot be: an unknown key, a missing or
-    mistyped argument, a wrong placeholder in the catalogue, an argument holding markup."""
+    mistyped argument, a wrong placeholder in the catalogue, an argument holding markup.
+
+    ``more``: templates (of ``lang``) of keys that are not checks' own, e.g. the collector's ticket
+    texts, whose arguments may be checks' messages."""
     if message is None:
         return None
+    token = _MORE.set(more)
     try:
         return _render(message, lang, 0)
     except _CannotRender as exc:
         log.warning("message %s not rendered in %s (%s); showing the summary", message.key[:64], lang, exc)
         return None
+    finally:
+        _MORE.reset(token)
 
 
-def text_of(fallback: str, message: Message | None, lang: str) -> str:
+def text_of(fallback: str, message: Message | None, lang: str, more: Mapping[str, str] | None = None) -> str:
     """What a person reads: ``message`` in ``lang``, else ``fallback`` (the English summary)."""
-    text = render(message, lang)
+    text = render(message, lang, more)
     return fallback if text is None else text
 
 

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 from collector.messages import ticket_summary
 from collector.policy import level_name
+from collector.records.i18n import catalog
 from collector.terms import say_term
 
 __all__ = ["CLIP_ORDER", "LIMITS", "DigestItem", "Message", "clip_utf8", "render", "render_digest"]
@@ -137,12 +138,23 @@ def _where(ticket: Mapping[str, Any]) -> str:
 
 
 def _level(ticket: Mapping[str, Any], language: str) -> str:
+    """The ticket's level in the message's language: the site's own name for it (``level_names``, added
+    when the event was written), else the built-in level's name, else as stored."""
     severity = ticket.get("severity")
     name = ticket.get("level_name")
-    if isinstance(name, str) and isinstance(severity, int):
-        name = level_name(name, severity, "zh_CN" if language == "zh" else "en")
+    reader = "zh_CN" if language == "zh" else "en"
+    names = ticket.get("level_names")
+    if isinstance(names, Mapping) and isinstance(names.get(reader), str) and names[reader]:
+        name = names[reader]
+    elif isinstance(name, str) and isinstance(severity, int):
+        name = level_name(name, severity, reader)
     base = f"{severity}级" if language == "zh" else f"level {severity}"
     return f"{base} {name}" if name else base
+
+
+def _state(state: str, lang: str) -> str:
+    """A ticket's state in the message's language (the records' words: 待响应, open); unknown: as stored."""
+    return catalog("zh_CN" if lang == "zh" else "en").get(f"state.{state}", state)
 
 
 def _in_language(ticket: Mapping[str, Any], lang: str) -> Mapping[str, Any]:
@@ -189,7 +201,7 @@ def render(event: str, ticket: Mapping[str, Any], *, at: datetime, language: str
             rows.append((labels["priority"], labels["yes"]))
         for key in ("site", "host", "check", "item", "state", "summary"):
             if ticket.get(key) not in (None, ""):
-                rows.append((labels[key], value(key)))
+                rows.append((labels[key], _state(str(ticket[key]), lang) if key == "state" else value(key)))
         if ticket.get("assignee"):
             rows.append((labels["assignee"], str(ticket["assignee"])))
         rows.append((labels["at"], _time(at, tz) or ""))

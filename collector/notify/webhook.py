@@ -133,7 +133,8 @@ def payload(channel: Channel, out: Outgoing, *,
     return url, {"source": "wardround", "event_id": out.event_uid, "delivery_key": out.key,
                  "event": out.event, "at": out.at.isoformat(), "language": out.language,
                  "title": msg.title, "text": msg.text,
-                 "ticket": {k: v for k, v in out.ticket.items() if k != "messages"}}  # the API's ticket
+                 # the API's ticket (without what the outbox adds for the message's language)
+                 "ticket": {k: v for k, v in out.ticket.items() if k not in ("messages", "level_names")}}
 
 
 def _wecom_content(msg: Message) -> str:

@@ -188,10 +188,10 @@ def transition(conn: Connection, ticket_id: int, from_states: Sequence[str],
 
 def add_event(conn: Connection, *, ticket_id: int, at: datetime, actor: str, action: str,
               from_state: str | None, to_state: str | None, note: str,
-              snapshot: Mapping[str, Any] | None = None) -> None:
+              snapshot: Mapping[str, Any] | None = None, message: str | None = None) -> None:
     conn.execute(insert(ticket_events).values(
         ticket_id=ticket_id, at=at, actor=actor, action=action, from_state=from_state,
-        to_state=to_state, note=note, snapshot=snapshot))
+        to_state=to_state, note=note, snapshot=snapshot, message=message))
 
 
 def history(conn: Connection, ticket_id: int) -> list[Any]:

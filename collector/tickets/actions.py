@@ -7,9 +7,11 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from checks.messages import Said
 from checks.result import format_time, is_name
 from collector import audit, followups
-from collector.policy import SitePolicy
+from collector.messages import ticket_summary, tsay
+from collector.policy import SitePolicy, level_name
 from collector.store import followups as followup_store
 from collector.store import tickets as store
 from collector.store.db import reading, writing
@@ -27,6 +29,7 @@ from collector.tickets.model import (
     TransitionRefused,
     clean_note,
     event_view,
+    level_names,
     new_ticket,
     stored_term,
     ticket_view,
@@ -36,19 +39,31 @@ from collector.tickets.model import (
 class Actions(LedgerBase):
     """The ledger's part the API and the pages call."""
 
-    def list(self, f: store.TicketFilter) -> list[dict[str, Any]]:
-        with reading(self.engine) as conn:
-            return [ticket_view(r._mapping) for r in store.find_tickets(conn, f)]
+    def read_view(self, row: Any, lang: str | None = None) -> dict[str, Any]:
+        """A stored ticket as the API shows it; for a reader of ``lang`` (a page), its summary and level
+        name in that language (the API's are as stored)."""
+        out = ticket_view(row._mapping)
+        if lang is not None:
+            out["summary"] = ticket_summary(row.summary, row.check, row.item, row.messages, lang)
+            out["level_name"] = level_name(row.level_name, row.severity, lang,
+                                           self.policies.for_site(row.site).levels)
+        return out
 
-    def get(self, ticket_id: int) -> dict[str, Any]:
-        """One ticket with its history, its follow-up (or null) and, while one is waited for, when it is due."""
+    def list(self, f: store.TicketFilter, lang: str | None = None) -> list[dict[str, Any]]:
+        """The tickets ``f`` asks for; ``lang``: read by a person of that language (:meth:`read_view`)."""
+        with reading(self.engine) as conn:
+            return [self.read_view(r, lang) for r in store.find_tickets(conn, f)]
+
+    def get(self, ticket_id: int, lang: str | None = None) -> dict[str, Any]:
+        """One ticket with its history, its follow-up (or null) and, while one is waited for, when it is due;
+        ``lang``: its summary, level name and the collector's own history notes in that language."""
         now = self.clock()
         with reading(self.engine) as conn:
             row = store.get_ticket(conn, ticket_id)
             if row is None:
                 raise TicketNotFound(f"no ticket {ticket_id}")
-            out = ticket_view(row._mapping)
-            out["history"] = [event_view(e) for e in store.history(conn, ticket_id)]
+            out = self.read_view(row, lang)
+            out["history"] = [event_view(e, lang) for e in store.history(conn, ticket_id)]
             done = followup_store.followup_of(conn, ticket_id)
             out["followup"] = followups.followup_view(done) if done is not None else None
             out["followup_due"] = out["followup_overdue"] = None
@@ -58,12 +73,13 @@ class Actions(LedgerBase):
                     out.update(followups.due_view(policy, row.resolved_at, now))
         return out
 
-    def waiting_followups(self, f: store.TicketFilter, *, overdue_only: bool = False) -> Sequence[dict[str, Any]]:
+    def waiting_followups(self, f: store.TicketFilter, *, overdue_only: bool = False,
+                          lang: str | None = None) -> Sequence[dict[str, Any]]:
         """Resolved tickets still waiting for their customer follow-up, the soonest due first."""
         now = self.clock()
         with reading(self.engine) as conn:
             rows = followup_store.waiting(conn, site=f.site, host=f.host, severities=f.severities)
-        views = [{**ticket_view(r._mapping), **followups.due_view(policy, r.resolved_at, now)}
+        views = [{**self.read_view(r, lang), **followups.due_view(policy, r.resolved_at, now)}
                  for r in rows
                  if followups.needs_followup(policy := self.policies.for_site(r.site), bool(r.handled))]
         wanted = sorted((v for v in views if v["followup_overdue"] or not overdue_only),
@@ -98,8 +114,9 @@ class Actions(LedgerBase):
                 raise TransitionRefused(f"ticket {ticket_id} was followed up at {format_time(done.at)} by "
                                         f"{done.actor} already")
             policy = self.policies.for_site(t["site"])
-            change = Change(conn, now)
-            said = f"satisfaction {score}/5, spoken to {contact}" + (f": {note}" if note else "")
+            change = Change(conn, now, self.policies)
+            said = (tsay("tickets.followup.said_note", score=score, contact=contact, note=note) if note
+                    else tsay("tickets.followup.said", score=score, contact=contact))
             if followups.is_complaint(score):
                 complaint = self._complain(change, policy, t, actor=actor, score=score, note=note, said=said)
             if followup_store.insert_followup(conn, {
@@ -108,8 +125,8 @@ class Actions(LedgerBase):
                     "complaint_ticket_id": complaint["id"] if complaint is not None else None}) is None:
                 raise TransitionRefused(f"ticket {ticket_id} was followed up meanwhile")
             change.record(t, actor=actor, action="followup",
-                          note=f"customer follow-up: {said}" + (f"; service complaint #{complaint['id']} opened"
-                                                                if complaint is not None else ""))
+                          note=tsay("tickets.note.followup_complaint", said=said, id=complaint["id"])
+                          if complaint is not None else tsay("tickets.note.followup", said=said))
             audit.append(conn, self.keys, actor=actor, action=AUDIT_ACTIONS["followup"],
                          target=f"ticket:{ticket_id}",
                          detail={"satisfaction": score, "contact": contact, "note": note,
@@ -129,10 +146,11 @@ class Actions(LedgerBase):
                              via=followups.FOLLOWUP_VIA, by=actor, now=change.now)
         manager = policy.followup.account_manager
         values["assignee"] = manager
-        whom = f"for {manager}" if manager else "for the account manager (none named: followup.account_manager)"
+        names = level_names(policy, level)
         opened = change.open(values, actor=actor, event="complaint",
-                             note=f"service complaint from the follow-up of ticket #{t['id']} ({said}), {whom}, "
-                                  f"at level {level} ({values['level_name']})")
+                             note=tsay("tickets.note.complaint", id=t["id"], said=said, manager=manager, level=level,
+                                       **names) if manager else
+                             tsay("tickets.note.complaint_nobody", id=t["id"], said=said, level=level, **names))
         if opened is None:
             raise TransitionRefused(f"ticket {t['id']}: its service complaint is open already")
         return opened
@@ -149,7 +167,8 @@ class Actions(LedgerBase):
         n = len(policy.levels)
         if isinstance(severity, bool) or not isinstance(severity, int) or not 1 <= severity <= n:
             problems.append(f"severity: expected 1-{n} (the site's scheme has {n} levels; 1 is most severe)")
-        summary = summary.strip() if isinstance(summary, str) else ""
+        if not isinstance(summary, Said):  # the collector's own summary (tsay) keeps its key
+            summary = summary.strip() if isinstance(summary, str) else ""
         if not summary or len(summary) > MAX_SUMMARY or "\x00" in summary:
             problems.append(f"summary: expected a description of 1-{MAX_SUMMARY} characters")
         if not isinstance(reported_via, str) or not VIA_RE.fullmatch(reported_via):
@@ -166,22 +185,25 @@ class Actions(LedgerBase):
         with writing(self.engine) as conn:
             store.lock_host(conn, site, host)
             now = self._now(conn)
-            change = Change(conn, now)
-            text = f"reported via {reported_via} by {actor}" + (f": {note}" if note else "")
+            change = Change(conn, now, self.policies)
+            who = {"via": reported_via, "actor": actor, **({"note": note} if note else {})}
             existing = store.live_ticket(conn, site, host, check, item)
             if existing is not None:
                 t = Ticket(existing._mapping)
                 t.count(occurrences=t["occurrences"] + 1, updated_at=now)
                 self._flush(conn, t)
-                change.record(t, actor=actor, action="comment", note=f"reported again: {text}")
+                change.record(t, actor=actor, action="comment",
+                              note=tsay("tickets.note.reported_again_note" if note else "tickets.note.reported_again",
+                                        **who))
                 audit.append(conn, self.keys, actor=actor, action="ticket.open", target=f"ticket:{t['id']}",
                              detail={"created": False, "site": site, "host": host, "reported_via": reported_via,
                                      "note": note}, at=now)
                 return ticket_view(t), False
             values = new_ticket(policy, site=site, host=host, check=check, item=item, severity=severity,
                                  summary=summary, via=reported_via, by=actor, now=now)
-            opened = change.open(values, actor=actor, note=f"opened at level {severity} "
-                                                            f"({values['level_name']}); {text}")
+            opened = change.open(values, actor=actor, note=tsay(
+                "tickets.note.opened_manual_note" if note else "tickets.note.opened_manual", level=severity,
+                **level_names(policy, severity), **who))
             assert opened is not None  # the host lock and the lookup above leave no live ticket for the key
             audit.append(conn, self.keys, actor=actor, action="ticket.open", target=f"ticket:{opened['id']}",
                          detail={"created": True, "site": site, "host": host, "severity": severity,
@@ -200,7 +222,7 @@ class Actions(LedgerBase):
             t = dict(row._mapping)
             if t["state"] not in allowed:
                 raise TransitionRefused(f"ticket {ticket_id} is {t['state']}: {refuse}")
-            change = Change(conn, now)
+            change = Change(conn, now, self.policies)
             before = t["state"]
             if not change.move(t, allowed, values(t, now), actor=actor, action=action, note=note,
                                event=event):
@@ -213,18 +235,20 @@ class Actions(LedgerBase):
         return self._act(ticket_id, actor, allowed=("open",), action="acknowledge", event="acknowledged",
                          values=lambda t, now: {"state": "acknowledged",
                                                 "acknowledged_at": t["acknowledged_at"] or now},
-                         note=clean_note(note) or "acknowledged", refuse="only an open ticket can be acknowledged")
+                         note=clean_note(note) or tsay("tickets.note.acknowledged"),
+                         refuse="only an open ticket can be acknowledged")
 
     def resolve(self, ticket_id: int, actor: str, note: str | None = None) -> dict[str, Any]:
         return self._act(ticket_id, actor, allowed=LIVE_STATES, action="resolve", event="resolved",
                          values=lambda t, now: {"state": "resolved", "resolved_at": now},
-                         note=clean_note(note) or "resolved",
+                         note=clean_note(note) or tsay("tickets.note.resolved"),
                          refuse="only an open or acknowledged ticket can be resolved")
 
     def close(self, ticket_id: int, actor: str, note: str | None = None) -> dict[str, Any]:
         return self._act(ticket_id, actor, allowed=("resolved",), action="close", event="closed",
                          values=lambda t, now: {"state": "closed", "closed_at": now},
-                         note=clean_note(note) or "closed", refuse="only a resolved ticket can be closed")
+                         note=clean_note(note) or tsay("tickets.note.closed"),
+                         refuse="only a resolved ticket can be closed")
 
     def request_onsite(self, ticket_id: int, actor: str, note: str | None = None) -> dict[str, Any]:
         """Mark an unsolved remote case "on-site visit needed"; its own deadline starts now."""
@@ -240,7 +264,7 @@ class Actions(LedgerBase):
                     "onsite_breached": False, "terms": terms}
 
         return self._act(ticket_id, actor, allowed=LIVE_STATES, action="onsite", event=None, values=values,
-                         note=clean_note(note) or "on-site visit needed",
+                         note=clean_note(note) or tsay("tickets.note.onsite"),
                          refuse="an on-site visit is for an open or acknowledged ticket")
 
     def comment(self, ticket_id: int, actor: str, text: str | None) -> dict[str, Any]:
@@ -251,7 +275,7 @@ class Actions(LedgerBase):
                 raise TicketNotFound(f"no ticket {ticket_id}")
             now = self._now(conn)
             t = dict(row._mapping)
-            Change(conn, now).record(t, actor=actor, action="comment", note=body)
+            Change(conn, now, self.policies).record(t, actor=actor, action="comment", note=body)
             audit.append(conn, self.keys, actor=actor, action="ticket.comment", target=f"ticket:{ticket_id}",
                          detail={"note": body}, at=now)
             return ticket_view(t)

@@ -11,10 +11,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from checks.messages import LANGUAGES, Said
 from checks.result import Status, format_time
 from collector import notify
 from collector.errors import ServiceError
 from collector.keys import Keyring, default_keyring
+from collector.messages import note_json, note_text, said_json
 from collector.policy import Level, Policies, SitePolicy, default_policies
 from collector.store import tickets as store
 from collector.store.db import DatabaseClock, time_on
@@ -72,9 +74,11 @@ def ticket_view(t: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def event_view(e: Any) -> dict[str, Any]:
+def event_view(e: Any, lang: str | None = None) -> dict[str, Any]:
+    """A history event as the API shows it; for a reader of ``lang`` (a page), the collector's own note
+    in that language (a person's note as written)."""
     return {"at": format_time(e.at), "actor": e.actor, "action": e.action, "from_state": e.from_state,
-            "to_state": e.to_state, "note": e.note}
+            "to_state": e.to_state, "note": e.note if lang is None else note_text(e.note, e.message, lang)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,19 +121,26 @@ class Ticket(dict[str, Any]):
 class Change:
     """Writes to one ticket within a transaction, with its history and notification."""
 
-    def __init__(self, conn: Connection, now: datetime) -> None:
+    def __init__(self, conn: Connection, now: datetime, policies: Policies | None = None) -> None:
         self.conn = conn
         self.now = now
+        self.policies = policies  # for the site's level names in notifications
 
     def record(self, t: dict[str, Any], *, actor: str, action: str, note: str,
                from_state: str | None = None, to_state: str | None = None,
                event: str | None = None) -> None:
+        """Append an event (a note the collector wrote, :func:`collector.messages.tsay`, keeps its key)."""
         store.add_event(self.conn, ticket_id=t["id"], at=self.now, actor=actor, action=action,
-                        from_state=from_state, to_state=to_state, note=note, snapshot=snapshot(t))
+                        from_state=from_state, to_state=to_state, note=note, snapshot=snapshot(t),
+                        message=note_json(note))
         if event is not None:
             view = ticket_view(t)
-            if t.get("messages"):  # the opening result's keys: the message reads in its language
+            if t.get("messages"):  # the opening result's (or the collector's) keys: read in its language
                 view["messages"] = t["messages"]
+            if self.policies is not None:  # the site's own level names, in each language
+                lv = self.policies.for_site(t["site"]).level(t["severity"])
+                if lv.says(t["level_name"]):
+                    view["level_names"] = {lang: lv.name_in(lang) for lang in LANGUAGES}
             notify.enqueue(self.conn, event=event, ticket=view, at=self.now)
 
     def open(self, values: dict[str, Any], *, actor: str, note: str, event: str = "opened"
@@ -159,6 +170,12 @@ def stored_term(policy: SitePolicy, term: Any, always: bool) -> dict[str, str]:
     return {"within": applied.text, "clock": "24x7" if always else "business"}
 
 
+def level_names(policy: SitePolicy, severity: int) -> dict[str, str]:
+    """The arguments ``name_zh``/``name_en`` of a ticket text naming level ``severity`` (the site's own names)."""
+    lv = policy.level(severity)
+    return {"name_zh": lv.name_in("zh_CN"), "name_en": lv.name_in("en")}
+
+
 def level_terms(policy: SitePolicy, lv: Level) -> dict[str, dict[str, str]]:
     return {"response": stored_term(policy, lv.response, lv.always),
             "resolve": stored_term(policy, lv.resolve, lv.always)}
@@ -177,9 +194,12 @@ def new_ticket(policy: SitePolicy, *, site: str, host: str, check: str, item: st
         "flapping": False, "response_breached": False, "resolve_breached": False, "reopened_count": 0,
         "onsite_requested_at": None, "onsite_due": None, "onsite_breached": False, "updated_at": now,
         "terms": level_terms(policy, policy.level(severity)), "assignee": None,
+        "messages": said_json(summary),  # the collector's own summary (tsay): readers read it in their language
     }
 
 def clean_note(text: Any, *, required: bool = False, problems: list[str] | None = None) -> str:
+    if isinstance(text, Said):  # the collector's own words (tsay): kept with their key
+        return text
     if text is None or (isinstance(text, str) and not text.strip()):
         if required:
             raise TicketInvalid("text: expected a comment of 1-4000 characters")

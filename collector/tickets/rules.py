@@ -8,8 +8,9 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from checks.result import format_time
+from checks.result import Message, format_time
 from collector.dates import credible_until
+from collector.messages import result_said, tsay
 from collector.policy import Rule, SitePolicy
 from collector.store import tickets as store
 from collector.store.tables import LIVE_STATES
@@ -21,11 +22,22 @@ from collector.tickets.model import (
     Change,
     LedgerBase,
     Ticket,
+    level_names,
     level_terms,
     log,
     new_ticket,
     status_name,
 )
+
+
+def _status(status: int) -> str:
+    """A result's status as a word of the ticket texts (``tickets.status.CRITICAL``: 异常)."""
+    return f"tickets.status.{status_name(status)}"
+
+
+def _said(r: Mapping[str, Any], limit: int) -> str | Message:
+    """A result's summary as an argument of a ticket text: its message keys, else its (cut) summary."""
+    return result_said(r["summary"][:limit], r.get("messages"))
 
 
 class ResultRules(LedgerBase):
@@ -46,12 +58,12 @@ class ResultRules(LedgerBase):
             held = by_key.get(key)
             if held is None or held["state"] not in LIVE_STATES:
                 by_key[key] = Ticket(row._mapping)
-        change = Change(conn, now)
+        change = Change(conn, now, self.policies)
         silent = by_key.get((AGENT_CHECK, SILENT_ITEM))
         if silent is not None and silent["state"] in LIVE_STATES:
             change.move(silent, LIVE_STATES, {"state": "resolved", "resolved_at": now}, actor=SYSTEM,
                         action="resolve", event="resolved",
-                        note=f"recovered at {format_time(now)} (auto): the agent reported again")
+                        note=tsay("tickets.note.agent_back", at=format_time(now)))
         if not rows:
             return
         known = store.streaks(conn, site, host)
@@ -136,16 +148,15 @@ class ResultRules(LedgerBase):
                     ticket["flapping"] = True
                     self._flush(change.conn, ticket)
                     change.record(ticket, actor=SYSTEM, action="flapping",
-                                  note=f"flapping: {streak.changes()} changes between bad and good in the "
-                                       f"last {len(streak.recent)} results")
+                                  note=tsay("tickets.note.flapping", changes=streak.changes(),
+                                            results=len(streak.recent)))
             elif streak.good_count >= rule.recover_after and not flapping \
                     and ticket["reported_via"] == MONITORING:  # a person's ticket is closed by people
                 self._flush(change.conn, ticket)
                 change.move(ticket, LIVE_STATES, {"state": "resolved", "resolved_at": now}, actor=SYSTEM,
                             action="resolve", event="resolved",
-                            note=f"recovered at {format_time(r['started_at'])} (auto): "
-                                 f"{streak.good_count} consecutive results without a fault "
-                                 f"({status_name(r['status'])}: {r['summary'][:200]})")
+                            note=tsay("tickets.note.recovered", at=format_time(r["started_at"]),
+                                      n=streak.good_count, status=_status(r["status"]), summary=_said(r, 200)))
             return ticket
         if not bad or (streak.bad_count < rule.after and not flapping):
             return ticket
@@ -153,8 +164,8 @@ class ResultRules(LedgerBase):
             log.debug("tickets: %s/%s %s %s is bad during maintenance; nothing opens",
                       site, host, r["check"], r["item"])
             return ticket
-        what = (f"{status_name(r['status'])} {streak.bad_count} time(s) in a row"
-                + (", flapping" if flapping else "") + f": {r['summary'][:300]}")
+        what = tsay("tickets.what.streak_flapping" if flapping else "tickets.what.streak",
+                    status=_status(r["status"]), n=streak.bad_count, summary=_said(r, 300))
         if ticket is not None and ticket["state"] == "resolved" and ticket["resolved_at"] is not None \
                 and ticket["resolved_at"] >= now - policy.reopen_window:
             values = {"state": "open", "resolved_at": None, "reopened_count": ticket["reopened_count"] + 1,
@@ -162,8 +173,7 @@ class ResultRules(LedgerBase):
                       "last_status": r["status"], "last_seen_at": r["started_at"],
                       "flapping": bool(ticket["flapping"] or flapping)}
             if change.move(ticket, ("resolved",), values, actor=SYSTEM, action="reopen", event="reopened",
-                           note=f"failed again at {format_time(r['started_at'])} within the reopen window "
-                                f"of its resolution: {what}"):
+                           note=tsay("tickets.note.reopened", at=format_time(r["started_at"]), what=what)):
                 return ticket
         severity = streak.level or level or 1
         values = new_ticket(policy, site=site, host=host, check=r["check"], item=r["item"],
@@ -173,8 +183,8 @@ class ResultRules(LedgerBase):
                       flapping=flapping, occurrences=streak.bad_count if not flapping else 1,
                       messages=r.get("messages"))
         opened = change.open(values, actor=SYSTEM,
-                             note=f"opened from monitoring at level {severity} "
-                                  f"({values['level_name']}): {what}")
+                             note=tsay("tickets.note.opened_monitoring", level=severity, what=what,
+                                       **level_names(policy, severity)))
         if opened is None:  # someone else's live ticket for this key: count this one there
             existing = store.live_ticket(change.conn, site, host, r["check"], r["item"])
             if existing is None:
@@ -201,5 +211,6 @@ class ResultRules(LedgerBase):
         store.update_ticket(change.conn, t["id"], values)
         t.update(values)
         change.record(t, actor=SYSTEM, action="escalate", event="escalated",
-                      note=f"level {before} → {level} ({t['level_name']}): {status_name(r['status'])} at "
-                           f"{format_time(r['started_at'])}: {r['summary'][:300]}")
+                      note=tsay("tickets.note.escalated", before=before, level=level,
+                                at=format_time(r["started_at"]), status=_status(r["status"]),
+                                summary=_said(r, 300), **level_names(policy, level)))

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, cast
 
 from checks.result import format_time
+from collector.messages import grace_words, tsay
 from collector.store import tickets as store
 from collector.store.db import reading, writing
 from collector.store.tables import LIVE_STATES
@@ -17,6 +18,7 @@ from collector.tickets.model import (
     Change,
     LedgerBase,
     SweepReport,
+    level_names,
     new_ticket,
 )
 
@@ -45,17 +47,16 @@ class Sweep(LedgerBase):
     def _breach(self, ticket_id: int, now: datetime) -> tuple[int, int]:
         breaches = escalations = 0
         with writing(self.engine) as conn:
-            for kind, what in (("response", "acknowledgement"), ("resolve", "resolution"),
-                               ("onsite", "the on-site visit's resolution")):
+            for kind in ("response", "resolve", "onsite"):
                 if not store.mark_breached(conn, ticket_id, kind, now):
                     continue
                 row = store.get_ticket(conn, ticket_id, lock=True)
                 assert row is not None
                 t = dict(row._mapping)
-                change = Change(conn, now)
+                change = Change(conn, now, self.policies)
                 breaches += 1
                 change.record(t, actor=SYSTEM, action="breach", event="breached",
-                              note=f"{kind} deadline {format_time(t[f'{kind}_due'])} passed without {what}")
+                              note=tsay(f"tickets.note.breach.{kind}", due=format_time(t[f"{kind}_due"])))
                 policy = self.policies.for_site(t["site"])
                 if policy.escalate_on_breach and kind != "onsite" and t["severity"] > 1:
                     before = t["severity"]
@@ -64,8 +65,8 @@ class Sweep(LedgerBase):
                                                                              "updated_at")})
                     escalations += 1
                     change.record(t, actor=SYSTEM, action="escalate", event="escalated",
-                                  note=f"level {before} → {before - 1} ({t['level_name']}): "
-                                       f"the {kind} deadline passed")
+                                  note=tsay(f"tickets.note.escalated_breach.{kind}", before=before,
+                                            level=before - 1, **level_names(policy, before - 1)))
         return breaches, escalations
 
     def _silent(self, now: datetime, hidden: set[tuple[str, str]]) -> tuple[int, int]:
@@ -76,7 +77,7 @@ class Sweep(LedgerBase):
             policy = self.policies.for_site(h.site)
             if policy.silent_grace is None:
                 continue
-            term, grace = policy.silent_grace, policy.silent_grace.time
+            grace = policy.silent_grace.time
             if h.last_seen >= now - grace or (h.site, h.host) in hidden:
                 continue
             if h.silent_opened_at is not None and h.silent_opened_at > h.last_seen:
@@ -92,10 +93,9 @@ class Sweep(LedgerBase):
                          if (r.check, r.item) == (AGENT_CHECK, SILENT_ITEM)]
                 if any(t["state"] in LIVE_STATES or t["opened_at"] > h.last_seen for t in found):
                     continue
-                change = Change(conn, now)
-                what = (f"enrolled at {format_time(h.last_seen)} and never reported (grace {term})"
-                        if h.never_reported else
-                        f"no report from the agent since {format_time(h.last_seen)} (grace {term})")
+                change = Change(conn, now, self.policies)
+                what = tsay("tickets.what.never_reported" if h.never_reported else "tickets.what.silent_since",
+                            since=format_time(h.last_seen), **grace_words(policy.silent_grace))
                 resolved = [t for t in found if t["state"] == "resolved"]
                 if resolved:
                     t = resolved[-1]
@@ -103,15 +103,15 @@ class Sweep(LedgerBase):
                             "state": "open", "resolved_at": None, "reopened_count": t["reopened_count"] + 1,
                             "occurrences": t["occurrences"] + 1, "last_seen_at": now},
                             actor=SYSTEM, action="reopen", event="reopened",
-                            note=f"silent again within the reopen window: {what}"):
+                            note=tsay("tickets.note.silent_again", what=what)):
                         reopened += 1
                         continue
                 values = new_ticket(policy, site=h.site, host=h.host, check=AGENT_CHECK, item=SILENT_ITEM,
                                      severity=policy.silent_level,
-                                     summary=f"agent silent on {h.host}: {what}",
+                                     summary=tsay("tickets.summary.agent_silent", host=h.host, what=what),
                                      via=MONITORING, by=SYSTEM, now=now)
                 values["last_seen_at"] = now
-                if change.open(values, actor=SYSTEM, note=f"opened from monitoring: {what}") is not None:
+                if change.open(values, actor=SYSTEM, note=tsay("tickets.note.opened_silent", what=what)) is not None:
                     opened += 1
         return opened, reopened
 

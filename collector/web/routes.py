@@ -314,7 +314,7 @@ def host_page(request: Request, site: str, host: str) -> Response:
     items = data.host_items(engine, site, host, lang)
     history.host_history(engine, site, host, items, DatabaseClock(engine)(),
                          lambda key, **v: text(lang, key, **v), lang)
-    tickets = _tickets(request).list(TicketFilter(states=("open", "acknowledged"), site=site, host=host))
+    tickets = _tickets(request).list(TicketFilter(states=("open", "acknowledged"), site=site, host=host), lang)
     return _page(request, "host.html", person=person, session_id=sid, host=known[0], items=items,
                  tickets=tickets)
 
@@ -327,7 +327,8 @@ def tickets_page(request: Request, state: str | None = None, site: str | None = 
     person, sid = _who(request)
     severities = (int(severity),) if severity and severity.isdigit() and 1 <= int(severity) <= 4 else ()
     ledger = _tickets(request)
-    waiting = ledger.waiting_followups(TicketFilter(site=site or None, severities=severities, limit=500))
+    waiting = ledger.waiting_followups(TicketFilter(site=site or None, severities=severities, limit=500),
+                                       lang=_lang(request))
     if followup in LIST_FILTERS:  # the resolved tickets waiting for their customer follow-up
         shown = [t for t in waiting if t["followup_overdue"] or followup == "waiting"]
         return _page(request, "tickets.html", person=person, session_id=sid, tickets=shown, states=STATES,
@@ -337,7 +338,7 @@ def tickets_page(request: Request, state: str | None = None, site: str | None = 
     state = "all" if state == "" else state if state in (*STATES, "all") else "live"
     states = (state,) if state in STATES else (() if state == "all" else ("open", "acknowledged"))
     f = TicketFilter(states=states, site=site or None, severities=severities, limit=500)
-    return _page(request, "tickets.html", person=person, session_id=sid, tickets=ledger.list(f),
+    return _page(request, "tickets.html", person=person, session_id=sid, tickets=ledger.list(f, _lang(request)),
                  states=STATES, state=state, site=site or "",
                  severity=severity or "", followup="", waiting=len(waiting), sites=sites(request))
 
@@ -388,7 +389,7 @@ async def ticket_open(request: Request) -> Response:
 
 def _ticket_page(request: Request, person: Person, sid: str, ticket_id: int, *, error: str | None = None,
                  status_code: int = 200, values: Mapping[str, str] | None = None) -> Response:
-    ticket = _tickets(request).get(ticket_id)  # TicketNotFound: the app's error page
+    ticket = _tickets(request).get(ticket_id, _lang(request))  # TicketNotFound: the app's error page
     recent = history.recent_results(services(request).engine, ticket["site"], ticket["host"], ticket["check"],
                                     ticket["item"], _lang(request))
     return _page(request, "ticket.html", person=person, session_id=sid, ticket=ticket, error=error,

@@ -11,12 +11,14 @@ fallback: never a failed record or page.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
 import shutil
 import socket
 import tempfile
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,9 +36,10 @@ from checks.result import Result, Status, new_result_id
 from collector.app import create_app
 from collector.auth import create_agent_token, create_user
 from collector.config import Settings
-from collector.policy import default_policies
+from collector.policy import default_policies, load_policies
 from collector.records import render
 from collector.records.service import Records
+from collector.store.tickets import TicketFilter
 from tests.collector.test_records_render import _BodyText, _html_text, _need_pdf_tools, _pdf_text, _squash
 
 SITE, HOST = "central-hospital", "his-db-01"
@@ -78,29 +81,99 @@ def _results(tmp: Path, now: datetime) -> list[Result]:
     return [r.with_origin(site=SITE, host=HOST, started_at=now) for r in out]
 
 
+# the site names its levels itself, in both languages (issue 14 item 3)
+POLICY = f"""\
+sites:
+  {SITE}:
+    levels:
+      - {{name: {{zh_CN: 全院停摆, en: hospital-wide outage}}, response: 2h, resolve: 8h, clock: 24x7}}
+      - {{name: {{zh_CN: 科室故障, en: department fault}}, response: 2h, resolve: 2 working days}}
+      - {{name: {{zh_CN: 轻微问题, en: minor issue}}, response: 9h, resolve: 3wd}}
+"""
+
+
+@dataclass
+class Issued:
+    recs: dict[str, Any]  # daily and annual records by language
+    results: list[Result]
+    backups: Path
+    pages: dict[str, str]  # the agent-silent ticket's page by language
+    notes: dict[str, list[str]]  # its outbox notifications' bodies (e-mail, WeCom, DingTalk, Feishu) by language
+
+
+def _bodies(engine: Any, ticket_id: int) -> dict[str, list[str]]:
+    """What the e-mail, WeCom, DingTalk and Feishu receivers of the ticket's events get, in each language."""
+    from sqlalchemy import select
+
+    from collector.notify.base import Outgoing
+    from collector.notify.config import parse_notifications
+    from collector.notify.email import build_message
+    from collector.notify.messages import render as render_message
+    from collector.notify.webhook import payload
+    from collector.store.tables import notify_events
+    config, problems = parse_notifications({"channels": {
+        "mail": {"type": "email", "host": "127.0.0.1", "from": "wardround@example.cn", "to": ["li@example.cn"]},
+        **{kind: {"type": kind, "url": f"https://{kind}.example.cn/robot"}
+           for kind in ("wecom", "dingtalk", "feishu")}}})
+    assert problems == [] and config is not None
+    with engine.connect() as conn:
+        rows = conn.execute(select(notify_events).where(notify_events.c.ticket_id == str(ticket_id))).all()
+    out: dict[str, list[str]] = {"zh_CN": [], "en": []}
+    for row in rows:
+        ticket = json.loads(row.ticket)
+        for lang, language in (("zh_CN", "zh"), ("en", "en")):
+            message = render_message(row.event, ticket, at=row.at, language=language, timezone="Asia/Shanghai")
+            sent = Outgoing(key="k", event_uid=row.uid, event=row.event, at=row.at, ticket=ticket, language=language,
+                            message=message)
+            mail = build_message(config.channels["mail"], sent)
+            out[lang] += [str(mail["Subject"]), mail.get_content()]
+            out[lang] += [json.dumps(payload(config.channels[k], sent)[1], ensure_ascii=False)
+                          for k in ("wecom", "dingtalk", "feishu")]
+    return out
+
+
 @pytest.fixture
 def issued(tmp_path: Path, sqlite_template: Any) -> Any:
+    from sqlalchemy import update
+
     from collector.store.db import make_engine
+    from collector.store.tables import hosts
+    from collector.tickets import Tickets
     path = tmp_path / "w.db"
     shutil.copyfile(sqlite_template, path)
+    (tmp_path / "policies.yaml").write_text(POLICY, encoding="utf-8")
     engine = make_engine(f"sqlite:///{path}")
-    app = create_app(Settings(db_url=f"sqlite:///{path}"), engine=engine)
+    app = create_app(Settings(db_url=f"sqlite:///{path}", policy_file=str(tmp_path / "policies.yaml")), engine=engine)
     now = datetime.now(UTC).replace(microsecond=0)
     backups = Path(tempfile.mkdtemp(prefix="wr-bak-"))  # short: a printed cell wraps a long path anywhere
     results = _results(backups, now)
     assert all(r.message is not None and r.standard_message is not None or not r.standard for r in results)
     token = create_agent_token(engine, site=SITE, host=HOST)
+    policies = load_policies(tmp_path / "policies.yaml")
+    viewer = create_user(engine, name="vera", role="viewer")
     with TestClient(app, raise_server_exceptions=False) as client:
         r = client.post("/api/v1/results", json={"results": [x.to_wire() for x in results]},
                         headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 200, r.text
-    policies = default_policies()
+        # then the agent falls silent: the collector opens agent/silent itself; an engineer acknowledges it
+        with engine.begin() as conn:
+            conn.execute(update(hosts).values(last_seen=now - timedelta(hours=1)))
+        ledger = Tickets(engine, policies, clock=lambda: now)
+        assert ledger.sweep(now).silent_opened == 1
+        [silent] = [t for t in ledger.list(TicketFilter()) if t["check"] == "agent"]
+        ledger.acknowledge(silent["id"], "li")
+        client.post("/login", data={"token": viewer, "next": "/hosts"})
+        pages = {lang: _words(client.get(f"/tickets/{silent['id']}?lang={lang}").text) for lang in ("zh_CN", "en")}
     zone = policies.for_site(SITE).calendar.zone
     day = now.astimezone(zone).date().isoformat()
     records = Records(engine, policies, clock=lambda: now + timedelta(days=1))
     recs = {lang: records.get(records.issue(site=SITE, kind="daily", period=day, language=lang, actor="li").id)
             for lang in ("zh_CN", "en")}
-    yield recs, results, backups
+    year_end = datetime(now.astimezone(zone).year + 1, 1, 1, tzinfo=zone).astimezone(UTC)
+    annual = Records(engine, policies, clock=lambda: year_end + timedelta(minutes=1))
+    recs |= {f"annual.{lang}": annual.get(annual.issue(site=SITE, kind="annual", period={"date": day}, language=lang,
+                                                      actor="li").id) for lang in ("zh_CN", "en")}
+    yield Issued(recs, results, backups, pages, _bodies(engine, silent["id"]))
     engine.dispose()
     shutil.rmtree(backups)
 
@@ -135,28 +208,58 @@ def _identifiers(results: list[Result]) -> set[str]:
     return {x for x in out if x}
 
 
+def _chinese(text: str) -> list[str]:
+    return re.findall(r"[\u4e00-\u9fff]+", text)
+
+
 def test_a_zh_record_after_a_patrol_with_many_failures_has_no_english_prose_and_the_en_one_no_chinese(
-        issued: Any, tmp_path: Path) -> None:
-    recs, results, backups = issued
+        issued: Issued, tmp_path: Path) -> None:
+    recs, results, backups = issued.recs, issued.results, issued.backups
+    identifiers = _identifiers(results) | {str(backups), "HIS_full.bak", "*.bak", "sqlservr", "HIS/full",
+                                           "agent", "silent"}  # the agent-silent ticket's check and item
     zh, en = recs["zh_CN"], recs["en"]
     content = zh.content
     assert {a["check"] for a in content["anomalies"]} == {r.check for r in results}, content["anomalies"]
-    assert len(content["tickets"]) == 2
-    identifiers = _identifiers(results) | {str(backups), "HIS_full.bak", "*.bak", "sqlservr", "HIS/full"}
-    texts = {"html": _words(render.html(zh)), "csv": render.csv_bytes(zh).decode("utf-8-sig")}
+    # the two backup tickets the ingest opened and the agent-silent one the collector opened itself
+    assert len(content["tickets"]) == 3
     _need_pdf_tools()
-    # a printed table wraps long names anywhere: read the PDF's text without its line breaks and spaces
-    texts["pdf"] = _squash(_pdf_text(render.pdf(zh), tmp_path))
-    identifiers |= {_squash(x) for x in identifiers}
+    for key in ("zh_CN", "annual.zh_CN"):
+        texts = {"html": _words(render.html(recs[key])), "csv": render.csv_bytes(recs[key]).decode("utf-8-sig"),
+                 # a printed table wraps long names anywhere: read the PDF's text without its line breaks and spaces
+                 "pdf": _squash(_pdf_text(render.pdf(recs[key]), tmp_path))}
+        for kind, text in texts.items():
+            assert sorted(_english_prose(text, identifiers | {_squash(x) for x in identifiers})) == [], (key, kind)
     flat = _html_text(render.html(zh))
-    assert "一般故障" in flat and "已用95.0%" in flat and "未执行" in flat and "拒绝连接" in flat
-    for kind, text in texts.items():
-        assert sorted(_english_prose(text, identifiers)) == [], kind
-    en_texts = {"html": _words(render.html(en)), "csv": render.csv_bytes(en).decode("utf-8-sig"),
-                "pdf": _pdf_text(render.pdf(en), tmp_path)}
-    assert "general fault" in en_texts["html"] and "95.0 % used" in en_texts["html"]
-    for kind, text in en_texts.items():
-        assert re.findall(r"[\u4e00-\u9fff]+", text) == [], kind
+    assert "科室故障" in flat and "已用95.0%" in flat and "未执行" in flat and "拒绝连接" in flat
+    assert "代理程序无响应" in flat  # the collector's own ticket, in the record's language
+    assert "科室故障" in _html_text(render.html(recs["annual.zh_CN"]))
+    for key in ("en", "annual.en"):
+        en_texts = {"html": _words(render.html(recs[key])), "csv": render.csv_bytes(recs[key]).decode("utf-8-sig"),
+                    "pdf": _pdf_text(render.pdf(recs[key]), tmp_path)}
+        for kind, text in en_texts.items():
+            assert _chinese(text) == [], (key, kind)
+    assert "department fault" in _words(render.html(en)) and "95.0 % used" in _words(render.html(en))
+    assert "agent silent on his-db-01" in _words(render.html(en))
+
+
+def test_the_collectors_own_ticket_reads_in_the_readers_language_on_its_page_and_in_notifications(
+        issued: Issued) -> None:
+    """agent/silent: summary, history notes (opened, acknowledged), the site's own level name."""
+    words = ALLOWED | {"Wardround", "agent", "silent", "his-db-01", "central-hospital", "li", "vera", "monitoring",
+                       "system", "zh", "CN", "en", "UTC", "Shanghai", "Asia",
+                       "English"}  # the language switch
+    zh, en = issued.pages["zh_CN"], issued.pages["en"]
+    assert "代理程序无响应" in zh and "监控开单" in zh and "已响应" in zh and "科室故障" in zh
+    assert sorted(_english_prose(zh, words)) == []
+    assert "agent silent on his-db-01" in en and "opened from monitoring" in en and "department fault" in en
+    assert "科室故障" not in en and "代理程序" not in en
+    bodies = issued.notes
+    assert len(bodies["zh_CN"]) == 10  # opened and acknowledged: subject, mail body, WeCom, DingTalk, Feishu
+    for text in bodies["zh_CN"]:
+        assert sorted(_english_prose(text, words | {"msgtype", "markdown", "content", "title", "text", "https",
+                                                    "example", "cn", "robot", "msg_type"})) == [], text
+    assert all("科室故障" in t for t in bodies["zh_CN"][1:5]) and "代理程序无响应" in bodies["zh_CN"][1]
+    assert all(_chinese(t) == [] for t in bodies["en"]) and "department fault" in bodies["en"][1]
 
 
 def test_bad_messages_render_the_fallback_and_are_logged_never_a_failed_record(
