@@ -156,7 +156,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _service_error(request: Request, exc: ServiceError) -> Response:
         # tickets, records, the archive (collector/errors.py): a page shows it on its error page
         if web_routes.is_page(request):
-            return await web_routes.error_page(request, exc.status_code, str(exc))
+            return await web_routes.error_page(request, exc.status_code, web_routes.said_by(exc))
         return JSON({"detail": str(exc)}, status_code=exc.status_code)
 
     @app.exception_handler(AuthError)

@@ -21,8 +21,8 @@ from checks.messages import Said, said, text_of
 from checks.result import Message, Result, ResultError
 from collector.terms import say_term
 
-__all__ = ["TICKET_KEYS", "grace_words", "messages_json", "note_json", "note_text", "read_messages", "result_said",
-           "said_json", "stored_messages", "texts", "ticket_summary", "ticket_templates", "tsay"]
+__all__ = ["TICKET_KEYS", "grace_words", "in_language", "messages_json", "note_json", "note_text", "read_messages",
+           "result_said", "said_json", "stored_messages", "texts", "ticket_summary", "ticket_templates", "tsay"]
 
 log = logging.getLogger(__name__)
 _FIELDS = ("message", "standard_message")
@@ -133,3 +133,10 @@ def grace_words(term: Any) -> dict[str, str]:
     """The arguments ``grace_zh``/``grace_en`` of a ticket text naming the agent-silent grace (a policy
     term): as written (en, ``1h30m``) and in words (zh, ``1小时30分钟``)."""
     return {"grace_zh": say_term(term.text, "zh_CN", business=False), "grace_en": term.text}
+
+
+def in_language(text: object, lang: str) -> str:
+    """One of the collector's texts (:func:`tsay`: a refusal, a note) in ``lang``; any other text as it is."""
+    if isinstance(text, Said):
+        return text_of(text, text.message, lang, ticket_templates(lang))
+    return str(text)

@@ -140,5 +140,6 @@ def _ticket_line(t: Any, now: datetime) -> dict[str, Any]:
     deadline, due = min(running, key=lambda d: d[1])
     breached = bool(t.response_breached or t.resolve_breached or t.onsite_breached) or due <= now
     return {"id": t.id, "host": t.host, "check": t.check, "item": t.item, "severity": t.severity,
-            "state": t.state, "summary": t.summary, "key_customer": t.priority > 0, "deadline": deadline,
+            "state": t.state, "summary": t.summary, "messages": getattr(t, "messages", None),
+            "key_customer": t.priority > 0, "deadline": deadline,
             "due": due, "left": (due - now).total_seconds(), "breached": breached}

@@ -61,7 +61,7 @@ class Actions(LedgerBase):
         with reading(self.engine) as conn:
             row = store.get_ticket(conn, ticket_id)
             if row is None:
-                raise TicketNotFound(f"no ticket {ticket_id}")
+                raise TicketNotFound(tsay("tickets.error.not_found", id=ticket_id))
             out = self.read_view(row, lang)
             out["history"] = [event_view(e, lang) for e in store.history(conn, ticket_id)]
             done = followup_store.followup_of(conn, ticket_id)
@@ -99,7 +99,7 @@ class Actions(LedgerBase):
         with reading(self.engine) as conn:
             found = store.get_ticket(conn, ticket_id)
         if found is None:
-            raise TicketNotFound(f"no ticket {ticket_id}")
+            raise TicketNotFound(tsay("tickets.error.not_found", id=ticket_id))
         complaint: dict[str, Any] | None = None
         with writing(self.engine) as conn:
             store.lock_host(conn, found.site, found.host)
@@ -107,12 +107,12 @@ class Actions(LedgerBase):
             assert row is not None  # tickets are never deleted
             t = dict(row._mapping)
             if t["state"] not in followups.FOLLOWUP_STATES:
-                raise TransitionRefused(f"ticket {ticket_id} is {t['state']}: a follow-up is made after the "
-                                        "ticket is resolved")
+                raise TransitionRefused(tsay("tickets.error.state", id=ticket_id, state=f"tickets.state.{t['state']}",
+                                             why="tickets.refuse.followup"))
             done = followup_store.followup_of(conn, ticket_id)
             if done is not None:
-                raise TransitionRefused(f"ticket {ticket_id} was followed up at {format_time(done.at)} by "
-                                        f"{done.actor} already")
+                raise TransitionRefused(tsay("tickets.error.followed_up", id=ticket_id, at=format_time(done.at),
+                                             actor=done.actor))
             policy = self.policies.for_site(t["site"])
             change = Change(conn, now, self.policies)
             said = (tsay("tickets.followup.said_note", score=score, contact=contact, note=note) if note
@@ -123,7 +123,7 @@ class Actions(LedgerBase):
                     "ticket_id": ticket_id, "site": t["site"], "at": now, "actor": actor, "satisfaction": score,
                     "contact": contact, "note": note,
                     "complaint_ticket_id": complaint["id"] if complaint is not None else None}) is None:
-                raise TransitionRefused(f"ticket {ticket_id} was followed up meanwhile")
+                raise TransitionRefused(tsay("tickets.error.followed_up_meanwhile", id=ticket_id))
             change.record(t, actor=actor, action="followup",
                           note=tsay("tickets.note.followup_complaint", said=said, id=complaint["id"])
                           if complaint is not None else tsay("tickets.note.followup", said=said))
@@ -152,7 +152,7 @@ class Actions(LedgerBase):
                                        **names) if manager else
                              tsay("tickets.note.complaint_nobody", id=t["id"], said=said, level=level, **names))
         if opened is None:
-            raise TransitionRefused(f"ticket {t['id']}: its service complaint is open already")
+            raise TransitionRefused(tsay("tickets.error.complaint_open", id=t["id"]))
         return opened
 
     def open_manual(self, *, actor: str, site: str, host: str, severity: int, summary: str,
@@ -217,16 +217,17 @@ class Actions(LedgerBase):
         with writing(self.engine) as conn:
             row = store.get_ticket(conn, ticket_id, lock=True)
             if row is None:
-                raise TicketNotFound(f"no ticket {ticket_id}")
+                raise TicketNotFound(tsay("tickets.error.not_found", id=ticket_id))
             now = self._now(conn)
             t = dict(row._mapping)
             if t["state"] not in allowed:
-                raise TransitionRefused(f"ticket {ticket_id} is {t['state']}: {refuse}")
+                raise TransitionRefused(tsay("tickets.error.state", id=ticket_id, state=f"tickets.state.{t['state']}",
+                                             why=refuse))
             change = Change(conn, now, self.policies)
             before = t["state"]
             if not change.move(t, allowed, values(t, now), actor=actor, action=action, note=note,
                                event=event):
-                raise TransitionRefused(f"ticket {ticket_id} changed meanwhile: {refuse}")
+                raise TransitionRefused(tsay("tickets.error.meanwhile", id=ticket_id, why=refuse))
             audit.append(conn, self.keys, actor=actor, action=AUDIT_ACTIONS[action], target=f"ticket:{ticket_id}",
                          detail={"from": before, "to": t["state"], "note": note}, at=now)
             return ticket_view(t)
@@ -236,19 +237,19 @@ class Actions(LedgerBase):
                          values=lambda t, now: {"state": "acknowledged",
                                                 "acknowledged_at": t["acknowledged_at"] or now},
                          note=clean_note(note) or tsay("tickets.note.acknowledged"),
-                         refuse="only an open ticket can be acknowledged")
+                         refuse="tickets.refuse.acknowledge")
 
     def resolve(self, ticket_id: int, actor: str, note: str | None = None) -> dict[str, Any]:
         return self._act(ticket_id, actor, allowed=LIVE_STATES, action="resolve", event="resolved",
                          values=lambda t, now: {"state": "resolved", "resolved_at": now},
                          note=clean_note(note) or tsay("tickets.note.resolved"),
-                         refuse="only an open or acknowledged ticket can be resolved")
+                         refuse="tickets.refuse.resolve")
 
     def close(self, ticket_id: int, actor: str, note: str | None = None) -> dict[str, Any]:
         return self._act(ticket_id, actor, allowed=("resolved",), action="close", event="closed",
                          values=lambda t, now: {"state": "closed", "closed_at": now},
                          note=clean_note(note) or tsay("tickets.note.closed"),
-                         refuse="only a resolved ticket can be closed")
+                         refuse="tickets.refuse.close")
 
     def request_onsite(self, ticket_id: int, actor: str, note: str | None = None) -> dict[str, Any]:
         """Mark an unsolved remote case "on-site visit needed"; its own deadline starts now."""
@@ -256,8 +257,8 @@ class Actions(LedgerBase):
 
         def values(t: dict[str, Any], now: datetime) -> dict[str, Any]:
             if t["onsite_requested_at"] is not None:
-                raise TransitionRefused(f"ticket {ticket_id}: an on-site visit was requested at "
-                                        f"{format_time(t['onsite_requested_at'])} already")
+                raise TransitionRefused(tsay("tickets.error.onsite_already", id=ticket_id,
+                                             at=format_time(t["onsite_requested_at"])))
             policy = site_policy.setdefault(t["site"], self.policies.for_site(t["site"]))
             terms = {**(t.get("terms") or {}), "onsite": stored_term(policy, policy.onsite_due, policy.onsite_always)}
             return {"onsite_requested_at": now, "onsite_due": policy.onsite_deadline(now),
@@ -265,14 +266,14 @@ class Actions(LedgerBase):
 
         return self._act(ticket_id, actor, allowed=LIVE_STATES, action="onsite", event=None, values=values,
                          note=clean_note(note) or tsay("tickets.note.onsite"),
-                         refuse="an on-site visit is for an open or acknowledged ticket")
+                         refuse="tickets.refuse.onsite")
 
     def comment(self, ticket_id: int, actor: str, text: str | None) -> dict[str, Any]:
         body = clean_note(text, required=True)
         with writing(self.engine) as conn:
             row = store.get_ticket(conn, ticket_id, lock=True)
             if row is None:
-                raise TicketNotFound(f"no ticket {ticket_id}")
+                raise TicketNotFound(tsay("tickets.error.not_found", id=ticket_id))
             now = self._now(conn)
             t = dict(row._mapping)
             Change(conn, now, self.policies).record(t, actor=actor, action="comment", note=body)

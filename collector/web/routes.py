@@ -39,6 +39,7 @@ from collector.archive import ArchiveError
 from collector.auth import Person, Role
 from collector.followups import LIST_FILTERS
 from collector.inventory import list_hosts
+from collector.messages import in_language
 from collector.query_params import archive_query, parse_day_or_time
 from collector.records import render
 from collector.records.model import KINDS as RECORD_KINDS
@@ -184,6 +185,17 @@ def is_page(request: Request) -> bool:
     return not any(path == p.rstrip("/") or path.startswith(p) for p in NOT_PAGES)
 
 
+def said_by(exc: Exception) -> str:
+    """What a service's refusal (collector/errors.py) says: the collector's own words keep their key
+    (:func:`collector.messages.tsay`), so a page says them in its reader's language."""
+    return exc.args[0] if len(exc.args) == 1 and isinstance(exc.args[0], str) else str(exc)
+
+
+def refusal(exc: Exception, lang: str) -> str:
+    """A service's refusal in the reader's language (the collector's own words; any other as it is)."""
+    return in_language(said_by(exc), lang)
+
+
 async def error_page(request: Request, status_code: int, detail: Any,
                      headers: Mapping[str, str] | None = None) -> Response:
     """``error.html`` for a refused or failed page request, in the reader's language."""
@@ -198,7 +210,7 @@ async def error_page(request: Request, status_code: int, detail: Any,
     response = _page(request, "error.html", person=person, session_id=(session_id or "") if person else "",
                      status_code=status_code, status=status_code, kind=kind,
                      message=detail.in_language(_lang(request)) if isinstance(detail, Worded)
-                     else detail if isinstance(detail, str) else "")
+                     else in_language(detail, _lang(request)) if isinstance(detail, str) else "")
     for name, value in (headers or {}).items():
         if name.lower() not in response.headers:
             response.headers[name] = value
@@ -381,7 +393,7 @@ async def ticket_open(request: Request) -> Response:
             summary=values.get("summary", ""), reported_via=values.get("reported_via", ""),
             note=values.get("note") or None))
     except TicketError as exc:
-        message, code = str(exc), exc.status_code
+        message, code = refusal(exc, _lang(request)), exc.status_code
         return await run_in_threadpool(lambda: _new_ticket_page(request, person, sid, values, error=message,
                                                                 status_code=code))
     return RedirectResponse(f"/tickets/{ticket['id']}", status_code=303)
@@ -414,7 +426,7 @@ async def ticket_followup(request: Request, ticket_id: RowId) -> Response:
             ticket_id, person.name, satisfaction=satisfaction, contact=fields.get("contact", ""),
             note=fields.get("note") or None))
     except TicketError as exc:
-        message, code = str(exc), exc.status_code
+        message, code = refusal(exc, _lang(request)), exc.status_code
         return await run_in_threadpool(lambda: _ticket_page(request, person, sid, ticket_id, error=message,
                                                             status_code=code, values=fields))
     return RedirectResponse(f"/tickets/{ticket['id']}", status_code=303)
@@ -430,7 +442,7 @@ async def ticket_action(request: Request, ticket_id: RowId, action: str) -> Resp
     try:
         await run_in_threadpool(call, ticket_id, person.name, fields.get("note") or None)
     except TicketError as exc:
-        message, code = str(exc), exc.status_code
+        message, code = refusal(exc, _lang(request)), exc.status_code
         return await run_in_threadpool(lambda: _ticket_page(request, person, sid, ticket_id, error=message,
                                                             status_code=code))
     return RedirectResponse(f"/tickets/{ticket_id}", status_code=303)
@@ -464,7 +476,7 @@ async def record_issue(request: Request) -> Response:
             site=values.get("site", ""), kind=values.get("kind", ""), period=values.get("date") or None,
             language=values.get("language") or None, actor=person.name))
     except RecordError as exc:
-        message, code = str(exc), exc.status_code
+        message, code = refusal(exc, _lang(request)), exc.status_code
         return await run_in_threadpool(lambda: _records_page(request, person, sid, values=values, error=message,
                                                              status_code=code))
     return RedirectResponse(f"/records/{record.id}", status_code=303)
@@ -520,7 +532,7 @@ async def record_sign(request: Request, record_id: RowId) -> Response:
             record_id, signer=fields.get("signer", ""), role=fields.get("role", ""),
             note=fields.get("note") or None, actor=person.name))
     except RecordError as exc:
-        message, code = str(exc), exc.status_code
+        message, code = refusal(exc, _lang(request)), exc.status_code
         return await run_in_threadpool(lambda: _record_page(request, person, sid, record_id, error=message,
                                                             status_code=code))
     return RedirectResponse(f"/records/{record_id}", status_code=303)

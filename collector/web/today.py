@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from checks._units import format_value
 from collector import today as day
+from collector.messages import ticket_summary
 from collector.services import services
 from collector.web.routes import _lang, _page, _tickets, _who, sites
 
@@ -32,6 +33,7 @@ def today_page(request: Request, site: str | None = None, mine: str | None = Non
     for d in days:
         for t in d.tickets[:SHOWN_LINES]:
             t["left_text"] = format_value(abs(t["left"]), "s", lang)
+            t["summary"] = ticket_summary(t["summary"], t["check"], t["item"], t["messages"], lang)
     return _page(request, "today.html", person=person, session_id=sid, days=days, site=site or "",
                  sites=sorted(set(sites(request)) | {d.site for d in days}),
                  mine=bool(mine), shown_lines=SHOWN_LINES, states=day.HOST_STATES, outcomes=day.BACKUP_OUTCOMES)

@@ -155,7 +155,9 @@ def test_engineer_acknowledges_with_csrf_and_is_refused_without_it_when_logged_i
     assert "on it" in after and f'action="/tickets/{data["id"]}/ack"' not in after
     again = client.post(f"/tickets/{data['id']}/ack", data={"csrf": _csrf(page)})
     assert again.status_code == 409
-    assert "only an open ticket can be acknowledged" in again.text
+    assert "只有待响应的故障单可以响应" in again.text  # the refusal in the reader's language (zh_CN by default)
+    again = client.post(f"/tickets/{data['id']}/ack?lang=en", data={"csrf": _csrf(page)})
+    assert again.status_code == 409 and "only an open ticket can be acknowledged" in again.text
 
 
 def test_hosts_and_host_pages_show_status_standard_and_value_when_results_arrived(client, tokens, data):
@@ -305,6 +307,7 @@ def test_page_errors_render_the_error_page_in_the_readers_language_when_refused_
     missing = client.get("/tickets/999999?lang=en")
     assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
     assert "Not found" in missing.text and "no ticket 999999" in missing.text and "vera" in missing.text
+    assert "没有故障单 999999" in client.get("/tickets/999999?lang=zh_CN").text  # the service's refusal too
     assert client.get("/tickets/abc").status_code == 404
     assert "<h1>" in client.get("/no/such/page").text
     refused = client.get("/archive/new?lang=zh_CN")
@@ -373,7 +376,7 @@ def test_engineer_requests_an_onsite_visit_once_when_the_case_is_unsolved(client
     assert "工作时间18小时" in client.get(f"/tickets/{data['id']}?lang=zh_CN").text
     assert f'action="/tickets/{data["id"]}/onsite"' not in after
     again = client.post(f"/tickets/{data['id']}/onsite", data={"csrf": _csrf(page)})
-    assert again.status_code == 409 and "already" in again.text
+    assert again.status_code == 409 and "已于" in again.text and "申请现场服务" in again.text
 
 
 def test_engineer_issues_a_record_now_and_lands_on_it_when_the_form_is_posted_with_csrf(client, tokens, data):

@@ -77,4 +77,4 @@ def test_viewer_sees_no_follow_up_form_and_its_post_is_refused_and_open_tickets_
     page = client.get(f"/tickets/{live}").text
     assert "/followup" not in page
     r = client.post(f"/tickets/{live}/followup", data={"csrf": _csrf(page), "satisfaction": "5", "contact": "王"})
-    assert r.status_code == 409 and "after the ticket is resolved" in r.text
+    assert r.status_code == 409 and "故障单解决后才能回访" in r.text
