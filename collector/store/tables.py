@@ -315,9 +315,7 @@ tickets = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Column("terms", JSON),
     Column("assignee", String(64)),
-    # the opening result's message keys (results.messages), or the collector's own summary ({"message": ...}),
-    # for readers' languages
-    Column("messages", Text),
+    Column("messages", Text),  # the opening result's message keys (results.messages), for readers' languages
     Index("uq_tickets_live", "site", "host", "check", "item", unique=True,
           sqlite_where=text("state IN ('open', 'acknowledged')"),
           postgresql_where=text("state IN ('open', 'acknowledged')")),
@@ -336,8 +334,7 @@ ticket_events = Table(
     Column("to_state", String(16)),
     Column("note", Text, nullable=False),
     Column("snapshot", JSON),
-    # the collector's own note as a message key with arguments (JSON, collector/messages.py); NULL: a person's
-    Column("message", Text),
+    Column("message", Text),  # a note the collector wrote: its key and arguments (collector/messages.py)
     Index("ix_ticket_events_ticket_id", "ticket_id", "id"),
 )
 
