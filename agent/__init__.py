@@ -7,7 +7,7 @@ Modules, in the order data flows through them::
     spool      the durable SQLite outbox (+ per-check state, quarantine)
     spool_repair  a corrupt spool: detect, move aside, salvage (used by spool)
     lock       one process per spool: an OS lock that dies with its holder
-    sender     spool → collector: gzip JSON batches over stdlib urllib
+    sender     spool → collector: gzip JSON batches over agent.http (socket; ssl for https)
     scheduler  timer jobs + the sender thread: the ``run`` daemon
     timer      the scheduler: a fire time per job, one timer thread (checks._cron for cron)
     cli        ``wardround-agent run | once | check``

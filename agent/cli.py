@@ -8,7 +8,7 @@ the command was called exits 2 with a message, before anything starts.
 ``run`` exits 0 after SIGTERM/SIGINT.  ``enrol`` exits 0 when enrolled, 1 when the
 collector refused or could not be reached, 2 for a usage error.
 
-Heavy imports (the checks, sqlite3, http.client; ssl only for an https collector) happen inside the
+Heavy imports (the checks, sqlite3, agent.http; ssl only for an https collector) happen inside the
 subcommands, so ``--help`` is instant and each command loads only what it uses.
 """
 

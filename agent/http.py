@@ -1,7 +1,8 @@
 """HTTP to the collector for every agent request: results, central config, token pickup, enrolment.
 
-Standard library only (``urllib.request``): the agent must stay lean.  Every request has one
-overall time limit (connect, send and the whole answer): a socket timeout alone limits each
+Standard library only, and lean: one HTTP/1.1 exchange on a socket (:mod:`agent.http1`, not
+``urllib``/``http.client``, which cost an idle agent about 2 MB), ``ssl`` only for https.  Every
+request has one overall time limit (connect, send and the whole answer): a socket timeout alone limits each
 wait, so a server trickling a byte a second would hold the agent forever; a watchdog shuts
 the request's socket down when its limit passes.  An answer is read up to 4 MiB and, when
 gzip-compressed, inflated up to 16 MiB; anything larger is refused.  Redirects are not
@@ -19,22 +20,18 @@ Log lines and errors never contain the token, the proxy credentials or a body.
 
 from __future__ import annotations
 
-import base64
-import functools
-import http.client
 import ipaddress
 import json
 import socket
-import ssl
+import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 import zlib
 from dataclasses import dataclass
 from typing import Any
 
 from agent import __version__
+from agent.http1 import BrokenAnswer, exchange, route
 from checks._units import format_bytes
 
 __all__ = ["Answer", "Http", "HttpError", "MAX_ANSWER_BYTES", "MAX_INFLATED_BYTES", "os_reason", "reason"]
@@ -52,7 +49,7 @@ class HttpError(Exception):
 class Answer:
     status: int
     raw: bytes
-    headers: Any  # http.client.HTTPMessage (case-insensitive .get)
+    headers: Any  # agent.http1.Headers (case-insensitive .get), or None
     sent_at: float
 
     def json(self) -> Any:
@@ -61,13 +58,6 @@ class Answer:
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name) if self.headers else None
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect is a misconfigured URL: report it, do not follow."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
 
 
 class _Watchdog:
@@ -173,39 +163,6 @@ def _shut(sock: socket.socket) -> None:
         pass
 
 
-class _Request(urllib.request.Request):
-    watchdog: _Watchdog
-
-
-class _HTTPConnection(http.client.HTTPConnection):
-    def __init__(self, *args: Any, watchdog: _Watchdog, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self._create_connection = watchdog.connect
-
-
-class _HTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, *args: Any, watchdog: _Watchdog, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self._create_connection = watchdog.connect
-
-
-class _HTTPHandler(urllib.request.HTTPHandler):
-    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        assert isinstance(req, _Request)
-        return self.do_open(functools.partial(_HTTPConnection, watchdog=req.watchdog), req)
-
-
-class _HTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, context: ssl.SSLContext):
-        super().__init__(context=context)
-        self._tls = context
-
-    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        assert isinstance(req, _Request)
-        return self.do_open(functools.partial(_HTTPSConnection, watchdog=req.watchdog), req,
-                            context=self._tls)
-
-
 class Http:
     """Requests to one collector: TLS with its CA file, an optional proxy, the agent token."""
 
@@ -214,14 +171,12 @@ class Http:
         self.base_url = base_url.rstrip("/")
         self.token = token  # replaced in place when the agent picks up a rotated token
         self.version = version
-        self._proxy_auth = ("Basic " + base64.b64encode(proxy_credentials.encode()).decode("ascii")
-                            if proxy_credentials else None)
-        handlers: list[Any] = [_NoRedirect(), _HTTPHandler()]
-        if proxy is not None:
-            handlers.append(urllib.request.ProxyHandler({"http": proxy, "https": proxy}))
+        self._proxy_credentials = proxy_credentials
+        self._tls: Any = None
         if self.base_url.lower().startswith("https:"):
-            handlers.append(_HTTPSHandler(ssl.create_default_context(cafile=ca_file)))
-        self._opener = urllib.request.build_opener(*handlers)
+            import ssl  # only for an https collector: about 1.6 MB of an idle agent otherwise
+
+            self._tls = ssl.create_default_context(cafile=ca_file)
         self.proxy = proxy
 
     def __repr__(self) -> str:  # never show the token
@@ -239,34 +194,23 @@ class Http:
         if timeout <= 0:
             raise HttpError("out of time")
         watchdog = _Watchdog(time.monotonic() + timeout)
-        req = _Request(url, data=data, method=method, headers={
-            "Accept": "application/json", "User-Agent": f"wardround-agent/{self.version}",
-            "Authorization": f"Bearer {token or self.token}", **(headers or {})})
-        if self._proxy_auth is not None:
-            # urllib moves it to the CONNECT request for https: it never enters the tunnel
-            req.add_header("Proxy-Authorization", self._proxy_auth)
-        req.watchdog = watchdog
+        sent = {"Accept": "application/json", "User-Agent": f"wardround-agent/{self.version}",
+                "Authorization": f"Bearer {token or self.token}", **(headers or {})}
         sent_at = time.time()
         with watchdog:
             try:
-                with self._opener.open(req, timeout=timeout) as resp:
-                    status, raw, got = resp.status, resp.read(MAX_ANSWER_BYTES + 1), resp.headers
-            except urllib.error.HTTPError as exc:
-                status, got = exc.code, exc.headers
-                try:
-                    raw = exc.read(MAX_ANSWER_BYTES + 1)
-                except (OSError, http.client.HTTPException):
-                    raw = b""
-                finally:
-                    exc.close()
-            except (OSError, ValueError, http.client.HTTPException) as exc:
-                # URLError, refused, reset, timeout, TLS; HTTPException: a broken answer.  A socket
+                # the proxy's credentials go only to the proxy: in the CONNECT request for https
+                path = route(url, self.proxy, self._proxy_credentials)
+                status, got, raw = exchange(path, watchdog.connect, self._context, method, data, sent,
+                                            MAX_ANSWER_BYTES)
+            except (OSError, ValueError, BrokenAnswer) as exc:
+                # refused, reset, timeout, TLS, a proxy's refusal; BrokenAnswer: not HTTP.  A socket
                 # timeout is set to the time left, so it and the watchdog mean the same deadline.
-                if watchdog.expired or isinstance(getattr(exc, "reason", exc), TimeoutError):
+                if watchdog.expired or isinstance(exc, TimeoutError):
                     raise HttpError(f"no complete answer from the collector at {url} within "
                                     f"{timeout:.3g} s") from None
-                if isinstance(exc, http.client.HTTPException):
-                    raise HttpError(f"broken answer from the collector: {type(exc).__name__}") from None
+                if isinstance(exc, BrokenAnswer):
+                    raise HttpError(f"broken answer from the collector: {exc}") from None
                 raise HttpError(f"cannot reach the collector at {url}{self._via()}: {os_reason(exc)}") from None
         if watchdog.expired:  # the answer was cut short at the deadline
             raise HttpError(f"no complete answer from the collector at {url} within {timeout:.3g} s")
@@ -276,6 +220,14 @@ class Http:
             raise HttpError(f"the proxy {self.proxy} refused this agent (HTTP 407): check "
                             "collector.proxy_credentials_file")
         return Answer(status=status, raw=raw, headers=got, sent_at=sent_at)
+
+    def _context(self) -> Any:
+        """The TLS context for an https URL (built once, with the CA file); a default one otherwise."""
+        if self._tls is None:  # an http base URL asked for an https one: the system's CAs
+            import ssl
+
+            self._tls = ssl.create_default_context()
+        return self._tls
 
     def _via(self) -> str:
         return f" through the proxy {self.proxy}" if self.proxy else ""
@@ -326,8 +278,10 @@ def reason(answer: Any) -> str:
 
 
 def os_reason(exc: BaseException) -> str:
-    why = getattr(exc, "reason", None) or exc
-    if isinstance(why, ssl.SSLCertVerificationError):
+    cause = getattr(exc, "reason", None)  # urllib's URLError wraps the error; an SSLError's is a string
+    why = cause if isinstance(cause, BaseException) else exc
+    ssl = sys.modules.get("ssl")  # imported when a TLS connection was attempted
+    if ssl is not None and isinstance(why, ssl.SSLCertVerificationError):
         return f"TLS certificate verification failed ({why.verify_message}); check collector.ca_file"
     if isinstance(why, TimeoutError):
         return "timed out"

@@ -1,7 +1,7 @@
 """Push spooled results to the collector: oldest first, in gzip JSON batches.
 
-Standard library only (``urllib.request``): the agent must stay lean, and
-an HTTP client library would cost more memory than the whole agent.
+Standard library only (:mod:`agent.http`, one HTTP/1.1 exchange on a socket): the agent must
+stay lean, and an HTTP client library would cost more memory than the whole agent.
 
 What each answer of ``POST /api/v1/results`` does:
 

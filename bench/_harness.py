@@ -231,6 +231,20 @@ def rss_pss_kb(pids: Iterable[int]) -> tuple[int, int]:
     return rss, pss
 
 
+def uss_kb(pids: Iterable[int]) -> int:
+    """Memory only these processes hold (Private_Clean + Private_Dirty of ``smaps_rollup``): unlike PSS
+    it does not shrink when other processes on the machine map the same libraries."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                total += sum(int(line.split()[1]) for line in f if line.startswith(("Private_Clean:",
+                                                                                    "Private_Dirty:")))
+        except OSError:
+            continue
+    return total
+
+
 def machine_busy_seconds() -> float:
     """CPU seconds spent not idle by the whole machine since boot (all cores, /proc/stat)."""
     with open("/proc/stat") as f:
@@ -317,16 +331,20 @@ def write_json(name: str, data: Any) -> Path:
     return path
 
 
-def start_collector(procs: Processes, db_url: str, workdir: Path, *,
-                    extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen[Any], int]:
-    """``wardround-collector serve`` on a free port; waits for /healthz."""
+def start_collector(procs: Processes, db_url: str, workdir: Path, *, extra_env: dict[str, str] | None = None,
+                    serve_args: Sequence[str] = ()) -> tuple[subprocess.Popen[Any], int]:
+    """``wardround-collector serve`` on a free port; waits for /healthz (only for a port when
+    ``serve_args`` has ``--tls-cert``: the check here speaks plain HTTP)."""
     port = free_port()
     env = dict(os.environ, **(extra_env or {}))
     proc = procs.start([venv_bin("wardround-collector"), "serve", "--db", db_url,
-                        "--host", "127.0.0.1", "--port", str(port)],
+                        "--host", "127.0.0.1", "--port", str(port), *serve_args],
                        log=workdir / "collector.log", env=env, cwd=workdir)
     try:
-        wait_http_ok(f"http://127.0.0.1:{port}/healthz", timeout=60, proc=proc)
+        if "--tls-cert" in serve_args:
+            wait_port(port, timeout=60, proc=proc)
+        else:
+            wait_http_ok(f"http://127.0.0.1:{port}/healthz", timeout=60, proc=proc)
     except Exception:
         log = (workdir / "collector.log").read_text(errors="replace")[-3000:]
         raise RuntimeError(f"collector did not come up; its log ends with:\n{log}") from None

@@ -5,12 +5,18 @@ All three run at the same time on this machine (same noise for all):
 
 * ``wardround-agent run`` with checks ``disk`` and ``system`` every 10 s,
   pushing to a real ``wardround-collector serve`` (temp SQLite DB, a real
-  agent token) on a free port;
+  agent token) on a free port, over https by default (a throwaway self-signed
+  certificate as the agent's ``ca_file``; ``--scheme http`` for plain HTTP),
+  its ``agent/`` and ``checks/`` byte-compiled first as an install would
+  (``--no-bytecode`` skips that);
 * ``zabbix_agent2`` (Debian ``zabbix-agent2``): passive only, listening on
   127.0.0.1 on a free port, no ServerActive, temp pid/log/socket files;
 * ``prometheus-node-exporter --web.listen-address=127.0.0.1:PORT``.
 
-Phases: settle, then "idle" RSS/PSS; then ``--rounds`` windows of
+Memory is RSS, PSS and USS (private pages only: unlike PSS it does not shrink
+when other processes on the machine map the same libraries).
+
+Phases: settle, then "idle" RSS/PSS/USS; then ``--rounds`` windows of
 ``--window`` seconds measuring CPU seconds of each process tree (RSS is
 sampled every 2 s meanwhile); then ``--rounds`` query rounds (zabbix: 50 sets
 of 6 passive items over the ZBXD protocol; node_exporter: 50 GETs of
@@ -24,6 +30,7 @@ Usage::
 
     .venv/bin/python bench/agent_footprint.py            # 3 x 30 s windows
     .venv/bin/python bench/agent_footprint.py --long     # 3 x 60 s windows
+    .venv/bin/python bench/agent_footprint.py --baseline /tmp/base   # also the agent of another tree
 
 Writes ``bench/results/agent_footprint.json`` and prints a table.
 """
@@ -121,7 +128,8 @@ class Subject:
     def mem(self) -> dict[str, Any]:
         assert self.proc is not None
         rss, pss, n = h.tree_mem_mb(self.proc.pid)
-        return {"rss_mb": round(rss, 1), "pss_mb": round(pss, 1), "processes": n}
+        uss = h.uss_kb(h.tree(self.proc.pid)) * 1024 / 1e6
+        return {"rss_mb": round(rss, 1), "pss_mb": round(pss, 1), "uss_mb": round(uss, 1), "processes": n}
 
 
 def version_of(argv: list[str]) -> str:
@@ -132,14 +140,28 @@ def version_of(argv: list[str]) -> str:
     return (cp.stdout or cp.stderr).strip().splitlines()[0] if (cp.stdout or cp.stderr) else ""
 
 
-def start_collector(procs: h.Processes, tmp: Path, collector: Subject) -> str:
+def start_collector(procs: h.Processes, tmp: Path, collector: Subject, scheme: str) -> str:
+    """The collector, over https (a throwaway self-signed certificate, ``tmp/collector.crt``) or http."""
     db_url = f"sqlite:///{tmp / 'collector.db'}"
-    collector.proc, collector.port = h.start_collector(procs, db_url, tmp)
+    tls: list[str] = []
+    if scheme == "https":
+        cert, key = tmp / "collector.crt", tmp / "collector.key"
+        h.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=bench",
+               "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)])
+        tls = ["--tls-cert", str(cert), "--tls-key", str(key)]
+    collector.proc, collector.port = h.start_collector(procs, db_url, tmp, serve_args=tls)
     return db_url
 
 
+def compile_tree(source: Path) -> None:
+    """Byte-compile ``agent/`` and ``checks/`` of ``source`` (into their ``__pycache__``, ignored by
+    git), as an install does: with PYTHONDONTWRITEBYTECODE set (this machine) an agent run from a
+    source tree would compile every module at each start and keep ~1 MB more heap."""
+    h.run([sys.executable, "-m", "compileall", "-q", str(source / "agent"), str(source / "checks")])
+
+
 def start_wardround(procs: h.Processes, tmp: Path, subj: Subject, collector: Subject, db_url: str,
-                    host: str = "bench-host", source: str | None = None) -> None:
+                    scheme: str, host: str = "bench-host", source: str | None = None) -> None:
     """``wardround-agent run`` reporting as ``host``; from the source tree ``source`` (the baseline)
     instead of this checkout when given, with the same interpreter."""
     token = h.create_token(db_url, host=host, site="bench-site")
@@ -151,8 +173,9 @@ def start_wardround(procs: h.Processes, tmp: Path, subj: Subject, collector: Sub
         "site: bench-site\n"
         f"host: {host}\n"
         "collector:\n"
-        f"  url: http://127.0.0.1:{collector.port}\n"
+        f"  url: {scheme}://127.0.0.1:{collector.port}\n"
         f"  token_file: {tmp / f'{host}.token'}\n"
+        + (f"  ca_file: {tmp / 'collector.crt'}\n" if scheme == "https" else "") +
         f"spool: {tmp / f'{host}-spool.db'}\n"
         f"checks:\n{checks}\n"
     )
@@ -244,6 +267,12 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true", help="keep the temp directory (logs, DBs)")
     ap.add_argument("--baseline", metavar="SRC",
                     help="also run the agent of another source tree (e.g. a worktree of main), same interpreter")
+    ap.add_argument("--scheme", choices=["https", "http"], default="https",
+                    help="the collector URL's scheme (default https, as deployed: a throwaway certificate, "
+                         "the agent's ca_file)")
+    ap.add_argument("--no-bytecode", action="store_true",
+                    help="do not byte-compile agent/ and checks/ first (an agent run from a source tree "
+                         "under PYTHONDONTWRITEBYTECODE compiles them at each start)")
     args = ap.parse_args()
     if args.long:
         args.window = 60.0
@@ -260,10 +289,14 @@ def main() -> int:
             print(f"temp dir {tmp}", flush=True)
             start_zabbix(procs, tmp, zbx)
             start_node_exporter(procs, tmp, nex)
-            db_url = start_collector(procs, tmp, coll)
-            start_wardround(procs, tmp, wr, coll, db_url)
+            if not args.no_bytecode:
+                for tree in [h.REPO, *([Path(args.baseline)] if args.baseline else [])]:
+                    compile_tree(tree)
+            db_url = start_collector(procs, tmp, coll, args.scheme)
+            start_wardround(procs, tmp, wr, coll, db_url, args.scheme)
             if base is not None:
-                start_wardround(procs, tmp, base, coll, db_url, host="bench-base", source=args.baseline)
+                start_wardround(procs, tmp, base, coll, db_url, args.scheme, host="bench-base",
+                                source=args.baseline)
             for s in subjects:
                 if s.proc is not None and s.port is not None:
                     h.wait_port(s.port, 30, s.proc)
@@ -347,8 +380,8 @@ def main() -> int:
         per60 = cpu_med * 60 / args.window if cpu_med is not None else None
         rows.append([
             s.name,
-            f"{s.idle.get('rss_mb')} / {s.idle.get('pss_mb')} ({s.idle.get('processes')}p)",
-            f"{s.after.get('rss_mb')} / {s.after.get('pss_mb')}",
+            f"{s.idle.get('rss_mb')} / {s.idle.get('pss_mb')} / {s.idle.get('uss_mb')} ({s.idle.get('processes')}p)",
+            f"{s.after.get('rss_mb')} / {s.after.get('pss_mb')} / {s.after.get('uss_mb')}",
             f"{max(s.rss_samples):.1f}" if s.rss_samples else "-",
             f"{h.fmt(per60, '.2f')} ({', '.join(f'{c:.2f}' for c in s.cpu_windows)})",
             (f"{h.fmt(s.patrol_cpu_ms)} ms/patrol" if s in (wr, base)
@@ -356,7 +389,7 @@ def main() -> int:
             (f"{h.fmt(h.median(s.query_latency_ms), '.2f')} ms" if s in (zbx, nex) else "-"),
             s.version,
         ])
-    headers = ["agent", "idle RSS / PSS MB", "after RSS / PSS MB", "max RSS MB", "CPU s per 60 s "
+    headers = ["agent", "idle RSS / PSS / USS MB", "after RSS / PSS / USS MB", "max RSS MB", "CPU s per 60 s "
                "(windows)", "CPU per patrol / query", "query latency p50", "version"]
     print()
     print(h.table(headers, rows))

@@ -32,7 +32,7 @@ from checks.params import DURATION_HINT, ParamError, parse_duration, parse_param
 from checks.result import is_name  # the one name rule: sites, hosts, check instances
 
 __all__ = ["CheckConfig", "ENTRY_KEYS", "NAME_HINT", "Problems", "check_entries", "check_keys",
-           "is_name", "parse_yaml", "read_duration", "read_text"]
+           "forget_yaml_loader", "is_name", "parse_yaml", "read_duration", "read_text"]
 
 NAME_HINT = "1-64 letters, digits, '.', '_' or '-' (starting with a letter or digit)"
 ENTRY_KEYS = frozenset({"check", "name", "host", "every", "cron", "params", "timeout"})
@@ -201,6 +201,12 @@ def parse_yaml(text: str, file: str) -> Any:
         raise ValueError(f"{file}: {where}not valid YAML: {problem}") from None
     except yaml.YAMLError as exc:
         raise ValueError(f"{file}: not valid YAML: {' '.join(str(exc).split())}") from None
+
+
+def forget_yaml_loader() -> None:
+    """Drop the cached loader class, which holds PyYAML: for a caller that unloads PyYAML after
+    reading its config (the agent, agent/config.py), so its memory can be freed."""
+    _unique_key_loader.cache_clear()
 
 
 @functools.cache

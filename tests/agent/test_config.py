@@ -279,3 +279,28 @@ def test_site_host_and_instance_names_follow_the_one_name_rule_when_configured(t
         assert load_config(path).site == name
     else:
         assert [e.split(": ")[1] for e in errors_of(path)] == ["site", "host", "checks[0].name"]
+
+
+UNLOAD_PROBE = """
+import sys
+from agent.config import ConfigError, load_config
+try:
+    load_config(sys.argv[1])
+except ConfigError as exc:
+    print("error:", exc.errors[0])
+config = load_config(sys.argv[2])
+print("checks:", [c.check for c in config.checks], "yaml:", sorted(m for m in sys.modules if "yaml" in m))
+"""
+
+
+def test_pyyaml_leaves_the_agent_after_its_config_is_read_and_errors_still_point_at_the_line(
+        tmp_path: Path) -> None:
+    """The agent reads YAML only at start: PyYAML (and never its C extension) is unloaded after."""
+    dup = write(tmp_path, "site: s\nhost: h\nsite: t\nspool: /tmp/x\n", "dup.yaml")
+    good = write(tmp_path, f"site: s\nhost: h\nspool: {tmp_path / 's.db'}\nchecks:\n  - check: system\n"
+                           "    every: 1m\n")
+    out = subprocess.run([sys.executable, "-c", UNLOAD_PROBE, str(dup), str(good)], cwd=REPO,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert f"error: {dup}: line 3, column 1: not valid YAML: key 'site' is given twice" in out.stdout
+    assert "checks: ['system'] yaml: []" in out.stdout
