@@ -129,9 +129,11 @@ class _Watchdog:
             return sock
         raise error
 
-    def _resolve(self, host: str, port: int) -> list[Any]:
+    def _resolve(self, name: str, port: int) -> list[Any]:
+        # bytes when ASCII: a str goes through the idna codec (stringprep, unicodedata: ~0.3 MB)
+        host: str | bytes = name.encode("ascii") if name.isascii() else name
         try:
-            ipaddress.ip_address(host)
+            ipaddress.ip_address(name)
         except ValueError:
             pass
         else:
@@ -150,7 +152,7 @@ class _Watchdog:
         helper.start()
         helper.join(self._left())
         if not box:
-            raise TimeoutError(f"resolving {host} took too long")
+            raise TimeoutError(f"resolving {name} took too long")
         if isinstance(box[0], OSError):
             raise box[0]
         return list(box[0])

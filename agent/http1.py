@@ -160,7 +160,7 @@ def exchange(r: Route, connect: Connect, tls_context: Callable[[], Any], method:
         if r.proxy and r.proxy[2] and not r.tls:
             import ssl
 
-            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=r.proxy[0])
+            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=_tls_name(r.proxy[0]))
         if r.proxy and r.tls:
             _tunnel(sock, r)
         elif r.proxy:
@@ -168,12 +168,18 @@ def exchange(r: Route, connect: Connect, tls_context: Callable[[], Any], method:
             if r.proxy_auth:
                 headers = {**headers, "Proxy-Authorization": r.proxy_auth}
         if r.tls:
-            sock = tls_context().wrap_socket(sock, server_hostname=r.host)
+            sock = tls_context().wrap_socket(sock, server_hostname=_tls_name(r.host))
         sock.sendall(_request(method, target, r.authority, headers, body))
         with sock.makefile("rb") as f:
             return read_answer(f, limit, method)
     finally:
         sock.close()
+
+
+def _tls_name(host: str) -> str | bytes:
+    """The name to verify: bytes when ASCII (``ssl`` would run it through the ``idna`` codec, which
+    loads ``stringprep`` and ``unicodedata``, about 0.3 MB, to return it unchanged)."""
+    return host.encode("ascii") if host.isascii() else host
 
 
 def _request(method: str, target: str, authority: str, headers: dict[str, str], body: bytes | None) -> bytes:

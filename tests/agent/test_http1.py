@@ -3,14 +3,23 @@ frame them, broken answers, and the proxy rules urllib had (environment, no_prox
 
 from __future__ import annotations
 
+import os
 import socket
+import ssl
+import stat
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from agent.central import write_secret_file
 from agent.http import Http, HttpError
 from agent.http1 import bypassed, environment_proxies, route
+from tests.agent.helpers import REPO, FakeCollector
+from tests.agent.test_sender import _self_signed
 
 
 class Canned:
@@ -151,3 +160,47 @@ def test_a_route_without_a_proxy_of_its_own_reads_the_environment(monkeypatch: p
     assert explicit.proxy == ("p.example", 8080, False) and explicit.proxy_auth == "Basic dTpw"
     with pytest.raises(ValueError):
         route("ftp://c.example/x", None, None)
+
+
+LEAN_CLIENT = """
+import sys
+from agent.central import write_secret_file
+from agent.http import Http
+http = Http(sys.argv[1], "tok", ca_file=sys.argv[2])
+got = http.exchange("POST", http.url("/api/v1/results"), timeout=10, data=b'{"results": []}',
+                    headers={"Content-Type": "application/json"})
+write_secret_file(sys.argv[3], "kept")
+heavy = {"email", "http.client", "urllib.request", "tempfile", "shutil", "stringprep", "yaml", "hashlib"}
+print(got.status, sorted(got.json()), sorted(heavy & set(sys.modules)))
+"""
+
+
+def test_an_https_push_and_a_kept_file_load_none_of_the_heavy_modules(tmp_path: Path) -> None:
+    """What the lean client is for: email, http.client, urllib.request, tempfile... stay out of the agent."""
+    cert, key = _self_signed(tmp_path, "collector")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    fake = FakeCollector().start(tls=ctx)
+    try:
+        out = subprocess.run([sys.executable, "-c", LEAN_CLIENT, fake.url, str(cert), str(tmp_path / "kept")],
+                             cwd=REPO, capture_output=True, text=True, timeout=60)
+    finally:
+        fake.stop()
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "200 ['accepted', 'duplicates', 'server_time'] []\n"
+    assert (tmp_path / "kept").read_text() == "kept"
+
+
+def test_a_secret_file_is_replaced_whole_with_mode_0600_and_no_temporary_file_is_left(tmp_path: Path) -> None:
+    target = tmp_path / "agent.token"
+    target.write_text("old")
+    target.chmod(0o644)
+    old_umask = os.umask(0)
+    try:
+        write_secret_file(target, "new\n")
+    finally:
+        os.umask(old_umask)
+    assert target.read_text() == "new\n" and stat.S_IMODE(target.stat().st_mode) == 0o600
+    with pytest.raises(FileNotFoundError):
+        write_secret_file(tmp_path / "missing-dir" / "x", "y")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["agent.token"]
