@@ -29,14 +29,14 @@ STEPS: list[tuple[str, list[str]]] = [
     ("bare interpreter (this venv)", []),
     ("+ psutil", ["psutil"]),
     ("+ json, gzip, sqlite3", ["json", "gzip", "sqlite3"]),
-    ("+ urllib.request (http.client, email, ssl)", ["urllib.request", "ssl"]),
-    ("+ yaml", ["yaml"]),
-    ("+ apscheduler.schedulers.background", ["apscheduler.schedulers.background"]),
-    ("+ apscheduler cron trigger", ["apscheduler.triggers.cron"]),
+    ("+ ssl (an https collector; agent/http.py imports it only then)", ["ssl"]),
     ("+ checks (result, catalogue, disk, system)", ["checks.result", "checks.catalogue", "checks.disk",
                                                    "checks.system"]),
-    ("+ agent (config, spool, sender, runner, scheduler, cli)",
-     ["agent.config", "agent.spool", "agent.sender", "agent.runner", "agent.scheduler", "agent.cli"]),
+    ("+ agent (config, spool, sender, http, runner, timer, scheduler, cli)",
+     ["agent.config", "agent.spool", "agent.sender", "agent.http", "agent.runner", "agent.timer",
+      "agent.scheduler", "agent.cli"]),
+    ("for comparison: + urllib.request (http.client, email: the agent's HTTP before)", ["urllib.request"]),
+    ("for comparison: + yaml (the agent unloads it after reading its config)", ["yaml"]),
 ]
 
 PROBE = """
