@@ -33,6 +33,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from checks.messages import say
+
 __all__ = ["CommandOutput", "SshFailure", "connect", "fingerprint", "known_hosts_line", "read_secret",
            "run_command"]
 
@@ -76,7 +78,7 @@ def read_secret(path: str, what: str) -> str:
             return fh.readline().rstrip("\r\n")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        raise SshFailure("config", f"{what} {path} cannot be read: {reason}") from None
+        raise SshFailure("config", say("ssh.secret_unreadable", what=what, path=path, reason=reason)) from None
 
 
 def connect(host: str, port: int, user: str, *, known_hosts: str, timeout: float,
@@ -86,7 +88,7 @@ def connect(host: str, port: int, user: str, *, known_hosts: str, timeout: float
     try:
         import paramiko
     except ImportError:
-        raise SshFailure("config", "paramiko is not installed (pip install 'wardround[ssh]')") from None
+        raise SshFailure("config", say("ssh.no_paramiko", install="pip install 'wardround[ssh]'")) from None
 
     class RejectAndRecord(paramiko.MissingHostKeyPolicy):  # type: ignore[misc,unused-ignore]  # paramiko is untyped
         def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
@@ -99,10 +101,12 @@ def connect(host: str, port: int, user: str, *, known_hosts: str, timeout: float
         try:
             pkey = paramiko.PKey.from_path(key_file, password=passphrase)
         except paramiko.PasswordRequiredException:
-            raise SshFailure("config", f"key_file {key_file} is encrypted: give passphrase_file") from None
+            raise SshFailure("config", say("ssh.key_encrypted", param="key_file", path=key_file,
+                                           passphrase="passphrase_file")) from None
         except (OSError, paramiko.SSHException, ValueError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)[:200]
-            raise SshFailure("config", f"key_file {key_file} cannot be used: {reason}") from None
+            raise SshFailure("config", say("ssh.key_unusable", param="key_file", path=key_file,
+                                           reason=reason)) from None
 
     client = (client_factory or paramiko.SSHClient)()
     try:
@@ -110,7 +114,8 @@ def connect(host: str, port: int, user: str, *, known_hosts: str, timeout: float
             client.load_host_keys(known_hosts)
         except (OSError, paramiko.SSHException) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)[:200]
-            raise SshFailure("config", f"known_hosts {known_hosts} cannot be read: {reason}") from None
+            raise SshFailure("config", say("ssh.secret_unreadable", what="known_hosts", path=known_hosts,
+                                           reason=reason)) from None
         client.set_missing_host_key_policy(RejectAndRecord())
         client.connect(hostname=host, port=port, username=user, pkey=pkey, password=password,
                        timeout=timeout, banner_timeout=timeout, auth_timeout=timeout,
@@ -118,7 +123,8 @@ def connect(host: str, port: int, user: str, *, known_hosts: str, timeout: float
         return client
     except Exception as exc:
         client.close()
-        how = " and ".join(w for w, on in (("key", pkey is not None), ("password", password is not None)) if on)
+        how = ("ssh.how.both" if pkey is not None and password is not None else "ssh.how.key" if pkey is not None
+               else "ssh.how.password" if password is not None else "ssh.how.none")
         failure = _connect_failure(paramiko, exc, host=host, port=port, user=user, known_hosts=known_hosts,
                                    timeout=timeout, how=how)
         if failure is None:
@@ -137,36 +143,34 @@ def _connect_failure(paramiko: Any, exc: Exception, *, host: str, port: int, use
         line = known_hosts_line(host, port, exc.key)
         return SshFailure(
             "unknown_host_key",
-            f"unknown host key for {where}: {exc.key.get_name()} {fp}; after checking this fingerprint "
-            f"with the server's administrator, add this line to {known_hosts}: {line}",
+            say("ssh.unknown_host_key", where=where, key_type=exc.key.get_name(), fingerprint=fp,
+                known_hosts=known_hosts, line=line),
             fingerprint=fp, key_type=exc.key.get_name(), known_hosts_line=line)
     if isinstance(exc, paramiko.BadHostKeyException):
         got, expected = fingerprint(exc.key), fingerprint(exc.expected_key)
         return SshFailure(
             "host_key_mismatch",
-            f"host key mismatch for {where}: the server offers {exc.key.get_name()} {got} but {known_hosts} "
-            f"has {exc.expected_key.get_name()} {expected} (possible man-in-the-middle, or a reinstalled "
-            "server: verify before changing known_hosts)",
+            say("ssh.host_key_mismatch", where=where, key_type=exc.key.get_name(), got=got, known_hosts=known_hosts,
+                expected_type=exc.expected_key.get_name(), expected=expected, file="known_hosts"),
             fingerprint=got, expected_fingerprint=expected)
     if isinstance(exc, paramiko.AuthenticationException):
-        return SshFailure("auth_failed", f"authentication failed for {user}@{where} ({how} refused)")
+        return SshFailure("auth_failed", say("ssh.auth_failed", user=user, where=where, how=how))
     if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
         errors = list(exc.errors.values())
         if errors and all(isinstance(e, ConnectionRefusedError) for e in errors):
-            return SshFailure("refused", f"connection refused by {where} (is sshd running?)")
-        return SshFailure("unreachable", f"cannot connect to {where}: {exc.strerror or exc}")
+            return SshFailure("refused", say("ssh.refused", where=where))
+        return SshFailure("unreachable", say("ssh.cannot_connect", where=where, reason=exc.strerror or str(exc)))
     if isinstance(exc, TimeoutError):
-        return SshFailure("timeout", f"no answer from {where} within {timeout:g} s")
+        return SshFailure("timeout", say("ssh.no_answer", where=where, timeout=timeout))
     if isinstance(exc, socket.gaierror):
-        return SshFailure("unreachable", f"cannot resolve {host}: {exc.strerror or exc}")
+        return SshFailure("unreachable", say("port.unresolved", host=host, reason=exc.strerror or str(exc)))
     if isinstance(exc, paramiko.SSHException):
         text = str(exc)
         if "banner" in text or "No existing session" in text:  # the port answered TCP but not SSH
-            return SshFailure("timeout", f"no SSH handshake from {where} within {timeout:g} s "
-                                         "(not an SSH server, or overloaded)")
-        return SshFailure("ssh_error", f"SSH handshake with {where} failed: {text[:200]}")
+            return SshFailure("timeout", say("ssh.no_handshake", where=where, timeout=timeout))
+        return SshFailure("ssh_error", say("ssh.handshake_failed", where=where, error=text[:200]))
     if isinstance(exc, OSError):
-        return SshFailure("unreachable", f"cannot connect to {where}: {exc.strerror or exc}")
+        return SshFailure("unreachable", say("ssh.cannot_connect", where=where, reason=exc.strerror or str(exc)))
     return None
 
 
@@ -200,14 +204,14 @@ def run_command(client: Any, command: str, *, timeout: float,
     deadline = t0 + timeout
     transport = client.get_transport()
     if transport is None or not transport.is_active():
-        raise SshFailure("ssh_error", "the SSH connection was closed by the server")
+        raise SshFailure("ssh_error", say("ssh.closed"))
     try:
         chan = transport.open_session(timeout=timeout)
     except TimeoutError:
-        raise SshFailure("timeout", f"the server did not open a channel within {timeout:g} s") from None
+        raise SshFailure("timeout", say("ssh.no_channel", timeout=timeout)) from None
     except Exception as exc:  # paramiko.SSHException, EOFError, OSError: the connection failed
         reason = str(exc)[:200] or type(exc).__name__
-        raise SshFailure("ssh_error", f"the server refused to run commands: {reason}") from None
+        raise SshFailure("ssh_error", say("ssh.exec_refused", reason=reason)) from None
     out, err = bytearray(), bytearray()
     sizes = [0, 0]
     timed_out = False
@@ -242,10 +246,9 @@ def run_command(client: Any, command: str, *, timeout: float,
     except TimeoutError:
         timed_out, status = True, None
     except OSError as exc:
-        raise SshFailure("ssh_error", f"the command's channel failed: {exc.strerror or exc}") from None
+        raise SshFailure("ssh_error", say("ssh.channel_failed", reason=exc.strerror or str(exc))) from None
     except Exception as exc:  # paramiko.SSHException ("Channel closed."), EOFError: the connection ended
-        raise SshFailure("ssh_error", f"the connection ended while the command ran: "
-                                      f"{str(exc)[:200] or type(exc).__name__}") from None
+        raise SshFailure("ssh_error", say("ssh.ended", reason=str(exc)[:200] or type(exc).__name__)) from None
     finally:
         chan.close()
     return CommandOutput(

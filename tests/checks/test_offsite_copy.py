@@ -14,6 +14,7 @@ import pytest
 
 from checks import offsite_copy
 from checks.context import CheckContext
+from checks.messages import render
 from checks.params import ParamError, parse_params
 from checks.result import Result, Status
 from tests.checks.sshd import keygen, sshd  # noqa: F401 - the fixture
@@ -213,8 +214,9 @@ def test_offsite_critical_when_the_server_never_sends_a_banner(dirs, tmp_path):
         for s in accepted:
             s.close()
     assert r.status is Status.CRITICAL
-    assert r.summary == (f"no SSH handshake from 127.0.0.1:{port} within 0.5 s "
+    assert r.summary == (f"no SSH handshake from 127.0.0.1:{port} within 500 ms "
                          "(not an SSH server, or overloaded)")
+    assert render(r.message, "zh_CN") == f"127.0.0.1:{port} 在 500 ms内没有完成 SSH 握手（不是 SSH 服务器，或负载过高）"
 
 
 def test_offsite_unknown_when_known_hosts_cannot_be_read(sshd, dirs, tmp_path):  # noqa: F811
