@@ -48,6 +48,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from checks.messages import say
+
 __all__ = ["ServiceMissing", "WindowsError_", "all_services", "as_list", "powershell_json", "ps_datetime",
            "service_info", "start_flags", "wevtutil_query"]
 
@@ -57,7 +59,11 @@ class ServiceMissing(LookupError):
 
 
 class WindowsError_(OSError):
-    """A Windows tool or API failed; the message says which and why."""
+    """A Windows tool or API failed; ``message`` says which and why (a keyed text when ours)."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
 
 
 def service_info(name: str) -> dict[str, Any]:
@@ -117,13 +123,13 @@ def wevtutil_query(channel: str, xpath: str, count: int, timeout: float) -> str:
     try:
         proc = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
     except FileNotFoundError as exc:
-        raise WindowsError_("wevtutil not found (this is not Windows?)") from exc
+        raise WindowsError_(say("windows.no_wevtutil", tool="wevtutil")) from exc
     except subprocess.TimeoutExpired as exc:
-        raise WindowsError_(f"wevtutil gave no answer within {timeout:g} s") from exc
+        raise WindowsError_(say("patches.no_answer", tool="wevtutil", timeout=timeout)) from exc
     if proc.returncode != 0:
         err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise WindowsError_(f"wevtutil qe {channel} failed (exit {proc.returncode}): "
-                            f"{err[0] if err else 'no message'}")
+        raise WindowsError_(say("results.tool_failed", command=f"wevtutil qe {channel}", code=proc.returncode,
+                                error=err[0] if err else say("results.no_message")))
     # wevtutil writes in the console's code page; the XML itself is ASCII-safe
     # except for message text, which /f:xml does not render.
     return proc.stdout.decode("utf-8", "replace")
@@ -157,22 +163,23 @@ def powershell_json(script: str, timeout: float, *, run: Callable[..., Any] = su
     try:
         proc = run(cmd, capture_output=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL)
     except FileNotFoundError as exc:
-        raise WindowsError_("powershell.exe not found (Windows PowerShell 5.1 is needed)") from exc
+        raise WindowsError_(say("windows.no_powershell", tool="powershell.exe",
+                                needed="Windows PowerShell 5.1")) from exc
     except subprocess.TimeoutExpired as exc:
-        raise WindowsError_(f"PowerShell gave no answer within {timeout:g} s") from exc
+        raise WindowsError_(say("patches.no_answer", tool="PowerShell", timeout=timeout)) from exc
     out = proc.stdout.decode("utf-8", "replace") if isinstance(proc.stdout, bytes) else str(proc.stdout or "")
     err = proc.stderr.decode("utf-8", "replace") if isinstance(proc.stderr, bytes) else str(proc.stderr or "")
     if proc.returncode != 0:
         lines = [ln.strip() for ln in _clixml_text(err).splitlines() if ln.strip()]
-        raise WindowsError_(f"PowerShell failed (exit {proc.returncode}): "
-                            f"{lines[0][:300] if lines else 'no message'}")
+        raise WindowsError_(say("results.tool_failed", command="PowerShell", code=proc.returncode,
+                                error=lines[0][:300] if lines else say("results.no_message")))
     text = out.strip().lstrip("\ufeff")
     if not text:
         return None  # ConvertTo-Json of nothing prints nothing
     try:
         return json.loads(text)
     except ValueError as exc:
-        raise WindowsError_(f"PowerShell printed no JSON: {text[:120]!r}") from exc
+        raise WindowsError_(say("windows.no_json", tool="PowerShell", text=repr(text[:120]))) from exc
 
 
 _MS_DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")

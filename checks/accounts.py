@@ -297,7 +297,7 @@ def run(params: AccountsParams, ctx: CheckContext, *,
             data = powershell(WINDOWS_SCRIPT, params.timeout)
         except _windows.WindowsError_ as exc:
             return [Result(check=NAME, item="", status=Status.UNKNOWN,
-                           summary=say("accounts.windows_unknown", error=str(exc)))]
+                           summary=say("accounts.windows_unknown", error=exc.message))]
         return judge_windows(data, params)
     if platform.startswith("linux"):
         try:

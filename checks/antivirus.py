@@ -456,7 +456,7 @@ def run(params: AntivirusParams, ctx: CheckContext, *,
             data = powershell(WINDOWS_SCRIPT, params.timeout)
         except _windows.WindowsError_ as exc:
             return [Result(check=NAME, item="", status=Status.UNKNOWN, standard=_standard(params),
-                           summary=say("antivirus.state_unknown", error=str(exc)))]
+                           summary=say("antivirus.state_unknown", error=exc.message))]
         return judge_windows(data, params, ctx)
     if platform.startswith("linux"):
         return [check_clamav(params, ctx, processes=processes, which=which)]

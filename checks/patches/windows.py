@@ -107,7 +107,7 @@ def collect_windows(params: PatchesParams, powershell: Callable[[str, float], An
     try:
         inv = judge_windows_data(powershell(script, params.timeout))
     except _windows.WindowsError_ as exc:
-        raise SourceError(str(exc)) from None
+        raise SourceError(exc.message) from None
     if not params.windows_search:
         inv.pending_error = ""
     return inv

@@ -426,6 +426,23 @@ def test_windows_search_failure_and_powershell_failure_are_unknown():
     assert r.status is Status.UNKNOWN and r.summary == "windows: PowerShell gave no answer within 120 s"
 
 
+def test_powershell_failures_are_keyed_texts_that_keep_the_windows_words():
+    def hung(*args: Any, **kwargs: Any) -> Any:
+        raise subprocess.TimeoutExpired("powershell.exe", 120)
+
+    def failed(*args: Any, **kwargs: Any) -> Any:  # a zh-CN Windows' error line (UTF-8: the prelude asks for it)
+        return subprocess.CompletedProcess([], 1, b"", "Get-HotFix : 拒绝访问。".encode())
+
+    with pytest.raises(_windows.WindowsError_) as hang:
+        _windows.powershell_json("Get-HotFix", 120, run=hung)
+    assert hang.value.message == "PowerShell gave no answer within 2 min"
+    assert render(hang.value.message.message, "zh_CN") == "PowerShell 在 2 分钟内无应答"
+    [r] = patches.run(params(), CheckContext(), powershell=lambda s, t: _windows.powershell_json(s, t, run=failed),
+                      windows=True)
+    assert r.summary == "windows: PowerShell failed (exit 1): Get-HotFix : 拒绝访问。"
+    assert render(r.message, "zh_CN") == "windows：PowerShell 执行失败（退出码 1）：Get-HotFix : 拒绝访问。"
+
+
 @pytest.mark.parametrize(("value", "expected"), [
     ("/Date(1697587200000)/", datetime(2023, 10, 18, tzinfo=UTC)),
     ({"value": "/Date(1697587200000)/", "DateTime": "Wednesday, October 18, 2023 12:00:00 AM"},
