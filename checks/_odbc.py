@@ -22,6 +22,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from checks.messages import say
+
 __all__ = [
     "ENGINE_ALIASES", "ConfigError", "DbError", "LoginFailed", "QueryFailed", "Query", "Unreachable",
     "check_connection_params", "close_quietly", "connect", "connection_string", "dsn_fields", "engine_name",
@@ -82,15 +84,16 @@ def read_password(password_file: str, password_env: str,
         try:
             text = Path(password_file).read_text(encoding="utf-8")
         except OSError as exc:
-            raise ConfigError(f"password_file {password_file}: cannot read ({exc.strerror or exc})") from None
+            raise ConfigError(say("odbc.password_unreadable", param="password_file", path=password_file,
+                                  error=exc.strerror or str(exc))) from None
         lines = text.splitlines()
         if not lines or not lines[0]:
-            raise ConfigError(f"password_file {password_file}: the file is empty")
+            raise ConfigError(say("odbc.password_empty", param="password_file", path=password_file))
         return lines[0]
     if password_env:
         value = environ.get(password_env)
         if value is None:
-            raise ConfigError(f"password_env {password_env}: the environment variable is not set")
+            raise ConfigError(say("odbc.env_unset", param="password_env", name=password_env))
         return value
     return None
 
@@ -140,14 +143,6 @@ _CERT_WORDS = ("certificate verify failed", "self signed certificate", "self-sig
 _TLS_VERSION_WORDS = ("unsupported protocol", "wrong version number", "no protocols available",
                       "do not possess a common algorithm", "(-2146893007)")
 
-CERT_FIX = ("the server's TLS certificate is not trusted here: install the certificate of the CA that "
-            "signed it on this machine, or relax the driver's certificate check in the dsn")
-MSSQL_CERT_FIX = ("the server's TLS certificate is not trusted here (ODBC Driver 18 encrypts by default): "
-                  "add TrustServerCertificate=yes to the dsn, or install the certificate of the CA that "
-                  "signed the server's certificate on this machine")
-TLS_VERSION_FIX = ("this machine and the server share no TLS version (SQL Server 2008 R2/2012 without "
-                   "the TLS 1.2 update): install the TLS 1.2 update on the server, or allow TLS 1.0 on "
-                   "this machine (OpenSSL: MinProtocol = TLSv1, CipherString = DEFAULT@SECLEVEL=0)")
 
 
 def classify_connect_error(exc: BaseException, password: str | None) -> DbError:
@@ -155,17 +150,21 @@ def classify_connect_error(exc: BaseException, password: str | None) -> DbError:
     state, message = _split_error(exc)
     text = sanitise(message, password)
     lowered = text.lower()
+    # the driver's own message (``text``) is an argument: the database's words
     if any(w in lowered for w in _CERT_WORDS):
-        return ConfigError(f"{MSSQL_CERT_FIX if 'sql server' in lowered else CERT_FIX}: {text}")
+        return ConfigError(say("odbc.mssql_cert" if "sql server" in lowered else "odbc.cert", text=text,
+                               setting="TrustServerCertificate=yes"))
     if any(w in lowered for w in _TLS_VERSION_WORDS):
-        return ConfigError(f"{TLS_VERSION_FIX}: {text}")
+        return ConfigError(say("odbc.tls_version", text=text, openssl="MinProtocol = TLSv1, CipherString = "
+                                                                      "DEFAULT@SECLEVEL=0"))
     if state in _LOGIN_STATES or any(w in lowered for w in _LOGIN_WORDS):
-        return LoginFailed(f"login failed: {text}")
+        return LoginFailed(say("odbc.login_failed", text=text))
     if state == "IM002" or "can't open lib" in lowered or "data source name not found" in lowered:
-        return ConfigError(f"ODBC driver or data source not found: {text}")
+        return ConfigError(say("odbc.no_driver", text=text))
     if state in _UNREACHABLE_STATES or "timeout" in lowered or "refused" in lowered:
-        return Unreachable(f"cannot connect: {text}")
-    return Unreachable(f"cannot connect ({state or 'no SQLSTATE'}): {text}")
+        return Unreachable(say("odbc.cannot_connect", text=text))
+    return Unreachable(say("odbc.cannot_connect_state", state=state, text=text) if state else
+                       say("odbc.cannot_connect_no_state", text=text))
 
 
 def connect(dsn: str, password: str | None, *, login_timeout: float, query_timeout: float,
@@ -175,7 +174,7 @@ def connect(dsn: str, password: str | None, *, login_timeout: float, query_timeo
         try:
             import pyodbc
         except ImportError:
-            raise ConfigError("pyodbc is not installed (pip install 'wardround[db]')") from None
+            raise ConfigError(say("odbc.no_pyodbc", install="pip install 'wardround[db]'")) from None
         connect = pyodbc.connect
     try:
         conn = connect(connection_string(dsn, password), timeout=max(1, int(login_timeout)),
@@ -199,7 +198,7 @@ def open_connection(dsn: str, password_file: str, password_env: str, environ: Ma
     ``driver`` is the connect seam (``pyodbc.connect`` by default).
     """
     if not dsn:
-        raise ConfigError("dsn: no ODBC connection string configured (e.g. DRIVER={...};SERVER=...;UID=...)")
+        raise ConfigError(say("odbc.no_dsn", param="dsn", example="DRIVER={...};SERVER=...;UID=..."))
     password = read_password(password_file, password_env, environ)
     conn = connect(dsn, password, login_timeout=login_timeout, query_timeout=query_timeout, connect=driver,
                    readonly=readonly)
@@ -280,6 +279,7 @@ def _on_cursor(conn: Any, sql: str, params: Sequence[Any], then: Callable[[Any],
     except Exception as exc:
         state, message = _split_error(exc)
         if state in ("HYT00", "HYT01"):
-            raise QueryFailed(f"{what} timed out: {sanitise(message, password)}") from None
-        raise QueryFailed(f"{what} failed{f' ({state})' if state else ''}: {sanitise(message, password)}") \
+            raise QueryFailed(say("odbc.query_timed_out", what=what, text=sanitise(message, password))) from None
+        raise QueryFailed(say("odbc.query_failed_state", what=what, state=state, text=sanitise(message, password))
+                          if state else say("odbc.query_failed", what=what, text=sanitise(message, password))) \
             from None

@@ -408,7 +408,7 @@ def run(params: DbAccountsParams, ctx: CheckContext, *,
     except _odbc.DbError as exc:
         log.info("db_accounts: %s", exc.summary)
         return [Result(check=NAME, item="connection", status=Status.CRITICAL,
-                       summary=say("db_accounts.cannot_connect", engine=params.engine, error=exc.summary))]
+                       summary=say("results.engine_error", engine=params.engine, error=exc.summary))]
     q = _odbc.Query(conn, password)
     try:
         if params.engine == "sqlserver":

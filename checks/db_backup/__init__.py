@@ -94,6 +94,7 @@ from checks.db_backup.sqlserver import (
     judge_agent_jobs,
     judge_sqlserver,
 )
+from checks.messages import say
 from checks.result import Result, Status
 
 __all__ = [
@@ -141,7 +142,8 @@ def run(params: DbBackupParams, ctx: CheckContext, *,
         return results + [problem("connection", Status.UNKNOWN, exc.summary)]
     except _odbc.DbError as exc:
         log.info("db_backup: %s", exc.summary)
-        return results + [problem("connection", Status.CRITICAL, f"{params.engine}: {exc.summary}")]
+        return results + [problem("connection", Status.CRITICAL, say("results.engine_error", engine=params.engine,
+                                                                           error=exc.summary))]
     q = Query(conn, password)
     try:
         engine_run = {"sqlserver": sqlserver.run, "oracle": oracle.run,

@@ -349,7 +349,7 @@ def _drill_on(d: Drill, conn: Any, f: BackupFile, dump: Dump, details: dict[str,
                 details["dropped"] = False
                 log.warning("restore_drill: could not drop %s", d.name)
                 text = say("restore_drill.not_dropped", text=outcome[1] if outcome else say("restore_drill.stopped"),
-                           name=d.name, error=exc.summary[:200])
+                           name=d.name, error=exc.summary if len(exc.summary) <= 200 else exc.summary[:200])
                 outcome = (Status.WARNING if outcome is None or outcome[0] is Status.OK else outcome[0], text)
     assert outcome is not None
     return outcome

@@ -25,6 +25,7 @@ import pytest
 from checks import _odbc, db_backup
 from checks.catalogue import get_check
 from checks.context import CheckContext
+from checks.messages import render
 from checks.params import ParamError, parse_params
 from checks.result import Result, Status
 from tests.checks.db_servers import (  # noqa: F401  (pytest fixtures)
@@ -530,6 +531,8 @@ def test_sqlserver_login_failed_is_critical_and_never_shows_the_password(tmp_pat
     [r] = mssql_run(refuse, tmp_path).values()
     assert r.item == "connection" and r.status is Status.CRITICAL
     assert r.summary.startswith("sqlserver: login failed: [28000]") and "Monitor#2026" not in r.summary
+    zh = render(r.message, "zh_CN")  # our framing in Chinese, the driver's words as the driver wrote them
+    assert zh.startswith("sqlserver：登录失败：[28000] [Microsoft]") and "Monitor#2026" not in zh
 
 
 TLS_ERRORS = json.loads((FIXTURES / "odbc_tls_errors.json").read_text(encoding="utf-8"))

@@ -34,7 +34,7 @@ IDENTIFIERS = {"CPU", "SQL", "TLS", "SSL", "TCP", "UDP", "ICMP", "DNS", "HTTP", 
                "info", "archiving", "archive_command", "Server", "ServerName", "local", "sys",
                "MySQL", "Enterprise", "Backup", "mysql", "mysqldump", "mariabackup", "Debian",  # product and tool names
                "Ubuntu", "PowerShell", "Update", "paramiko", "sshd", "ClamAV", "clamd", "clamscan", "freshclam",
-               "Defender", "Microsoft",
+               "Defender", "Microsoft", "dsn", "pyodbc", "OpenSSL", "Driver",
                "Security", "Center", "RESTORE", "VERIFYONLY", "HEADERONLY", "custom", "plain", "bak",
                "sa", "root", "trust", "Guest", "Administrators"}  # account and group names, an authentication method
 # modules that still write some summaries/standards as literal English (the backlog: it only shrinks)
