@@ -30,6 +30,8 @@ import ssl
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from checks.messages import say
+
 __all__ = ["CertInfo", "TlsError", "Verification", "classify", "context", "fetch", "parse_der"]
 
 # OpenSSL X509_V_ERR_* codes
@@ -130,7 +132,7 @@ def fetch(host: str, port: int, *, server_name: str = "", verify: bool = True, c
         ctx = context(verify=verify, ca_file=ca_file)
     except OSError as exc:  # ssl.SSLError too: not PEM
         reason = exc.strerror or getattr(exc, "reason", None) or str(exc)
-        raise ValueError(f"ca_file {ca_file} cannot be used: {reason}") from exc
+        raise ValueError(say("tls.ca_file", param="ca_file", path=ca_file, error=str(reason))) from exc
     try:
         der, proto, cipher = _handshake(host, port, name, ctx, timeout)
         if verify:
@@ -246,4 +248,4 @@ def parse_der(der: bytes) -> CertInfo:
         return CertInfo(not_before=_time(bt, der[bs:be]), not_after=_time(at, der[as_:ae]),
                         subject=subject, issuer=issuer, dns_names=tuple(dns), serial=serial)
     except (IndexError, ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"unreadable certificate: {exc}") from exc
+        raise ValueError(say("tls.unreadable", error=str(exc))) from exc

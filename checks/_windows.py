@@ -74,7 +74,7 @@ def service_info(name: str) -> dict[str, Any]:
     except psutil.NoSuchProcess as exc:
         raise ServiceMissing(name) from exc
     except (psutil.Error, OSError) as exc:
-        raise WindowsError_(f"cannot query service {name}: {exc}") from exc
+        raise WindowsError_(say("windows.service_query", name=name, error=str(exc))) from exc
 
 
 def all_services() -> list[dict[str, Any]]:

@@ -41,7 +41,7 @@ from typing import Any
 from checks import _tls
 from checks._judge import below
 from checks.context import CheckContext
-from checks.messages import say
+from checks.messages import error_text, say
 from checks.params import Duration
 from checks.result import Metric, Result, Status
 
@@ -146,7 +146,7 @@ def run(params: CertificateParams, ctx: CheckContext, *,
                        summary=say("certificate.cannot_connect", item=item, reason=reason))]
     except ValueError as exc:  # an unusable ca_file, or a certificate we cannot read
         return [Result(check=NAME, item=item, status=Status.UNKNOWN, standard=standard,
-                       summary=say("certificate.unusable", item=item, error=str(exc)))]
+                       summary=say("certificate.unusable", item=item, error=error_text(exc)))]
     status, summary, metrics, details = judge_certificate(
         NAME, item, fetched, days_warn=params.days_warn, days_crit=params.days_crit,
         verify=params.verify, ctx=ctx, name=name)

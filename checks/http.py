@@ -234,7 +234,7 @@ def run(params: HttpParams, ctx: CheckContext, *,
             tls_ctx = _tls.context(verify=params.verify, ca_file=params.ca_file)
         except OSError as exc:
             return [Result(check=NAME, item=item, status=Status.UNKNOWN, standard=standard,
-                           summary=say("http.ca_file", param="ca_file", path=params.ca_file,
+                           summary=say("tls.ca_file", param="ca_file", path=params.ca_file,
                                        error=str(exc.strerror or getattr(exc, "reason", None) or exc)))]
     url = params.url
     hops: list[dict[str, Any]] = []

@@ -41,7 +41,7 @@ from typing import Any
 
 from checks import _windows
 from checks.context import CheckContext
-from checks.messages import say
+from checks.messages import error_text, say
 from checks.result import Metric, Result, Status
 
 NAME = "service"
@@ -236,14 +236,14 @@ def run(params: ServiceParams, ctx: CheckContext, *,
                                       metrics=(Metric("running", 0.0, "", min=0, max=1),)))
                 continue
             except OSError as exc:
-                results.append(_unknown(name, str(exc)))
+                results.append(_unknown(name, error_text(exc)))
                 continue
             results.append(judge_windows(name, info))
         else:
             try:
                 props = parse_show(show(name, params.timeout))
             except OSError as exc:
-                results.append(_unknown(name, str(exc)))
+                results.append(_unknown(name, error_text(exc)))
                 continue
             results.append(judge_systemd(name, props))
     if params.automatic:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checks.logscan.params import MAX_SHOWN, NAME, LogscanParams
-from checks.messages import fit_summary, say
+from checks.messages import error_text, fit_summary, say
 from checks.result import Metric, Result, Status
 
 EVENT_NS = "{http://schemas.microsoft.com/win/2004/08/events/event}"
@@ -169,7 +169,7 @@ def scan_channel(channel: str, params: LogscanParams, state: MutableMapping[str,
         newest_events = parse_events(query(channel, "*", 1, params.timeout))
     except (OSError, ET.ParseError) as exc:
         return Result(check=NAME, item=item, status=Status.UNKNOWN, standard=standard,
-                      summary=say("logscan.events_unreadable", item=item, error=_why(exc)))
+                      summary=say("logscan.events_unreadable", item=item, error=error_text(exc)))
     newest = newest_events[0].record_id if newest_events else 0
     last = records.get(channel)
     notes: list[str] = []
@@ -186,17 +186,11 @@ def scan_channel(channel: str, params: LogscanParams, state: MutableMapping[str,
                                     params.timeout))
     except (OSError, ET.ParseError) as exc:
         return Result(check=NAME, item=item, status=Status.UNKNOWN, standard=standard,
-                      summary=say("logscan.events_unreadable", item=item, error=_why(exc)))
+                      summary=say("logscan.events_unreadable", item=item, error=error_text(exc)))
     if len(events) >= params.max_events:
         notes.append(say("logscan.many_events", n=params.max_events))
     records[channel] = max([newest, *(e.record_id for e in events)])
     return _event_result(item, standard, events, params, notes, channel)
-
-
-def _why(exc: Exception) -> str:
-    """A failure's text: the keyed message of a Windows tool's error, else what Python says."""
-    message = getattr(exc, "message", None)
-    return message if isinstance(message, str) else str(exc)
 
 
 def _event_result(item: str, standard: str, events: list[Event], params: LogscanParams,

@@ -39,8 +39,8 @@ from typing import Any
 from checks._units import LANGUAGES, _num, format_bytes, format_seconds
 from checks.result import MAX_MESSAGE_DEPTH, MAX_SUMMARY_LEN, Message, MessageArg
 
-__all__ = ["KINDS", "LANGUAGES", "Said", "catalogue", "fit_summary", "listed", "placeholders", "render", "said",
-           "say", "text_of"]
+__all__ = ["KINDS", "LANGUAGES", "Said", "catalogue", "error_text", "fit_summary", "listed", "placeholders",
+           "render", "said", "say", "text_of"]
 
 log = logging.getLogger(__name__)
 _DIR = Path(__file__).resolve().parent
@@ -231,6 +231,15 @@ def listed(names: Sequence[str], limit: int = 12) -> str:
     """The first ``limit`` names joined by ", " (names are identifiers: one argument), and how many more."""
     shown = ", ".join(names[:limit])
     return say("results.more", names=shown, more=len(names) - limit) if len(names) > limit else shown
+
+
+def error_text(exc: BaseException) -> str:
+    """What an error says: its keyed text when it carries one (a ``message`` attribute, or raised
+    as ``ValueError(say(...))``), else Python's text of it."""
+    for said in (getattr(exc, "message", None), exc.args[0] if exc.args else None):
+        if isinstance(said, Said):
+            return said
+    return str(exc)
 
 
 def fit_summary(text: str, limit: int = MAX_SUMMARY_LEN) -> str:

@@ -13,6 +13,7 @@ import pytest
 from checks import certificate
 from checks._tls import parse_der
 from checks.context import CheckContext
+from checks.messages import render
 from checks.params import ParamError, parse_params
 from checks.result import Result, Status
 from tests.checks.tls_server import TlsServers, tls_servers
@@ -121,6 +122,7 @@ def test_certificate_unknown_when_the_ca_file_is_not_pem(tls, tmp_path):
     bad.write_text("not a certificate")
     r = check(tls, "days40", ca_file=str(bad))
     assert r.status is Status.UNKNOWN and "ca_file" in r.summary
+    assert render(r.message, "zh_CN").startswith(f"{r.item}：ca_file {bad} 无法使用：")
 
 
 def test_certificate_config_rejects_days_crit_above_days_warn():
