@@ -16,6 +16,7 @@ Race safety across several collector processes comes from the database:
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -166,16 +167,18 @@ def update_ticket(conn: Connection, ticket_id: int, values: Mapping[str, Any]) -
     conn.execute(update(tickets).where(tickets.c.id == ticket_id).values(**values))
 
 
-COUNTED = ("occurrences", "last_result_id", "last_status", "last_seen_at", "flapping", "updated_at")
-_UPDATE_COUNTED = update(tickets).where(tickets.c.id == bindparam("ticket_id")).values(
-    {c: bindparam(f"new_{c}") for c in COUNTED})
+@functools.lru_cache(maxsize=32)
+def _update_columns(columns: tuple[str, ...]) -> Any:
+    return update(tickets).where(tickets.c.id == bindparam("ticket_id")).values(
+        {c: bindparam(f"new_{c}") for c in columns})
 
 
-def update_tickets(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Write the repeat counters (:data:`COUNTED`) of several tickets in one executemany."""
+def update_tickets(conn: Connection, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
+    """Write ``columns`` of several tickets (each row: ``id`` and those columns) in one executemany."""
     if rows:
-        conn.execute(_UPDATE_COUNTED, [{"ticket_id": r["id"], **{f"new_{c}": r[c] for c in COUNTED}}
-                                       for r in sorted(rows, key=lambda r: r["id"])])
+        conn.execute(_update_columns(tuple(columns)),
+                     [{"ticket_id": r["id"], **{f"new_{c}": r[c] for c in columns}}
+                      for r in sorted(rows, key=lambda r: r["id"])])
 
 
 def transition(conn: Connection, ticket_id: int, from_states: Sequence[str],

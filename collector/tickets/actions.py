@@ -100,59 +100,59 @@ class Actions(LedgerBase):
             found = store.get_ticket(conn, ticket_id)
         if found is None:
             raise TicketNotFound(tsay("tickets.error.not_found", id=ticket_id))
-        complaint: dict[str, Any] | None = None
+        complaint: Ticket | None = None
         with writing(self.engine) as conn:
             store.lock_host(conn, found.site, found.host)
             row = store.get_ticket(conn, ticket_id, lock=True)
             assert row is not None  # tickets are never deleted
-            t = dict(row._mapping)
-            if t["state"] not in followups.FOLLOWUP_STATES:
-                raise TransitionRefused(tsay("tickets.error.state", id=ticket_id, state=f"tickets.state.{t['state']}",
+            t = Ticket.from_row(row._mapping)
+            if t.state not in followups.FOLLOWUP_STATES:
+                raise TransitionRefused(tsay("tickets.error.state", id=ticket_id, state=f"tickets.state.{t.state}",
                                              why="tickets.refuse.followup"))
             done = followup_store.followup_of(conn, ticket_id)
             if done is not None:
                 raise TransitionRefused(tsay("tickets.error.followed_up", id=ticket_id, at=format_time(done.at),
                                              actor=done.actor))
-            policy = self.policies.for_site(t["site"])
+            policy = self.policies.for_site(t.site)
             change = Change(conn, now, self.policies)
             said = (tsay("tickets.followup.said_note", score=score, contact=contact, note=note) if note
                     else tsay("tickets.followup.said", score=score, contact=contact))
             if followups.is_complaint(score):
                 complaint = self._complain(change, policy, t, actor=actor, score=score, note=note, said=said)
             if followup_store.insert_followup(conn, {
-                    "ticket_id": ticket_id, "site": t["site"], "at": now, "actor": actor, "satisfaction": score,
+                    "ticket_id": ticket_id, "site": t.site, "at": now, "actor": actor, "satisfaction": score,
                     "contact": contact, "note": note,
-                    "complaint_ticket_id": complaint["id"] if complaint is not None else None}) is None:
+                    "complaint_ticket_id": complaint.id if complaint is not None else None}) is None:
                 raise TransitionRefused(tsay("tickets.error.followed_up_meanwhile", id=ticket_id))
             change.record(t, actor=actor, action="followup",
-                          note=tsay("tickets.note.followup_complaint", said=said, id=complaint["id"])
+                          note=tsay("tickets.note.followup_complaint", said=said, id=complaint.id)
                           if complaint is not None else tsay("tickets.note.followup", said=said))
             audit.append(conn, self.keys, actor=actor, action=AUDIT_ACTIONS["followup"],
                          target=f"ticket:{ticket_id}",
                          detail={"satisfaction": score, "contact": contact, "note": note,
-                                 "complaint": complaint["id"] if complaint is not None else None}, at=now)
+                                 "complaint": complaint.id if complaint is not None else None}, at=now)
         out = self.get(ticket_id)
-        out["complaint"] = ticket_view(complaint) if complaint is not None else None
+        out["complaint"] = ticket_view(complaint.row()) if complaint is not None else None
         return out
 
-    def _complain(self, change: Change, policy: SitePolicy, t: dict[str, Any], *, actor: str, score: int,
-                  note: str, said: str) -> dict[str, Any]:
+    def _complain(self, change: Change, policy: SitePolicy, t: Ticket, *, actor: str, score: int,
+                  note: str, said: str) -> Ticket:
         """Open the service complaint of ticket ``t``'s low follow-up score, for the account manager."""
         level = policy.complaint_level
-        summary = followups.complaint_summary(policy.records.language, ticket_id=t["id"], satisfaction=score,
+        summary = followups.complaint_summary(policy.records.language, ticket_id=t.id, satisfaction=score,
                                               note=note)
-        values = new_ticket(policy, site=t["site"], host=t["host"], check=followups.COMPLAINT_CHECK,
-                             item=f"ticket-{t['id']}", severity=level, summary=summary,
+        values = new_ticket(policy, site=t.site, host=t.host, check=followups.COMPLAINT_CHECK,
+                             item=f"ticket-{t.id}", severity=level, summary=summary,
                              via=followups.FOLLOWUP_VIA, by=actor, now=change.now)
         manager = policy.followup.account_manager
         values["assignee"] = manager
         names = level_names(policy, level)
         opened = change.open(values, actor=actor, event="complaint",
-                             note=tsay("tickets.note.complaint", id=t["id"], said=said, manager=manager, level=level,
+                             note=tsay("tickets.note.complaint", id=t.id, said=said, manager=manager, level=level,
                                        **names) if manager else
-                             tsay("tickets.note.complaint_nobody", id=t["id"], said=said, level=level, **names))
+                             tsay("tickets.note.complaint_nobody", id=t.id, said=said, level=level, **names))
         if opened is None:
-            raise TransitionRefused(tsay("tickets.error.complaint_open", id=t["id"]))
+            raise TransitionRefused(tsay("tickets.error.complaint_open", id=t.id))
         return opened
 
     def open_manual(self, *, actor: str, site: str, host: str, severity: int, summary: str,
@@ -189,53 +189,54 @@ class Actions(LedgerBase):
             who = {"via": reported_via, "actor": actor, **({"note": note} if note else {})}
             existing = store.live_ticket(conn, site, host, check, item)
             if existing is not None:
-                t = Ticket(existing._mapping)
-                t.count(occurrences=t["occurrences"] + 1, updated_at=now)
+                t = Ticket.from_row(existing._mapping)
+                t.occurrences += 1
+                t.updated_at = now
                 self._flush(conn, t)
                 change.record(t, actor=actor, action="comment",
                               note=tsay("tickets.note.reported_again_note" if note else "tickets.note.reported_again",
                                         **who))
-                audit.append(conn, self.keys, actor=actor, action="ticket.open", target=f"ticket:{t['id']}",
+                audit.append(conn, self.keys, actor=actor, action="ticket.open", target=f"ticket:{t.id}",
                              detail={"created": False, "site": site, "host": host, "reported_via": reported_via,
                                      "note": note}, at=now)
-                return ticket_view(t), False
+                return ticket_view(t.row()), False
             values = new_ticket(policy, site=site, host=host, check=check, item=item, severity=severity,
                                  summary=summary, via=reported_via, by=actor, now=now)
             opened = change.open(values, actor=actor, note=tsay(
                 "tickets.note.opened_manual_note" if note else "tickets.note.opened_manual", level=severity,
                 **level_names(policy, severity), **who))
             assert opened is not None  # the host lock and the lookup above leave no live ticket for the key
-            audit.append(conn, self.keys, actor=actor, action="ticket.open", target=f"ticket:{opened['id']}",
+            audit.append(conn, self.keys, actor=actor, action="ticket.open", target=f"ticket:{opened.id}",
                          detail={"created": True, "site": site, "host": host, "severity": severity,
                                  "summary": values["summary"], "reported_via": reported_via, "note": note},
                          at=now)
-            return ticket_view(opened), True
+            return ticket_view(opened.row()), True
 
     def _act(self, ticket_id: int, actor: str, *, allowed: Sequence[str], action: str, event: str | None,
-             values: Callable[[dict[str, Any], datetime], dict[str, Any]], note: str, refuse: str
+             values: Callable[[Ticket, datetime], dict[str, Any]], note: str, refuse: str
              ) -> dict[str, Any]:
         with writing(self.engine) as conn:
             row = store.get_ticket(conn, ticket_id, lock=True)
             if row is None:
                 raise TicketNotFound(tsay("tickets.error.not_found", id=ticket_id))
             now = self._now(conn)
-            t = dict(row._mapping)
-            if t["state"] not in allowed:
-                raise TransitionRefused(tsay("tickets.error.state", id=ticket_id, state=f"tickets.state.{t['state']}",
+            t = Ticket.from_row(row._mapping)
+            if t.state not in allowed:
+                raise TransitionRefused(tsay("tickets.error.state", id=ticket_id, state=f"tickets.state.{t.state}",
                                              why=refuse))
             change = Change(conn, now, self.policies)
-            before = t["state"]
+            before = t.state
             if not change.move(t, allowed, values(t, now), actor=actor, action=action, note=note,
                                event=event):
                 raise TransitionRefused(tsay("tickets.error.meanwhile", id=ticket_id, why=refuse))
             audit.append(conn, self.keys, actor=actor, action=AUDIT_ACTIONS[action], target=f"ticket:{ticket_id}",
-                         detail={"from": before, "to": t["state"], "note": note}, at=now)
-            return ticket_view(t)
+                         detail={"from": before, "to": t.state, "note": note}, at=now)
+            return ticket_view(t.row())
 
     def acknowledge(self, ticket_id: int, actor: str, note: str | None = None) -> dict[str, Any]:
         return self._act(ticket_id, actor, allowed=("open",), action="acknowledge", event="acknowledged",
                          values=lambda t, now: {"state": "acknowledged",
-                                                "acknowledged_at": t["acknowledged_at"] or now},
+                                                "acknowledged_at": t.acknowledged_at or now},
                          note=clean_note(note) or tsay("tickets.note.acknowledged"),
                          refuse="tickets.refuse.acknowledge")
 
@@ -255,12 +256,12 @@ class Actions(LedgerBase):
         """Mark an unsolved remote case "on-site visit needed"; its own deadline starts now."""
         site_policy: dict[str, SitePolicy] = {}
 
-        def values(t: dict[str, Any], now: datetime) -> dict[str, Any]:
-            if t["onsite_requested_at"] is not None:
+        def values(t: Ticket, now: datetime) -> dict[str, Any]:
+            if t.onsite_requested_at is not None:
                 raise TransitionRefused(tsay("tickets.error.onsite_already", id=ticket_id,
-                                             at=format_time(t["onsite_requested_at"])))
-            policy = site_policy.setdefault(t["site"], self.policies.for_site(t["site"]))
-            terms = {**(t.get("terms") or {}), "onsite": stored_term(policy, policy.onsite_due, policy.onsite_always)}
+                                             at=format_time(t.onsite_requested_at)))
+            policy = site_policy.setdefault(t.site, self.policies.for_site(t.site))
+            terms = {**(t.terms or {}), "onsite": stored_term(policy, policy.onsite_due, policy.onsite_always)}
             return {"onsite_requested_at": now, "onsite_due": policy.onsite_deadline(now),
                     "onsite_breached": False, "terms": terms}
 
@@ -275,8 +276,8 @@ class Actions(LedgerBase):
             if row is None:
                 raise TicketNotFound(tsay("tickets.error.not_found", id=ticket_id))
             now = self._now(conn)
-            t = dict(row._mapping)
+            t = Ticket.from_row(row._mapping)
             Change(conn, now, self.policies).record(t, actor=actor, action="comment", note=body)
             audit.append(conn, self.keys, actor=actor, action="ticket.comment", target=f"ticket:{ticket_id}",
                          detail={"note": body}, at=now)
-            return ticket_view(t)
+            return ticket_view(t.row())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -96,26 +96,91 @@ def status_name(status: int) -> str:
         return str(status)
 
 
-class Ticket(dict[str, Any]):
-    """One ticket as the ledger holds it while it works: its columns by name, and whether its repeat
-    counters (:data:`collector.store.tickets.COUNTED`: occurrences, the last result, flapping) changed
-    since they were written.  A batch of results changes them many times and writes them once (one
-    executemany for all the batch's tickets, :meth:`ResultRules.on_results`)."""
+@dataclass(slots=True, kw_only=True, eq=False)
+class Ticket:
+    """One ticket as the ledger holds it while it works: its columns, and which of them changed since
+    they were written (``changed``; every assignment after construction counts).
 
-    __slots__ = ("counted",)
+    A batch of results changes a ticket's repeat counters (occurrences, the last result, flapping)
+    many times and writes them once: :func:`write_changes` writes the changed columns of all the
+    batch's tickets in one executemany (:meth:`ResultRules.on_results`), and before any other write
+    of the ticket.  A change the caller writes itself (a state transition, an escalation) goes
+    through :meth:`written`, which leaves it out of ``changed``.
+    """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.counted = False  # True: the counters changed and are not written yet
+    changed: set[str] = field(default_factory=set, repr=False)  # first: the assignments below land in it
+    id: int
+    site: str
+    host: str
+    check: str
+    item: str
+    severity: int
+    initial_severity: int
+    level_name: str
+    priority: int
+    state: str
+    summary: str
+    reported_via: str
+    reported_by: str
+    opened_at: datetime
+    response_due: datetime
+    resolve_due: datetime
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    occurrences: int
+    last_result_id: str | None
+    last_status: int | None
+    last_seen_at: datetime | None
+    flapping: bool
+    response_breached: bool
+    resolve_breached: bool
+    reopened_count: int
+    onsite_requested_at: datetime | None
+    onsite_due: datetime | None
+    onsite_breached: bool
+    updated_at: datetime
+    terms: dict[str, Any] | None
+    assignee: str | None
+    messages: str | None = None  # the opening result's message keys (JSON), for readers' languages
 
-    def count(self, **values: Any) -> None:
-        """Change counters, to be written with the batch (or before any other write of this ticket)."""
-        self.update(values)
-        self.counted = True
+    def __post_init__(self) -> None:
+        self.changed.clear()  # constructed: nothing changed yet
 
-    def counters(self) -> dict[str, Any]:
-        """The id and the counters, as :func:`collector.store.tickets.update_tickets` writes them."""
-        return {k: self[k] for k in ("id", *store.COUNTED)}
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name != "changed":
+            self.changed.add(name)
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Ticket:
+        """A ticket from its stored row (``row._mapping``) or the values it is inserted with."""
+        return cls(**{name: row[name] for name in COLUMNS if name in row})
+
+    def row(self) -> dict[str, Any]:
+        """Every column by name: what the history snapshot, the API view and notifications read."""
+        return {name: getattr(self, name) for name in COLUMNS}
+
+    def written(self, values: Mapping[str, Any]) -> None:
+        """Take ``values`` that the caller has just written to the ticket's row."""
+        for name, value in values.items():
+            setattr(self, name, value)
+        self.changed.difference_update(values)
+
+
+COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Ticket) if f.name != "changed")
+
+
+def write_changes(conn: Connection, batch: Sequence[Ticket]) -> None:
+    """Write the changed columns of ``batch``'s tickets: one executemany over the columns any of them
+    changed (a ticket's other columns among those hold what its row holds: it was read under the lock)."""
+    dirty = [t for t in batch if t.changed]
+    if not dirty:
+        return
+    columns = sorted(set().union(*(t.changed for t in dirty)))
+    store.update_tickets(conn, [{"id": t.id, **{c: getattr(t, c) for c in columns}} for t in dirty], columns)
+    for t in dirty:
+        t.changed.clear()
 
 
 class Change:
@@ -126,20 +191,21 @@ class Change:
         self.now = now
         self.policies = policies  # for the site's level names in notifications
 
-    def record(self, t: dict[str, Any], *, actor: str, action: str, note: str,
+    def record(self, t: Ticket, *, actor: str, action: str, note: str,
                from_state: str | None = None, to_state: str | None = None,
                event: str | None = None) -> None:
         """Append an event (a note the collector wrote, :func:`collector.messages.tsay`, keeps its key)."""
-        store.add_event(self.conn, ticket_id=t["id"], at=self.now, actor=actor, action=action,
-                        from_state=from_state, to_state=to_state, note=note, snapshot=snapshot(t),
+        row = t.row()
+        store.add_event(self.conn, ticket_id=t.id, at=self.now, actor=actor, action=action,
+                        from_state=from_state, to_state=to_state, note=note, snapshot=snapshot(row),
                         message=note_json(note))
         if event is not None:
-            view = ticket_view(t)
-            if t.get("messages"):  # the opening result's (or the collector's) keys: read in its language
-                view["messages"] = t["messages"]
+            view = ticket_view(row)
+            if t.messages:  # the opening result's (or the collector's) keys: read in its language
+                view["messages"] = t.messages
             if self.policies is not None:  # the site's own level names, in each language
-                lv = self.policies.for_site(t["site"]).level(t["severity"])
-                if lv.says(t["level_name"]):
+                lv = self.policies.for_site(t.site).level(t.severity)
+                if lv.says(t.level_name):
                     view["level_names"] = {lang: lv.name_in(lang) for lang in LANGUAGES}
             notify.enqueue(self.conn, event=event, ticket=view, at=self.now)
 
@@ -148,18 +214,18 @@ class Change:
         ticket_id = store.insert_ticket(self.conn, values)
         if ticket_id is None:
             return None
-        t = Ticket(values, id=ticket_id)
+        t = Ticket.from_row({**values, "id": ticket_id})
         self.record(t, actor=actor, action="open", note=note, to_state="open", event=event)
         return t
 
-    def move(self, t: dict[str, Any], from_states: Sequence[str], values: dict[str, Any], *,
+    def move(self, t: Ticket, from_states: Sequence[str], values: dict[str, Any], *,
              actor: str, action: str, note: str, event: str | None) -> bool:
         values = {**values, "updated_at": self.now}
-        if not store.transition(self.conn, t["id"], from_states, values):
+        if not store.transition(self.conn, t.id, from_states, values):
             return False
-        before = t["state"]
-        t.update(values)
-        self.record(t, actor=actor, action=action, note=note, from_state=before, to_state=t["state"],
+        before = t.state
+        t.written(values)
+        self.record(t, actor=actor, action=action, note=note, from_state=before, to_state=t.state,
                     event=event)
         return True
 
@@ -233,7 +299,5 @@ class LedgerBase:
 
     @staticmethod
     def _flush(conn: Connection, t: Ticket) -> None:
-        """Write ``t``'s changed counters now (before another write of the ticket)."""
-        if t.counted:
-            t.counted = False
-            store.update_tickets(conn, [t.counters()])
+        """Write ``t``'s changed columns now (before another write of the ticket)."""
+        write_changes(conn, [t])

@@ -27,6 +27,7 @@ from collector.tickets.model import (
     log,
     new_ticket,
     status_name,
+    write_changes,
 )
 
 
@@ -56,11 +57,11 @@ class ResultRules(LedgerBase):
         for row in found:  # ordered by id: a live ticket wins over a resolved one, newer over older
             key = (row.check, row.item)
             held = by_key.get(key)
-            if held is None or held["state"] not in LIVE_STATES:
-                by_key[key] = Ticket(row._mapping)
+            if held is None or held.state not in LIVE_STATES:
+                by_key[key] = Ticket.from_row(row._mapping)
         change = Change(conn, now, self.policies)
         silent = by_key.get((AGENT_CHECK, SILENT_ITEM))
-        if silent is not None and silent["state"] in LIVE_STATES:
+        if silent is not None and silent.state in LIVE_STATES:
             change.move(silent, LIVE_STATES, {"state": "resolved", "resolved_at": now}, actor=SYSTEM,
                         action="resolve", event="resolved",
                         note=tsay("tickets.note.agent_back", at=format_time(now)))
@@ -96,25 +97,26 @@ class ResultRules(LedgerBase):
             ticket = by_key.get(key)
             late_bad = sum(1 for r in groups[key] if cutoff is not None and r["started_at"] <= cutoff
                            and r["status"] in rule.open)
-            if late_bad and ticket is not None and ticket["state"] in LIVE_STATES:
+            if late_bad and ticket is not None and ticket.state in LIVE_STATES:
                 # measured before the newest result: an occurrence, but no step of the streak
-                ticket.count(occurrences=ticket["occurrences"] + late_bad, updated_at=now)
+                ticket.occurrences += late_bad
+                ticket.updated_at = now
             if not todo:
-                if ticket is not None and ticket.counted:
+                if ticket is not None and ticket.changed:
                     pending.append(ticket)
                 continue
             streak = known.get(key) or store.Streak()
             for r in todo:
                 ticket = self._step(change, policy, rule, streak, ticket, r, site, host)
-            if ticket is not None and ticket.counted:
+            if ticket is not None and ticket.changed:
                 pending.append(ticket)
-            live = ticket is not None and ticket["state"] in LIVE_STATES
+            live = ticket is not None and ticket.state in LIVE_STATES
             if not live and "b" not in streak.recent and streak.good_count >= rule.recover_after:
                 if streak.stored:
                     clean.append(key)
             else:
                 changed[key] = streak
-        store.update_tickets(conn, [t.counters() for t in pending if t.counted])
+        write_changes(conn, pending)
         store.save_streaks(conn, site, host, changed, now)
         store.delete_streaks(conn, site, host, clean)
 
@@ -134,24 +136,24 @@ class ResultRules(LedgerBase):
             streak.bad_count = 0
             streak.level = None
         flapping = streak.changes() >= rule.flap_changes
-        live = ticket is not None and ticket["state"] in LIVE_STATES
+        live = ticket is not None and ticket.state in LIVE_STATES
         now = change.now
         if live:
             assert ticket is not None
-            ticket.count(last_result_id=r["uid"], last_status=r["status"], updated_at=now)
+            ticket.last_result_id, ticket.last_status, ticket.updated_at = r["uid"], r["status"], now
             if bad:
-                ticket["occurrences"] += 1
-                ticket["last_seen_at"] = r["started_at"]
-                if level is not None and level < ticket["severity"]:
+                ticket.occurrences += 1
+                ticket.last_seen_at = r["started_at"]
+                if level is not None and level < ticket.severity:
                     self._worsen(change, policy, ticket, level, r)
-                if flapping and not ticket["flapping"]:
-                    ticket["flapping"] = True
+                if flapping and not ticket.flapping:
+                    ticket.flapping = True
                     self._flush(change.conn, ticket)
                     change.record(ticket, actor=SYSTEM, action="flapping",
                                   note=tsay("tickets.note.flapping", changes=streak.changes(),
                                             results=len(streak.recent)))
             elif streak.good_count >= rule.recover_after and not flapping \
-                    and ticket["reported_via"] == MONITORING:  # a person's ticket is closed by people
+                    and ticket.reported_via == MONITORING:  # a person's ticket is closed by people
                 self._flush(change.conn, ticket)
                 change.move(ticket, LIVE_STATES, {"state": "resolved", "resolved_at": now}, actor=SYSTEM,
                             action="resolve", event="resolved",
@@ -166,12 +168,12 @@ class ResultRules(LedgerBase):
             return ticket
         what = tsay("tickets.what.streak_flapping" if flapping else "tickets.what.streak",
                     status=_status(r["status"]), n=streak.bad_count, summary=_said(r, 300))
-        if ticket is not None and ticket["state"] == "resolved" and ticket["resolved_at"] is not None \
-                and ticket["resolved_at"] >= now - policy.reopen_window:
-            values = {"state": "open", "resolved_at": None, "reopened_count": ticket["reopened_count"] + 1,
-                      "occurrences": ticket["occurrences"] + 1, "last_result_id": r["uid"],
+        if ticket is not None and ticket.state == "resolved" and ticket.resolved_at is not None \
+                and ticket.resolved_at >= now - policy.reopen_window:
+            values = {"state": "open", "resolved_at": None, "reopened_count": ticket.reopened_count + 1,
+                      "occurrences": ticket.occurrences + 1, "last_result_id": r["uid"],
                       "last_status": r["status"], "last_seen_at": r["started_at"],
-                      "flapping": bool(ticket["flapping"] or flapping)}
+                      "flapping": bool(ticket.flapping or flapping)}
             if change.move(ticket, ("resolved",), values, actor=SYSTEM, action="reopen", event="reopened",
                            note=tsay("tickets.note.reopened", at=format_time(r["started_at"]), what=what)):
                 return ticket
@@ -189,27 +191,28 @@ class ResultRules(LedgerBase):
             existing = store.live_ticket(change.conn, site, host, r["check"], r["item"])
             if existing is None:
                 return ticket
-            opened = Ticket(existing._mapping)
-            opened.count(occurrences=opened["occurrences"] + 1, last_result_id=r["uid"],
-                          last_status=r["status"], last_seen_at=r["started_at"], updated_at=now)
+            opened = Ticket.from_row(existing._mapping)
+            opened.occurrences += 1
+            opened.last_result_id, opened.last_status = r["uid"], r["status"]
+            opened.last_seen_at, opened.updated_at = r["started_at"], now
         return opened
 
     def _worsen(self, change: Change, policy: SitePolicy, t: Ticket, level: int,
                 r: Mapping[str, Any]) -> None:
         """The item got worse (e.g. UNKNOWN → CRITICAL): raise the level, keep the sooner deadlines."""
         self._flush(change.conn, t)
-        before = t["severity"]
-        response_due, resolve_due = policy.deadlines(level, t["opened_at"])
-        terms = dict(t.get("terms") or {})
-        for key, due in (("response", response_due), ("resolve", resolve_due)):
-            if due < t[f"{key}_due"]:
+        before = t.severity
+        response_due, resolve_due = policy.deadlines(level, t.opened_at)
+        terms = dict(t.terms or {})
+        for key, due, held in (("response", response_due, t.response_due), ("resolve", resolve_due, t.resolve_due)):
+            if due < held:
                 terms[key] = level_terms(policy, policy.level(level))[key]
         values = {"severity": level, "level_name": policy.level(level).name,
-                  "response_due": min(t["response_due"], response_due),
-                  "resolve_due": min(t["resolve_due"], resolve_due), "updated_at": change.now,
+                  "response_due": min(t.response_due, response_due),
+                  "resolve_due": min(t.resolve_due, resolve_due), "updated_at": change.now,
                   "terms": terms or None}
-        store.update_ticket(change.conn, t["id"], values)
-        t.update(values)
+        store.update_ticket(change.conn, t.id, values)
+        t.written(values)
         change.record(t, actor=SYSTEM, action="escalate", event="escalated",
                       note=tsay("tickets.note.escalated", before=before, level=level,
                                 at=format_time(r["started_at"]), status=_status(r["status"]),

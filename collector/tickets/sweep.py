@@ -18,8 +18,10 @@ from collector.tickets.model import (
     Change,
     LedgerBase,
     SweepReport,
+    Ticket,
     level_names,
     new_ticket,
+    write_changes,
 )
 
 if TYPE_CHECKING:
@@ -52,17 +54,16 @@ class Sweep(LedgerBase):
                     continue
                 row = store.get_ticket(conn, ticket_id, lock=True)
                 assert row is not None
-                t = dict(row._mapping)
+                t = Ticket.from_row(row._mapping)
                 change = Change(conn, now, self.policies)
                 breaches += 1
                 change.record(t, actor=SYSTEM, action="breach", event="breached",
-                              note=tsay(f"tickets.note.breach.{kind}", due=format_time(t[f"{kind}_due"])))
-                policy = self.policies.for_site(t["site"])
-                if policy.escalate_on_breach and kind != "onsite" and t["severity"] > 1:
-                    before = t["severity"]
-                    t.update(severity=before - 1, level_name=policy.level(before - 1).name, updated_at=now)
-                    store.update_ticket(conn, ticket_id, {k: t[k] for k in ("severity", "level_name",
-                                                                             "updated_at")})
+                              note=tsay(f"tickets.note.breach.{kind}", due=format_time(getattr(t, f"{kind}_due"))))
+                policy = self.policies.for_site(t.site)
+                if policy.escalate_on_breach and kind != "onsite" and t.severity > 1:
+                    before = t.severity
+                    t.severity, t.level_name, t.updated_at = before - 1, policy.level(before - 1).name, now
+                    write_changes(conn, [t])
                     escalations += 1
                     change.record(t, actor=SYSTEM, action="escalate", event="escalated",
                                   note=tsay(f"tickets.note.escalated_breach.{kind}", before=before,
@@ -88,20 +89,20 @@ class Sweep(LedgerBase):
                 continue  # a window ended within the grace: the silence counts from its end
             with writing(self.engine) as conn:
                 store.lock_host(conn, h.site, h.host)
-                found = [dict(r._mapping) for r in store.host_tickets(conn, h.site, h.host,
-                                                                      now - policy.reopen_window)
+                found = [Ticket.from_row(r._mapping) for r in store.host_tickets(conn, h.site, h.host,
+                                                                                 now - policy.reopen_window)
                          if (r.check, r.item) == (AGENT_CHECK, SILENT_ITEM)]
-                if any(t["state"] in LIVE_STATES or t["opened_at"] > h.last_seen for t in found):
+                if any(t.state in LIVE_STATES or t.opened_at > h.last_seen for t in found):
                     continue
                 change = Change(conn, now, self.policies)
                 what = tsay("tickets.what.never_reported" if h.never_reported else "tickets.what.silent_since",
                             since=format_time(h.last_seen), **grace_words(policy.silent_grace))
-                resolved = [t for t in found if t["state"] == "resolved"]
+                resolved = [t for t in found if t.state == "resolved"]
                 if resolved:
                     t = resolved[-1]
                     if change.move(t, ("resolved",), {
-                            "state": "open", "resolved_at": None, "reopened_count": t["reopened_count"] + 1,
-                            "occurrences": t["occurrences"] + 1, "last_seen_at": now},
+                            "state": "open", "resolved_at": None, "reopened_count": t.reopened_count + 1,
+                            "occurrences": t.occurrences + 1, "last_seen_at": now},
                             actor=SYSTEM, action="reopen", event="reopened",
                             note=tsay("tickets.note.silent_again", what=what)):
                         reopened += 1
