@@ -87,7 +87,8 @@ class Tickets(ResultRules, Actions, Sweep):
     """The ticket ledger of one database under one set of site policies.
 
     The rules that turn results into tickets (:mod:`collector.tickets.rules`), people's actions
-    (:mod:`collector.tickets.actions`) and the periodic sweep (:mod:`collector.tickets.sweep`);
+    (:mod:`collector.tickets.actions`) and the periodic sweep (:mod:`collector.tickets.sweep`, which runs
+    the rule kinds of :mod:`collector.tickets.kinds`);
     people's actions are written to the audit log with ``keys`` (default: the key file of the
     environment, :func:`collector.keys.default_keyring`).
     """

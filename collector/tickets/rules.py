@@ -14,6 +14,7 @@ from collector.messages import result_said, tsay
 from collector.policy import Rule, SitePolicy
 from collector.store import tickets as store
 from collector.store.tables import LIVE_STATES
+from collector.tickets.kinds import RuleKind
 from collector.tickets.model import (
     AGENT_CHECK,
     MONITORING,
@@ -217,3 +218,12 @@ class ResultRules(LedgerBase):
                       note=tsay("tickets.note.escalated", before=before, level=level,
                                 at=format_time(r["started_at"]), status=_status(r["status"]),
                                 summary=_said(r, 300), **level_names(policy, level)))
+
+
+KIND = RuleKind(
+    name="results", opens="the result's check/item",
+    settings="`rules`: `open`, `after` (2; 1 for backups, the drill, empty passwords, the agent's spool), "
+             "`recover_after` (2), `flap_window` (10), `flap_changes` (5); `reopen_window` (1h), `maintenance`",
+    doc="each newly stored result steps its item's streak: bad results in a row open (or reopen) a ticket, "
+        "a worse one escalates it, good ones in a row resolve a monitoring ticket, flapping opens one at once "
+        "(see *How results become tickets*)")
