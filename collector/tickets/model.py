@@ -96,7 +96,7 @@ def status_name(status: int) -> str:
         return str(status)
 
 
-@dataclass(slots=True, kw_only=True, eq=False)
+@dataclass(kw_only=True, eq=False)
 class Ticket:
     """One ticket as the ledger holds it while it works: its columns, and which of them changed since
     they were written (``changed``; every assignment after construction counts).
@@ -154,8 +154,18 @@ class Ticket:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Ticket:
-        """A ticket from its stored row (``row._mapping``) or the values it is inserted with."""
-        return cls(**{name: row[name] for name in COLUMNS if name in row})
+        """A ticket from its stored row (``row._mapping``) or the values it is inserted with.
+
+        On the ingest path for every ticket of a host in a batch: fills the instance's dict directly
+        (a tenth of the generated ``__init__``'s time); a missing column raises as ``__init__`` would.
+        """
+        try:
+            values = {name: row[name] for name in _REQUIRED}
+        except KeyError:
+            return cls(**{name: row[name] for name in COLUMNS if name in row})  # TypeError: says which
+        t = object.__new__(cls)
+        t.__dict__.update(values, messages=row.get("messages"), changed=set())
+        return t
 
     def row(self) -> dict[str, Any]:
         """Every column by name: what the history snapshot, the API view and notifications read."""
@@ -169,6 +179,7 @@ class Ticket:
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Ticket) if f.name != "changed")
+_REQUIRED: tuple[str, ...] = tuple(name for name in COLUMNS if name != "messages")
 
 
 def write_changes(conn: Connection, batch: Sequence[Ticket]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select, update
 
 from collector.policy import default_policies
@@ -30,6 +31,9 @@ def test_a_ticket_read_from_its_row_has_changed_nothing_and_counts_each_assignme
                         severity=2, summary="s", via="monitoring", by="system", now=T0)
     t = Ticket.from_row({**values, "id": 7})
     assert t.changed == set() and t.row().keys() == set(COLUMNS) and t.messages is None
+    assert t.row() == Ticket(**values, id=7).row()  # the fast path reads the row as __init__ would
+    with pytest.raises(TypeError, match="site"):
+        Ticket.from_row({"id": 7})
     t.occurrences += 1
     t.last_status = 2
     assert t.changed == {"occurrences", "last_status"}
