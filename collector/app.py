@@ -39,7 +39,7 @@ from collector.credentials import CredentialNotFound
 from collector.errors import ServiceError
 from collector.fleet import FleetError
 from collector.ingest import IngestError
-from collector.jobs import PeriodicJob, RecordScheduler, RetentionJob, Sweeper
+from collector.jobs import PeriodicJob, RecordScheduler, RetentionJob, RollupJob, Sweeper
 from collector.keys import Keyring, load_keyring
 from collector.policy import Policies, default_policies, load_policies
 from collector.records.render import PdfUnavailable
@@ -60,11 +60,12 @@ log = logging.getLogger(__name__)
 
 def _background_jobs(settings: Settings, engine: Engine, policies: Policies, keys: Keyring,
                      records: Records) -> list[PeriodicJob]:
-    """The ticket sweep (unless ``sweep_seconds`` is 0), the record schedule and the daily retention prune."""
+    """The ticket sweep (unless ``sweep_seconds`` is 0), the record schedule, the roll-ups and the daily prune."""
     out: list[PeriodicJob] = []
     if settings.sweep_seconds > 0:
         out.append(Sweeper(Tickets(engine, policies, keys=keys), settings.sweep_seconds))
     out.append(RecordScheduler(records))
+    out.append(RollupJob(engine, policies, settings.retention, records.clock))
     out.append(RetentionJob(engine, settings.retention, records.clock))
     return out
 

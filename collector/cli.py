@@ -109,11 +109,13 @@ def _serve_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser],
 
     sub.add_parser("migrate", parents=[common], help="upgrade the database schema to the newest version")
     prune = sub.add_parser("prune", parents=[common], help="apply the retention settings now and print what went",
-                           description="Remove raw results older than retention.results (default 400d) in "
-                                       "batches; issued records are never removed (docs/deploy.md).")
+                           description="Remove raw results (and their hour roll-ups) older than retention.results "
+                                       "(default 100d) in batches, never before they are rolled up, and day "
+                                       "roll-ups older than retention.rollups (default 1095d); issued records are "
+                                       "never removed (docs/deploy.md).")
     prune.add_argument("--dry-run", action="store_true", help="count what would be removed; remove nothing")
     prune.add_argument("--keep-results", metavar="DURATION",
-                       help="keep raw results this long instead of retention.results (at least 400d)")
+                       help="keep raw results this long instead of retention.results (at least 100d)")
 
 
 def _access_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
@@ -321,7 +323,8 @@ def settings_for_workers(settings: Settings) -> str:
     fields = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)
               if f.name != "notifications"}  # the notification dispatcher runs in the parent only
     return json.dumps({**fields, "http": dataclasses.asdict(settings.http),
-                       "retention": {"results": settings.retention.results.total_seconds()}})
+                       "retention": {"results": settings.retention.results.total_seconds(),
+                                     "rollups": settings.retention.rollups.total_seconds()}})
 
 
 def app_from_environment() -> FastAPI:
@@ -332,7 +335,8 @@ def app_from_environment() -> FastAPI:
     data = json.loads(os.environ[SETTINGS_ENV])
     settings = Settings(**{**data, "http": HttpLimits(**data["http"]),
                            "trusted_proxies": tuple(data["trusted_proxies"]),
-                           "retention": Retention(results=timedelta(seconds=data["retention"]["results"]))})
+                           "retention": Retention(results=timedelta(seconds=data["retention"]["results"]),
+                                                  rollups=timedelta(seconds=data["retention"]["rollups"]))})
     httpserver.configure(settings.http)  # this worker's protocol instances read it
     return create_app(settings, jobs=True)
 
@@ -432,12 +436,12 @@ def _prune(engine: Engine, settings: Settings, args: argparse.Namespace) -> None
         except ValueError as exc:
             raise ConfigError([f"--keep-results: {exc}"]) from exc
         try:
-            retention = Retention(results=results_retention(args.keep_results))
+            retention = dataclasses.replace(retention, results=results_retention(args.keep_results))
         except ValueError as exc:
             if not args.dry_run:
                 raise ConfigError([f"--keep-results: {exc}"]) from exc
             refused = str(exc)  # a dry run shows what it would remove, and that a real run is refused
-            retention = Retention(results=keep)
+            retention = dataclasses.replace(retention, results=keep)
     report = prune(engine, retention, DatabaseClock(engine)(), dry_run=args.dry_run)
     for line in report.lines():
         print(line)

@@ -15,7 +15,8 @@ A failing sweep is logged and retried at the next interval.
 
 :class:`RecordScheduler` issues the inspection records each site's policy
 schedules (see :mod:`collector.records.service`), once each across collectors;
-:class:`RetentionJob` prunes raw results once a day across collectors (:mod:`collector.retention`).
+:class:`RetentionJob` prunes raw results once a day across collectors (:mod:`collector.retention`);
+:class:`RollupJob` rolls up the closed hours stored into (:mod:`collector.store.rollups`).
 """
 
 from __future__ import annotations
@@ -31,11 +32,12 @@ from sqlalchemy import Engine
 from collector import audit, retention
 from collector.policy import Policies
 from collector.records.service import Records
+from collector.store import rollups
 from collector.store.db import writing
 from collector.store.errors import classify, describe
 from collector.tickets import SweepReport, Tickets
 
-__all__ = ["PeriodicJob", "RecordScheduler", "RetentionJob", "Sweeper", "sweep"]
+__all__ = ["PeriodicJob", "RecordScheduler", "RetentionJob", "RollupJob", "Sweeper", "sweep"]
 
 log = logging.getLogger(__name__)
 
@@ -156,3 +158,27 @@ class RetentionJob(PeriodicJob):
         report = retention.prune(self.engine, self.retention, now, pause=0.05)
         log.info("retention: %s", "; ".join(report.lines()))
 
+
+
+class RollupJob(PeriodicJob):
+    """Rolls up every closed hour stored into (:func:`collector.store.rollups.refresh`), every ``interval`` s.
+
+    Every collector runs one; on PostgreSQL one at a time does the work (an advisory lock), and a
+    roll-up row is rebuilt from raw results, never added to, so nothing is counted twice.
+    """
+
+    thread_name = "wardround-rollup"
+    what = "roll-up"
+
+    def __init__(self, engine: Engine, policies: Policies, policy: retention.Retention,
+                 clock: Callable[[], datetime], interval: float = 60) -> None:
+        super().__init__(interval, clock)
+        self.engine = engine
+        self.policies = policies
+        self.retention = policy
+
+    def step(self, now: datetime) -> None:
+        done = rollups.refresh(self.engine, lambda site: self.policies.for_site(site).calendar.zone,
+                               before=rollups.hour_of(now), not_before=now - self.retention.results)
+        if done:
+            log.info("rolled up %d dirty hour(s)", done)

@@ -3,7 +3,8 @@
 Config (``retention:`` in the collector's YAML, docs/deploy.md)::
 
     retention:
-      results: 400d     # raw results; the default, and the shortest accepted (see MIN_RESULTS)
+      results: 100d     # raw results and their hour roll-ups; the default, and the shortest accepted
+      rollups: 1095d    # the day roll-ups (collector/store/rollups.py); at least 400d
       records: never    # issued records are never deleted automatically (the only value)
 
 :func:`prune` deletes raw results that started before ``now - results`` in
@@ -17,37 +18,45 @@ incremental auto-vacuum (every database made by this version is); an older file
 keeps them for reuse.  :class:`collector.jobs.RetentionJob` runs the prune once a day across
 all collectors (the day is claimed in ``maintenance_runs``).
 
-Not built yet (issue 17): roll-ups, and the retention of ticket events and the
-audit log.  Until roll-ups exist the weekly to annual records read raw results,
-so ``results`` is refused below :data:`MIN_RESULTS` (a year and its issue window).
+The daily, weekly, monthly and quarterly records read raw results, so ``results`` is refused
+below :data:`MIN_RESULTS` (a quarter and its issue window); the annual record reads the day
+roll-ups, so ``rollups`` is refused below :data:`MIN_ROLLUPS` (a year and its issue window).
+The prune removes hour roll-ups with the raw results and day roll-ups older than ``rollups``.
+
+Not built yet (issue 17): the retention of ticket events and the audit log.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, select
 
 from checks._units import parse_duration
-from collector.store import partitions
+from collector.store import partitions, rollups
 from collector.store.db import writing
 from collector.store.tables import maintenance_runs, result_rows
 
-__all__ = ["MIN_RESULTS", "PruneReport", "Retention", "claim_day", "parse_retention", "prune", "results_retention"]
+__all__ = ["MIN_RESULTS", "MIN_ROLLUPS", "PruneReport", "Retention", "claim_day", "parse_retention", "prune",
+           "results_retention", "rollups_retention"]
 
-#: the annual record of a year is issued after the year ends and reads its raw results
-MIN_RESULTS = timedelta(days=400)
+#: the quarterly record (the longest read from raw results) is issued after its quarter ends
+MIN_RESULTS = timedelta(days=100)
+#: the annual record of a year is issued after the year ends and reads its day roll-ups
+MIN_ROLLUPS = timedelta(days=400)
+DEFAULT_ROLLUPS = timedelta(days=1095)
 BATCH = 5000
-KEYS = ("results", "records")
+KEYS = ("results", "rollups", "records")
 
 
 @dataclass(frozen=True, slots=True)
 class Retention:
-    results: timedelta = MIN_RESULTS  # raw results older than this are pruned
+    results: timedelta = MIN_RESULTS  # raw results (and hour roll-ups) older than this are pruned
+    rollups: timedelta = DEFAULT_ROLLUPS  # day roll-ups older than this are pruned
 
 
 def parse_retention(raw: Any, where: str, problems: list[str]) -> Retention:
@@ -58,17 +67,17 @@ def parse_retention(raw: Any, where: str, problems: list[str]) -> Retention:
     for key in raw:
         if key not in KEYS:
             problems.append(f"{where}: retention.{key}: unknown key (expected {', '.join(KEYS)}; "
-                            "roll-ups, ticket events and the audit log are kept for ever in this version)")
+                            "ticket events and the audit log are kept for ever in this version)")
     if "records" in raw and raw["records"] != "never":
         problems.append(f"{where}: retention.records: expected never (issued records are never deleted)")
-    if "results" not in raw:
-        return Retention()
-    try:
-        keep = results_retention(raw["results"])
-    except ValueError as exc:
-        problems.append(f"{where}: retention.results: {exc}")
-        return Retention()
-    return Retention(results=keep)
+    out = Retention()
+    for key, parse in (("results", results_retention), ("rollups", rollups_retention)):
+        if key in raw:
+            try:
+                out = replace(out, **{key: parse(raw[key])})
+            except ValueError as exc:
+                problems.append(f"{where}: retention.{key}: {exc}")
+    return out
 
 
 def results_retention(value: Any) -> timedelta:
@@ -76,8 +85,18 @@ def results_retention(value: Any) -> timedelta:
     keep = timedelta(seconds=parse_duration(value))
     if keep < MIN_RESULTS:
         raise ValueError(
-            f"{value} is shorter than {MIN_RESULTS.days}d: the annual record is built from the raw results "
-            "of its year after the year ends (roll-ups that would let raw results go sooner are not built yet)")
+            f"{value} is shorter than {MIN_RESULTS.days}d: the quarterly record is built from the raw results "
+            "of its quarter after the quarter ends")
+    return keep
+
+
+def rollups_retention(value: Any) -> timedelta:
+    """A day roll-up retention from config; ValueError with the reason when too short."""
+    keep = timedelta(seconds=parse_duration(value))
+    if keep < MIN_ROLLUPS:
+        raise ValueError(
+            f"{value} is shorter than {MIN_ROLLUPS.days}d: the annual record is built from the day roll-ups "
+            "of its year after the year ends")
     return keep
 
 
@@ -89,6 +108,8 @@ class PruneReport:
     dry_run: bool
     freed_pages: int | None  # SQLite pages handed back to the file system; None on PostgreSQL
     partitions: tuple[str, ...] = ()  # PostgreSQL monthly partitions dropped whole (or that would be)
+    rollups: tuple[int, int] = (0, 0)  # hour and day roll-ups removed (or that would be)
+    held_back: bool = False  # the cutoff waits for hours not rolled up yet
 
     def lines(self) -> list[str]:
         verb = "would remove" if self.dry_run else "removed"
@@ -99,14 +120,23 @@ class PruneReport:
                        + ", ".join(self.partitions))
         if self.freed_pages is not None and not self.dry_run:
             out.append(f"SQLite pages returned to the file system: {self.freed_pages}")
-        out.append("issued records, roll-ups, ticket events and the audit log: kept")
+        if self.held_back:
+            out.append("raw results of hours not rolled up yet are kept until the roll-up job has done them")
+        out.append(f"roll-ups: {verb} {self.rollups[0]} hour row(s) (with the raw results), "
+                   f"{self.rollups[1]} day row(s) (older than retention.rollups)")
+        out.append("issued records, ticket events and the audit log: kept")
         return out
 
 
 def prune(engine: Engine, retention: Retention, now: datetime, *, dry_run: bool = False,
           batch: int = BATCH, pause: float = 0.0) -> PruneReport:
-    """Remove raw results older than ``retention.results`` (see the module doc)."""
+    """Remove raw results older than ``retention.results``, never before they are rolled up (see the module doc)."""
     cutoff = now - retention.results
+    with engine.connect() as conn:
+        dirty = rollups.oldest_dirty(conn)
+    held_back = dirty is not None and dirty < cutoff
+    cutoff = min(cutoff, dirty) if dirty is not None else cutoff
+    pruned = rollups.prune(engine, hours_before=cutoff, days_before=now - retention.rollups, dry_run=dry_run)
     old = result_rows.c.started_at < cutoff
     dropped: list[str] = []
     removed = 0
@@ -117,7 +147,7 @@ def prune(engine: Engine, retention: Retention, now: datetime, *, dry_run: bool 
         with engine.connect() as conn:
             n = int(conn.execute(select(func.count()).select_from(result_rows).where(old)).scalar_one())
         return PruneReport(cutoff=cutoff, results=n, batches=0, dry_run=True, freed_pages=None,
-                           partitions=tuple(dropped))
+                           partitions=tuple(dropped), rollups=pruned, held_back=held_back)
     batches = 0
     while True:
         with writing(engine) as conn:
@@ -133,7 +163,7 @@ def prune(engine: Engine, retention: Retention, now: datetime, *, dry_run: bool 
             time.sleep(pause)  # ingest's turn
     freed = _vacuum_sqlite(engine) if engine.dialect.name == "sqlite" else None
     return PruneReport(cutoff=cutoff, results=removed, batches=batches, dry_run=False, freed_pages=freed,
-                       partitions=tuple(dropped))
+                       partitions=tuple(dropped), rollups=pruned, held_back=held_back)
 
 
 def _vacuum_sqlite(engine: Engine, step: int = 2000) -> int:

@@ -1,8 +1,10 @@
 """The annual service report (年度服务报告) of one site: record kind ``annual``.
 
 What the contract promised set against what the year's evidence shows,
-built from the stored results, tickets, issued records and the service
-archive of the period (usually a calendar year in the site's time zone).
+built from the results' day roll-ups (:mod:`collector.store.rollups`: never the
+raw results, so the report says the same after they are pruned), tickets,
+issued records and the service archive of the period (usually a calendar year
+in the site's time zone).  Its SQL lives in :mod:`collector.store.annual`.
 Every figure is in a titled section (``RecordContent.sections``) so the
 generic renderers show it; every word comes from the records catalogs
 (``annual.*`` keys).  Sections, in order:
@@ -74,7 +76,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import Connection, Float, and_, case, func, literal_column, or_, select, type_coerce
+from sqlalchemy import Connection
 
 from checks.catalogue import BACKUP_CHECKS
 from checks.result import format_time
@@ -86,9 +88,10 @@ from collector.records.kinds import register
 from collector.records.measure import metric_value, metrics_of
 from collector.records.model import Header, RecordContent, Section, TicketLine
 from collector.records.tickets import ticket_lines
+from collector.store import annual as annual_store
 from collector.store import records as store
 from collector.store.archive import ArchiveFilter, find_entries
-from collector.store.tables import hosts, records, results, tickets
+from collector.store.rollups import SILENT_AFTER
 
 __all__ = ["AVAILABILITY_WARN", "BACKUP_WARN", "CERT_WARN_DAYS", "DISK_WARN_DAYS", "ONSITE_PER_YEAR",
            "SILENT_AFTER", "build"]
@@ -96,7 +99,6 @@ __all__ = ["AVAILABILITY_WARN", "BACKUP_WARN", "CERT_WARN_DAYS", "DISK_WARN_DAYS
 log = logging.getLogger(__name__)
 
 ONSITE_PER_YEAR = 4  # the key-customer promise: four on-site inspections a year
-SILENT_AFTER = timedelta(minutes=15)  # a gap between results longer than this counts as silent
 CERT_WARN_DAYS = 60.0
 DISK_WARN_DAYS = 90.0
 AVAILABILITY_WARN = 0.99
@@ -158,11 +160,7 @@ def _period(period_start: datetime, period_end: datetime) -> _Period:
 # -- patrols delivered versus promised --------------------------------------------------
 
 def _distinct_periods(conn: Connection, site: str, kind: str, p: _Period) -> int:
-    q = (select(func.count(func.distinct(records.c.period_from)))
-         .where(records.c.site == site, records.c.kind == kind,
-                records.c.period_from >= p.first_day.isoformat(),
-                records.c.period_from <= p.last_day.isoformat()))
-    return int(conn.execute(q).scalar() or 0)
+    return annual_store.distinct_periods(conn, site, kind, p.first_day.isoformat(), p.last_day.isoformat())
 
 
 def _weeks(p: _Period) -> int:
@@ -199,10 +197,8 @@ def _patrols(conn: Connection, site: str, p: _Period, lang: str,
 
 def _ticket_lines(conn: Connection, site: str, p: _Period, lang: str, policy: SitePolicy) -> list[TicketLine]:
     """Every ticket opened in the period, as it stood at the period's end."""
-    q = (select(tickets).where(tickets.c.site == site, tickets.c.opened_at >= p.start,
-                               tickets.c.opened_at < p.end)
-         .order_by(tickets.c.opened_at, tickets.c.id))
-    return ticket_lines(conn, list(conn.execute(q)), p.start, p.end, lang, acted_only=False, levels=policy.levels)
+    return ticket_lines(conn, annual_store.period_tickets(conn, site, p.start, p.end), p.start, p.end, lang,
+                        acted_only=False, levels=policy.levels)
 
 
 def _ticket_sections(lines: list[TicketLine], lang: str) -> tuple[Section, Section]:
@@ -248,16 +244,12 @@ def _ticket_sections(lines: list[TicketLine], lang: str) -> tuple[Section, Secti
 # -- backups ------------------------------------------------------------------------------
 
 def _backups(conn: Connection, site: str, p: _Period, lang: str) -> tuple[Section, list[Rate]]:
-    q = (select(results.c.host, results.c.check, results.c.item, results.c.status, results.c.started_at)
-         .where(results.c.site == site, results.c.check.in_(sorted(BACKUP_CHECKS)),
-                results.c.started_at >= p.start, results.c.started_at < p.end)
-         .order_by(results.c.started_at, results.c.id))
     newest: dict[tuple[str, str, str], dict[str, int]] = defaultdict(dict)  # key -> day -> status
     first: dict[tuple[str, str, str], datetime] = {}
-    for r in conn.execute(q).yield_per(5000):
-        key = (r.host, r.check, r.item)
-        newest[key][_local_day(r.started_at, p.zone)] = int(r.status)  # ordered: the last one wins
-        first.setdefault(key, r.started_at)
+    for key, days in annual_store.day_rows(conn, site, p.start, p.end, BACKUP_CHECKS).items():
+        for r in days:  # oldest first; a day row's last result is the day's newest
+            newest[key][_local_day(r.last_at, p.zone)] = int(r.last_status)
+        first[key] = days[0].first_at
     rows: Cells = []
     rates: list[Rate] = []
     for key in sorted(newest):
@@ -274,31 +266,15 @@ def _backups(conn: Connection, site: str, p: _Period, lang: str) -> tuple[Sectio
 
 # -- availability -------------------------------------------------------------------------
 
-def _seconds_between(conn: Connection, later: Any, earlier: Any) -> Any:
-    if conn.dialect.name == "sqlite":  # result times are integer microseconds there (collector/store/compact.py)
-        return (type_coerce(later, Float) - type_coerce(earlier, Float)) / 1e6
-    return func.extract("epoch", later - earlier)
-
-
 def _availability(conn: Connection, site: str, p: _Period, lang: str, site_hosts: list[str]
                   ) -> tuple[Section, list[tuple[str, float, datetime | None]]]:
-    prev = func.lag(results.c.started_at).over(partition_by=results.c.host, order_by=results.c.started_at)
-    inner = (select(results.c.host, results.c.started_at.label("at"), prev.label("prev"))
-             .where(results.c.site == site, results.c.started_at >= p.start, results.c.started_at < p.end)
-             .subquery())
-    gap = _seconds_between(conn, inner.c.at, inner.c.prev)
-    q = (select(inner.c.host, func.min(inner.c.at), func.max(inner.c.at),
-                func.sum(case((gap > SILENT_AFTER.total_seconds(), gap - SILENT_AFTER.total_seconds()),
-                              else_=0.0)),
-                func.max(gap))
-         .group_by(inner.c.host))
-    spans = {row[0]: row[1:] for row in conn.execute(q)}
-    ok_q = (select(results.c.host, func.count(),
-                   func.sum(case((results.c.status == 0, 1), else_=0)))
-            .where(results.c.site == site, results.c.check.in_(("system", "uptime")),
-                   results.c.started_at >= p.start, results.c.started_at < p.end)
-            .group_by(results.c.host))
-    health = {row[0]: (int(row[1]), int(row[2] or 0)) for row in conn.execute(ok_q)}
+    spans = {host: (s.first_at, s.last_at, s.silent_us / 1e6, s.longest_us / 1e6)
+             for host, s in annual_store.host_spans(conn, site, p.start, p.end).items()
+             if s.first_at is not None and s.last_at is not None}  # (a span of rows has both)
+    health: dict[str, tuple[int, int]] = {}
+    for (host, _, _), s in annual_store.spans(conn, site, p.start, p.end, ("system", "uptime")).items():
+        total, ok = health.get(host, (0, 0))
+        health[host] = (total + s.results, ok + s.ok)
     rows: Cells = []
     shares: list[tuple[str, float, datetime | None]] = []
     for host in site_hosts:
@@ -307,8 +283,6 @@ def _availability(conn: Connection, site: str, p: _Period, lang: str, site_hosts
             shares.append((host, 0.0, None))
             continue
         first, last, silent_inside, longest = spans[host]
-        first = _aware(first)
-        last = _aware(last)
         tail = max((p.end - last).total_seconds() - SILENT_AFTER.total_seconds(), 0.0)
         observed = (p.end - first).total_seconds()
         silent = float(silent_inside or 0.0) + tail
@@ -326,37 +300,15 @@ def _availability(conn: Connection, site: str, p: _Period, lang: str, site_hosts
     return section, shares
 
 
-def _aware(value: Any) -> datetime:
-    # SQLite aggregates come back as text
-    dt: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
-
-
 # -- recurring anomalies ----------------------------------------------------------------------
 
 def _recurring(conn: Connection, site: str, p: _Period, lang: str) -> Section:
-    key = (results.c.host, results.c.check, results.c.item)
-    prev = func.lag(results.c.status).over(partition_by=key, order_by=(results.c.started_at, results.c.id))
-    inner = (select(*key, results.c.status, prev.label("prev"))
-             .where(results.c.site == site, results.c.started_at >= p.start, results.c.started_at < p.end)
-             .subquery())
-    bad = inner.c.status.in_(_BAD)
-    went_bad = and_(bad, or_(inner.c.prev.is_(None), inner.c.prev.not_in(_BAD)))
-    times = func.sum(case((went_bad, 1), else_=0))
-    q = (select(inner.c.host, inner.c.check, inner.c.item, times.label("times"),
-                func.sum(case((bad, 1), else_=0)).label("bad"))
-         .group_by(inner.c.host, inner.c.check, inner.c.item)
-         .having(times > 0)
-         .order_by(literal_column("times").desc(), inner.c.host, inner.c.check, inner.c.item)
-         .limit(RECURRING_TOP))
-    opened = dict(((r.host, r.check, r.item), int(r[3])) for r in conn.execute(
-        select(tickets.c.host, tickets.c.check, tickets.c.item, func.count())
-        .where(tickets.c.site == site, tickets.c.opened_at >= p.start, tickets.c.opened_at < p.end)
-        .group_by(tickets.c.host, tickets.c.check, tickets.c.item)))
-    rows: Cells = [
-        [r.host, _label(lang, r.check, r.item), int(r.times), int(r.bad),
-         opened.get((r.host, r.check, r.item), 0)]
-        for r in conn.execute(q)]
+    found = annual_store.spans(conn, site, p.start, p.end)
+    ranked = sorted(((key, s.went_bad, s.warning + s.critical) for key, s in found.items() if s.went_bad > 0),
+                    key=lambda r: (-r[1], r[0]))[:RECURRING_TOP]
+    opened = annual_store.opened_per_item(conn, site, p.start, p.end)
+    rows: Cells = [[host, _label(lang, check, item), times, bad, opened.get((host, check, item), 0)]
+                   for (host, check, item), times, bad in ranked]
     return Section(key="recurring", title=text(lang, "annual.heading.recurring"),
                    columns=_columns(lang, "host", "item", "went_bad", "bad_results", "tickets"),
                    rows=rows, note=text(lang, "annual.note.recurring") if rows else text(lang, "annual.none"))
@@ -364,23 +316,8 @@ def _recurring(conn: Connection, site: str, p: _Period, lang: str) -> Section:
 
 # -- newest results per item (capacity, certificates) ---------------------------------------
 
-def _newest(conn: Connection, site: str, check: str, p: _Period) -> list[Any]:
-    newest = (select(results.c.host, results.c.item, func.max(results.c.started_at).label("at"))
-              .where(results.c.site == site, results.c.check == check,
-                     results.c.started_at >= p.start, results.c.started_at < p.end)
-              .group_by(results.c.host, results.c.item).subquery())
-    q = (select(results.c.host, results.c.item, results.c.status, results.c.metrics, results.c.started_at)
-         .join(newest, and_(results.c.host == newest.c.host, results.c.item == newest.c.item,
-                            results.c.started_at == newest.c.at))
-         .where(results.c.site == site, results.c.check == check)
-         .order_by(results.c.host, results.c.item))
-    seen: set[tuple[str, str]] = set()
-    out = []
-    for r in conn.execute(q):
-        if (r.host, r.item) not in seen:
-            seen.add((r.host, r.item))
-            out.append(r)
-    return out
+def _newest(conn: Connection, site: str, check: str, p: _Period) -> list[annual_store.Newest]:
+    return annual_store.newest(conn, site, check, p.start, p.end)
 
 
 def _metric(raw: str, name: str) -> float | None:
@@ -469,7 +406,7 @@ def build(conn: Connection, *, site: str, period_start: datetime, period_end: da
     by_level, breaches = _ticket_sections(lines, lang)
     followups, not_followed = annual_followups(conn, site, period_start, period_end, lang, policy)
     backups, backup_rates = _backups(conn, site, p, lang)
-    first_seen = conn.execute(select(func.min(hosts.c.first_seen)).where(hosts.c.site == site)).scalar()
+    first_seen = annual_store.first_seen(conn, site)
     drills, drill_recs = annual_drills(conn, site, period_start, period_end, lang, policy, first_seen)
     hygiene, flagged = annual_hygiene(conn, site, period_start, period_end, lang)
     availability, shares = _availability(conn, site, p, lang, site_hosts)

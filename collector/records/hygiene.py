@@ -57,7 +57,9 @@ from collector.records.i18n import catalog, text
 from collector.records.measure import metric_value, metrics_of
 from collector.records.model import Section, Verdict, verdict_of_status, worse
 from collector.records.service import Period, containing_period
+from collector.store import annual as annual_store
 from collector.store import records as store
+from collector.store import rollups
 from collector.terms import say_term
 
 __all__ = ["ASPECTS", "DRILL_CHECK", "annual_drills", "annual_hygiene", "drills_section", "hygiene_section"]
@@ -264,6 +266,27 @@ def _drills(rows: Iterable[Any], start: datetime) -> dict[tuple[str, str], _Dril
     return out
 
 
+def _drills_of_days(conn: Connection, site: str, start: datetime, end: datetime) -> dict[tuple[str, str], _Drill]:
+    """The annual report's drills from the day roll-ups: counts per status, the days with a success, and
+    the database the newest result that named one named (each day's newest result)."""
+    found = annual_store.day_rows(conn, site, start, end, [DRILL_CHECK])
+    said = rollups.texts_of(conn, [(r.last_text_id, r.last_changed) for rows in found.values() for r in rows])
+    out: dict[tuple[str, str], _Drill] = {}
+    for (host, _, item), rows in found.items():
+        d = out[(host, item)] = _Drill(host, item)
+        for r in rows:
+            source = _details(said[(r.last_text_id, r.last_changed)]["details"]).get("source_database")
+            if isinstance(source, str) and source:
+                d.database = source
+            d.in_period += r.results
+            d.ok_in_period += r.ok
+            d.failed += r.critical
+            d.not_run += r.unknown
+            if r.ok:
+                d.ok_at.append(r.start)  # the day's midnight: promise periods are whole days
+    return out
+
+
 def promise_period(every: str, day: Any, zone: ZoneInfo) -> Period:
     """The promise period of ``restore_drills.every`` holding ``day`` (a date in the site's zone)."""
     return containing_period(_PROMISE_KIND[every], day, zone)
@@ -329,7 +352,7 @@ def drills_section(conn: Connection, site: str, start: datetime, end: datetime, 
 
 def annual_hygiene(conn: Connection, site: str, start: datetime, end: datetime, lang: str) -> tuple[Section, int]:
     """The annual report's ``hygiene`` counts, and how many servers had a finding at the year's end."""
-    items = store.period_items(conn, site, start, end, ASPECTS)
+    items = annual_store.period_items(conn, site, start, end, ASPECTS)
     opened = store.tickets_opened(conn, site, ASPECTS, start, end)
     rows: Cells = []
     flagged: set[str] = set()
@@ -357,7 +380,7 @@ def annual_drills(conn: Connection, site: str, start: datetime, end: datetime, l
     counted.
     """
     zone = start.tzinfo if isinstance(start.tzinfo, ZoneInfo) else policy.calendar.zone
-    drills = _drills(store.check_results(conn, site, DRILL_CHECK, start, end), start)
+    drills = _drills_of_days(conn, site, start, end)
     every = policy.drill_every
     periods: list[Period] = []
     if every:

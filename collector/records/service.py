@@ -52,8 +52,10 @@ from collector.policy import Policies, SitePolicy, default_policies
 from collector.records import integrity, kinds
 from collector.records.i18n import normalise_language, text
 from collector.records.model import KINDS, canonical, digest
+from collector.retention import MIN_RESULTS
 from collector.store import audit as audit_store
 from collector.store import records as store
+from collector.store import rollups
 from collector.store.db import DatabaseClock, reading, writing
 from collector.store.tables import record_signatures
 from collector.store.tables import records as records_table
@@ -72,6 +74,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: record kinds built from roll-ups (collector/store/rollups.py) rather than raw results
+READS_ROLLUPS = frozenset({"annual"})
 
 ROLES = ("engineer", "customer")
 MAX_SPAN_DAYS = 366
@@ -287,6 +292,9 @@ class Records:
         lang = lang or policy.records.language
         end = min(p.end, now.astimezone(p.zone))
         build = kinds.builder(kind)
+        if kind in READS_ROLLUPS:  # bring the roll-ups up to the period's end first
+            rollups.refresh(self.engine, lambda s: self.policies.for_site(s).calendar.zone, before=end,
+                            not_before=now - MIN_RESULTS)
         with reading(self.engine) as conn:
             content = build(conn, site=site, period_start=p.start, period_end=end, lang=lang,
                             inspector=inspector, policy=policy)

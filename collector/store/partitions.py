@@ -68,7 +68,10 @@ def ensure_months(conn: Connection, times: Iterable[datetime]) -> None:
 
 
 def _exists(conn: Connection, name: str) -> bool:
-    return bool(conn.exec_driver_sql("SELECT to_regclass(%(n)s) IS NOT NULL", {"n": name}).scalar())
+    # pg_class read with the statement's snapshot: to_regclass looks in the catalogue cache, which taking an
+    # advisory lock does not refresh, so after waiting for another collector's new partition it still missed it
+    return bool(conn.exec_driver_sql("SELECT EXISTS (SELECT 1 FROM pg_class WHERE relname = %(n)s "
+                                     "AND relnamespace = current_schema()::regnamespace)", {"n": name}).scalar())
 
 
 def drop_before(conn: Connection, cutoff: datetime, dry_run: bool) -> tuple[list[str], int]:

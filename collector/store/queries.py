@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import ARRAY, Connection, LargeBinary, any_, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from collector.store import compact, partitions
+from collector.store import compact, partitions, rollups
 from collector.store.compact import micros
 from collector.store.tables import health_probe, hosts, latest, result_rows, result_series, result_texts, results
 
@@ -85,17 +85,26 @@ def store_new_results(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[s
       missing: :mod:`collector.store.partitions`); what comes back is exactly what this
       transaction stored, even when another collector stores the same ids
       at the same moment.  (COPY is about 4x faster than executemany here.)
+
+    The (series, hour) of each stored row is marked for the roll-up job
+    (:func:`collector.store.rollups.mark_dirty`) in the same transaction.
     """
     if not rows:
         return set()
+    if conn.dialect.name == "postgresql":
+        # before anything else: making a month's partition waits for every transaction that read result_rows,
+        # so it must not hold a row (a new template) another one of those waits for (a deadlock otherwise)
+        partitions.ensure_months(conn, [r["started_at"] for r in rows])
     present = existing_uids(conn, [r["uid"] for r in rows])
     fresh = sorted((r for r in rows if r["uid"] not in present), key=lambda r: r["uid"])
     if not fresh:
         return set()
     packed = _compact_rows(conn, fresh)
     if conn.dialect.name == "postgresql":
-        partitions.ensure_months(conn, [r["started_at"] for r in fresh])
-        return _copy_results_pg(conn, packed)
+        stored = _copy_results_pg(conn, packed)
+        rollups.mark_dirty(conn, ((p[1], p[3]) for p in packed if p[0] in stored))
+        return stored
+    rollups.mark_dirty(conn, ((p[1], p[3]) for p in packed))
     # the DBAPI connection, typed Optional, is open here
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]  # see above
     try:

@@ -1,7 +1,9 @@
 """The annual service report: golden content over a synthetic year put through the store layer.
 
 One year (2025, Asia/Shanghai) of a site with two servers, written with the
-store functions the collector itself uses: ``db-01`` reports every 10
+store functions the collector itself uses and rolled up by the roll-up job's
+function (the report reads roll-ups; the last test prunes the year's raw results
+and issues it again): ``db-01`` reports every 10
 minutes all year except a 48-hour outage in March; ``app-01`` joins on
 1 July and falls silent on 30 December.  Backups, off-site copies, disks,
 a certificate, tickets at three levels, issued records and archive entries
@@ -19,15 +21,16 @@ from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
 
 from collector.archive import Archive
 from collector.records.kinds import builder
 from collector.records.model import canonical
-from collector.store import queries
+from collector.retention import Retention, prune
+from collector.store import queries, rollups
 from collector.store import tickets as ticket_store
 from collector.store.db import make_engine, reading, writing
-from collector.store.tables import records
+from collector.store.tables import records, results
 from tests.collector.conftest import TEMPLATE_DB
 
 SITE = "central-hospital"
@@ -184,6 +187,7 @@ def _fill(engine: Any) -> Any:
                  "action": "inspected the server room", "signer": "Wang"}, engineer="sam")
     archive.add({"site": SITE, "kind": "visit", "at": "2024-12-20T09:00", "phenomenon": "last year",
                  "action": "x"}, engineer="sam")
+    rollups.refresh(engine, lambda site: ZONE, before=END)  # the report reads roll-ups
     return engine
 
 
@@ -275,3 +279,14 @@ def test_annual_report_is_in_chinese_when_the_site_language_is_zh_cn(year):
     assert _section(doc, "patrols")["rows"][0][0] == "日巡检记录"
     assert _section(doc, "archive")["rows"][1][2] == "版本升级"
     assert any("将在 20 天后到期" in r[1] for r in _section(doc, "recommendations")["rows"])
+
+
+def test_annual_report_says_the_same_after_the_raw_results_of_its_year_are_pruned(year_engine, year):
+    """Issue 17 item 4: availability, recurring anomalies, backups by day, tickets and SLA — every section."""
+    report = prune(year_engine, Retention(), datetime(2026, 6, 1, tzinfo=UTC))  # 100 days: all of 2025 goes
+    assert report.results > 70_000
+    with reading(year_engine) as conn:
+        assert conn.execute(select(func.count()).select_from(results).where(
+            results.c.started_at < END.astimezone(UTC))).scalar_one() == 0
+    for lang in ("en", "zh_CN"):
+        assert _build(year_engine, lang) == year[lang]

@@ -14,6 +14,7 @@ from collector.policy import Policies, default_policies, load_policies
 from collector.records import render
 from collector.records.kinds import builder
 from collector.records.service import Records
+from collector.store import rollups
 from collector.store.db import reading
 from collector.tickets import Tickets
 from tests.collector.hygiene_data import MS_DRILL, PG_DRILL, drills, fill_hygiene
@@ -180,10 +181,16 @@ def _followup_year(engine: Any, policies: Policies) -> None:
     follow(late, datetime(2027, 1, 2, 10, tzinfo=ZONE), 4)  # after the year: not counted in it
 
 
+def _roll_up(engine: Any) -> None:
+    """What the roll-up job (or issuing the record) does first: the annual report reads roll-ups."""
+    rollups.refresh(engine, lambda site: ZONE, before=datetime(2027, 1, 1, tzinfo=ZONE))
+
+
 def test_annual_report_counts_drills_hygiene_and_follow_ups_per_level_when_built(engine):
     fill_hygiene(engine)
     policies = default_policies()
     _followup_year(engine, policies)
+    _roll_up(engine)
     with reading(engine) as conn:
         content = builder("annual")(conn, site=SITE, period_start=datetime(2026, 1, 1, tzinfo=ZONE),
                                     period_end=datetime(2027, 1, 1, tzinfo=ZONE), lang="zh_CN",
@@ -215,6 +222,7 @@ def test_annual_report_counts_drills_hygiene_and_follow_ups_per_level_when_built
 
 def test_annual_drill_periods_count_from_the_sites_first_host_when_it_joined_mid_year(engine):
     store_results(engine, drills())
+    _roll_up(engine)
     with reading(engine) as conn:
         content = builder("annual")(conn, site=SITE, period_start=datetime(2026, 1, 1, tzinfo=ZONE),
                                     period_end=datetime(2027, 1, 1, tzinfo=ZONE), lang="en", inspector="Zhang",

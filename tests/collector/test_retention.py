@@ -1,4 +1,4 @@
-"""Retention of raw results: the settings, the prune (dry run, batches) and its once-a-day claim."""
+"""Retention of raw results and roll-ups: the settings, the prune (dry run, batches) and its once-a-day claim."""
 
 from __future__ import annotations
 
@@ -10,15 +10,16 @@ from sqlalchemy import func, select
 
 from collector.config import ConfigError, load_settings
 from collector.retention import MIN_RESULTS, Retention, claim_day, prune
-from collector.store import queries
+from collector.store import queries, rollups
 from collector.store.db import writing
+from collector.store.rollup_tables import rollup_days, rollup_hours
 from collector.store.tables import result_rows, results
 from tests.collector.test_cli import cli
 
 NOW = datetime(2026, 12, 5, 3, 0, tzinfo=UTC)
 
 
-def _store(engine, ages_days: list[float]) -> list[str]:
+def _store(engine, ages_days: list[float], *, roll_up: bool = True) -> list[str]:
     uids = []
     rows = []
     for i, age in enumerate(ages_days):
@@ -30,11 +31,13 @@ def _store(engine, ages_days: list[float]) -> list[str]:
                      "received_at": at, "duration_ms": 1.5, "metrics": "[]", "details": "{}"})
     with writing(engine) as conn:
         queries.store_new_results(conn, rows)
+    if roll_up:  # the roll-up job's work: raw results are not pruned before it is done
+        rollups.refresh(engine, lambda site: UTC, before=NOW)
     return uids
 
 
 def test_prune_removes_only_raw_results_older_than_the_retention_when_run(engine):
-    keep = Retention(results=MIN_RESULTS)
+    keep = Retention(results=timedelta(days=400))
     old = _store(engine, [500, 450, 401, 420, 600])
     young = _store(engine, [399, 10, 0.5])
     dry = prune(engine, keep, NOW, dry_run=True)
@@ -67,11 +70,32 @@ def _config(tmp_path, text: str):
     return path
 
 
-def test_retention_shorter_than_the_annual_record_needs_is_refused_with_the_reason(tmp_path):
+def test_prune_keeps_raw_results_not_rolled_up_and_removes_roll_ups_by_their_retention_when_run(engine):
+    _store(engine, [500, 300, 120, 10])  # rolled up
+    late = _store(engine, [200], roll_up=False)  # stored, its hour not rolled up yet
+    keep = Retention(results=timedelta(days=100), rollups=timedelta(days=400))
+    report = prune(engine, keep, NOW)
+    assert report.held_back and report.cutoff == (NOW - timedelta(days=200)).replace(minute=0)
+    with engine.connect() as conn:
+        left = {u for u in conn.execute(select(results.c.uid)).scalars()}
+    assert late[0] in left and len(left) == 3  # only those before the 200-day-old hour went: it waits
+    rollups.refresh(engine, lambda site: UTC, before=NOW)  # the job rolls it up; the next prune goes on
+    report = prune(engine, keep, NOW)
+    assert not report.held_back and report.results == 2
+    with engine.connect() as conn:
+        hours = conn.execute(select(func.count()).select_from(rollup_hours)).scalar_one()
+        days = conn.execute(select(func.count()).select_from(rollup_days)).scalar_one()
+    assert (hours, days) == (2, 4 * 2)  # hour rows of the last 100 days, day rows of 400 (item and host rows)
+    assert any("day row(s)" in line for line in report.lines())
+
+
+def test_retention_shorter_than_the_scheduled_records_need_is_refused_with_the_reason(tmp_path):
     with pytest.raises(ConfigError) as exc:
-        load_settings(_config(tmp_path, "retention:\n  results: 100d\n  records: 30d\n  audit: 7d\n"))
+        load_settings(_config(tmp_path, "retention:\n  results: 50d\n  rollups: 300d\n  records: 30d\n"
+                                        "  audit: 7d\n"))
     text = "\n".join(exc.value.problems)
-    assert "retention.results: 100d is shorter than 400d: the annual record" in text
+    assert "retention.results: 50d is shorter than 100d: the quarterly record" in text
+    assert "retention.rollups: 300d is shorter than 400d: the annual record" in text
     assert "retention.records: expected never" in text
     assert "retention.audit: unknown key" in text
     settings = load_settings(_config(tmp_path, "retention:\n  results: 500d\n  records: never\n"))
@@ -85,10 +109,10 @@ def test_prune_command_dry_run_prints_what_it_would_remove_and_refuses_a_short_k
     done = cli("prune", "--db", url, "--dry-run", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "would remove 0" in done.stdout and "issued records" in done.stdout
-    short = cli("prune", "--db", url, "--keep-results", "100d", cwd=tmp_path)
+    short = cli("prune", "--db", url, "--keep-results", "50d", cwd=tmp_path)
     assert short.returncode == 2
-    assert "--keep-results: 100d is shorter than 400d" in short.stderr and "Traceback" not in short.stderr
-    shown = cli("prune", "--db", url, "--dry-run", "--keep-results", "100d", cwd=tmp_path)  # a dry run shows
+    assert "--keep-results: 50d is shorter than 100d" in short.stderr and "Traceback" not in short.stderr
+    shown = cli("prune", "--db", url, "--dry-run", "--keep-results", "50d", cwd=tmp_path)  # a dry run shows
     assert shown.returncode == 0 and "without --dry-run this is refused" in shown.stdout
     bad = cli("prune", "--db", url, "--dry-run", "--keep-results", "soon", cwd=tmp_path)
     assert bad.returncode == 2 and "--keep-results: expected a duration" in bad.stderr

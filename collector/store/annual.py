@@ -1,0 +1,125 @@
+"""The SQL of the annual service report (collector/records/annual.py): roll-ups, tickets, issued records.
+
+Everything the report says about results comes from the day roll-ups
+(:mod:`collector.store.rollups`), never from raw results, so a report issued
+after its year's raw results were pruned says what one issued before said.
+A day row covers one site-local day, so the period's bounds must be midnights
+of the zone the roll-ups were built in (the site's policy zone; the report's
+period is a calendar year in it).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from collector.store import rollups
+from collector.store.records import PeriodItem
+from collector.store.rollup_tables import rollup_days
+from collector.store.tables import hosts, records, result_series, tickets
+
+__all__ = ["Newest", "day_rows", "distinct_periods", "first_seen", "host_spans", "newest", "opened_per_item",
+           "period_items", "period_tickets", "spans"]
+
+Key = tuple[str, str, str]  # host, check, item
+_d = rollup_days.c
+_s = result_series.c
+# what the report reads of a day row (not the metric statistics)
+_COLUMNS = (_d.start, _d.results, _d.ok, _d.warning, _d.critical, _d.unknown, _d.worst, _d.first_at,
+            _d.first_status, _d.last_at, _d.last_status, _d.went_bad, _d.silent_us, _d.longest_us,
+            _d.last_text_id, _d.last_changed, _d.bad_at, _d.bad_status, _d.bad_text_id, _d.bad_changed)
+
+
+def day_rows(conn: Connection, site: str, start: datetime, end: datetime,
+             checks: Iterable[str] | None = None) -> dict[Key, list[Any]]:
+    """The day rows of each (host, check, item) of ``site`` in [start, end), oldest first; host rows left out."""
+    q = (select(_s.host, _s.check, _s.item, *_COLUMNS).join_from(rollup_days, result_series, _s.id == _d.series_id)
+         .where(_s.site == site, _d.start >= start, _d.start < end))
+    q = q.where(_s.check.in_(sorted(set(checks)))) if checks is not None else q.where(_s.check != rollups.HOST_ROW)
+    out: dict[Key, list[Any]] = defaultdict(list)
+    for r in conn.execute(q.order_by(_s.host, _s.check, _s.item, _d.start)):
+        out[(r.host, r.check, r.item)].append(r)
+    return out
+
+
+def spans(conn: Connection, site: str, start: datetime, end: datetime,
+          checks: Iterable[str] | None = None) -> dict[Key, rollups.Span]:
+    """What each (host, check, item) of ``site`` added up to in [start, end)."""
+    return {k: rollups.merge(rows) for k, rows in day_rows(conn, site, start, end, checks).items()}
+
+
+def host_spans(conn: Connection, site: str, start: datetime, end: datetime) -> dict[str, rollups.Span]:
+    """What each host's whole traffic added up to in [start, end) (first, last, silences)."""
+    return {k[0]: rollups.merge(rows) for k, rows in day_rows(conn, site, start, end, [rollups.HOST_ROW]).items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Newest:
+    """The newest result of an item in the period: its status, time and metrics (JSON text)."""
+
+    host: str
+    item: str
+    status: int
+    metrics: str
+    details: str
+    started_at: datetime
+
+
+def newest(conn: Connection, site: str, check: str, start: datetime, end: datetime) -> list[Newest]:
+    """The newest result of each item of ``check`` in [start, end), by host and item."""
+    found = spans(conn, site, start, end, [check])
+    said = rollups.texts_of(conn, [(s.last_text_id, s.last_changed) for s in found.values()])
+    out = []
+    for (host, _, item), s in sorted(found.items()):
+        t = said[(s.last_text_id, s.last_changed)]
+        assert s.last_at is not None  # a span of at least one row
+        out.append(Newest(host, item, s.last_status, t["metrics"], t["details"], s.last_at))
+    return out
+
+
+def period_items(conn: Connection, site: str, start: datetime, end: datetime,
+                 checks: Iterable[str] | None = None) -> list[PeriodItem]:
+    """:func:`collector.store.records.period_items` from the roll-ups: newest result and counts, sorted."""
+    found = spans(conn, site, start, end, checks)
+    said = rollups.texts_of(conn, [(s.last_text_id, s.last_changed) for s in found.values()])
+    out = []
+    for (host, check, item), s in sorted(found.items()):
+        t = said[(s.last_text_id, s.last_changed)]
+        assert s.last_at is not None
+        out.append(PeriodItem(host, check, item, s.last_status, t["summary"], t["standard"], t["metrics"],
+                              s.last_at, s.results, s.bad, s.worst, t["messages"] or None))
+    return out
+
+
+def distinct_periods(conn: Connection, site: str, kind: str, first_day: str, last_day: str) -> int:
+    """Distinct periods (by first day, ISO) of issued records of ``kind`` starting within the days given."""
+    q = (select(func.count(func.distinct(records.c.period_from)))
+         .where(records.c.site == site, records.c.kind == kind, records.c.period_from >= first_day,
+                records.c.period_from <= last_day))
+    return int(conn.execute(q).scalar() or 0)
+
+
+def period_tickets(conn: Connection, site: str, start: datetime, end: datetime) -> list[Any]:
+    """Every ticket opened in [start, end), oldest first."""
+    q = (select(tickets).where(tickets.c.site == site, tickets.c.opened_at >= start, tickets.c.opened_at < end)
+         .order_by(tickets.c.opened_at, tickets.c.id))
+    return list(conn.execute(q))
+
+
+def opened_per_item(conn: Connection, site: str, start: datetime, end: datetime) -> dict[Key, int]:
+    """Tickets opened in [start, end) per (host, check, item)."""
+    q = (select(tickets.c.host, tickets.c.check, tickets.c.item, func.count())
+         .where(tickets.c.site == site, tickets.c.opened_at >= start, tickets.c.opened_at < end)
+         .group_by(tickets.c.host, tickets.c.check, tickets.c.item))
+    return {(r[0], r[1], r[2]): int(r[3]) for r in conn.execute(q)}
+
+
+def first_seen(conn: Connection, site: str) -> datetime | None:
+    """When the site's first host was first seen."""
+    found: datetime | None = conn.execute(select(func.min(hosts.c.first_seen)).where(hosts.c.site == site)).scalar()
+    return found
