@@ -271,10 +271,7 @@ def _availability(conn: Connection, site: str, p: _Period, lang: str, site_hosts
     spans = {host: (s.first_at, s.last_at, s.silent_us / 1e6, s.longest_us / 1e6)
              for host, s in annual_store.host_spans(conn, site, p.start, p.end).items()
              if s.first_at is not None and s.last_at is not None}  # (a span of rows has both)
-    health: dict[str, tuple[int, int]] = {}
-    for (host, _, _), s in annual_store.spans(conn, site, p.start, p.end, ("system", "uptime")).items():
-        total, ok = health.get(host, (0, 0))
-        health[host] = (total + s.results, ok + s.ok)
+    health = annual_store.health(conn, site, p.start, p.end, ("system", "uptime"))
     rows: Cells = []
     shares: list[tuple[str, float, datetime | None]] = []
     for host in site_hosts:
@@ -303,9 +300,7 @@ def _availability(conn: Connection, site: str, p: _Period, lang: str, site_hosts
 # -- recurring anomalies ----------------------------------------------------------------------
 
 def _recurring(conn: Connection, site: str, p: _Period, lang: str) -> Section:
-    found = annual_store.spans(conn, site, p.start, p.end)
-    ranked = sorted(((key, s.went_bad, s.warning + s.critical) for key, s in found.items() if s.went_bad > 0),
-                    key=lambda r: (-r[1], r[0]))[:RECURRING_TOP]
+    ranked = annual_store.recurring(conn, site, p.start, p.end, RECURRING_TOP)
     opened = annual_store.opened_per_item(conn, site, p.start, p.end)
     rows: Cells = [[host, _label(lang, check, item), times, bad, opened.get((host, check, item), 0)]
                    for (host, check, item), times, bad in ranked]

@@ -136,7 +136,7 @@ class Span:
         if self.bad_at is None and r.bad_at is not None:
             self.bad_at, self.bad_status, self.bad_text_id, self.bad_changed = (
                 r.bad_at, r.bad_status, r.bad_text_id, r.bad_changed)
-        for name, (lo, hi, total, n) in (_metrics(getattr(r, "metrics", None)) if with_metrics else {}).items():
+        for name, (lo, hi, total, n) in (_metrics(r.metrics) if with_metrics else {}).items():
             held = self.metrics.get(name)
             self.metrics[name] = [lo, hi, total, n] if held is None else [
                 min(held[0], lo), max(held[1], hi), held[2] + total, held[3] + n]
