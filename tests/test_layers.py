@@ -106,7 +106,6 @@ RUNS_SQL = {"execute", "exec_driver_sql", "executemany", "scalar", "scalars"}  #
 # Modules that still build their own statements, each moved by its own issue's work; remove a line
 # when it moves (the test fails while a listed module is clean, so this list cannot go stale).
 SQL_NOT_YET_MOVED = {
-    "collector.records.annual": "the annual report's 57 statements: moved with its roll-ups (h17r, issue 17)",
     "collector.retention": "pruning and compaction: moved with its own rework (h17t, issue 17)",
 }
 
