@@ -76,6 +76,7 @@ from collector.records.model import (
 )
 from collector.records.tickets import ticket_lines
 from collector.store import records as store
+from collector.store import rollup_reads
 
 __all__ = ["build", "item_label", "pick_metric"]
 
@@ -106,17 +107,23 @@ def pick_metric(metrics: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def build(conn: Connection, *, site: str, period_start: datetime, period_end: datetime, lang: str,
-          inspector: str, kind: str = "daily", policy: SitePolicy | None = None) -> RecordContent:
-    """The patrol record of ``site`` for [period_start, period_end) (see the module docstring)."""
+          inspector: str, kind: str = "daily", policy: SitePolicy | None = None,
+          from_rollups: bool = False) -> RecordContent:
+    """The patrol record of ``site`` for [period_start, period_end) (see the module docstring).
+
+    ``from_rollups``: its rows, gaps and backup evidence from the day roll-ups
+    (:mod:`collector.store.rollup_reads`), for a period whose raw results were pruned.
+    """
     policy = policy or default_policy()
     zone = period_start.tzinfo
     start, end = period_start, period_end
-    items = store.period_items(conn, site, start, end)
+    read: Any = rollup_reads if from_rollups else store
+    items = read.period_items(conn, site, start, end)
     rows, anomalies = _reported(items, lang)
     reported = {(it.host, it.check, it.item) for it in items}
-    gaps, gap_rows, all_hosts = _gaps(conn, site, start, end, lang, reported)
+    gaps, gap_rows, all_hosts = _gaps(conn, site, start, end, lang, reported, read)
     rows = sorted(rows + gap_rows, key=lambda r: (r.host, r.check, r.item))
-    evidence = _backup_evidence(conn, site, rows, start, end, lang)
+    evidence = _backup_evidence(conn, site, rows, start, end, lang, read)
     counts: dict[str, int] = dict.fromkeys(VERDICTS, 0)
     for r in rows:
         counts[r.verdict] += 1
@@ -172,7 +179,7 @@ def _reported(items: list[store.PeriodItem], lang: str) -> tuple[list[Row], list
 
 
 def _gaps(conn: Connection, site: str, start: datetime, end: datetime, lang: str,
-          reported: set[tuple[str, str, str]]) -> tuple[list[Gap], list[Row], list[str]]:
+          reported: set[tuple[str, str, str]], read: Any = store) -> tuple[list[Gap], list[Row], list[str]]:
     """Gaps: known hosts without a result, items that went quiet; also every host of the record."""
     zone = start.tzinfo
     gaps: list[Gap] = []
@@ -183,7 +190,7 @@ def _gaps(conn: Connection, site: str, start: datetime, end: datetime, lang: str
     retired = {h.host for h in site_hosts if h.retired_at is not None and h.retired_at < end}
     known = [h for h in site_hosts if h.first_seen < end and h.host not in retired]
     all_hosts = sorted(hosts_with_results | {h.host for h in known})
-    last_seen_before = store.last_results_before(
+    last_seen_before = read.last_results_before(
         conn, site, [h.host for h in known if h.host not in hosts_with_results], end)
     for h in known:
         if h.host in hosts_with_results:
@@ -198,7 +205,7 @@ def _gaps(conn: Connection, site: str, start: datetime, end: datetime, lang: str
                             bad=0, worst="no_data"))
     silent_hosts = {g.host for g in gaps}
     lookback = max(end - start, MIN_LOOKBACK)
-    quiet = store.items_seen_between(conn, site, start - lookback, start)
+    quiet = read.items_seen_between(conn, site, start - lookback, start)
     for key in sorted(quiet):
         if key in reported or key[0] in silent_hosts or key[0] in retired:
             continue  # reported, the whole host is a gap already, or it was retired
@@ -218,9 +225,9 @@ def _gaps(conn: Connection, site: str, start: datetime, end: datetime, lang: str
 
 
 def _backup_evidence(conn: Connection, site: str, rows: list[Row], start: datetime, end: datetime,
-                     lang: str) -> list[BackupEvidence]:
+                     lang: str, read: Any = store) -> list[BackupEvidence]:
     """Backup evidence: every backup item with a row (reported or a gap)."""
-    good = store.newest_good(conn, site, BACKUP_CHECKS, start, end)
+    good = read.newest_good(conn, site, BACKUP_CHECKS, start, end)
     evidence = []
     for r in rows:
         if r.check not in BACKUP_CHECKS:

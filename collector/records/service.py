@@ -292,12 +292,14 @@ class Records:
         lang = lang or policy.records.language
         end = min(p.end, now.astimezone(p.zone))
         build = kinds.builder(kind)
-        if kind in READS_ROLLUPS:  # bring the roll-ups up to the period's end first
+        # a patrol period older than the shortest raw retention is rebuilt from its day roll-ups
+        extra = {"from_rollups": True} if kind not in READS_ROLLUPS and p.start < now - MIN_RESULTS else {}
+        if kind in READS_ROLLUPS or extra:  # bring the roll-ups up to the period's end first
             rollups.refresh(self.engine, lambda s: self.policies.for_site(s).calendar.zone, before=end,
                             not_before=now - MIN_RESULTS)
         with reading(self.engine) as conn:
             content = build(conn, site=site, period_start=p.start, period_end=end, lang=lang,
-                            inspector=inspector, policy=policy)
+                            inspector=inspector, policy=policy, **extra)
         h = content.header
         h.customer = policy.records.customer or site
         h.systems = list(policy.records.systems)

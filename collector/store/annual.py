@@ -33,7 +33,8 @@ _s = result_series.c
 # what the report reads of a day row (not the metric statistics)
 _COLUMNS = (_d.start, _d.results, _d.ok, _d.warning, _d.critical, _d.unknown, _d.worst, _d.first_at,
             _d.first_status, _d.last_at, _d.last_status, _d.went_bad, _d.silent_us, _d.longest_us,
-            _d.last_text_id, _d.last_changed, _d.bad_at, _d.bad_status, _d.bad_text_id, _d.bad_changed)
+            _d.last_text_id, _d.last_changed, _d.bad_at, _d.bad_status, _d.bad_text_id, _d.bad_changed,
+            _d.good_at, _d.good_text_id, _d.good_changed)
 
 
 def day_rows(conn: Connection, site: str, start: datetime, end: datetime,

@@ -40,6 +40,9 @@ def _rollup(name: str) -> Table:
         Column("bad_status", SmallInteger),
         Column("bad_text_id", Integer),
         Column("bad_changed", Text),
+        Column("good_at", Stamp),  # the newest OK result inside, and its texts (backup evidence)
+        Column("good_text_id", Integer),
+        Column("good_changed", Text),
         PrimaryKeyConstraint("series_id", "start", name=f"pk_{name}"),
     )
 

@@ -6,8 +6,8 @@ the number of results and of each status, the worst, the first and last time
 and status, how often it went bad (to WARNING/CRITICAL from anything else; the
 first result counts when bad), the silences inside (the sum of what each gap
 between consecutive results exceeds :data:`SILENT_AFTER`, and the longest gap),
-min/max/sum/count of each metric, and the texts of the newest and of the first
-non-OK result as a ``result_texts`` id plus the numbers that changed — so their
+min/max/sum/count of each metric, and the texts of the newest, of the first
+non-OK and of the newest OK result as a ``result_texts`` id plus the numbers that changed — so their
 summary, standard, details, metrics and message keys read back exactly, in any
 language, after the raw results are pruned.  A host's whole traffic is rolled up
 too, as the series (site, host, "", "") (:data:`HOST_ROW`), for availability.
@@ -114,6 +114,9 @@ class Span:
     bad_status: int | None = None
     bad_text_id: int | None = None
     bad_changed: str | None = None
+    good_at: datetime | None = None
+    good_text_id: int | None = None
+    good_changed: str | None = None
 
     def add(self, r: Any, with_metrics: bool = True) -> None:
         """Add a roll-up row (or a one-result row) that comes after everything added so far."""
@@ -136,6 +139,8 @@ class Span:
         if self.bad_at is None and r.bad_at is not None:
             self.bad_at, self.bad_status, self.bad_text_id, self.bad_changed = (
                 r.bad_at, r.bad_status, r.bad_text_id, r.bad_changed)
+        if r.good_at is not None:
+            self.good_at, self.good_text_id, self.good_changed = r.good_at, r.good_text_id, r.good_changed
         for name, (lo, hi, total, n) in (_metrics(r.metrics) if with_metrics else {}).items():
             held = self.metrics.get(name)
             self.metrics[name] = [lo, hi, total, n] if held is None else [
@@ -178,6 +183,9 @@ class _One:
     bad_status: int | None
     bad_text_id: int | None
     bad_changed: str | None
+    good_at: datetime | None
+    good_text_id: int | None
+    good_changed: str | None
     metrics: dict[str, list[float]]
     results: int = 1
     silent_us: int = 0
@@ -189,6 +197,7 @@ def _one(at: datetime, status: int, text_id: int, changed: str, template: str | 
     bad = status != 0
     return _One(at, status, at, status, status, int(status in _BAD), ok, warning, critical, unknown, text_id, changed,
                 at if bad else None, status if bad else None, text_id if bad else None, changed if bad else None,
+                None if bad else at, None if bad else text_id, None if bad else changed,
                 _raw_metrics(template, changed) if template is not None else {})
 
 

@@ -4,7 +4,7 @@ A roll-up row sums up one series' raw results of one UTC hour or one site-local
 day (collector/store/rollups.py): counts by status, worst, first and last time
 and status, times it went bad, silences, metric min/max/sum/count, and the texts
 of the newest and of the first bad result (as ``result_texts`` id + changed
-numbers, so they read back exactly, message keys included).  ``rollup_dirty``
+numbers, so they read back exactly, message keys included), and of the newest OK one.  ``rollup_dirty``
 names the (series, hour) pairs stored into since they were last rolled up.
 Existing results are marked dirty here so the roll-up job builds their rows.
 
@@ -50,6 +50,9 @@ def _rollup(name: str) -> None:
         sa.Column("bad_status", sa.SmallInteger),
         sa.Column("bad_text_id", sa.Integer),
         sa.Column("bad_changed", sa.Text),
+        sa.Column("good_at", Stamp),
+        sa.Column("good_text_id", sa.Integer),
+        sa.Column("good_changed", sa.Text),
         sa.PrimaryKeyConstraint("series_id", "start", name=f"pk_{name}"),
     )
 
