@@ -82,21 +82,20 @@ def parse_retention(raw: Any, where: str, problems: list[str]) -> Retention:
 
 def results_retention(value: Any) -> timedelta:
     """A raw-results retention from config or ``--keep-results``; ValueError with the reason when too short."""
-    keep = timedelta(seconds=parse_duration(value))
-    if keep < MIN_RESULTS:
-        raise ValueError(
-            f"{value} is shorter than {MIN_RESULTS.days}d: the quarterly record is built from the raw results "
-            "of its quarter after the quarter ends")
-    return keep
+    return _at_least(value, MIN_RESULTS, "the quarterly record is built from the raw results of its quarter "
+                                         "after the quarter ends")
 
 
 def rollups_retention(value: Any) -> timedelta:
     """A day roll-up retention from config; ValueError with the reason when too short."""
+    return _at_least(value, MIN_ROLLUPS, "the annual record is built from the day roll-ups of its year after "
+                                         "the year ends")
+
+
+def _at_least(value: Any, least: timedelta, why: str) -> timedelta:
     keep = timedelta(seconds=parse_duration(value))
-    if keep < MIN_ROLLUPS:
-        raise ValueError(
-            f"{value} is shorter than {MIN_ROLLUPS.days}d: the annual record is built from the day roll-ups "
-            "of its year after the year ends")
+    if keep < least:
+        raise ValueError(f"{value} is shorter than {least.days}d: {why}")
     return keep
 
 
