@@ -1,4 +1,4 @@
-"""The roll-up tables (migration 0016): per result series and hour, per series and site-local day.
+"""The roll-up tables (migration 0017): per result series and hour, per series and site-local day.
 
 :mod:`collector.store.rollups` fills and reads them; ``rollup_hours`` and
 ``rollup_days`` have the same columns (:func:`_rollup`), ``rollup_dirty`` names

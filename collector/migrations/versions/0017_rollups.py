@@ -8,8 +8,8 @@ numbers, so they read back exactly, message keys included), and of the newest OK
 names the (series, hour) pairs stored into since they were last rolled up.
 Existing results are marked dirty here so the roll-up job builds their rows.
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from alembic import op
 
 from collector.store.compact import Stamp
 
-revision = "0016"
-down_revision = "0015"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
