@@ -52,7 +52,7 @@ log = logging.getLogger("collector.metrics")  # the name it always had
 
 def state_exposition(engine: Engine, policies: Policies | None = None, now: datetime | None = None) -> str:
     """The state part of ``/metrics``: check items, agents and live deadlines, from ``latest``, ``hosts``,
-    ``agent_tokens`` and ``tickets`` (everything read: no cache)."""
+    the fleet inventory and ``tickets`` (everything read: no cache)."""
     return state_bytes(engine, policies, now, ItemCache()).decode()
 
 
@@ -63,11 +63,12 @@ def state_bytes(engine: Engine, policies: Policies | None, now: datetime | None,
             # hosts before latest: the cache's marks are never newer than the rows it holds
             host_rows = scrape.host_marks(conn)
             cache.refresh(conn, {(site, host): seen for site, host, seen, _o, _b in host_rows}, _host_lines)
-            enrolled = scrape.enrolled_hosts(conn)
+            # the fleet inventory, as on the Today page: enrolled hosts count (reported or not), retired ones do not
+            enrolled, retired = scrape.fleet_inventory(conn)
             ticket_rows = scrape.live_tickets(conn)
             record_families = _newest_records(conn)
             now = now or database_time(conn)  # the clock ingest stamped last_seen with
-            families = _build(cache, host_rows, enrolled, ticket_rows, policies or default_policies(), now)
+            families = _build(cache, host_rows, (enrolled, retired), ticket_rows, policies or default_policies(), now)
     except SQLAlchemyError as exc:
         log.warning("metrics: cannot read the database: %s", type(exc).__name__)
         return _render([], 0.0)
@@ -181,9 +182,9 @@ def _family(families: dict[str, Family], name: str) -> Family:
     return family
 
 
-def _build(cache: ItemCache, host_rows: Iterable[tuple[Any, ...]], enrolled: Iterable[tuple[Any, ...]],
-           ticket_rows: Iterable[tuple[Any, ...]], policies: Policies, now: datetime
-           ) -> list[Family | Texts | Cached]:
+def _build(cache: ItemCache, host_rows: Iterable[tuple[Any, ...]],
+           inventory: tuple[list[tuple[str, str]], set[tuple[str, str]]], ticket_rows: Iterable[tuple[Any, ...]],
+           policies: Policies, now: datetime) -> list[Family | Texts | Cached]:
     held = [cache.hosts[key] for key in sorted(cache.hosts)]
     items = [Cached(name, help, [text for h in held if (text := h.lines.get(name))])
              for name, help in _ITEM_FAMILIES]
@@ -198,8 +199,11 @@ def _build(cache: ItemCache, host_rows: Iterable[tuple[Any, ...]], enrolled: Ite
             offset.samples[labels] = float(clock_offset)
         if spool_backlog is not None:
             backlog.samples[labels] = float(spool_backlog)
-    for site, host in enrolled:
-        last_seen.setdefault((site, host), None)
+    enrolled, retired = inventory
+    for key in enrolled:
+        last_seen.setdefault(key, None)
+    for key in retired:  # counted by state no more (its last report stays a fact in last_seen)
+        last_seen.pop(key, None)
     statuses_of = {key: h.statuses for key, h in cache.hosts.items()}
     return [*items, *host_families, _hosts_by_state(last_seen, statuses_of, policies, now, _esc),
             _deadlines(ticket_rows, _esc)]

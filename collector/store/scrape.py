@@ -10,8 +10,7 @@ from sqlalchemy import Connection, and_, func, select, tuple_
 
 from collector.store.tables import (
     LIVE_STATES,
-    agent_token_hosts,
-    agent_tokens,
+    fleet_hosts,
     hosts,
     latest,
     record_signatures,
@@ -19,7 +18,7 @@ from collector.store.tables import (
     tickets,
 )
 
-__all__ = ["enrolled_hosts", "host_marks", "item_rows", "live_tickets", "newest_records"]
+__all__ = ["fleet_inventory", "host_marks", "item_rows", "live_tickets", "newest_records"]
 
 
 def host_marks(conn: Connection) -> Sequence[Any]:
@@ -45,13 +44,17 @@ def item_rows(conn: Connection, of: Sequence[tuple[str, str]] | None = None) -> 
                                 .order_by(*_ITEM_ORDER))
 
 
-def enrolled_hosts(conn: Connection) -> list[tuple[str, str]]:
-    """The enrolled hosts (site, host) whose agent tokens are live, and the hosts those tokens may report for."""
-    live = agent_tokens.c.revoked_at.is_(None)
-    return [*((r[0], r[1]) for r in conn.execute(select(agent_tokens.c.site, agent_tokens.c.host).where(live))),
-            *((r[0], r[1]) for r in conn.execute(
-                select(agent_tokens.c.site, agent_token_hosts.c.host)
-                .join(agent_token_hosts, agent_token_hosts.c.token_id == agent_tokens.c.id).where(live)))]
+def fleet_inventory(conn: Connection) -> tuple[list[tuple[str, str]], set[tuple[str, str]]]:
+    """The fleet inventory: the enrolled hosts (site, host) that are not retired, and the retired ones."""
+    enrolled: list[tuple[str, str]] = []
+    retired: set[tuple[str, str]] = set()
+    q = select(fleet_hosts.c.site, fleet_hosts.c.host, fleet_hosts.c.retired_at)
+    for site, host, retired_at in conn.execute(q):
+        if retired_at is None:
+            enrolled.append((site, host))
+        else:
+            retired.add((site, host))
+    return enrolled, retired
 
 
 def live_tickets(conn: Connection) -> Sequence[Any]:

@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from checks.result import Metric, Status
 from collector.auth import create_agent_token, create_user
+from collector.inventory import retire
 from collector.metrics import BACKUP_OUTCOMES, HOST_STATES, state_exposition
 from collector.policy import load_policies
 from tests.collector.conftest import HOST, SITE, make_result
@@ -91,7 +92,14 @@ def _hosts(text: str) -> dict[str, dict[str, float]]:
 def test_hosts_are_counted_by_state_per_site_when_agents_report_or_not(client, engine, agent_token, tmp_path):
     tokens = {h: create_agent_token(engine, site=SITE, host=h) for h in ("his-app-02", "lis-03", "pacs-04")}
     create_agent_token(engine, site=SITE, host="never-05")  # enrolled, never reports
+    # the fleet inventory counts, as on the Today page: ghost is enrolled; ghost-nas, granted to its token, is a
+    # host only once it reports (checked remotely); a retired host is not counted, reported or not
     create_agent_token(engine, site="county-clinic", host="ghost", also_hosts=["ghost-nas"])
+    create_agent_token(engine, site="county-clinic", host="gone-06")
+    retire(engine, site="county-clinic", host="gone-06")
+    old = create_agent_token(engine, site=SITE, host="old-07")
+    _post(client, old, [make_result(host="old-07", status=Status.CRITICAL)])
+    retire(engine, site=SITE, host="old-07")
     _post(client, agent_token, [make_result(status=Status.CRITICAL, item="/"),
                                 make_result(status=Status.UNKNOWN, item="/data")])  # CRITICAL beats UNKNOWN
     _post(client, tokens["his-app-02"], [make_result(host="his-app-02", status=Status.WARNING),
@@ -102,7 +110,7 @@ def test_hosts_are_counted_by_state_per_site_when_agents_report_or_not(client, e
     counts = _hosts(client.get("/metrics").text)
     assert counts == {
         SITE: {"ok": 1, "warning": 1, "unknown": 1, "abnormal": 1, "silent": 0, "never_reported": 1},
-        "county-clinic": {**dict.fromkeys(HOST_STATES, 0), "never_reported": 2},
+        "county-clinic": {**dict.fromkeys(HOST_STATES, 0), "never_reported": 1},
     }
     # 16 minutes later every host that reported is silent (the default grace is 15 min) ...
     later = _hosts(state_exposition(engine, now=now + timedelta(minutes=16)))
