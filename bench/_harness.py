@@ -310,7 +310,7 @@ def machine_info() -> dict[str, Any]:
             if line.startswith("MemTotal:"):
                 info["mem_total_gb"] = round(int(line.split()[1]) / 1024 / 1024, 1)
     versions = {}
-    for dist in ("wardround", "psutil", "APScheduler", "PyYAML", "fastapi", "starlette", "uvicorn",
+    for dist in ("wardround", "psutil", "tzlocal", "PyYAML", "fastapi", "starlette", "uvicorn",
                  "uvloop", "httptools", "SQLAlchemy", "psycopg", "orjson", "pydantic"):
         with contextlib.suppress(Exception):
             versions[dist] = importlib.metadata.version(dist)
@@ -331,14 +331,22 @@ def write_json(name: str, data: Any) -> Path:
     return path
 
 
-def start_collector(procs: Processes, db_url: str, workdir: Path, *, extra_env: dict[str, str] | None = None,
-                    serve_args: Sequence[str] = ()) -> tuple[subprocess.Popen[Any], int]:
-    """``wardround-collector serve`` on a free port; waits for /healthz (only for a port when
-    ``serve_args`` has ``--tls-cert``: the check here speaks plain HTTP)."""
+def start_collector(procs: Processes, db_url: str, workdir: Path, *,
+                    extra_env: dict[str, str] | None = None, serve_args: Sequence[str] = (), workers: int = 1,
+                    source: str | None = None) -> tuple[subprocess.Popen[Any], int]:
+    """``wardround-collector serve`` on a free port (``--workers N`` when more than one); waits for /healthz
+    (only for a port when ``serve_args`` has ``--tls-cert``: the check here speaks plain HTTP).
+
+    ``source``: run the collector of that source tree (a baseline) with this venv's interpreter."""
     port = free_port()
     env = dict(os.environ, **(extra_env or {}))
-    proc = procs.start([venv_bin("wardround-collector"), "serve", "--db", db_url,
-                        "--host", "127.0.0.1", "--port", str(port), *serve_args],
+    exe = [venv_bin("wardround-collector")]
+    if source is not None:
+        exe = [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv.pop(1)); "
+               "from collector.cli import main; sys.exit(main())", source]
+        env["PYTHONPATH"] = source  # uvicorn's worker processes import the app by name
+    proc = procs.start([*exe, "serve", "--db", db_url, "--host", "127.0.0.1", "--port", str(port),
+                        *(["--workers", str(workers)] if workers > 1 else []), *serve_args],
                        log=workdir / "collector.log", env=env, cwd=workdir)
     try:
         if "--tls-cert" in serve_args:

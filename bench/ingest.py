@@ -433,11 +433,12 @@ def run_db(db: str, args: argparse.Namespace) -> dict[str, Any]:
             else:
                 if db == "sqlite":
                     url = f"sqlite:///{tmp / 'collector.db'}"
-                    out["settings"] = "collector defaults (WAL, synchronous=NORMAL per collector/store/db.py)"
+                    out["settings"] = "collector defaults (WAL, synchronous=FULL per collector/store/db.py)"
                 else:
                     url, pgdata = start_postgres(procs, fsync=args.pg_fsync == "on")
                     out["settings"] = f"PostgreSQL 15 throwaway cluster, defaults, fsync={args.pg_fsync}"
-                collector, port = h.start_collector(procs, url, tmp)
+                collector, port = h.start_collector(procs, url, tmp, workers=args.workers, source=args.source)
+                out["workers"], out["source"] = args.workers, args.source or "this checkout"
                 watch["collector"] = collector.pid
                 if db == "postgresql":
                     watch["postgres"] = postmaster_pid(pgdata)
@@ -567,6 +568,9 @@ def main() -> int:
     ap.add_argument("--pregen-rate", type=float, default=150.0,
                     help="batches/s to pre-generate for the warm-up (default 150)")
     ap.add_argument("--no-gzip", action="store_true", help="send plain JSON bodies")
+    ap.add_argument("--tag", default="", help="write bench/results/ingest-TAG.json")
+    ap.add_argument("--workers", type=int, default=1, help="collector worker processes (serve --workers N)")
+    ap.add_argument("--source", metavar="SRC", help="run the collector of another source tree (a baseline)")
     ap.add_argument("--pg-fsync", choices=["on", "off"], default="on",
                     help="PostgreSQL fsync (default on, as Debian ships it)")
     ap.add_argument("--profile", nargs="?", const="wall", choices=["wall", "gil"],
@@ -616,7 +620,7 @@ def main() -> int:
             print(f"{db}: collector profile, inclusive time of the collector's own functions:")
             for f, p in [x for x in out["profile"]["inclusive"] if "collector/" in x[0]][:15]:
                 print(f"  {p:5.1f}  {f}")
-    path = h.write_json("ingest.json", report)
+    path = h.write_json(f"ingest{'-' + args.tag if args.tag else ''}.json", report)
     print(f"\nwrote {path}")
     return 0
 

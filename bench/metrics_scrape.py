@@ -10,7 +10,12 @@ acknowledged, a few reopened and breached). Then times, as medians of ``--runs``
 * the ticket families alone (``TicketCollector`` through prometheus_client's ``generate_latest``,
   section "tickets"): after a ticket change (the aggregate queries over ``tickets`` and
   ``ticket_events`` run) and with the ledger unchanged (the live gauges and the change key only);
-* ``GET /metrics`` end to end through the app (TestClient): everything together;
+* ``GET /metrics`` end to end through the app (TestClient): everything together. The app keeps the
+  item families per host between scrapes (``collector/metrics/cache.py``), so: the **first** scrape
+  (a full read), scrapes with **nothing new**, and scrapes after ``--changed`` (default 20 %) of the
+  hosts reported (their ``latest`` rows and ``last_seen`` updated in SQL, as ingest would: with
+  agents pushing every minute and Prometheus scraping every 15 s, a quarter of the hosts report
+  between two scrapes);
 * both of those also in CPU time of the process (``*_cpu_seconds_median``), steadier than wall time
   on a shared machine;
 * prometheus_client's own ``generate_latest`` over the same number of series as a baseline
@@ -37,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, insert, text
+from sqlalchemy import Engine, func, insert, text, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -84,7 +89,9 @@ def fill_state(engine: Engine, n_hosts: int, n_checks: int) -> int:
                               "status": c % 4, "summary": "x", "standard": "",
                               "result_uid": f"{hnum:016x}{c:016x}", "started_at": now, "received_at": now,
                               "metrics": orjson.dumps([_metric(*m) for m in metrics]).decode()})
-            agents.append({"site": site, "host": host, "first_seen": now, "last_seen": now,
+            # agents pushing every minute, spread over it
+            agents.append({"site": site, "host": host, "first_seen": now, "last_seen": now - timedelta(
+                seconds=hnum % 60, microseconds=hnum),
                            "clock_offset_s": 0.1, "spool_backlog": 0})
         with engine.begin() as conn:
             conn.execute(insert(latest), batch)
@@ -180,9 +187,26 @@ def measure(url: str, a: argparse.Namespace) -> dict[str, Any]:
     generate_latest(warm)
     ticket_warm_s, _ = median_time(lambda: generate_latest(warm), a.runs)
     with TestClient(create_app(Settings(db_url=url), engine=engine)) as client:
-        http_s, resp = median_time(lambda: client.get("/metrics"), a.runs)
+        t, c = time.perf_counter(), time.process_time()
+        resp = client.get("/metrics")
+        first_s, first_cpu = time.perf_counter() - t, time.process_time() - c
         assert resp.status_code == 200
+        http_s, resp = median_time(lambda: client.get("/metrics"), a.runs)
         http_cpu, _ = median_time(lambda: client.get("/metrics"), a.runs, time.process_time)
+        changed: list[tuple[float, float, int]] = []
+        for r in range(a.runs):
+            n_changed = report_some(engine, a.changed, r)
+            t, c = time.perf_counter(), time.process_time()
+            resp = client.get("/metrics")
+            changed.append((time.perf_counter() - t, time.process_time() - c, n_changed))
+            assert resp.status_code == 200
+        reread = client.app.state.services.metrics.items.reread
+        cached = resp.content.decode().split("# HELP wardround_notification", 1)[0]
+        full = state_exposition(engine).split("# HELP wardround_notification", 1)[0]
+        if cached != full:
+            differ = sorted(set(cached.splitlines()) ^ set(full.splitlines()))
+            raise AssertionError(f"the cached scrape differs from a full read: {len(differ)} lines, e.g. "
+                                 + "\n".join(differ[:6]))
     engine.dispose()
     return {"hosts": a.hosts, "checks_per_host": a.checks, "latest_rows": rows, "state_series": series,
             "tickets": n_tickets, "ticket_events": n_events, "ticket_series": ticket_series,
@@ -191,8 +215,36 @@ def measure(url: str, a: argparse.Namespace) -> dict[str, Any]:
             "state_exposition_cpu_seconds_median": round(in_process_cpu, 3),
             "ticket_families_after_a_change_seconds_median": round(ticket_s, 3),
             "ticket_families_unchanged_ledger_seconds_median": round(ticket_warm_s, 3),
-            "http_get_metrics_seconds_median": round(http_s, 3),
-            "http_get_metrics_cpu_seconds_median": round(http_cpu, 3), "runs": a.runs}
+            "http_get_metrics_first_scrape_seconds": round(first_s, 3),
+            "http_get_metrics_first_scrape_cpu_seconds": round(first_cpu, 3),
+            "http_get_metrics_nothing_new_seconds_median": round(http_s, 3),
+            "http_get_metrics_nothing_new_cpu_seconds_median": round(http_cpu, 3),
+            "changed_fraction": a.changed, "hosts_changed_per_scrape": [n for _s, _c, n in changed],
+            "hosts_reread_last_scrape": reread,
+            "http_get_metrics_after_changes_seconds": [round(s, 3) for s, _c, _n in changed],
+            "http_get_metrics_after_changes_seconds_median": round(statistics.median(s for s, _, _ in changed), 3),
+            "http_get_metrics_after_changes_cpu_seconds_median": round(statistics.median(c for _, c, _ in changed), 3),
+            "loadavg": open("/proc/loadavg").read().split()[:3], "runs": a.runs}
+
+
+def report_some(engine: Engine, fraction: float, run: int) -> int:
+    """As if ``fraction`` of the hosts had just reported: their items' status and metrics change, their
+    ``last_seen`` moves (a different set each run)."""
+    now = datetime.now(UTC) + timedelta(seconds=15 * (run + 1))  # one scrape interval later
+    with engine.begin() as conn:
+        names = [h for (h,) in conn.execute(text("SELECT host FROM hosts ORDER BY host"))]
+        step = max(1, round(1 / fraction)) if fraction > 0 else 0
+        chosen = names[run % step::step] if step else []
+        for i in range(0, len(chosen), 500):
+            part = chosen[i:i + 500]
+            for second in range(15):  # reported over the 15 s since the previous scrape
+                some = part[second::15]
+                at = now - timedelta(seconds=second)
+                conn.execute(update(hosts).where(hosts.c.host.in_(some)).values(last_seen=at))
+                conn.execute(update(latest).where(latest.c.host.in_(some)).values(
+                    status=(latest.c.status + 1) % 4, received_at=at,
+                    metrics=func.replace(latest.c.metrics, "41.5", "42.5")))
+    return len(chosen)
 
 
 def baseline(series: int, runs: int) -> float:
@@ -213,6 +265,7 @@ def main() -> None:
     ap.add_argument("--checks", type=int, default=30)
     ap.add_argument("--tickets", type=int, default=100_000)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--changed", type=float, default=0.2, help="fraction of hosts reporting between scrapes")
     a = ap.parse_args()
     out: dict[str, Any] = {"machine": h.machine_info()}
     with h.Processes() as procs, tempfile.TemporaryDirectory() as d:
