@@ -4,7 +4,7 @@ Ingest validates results with the hand-written ``Result.from_wire`` (fast);
 ``/openapi.json`` documents them with ``collector.api.models.WireResult``.
 This property test feeds both the same objects — valid ones, and ones with
 each field replaced by something near the edge or of the wrong type, keys
-missing or added — and requires the same verdict.
+missing or added, message keys with good and bad arguments — and requires the same verdict.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from checks.result import MAX_METRICS, NAME_PATTERN, UNITS, Result, ResultError
+from checks.result import MAX_MESSAGE_ARGS, MAX_METRICS, NAME_PATTERN, UNITS, Result, ResultError
 from collector.api.models import WireResult
 
 JUNK = st.one_of(st.none(), st.booleans(), st.integers(-2**63, 2**63 - 1),
@@ -46,6 +46,34 @@ TIMES = st.one_of(
                      "2026-11-23 08:00:00Z", "20261123T080000Z", "2026-11-23", "9999-12-31T23:59:59-01:00",
                      "0001-01-01T00:00:00+01:00", "yesterday", "2026-13-01T00:00:00Z"]),
     st.datetimes(timezones=st.timezones()).map(lambda d: d.isoformat()), JUNK)
+KEY = st.one_of(st.sampled_from(["disk.used", "backup_files.missed", "a", "a" * 64, "a" * 65, "Disk.used", "a..b",
+                                  ".a", "a.", "", "disk.used\n", "磁盘.used", "a-b"]), JUNK)
+SCALAR = st.one_of(st.none(), st.booleans(), st.integers(-2**63, 2**63 - 1),
+                   st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=5),
+                   st.sampled_from(["x" * 1000, "x" * 1001]))
+ARG_NAME = st.one_of(st.from_regex(r"\A[a-z0-9_]{1,6}\Z", fullmatch=True),
+                     st.sampled_from(["Bad", "a-b", "a.b", "", "a\n"]))
+ARGS = st.recursive(SCALAR, lambda inner: st.one_of(
+    st.lists(inner, max_size=3),
+    st.builds(lambda k, a: {"key": k, "args": a}, KEY, st.dictionaries(ARG_NAME, inner, max_size=3)),
+    st.dictionaries(st.sampled_from(["key", "args", "colour"]), inner, max_size=2)), max_leaves=12)
+
+
+def nested(levels: int) -> Any:
+    """An argument ``levels`` lists deep (MAX_MESSAGE_DEPTH is the most a message may hold)."""
+    return 1 if levels == 0 else [nested(levels - 1)]
+
+
+MESSAGE = st.one_of(
+    st.fixed_dictionaries({"key": KEY}, optional={"args": st.one_of(st.dictionaries(ARG_NAME, ARGS, max_size=4), JUNK),
+                                                  "colour": st.just(1)}),
+    st.sampled_from([{"key": "a", "args": {f"a{i}": i for i in range(MAX_MESSAGE_ARGS)}},
+                     {"key": "a", "args": {f"a{i}": i for i in range(MAX_MESSAGE_ARGS + 1)}},
+                     {"key": "a", "args": {"x": list(range(MAX_MESSAGE_ARGS))}},
+                     {"key": "a", "args": {"x": list(range(MAX_MESSAGE_ARGS + 1))}},
+                     {"key": "a", "args": {"x": nested(8)}}, {"key": "a", "args": {"x": nested(9)}},
+                     {"key": "a", "args": {"x": {"key": "b", "args": {"y": nested(7)}}}}]),
+    JUNK)
 FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "v": st.sampled_from([1, 1.0, True, 2, 0, "1", None]),
     "id": ID, "site": NAME, "host": NAME, "check": NAME,
@@ -56,6 +84,7 @@ FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "details": st.one_of(st.dictionaries(st.text(max_size=4), JUNK, max_size=3), JUNK),
     "started_at": TIMES,
     "duration_ms": st.one_of(st.sampled_from([0, 1.5, -1, -0.0, 10**20]), NUMBER),
+    "message": MESSAGE, "standard_message": MESSAGE,
 }
 VALID = {"v": 1, "id": "0" * 32, "site": "central-hospital", "host": "his-db-01", "check": "disk", "item": "/",
          "status": 0, "summary": "/ 41.2 % used", "standard": "used < 80 %",
@@ -69,7 +98,7 @@ def candidates(draw: st.DrawFn) -> dict[str, Any]:
     doc = dict(VALID)
     for key in draw(st.lists(st.sampled_from(sorted(FIELDS)), max_size=3, unique=True)):
         if draw(st.integers(0, 4)) == 0:
-            doc.pop(key)
+            doc.pop(key, None)
         else:
             doc[key] = draw(FIELDS[key])
     if draw(st.integers(0, 9)) == 0:

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StringConstraints, model_validator
 
 from checks.result import (
     MAX_ITEM_LEN,
+    MAX_MESSAGE_ARGS,
+    MAX_MESSAGE_DEPTH,
     MAX_METRICS,
     MAX_NAME_LEN,
     MAX_STANDARD_LEN,
     MAX_SUMMARY_LEN,
     UNITS,
+    Message,
+    ResultError,
 )
 from collector.api.models.common import ANSWER, STRICT, Name, Number, Status, Time, finite, iso_time, not_bool
 
@@ -36,7 +40,20 @@ class WireMessage(BaseModel):
     model_config = STRICT
     key: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)*$", max_length=MAX_NAME_LEN)] = Field(
         description="e.g. backup_files.missed; a key the collector does not know shows the summary")
-    args: dict[str, Any] = Field({}, description="scalars, nested messages or lists of them")
+    args: dict[Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")], Any] = Field(
+        {}, max_length=MAX_MESSAGE_ARGS,
+        description=f"scalars (finite numbers; strings of at most {MAX_SUMMARY_LEN} characters), nested messages "
+                    f"or lists of at most {MAX_MESSAGE_ARGS} of them, at most {MAX_MESSAGE_DEPTH} levels deep")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _as_the_wire_reads_it(cls, data: Any) -> Any:
+        # the nested arguments' rules (depth, names, finite numbers) are the wire reader's, not repeated here
+        try:
+            Message.from_wire(data)
+        except ResultError as exc:
+            raise ValueError(str(exc)) from None
+        return data
 
 
 class WireResult(BaseModel):
