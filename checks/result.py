@@ -2,7 +2,7 @@
 
 A check measures one thing and returns one or more :class:`Result` objects.
 The agent spools them and pushes them to the collector as JSON; the
-collector validates them with :func:`Result.from_wire`.  This module is the
+collector validates them with :func:`read_wire` (:meth:`Result.from_wire` builds on it).  This module is the
 only part of ``checks/`` the collector imports, so it depends on nothing but
 the standard library.
 
@@ -44,7 +44,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum
-from typing import Any, TypeAlias, TypeGuard, overload
+from typing import Any, NamedTuple, TypeAlias, TypeGuard, overload
 
 __all__ = [
     "NAME_PATTERN",
@@ -57,10 +57,12 @@ __all__ = [
     "Result",
     "ResultError",
     "Status",
+    "WireResult",
     "format_time",
     "is_name",
     "new_result_id",
     "parse_time",
+    "read_wire",
 ]
 
 WIRE_VERSION = 1
@@ -188,7 +190,20 @@ def new_result_id() -> str:
 
 def is_name(value: object) -> TypeGuard[str]:
     """A site, host, check or metric name: 1-64 letters, digits, '.', '_' or '-', not starting with '.', '_', '-'."""
-    return type(value) is str and len(value) <= MAX_NAME_LEN and _NAME_RE.fullmatch(value) is not None
+    if type(value) is not str:
+        return False
+    if value in _NAMES_SEEN:
+        return True
+    if len(value) <= MAX_NAME_LEN and _NAME_RE.fullmatch(value) is not None:
+        if len(_NAMES_SEEN) < _NAMES_KEPT:
+            _NAMES_SEEN.add(value)
+        return True
+    return False
+
+
+# Names already found good: the collector reads the same few thousand names in every batch.
+_NAMES_SEEN: set[str] = set()
+_NAMES_KEPT = 100_000
 
 
 def _wire_name(data: Mapping[str, Any], key: str) -> str:
@@ -226,30 +241,46 @@ class Metric:
 
     @classmethod
     def from_wire(cls, data: Any, where: str = "metric") -> Metric:
-        # The collector validates every metric of every result: keep this lean.
-        if not isinstance(data, Mapping):
-            raise ResultError(f"{where}: expected an object")
-        if not data.keys() <= _METRIC_FIELDS:
-            raise ResultError(f"{where}: unknown field(s) {sorted(set(data) - _METRIC_FIELDS)}")
-        name = data.get("name")
-        if not is_name(name):
-            raise ResultError(f"{where}.name: expected a metric name like 'used_percent'")
-        unit = data.get("unit", "")
-        if unit not in UNITS:
-            raise ResultError(f"{where}.unit: {unit!r} is not one of {sorted(UNITS)}")
-        return cls(name, _number(data.get("value"), where, "value"), unit,
-                   _number(data.get("warn"), where, "warn"), _number(data.get("crit"), where, "crit"),
-                   _number(data.get("min"), where, "min"), _number(data.get("max"), where, "max"))
+        return cls(*_metric_values(data, where))
 
 
 _METRIC_FIELDS = frozenset({"name", "value", "unit", "warn", "crit", "min", "max"})
+_NUMBER_FIELDS = ("value", "warn", "crit", "min", "max")
+_NUMBER_TYPES = (float, int)
+
+
+def _metric_values(data: Any, where: str) -> tuple[Any, ...]:
+    """A wire metric validated: (name, value, unit, warn, crit, min, max)."""
+    # The collector validates every metric of every result: keep this lean.
+    if type(data) is not dict and not isinstance(data, Mapping):
+        raise ResultError(f"{where}: expected an object")
+    if not data.keys() <= _METRIC_FIELDS:
+        raise ResultError(f"{where}: unknown field(s) {sorted(set(data) - _METRIC_FIELDS)}")
+    name = data.get("name")
+    if not is_name(name):
+        raise ResultError(f"{where}.name: expected a metric name like 'used_percent'")
+    unit = data.get("unit", "")
+    if unit not in UNITS:
+        raise ResultError(f"{where}.unit: {unit!r} is not one of {sorted(UNITS)}")
+    numbers: list[float | None] = []
+    for key in _NUMBER_FIELDS:  # _number, inlined: five a metric
+        v = data.get(key)
+        if v is not None:
+            if type(v) is float:
+                if not math.isfinite(v):
+                    v = _number(v, where, key)
+            else:
+                v = _number(v, where, key)
+        numbers.append(v)
+    value, warn, crit, low, high = numbers
+    return name, value, unit, warn, crit, low, high
 
 
 def _number(v: Any, where: str, key: str) -> float | None:
     """A finite float, or None; bools are not numbers here."""
     if v is None:
         return None
-    if (type(v) is float or type(v) is int) and math.isfinite(v):
+    if type(v) in _NUMBER_TYPES and math.isfinite(v):
         return float(v)
     raise ResultError(f"{where}.{key}: expected a finite number or null")
 
@@ -391,49 +422,92 @@ class Result:
     @classmethod
     def from_wire(cls, data: Any) -> Result:
         """Validate one wire object; raise :class:`ResultError` naming the field."""
-        if not isinstance(data, Mapping):
-            raise ResultError("result: expected an object")
-        v = data.get("v", WIRE_VERSION)
-        if type(v) is bool or v != WIRE_VERSION:  # 1.0 is the integer 1 in JSON (and its schema)
-            raise ResultError(f"v: wire version {v!r} is not supported (expected {WIRE_VERSION})")
-        if not data.keys() <= _WIRE_FIELDS:
-            raise ResultError(f"unknown field(s) {sorted(set(data) - _WIRE_FIELDS)}")
-        rid = data.get("id")
-        if type(rid) is not str or not _ID_RE.fullmatch(rid):
-            raise ResultError("id: expected 32 lowercase hex digits")
-        site, host, check = _wire_name(data, "site"), _wire_name(data, "host"), _wire_name(data, "check")
-        item = data.get("item", "")
-        if type(item) is not str or len(item) > MAX_ITEM_LEN:
-            raise ResultError(f"item: expected a string of at most {MAX_ITEM_LEN} characters")
-        status = data.get("status")
-        if type(status) is not int or not 0 <= status <= 3:
-            raise ResultError("status: expected 0 (OK), 1 (WARNING), 2 (CRITICAL) or 3 (UNKNOWN)")
-        summary = data.get("summary")
-        if type(summary) is not str or len(summary) > MAX_SUMMARY_LEN:
-            raise ResultError(f"summary: expected a string of at most {MAX_SUMMARY_LEN} characters")
-        standard = data.get("standard", "")
-        if type(standard) is not str or len(standard) > MAX_STANDARD_LEN:
-            raise ResultError(f"standard: expected a string of at most {MAX_STANDARD_LEN} characters")
-        raw_metrics = data.get("metrics", [])
-        if type(raw_metrics) is not list or len(raw_metrics) > MAX_METRICS:
-            raise ResultError(f"metrics: expected a list of at most {MAX_METRICS} metrics")
-        metrics = tuple([Metric.from_wire(m, f"metrics[{i}]") for i, m in enumerate(raw_metrics)])
-        details = data.get("details", {})
-        if not isinstance(details, Mapping):
-            raise ResultError("details: expected an object")
-        started = parse_time(data.get("started_at"))
-        duration = data.get("duration_ms", 0)
-        if not (type(duration) is float or type(duration) is int) \
-                or not math.isfinite(duration) or duration < 0:
-            raise ResultError("duration_ms: expected a non-negative number")
-        message, standard_message = (None if data.get(k) is None else Message.from_wire(data[k], k)
-                                     for k in ("message", "standard_message"))
+        w = read_wire(data)
         return cls(
-            id=rid, check=check, item=item, status=_STATUS_BY_CODE[status], summary=summary,
-            standard=standard, metrics=metrics, details=details, site=site,
-            host=host, started_at=started, duration_ms=float(duration),
-            message=message, standard_message=standard_message,
+            id=w.id, check=w.check, item=w.item, status=_STATUS_BY_CODE[w.status], summary=w.summary,
+            standard=w.standard, metrics=tuple([Metric(*m) for m in w.metrics]), details=w.details, site=w.site,
+            host=w.host, started_at=w.started_at, duration_ms=w.duration_ms,
+            message=w.message, standard_message=w.standard_message,
         )
+
+
+class WireResult(NamedTuple):
+    """A wire result as validated by :func:`read_wire`: plain values, no Result/Metric objects built."""
+
+    id: str
+    site: str
+    host: str
+    check: str
+    item: str
+    status: int
+    summary: str
+    standard: str
+    metrics: list[tuple[Any, ...]]  # (name, value, unit, warn, crit, min, max) each
+    details: Mapping[str, Any]
+    started_at: datetime
+    duration_ms: float
+    message: Message | None
+    standard_message: Message | None
+
+
+def read_wire(data: Any) -> WireResult:
+    """Validate one wire object (the rules of :meth:`Result.from_wire`, which builds on this); raise
+    :class:`ResultError` naming the field.  The collector stores what this returns."""
+    if type(data) is not dict and not isinstance(data, Mapping):
+        raise ResultError("result: expected an object")
+    v = data.get("v", WIRE_VERSION)
+    if type(v) is bool or v != WIRE_VERSION:  # 1.0 is the integer 1 in JSON (and its schema)
+        raise ResultError(f"v: wire version {v!r} is not supported (expected {WIRE_VERSION})")
+    if not data.keys() <= _WIRE_FIELDS:
+        raise ResultError(f"unknown field(s) {sorted(set(data) - _WIRE_FIELDS)}")
+    rid = data.get("id")
+    if type(rid) is not str or not _ID_RE.fullmatch(rid):
+        raise ResultError("id: expected 32 lowercase hex digits")
+    site, host, check = _wire_name(data, "site"), _wire_name(data, "host"), _wire_name(data, "check")
+    item = data.get("item", "")
+    if type(item) is not str or len(item) > MAX_ITEM_LEN:
+        raise ResultError(f"item: expected a string of at most {MAX_ITEM_LEN} characters")
+    status = data.get("status")
+    if type(status) is not int or not 0 <= status <= 3:
+        raise ResultError("status: expected 0 (OK), 1 (WARNING), 2 (CRITICAL) or 3 (UNKNOWN)")
+    summary = data.get("summary")
+    if type(summary) is not str or len(summary) > MAX_SUMMARY_LEN:
+        raise ResultError(f"summary: expected a string of at most {MAX_SUMMARY_LEN} characters")
+    standard = data.get("standard", "")
+    if type(standard) is not str or len(standard) > MAX_STANDARD_LEN:
+        raise ResultError(f"standard: expected a string of at most {MAX_STANDARD_LEN} characters")
+    raw_metrics = data.get("metrics", [])
+    if type(raw_metrics) is not list or len(raw_metrics) > MAX_METRICS:
+        raise ResultError(f"metrics: expected a list of at most {MAX_METRICS} metrics")
+    metrics = [_metric_values(m, f"metrics[{i}]") for i, m in enumerate(raw_metrics)]
+    details = data.get("details", {})
+    if type(details) is not dict and not isinstance(details, Mapping):
+        raise ResultError("details: expected an object")
+    started = _parse_wire_time(data.get("started_at"))
+    duration = data.get("duration_ms", 0)
+    if not (type(duration) is float or type(duration) is int) \
+            or not math.isfinite(duration) or duration < 0:
+        raise ResultError("duration_ms: expected a non-negative number")
+    message, standard_message = (None if data.get(k) is None else Message.from_wire(data[k], k)
+                                 for k in ("message", "standard_message"))
+    return WireResult(rid, site, host, check, item, status, summary, standard, metrics, details, started,
+                      float(duration), message, standard_message)
+
+
+def _parse_wire_time(value: object) -> datetime:
+    """:func:`parse_time`, remembered for the last few hundred strings (a batch repeats its patrols' times)."""
+    if type(value) is str:
+        held = _TIMES_SEEN.get(value)
+        if held is not None:
+            return held
+    parsed = parse_time(value)
+    if len(_TIMES_SEEN) >= 512:
+        _TIMES_SEEN.clear()
+    _TIMES_SEEN[value] = parsed  # type: ignore[index]  # a str: parse_time refuses anything else
+    return parsed
+
+
+_TIMES_SEEN: dict[str, datetime] = {}
 
 
 _STATUS_BY_CODE = tuple(Status)

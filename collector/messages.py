@@ -18,19 +18,27 @@ from typing import Any
 import orjson
 
 from checks.messages import Said, said, text_of
-from checks.result import Message, Result, ResultError
+from checks.result import Message, Result, ResultError, WireResult
 from collector.terms import say_term
 
 __all__ = ["TICKET_KEYS", "grace_words", "in_language", "messages_json", "note_json", "note_text", "read_messages",
-           "result_said", "said_json", "stored_messages", "texts", "ticket_summary", "ticket_templates", "tsay"]
+           "result_said", "said_json", "stored_messages", "texts", "ticket_summary", "ticket_templates", "tsay",
+           "wire_messages_json"]
 
 log = logging.getLogger(__name__)
 _FIELDS = ("message", "standard_message")
 
 
-def messages_json(result: Result) -> str | None:
+def messages_json(result: Result | WireResult) -> str | None:
     """The ``messages`` column of ``result``: None when it carries no keys."""
     out = {name: m.to_wire() for name in _FIELDS if (m := getattr(result, name)) is not None}
+    return orjson.dumps(out).decode() if out else None
+
+
+def wire_messages_json(data: Mapping[str, Any]) -> str | None:
+    """:func:`messages_json` of a wire result that :func:`checks.result.read_wire` accepted: its
+    message members are stored as sent (already validated; no objects built and written back)."""
+    out = {name: m for name in _FIELDS if (m := data.get(name)) is not None}
     return orjson.dumps(out).decode() if out else None
 
 

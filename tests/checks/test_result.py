@@ -5,7 +5,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from checks.result import Metric, Result, ResultError, Status, format_time, new_result_id, parse_time
+from checks.messages import say
+from checks.result import Metric, Result, ResultError, Status, format_time, new_result_id, parse_time, read_wire
 
 
 def make(**kw) -> Result:
@@ -95,3 +96,30 @@ def test_timestamps_are_normalised_to_utc_when_given_with_an_offset():
     assert dt == datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
     r = make(started_at=datetime(2026, 11, 23, 16, 0, tzinfo=timezone(timedelta(hours=8))))
     assert r.to_wire()["started_at"] == "2026-11-23T08:00:00.000000Z"
+
+
+def test_read_wire_gives_what_from_wire_builds_its_result_of_when_messages_are_carried():
+    r = make(summary=say("disk.used", mount="/", used=85.0, free=1, total=2),
+             metrics=(Metric("used_percent", 85.0, "%", warn=80, crit=90, min=0, max=100), Metric("free", None)))
+    wire = json.loads(json.dumps(r.to_wire()))
+    w = read_wire(wire)
+    assert w.message is not None and w.message == r.message
+    back = Result.from_wire(wire)
+    assert back == r
+    assert (w.id, w.site, w.host, w.check, w.item, w.status, w.summary, w.standard, w.started_at, w.duration_ms) == (
+        r.id, r.site, r.host, r.check, r.item, int(r.status), r.summary, r.standard, r.started_at, r.duration_ms)
+    assert [Metric(*m) for m in w.metrics] == list(r.metrics) and w.details == r.details
+
+
+def test_read_wire_remembers_only_what_it_accepted_when_the_same_names_and_times_come_again():
+    wire = make().to_wire()
+    for _ in range(2):  # the second time from the remembered names and times: the same verdicts
+        assert read_wire(wire).host == "his-db-01"
+        with pytest.raises(ResultError, match="host"):
+            read_wire({**wire, "host": "his-db-01\n"})
+        with pytest.raises(ResultError, match="name"):
+            read_wire({**wire, "metrics": [{"name": "used percent", "value": 1.0}]})
+        with pytest.raises(ResultError, match="UTC offset"):
+            read_wire({**wire, "started_at": "2026-11-23T08:00:00"})
+        with pytest.raises(ResultError, match="value"):
+            read_wire({**wire, "metrics": [{"name": "used_percent", "value": float("nan")}]})

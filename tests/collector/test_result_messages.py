@@ -51,3 +51,14 @@ def test_the_host_page_shows_the_keyed_texts_in_the_readers_language_and_falls_b
     assert "an English summary from a newer agent" in zh and "fallback for markup" in zh and "<b>x" not in zh
     en = client.get(f"/hosts/{SITE}/{HOST}?lang=en").text
     assert "/data 95.0 % used, 1 GiB free of 16 GiB" in en and "已用" not in en
+
+
+def test_ingest_stores_the_message_members_as_sent_and_they_read_back_as_the_result_carries_them():
+    from collector.messages import messages_json, read_messages, wire_messages_json  # noqa: PLC0415
+    wire = {**_keyed(), "message": {"key": "disk.used", "args": {"mount": "/", "used": 41.5, "free": 1, "total": 2,
+                                                                 "parts": [{"key": "disk.none"}]}},
+            "standard_message": None}
+    result = Result.from_wire(wire)
+    stored = wire_messages_json(wire)
+    assert read_messages(stored) == read_messages(messages_json(result)) == (result.message, None)
+    assert wire_messages_json({k: v for k, v in wire.items() if k != "message"}) is None
