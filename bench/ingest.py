@@ -72,11 +72,20 @@ PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
 def _template_results() -> list[dict[str, Any]]:
-    """100 wire results shaped like real ones; id and started_at are markers."""
+    """100 wire results shaped like real ones; id and started_at are markers.  ``disk`` and ``backup_files``
+    carry their summary and standard as message keys too, as those checks send them (issue 14)."""
+    from checks.messages import say
     from checks.result import Metric, Result, Status
 
-    shapes = [
-        ("disk", "/data{n}", "{n}1.5 % used, 79.6 GiB free of 252.0 GiB", "used < 80 %",
+    def disk_used(n: int) -> str:
+        return say("disk.used", mount=f"/data{n}", used=41.5, free=85515014144, total=270553174016)
+
+    def backup_ok(n: int) -> str:
+        return say("backup_files.ok_age", name=f"db{n}_full.bak", size=13314398617,
+                   finished="2026-11-23 05:12", age=11520.0)
+
+    shapes: list[tuple[str, str, Any, Any, list[Metric], dict[str, Any]]] = [
+        ("disk", "/data{n}", disk_used, say("disk.standard", warn=80.0, days=30),
          [Metric("used_percent", 41.5, "%", 80.0, 90.0, 0, 100), Metric("free_bytes", 85515014144.0, "B",
           min=0, max=270553174016.0), Metric("total_bytes", 270553174016.0, "B", min=0)],
          {"device": "/dev/vdb", "fstype": "ext4"}),
@@ -87,8 +96,8 @@ def _template_results() -> list[dict[str, Any]]:
           "B", min=0, max=25276514304.0), Metric("total_bytes", 25276514304.0, "B", min=0)], {}),
         ("service", "svc{n}", "MSSQLSERVER{n} running", "running",
          [Metric("running", 1.0, "", min=0, max=1)], {"start_type": "auto"}),
-        ("backup_files", "/backups/db{n}", "newest backup db{n}_full.bak 3.2 h old, 12.4 GiB",
-         "a backup after each scheduled run + 2h", [Metric("age_seconds", 11520.0, "s", 93600.0, 180000.0),
+        ("backup_files", "/backups/db{n}", backup_ok, say("backup_files.standard_age", max_age=93600.0),
+         [Metric("age_seconds", 11520.0, "s", 93600.0, 180000.0),
           Metric("size_bytes", 13314398617.0, "B", min=0)], {"file": "db_full.bak"}),
     ]
     out = []
@@ -96,7 +105,8 @@ def _template_results() -> list[dict[str, Any]]:
         check, item, summary, standard, metrics, details = shapes[i % len(shapes)]
         n = i // len(shapes)
         status = Status.WARNING if i % 37 == 0 else Status.OK
-        r = Result(check=check, item=item.format(n=n), status=status, summary=summary.format(n=n),
+        r = Result(check=check, item=item.format(n=n), status=status,
+                   summary=summary(n) if callable(summary) else summary.format(n=n),
                    standard=standard, metrics=tuple(metrics), details=details, site=SITE, host="H",
                    duration_ms=1.234, id="0" * 32)
         out.append(r.to_wire())
