@@ -1,7 +1,7 @@
 """One ticket per problem under three real collector processes on one PostgreSQL.
 
-Three ``wardround-collector serve`` subprocesses share a throwaway
-PostgreSQL database.  Several senders push the same stream of failing
+Three ``wardround-collector serve`` subprocesses (or one ``serve --workers 3``, three worker
+processes behind one port) share a throwaway PostgreSQL database.  Several senders push the same stream of failing
 results for several hosts to all three at once, each sender in its own
 order, so one collector stores a batch while another stores the next batch
 of the same host.  Exactly one ticket per (host, check, item) must result,
@@ -35,7 +35,8 @@ BATCHES_PER_HOST = 6
 SENDERS = 6
 
 
-def test_one_ticket_and_one_opened_event_per_problem_when_three_collectors_race(pg_cluster, tmp_path):
+@pytest.mark.parametrize("layout", ["three collectors", "one collector with --workers 3"])
+def test_one_ticket_and_one_opened_event_per_problem_when_three_collectors_race(pg_cluster, tmp_path, layout):
     name = pg_cluster.create_db(template=TEMPLATE_DB)
     db_url = pg_cluster.url(name)
     engine = make_engine(db_url)
@@ -50,8 +51,12 @@ def test_one_ticket_and_one_opened_event_per_problem_when_three_collectors_race(
                     make_result(site=SITE, host=host, check="backup_files", item=item, status=Status.CRITICAL,
                                 started_at=start + timedelta(minutes=b, seconds=i), summary="no backup")
                     for i, item in enumerate(ITEMS)]))
-        procs = start_collectors(db_url, tmp_path, 3)
-        urls = [c.url for c in procs]
+        if layout == "three collectors":
+            procs = start_collectors(db_url, tmp_path, 3)
+            urls = [c.url for c in procs]
+        else:
+            procs = start_collectors(db_url, tmp_path, 1, config={"workers": 3})
+            urls = [procs[0].url] * 3
         errors: list[BaseException] = []
         barrier = threading.Barrier(SENDERS)
 
