@@ -2,12 +2,16 @@
 
 A ``CollectorProcess`` is ``wardround-collector serve`` on a free port with
 its own SQLite database; it can be stopped and started again on the same
-port and database.  ``write_agent_config`` writes a config for the real
+port and database (migrated, with an agent token and a viewer, by the
+collector's own CLI code run in this process: see ``in_process_cli``).
+``write_agent_config`` writes a config for the real
 ``wardround-agent``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import signal
@@ -40,6 +44,24 @@ def last_line(args: list[str]) -> str:
     return out.strip().splitlines()[-1]
 
 
+def in_process_cli(*args: str) -> str:
+    """The last line ``wardround-collector ARGS`` prints, run by its ``main`` in this process.
+
+    The same code as the console script without a new interpreter (about 1 s of start-up and
+    imports each); for setting up a collector before the processes under test start.  The
+    console scripts themselves are run as subprocesses in tests/collector/test_cli.py and
+    test_fleet_cli.py.
+    """
+    from collector.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    if code != 0:
+        raise AssertionError(f"wardround-collector {' '.join(args)} exited {code}: {err.getvalue()[-2000:]}")
+    return out.getvalue().strip().splitlines()[-1]
+
+
 class CollectorProcess:
     """``serve`` on its own SQLite file (or ``db``), on HTTPS with ``certs`` (tests/deploy/certs.py)."""
 
@@ -52,10 +74,10 @@ class CollectorProcess:
         self.url = f"{'https' if certs else 'http'}://127.0.0.1:{self.port}"
         self.context = ssl.create_default_context(cafile=certs.ca) if certs else None
         self.proc: subprocess.Popen[bytes] | None = None
-        exe = command("wardround-collector")
-        subprocess.run([exe, "migrate", "--db", self.db], check=True, capture_output=True, timeout=60)
-        self.agent_token = last_line([exe, "token", "create", "--db", self.db, "--site", site, "--host", host])
-        self.user_token = last_line([exe, "user", "create", "--db", self.db, viewer, "--role", "viewer"])
+        command("wardround-collector")  # serve runs the installed console script
+        in_process_cli("migrate", "--db", self.db)
+        self.agent_token = in_process_cli("token", "create", "--db", self.db, "--site", site, "--host", host)
+        self.user_token = in_process_cli("user", "create", "--db", self.db, viewer, "--role", "viewer")
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """``wardround-collector ARGS --db <this collector's database>``."""
