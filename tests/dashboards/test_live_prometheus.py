@@ -58,7 +58,14 @@ from checks.catalogue import CATALOGUE
 from tests.conftest import free_port, missing
 from tests.dashboards.helpers import metric_names, panel_queries, resolve, variable_queries
 from tests.deploy.certs import make_certs
-from tests.e2e.conftest import CollectorProcess, command, last_line, start_agent, wait_for, write_agent_config
+from tests.e2e.conftest import (
+    CollectorProcess,
+    command,
+    in_process_cli,
+    start_agent,
+    wait_for,
+    write_agent_config,
+)
 
 SITE, HOST = "dash-hospital", "dash-db-01"
 NEVER = "dash-pacs-02"  # enrolled (an agent token), never reports
@@ -89,9 +96,8 @@ class PolicyCollector(CollectorProcess):
         config = self.workdir / "collector.yaml"
         config.write_text("policy_file: policies.yaml\nsweep_seconds: 1\n")
         exe = command("wardround-collector")
-        self.engineer_token = last_line([exe, "user", "create", "--db", self.db, "dash-engineer",
-                                         "--role", "engineer"])
-        last_line([exe, "token", "create", "--db", self.db, "--site", SITE, "--host", NEVER])
+        self.engineer_token = in_process_cli("user", "create", "--db", self.db, "dash-engineer", "--role", "engineer")
+        in_process_cli("token", "create", "--db", self.db, "--site", SITE, "--host", NEVER)
         with open(self.workdir / "collector.log", "ab") as log:
             self.proc = subprocess.Popen(
                 [exe, "serve", "--config", str(config), "--db", self.db, "--port", str(self.port)],
