@@ -296,7 +296,7 @@ class Records:
         extra = {"from_rollups": True} if kind not in READS_ROLLUPS and p.start < now - MIN_RESULTS else {}
         if kind in READS_ROLLUPS or extra:  # bring the roll-ups up to the period's end first
             rollups.refresh(self.engine, lambda s: self.policies.for_site(s).calendar.zone, before=end,
-                            not_before=now - MIN_RESULTS)
+                            not_before=now - MIN_RESULTS, wait=True)
         with reading(self.engine) as conn:
             content = build(conn, site=site, period_start=p.start, period_end=end, lang=lang,
                             inspector=inspector, policy=policy, **extra)

@@ -226,26 +226,30 @@ def merge(rows: Iterable[Any], *, with_metrics: bool = True) -> Span:
 # -- the job ------------------------------------------------------------------------------------
 
 def refresh(engine: Engine, zone_of: Zone, *, before: datetime, not_before: datetime | None = None,
-            batch: int = BATCH) -> int:
+            batch: int = BATCH, wait: bool = False) -> int:
     """Roll up every dirty hour that started before ``before``; the number of marks cleared.
 
     An hour whose site-local day began before ``not_before`` (raw results may be pruned there) is not
     rebuilt: its mark is dropped and the roll-ups keep what they had (a result that late is logged).
+    ``wait``: on PostgreSQL wait for another collector's roll-up instead of leaving the round to it
+    (a record about to read the roll-ups needs them done).
     """
     cleared = 0
     while True:
         with writing(engine) as conn:
-            n = refresh_batch(conn, zone_of, before=before, not_before=not_before, batch=batch)
+            n = refresh_batch(conn, zone_of, before=before, not_before=not_before, batch=batch, wait=wait)
         if n <= 0:
             return cleared
         cleared += n
 
 
 def refresh_batch(conn: Connection, zone_of: Zone, *, before: datetime, not_before: datetime | None = None,
-                  batch: int = BATCH) -> int:
+                  batch: int = BATCH, wait: bool = False) -> int:
     """One transaction's share of :func:`refresh`: marks handled, 0 when none are left (or another collector
     holds the roll-up lock)."""
-    if conn.dialect.name == "postgresql" and not conn.execute(
+    if conn.dialect.name == "postgresql" and wait:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK})
+    elif conn.dialect.name == "postgresql" and not conn.execute(
             text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _LOCK}).scalar():
         return 0  # another collector is rolling up
     d = rollup_dirty.c

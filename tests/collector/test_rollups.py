@@ -39,8 +39,8 @@ def _zone(site: str) -> ZoneInfo:
     return ZONE
 
 
-def _refresh(engine: Any) -> int:
-    return rollups.refresh(engine, _zone, before=datetime(2100, 1, 1, tzinfo=UTC))
+def _refresh(engine: Any, *, wait: bool = False) -> int:
+    return rollups.refresh(engine, _zone, before=datetime(2100, 1, 1, tzinfo=UTC), wait=wait)
 
 
 def _rows(engine: Any, table: Any) -> dict[tuple[str, str, str, str, datetime], Any]:
@@ -139,7 +139,7 @@ def test_two_collectors_on_one_postgresql_roll_up_every_result_once_when_storing
                 for batch in order:
                     with writing(engine) as conn:
                         queries.store_new_results(conn, batch)
-                    _refresh(engine)
+                    _refresh(engine, wait=True)  # as issuing a record does: waits for the other roll-up
             except BaseException as exc:  # reported below
                 errors.append(exc)
 
