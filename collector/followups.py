@@ -32,6 +32,7 @@ from datetime import datetime
 from typing import Any
 
 from checks.result import format_time
+from collector.messages import tsay
 from collector.policy import COMPLAINT_SCORE, SitePolicy
 from collector.records.i18n import text
 
@@ -50,17 +51,16 @@ def check_followup(satisfaction: Any, contact: Any, note: Any) -> tuple[int, str
     """The follow-up's fields cleaned, and every problem with them (empty when they are good)."""
     problems = []
     if isinstance(satisfaction, bool) or not isinstance(satisfaction, int) or not 1 <= satisfaction <= 5:
-        problems.append(f"satisfaction: expected a whole number 1-5 (1 very dissatisfied, 5 very satisfied; "
-                        f"got {str(satisfaction)[:20]!r})")
+        problems.append(tsay("tickets.invalid.satisfaction", got=repr(str(satisfaction)[:20])))
         satisfaction = 0
     if not isinstance(contact, str) or not contact.strip() or len(contact.strip()) > MAX_CONTACT \
             or "\x00" in contact:
-        problems.append(f"contact: expected the person spoken to, 1-{MAX_CONTACT} characters")
+        problems.append(tsay("tickets.invalid.contact", max=MAX_CONTACT))
         contact = ""
     if note is None:
         note = ""
     if not isinstance(note, str) or len(note) > MAX_NOTE or "\x00" in note:
-        problems.append(f"note: expected text of at most {MAX_NOTE} characters")
+        problems.append(tsay("tickets.invalid.note", max=MAX_NOTE))
         note = ""
     return satisfaction, contact.strip(), note.strip(), problems
 

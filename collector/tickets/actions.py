@@ -94,7 +94,7 @@ class Actions(LedgerBase):
         """
         score, contact, note, problems = followups.check_followup(satisfaction, contact, note)
         if problems:
-            raise TicketInvalid("; ".join(problems))
+            raise TicketInvalid(tsay("tickets.invalid", problems=problems))
         now = self.clock()
         with reading(self.engine) as conn:
             found = store.get_ticket(conn, ticket_id)
@@ -162,24 +162,23 @@ class Actions(LedgerBase):
         problems = []
         for name, value in (("site", site), ("host", host), ("check", check or MANUAL_CHECK)):
             if not is_name(value):
-                problems.append(f"{name}: expected 1-64 letters, digits, '.', '_' or '-' (got {value!r})")
+                problems.append(tsay("tickets.invalid.name", field=f"tickets.field.{name}", got=repr(value)))
         policy = self.policies.for_site(site) if isinstance(site, str) else self.policies.default
         n = len(policy.levels)
         if isinstance(severity, bool) or not isinstance(severity, int) or not 1 <= severity <= n:
-            problems.append(f"severity: expected 1-{n} (the site's scheme has {n} levels; 1 is most severe)")
+            problems.append(tsay("tickets.invalid.severity", n=n))
         if not isinstance(summary, Said):  # the collector's own summary (tsay) keeps its key
             summary = summary.strip() if isinstance(summary, str) else ""
         if not summary or len(summary) > MAX_SUMMARY or "\x00" in summary:
-            problems.append(f"summary: expected a description of 1-{MAX_SUMMARY} characters")
+            problems.append(tsay("tickets.invalid.summary", max=MAX_SUMMARY))
         if not isinstance(reported_via, str) or not VIA_RE.fullmatch(reported_via):
-            problems.append("reported_via: expected a short lowercase word such as hotline, phone, email, "
-                            f"customer or feedback (got {reported_via!r})")
+            problems.append(tsay("tickets.invalid.via", got=repr(reported_via)))
         if item is not None and (not isinstance(item, str) or not item.strip() or len(item) > 255
                                  or "\x00" in item):
-            problems.append("item: expected 1-255 characters")
+            problems.append(tsay("tickets.invalid.item"))
         note = clean_note(note, required=False, problems=problems)
         if problems:
-            raise TicketInvalid("; ".join(problems))
+            raise TicketInvalid(tsay("tickets.invalid", problems=problems))
         check = check or MANUAL_CHECK
         item = item.strip() if item else f"{reported_via}-{uuid.uuid4().hex[:8]}"
         with writing(self.engine) as conn:

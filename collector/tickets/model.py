@@ -16,7 +16,7 @@ from checks.result import Status, format_time
 from collector import notify
 from collector.errors import ServiceError
 from collector.keys import Keyring, default_keyring
-from collector.messages import note_json, note_text, said_json
+from collector.messages import note_json, note_text, said_json, tsay
 from collector.policy import Level, Policies, SitePolicy, default_policies
 from collector.store import tickets as store
 from collector.store.db import DatabaseClock, time_on
@@ -279,10 +279,10 @@ def clean_note(text: Any, *, required: bool = False, problems: list[str] | None 
         return text
     if text is None or (isinstance(text, str) and not text.strip()):
         if required:
-            raise TicketInvalid("text: expected a comment of 1-4000 characters")
+            raise TicketInvalid(tsay("tickets.invalid.comment", max=MAX_NOTE))
         return ""
     if not isinstance(text, str) or len(text) > MAX_NOTE or "\x00" in text:
-        message = f"note: expected text of at most {MAX_NOTE} characters"
+        message = tsay("tickets.invalid.note", max=MAX_NOTE)
         if problems is not None:
             problems.append(message)
             return ""
