@@ -54,3 +54,21 @@ def test_both_languages_have_the_same_ticket_texts_with_the_same_placeholders() 
     for key in en:  # a language's own names (name_zh/name_en, grace_zh/grace_en) aside
         same = {k: v for k, v in placeholders(en[key]).items() if not k.endswith("_en")}
         assert same == {k: v for k, v in placeholders(zh[key]).items() if not k.endswith("_zh")}, key
+
+
+# a sample argument by placeholder name or kind: words (:t) are keys of the family the template names
+_WORDS = {"status": "tickets.status.CRITICAL", "state": "tickets.state.open", "why": "tickets.refuse.close",
+          "field": "tickets.field.host"}
+
+
+def test_every_ticket_text_renders_with_sample_arguments_in_both_languages(caplog: pytest.LogCaptureFixture) -> None:
+    from checks.messages import placeholders, render
+    from checks.result import Message
+    nested = tsay("tickets.note.acknowledged").message  # type: ignore[attr-defined]
+    for lang in ("zh_CN", "en"):
+        templates = ticket_templates(lang)
+        for key, template in templates.items():
+            args = {name: _WORDS[name] if spec == "t" else nested if spec == "msg" else [nested] if spec == "list"
+                    else 7 for name, spec in placeholders(template).items()}
+            said = render(Message(key, args), lang, templates)
+            assert said is not None and "{" not in said, (lang, key, caplog.text)
