@@ -66,7 +66,7 @@ def _background_jobs(settings: Settings, engine: Engine, policies: Policies, key
         out.append(Sweeper(Tickets(engine, policies, keys=keys), settings.sweep_seconds))
     out.append(RecordScheduler(records))
     out.append(RollupJob(engine, policies, settings.retention, records.clock))
-    out.append(RetentionJob(engine, settings.retention, records.clock))
+    out.append(RetentionJob(engine, settings.retention, records.clock, keys=keys))
     return out
 
 

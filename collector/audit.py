@@ -23,6 +23,8 @@ the action — so the API, the pages and the command line all log the same::
     host.enrol      a host enrolled with a key (outcome ``failed`` for a refused key, with the reason)
     host.approve / host.retire    a host approved, or retired from records and silence rules
     fleet.apply     a fleet file stored as a new version (its digest)
+    audit.prune     the retention prune's checkpoint (actor ``system``): entries below ``before_seq``
+                    are removed; ``last_hash`` is the hash of the last one removed (:func:`prune_before`)
 
 Adding an action is one call inside the transaction that performs it, as its
 last statement::
@@ -51,6 +53,7 @@ import getpass
 import hashlib
 import logging
 import re
+import time
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -63,10 +66,13 @@ from sqlalchemy import Connection, Engine
 from checks.result import format_time
 from collector.keys import Keyring
 from collector.store import audit as store
-from collector.store.db import database_time, reading
+from collector.store import prune as prune_sql
+from collector.store.db import database_time, reading, writing
 
 __all__ = [
+    "CHECKPOINT",
     "GENESIS",
+    "AuditPrune",
     "SOURCE",
     "ChainReport",
     "append",
@@ -74,12 +80,14 @@ __all__ = [
     "entry_view",
     "list_entries",
     "local_actor",
+    "prune_before",
     "verify_chain",
 ]
 
 log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64  # the "previous hash" of the first entry
+CHECKPOINT = "audit.prune"  # the entry the retention prune appends before it removes the oldest entries
 SOURCE: ContextVar[str] = ContextVar("wardround_audit_source", default="cli")
 _ACTION_RE = re.compile(r"^[a-z][a-z_]*(\.[a-z][a-z_]*)?$")
 _SECRET_FIELDS = re.compile(r"token|password|secret|private|key$", re.IGNORECASE)
@@ -169,33 +177,109 @@ class ChainReport:
     head_hash: str | None
     broken_seq: int | None = None
     problem: str | None = None
+    first_seq: int | None = None  # above 1 when the retention prune removed the oldest entries
 
     @property
     def intact(self) -> bool:
         return self.problem is None
 
 
+def _entry_problem(row: Any, expected: int, prev_hash: str, keys: Keyring) -> str | None:
+    seq = int(row.seq)
+    if seq != expected:
+        return (f"entry #{expected} is missing (the next entry is #{seq})" if seq > expected
+                else f"entry #{seq} is out of order")
+    if row.prev_hash != prev_hash:
+        return f"entry #{seq} does not follow entry #{seq - 1} (its previous-entry hash differs)"
+    data = _row_bytes(row)
+    if hashlib.sha256(data).hexdigest() != row.hash:
+        return f"entry #{seq} was changed after it was written (its hash does not match)"
+    if not keys.verify(row.key_id, data, row.signature):
+        return (f"entry #{seq} is not signed by a trusted collector key "
+                f"(key {row.key_id}): it was forged or rewritten")
+    return None
+
+
 def verify_chain(engine: Engine, keys: Keyring) -> ChainReport:
-    """Walk every entry in order; stop at the first that is missing, edited, inserted or forged."""
-    expected, prev_hash, count = 1, GENESIS, 0
+    """Walk every entry in order; stop at the first that is missing, edited, inserted or forged.
+
+    A chain may start above #1 only where a signed ``audit.prune`` checkpoint (:func:`prune_before`)
+    says the entries below were removed by retention, and names the hash the first kept entry follows.
+    """
+    expected, prev_hash, count, first, start_prev = 1, GENESIS, 0, None, GENESIS
+    marks: list[tuple[int, int, str]] = []  # (checkpoint seq, before_seq, last hash) of verified checkpoints
     with reading(engine) as conn:
         for row in store.walk(conn):
-            seq = int(row.seq)
-            problem = None
-            if seq != expected:
-                problem = (f"entry #{expected} is missing (the next entry is #{seq})" if seq > expected
-                           else f"entry #{seq} is out of order")
-                seq = expected
-            elif row.prev_hash != prev_hash:
-                problem = f"entry #{seq} does not follow entry #{seq - 1} (its previous-entry hash differs)"
-            else:
-                data = _row_bytes(row)
-                if hashlib.sha256(data).hexdigest() != row.hash:
-                    problem = f"entry #{seq} was changed after it was written (its hash does not match)"
-                elif not keys.verify(row.key_id, data, row.signature):
-                    problem = (f"entry #{seq} is not signed by a trusted collector key "
-                               f"(key {row.key_id}): it was forged or rewritten")
+            if first is None:
+                first = int(row.seq)
+                if first > 1:  # proven below by a checkpoint, or reported as missing
+                    expected, prev_hash = first, str(row.prev_hash)
+                start_prev = prev_hash
+            problem = _entry_problem(row, expected, prev_hash, keys)
             if problem is not None:
-                return ChainReport(count, expected - 1 or None, prev_hash if count else None, seq, problem)
-            count, expected, prev_hash = count + 1, seq + 1, row.hash
-    return ChainReport(count, count or None, prev_hash if count else None)
+                return ChainReport(count, expected - 1 if count else None, prev_hash if count else None,
+                                   expected, problem, first)
+            if row.action == CHECKPOINT:
+                detail = orjson.loads(row.detail)
+                marks.append((int(row.seq), int(detail["before_seq"]), str(detail["last_hash"])))
+            count, expected, prev_hash = count + 1, expected + 1, row.hash
+        if first is not None and first > 1:
+            problem = _start_problem(conn, first, start_prev, marks)
+            if problem is not None:
+                return ChainReport(0, None, None, 1, problem, first)
+    return ChainReport(count, expected - 1 if count else None, prev_hash if count else None, first_seq=first)
+
+
+def _start_problem(conn: Connection, first: int, start_prev: str, marks: list[tuple[int, int, str]]) -> str | None:
+    """Why a chain starting at #``first`` is not accounted for by its retention checkpoints, or None."""
+    covering = [m for m in marks if m[1] >= first]
+    if not covering:
+        return (f"entries #1-#{first - 1} are missing and no audit.prune entry says the retention prune "
+                "removed them")
+    for at, before, last_hash in covering:
+        seen = start_prev if before == first else store.hash_of(conn, before - 1)
+        if seen != last_hash:
+            return (f"entry #{before - 1} is not the one the retention checkpoint #{at} names "
+                    "(its hash differs)")
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditPrune:
+    """What the audit part of a prune removed (or would): entries below ``before_seq``."""
+
+    before_seq: int | None
+    removed: int
+    batches: int
+
+
+def prune_before(engine: Engine, keys: Keyring | None, cutoff: datetime, *, dry_run: bool = False,
+                 batch: int = 5000, pause: float = 0.0) -> AuditPrune:
+    """Remove the entries older than ``cutoff``, oldest first, after a signed ``audit.prune`` checkpoint.
+
+    The checkpoint (appended to the chain first, in its own transaction) names the first entry kept and
+    the hash of the last one removed, so ``audit verify`` still proves the chain from there; each batch
+    is its own transaction and a run cut short is finished by the next (the checkpoint is not repeated).
+    """
+    with writing(engine) as conn:
+        store.lock_head(conn)
+        last = store.newest_before(conn, cutoff)
+        if last is None or store.lowest_seq(conn) > last[0]:
+            return AuditPrune(None, 0, 0)
+        before = last[0] + 1
+        if dry_run:
+            return AuditPrune(before, prune_sql.count_audit(conn, before), 0)
+        if store.checkpoint_before(conn, CHECKPOINT) < before:
+            if keys is None:
+                raise ValueError("the audit log is pruned only with the signing key (the checkpoint is signed)")
+            append(conn, keys, actor="system", action=CHECKPOINT, target=f"audit:1-{last[0]}",
+                   detail={"before_seq": before, "last_hash": last[1], "cutoff": format_time(cutoff)})
+    removed = batches = 0
+    while True:
+        with writing(engine) as conn:
+            n = prune_sql.audit_batch(conn, before, batch)
+        if not n:
+            return AuditPrune(before, removed, batches)
+        removed, batches = removed + n, batches + 1
+        if pause:
+            time.sleep(pause)

@@ -23,14 +23,13 @@ import os
 import socket
 import sys
 from collections.abc import Sequence
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from collector import __version__, audit, fleet_cli, relays
+from collector import __version__, audit, fleet_cli, prune_cli, relays
 from collector.auth import AuthError, Role, create_agent_token, create_user
 from collector.config import ConfigError, HttpLimits, Settings, load_settings
 from collector.fleet import FleetError
@@ -108,14 +107,7 @@ def _serve_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     serve.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
 
     sub.add_parser("migrate", parents=[common], help="upgrade the database schema to the newest version")
-    prune = sub.add_parser("prune", parents=[common], help="apply the retention settings now and print what went",
-                           description="Remove raw results (and their hour roll-ups) older than retention.results "
-                                       "(default 100d) in batches, never before they are rolled up, and day "
-                                       "roll-ups older than retention.rollups (default 1095d); issued records are "
-                                       "never removed (docs/deploy.md).")
-    prune.add_argument("--dry-run", action="store_true", help="count what would be removed; remove nothing")
-    prune.add_argument("--keep-results", metavar="DURATION",
-                       help="keep raw results this long instead of retention.results (at least 100d)")
+    prune_cli.add_parser(sub, common)
 
 
 def _access_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
@@ -323,8 +315,7 @@ def settings_for_workers(settings: Settings) -> str:
     fields = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)
               if f.name != "notifications"}  # the notification dispatcher runs in the parent only
     return json.dumps({**fields, "http": dataclasses.asdict(settings.http),
-                       "retention": {"results": settings.retention.results.total_seconds(),
-                                     "rollups": settings.retention.rollups.total_seconds()}})
+                       "retention": settings.retention.as_json()})
 
 
 def app_from_environment() -> FastAPI:
@@ -335,8 +326,7 @@ def app_from_environment() -> FastAPI:
     data = json.loads(os.environ[SETTINGS_ENV])
     settings = Settings(**{**data, "http": HttpLimits(**data["http"]),
                            "trusted_proxies": tuple(data["trusted_proxies"]),
-                           "retention": Retention(results=timedelta(seconds=data["retention"]["results"]),
-                                                  rollups=timedelta(seconds=data["retention"]["rollups"]))})
+                           "retention": Retention.from_json(data["retention"])})
     httpserver.configure(settings.http)  # this worker's protocol instances read it
     return create_app(settings, jobs=True)
 
@@ -418,35 +408,11 @@ def _audit_verify(engine: Engine, keys: Keyring) -> int:
     if report.head_seq is None:
         print("audit log is empty")
     else:
-        print(f"audit log intact: {report.entries} entries; newest #{report.head_seq}, hash {report.head_hash} "
-              "(compare with the newest 'audit #' line of the collector's log)")
+        pruned = (f" (#1-#{report.first_seq - 1} removed by the retention prune, as its checkpoint says)"
+                  if report.first_seq and report.first_seq > 1 else "")
+        print(f"audit log intact: {report.entries} entries{pruned}; newest #{report.head_seq}, hash "
+              f"{report.head_hash} (compare with the newest 'audit #' line of the collector's log)")
     return 0
-
-
-def _prune(engine: Engine, settings: Settings, args: argparse.Namespace) -> None:
-    from checks._units import parse_duration
-    from collector.retention import prune, results_retention
-    from collector.store.db import DatabaseClock
-
-    retention = settings.retention
-    refused = None
-    if args.keep_results is not None:
-        try:
-            keep = timedelta(seconds=parse_duration(args.keep_results))
-        except ValueError as exc:
-            raise ConfigError([f"--keep-results: {exc}"]) from exc
-        try:
-            retention = dataclasses.replace(retention, results=results_retention(args.keep_results))
-        except ValueError as exc:
-            if not args.dry_run:
-                raise ConfigError([f"--keep-results: {exc}"]) from exc
-            refused = str(exc)  # a dry run shows what it would remove, and that a real run is refused
-            retention = dataclasses.replace(retention, results=keep)
-    report = prune(engine, retention, DatabaseClock(engine)(), dry_run=args.dry_run)
-    for line in report.lines():
-        print(line)
-    if refused:
-        print(f"without --dry-run this is refused: --keep-results {refused}")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -481,7 +447,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.command == "migrate":
             print(f"database {safe_url(settings.db_url)} is at the newest schema")
         elif args.command == "prune":
-            _prune(engine, settings, args)
+            prune_cli.run(engine, settings, args)
         elif args.command == "audit":
             assert keys is not None
             return _audit_verify(engine, keys)

@@ -26,7 +26,10 @@ The config file (every key optional)::
       max_connections: 4096  # at most this many open connections (less if the file limit is low)
     trusted_proxies: [10.0.0.5, 192.168.10.0/24]  # reverse proxies whose X-Forwarded-Proto/-For count
     retention:               # what is kept how long (collector/retention.py, docs/deploy.md)
-      results: 400d          # raw results (the default and the least: the annual record reads them)
+      results: 100d          # raw results (the default and the least: the quarterly record reads them)
+      rollups: 1095d         # day roll-ups (default; at least 400d: the annual record reads them)
+      ticket_events: 1095d   # history of tickets done before then (default; at least 400d, or never)
+      audit: 1095d           # the audit log (default; at least 180d per 网络安全法 §21, or never)
       records: never         # issued records are never deleted
 
 Every fault in the file is reported at once, each as ``FILE: key: expected ...``

@@ -15,7 +15,7 @@ A failing sweep is logged and retried at the next interval.
 
 :class:`RecordScheduler` issues the inspection records each site's policy
 schedules (see :mod:`collector.records.service`), once each across collectors;
-:class:`RetentionJob` prunes raw results once a day across collectors (:mod:`collector.retention`);
+:class:`RetentionJob` applies the retention settings once a day across collectors (:mod:`collector.retention`);
 :class:`RollupJob` rolls up the closed hours stored into (:mod:`collector.store.rollups`).
 """
 
@@ -30,6 +30,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 
 from collector import audit, retention
+from collector.keys import Keyring
 from collector.policy import Policies
 from collector.records.service import Records
 from collector.store import rollups
@@ -143,10 +144,11 @@ class RetentionJob(PeriodicJob):
     what = "retention prune"
 
     def __init__(self, engine: Engine, policy: retention.Retention, clock: Callable[[], datetime],
-                 interval: float = 3600) -> None:
+                 interval: float = 3600, keys: Keyring | None = None) -> None:
         super().__init__(interval, clock)
         self.engine = engine
         self.retention = policy
+        self.keys = keys  # sign the audit log's retention checkpoint
         self._started = time.monotonic()
 
     def step(self, now: datetime) -> None:
@@ -155,7 +157,7 @@ class RetentionJob(PeriodicJob):
         with writing(self.engine) as conn:
             if not retention.claim_day(conn, "prune", now.date(), now):
                 return
-        report = retention.prune(self.engine, self.retention, now, pause=0.05)
+        report = retention.prune(self.engine, self.retention, now, pause=0.05, keys=self.keys)
         log.info("retention: %s", "; ".join(report.lines()))
 
 

@@ -3,9 +3,11 @@
 Config (``retention:`` in the collector's YAML, docs/deploy.md)::
 
     retention:
-      results: 100d     # raw results and their hour roll-ups; the default, and the shortest accepted
-      rollups: 1095d    # the day roll-ups (collector/store/rollups.py); at least 400d
-      records: never    # issued records are never deleted automatically (the only value)
+      results: 100d         # raw results and their hour roll-ups; the default, and the shortest accepted
+      rollups: 1095d        # the day roll-ups (collector/store/rollups.py); at least 400d
+      ticket_events: 1095d  # history of tickets done before then (never: keep); at least 400d
+      audit: 1095d          # the audit log (never: keep); at least 180d (网络安全法 §21)
+      records: never        # issued records are never deleted automatically (the only value)
 
 :func:`prune` deletes raw results that started before ``now - results`` in
 bounded batches, each its own write transaction, so ingest gets the database
@@ -23,7 +25,11 @@ below :data:`MIN_RESULTS` (a quarter and its issue window); the annual record re
 roll-ups, so ``rollups`` is refused below :data:`MIN_ROLLUPS` (a year and its issue window).
 The prune removes hour roll-ups with the raw results and day roll-ups older than ``rollups``.
 
-Not built yet (issue 17): the retention of ticket events and the audit log.
+The same prune removes, each in batches of their own transactions
+(:mod:`collector.store.prune`): the history of tickets done before ``ticket_events``
+(never a live ticket's, never a ticket's own row), the relay provenance of results
+(``relay_batches``/``relay_results``) and the daily claims with the results' cutoff, and the
+audit log's entries older than ``audit`` after a signed checkpoint (:func:`collector.audit.prune_before`).
 """
 
 from __future__ import annotations
@@ -37,26 +43,56 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, func, select
 
 from checks._units import parse_duration
+from collector import audit
+from collector.keys import Keyring
 from collector.store import partitions, rollups
+from collector.store import prune as sql
 from collector.store.db import writing
 from collector.store.tables import maintenance_runs, result_rows
 
-__all__ = ["MIN_RESULTS", "MIN_ROLLUPS", "PruneReport", "Retention", "claim_day", "parse_retention", "prune",
-           "results_retention", "rollups_retention"]
+__all__ = ["MIN_AUDIT", "MIN_RESULTS", "MIN_ROLLUPS", "MIN_TICKET_EVENTS", "PruneReport", "Retention", "TablePrune",
+           "claim_day", "parse_retention", "prune", "results_retention", "rollups_retention"]
 
 #: the quarterly record (the longest read from raw results) is issued after its quarter ends
 MIN_RESULTS = timedelta(days=100)
 #: the annual record of a year is issued after the year ends and reads its day roll-ups
 MIN_ROLLUPS = timedelta(days=400)
 DEFAULT_ROLLUPS = timedelta(days=1095)
-BATCH = 5000
-KEYS = ("results", "rollups", "records")
+#: the records of a period (up to the year, issued after it ends) show its tickets from their history
+MIN_TICKET_EVENTS = timedelta(days=400)
+#: 网络安全法 §21: network logs are kept no less than six months
+MIN_AUDIT = timedelta(days=180)
+DEFAULT_HISTORY = timedelta(days=1095)  # ticket events and the audit log: three years
+#: rows per transaction: SQLite holds its one write lock for a batch (about 0.15 ms a row at 10 M rows,
+#: index upkeep), PostgreSQL only deletes the month the cutoff falls in (bench/prune_large.py)
+BATCH = {"sqlite": 1000, "postgresql": 5000}
+KEYS = ("results", "rollups", "ticket_events", "audit", "records")
+_WHY = {"ticket_events": "the records of a period, up to the annual record issued after its year ends, show "
+                         "its tickets from their history",
+        "audit": "网络安全法 §21 asks for network logs to be kept no less than six months"}
+_SPANS = ("results", "rollups", "ticket_events", "audit")
 
 
 @dataclass(frozen=True, slots=True)
 class Retention:
     results: timedelta = MIN_RESULTS  # raw results (and hour roll-ups) older than this are pruned
     rollups: timedelta = DEFAULT_ROLLUPS  # day roll-ups older than this are pruned
+    ticket_events: timedelta | None = DEFAULT_HISTORY  # None: never pruned
+    audit: timedelta | None = DEFAULT_HISTORY  # None: never pruned
+
+    def as_json(self) -> dict[str, float | None]:
+        """For the worker processes' settings (collector/cli.py); :meth:`from_json` reads it back."""
+        spans: dict[str, timedelta | None] = {k: getattr(self, k) for k in _SPANS}
+        return {k: None if v is None else v.total_seconds() for k, v in spans.items()}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, float | None]) -> Retention:
+        def span(key: str) -> timedelta | None:
+            value = data.get(key)
+            return None if value is None else timedelta(seconds=value)
+
+        return cls(results=span("results") or MIN_RESULTS, rollups=span("rollups") or DEFAULT_ROLLUPS,
+                   ticket_events=span("ticket_events"), audit=span("audit"))
 
 
 def parse_retention(raw: Any, where: str, problems: list[str]) -> Retention:
@@ -67,7 +103,7 @@ def parse_retention(raw: Any, where: str, problems: list[str]) -> Retention:
     for key in raw:
         if key not in KEYS:
             problems.append(f"{where}: retention.{key}: unknown key (expected {', '.join(KEYS)}; "
-                            "ticket events and the audit log are kept for ever in this version)")
+                            "see docs/deploy.md)")
     if "records" in raw and raw["records"] != "never":
         problems.append(f"{where}: retention.records: expected never (issued records are never deleted)")
     out = Retention()
@@ -77,7 +113,28 @@ def parse_retention(raw: Any, where: str, problems: list[str]) -> Retention:
                 out = replace(out, **{key: parse(raw[key])})
             except ValueError as exc:
                 problems.append(f"{where}: retention.{key}: {exc}")
+    try:
+        if "ticket_events" in raw:
+            out = replace(out, ticket_events=history_retention("ticket_events", raw["ticket_events"],
+                                                               MIN_TICKET_EVENTS))
+    except ValueError as exc:
+        problems.append(f"{where}: retention.ticket_events: {exc}")
+    try:
+        if "audit" in raw:
+            out = replace(out, audit=history_retention("audit", raw["audit"], MIN_AUDIT))
+    except ValueError as exc:
+        problems.append(f"{where}: retention.audit: {exc}")
     return out
+
+
+def history_retention(key: str, value: Any, least: timedelta) -> timedelta | None:
+    """``ticket_events`` or ``audit``: a duration of at least ``least``, or ``never`` (None)."""
+    if value == "never":
+        return None
+    keep = timedelta(seconds=parse_duration(value))
+    if keep < least:
+        raise ValueError(f"{value} is shorter than {least.days}d: {_WHY[key]} (never keeps them for ever)")
+    return keep
 
 
 def results_retention(value: Any) -> timedelta:
@@ -100,6 +157,16 @@ def _at_least(value: Any, least: timedelta, why: str) -> timedelta:
 
 
 @dataclass(frozen=True, slots=True)
+class TablePrune:
+    """What the prune removed (or would) from one table beside the raw results and roll-ups."""
+
+    table: str  # ticket_events, relay (provenance), maintenance_runs, audit_log
+    cutoff: datetime
+    removed: int
+    batches: int
+
+
+@dataclass(frozen=True, slots=True)
 class PruneReport:
     cutoff: datetime
     results: int  # raw results removed (or that would be, with dry_run)
@@ -109,6 +176,8 @@ class PruneReport:
     partitions: tuple[str, ...] = ()  # PostgreSQL monthly partitions dropped whole (or that would be)
     rollups: tuple[int, int] = (0, 0)  # hour and day roll-ups removed (or that would be)
     held_back: bool = False  # the cutoff waits for hours not rolled up yet
+    tables: tuple[TablePrune, ...] = ()
+    kept: tuple[str, ...] = ("issued records",)  # what this retention never prunes
 
     def lines(self) -> list[str]:
         verb = "would remove" if self.dry_run else "removed"
@@ -123,14 +192,25 @@ class PruneReport:
             out.append("raw results of hours not rolled up yet are kept until the roll-up job has done them")
         out.append(f"roll-ups: {verb} {self.rollups[0]} hour row(s) (with the raw results), "
                    f"{self.rollups[1]} day row(s) (older than retention.rollups)")
-        out.append("issued records, ticket events and the audit log: kept")
+        for t in self.tables:
+            out.append(f"{_TABLE_NAMES[t.table]} before {t.cutoff.isoformat(timespec='seconds')}: {verb} {t.removed}"
+                       + ("" if self.dry_run else f" in {t.batches} batch(es)"))
+        out.append(f"{', '.join(self.kept)}: kept")
         return out
 
 
+_TABLE_NAMES = {"ticket_events": "history events of tickets done",
+                "relay": "relay provenance rows (relay_results, relay_batches)",
+                "maintenance_runs": "daily maintenance claims",
+                "audit_log": "audit log entries (after a signed audit.prune checkpoint)"}
+
+
 def prune(engine: Engine, retention: Retention, now: datetime, *, dry_run: bool = False,
-          batch: int = BATCH, pause: float = 0.0) -> PruneReport:
-    """Remove raw results older than ``retention.results``, never before they are rolled up (see the module doc)."""
+          batch: int | None = None, pause: float = 0.0, keys: Keyring | None = None) -> PruneReport:
+    """Remove raw results older than ``retention.results``, never before they are rolled up, then the other
+    tables' (see the module doc).  ``keys`` sign the audit log's checkpoint; without them it is not pruned."""
     cutoff = now - retention.results
+    batch = batch or BATCH[engine.dialect.name]
     with engine.connect() as conn:
         dirty = rollups.oldest_dirty(conn)
     held_back = dirty is not None and dirty < cutoff
@@ -138,34 +218,65 @@ def prune(engine: Engine, retention: Retention, now: datetime, *, dry_run: bool 
     pruned = rollups.prune(engine, hours_before=cutoff, days_before=now - retention.rollups, dry_run=dry_run)
     old = result_rows.c.started_at < cutoff
     dropped: list[str] = []
-    removed = 0
+    removed = batches = last = 0
     if engine.dialect.name == "postgresql":  # whole months first: a DROP, not a DELETE
         with writing(engine) as conn:
             dropped, removed = partitions.drop_before(conn, cutoff, dry_run)
     if dry_run:
         with engine.connect() as conn:
-            n = int(conn.execute(select(func.count()).select_from(result_rows).where(old)).scalar_one())
-        return PruneReport(cutoff=cutoff, results=n, batches=0, dry_run=True, freed_pages=None,
-                           partitions=tuple(dropped), rollups=pruned, held_back=held_back)
-    batches = 0
-    while True:
+            removed = int(conn.execute(select(func.count()).select_from(result_rows).where(old)).scalar_one())
+    while not dry_run:  # after the last id removed: PostgreSQL's index still holds the dead rows until vacuumed
         with writing(engine) as conn:
-            ids = list(conn.execute(select(result_rows.c.id).where(old).order_by(result_rows.c.id)
-                                    .limit(batch)).scalars())
-            if ids:
-                conn.execute(delete(result_rows).where(result_rows.c.id.in_(ids)))
+            ids = list(conn.execute(select(result_rows.c.id).where(old, result_rows.c.id > last)
+                                    .order_by(result_rows.c.id).limit(batch)).scalars())
+            if ids:  # ``old`` again: PostgreSQL looks in the partitions before the cutoff only
+                conn.execute(delete(result_rows).where(result_rows.c.id.in_(ids), old))
         if not ids:
             break
-        removed += len(ids)
+        removed, last = removed + len(ids), ids[-1]
         batches += 1
         if pause:
             time.sleep(pause)  # ingest's turn
-    freed = _vacuum_sqlite(engine) if engine.dialect.name == "sqlite" else None
-    return PruneReport(cutoff=cutoff, results=removed, batches=batches, dry_run=False, freed_pages=freed,
-                       partitions=tuple(dropped), rollups=pruned, held_back=held_back)
+    tables = _prune_tables(engine, retention, now, cutoff, dry_run=dry_run, batch=batch, pause=pause, keys=keys)
+    freed = _vacuum_sqlite(engine) if engine.dialect.name == "sqlite" and not dry_run else None
+    kept = ("issued records",) + (("ticket events",) if retention.ticket_events is None else ()) \
+        + (("the audit log",) if retention.audit is None or (keys is None and not dry_run) else ())
+    return PruneReport(cutoff=cutoff, results=removed, batches=batches, dry_run=dry_run, freed_pages=freed,
+                       partitions=tuple(dropped), rollups=pruned, held_back=held_back, tables=tables, kept=kept)
 
 
-def _vacuum_sqlite(engine: Engine, step: int = 2000) -> int:
+def _prune_tables(engine: Engine, retention: Retention, now: datetime, results_cutoff: datetime, *, dry_run: bool,
+                  batch: int, pause: float, keys: Keyring | None) -> tuple[TablePrune, ...]:
+    """The tables beside the raw results, each in batches of its own transactions."""
+    plan: list[tuple[str, datetime, Any, Any]] = []
+    if retention.ticket_events is not None:
+        plan.append(("ticket_events", now - retention.ticket_events, sql.count_ticket_events,
+                     sql.ticket_events_batch))
+    plan.append(("relay", results_cutoff, sql.count_relay, sql.relay_batch))
+    plan.append(("maintenance_runs", now - retention.results, sql.count_runs, sql.runs_batch))
+    out = []
+    for table, cutoff, count, one_batch in plan:
+        n = done = 0
+        if dry_run:
+            with engine.connect() as conn:
+                n = count(conn, cutoff)
+        while not dry_run:
+            with writing(engine) as conn:
+                step = one_batch(conn, cutoff, batch)
+            if not step:
+                break
+            n, done = n + step, done + 1
+            if pause:
+                time.sleep(pause)
+        out.append(TablePrune(table, cutoff, n, done))
+    if retention.audit is not None and (keys is not None or dry_run):
+        cutoff = now - retention.audit
+        cut = audit.prune_before(engine, keys, cutoff, dry_run=dry_run, batch=batch, pause=pause)
+        out.append(TablePrune("audit_log", cutoff, cut.removed, cut.batches))
+    return tuple(out)
+
+
+def _vacuum_sqlite(engine: Engine, step: int = 1000) -> int:
     """Hand free pages back in steps of ``step`` pages (each a short write); 0 without incremental auto-vacuum."""
     with engine.connect() as conn:
         if conn.exec_driver_sql("PRAGMA auto_vacuum").scalar() != 2:
@@ -173,12 +284,14 @@ def _vacuum_sqlite(engine: Engine, step: int = 2000) -> int:
         before = int(conn.exec_driver_sql("PRAGMA page_count").scalar() or 0)
     while True:
         with writing(engine) as conn:
-            if not int(conn.exec_driver_sql("PRAGMA freelist_count").scalar() or 0):
+            free = int(conn.exec_driver_sql("PRAGMA freelist_count").scalar() or 0)
+            if not free:
                 after = int(conn.exec_driver_sql("PRAGMA page_count").scalar() or 0)
                 return max(0, before - after)
             cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]  # the DBAPI connection is open here
-            try:  # stepped to the end: each step frees one page
-                cursor.execute(f"PRAGMA incremental_vacuum({step})").fetchall()
+            try:  # the sqlite3 module steps the pragma once: one page per execute (about 50 µs each)
+                for _ in range(min(step, free)):
+                    cursor.execute("PRAGMA incremental_vacuum(1)")
             finally:
                 cursor.close()
 

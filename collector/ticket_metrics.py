@@ -20,7 +20,8 @@ Live tickets (gauges, by *current* severity, 1 most severe):
 
 History (counters and histograms, by the severity the ticket *opened* at —
 an escalation does not move a past observation to another series).  They only
-ever grow, because tickets and their events are never deleted, so
+ever grow, because tickets and their ``resolve`` events are never deleted (the retention
+prune removes the other events of tickets done long ago, collector/store/prune.py), so
 ``increase(...[1d])`` is "per day".  Every series of a (site, severity) that
 has ever had a ticket is exported, at 0 until something happens, so the
 first event is counted by ``increase()`` too:

@@ -6,7 +6,8 @@ advisory lock on PostgreSQL; on SQLite the write transaction, ``BEGIN
 IMMEDIATE``, already holds the database's one write lock), then
 :func:`head` reads the newest entry and :func:`insert_entry` adds the next.
 The unique ``seq`` turns any append that slipped past the lock into an error
-instead of a fork.  Nothing here updates or deletes an entry.
+instead of a fork.  Nothing here updates or deletes an entry; the retention prune removes the
+oldest ones (collector/store/prune.py) after a signed checkpoint (collector/audit.py).
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, or_, select, text
+import orjson
+from sqlalchemy import Connection, func, insert, or_, select, text
 
 from collector.store.tables import audit_log
 
-__all__ = ["AuditFilter", "find_entries", "for_target", "head", "insert_entry", "lock_head", "newest_key_id", "walk"]
+__all__ = ["AuditFilter", "checkpoint_before", "find_entries", "for_target", "hash_of", "head", "insert_entry",
+           "lock_head", "lowest_seq", "newest_before", "newest_key_id", "walk"]
 
 _LOCK_NS, _LOCK_KEY = 0x57524454, 0x41554454  # "WRDT", "AUDT": one lock for the whole chain
 
@@ -37,6 +40,29 @@ def head(conn: Connection) -> tuple[int, str] | None:
     """(seq, hash) of the newest entry, or None for an empty log."""
     row = conn.execute(select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)).first()
     return (int(row.seq), str(row.hash)) if row is not None else None
+
+
+def newest_before(conn: Connection, cutoff: datetime) -> tuple[int, str] | None:
+    """(seq, hash) of the newest entry written before ``cutoff``, or None."""
+    row = conn.execute(select(audit_log.c.seq, audit_log.c.hash).where(audit_log.c.at < cutoff)
+                       .order_by(audit_log.c.seq.desc()).limit(1)).first()
+    return (int(row.seq), str(row.hash)) if row is not None else None
+
+
+def lowest_seq(conn: Connection) -> int:
+    return int(conn.execute(select(func.min(audit_log.c.seq))).scalar() or 0)
+
+
+def hash_of(conn: Connection, seq: int) -> str | None:
+    value = conn.execute(select(audit_log.c.hash).where(audit_log.c.seq == seq)).scalar()
+    return None if value is None else str(value)
+
+
+def checkpoint_before(conn: Connection, action: str) -> int:
+    """The ``before_seq`` of the newest retention checkpoint (``action`` entries), 0 without one."""
+    detail = conn.execute(select(audit_log.c.detail).where(audit_log.c.action == action)
+                          .order_by(audit_log.c.seq.desc()).limit(1)).scalar()
+    return int(orjson.loads(detail)["before_seq"]) if detail else 0
 
 
 def newest_key_id(conn: Connection) -> str | None:

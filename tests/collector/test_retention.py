@@ -97,7 +97,7 @@ def test_retention_shorter_than_the_scheduled_records_need_is_refused_with_the_r
     assert "retention.results: 50d is shorter than 100d: the quarterly record" in text
     assert "retention.rollups: 300d is shorter than 400d: the annual record" in text
     assert "retention.records: expected never" in text
-    assert "retention.audit: unknown key" in text
+    assert "retention.audit: 7d is shorter than 180d" in text
     settings = load_settings(_config(tmp_path, "retention:\n  results: 500d\n  records: never\n"))
     assert settings.retention.results == timedelta(days=500)
     assert load_settings(_config(tmp_path, "db: sqlite:///x.db\n")).retention.results == MIN_RESULTS

@@ -1,0 +1,59 @@
+"""``wardround-collector prune``: apply the retention settings now (collector/retention.py) and print what went."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from datetime import timedelta
+
+from sqlalchemy import Engine
+
+from checks._units import parse_duration
+from collector.config import ConfigError, Settings
+from collector.keys import KeyFileError, load_keyring
+from collector.retention import prune, results_retention
+from collector.store.db import DatabaseClock
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+    prune = sub.add_parser("prune", parents=[common], help="apply the retention settings now and print what went",
+                           description="Remove, in batches, raw results (with their hour roll-ups and relay "
+                                       "provenance) older than retention.results (default 100d), never before they "
+                                       "are rolled up; day roll-ups older than retention.rollups, the history of "
+                                       "tickets done before retention.ticket_events and audit log entries older "
+                                       "than retention.audit (each default 1095d); issued records and live "
+                                       "tickets' history are never removed (docs/deploy.md).")
+    prune.add_argument("--dry-run", action="store_true", help="count what would be removed; remove nothing")
+    prune.add_argument("--keep-results", metavar="DURATION",
+                       help="keep raw results this long instead of retention.results (at least 100d)")
+
+
+def run(engine: Engine, settings: Settings, args: argparse.Namespace) -> None:
+    retention = settings.retention
+    refused = None
+    if args.keep_results is not None:
+        try:
+            keep = timedelta(seconds=parse_duration(args.keep_results))
+        except ValueError as exc:
+            raise ConfigError([f"--keep-results: {exc}"]) from exc
+        try:
+            retention = dataclasses.replace(retention, results=results_retention(args.keep_results))
+        except ValueError as exc:
+            if not args.dry_run:
+                raise ConfigError([f"--keep-results: {exc}"]) from exc
+            refused = str(exc)  # a dry run shows what it would remove, and that a real run is refused
+            retention = dataclasses.replace(retention, results=keep)
+    keys = None
+    if retention.audit is not None and not args.dry_run:  # the audit log's checkpoint is signed (never a new key)
+        try:
+            keys = load_keyring(settings.key_file)
+        except KeyFileError as exc:
+            raise KeyFileError(f"{exc} (prune signs the audit log's retention checkpoint with it; "
+                               "retention.audit: never keeps the audit log and needs no key)") from exc
+    report = prune(engine, retention, DatabaseClock(engine)(), dry_run=args.dry_run, keys=keys)
+    for line in report.lines():
+        print(line)
+    if refused:
+        print(f"without --dry-run this is refused: --keep-results {refused}")
