@@ -2,8 +2,8 @@
 
 Fills ``result_rows`` with ``--total`` compact results of 3,000 items (100 hosts x 30 items) spread
 evenly over ``--days`` days before 2026-12-05 (bulk SQL: a recursive CTE on SQLite,
-``generate_series`` on PostgreSQL, monthly partitions made first), so the default retention
-(400 days of raw results) removes about ``(days - 400) / days`` of them.  Then runs
+``generate_series`` on PostgreSQL, monthly partitions made first), so keeping ``--keep`` (400)
+days of raw results removes about ``(days - keep) / days`` of them.  Then runs
 :func:`collector.retention.prune` as the daily job does (5,000-row batches, no pause: the worst
 case for the batches) and times every write transaction it commits: the row batches, on PostgreSQL
 the partition drops, on SQLite the incremental-vacuum steps.  Prints the table's size before and
@@ -140,7 +140,8 @@ def run(db: str, tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
         retention._vacuum_sqlite = timed_vacuum
         try:
             t0 = time.perf_counter()
-            rep = retention.prune(engine, retention.Retention(), NOW, batch=args.batch)
+            keep = retention.Retention(results=timedelta(days=args.keep))
+            rep = retention.prune(engine, keep, NOW, batch=args.batch)
             total_s = time.perf_counter() - t0
         finally:
             retention.writing, retention._vacuum_sqlite = real, real_vacuum
@@ -161,6 +162,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--total", type=int, default=10_000_000)
     ap.add_argument("--days", type=int, default=500)
+    ap.add_argument("--keep", type=int, default=400, help="days of raw results kept (the figures: 400)")
     ap.add_argument("--batch", type=int, help="rows per transaction (default: the prune's own, per database)")
     ap.add_argument("--db", nargs="+", default=["sqlite", "postgresql"])
     ap.add_argument("--out", default=str(h.RESULTS_DIR / "prune_large.json"))
