@@ -90,8 +90,8 @@ def host_results(conn: Connection, site: str, host: str, since: datetime) -> lis
 
 
 def item_results(conn: Connection, site: str, host: str, check: str, item: str, limit: int) -> list[Any]:
-    """One item's newest ``limit`` results, newest first (status, summary, started_at, metrics)."""
-    q = (select(results.c.status, results.c.summary, results.c.started_at, results.c.metrics)
+    """One item's newest ``limit`` results, newest first (status, summary, started_at, metrics, messages)."""
+    q = (select(results.c.status, results.c.summary, results.c.started_at, results.c.metrics, results.c.messages)
          .where(results.c.site == site, results.c.host == host, results.c.check == check, results.c.item == item)
          .order_by(results.c.started_at.desc(), results.c.id.desc()).limit(limit))
     return list(conn.execute(q))

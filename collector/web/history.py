@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 
 from checks._units import format_value
 from checks.result import Status
+from collector.messages import texts
 from collector.store import today as store
 from collector.store.db import reading
 from collector.web.data import first_value
@@ -112,6 +113,7 @@ def recent_results(engine: Engine, site: str, host: str, check: str, item: str, 
     out = []
     for r in rows:
         metric = first_value(r.metrics)
-        out.append({"status": int(r.status), "status_name": Status(r.status).name, "summary": r.summary,
+        summary, _ = texts(r.summary, "", r.messages, lang)
+        out.append({"status": int(r.status), "status_name": Status(r.status).name, "summary": summary,
                     "at": r.started_at, "value": format_value(metric["value"], metric["unit"], lang) if metric else ""})
     return out

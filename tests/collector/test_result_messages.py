@@ -62,3 +62,17 @@ def test_ingest_stores_the_message_members_as_sent_and_they_read_back_as_the_res
     stored = wire_messages_json(wire)
     assert read_messages(stored) == read_messages(messages_json(result)) == (result.message, None)
     assert wire_messages_json({k: v for k, v in wire.items() if k != "message"}) is None
+
+
+def test_the_ticket_page_lists_the_items_recent_results_in_the_readers_language(client, agent_headers, engine):
+    from collector.auth import create_user
+    assert client.post("/api/v1/results", json={"results": [_keyed(), _keyed()]},
+                       headers=agent_headers).status_code == 200
+    token = create_user(engine, name="erin", role="engineer")
+    [ticket] = [t for t in client.get("/api/v1/tickets", headers={"Authorization": f"Bearer {token}"}).json()["tickets"]
+                if t["item"] == "/data"]
+    client.post("/login", data={"token": token, "next": ""})
+    zh = client.get(f"/tickets/{ticket['id']}?lang=zh_CN").text
+    assert zh.count("/data 已用 95.0 %，总 16 GiB，剩余 1 GiB") >= 2 and "% used" not in zh
+    en = client.get(f"/tickets/{ticket['id']}?lang=en").text
+    assert en.count("/data 95.0 % used, 1 GiB free of 16 GiB") >= 2 and "已用" not in en
