@@ -175,7 +175,7 @@ def _config_text(req: EnrolRequest, answer: dict[str, Any], token_path: Path) ->
         f"host: {json.dumps(req.host)}",
         "collector:",
         *[f"  {k}: {json.dumps(v)}" for k, v in collector.items()],
-        f"spool: {json.dumps(req.spool or default_spool_path())}",
+        f"spool: {json.dumps(str(Path(req.spool).resolve()) if req.spool else default_spool_path())}",
     ]
     return "\n".join(lines) + "\n"
 
