@@ -226,8 +226,9 @@ def _safe_next(value: str | None) -> str:
 # -- login ----------------------------------------------------------------------------------
 
 @router.get("/", response_class=HTMLResponse)
-def home() -> Response:
-    return RedirectResponse("/today", status_code=303)
+def home(request: Request) -> Response:
+    lang = request.query_params.get("lang")  # "/?lang=zh_CN" asks for Today in that language
+    return RedirectResponse(f"/today?lang={quote(lang, safe='')}" if lang else "/today", status_code=303)
 
 
 @router.get("/static/style.css")

@@ -204,3 +204,11 @@ def test_a_retired_host_leaves_today_with_its_backups(client, engine, agent_toke
     retire(engine, site=SITE, host=HOST, actor="test")
     [day] = today(engine, default_policies())  # its live ticket is still to be handled ...
     assert len(day.tickets) == 1 and day.backups == [] and sum(day.counts.values()) == 0  # ... the rest left
+
+
+def test_the_home_address_keeps_the_language_asked_for_on_its_way_to_today(client, people):
+    _login(client, people["erin"])
+    client.get("/today?lang=en")  # the cookie now says English
+    r = client.get("/?lang=zh_CN", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/today?lang=zh_CN"
+    assert '<html lang="zh' in client.get("/?lang=zh_CN").text
