@@ -148,7 +148,9 @@ def enrol(req: EnrolRequest) -> dict[str, Any]:
     except HttpError as exc:
         raise EnrolFailed(str(exc)) from None
     if got.status != 200 or not isinstance(answer, dict) or not isinstance(answer.get("token"), str):
-        raise EnrolFailed(f"the collector refused the enrolment (HTTP {got.status}): {reason(answer)}")
+        hint = (": check --url, the collector's address without a path (https://collector.example:8480)"
+                if got.status == 404 else "")
+        raise EnrolFailed(f"the collector refused the enrolment (HTTP {got.status}): {reason(answer)}{hint}")
     token = answer["token"]
     token_path = req.config.parent / TOKEN_NAME
     write_secret_file(token_path, token + "\n")

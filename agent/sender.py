@@ -40,6 +40,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from agent import __version__
 from agent.http import Http, HttpError, reason
@@ -245,6 +246,9 @@ class Sender:
                    f"(HTTP 403): {reason(answer)}")
         elif 300 <= status < 400:
             msg = f"the collector URL answered a redirect (HTTP {status}): fix collector.url"
+        elif status == 404:  # a path in collector.url, or another server on that port
+            msg = (f"the collector answered HTTP 404 for {urlsplit(self.url).path} ({reason(answer)}): check "
+                   "collector.url, the collector's address without a path (https://collector.example:8480)")
         else:
             msg = f"the collector answered HTTP {status}: {reason(answer)}"
         log.error("push: %s", msg)

@@ -7,6 +7,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
+
 from agent.config import load_config
 from agent.enrol import EnrolRequest, enrol
 
@@ -37,3 +39,23 @@ def test_a_relative_spool_path_is_taken_from_where_enrol_ran_not_from_the_config
         server.shutdown()
         server.server_close()
     assert load_config(tmp_path / "agent" / "agent.yaml").spool == str(tmp_path / "agent" / "spool.db")
+
+
+class _NotHere(_Enrols):
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        self.send_error(404)
+
+
+def test_a_url_with_a_path_the_collector_lacks_is_refused_with_a_hint_to_check_it(tmp_path):
+    from agent.enrol import EnrolFailed
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _NotHere)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(EnrolFailed, match=r"HTTP 404.*check --url"):
+            enrol(EnrolRequest(url=f"http://127.0.0.1:{server.server_address[1]}/wardround", key="wre_x",
+                               config=tmp_path / "agent.yaml", host="his-db-01"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not (tmp_path / "agent.yaml").exists()

@@ -120,6 +120,14 @@ def test_the_cause_is_logged_without_the_token_when_the_collector_refuses_it(
     assert "wrong host" in out.error  # the collector's own reason, e.g. the --also-host it needs
 
 
+def test_a_404_says_the_collector_url_is_wrong_and_keeps_the_results(spool: Spool, collector: FakeCollector) -> None:
+    spool.put([make_result("/")])
+    collector.respond = lambda s: (404, {"detail": "Not Found"})  # e.g. collector.url with a path the collector lacks
+    out = sender_for(spool, collector.url + "/wardround").push()
+    assert not out.ok and "HTTP 404" in out.error and "check collector.url" in out.error
+    assert "/wardround/api/v1/results" in out.error and spool.backlog() == 1
+
+
 def test_everything_stays_spooled_when_the_collector_is_unreachable(spool: Spool) -> None:
     spool.put([make_result("/")])
     out = sender_for(spool, f"http://127.0.0.1:{free_port()}").push()
