@@ -211,9 +211,12 @@ class Http:
                 if watchdog.expired or isinstance(exc, TimeoutError):
                     raise HttpError(f"no complete answer from the collector at {url} within "
                                     f"{timeout:.3g} s") from None
+                # a TLS port closes or resets a plain request without an HTTP answer
+                hint = ("; if the collector serves HTTPS, collector.url must start with https://"
+                        if url.startswith("http://") and isinstance(exc, BrokenAnswer | ConnectionResetError) else "")
                 if isinstance(exc, BrokenAnswer):
-                    raise HttpError(f"broken answer from the collector: {exc}") from None
-                raise HttpError(f"cannot reach the collector at {url}{self._via()}: {os_reason(exc)}") from None
+                    raise HttpError(f"broken answer from the collector: {exc}{hint}") from None
+                raise HttpError(f"cannot reach the collector at {url}{self._via()}: {os_reason(exc)}{hint}") from None
         if watchdog.expired:  # the answer was cut short at the deadline
             raise HttpError(f"no complete answer from the collector at {url} within {timeout:.3g} s")
         if len(raw) > MAX_ANSWER_BYTES:

@@ -204,3 +204,16 @@ def test_a_secret_file_is_replaced_whole_with_mode_0600_and_no_temporary_file_is
     with pytest.raises(FileNotFoundError):
         write_secret_file(tmp_path / "missing-dir" / "x", "y")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["agent.token"]
+
+
+def test_plain_http_to_a_tls_collector_says_the_url_may_need_https(tmp_path: Path, no_env_proxy: None) -> None:
+    cert, key = _self_signed(tmp_path, "collector")
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    fake = FakeCollector().start(tls=tls)
+    try:
+        http = Http(fake.url.replace("https://", "http://"), "tok")
+        with pytest.raises(HttpError, match=r"collector\.url must start with https://"):
+            http.exchange("POST", http.url("/api/v1/results"), timeout=5, data=b"{}")
+    finally:
+        fake.stop()
