@@ -199,6 +199,7 @@ class Http:
         sent = {"Accept": "application/json", "User-Agent": f"wardround-agent/{self.version}",
                 "Authorization": f"Bearer {token or self.token}", **(headers or {})}
         sent_at = time.time()
+        path = None
         with watchdog:
             try:
                 # the proxy's credentials go only to the proxy: in the CONNECT request for https
@@ -216,7 +217,8 @@ class Http:
                         if url.startswith("http://") and isinstance(exc, BrokenAnswer | ConnectionResetError) else "")
                 if isinstance(exc, BrokenAnswer):
                     raise HttpError(f"broken answer from the collector: {exc}{hint}") from None
-                raise HttpError(f"cannot reach the collector at {url}{self._via()}: {os_reason(exc)}{hint}") from None
+                why = os_reason(exc, proxy_credentials=bool(path and path.proxy_auth))
+                raise HttpError(f"cannot reach the collector at {url}{self._via()}: {why}{hint}") from None
         if watchdog.expired:  # the answer was cut short at the deadline
             raise HttpError(f"no complete answer from the collector at {url} within {timeout:.3g} s")
         if len(raw) > MAX_ANSWER_BYTES:
@@ -282,7 +284,8 @@ def reason(answer: Any) -> str:
     return " ".join(text.split())[:MAX_REASON_CHARS]
 
 
-def os_reason(exc: BaseException) -> str:
+def os_reason(exc: BaseException, proxy_credentials: bool = True) -> str:
+    """Why a request failed, in a line; ``proxy_credentials``: whether the proxy was sent any."""
     cause = getattr(exc, "reason", None)  # urllib's URLError wraps the error; an SSLError's is a string
     why = cause if isinstance(cause, BaseException) else exc
     ssl = sys.modules.get("ssl")  # imported when a TLS connection was attempted
@@ -292,6 +295,8 @@ def os_reason(exc: BaseException) -> str:
         return "timed out"
     if isinstance(why, OSError) and "Tunnel connection failed" in str(why):
         text = " ".join(str(why).split())[:200]
+        if (" 407 " in f"{text} " or " 401 " in f"{text} ") and not proxy_credentials:
+            return f"the proxy asks for credentials ({text}): set collector.proxy_credentials_file"
         if " 407 " in f"{text} " or " 401 " in f"{text} ":
             return f"the proxy refused this agent's credentials ({text}): check collector.proxy_credentials_file"
         return f"the proxy refused the tunnel ({text})"

@@ -137,6 +137,17 @@ def test_a_refused_connect_tunnel_names_the_proxy_and_sends_no_token(no_env_prox
     assert b"Proxy-Authorization: Basic YWdlbnQ6cHc=" in connect and b"tok" not in connect
 
 
+def test_a_proxy_that_wants_credentials_when_none_are_configured_says_to_set_them(no_env_proxy: None) -> None:
+    proxy = Canned(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
+    try:
+        http = Http("https://collector.invalid:8480", "tok", proxy=f"http://127.0.0.1:{proxy.port}")
+        with pytest.raises(HttpError, match=r"the proxy asks for credentials .*set collector\.proxy_credentials_file"):
+            http.exchange("POST", http.url("/api/v1/results"), timeout=5, data=b"{}")
+    finally:
+        proxy.close()
+    assert b"Proxy-Authorization" not in proxy.received[0]
+
+
 def test_environment_proxies_follow_urllibs_rules() -> None:
     env = {"HTTP_PROXY": "http://upper:1", "http_proxy": "http://lower:2", "HTTPS_PROXY": "http://s:3",
            "no_proxy": "example.org, .lan,10.0.0.1", "ftp_proxy": ""}
