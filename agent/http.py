@@ -290,6 +290,9 @@ def os_reason(exc: BaseException, proxy_credentials: bool = True) -> str:
     why = cause if isinstance(cause, BaseException) else exc
     ssl = sys.modules.get("ssl")  # imported when a TLS connection was attempted
     if ssl is not None and isinstance(why, ssl.SSLCertVerificationError):
+        if why.verify_code in (62, 64):  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
+            return (f"TLS certificate verification failed ({why.verify_message}); the host name in "
+                    "collector.url must be one the collector's certificate names")
         return f"TLS certificate verification failed ({why.verify_message}); check collector.ca_file"
     if isinstance(why, TimeoutError):
         return "timed out"

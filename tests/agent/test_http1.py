@@ -228,3 +228,19 @@ def test_plain_http_to_a_tls_collector_says_the_url_may_need_https(tmp_path: Pat
             http.exchange("POST", http.url("/api/v1/results"), timeout=5, data=b"{}")
     finally:
         fake.stop()
+
+
+def test_a_certificate_for_another_name_points_at_the_url_not_the_ca_file(tmp_path: Path, no_env_proxy: None) -> None:
+    cert, key = _self_signed(tmp_path, "collector")  # valid for IP 127.0.0.1 only
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    fake = FakeCollector().start(tls=tls)
+    try:
+        http = Http(fake.url.replace("127.0.0.1", "localhost"), "tok", ca_file=str(cert))
+        with pytest.raises(HttpError) as caught:
+            http.exchange("POST", http.url("/api/v1/results"), timeout=5, data=b"{}")
+    finally:
+        fake.stop()
+    said = str(caught.value)
+    assert "TLS certificate verification failed" in said and "ca_file" not in said
+    assert "the host name in collector.url must be one the collector's certificate names" in said
