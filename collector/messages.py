@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 
@@ -141,6 +143,12 @@ def grace_words(term: Any) -> dict[str, str]:
     """The arguments ``grace_zh``/``grace_en`` of a ticket text naming the agent-silent grace (a policy
     term): as written (en, ``1h30m``) and in words (zh, ``1小时30分钟``)."""
     return {"grace_zh": say_term(term.text, "zh_CN", business=False), "grace_en": term.text}
+
+
+def local_minute(when: datetime, zone: ZoneInfo) -> str:
+    """A moment in a ticket text as people read it in either language: ``2026-12-05 22:58 (Asia/Shanghai)``,
+    the site's local time (its calendar's zone) to the minute; naive times are UTC."""
+    return f"{when.replace(tzinfo=when.tzinfo or UTC).astimezone(zone):%Y-%m-%d %H:%M} ({zone.key})"
 
 
 def in_language(text: object, lang: str) -> str:

@@ -29,7 +29,7 @@ from checks.result import format_time, is_name
 from collector import audit
 from collector.auth import RELAY_PREFIX, Agent, AuthConflict, AuthError, hash_token, new_token
 from collector.keys import Keyring, default_keyring
-from collector.messages import grace_words, tsay
+from collector.messages import grace_words, local_minute, tsay
 from collector.store import relays as relay_store
 from collector.store import tickets as ticket_store
 from collector.store.db import reading, writing
@@ -174,8 +174,8 @@ def sweep_silent(tickets: Tickets, now: datetime) -> set[tuple[str, str]]:
         hidden.update((r.site, h) for h in behind)
         if r.silent_since is not None and r.silent_since >= r.last_contact:
             continue  # this silence has its ticket already
-        summary = tsay("tickets.summary.relay_silent", relay=r.name, site=r.site, since=format_time(r.last_contact),
-                       n=len(behind), **grace_words(policy.silent_grace))
+        summary = tsay("tickets.summary.relay_silent", relay=r.name, site=r.site, n=len(behind),
+                       since=local_minute(r.last_contact, policy.calendar.zone), **grace_words(policy.silent_grace))
         tickets.open_manual(actor="system", site=r.site, host=r.name, severity=policy.silent_level, summary=summary,
                             reported_via="monitoring", check=RELAY_CHECK, item=SILENT_ITEM)
         with writing(tickets.engine) as conn:

@@ -8,8 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from checks.result import format_time
-from collector.messages import grace_words, tsay
+from collector.messages import grace_words, local_minute, tsay
 from collector.store import tickets as store
 from collector.store.db import reading, writing
 from collector.store.tables import LIVE_STATES
@@ -61,7 +60,8 @@ def _silent(ledger: LedgerBase, now: datetime, hidden: set[tuple[str, str]]) -> 
                 continue
             change = Change(conn, now, ledger.policies)
             what = tsay("tickets.what.never_reported" if h.never_reported else "tickets.what.silent_since",
-                        since=format_time(h.last_seen), **grace_words(policy.silent_grace))
+                        since=local_minute(h.last_seen, policy.calendar.zone),
+                        **grace_words(policy.silent_grace))
             resolved = [t for t in found if t.state == "resolved"]
             if resolved:
                 t = resolved[-1]

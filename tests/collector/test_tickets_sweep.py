@@ -74,6 +74,8 @@ def test_silent_agent_opens_one_ticket_and_its_return_resolves_it_when_grace_pas
     [t] = feed.all()
     assert (t["check"], t["item"], t["severity"], t["state"]) == ("agent", "silent", 2, "open")
     assert "no report from the agent since" in t["summary"]
+    zone = feed.tickets.policies.default.calendar.zone  # the site's local time, to the minute, as people read it
+    assert f"since {T0.astimezone(zone):%Y-%m-%d %H:%M} ({zone.key})" in t["summary"]
     feed.push(at=T0 + 40 * MIN)
     [t] = feed.all()
     assert t["state"] == "resolved"
