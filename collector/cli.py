@@ -20,7 +20,6 @@ import dataclasses
 import json
 import logging
 import os
-import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -228,24 +227,13 @@ def _tls_files(args: argparse.Namespace) -> dict[str, str]:
     return {"ssl_certfile": args.tls_cert, "ssl_keyfile": args.tls_key}
 
 
-def _inherited_socket(fd: int) -> str:
-    """``host:port`` of the listening TCP socket at ``fd``; CliError if it is not one."""
-    try:
-        sock = socket.socket(fileno=os.dup(fd))
-    except OSError as exc:
-        raise CliError(f"--fd {fd}: not an open socket ({exc.strerror or exc})") from None
-    with sock:
-        listening = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
-        if sock.type != socket.SOCK_STREAM or sock.family not in (socket.AF_INET, socket.AF_INET6) \
-                or not listening:
-            raise CliError(f"--fd {fd}: expected a listening TCP socket")
-        host, port = sock.getsockname()[:2]
-    return f"{host}:{port}"
-
-
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
     tls = _tls_files(args)
-    where = _inherited_socket(args.fd) if args.fd is not None else f"{settings.host}:{settings.port}"
+    from collector.httpserver import free_address, inherited_socket  # checked before the database is touched
+    try:
+        where = inherited_socket(args.fd) if args.fd is not None else free_address(settings.host, settings.port)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     engine = _migrated_engine(settings)
     try:
         keys = _signing_keys(settings, engine)  # records and the audit log are signed with it

@@ -32,7 +32,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import resource
+import socket
 import time
 from typing import Any
 
@@ -176,3 +178,31 @@ def configure(limits: HttpLimits) -> type[GuardedProtocol]:
     GuardedProtocol.limits = limits
     GuardedProtocol.cap = connection_cap(limits)
     return GuardedProtocol
+
+
+def inherited_socket(fd: int) -> str:
+    """``host:port`` of the listening TCP socket at ``fd`` (``serve --fd``); ValueError if it is not one."""
+    try:
+        sock = socket.socket(fileno=os.dup(fd))
+    except OSError as exc:
+        raise ValueError(f"--fd {fd}: not an open socket ({exc.strerror or exc})") from None
+    with sock:
+        listening = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+        if sock.type != socket.SOCK_STREAM or sock.family not in (socket.AF_INET, socket.AF_INET6) \
+                or not listening:
+            raise ValueError(f"--fd {fd}: expected a listening TCP socket")
+        host, port = sock.getsockname()[:2]
+    return f"{host}:{port}"
+
+
+def free_address(host: str, port: int) -> str:
+    """``host:port`` once a trial socket bound there as uvicorn's ``Config.bind_socket`` binds (and closed);
+    ValueError when the port is taken or the address is not this machine's (uvicorn would say so only after
+    start-up, and exit 3)."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as trial:
+            trial.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            trial.bind((host, port))
+    except OSError as exc:
+        raise ValueError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return f"{host}:{port}"

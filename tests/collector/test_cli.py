@@ -238,3 +238,15 @@ def test_worker_processes_get_every_setting_but_notifications_when_serving_with_
         assert app.state.services.settings == settings
     finally:
         app.state.services.engine.dispose()
+
+
+def test_serve_on_a_port_in_use_says_so_in_one_line_with_exit_1_before_touching_the_database(tmp_path):
+    taken = socket.create_server(("127.0.0.1", 0))
+    port = taken.getsockname()[1]
+    try:
+        out = cli("serve", "--db", f"sqlite:///{tmp_path}/x.db", "--port", str(port))
+    finally:
+        taken.close()
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in out.stderr and "in use" in out.stderr
+    assert not (tmp_path / "x.db").exists()
