@@ -6,8 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from checks.result import format_time
-from collector.messages import tsay
+from collector.messages import local_minute, tsay
 from collector.store import tickets as store
 from collector.store.db import reading, writing
 from collector.tickets.kinds import RuleKind, SweepRun
@@ -37,9 +36,9 @@ def _breach(ledger: LedgerBase, ticket_id: int, now: datetime) -> tuple[int, int
             t = Ticket.from_row(row._mapping)
             change = Change(conn, now, ledger.policies)
             breaches += 1
-            change.record(t, actor=SYSTEM, action="breach", event="breached",
-                          note=tsay(f"tickets.note.breach.{kind}", due=format_time(getattr(t, f"{kind}_due"))))
             policy = ledger.policies.for_site(t.site)
+            change.record(t, actor=SYSTEM, action="breach", event="breached", note=tsay(
+                f"tickets.note.breach.{kind}", due=local_minute(getattr(t, f"{kind}_due"), policy.calendar.zone)))
             if policy.escalate_on_breach and kind != "onsite" and t.severity > 1:
                 before = t.severity
                 t.severity, t.level_name, t.updated_at = before - 1, policy.level(before - 1).name, now

@@ -43,7 +43,7 @@ def test_response_breach_is_recorded_once_and_escalates_when_not_acknowledged(fe
     assert after["response_breached"] and after["breached"] and not after["resolve_breached"]
     assert (after["severity"], after["initial_severity"], after["level_name"]) == (1, 2, "system down")
     assert [h["action"] for h in after["history"]] == ["open", "breach", "escalate"]
-    assert "response deadline" in after["history"][1]["note"]
+    assert "response deadline 2026-11-24 12:00 (Asia/Shanghai) passed" in after["history"][1]["note"]
     assert _events(engine) == ["opened", "breached", "escalated"]
 
 
