@@ -247,8 +247,10 @@ def _push_until_acknowledged(agent: Any, ids: set[str], deadline: float, wait: s
     assert agent.sender is not None
     backoff = Backoff(cap=30.0)
     last_error = ""
+    delivered = 0  # every result the collector acknowledged, the spool's earlier ones included
     while True:
         out = agent.sender.push(deadline=deadline)
+        delivered += out.acknowledged
         if not out.ok and out.error != "out of time":
             last_error = out.error
         waiting = agent.spool.contains(ids)
@@ -268,7 +270,12 @@ def _push_until_acknowledged(agent: Any, ids: set[str], deadline: float, wait: s
               f"as invalid and are in the spool's quarantine (sqlite3 {agent.config.spool} "
               f"'select id, reason from quarantine'); it acknowledged {acknowledged}", file=sys.stderr)
         return False
-    print(f"pushed: the collector acknowledged {acknowledged} of {len(ids)} results", file=sys.stderr)
+    earlier = max(0, delivered - acknowledged)
+    if earlier:
+        print(f"pushed: the collector acknowledged {acknowledged + earlier} results ({acknowledged} of "
+              f"{len(ids)} from this patrol, {earlier} kept from earlier)", file=sys.stderr)
+    else:
+        print(f"pushed: the collector acknowledged {acknowledged} of {len(ids)} results", file=sys.stderr)
     return True
 
 

@@ -86,6 +86,19 @@ def test_once_push_reports_the_acknowledgement_when_the_collector_takes_the_resu
         assert spool.load_state("system")  # CPU counters kept for the next run
 
 
+def test_once_push_counts_the_results_kept_from_earlier_pushes_when_it_delivers_them_too(
+        tmp_path: Path, collector: FakeCollector) -> None:
+    checks = "checks:\n  - {check: uptime, every: 1m}\n"
+    down = agent("once", "--config", str(config(tmp_path, f"http://127.0.0.1:{free_port()}", checks)),
+                 "--push", "--wait", "1s", "--json")
+    assert down.returncode == 4, down.stderr
+    proc = agent("once", "--config", str(config(tmp_path, collector.url, checks)), "--push", "--json")
+    assert proc.returncode in (0, 1, 2, 3), proc.stderr
+    assert len(collector.received_ids) == 2
+    assert ("pushed: the collector acknowledged 2 results (1 of 1 from this patrol, 1 kept from "
+            "earlier)") in proc.stderr
+
+
 def test_once_push_exits_4_and_keeps_the_results_in_the_spool_when_the_collector_is_down(
         tmp_path: Path) -> None:
     cfg = config(tmp_path, f"http://127.0.0.1:{free_port()}")
