@@ -160,7 +160,8 @@ def exchange(r: Route, connect: Connect, tls_context: Callable[[], Any], method:
         if r.proxy and r.proxy[2] and not r.tls:
             import ssl
 
-            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=_tls_name(r.proxy[0]))
+            sock = _handshake(ssl.create_default_context(), sock, r.proxy[0],
+                              f"the proxy {r.proxy[0]}:{r.proxy[1]}", "the proxy URL names the proxy")
         if r.proxy and r.tls:
             _tunnel(sock, r)
         elif r.proxy:
@@ -168,12 +169,29 @@ def exchange(r: Route, connect: Connect, tls_context: Callable[[], Any], method:
             if r.proxy_auth:
                 headers = {**headers, "Proxy-Authorization": r.proxy_auth}
         if r.tls:
-            sock = tls_context().wrap_socket(sock, server_hostname=_tls_name(r.host))
+            sock = _handshake(tls_context(), sock, r.host, "the collector",
+                              f"the URL names the collector and its port ({r.authority})")
         sock.sendall(_request(method, target, r.authority, headers, body))
         with sock.makefile("rb") as f:
             return read_answer(f, limit, method)
     finally:
         sock.close()
+
+
+def _handshake(context: Any, sock: socket.socket, host: str, who: str, check: str) -> Any:
+    """``sock`` wrapped in TLS for ``host``; a peer hanging up mid-handshake is one plain line.
+
+    A dead or stopped server whose kernel still took the connection, or something else on that
+    port, closes it without a ServerHello: ``ssl`` says ``[SSL: UNEXPECTED_EOF_WHILE_READING] EOF
+    occurred in violation of protocol (_ssl.c:…)``, which names neither cause nor fix.
+    """
+    import ssl
+
+    try:
+        return context.wrap_socket(sock, server_hostname=_tls_name(host))
+    except (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionResetError):
+        raise ConnectionAbortedError(f"{who} closed the connection during the TLS handshake: "
+                                     f"check that {check}") from None
 
 
 def _tls_name(host: str) -> str | bytes:

@@ -244,3 +244,27 @@ def test_a_certificate_for_another_name_points_at_the_url_not_the_ca_file(tmp_pa
     said = str(caught.value)
     assert "TLS certificate verification failed" in said and "ca_file" not in said
     assert "the host name in collector.url must be one the collector's certificate names" in said
+
+
+def test_a_tls_handshake_cut_off_by_the_collector_says_so_in_one_line(no_env_proxy: None) -> None:
+    server = socket.create_server(("127.0.0.1", 0))  # like a collector killed while stopped: the
+    port = server.getsockname()[1]                   # kernel took the connection, nobody answers
+
+    def hang_up() -> None:
+        conn, _ = server.accept()
+        conn.recv(65536)  # the ClientHello, then the connection closes without a ServerHello
+        conn.close()
+
+    thread = threading.Thread(target=hang_up, daemon=True)
+    thread.start()
+    try:
+        http = Http(f"https://127.0.0.1:{port}", "tok")
+        with pytest.raises(HttpError) as caught:
+            http.exchange("POST", http.url("/api/v1/results"), timeout=5, data=b"{}")
+    finally:
+        thread.join(5)
+        server.close()
+    said = str(caught.value)
+    assert "\n" not in said and "SSL" not in said and "_ssl.c" not in said
+    assert ("the collector closed the connection during the TLS handshake: check that the URL "
+            f"names the collector and its port (127.0.0.1:{port})") in said
