@@ -88,6 +88,18 @@ def _os_version() -> str:
     return release.get("PRETTY_NAME") or release.get("NAME", platform.platform())
 
 
+# The agent's messages name its config keys; enrol's user typed options, which enrol writes there.
+_OPTIONS = (("collector.proxy_credentials_file", "--proxy-credentials-file"), ("collector.ca_file", "--ca-file"),
+            ("collector.proxy", "--proxy"), ("collector.url", "--url"))
+
+
+def _as_typed(message: str) -> str:
+    """``message`` naming the enrol options the user typed instead of the config keys they become."""
+    for key, option in _OPTIONS:
+        message = message.replace(key, option)
+    return message
+
+
 def _check(req: EnrolRequest) -> None:
     problems = []
     if (p := collector_url_problem(req.url)) is not None:
@@ -103,7 +115,7 @@ def _check(req: EnrolRequest) -> None:
     if req.ca_file is not None and not os.access(req.ca_file, os.R_OK):
         problems.append(f"--ca-file: cannot read {req.ca_file}")
     if req.proxy is not None and (p := proxy_url_problem(req.proxy)) is not None:
-        problems.append(f"--proxy: {p.replace('collector.proxy_credentials_file', '--proxy-credentials-file')}")
+        problems.append(f"--proxy: {_as_typed(p)}")
     if req.proxy_credentials_file is not None and not os.access(req.proxy_credentials_file, os.R_OK):
         problems.append(f"--proxy-credentials-file: cannot read {req.proxy_credentials_file}")
     parent = req.config.parent
@@ -146,7 +158,7 @@ def enrol(req: EnrolRequest) -> dict[str, Any]:
                             headers={"Content-Type": "application/json"}, token=req.key.strip())
         answer = got.json()
     except HttpError as exc:
-        raise EnrolFailed(str(exc)) from None
+        raise EnrolFailed(_as_typed(str(exc))) from None
     if got.status != 200 or not isinstance(answer, dict) or not isinstance(answer.get("token"), str):
         hint = (": check --url, the collector's address without a path (https://collector.example:8480)"
                 if got.status == 404 else "")

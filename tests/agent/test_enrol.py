@@ -59,3 +59,30 @@ def test_a_url_with_a_path_the_collector_lacks_is_refused_with_a_hint_to_check_i
         server.shutdown()
         server.server_close()
     assert not (tmp_path / "agent.yaml").exists()
+
+
+def test_a_tls_failure_names_the_options_typed_to_enrol_not_the_config_keys(tmp_path):
+    import ssl
+
+    from agent.enrol import EnrolFailed
+    from tests.agent.helpers import FakeCollector
+    from tests.agent.test_sender import _self_signed
+
+    cert, key = _self_signed(tmp_path, "collector")  # valid for IP 127.0.0.1 only
+    other, _ = _self_signed(tmp_path, "someone-else")
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    fake = FakeCollector().start(tls=tls)
+    said = []
+    try:
+        for url, ca_file in ((fake.url, other), (fake.url.replace("127.0.0.1", "localhost"), cert)):
+            with pytest.raises(EnrolFailed) as caught:
+                enrol(EnrolRequest(url=url, key="wre_x", config=tmp_path / "agent.yaml", host="his-db-01",
+                                   ca_file=str(ca_file)))
+            said.append(str(caught.value))
+    finally:
+        fake.stop()
+    assert "TLS certificate verification failed" in said[0] and said[0].endswith("check --ca-file")
+    assert "the host name in --url must be one the collector's certificate names" in said[1]
+    assert not any("collector." in s for s in said), said
+    assert not (tmp_path / "agent.yaml").exists()
