@@ -77,6 +77,15 @@ def download(url: str, token: str, path: Path) -> Path:
     return path
 
 
+def ticket_line(t: dict[str, object]) -> str:
+    """One open ticket; a monitoring ticket's summary already starts with its check and item."""
+    what = f"{t['check']} {t['item']}"
+    summary = str(t["summary"])
+    if not summary.startswith(f"{what}:"):
+        summary = f"{what}: {summary}"
+    return f"#{t['id']} severity {t['severity']} {t['host']} {summary} (respond by {t['response_due']})"
+
+
 def make_backup_dir() -> Path:
     """A backup folder whose newest dump is from the day before yesterday: last night's run is missing."""
     backups = DEMO / "backups"
@@ -171,8 +180,7 @@ def main() -> int:
         tickets = get_json(f"{base}/api/v1/tickets?state=open,acknowledged", user_token)["tickets"]  # type: ignore[index]
         print(f"  {len(tickets)} open tickets")
         for t in tickets:
-            print(f"    #{t['id']} severity {t['severity']} {t['host']} {t['check']} {t['item']}: "
-                  f"{t['summary']} (respond by {t['response_due']})")
+            print(f"    {ticket_line(t)}")
 
         say("today's inspection record")
         today = time.strftime("%Y-%m-%d")

@@ -37,3 +37,13 @@ def test_demo_takes_another_port_when_the_preferred_one_is_bound_but_not_listeni
         taken = squatter.getsockname()[1]
         with _demo().listen(taken) as chosen:
             assert chosen.getsockname()[1] != taken
+
+
+def test_demo_names_a_tickets_check_and_item_once_when_its_summary_starts_with_them():
+    line = _demo().ticket_line
+    monitoring = {"id": 1, "severity": 2, "host": "vm", "check": "backup_files", "item": "ITEM",
+                  "summary": "backup_files ITEM: no backup since 2026-12-04", "response_due": "2026-12-05T16:00:00Z"}
+    assert line(monitoring) == ("#1 severity 2 vm backup_files ITEM: no backup since 2026-12-04 "
+                                "(respond by 2026-12-05T16:00:00Z)")
+    by_hand = {**monitoring, "summary": "the UPS beeps"}  # a summary without them keeps them in front
+    assert line(by_hand) == "#1 severity 2 vm backup_files ITEM: the UPS beeps (respond by 2026-12-05T16:00:00Z)"
