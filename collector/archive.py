@@ -42,9 +42,10 @@ from sqlalchemy.exc import IntegrityError
 
 from checks.result import format_time, is_name
 from collector import audit
-from collector.dates import check_time
+from collector.dates import DateError, check_time
 from collector.errors import ServiceError
 from collector.keys import Keyring, default_keyring
+from collector.messages import date_said, tsay
 from collector.policy import Policies, default_policies
 from collector.store import archive as store
 from collector.store import tickets as ticket_store
@@ -119,10 +120,10 @@ def _text(doc: Mapping[str, Any], key: str, cap: int, problems: list[str], *, re
     value = doc.get(key)
     if value is None or (isinstance(value, str) and not value.strip() and not required):
         if required:
-            problems.append(f"{key}: required")
+            problems.append(tsay("errors.archive.required", field=f"errors.field.{key}"))
         return ""
     if not isinstance(value, str) or not value.strip() or len(value) > cap or "\x00" in value:
-        problems.append(f"{key}: expected text of 1-{cap} characters")
+        problems.append(tsay("errors.archive.text", field=f"errors.field.{key}", max=cap))
         return ""
     return value.strip()
 
@@ -134,8 +135,7 @@ def _id(doc: Mapping[str, Any], key: str, problems: list[str]) -> int | None:
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ROW_ID:
-        what = "the id of the entry this one corrects" if key == "corrects" else "a ticket id"
-        problems.append(f"{key}: expected {what} (a positive whole number, got {value!r})")
+        problems.append(tsay(f"errors.archive.{key}", got=repr(value)))
         return None
     return value
 
@@ -143,13 +143,12 @@ def _id(doc: Mapping[str, Any], key: str, problems: list[str]) -> int | None:
 def parse_at(value: Any, zone: ZoneInfo) -> datetime:
     """An ISO-8601 time; without a UTC offset it is read as ``zone``'s local time."""
     if not isinstance(value, str) or not value.strip():
-        raise ValueError("at: expected an ISO-8601 time such as 2026-11-22T14:30:00+08:00")
+        raise ValueError(tsay("errors.archive.at"))
     text = value.strip()
     try:
         dt = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
     except ValueError as exc:
-        raise ValueError(f"at: expected an ISO-8601 time such as 2026-11-22T14:30:00+08:00 "
-                         f"(got {text[:40]!r})") from exc
+        raise ValueError(tsay("errors.archive.at_got", got=repr(text[:40]))) from exc
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=zone)
     return check_time(dt, "at").astimezone(UTC)
@@ -175,27 +174,29 @@ class Archive:
         problems: list[str] = []
         unknown = sorted(set(doc) - set(FIELDS))
         if unknown:
-            problems.append(f"unknown field(s): {', '.join(map(str, unknown))} "
-                            f"(expected {', '.join(FIELDS)})")
+            problems.append(tsay("errors.archive.unknown", fields=", ".join(map(str, unknown)),
+                                 expected=", ".join(FIELDS)))
         site = doc.get("site")
         if not is_name(site):
-            problems.append(f"site: expected 1-64 letters, digits, '.', '_' or '-' (got {site!r})")
+            problems.append(tsay("tickets.invalid.name", field="tickets.field.site", got=repr(site)))
             site = None
         host = doc.get("host") or None
         if host is not None and not is_name(host):
-            problems.append(f"host: expected 1-64 letters, digits, '.', '_' or '-' (got {host!r})")
+            problems.append(tsay("tickets.invalid.name", field="tickets.field.host", got=repr(host)))
             host = None
         kind = doc.get("kind")
         if kind not in KINDS:
-            problems.append(f"kind: expected one of {', '.join(KINDS)} (got {kind!r})")
+            problems.append(tsay("errors.archive.kind", kinds=", ".join(KINDS), got=repr(kind)))
         now = self.clock()
         at: datetime | None = None
         try:
             at = parse_at(doc.get("at"), self.zone(site))
+        except DateError as exc:
+            problems.append(date_said(exc))
         except ValueError as exc:
-            problems.append(str(exc))
+            problems.append(exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc))
         if at is not None and at > now + FUTURE_SKEW:
-            problems.append(f"at: {format_time(at)} is in the future: log a service after it happened")
+            problems.append(tsay("errors.archive.future", at=format_time(at)))
         values = {
             "phenomenon": _text(doc, "phenomenon", MAX_TEXT, problems, required=True),
             "action": _text(doc, "action", MAX_TEXT, problems, required=True),
@@ -204,25 +205,24 @@ class Archive:
             "signer": _text(doc, "signer", MAX_SIGNER, problems, required=False),
         }
         if kind == "upgrade" and not values["version"] and "version" not in " ".join(problems):
-            problems.append("version: an upgrade says which version was installed")
+            problems.append(tsay("errors.archive.version"))
         ticket_id = _id(doc, "ticket", problems)
         corrects = _id(doc, "corrects", problems)
         if problems:
-            raise ArchiveInvalid("; ".join(problems))
+            raise ArchiveInvalid(tsay("tickets.invalid", problems=problems))
         assert site is not None and at is not None
         try:
             with writing(self.engine) as conn:
                 if ticket_id is not None:
                     t = ticket_store.get_ticket(conn, ticket_id)
                     if t is None or t.site != site:
-                        raise ArchiveInvalid(f"ticket: no ticket {ticket_id} at site {site}")
+                        raise ArchiveInvalid(tsay("errors.archive.ticket_none", id=ticket_id, site=site))
                 if corrects is not None:
                     old = store.get_entry(conn, corrects)
                     if old is None or old.site != site:
-                        raise ArchiveInvalid(f"corrects: no archive entry {corrects} at site {site}")
+                        raise ArchiveInvalid(tsay("errors.archive.corrects_none", id=corrects, site=site))
                     if old.corrected_by is not None:
-                        raise ArchiveConflict(f"entry {corrects} was corrected already by entry "
-                                              f"{old.corrected_by}: correct that one instead")
+                        raise ArchiveConflict(tsay("errors.archive.corrected", id=corrects, by=old.corrected_by))
                 new_id = store.insert_entry(conn, {
                     "site": site, "host": host, "kind": kind, "at": at, **values, "ticket_id": ticket_id,
                     "corrects_id": corrects, "engineer": engineer, "created_at": now})
@@ -230,7 +230,7 @@ class Archive:
                 audit.append(conn, self.keys, actor=engineer, action="archive.add", target=f"archive:{new_id}",
                              detail={"site": site, "kind": kind, "corrects": corrects}, at=now)
         except IntegrityError as exc:  # another collector corrected the same entry a moment ago
-            raise ArchiveConflict(f"entry {corrects} was corrected already: correct the newer entry") from exc
+            raise ArchiveConflict(tsay("errors.archive.corrected_meanwhile", id=corrects)) from exc
         log.info("archive entry %s logged for site %s by %s (%s)", new_id, site, engineer, kind)
         return entry_view(row)
 
@@ -238,7 +238,7 @@ class Archive:
         with reading(self.engine) as conn:
             row = store.get_entry(conn, entry_id)
         if row is None:
-            raise ArchiveNotFound(f"no archive entry {entry_id}")
+            raise ArchiveNotFound(tsay("errors.archive.not_found", id=entry_id))
         return entry_view(row)
 
     def bounds(self, q: ArchiveQuery) -> tuple[datetime | None, datetime | None]:

@@ -38,13 +38,21 @@ _AFTER_LATEST_TIME = datetime.combine(LATEST + timedelta(days=1), time(), UTC)
 
 
 class DateError(ValueError):
-    """A day or time that is malformed or outside the collector's range; the message names the field."""
+    """A day or time that is malformed or outside the collector's range; the message names the field.
+
+    ``where``, ``got`` and ``fault`` (``date``: malformed, ``day``/``time``: out of range) let a
+    caller say it in a reader's language."""
+
+    def __init__(self, text: str, *, where: str = "", got: str = "", fault: str = "date") -> None:
+        super().__init__(text)
+        self.where, self.got, self.fault = where, got, fault
 
 
 def check_day(value: date, where: str) -> date:
     """``value`` if it lies in the range; :class:`DateError` naming ``where`` otherwise."""
     if not EARLIEST <= value <= LATEST:
-        raise DateError(f"{where}: expected a day {RANGE_TEXT} (got {value.isoformat()})")
+        raise DateError(f"{where}: expected a day {RANGE_TEXT} (got {value.isoformat()})", where=where,
+                        got=value.isoformat(), fault="day")
     return value
 
 
@@ -57,7 +65,7 @@ def parse_day(value: Any, where: str) -> date:
         day = None
     if day is None:
         shown = repr(value[:40]) if isinstance(value, str) else repr(value)[:40]
-        raise DateError(f"{where}: expected a date like 2026-11-22 (got {shown})")
+        raise DateError(f"{where}: expected a date like 2026-11-22 (got {shown})", where=where, got=shown)
     return check_day(day, where)
 
 
@@ -69,7 +77,8 @@ def check_time(value: datetime, where: str) -> datetime:
     """
     if not EARLIEST <= value.date() <= LATEST or (
             value.tzinfo is not None and not _EARLIEST_TIME <= value < _AFTER_LATEST_TIME):
-        raise DateError(f"{where}: expected a time {RANGE_TEXT} (got {value.isoformat()[:40]})")
+        raise DateError(f"{where}: expected a time {RANGE_TEXT} (got {value.isoformat()[:40]})", where=where,
+                        got=value.isoformat()[:40], fault="time")
     return value
 
 

@@ -21,11 +21,12 @@ import orjson
 
 from checks.messages import Said, said, text_of
 from checks.result import Message, Result, ResultError, WireResult
+from collector.dates import EARLIEST, LATEST, DateError
 from collector.terms import say_term
 
-__all__ = ["TICKET_KEYS", "grace_words", "in_language", "messages_json", "note_json", "note_text", "read_messages",
-           "result_said", "said_json", "stored_messages", "texts", "ticket_summary", "ticket_templates", "tsay",
-           "wire_messages_json"]
+__all__ = ["ERROR_KEYS", "TICKET_KEYS", "date_said", "grace_words", "in_language", "messages_json", "note_json",
+           "note_text", "read_messages", "result_said", "said_json", "stored_messages", "texts", "ticket_summary",
+           "ticket_templates", "tsay", "wire_messages_json"]
 
 log = logging.getLogger(__name__)
 _FIELDS = ("message", "standard_message")
@@ -84,14 +85,16 @@ def texts(summary: str, standard: str, raw: str | None, lang: str) -> tuple[str,
 # -- the collector's own texts about tickets: summaries of the tickets it opens, history notes -------
 
 TICKET_KEYS = "tickets."  # their keys' prefix, in collector/records/i18n/tickets.{zh_CN,en}.json
+ERROR_KEYS = "errors."  # the records' and the archive's refusals: collector/records/i18n/errors.{zh_CN,en}.json
 
 
 @cache
 def ticket_templates(lang: str) -> Mapping[str, str]:
-    """The collector's ticket texts in ``lang`` (the records' catalogue: ``tickets.*``)."""
+    """The collector's own texts in ``lang`` (the records' catalogue): ticket texts (``tickets.*``) and
+    the other services' refusals (``errors.*``)."""
     from collector.records.i18n import catalog
 
-    return {k: v for k, v in catalog(lang).items() if k.startswith(TICKET_KEYS)}
+    return {k: v for k, v in catalog(lang).items() if k.startswith((TICKET_KEYS, ERROR_KEYS))}
 
 
 def tsay(key: str, /, **args: Any) -> str:
@@ -149,6 +152,14 @@ def local_minute(when: datetime, zone: ZoneInfo) -> str:
     """A moment in a ticket text as people read it in either language: ``2026-12-05 22:58 (Asia/Shanghai)``,
     the site's local time (its calendar's zone) to the minute; naive times are UTC."""
     return f"{when.replace(tzinfo=when.tzinfo or UTC).astimezone(zone):%Y-%m-%d %H:%M} ({zone.key})"
+
+
+def date_said(exc: DateError) -> str:
+    """A malformed or out-of-range day or time (:class:`collector.dates.DateError`) as a keyed text."""
+    if exc.fault == "date":
+        return tsay("errors.date.malformed", where=exc.where, got=exc.got)
+    return tsay(f"errors.date.{exc.fault}_range", where=exc.where, got=exc.got, first=EARLIEST.isoformat(),
+                last=LATEST.isoformat())
 
 
 def in_language(text: object, lang: str) -> str:

@@ -48,6 +48,7 @@ from collector import audit, record_kinds
 from collector.dates import DateError, parse_day
 from collector.errors import ServiceError
 from collector.keys import Keyring, PublicKey, default_keyring
+from collector.messages import date_said, tsay
 from collector.policy import Policies, SitePolicy, default_policies
 from collector.records import integrity, kinds
 from collector.records.i18n import normalise_language, text
@@ -117,7 +118,7 @@ def containing_period(kind: str, day: date, zone: ZoneInfo) -> Period:
     """The period of ``kind`` that contains ``day`` (the kind's rule: collector/record_kinds.py)."""
     declared = record_kinds.BY_NAME.get(kind)
     if declared is None:
-        raise RecordInvalid(f"kind: expected one of {', '.join(KINDS)} (got {kind!r})")
+        raise RecordInvalid(tsay("errors.record.kind", kinds=", ".join(KINDS), got=repr(kind)))
     first, last = declared.period(day)
     return Period(first, last, zone)
 
@@ -130,9 +131,9 @@ def last_complete_period(kind: str, zone: ZoneInfo, now: datetime) -> Period:
 
 def range_period(first: date, last: date, zone: ZoneInfo) -> Period:
     if last < first:
-        raise RecordInvalid("period: 'to' is before 'from'")
+        raise RecordInvalid(tsay("errors.record.period_order"))
     if (last - first).days + 1 > MAX_SPAN_DAYS:
-        raise RecordInvalid(f"period: at most {MAX_SPAN_DAYS} days")
+        raise RecordInvalid(tsay("errors.record.period_span", max=MAX_SPAN_DAYS))
     return Period(first, last, zone)
 
 
@@ -140,7 +141,7 @@ def _date(value: Any, where: str) -> date:
     try:
         return parse_day(value, where)
     except DateError as exc:
-        raise RecordInvalid(str(exc)) from None
+        raise RecordInvalid(date_said(exc)) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,17 +239,16 @@ class Records:
         if isinstance(raw, str):
             return containing_period(kind, _date(raw, "period"), zone)
         if not isinstance(raw, dict):
-            raise RecordInvalid('period: expected {"from": date, "to": date}, {"date": date} or a date')
+            raise RecordInvalid(tsay("errors.record.period_shape"))
         unknown = sorted(set(raw) - {"from", "to", "date"})
         if unknown:
-            raise RecordInvalid(f"period: unknown field(s) {', '.join(unknown)} "
-                                "(expected from and to, or date)")
+            raise RecordInvalid(tsay("errors.record.period_unknown", fields=", ".join(unknown)))
         if "date" in raw:
             if "from" in raw or "to" in raw:
-                raise RecordInvalid("period: give date, or from and to, not both")
+                raise RecordInvalid(tsay("errors.record.period_both"))
             return containing_period(kind, _date(raw["date"], "period.date"), zone)
         if "from" not in raw or "to" not in raw:
-            raise RecordInvalid("period: expected both from and to")
+            raise RecordInvalid(tsay("errors.record.period_pair"))
         return range_period(_date(raw["from"], "period.from"), _date(raw["to"], "period.to"), zone)
 
     # -- issuing ------------------------------------------------------------
@@ -262,25 +262,25 @@ class Records:
               inspector: Any = None, actor: str) -> StoredRecord:
         """Issue a record by hand now (an engineer's request); every field checked."""
         if not is_name(site):
-            raise RecordInvalid(f"site: expected a site name (got {str(site)[:64]!r})")
+            raise RecordInvalid(tsay("errors.record.site", got=repr(str(site)[:64])))
         if kind not in KINDS:
-            raise RecordInvalid(f"kind: expected one of {', '.join(KINDS)} (got {str(kind)[:32]!r})")
+            raise RecordInvalid(tsay("errors.record.kind", kinds=", ".join(KINDS), got=repr(str(kind)[:32])))
         if kind not in kinds.registered():
-            raise RecordInvalid(f"kind: {kind} records cannot be issued by this collector")
+            raise RecordInvalid(tsay("errors.record.kind_unissuable", kind=kind))
         lang = None
         if language is not None:
             lang = normalise_language(language)
             if lang is None:
-                raise RecordInvalid(f"language: expected zh_CN or en (got {str(language)[:16]!r})")
+                raise RecordInvalid(tsay("errors.record.language", got=repr(str(language)[:16])))
         if inspector is not None and (not isinstance(inspector, str) or not inspector.strip()
                                       or len(inspector) > MAX_NAME):
-            raise RecordInvalid(f"inspector: expected a name of 1-{MAX_NAME} characters")
+            raise RecordInvalid(tsay("errors.record.inspector", max=MAX_NAME))
         if not self._known_site(site):
-            raise RecordInvalid(f"site: {site!r} has no hosts and no policy on this collector")
+            raise RecordInvalid(tsay("errors.record.site_unknown", site=repr(site)))
         now = self.clock()
         p = self.period(site, kind, period, now)
         if p.start > now:
-            raise RecordInvalid("period: it has not started yet")
+            raise RecordInvalid(tsay("errors.record.not_started"))
         record_id = self._issue(site, kind, p, lang=lang, inspector=inspector.strip() if inspector else actor,
                                 actor=actor, origin="manual", now=now)
         assert record_id is not None
@@ -374,7 +374,7 @@ class Records:
         with reading(self.engine) as conn:
             row = store.get_record(conn, record_id)
             if row is None:
-                raise RecordNotFound(f"no record {record_id}")
+                raise RecordNotFound(tsay("errors.record.not_found", id=record_id))
             sigs = store.signatures(conn, [record_id]).get(record_id, [])
             entries = audit_store.for_target(conn, f"record:{record_id}")
         return row, sigs, entries
@@ -406,15 +406,14 @@ class Records:
     def sign(self, record_id: int, *, signer: Any, role: Any, note: Any = None, actor: str) -> StoredRecord:
         """Append a signature; refused (422) on a record that fails verification."""
         if not isinstance(signer, str) or not signer.strip() or len(signer) > MAX_NAME:
-            raise RecordInvalid(f"signer: expected a name of 1-{MAX_NAME} characters")
+            raise RecordInvalid(tsay("errors.record.signer", max=MAX_NAME))
         if role not in ROLES:
-            raise RecordInvalid(f"role: expected engineer or customer (got {str(role)[:32]!r})")
+            raise RecordInvalid(tsay("errors.record.role", got=repr(str(role)[:32])))
         if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE):
-            raise RecordInvalid(f"note: expected text of at most {MAX_NOTE} characters")
+            raise RecordInvalid(tsay("errors.record.note", max=MAX_NOTE))
         record = self.get(record_id)
         if record.integrity == integrity.FAILED:
-            raise RecordInvalid(f"record {record_id} fails verification ({'; '.join(record.problems)}); "
-                                "it cannot be signed")
+            raise RecordInvalid(tsay("errors.record.unverified", id=record_id, problems="; ".join(record.problems)))
         now = self.clock()
         with writing(self.engine) as conn:
             store.lock_record(conn, record_id)

@@ -584,5 +584,5 @@ async def archive_add(request: Request) -> Response:
         await run_in_threadpool(lambda: archive.add(doc, engineer=person.name))
     except ArchiveError as exc:
         return _page(request, "archive_new.html", person=person, session_id=sid, kinds=ARCHIVE_KINDS,
-                     values=fields, error=str(exc), status_code=exc.status_code)
+                     values=fields, error=refusal(exc, _lang(request)), status_code=exc.status_code)
     return RedirectResponse(f"/archive?site={quote(doc.get('site', ''))}", status_code=303)

@@ -228,7 +228,7 @@ def test_engineer_logs_and_corrects_an_archive_entry_through_the_form_when_logge
     fix = client.get("/archive/new?corrects=1").text
     assert 'name="corrects" value="1"' in fix and 'value="2026-11-20T10:00"' in fix
     bad = client.post("/archive", data={**fields, "kind": "lunch"})
-    assert bad.status_code == 422 and "kind: expected one of" in bad.text
+    assert bad.status_code == 422 and "类型：应为 visit" in bad.text  # the page's language (zh_CN by default)
 
 
 def test_logout_ends_the_session_when_posted_with_csrf(client, tokens, engine):
