@@ -32,6 +32,7 @@ from checks.result import format_time
 from collector import audit
 from collector.auth import AGENT_PREFIX, USER_PREFIX, Agent, AuthError, hash_token, insert_agent_token, new_token
 from collector.keys import Keyring, default_keyring
+from collector.messages import tsay
 from collector.store import fleet as store
 from collector.store.db import reading, writing
 
@@ -114,7 +115,7 @@ def revoke_token(engine: Engine, *, site: str, host: str, actor: str | None = No
     with writing(engine) as conn:
         ids = store.revoke_tokens(conn, site, host, now)
         if not ids:
-            raise CredentialNotFound(f"no live agent token for {site}/{host} (see: wardround-collector token list)")
+            raise CredentialNotFound(tsay("errors.auth.no_token", site=site, host=host))
         audit.append(conn, keys or default_keyring(), actor=actor or audit.local_actor(), action="token.revoke",
                      target=f"token:{site}/{host}", detail={"ids": ids}, at=now)
     return ids
@@ -124,15 +125,14 @@ def rotate_token(engine: Engine, *, site: str, host: str, grace: timedelta = DEF
                  actor: str | None = None, keys: Keyring | None = None) -> Rotated:
     """A new token for ``site``/``host``; the current ones work for ``grace`` more, and hand it on."""
     if not timedelta(0) <= grace <= MAX_GRACE:
-        raise AuthError(f"grace: expected 0s to {MAX_GRACE.days}d")
+        raise AuthError(tsay("errors.auth.grace", days=MAX_GRACE.days))
     keys = keys or default_keyring()
     now = datetime.now(UTC)
     token = new_token(AGENT_PREFIX)
     with writing(engine) as conn:
         current = [r for r in store.live_tokens(conn, site, host, now) if r.successor_id is None]
         if not current:
-            raise CredentialNotFound(f"no live agent token for {site}/{host} to rotate "
-                                     "(see: wardround-collector token list; a host without one needs token create)")
+            raise CredentialNotFound(tsay("errors.auth.no_token_rotate", site=site, host=host))
         also = sorted({h for r in current for h in store.token_hosts(conn, r.id)})
         new_id = insert_agent_token(conn, site=site, host=host, token=token, also_hosts=also, now=now)
         expires = now + grace
@@ -173,7 +173,7 @@ def disable_user(engine: Engine, name: str, *, actor: str | None = None, keys: K
     with writing(engine) as conn:
         row = store.user_row(conn, name)
         if row is None:
-            raise CredentialNotFound(f"no person named {name!r} (see: wardround-collector user list)")
+            raise CredentialNotFound(tsay("errors.auth.no_person", name=repr(name)))
         if row.disabled_at is None:
             store.set_user(conn, name, {"disabled_at": now})
         store.end_sessions(conn, name)
@@ -191,7 +191,7 @@ def new_user_token(engine: Engine, name: str, *, actor: str | None = None, keys:
     with writing(engine) as conn:
         row = store.user_row(conn, name)
         if row is None:
-            raise CredentialNotFound(f"no person named {name!r} (see: wardround-collector user list)")
+            raise CredentialNotFound(tsay("errors.auth.no_person", name=repr(name)))
         store.set_user(conn, name, {"token_hash": hash_token(token), "disabled_at": None})
         store.end_sessions(conn, name)
         audit.append(conn, keys or default_keyring(), actor=actor or audit.local_actor(), action="user.token",

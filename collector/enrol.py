@@ -32,6 +32,7 @@ from checks.result import format_time
 from collector import audit
 from collector.auth import AGENT_PREFIX, ENROL_PREFIX, AuthError, hash_token, insert_agent_token, new_token
 from collector.keys import Keyring, default_keyring
+from collector.messages import tsay
 from collector.store import fleet as store
 from collector.store.db import reading, writing
 
@@ -76,10 +77,10 @@ def _roles(values: Any, where: str) -> list[str]:
     if values is None:
         return []
     if not isinstance(values, list | tuple) or len(values) > MAX_ROLES:
-        raise EnrolError(f"{where}: expected a list of at most {MAX_ROLES} role names")
+        raise EnrolError(tsay("errors.auth.roles_count", where=where, max=MAX_ROLES))
     for v in values:
         if not is_name(v):
-            raise EnrolError(f"{where}: expected role names of {NAME_HINT} (got {str(v)[:70]!r})")
+            raise EnrolError(tsay("errors.auth.role_name", where=where, got=repr(str(v)[:70])))
     return sorted(set(values))
 
 
@@ -88,14 +89,14 @@ def create_key(engine: Engine, *, site: str, roles: Sequence[str] = (), uses: in
                keys: Keyring | None = None) -> str:
     """A new enrolment key for ``site`` (shown once; stored hashed)."""
     if not is_name(site):
-        raise EnrolError(f"site: expected {NAME_HINT} (got {site!r})")
+        raise EnrolError(tsay("errors.auth.site", got=repr(site)))
     role_list = _roles(list(roles), "role")
     if not 1 <= uses <= MAX_USES:
-        raise EnrolError(f"uses: expected 1 to {MAX_USES}")
+        raise EnrolError(tsay("errors.auth.uses", max=MAX_USES))
     if not timedelta(minutes=1) <= expires <= MAX_EXPIRY:
-        raise EnrolError(f"expires: expected 1m to {MAX_EXPIRY.days}d")
+        raise EnrolError(tsay("errors.auth.expires", days=MAX_EXPIRY.days))
     if approve not in APPROVE:
-        raise EnrolError(f"approve: expected auto or manual (got {approve!r})")
+        raise EnrolError(tsay("errors.auth.approve", got=repr(approve)))
     key = new_token(ENROL_PREFIX)
     now = datetime.now(UTC)
     actor = actor or audit.local_actor()
@@ -127,7 +128,7 @@ def revoke_key(engine: Engine, key_id: int, *, actor: str | None = None, keys: K
     with writing(engine) as conn:
         row = store.revoke_key(conn, key_id, now)
         if row is None:
-            raise EnrolError(f"no enrolment key {key_id} (see: wardround-collector enrol-key list)", 404)
+            raise EnrolError(tsay("errors.auth.no_key", id=key_id), 404)
         audit.append(conn, keys or default_keyring(), actor=actor or audit.local_actor(), action="enrolkey.revoke",
                      target=f"enrolkey:{key_id}", detail={"site": row.site}, at=now)
 

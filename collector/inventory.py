@@ -20,6 +20,7 @@ from checks.result import Status, format_time
 from collector import audit
 from collector.credentials import CredentialNotFound
 from collector.keys import Keyring, default_keyring
+from collector.messages import tsay
 from collector.store import fleet as store
 from collector.store.db import reading, writing
 
@@ -74,7 +75,7 @@ def approve(engine: Engine, *, site: str, host: str, actor: str | None = None, k
     with writing(engine) as conn:
         row = store.host_row(conn, site, host, lock=True)
         if row is None or row.retired_at is not None:
-            raise CredentialNotFound(f"no enrolled host {site}/{host} (see: wardround-collector host list)")
+            raise CredentialNotFound(tsay("errors.auth.no_enrolled_host", site=site, host=host))
         if row.approved_at is not None:
             return False
         store.set_host(conn, site, host, {"approved_at": now})
@@ -94,9 +95,9 @@ def retire(engine: Engine, *, site: str, host: str, actor: str | None = None, ke
         row = store.host_row(conn, site, host, lock=True)
         known = row is not None or any(r["host"] == host for r in store.inventory(conn, site))
         if not known:
-            raise CredentialNotFound(f"no host {site}/{host} (see: wardround-collector host list)")
+            raise CredentialNotFound(tsay("errors.auth.no_host", site=site, host=host))
         if row is not None and row.retired_at is not None:
-            raise CredentialNotFound(f"{site}/{host} was retired already at {format_time(row.retired_at)}")
+            raise CredentialNotFound(tsay("errors.auth.retired", site=site, host=host, at=format_time(row.retired_at)))
         if row is None:
             store.add_host(conn, {"site": site, "host": host, "roles": "[]", "facts": "{}", "enrolled_at": now,
                                   "enrolled_via": "report", "approved_at": now, "retired_at": now})

@@ -19,9 +19,10 @@ from starlette.concurrency import run_in_threadpool
 from checks.params import parse_duration
 from collector import credentials, enrol, fleet, inventory
 from collector.auth import AuthError, Person, Role
+from collector.messages import tsay
 from collector.services import services
 from collector.web.i18n import Worded
-from collector.web.routes import _form, _page, _who
+from collector.web.routes import _form, _lang, _page, _who, refusal
 
 __all__ = ["router"]
 
@@ -66,7 +67,7 @@ async def admin_action(request: Request, action: str) -> Response:
     except AuthError as exc:
         status = getattr(exc, "status_code", None) or (404 if isinstance(exc, credentials.CredentialNotFound)
                                                        else 422)
-        message = str(exc)
+        message = refusal(exc, _lang(request))
         return await run_in_threadpool(lambda: _admin_page(request, person, sid, status_code=status,
                                                            error=message))
     return await run_in_threadpool(lambda: _admin_page(request, person, sid, **shown))
@@ -90,19 +91,19 @@ def _act(request: Request, person: Person, action: str, f: dict[str, str]) -> di
         roles = [r.strip() for r in f.get("roles", "").split(",") if r.strip()]
         uses = f.get("uses") or "1"
         if not uses.isdigit() or len(uses) > 6:
-            raise enrol.EnrolError("uses: expected a whole number")
+            raise enrol.EnrolError(tsay("errors.auth.uses_number"))
         key = enrol.create_key(engine, site=site, roles=roles, uses=int(uses), expires=_grace(f.get("expires") or "7d"),
                                approve=f.get("approve") or "auto", actor=me, keys=keys)
         return {"done": "admin.done.key", "what": site, "secret": key}
     elif action == "key-revoke":
         key_id = f.get("id", "")
         if not key_id.isdigit() or len(key_id) > 9:
-            raise enrol.EnrolError("id: expected a key number")
+            raise enrol.EnrolError(tsay("errors.auth.key_number"))
         enrol.revoke_key(engine, int(key_id), actor=me, keys=keys)
         return {"done": "admin.done.key-revoke", "what": key_id}
     elif action == "disable":
         if f.get("name") == me:
-            raise AuthError("an admin does not disable themself (another admin can)")
+            raise AuthError(tsay("errors.auth.disable_self"))
         credentials.disable_user(engine, f.get("name", ""), actor=me, keys=keys)
         return {"done": "admin.done.disable", "what": f.get("name", "")}
     elif action == "user-token":
@@ -114,5 +115,5 @@ def _act(request: Request, person: Person, action: str, f: dict[str, str]) -> di
 def _grace(text: str) -> timedelta:
     try:
         return timedelta(seconds=parse_duration(text))
-    except (ValueError, OverflowError) as exc:
-        raise enrol.EnrolError(f"duration: {exc}") from None
+    except (ValueError, OverflowError):
+        raise enrol.EnrolError(tsay("errors.auth.duration", got=repr(text[:40]))) from None

@@ -1,4 +1,4 @@
-"""The records' and the service archive's refusals on pages read in the reader's language (issue 14).
+"""The records', the service archive's and the admin page's refusals on pages read in the reader's language (issue 14).
 
 Each refusal a page shows (a form's inline error, the error page's detail) is posted or fetched with
 ``?lang=zh_CN`` and ``?lang=en``: the Chinese one holds no English prose (what the person typed,
@@ -10,6 +10,7 @@ import html
 import re
 
 import pytest
+from fastapi.testclient import TestClient
 
 from collector.archive import FIELDS as ARCHIVE_FIELDS
 from collector.archive import KINDS as ARCHIVE_KINDS
@@ -33,7 +34,7 @@ def _refusal(page: str, error_page: bool) -> str:
 
 
 def _english(text: str, typed: tuple[str, ...]) -> set[str]:
-    for cut in sorted((*LISTS, *typed), key=len, reverse=True):
+    for cut in sorted((*LISTS, *COMMANDS, *typed), key=len, reverse=True):
         text = text.replace(cut, " ")
     return {w for w in re.findall(r"[A-Za-z]{2,}", text) if w not in ALLOWED}
 
@@ -68,6 +69,28 @@ RECORD_FORMS = [
     ({"site": SITE, "kind": "daily", "date": "2999-01-01"}, (), ("it has not started yet",)),
     ({"site": "nowhere", "kind": "daily"}, ("nowhere",), ("has no hosts and no policy",)),
 ]
+ADMIN_FORMS = [  # (action, the form, what the person typed, words the English refusal holds)
+    ("approve", {"site": SITE, "host": "nohost"}, (SITE, "nohost"), ("no enrolled host",)),
+    ("retire", {"site": SITE, "host": "nohost"}, (SITE, "nohost"), ("no host",)),
+    ("revoke", {"site": SITE, "host": "nohost"}, (SITE, "nohost"), ("no live agent token",)),
+    ("rotate", {"site": SITE, "host": "nohost", "grace": "forever"}, ("forever",), ("duration: expected",)),
+    ("rotate", {"site": SITE, "host": "nohost", "grace": "200d"}, (), ("grace: expected 0s to 90d",)),
+    ("rotate", {"site": SITE, "host": "nohost", "grace": "1h"}, (SITE, "nohost"), ("to rotate",)),
+    ("key", {"site": SITE, "uses": "x"}, (), ("uses: expected a whole number",)),
+    ("key", {"site": SITE, "uses": "0"}, (), ("uses: expected 1 to",)),
+    ("key", {"site": "bad site!"}, ("bad site!",), ("site: expected",)),
+    ("key", {"site": SITE, "expires": "1s"}, (), ("expires: expected 1m",)),
+    ("key", {"site": SITE, "approve": "maybe"}, ("maybe",), ("approve: expected auto or manual",)),
+    ("key", {"site": SITE, "roles": "bad role!"}, ("bad role!", "role"), ("expected role names",)),
+    ("key-revoke", {"id": "x"}, (), ("id: expected a key number",)),
+    ("key-revoke", {"id": "999999"}, (), ("no enrolment key 999999",)),
+    ("disable", {"name": "ada"}, (), ("does not disable themself",)),
+    ("disable", {"name": "nobody"}, ("nobody",), ("no person named",)),
+    ("user-token", {"name": "nobody"}, ("nobody",), ("no person named",)),
+]
+# the commands a refusal points to are identifiers too
+COMMANDS = ("wardround-collector enrol-key list", "wardround-collector token list", "wardround-collector user list",
+            "wardround-collector host list", "token create", "auto", "manual", "30m", "24h", "7d")
 SIGN_FORMS = [
     ({"signer": "", "role": "engineer"}, (), ("signer: expected a name",)),
     ({"signer": "li", "role": "boss"}, ("li", "boss"), ("role: expected engineer or customer",)),
@@ -83,13 +106,18 @@ def _check(page: str, lang: str, typed: tuple[str, ...], english: tuple[str, ...
         assert not re.search(r"[\u3000-\u9fff\uff00-\uffef]", said) and all(w in said for w in english), said
 
 
-def test_records_and_archive_refusals_on_pages_read_in_the_readers_language(client, engine, agent_headers):
+def test_records_archive_and_admin_refusals_on_pages_read_in_the_readers_language(client, app, engine,
+                                                                                   agent_headers):
     engineer = create_user(engine, name="erin", role="engineer")
     assert client.post("/api/v1/results", json={"results": [make_result()]}, headers=agent_headers).status_code == 200
     rid = client.post("/api/v1/records", json={"site": SITE, "kind": "daily", "language": "en"},
                       headers={"Authorization": f"Bearer {engineer}"}).json()["id"]
     client.post("/login", data={"token": engineer, "next": "/hosts"}, follow_redirects=False)
     csrf = _csrf(client.get("/archive/new").text)
+    admin = TestClient(app)
+    admin.post("/login", data={"token": create_user(engine, name="ada", role="admin"), "next": "/hosts"},
+               follow_redirects=False)
+    admin_csrf = _csrf(admin.get("/admin").text)
     for lang in ("zh_CN", "en"):
         for form, typed, english in ARCHIVE_FORMS:
             r = client.post(f"/archive?lang={lang}", data={**form, "csrf": csrf})
@@ -102,6 +130,10 @@ def test_records_and_archive_refusals_on_pages_read_in_the_readers_language(clie
         for form, typed, english in SIGN_FORMS:
             r = client.post(f"/records/{rid}/sign?lang={lang}", data={**form, "csrf": csrf})
             assert r.status_code == 422, r.text[:500]
+            _check(r.text, lang, typed, english)
+        for action, form, typed, english in ADMIN_FORMS:
+            r = admin.post(f"/admin/{action}?lang={lang}", data={**form, "csrf": admin_csrf})
+            assert r.status_code in (404, 422), (action, form, r.text[:500])
             _check(r.text, lang, typed, english)
         r = client.get(f"/records/999999?lang={lang}")
         assert r.status_code == 404
