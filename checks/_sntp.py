@@ -25,6 +25,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from checks.messages import say
+
 __all__ = ["KissOfDeath", "SntpAnswer", "SntpError", "query", "to_ntp", "from_ntp"]
 
 NTP_EPOCH_OFFSET = 2208988800  # seconds from 1900-01-01 to 1970-01-01
@@ -39,9 +41,8 @@ class KissOfDeath(SntpError):
     """The server told us to go away (stratum 0); ``code`` is its ASCII kiss code."""
 
     def __init__(self, code: str):
-        super().__init__(f"kiss-o'-death {code!r} from the server"
-                         + (" (it asks us to query less often)" if code == "RATE" else
-                            " (it refuses us access)" if code in ("DENY", "RSTR") else ""))
+        super().__init__(say("clock.kiss_rate" if code == "RATE" else "clock.kiss_deny" if code in ("DENY", "RSTR")
+                             else "clock.kiss", code=repr(code)))
         self.code = code
 
 
@@ -103,11 +104,11 @@ def query(server: str, port: int = 123, *, timeout: float = 5.0,
     first, stratum, _poll, _prec, _rdelay, _rdisp, ref, _reft, _orig, recv_ts, xmit_ts = fields
     leap, mode = first >> 6, first & 0x7
     if mode not in (4, 5):
-        raise SntpError(f"not a server answer (mode {mode})")
+        raise SntpError(say("clock.not_server", mode=mode))
     if stratum == 0:
         raise KissOfDeath(ref.rstrip(b"\0").decode("ascii", "replace") or "?")
     if xmit_ts == 0:
-        raise SntpError("the answer has no transmit time")
+        raise SntpError(say("clock.no_transmit"))
     t2, t3 = from_ntp(recv_ts), from_ntp(xmit_ts)
     t1_sent = from_ntp(transmit)
     offset = ((t2 - t1_sent) + (t3 - t4)) / 2

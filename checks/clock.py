@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from checks import _sntp
 from checks._judge import above
 from checks.context import CheckContext
-from checks.messages import say
+from checks.messages import error_text, say
 from checks.params import Duration
 from checks.result import Metric, Result, Status
 
@@ -122,9 +122,9 @@ def _ntp(params: ClockParams, ctx: CheckContext, query: Callable[..., _sntp.Sntp
     try:
         answer = query(params.server, params.port, timeout=timeout)
     except _sntp.KissOfDeath as exc:
-        return fail(Status.UNKNOWN, str(exc))
+        return fail(Status.UNKNOWN, error_text(exc))
     except _sntp.SntpError as exc:
-        return fail(Status.UNKNOWN, say("clock.unusable", error=str(exc)))
+        return fail(Status.UNKNOWN, say("clock.unusable", error=error_text(exc)))
     except TimeoutError:
         return fail(Status.CRITICAL, say("clock.timeout", timeout=timeout))
     except socket.gaierror as exc:

@@ -18,6 +18,7 @@ import pytest
 from checks import _sntp, clock
 from checks.catalogue import get_check
 from checks.context import CheckContext
+from checks.messages import render
 from checks.params import ParamError, parse_params
 from checks.result import Result, Status
 
@@ -140,6 +141,8 @@ def test_clock_unknown_when_the_server_sends_a_kiss_of_death(ntp, behave):
     behave(kiss="RATE")
     [r] = check(ntp)
     assert r.status is Status.UNKNOWN and "kiss-o'-death 'RATE'" in r.summary
+    zh = render(r.message, "zh_CN")  # keyed: a Chinese reader reads it in Chinese (issue 14)
+    assert zh is not None and zh.endswith("：NTP 服务器发来拒绝服务码 'RATE'（要求降低查询频率）")
 
 
 def test_clock_critical_when_the_ntp_server_does_not_answer(ntp, behave):
