@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checks._network import Hop, PingStats, decode_console, parse_ping, parse_traceroute, trace_failure
+from checks.messages import say
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ def traceroute(target: str, *, max_hops: int, queries: int, wait: float, time_li
                    check=False)
     except subprocess.TimeoutExpired as exc:
         out = decode_console((exc.stdout or b"") + (exc.stderr or b""), console_codepage())
-        return Trace(parse_traceroute(out), out, f"stopped after {time_limit:g} s", "system")
+        return Trace(parse_traceroute(out), out, say("traceroute.stopped", limit=time_limit), "system")
     out = decode_console(proc.stdout + proc.stderr, console_codepage())
     hops = parse_traceroute(out)
     return Trace(hops, out, None if hops else trace_failure(out), "system")

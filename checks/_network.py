@@ -43,6 +43,8 @@ import re
 import statistics
 from dataclasses import dataclass, field
 
+from checks.messages import say
+
 __all__ = ["Hop", "HopMember", "PingStats", "decode_console", "parse_ping", "parse_traceroute", "trace_failure"]
 
 log = logging.getLogger(__name__)
@@ -401,7 +403,7 @@ def trace_failure(text: str) -> str | None:
         if _RESOLVE_FAIL.search(text):
             return "cannot resolve host"
         if _LOCAL_FAIL.search(text):
-            return "network unreachable"
+            return say("ping.error.unreachable")
     except Exception:  # noqa: BLE001
         return None
     return None

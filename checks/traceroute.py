@@ -131,7 +131,7 @@ def trace(target: str, max_hops: int, queries: int, wait: float, time_limit: flo
         hops = _icmp.traceroute(target, max_hops=max_hops, queries=queries, wait=wait)
     except _icmp.ResolveError:
         return Trace([], "", "cannot resolve host", "native")
-    return Trace(hops, "", None if hops else "no hop answered", "native")
+    return Trace(hops, "", None if hops else say("traceroute.no_answer"), "native")
 
 
 def run(params: TracerouteParams, ctx: CheckContext, *, trace_fn: TraceFn = trace) -> list[Result]:

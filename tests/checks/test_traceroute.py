@@ -5,11 +5,12 @@ load-balanced hop (routers 1 and 2 as equal next hops), real delay behind router
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from checks._netcmd import Trace
-from checks._network import parse_traceroute
+from checks._network import parse_traceroute, trace_failure
 from checks.context import CheckContext
 from checks.messages import text_of
 from checks.params import ParamError, parse_params
@@ -265,3 +266,14 @@ def test_hops_behind_the_delaying_router_show_the_delay_when_router1_delays_by_2
     assert len(second["rtts_ms"]) == 2 and all(r is not None and r >= 200 for r in second["rtts_ms"])
     assert all(r is not None and r < 50 for r in first["rtts_ms"])  # router 1 itself is not delayed
     assert 0.2 <= _metric(result, "last_hop_rtt_seconds") < 0.4
+
+
+def test_a_failed_trace_reads_in_chinese_for_a_chinese_reader():  # issue 14: the failure is keyed too
+    raw = "traceroute to 192.0.2.1 (192.0.2.1), 30 hops max\nconnect: Network is unreachable\n"
+    for failure, zh in ((trace_failure(raw), "网络不可达"), (None, "")):
+        def failed(*args, failure=failure):
+            return Trace([], raw, failure, "system")
+
+        (result,) = run(TracerouteParams(target=TARGET), CheckContext(), trace_fn=failed)
+        said = text_of(result.summary, result.message, "zh_CN")
+        assert result.status == Status.UNKNOWN and zh in said and not re.search(r"[A-Za-z]{3,}", said), said
