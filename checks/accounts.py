@@ -52,30 +52,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from checks import _windows
+from checks._params.accounts import AccountsParams
 from checks.context import CheckContext
 from checks.messages import fit_summary, listed, say
-from checks.params import Duration
 from checks.result import Metric, Result, Status
 
 NAME = "accounts"
 NEVER = 99999  # shadow's conventional "never expires"
 NOLOGIN_SHELLS = ("nologin", "false", "sync", "shutdown", "halt")
 MAX_NAMES = 100
-
-
-@dataclass(frozen=True)
-class AccountsParams:
-    #: accounts allowed as administrators besides the built-in ones: Linux names with UID 0,
-    #: Windows members of Administrators (e.g. ``HIS-DB-01\\vendor-maint``, ``HOSPITAL\\IT Admins``)
-    admins: tuple[str, ...] = ()
-    #: account names (globs) whose passwords may never expire, e.g. service accounts
-    never_expire_ok: tuple[str, ...] = ()
-    #: Windows: seconds for the PowerShell query
-    timeout: Duration = Duration(60.0)
-
-    def __post_init__(self) -> None:
-        if self.timeout <= 0:
-            raise ValueError("timeout: must be more than 0")
 
 
 STANDARDS = {

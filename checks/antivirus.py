@@ -56,35 +56,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from checks import _windows
+from checks._params.antivirus import AntivirusParams, D
 from checks.context import CheckContext
 from checks.messages import fit_summary, say
-from checks.params import Duration
 from checks.result import Metric, Result, Status, format_time
 
 NAME = "antivirus"
-D = 86400.0
 HEADER_SIZE = 512
 DB_SUFFIXES = (".cvd", ".cld", ".cud")
-
-
-@dataclass(frozen=True)
-class AntivirusParams:
-    #: signatures older than this are WARNING
-    max_signature_age: Duration = Duration(3 * D)
-    #: Linux: ClamAV's signature database directory
-    clamav_db: str = "/var/lib/clamav"
-    #: Linux: clamd, the scanning daemon, must be running
-    require_clamd: bool = True
-    #: Linux: freshclam's log file (its last run is reported; the agent's user needs read access: group adm)
-    freshclam_log: str = "/var/log/clamav/freshclam.log"
-    #: Windows: seconds for the PowerShell query
-    timeout: Duration = Duration(60.0)
-
-    def __post_init__(self) -> None:
-        if self.max_signature_age <= 0:
-            raise ValueError("max_signature_age: must be more than 0")
-        if self.timeout <= 0:
-            raise ValueError("timeout: must be more than 0")
 
 
 def _standard(params: AntivirusParams) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 from checks.context import CheckContext
 from checks.result import Result
 
-__all__ = ["BACKUP_CHECKS", "CATALOGUE", "CheckSpec", "UnknownCheck", "get_check"]
+__all__ = ["BACKUP_CHECKS", "CATALOGUE", "CheckSpec", "UnknownCheck", "default_timeout", "get_check", "params_of"]
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class UnknownCheck(KeyError):
 
 @dataclass(frozen=True)
 class _Entry:
-    params: str  # the parameters dataclass in checks/<name>.py
+    params: str  # the parameters dataclass: checks/_params/<name>.py, imported back by checks/<name>
     summary: str
     timeout_s: float
     #: a backup check: each item is one backup (its results say whether it was taken, with
@@ -143,5 +143,27 @@ BACKUP_CHECKS: frozenset[str] = frozenset(name for name, entry in _ENTRIES.items
 def get_check(name: str) -> CheckSpec:
     try:
         return CATALOGUE[name]
+    except KeyError:
+        raise UnknownCheck(name) from None
+
+
+def params_of(name: str) -> type:
+    """The parameters dataclass of check ``name``, without importing the check.
+
+    It lives in the leaf module ``checks/_params/<name>.py`` (the check imports it from there),
+    so the collector validates a fleet file naming every check and imports no check module
+    (tests/test_layers.py).
+    """
+    entry = _ENTRIES.get(name) if isinstance(name, str) else None
+    if entry is None:
+        raise UnknownCheck(name)
+    params: type = getattr(importlib.import_module(f"checks._params.{name}"), entry.params)
+    return params
+
+
+def default_timeout(name: str) -> float:
+    """The run time limit of check ``name`` when its entry gives no ``timeout``."""
+    try:
+        return _ENTRIES[name].timeout_s
     except KeyError:
         raise UnknownCheck(name) from None

@@ -35,14 +35,13 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from checks import _tls
 from checks._judge import below
+from checks._params.certificate import CertificateParams
 from checks.context import CheckContext
 from checks.messages import error_text, say
-from checks.params import Duration
 from checks.result import Metric, Result, Status
 
 __all__ = ["CertificateParams", "judge_certificate", "run"]
@@ -51,33 +50,6 @@ NAME = "certificate"
 
 #: verification outcomes with their own words (certificate.why.<outcome>); others "failed"
 _OUTCOMES = ("expired", "not_yet_valid", "hostname", "untrusted", "failed")
-
-
-@dataclass(frozen=True)
-class CertificateParams:
-    #: the server, e.g. his-web.hospital.local
-    host: str = ""
-    port: int = 443
-    #: WARNING at this many days left or fewer
-    days_warn: float = 30.0
-    #: CRITICAL at this many days left or fewer
-    days_crit: float = 7.0
-    #: the name to ask for (SNI) and to verify; default ``host``
-    server_name: str = ""
-    #: PEM bundle of the CAs to trust (a hospital's private CA); default the system's
-    ca_file: str = ""
-    #: false: judge only the dates, not trust or name
-    verify: bool = True
-    timeout: Duration = Duration(10.0)
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.port <= 65535:
-            raise ValueError(f"port: expected a TCP port 1-65535 (got {self.port})")
-        if self.days_crit > self.days_warn:
-            raise ValueError(
-                f"days_crit: must not be above days_warn ({self.days_crit:g} > {self.days_warn:g})")
-        if self.timeout <= 0:
-            raise ValueError("timeout: expected a duration above 0")
 
 
 def judge_certificate(check: str, item: str, fetched: _tls.Fetched, *, days_warn: float, days_crit: float,

@@ -69,42 +69,17 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from checks import _odbc
+from checks._params.db_accounts import ENGINES, DbAccountsParams  # noqa: F401 (re-exported: the old import path)
 from checks.context import CheckContext
 from checks.messages import fit_summary, listed, say
-from checks.params import Duration
 from checks.result import Metric, Result, Status
 
 NAME = "db_accounts"
-ENGINES = ("sqlserver", "postgresql", "mysql")
 MAX_NAMES = 100
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class DbAccountsParams:
-    #: sqlserver, postgresql, mysql (or mariadb)
-    engine: str = "sqlserver"
-    #: ODBC connection string WITHOUT the password, e.g. ``DRIVER={ODBC Driver 18 for SQL Server};...``
-    dsn: str = ""
-    password_file: str = ""
-    password_env: str = ""
-    login_timeout: Duration = Duration(10)
-    query_timeout: Duration = Duration(30)
-    #: sqlserver: test for blank passwords (needs CONTROL SERVER to see the password hashes)
-    blank_passwords: bool = True
-    #: postgresql: login roles that may have no password (they log in by peer or certificate)
-    no_password_ok: tuple[str, ...] = ("postgres",)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "engine", _odbc.engine_name(self.engine, ENGINES))
-        _odbc.check_connection_params(self.dsn, self.password_file, self.password_env)
-        for key in ("login_timeout", "query_timeout"):
-            if getattr(self, key) <= 0:
-                raise ValueError(f"{key}: must be more than 0")
 
 
 # --------------------------------------------------------------------------- SQL (catalogs only)

@@ -47,9 +47,10 @@ from typing import Any
 
 from checks import _forecast
 from checks._judge import above, below
+from checks._params.disk import DiskParams
 from checks.context import CheckContext
 from checks.messages import Said, say
-from checks.params import Duration, format_duration
+from checks.params import format_duration
 from checks.result import Metric, Result, Status
 
 NAME = "disk"
@@ -61,50 +62,6 @@ PSEUDO_FSTYPES = frozenset({
     "pstore", "ramfs", "rpc_pipefs", "securityfs", "squashfs", "sysfs", "tracefs", "tmpfs",
     "fuse.lxcfs", "fuse.portal", "fuse.gvfsd-fuse", "nfsd", "selinuxfs",
 })
-
-
-@dataclass(frozen=True)
-class DiskParams:
-    #: used % at or above which the filesystem is WARNING
-    warn: float = 80.0
-    #: used % at or above which the filesystem is CRITICAL
-    crit: float = 90.0
-    #: forecast days until full at or below which the filesystem is WARNING
-    days_warn: float = 30.0
-    #: forecast days until full at or below which the filesystem is CRITICAL
-    days_crit: float = 7.0
-    #: free inodes % at or below which the filesystem is WARNING (Linux)
-    inodes_warn: float = 20.0
-    #: free inodes % at or below which the filesystem is CRITICAL (Linux)
-    inodes_crit: float = 10.0
-    #: mount points or drive letters to judge (default: every real filesystem)
-    mounts: tuple[str, ...] = ()
-    #: how far back the growth rate is fitted
-    forecast_window: Duration = Duration(7 * 86400.0)
-    #: history needed before a forecast is given
-    forecast_min_history: Duration = Duration(6 * 3600.0)
-    #: per-filesystem seconds before a hung statfs() (a dead NFS/SMB mount) is reported
-    fs_timeout: float = 5.0
-
-    def __post_init__(self) -> None:
-        for key in ("warn", "crit", "inodes_warn", "inodes_crit"):
-            v = getattr(self, key)
-            if not 0 <= v <= 100:
-                raise ValueError(f"{key}: expected a percentage between 0 and 100 (got {v:g})")
-        if self.warn > self.crit:
-            raise ValueError(f"warn: must not be above crit ({self.warn:g} > {self.crit:g})")
-        if self.inodes_warn < self.inodes_crit:
-            raise ValueError(f"inodes_warn: free inodes % must not be below inodes_crit "
-                             f"({self.inodes_warn:g} < {self.inodes_crit:g})")
-        if self.days_crit < 0 or self.days_warn < self.days_crit:
-            raise ValueError(f"days_warn: must be at least days_crit, and both at least 0 "
-                             f"({self.days_warn:g}, {self.days_crit:g})")
-        if self.forecast_window < 3600:
-            raise ValueError("forecast_window: expected at least 1h")
-        if self.forecast_min_history > self.forecast_window:
-            raise ValueError("forecast_min_history: must not be longer than forecast_window")
-        if self.fs_timeout <= 0:
-            raise ValueError("fs_timeout: expected more than 0 seconds")
 
 
 @dataclass(frozen=True)

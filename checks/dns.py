@@ -46,15 +46,14 @@ from dataclasses import dataclass, field
 
 from checks._files import TimedOut, call_with_timeout
 from checks._judge import above
+from checks._params.dns import _TYPES, DnsParams
 from checks.context import CheckContext
 from checks.messages import say
-from checks.params import Duration
 from checks.result import Metric, Result, Status
 
 __all__ = ["DnsError", "DnsParams", "build_query", "parse_answer", "run"]
 
 NAME = "dns"
-_TYPES = {"A": 1, "AAAA": 28}
 _CNAME = 5
 _RCODES = (1, 2, 3, 4, 5)  # with words: dns.rcode.<n>
 
@@ -66,39 +65,6 @@ class DnsError(Exception):
         super().__init__(message)
         self.status = status
         self.said = message  # a say() text keeps its key
-
-
-@dataclass(frozen=True)
-class DnsParams:
-    #: the name to resolve, e.g. his-db.hospital.local
-    name: str = ""
-    #: the addresses it must resolve to (all of them, no others); default: any
-    expect: tuple[str, ...] = ()
-    #: A (IPv4) or AAAA (IPv6)
-    record: str = "A"
-    #: ask this DNS server directly (address or name) instead of the system resolver
-    server: str = ""
-    port: int = 53
-    timeout: Duration = Duration(5.0)
-    #: resolve time at which the result is WARNING
-    warn: Duration = Duration(1.0)
-    #: resolve time at which the result is CRITICAL
-    crit: Duration = Duration(3.0)
-
-    def __post_init__(self) -> None:
-        if self.record.upper() not in _TYPES:
-            raise ValueError(f"record: expected A or AAAA (got {self.record!r})")
-        for a in self.expect:
-            try:
-                ipaddress.ip_address(a)
-            except ValueError:
-                raise ValueError(f"expect: {a!r} is not an IP address") from None
-        if not 1 <= self.port <= 65535:
-            raise ValueError(f"port: expected a UDP port 1-65535 (got {self.port})")
-        if self.warn > self.crit:
-            raise ValueError(f"warn: must not be above crit ({self.warn:g} s > {self.crit:g} s)")
-        if self.timeout <= 0:
-            raise ValueError("timeout: expected a duration above 0")
 
 
 # -- the wire format (RFC 1035) -------------------------------------------------

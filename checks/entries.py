@@ -11,7 +11,8 @@ Each problem reads ``FILE: key.path: what was expected (got ...)``::
     fleet.yaml: templates.base-linux[0].params.warn: expected a number (got 'high')
 
 Imports: the standard library, PyYAML, :mod:`checks.params`, :mod:`checks._cron` and :mod:`checks.catalogue`, which
-imports a check's module only to read its parameters dataclass.  Check modules import
+reads a check's parameters dataclass from its leaf module ``checks/_params/<check>.py`` and
+imports no check (:func:`checks.catalogue.params_of`; the four check packages aside).  Check modules import
 their heavy libraries (psutil, pyodbc, paramiko, icmplib) inside the functions that
 measure, never at module level, so the collector — which imports this module and not
 the agent — validates a fleet file without them (``tests/collector/test_imports.py``
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checks._cron import CronError, parse_cron
-from checks.catalogue import CheckSpec, UnknownCheck, get_check
+from checks.catalogue import CheckSpec, UnknownCheck, default_timeout, get_check, params_of
 from checks.params import DURATION_HINT, ParamError, parse_duration, parse_params
 from checks.result import is_name  # the one name rule: sites, hosts, check instances
 
@@ -44,7 +45,6 @@ class CheckConfig:
 
     check: str
     name: str  # unique among the instances: the job id and the state key
-    spec: CheckSpec
     params: Any
     timeout_s: float
     every_s: float | None = None
@@ -53,6 +53,11 @@ class CheckConfig:
     host: str | None = None
     #: the entry as written (JSON-compatible), to compare and to hand on
     raw: Mapping[str, Any] | None = None
+
+    @property
+    def spec(self) -> CheckSpec:
+        """The check itself (imports its module): for the agent, which runs it."""
+        return get_check(self.check)
 
 
 class Problems:
@@ -122,14 +127,14 @@ def check_entries(problems: Problems, where: str, raw: Any) -> list[CheckConfig]
             problems.add(at, "expected a mapping like {check: disk, every: 5m}", entry)
             continue
         check_keys(problems, at, entry, ENTRY_KEYS)
-        spec = None
+        check: str | None = None
+        params_type: type | None = None
         if "check" not in entry:
             problems.add(f"{at}.check", "required: a name from the check catalogue")
         else:
             try:
-                spec = get_check(entry["check"]) if isinstance(entry["check"], str) else None
-                if spec is None:
-                    raise UnknownCheck(entry["check"])
+                params_type = params_of(entry["check"])
+                check = entry["check"]
             except UnknownCheck as exc:
                 problems.add(f"{at}.check", f"expected a check name from the catalogue: {exc}")
         host = None
@@ -142,7 +147,7 @@ def check_entries(problems: Problems, where: str, raw: Any) -> list[CheckConfig]
             name = read_text(problems, f"{at}.name", entry["name"], name=True)
         elif host is not None and isinstance(name, str):
             name = f"{name}@{host}"
-        if isinstance(name, str) and spec is not None:
+        if isinstance(name, str) and check is not None:
             if name in names:
                 problems.add(f"{at}.name", f"{name!r} is already the name of {where}[{names[name]}]; "
                              "give each instance of the same check its own name:")
@@ -157,21 +162,21 @@ def check_entries(problems: Problems, where: str, raw: Any) -> list[CheckConfig]
         else:
             problems.add(at, "expected every: (e.g. 5m) or cron: (e.g. \"0 8 * * *\")")
         params = None
-        if spec is not None:
+        if params_type is not None:
             try:
-                params = parse_params(spec.params, entry.get("params") or {})
+                params = parse_params(params_type, entry.get("params") or {})
             except ParamError as exc:
                 for key, message in exc.errors:
                     problems.add(f"{at}.params" if key == "params" else f"{at}.params.{key}", message)
         timeout = None
         if "timeout" in entry:
             timeout = read_duration(problems, f"{at}.timeout", entry["timeout"], minimum=0.1)
-        if spec is None or params is None or not isinstance(name, str) or (every is None and cron is None):
+        if check is None or params is None or not isinstance(name, str) or (every is None and cron is None):
             continue
         if "host" in entry and host is None:
             continue
-        out.append(CheckConfig(check=spec.name, name=name, spec=spec, params=params,
-                               timeout_s=timeout if timeout is not None else spec.timeout_s,
+        out.append(CheckConfig(check=check, name=name, params=params,
+                               timeout_s=timeout if timeout is not None else default_timeout(check),
                                every_s=every, cron=cron, host=host, raw=dict(entry)))
     return out
 

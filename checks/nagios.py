@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import signal
 import subprocess
 import sys
@@ -48,10 +47,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from checks._params.nagios import NagiosParams
 from checks._perfdata import PerfValue, parse_output, parse_perfdata, parse_range
 from checks.context import CheckContext
 from checks.messages import say
-from checks.params import Duration
 from checks.result import MAX_METRICS, MAX_SUMMARY_LEN, Metric, Result, Status
 
 __all__ = ["NagiosParams", "parse_perfdata", "parse_range", "run"]
@@ -62,34 +61,6 @@ MAX_LONG_LINES = 200
 
 _SECRET_OPT = re.compile(r"(?i)^-{1,2}[\w-]*(pass|secret|token|community|authkey|privkey)[\w-]*")
 _METRIC_BAD = re.compile(r"[^A-Za-z0-9_.\-]+")
-
-
-@dataclass(frozen=True)
-class NagiosParams:
-    #: the plugin and its arguments, e.g. ["/usr/lib/nagios/plugins/check_load", "-w", "5,4,3", "-c", "9,8,7"]
-    command: tuple[str, ...] = ()
-    #: the plugin is killed (and the result is UNKNOWN) after this long
-    timeout: Duration = Duration(60.0)
-    #: the result's item; default the plugin's file name
-    item: str = ""
-    #: instead of ``command``: one string split like a POSIX shell would split it (quotes kept
-    #: together), but never run by a shell. For the command line, where ``command``'s commas
-    #: separate arguments: --param command_line='check_load -w 5,4,3 -c 9,8,7'
-    command_line: str = ""
-
-    def __post_init__(self) -> None:
-        if self.timeout <= 0:
-            raise ValueError("timeout: expected a duration above 0")
-        if self.command and self.command_line:
-            raise ValueError("command_line: give either command (a list) or command_line, not both")
-        if self.command_line:
-            try:
-                shlex.split(self.command_line)
-            except ValueError as exc:
-                raise ValueError(f"command_line: {exc}") from None
-
-    def argv(self) -> list[str]:
-        return shlex.split(self.command_line) if self.command_line else list(self.command)
 
 
 @dataclass

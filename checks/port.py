@@ -33,13 +33,12 @@ import errno
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from checks._judge import above
+from checks._params.port import PortParams
 from checks.context import CheckContext
 from checks.messages import say
-from checks.params import Duration
 from checks.result import Metric, Result, Status
 
 __all__ = ["PortParams", "probe", "run"]
@@ -47,28 +46,6 @@ __all__ = ["PortParams", "probe", "run"]
 NAME = "port"
 
 Resolver = Callable[[str, int], list[tuple[Any, ...]]]
-
-
-@dataclass(frozen=True)
-class PortParams:
-    #: name or address of the server, e.g. his-db-01 or 10.1.2.3
-    host: str = ""
-    #: TCP port, e.g. 1433 (SQL Server), 1521 (Oracle), 3306 (MySQL), 443
-    port: int = 0
-    #: give up on one connection attempt after this long (CRITICAL "no answer")
-    timeout: Duration = Duration(10.0)
-    #: handshake time at which the result is WARNING
-    warn: Duration = Duration(1.0)
-    #: handshake time at which the result is CRITICAL
-    crit: Duration = Duration(3.0)
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.port <= 65535:
-            raise ValueError(f"port: expected a TCP port 1-65535 (got {self.port})")
-        if self.timeout <= 0:
-            raise ValueError("timeout: expected a duration above 0")
-        if self.warn > self.crit:
-            raise ValueError(f"warn: must not be above crit ({self.warn:g} s > {self.crit:g} s)")
 
 
 def _resolve(host: str, port: int) -> list[tuple[Any, ...]]:

@@ -29,6 +29,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from checks._params.process import ProcessParams
 from checks.context import CheckContext
 from checks.messages import say
 from checks.result import Metric, Result, Status
@@ -42,29 +43,6 @@ class ProcInfo:
     name: str
     cmdline: tuple[str, ...]
     rss: int
-
-
-@dataclass(frozen=True)
-class ProcessParams:
-    #: process name, e.g. sqlservr or java (case-insensitive, .exe optional)
-    name: str = ""
-    #: regular expression searched in the command line, e.g. 'his-middleware.*\.jar'
-    cmdline: str = ""
-    #: fewer matching processes than this is CRITICAL
-    min: int = 1
-    #: more matching processes than this is WARNING (empty: no upper bound)
-    max: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.cmdline:
-            try:
-                re.compile(self.cmdline)
-            except re.error as exc:
-                raise ValueError(f"cmdline: not a valid regular expression ({exc})") from None
-        if self.min < 0:
-            raise ValueError("min: expected 0 or more")
-        if self.max is not None and self.max < self.min:
-            raise ValueError(f"max: must not be below min ({self.max} < {self.min})")
 
 
 def list_processes() -> list[ProcInfo]:

@@ -36,10 +36,10 @@ import fnmatch
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from checks import _windows
+from checks._params.service import ServiceParams
 from checks.context import CheckContext
 from checks.messages import error_text, say
 from checks.result import Metric, Result, Status
@@ -48,28 +48,6 @@ NAME = "service"
 
 SYSTEMD_PROPERTIES = ("ActiveState", "SubState", "LoadState", "UnitFileState", "MainPID",
                       "ExecMainStartTimestamp")
-
-
-@dataclass(frozen=True)
-class ServiceParams:
-    #: services that must run: systemd unit names, or Windows service names (not display names)
-    names: tuple[str, ...] = ()
-    #: Windows: also every service whose start type is Automatic
-    automatic: bool = False
-    #: with automatic: glob patterns of service or display names to leave out
-    exclude: tuple[str, ...] = ()
-    #: with automatic: also judge "Automatic (Delayed Start)" services
-    include_delayed: bool = False
-    #: with automatic: also judge trigger-start services
-    include_trigger: bool = False
-    #: seconds for each systemctl call
-    timeout: float = 10.0
-
-    def __post_init__(self) -> None:
-        if any(not n.strip() for n in self.names):
-            raise ValueError("names: an empty service name")
-        if self.timeout <= 0:
-            raise ValueError("timeout: expected more than 0 seconds")
 
 
 # -- Linux: systemd -----------------------------------------------------------

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from checks._params.tcp import TcpParams
 from checks.context import CheckContext
 from checks.port import PortParams, probe
 from checks.result import Result
@@ -30,9 +31,6 @@ from checks.result import Result
 __all__ = ["TcpParams", "run"]
 
 NAME = "tcp"
-
-#: the same parameters as ``port``
-TcpParams = PortParams
 
 
 def run(params: PortParams, ctx: CheckContext, **seams: Any) -> list[Result]:

@@ -68,6 +68,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from checks import _odbc
+from checks._params.db_backup import ENGINE_ALIASES, ENGINES, NAME, OVERRIDE_KEYS, DbBackupParams, Query
 from checks.context import CheckContext
 from checks.db_backup import mysql, oracle, postgresql, sqlserver
 from checks.db_backup.judge import Rule, Seen, judge_backup, problem
@@ -79,7 +80,6 @@ from checks.db_backup.oracle import (
     ORACLE_RMAN_JOBS,
     judge_oracle,
 )
-from checks.db_backup.params import ENGINE_ALIASES, ENGINES, NAME, OVERRIDE_KEYS, DbBackupParams, Query
 from checks.db_backup.postgresql import PG_ARCHIVER, PGBACKREST_CODES, wal_ordinal
 from checks.db_backup.sqlserver import (
     SQLSERVER_AG,

@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from checks.db_backup.params import NAME
+from checks._params.db_backup import NAME
 from checks.messages import Said, fit_summary, say
 from checks.result import Message, Metric, Result, Status
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from checks._params.db_backup import NAME, DbBackupParams, Query
 from checks.context import CheckContext
 from checks.db_backup.judge import (
     Rule,
@@ -18,7 +19,6 @@ from checks.db_backup.judge import (
     server_time,
     short,
 )
-from checks.db_backup.params import NAME, DbBackupParams, Query
 from checks.messages import fit_summary, say
 from checks.result import Result, Status
 

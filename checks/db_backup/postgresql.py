@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from checks._params.db_backup import NAME, DbBackupParams, Query
 from checks.context import CheckContext
 from checks.db_backup.judge import (
     Rule,
@@ -20,7 +21,6 @@ from checks.db_backup.judge import (
     problem,
     server_time,
 )
-from checks.db_backup.params import NAME, DbBackupParams, Query
 from checks.messages import say
 from checks.result import Metric, Result, Status
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypedDict
 
+from checks._params.db_backup import NAME, DbBackupParams, Query
 from checks.context import CheckContext
 from checks.db_backup.judge import (
     Rule,
@@ -20,7 +21,6 @@ from checks.db_backup.judge import (
     short,
     unlabelled,
 )
-from checks.db_backup.params import NAME, DbBackupParams, Query
 from checks.messages import fit_summary, say
 from checks.result import Metric, Result, Status
 

@@ -103,6 +103,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from checks import _windows
+from checks._params.logscan import NAME, LogscanParams
 from checks.context import CheckContext
 from checks.logscan.events import (
     DEFAULT_EVENTS,
@@ -115,7 +116,6 @@ from checks.logscan.events import (
     scan_channel,
 )
 from checks.logscan.files import scan_file
-from checks.logscan.params import NAME, LogscanParams
 from checks.messages import say
 from checks.result import Result, Status
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from checks.logscan.params import MAX_SHOWN, NAME, LogscanParams
+from checks._params.logscan import MAX_SHOWN, NAME, LogscanParams
 from checks.messages import error_text, fit_summary, say
 from checks.result import Metric, Result, Status
 

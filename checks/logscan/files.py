@@ -10,7 +10,7 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from checks.logscan.params import LINE_SHOWN, MAX_SHOWN, NAME, LogscanParams
+from checks._params.logscan import LINE_SHOWN, MAX_SHOWN, NAME, LogscanParams
 from checks.messages import fit_summary, say
 from checks.result import Metric, Result, Status
 

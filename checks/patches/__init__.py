@@ -75,11 +75,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from checks import _windows
+from checks._params.patches import MAX_LISTED, NAME, PatchesParams
 from checks.context import CheckContext
 from checks.messages import fit_summary, listed, say
 from checks.patches.apt import collect_apt
 from checks.patches.inventory import Inventory, Run, SourceError
-from checks.patches.params import MAX_LISTED, NAME, PatchesParams
 from checks.patches.rpm import collect_rpm, nevra_name
 from checks.patches.windows import collect_windows
 from checks.result import Metric, Result, Status, format_time

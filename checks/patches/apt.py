@@ -10,9 +10,9 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from checks._params.patches import PatchesParams
 from checks.messages import say
 from checks.patches.inventory import Inventory, Pending, Run, SourceError, c_env, local, run_text
-from checks.patches.params import PatchesParams
 
 _APT_INST = re.compile(r"^Inst (\S+) (?:\[([^\]]*)\] )?\((\S+) (.*?) \[[^\]]*\]\)")
 

@@ -6,10 +6,10 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
+from checks._params.patches import PatchesParams
 from checks._units import DAY, HOUR, MINUTE
 from checks.messages import say
 from checks.patches.inventory import Inventory, Pending, Run, SourceError, c_env, local, run_text
-from checks.patches.params import PatchesParams
 
 _UPDATEINFO = re.compile(r"^(?:i\s+)?(\S+)\s+(?:(\w+)/Sec\.|security)\s+(\S+)"
                          r"(?:\s+(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d))?\s*$")

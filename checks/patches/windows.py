@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from checks import _windows
+from checks._params.patches import PatchesParams
 from checks.messages import say
 from checks.patches.inventory import Inventory, Pending, SourceError
-from checks.patches.params import PatchesParams
 
 #: Installed updates, Windows Update's own record, the pending-reboot markers and (when asked)
 #: the pending updates from Windows Update's local cache.  Security updates are told by their

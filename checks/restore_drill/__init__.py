@@ -76,13 +76,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from checks._files import BackupFile, ListingTimeout, list_matching, list_with_timeout, listing_problem, newest_settled
+from checks._params.restore_drill import ENGINES, NAME, PREFIX, RestoreDrillParams
 from checks._verify import Verification, verify_file
 from checks.backup_files import item_of
 from checks.context import CheckContext
 from checks.messages import fit_summary, say
 from checks.restore_drill.drill import Drill, drill, throwaway_name
 from checks.restore_drill.dumps import DrillError, identify
-from checks.restore_drill.params import ENGINES, NAME, PREFIX, RestoreDrillParams
 from checks.restore_drill.servers import refuse_production, server_of
 from checks.restore_drill.sql import (
     DEFAULT_PROBES,

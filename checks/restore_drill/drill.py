@@ -19,11 +19,11 @@ from checks import _odbc
 from checks._files import (
     BackupFile,
 )
+from checks._params.restore_drill import PREFIX, RestoreDrillParams
 from checks._verify import Verification
 from checks.context import CheckContext
 from checks.messages import say
 from checks.restore_drill.dumps import ENGINE_OF_FORMAT, DrillError, Dump, identify, open_dump
-from checks.restore_drill.params import PREFIX, RestoreDrillParams
 from checks.restore_drill.servers import refuse_production, server_of
 from checks.restore_drill.sql import (
     DEFAULT_PROBES,

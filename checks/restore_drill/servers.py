@@ -5,9 +5,9 @@ from __future__ import annotations
 import socket
 
 from checks import _odbc
+from checks._params.restore_drill import DEFAULT_PORTS, RestoreDrillParams
 from checks.messages import say
 from checks.restore_drill.dumps import DrillError, Dump
-from checks.restore_drill.params import DEFAULT_PORTS, RestoreDrillParams
 from checks.result import Status
 
 _LOCAL_NAMES = {"localhost", "127.0.0.1", "::1", "(local)", ".", "(localdb)"}

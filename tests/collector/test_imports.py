@@ -11,10 +11,11 @@ catalogue imports a check's module only when that check is asked for: test_catal
 
 One more: ``checks.entries``, the agent's validator of check entries, which ``fleet
 apply`` uses so a fleet file the collector takes is one every agent takes.  It reads each
-check's parameters dataclass through the catalogue, which imports the check's module; so
-check modules import psutil, pyodbc, paramiko and icmplib only inside the functions that
-measure.  The last test proves it: the collector validates a fleet file naming every
-check with those libraries made unimportable.
+check's parameters dataclass from its leaf module ``checks/_params/<check>.py`` through
+``catalogue.params_of`` and imports no check module (tests/test_layers.py proves it at run
+time).  Check modules still import psutil, pyodbc, paramiko and icmplib only inside the
+functions that measure: the last test imports every check and validates a fleet file with
+those libraries made unimportable.
 """
 
 from __future__ import annotations
