@@ -22,11 +22,13 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from checks.result import format_time, parse_time
 from tests.conftest import free_port
 
 BIN = Path(sys.executable).parent
@@ -119,21 +121,28 @@ class CollectorProcess:
         with urllib.request.urlopen(req, timeout=30, context=self.context) as r:
             return json.load(r)
 
-    def all_results(self, check: str | None = None) -> list[dict[str, Any]]:
-        """Every stored result, paging backwards with ``until`` (the API answers newest first)."""
-        seen: dict[str, dict[str, Any]] = {}
-        rows_total: list[dict[str, Any]] = []
+    def all_results(self, check: str | None = None, page: int = 1000) -> list[dict[str, Any]]:
+        """Every stored result exactly once, newest first: the rows as stored, none skipped, none merged.
+
+        ``GET /api/v1/results`` answers newest first with ``until`` exclusive, so a page's oldest
+        ``started_at`` may be shared by results the next page must still return.  Each full page
+        therefore keeps only its results newer than its oldest instant, and the next page starts
+        at that instant (``until`` = it + 1 µs).  No id is dropped as "seen": a result stored twice
+        would be returned twice, which is what the exactly-once tests look for.
+        """
+        rows: list[dict[str, Any]] = []
         until = ""
         while True:
-            q = "limit=1000" + (f"&check={check}" if check else "") + (f"&until={until}" if until else "")
-            page = self.get(f"/api/v1/results?{q}")["results"]
-            fresh = [r for r in page if r["id"] not in seen]
-            if not fresh:
-                return rows_total
-            for r in fresh:
-                seen[r["id"]] = r
-            rows_total.extend(fresh)
-            until = urllib.request.quote(min(r["started_at"] for r in page))
+            q = f"limit={page}" + (f"&check={check}" if check else "") + (f"&until={until}" if until else "")
+            got = self.get(f"/api/v1/results?{q}")["results"]
+            if len(got) < page:  # the rest, complete
+                return rows + got
+            oldest = got[-1]["started_at"]
+            newer = [r for r in got if r["started_at"] > oldest]
+            if not newer:
+                raise AssertionError(f"more than {page} results started at {oldest}: page with a larger limit")
+            rows += newer
+            until = urllib.request.quote(format_time(parse_time(oldest) + timedelta(microseconds=1)))
 
 
 @pytest.fixture
