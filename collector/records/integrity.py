@@ -47,6 +47,7 @@ import orjson
 
 from checks.result import format_time
 from collector.keys import Keyring, PublicKey
+from collector.messages import ticket_templates, tsay
 
 __all__ = [
     "DIGEST_ONLY",
@@ -141,7 +142,7 @@ def check(record: Mapping[str, Any], signoffs: Sequence[Mapping[str, Any]],
     problems: list[str] = []
     computed = hashlib.sha256(record["content"].encode("utf-8")).hexdigest()
     if computed != record["digest"]:
-        problems.append("the stored content does not match the digest it was issued with")
+        problems.append(tsay("errors.integrity.content"))
     digest_only = False
     key = None
     signature = record.get("signature")
@@ -150,18 +151,16 @@ def check(record: Mapping[str, Any], signoffs: Sequence[Mapping[str, Any]],
     else:
         key = trusted(record.get("key_id"))
         if key is None:
-            problems.append(f"the record is signed by key {record.get('key_id')}, which this collector does not "
-                            "trust")
+            problems.append(tsay("errors.integrity.untrusted_key", key_id=record.get("key_id")))
         elif not key.verify(record_payload(record, record.get("key_id")), signature):
-            problems.append("the record's signature does not verify: its metadata or digest changed after it was "
-                            "issued")
+            problems.append(tsay("errors.integrity.signature"))
     statuses = []
     previous = None
     for s in signoffs:
         status = VERIFIED
         if s["digest"] != computed:
             status = FAILED
-            problems.append(f"sign-off {s['id']} signed another digest than the content's")
+            problems.append(tsay("errors.integrity.signoff_digest", id=s["id"]))
         if s.get("signature") is None:
             status = DIGEST_ONLY if status != FAILED else status
         else:
@@ -169,8 +168,7 @@ def check(record: Mapping[str, Any], signoffs: Sequence[Mapping[str, Any]],
             payload = signoff_payload(s, s.get("key_id"), record_signature=signature, previous=previous)
             if signer_key is None or not signer_key.verify(payload, s["signature"]):
                 status = FAILED
-                problems.append(f"sign-off {s['id']} ({s['role']}) does not verify: it was changed, moved, "
-                                "reordered or is not chained to this record")
+                problems.append(_signoff_unverified(s))
         statuses.append(status)
         previous = s.get("signature")
     by_id = {int(s["id"]): s.get("signature") for s in signoffs}
@@ -179,12 +177,11 @@ def check(record: Mapping[str, Any], signoffs: Sequence[Mapping[str, Any]],
         detail: Mapping[str, Any] = raw if isinstance(raw, dict) else {}
         logged = detail.get("signature")
         if entry.get("action") == "record.issue" and logged is not None and logged != signature:
-            problems.append("the audit log holds the record's signature as issued; the stored one differs or "
-                            "was removed")
+            problems.append(tsay("errors.integrity.audit_record"))
         elif entry.get("action") == "record.sign" and logged is not None:
             sid = detail.get("signature_id")
             if not isinstance(sid, int) or by_id.get(sid, "") != logged:
-                problems.append(f"the audit log names sign-off {sid}, which is missing or changed")
+                problems.append(tsay("errors.integrity.audit_signoff", id=sid))
     if problems:
         status = FAILED
     elif digest_only or DIGEST_ONLY in statuses:
@@ -192,6 +189,16 @@ def check(record: Mapping[str, Any], signoffs: Sequence[Mapping[str, Any]],
     else:
         status = VERIFIED
     return Check(status, computed, key, problems, statuses)
+
+
+def _signoff_unverified(s: Mapping[str, Any]) -> str:
+    """A sign-off that does not verify; its role said as a word when it is one of ours (an export may hold any)."""
+    role = s.get("role")
+    word = f"errors.integrity.role.{role}"
+    if word in ticket_templates("en"):
+        return tsay("errors.integrity.signoff_unverified", id=s["id"], role=word)
+    return (f"sign-off {s['id']} ({role}) does not verify: it was changed, moved, reordered or is not chained "
+            "to this record")
 
 
 def export(record: Mapping[str, Any], signoffs: Sequence[Mapping[str, Any]], key: PublicKey | None) -> bytes:

@@ -413,7 +413,7 @@ class Records:
             raise RecordInvalid(tsay("errors.record.note", max=MAX_NOTE))
         record = self.get(record_id)
         if record.integrity == integrity.FAILED:
-            raise RecordInvalid(tsay("errors.record.unverified", id=record_id, problems="; ".join(record.problems)))
+            raise RecordInvalid(tsay("errors.record.unverified", id=record_id, problems=list(record.problems)))
         now = self.clock()
         with writing(self.engine) as conn:
             store.lock_record(conn, record_id)

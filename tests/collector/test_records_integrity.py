@@ -10,6 +10,7 @@ helps them — and the API must then answer ``verified: false`` (status
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -263,3 +264,31 @@ def test_an_export_verifies_offline_with_the_public_key_and_fails_when_edited(ap
     assert edited != data and integrity.check_export(edited, key).status == "failed"
     stranger = create_key(tmp_path / "stranger.key").public
     assert integrity.check_export(data, stranger).status == "failed"
+
+
+def test_a_record_refused_for_signing_names_its_problems_in_the_readers_language(api: Any) -> None:
+    """Issue 14: the problems inside "cannot be signed" were English in the Chinese sentence."""
+    from collector.web.routes import refusal
+    _, _, records = api
+    rid, other = _issue_signed(records), _issue_signed(records)
+    with records.engine.begin() as conn:
+        first, second = _sig_ids(conn, rid)
+        conn.execute(text("UPDATE records SET key_id = 'stranger', content = content || ' ' WHERE id = :id"),
+                     {"id": rid})
+        conn.execute(text("UPDATE record_signatures SET note = 'x' WHERE id = :id"), {"id": first})
+        conn.execute(text("DELETE FROM record_signatures WHERE id = :id"), {"id": second})
+        conn.execute(text("UPDATE records SET signature = (SELECT signature FROM records WHERE id = :rid) "
+                          "WHERE id = :id"), {"rid": rid, "id": other})
+    said: dict[int, dict[str, str]] = {}
+    keys: set[str] = set()
+    for which, problems in ((rid, 5), (other, 4)):
+        with pytest.raises(RecordInvalid) as refused:
+            records.sign(which, signer="x", role="engineer", actor="li")
+        assert len(records.get(which).problems) == problems
+        keys.update(p.message.key for p in records.get(which).problems)
+        said[which] = {lang: refusal(refused.value, lang) for lang in ("zh_CN", "en")}
+        assert said[which]["en"] == (f"record {which} fails verification ("
+                                     f"{'; '.join(records.get(which).problems)}); it cannot be signed")
+        zh = said[which]["zh_CN"].replace("stranger", "")
+        assert re.search(r"[\u4e00-\u9fff]", zh) and not re.findall(r"[A-Za-z]{2,}", zh), zh
+    assert len(keys) == 7 and "审计日志" in said[other]["zh_CN"], (keys, said)  # every kind of problem

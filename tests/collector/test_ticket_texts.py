@@ -59,7 +59,7 @@ def test_both_languages_have_the_same_ticket_texts_with_the_same_placeholders() 
 
 # a sample argument by placeholder name or kind: words (:t) are keys of the family the template names
 _WORDS = {"status": "tickets.status.CRITICAL", "state": "tickets.state.open", "why": "tickets.refuse.close",
-          "field": "tickets.field.host"}
+          "field": "tickets.field.host", "role": "errors.integrity.role.engineer"}
 
 
 def test_every_ticket_text_renders_with_sample_arguments_in_both_languages(caplog: pytest.LogCaptureFixture) -> None:
