@@ -38,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
-from checks._units import format_bytes
+from checks.messages import say
 
 __all__ = ["Verification", "verify_file"]
 
@@ -56,7 +56,7 @@ _PG_RESTORE_DIRS = ("/usr/lib/postgresql/*/bin",)
 @dataclass(frozen=True)
 class Verification:
     ok: bool | None
-    text: str  # "gzip intact", "corrupt gzip: ...", "not verified: ..."
+    text: str  # "gzip intact", "corrupt gzip: ...", "not verified: ...": a keyed text (say)
 
 
 def _ok(text: str) -> Verification:
@@ -68,7 +68,7 @@ def _bad(text: str) -> Verification:
 
 
 def _unverified(why: str) -> Verification:
-    return Verification(None, f"not verified: {why}")
+    return Verification(None, say("verify.not_verified", why=why))
 
 
 def find_pg_restore() -> str | None:
@@ -101,21 +101,21 @@ def verify_file(path: str, *, budget_s: float,
             if head[:6] == b"\xfd7zXZ\x00":
                 return _stream(lzma.LZMAFile(fh), fh, "xz", name, deadline, budget_s)
             if name.endswith((".gz", ".tgz")):
-                return _bad("corrupt gzip: no gzip header")
+                return _bad(say("verify.no_gzip_header"))
             if head[:5] == b"PGDMP":
                 return _pg_custom(path, deadline, pg_restore, run)
             if head[:4] == b"PK\x03\x04" or name.endswith(".zip"):
                 return _zip(fh)
             if head[:4] == b"TAPE":
-                return _ok("MTF header present (contents need RESTORE VERIFYONLY)")
+                return _ok(say("verify.mtf"))
             if name.endswith(".bak"):
-                return _bad("not a SQL Server backup: no Microsoft Tape Format 'TAPE' header")
+                return _bad(say("verify.not_mtf"))
             if _sql_head(head).startswith(_MYSQL_HEADS + (_PG_HEAD,)) or name.endswith(".sql"):
                 fh.seek(max(0, os.fstat(fh.fileno()).st_size - TAIL))  # only the end matters
                 return _sql_trailer(head, fh.read(TAIL), name)
     except OSError as exc:
-        return _unverified(f"cannot read the file ({exc.strerror or exc})")
-    return _unverified("no completeness test for this format")
+        return _unverified(say("verify.unreadable", error=exc.strerror or str(exc)))
+    return _unverified(say("verify.no_test"))
 
 
 def _sql_head(head: bytes) -> bytes:
@@ -129,15 +129,15 @@ def _sql_trailer(head: bytes, tail: bytes, name: str) -> Verification:
     head = _sql_head(head)
     if head.startswith(_MYSQL_HEADS):
         if _MYSQL_TRAILER in tail.rstrip()[-200:]:
-            return _ok("dump complete")
-        return _bad("incomplete dump: no '-- Dump completed' line at the end (truncated?)")
+            return _ok(say("verify.dump_complete"))
+        return _bad(say("verify.incomplete_dump", marker=_MYSQL_TRAILER.decode()))
     if head.startswith(_PG_HEAD):
         if _PG_TRAILER in tail.rstrip()[-200:]:
-            return _ok("dump complete")
-        return _bad("incomplete dump: no '-- PostgreSQL database dump complete' line at the end (truncated?)")
+            return _ok(say("verify.dump_complete"))
+        return _bad(say("verify.incomplete_dump", marker=_PG_TRAILER.decode()))
     if _MYSQL_TRAILER in tail[-200:]:
-        return _ok("dump complete")
-    return _unverified("SQL file without a mysqldump or pg_dump header")
+        return _ok(say("verify.dump_complete"))
+    return _unverified(say("verify.sql_no_header"))
 
 
 def _stream(reader: io.BufferedIOBase, raw: IO[bytes], kind: str, name: str, deadline: float,
@@ -150,8 +150,7 @@ def _stream(reader: io.BufferedIOBase, raw: IO[bytes], kind: str, name: str, dea
         with reader:
             while True:
                 if time.monotonic() > deadline:
-                    return _unverified(f"{kind} test stopped after {budget_s:g} s "
-                                       f"({format_bytes(raw.tell())} read)")
+                    return _unverified(say("verify.stopped", kind=kind, budget=budget_s, read=raw.tell()))
                 chunk = reader.read(CHUNK)
                 if not chunk:
                     break
@@ -160,15 +159,16 @@ def _stream(reader: io.BufferedIOBase, raw: IO[bytes], kind: str, name: str, dea
                 total += len(chunk)
                 tail = (tail + chunk)[-TAIL:]
     except EOFError:
-        return _bad(f"corrupt {kind}: the file ends before the end of the compressed stream (truncated)")
+        return _bad(say("verify.truncated", kind=kind))
     except (OSError, lzma.LZMAError, ValueError) as exc:
         # gzip.BadGzipFile and zlib.error; CRC or length mismatch
-        return _bad(f"corrupt {kind}: {exc}")
+        return _bad(say("verify.corrupt", kind=kind, error=str(exc)))
     inner = name.rsplit(".", 1)[0]
     if _sql_head(first).startswith(_MYSQL_HEADS + (_PG_HEAD,)):
         sql = _sql_trailer(first, tail, inner)
-        return Verification(sql.ok, f"{kind} intact, {sql.text}" if sql.ok is not None else sql.text)
-    return _ok(f"{kind} intact")
+        return Verification(sql.ok, say("verify.intact_and", kind=kind, then=sql.text) if sql.ok is not None
+                            else sql.text)
+    return _ok(say("verify.intact", kind=kind))
 
 
 def _zip(fh: IO[bytes]) -> Verification:
@@ -176,30 +176,30 @@ def _zip(fh: IO[bytes]) -> Verification:
         with zipfile.ZipFile(fh) as z:
             n = len(z.infolist())
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        return _bad(f"corrupt zip: {exc}")
-    return _ok(f"zip directory intact ({n} entries; contents not tested)")
+        return _bad(say("verify.corrupt", kind="zip", error=str(exc)))
+    return _ok(say("verify.zip_intact", n=n))
 
 
 def _pg_custom(path: str, deadline: float, pg_restore: Callable[[], str | None],
                run: Callable[..., Any]) -> Verification:
     tool = pg_restore()
     if not tool:
-        return _unverified("pg_restore not installed")
+        return _unverified(say("verify.no_pg_restore", tool="pg_restore"))
     # --list reads the table of contents; a full run to the null device reads every
     # data block, which is what finds a dump cut off in its data.
-    for args, what in (([tool, "--list", path], "table of contents"),
-                       ([tool, "--file", os.devnull, path], "data")):
+    for args, what in (([tool, "--list", path], "verify.part.toc"),
+                       ([tool, "--file", os.devnull, path], "verify.part.data")):
         left = deadline - time.monotonic()
         if left <= 0:
-            return _unverified("no time left to run pg_restore")
+            return _unverified(say("verify.no_time", tool="pg_restore"))
         try:
             proc = run(args, capture_output=True, timeout=left, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
-            return _unverified(f"pg_restore did not finish reading the {what} in time")
+            return _unverified(say("verify.pg_slow", tool="pg_restore", what=what))
         except OSError as exc:
-            return _unverified(f"pg_restore could not run ({exc.strerror or exc})")
+            return _unverified(say("verify.cannot_run", tool="pg_restore", error=exc.strerror or str(exc)))
         if proc.returncode != 0:
             err = (proc.stderr or b"").decode("utf-8", "replace").strip().splitlines()
-            reason = err[-1] if err else f"exit code {proc.returncode}"
-            return _bad(f"corrupt pg_dump archive ({what}): {reason[:200]}")
-    return _ok("pg_restore reads it")
+            reason = err[-1][:200] if err else say("verify.exit_code", code=proc.returncode)
+            return _bad(say("verify.pg_corrupt", what=what, reason=reason))
+    return _ok(say("verify.pg_reads", tool="pg_restore"))

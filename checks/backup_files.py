@@ -65,8 +65,8 @@ from checks._files import (
 from checks._params.backup_files import BackupFilesParams, _zone
 from checks._verify import Verification, verify_file
 from checks.context import CheckContext
-from checks.messages import say
-from checks.result import Metric, Result, Status, format_time
+from checks.messages import Said, say
+from checks.result import Message, Metric, Result, ResultError, Status, format_time
 
 NAME = "backup_files"
 MIN_HISTORY = 3  # earlier files needed before "too small" is judged
@@ -280,7 +280,7 @@ def _verified(ctx: CheckContext, f: BackupFile, params: BackupFilesParams,
     key = f"{f.relative}|{f.size}|{f.mtime:.6f}"
     cached = ctx.state.get(_STATE_VERIFIED)
     if isinstance(cached, dict) and cached.get("key") == key and "text" in cached:
-        return Verification(cached.get("ok"), str(cached["text"]))
+        return Verification(cached.get("ok"), _remembered_text(cached))
     # Leave a few seconds of the check's own timeout for judging and answering.
     budget = max(1.0, min(params.verify_timeout, ctx.timeout_s - (time.monotonic() - began) - 3.0))
     try:
@@ -289,5 +289,17 @@ def _verified(ctx: CheckContext, f: BackupFile, params: BackupFilesParams,
     except TimedOut:
         return Verification(None, say("backup_files.verify_timeout", budget=budget))
     if not outcome.text.startswith("not verified: cannot read"):
-        ctx.state[_STATE_VERIFIED] = {"key": key, "ok": outcome.ok, "text": outcome.text}
+        ctx.state[_STATE_VERIFIED] = {"key": key, "ok": outcome.ok, "text": outcome.text,
+                                      **({"message": outcome.text.message.to_wire()}
+                                         if isinstance(outcome.text, Said) else {})}
     return outcome
+
+
+def _remembered_text(cached: dict[str, Any]) -> str:
+    """A remembered verification's text, keyed again from its saved message; a state saved
+    before messages were (or with one this agent cannot read) gives the English text."""
+    text = str(cached["text"])
+    try:
+        return Said(text, Message.from_wire(cached["message"], "message")) if "message" in cached else text
+    except ResultError:
+        return text

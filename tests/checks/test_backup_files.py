@@ -453,3 +453,56 @@ def test_cron_steps_lists_ranges_and_macros():
 def test_cron_rejects_bad_expressions(bad):
     with pytest.raises(CronError):
         parse_cron(bad)
+
+
+# -- what a person reads (issue 14) ------------------------------------------------------------
+
+def _said_in_chinese(r: Result, *names: str) -> str:
+    """The summary as a zh_CN reader reads it; fails on English prose (file names, a tool's quoted marker and
+    the identifiers of tests/checks/test_messages.py aside)."""
+    import re
+
+    from checks.messages import text_of
+    from tests.checks.test_messages import IDENTIFIERS
+    zh = text_of(r.summary, r.message, "zh_CN")
+    bare = re.sub(r"'[^']*'", " ", zh)
+    for name in names:
+        bare = bare.replace(name, " ")
+    assert re.search(r"[\u4e00-\u9fff]", zh), zh
+    assert not {w for w in re.findall(r"[A-Za-z][A-Za-z_]+", bare)} - IDENTIFIERS - {"MTF", "pg_restore"}, zh
+    return zh
+
+
+@pytest.mark.parametrize(("name", "data", "status", "theirs"), [
+    ("his.sql", MYSQLDUMP[: len(MYSQLDUMP) // 2], Status.CRITICAL, ()),  # incomplete dump
+    ("his.sql", MYSQLDUMP, Status.OK, ()),  # dump complete
+    ("his.sql.gz", gzip.compress(MYSQLDUMP), Status.OK, ()),  # gzip intact, dump complete
+    ("his.bak", MTF, Status.OK, ()),  # MTF header present
+    ("his.bak", bytes(4096), Status.CRITICAL, ()),  # not a SQL Server backup
+    ("his.zip", b"PK\x03\x04" + bytes(100), Status.CRITICAL, ("File is not a zip file",)),  # the library's words
+    ("his.dump", b"PGDMP" + bytes(100), Status.OK, ()),  # not verified: pg_restore not installed
+])
+def test_backup_verification_reads_in_chinese_also_when_remembered_in_the_saved_state(tmp_path, name, data,
+                                                                                      status, theirs):
+    import json
+    put(tmp_path, name, data, NOW - timedelta(hours=8))
+    ctx = CheckContext()
+    first = check(ctx=ctx, verify=lambda p, b: verify_file(p, budget_s=b, pg_restore=lambda: None),
+                  **daily(tmp_path, pattern=name))
+    assert first.status is status
+    zh = _said_in_chinese(first, name, *theirs)
+    ctx.state = json.loads(json.dumps(ctx.state))  # as the agent saves it between runs
+
+    def tested_again(path: str, budget: float):
+        raise AssertionError("tested again")
+    again = check(ctx=ctx, verify=tested_again, **daily(tmp_path, pattern=name))
+    assert (again.summary, _said_in_chinese(again, name, *theirs)) == (first.summary, zh)
+
+
+def test_backup_verification_remembered_by_an_older_agent_is_read_as_its_english_text(tmp_path):
+    p = put(tmp_path, "his.bak", MTF, NOW - timedelta(hours=8))
+    st = p.stat()
+    ctx = CheckContext()
+    ctx.state["verified"] = {"key": f"his.bak|{st.st_size}|{st.st_mtime:.6f}", "ok": True, "text": "an old text"}
+    r = check(ctx=ctx, verify=lambda p, b: pytest.fail("tested again"), **daily(tmp_path))
+    assert r.status is Status.OK and r.summary.endswith("; an old text")

@@ -35,7 +35,7 @@ IDENTIFIERS = {"CPU", "SQL", "TLS", "SSL", "TCP", "UDP", "ICMP", "DNS", "HTTP", 
                "MySQL", "Enterprise", "Backup", "mysql", "mysqldump", "mariabackup", "Debian",  # product and tool names
                "Ubuntu", "PowerShell", "Update", "paramiko", "sshd", "ClamAV", "clamd", "clamscan", "freshclam",
                "Defender", "Microsoft", "dsn", "pyodbc", "OpenSSL", "Driver",
-               "Security", "Center", "RESTORE", "VERIFYONLY", "HEADERONLY", "custom", "plain", "bak",
+               "Security", "Center", "RESTORE", "VERIFYONLY", "HEADERONLY", "custom", "plain", "bak", "gzip", "zip",
                "sa", "root", "trust", "Guest", "Administrators"}  # account and group names, an authentication method
 # modules that still write some summaries/standards as literal English (the backlog: it only shrinks)
 PENDING: set[str] = set()
