@@ -73,7 +73,9 @@ def service_info(name: str) -> dict[str, Any]:
         return dict(psutil.win_service_get(name).as_dict())  # type: ignore[attr-defined,unused-ignore]  # psutil: Windows-only
     except psutil.NoSuchProcess as exc:
         raise ServiceMissing(name) from exc
-    except (psutil.Error, OSError) as exc:
+    except psutil.AccessDenied as exc:  # psutil's own English words: said in the reader's language
+        raise WindowsError_(say("windows.service_query", name=name, error=say("windows.denied"))) from exc
+    except (psutil.Error, OSError) as exc:  # Windows' own text (in the machine's language)
         raise WindowsError_(say("windows.service_query", name=name, error=str(exc))) from exc
 
 
@@ -81,7 +83,13 @@ def all_services() -> list[dict[str, Any]]:
     import psutil
 
     out: list[dict[str, Any]] = []
-    for svc in psutil.win_service_iter():  # type: ignore[attr-defined,unused-ignore]  # psutil: Windows-only
+    try:
+        found = list(psutil.win_service_iter())  # type: ignore[attr-defined,unused-ignore]  # psutil: Windows-only
+    except psutil.AccessDenied as exc:
+        raise WindowsError_(say("windows.denied")) from exc
+    except (psutil.Error, OSError) as exc:
+        raise WindowsError_(str(exc)) from exc
+    for svc in found:
         try:
             out.append(dict(svc.as_dict()))
         except (psutil.Error, OSError):
@@ -96,7 +104,7 @@ def all_services() -> list[dict[str, Any]]:
 def start_flags(name: str) -> tuple[bool, bool]:
     """``(delayed, trigger_start)`` of a service, from its registry key."""
     if sys.platform != "win32":  # also tells mypy that winreg's Windows-only names exist below
-        raise WindowsError_("the service registry exists only on Windows")
+        raise WindowsError_(say("windows.registry_only"))
     import winreg
 
     path = rf"SYSTEM\CurrentControlSet\Services\{name}"

@@ -120,6 +120,7 @@ def judge_systemd(unit: str, props: Mapping[str, str]) -> Result:
 # -- Windows ----------------------------------------------------------------------
 
 _WIN_WARNING = {"start_pending", "continue_pending", "pause_pending", "paused"}
+_WIN_START_TYPES = {"automatic", "manual", "disabled"}  # psutil's WindowsService.start_type()
 
 
 def judge_windows(name: str, info: Mapping[str, Any]) -> Result:
@@ -128,7 +129,8 @@ def judge_windows(name: str, info: Mapping[str, Any]) -> Result:
     display = str(info.get("display_name") or name)
     label = name if display == name else f"{name} ({display})"
     if status_text == "running":
-        status, text = Status.OK, say("service.win.running", pid=str(info.get("pid")), start_type=start_type)
+        started = say(f"service.win.start.{start_type}") if start_type in _WIN_START_TYPES else start_type
+        status, text = Status.OK, say("service.win.running", pid=str(info.get("pid")), start_type=started)
     elif status_text in _WIN_WARNING:
         status, text = Status.WARNING, say(f"service.win.{status_text}")
     elif status_text in ("stopped", "stop_pending"):
@@ -233,7 +235,7 @@ def run(params: ServiceParams, ctx: CheckContext, *,
             try:
                 services = win_services()
             except OSError as exc:
-                results.append(_unknown("automatic services", say("service.cannot_list", error=str(exc))))
+                results.append(_unknown("automatic services", say("service.cannot_list", error=error_text(exc))))
             else:
                 results.append(judge_automatic(services, win_flags, params))
     return results

@@ -205,3 +205,38 @@ def test_service_automatic_mode_accepts_exclude_patterns_on_name_or_display_name
     [r] = run_windows(automatic=True, exclude=["sqlserveragent", "HIS *"])
     assert r.status is Status.OK and r.summary.startswith("all 4 automatic services running")
     assert "2 excluded" in r.summary
+
+
+# -- what a zh_CN reader reads (issue 14) -------------------------------------------------------
+
+def _zh(r) -> str:
+    """The summary in Chinese, failing on English prose (service names and identifiers aside)."""
+    import re
+
+    from checks.messages import text_of
+    from tests.checks.test_messages import IDENTIFIERS
+    zh = text_of(r.summary, r.message, "zh_CN")
+    bare = re.sub(r"\b(MSSQLSERVER|SQL Server|automatic services)\b|\(MSSQLSERVER\)", " ", zh)  # items
+    assert re.search(r"[\u4e00-\u9fff]", zh) and not set(re.findall(r"[A-Za-z]{2,}", bare)) - IDENTIFIERS, zh
+    return zh
+
+
+def test_windows_service_texts_read_in_chinese_start_type_denied_query_and_list(monkeypatch):
+    import psutil
+
+    [running] = run_windows(names=["MSSQLSERVER"])
+    assert "自动" in _zh(running)
+
+    def denied(*args):  # what psutil raises when the agent's account may not query the service manager
+        raise psutil.AccessDenied(pid=None, name="MSSQLSERVER",
+                                  msg="service 'MSSQLSERVER' is not querable (not enough privileges)")
+    monkeypatch.setattr(psutil, "win_service_get", denied, raising=False)
+    monkeypatch.setattr(psutil, "win_service_iter", denied, raising=False)
+    p = parse_params(service.ServiceParams, {"names": ["MSSQLSERVER"], "automatic": True})
+    one, listed = service.run(p, CheckContext(), windows=True, win_service=_windows.service_info,
+                              win_services=_windows.all_services)
+    assert one.status is listed.status is Status.UNKNOWN
+    assert "权限" in _zh(one) and "权限" in _zh(listed), (one.summary, listed.summary)
+    with pytest.raises(_windows.WindowsError_) as raised:
+        _windows.start_flags("MSSQLSERVER")  # this is not Windows: no service registry
+    assert _zh(service._unknown("x", raised.value.message))
