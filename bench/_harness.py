@@ -280,6 +280,29 @@ def percentile(xs: Sequence[float], q: float) -> float | None:
     return s[k]
 
 
+def latency_ms(times: Sequence[float], count: str = "batches") -> dict[str, Any]:
+    """How many, p50/p99/max in ms of ``times`` (ms), as the prune benches report them."""
+    if not times:
+        return {count: 0}
+    q = statistics.quantiles(times, n=100, method="inclusive") if len(times) > 1 else list(times) * 99
+    return {count: len(times), "p50_ms": round(q[49], 1), "p99_ms": round(q[98], 1), "max_ms": round(max(times), 1)}
+
+
+def each_database(dbs: Sequence[str], out: str, run_one: Any, **header: Any) -> None:
+    """``run_one(db, tmp)`` for each database in a shared temporary directory; every figure is printed
+    as it comes and all are written to ``out`` with the machine's description (and ``header``)."""
+    import tempfile
+
+    report: dict[str, Any] = {**machine_info(), **header, "figures": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for db in dbs:
+            fig = run_one(db, Path(tmp))
+            report["figures"].append(fig)
+            print(json.dumps(fig), flush=True)
+    Path(out).write_text(json.dumps(report, indent=1) + "\n")
+    print(f"wrote {out}")
+
+
 def fmt(v: Any, spec: str = ".1f") -> str:
     if v is None:
         return "-"

@@ -13,10 +13,7 @@ runs, the prune's duration and what it removed, and the file size before/after.
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -72,11 +69,6 @@ def _ingest(engine: Any, template: list[dict[str, Any]], rate: int, seconds: flo
     return lat
 
 
-def _stats(lat: list[float]) -> dict[str, float]:
-    q = statistics.quantiles(lat, n=100, method="inclusive")
-    return {"batches": len(lat), "p50_ms": round(q[49], 1), "p99_ms": round(q[98], 1), "max_ms": round(max(lat), 1)}
-
-
 def run(db: str, tmp: Path, args: argparse.Namespace, template: list[dict[str, Any]]) -> dict[str, Any]:
     from collector.retention import Retention, prune
     from collector.store.db import make_engine
@@ -109,8 +101,8 @@ def run(db: str, tmp: Path, args: argparse.Namespace, template: list[dict[str, A
         while len(during) < 20:  # the prune ended quickly: still time the batches it overlapped
             during += _ingest(engine, template, args.rate, 1)
         size_after = storage._size(engine, storage.AFTER_TABLES)
-        return {"db": db, "old": args.old, "young": args.young, "rate": args.rate, "alone": _stats(alone),
-                "during_prune": _stats(during), "prune": outcome,
+        return {"db": db, "old": args.old, "young": args.young, "rate": args.rate, "alone": h.latency_ms(alone),
+                "during_prune": h.latency_ms(during), "prune": outcome,
                 "bytes_before": size_before, "bytes_after": size_after}
     finally:
         engine.dispose()
@@ -128,14 +120,7 @@ def main() -> None:
     args = ap.parse_args()
     patrol = storage.linux_patrol(5)
     template = storage.rows_for(patrol, 1)
-    report: dict[str, Any] = {**h.machine_info(), "figures": []}
-    with tempfile.TemporaryDirectory() as tmp:
-        for db in args.db:
-            fig = run(db, Path(tmp), args, template)
-            report["figures"].append(fig)
-            print(json.dumps(fig), flush=True)
-    Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
-    print(f"wrote {args.out}")
+    h.each_database(args.db, args.out, lambda db, tmp: run(db, tmp, args, template))
 
 
 if __name__ == "__main__":

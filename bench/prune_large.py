@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -105,15 +102,6 @@ def _timed(real: Any, times: list[float]) -> Any:
     return writing
 
 
-def _stats(times: list[float]) -> dict[str, Any]:
-    """Write transactions: how many, p50/p99/max in ms."""
-    if not times:
-        return {"transactions": 0}
-    q = statistics.quantiles(times, n=100, method="inclusive") if len(times) > 1 else times * 99
-    return {"transactions": len(times), "p50_ms": round(q[49], 1), "p99_ms": round(q[98], 1),
-            "max_ms": round(max(times), 1)}
-
-
 def run(db: str, tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
     from collector import retention
     from collector.store.db import make_engine
@@ -149,7 +137,8 @@ def run(db: str, tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
         split = vacuum.get("first", len(times))
         return {"db": db, "rows": args.total, "days": args.days, "load_s": round(load_s, 1),
                 "removed": rep.results, "row_batches": rep.batches, "partitions_dropped": len(rep.partitions),
-                "deletes": _stats(times[:split]), "vacuum": {**_stats(times[split:]), "seconds": vacuum.get("s")},
+                "deletes": h.latency_ms(times[:split], "transactions"),
+                "vacuum": {**h.latency_ms(times[split:], "transactions"), "seconds": vacuum.get("s")},
                 "total_s": round(total_s, 1), "freed_pages": rep.freed_pages,
                 "bytes_before": size_before, "bytes_after": size_after,
                 "bytes_per_row_before": round(size_before / args.total, 1)}
@@ -167,14 +156,7 @@ def main() -> None:
     ap.add_argument("--db", nargs="+", default=["sqlite", "postgresql"])
     ap.add_argument("--out", default=str(h.RESULTS_DIR / "prune_large.json"))
     args = ap.parse_args()
-    report: dict[str, Any] = {**h.machine_info(), "figures": []}
-    with tempfile.TemporaryDirectory() as tmp:
-        for db in args.db:
-            fig = run(db, Path(tmp), args)
-            report["figures"].append(fig)
-            print(json.dumps(fig), flush=True)
-    Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
-    print(f"wrote {args.out}")
+    h.each_database(args.db, args.out, lambda db, tmp: run(db, tmp, args))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ import argparse
 import json
 import random
 import sys
-import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -169,35 +168,32 @@ def main() -> None:
     from collector.store.migrate import upgrade
 
     h._throwaway_key()
-    report: dict[str, Any] = {**h.machine_info(), "hosts": args.hosts, "items": len(ITEMS), "figures": []}
-    with tempfile.TemporaryDirectory() as tmp:
-        for db in args.db:
-            url, drop = storage._database(db, Path(tmp), "rollups")
-            engine = make_engine(url)
-            try:
-                upgrade(engine)
-                t0 = time.perf_counter()
-                counts = fill(engine, args.hosts, args.hour_hosts, args.hour_days)
-                fill_s = time.perf_counter() - t0
-                day_bytes = storage._size(engine, ("rollup_days",))
-                hour_bytes = storage._size(engine, ("rollup_hours",))
-                seconds = annual_seconds(engine, args.runs)
-            finally:
-                engine.dispose()
-                drop()
-            per_day, per_hour = day_bytes / counts["day_rows"], hour_bytes / counts["hour_rows"]
-            hour_rows_100_days = args.hosts * (len(ITEMS) + 1) * 24 * 100  # measured per row, multiplied out
-            raw_results = args.hosts * len(ITEMS) * 288 * 100
-            fig = {"db": db, **counts, "fill_seconds": round(fill_s, 1),
-                   "day_rollups_bytes": day_bytes, "bytes_per_day_row": round(per_day, 1),
-                   "bytes_per_hour_row": round(per_hour, 1),
-                   "hour_rollups_last_100_days_bytes_estimated": round(per_hour * hour_rows_100_days),
-                   "raw_last_100_days_bytes_estimated": raw_results * RAW_BYTES[db],
-                   "annual_report_seconds_100_hosts": seconds}
-            report["figures"].append(fig)
-            print(json.dumps(fig), flush=True)
-    Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
-    print(f"wrote {args.out}")
+
+    def run_one(db: str, tmp: Path) -> dict[str, Any]:
+        url, drop = storage._database(db, tmp, "rollups")
+        engine = make_engine(url)
+        try:
+            upgrade(engine)
+            t0 = time.perf_counter()
+            counts = fill(engine, args.hosts, args.hour_hosts, args.hour_days)
+            fill_s = time.perf_counter() - t0
+            day_bytes = storage._size(engine, ("rollup_days",))
+            hour_bytes = storage._size(engine, ("rollup_hours",))
+            seconds = annual_seconds(engine, args.runs)
+        finally:
+            engine.dispose()
+            drop()
+        per_day, per_hour = day_bytes / counts["day_rows"], hour_bytes / counts["hour_rows"]
+        hour_rows_100_days = args.hosts * (len(ITEMS) + 1) * 24 * 100  # measured per row, multiplied out
+        raw_results = args.hosts * len(ITEMS) * 288 * 100
+        return {"db": db, **counts, "fill_seconds": round(fill_s, 1),
+                "day_rollups_bytes": day_bytes, "bytes_per_day_row": round(per_day, 1),
+                "bytes_per_hour_row": round(per_hour, 1),
+                "hour_rollups_last_100_days_bytes_estimated": round(per_hour * hour_rows_100_days),
+                "raw_last_100_days_bytes_estimated": raw_results * RAW_BYTES[db],
+                "annual_report_seconds_100_hosts": seconds}
+
+    h.each_database(args.db, args.out, run_one, hosts=args.hosts, items=len(ITEMS))
 
 
 if __name__ == "__main__":
