@@ -31,7 +31,8 @@ from typing import Any, NewType
 
 from checks._units import DURATION_HINT, format_duration, parse_duration
 
-__all__ = ["DURATION_HINT", "Duration", "ParamError", "parse_duration", "parse_params", "format_duration"]
+__all__ = ["DURATION_HINT", "Duration", "ParamError", "check_above_zero", "check_login", "check_order", "check_percent",
+           "check_port", "format_duration", "parse_duration", "parse_params"]
 
 #: Seconds; written in configs as ``30s``, ``5m``, ``26h`` or ``7d`` (the grammar: :mod:`checks._units`).
 Duration = NewType("Duration", float)
@@ -140,3 +141,44 @@ def _split_post_init_error(exc: ValueError) -> tuple[str, str]:
     """``__post_init__`` raises ``ValueError("key: message")``."""
     key, sep, message = str(exc).partition(": ")
     return (key, message) if sep else ("params", str(exc))
+
+
+# Rules that several checks' parameters share, called from their ``__post_init__``: each raises
+# ``ValueError("key: message")`` as :func:`_split_post_init_error` reads it.  The wording a check
+# gives (``expected``) is that check's own, as its users have always seen it; the rule is one.
+
+def check_port(key: str, value: int, *, what: str = "", unset_ok: bool = False) -> None:
+    """A port 1-65535 (0 too with ``unset_ok``: not given yet); ``what`` names it, e.g. ``a TCP port``."""
+    if not (0 if unset_ok else 1) <= value <= 65535:
+        raise ValueError(f"{key}: expected {what + ' ' if what else ''}1-65535 (got {value})")
+
+
+def check_order(params: object, low: str, high: str, unit: str = "") -> None:
+    """``low`` must not be above ``high`` (a WARNING threshold below its CRITICAL one, or the
+    reverse for days left); either may be None (not judged)."""
+    lo, hi = getattr(params, low), getattr(params, high)
+    if lo is not None and hi is not None and lo > hi:
+        raise ValueError(f"{low}: must not be above {high} ({lo:g}{unit} > {hi:g}{unit})")
+
+
+def check_percent(params: object, *keys: str) -> None:
+    for key in keys:
+        v = getattr(params, key)
+        if not 0 <= v <= 100:
+            raise ValueError(f"{key}: expected a percentage between 0 and 100 (got {v:g})")
+
+
+def check_above_zero(params: object, *keys: str, expected: str = "expected a duration above 0") -> None:
+    for key in keys:
+        if getattr(params, key) <= 0:
+            raise ValueError(f"{key}: {expected}")
+
+
+def check_login(params: object, *required: str) -> None:
+    """An SSH login: each of ``required`` (the user, the known host keys...) is given, and a key
+    file or a password file."""
+    for key in required:
+        if not getattr(params, key):
+            raise ValueError(f"{key}: required")
+    if not any(getattr(params, key) for key in ("key_file", "password_file")):
+        raise ValueError("key_file: give key_file or password_file")

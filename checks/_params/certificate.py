@@ -1,13 +1,10 @@
-"""The parameters of the ``certificate`` check (checks/certificate.py), a leaf module.
-
-The collector validates fleet files with them (checks.entries through catalogue.params_of)
-without importing the check itself; the check imports them from here."""
+"""The parameters of the ``certificate`` check (checks/certificate.py), a leaf module."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from checks.params import Duration
+from checks.params import Duration, check_above_zero, check_order, check_port
 
 
 @dataclass(frozen=True)
@@ -28,10 +25,6 @@ class CertificateParams:
     timeout: Duration = Duration(10.0)
 
     def __post_init__(self) -> None:
-        if not 1 <= self.port <= 65535:
-            raise ValueError(f"port: expected a TCP port 1-65535 (got {self.port})")
-        if self.days_crit > self.days_warn:
-            raise ValueError(
-                f"days_crit: must not be above days_warn ({self.days_crit:g} > {self.days_warn:g})")
-        if self.timeout <= 0:
-            raise ValueError("timeout: expected a duration above 0")
+        check_port("port", self.port, what="a TCP port")
+        check_order(self, "days_crit", "days_warn")
+        check_above_zero(self, "timeout")

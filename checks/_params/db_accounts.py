@@ -1,14 +1,11 @@
-"""The parameters of the ``db_accounts`` check (checks/db_accounts.py), a leaf module.
-
-The collector validates fleet files with them (checks.entries through catalogue.params_of)
-without importing the check itself; the check imports them from here."""
+"""The parameters of the ``db_accounts`` check (checks/db_accounts.py), a leaf module."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from checks import _odbc
-from checks.params import Duration
+from checks.params import Duration, check_above_zero
 
 ENGINES = ("sqlserver", "postgresql", "mysql")
 
@@ -31,6 +28,4 @@ class DbAccountsParams:
     def __post_init__(self) -> None:
         object.__setattr__(self, "engine", _odbc.engine_name(self.engine, ENGINES))
         _odbc.check_connection_params(self.dsn, self.password_file, self.password_env)
-        for key in ("login_timeout", "query_timeout"):
-            if getattr(self, key) <= 0:
-                raise ValueError(f"{key}: must be more than 0")
+        check_above_zero(self, "login_timeout", "query_timeout", expected="must be more than 0")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from checks import _odbc
 from checks._units import DAY, HOUR
-from checks.params import Duration, parse_duration
+from checks.params import Duration, check_above_zero, parse_duration
 
 NAME = "db_backup"
 ENGINES = ("sqlserver", "oracle", "postgresql", "mysql")
@@ -62,10 +62,8 @@ class DbBackupParams:
         if not 0 <= self.min_size_ratio <= 1:
             raise ValueError(f"min_size_ratio: expected a ratio between 0 and 1 "
                              f"(got {self.min_size_ratio:g})")
-        for key in ("full_max_age", "diff_max_age", "log_max_age", "archive_max_age", "job_max_age",
-                    "login_timeout", "query_timeout", "rman_lookback"):
-            if getattr(self, key) <= 0:
-                raise ValueError(f"{key}: must be more than 0")
+        check_above_zero(self, "full_max_age", "diff_max_age", "log_max_age", "archive_max_age", "job_max_age",
+                         "login_timeout", "query_timeout", "rman_lookback", expected="must be more than 0")
         for text in self.override:
             _parse_override(text)
 

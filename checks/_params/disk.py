@@ -1,13 +1,10 @@
-"""The parameters of the ``disk`` check (checks/disk.py), a leaf module.
-
-The collector validates fleet files with them (checks.entries through catalogue.params_of)
-without importing the check itself; the check imports them from here."""
+"""The parameters of the ``disk`` check (checks/disk.py), a leaf module."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from checks.params import Duration
+from checks.params import Duration, check_order, check_percent
 
 
 @dataclass(frozen=True)
@@ -34,12 +31,8 @@ class DiskParams:
     fs_timeout: float = 5.0
 
     def __post_init__(self) -> None:
-        for key in ("warn", "crit", "inodes_warn", "inodes_crit"):
-            v = getattr(self, key)
-            if not 0 <= v <= 100:
-                raise ValueError(f"{key}: expected a percentage between 0 and 100 (got {v:g})")
-        if self.warn > self.crit:
-            raise ValueError(f"warn: must not be above crit ({self.warn:g} > {self.crit:g})")
+        check_percent(self, "warn", "crit", "inodes_warn", "inodes_crit")
+        check_order(self, "warn", "crit")
         if self.inodes_warn < self.inodes_crit:
             raise ValueError(f"inodes_warn: free inodes % must not be below inodes_crit "
                              f"({self.inodes_warn:g} < {self.inodes_crit:g})")

@@ -1,14 +1,11 @@
-"""The parameters of the ``dns`` check (checks/dns.py), a leaf module.
-
-The collector validates fleet files with them (checks.entries through catalogue.params_of)
-without importing the check itself; the check imports them from here."""
+"""The parameters of the ``dns`` check (checks/dns.py), a leaf module."""
 
 from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
 
-from checks.params import Duration
+from checks.params import Duration, check_above_zero, check_order, check_port
 
 _TYPES = {"A": 1, "AAAA": 28}
 
@@ -38,9 +35,6 @@ class DnsParams:
                 ipaddress.ip_address(a)
             except ValueError:
                 raise ValueError(f"expect: {a!r} is not an IP address") from None
-        if not 1 <= self.port <= 65535:
-            raise ValueError(f"port: expected a UDP port 1-65535 (got {self.port})")
-        if self.warn > self.crit:
-            raise ValueError(f"warn: must not be above crit ({self.warn:g} s > {self.crit:g} s)")
-        if self.timeout <= 0:
-            raise ValueError("timeout: expected a duration above 0")
+        check_port("port", self.port, what="a UDP port")
+        check_order(self, "warn", "crit", " s")
+        check_above_zero(self, "timeout")

@@ -1,7 +1,4 @@
-"""The parameters of the ``http`` check (checks/http.py), a leaf module.
-
-The collector validates fleet files with them (checks.entries through catalogue.params_of)
-without importing the check itself; the check imports them from here."""
+"""The parameters of the ``http`` check (checks/http.py), a leaf module."""
 
 from __future__ import annotations
 
@@ -9,7 +6,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from checks.params import Duration
+from checks.params import Duration, check_above_zero, check_order
 
 _EXPECT_RE = re.compile(r"^(?:([1-5])xx|(\d{3})(?:-(\d{3}))?)$", re.IGNORECASE)
 
@@ -50,10 +47,6 @@ class HttpParams:
                 raise ValueError(f"expect: expected status codes like 200, 2xx or 200-299 (got {e!r})")
         if self.method.upper() not in ("GET", "HEAD"):
             raise ValueError(f"method: expected GET or HEAD (got {self.method!r})")
-        if self.warn > self.crit:
-            raise ValueError(f"warn: must not be above crit ({self.warn:g} s > {self.crit:g} s)")
-        if self.days_crit > self.days_warn:
-            raise ValueError(
-                f"days_crit: must not be above days_warn ({self.days_crit:g} > {self.days_warn:g})")
-        if self.timeout <= 0:
-            raise ValueError("timeout: expected a duration above 0")
+        check_order(self, "warn", "crit", " s")
+        check_order(self, "days_crit", "days_warn")
+        check_above_zero(self, "timeout")

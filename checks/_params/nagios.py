@@ -1,14 +1,11 @@
-"""The parameters of the ``nagios`` check (checks/nagios.py), a leaf module.
-
-The collector validates fleet files with them (checks.entries through catalogue.params_of)
-without importing the check itself; the check imports them from here."""
+"""The parameters of the ``nagios`` check (checks/nagios.py), a leaf module."""
 
 from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
 
-from checks.params import Duration
+from checks.params import Duration, check_above_zero
 
 
 @dataclass(frozen=True)
@@ -25,8 +22,7 @@ class NagiosParams:
     command_line: str = ""
 
     def __post_init__(self) -> None:
-        if self.timeout <= 0:
-            raise ValueError("timeout: expected a duration above 0")
+        check_above_zero(self, "timeout")
         if self.command and self.command_line:
             raise ValueError("command_line: give either command (a list) or command_line, not both")
         if self.command_line:

@@ -1,13 +1,10 @@
-"""The parameters of the ``offsite_copy`` check (checks/offsite_copy.py), a leaf module.
-
-The collector validates fleet files with them (checks.entries through catalogue.params_of)
-without importing the check itself; the check imports them from here."""
+"""The parameters of the ``offsite_copy`` check (checks/offsite_copy.py), a leaf module."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from checks.params import Duration
+from checks.params import Duration, check_above_zero, check_login, check_port
 
 
 @dataclass(frozen=True)
@@ -35,12 +32,6 @@ class OffsiteCopyParams:
 
     def __post_init__(self) -> None:
         if self.local_path:
-            for key in ("remote_host", "remote_user", "remote_path", "known_hosts"):
-                if not getattr(self, key):
-                    raise ValueError(f"{key}: required")
-            if not self.key_file and not self.password_file:
-                raise ValueError("key_file: give key_file or password_file")
-        if not 0 < self.remote_port < 65536:
-            raise ValueError(f"remote_port: expected 1-65535 (got {self.remote_port})")
-        if self.connect_timeout <= 0:
-            raise ValueError("connect_timeout: expected more than 0 s")
+            check_login(self, "remote_host", "remote_user", "remote_path", "known_hosts")
+        check_port("remote_port", self.remote_port)
+        check_above_zero(self, "connect_timeout", expected="expected more than 0 s")

@@ -1,13 +1,10 @@
-"""The parameters of the ``ping`` check (checks/ping.py), a leaf module.
-
-The collector validates fleet files with them (checks.entries through catalogue.params_of)
-without importing the check itself; the check imports them from here."""
+"""The parameters of the ``ping`` check (checks/ping.py), a leaf module."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from checks.params import Duration
+from checks.params import Duration, check_order
 
 METHODS = ("auto", "native", "system")
 
@@ -48,15 +45,12 @@ class PingParams:
             v = getattr(self, key)
             if not 0 <= v <= 1:
                 raise ValueError(f"{key}: expected a ratio from 0 to 1, e.g. 0.2 for 20 % (got {v:g})")
-        if self.loss_warn > self.loss_crit:
-            raise ValueError(f"loss_warn: must not be above loss_crit "
-                             f"({self.loss_warn:g} > {self.loss_crit:g})")
+        check_order(self, "loss_warn", "loss_crit")
         for key in ("rtt_warn", "rtt_crit"):
             v = getattr(self, key)
             if v is not None and v <= 0:
                 raise ValueError(f"{key}: expected milliseconds above 0 (got {v:g})")
-        if self.rtt_warn is not None and self.rtt_crit is not None and self.rtt_warn > self.rtt_crit:
-            raise ValueError(f"rtt_warn: must not be above rtt_crit ({self.rtt_warn:g} > {self.rtt_crit:g})")
+        check_order(self, "rtt_warn", "rtt_crit")
         for key in ("down_after", "raise_after", "clear_after"):
             if not 1 <= getattr(self, key) <= 100:
                 raise ValueError(f"{key}: expected 1 to 100 runs (got {getattr(self, key)})")

@@ -1,13 +1,10 @@
-"""The parameters of the ``port`` check (checks/port.py), a leaf module.
-
-The collector validates fleet files with them (checks.entries through catalogue.params_of)
-without importing the check itself; the check imports them from here."""
+"""The parameters of the ``port`` check (checks/port.py), a leaf module."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from checks.params import Duration
+from checks.params import Duration, check_above_zero, check_order, check_port
 
 
 @dataclass(frozen=True)
@@ -24,9 +21,6 @@ class PortParams:
     crit: Duration = Duration(3.0)
 
     def __post_init__(self) -> None:
-        if not 0 <= self.port <= 65535:
-            raise ValueError(f"port: expected a TCP port 1-65535 (got {self.port})")
-        if self.timeout <= 0:
-            raise ValueError("timeout: expected a duration above 0")
-        if self.warn > self.crit:
-            raise ValueError(f"warn: must not be above crit ({self.warn:g} s > {self.crit:g} s)")
+        check_port("port", self.port, what="a TCP port", unset_ok=True)  # 0: not given (UNKNOWN)
+        check_above_zero(self, "timeout")
+        check_order(self, "warn", "crit", " s")

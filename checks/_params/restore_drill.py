@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from checks import _odbc
-from checks.params import Duration
+from checks.params import Duration, check_above_zero
 
 NAME = "restore_drill"
 ENGINES = ("postgresql", "mysql", "sqlserver")
@@ -52,9 +52,7 @@ class RestoreDrillParams:
         _odbc.check_connection_params(self.target_dsn, self.password_file, self.password_env,
                                       dsn_key="target_dsn")
         _odbc.check_connection_params(self.source_dsn, "", "", dsn_key="source_dsn")
-        for key in ("list_timeout", "login_timeout", "query_timeout"):
-            if getattr(self, key) <= 0:
-                raise ValueError(f"{key}: must be more than 0")
+        check_above_zero(self, "list_timeout", "login_timeout", "query_timeout", expected="must be more than 0")
         if self.max_duration is not None and self.max_duration <= 0:
             raise ValueError("max_duration: must be more than 0")
 

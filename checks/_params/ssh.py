@@ -1,14 +1,11 @@
-"""The parameters of the ``ssh`` check (checks/ssh.py), a leaf module.
-
-The collector validates fleet files with them (checks.entries through catalogue.params_of)
-without importing the check itself; the check imports them from here."""
+"""The parameters of the ``ssh`` check (checks/ssh.py), a leaf module."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
-from checks.params import Duration
+from checks.params import Duration, check_above_zero, check_login, check_order, check_percent, check_port
 
 PROBES = ("df", "uptime", "command")
 
@@ -49,14 +46,9 @@ class SshParams:
     min_uptime: Duration | None = None
 
     def __post_init__(self) -> None:
-        if not 0 < self.port < 65536:
-            raise ValueError(f"port: expected 1-65535 (got {self.port})")
-        for key in ("warn", "crit"):
-            v = getattr(self, key)
-            if not 0 <= v <= 100:
-                raise ValueError(f"{key}: expected a percentage between 0 and 100 (got {v:g})")
-        if self.warn > self.crit:
-            raise ValueError(f"warn: must not be above crit ({self.warn:g} > {self.crit:g})")
+        check_port("port", self.port)
+        check_percent(self, "warn", "crit")
+        check_order(self, "warn", "crit")
         unknown = [p for p in self.probes if p not in PROBES]
         if unknown:
             raise ValueError(f"probes: unknown probe {unknown[0]!r} (known: {', '.join(PROBES)})")
@@ -68,15 +60,9 @@ class SshParams:
             raise ValueError("command: the first argument (the program) must not be empty")
         if self.command_name and not re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", self.command_name):
             raise ValueError("command_name: expected 1-64 letters, digits, '.', '_' or '-'")
-        for key in ("connect_timeout", "command_timeout"):
-            if getattr(self, key) <= 0:
-                raise ValueError(f"{key}: expected more than 0 s")
+        check_above_zero(self, "connect_timeout", "command_timeout", expected="expected more than 0 s")
         if self.target:
-            for key in ("user", "known_hosts"):
-                if not getattr(self, key):
-                    raise ValueError(f"{key}: required")
-            if not self.key_file and not self.password_file:
-                raise ValueError("key_file: give key_file or password_file")
+            check_login(self, "user", "known_hosts")
 
     @property
     def enabled(self) -> tuple[str, ...]:

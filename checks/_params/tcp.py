@@ -1,7 +1,4 @@
-"""The parameters of the ``tcp`` check (checks/tcp.py), a leaf module: the port check's.
-
-The collector validates fleet files with them (checks.entries through catalogue.params_of)
-without importing the check itself; the check imports them from here."""
+"""The parameters of the ``tcp`` check (checks/tcp.py), a leaf module: the port check's."""
 
 from __future__ import annotations
 

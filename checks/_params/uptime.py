@@ -1,7 +1,4 @@
-"""The parameters of the ``uptime`` check (checks/uptime.py), a leaf module.
-
-The collector validates fleet files with them (checks.entries through catalogue.params_of)
-without importing the check itself; the check imports them from here."""
+"""The parameters of the ``uptime`` check (checks/uptime.py), a leaf module."""
 
 from __future__ import annotations
 
