@@ -82,3 +82,67 @@ def test_a_range_error_about_a_parameter_that_failed_its_type_is_not_reported_tw
     with pytest.raises(ParamError) as err:
         parse_params(DiskParams, {"warn": 95, "crit": "x"})
     assert [k for k, _ in err.value.errors] == ["crit"]
+
+
+# The rules several checks share (checks.params.check_port, check_order, check_percent, check_above_zero,
+# check_login) keep the words each check has always said: these are the errors the checks gave before
+# the rules were made one (issue 12), kept as they were.
+SHARED_RULES = [
+    ('clock', {'port': 0}, [('port', 'expected a UDP port 1-65535 (got 0)')]),
+    ('clock', {'warn': '10m', 'crit': '1m'}, [('warn', 'must not be above crit (600 s > 60 s)')]),
+    ('clock', {'timeout': 0}, [('timeout', 'expected a duration above 0')]),
+    ('dns', {'port': 70000}, [('port', 'expected a UDP port 1-65535 (got 70000)')]),
+    ('dns', {'warn': 5, 'crit': 2}, [('warn', 'must not be above crit (5 s > 2 s)')]),
+    ('dns', {'timeout': 0}, [('timeout', 'expected a duration above 0')]),
+    ('port', {'port': -1}, [('port', 'expected a TCP port 1-65535 (got -1)')]),
+    ('port', {'port': 0}, None),
+    ('port', {'warn': 5, 'crit': 2}, [('warn', 'must not be above crit (5 s > 2 s)')]),
+    ('port', {'timeout': 0}, [('timeout', 'expected a duration above 0')]),
+    ('tcp', {'port': 65536}, [('port', 'expected a TCP port 1-65535 (got 65536)')]),
+    ('certificate', {'port': 0}, [('port', 'expected a TCP port 1-65535 (got 0)')]),
+    ('certificate', {'days_warn': 3, 'days_crit': 10}, [('days_crit', 'must not be above days_warn (10 > 3)')]),
+    ('certificate', {'timeout': 0}, [('timeout', 'expected a duration above 0')]),
+    ('http', {'warn': 5, 'crit': 2}, [('warn', 'must not be above crit (5 s > 2 s)')]),
+    ('http', {'days_warn': 3, 'days_crit': 10}, [('days_crit', 'must not be above days_warn (10 > 3)')]),
+    ('http', {'timeout': 0}, [('timeout', 'expected a duration above 0')]),
+    ('nagios', {'timeout': 0}, [('timeout', 'expected a duration above 0')]),
+    ('disk', {'warn': 101}, [('warn', 'expected a percentage between 0 and 100 (got 101)')]),
+    ('disk', {'inodes_crit': -1}, [('inodes_crit', 'expected a percentage between 0 and 100 (got -1)')]),
+    ('disk', {'warn': 95, 'crit': 90}, [('warn', 'must not be above crit (95 > 90)')]),
+    ('ssh', {'port': 0}, [('port', 'expected 1-65535 (got 0)')]),
+    ('ssh', {'crit': 120}, [('crit', 'expected a percentage between 0 and 100 (got 120)')]),
+    ('ssh', {'warn': 95, 'crit': 90}, [('warn', 'must not be above crit (95 > 90)')]),
+    ('ssh', {'command_timeout': 0}, [('command_timeout', 'expected more than 0 s')]),
+    ('ssh', {'connect_timeout': 0}, [('connect_timeout', 'expected more than 0 s')]),
+    ('ssh', {'target': 'h'}, [('user', 'required')]),
+    ('ssh', {'target': 'h', 'user': 'u'}, [('known_hosts', 'required')]),
+    ('ssh', {'target': 'h', 'user': 'u', 'known_hosts': '/k'}, [('key_file', 'give key_file or password_file')]),
+    ('ssh', {'target': 'h', 'user': 'u', 'known_hosts': '/k', 'password_file': '/p'}, None),
+    ('offsite_copy', {'local_path': '/b'}, [('remote_host', 'required')]),
+    ('offsite_copy', {'local_path': '/b', 'remote_host': 'h', 'remote_user': 'u'}, [('remote_path', 'required')]),
+    ('offsite_copy', {'local_path': '/b', 'remote_host': 'h', 'remote_user': 'u', 'remote_path': '/r',
+                      'known_hosts': '/k'}, [('key_file', 'give key_file or password_file')]),
+    ('offsite_copy', {'remote_port': 0}, [('remote_port', 'expected 1-65535 (got 0)')]),
+    ('offsite_copy', {'connect_timeout': 0}, [('connect_timeout', 'expected more than 0 s')]),
+    ('db_accounts', {'query_timeout': 0}, [('query_timeout', 'must be more than 0')]),
+    ('db_backup', {'rman_lookback': 0}, [('rman_lookback', 'must be more than 0')]),
+    ('db_backup', {'login_timeout': 0}, [('login_timeout', 'must be more than 0')]),
+    ('restore_drill', {'list_timeout': 0}, [('list_timeout', 'must be more than 0')]),
+    ('restore_drill', {'query_timeout': 0}, [('query_timeout', 'must be more than 0')]),
+    ('ping', {'loss_warn': 0.5, 'loss_crit': 0.3}, [('loss_warn', 'must not be above loss_crit (0.5 > 0.3)')]),
+    ('ping', {'rtt_warn': 600}, [('rtt_warn', 'must not be above rtt_crit (600 > 500)')]),
+    ('ping', {'rtt_warn': 600, 'rtt_crit': None}, None),
+    ('system', {'cpu_warn': 95}, [('cpu_warn', 'must not be above cpu_crit')]),
+]
+
+
+@pytest.mark.parametrize(("name", "raw", "errors"), SHARED_RULES)
+def test_a_shared_parameter_rule_says_what_the_check_always_said(name, raw, errors):
+    from checks.catalogue import params_of
+
+    if errors is None:
+        parse_params(params_of(name), raw)
+        return
+    with pytest.raises(ParamError) as caught:
+        parse_params(params_of(name), raw)
+    assert caught.value.errors == errors
