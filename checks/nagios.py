@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checks._params.nagios import NagiosParams
-from checks._perfdata import PerfValue, parse_output, parse_perfdata, parse_range
+from checks._perfdata import PerfValue, PluginOutput, parse_output, parse_perfdata, parse_range
 from checks.context import CheckContext
 from checks.messages import say
 from checks.result import MAX_METRICS, MAX_SUMMARY_LEN, Metric, Result, Status
@@ -168,6 +168,31 @@ def _metrics(values: list[PerfValue]) -> tuple[tuple[Metric, ...], list[dict[str
     return tuple(metrics), described
 
 
+def read_plugin(stdout: str, stderr: str) -> tuple[PluginOutput, str]:
+    """A plugin's output and the stderr left to show: stdout, or stderr when stdout says nothing
+    (then it is the output, not shown again)."""
+    parsed = parse_output(stdout)
+    if not parsed.summary and stderr.strip():
+        return parse_output(stderr), ""
+    return parsed, stderr
+
+
+def plugin_evidence(parsed: PluginOutput, stderr: str, details: dict[str, Any]) -> tuple[Metric, ...]:
+    """A plugin's metrics; its long output, perfdata (as read and as refused) and the tail of its
+    stderr go into ``details``.  The nagios check and the ssh check's remote command share it, so a
+    plugin reads the same run locally or over SSH."""
+    metrics, perf = _metrics(parsed.perfdata.values)
+    if parsed.long_output:
+        details["long_output"] = [line[:500] for line in parsed.long_output[:MAX_LONG_LINES]]
+    if perf:
+        details["perfdata"] = perf
+    if parsed.perfdata.errors:
+        details["perfdata_errors"] = parsed.perfdata.errors[:20]
+    if stderr.strip():
+        details["stderr"] = stderr.strip()[-2000:]
+    return metrics
+
+
 def run(params: NagiosParams, ctx: CheckContext, *,
         execute: Callable[[list[str], float], Completed] = execute) -> list[Result]:
     argv = params.argv()
@@ -194,19 +219,8 @@ def run(params: NagiosParams, ctx: CheckContext, *,
                        summary=say("nagios.cannot_start", error=exc.strerror or str(exc)))]
     elapsed = time.monotonic() - t0
     stdout, stderr = _decode(done.stdout), _decode(done.stderr)
-    parsed = parse_output(stdout)
-    if not parsed.summary and stderr.strip():
-        parsed = parse_output(stderr)
-        stderr = ""
-    metrics, perf = _metrics(parsed.perfdata.values)
-    if parsed.long_output:
-        details["long_output"] = [line[:500] for line in parsed.long_output[:MAX_LONG_LINES]]
-    if perf:
-        details["perfdata"] = perf
-    if parsed.perfdata.errors:
-        details["perfdata_errors"] = parsed.perfdata.errors[:20]
-    if stderr.strip():
-        details["stderr"] = stderr.strip()[-2000:]
+    parsed, stderr = read_plugin(stdout, stderr)
+    metrics = plugin_evidence(parsed, stderr, details)
     details["exit_code"] = done.returncode
     details["elapsed_s"] = round(elapsed, 3)
     # the plugin's first line is the plugin's own words (an argument); only our framing has keys

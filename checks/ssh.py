@@ -55,14 +55,10 @@ from typing import Any
 from checks import _ssh
 from checks._judge import above, below
 from checks._params.ssh import PROBES, SshParams  # noqa: F401 (re-exported: the old import path)
-from checks._perfdata import parse_output
 from checks.context import CheckContext
 from checks.disk import PSEUDO_FSTYPES
 from checks.messages import say
-
-# The nagios check's own perfdata → metrics mapping, so a plugin reads the same run locally or here.
-from checks.nagios import _metrics as plugin_metrics
-from checks.nagios import mask_command
+from checks.nagios import mask_command, plugin_evidence, read_plugin
 from checks.result import MAX_SUMMARY_LEN, Metric, Result, Status, format_time
 
 __all__ = ["DfOutput", "DfRow", "ParseError", "SshParams", "Uptime", "is_pseudo", "parse_df",
@@ -451,24 +447,14 @@ def _command(params: SshParams, remote: Callable[[str], _ssh.CommandOutput], bas
     out = remote(shlex.join(params.command))
     details.update(exit_code=out.exit_status, elapsed_s=round(out.seconds, 3))
     stdout, stderr = out.stdout, out.stderr
-    plugin = parse_output(stdout)
-    if not plugin.summary and stderr.strip():
-        plugin, stderr = parse_output(stderr), ""
+    plugin, stderr = read_plugin(stdout, stderr)
     if out.timed_out:
         return Result(check=NAME, item=item, status=Status.UNKNOWN, standard=standard,
                       summary=(say("ssh.command_hung_output", item=params.command_item, seconds=out.seconds,
                                    output=plugin.summary[:MAX_SUMMARY_LEN]) if plugin.summary
                                else say("ssh.command_hung", item=params.command_item, seconds=out.seconds)),
                       details={**details, "stdout": stdout[:RAW_LIMIT], "stderr": stderr[:RAW_LIMIT]})
-    metrics, perf = plugin_metrics(plugin.perfdata.values)
-    if plugin.long_output:
-        details["long_output"] = [line[:500] for line in plugin.long_output[:200]]
-    if perf:
-        details["perfdata"] = perf
-    if plugin.perfdata.errors:
-        details["perfdata_errors"] = plugin.perfdata.errors[:20]
-    if stderr.strip():
-        details["stderr"] = stderr.strip()[-2000:]
+    metrics = plugin_evidence(plugin, stderr, details)
     if out.truncated:
         details["truncated"] = True
     # the plugin's first line is its own words (an argument); only our framing has keys
