@@ -32,7 +32,7 @@ from typing import Any, NewType
 from checks._units import DURATION_HINT, format_duration, parse_duration
 
 __all__ = ["DURATION_HINT", "Duration", "ParamError", "check_above_zero", "check_login", "check_order", "check_percent",
-           "check_port", "format_duration", "parse_duration", "parse_params"]
+           "check_port", "check_range", "format_duration", "parse_duration", "parse_params"]
 
 #: Seconds; written in configs as ``30s``, ``5m``, ``26h`` or ``7d`` (the grammar: :mod:`checks._units`).
 Duration = NewType("Duration", float)
@@ -159,6 +159,20 @@ def check_order(params: object, low: str, high: str, unit: str = "") -> None:
     lo, hi = getattr(params, low), getattr(params, high)
     if lo is not None and hi is not None and lo > hi:
         raise ValueError(f"{low}: must not be above {high} ({lo:g}{unit} > {hi:g}{unit})")
+
+
+def check_range(params: object, *keys: str, low: float, high: float, unit: str = "", noun: str = "",
+                above_low: bool = False) -> None:
+    """Each of ``keys`` from ``low`` to ``high`` (``above_low``: more than ``low``), e.g.
+    ``count: expected 1 to 1000 probes (got 5000)`` or ``wait: expected more than 0 s and at most 60 s``."""
+    for key in keys:
+        v = getattr(params, key)
+        if (low < v if above_low else low <= v) and v <= high:
+            continue
+        got = f"{v:g}" if isinstance(v, float) else v
+        if above_low:
+            raise ValueError(f"{key}: expected more than {low:g}{unit} and at most {high:g}{unit} (got {got})")
+        raise ValueError(f"{key}: expected {low:g}{unit} to {high:g}{unit}{noun} (got {got})")
 
 
 def check_percent(params: object, *keys: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from checks.params import Duration, check_order
+from checks.params import Duration, check_order, check_range
 
 METHODS = ("auto", "native", "system")
 
@@ -35,12 +35,9 @@ class PingParams:
     method: str = "auto"
 
     def __post_init__(self) -> None:
-        if not 1 <= self.count <= 1000:
-            raise ValueError(f"count: expected 1 to 1000 probes (got {self.count})")
-        if not 0 < self.timeout <= 60:
-            raise ValueError(f"timeout: expected more than 0 s and at most 60 s (got {self.timeout:g})")
-        if not 0.2 <= self.interval <= 60:
-            raise ValueError(f"interval: expected 0.2 s to 60 s (got {self.interval:g})")
+        check_range(self, "count", low=1, high=1000, noun=" probes")
+        check_range(self, "timeout", low=0, high=60, unit=" s", above_low=True)
+        check_range(self, "interval", low=0.2, high=60, unit=" s")
         for key in ("loss_warn", "loss_crit"):
             v = getattr(self, key)
             if not 0 <= v <= 1:
@@ -51,10 +48,7 @@ class PingParams:
             if v is not None and v <= 0:
                 raise ValueError(f"{key}: expected milliseconds above 0 (got {v:g})")
         check_order(self, "rtt_warn", "rtt_crit")
-        for key in ("down_after", "raise_after", "clear_after"):
-            if not 1 <= getattr(self, key) <= 100:
-                raise ValueError(f"{key}: expected 1 to 100 runs (got {getattr(self, key)})")
-        if not 1 <= self.trace_max_hops <= 255:
-            raise ValueError(f"trace_max_hops: expected 1 to 255 (got {self.trace_max_hops})")
+        check_range(self, "down_after", "raise_after", "clear_after", low=1, high=100, noun=" runs")
+        check_range(self, "trace_max_hops", low=1, high=255)
         if self.method not in METHODS:
             raise ValueError(f"method: expected one of {', '.join(METHODS)} (got {self.method!r})")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from checks.params import Duration
+from checks.params import Duration, check_range
 
 METHODS = ("auto", "system", "native")
 
@@ -27,14 +27,10 @@ class TracerouteParams:
     method: str = "auto"
 
     def __post_init__(self) -> None:
-        if not 1 <= self.max_hops <= 255:
-            raise ValueError(f"max_hops: expected 1 to 255 (got {self.max_hops})")
-        if not 1 <= self.queries <= 10:
-            raise ValueError(f"queries: expected 1 to 10 (got {self.queries})")
-        if not 0 < self.wait <= 60:
-            raise ValueError(f"wait: expected more than 0 s and at most 60 s (got {self.wait:g})")
-        if not 1 <= self.learn_runs <= 100:
-            raise ValueError(f"learn_runs: expected 1 to 100 runs (got {self.learn_runs})")
+        check_range(self, "max_hops", low=1, high=255)
+        check_range(self, "queries", low=1, high=10)
+        check_range(self, "wait", low=0, high=60, unit=" s", above_low=True)
+        check_range(self, "learn_runs", low=1, high=100, noun=" runs")
         if self.confirm_after < 1:
             raise ValueError(f"confirm_after: expected 1 or more (got {self.confirm_after})")
         if self.adopt_after and self.adopt_after <= self.confirm_after:

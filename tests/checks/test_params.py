@@ -84,8 +84,8 @@ def test_a_range_error_about_a_parameter_that_failed_its_type_is_not_reported_tw
     assert [k for k, _ in err.value.errors] == ["crit"]
 
 
-# The rules several checks share (checks.params.check_port, check_order, check_percent, check_above_zero,
-# check_login) keep the words each check has always said: these are the errors the checks gave before
+# The rules several checks share (checks.params.check_port, check_order, check_range, check_percent,
+# check_above_zero, check_login) keep the words each check has always said: these are the errors the checks gave before
 # the rules were made one (issue 12), kept as they were.
 SHARED_RULES = [
     ('clock', {'port': 0}, [('port', 'expected a UDP port 1-65535 (got 0)')]),
@@ -133,6 +133,21 @@ SHARED_RULES = [
     ('ping', {'rtt_warn': 600}, [('rtt_warn', 'must not be above rtt_crit (600 > 500)')]),
     ('ping', {'rtt_warn': 600, 'rtt_crit': None}, None),
     ('system', {'cpu_warn': 95}, [('cpu_warn', 'must not be above cpu_crit')]),
+    ('ping', {'count': 0}, [('count', 'expected 1 to 1000 probes (got 0)')]),
+    ('ping', {'count': 1000000}, [('count', 'expected 1 to 1000 probes (got 1000000)')]),
+    ('ping', {'timeout': 0}, [('timeout', 'expected more than 0 s and at most 60 s (got 0)')]),
+    ('ping', {'timeout': '2m'}, [('timeout', 'expected more than 0 s and at most 60 s (got 120)')]),
+    ('ping', {'timeout': 1000000}, [('timeout', 'expected more than 0 s and at most 60 s (got 1e+06)')]),
+    ('ping', {'interval': 0.1}, [('interval', 'expected 0.2 s to 60 s (got 0.1)')]),
+    ('ping', {'interval': '1h'}, [('interval', 'expected 0.2 s to 60 s (got 3600)')]),
+    ('ping', {'raise_after': 0}, [('raise_after', 'expected 1 to 100 runs (got 0)')]),
+    ('ping', {'clear_after': 101}, [('clear_after', 'expected 1 to 100 runs (got 101)')]),
+    ('ping', {'trace_max_hops': 256}, [('trace_max_hops', 'expected 1 to 255 (got 256)')]),
+    ('traceroute', {'max_hops': 0}, [('max_hops', 'expected 1 to 255 (got 0)')]),
+    ('traceroute', {'queries': 11}, [('queries', 'expected 1 to 10 (got 11)')]),
+    ('traceroute', {'wait': 0}, [('wait', 'expected more than 0 s and at most 60 s (got 0)')]),
+    ('traceroute', {'wait': 61}, [('wait', 'expected more than 0 s and at most 60 s (got 61)')]),
+    ('traceroute', {'learn_runs': 0}, [('learn_runs', 'expected 1 to 100 runs (got 0)')]),
 ]
 
 
