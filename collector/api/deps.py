@@ -13,7 +13,7 @@ runs there.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, HTTPException, Path, Request
 from sqlalchemy import Engine
@@ -26,7 +26,7 @@ from collector.ingest import Ingestor
 from collector.keys import Keyring
 from collector.metrics import CollectorMetrics
 from collector.records.service import Records
-from collector.services import services
+from collector.services import Services, services
 from collector.store.tables import MAX_ROW_ID
 from collector.tickets import Tickets
 
@@ -34,55 +34,30 @@ __all__ = ["AdminDep", "AgentDep", "ArchiveDep", "EngineDep", "HealthDep", "Inge
            "PersonDep", "RecordsDep", "RelayDep", "RowId", "SenderDep", "SettingsDep", "TicketsDep", "get_principal",
            "require_role", "rotation_headers", "unauthorized"]
 
-
-async def get_engine(request: Request) -> Engine:
-    return services(request).engine
+T = TypeVar("T")
 
 
-async def get_settings(request: Request) -> Settings:
-    return services(request).settings
+def _service(pick: Callable[[Services], T]) -> Callable[[Request], Awaitable[T]]:
+    """A dependency answering one of the app's services (``pick`` names which)."""
+
+    async def dependency(request: Request) -> T:
+        return pick(services(request))
+
+    return dependency
 
 
-async def get_ingestor(request: Request) -> Ingestor:
-    return services(request).ingestor
-
-
-async def get_metrics(request: Request) -> CollectorMetrics:
-    return services(request).metrics
-
-
-async def get_health(request: Request) -> Health:
-    return services(request).health
-
-
-async def get_keys(request: Request) -> Keyring:
-    return services(request).keys
-
-
-async def get_tickets(request: Request) -> Tickets:
-    return services(request).tickets
-
-
-async def get_records(request: Request) -> Records:
-    return services(request).records
-
-
-async def get_archive(request: Request) -> Archive:
-    return services(request).archive
-
-
-EngineDep = Annotated[Engine, Depends(get_engine)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-IngestorDep = Annotated[Ingestor, Depends(get_ingestor)]
-MetricsDep = Annotated[CollectorMetrics, Depends(get_metrics)]
+EngineDep = Annotated[Engine, Depends(_service(lambda s: s.engine))]
+SettingsDep = Annotated[Settings, Depends(_service(lambda s: s.settings))]
+IngestorDep = Annotated[Ingestor, Depends(_service(lambda s: s.ingestor))]
+MetricsDep = Annotated[CollectorMetrics, Depends(_service(lambda s: s.metrics))]
 # A row id in a path (tickets, records, archive entries; API and pages alike): a larger number
 # cannot name a row, and handing it to the database overflows its 64-bit integers.
 RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
-HealthDep = Annotated[Health, Depends(get_health)]
-KeysDep = Annotated[Keyring, Depends(get_keys)]
-TicketsDep = Annotated[Tickets, Depends(get_tickets)]
-RecordsDep = Annotated[Records, Depends(get_records)]
-ArchiveDep = Annotated[Archive, Depends(get_archive)]
+HealthDep = Annotated[Health, Depends(_service(lambda s: s.health))]
+KeysDep = Annotated[Keyring, Depends(_service(lambda s: s.keys))]
+TicketsDep = Annotated[Tickets, Depends(_service(lambda s: s.tickets))]
+RecordsDep = Annotated[Records, Depends(_service(lambda s: s.records))]
+ArchiveDep = Annotated[Archive, Depends(_service(lambda s: s.archive))]
 
 
 def unauthorized(message: str) -> HTTPException:
