@@ -43,7 +43,7 @@ from sqlalchemy.exc import IntegrityError
 from checks.result import format_time, is_name
 from collector import audit
 from collector.dates import DateError, check_time
-from collector.errors import ServiceError
+from collector.errors import Conflict, Invalid, NotFound, ServiceError
 from collector.keys import Keyring, default_keyring
 from collector.messages import date_said, tsay
 from collector.policy import Policies, default_policies
@@ -75,19 +75,19 @@ FUTURE_SKEW = timedelta(minutes=10)
 
 
 class ArchiveError(ServiceError):
-    status_code = 400
+    pass
 
 
-class ArchiveNotFound(ArchiveError):
-    status_code = 404
+class ArchiveNotFound(ArchiveError, NotFound):
+    pass
 
 
-class ArchiveConflict(ArchiveError):
-    status_code = 409
+class ArchiveConflict(ArchiveError, Conflict):
+    pass
 
 
-class ArchiveInvalid(ArchiveError):
-    status_code = 422
+class ArchiveInvalid(ArchiveError, Invalid):
+    pass
 
 
 def entry_view(row: Any) -> dict[str, Any]:

@@ -46,7 +46,7 @@ from sqlalchemy import Engine
 from checks.result import format_time, is_name
 from collector import audit, record_kinds
 from collector.dates import DateError, parse_day
-from collector.errors import ServiceError
+from collector.errors import Invalid, NotFound, ServiceError
 from collector.keys import Keyring, PublicKey, default_keyring
 from collector.messages import date_said, tsay
 from collector.policy import Policies, SitePolicy, default_policies
@@ -86,15 +86,15 @@ MAX_NOTE = 2000
 
 
 class RecordError(ServiceError):
-    status_code = 400
+    pass
 
 
-class RecordNotFound(RecordError):
-    status_code = 404
+class RecordNotFound(RecordError, NotFound):
+    pass
 
 
-class RecordInvalid(RecordError):
-    status_code = 422
+class RecordInvalid(RecordError, Invalid):
+    pass
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Engine
 from checks.messages import LANGUAGES, Said
 from checks.result import Status, format_time
 from collector import notify
-from collector.errors import ServiceError
+from collector.errors import Conflict, Invalid, NotFound, ServiceError
 from collector.keys import Keyring, default_keyring
 from collector.messages import note_json, note_text, said_json, tsay
 from collector.policy import Level, Policies, SitePolicy, default_policies
@@ -40,19 +40,19 @@ _TIMES = ("opened_at", "response_due", "resolve_due", "acknowledged_at", "resolv
 
 
 class TicketError(ServiceError):
-    status_code = 400
+    pass
 
 
-class TicketNotFound(TicketError):
-    status_code = 404
+class TicketNotFound(TicketError, NotFound):
+    pass
 
 
-class TransitionRefused(TicketError):
-    status_code = 409
+class TransitionRefused(TicketError, Conflict):
+    pass
 
 
-class TicketInvalid(TicketError):
-    status_code = 422
+class TicketInvalid(TicketError, Invalid):
+    pass
 
 
 def ticket_view(t: Mapping[str, Any]) -> dict[str, Any]:
