@@ -18,7 +18,7 @@ An error on a page (403, 404, any status from 400 up) answers with
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -508,20 +508,22 @@ def record_html(request: Request, record_id: RowId) -> Response:
                         headers={"Cache-Control": "no-store", "X-Frame-Options": "SAMEORIGIN"})
 
 
+def _record_file(request: Request, record_id: int, write: Callable[[Any], bytes], media_type: str,
+                 suffix: str) -> Response:
+    """Record ``record_id`` as a download ``record-ID.suffix``, written by ``write``."""
+    _who(request)
+    return Response(write(_record(request, record_id)), media_type=media_type,
+                    headers={"Content-Disposition": f'attachment; filename="record-{record_id}.{suffix}"'})
+
+
 @router.get("/records/{record_id}/record.pdf")
 def record_pdf(request: Request, record_id: RowId) -> Response:
-    _who(request)
-    record = _record(request, record_id)
-    return Response(render.pdf(record), media_type="application/pdf",
-                    headers={"Content-Disposition": f'attachment; filename="record-{record_id}.pdf"'})
+    return _record_file(request, record_id, render.pdf, "application/pdf", "pdf")
 
 
 @router.get("/records/{record_id}/record.csv")
 def record_csv(request: Request, record_id: RowId) -> Response:
-    _who(request)
-    record = _record(request, record_id)
-    return Response(render.csv_bytes(record), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="record-{record_id}.csv"'})
+    return _record_file(request, record_id, render.csv_bytes, "text/csv; charset=utf-8", "csv")
 
 
 @router.post("/records/{record_id}/sign", response_class=HTMLResponse)
