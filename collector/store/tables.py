@@ -74,6 +74,18 @@ class UTCDateTime(TypeDecorator[datetime]):
         return dt.astimezone(UTC)
 
 
+# A 64-bit row id; on SQLite an INTEGER, so that it is the rowid alias and numbers itself.
+_BIG_ID = BigInteger().with_variant(Integer, "sqlite")
+_ITEM_KEY = (("site", 64), ("host", 64), ("check", 64), ("item", 255))
+
+
+def _item_key(*, primary_key: bool = False) -> list[Column[Any]]:
+    """A check item's key, site/host/check/item: the columns of each table that holds one row per item."""
+    if primary_key:
+        return [Column(name, String(length), primary_key=True) for name, length in _ITEM_KEY]
+    return [Column(name, String(length), nullable=False) for name, length in _ITEM_KEY]
+
+
 metadata = MetaData()
 
 agent_tokens = Table(
@@ -118,10 +130,7 @@ users = Table(
 result_series = Table(
     "result_series", metadata,
     Column("id", Integer, primary_key=True),
-    Column("site", String(64), nullable=False),
-    Column("host", String(64), nullable=False),
-    Column("check", String(64), nullable=False),
-    Column("item", String(255), nullable=False),
+    *_item_key(),
     UniqueConstraint("site", "host", "check", "item", name="uq_result_series_key"),
 )
 
@@ -134,7 +143,7 @@ result_texts = Table(
 
 result_rows = Table(
     "result_rows", metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("id", _BIG_ID, primary_key=True),
     Column("uid", UidBytes, nullable=False, unique=True),
     Column("series_id", Integer, nullable=False),
     Column("status", SmallInteger, nullable=False),
@@ -160,10 +169,7 @@ results = Table(
     "results", views,
     Column("id", BigInteger, primary_key=True),
     Column("uid", UidBytes, nullable=False),
-    Column("site", String(64), nullable=False),
-    Column("host", String(64), nullable=False),
-    Column("check", String(64), nullable=False),
-    Column("item", String(255), nullable=False),
+    *_item_key(),
     Column("status", SmallInteger, nullable=False),
     Column("summary", PackedText(0), nullable=False),
     Column("standard", PackedText(1), nullable=False),
@@ -179,10 +185,7 @@ results = Table(
 
 latest = Table(
     "latest", metadata,
-    Column("site", String(64), primary_key=True),
-    Column("host", String(64), primary_key=True),
-    Column("check", String(64), primary_key=True),
-    Column("item", String(255), primary_key=True),
+    *_item_key(primary_key=True),
     Column("status", SmallInteger, nullable=False),
     Column("summary", Text, nullable=False),
     Column("standard", Text, nullable=False),
@@ -214,7 +217,7 @@ hosts = Table(
 
 notify_events = Table(
     "notify_events", metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("id", _BIG_ID, primary_key=True),
     Column("uid", String(32), nullable=False, unique=True),
     Column("event", String(16), nullable=False),
     Column("ticket_id", String(64), nullable=False),
@@ -229,8 +232,8 @@ notify_events = Table(
 
 notify_deliveries = Table(
     "notify_deliveries", metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
-    Column("event_id", BigInteger().with_variant(Integer, "sqlite"),
+    Column("id", _BIG_ID, primary_key=True),
+    Column("event_id", _BIG_ID,
            ForeignKey("notify_events.id"), nullable=False),
     Column("channel", String(64), nullable=False),
     Column("ticket_id", String(64), nullable=False),  # the event's: per ticket and channel, in event order
@@ -277,16 +280,12 @@ notify_robots = Table(
 # per ticket (``ticket_id`` unique), append-only; ``complaint_ticket_id`` is the
 # service complaint a low score opened (collector/followups.py).
 
-_TICKET_ID = BigInteger().with_variant(Integer, "sqlite")
 LIVE_STATES = ("open", "acknowledged")
 
 tickets = Table(
     "tickets", metadata,
-    Column("id", _TICKET_ID, primary_key=True),
-    Column("site", String(64), nullable=False),
-    Column("host", String(64), nullable=False),
-    Column("check", String(64), nullable=False),
-    Column("item", String(255), nullable=False),
+    Column("id", _BIG_ID, primary_key=True),
+    *_item_key(),
     Column("severity", SmallInteger, nullable=False),
     Column("initial_severity", SmallInteger, nullable=False),
     Column("level_name", String(64), nullable=False),
@@ -325,8 +324,8 @@ tickets = Table(
 
 ticket_events = Table(
     "ticket_events", metadata,
-    Column("id", _TICKET_ID, primary_key=True),
-    Column("ticket_id", _TICKET_ID, ForeignKey("tickets.id"), nullable=False),
+    Column("id", _BIG_ID, primary_key=True),
+    Column("ticket_id", _BIG_ID, ForeignKey("tickets.id"), nullable=False),
     Column("at", UTCDateTime, nullable=False),
     Column("actor", String(64), nullable=False),
     Column("action", String(16), nullable=False),
@@ -340,24 +339,21 @@ ticket_events = Table(
 
 ticket_followups = Table(
     "ticket_followups", metadata,
-    Column("id", _TICKET_ID, primary_key=True),
-    Column("ticket_id", _TICKET_ID, ForeignKey("tickets.id"), nullable=False, unique=True),
+    Column("id", _BIG_ID, primary_key=True),
+    Column("ticket_id", _BIG_ID, ForeignKey("tickets.id"), nullable=False, unique=True),
     Column("site", String(64), nullable=False),
     Column("at", UTCDateTime, nullable=False),
     Column("actor", String(64), nullable=False),
     Column("satisfaction", SmallInteger, nullable=False),
     Column("contact", String(100), nullable=False),
     Column("note", Text, nullable=False),
-    Column("complaint_ticket_id", _TICKET_ID),
+    Column("complaint_ticket_id", _BIG_ID),
     Index("ix_ticket_followups_site_at", "site", "at"),
 )
 
 ticket_streaks = Table(
     "ticket_streaks", metadata,
-    Column("site", String(64), primary_key=True),
-    Column("host", String(64), primary_key=True),
-    Column("check", String(64), primary_key=True),
-    Column("item", String(255), primary_key=True),
+    *_item_key(primary_key=True),
     Column("bad_count", Integer, nullable=False),
     Column("good_count", Integer, nullable=False),
     Column("level", SmallInteger),
@@ -373,11 +369,9 @@ ticket_streaks = Table(
 # change it again).  ``web_sessions`` holds the people's browser sessions by
 # the SHA-256 of the session id only; the cookie carries the id itself.
 
-_ARCHIVE_ID = BigInteger().with_variant(Integer, "sqlite")
-
 archive_entries = Table(
     "archive_entries", metadata,
-    Column("id", _ARCHIVE_ID, primary_key=True),
+    Column("id", _BIG_ID, primary_key=True),
     Column("site", String(64), nullable=False),
     Column("host", String(64)),
     Column("kind", String(16), nullable=False),
@@ -387,8 +381,8 @@ archive_entries = Table(
     Column("parts", Text, nullable=False),
     Column("version", String(255), nullable=False),
     Column("signer", String(128), nullable=False),
-    Column("ticket_id", _ARCHIVE_ID),
-    Column("corrects_id", _ARCHIVE_ID, ForeignKey("archive_entries.id"), unique=True),
+    Column("ticket_id", _BIG_ID),
+    Column("corrects_id", _BIG_ID, ForeignKey("archive_entries.id"), unique=True),
     Column("engineer", String(64), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_archive_entries_site_at", "site", "at"),
@@ -414,11 +408,9 @@ web_sessions = Table(
 # collector key's Ed25519 signature over every field (collector/records/integrity.py);
 # NULL on rows stored before keyed signatures existed ("digest only").
 
-_RECORD_ID = BigInteger().with_variant(Integer, "sqlite")
-
 records = Table(
     "records", metadata,
-    Column("id", _RECORD_ID, primary_key=True),
+    Column("id", _BIG_ID, primary_key=True),
     Column("site", String(64), nullable=False),
     Column("kind", String(16), nullable=False),
     Column("period_start", UTCDateTime, nullable=False),
@@ -440,8 +432,8 @@ records = Table(
 
 record_signatures = Table(
     "record_signatures", metadata,
-    Column("id", _RECORD_ID, primary_key=True),
-    Column("record_id", _RECORD_ID, ForeignKey("records.id"), nullable=False),
+    Column("id", _BIG_ID, primary_key=True),
+    Column("record_id", _BIG_ID, ForeignKey("records.id"), nullable=False),
     Column("signer", String(100), nullable=False),
     Column("role", String(16), nullable=False),
     Column("signed_at", UTCDateTime, nullable=False),
@@ -463,7 +455,7 @@ record_signatures = Table(
 
 audit_log = Table(
     "audit_log", metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("id", _BIG_ID, primary_key=True),
     Column("seq", BigInteger, nullable=False, unique=True),
     Column("at", UTCDateTime, nullable=False),
     Column("actor", String(64), nullable=False),
@@ -564,7 +556,7 @@ relays = Table(
 
 relay_batches = Table(
     "relay_batches", metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("id", _BIG_ID, primary_key=True),
     Column("relay_id", Integer, ForeignKey("relays.id", ondelete="CASCADE"), nullable=False),
     Column("received_at", UTCDateTime, nullable=False),
     Column("via", String(8), nullable=False),  # "http" or "bundle"
@@ -577,7 +569,7 @@ relay_batches = Table(
 relay_results = Table(
     "relay_results", metadata,
     Column("uid", String(32), primary_key=True),
-    Column("batch_id", BigInteger().with_variant(Integer, "sqlite"),
+    Column("batch_id", _BIG_ID,
            ForeignKey("relay_batches.id", ondelete="CASCADE"), nullable=False),
 )
 
