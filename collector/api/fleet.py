@@ -7,8 +7,9 @@ key) appear once, in the answer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict
@@ -39,6 +40,7 @@ from collector.api.models import (
     TokenRotate,
 )
 from collector.api.openapi import body, errors
+from collector.auth import Person
 from collector.services import services
 
 router = APIRouter()
@@ -47,6 +49,7 @@ MAX_BODY = 64 * 1024
 NameParam = Annotated[str, Path(min_length=1, max_length=64)]
 SiteFilter = Annotated[str | None, Query(max_length=64)]
 POST_ERRORS = (401, 403, 413, 415, 422, 503)
+T = TypeVar("T")
 
 
 class NoBody(BaseModel):
@@ -63,8 +66,9 @@ def _duration(value: str, field: str) -> timedelta:
                                                       "type": "value_error"}]) from None
 
 
-def _keys(request: Request) -> Any:
-    return services(request).keys
+async def _audited(request: Request, admin: Person, act: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``act(*args, **kwargs)`` in the thread pool as ``admin``: the service audits it, signed with the keys."""
+    return await run_in_threadpool(act, *args, actor=admin.name, keys=services(request).keys, **kwargs)
 
 
 @router.get("/tokens", response_class=JSON, response_model=AgentTokenList, responses=errors(401, 403, 422, 503))
@@ -76,8 +80,7 @@ def get_tokens(_admin: AdminDep, engine: EngineDep, site: SiteFilter = None) -> 
              openapi_extra=body(HostRef))
 async def post_token_revoke(request: Request, admin: AdminDep, engine: EngineDep) -> JSON:
     ref = await read_model(request, MAX_BODY, HostRef)
-    ids = await run_in_threadpool(lambda: credentials.revoke_token(
-        engine, site=ref.site, host=ref.host, actor=admin.name, keys=_keys(request)))
+    ids = await _audited(request, admin, credentials.revoke_token, engine, site=ref.site, host=ref.host)
     return JSON({"revoked": ids})
 
 
@@ -86,8 +89,8 @@ async def post_token_revoke(request: Request, admin: AdminDep, engine: EngineDep
 async def post_token_rotate(request: Request, admin: AdminDep, engine: EngineDep) -> JSON:
     ref = await read_model(request, MAX_BODY, TokenRotate)
     grace = _duration(ref.grace, "grace")
-    done = await run_in_threadpool(lambda: credentials.rotate_token(
-        engine, site=ref.site, host=ref.host, grace=grace, actor=admin.name, keys=_keys(request)))
+    done = await _audited(request, admin, credentials.rotate_token, engine, site=ref.site, host=ref.host,
+                          grace=grace)
     return JSON({"token": done.token, "old_token_expires_at": done.old_expires_at.isoformat()},
                 headers={"Cache-Control": "no-store"})
 
@@ -103,7 +106,7 @@ async def post_user_disable(request: Request, admin: AdminDep, engine: EngineDep
     await read_model(request, MAX_BODY, NoBody)
     if name == admin.name:
         raise HTTPException(status_code=409, detail="an admin does not disable themself (another admin can)")
-    await run_in_threadpool(lambda: credentials.disable_user(engine, name, actor=admin.name, keys=_keys(request)))
+    await _audited(request, admin, credentials.disable_user, engine, name)
     return JSON({"name": name, "state": "disabled"})
 
 
@@ -111,8 +114,7 @@ async def post_user_disable(request: Request, admin: AdminDep, engine: EngineDep
              responses=errors(404, *POST_ERRORS), openapi_extra=body(NoBody, required=False))
 async def post_user_token(request: Request, admin: AdminDep, engine: EngineDep, name: NameParam) -> JSON:
     await read_model(request, MAX_BODY, NoBody)
-    token = await run_in_threadpool(lambda: credentials.new_user_token(engine, name, actor=admin.name,
-                                                                       keys=_keys(request)))
+    token = await _audited(request, admin, credentials.new_user_token, engine, name)
     return JSON({"name": name, "token": token}, headers={"Cache-Control": "no-store"})
 
 
@@ -126,9 +128,8 @@ def get_enrol_keys(_admin: AdminDep, engine: EngineDep, site: SiteFilter = None)
 async def post_enrol_key(request: Request, admin: AdminDep, engine: EngineDep) -> JSON:
     want = await read_model(request, MAX_BODY, EnrolKeyIn)
     expires = _duration(want.expires, "expires")
-    key = await run_in_threadpool(lambda: enrol.create_key(
-        engine, site=want.site, roles=want.roles, uses=want.uses, expires=expires, approve=want.approve,
-        actor=admin.name, keys=_keys(request)))
+    key = await _audited(request, admin, enrol.create_key, engine, site=want.site, roles=want.roles,
+                         uses=want.uses, expires=expires, approve=want.approve)
     return JSON({"site": want.site, "key": key}, headers={"Cache-Control": "no-store"})
 
 
@@ -137,7 +138,7 @@ async def post_enrol_key(request: Request, admin: AdminDep, engine: EngineDep) -
 async def post_enrol_key_revoke(request: Request, admin: AdminDep, engine: EngineDep,
                                 key_id: Annotated[int, Path(ge=1, le=2**31 - 1)]) -> JSON:
     await read_model(request, MAX_BODY, NoBody)
-    await run_in_threadpool(lambda: enrol.revoke_key(engine, key_id, actor=admin.name, keys=_keys(request)))
+    await _audited(request, admin, enrol.revoke_key, engine, key_id)
     return JSON({"id": key_id, "state": "revoked"})
 
 
@@ -150,8 +151,8 @@ def get_fleet(_person: PersonDep, engine: EngineDep) -> JSON:
              openapi_extra=body(FleetIn))
 async def post_fleet(request: Request, admin: AdminDep, engine: EngineDep) -> JSON:
     source = (await read_model(request, fleet.MAX_FLEET_BYTES * 2, FleetIn)).source
-    version, new = await run_in_threadpool(lambda: fleet.apply(
-        engine, source.encode("utf-8", "surrogatepass"), "fleet file", actor=admin.name, keys=_keys(request)))
+    version, new = await _audited(request, admin, fleet.apply, engine, source.encode("utf-8", "surrogatepass"),
+                                  "fleet file")
     return JSON({"version": version, "new": new})
 
 
@@ -160,8 +161,7 @@ async def post_fleet(request: Request, admin: AdminDep, engine: EngineDep) -> JS
 async def post_host_retire(request: Request, admin: AdminDep, engine: EngineDep, site: NameParam,
                            host: NameParam) -> JSON:
     await read_model(request, MAX_BODY, NoBody)
-    revoked = await run_in_threadpool(lambda: inventory.retire(engine, site=site, host=host, actor=admin.name,
-                                                               keys=_keys(request)))
+    revoked = await _audited(request, admin, inventory.retire, engine, site=site, host=host)
     return JSON({"site": site, "host": host, "state": "retired", "revoked_tokens": revoked})
 
 
@@ -170,6 +170,5 @@ async def post_host_retire(request: Request, admin: AdminDep, engine: EngineDep,
 async def post_host_approve(request: Request, admin: AdminDep, engine: EngineDep, site: NameParam,
                             host: NameParam) -> JSON:
     await read_model(request, MAX_BODY, NoBody)
-    changed = await run_in_threadpool(lambda: inventory.approve(engine, site=site, host=host, actor=admin.name,
-                                                                keys=_keys(request)))
+    changed = await _audited(request, admin, inventory.approve, engine, site=site, host=host)
     return JSON({"site": site, "host": host, "approval": "approved", "changed": changed})
