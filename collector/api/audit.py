@@ -15,14 +15,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 
 from collector import audit
 from collector.api import JSON
 from collector.api.deps import AdminDep
 from collector.api.models import AuditList
 from collector.api.openapi import errors
-from collector.query_params import parse_day_or_time
+from collector.query_params import bad_query, parse_day_or_time
 from collector.services import services
 from collector.store.audit import AuditFilter
 from collector.store.tables import MAX_ROW_ID
@@ -52,9 +52,7 @@ def list_audit(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
 ) -> JSON:
     if action is not None and not _ACTION_RE.fullmatch(action):
-        raise HTTPException(status_code=422, detail=[{"loc": ["query", "action"], "type": "value_error",
-                                                      "msg": "expected an action like ticket.ack or a family "
-                                                             "like ticket"}])
+        raise bad_query("action", "expected an action like ticket.ack or a family like ticket")
     since = _instant(request, parse_day_or_time("from", date_from), end=False)
     until = _instant(request, parse_day_or_time("to", date_to), end=True)
     f = AuditFilter(since=since, until=until, actor=actor, action=action, before_seq=before, limit=limit)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from checks.result import ResultError, parse_time
@@ -15,6 +15,7 @@ from collector.api.deps import EngineDep, IngestorDep, PersonDep, SenderDep, Set
 from collector.api.models import IngestAnswer, ResultBatch, ResultList
 from collector.api.openapi import body, errors
 from collector.dates import DateError, check_time
+from collector.query_params import bad_query
 
 router = APIRouter()
 
@@ -39,12 +40,9 @@ def _time(name: str, value: str | None) -> datetime | None:
     try:
         return check_time(parse_time(value), name)
     except DateError as exc:
-        raise HTTPException(status_code=422, detail=[
-            {"loc": ["query", name], "msg": str(exc), "type": "value_error"}]) from exc
+        raise bad_query(name, str(exc)) from exc
     except (ResultError, ValueError, OverflowError) as exc:
-        raise HTTPException(status_code=422, detail=[
-            {"loc": ["query", name], "msg": f"expected an ISO-8601 time with offset: {exc}",
-             "type": "value_error"}]) from exc
+        raise bad_query(name, f"expected an ISO-8601 time with offset: {exc}") from exc
 
 
 @router.get("/results", response_class=JSON, response_model=ResultList, responses=errors(401, 403, 422, 503))
