@@ -138,18 +138,8 @@ def load_config(path: str | os.PathLike[str], *, need_collector: bool = False) -
 
     ``need_collector``: ``run`` and ``once --push`` cannot work without ``collector``.
     """
-    file = os.fspath(path)
-    data = _read_yaml(file)
-    err = Problems(file)
-    base = Path(file).resolve().parent
-    if not isinstance(data, Mapping):
-        raise ConfigError([f"{file}: expected a mapping of keys (site, collector, checks, ...) "
-                           f"at the top (got {type(data).__name__})"])
-    check_keys(err, "", data, _TOP_KEYS)
-
-    site = read_text(err, "site", data["site"], name=True) if "site" in data else None
-    if "site" not in data:
-        err.add("site", "required: the customer / site this host belongs to, e.g. central-hospital")
+    file, data, err, base = _open_config(path, _TOP_KEYS, "site, collector, checks, ...")
+    site = _site(err, data, "the customer / site this host belongs to, e.g. central-hospital")
     host = read_text(err, "host", data["host"], name=True) if "host" in data else short_hostname()
     if host is not None and not is_name(host):
         err.add("host", f"the machine's hostname {host!r} is not {NAME_HINT}; set host: explicitly")
@@ -192,6 +182,29 @@ def load_config(path: str | os.PathLike[str], *, need_collector: bool = False) -
     return AgentConfig(path=file, site=site, host=host, collector=collector, spool=spool,
                        spool_max_age_s=max_age, spool_max_bytes=max_bytes, jitter_s=jitter,
                        checks=tuple(checks), config_every_s=config_every)
+
+
+def _open_config(path: str | os.PathLike[str], top_keys: set[str], keys: str
+                 ) -> tuple[str, Mapping[str, Any], Problems, Path]:
+    """A config file (the agent's or the relay's): its path, its YAML mapping, the :class:`Problems` of it
+    (unknown top-level keys noted already) and its folder, which relative paths in it start from.
+
+    ConfigError when it cannot be read or is no mapping (``keys``: the keys that message names)."""
+    file = os.fspath(path)
+    data = _read_yaml(file)
+    if not isinstance(data, Mapping):
+        raise ConfigError([f"{file}: expected a mapping of keys ({keys}) at the top (got {type(data).__name__})"])
+    err = Problems(file)
+    check_keys(err, "", data, top_keys)
+    return file, data, err, Path(file).resolve().parent
+
+
+def _site(err: Problems, data: Mapping[str, Any], what: str) -> str | None:
+    """The required ``site:`` (a name); ``what``: what the missing key's message says it is."""
+    if "site" not in data:
+        err.add("site", f"required: {what}")
+        return None
+    return read_text(err, "site", data["site"], name=True)
 
 
 def _read_yaml(file: str) -> Any:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.config import CollectorConfig, ConfigError, _collector, _read_yaml, parse_size
+from agent.config import CollectorConfig, ConfigError, _collector, _open_config, _site, parse_size
 from checks.entries import Problems, check_keys, read_duration, read_text
 
 __all__ = ["ExportConfig", "RelayConfig", "load_relay_config", "parse_listen"]
@@ -88,17 +88,8 @@ def _path(value: str, base: Path) -> str:
 
 def load_relay_config(path: str | os.PathLike[str], *, export_dir: str | None = None) -> RelayConfig:
     """Read and check the relay config; ``export_dir`` (``--export DIR``) turns on the file ferry."""
-    file = os.fspath(path)
-    data = _read_yaml(file)
-    err = Problems(file)
-    base = Path(file).resolve().parent
-    if not isinstance(data, Mapping):
-        raise ConfigError([f"{file}: expected a mapping of keys (site, listen, collector, spool, ...) "
-                           f"at the top (got {type(data).__name__})"])
-    check_keys(err, "", data, _TOP_KEYS)
-    site = read_text(err, "site", data["site"], name=True) if "site" in data else None
-    if "site" not in data:
-        err.add("site", "required: the site whose agents this relay serves, e.g. central-hospital")
+    file, data, err, base = _open_config(path, _TOP_KEYS, "site, listen, collector, spool, ...")
+    site = _site(err, data, "the site whose agents this relay serves, e.g. central-hospital")
     host, port = "0.0.0.0", 0
     try:
         host, port = parse_listen(data.get("listen"))
