@@ -41,7 +41,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,21 +112,46 @@ def _int(value: Any, low: int, high: int) -> int | None:
     return value
 
 
-def _yaml_doc(path: Path) -> Any:
-    """The file's YAML document; :class:`ConfigError` if it cannot be read or parsed."""
-    where = str(path)
+def read_yaml_file(path: Path, what: str = "") -> Any:
+    """The file's YAML document; :class:`ConfigError` if it cannot be read or parsed (``what``: the file's
+    name in the message when it cannot be read, e.g. ``policy file``)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError([f"{where}: cannot read: {exc.strerror or exc}"]) from exc
+        raise ConfigError([f"{path}: cannot read{f' the {what}' if what else ''}: {exc.strerror or exc}"]) from exc
     except UnicodeDecodeError as exc:
-        raise ConfigError([f"{where}: expected UTF-8 text"]) from exc
+        raise ConfigError([f"{path}: expected UTF-8 text"]) from exc
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" (line {mark.line + 1})" if mark is not None else ""
-        raise ConfigError([f"{where}: not valid YAML{at}: {getattr(exc, 'problem', exc)}"]) from exc
+        raise ConfigError([f"{path}: not valid YAML{at}: {getattr(exc, 'problem', exc)}"]) from exc
+
+
+def _text(raw: Any, folder: Path) -> str | None:
+    return raw.strip() if isinstance(raw, str) and raw.strip() else None
+
+
+def _file(raw: Any, folder: Path) -> str | None:
+    """A path, relative to the config file's folder."""
+    text = _text(raw, folder)
+    return None if text is None else str(folder / text)
+
+
+def _within(low: int, high: int) -> Callable[[Any, Path], int | None]:
+    return lambda raw, folder: _int(raw, low, high)
+
+
+# The single values of the file: key → (Settings field, its reader (None: not valid), what a wrong value is told).
+_VALUES: dict[str, tuple[str, Callable[[Any, Path], Any], str]] = {
+    "db": ("db_url", _text, "expected a database URL such as sqlite:///wardround.db"),
+    "workers": ("workers", _within(1, 64), "expected an integer 1-64"),
+    "max_body_bytes": ("max_body_bytes", _within(1024, 1024**3), "expected an integer 1024-1073741824"),
+    "policy_file": ("policy_file", _file, "expected the path of a policies YAML file"),
+    "key_file": ("key_file", _file, "expected the path of the collector's signing key file"),
+    "sweep_seconds": ("sweep_seconds", _within(0, 86400), "expected an integer 0-86400 (0 turns the sweep off)"),
+}
 
 
 def _listen(listen: Any, where: str, problems: list[str], out: dict[str, Any]) -> None:
@@ -151,7 +176,7 @@ def _listen(listen: Any, where: str, problems: list[str], out: dict[str, Any]) -
 
 def _from_file(path: Path) -> dict[str, Any]:
     where = str(path)
-    doc = _yaml_doc(path)
+    doc = read_yaml_file(path)
     if doc is None:
         return {}
     if not isinstance(doc, Mapping):
@@ -161,37 +186,15 @@ def _from_file(path: Path) -> dict[str, Any]:
     for key in doc:
         if key not in KEYS:
             problems.append(f"{where}: {key}: unknown key (expected {', '.join(KEYS)})")
-    if "db" in doc:
-        if isinstance(doc["db"], str) and doc["db"].strip():
-            out["db_url"] = doc["db"].strip()
-        else:
-            problems.append(f"{where}: db: expected a database URL such as sqlite:///wardround.db")
+    folder = path.resolve().parent
+    for key, (field, read, expected) in _VALUES.items():
+        if key in doc:
+            value = read(doc[key], folder)
+            if value is None:
+                problems.append(f"{where}: {key}: {expected}")
+            else:
+                out[field] = value
     _listen(doc.get("listen", {}), where, problems, out)
-    if "workers" in doc:
-        workers = _int(doc["workers"], 1, 64)
-        if workers is None:
-            problems.append(f"{where}: workers: expected an integer 1-64")
-        out["workers"] = workers
-    if "max_body_bytes" in doc:
-        cap = _int(doc["max_body_bytes"], 1024, 1024**3)
-        if cap is None:
-            problems.append(f"{where}: max_body_bytes: expected an integer 1024-1073741824")
-        out["max_body_bytes"] = cap
-    if "policy_file" in doc:
-        if isinstance(doc["policy_file"], str) and doc["policy_file"].strip():
-            out["policy_file"] = str(path.resolve().parent / doc["policy_file"].strip())
-        else:
-            problems.append(f"{where}: policy_file: expected the path of a policies YAML file")
-    if "key_file" in doc:
-        if isinstance(doc["key_file"], str) and doc["key_file"].strip():
-            out["key_file"] = str(path.resolve().parent / doc["key_file"].strip())
-        else:
-            problems.append(f"{where}: key_file: expected the path of the collector's signing key file")
-    if "sweep_seconds" in doc:
-        every = _int(doc["sweep_seconds"], 0, 86400)
-        if every is None:
-            problems.append(f"{where}: sweep_seconds: expected an integer 0-86400 (0 turns the sweep off)")
-        out["sweep_seconds"] = every
     if "http" in doc:
         out["http"] = _http_limits(doc["http"], where, problems)
     if "trusted_proxies" in doc:

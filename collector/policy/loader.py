@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-
 from checks._cron import Schedule
 from checks.result import Status
-from collector.config import ConfigError
+from collector.config import ConfigError, read_yaml_file
 from collector.policy.defaults import default_policy, default_rules
 from collector.policy.model import (
     DRILL_PERIODS,
@@ -44,20 +42,23 @@ class _Problems:
     def add(self, path: str, message: str) -> None:
         self.items.append(f"{self.where}: {path}: {message}")
 
+    def unknown_keys(self, path: str, raw: Mapping[Any, Any], keys: Sequence[str]) -> None:
+        """Each key of the mapping at ``path`` that is not one of ``keys``."""
+        for key in raw:
+            if key not in keys:
+                self.add(f"{path}.{key}" if path else str(key), f"unknown key (expected {', '.join(keys)})")
 
-def _yaml_file(path: Path, what: str) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read the {what}: {exc.strerror or exc}"]) from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError([f"{path}: expected UTF-8 text"]) from exc
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" (line {mark.line + 1})" if mark is not None else ""
-        raise ConfigError([f"{path}: not valid YAML{at}: {getattr(exc, 'problem', exc)}"]) from exc
+    def mappings(self, raw: list[Any], path: str, keys: Sequence[str], hint: str
+                 ) -> Iterator[tuple[int, str, Mapping[str, Any]]]:
+        """Each entry of the list at ``path`` that is a mapping (index, its path, entry), its unknown keys
+        told; an entry that is no mapping is told ``hint``."""
+        for i, entry in enumerate(raw):
+            here = f"{path}[{i}]"
+            if not isinstance(entry, Mapping):
+                self.add(here, hint)
+                continue
+            self.unknown_keys(here, entry, keys)
+            yield i, here, entry
 
 
 def _date(value: Any) -> date:
@@ -98,7 +99,7 @@ def _holiday_file(raw: Any, base: Path, path: str, p: _Problems) -> tuple[frozen
         return frozenset(), frozenset()
     file = (base / raw).resolve() if not Path(raw).is_absolute() else Path(raw)
     try:
-        doc = _yaml_file(file, "holiday calendar")
+        doc = read_yaml_file(file, "holiday calendar")
     except ConfigError as exc:
         p.items.extend(exc.problems)
         return frozenset(), frozenset()
@@ -108,9 +109,7 @@ def _holiday_file(raw: Any, base: Path, path: str, p: _Problems) -> tuple[frozen
         p.add(path, f"{file}: expected a mapping with holidays: and workdays: lists")
         return frozenset(), frozenset()
     fp = _Problems(str(file))
-    for key in doc:
-        if key not in ("holidays", "workdays"):
-            fp.add(str(key), "unknown key (expected holidays, workdays)")
+    fp.unknown_keys("", doc, ("holidays", "workdays"))
     holidays = _dates(doc.get("holidays"), "holidays", fp)
     workdays = _dates(doc.get("workdays"), "workdays", fp)
     for d in sorted(holidays & workdays):
@@ -133,9 +132,7 @@ def _calendar(raw: Any, holidays: tuple[frozenset[date], frozenset[date]] | None
         if not isinstance(raw, Mapping):
             p.add(path, "expected a mapping with timezone, days and hours")
             raw = {}
-        for key in raw:
-            if key not in ("timezone", "days", "hours"):
-                p.add(f"{path}.{key}", "unknown key (expected timezone, days, hours)")
+        p.unknown_keys(path, raw, ("timezone", "days", "hours"))
         if "timezone" in raw:
             try:
                 zone = ZoneInfo(str(raw["timezone"]))
@@ -203,14 +200,8 @@ def _levels(raw: Any, path: str, p: _Problems) -> tuple[Level, ...] | None:
                     "{name, response, resolve, clock: 24x7|business}")
         return None
     out = []
-    for i, lv in enumerate(raw):
-        here = f"{path}[{i}]"
-        if not isinstance(lv, Mapping):
-            p.add(here, "expected a mapping with name, response, resolve, clock")
-            continue
-        for key in lv:
-            if key not in ("name", "response", "resolve", "clock"):
-                p.add(f"{here}.{key}", "unknown key (expected name, response, resolve, clock)")
+    for i, here, lv in p.mappings(raw, path, ("name", "response", "resolve", "clock"),
+                                  "expected a mapping with name, response, resolve, clock"):
         name, names = _level_name(lv.get("name", f"level {i + 1}"), f"{here}.name", i, p)
         clock = lv.get("clock", "business")
         if clock not in ("24x7", "business"):
@@ -267,14 +258,8 @@ def _rules(raw: Any, n_levels: int, path: str, p: _Problems) -> tuple[Rule, ...]
         return ()
     keys = ("check", "item", "open", "after", "recover_after", "flap_window", "flap_changes")
     out = []
-    for i, r in enumerate(raw):
-        here = f"{path}[{i}]"
-        if not isinstance(r, Mapping):
-            p.add(here, "expected a mapping {check, item, open, after, recover_after}")
-            continue
-        for key in r:
-            if key not in keys:
-                p.add(f"{here}.{key}", f"unknown key (expected {', '.join(keys)})")
+    for _i, here, r in p.mappings(raw, path, keys,
+                                  "expected a mapping {check, item, open, after, recover_after}"):
         check, item = r.get("check", "*"), r.get("item", "*")
         for k, v in (("check", check), ("item", item)):
             if not isinstance(v, str) or not v:
@@ -317,14 +302,8 @@ def _windows(raw: Any, zone: ZoneInfo, path: str, p: _Problems) -> tuple[Window,
         p.add(path, "expected a list of windows {hosts, start, end} or {hosts, cron, duration}")
         return ()
     out = []
-    for i, w in enumerate(raw):
-        here = f"{path}[{i}]"
-        if not isinstance(w, Mapping):
-            p.add(here, "expected a mapping {hosts, start, end} or {hosts, cron, duration}")
-            continue
-        for key in w:
-            if key not in ("hosts", "start", "end", "cron", "duration", "reason"):
-                p.add(f"{here}.{key}", "unknown key (expected hosts, start, end, cron, duration, reason)")
+    for _i, here, w in p.mappings(raw, path, ("hosts", "start", "end", "cron", "duration", "reason"),
+                                  "expected a mapping {hosts, start, end} or {hosts, cron, duration}"):
         hosts = w.get("hosts", ["*"])
         if isinstance(hosts, str):
             hosts = [hosts]
@@ -361,9 +340,7 @@ def _records_policy(raw: Any, base: RecordsPolicy, path: str, p: _Problems) -> R
     if not isinstance(raw, Mapping):
         p.add(path, f"expected a mapping with {', '.join(keys)}")
         return base
-    for key in raw:
-        if key not in keys:
-            p.add(f"{path}.{key}", f"unknown key (expected {', '.join(keys)})")
+    p.unknown_keys(path, raw, keys)
     changes: dict[str, Any] = {}
     for key in ("customer", "inspector"):
         if key in raw:
@@ -432,9 +409,7 @@ def _drills(raw: Any, base: str | None, path: str, p: _Problems) -> str | None:
     if not isinstance(raw, Mapping):
         p.add(path, f"expected {{every: {'|'.join(DRILL_PERIODS)}}} or off")
         return base
-    for key in raw:
-        if key != "every":
-            p.add(f"{path}.{key}", "unknown key (expected every)")
+    p.unknown_keys(path, raw, ("every",))
     every = raw.get("every", base)
     if every is False or every == "off":
         return None
@@ -453,9 +428,7 @@ def _followup(raw: Any, base: FollowupPolicy, n_levels: int, path: str, p: _Prob
         p.add(path, "expected {within: 3wd, clock: business, tickets: handled, account_manager: NAME, "
                     "complaint_level: 3}")
         return base
-    for key in raw:
-        if key not in keys:
-            p.add(f"{path}.{key}", f"unknown key (expected {', '.join(keys)})")
+    p.unknown_keys(path, raw, keys)
     changes: dict[str, Any] = {}
     changes["within"], changes["always"] = _clocked_term(raw, "within", base.within, base.always, path, p)
     if "tickets" in raw:
@@ -487,9 +460,7 @@ def _agent_silent(s: Any, n: int, path: str, p: _Problems) -> dict[str, Any]:
     elif not isinstance(s, Mapping):
         p.add(path, "expected {grace: 15m, level: 2} or off")
     else:
-        for key in s:
-            if key not in ("grace", "level"):
-                p.add(f"{path}.{key}", "unknown key (expected grace, level)")
+        p.unknown_keys(path, s, ("grace", "level"))
         if "grace" in s:
             changes["silent_grace"] = (None if s["grace"] == "off" else
                                        _term(s["grace"], f"{path}.grace", p,
@@ -504,9 +475,7 @@ def _onsite(o: Any, base: SitePolicy, path: str, p: _Problems) -> dict[str, Any]
     if not isinstance(o, Mapping):
         p.add(path, "expected {due: 24h, clock: 24x7|business}")
         return {}
-    for key in o:
-        if key not in ("due", "clock"):
-            p.add(f"{path}.{key}", "unknown key (expected due, clock)")
+    p.unknown_keys(path, o, ("due", "clock"))
     due, always = _clocked_term(o, "due", base.onsite_due, base.onsite_always, path, p)
     return {"onsite_due": due, "onsite_always": always}
 
@@ -519,9 +488,7 @@ def _policy(raw: Any, base: SitePolicy, base_dir: Path, path: str, p: _Problems,
     if not isinstance(raw, Mapping):
         p.add(path, "expected a mapping of policy settings")
         return base, explicit_rules
-    for key in raw:
-        if key not in _POLICY_KEYS:
-            p.add(f"{path}.{key}", f"unknown key (expected {', '.join(_POLICY_KEYS)})")
+    p.unknown_keys(path, raw, _POLICY_KEYS)
     levels = base.levels
     if "levels" in raw:
         levels = _levels(raw["levels"], f"{path}.levels", p) or base.levels
@@ -575,15 +542,13 @@ def _policy(raw: Any, base: SitePolicy, base_dir: Path, path: str, p: _Problems,
 def load_policies(path: str | Path) -> Policies:
     """Read and check a policy file; :class:`ConfigError` lists every fault at once."""
     file = Path(path)
-    doc = _yaml_file(file, "policy file")
+    doc = read_yaml_file(file, "policy file")
     p = _Problems(str(file))
     if doc is None:
         doc = {}
     if not isinstance(doc, Mapping):
         raise ConfigError([f"{file}: expected a mapping with default: and sites: at the top level"])
-    for key in doc:
-        if key not in ("default", "sites"):
-            p.add(str(key), "unknown key (expected default, sites)")
+    p.unknown_keys("", doc, ("default", "sites"))
     base_dir = file.resolve().parent
     default, default_rules_written = _policy(doc.get("default"), default_policy(), base_dir, "default", p)
     sites: dict[str, SitePolicy] = {}
