@@ -43,6 +43,7 @@ Every fault in the file is reported at once as ``FILE: path.to.key: expected
 ...`` (:class:`collector.config.ConfigError`, exit code 2).
 """
 
+from collector.policy import model
 from collector.policy.defaults import (
     DEFAULT_CALENDAR,
     DEFAULT_LEVELS,
@@ -53,52 +54,9 @@ from collector.policy.defaults import (
 )
 from collector.policy.describe import describe_policies
 from collector.policy.loader import load_policies
-from collector.policy.model import (
-    COMPLAINT_SCORE,
-    DEFAULT_RECORD_SCHEDULE,
-    DRILL_PERIODS,
-    FOLLOWUP_TICKETS,
-    MAX_CALENDAR_DAYS,
-    OPEN_AT_FIRST,
-    RECORD_KINDS,
-    SILENT_AFTER_DEFAULT,
-    Calendar,
-    FollowupPolicy,
-    Level,
-    Policies,
-    RecordsPolicy,
-    Rule,
-    SitePolicy,
-    Window,
-    parse_duration,
-)
+from collector.policy.model import *  # noqa: F403  # the model: the names of model.__all__
 from collector.terms import Term
 
-__all__ = [
-    "COMPLAINT_SCORE",
-    "DEFAULT_CALENDAR",
-    "DEFAULT_LEVELS",
-    "DEFAULT_RECORD_SCHEDULE",
-    "DRILL_PERIODS",
-    "FOLLOWUP_TICKETS",
-    "MAX_CALENDAR_DAYS",
-    "OPEN_AT_FIRST",
-    "RECORD_KINDS",
-    "SILENT_AFTER_DEFAULT",
-    "Calendar",
-    "FollowupPolicy",
-    "Level",
-    "Policies",
-    "RecordsPolicy",
-    "Rule",
-    "SitePolicy",
-    "Term",
-    "Window",
-    "default_policies",
-    "default_policy",
-    "default_rules",
-    "describe_policies",
-    "level_name",
-    "load_policies",
-    "parse_duration",
-]
+__all__ = ["DEFAULT_CALENDAR", "DEFAULT_LEVELS", "Term", "default_policies", "default_policy", "default_rules",
+           "describe_policies", "level_name", "load_policies"]
+__all__ += model.__all__

@@ -18,6 +18,26 @@ from checks.catalogue import BACKUP_CHECKS
 from collector import record_kinds
 from collector.terms import Term, parse_term
 
+__all__ = [
+    "COMPLAINT_SCORE",
+    "DEFAULT_RECORD_SCHEDULE",
+    "DRILL_PERIODS",
+    "FOLLOWUP_TICKETS",
+    "MAX_CALENDAR_DAYS",
+    "OPEN_AT_FIRST",
+    "RECORD_KINDS",
+    "SILENT_AFTER_DEFAULT",
+    "Calendar",
+    "FollowupPolicy",
+    "Level",
+    "Policies",
+    "RecordsPolicy",
+    "Rule",
+    "SitePolicy",
+    "Window",
+    "parse_duration",
+]
+
 # Checks whose first bad result opens a ticket unless a rule says otherwise: backups (a failed
 # backup must be a ticket before anyone needs it) and the restore drill (it runs weekly or less:
 # a second bad result would come a week late).

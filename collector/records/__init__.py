@@ -15,45 +15,10 @@ Public API:
 
 from __future__ import annotations
 
+from collector.records import model
 from collector.records.i18n import text
 from collector.records.kinds import UnknownKind, builder, register, registered
-from collector.records.model import (
-    KINDS,
-    LANGUAGES,
-    VERDICTS,
-    Anomaly,
-    BackupEvidence,
-    Gap,
-    Header,
-    RecordContent,
-    Row,
-    Section,
-    Signature,
-    TicketLine,
-    canonical,
-    digest,
-    verdict_of_status,
-)
+from collector.records.model import *  # noqa: F403  # the content model: the names of model.__all__
 
-__all__ = [
-    "KINDS",
-    "LANGUAGES",
-    "VERDICTS",
-    "Anomaly",
-    "BackupEvidence",
-    "Gap",
-    "Header",
-    "RecordContent",
-    "Row",
-    "Section",
-    "Signature",
-    "TicketLine",
-    "UnknownKind",
-    "builder",
-    "canonical",
-    "digest",
-    "register",
-    "registered",
-    "text",
-    "verdict_of_status",
-]
+__all__ = ["UnknownKind", "builder", "register", "registered", "text"]
+__all__ += model.__all__
