@@ -30,6 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from collector import __version__, audit, fleet_cli, prune_cli, relays
 from collector.auth import AuthError, Role, create_agent_token, create_user
+from collector.cli_args import actions
 from collector.config import ConfigError, HttpLimits, Settings, load_settings
 from collector.fleet import FleetError
 from collector.keys import (
@@ -113,15 +114,13 @@ def _access_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], co
                     ) -> tuple[argparse._SubParsersAction[argparse.ArgumentParser],
                                argparse._SubParsersAction[argparse.ArgumentParser]]:
     """policy check, token create, user create; returns the token and user sub-commands (the fleet adds its own)."""
-    policy = sub.add_parser("policy", help="ticket policies (docs/tickets.md)")
-    policy_sub = policy.add_subparsers(dest="action", metavar="ACTION", required=True)
+    policy_sub = actions(sub, "policy", "ticket policies (docs/tickets.md)")
     pc = policy_sub.add_parser("check", help="validate a policies file and print what it says",
                                description="Read a policies YAML file, report every fault at once "
                                            "(exit code 2), or print each site's levels and deadlines.")
     pc.add_argument("file", metavar="F")
 
-    token = sub.add_parser("token", help="agent tokens")
-    token_sub = token.add_subparsers(dest="action", metavar="ACTION", required=True)
+    token_sub = actions(sub, "token", "agent tokens")
     tc = token_sub.add_parser("create", parents=[common], help="create an agent token (printed once)",
                               description="Create a token for the agent of one host. The token is "
                                           "printed alone on the last line of stdout, once; only its "
@@ -146,8 +145,7 @@ def _access_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], co
                      help="keep importing the *.wrb files that appear in DIR (moved to DIR/imported or "
                           "DIR/refused), every 10 s, until stopped")
 
-    user = sub.add_parser("user", help="people's API tokens")
-    user_sub = user.add_subparsers(dest="action", metavar="ACTION", required=True)
+    user_sub = actions(sub, "user", "people's API tokens")
     uc = user_sub.add_parser("create", parents=[common], help="create a person and their API token",
                              description="Create a person with a role; their API token is printed "
                                          "alone on the last line of stdout, once.")
@@ -159,8 +157,7 @@ def _access_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], co
 def _signing_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                      common: argparse.ArgumentParser) -> None:
     """key create/show/rotate, audit verify, record export/verify: what the signing key signs."""
-    key = sub.add_parser("key", help="the signing key of records and the audit log (docs/security.md)")
-    key_sub = key.add_subparsers(dest="action", metavar="ACTION", required=True)
+    key_sub = actions(sub, "key", "the signing key of records and the audit log (docs/security.md)")
     key_sub.add_parser("create", parents=[common], help="make the signing key (mode 0600); refused if one exists",
                        description="Make a new Ed25519 signing key at the key file (mode 0600) and print its "
                                    "public key and fingerprint. Copy the same file to every collector that "
@@ -173,15 +170,13 @@ def _signing_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                                    "so records and audit entries it signed still verify. Copy both files to "
                                    "every collector and restart them.")
 
-    aud = sub.add_parser("audit", help="the audit log of people's actions")
-    aud_sub = aud.add_subparsers(dest="action", metavar="ACTION", required=True)
+    aud_sub = actions(sub, "audit", "the audit log of people's actions")
     aud_sub.add_parser("verify", parents=[common], help="check the audit log's hash chain and signatures",
                        description="Walk the audit log in order. Exit 0 when the chain is intact (the newest "
                                    "entry is printed: compare it with the collector's log), 1 with the first "
                                    "missing, changed, inserted or forged entry.")
 
-    rec = sub.add_parser("record", help="inspection records: export one, check an export offline")
-    rec_sub = rec.add_subparsers(dest="action", metavar="ACTION", required=True)
+    rec_sub = actions(sub, "record", "inspection records: export one, check an export offline")
     rx = rec_sub.add_parser("export", parents=[common], help="write a record and its signatures to a file",
                             description="Write record ID as stored, with its sign-offs and the signed bytes, "
                                         "as one JSON file that `record verify` checks offline.")

@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 
 from checks.params import parse_duration
 from collector import credentials, enrol, fleet, inventory, relays
+from collector.cli_args import actions
 from collector.keys import Keyring
 
 __all__ = ["add_parsers", "run", "COMMANDS"]
@@ -38,8 +39,7 @@ def _duration(text: str, flag: str) -> timedelta:
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser, token_sub: Any, user_sub: Any) -> None:
     """Add the fleet's commands to the ``wardround-collector`` parser."""
-    ek = sub.add_parser("enrol-key", help="site enrolment keys: a new server joins with one (docs/fleet.md)")
-    ek_sub = ek.add_subparsers(dest="action", metavar="ACTION", required=True)
+    ek_sub = actions(sub, "enrol-key", "site enrolment keys: a new server joins with one (docs/fleet.md)")
     c = ek_sub.add_parser("create", parents=[common], help="make a site enrolment key (printed once)",
                           description="Make a key a new server enrols with (wardround-agent enrol --key KEY). "
                                       "It is printed alone on the last line, once; only its hash is stored.")
@@ -56,8 +56,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser, token_sub: Any, user_
     rv = ek_sub.add_parser("revoke", parents=[common], help="revoke an enrolment key by its id (enrol-key list)")
     rv.add_argument("id", type=int, metavar="ID")
 
-    fl = sub.add_parser("fleet", help="the fleet file: check templates by site, role and host (docs/fleet.md)")
-    fl_sub = fl.add_subparsers(dest="action", metavar="ACTION", required=True)
+    fl_sub = actions(sub, "fleet", "the fleet file: check templates by site, role and host (docs/fleet.md)")
     ap = fl_sub.add_parser("apply", parents=[common], help="check and store a fleet file as a new version",
                            description="Check FILE with the agent's own config validator and store it as the "
                                        "newest version, which every collector of the database serves. Every "
@@ -89,8 +88,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser, token_sub: Any, user_
     tt.add_argument("--grace", default="24h", metavar="DURATION",
                     help="how long the old token keeps working (default 24h; 0s ends it now)")
 
-    ho = sub.add_parser("host", help="the inventory: enrolled hosts, roles, last seen, config version")
-    ho_sub = ho.add_subparsers(dest="action", metavar="ACTION", required=True)
+    ho_sub = actions(sub, "host", "the inventory: enrolled hosts, roles, last seen, config version")
     hl = ho_sub.add_parser("list", parents=[common], help="list the inventory",
                            description="Every enrolled host and every host that reported: roles, approval, "
                                        "last seen (or never reported), agent version, config version.")
@@ -116,8 +114,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser, token_sub: Any, user_
 
 
 def _relay_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
-    rl = sub.add_parser("relay", help="site relays and the file ferry (docs/deploy.md)")
-    rl_sub = rl.add_subparsers(dest="action", metavar="ACTION", required=True)
+    rl_sub = actions(sub, "relay", "site relays and the file ferry (docs/deploy.md)")
     rb = rl_sub.add_parser("bundle", parents=[common], help="write a sync bundle for a relay behind a file gateway",
                            description="Write a signed file with the site's live agent token hashes and each "
                                        "host's central config into DIR, for the gateway to carry to relay NAME "
@@ -136,6 +133,16 @@ def _table(rows: Sequence[Sequence[str]]) -> None:
 def _json(items: Any) -> None:
     json.dump(items, sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
+
+
+def _listed(args: argparse.Namespace, items: list[dict[str, Any]], head: Sequence[str],
+            row: Callable[[dict[str, Any]], Sequence[str]]) -> int:
+    """A list command's answer: ``items`` as JSON with ``--json``, else a table of ``head`` and a ``row`` each."""
+    if args.json:
+        _json(items)
+    else:
+        _table([head, *map(row, items)])
+    return 0
 
 
 def run(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
@@ -157,15 +164,10 @@ def _key_create(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
 
 
 def _key_list(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
-    items = enrol.list_keys(engine, args.site)
-    if args.json:
-        _json(items)
-        return 0
-    rows = [("ID", "SITE", "ROLES", "USES", "APPROVE", "STATE", "EXPIRES")]
-    rows += [(str(k["id"]), k["site"], ",".join(k["roles"]) or "-", f"{k['uses']}/{k['max_uses']}", k["approve"],
-              k["state"], k["expires_at"]) for k in items]
-    _table(rows)
-    return 0
+    return _listed(args, enrol.list_keys(engine, args.site),
+                   ("ID", "SITE", "ROLES", "USES", "APPROVE", "STATE", "EXPIRES"),
+                   lambda k: (str(k["id"]), k["site"], ",".join(k["roles"]) or "-", f"{k['uses']}/{k['max_uses']}",
+                              k["approve"], k["state"], k["expires_at"]))
 
 
 def _key_revoke(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
@@ -217,15 +219,10 @@ def _fleet_show(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
 
 
 def _token_list(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
-    items = credentials.list_tokens(engine, args.site)
-    if args.json:
-        _json(items)
-        return 0
-    rows = [("ID", "SITE", "HOST", "STATE", "CREATED", "EXPIRES/REVOKED", "ALSO-HOSTS")]
-    rows += [(str(t["id"]), t["site"], t["host"], t["state"], t["created_at"],
-              t["revoked_at"] or t["expires_at"] or "-", str(t["also_hosts"])) for t in items]
-    _table(rows)
-    return 0
+    return _listed(args, credentials.list_tokens(engine, args.site),
+                   ("ID", "SITE", "HOST", "STATE", "CREATED", "EXPIRES/REVOKED", "ALSO-HOSTS"),
+                   lambda t: (str(t["id"]), t["site"], t["host"], t["state"], t["created_at"],
+                              t["revoked_at"] or t["expires_at"] or "-", str(t["also_hosts"])))
 
 
 def _token_revoke(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
@@ -251,18 +248,10 @@ def _token_rotate(args: argparse.Namespace, engine: Engine, keys: Keyring) -> in
 
 
 def _host_list(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
-    items = inventory.list_hosts(engine, args.site, retired=args.retired)
+    _listed(args, inventory.list_hosts(engine, args.site, retired=args.retired),
+            ("SITE", "HOST", "ROLES", "STATE", "LAST SEEN", "AGENT", "CONFIG"), _host_row)
     if args.json:
-        _json(items)
         return 0
-    rows = [("SITE", "HOST", "ROLES", "STATE", "LAST SEEN", "AGENT", "CONFIG")]
-    for h in items:
-        state = ("retired" if h["retired_at"] else "awaiting approval" if h["approval"] == "awaiting"
-                 else "enrolled" if h["enrolled"] else "reported")
-        config = f"{h['config_version']} ({h['config']})" if h["config_version"] else "-"
-        rows.append((h["site"], h["host"], ",".join(h["roles"]) or "-", state,
-                     h["last_seen"] or "never reported", h["agent_version"] or "-", config))
-    _table(rows)
     found = relays.list_relays(engine, args.site)
     if found:  # the site relays the hosts of these sites report through (docs/deploy.md)
         print()
@@ -270,6 +259,14 @@ def _host_list(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
             (r["site"], r["relay"], f"backlog {r['backlog']}" if r["backlog"] is not None else "-",
              r["last_contact"] or "never contacted", r["version"] or "-") for r in found])
     return 0
+
+
+def _host_row(h: dict[str, Any]) -> tuple[str, ...]:
+    state = ("retired" if h["retired_at"] else "awaiting approval" if h["approval"] == "awaiting"
+             else "enrolled" if h["enrolled"] else "reported")
+    config = f"{h['config_version']} ({h['config']})" if h["config_version"] else "-"
+    return (h["site"], h["host"], ",".join(h["roles"]) or "-", state, h["last_seen"] or "never reported",
+            h["agent_version"] or "-", config)
 
 
 def _host_retire(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
@@ -302,14 +299,8 @@ def _relay_bundle(args: argparse.Namespace, engine: Engine, keys: Keyring) -> in
 
 
 def _user_list(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
-    items = credentials.list_users(engine)
-    if args.json:
-        _json(items)
-        return 0
-    rows = [("NAME", "ROLE", "STATE", "CREATED")]
-    rows += [(u["name"], u["role"], u["state"], u["created_at"]) for u in items]
-    _table(rows)
-    return 0
+    return _listed(args, credentials.list_users(engine), ("NAME", "ROLE", "STATE", "CREATED"),
+                   lambda u: (u["name"], u["role"], u["state"], u["created_at"]))
 
 
 def _user_disable(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
