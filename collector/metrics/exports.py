@@ -61,6 +61,12 @@ _CERT_EXPIRY = Export("wardround_certificate_expiry_timestamp_seconds",
 _CERT_DAYS_LEFT = Export(_CERT_EXPIRY.name, "", divisor=1 / 86400, bounds_only=True)
 _PORT_CONNECT = Export("wardround_port_connect_seconds", "Time to open a TCP connection to host:port")
 
+
+def _shared(checks: tuple[str, ...], **exports: Export) -> dict[tuple[str, str | None, str], Export]:
+    """The same entries (check metric name → export, for any item) for several checks that measure alike."""
+    return {(check, None, metric): export for metric, export in exports.items() for check in checks}
+
+
 # (check, item or None for any item, check metric name) -> Prometheus metric.
 EXPORTS: dict[tuple[str, str | None, str], Export] = {
     # disk: item = mount point
@@ -100,8 +106,7 @@ EXPORTS: dict[tuple[str, str | None, str], Export] = {
     ("service", None, "stopped"): Export("wardround_service_automatic_stopped",
                                          "Automatic-start services that are stopped (Windows)"),
     # port / tcp (one check under two names): item = host:port
-    ("port", None, "connect_seconds"): _PORT_CONNECT,
-    ("tcp", None, "connect_seconds"): _PORT_CONNECT,
+    **_shared(("port", "tcp"), connect_seconds=_PORT_CONNECT),
     # ping / traceroute: item = the target
     ("ping", None, "loss_ratio"): Export("wardround_ping_loss_ratio",
                                          "Share of echo requests not answered (0-1)"),
@@ -113,20 +118,14 @@ EXPORTS: dict[tuple[str, str | None, str], Export] = {
                                                  "1 if the path differs from the baseline, else 0"),
     ("traceroute", None, "last_hop_rtt_seconds"): Export("wardround_traceroute_last_hop_rtt_seconds",
                                                          "Round-trip time to the last hop"),
-    # certificate: item = host:port[/sni]; http: item = the URL
-    ("certificate", None, "expires_timestamp"): _CERT_EXPIRY,
-    ("http", None, "expires_timestamp"): _CERT_EXPIRY,
-    # days_warn/days_crit bound the time left before the expiry: exported in seconds (days × 86400)
-    ("certificate", None, "days_left"): _CERT_DAYS_LEFT,
-    ("http", None, "days_left"): _CERT_DAYS_LEFT,
+    # certificate: item = host:port[/sni]; http: item = the URL. days_warn/days_crit bound the time left
+    # before the expiry: exported in seconds (days × 86400)
+    **_shared(("certificate", "http"), expires_timestamp=_CERT_EXPIRY, days_left=_CERT_DAYS_LEFT),
     ("http", None, "response_seconds"): Export("wardround_http_response_seconds",
                                                "Time from connecting to the last byte of the answer"),
     ("http", None, "status_code"): Export("wardround_http_status_code", "HTTP status code of the answer"),
     # backups: db_backup item = database/type, backup_files item = path/pattern
-    ("db_backup", None, "age_seconds"): _BACKUP_AGE,
-    ("backup_files", None, "age_seconds"): _BACKUP_AGE,
-    ("db_backup", None, "size_bytes"): _BACKUP_SIZE,
-    ("backup_files", None, "size_bytes"): _BACKUP_SIZE,
+    **_shared(("db_backup", "backup_files"), age_seconds=_BACKUP_AGE, size_bytes=_BACKUP_SIZE),
     ("db_backup", None, "duration_seconds"): Export("wardround_backup_duration_seconds",
                                                     "How long the newest backup job took"),
     ("db_backup", None, "pending_wal_files"): Export("wardround_backup_pending_wal_files",

@@ -20,44 +20,51 @@ def number(v: float) -> str:
     return _SPECIAL[s] if s[-1] in "fn" else s  # only inf, -inf and nan end in a letter
 
 
-class Texts:
-    """One gauge family whose values are written as text already: label text → value text (a label set
-    that comes twice is written once)."""
+class Gauge:
+    """A gauge family written to text: its HELP and TYPE lines, then :meth:`lines` (a subclass's samples)."""
 
-    __slots__ = ("name", "help", "samples")
+    __slots__ = ("name", "help")
 
     def __init__(self, name: str, help: str) -> None:
         self.name = name
         self.help = help
-        self.samples: dict[str, str] = {}
 
     def render(self, out: list[str]) -> None:
         out.append(f"# HELP {self.name} {self.help}\n# TYPE {self.name} gauge\n")
         self.lines(out)
 
     def lines(self, out: list[str]) -> None:
+        raise NotImplementedError
+
+
+class Texts(Gauge):
+    """One gauge family whose values are written as text already: label text → value text (a label set
+    that comes twice is written once)."""
+
+    __slots__ = ("samples",)
+
+    def __init__(self, name: str, help: str) -> None:
+        super().__init__(name, help)
+        self.samples: dict[str, str] = {}
+
+    def lines(self, out: list[str]) -> None:
         prefix = self.name + "{"
         out.extend(f"{prefix}{labels}}} {text}\n" for labels, text in self.samples.items())
 
 
-class Family:
+class Family(Gauge):
     """One gauge family: label text → value, with a rule for a repeated series."""
 
-    __slots__ = ("name", "help", "samples", "keep")
+    __slots__ = ("samples", "keep")
 
     def __init__(self, name: str, help: str, worse: str = "max") -> None:
-        self.name = name
-        self.help = help
+        super().__init__(name, help)
         self.samples: dict[str, float] = {}
         self.keep: Callable[[float, float], float] = max if worse == "max" else min
 
     def add(self, labels: str, value: float) -> None:
         held = self.samples.get(labels)
         self.samples[labels] = value if held is None else self.keep(held, value)
-
-    def render(self, out: list[str]) -> None:
-        out.append(f"# HELP {self.name} {self.help}\n# TYPE {self.name} gauge\n")
-        self.lines(out)
 
     def lines(self, out: list[str]) -> None:
         prefix = self.name + "{"
