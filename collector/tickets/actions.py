@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Connection
+
 from checks.messages import Said
 from checks.result import format_time, is_name
 from collector import audit, followups
@@ -211,15 +213,18 @@ class Actions(LedgerBase):
                          at=now)
             return ticket_view(opened.row()), True
 
+    def _locked(self, conn: Connection, ticket_id: int) -> tuple[Ticket, datetime]:
+        """Ticket ``ticket_id``, locked for this transaction, and the database's now; TicketNotFound if none."""
+        row = store.get_ticket(conn, ticket_id, lock=True)
+        if row is None:
+            raise TicketNotFound(tsay("tickets.error.not_found", id=ticket_id))
+        return Ticket.from_row(row._mapping), self._now(conn)
+
     def _act(self, ticket_id: int, actor: str, *, allowed: Sequence[str], action: str, event: str | None,
              values: Callable[[Ticket, datetime], dict[str, Any]], note: str, refuse: str
              ) -> dict[str, Any]:
         with writing(self.engine) as conn:
-            row = store.get_ticket(conn, ticket_id, lock=True)
-            if row is None:
-                raise TicketNotFound(tsay("tickets.error.not_found", id=ticket_id))
-            now = self._now(conn)
-            t = Ticket.from_row(row._mapping)
+            t, now = self._locked(conn, ticket_id)
             if t.state not in allowed:
                 raise TransitionRefused(tsay("tickets.error.state", id=ticket_id, state=f"tickets.state.{t.state}",
                                              why=refuse))
@@ -271,11 +276,7 @@ class Actions(LedgerBase):
     def comment(self, ticket_id: int, actor: str, text: str | None) -> dict[str, Any]:
         body = clean_note(text, required=True)
         with writing(self.engine) as conn:
-            row = store.get_ticket(conn, ticket_id, lock=True)
-            if row is None:
-                raise TicketNotFound(tsay("tickets.error.not_found", id=ticket_id))
-            now = self._now(conn)
-            t = Ticket.from_row(row._mapping)
+            t, now = self._locked(conn, ticket_id)
             Change(conn, now, self.policies).record(t, actor=actor, action="comment", note=body)
             audit.append(conn, self.keys, actor=actor, action="ticket.comment", target=f"ticket:{ticket_id}",
                          detail={"note": body}, at=now)
