@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
+import re
 import socket
 import sys
 import threading
@@ -31,10 +33,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent import __version__
-from agent.http1 import BrokenAnswer, exchange, route
+from agent.http1 import BrokenAnswer, Connect, Route, exchange, route
 from checks._units import format_bytes
 
-__all__ = ["Answer", "Http", "HttpError", "MAX_ANSWER_BYTES", "MAX_INFLATED_BYTES", "os_reason", "reason"]
+__all__ = ["Answer", "Http", "HttpError", "MAX_ANSWER_BYTES", "MAX_INFLATED_BYTES", "os_reason", "reason",
+           "system_trust"]
 
 MAX_ANSWER_BYTES = 4 * 1024 * 1024  # read at most this much of an answer
 MAX_INFLATED_BYTES = 16 * 1024 * 1024  # and inflate a gzip answer at most to this
@@ -175,10 +178,14 @@ class Http:
         self.version = version
         self._proxy_credentials = proxy_credentials
         self._tls: Any = None
+        self._lazy_trust = False  # the system's CAs from their hashed directory (system_trust)
         if self.base_url.lower().startswith("https:"):
             import ssl  # only for an https collector: about 1.6 MB of an idle agent otherwise
 
-            self._tls = ssl.create_default_context(cafile=ca_file)
+            if ca_file:
+                self._tls = ssl.create_default_context(cafile=ca_file)
+            else:
+                self._tls, self._lazy_trust = system_trust()
         self.proxy = proxy
 
     def __repr__(self) -> str:  # never show the token
@@ -204,8 +211,7 @@ class Http:
             try:
                 # the proxy's credentials go only to the proxy: in the CONNECT request for https
                 path = route(url, self.proxy, self._proxy_credentials)
-                status, got, raw = exchange(path, watchdog.connect, self._context, method, data, sent,
-                                            MAX_ANSWER_BYTES)
+                status, got, raw = self._exchange(path, watchdog.connect, method, data, sent)
             except (OSError, ValueError, BrokenAnswer) as exc:
                 # refused, reset, timeout, TLS, a proxy's refusal; BrokenAnswer: not HTTP.  A socket
                 # timeout is set to the time left, so it and the watchdog mean the same deadline.
@@ -228,16 +234,66 @@ class Http:
                             "collector.proxy_credentials_file")
         return Answer(status=status, raw=raw, headers=got, sent_at=sent_at)
 
-    def _context(self) -> Any:
-        """The TLS context for an https URL (built once, with the CA file); a default one otherwise."""
-        if self._tls is None:  # an http base URL asked for an https one: the system's CAs
-            import ssl
+    def _exchange(self, path: Route, connect: Connect, method: str, data: bytes | None,
+                  sent: dict[str, str]) -> tuple[int, Any, bytes]:
+        try:
+            return exchange(path, connect, self._context, method, data, sent, MAX_ANSWER_BYTES)
+        except OSError as exc:
+            if not self._lazy_trust or getattr(exc, "verify_code", None) not in _ISSUER_NOT_FOUND:
+                raise
+        # The system's hashed CA directory does not know the issuer: trust the system's whole store,
+        # as ssl.create_default_context() does (nothing was sent: TLS failed in the handshake).
+        import ssl
 
-            self._tls = ssl.create_default_context()
+        self._tls, self._lazy_trust = ssl.create_default_context(), False
+        return exchange(path, connect, self._context, method, data, sent, MAX_ANSWER_BYTES)
+
+    def _context(self) -> Any:
+        """The TLS context for an https URL (built once, with the CA file); the system's CAs otherwise."""
+        if self._tls is None:  # an http base URL asked for an https one
+            self._tls, self._lazy_trust = system_trust()
         return self._tls
 
     def _via(self) -> str:
         return f" through the proxy {self.proxy}" if self.proxy else ""
+
+
+#: OpenSSL's verify codes for "the issuer is not in the trust store" (UNABLE_TO_GET_ISSUER_CERT,
+#: DEPTH_ZERO_SELF_SIGNED_CERT, SELF_SIGNED_CERT_IN_CHAIN, UNABLE_TO_GET_ISSUER_CERT_LOCALLY)
+_ISSUER_NOT_FOUND = frozenset({2, 18, 19, 20})
+_HASHED_NAME = re.compile(r"[0-9a-f]{8}\.[0-9]+")
+
+
+def system_trust() -> tuple[Any, bool]:
+    """A TLS context trusting the system's CA certificates, like ``ssl.create_default_context()``,
+    which parses the system's whole CA bundle file (144 certificates on Debian 12: about 1.35 MB
+    of an idle agent) into memory.
+
+    Where the system also has the hashed CA directory (``ssl.get_default_verify_paths().capath``
+    holding ``<hash>.0`` names, as Debian's and Ubuntu's ``/etc/ssl/certs``), only that directory
+    is given: OpenSSL then reads the one certificate a verification needs, when it needs it
+    (the second value is then True).  When a verification does not find the issuer there,
+    :meth:`Http.exchange` retries once with the whole store, so what is trusted stays exactly what
+    ``create_default_context()`` trusts (the bundle file, or ``SSL_CERT_FILE``, included).  Without
+    such a directory (RHEL's ``/etc/pki/tls/certs`` is not hashed; ``SSL_CERT_DIR`` naming another
+    one is followed, as OpenSSL does) and on Windows (its certificate store) the context is
+    ``create_default_context()``'s.
+    """
+    import ssl
+
+    capath = None if sys.platform == "win32" else ssl.get_default_verify_paths().capath
+    if capath is None or not _hashed(capath):
+        return ssl.create_default_context(), False
+    return ssl.create_default_context(capath=capath), True
+
+
+def _hashed(directory: str) -> bool:
+    """Whether ``directory`` has OpenSSL's ``<hash>.<n>`` certificate names (``c_rehash``)."""
+    try:
+        with os.scandir(directory) as entries:
+            return any(_HASHED_NAME.fullmatch(e.name) for e in entries)
+    except OSError:
+        return False
 
 
 def decode(raw: bytes, encoding: str) -> Any:
