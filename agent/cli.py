@@ -14,10 +14,12 @@ subcommands, so ``--help`` is instant and each command loads only what it uses.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import argparse
 
 from agent import __version__
 
@@ -36,6 +38,8 @@ class UsageError(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
+    import argparse
+
     p = argparse.ArgumentParser(
         prog="wardround-agent",
         description="Wardround agent: runs health checks on this server, spools the results "
@@ -110,8 +114,31 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+#: What parsing the command line loads (argparse: gettext, locale; shutil for the terminal width:
+#: bz2, lzma) and nothing after it uses: the daemons forget it before loading anything else
+_PARSING_ONLY = ("argparse", "gettext", "locale", "shutil", "bz2", "lzma", "_bz2", "_lzma")
+
+
+def _parse(argv: list[str] | None) -> Any:
+    """The command line, parsed (``--help``, ``--version`` and usage errors exit here).  For
+    ``run`` and ``relay``, which stay up, the modules only parsing needed are then dropped (about
+    0.5 MB of an idle agent: freed before the agent's own imports, the space is used again).
+    Modules loaded before the call (by a caller, or tests) are left alone."""
+    loaded = set(sys.modules)
+    args: Any = _parser().parse_args(argv)
+    if args.command in ("run", "relay"):
+        import gc
+        import types
+
+        args = types.SimpleNamespace(**vars(args))  # argparse.Namespace's class would keep argparse
+        for name in set(_PARSING_ONLY) - loaded:  # what was loaded before (tests, a caller) stays
+            sys.modules.pop(name, None)
+        gc.collect()
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parse(argv)
     level = getattr(args, "log_level", "warning").upper()
     logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

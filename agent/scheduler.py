@@ -27,7 +27,6 @@ seconds, make one last bounded push, close the spool, exit 0.
 from __future__ import annotations
 
 import logging
-import random
 import signal
 import threading
 import time
@@ -40,7 +39,7 @@ from agent.http import Http
 from agent.runner import CheckRun, Runner
 from agent.sender import Backoff, Sender, collector_base
 from agent.spool import Spool, notice_factory
-from agent.timer import Crontab, Every, Timer
+from agent.timer import Crontab, Every, Timer, spread
 from checks.result import Result
 
 __all__ = ["Agent", "job"]
@@ -196,7 +195,7 @@ class Agent:
             # A random phase, not a per-run jitter (which would drift the period longer,
             # every + jitter/2 on average): a fixed random offset spreads the fleet and keeps
             # the period exact.
-            first = now + timedelta(seconds=1 + random.uniform(0, min(jitter, check.every_s / 2)))
+            first = now + timedelta(seconds=1 + spread(min(jitter, check.every_s / 2)))
             trigger = Every(check.every_s, first)
             grace = max(1.0, check.every_s)
         else:
@@ -204,7 +203,7 @@ class Agent:
             # cron times come from the schedule, not from the previous run: no drift
             trigger = Crontab(check.cron, jitter_s=jitter)
             grace = 3600.0
-            first = now + timedelta(seconds=1 + random.uniform(0, jitter))
+            first = now + timedelta(seconds=1 + spread(jitter))
         self.scheduler.add(run.key, trigger, lambda: self.patrol(run), grace_s=grace, first=first)
 
     # -- the collector's config and token ---------------------------------------------------

@@ -33,7 +33,6 @@ from __future__ import annotations
 import gzip
 import json
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -45,6 +44,7 @@ from urllib.parse import urlsplit
 from agent import __version__
 from agent.http import Http, HttpError, reason
 from agent.spool import NoticeFactory, Spool, SpooledResult
+from agent.timer import spread
 from checks.result import ResultError, format_time, parse_time
 
 __all__ = ["Backoff", "PushOutcome", "Sender", "collector_base", "results_url"]
@@ -60,7 +60,7 @@ class Backoff:
     """Exponential backoff with full jitter: ``uniform(0, min(cap, base * 2**n))``."""
 
     def __init__(self, base: float = 1.0, cap: float = 300.0,
-                 rng: Callable[[], float] = random.random):
+                 rng: Callable[[], float] = spread):
         self.base = base
         self.cap = cap
         self.attempt = 0

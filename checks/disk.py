@@ -40,12 +40,12 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from checks import _forecast
+from checks._files import TimedOut, call_with_timeout
 from checks._judge import above, below
 from checks._params.disk import DiskParams
 from checks.context import CheckContext
@@ -167,34 +167,31 @@ def run(params: DiskParams, ctx: CheckContext, *,
             counts = None
         return space, counts
 
-    # statfs() on a dead network mount blocks in the kernel; time-box each one.
-    pool = ThreadPoolExecutor(max_workers=min(4, len(fss)), thread_name_prefix="disk-usage")
-    try:
-        futures = [(fs, pool.submit(measure, fs.mount)) for fs in fss]
-        for fs, fut in futures:
-            try:
-                (total, used, free), counts = fut.result(timeout=params.fs_timeout)
-            except FutureTimeout:
-                results.append(Result(
-                    check=NAME, item=fs.mount, status=Status.UNKNOWN, standard=standard,
-                    summary=say("disk.hung", mount=fs.mount, timeout=params.fs_timeout),
-                    details={"device": fs.device, "fstype": fs.fstype}))
-                if fs.mount in history:
-                    kept[fs.mount] = history[fs.mount]
-                continue
-            except OSError as exc:
-                results.append(Result(
-                    check=NAME, item=fs.mount, status=Status.CRITICAL if params.mounts else Status.UNKNOWN,
-                    standard=standard, summary=say("disk.unreadable", mount=fs.mount, error=exc.strerror or str(exc)),
-                    details={"device": fs.device, "fstype": fs.fstype}))
-                continue
-            entry = _forecast.remember(history.get(fs.mount), now_s, used, total,
-                                       window_s=params.forecast_window)
-            kept[fs.mount] = entry
-            forecast = _forecast.days_to_full(entry, free, min_span_s=params.forecast_min_history)
-            results.append(_judge(fs, total, used, free, counts, forecast, params, standard))
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+    # statfs() on a dead network mount blocks in the kernel; time-box each one, in a daemon thread
+    # (checks._files.call_with_timeout): a thread stuck there must not keep the agent from exiting.
+    for fs in fss:
+        try:
+            (total, used, free), counts = call_with_timeout(partial(measure, fs.mount), params.fs_timeout,
+                                                            "disk-usage")
+        except TimedOut:
+            results.append(Result(
+                check=NAME, item=fs.mount, status=Status.UNKNOWN, standard=standard,
+                summary=say("disk.hung", mount=fs.mount, timeout=params.fs_timeout),
+                details={"device": fs.device, "fstype": fs.fstype}))
+            if fs.mount in history:
+                kept[fs.mount] = history[fs.mount]
+            continue
+        except OSError as exc:
+            results.append(Result(
+                check=NAME, item=fs.mount, status=Status.CRITICAL if params.mounts else Status.UNKNOWN,
+                standard=standard, summary=say("disk.unreadable", mount=fs.mount, error=exc.strerror or str(exc)),
+                details={"device": fs.device, "fstype": fs.fstype}))
+            continue
+        entry = _forecast.remember(history.get(fs.mount), now_s, used, total,
+                                   window_s=params.forecast_window)
+        kept[fs.mount] = entry
+        forecast = _forecast.days_to_full(entry, free, min_span_s=params.forecast_min_history)
+        results.append(_judge(fs, total, used, free, counts, forecast, params, standard))
     # Only filesystems seen in this run are kept: an unmounted one's history goes.
     ctx.state["history"] = kept
     return results

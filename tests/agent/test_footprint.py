@@ -1,0 +1,105 @@
+"""What a running agent keeps loaded (issue 16): a real ``wardround-agent run`` with the disk and
+system checks pushing to a real HTTP server; its modules are read from inside the process once
+both checks were delivered.  The memory figures themselves are in bench/agent_footprint.py."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.agent.helpers import REPO, FakeCollector
+from tests.agent.test_cli import config
+
+#: ``wardround-agent run``, plus a thread writing ``sys.modules`` to a file when asked (a file appears)
+RUN_AND_TELL = """
+import json, os, sys, threading, time
+out = sys.argv.pop(1)
+def tell():
+    while not os.path.exists(out + ".ask"):
+        time.sleep(0.05)
+    with open(out, "w") as f:
+        json.dump(sorted(sys.modules), f)
+threading.Thread(target=tell, daemon=True).start()
+from agent.cli import main
+sys.exit(main())
+"""
+
+#: loaded by nothing a patrol or a push needs; each was measured in the idle agent (docs/benchmarks.md)
+NOT_KEPT = {
+    "inspect", "ast", "dis",  # dataclasses' import, used only for docstrings (agent/__init__.py)
+    "argparse", "gettext", "shutil", "bz2", "lzma",  # parsing the command line only (agent/cli.py)
+    "random",  # jitter from os.urandom (agent.timer.spread)
+    "concurrent.futures", "queue",  # the disk check's time box is a daemon thread
+    "yaml", "email", "http.client", "urllib.request", "tempfile",  # the config reader, the old HTTP client
+}
+
+
+def test_a_running_agent_keeps_none_of_the_modules_it_needs_only_to_start(tmp_path: Path) -> None:
+    fake = FakeCollector().start()
+    cfg = config(tmp_path, fake.url, checks=(
+        "checks:\n  - {check: disk, every: 2s, params: {warn: 99.9, crit: 100}}\n"
+        "  - {check: system, every: 1s}\n"))
+    out = tmp_path / "modules.json"
+    proc = subprocess.Popen([sys.executable, "-c", RUN_AND_TELL, str(out), "run", "--config", str(cfg)],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        checks: set[str] = set()
+        while time.monotonic() < deadline and not {"disk", "system"} <= checks:
+            checks = {r["check"] for s in fake.seen for r in s.body["results"]}
+            time.sleep(0.1)
+        assert {"disk", "system"} <= checks, fake.seen
+        (tmp_path / "modules.json.ask").touch()
+        while time.monotonic() < deadline and not out.exists():
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        fake.stop()
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    loaded = set(json.loads(out.read_text()))
+    assert {"agent.scheduler", "checks.disk", "checks.system", "dataclasses", "psutil"} <= loaded
+    assert sorted(NOT_KEPT & loaded) == []
+
+
+def test_dataclasses_work_as_ever_without_inspect_and_with_it() -> None:
+    """agent/__init__.py gives dataclasses a stand-in for inspect: fields, defaults, frozen and
+    docstrings behave as before; a dataclass without a docstring gets its bare name until
+    something loads inspect, then the usual signature."""
+    code = """
+import sys
+import agent, dataclasses
+@dataclasses.dataclass(frozen=True)
+class Plain:
+    x: int = 1
+    y: tuple[str, ...] = dataclasses.field(default_factory=tuple)
+@dataclasses.dataclass
+class Told:
+    '''Its own words.'''
+    z: float = 0.5
+assert "inspect" not in sys.modules and "ast" not in sys.modules
+assert Plain.__doc__ == "Plain" and Told.__doc__ == "Its own words."
+assert [f.name for f in dataclasses.fields(Plain)] == ["x", "y"] and Plain() == Plain(1, ())
+try:
+    Plain().x = 2
+    raise SystemExit("not frozen")
+except dataclasses.FrozenInstanceError:
+    pass
+import inspect
+@dataclasses.dataclass
+class Later:
+    w: int = 3
+assert Later.__doc__ == "Later(w: int = 3)", Later.__doc__
+assert dataclasses.inspect is inspect or dataclasses.inspect.signature(Later) == inspect.signature(Later)
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert out.stdout == "ok\n", out.stderr
+    import inspect  # in this process pytest loaded dataclasses before the agent: left alone
+
+    assert dataclasses.inspect is inspect  # type: ignore[attr-defined]
