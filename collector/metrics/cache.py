@@ -25,6 +25,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection
@@ -37,18 +39,20 @@ RECENT_S = 1.0
 SWEEP_SCRAPES = 100
 
 Key = tuple[str, str]
-# A host's rows → (its statuses, family name → that host's lines of the family, written)
-Writer = Callable[[Iterable[tuple[Any, ...]]], tuple[set[int], dict[str, bytes]]]
+# A host's rows → (the worst status of its items, -1 if it has none; family name → that host's lines of the
+# family, written)
+Writer = Callable[[Iterable[tuple[Any, ...]]], tuple[int, dict[str, bytes]]]
+_HOST = itemgetter(0, 1)  # (site, host) of an item row
 
 
 class HostItems:
-    """One host's written lines per item family, the statuses of its items and the mark they are of."""
+    """One host's written lines per item family, the worst status of its items and the mark they are of."""
 
-    __slots__ = ("lines", "mark", "statuses")
+    __slots__ = ("lines", "mark", "worst")
 
-    def __init__(self, mark: datetime | None, statuses: set[int], lines: dict[str, bytes]):
+    def __init__(self, mark: datetime | None, worst: int, lines: dict[str, bytes]):
         self.mark = mark
-        self.statuses = statuses
+        self.worst = worst
         self.lines = lines
 
 
@@ -79,24 +83,23 @@ class ItemCache:
             stale = [key for key, mark in marks.items()
                      if (held := self.hosts.get(key)) is None or held.mark != mark
                      or (recent is not None and mark >= recent) or key in sweep]
-        rows_of: dict[Key, list[tuple[Any, ...]]] = {key: [] for key in stale}
-        if full:
-            for row in scrape.item_rows(conn):
-                rows_of.setdefault((row[0], row[1]), []).append(tuple(row))
-        elif len(stale) > len(marks) // 3:  # one scan beats many lookups
-            for row in scrape.item_rows(conn):
-                if (wanted := rows_of.get((row[0], row[1]))) is not None:
-                    wanted.append(tuple(row))
-        else:
-            for row in scrape.item_rows(conn, stale):
-                rows_of[(row[0], row[1])].append(tuple(row))
+        wanted = set(stale)
         if full:
             self.hosts = {}
-        for key, rows in rows_of.items():
-            statuses, lines = write(rows)
-            self.hosts[key] = HostItems(marks.get(key), statuses, lines)
-        for key in [k for k in self.hosts if k not in marks and k not in rows_of]:
+            rows = scrape.item_rows(conn)
+        elif len(stale) > len(marks) // 3:  # one scan beats many lookups
+            rows = scrape.item_rows(conn)
+        else:
+            rows = scrape.item_rows(conn, stale)
+        # rows come in (site, host) order: each host's rows are written as they arrive, none kept
+        for key, host_rows in groupby(rows, _HOST):
+            if key in wanted:
+                self.hosts[key] = HostItems(marks.get(key), *write(host_rows))
+                wanted.discard(key)
+        for key in wanted:  # a host with no item rows
+            self.hosts[key] = HostItems(marks.get(key), *write(()))
+        for key in [k for k in self.hosts if k not in marks]:
             del self.hosts[key]  # a host gone from ``hosts`` (not done today; kept exact anyway)
         self._filled = True
         self._previous = max(marks.values(), default=self._previous)
-        self.reread = len(rows_of)
+        self.reread = len(stale)

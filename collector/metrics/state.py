@@ -40,7 +40,7 @@ from collector.metrics.exports import (
     backup_outcome,
     host_state,
 )
-from collector.metrics.text import Cached, Family, Texts, escape, metric_values, number
+from collector.metrics.text import Cached, Family, escape, metric_values, number
 from collector.notify.metrics import NotificationCollector
 from collector.policy import Policies, default_policies
 from collector.store import scrape
@@ -53,11 +53,12 @@ log = logging.getLogger("collector.metrics")  # the name it always had
 def state_exposition(engine: Engine, policies: Policies | None = None, now: datetime | None = None) -> str:
     """The state part of ``/metrics``: check items, agents and live deadlines, from ``latest``, ``hosts``,
     the fleet inventory and ``tickets`` (everything read: no cache)."""
-    return state_bytes(engine, policies, now, ItemCache()).decode()
+    return b"".join(state_parts(engine, policies, now, ItemCache())).decode()
 
 
-def state_bytes(engine: Engine, policies: Policies | None, now: datetime | None, cache: ItemCache) -> bytes:
-    """:func:`state_exposition`, encoded, with the item lines ``cache`` kept since the previous scrape."""
+def state_parts(engine: Engine, policies: Policies | None, now: datetime | None, cache: ItemCache) -> list[bytes]:
+    """:func:`state_exposition`, encoded, in parts (joined once, with the registry's, by the caller), with the
+    item lines ``cache`` kept since the previous scrape."""
     try:
         with reading(engine) as conn, cache.lock:
             # hosts before latest: the cache's marks are never newer than the rows it holds
@@ -119,30 +120,49 @@ def _esc(s: str) -> str:
     return t
 
 
-def _host_lines(item_rows: Iterable[tuple[Any, ...]]) -> tuple[set[int], dict[str, bytes]]:
-    """One host's ``latest`` rows → the statuses of its items and its lines of each item family."""
-    # The hot loop (a million rows at 10,000 hosts × 30 checks on a full read): label text is built once
-    # per host and per distinct string, threshold values are written once per distinct value, and the
-    # families whose label sets cannot repeat hold text, not floats.
-    status, threshold, outcome = Texts(*STATUS), Texts(*THRESHOLD), Texts(*BACKUP_OUTCOME)
-    families: dict[str, Family] = {}
-    numbers, esc = _NUMBERS, _esc
+_STATUS_LINE = STATUS[0] + "{"
+_THRESHOLD_LINE = THRESHOLD[0] + "{"
+_OUTCOME_LINE = BACKUP_OUTCOME[0] + "{"
+_STATUS_VALUE = {int(v): f"}} {number(float(v))}\n" for v in Status}
+_KEEP: dict[str, Callable[[float, float], float]] = {name: max if w == "max" else min for name, w in _WORSE.items()}
+
+
+def _host_lines(item_rows: Iterable[tuple[Any, ...]]) -> tuple[int, dict[str, bytes]]:
+    """One host's ``latest`` rows → the worst status of its items (-1: none) and its lines of each item family."""
+    # The hot loop (a million lines at 10,000 hosts × 30 checks on a full read): each line of the status,
+    # threshold and outcome families is written once, as final text (their label sets cannot repeat across
+    # rows); label text is built once per host and per distinct string; threshold values are written once
+    # per distinct value; only the value families (a series fed by two items keeps the worse) hold floats.
+    status_lines: list[str] = []
+    threshold_lines: list[str] = []
+    outcome_lines: list[str] = []
+    values: dict[str, dict[str, float]] = {}
+    numbers, escaped, esc = _NUMBERS, _ESCAPED, _esc
     by_check, by_item, bounds = SPECS_BY_CHECK, SPECS_BY_ITEM, BOUNDS
-    parsed, backup_checks, status_text = PARSED_CHECKS, BACKUP_CHECKS, _STATUS_TEXT
+    parsed, backup_checks, status_value = PARSED_CHECKS, BACKUP_CHECKS, _STATUS_VALUE
     statuses: set[int] = set()
     base = ""
     for site, host, check, item, st, metrics_json in item_rows:
         if not base:
             base = f'site="{esc(site)}",host="{esc(host)}"'
         statuses.add(st)
-        e_item = esc(item)
-        checked = f'{base},check="{esc(check)}",item="{e_item}"'
-        status.samples[checked] = status_text.get(st) or number(st)
+        e_item = escaped.get(item)
+        if e_item is None:
+            e_item = esc(item)
+        e_check = escaped.get(check)
+        if e_check is None:
+            e_check = esc(check)
+        checked = f'{base},check="{e_check}",item="{e_item}"'
+        tail = status_value.get(st)
+        if tail is None:
+            tail = f"}} {number(st)}\n"
+        status_lines.append(f"{_STATUS_LINE}{checked}{tail}")
         if check not in parsed:
             continue
         specs = by_item.get((check, item)) or by_check.get(check) or {}
         measured = metric_values(metrics_json)
         with_item = f'{base},item="{e_item}"'
+        row_bounds: dict[str, str] = {}  # a threshold named twice in one result is written once (the last)
         for name, value, warn, crit in measured:
             spec = specs.get(name)
             if spec is None:
@@ -150,9 +170,9 @@ def _host_lines(item_rows: Iterable[tuple[Any, ...]]) -> tuple[set[int], dict[st
             divisor = spec.divisor
             if value is not None and not spec.bounds_only:
                 labels = with_item if spec.per_item else base
-                _family(families, spec.name).add(labels, value / divisor)
+                _add(values, spec.name, labels, value / divisor)
                 if spec.crit_as and crit is not None:
-                    _family(families, spec.crit_as).add(labels, crit / divisor)
+                    _add(values, spec.crit_as, labels, crit / divisor)
             if warn is not None or crit is not None:
                 warn_labels, crit_labels = bounds[spec.name]
                 for x, suffix in ((warn, warn_labels), (crit, crit_labels)):
@@ -161,33 +181,39 @@ def _host_lines(item_rows: Iterable[tuple[Any, ...]]) -> tuple[set[int], dict[st
                         text = numbers.get(x)
                         if text is None:
                             text = numbers[x] = number(x)
-                        threshold.samples[checked + suffix] = text
+                        row_bounds[suffix] = f"{_THRESHOLD_LINE}{checked}{suffix}}} {text}\n"
+        if row_bounds:
+            threshold_lines.extend(row_bounds.values())
         if check in backup_checks:
             verdict = backup_outcome(check, st, {n: (v, w, c) for n, v, w, c in measured})
-            outcome.samples[f'{checked},outcome="{verdict}"'] = "1.0"
-    lines: dict[str, bytes] = {}
-    written: list[Texts | Family] = [status, threshold, outcome, *families.values()]
-    for family in written:
-        if family.samples:
-            out: list[str] = []
-            family.lines(out)
-            lines[family.name] = "".join(out).encode()
-    return statuses, lines
+            outcome_lines.append(f'{_OUTCOME_LINE}{checked},outcome="{verdict}"}} 1.0\n')
+    lines = {name: "".join(written).encode() for name, written in
+             ((STATUS[0], status_lines), (THRESHOLD[0], threshold_lines), (BACKUP_OUTCOME[0], outcome_lines))
+             if written}
+    for name, samples in values.items():
+        prefix = name + "{"
+        lines[name] = "".join([f"{prefix}{labels}}} {number(v)}\n" for labels, v in samples.items()]).encode()
+    return (int(Status.worst(statuses)) if statuses else -1), lines
 
 
-def _family(families: dict[str, Family], name: str) -> Family:
-    family = families.get(name)
-    if family is None:
-        family = families[name] = Family(name, "", _WORSE[name])
-    return family
+def _add(values: dict[str, dict[str, float]], name: str, labels: str, value: float) -> None:
+    """``value`` for the series ``labels`` of the value family ``name``; a series fed twice keeps the worse."""
+    samples = values.get(name)
+    if samples is None:
+        values[name] = {labels: value}
+        return
+    held = samples.get(labels)
+    samples[labels] = value if held is None else _KEEP[name](held, value)
 
 
 def _build(cache: ItemCache, host_rows: Iterable[tuple[Any, ...]],
            inventory: tuple[list[tuple[str, str]], set[tuple[str, str]]], ticket_rows: Iterable[tuple[Any, ...]],
-           policies: Policies, now: datetime) -> list[Family | Texts | Cached]:
-    held = [cache.hosts[key] for key in sorted(cache.hosts)]
-    items = [Cached(name, help, [text for h in held if (text := h.lines.get(name))])
-             for name, help in _ITEM_FAMILIES]
+           policies: Policies, now: datetime) -> list[Family | Cached]:
+    chunks: dict[str, list[bytes]] = {name: [] for name, _help in _ITEM_FAMILIES}
+    for key in sorted(cache.hosts):  # one pass: each host's lines go to their families, hosts in order
+        for name, text in cache.hosts[key].lines.items():
+            chunks[name].append(text)
+    items = [Cached(name, help, chunks[name]) for name, help in _ITEM_FAMILIES]
     host_families = [Family(n, h) for n, h in HOST_FAMILIES]
     seen, offset, backlog = host_families
     last_seen: dict[tuple[str, str], datetime | None] = {}
@@ -204,12 +230,12 @@ def _build(cache: ItemCache, host_rows: Iterable[tuple[Any, ...]],
         last_seen.setdefault(key, None)
     for key in retired:  # counted by state no more (its last report stays a fact in last_seen)
         last_seen.pop(key, None)
-    statuses_of = {key: h.statuses for key, h in cache.hosts.items()}
-    return [*items, *host_families, _hosts_by_state(last_seen, statuses_of, policies, now, _esc),
+    worst_of = {key: h.worst for key, h in cache.hosts.items()}
+    return [*items, *host_families, _hosts_by_state(last_seen, worst_of, policies, now, _esc),
             _deadlines(ticket_rows, _esc)]
 
 
-def _hosts_by_state(last_seen: Mapping[tuple[str, str], datetime | None], statuses: Mapping[tuple[str, str], set[int]],
+def _hosts_by_state(last_seen: Mapping[tuple[str, str], datetime | None], worst: Mapping[tuple[str, str], int],
                     policies: Policies, now: datetime, esc: Callable[[str], str]) -> Family:
     counts: dict[str, dict[str, int]] = {}
     grace: dict[str, timedelta] = {}
@@ -217,7 +243,8 @@ def _hosts_by_state(last_seen: Mapping[tuple[str, str], datetime | None], status
         if site not in counts:
             counts[site] = dict.fromkeys(HOST_STATES, 0)
             grace[site] = policies.for_site(site).silent_after
-        counts[site][host_state(statuses.get((site, host), ()), seen_at, now, grace[site])] += 1
+        w = worst.get((site, host), -1)
+        counts[site][host_state(() if w < 0 else (w,), seen_at, now, grace[site])] += 1
     family = Family(*HOSTS)
     for site, by_state in counts.items():
         for state, n in by_state.items():
@@ -238,7 +265,7 @@ def _deadlines(ticket_rows: Iterable[tuple[Any, ...]], esc: Callable[[str], str]
     return family
 
 
-def _render(families: list[Family | Texts | Cached], up_value: float) -> bytes:
+def _render(families: list[Family | Cached], up_value: float) -> list[bytes]:
     name, help = DATABASE_UP
     out = [f"# HELP {name} {help}\n# TYPE {name} gauge\n{name} {number(up_value)}\n".encode()]
     for f in families:
@@ -249,7 +276,7 @@ def _render(families: list[Family | Texts | Cached], up_value: float) -> bytes:
             text: list[str] = []
             f.render(text)
             out.append("".join(text).encode())
-    return b"".join(out)
+    return out
 
 
 class CollectorMetrics:
@@ -283,4 +310,4 @@ class CollectorMetrics:
         self.ingest_batch_seconds.observe(seconds)
 
     def exposition(self) -> bytes:
-        return state_bytes(self.engine, self.policies, None, self.items) + generate_latest(self.registry)
+        return b"".join([*state_parts(self.engine, self.policies, None, self.items), generate_latest(self.registry)])

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select, tuple_
+from sqlalchemy import Connection, and_, func, select
 
 from collector.store.tables import (
     LIVE_STATES,
@@ -29,19 +29,24 @@ def host_marks(conn: Connection) -> Sequence[Any]:
 
 _ITEM_COLUMNS = (latest.c.site, latest.c.host, latest.c.check, latest.c.item, latest.c.status, latest.c.metrics)
 _ITEM_ORDER = (latest.c.site, latest.c.host, latest.c.check, latest.c.item)  # one order: the same text
-_IN_CHUNK = 400  # hosts per ``(site, host) IN (...)`` query
+_IN_CHUNK = 400  # hosts per ``site = ? AND host IN (...)`` query
 
 
 def item_rows(conn: Connection, of: Sequence[tuple[str, str]] | None = None) -> Iterator[tuple[Any, ...]]:
     """The ``latest`` rows (site, host, check, item, status, metrics) of every host, or of the hosts
-    ``of`` (site, host), in (site, host, check, item) order within each query."""
+    ``of`` (site, host), in (site, host, check, item) order."""
     if of is None:
         yield from conn.execute(select(*_ITEM_COLUMNS).order_by(*_ITEM_ORDER))
         return
-    for i in range(0, len(of), _IN_CHUNK):
-        chunk = list(of[i:i + _IN_CHUNK])
-        yield from conn.execute(select(*_ITEM_COLUMNS).where(tuple_(latest.c.site, latest.c.host).in_(chunk))
-                                .order_by(*_ITEM_ORDER))
+    # One site per query, so the primary key (site, host, ...) is searched, not scanned: SQLite scans the
+    # whole table for a ``(site, host) IN (...)`` of row values.
+    hosts_of: dict[str, list[str]] = {}
+    for site, host in sorted(of):
+        hosts_of.setdefault(site, []).append(host)
+    for site, names in hosts_of.items():
+        for i in range(0, len(names), _IN_CHUNK):
+            yield from conn.execute(select(*_ITEM_COLUMNS).where(
+                latest.c.site == site, latest.c.host.in_(names[i:i + _IN_CHUNK])).order_by(*_ITEM_ORDER))
 
 
 def fleet_inventory(conn: Connection) -> tuple[list[tuple[str, str]], set[tuple[str, str]]]:
