@@ -11,20 +11,23 @@ acknowledged, a few reopened and breached). Then times, as medians of ``--runs``
   section "tickets"): after a ticket change (the aggregate queries over ``tickets`` and
   ``ticket_events`` run) and with the ledger unchanged (the live gauges and the change key only);
 * ``GET /metrics`` end to end through the app (TestClient): everything together. The app keeps the
-  item families per host between scrapes (``collector/metrics/cache.py``), so: the **first** scrape
-  (a full read), scrapes with **nothing new**, and scrapes after ``--changed`` (default 20 %) of the
-  hosts reported (their ``latest`` rows and ``last_seen`` updated in SQL, as ingest would: with
-  agents pushing every minute and Prometheus scraping every 15 s, a quarter of the hosts report
-  between two scrapes);
+  item families per host between scrapes (``collector/metrics/cache.py``) and ``serve`` fills them at
+  start, in the background (``collector.jobs.MetricsWarmup``; its CPU is reported as ``warmup_*``), so:
+  the **first** scrape after that warm-up, scrapes with **nothing new**, and scrapes after
+  ``--changed`` (default 20 %) of the hosts reported (their ``latest`` rows and ``last_seen``
+  updated in SQL, as ingest would: with agents pushing every minute and Prometheus scraping every
+  15 s, a quarter of the hosts report between two scrapes);
 * both of those also in CPU time of the process (``*_cpu_seconds_median``), steadier than wall time
   on a shared machine;
 * prometheus_client's own ``generate_latest`` over the same number of series as a baseline
-  (perf-anchors.md §3: ~20 us/series), once, on the first backend.
+  (perf-anchors.md §3: ~20 us/series), once, on the first backend (``--no-writer-baseline``: not);
+* with ``--baseline SRC`` (e.g. ``git archive main | tar -x -C /tmp/base``): the same ``GET /metrics``
+  phases on the same database with that tree's collector, in a process of its own (same run).
 
 Writes bench/results/metrics_scrape.json (one entry per backend).
 
     .venv/bin/python bench/metrics_scrape.py [--db sqlite|postgresql|both] [--hosts 10000] [--checks 30]
-                                             [--tickets 100000] [--runs 3]
+                                             [--tickets 100000] [--runs 3] [--baseline SRC]
 """
 
 from __future__ import annotations
@@ -158,11 +161,8 @@ def median_time(fn: Callable[[], Any], runs: int, clock: Callable[[], float] = t
 
 
 def measure(url: str, a: argparse.Namespace) -> dict[str, Any]:
-    from fastapi.testclient import TestClient
     from prometheus_client import CollectorRegistry, generate_latest
 
-    from collector.app import create_app
-    from collector.config import Settings
 
     engine = make_engine(url)
     upgrade(engine)
@@ -186,45 +186,97 @@ def measure(url: str, a: argparse.Namespace) -> dict[str, Any]:
     warm.register(TicketCollector(engine))
     generate_latest(warm)
     ticket_warm_s, _ = median_time(lambda: generate_latest(warm), a.runs)
+    http = http_phases(engine, url, a.runs, a.changed, warm=True)
+    if a.baseline:
+        http["baseline"] = baseline_phases(a.baseline, url, a.runs, a.changed)
+    engine.dispose()
+    return {"hosts": a.hosts, "checks_per_host": a.checks, "latest_rows": rows, "state_series": series,
+            "tickets": n_tickets, "ticket_events": n_events, "ticket_series": ticket_series,
+            "exposition_bytes": http.pop("exposition_bytes"), "fill_seconds": round(fill_s, 1),
+            "state_exposition_seconds_median": round(in_process, 3),
+            "state_exposition_cpu_seconds_median": round(in_process_cpu, 3),
+            "ticket_families_after_a_change_seconds_median": round(ticket_s, 3),
+            "ticket_families_unchanged_ledger_seconds_median": round(ticket_warm_s, 3),
+            **http,
+            "loadavg": open("/proc/loadavg").read().split()[:3], "runs": a.runs}
+
+
+def http_phases(engine: Engine, url: str, runs: int, fraction: float, warm: bool) -> dict[str, Any]:
+    """``GET /metrics`` through the app: the first scrape (after the warm-up ``serve`` starts with, if ``warm``),
+    scrapes with nothing new, scrapes after ``fraction`` of the hosts reported; CPU seconds of this process."""
+    from fastapi.testclient import TestClient
+
+    from collector.app import create_app
+    from collector.config import Settings
+
+    out: dict[str, Any] = {}
     with TestClient(create_app(Settings(db_url=url), engine=engine)) as client:
+        metrics = client.app.state.services.metrics
+        if warm:  # as ``serve`` does at start (collector.jobs.MetricsWarmup), before Prometheus' first scrape
+            from collector.jobs import MetricsWarmup
+
+            warmup = MetricsWarmup(metrics)
+            t, c = time.perf_counter(), time.process_time()
+            warmup.start()
+            assert warmup.done.wait(600)
+            out["warmup_seconds"] = round(time.perf_counter() - t, 3)
+            out["warmup_cpu_seconds"] = round(time.process_time() - c, 3)  # all threads of the process
+            warmup.stop()
         t, c = time.perf_counter(), time.process_time()
         resp = client.get("/metrics")
-        first_s, first_cpu = time.perf_counter() - t, time.process_time() - c
+        out["http_get_metrics_first_scrape_seconds"] = round(time.perf_counter() - t, 3)
+        out["http_get_metrics_first_scrape_cpu_seconds"] = round(time.process_time() - c, 3)
         assert resp.status_code == 200
-        http_s, resp = median_time(lambda: client.get("/metrics"), a.runs)
-        http_cpu, _ = median_time(lambda: client.get("/metrics"), a.runs, time.process_time)
+        http_s, resp = median_time(lambda: client.get("/metrics"), runs)
+        http_cpu, _ = median_time(lambda: client.get("/metrics"), runs, time.process_time)
         changed: list[tuple[float, float, int]] = []
-        for r in range(a.runs):
-            n_changed = report_some(engine, a.changed, r)
+        for r in range(runs):
+            n_changed = report_some(engine, fraction, r)
             t, c = time.perf_counter(), time.process_time()
             resp = client.get("/metrics")
             changed.append((time.perf_counter() - t, time.process_time() - c, n_changed))
             assert resp.status_code == 200
-        reread = client.app.state.services.metrics.items.reread
+        reread = metrics.items.reread
         cached = resp.content.decode().split("# HELP wardround_notification", 1)[0]
         full = state_exposition(engine).split("# HELP wardround_notification", 1)[0]
         if cached != full:
             differ = sorted(set(cached.splitlines()) ^ set(full.splitlines()))
             raise AssertionError(f"the cached scrape differs from a full read: {len(differ)} lines, e.g. "
                                  + "\n".join(differ[:6]))
-    engine.dispose()
-    return {"hosts": a.hosts, "checks_per_host": a.checks, "latest_rows": rows, "state_series": series,
-            "tickets": n_tickets, "ticket_events": n_events, "ticket_series": ticket_series,
-            "exposition_bytes": len(resp.content), "fill_seconds": round(fill_s, 1),
-            "state_exposition_seconds_median": round(in_process, 3),
-            "state_exposition_cpu_seconds_median": round(in_process_cpu, 3),
-            "ticket_families_after_a_change_seconds_median": round(ticket_s, 3),
-            "ticket_families_unchanged_ledger_seconds_median": round(ticket_warm_s, 3),
-            "http_get_metrics_first_scrape_seconds": round(first_s, 3),
-            "http_get_metrics_first_scrape_cpu_seconds": round(first_cpu, 3),
+    return {**out, "exposition_bytes": len(resp.content),
             "http_get_metrics_nothing_new_seconds_median": round(http_s, 3),
             "http_get_metrics_nothing_new_cpu_seconds_median": round(http_cpu, 3),
-            "changed_fraction": a.changed, "hosts_changed_per_scrape": [n for _s, _c, n in changed],
+            "changed_fraction": fraction, "hosts_changed_per_scrape": [n for _s, _c, n in changed],
             "hosts_reread_last_scrape": reread,
             "http_get_metrics_after_changes_seconds": [round(s, 3) for s, _c, _n in changed],
             "http_get_metrics_after_changes_seconds_median": round(statistics.median(s for s, _, _ in changed), 3),
-            "http_get_metrics_after_changes_cpu_seconds_median": round(statistics.median(c for _, c, _ in changed), 3),
-            "loadavg": open("/proc/loadavg").read().split()[:3], "runs": a.runs}
+            "http_get_metrics_after_changes_cpu_seconds_median": round(statistics.median(c for _, c, _ in changed),
+                                                                        3)}
+
+
+BASELINE = """
+import json, sys
+sys.path.insert(0, sys.argv[1])  # the baseline's collector, before this venv's editable install
+sys.path.insert(1, sys.argv[2])  # this bench (its phases and report_some)
+import collector.jobs
+import metrics_scrape as ms
+from collector.store.db import make_engine
+url, runs, fraction = sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
+warm = hasattr(collector.jobs, "MetricsWarmup")  # a tree that warms its cache at start, as serve does
+print(json.dumps(ms.http_phases(make_engine(url), url, runs, fraction, warm)))
+"""
+
+
+def baseline_phases(source: str, url: str, runs: int, fraction: float) -> dict[str, Any]:
+    """:func:`http_phases` with the collector of another source tree (e.g. ``git archive main``), on the same
+    database, in a process of its own (its warm-up too, if that tree has one)."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", BASELINE, source, str(Path(__file__).resolve().parent), url,
+                           str(runs), str(fraction)], capture_output=True, text=True, check=True, cwd=source)
+    out: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    out["source"] = source
+    return out
 
 
 def report_some(engine: Engine, fraction: float, run: int) -> int:
@@ -247,7 +299,7 @@ def report_some(engine: Engine, fraction: float, run: int) -> int:
     return len(chosen)
 
 
-def baseline(series: int, runs: int) -> float:
+def writer_baseline(series: int, runs: int) -> float:
     from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
     reg = CollectorRegistry()
@@ -266,6 +318,10 @@ def main() -> None:
     ap.add_argument("--tickets", type=int, default=100_000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--changed", type=float, default=0.2, help="fraction of hosts reporting between scrapes")
+    ap.add_argument("--baseline", metavar="SRC",
+                    help="also scrape the same database with the collector of this source tree (git archive main)")
+    ap.add_argument("--no-writer-baseline", action="store_true",
+                    help="skip timing prometheus_client's own writer over the same series")
     a = ap.parse_args()
     out: dict[str, Any] = {"machine": h.machine_info()}
     with h.Processes() as procs, tempfile.TemporaryDirectory() as d:
@@ -273,8 +329,9 @@ def main() -> None:
             out[db] = measure(url, a)
             print(db, json.dumps(out[db], indent=2), flush=True)
     first = out.get("sqlite") or out["postgresql"]
-    out["prometheus_client_generate_latest_same_series_seconds_median"] = baseline(first["state_series"],
-                                                                                    a.runs)
+    if not a.no_writer_baseline:
+        out["prometheus_client_generate_latest_same_series_seconds_median"] = writer_baseline(
+            first["state_series"], a.runs)
     print(json.dumps(out, indent=2))
     h.write_json("metrics_scrape.json", out)
 

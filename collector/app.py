@@ -39,11 +39,10 @@ from collector.credentials import CredentialNotFound
 from collector.errors import ServiceError
 from collector.fleet import FleetError
 from collector.ingest import IngestError
-from collector.jobs import PeriodicJob, RecordScheduler, RetentionJob, RollupJob, Sweeper
+from collector.jobs import MetricsWarmup, PeriodicJob, RecordScheduler, RetentionJob, RollupJob, Sweeper
 from collector.keys import Keyring, load_keyring
 from collector.policy import Policies, default_policies, load_policies
 from collector.records.render import PdfUnavailable
-from collector.records.service import Records
 from collector.services import Services
 from collector.store.db import JOBS, REQUESTS, make_engine
 from collector.store.errors import DatabaseBusy, classify, describe
@@ -59,9 +58,11 @@ log = logging.getLogger(__name__)
 
 
 def _background_jobs(settings: Settings, engine: Engine, policies: Policies, keys: Keyring,
-                     records: Records) -> list[PeriodicJob]:
-    """The ticket sweep (unless ``sweep_seconds`` is 0), the record schedule, the roll-ups and the daily prune."""
-    out: list[PeriodicJob] = []
+                     services: Services) -> list[PeriodicJob]:
+    """The ticket sweep (unless ``sweep_seconds`` is 0), the record schedule, the roll-ups, the daily prune and
+    the first read of ``/metrics``' check items."""
+    records = services.records
+    out: list[PeriodicJob] = [MetricsWarmup(services.metrics)]
     if settings.sweep_seconds > 0:
         out.append(Sweeper(Tickets(engine, policies, keys=keys), settings.sweep_seconds))
     out.append(RecordScheduler(records))
@@ -96,7 +97,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        background = _background_jobs(settings, jobs_engine, policies, keys, built.records) if jobs else []
+        background = _background_jobs(settings, jobs_engine, policies, keys, built) if jobs else []
         built.health.start()
         for job in background:
             job.start()

@@ -16,7 +16,8 @@ A failing sweep is logged and retried at the next interval.
 :class:`RecordScheduler` issues the inspection records each site's policy
 schedules (see :mod:`collector.records.service`), once each across collectors;
 :class:`RetentionJob` applies the retention settings once a day across collectors (:mod:`collector.retention`);
-:class:`RollupJob` rolls up the closed hours stored into (:mod:`collector.store.rollups`).
+:class:`RollupJob` rolls up the closed hours stored into (:mod:`collector.store.rollups`);
+:class:`MetricsWarmup` fills ``/metrics``' item cache once at start (:mod:`collector.metrics.cache`).
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
 from collector import audit, retention
 from collector.keys import Keyring
+from collector.metrics import CollectorMetrics
 from collector.policy import Policies
 from collector.records.service import Records
 from collector.store import rollups
@@ -38,7 +40,7 @@ from collector.store.db import writing
 from collector.store.errors import classify, describe
 from collector.tickets import SweepReport, Tickets
 
-__all__ = ["PeriodicJob", "RecordScheduler", "RetentionJob", "RollupJob", "Sweeper", "sweep"]
+__all__ = ["MetricsWarmup", "PeriodicJob", "RecordScheduler", "RetentionJob", "RollupJob", "Sweeper", "sweep"]
 
 log = logging.getLogger(__name__)
 
@@ -184,3 +186,22 @@ class RollupJob(PeriodicJob):
                                before=rollups.hour_of(now), not_before=now - self.retention.results)
         if done:
             log.info("rolled up %d dirty hour(s)", done)
+
+
+class MetricsWarmup(PeriodicJob):
+    """Reads ``/metrics``' check items once at start, in the background, so the first scrape after a restart
+    is answered from the cache (the full read takes seconds at 10,000 hosts × 30 checks); retried every
+    ``interval`` while the database cannot be read, and not at all once a scrape has filled the cache."""
+
+    thread_name = "wardround-metrics-warmup"
+    what = "metrics warm-up"
+
+    def __init__(self, metrics: CollectorMetrics, interval: float = 30) -> None:
+        super().__init__(interval, lambda: datetime.now(UTC))  # the time is not used
+        self.metrics = metrics
+        self.done = threading.Event()  # set once the cache is filled
+
+    def step(self, now: datetime) -> None:
+        self.metrics.warm()
+        self.done.set()
+        self._stop.set()  # once is enough

@@ -62,14 +62,14 @@ class ItemCache:
     def __init__(self) -> None:
         self.hosts: dict[Key, HostItems] = {}
         self.lock = threading.Lock()  # one refresh at a time; callers hold it while they use ``hosts``
-        self._filled = False
+        self.filled = False  # False until the first (full) read
         self._sweep = 0  # where the next sweep slice starts, in the sorted hosts
         self._previous: datetime | None = None  # the newest last_seen at the previous read
         self.reread = 0  # hosts re-read by the last refresh (for the bench and the tests)
 
     def refresh(self, conn: Connection, marks: dict[Key, datetime], write: Writer) -> None:
         """Bring the cache up to ``marks`` (each host's ``last_seen``, read before this call)."""
-        full = not self._filled
+        full = not self.filled
         if full:
             stale = list(marks)
         else:
@@ -100,6 +100,6 @@ class ItemCache:
             self.hosts[key] = HostItems(marks.get(key), *write(()))
         for key in [k for k in self.hosts if k not in marks]:
             del self.hosts[key]  # a host gone from ``hosts`` (not done today; kept exact anyway)
-        self._filled = True
+        self.filled = True
         self._previous = max(marks.values(), default=self._previous)
         self.reread = len(stale)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from checks.result import Metric, Status
 from collector.auth import create_agent_token
+from collector.jobs import MetricsWarmup
 from collector.metrics import cache as metrics_cache
 from collector.metrics import state_exposition
 from collector.metrics.cache import ItemCache
@@ -71,3 +72,24 @@ def test_a_scrape_rereads_only_the_hosts_that_reported_since_the_previous_one(cl
     assert 'host="a-2",item="/"} 0.99' in _state(client)
     assert _state(client) == _fresh(engine).split("# HELP wardround_notification", 1)[0]
     assert HOST in _state(client)
+
+
+def test_the_warmup_at_start_reads_everything_so_the_first_scrape_rereads_only_what_changed(
+        client, engine, agent_token, monkeypatch) -> None:
+    monkeypatch.setattr(metrics_cache, "RECENT_S", 0.0)  # no margin for ties: count exactly
+    monkeypatch.setattr(metrics_cache, "SWEEP_SCRAPES", 1000)  # the sweep re-reads one host a scrape
+    tokens = {h: create_agent_token(engine, site=SITE, host=h) for h in ("w-1", "w-2", "w-3", "w-4", "w-5", "w-6")}
+    for host, token in tokens.items():
+        _post(client, token, [_disk(Status.OK, 20.0, host=host)])
+    metrics = client.app.state.services.metrics
+    assert not metrics.items.filled
+    warmup = MetricsWarmup(metrics)
+    warmup.start()
+    assert warmup.done.wait(30)
+    warmup.stop()
+    assert metrics.items.filled and metrics.items.reread == 6  # every host that reported
+    _post(client, tokens["w-2"], [_disk(Status.CRITICAL, 99.0, host="w-2")])
+    scraped = _state(client)
+    assert 1 <= metrics.items.reread <= 3  # the host that reported (the newest mark's and the sweep's), not all
+    assert 'host="w-2",item="/"} 0.99' in scraped
+    assert scraped == _fresh(engine).split("# HELP wardround_notification", 1)[0]
