@@ -316,11 +316,13 @@ class CollectorMetrics:
         self.ingest_batch_seconds.observe(seconds)
 
     def warm(self) -> None:
-        """Fill the item cache now if no scrape has (a full read: seconds at 10,000 hosts × 30 checks), so the
-        first scrape after a start reads only what changed since.  Raises what the database raises."""
+        """Fill the item cache now if no scrape has (a full read: seconds at 10,000 hosts × 30 checks), and the
+        registry's (the ticket history's families), so the first scrape after a start reads only what changed
+        since.  Raises what the database raises."""
         with reading(self.engine) as conn, self.items.lock:
             if not self.items.filled:
                 _refresh(conn, self.items)
+        generate_latest(self.registry)
 
     def exposition(self) -> bytes:
         return b"".join([*state_parts(self.engine, self.policies, None, self.items), generate_latest(self.registry)])
