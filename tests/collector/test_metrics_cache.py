@@ -10,6 +10,7 @@ from collector.jobs import MetricsWarmup
 from collector.metrics import cache as metrics_cache
 from collector.metrics import state_exposition
 from collector.metrics.cache import ItemCache
+from collector.store import scrape
 from tests.collector.conftest import HOST, SITE, make_result
 
 
@@ -93,3 +94,18 @@ def test_the_warmup_at_start_reads_everything_so_the_first_scrape_rereads_only_w
     assert 1 <= metrics.items.reread <= 3  # the host that reported (the newest mark's and the sweep's), not all
     assert 'host="w-2",item="/"} 0.99' in scraped
     assert scraped == _fresh(engine).split("# HELP wardround_notification", 1)[0]
+
+
+def test_the_rows_of_some_hosts_are_theirs_in_order_across_sites_and_chunks(client, engine, monkeypatch) -> None:
+    hosts = [("b-site", "z-1"), ("a-site", "y-2"), ("a-site", "y-1"), ("b-site", "z-2")]
+    for site, host in hosts:
+        token = create_agent_token(engine, site=site, host=host)
+        _post(client, token, [_disk(Status.OK, 20.0, site=site, host=host),
+                              _disk(Status.OK, 30.0, site=site, host=host, item="/data")])
+    monkeypatch.setattr(scrape, "_IN_CHUNK", 1)  # one host a query: the chunks follow each other in order
+    with engine.connect() as conn:
+        wanted = [("b-site", "z-2"), ("a-site", "y-1"), ("a-site", "y-2")]
+        got = [(r[0], r[1], r[3]) for r in scrape.item_rows(conn, wanted)]
+        everything = [(r[0], r[1], r[3]) for r in scrape.item_rows(conn) if (r[0], r[1]) in wanted]
+    assert got == everything == [("a-site", "y-1", "/"), ("a-site", "y-1", "/data"), ("a-site", "y-2", "/"),
+                                 ("a-site", "y-2", "/data"), ("b-site", "z-2", "/"), ("b-site", "z-2", "/data")]
