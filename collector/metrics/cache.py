@@ -98,8 +98,9 @@ class ItemCache:
                 wanted.discard(key)
         for key in wanted:  # a host with no item rows
             self.hosts[key] = HostItems(marks.get(key), *write(()))
-        for key in [k for k in self.hosts if k not in marks]:
-            del self.hosts[key]  # a host gone from ``hosts`` (not done today; kept exact anyway)
+        if len(self.hosts) > len(marks):  # every host in ``marks`` is held now: more means one is gone
+            for key in [k for k in self.hosts if k not in marks]:
+                del self.hosts[key]  # a host gone from ``hosts`` (not done today; kept exact anyway)
         self.filled = True
         self._previous = max(marks.values(), default=self._previous)
         self.reread = len(stale)
