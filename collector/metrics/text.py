@@ -37,21 +37,6 @@ class Gauge:
         raise NotImplementedError
 
 
-class Texts(Gauge):
-    """One gauge family whose values are written as text already: label text → value text (a label set
-    that comes twice is written once)."""
-
-    __slots__ = ("samples",)
-
-    def __init__(self, name: str, help: str) -> None:
-        super().__init__(name, help)
-        self.samples: dict[str, str] = {}
-
-    def lines(self, out: list[str]) -> None:
-        prefix = self.name + "{"
-        out.extend(f"{prefix}{labels}}} {text}\n" for labels, text in self.samples.items())
-
-
 class Family(Gauge):
     """One gauge family: label text → value, with a rule for a repeated series."""
 
