@@ -186,6 +186,7 @@ def _from_file(path: Path) -> dict[str, Any]:
     for key in doc:
         if key not in KEYS:
             problems.append(f"{where}: {key}: unknown key (expected {', '.join(KEYS)})")
+    _listen(doc.get("listen", {}), where, problems, out)
     folder = path.resolve().parent
     for key, (field, read, expected) in _VALUES.items():
         if key in doc:
@@ -194,7 +195,6 @@ def _from_file(path: Path) -> dict[str, Any]:
                 problems.append(f"{where}: {key}: {expected}")
             else:
                 out[field] = value
-    _listen(doc.get("listen", {}), where, problems, out)
     if "http" in doc:
         out["http"] = _http_limits(doc["http"], where, problems)
     if "trusted_proxies" in doc:
