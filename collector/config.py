@@ -129,13 +129,13 @@ def read_yaml_file(path: Path, what: str = "") -> Any:
         raise ConfigError([f"{path}: not valid YAML{at}: {getattr(exc, 'problem', exc)}"]) from exc
 
 
-def _text(raw: Any, folder: Path) -> str | None:
+def _text(raw: Any) -> str | None:
     return raw.strip() if isinstance(raw, str) and raw.strip() else None
 
 
 def _file(raw: Any, folder: Path) -> str | None:
     """A path, relative to the config file's folder."""
-    text = _text(raw, folder)
+    text = _text(raw)
     return None if text is None else str(folder / text)
 
 
@@ -143,9 +143,8 @@ def _within(low: int, high: int) -> Callable[[Any, Path], int | None]:
     return lambda raw, folder: _int(raw, low, high)
 
 
-# The single values of the file: key → (Settings field, its reader (None: not valid), what a wrong value is told).
+# Numbers and files of the file: key → (Settings field, its reader (None: not valid), what a wrong value is told).
 _VALUES: dict[str, tuple[str, Callable[[Any, Path], Any], str]] = {
-    "db": ("db_url", _text, "expected a database URL such as sqlite:///wardround.db"),
     "workers": ("workers", _within(1, 64), "expected an integer 1-64"),
     "max_body_bytes": ("max_body_bytes", _within(1024, 1024**3), "expected an integer 1024-1073741824"),
     "policy_file": ("policy_file", _file, "expected the path of a policies YAML file"),
@@ -186,6 +185,12 @@ def _from_file(path: Path) -> dict[str, Any]:
     for key in doc:
         if key not in KEYS:
             problems.append(f"{where}: {key}: unknown key (expected {', '.join(KEYS)})")
+    if "db" in doc:
+        db = _text(doc["db"])
+        if db is None:
+            problems.append(f"{where}: db: expected a database URL such as sqlite:///wardround.db")
+        else:
+            out["db_url"] = db
     _listen(doc.get("listen", {}), where, problems, out)
     folder = path.resolve().parent
     for key, (field, read, expected) in _VALUES.items():
