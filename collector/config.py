@@ -143,13 +143,14 @@ def _within(low: int, high: int) -> Callable[[Any, Path], int | None]:
     return lambda raw, folder: _int(raw, low, high)
 
 
-# Numbers and files of the file: key → (Settings field, its reader (None: not valid), what a wrong value is told).
-_VALUES: dict[str, tuple[str, Callable[[Any, Path], Any], str]] = {
-    "workers": ("workers", _within(1, 64), "expected an integer 1-64"),
-    "max_body_bytes": ("max_body_bytes", _within(1024, 1024**3), "expected an integer 1024-1073741824"),
-    "policy_file": ("policy_file", _file, "expected the path of a policies YAML file"),
-    "key_file": ("key_file", _file, "expected the path of the collector's signing key file"),
-    "sweep_seconds": ("sweep_seconds", _within(0, 86400), "expected an integer 0-86400 (0 turns the sweep off)"),
+# The numbers and files of the file (each a Settings field of that name): key → (its reader, which returns None
+# for a wrong value, and what a wrong value is told).
+_VALUES: dict[str, tuple[Callable[[Any, Path], Any], str]] = {
+    "workers": (_within(1, 64), "expected an integer 1-64"),
+    "max_body_bytes": (_within(1024, 1024**3), "expected an integer 1024-1073741824"),
+    "policy_file": (_file, "expected the path of a policies YAML file"),
+    "key_file": (_file, "expected the path of the collector's signing key file"),
+    "sweep_seconds": (_within(0, 86400), "expected an integer 0-86400 (0 turns the sweep off)"),
 }
 
 
@@ -193,13 +194,13 @@ def _from_file(path: Path) -> dict[str, Any]:
             out["db_url"] = db
     _listen(doc.get("listen", {}), where, problems, out)
     folder = path.resolve().parent
-    for key, (field, read, expected) in _VALUES.items():
+    for key, (read, expected) in _VALUES.items():
         if key in doc:
             value = read(doc[key], folder)
             if value is None:
                 problems.append(f"{where}: {key}: {expected}")
             else:
-                out[field] = value
+                out[key] = value
     if "http" in doc:
         out["http"] = _http_limits(doc["http"], where, problems)
     if "trusted_proxies" in doc:
