@@ -366,3 +366,24 @@ default:
                      "default.levels[1].name: expected a name in zh_CN and/or en",
                      "default.levels[2].name: expected a name such as"):
         assert expected in text
+
+
+def test_unreadable_files_name_what_they_are_when_settings_policy_and_calendar_share_one_reader(tmp_path):
+    """config.read_yaml_file reads the settings, the policy file and the holiday calendar: each message
+    names its file as before (the settings file by path alone)."""
+    from collector.config import load_settings
+
+    with pytest.raises(ConfigError) as err:
+        load_policies(tmp_path / "gone.yaml")
+    assert err.value.problems == [f"{tmp_path / 'gone.yaml'}: cannot read the policy file: No such file or directory"]
+    f = write(tmp_path, "default:\n  holidays: gone-cn.yaml\n")
+    with pytest.raises(ConfigError) as err:
+        load_policies(f)
+    gone = (tmp_path / "gone-cn.yaml").resolve()
+    assert err.value.problems == [f"{gone}: cannot read the holiday calendar: No such file or directory"]
+    with pytest.raises(ConfigError) as err:
+        load_settings(tmp_path / "gone.yaml")
+    assert err.value.problems == [f"{tmp_path / 'gone.yaml'}: cannot read: No such file or directory"]
+    bad = write(tmp_path, "default: [\n", "bad.yaml")
+    with pytest.raises(ConfigError, match=r"bad.yaml: not valid YAML \(line 2\)"):
+        load_policies(bad)
