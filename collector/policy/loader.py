@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from checks._cron import Schedule
+from checks.entries import Problems
 from checks.result import Status
 from collector.config import ConfigError, read_yaml_file
 from collector.policy.defaults import default_policy, default_rules
@@ -34,13 +35,9 @@ _POLICY_KEYS = ("levels", "business_hours", "holidays", "key_customer", "key_fac
                 "records", "restore_drills", "followup")
 
 
-class _Problems:
-    def __init__(self, where: str) -> None:
-        self.where = where
-        self.items: list[str] = []
-
-    def add(self, path: str, message: str) -> None:
-        self.items.append(f"{self.where}: {path}: {message}")
+class _Problems(Problems):
+    """A policy file's faults (each ``FILE: path: message``, as every config file's), with the policy file's
+    words for unknown keys and its walk over a list of mappings."""
 
     def unknown_keys(self, path: str, raw: Mapping[Any, Any], keys: Sequence[str]) -> None:
         """Each key of the mapping at ``path`` that is not one of ``keys``."""
@@ -101,7 +98,7 @@ def _holiday_file(raw: Any, base: Path, path: str, p: _Problems) -> tuple[frozen
     try:
         doc = read_yaml_file(file, "holiday calendar")
     except ConfigError as exc:
-        p.items.extend(exc.problems)
+        p.lines.extend(exc.problems)
         return frozenset(), frozenset()
     if doc is None:
         doc = {}
@@ -114,7 +111,7 @@ def _holiday_file(raw: Any, base: Path, path: str, p: _Problems) -> tuple[frozen
     workdays = _dates(doc.get("workdays"), "workdays", fp)
     for d in sorted(holidays & workdays):
         fp.add("workdays", f"{d} is also listed as a holiday")
-    p.items.extend(fp.items)
+    p.lines.extend(fp.lines)
     return holidays, workdays
 
 
@@ -558,6 +555,6 @@ def load_policies(path: str | Path) -> Policies:
         raw_sites = {}
     for name, raw in raw_sites.items():
         sites[str(name)], _ = _policy(raw, default, base_dir, f"sites.{name}", p, default_rules_written)
-    if p.items:
-        raise ConfigError(p.items)
+    if p.lines:
+        raise ConfigError(p.lines)
     return Policies(default=default, sites=sites, source=str(file))
