@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -43,28 +44,21 @@ LIMITS = {"wecom": 4096, "dingtalk": 20000, "feishu": 20000, "email_subject": 20
 CLIP_ORDER = ("summary", "item", "check", "site")
 _ELLIPSIS = "…"
 
-_EVENT_WORDS = {
-    "zh": {"opened": "新故障单", "reopened": "故障单重新打开", "acknowledged": "故障单已响应",
-           "escalated": "故障单已升级", "breached": "故障单超时", "resolved": "故障已恢复",
-           "closed": "故障单已关闭", "complaint": "服务投诉"},
-    "en": {"opened": "New ticket", "reopened": "Ticket reopened", "acknowledged": "Ticket acknowledged",
-           "escalated": "Ticket escalated", "breached": "Ticket deadline breached",
-           "resolved": "Ticket resolved", "closed": "Ticket closed", "complaint": "Service complaint"},
-}
-_LABELS = {
-    "zh": {"level": "级别", "site": "站点", "host": "主机", "check": "检查", "item": "对象",
-           "state": "状态", "summary": "摘要", "opened_at": "开单时间", "response_due": "响应时限",
-           "resolve_due": "解决时限", "occurrences": "发生次数", "priority": "重点客户",
-           "at": "事件时间", "yes": "是", "flapping": "状态抖动", "breached": "已超时",
-           "response": "响应", "resolution": "解决", "onsite": "上门", "link": "详情",
-           "assignee": "负责人"},
-    "en": {"level": "Level", "site": "Site", "host": "Host", "check": "Check", "item": "Item",
-           "state": "State", "summary": "Summary", "opened_at": "Opened", "response_due": "Respond by",
-           "resolve_due": "Resolve by", "occurrences": "Occurrences", "priority": "Key customer",
-           "at": "Event time", "yes": "yes", "flapping": "Flapping", "breached": "Breached",
-           "response": "response", "resolution": "resolution", "onsite": "on-site visit", "link": "Details",
-           "assignee": "For"},
-}
+#: A message's languages: ``zh`` (the catalogues' zh_CN) and ``en``; its words are the catalogues'
+#: ``notify.*`` keys (collector/records/i18n/notify.{zh_CN,en}.json).
+_LANGUAGES = ("zh", "en")
+
+
+def _reader(lang: str) -> str:
+    """The catalogue language of a message language."""
+    return "zh_CN" if lang == "zh" else "en"
+
+
+@cache
+def _words(lang: str, family: str) -> dict[str, str]:
+    """The catalogue's ``notify.<family>.*`` words in ``lang``, by the rest of their key."""
+    prefix = f"notify.{family}."
+    return {k.removeprefix(prefix): v for k, v in catalog(_reader(lang)).items() if k.startswith(prefix)}
 
 
 def clip_utf8(text: str, limit: int) -> str:
@@ -142,7 +136,7 @@ def _level(ticket: Mapping[str, Any], language: str) -> str:
     when the event was written), else the built-in level's name, else as stored."""
     severity = ticket.get("severity")
     name = ticket.get("level_name")
-    reader = "zh_CN" if language == "zh" else "en"
+    reader = _reader(language)
     names = ticket.get("level_names")
     if isinstance(names, Mapping) and isinstance(names.get(reader), str) and names[reader]:
         name = names[reader]
@@ -154,7 +148,7 @@ def _level(ticket: Mapping[str, Any], language: str) -> str:
 
 def _state(state: str, lang: str) -> str:
     """A ticket's state in the message's language (the records' words: 待响应, open); unknown: as stored."""
-    return catalog("zh_CN" if lang == "zh" else "en").get(f"state.{state}", state)
+    return catalog(_reader(lang)).get(f"state.{state}", state)
 
 
 def _in_language(ticket: Mapping[str, Any], lang: str) -> Mapping[str, Any]:
@@ -164,7 +158,7 @@ def _in_language(ticket: Mapping[str, Any], lang: str) -> Mapping[str, Any]:
     if not isinstance(raw, str) or not isinstance(ticket.get("summary"), str):
         return ticket
     said = ticket_summary(ticket["summary"], str(ticket.get("check") or ""), str(ticket.get("item") or ""), raw,
-                          "zh_CN" if lang == "zh" else "en")
+                          _reader(lang))
     return {**ticket, "summary": said}
 
 
@@ -181,9 +175,9 @@ def _due(ticket: Mapping[str, Any], key: str, term_key: str, tz: ZoneInfo, lang:
 def render(event: str, ticket: Mapping[str, Any], *, at: datetime, language: str = "zh",
            timezone: str = "UTC", link: str | None = None) -> Message:
     """The message for ``event`` on ``ticket`` in ``language``; ``link`` is the ticket's page, if known."""
-    lang = language if language in _LABELS else "en"
+    lang = language if language in _LANGUAGES else "en"
     tz = ZoneInfo(timezone)
-    words, labels = _EVENT_WORDS[lang], _LABELS[lang]
+    words, labels = _words(lang, "event"), _words(lang, "label")
     sep = "：" if lang == "zh" else ": "
     level = _level(ticket, lang)
     ticket = _in_language(ticket, lang)
@@ -231,19 +225,6 @@ def render(event: str, ticket: Mapping[str, Any], *, at: datetime, language: str
 
 # -- digests: several events in one message when a rate-limited robot would fall behind ----------
 
-_DIGEST = {
-    "zh": {"title": "[Wardround] 故障单事件汇总 {n} 条",
-           "heading": "故障单事件汇总（{n} 条）",
-           "why": "机器人限速（{rate}）：为免积压，以下 {n} 条事件合并为一条消息，按发生顺序排列。",
-           "rate": "{count} 条/{per}", "seconds": "{n} 秒"},
-    "en": {"title": "[Wardround] Digest of {n} ticket events",
-           "heading": "Digest of {n} ticket events",
-           "why": "The robot's rate limit ({rate}): so as not to fall behind, these {n} events come as one "
-                  "message, in the order they happened.",
-           "rate": "{count} per {per}", "seconds": "{n} s"},
-}
-_PER = {"zh": {1.0: "秒", 60.0: "分钟", 3600.0: "小时"}, "en": {1.0: "second", 60.0: "minute", 3600.0: "hour"}}
-
 
 @dataclass(frozen=True, slots=True)
 class DigestItem:
@@ -258,10 +239,10 @@ def render_digest(items: list[DigestItem], *, rate: tuple[int, float], language:
 
     ``rate`` is the robot's limit that made the digest necessary: (count, per seconds).
     """
-    lang = language if language in _DIGEST else "en"
-    words, d, tz = _EVENT_WORDS[lang], _DIGEST[lang], ZoneInfo(timezone)
+    lang = language if language in _LANGUAGES else "en"
+    words, d, tz = _words(lang, "event"), _words(lang, "digest"), ZoneInfo(timezone)
     count, per_s = rate
-    per = _PER[lang].get(float(per_s)) or d["seconds"].format(n=f"{per_s:g}")
+    per = _words(lang, "per").get(f"{float(per_s):g}") or d["seconds"].format(n=f"{per_s:g}")
     n = len(items)
     why = d["why"].format(rate=d["rate"].format(count=count, per=per), n=n)
     lines = []

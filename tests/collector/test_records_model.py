@@ -71,3 +71,18 @@ def test_catalogs_have_the_same_keys_when_loaded() -> None:
 def test_register_refuses_a_kind_outside_the_list_when_called() -> None:
     with pytest.raises(kinds.UnknownKind):
         kinds.register("hourly", lambda *a, **k: _content())
+
+
+def test_every_part_catalog_has_the_same_keys_in_both_languages_when_loaded() -> None:
+    """The parts merged into the catalogs (tickets.*, followups.*, hygiene.*, errors.*, notify.*): a word
+    in one language only would fall back to English in a Chinese text."""
+    base = Path(i18n.__file__).parent / "i18n"
+    parts = sorted(base.glob("*.en.json"))
+    assert "notify.en.json" in [p.name for p in parts]
+    for en_path in parts:
+        zh_path = base / en_path.name.replace(".en.json", ".zh_CN.json")
+        en = json.loads(en_path.read_text(encoding="utf-8"))
+        zh = json.loads(zh_path.read_text(encoding="utf-8"))
+        assert set(en) == set(zh), en_path.name
+    assert i18n.text("zh_CN", "notify.event.opened") == "新故障单"
+    assert i18n.text("en", "notify.digest.rate", count=20, per="minute") == "20 per minute"
