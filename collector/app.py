@@ -33,9 +33,8 @@ from collector.api import fleet as fleet_api
 from collector.api import records as records_api
 from collector.api import relays as relays_api
 from collector.api import tickets as tickets_api
-from collector.auth import AuthConflict, AuthError
+from collector.auth import AuthError
 from collector.config import Settings, load_settings
-from collector.credentials import CredentialNotFound
 from collector.errors import ServiceError
 from collector.fleet import FleetError
 from collector.ingest import IngestError
@@ -163,11 +162,9 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(AuthError)
     async def _auth_error(_request: Request, exc: AuthError) -> Response:
-        # enrolment refusals carry their status; not found 404, exists 409, a bad value 422
-        status = getattr(exc, "status_code", None) or (
-            404 if isinstance(exc, CredentialNotFound) else 409 if isinstance(exc, AuthConflict) else 422)
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return JSON({"detail": str(exc)}, status_code=status, headers=headers)
+        # each says its status (collector/auth.py): not found 404, exists 409, a bad value 422, an enrolment 401
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        return JSON({"detail": str(exc)}, status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(FleetError)
     async def _fleet_error(_request: Request, exc: FleetError) -> Response:

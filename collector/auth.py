@@ -63,14 +63,20 @@ RELAY_PREFIX = "wrr_"
 
 
 class AuthError(ValueError):
-    """A request to create a token or user that cannot be honoured: a bad value (exit code 2)."""
+    """A request to create a token or user that cannot be honoured: a bad value (HTTP 422, exit code 2).
 
+    Not a :class:`collector.errors.ServiceError`: the commands exit with ``exit_code``, and the
+    app's own handler for these adds ``WWW-Authenticate`` to a 401 (an enrolment key refused).
+    """
+
+    status_code = 422
     exit_code = 2
 
 
 class AuthConflict(AuthError):
-    """It exists already (exit code 1: the request was well formed)."""
+    """It exists already (HTTP 409, exit code 1: the request was well formed)."""
 
+    status_code = 409
     exit_code = 1
 
 

@@ -59,6 +59,7 @@ _PURPOSE = "agent token rotation"
 class CredentialNotFound(AuthError):
     """No such token, host or person (HTTP 404, exit code 1)."""
 
+    status_code = 404
     exit_code = 1
 
 
