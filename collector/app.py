@@ -56,11 +56,11 @@ __all__ = ["create_app"]
 log = logging.getLogger(__name__)
 
 
-def _background_jobs(settings: Settings, engine: Engine, policies: Policies, keys: Keyring,
-                     services: Services) -> list[PeriodicJob]:
-    """The ticket sweep (unless ``sweep_seconds`` is 0), the record schedule, the roll-ups, the daily prune and
-    the first read of ``/metrics``' check items."""
-    records = services.records
+def _background_jobs(services: Services) -> list[PeriodicJob]:
+    """The first read of ``/metrics``' check items, the ticket sweep (unless ``sweep_seconds`` is 0), the record
+    schedule, the roll-ups and the daily prune, on the engine for background work."""
+    settings, engine, policies, keys, records = (services.settings, services.jobs_engine, services.policies,
+                                                 services.keys, services.records)
     out: list[PeriodicJob] = [MetricsWarmup(services.metrics)]
     if settings.sweep_seconds > 0:
         out.append(Sweeper(Tickets(engine, policies, keys=keys), settings.sweep_seconds))
@@ -96,7 +96,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        background = _background_jobs(settings, jobs_engine, policies, keys, built) if jobs else []
+        background = _background_jobs(built) if jobs else []
         built.health.start()
         for job in background:
             job.start()

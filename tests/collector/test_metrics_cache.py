@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from checks.result import Metric, Status
+from collector.app import _background_jobs
 from collector.auth import create_agent_token
 from collector.jobs import MetricsWarmup
 from collector.metrics import cache as metrics_cache
@@ -109,3 +110,9 @@ def test_the_rows_of_some_hosts_are_theirs_in_order_across_sites_and_chunks(clie
         everything = [(r[0], r[1], r[3]) for r in scrape.item_rows(conn) if (r[0], r[1]) in wanted]
     assert got == everything == [("a-site", "y-1", "/"), ("a-site", "y-1", "/data"), ("a-site", "y-2", "/"),
                                  ("a-site", "y-2", "/data"), ("b-site", "z-2", "/"), ("b-site", "z-2", "/data")]
+
+
+def test_serve_starts_the_warmup_with_its_background_jobs(client) -> None:
+    services = client.app.state.services
+    warmups = [job for job in _background_jobs(services) if isinstance(job, MetricsWarmup)]
+    assert len(warmups) == 1 and warmups[0].metrics is services.metrics
