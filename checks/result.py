@@ -62,6 +62,7 @@ __all__ = [
     "is_name",
     "new_result_id",
     "parse_time",
+    "parse_wire_time",
     "read_wire",
 ]
 
@@ -483,7 +484,7 @@ def read_wire(data: Any) -> WireResult:
     details = data.get("details", {})
     if type(details) is not dict and not isinstance(details, Mapping):
         raise ResultError("details: expected an object")
-    started = _parse_wire_time(data.get("started_at"))
+    started = parse_wire_time(data.get("started_at"))
     duration = data.get("duration_ms", 0)
     if not (type(duration) is float or type(duration) is int) \
             or not math.isfinite(duration) or duration < 0:
@@ -494,7 +495,7 @@ def read_wire(data: Any) -> WireResult:
                       float(duration), message, standard_message)
 
 
-def _parse_wire_time(value: object) -> datetime:
+def parse_wire_time(value: object) -> datetime:
     """:func:`parse_time`, remembered for the last few hundred strings (a batch repeats its patrols' times)."""
     if type(value) is str:
         held = _TIMES_SEEN.get(value)

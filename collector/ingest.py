@@ -39,7 +39,17 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine
 
-from checks.result import MAX_DETAILS_BYTES, ResultError, WireResult, format_time, parse_time, read_wire
+from checks.result import (
+    MAX_DETAILS_BYTES,
+    ResultError,
+    WireResult,
+    format_time,
+    is_name,
+    parse_time,
+    parse_wire_time,
+    read_wire,
+)
+from collector import wire_fast
 from collector.auth import Agent
 from collector.dates import check_started_at, credible_until
 from collector.messages import wire_messages_json
@@ -133,6 +143,11 @@ def _row(data: Any, now: datetime, may_hold_nul: bool) -> dict[str, Any]:
     check_started_at(result.started_at, now)
     if may_hold_nul:
         _reject_nul(result)
+    return _stored_row(data, result.started_at, now)
+
+
+def _stored_row(data: dict[str, Any], started_at: datetime, now: datetime) -> dict[str, Any]:
+    """The row stored for a wire result ``read_wire`` accepts (the slow and the fast path's)."""
     try:
         details = orjson.dumps(data.get("details", {})).decode()
     except orjson.JSONEncodeError as exc:
@@ -140,14 +155,31 @@ def _row(data: Any, now: datetime, may_hold_nul: bool) -> dict[str, Any]:
     if len(details) > MAX_DETAILS_BYTES:
         raise ResultError(f"details: larger than {MAX_DETAILS_BYTES} bytes as JSON")
     return {
-        "uid": result.id, "site": result.site, "host": result.host, "check": result.check,
-        "item": result.item, "status": result.status, "summary": result.summary,
-        "standard": result.standard, "started_at": result.started_at, "received_at": now,
-        "duration_ms": result.duration_ms,
+        "uid": data["id"], "site": data["site"], "host": data["host"], "check": data["check"],
+        "item": data.get("item", ""), "status": data["status"], "summary": data["summary"],
+        "standard": data.get("standard", ""), "started_at": started_at, "received_at": now,
+        "duration_ms": float(data.get("duration_ms", 0)),
         "metrics": orjson.dumps(data.get("metrics", [])).decode(),
         "details": details,
         "messages": wire_messages_json(data),
     }
+
+
+def _fast_rows(raw_results: list[Any], now: datetime) -> list[dict[str, Any]] | None:
+    """The rows of results :func:`collector.wire_fast.accepts` passed, or None when one of them needs the
+    slow path's verdict (a name, a time): the slow path then judges the whole batch."""
+    rows = []
+    for data in raw_results:
+        if not (is_name(data["site"]) and is_name(data["host"]) and is_name(data["check"])):
+            return None
+        for metric in data.get("metrics", ()):
+            if not is_name(metric["name"]):
+                return None
+        try:
+            rows.append(_stored_row(data, check_started_at(parse_wire_time(data["started_at"]), now), now))
+        except (ResultError, ValueError):
+            return None
+    return rows
 
 
 def _agent_report(raw: Any) -> AgentReport:
@@ -193,20 +225,16 @@ def parse_batch(body: bytes, now: datetime) -> Batch:
     if not isinstance(raw_results, list):
         raise BatchMalformed('results: expected a list of check results')
     agent = _agent_report(doc.get("agent"))
+    # JSON carries a NUL character only escaped, so most bodies need no per-result check.
+    may_hold_nul = b"\\u0000" in body
+    fast = None if may_hold_nul or not wire_fast.accepts(body) else _fast_rows(raw_results, now)
+    errors: list[dict[str, Any]] = []
+    if fast is None:
+        fast = _slow_rows(raw_results, now, may_hold_nul, errors)
     rows: list[dict[str, Any]] = []
     ids: list[str] = []
     seen: set[str] = set()
-    errors: list[dict[str, Any]] = []
-    # JSON carries a NUL character only escaped, so most bodies need no per-result check.
-    may_hold_nul = b"\\u0000" in body
-    for index, data in enumerate(raw_results):
-        try:
-            row = _row(data, now, may_hold_nul)
-        except (ResultError, ValueError, TypeError, OverflowError) as exc:
-            rid = data.get("id") if isinstance(data, dict) else None
-            errors.append({"index": index, "id": rid[:64] if isinstance(rid, str) else None,
-                           "error": str(exc)[:500]})
-            continue
+    for row in fast:
         if row["uid"] not in seen:
             seen.add(row["uid"])
             rows.append(row)
@@ -214,6 +242,20 @@ def parse_batch(body: bytes, now: datetime) -> Batch:
     if errors:
         raise BatchInvalid(errors)
     return Batch(rows=rows, ids=ids, agent=agent)
+
+
+def _slow_rows(raw_results: list[Any], now: datetime, may_hold_nul: bool,
+               errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each result read with ``read_wire``; what fails is added to ``errors`` (index, id, error)."""
+    rows = []
+    for index, data in enumerate(raw_results):
+        try:
+            rows.append(_row(data, now, may_hold_nul))
+        except (ResultError, ValueError, TypeError, OverflowError) as exc:
+            rid = data.get("id") if isinstance(data, dict) else None
+            errors.append({"index": index, "id": rid[:64] if isinstance(rid, str) else None,
+                           "error": str(exc)[:500]})
+    return rows
 
 
 Observer = Callable[[str, int], None]  # (outcome, count) -> None

@@ -5,20 +5,27 @@ builds on it); ``/openapi.json`` documents them with ``collector.api.models.Wire
 This property test feeds all of them the same objects — valid ones, and ones with
 each field replaced by something near the edge or of the wrong type, keys
 missing or added, message keys with good and bad arguments — and requires the same verdict.
+Ingest first tries ``collector.wire_fast`` (msgspec, in C) on the whole body: whenever it accepts,
+the rows it makes must be exactly the rows the slow path (``read_wire`` per result) makes.
 """
 
 from __future__ import annotations
 
+import json
 import math
+from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from checks.result import MAX_MESSAGE_ARGS, MAX_METRICS, NAME_PATTERN, UNITS, Result, ResultError, read_wire
+from collector import wire_fast
 from collector.api.models import WireResult
+from collector.ingest import BatchInvalid, _fast_rows, _slow_rows, parse_batch
 
 JUNK = st.one_of(st.none(), st.booleans(), st.integers(-2**63, 2**63 - 1),
                  st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=5),
@@ -129,7 +136,59 @@ def model_accepts(doc: dict[str, Any]) -> bool:
 @settings(max_examples=1500, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(candidates())
 def test_model_and_fast_validator_agree_on_every_result(doc):
-    assert model_accepts(doc) == wire_accepts(doc), repr(doc)[:600]
+    verdict = wire_accepts(doc)
+    assert model_accepts(doc) == verdict, repr(doc)[:600]
+    assert fast_path_agrees(doc) in (verdict, None), repr(doc)[:600]
+
+
+def fast_path_agrees(doc: dict[str, Any]) -> bool | None:
+    """The C path's rows equal the slow path's whenever it accepts; its verdict (None: it left it to the slow path)."""
+    body = json.dumps({"results": [doc, doc]}, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    try:
+        raw = orjson.loads(body)["results"]
+    except orjson.JSONDecodeError:  # NaN, a lone surrogate: the body is refused before either path
+        return None
+    now = datetime.now(UTC)
+    errors: list[dict[str, Any]] = []
+    slow = _slow_rows(raw, now, True, errors)
+    if b"\\u0000" in body or not wire_fast.accepts(body):  # parse_batch's routing: NUL goes the slow way
+        return None
+    fast = _fast_rows(raw, now)
+    if fast is None:
+        return None
+    assert not errors and fast == slow
+    return True
+
+
+def keyed_body(**changes: Any) -> bytes:
+    doc = {**VALID, "id": "a" * 32, "started_at": datetime.now(UTC).isoformat(), **changes}
+    return json.dumps({"results": [doc]}).encode()
+
+
+def test_fast_path_takes_what_agents_send_nested_messages_included():
+    joined = {"key": "results.joined", "args": {"parts": ["/ 41 %", {"key": "clock.unsynchronised_leap"}]}}
+    body = keyed_body(message=joined, standard_message={"key": "disk.standard", "args": {"warn": 80}})
+    assert wire_fast.accepts(body)
+    raw = orjson.loads(body)["results"]
+    now = datetime.now(UTC)
+    assert _fast_rows(raw, now) == _slow_rows(raw, now, False, []) != []
+
+
+@pytest.mark.parametrize("changes", [{"v": 1.0}, {"metrics": [{"name": "load", "value": 1.5}]},
+                                     {"duration_ms": 2**64}, {"message": {"key": "a", "args": {"x": nested(6)}}}])
+def test_what_the_fast_path_leaves_alone_is_still_accepted_the_slow_way(changes):
+    body = keyed_body(**changes)
+    assert not wire_fast.accepts(body)
+    assert parse_batch(body, datetime.now(UTC)).ids == ["a" * 32]
+
+
+def test_a_name_the_fast_path_cannot_judge_gets_the_slow_paths_error():
+    body = keyed_body(host="his-db-01\n")
+    assert wire_fast.accepts(body)  # lengths only: the pattern is is_name's, by the caller
+    with pytest.raises(BatchInvalid) as refused:
+        parse_batch(body, datetime.now(UTC))
+    assert [e["index"] for e in refused.value.detail] == [0]
+    assert refused.value.detail[0]["error"].startswith("host: expected")
 
 
 @pytest.mark.parametrize("field, value", [("site", "his-db-01\n"), ("id", "0" * 32 + "\n"),
