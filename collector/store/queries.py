@@ -11,12 +11,13 @@ batches never wait on each other in a cycle.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ARRAY, Connection, LargeBinary, any_, bindparam, func, select, update
+from sqlalchemy import ARRAY, Connection, Dialect, LargeBinary, any_, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from collector.store import compact, partitions, rollups
@@ -52,8 +53,9 @@ def _insert(conn: Connection, table: Any) -> Any:
 
 _ROW_COLUMNS = ("uid", "series_id", "status", "started_at", "received_at", "duration_us", "text_id", "changed")
 _QUOTED_COLUMNS = ", ".join(f'"{c}"' for c in _ROW_COLUMNS)
-_SQLITE_INSERT = (f"INSERT INTO result_rows ({_QUOTED_COLUMNS}) VALUES ({', '.join('?' * len(_ROW_COLUMNS))}) "
-                  "ON CONFLICT (uid) DO NOTHING")
+_SQLITE_INSERT_HEAD = f"INSERT INTO result_rows ({_QUOTED_COLUMNS}) VALUES "
+_SQLITE_ROW = f"({', '.join('?' * len(_ROW_COLUMNS))})"
+_SQLITE_INSERT_TAIL = " ON CONFLICT (uid) DO NOTHING RETURNING uid"
 _PG_STAGE = "wardround_incoming_rows"
 
 
@@ -76,10 +78,12 @@ def store_new_results(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[s
     text template are looked up (and added if new, ``ON CONFLICT DO NOTHING``, in
     sorted order) first.  This is the hot path, so the rows go to the driver directly:
 
-    * SQLite: the write transaction began with BEGIN IMMEDIATE, so no other
-      writer can commit between our SELECT of present ids and the insert;
-      the new rows go in with one ``executemany``.
-    * PostgreSQL: the new rows are COPYed into a temporary staging table,
+    * SQLite: the uid alone is the key, so the rows go in with multi-row ``INSERT ... ON CONFLICT
+      (uid) DO NOTHING RETURNING uid`` statements (:data:`SQLITE_ROWS_PER_INSERT` rows each, no
+      SELECT of present ids first): what comes back is exactly what this transaction stored.
+    * PostgreSQL: the ids already stored are looked up first (the key there is (uid, started_at),
+      partitioned by month: a resent result with another start time must not be stored again);
+      the new rows are COPYed into a temporary staging table,
       then ``INSERT ... SELECT ... ON CONFLICT (uid, started_at) DO NOTHING
       RETURNING uid`` moves them over (into the month's partition, made if
       missing: :mod:`collector.store.partitions`); what comes back is exactly what this
@@ -91,28 +95,43 @@ def store_new_results(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[s
     """
     if not rows:
         return set()
-    if conn.dialect.name == "postgresql":
-        # before anything else: making a month's partition waits for every transaction that read result_rows,
-        # so it must not hold a row (a new template) another one of those waits for (a deadlock otherwise)
-        partitions.ensure_months(conn, [r["started_at"] for r in rows])
+    if conn.dialect.name != "postgresql":
+        packed = _compact_rows(conn, sorted(rows, key=lambda r: r["uid"]))
+        stored = _insert_results_sqlite(conn, packed)
+        rollups.mark_dirty(conn, ((p[1], p[3]) for p in packed if p[0] in stored))
+        return stored
+    # before anything else: making a month's partition waits for every transaction that read result_rows,
+    # so it must not hold a row (a new template) another one of those waits for (a deadlock otherwise)
+    partitions.ensure_months(conn, [r["started_at"] for r in rows])
     present = existing_uids(conn, [r["uid"] for r in rows])
     fresh = sorted((r for r in rows if r["uid"] not in present), key=lambda r: r["uid"])
     if not fresh:
         return set()
     packed = _compact_rows(conn, fresh)
-    if conn.dialect.name == "postgresql":
-        stored = _copy_results_pg(conn, packed)
-        rollups.mark_dirty(conn, ((p[1], p[3]) for p in packed if p[0] in stored))
-        return stored
-    rollups.mark_dirty(conn, ((p[1], p[3]) for p in packed))
+    stored = _copy_results_pg(conn, packed)
+    rollups.mark_dirty(conn, ((p[1], p[3]) for p in packed if p[0] in stored))
+    return stored
+
+
+SQLITE_ROWS_PER_INSERT = 500  # 4,000 parameters a statement (SQLite allows 32,766)
+
+
+def _insert_results_sqlite(conn: Connection, packed: Sequence[tuple[Any, ...]]) -> set[str]:
+    """Insert ``packed`` rows (the write transaction holds SQLite's one write lock); the uids stored."""
     # the DBAPI connection, typed Optional, is open here
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]  # see above
+    stored: set[str] = set()
     try:
-        cursor.executemany(_SQLITE_INSERT, [(bytes.fromhex(p[0]), *p[1:3], micros(p[3]), micros(p[4]), *p[5:])
-                                            for p in packed])
+        for at in range(0, len(packed), SQLITE_ROWS_PER_INSERT):
+            chunk = packed[at:at + SQLITE_ROWS_PER_INSERT]
+            params: list[Any] = []
+            for p in chunk:
+                params += (bytes.fromhex(p[0]), p[1], p[2], micros(p[3]), micros(p[4]), p[5], p[6], p[7])
+            cursor.execute(_SQLITE_INSERT_HEAD + ", ".join([_SQLITE_ROW] * len(chunk)) + _SQLITE_INSERT_TAIL, params)
+            stored.update(uid.hex() for (uid,) in cursor.fetchall())
     finally:
         cursor.close()
-    return {r["uid"] for r in fresh}
+    return stored
 
 
 def _compact_rows(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
@@ -198,20 +217,48 @@ def upsert_latest(conn: Connection, rows: Iterable[dict[str, Any]], *, credible_
             newest[key] = row
     if not newest:
         return
-    values = [
-        {"site": k[0], "host": k[1], "check": k[2], "item": k[3], "status": r["status"],
-         "summary": r["summary"], "standard": r["standard"], "result_uid": r["uid"],
-         "started_at": r["started_at"], "received_at": r["received_at"], "metrics": r["metrics"],
-         "messages": r.get("messages") or None}
-        for k, r in sorted(newest.items())
-    ]
-    ins = _insert(conn, latest)
-    stmt = ins.on_conflict_do_update(
-        index_elements=list(_LATEST_KEY),
-        set_={name: ins.excluded[name] for name in _LATEST_VALUES},
-        where=(ins.excluded.started_at > latest.c.started_at) | (latest.c.started_at > credible_until),
-    )
-    conn.execute(stmt, values)
+    # the ingest hot path: straight to the driver, times converted by the column type's own processor
+    when = _time_processor(conn.dialect)
+    values: list[tuple[Any, ...]] = [
+        (*k, r["status"], r["summary"], r["standard"], r["uid"], when(r["started_at"]), when(r["received_at"]),
+         r["metrics"], r.get("messages") or None)
+        for k, r in sorted(newest.items())]
+    pg = conn.dialect.name == "postgresql"
+    # the DBAPI connection, typed Optional, is open here
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]  # see above
+    try:
+        for at in range(0, len(values), _LATEST_ROWS_PER_UPSERT):
+            chunk = values[at:at + _LATEST_ROWS_PER_UPSERT]
+            cursor.execute(_upsert_latest_sql(len(chunk), pg), [v for row in chunk for v in row] + [
+                when(credible_until)])
+    finally:
+        cursor.close()
+
+
+_LATEST_ROWS_PER_UPSERT = 500  # 6,000 parameters a statement
+
+
+@lru_cache(maxsize=8)
+def _time_processor(dialect: Dialect) -> Callable[[datetime], Any]:
+    """How a ``UTCDateTime`` value goes to this dialect's driver: SQLAlchemy's own conversion."""
+    process = latest.c.started_at.type.dialect_impl(dialect).bind_processor(dialect)
+    if process is None:  # pragma: no cover  # UTCDateTime always converts
+        raise TypeError("UTCDateTime has no bind processor")
+    return process
+
+
+@lru_cache(maxsize=64)
+def _upsert_latest_sql(n: int, pg: bool) -> str:
+    """``INSERT INTO latest`` of ``n`` rows: a row replaces the stored one if it started later, or if that one
+    started after the credible bound (the statement's last parameter)."""
+    mark = "%s" if pg else "?"
+    names = [*_LATEST_KEY, *_LATEST_VALUES]
+    row = f"({', '.join([mark] * len(names))})"
+    updates = ", ".join(f'"{c}" = excluded."{c}"' for c in _LATEST_VALUES)
+    return (f"INSERT INTO latest ({', '.join(f'{chr(34)}{c}{chr(34)}' for c in names)}) VALUES "
+            f"{', '.join([row] * n)} ON CONFLICT ({', '.join(f'{chr(34)}{c}{chr(34)}' for c in _LATEST_KEY)}) "
+            f'DO UPDATE SET {updates} WHERE excluded."started_at" > latest."started_at" '
+            f'OR latest."started_at" > {mark}')
 
 
 def touch_host(conn: Connection, *, site: str, host: str, seen: datetime,

@@ -77,15 +77,22 @@ def local_day(at: datetime, zone: tzinfo) -> tuple[datetime, datetime]:
 
 def mark_dirty(conn: Connection, stored: Iterable[tuple[int, datetime]]) -> None:
     """Mark the (series id, hour) of each stored result for :func:`refresh` (in the storing transaction)."""
-    from collector.store.queries import _insert
-
     keys = sorted({(series, hour_of(at)) for series, at in stored})
     if not keys:
         return
-    ins = _insert(conn, rollup_dirty)
-    conn.execute(ins.on_conflict_do_update(index_elements=["series_id", "hour"],
-                                           set_={"gen": rollup_dirty.c.gen + 1}),
-                 [{"series_id": s, "hour": h, "gen": 1} for s, h in keys])
+    # the ingest hot path: straight to the driver (a Stamp is integer microseconds on SQLite)
+    pg = conn.dialect.name == "postgresql"
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]  # open in a transaction
+    try:
+        cursor.executemany(_MARK_PG if pg else _MARK_SQLITE,
+                           keys if pg else [(series, compact.micros(hour)) for series, hour in keys])
+    finally:
+        cursor.close()
+
+
+_MARK = ("INSERT INTO rollup_dirty (series_id, hour, gen) VALUES ({0}, {0}, 1) "
+         "ON CONFLICT (series_id, hour) DO UPDATE SET gen = rollup_dirty.gen + 1")
+_MARK_SQLITE, _MARK_PG = _MARK.format("?"), _MARK.format("%s")
 
 
 # -- one row from results, one span from rows -------------------------------------------------
