@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import ARRAY, Connection, Dialect, LargeBinary, any_, bindparam, func, select, update
+from sqlalchemy import ARRAY, Connection, Dialect, Engine, LargeBinary, any_, bindparam, event, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from collector.store import compact, partitions, rollups
@@ -151,15 +152,20 @@ def _compact_rows(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[tupl
 
 def series_ids(conn: Connection, keys: set[tuple[str, str, str, str]]) -> dict[tuple[str, str, str, str], int]:
     """The ``result_series`` id of each (site, host, check, item), adding the new ones."""
+    seen = _seen(conn, _SERIES_SEEN)
+    if keys <= seen.keys():
+        return {k: seen[k] for k in keys}
+
     def known() -> dict[tuple[str, str, str, str], int]:
         s = result_series.c
         q = select(s.id, s.site, s.host, s.check, s.item).where(
             s.site.in_(sorted({k[0] for k in keys})), s.host.in_(sorted({k[1] for k in keys})))
         return {(r.site, r.host, r.check, r.item): r.id for r in conn.execute(q)}
 
-    found = known()
+    found = _remember(conn, seen, known())
     missing = sorted(keys - found.keys())
     if missing:
+        conn.info[_ADDED] = True
         conn.execute(_insert(conn, result_series).on_conflict_do_nothing(),
                      [{"site": k[0], "host": k[1], "check": k[2], "item": k[3]} for k in missing])
         found = known()
@@ -169,18 +175,50 @@ def series_ids(conn: Connection, keys: set[tuple[str, str, str, str]]) -> dict[t
 def template_ids(conn: Connection, packs: dict[bytes, tuple[compact.Skeletons, list[str]]]
                  ) -> dict[bytes, tuple[int, list[str]]]:
     """The ``result_texts`` id and default numbers of each template, adding the new ones."""
+    seen = _seen(conn, _TEMPLATES_SEEN)
+    if packs.keys() <= seen.keys():
+        return {k: seen[k] for k in packs}
+
     def known() -> dict[bytes, tuple[int, list[str]]]:
         t = result_texts.c
         q = select(t.id, t.digest, t.template).where(t.digest.in_(sorted(packs)))
         return {bytes(r.digest): (r.id, compact.defaults(r.template)) for r in conn.execute(q)}
 
-    found = known()
+    found = _remember(conn, seen, known())
     missing = sorted(packs.keys() - found.keys())
     if missing:
+        conn.info[_ADDED] = True
         conn.execute(_insert(conn, result_texts).on_conflict_do_nothing(),
                      [{"digest": k, "template": compact.template_text(*packs[k])} for k in missing])
         found = known()
     return found
+
+
+# Series and templates are never changed or deleted once stored, so their ids are remembered per engine —
+# only ids read before this transaction added any (those rows are committed: a rollback cannot take them away).
+_SERIES_SEEN: WeakKeyDictionary[Engine, dict[Any, Any]] = WeakKeyDictionary()
+_TEMPLATES_SEEN: WeakKeyDictionary[Engine, dict[Any, Any]] = WeakKeyDictionary()
+_SEEN_KEPT = 200_000
+_ADDED = "wardround_added_series_or_templates"  # in Connection.info until the transaction ends
+
+
+def _seen(conn: Connection, table: WeakKeyDictionary[Engine, dict[Any, Any]]) -> dict[Any, Any]:
+    seen = table.setdefault(conn.engine, {})
+    if len(seen) > _SEEN_KEPT:
+        seen.clear()
+    return seen
+
+
+def _remember(conn: Connection, seen: dict[Any, Any], found: dict[Any, Any]) -> dict[Any, Any]:
+    if not conn.info.get(_ADDED):
+        seen.update(found)
+    return found
+
+
+@event.listens_for(Engine, "commit")
+@event.listens_for(Engine, "rollback")
+def _transaction_ended(conn: Connection) -> None:
+    conn.info.pop(_ADDED, None)
 
 
 def _copy_results_pg(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> set[str]:

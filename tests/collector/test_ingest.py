@@ -141,3 +141,32 @@ def test_second_token_for_same_host_writes_when_tokens_rotate(client, engine, ag
     other = create_agent_token(engine, site=SITE, host=HOST)
     r = client.post(URL, json={"results": make_batch(1)}, headers={"Authorization": f"Bearer {other}"})
     assert r.status_code == 200
+
+
+def test_series_and_template_ids_of_a_rolled_back_batch_are_not_remembered(engine):
+    from collector.store.db import writing
+    from collector.store.queries import series_ids, template_ids
+    from collector.store.tables import result_series, result_texts
+
+    key = (SITE, HOST, "disk", "/rolled-back")
+    pack = ((("/ ", " % used"),), ["41"])
+    digest = b"\x01" * 16
+
+    class Undo(Exception):
+        pass
+
+    try:
+        with writing(engine) as conn:
+            series_ids(conn, {key}), template_ids(conn, {digest: pack})
+            # asked again in the same transaction: the rows it added are visible, not yet committed
+            series_ids(conn, {key}), template_ids(conn, {digest: pack})
+            raise Undo
+    except Undo:
+        pass
+    with writing(engine) as conn:  # added again, and the ids given are the stored rows'
+        sid, (tid, _) = series_ids(conn, {key})[key], template_ids(conn, {digest: pack})[digest]
+    with engine.connect() as conn:
+        assert conn.execute(select(result_series.c.id).where(result_series.c.item == key[3])).scalar_one() == sid
+        assert conn.execute(select(result_texts.c.id).where(result_texts.c.digest == digest)).scalar_one() == tid
+    with writing(engine) as conn:  # now committed: remembered (no SELECT needed), the same ids
+        assert series_ids(conn, {key}) == {key: sid}
