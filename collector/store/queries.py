@@ -261,13 +261,16 @@ def upsert_latest(conn: Connection, rows: Iterable[dict[str, Any]], *, credible_
         (*k, r["status"], r["summary"], r["standard"], r["uid"], when(r["started_at"]), when(r["received_at"]),
          r["metrics"], r.get("messages") or None)
         for k, r in sorted(newest.items())]
-    pg = conn.dialect.name == "postgresql"
     # the DBAPI connection, typed Optional, is open here
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]  # see above
     try:
+        if conn.dialect.name == "postgresql":  # one array a column: a short statement psycopg parses once
+            cursor.execute(_UPSERT_LATEST_PG, [list(column) for column in zip(*values, strict=True)]
+                           + [when(credible_until)])
+            return
         for at in range(0, len(values), _LATEST_ROWS_PER_UPSERT):
             chunk = values[at:at + _LATEST_ROWS_PER_UPSERT]
-            cursor.execute(_upsert_latest_sql(len(chunk), pg), [v for row in chunk for v in row] + [
+            cursor.execute(_upsert_latest_sql(len(chunk)), [v for row in chunk for v in row] + [
                 when(credible_until)])
     finally:
         cursor.close()
@@ -285,18 +288,23 @@ def _time_processor(dialect: Dialect) -> Callable[[datetime], Any]:
     return process
 
 
+_LATEST_NAMES = ", ".join(f'"{c}"' for c in (*_LATEST_KEY, *_LATEST_VALUES))
+_LATEST_UPDATE = (f"ON CONFLICT ({', '.join(f'{chr(34)}{c}{chr(34)}' for c in _LATEST_KEY)}) DO UPDATE SET "
+                  + ", ".join(f'"{c}" = excluded."{c}"' for c in _LATEST_VALUES)
+                  + ' WHERE excluded."started_at" > latest."started_at" OR latest."started_at" > {mark}')
+_LATEST_PG_TYPES = ("text", "text", "text", "text", "smallint", "text", "text", "text", "timestamptz", "timestamptz",
+                    "text", "text")
+_UPSERT_LATEST_PG = (f"INSERT INTO latest ({_LATEST_NAMES}) SELECT * FROM unnest("
+                     + ", ".join(f"%s::{t}[]" for t in _LATEST_PG_TYPES) + ") "
+                     + _LATEST_UPDATE.format(mark="%s"))
+
+
 @lru_cache(maxsize=64)
-def _upsert_latest_sql(n: int, pg: bool) -> str:
-    """``INSERT INTO latest`` of ``n`` rows: a row replaces the stored one if it started later, or if that one
-    started after the credible bound (the statement's last parameter)."""
-    mark = "%s" if pg else "?"
-    names = [*_LATEST_KEY, *_LATEST_VALUES]
-    row = f"({', '.join([mark] * len(names))})"
-    updates = ", ".join(f'"{c}" = excluded."{c}"' for c in _LATEST_VALUES)
-    return (f"INSERT INTO latest ({', '.join(f'{chr(34)}{c}{chr(34)}' for c in names)}) VALUES "
-            f"{', '.join([row] * n)} ON CONFLICT ({', '.join(f'{chr(34)}{c}{chr(34)}' for c in _LATEST_KEY)}) "
-            f'DO UPDATE SET {updates} WHERE excluded."started_at" > latest."started_at" '
-            f'OR latest."started_at" > {mark}')
+def _upsert_latest_sql(n: int) -> str:
+    """SQLite's ``INSERT INTO latest`` of ``n`` rows: a row replaces the stored one if it started later, or if
+    that one started after the credible bound (the statement's last parameter)."""
+    row = f"({', '.join(['?'] * (len(_LATEST_KEY) + len(_LATEST_VALUES)))})"
+    return f"INSERT INTO latest ({_LATEST_NAMES}) VALUES {', '.join([row] * n)} {_LATEST_UPDATE.format(mark='?')}"
 
 
 def touch_host(conn: Connection, *, site: str, host: str, seen: datetime,

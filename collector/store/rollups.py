@@ -81,18 +81,20 @@ def mark_dirty(conn: Connection, stored: Iterable[tuple[int, datetime]]) -> None
     if not keys:
         return
     # the ingest hot path: straight to the driver (a Stamp is integer microseconds on SQLite)
-    pg = conn.dialect.name == "postgresql"
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]  # open in a transaction
     try:
-        cursor.executemany(_MARK_PG if pg else _MARK_SQLITE,
-                           keys if pg else [(series, compact.micros(hour)) for series, hour in keys])
+        if conn.dialect.name == "postgresql":  # one statement, two arrays
+            cursor.execute(_MARK_PG, [[series for series, _ in keys], [hour for _, hour in keys]])
+        else:
+            cursor.executemany(_MARK_SQLITE, [(series, compact.micros(hour)) for series, hour in keys])
     finally:
         cursor.close()
 
 
-_MARK = ("INSERT INTO rollup_dirty (series_id, hour, gen) VALUES ({0}, {0}, 1) "
-         "ON CONFLICT (series_id, hour) DO UPDATE SET gen = rollup_dirty.gen + 1")
-_MARK_SQLITE, _MARK_PG = _MARK.format("?"), _MARK.format("%s")
+_MARK_SQLITE = ("INSERT INTO rollup_dirty (series_id, hour, gen) VALUES (?, ?, 1) "
+                "ON CONFLICT (series_id, hour) DO UPDATE SET gen = rollup_dirty.gen + 1")
+_MARK_PG = ("INSERT INTO rollup_dirty (series_id, hour, gen) SELECT s, h, 1 FROM unnest(%s::integer[], "
+            "%s::timestamptz[]) AS t (s, h) ON CONFLICT (series_id, hour) DO UPDATE SET gen = rollup_dirty.gen + 1")
 
 
 # -- one row from results, one span from rows -------------------------------------------------
