@@ -295,7 +295,7 @@ _LATEST_UPDATE = (f"ON CONFLICT ({', '.join(f'{chr(34)}{c}{chr(34)}' for c in _L
 _LATEST_PG_TYPES = ("text", "text", "text", "text", "smallint", "text", "text", "text", "timestamptz", "timestamptz",
                     "text", "text")
 _UPSERT_LATEST_PG = (f"INSERT INTO latest ({_LATEST_NAMES}) SELECT * FROM unnest("
-                     + ", ".join(f"%s::{t}[]" for t in _LATEST_PG_TYPES) + ") "
+                     + ", ".join(f"%b::{t}[]" for t in _LATEST_PG_TYPES) + ") "  # %b: binary, no escaping
                      + _LATEST_UPDATE.format(mark="%s"))
 
 

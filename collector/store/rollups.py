@@ -93,8 +93,8 @@ def mark_dirty(conn: Connection, stored: Iterable[tuple[int, datetime]]) -> None
 
 _MARK_SQLITE = ("INSERT INTO rollup_dirty (series_id, hour, gen) VALUES (?, ?, 1) "
                 "ON CONFLICT (series_id, hour) DO UPDATE SET gen = rollup_dirty.gen + 1")
-_MARK_PG = ("INSERT INTO rollup_dirty (series_id, hour, gen) SELECT s, h, 1 FROM unnest(%s::integer[], "
-            "%s::timestamptz[]) AS t (s, h) ON CONFLICT (series_id, hour) DO UPDATE SET gen = rollup_dirty.gen + 1")
+_MARK_PG = ("INSERT INTO rollup_dirty (series_id, hour, gen) SELECT s, h, 1 FROM unnest(%b::integer[], "
+            "%b::timestamptz[]) AS t (s, h) ON CONFLICT (series_id, hour) DO UPDATE SET gen = rollup_dirty.gen + 1")
 
 
 # -- one row from results, one span from rows -------------------------------------------------
