@@ -78,7 +78,9 @@ def template_text(skeletons: Skeletons, numbers: list[str]) -> str:
 
 def diff(defaults: list[str], numbers: list[str]) -> str:
     """The numbers that differ from the template's defaults, as ``position:number`` words."""
-    return " ".join(f"{i}:{n}" for i, (d, n) in enumerate(zip(defaults, numbers, strict=True)) if d != n)
+    if defaults == numbers:  # the usual case on the ingest path: nothing to list
+        return ""
+    return " ".join([f"{i}:{n}" for i, (d, n) in enumerate(zip(defaults, numbers, strict=True)) if d != n])
 
 
 @lru_cache(maxsize=8192)
