@@ -59,11 +59,11 @@ def _arg(levels: int) -> Any:
     inner = _arg(levels - 1)
     message = msgspec.defstruct(f"_Message{levels}", [
         ("key", Annotated[str, Meta(max_length=MAX_NAME_LEN, pattern=_KEY)]),
-        ("args", Annotated[dict[Annotated[str, Meta(pattern=_KEY)], inner],  # type: ignore[valid-type]
+        ("args", Annotated[dict[Annotated[str, Meta(pattern=_KEY)], inner],  # type: ignore[valid-type]  # a type built at run time
                            Meta(max_length=MAX_MESSAGE_ARGS)],
          msgspec.field(default_factory=dict)),
     ], forbid_unknown_fields=True, gc=False)
-    return _Scalar | message | Annotated[list[inner], Meta(max_length=MAX_MESSAGE_ARGS)]  # type: ignore[valid-type]
+    return _Scalar | message | Annotated[list[inner], Meta(max_length=MAX_MESSAGE_ARGS)]  # type: ignore[valid-type]  # a type built at run time
 
 
 _Message = [t for t in _arg(FAST_DEPTH + 1).__args__ if isinstance(t, type) and issubclass(t, Struct)][0]
@@ -94,7 +94,7 @@ class _Result(Struct, forbid_unknown_fields=True, gc=False):
     details: dict[str, Any] = {}
     duration_ms: Annotated[int, Meta(ge=0, le=2**63 - 1)] | Annotated[float, Meta(ge=0, le=_BIG)] = 0
     message: _Message | None = None  # type: ignore[valid-type]  # built by _arg
-    standard_message: _Message | None = None  # type: ignore[valid-type]
+    standard_message: _Message | None = None  # type: ignore[valid-type]  # built by _arg
 
 
 class _Batch(Struct, gc=False):  # other members (agent, ...) are the caller's
