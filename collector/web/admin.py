@@ -65,8 +65,7 @@ async def admin_action(request: Request, action: str) -> Response:
     try:
         shown = await run_in_threadpool(_act, request, person, action, fields)
     except AuthError as exc:
-        status = getattr(exc, "status_code", None) or (404 if isinstance(exc, credentials.CredentialNotFound)
-                                                       else 422)
+        status = exc.status_code
         message = refusal(exc, _lang(request))
         return await run_in_threadpool(lambda: _admin_page(request, person, sid, status_code=status,
                                                            error=message))
