@@ -77,6 +77,7 @@ MAX_METRICS = 64
 MAX_DETAILS_BYTES = 64 * 1024
 MAX_MESSAGE_ARGS = 32  # arguments of one message (nested messages count their own)
 MAX_MESSAGE_DEPTH = 8  # levels of nested messages and lists
+MAX_DURATION_MS = (2**63 - 1) // 1000  # the collector stores it as 64-bit microseconds
 
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"  # site, host, check and metric names (at most MAX_NAME_LEN)
 _NAME_RE = re.compile(NAME_PATTERN)  # always fullmatch: "$" would also match before a final newline
@@ -487,8 +488,9 @@ def read_wire(data: Any) -> WireResult:
     started = parse_wire_time(data.get("started_at"))
     duration = data.get("duration_ms", 0)
     if not (type(duration) is float or type(duration) is int) \
-            or not math.isfinite(duration) or duration < 0:
-        raise ResultError("duration_ms: expected a non-negative number")
+            or not math.isfinite(duration) or not 0 <= duration <= MAX_DURATION_MS:
+        raise ResultError(f"duration_ms: expected a non-negative number of milliseconds, "
+                          f"at most {MAX_DURATION_MS}")
     message, standard_message = (None if data.get(k) is None else Message.from_wire(data[k], k)
                                  for k in ("message", "standard_message"))
     return WireResult(rid, site, host, check, item, status, summary, standard, metrics, details, started,

@@ -27,6 +27,7 @@ import msgspec
 from msgspec import Meta, Struct
 
 from checks.result import (
+    MAX_DURATION_MS,
     MAX_ITEM_LEN,
     MAX_MESSAGE_ARGS,
     MAX_METRICS,
@@ -92,7 +93,7 @@ class _Result(Struct, forbid_unknown_fields=True, gc=False):
     standard: Annotated[str, Meta(max_length=MAX_STANDARD_LEN)] = ""
     metrics: Annotated[list[_Metric], Meta(max_length=MAX_METRICS)] = []
     details: dict[str, Any] = {}
-    duration_ms: Annotated[int, Meta(ge=0, le=2**63 - 1)] | Annotated[float, Meta(ge=0, le=_BIG)] = 0
+    duration_ms: Annotated[int, Meta(ge=0, le=MAX_DURATION_MS)] | Annotated[float, Meta(ge=0, le=MAX_DURATION_MS)] = 0
     message: _Message | None = None  # type: ignore[valid-type]  # built by _arg
     standard_message: _Message | None = None  # type: ignore[valid-type]  # built by _arg
 

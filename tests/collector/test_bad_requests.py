@@ -64,6 +64,8 @@ BAD_RESULTS = {
     "details not an object": _result(details=[1, 2]),
     "site with slash": _result(site="a/b"),
     "wire version 2": _result(v=2),
+    "duration beyond storage (float)": _result(duration_ms=1e300),  # stored as 64-bit microseconds: was a 500
+    "duration beyond storage (int)": _result(duration_ms=10**16),
 }
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StringConstraints, model_validator
 
 from checks.result import (
+    MAX_DURATION_MS,
     MAX_ITEM_LEN,
     MAX_MESSAGE_ARGS,
     MAX_MESSAGE_DEPTH,
@@ -76,7 +77,7 @@ class WireResult(BaseModel):
         json_schema_extra={"format": "date-time"},
         description="ISO-8601 with a UTC offset; the collector refuses one before 2000-01-01 or more than "
                     "1 day ahead of its clock")]
-    duration_ms: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+    duration_ms: Annotated[float, Field(ge=0, le=MAX_DURATION_MS, allow_inf_nan=False)] = 0.0
     message: WireMessage | None = None
     standard_message: WireMessage | None = None
 
