@@ -206,6 +206,9 @@ def parse_yaml(text: str, file: str) -> Any:
         raise ValueError(f"{file}: {where}not valid YAML: {problem}") from None
     except yaml.YAMLError as exc:
         raise ValueError(f"{file}: not valid YAML: {' '.join(str(exc).split())}") from None
+    except (ValueError, RecursionError) as exc:  # a date that does not exist (2026-02-30); nesting too deep
+        raise ValueError(f"{file}: not valid YAML: {'nested too deeply' if isinstance(exc, RecursionError) else exc}"
+                         ) from None
 
 
 def forget_yaml_loader() -> None:

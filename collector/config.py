@@ -127,6 +127,9 @@ def read_yaml_file(path: Path, what: str = "") -> Any:
         mark = getattr(exc, "problem_mark", None)
         at = f" (line {mark.line + 1})" if mark is not None else ""
         raise ConfigError([f"{path}: not valid YAML{at}: {getattr(exc, 'problem', exc)}"]) from exc
+    except (ValueError, RecursionError) as exc:  # a date that does not exist (2026-02-30); nesting too deep
+        problem = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise ConfigError([f"{path}: not valid YAML: {problem}"]) from exc
 
 
 def _text(raw: Any) -> str | None:

@@ -197,6 +197,14 @@ def test_yaml_syntax_errors_name_line_and_column_when_the_file_does_not_parse(tm
         f"{tmp_path / 'missing.yaml'}: cannot read the config: No such file or directory"]
 
 
+def test_yaml_that_cannot_be_built_names_the_file_when_a_date_does_not_exist_or_nesting_is_deep(
+        tmp_path: Path) -> None:
+    path = write(tmp_path, "site: 2026-13-01\n")  # was "month must be in 1..12" without the file
+    assert errors_of(path) == [f"{path}: not valid YAML: month must be in 1..12"]
+    path = write(tmp_path, "site: " + "[" * 20000 + "]" * 20000)  # was a RecursionError traceback
+    assert errors_of(path) == [f"{path}: not valid YAML: nested too deeply"]
+
+
 def test_two_instances_of_one_check_need_distinct_names_when_configured(tmp_path: Path) -> None:
     path = write(tmp_path, "site: s1\nchecks:\n  - {check: disk, every: 5m}\n"
                            "  - {check: disk, every: 1h}\n  - {check: disk, every: 1h, name: disk-data}\n")

@@ -45,6 +45,8 @@ def test_every_problem_is_reported_when_file_has_several(tmp_path):
     ("db: [unclosed", "not valid YAML"),
     ("- a list\n", "expected a mapping"),
     ("listen: 8480\n", "listen: expected a mapping"),
+    ("retention:\n  results: 2026-02-30\n", "not valid YAML: day is out of range"),  # was a traceback
+    ("db: " + "[" * 20000 + "]" * 20000, "not valid YAML: nested too deeply"),
 ])
 def test_file_error_names_the_file_when_not_a_mapping(tmp_path, text, expected):
     f = tmp_path / "c.yaml"
