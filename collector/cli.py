@@ -514,7 +514,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         args.host_addr = args.host  # "host" means the listen address only for serve
     try:
-        return _run(args)
+        code = _run(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the try, not at exit
+        return code
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"wardround-collector: {problem}", file=sys.stderr)
@@ -541,6 +543,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `wardround-collector policy check F | head`: not an error of ours (as the agent)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

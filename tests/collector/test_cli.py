@@ -250,3 +250,15 @@ def test_serve_on_a_port_in_use_says_so_in_one_line_with_exit_1_before_touching_
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert f"cannot listen on 127.0.0.1:{port}" in out.stderr and "in use" in out.stderr
     assert not (tmp_path / "x.db").exists()
+
+
+def test_output_cut_short_by_a_closed_pipe_is_no_traceback_when_piped_into_head():
+    # `wardround-collector policy check policies.yaml | head -5`: head leaves before the output ends
+    env = {**{k: v for k, v in os.environ.items() if k != "WARDROUND_DB"}, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "collector.cli", "policy", "check",
+                             "deploy/policies.example.yaml"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # closed before the command writes: every write meets a closed pipe
+    _, err = proc.communicate(timeout=60)
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+    assert proc.returncode == 1
