@@ -94,3 +94,12 @@ def test_fleet_apply_and_show_and_a_bad_file_exits_2_with_every_problem(db, tmp_
 def test_a_bad_argument_value_is_a_usage_error_exit_2(db, args):
     out = cli(*args, "--db", db)
     assert out.returncode == 2 and "Traceback" not in out.stderr and out.stderr.strip()
+
+
+@pytest.mark.parametrize("command", ["token", "host", "enrol-key"])
+def test_a_list_for_a_site_that_cannot_exist_is_a_usage_error_when_the_name_is_malformed(db, command):
+    out = cli(command, "list", "--site", "Bad Site!", "--db", db)  # was an empty table and exit 0
+    assert out.returncode == 2, out.stdout
+    assert out.stderr.splitlines()[-1] == (
+        "wardround-collector: --site: expected 1-64 letters, digits, '.', '_' or '-' (got 'Bad Site!')")
+    assert cli(command, "list", "--site", "no-such-site", "--db", db).returncode == 0  # well-formed: empty
