@@ -314,6 +314,8 @@ def test_page_errors_render_the_error_page_in_the_readers_language_when_refused_
     assert refused.status_code == 403 and "无权操作" in refused.text
     posted = client.post(f"/tickets/{data['id']}/ack", data={})
     assert posted.status_code == 403 and "无权操作" in posted.text and "<html" in posted.text
+    admin_only = client.get("/admin?lang=zh_CN")  # an admin page: the headline must not say "engineer"
+    assert admin_only.status_code == 403 and "工程师" not in admin_only.text.split('class="hint"')[0]
 
 
 def test_api_errors_stay_json_when_the_pages_answer_html(client, viewer_headers):
