@@ -178,7 +178,7 @@ def main() -> int:
                   f"last seen {h['last_seen'] or 'never'}, config {h['config_version'] or '-'}")
         print(f"  {len(results)} results stored")
         tickets = get_json(f"{base}/api/v1/tickets?state=open,acknowledged", user_token)["tickets"]  # type: ignore[index]
-        print(f"  {len(tickets)} open tickets")
+        print(f"  {len(tickets)} open ticket{'' if len(tickets) == 1 else 's'}")
         for t in tickets:
             print(f"    {ticket_line(t)}")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -157,6 +158,7 @@ def test_demo_runs_from_a_clean_directory_when_its_port_is_taken(tmp_path):
     assert f"127.0.0.1:{taken}" not in run.stdout
     assert "what the collector now knows" in run.stdout
     assert "results stored" in run.stdout
+    assert re.search(r"\b1 open tickets\b", run.stdout) is None, run.stdout  # one ticket is "1 open ticket"
     assert (tmp_path / "demo" / "collector.db").exists()
     assert (tmp_path / "demo" / "collector.key").stat().st_mode & 0o077 == 0
     assert ", verified with key " in run.stdout  # today's record, signed with the demo's key
