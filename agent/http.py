@@ -273,7 +273,7 @@ def system_trust() -> tuple[Any, bool]:
     holding ``<hash>.0`` names, as Debian's and Ubuntu's ``/etc/ssl/certs``), only that directory
     is given: OpenSSL then reads the one certificate a verification needs, when it needs it
     (the second value is then True).  When a verification does not find the issuer there,
-    :meth:`Http.exchange` retries once with the whole store, so what is trusted stays exactly what
+    :meth:`Http._exchange` retries once with the whole store, so what is trusted stays exactly what
     ``create_default_context()`` trusts (the bundle file, or ``SSL_CERT_FILE``, included).  Without
     such a directory (RHEL's ``/etc/pki/tls/certs`` is not hashed; ``SSL_CERT_DIR`` naming another
     one is followed, as OpenSSL does) and on Windows (its certificate store) the context is

@@ -124,7 +124,8 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _check_name(kind: str, value: str) -> None:
+def check_name(kind: str, value: str) -> None:
+    """The name rule for a site, host or person's name given on a command or in a request (AuthError, exit 2)."""
     if not is_name(value):
         raise AuthError(f"{kind}: expected 1-64 letters, digits, '.', '_' or '-' (got {value!r})")
 
@@ -138,10 +139,10 @@ def create_agent_token(engine: Engine, *, site: str, host: str, also_hosts: Sequ
     before anything is stored.  The audit log records ``actor`` (default: the
     local user, ``cli:<name>``) made it — never the token.
     """
-    _check_name("site", site)
-    _check_name("host", host)
+    check_name("site", site)
+    check_name("host", host)
     for extra in also_hosts:
-        _check_name("also-host", extra)
+        check_name("also-host", extra)
     extras = sorted(set(also_hosts) - {host})
     token = new_token(AGENT_PREFIX)
     with writing(engine) as conn:
@@ -173,7 +174,7 @@ def new_token(prefix: str) -> str:
 def create_user(engine: Engine, *, name: str, role: str, actor: str | None = None,
                 keys: Keyring | None = None) -> str:
     """Create a person with ``role`` and return their API token (shown once); audited like tokens."""
-    _check_name("name", name)
+    check_name("name", name)
     if role not in Role.__members__:
         raise AuthError(f"role: expected one of {', '.join(Role.__members__)} (got {role!r})")
     token = new_token(USER_PREFIX)

@@ -18,8 +18,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from checks.params import parse_duration
-from checks.result import is_name
-from collector import credentials, enrol, fleet, inventory, relays
+from collector import auth, credentials, enrol, fleet, inventory, relays
 from collector.cli_args import actions
 from collector.keys import Keyring
 
@@ -149,8 +148,8 @@ def _listed(args: argparse.Namespace, items: list[dict[str, Any]], head: Sequenc
 def run(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
     """Run one fleet subcommand; its exit code."""
     handler: Callable[[argparse.Namespace, Engine, Keyring], int] = _HANDLERS[(args.command, args.action)]
-    if args.action == "list" and getattr(args, "site", None) is not None and not is_name(args.site):
-        raise UsageError(f"--site: expected 1-64 letters, digits, '.', '_' or '-' (got {args.site!r})")
+    if args.action == "list" and getattr(args, "site", None) is not None:
+        auth.check_name("--site", args.site)  # malformed: exit 2, as token create says it
     return handler(args, engine, keys)
 
 
