@@ -29,11 +29,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from agent.config import AgentConfig, CheckConfig
 from agent.http import Http, HttpError, reason
 from checks.entries import Problems, check_entries
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Central", "Fetched", "merge", "pick_up_token", "write_secret_file"]
 

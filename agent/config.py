@@ -19,7 +19,6 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from checks.entries import (
@@ -35,6 +34,10 @@ from checks.entries import (
     read_text,
 )
 from checks.params import parse_duration
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["AgentConfig", "CheckConfig", "CollectorConfig", "ConfigError", "load_config",
            "collector_url_problem", "parse_size", "default_spool_path", "redact_url",

@@ -23,13 +23,16 @@ import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from agent import __version__
 from agent.central import write_secret_file
 from agent.config import collector_url_problem, default_spool_path, load_config, proxy_url_problem
 from agent.http import Http, HttpError, reason
 from checks.entries import NAME_HINT, is_name
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["EnrolFailed", "EnrolRequest", "EnrolUsage", "enrol", "facts"]
 

@@ -35,11 +35,14 @@ import os
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from agent.relay_config import ExportConfig, RelayConfig
 from agent.spool import Spool
 from checks.result import format_time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["BUNDLE_MAGIC", "Exporter", "bundle_name", "sign"]
 

@@ -30,11 +30,14 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass
-from typing import Any
 
 from agent import __version__
 from agent.http1 import BrokenAnswer, Connect, Route, exchange, route
 from checks._units import format_bytes
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Answer", "Http", "HttpError", "MAX_ANSWER_BYTES", "MAX_INFLATED_BYTES", "os_reason", "reason",
            "system_trust"]

@@ -28,8 +28,11 @@ import os
 import socket
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any
 from urllib.parse import unquote, urlsplit
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["BrokenAnswer", "Headers", "Route", "exchange", "proxy_for", "route"]
 

@@ -37,7 +37,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import urlencode
 
 from agent import __version__
@@ -46,6 +45,10 @@ from agent.relay_config import RelayConfig
 from agent.sender import Backoff, Sender, collector_base
 from agent.spool import Spool, SpooledResult, SpoolError
 from checks.result import Result, ResultError, format_time, parse_time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Answer", "Relay", "RelaySender"]
 

@@ -26,10 +26,13 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from agent.config import CollectorConfig, ConfigError, _collector, _open_config, _site, parse_size
 from checks.entries import Problems, check_keys, read_duration, read_text
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["ExportConfig", "RelayConfig", "load_relay_config", "parse_listen"]
 

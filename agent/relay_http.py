@@ -24,9 +24,12 @@ import logging
 import ssl
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 from agent.relay import Answer, Grant, Relay
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["MAX_BODY_BYTES", "make_server"]
 

@@ -31,19 +31,22 @@ import traceback
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from checks.catalogue import CheckSpec
 from checks.context import CheckContext
 from checks.messages import say
 from checks.result import Result, ResultError, Status, format_time
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TypeAlias
+
 __all__ = ["CheckRun", "Runner", "sanitize"]
 
 log = logging.getLogger(__name__)
 
-StateLoad = Callable[[str], dict[str, Any]]
-StateSave = Callable[[str, dict[str, Any]], None]
+StateLoad: TypeAlias = "Callable[[str], dict[str, Any]]"
+StateSave: TypeAlias = "Callable[[str, dict[str, Any]], None]"
 
 
 @dataclass(frozen=True)

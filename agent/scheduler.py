@@ -31,7 +31,6 @@ import signal
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from agent.central import Central, pick_up_token
 from agent.config import AgentConfig, CheckConfig
@@ -41,6 +40,10 @@ from agent.sender import Backoff, Sender, collector_base
 from agent.spool import Spool, notice_factory
 from agent.timer import Crontab, Every, Timer, spread
 from checks.result import Result
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Agent", "job"]
 

@@ -38,7 +38,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import urlsplit
 
 from agent import __version__
@@ -46,6 +45,10 @@ from agent.http import Http, HttpError, reason
 from agent.spool import NoticeFactory, Spool, SpooledResult
 from agent.timer import spread
 from checks.result import ResultError, format_time, parse_time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Backoff", "PushOutcome", "Sender", "collector_base", "results_url"]
 

@@ -42,7 +42,6 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC
-from typing import Any, TypeVar
 
 from agent import spool_repair as repair
 from agent.lock import LockHeld, ProcessLock
@@ -50,11 +49,15 @@ from agent.spool_repair import Corruption
 from checks._units import format_bytes, format_duration
 from checks.result import Metric, Result, Status
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+    _T = TypeVar("_T")
+
 __all__ = ["Corruption", "Drop", "Spool", "SpoolBusy", "SpoolError", "SpooledResult", "encode",
            "notice_factory"]
 
 log = logging.getLogger(__name__)
-_T = TypeVar("_T")
 
 DEFAULT_MAX_AGE_S = 7 * 86400.0
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024

@@ -40,7 +40,10 @@ import sqlite3
 import struct
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Corrupt", "Corruption", "Salvage", "file_problem", "is_corruption", "move_aside",
            "salvage"]

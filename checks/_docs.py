@@ -22,7 +22,7 @@ import typing
 from typing import Any
 
 from checks.catalogue import CATALOGUE
-from checks.params import Duration, format_duration
+from checks.params import Duration, field_types, format_duration
 
 __all__ = ["render"]
 
@@ -84,7 +84,7 @@ def _cell(text: str) -> str:
 
 
 def _params_table(cls: type) -> list[str]:
-    hints = typing.get_type_hints(cls)
+    hints = field_types(cls)
     comments = _field_comments(cls)
     rows = ["| parameter | type | default | meaning |", "| --- | --- | --- | --- |"]
     for f in dataclasses.fields(cls):

@@ -15,15 +15,17 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
-from typing import TypeVar
 
 from checks.messages import say
 from checks.result import Status
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TypeVar
+    T = TypeVar("T")
+
 __all__ = ["BackupFile", "ListingTimeout", "Newest", "TimedOut", "call_with_timeout", "list_matching",
            "list_with_timeout", "listing_problem", "local_zone", "newest_settled", "when"]
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)

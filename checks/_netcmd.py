@@ -15,15 +15,18 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from checks._network import Hop, PingStats, decode_console, parse_ping, parse_traceroute, trace_failure
 from checks.messages import say
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TypeAlias
+
 log = logging.getLogger(__name__)
 
 WINDOWS = sys.platform == "win32"
-Run = Callable[..., Any]  # subprocess.run's shape
+Run: TypeAlias = "Callable[..., Any]"  # subprocess.run's shape
 
 
 class ToolMissing(Exception):

@@ -20,9 +20,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
 
 from checks.messages import say
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+    T = TypeVar("T")
 
 __all__ = [
     "ENGINE_ALIASES", "ConfigError", "DbError", "LoginFailed", "QueryFailed", "Query", "Unreachable",
@@ -30,7 +34,6 @@ __all__ = [
     "execute", "fetch", "open_connection", "read_password", "sanitise", "with_database",
 ]
 
-T = TypeVar("T")
 
 #: other spellings users write for an engine
 ENGINE_ALIASES = {"mariadb": "mysql", "mssql": "sqlserver", "postgres": "postgresql"}
@@ -142,7 +145,6 @@ _CERT_WORDS = ("certificate verify failed", "self signed certificate", "self-sig
 #: OpenSSL or Windows that no longer accepts TLS 1.0 (SEC_E_ALGORITHM_MISMATCH 0x80090331).
 _TLS_VERSION_WORDS = ("unsupported protocol", "wrong version number", "no protocols available",
                       "do not possess a common algorithm", "(-2146893007)")
-
 
 
 def classify_connect_error(exc: BaseException, password: str | None) -> DbError:

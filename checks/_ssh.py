@@ -31,9 +31,12 @@ import select
 import socket
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from checks.messages import say
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["CommandOutput", "SshFailure", "connect", "fingerprint", "known_hosts_line", "read_secret",
            "run_command"]

@@ -36,9 +36,12 @@ import time
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any
 
 from checks.messages import say
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 __all__ = ["Verification", "verify_file"]
 

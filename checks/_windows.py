@@ -46,9 +46,12 @@ import subprocess
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from checks.messages import say
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["ServiceMissing", "WindowsError_", "all_services", "as_list", "powershell_json", "ps_datetime",
            "service_info", "start_flags", "wevtutil_query"]

@@ -49,13 +49,16 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from checks import _windows
 from checks._params.accounts import AccountsParams
 from checks.context import CheckContext
 from checks.messages import fit_summary, listed, say
 from checks.result import Metric, Result, Status
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 NAME = "accounts"
 NEVER = 99999  # shadow's conventional "never expires"

@@ -53,13 +53,16 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from checks import _windows
 from checks._params.antivirus import AntivirusParams, D
 from checks.context import CheckContext
 from checks.messages import fit_summary, say
 from checks.result import Metric, Result, Status, format_time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 NAME = "antivirus"
 HEADER_SIZE = 512

@@ -46,7 +46,6 @@ import statistics
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, tzinfo
-from typing import Any
 
 from checks._cron import parse_cron
 from checks._files import (
@@ -67,6 +66,10 @@ from checks._verify import Verification, verify_file
 from checks.context import CheckContext
 from checks.messages import Said, say
 from checks.result import Message, Metric, Result, ResultError, Status, format_time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 NAME = "backup_files"
 MIN_HISTORY = 3  # earlier files needed before "too small" is judged

@@ -11,10 +11,13 @@ import importlib
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from checks.context import CheckContext
 from checks.result import Result
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["BACKUP_CHECKS", "CATALOGUE", "CheckSpec", "UnknownCheck", "default_timeout", "get_check", "params_of"]
 

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Callable
-from typing import Any
 
 from checks import _tls
 from checks._judge import below
@@ -43,6 +42,10 @@ from checks._params.certificate import CertificateParams
 from checks.context import CheckContext
 from checks.messages import error_text, say
 from checks.result import Metric, Result, Status
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["CertificateParams", "judge_certificate", "run"]
 

@@ -69,13 +69,16 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from checks import _odbc
 from checks._params.db_accounts import ENGINES, DbAccountsParams  # noqa: F401 (re-exported: the old import path)
 from checks.context import CheckContext
 from checks.messages import fit_summary, listed, say
 from checks.result import Metric, Result, Status
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 NAME = "db_accounts"
 MAX_NAMES = 100

@@ -42,7 +42,6 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
 
 from checks import _forecast
 from checks._files import TimedOut, call_with_timeout
@@ -52,6 +51,10 @@ from checks.context import CheckContext
 from checks.messages import Said, say
 from checks.params import format_duration
 from checks.result import Metric, Result, Status
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 NAME = "disk"
 

@@ -25,12 +25,15 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from checks._cron import CronError, parse_cron
 from checks.catalogue import CheckSpec, UnknownCheck, default_timeout, get_check, params_of
 from checks.params import DURATION_HINT, ParamError, parse_duration, parse_params
 from checks.result import is_name  # the one name rule: sites, hosts, check instances
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["CheckConfig", "ENTRY_KEYS", "NAME_HINT", "Problems", "check_entries", "check_keys",
            "forget_yaml_loader", "is_name", "parse_yaml", "read_duration", "read_text"]

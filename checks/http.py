@@ -49,7 +49,6 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from checks import _tls
@@ -59,6 +58,10 @@ from checks.certificate import judge_certificate
 from checks.context import CheckContext
 from checks.messages import say
 from checks.result import Message, Metric, Result, Status
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["HttpParams", "run"]
 

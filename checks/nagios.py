@@ -45,13 +45,16 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from checks._params.nagios import NagiosParams
 from checks._perfdata import PerfValue, PluginOutput, parse_output, parse_perfdata, parse_range
 from checks.context import CheckContext
 from checks.messages import say
 from checks.result import MAX_METRICS, MAX_SUMMARY_LEN, Metric, Result, Status
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["NagiosParams", "parse_perfdata", "parse_range", "run"]
 

@@ -43,7 +43,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
-from typing import Any
 
 from checks._files import (
     BackupFile,
@@ -61,6 +60,10 @@ from checks._ssh import SshFailure, connect
 from checks.context import CheckContext
 from checks.messages import say
 from checks.result import Metric, Result, Status, format_time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 NAME = "offsite_copy"
 

@@ -24,18 +24,30 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import sys
 import types
-import typing
 from collections.abc import Mapping
-from typing import Any, NewType
 
 from checks._units import DURATION_HINT, format_duration, parse_duration
 
-__all__ = ["DURATION_HINT", "Duration", "ParamError", "check_above_zero", "check_login", "check_order", "check_percent",
-           "check_port", "check_range", "format_duration", "parse_duration", "parse_params"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NewType
 
-#: Seconds; written in configs as ``30s``, ``5m``, ``26h`` or ``7d`` (the grammar: :mod:`checks._units`).
-Duration = NewType("Duration", float)
+__all__ = ["DURATION_HINT", "Duration", "ParamError", "check_above_zero", "check_login", "check_order", "check_percent",
+           "check_port", "check_range", "field_types", "format_duration", "parse_duration", "parse_params"]
+
+if TYPE_CHECKING:
+    #: Seconds; written in configs as ``30s``, ``5m``, ``26h`` or ``7d`` (the grammar: :mod:`checks._units`).
+    Duration = NewType("Duration", float)
+else:
+    class Duration(float):
+        """What ``typing.NewType("Duration", float)`` is to a type checker, without the typing module
+        (the agent runs without it, issue 16): ``Duration(x)`` gives back the plain float ``x``, and
+        the class is only a marker that :func:`parse_params` reads in annotations."""
+
+        def __new__(cls, value: float) -> float:
+            return value
 
 
 class ParamError(ValueError):
@@ -50,11 +62,34 @@ _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 
 
+def field_types(cls: type) -> dict[str, Any]:
+    """The annotations of ``cls`` and its bases as types: what ``typing.get_type_hints`` gives for
+    the types parameters use (:func:`_convert`), without importing ``typing`` (issue 16: the agent
+    runs without it).  A string annotation is evaluated in its class's module, as there."""
+    hints: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        module = vars(sys.modules[klass.__module__]) if klass.__module__ in sys.modules else {}
+        for name, annotation in vars(klass).get("__annotations__", {}).items():
+            hints[name] = eval(annotation, module, dict(vars(klass))) \
+                if isinstance(annotation, str) else annotation
+    return hints
+
+
+def _origin(tp: Any) -> Any:
+    """``typing.get_origin`` for the annotations :func:`_convert` knows: ``types.UnionType`` for
+    ``X | None`` (and ``typing.Optional[X]``, which exists only where ``typing`` was imported)."""
+    if isinstance(tp, types.UnionType):
+        return types.UnionType
+    origin = getattr(tp, "__origin__", None)
+    typing = sys.modules.get("typing")
+    return types.UnionType if typing is not None and origin is getattr(typing, "Union", None) else origin
+
+
 def _convert(tp: Any, value: Any, text: bool) -> Any:
     """Convert one value to ``tp``; raise ValueError saying what was expected."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
+    origin = _origin(tp)
+    if origin is types.UnionType:
+        args = [a for a in tp.__args__ if a is not type(None)]
         if value is None or (text and value == ""):
             return None
         if len(args) == 1:
@@ -88,7 +123,7 @@ def _convert(tp: Any, value: Any, text: bool) -> Any:
             return str(value)
         raise ValueError("expected a string")
     if origin is tuple:
-        (item_tp, *_rest) = typing.get_args(tp)
+        (item_tp, *_rest) = tp.__args__
         if isinstance(value, str):
             items: list[Any] = [v.strip() for v in value.split(",") if v.strip()] if text else [value]
         elif isinstance(value, list | tuple):
@@ -108,7 +143,7 @@ def parse_params(params_cls: type, raw: Mapping[str, Any] | None, *, text: bool 
     raw = raw or {}
     if not isinstance(raw, Mapping):
         raise ParamError([("params", "expected a mapping of parameter names to values")])
-    hints = typing.get_type_hints(params_cls)
+    hints = field_types(params_cls)
     fields = {f.name: f for f in dataclasses.fields(params_cls)}
     errors: list[tuple[str, str]] = []
     values: dict[str, Any] = {}

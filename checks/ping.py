@@ -62,7 +62,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
 
 from checks import _icmp, _netcmd
 from checks._judge import above
@@ -74,6 +73,10 @@ from checks.context import CheckContext
 from checks.messages import say
 from checks.result import Metric, Result, Status
 from checks.traceroute import hop_to_wire, trace
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 NAME = "ping"
 EVIDENCE_MAX_S = 30.0

@@ -33,7 +33,6 @@ import errno
 import socket
 import time
 from collections.abc import Callable
-from typing import Any
 
 from checks._judge import above
 from checks._params.port import PortParams
@@ -41,11 +40,15 @@ from checks.context import CheckContext
 from checks.messages import say
 from checks.result import Metric, Result, Status
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TypeAlias
+
 __all__ = ["PortParams", "probe", "run"]
 
 NAME = "port"
 
-Resolver = Callable[[str, int], list[tuple[Any, ...]]]
+Resolver: TypeAlias = "Callable[[str, int], list[tuple[Any, ...]]]"
 
 
 def _resolve(host: str, port: int) -> list[tuple[Any, ...]]:

@@ -35,6 +35,7 @@ and standard as message keys, rendered in the reader's language (:mod:`checks.me
 
 from __future__ import annotations
 
+import collections
 import math
 import os
 import re
@@ -44,7 +45,21 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum
-from typing import Any, NamedTuple, TypeAlias, TypeGuard, overload
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple, TypeAlias, TypeGuard, overload
+else:  # the agent runs without the typing module (issue 16): a class ``(NamedTuple)`` is a collections.namedtuple
+    class _NamedTupleType(type):
+        def __new__(mcls, name: str, bases: tuple[type, ...], ns: dict[str, object]) -> type:
+            if not bases:
+                return super().__new__(mcls, name, bases, ns)
+            cls = collections.namedtuple(name, list(ns["__annotations__"]), module=str(ns["__module__"]))
+            cls.__doc__ = ns.get("__doc__", cls.__doc__)
+            return cls
+
+    class NamedTuple(metaclass=_NamedTupleType):
+        pass
 
 __all__ = [
     "NAME_PATTERN",
@@ -133,10 +148,11 @@ class ResultError(ValueError):
     """A result (or a field of one) that does not follow the wire format."""
 
 
-@overload
-def format_time(dt: datetime) -> str: ...
-@overload
-def format_time(dt: None) -> None: ...
+if TYPE_CHECKING:
+    @overload
+    def format_time(dt: datetime) -> str: ...
+    @overload
+    def format_time(dt: None) -> None: ...
 def format_time(dt: datetime | None) -> str | None:
     """ISO-8601 in UTC with a ``Z`` suffix and microseconds; None stays None (a time not yet set)."""
     if dt is None:

@@ -36,13 +36,16 @@ import fnmatch
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 from checks import _windows
 from checks._params.service import ServiceParams
 from checks.context import CheckContext
 from checks.messages import error_text, say
 from checks.result import Metric, Result, Status
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 NAME = "service"
 

@@ -50,7 +50,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
 from checks import _ssh
 from checks._judge import above, below
@@ -60,6 +59,10 @@ from checks.disk import PSEUDO_FSTYPES
 from checks.messages import say
 from checks.nagios import mask_command, plugin_evidence, read_plugin
 from checks.result import MAX_SUMMARY_LEN, Metric, Result, Status, format_time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TypeAlias
 
 __all__ = ["DfOutput", "DfRow", "ParseError", "SshParams", "Uptime", "is_pseudo", "parse_df",
            "parse_proc_uptime", "parse_uptime", "run"]
@@ -258,8 +261,8 @@ def parse_uptime(text: str) -> Uptime:
 
 # --- the check ---------------------------------------------------------------
 
-Connect = Callable[..., Any]
-RunCommand = Callable[..., "_ssh.CommandOutput"]
+Connect: TypeAlias = "Callable[..., Any]"
+RunCommand: TypeAlias = "Callable[..., _ssh.CommandOutput]"
 
 
 class _OutOfTime(Exception):

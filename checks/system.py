@@ -24,13 +24,16 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Any
 
 from checks._judge import above
 from checks._params.system import SystemParams
 from checks.context import CheckContext
 from checks.messages import say
 from checks.result import Metric, Result
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 NAME = "system"
 

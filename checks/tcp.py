@@ -21,12 +21,14 @@ Metrics: ``connect_seconds`` (s, with warn/crit), ``resolve_seconds`` (s).
 
 from __future__ import annotations
 
-from typing import Any
-
 from checks._params.tcp import TcpParams
 from checks.context import CheckContext
 from checks.port import PortParams, probe
 from checks.result import Result
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["TcpParams", "run"]
 

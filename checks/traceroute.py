@@ -60,7 +60,6 @@ import re
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from checks import _icmp, _netcmd
 from checks._netcmd import Trace
@@ -69,6 +68,10 @@ from checks._params.traceroute import METHODS, TracerouteParams  # noqa: F401 (r
 from checks.context import CheckContext
 from checks.messages import Said, say
 from checks.result import Metric, Result, Status
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 NAME = "traceroute"
 MAX_ADDRESSES_PER_HOP = 16

@@ -65,7 +65,6 @@ import logging
 import os
 import subprocess
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from checks import _odbc
 from checks._params.db_backup import ENGINE_ALIASES, ENGINES, NAME, OVERRIDE_KEYS, DbBackupParams, Query
@@ -96,6 +95,10 @@ from checks.db_backup.sqlserver import (
 )
 from checks.messages import say
 from checks.result import Result, Status
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "ENGINES", "ENGINE_ALIASES", "MYSQL_HAS_HISTORY", "MYSQL_HISTORY", "NAME", "ORACLE_ARCHIVE_DESTS",

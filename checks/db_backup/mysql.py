@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from checks._params.db_backup import NAME, DbBackupParams, Query
 from checks.context import CheckContext
 from checks.db_backup.judge import Rule, Seen, age_or_inf, as_float, judge_backup, labelled, server_time, short
 from checks.messages import say
 from checks.result import Result, Status
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 #: MySQL/MariaDB: does MySQL Enterprise Backup's history table exist (and may we see it)?
 MYSQL_HAS_HISTORY = """

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
 from checks._params.db_backup import NAME, DbBackupParams, Query
 from checks.context import CheckContext
@@ -21,6 +20,10 @@ from checks.db_backup.judge import (
 )
 from checks.messages import fit_summary, say
 from checks.result import Result, Status
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 #: Oracle: RMAN sessions of the last ``?`` days.  Source: docs.oracle.com V$RMAN_BACKUP_JOB_DETAILS.
 ORACLE_RMAN_JOBS = """

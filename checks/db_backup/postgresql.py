@@ -6,7 +6,6 @@ import json
 import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from checks._params.db_backup import NAME, DbBackupParams, Query
 from checks.context import CheckContext
@@ -23,6 +22,10 @@ from checks.db_backup.judge import (
 )
 from checks.messages import say
 from checks.result import Metric, Result, Status
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 #: PostgreSQL: the archiver's statistics, whether it is failing now, and which WAL file is
 #: being written (to count files waiting).  Source: postgresql.org pg_stat_archiver.

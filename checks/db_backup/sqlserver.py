@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypedDict
 
 from checks._params.db_backup import NAME, DbBackupParams, Query
 from checks.context import CheckContext
@@ -23,6 +22,10 @@ from checks.db_backup.judge import (
 )
 from checks.messages import fit_summary, say
 from checks.result import Metric, Result, Status
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TypedDict
 
 #: SQL Server: who the instance is and what it can do.  ``@@SERVERNAME`` comes from
 #: sys.servers and keeps the name given at installation; ``SERVERPROPERTY('ServerName')`` and
@@ -343,17 +346,18 @@ _FREQ_TYPES = {1: "once", 4: "daily", 8: "weekly", 16: "monthly", 32: "monthly, 
 _RECURRING = frozenset({4, 8, 16, 32})
 
 
-class _JobRun(TypedDict):
-    """One outcome of a job (a msdb.dbo.sysjobhistory row, or sysjobservers' last outcome when the
-    history was trimmed), with its start time and age on the server's clock."""
+if TYPE_CHECKING:  # a plain dict at run time
+    class _JobRun(TypedDict):
+        """One outcome of a job (a msdb.dbo.sysjobhistory row, or sysjobservers' last outcome when the
+        history was trimmed), with its start time and age on the server's clock."""
 
-    row: dict[str, Any]
-    at: datetime | None
-    age: float | None
-    status: int
-    message: Any
-    duration: int
-    instance_id: int
+        row: dict[str, Any]
+        at: datetime | None
+        age: float | None
+        status: int
+        message: Any
+        duration: int
+        instance_id: int
 
 
 def job_is_due(schedules: Iterable[Mapping[str, Any]], today: int | None) -> bool:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
-from typing import Any
 
 from checks._params.logscan import MAX_SHOWN, NAME, LogscanParams
 from checks.messages import error_text, fit_summary, say
 from checks.result import Metric, Result, Status
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 EVENT_NS = "{http://schemas.microsoft.com/win/2004/08/events/event}"
 

@@ -8,11 +8,14 @@ import os
 import re
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
 
 from checks._params.logscan import LINE_SHOWN, MAX_SHOWN, NAME, LogscanParams
 from checks.messages import fit_summary, say
 from checks.result import Metric, Result, Status
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO
 
 HEAD_BYTES = 256
 

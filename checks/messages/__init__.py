@@ -34,10 +34,13 @@ from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 from checks._units import LANGUAGES, _num, format_bytes, format_seconds
 from checks.result import MAX_MESSAGE_DEPTH, MAX_SUMMARY_LEN, Message, MessageArg
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["KINDS", "LANGUAGES", "Said", "catalogue", "error_text", "fit_summary", "listed", "placeholders",
            "render", "said", "say", "text_of"]

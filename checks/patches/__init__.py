@@ -72,7 +72,6 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
 
 from checks import _windows
 from checks._params.patches import MAX_LISTED, NAME, PatchesParams
@@ -83,6 +82,10 @@ from checks.patches.inventory import Inventory, Run, SourceError
 from checks.patches.rpm import collect_rpm, nevra_name
 from checks.patches.windows import collect_windows
 from checks.result import Metric, Result, Status, format_time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["NAME", "PatchesParams", "detect_manager", "judge", "nevra_name", "run"]
 

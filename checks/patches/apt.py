@@ -8,11 +8,14 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
 
 from checks._params.patches import PatchesParams
 from checks.messages import say
 from checks.patches.inventory import Inventory, Pending, Run, SourceError, c_env, local, run_text
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _APT_INST = re.compile(r"^Inst (\S+) (?:\[([^\]]*)\] )?\((\S+) (.*?) \[[^\]]*\]\)")
 

@@ -7,11 +7,14 @@ import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from checks.messages import say
 
-Run = Callable[..., Any]  # subprocess.run or a test's stand-in
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TypeAlias
+
+Run: TypeAlias = "Callable[..., Any]"  # subprocess.run or a test's stand-in
 
 
 @dataclass

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from checks import _windows
 from checks._params.patches import PatchesParams
 from checks.messages import say
 from checks.patches.inventory import Inventory, Pending, SourceError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 #: Installed updates, Windows Update's own record, the pending-reboot markers and (when asked)
 #: the pending updates from Windows Update's local cache.  Security updates are told by their

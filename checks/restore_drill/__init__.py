@@ -73,7 +73,6 @@ import shutil
 import socket
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from checks._files import BackupFile, ListingTimeout, list_matching, list_with_timeout, listing_problem, newest_settled
 from checks._params.restore_drill import ENGINES, NAME, PREFIX, RestoreDrillParams
@@ -96,6 +95,10 @@ from checks.restore_drill.sql import (
     SQLSERVER_VERIFYONLY_CHECKSUM,
 )
 from checks.result import Metric, Result, Status, format_time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "DEFAULT_PROBES", "ENGINES", "NAME", "PREFIX", "SQLSERVER_FILELISTONLY", "SQLSERVER_HEADERONLY",

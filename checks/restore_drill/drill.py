@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import IO, Any
 
 from checks import _odbc
 from checks._files import (
@@ -50,6 +49,10 @@ from checks.restore_drill.sql import (
 )
 from checks.restore_drill.tools import Finished, find_tool, mysql_lines, pg_plain_lines, run_tool
 from checks.result import Metric, Status
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 log = logging.getLogger(__name__)
 

@@ -9,10 +9,13 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any
 
 from checks.messages import say
 from checks.result import Status
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 
 class DrillError(Exception):

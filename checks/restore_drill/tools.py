@@ -13,12 +13,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import IO, Any
 
 from checks.messages import say
 from checks.nagios import kill_group
 from checks.restore_drill.dumps import DrillError
 from checks.result import Status
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 
 def find_tool(names: tuple[str, ...], client_bin: str, which: Callable[[str], str | None]) -> str:

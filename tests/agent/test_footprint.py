@@ -36,6 +36,7 @@ NOT_KEPT = {
     "random",  # jitter from os.urandom (agent.timer.spread)
     "concurrent.futures", "queue",  # the disk check's time box is a daemon thread
     "yaml", "email", "http.client", "urllib.request", "tempfile",  # the config reader, the old HTTP client
+    "typing",  # annotations only under TYPE_CHECKING; checks.params reads parameter types without it
 }
 
 

@@ -161,3 +161,38 @@ def test_a_shared_parameter_rule_says_what_the_check_always_said(name, raw, erro
     with pytest.raises(ParamError) as caught:
         parse_params(params_of(name), raw)
     assert caught.value.errors == errors
+
+
+def test_field_types_reads_every_checks_parameters_as_typing_does():
+    """parse_params reads annotations without the typing module (issue 16: the agent runs without
+    it); for every check's parameters the types are those ``typing.get_type_hints`` gives."""
+    import typing
+
+    from checks.catalogue import CATALOGUE, params_of
+    from checks.params import field_types
+
+    for name in CATALOGUE:
+        cls = params_of(name)
+        assert field_types(cls) == typing.get_type_hints(cls), name
+    assert field_types(Sample)["max_age"] is Duration and field_types(Sample)["limit"] == float | None
+
+
+def test_a_duration_is_the_plain_float_it_was_given():
+    """``Duration(x)`` is ``x`` (as with typing.NewType): defaults and results stay plain floats."""
+    assert type(Duration(93600.0)) is float and Duration(93600.0) == 93600.0
+    assert type(parse_params(Sample, {"max_age": "26h"}).max_age) is float
+
+
+
+def test_annotations_given_as_objects_are_read_too_including_typings_optional():
+    import dataclasses
+    import typing
+
+    optional = typing.Optional[Duration]  # noqa: UP045  # typing's object, as an older annotation gives it
+    cls = dataclasses.make_dataclass("Objects", [
+        ("limit", optional, None), ("names", tuple[str, ...], ()), ("warn", float | None, None)], frozen=True)
+    p = parse_params(cls, {"limit": "5m", "names": "a,b", "warn": ""}, text=True)
+    assert (p.limit, p.names, p.warn) == (300.0, ("a", "b"), None)
+    with pytest.raises(ParamError) as err:
+        parse_params(cls, {"limit": "soon"})
+    assert err.value.errors[0][0] == "limit"
