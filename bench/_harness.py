@@ -232,8 +232,9 @@ def rss_pss_kb(pids: Iterable[int]) -> tuple[int, int]:
 
 
 def uss_kb(pids: Iterable[int]) -> int:
-    """Memory only these processes hold (Private_Clean + Private_Dirty of ``smaps_rollup``): unlike PSS
-    it does not shrink when other processes on the machine map the same libraries."""
+    """Memory only these processes hold (Private_Clean + Private_Dirty of ``smaps_rollup``): a page of a
+    library or program that another process maps too is not in it (so it also moves with the
+    neighbours, when they map the same files); anonymous memory a process did not share is."""
     total = 0
     for pid in pids:
         try:
@@ -243,6 +244,24 @@ def uss_kb(pids: Iterable[int]) -> int:
         except OSError:
             continue
     return total
+
+
+def anon_file_kb(pids: Iterable[int]) -> tuple[int, int]:
+    """(RssAnon, RssFile + RssShmem) of ``/proc/PID/status``, summed: the process's own memory (heap,
+    stacks) and the pages of files it maps (program text, libraries). Unlike PSS and USS, neither
+    depends on which other processes on the machine map the same files."""
+    anon = file = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("RssAnon:"):
+                        anon += int(line.split()[1])
+                    elif line.startswith(("RssFile:", "RssShmem:")):
+                        file += int(line.split()[1])
+        except OSError:
+            continue
+    return anon, file
 
 
 def machine_busy_seconds() -> float:
