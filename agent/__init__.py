@@ -18,7 +18,7 @@ from __future__ import annotations
 import sys
 import types
 
-__all__ = ["__version__"]
+__all__ = ["Worded", "__version__"]
 
 
 #: Kept equal to ``project.version`` in pyproject.toml (a test checks it);
@@ -62,3 +62,13 @@ def _dataclasses_without_inspect() -> None:
 
 
 _dataclasses_without_inspect()
+
+
+class Worded(Exception):
+    """An error whose English text (``str()``, for logs) is also a command-line message ``key``
+    (``checks/messages/cli.*.json``) with ``words`` (its arguments), which the command printing it
+    renders in the reader's language (``checks.messages.reader.tell``); ``key`` "" when it has none."""
+
+    def __init__(self, text: str, key: str = "", **words: object) -> None:
+        super().__init__(text)
+        self.key, self.words = key, words

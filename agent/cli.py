@@ -10,6 +10,11 @@ collector refused or could not be reached, 2 for a usage error.
 
 Heavy imports (the checks, sqlite3, agent.http; ssl only for an https collector) happen inside the
 subcommands, so ``--help`` is instant and each command loads only what it uses.
+
+What it prints for a person is in the reader's language (:func:`checks.messages.reader.tell`:
+``WARDROUND_LANG``, else the locale, else Windows' display language; ``cli.agent.*`` keys), loaded
+only when something is printed (``run``'s steady state prints nothing); ``--json``, exit codes and
+``--help`` are the same in every language.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from agent import __version__
+from agent import Worded, __version__
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -34,8 +39,9 @@ DEFAULT_CONFIG = (r"C:\ProgramData\Wardround\agent.yaml" if sys.platform == "win
 log = logging.getLogger("agent")
 
 
-class UsageError(Exception):
-    """A mistake in how the command was called; printed as one line, exit 2."""
+class UsageError(Worded):
+    """A mistake in how the command was called; printed as one line (in the reader's language when it
+    has a key, :class:`agent.Worded`), exit 2."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -158,17 +164,18 @@ def main(argv: list[str] | None = None) -> int:
         return _check(args)
     except ConfigError as exc:
         from agent.runner import sanitize
+        from checks.messages.reader import tell
 
         for line in exc.errors:  # a parameter's value may hold a password: mask what looks like one
             print(sanitize(line, one_line=False), file=sys.stderr)
         n = len(exc.errors)
-        print(f"wardround-agent: {n} error{'s' if n != 1 else ''} in the config; nothing started",
-              file=sys.stderr)
+        print(tell("cli.agent.config_errors", n=n) if n != 1 else tell("cli.agent.config_error"), file=sys.stderr)
         return EXIT_USAGE
     except (UsageError, SpoolError) as exc:
         from agent.runner import sanitize
+        from checks.messages.reader import tell, tell_error
 
-        print(f"wardround-agent: error: {sanitize(str(exc), one_line=False)}", file=sys.stderr)
+        print(tell("cli.agent.error", error=sanitize(tell_error(exc), one_line=False)), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
@@ -209,12 +216,13 @@ def _once(args: argparse.Namespace) -> int:
     try:
         wait_s = parse_duration(args.wait)
     except ValueError as exc:
-        raise UsageError(f"--wait: {exc}") from None
+        raise UsageError(f"--wait: {exc}", "cli.agent.bad_duration", option="--wait", got=repr(args.wait)) from None
     config = load_config(args.config, need_collector=args.push)
     if not args.push:
         checks = _central_checks(config, None)
         if not checks:
-            raise UsageError(f"{config.path}: no checks configured, and none from the collector")
+            raise UsageError(f"{config.path}: no checks configured, and none from the collector",
+                             "cli.agent.no_checks", path=str(config.path))
         results = _run_parallel(Runner(config.site, config.host), [job(c) for c in checks])
         _print(results, args.json)
         return _exit_status(results)
@@ -225,7 +233,8 @@ def _once(args: argparse.Namespace) -> int:
     try:
         checks = _central_checks(config, agent, min(10.0, wait_s))  # --wait bounds this wait too
         if not checks:
-            raise UsageError(f"{config.path}: no checks configured, and none from the collector")
+            raise UsageError(f"{config.path}: no checks configured, and none from the collector",
+                             "cli.agent.no_checks", path=str(config.path))
         results = _run_parallel(agent.runner, [job(c) for c in checks])
         ids = agent.spool.put(results)
         agent.spool.enforce_bounds(agent.notice)
@@ -255,8 +264,12 @@ def _central_checks(config: Any, agent: Any, limit_s: float = 10.0) -> tuple[Any
     central.load_stored()
     got = central.fetch(timeout_s=min(c.timeout_s, limit_s))
     if got.outcome in ("refused", "failed", "rejected"):
-        kept = f"using the kept {central.version}" if central.version else "no central checks"
-        print(f"wardround-agent: central config not fetched ({got.message}); {kept}", file=sys.stderr)
+        from checks.messages.reader import tell
+
+        if central.version:
+            print(tell("cli.agent.central_kept", why=got.message, version=central.version), file=sys.stderr)
+        else:
+            print(tell("cli.agent.central_none", why=got.message), file=sys.stderr)
     if agent is not None and agent.sender is not None:
         agent.sender.config_version = central.version
     return tuple(central.effective())
@@ -271,6 +284,7 @@ def _push_until_acknowledged(agent: Any, ids: set[str], deadline: float, wait: s
     import time
 
     from agent.sender import Backoff
+    from checks.messages.reader import tell
 
     assert agent.sender is not None
     backoff = Backoff(cap=30.0)
@@ -288,22 +302,22 @@ def _push_until_acknowledged(agent: Any, ids: set[str], deadline: float, wait: s
             time.sleep(max(0.0, min(backoff.next_delay(), deadline - time.monotonic())))
     rejected = {q[0] for q in agent.spool.quarantined()} & ids
     acknowledged = len(ids) - len(waiting) - len(rejected)
+    spool = agent.config.spool
     if waiting:
-        why = last_error or f"no acknowledgement within --wait {wait}"
-        print(f"not delivered: {len(waiting)} of {len(ids)} results stay in the spool "
-              f"{agent.config.spool} for `wardround-agent run` to send: {why}", file=sys.stderr)
+        said = {"n": len(waiting), "total": len(ids), "spool": spool, "command": "`wardround-agent run`"}
+        print(tell("cli.agent.undelivered", why=last_error, **said) if last_error else
+              tell("cli.agent.undelivered_wait", option="--wait", wait=wait, **said), file=sys.stderr)
         return False
     if rejected:
-        print(f"not delivered: {len(rejected)} of {len(ids)} results were rejected by the collector "
-              f"as invalid and are in the spool's quarantine (sqlite3 {agent.config.spool} "
-              f"'select id, reason from quarantine'); it acknowledged {acknowledged}", file=sys.stderr)
+        print(tell("cli.agent.rejected", n=len(rejected), total=len(ids), acknowledged=acknowledged,
+                   command=f"sqlite3 {spool} 'select id, reason from quarantine'"), file=sys.stderr)
         return False
     earlier = max(0, delivered - acknowledged)
     if earlier:
-        print(f"pushed: the collector acknowledged {acknowledged + earlier} results ({acknowledged} of "
-              f"{len(ids)} from this patrol, {earlier} kept from earlier)", file=sys.stderr)
+        print(tell("cli.agent.pushed_earlier", n=acknowledged + earlier, acknowledged=acknowledged,
+                   total=len(ids), earlier=earlier), file=sys.stderr)
     else:
-        print(f"pushed: the collector acknowledged {acknowledged} of {len(ids)} results", file=sys.stderr)
+        print(tell("cli.agent.pushed", acknowledged=acknowledged, total=len(ids)), file=sys.stderr)
     return True
 
 
@@ -337,7 +351,8 @@ def _enrol(args: argparse.Namespace) -> int:
         try:
             key = Path(key[1:]).read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise UsageError(f"--key {args.key}: cannot read: {exc.strerror or exc}") from None
+            raise UsageError(f"--key {args.key}: cannot read: {exc.strerror or exc}", "cli.agent.cannot_read",
+                             option=f"--key {args.key}", error=str(exc.strerror or exc)) from None
     req = EnrolRequest(url=args.url, key=key, config=Path(args.config), host=args.host or short_hostname(),
                        roles=tuple(args.roles), ca_file=args.ca_file, spool=args.spool, replace=args.replace,
                        proxy=args.proxy, proxy_credentials_file=args.proxy_credentials_file, user=args.user)
@@ -347,16 +362,19 @@ def _enrol(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     except (EnrolFailed, OSError) as exc:
         from agent.runner import sanitize
+        from checks.messages.reader import tell_error
 
-        print(f"wardround-agent: enrol: {sanitize(str(exc), one_line=False)}", file=sys.stderr)
+        print(f"wardround-agent: enrol: {sanitize(tell_error(exc), one_line=False)}", file=sys.stderr)
         return 1
-    roles = ", ".join(done.get("roles", [])) or "none"
-    print(f"enrolled {done.get('site')}/{req.host} (roles: {roles}); config written to {req.config}, "
-          f"token to {done['token_file']} (mode 0600)")
+    from checks.messages.reader import tell
+
+    site, roles = done.get("site"), ", ".join(done.get("roles", []))
+    where = {"host": f"{site}/{req.host}", "config": str(req.config), "token_file": str(done["token_file"])}
+    print(tell("cli.agent.enrolled", roles=roles, **where) if roles else tell("cli.agent.enrolled_no_roles", **where))
     if done.get("approval") == "awaiting":
-        print("this host awaits approval: its results stay in its spool until an administrator runs "
-              f"wardround-collector host approve --site {done.get('site')} --host {req.host}")
-    print(f"start patrolling: wardround-agent run --config {req.config}")
+        print(tell("cli.agent.awaiting_approval",
+                   command=f"wardround-collector host approve --site {site} --host {req.host}"))
+    print(tell("cli.agent.start", command=f"wardround-agent run --config {req.config}"))
     return 0
 
 
@@ -371,14 +389,19 @@ def _check(args: argparse.Namespace) -> int:
     try:
         spec = get_check(args.name)
     except UnknownCheck as exc:
-        raise UsageError(str(exc)) from None
+        from checks.catalogue import CATALOGUE
+
+        raise UsageError(str(exc), "cli.agent.unknown_check", name=repr(args.name),
+                         known=", ".join(sorted(CATALOGUE))) from None
     raw: dict[str, str] = {}
     for item in args.param:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise UsageError(f"--param {item!r}: expected KEY=VALUE")
+            raise UsageError(f"--param {item!r}: expected KEY=VALUE", "cli.agent.param_form", option="--param",
+                             param=repr(item))
         if key.strip() in raw:
-            raise UsageError(f"--param {key.strip()}: given twice")
+            raise UsageError(f"--param {key.strip()}: given twice", "cli.agent.param_twice", option="--param",
+                             param=key.strip())
         raw[key.strip()] = value
     try:
         params = parse_params(spec.params, raw, text=True)
@@ -389,7 +412,8 @@ def _check(args: argparse.Namespace) -> int:
         try:
             timeout = parse_duration(args.timeout)
         except ValueError as exc:
-            raise UsageError(f"--timeout: {exc}") from None
+            raise UsageError(f"--timeout: {exc}", "cli.agent.bad_duration", option="--timeout",
+                             got=repr(args.timeout)) from None
     runner = Runner(args.site, args.host or short_hostname())
     results = runner.run(CheckRun(spec=spec, params=params, timeout_s=timeout))
     _print(results, args.json)
@@ -411,13 +435,34 @@ def _print(results: list[Any], as_json: bool) -> None:
         json.dump([r.to_wire() for r in results], sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
     else:
-        rows = [("HOST", "CHECK", "ITEM", "STATUS", "SUMMARY")]
-        rows += [(r.host, r.check, r.item or "-", r.status.name, r.summary) for r in results]
-        widths = [max(len(row[i]) for row in rows) for i in range(4)]
-        for row in rows:
-            print("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True))
-                  + "  " + row[4])
+        for line in _table(results):
+            print(line)
     sys.stdout.flush()
+
+
+def _table(results: list[Any]) -> list[str]:
+    """The results as a table for the reader: the column names, statuses and summaries in the reader's
+    language (summaries from their message keys; a result without keys shows its English summary),
+    identifiers (host, check, item) as they are; columns aligned by display width (a Chinese
+    character takes two cells of a terminal)."""
+    import unicodedata
+
+    from checks.messages import text_of
+    from checks.messages.reader import reader_language, tell
+
+    lang = reader_language()
+    rows = [(tell("cli.agent.column.host"), tell("cli.agent.column.check"), tell("cli.agent.column.item"),
+             tell("cli.agent.column.status"), tell("cli.agent.column.summary"))]
+    statuses = {name: tell(f"status.{name.lower()}") for name in ("OK", "WARNING", "CRITICAL", "UNKNOWN")}
+    rows += [(r.host, r.check, r.item or "-", statuses.get(r.status.name, r.status.name),
+              text_of(r.summary, r.message, lang) if lang != "en" else r.summary) for r in results]
+
+    def width(text: str) -> int:
+        return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+    widths = [max(width(row[i]) for row in rows) for i in range(4)]
+    return ["  ".join(cell + " " * (w - width(cell)) for cell, w in zip(row[:4], widths, strict=True))
+            + "  " + row[4] for row in rows]
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent import __version__
+from agent import Worded, __version__
 from agent.central import write_secret_file
 from agent.config import collector_url_problem, default_spool_path, load_config, proxy_url_problem
 from agent.http import Http, HttpError, reason
@@ -40,8 +40,8 @@ ENROL_PATH = "/api/v1/enrol"
 TOKEN_NAME = "agent.token"
 
 
-class EnrolFailed(Exception):
-    """The collector refused, or could not be reached (exit code 1)."""
+class EnrolFailed(Worded):
+    """The collector refused, or could not be reached (exit code 1); :class:`agent.Worded`."""
 
 
 class EnrolUsage(ValueError):
@@ -165,7 +165,10 @@ def enrol(req: EnrolRequest) -> dict[str, Any]:
     if got.status != 200 or not isinstance(answer, dict) or not isinstance(answer.get("token"), str):
         hint = (": check --url, the collector's address without a path (https://collector.example:8480)"
                 if got.status == 404 else "")
-        raise EnrolFailed(f"the collector refused the enrolment (HTTP {got.status}): {reason(answer)}{hint}")
+        raise EnrolFailed(f"the collector refused the enrolment (HTTP {got.status}): {reason(answer)}{hint}",
+                          "cli.agent.enrol_not_found" if got.status == 404 else "cli.agent.enrol_refused",
+                          status=got.status, reason=reason(answer), option="--url",
+                          example="https://collector.example:8480")
     token = answer["token"]
     token_path = req.config.parent / TOKEN_NAME
     write_secret_file(token_path, token + "\n")

@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 
+from agent import Worded
 from agent import spool_repair as repair
 from agent.lock import LockHeld, ProcessLock
 from agent.spool_repair import Corruption
@@ -103,8 +104,9 @@ END;
 """
 
 
-class SpoolError(RuntimeError):
-    """The spool file cannot be opened or used (path, permissions, disk)."""
+class SpoolError(Worded, RuntimeError):
+    """The spool file cannot be opened or used (path, permissions, disk); worded for the reader
+    (:class:`agent.Worded`)."""
 
 
 class SpoolBusy(SpoolError):
@@ -169,9 +171,11 @@ class Spool:
             who = f"PID {exc.pid}" if exc.pid else "another process"
             raise SpoolBusy(f"the spool {self.path} is in use by {who} (another wardround-agent?): "
                             "one agent per spool; stop that one first, or give this one its own "
-                            "spool:") from None
+                            "spool:", "cli.agent.spool.busy" if exc.pid else "cli.agent.spool.busy_other",
+                            path=str(self.path), pid=exc.pid or 0) from None
         except OSError as exc:
-            raise SpoolError(f"cannot open the spool {self.path}: {exc}") from exc
+            raise SpoolError(f"cannot open the spool {self.path}: {exc}", "cli.agent.spool.cannot_open",
+                             path=str(self.path), error=str(exc)) from exc
         try:
             problem = repair.file_problem(self.path)
             if problem is None:
@@ -185,7 +189,8 @@ class Spool:
                 self._recover(problem, "at start")
         except (sqlite3.Error, OSError) as exc:
             self._release()
-            raise SpoolError(f"cannot open the spool {self.path}: {exc}") from exc
+            raise SpoolError(f"cannot open the spool {self.path}: {exc}", "cli.agent.spool.cannot_open",
+                             path=str(self.path), error=str(exc)) from exc
         except BaseException:
             self._release()
             raise
@@ -264,7 +269,8 @@ class Spool:
                     self._recover(_one_line(exc), "while running")
                 except (sqlite3.Error, OSError) as again:
                     raise SpoolError(f"the spool {self.path} is corrupt and could not be "
-                                     f"replaced: {again}") from again
+                                     f"replaced: {again}", "cli.agent.spool.unreplaceable",
+                                     path=str(self.path), error=str(again)) from again
             return op(self._conn())
 
     def _conn(self) -> sqlite3.Connection:

@@ -23,9 +23,11 @@ from tests.agent.helpers import REPO, TOKEN, FakeCollector, Seen, TrickleServer,
 from tests.conftest import free_port
 
 
-def agent(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def agent(*args: str, timeout: float = 60, lang: str = "C.UTF-8") -> subprocess.CompletedProcess[str]:
+    """``wardround-agent ARGS`` run for a reader whose locale is ``lang`` (English unless told)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("LC_ALL", "LC_MESSAGES", "WARDROUND_LANG")}
     return subprocess.run([sys.executable, "-m", "agent", *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, env={**env, "LANG": lang})
 
 
 def config(tmp_path: Path, url: str | None = None, checks: str | None = None,

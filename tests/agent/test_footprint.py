@@ -37,6 +37,7 @@ NOT_KEPT = {
     "concurrent.futures", "queue",  # the disk check's time box is a daemon thread
     "yaml", "email", "http.client", "urllib.request", "tempfile",  # the config reader, the old HTTP client
     "typing",  # annotations only under TYPE_CHECKING; checks.params reads parameter types without it
+    "checks.messages.reader", "unicodedata",  # the command line's texts in the reader's language (printing)
 }
 
 
