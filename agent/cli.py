@@ -443,12 +443,9 @@ def _print(results: list[Any], as_json: bool) -> None:
 def _table(results: list[Any]) -> list[str]:
     """The results as a table for the reader: the column names, statuses and summaries in the reader's
     language (summaries from their message keys; a result without keys shows its English summary),
-    identifiers (host, check, item) as they are; columns aligned by display width (a Chinese
-    character takes two cells of a terminal)."""
-    import unicodedata
-
+    identifiers (host, check, item) as they are."""
     from checks.messages import text_of
-    from checks.messages.reader import reader_language, tell
+    from checks.messages.reader import aligned, reader_language, tell
 
     lang = reader_language()
     rows = [(tell("cli.agent.column.host"), tell("cli.agent.column.check"), tell("cli.agent.column.item"),
@@ -456,14 +453,7 @@ def _table(results: list[Any]) -> list[str]:
     statuses = {name: tell(f"status.{name.lower()}") for name in ("OK", "WARNING", "CRITICAL", "UNKNOWN")}
     rows += [(r.host, r.check, r.item or "-", statuses.get(r.status.name, r.status.name),
               text_of(r.summary, r.message, lang) if lang != "en" else r.summary) for r in results]
-
-    def width(text: str) -> int:
-        return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-
-    widths = [max(width(row[i]) for row in rows) for i in range(4)]
-    return ["  ".join(cell + " " * (w - width(cell)) for cell, w in zip(row[:4], widths, strict=True))
-            + "  " + row[4] for row in rows]
-
+    return aligned(rows)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -127,7 +127,9 @@ def hash_token(token: str) -> str:
 def check_name(kind: str, value: str) -> None:
     """The name rule for a site, host or person's name given on a command or in a request (AuthError, exit 2)."""
     if not is_name(value):
-        raise AuthError(f"{kind}: expected 1-64 letters, digits, '.', '_' or '-' (got {value!r})")
+        from collector.messages import tsay
+
+        raise AuthError(tsay("errors.auth.name", kind=kind, got=repr(value)))
 
 
 def create_agent_token(engine: Engine, *, site: str, host: str, also_hosts: Sequence[str] = (),

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from checks.messages.reader import cli_said, reader_language, tell, tell_error, told
 from collector import __version__, audit, fleet_cli, prune_cli, relays
 from collector.auth import AuthError, Role, create_agent_token, create_user
 from collector.cli_args import actions
@@ -43,6 +44,7 @@ from collector.keys import (
     parse_public_key,
     rotate_key,
 )
+from collector.messages import ticket_templates
 from collector.policy import describe_policies, load_policies
 from collector.retention import Retention
 from collector.store.db import JOBS, DatabaseURLError, make_engine, safe_url
@@ -314,10 +316,17 @@ def app_from_environment() -> FastAPI:
     return create_app(settings, jobs=True)
 
 
-def _source(settings: Settings) -> str:
+def _database(settings: Settings) -> str:
+    """Which database a command uses and why, for the reader."""
+    url = safe_url(settings.db_url)
     if settings.db_source == "the default":
-        return "the default: no --db, no config file with db:, no $WARDROUND_DB"
-    return f"from {settings.db_source}"
+        return tell("cli.collector.db_default", url=url, **_DEFAULT_DB)
+    if settings.db_source.startswith("config "):
+        return tell("cli.collector.db_config", url=url, file=settings.db_source.removeprefix("config "))
+    return tell("cli.collector.db_from", url=url, source=settings.db_source)
+
+
+_DEFAULT_DB = {"option": "--db", "key": "db:", "env": "$WARDROUND_DB"}
 
 
 def _refuse_missing_database(settings: Settings) -> None:
@@ -331,9 +340,8 @@ def _refuse_missing_database(settings: Settings) -> None:
         return  # make_engine says what is wrong with it
     if settings.db_source == "the default" and url.get_backend_name() == "sqlite" and url.database \
             and not Path(url.database).exists():
-        raise ConfigError([f"no database at {safe_url(url)} ({_source(settings)}): give --db URL or --config F "
-                           "for the collector's database (`wardround-collector migrate` or `serve` creates a "
-                           "new one)"])
+        raise ConfigError([cli_said("cli.collector.no_database", url=safe_url(url), db="--db URL", config="--config F",
+                                    migrate="`wardround-collector migrate`", serve="`serve`", **_DEFAULT_DB)])
 
 
 def _describe_key(key: PublicKey) -> str:
@@ -419,7 +427,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         keys = None
         if args.command != "migrate":
-            print(f"database: {safe_url(settings.db_url)} ({_source(settings)})", file=sys.stderr)
+            print(_database(settings), file=sys.stderr)
         if args.command in ("audit", "record"):
             keys = load_keyring(settings.key_file)  # they check what is signed: never a new key
         elif args.command not in ("migrate", "prune"):
@@ -428,7 +436,7 @@ def _run(args: argparse.Namespace) -> int:
             assert keys is not None
             return fleet_cli.run(args, engine, keys)
         if args.command == "migrate":
-            print(f"database {safe_url(settings.db_url)} is at the newest schema")
+            print(tell("cli.collector.migrated", url=safe_url(settings.db_url)))
         elif args.command == "prune":
             prune_cli.run(engine, settings, args)
         elif args.command == "audit":
@@ -451,22 +459,21 @@ def _run(args: argparse.Namespace) -> int:
         elif args.command == "token" and args.relay:
             name = args.host or relays.DEFAULT_NAME
             token = relays.create_relay_token(engine, site=args.site, name=name, keys=keys)
-            print(f"relay token for site {args.site}, relay {name} (shown once; put it in the relay's "
-                  "collector.token_file):")
+            print(tell("cli.collector.relay_token", site=args.site, relay=name, file="collector.token_file"))
             print(token)
         elif args.command == "token":
             if args.host is None:
                 raise AuthError("token create: --host is required (or --relay for a site relay's token)")
             token = create_agent_token(engine, site=args.site, host=args.host, also_hosts=args.also_hosts,
                                        keys=keys)
-            extra = sorted(set(args.also_hosts) - {args.host})
-            also = f", also writes for {', '.join(extra)}" if extra else ""
-            print(f"agent token for {args.site}/{args.host}{also} "
-                  "(shown once; put it in the agent's token_file):")
+            extra = ", ".join(sorted(set(args.also_hosts) - {args.host}))
+            where = {"host": f"{args.site}/{args.host}", "file": "token_file"}
+            print(tell("cli.collector.agent_token_also", also=extra, **where) if extra
+                  else tell("cli.collector.agent_token", **where))
             print(token)
         elif args.command == "user":
             token = create_user(engine, name=args.name, role=args.role, keys=keys)
-            print(f"API token for {args.name} ({args.role}) (shown once):")
+            print(tell("cli.collector.user_token", name=args.name, role=args.role))
             print(token)
     finally:
         engine.dispose()
@@ -517,29 +524,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = _run(args)
         sys.stdout.flush()  # a closed pipe shows here, inside the try, not at exit
         return code
-    except ConfigError as exc:
+    except (ConfigError, FleetError) as exc:  # every problem at once
         for problem in exc.problems:
-            print(f"wardround-collector: {problem}", file=sys.stderr)
+            print(f"wardround-collector: {told(problem, ticket_templates(reader_language()))}", file=sys.stderr)
+        if isinstance(exc, FleetError) and len(exc.problems) > 1:
+            print(tell("cli.collector.problems", n=len(exc.problems)), file=sys.stderr)
         return exc.exit_code
-    except KeyFileError as exc:
-        print(f"wardround-collector: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except (FleetError, fleet_cli.UsageError) as exc:
-        lines = exc.problems if isinstance(exc, FleetError) else [str(exc)]
-        for line in lines:
-            print(f"wardround-collector: {line}", file=sys.stderr)
-        if isinstance(exc, FleetError) and len(lines) > 1:
-            print(f"wardround-collector: {len(lines)} problems; nothing was applied", file=sys.stderr)
-        return 2
-    except DatabaseURLError as exc:
-        print(f"wardround-collector: {exc}", file=sys.stderr)
-        return 2
-    except (CliError, AuthError) as exc:
-        print(f"wardround-collector: {exc}", file=sys.stderr)
-        return getattr(exc, "exit_code", 1)
+    except (KeyFileError, fleet_cli.UsageError, DatabaseURLError, CliError, AuthError) as exc:
+        print(f"wardround-collector: {tell_error(exc, ticket_templates(reader_language()))}", file=sys.stderr)
+        return getattr(exc, "exit_code", 2 if isinstance(exc, DatabaseURLError) else 1)
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        print(f"wardround-collector: database error: {reason}", file=sys.stderr)
+        print(tell("cli.collector.database_error", reason=reason), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from checks.messages.reader import aligned, cli_said, tell
 from checks.params import parse_duration
 from collector import auth, credentials, enrol, fleet, inventory, relays
 from collector.cli_args import actions
@@ -33,8 +34,8 @@ class UsageError(ValueError):
 def _duration(text: str, flag: str) -> timedelta:
     try:
         return timedelta(seconds=parse_duration(text))
-    except ValueError as exc:
-        raise UsageError(f"{flag}: {exc}") from None
+    except ValueError:
+        raise UsageError(cli_said("cli.collector.bad_duration", option=flag, got=repr(text))) from None
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser, token_sub: Any, user_sub: Any) -> None:
@@ -125,9 +126,22 @@ def _relay_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _table(rows: Sequence[Sequence[str]]) -> None:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    for line in aligned(rows):
+        print(line)
+
+
+def _head(*names: str) -> tuple[str, ...]:
+    """A table's column names for the reader (``cli.collector.column.<name>``)."""
+    return tuple(tell(f"cli.collector.column.{name}") for name in names)
+
+
+def _word(value: str) -> str:
+    """A state a table shows (``active``, ``used up``…) for the reader; a value it does not know as it is."""
+    return tell(f"cli.collector.state.{value.replace(' ', '_')}") if value in _STATES else value
+
+
+_STATES = frozenset({"active", "rotating", "revoked", "expired", "usable", "used up", "disabled", "retired",
+                     "awaiting approval", "enrolled", "reported", "never reported", "never contacted"})
 
 
 def _json(items: Any) -> None:
@@ -157,24 +171,29 @@ def _key_create(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
     expires = _duration(args.expires, "--expires")
     key = enrol.create_key(engine, site=args.site, roles=args.roles, uses=args.uses, expires=expires,
                            approve=args.approve, keys=keys)
-    roles = f", roles {', '.join(sorted(set(args.roles)))}" if args.roles else ""
-    approval = "; hosts wait for `host approve`" if args.approve == "manual" else ""
-    print(f"enrolment key for site {args.site}{roles}: {args.uses} use(s), expires in {args.expires}{approval} "
-          "(shown once; a server joins with: wardround-agent enrol --url URL --key KEY --config PATH):")
+    said = {"site": args.site, "uses": args.uses, "expires": args.expires,
+            "command": "wardround-agent enrol --url URL --key KEY --config PATH"}
+    if args.roles:
+        said["roles"] = ", ".join(sorted(set(args.roles)))
+    manual = args.approve == "manual"
+    print(tell("cli.collector.key_roles_manual", approve="`host approve`", **said) if args.roles and manual else
+          tell("cli.collector.key_roles", **said) if args.roles else
+          tell("cli.collector.key_manual", approve="`host approve`", **said) if manual else
+          tell("cli.collector.key", **said))
     print(key)
     return 0
 
 
 def _key_list(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
     return _listed(args, enrol.list_keys(engine, args.site),
-                   ("ID", "SITE", "ROLES", "USES", "APPROVE", "STATE", "EXPIRES"),
+                   _head("id", "site", "roles", "uses", "approve", "state", "expires"),
                    lambda k: (str(k["id"]), k["site"], ",".join(k["roles"]) or "-", f"{k['uses']}/{k['max_uses']}",
-                              k["approve"], k["state"], k["expires_at"]))
+                              k["approve"], _word(k["state"]), k["expires_at"]))
 
 
 def _key_revoke(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
     enrol.revoke_key(engine, args.id, keys=keys)
-    print(f"enrolment key {args.id} revoked: it enrols nothing from now on (hosts it enrolled stay)")
+    print(tell("cli.collector.key_revoked", id=args.id))
     return 0
 
 
@@ -182,13 +201,13 @@ def _fleet_apply(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int
     try:
         data = Path(args.file).read_bytes()
     except OSError as exc:
-        raise UsageError(f"{args.file}: cannot read: {exc.strerror or exc}") from None
+        error = str(exc.strerror or exc)
+        raise UsageError(cli_said("cli.collector.cannot_read", file=args.file, error=error)) from None
     version, new = fleet.apply(engine, data, args.file, keys=keys)
     if new:
-        print(f"{args.file}: applied as fleet version {version}; agents take it at their next config poll "
-              "(config_every, default 5m)")
+        print(tell("cli.collector.fleet_applied", file=args.file, version=version, key="config_every", every="5m"))
     else:
-        print(f"{args.file}: unchanged: it is fleet version {version} already")
+        print(tell("cli.collector.fleet_unchanged", file=args.file, version=version))
     return 0
 
 
@@ -197,69 +216,68 @@ def _fleet_show(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
 
     if args.fleet_host is None:
         if args.site is not None or args.roles:
-            raise UsageError("--site and --role go with --host")
+            raise UsageError(cli_said("cli.collector.needs", options="--site, --role", needed="--host"))
         info = fleet.describe_version(engine)
         if info is None:
-            print("no fleet file applied yet (wardround-collector fleet apply FILE)")
+            print(tell("cli.collector.no_fleet", command="wardround-collector fleet apply FILE"))
             return 0
-        print(f"# fleet version {info['version']}, applied {info['applied_at']} by {info['applied_by']} "
-              f"from {info['file']} (sha256 {info['digest'][:16]})")
+        print(tell("cli.collector.fleet_version", version=info["version"], at=info["applied_at"],
+                   by=info["applied_by"], file=info["file"], digest=info["digest"][:16]))
         print(info["source"], end="" if info["source"].endswith("\n") else "\n")
         return 0
     if args.site is None:
-        raise UsageError("--host needs --site")
+        raise UsageError(cli_said("cli.collector.needs", options="--host", needed="--site"))
     version, current = fleet.newest(engine)
     roles = list(args.roles)
     if not roles:
         found = [h for h in inventory.list_hosts(engine, args.site, retired=True) if h["host"] == args.fleet_host]
         roles = found[0]["roles"] if found else []
     got = fleet.effective(current, version, args.site, args.fleet_host, roles)
-    print(f"# {args.site}/{args.fleet_host}, roles {', '.join(roles) or 'none'}: fleet version {version}, "
-          f"etag {got.etag}, templates {', '.join(got.templates) or 'none'}")
+    none = tell("cli.collector.none")
+    print(tell("cli.collector.fleet_host", host=f"{args.site}/{args.fleet_host}", roles=", ".join(roles) or none,
+               version=version, etag=got.etag, templates=", ".join(got.templates) or none))
     print(yaml.safe_dump({"checks": [dict(e) for e in got.checks]}, allow_unicode=True, sort_keys=False), end="")
     return 0
 
 
 def _token_list(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
     return _listed(args, credentials.list_tokens(engine, args.site),
-                   ("ID", "SITE", "HOST", "STATE", "CREATED", "EXPIRES/REVOKED", "ALSO-HOSTS"),
-                   lambda t: (str(t["id"]), t["site"], t["host"], t["state"], t["created_at"],
+                   _head("id", "site", "host", "state", "created", "expires_revoked", "also_hosts"),
+                   lambda t: (str(t["id"]), t["site"], t["host"], _word(t["state"]), t["created_at"],
                               t["revoked_at"] or t["expires_at"] or "-", str(t["also_hosts"])))
 
 
 def _token_revoke(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
     if args.relay:
         relays.revoke_relay(engine, site=args.site, name=args.host, keys=keys)
-        print(f"revoked the token of relay {args.host} of site {args.site}: refused (401) from now on; its "
-              "bundles are refused too")
+        print(tell("cli.collector.relay_revoked", relay=args.host, site=args.site))
         return 0
     ids = credentials.revoke_token(engine, site=args.site, host=args.host, keys=keys)
-    print(f"revoked {len(ids)} token(s) of {args.site}/{args.host} (ids {', '.join(map(str, ids))}): "
-          "refused (401) from now on, by every collector of this database")
+    print(tell("cli.collector.tokens_revoked", n=len(ids), host=f"{args.site}/{args.host}",
+               ids=", ".join(map(str, ids))))
     return 0
 
 
 def _token_rotate(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
     grace = _duration(args.grace, "--grace")
     done = credentials.rotate_token(engine, site=args.site, host=args.host, grace=grace, keys=keys)
-    print(f"new agent token for {args.site}/{args.host}; the old one works until "
-          f"{done.old_expires_at.isoformat(timespec='seconds')}, and the agent fetches this one itself "
-          "before then (shown once; for a hand install put it in the agent's token_file):")
+    print(tell("cli.collector.token_rotated", host=f"{args.site}/{args.host}", file="token_file",
+               until=done.old_expires_at.isoformat(timespec="seconds")))
     print(done.token)
     return 0
 
 
 def _host_list(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
     _listed(args, inventory.list_hosts(engine, args.site, retired=args.retired),
-            ("SITE", "HOST", "ROLES", "STATE", "LAST SEEN", "AGENT", "CONFIG"), _host_row)
+            _head("site", "host", "roles", "state", "last_seen", "agent", "config"), _host_row)
     if args.json:
         return 0
     found = relays.list_relays(engine, args.site)
     if found:  # the site relays the hosts of these sites report through (docs/deploy.md)
         print()
-        _table([("SITE", "RELAY", "BACKLOG", "LAST CONTACT", "VERSION")] + [
-            (r["site"], r["relay"], f"backlog {r['backlog']}" if r["backlog"] is not None else "-",
-             r["last_contact"] or "never contacted", r["version"] or "-") for r in found])
+        _table([_head("site", "relay", "backlog", "last_contact", "version")] + [
+            (r["site"], r["relay"], tell("cli.collector.backlog", n=r["backlog"]) if r["backlog"] is not None else "-",
+             r["last_contact"] or _word("never contacted"), r["version"] or "-") for r in found])
     return 0
 
 
@@ -267,22 +285,21 @@ def _host_row(h: dict[str, Any]) -> tuple[str, ...]:
     state = ("retired" if h["retired_at"] else "awaiting approval" if h["approval"] == "awaiting"
              else "enrolled" if h["enrolled"] else "reported")
     config = f"{h['config_version']} ({h['config']})" if h["config_version"] else "-"
-    return (h["site"], h["host"], ",".join(h["roles"]) or "-", state, h["last_seen"] or "never reported",
+    return (h["site"], h["host"], ",".join(h["roles"]) or "-", _word(state), h["last_seen"] or _word("never reported"),
             h["agent_version"] or "-", config)
 
 
 def _host_retire(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
     revoked = inventory.retire(engine, site=args.site, host=args.fleet_host, keys=keys)
-    print(f"{args.site}/{args.fleet_host} retired: it leaves records and silence rules; "
-          f"{len(revoked)} token(s) revoked")
+    print(tell("cli.collector.host_retired", host=f"{args.site}/{args.fleet_host}", n=len(revoked)))
     return 0
 
 
 def _host_approve(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
     if inventory.approve(engine, site=args.site, host=args.fleet_host, keys=keys):
-        print(f"{args.site}/{args.fleet_host} approved: its results are taken from its next push")
+        print(tell("cli.collector.host_approved", host=f"{args.site}/{args.fleet_host}"))
     else:
-        print(f"{args.site}/{args.fleet_host} was approved already")
+        print(tell("cli.collector.host_approved_already", host=f"{args.site}/{args.fleet_host}"))
     return 0
 
 
@@ -291,30 +308,29 @@ def _relay_bundle(args: argparse.Namespace, engine: Engine, keys: Keyring) -> in
 
     folder = Path(args.dir)
     if not folder.is_dir():
-        raise UsageError(f"relay bundle: {folder} is not a directory")
+        raise UsageError(cli_said("cli.collector.not_a_directory", command="relay bundle", path=str(folder)))
     try:
         path = ferry.write_sync_bundle(engine, args.site, args.relay, folder)
     except ferry.BundleRefused as exc:
         raise credentials.CredentialNotFound(str(exc)) from None
-    print(f"sync bundle for relay {args.relay} of site {args.site} written: {path}")
+    print(tell("cli.collector.bundle_written", relay=args.relay, site=args.site, path=str(path)))
     return 0
 
 
 def _user_list(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
-    return _listed(args, credentials.list_users(engine), ("NAME", "ROLE", "STATE", "CREATED"),
-                   lambda u: (u["name"], u["role"], u["state"], u["created_at"]))
+    return _listed(args, credentials.list_users(engine), _head("name", "role", "state", "created"),
+                   lambda u: (u["name"], u["role"], _word(u["state"]), u["created_at"]))
 
 
 def _user_disable(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
     credentials.disable_user(engine, args.name, keys=keys)
-    print(f"{args.name} disabled: their token and page sessions stop working now "
-          f"(`user token {args.name}` gives them a new one)")
+    print(tell("cli.collector.user_disabled", name=args.name, command=f"`user token {args.name}`"))
     return 0
 
 
 def _user_token(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
     token = credentials.new_user_token(engine, args.name, keys=keys)
-    print(f"new API token for {args.name}; the old one stops working now (shown once):")
+    print(tell("cli.collector.user_new_token", name=args.name))
     print(token)
     return 0
 

@@ -6,6 +6,10 @@ locale of messages: the first non-empty of ``LC_ALL``, ``LC_MESSAGES``, ``LANG``
 ``C.UTF-8``, ``en_US.UTF-8``, ``de_DE``) English.  On Windows, where none of these is usually
 set, the user's display language (``GetUserDefaultUILanguage``): Chinese reads Chinese.
 
+:func:`tell` says a command line's text (``checks/messages/cli.{zh_CN,en}.json``, ``cli.*`` keys,
+rendered by :mod:`checks.messages` with the checks' value formatter) in that language;
+``wardround-agent`` and ``wardround-collector`` use it for what they print for a person.
+
 Standard library only, imported only by a command that prints something.
 """
 
@@ -14,11 +18,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 
-__all__ = ["OVERRIDE", "cli_templates", "reader_language", "tell", "tell_error", "windows_ui_language"]
+__all__ = ["OVERRIDE", "aligned", "cli_said", "cli_templates", "reader_language", "tell", "tell_error", "told",
+           "windows_ui_language"]
 
 #: the environment variable that chooses the language outright
 OVERRIDE = "WARDROUND_LANG"
@@ -97,8 +102,46 @@ def cli_templates(lang: str) -> Mapping[str, str]:
         return {str(k): str(v) for k, v in json.load(f).items()}
 
 
-def tell_error(exc: BaseException) -> str:
+def tell_error(exc: BaseException, more: Mapping[str, str] | None = None) -> str:
     """What an error says to the reader: its command-line message when it carries one (``key`` and
-    ``words``, e.g. :class:`agent.Worded`), else its own (English) text."""
+    ``words``, e.g. :class:`agent.Worded`; or a keyed text, :func:`cli_said` or the collector's own with
+    its templates in ``more``), else its own (English) text."""
     key, words = getattr(exc, "key", ""), getattr(exc, "words", None)
-    return _told(key, words) if key and isinstance(words, dict) else str(exc)
+    if key and isinstance(words, dict):
+        return _told(key, words)
+    from checks.messages import error_text
+
+    return told(error_text(exc), more)
+
+
+def told(text: str, more: Mapping[str, str] | None = None) -> str:
+    """A keyed text (:func:`cli_said`; the collector's own with its templates in ``more``) in the reader's
+    language; any other text as it is."""
+    from checks.messages import Said, text_of
+
+    if not isinstance(text, Said):
+        return text
+    lang = reader_language()
+    english = str.__str__(text)
+    return english if lang == "en" else text_of(english, text.message, lang, {**cli_templates(lang), **(more or {})})
+
+
+def aligned(rows: Sequence[Sequence[str]]) -> list[str]:
+    """``rows`` as the lines of a table for a terminal: every column but the last padded to its widest
+    cell, two spaces apart; a Chinese character takes two cells (East Asian wide)."""
+    import unicodedata
+
+    def width(text: str) -> int:
+        return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+    widths = [max(width(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return ["  ".join([*(cell + " " * (w - width(cell)) for cell, w in zip(row, widths, strict=False)), row[-1]])
+            .rstrip() for row in rows]
+
+
+def cli_said(key: str, /, **args: object) -> str:
+    """The English text of the command-line message ``key`` carrying its key and arguments (a
+    :class:`checks.messages.Said`): for an error raised now and told later (:func:`tell_error`)."""
+    from checks.messages import said
+
+    return said(key, args, cli_templates("en"))

@@ -123,7 +123,7 @@ def test_config_and_usage_errors_read_in_chinese_and_exit_2(tmp_path: Path) -> N
     assert proc.stderr.splitlines()[-1] == "wardround-agent：配置有 2 处错误；未启动任何内容"
     proc = agent("once", "--config", str(bad), "--wait", "soon", lang=ZH)
     assert (proc.returncode, proc.stderr.strip()) == (
-        2, "wardround-agent：错误：--wait：应为时长，如 30s、5m、26h、7d（给出的是 'soon'）")
+        2, "wardround-agent：错误：--wait：应为时长，如 30s、5m、26h、7d（收到 'soon'）")
     proc = agent("check", "disk", "--param", "warn", lang=ZH)
     assert (proc.returncode, proc.stderr.strip()) == (
         2, "wardround-agent：错误：--param 'warn'：应为 KEY=VALUE 的形式")

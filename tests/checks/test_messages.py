@@ -17,6 +17,7 @@ import pytest
 
 import agent
 import checks
+import collector
 from checks.messages import KINDS, placeholders, render, say, text_of
 from checks.messages import catalogue as checks_catalogue
 from checks.messages.reader import cli_templates
@@ -24,6 +25,8 @@ from checks.params import parse_params
 from checks.result import Message, Result, Status
 
 ROOTS = (Path(checks.__file__).parent, Path(agent.__file__).parent)
+#: the collector's command-line modules, which say ``cli.collector.*`` texts (checks/messages/cli.*.json)
+CLI_MODULES = tuple(Path(collector.__file__).parent / name for name in ("cli.py", "fleet_cli.py", "prune_cli.py"))
 # English words a Chinese text may carry: identifiers, units, acronyms (issue 14's "outside identifiers")
 IDENTIFIERS = {"CPU", "SQL", "TLS", "SSL", "TCP", "UDP", "ICMP", "DNS", "HTTP", "HTTPS", "SSH", "RMAN", "SMART",
                "KiB", "MiB", "GiB", "TiB", "inode", "ms", "NTP", "SNTP", "WAL", "LSN", "IP", "ID", "PID",
@@ -32,7 +35,7 @@ IDENTIFIERS = {"CPU", "SQL", "TLS", "SSL", "TCP", "UDP", "ICMP", "DNS", "HTTP", 
                "path", "cron", "name", "cmdline", "host", "port", "UTC", "target", "CHECKSUM", "Result", "server",
                "collector", "false", "wardround", "run", "names", "automatic", "true", "unit", "masked",
                "failed", "pid", "LoadState", "ActiveState", "systemd", "active", "local_path", "backup_files", "SFTP",
-               "pgBackRest", "stanza", "off", "on", "pgbackrest", "spool",
+               "pgBackRest", "stanza", "off", "on", "pgbackrest", "spool", "sha256", "etag",
                "info", "archiving", "archive_command", "Server", "ServerName", "local", "sys",
                "MySQL", "Enterprise", "Backup", "mysql", "mysqldump", "mariabackup", "Debian",  # product and tool names
                "Ubuntu", "PowerShell", "Update", "paramiko", "sshd", "ClamAV", "clamd", "clamscan", "freshclam",
@@ -53,6 +56,7 @@ def _sources() -> list[tuple[str, ast.Module]]:
     for root in ROOTS:
         for path in sorted(root.rglob("*.py")):
             out.append((f"{root.name}/{path.relative_to(root)}", ast.parse(path.read_text(encoding="utf-8"))))
+    out += [(f"collector/{path.name}", ast.parse(path.read_text(encoding="utf-8"))) for path in CLI_MODULES]
     return out
 
 
@@ -64,7 +68,7 @@ def _keys_of(node: ast.expr) -> list[str]:
     return []
 
 
-SAYERS = {"say", "tell"}  # tell: a command line's text in the reader's language (checks.messages.reader)
+SAYERS = {"say", "tell", "cli_said"}  # a command line's text (checks.messages.reader)
 
 
 def _calls() -> list[tuple[str, str, set[str] | None]]:

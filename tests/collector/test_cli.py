@@ -26,8 +26,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
         timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if k != "WARDROUND_DB"}
-    full_env.update(PYTHONPATH=str(ROOT), **(env or {}))
+    full_env = {k: v for k, v in os.environ.items()
+                if k not in ("WARDROUND_DB", "WARDROUND_LANG", "LC_ALL", "LC_MESSAGES")}
+    full_env.update({"PYTHONPATH": str(ROOT), "LANG": "C.UTF-8", **(env or {})})  # English unless env says so
     return subprocess.run([sys.executable, "-m", "collector.cli", *args], capture_output=True, text=True,
                           cwd=cwd or ROOT, env=full_env, timeout=timeout)
 

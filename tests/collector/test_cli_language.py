@@ -1,0 +1,88 @@
+"""``wardround-collector`` speaks its reader's language (the locale, or ``WARDROUND_LANG``): the fleet,
+token, host and user commands' lines and tables, and its errors; the secrets' last lines, ``--json``
+and exit codes stay as they are.
+
+One real subprocess proves the locale is read from the environment; the rest run ``main`` in this
+process (the same code, without a second of interpreter start each)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from collector.cli import main
+from tests.agent.test_cli_language import _english_prose
+from tests.collector.test_cli import cli
+
+FLEET = "templates:\n  base: [{check: disk, every: 5m}]\nassign:\n  - {templates: [base]}\n"
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def db(tmp_path, monkeypatch: pytest.MonkeyPatch) -> str:
+    for name in ("LC_ALL", "LC_MESSAGES", "WARDROUND_LANG", "WARDROUND_DB", "WARDROUND_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+    monkeypatch.chdir(tmp_path)  # the signing key file is made here
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    assert main(["migrate", "--db", url]) == 0
+    return url
+
+
+def test_the_fleet_and_token_commands_speak_chinese_to_a_chinese_reader(db, tmp_path, capsys, monkeypatch):
+    capsys.readouterr()
+    code, out, err = run(capsys, "token", "create", "--site", "s1", "--host", "db-01", "--db", db)
+    said, token = out.strip().splitlines()
+    assert code == 0 and token.startswith("wra_")  # the secret alone on the last line, as ever
+    assert said == "s1/db-01 的采集代理令牌（只显示这一次；请写入采集代理的 token_file）："
+    assert err.strip() == f"数据库：{db}（来自 --db）"
+    texts = [said]
+    code, out, _ = run(capsys, "host", "list", "--db", db)
+    head, row = out.splitlines()
+    assert head.split() == ["站点", "主机", "角色", "状态", "最近上报", "代理版本", "配置版本"]
+    assert row.split() == ["s1", "db-01", "-", "已注册", "从未上报", "-", "-"]
+    code, out, _ = run(capsys, "token", "list", "--db", db)
+    assert out.splitlines()[0].split()[:4] == ["编号", "站点", "主机", "状态"] and "有效" in out
+    code, out, _ = run(capsys, "token", "list", "--json", "--db", db)
+    assert json.loads(out)[0]["state"] == "active"  # what scripts read does not change
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(FLEET)
+    code, out, _ = run(capsys, "fleet", "apply", str(fleet), "--db", db)
+    assert out.strip() == f"{fleet}：已应用为集中配置第 1 版；采集代理在下次拉取配置时生效（config_every，默认 5m）"
+    texts.append(out)
+    code, out, _ = run(capsys, "token", "revoke", "--site", "s1", "--host", "db-01", "--db", db)
+    assert out.strip() == "已吊销 s1/db-01 的 1 个令牌（编号 1）：此后本数据库的所有采集端一律拒绝（401）"
+    texts.append(out)
+    code, _, err = run(capsys, "token", "revoke", "--site", "s1", "--host", "db-01", "--db", db)
+    assert code == 1 and err.splitlines()[-1] == (
+        "wardround-collector: s1/db-01 没有有效的代理令牌（见 wardround-collector token list）")
+    code, _, err = run(capsys, "enrol-key", "create", "--site", "s1", "--expires", "soon", "--db", db)
+    assert code == 2 and err.splitlines()[-1] == (
+        "wardround-collector: --expires：应为时长，如 30s、5m、26h、7d（收到 'soon'）")
+    texts.append(err.splitlines()[-1])
+    code, _, err = run(capsys, "token", "list", "--site", "Bad Site!", "--db", db)
+    assert code == 2 and err.splitlines()[-1] == (
+        "wardround-collector: --site：应为 1–64 个字母、数字、“.”、“_”或“-”（收到 'Bad Site!'）")
+    fleet.write_text(FLEET.replace("every: 5m", "every: later").replace("check: disk", "check: dsik"))
+    code, _, err = run(capsys, "fleet", "apply", str(fleet), "--db", db)
+    assert code == 2 and err.splitlines()[-1] == "wardround-collector：共 2 处问题；未应用任何内容"
+    identifiers = {str(fleet), "s1/db-01", "wardround-collector", "token_file", "config_every", "--expires", "'soon'"}
+    assert [w for t in texts for w in _english_prose(t, identifiers)] == []
+    monkeypatch.setenv("WARDROUND_LANG", "en")  # the override beats the locale
+    code, out, _ = run(capsys, "host", "list", "--db", db)
+    assert out.splitlines()[0].split() == ["SITE", "HOST", "ROLES", "STATE", "LAST", "SEEN", "AGENT", "CONFIG"]
+    assert "never reported" in out and not re.search(r"[\u4e00-\u9fff]", out)
+
+
+def test_a_chinese_locale_in_the_environment_is_read_by_the_real_command(tmp_path):
+    zh = cli("token", "create", "--site", "s", "--host", "h", cwd=tmp_path, env={"LANG": "zh_CN.UTF-8"})
+    assert zh.returncode == 2 and "（`wardround-collector migrate` 或 `serve` 会新建一个）" in zh.stderr
+    en = cli("token", "create", "--site", "s", "--host", "h", cwd=tmp_path)
+    assert en.returncode == 2 and "(`wardround-collector migrate` or `serve` creates a new one)" in en.stderr
