@@ -299,6 +299,8 @@ class Senders:
                 "others": round(max(0.0, busy - sum(cpu.values()) - sum(d[3] for d in done)) / wall, 2)},
             "collector_cpu_us_per_result": (round(cpu["collector"] * 1e6 / accepted, 1)
                                             if accepted and "collector" in cpu else None),
+            "postgres_cpu_us_per_result": (round(cpu["postgres"] * 1e6 / accepted, 1)
+                                           if accepted and "postgres" in cpu else None),
             "generated_inline": sum(d[2] for d in done),
             "reconnects_after_idle_close": sum(d[4] for d in done),
             "pregen_s_max": round(max(g[1] for g in gen), 2),
@@ -320,7 +322,7 @@ class Senders:
 # ------------------------------------------------------------------ databases
 
 
-def start_postgres(procs: h.Processes, fsync: bool) -> tuple[str, Path]:
+def start_postgres(procs: h.Processes, fsync: bool, stats: bool = False) -> tuple[str, Path]:
     for tool in ("initdb", "pg_ctl"):
         if not (PG_BIN / tool).exists():
             raise SystemExit(f"{PG_BIN / tool} not found: apt-get install postgresql-15")
@@ -335,6 +337,8 @@ def start_postgres(procs: h.Processes, fsync: bool) -> tuple[str, Path]:
     opts = f"-p {port} -k {base} -c listen_addresses=127.0.0.1"
     if not fsync:
         opts += " -c fsync=off"
+    if stats:
+        opts += " -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
 
     def stop() -> None:
         subprocess.run(as_pg + [str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "-t", "20",
@@ -348,7 +352,32 @@ def start_postgres(procs: h.Processes, fsync: bool) -> tuple[str, Path]:
 
     with psycopg.connect(f"host=127.0.0.1 port={port} user=postgres dbname=postgres", autocommit=True) as c:
         c.execute("CREATE DATABASE wardround")
+    if stats:
+        with psycopg.connect(f"host=127.0.0.1 port={port} user=postgres dbname=wardround", autocommit=True) as c:
+            c.execute("CREATE EXTENSION pg_stat_statements")
     return f"postgresql+psycopg://postgres@127.0.0.1:{port}/wardround", data
+
+
+def pg_stats(url: str, reset: bool = False) -> dict[str, Any]:
+    """``--pg-stats``: the server's statements by total execution time and its WAL since the last reset."""
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as c:
+        if reset:
+            c.execute("SELECT pg_stat_statements_reset()")
+            c.execute("SELECT pg_stat_reset_shared('wal')")
+            return {}
+        top = c.execute(
+            "SELECT calls, round(total_exec_time::numeric, 1), rows, shared_blks_hit + shared_blks_read, "
+            "shared_blks_dirtied, wal_records, wal_fpi, wal_bytes, left(regexp_replace(query, '\\s+', ' ', 'g'), "
+            "160) FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = "
+            "current_database()) ORDER BY total_exec_time DESC LIMIT 25").fetchall()
+        wal = c.execute("SELECT wal_records, wal_fpi, wal_bytes, wal_write, wal_sync FROM pg_stat_wal").fetchone()
+    keys = ("calls", "total_ms", "rows", "blocks", "dirtied", "wal_records", "wal_fpi", "wal_bytes", "query")
+    return {"statements": [dict(zip(keys, [float(v) if not isinstance(v, (int, str)) else v for v in row],
+                                    strict=True)) for row in top],
+            "wal": dict(zip(("records", "fpi", "bytes", "writes", "syncs"), [float(v) for v in wal or ()],
+                            strict=False))}
 
 
 def postmaster_pid(data: Path) -> int:
@@ -445,7 +474,7 @@ def run_db(db: str, args: argparse.Namespace) -> dict[str, Any]:
                     url = f"sqlite:///{tmp / 'collector.db'}"
                     out["settings"] = "collector defaults (WAL, synchronous=FULL per collector/store/db.py)"
                 else:
-                    url, pgdata = start_postgres(procs, fsync=args.pg_fsync == "on")
+                    url, pgdata = start_postgres(procs, fsync=args.pg_fsync == "on", stats=args.pg_stats)
                     out["settings"] = f"PostgreSQL 15 throwaway cluster, defaults, fsync={args.pg_fsync}"
                 collector, port = h.start_collector(procs, url, tmp, workers=args.workers, source=args.source)
                 out["workers"], out["source"] = args.workers, args.source or "this checkout"
@@ -473,6 +502,8 @@ def run_db(db: str, args: argparse.Namespace) -> dict[str, Any]:
             out["warmup"] = warm
             observed = max(warm["batches_per_s"], 1.0)
             runs = []
+            if args.pg_stats and db == "postgresql":
+                pg_stats(url, reset=True)
             for i in range(args.runs):
                 need = int(observed * 1.5 * args.seconds) + 4 * args.senders
                 r = senders.phase("full", args.seconds, need_total=need, watch=watch, active=args.senders)
@@ -481,6 +512,9 @@ def run_db(db: str, args: argparse.Namespace) -> dict[str, Any]:
                 print(f"[{db}] full load run {i + 1}: {r['results_per_s']:.0f} results/s, "
                       f"p50 {h.fmt(r['latency_ms']['p50'])} ms, p99 {h.fmt(r['latency_ms']['p99'])} ms, "
                       f"cores {r['cpu_cores']}, errors {dict(r['errors'])}", flush=True)
+            if args.pg_stats and db == "postgresql":
+                out["pg_stats"] = pg_stats(url) | {"results": sum(r["accepted"] for r in runs),
+                                                   "batches": sum(r["batches_ok"] for r in runs)}
             if args.profile and "collector" in watch:
                 # An extra full-load run under py-spy; not part of the figures above.
                 pyspy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
@@ -583,6 +617,9 @@ def main() -> int:
     ap.add_argument("--source", metavar="SRC", help="run the collector of another source tree (a baseline)")
     ap.add_argument("--pg-fsync", choices=["on", "off"], default="on",
                     help="PostgreSQL fsync (default on, as Debian ships it)")
+    ap.add_argument("--pg-stats", action="store_true",
+                    help="PostgreSQL: load pg_stat_statements and report the server's statements by total "
+                         "time and its WAL per result over the full-load runs")
     ap.add_argument("--profile", nargs="?", const="wall", choices=["wall", "gil"],
                     help="one extra full-load run under py-spy record: 'wall' (default) samples every "
                          "thread, waits included; 'gil' only the thread holding the GIL (Python CPU)")
@@ -623,6 +660,16 @@ def main() -> int:
         if "stored_total" in out:
             print(f"{db}: stored {out['stored_total']} = acknowledged {out['acknowledged_total']}: "
                   f"{out['stored_equals_acknowledged']}; {out.get('settings', '')}")
+        if out.get("pg_stats"):
+            st = out["pg_stats"]
+            n = max(st["results"], 1)
+            wal = st["wal"]
+            print(f"\n{db}: server over the full-load runs ({st['results']} results, {st['batches']} batches): "
+                  f"WAL {wal.get('bytes', 0) / n:.0f} bytes, {wal.get('records', 0) / n:.2f} records, "
+                  f"{wal.get('fpi', 0) / n:.3f} full pages per result; statements by total time:")
+            for q in st["statements"]:
+                print(f"  {q['total_ms'] * 1000 / n:7.2f} us/result {q['calls'] / max(st['batches'], 1):6.2f}/batch "
+                      f"rows {q['rows']:>8} wal {int(q['wal_bytes']) // n:>5} B/result  {q['query'][:110]}")
         if out.get("profile", {}).get("self"):
             print(f"\n{db}: collector profile ({out['profile']['mode']}), top self time (% of samples):")
             for f, p in out["profile"]["self"][:15]:
