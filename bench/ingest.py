@@ -373,11 +373,14 @@ def pg_stats(url: str, reset: bool = False) -> dict[str, Any]:
             "160) FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = "
             "current_database()) ORDER BY total_exec_time DESC LIMIT 25").fetchall()
         wal = c.execute("SELECT wal_records, wal_fpi, wal_bytes, wal_write, wal_sync FROM pg_stat_wal").fetchone()
+        updates = c.execute("SELECT relname, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables "
+                            "WHERE relname IN ('latest', 'rollup_dirty', 'hosts') ORDER BY 1").fetchall()
     keys = ("calls", "total_ms", "rows", "blocks", "dirtied", "wal_records", "wal_fpi", "wal_bytes", "query")
     return {"statements": [dict(zip(keys, [float(v) if not isinstance(v, (int, str)) else v for v in row],
                                     strict=True)) for row in top],
             "wal": dict(zip(("records", "fpi", "bytes", "writes", "syncs"), [float(v) for v in wal or ()],
-                            strict=False))}
+                            strict=False)),
+            "updates": {name: {"updated": n, "hot": hot} for name, n, hot in updates}}
 
 
 def postmaster_pid(data: Path) -> int:
@@ -667,6 +670,8 @@ def main() -> int:
             print(f"\n{db}: server over the full-load runs ({st['results']} results, {st['batches']} batches): "
                   f"WAL {wal.get('bytes', 0) / n:.0f} bytes, {wal.get('records', 0) / n:.2f} records, "
                   f"{wal.get('fpi', 0) / n:.3f} full pages per result; statements by total time:")
+            print("  updates (HOT / all, since the cluster started): " + ", ".join(
+                f"{k} {v['hot']} / {v['updated']}" for k, v in st["updates"].items()))
             for q in st["statements"]:
                 print(f"  {q['total_ms'] * 1000 / n:7.2f} us/result {q['calls'] / max(st['batches'], 1):6.2f}/batch "
                       f"rows {q['rows']:>8} wal {int(q['wal_bytes']) // n:>5} B/result  {q['query'][:110]}")

@@ -54,7 +54,9 @@ def create_parent(conn: Connection) -> None:
 
 def ensure_months(conn: Connection, times: Iterable[datetime]) -> None:
     """Make the monthly partitions that ``times`` fall in, where missing."""
-    months = sorted({month_of(t) for t in times})
+    # (year, month) first: a batch holds hundreds of times and few months (month_of per time was 1 % of ingest)
+    months = sorted(datetime(y, m, 1, tzinfo=UTC) for y, m in {(u.year, u.month) for u in
+                                                               (t.astimezone(UTC) for t in times)})
     missing = [m for m in months if not _exists(conn, partition_name(m))]
     if not missing:  # the usual case: one catalogue lookup per month in the batch
         return
