@@ -147,36 +147,44 @@ def _row(data: Any, now: datetime, may_hold_nul: bool) -> dict[str, Any]:
 
 
 def _stored_row(data: dict[str, Any], started_at: datetime, now: datetime) -> dict[str, Any]:
-    """The row stored for a wire result ``read_wire`` accepts (the slow and the fast path's)."""
+    """The row stored for a wire result ``read_wire`` accepts (the slow path's)."""
+    return _stored(data["id"], data["site"], data["host"], data["check"], data.get("item", ""), data["status"],
+                   data["summary"], data.get("standard", ""), started_at, now, data.get("duration_ms", 0),
+                   data.get("metrics", []), data.get("details", {}), wire_messages_json(data))
+
+
+def _stored(uid: str, site: str, host: str, check: str, item: str, status: int, summary: str, standard: str,
+            started_at: datetime, now: datetime, duration_ms: float, metrics: list[Any], details: Any,
+            messages: str | None) -> dict[str, Any]:
+    """The stored row; ``metrics`` and ``details`` as decoded, written as JSON here (both paths)."""
     try:
-        details = orjson.dumps(data.get("details", {})).decode()
+        details_text = orjson.dumps(details).decode()
     except orjson.JSONEncodeError as exc:
         raise ResultError(f"details: cannot be stored ({exc})") from exc
-    if len(details) > MAX_DETAILS_BYTES:
+    if len(details_text) > MAX_DETAILS_BYTES:
         raise ResultError(f"details: larger than {MAX_DETAILS_BYTES} bytes as JSON")
     return {
-        "uid": data["id"], "site": data["site"], "host": data["host"], "check": data["check"],
-        "item": data.get("item", ""), "status": data["status"], "summary": data["summary"],
-        "standard": data.get("standard", ""), "started_at": started_at, "received_at": now,
-        "duration_ms": float(data.get("duration_ms", 0)),
-        "metrics": orjson.dumps(data.get("metrics", [])).decode(),
-        "details": details,
-        "messages": wire_messages_json(data),
+        "uid": uid, "site": site, "host": host, "check": check, "item": item, "status": status,
+        "summary": summary, "standard": standard, "started_at": started_at, "received_at": now,
+        "duration_ms": float(duration_ms), "metrics": orjson.dumps(metrics).decode(), "details": details_text,
+        "messages": messages,
     }
 
 
-def _fast_rows(raw_results: list[Any], now: datetime) -> list[dict[str, Any]] | None:
-    """The rows of results :func:`collector.wire_fast.accepts` passed, or None when one of them needs the
-    slow path's verdict (a name, a time): the slow path then judges the whole batch."""
+def _fast_rows(results: list[wire_fast.WireResult], now: datetime) -> list[dict[str, Any]] | None:
+    """The rows of results :func:`collector.wire_fast.decode` passed, or None when one of them needs the
+    slow path's verdict (a name, a time, details orjson cannot write): the slow path then judges the batch."""
     rows = []
-    for data in raw_results:
-        if not (is_name(data["site"]) and is_name(data["host"]) and is_name(data["check"])):
+    for r in results:
+        if not (is_name(r.site) and is_name(r.host) and is_name(r.check)):
             return None
-        for metric in data.get("metrics", ()):
-            if not is_name(metric["name"]):
-                return None
+        messages = None
+        if r.message is not None or r.standard_message is not None:
+            messages = wire_messages_json({"message": r.message, "standard_message": r.standard_message})
         try:
-            rows.append(_stored_row(data, check_started_at(parse_wire_time(data["started_at"]), now), now))
+            rows.append(_stored(r.id, r.site, r.host, r.check, r.item, r.status, r.summary, r.standard,
+                                check_started_at(parse_wire_time(r.started_at), now), now, r.duration_ms,
+                                r.metrics, r.details, messages))
         except (ResultError, ValueError):
             return None
     return rows
@@ -215,26 +223,29 @@ def _short_text(value: Any) -> str | None:
 
 def parse_batch(body: bytes, now: datetime) -> Batch:
     """Parse and validate a batch body; raise :class:`IngestError` on any fault."""
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BatchMalformed(f"body is not valid JSON: {exc}") from exc
-    if not isinstance(doc, dict):
-        raise BatchMalformed('body: expected an object {"results": [...]}')
-    raw_results = doc.get("results")
-    if not isinstance(raw_results, list):
-        raise BatchMalformed('results: expected a list of check results')
-    agent = _agent_report(doc.get("agent"))
     # JSON carries a NUL character only escaped, so most bodies need no per-result check.
     may_hold_nul = b"\\u0000" in body
-    fast = None if may_hold_nul or not wire_fast.accepts(body) else _fast_rows(raw_results, now)
+    decoded = None if may_hold_nul else wire_fast.decode(body)  # one decode in C: the values stored
+    found = None if decoded is None else _fast_rows(decoded.results, now)
     errors: list[dict[str, Any]] = []
-    if fast is None:
-        fast = _slow_rows(raw_results, now, may_hold_nul, errors)
+    if decoded is not None and found is not None:
+        agent = _agent_report(decoded.agent)
+    else:  # the slow way, which gives every verdict and error text
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise BatchMalformed(f"body is not valid JSON: {exc}") from exc
+        if not isinstance(doc, dict):
+            raise BatchMalformed('body: expected an object {"results": [...]}')
+        raw_results = doc.get("results")
+        if not isinstance(raw_results, list):
+            raise BatchMalformed('results: expected a list of check results')
+        agent = _agent_report(doc.get("agent"))
+        found = _slow_rows(raw_results, now, may_hold_nul, errors)
     rows: list[dict[str, Any]] = []
     ids: list[str] = []
     seen: set[str] = set()
-    for row in fast:
+    for row in found:
         if row["uid"] not in seen:
             seen.add(row["uid"])
             rows.append(row)

@@ -5,8 +5,10 @@ builds on it); ``/openapi.json`` documents them with ``collector.api.models.Wire
 This property test feeds all of them the same objects — valid ones, and ones with
 each field replaced by something near the edge or of the wrong type, keys
 missing or added, message keys with good and bad arguments — and requires the same verdict.
-Ingest first tries ``collector.wire_fast`` (msgspec, in C) on the whole body: whenever it accepts,
-the rows it makes must be exactly the rows the slow path (``read_wire`` per result) makes.
+Ingest first reads the whole body with ``collector.wire_fast`` (msgspec, in C: one decode that both
+checks and gives the values stored): whenever it accepts, the rows it makes (the JSON texts stored
+included, byte for byte) and the agent's report must be exactly the slow path's (``orjson`` +
+``read_wire`` per result), whatever the order of the keys, explicit nulls and number spellings.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pydantic import ValidationError
 from checks.result import MAX_MESSAGE_ARGS, MAX_METRICS, NAME_PATTERN, UNITS, Result, ResultError, read_wire
 from collector import wire_fast
 from collector.api.models import WireResult
-from collector.ingest import BatchInvalid, _fast_rows, _slow_rows, parse_batch
+from collector.ingest import BatchInvalid, BatchMalformed, _agent_report, _fast_rows, _slow_rows, parse_batch
 
 JUNK = st.one_of(st.none(), st.booleans(), st.integers(-2**63, 2**63 - 1),
                  st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=5),
@@ -88,7 +90,9 @@ FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "summary": text_around(1000), "standard": text_around(200),
     "metrics": st.one_of(st.lists(METRIC, max_size=3),
                          st.sampled_from([[A_METRIC] * MAX_METRICS, [A_METRIC] * (MAX_METRICS + 1)]), JUNK),
-    "details": st.one_of(st.dictionaries(st.text(max_size=4), JUNK, max_size=3), JUNK),
+    "details": st.one_of(st.dictionaries(st.text(max_size=4), st.one_of(JUNK, st.integers(-2**66, 2**66),
+                                                                       st.lists(st.integers(2**63, 2**65))),
+                                         max_size=3), JUNK),
     "started_at": TIMES,
     "duration_ms": st.one_of(st.sampled_from([0, 1.5, -1, -0.0, 10**20]), NUMBER),
     "message": MESSAGE, "standard_message": MESSAGE,
@@ -110,7 +114,16 @@ def candidates(draw: st.DrawFn) -> dict[str, Any]:
             doc[key] = draw(FIELDS[key])
     if draw(st.integers(0, 9)) == 0:
         doc[draw(st.sampled_from(["colour", "received_at", "V"]))] = 1
-    return doc
+    return reordered(doc) if draw(st.booleans()) else doc
+
+
+def reordered(value: Any) -> Any:
+    """``value`` with the keys of every object in reverse order (the stored JSON keeps the order sent)."""
+    if isinstance(value, dict):
+        return {k: reordered(value[k]) for k in reversed(value)}
+    if isinstance(value, list):
+        return [reordered(v) for v in value]
+    return value
 
 
 def wire_accepts(doc: dict[str, Any]) -> bool:
@@ -142,21 +155,26 @@ def test_model_and_fast_validator_agree_on_every_result(doc):
 
 
 def fast_path_agrees(doc: dict[str, Any]) -> bool | None:
-    """The C path's rows equal the slow path's whenever it accepts; its verdict (None: it left it to the slow path)."""
-    body = json.dumps({"results": [doc, doc]}, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    """The C path's rows and agent report equal the slow path's whenever it accepts; its verdict (None: it left
+    the body to the slow path)."""
+    agent = {"time": doc.get("started_at"), "spool_backlog": doc.get("status"), "version": doc.get("item")}
+    body = json.dumps({"results": [doc, doc], "agent": agent}, ensure_ascii=False).encode("utf-8", "surrogatepass")
     try:
-        raw = orjson.loads(body)["results"]
+        raw = orjson.loads(body)
     except orjson.JSONDecodeError:  # NaN, a lone surrogate: the body is refused before either path
+        assert wire_fast.decode(body) is None
         return None
     now = datetime.now(UTC)
     errors: list[dict[str, Any]] = []
-    slow = _slow_rows(raw, now, True, errors)
-    if b"\\u0000" in body or not wire_fast.accepts(body):  # parse_batch's routing: NUL goes the slow way
-        return None
-    fast = _fast_rows(raw, now)
+    slow = _slow_rows(raw["results"], now, True, errors)
+    decoded = None if b"\\u0000" in body else wire_fast.decode(body)  # parse_batch's routing: NUL goes the slow way
+    fast = None if decoded is None else _fast_rows(decoded.results, now)
     if fast is None:
         return None
     assert not errors and fast == slow
+    assert [(r["metrics"], r["details"], r["messages"]) for r in fast] == [  # the texts, byte for byte
+        (r["metrics"], r["details"], r["messages"]) for r in slow]
+    assert _agent_report(decoded.agent) == _agent_report(raw["agent"])
     return True
 
 
@@ -168,10 +186,11 @@ def keyed_body(**changes: Any) -> bytes:
 def test_fast_path_takes_what_agents_send_nested_messages_included():
     joined = {"key": "results.joined", "args": {"parts": ["/ 41 %", {"key": "clock.unsynchronised_leap"}]}}
     body = keyed_body(message=joined, standard_message={"key": "disk.standard", "args": {"warn": 80}})
-    assert wire_fast.accepts(body)
+    decoded = wire_fast.decode(body)
+    assert decoded is not None
     raw = orjson.loads(body)["results"]
     now = datetime.now(UTC)
-    assert _fast_rows(raw, now) == _slow_rows(raw, now, False, []) != []
+    assert _fast_rows(decoded.results, now) == _slow_rows(raw, now, False, []) != []
 
 
 @pytest.mark.parametrize("changes", [{"v": 1.0}, {"metrics": [{"name": "load", "value": 1.5}]},
@@ -181,6 +200,33 @@ def test_what_the_fast_path_leaves_alone_is_still_accepted_the_slow_way(changes)
     body = keyed_body(**changes)
     assert not wire_fast.accepts(body)
     assert parse_batch(body, datetime.now(UTC)).ids == ["a" * 32]
+
+
+def test_the_fast_path_stores_the_keys_in_the_order_sent_with_explicit_nulls():
+    metric = {"unit": "%", "value": 41.2, "warn": None, "name": "used_percent"}
+    message = {"args": {"used": 4.1e-07, "mount": "/"}, "key": "disk.used"}
+    body = keyed_body(metrics=[metric], message=message, standard_message=None, details={"b": None, "a": 1e16})
+    decoded = wire_fast.decode(body)
+    assert decoded is not None
+    [row] = _fast_rows(decoded.results, datetime.now(UTC))
+    assert row["metrics"] == '[{"unit":"%","value":41.2,"warn":null,"name":"used_percent"}]'
+    assert row["messages"] == '{"message":{"args":{"used":4.1e-7,"mount":"/"},"key":"disk.used"}}'
+    assert row["details"] == '{"b":null,"a":1e+16}'  # orjson's spelling, as the slow path writes it
+
+
+def test_integers_beyond_64_bits_in_details_are_stored_as_the_slow_path_reads_them():
+    body = keyed_body(details={"big": 2**64, "small": -(2**63) - 1})
+    assert wire_fast.decode(body) is not None  # msgspec keeps them as integers; orjson reads floats
+    [row] = parse_batch(body, datetime.now(UTC)).rows
+    assert row["details"] == '{"big":1.8446744073709552e+19,"small":-9.223372036854776e+18}'
+
+
+def test_a_body_with_other_members_is_read_the_slow_way_invalid_text_included():
+    good = keyed_body()
+    assert wire_fast.decode(good[:-1] + b', "note": "hi"}') is None  # msgspec would skip it unread
+    assert parse_batch(good[:-1] + b', "note": "hi"}', datetime.now(UTC)).ids == ["a" * 32]
+    with pytest.raises(BatchMalformed):
+        parse_batch(good[:-1] + b', "note": "\xff"}', datetime.now(UTC))
 
 
 def test_a_name_the_fast_path_cannot_judge_gets_the_slow_paths_error():
