@@ -38,11 +38,25 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SEP = "\n"  # neither a template (JSON) nor a diff (numbers, ':' and ' ') holds one
 
 
-@lru_cache(maxsize=65536)  # standards, details and many summaries repeat exactly
 def split(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """``text`` as (the parts between its numbers, its numbers); ``len(parts) == len(numbers) + 1``."""
+    held = _SPLITS.get(text)
+    if held is None:
+        held = _split(text)
+    return held
+
+
+def _split(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     pieces = _NUMBER.split(text)
-    return tuple(pieces[0::2]), tuple(pieces[1::2])
+    if len(_SPLITS) >= _SPLITS_KEPT:
+        _SPLITS.clear()
+    held = _SPLITS[text] = tuple(pieces[0::2]), tuple(pieces[1::2])
+    return held
+
+
+# standards, details and many summaries repeat exactly: remembered (a dict is cheaper than lru_cache per text)
+_SPLITS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+_SPLITS_KEPT = 65536
 
 
 Skeletons = tuple[tuple[str, ...], ...]
@@ -58,10 +72,11 @@ def pack(texts: list[str]) -> tuple[Skeletons, list[str]]:
     """The skeletons of ``texts`` and all their numbers, in order."""
     skeletons = []
     numbers: list[str] = []
+    held = _SPLITS.get
     for text in texts:
-        parts, nums = split(text)
+        parts, nums = held(text) or _split(text)
         skeletons.append(parts)
-        numbers.extend(nums)
+        numbers += nums
     return tuple(skeletons), numbers
 
 

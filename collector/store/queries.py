@@ -141,12 +141,18 @@ def _insert_results_sqlite(conn: Connection, packed: Sequence[tuple[Any, ...]]) 
     # the DBAPI connection, typed Optional, is open here
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]  # see above
     stored: set[str] = set()
+    times: dict[datetime, int] = {}  # a batch holds a few distinct times (its patrols', the one received)
     try:
         for at in range(0, len(packed), SQLITE_ROWS_PER_INSERT):
             chunk = packed[at:at + SQLITE_ROWS_PER_INSERT]
             params: list[Any] = []
             for p in chunk:
-                params += (bytes.fromhex(p[0]), p[1], p[2], micros(p[3]), micros(p[4]), p[5], p[6], p[7])
+                started, received = times.get(p[3]), times.get(p[4])
+                if started is None:
+                    started = times[p[3]] = micros(p[3])
+                if received is None:
+                    received = times[p[4]] = micros(p[4])
+                params += (bytes.fromhex(p[0]), p[1], p[2], started, received, p[5], p[6], p[7])
             cursor.execute(_SQLITE_INSERT_HEAD + ", ".join([_SQLITE_ROW] * len(chunk)) + _SQLITE_INSERT_TAIL, params)
             stored.update(uid.hex() for (uid,) in cursor.fetchall())
     finally:
@@ -157,7 +163,8 @@ def _insert_results_sqlite(conn: Connection, packed: Sequence[tuple[Any, ...]]) 
 def _compact_rows(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
     """Each row as a ``result_rows`` tuple (uid still hex, times as datetimes)."""
     series = series_ids(conn, {(r["site"], r["host"], r["check"], r["item"]) for r in rows})
-    packs = [compact.pack([r.get(name) or "" for name in compact.TEXTS]) for r in rows]  # messages: "" if none
+    packs = [compact.pack([r.get("summary") or "", r.get("standard") or "", r.get("details") or "",  # compact.TEXTS
+                           r.get("metrics") or "", r.get("messages") or ""]) for r in rows]  # messages: "" if none
     keys = [compact.template_key(skeletons) for skeletons, _ in packs]
     templates = template_ids(conn, dict(zip(keys, packs, strict=True)))
     out = []

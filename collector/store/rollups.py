@@ -77,7 +77,9 @@ def local_day(at: datetime, zone: tzinfo) -> tuple[datetime, datetime]:
 
 def mark_dirty(conn: Connection, stored: Iterable[tuple[int, datetime]]) -> None:
     """Mark the (series id, hour) of each stored result for :func:`refresh` (in the storing transaction)."""
-    keys = sorted({(series, hour_of(at)) for series, at in stored})
+    marks = set(stored)
+    hours = {at: hour_of(at) for at in {at for _, at in marks}}  # a batch holds a few distinct times
+    keys = sorted({(series, hours[at]) for series, at in marks})
     if not keys:
         return
     # the ingest hot path: straight to the driver (a Stamp is integer microseconds on SQLite)
