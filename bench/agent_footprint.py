@@ -26,8 +26,9 @@ text, libraries). PSS and USS of file pages depend on the other processes of
 the machine: a library or program page shared with N processes counts 1/N in
 PSS and not at all in USS. The Wardround agent shares libpython and its
 libraries with the collector and any other Python of the same build running on
-the machine; each zabbix_agent2 runs from its own copy of the binary so the two
-do not share theirs (on a host there is one). Anonymous memory does not depend
+the machine; each zabbix_agent2 (and node_exporter) runs from its own copy of
+the binary so they do not share theirs with each other or with another bench
+run on the machine (on a host there is one). Anonymous memory does not depend
 on the neighbours.
 
 Phases: settle, then "idle" RSS/PSS/USS; then ``--rounds`` windows of
@@ -350,6 +351,7 @@ def start_node_exporter(procs: h.Processes, tmp: Path, subj: Subject) -> None:
         subj.missing = "not installed (apt-get install prometheus-node-exporter)"
         return
     subj.port = h.free_port()
+    exe = shutil.copy2(exe, tmp / "node_exporter")  # its own copy, as each zabbix_agent2 (start_zabbix)
     subj.proc = procs.start([exe, f"--web.listen-address=127.0.0.1:{subj.port}"],
                             log=tmp / "node_exporter.log")
     subj.version = version_of([exe, "--version"])

@@ -9,8 +9,11 @@ sample config through the collector's own loader; the Grafana provisioning files
 from __future__ import annotations
 
 import configparser
+import os
+import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -164,6 +167,65 @@ def test_the_token_file_rule_is_the_same_in_the_install_script_the_unit_and_the_
     assert "/etc/wardround/agent.token" in unit["ReadWritePaths"]  # rotation rewrites it
     docs = (DEPLOY.parent / "docs" / "agent.md").read_text()
     assert "owned by the agent's user, mode 0600" in docs
+
+
+#: a Python process whose threads each allocate while all of them are alive, then counts glibc's
+#: malloc arenas besides the main one: 64-MiB-aligned anonymous heaps (rw, the rest reserved ---p)
+COUNT_ARENAS = r"""
+import threading
+n = 6
+barrier = threading.Barrier(n + 1)
+def work():
+    keep = [bytearray(50_000) for _ in range(20)]  # below the mmap threshold: from the arena
+    barrier.wait()
+    barrier.wait()
+threads = [threading.Thread(target=work) for _ in range(n)]
+for t in threads:
+    t.start()
+barrier.wait()
+regions = []
+for line in open("/proc/self/maps"):
+    f = line.split()
+    lo, hi = (int(x, 16) for x in f[0].split("-"))
+    regions.append((lo, hi, f[1], len(f) > 5))
+arenas = 0
+for (lo, hi, perm, named), nxt in zip(regions, regions[1:] + [(0, 0, "", True)]):
+    size = hi - lo + (nxt[1] - nxt[0] if nxt[0] == hi and nxt[2] == "---p" and not nxt[3] else 0)
+    arenas += perm == "rw-p" and not named and lo % (64 << 20) == 0 and size == 64 << 20
+barrier.wait()
+print(arenas)
+"""
+
+
+def _arenas(env: dict[str, str]) -> int:
+    run = subprocess.run([sys.executable, "-c", COUNT_ARENAS], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert run.returncode == 0, run.stderr
+    return int(run.stdout)
+
+
+def test_agent_unit_caps_the_malloc_arenas_of_a_real_process_when_its_environment_is_applied():
+    """The agent's threads (timer, sender, a run, its check, the check's time boxes) each got an
+    arena of their own, each keeping its freed memory (docs/benchmarks.md); the unit caps them."""
+    lines = [v for k, v in _unit_items("wardround-agent.service", "Service") if k == "Environment"]
+    unit_env = dict(word.split("=", 1) for line in lines for word in shlex.split(line))
+    assert unit_env.get("MALLOC_ARENA_MAX") == "1"
+    plain = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "GLIBC_TUNABLES"))}
+    assert _arenas(plain) >= 4  # without it: one per thread that allocated while the others lived
+    assert _arenas(dict(plain, **unit_env)) == 0  # with it: the main arena alone
+
+
+def _unit_items(name: str, section: str) -> list[tuple[str, str]]:
+    """Every ``key=value`` of one section, repeated keys kept (configparser keeps the last only)."""
+    out, current = [], ""
+    for line in (DEPLOY / "systemd" / name).read_text().splitlines():
+        line = line.strip()
+        if line.startswith("["):
+            current = line.strip("[]")
+        elif current == section and "=" in line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            out.append((key.strip(), value.strip()))
+    return out
 
 
 def test_collector_sample_config_is_accepted_by_the_collector_when_loaded():
