@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import errno
 import json
-import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from agent import logs
 from agent.config import AgentConfig, CheckConfig
 from agent.http import Http, HttpError, reason
 from checks.entries import Problems, check_entries
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Central", "Fetched", "merge", "pick_up_token", "write_secret_file"]
 
-log = logging.getLogger(__name__)
+log = logs.get(__name__)
 
 CONFIG_PATH = "/api/v1/agent/config"
 TOKEN_PATH = "/api/v1/agent/token"

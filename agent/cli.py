@@ -19,10 +19,9 @@ only when something is printed (``run``'s steady state prints nothing); ``--json
 
 from __future__ import annotations
 
-import logging
 import sys
 
-from agent import Worded, __version__
+from agent import Worded, __version__, logs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -36,7 +35,7 @@ EXIT_UNDELIVERED = 4
 DEFAULT_CONFIG = (r"C:\ProgramData\Wardround\agent.yaml" if sys.platform == "win32"
                   else "/etc/wardround/agent.yaml")
 
-log = logging.getLogger("agent")
+log = logs.get("agent")
 
 
 class UsageError(Worded):
@@ -146,9 +145,7 @@ def _parse(argv: list[str] | None) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    level = getattr(args, "log_level", "warning").upper()
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(getattr(args, "log_level", "warning"))  # logging itself comes with the first record
     from agent.config import ConfigError
     from agent.spool import SpoolError
 

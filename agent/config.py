@@ -11,7 +11,6 @@ carries all of them; the CLI prints them and exits 2 before anything starts.
 from __future__ import annotations
 
 import gc
-import logging
 import os
 import re
 import socket
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from agent import logs
 from checks.entries import (
     NAME_HINT,
     CheckConfig,
@@ -44,7 +44,7 @@ __all__ = ["AgentConfig", "CheckConfig", "CollectorConfig", "ConfigError", "load
            "short_hostname", "token_file_problem", "proxy_url_problem",
            "DEFAULT_CONFIG_EVERY_S"]
 
-log = logging.getLogger(__name__)
+log = logs.get(__name__)
 
 EXIT_CONFIG = 2
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\s*$")

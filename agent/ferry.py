@@ -30,12 +30,12 @@ import gzip
 import hashlib
 import hmac
 import json
-import logging
 import os
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from agent import logs
 from agent.relay_config import ExportConfig, RelayConfig
 from agent.spool import Spool
 from checks.result import format_time
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BUNDLE_MAGIC", "Exporter", "bundle_name", "sign"]
 
-log = logging.getLogger(__name__)
+log = logs.get(__name__)
 
 BUNDLE_MAGIC = b"WRB1"
 SYNC_MAGIC = b"WRS1 "

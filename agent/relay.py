@@ -29,7 +29,6 @@ Log lines never contain a token or a result body.
 from __future__ import annotations
 
 import hashlib
-import logging
 import signal
 import sqlite3
 import threading
@@ -39,7 +38,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
-from agent import __version__
+from agent import __version__, logs
 from agent.http import Http, HttpError, reason
 from agent.relay_config import RelayConfig
 from agent.sender import Backoff, Sender, collector_base
@@ -52,7 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Answer", "Relay", "RelaySender"]
 
-log = logging.getLogger(__name__)
+log = logs.get(__name__)
 
 SYNC_PATH = "/api/v1/relay/sync"
 _TOKENS_STATE = "relay.tokens"

@@ -20,11 +20,11 @@ runs in the request's own thread, so a slow client holds up nobody else.
 from __future__ import annotations
 
 import json
-import logging
 import ssl
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from agent import logs
 from agent.relay import Answer, Grant, Relay
 
 TYPE_CHECKING = False
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MAX_BODY_BYTES", "make_server"]
 
-log = logging.getLogger(__name__)
+log = logs.get(__name__)
 
 MAX_BODY_BYTES = 16 * 2**20
 MAX_INFLATED_BYTES = 64 * 2**20

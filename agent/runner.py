@@ -23,15 +23,14 @@ previous run              once: hung threads never stack up
 from __future__ import annotations
 
 import json
-import logging
 import re
 import threading
 import time
-import traceback
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from agent import logs
 from checks.catalogue import CheckSpec
 from checks.context import CheckContext
 from checks.messages import say
@@ -43,7 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CheckRun", "Runner", "sanitize"]
 
-log = logging.getLogger(__name__)
+log = logs.get(__name__)
 
 StateLoad: TypeAlias = "Callable[[str], dict[str, Any]]"
 StateSave: TypeAlias = "Callable[[str, dict[str, Any]], None]"
@@ -123,6 +122,8 @@ class Runner:
         if outcome.error is not None:
             err = outcome.error
             log.warning("check %s raised %s", job.key, type(err).__name__)
+            import traceback  # a check that raised: rare, and linecache/tokenize come with it
+
             tb = traceback.format_exception(type(err), err, err.__traceback__, limit=-6)
             return [self._unknown(job, started, duration_ms,
                                   say("agent.check_failed", error=type(err).__name__, text=sanitize(str(err))),

@@ -26,12 +26,12 @@ seconds, make one last bounded push, close the spool, exit 0.
 
 from __future__ import annotations
 
-import logging
 import signal
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+from agent import logs
 from agent.central import Central, pick_up_token
 from agent.config import AgentConfig, CheckConfig
 from agent.http import Http
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Agent", "job"]
 
-log = logging.getLogger(__name__)
+log = logs.get(__name__)
 
 IDLE_PUSH_S = 60.0  # push (and enforce the bounds) at least this often
 GATHER_S = 2.0  # after new results, wait this long for more before pushing

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -40,7 +39,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from agent import __version__
+from agent import __version__, logs
 from agent.http import Http, HttpError, reason
 from agent.spool import NoticeFactory, Spool, SpooledResult
 from agent.timer import spread
@@ -52,7 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Backoff", "PushOutcome", "Sender", "collector_base", "results_url"]
 
-log = logging.getLogger(__name__)
+log = logs.get(__name__)
 
 RESULTS_PATH = "/api/v1/results"
 ROTATION_HEADER = "Wardround-Token-Expires"  # the token was rotated: fetch its successor (agent/central.py)

@@ -34,7 +34,6 @@ same transaction says so: "spool was corrupt ...; N results may be lost".
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sqlite3
 import threading
@@ -43,7 +42,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 
-from agent import Worded
+from agent import Worded, logs
 from agent import spool_repair as repair
 from agent.lock import LockHeld, ProcessLock
 from agent.spool_repair import Corruption
@@ -58,7 +57,7 @@ if TYPE_CHECKING:
 __all__ = ["Corruption", "Drop", "Spool", "SpoolBusy", "SpoolError", "SpooledResult", "encode",
            "notice_factory"]
 
-log = logging.getLogger(__name__)
+log = logs.get(__name__)
 
 DEFAULT_MAX_AGE_S = 7 * 86400.0
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024

@@ -34,12 +34,13 @@ lives in the same file and is salvaged the same way.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sqlite3
 import struct
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+
+from agent import logs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
 __all__ = ["Corrupt", "Corruption", "Salvage", "file_problem", "is_corruption", "move_aside",
            "salvage"]
 
-log = logging.getLogger(__name__)
+log = logs.get(__name__)
 
 SQLITE_CORRUPT, SQLITE_NOTADB = 11, 26
 WAL_MAGIC = (0x377F0682, 0x377F0683)

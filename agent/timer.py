@@ -22,18 +22,18 @@ interval check's next run moves back with it (it never waits longer than one per
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, tzinfo
 
+from agent import logs
 from checks._cron import Schedule
 
 __all__ = ["Crontab", "Every", "Job", "Timer", "spread"]
 
-log = logging.getLogger(__name__)
+log = logs.get(__name__)
 
 MAX_RUNNING = 10  # runs at the same time, over all jobs
 MAX_SLEEP_S = 30.0

@@ -28,7 +28,6 @@ Standard library only, a leaf: the collector imports it.
 from __future__ import annotations
 
 import json
-import logging
 import string
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
@@ -45,7 +44,6 @@ if TYPE_CHECKING:
 __all__ = ["KINDS", "LANGUAGES", "Said", "catalogue", "error_text", "fit_summary", "listed", "placeholders",
            "render", "said", "say", "text_of"]
 
-log = logging.getLogger(__name__)
 _DIR = Path(__file__).resolve().parent
 _JOIN = {"en": "; ", "zh_CN": "；"}
 _WORDS = {"en": ",", "zh_CN": "、"}
@@ -218,7 +216,10 @@ def render(message: Message | None, lang: str, more: Mapping[str, str] | None = 
     try:
         return _render(message, lang, 0)
     except _CannotRender as exc:
-        log.warning("message %s not rendered in %s (%s); showing the summary", message.key[:64], lang, exc)
+        import logging  # only here: an idle agent runs without it (issue 16, agent/logs.py)
+
+        logging.getLogger(__name__).warning("message %s not rendered in %s (%s); showing the summary",
+                                            message.key[:64], lang, exc)
         return None
     finally:
         _MORE.reset(token)
