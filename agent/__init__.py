@@ -69,6 +69,6 @@ class Worded(Exception):
     (``checks/messages/cli.*.json``) with ``words`` (its arguments), which the command printing it
     renders in the reader's language (``checks.messages.reader.tell``); ``key`` "" when it has none."""
 
-    def __init__(self, text: str, key: str = "", **words: object) -> None:
+    def __init__(self, text: str, key: str = "", /, **words: object) -> None:
         super().__init__(text)
         self.key, self.words = key, words

@@ -54,6 +54,8 @@ class Fetched:
 
     outcome: str
     message: str = ""
+    key: str = ""  # ``message`` as a command-line message with ``words`` (:class:`agent.Worded`); "" without
+    words: dict[str, object] | None = None
 
 
 def merge(central: Sequence[CheckConfig], local: Sequence[CheckConfig]) -> tuple[CheckConfig, ...]:
@@ -154,7 +156,7 @@ class Central:
             got = self.http.exchange("GET", url, timeout=timeout_s or self.timeout_s, headers=headers)
             answer = got.json() if got.status != 304 else None
         except HttpError as exc:
-            return Fetched("failed", str(exc))
+            return Fetched("failed", str(exc), exc.key, exc.words)
         if got.status == 304:
             return Fetched("unchanged")
         if got.status == 404:

@@ -261,12 +261,13 @@ def _central_checks(config: Any, agent: Any, limit_s: float = 10.0) -> tuple[Any
     central.load_stored()
     got = central.fetch(timeout_s=min(c.timeout_s, limit_s))
     if got.outcome in ("refused", "failed", "rejected"):
-        from checks.messages.reader import tell
+        from checks.messages.reader import tell, tell_error
 
+        why = tell_error(got) if got.key else got.message
         if central.version:
-            print(tell("cli.agent.central_kept", why=got.message, version=central.version), file=sys.stderr)
+            print(tell("cli.agent.central_kept", why=why, version=central.version), file=sys.stderr)
         else:
-            print(tell("cli.agent.central_none", why=got.message), file=sys.stderr)
+            print(tell("cli.agent.central_none", why=why), file=sys.stderr)
     if agent is not None and agent.sender is not None:
         agent.sender.config_version = central.version
     return tuple(central.effective())
@@ -281,17 +282,17 @@ def _push_until_acknowledged(agent: Any, ids: set[str], deadline: float, wait: s
     import time
 
     from agent.sender import Backoff
-    from checks.messages.reader import tell
+    from checks.messages.reader import tell, tell_error
 
     assert agent.sender is not None
     backoff = Backoff(cap=30.0)
-    last_error = ""
+    last_error: Any = None  # the last push round that failed (its error, worded for the reader)
     delivered = 0  # every result the collector acknowledged, the spool's earlier ones included
     while True:
         out = agent.sender.push(deadline=deadline)
         delivered += out.acknowledged
         if not out.ok and out.error != "out of time":
-            last_error = out.error
+            last_error = out
         waiting = agent.spool.contains(ids)
         if not waiting or out.refused or time.monotonic() >= deadline:
             break
@@ -302,7 +303,8 @@ def _push_until_acknowledged(agent: Any, ids: set[str], deadline: float, wait: s
     spool = agent.config.spool
     if waiting:
         said = {"n": len(waiting), "total": len(ids), "spool": spool, "command": "`wardround-agent run`"}
-        print(tell("cli.agent.undelivered", why=last_error, **said) if last_error else
+        why = "" if last_error is None else tell_error(last_error) if last_error.key else last_error.error
+        print(tell("cli.agent.undelivered", why=why, **said) if why else
               tell("cli.agent.undelivered_wait", option="--wait", wait=wait, **said), file=sys.stderr)
         return False
     if rejected:

@@ -31,7 +31,7 @@ import time
 import zlib
 from dataclasses import dataclass
 
-from agent import __version__
+from agent import Worded, __version__
 from agent.http1 import BrokenAnswer, Connect, Route, exchange, route
 from checks._units import format_bytes
 
@@ -47,8 +47,9 @@ MAX_INFLATED_BYTES = 16 * 1024 * 1024  # and inflate a gzip answer at most to th
 MAX_REASON_CHARS = 1000  # the collector's reason is printed whole (its hints run to ~300 characters)
 
 
-class HttpError(Exception):
-    """No usable answer: unreachable, timed out, broken, or too large (nothing was learnt)."""
+class HttpError(Worded):
+    """No usable answer: unreachable, timed out, broken, or too large (nothing was learnt); worded for the
+    reader of a command line (:class:`agent.Worded`)."""
 
 
 @dataclass(frozen=True)
@@ -219,22 +220,26 @@ class Http:
                 # refused, reset, timeout, TLS, a proxy's refusal; BrokenAnswer: not HTTP.  A socket
                 # timeout is set to the time left, so it and the watchdog mean the same deadline.
                 if watchdog.expired or isinstance(exc, TimeoutError):
-                    raise HttpError(f"no complete answer from the collector at {url} within "
-                                    f"{timeout:.3g} s") from None
+                    raise _no_answer(url, timeout) from None
                 # a TLS port closes or resets a plain request without an HTTP answer
                 hint = ("; if the collector serves HTTPS, collector.url must start with https://"
                         if url.startswith("http://") and isinstance(exc, BrokenAnswer | ConnectionResetError) else "")
                 if isinstance(exc, BrokenAnswer):
-                    raise HttpError(f"broken answer from the collector: {exc}{hint}") from None
+                    raise HttpError(f"broken answer from the collector: {exc}{hint}", "cli.agent.http.broken"
+                                    + ("_https" if hint else ""), error=str(exc), **_HTTPS) from None
                 why = os_reason(exc, proxy_credentials=bool(path and path.proxy_auth))
-                raise HttpError(f"cannot reach the collector at {url}{self._via()}: {why}{hint}") from None
+                key = "" if hint and self.proxy else "cli.agent.http.unreachable" + (
+                    "_https" if hint else "_proxy" if self.proxy else "")
+                raise HttpError(f"cannot reach the collector at {url}{self._via()}: {why}{hint}", key, url=url,
+                                proxy=self.proxy or "", why=why, **_HTTPS) from None
         if watchdog.expired:  # the answer was cut short at the deadline
-            raise HttpError(f"no complete answer from the collector at {url} within {timeout:.3g} s")
+            raise _no_answer(url, timeout)
         if len(raw) > MAX_ANSWER_BYTES:
             raise HttpError(f"the collector's answer is larger than {format_bytes(MAX_ANSWER_BYTES)}; not read")
         if status == 407:
             raise HttpError(f"the proxy {self.proxy} refused this agent (HTTP 407): check "
-                            "collector.proxy_credentials_file")
+                            "collector.proxy_credentials_file", "cli.agent.http.proxy_407", proxy=self.proxy or "",
+                            key="collector.proxy_credentials_file")
         return Answer(status=status, raw=raw, headers=got, sent_at=sent_at)
 
     def _exchange(self, path: Route, connect: Connect, method: str, data: bytes | None,
@@ -307,6 +312,14 @@ def decode(raw: bytes, encoding: str) -> Any:
         return json.loads(raw) if raw else None
     except (ValueError, OSError, EOFError, zlib.error):
         return None
+
+
+_HTTPS = {"key": "collector.url", "scheme": "https://"}  # the words of the plain-request-to-a-TLS-port hint
+
+
+def _no_answer(url: str, timeout: float) -> HttpError:
+    return HttpError(f"no complete answer from the collector at {url} within {timeout:.3g} s",
+                     "cli.agent.http.no_answer", url=url, within=f"{timeout:.3g} s")
 
 
 def _inflate(raw: bytes, limit: int) -> bytes:

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from agent import __version__, logs
+from agent import Worded, __version__, logs
 from agent.http import Http, HttpError, reason
 from agent.spool import NoticeFactory, Spool, SpooledResult
 from agent.timer import spread
@@ -91,14 +91,17 @@ class PushOutcome:
     retry_after: float | None = None
     logged: bool = False  # the error was already logged at ERROR (401, 403, other 4xx)
     refused: bool = False  # the collector refused (401, 403, other 4xx, a redirect): waiting will not help
+    key: str = ""  # ``error`` as a command-line message with ``words`` (:class:`agent.Worded`); "" without
+    words: dict[str, object] | None = None
 
 
-class _Failure(Exception):
-    """A send that must stop this round (nothing deleted)."""
+class _Failure(Worded):
+    """A send that must stop this round (nothing deleted); ``said``: the message's key and words
+    (:class:`agent.Worded`) for the reader of ``once --push``."""
 
     def __init__(self, message: str, retry_after: float | None = None, logged: bool = False,
-                 refused: bool = False):
-        super().__init__(message)
+                 refused: bool = False, said: tuple[str, dict[str, object]] = ("", {})):
+        super().__init__(message, said[0], **said[1])
         self.retry_after = retry_after
         self.logged = logged
         self.refused = refused
@@ -163,7 +166,7 @@ class Sender:
                     acked, quarantined = self._deliver(rows, deadline)
                 except _Failure as exc:
                     out.ok, out.error, out.retry_after = False, str(exc), exc.retry_after
-                    out.logged, out.refused = exc.logged, exc.refused
+                    out.logged, out.refused, out.key, out.words = exc.logged, exc.refused, exc.key, exc.words
                     break
                 out.acknowledged += acked
                 out.quarantined += quarantined
@@ -171,6 +174,7 @@ class Sender:
                     out.ok = False
                     out.error = (f"the collector acknowledged {acked} of {len(rows)} results; "
                                  "the rest stay spooled")
+                    out.key, out.words = "cli.agent.push.partial", {"n": acked, "total": len(rows)}
                     log.warning("push: %s", out.error)
                     break
         return out
@@ -216,9 +220,10 @@ class Sender:
                 "Content-Type": "application/json", "Content-Encoding": "gzip"})
             answer = got.json()
         except HttpError as exc:
-            raise _Failure(str(exc)) from None
+            raise _Failure(str(exc), said=(exc.key, exc.words)) from None
         if got.status == 429 or got.status >= 500:
-            raise _Failure(f"the collector answered HTTP {got.status}", _retry_after(got.header("Retry-After")))
+            raise _Failure(f"the collector answered HTTP {got.status}", _retry_after(got.header("Retry-After")),
+                           said=("cli.agent.push.busy", {"status": got.status}))
         if 200 <= got.status < 300:
             self._note_clock(answer, got.sent_at, time.time())
             expires = got.header(ROTATION_HEADER)
@@ -228,7 +233,7 @@ class Sender:
 
     def _acknowledge(self, rows: Sequence[SpooledResult], answer: Any) -> int:
         if not isinstance(answer, dict):
-            raise _Failure("the collector's answer is not a JSON object")
+            raise _Failure("the collector's answer is not a JSON object", said=("cli.agent.push.not_json", {}))
         sent = {r.id for r in rows}
         ids: list[str] = []
         for key in ("accepted", "duplicates"):
@@ -238,23 +243,32 @@ class Sender:
         return self.spool.ack(ids)
 
     def _failure(self, status: int, answer: Any) -> _Failure:
+        words: dict[str, object] = {"status": status, "reason": reason(answer), "url": "collector.url",
+                                    "file": "collector.token_file", "inline": "token",
+                                    "command": "`wardround-collector token create`",
+                                    "example": "https://collector.example:8480"}
         if status == 401:
+            key = "cli.agent.push.401"
             msg = ("the collector refused the agent token (HTTP 401): check collector.token_file "
                    "(or token) against `wardround-collector token create`")
         elif status == 403:
             # The collector names the host that was refused and the grant that would allow it
             # (`token create ... --also-host NAME`); its words beat our guess.
+            key, words["site"], words["host"] = "cli.agent.push.403", repr(self.site), repr(self.host)
             msg = (f"the collector refused this batch from site {self.site!r} host {self.host!r} "
                    f"(HTTP 403): {reason(answer)}")
         elif 300 <= status < 400:
+            key = "cli.agent.push.redirect"
             msg = f"the collector URL answered a redirect (HTTP {status}): fix collector.url"
         elif status == 404:  # a path in collector.url, or another server on that port
+            key, words["path"] = "cli.agent.push.404", urlsplit(self.url).path
             msg = (f"the collector answered HTTP 404 for {urlsplit(self.url).path} ({reason(answer)}): check "
                    "collector.url, the collector's address without a path (https://collector.example:8480)")
         else:
+            key = "cli.agent.push.status"
             msg = f"the collector answered HTTP {status}: {reason(answer)}"
         log.error("push: %s", msg)
-        return _Failure(msg, logged=True, refused=status != 408)
+        return _Failure(msg, logged=True, refused=status != 408, said=(key, words))
 
     def _note_clock(self, answer: Any, sent_at: float, received_at: float) -> None:
         if not isinstance(answer, dict) or not isinstance(answer.get("server_time"), str):

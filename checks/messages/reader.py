@@ -102,13 +102,15 @@ def cli_templates(lang: str) -> Mapping[str, str]:
         return {str(k): str(v) for k, v in json.load(f).items()}
 
 
-def tell_error(exc: BaseException, more: Mapping[str, str] | None = None) -> str:
+def tell_error(exc: object, more: Mapping[str, str] | None = None) -> str:
     """What an error says to the reader: its command-line message when it carries one (``key`` and
-    ``words``, e.g. :class:`agent.Worded`; or a keyed text, :func:`cli_said` or the collector's own with
-    its templates in ``more``), else its own (English) text."""
+    ``words``, e.g. :class:`agent.Worded` or an outcome that kept them; or a keyed text, :func:`cli_said`
+    or the collector's own with its templates in ``more``), else its own (English) text."""
     key, words = getattr(exc, "key", ""), getattr(exc, "words", None)
     if key and isinstance(words, dict):
         return _told(key, words)
+    if not isinstance(exc, BaseException):
+        return str(exc)
     from checks.messages import error_text
 
     return told(error_text(exc), more)

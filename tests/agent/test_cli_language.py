@@ -16,6 +16,7 @@ import pytest
 from agent import Worded
 from agent.enrol import EnrolFailed
 from checks.messages.reader import reader_language, tell, tell_error
+from tests.agent.helpers import FakeCollector
 from tests.agent.test_cli import agent, config
 from tests.checks.test_messages import IDENTIFIERS
 from tests.conftest import free_port
@@ -105,13 +106,32 @@ def test_once_json_is_the_same_wire_form_in_every_language(tmp_path: Path) -> No
 
 def test_once_push_says_what_was_not_delivered_in_chinese_and_still_exits_4(tmp_path: Path) -> None:
     checks = "checks:\n  - {check: uptime, every: 1m}\n"
-    cfg = str(config(tmp_path, f"http://127.0.0.1:{free_port()}", checks))
+    port = free_port()
+    cfg = str(config(tmp_path, f"http://127.0.0.1:{port}", checks))
     proc = agent("once", "--config", cfg, "--push", "--wait", "1s", lang=ZH)
     assert proc.returncode == 4
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"未送达：1 条结果中有 1 条留在暂存库 {tmp_path / 'spool.db'} 中，"
-                           "由 `wardround-agent run` 继续发送：")
-    assert "Connection refused" in last.split("继续发送：", 1)[1]  # the operating system's words
+    assert last.startswith(f"未送达：1 条结果中有 1 条留在暂存库 {tmp_path / 'spool.db'} 中，由 `wardround-agent run` "
+                           f"继续发送：无法连接采集端 http://127.0.0.1:{port}/api/v1/results：")
+    assert "Connection refused" in last  # the operating system's words
+
+
+def test_a_refused_token_is_said_in_chinese_with_what_to_check(tmp_path: Path) -> None:
+    collector = FakeCollector().start()
+    try:
+        refused_in_chinese(tmp_path, collector)
+    finally:
+        collector.stop()
+
+
+def refused_in_chinese(tmp_path: Path, collector: FakeCollector) -> None:
+    collector.respond = lambda seen: (401, {"detail": "unknown token"})
+    cfg = config(tmp_path, collector.url, checks="checks:\n  - {check: uptime, every: 1m}\n")
+    proc = agent("once", "--config", str(cfg), "--push", "--wait", "3s", "--json", lang=ZH)
+    assert proc.returncode == 4 and json.loads(proc.stdout)[0]["check"] == "uptime"
+    assert proc.stderr.strip().splitlines()[-1].endswith(
+        "继续发送：采集端拒绝了采集代理令牌（HTTP 401）：请对照 `wardround-collector token create` 检查 "
+        "collector.token_file（或 token）")
 
 
 def test_config_and_usage_errors_read_in_chinese_and_exit_2(tmp_path: Path) -> None:
