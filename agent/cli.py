@@ -161,10 +161,10 @@ def main(argv: list[str] | None = None) -> int:
         return _check(args)
     except ConfigError as exc:
         from agent.runner import sanitize
-        from checks.messages.reader import tell
+        from checks.messages.reader import tell, tell_problem
 
-        for line in exc.errors:  # a parameter's value may hold a password: mask what looks like one
-            print(sanitize(line, one_line=False), file=sys.stderr)
+        for line, said in zip(exc.errors, exc.said, strict=True):  # a value may hold a password: masked
+            print(sanitize(tell_problem(line, said), one_line=False), file=sys.stderr)
         n = len(exc.errors)
         print(tell("cli.agent.config_errors", n=n) if n != 1 else tell("cli.agent.config_error"), file=sys.stderr)
         return EXIT_USAGE

@@ -15,7 +15,7 @@ import os
 import re
 import socket
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -25,6 +25,7 @@ from checks.entries import (
     NAME_HINT,
     CheckConfig,
     Problems,
+    Said,
     check_entries,
     check_keys,
     forget_yaml_loader,
@@ -58,8 +59,10 @@ class ConfigError(Exception):
 
     exit_code = EXIT_CONFIG
 
-    def __init__(self, errors: list[str]):
+    def __init__(self, errors: list[str], said: Sequence[Said | None] = ()):
         self.errors = errors
+        #: beside each line, the same as a command-line message (checks.entries.Problems.said), or None
+        self.said = list(said) or [None] * len(errors)
         super().__init__("\n".join(errors))
 
 
@@ -151,7 +154,9 @@ def load_config(path: str | os.PathLike[str], *, need_collector: bool = False) -
     if "collector" in data:
         collector = _collector(err, data["collector"], base)
     elif need_collector:
-        err.add("collector", "required for `run` and `once --push` (url and token_file)")
+        words: dict[str, object] = {"run": "`run`", "push": "`once --push`", "url": "url", "file": "token_file"}
+        err.add("collector", "required for `run` and `once --push` (url and token_file)",
+                said=("cli.config.collector_required", words))
 
     spool = default_spool_path()
     if "spool" in data:
@@ -180,7 +185,7 @@ def load_config(path: str | os.PathLike[str], *, need_collector: bool = False) -
             err.add("config_every", "expected a duration of at least 10s like 5m, or off", raw_every)
     checks = check_entries(err, "checks", data.get("checks", []))
     if err.lines:
-        raise ConfigError(err.lines)
+        raise ConfigError(err.lines, err.said)
     assert site is not None and host is not None and max_age is not None and jitter is not None
     return AgentConfig(path=file, site=site, host=host, collector=collector, spool=spool,
                        spool_max_age_s=max_age, spool_max_bytes=max_bytes, jitter_s=jitter,
@@ -215,7 +220,9 @@ def _read_yaml(file: str) -> Any:
         with open(file, encoding="utf-8") as fh:
             text = fh.read()
     except OSError as exc:
-        raise ConfigError([f"{file}: cannot read the config: {exc.strerror or exc}"]) from None
+        error = str(exc.strerror or exc)
+        raise ConfigError([f"{file}: cannot read the config: {error}"],
+                          [(f"{file}: ", "cli.config.cannot_read", {"error": error}, "")]) from None
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
     try:
@@ -333,13 +340,15 @@ def _collector(err: Problems, raw: Any, base: Path) -> CollectorConfig | None:
     check_keys(err, "collector", raw, _COLLECTOR_KEYS)
     url = raw.get("url")
     if url is None:
-        err.add("collector.url", "required, e.g. https://collector.example:8480")
+        err.add("collector.url", "required, e.g. https://collector.example:8480",
+                said=("cli.config.required_like", {"example": "https://collector.example:8480"}))
     elif (problem := collector_url_problem(url)) is not None:
         err.add("collector.url", problem)
         url = None
     token = token_path = None
     if "token_file" in raw and "token" in raw:
-        err.add("collector", "give token_file or token, not both")
+        err.add("collector", "give token_file or token, not both",
+                said=("cli.config.not_both", {"a": "token_file", "b": "token"}))
     elif "token_file" in raw:
         token_path, token = _secret_file(err, "collector.token_file", raw["token_file"], base,
                                          "one token on one line")
@@ -350,7 +359,8 @@ def _collector(err: Problems, raw: Any, base: Path) -> CollectorConfig | None:
         else:
             token = t.strip()
     else:
-        err.add("collector.token_file", "required (or token): the file holding the agent token")
+        err.add("collector.token_file", "required (or token): the file holding the agent token",
+                said=("cli.config.token_file_required", {"token": "token"}))
     ca_file = None
     if "ca_file" in raw:
         ca_path = _readable_file(err, "collector.ca_file", raw["ca_file"], base)

@@ -127,7 +127,7 @@ def load_relay_config(path: str | os.PathLike[str], *, export_dir: str | None = 
             err.add("spool_max_bytes", "expected a size like 2GiB or a number of bytes", data["spool_max_bytes"])
     sync_every = read_duration(err, "sync_every", data.get("sync_every", "30s"), minimum=1)
     if err.lines:
-        raise ConfigError(err.lines)
+        raise ConfigError(err.lines, err.said)
     assert site is not None and sync_every is not None
     return RelayConfig(path=file, site=site, listen_host=host, listen_port=port, collector=collector, spool=spool,
                        spool_max_bytes=max_bytes, tls_cert=cert, tls_key=key, export=export,

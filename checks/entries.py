@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from checks._cron import CronError, parse_cron
-from checks.catalogue import CheckSpec, UnknownCheck, default_timeout, get_check, params_of
+from checks.catalogue import CATALOGUE, CheckSpec, UnknownCheck, default_timeout, get_check, params_of
 from checks.params import DURATION_HINT, ParamError, parse_duration, parse_params
 from checks.result import is_name  # the one name rule: sites, hosts, check instances
 
@@ -64,16 +64,28 @@ class CheckConfig:
 
 
 class Problems:
-    """Every problem of one file, as complete lines ``FILE: key: expected``."""
+    """Every problem of one file, as complete lines ``FILE: key: expected``; ``said``: beside each line,
+    its ``expected`` as a command-line message (key, words) with the value shown, for the reader's
+    language (``checks.messages.reader.tell_problem``), or None."""
 
     def __init__(self, file: str):
         self.file = file
         self.lines: list[str] = []
+        self.said: list[Said | None] = []
 
-    def add(self, key: str, expected: str, got: Any = ..., *, show: bool = True) -> None:
+    def add(self, key: str, expected: str, got: Any = ..., *, show: bool = True,
+            said: tuple[str, dict[str, object]] | None = None) -> None:
+        shown = ""
         if got is not ... and show and "(got " not in expected:
-            expected = f"{expected} (got {_show(got)})"
-        self.lines.append(f"{self.file}: {key}: {expected}" if key else f"{self.file}: {expected}")
+            shown = _show(got)
+            expected = f"{expected} (got {shown})"
+        prefix = f"{self.file}: {key}: " if key else f"{self.file}: "
+        self.lines.append(prefix + expected)
+        self.said.append(None if said is None else (prefix, said[0], said[1], shown))
+
+
+#: a problem's line as a command-line message: (``FILE: key: ``, message key, its words, the value shown or "")
+Said = tuple[str, str, dict[str, object], str]
 
 
 def _show(value: Any) -> str:
@@ -85,27 +97,29 @@ def check_keys(problems: Problems, where: str, data: Mapping[str, Any], allowed:
     for key in data:
         if key not in allowed:
             path = f"{where}.{key}" if where else str(key)
-            problems.add(path, f"unknown key (known: {', '.join(sorted(allowed))})")
+            known = ", ".join(sorted(allowed))
+            problems.add(path, f"unknown key (known: {known})", said=("cli.config.unknown_key", {"known": known}))
 
 
 def read_duration(problems: Problems, key: str, value: Any, *, minimum: float = 0.0) -> float | None:
     try:
         seconds = parse_duration(value)
     except ValueError:
-        problems.add(key, f"expected {DURATION_HINT}", value)
+        problems.add(key, f"expected {DURATION_HINT}", value, said=("cli.config.duration", {}))
         return None
     if seconds < minimum:
-        problems.add(key, f"expected at least {minimum:g}s", value)
+        problems.add(key, f"expected at least {minimum:g}s", value,
+                     said=("cli.config.at_least", {"minimum": f"{minimum:g}s"}))
         return None
     return seconds
 
 
 def read_text(problems: Problems, key: str, value: Any, *, name: bool = False) -> str | None:
     if not isinstance(value, str) or not value.strip():
-        problems.add(key, "expected a non-empty string", value)
+        problems.add(key, "expected a non-empty string", value, said=("cli.config.non_empty", {}))
         return None
     if name and not is_name(value):
-        problems.add(key, f"expected {NAME_HINT}", value)
+        problems.add(key, f"expected {NAME_HINT}", value, said=("cli.config.name", {}))
         return None
     return value
 
@@ -120,26 +134,30 @@ def check_entries(problems: Problems, where: str, raw: Any) -> list[CheckConfig]
     if raw is None:
         return []
     if not isinstance(raw, list):
-        problems.add(where, "expected a list of checks (- check: disk ...)", raw)
+        problems.add(where, "expected a list of checks (- check: disk ...)", raw,
+                     said=("cli.config.checks_list", {"example": "- check: disk ..."}))
         return []
     out: list[CheckConfig] = []
     names: dict[str, int] = {}
     for i, entry in enumerate(raw):
         at = f"{where}[{i}]"
         if not isinstance(entry, Mapping):
-            problems.add(at, "expected a mapping like {check: disk, every: 5m}", entry)
+            problems.add(at, "expected a mapping like {check: disk, every: 5m}", entry,
+                         said=("cli.config.entry_mapping", {"example": "{check: disk, every: 5m}"}))
             continue
         check_keys(problems, at, entry, ENTRY_KEYS)
         check: str | None = None
         params_type: type | None = None
         if "check" not in entry:
-            problems.add(f"{at}.check", "required: a name from the check catalogue")
+            problems.add(f"{at}.check", "required: a name from the check catalogue",
+                         said=("cli.config.check_required", {}))
         else:
             try:
                 params_type = params_of(entry["check"])
                 check = entry["check"]
             except UnknownCheck as exc:
-                problems.add(f"{at}.check", f"expected a check name from the catalogue: {exc}")
+                problems.add(f"{at}.check", f"expected a check name from the catalogue: {exc}", said=(
+                    "cli.config.unknown_check", {"name": repr(entry["check"]), "known": ", ".join(sorted(CATALOGUE))}))
         host = None
         if "host" in entry:
             host = read_text(problems, f"{at}.host", entry["host"], name=True)
@@ -157,13 +175,14 @@ def check_entries(problems: Problems, where: str, raw: Any) -> list[CheckConfig]
             names[name] = i
         every = cron = None
         if "every" in entry and "cron" in entry:
-            problems.add(at, "give every or cron, not both")
+            problems.add(at, "give every or cron, not both", said=("cli.config.not_both", {"a": "every", "b": "cron"}))
         elif "every" in entry:
             every = read_duration(problems, f"{at}.every", entry["every"], minimum=1)
         elif "cron" in entry:
             cron = _cron(problems, f"{at}.cron", entry["cron"])
         else:
-            problems.add(at, "expected every: (e.g. 5m) or cron: (e.g. \"0 8 * * *\")")
+            problems.add(at, "expected every: (e.g. 5m) or cron: (e.g. \"0 8 * * *\")",
+                         said=("cli.config.every_or_cron", {"every": "every:", "cron": "cron:"}))
         params = None
         if params_type is not None:
             try:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from checks.messages.reader import cli_said, reader_language, tell, tell_error, told
+from checks.messages.reader import cli_said, reader_language, tell, tell_error, tell_problem, told
 from collector import __version__, audit, fleet_cli, prune_cli, relays
 from collector.auth import AuthError, Role, create_agent_token, create_user
 from collector.cli_args import actions
@@ -552,8 +552,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()  # a closed pipe shows here, inside the try, not at exit
         return code
     except (ConfigError, FleetError) as exc:  # every problem at once
-        for problem in exc.problems:
-            print(f"wardround-collector: {told(problem, ticket_templates(reader_language()))}", file=sys.stderr)
+        said = exc.said if isinstance(exc, FleetError) else [None] * len(exc.problems)
+        for problem, words in zip(exc.problems, said, strict=True):
+            line = tell_problem(problem, words) if words else told(problem, ticket_templates(reader_language()))
+            print(f"wardround-collector: {line}", file=sys.stderr)
         if isinstance(exc, FleetError) and len(exc.problems) > 1:
             print(tell("cli.collector.problems", n=len(exc.problems)), file=sys.stderr)
         return exc.exit_code

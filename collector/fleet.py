@@ -34,7 +34,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from checks._units import format_bytes
-from checks.entries import NAME_HINT, Problems, check_entries, check_keys, is_name, parse_yaml
+from checks.entries import NAME_HINT, Problems, Said, check_entries, check_keys, is_name, parse_yaml
 from checks.result import format_time
 from collector import audit
 from collector.keys import Keyring, default_keyring
@@ -54,8 +54,10 @@ class FleetError(ValueError):
 
     exit_code = 2
 
-    def __init__(self, problems: list[str]):
+    def __init__(self, problems: list[str], said: Sequence[Said | None] = ()):
         self.problems = problems
+        #: beside each line, the same as a command-line message (checks.entries.Problems.said), or None
+        self.said = list(said) or [None] * len(problems)
         super().__init__("\n".join(problems))
 
 
@@ -180,7 +182,7 @@ def _check(doc: Any, file: str) -> Fleet:
                           templates=tuple(dict.fromkeys(t for t in wanted if isinstance(t, str)))))
     _clashes(problems, rules, names)
     if problems.lines:
-        raise FleetError(problems.lines)
+        raise FleetError(problems.lines, problems.said)
     return Fleet(templates=templates, names=names, assign=tuple(rules))
 
 

@@ -22,8 +22,8 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 
-__all__ = ["OVERRIDE", "aligned", "cli_said", "cli_templates", "reader_language", "tell", "tell_error", "told",
-           "windows_ui_language"]
+__all__ = ["OVERRIDE", "aligned", "cli_said", "cli_templates", "reader_language", "tell", "tell_error",
+           "tell_problem", "told", "windows_ui_language"]
 
 #: the environment variable that chooses the language outright
 OVERRIDE = "WARDROUND_LANG"
@@ -139,6 +139,15 @@ def aligned(rows: Sequence[Sequence[str]]) -> list[str]:
     widths = [max(width(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     return ["  ".join([*(cell + " " * (w - width(cell)) for cell, w in zip(row, widths, strict=False)), row[-1]])
             .rstrip() for row in rows]
+
+
+def tell_problem(line: str, said: tuple[str, str, Mapping[str, object], str] | None) -> str:
+    """A config or fleet file's problem line (``FILE: key: expected``, :class:`checks.entries.Problems`) for
+    the reader: its ``expected`` from its message key when it has one (``said``), the file and key as they are."""
+    if said is None:
+        return line
+    prefix, key, words, shown = said
+    return prefix + _told(key, words) + (_told("cli.config.got", {"got": shown}) if shown else "")
 
 
 def cli_said(key: str, /, **args: object) -> str:

@@ -73,6 +73,8 @@ def test_the_fleet_and_token_commands_speak_chinese_to_a_chinese_reader(db, tmp_
     fleet.write_text(FLEET.replace("every: 5m", "every: later").replace("check: disk", "check: dsik"))
     code, _, err = run(capsys, "fleet", "apply", str(fleet), "--db", db)
     assert code == 2 and err.splitlines()[-1] == "wardround-collector：共 2 处问题；未应用任何内容"
+    assert f"wardround-collector: {fleet}: templates.base[0].every: 应为时长，如 30s、5m、26h、7d（收到 'later'）" \
+        in err.splitlines()
     identifiers = {str(fleet), "s1/db-01", "wardround-collector", "token_file", "config_every", "--expires", "'soon'"}
     assert [w for t in texts for w in _english_prose(t, identifiers)] == []
     monkeypatch.setenv("WARDROUND_LANG", "en")  # the override beats the locale
