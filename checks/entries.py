@@ -188,8 +188,8 @@ def check_entries(problems: Problems, where: str, raw: Any) -> list[CheckConfig]
             try:
                 params = parse_params(params_type, entry.get("params") or {})
             except ParamError as exc:
-                for key, message in exc.errors:
-                    problems.add(f"{at}.params" if key == "params" else f"{at}.params.{key}", message)
+                for (key, message), said in zip(exc.errors, exc.said, strict=True):
+                    problems.add(f"{at}.params" if key == "params" else f"{at}.params.{key}", message, said=said)
         timeout = None
         if "timeout" in entry:
             timeout = read_duration(problems, f"{at}.timeout", entry["timeout"], minimum=0.1)

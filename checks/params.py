@@ -51,11 +51,21 @@ else:
 
 
 class ParamError(ValueError):
-    """Parameters that do not fit a check; ``errors`` lists ``(key, expected)``."""
+    """Parameters that do not fit a check; ``errors`` lists ``(key, expected)``; ``said``, beside each, its
+    ``expected`` as a command-line message (key, words: checks/messages/cli.*.json) or None."""
 
-    def __init__(self, errors: list[tuple[str, str]]):
+    def __init__(self, errors: list[tuple[str, str]], said: list[tuple[str, dict[str, object]] | None] | None = None):
         self.errors = errors
+        self.said = said or [None] * len(errors)
         super().__init__("; ".join(f"{k}: {m}" for k, m in errors))
+
+
+class _Expected(ValueError):
+    """What a value should have been, and that as a command-line message key (``cli.config.param_*``)."""
+
+    def __init__(self, text: str, key: str):
+        super().__init__(text)
+        self.key = key
 
 
 _TRUE = {"true", "yes", "on", "1"}
@@ -96,24 +106,27 @@ def _convert(tp: Any, value: Any, text: bool) -> Any:
             return _convert(args[0], value, text)
         raise TypeError(f"unsupported parameter type {tp!r}")  # our bug, not the user's
     if tp is Duration:
-        return parse_duration(value)
+        try:
+            return parse_duration(value)
+        except ValueError:
+            raise _Expected(f"expected {DURATION_HINT}", "cli.config.param_duration") from None
     if tp is bool:
         if isinstance(value, bool):
             return value
         if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
             return value.strip().lower() in _TRUE
-        raise ValueError("expected true or false")
+        raise _Expected("expected true or false", "cli.config.param_bool")
     if tp in (int, float):
         if isinstance(value, str) and text:
             try:
                 value = float(value)
             except ValueError:
-                raise ValueError("expected a number") from None
+                raise _Expected("expected a number", "cli.config.param_number") from None
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise ValueError("expected a number")
+            raise _Expected("expected a number", "cli.config.param_number")
         if tp is int:
             if value != int(value):
-                raise ValueError("expected a whole number")
+                raise _Expected("expected a whole number", "cli.config.param_whole")
             return int(value)
         return float(value)
     if tp is str:
@@ -121,7 +134,7 @@ def _convert(tp: Any, value: Any, text: bool) -> Any:
             return value
         if isinstance(value, int | float) and not isinstance(value, bool):
             return str(value)
-        raise ValueError("expected a string")
+        raise _Expected("expected a string", "cli.config.param_string")
     if origin is tuple:
         (item_tp, *_rest) = tp.__args__
         if isinstance(value, str):
@@ -129,7 +142,7 @@ def _convert(tp: Any, value: Any, text: bool) -> Any:
         elif isinstance(value, list | tuple):
             items = list(value)
         else:
-            raise ValueError("expected a list")
+            raise _Expected("expected a list", "cli.config.param_list")
         return tuple(_convert(item_tp, v, text) for v in items)
     raise TypeError(f"unsupported parameter type {tp!r}")
 
@@ -146,16 +159,19 @@ def parse_params(params_cls: type, raw: Mapping[str, Any] | None, *, text: bool 
     hints = field_types(params_cls)
     fields = {f.name: f for f in dataclasses.fields(params_cls)}
     errors: list[tuple[str, str]] = []
+    said: list[tuple[str, dict[str, object]] | None] = []  # beside each error (ParamError.said)
     values: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in fields:
             known = ", ".join(sorted(fields)) or "none"
             errors.append((str(key), f"unknown parameter (known: {known})"))
+            said.append(("cli.config.param_unknown", {"known": known}) if fields else None)
             continue
         try:
             values[key] = _convert(hints[key], value, text)
         except ValueError as exc:
             errors.append((key, f"{exc} (got {value!r})" if "(got" not in str(exc) else str(exc)))
+            said.append((exc.key, {"got": repr(value)}) if isinstance(exc, _Expected) else None)
     try:
         instance = params_cls(**values)
     except ValueError as exc:  # __post_init__ range and cross-field checks
@@ -166,10 +182,11 @@ def parse_params(params_cls: type, raw: Mapping[str, Any] | None, *, text: bool 
         if not failed or (key not in failed and not any(re.search(rf"\b{re.escape(k)}\b", message)
                                                         for k in failed)):
             errors.append((key, message))
+            said.append(None)
     else:
         if not errors:
             return instance
-    raise ParamError(errors)
+    raise ParamError(errors, said)
 
 
 def _split_post_init_error(exc: ValueError) -> tuple[str, str]:

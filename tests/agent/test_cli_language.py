@@ -138,15 +138,17 @@ def refused_in_chinese(tmp_path: Path, collector: FakeCollector) -> None:
 def test_config_and_usage_errors_read_in_chinese_and_exit_2(tmp_path: Path) -> None:
     bad = tmp_path / "agent.yaml"
     bad.write_text("site: central-hospital\nhost: his-db-01\nchecks:\n  - {check: dsik, every: 5m}\n"
-                   "  - {check: disk, every: 5x}\n")
+                   "  - {check: disk, every: 5x, params: {warn: high}}\n")
     proc, known = agent("once", "--config", str(bad), lang=ZH), ", ".join(sorted(CATALOGUE))
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == [
         f"{bad}: checks[0].check: 应为检查目录中的名称：没有名为 'dsik' 的检查（可用的检查：{known}）",
         f"{bad}: checks[1].every: 应为时长，如 30s、5m、26h、7d（收到 '5x'）",
-        "wardround-agent：配置有 2 处错误；未启动任何内容"]
-    assert agent("once", "--config", str(bad)).stderr.splitlines()[1] == (
-        f"{bad}: checks[1].every: expected a duration like 30s, 5m, 26h, 7d (got '5x')")
+        f"{bad}: checks[1].params.warn: 应为数字（收到 'high'）",
+        "wardround-agent：配置有 3 处错误；未启动任何内容"]
+    assert agent("once", "--config", str(bad)).stderr.splitlines()[1:3] == [
+        f"{bad}: checks[1].every: expected a duration like 30s, 5m, 26h, 7d (got '5x')",
+        f"{bad}: checks[1].params.warn: expected a number (got 'high')"]
     proc = agent("once", "--config", str(bad), "--wait", "soon", lang=ZH)
     assert (proc.returncode, proc.stderr.strip()) == (
         2, "wardround-agent：错误：--wait：应为时长，如 30s、5m、26h、7d（收到 'soon'）")
