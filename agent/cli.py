@@ -404,8 +404,12 @@ def _check(args: argparse.Namespace) -> int:
         raw[key.strip()] = value
     try:
         params = parse_params(spec.params, raw, text=True)
-    except ParamError as exc:
-        raise UsageError("; ".join(f"--param {k}: {m}" for k, m in exc.errors)) from None
+    except ParamError as exc:  # said already in the reader's language (the keys ParamError keeps)
+        from checks.messages.reader import tell_problem
+
+        said = [tell_problem(f"--param {k}: {m}", None if s is None else (f"--param {k}: ", s[0], s[1], ""))
+                for (k, m), s in zip(exc.errors, exc.said, strict=True)]
+        raise UsageError("; ".join(said)) from None
     timeout = spec.timeout_s
     if args.timeout is not None:
         try:

@@ -155,6 +155,9 @@ def test_config_and_usage_errors_read_in_chinese_and_exit_2(tmp_path: Path) -> N
     proc = agent("check", "disk", "--param", "warn", lang=ZH)
     assert (proc.returncode, proc.stderr.strip()) == (
         2, "wardround-agent：错误：--param 'warn'：应为 KEY=VALUE 的形式")
+    proc = agent("check", "disk", "--param", "warn=high", "--param", "size=1", lang=ZH)
+    assert proc.returncode == 2 and proc.stderr.startswith(
+        "wardround-agent：错误：--param warn: 应为数字（收到 'high'）; --param size: 未知的参数（可用的参数：crit, ")
     proc = agent("check", "dsik", lang=ZH)
     assert proc.returncode == 2
     assert proc.stderr.startswith("wardround-agent：错误：没有名为 'dsik' 的检查（可用的检查：accounts, ")
