@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Dialect, Engine, event, func, select, update
+from sqlalchemy import Connection, Dialect, Engine, bindparam, event, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from collector.store import compact, partitions, rollups
@@ -281,8 +281,9 @@ def upsert_latest(conn: Connection, rows: Iterable[dict[str, Any]], *, credible_
             newest[key] = row
     if not newest:
         return
-    # the ingest hot path: straight to the driver, times converted by the column type's own processor
-    when = _time_processor(conn.dialect)
+    # the ingest hot path: straight to the driver, times converted by the column type's own processor,
+    # once for each of the batch's few distinct times
+    when = _memo(_time_processor(conn.dialect))
     values: list[tuple[Any, ...]] = [
         (*k, r["status"], r["summary"], r["standard"], r["uid"], when(r["started_at"]), when(r["received_at"]),
          r["metrics"], r.get("messages") or None)
@@ -303,6 +304,17 @@ def upsert_latest(conn: Connection, rows: Iterable[dict[str, Any]], *, credible_
 
 
 _LATEST_ROWS_PER_UPSERT = 500  # 6,000 parameters a statement
+
+
+def _memo(process: Callable[[datetime], Any]) -> Callable[[datetime], Any]:
+    done: dict[datetime, Any] = {}
+
+    def convert(value: datetime) -> Any:
+        held = done.get(value)
+        if held is None:
+            held = done[value] = process(value)
+        return held
+    return convert
 
 
 @lru_cache(maxsize=8)
@@ -341,17 +353,23 @@ def touch_host(conn: Connection, *, site: str, host: str, seen: datetime,
     Two collectors may store two batches of one host in either order (and a
     collector's clock may be off), so the newer time wins, never the later write.
     """
-    ins = _insert(conn, hosts).values(
-        site=site, host=host, first_seen=seen, last_seen=seen, clock_offset_s=clock_offset_s,
-        spool_backlog=spool_backlog, agent_version=agent_version, config_version=config_version)
-    newer = func.greatest if conn.dialect.name == "postgresql" else func.max  # SQLite's max(a, b) is scalar
-    update: dict[str, Any] = {"last_seen": newer(hosts.c.last_seen, ins.excluded.last_seen)}
+    reported = {"clock_offset_s": clock_offset_s, "spool_backlog": spool_backlog, "agent_version": agent_version,
+                "config_version": config_version}
     # What the agent did not report stays as last reported.
-    for name, value in (("clock_offset_s", clock_offset_s), ("spool_backlog", spool_backlog),
-                        ("agent_version", agent_version), ("config_version", config_version)):
-        if value is not None:
-            update[name] = ins.excluded[name]
-    conn.execute(ins.on_conflict_do_update(index_elements=["site", "host"], set_=update))
+    stmt = _touch_host_sql(conn.dialect.name, tuple(k for k, v in reported.items() if v is not None))
+    conn.execute(stmt, {"site": site, "host": host, "first_seen": seen, "last_seen": seen, **reported})
+
+
+@lru_cache(maxsize=64)
+def _touch_host_sql(dialect: str, updated: tuple[str, ...]) -> Any:
+    """:func:`touch_host`'s statement, built once (it runs once a batch): ``updated`` are the facts reported."""
+    ins = (postgresql.insert(hosts) if dialect == "postgresql" else sqlite.insert(hosts)).values(
+        {name: bindparam(name) for name in ("site", "host", "first_seen", "last_seen", "clock_offset_s",
+                                            "spool_backlog", "agent_version", "config_version")})
+    newer = func.greatest if dialect == "postgresql" else func.max  # SQLite's max(a, b) is scalar
+    update: dict[str, Any] = {"last_seen": newer(hosts.c.last_seen, ins.excluded.last_seen)}
+    update.update({name: ins.excluded[name] for name in updated})
+    return ins.on_conflict_do_update(index_elements=["site", "host"], set_=update)
 
 
 def find_results(conn: Connection, *, site: str | None = None, host: str | None = None,
