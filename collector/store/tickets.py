@@ -83,11 +83,14 @@ class Streak:
 
 
 def streaks(conn: Connection, site: str, host: str) -> dict[tuple[str, str], Streak]:
-    q = select(ticket_streaks.c.check, ticket_streaks.c.item, ticket_streaks.c.bad_count,
-               ticket_streaks.c.good_count, ticket_streaks.c.level, ticket_streaks.c.recent).where(
-        ticket_streaks.c.site == site, ticket_streaks.c.host == host)
     return {(r.check, r.item): Streak(r.bad_count, r.good_count, r.level, r.recent, True)
-            for r in conn.execute(q)}
+            for r in conn.execute(_STREAKS, {"site": site, "host": host})}
+
+
+# read in every ingest transaction: built once
+_STREAKS = select(ticket_streaks.c.check, ticket_streaks.c.item, ticket_streaks.c.bad_count,
+                  ticket_streaks.c.good_count, ticket_streaks.c.level, ticket_streaks.c.recent).where(
+    ticket_streaks.c.site == bindparam("site"), ticket_streaks.c.host == bindparam("host"))
 
 
 def latest_started(conn: Connection, site: str, host: str, keys: Iterable[tuple[str, str]],
@@ -130,14 +133,17 @@ def delete_streaks(conn: Connection, site: str, host: str, keys: Iterable[tuple[
 
 def host_tickets(conn: Connection, site: str, host: str, resolved_since: datetime) -> list[Any]:
     """The host's live tickets and those resolved since ``resolved_since`` (to reopen), locked."""
-    q = select(tickets).where(
-        tickets.c.site == site, tickets.c.host == host,
-        or_(tickets.c.state.in_(LIVE_STATES),
-            and_(tickets.c.state == "resolved", tickets.c.resolved_at >= resolved_since)),
-    ).order_by(tickets.c.id)
-    if conn.dialect.name == "postgresql":
-        q = q.with_for_update()
-    return list(conn.execute(q))
+    q = _HOST_TICKETS_LOCKED if conn.dialect.name == "postgresql" else _HOST_TICKETS
+    return list(conn.execute(q, {"site": site, "host": host, "resolved_since": resolved_since}))
+
+
+# read in every ingest transaction: built once
+_HOST_TICKETS = select(tickets).where(
+    tickets.c.site == bindparam("site"), tickets.c.host == bindparam("host"),
+    or_(tickets.c.state.in_(LIVE_STATES),
+        and_(tickets.c.state == "resolved", tickets.c.resolved_at >= bindparam("resolved_since"))),
+).order_by(tickets.c.id)
+_HOST_TICKETS_LOCKED = _HOST_TICKETS.with_for_update()
 
 
 def insert_ticket(conn: Connection, values: Mapping[str, Any]) -> int | None:
