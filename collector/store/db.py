@@ -264,9 +264,17 @@ _locks_guard = threading.Lock()
 
 
 def _database_key(engine: Engine) -> str:
-    if engine.dialect.name == "sqlite":
-        return "sqlite:" + str(Path(engine.url.database or "").resolve())
-    return engine.url.render_as_string(hide_password=False)
+    key = _keys.get(engine)  # asked twice a write transaction: resolving the path costs a few system calls
+    if key is None:
+        if engine.dialect.name == "sqlite":
+            key = "sqlite:" + str(Path(engine.url.database or "").resolve())
+        else:
+            key = engine.url.render_as_string(hide_password=False)
+        _keys[engine] = key
+    return key
+
+
+_keys: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
 
 
 def _write_lock(engine: Engine) -> threading.Lock | None:
