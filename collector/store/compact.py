@@ -23,6 +23,8 @@ import hashlib
 import re
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from itertools import compress
+from operator import ne
 from typing import Any
 
 import orjson
@@ -95,7 +97,10 @@ def diff(defaults: list[str], numbers: list[str]) -> str:
     """The numbers that differ from the template's defaults, as ``position:number`` words."""
     if defaults == numbers:  # the usual case on the ingest path: nothing to list
         return ""
-    return " ".join([f"{i}:{n}" for i, (d, n) in enumerate(zip(defaults, numbers, strict=True)) if d != n])
+    if len(defaults) != len(numbers):
+        raise ValueError(f"{len(numbers)} numbers for a template of {len(defaults)}")
+    # the positions compared in C; only the few that differ are written
+    return " ".join([f"{i}:{numbers[i]}" for i in compress(range(len(numbers)), map(ne, defaults, numbers))])
 
 
 @lru_cache(maxsize=8192)
