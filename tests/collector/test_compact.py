@@ -1,0 +1,39 @@
+"""The compact form gives back every text exactly: a template made from one result's texts, and another
+result with the same skeletons keeping only the numbers that differ (``compact.diff``)."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from collector.store import compact
+
+NUMBER = st.one_of(st.integers(-10**12, 10**12).map(str), st.floats(allow_nan=False, allow_infinity=False).map(repr))
+PART = st.text(alphabet=" /%a,:\"{}[]GiB主机", max_size=6)  # no digits: what a skeleton holds between numbers
+
+
+@st.composite
+def two_texts(draw: st.DrawFn) -> tuple[list[str], list[str]]:
+    """Five texts twice, with the same skeletons and (maybe) other numbers."""
+    first, second = [], []
+    for _ in compact.TEXTS:
+        parts = draw(st.lists(PART, min_size=1, max_size=5))
+        for out in (first, second):
+            numbers = draw(st.lists(NUMBER, min_size=len(parts) - 1, max_size=len(parts) - 1))
+            text = parts[0] + "".join(f"{n} {p}" for n, p in zip(numbers, parts[1:], strict=True))
+            out.append(text)
+    return first, second
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(two_texts())
+def test_a_result_packed_against_another_ones_template_reads_back_exactly(texts):
+    first, second = texts
+    skeletons, defaults = compact.pack(first)
+    again, numbers = compact.pack(second)
+    if again != skeletons:  # a number's text ran into its neighbour ("1 2" vs "-1"): another template
+        return
+    template = compact.template_text(skeletons, defaults)
+    for which, (a, b) in enumerate(zip(first, second, strict=True)):
+        assert compact.unpack(template + "\n" + compact.diff(compact.defaults(template), defaults), which) == a
+        assert compact.unpack(template + "\n" + compact.diff(compact.defaults(template), numbers), which) == b
