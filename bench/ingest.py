@@ -358,11 +358,14 @@ def start_postgres(procs: h.Processes, fsync: bool, stats: bool = False) -> tupl
     return f"postgresql+psycopg://postgres@127.0.0.1:{port}/wardround", data
 
 
-def pg_stats(url: str, reset: bool = False) -> dict[str, Any]:
+def pg_stats(url: str, reset: bool = False, analyze: bool = False) -> dict[str, Any]:
     """``--pg-stats``: the server's statements by total execution time and its WAL since the last reset."""
     import psycopg
 
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as c:
+        if analyze:
+            c.execute("ANALYZE")
+            return {}
         if reset:
             c.execute("SELECT pg_stat_statements_reset()")
             c.execute("SELECT pg_stat_reset_shared('wal')")
@@ -505,6 +508,8 @@ def run_db(db: str, args: argparse.Namespace) -> dict[str, Any]:
             out["warmup"] = warm
             observed = max(warm["batches_per_s"], 1.0)
             runs = []
+            if args.pg_analyze and db == "postgresql":  # the statistics a server running for a while has
+                pg_stats(url, analyze=True)
             if args.pg_stats and db == "postgresql":
                 pg_stats(url, reset=True)
             for i in range(args.runs):
@@ -623,6 +628,9 @@ def main() -> int:
     ap.add_argument("--pg-stats", action="store_true",
                     help="PostgreSQL: load pg_stat_statements and report the server's statements by total "
                          "time and its WAL per result over the full-load runs")
+    ap.add_argument("--pg-analyze", action="store_true",
+                    help="PostgreSQL: ANALYZE after the warm-up, as autovacuum does within a minute or so of a "
+                         "new table or month (without it the timed runs meet tables without statistics)")
     ap.add_argument("--profile", nargs="?", const="wall", choices=["wall", "gil"],
                     help="one extra full-load run under py-spy record: 'wall' (default) samples every "
                          "thread, waits included; 'gil' only the thread holding the GIL (Python CPU)")
