@@ -206,7 +206,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSON({"detail": "internal error"}, status_code=500)
 
     # Every database error class, wrapped by SQLAlchemy or raised by the driver itself (the bulk
-    # insert paths use psycopg's COPY and sqlite3's executemany directly): collector.store.errors.
+    # insert paths use psycopg and sqlite3 directly): collector.store.errors.
     for kind in (SQLAlchemyError, psycopg.Error, sqlite3.Error, DatabaseBusy):
         app.add_exception_handler(kind, _database_error)
 

@@ -2,7 +2,7 @@
 
 PostgreSQL: a trigger in the test database raises a real error with the
 SQLSTATE under test, once inside the bulk path (``results``: rows arrive by
-COPY and ``INSERT ... SELECT`` on psycopg directly, so the error is the
+one ``INSERT ... SELECT FROM unnest`` on psycopg directly, so the error is the
 driver's own) and once inside a path that goes through SQLAlchemy (``hosts``,
 written by ``touch_host``).  The real events behind the common classes
 (cancel, statement and lock timeout, terminated backend, stopped and frozen
@@ -95,7 +95,7 @@ def trap(pg_cluster: Any) -> Iterator[tuple[TestClient, dict[str, str], psycopg.
         pg_cluster.drop_db(name)
 
 
-@pytest.mark.parametrize("target", ["result_rows", "hosts"], ids=["bulk-copy-path", "sqlalchemy-path"])
+@pytest.mark.parametrize("target", ["result_rows", "hosts"], ids=["bulk-insert-path", "sqlalchemy-path"])
 @pytest.mark.parametrize(("sqlstate", "what", "status"), PG_CLASSES, ids=[c[0] for c in PG_CLASSES])
 def test_postgresql_error_class_answers_503_or_logged_500(trap, target, sqlstate, what, status, caplog):
     client, headers, admin = trap

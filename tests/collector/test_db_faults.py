@@ -2,10 +2,11 @@
 
 The module runs its own throwaway cluster (not the session one), because
 these tests stop it, freeze it with SIGSTOP and cancel its backends.  Every
-fault is real: ``pg_cancel_backend`` and ``statement_timeout`` on a COPY
-held open by a protocol-aware relay (:mod:`tests.collector.pg_proxy`),
-``lock_timeout`` against a lock a test holds, ``pg_ctl stop``/``start``, and
-SIGSTOP/SIGCONT of every server process.
+fault is real: ``pg_cancel_backend``, ``pg_terminate_backend`` and
+``statement_timeout`` on the ingest's ``INSERT INTO result_rows`` held open
+inside the statement (a trigger made by the test waits for an advisory lock
+the test holds), ``lock_timeout`` against a lock a test holds, ``pg_ctl
+stop``/``start``, and SIGSTOP/SIGCONT of every server process.
 """
 
 from __future__ import annotations
@@ -43,7 +44,6 @@ from tests.collector.conftest import (
     start_pg_cluster,
 )
 from tests.collector.notify_receivers import HookSink
-from tests.collector.pg_proxy import PgProxy
 from tests.collector.serve import Collector, post_results, start_collectors, stop_collectors
 
 pytestmark = [pytest.mark.postgres]
@@ -65,19 +65,40 @@ def fault_db(faulty_pg: PgCluster) -> Iterator[str]:
     faulty_pg.drop_db(name)
 
 
-@pytest.fixture
-def proxy(faulty_pg: PgCluster) -> Iterator[PgProxy]:
-    relay = PgProxy(faulty_pg.port)
-    yield relay
-    relay.close()
+HOLD_KEY = 0x484F4C44  # "HOLD"
 
 
-def _backend_in_copy(cluster: PgCluster, dbname: str) -> int:
+@contextmanager
+def _held_inserts(cluster: PgCluster, dbname: str) -> Iterator[None]:
+    """Inserts into ``result_rows`` wait inside their statement until the block ends: a statement trigger
+    made here waits (without a lock timeout) for an advisory lock this holds."""
+    with psycopg.connect(host="127.0.0.1", port=cluster.port, user="postgres", dbname=dbname,
+                         autocommit=True) as admin:
+        admin.execute(f"""
+            CREATE OR REPLACE FUNCTION wait_for_test() RETURNS trigger LANGUAGE plpgsql SET lock_timeout = 0 AS $$
+            BEGIN PERFORM pg_advisory_xact_lock_shared({HOLD_KEY}); RETURN NULL; END $$;
+            CREATE TRIGGER held BEFORE INSERT ON result_rows FOR EACH STATEMENT EXECUTE FUNCTION wait_for_test();
+        """)
+        admin.execute("SELECT pg_advisory_lock(%s)", [HOLD_KEY])
+        try:
+            yield
+        finally:
+            admin.execute("SELECT pg_advisory_unlock(%s)", [HOLD_KEY])
+            admin.execute("DROP TRIGGER held ON result_rows")
+
+
+def _backend_in_insert(cluster: PgCluster, dbname: str) -> int:
+    """The backend waiting inside ``INSERT INTO result_rows`` (waits until there is one)."""
+    deadline = time.monotonic() + 30
     with cluster.admin() as conn:
-        row = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND state = 'active' "
-                           "AND query LIKE 'COPY wardround_incoming%%'", [dbname]).fetchone()
-    assert row is not None, "no backend is inside COPY"
-    return int(row[0])
+        while time.monotonic() < deadline:
+            row = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND state = 'active' "
+                               "AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO result_rows%%'",
+                               [dbname]).fetchone()
+            if row is not None:
+                return int(row[0])
+            time.sleep(0.02)
+    raise AssertionError("no backend is inside INSERT INTO result_rows")
 
 
 def _post_in_thread(client: TestClient, batch: list[dict[str, Any]], headers: dict[str, str]
@@ -92,38 +113,36 @@ def _post_in_thread(client: TestClient, batch: list[dict[str, Any]], headers: di
     return thread, out
 
 
-def _interrupt_copy(client: TestClient, headers: dict[str, str], proxy: PgProxy,
-                    interrupt: Callable[[], object]) -> Any:
-    """POST a batch, hold its COPY open at the server, ``interrupt()``, let it go on: the response."""
-    proxy.hold_copy()
-    thread, out = _post_in_thread(client, make_batch(10), headers)
-    assert proxy.held.wait(30)
-    interrupt()
-    proxy.release()
+def _interrupt_insert(client: TestClient, headers: dict[str, str], cluster: PgCluster, dbname: str,
+                      interrupt: Callable[[int], object]) -> Any:
+    """POST a batch, hold its insert inside the statement, ``interrupt(backend pid)``, let it go on: the response."""
+    with _held_inserts(cluster, dbname):
+        thread, out = _post_in_thread(client, make_batch(10), headers)
+        interrupt(_backend_in_insert(cluster, dbname))
     thread.join(30)
     return out["response"]
 
 
-def _to_backend_in_copy(cluster: PgCluster, dbname: str, function: str) -> Callable[[], object]:
-    """Calls ``function`` (pg_cancel_backend, pg_terminate_backend) on the backend inside COPY."""
-    def call() -> object:
+def _to_backend(cluster: PgCluster, function: str) -> Callable[[int], object]:
+    """Calls ``function`` (pg_cancel_backend, pg_terminate_backend) on a backend."""
+    def call(pid: int) -> object:
         with cluster.admin() as admin:
-            return admin.execute(f"SELECT {function}(%s)", [_backend_in_copy(cluster, dbname)]).fetchone()
+            return admin.execute(f"SELECT {function}(%s)", [pid]).fetchone()
     return call
 
 
-def test_next_batch_is_stored_when_the_first_copy_on_a_connection_was_cancelled(faulty_pg, fault_db, proxy):
-    # One pooled connection, so the second request runs on the connection whose first COPY was cancelled.
-    engine = make_engine(proxy.url(fault_db), pool_size=1, max_overflow=0)
+def test_next_batch_is_stored_when_the_first_insert_on_a_connection_was_cancelled(faulty_pg, fault_db):
+    # One pooled connection, so the second request runs on the connection whose first insert was cancelled.
+    engine = make_engine(faulty_pg.url(fault_db), pool_size=1, max_overflow=0)
     try:
         headers = {"Authorization": f"Bearer {create_agent_token(engine, site=SITE, host=HOST)}"}
-        with TestClient(create_app(Settings(db_url=proxy.url(fault_db)), engine=engine),
+        with TestClient(create_app(Settings(db_url=faulty_pg.url(fault_db)), engine=engine),
                         raise_server_exceptions=False) as client:
-            cancelled = _interrupt_copy(client, headers, proxy,
-                                        _to_backend_in_copy(faulty_pg, fault_db, "pg_cancel_backend"))
+            cancelled = _interrupt_insert(client, headers, faulty_pg, fault_db,
+                                          _to_backend(faulty_pg, "pg_cancel_backend"))
             assert cancelled.status_code == 503 and cancelled.headers["Retry-After"]
 
-            for _ in range(3):  # the connection's staging table went with the rollback
+            for _ in range(3):  # the connection is usable after the rollback
                 r = client.post("/api/v1/results", json={"results": make_batch(20)}, headers=headers)
                 assert r.status_code == 200, r.text
                 assert len(r.json()["accepted"]) == 20
@@ -153,20 +172,19 @@ def _stored(engine: Engine) -> int:
         return int(conn.execute(select(func.count()).select_from(results)).scalar_one())
 
 
-def test_statement_timeout_during_copy_answers_503_and_the_next_batch_is_stored(fault_db, proxy):
-    with _client(proxy.url(fault_db)) as (client, headers, engine):
-        # the server cancels the COPY it waits in: statement_timeout
-        r = _interrupt_copy(client, headers, proxy, lambda: time.sleep(QUICK.statement_s + 0.5))
+def test_statement_timeout_during_the_insert_answers_503_and_the_next_batch_is_stored(faulty_pg, fault_db):
+    with _client(faulty_pg.url(fault_db)) as (client, headers, engine):
+        # the server cancels the insert it waits in: statement_timeout
+        r = _interrupt_insert(client, headers, faulty_pg, fault_db, lambda _pid: time.sleep(QUICK.statement_s + 0.5))
         assert r.status_code == 503 and r.headers["Retry-After"]
         r = client.post("/api/v1/results", json={"results": make_batch(10)}, headers=headers)
         assert r.status_code == 200 and len(r.json()["accepted"]) == 10
         assert _stored(engine) == 10
 
 
-def test_terminated_backend_mid_copy_answers_503_and_the_pool_reconnects(faulty_pg, fault_db, proxy):
-    with _client(proxy.url(fault_db)) as (client, headers, engine):
-        r = _interrupt_copy(client, headers, proxy,
-                            _to_backend_in_copy(faulty_pg, fault_db, "pg_terminate_backend"))
+def test_terminated_backend_mid_insert_answers_503_and_the_pool_reconnects(faulty_pg, fault_db):
+    with _client(faulty_pg.url(fault_db)) as (client, headers, engine):
+        r = _interrupt_insert(client, headers, faulty_pg, fault_db, _to_backend(faulty_pg, "pg_terminate_backend"))
         assert r.status_code == 503
         r = client.post("/api/v1/results", json={"results": make_batch(10)}, headers=headers)
         assert r.status_code == 200, r.text
