@@ -285,6 +285,7 @@ def _push_until_acknowledged(agent: Any, ids: set[str], deadline: float, wait: s
     from checks.messages.reader import tell, tell_error
 
     assert agent.sender is not None
+    agent.sender.log_refusals = False  # the last line says why, in the reader's language: not twice
     backoff = Backoff(cap=30.0)
     last_error: Any = None  # the last push round that failed (its error, worded for the reader)
     delivered = 0  # every result the collector acknowledged, the spool's earlier ones included

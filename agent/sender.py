@@ -143,6 +143,9 @@ class Sender:
         self.version = version
         self.clock_offset_s: float | None = None
         self._skew_warned = False
+        #: log a refusal (401, 403, other 4xx) at ERROR: the daemon's journal; ``once --push`` says
+        #: it itself, in the reader's language, on its last line
+        self.log_refusals = True
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:  # never show the token
@@ -267,8 +270,9 @@ class Sender:
         else:
             key = "cli.agent.push.status"
             msg = f"the collector answered HTTP {status}: {reason(answer)}"
-        log.error("push: %s", msg)
-        return _Failure(msg, logged=True, refused=status != 408, said=(key, words))
+        if self.log_refusals:
+            log.error("push: %s", msg)
+        return _Failure(msg, logged=self.log_refusals, refused=status != 408, said=(key, words))
 
     def _note_clock(self, answer: Any, sent_at: float, received_at: float) -> None:
         if not isinstance(answer, dict) or not isinstance(answer.get("server_time"), str):

@@ -128,6 +128,7 @@ def test_once_push_exits_4_with_the_reason_when_the_collector_refuses_the_result
     assert proc.returncode == 4, proc.stderr
     assert f"not delivered: {len(sent)} of {len(sent)} results stay in the spool" in proc.stderr
     assert why in proc.stderr.splitlines()[-1]
+    assert proc.stderr.count(why) == 1  # said once, not logged beside it too
     assert TOKEN not in proc.stderr
     if status != 503:  # a refusal does not go away by waiting: no point using up --wait
         assert time.monotonic() - started < 3 + 2

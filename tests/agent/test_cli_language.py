@@ -133,6 +133,7 @@ def refused_in_chinese(tmp_path: Path, collector: FakeCollector) -> None:
     assert proc.stderr.strip().splitlines()[-1].endswith(
         "继续发送：采集端拒绝了采集代理令牌（HTTP 401）：请对照 `wardround-collector token create` 检查 "
         "collector.token_file（或 token）")
+    assert "the collector refused" not in proc.stderr  # the sender's English log line is not said beside it
 
 
 def test_config_and_usage_errors_read_in_chinese_and_exit_2(tmp_path: Path) -> None:
