@@ -141,6 +141,7 @@ def _word(value: str) -> str:
 
 
 _STATES = frozenset({"active", "rotating", "revoked", "expired", "usable", "used up", "disabled", "retired",
+                     "current", "behind",
                      "awaiting approval", "enrolled", "reported", "never reported", "never contacted"})
 
 
@@ -284,7 +285,7 @@ def _host_list(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
 def _host_row(h: dict[str, Any]) -> tuple[str, ...]:
     state = ("retired" if h["retired_at"] else "awaiting approval" if h["approval"] == "awaiting"
              else "enrolled" if h["enrolled"] else "reported")
-    config = f"{h['config_version']} ({h['config']})" if h["config_version"] else "-"
+    config = f"{h['config_version']} ({_word(h['config'])})" if h["config_version"] else "-"
     return (h["site"], h["host"], ",".join(h["roles"]) or "-", _word(state), h["last_seen"] or _word("never reported"),
             h["agent_version"] or "-", config)
 

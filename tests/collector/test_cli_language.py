@@ -88,3 +88,16 @@ def test_a_chinese_locale_in_the_environment_is_read_by_the_real_command(tmp_pat
     assert zh.returncode == 2 and "（`wardround-collector migrate` 或 `serve` 会新建一个）" in zh.stderr
     en = cli("token", "create", "--site", "s", "--host", "h", cwd=tmp_path)
     assert en.returncode == 2 and "(`wardround-collector migrate` or `serve` creates a new one)" in en.stderr
+
+
+@pytest.mark.parametrize(("lang", "state", "said"), [("zh_CN", "current", "最新"), ("zh_CN", "behind", "落后"),
+                                                     ("en", "current", "current"), ("en", "behind", "behind")])
+def test_host_list_says_whether_a_hosts_config_is_current_in_the_readers_language(
+        monkeypatch: pytest.MonkeyPatch, lang: str, state: str, said: str) -> None:
+    from collector.fleet_cli import _host_row
+
+    monkeypatch.setenv("WARDROUND_LANG", lang)
+    host = {"site": "s1", "host": "db-01", "roles": [], "retired_at": None, "approval": None, "enrolled": True,
+            "last_seen": "2026-12-05T20:12:00Z", "agent_version": "0.1.0", "config_version": "v3-4f53cda18c2baa0c",
+            "config": state}
+    assert _host_row(host)[-1] == f"v3-4f53cda18c2baa0c ({said})"
