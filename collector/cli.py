@@ -208,7 +208,8 @@ def _migrated_engine(settings: Settings) -> Engine:
     except SQLAlchemyError as exc:
         engine.dispose()
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        raise CliError(f"cannot use the database {safe_url(settings.db_url)}: {reason}") from exc
+        raise CliError(cli_said("cli.collector.cannot_use_database", url=safe_url(settings.db_url),
+                                reason=reason)) from exc
     return engine
 
 
@@ -217,7 +218,7 @@ def _tls_files(args: argparse.Namespace) -> dict[str, str]:
     if not args.tls_cert and not args.tls_key:
         return {}
     if not (args.tls_cert and args.tls_key):
-        raise CliError("--tls-cert and --tls-key go together")
+        raise CliError(cli_said("cli.collector.together", first="--tls-cert", second="--tls-key"))
     for flag, path in (("--tls-cert", args.tls_cert), ("--tls-key", args.tls_key)):
         if not os.access(path, os.R_OK) or not os.path.isfile(path):
             raise CliError(f"{flag}: cannot read {path}")

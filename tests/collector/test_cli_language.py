@@ -101,3 +101,12 @@ def test_host_list_says_whether_a_hosts_config_is_current_in_the_readers_languag
             "last_seen": "2026-12-05T20:12:00Z", "agent_version": "0.1.0", "config_version": "v3-4f53cda18c2baa0c",
             "config": state}
     assert _host_row(host)[-1] == f"v3-4f53cda18c2baa0c ({said})"
+
+
+def test_a_database_that_cannot_be_used_and_a_lone_tls_file_are_said_in_chinese(db, tmp_path, capsys):
+    down = "postgresql+psycopg://nobody@127.0.0.1:1/x"  # nothing listens on port 1: refused at once
+    code, _, err = run(capsys, "token", "list", "--db", down)
+    assert code == 1 and err.splitlines()[-1].startswith(f"wardround-collector: 无法使用数据库 {down}：")
+    assert "Connection refused" in err.splitlines()[-1]  # the driver's words stay its own
+    code, _, err = run(capsys, "serve", "--db", db, "--tls-cert", str(tmp_path / "c.pem"))
+    assert code == 1 and err.splitlines()[-1] == "wardround-collector: --tls-cert 和 --tls-key 须一起使用"
