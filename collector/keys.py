@@ -48,6 +48,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from checks.messages.reader import cli_said
+
 log = logging.getLogger(__name__)
 
 __all__ = [
@@ -251,11 +253,11 @@ def _public_from_pem(data: bytes, where: str) -> PublicKey:
 def load_keyring(path: str | os.PathLike[str]) -> Keyring:
     """The key at ``path`` and the retired public keys beside it; :class:`KeyFileError` otherwise."""
     target = Path(path)
-    hint = f"create one with: wardround-collector key create --key-file {target}"
     try:
         st = target.stat()
     except FileNotFoundError:
-        raise KeyFileError(f"{target}: no signing key ({hint}; several collectors share one key file)") from None
+        raise KeyFileError(cli_said("cli.collector.no_key", file=str(target),
+                                    command=f"wardround-collector key create --key-file {target}")) from None
     except OSError as exc:
         raise KeyFileError(f"{target}: cannot read the signing key: {exc.strerror or exc}") from exc
     if not stat.S_ISREG(st.st_mode):
@@ -289,8 +291,8 @@ def ensure_keyring(path: str | os.PathLike[str], signed_by: str | None = None) -
                  "(wardround-collector key show prints its key id)")
     if target.exists() or signed_by is not None:
         if not target.exists():
-            raise KeyFileError(f"{target}: no signing key, and this database is signed with key {signed_by}: "
-                               f"{copy_hint}")
+            raise KeyFileError(cli_said("cli.collector.no_key_signed", file=str(target), key=signed_by,
+                                        command="wardround-collector key show", retired=".retired"))
         keys = load_keyring(target)
         if signed_by is not None and keys.trusted(signed_by) is None:
             raise KeyFileError(f"{target}: key {keys.key_id} is not the key this database is signed with "

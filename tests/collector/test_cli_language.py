@@ -110,3 +110,20 @@ def test_a_database_that_cannot_be_used_and_a_lone_tls_file_are_said_in_chinese(
     assert "Connection refused" in err.splitlines()[-1]  # the driver's words stay its own
     code, _, err = run(capsys, "serve", "--db", db, "--tls-cert", str(tmp_path / "c.pem"))
     assert code == 1 and err.splitlines()[-1] == "wardround-collector: --tls-cert 和 --tls-key 须一起使用"
+
+
+def test_a_missing_signing_key_is_said_in_chinese(db, tmp_path, capsys, monkeypatch):
+    missing = tmp_path / "elsewhere.key"
+    code, _, err = run(capsys, "key", "show", "--key-file", str(missing))
+    assert code == 2 and err.splitlines()[-1] == (
+        f"wardround-collector: {missing}：没有签名密钥（用此命令创建：wardround-collector key create --key-file "
+        f"{missing}；同一数据库的多个采集端共用一个密钥文件）")
+    assert run(capsys, "token", "create", "--site", "s1", "--host", "db-01", "--db", db)[0] == 0  # signs: a key
+    code, _, err = run(capsys, "token", "list", "--db", db, "--key-file", str(missing))
+    assert code == 2 and err.splitlines()[-1].startswith(
+        f"wardround-collector: {missing}：没有签名密钥，而此数据库由密钥 ")
+    monkeypatch.setenv("WARDROUND_LANG", "en")  # the English line as it always was
+    code, _, err = run(capsys, "token", "list", "--db", db, "--key-file", str(missing))
+    assert code == 2 and err.splitlines()[-1].endswith(
+        ": copy the key file (and its .retired file) from the collector that signed this database "
+        "(wardround-collector key show prints its key id)")
