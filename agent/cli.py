@@ -359,7 +359,9 @@ def _enrol(args: argparse.Namespace) -> int:
     try:
         done = enrol(req)
     except EnrolUsage as exc:
-        raise UsageError(str(exc)) from None
+        from checks.messages.reader import told
+
+        raise UsageError("; ".join(told(p) for p in exc.problems)) from None
     except (EnrolFailed, OSError) as exc:
         from agent.runner import sanitize
         from checks.messages.reader import tell_error

@@ -45,7 +45,12 @@ class EnrolFailed(Worded):
 
 
 class EnrolUsage(ValueError):
-    """A bad argument (exit code 2)."""
+    """A bad argument (exit code 2); ``problems``: each one, keyed where it has a command-line message
+    (``checks.messages.reader.cli_said``), for the reader's language."""
+
+    def __init__(self, text: str, problems: list[str] | None = None) -> None:
+        super().__init__(text)
+        self.problems = problems if problems is not None else [text]
 
 
 @dataclass(frozen=True)
@@ -104,11 +109,13 @@ def _as_typed(message: str) -> str:
 
 
 def _check(req: EnrolRequest) -> None:
+    from checks.messages.reader import cli_said  # each problem keyed, said in the reader's language
+
     problems = []
     if (p := collector_url_problem(req.url)) is not None:
         problems.append(f"--url: {p}")
     if not req.key.strip() or any(c.isspace() for c in req.key.strip()):
-        problems.append("--key: expected the enrolment key as one word (wre_...)")
+        problems.append(cli_said("cli.agent.enrol_key_form", option="--key"))
     if not is_name(req.host):
         problems.append(f"--host: expected {NAME_HINT} (got {req.host!r}); this machine's name does not fit: "
                         "give --host NAME")
@@ -116,28 +123,29 @@ def _check(req: EnrolRequest) -> None:
         if not is_name(role):
             problems.append(f"--role: expected {NAME_HINT} (got {role!r})")
     if req.ca_file is not None and not os.access(req.ca_file, os.R_OK):
-        problems.append(f"--ca-file: cannot read {req.ca_file}")
+        problems.append(cli_said("cli.agent.enrol_cannot_read", option="--ca-file", path=req.ca_file))
     if req.proxy is not None and (p := proxy_url_problem(req.proxy)) is not None:
         problems.append(f"--proxy: {_as_typed(p)}")
     if req.proxy_credentials_file is not None and not os.access(req.proxy_credentials_file, os.R_OK):
-        problems.append(f"--proxy-credentials-file: cannot read {req.proxy_credentials_file}")
+        problems.append(cli_said("cli.agent.enrol_cannot_read", option="--proxy-credentials-file",
+                                 path=req.proxy_credentials_file))
     parent = req.config.parent
     if not parent.is_dir():
-        problems.append(f"--config: the directory {parent} does not exist")
+        problems.append(cli_said("cli.agent.enrol_no_directory", option="--config", path=str(parent)))
     elif not req.replace:
         for path in (req.config, parent / TOKEN_NAME):
             if path.exists():
-                problems.append(f"--config: {path} exists already; --replace enrols this machine again "
-                                "(its old token is revoked) and overwrites it")
+                problems.append(cli_said("cli.agent.enrol_exists", option="--config", path=str(path),
+                                         replace="--replace"))
     if req.user is not None and os.name == "posix":
         import pwd
 
         try:
             pwd.getpwnam(req.user)
         except KeyError:
-            problems.append(f"--user: no such user {req.user!r}")
+            problems.append(cli_said("cli.agent.enrol_no_user", option="--user", user=repr(req.user)))
     if problems:
-        raise EnrolUsage("; ".join(problems))
+        raise EnrolUsage("; ".join(problems), problems)
 
 
 def _proxy_credentials(path: str | None) -> str | None:
