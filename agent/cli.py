@@ -364,9 +364,9 @@ def _enrol(args: argparse.Namespace) -> int:
         raise UsageError("; ".join(told(p) for p in exc.problems)) from None
     except (EnrolFailed, OSError) as exc:
         from agent.runner import sanitize
-        from checks.messages.reader import tell_error
+        from checks.messages.reader import tell, tell_error
 
-        print(f"wardround-agent: enrol: {sanitize(tell_error(exc), one_line=False)}", file=sys.stderr)
+        print(tell("cli.agent.enrol_failed", error=sanitize(tell_error(exc), one_line=False)), file=sys.stderr)
         return 1
     from checks.messages.reader import tell
 

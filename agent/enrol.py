@@ -169,7 +169,8 @@ def enrol(req: EnrolRequest) -> dict[str, Any]:
                             headers={"Content-Type": "application/json"}, token=req.key.strip())
         answer = got.json()
     except HttpError as exc:
-        raise EnrolFailed(_as_typed(str(exc))) from None
+        words = {k: _as_typed(v) if isinstance(v, str) else v for k, v in exc.words.items()}
+        raise EnrolFailed(_as_typed(str(exc)), exc.key, **words) from None
     if got.status != 200 or not isinstance(answer, dict) or not isinstance(answer.get("token"), str):
         hint = (": check --url, the collector's address without a path (https://collector.example:8480)"
                 if got.status == 404 else "")

@@ -178,3 +178,13 @@ def test_enrols_usage_errors_read_in_chinese_and_exit_2(tmp_path: Path) -> None:
     assert proc.returncode == 2 and proc.stderr.strip() == (
         f"wardround-agent：错误：--config：{tmp_path / 'agent.yaml'} 已存在；"
         "--replace 会重新注册本机（吊销其旧令牌）并覆盖它")
+
+
+def test_enrol_that_cannot_reach_the_collector_says_so_in_chinese_with_the_same_prefix_as_other_errors(
+        tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    proc = agent("enrol", "--url", url, "--key", "wre_x", "--config", str(tmp_path / "agent.yaml"), lang=ZH)
+    assert proc.returncode == 1 and not (tmp_path / "agent.yaml").exists()
+    assert proc.stderr.startswith(f"wardround-agent：注册：无法连接采集端 {url}/api/v1/enrol：")
+    english = agent("enrol", "--url", url, "--key", "wre_x", "--config", str(tmp_path / "agent.yaml"))
+    assert english.stderr.startswith(f"wardround-agent: enrol: cannot reach the collector at {url}/api/v1/enrol: ")
