@@ -231,7 +231,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     try:
         where = inherited_socket(args.fd) if args.fd is not None else free_address(settings.host, settings.port)
     except ValueError as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(exc.args[0]) from None  # its keyed text, for the reader's language
     engine = _migrated_engine(settings)
     try:
         keys = _signing_keys(settings, engine)  # records and the audit log are signed with it

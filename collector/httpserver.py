@@ -40,6 +40,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from checks.messages.reader import cli_said
 from collector.config import HttpLimits
 
 __all__ = ["MAX_HEADER_BYTES", "GuardedProtocol", "configure", "connection_cap"]
@@ -204,5 +205,6 @@ def free_address(host: str, port: int) -> str:
             trial.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             trial.bind((host, port))
     except OSError as exc:
-        raise ValueError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise ValueError(cli_said("cli.collector.cannot_listen", address=f"{host}:{port}",
+                                  error=exc.strerror or str(exc))) from None
     return f"{host}:{port}"

@@ -127,3 +127,15 @@ def test_a_missing_signing_key_is_said_in_chinese(db, tmp_path, capsys, monkeypa
     assert code == 2 and err.splitlines()[-1].endswith(
         ": copy the key file (and its .retired file) from the collector that signed this database "
         "(wardround-collector key show prints its key id)")
+
+
+def test_a_port_in_use_is_said_in_chinese(db, capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = run(capsys, "serve", "--db", db, "--port", str(port))
+    assert code == 1
+    assert err.splitlines()[-1] == f"wardround-collector: 无法在 127.0.0.1:{port} 上监听：Address already in use"
