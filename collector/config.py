@@ -48,6 +48,7 @@ from typing import Any
 
 import yaml
 
+from checks.messages.reader import cli_said
 from collector.keys import default_key_file
 from collector.notify.config import NotifyConfig, parse_duration, parse_notifications
 from collector.retention import Retention, parse_retention
@@ -277,9 +278,9 @@ def load_settings(config: str | os.PathLike[str] | None = None, **flags: Any) ->
         flags["db_source"] = "--db"
     problems = []
     if flags.get("port") is not None and _int(flags["port"], 1, 65535) is None:
-        problems.append(f"--port: expected a port number 1-65535 (got {flags['port']})")
+        problems.append(cli_said("cli.collector.bad_port", option="--port", got=flags["port"]))
     if flags.get("workers") is not None and _int(flags["workers"], 1, 64) is None:
-        problems.append(f"--workers: expected an integer 1-64 (got {flags['workers']})")
+        problems.append(cli_said("cli.collector.bad_workers", option="--workers", got=flags["workers"]))
     if problems:
         raise ConfigError(problems)
     return settings.replace(**flags)

@@ -139,3 +139,13 @@ def test_a_port_in_use_is_said_in_chinese(db, capsys):
         code, _, err = run(capsys, "serve", "--db", db, "--port", str(port))
     assert code == 1
     assert err.splitlines()[-1] == f"wardround-collector: 无法在 127.0.0.1:{port} 上监听：Address already in use"
+
+
+def test_a_bad_port_or_workers_is_said_in_chinese(db, capsys, monkeypatch):
+    code, _, err = run(capsys, "serve", "--db", db, "--port", "99999", "--workers", "0")
+    assert code == 2 and err.splitlines()[-2:] == ["wardround-collector: --port：应为 1–65535 的端口号（收到 99999）",
+                                                    "wardround-collector: --workers：应为 1–64 的整数（收到 0）"]
+    monkeypatch.setenv("WARDROUND_LANG", "en")
+    code, _, err = run(capsys, "serve", "--db", db, "--port", "99999")
+    assert code == 2
+    assert err.splitlines()[-1] == "wardround-collector: --port: expected a port number 1-65535 (got 99999)"
