@@ -333,7 +333,7 @@ def start_postgres(procs: h.Processes, fsync: bool, stats: bool = False) -> tupl
     port = h.free_port()
     as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     h.run(as_pg + [str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-                   "-E", "UTF8", "--no-sync"])
+                   "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"])
     opts = f"-p {port} -k {base} -c listen_addresses=127.0.0.1"
     if not fsync:
         opts += " -c fsync=off"

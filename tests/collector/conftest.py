@@ -215,7 +215,7 @@ def start_pg_cluster() -> PgCluster:
     cluster = PgCluster(port=free_port(), datadir=base / "data")
     try:
         subprocess.run(_as_pg_user([str(initdb), "-D", str(cluster.datadir), "-U", "postgres", "-A", "trust",
-                                    "--no-sync", "-E", "UTF8"]),
+                                    "--no-sync", "-E", "UTF8", "--locale=C.UTF-8"]),
                        check=True, capture_output=True, timeout=120)
         cluster.start()
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
