@@ -212,56 +212,37 @@ def cpu_seconds(pids: Iterable[int]) -> float:
     return total / CLK_TCK
 
 
-def rss_pss_kb(pids: Iterable[int]) -> tuple[int, int]:
-    rss = pss = 0
+def _summed_kb(pids: Iterable[int], path: str, fields: tuple[str, ...]) -> int:
+    """The kB of the lines of ``/proc/PID/<path>`` starting with one of ``fields``, summed over ``pids``
+    (a process that has gone is skipped)."""
+    total = 0
     for pid in pids:
         try:
-            with open(f"/proc/{pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        rss += int(line.split()[1])
-                        break
-            with open(f"/proc/{pid}/smaps_rollup") as f:
-                for line in f:
-                    if line.startswith("Pss:"):
-                        pss += int(line.split()[1])
-                        break
+            with open(f"/proc/{pid}/{path}") as f:
+                total += sum(int(line.split()[1]) for line in f if line.startswith(fields))
         except OSError:
             continue
-    return rss, pss
+    return total
+
+
+def rss_pss_kb(pids: Iterable[int]) -> tuple[int, int]:
+    pids = list(pids)
+    return _summed_kb(pids, "status", ("VmRSS:",)), _summed_kb(pids, "smaps_rollup", ("Pss:",))
 
 
 def uss_kb(pids: Iterable[int]) -> int:
     """Memory only these processes hold (Private_Clean + Private_Dirty of ``smaps_rollup``): a page of a
     library or program that another process maps too is not in it (so it also moves with the
     neighbours, when they map the same files); anonymous memory a process did not share is."""
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/smaps_rollup") as f:
-                total += sum(int(line.split()[1]) for line in f if line.startswith(("Private_Clean:",
-                                                                                    "Private_Dirty:")))
-        except OSError:
-            continue
-    return total
+    return _summed_kb(pids, "smaps_rollup", ("Private_Clean:", "Private_Dirty:"))
 
 
 def anon_file_kb(pids: Iterable[int]) -> tuple[int, int]:
     """(RssAnon, RssFile + RssShmem) of ``/proc/PID/status``, summed: the process's own memory (heap,
     stacks) and the pages of files it maps (program text, libraries). Unlike PSS and USS, neither
     depends on which other processes on the machine map the same files."""
-    anon = file = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/status") as f:
-                for line in f:
-                    if line.startswith("RssAnon:"):
-                        anon += int(line.split()[1])
-                    elif line.startswith(("RssFile:", "RssShmem:")):
-                        file += int(line.split()[1])
-        except OSError:
-            continue
-    return anon, file
+    pids = list(pids)
+    return _summed_kb(pids, "status", ("RssAnon:",)), _summed_kb(pids, "status", ("RssFile:", "RssShmem:"))
 
 
 def machine_busy_seconds() -> float:
