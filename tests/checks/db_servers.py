@@ -107,7 +107,8 @@ def pg_server() -> Iterator[PgServer]:
         _chown(p, "postgres")
     as_pg = ["runuser", "-u", "postgres", "--"]
     subprocess.run(as_pg + [str(PGBIN / "initdb"), "-D", str(server.data), "-U", "postgres", "--no-sync",
-                            "--locale=C.UTF-8", "--auth-host=scram-sha-256", "--auth-local=trust", f"--pwfile={root / 'pwfile'}"],
+                            "--locale=C.UTF-8", "--auth-host=scram-sha-256", "--auth-local=trust",
+                            f"--pwfile={root / 'pwfile'}"],
                    check=True, capture_output=True, timeout=60)
     opts = (f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off -c wal_level=replica "
             f'-c archive_mode=on -c "archive_command={script} %p %f"')  # pg_ctl -o goes through sh
