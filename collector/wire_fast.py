@@ -3,7 +3,9 @@ and hands out the values the collector stores.
 
 :func:`decode` reads a batch body with a msgspec decoder whose types hold ``read_wire``'s rules
 (fields, types, lengths, ranges, units, message keys and arguments) *at least as strictly*, plus a few
-checks in Python that a type cannot say (a metric's name and unit, which member of a message is its key).
+checks in Python that a type cannot say or says slower (a metric's name and unit, which member of a message
+is its key, message keys' and argument names' pattern with :func:`checks.result.is_key`, the ids' hex digits
+in one match per batch).
 Whatever it accepts, ``read_wire`` accepts too, with the same values.  What it refuses is not judged
 here: the caller then reads the body the slow way (``orjson`` + ``read_wire`` per result), which gives
 the exact 422 it always gave.  So this path changes how long a good batch takes, never a verdict, an
@@ -32,6 +34,7 @@ explicit nulls included), that this path either refuses or stores exactly the ro
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -47,6 +50,7 @@ from checks.result import (
     MAX_SUMMARY_LEN,
     UNITS,
     WIRE_VERSION,
+    is_key,
     is_name,
 )
 
@@ -61,7 +65,6 @@ _Finite = Annotated[float, Meta(ge=-_BIG, le=_BIG)]
 _Int64 = Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)]
 _Number = _Int64 | _Finite | None
 _Name = Annotated[str, Meta(min_length=1, max_length=MAX_NAME_LEN)]  # the pattern: is_name
-_KEY = r"\A[a-z0-9_]+(?:\.[a-z0-9_]+)*\Z"  # checks.result._KEY_RE, fullmatch
 _Scalar = None | bool | _Int64 | _Finite | Annotated[str, Meta(max_length=MAX_SUMMARY_LEN)]
 #: a metric as sent: its members' values are numbers, null, or the name and unit (strings, checked by _metric_ok)
 _Metric = Annotated[dict[Literal["name", "value", "unit", "warn", "crit", "min", "max"],
@@ -79,9 +82,8 @@ def _arg(levels: int) -> Any:
 
 def _message(arg: Any) -> Any:
     """A message as sent, ``{"key": ..., "args": {...}}``: which member holds which is :func:`_message_ok`'s."""
-    args = Annotated[dict[Annotated[str, Meta(pattern=_KEY)], arg],
-                     Meta(max_length=MAX_MESSAGE_ARGS)]
-    return dict[Literal["key", "args"], Annotated[str, Meta(max_length=MAX_NAME_LEN, pattern=_KEY)] | args]
+    args = Annotated[dict[str, arg], Meta(max_length=MAX_MESSAGE_ARGS)]  # names: is_key in _message_ok
+    return dict[Literal["key", "args"], Annotated[str, Meta(max_length=MAX_NAME_LEN)] | args]
 
 
 _Message = _message(_arg(FAST_DEPTH))
@@ -90,7 +92,7 @@ _Message = _message(_arg(FAST_DEPTH))
 class WireResult(Struct, forbid_unknown_fields=True, gc=False):
     """One result as sent (``read_wire``'s rules, names' patterns and the time aside)."""
 
-    id: Annotated[str, Meta(pattern=r"\A[0-9a-f]{32}\Z")]
+    id: Annotated[str, Meta(min_length=32, max_length=32)]  # hex: decode checks the batch's ids at once
     site: _Name
     host: _Name
     check: _Name
@@ -115,6 +117,7 @@ class WireBatch(Struct, forbid_unknown_fields=True, gc=False):
 
 
 _DECODER = msgspec.json.Decoder(WireBatch)
+_HEX = re.compile("[0-9a-f]*")  # whole string: each of its 32-character pieces is a result id
 
 
 def decode(body: bytes) -> WireBatch | None:
@@ -123,6 +126,8 @@ def decode(body: bytes) -> WireBatch | None:
     try:
         batch = _DECODER.decode(body)
     except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    if _HEX.fullmatch("".join([r.id for r in batch.results])) is None:  # ids of 32 characters each
         return None
     for r in batch.results:
         for m in r.metrics:
@@ -148,15 +153,18 @@ def _metric_ok(m: dict[Any, Any]) -> bool:
 
 
 def _message_ok(m: dict[str, Any]) -> bool:
-    """A key (a string), arguments (an object) if any, and so for every message inside them."""
-    if type(m.get("key")) is not str:
+    """A key (a string of :func:`~checks.result.is_key`), arguments (an object, names of ``is_key``) if any,
+    and so for every message inside them."""
+    if not is_key(m.get("key")):
         return False
     args = m.get("args")
     if args is None:
         return True
     if type(args) is not dict:
         return False
-    for value in args.values():
+    for name, value in args.items():
+        if not is_key(name):
+            return False
         kind = type(value)
         if (kind is dict and not _message_ok(value)) or (kind is list and not _list_ok(value)):
             return False

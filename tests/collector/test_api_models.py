@@ -193,6 +193,21 @@ def test_fast_path_takes_what_agents_send_nested_messages_included():
     assert _fast_rows(decoded.results, now) == _slow_rows(raw, now, False, []) != []
 
 
+@pytest.mark.parametrize("changes", [{"id": "A" * 32}, {"id": "a" * 31 + "g"}, {"id": "a" * 31 + "\n"},
+                                     {"message": {"key": "Disk.used"}}, {"message": {"key": "a..b", "args": {}}},
+                                     {"message": {"key": "a", "args": {"a-b": 1}}},
+                                     {"standard_message": {"key": "a", "args": {"x": [{"key": "b\n"}]}}},
+                                     {"message": {"key": "a", "args": {"x": {"key": "b", "args": {"Y": 1}}}}}])
+def test_a_bad_id_message_key_or_argument_name_in_any_result_is_refused_by_both_paths(changes):
+    good = {**VALID, "id": "b" * 32, "started_at": datetime.now(UTC).isoformat(),
+            "message": {"key": "disk.used", "args": {"mount": "/"}}}
+    body = json.dumps({"results": [good, orjson.loads(keyed_body(**changes))["results"][0]]}).encode()
+    assert wire_fast.decode(body) is None  # checked in Python now (is_key, one hex match per batch), not by the type
+    with pytest.raises(BatchInvalid) as refused:
+        parse_batch(body, datetime.now(UTC))
+    assert [e["index"] for e in refused.value.detail] == [1]
+
+
 @pytest.mark.parametrize("changes", [{"v": 1.0}, {"metrics": [{"name": "load", "value": 1.5}]},
                                      {"metrics": [{"name": "load", "value": 2**64, "unit": ""}]},
                                      {"message": {"key": "a", "args": {"x": nested(6)}}}])
