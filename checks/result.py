@@ -208,13 +208,19 @@ def new_result_id() -> str:
 
 def is_name(value: object) -> TypeGuard[str]:
     """A site, host, check or metric name: 1-64 letters, digits, '.', '_' or '-', not starting with '.', '_', '-'."""
+    return _remembered(value, _NAMES_SEEN, _NAME_RE, MAX_NAME_LEN)
+
+
+def _remembered(value: object, seen: set[str], pattern: re.Pattern[str], max_len: int | None) -> bool:
+    """``value`` is a string ``pattern`` matches whole (of at most ``max_len`` characters); good ones are
+    kept in ``seen`` (up to :data:`_NAMES_KEPT`): the collector reads the same few thousand in every batch."""
     if type(value) is not str:
         return False
-    if value in _NAMES_SEEN:
+    if value in seen:
         return True
-    if len(value) <= MAX_NAME_LEN and _NAME_RE.fullmatch(value) is not None:
-        if len(_NAMES_SEEN) < _NAMES_KEPT:
-            _NAMES_SEEN.add(value)
+    if (max_len is None or len(value) <= max_len) and pattern.fullmatch(value) is not None:
+        if len(seen) < _NAMES_KEPT:
+            seen.add(value)
         return True
     return False
 
@@ -311,15 +317,7 @@ _KEY_RE = re.compile(r"[a-z0-9_]+(?:\.[a-z0-9_]+)*")
 def is_key(value: object) -> TypeGuard[str]:
     """A message key or argument name (:data:`_KEY_RE`, whole string; no length rule), good ones
     remembered as :func:`is_name` does: the collector reads the same few hundred in every batch."""
-    if type(value) is not str:
-        return False
-    if value in _KEYS_SEEN:
-        return True
-    if _KEY_RE.fullmatch(value) is not None:
-        if len(_KEYS_SEEN) < _NAMES_KEPT:
-            _KEYS_SEEN.add(value)
-        return True
-    return False
+    return _remembered(value, _KEYS_SEEN, _KEY_RE, None)
 
 
 _KEYS_SEEN: set[str] = set()
@@ -344,14 +342,14 @@ class Message:
         if not isinstance(data, Mapping) or not data.keys() <= {"key", "args"}:
             raise ResultError(f'{where}: expected an object {{"key": ..., "args": {{...}}}}')
         key = data.get("key")
-        if type(key) is not str or len(key) > MAX_NAME_LEN or not _KEY_RE.fullmatch(key):
+        if not is_key(key) or len(key) > MAX_NAME_LEN:
             raise ResultError(f"{where}.key: expected a key like 'backup_files.missed'")
         args = data.get("args", {})
         if not isinstance(args, Mapping) or len(args) > MAX_MESSAGE_ARGS:
             raise ResultError(f"{where}.args: expected an object of at most {MAX_MESSAGE_ARGS} arguments")
         out: dict[str, MessageArg] = {}
         for name, value in args.items():
-            if type(name) is not str or not _KEY_RE.fullmatch(name):
+            if not is_key(name):
                 raise ResultError(f"{where}.args: argument names are letters, digits and '_'")
             out[name] = _arg_from_wire(value, f"{where}.args.{name}", depth)
         return cls(key, out)
