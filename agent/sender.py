@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 
 from agent import Worded, __version__, logs
 from agent.http import Http, HttpError, reason
-from agent.spool import NoticeFactory, Spool, SpooledResult
+from agent.spool import REJECTED_INVALID, TOO_LARGE, NoticeFactory, Spool, SpooledResult
 from agent.timer import spread
 from checks.result import ResultError, format_time, parse_time
 
@@ -195,8 +195,7 @@ class Sender:
                 log.warning("push: the collector found a batch of %d results too large (413); "
                             "batch size now %d", len(rows), self.batch_size)
             if len(rows) == 1:
-                why = ("too large for the collector (413)" if status == 413
-                       else "rejected as invalid (422): " + reason(answer))
+                why = TOO_LARGE if status == 413 else REJECTED_INVALID + reason(answer)
                 return 0, self.spool.quarantine([rows[0].id], why, self.notice)
             mid = len(rows) // 2
             a1, q1 = self._deliver(rows[:mid], deadline)

@@ -47,6 +47,7 @@ from agent import spool_repair as repair
 from agent.lock import LockHeld, ProcessLock
 from agent.spool_repair import Corruption
 from checks._units import format_bytes, format_duration
+from checks.messages import fit_summary, say
 from checks.result import Metric, Result, Status
 
 TYPE_CHECKING = False
@@ -65,6 +66,9 @@ DEFAULT_QUARANTINE_MAX = 1000
 #: after the byte bound trips, drop down to this share of it so the next
 #: result does not trip it again at once (one notice per episode, not per result)
 BYTES_LOW_WATER = 0.9
+#: why the sender quarantines a result (kept with it; the notice says it in the reader's language)
+TOO_LARGE = "too large for the collector (413)"
+REJECTED_INVALID = "rejected as invalid (422): "  # + the collector's reason
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -129,6 +133,7 @@ class Drop:
     oldest_started_at: str
     reason: str  # "age", "bytes" or "quarantine"
     limit: str  # human words for the bound: "7d", "256 MiB", "invalid (422)"
+    bound: float = 0.0  # the bound itself: seconds ("age") or bytes ("bytes")
 
 
 #: Builds the agent's own result about a Drop (WARNING) or a Corruption (CRITICAL).
@@ -412,7 +417,7 @@ class Spool:
                                    (cutoff,)).fetchone()
             if n:
                 db.execute("DELETE FROM outbox WHERE spooled_at < ?", (cutoff,))
-                drops.append(Drop(n, oldest, "age", format_duration(self.max_age_s)))
+                drops.append(Drop(n, oldest, "age", format_duration(self.max_age_s), self.max_age_s))
             total = db.execute("SELECT value FROM meta WHERE key = 'outbox_bytes'").fetchone()[0]
             if total > self.max_bytes:
                 excess = total - int(self.max_bytes * BYTES_LOW_WATER)
@@ -427,7 +432,8 @@ class Spool:
                         break
                 if last_seq is not None:
                     db.execute("DELETE FROM outbox WHERE seq <= ?", (last_seq,))
-                    drops.append(Drop(count, oldest or "", "bytes", format_bytes(self.max_bytes)))
+                    drops.append(Drop(count, oldest or "", "bytes", format_bytes(self.max_bytes),
+                                      float(self.max_bytes)))
             for d in drops:
                 db.execute("UPDATE meta SET value = value + ? WHERE key = 'dropped_total'", (d.count,))
                 self._insert_notice(db, notice(d))
@@ -524,14 +530,16 @@ def notice_factory(site: str, host: str) -> NoticeFactory:
     def notice(drop: Drop | Corruption) -> Result:
         if isinstance(drop, Corruption):
             return corruption_result(drop, site, host)
-        if drop.reason == "quarantine":
-            summary = (f"quarantined {drop.count} results the collector rejected as invalid "
-                       f"(oldest from {drop.oldest_started_at}): {drop.limit}")
+        if drop.reason == "quarantine" and drop.limit.startswith(REJECTED_INVALID):
+            summary = say("agent.spool.quarantined_invalid", count=drop.count, oldest=drop.oldest_started_at,
+                          reason=drop.limit.removeprefix(REJECTED_INVALID))
+        elif drop.reason == "quarantine":
+            summary = say("agent.spool.quarantined_too_large" if drop.limit == TOO_LARGE else "agent.spool.quarantined",
+                          count=drop.count, oldest=drop.oldest_started_at, reason=drop.limit)
         else:
-            what = "age limit" if drop.reason == "age" else "size limit"
-            summary = (f"dropped {drop.count} results (oldest from {drop.oldest_started_at}) "
-                       f"because the spool exceeded its {what} of {drop.limit}")
-        return Result(check="agent", item="spool", status=Status.WARNING, summary=summary[:1000],
+            summary = say("agent.spool.dropped_age" if drop.reason == "age" else "agent.spool.dropped_bytes",
+                          count=drop.count, oldest=drop.oldest_started_at, limit=drop.bound)
+        return Result(check="agent", item="spool", status=Status.WARNING, summary=fit_summary(summary),
                       details={"reason": drop.reason, "count": drop.count,
                                "oldest_started_at": drop.oldest_started_at},
                       metrics=(Metric(f"{'quarantined' if drop.reason == 'quarantine' else 'dropped'}",
@@ -543,13 +551,14 @@ def notice_factory(site: str, host: str) -> NoticeFactory:
 
 def corruption_result(c: Corruption, site: str, host: str) -> Result:
     """CRITICAL ``agent``/``spool``: "spool was corrupt (...); ...; N results may be lost"."""
-    where = c.moved_to[0] if c.moved_to else "(nothing left to move)"
-    summary = (f"spool was corrupt ({c.error}), found {c.found}; moved aside to {where}; "
-               f"{c.recovered} results recovered; {lost_words(c.lost, c.exact)}")
+    lost = (say("agent.spool.lost_unknown") if c.lost is None
+            else say("agent.spool.lost" if c.exact else "agent.spool.lost_about", count=c.lost))
+    summary = say("agent.spool.corrupt_at_start" if c.found == "at start" else "agent.spool.corrupt_running",
+                  error=c.error, where=c.moved_to[0] if c.moved_to else "-", recovered=c.recovered, lost=lost)
     metrics: tuple[Metric, ...] = (Metric("recovered", float(c.recovered), "count"),)
     if c.lost is not None:
         metrics += (Metric("lost", float(c.lost), "count"),)
-    return Result(check="agent", item="spool", status=Status.CRITICAL, summary=summary[:1000],
+    return Result(check="agent", item="spool", status=Status.CRITICAL, summary=fit_summary(summary),
                   details={"reason": "corrupt", "error": c.error[:500], "found": c.found,
                            "moved_to": list(c.moved_to), "recovered": c.recovered, "lost": c.lost,
                            "lost_counted": c.exact, "states_recovered": c.states_recovered,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.spool import Spool, notice_factory
+from agent.spool import Drop, Spool, notice_factory
+from agent.spool_repair import Corruption
+from checks.messages import render
 from checks.result import Result, Status
 from tests.agent.helpers import REPO, make_result, spool_outbox_bytes, spool_sound
 
@@ -120,7 +123,7 @@ def test_oldest_results_are_dropped_with_a_warning_result_when_past_the_age_boun
         notice = left[-1]
         assert (notice["check"], notice["item"], notice["status"]) == ("agent", "spool", 1)
         assert notice["summary"].startswith("dropped 2 results (oldest from ")
-        assert "age limit of 1h" in notice["summary"]
+        assert "age limit of 1 h" in notice["summary"]
         assert spool.counters()["dropped_total"] == 2
 
 
@@ -188,3 +191,29 @@ def test_state_must_be_json_when_saved(tmp_path: Path) -> None:
         with pytest.raises(TypeError):
             spool.save_state("x", {"when": object()})
         assert spool.load_state("x") == {}
+
+
+@pytest.mark.parametrize("event", [
+    Drop(2, "2026-12-05T01:02:03Z", "age", "7d", 7 * 86400.0),
+    Drop(3, "2026-12-05T01:02:03Z", "bytes", "256 MiB", 256 * 2**20),
+    Drop(1, "2026-12-05T01:02:03Z", "quarantine", "rejected as invalid (422): item too long"),
+    Drop(1, "2026-12-05T01:02:03Z", "quarantine", "too large for the collector (413)"),
+    Corruption("file is not a database", "at start", ("/var/lib/w/spool.db.corrupt-1",), 5, None, False, 1),
+    Corruption("database disk image is malformed", "while running", (), 0, 7, True, 0),
+    Corruption("database disk image is malformed", "while running", ("/s.db.corrupt-2",), 2, 40, False, 0),
+])
+def test_the_agents_own_spool_notices_travel_as_message_keys_and_read_in_chinese(event: Drop | Corruption) -> None:
+    # a hospital's Chinese record and ticket show the agent's spool notice in Chinese (it was English only)
+    notice = NOTICE(event)
+    wire = notice.to_wire()
+    assert wire["message"]["key"].startswith("agent.spool.")
+    message = Result.from_wire(wire).message
+    assert message is not None and render(message, "en") == notice.summary
+    zh = render(message, "zh_CN")
+    assert zh is not None and "结果" in zh
+    # what the notice quotes: times, paths, SQLite's error, the collector's reason (its API speaks English)
+    quoted = [str(getattr(event, f, "")) for f in ("oldest_started_at", "error")] + list(
+        getattr(event, "moved_to", ())) + ["item too long"]
+    for text in sorted(quoted, key=len, reverse=True):
+        zh = zh.replace(text, "")
+    assert re.findall(r"[A-Za-z]{2,}", zh.replace("MiB", "")) == [], zh
