@@ -163,8 +163,10 @@ class Sender:
                     out.ok, out.error = False, "out of time"
                     break
                 rows = self.spool.batch(self.batch_size)
-                if not rows:
+                if not rows and not (self.notice is not None and self.spool.all_clear(self.notice)):
                     break
+                if not rows:
+                    continue  # the all clear after a notice: deliver it too
                 try:
                     acked, quarantined = self._deliver(rows, deadline)
                 except _Failure as exc:

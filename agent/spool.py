@@ -45,18 +45,18 @@ from datetime import UTC
 from agent import Worded, logs
 from agent import spool_repair as repair
 from agent.lock import LockHeld, ProcessLock
+from agent.spool_notice import REJECTED_INVALID, TOO_LARGE, Cleared, Drop, NoticeFactory, lost_words, notice_factory
 from agent.spool_repair import Corruption
 from checks._units import format_bytes, format_duration
-from checks.messages import fit_summary, say
-from checks.result import Metric, Result, Status
+from checks.result import Result, Status
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, TypeVar
     _T = TypeVar("_T")
 
-__all__ = ["Corruption", "Drop", "Spool", "SpoolBusy", "SpoolError", "SpooledResult", "encode",
-           "notice_factory"]
+__all__ = ["REJECTED_INVALID", "TOO_LARGE", "Cleared", "Corruption", "Drop", "NoticeFactory", "Spool", "SpoolBusy",
+           "SpoolError", "SpooledResult", "encode", "notice_factory"]
 
 log = logs.get(__name__)
 
@@ -66,9 +66,8 @@ DEFAULT_QUARANTINE_MAX = 1000
 #: after the byte bound trips, drop down to this share of it so the next
 #: result does not trip it again at once (one notice per episode, not per result)
 BYTES_LOW_WATER = 0.9
-#: why the sender quarantines a result (kept with it; the notice says it in the reader's language)
-TOO_LARGE = "too large for the collector (413)"
-REJECTED_INVALID = "rejected as invalid (422): "  # + the collector's reason
+#: the state row that says a notice (WARNING/CRITICAL) awaits its all clear
+_NOTICE_STATE = "agent.spool.notice"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -125,19 +124,6 @@ class SpooledResult:
     body: str
 
 
-@dataclass(frozen=True)
-class Drop:
-    """What a bound (or the quarantine) just removed; the agent turns it into a result."""
-
-    count: int
-    oldest_started_at: str
-    reason: str  # "age", "bytes" or "quarantine"
-    limit: str  # human words for the bound: "7d", "256 MiB", "invalid (422)"
-    bound: float = 0.0  # the bound itself: seconds ("age") or bytes ("bytes")
-
-
-#: Builds the agent's own result about a Drop (WARNING) or a Corruption (CRITICAL).
-NoticeFactory = Callable[[Drop | Corruption], Result]
 
 
 def encode(result: Result) -> str:
@@ -447,6 +433,25 @@ class Spool:
         db.execute("INSERT OR IGNORE INTO outbox (id, spooled_at, started_at, size, body)"
                    " VALUES (?, ?, ?, ?, ?)",
                    (result.id, self._clock(), body_started_at(result), len(body.encode()), body))
+        if result.status != Status.OK:  # an event: the all clear follows once everything is delivered
+            db.execute("INSERT OR REPLACE INTO state (key, value, updated_at) VALUES (?, '{}', ?)",
+                       (_NOTICE_STATE, self._clock()))
+
+    def all_clear(self, notice: NoticeFactory) -> bool:
+        """After a notice, once the outbox is empty (everything up to it delivered): spool the OK
+        notice (:class:`Cleared`) and forget the notice, in one transaction.  True if it did."""
+
+        def clear(conn: sqlite3.Connection) -> bool:
+            if conn.execute("SELECT 1 FROM state WHERE key = ?", (_NOTICE_STATE,)).fetchone() is None:
+                return False  # the common case: a read, no write lock
+            with Spool._Tx(conn) as db:
+                if db.execute("SELECT 1 FROM outbox LIMIT 1").fetchone() is not None:
+                    return False
+                db.execute("DELETE FROM state WHERE key = ?", (_NOTICE_STATE,))
+                self._insert_notice(db, notice(Cleared()))
+            return True
+
+        return self._do(clear)
 
     # -- quarantine -------------------------------------------------------
 
@@ -521,55 +526,6 @@ class Spool:
                            "updated_at = excluded.updated_at", (key, text, self._clock()))
 
         self._do(upsert)
-
-
-def notice_factory(site: str, host: str) -> NoticeFactory:
-    """The agent's own result (check ``agent``, item ``spool``): WARNING about a Drop,
-    CRITICAL about a Corruption.  ``details`` carry every value the summary names."""
-
-    def notice(drop: Drop | Corruption) -> Result:
-        if isinstance(drop, Corruption):
-            return corruption_result(drop, site, host)
-        if drop.reason == "quarantine" and drop.limit.startswith(REJECTED_INVALID):
-            summary = say("agent.spool.quarantined_invalid", count=drop.count, oldest=drop.oldest_started_at,
-                          reason=drop.limit.removeprefix(REJECTED_INVALID))
-        elif drop.reason == "quarantine":
-            summary = say("agent.spool.quarantined_too_large" if drop.limit == TOO_LARGE else "agent.spool.quarantined",
-                          count=drop.count, oldest=drop.oldest_started_at, reason=drop.limit)
-        else:
-            summary = say("agent.spool.dropped_age" if drop.reason == "age" else "agent.spool.dropped_bytes",
-                          count=drop.count, oldest=drop.oldest_started_at, limit=drop.bound)
-        return Result(check="agent", item="spool", status=Status.WARNING, summary=fit_summary(summary),
-                      details={"reason": drop.reason, "count": drop.count,
-                               "oldest_started_at": drop.oldest_started_at},
-                      metrics=(Metric(f"{'quarantined' if drop.reason == 'quarantine' else 'dropped'}",
-                                      float(drop.count), "count"),),
-                      site=site, host=host)
-
-    return notice
-
-
-def corruption_result(c: Corruption, site: str, host: str) -> Result:
-    """CRITICAL ``agent``/``spool``: "spool was corrupt (...); ...; N results may be lost"."""
-    lost = (say("agent.spool.lost_unknown") if c.lost is None
-            else say("agent.spool.lost" if c.exact else "agent.spool.lost_about", count=c.lost))
-    summary = say("agent.spool.corrupt_at_start" if c.found == "at start" else "agent.spool.corrupt_running",
-                  error=c.error, where=c.moved_to[0] if c.moved_to else "-", recovered=c.recovered, lost=lost)
-    metrics: tuple[Metric, ...] = (Metric("recovered", float(c.recovered), "count"),)
-    if c.lost is not None:
-        metrics += (Metric("lost", float(c.lost), "count"),)
-    return Result(check="agent", item="spool", status=Status.CRITICAL, summary=fit_summary(summary),
-                  details={"reason": "corrupt", "error": c.error[:500], "found": c.found,
-                           "moved_to": list(c.moved_to), "recovered": c.recovered, "lost": c.lost,
-                           "lost_counted": c.exact, "states_recovered": c.states_recovered,
-                           "file_bytes": c.file_bytes},
-                  metrics=metrics, site=site, host=host)
-
-
-def lost_words(lost: int | None, exact: bool) -> str:
-    if lost is None:
-        return "an unknown number of results may be lost"
-    return f"{'' if exact else 'about '}{lost} results may be lost"
 
 
 def _one_line(exc: object) -> str:

@@ -217,3 +217,25 @@ def test_the_agents_own_spool_notices_travel_as_message_keys_and_read_in_chinese
     for text in sorted(quoted, key=len, reverse=True):
         zh = zh.replace(text, "")
     assert re.findall(r"[A-Za-z]{2,}", zh.replace("MiB", "")) == [], zh
+
+
+def test_after_a_notice_the_agent_says_the_all_clear_once_when_everything_was_delivered(tmp_path: Path) -> None:
+    # the agent/spool item held its WARNING/CRITICAL event as the latest state for ever: every daily
+    # record listed it again. Now one OK follows once everything up to it reached the collector.
+    clock = Clock()
+    with Spool(tmp_path / "s.db", max_age_s=3600, clock=clock) as spool:
+        assert spool.all_clear(NOTICE) is False  # no notice: nothing to clear
+        spool.put([make_result("/old")])
+        clock.t += 3601
+        spool.put([make_result("/young")])
+        assert [d.reason for d in spool.enforce_bounds(NOTICE)] == ["age"]
+        assert spool.all_clear(NOTICE) is False  # the young result and the notice still wait
+        spool.ack([r.id for r in spool.batch(10)])
+    with Spool(tmp_path / "s.db", max_age_s=3600, clock=clock) as spool:  # it survives a restart
+        assert spool.all_clear(NOTICE) is True
+        (ok,) = bodies(spool)
+        assert (ok["check"], ok["item"], ok["status"]) == ("agent", "spool", Status.OK)
+        assert ok["message"]["key"] == "agent.spool.cleared"
+        spool.ack([ok["id"]])
+        assert spool.all_clear(NOTICE) is False  # once
+        assert bodies(spool) == []

@@ -66,6 +66,11 @@ def test_a_corrupt_spool_is_replaced_and_opens_a_ticket_when_once_push_runs(coll
     kept = [p for p in tmp_path.glob("spool.db.corrupt-*") if not p.name.endswith(("-wal", "-shm"))]
     assert len(kept) == 1 and str(kept[0]) in ticket["summary"]
     assert spool_backlog(tmp_path / "spool.db") == 0  # the fresh spool delivered everything
+    # then the all clear: the item's latest state is OK again (not the event for ever), and the
+    # ticket stays open for an engineer (one good result does not resolve it)
+    newest = collector.get("/api/v1/results?host=e2e-host&check=agent")["results"][0]
+    assert (newest["status"], newest["message"]["key"]) == (Status.OK, "agent.spool.cleared")
+    assert spool_ticket(collector)["id"] == ticket["id"]
 
 
 def test_a_corrupt_spool_does_not_stop_the_daemon_and_its_report_opens_a_ticket(collector, tmp_path):
