@@ -6,8 +6,11 @@ enrolled as a new server would be: a fleet file applied, an enrolment key, `ward
 The collector listens on 127.0.0.1:8480 (`make demo PORT=N`, or $WARDROUND_DEMO_PORT), or on any
 free port when that one is taken; the port is bound here once and
 the socket handed to the collector, so nothing can take it in between.  The collector is stopped at the end unless
-DEMO_KEEP=1.  Only the standard library is used here; the commands are the
-real console scripts from .venv/bin.
+DEMO_KEEP=1.  The commands are the real console scripts from .venv/bin; this script runs with that
+venv's Python and says what it does in the reader's language (``WARDROUND_LANG``, else the locale:
+``checks.messages.reader.tell``, ``cli.demo.*`` texts in checks/messages/cli.{zh_CN,en}.json), times
+as the collector's ticket texts show them (``collector.messages.local_minute``, in the default policy's
+business-calendar zone, which the demo collector uses).
 """
 
 from __future__ import annotations
@@ -20,16 +23,40 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
+
+from checks.messages.reader import aligned, reader_language, tell
+from collector.keys import load_keyring
+from collector.messages import local_minute, ticket_summary
+from collector.policy.defaults import DEFAULT_CALENDAR
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = Path(os.environ.get("WARDROUND_DEMO_DIR") or ROOT / "demo")
 BIN = Path(sys.executable).parent
-STATUS = {0: "OK", 1: "WARNING", 2: "CRITICAL", 3: "UNKNOWN"}
+STATUS = {0: "ok", 1: "warning", 2: "critical", 3: "unknown"}  # an exit code or worst status: status.* keys
 
 
-def say(text: str) -> None:
+def step(text: str) -> None:
     print(f"==> {text}", flush=True)
+
+
+def status_word(code: object) -> str:
+    """A status code (0-3, or None) as a word in the reader's language."""
+    name = STATUS.get(code) if isinstance(code, int) else None
+    return tell(f"status.{name}") if name is not None else tell("cli.demo.no_status")
+
+
+def moment(value: object) -> str:
+    """An ISO time from the API as the collector's ticket texts show one: ``2026-12-05 22:58 (Asia/Shanghai)``,
+    in the zone of the demo collector's business calendar (the default policy's)."""
+    if not value:
+        return tell("cli.demo.never")
+    try:
+        return local_minute(datetime.fromisoformat(str(value).replace("Z", "+00:00")), DEFAULT_CALENDAR.zone)
+    except ValueError:
+        return str(value)
 
 
 def listen(preferred: int) -> socket.socket:
@@ -77,13 +104,21 @@ def download(url: str, token: str, path: Path) -> Path:
     return path
 
 
-def ticket_line(t: dict[str, object]) -> str:
-    """One open ticket; a monitoring ticket's summary already starts with its check and item."""
+def ticket_line(t: dict[str, object], results: Sequence[dict[str, object]] = ()) -> str:
+    """One open ticket in the reader's language: its summary as the pages show it
+    (:func:`collector.messages.ticket_summary`, from the message of the newest of ``results`` on its
+    host, check and item: the one a one-patrol demo opened it with); a monitoring ticket's summary
+    already starts with its check and item."""
+    key = (t["host"], t["check"], t["item"])
+    message = next((r["message"] for r in results if (r["host"], r["check"], r["item"]) == key and r.get("message")),
+                   None)
+    raw = json.dumps({"message": message}) if message is not None else None
+    summary = ticket_summary(str(t["summary"]), str(t["check"]), str(t["item"]), raw, reader_language())
     what = f"{t['check']} {t['item']}"
-    summary = str(t["summary"])
     if not summary.startswith(f"{what}:"):
         summary = f"{what}: {summary}"
-    return f"#{t['id']} severity {t['severity']} {t['host']} {summary} (respond by {t['response_due']})"
+    return tell("cli.demo.ticket", id=t["id"], severity=t["severity"], host=t["host"], summary=summary,
+                due=moment(t["response_due"]))
 
 
 def make_backup_dir() -> Path:
@@ -108,15 +143,14 @@ def main() -> int:
     collector = str(BIN / "wardround-collector")
     agent = str(BIN / "wardround-agent")
 
-    say(f"collector database: {DEMO / 'collector.db'}")
+    step(tell("cli.demo.database", path=DEMO / "collector.db"))
     subprocess.run([collector, "migrate", "--db", db], check=True)
     key = DEMO / "collector.key"  # signs records and the audit log; made once, kept for later runs
     if not key.exists():
         subprocess.run([collector, "key", "create", "--key-file", str(key)], check=True, capture_output=True)
     os.environ["WARDROUND_KEY_FILE"] = str(key)  # for every collector command below
-    fingerprint = subprocess.run([collector, "key", "show"], check=True, capture_output=True,
-                                 text=True).stdout.splitlines()[1]
-    say(f"signing key {key} ({fingerprint})")
+    public = load_keyring(str(key)).public  # what `wardround-collector key show` prints
+    step(tell("cli.demo.signing_key", path=key, key_id=public.key_id, fingerprint=public.fingerprint))
     user_token = last_line([collector, "user", "create", "--db", db, "demo-engineer", "--role", "engineer"])
     (DEMO / "engineer.token").write_text(user_token + "\n")
     (DEMO / "engineer.token").chmod(0o600)
@@ -133,7 +167,7 @@ def main() -> int:
         "  - {templates: [base]}\n")
     subprocess.run([collector, "fleet", "apply", str(fleet), "--db", db], check=True)
     enrol_key = last_line([collector, "enrol-key", "create", "--db", db, "--site", site, "--expires", "1h"])
-    say(f"fleet file {fleet} applied; an enrolment key for {site} made (one use, one hour)")
+    step(tell("cli.demo.fleet", path=fleet, site=site))
 
     sock = listen(int(os.environ.get("WARDROUND_DEMO_PORT") or 8480))
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
@@ -149,40 +183,39 @@ def main() -> int:
                     break
             except OSError:
                 if server.poll() is not None:
-                    say(f"the collector did not start; see {DEMO / 'collector.log'}")
+                    step(tell("cli.demo.not_started", path=DEMO / "collector.log"))
                     return 1
                 time.sleep(0.2)
-        say(f"collector listening on {base}")
+        step(tell("cli.demo.listening", url=base))
 
         config = DEMO / "agent.yaml"
-        say(f"enrolling this machine as {site}/{host}: wardround-agent enrol --url {base} --key ... --config {config}")
+        step(tell("cli.demo.enrolling", site=site, host=host,
+                 command=f"wardround-agent enrol --url {base} --key ... --config {config}"))
         enrolled = subprocess.run([agent, "enrol", "--url", base, "--key", enrol_key, "--config", str(config),
                                    "--host", host, "--spool", str(DEMO / "spool.db"), "--replace"])
         if enrolled.returncode != 0:
-            say("the enrolment failed (see above)")
+            step(tell("cli.demo.enrol_failed"))
             return 1
-        say(f"one full patrol of this machine with {config}")
+        step(tell("cli.demo.patrol", config=config))
         patrol = subprocess.run([agent, "once", "--config", str(config), "--push"])
         if patrol.returncode == 4:
-            print("(exit code 4: some results were not delivered; they wait in the spool, see above)")
+            print(tell("cli.demo.exit_undelivered"))
         else:
-            print(f"(the patrol's exit code is its worst status: {patrol.returncode} = "
-                  f"{STATUS.get(patrol.returncode, '?')})")
+            print(tell("cli.demo.exit_worst", code=patrol.returncode, status=status_word(patrol.returncode)))
 
         hosts = get_json(f"{base}/api/v1/hosts", user_token)["hosts"]  # type: ignore[index]
         results = get_json(f"{base}/api/v1/results?limit=1000", user_token)["results"]  # type: ignore[index]
-        say("what the collector now knows")
+        step(tell("cli.demo.known"))
         for h in hosts:
-            worst = STATUS.get(h["worst_status"], "none yet")
-            print(f"  {h['site']}/{h['host']}: worst status {worst}, {h['checks']} check items, "
-                  f"last seen {h['last_seen'] or 'never'}, config {h['config_version'] or '-'}")
-        print(f"  {len(results)} results stored")
+            print("  " + tell("cli.demo.host", site=h["site"], host=h["host"], worst=status_word(h["worst_status"]),
+                              n=h["checks"], seen=moment(h["last_seen"]), config=h["config_version"] or "-"))
+        print("  " + tell("cli.demo.results", n=len(results)))
         tickets = get_json(f"{base}/api/v1/tickets?state=open,acknowledged", user_token)["tickets"]  # type: ignore[index]
-        print(f"  {len(tickets)} open ticket{'' if len(tickets) == 1 else 's'}")
+        print("  " + tell("cli.demo.tickets", n=len(tickets)))
         for t in tickets:
-            print(f"    {ticket_line(t)}")
+            print(f"    {ticket_line(t, results)}")
 
-        say("today's inspection record")
+        step(tell("cli.demo.record"))
         today = time.strftime("%Y-%m-%d")
         record = post_json(f"{base}/api/v1/records", user_token,
                            {"site": site, "kind": "daily", "date": today})
@@ -190,30 +223,31 @@ def main() -> int:
         pdf = download(f"{base}/api/v1/records/{rid}.pdf", user_token, DEMO / f"record-{today}.pdf")
         csv = download(f"{base}/api/v1/records/{rid}.csv", user_token, DEMO / f"record-{today}.csv")
         verify = get_json(f"{base}/api/v1/records/{rid}/verify", user_token)
-        print(f"  record {rid}, SHA-256 {record['digest']}, {verify['status']} with key "  # type: ignore[index]
-              f"{verify['key_id']}")  # type: ignore[index]
+        print("  " + tell("cli.demo.record_verified" if verify["verified"] else "cli.demo.record_not_verified",  # type: ignore[index]
+                          id=rid, digest=record["digest"], key=verify["key_id"]))  # type: ignore[index]
         print(f"  PDF: {pdf}")
         print(f"  CSV: {csv}")
 
-        say("where to look next")
-        print(f"  pages:    {base}/  (log in with the token in {DEMO / 'engineer.token'})")
-        print(f"  tickets:  curl -H \"Authorization: Bearer $(cat {DEMO / 'engineer.token'})\" "
-              f"{base}/api/v1/tickets")
-        print(f"  record:   {base}/api/v1/records/{rid}.html")
-        print(f"  hosts:    curl -H \"Authorization: Bearer $(cat {DEMO / 'engineer.token'})\" {base}/api/v1/hosts")
-        print(f"  results:  curl -H \"Authorization: Bearer $(cat {DEMO / 'engineer.token'})\" "
-              f"'{base}/api/v1/results?host={host}'")
-        print(f"  metrics:  curl {base}/metrics")
-        print(f"  verify:   {collector} record export {rid} --db {db} --key-file {key} --out {DEMO / 'record.json'}"
-              f" && {collector} record verify {DEMO / 'record.json'} --public-key <the base64 key on the record>")
-        print(f"  audit:    {collector} audit verify --db {db} --key-file {key}")
-        print(f"  agent:    {agent} run --config {config}")
-        print(f"  files:    {DEMO}")
+        step(tell("cli.demo.next"))
+        bearer = f"curl -H \"Authorization: Bearer $(cat {DEMO / 'engineer.token'})\""
+        print("  " + "\n  ".join(aligned([
+            [tell("cli.demo.look.pages"), tell("cli.demo.pages", url=f"{base}/", file=DEMO / "engineer.token")],
+            [tell("cli.demo.look.tickets"), f"{bearer} {base}/api/v1/tickets"],
+            [tell("cli.demo.look.record"), f"{base}/api/v1/records/{rid}.html"],
+            [tell("cli.demo.look.hosts"), f"{bearer} {base}/api/v1/hosts"],
+            [tell("cli.demo.look.results"), f"{bearer} '{base}/api/v1/results?host={host}'"],
+            [tell("cli.demo.look.metrics"), f"curl {base}/metrics"],
+            [tell("cli.demo.look.verify"),
+             f"{collector} record export {rid} --db {db} --key-file {key} --out {DEMO / 'record.json'} && {collector} "
+             f"record verify {DEMO / 'record.json'} --public-key " + tell("cli.demo.public_key")],
+            [tell("cli.demo.look.audit"), f"{collector} audit verify --db {db} --key-file {key}"],
+            [tell("cli.demo.look.agent"), f"{agent} run --config {config}"],
+            [tell("cli.demo.look.files"), str(DEMO)]])))
         if os.environ.get("DEMO_KEEP") == "1":
-            say(f"collector left running (pid {server.pid}); stop it with: kill {server.pid}")
+            step(tell("cli.demo.kept", pid=server.pid, command=f"kill {server.pid}"))
             server = None  # type: ignore[assignment]
         else:
-            say("collector stopped (DEMO_KEEP=1 leaves it running)")
+            step(tell("cli.demo.stopped"))
         return 0
     finally:
         if server is not None and server.poll() is None:

@@ -26,7 +26,8 @@ from checks.result import Message, Result, Status
 
 ROOTS = (Path(checks.__file__).parent, Path(agent.__file__).parent)
 #: the collector's command-line modules, which say ``cli.collector.*`` texts (checks/messages/cli.*.json)
-CLI_MODULES = tuple(Path(collector.__file__).parent / name for name in ("cli.py", "fleet_cli.py", "prune_cli.py"))
+CLI_MODULES = (*(Path(collector.__file__).parent / name for name in ("cli.py", "fleet_cli.py", "prune_cli.py")),
+               Path(checks.__file__).parents[1] / "deploy" / "demo.py")  # `make demo` (``cli.demo.*``)
 # English words a Chinese text may carry: identifiers, units, acronyms (issue 14's "outside identifiers")
 IDENTIFIERS = {"CPU", "SQL", "TLS", "SSL", "TCP", "UDP", "ICMP", "DNS", "HTTP", "HTTPS", "SSH", "RMAN", "SMART",
                "KiB", "MiB", "GiB", "TiB", "inode", "ms", "NTP", "SNTP", "WAL", "LSN", "IP", "ID", "PID",
@@ -56,7 +57,7 @@ def _sources() -> list[tuple[str, ast.Module]]:
     for root in ROOTS:
         for path in sorted(root.rglob("*.py")):
             out.append((f"{root.name}/{path.relative_to(root)}", ast.parse(path.read_text(encoding="utf-8"))))
-    out += [(f"collector/{path.name}", ast.parse(path.read_text(encoding="utf-8"))) for path in CLI_MODULES]
+    out += [(f"{path.parent.name}/{path.name}", ast.parse(path.read_text(encoding="utf-8"))) for path in CLI_MODULES]
     return out
 
 

@@ -39,11 +39,26 @@ def test_demo_takes_another_port_when_the_preferred_one_is_bound_but_not_listeni
             assert chosen.getsockname()[1] != taken
 
 
-def test_demo_names_a_tickets_check_and_item_once_when_its_summary_starts_with_them():
+def test_demo_names_a_tickets_check_and_item_once_when_its_summary_starts_with_them(monkeypatch):
+    monkeypatch.setenv("WARDROUND_LANG", "en")
     line = _demo().ticket_line
     monitoring = {"id": 1, "severity": 2, "host": "vm", "check": "backup_files", "item": "ITEM",
                   "summary": "backup_files ITEM: no backup since 2026-12-04", "response_due": "2026-12-05T16:00:00Z"}
-    assert line(monitoring) == ("#1 severity 2 vm backup_files ITEM: no backup since 2026-12-04 "
-                                "(respond by 2026-12-05T16:00:00Z)")
+    assert line(monitoring) == ("#1 severity 2 vm backup_files ITEM: no backup since 2026-12-04; "
+                                "respond by 2026-12-06 00:00 (Asia/Shanghai)")
     by_hand = {**monitoring, "summary": "the UPS beeps"}  # a summary without them keeps them in front
-    assert line(by_hand) == "#1 severity 2 vm backup_files ITEM: the UPS beeps (respond by 2026-12-05T16:00:00Z)"
+    assert line(by_hand) == ("#1 severity 2 vm backup_files ITEM: the UPS beeps; "
+                             "respond by 2026-12-06 00:00 (Asia/Shanghai)")
+
+
+def test_demo_says_a_ticket_and_its_times_in_chinese_to_a_chinese_reader(monkeypatch):
+    monkeypatch.setenv("WARDROUND_LANG", "zh_CN")
+    demo = _demo()
+    ticket = {"id": 1, "severity": 2, "host": "vm", "check": "system", "item": "swap",
+              "summary": "system swap: no swap configured", "response_due": "2026-12-05T16:00:00Z"}
+    opened_by = {"host": "vm", "check": "system", "item": "swap", "message": {"key": "system.no_swap", "args": {}}}
+    assert demo.ticket_line(ticket, [opened_by]) == (
+        "#1 2 级 vm system swap: 未配置交换空间；须在 2026-12-06 00:00 (Asia/Shanghai) 前响应")
+    assert demo.moment(None) == "从未" and demo.status_word(None) == "尚无" and demo.status_word(2) == "严重"
+    monkeypatch.setenv("WARDROUND_LANG", "en")
+    assert demo.moment(None) == "never" and demo.status_word(2) == "CRITICAL"

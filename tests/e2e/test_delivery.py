@@ -23,6 +23,7 @@ import pytest
 from agent.spool import Spool
 from checks.result import Metric, Result, Status, parse_time
 from tests.agent.helpers import spool_backlog
+from tests.agent.test_cli_language import _english_prose
 from tests.e2e.conftest import CollectorProcess, command, start_agent, wait_for, write_agent_config
 
 pytestmark = pytest.mark.slow
@@ -144,21 +145,33 @@ def test_collector_restart_keeps_the_hosts_it_knew(tmp_path):
         c.stop()
 
 
-def test_demo_runs_from_a_clean_directory_when_its_port_is_taken(tmp_path):
+def test_demo_runs_from_a_clean_directory_when_its_port_is_taken_and_speaks_chinese_to_a_chinese_reader(tmp_path):
     # Another program has bound the demo's port without listening yet (the moment a racing server
     # is in): the demo must not pick it, and serves on a port it holds from the start.
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
         taken = squatter.getsockname()[1]
-        env = {k: v for k, v in os.environ.items() if k != "WARDROUND_KEY_FILE"}  # a fresh machine: no key yet
-        env.update(WARDROUND_DEMO_DIR=str(tmp_path / "demo"), WARDROUND_DEMO_PORT=str(taken))
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("WARDROUND_KEY_FILE", "WARDROUND_LANG", "LC_ALL", "LC_MESSAGES")}  # a fresh machine
+        env.update(WARDROUND_DEMO_DIR=str(tmp_path / "demo"), WARDROUND_DEMO_PORT=str(taken), LANG="zh_CN.UTF-8")
         run = subprocess.run([command("python"), str(Path(__file__).parents[2] / "deploy" / "demo.py")],
                              capture_output=True, text=True, timeout=180, env=env)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert f"127.0.0.1:{taken}" not in run.stdout
-    assert "what the collector now knows" in run.stdout
-    assert "results stored" in run.stdout
-    assert re.search(r"\b1 open tickets\b", run.stdout) is None, run.stdout  # one ticket is "1 open ticket"
+    assert "==> 采集端现在掌握的情况" in run.stdout
+    assert re.search(r"已存 \d+ 条结果", run.stdout)
     assert (tmp_path / "demo" / "collector.db").exists()
     assert (tmp_path / "demo" / "collector.key").stat().st_mode & 0o077 == 0
-    assert ", verified with key " in run.stdout  # today's record, signed with the demo's key
+    assert "，已用密钥 " in run.stdout  # today's record, signed with the demo's key
+    # times as the ticket texts show them, never raw ISO; no English prose outside identifiers
+    assert re.search(r"最近上报 \d{4}-\d{2}-\d{2} \d{2}:\d{2} \(Asia/Shanghai\)", run.stdout), run.stdout
+    assert re.search(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}", run.stdout) is None, run.stdout
+    readable = re.sub("|".join([
+        r"\S*[/:=$\\]\S*", r"(?<!\S)--?[a-z][\w-]*", r"'[^']*'", r'"[^"]*"',  # paths, URLs, options, quoted
+        r"\b[\w.-]*(?:\.[a-z]{2,4})\b", r"(?:[0-9a-f]{4} ){15}[0-9a-f]{4}",  # files, the key's fingerprint
+        r"\b[\w-]*\d[\w-]*\b"]), " ", run.stdout)  # digests, key ids, versions
+    commands = {"wardround-agent", "wardround-collector", "enrol", "record", "export", "verify", "audit", "curl",
+                "kill", "vm", "disk", "system", "cpu", "memory", "load", "backup_files", "demo-hospital",
+                "config_every", "Bearer"}
+    prose = _english_prose(readable, commands)
+    assert prose == [], (prose, run.stdout)
