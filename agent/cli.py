@@ -202,6 +202,13 @@ def _relay(args: argparse.Namespace) -> int:
 
 # -- once ------------------------------------------------------------------
 
+def _no_checks(path: object) -> UsageError:
+    hint = "wardround-collector fleet apply FILE"
+    return UsageError(f"{path}: no checks configured, and none from the collector (add checks: to this file, or "
+                      f"have the collector's administrator apply a fleet file: {hint})", "cli.agent.no_checks",
+                      path=str(path), command=hint)
+
+
 def _once(args: argparse.Namespace) -> int:
     import time
 
@@ -218,8 +225,7 @@ def _once(args: argparse.Namespace) -> int:
     if not args.push:
         checks = _central_checks(config, None)
         if not checks:
-            raise UsageError(f"{config.path}: no checks configured, and none from the collector",
-                             "cli.agent.no_checks", path=str(config.path))
+            raise _no_checks(config.path)
         results = _run_parallel(Runner(config.site, config.host), [job(c) for c in checks])
         _print(results, args.json)
         return _exit_status(results)
@@ -230,8 +236,7 @@ def _once(args: argparse.Namespace) -> int:
     try:
         checks = _central_checks(config, agent, min(10.0, wait_s))  # --wait bounds this wait too
         if not checks:
-            raise UsageError(f"{config.path}: no checks configured, and none from the collector",
-                             "cli.agent.no_checks", path=str(config.path))
+            raise _no_checks(config.path)
         results = _run_parallel(agent.runner, [job(c) for c in checks])
         ids = agent.spool.put(results)
         agent.spool.enforce_bounds(agent.notice)

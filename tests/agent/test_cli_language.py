@@ -188,3 +188,15 @@ def test_enrol_that_cannot_reach_the_collector_says_so_in_chinese_with_the_same_
     assert proc.stderr.startswith(f"wardround-agent：注册：无法连接采集端 {url}/api/v1/enrol：")
     english = agent("enrol", "--url", url, "--key", "wre_x", "--config", str(tmp_path / "agent.yaml"))
     assert english.stderr.startswith(f"wardround-agent: enrol: cannot reach the collector at {url}/api/v1/enrol: ")
+
+
+def test_once_with_no_checks_anywhere_says_how_to_get_some_in_the_readers_language(tmp_path: Path) -> None:
+    # a new user who enrolled before the collector's administrator applied a fleet file got
+    # "no checks configured, and none from the collector" and no hint what to do next
+    cfg = str(config(tmp_path, checks="checks: []\n"))
+    zh, en = agent("once", "--config", cfg, lang=ZH), agent("once", "--config", cfg)
+    assert zh.returncode == en.returncode == 2
+    assert "wardround-collector fleet apply FILE" in en.stderr and "checks:" in en.stderr
+    said = zh.stderr.strip().splitlines()[-1]
+    assert "请在此文件中加入 checks:" in said and "wardround-collector fleet apply FILE" in said
+    assert _english_prose(said, {cfg, "wardround-agent", "wardround-collector fleet apply FILE", "checks:"}) == []
