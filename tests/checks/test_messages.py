@@ -34,7 +34,7 @@ IDENTIFIERS = {"CPU", "SQL", "TLS", "SSL", "TCP", "UDP", "ICMP", "DNS", "HTTP", 
                "ODBC", "SHA", "OK", "Windows", "Linux", "ping", "exit", "agent", "URL", "CA", "RAM", "swap",
                # config keys are identifiers too
                "path", "cron", "name", "cmdline", "host", "port", "UTC", "target", "CHECKSUM", "Result", "server",
-               "collector", "false", "wardround", "run", "names", "automatic", "true", "unit", "masked",
+               "collector", "false", "wardround", "run", "names", "checks", "automatic", "true", "unit", "masked",
                "failed", "pid", "LoadState", "ActiveState", "systemd", "active", "local_path", "backup_files", "SFTP",
                "pgBackRest", "stanza", "off", "on", "pgbackrest", "spool", "sha256", "etag",
                "info", "archiving", "archive_command", "Server", "ServerName", "local", "sys",
