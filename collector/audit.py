@@ -63,6 +63,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine
 
+from checks.messages.reader import cli_said
 from checks.result import format_time
 from collector.keys import Keyring
 from collector.store import audit as store
@@ -187,16 +188,15 @@ class ChainReport:
 def _entry_problem(row: Any, expected: int, prev_hash: str, keys: Keyring) -> str | None:
     seq = int(row.seq)
     if seq != expected:
-        return (f"entry #{expected} is missing (the next entry is #{seq})" if seq > expected
-                else f"entry #{seq} is out of order")
+        return (cli_said("cli.collector.audit.missing", seq=expected, next=seq) if seq > expected
+                else cli_said("cli.collector.audit.out_of_order", seq=seq))
     if row.prev_hash != prev_hash:
-        return f"entry #{seq} does not follow entry #{seq - 1} (its previous-entry hash differs)"
+        return cli_said("cli.collector.audit.not_following", seq=seq, previous=seq - 1)
     data = _row_bytes(row)
     if hashlib.sha256(data).hexdigest() != row.hash:
-        return f"entry #{seq} was changed after it was written (its hash does not match)"
+        return cli_said("cli.collector.audit.changed", seq=seq)
     if not keys.verify(row.key_id, data, row.signature):
-        return (f"entry #{seq} is not signed by a trusted collector key "
-                f"(key {row.key_id}): it was forged or rewritten")
+        return cli_said("cli.collector.audit.forged", seq=seq, key_id=str(row.key_id))
     return None
 
 
@@ -234,13 +234,11 @@ def _start_problem(conn: Connection, first: int, start_prev: str, marks: list[tu
     """Why a chain starting at #``first`` is not accounted for by its retention checkpoints, or None."""
     covering = [m for m in marks if m[1] >= first]
     if not covering:
-        return (f"entries #1-#{first - 1} are missing and no audit.prune entry says the retention prune "
-                "removed them")
+        return cli_said("cli.collector.audit.start_missing", last=first - 1, action="audit.prune")
     for at, before, last_hash in covering:
         seen = start_prev if before == first else store.hash_of(conn, before - 1)
         if seen != last_hash:
-            return (f"entry #{before - 1} is not the one the retention checkpoint #{at} names "
-                    "(its hash differs)")
+            return cli_said("cli.collector.audit.checkpoint", seq=before - 1, at=at)
     return None
 
 

@@ -29,7 +29,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from checks.messages.reader import cli_said, reader_language, tell, tell_error, tell_problem, told
-from collector import __version__, audit, fleet_cli, prune_cli, relays
+from collector import __version__, fleet_cli, prune_cli, relays, report_cli
 from collector.auth import AuthError, Role, create_agent_token, create_user
 from collector.cli_args import actions
 from collector.config import ConfigError, HttpLimits, Settings, load_settings
@@ -37,12 +37,8 @@ from collector.fleet import FleetError
 from collector.keys import (
     KeyFileError,
     Keyring,
-    PublicKey,
-    create_key,
     ensure_keyring,
     load_keyring,
-    parse_public_key,
-    rotate_key,
 )
 from collector.messages import ticket_templates
 from collector.policy import describe_policies, load_policies
@@ -372,78 +368,16 @@ def _refuse_missing_database(settings: Settings) -> None:
                                     migrate="`wardround-collector migrate`", serve="`serve`", **_DEFAULT_DB)])
 
 
-def _describe_key(key: PublicKey) -> str:
-    return f"key id {key.key_id}\nfingerprint (SHA-256) {key.fingerprint}\npublic key (base64) {key.base64}"
-
-
-def _key(action: str, settings: Settings) -> int:
-    if action == "create":
-        keys = create_key(settings.key_file)
-        print(f"signing key written to {settings.key_file} (mode 0600; copy it to every collector of this "
-              "database, keep a backup offline)")
-    elif action == "rotate":
-        keys, old = rotate_key(settings.key_file)
-        print(f"signing key {old.key_id} retired (its public key is in {settings.key_file}.retired); "
-              f"new key written to {settings.key_file}: copy both files to every collector and restart them")
-    else:
-        keys = load_keyring(settings.key_file)
-        for old in keys.retired:
-            print(f"retired key {old.key_id}, fingerprint {old.fingerprint}")
-    print(_describe_key(keys.public))
-    print(keys.public.pem(), end="")
-    return 0
-
-
-def _verify_export(file: str, public_key: str) -> int:
-    from collector.records import integrity
-
-    key = parse_public_key(public_key)
-    try:
-        data = Path(file).read_bytes()
-    except OSError as exc:
-        raise CliError(f"{file}: cannot read: {exc.strerror or exc}") from exc
-    try:
-        checked = integrity.check_export(data, key)
-    except ValueError as exc:
-        raise CliError(f"{file}: {exc}") from exc
-    if checked.status == integrity.VERIFIED:
-        print(f"{file}: verified: the content matches its digest and every field and sign-off is signed by key "
-              f"{key.key_id} ({key.fingerprint})")
-        return 0
-    if checked.status == integrity.DIGEST_ONLY:
-        print(f"{file}: digest only: the content matches its digest, but the record (or a sign-off) was stored "
-              "before keyed signatures and proves nothing about who issued it")
-        return 1
-    print(f"{file}: FAILED: " + "; ".join(checked.problems))
-    return 1
-
-
-def _audit_verify(engine: Engine, keys: Keyring) -> int:
-    report = audit.verify_chain(engine, keys)
-    if not report.intact:
-        print(f"audit log BROKEN at entry #{report.broken_seq}: {report.problem} "
-              f"({report.entries} entries before it are intact)")
-        return 1
-    if report.head_seq is None:
-        print("audit log is empty")
-    else:
-        pruned = (f" (#1-#{report.first_seq - 1} removed by the retention prune, as its checkpoint says)"
-                  if report.first_seq and report.first_seq > 1 else "")
-        print(f"audit log intact: {report.entries} entries{pruned}; newest #{report.head_seq}, hash "
-              f"{report.head_hash} (compare with the newest 'audit #' line of the collector's log)")
-    return 0
-
-
 def _run(args: argparse.Namespace) -> int:
     if args.command == "policy":
         policies = load_policies(args.file)
         print(describe_policies(policies))
         return 0
     if args.command == "record" and args.action == "verify":
-        return _verify_export(args.file, args.public_key)
+        return report_cli.verify_export(args.file, args.public_key)
     settings = _settings(args)
     if args.command == "key":
-        return _key(args.action, settings)
+        return report_cli.key(args.action, settings)
     if args.command == "serve":
         if settings.policy_file:  # a bad policy file stops serve before anything starts
             load_policies(settings.policy_file)
@@ -469,21 +403,11 @@ def _run(args: argparse.Namespace) -> int:
             prune_cli.run(engine, settings, args)
         elif args.command == "audit":
             assert keys is not None
-            return _audit_verify(engine, keys)
+            return report_cli.audit_verify(engine, keys)
         elif args.command == "record":
-            from collector.records.service import RecordNotFound, Records
-
-            out = Path(args.out or f"record-{args.id}.json")
-            try:
-                out.write_bytes(Records(engine, keys=keys).export(args.id))
-            except RecordNotFound as exc:
-                raise CliError(str(exc)) from exc
-            except OSError as exc:
-                raise CliError(f"{out}: cannot write: {exc.strerror or exc}") from exc
-            print(f"record {args.id} written to {out}; check it with: wardround-collector record verify {out} "
-                  "--public-key <the collector's public key>")
+            report_cli.export_record(engine, keys, args.id, Path(args.out or f"record-{args.id}.json"))
         elif args.command == "import":
-            return _import(args, settings, engine, keys)
+            return report_cli.import_bundles(args, settings, engine, keys)
         elif args.command == "token" and args.relay:
             name = args.host or relays.DEFAULT_NAME
             token = relays.create_relay_token(engine, site=args.site, name=name, keys=keys)
@@ -508,38 +432,6 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _import(args: argparse.Namespace, settings: Settings, engine: Engine, keys: Keyring | None) -> int:
-    """``import FILE...`` / ``import --watch DIR``: 1 when a bundle was refused, else 0 (gaps are reported)."""
-    from collector import ferry
-    from collector.ingest import Ingestor
-    from collector.tickets import Tickets
-
-    if not args.files and not args.watch:
-        raise AuthError("import: name bundle files, or --watch DIR")
-    if args.watch and not Path(args.watch).is_dir():
-        raise AuthError(f"import --watch: {args.watch} is not a directory")
-    policies = load_policies(settings.policy_file) if settings.policy_file else None
-    ingestor = Ingestor(engine, tickets=Tickets(engine, policies, keys=keys))
-    refused = 0
-    for f in args.files:
-        try:
-            print(ferry.describe(ferry.import_bundle(engine, ingestor, f, keys=keys)))
-        except ferry.BundleRefused as exc:
-            refused += 1
-            print(f"{os.path.basename(f)}: refused whole: {exc}", file=sys.stderr)
-    if args.watch:
-        for done in ferry.watch(engine, ingestor, Path(args.watch), keys=keys):
-            if isinstance(done, tuple):
-                print(f"{done[0]}: refused whole: {done[1]}", file=sys.stderr, flush=True)
-            else:
-                print(ferry.describe(done), flush=True)
-                for line in ferry.gap_lines(engine):
-                    print(line, file=sys.stderr, flush=True)
-    for line in ferry.gap_lines(engine):
-        print(line, file=sys.stderr)
-    return 1 if refused else 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -560,7 +452,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, FleetError) and len(exc.problems) > 1:
             print(tell("cli.collector.problems", n=len(exc.problems)), file=sys.stderr)
         return exc.exit_code
-    except (KeyFileError, fleet_cli.UsageError, DatabaseURLError, CliError, AuthError) as exc:
+    except (KeyFileError, fleet_cli.UsageError, DatabaseURLError, CliError, AuthError, report_cli.ReportError) as exc:
         print(f"wardround-collector: {tell_error(exc, ticket_templates(reader_language()))}", file=sys.stderr)
         return getattr(exc, "exit_code", 2 if isinstance(exc, DatabaseURLError) else 1)
     except SQLAlchemyError as exc:

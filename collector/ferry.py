@@ -39,6 +39,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from checks.messages.reader import cli_said
 from collector import audit, relays
 from collector.auth import relay_principal
 from collector.ingest import IngestError, Ingestor
@@ -77,7 +78,7 @@ def _verify(engine: Engine, data: bytes) -> tuple[Any, bytes]:
     """(the relay row whose key signed it, the payload); BundleRefused otherwise."""
     head, newline, payload = data.partition(b"\n")
     if not newline or not head.startswith(MAGIC) or len(head) != len(MAGIC) + 64:
-        raise BundleRefused("not a Wardround bundle (expected a first line 'WRB1 <signature>')")
+        raise BundleRefused(cli_said("cli.collector.bundle.not_a_bundle"))
     signature = head[len(MAGIC):]
     with reading(engine) as conn:
         rows = relay_store.live_relays(conn)
@@ -85,8 +86,7 @@ def _verify(engine: Engine, data: bytes) -> tuple[Any, bytes]:
         expected = hmac.new(row.token_hash.encode("ascii"), payload, hashlib.sha256).hexdigest().encode("ascii")
         if hmac.compare_digest(expected, signature):
             return row, payload
-    raise BundleRefused("the signature matches no relay's key: forged, altered, or from a relay whose token "
-                        "was revoked (wardround-collector token create --relay)")
+    raise BundleRefused(cli_said("cli.collector.bundle.forged", command="wardround-collector token create --relay"))
 
 
 def _document(payload: bytes, site: str) -> dict[str, Any]:
@@ -94,17 +94,17 @@ def _document(payload: bytes, site: str) -> dict[str, Any]:
         inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
         raw = inflater.decompress(payload, MAX_INFLATED + 1)
         if len(raw) > MAX_INFLATED or not inflater.eof:
-            raise BundleRefused("the bundle is truncated or inflates past 256 MiB")
+            raise BundleRefused(cli_said("cli.collector.bundle.too_large", size="256 MiB"))
         doc = orjson.loads(raw)
     except (zlib.error, orjson.JSONDecodeError) as exc:
-        raise BundleRefused(f"the bundle is corrupt: {exc}") from None
+        raise BundleRefused(cli_said("cli.collector.bundle.corrupt", error=str(exc))) from None
     if not isinstance(doc, dict) or doc.get("format") != 1 or not isinstance(doc.get("results"), list):
-        raise BundleRefused("the bundle is not format 1 with a list of results")
+        raise BundleRefused(cli_said("cli.collector.bundle.format"))
     seq = doc.get("seq")
     if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
-        raise BundleRefused("the bundle has no sequence number")
+        raise BundleRefused(cli_said("cli.collector.bundle.no_seq"))
     if doc.get("site") != site:
-        raise BundleRefused(f"the bundle says site {doc.get('site')!r}; its relay serves {site!r}")
+        raise BundleRefused(cli_said("cli.collector.bundle.site", said=repr(doc.get("site")), site=repr(site)))
     return doc
 
 
@@ -117,9 +117,9 @@ def import_bundle(engine: Engine, ingestor: Ingestor, path: str | os.PathLike[st
             with open(path, "rb") as fh:
                 data = fh.read(MAX_FILE + 1)
         except OSError as exc:
-            raise BundleRefused(f"cannot read it: {exc.strerror or exc}") from None
+            raise BundleRefused(cli_said("cli.collector.bundle.cannot_read", error=exc.strerror or str(exc))) from None
         if len(data) > MAX_FILE:
-            raise BundleRefused("larger than 64 MiB: not a bundle of this relay")
+            raise BundleRefused(cli_said("cli.collector.bundle.file_too_large", size="64 MiB"))
         row, payload = _verify(engine, data)
         doc = _document(payload, row.site)
         return _store(engine, ingestor, name, row, doc, keys or default_keyring())
@@ -149,7 +149,7 @@ def _store(engine: Engine, ingestor: Ingestor, name: str, row: Any, doc: dict[st
         try:
             outcome = ingestor.ingest(relay, body)
         except IngestError as exc:
-            raise BundleRefused(f"its results are not valid: {str(exc.detail)[:300]}") from None
+            raise BundleRefused(cli_said("cli.collector.bundle.invalid", error=str(exc.detail)[:300])) from None
         out.accepted, out.duplicates = len(outcome.accepted), len(outcome.duplicates)
         relays.record_batch(engine, relay, accepted=outcome.accepted, total=len(ok), via="bundle", seq=seq,
                             report=relays.RelayReport(backlog=backlog))
@@ -215,7 +215,7 @@ def watch(engine: Engine, ingestor: Ingestor, folder: Path, *, every_s: float = 
                 done: Imported | tuple[str, str] = import_bundle(engine, ingestor, path, keys=keys)
                 target = folder / "imported" / path.name
             except BundleRefused as exc:
-                done = (path.name, str(exc))
+                done = (path.name, exc.args[0])  # its keyed text, for the reader's language
                 target = folder / "refused" / path.name
             os.replace(path, target)
             yield done
@@ -261,19 +261,21 @@ class FerryCollector(Collector):
 
 
 def describe(done: Imported) -> str:
-    """One line for a person: what an import did."""
+    """One line for a person: what an import did (a keyed text, :func:`checks.messages.reader.told`)."""
+    where = {"file": done.file, "seq": done.seq, "relay": done.relay, "site": done.site}
     if done.again:
-        return (f"{done.file}: bundle {done.seq} of relay {done.relay} ({done.site}) was imported before; "
-                "nothing changed")
-    left = (f"; left out results of hosts the relay may not write for: {', '.join(done.refused_hosts[:5])}"
-            if done.refused_hosts else "")
-    return (f"{done.file}: bundle {done.seq} of relay {done.relay} ({done.site}): {done.results} results, "
-            f"{done.accepted} new, {done.duplicates} already stored{left}")
+        return cli_said("cli.collector.bundle.again", **where)
+    if done.refused_hosts:
+        return cli_said("cli.collector.bundle.imported_left_out", n=done.results, new=done.accepted,
+                        stored=done.duplicates, hosts=", ".join(done.refused_hosts[:5]), **where)
+    return cli_said("cli.collector.bundle.imported", n=done.results, new=done.accepted, stored=done.duplicates,
+                    **where)
 
 
 def gap_lines(engine: Engine) -> list[str]:
-    return [f"gap: relay {g['relay']} ({g['site']}) has bundles up to {g['newest']} but not {ranges(g['missing'])}: "
-            "a file was lost or is still on its way" for g in gaps(engine) if g["missing"]]
+    """A line for each relay whose bundles have a gap (keyed texts)."""
+    return [cli_said("cli.collector.bundle.gap", relay=g["relay"], site=g["site"], newest=g["newest"],
+                     missing=ranges(g["missing"])) for g in gaps(engine) if g["missing"]]
 
 
 

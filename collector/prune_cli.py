@@ -9,6 +9,7 @@ from datetime import timedelta
 from sqlalchemy import Engine
 
 from checks._units import parse_duration
+from checks.messages.reader import cli_said, tell, told
 from collector.config import ConfigError, Settings
 from collector.keys import KeyFileError, load_keyring
 from collector.retention import prune, results_retention
@@ -37,23 +38,24 @@ def run(engine: Engine, settings: Settings, args: argparse.Namespace) -> None:
         try:
             keep = timedelta(seconds=parse_duration(args.keep_results))
         except ValueError as exc:
-            raise ConfigError([f"--keep-results: {exc}"]) from exc
+            raise ConfigError([cli_said("cli.collector.bad_duration", option="--keep-results",
+                                        got=repr(args.keep_results))]) from exc
         try:
             retention = dataclasses.replace(retention, results=results_retention(args.keep_results))
         except ValueError as exc:
             if not args.dry_run:
-                raise ConfigError([f"--keep-results: {exc}"]) from exc
-            refused = str(exc)  # a dry run shows what it would remove, and that a real run is refused
+                raise ConfigError([cli_said("cli.prune.option", option="--keep-results", why=exc.args[0])]) from exc
+            refused = exc.args[0]  # a dry run shows what it would remove, and that a real run is refused
             retention = dataclasses.replace(retention, results=keep)
     keys = None
     if retention.audit is not None and not args.dry_run:  # the audit log's checkpoint is signed (never a new key)
         try:
             keys = load_keyring(settings.key_file)
         except KeyFileError as exc:
-            raise KeyFileError(f"{exc} (prune signs the audit log's retention checkpoint with it; "
-                               "retention.audit: never keeps the audit log and needs no key)") from exc
+            raise KeyFileError(cli_said("cli.prune.needs_key", error=exc.args[0] if exc.args else str(exc),
+                                        key="retention.audit: never")) from exc
     report = prune(engine, retention, DatabaseClock(engine)(), dry_run=args.dry_run, keys=keys)
     for line in report.lines():
-        print(line)
+        print(told(line))
     if refused:
-        print(f"without --dry-run this is refused: --keep-results {refused}")
+        print(tell("cli.prune.refused_real", dry_run="--dry-run", option="--keep-results", why=refused))

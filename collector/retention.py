@@ -43,6 +43,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, func, select
 
 from checks._units import parse_duration
+from checks.messages.reader import cli_said
 from collector import audit
 from collector.keys import Keyring
 from collector.store import partitions, rollups
@@ -139,20 +140,18 @@ def history_retention(key: str, value: Any, least: timedelta) -> timedelta | Non
 
 def results_retention(value: Any) -> timedelta:
     """A raw-results retention from config or ``--keep-results``; ValueError with the reason when too short."""
-    return _at_least(value, MIN_RESULTS, "the quarterly record is built from the raw results of its quarter "
-                                         "after the quarter ends")
+    return _at_least(value, MIN_RESULTS, cli_said("cli.prune.why.results"))
 
 
 def rollups_retention(value: Any) -> timedelta:
     """A day roll-up retention from config; ValueError with the reason when too short."""
-    return _at_least(value, MIN_ROLLUPS, "the annual record is built from the day roll-ups of its year after "
-                                         "the year ends")
+    return _at_least(value, MIN_ROLLUPS, cli_said("cli.prune.why.rollups"))
 
 
 def _at_least(value: Any, least: timedelta, why: str) -> timedelta:
     keep = timedelta(seconds=parse_duration(value))
     if keep < least:
-        raise ValueError(f"{value} is shorter than {least.days}d: {why}")
+        raise ValueError(cli_said("cli.prune.too_short", value=str(value), least=f"{least.days}d", why=why))
     return keep
 
 
@@ -180,29 +179,30 @@ class PruneReport:
     kept: tuple[str, ...] = ("issued records",)  # what this retention never prunes
 
     def lines(self) -> list[str]:
-        verb = "would remove" if self.dry_run else "removed"
-        out = [f"raw results started before {self.cutoff.isoformat(timespec='seconds')}: {verb} {self.results}"
-               + ("" if self.dry_run else f" in {self.batches} batch(es)")]
+        """What went (or would), one line each: keyed texts (:func:`checks.messages.reader.cli_said`), English
+        in the log, in the reader's language where ``wardround-collector prune`` prints them (``told``)."""
+        dry = self.dry_run
+        out = [cli_said("cli.prune.results_dry" if dry else "cli.prune.results",
+                        cutoff=self.cutoff.isoformat(timespec="seconds"), n=self.results, batches=self.batches)]
         if self.partitions:
-            out.append(f"PostgreSQL partitions {'to drop' if self.dry_run else 'dropped'}: "
-                       + ", ".join(self.partitions))
-        if self.freed_pages is not None and not self.dry_run:
-            out.append(f"SQLite pages returned to the file system: {self.freed_pages}")
+            out.append(cli_said("cli.prune.partitions_dry" if dry else "cli.prune.partitions",
+                                names=", ".join(self.partitions)))
+        if self.freed_pages is not None and not dry:
+            out.append(cli_said("cli.prune.freed", n=self.freed_pages))
         if self.held_back:
-            out.append("raw results of hours not rolled up yet are kept until the roll-up job has done them")
-        out.append(f"roll-ups: {verb} {self.rollups[0]} hour row(s) (with the raw results), "
-                   f"{self.rollups[1]} day row(s) (older than retention.rollups)")
+            out.append(cli_said("cli.prune.held_back"))
+        out.append(cli_said("cli.prune.rollups_dry" if dry else "cli.prune.rollups", hours=self.rollups[0],
+                            days=self.rollups[1], key="retention.rollups"))
         for t in self.tables:
-            out.append(f"{_TABLE_NAMES[t.table]} before {t.cutoff.isoformat(timespec='seconds')}: {verb} {t.removed}"
-                       + ("" if self.dry_run else f" in {t.batches} batch(es)"))
-        out.append(f"{', '.join(self.kept)}: kept")
+            what = cli_said(f"cli.prune.what.{t.table}", action="audit.prune")
+            out.append(cli_said("cli.prune.table_dry" if dry else "cli.prune.table", what=what,
+                                cutoff=t.cutoff.isoformat(timespec="seconds"), n=t.removed, batches=t.batches))
+        out.append(cli_said("cli.prune.kept", what=[cli_said(f"cli.prune.kept.{_KEPT[k]}") for k in self.kept]))
         return out
 
 
-_TABLE_NAMES = {"ticket_events": "history events of tickets done",
-                "relay": "relay provenance rows (relay_results, relay_batches)",
-                "maintenance_runs": "daily maintenance claims",
-                "audit_log": "audit log entries (after a signed audit.prune checkpoint)"}
+#: what is never pruned, as ``cli.prune.kept.*`` words (tables pruned are ``cli.prune.what.*``)
+_KEPT = {"issued records": "records", "ticket events": "ticket_events", "the audit log": "audit_log"}
 
 
 def prune(engine: Engine, retention: Retention, now: datetime, *, dry_run: bool = False,

@@ -1,39 +1,53 @@
-"""The plain-text summary ``wardround-collector policy check`` prints."""
+"""The plain-text summary ``wardround-collector policy check`` prints, in the reader's language
+(``cli.policy.*`` texts, :func:`checks.messages.reader.tell`); names, durations and zones as written."""
 
 from __future__ import annotations
 
 from checks._units import format_duration
+from checks.messages.reader import tell
 from checks.result import Status
-from collector.policy.model import COMPLAINT_SCORE, WEEKDAYS, Policies
+from collector.policy.model import COMPLAINT_SCORE, WEEKDAYS, Policies, SitePolicy
+
+
+def _hours(always: bool) -> str:
+    return tell("cli.policy.always") if always else tell("cli.policy.business_hours")
+
+
+def _describe(name: str, p: SitePolicy) -> list[str]:
+    cal = p.calendar
+    days = ",".join(WEEKDAYS[d] for d in sorted(cal.days))
+    hours = ",".join(f"{a:%H:%M}-{b:%H:%M}" for a, b in cal.spans)
+    where = {"name": name, "levels": len(p.levels), "days": days, "hours": hours, "zone": cal.zone.key,
+             "holidays": len(cal.holidays), "workdays": len(cal.workdays)}
+    lines = [tell("cli.policy.site_key", factor=f"{p.key_factor:g}", **where) if p.key_customer
+             else tell("cli.policy.site", **where)]
+    for lv in p.levels:
+        lines.append("  " + tell("cli.policy.level", number=lv.number, name=lv.name, response=str(lv.response),
+                                 resolve=str(lv.resolve), hours=_hours(lv.always)))
+    for r in p.rules:
+        opens = ", ".join(f"{tell(f'status.{Status(s).name.lower()}')}→{lv}" for s, lv in sorted(r.open.items()))
+        lines.append("  " + tell("cli.policy.rule", check=r.check, item=r.item,
+                                 opens=opens or tell("cli.policy.nothing"), after=r.after,
+                                 recover=r.recover_after, changes=r.flap_changes, window=r.flap_window))
+    silent = (tell("cli.policy.silent_after", grace=str(p.silent_grace), level=p.silent_level) if p.silent_grace
+              else tell("cli.policy.off"))
+    lines.append("  " + tell("cli.policy.agent_silent", silent=silent,
+                             reopen=format_duration(p.reopen_window.total_seconds()),
+                             escalate=tell("cli.policy.yes") if p.escalate_on_breach else tell("cli.policy.no"),
+                             maintenance=len(p.maintenance)))
+    f = p.followup
+    follow = (tell("cli.policy.off") if f.tickets == "off" else
+              tell("cli.policy.followup", tickets=f.tickets, within=str(f.within), hours=_hours(f.always),
+                   score=COMPLAINT_SCORE, level=p.complaint_level,
+                   manager=f.account_manager or tell("cli.policy.nobody", key="followup.account_manager")))
+    lines.append("  " + tell("cli.policy.drills", drills=str(p.drill_every or "") or tell("cli.policy.none"),
+                             follow=follow))
+    return lines
 
 
 def describe_policies(policies: Policies) -> str:
     """A plain-text summary of each policy (``wardround-collector policy check``)."""
-    lines = [f"{policies.source}: OK"]
-    for name, p in [("default (sites not listed)", policies.default), *sorted(policies.sites.items())]:
-        cal = p.calendar
-        days = ",".join(WEEKDAYS[d] for d in sorted(cal.days))
-        hours = ",".join(f"{a:%H:%M}-{b:%H:%M}" for a, b in cal.spans)
-        lines.append(f"{name}: {len(p.levels)} levels; business hours {days} {hours} {cal.zone.key}; "
-                     f"{len(cal.holidays)} holiday(s), {len(cal.workdays)} make-up working day(s)"
-                     + (f"; key customer (deadlines x{p.key_factor:g})" if p.key_customer else ""))
-        for lv in p.levels:
-            lines.append(f"  level {lv.number} {lv.name}: respond {lv.response}, resolve "
-                         f"{lv.resolve} ({'24x7' if lv.always else 'business hours'})")
-        for r in p.rules:
-            opens = ", ".join(f"{Status(s).name}→{lv}" for s, lv in sorted(r.open.items())) or "nothing"
-            lines.append(f"  rule {r.check} {r.item}: opens {opens}; after {r.after}, recovers after "
-                         f"{r.recover_after}, flapping at {r.flap_changes} changes in {r.flap_window}")
-        silent = f"after {p.silent_grace} at level {p.silent_level}" if p.silent_grace else "off"
-        reopen = format_duration(p.reopen_window.total_seconds())
-        lines.append(f"  agent silent: {silent}; reopen window {reopen}; "
-                     f"escalate on breach: {'yes' if p.escalate_on_breach else 'no'}; "
-                     f"{len(p.maintenance)} maintenance window(s)")
-        f = p.followup
-        follow = ("off" if f.tickets == "off" else
-                  f"{f.tickets} tickets within {f.within} ({'24x7' if f.always else 'business hours'}); "
-                  f"a satisfaction of {COMPLAINT_SCORE} or less opens a complaint at level {p.complaint_level}"
-                  f" for {f.account_manager or 'nobody named (followup.account_manager)'}")
-        lines.append(f"  restore drills promised: {p.drill_every or 'none'}; customer follow-up: {follow}")
+    lines = [tell("cli.policy.ok", source=policies.source)]
+    for name, p in [(tell("cli.policy.default"), policies.default), *sorted(policies.sites.items())]:
+        lines += _describe(name, p)
     return "\n".join(lines)
-

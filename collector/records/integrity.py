@@ -228,13 +228,13 @@ def check_export(data: bytes, public: PublicKey) -> Check:
     try:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        raise ValueError(f"not a record export (not JSON: {exc})") from exc
+        raise ValueError(tsay("errors.integrity.export_json", error=str(exc))) from exc
     if not isinstance(doc, dict) or doc.get("format") != EXPORT_FORMAT:
-        raise ValueError(f"not a record export (expected \"format\": \"{EXPORT_FORMAT}\")")
+        raise ValueError(tsay("errors.integrity.export_format", expected=f'"format": "{EXPORT_FORMAT}"'))
     record, signoffs = doc.get("record"), doc.get("signatures")
     try:
         if not isinstance(record, dict) or not isinstance(signoffs, list):
             raise TypeError("record and signatures")
         return check(record, signoffs, lambda key_id: public if key_id == public.key_id else None)
     except (KeyError, TypeError, AttributeError) as exc:
-        raise ValueError(f"not a record export (a field is missing or of the wrong type: {exc})") from exc
+        raise ValueError(tsay("errors.integrity.export_field", error=str(exc))) from exc

@@ -1,0 +1,107 @@
+"""The reports of ``wardround-collector key``, ``record``, ``audit``, ``policy``, ``import`` and ``prune``, and
+their errors, speak the reader's language (``cli.collector.*``, ``cli.policy.*``, ``cli.prune.*`` texts); in
+this process (``main``), as tests/collector/test_cli_language.py does."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.agent.test_cli_language import _english_prose
+from tests.collector import test_cli_language
+from tests.collector.test_cli_language import run
+
+db = test_cli_language.db  # the fixture: a migrated database, LANG=zh_CN.UTF-8
+
+POLICIES = Path(__file__).resolve().parents[2] / "deploy" / "policies.example.yaml"
+
+
+def _prose(texts: list[str], *identifiers: str) -> list[str]:
+    """English words in ``texts`` outside paths, quoted values, options, hex digests, ids and ``identifiers``."""
+    text = "\n".join(texts)
+    for name in sorted(identifiers, key=len, reverse=True):
+        text = text.replace(name, " ")
+    text = re.sub(r"(?:[0-9a-f]{4} ){15}[0-9a-f]{4}|\S*/\S*|'[^']*'|(?<![\w-])--?[a-z][\w-]*|\b[\w-]*\d[\w-]*\b"
+                  r"|-----BEGIN[\s\S]*?-----END[A-Z ]*-----", " ", text)
+    return _english_prose(text, {"wardround-collector", "record", "verify", "key", "create", "import"})
+
+
+def test_key_record_and_audit_reports_speak_chinese_to_a_chinese_reader(db, tmp_path, capsys, monkeypatch):
+    key = str(tmp_path / "k.key")
+    code, created, _ = run(capsys, "key", "create", "--key-file", key)
+    assert code == 0 and created.startswith(f"签名密钥已写入 {key}（权限 0600；")
+    code, rotated, _ = run(capsys, "key", "rotate", "--key-file", key)
+    assert code == 0 and "已退役" in rotated and "新密钥已写入" in rotated
+    code, shown, _ = run(capsys, "key", "show", "--key-file", key)
+    assert code == 0 and re.search(r"^指纹（SHA-256）[0-9a-f ]+$", shown, re.M) and "公钥（base64）" in shown
+    public = re.search(r"^公钥（base64）(\S+)$", shown, re.M).group(1)  # type: ignore[union-attr]
+    code, empty, _ = run(capsys, "audit", "verify", "--db", db, "--key-file", key)
+    assert code == 0 and empty.strip() == "审计日志为空"
+    assert run(capsys, "token", "create", "--site", "s1", "--host", "h1", "--db", db, "--key-file", key)[0] == 0
+    code, audited, _ = run(capsys, "audit", "verify", "--db", db, "--key-file", key)
+    assert code == 0 and audited.startswith("审计日志完好：共 1 条；最新为第 1 条，哈希 ")  # the token's creation
+    code, _, missing = run(capsys, "record", "export", "999", "--db", db, "--key-file", key)
+    assert code == 1 and missing.splitlines()[-1].startswith("wardround-collector: ") and "999" in missing
+    garbage = tmp_path / "r.json"
+    garbage.write_text('{"format": "something else"}')
+    code, _, refused = run(capsys, "record", "verify", str(garbage), "--public-key", public)
+    assert code == 1 and refused.strip() == (
+        f"wardround-collector: {garbage}: 不是巡检记录导出文件（应为 \"format\": \"wardround-record-export\"）")
+    code, _, unread = run(capsys, "record", "verify", str(tmp_path / "none.json"), "--public-key", public)
+    assert code == 1 and unread.strip().startswith(f"wardround-collector: {tmp_path / 'none.json'}：无法读取：")
+    texts = [created, rotated, shown, empty, audited, missing.splitlines()[-1], refused, unread]
+    prose = _prose(texts, "format", "something", "else", "wardround-record-export", "SHA", public,
+                   "No such file or directory")  # the operating system words its own error
+    assert prose == [], (prose, texts)
+    monkeypatch.setenv("WARDROUND_LANG", "en")
+    code, audited, _ = run(capsys, "audit", "verify", "--db", db, "--key-file", key)
+    assert code == 0 and audited.startswith("audit log intact: ") and "'audit #'" in audited
+
+
+def test_policy_import_and_prune_reports_speak_chinese_to_a_chinese_reader(db, tmp_path, capsys):
+    code, policy, _ = run(capsys, "policy", "check", str(POLICIES))
+    assert code == 0 and policy.startswith(f"{POLICIES}：没有问题")
+    assert "  1 级 paralysis：响应 1h，解决 4h（7×24 小时）" in policy.splitlines()
+    garbage = tmp_path / "garbage.wrb"
+    garbage.write_text("not a bundle\n")
+    code, _, refused = run(capsys, "import", str(garbage), "--db", db)
+    assert code == 1 and refused.splitlines()[-1] == (
+        "garbage.wrb：整包拒收：不是中继数据包（首行应为 'WRB1 <签名>'）")
+    code, _, nothing = run(capsys, "import", "--db", db)
+    assert code == 2 and nothing.splitlines()[-1] == "wardround-collector: import：请指定数据包文件，或 --watch DIR"
+    code, dry, _ = run(capsys, "prune", "--db", db, "--dry-run", "--keep-results", "50d")
+    assert code == 0 and "之前开始的原始结果：将删除 0 条" in dry
+    assert dry.splitlines()[-2:] == ["已出具的巡检记录：保留",
+                                     "不加 --dry-run 时会被拒绝：--keep-results 50d 短于 100d："
+                                     "季度巡检记录在季度结束后由该季度的原始结果生成"]
+    code, _, short = run(capsys, "prune", "--db", db, "--keep-results", "50d")
+    assert code == 2 and short.splitlines()[-1] == (
+        "wardround-collector: --keep-results：50d 短于 100d：季度巡检记录在季度结束后由该季度的原始结果生成")
+    code, _, bad = run(capsys, "prune", "--db", db, "--keep-results", "soon")
+    assert code == 2 and bad.splitlines()[-1] == (
+        "wardround-collector: --keep-results：应为时长，如 30s、5m、26h、7d（收到 'soon'）")
+    names = {  # as the policies file writes them: level names, terms, checks and items, zones, sites, values
+        "system down", "general fault", "working days", "potential paralysis", "paralysis", "degraded",
+        "indirect effect", "minor", "mon,tue,wed,thu,fri", "Asia/Shanghai", "quarterly", "handled", "C:*",
+        "four-level-hospital", "central-hospital", "disk", "ping", "certificate", "restore_drill", "antivirus",
+        "db_accounts", "accounts", "empty_password", "db_backup", "backup_files", "offsite_copy", "agent spool",
+        "retention.rollups", "import", "WRB1", "garbage.wrb", "relay_results", "relay_batches", "audit.prune"}
+    texts = [policy, refused.splitlines()[-1], nothing.splitlines()[-1], dry, short.splitlines()[-1]]
+    prose = _prose(texts, *names)
+    assert prose == [], (prose, texts)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh_CN"])
+def test_a_prune_report_logs_in_english_whatever_the_reader_reads(lang, monkeypatch):
+    from datetime import UTC, datetime
+
+    from collector.retention import PruneReport
+
+    monkeypatch.setenv("WARDROUND_LANG", lang)
+    report = PruneReport(cutoff=datetime(2026, 9, 1, tzinfo=UTC), results=3, batches=1, dry_run=False, freed_pages=2)
+    assert "; ".join(report.lines()) == (  # what the maintenance job logs
+        "raw results started before 2026-09-01T00:00:00+00:00: removed 3 in 1 batch(es); SQLite pages returned "
+        "to the file system: 2; roll-ups: removed 0 hour row(s) (with the raw results), 0 day row(s) (older than "
+        "retention.rollups); issued records: kept")
