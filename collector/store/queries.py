@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from collector.store import compact, partitions, rollups
 from collector.store.compact import micros
+from collector.store.pg_arrays import array
 from collector.store.tables import health_probe, hosts, latest, result_rows, result_series, result_texts, results
 
 __all__ = [
@@ -82,7 +83,7 @@ def _existing_uids_pg(conn: Connection, uids: Sequence[str]) -> set[str]:
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]  # see above
     try:
         cursor.execute(_PG_PRESENT[0])
-        cursor.execute(_PG_PRESENT[1], [[bytes.fromhex(u) for u in uids]])
+        cursor.execute(_PG_PRESENT[1], [array("bytea", [bytes.fromhex(u) for u in uids])])
         found = {bytes(uid).hex() for (uid,) in cursor.fetchall()}
         cursor.execute(_PG_PRESENT[2])
     finally:
@@ -247,19 +248,20 @@ def _transaction_ended(conn: Connection) -> None:
 
 def _insert_results_pg(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> set[str]:
     """One statement: the rows as one binary array a column, in uid order; the uids stored come back."""
-    columns: list[list[Any]] = [list(column) for column in zip(*rows, strict=True)]
+    columns: list[Any] = [list(column) for column in zip(*rows, strict=True)]
     columns[0] = [bytes.fromhex(uid) for uid in columns[0]]
     # the DBAPI connection, typed Optional, is open here
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]  # see above
     try:
-        cursor.execute(_INSERT_ROWS_PG, columns)
+        cursor.execute(_INSERT_ROWS_PG, [array(t, c) for t, c in zip(_ROW_TYPES_PG, columns, strict=True)])
         stored = {bytes(uid).hex() for (uid,) in cursor.fetchall()}
     finally:
         cursor.close()
     return stored
 
 
-# %b: binary arrays, no escaping and no text parsing on the server; the types are result_rows' (_ROW_COLUMNS).
+# %b: binary arrays (packed by pg_arrays), no escaping and no text parsing on the server; the types are
+# result_rows' (_ROW_COLUMNS).
 # (COPY into a temporary staging table, then INSERT ... SELECT from it, cost the server about 2.5 us and the
 # collector 1-3 us a row more, measured in process: the staging rows were written, read and truncated.)
 _ROW_TYPES_PG = ("bytea", "integer", "smallint", "timestamptz", "timestamptz", "bigint", "integer", "text")
@@ -293,8 +295,8 @@ def upsert_latest(conn: Connection, rows: Iterable[dict[str, Any]], *, credible_
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]  # see above
     try:
         if conn.dialect.name == "postgresql":  # one array a column: a short statement psycopg parses once
-            cursor.execute(_UPSERT_LATEST_PG, [list(column) for column in zip(*values, strict=True)]
-                           + [when(credible_until)])
+            cursor.execute(_UPSERT_LATEST_PG, [array(t, column) for t, column in zip(
+                _LATEST_PG_TYPES, zip(*values, strict=True), strict=True)] + [when(credible_until)])
             return
         for at in range(0, len(values), _LATEST_ROWS_PER_UPSERT):
             chunk = values[at:at + _LATEST_ROWS_PER_UPSERT]
