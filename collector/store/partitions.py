@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine, event
 
-__all__ = ["create_parent", "drop_before", "ensure_months", "month_of", "partition_name"]
+__all__ = ["create_parent", "drop_before", "ensure_months", "forget", "month_of", "partition_name"]
 
 PARTITION_LOCK_KEY = 0x57415244 + 17  # beside the migration lock ("WARD")
 
@@ -31,7 +32,11 @@ def _upper_sql(month: datetime) -> str:
     """The partition's exclusive upper bound; December 9999 (a bad clock's, stored before 0013) has none."""
     if month.year == 9999 and month.month == 12:
         return "MAXVALUE"
-    return f"'{datetime(month.year + month.month // 12, month.month % 12 + 1, 1, tzinfo=UTC).isoformat()}'"
+    return f"'{_next_month(month).isoformat()}'"
+
+
+def _next_month(month: datetime) -> datetime:
+    return datetime(month.year + month.month // 12, month.month % 12 + 1, 1, tzinfo=UTC)
 
 
 def partition_name(month: datetime) -> str:
@@ -57,9 +62,17 @@ def ensure_months(conn: Connection, times: Iterable[datetime]) -> None:
     # (year, month) first: a batch holds hundreds of times and few months (month_of per time was 1 % of ingest)
     months = sorted(datetime(y, m, 1, tzinfo=UTC) for y, m in {(u.year, u.month) for u in
                                                                (t.astimezone(UTC) for t in times)})
-    missing = [m for m in months if not _exists(conn, partition_name(m))]
-    if not missing:  # the usual case: one catalogue lookup per month in the batch
+    known = _present.setdefault(conn.engine, set())
+    missing = [m for m in months if m not in known and not _exists(conn, partition_name(m))]
+    # Remembered: a partition found, committed before this transaction, that no expiry can drop yet -- it ends
+    # after now, and expiry drops only months wholly before its cutoff, which is in the past.  A batch then asks
+    # the catalogue nothing (a round trip each, about 1.5 % of ingest's CPU in process).
+    if not conn.info.get(_MADE):
+        now = datetime.now(UTC)
+        known.update(m for m in months if m not in missing and (m.year == 9999 or _next_month(m) > now))
+    if not missing:  # the usual case
         return
+    conn.info[_MADE] = True  # until the transaction ends: a rollback takes the new partition away again
     conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PARTITION_LOCK_KEY})")
     for month in missing:
         name = partition_name(month)
@@ -76,8 +89,26 @@ def _exists(conn: Connection, name: str) -> bool:
                                      "AND relnamespace = current_schema()::regnamespace)", {"n": name}).scalar())
 
 
+_present: WeakKeyDictionary[Engine, set[datetime]] = WeakKeyDictionary()  # months known to have a partition
+
+
+_MADE = "wardround_made_partition"  # in Connection.info until the transaction ends
+
+
+@event.listens_for(Engine, "commit")
+@event.listens_for(Engine, "rollback")
+def _transaction_ended(conn: Connection) -> None:
+    conn.info.pop(_MADE, None)
+
+
+def forget() -> None:
+    """Ask the catalogue again for every month (a partition was dropped, or an insert failed)."""
+    _present.clear()
+
+
 def drop_before(conn: Connection, cutoff: datetime, dry_run: bool) -> tuple[list[str], int]:
     """Drop (or with ``dry_run`` only count) the partitions wholly before ``cutoff``: (names, rows)."""
+    forget()  # a cutoff in the future (a test's, a wrong clock's) drops a month remembered as present
     rows = conn.exec_driver_sql(
         "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i "
         "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'result_rows'::regclass").all()

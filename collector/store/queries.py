@@ -127,7 +127,11 @@ def store_new_results(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[s
     if not fresh:
         return set()
     packed = _compact_rows(conn, fresh)
-    stored = _insert_results_pg(conn, packed)
+    try:
+        stored = _insert_results_pg(conn, packed)
+    except Exception:  # e.g. no partition for a row: a month remembered as present was dropped by someone
+        partitions.forget()
+        raise
     rollups.mark_dirty(conn, ((p[1], p[3]) for p in packed if p[0] in stored))
     return stored
 
