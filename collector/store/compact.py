@@ -24,7 +24,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from itertools import compress
-from operator import ne
+from operator import itemgetter, ne
 from typing import Any
 
 import orjson
@@ -49,16 +49,56 @@ def split(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 
 def _split(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """:data:`_NUMBER`'s split of ``text``, remembered; an ASCII text by its *layout* too.
+
+    The layout is the text with every digit written ``0``: where the numbers are depends only on which
+    characters are digits and on the others (``-``, ``.``, ``e``, ``+``), so two texts of one layout
+    split at the same places.  A patrol's next texts differ in numbers of the same width ("41.5 %" →
+    "41.7 %"), so their layout is known and the split is a few slices (in C), not a pattern
+    search character by character (6 µs for a result's metrics as JSON).  Non-ASCII texts (whose
+    digits may be other scripts' too) are always searched."""
+    layout = None
+    if text.isascii():
+        layout = text.encode().translate(_ZEROS)
+        known = _LAYOUTS.get(layout)
+        if known is not None:
+            parts, take, count = known
+            numbers = take(text) if count > 1 else (take(text),) if count else ()
+            return _remember(text, (parts, numbers))
     pieces = _NUMBER.split(text)
+    held = tuple(pieces[0::2]), tuple(pieces[1::2])
+    if layout is not None:
+        if len(_LAYOUTS) >= _LAYOUTS_KEPT:
+            _LAYOUTS.clear()
+        _LAYOUTS[layout] = _layout(*held)
+    return _remember(text, held)
+
+
+def _layout(parts: tuple[str, ...], numbers: tuple[str, ...]) -> tuple[tuple[str, ...], Any, int]:
+    """(the parts, a getter of the numbers' slices, how many numbers) of a split text."""
+    spans = []
+    at = 0
+    for part, number in zip(parts, numbers, strict=False):
+        at += len(part)
+        spans.append(slice(at, at + len(number)))
+        at += len(number)
+    return parts, itemgetter(*spans) if spans else None, len(spans)
+
+
+def _remember(text: str, held: tuple[tuple[str, ...], tuple[str, ...]]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     if len(_SPLITS) >= _SPLITS_KEPT:
         _SPLITS.clear()
-    held = _SPLITS[text] = tuple(pieces[0::2]), tuple(pieces[1::2])
+    _SPLITS[text] = held
     return held
 
 
 # standards, details and many summaries repeat exactly: remembered (a dict is cheaper than lru_cache per text)
 _SPLITS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
 _SPLITS_KEPT = 65536
+# ASCII texts by layout (digits as "0"): the parts, and where the numbers are
+_LAYOUTS: dict[bytes, tuple[tuple[str, ...], Any, int]] = {}
+_LAYOUTS_KEPT = 16384
+_ZEROS = bytes.maketrans(b"123456789", b"000000000")
 
 
 Skeletons = tuple[tuple[str, ...], ...]

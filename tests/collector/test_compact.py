@@ -37,3 +37,24 @@ def test_a_result_packed_against_another_ones_template_reads_back_exactly(texts)
     for which, (a, b) in enumerate(zip(first, second, strict=True)):
         assert compact.unpack(template + "\n" + compact.diff(compact.defaults(template), defaults), which) == a
         assert compact.unpack(template + "\n" + compact.diff(compact.defaults(template), numbers), which) == b
+
+
+LAYOUT_TEXT = st.text(alphabet="0123456789-+.eE x,:\"{}[]%/GiB主١٢", max_size=40)
+
+
+@settings(max_examples=400, derandomize=True, deadline=None)
+@given(LAYOUT_TEXT, st.randoms(use_true_random=False))
+def test_a_text_splits_as_the_number_pattern_splits_it_also_when_its_layout_is_known(text, rnd):
+    """The split remembered by layout (digits as 0) is the pattern's split, for this text and for another of the
+    same layout (its ASCII digits changed), however the caches stand."""
+    def by_pattern(t: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        pieces = compact._NUMBER.split(t)
+        return tuple(pieces[0::2]), tuple(pieces[1::2])
+
+    other = "".join(rnd.choice("0123456789") if c in "0123456789" else c for c in text)
+    compact._SPLITS.clear()
+    compact._LAYOUTS.clear()
+    assert compact.split(text) == by_pattern(text)
+    assert compact.split(other) == by_pattern(other)  # by layout when the text is ASCII
+    compact._SPLITS.clear()
+    assert compact.split(text) == by_pattern(text)
