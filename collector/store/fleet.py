@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
 
 from collector.store.queries import _insert
 from collector.store.tables import (
@@ -139,14 +139,18 @@ def insert_token(conn: Connection, values: dict[str, Any], also_hosts: list[str]
 def token_by_hash(conn: Connection, token_hash: str) -> list[Any]:
     """The unrevoked agent token with this hash, in one query: one row per host granted (or one with
     ``also_host`` NULL), with its host's approval and enrolment times."""
-    return list(conn.execute(
-        select(agent_tokens.c.id, agent_tokens.c.site, agent_tokens.c.host, agent_tokens.c.token_hash,
-               agent_tokens.c.expires_at, agent_token_hosts.c.host.label("also_host"),
-               fleet_hosts.c.approved_at, fleet_hosts.c.enrolled_at)
-        .select_from(agent_tokens.outerjoin(agent_token_hosts, agent_token_hosts.c.token_id == agent_tokens.c.id)
-                     .outerjoin(fleet_hosts, and_(fleet_hosts.c.site == agent_tokens.c.site,
-                                                  fleet_hosts.c.host == agent_tokens.c.host)))
-        .where(agent_tokens.c.token_hash == token_hash, agent_tokens.c.revoked_at.is_(None))))
+    return list(conn.execute(_TOKEN_BY_HASH, {"token_hash": token_hash}))
+
+
+# read for every request with an agent's token (each batch of results): built once
+_TOKEN_BY_HASH = (
+    select(agent_tokens.c.id, agent_tokens.c.site, agent_tokens.c.host, agent_tokens.c.token_hash,
+           agent_tokens.c.expires_at, agent_token_hosts.c.host.label("also_host"),
+           fleet_hosts.c.approved_at, fleet_hosts.c.enrolled_at)
+    .select_from(agent_tokens.outerjoin(agent_token_hosts, agent_token_hosts.c.token_id == agent_tokens.c.id)
+                 .outerjoin(fleet_hosts, and_(fleet_hosts.c.site == agent_tokens.c.site,
+                                              fleet_hosts.c.host == agent_tokens.c.host)))
+    .where(agent_tokens.c.token_hash == bindparam("token_hash"), agent_tokens.c.revoked_at.is_(None)))
 
 
 def set_token(conn: Connection, token_id: int, values: dict[str, Any]) -> None:
