@@ -173,18 +173,25 @@ def _stored(uid: str, site: str, host: str, check: str, item: str, status: int, 
 
 def _fast_rows(results: list[wire_fast.WireResult], now: datetime) -> list[dict[str, Any]] | None:
     """The rows of results :func:`collector.wire_fast.decode` passed, or None when one of them needs the
-    slow path's verdict (a name, a time, details orjson cannot write): the slow path then judges the batch."""
+    slow path's verdict (a name, a time, details orjson cannot write): the slow path then judges the batch.
+
+    A batch repeats a few names and start times (one host's patrols): each distinct one is checked once."""
+    if not all(map(is_name, {r.site for r in results} | {r.host for r in results} | {r.check for r in results})):
+        return None
+    started: dict[str, datetime] = {}
+    for text in {r.started_at for r in results}:
+        try:
+            started[text] = check_started_at(parse_wire_time(text), now)
+        except (ResultError, ValueError):
+            return None
     rows = []
     for r in results:
-        if not (is_name(r.site) and is_name(r.host) and is_name(r.check)):
-            return None
         messages = None
         if r.message is not None or r.standard_message is not None:
             messages = wire_messages_json({"message": r.message, "standard_message": r.standard_message})
         try:
             rows.append(_stored(r.id, r.site, r.host, r.check, r.item, r.status, r.summary, r.standard,
-                                check_started_at(parse_wire_time(r.started_at), now), now, r.duration_ms,
-                                r.metrics, r.details, messages))
+                                started[r.started_at], now, r.duration_ms, r.metrics, r.details, messages))
         except (ResultError, ValueError):
             return None
     return rows
@@ -242,16 +249,19 @@ def parse_batch(body: bytes, now: datetime) -> Batch:
             raise BatchMalformed('results: expected a list of check results')
         agent = _agent_report(doc.get("agent"))
         found = _slow_rows(raw_results, now, may_hold_nul, errors)
+    if errors:
+        raise BatchInvalid(errors)
+    ids = [row["uid"] for row in found]
+    if len(set(ids)) == len(ids):  # the usual batch: every id once
+        return Batch(rows=found, ids=ids, agent=agent)
     rows: list[dict[str, Any]] = []
-    ids: list[str] = []
+    ids = []
     seen: set[str] = set()
     for row in found:
         if row["uid"] not in seen:
             seen.add(row["uid"])
             rows.append(row)
             ids.append(row["uid"])
-    if errors:
-        raise BatchInvalid(errors)
     return Batch(rows=rows, ids=ids, agent=agent)
 
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-__all__ = ["gunzip", "read_body", "read_json_object", "read_model"]
+__all__ = ["gunzip", "read_body", "read_json_object", "read_model", "read_sent_body"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -38,6 +38,15 @@ def gunzip(data: bytes, cap: int) -> bytes:
 
 async def read_body(request: Request, cap: int) -> bytes:
     """The request body, decoded from ``Content-Encoding: gzip`` if sent so."""
+    body, gzipped = await read_sent_body(request, cap)
+    if gzipped:
+        return await run_in_threadpool(gunzip, body, cap)
+    return body
+
+
+async def read_sent_body(request: Request, cap: int) -> tuple[bytes, bool]:
+    """The request body as sent, and whether it is gzip: :func:`gunzip` it with the same ``cap`` (a caller
+    that hands the body to a worker thread anyway does it there, without a thread hop of its own)."""
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("", "identity", "gzip", "x-gzip"):
         raise HTTPException(status_code=415, detail=f"Content-Encoding {encoding[:40]!r} is not supported: "
@@ -55,10 +64,7 @@ async def read_body(request: Request, cap: int) -> bytes:
             chunks.append(chunk)
     except ClientDisconnect as exc:
         raise HTTPException(status_code=400, detail="the client went away while sending") from exc
-    body = b"".join(chunks)
-    if encoding in ("gzip", "x-gzip"):
-        return await run_in_threadpool(gunzip, body, cap)
-    return body
+    return b"".join(chunks), encoding in ("gzip", "x-gzip")
 
 
 async def read_json_object(request: Request, cap: int, *, optional: bool = False) -> dict[str, Any]:
