@@ -166,16 +166,16 @@ def _insert_results_sqlite(conn: Connection, packed: Sequence[tuple[Any, ...]]) 
 def _compact_rows(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
     """Each row as a ``result_rows`` tuple (uid still hex, times as datetimes)."""
     series = series_ids(conn, {(r["site"], r["host"], r["check"], r["item"]) for r in rows})
-    packs = [compact.pack([r.get("summary") or "", r.get("standard") or "", r.get("details") or "",  # compact.TEXTS
-                           r.get("metrics") or "", r.get("messages") or ""]) for r in rows]  # messages: "" if none
-    keys = [compact.template_key(skeletons) for skeletons, _ in packs]
-    templates = template_ids(conn, dict(zip(keys, packs, strict=True)))
+    texts = [(r.get("summary") or "", r.get("standard") or "", r.get("details") or "",  # compact.TEXTS
+              r.get("metrics") or "", r.get("messages") or "") for r in rows]  # messages: "" if none
+    packs = [compact.packed(t) for t in texts]
+    templates = template_ids(conn, {key: (skeletons, numbers) for key, skeletons, numbers in packs})
     out = []
-    for r, (_, numbers), key in zip(rows, packs, keys, strict=True):
+    for r, t, (key, _, numbers) in zip(rows, texts, packs, strict=True):
         text_id, defaults = templates[key]
         out.append((r["uid"], series[(r["site"], r["host"], r["check"], r["item"])], r["status"],
                     r["started_at"], r["received_at"], round(r["duration_ms"] * 1000),
-                    text_id, compact.diff(defaults, numbers)))
+                    text_id, compact.packed_diff(t, defaults, numbers)))
     return out
 
 

@@ -58,3 +58,15 @@ def test_a_text_splits_as_the_number_pattern_splits_it_also_when_its_layout_is_k
     assert compact.split(other) == by_pattern(other)  # by layout when the text is ASCII
     compact._SPLITS.clear()
     assert compact.split(text) == by_pattern(text)
+
+
+def test_remembered_texts_pack_and_diff_as_the_plain_functions_do_against_each_stores_defaults():
+    """``packed``/``packed_diff`` remember texts seen twice; a diff is only reused for the same defaults list (two
+    stores can hold one template with other default numbers: each gets its own diff)."""
+    texts = ("/ 37.1 % used", "used < 80 %", "{}", '[{"value":37.1}]', "")
+    skeletons, numbers = compact.pack(list(texts))
+    mine, theirs = ["37.1", "80", "37.1"], ["40.0", "80", "40.0"]
+    for _ in range(3):  # first sight, second sight (remembered), then from memory
+        assert compact.packed(texts) == (compact.template_key(skeletons), skeletons, numbers)
+        assert compact.packed_diff(texts, mine, numbers) == compact.diff(mine, numbers) == ""
+        assert compact.packed_diff(texts, theirs, numbers) == compact.diff(theirs, numbers) == "0:37.1 2:37.1"
