@@ -44,16 +44,12 @@ class UsageError(Worded):
 
 
 def _parser() -> argparse.ArgumentParser:
-    import argparse
+    from checks.messages.usage import ReaderParser  # help and usage errors in the reader's language
 
-    p = argparse.ArgumentParser(
+    p = ReaderParser(
         prog="wardround-agent",
-        description="Wardround agent: runs health checks on this server, spools the results "
-                    "durably and pushes them to the collector.",
-        epilog="Exit codes of once/check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; "
-               "4 when once --push could not deliver every result (they stay in the spool); "
-               "2 also for a config or usage error. enrol: 0 enrolled, 1 refused or unreachable, 2 usage. "
-               "See docs/agent.md.")
+        description="cli.help.agent.description",
+        epilog="cli.help.agent.epilog")
     p.add_argument("--version", action="version", version=f"wardround-agent {__version__}")
     sub = p.add_subparsers(dest="command", metavar="{run,once,check,enrol}")
     sub.required = True
@@ -63,66 +59,61 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--version", action="version", version=f"wardround-agent {__version__}")
         return sp
 
-    run = add("run", "the daemon: schedule the configured checks, spool and push their results")
+    run = add("run", "cli.help.agent.run")
     run.add_argument("--config", default=DEFAULT_CONFIG, metavar="F",
-                     help=f"agent config (YAML; default {DEFAULT_CONFIG})")
+                     help="cli.help.agent.config")
     run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
-    once = add("once", "one full patrol now: run every configured check once, print the results")
+    once = add("once", "cli.help.agent.once")
     once.add_argument("--config", default=DEFAULT_CONFIG, metavar="F",
-                      help=f"agent config (YAML; default {DEFAULT_CONFIG})")
+                      help="cli.help.agent.config")
     once.add_argument("--push", action="store_true",
-                      help="send the results through the spool and wait for the collector's "
-                           "acknowledgement; exit 4 if some are not delivered")
+                      help="cli.help.agent.once.push")
     once.add_argument("--wait", default="60s", metavar="DURATION",
-                      help="with --push: how long to wait for the acknowledgement (default 60s); "
-                           "what is not acknowledged stays in the spool for `run`")
+                      help="cli.help.agent.once.wait")
     once.add_argument("--json", action="store_true",
-                      help="print the results as a JSON list (wire form), nothing else on stdout")
+                      help="cli.help.agent.once.json")
 
-    check = add("check", "run one check ad hoc and print its results (nothing is spooled or sent)")
-    check.add_argument("name", metavar="NAME", help="a check from the catalogue, e.g. disk")
+    check = add("check", "cli.help.agent.check")
+    check.add_argument("name", metavar="NAME", help="cli.help.agent.check.name")
     check.add_argument("--param", action="append", default=[], metavar="K=V",
-                       help="a check parameter (repeatable); lists are comma-separated: "
-                            "--param mounts=/,/var")
+                       help="cli.help.agent.check.param")
     check.add_argument("--json", action="store_true",
-                       help="print the results as a JSON list (wire form), nothing else on stdout")
-    check.add_argument("--site", default="local", help="site to stamp on the results (default local)")
-    check.add_argument("--host", default=None, help="host to stamp (default this machine's name)")
+                       help="cli.help.agent.once.json")
+    check.add_argument("--site", default="local", help="cli.help.agent.check.site")
+    check.add_argument("--host", default=None, help="cli.help.agent.check.host")
     check.add_argument("--timeout", default=None, metavar="DURATION",
-                       help="time limit (default the check's own)")
+                       help="cli.help.agent.check.timeout")
 
-    enrol = add("enrol", "join a site with an enrolment key: write the agent config and its token file")
-    enrol.add_argument("--url", required=True, help="the collector, e.g. https://collector.example:8480")
-    enrol.add_argument("--key", required=True, help="the site's enrolment key (wardround-collector enrol-key "
-                                                    "create); @FILE reads it from a file")
+    enrol = add("enrol", "cli.help.agent.enrol")
+    enrol.add_argument("--url", required=True, help="cli.help.agent.enrol.url")
+    enrol.add_argument("--key", required=True, help="cli.help.agent.enrol.key")
     enrol.add_argument("--config", required=True, metavar="PATH",
-                       help="the agent config to write; the token goes to agent.token beside it (mode 0600)")
-    enrol.add_argument("--host", default=None, metavar="NAME", help="this host's name (default: the hostname)")
+                       help="cli.help.agent.enrol.config")
+    enrol.add_argument("--host", default=None, metavar="NAME", help="cli.help.agent.enrol.host")
     enrol.add_argument("--role", action="append", default=[], metavar="R", dest="roles",
-                       help="a role of this host (the fleet file assigns templates by role); repeatable")
-    enrol.add_argument("--ca-file", default=None, metavar="F", help="the CA certificate(s) of an https collector")
-    enrol.add_argument("--spool", default=None, metavar="P", help="the spool file (default: the platform's)")
+                       help="cli.help.agent.enrol.roles")
+    enrol.add_argument("--ca-file", default=None, metavar="F", help="cli.help.agent.enrol.ca_file")
+    enrol.add_argument("--spool", default=None, metavar="P", help="cli.help.agent.enrol.spool")
     enrol.add_argument("--replace", action="store_true",
-                       help="enrol again under a name enrolled already (its old token is revoked); overwrite "
-                            "the config and token files")
-    enrol.add_argument("--proxy", default=None, metavar="URL", help="reach the collector through this HTTP proxy")
+                       help="cli.help.agent.enrol.replace")
+    enrol.add_argument("--proxy", default=None, metavar="URL", help="cli.help.agent.enrol.proxy")
     enrol.add_argument("--proxy-credentials-file", default=None, metavar="F",
-                       help="user:password for the proxy, in a file (mode 0600)")
+                       help="cli.help.agent.enrol.proxy_credentials_file")
     enrol.add_argument("--user", default=None, metavar="NAME",
-                       help="the user the agent runs as, to own the token file (default: who runs this)")
-    relay = add("relay", "run a site relay: serve the agents' API for one site, spool, forward to the "
-                         "collector (or write bundle files for a file gateway); docs/deploy.md")
-    relay.add_argument("--config", required=True, metavar="F", help="the relay config (relay.yaml)")
+                       help="cli.help.agent.enrol.user")
+    relay = add("relay", "cli.help.agent.relay")
+    relay.add_argument("--config", required=True, metavar="F", help="cli.help.agent.relay.config")
     relay.add_argument("--export", default=None, metavar="DIR",
-                       help="write signed bundle files in DIR instead of forwarding (the file ferry)")
+                       help="cli.help.agent.relay.export")
     relay.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return p
 
 
 #: What parsing the command line loads (argparse: gettext, locale; shutil for the terminal width:
-#: bz2, lzma) and nothing after it uses: the daemons forget it before loading anything else
-_PARSING_ONLY = ("argparse", "gettext", "locale", "shutil", "bz2", "lzma", "_bz2", "_lzma")
+#: bz2, lzma; the parser's class, checks.messages.usage) and nothing after it uses: the daemons forget
+#: it before loading anything else
+_PARSING_ONLY = ("argparse", "gettext", "locale", "shutil", "bz2", "lzma", "_bz2", "_lzma", "checks.messages.usage")
 
 
 def _parse(argv: list[str] | None) -> Any:
@@ -139,6 +130,9 @@ def _parse(argv: list[str] | None) -> Any:
         args = types.SimpleNamespace(**vars(args))  # argparse.Namespace's class would keep argparse
         for name in set(_PARSING_ONLY) - loaded:  # what was loaded before (tests, a caller) stays
             sys.modules.pop(name, None)
+            package, _, leaf = name.rpartition(".")
+            if package in sys.modules:  # a submodule is its package's attribute too
+                vars(sys.modules[package]).pop(leaf, None)
         gc.collect()
     return args
 

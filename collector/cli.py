@@ -29,6 +29,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from checks.messages.reader import cli_said, reader_language, tell, tell_error, tell_problem, told
+from checks.messages.usage import ReaderParser
 from collector import __version__, fleet_cli, prune_cli, relays, report_cli
 from collector.auth import AuthError, Role, create_agent_token, create_user
 from collector.cli_args import actions
@@ -63,19 +64,14 @@ class CliError(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = ReaderParser(add_help=False)
     common.add_argument("--config", metavar="F",
-                        help="YAML config file (db, listen.host, listen.port, ...); default $WARDROUND_CONFIG, "
-                             "else /etc/wardround/collector.yaml if it exists")
+                        help="cli.help.collector.common.config")
     common.add_argument("--db", metavar="URL", dest="db_url",
-                        help="database URL: sqlite:///path.db or postgresql+psycopg://user:pw@host/db (default: "
-                             "the config's db, else $WARDROUND_DB, else sqlite:///wardround.db)")
+                        help="cli.help.collector.common.db_url")
     common.add_argument("--key-file", metavar="F", dest="key_file",
-                        help="the signing key (default: key_file in the config, else $WARDROUND_KEY_FILE, "
-                             "else wardround-collector.key here); collectors on one database share one")
-    p = argparse.ArgumentParser(prog="wardround-collector",
-                                description="The Wardround collector: stores agents' check results "
-                                            "and serves the HTTP API and Prometheus metrics.")
+                        help="cli.help.collector.common.key_file")
+    p: argparse.ArgumentParser = ReaderParser(prog="wardround-collector", description="cli.help.collector.description")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -89,22 +85,19 @@ def _parser() -> argparse.ArgumentParser:
 def _serve_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                    common: argparse.ArgumentParser) -> None:
     """serve and migrate."""
-    serve = sub.add_parser("serve", parents=[common], help="migrate the database, then serve HTTP",
-                           description="Bring the schema up to date, then serve the API. "
-                                       "Listens on 127.0.0.1 unless told --host 0.0.0.0.")
-    serve.add_argument("--host", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
-    serve.add_argument("--port", type=int, help="port to listen on (default 8480)")
+    serve = sub.add_parser("serve", parents=[common], help="cli.help.collector.sub.serve.help",
+                           description="cli.help.collector.sub.serve.description")
+    serve.add_argument("--host", help="cli.help.collector.serve.host")
+    serve.add_argument("--port", type=int, help="cli.help.collector.serve.port")
     serve.add_argument("--fd", type=int, metavar="N",
-                       help="serve on a listening socket inherited as file descriptor N (socket "
-                            "activation; `make demo` binds its port once and hands it over this way); "
-                            "--host and --port are then ignored")
-    serve.add_argument("--workers", type=int, help="worker processes (default 1)")
+                       help="cli.help.collector.serve.fd")
+    serve.add_argument("--workers", type=int, help="cli.help.collector.serve.workers")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    serve.add_argument("--access-log", action="store_true", help="log every request (costs throughput)")
-    serve.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS with this certificate (chain) file")
-    serve.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
+    serve.add_argument("--access-log", action="store_true", help="cli.help.collector.serve.access_log")
+    serve.add_argument("--tls-cert", metavar="PEM", help="cli.help.collector.serve.tls_cert")
+    serve.add_argument("--tls-key", metavar="PEM", help="cli.help.collector.serve.tls_key")
 
-    sub.add_parser("migrate", parents=[common], help="upgrade the database schema to the newest version")
+    sub.add_parser("migrate", parents=[common], help="cli.help.collector.sub.migrate.help")
     prune_cli.add_parser(sub, common)
 
 
@@ -112,41 +105,30 @@ def _access_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], co
                     ) -> tuple[argparse._SubParsersAction[argparse.ArgumentParser],
                                argparse._SubParsersAction[argparse.ArgumentParser]]:
     """policy check, token create, user create; returns the token and user sub-commands (the fleet adds its own)."""
-    policy_sub = actions(sub, "policy", "ticket policies (docs/tickets.md)")
-    pc = policy_sub.add_parser("check", help="validate a policies file and print what it says",
-                               description="Read a policies YAML file, report every fault at once "
-                                           "(exit code 2), or print each site's levels and deadlines.")
+    policy_sub = actions(sub, "policy", "cli.help.collector.policy")
+    pc = policy_sub.add_parser("check", help="cli.help.collector.policy_sub.check.help",
+                               description="cli.help.collector.policy_sub.check.description")
     pc.add_argument("file", metavar="F")
 
-    token_sub = actions(sub, "token", "agent tokens")
-    tc = token_sub.add_parser("create", parents=[common], help="create an agent token (printed once)",
-                              description="Create a token for the agent of one host. The token is "
-                                          "printed alone on the last line of stdout, once; only its "
-                                          "hash is stored.")
-    tc.add_argument("--site", required=True, help="the site (customer) the host belongs to")
-    tc.add_argument("--host", default=None, help="the host's name as its agent reports it (required); with "
-                    "--relay: the relay's name (default relay)")
+    token_sub = actions(sub, "token", "cli.help.collector.token")
+    tc = token_sub.add_parser("create", parents=[common], help="cli.help.collector.token_sub.create.help",
+                              description="cli.help.collector.token_sub.create.description")
+    tc.add_argument("--site", required=True, help="cli.help.collector.tc.site")
+    tc.add_argument("--host", default=None, help="cli.help.collector.tc.host")
     tc.add_argument("--relay", action="store_true",
-                    help="a site relay's token instead (wardround-agent relay; docs/deploy.md): it forwards "
-                         "the results of the site's enrolled hosts and syncs their token hashes")
+                    help="cli.help.collector.tc.relay")
     tc.add_argument("--also-host", action="append", default=[], metavar="NAME", dest="also_hosts",
-                    help="another host of the same site this token may write results for: a host its "
-                         "agent checks remotely (a check entry with host: NAME); repeatable")
+                    help="cli.help.collector.tc.also_hosts")
 
-    imp = sub.add_parser("import", parents=[common], help="import file-ferry bundles from a site relay",
-                         description="Verify and store bundle files written by `wardround-agent relay --export` "
-                                     "(docs/deploy.md): idempotent (a bundle imported twice or out of order "
-                                     "changes nothing); a forged or corrupt bundle is refused whole (exit code 1); "
-                                     "gaps in a relay's sequence numbers are reported.")
-    imp.add_argument("files", nargs="*", metavar="FILE", help="bundle files (*.wrb)")
+    imp = sub.add_parser("import", parents=[common], help="cli.help.collector.sub.import.help",
+                         description="cli.help.collector.sub.import.description")
+    imp.add_argument("files", nargs="*", metavar="FILE", help="cli.help.collector.imp.files")
     imp.add_argument("--watch", default=None, metavar="DIR",
-                     help="keep importing the *.wrb files that appear in DIR (moved to DIR/imported or "
-                          "DIR/refused), every 10 s, until stopped")
+                     help="cli.help.collector.imp.watch")
 
-    user_sub = actions(sub, "user", "people's API tokens")
-    uc = user_sub.add_parser("create", parents=[common], help="create a person and their API token",
-                             description="Create a person with a role; their API token is printed "
-                                         "alone on the last line of stdout, once.")
+    user_sub = actions(sub, "user", "cli.help.collector.user")
+    uc = user_sub.add_parser("create", parents=[common], help="cli.help.collector.user_sub.create.help",
+                             description="cli.help.collector.user_sub.create.description")
     uc.add_argument("name")
     uc.add_argument("--role", required=True, choices=[r.name for r in Role])
     return token_sub, user_sub
@@ -155,40 +137,29 @@ def _access_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], co
 def _signing_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                      common: argparse.ArgumentParser) -> None:
     """key create/show/rotate, audit verify, record export/verify: what the signing key signs."""
-    key_sub = actions(sub, "key", "the signing key of records and the audit log (docs/security.md)")
-    key_sub.add_parser("create", parents=[common], help="make the signing key (mode 0600); refused if one exists",
-                       description="Make a new Ed25519 signing key at the key file (mode 0600) and print its "
-                                   "public key and fingerprint. Copy the same file to every collector that "
-                                   "shares the database.")
-    key_sub.add_parser("show", parents=[common], help="print the public key, its fingerprint and key id",
-                       description="Print the public key (PEM and base64), its SHA-256 fingerprint and key id, "
-                                   "and the ids of retired keys: what a customer needs to check a record.")
-    key_sub.add_parser("rotate", parents=[common], help="replace the key; the old public key is kept",
-                       description="Make a new signing key; the old public key is appended to KEYFILE.retired "
-                                   "so records and audit entries it signed still verify. Copy both files to "
-                                   "every collector and restart them.")
+    key_sub = actions(sub, "key", "cli.help.collector.key")
+    key_sub.add_parser("create", parents=[common], help="cli.help.collector.key_sub.create.help",
+                       description="cli.help.collector.key_sub.create.description")
+    key_sub.add_parser("show", parents=[common], help="cli.help.collector.key_sub.show.help",
+                       description="cli.help.collector.key_sub.show.description")
+    key_sub.add_parser("rotate", parents=[common], help="cli.help.collector.key_sub.rotate.help",
+                       description="cli.help.collector.key_sub.rotate.description")
 
-    aud_sub = actions(sub, "audit", "the audit log of people's actions")
-    aud_sub.add_parser("verify", parents=[common], help="check the audit log's hash chain and signatures",
-                       description="Walk the audit log in order. Exit 0 when the chain is intact (the newest "
-                                   "entry is printed: compare it with the collector's log), 1 with the first "
-                                   "missing, changed, inserted or forged entry.")
+    aud_sub = actions(sub, "audit", "cli.help.collector.audit")
+    aud_sub.add_parser("verify", parents=[common], help="cli.help.collector.aud_sub.verify.help",
+                       description="cli.help.collector.aud_sub.verify.description")
 
-    rec_sub = actions(sub, "record", "inspection records: export one, check an export offline")
-    rx = rec_sub.add_parser("export", parents=[common], help="write a record and its signatures to a file",
-                            description="Write record ID as stored, with its sign-offs and the signed bytes, "
-                                        "as one JSON file that `record verify` checks offline.")
+    rec_sub = actions(sub, "record", "cli.help.collector.record")
+    rx = rec_sub.add_parser("export", parents=[common], help="cli.help.collector.rec_sub.export.help",
+                            description="cli.help.collector.rec_sub.export.description")
     rx.add_argument("id", type=int, metavar="ID")
-    rx.add_argument("--out", metavar="F", help="the file to write (default: record-ID.json here)")
+    rx.add_argument("--out", metavar="F", help="cli.help.collector.rx.out")
     rv = rec_sub.add_parser("verify", parents=[common],
-                            help="check an exported record with the collector's public key (offline)",
-                            description="Check an exported record: its content against its digest, and every "
-                                        "signature against the collector's public key. Needs no database. "
-                                        "Exit 0 verified, 1 otherwise (failed, or digest only).")
+                            help="cli.help.collector.rec_sub.verify.help",
+                            description="cli.help.collector.rec_sub.verify.description")
     rv.add_argument("file", metavar="FILE")
     rv.add_argument("--public-key", required=True, metavar="KEY",
-                    help="the collector's public key: a PEM file (key show) or the base64 key printed on "
-                         "the record")
+                    help="cli.help.collector.rv.public_key")
 
 
 def _settings(args: argparse.Namespace) -> Settings:

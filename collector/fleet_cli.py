@@ -40,88 +40,76 @@ def _duration(text: str, flag: str) -> timedelta:
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser, token_sub: Any, user_sub: Any) -> None:
     """Add the fleet's commands to the ``wardround-collector`` parser."""
-    ek_sub = actions(sub, "enrol-key", "site enrolment keys: a new server joins with one (docs/fleet.md)")
-    c = ek_sub.add_parser("create", parents=[common], help="make a site enrolment key (printed once)",
-                          description="Make a key a new server enrols with (wardround-agent enrol --key KEY). "
-                                      "It is printed alone on the last line, once; only its hash is stored.")
-    c.add_argument("--site", required=True, help="the site the enrolled hosts belong to")
+    ek_sub = actions(sub, "enrol-key", "cli.help.collector.enrol_key")
+    c = ek_sub.add_parser("create", parents=[common], help="cli.help.collector.ek_sub.create.help",
+                          description="cli.help.collector.ek_sub.create.description")
+    c.add_argument("--site", required=True, help="cli.help.collector.c.site")
     c.add_argument("--role", action="append", default=[], metavar="R", dest="roles",
-                   help="a role every host enrolled with this key gets (fleet file assign: role); repeatable")
-    c.add_argument("--uses", type=int, default=1, metavar="N", help="how many hosts may enrol with it (default 1)")
-    c.add_argument("--expires", default="7d", metavar="DURATION", help="valid for this long (default 7d)")
+                   help="cli.help.collector.c.roles")
+    c.add_argument("--uses", type=int, default=1, metavar="N", help="cli.help.collector.c.uses")
+    c.add_argument("--expires", default="7d", metavar="DURATION", help="cli.help.collector.c.expires")
     c.add_argument("--approve", choices=enrol.APPROVE, default="auto",
-                   help="manual: enrolled hosts wait for `host approve` before their results are taken")
-    ls = ek_sub.add_parser("list", parents=[common], help="list enrolment keys (never the key)")
+                   help="cli.help.collector.c.approve")
+    ls = ek_sub.add_parser("list", parents=[common], help="cli.help.collector.ek_sub.list.help")
     ls.add_argument("--site")
-    ls.add_argument("--json", action="store_true", help="print a JSON list, nothing else")
-    rv = ek_sub.add_parser("revoke", parents=[common], help="revoke an enrolment key by its id (enrol-key list)")
+    ls.add_argument("--json", action="store_true", help="cli.help.collector.ls.json")
+    rv = ek_sub.add_parser("revoke", parents=[common], help="cli.help.collector.ek_sub.revoke.help")
     rv.add_argument("id", type=int, metavar="ID")
 
-    fl_sub = actions(sub, "fleet", "the fleet file: check templates by site, role and host (docs/fleet.md)")
-    ap = fl_sub.add_parser("apply", parents=[common], help="check and store a fleet file as a new version",
-                           description="Check FILE with the agent's own config validator and store it as the "
-                                       "newest version, which every collector of the database serves. Every "
-                                       "problem is reported at once as FILE: key: expected (exit 2); the stored "
-                                       "version stays.")
+    fl_sub = actions(sub, "fleet", "cli.help.collector.fleet")
+    ap = fl_sub.add_parser("apply", parents=[common], help="cli.help.collector.fl_sub.apply.help",
+                           description="cli.help.collector.fl_sub.apply.description")
     ap.add_argument("file", metavar="FILE")
-    sh = fl_sub.add_parser("show", parents=[common], help="the stored fleet file, or one host's effective checks",
-                           description="Without --host: the newest version and its file. With --site and --host: "
-                                       "the checks that host gets (its roles from the inventory).")
+    sh = fl_sub.add_parser("show", parents=[common], help="cli.help.collector.fl_sub.show.help",
+                           description="cli.help.collector.fl_sub.show.description")
     sh.add_argument("--site")
     sh.add_argument("--host", dest="fleet_host")
     sh.add_argument("--role", action="append", default=[], metavar="R", dest="roles",
-                    help="with --host: assume these roles instead of the inventory's")
+                    help="cli.help.collector.sh.roles")
 
-    tl = token_sub.add_parser("list", parents=[common], help="list agent tokens (never the secret)")
+    tl = token_sub.add_parser("list", parents=[common], help="cli.help.collector.token_sub.list.help")
     tl.add_argument("--site")
-    tl.add_argument("--json", action="store_true", help="print a JSON list, nothing else")
-    tr = token_sub.add_parser("revoke", parents=[common], help="revoke a host's tokens at once (401 from then on)")
+    tl.add_argument("--json", action="store_true", help="cli.help.collector.ls.json")
+    tr = token_sub.add_parser("revoke", parents=[common], help="cli.help.collector.token_sub.revoke.help")
     tr.add_argument("--site", required=True)
-    tr.add_argument("--host", required=True, help="the host; with --relay: the relay's name")
-    tr.add_argument("--relay", action="store_true", help="revoke a site relay's token (token create --relay)")
-    tt = token_sub.add_parser("rotate", parents=[common], help="a new token; the old works for a grace period",
-                              description="Make a new token for the host (printed alone on the last line). The "
-                                          "old one keeps working for --grace; the agent fetches the new one "
-                                          "itself with the old (GET /api/v1/agent/token) and writes its "
-                                          "token_file. A token that may have leaked is revoked, not rotated.")
+    tr.add_argument("--host", required=True, help="cli.help.collector.tr.host")
+    tr.add_argument("--relay", action="store_true", help="cli.help.collector.tr.relay")
+    tt = token_sub.add_parser("rotate", parents=[common], help="cli.help.collector.token_sub.rotate.help",
+                              description="cli.help.collector.token_sub.rotate.description")
     tt.add_argument("--site", required=True)
     tt.add_argument("--host", required=True)
     tt.add_argument("--grace", default="24h", metavar="DURATION",
-                    help="how long the old token keeps working (default 24h; 0s ends it now)")
+                    help="cli.help.collector.tt.grace")
 
-    ho_sub = actions(sub, "host", "the inventory: enrolled hosts, roles, last seen, config version")
-    hl = ho_sub.add_parser("list", parents=[common], help="list the inventory",
-                           description="Every enrolled host and every host that reported: roles, approval, "
-                                       "last seen (or never reported), agent version, config version.")
+    ho_sub = actions(sub, "host", "cli.help.collector.host")
+    hl = ho_sub.add_parser("list", parents=[common], help="cli.help.collector.ho_sub.list.help",
+                           description="cli.help.collector.ho_sub.list.description")
     hl.add_argument("--site")
-    hl.add_argument("--all", action="store_true", dest="retired", help="also retired hosts")
-    hl.add_argument("--json", action="store_true", help="print a JSON list, nothing else")
-    for name, text in (("retire", "retire a host: it leaves records and silence rules; its tokens are revoked"),
-                       ("approve", "approve a host that enrolled with a key made with --approve manual")):
+    hl.add_argument("--all", action="store_true", dest="retired", help="cli.help.collector.hl.retired")
+    hl.add_argument("--json", action="store_true", help="cli.help.collector.ls.json")
+    for name, text in (("retire", "cli.help.collector.host.retire"), ("approve", "cli.help.collector.host.approve")):
         hp = ho_sub.add_parser(name, parents=[common], help=text, description=text)
         hp.add_argument("--site", required=True)
         hp.add_argument("--host", required=True, dest="fleet_host")
 
     _relay_parsers(sub, common)
 
-    user_sub.add_parser("list", parents=[common], help="list people (never a token)").add_argument(
-        "--json", action="store_true", help="print a JSON list, nothing else")
+    user_sub.add_parser("list", parents=[common], help="cli.help.collector.user_sub.list.help").add_argument(
+        "--json", action="store_true", help="cli.help.collector.ls.json")
     ud = user_sub.add_parser("disable", parents=[common],
-                             help="disable a person: their token and page sessions stop working at once")
+                             help="cli.help.collector.user_sub.disable.help")
     ud.add_argument("name")
     ut = user_sub.add_parser("token", parents=[common],
-                             help="a new token for a person (printed once); the old one stops working")
+                             help="cli.help.collector.user_sub.token.help")
     ut.add_argument("name")
 
 
 def _relay_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
-    rl_sub = actions(sub, "relay", "site relays and the file ferry (docs/deploy.md)")
-    rb = rl_sub.add_parser("bundle", parents=[common], help="write a sync bundle for a relay behind a file gateway",
-                           description="Write a signed file with the site's live agent token hashes and each "
-                                       "host's central config into DIR, for the gateway to carry to relay NAME "
-                                       "(it applies files from its export.inbox).")
+    rl_sub = actions(sub, "relay", "cli.help.collector.relay")
+    rb = rl_sub.add_parser("bundle", parents=[common], help="cli.help.collector.rl_sub.bundle.help",
+                           description="cli.help.collector.rl_sub.bundle.description")
     rb.add_argument("--site", required=True)
-    rb.add_argument("--relay", default="relay", metavar="NAME", help="the relay's name (default relay)")
+    rb.add_argument("--relay", default="relay", metavar="NAME", help="cli.help.collector.rb.relay")
     rb.add_argument("dir", metavar="DIR")
 
 

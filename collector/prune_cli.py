@@ -19,16 +19,11 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
-    prune = sub.add_parser("prune", parents=[common], help="apply the retention settings now and print what went",
-                           description="Remove, in batches, raw results (with their hour roll-ups and relay "
-                                       "provenance) older than retention.results (default 100d), never before they "
-                                       "are rolled up; day roll-ups older than retention.rollups, the history of "
-                                       "tickets done before retention.ticket_events and audit log entries older "
-                                       "than retention.audit (each default 1095d); issued records and live "
-                                       "tickets' history are never removed (docs/deploy.md).")
-    prune.add_argument("--dry-run", action="store_true", help="count what would be removed; remove nothing")
+    prune = sub.add_parser("prune", parents=[common], help="cli.help.collector.sub.prune.help",
+                           description="cli.help.collector.sub.prune.description")
+    prune.add_argument("--dry-run", action="store_true", help="cli.help.collector.prune.dry_run")
     prune.add_argument("--keep-results", metavar="DURATION",
-                       help="keep raw results this long instead of retention.results (at least 100d)")
+                       help="cli.help.collector.prune.keep_results")
 
 
 def run(engine: Engine, settings: Settings, args: argparse.Namespace) -> None:

@@ -38,6 +38,7 @@ NOT_KEPT = {
     "yaml", "email", "http.client", "urllib.request", "tempfile",  # the config reader, the old HTTP client
     "typing",  # annotations only under TYPE_CHECKING; checks.params reads parameter types without it
     "checks.messages.reader", "unicodedata",  # the command line's texts in the reader's language (printing)
+    "checks.messages.usage",  # the parser class: help and usage errors in the reader's language (parsing only)
     # at --log-level warning with nothing to warn about (agent/logs.py), and no check has raised:
     "logging", "traceback", "linecache", "tokenize",
 }
