@@ -30,6 +30,8 @@ from __future__ import annotations
 import math
 import re
 
+from checks.languages import LANGUAGES  # the languages values are shown in
+
 __all__ = [
     "COUNT_UNITS", "DAY", "DURATION_HINT", "HOUR", "LANGUAGES", "MINUTE", "UNIT_SECONDS", "WEEK",
     "duration_parts", "format_bytes", "format_duration", "format_seconds", "format_value",
@@ -95,8 +97,6 @@ def format_duration(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-#: the languages values are shown in
-LANGUAGES = ("zh_CN", "en")
 #: a duration's unit words by language (seconds, minutes, hours, days); ms is ms in both
 _TIME_WORDS = {"en": ("s", "min", "h", "d"), "zh_CN": ("秒", "分钟", "小时", "天")}
 

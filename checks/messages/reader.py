@@ -22,6 +22,8 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 
+from checks.languages import language_of
+
 __all__ = ["OVERRIDE", "aligned", "cli_said", "cli_templates", "reader_language", "tell", "tell_error",
            "tell_problem", "told", "windows_ui_language"]
 
@@ -32,13 +34,9 @@ _LANG_CHINESE = 0x04  # the primary language of a Windows LANGID (0x0804 zh-CN, 
 
 
 def _language_of(value: str) -> str | None:
-    """``zh_CN``/``en`` for a language or locale name; None for one naming neither."""
-    v = value.strip().replace("-", "_").lower()
-    if v.startswith("zh"):
-        return "zh_CN"
-    if v.startswith("en") or v.split(".")[0] in ("c", "posix"):
-        return "en"
-    return None
+    """``zh_CN``/``en`` for a language or locale name (:func:`checks.languages.language_of`); None for one
+    naming neither."""
+    return language_of(value, prefix=True, locale=True)
 
 
 def windows_ui_language() -> int | None:

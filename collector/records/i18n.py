@@ -22,6 +22,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from checks.languages import language_of
 from collector.records.model import LANGUAGES
 
 __all__ = ["DEFAULT_LANGUAGE", "catalog", "normalise_language", "text"]
@@ -47,15 +48,9 @@ def catalog(lang: str) -> dict[str, str]:
 
 
 def normalise_language(value: Any) -> str | None:
-    """``zh_CN``/``zh-CN``/``zh``/``en``/``en_US`` → a catalog name; None if not one we have."""
-    if not isinstance(value, str):
-        return None
-    v = value.strip().replace("-", "_").lower()
-    if v in ("zh", "zh_cn", "zh_hans", "cn"):
-        return "zh_CN"
-    if v in ("en", "en_us", "en_gb"):
-        return "en"
-    return None
+    """``zh_CN``/``zh-CN``/``zh``/``en``/``en_US`` → a catalog name; None if not one we have (exactly the
+    names :func:`checks.languages.language_of` reads)."""
+    return language_of(value)
 
 
 def text(lang: str, key: str, /, **values: Any) -> str:

@@ -93,6 +93,7 @@ from typing import Any, Literal
 
 import orjson
 
+from checks.languages import LANGUAGES
 from collector import record_kinds
 
 __all__ = [
@@ -118,7 +119,6 @@ __all__ = [
 
 SCHEMA = 1
 KINDS = record_kinds.NAMES  # declared in collector/record_kinds.py
-LANGUAGES = ("zh_CN", "en")
 Verdict = Literal["normal", "warning", "abnormal", "no_data"]
 VERDICTS: tuple[Verdict, ...] = ("normal", "warning", "abnormal", "no_data")
 # How bad a verdict is ("the worst in the period"): abnormal > no_data (not judged) > warning > normal.

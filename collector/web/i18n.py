@@ -12,11 +12,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from checks.languages import LANGUAGES, language_of
 from collector.records.i18n import normalise_language
 
 __all__ = ["LANGUAGES", "Worded", "choose", "text"]
 
-LANGUAGES = ("zh_CN", "en")
 _DIR = Path(__file__).resolve().parent / "i18n"
 
 
@@ -54,9 +54,7 @@ def choose(query: str | None, cookie: str | None, accept: str | None) -> str:
         if lang:
             return lang
     for part in (accept or "").split(","):
-        tag = part.split(";")[0].strip().lower()
-        if tag.startswith("zh"):
-            return "zh_CN"
-        if tag.startswith("en"):
-            return "en"
+        lang = language_of(part.split(";")[0], prefix=True)  # any zh… or en… tag
+        if lang:
+            return lang
     return "zh_CN"

@@ -4,7 +4,8 @@ A leaf module is one of the wire model (``checks.result``) or a shared helper
 (``checks._units``, the one duration grammar and value formatter; ``checks.messages``, the
 message keys and their catalogues; ``checks.params``,
 which re-exports it; ``checks._cron``, the one crontab reader; ``checks.catalogue``, whose
-names and backup-check set the collector reads, and ``checks.context`` that it names), and
+names and backup-check set the collector reads, and ``checks.context`` that it names;
+``checks.languages``, the one reading of a language's name), and
 imports nothing but the standard library and other leaf modules: never a check
 implementation, so the collector installs without psutil, pyodbc or paramiko.  (The
 catalogue imports a check's module only when that check is asked for: test_catalogue.py.)
@@ -29,7 +30,7 @@ import collector
 
 FIRST_PARTY = {"agent", "checks", "collector", "bench", "tests"}
 LEAVES = ("checks.result", "checks.params", "checks.entries", "checks._units", "checks._cron", "checks.catalogue",
-          "checks.context", "checks.messages")
+          "checks.context", "checks.messages", "checks.languages")
 # checks.entries may also import, of the base install (pyproject dependencies), PyYAML for files
 ENTRIES_LIBRARIES = ("yaml",)
 
