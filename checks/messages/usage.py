@@ -139,19 +139,18 @@ def _reworded(message: str, templates: Mapping[str, str]) -> str:
 class ReaderParser(argparse.ArgumentParser):
     """An argument parser speaking the reader's language when it shows help or an error (module doc)."""
 
-    def format_help(self) -> str:
+    def _worded(self, show: Callable[[], str]) -> str:
         undo = _word(self)
         try:
-            return super().format_help()
+            return show()
         finally:
             undo()
 
+    def format_help(self) -> str:
+        return self._worded(super().format_help)
+
     def format_usage(self) -> str:
-        undo = _word(self)
-        try:
-            return super().format_usage()
-        finally:
-            undo()
+        return self._worded(super().format_usage)
 
     def error(self, message: str) -> NoReturn:
         lang, templates = _templates()
