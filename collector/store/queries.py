@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Dialect, Engine, bindparam, event, func, select, update
+from sqlalchemy import Connection, Dialect, Engine, event, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from collector.store import compact, partitions, rollups
@@ -362,21 +362,30 @@ def touch_host(conn: Connection, *, site: str, host: str, seen: datetime,
     """
     reported = {"clock_offset_s": clock_offset_s, "spool_backlog": spool_backlog, "agent_version": agent_version,
                 "config_version": config_version}
-    # What the agent did not report stays as last reported.
-    stmt = _touch_host_sql(conn.dialect.name, tuple(k for k, v in reported.items() if v is not None))
-    conn.execute(stmt, {"site": site, "host": host, "first_seen": seen, "last_seen": seen, **reported})
+    # What the agent did not report stays as last reported.  Once a batch: straight to the driver (through
+    # SQLAlchemy the statement cost about 0.3 ms of CPU a call).
+    sql = _touch_host_sql(conn.dialect.name, tuple(k for k, v in reported.items() if v is not None))
+    when = _time_processor(conn.dialect)(seen)
+    # the DBAPI connection, typed Optional, is open here
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]  # see above
+    try:
+        cursor.execute(sql, (site, host, when, when, *reported.values()))
+    finally:
+        cursor.close()
+
+
+_HOST_COLUMNS = ("site", "host", "first_seen", "last_seen", "clock_offset_s", "spool_backlog", "agent_version",
+                 "config_version")
 
 
 @lru_cache(maxsize=64)
-def _touch_host_sql(dialect: str, updated: tuple[str, ...]) -> Any:
-    """:func:`touch_host`'s statement, built once (it runs once a batch): ``updated`` are the facts reported."""
-    ins = (postgresql.insert(hosts) if dialect == "postgresql" else sqlite.insert(hosts)).values(
-        {name: bindparam(name) for name in ("site", "host", "first_seen", "last_seen", "clock_offset_s",
-                                            "spool_backlog", "agent_version", "config_version")})
-    newer = func.greatest if dialect == "postgresql" else func.max  # SQLite's max(a, b) is scalar
-    update: dict[str, Any] = {"last_seen": newer(hosts.c.last_seen, ins.excluded.last_seen)}
-    update.update({name: ins.excluded[name] for name in updated})
-    return ins.on_conflict_do_update(index_elements=["site", "host"], set_=update)
+def _touch_host_sql(dialect: str, updated: tuple[str, ...]) -> str:
+    """:func:`touch_host`'s statement (it runs once a batch): ``updated`` are the facts reported."""
+    mark, newer = ("%s", "greatest") if dialect == "postgresql" else ("?", "max")  # SQLite's max(a, b) is scalar
+    sets = ", ".join([f"last_seen = {newer}(hosts.last_seen, excluded.last_seen)",
+                      *(f"{name} = excluded.{name}" for name in updated)])
+    return (f"INSERT INTO hosts ({', '.join(_HOST_COLUMNS)}) VALUES ({', '.join([mark] * len(_HOST_COLUMNS))}) "
+            f"ON CONFLICT (site, host) DO UPDATE SET {sets}")
 
 
 def find_results(conn: Connection, *, site: str | None = None, host: str | None = None,
