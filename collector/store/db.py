@@ -389,8 +389,12 @@ def database_time(conn: Connection) -> datetime:
     PostgreSQL: ``clock_timestamp()`` (the current time, not the transaction's start).  SQLite:
     this machine's clock, which every process on the file shares.
     """
-    if conn.dialect.name == "postgresql":
-        value: datetime = conn.exec_driver_sql("SELECT clock_timestamp()").scalar_one()
+    if conn.dialect.name == "postgresql":  # read once a batch: straight to the driver
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]  # open: conn is
+        try:
+            value: datetime = cursor.execute("SELECT clock_timestamp()").fetchone()[0]
+        finally:
+            cursor.close()
         return value.astimezone(UTC)
     return datetime.now(UTC)
 

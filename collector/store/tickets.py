@@ -65,7 +65,12 @@ def lock_host(conn: Connection, site: str, host: str) -> None:
     """Serialise ticket work on one host across collectors (PostgreSQL; SQLite needs nothing)."""
     if conn.dialect.name == "postgresql":
         key = zlib.crc32(f"wardround-tickets:{site}/{host}".encode()) - 2**31
-        conn.execute(text("SELECT pg_advisory_xact_lock(:ns, :k)"), {"ns": 0x57524454, "k": key})
+        # once a batch: straight to the driver (a text() construct compiled each call cost ~0.1 ms of CPU)
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]  # open in a transaction
+        try:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", (0x57524454, key))
+        finally:
+            cursor.close()
 
 
 @dataclass(slots=True)
