@@ -24,7 +24,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from checks.messages.reader import aligned, reader_language, tell
@@ -78,9 +78,39 @@ def listen(preferred: int) -> socket.socket:
     raise OSError("cannot bind any port on 127.0.0.1")
 
 
+class Failed(Exception):
+    """A command of the demo failed; it said why on stderr (exit 1, no traceback)."""
+
+
+def run(cmd: list[str], *, quiet: bool = False) -> subprocess.CompletedProcess[str]:
+    """``cmd`` run to the end; when it fails, what it said on stderr is shown and the demo stops (:class:`Failed`)."""
+    done = subprocess.run(cmd, capture_output=quiet, text=True)
+    if done.returncode != 0:
+        if quiet:
+            sys.stderr.write(done.stderr)
+        raise Failed(cmd)
+    return done
+
+
 def last_line(cmd: list[str]) -> str:
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return out.strip().splitlines()[-1]
+    """The last line ``cmd`` printed on stdout (a secret: a token, a key); :class:`Failed` when it fails."""
+    return run(cmd, quiet=True).stdout.strip().splitlines()[-1]
+
+
+def engineer_token(collector: str, db: str, name: str = "demo-engineer") -> str:
+    """The demo engineer's API token: made with the person, or, when ``./demo`` keeps them from an earlier
+    run, a new one (``user token``; the old one stops working)."""
+    made = subprocess.run([collector, "user", "create", "--db", db, name, "--role", "engineer"],
+                          capture_output=True, text=True)
+    if made.returncode == 0:
+        return made.stdout.strip().splitlines()[-1]
+    return last_line([collector, "user", "token", "--db", db, name])
+
+
+def record_day(now: datetime) -> str:
+    """Today as the demo collector's sites count days (the default business calendar's zone), the day
+    the patrol just stored falls in; the machine's own clock may be in another day (UTC)."""
+    return f"{now.astimezone(DEFAULT_CALENDAR.zone):%Y-%m-%d}"
 
 
 def get_json(url: str, token: str) -> object:
@@ -144,14 +174,14 @@ def main() -> int:
     agent = str(BIN / "wardround-agent")
 
     step(tell("cli.demo.database", path=DEMO / "collector.db"))
-    subprocess.run([collector, "migrate", "--db", db], check=True)
+    run([collector, "migrate", "--db", db])
     key = DEMO / "collector.key"  # signs records and the audit log; made once, kept for later runs
     if not key.exists():
-        subprocess.run([collector, "key", "create", "--key-file", str(key)], check=True, capture_output=True)
+        run([collector, "key", "create", "--key-file", str(key)], quiet=True)
     os.environ["WARDROUND_KEY_FILE"] = str(key)  # for every collector command below
     public = load_keyring(str(key)).public  # what `wardround-collector key show` prints
     step(tell("cli.demo.signing_key", path=key, key_id=public.key_id, fingerprint=public.fingerprint))
-    user_token = last_line([collector, "user", "create", "--db", db, "demo-engineer", "--role", "engineer"])
+    user_token = engineer_token(collector, db)
     (DEMO / "engineer.token").write_text(user_token + "\n")
     (DEMO / "engineer.token").chmod(0o600)
     backups = make_backup_dir()
@@ -165,7 +195,7 @@ def main() -> int:
         f"       params: {{path: '{backups}', pattern: '*.bak.gz', schedule: '0 2 * * *', grace: 1h30m}}}}\n"
         "assign:\n"
         "  - {templates: [base]}\n")
-    subprocess.run([collector, "fleet", "apply", str(fleet), "--db", db], check=True)
+    run([collector, "fleet", "apply", str(fleet), "--db", db])
     enrol_key = last_line([collector, "enrol-key", "create", "--db", db, "--site", site, "--expires", "1h"])
     step(tell("cli.demo.fleet", path=fleet, site=site))
 
@@ -216,7 +246,7 @@ def main() -> int:
             print(f"    {ticket_line(t, results)}")
 
         step(tell("cli.demo.record"))
-        today = time.strftime("%Y-%m-%d")
+        today = record_day(datetime.now(UTC))
         record = post_json(f"{base}/api/v1/records", user_token,
                            {"site": site, "kind": "daily", "date": today})
         rid = record["id"]  # type: ignore[index]
@@ -259,4 +289,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except Failed:
+        sys.exit(1)

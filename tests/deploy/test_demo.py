@@ -62,3 +62,28 @@ def test_demo_says_a_ticket_and_its_times_in_chinese_to_a_chinese_reader(monkeyp
     assert demo.moment(None) == "从未" and demo.status_word(None) == "尚无" and demo.status_word(2) == "严重"
     monkeypatch.setenv("WARDROUND_LANG", "en")
     assert demo.moment(None) == "never" and demo.status_word(2) == "CRITICAL"
+
+
+def test_demo_issues_the_record_of_the_day_the_collector_is_in_not_the_machines_utc_day():
+    # 20:00 UTC is already tomorrow 04:00 in the demo collector's calendar zone (Asia/Shanghai): the patrol
+    # it just stored belongs to that day, and yesterday's record would say "no servers, 0 items".
+    from datetime import UTC, datetime
+
+    assert _demo().record_day(datetime(2026, 12, 5, 20, 0, tzinfo=UTC)) == "2026-12-06"
+    assert _demo().record_day(datetime(2026, 12, 5, 15, 59, tzinfo=UTC)) == "2026-12-05"
+
+
+def test_demo_run_again_in_the_same_directory_gives_its_engineer_a_new_token(tmp_path, monkeypatch):
+    # ./demo is kept between runs (its key, database and spool): the second `make demo` (say in the
+    # other language) finds demo-engineer made already and must not stop with a traceback.
+    import subprocess
+    import sys
+
+    collector = str(Path(sys.executable).parent / "wardround-collector")
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    monkeypatch.setenv("WARDROUND_KEY_FILE", str(tmp_path / "c.key"))
+    subprocess.run([collector, "migrate", "--db", db], check=True, capture_output=True)
+    demo = _demo()
+    first = demo.engineer_token(collector, db)
+    second = demo.engineer_token(collector, db)
+    assert first.startswith("wru_") and second.startswith("wru_") and first != second
