@@ -128,7 +128,9 @@ def _readable_file(err: Problems, key: str, value: Any, base: Path) -> Path | No
         with open(path, "rb") as fh:
             fh.read(1)
     except OSError as exc:
-        err.add(key, f"expected a readable file ({exc.strerror or type(exc).__name__}: {path})")
+        error = exc.strerror or type(exc).__name__
+        err.add(key, f"expected a readable file ({error}: {path})",
+                said=("cli.config.readable_file", {"error": error, "path": str(path)}))
         return None
     return path
 
@@ -145,7 +147,7 @@ def load_config(path: str | os.PathLike[str], *, need_collector: bool = False) -
     ``need_collector``: ``run`` and ``once --push`` cannot work without ``collector``.
     """
     file, data, err, base = _open_config(path, _TOP_KEYS, "site, collector, checks, ...")
-    site = _site(err, data, "the customer / site this host belongs to, e.g. central-hospital")
+    site = _site(err, data, "the customer / site this host belongs to, e.g. central-hospital", "cli.config.site_agent")
     host = read_text(err, "host", data["host"], name=True) if "host" in data else short_hostname()
     if host is not None and not is_name(host):
         err.add("host", f"the machine's hostname {host!r} is not {NAME_HINT}; set host: explicitly")
@@ -207,10 +209,11 @@ def _open_config(path: str | os.PathLike[str], top_keys: set[str], keys: str
     return file, data, err, Path(file).resolve().parent
 
 
-def _site(err: Problems, data: Mapping[str, Any], what: str) -> str | None:
-    """The required ``site:`` (a name); ``what``: what the missing key's message says it is."""
+def _site(err: Problems, data: Mapping[str, Any], what: str, key: str) -> str | None:
+    """The required ``site:`` (a name); ``what``: what the missing key's message says it is, ``key`` the same
+    as a command-line message (``cli.config.site_*``, its example ``central-hospital``)."""
     if "site" not in data:
-        err.add("site", f"required: {what}")
+        err.add("site", f"required: {what}", said=(key, {"example": "central-hospital"}))
         return None
     return read_text(err, "site", data["site"], name=True)
 

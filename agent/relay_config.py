@@ -92,7 +92,7 @@ def _path(value: str, base: Path) -> str:
 def load_relay_config(path: str | os.PathLike[str], *, export_dir: str | None = None) -> RelayConfig:
     """Read and check the relay config; ``export_dir`` (``--export DIR``) turns on the file ferry."""
     file, data, err, base = _open_config(path, _TOP_KEYS, "site, listen, collector, spool, ...")
-    site = _site(err, data, "the site whose agents this relay serves, e.g. central-hospital")
+    site = _site(err, data, "the site whose agents this relay serves, e.g. central-hospital", "cli.config.site_relay")
     host, port = "0.0.0.0", 0
     try:
         host, port = parse_listen(data.get("listen"))

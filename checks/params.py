@@ -60,6 +60,15 @@ class ParamError(ValueError):
         super().__init__("; ".join(f"{k}: {m}" for k, m in errors))
 
 
+class RuleBroken(ValueError):
+    """A ``__post_init__`` rule's ``"key: message"`` with that message as a command-line message (``said``:
+    key and words), which :class:`ParamError` keeps for the reader's language."""
+
+    def __init__(self, text: str, said: tuple[str, dict[str, object]]):
+        super().__init__(text)
+        self.said = said
+
+
 class _Expected(ValueError):
     """What a value should have been, and that as a command-line message key (``cli.config.param_*``)."""
 
@@ -182,7 +191,7 @@ def parse_params(params_cls: type, raw: Mapping[str, Any] | None, *, text: bool 
         if not failed or (key not in failed and not any(re.search(rf"\b{re.escape(k)}\b", message)
                                                         for k in failed)):
             errors.append((key, message))
-            said.append(None)
+            said.append(exc.said if isinstance(exc, RuleBroken) else None)
     else:
         if not errors:
             return instance
@@ -210,7 +219,8 @@ def check_order(params: object, low: str, high: str, unit: str = "") -> None:
     reverse for days left); either may be None (not judged)."""
     lo, hi = getattr(params, low), getattr(params, high)
     if lo is not None and hi is not None and lo > hi:
-        raise ValueError(f"{low}: must not be above {high} ({lo:g}{unit} > {hi:g}{unit})")
+        raise RuleBroken(f"{low}: must not be above {high} ({lo:g}{unit} > {hi:g}{unit})",
+                         ("cli.config.order", {"high": high, "lo": f"{lo:g}{unit}", "hi": f"{hi:g}{unit}"}))
 
 
 def check_range(params: object, *keys: str, low: float, high: float, unit: str = "", noun: str = "",

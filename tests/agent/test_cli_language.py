@@ -200,3 +200,28 @@ def test_once_with_no_checks_anywhere_says_how_to_get_some_in_the_readers_langua
     said = zh.stderr.strip().splitlines()[-1]
     assert "请在此文件中加入 checks:" in said and "wardround-collector fleet apply FILE" in said
     assert _english_prose(said, {cfg, "wardround-agent", "wardround-collector fleet apply FILE", "checks:"}) == []
+
+
+def test_config_problems_a_new_site_makes_first_read_in_chinese(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # The site forgotten, the token file's path mistyped, the thresholds the wrong way round: a Chinese
+    # reader gets each in Chinese (the OS's own error and the path as they are), the English lines unchanged.
+    from agent.config import ConfigError, load_config
+    from checks.messages.reader import tell_problem
+
+    cfg = tmp_path / "agent.yaml"
+    cfg.write_text(f"collector: {{url: 'http://127.0.0.1:1', token_file: {tmp_path / 'agnet.token'}}}\n"
+                   "checks:\n  - {check: disk, every: 5m, params: {warn: 95, crit: 90}}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(cfg)
+    exc = caught.value
+    monkeypatch.setenv("WARDROUND_LANG", "zh_CN")
+    assert [tell_problem(line, said) for line, said in zip(exc.errors, exc.said, strict=True)] == [
+        f"{cfg}: site: 必填：此主机所属的客户／站点，如 central-hospital",
+        f"{cfg}: collector.token_file: 应为可读的文件（No such file or directory: {tmp_path / 'agnet.token'}）",
+        f"{cfg}: checks[0].params.warn: 不能高于 crit（95 > 90）"]
+    token = tmp_path / "agnet.token"
+    assert exc.errors == [
+        f"{cfg}: site: required: the customer / site this host belongs to, e.g. central-hospital",
+        f"{cfg}: collector.token_file: expected a readable file (No such file or directory: {token})",
+        f"{cfg}: checks[0].params.warn: must not be above crit (95 > 90)"]
