@@ -187,7 +187,9 @@ def create_user(engine: Engine, *, name: str, role: str, actor: str | None = Non
             audit.append(conn, keys or default_keyring(), actor=actor or audit.local_actor(),
                          action="user.create", target=f"user:{name}", detail={"role": role})
     except IntegrityError as exc:
-        raise AuthConflict(f"user {name!r} already exists") from exc
+        from collector.messages import tsay
+
+        raise AuthConflict(tsay("errors.auth.user_exists", name=repr(name))) from exc
     return token
 
 

@@ -386,7 +386,8 @@ def _run(args: argparse.Namespace) -> int:
             print(token)
         elif args.command == "token":
             if args.host is None:
-                raise AuthError("token create: --host is required (or --relay for a site relay's token)")
+                raise AuthError(cli_said("cli.collector.token_host_required", command="token create", host="--host",
+                                         relay="--relay"))
             token = create_agent_token(engine, site=args.site, host=args.host, also_hosts=args.also_hosts,
                                        keys=keys)
             extra = ", ".join(sorted(set(args.also_hosts) - {args.host}))

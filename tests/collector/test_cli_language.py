@@ -149,3 +149,14 @@ def test_a_bad_port_or_workers_is_said_in_chinese(db, capsys, monkeypatch):
     code, _, err = run(capsys, "serve", "--db", db, "--port", "99999")
     assert code == 2
     assert err.splitlines()[-1] == "wardround-collector: --port: expected a port number 1-65535 (got 99999)"
+
+
+def test_a_person_made_twice_and_a_token_without_its_host_are_said_in_chinese(db, capsys):
+    # `make demo` run a second time, or an administrator repeating yesterday's command; and the --host forgotten
+    assert run(capsys, "user", "create", "vera", "--role", "viewer", "--db", db)[0] == 0
+    code, _, err = run(capsys, "user", "create", "vera", "--role", "viewer", "--db", db)
+    assert (code, err.strip().splitlines()[-1]) == (
+        1, "wardround-collector: 已有名为 'vera' 的人员")
+    code, _, err = run(capsys, "token", "create", "--site", "s1", "--db", db)
+    assert (code, err.strip().splitlines()[-1]) == (
+        2, "wardround-collector: token create：需要 --host（站点中继的令牌用 --relay）")
