@@ -121,6 +121,9 @@ def import_bundles(args: argparse.Namespace, settings: Settings, engine: Engine,
         raise AuthError(cli_said("cli.collector.import_nothing", command="import", watch="--watch DIR"))
     if args.watch and not Path(args.watch).is_dir():
         raise AuthError(cli_said("cli.collector.not_a_directory", command="import --watch", path=args.watch))
+    for f in args.files:  # a mistyped path is the operator's slip, not a refused (forged, corrupt) bundle
+        if not Path(f).is_file():
+            raise AuthError(cli_said("cli.collector.not_a_file", command="import", path=f))
     policies = load_policies(settings.policy_file) if settings.policy_file else None
     ingestor = Ingestor(engine, tickets=Tickets(engine, policies, keys=keys))
     refused = 0

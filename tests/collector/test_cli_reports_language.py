@@ -105,3 +105,23 @@ def test_a_prune_report_logs_in_english_whatever_the_reader_reads(lang, monkeypa
         "raw results started before 2026-09-01T00:00:00+00:00: removed 3 in 1 batch(es); SQLite pages returned "
         "to the file system: 2; roll-ups: removed 0 hour row(s) (with the raw results), 0 day row(s) (older than "
         "retention.rollups); issued records: kept")
+
+
+def test_import_of_a_mistyped_path_imports_nothing_and_records_no_refused_bundle(db, tmp_path, capsys):
+    # /media/usb/bundel-0001.wrb typed by hand: not a forged bundle for the log, the audit log and
+    # wardround_ferry_bundles_total{outcome="refused"} (an alert), but a usage error; a folder is not a bundle either
+    from sqlalchemy import create_engine
+
+    from collector.store.relays import bundle_counts
+
+    garbage = tmp_path / "garbage.wrb"
+    garbage.write_text("not a bundle\n")
+    code, _, err = run(capsys, "import", str(garbage), str(tmp_path / "bundel-0001.wrb"), "--db", db)
+    assert code == 2 and err.splitlines()[-1] == (
+        f"wardround-collector: import：{tmp_path / 'bundel-0001.wrb'} 不是文件（未导入任何数据包）")
+    code, _, err = run(capsys, "import", str(tmp_path), "--db", db)
+    assert code == 2 and err.splitlines()[-1] == f"wardround-collector: import：{tmp_path} 不是文件（未导入任何数据包）"
+    engine = create_engine(db)
+    with engine.connect() as conn:
+        assert bundle_counts(conn) == (0, 0)  # not even garbage.wrb: nothing was started
+    engine.dispose()
