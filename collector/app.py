@@ -35,7 +35,7 @@ from collector.api import relays as relays_api
 from collector.api import tickets as tickets_api
 from collector.auth import AuthError
 from collector.config import Settings, load_settings
-from collector.errors import ServiceError
+from collector.errors import ServiceError, refusal
 from collector.fleet import FleetError
 from collector.ingest import IngestError
 from collector.jobs import MetricsWarmup, PeriodicJob, RecordScheduler, RetentionJob, RollupJob, Sweeper
@@ -164,7 +164,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _auth_error(_request: Request, exc: AuthError) -> Response:
         # each says its status (collector/auth.py): not found 404, exists 409, a bad value 422, an enrolment 401
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-        return JSON({"detail": str(exc)}, status_code=exc.status_code, headers=headers)
+        return JSON(refusal(exc), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(FleetError)
     async def _fleet_error(_request: Request, exc: FleetError) -> Response:

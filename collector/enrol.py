@@ -28,6 +28,7 @@ import orjson
 from sqlalchemy import Engine
 
 from checks.entries import NAME_HINT, is_name
+from checks.messages.reader import cli_said
 from checks.result import format_time
 from collector import audit
 from collector.auth import AGENT_PREFIX, ENROL_PREFIX, AuthError, hash_token, insert_agent_token, new_token
@@ -182,8 +183,11 @@ def parse_request(body: Any) -> EnrolRequest:
     return EnrolRequest(host=host, roles=tuple(roles), facts=facts, replace=replace)
 
 
-_UNKNOWN = ("unknown enrolment key: check it was copied whole (wre_...), or make a new one with "
-            "wardround-collector enrol-key create")
+_CREATE = "wardround-collector enrol-key create"
+
+
+def _unknown() -> str:
+    return cli_said("cli.enrol.unknown_key", command=_CREATE)
 
 
 def refuse_unknown_key(engine: Engine, key: str, *, keys: Keyring | None = None) -> None:
@@ -195,7 +199,7 @@ def refuse_unknown_key(engine: Engine, key: str, *, keys: Keyring | None = None)
     with writing(engine) as conn:
         audit.append(conn, keys or default_keyring(), actor="", action="host.enrol", outcome="failed",
                      target="host:?/?", detail={"reason": "unknown enrolment key"})
-    raise EnrolError(_UNKNOWN, 401)
+    raise EnrolError(_unknown(), 401)
 
 
 def enrol(engine: Engine, key: str, request: EnrolRequest, *, keys: Keyring | None = None) -> Enrolled:
@@ -207,24 +211,24 @@ def enrol(engine: Engine, key: str, request: EnrolRequest, *, keys: Keyring | No
         with writing(engine) as conn:
             row = store.find_key(conn, hash_token(key)) if key.startswith(ENROL_PREFIX) else None
             if row is None:
-                raise EnrolError(_UNKNOWN, 401)
+                raise EnrolError(_unknown(), 401)
             site = row.site
             why = _key_state(row, now)
             if why == "used up":
-                raise EnrolError(f"this enrolment key is used up ({row.uses} of {row.max_uses} uses): make a new "
-                                 f"one with wardround-collector enrol-key create --site {row.site}", 403)
+                raise EnrolError(cli_said("cli.enrol.used_up", uses=row.uses, max_uses=row.max_uses,
+                                          command=f"{_CREATE} --site {row.site}"), 403)
             if why == "expired":
-                raise EnrolError(f"this enrolment key expired at {format_time(row.expires_at)}: make a new one "
-                                 f"with wardround-collector enrol-key create --site {row.site}", 403)
+                raise EnrolError(cli_said("cli.enrol.expired", at=format_time(row.expires_at),
+                                          command=f"{_CREATE} --site {row.site}"), 403)
             if why == "revoked":
-                raise EnrolError("this enrolment key was revoked: ask for a new one", 403)
+                raise EnrolError(cli_said("cli.enrol.revoked"), 403)
             existing = store.host_row(conn, site, request.host, lock=True)
             enrolled = existing is not None and existing.retired_at is None
             if enrolled and not request.replace:
-                raise EnrolError(f"host {request.host!r} is already enrolled in site {site}: enrol with --replace "
-                                 "to take its place (its old tokens are revoked), or choose another --host", 409)
+                raise EnrolError(cli_said("cli.enrol.enrolled", host=repr(request.host), site=site,
+                                          replace="--replace", option="--host"), 409)
             if not store.claim_key_use(conn, row.id):
-                raise EnrolError("this enrolment key is used up: make a new one", 403)
+                raise EnrolError(cli_said("cli.enrol.used_up_now"), 403)
             revoked = store.revoke_tokens(conn, site, request.host, now) if request.replace else []
             roles = tuple(sorted(set(orjson.loads(row.roles)) | set(request.roles)))
             approved = row.approve == "auto"

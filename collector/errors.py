@@ -12,11 +12,29 @@ ArchiveError), each of which takes its status from one of the kinds here::
     └── Invalid    422  a bad value; the message names it
 
 A service's own refusal of a kind is both: ``class TicketNotFound(TicketError, NotFound)``.
+
+A refusal whose words carry a message key (a :class:`checks.messages.Said`, e.g. an enrolment
+refused) answers ``{"detail": "...", "message": {"key": ..., "args": {...}}}`` (:func:`refusal`): the
+detail stays the English text every client reads, and a client that knows the key (the agent's
+``enrol``) says it in its reader's language.
 """
 
 from __future__ import annotations
 
-__all__ = ["Conflict", "Invalid", "NotFound", "ServiceError"]
+from typing import Any
+
+from checks.messages import Said
+
+__all__ = ["Conflict", "Invalid", "NotFound", "ServiceError", "refusal"]
+
+
+def refusal(exc: Exception) -> dict[str, Any]:
+    """The JSON body of a refused request: its words, and their message key when they carry one."""
+    words = exc.args[0] if exc.args else ""
+    body: dict[str, Any] = {"detail": str(exc)}
+    if isinstance(words, Said):
+        body["message"] = words.message.to_wire()
+    return body
 
 
 class ServiceError(Exception):

@@ -86,3 +86,43 @@ def test_a_tls_failure_names_the_options_typed_to_enrol_not_the_config_keys(tmp_
     assert "the host name in --url must be one the collector's certificate names" in said[1]
     assert not any("collector." in s for s in said), said
     assert not (tmp_path / "agent.yaml").exists()
+
+
+@pytest.mark.parametrize("lang", ["zh_CN", "en"])
+def test_the_collectors_refusal_is_told_in_the_readers_language(tmp_path, monkeypatch, lang):
+    # an expired or used-up enrolment key is the commonest failure when rolling out a server; the
+    # collector's English reason stood inside the Chinese line
+    from agent.enrol import EnrolFailed
+    from checks.messages.reader import cli_said, tell_error
+    from collector.enrol import EnrolError
+    from collector.errors import refusal
+
+    command = "wardround-collector enrol-key create --site central-hospital"
+    body = json.dumps(refusal(EnrolError(cli_said("cli.enrol.expired", at="2026-12-01T00:00:00.000000Z",
+                                                  command=command), 403))).encode()
+
+    class _Expired(_Enrols):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(403)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Expired)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("WARDROUND_LANG", lang)
+    try:
+        with pytest.raises(EnrolFailed) as caught:
+            enrol(EnrolRequest(url=f"http://127.0.0.1:{server.server_address[1]}", key="wre_x",
+                               config=tmp_path / "agent.yaml", host="his-db-01"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    english = ("the collector refused the enrolment (HTTP 403): this enrolment key expired at "
+               f"2026-12-01T00:00:00.000000Z: make a new one with {command}")
+    assert str(caught.value) == english  # the log's words
+    assert tell_error(caught.value) == (english if lang == "en" else
+                                        "采集端拒绝了注册（HTTP 403）：此注册密钥已于 2026-12-01T00:00:00.000000Z "
+                                        f"过期：请用 {command} 新建一个")

@@ -58,6 +58,9 @@ def test_enrolment_answers_a_working_token_once_and_puts_the_host_in_the_invento
     # single use: the same key again is refused, nothing else changes
     again = client.post("/api/v1/enrol", json=enrol_body("new-02"), headers=bearer(key))
     assert again.status_code == 403 and "used up (1 of 1 uses)" in again.json()["detail"]
+    # ... and says why with a key, so the agent's enrol tells it in its reader's language
+    assert again.json()["message"] == {"key": "cli.enrol.used_up", "args": {
+        "uses": 1, "max_uses": 1, "command": f"wardround-collector enrol-key create --site {SITE}"}}
     assert "new-02" not in {h["host"] for h in inventory.list_hosts(engine, SITE)}
     assert ("host.enrol", "ok", f"host:{SITE}/new-01") in actions(engine)
     assert ("host.enrol", "failed", f"host:{SITE}/new-02") in actions(engine)
