@@ -165,10 +165,11 @@ class RetentionJob(PeriodicJob):
 
 
 class RollupJob(PeriodicJob):
-    """Rolls up every closed hour stored into (:func:`collector.store.rollups.refresh`), every ``interval`` s.
+    """Every ``interval`` s, folds the results stored since into their hour rows and closes the hours
+    :data:`~collector.store.rollups.GRACE` has passed (:func:`collector.store.rollups.refresh`).
 
-    Every collector runs one; on PostgreSQL one at a time does the work (an advisory lock), and a
-    roll-up row is rebuilt from raw results, never added to, so nothing is counted twice.
+    Every collector runs one; on PostgreSQL one at a time does the work (an advisory lock), and the marks it
+    reads are locked until it has written, so nothing is counted twice or left out.
     """
 
     thread_name = "wardround-rollup"
@@ -182,8 +183,9 @@ class RollupJob(PeriodicJob):
         self.retention = policy
 
     def step(self, now: datetime) -> None:
+        upto = now - rollups.GRACE  # results this old are folded; an hour closes when upto has passed its end
         done = rollups.refresh(self.engine, lambda site: self.policies.for_site(site).calendar.zone,
-                               before=rollups.hour_of(now), not_before=now - self.retention.results)
+                               before=rollups.hour_of(upto), upto=upto, not_before=now - self.retention.results)
         if done:
             log.info("rolled up %d dirty hour(s)", done)
 

@@ -1,8 +1,9 @@
-"""The roll-up tables (migration 0017): per result series and hour, per series and site-local day.
+"""The roll-up tables (migrations 0017, 0018): per result series and hour, per series and site-local day.
 
 :mod:`collector.store.rollups` fills and reads them; ``rollup_hours`` and
 ``rollup_days`` have the same columns (:func:`_rollup`), ``rollup_dirty`` names
-the (series, hour) pairs whose raw results changed since they were rolled up.
+the (series, hour) pairs whose raw results changed since they were rolled up, and from which
+start time on (``since``) their results are not in the hour row yet.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ rollup_dirty = Table(
     "rollup_dirty", metadata,
     Column("series_id", Integer, nullable=False),
     Column("hour", Stamp, nullable=False),
-    Column("gen", Integer, nullable=False),  # bumped by every store: a roll-up clears only the mark it read
+    Column("gen", Integer, nullable=False),  # bumped by every store
+    Column("since", Stamp, nullable=False),  # the oldest start among its results not in its hour row (0018)
     PrimaryKeyConstraint("series_id", "hour", name="pk_rollup_dirty"),
 )

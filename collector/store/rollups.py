@@ -12,56 +12,59 @@ summary, standard, details, metrics and message keys read back exactly, in any
 language, after the raw results are pruned.  A host's whole traffic is rolled up
 too, as the series (site, host, "", "") (:data:`HOST_ROW`), for availability.
 
-**How it is filled: a job over dirty hours, not ingest.**  Ingest marks each
-(series, hour) it stored into in ``rollup_dirty`` (same transaction,
-``gen`` bumped on every store).  :func:`refresh` rebuilds each marked hour from
-its raw results, then the site-local days holding it (from the hour rows when
-the zone's offset is whole hours, else from raw), and deletes the mark *only if
-its gen is still the one it read*.  A roll-up row is a function of the raw rows,
-never an accumulation: rebuilding twice, or by two collectors at once, writes
-the same row, so nothing is double counted; a result stored while a rebuild ran
-leaves its mark (gen moved on) and is rolled up next time.  Built at ingest, the
-ordered figures (went bad, silences) could not be kept exact when results
-arrive late or out of order (agents' spools) or by two collectors at once, and
-every store would pay for it.  On PostgreSQL one collector at a time rolls up
-(a transaction-scoped advisory lock; the others skip the round); on SQLite the
-write lock serialises them anyway.
+**How it is filled: a job over marked hours that adds only what is new.**  Ingest marks each
+(series, hour) it stored into in ``rollup_dirty``, in the same transaction, with ``since``: the oldest
+start among the results stored into it that its hour row does not hold yet.  :func:`refresh` (the job
+runs it every minute with ``upto`` = now − :data:`GRACE`) reads the results from ``since`` on and adds
+them to the hour row (:class:`Span` read back from a row holds exactly what it held: the additions, and
+the floating-point sums, are the ones a rebuild from all raw results makes) **when they all come after
+the row's last result**; a result that starts earlier (late, out of order) makes it rebuild that one
+hour from its raw results instead.  An open hour is folded up to ``upto`` (its ``since`` then moves to
+its oldest result not folded), so results out of order by less than :data:`GRACE` cost nothing extra;
+an hour closes when ``upto`` has passed its end.  A closed hour is added to its site-local day's row
+when it comes after everything in it, else the day is rebuilt from its closed hour rows (from raw in a
+zone off by a part of an hour).  A host's row (series (site, host, "", "")) has its own mark, handed on
+by its items' marks, and is folded after them from its items' raw results.  The marks a round handles
+are locked (``FOR UPDATE`` on PostgreSQL; SQLite's write lock holds the whole database), so a store
+into one of them waits for the round's transaction and then moves ``since`` back: nothing is counted
+twice or left out.  On PostgreSQL one collector at a time rolls up (a transaction-scoped advisory
+lock; the others skip the round).  tests/collector/test_rollups_incremental.py checks the rows against
+a rebuild from raw results on random runs with late and out-of-order results.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
-import orjson
-from sqlalchemy import Connection, Engine, Table, delete, func, select, text, tuple_
+from sqlalchemy import Connection, Engine, Table, and_, bindparam, delete, func, or_, select, text, tuple_, update
 
 from checks.result import SEVERITY
 from collector.store import compact
 from collector.store.db import writing
+from collector.store.rollup_span import SILENT_AFTER, Span, merge, one
 from collector.store.rollup_tables import rollup_days, rollup_dirty, rollup_hours
 from collector.store.tables import result_rows, result_series, result_texts
 
-__all__ = ["HOST_ROW", "SILENT_AFTER", "Span", "hour_of", "local_day", "mark_dirty", "merge", "oldest_dirty",
+__all__ = ["GRACE", "HOST_ROW", "SILENT_AFTER", "Span", "hour_of", "local_day", "mark_dirty", "merge", "oldest_dirty",
            "prune", "refresh", "refresh_batch", "texts_of", "worst_of"]
 
 log = logging.getLogger(__name__)
 
-SILENT_AFTER = timedelta(minutes=15)  # a gap between results longer than this counts as silent
 HOUR = timedelta(hours=1)
 HOST_ROW = ""  # check and item of a host's whole-traffic series
 BATCH = 500  # dirty marks per transaction
+GRACE = timedelta(minutes=2)  # the roll-up job folds an open hour's results this old: later ones may come out of order
 _LOCK = 0x77617264  # the advisory lock of the roll-up job ("ward")
 _US = timedelta(microseconds=1)
-_SILENT_US = SILENT_AFTER // _US
-_BAD = (1, 2)
 _RANK = {int(s): r for s, r in SEVERITY.items()}
 _WORST_OF_RANK = {r: s for s, r in _RANK.items()}
 Zone = Callable[[str], tzinfo]
+Key = tuple[int, datetime]  # (series id, hour)
+counts: Counter[str] = Counter()  # hour rows "added" to and "rebuilt" by this process (bench/ figures)
 
 
 def hour_of(at: datetime) -> datetime:
@@ -76,220 +79,268 @@ def local_day(at: datetime, zone: tzinfo) -> tuple[datetime, datetime]:
 
 
 def mark_dirty(conn: Connection, stored: Iterable[tuple[int, datetime]]) -> None:
-    """Mark the (series id, hour) of each stored result for :func:`refresh` (in the storing transaction)."""
+    """Mark the (series id, hour) of each stored result for :func:`refresh` (in the storing transaction), with
+    the oldest start stored into it (``since``: the roll-up reads its raw results from there on)."""
     marks = set(stored)
     hours = {at: hour_of(at) for at in {at for _, at in marks}}  # a batch holds a few distinct times
-    keys = sorted({(series, hours[at]) for series, at in marks})
+    since: dict[Key, datetime] = {}
+    for series, at in marks:
+        key = (series, hours[at])
+        if key not in since or at < since[key]:
+            since[key] = at
+    keys = sorted(since)
     if not keys:
         return
     # the ingest hot path: straight to the driver (a Stamp is integer microseconds on SQLite)
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]  # open in a transaction
     try:
-        if conn.dialect.name == "postgresql":  # one statement, two arrays
-            cursor.execute(_MARK_PG, [[series for series, _ in keys], [hour for _, hour in keys]])
+        if conn.dialect.name == "postgresql":  # one statement, three arrays
+            cursor.execute(_MARK_PG, [[series for series, _ in keys], [hour for _, hour in keys],
+                                      [since[k] for k in keys]])
         else:
-            cursor.executemany(_MARK_SQLITE, [(series, compact.micros(hour)) for series, hour in keys])
+            cursor.executemany(_MARK_SQLITE, [(series, compact.micros(hour), compact.micros(since[(series, hour)]))
+                                              for series, hour in keys])
     finally:
         cursor.close()
 
 
-_MARK_SQLITE = ("INSERT INTO rollup_dirty (series_id, hour, gen) VALUES (?, ?, 1) "
-                "ON CONFLICT (series_id, hour) DO UPDATE SET gen = rollup_dirty.gen + 1")
-_MARK_PG = ("INSERT INTO rollup_dirty (series_id, hour, gen) SELECT s, h, 1 FROM unnest(%b::integer[], "
-            "%b::timestamptz[]) AS t (s, h) ON CONFLICT (series_id, hour) DO UPDATE SET gen = rollup_dirty.gen + 1")
-
-
-# -- one row from results, one span from rows -------------------------------------------------
-
-@dataclass(slots=True)
-class Span:
-    """What a run of results (raw, or roll-up rows in time order) adds up to; :func:`merge` builds it."""
-
-    results: int = 0
-    ok: int = 0
-    warning: int = 0
-    critical: int = 0
-    unknown: int = 0
-    worst: int = 0
-    first_at: datetime | None = None
-    first_status: int = 0
-    last_at: datetime | None = None
-    last_status: int = 0
-    went_bad: int = 0
-    silent_us: int = 0
-    longest_us: int = 0
-    metrics: dict[str, list[float]] = field(default_factory=dict)  # name -> [min, max, sum, n]
-    last_text_id: int = 0
-    last_changed: str = ""
-    bad_at: datetime | None = None
-    bad_status: int | None = None
-    bad_text_id: int | None = None
-    bad_changed: str | None = None
-    good_at: datetime | None = None
-    good_text_id: int | None = None
-    good_changed: str | None = None
-
-    def add(self, r: Any, with_metrics: bool = True) -> None:
-        """Add a roll-up row (or a one-result row) that comes after everything added so far."""
-        if self.last_at is not None:
-            gap = (r.first_at - self.last_at) // _US
-            self.silent_us += max(gap - _SILENT_US, 0)
-            self.longest_us = max(self.longest_us, gap)
-        else:
-            self.first_at, self.first_status = r.first_at, r.first_status
-        self.went_bad += r.went_bad - (1 if r.first_status in _BAD and self.results and self.last_status in _BAD
-                                       else 0)
-        self.results += r.results
-        self.ok, self.warning = self.ok + r.ok, self.warning + r.warning
-        self.critical, self.unknown = self.critical + r.critical, self.unknown + r.unknown
-        self.worst = self.worst if _RANK[self.worst] >= _RANK[r.worst] else r.worst
-        self.silent_us += r.silent_us
-        self.longest_us = max(self.longest_us, r.longest_us)
-        self.last_at, self.last_status = r.last_at, r.last_status
-        self.last_text_id, self.last_changed = r.last_text_id, r.last_changed
-        if self.bad_at is None and r.bad_at is not None:
-            self.bad_at, self.bad_status, self.bad_text_id, self.bad_changed = (
-                r.bad_at, r.bad_status, r.bad_text_id, r.bad_changed)
-        if r.good_at is not None:
-            self.good_at, self.good_text_id, self.good_changed = r.good_at, r.good_text_id, r.good_changed
-        for name, (lo, hi, total, n) in (_metrics(r.metrics) if with_metrics else {}).items():
-            held = self.metrics.get(name)
-            self.metrics[name] = [lo, hi, total, n] if held is None else [
-                min(held[0], lo), max(held[1], hi), held[2] + total, held[3] + n]
-
-    def row(self, series_id: int, start: datetime) -> dict[str, Any]:
-        values = {name: getattr(self, name) for name in self.__slots__ if name != "metrics"}
-        values["metrics"] = orjson.dumps(self.metrics).decode() if self.metrics else ""
-        return {"series_id": series_id, "start": start, **values}
-
-    @property
-    def bad(self) -> int:
-        """Results that were not OK."""
-        return self.results - self.ok
-
-
-def _metrics(raw: Any) -> dict[str, list[float]]:
-    if isinstance(raw, dict):
-        return raw
-    return orjson.loads(raw) if raw else {}
-
-
-@dataclass(frozen=True, slots=True)
-class _One:
-    """One raw result seen as a roll-up row of itself."""
-
-    first_at: datetime
-    first_status: int
-    last_at: datetime
-    last_status: int
-    worst: int
-    went_bad: int
-    ok: int
-    warning: int
-    critical: int
-    unknown: int
-    last_text_id: int
-    last_changed: str
-    bad_at: datetime | None
-    bad_status: int | None
-    bad_text_id: int | None
-    bad_changed: str | None
-    good_at: datetime | None
-    good_text_id: int | None
-    good_changed: str | None
-    metrics: dict[str, list[float]]
-    results: int = 1
-    silent_us: int = 0
-    longest_us: int = 0
-
-
-def _one(at: datetime, status: int, text_id: int, changed: str, template: str | None) -> _One:
-    ok, warning, critical, unknown = (int(status == s) for s in range(4))
-    bad = status != 0
-    return _One(at, status, at, status, status, int(status in _BAD), ok, warning, critical, unknown, text_id, changed,
-                at if bad else None, status if bad else None, text_id if bad else None, changed if bad else None,
-                None if bad else at, None if bad else text_id, None if bad else changed,
-                _raw_metrics(template, changed) if template is not None else {})
-
-
-def _raw_metrics(template: str, changed: str) -> dict[str, list[float]]:
-    try:
-        found = orjson.loads(compact.unpack(f"{template}\n{changed}", compact.TEXTS.index("metrics")) or "[]")
-    except orjson.JSONDecodeError:
-        return {}
-    out: dict[str, list[float]] = {}
-    for m in found if isinstance(found, list) else ():
-        value = m.get("value") if isinstance(m, dict) else None
-        if isinstance(m, dict) and isinstance(m.get("name"), str) and isinstance(value, int | float) \
-                and not isinstance(value, bool):
-            out[m["name"]] = [float(value), float(value), float(value), 1]
-    return out
-
-
-def merge(rows: Iterable[Any], *, with_metrics: bool = True) -> Span:
-    """The span of roll-up rows (or raw ``_One`` rows) given in time order (metrics left out if asked)."""
-    span = Span()
-    for r in rows:
-        span.add(r, with_metrics)
-    return span
+_MARK_SQLITE = ("INSERT INTO rollup_dirty (series_id, hour, gen, since) VALUES (?, ?, 1, ?) "
+                "ON CONFLICT (series_id, hour) DO UPDATE SET gen = rollup_dirty.gen + 1, "
+                "since = min(rollup_dirty.since, excluded.since)")
+_MARK_PG = ("INSERT INTO rollup_dirty (series_id, hour, gen, since) SELECT s, h, 1, a FROM unnest(%b::integer[], "
+            "%b::timestamptz[], %b::timestamptz[]) AS t (s, h, a) ON CONFLICT (series_id, hour) DO UPDATE SET "
+            "gen = rollup_dirty.gen + 1, since = LEAST(rollup_dirty.since, excluded.since)")
 
 
 # -- the job ------------------------------------------------------------------------------------
 
-def refresh(engine: Engine, zone_of: Zone, *, before: datetime, not_before: datetime | None = None,
-            batch: int = BATCH, wait: bool = False) -> int:
-    """Roll up every dirty hour that started before ``before``; the number of marks cleared.
+def refresh(engine: Engine, zone_of: Zone, *, before: datetime, upto: datetime | None = None,
+            not_before: datetime | None = None, batch: int = BATCH, wait: bool = False) -> int:
+    """Roll up every marked hour that started before ``before`` (its row, then its days), and fold what
+    started before ``upto`` into the rows of the later (open) hours; the number of marks handled.
 
     An hour whose site-local day began before ``not_before`` (raw results may be pruned there) is not
     rebuilt: its mark is dropped and the roll-ups keep what they had (a result that late is logged).
     ``wait``: on PostgreSQL wait for another collector's roll-up instead of leaving the round to it
     (a record about to read the roll-ups needs them done).
     """
-    cleared = 0
-    while True:
-        with writing(engine) as conn:
-            n = refresh_batch(conn, zone_of, before=before, not_before=not_before, batch=batch, wait=wait)
-        if n <= 0:
-            return cleared
-        cleared += n
+    handled = 0
+    for host_rows in (False, True):  # the items' marks first: they hand their results on to their hosts' marks
+        after: Key | None = None
+        while True:
+            with writing(engine) as conn:
+                n, after = refresh_batch(conn, zone_of, before=before, upto=upto, not_before=not_before,
+                                         batch=batch, wait=wait, after=after, host_rows=host_rows)
+            handled += n
+            if after is None:
+                break
+    return handled
 
 
-def refresh_batch(conn: Connection, zone_of: Zone, *, before: datetime, not_before: datetime | None = None,
-                  batch: int = BATCH, wait: bool = False) -> int:
-    """One transaction's share of :func:`refresh`: marks handled, 0 when none are left (or another collector
-    holds the roll-up lock)."""
-    if conn.dialect.name == "postgresql" and wait:
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK})
-    elif conn.dialect.name == "postgresql" and not conn.execute(
-            text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _LOCK}).scalar():
-        return 0  # another collector is rolling up
-    d = rollup_dirty.c
-    marks = conn.execute(select(d.series_id, d.hour, d.gen).where(d.hour < before)
-                         .order_by(d.hour, d.series_id).limit(batch)).all()
+def refresh_batch(conn: Connection, zone_of: Zone, *, before: datetime, upto: datetime | None = None,
+                  not_before: datetime | None = None, batch: int = BATCH, wait: bool = False,
+                  after: Key | None = None, host_rows: bool = False) -> tuple[int, Key | None]:
+    """One transaction's share of :func:`refresh`: the marks of items (or of hosts' rows) after ``after``
+    handled, and the last of them; (0, None) when none are left (or another collector holds the roll-up lock)."""
+    if not _locked(conn, wait):
+        return 0, None
+    marks = _due(conn, before, upto, after, batch, host_rows)
     if not marks:
-        return 0
-    names = _series_names(conn, {m.series_id for m in marks})
-    late = [m for m in marks if not_before is not None and (
-        m.series_id not in names or local_day(m.hour, zone_of(names[m.series_id][0]))[0] < not_before)]
+        return 0, None
+    names = _series_names(conn, {sid for sid, _, _ in marks})
+    late = {(sid, hour) for sid, hour, _ in marks if sid not in names or (
+        hour < before and not_before is not None and local_day(hour, zone_of(names[sid][0]))[0] < not_before)}
     if late:
         log.warning("%s hour(s) stored into after the raw results of their day may have been pruned: roll-ups "
                     "kept as they were", len(late))
-    todo = [m for m in marks if m not in late]
-    hosts = _host_series(conn, {names[m.series_id][:2] for m in todo})
-    hour_keys = {(m.series_id, m.hour) for m in todo} | {
-        (hosts[names[m.series_id][:2]], m.hour) for m in todo}
-    _rebuild_hours(conn, hour_keys, hosts)
-    days: set[tuple[int, datetime, datetime]] = set()
-    for series, hour in hour_keys:
-        zone = zone_of(names[series][0]) if series in names else zone_of(_site_of_host(hosts, series))
-        days.add((series, *local_day(hour, zone)))
-        days.add((series, *local_day(hour + HOUR - _US, zone)))
-    _rebuild_days(conn, days, hosts)
-    cleared = 0
-    for chunk in _chunks([tuple(m) for m in marks]):  # only the marks as read: a newer store keeps its mark
-        cleared += conn.execute(delete(rollup_dirty).where(tuple_(d.series_id, d.hour, d.gen).in_(chunk))
-                                ).rowcount or 0
-    return max(cleared, 1)  # a mark re-dirtied meanwhile stays for the next round; this one did work
+    since = {(sid, hour): at for sid, hour, at in marks if (sid, hour) not in late}
+    hosts = _host_series(conn, {names[sid][:2] for sid, _ in since})
+    since = _with_hosts(conn, since, names, hosts)
+    ends = {k: k[1] + HOUR if k[1] < before or upto is None else upto for k in since}
+    members = _members(conn, {sid for sid, _ in since} & set(hosts.values()), hosts)
+    pending = _fold_hours(conn, since, ends, members)
+    closing = {k for k in since if k[1] < before}
+    _close_days(conn, closing, names, zone_of, hosts, before)
+    _clear(conn, closing | late, {k: pending.get(k, k[1] + HOUR) for k in since if k not in closing})
+    return len(marks), (marks[-1][0], marks[-1][1])
+
+
+def _locked(conn: Connection, wait: bool) -> bool:
+    """On PostgreSQL, one collector at a time rolls up (``wait`` for it, else leave the round to it)."""
+    if conn.dialect.name != "postgresql":
+        return True  # the write transaction holds the database
+    if wait:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK})
+        return True
+    return bool(conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _LOCK}).scalar())
+
+
+def _due(conn: Connection, before: datetime, upto: datetime | None, after: Key | None, batch: int,
+         host_rows: bool) -> list[tuple[int, datetime, datetime]]:
+    """The next marks to handle, locked (a store into one waits until this transaction ends, then moves its
+    ``since``), in (series, hour) order: the order stores lock them in."""
+    d, s = rollup_dirty.c, result_series.c
+    q = (select(d.series_id, d.hour, d.since).join_from(rollup_dirty, result_series, s.id == d.series_id)
+         .where(d.hour < before if upto is None else or_(d.hour < before, d.since < upto),
+                s.check == HOST_ROW if host_rows else s.check != HOST_ROW))
+    if after is not None:
+        q = q.where(or_(d.series_id > after[0], and_(d.series_id == after[0], d.hour > after[1])))
+    return [(m.series_id, m.hour, m.since) for m in conn.execute(
+        q.order_by(d.series_id, d.hour).limit(batch).with_for_update(of=rollup_dirty))]
+
+
+def _with_hosts(conn: Connection, since: dict[Key, datetime], names: dict[int, tuple[str, str, str, str]],
+                hosts: dict[tuple[str, str], int]) -> dict[Key, datetime]:
+    """Each item's ``since`` handed on to its host's row: to its mark in this batch, else to a mark made or
+    moved back for a later batch (the host row then reads its items' results from there on)."""
+    host_ids = set(hosts.values())
+    out = dict(since)
+    handed: dict[Key, datetime] = {}
+    for (sid, hour), at in since.items():
+        if sid in host_ids:
+            continue
+        key = (hosts[names[sid][:2]], hour)
+        if key in out:
+            out[key] = min(out[key], at)
+        else:
+            handed[key] = min(handed.get(key, at), at)
+    if handed:
+        from collector.store.queries import _insert
+
+        ins = _insert(conn, rollup_dirty)
+        least = func.least if conn.dialect.name == "postgresql" else func.min
+        conn.execute(ins.on_conflict_do_update(
+            index_elements=["series_id", "hour"],
+            set_={"gen": rollup_dirty.c.gen + 1, "since": least(rollup_dirty.c.since, ins.excluded.since)}),
+            [{"series_id": s, "hour": h, "gen": 1, "since": at} for (s, h), at in sorted(handed.items())])
+    return out
+
+
+def _fold_hours(conn: Connection, since: dict[Key, datetime], ends: dict[Key, datetime],
+                members: dict[int, list[int]]) -> dict[Key, datetime]:
+    """Bring each (series, hour) row up to its end: add the results from ``since`` on to the row when all of
+    them come after it, else rebuild the row from the hour's results.  For an hour not closed (end before
+    the hour's end) the start of its oldest result left out is answered, else nothing."""
+    held = _rows_at(conn, rollup_hours, set(since))
+    groups: dict[tuple[datetime, datetime, bool], list[int]] = defaultdict(list)
+    low: dict[Key, datetime] = {}
+    for key, at in since.items():
+        row = held.get(key)
+        add = row is not None and row.last_at < at
+        low[key] = at if add else key[1]
+        groups[(key[1], ends[key], add)].append(key[0])
+    built: list[dict[str, Any]] = []
+    gone: list[Key] = []
+    pending: dict[Key, datetime] = {}
+    for (hour, end, add), sids in sorted(groups.items()):
+        counts["added" if add else "rebuilt"] += len(sids)
+        start = min(low[(sid, hour)] for sid in sids)
+        needed = sorted({m for sid in sids for m in members.get(sid, [sid])})
+        found = _raw(conn, needed, start, end) if start < end else {}
+        later = _oldest(conn, needed, end, hour + HOUR) if end < hour + HOUR else {}
+        for sid in sids:
+            key, metrics = (sid, hour), sid not in members
+            rows = _host_rows(found, members[sid]) if sid in members else found.get(sid, [])
+            new = [x for x in rows if x.first_at >= low[key]]
+            span = Span()
+            if add:
+                span.add(held[key], metrics)
+            for x in new:
+                span.add(x, metrics)
+            if new or (span.results and not add):
+                built.append(span.row(sid, hour))
+            elif not add:
+                gone.append(key)
+            if end < hour + HOUR:
+                pending[key] = min((later[m] for m in members.get(sid, [sid]) if m in later), default=hour + HOUR)
+    _upsert(conn, rollup_hours, built, gone)
+    return pending
+
+
+def _close_days(conn: Connection, closing: set[Key], names: dict[int, tuple[str, str, str, str]], zone_of: Zone,
+                hosts: dict[tuple[str, str], int], before: datetime) -> None:
+    """The site-local days holding closed hours: a closed hour that comes after everything in its day's row is
+    added to it; else the day is rebuilt from its closed hour rows (from raw results in a zone off by a part
+    of an hour)."""
+    days: dict[tuple[int, datetime, datetime], set[datetime]] = defaultdict(set)
+    for sid, hour in closing:
+        zone = zone_of(names[sid][0])
+        for at in (hour, hour + HOUR - _US):
+            days[(sid, *local_day(at, zone))].add(hour)
+    whole = {k for k in days if k[1] == hour_of(k[1]) and k[2] == hour_of(k[2])}
+    if len(whole) < len(days):
+        members = _members(conn, {k[0] for k in set(days) - whole} & set(hosts.values()), hosts)
+        _rebuild(conn, rollup_days, set(days) - whole, members, lambda ids, start, end: _raw(conn, ids, start, end))
+    hour_rows = _rows_at(conn, rollup_hours, closing)
+    day_rows = _rows_at(conn, rollup_days, {(k[0], k[1]) for k in whole})
+    built: list[dict[str, Any]] = []
+    rebuild: set[tuple[int, datetime, datetime]] = set()
+    for key in sorted(whole):
+        span = _appended(day_rows.get((key[0], key[1])), [hour_rows.get((key[0], h)) for h in sorted(days[key])])
+        if span is None:
+            rebuild.add(key)
+        else:
+            built.append(span.row(key[0], key[1]))
+    _upsert(conn, rollup_days, built, [])
+    h = rollup_hours.c
+
+    def hour_rows_of(ids: list[int], start: datetime, end: datetime) -> dict[int, list[Any]]:
+        out: dict[int, list[Any]] = defaultdict(list)
+        for chunk in _chunks(ids):  # the closed hours only: an open hour's row is not complete
+            for r in conn.execute(select(rollup_hours).where(h.series_id.in_(chunk), h.start >= start,
+                                                              h.start < min(end, before))
+                                  .order_by(h.series_id, h.start)):
+                out[r.series_id].append(r)
+        return out
+
+    _rebuild(conn, rollup_days, rebuild, {}, hour_rows_of)
+
+
+def _appended(day: Any, hours: list[Any]) -> Span | None:
+    """A day's row with these hours' rows added, if each comes after everything in it (None: rebuild it)."""
+    if day is None or any(h is None for h in hours):
+        return None
+    span = Span()
+    span.add(day)
+    for h in hours:
+        if span.last_at is None or h.first_at <= span.last_at:
+            return None
+        span.add(h)
+    return span
+
+
+def _rows_at(conn: Connection, table: Table, keys: set[Key]) -> dict[Key, Any]:
+    """The rows of ``table`` at these (series, start) keys that exist."""
+    by_start: dict[datetime, list[int]] = defaultdict(list)
+    for sid, start in keys:
+        by_start[start].append(sid)
+    out: dict[Key, Any] = {}
+    for start, sids in by_start.items():
+        for chunk in _chunks(sorted(sids)):
+            out.update({(r.series_id, r.start): r for r in conn.execute(
+                select(table).where(table.c.start == start, table.c.series_id.in_(chunk)))})
+    return out
+
+
+def _oldest(conn: Connection, series: list[int], start: datetime, end: datetime) -> dict[int, datetime]:
+    """The start of each series' oldest result in [start, end) (series that have one)."""
+    r = result_rows.c
+    out: dict[int, datetime] = {}
+    for chunk in _chunks(series):
+        out.update(dict(conn.execute(select(r.series_id, func.min(r.started_at)).where(
+            r.series_id.in_(chunk), r.started_at >= start, r.started_at < end).group_by(r.series_id)).all()))
+    return out
+
+
+def _clear(conn: Connection, done: set[Key], moved: dict[Key, datetime]) -> None:
+    """Drop the marks of closed hours; move each open hour's ``since`` to its oldest result left out."""
+    d = rollup_dirty.c
+    for chunk in _chunks(sorted(done)):
+        conn.execute(delete(rollup_dirty).where(tuple_(d.series_id, d.hour).in_(chunk)))
+    if moved:
+        conn.execute(update(rollup_dirty).where(d.series_id == bindparam("b_sid"), d.hour == bindparam("b_hour"))
+                     .values(since=bindparam("b_since")),
+                     [{"b_sid": s, "b_hour": h, "b_since": at} for (s, h), at in sorted(moved.items())])
 
 
 def _series_names(conn: Connection, ids: set[int]) -> dict[int, tuple[str, str, str, str]]:
@@ -309,23 +360,23 @@ def _host_series(conn: Connection, hosts: set[tuple[str, str]]) -> dict[tuple[st
     return {(k[0], k[1]): v for k, v in found.items() if k in keys}
 
 
-def _site_of_host(hosts: dict[tuple[str, str], int], series: int) -> str:
-    return next(k[0] for k, v in hosts.items() if v == series)
-
-
 def _chunks(values: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
     for i in range(0, len(values), size):
         yield values[i:i + size]
 
 
 def _members(conn: Connection, host_ids: set[int], hosts: dict[tuple[str, str], int]) -> dict[int, list[int]]:
-    """The series of each host row (its checks' series)."""
-    by_id = {v: k for k, v in hosts.items()}
+    """The series of each host row (its checks' series), in id order."""
+    wanted = {k: v for k, v in hosts.items() if v in host_ids}
     s = result_series.c
-    out: dict[int, list[int]] = defaultdict(list)
-    for site, host in sorted(by_id[h] for h in host_ids):
-        out[hosts[(site, host)]] = list(conn.execute(
-            select(s.id).where(s.site == site, s.host == host, s.check != HOST_ROW)).scalars())
+    out: dict[int, list[int]] = {v: [] for v in wanted.values()}
+    for chunk in _chunks(sorted(wanted)):
+        q = (select(s.id, s.site, s.host).where(s.host.in_({h for _, h in chunk}), s.check != HOST_ROW)
+             .order_by(s.id))
+        mine = set(chunk)
+        for r in conn.execute(q):
+            if (r.site, r.host) in mine:
+                out[wanted[(r.site, r.host)]].append(r.id)
     return out
 
 
@@ -339,7 +390,7 @@ def _raw(conn: Connection, series: Iterable[int], start: datetime, end: datetime
              .where(r.series_id.in_(chunk), r.started_at >= start, r.started_at < end))
         for x in conn.execute(q):
             out[x.series_id].append(x)
-    return {sid: [_one(x.started_at, int(x.status), x.text_id, x.changed, x.template)
+    return {sid: [one(x.started_at, int(x.status), x.text_id, x.changed, x.template)
                   for x in sorted(rows, key=lambda x: (x.started_at, x.id))] for sid, rows in out.items()}
 
 
@@ -382,50 +433,6 @@ def _rebuild(conn: Connection, table: Table, keys: Iterable[tuple[int, datetime,
             else:
                 gone.append((sid, start))
     _upsert(conn, table, built, gone)
-
-
-def _rebuild_hours(conn: Connection, keys: set[tuple[int, datetime]], hosts: dict[tuple[str, str], int]) -> None:
-    """Each (series, hour) from raw, reading each run of nearby hours once (not one read per hour)."""
-    members = _members(conn, {k[0] for k in keys} & set(hosts.values()), hosts)
-    runs: list[list[tuple[int, datetime]]] = []
-    for key in sorted(keys, key=lambda k: k[1]):
-        if runs and key[1] - runs[-1][-1][1] <= 6 * HOUR:
-            runs[-1].append(key)
-        else:
-            runs.append([key])
-    for run in runs:
-        needed = {m for sid, _ in run for m in members.get(sid, [sid])}
-        raw = _raw(conn, needed, run[0][1], run[-1][1] + HOUR)
-        buckets: dict[tuple[int, datetime], list[Any]] = defaultdict(list)
-        for sid, rows in raw.items():
-            for x in rows:
-                buckets[(sid, hour_of(x.first_at))].append(x)
-
-        def source(ids: list[int], start: datetime, end: datetime,
-                   buckets: dict[tuple[int, datetime], list[Any]] = buckets) -> dict[int, list[Any]]:
-            return {sid: buckets[(sid, start)] for sid in ids if (sid, start) in buckets}
-
-        _rebuild(conn, rollup_hours, ((s, h, h + HOUR) for s, h in run), members, source)
-
-
-def _rebuild_days(conn: Connection, keys: set[tuple[int, datetime, datetime]],
-                  hosts: dict[tuple[str, str], int]) -> None:
-    """Days of whole hours are merged from their hour rows; others (zones off by a part of an hour) from raw."""
-    h = rollup_hours.c
-
-    def hour_rows(ids: list[int], start: datetime, end: datetime) -> dict[int, list[Any]]:
-        out: dict[int, list[Any]] = defaultdict(list)
-        for chunk in _chunks(ids):
-            for r in conn.execute(select(rollup_hours).where(h.series_id.in_(chunk), h.start >= start,
-                                                              h.start < end).order_by(h.series_id, h.start)):
-                out[r.series_id].append(r)
-        return out
-
-    whole = {k for k in keys if k[1] == hour_of(k[1]) and k[2] == hour_of(k[2])}
-    _rebuild(conn, rollup_days, whole, {}, hour_rows)
-    if keys - whole:
-        members = _members(conn, {k[0] for k in keys - whole} & set(hosts.values()), hosts)
-        _rebuild(conn, rollup_days, keys - whole, members, lambda ids, start, end: _raw(conn, ids, start, end))
 
 
 def worst_of(ranks: Iterable[int]) -> int:
