@@ -166,7 +166,7 @@ class RetentionJob(PeriodicJob):
 
 class RollupJob(PeriodicJob):
     """Every ``interval`` s, folds the results stored since into their hour rows and closes the hours
-    :data:`~collector.store.rollups.GRACE` has passed (:func:`collector.store.rollups.refresh`).
+    :func:`~collector.store.rollups.fold_point` has passed (:func:`collector.store.rollups.refresh`).
 
     Every collector runs one; on PostgreSQL one at a time does the work (an advisory lock), and the marks it
     reads are locked until it has written, so nothing is counted twice or left out.
@@ -181,11 +181,14 @@ class RollupJob(PeriodicJob):
         self.engine = engine
         self.policies = policies
         self.retention = policy
+        self._folded: datetime | None = None
 
     def step(self, now: datetime) -> None:
-        upto = now - rollups.GRACE  # results this old are folded; an hour closes when upto has passed its end
+        upto = rollups.fold_point(now)  # results this old are folded; an hour closes when upto has passed its end
+        folded, self._folded = self._folded, upto  # open hours once a fold point: other rounds only closed ones
         done = rollups.refresh(self.engine, lambda site: self.policies.for_site(site).calendar.zone,
-                               before=rollups.hour_of(upto), upto=upto, not_before=now - self.retention.results)
+                               before=rollups.hour_of(upto), upto=None if upto == folded else upto,
+                               not_before=now - self.retention.results)
         if done:
             log.info("rolled up %d dirty hour(s)", done)
 

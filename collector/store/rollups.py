@@ -15,7 +15,8 @@ too, as the series (site, host, "", "") (:data:`HOST_ROW`), for availability.
 **How it is filled: a job over marked hours that adds only what is new.**  Ingest marks each
 (series, hour) it stored into in ``rollup_dirty``, in the same transaction, with ``since``: the oldest
 start among the results stored into it that its hour row does not hold yet.  :func:`refresh` (the job
-runs it every minute with ``upto`` = now − :data:`GRACE`) reads the results from ``since`` on and adds
+runs it every minute with ``upto`` = :func:`fold_point`: now − :data:`GRACE` in steps of
+:data:`FOLD_EVERY`) reads the results from ``since`` on and adds
 them to the hour row (:class:`Span` read back from a row holds exactly what it held: the additions, and
 the floating-point sums, are the ones a rebuild from all raw results makes) **when they all come after
 the row's last result**; a result that starts earlier (late, out of order) makes it rebuild that one
@@ -49,8 +50,8 @@ from collector.store.rollup_span import SILENT_AFTER, Span, merge, one
 from collector.store.rollup_tables import rollup_days, rollup_dirty, rollup_hours
 from collector.store.tables import result_rows, result_series, result_texts
 
-__all__ = ["GRACE", "HOST_ROW", "SILENT_AFTER", "Span", "hour_of", "local_day", "mark_dirty", "merge", "oldest_dirty",
-           "prune", "refresh", "refresh_batch", "texts_of", "worst_of"]
+__all__ = ["FOLD_EVERY", "GRACE", "HOST_ROW", "SILENT_AFTER", "Span", "fold_point", "hour_of", "local_day",
+           "mark_dirty", "merge", "oldest_dirty", "prune", "refresh", "refresh_batch", "texts_of", "worst_of"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ HOUR = timedelta(hours=1)
 HOST_ROW = ""  # check and item of a host's whole-traffic series
 BATCH = 500  # dirty marks per transaction
 GRACE = timedelta(minutes=2)  # the roll-up job folds an open hour's results this old: later ones may come out of order
+FOLD_EVERY = timedelta(minutes=10)  # ... in steps of this (each row is rewritten once a step, not once a result)
 _LOCK = 0x77617264  # the advisory lock of the roll-up job ("ward")
 _US = timedelta(microseconds=1)
 _RANK = {int(s): r for s, r in SEVERITY.items()}
@@ -65,6 +67,12 @@ _WORST_OF_RANK = {r: s for s, r in _RANK.items()}
 Zone = Callable[[str], tzinfo]
 Key = tuple[int, datetime]  # (series id, hour)
 counts: Counter[str] = Counter()  # hour rows "added" to and "rebuilt" by this process (bench/ figures)
+
+
+def fold_point(now: datetime) -> datetime:
+    """How far the roll-up job folds at ``now``: :data:`GRACE` ago, down to a whole :data:`FOLD_EVERY`."""
+    upto = now - GRACE
+    return upto - (upto - hour_of(upto)) % FOLD_EVERY
 
 
 def hour_of(at: datetime) -> datetime:
@@ -219,19 +227,22 @@ def _with_hosts(conn: Connection, since: dict[Key, datetime], names: dict[int, t
 def _fold_hours(conn: Connection, since: dict[Key, datetime], ends: dict[Key, datetime],
                 members: dict[int, list[int]]) -> dict[Key, datetime]:
     """Bring each (series, hour) row up to its end: add the results from ``since`` on to the row when all of
-    them come after it, else rebuild the row from the hour's results.  For an hour not closed (end before
-    the hour's end) the start of its oldest result left out is answered, else nothing."""
+    them come after it, else rebuild the row from the hour's results (an open hour's row: when it closes).
+    For an hour not closed (end before the hour's end) the start of its oldest result left out is answered."""
     held = _rows_at(conn, rollup_hours, set(since))
     groups: dict[tuple[datetime, datetime, bool], list[int]] = defaultdict(list)
     low: dict[Key, datetime] = {}
+    pending: dict[Key, datetime] = {}
     for key, at in since.items():
         row = held.get(key)
         add = row is not None and row.last_at < at
+        if row is not None and not add and ends[key] < key[1] + HOUR:
+            pending[key] = at  # out of order in an open hour: rebuilt once, when it closes
+            continue
         low[key] = at if add else key[1]
         groups[(key[1], ends[key], add)].append(key[0])
     built: list[dict[str, Any]] = []
     gone: list[Key] = []
-    pending: dict[Key, datetime] = {}
     for (hour, end, add), sids in sorted(groups.items()):
         counts["added" if add else "rebuilt"] += len(sids)
         start = min(low[(sid, hour)] for sid in sids)

@@ -280,6 +280,18 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     cluster.drop_db(name)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database of each kind with no schema (for migrations to run on)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/empty.db"
+        return
+    cluster: PgCluster = request.getfixturevalue("pg_cluster")
+    name = cluster.create_db()
+    yield cluster.url(name)
+    cluster.drop_db(name)
+
+
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Any]:
     eng = make_engine(db_url)

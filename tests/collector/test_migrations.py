@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
@@ -10,17 +9,6 @@ from sqlalchemy import inspect
 from collector.store.db import make_engine
 from collector.store.migrate import current_revision, head_revision, upgrade
 from collector.store.tables import metadata
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/empty.db"
-        return
-    cluster = request.getfixturevalue("pg_cluster")
-    name = cluster.create_db()
-    yield cluster.url(name)
-    cluster.drop_db(name)
 
 
 def test_schema_is_created_when_database_is_empty(empty_url):

@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlalchemy import delete, func, select, text
 
 from collector.store import queries, rollups
@@ -178,17 +177,6 @@ def test_two_collectors_folding_and_storing_at_once_on_postgresql_equal_a_rebuil
         for e in engines:
             e.dispose()
         pg_cluster.drop_db(name)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_url(request: pytest.FixtureRequest, tmp_path: Any) -> Any:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/empty.db"
-        return
-    cluster = request.getfixturevalue("pg_cluster")
-    name = cluster.create_db()
-    yield cluster.url(name)
-    cluster.drop_db(name)
 
 
 def test_marks_made_before_0018_rebuild_their_hours_when_migrated(empty_url, monkeypatch):
