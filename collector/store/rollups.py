@@ -243,11 +243,14 @@ def _fold_hours(conn: Connection, since: dict[Key, datetime], ends: dict[Key, da
         groups[(key[1], ends[key], add)].append(key[0])
     built: list[dict[str, Any]] = []
     gone: list[Key] = []
+    whole = _whole_hours(conn, [(hour, sids) for (hour, end, add), sids in sorted(groups.items())
+                          if not add and end == hour + HOUR], members)
     for (hour, end, add), sids in sorted(groups.items()):
         counts["added" if add else "rebuilt"] += len(sids)
         start = min(low[(sid, hour)] for sid in sids)
         needed = sorted({m for sid in sids for m in members.get(sid, [sid])})
-        found = _raw(conn, needed, start, end) if start < end else {}
+        found = whole[hour] if not add and end == hour + HOUR else _raw(conn, needed, start, end) \
+            if start < end else {}
         later = _oldest(conn, needed, end, hour + HOUR) if end < hour + HOUR else {}
         for sid in sids:
             key, metrics = (sid, hour), sid not in members
@@ -266,6 +269,27 @@ def _fold_hours(conn: Connection, since: dict[Key, datetime], ends: dict[Key, da
                 pending[key] = min((later[m] for m in members.get(sid, [sid]) if m in later), default=hour + HOUR)
     _upsert(conn, rollup_hours, built, gone)
     return pending
+
+
+def _whole_hours(conn: Connection, groups: list[tuple[datetime, list[int]]], members: dict[int, list[int]]
+                 ) -> dict[datetime, dict[int, list[Any]]]:
+    """The raw results of closed hours rebuilt whole, per hour and series: one read per run of nearby hours
+    (a batch of marks made for a long past, e.g. by migration 0017, is a few series over many hours)."""
+    runs: list[list[tuple[datetime, list[int]]]] = []
+    for group in groups:  # in hour order
+        if runs and group[0] - runs[-1][-1][0] <= 6 * HOUR:
+            runs[-1].append(group)
+        else:
+            runs.append([group])
+    out: dict[datetime, dict[int, list[Any]]] = {}
+    for run in runs:
+        needed = {m for _, sids in run for sid in sids for m in members.get(sid, [sid])}
+        out.update({hour: defaultdict(list) for hour, _ in run})
+        for sid, rows in _raw(conn, needed, run[0][0], run[-1][0] + HOUR).items():
+            for x in rows:
+                if (hour := hour_of(x.first_at)) in out:
+                    out[hour][sid].append(x)
+    return out
 
 
 def _close_days(conn: Connection, closing: set[Key], names: dict[int, tuple[str, str, str, str]], zone_of: Zone,
@@ -321,15 +345,17 @@ def _appended(day: Any, hours: list[Any]) -> Span | None:
 
 
 def _rows_at(conn: Connection, table: Table, keys: set[Key]) -> dict[Key, Any]:
-    """The rows of ``table`` at these (series, start) keys that exist."""
-    by_start: dict[datetime, list[int]] = defaultdict(list)
-    for sid, start in keys:
-        by_start[start].append(sid)
+    """The rows of ``table`` at these (series, start) keys that exist (a batch is a few series over many
+    hours, or many series in an hour: one range read per 500 series either way)."""
+    if not keys:
+        return {}
+    low, high = min(k[1] for k in keys), max(k[1] for k in keys)
     out: dict[Key, Any] = {}
-    for start, sids in by_start.items():
-        for chunk in _chunks(sorted(sids)):
-            out.update({(r.series_id, r.start): r for r in conn.execute(
-                select(table).where(table.c.start == start, table.c.series_id.in_(chunk)))})
+    for chunk in _chunks(sorted({sid for sid, _ in keys})):
+        for r in conn.execute(select(table).where(table.c.series_id.in_(chunk), table.c.start >= low,
+                                                  table.c.start <= high)):
+            if (r.series_id, r.start) in keys:
+                out[(r.series_id, r.start)] = r
     return out
 
 

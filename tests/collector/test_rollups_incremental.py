@@ -202,3 +202,9 @@ def test_marks_made_before_0018_rebuild_their_hours_when_migrated(empty_url, mon
         assert folded == _rebuilt(engine)
     finally:
         engine.dispose()
+
+
+def test_the_job_folds_in_ten_minute_steps_two_minutes_behind_when_asked_where_to_fold():
+    at = datetime(2026, 1, 1, 5, 0, 7, tzinfo=UTC)
+    assert [rollups.fold_point(at + timedelta(minutes=m)) - at.replace(second=0) for m in (1, 2, 11, 12, 62)] == [
+        timedelta(minutes=m) for m in (-10, 0, 0, 10, 60)]
