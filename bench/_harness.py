@@ -395,9 +395,14 @@ def databases(procs: Processes, workdir: Path, which: str) -> Iterator[tuple[str
             yield db, url
 
 
-def create_token(db_url: str, host: str, site: str) -> str:
-    cp = run([venv_bin("wardround-collector"), "token", "create", "--db", db_url,
-              "--host", host, "--site", site])
+def create_token(db_url: str, host: str, site: str, source: str | None = None) -> str:
+    """An agent token made by ``wardround-collector token create`` (of the ``source`` tree if given: its
+    migrations make the schema, which another tree's collector may not write into)."""
+    exe = [venv_bin("wardround-collector")]
+    if source is not None:
+        exe = [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv.pop(1)); "
+               "from collector.cli import main; sys.exit(main())", source]
+    cp = run([*exe, "token", "create", "--db", db_url, "--host", host, "--site", site])
     return cp.stdout.strip().splitlines()[-1].strip()
 
 

@@ -491,7 +491,7 @@ def run_db(db: str, args: argparse.Namespace) -> dict[str, Any]:
                       flush=True)
                 hosts = [f"bench-{i:03d}" for i in range(args.hosts)]
                 with ThreadPoolExecutor(4) as ex:
-                    toks = list(ex.map(lambda hn: h.create_token(url, host=hn, site=SITE), hosts))
+                    toks = list(ex.map(lambda hn: h.create_token(url, host=hn, site=SITE, source=args.source), hosts))
                 tokens = list(zip(hosts, toks, strict=True))
             # Sanity: a generated batch is valid for the wire model.
             from checks.result import Result
