@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -42,6 +42,38 @@ def _said(r: Mapping[str, Any], limit: int) -> str | Message:
     return result_said(r["summary"][:limit], r.get("messages"))
 
 
+def relevant_groups(policy: SitePolicy, rows: Sequence[Mapping[str, Any]],
+                    held: Callable[[tuple[str, str]], bool]
+                    ) -> tuple[dict[tuple[str, str], Rule], dict[tuple[str, str], list[Mapping[str, Any]]]]:
+    """The items of ``rows`` the rules must look at, each with its rule and its rows (in ``rows``' order).
+
+    An item is looked at when one of its rows is bad by its rule, or ``held`` (a streak or a ticket is
+    kept for it); an item without a rule never.  The hot path of every batch: most batches are all
+    good and hold nothing, so one pass reads each row's status and only a batch with something to do
+    groups its rows.
+    """
+    rules: dict[tuple[str, str], Rule | None] = {}
+    relevant: set[tuple[str, str]] = set()
+    for r in rows:
+        key = (r["check"], r["item"])
+        try:
+            rule = rules[key]
+        except KeyError:
+            rule = rules[key] = policy.rule_for(*key)
+        if rule is not None and r["status"] in rule.open:
+            relevant.add(key)
+    found = {k: rule for k, rule in rules.items() if rule is not None}
+    relevant.update(k for k in found if held(k))
+    if not relevant:
+        return found, {}
+    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {k: [] for k in sorted(relevant)}
+    for r in rows:
+        group = groups.get((r["check"], r["item"]))
+        if group is not None:
+            group.append(r)
+    return found, groups
+
+
 class ResultRules(LedgerBase):
     """The ledger's part called by the ingest transaction."""
 
@@ -69,23 +101,10 @@ class ResultRules(LedgerBase):
         if not rows:
             return
         known = store.streaks(conn, site, host)
-        groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
-        rules: dict[tuple[str, str], Rule] = {}
-        relevant: set[tuple[str, str]] = set()
-        for r in rows:
-            key = (r["check"], r["item"])
-            rule = rules.get(key)
-            if rule is None:
-                found_rule = policy.rule_for(*key)
-                if found_rule is None:
-                    continue
-                rule = rules[key] = found_rule
-            groups.setdefault(key, []).append(r)
-            if r["status"] in rule.open:
-                relevant.add(key)
-        relevant |= {k for k in groups if k in known or k in by_key}
-        if not relevant:
+        rules, groups = relevant_groups(policy, rows, lambda key: key in known or key in by_key)
+        if not groups:
             return
+        relevant = groups.keys()
         newest = store.latest_started(conn, site, host, relevant, credible_until(now))
         changed: dict[tuple[str, str], store.Streak] = {}
         clean: list[tuple[str, str]] = []
