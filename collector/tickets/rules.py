@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection
@@ -42,6 +43,9 @@ def _said(r: Mapping[str, Any], limit: int) -> str | Message:
     return result_said(r["summary"][:limit], r.get("messages"))
 
 
+_ITEM_STATUS = itemgetter("check", "item", "status")
+
+
 def relevant_groups(policy: SitePolicy, rows: Sequence[Mapping[str, Any]],
                     held: Callable[[tuple[str, str]], bool]
                     ) -> tuple[dict[tuple[str, str], Rule], dict[tuple[str, str], list[Mapping[str, Any]]]]:
@@ -49,18 +53,18 @@ def relevant_groups(policy: SitePolicy, rows: Sequence[Mapping[str, Any]],
 
     An item is looked at when one of its rows is bad by its rule, or ``held`` (a streak or a ticket is
     kept for it); an item without a rule never.  The hot path of every batch: most batches are all
-    good and hold nothing, so one pass reads each row's status and only a batch with something to do
-    groups its rows.
+    good and hold nothing, so each distinct (check, item, status) is looked at once, and only a batch
+    with something to do groups its rows.
     """
     rules: dict[tuple[str, str], Rule | None] = {}
     relevant: set[tuple[str, str]] = set()
-    for r in rows:
-        key = (r["check"], r["item"])
+    for check, item, status in set(map(_ITEM_STATUS, rows)):  # each item's statuses once (C builds the set)
+        key = (check, item)
         try:
             rule = rules[key]
         except KeyError:
-            rule = rules[key] = policy.rule_for(*key)
-        if rule is not None and r["status"] in rule.open:
+            rule = rules[key] = policy.rule_for(check, item)
+        if rule is not None and status in rule.open:
             relevant.add(key)
     found = {k: rule for k, rule in rules.items() if rule is not None}
     relevant.update(k for k in found if held(k))
