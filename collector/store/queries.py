@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -280,12 +281,7 @@ def upsert_latest(conn: Connection, rows: Iterable[dict[str, Any]], *, credible_
     A stored state that started after ``credible_until`` (a bad clock's, see
     :mod:`collector.dates`) is not later than anything: the row replaces it.
     """
-    newest: dict[tuple[str, ...], dict[str, Any]] = {}
-    for row in rows:
-        key = (row["site"], row["host"], row["check"], row["item"])
-        held = newest.get(key)
-        if held is None or row["started_at"] > held["started_at"]:
-            newest[key] = row
+    newest = newest_by_item(rows)
     if not newest:
         return
     # the ingest hot path: straight to the driver, times converted by the column type's own processor,
@@ -310,6 +306,18 @@ def upsert_latest(conn: Connection, rows: Iterable[dict[str, Any]], *, credible_
         cursor.close()
 
 
+def newest_by_item(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, ...], dict[str, Any]]:
+    """Each (site, host, check, item)'s row that started last; of rows that started at once, the first.
+
+    Ordered by start time, ties latest-first (a stable sort of the reversed rows), so the row each key
+    keeps is the last one written to the dict: the sort and the keys run in C, not a comparison a row.
+    """
+    ordered = sorted(reversed(list(rows)), key=_STARTED)
+    return dict(zip(map(_ITEM_KEY, ordered), ordered, strict=True))
+
+
+_STARTED = itemgetter("started_at")
+_ITEM_KEY = itemgetter("site", "host", "check", "item")
 _LATEST_ROWS_PER_UPSERT = 500  # 6,000 parameters a statement
 
 

@@ -1,14 +1,17 @@
-"""The ticket rules' one pass over a batch (``relevant_groups``) picks what the former grouping picked."""
+"""The ingest's per-batch choices made in C pick what the former Python loops picked: the items the ticket
+rules look at (``relevant_groups``) and each item's latest state (``newest_by_item``)."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from checks.result import Status
 from collector.policy import Rule, SitePolicy
 from collector.policy.defaults import DEFAULT_CALENDAR, DEFAULT_LEVELS, default_policy, default_rules
+from collector.store.queries import newest_by_item
 from collector.tickets.rules import relevant_groups
 
 CHECKS = ("backup", "disk", "antivirus", "accounts", "agent", "cpu", "db_accounts")
@@ -56,3 +59,25 @@ def test_relevant_groups_match_the_former_grouping_on_random_batches() -> None:
         seen_empty += not groups
         seen_groups += bool(groups)
     assert seen_empty > 50 and seen_groups > 50  # both paths taken
+
+
+def former_newest(rows: list[dict[str, Any]]) -> dict[tuple[str, ...], dict[str, Any]]:
+    """``upsert_latest``'s choice of each item's row before (main ``ba97aec``), as the reference."""
+    newest: dict[tuple[str, ...], dict[str, Any]] = {}
+    for row in rows:
+        key = (row["site"], row["host"], row["check"], row["item"])
+        held = newest.get(key)
+        if held is None or row["started_at"] > held["started_at"]:
+            newest[key] = row
+    return newest
+
+
+def test_the_latest_states_row_of_each_item_is_the_former_choice_on_random_batches() -> None:
+    rnd = random.Random(36)
+    start = datetime(2026, 12, 5, 8, tzinfo=UTC)
+    for _ in range(400):  # few start times: many ties, which keep the first row of the batch
+        rows = [{"site": "s", "host": rnd.choice("ab"), "check": rnd.choice(CHECKS[:3]), "item": rnd.choice(ITEMS[:2]),
+                 "uid": i, "started_at": start + timedelta(minutes=rnd.randrange(4))}
+                for i in range(rnd.randrange(0, 40))]
+        newest = newest_by_item(rows)
+        assert {k: r["uid"] for k, r in newest.items()} == {k: r["uid"] for k, r in former_newest(rows).items()}
