@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -300,8 +301,7 @@ def upsert_latest(conn: Connection, rows: Iterable[dict[str, Any]], *, credible_
             return
         for at in range(0, len(values), _LATEST_ROWS_PER_UPSERT):
             chunk = values[at:at + _LATEST_ROWS_PER_UPSERT]
-            cursor.execute(_upsert_latest_sql(len(chunk)), [v for row in chunk for v in row] + [
-                when(credible_until)])
+            cursor.execute(_upsert_latest_sql(len(chunk)), [*chain.from_iterable(chunk), when(credible_until)])
     finally:
         cursor.close()
 
