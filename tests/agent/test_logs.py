@@ -1,5 +1,5 @@
-"""agent/logs.py: the agent's records go through the standard logging module, which is imported
-only for the first record at or above ``--log-level`` (issue 16)."""
+"""agent/logs.py: once configured (``run``, ``relay``) the agent writes its records itself, in
+logging's format, without importing logging; logging takes over once something loaded it (issue 16)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from tests.agent.helpers import REPO
 
 CODE = """
 import sys
+if len(sys.argv) > 2:
+    import logging  # a check's driver library, loaded before the agent writes anything
 from agent import logs
 log = logs.get("agent.scheduler")
 logs.configure(sys.argv[1])
@@ -32,15 +34,15 @@ print("loaded at the end:", "logging" in sys.modules, flush=True)
 LINE = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} "  # logging's %(asctime)s
 
 
-def run(level: str) -> tuple[str, str]:
-    out = subprocess.run([sys.executable, "-c", CODE, level], cwd=REPO, capture_output=True, text=True,
-                         timeout=60, check=True)
+def run(level: str, *, with_logging: bool = False) -> tuple[str, str]:
+    out = subprocess.run([sys.executable, "-c", CODE, level, *(["logging"] if with_logging else [])], cwd=REPO,
+                         capture_output=True, text=True, timeout=60, check=True)
     return out.stdout, out.stderr
 
 
-def test_at_warning_logging_is_imported_with_the_first_warning_and_writes_as_before() -> None:
+def test_at_warning_only_warnings_and_errors_are_written_and_logging_is_never_imported() -> None:
     stdout, stderr = run("warning")
-    assert stdout == "loaded after info: False\nloaded at the end: True\n"
+    assert stdout == "loaded after info: False\nloaded at the end: False\n"
     lines = stderr.splitlines()
     assert re.fullmatch(LINE + r"WARNING agent\.scheduler: push: the collector refused the batch \(HTTP 503\)",
                         lines[0]), stderr
@@ -51,7 +53,7 @@ def test_at_warning_logging_is_imported_with_the_first_warning_and_writes_as_bef
 
 def test_at_info_every_info_record_is_written_and_debug_is_not() -> None:
     stdout, stderr = run("info")
-    assert stdout == "loaded after info: True\nloaded at the end: True\n"
+    assert stdout == "loaded after info: False\nloaded at the end: False\n"
     lines = [line for line in stderr.splitlines() if re.match(LINE, line)]
     assert [re.sub(LINE, "", line) for line in lines] == [
         "INFO agent.scheduler: push: delivered 3, backlog 0",
@@ -66,3 +68,23 @@ def test_without_configure_records_go_to_logging_as_they_are(caplog: pytest.LogC
     logs.get("agent.t").debug("one %d", 1)
     assert [(r.name, r.levelname, r.getMessage()) for r in caplog.records] == [("agent.t", "DEBUG", "one 1")]
     assert caplog.records[0].funcName == "test_without_configure_records_go_to_logging_as_they_are"
+
+
+@pytest.mark.parametrize("level", ["info", "warning"])
+def test_the_writer_writes_what_logging_writes_and_logging_takes_over_once_loaded(level: str) -> None:
+    """Byte for byte the lines (traceback included) logging.basicConfig's handler writes, the
+    time stamps aside: the run with logging loaded first writes through logging."""
+    mine_out, mine = run(level)
+    theirs_out, theirs = run(level, with_logging=True)
+    assert theirs_out == "loaded after info: True\nloaded at the end: True\n" and mine_out.count("False") == 2
+    assert re.sub(LINE, "T ", mine) == re.sub(LINE, "T ", theirs) and mine.count("\n") >= 5
+
+
+def test_a_record_whose_arguments_do_not_fit_goes_to_logging_which_says_so() -> None:
+    code = ("from agent import logs\nimport sys\nlogs.configure('info')\n"
+            "logs.get('agent.x').info('delivered %d of %d', 3)\nlogs.get('agent.x').info('next %s', 'ok')\n"
+            "print('logging' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout == "True\n", out.stderr
+    assert "--- Logging error ---" in out.stderr and "not enough arguments" in out.stderr
+    assert re.search(LINE + "INFO agent.x: next ok$", out.stderr, re.M), out.stderr
