@@ -16,14 +16,14 @@ so the Windows "unreachable counts as received" trap cannot happen here.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from collections.abc import Callable
 
+from checks import _logs
 from checks._network import Hop, HopMember, PingStats
 
-log = logging.getLogger(__name__)
+log = _logs.get(__name__)  # logging itself only if a record needs it (checks/_logs.py)
 
 PING_GROUP_RANGE = "/proc/sys/net/ipv4/ping_group_range"
 

@@ -8,7 +8,6 @@ with ``LC_ALL=C`` (English, dot decimals).  Windows: ``ping -n N -w ms target`` 
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import subprocess
@@ -16,6 +15,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from checks import _logs
 from checks._network import Hop, PingStats, decode_console, parse_ping, parse_traceroute, trace_failure
 from checks.messages import say
 
@@ -23,7 +23,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, TypeAlias
 
-log = logging.getLogger(__name__)
+log = _logs.get(__name__)  # logging itself only if a record needs it (checks/_logs.py)
 
 WINDOWS = sys.platform == "win32"
 Run: TypeAlias = "Callable[..., Any]"  # subprocess.run's shape

@@ -38,16 +38,16 @@ never the number received.  ``PingStats.unreachable`` counts the error replies
 from __future__ import annotations
 
 import codecs
-import logging
 import re
 import statistics
 from dataclasses import dataclass, field
 
+from checks import _logs
 from checks.messages import say
 
 __all__ = ["Hop", "HopMember", "PingStats", "decode_console", "parse_ping", "parse_traceroute", "trace_failure"]
 
-log = logging.getLogger(__name__)
+log = _logs.get(__name__)  # logging itself only if a record needs it (checks/_logs.py)
 
 # An IPv4 address, or an IPv6 one (optionally with a %zone).  Deliberately loose:
 # the parser extracts what the tool printed; it does not validate addresses.

@@ -66,11 +66,10 @@ Metrics: ``accounts`` (count of accounts or lines in the item's finding).
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable, Mapping
 
-from checks import _odbc
+from checks import _logs, _odbc
 from checks._params.db_accounts import ENGINES, DbAccountsParams  # noqa: F401 (re-exported: the old import path)
 from checks.context import CheckContext
 from checks.messages import fit_summary, listed, say
@@ -82,7 +81,7 @@ if TYPE_CHECKING:
 
 NAME = "db_accounts"
 MAX_NAMES = 100
-log = logging.getLogger(__name__)
+log = _logs.get(__name__)  # logging itself only if a record needs it (checks/_logs.py)
 
 
 # --------------------------------------------------------------------------- SQL (catalogs only)

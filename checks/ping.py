@@ -58,12 +58,11 @@ unmeasured (null) when nothing answered.  Windows prints ``<1ms``, counted as 0.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from checks import _icmp, _netcmd
+from checks import _icmp, _logs, _netcmd
 from checks._judge import above
 from checks._netcmd import Trace
 from checks._network import PingStats
@@ -81,7 +80,7 @@ if TYPE_CHECKING:
 NAME = "ping"
 EVIDENCE_MAX_S = 30.0
 
-log = logging.getLogger(__name__)
+log = _logs.get(__name__)  # logging itself only if a record needs it (checks/_logs.py)
 
 
 class CannotPing(Exception):

@@ -55,13 +55,12 @@ native ICMP probes (icmplib).
 from __future__ import annotations
 
 import ipaddress
-import logging
 import re
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from checks import _icmp, _netcmd
+from checks import _icmp, _logs, _netcmd
 from checks._netcmd import Trace
 from checks._network import Hop
 from checks._params.traceroute import METHODS, TracerouteParams  # noqa: F401 (re-exported: the old import path)
@@ -76,7 +75,7 @@ if TYPE_CHECKING:
 NAME = "traceroute"
 MAX_ADDRESSES_PER_HOP = 16
 
-log = logging.getLogger(__name__)
+log = _logs.get(__name__)  # logging itself only if a record needs it (checks/_logs.py)
 
 Path = list[list[str]]  # per TTL the sorted responding addresses; [] = no answer (a wildcard)
 

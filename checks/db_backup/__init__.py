@@ -61,12 +61,11 @@ adds ``failed_count`` and ``pending_wal_files`` (count); jobs add
 
 from __future__ import annotations
 
-import logging
 import os
 import subprocess
 from collections.abc import Callable, Mapping
 
-from checks import _odbc
+from checks import _logs, _odbc
 from checks._params.db_backup import ENGINE_ALIASES, ENGINES, NAME, OVERRIDE_KEYS, DbBackupParams, Query
 from checks.context import CheckContext
 from checks.db_backup import mysql, oracle, postgresql, sqlserver
@@ -109,7 +108,7 @@ __all__ = [
     "judge_sqlserver", "run", "wal_ordinal",
 ]
 
-log = logging.getLogger(__name__)
+log = _logs.get(__name__)  # logging itself only if a record needs it (checks/_logs.py)
 
 SQL_DIALECTS = {  # for the test that parses every statement
     "SQLSERVER_INSTANCE": "tsql", "SQLSERVER_BACKUPS": "tsql", "SQLSERVER_AG": "tsql",

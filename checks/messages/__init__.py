@@ -34,6 +34,7 @@ from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
 
+from checks import _logs
 from checks._units import LANGUAGES, _num, format_bytes, format_seconds
 from checks.result import MAX_MESSAGE_DEPTH, MAX_SUMMARY_LEN, Message, MessageArg
 
@@ -216,10 +217,8 @@ def render(message: Message | None, lang: str, more: Mapping[str, str] | None = 
     try:
         return _render(message, lang, 0)
     except _CannotRender as exc:
-        import logging  # only here: an idle agent runs without it (issue 16, agent/logs.py)
-
-        logging.getLogger(__name__).warning("message %s not rendered in %s (%s); showing the summary",
-                                            message.key[:64], lang, exc)
+        _logs.get(__name__).warning("message %s not rendered in %s (%s); showing the summary",
+                                    message.key[:64], lang, exc)
         return None
     finally:
         _MORE.reset(token)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import logging
+from checks import _logs
 
-log = logging.getLogger(__name__)
+log = _logs.get(__name__)  # logging itself only if a record needs it (checks/_logs.py)
 
 
 #: the default probes: a user table exists
