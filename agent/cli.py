@@ -110,10 +110,13 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-#: What parsing the command line loads (argparse: gettext, locale; shutil for the terminal width:
-#: bz2, lzma; the parser's class, checks.messages.usage) and nothing after it uses: the daemons forget
-#: it before loading anything else
-_PARSING_ONLY = ("argparse", "gettext", "locale", "shutil", "bz2", "lzma", "_bz2", "_lzma", "checks.messages.usage")
+#: What parsing the command line loads (argparse: gettext, locale; shutil for the terminal width;
+#: the parser's class, checks.messages.usage) and nothing after it uses: the daemons forget it
+#: before loading anything else
+_PARSING_ONLY = ("argparse", "gettext", "locale", "shutil", "checks.messages.usage")
+#: what shutil would load for its archive formats: kept out while parsing (their libraries, libbz2
+#: and liblzma, would stay mapped in the daemon for good); a later ``import shutil`` has them
+_NOT_FOR_PARSING = ("bz2", "lzma")
 
 
 def _parse(argv: list[str] | None) -> Any:
@@ -122,7 +125,15 @@ def _parse(argv: list[str] | None) -> Any:
     0.5 MB of an idle agent: freed before the agent's own imports, the space is used again).
     Modules loaded before the call (by a caller, or tests) are left alone."""
     loaded = set(sys.modules)
-    args: Any = _parser().parse_args(argv)
+    kept_out = [name for name in _NOT_FOR_PARSING if name not in loaded]
+    sys.modules.update(dict.fromkeys(kept_out))  # None: ``import bz2`` fails, shutil goes without
+    try:
+        args: Any = _parser().parse_args(argv)
+    finally:
+        for name in kept_out:
+            sys.modules.pop(name, None)
+        if kept_out and "shutil" not in loaded:
+            sys.modules.pop("shutil", None)  # its archive formats were judged without bz2 and lzma
     if args.command in ("run", "relay"):
         import gc
         import types

@@ -33,7 +33,7 @@ sys.exit(main())
 #: loaded by nothing a patrol or a push needs; each was measured in the idle agent (docs/benchmarks.md)
 NOT_KEPT = {
     "inspect", "ast", "dis",  # dataclasses' import, used only for docstrings (agent/__init__.py)
-    "argparse", "gettext", "shutil", "bz2", "lzma",  # parsing the command line only (agent/cli.py)
+    "argparse", "gettext", "shutil", "bz2", "lzma", "_bz2", "_lzma",  # parsing the command line only (agent/cli.py)
     "random",  # jitter from os.urandom (agent.timer.spread)
     "concurrent.futures", "queue",  # the disk check's time box is a daemon thread
     "yaml", "email", "http.client", "urllib.request", "tempfile",  # the config reader, the old HTTP client
@@ -64,6 +64,7 @@ def test_a_running_agent_keeps_none_of_the_modules_it_needs_only_to_start(tmp_pa
         (tmp_path / "modules.json.ask").touch()
         while time.monotonic() < deadline and not out.exists():
             time.sleep(0.05)
+        mapped = Path(f"/proc/{proc.pid}/maps").read_text()
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
@@ -78,6 +79,16 @@ def test_a_running_agent_keeps_none_of_the_modules_it_needs_only_to_start(tmp_pa
     loaded = set(json.loads(out.read_text()))
     assert {"agent.scheduler", "checks.disk", "checks.system", "dataclasses", "psutil"} <= loaded
     assert sorted(NOT_KEPT & loaded) == []
+    # shutil (argparse's terminal width) went without bz2 and lzma: their libraries never mapped
+    assert [lib for lib in ("libbz2", "liblzma", "_bz2.", "_lzma.") if lib in mapped] == []
+
+
+def test_a_command_parsed_without_bz2_and_lzma_still_has_them_afterwards() -> None:
+    """``once``/``check`` keep shutil's archive formats: the shutil parsing loaded is dropped."""
+    code = ("import sys\nfrom agent.cli import _parse\n_parse(['once', '--config', 'x'])\n"
+            "import bz2, shutil\nprint(shutil._BZ2_SUPPORTED, shutil._LZMA_SUPPORTED, bz2.compress(b'') != b'')")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert out.stdout == "True True True\n", out.stderr
 
 
 def test_dataclasses_work_as_ever_without_inspect_and_with_it() -> None:
@@ -116,3 +127,13 @@ print("ok")
     import inspect  # in this process pytest loaded dataclasses before the agent: left alone
 
     assert dataclasses.inspect is inspect  # type: ignore[attr-defined]
+
+
+def test_loading_every_check_of_the_catalogue_loads_no_logging() -> None:
+    """Check modules log through checks/_logs.py: configuring ping, db_backup, restore_drill … costs
+    an agent no ``logging`` until one of them has something to say (and its driver library none)."""
+    code = ("import sys\nfrom checks.catalogue import _ENTRIES, get_check\nfor name in _ENTRIES:\n    get_check(name)\n"
+            "print(sorted(m for m in ('checks.ping', 'checks.db_backup', 'checks.restore_drill.drill', 'logging',"
+            " 'traceback') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert out.stdout == "['checks.db_backup', 'checks.ping', 'checks.restore_drill.drill']\n", out.stderr
