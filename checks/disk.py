@@ -43,7 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-from checks import _forecast
+from checks import _forecast, _procfs
 from checks._files import TimedOut, call_with_timeout
 from checks._judge import above, below
 from checks._params.disk import DiskParams
@@ -92,8 +92,11 @@ def list_filesystems(partitions: Callable[..., Any] | None = None, *,
     mount points only when the agent runs as an administrator (psutil #1986).
     """
     if partitions is None:
-        import psutil
-        partitions = psutil.disk_partitions
+        if sys.platform.startswith("linux"):
+            partitions = _procfs.disk_partitions  # psutil's reading without loading psutil (issue 16)
+        else:
+            import psutil
+            partitions = psutil.disk_partitions
     seen: set[str] = set()
     devices: set[str] = set()
     out: list[Filesystem] = []
@@ -116,6 +119,8 @@ def list_filesystems(partitions: Callable[..., Any] | None = None, *,
 
 
 def _usage(path: str) -> tuple[int, int, int]:
+    if sys.platform.startswith("linux"):
+        return _procfs.disk_usage(path)  # psutil.disk_usage's statvfs formula, without psutil
     import psutil
     u = psutil.disk_usage(path)
     return u.total, u.used, u.free

@@ -25,6 +25,7 @@ import os
 import sys
 import time
 
+from checks import _procfs
 from checks._judge import above
 from checks._params.system import SystemParams
 from checks.context import CheckContext
@@ -47,11 +48,47 @@ def _busy_percent(before: dict[str, float], after: dict[str, float]) -> float:
     return max(0.0, min(100.0, 100.0 * (total - idle) / total))
 
 
+#: Linux: psutil's readings from /proc without loading psutil (checks/_procfs.py, issue 16)
+_LINUX = sys.platform.startswith("linux")
+
+
+def _cpu_times() -> dict[str, float]:
+    if _LINUX:
+        return _procfs.cpu_times()
+    import psutil
+    times: dict[str, float] = psutil.cpu_times()._asdict()
+    return times
+
+
+def _memory() -> tuple[int, int]:
+    """(total, available) bytes."""
+    if _LINUX:
+        return _procfs.memory()
+    import psutil
+    vm = psutil.virtual_memory()
+    return vm.total, vm.available
+
+
+def _swap() -> tuple[int, int]:
+    """(total, used) bytes."""
+    if _LINUX:
+        return _procfs.swap()
+    import psutil
+    sw = psutil.swap_memory()
+    return sw.total, sw.used
+
+
+def _cores() -> int:
+    if _LINUX:
+        return os.cpu_count() or 1  # sysconf(_SC_NPROCESSORS_ONLN), as psutil.cpu_count() there
+    import psutil
+    return psutil.cpu_count() or 1
+
+
 def cpu_average(ctx: CheckContext, sample: float) -> tuple[float, float]:
     """(busy %, seconds averaged over) since the last run, or over ``sample`` s."""
-    import psutil
     now = time.time()
-    current = psutil.cpu_times()._asdict()
+    current = _cpu_times()
     previous: Any = ctx.state.get("cpu_times")
     prev_at = ctx.state.get("cpu_at")
     if not isinstance(previous, dict) or not isinstance(prev_at, int | float) or now - prev_at <= 0.2 \
@@ -59,7 +96,7 @@ def cpu_average(ctx: CheckContext, sample: float) -> tuple[float, float]:
         time.sleep(sample)
         before, since = current, now
         now = time.time()
-        current = psutil.cpu_times()._asdict()
+        current = _cpu_times()
     else:
         before, since = previous, prev_at
     ctx.state["cpu_times"] = current
@@ -68,7 +105,6 @@ def cpu_average(ctx: CheckContext, sample: float) -> tuple[float, float]:
 
 
 def run(params: SystemParams, ctx: CheckContext) -> list[Result]:
-    import psutil
     results: list[Result] = []
 
     busy, window = cpu_average(ctx, params.sample)
@@ -78,27 +114,27 @@ def run(params: SystemParams, ctx: CheckContext) -> list[Result]:
         summary=say("system.cpu", busy=busy, window=window),
         metrics=(Metric("busy_percent", busy, "%", warn=params.cpu_warn, crit=params.cpu_crit,
                         min=0, max=100),),
-        details={"window_s": window, "cores": psutil.cpu_count() or 1},
+        details={"window_s": window, "cores": _cores()},
     ))
 
-    vm = psutil.virtual_memory()
-    mem_pct = round(100.0 * (vm.total - vm.available) / vm.total, 2) if vm.total else 0.0
+    total, available = _memory()
+    mem_pct = round(100.0 * (total - available) / total, 2) if total else 0.0
     results.append(Result(
         check=NAME, item="memory", status=above(mem_pct, params.mem_warn, params.mem_crit),
         standard=say("system.memory_standard", warn=params.mem_warn),
-        summary=say("system.memory", used=mem_pct, available=vm.available, total=vm.total),
+        summary=say("system.memory", used=mem_pct, available=available, total=total),
         metrics=(
             Metric("used_percent", mem_pct, "%", warn=params.mem_warn, crit=params.mem_crit, min=0, max=100),
-            Metric("available_bytes", float(vm.available), "B", min=0, max=float(vm.total)),
-            Metric("total_bytes", float(vm.total), "B", min=0),
+            Metric("available_bytes", float(available), "B", min=0, max=float(total)),
+            Metric("total_bytes", float(total), "B", min=0),
         ),
     ))
 
-    sw = psutil.swap_memory()
-    if sw.total:
-        swap_pct = round(100.0 * sw.used / sw.total, 2)
+    swap_total, swap_used = _swap()
+    if swap_total:
+        swap_pct = round(100.0 * swap_used / swap_total, 2)
         swap_status = above(swap_pct, params.swap_warn, params.swap_crit)
-        swap_summary = say("system.swap", used=swap_pct, total=sw.total)
+        swap_summary = say("system.swap", used=swap_pct, total=swap_total)
     else:
         swap_pct = 0.0
         swap_status = above(0.0, params.swap_warn, params.swap_crit)
@@ -109,13 +145,13 @@ def run(params: SystemParams, ctx: CheckContext) -> list[Result]:
         metrics=(
             Metric("used_percent", swap_pct, "%", warn=params.swap_warn, crit=params.swap_crit,
                    min=0, max=100),
-            Metric("total_bytes", float(sw.total), "B", min=0),
+            Metric("total_bytes", float(swap_total), "B", min=0),
         ),
     ))
 
     if sys.platform != "win32" and hasattr(os, "getloadavg"):
         load1, load5, load15 = os.getloadavg()
-        cores = psutil.cpu_count() or 1
+        cores = _cores()
         per_core = round(load1 / cores, 3)
         results.append(Result(
             check=NAME, item="load", status=above(per_core, params.load_warn, params.load_crit),

@@ -35,6 +35,8 @@ NOT_KEPT = {
     "inspect", "ast", "dis",  # dataclasses' import, used only for docstrings (agent/__init__.py)
     "argparse", "gettext", "shutil", "bz2", "lzma", "_bz2", "_lzma",  # parsing the command line only (agent/cli.py)
     "random",  # jitter from os.urandom (agent.timer.spread)
+    # disk and system read /proc and statvfs as psutil does (checks/_procfs.py), on Linux without it:
+    "psutil", "subprocess", "locale", "glob", "resource", "pwd",
     "concurrent.futures", "queue",  # the disk check's time box is a daemon thread
     "yaml", "email", "http.client", "urllib.request", "tempfile",  # the config reader, the old HTTP client
     "typing",  # annotations only under TYPE_CHECKING; checks.params reads parameter types without it
@@ -77,7 +79,7 @@ def test_a_running_agent_keeps_none_of_the_modules_it_needs_only_to_start(tmp_pa
     assert said[-1] == "wardround-agent stopped", err
     assert all(line.startswith(("wardround-agent ", "push: delivered ", "received SIGTERM")) for line in said), err
     loaded = set(json.loads(out.read_text()))
-    assert {"agent.scheduler", "checks.disk", "checks.system", "dataclasses", "psutil"} <= loaded
+    assert {"agent.scheduler", "checks.disk", "checks.system", "checks._procfs", "dataclasses"} <= loaded
     assert sorted(NOT_KEPT & loaded) == []
     # shutil (argparse's terminal width) went without bz2 and lzma: their libraries never mapped
     assert [lib for lib in ("libbz2", "liblzma", "_bz2.", "_lzma.") if lib in mapped] == []
