@@ -126,7 +126,8 @@ def _parse(argv: list[str] | None) -> Any:
     Modules loaded before the call (by a caller, or tests) are left alone."""
     loaded = set(sys.modules)
     kept_out = [name for name in _NOT_FOR_PARSING if name not in loaded]
-    sys.modules.update(dict.fromkeys(kept_out))  # None: ``import bz2`` fails, shutil goes without
+    for name in kept_out:
+        sys.modules[name] = None  # type: ignore[assignment]  # ``import bz2`` fails: shutil goes without
     try:
         args: Any = _parser().parse_args(argv)
     finally:
