@@ -75,7 +75,7 @@ def _write_line(name: str, level: int, msg: str, args: tuple[object, ...], with_
     now = time.time()
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
     text = f"{stamp},{int((now - int(now)) * 1000):03d} {_NAMES[level]} {name}: {message}"
-    if with_traceback and sys.exc_info()[0] is not None:
+    if with_traceback:  # logging's formatException, "NoneType: None" outside an except block included
         import traceback  # only for an exception record: rare, and then worth its memory
 
         text += "\n" + "".join(traceback.format_exception(*sys.exc_info())).rstrip("\n")

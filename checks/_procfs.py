@@ -79,7 +79,7 @@ def parse_mounts(mounts: str, filesystems: str) -> list[Any] | None:
     out = []
     for line in mounts.splitlines():
         fields = line.split()
-        if len(fields) < 4:
+        if len(fields) < 4 or fields[0].startswith("#"):  # getmntent skips comments (an /etc/mtab file)
             continue
         device, mountpoint, fstype, opts = (_decode(f) for f in fields[:4])
         device = "" if device == "none" else device

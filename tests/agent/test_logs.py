@@ -29,6 +29,7 @@ try:
 except ZeroDivisionError:
     log.exception("push: unexpected error")
 log.info("push: delivered %d, backlog %d", 5, 0)
+log.exception("outside an except block")
 print("loaded at the end:", "logging" in sys.modules, flush=True)
 """
 LINE = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} "  # logging's %(asctime)s
@@ -47,7 +48,9 @@ def test_at_warning_only_warnings_and_errors_are_written_and_logging_is_never_im
     assert re.fullmatch(LINE + r"WARNING agent\.scheduler: push: the collector refused the batch \(HTTP 503\)",
                         lines[0]), stderr
     assert re.fullmatch(LINE + "ERROR agent.scheduler: push: unexpected error", lines[1]), stderr
-    assert lines[2] == "Traceback (most recent call last):" and lines[-1] == "ZeroDivisionError: division by zero"
+    assert lines[2] == "Traceback (most recent call last):" and "ZeroDivisionError: division by zero" in lines
+    assert lines[-1] == "NoneType: None"  # as logging writes an exception record outside an except block
+    assert re.fullmatch(LINE + "ERROR agent.scheduler: outside an except block", lines[-2]), stderr
     assert "delivered" not in stderr and "patrol" not in stderr
 
 
@@ -59,7 +62,8 @@ def test_at_info_every_info_record_is_written_and_debug_is_not() -> None:
         "INFO agent.scheduler: push: delivered 3, backlog 0",
         "WARNING agent.scheduler: push: the collector refused the batch (HTTP 503)",
         "ERROR agent.scheduler: push: unexpected error",
-        "INFO agent.scheduler: push: delivered 5, backlog 0"]
+        "INFO agent.scheduler: push: delivered 5, backlog 0",
+        "ERROR agent.scheduler: outside an except block"]
 
 
 def test_without_configure_records_go_to_logging_as_they_are(caplog: pytest.LogCaptureFixture) -> None:

@@ -48,6 +48,7 @@ def test_cpu_times_memory_and_swap_are_psutils() -> None:
 # lines getmntent must decode: a mount point with a space (\040) and a backslash (\134), a device "none"
 FILESYSTEMS = "nodev\tsysfs\nnodev\ttmpfs\nnodev\tproc\n\text3\n\text4\nnodev\tzfs\n\tvfat\n"
 MOUNTS = """\
+# a comment, as a hand-kept /etc/mtab may have
 sysfs /sys sysfs rw,nosuid,nodev,noexec,relatime 0 0
 /dev/vda1 / ext4 rw,relatime,discard,errors=remount-ro 0 0
 tmpfs /run tmpfs rw,nosuid,nodev,size=400556k,mode=755 0 0
