@@ -34,7 +34,7 @@ from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
 
-from checks import _logs
+from checks._logs import get as _logger
 from checks._units import LANGUAGES, _num, format_bytes, format_seconds
 from checks.result import MAX_MESSAGE_DEPTH, MAX_SUMMARY_LEN, Message, MessageArg
 
@@ -217,8 +217,8 @@ def render(message: Message | None, lang: str, more: Mapping[str, str] | None = 
     try:
         return _render(message, lang, 0)
     except _CannotRender as exc:
-        _logs.get(__name__).warning("message %s not rendered in %s (%s); showing the summary",
-                                    message.key[:64], lang, exc)
+        _logger(__name__).warning("message %s not rendered in %s (%s); showing the summary",
+                                  message.key[:64], lang, exc)
         return None
     finally:
         _MORE.reset(token)

@@ -30,7 +30,7 @@ import collector
 
 FIRST_PARTY = {"agent", "checks", "collector", "bench", "tests"}
 LEAVES = ("checks.result", "checks.params", "checks.entries", "checks._units", "checks._cron", "checks.catalogue",
-          "checks.context", "checks.messages", "checks.languages")
+          "checks.context", "checks.messages", "checks.languages", "checks._logs")
 # checks.entries may also import, of the base install (pyproject dependencies), PyYAML for files
 ENTRIES_LIBRARIES = ("yaml",)
 
