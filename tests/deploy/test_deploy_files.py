@@ -204,10 +204,12 @@ def _arenas(env: dict[str, str]) -> int:
     return int(run.stdout)
 
 
-def test_agent_unit_caps_the_malloc_arenas_of_a_real_process_when_its_environment_is_applied():
-    """The agent's threads (timer, sender, a run, its check, the check's time boxes) each got an
-    arena of their own, each keeping its freed memory (docs/benchmarks.md); the unit caps them."""
-    lines = [v for k, v in _unit_items("wardround-agent.service", "Service") if k == "Environment"]
+@pytest.mark.parametrize("unit", ["wardround-agent.service", "wardround-relay.service"])
+def test_agent_unit_caps_the_malloc_arenas_of_a_real_process_when_its_environment_is_applied(unit: str):
+    """The agent's threads (timer, sender, a run, its check, the check's time boxes) and the relay's
+    (one per push served) each got an arena of their own, each keeping its freed memory
+    (docs/benchmarks.md); both units cap them."""
+    lines = [v for k, v in _unit_items(unit, "Service") if k == "Environment"]
     unit_env = dict(word.split("=", 1) for line in lines for word in shlex.split(line))
     assert unit_env.get("MALLOC_ARENA_MAX") == "1"
     plain = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "GLIBC_TUNABLES"))}
