@@ -40,8 +40,10 @@ _NAMES = {number: name for name, number in _LEVELS.items()}
 _threshold: int | None = None  # None: no configure() yet, every record goes to logging
 _stream: Any = None  # configure()'s stderr, where the writer writes
 _pending: dict[str, Any] = {}  # configure()'s basicConfig arguments until logging is imported
-_configuring = threading.Lock()  # two threads' first records: one basicConfig, before either is written
-_writing = threading.Lock()  # one record's lines together, as logging's handler lock keeps them
+# Reentrant, as logging's own locks: a signal handler that logs ("received SIGTERM; stopping") runs
+# in the main thread, perhaps while that thread is inside a write; a plain Lock would hang it there.
+_configuring = threading.RLock()  # two threads' first records: one basicConfig, before either is written
+_writing = threading.RLock()  # one record's lines together, as logging's handler lock keeps them
 
 
 def configure(level: str) -> None:
@@ -86,8 +88,8 @@ def _write_line(name: str, level: int, msg: str, args: tuple[object, ...], with_
         try:
             stream.write(text + "\n")
             stream.flush()
-        except (OSError, ValueError):  # stderr closed or gone: the record is lost, the agent goes on
-            pass
+        except (OSError, ValueError, RuntimeError):  # stderr closed or gone, or a signal handler's record
+            pass  # inside this thread's own write ("reentrant call"): the record is lost, the agent goes on
     return True
 
 

@@ -92,3 +92,12 @@ def test_a_record_whose_arguments_do_not_fit_goes_to_logging_which_says_so() -> 
     assert out.returncode == 0 and out.stdout == "True\n", out.stderr
     assert "--- Logging error ---" in out.stderr and "not enough arguments" in out.stderr
     assert re.search(LINE + "INFO agent.x: next ok$", out.stderr, re.M), out.stderr
+
+
+def test_a_signal_handler_that_logs_while_its_thread_is_writing_does_not_hang() -> None:
+    """The agent's SIGTERM handler logs in the main thread, which may be inside a write then."""
+    code = ("import os, signal\nfrom checks import _logs\n_logs.configure('info')\nlog = _logs.get('agent.scheduler')\n"
+            "signal.signal(signal.SIGUSR1, lambda *_: log.info('received %s; stopping', 'SIGUSR1'))\n"
+            "with _logs._writing:  # as inside _write_line\n    os.kill(os.getpid(), signal.SIGUSR1)\nprint('done')")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert out.stdout == "done\n" and out.stderr.endswith("INFO agent.scheduler: received SIGUSR1; stopping\n")
