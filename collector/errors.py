@@ -13,10 +13,12 @@ ArchiveError), each of which takes its status from one of the kinds here::
 
 A service's own refusal of a kind is both: ``class TicketNotFound(TicketError, NotFound)``.
 
-A refusal whose words carry a message key (a :class:`checks.messages.Said`, e.g. an enrolment
-refused) answers ``{"detail": "...", "message": {"key": ..., "args": {...}}}`` (:func:`refusal`): the
-detail stays the English text every client reads, and a client that knows the key (the agent's
-``enrol``) says it in its reader's language.
+The refusals of :mod:`collector.auth` (tokens, people, enrolments: not ServiceErrors, they carry
+exit codes for the commands) are answered by :func:`refusal`: when the words carry a message key
+(a :class:`checks.messages.Said`: an enrolment refused, ``cli.enrol.*``) the body is
+``{"detail": "...", "message": {"key": ..., "args": {...}}}`` — the detail stays the English text
+every client reads, and a client that knows the key (the agent's ``enrol``) says it in its
+reader's language.  A ServiceError's body stays ``{"detail": ...}``.
 """
 
 from __future__ import annotations
