@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 
 from agent import Worded, __version__, logs
 from agent.http import Http, HttpError, reason
-from agent.spool import REJECTED_INVALID, TOO_LARGE, NoticeFactory, Spool, SpooledResult
+from agent.spool import NoticeFactory, Rejection, Spool, SpooledResult
 from agent.timer import spread
 from checks.result import ResultError, format_time, parse_time
 
@@ -197,7 +197,7 @@ class Sender:
                 log.warning("push: the collector found a batch of %d results too large (413); "
                             "batch size now %d", len(rows), self.batch_size)
             if len(rows) == 1:
-                why = TOO_LARGE if status == 413 else REJECTED_INVALID + reason(answer)
+                why = Rejection(status, reason(answer) if status == 422 else "")
                 return 0, self.spool.quarantine([rows[0].id], why, self.notice)
             mid = len(rows) // 2
             a1, q1 = self._deliver(rows[:mid], deadline)

@@ -45,7 +45,7 @@ from datetime import UTC
 from agent import Worded, logs
 from agent import spool_repair as repair
 from agent.lock import LockHeld, ProcessLock
-from agent.spool_notice import REJECTED_INVALID, TOO_LARGE, Cleared, Drop, NoticeFactory, lost_words, notice_factory
+from agent.spool_notice import Cleared, Drop, NoticeFactory, Rejection, lost_words, notice_factory
 from agent.spool_repair import Corruption
 from checks._units import format_bytes, format_duration
 from checks.result import Result, Status
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from typing import Any, TypeVar
     _T = TypeVar("_T")
 
-__all__ = ["REJECTED_INVALID", "TOO_LARGE", "Cleared", "Corruption", "Drop", "NoticeFactory", "Spool", "SpoolBusy",
+__all__ = ["Cleared", "Corruption", "Drop", "NoticeFactory", "Rejection", "Spool", "SpoolBusy",
            "SpoolError", "SpooledResult", "encode", "notice_factory"]
 
 log = logs.get(__name__)
@@ -455,11 +455,12 @@ class Spool:
 
     # -- quarantine -------------------------------------------------------
 
-    def quarantine(self, ids: Sequence[str], reason: str, notice: NoticeFactory | None = None) -> int:
+    def quarantine(self, ids: Sequence[str], reason: Rejection | str, notice: NoticeFactory | None = None) -> int:
         """Move results the collector rejected as invalid out of the outbox.
 
         The quarantine keeps the newest ``quarantine_max`` rows for a person to
-        inspect (``sqlite3 spool.db 'select reason, body from quarantine'``).
+        inspect (``sqlite3 spool.db 'select reason, body from quarantine'``); ``reason`` is the
+        collector's :class:`Rejection` (the notice says it in the reader's language) or free words.
         Unless every moved row is itself an ``agent`` notice (which would loop),
         ``notice`` builds a WARNING result spooled in the same transaction.
         """
@@ -467,9 +468,10 @@ class Spool:
             return 0
         return self._do(lambda conn: self._quarantine(conn, ids, reason, notice))
 
-    def _quarantine(self, conn: sqlite3.Connection, ids: Sequence[str], reason: str,
+    def _quarantine(self, conn: sqlite3.Connection, ids: Sequence[str], why: Rejection | str,
                     notice: NoticeFactory | None) -> int:
         now = self._clock()
+        reason = why.words if isinstance(why, Rejection) else why
         with Spool._Tx(conn) as db:
             moved = 0
             oldest = None
@@ -489,7 +491,8 @@ class Spool:
                        (self.quarantine_max,))
             db.execute("UPDATE meta SET value = value + ? WHERE key = 'quarantined_total'", (moved,))
             if moved and notice is not None and not all_agent:
-                self._insert_notice(db, notice(Drop(moved, oldest or "", "quarantine", reason[:200])))
+                self._insert_notice(db, notice(Drop(moved, oldest or "", "quarantine", reason[:200],
+                                                     rejection=why if isinstance(why, Rejection) else None)))
         if moved:
             log.warning("spool: quarantined %d results the collector rejected as invalid", moved)
         return moved

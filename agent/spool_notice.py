@@ -19,12 +19,23 @@ from agent.spool_repair import Corruption
 from checks.messages import fit_summary, say
 from checks.result import Metric, Result, Status
 
-__all__ = ["REJECTED_INVALID", "TOO_LARGE", "Cleared", "Drop", "NoticeFactory", "corruption_result", "lost_words",
-           "notice_factory"]
+__all__ = ["Cleared", "Drop", "NoticeFactory", "Rejection", "corruption_result", "lost_words", "notice_factory"]
 
-#: why the sender quarantines a result (kept with it; the notice says it in the reader's language)
-TOO_LARGE = "too large for the collector (413)"
-REJECTED_INVALID = "rejected as invalid (422): "  # + the collector's reason
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why the collector refused one result: its HTTP status (413 too large, 422 invalid) and, for
+    422, the collector's reason.  The notice picks its message by ``status``; ``words`` is what the
+    quarantine table keeps for a person reading the spool file."""
+
+    status: int
+    reason: str = ""
+
+    @property
+    def words(self) -> str:
+        if self.status == 413:
+            return "too large for the collector (413)"
+        return f"rejected as invalid ({self.status}): {self.reason}"
 
 
 @dataclass(frozen=True)
@@ -34,8 +45,9 @@ class Drop:
     count: int
     oldest_started_at: str
     reason: str  # "age", "bytes" or "quarantine"
-    limit: str  # human words for the bound: "7d", "256 MiB", "invalid (422)"
+    limit: str  # human words for the bound: "7d", "256 MiB"; a quarantine's Rejection.words
     bound: float = 0.0  # the bound itself: seconds ("age") or bytes ("bytes")
+    rejection: Rejection | None = None  # a quarantine's cause
 
 
 @dataclass(frozen=True)
@@ -58,12 +70,15 @@ def notice_factory(site: str, host: str) -> NoticeFactory:
         if isinstance(drop, Cleared):
             return Result(check="agent", item="spool", status=Status.OK, summary=say("agent.spool.cleared"),
                           details={"reason": "cleared"}, site=site, host=host)
-        if drop.reason == "quarantine" and drop.limit.startswith(REJECTED_INVALID):
+        rejected = drop.rejection.status if drop.rejection is not None else 0
+        if drop.reason == "quarantine" and rejected == 413:
+            summary = say("agent.spool.quarantined_too_large", count=drop.count, oldest=drop.oldest_started_at)
+        elif drop.reason == "quarantine" and drop.rejection is not None:
             summary = say("agent.spool.quarantined_invalid", count=drop.count, oldest=drop.oldest_started_at,
-                          reason=drop.limit.removeprefix(REJECTED_INVALID))
+                          reason=drop.rejection.reason)
         elif drop.reason == "quarantine":
-            summary = say("agent.spool.quarantined_too_large" if drop.limit == TOO_LARGE else "agent.spool.quarantined",
-                          count=drop.count, oldest=drop.oldest_started_at, reason=drop.limit)
+            summary = say("agent.spool.quarantined", count=drop.count, oldest=drop.oldest_started_at,
+                          reason=drop.limit)
         else:
             summary = say("agent.spool.dropped_age" if drop.reason == "age" else "agent.spool.dropped_bytes",
                           count=drop.count, oldest=drop.oldest_started_at, limit=drop.bound)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.spool import Drop, Spool, notice_factory
+from agent.spool import Drop, Rejection, Spool, notice_factory
 from agent.spool_repair import Corruption
 from checks.messages import render
 from checks.result import Result, Status
@@ -150,8 +150,8 @@ def test_rejected_results_move_to_a_bounded_quarantine_with_a_warning_when_quara
         tmp_path: Path) -> None:
     with Spool(tmp_path / "s.db", quarantine_max=3) as spool:
         ids = spool.put([make_result(f"/m{i}") for i in range(5)])
-        assert spool.quarantine(ids[:2], "rejected as invalid (422): item too long", NOTICE) == 2
-        assert spool.quarantine(ids[2:4], "rejected as invalid (422): bad", NOTICE) == 2
+        assert spool.quarantine(ids[:2], Rejection(422, "item too long"), NOTICE) == 2
+        assert spool.quarantine(ids[2:4], Rejection(422, "bad"), NOTICE) == 2
         assert [q[0] for q in spool.quarantined()] == ids[1:4]  # newest 3 kept
         left = bodies(spool)
         assert left[0]["id"] == ids[4]
@@ -161,6 +161,22 @@ def test_rejected_results_move_to_a_bounded_quarantine_with_a_warning_when_quara
         # a rejected notice is quarantined without a new notice (no loop)
         spool.quarantine([notices[0]["id"]], "rejected", NOTICE)
         assert [b["check"] for b in bodies(spool)] == ["disk", "agent"]
+
+
+def test_a_quarantine_notice_is_chosen_by_the_collectors_status_not_by_the_words_kept(tmp_path: Path) -> None:
+    # the notice's message was chosen by matching the stored English words' prefix; a reason that
+    # happened to read like another one, or a change of the words, picked the wrong message
+    with Spool(tmp_path / "s.db") as spool:
+        ids = spool.put([make_result(f"/q{i}") for i in range(3)])
+        spool.quarantine(ids[:1], Rejection(413), NOTICE)
+        spool.quarantine(ids[1:2], Rejection(422, "too large for the collector (413)"), NOTICE)
+        spool.quarantine(ids[2:], "moved by hand", NOTICE)
+        keys = [b["message"]["key"] for b in bodies(spool) if b["check"] == "agent"]
+        assert keys == ["agent.spool.quarantined_too_large", "agent.spool.quarantined_invalid",
+                        "agent.spool.quarantined"]
+        assert [q[1] for q in spool.quarantined()] == [  # what a person reading the spool file sees
+            "too large for the collector (413)", "rejected as invalid (422): too large for the collector (413)",
+            "moved by hand"]
 
 
 def test_concurrent_writers_and_acks_stay_consistent_when_threads_share_the_spool(tmp_path: Path) -> None:
@@ -196,8 +212,9 @@ def test_state_must_be_json_when_saved(tmp_path: Path) -> None:
 @pytest.mark.parametrize("event", [
     Drop(2, "2026-12-05T01:02:03Z", "age", "7d", 7 * 86400.0),
     Drop(3, "2026-12-05T01:02:03Z", "bytes", "256 MiB", 256 * 2**20),
-    Drop(1, "2026-12-05T01:02:03Z", "quarantine", "rejected as invalid (422): item too long"),
-    Drop(1, "2026-12-05T01:02:03Z", "quarantine", "too large for the collector (413)"),
+    Drop(1, "2026-12-05T01:02:03Z", "quarantine", "rejected as invalid (422): item too long",
+         rejection=Rejection(422, "item too long")),
+    Drop(1, "2026-12-05T01:02:03Z", "quarantine", "too large for the collector (413)", rejection=Rejection(413)),
     Corruption("file is not a database", "at start", ("/var/lib/w/spool.db.corrupt-1",), 5, None, False, 1),
     Corruption("database disk image is malformed", "while running", (), 0, 7, True, 0),
     Corruption("database disk image is malformed", "while running", ("/s.db.corrupt-2",), 2, 40, False, 0),
