@@ -211,7 +211,9 @@ class Sender:
             timeout = min(timeout, deadline - time.monotonic())
             if timeout <= 0:
                 raise _Failure("out of time")
-        envelope: dict[str, Any] = {"time": format_time(datetime.now(UTC)), "spool_backlog": self.spool.backlog(),
+        # what waits besides this batch (as a ferry bundle says it): a healthy agent reports 0
+        backlog = max(0, self.spool.backlog() - len(rows))
+        envelope: dict[str, Any] = {"time": format_time(datetime.now(UTC)), "spool_backlog": backlog,
                                     "version": self.version}
         if self.config_version is not None:  # older collectors ignore it
             envelope["config_version"] = self.config_version

@@ -230,7 +230,7 @@ HOST_FAMILIES = (
     ("wardround_agent_last_seen_timestamp_seconds",
      "When the host's agent last delivered a batch (Unix time)"),
     ("wardround_agent_clock_offset_seconds", "Collector time minus agent time at the last delivery"),
-    ("wardround_agent_spool_backlog", "Results waiting in the agent's spool at the last delivery"),
+    ("wardround_agent_spool_backlog", "Results still waiting in the agent's spool after its last delivered batch"),
 )
 DATABASE_UP = ("wardround_collector_database_up", "1 if the last scrape could read the database")
 

@@ -55,7 +55,7 @@ def test_acknowledged_results_leave_the_spool_when_the_collector_accepts(
     assert seen.headers["Content-Type"] == "application/json"
     assert seen.headers["Authorization"] == f"Bearer {TOKEN}"
     assert seen.ids == ids
-    assert seen.body["agent"]["spool_backlog"] == 2
+    assert seen.body["agent"]["spool_backlog"] == 0  # nothing waits besides this batch
     assert seen.body["agent"]["version"]
     assert seen.body["agent"]["time"].endswith("Z")
 
@@ -77,6 +77,7 @@ def test_batches_go_oldest_first_when_the_backlog_exceeds_the_batch_size(
     out = sender_for(spool, collector.url, batch_size=3).push()
     assert out.acknowledged == 7
     assert [len(s.ids) for s in collector.seen] == [3, 3, 1]
+    assert [s.body["agent"]["spool_backlog"] for s in collector.seen] == [4, 1, 0]
     assert collector.received_ids == ids
 
 

@@ -47,6 +47,9 @@ def test_once_push_delivers_a_full_patrol_and_exits_with_the_worst_status(collec
     assert (host["site"], host["host"]) == ("e2e-hospital", "e2e-host")
     assert host["worst_status"] == run.returncode
     assert spool_backlog(tmp_path / "spool.db") == 0
+    # the backlog the agent reported is what waits besides the batch it sent: a healthy agent
+    # showed its last patrol's size as "results waiting" on the host page and in Grafana for ever
+    assert host["spool_backlog"] == 0
 
 
 def test_results_taken_during_an_outage_arrive_exactly_once_when_the_collector_returns(collector, tmp_path):
