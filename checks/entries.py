@@ -83,6 +83,15 @@ class Problems:
         self.lines.append(prefix + expected)
         self.said.append(None if said is None else (prefix, said[0], said[1], shown))
 
+    def add_error(self, key: str, exc: BaseException) -> None:
+        """``exc``'s text as the problem of ``key``, told in the reader's language when it carries a message
+        key (:func:`checks.messages.error_text`: raised as ``ValueError(cli_said(...))``)."""
+        from checks.messages import Said as Keyed
+        from checks.messages import error_text
+
+        text = error_text(exc)
+        self.add(key, str.__str__(text), said=("cli.config.said", {"what": text}) if isinstance(text, Keyed) else None)
+
 
 #: a problem's line as a command-line message: (``FILE: key: ``, message key, its words, the value shown or "")
 Said = tuple[str, str, dict[str, object], str]

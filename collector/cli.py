@@ -417,8 +417,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()  # a closed pipe shows here, inside the try, not at exit
         return code
     except (ConfigError, FleetError) as exc:  # every problem at once
-        said = exc.said if isinstance(exc, FleetError) else [None] * len(exc.problems)
-        for problem, words in zip(exc.problems, said, strict=True):
+        for problem, words in zip(exc.problems, exc.said, strict=True):
             line = tell_problem(problem, words) if words else told(problem, ticket_templates(reader_language()))
             print(f"wardround-collector: {line}", file=sys.stderr)
         if isinstance(exc, FleetError) and len(exc.problems) > 1:

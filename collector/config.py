@@ -41,13 +41,14 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from checks.entries import Problems, Said
 from checks.messages.reader import cli_said
 from collector.keys import default_key_file
 from collector.notify.config import NotifyConfig, parse_duration, parse_notifications
@@ -72,9 +73,11 @@ class ConfigError(ValueError):
 
     exit_code = 2
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], said: Sequence[Said | None] = ()) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
+        #: beside each line, the same as a command-line message (:class:`checks.entries.Problems`), or None
+        self.said = list(said) or [None] * len(problems)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,24 +116,40 @@ def _int(value: Any, low: int, high: int) -> int | None:
     return value
 
 
+#: what a file that cannot be read is called in its message (read_yaml_file's ``what``) → its message key
+_CANNOT_READ = {"": "cli.config.cannot_read_file", "policy file": "cli.config.cannot_read_policy",
+                "holiday calendar": "cli.config.cannot_read_holidays"}
+
+
+def _file_error(path: Path, text: str, key: str, **words: object) -> ConfigError:
+    """A whole file's fault: ``FILE: text``, told in the reader's language by ``key`` with ``words``."""
+    return ConfigError([f"{path}: {text}"], [(f"{path}: ", key, dict(words), "")])
+
+
 def read_yaml_file(path: Path, what: str = "") -> Any:
     """The file's YAML document; :class:`ConfigError` if it cannot be read or parsed (``what``: the file's
-    name in the message when it cannot be read, e.g. ``policy file``)."""
+    name in the message when it cannot be read: ``policy file`` or ``holiday calendar``)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError([f"{path}: cannot read{f' the {what}' if what else ''}: {exc.strerror or exc}"]) from exc
+        error = str(exc.strerror or exc)
+        raise _file_error(path, f"cannot read{f' the {what}' if what else ''}: {error}", _CANNOT_READ[what],
+                          error=error) from exc
     except UnicodeDecodeError as exc:
-        raise ConfigError([f"{path}: expected UTF-8 text"]) from exc
+        raise _file_error(path, "expected UTF-8 text", "cli.config.utf8") from exc
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        at = f" (line {mark.line + 1})" if mark is not None else ""
-        raise ConfigError([f"{path}: not valid YAML{at}: {getattr(exc, 'problem', exc)}"]) from exc
-    except (ValueError, RecursionError) as exc:  # a date that does not exist (2026-02-30); nesting too deep
-        problem = "nested too deeply" if isinstance(exc, RecursionError) else exc
-        raise ConfigError([f"{path}: not valid YAML: {problem}"]) from exc
+        problem = str(getattr(exc, "problem", exc))
+        if mark is None:
+            raise _file_error(path, f"not valid YAML: {problem}", "cli.config.yaml", problem=problem) from exc
+        raise _file_error(path, f"not valid YAML (line {mark.line + 1}): {problem}", "cli.config.yaml_line",
+                          line=mark.line + 1, problem=problem) from exc
+    except RecursionError as exc:  # nesting too deep
+        raise _file_error(path, "not valid YAML: nested too deeply", "cli.config.yaml_deep") from exc
+    except ValueError as exc:  # a date that does not exist (2026-02-30)
+        raise _file_error(path, f"not valid YAML: {exc}", "cli.config.yaml", problem=str(exc)) from exc
 
 
 def _text(raw: Any) -> str | None:
@@ -148,33 +167,47 @@ def _within(low: int, high: int) -> Callable[[Any, Path], int | None]:
 
 
 # The numbers and files of the file (each a Settings field of that name): key → (its reader, which returns None
-# for a wrong value, and what a wrong value is told).
-_VALUES: dict[str, tuple[Callable[[Any, Path], Any], str]] = {
-    "workers": (_within(1, 64), "expected an integer 1-64"),
-    "max_body_bytes": (_within(1024, 1024**3), "expected an integer 1024-1073741824"),
-    "policy_file": (_file, "expected the path of a policies YAML file"),
-    "key_file": (_file, "expected the path of the collector's signing key file"),
-    "sweep_seconds": (_within(0, 86400), "expected an integer 0-86400 (0 turns the sweep off)"),
+# for a wrong value, and what a wrong value is told: English text, message key and its words).
+_VALUES: dict[str, tuple[Callable[[Any, Path], Any], str, tuple[str, dict[str, object]]]] = {
+    "workers": (_within(1, 64), "expected an integer 1-64", ("cli.config.integer", {"low": 1, "high": 64})),
+    "max_body_bytes": (_within(1024, 1024**3), "expected an integer 1024-1073741824",
+                       ("cli.config.integer", {"low": 1024, "high": 1024**3})),
+    "policy_file": (_file, "expected the path of a policies YAML file", ("cli.config.policy_path", {})),
+    "key_file": (_file, "expected the path of the collector's signing key file", ("cli.config.key_path", {})),
+    "sweep_seconds": (_within(0, 86400), "expected an integer 0-86400 (0 turns the sweep off)",
+                      ("cli.config.sweep", {"low": 0, "high": 86400})),
 }
 
 
-def _listen(listen: Any, where: str, problems: list[str], out: dict[str, Any]) -> None:
+def unknown_key(p: Problems, key: str, known: Sequence[str], more: str = "") -> None:
+    """``key`` is none of ``known`` (the collector's files say "expected", the agent's "known"); ``more``: a
+    pointer to the docs appended (``see docs/deploy.md``)."""
+    listed = ", ".join(known)
+    if more:
+        p.add(key, f"unknown key (expected {listed}; see {more})", said=("cli.config.unknown_key_see",
+                                                                         {"expected": listed, "doc": more}))
+    else:
+        p.add(key, f"unknown key (expected {listed})", said=("cli.config.unknown_key_expected", {"expected": listed}))
+
+
+def _listen(listen: Any, p: Problems, out: dict[str, Any]) -> None:
     """``listen: {host, port}`` into ``out``."""
     if not isinstance(listen, Mapping):
-        problems.append(f"{where}: listen: expected a mapping with host and port")
+        p.add("listen", "expected a mapping with host and port", said=("cli.config.listen", {}))
         return
     for key in listen:
         if key not in ("host", "port"):
-            problems.append(f"{where}: listen.{key}: unknown key (expected host, port)")
+            unknown_key(p, f"listen.{key}", ("host", "port"))
     if "host" in listen:
         if isinstance(listen["host"], str) and listen["host"]:
             out["host"] = listen["host"]
         else:
-            problems.append(f"{where}: listen.host: expected an address such as 127.0.0.1 or 0.0.0.0")
+            p.add("listen.host", "expected an address such as 127.0.0.1 or 0.0.0.0",
+                  said=("cli.config.address", {"a": "127.0.0.1", "b": "0.0.0.0"}))
     if "port" in listen:
         port = _int(listen["port"], 1, 65535)
         if port is None:
-            problems.append(f"{where}: listen.port: expected a port number 1-65535")
+            p.add("listen.port", "expected a port number 1-65535", said=("cli.config.port", {}))
         out["port"] = port
 
 
@@ -184,78 +217,84 @@ def _from_file(path: Path) -> dict[str, Any]:
     if doc is None:
         return {}
     if not isinstance(doc, Mapping):
-        raise ConfigError([f"{where}: expected a mapping of settings at the top level"])
+        raise _file_error(path, "expected a mapping of settings at the top level", "cli.config.top_mapping")
     out: dict[str, Any] = {}
-    problems: list[str] = []
+    p = Problems(where)
     for key in doc:
         if key not in KEYS:
-            problems.append(f"{where}: {key}: unknown key (expected {', '.join(KEYS)})")
+            unknown_key(p, str(key), KEYS)
     if "db" in doc:
         db = _text(doc["db"])
         if db is None:
-            problems.append(f"{where}: db: expected a database URL such as sqlite:///wardround.db")
+            p.add("db", "expected a database URL such as sqlite:///wardround.db",
+                  said=("cli.config.db_url", {"example": "sqlite:///wardround.db"}))
         else:
             out["db_url"] = db
-    _listen(doc.get("listen", {}), where, problems, out)
+    _listen(doc.get("listen", {}), p, out)
     folder = path.resolve().parent
-    for key, (read, expected) in _VALUES.items():
+    for key, (read, expected, said) in _VALUES.items():
         if key in doc:
             value = read(doc[key], folder)
             if value is None:
-                problems.append(f"{where}: {key}: {expected}")
+                p.add(key, expected, said=said)
             else:
                 out[key] = value
     if "http" in doc:
-        out["http"] = _http_limits(doc["http"], where, problems)
+        out["http"] = _http_limits(doc["http"], p)
     if "trusted_proxies" in doc:
-        out["trusted_proxies"] = _trusted_proxies(doc["trusted_proxies"], where, problems)
+        out["trusted_proxies"] = _trusted_proxies(doc["trusted_proxies"], p)
     if "retention" in doc:
-        out["retention"] = parse_retention(doc["retention"], where, problems)
+        out["retention"] = parse_retention(doc["retention"], p)
     if "notifications" in doc:  # see collector/notify/config.py and docs/notifications.md
         notify, notify_problems = parse_notifications(doc["notifications"])
-        problems.extend(f"{where}: {p}" for p in notify_problems)
+        for line in notify_problems:
+            p.lines.append(f"{where}: {line}")
+            p.said.append(None)
         out["notifications"] = notify
-    if problems:
-        raise ConfigError(problems)
+    if p.lines:
+        raise ConfigError(p.lines, p.said)
     return out
 
 
-def _http_limits(raw: Any, where: str, problems: list[str]) -> HttpLimits:
+def _http_limits(raw: Any, p: Problems) -> HttpLimits:
     if not isinstance(raw, Mapping):
-        problems.append(f"{where}: http: expected a mapping with {', '.join(HTTP_KEYS)}")
+        p.add("http", f"expected a mapping with {', '.join(HTTP_KEYS)}",
+              said=("cli.config.mapping_with", {"keys": ", ".join(HTTP_KEYS)}))
         return HttpLimits()
     values: dict[str, Any] = {}
     for key in raw:
         if key not in HTTP_KEYS:
-            problems.append(f"{where}: http.{key}: unknown key (expected {', '.join(HTTP_KEYS)})")
+            unknown_key(p, f"http.{key}", HTTP_KEYS)
     for key in ("header_timeout", "body_timeout", "keep_alive"):
         if key in raw:
             seconds = parse_duration(raw[key])
             if seconds is None or seconds > 3600:
-                problems.append(f"{where}: http.{key}: expected a duration like 10s or 2m, at most 1h "
-                                f"(got {raw[key]!r})")
+                p.add(f"http.{key}", "expected a duration like 10s or 2m, at most 1h", raw[key],
+                      said=("cli.config.duration_at_most", {"a": "10s", "b": "2m", "most": "1h"}))
             else:
                 values[key] = seconds
     if "max_connections" in raw:
         cap = _int(raw["max_connections"], 16, 1_000_000)
         if cap is None:
-            problems.append(f"{where}: http.max_connections: expected an integer 16-1000000")
+            p.add("http.max_connections", "expected an integer 16-1000000",
+                  said=("cli.config.integer", {"low": 16, "high": 1_000_000}))
         else:
             values["max_connections"] = cap
     return HttpLimits(**values)
 
 
-def _trusted_proxies(raw: Any, where: str, problems: list[str]) -> tuple[str, ...]:
+def _trusted_proxies(raw: Any, p: Problems) -> tuple[str, ...]:
     expected = "expected a list of proxy addresses or networks such as [127.0.0.1, 10.0.0.0/8]"
+    said: tuple[str, dict[str, object]] = ("cli.config.proxies", {"example": "[127.0.0.1, 10.0.0.0/8]"})
     if not isinstance(raw, list):
-        problems.append(f"{where}: trusted_proxies: {expected}")
+        p.add("trusted_proxies", expected, said=said)
         return ()
     out = []
     for i, value in enumerate(raw):
         try:
             out.append(str(ipaddress.ip_network(str(value).strip(), strict=False)))
         except ValueError:
-            problems.append(f"{where}: trusted_proxies[{i}]: {expected} (got {value!r})")
+            p.add(f"trusted_proxies[{i}]", expected, value, said=said)
     return tuple(out)
 
 

@@ -35,7 +35,7 @@ audit log's entries older than ``audit`` after a signed checkpoint (:func:`colle
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -43,6 +43,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, func, select
 
 from checks._units import parse_duration
+from checks.entries import Problems
 from checks.messages.reader import cli_said
 from collector import audit
 from collector.keys import Keyring
@@ -68,9 +69,8 @@ DEFAULT_HISTORY = timedelta(days=1095)  # ticket events and the audit log: three
 #: index upkeep), PostgreSQL only deletes the month the cutoff falls in (bench/prune_large.py)
 BATCH = {"sqlite": 1000, "postgresql": 5000}
 KEYS = ("results", "rollups", "ticket_events", "audit", "records")
-_WHY = {"ticket_events": "the records of a period, up to the annual record issued after its year ends, show "
-                         "its tickets from their history",
-        "audit": "网络安全法 §21 asks for network logs to be kept no less than six months"}
+_WHY = {"ticket_events": lambda: cli_said("cli.prune.why.ticket_events"),  # why not shorter
+        "audit": lambda: cli_said("cli.prune.why.audit", law="网络安全法")}
 _SPANS = ("results", "rollups", "ticket_events", "audit")
 
 
@@ -96,45 +96,50 @@ class Retention:
                    ticket_events=span("ticket_events"), audit=span("audit"))
 
 
-def parse_retention(raw: Any, where: str, problems: list[str]) -> Retention:
-    """The ``retention:`` section; each fault is appended to ``problems`` as ``where: retention.key: ...``."""
+def parse_retention(raw: Any, p: Problems) -> Retention:
+    """The ``retention:`` section; each fault is added to ``p`` (the config file's) as ``retention.key: ...``."""
     if not isinstance(raw, Mapping):
-        problems.append(f"{where}: retention: expected a mapping with {', '.join(KEYS)}")
+        p.add("retention", f"expected a mapping with {', '.join(KEYS)}",
+              said=("cli.config.mapping_with", {"keys": ", ".join(KEYS)}))
         return Retention()
     for key in raw:
         if key not in KEYS:
-            problems.append(f"{where}: retention.{key}: unknown key (expected {', '.join(KEYS)}; "
-                            "see docs/deploy.md)")
+            p.add(f"retention.{key}", f"unknown key (expected {', '.join(KEYS)}; see docs/deploy.md)",
+                  said=("cli.config.unknown_key_see", {"expected": ", ".join(KEYS), "doc": "docs/deploy.md"}))
     if "records" in raw and raw["records"] != "never":
-        problems.append(f"{where}: retention.records: expected never (issued records are never deleted)")
+        p.add("retention.records", "expected never (issued records are never deleted)",
+              said=("cli.config.records_never", {"never": "never"}))
     out = Retention()
-    for key, parse in (("results", results_retention), ("rollups", rollups_retention)):
+    parsers: tuple[tuple[str, Callable[[Any], timedelta | None]], ...] = (
+        ("results", results_retention), ("rollups", rollups_retention),
+        ("ticket_events", lambda v: history_retention("ticket_events", v, MIN_TICKET_EVENTS)),
+        ("audit", lambda v: history_retention("audit", v, MIN_AUDIT)))
+    for key, parse in parsers:
         if key in raw:
             try:
-                out = replace(out, **{key: parse(raw[key])})
+                span: Any = parse(raw[key])  # results and rollups: never None
+                out = replace(out, **{key: span})
             except ValueError as exc:
-                problems.append(f"{where}: retention.{key}: {exc}")
-    try:
-        if "ticket_events" in raw:
-            out = replace(out, ticket_events=history_retention("ticket_events", raw["ticket_events"],
-                                                               MIN_TICKET_EVENTS))
-    except ValueError as exc:
-        problems.append(f"{where}: retention.ticket_events: {exc}")
-    try:
-        if "audit" in raw:
-            out = replace(out, audit=history_retention("audit", raw["audit"], MIN_AUDIT))
-    except ValueError as exc:
-        problems.append(f"{where}: retention.audit: {exc}")
+                p.add_error(f"retention.{key}", exc)
     return out
+
+
+def _span(value: Any) -> timedelta:
+    """A retention's duration; ValueError (keyed: the reader's language) when it is none."""
+    try:
+        return timedelta(seconds=parse_duration(value))
+    except ValueError:
+        raise ValueError(cli_said("cli.config.duration")) from None
 
 
 def history_retention(key: str, value: Any, least: timedelta) -> timedelta | None:
     """``ticket_events`` or ``audit``: a duration of at least ``least``, or ``never`` (None)."""
     if value == "never":
         return None
-    keep = timedelta(seconds=parse_duration(value))
+    keep = _span(value)
     if keep < least:
-        raise ValueError(f"{value} is shorter than {least.days}d: {_WHY[key]} (never keeps them for ever)")
+        raise ValueError(cli_said("cli.config.history_short", value=str(value), least=f"{least.days}d",
+                                  why=_WHY[key](), never="never"))
     return keep
 
 
@@ -149,7 +154,7 @@ def rollups_retention(value: Any) -> timedelta:
 
 
 def _at_least(value: Any, least: timedelta, why: str) -> timedelta:
-    keep = timedelta(seconds=parse_duration(value))
+    keep = _span(value)
     if keep < least:
         raise ValueError(cli_said("cli.prune.too_short", value=str(value), least=f"{least.days}d", why=why))
     return keep

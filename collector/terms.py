@@ -33,6 +33,7 @@ from datetime import timedelta
 from typing import Any
 
 from checks._units import UNIT_SECONDS, duration_parts, parse_duration, working_days
+from checks.messages.reader import cli_said
 
 __all__ = ["Term", "parse_term", "say_term"]
 
@@ -40,6 +41,7 @@ _ZH_UNITS = {"ms": "毫秒", "s": "秒", "m": "分钟", "h": "小时", "d": "天
 _EN_UNITS = {"ms": ("millisecond", "milliseconds"), "s": ("second", "seconds"), "m": ("minute", "minutes"),
              "h": ("hour", "hours"), "d": ("day", "days"), "w": ("week", "weeks")}
 HINT = "a duration like 30m, 2h, 1h30m or 3wd (3 working days)"
+_EXAMPLES = {"a": "30m", "b": "2h", "c": "1h30m", "d": "3wd"}  # HINT's, for its command-line message
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,32 +77,30 @@ class Term:
 def parse_term(value: Any, *, business: bool) -> Term:
     """A term on a business clock (``business=True``) or a 24x7 one; ValueError says what is wrong."""
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"expected {HINT} (got {value!r})")
+        raise ValueError(cli_said("cli.term.expected", **_EXAMPLES, got=repr(value)))
     text = value.strip()
     n = working_days(text)
     if n is not None:
         if not business:
-            raise ValueError(f"{text!r}: working days need a business clock (clock: business); "
-                             "on a 24x7 clock write 3d or 72h")
+            raise ValueError(cli_said("cli.term.business_only", text=repr(text), clock="clock: business",
+                                      a="3d", b="72h"))
         if not 1 <= n <= 366:
-            raise ValueError(f"{text!r}: expected 1 to 366 working days")
+            raise ValueError(cli_said("cli.term.days", text=repr(text)))
         return Term(text, working_days=n)
     if not re.search(r"[a-z]\s*$", text, re.IGNORECASE):
-        raise ValueError(f"expected {HINT}, with its unit (got {value!r})")
+        raise ValueError(cli_said("cli.term.unit", **_EXAMPLES, got=repr(value)))
     try:
         parts = duration_parts(text)
     except ValueError:
-        raise ValueError(f"expected {HINT} (got {value!r})") from None
+        raise ValueError(cli_said("cli.term.expected", **_EXAMPLES, got=repr(value))) from None
     seconds = parse_duration(text)
     units = {u for _, u in parts}
     if business and units & {"d", "w"}:
         hours = _num(seconds / 3600)
         days = f"{_num(seconds / 86400)}wd" if units == {"d"} and seconds % 86400 == 0 else "5wd"
-        raise ValueError(f"{text!r} is ambiguous on a business clock: write working days such as {days} "
-                         f"(due at the end of business on the last one) or hours of business time such "
-                         f"as {hours}h (how {text} was read before)")
+        raise ValueError(cli_said("cli.term.ambiguous", text=repr(text), days=days, hours=f"{hours}h", raw=text))
     if seconds <= 0:
-        raise ValueError("expected a duration longer than 0")
+        raise ValueError(cli_said("cli.term.positive"))
     return Term(text, time=timedelta(seconds=seconds))
 
 

@@ -142,10 +142,17 @@ def aligned(rows: Sequence[Sequence[str]]) -> list[str]:
 def tell_problem(line: str, said: tuple[str, str, Mapping[str, object], str] | None) -> str:
     """A config or fleet file's problem line (``FILE: key: expected``, :class:`checks.entries.Problems`) for
     the reader: its ``expected`` from its message key when it has one (``said``), the file and key as they are."""
-    if said is None:
+    if said is None or reader_language() == "en":  # the line is the English text
         return line
     prefix, key, words, shown = said
-    return prefix + _told(key, words) + (_told("cli.config.got", {"got": shown}) if shown else "")
+    words = {k: _unmarked(v) for k, v in words.items()}
+    return prefix + _told(key, words) + (_told("cli.config.got", {"got": _unmarked(shown)}) if shown else "")
+
+
+def _unmarked(value: object) -> object:
+    """A value with ``<``/``>`` as ``‹``/``›``: a text to render may hold no markup (:func:`checks.messages.render`),
+    and another program's detail may (PyYAML's ``found '<stream end>'``)."""
+    return value.replace("<", "‹").replace(">", "›") if type(value) is str else value  # a keyed text: as it is
 
 
 def cli_said(key: str, /, **args: object) -> str:

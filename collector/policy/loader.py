@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from checks._cron import Schedule
 from checks.entries import Problems
 from checks.result import Status
-from collector.config import ConfigError, read_yaml_file
+from collector.config import ConfigError, read_yaml_file, unknown_key
 from collector.policy.defaults import default_policy, default_rules
 from collector.policy.model import (
     DRILL_PERIODS,
@@ -43,7 +43,7 @@ class _Problems(Problems):
         """Each key of the mapping at ``path`` that is not one of ``keys``."""
         for key in raw:
             if key not in keys:
-                self.add(f"{path}.{key}" if path else str(key), f"unknown key (expected {', '.join(keys)})")
+                unknown_key(self, f"{path}.{key}" if path else str(key), keys)
 
     def mappings(self, raw: list[Any], path: str, keys: Sequence[str], hint: str
                  ) -> Iterator[tuple[int, str, Mapping[str, Any]]]:
@@ -99,6 +99,7 @@ def _holiday_file(raw: Any, base: Path, path: str, p: _Problems) -> tuple[frozen
         doc = read_yaml_file(file, "holiday calendar")
     except ConfigError as exc:
         p.lines.extend(exc.problems)
+        p.said.extend(exc.said)
         return frozenset(), frozenset()
     if doc is None:
         doc = {}
@@ -112,6 +113,7 @@ def _holiday_file(raw: Any, base: Path, path: str, p: _Problems) -> tuple[frozen
     for d in sorted(holidays & workdays):
         fp.add("workdays", f"{d} is also listed as a holiday")
     p.lines.extend(fp.lines)
+    p.said.extend(fp.said)
     return holidays, workdays
 
 
@@ -169,7 +171,7 @@ def _term(raw: Any, path: str, p: _Problems, default: Term, *, business: bool) -
     try:
         return parse_term(raw, business=business)
     except ValueError as exc:
-        p.add(path, str(exc))
+        p.add_error(path, exc)
         return default
 
 
@@ -179,14 +181,14 @@ def _duration(raw: Any, path: str, p: _Problems, default: timedelta) -> timedelt
 
 def _bool(raw: Any, path: str, p: _Problems, default: bool) -> bool:
     if not isinstance(raw, bool):
-        p.add(path, f"expected true or false (got {raw!r})")
+        p.add(path, "expected true or false", raw, said=("cli.config.bool", {}))
         return default
     return raw
 
 
 def _int(raw: Any, path: str, p: _Problems, low: int, high: int, default: int) -> int:
     if isinstance(raw, bool) or not isinstance(raw, int) or not low <= raw <= high:
-        p.add(path, f"expected an integer {low}-{high} (got {raw!r})")
+        p.add(path, f"expected an integer {low}-{high}", raw, said=("cli.config.integer", {"low": low, "high": high}))
         return default
     return raw
 
@@ -544,17 +546,18 @@ def load_policies(path: str | Path) -> Policies:
     if doc is None:
         doc = {}
     if not isinstance(doc, Mapping):
-        raise ConfigError([f"{file}: expected a mapping with default: and sites: at the top level"])
+        raise ConfigError([f"{file}: expected a mapping with default: and sites: at the top level"],
+                          [(f"{file}: ", "cli.config.policy_top", {"default": "default:", "sites": "sites:"}, "")])
     p.unknown_keys("", doc, ("default", "sites"))
     base_dir = file.resolve().parent
     default, default_rules_written = _policy(doc.get("default"), default_policy(), base_dir, "default", p)
     sites: dict[str, SitePolicy] = {}
     raw_sites = doc.get("sites") or {}
     if not isinstance(raw_sites, Mapping):
-        p.add("sites", "expected a mapping of site name to policy")
+        p.add("sites", "expected a mapping of site name to policy", said=("cli.config.policy_sites", {}))
         raw_sites = {}
     for name, raw in raw_sites.items():
         sites[str(name)], _ = _policy(raw, default, base_dir, f"sites.{name}", p, default_rules_written)
     if p.lines:
-        raise ConfigError(p.lines)
+        raise ConfigError(p.lines, p.said)
     return Policies(default=default, sites=sites, source=str(file))
