@@ -13,8 +13,8 @@ separate ``--variant nockpt``).
 Variants (``--variant``, several allowed), each a fresh file:
 
 * ``as-is``: the schema and pragmas the collector uses;
-* ``no-series-index``: ``ix_result_rows_series_started`` dropped (diagnosis only:
-  readers need it);
+* ``no-series-index``: the results' query index dropped (``ix_result_rows_series_started``
+  before migration 0019, ``ix_result_rows_host_started`` since; diagnosis only: readers need it);
 * ``autockpt-N``: ``PRAGMA wal_autocheckpoint = N`` pages instead of
   ``collector.store.db.WAL_CHECKPOINT_PAGES``.
 
@@ -79,8 +79,11 @@ def run(variant: str, results: int, slice_size: int) -> dict[str, Any]:
 
     engine.dispose()  # every connection from now on with the variant's pragma
     if variant == "no-series-index":
+        from collector.store.tables import result_rows
+
         with engine.begin() as conn:
-            conn.exec_driver_sql("DROP INDEX ix_result_rows_series_started")
+            for index in result_rows.indexes:
+                conn.exec_driver_sql(f"DROP INDEX {index.name}")
     start = datetime(2026, 11, 1, tzinfo=UTC)
     slices: list[dict[str, Any]] = []
     cpu = wall = 0.0

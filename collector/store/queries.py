@@ -55,7 +55,8 @@ def _insert(conn: Connection, table: Any) -> Any:
     return sqlite.insert(table)
 
 
-_ROW_COLUMNS = ("uid", "series_id", "status", "started_at", "received_at", "duration_us", "text_id", "changed")
+_ROW_COLUMNS = ("uid", "series_id", "status", "started_at", "received_at", "duration_us", "text_id", "changed",
+                "host_id")
 _QUOTED_COLUMNS = ", ".join(f'"{c}"' for c in _ROW_COLUMNS)
 _SQLITE_INSERT_HEAD = f"INSERT INTO result_rows ({_QUOTED_COLUMNS}) VALUES "
 _SQLITE_ROW = f"({', '.join('?' * len(_ROW_COLUMNS))})"
@@ -138,7 +139,7 @@ def store_new_results(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[s
     return stored
 
 
-SQLITE_ROWS_PER_INSERT = 500  # 4,000 parameters a statement (SQLite allows 32,766)
+SQLITE_ROWS_PER_INSERT = 500  # 4,500 parameters a statement (SQLite allows 32,766)
 
 
 def _insert_results_sqlite(conn: Connection, packed: Sequence[tuple[Any, ...]]) -> set[str]:
@@ -157,7 +158,7 @@ def _insert_results_sqlite(conn: Connection, packed: Sequence[tuple[Any, ...]]) 
                     started = times[p[3]] = micros(p[3])
                 if received is None:
                     received = times[p[4]] = micros(p[4])
-                params += (bytes.fromhex(p[0]), p[1], p[2], started, received, p[5], p[6], p[7])
+                params += (bytes.fromhex(p[0]), p[1], p[2], started, received, p[5], p[6], p[7], p[8])
             cursor.execute(_SQLITE_INSERT_HEAD + ", ".join([_SQLITE_ROW] * len(chunk)) + _SQLITE_INSERT_TAIL, params)
             stored.update(uid.hex() for (uid,) in cursor.fetchall())
     finally:
@@ -167,7 +168,8 @@ def _insert_results_sqlite(conn: Connection, packed: Sequence[tuple[Any, ...]]) 
 
 def _compact_rows(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
     """Each row as a ``result_rows`` tuple (uid still hex, times as datetimes)."""
-    series = series_ids(conn, {(r["site"], r["host"], r["check"], r["item"]) for r in rows})
+    keys = {(r["site"], r["host"], r["check"], r["item"]) for r in rows}
+    series = series_ids(conn, keys | {(k[0], k[1], rollups.HOST_ROW, rollups.HOST_ROW) for k in keys})
     texts = [(r.get("summary") or "", r.get("standard") or "", r.get("details") or "",  # compact.TEXTS
               r.get("metrics") or "", r.get("messages") or "") for r in rows]  # messages: "" if none
     packs = [compact.packed(t) for t in texts]
@@ -177,7 +179,8 @@ def _compact_rows(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[tupl
         text_id, defaults = templates[key]
         out.append((r["uid"], series[(r["site"], r["host"], r["check"], r["item"])], r["status"],
                     r["started_at"], r["received_at"], round(r["duration_ms"] * 1000),
-                    text_id, compact.packed_diff(t, defaults, numbers)))
+                    text_id, compact.packed_diff(t, defaults, numbers),
+                    series[(r["site"], r["host"], rollups.HOST_ROW, rollups.HOST_ROW)]))
     return out
 
 
@@ -270,7 +273,8 @@ def _insert_results_pg(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> set
 # result_rows' (_ROW_COLUMNS).
 # (COPY into a temporary staging table, then INSERT ... SELECT from it, cost the server about 2.5 us and the
 # collector 1-3 us a row more, measured in process: the staging rows were written, read and truncated.)
-_ROW_TYPES_PG = ("bytea", "integer", "smallint", "timestamptz", "timestamptz", "bigint", "integer", "text")
+_ROW_TYPES_PG = ("bytea", "integer", "smallint", "timestamptz", "timestamptz", "bigint", "integer", "text",
+                 "integer")
 _INSERT_ROWS_PG = (f"INSERT INTO result_rows ({_QUOTED_COLUMNS}) SELECT * FROM unnest("
                    + ", ".join(f"%b::{t}[]" for t in _ROW_TYPES_PG) + f") AS r ({_QUOTED_COLUMNS}) "
                    "ORDER BY uid ON CONFLICT (uid, started_at) DO NOTHING RETURNING uid")

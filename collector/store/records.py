@@ -155,7 +155,7 @@ def check_results(conn: Connection, site: str, check: str, since: datetime, unti
     metrics, details): for checks that run rarely, such as the weekly restore drill.
 
     The hosts that run the check come from ``latest`` first, so the read walks the
-    (site, host, check, started_at) index of those hosts only, not a year of the whole site.
+    (host, started_at) index of those hosts only, not a year of the whole site.
     """
     hosts_ = [h for (h,) in conn.execute(select(latest.c.host).distinct()
                                          .where(latest.c.site == site, latest.c.check == check))]

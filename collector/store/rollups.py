@@ -365,8 +365,18 @@ def _oldest(conn: Connection, series: list[int], start: datetime, end: datetime)
     out: dict[int, datetime] = {}
     for chunk in _chunks(series):
         out.update(dict(conn.execute(select(r.series_id, func.min(r.started_at)).where(
-            r.series_id.in_(chunk), r.started_at >= start, r.started_at < end).group_by(r.series_id)).all()))
+            _of_hosts(chunk), r.series_id.in_(chunk), r.started_at >= start, r.started_at < end)
+            .group_by(r.series_id)).all()))
     return out
+
+
+def _of_hosts(series: Sequence[int]) -> Any:
+    """``result_rows`` of the hosts of ``series``: what ``ix_result_rows_host_started`` is read by."""
+    s, h = result_series.alias("s"), result_series.alias("h")
+    hosts = (select(h.c.id).join_from(s, h, and_(h.c.site == s.c.site, h.c.host == s.c.host,
+                                                 h.c.check == HOST_ROW, h.c.item == HOST_ROW))
+             .where(s.c.id.in_(series)))
+    return result_rows.c.host_id.in_(hosts)
 
 
 def _clear(conn: Connection, done: set[Key], moved: dict[Key, datetime]) -> None:
@@ -424,7 +434,7 @@ def _raw(conn: Connection, series: Iterable[int], start: datetime, end: datetime
     for chunk in _chunks(sorted(set(series))):
         q = (select(r.series_id, r.id, r.started_at, r.status, r.text_id, r.changed, t.template)
              .join_from(result_rows, result_texts, t.id == r.text_id)
-             .where(r.series_id.in_(chunk), r.started_at >= start, r.started_at < end))
+             .where(_of_hosts(chunk), r.series_id.in_(chunk), r.started_at >= start, r.started_at < end))
         for x in conn.execute(q):
             out[x.series_id].append(x)
     return {sid: [one(x.started_at, int(x.status), x.text_id, x.changed, x.template)

@@ -125,7 +125,8 @@ users = Table(
 # --- results (compact, see collector/store/compact.py) -----------------------
 # ``result_series`` interns site/host/check/item; ``result_texts`` holds each
 # text template once; ``result_rows`` is one small row per result.  Readers use
-# ``results``, a view (migration 0013) with the columns a result always had.
+# ``results``, a view (migrations 0013, 0015, 0019) with the columns a result always had; its site and host
+# are its host series' (``result_rows.host_id``), so a filter on them reaches ``ix_result_rows_host_started``.
 
 result_series = Table(
     "result_series", metadata,
@@ -152,7 +153,10 @@ result_rows = Table(
     Column("duration_us", BigInteger, nullable=False),
     Column("text_id", Integer, nullable=False),
     Column("changed", Text, nullable=False),  # the numbers that differ from the template's
-    Index("ix_result_rows_series_started", "series_id", "started_at"),
+    # its host's series, (site, host, "", ""): an agent's batch is one host's, so it appends to the end of one
+    # host's run in this index, not to the ends of each of its series' runs (migration 0019)
+    Column("host_id", Integer, nullable=False),
+    Index("ix_result_rows_host_started", "host_id", "started_at", "series_id"),
 )
 
 # Daily maintenance claimed once across collectors (collector/retention.py): one row per job and day.

@@ -46,7 +46,7 @@ def test_migrations_match_models_when_at_head(empty_url):
 def test_results_have_unique_id_and_query_index_when_migrated(engine):
     insp = inspect(engine)
     indexes = {tuple(i["column_names"]) for i in insp.get_indexes("result_rows")}
-    assert ("series_id", "started_at") in indexes
+    assert ("host_id", "started_at", "series_id") in indexes
     uniques = {tuple(u["column_names"]) for u in insp.get_unique_constraints("result_rows")}
     unique_indexes = {tuple(i["column_names"]) for i in insp.get_indexes("result_rows") if i["unique"]}
     # PostgreSQL partitions by started_at, and a partitioned table's unique key holds it
@@ -83,5 +83,40 @@ def test_stored_results_read_the_same_when_migrated_to_the_compact_form(empty_ur
         with engine.connect() as conn:
             got = [dict(r._mapping) for r in conn.execute(sa.select(results).order_by(results.c.id))]
         assert got == [{**r, "messages": ""} for r in old]  # 0015: results stored before it have no keys
+    finally:
+        engine.dispose()
+
+
+def test_results_keep_their_host_and_read_the_same_when_indexed_by_host(empty_url):
+    """0019 gives every stored result its host series and the (host, time) index; the view reads the same."""
+    from datetime import UTC, datetime, timedelta
+
+    import sqlalchemy as sa
+
+    from collector.store.tables import result_rows, result_series, results
+    from tests.collector.legacy_store import store_before_0019
+
+    engine = make_engine(empty_url)
+    when = datetime(2026, 3, 1, 8, 0, 0, 123456, tzinfo=UTC)
+    rows = [{"uid": f"{i:032x}", "site": "s", "host": f"h{i % 2}", "check": "disk", "item": f"/{i % 3}",
+             "status": i % 3, "summary": f"/ {30 + i}.5 % used", "standard": "used < 80 %",
+             "started_at": when + timedelta(minutes=i), "received_at": when + timedelta(minutes=i, seconds=1),
+             "duration_ms": 12.5, "metrics": f'[{{"name":"used_percent","value":{30 + i}.5,"unit":"%"}}]',
+             "details": '{"device":"/dev/vda1"}', "messages": ""} for i in range(8)]
+    try:
+        upgrade(engine, "0018")
+        with engine.begin() as conn:  # as 0018's ingest stored them: no host series, no host_id
+            store_before_0019(conn, rows)
+            conn.execute(sa.delete(result_series).where(result_series.c.check == ""))
+        with engine.connect() as conn:
+            before = [dict(r._mapping) for r in conn.execute(sa.select(results).order_by(results.c.id))]
+        upgrade(engine)
+        with engine.connect() as conn:
+            after = [dict(r._mapping) for r in conn.execute(sa.select(results).order_by(results.c.id))]
+            owners = {r.host: r.id for r in conn.execute(
+                sa.select(result_series).where(result_series.c.check == "", result_series.c.item == ""))}
+            hosts = dict(conn.execute(sa.select(result_rows.c.uid, result_rows.c.host_id)).all())
+        assert before == after and len(after) == 8
+        assert {uid: owners[f"h{int(uid, 16) % 2}"] for uid in hosts} == hosts
     finally:
         engine.dispose()

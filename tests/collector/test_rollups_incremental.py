@@ -23,6 +23,7 @@ from collector.store import queries, rollups
 from collector.store.db import make_engine, reading, writing
 from collector.store.migrate import upgrade
 from collector.store.rollup_tables import rollup_days, rollup_dirty, rollup_hours
+from tests.collector.legacy_store import store_before_0019
 
 ZONES = {"s1": ZoneInfo("Asia/Shanghai"), "s2": ZoneInfo("Asia/Kolkata")}  # +08:00; +05:30 (days from raw)
 T0 = datetime(2025, 3, 1, 14, 30, tzinfo=UTC)
@@ -179,15 +180,13 @@ def test_two_collectors_folding_and_storing_at_once_on_postgresql_equal_a_rebuil
         pg_cluster.drop_db(name)
 
 
-def test_marks_made_before_0018_rebuild_their_hours_when_migrated(empty_url, monkeypatch):
+def test_marks_made_before_0018_rebuild_their_hours_when_migrated(empty_url):
     engine = make_engine(empty_url)
     try:
         upgrade(engine, "0017")
         rng = random.Random(3)
-        with monkeypatch.context() as m, writing(engine) as conn:  # stored as 0017 did: marks without since
-            m.setattr(rollups, "mark_dirty", lambda conn, stored: None)
-            queries.store_new_results(conn, [_result(rng, "s1", "h0", "/", T0 + timedelta(minutes=i))
-                                             for i in range(0, 90, 7)])
+        with writing(engine) as conn:  # stored as 0017 did: marks without since
+            store_before_0019(conn, [_result(rng, "s1", "h0", "/", T0 + timedelta(minutes=i)) for i in range(0, 90, 7)])
             hour = ("date_trunc('hour', started_at)" if engine.dialect.name == "postgresql"
                     else "(started_at / 3600000000) * 3600000000")
             conn.execute(text(f"INSERT INTO rollup_dirty (series_id, hour, gen) SELECT DISTINCT series_id, {hour}, 1 "

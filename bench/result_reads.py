@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Reads of stored results at a size: the host page's, a record's, the API's, the roll-up job's.
+
+Fills a migrated SQLite (or, with ``--db postgresql``, a throwaway PostgreSQL)
+database with ``--results`` results the way bench/sqlite_growth.py stores them
+(batches of one host: 100 series x 5 patrols, 16 hosts in turn, the collector's
+own writer), then times each reader of the tree it runs from (best of
+``--repeat``) over the newest hour and prints each query's plan (SQLite:
+``EXPLAIN QUERY PLAN``; a ``SCAN result_rows`` there is a full scan).  Run it from
+two trees to compare them:
+
+    .venv/bin/python bench/result_reads.py --results 1000000 --tag head
+    .venv/bin/python /tmp/base/bench/result_reads.py --results 1000000 --tag base
+
+Writes ``bench/results/result-reads[-TAG].json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import _harness as h  # noqa: E402
+from sqlite_growth import HOSTS, _batch  # noqa: E402
+
+
+def _fill(engine: Any, results: int) -> datetime:
+    from collector.store import db, queries
+
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    done = batches = 0
+    at = start
+    while done < results:
+        at = start + timedelta(minutes=5 * (batches // HOSTS))
+        rows = _batch(batches % HOSTS, at, at + timedelta(minutes=5))
+        with db.writing(engine) as conn:
+            queries.store_new_results(conn, rows)
+        done += len(rows)
+        batches += 1
+    return at + timedelta(minutes=5)
+
+
+def _readers(engine: Any, end: datetime) -> dict[str, Callable[[Any], Any]]:
+    from sqlalchemy import select
+
+    from collector.store import queries, records, rollups, today
+    from collector.store.tables import result_series
+
+    s = result_series.c
+    with engine.connect() as conn:  # the roll-up job reads a host's series
+        series = list(conn.execute(select(s.id).where(s.host == "bench-003", s.check != "")).scalars())
+    hour = end - timedelta(hours=1)
+    return {
+        "host page: host_results (1 h)": lambda c: today.host_results(c, "bench", "bench-003", hour),
+        "host page: item_results (50)": lambda c: today.item_results(c, "bench", "bench-003", "disk", "/data1", 50),
+        "host page: last_changes": lambda c: today.last_changes(c, "bench", "bench-003"),
+        "record: period_items (site, 1 h)": lambda c: records.period_items(c, "bench", hour, end),
+        "record: newest_good (site, 1 h)": lambda c: records.newest_good(c, "bench", ["disk"], hour, end),
+        "API: find_results host (100)": lambda c: queries.find_results(c, site="bench", host="bench-003",
+                                                                         since=hour),
+        "API: find_results host+check (100)": lambda c: queries.find_results(c, site="bench", host="bench-003",
+                                                                               check="disk"),
+        "roll-up: _raw (a host's series, 1 h)": lambda c: rollups._raw(c, series, hour, end),
+    }
+
+
+def _plans(engine: Any, fn: Callable[[Any], Any]) -> list[str]:
+    """The SQLite plan of each statement ``fn`` runs on ``result_rows`` (through the view or not)."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def grab(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+        if "result_rows" in statement or "results" in statement:
+            seen.append((statement, params))
+
+    event.listen(engine, "before_cursor_execute", grab)
+    try:
+        with engine.connect() as conn:
+            fn(conn)
+    finally:
+        event.remove(engine, "before_cursor_execute", grab)
+    out = []
+    with engine.connect() as conn:
+        for statement, params in seen:
+            plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params).all()
+            out.append(" | ".join(str(r[-1]) for r in plan))
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--results", type=int, default=1_000_000)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--tag", default="")
+    args = ap.parse_args()
+    from collector.store import db
+    from collector.store.migrate import upgrade
+
+    tmp = Path(tempfile.mkdtemp(prefix="wardround-bench-reads-"))
+    engine = db.make_engine(f"sqlite:///{tmp / 'collector.db'}")
+    upgrade(engine)
+    t0 = time.perf_counter()
+    end = _fill(engine, args.results)
+    print(f"filled {args.results} results in {time.perf_counter() - t0:.0f} s", flush=True)
+    out: dict[str, Any] = {"machine": h.machine_info(), "results": args.results, "reads": []}
+    for name, fn in _readers(engine, end).items():
+        best = float("inf")
+        for _ in range(args.repeat):
+            with engine.connect() as conn:
+                t = time.perf_counter()
+                rows = fn(conn)
+                best = min(best, time.perf_counter() - t)
+        plans = _plans(engine, fn)
+        full = any("SCAN r" in p.replace("SCAN result_rows", "SCAN r") for p in plans)
+        print(f"{name:38s} {best * 1000:9.2f} ms  {len(rows):6d} rows{'  FULL SCAN' if full else ''}", flush=True)
+        for p in plans:
+            print(f"    {p}")
+        out["reads"].append({"read": name, "best_ms": round(best * 1000, 2), "rows": len(rows),
+                             "full_scan": full, "plans": plans})
+    engine.dispose()
+    path = h.write_json(f"result-reads{'-' + args.tag if args.tag else ''}.json", out)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
