@@ -4,7 +4,7 @@
 Fills a migrated SQLite (or, with ``--db postgresql``, a throwaway PostgreSQL)
 database with ``--results`` results the way bench/sqlite_growth.py stores them
 (batches of one host: 100 series x 5 patrols, 16 hosts in turn, the collector's
-own writer), then times each reader of the tree it runs from (best of
+own writer, ``latest`` kept as ingest does), then times each reader of the tree it runs from (best of
 ``--repeat``) over the newest hour and prints each query's plan (SQLite:
 ``EXPLAIN QUERY PLAN``; a ``SCAN result_rows`` there is a full scan).  Run it from
 two trees to compare them:
@@ -41,8 +41,9 @@ def _fill(engine: Any, results: int) -> datetime:
     while done < results:
         at = start + timedelta(minutes=5 * (batches // HOSTS))
         rows = _batch(batches % HOSTS, at, at + timedelta(minutes=5))
-        with db.writing(engine) as conn:
+        with db.writing(engine) as conn:  # as ingest stores a batch (the latest states too)
             queries.store_new_results(conn, rows)
+            queries.upsert_latest(conn, rows, credible_until=at + timedelta(days=1))
         done += len(rows)
         batches += 1
     return at + timedelta(minutes=5)
@@ -64,6 +65,7 @@ def _readers(engine: Any, end: datetime) -> dict[str, Callable[[Any], Any]]:
         "host page: last_changes": lambda c: today.last_changes(c, "bench", "bench-003"),
         "record: period_items (site, 1 h)": lambda c: records.period_items(c, "bench", hour, end),
         "record: newest_good (site, 1 h)": lambda c: records.newest_good(c, "bench", ["disk"], hour, end),
+        "record: check_results (site, 1 h)": lambda c: records.check_results(c, "bench", "disk", hour, end),
         "API: find_results host (100)": lambda c: queries.find_results(c, site="bench", host="bench-003",
                                                                          since=hour),
         "API: find_results host+check (100)": lambda c: queries.find_results(c, site="bench", host="bench-003",
