@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+import orjson
 from sqlalchemy import Engine
 
 from checks.messages.reader import cli_said, reader_language, tell, told
@@ -83,14 +84,17 @@ def export_record(engine: Engine, keys: Keyring | None, record_id: int, out: Pat
     from collector.records.service import RecordNotFound, Records
 
     try:
-        out.write_bytes(Records(engine, keys=keys).export(record_id))
+        data = Records(engine, keys=keys).export(record_id)
+        out.write_bytes(data)
     except RecordNotFound as exc:
         raise ReportError(_said(exc.args[0] if exc.args else str(exc))) from exc
     except OSError as exc:
         raise ReportError(cli_said("cli.collector.cannot_write", file=out, error=exc.strerror or str(exc))) from exc
+    # the key that signed it, from this collector's keyring (Records.export names it; never a file's own)
+    signed_by = orjson.loads(data).get("public_key")
     print(tell("cli.collector.record_written", id=record_id, file=out,
                command=f"wardround-collector record verify {out} --public-key",
-               public_key=tell("cli.collector.public_key_placeholder")))
+               public_key=signed_by["base64"] if signed_by else tell("cli.collector.public_key_placeholder")))
 
 
 def audit_verify(engine: Engine, keys: Keyring) -> int:

@@ -127,3 +127,18 @@ def test_import_of_a_mistyped_path_imports_nothing_and_records_no_refused_bundle
     with engine.connect() as conn:
         assert bundle_counts(conn) == (0, 0)  # not even garbage.wrb: nothing was started
     engine.dispose()
+
+
+@pytest.mark.parametrize(("lang", "said"), [("en", "record 3 written to r.json; check it with: "),
+                                            ("zh_CN", "巡检记录 3 已写入 r.json；用此命令核验：")])
+def test_an_export_without_a_signing_key_names_the_key_to_use_in_the_readers_words(lang, said, monkeypatch, caplog):
+    """A record stored before keyed signatures has no key in its export: the line names where the key comes
+    from (its placeholder once held '<...>', which the messages refuse as markup: a raw key was printed)."""
+    from checks.messages.reader import tell
+
+    monkeypatch.setenv("WARDROUND_LANG", lang)
+    line = tell("cli.collector.record_written", id=3, file="r.json",
+                command="wardround-collector record verify r.json --public-key",
+                public_key=tell("cli.collector.public_key_placeholder"))
+    assert line.startswith(f"{said}wardround-collector record verify r.json --public-key KEY")
+    assert "key show" in line and "not rendered" not in caplog.text

@@ -117,6 +117,14 @@ def test_an_exported_record_verifies_offline_with_the_public_key_and_fails_when_
     shown = cli("key", "show", "--key-file", key).stdout
     pem.write_text(shown[shown.index("-----BEGIN PUBLIC KEY-----"):])
     b64 = BASE64.search(shown).group(1)  # type: ignore[union-attr]
+    # what it says is the command to run, with the collector's own key (never a message key, never a warning)
+    said = f"wardround-collector record verify {tmp_path / 'r.json'} --public-key {b64}"
+    assert exported.stdout == f"record {rid} written to {tmp_path / 'r.json'}; check it with: {said}\n"
+    assert "WARNING" not in exported.stderr, exported.stderr
+    chinese = cli("record", "export", str(rid), "--db", db, "--out", str(tmp_path / "r.json"),
+                  env={"LANG": "zh_CN.UTF-8"})
+    assert chinese.stdout == f"巡检记录 {rid} 已写入 {tmp_path / 'r.json'}；用此命令核验：{said}\n", chinese.stdout
+    assert "WARNING" not in chinese.stderr, chinese.stderr
     for public in (str(pem), b64):  # the PEM file, or the key printed on the record
         ok = cli("record", "verify", str(tmp_path / "r.json"), "--public-key", public, env=_no_key_env())
         assert ok.returncode == 0 and "verified" in ok.stdout, ok.stdout + ok.stderr
