@@ -250,8 +250,13 @@ def _token_revoke(args: argparse.Namespace, engine: Engine, keys: Keyring) -> in
 def _token_rotate(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
     grace = _duration(args.grace, "--grace")
     done = credentials.rotate_token(engine, site=args.site, host=args.host, grace=grace, keys=keys)
-    print(tell("cli.collector.token_rotated", host=f"{args.site}/{args.host}", file="token_file",
-               until=done.old_expires_at.isoformat(timespec="seconds")))
+    until = done.old_expires_at.isoformat(timespec="seconds")
+    gateway = relays.gateway_relays(engine, args.site)
+    if gateway:  # its agents reach no collector: nothing fetches the successor (docs/deploy.md, "File ferry")
+        print(tell("cli.collector.token_rotated_gateway", host=f"{args.site}/{args.host}", file="token_file",
+                   until=until, relays=", ".join(gateway), site=args.site, relay=gateway[0]))
+    else:
+        print(tell("cli.collector.token_rotated", host=f"{args.site}/{args.host}", file="token_file", until=until))
     print(done.token)
     return 0
 

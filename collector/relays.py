@@ -148,6 +148,13 @@ def list_relays(engine: Engine, site: str | None = None) -> list[dict[str, Any]]
              "backlog": r.backlog, "version": r.version, "site_hosts": counts[r.site]} for r in rows]
 
 
+def gateway_relays(engine: Engine, site: str) -> list[str]:
+    """The relays of ``site`` behind a file gateway (they delivered by bundle): its agents cannot reach the
+    collector through them, so they cannot fetch a rotated token themselves."""
+    with reading(engine) as conn:
+        return relay_store.gateway_relays(conn, site)
+
+
 RELAY_CHECK, SILENT_ITEM = "relay", "silent"
 
 

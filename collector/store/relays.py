@@ -21,8 +21,8 @@ from collector.store.tables import (
 )
 
 __all__ = ["add_batch", "add_bundle", "add_refused", "approved_hosts", "bundle_counts", "bundle_seen",
-           "bundle_seqs", "hosts_seen_until", "insert_relay", "live_hosts", "live_relay", "live_relays",
-           "live_site_tokens", "relay_by_name", "relay_by_token", "revoke", "roles", "set_relay"]
+           "bundle_seqs", "gateway_relays", "hosts_seen_until", "insert_relay", "live_hosts", "live_relay",
+           "live_relays", "live_site_tokens", "relay_by_name", "relay_by_token", "revoke", "roles", "set_relay"]
 
 
 def relay_by_name(conn: Connection, site: str, name: str) -> Any | None:
@@ -130,6 +130,13 @@ def bundle_seqs(conn: Connection) -> list[Any]:
     return list(conn.execute(select(relays.c.site, relays.c.name, relay_bundles.c.seq)
                              .select_from(relay_bundles.join(relays))
                              .order_by(relays.c.site, relays.c.name, relay_bundles.c.seq)).all())
+
+
+def gateway_relays(conn: Connection, site: str) -> list[str]:
+    """The live relays of ``site`` that have delivered by bundle file (a file gateway), by name."""
+    return list(conn.execute(select(relays.c.name).where(
+        relays.c.site == site, relays.c.revoked_at.is_(None),
+        relays.c.id.in_(select(relay_bundles.c.relay_id))).order_by(relays.c.name)).scalars().all())
 
 
 def bundle_counts(conn: Connection) -> tuple[int, int]:

@@ -142,3 +142,41 @@ def test_an_export_without_a_signing_key_names_the_key_to_use_in_the_readers_wor
                 public_key=tell("cli.collector.public_key_placeholder"))
     assert line.startswith(f"{said}wardround-collector record verify r.json --public-key KEY")
     assert "key show" in line and "not rendered" not in caplog.text
+
+
+def _empty_bundle(folder: Path, relay_token: str, site: str) -> Path:
+    """Bundle 1 of a relay behind a file gateway, as agent/ferry.py writes it (no results)."""
+    import gzip
+    import json
+
+    from agent.ferry import BUNDLE_MAGIC, bundle_name, sign, signing_key
+
+    payload = gzip.compress(json.dumps({"format": 1, "site": site, "seq": 1, "created_at": "2026-12-06T00:00:00Z",
+                                        "backlog": 0, "results": []}).encode())
+    path = folder / bundle_name(site, 1)
+    path.write_bytes(BUNDLE_MAGIC + b" " + sign(signing_key(relay_token), payload).encode() + b"\n" + payload)
+    return path
+
+
+def test_a_token_rotated_behind_a_file_gateway_says_to_carry_it_by_hand(db, tmp_path, capsys, monkeypatch):
+    # behind a 网闸 an agent cannot fetch its successor (its relay never reaches the collector): after the
+    # grace it met 401 at the relay and its results waited in its spool, while rotate had said "the agent
+    # fetches this one itself"
+    key = str(tmp_path / "k.key")
+    for site, host in (("s1", "his-db"), ("s2", "lis-db")):
+        assert run(capsys, "token", "create", "--site", site, "--host", host, "--db", db, "--key-file", key)[0] == 0
+    code, made, _ = run(capsys, "token", "create", "--relay", "--site", "s1", "--host", "front-01", "--db", db,
+                        "--key-file", key)
+    assert code == 0 and made.strip().splitlines()[-1].startswith("wrr_")
+    bundle = _empty_bundle(tmp_path, made.strip().splitlines()[-1], "s1")
+    assert run(capsys, "import", str(bundle), "--db", db, "--key-file", key)[0] == 0
+    code, said, _ = run(capsys, "token", "rotate", "--site", "s1", "--host", "his-db", "--db", db, "--key-file", key)
+    head, token = said.strip().splitlines()
+    assert code == 0 and token.startswith("wra_")
+    assert "经文件摆渡" in head and "front-01" in head and "会在此之前自行取回" not in head, head
+    assert "wardround-collector relay bundle --site s1 --relay front-01" in head
+    monkeypatch.setenv("WARDROUND_LANG", "en")
+    code, said, _ = run(capsys, "token", "rotate", "--site", "s2", "--host", "lis-db", "--db", db, "--key-file", key)
+    assert code == 0 and "the agent fetches this one itself" in said  # a site without a gateway: as before
+    code, said, _ = run(capsys, "token", "rotate", "--site", "s1", "--host", "his-db", "--db", db, "--key-file", key)
+    assert code == 0 and "file gateway" in said and "fetches this one itself" not in said, said
