@@ -150,7 +150,8 @@ def load_config(path: str | os.PathLike[str], *, need_collector: bool = False) -
     site = _site(err, data, "the customer / site this host belongs to, e.g. central-hospital", "cli.config.site_agent")
     host = read_text(err, "host", data["host"], name=True) if "host" in data else short_hostname()
     if host is not None and not is_name(host):
-        err.add("host", f"the machine's hostname {host!r} is not {NAME_HINT}; set host: explicitly")
+        err.add("host", f"the machine's hostname {host!r} is not {NAME_HINT}; set host: explicitly",
+                said=("cli.config.hostname", {"host": repr(host), "key": "host:"}))
 
     collector = None
     if "collector" in data:
@@ -169,10 +170,11 @@ def load_config(path: str | os.PathLike[str], *, need_collector: bool = False) -
     try:
         max_bytes = parse_size(data.get("spool_max_bytes", 256 * 2**20))
         if max_bytes < 2**20:
-            err.add("spool_max_bytes", "expected at least 1 MiB", data["spool_max_bytes"])
+            err.add("spool_max_bytes", "expected at least 1 MiB", data["spool_max_bytes"],
+                    said=("cli.config.at_least", {"minimum": "1 MiB"}))
     except ValueError:
         err.add("spool_max_bytes", "expected a size like 256MiB, 1GiB or a number of bytes",
-                data.get("spool_max_bytes"))
+                data.get("spool_max_bytes"), said=("cli.config.size", {"a": "256MiB", "b": "1GiB"}))
         max_bytes = 0
     jitter = read_duration(err, "jitter", data.get("jitter", "30s"))
 
@@ -184,7 +186,8 @@ def load_config(path: str | os.PathLike[str], *, need_collector: bool = False) -
         except ValueError:
             config_every = 0.0
         if config_every < 10:
-            err.add("config_every", "expected a duration of at least 10s like 5m, or off", raw_every)
+            err.add("config_every", "expected a duration of at least 10s like 5m, or off", raw_every,
+                    said=("cli.config.config_every", {"least": "10s", "example": "5m", "off": "off"}))
     checks = check_entries(err, "checks", data.get("checks", []))
     if err.lines:
         raise ConfigError(err.lines, err.said)
@@ -203,7 +206,8 @@ def _open_config(path: str | os.PathLike[str], top_keys: set[str], keys: str
     file = os.fspath(path)
     data = _read_yaml(file)
     if not isinstance(data, Mapping):
-        raise ConfigError([f"{file}: expected a mapping of keys ({keys}) at the top (got {type(data).__name__})"])
+        raise ConfigError([f"{file}: expected a mapping of keys ({keys}) at the top (got {type(data).__name__})"],
+                          [(f"{file}: ", "cli.config.agent_top", {"keys": keys, "type": type(data).__name__}, "")])
     err = Problems(file)
     check_keys(err, "", data, top_keys)
     return file, data, err, Path(file).resolve().parent
@@ -227,11 +231,15 @@ def _read_yaml(file: str) -> Any:
         raise ConfigError([f"{file}: cannot read the config: {error}"],
                           [(f"{file}: ", "cli.config.cannot_read", {"error": error}, "")]) from None
     except UnicodeDecodeError as exc:
-        raise ConfigError([f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
+        raise ConfigError([f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})"],
+                          [(f"{file}: ", "cli.config.not_utf8", {"reason": exc.reason, "at": exc.start}, "")]) from None
     try:
         return _parse_yaml_and_unload(text, file)
-    except ValueError as exc:
-        raise ConfigError([str(exc)]) from None
+    except ValueError as exc:  # YAML syntax: checks.entries.parse_yaml's keyed text
+        from checks.messages import error_text
+
+        line = error_text(exc)
+        raise ConfigError([line], [("", "cli.config.said", {"what": line}, "")]) from None
 
 
 def _parse_yaml_and_unload(text: str, file: str) -> Any:
@@ -260,26 +268,56 @@ def collector_url_problem(url: Any) -> str | None:
     Credentials, a query or a fragment are refused: the agent authenticates with its
     token, and anything after ``?`` or ``#`` would end up in logs and error messages.
     """
+    return _url_problem(url, proxy=False)
+
+
+def _url_problem(url: Any, proxy: bool) -> str | None:
+    """:func:`collector_url_problem`, of a proxy's URL when ``proxy``; the problem as a command-line message
+    (:func:`checks.messages.reader.cli_said`: the reader's language when told), whose module is loaded only
+    then (a running agent keeps it out, tests/agent/test_footprint.py)."""
+    fault = _url_fault(url)
+    if fault is None:
+        return None
+    from checks.messages.reader import cli_said
+
+    what = cli_said("cli.config.url_proxy", example="http://proxy.example:3128") if proxy else cli_said(
+        "cli.config.url_http")
     if not isinstance(url, str):
-        return f"expected an http:// or https:// URL (got a value of type {type(url).__name__})"
-    shown = redact_url(url)
+        return cli_said("cli.config.url_type", what=what, type=type(url).__name__)
+    shown = repr(redact_url(url))
+    if fault == "credentials":
+        return cli_said("cli.config.url_credentials", user="user:password@", key="token_file", got=shown)
+    if fault == "query":
+        return cli_said("cli.config.url_query", query="?...", got=shown)
+    if fault == "fragment":
+        return cli_said("cli.config.url_fragment", fragment="#...", got=shown)
+    if fault == "spaces":
+        return cli_said("cli.config.url_spaces", got=shown)
+    if fault == "port":
+        return cli_said("cli.config.url_port", got=shown)
+    return cli_said("cli.config.url", what=what, got=shown)
+
+
+def _url_fault(url: Any) -> str | None:
+    """What is wrong with a URL, in one word (None: nothing): see :func:`collector_url_problem`."""
+    if not isinstance(url, str):
+        return "type"
     parts = urlsplit(url.strip())
     if parts.scheme.lower() not in ("http", "https") or not re.match(r"^https?://[^/\s?#]+", url.strip(),
                                                                      re.IGNORECASE):
-        return f"expected an http:// or https:// URL (got {shown!r})"
+        return "scheme"
     if "@" in parts.netloc:
-        return ("expected no user:password@ in the URL: the agent authenticates with "
-                f"token_file (got {shown!r})")
+        return "credentials"
     if parts.query or url.strip().endswith("?"):
-        return f"expected no query (?...) in the URL (got {shown!r})"
+        return "query"
     if parts.fragment or "#" in url:
-        return f"expected no fragment (#...) in the URL (got {shown!r})"
+        return "fragment"
     if any(c.isspace() for c in url.strip()):
-        return f"expected a URL without spaces (got {shown!r})"
+        return "spaces"
     try:
         parts.port  # noqa: B018 - raises on a bad port
     except ValueError:
-        return f"expected a port from 1 to 65535 (got {shown!r})"
+        return "port"
     return None
 
 
@@ -327,18 +365,22 @@ def _secret_file(err: Problems, key: str, value: Any, base: Path,
     try:
         secret = path.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError):
-        err.add(key, f"expected a readable UTF-8 file ({path})")
+        err.add(key, f"expected a readable UTF-8 file ({path})", said=("cli.config.utf8_file", {"path": str(path)}))
         return path, None
     if not secret or any(c.isspace() for c in secret):
         # never show the content: it may be a secret with a stray character
-        err.add(key, f"expected {what} ({path})")
+        said: tuple[str, dict[str, object]] = (
+            ("cli.config.secret_token", {"path": str(path)}) if what == "one token on one line"
+            else ("cli.config.secret_credentials", {"form": "user:password", "path": str(path)}))
+        err.add(key, f"expected {what} ({path})", said=said)
         return path, None
     return path, secret
 
 
 def _collector(err: Problems, raw: Any, base: Path) -> CollectorConfig | None:
     if not isinstance(raw, Mapping):
-        err.add("collector", "expected a mapping with url and token_file", raw)
+        err.add("collector", "expected a mapping with url and token_file", raw,
+                said=("cli.config.collector_mapping", {"url": "url", "file": "token_file"}))
         return None
     check_keys(err, "collector", raw, _COLLECTOR_KEYS)
     url = raw.get("url")
@@ -346,7 +388,7 @@ def _collector(err: Problems, raw: Any, base: Path) -> CollectorConfig | None:
         err.add("collector.url", "required, e.g. https://collector.example:8480",
                 said=("cli.config.required_like", {"example": "https://collector.example:8480"}))
     elif (problem := collector_url_problem(url)) is not None:
-        err.add("collector.url", problem)
+        err.add_told("collector.url", problem)
         url = None
     token = token_path = None
     if "token_file" in raw and "token" in raw:
@@ -358,7 +400,8 @@ def _collector(err: Problems, raw: Any, base: Path) -> CollectorConfig | None:
     elif "token" in raw:
         t = raw["token"]
         if not isinstance(t, str) or not t.strip() or any(c.isspace() for c in t.strip()):
-            err.add("collector.token", "expected the agent token as one word (prefer token_file)")
+            err.add("collector.token", "expected the agent token as one word (prefer token_file)",
+                    said=("cli.config.token_word", {"file": "token_file"}))
         else:
             token = t.strip()
     else:
@@ -374,27 +417,31 @@ def _collector(err: Problems, raw: Any, base: Path) -> CollectorConfig | None:
             try:
                 ssl.create_default_context(cafile=ca_file)
             except (ssl.SSLError, ValueError) as exc:
-                err.add("collector.ca_file", f"expected PEM CA certificates ({ca_file}: "
-                        f"{getattr(exc, 'reason', None) or exc})")
+                why = str(getattr(exc, "reason", None) or exc)
+                err.add("collector.ca_file", f"expected PEM CA certificates ({ca_file}: {why})",
+                        said=("cli.config.ca_pem", {"path": ca_file, "why": why}))
                 ca_file = None
     proxy = credentials = None
     if "proxy" in raw:
         if (problem := proxy_url_problem(raw["proxy"])) is not None:
-            err.add("collector.proxy", problem)
+            err.add_told("collector.proxy", problem)
         else:
             proxy = raw["proxy"].strip().rstrip("/")
     if "proxy_credentials_file" in raw:
         if "proxy" not in raw:
-            err.add("collector.proxy_credentials_file", "needs collector.proxy")
+            err.add("collector.proxy_credentials_file", "needs collector.proxy",
+                    said=("cli.config.needs", {"key": "collector.proxy"}))
         _, credentials = _secret_file(err, "collector.proxy_credentials_file", raw["proxy_credentials_file"],
                                       base, "user:password on one line")
         if credentials is not None and ":" not in credentials:
-            err.add("collector.proxy_credentials_file", "expected user:password on one line")
+            err.add("collector.proxy_credentials_file", "expected user:password on one line",
+                    said=("cli.config.user_password", {"form": "user:password"}))
             credentials = None
     timeout = read_duration(err, "collector.timeout", raw.get("timeout", "10s"), minimum=1)
     batch = raw.get("batch_size", 500)
     if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 10_000:
-        err.add("collector.batch_size", "expected a whole number from 1 to 10000", batch)
+        err.add("collector.batch_size", "expected a whole number from 1 to 10000", batch,
+                said=("cli.config.whole_range", {"low": 1, "high": 10000}))
         batch = 500
     if url is None or token is None or timeout is None:
         return None
@@ -405,12 +452,17 @@ def _collector(err: Problems, raw: Any, base: Path) -> CollectorConfig | None:
 
 def proxy_url_problem(url: Any) -> str | None:
     """What is wrong with ``collector.proxy`` (None: nothing); credentials belong in a file."""
-    problem = collector_url_problem(url)
+    problem = _url_problem(url, proxy=True)
     if problem is not None and "user:password@" in problem:
-        return ("expected no user:password@ in the proxy URL: put user:password in "
-                f"collector.proxy_credentials_file (got {redact_url(url)!r})")
+        from checks.messages.reader import cli_said
+
+        return cli_said("cli.config.proxy_credentials", user="user:password@", form="user:password",
+                        key="collector.proxy_credentials_file",
+                        got=repr(redact_url(url)))
     if problem is not None:
-        return problem.replace("an http:// or https:// URL", "a proxy URL like http://proxy.example:3128")
+        return problem
     if urlsplit(url.strip()).path not in ("", "/"):
-        return f"expected a proxy URL without a path, like http://proxy.example:3128 (got {redact_url(url)!r})"
+        from checks.messages.reader import cli_said
+
+        return cli_said("cli.config.proxy_path", example="http://proxy.example:3128", got=repr(redact_url(url)))
     return None

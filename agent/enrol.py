@@ -28,7 +28,7 @@ from agent import Worded, __version__
 from agent.central import write_secret_file
 from agent.config import collector_url_problem, default_spool_path, load_config, proxy_url_problem
 from agent.http import Http, HttpError, reason
-from checks.entries import NAME_HINT, is_name
+from checks.entries import is_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -102,7 +102,15 @@ _OPTIONS = (("collector.proxy_credentials_file", "--proxy-credentials-file"), ("
 
 
 def _as_typed(message: str) -> str:
-    """``message`` naming the enrol options the user typed instead of the config keys they become."""
+    """``message`` naming the enrol options the user typed instead of the config keys they become (a keyed
+    text's words too, so it is still told in the reader's language)."""
+    from checks.messages import Said
+
+    if isinstance(message, Said):
+        from checks.result import Message
+
+        args = {k: _as_typed(v) if isinstance(v, str) else v for k, v in message.message.args.items()}
+        return Said(_as_typed(str.__str__(message)), Message(message.message.key, args))
     for key, option in _OPTIONS:
         message = message.replace(key, option)
     return message
@@ -113,19 +121,18 @@ def _check(req: EnrolRequest) -> None:
 
     problems = []
     if (p := collector_url_problem(req.url)) is not None:
-        problems.append(f"--url: {p}")
+        problems.append(cli_said("cli.agent.option_problem", option="--url", problem=p))
     if not req.key.strip() or any(c.isspace() for c in req.key.strip()):
         problems.append(cli_said("cli.agent.enrol_key_form", option="--key"))
     if not is_name(req.host):
-        problems.append(f"--host: expected {NAME_HINT} (got {req.host!r}); this machine's name does not fit: "
-                        "give --host NAME")
+        problems.append(cli_said("cli.agent.enrol_host", option="--host", got=repr(req.host), give="--host NAME"))
     for role in req.roles:
         if not is_name(role):
-            problems.append(f"--role: expected {NAME_HINT} (got {role!r})")
+            problems.append(cli_said("cli.agent.enrol_role", option="--role", got=repr(role)))
     if req.ca_file is not None and not os.access(req.ca_file, os.R_OK):
         problems.append(cli_said("cli.agent.enrol_cannot_read", option="--ca-file", path=req.ca_file))
     if req.proxy is not None and (p := proxy_url_problem(req.proxy)) is not None:
-        problems.append(f"--proxy: {_as_typed(p)}")
+        problems.append(cli_said("cli.agent.option_problem", option="--proxy", problem=_as_typed(p)))
     if req.proxy_credentials_file is not None and not os.access(req.proxy_credentials_file, os.R_OK):
         problems.append(cli_said("cli.agent.enrol_cannot_read", option="--proxy-credentials-file",
                                  path=req.proxy_credentials_file))

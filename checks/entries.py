@@ -86,10 +86,16 @@ class Problems:
     def add_error(self, key: str, exc: BaseException) -> None:
         """``exc``'s text as the problem of ``key``, told in the reader's language when it carries a message
         key (:func:`checks.messages.error_text`: raised as ``ValueError(cli_said(...))``)."""
-        from checks.messages import Said as Keyed
         from checks.messages import error_text
 
         text = error_text(exc)
+        self.add_told(key, text)
+
+    def add_told(self, key: str, text: str) -> None:
+        """``text`` as the problem of ``key``, told in the reader's language when it is a keyed text
+        (:func:`checks.messages.reader.cli_said`)."""
+        from checks.messages import Said as Keyed
+
         self.add(key, str.__str__(text), said=("cli.config.said", {"what": text}) if isinstance(text, Keyed) else None)
 
 
@@ -180,7 +186,8 @@ def check_entries(problems: Problems, where: str, raw: Any) -> list[CheckConfig]
         if isinstance(name, str) and check is not None:
             if name in names:
                 problems.add(f"{at}.name", f"{name!r} is already the name of {where}[{names[name]}]; "
-                             "give each instance of the same check its own name:")
+                             "give each instance of the same check its own name:",
+                             said=("cli.config.name_taken", {"name": repr(name), "other": f"{where}[{names[name]}]"}))
             names[name] = i
         every = cron = None
         if "every" in entry and "cron" in entry:
@@ -213,13 +220,16 @@ def check_entries(problems: Problems, where: str, raw: Any) -> list[CheckConfig]
 
 
 def _cron(problems: Problems, key: str, value: Any) -> str | None:
+    example = '"0 8 * * *"'
     if not isinstance(value, str):
-        problems.add(key, 'expected a 5-field crontab like "0 8 * * *" (minute hour day month weekday)', value)
+        problems.add(key, f"expected a 5-field crontab like {example} (minute hour day month weekday)", value,
+                     said=("cli.config.crontab", {"example": example}))
         return None
     try:
         parse_cron(value)  # the one crontab reader: the agent's scheduler asks it for every fire time
     except CronError as exc:
-        problems.add(key, f"expected a 5-field crontab like \"0 8 * * *\": {exc}", value)
+        problems.add(key, f"expected a 5-field crontab like {example}: {exc}", value,
+                     said=("cli.config.crontab_why", {"example": example, "why": str(exc)}))
         return None
     return value
 
@@ -230,16 +240,28 @@ def parse_yaml(text: str, file: str) -> Any:
 
     try:
         return yaml.load(text, Loader=_unique_key_loader())  # noqa: S506 (a SafeLoader subclass)
-    except yaml.MarkedYAMLError as exc:
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:
+        raise ValueError(_yaml_error(exc, file)) from None
+
+
+def _yaml_error(exc: BaseException, file: str) -> str:
+    """``parse_yaml``'s error as a keyed text (said in the reader's language); the messages' module is loaded
+    only here (a running agent keeps it out)."""
+    import yaml
+
+    from checks.messages.reader import cli_said
+
+    if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = " ".join(str(exc.problem or exc.context or "syntax error").split())
-        raise ValueError(f"{file}: {where}not valid YAML: {problem}") from None
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{file}: not valid YAML: {' '.join(str(exc).split())}") from None
-    except (ValueError, RecursionError) as exc:  # a date that does not exist (2026-02-30); nesting too deep
-        raise ValueError(f"{file}: not valid YAML: {'nested too deeply' if isinstance(exc, RecursionError) else exc}"
-                         ) from None
+        if mark:
+            return cli_said("cli.config.yaml_at", file=file, line=mark.line + 1, column=mark.column + 1,
+                            problem=problem)
+        return cli_said("cli.config.yaml_in", file=file, problem=problem)
+    if isinstance(exc, RecursionError):  # nesting too deep
+        return cli_said("cli.config.yaml_deep_in", file=file)
+    # another YAMLError, or a date that does not exist (2026-02-30)
+    return cli_said("cli.config.yaml_in", file=file, problem=" ".join(str(exc).split()))
 
 
 def forget_yaml_loader() -> None:

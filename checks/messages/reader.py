@@ -21,8 +21,13 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from checks.languages import language_of
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["OVERRIDE", "aligned", "cli_said", "cli_templates", "reader_language", "tell", "tell_error",
            "tell_problem", "told", "windows_ui_language"]
@@ -149,15 +154,43 @@ def tell_problem(line: str, said: tuple[str, str, Mapping[str, object], str] | N
     return prefix + _told(key, words) + (_told("cli.config.got", {"got": _unmarked(shown)}) if shown else "")
 
 
-def _unmarked(value: object) -> object:
-    """A value with ``<``/``>`` as ``‹``/``›``: a text to render may hold no markup (:func:`checks.messages.render`),
-    and another program's detail may (PyYAML's ``found '<stream end>'``)."""
-    return value.replace("<", "‹").replace(">", "›") if type(value) is str else value  # a keyed text: as it is
+def _unmarked(value: Any) -> Any:
+    """A value with ``<``/``>`` as ``‹``/``›`` (a keyed text's and a nested message's words too): a text to render
+    may hold no markup (:func:`checks.messages.render`), and another program's detail may (PyYAML's
+    ``found '<stream end>'``)."""
+    from checks.messages import Said
+    from checks.result import Message
+
+    if isinstance(value, Said):
+        return Said(str.__str__(value), _unmarked(value.message))
+    if isinstance(value, Message):
+        return Message(value.key, {k: _unmarked(v) for k, v in value.args.items()})
+    if isinstance(value, list):
+        return [_unmarked(v) for v in value]
+    return value.replace("<", "‹").replace(">", "›") if isinstance(value, str) else value
 
 
 def cli_said(key: str, /, **args: object) -> str:
     """The English text of the command-line message ``key`` carrying its key and arguments (a
-    :class:`checks.messages.Said`): for an error raised now and told later (:func:`tell_error`)."""
-    from checks.messages import said
+    :class:`checks.messages.Said`): for an error raised now and told later (:func:`tell_error`).
 
-    return said(key, args, cli_templates("en"))
+    A word holding ``<`` or ``>`` (another program's detail: PyYAML's ``found '<stream end>'``) is written as it
+    is; :func:`checks.messages.render` refuses markup in the words of a text it renders for a page."""
+    from checks.messages import Said, said
+    from checks.result import Message
+
+    english = said(key, {k: _masked(v) for k, v in args.items()}, cli_templates("en"))
+    words = {k: _masked(v, back=True) for k, v in english.message.args.items()}
+    return Said(_masked(str.__str__(english), back=True), Message(key, words))
+
+
+_MASK = {"<": "\ue000", ">": "\ue001"}  # private-use characters no text holds
+
+
+def _masked(value: Any, back: bool = False) -> Any:
+    """A plain text's ``<``/``>`` as private-use characters (``back``: the other way), any other value as it is."""
+    if type(value) is not str:
+        return value
+    for mark, mask in _MASK.items():
+        value = value.replace(mask, mark) if back else value.replace(mark, mask)
+    return value

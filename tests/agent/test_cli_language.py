@@ -170,7 +170,7 @@ def test_enrols_usage_errors_read_in_chinese_and_exit_2(tmp_path: Path) -> None:
     cfg = tmp_path / "missing" / "agent.yaml"
     proc = agent("enrol", "--url", "http://127.0.0.1:9", "--key", "wre_a b", "--config", str(cfg), lang=ZH)
     assert proc.returncode == 2 and proc.stdout == ""
-    assert proc.stderr.strip() == (f"wardround-agent：错误：--key：注册密钥应为一个不含空白的词（wre_...）; "
+    assert proc.stderr.strip() == (f"wardround-agent：错误：--key：注册密钥应为一个不含空白的词（wre_...）；"
                                    f"--config：目录 {cfg.parent} 不存在")
     (tmp_path / "agent.yaml").write_text("site: s\n")
     proc = agent("enrol", "--url", "http://127.0.0.1:9", "--key", "wre_x", "--config", str(tmp_path / "agent.yaml"),
