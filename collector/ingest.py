@@ -318,7 +318,17 @@ class Ingestor:
         return outcome
 
     def store(self, agent: Agent, batch: Batch, now: datetime | None = None) -> Outcome:
-        """Store ``batch`` in one transaction at ``now`` (default: the database's clock, read in it)."""
+        """Store ``batch`` in one transaction at ``now`` (default: the database's clock, read in it).
+
+        On PostgreSQL the new results go in without an arbiter first (:func:`queries.store_new_results`'
+        ``first_try``); if another transaction stored one of them at that moment, the transaction is run again
+        with the arbiter, which reports those as duplicates."""
+        try:
+            return self._store(agent, batch, now, first_try=True)
+        except queries.Raced:
+            return self._store(agent, batch, now, first_try=False)
+
+    def _store(self, agent: Agent, batch: Batch, now: datetime | None, first_try: bool) -> Outcome:
         report = batch.agent
         others = _other_hosts(agent, batch.rows)
         own = [] if agent.relay is not None else [agent.host]  # a relay reports no host of its own
@@ -331,7 +341,7 @@ class Ingestor:
                 for row in batch.rows:
                     row["received_at"] = now
             offset = (now - report.time).total_seconds() if report.time is not None else None
-            stored = queries.store_new_results(conn, batch.rows)
+            stored = queries.store_new_results(conn, batch.rows, first_try=first_try)
             fresh = [r for r in batch.rows if r["uid"] in stored]
             if self.tickets is not None:  # before upsert_latest: it reads the previous newest times
                 if not others and own:

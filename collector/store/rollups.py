@@ -51,7 +51,8 @@ from collector.store.rollup_tables import rollup_days, rollup_dirty, rollup_hour
 from collector.store.tables import result_rows, result_series, result_texts
 
 __all__ = ["FOLD_EVERY", "GRACE", "HOST_ROW", "SILENT_AFTER", "Span", "fold_point", "hour_of", "local_day",
-           "mark_dirty", "merge", "oldest_dirty", "prune", "refresh", "refresh_batch", "texts_of", "worst_of"]
+           "mark_dirty", "marks_pg", "merge", "oldest_dirty", "prune", "refresh", "refresh_batch", "texts_of",
+           "worst_of"]
 
 log = logging.getLogger(__name__)
 
@@ -115,9 +116,20 @@ def mark_dirty(conn: Connection, stored: Iterable[tuple[int, datetime]]) -> None
 _MARK_SQLITE = ("INSERT INTO rollup_dirty (series_id, hour, gen, since) VALUES (?, ?, 1, ?) "
                 "ON CONFLICT (series_id, hour) DO UPDATE SET gen = rollup_dirty.gen + 1, "
                 "since = min(rollup_dirty.since, excluded.since)")
+_MARK_CONFLICT_PG = ("ON CONFLICT (series_id, hour) DO UPDATE SET gen = rollup_dirty.gen + 1, "
+                     "since = LEAST(rollup_dirty.since, excluded.since)")
 _MARK_PG = ("INSERT INTO rollup_dirty (series_id, hour, gen, since) SELECT s, h, 1, a FROM unnest(%b::integer[], "
-            "%b::timestamptz[], %b::timestamptz[]) AS t (s, h, a) ON CONFLICT (series_id, hour) DO UPDATE SET "
-            "gen = rollup_dirty.gen + 1, since = LEAST(rollup_dirty.since, excluded.since)")
+            "%b::timestamptz[], %b::timestamptz[]) AS t (s, h, a) " + _MARK_CONFLICT_PG)
+
+
+def marks_pg(stored: str) -> str:
+    """PostgreSQL: :func:`mark_dirty`'s statement for the rows of ``stored`` (a CTE's name: the ``series_id``
+    and ``started_at`` of the results just stored), run inside the statement that stores them (a data-modifying
+    CTE: no round trip, no Python a result).  The same marks: each (series, UTC hour as :func:`hour_of`'s) once,
+    in (series, hour) order, with the oldest start stored into it."""
+    return ("INSERT INTO rollup_dirty (series_id, hour, gen, since) SELECT series_id, "
+            f"date_trunc('hour', started_at, 'UTC'), 1, min(started_at) FROM {stored} GROUP BY 1, 2 ORDER BY 1, 2 "
+            + _MARK_CONFLICT_PG)
 
 
 # -- the job ------------------------------------------------------------------------------------
