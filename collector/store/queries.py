@@ -36,6 +36,7 @@ __all__ = [
     "store_new_results",
     "series_ids",
     "template_ids",
+    "time_processor",
     "upsert_latest",
     "touch_host",
     "find_results",
@@ -312,7 +313,7 @@ def upsert_latest(conn: Connection, rows: Iterable[dict[str, Any]], *, credible_
         return
     # the ingest hot path: straight to the driver, times converted by the column type's own processor,
     # once for each of the batch's few distinct times
-    when = _memo(_time_processor(conn.dialect))
+    when = _memo(time_processor(conn.dialect))
     values: list[tuple[Any, ...]] = [
         (*k, r["status"], r["summary"], r["standard"], r["uid"], when(r["started_at"]), when(r["received_at"]),
          r["metrics"], r.get("messages") or None)
@@ -358,7 +359,7 @@ def _memo(process: Callable[[datetime], Any]) -> Callable[[datetime], Any]:
 
 
 @lru_cache(maxsize=8)
-def _time_processor(dialect: Dialect) -> Callable[[datetime], Any]:
+def time_processor(dialect: Dialect) -> Callable[[datetime], Any]:
     """How a ``UTCDateTime`` value goes to this dialect's driver: SQLAlchemy's own conversion."""
     process = latest.c.started_at.type.dialect_impl(dialect).bind_processor(dialect)
     if process is None:  # pragma: no cover  # UTCDateTime always converts
@@ -398,7 +399,7 @@ def touch_host(conn: Connection, *, site: str, host: str, seen: datetime,
     # What the agent did not report stays as last reported.  Once a batch: straight to the driver (through
     # SQLAlchemy the statement cost about 0.3 ms of CPU a call).
     sql = _touch_host_sql(conn.dialect.name, tuple(k for k, v in reported.items() if v is not None))
-    when = _time_processor(conn.dialect)(seen)
+    when = time_processor(conn.dialect)(seen)
     # the DBAPI connection, typed Optional, is open here
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]  # see above
     try:

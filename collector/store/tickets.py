@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from collector.store.queries import time_processor
 from collector.store.tables import LIVE_STATES, fleet_hosts, hosts, latest, ticket_events, ticket_streaks, tickets
 
 __all__ = [
@@ -88,14 +89,24 @@ class Streak:
 
 
 def streaks(conn: Connection, site: str, host: str) -> dict[tuple[str, str], Streak]:
-    return {(r.check, r.item): Streak(r.bad_count, r.good_count, r.level, r.recent, True)
-            for r in conn.execute(_STREAKS, {"site": site, "host": host})}
+    # read in every ingest transaction: straight to the driver (through SQLAlchemy ~0.1 ms of CPU a batch)
+    rows = _driver_rows(conn, _STREAKS, (site, host))
+    return {(check, item): Streak(bad, good, level, recent, True) for check, item, bad, good, level, recent in rows}
 
 
-# read in every ingest transaction: built once
-_STREAKS = select(ticket_streaks.c.check, ticket_streaks.c.item, ticket_streaks.c.bad_count,
-                  ticket_streaks.c.good_count, ticket_streaks.c.level, ticket_streaks.c.recent).where(
-    ticket_streaks.c.site == bindparam("site"), ticket_streaks.c.host == bindparam("host"))
+_STREAKS = ('SELECT "check", item, bad_count, good_count, level, recent FROM ticket_streaks '
+            "WHERE site = %s AND host = %s")
+
+
+def _driver_rows(conn: Connection, sql: str, params: tuple[Any, ...]) -> list[Any]:
+    """The rows of ``sql`` (``%s`` marks; values the driver takes as they are) run straight on the driver."""
+    postgres = conn.dialect.name == "postgresql"
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]  # open in a transaction
+    try:
+        cursor.execute(sql if postgres else sql.replace("%s", "?"), params)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
 
 
 def latest_started(conn: Connection, site: str, host: str, keys: Iterable[tuple[str, str]],
@@ -137,9 +148,22 @@ def delete_streaks(conn: Connection, site: str, host: str, keys: Iterable[tuple[
 
 
 def host_tickets(conn: Connection, site: str, host: str, resolved_since: datetime) -> list[Any]:
-    """The host's live tickets and those resolved since ``resolved_since`` (to reopen), locked."""
+    """The host's live tickets and those resolved since ``resolved_since`` (to reopen), locked.
+
+    Read in every ingest transaction, and most hosts have none: whether there are any is asked straight
+    from the driver (the 40-column select through SQLAlchemy cost ~0.3 ms of CPU a batch on PostgreSQL);
+    only then are they read (and locked) by that select.  A ticket committed between the two is as one
+    committed just after the select: the host's ticket lock keeps the rules' own tickets out of that gap.
+    """
+    if not _driver_rows(conn, _ANY_HOST_TICKETS, (site, host, time_processor(conn.dialect)(resolved_since))):
+        return []
     q = _HOST_TICKETS_LOCKED if conn.dialect.name == "postgresql" else _HOST_TICKETS
     return list(conn.execute(q, {"site": site, "host": host, "resolved_since": resolved_since}))
+
+
+_ANY_HOST_TICKETS = ("SELECT 1 FROM tickets WHERE site = %s AND host = %s AND (state IN ("
+                     + ", ".join(f"'{s}'" for s in LIVE_STATES) + ") OR state = 'resolved' AND resolved_at >= %s) "
+                     "LIMIT 1")
 
 
 # read in every ingest transaction: built once

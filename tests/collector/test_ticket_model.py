@@ -52,3 +52,27 @@ def test_write_changes_writes_only_the_changed_columns_when_the_row_moved_meanwh
         row = conn.execute(select(tickets).where(tickets.c.id == t.id)).one()
     assert (row.occurrences, row.updated_at, row.summary) == (3, T0 + timedelta(minutes=5), "edited elsewhere")
     assert t.changed == set()
+
+
+def test_host_tickets_are_the_live_ones_and_those_resolved_in_the_window_and_none_for_a_host_without(engine):
+    """The ingest asks the driver first whether a host has any (most have none), then reads them."""
+    policy = default_policies().for_site("ward")
+    since = T0 + timedelta(hours=1)
+    made = {}
+    with writing(engine) as conn:
+        for host, item, state, resolved in [("db-1", "/", "open", None), ("db-1", "/a", "acknowledged", None),
+                                            ("db-1", "/b", "resolved", since), ("db-1", "/c", "resolved",
+                                                                               since - timedelta(microseconds=1)),
+                                            ("db-1", "/d", "closed", since), ("db-2", "/", "open", None),
+                                            ("db-4", "/", "resolved", since), ("db-5", "/", "resolved", T0)]:
+            values = new_ticket(policy, site="ward", host=host, check="disk", item=item, severity=2, summary="s",
+                                via="monitoring", by="system", now=T0)
+            made[(host, item)] = store.insert_ticket(conn, {**values, "state": state, "resolved_at": resolved})
+    with writing(engine) as conn:
+        assert [r.id for r in store.host_tickets(conn, "ward", "db-1", since)] == [
+            made[("db-1", i)] for i in ("/", "/a", "/b")]  # resolved at the window's start: in it
+        assert store.host_tickets(conn, "ward", "db-3", since) == []
+        assert [r.id for r in store.host_tickets(conn, "ward", "db-4", since)] == [made[("db-4", "/")]]
+        assert store.host_tickets(conn, "ward", "db-5", since) == []
+        assert store.host_tickets(conn, "ward", "db-4", since + timedelta(microseconds=1)) == []
+        assert store.host_tickets(conn, "ward", "db-1", since + timedelta(microseconds=1))[-1].item == "/a"
