@@ -333,11 +333,10 @@ class Ingestor:
         others = _other_hosts(agent, batch.rows)
         own = [] if agent.relay is not None else [agent.host]  # a relay reports no host of its own
         with writing(self.engine) as conn:
-            if self.tickets is not None:  # every host's ticket lock, in one fixed order
-                for host in sorted([*own, *others]):
-                    self.tickets.lock(conn, agent.site, host)
-            if now is None:  # the one clock every collector shares (after the locks: no stale time)
-                now = database_time(conn)
+            # every host's ticket lock, in one fixed order, and the one clock every collector shares, read after them
+            clock = self.tickets.lock(conn, agent.site, sorted([*own, *others])) if self.tickets is not None else None
+            if now is None:
+                now = clock or database_time(conn)
                 for row in batch.rows:
                     row["received_at"] = now
             offset = (now - report.time).total_seconds() if report.time is not None else None

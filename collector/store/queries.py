@@ -67,7 +67,8 @@ _SQLITE_INSERT_TAIL = " ON CONFLICT (uid) DO NOTHING RETURNING uid"
 
 
 def existing_uids(conn: Connection, uids: Sequence[str]) -> set[str]:
-    """Which of ``uids`` are stored already (one indexed query)."""
+    """Which of ``uids`` are stored already (one indexed query; on PostgreSQL the rest of the transaction
+    plans without sequential scans)."""
     if not uids:
         return set()
     if conn.dialect.name == "postgresql":
@@ -79,9 +80,9 @@ def existing_uids(conn: Connection, uids: Sequence[str]) -> set[str]:
 # an escaped value each.  A month's partition has no statistics until autovacuum has analysed it (a new month,
 # a new collector): the planner then took ``uid = ANY`` of 500 ids for every row and scanned the whole partition
 # for each batch (55 ms a batch at 400,000 rows in bench/ingest.py) — an index probe is always right here.
-_PG_PRESENT = ("SET LOCAL enable_seqscan = off",
-               "SELECT uid FROM result_rows WHERE uid = ANY(%b::bytea[])",
-               "SET LOCAL enable_seqscan TO DEFAULT")
+# The setting is left on for the rest of the transaction (a statement fewer a batch): what an ingest runs after
+# the lookup is inserts and reads by key, which have their index anyway.
+_PG_PRESENT = ("SET LOCAL enable_seqscan = off", "SELECT uid FROM result_rows WHERE uid = ANY(%b::bytea[])")
 
 
 def _existing_uids_pg(conn: Connection, uids: Sequence[str]) -> set[str]:
@@ -89,9 +90,8 @@ def _existing_uids_pg(conn: Connection, uids: Sequence[str]) -> set[str]:
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]  # see above
     try:
         cursor.execute(_PG_PRESENT[0])
-        cursor.execute(_PG_PRESENT[1], [array("bytea", [bytes.fromhex(u) for u in uids])])
+        cursor.execute(_PG_PRESENT[1], [array("bytea", list(map(bytes.fromhex, uids)))])
         found = {bytes(uid).hex() for (uid,) in cursor.fetchall()}
-        cursor.execute(_PG_PRESENT[2])
     finally:
         cursor.close()
     return found
@@ -271,18 +271,17 @@ def _transaction_ended(conn: Connection) -> None:
 
 def _insert_results_pg(conn: Connection, rows: Sequence[tuple[Any, ...]], arbiter: bool) -> set[str]:
     """One statement: the rows as one binary array a column, in uid order, and their roll-up marks; the uids
-    stored come back."""
+    stored (with the arbiter those it returns; without, all of them: else the statement failed)."""
     columns: list[Any] = [list(column) for column in zip(*rows, strict=True)]
-    columns[0] = [bytes.fromhex(uid) for uid in columns[0]]
+    uids = columns[0]
+    columns[0] = list(map(bytes.fromhex, uids))
     # the DBAPI connection, typed Optional, is open here
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]  # see above
     try:
-        cursor.execute(_insert_rows_pg(arbiter),
-                       [array(t, c) for t, c in zip(_ROW_TYPES_PG, columns, strict=True)])
-        stored = {bytes(uid).hex() for (uid,) in cursor.fetchall()}
+        cursor.execute(_insert_rows_pg(arbiter), [array(t, c) for t, c in zip(_ROW_TYPES_PG, columns, strict=True)])
+        return {bytes(uid).hex() for (uid,) in cursor.fetchall()} if arbiter else set(uids)
     finally:
         cursor.close()
-    return stored
 
 
 # %b: binary arrays (packed by pg_arrays), no escaping and no text parsing on the server; the types are
@@ -299,7 +298,7 @@ def _insert_rows_pg(arbiter: bool) -> str:
             + ", ".join(f"%b::{t}[]" for t in _ROW_TYPES_PG) + f") AS r ({_QUOTED_COLUMNS}) ORDER BY uid"
             + (" ON CONFLICT (uid, started_at) DO NOTHING" if arbiter else "")
             + f" RETURNING uid, series_id, started_at), marked AS ({rollups.marks_pg('stored')}) "
-            "SELECT uid FROM stored")
+            + ("SELECT uid FROM stored" if arbiter else "SELECT"))
 
 
 def upsert_latest(conn: Connection, rows: Iterable[dict[str, Any]], *, credible_until: datetime) -> None:

@@ -20,12 +20,13 @@ import functools
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from collector.store.db import database_time
 from collector.store.queries import time_processor
 from collector.store.tables import LIVE_STATES, fleet_hosts, hosts, latest, ticket_events, ticket_streaks, tickets
 
@@ -43,6 +44,7 @@ __all__ = [
     "insert_ticket",
     "latest_started",
     "lock_host",
+    "lock_hosts",
     "mark_breached",
     "open_counts",
     "breached_counts",
@@ -65,13 +67,35 @@ def _insert(conn: Connection, table: Any) -> Any:
 def lock_host(conn: Connection, site: str, host: str) -> None:
     """Serialise ticket work on one host across collectors (PostgreSQL; SQLite needs nothing)."""
     if conn.dialect.name == "postgresql":
-        key = zlib.crc32(f"wardround-tickets:{site}/{host}".encode()) - 2**31
-        # once a batch: straight to the driver (a text() construct compiled each call cost ~0.1 ms of CPU)
+        # straight to the driver (a text() construct compiled each call cost ~0.1 ms of CPU)
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]  # open in a transaction
         try:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", (0x57524454, key))
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCKS, _lock_key(site, host)))
         finally:
             cursor.close()
+
+
+def lock_hosts(conn: Connection, site: str, hosts: Sequence[str]) -> datetime:
+    """Each host's :func:`lock_host`, in the order given, and then the database's time
+    (:func:`~collector.store.db.database_time`, read after the locks: no stale time); once an ingest
+    transaction, so one statement on PostgreSQL."""
+    if conn.dialect.name != "postgresql":
+        return database_time(conn)
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]  # open in a transaction
+    try:  # the aggregate takes every lock (in the array's order) before the outer query reads the clock
+        value: datetime = cursor.execute(
+            "SELECT clock_timestamp() FROM (SELECT count(pg_advisory_xact_lock(%s, k)) FROM unnest(%s::integer[]) "
+            "AS t (k)) AS locked", (_LOCKS, [_lock_key(site, host) for host in hosts])).fetchone()[0]
+    finally:
+        cursor.close()
+    return value.astimezone(UTC)
+
+
+_LOCKS = 0x57524454  # the first key of the hosts' ticket locks ("WRDT")
+
+
+def _lock_key(site: str, host: str) -> int:
+    return zlib.crc32(f"wardround-tickets:{site}/{host}".encode()) - 2**31
 
 
 @dataclass(slots=True)

@@ -81,9 +81,10 @@ def relevant_groups(policy: SitePolicy, rows: Sequence[Mapping[str, Any]],
 class ResultRules(LedgerBase):
     """The ledger's part called by the ingest transaction."""
 
-    def lock(self, conn: Connection, site: str, host: str) -> None:
-        """Take the host's ticket lock; call first in the ingest transaction."""
-        store.lock_host(conn, site, host)
+    def lock(self, conn: Connection, site: str, hosts: Sequence[str]) -> datetime:
+        """Take the hosts' ticket locks in the order given (call first in the ingest transaction, with the hosts
+        in one fixed order); the database's time, read after them."""
+        return store.lock_hosts(conn, site, hosts)
 
     def on_results(self, conn: Connection, site: str, host: str, rows: Sequence[Mapping[str, Any]],
                    now: datetime) -> None:

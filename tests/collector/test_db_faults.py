@@ -93,7 +93,7 @@ def _backend_in_insert(cluster: PgCluster, dbname: str) -> int:
     with cluster.admin() as conn:
         while time.monotonic() < deadline:
             row = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND state = 'active' "
-                               "AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO result_rows%%'",
+                               "AND wait_event_type = 'Lock' AND query LIKE '%%INSERT INTO result_rows%%'",
                                [dbname]).fetchone()
             if row is not None:
                 return int(row[0])
