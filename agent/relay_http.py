@@ -6,7 +6,8 @@ request                        answer
 ``POST /api/v1/results``       agent token checked locally (401), 413 past 16 MiB (or 64 MiB
                                inflated), 422 malformed, 403 another site or host, 503 spool
                                full or disk full; else 200 once the batch is on disk
-``POST /api/v1/enrol``         passed to the collector as it is (503 while it is unreachable)
+``POST /api/v1/enrol``         passed to the collector as it is, naming the relay's site in
+                               ``Wardround-Relay-Site`` (503 while it is unreachable)
 ``GET /api/v1/agent/config``   agent token checked locally; the collector's answer, kept per
                                host; the kept one while the collector is unreachable
 ``GET /api/v1/agent/token``    agent token checked locally; passed to the collector
@@ -74,6 +75,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(self.server.relay.pass_through(
                 "POST", "/api/v1/enrol", token, body,
                 {"Content-Type": self.headers.get("Content-Type", "application/json"),
+                 "Wardround-Relay-Site": self.server.relay.site,  # the collector refuses another site's key
                  **({"Content-Encoding": e} if (e := self.headers.get("Content-Encoding")) else {})}))
         else:
             self._drain()

@@ -5,7 +5,8 @@ roles, is good for ``max_uses`` enrolments (default 1) until it expires (default
 and may require approval (``approve: manual``).  An enrolment, in one transaction:
 
 1. the key must be known (else 401), not revoked, not expired, not used up (else 403,
-   saying which);
+   saying which), and, through a site relay (``Wardround-Relay-Site``), of the relay's site (else 403:
+   a host of another site would meet 401 at that relay for ever);
 2. the host name must be a valid name (422) and, in the key's site, not enrolled already
    unless ``replace`` (409): ``replace`` revokes the host's old tokens;
 3. one use of the key is counted (a row lock: two collectors cannot both spend the last);
@@ -37,8 +38,11 @@ from collector.messages import tsay
 from collector.store import fleet as store
 from collector.store.db import reading, writing
 
-__all__ = ["APPROVE", "EnrolError", "Enrolled", "create_key", "enrol", "list_keys", "parse_request",
-           "refuse_unknown_key", "revoke_key"]
+__all__ = ["APPROVE", "RELAY_SITE_HEADER", "EnrolError", "Enrolled", "create_key", "enrol", "list_keys",
+           "parse_request", "refuse_unknown_key", "revoke_key"]
+
+#: the header a site relay adds to an enrolment it passes on: the site it serves (agent/relay_http.py)
+RELAY_SITE_HEADER = "Wardround-Relay-Site"
 
 APPROVE = ("auto", "manual")
 DEFAULT_EXPIRY = timedelta(days=7)
@@ -202,8 +206,10 @@ def refuse_unknown_key(engine: Engine, key: str, *, keys: Keyring | None = None)
     raise EnrolError(_unknown(), 401)
 
 
-def enrol(engine: Engine, key: str, request: EnrolRequest, *, keys: Keyring | None = None) -> Enrolled:
-    """Enrol ``request.host`` with ``key`` (see the module docstring); EnrolError when refused."""
+def enrol(engine: Engine, key: str, request: EnrolRequest, *, keys: Keyring | None = None,
+          relay_site: str | None = None) -> Enrolled:
+    """Enrol ``request.host`` with ``key`` (see the module docstring); EnrolError when refused.
+    ``relay_site``: the site of the relay the request came through, if any."""
     keys = keys or default_keyring()
     now = datetime.now(UTC)
     site = "?"
@@ -213,6 +219,9 @@ def enrol(engine: Engine, key: str, request: EnrolRequest, *, keys: Keyring | No
             if row is None:
                 raise EnrolError(_unknown(), 401)
             site = row.site
+            if relay_site is not None and relay_site != site:
+                raise EnrolError(cli_said("cli.enrol.other_site", site=repr(site), relay_site=repr(relay_site),
+                                          command=f"{_CREATE} --site {relay_site}"), 403)
             why = _key_state(row, now)
             if why == "used up":
                 raise EnrolError(cli_said("cli.enrol.used_up", uses=row.uses, max_uses=row.max_uses,

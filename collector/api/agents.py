@@ -45,7 +45,8 @@ async def post_enrol(request: Request, engine: EngineDep) -> JSON:
     await run_in_threadpool(lambda: enrol.refuse_unknown_key(engine, key, keys=services(request).keys))
     doc = await read_model(request, MAX_ENROL_BODY, EnrolIn)
     wanted = enrol.parse_request(doc.model_dump())
-    done = await run_in_threadpool(enrol.enrol, engine, key, wanted, keys=services(request).keys)
+    done = await run_in_threadpool(lambda: enrol.enrol(engine, key, wanted, keys=services(request).keys,
+                                                       relay_site=request.headers.get(enrol.RELAY_SITE_HEADER)))
     return JSON(done.to_json(), headers={"Cache-Control": "no-store"})
 
 

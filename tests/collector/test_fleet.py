@@ -66,6 +66,20 @@ def test_enrolment_answers_a_working_token_once_and_puts_the_host_in_the_invento
     assert ("host.enrol", "failed", f"host:{SITE}/new-02") in actions(engine)
 
 
+def test_a_key_of_another_site_is_refused_through_a_relay_and_spends_no_use(client, engine):
+    # a site relay passes enrolment on with Wardround-Relay-Site: a host enrolled into another site there
+    # would meet 401 at that relay for ever (it knows its own site's tokens only)
+    key = enrol.create_key(engine, site="other-hospital")
+    r = client.post("/api/v1/enrol", json=enrol_body(), headers={**bearer(key), "Wardround-Relay-Site": SITE})
+    assert r.status_code == 403 and "other-hospital" in r.json()["detail"] and SITE in r.json()["detail"]
+    assert r.json()["message"]["key"] == "cli.enrol.other_site"
+    assert enrol.list_keys(engine, "other-hospital")[0]["uses"] == 0
+    assert ("host.enrol", "failed", "host:other-hospital/new-01") in actions(engine)
+    same = client.post("/api/v1/enrol", json=enrol_body(), headers={**bearer(key), "Wardround-Relay-Site":
+                                                                     "other-hospital"})
+    assert same.status_code == 200, same.text
+
+
 @pytest.mark.parametrize(("key", "status", "words"), [
     ("wre_forged-key-that-nobody-made", 401, "unknown enrolment key"),
     ("not-even-a-key", 401, "unknown enrolment key"),

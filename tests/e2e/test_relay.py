@@ -109,6 +109,15 @@ def test_enrolment_config_and_bad_input_at_the_relay_and_the_config_kept_while_t
         # enrolment passes through the relay; the new token is known there at the next sync
         (tmp_path / "new").mkdir()
         config = tmp_path / "new" / "agent.yaml"
+        # a key of another site through this site's relay: refused, the key unspent (enrolled, the host would
+        # meet 401 at the relay for ever: it knows its own site's tokens only)
+        other = c.cli("enrol-key", "create", "--site", "other-hospital").stdout.strip().splitlines()[-1]
+        out = subprocess.run([command("wardround-agent"), "enrol", "--url", relay.url, "--key", other, "--config",
+                              str(tmp_path / "other.yaml"), "--host", "pacs-01"],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 1 and "HTTP 403" in out.stderr and "e2e-hospital" in out.stderr, out.stderr
+        assert "other-hospital" in out.stderr and not (tmp_path / "other.yaml").exists()
+        assert "0/1" in c.cli("enrol-key", "list", "--site", "other-hospital").stdout
         out = subprocess.run([command("wardround-agent"), "enrol", "--url", relay.url, "--key", key, "--config",
                               str(config), "--host", "pacs-01", "--spool", str(tmp_path / "new" / "spool.db")],
                              capture_output=True, text=True, timeout=60)
