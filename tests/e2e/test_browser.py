@@ -73,13 +73,13 @@ def _slow_page(browser, **options):
     return page, speed
 
 
-def _follow(page, selector: str, to: str | re.Pattern[str]) -> None:
-    """Click ``selector`` and return once the page it leads to has loaded: its URL ends with ``to``
-    (or matches the pattern ``to``).  ``page.click`` returns as the next page's answer starts; the old
-    page, or a half-parsed new one, may still be what a locator reads then."""
+def _follow(page, what, to: str | re.Pattern[str]) -> None:
+    """Click ``what`` (a selector or a locator) and return once the page it leads to has loaded: its URL
+    ends with ``to`` (or matches the pattern ``to``).  A click returns as the next page's answer starts;
+    the old page, or a half-parsed new one, may still be what a locator reads then."""
     url = to if isinstance(to, re.Pattern) else (lambda u: u.endswith(to))
     with page.expect_navigation(url=url, timeout=30_000):
-        page.click(selector)
+        page.click(what) if isinstance(what, str) else what.click()
 
 
 def test_engineer_acknowledges_a_ticket_and_downloads_a_record_pdf_when_logged_in(collector, tmp_path,

@@ -18,7 +18,11 @@ import urllib.request
 import pytest
 
 from tests.e2e.conftest import CollectorProcess
-from tests.e2e.test_browser import browser  # noqa: F401 - the fixture
+from tests.e2e.test_browser import (
+    _follow,
+    _slow_page,
+    browser,  # noqa: F401 - the fixture
+)
 
 pytestmark = pytest.mark.slow
 SITE = "e2e-hospital"
@@ -46,26 +50,25 @@ def test_an_admin_sees_rotates_and_revokes_credentials_on_the_admin_page(tmp_pat
             lab_token = json.load(r)["token"]
         assert _status(c, lab_token) == 403  # awaiting approval
 
-        page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+        page, _ = _slow_page(browser, viewport={"width": 1280, "height": 900}, locale="zh-CN")
         page.goto(f"{c.url}/admin")
         page.fill("#token", admin)
-        page.click("button[type=submit]")
-        assert page.url.endswith("/admin")
+        _follow(page, "button[type=submit]", "/admin")
         assert page.locator("h1").inner_text() == "系统管理"
         hosts = page.locator("#hosts + .scroll table").inner_text()
         assert "e2e-host" in hosts and "从未上报" in hosts and "lab-07" in hosts and "待批准" in hosts
-        page.click("form[action='/admin/approve'] button")
+        _follow(page, "form[action='/admin/approve'] button", "/admin/approve")
         assert "已批准 e2e-hospital/lab-07" in page.locator(".done").inner_text()
         assert _status(c, lab_token) == 200
 
         page.fill("form[action='/admin/key'] input[name=site]", SITE)
         page.fill("form[action='/admin/key'] input[name=roles]", "his-db, linux")
-        page.click("form[action='/admin/key'] button")
+        _follow(page, "form[action='/admin/key'] button", "/admin/key")
         shown = page.locator("#secret").inner_text()
         assert shown.startswith("wre_") and "请立即复制" in page.locator(".secret").inner_text()
 
         row = page.locator("#tokens + .scroll table tr", has_text="e2e-host")
-        row.locator("form[action='/admin/rotate'] button").click()
+        _follow(page, row.locator("form[action='/admin/rotate'] button"), "/admin/rotate")
         new = page.locator("#secret").inner_text()
         assert new.startswith("wra_") and new != c.agent_token
         assert _status(c, c.agent_token) == 200 and _status(c, new) == 200  # the grace period
@@ -73,24 +76,23 @@ def test_an_admin_sees_rotates_and_revokes_credentials_on_the_admin_page(tmp_pat
         page.screenshot(path=str(shot), full_page=True)
         if os.environ.get("WARDROUND_SHOTS"):
             shutil.copy(shot, os.environ["WARDROUND_SHOTS"])
-        page.locator("#tokens + .scroll table tr", has_text="e2e-host").locator(
-            "form[action='/admin/revoke'] button").first.click()
+        _follow(page, page.locator("#tokens + .scroll table tr", has_text="e2e-host").locator(
+            "form[action='/admin/revoke'] button").first, "/admin/revoke")
         assert _status(c, c.agent_token) == 401 and _status(c, new) == 401
 
-        other = browser.new_page(locale="en")
+        other, _ = _slow_page(browser, locale="en")
         other.goto(f"{c.url}/login")
         other.fill("#token", vera)
-        other.click("button[type=submit]")
-        assert other.url.endswith("/today")  # where login lands
+        _follow(other, "button[type=submit]", "/today")  # where login lands
         other.goto(f"{c.url}/admin")
         assert "403" in other.content() or other.locator("h1").inner_text() != "Administration"
-        page.locator("#people + .scroll table tr", has_text="vera").locator(
-            "form[action='/admin/disable'] button").click()
+        _follow(page, page.locator("#people + .scroll table tr", has_text="vera").locator(
+            "form[action='/admin/disable'] button"), "/admin/disable")
         assert "已停用 vera" in page.locator(".done").inner_text()
         other.goto(f"{c.url}/hosts")
         assert "/login" in other.url  # her session ended with her
-        page.locator("#people + .scroll table tr", has_text="vera").locator(
-            "form[action='/admin/user-token'] button").click()
+        _follow(page, page.locator("#people + .scroll table tr", has_text="vera").locator(
+            "form[action='/admin/user-token'] button"), "/admin/user-token")
         assert _status(c, page.locator("#secret").inner_text(), "/api/v1/hosts") == 200
         assert _status(c, vera, "/api/v1/hosts") == 401
         audit = c.cli("audit", "verify").stdout
