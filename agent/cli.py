@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
         description="cli.help.agent.description",
         epilog="cli.help.agent.epilog")
     p.add_argument("--version", action="version", version=f"wardround-agent {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="{run,once,check,enrol}")
+    sub = p.add_subparsers(dest="command", metavar="{run,once,check,enrol,relay}")
     sub.required = True
 
     def add(name: str, help_: str) -> argparse.ArgumentParser:

@@ -99,7 +99,7 @@ def create_key(engine: Engine, *, site: str, roles: Sequence[str] = (), uses: in
     if not 1 <= uses <= MAX_USES:
         raise EnrolError(tsay("errors.auth.uses", max=MAX_USES))
     if not timedelta(minutes=1) <= expires <= MAX_EXPIRY:
-        raise EnrolError(tsay("errors.auth.expires", days=MAX_EXPIRY.days))
+        raise EnrolError(tsay("errors.auth.expires", days=MAX_EXPIRY.days, got=expires.total_seconds()))
     if approve not in APPROVE:
         raise EnrolError(tsay("errors.auth.approve", got=repr(approve)))
     key = new_token(ENROL_PREFIX)

@@ -147,7 +147,15 @@ class ReaderParser(argparse.ArgumentParser):
             undo()
 
     def format_help(self) -> str:
-        return self._worded(super().format_help)
+        def show() -> str:
+            text = super(ReaderParser, self).format_help()
+            if _templates()[0] == "en":
+                return text
+            for group in self._action_groups:  # argparse ends a section's title with an ASCII colon
+                if group.title:
+                    text = text.replace(f"\n{group.title}:\n", f"\n{group.title}：\n")
+            return text
+        return self._worded(show)
 
     def format_usage(self) -> str:
         return self._worded(super().format_usage)

@@ -99,3 +99,53 @@ def test_the_real_commands_read_the_locale_for_help_and_usage_errors() -> None:
                              check=False)
     assert refused.returncode == 2 and refused.stderr.splitlines()[-1] == (
         "wardround-agent check：错误：缺少必需的参数：NAME")
+
+
+def test_section_titles_end_with_a_full_width_colon_in_chinese_and_the_agents_usage_names_relay(monkeypatch) -> None:
+    """A Chinese help page's section titles (位置参数, 选项) end with "：" like its other lines (argparse writes an
+    ASCII colon); the English pages keep theirs. The agent's usage line names every command, ``relay`` too."""
+    monkeypatch.setenv("WARDROUND_LANG", "zh_CN")
+    for build in (agent_parser, collector_parser):
+        pages = [p.format_help() for p in _parsers(build())]
+        assert all("\n选项：\n" in page and "\n选项:\n" not in page and "\n位置参数:\n" not in page for page in pages)
+    usage = agent_parser().format_usage()
+    assert usage.startswith("用法：wardround-agent [-h] [--version] {run,once,check,enrol,relay}")
+    monkeypatch.setenv("WARDROUND_LANG", "en")
+    page = agent_parser().format_help()
+    assert "\noptions:\n" in page and "\npositional arguments:\n" in page and "{run,once,check,enrol,relay}" in page
+
+
+@pytest.mark.parametrize(("argv", "zh", "en"), [
+    (["--a", "1", "--b", "2"], "参数 --b：不能与参数 --a 同时使用", "argument --b: not allowed with argument --a"),
+    ([], "参数 --a --b 须给出其一", "one of the arguments --a --b is required"),
+    (["--a", "1", "--l"], "参数 --l：至少需要一个值", "argument --l: expected at least one argument"),
+    (["--a", "1", "--c", "x"], "参数 --c：无效的选择：'x'（可选：'p', 'q'）",
+     "argument --c: invalid choice: 'x' (choose from 'p', 'q')"),
+    (["--a", "1", "--n", "x"], "参数 --n：无效的 int 值：'x'", "argument --n: invalid int value: 'x'"),
+    (["--a", "1", "--ver"], "选项有歧义：--ver 可能是 --verbose, --version", None),
+])
+def test_the_rarer_argparse_errors_read_in_chinese_and_in_english_as_before(argv, zh, en, monkeypatch, capsys) -> None:
+    """Mutually exclusive options, a required group, nargs, choices, a type, an ambiguous prefix: said in the
+    reader's language by ReaderParser (no command of ours has a mutually exclusive group yet: a parser of its own)."""
+    from checks.messages.usage import ReaderParser
+
+    def parser() -> ReaderParser:
+        p = ReaderParser(prog="wardround-x")
+        group = p.add_mutually_exclusive_group(required=True)
+        group.add_argument("--a")
+        group.add_argument("--b")
+        p.add_argument("--l", nargs="+")
+        p.add_argument("--c", choices=["p", "q"])
+        p.add_argument("--n", type=int)
+        p.add_argument("--verbose", action="store_true")
+        p.add_argument("--version", action="store_true")
+        return p
+
+    for lang, said in (("zh_CN", f"wardround-x：错误：{zh}"), ("en", f"wardround-x: error: {en}")):
+        monkeypatch.setenv("WARDROUND_LANG", lang)
+        with pytest.raises(SystemExit) as exited:
+            parser().parse_args(argv)
+        last = capsys.readouterr().err.splitlines()[-1]
+        assert exited.value.code == 2
+        if en is not None or lang == "zh_CN":
+            assert last == said

@@ -110,3 +110,13 @@ def test_a_policy_files_problems_a_missing_file_and_yaml_syntax_are_said_in_chin
             "syntax.yaml: 不是有效的 YAML（第 2 行）：expected the node content, but found '‹stream end›'",
             "nope.yaml: 无法读取策略文件：No such file or directory",
             "nope.yaml: 无法读取：No such file or directory"]
+
+
+def test_enrol_key_create_echoes_the_expiry_it_refuses_in_the_readers_language(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    assert cli("migrate", "--db", db, cwd=tmp_path).returncode == 0
+    args = ("enrol-key", "create", "--site", "s1", "--expires", "5", "--db", db, "--key-file", "k.key")
+    zh, en = cli(*args, cwd=tmp_path, env=ZH), cli(*args, cwd=tmp_path)
+    assert zh.returncode == en.returncode == 2, (zh.stderr, en.stderr)
+    assert zh.stderr.splitlines()[-1] == "wardround-collector: 有效期：应为 1 分钟至 365 天（收到 5 秒）"
+    assert en.stderr.splitlines()[-1] == "wardround-collector: expires: expected 1m to 365d (got 5 s)"
