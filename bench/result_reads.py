@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Reads of stored results at a size: the host page's, a record's, the API's, the roll-up job's.
 
-Fills a migrated SQLite (or, with ``--db postgresql``, a throwaway PostgreSQL)
-database with ``--results`` results the way bench/sqlite_growth.py stores them
+Fills a migrated SQLite (``--db postgresql``: a throwaway PostgreSQL 15, ANALYZEd
+after the fill; ``both``) database with ``--results`` results the way bench/sqlite_growth.py stores them
 (batches of one host: 100 series x 5 patrols, 16 hosts in turn, the collector's
 own writer, ``latest`` kept as ingest does), then times each reader of the tree it runs from (best of
 ``--repeat``) over the newest hour and prints each query's plan (SQLite:
-``EXPLAIN QUERY PLAN``; a ``SCAN result_rows`` there is a full scan).  Run it from
+``EXPLAIN QUERY PLAN``, PostgreSQL: ``EXPLAIN``; ``FULL SCAN`` marks a read of every row).  Run it from
 two trees to compare them:
 
     .venv/bin/python bench/result_reads.py --results 1000000 --tag head
@@ -75,10 +75,10 @@ def _readers(engine: Any, end: datetime) -> dict[str, Callable[[Any], Any]]:
 
 
 def _plans(engine: Any, fn: Callable[[Any], Any]) -> list[str]:
-    """The SQLite plan of each statement ``fn`` runs on ``result_rows`` (through the view or not)."""
+    """The plan of each statement ``fn`` runs on ``result_rows`` (through the view or not)."""
     from sqlalchemy import event
 
-    seen: list[str] = []
+    seen: list[tuple[str, Any]] = []
 
     def grab(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
         if "result_rows" in statement or "results" in statement:
@@ -93,42 +93,65 @@ def _plans(engine: Any, fn: Callable[[Any], Any]) -> list[str]:
     out = []
     with engine.connect() as conn:
         for statement, params in seen:
-            plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params).all()
-            out.append(" | ".join(str(r[-1]) for r in plan))
+            if engine.dialect.name == "postgresql":
+                plan = conn.exec_driver_sql("EXPLAIN (COSTS OFF) " + statement, params).scalars().all()
+                out.append(" | ".join(line.strip() for line in plan))
+            else:
+                plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params).all()
+                out.append(" | ".join(str(r[-1]) for r in plan))
     return out
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--results", type=int, default=1_000_000)
-    ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--tag", default="")
-    args = ap.parse_args()
+def _full_scan(plans: list[str]) -> bool:
+    """A plan that reads every row of ``result_rows`` (a SQLite SCAN of it, a PostgreSQL Seq Scan)."""
+    text = " | ".join(plans).replace("SCAN result_rows", "SCAN r") + " "
+    return "SCAN r " in text or "Seq Scan on result_rows" in text
+
+
+def measure(name: str, url: str, results: int, repeat: int) -> dict[str, Any]:
     from collector.store import db
     from collector.store.migrate import upgrade
 
-    tmp = Path(tempfile.mkdtemp(prefix="wardround-bench-reads-"))
-    engine = db.make_engine(f"sqlite:///{tmp / 'collector.db'}")
+    engine = db.make_engine(url)
     upgrade(engine)
     t0 = time.perf_counter()
-    end = _fill(engine, args.results)
-    print(f"filled {args.results} results in {time.perf_counter() - t0:.0f} s", flush=True)
-    out: dict[str, Any] = {"machine": h.machine_info(), "results": args.results, "reads": []}
-    for name, fn in _readers(engine, end).items():
+    end = _fill(engine, results)
+    if name == "postgresql":  # as autovacuum does soon after a fill: the planner's statistics
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
+    print(f"[{name}] filled {results} results in {time.perf_counter() - t0:.0f} s", flush=True)
+    out: dict[str, Any] = {"results": results, "reads": []}
+    for read, fn in _readers(engine, end).items():
         best = float("inf")
-        for _ in range(args.repeat):
+        for _ in range(repeat):
             with engine.connect() as conn:
                 t = time.perf_counter()
                 rows = fn(conn)
                 best = min(best, time.perf_counter() - t)
         plans = _plans(engine, fn)
-        full = any("SCAN r" in p.replace("SCAN result_rows", "SCAN r") for p in plans)
-        print(f"{name:38s} {best * 1000:9.2f} ms  {len(rows):6d} rows{'  FULL SCAN' if full else ''}", flush=True)
+        full = _full_scan(plans)
+        print(f"[{name}] {read:38s} {best * 1000:9.2f} ms  {len(rows):6d} rows{'  FULL SCAN' if full else ''}",
+              flush=True)
         for p in plans:
             print(f"    {p}")
-        out["reads"].append({"read": name, "best_ms": round(best * 1000, 2), "rows": len(rows),
+        out["reads"].append({"read": read, "best_ms": round(best * 1000, 2), "rows": len(rows),
                              "full_scan": full, "plans": plans})
     engine.dispose()
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="sqlite")
+    ap.add_argument("--results", type=int, default=1_000_000)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--tag", default="")
+    args = ap.parse_args()
+    out: dict[str, Any] = {"machine": h.machine_info(), "runs": {}}
+    with h.Processes() as procs:
+        work = Path(tempfile.mkdtemp(prefix="wardround-bench-reads-"))
+        for name, url in h.databases(procs, work, args.db):
+            out["runs"][name] = measure(name, url, args.results, args.repeat)
     path = h.write_json(f"result-reads{'-' + args.tag if args.tag else ''}.json", out)
     print(f"wrote {path}")
     return 0

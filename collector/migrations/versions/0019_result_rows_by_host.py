@@ -8,7 +8,9 @@ started_at)``: an agent's batch is one host's patrol, so it appends to the end o
 one host's run (about one leaf page) instead of the ends of a hundred series'
 runs (a hundred pages written to SQLite's WAL and again by each checkpoint;
 bench/sqlite_growth.py).  The ``results`` view takes site and host from the host
-series, so a reader's site/host filter reaches the index.
+series, so a reader's site/host filter reaches the index, and ties the result's
+series to them (the same by construction), so that a filter on check and item
+finds the series by its key too.
 
 Revision ID: 0019
 Revises: 0018
@@ -38,7 +40,9 @@ def _view(dialect: str, *, by_host: bool) -> str:
         f"{duration} AS duration_ms, {packed} AS metrics, {packed} AS details, {packed} AS messages "
         "FROM result_rows r "
         + (""" JOIN result_series h ON h.id = r.host_id AND h."check" = '' AND h.item = '' """ if by_host else "")
-        + "JOIN result_series s ON s.id = r.series_id JOIN result_texts t ON t.id = r.text_id"
+        + "JOIN result_series s ON s.id = r.series_id "
+        + ("AND s.site = h.site AND s.host = h.host " if by_host else "")
+        + "JOIN result_texts t ON t.id = r.text_id"
     )
 
 
