@@ -5,7 +5,8 @@ Fills a migrated SQLite (``--db postgresql``: a throwaway PostgreSQL 15, ANALYZE
 after the fill; ``both``) database with ``--results`` results the way bench/sqlite_growth.py stores them
 (batches of one host: 100 series x 5 patrols, 16 hosts in turn, the collector's
 own writer, ``latest`` kept as ingest does), then times each reader of the tree it runs from (best of
-``--repeat``) over the newest hour and prints each query's plan (SQLite:
+``--repeat``; wall time, and this process's CPU time — all of SQLite's work, the
+collector's side only of PostgreSQL's) over the newest hour and prints each query's plan (SQLite:
 ``EXPLAIN QUERY PLAN``, PostgreSQL: ``EXPLAIN``; ``FULL SCAN`` marks a read of every row).  Run it from
 two trees to compare them:
 
@@ -122,20 +123,20 @@ def measure(name: str, url: str, results: int, repeat: int) -> dict[str, Any]:
     print(f"[{name}] filled {results} results in {time.perf_counter() - t0:.0f} s", flush=True)
     out: dict[str, Any] = {"results": results, "reads": []}
     for read, fn in _readers(engine, end).items():
-        best = float("inf")
+        best = cpu = float("inf")
         for _ in range(repeat):
             with engine.connect() as conn:
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.process_time()
                 rows = fn(conn)
-                best = min(best, time.perf_counter() - t)
+                best, cpu = min(best, time.perf_counter() - t), min(cpu, time.process_time() - c)
         plans = _plans(engine, fn)
         full = _full_scan(plans)
-        print(f"[{name}] {read:38s} {best * 1000:9.2f} ms  {len(rows):6d} rows{'  FULL SCAN' if full else ''}",
-              flush=True)
+        print(f"[{name}] {read:38s} {best * 1000:9.2f} ms wall {cpu * 1000:9.2f} ms CPU {len(rows):6d} rows"
+              f"{'  FULL SCAN' if full else ''}", flush=True)
         for p in plans:
             print(f"    {p}")
-        out["reads"].append({"read": read, "best_ms": round(best * 1000, 2), "rows": len(rows),
-                             "full_scan": full, "plans": plans})
+        out["reads"].append({"read": read, "best_ms": round(best * 1000, 2), "best_cpu_ms": round(cpu * 1000, 2),
+                             "rows": len(rows), "full_scan": full, "plans": plans})
     engine.dispose()
     return out
 

@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, select
+from sqlalchemy import Connection, func, select
 
 from collector.store.tables import (
     LIVE_STATES,
@@ -100,12 +100,18 @@ def item_results(conn: Connection, site: str, host: str, check: str, item: str, 
 def last_changes(conn: Connection, site: str, host: str) -> dict[tuple[str, str], datetime | None]:
     """Per item of the host: when its status last changed to the current one (the first result with the
     current status after the last one with another); None when every stored result has the current status."""
-    key = and_(results.c.site == latest.c.site, results.c.host == latest.c.host, results.c.check == latest.c.check,
-               results.c.item == latest.c.item)
-    other = func.max(case((results.c.status != latest.c.status, results.c.started_at)))
-    q = (select(latest.c.check, latest.c.item, other).join(results, key)
-         .where(latest.c.site == site, latest.c.host == host).group_by(latest.c.check, latest.c.item))
-    before = {(c, i): at for c, i, at in conn.execute(q) if at is not None}
+    current = {(c, i): s for c, i, s in conn.execute(select(latest.c.check, latest.c.item, latest.c.status)
+                                                     .where(latest.c.site == site, latest.c.host == host))}
+    # one pass over the host's results (its run of ix_result_rows_host_started), newest start per status:
+    # joined to ``latest`` instead, PostgreSQL compared every item with every result of the host
+    q = (select(results.c.check, results.c.item, results.c.status, func.max(results.c.started_at))
+         .where(results.c.site == site, results.c.host == host)
+         .group_by(results.c.check, results.c.item, results.c.status))
+    before: dict[tuple[str, str], datetime] = {}
+    for check, item, status, at in conn.execute(q):
+        key = (check, item)
+        if key in current and status != current[key] and (key not in before or at > before[key]):
+            before[key] = at
     out: dict[tuple[str, str], datetime | None] = {}
     for (check, item), at in before.items():
         q2 = select(func.min(results.c.started_at)).where(

@@ -81,3 +81,11 @@ def test_reader_of_results_by_host_and_time_uses_the_host_index(filled: Any, rea
             plan = " | ".join(str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params))
             assert "ix_result_rows_host_started" in plan, plan
             assert "SCAN r " not in plan + " " and "SCAN result_rows" not in plan, plan
+
+
+def test_host_page_says_when_each_item_took_its_current_status(filled: Any) -> None:
+    """``last_changes``: the first result with the current status after the last one with another."""
+    with filled.connect() as conn:
+        changes = today.last_changes(conn, "s", "h1")
+    # each item's status moves every 5 minutes: the newest result (step 23) is the change
+    assert changes == {("disk" if i % 2 else "system", f"/d{i}"): T0 + timedelta(minutes=5 * 23) for i in range(6)}
