@@ -51,14 +51,19 @@ def _seed(engine: Any) -> tuple[int, int]:
                                                  "item": f"/d{i % 30}"} for i in range(SERIES)])
         first = conn.execute(sa.select(sa.func.min(result_series.c.id)).where(result_series.c.site == "bench")
                              ).scalar_one()
-    return int(first), int(text_id)
+        # each host's own series (site, host, "", ""): result_rows.host_id (migration 0019), in host order
+        conn.execute(sa.insert(result_series), [{"site": "bench", "host": f"h{h:03d}", "check": "", "item": ""}
+                                                for h in range(SERIES // 30)])
+        hosts = conn.execute(sa.select(sa.func.min(result_series.c.id)).where(
+            result_series.c.site == "bench", result_series.c.check == "")).scalar_one()
+    return int(first), int(hosts), int(text_id)
 
 
 def _fill(engine: Any, total: int, days: int) -> float:
     from collector.store import partitions
     from collector.store.db import writing
 
-    first, text_id = _seed(engine)
+    first, hosts, text_id = _seed(engine)
     start = NOW - timedelta(days=days)
     step_us = days * 86400 * 1_000_000 // total
     t0 = time.perf_counter()
@@ -72,19 +77,21 @@ def _fill(engine: Any, total: int, days: int) -> float:
             if pg:
                 conn.exec_driver_sql(
                     "INSERT INTO result_rows (uid, series_id, status, started_at, received_at, duration_us, "
-                    "text_id, changed) SELECT decode(md5(i::text), 'hex'), (%(first)s + i %% %(n)s)::int, "
+                    "text_id, changed, host_id) SELECT decode(md5(i::text), 'hex'), (%(first)s + i %% %(n)s)::int, "
                     "(i %% 97 = 0)::int, %(start)s + (i * %(step)s) * interval '1 microsecond', "
-                    "%(start)s + (i * %(step)s) * interval '1 microsecond', 1500, %(text)s, '3:37.06' "
+                    "%(start)s + (i * %(step)s) * interval '1 microsecond', 1500, %(text)s, '3:37.06', "
+                    "(%(hosts)s + (i %% %(n)s) / 30)::int "
                     "FROM generate_series(%(lo)s::bigint, %(hi)s::bigint - 1) AS i",
                     {"first": first, "n": SERIES, "start": start, "step": step_us, "text": text_id, "lo": lo,
-                     "hi": hi})
+                     "hi": hi, "hosts": hosts})
             else:
                 start_us = int((start - datetime(1970, 1, 1, tzinfo=UTC)) / timedelta(microseconds=1))
                 conn.exec_driver_sql(
                     "WITH RECURSIVE c(i) AS (SELECT ? UNION ALL SELECT i + 1 FROM c WHERE i + 1 < ?) "
                     "INSERT INTO result_rows (uid, series_id, status, started_at, received_at, duration_us, "
-                    "text_id, changed) SELECT randomblob(16), ? + i % ?, i % 97 = 0, ? + i * ?, ? + i * ?, 1500, ?, "
-                    "'3:37.06' FROM c", (lo, hi, first, SERIES, start_us, step_us, start_us, step_us, text_id))
+                    "text_id, changed, host_id) SELECT randomblob(16), ? + i % ?, i % 97 = 0, ? + i * ?, ? + i * ?, "
+                    "1500, ?, '3:37.06', ? + (i % ?) / 30 FROM c",
+                    (lo, hi, first, SERIES, start_us, step_us, start_us, step_us, text_id, hosts, SERIES))
         print(f"  {hi:,} rows, {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     if pg:
         with engine.connect() as conn:
