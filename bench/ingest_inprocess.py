@@ -2,12 +2,14 @@
 
 No HTTP, no other process: one ``Ingestor`` (ticket rules on) writes to a fresh SQLite file (or the
 ``--db`` URL) with the garbage-collector settings of a serving collector (``collector.cli.settle_heap``),
-fed with ``bench/ingest.py``'s 500-result bodies from 8 hosts.  The bench's bodies repeat their texts
+fed with ``bench/ingest.py``'s 500-result bodies from 8 hosts.  ``--db postgresql`` starts a throwaway
+PostgreSQL 15 cluster (``bench/ingest.py``'s, fsync on) and also prints the server's CPU (all its processes)
+per result.  The bench's bodies repeat their texts
 exactly from batch to batch; ``--varied`` changes the numbers in every result (summaries, metric values,
 message arguments), as a fleet's next patrol does, so the texts' caches miss.  ``--source TREE`` runs
 another tree's collector (a baseline); compare trees alternately, in the same session.
 
-    .venv/bin/python bench/ingest_inprocess.py [--batches 120] [--varied] [--source TREE] [--db URL]
+    .venv/bin/python bench/ingest_inprocess.py [--batches 120] [--varied] [--source TREE] [--db URL|postgresql]
 """
 
 from __future__ import annotations
@@ -48,10 +50,25 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=120, help="timed batches of 500 results (default 120)")
     ap.add_argument("--varied", action="store_true", help="other numbers in every result")
     ap.add_argument("--source", metavar="TREE", help="the collector of another source tree (a baseline)")
-    ap.add_argument("--db", metavar="URL", help="a database URL (default: a fresh SQLite file)")
+    ap.add_argument("--db", metavar="URL", help="a database URL, or postgresql: a throwaway cluster (default: a "
+                    "fresh SQLite file)")
     args = ap.parse_args()
     sys.path.insert(0, str(Path(args.source).resolve() if args.source else BENCH.parent))
-    sys.path.insert(1, str(BENCH))
+    sys.path.insert(1, str(BENCH))  # (bench/_harness imports the collector: the tree's, from here on)
+    if args.db == "postgresql":
+        import _harness as h
+        from ingest import postmaster_pid, start_postgres  # type: ignore[import-not-found]
+
+        with h.Processes() as procs:
+            url, data = start_postgres(procs, fsync=True)
+            server = postmaster_pid(data)
+            run(args, url, lambda: h.tree_cpu(server))
+        return
+    run(args, args.db, None)
+
+
+def run(args: argparse.Namespace, url: str | None, server_cpu: Any) -> None:
+    """The timed batches against ``url`` (None: a fresh SQLite file); ``server_cpu()``: the server's CPU seconds."""
     import gc
 
     from ingest import BatchMaker  # type: ignore[import-not-found]
@@ -62,7 +79,7 @@ def main() -> None:
     from collector.store.migrate import upgrade
     from collector.tickets import Tickets
 
-    engine = make_engine(args.db or f"sqlite:///{tempfile.mkdtemp(prefix='wardround-inproc-')}/c.db")
+    engine = make_engine(url or f"sqlite:///{tempfile.mkdtemp(prefix='wardround-inproc-')}/c.db")
     upgrade(engine)
     ingestor = Ingestor(engine, tickets=Tickets(engine))
     makers = [BatchMaker(f"H{i}", False) for i in range(HOSTS)]
@@ -78,17 +95,20 @@ def main() -> None:
     gc.freeze()
     gc.set_threshold(10_000, 20, 20)
     timed = bodies[WARM:]
+    served = server_cpu() if server_cpu else 0.0
     start = time.process_time()
     for agent, body in timed:
         ingestor.ingest(agent, body)
     ingest_us = (time.process_time() - start) / (len(timed) * 500) * 1e6
+    server_us = (server_cpu() - served) / (len(timed) * 500) * 1e6 if server_cpu else None
     now = datetime.now(UTC)
     start = time.process_time()
     for _, body in timed:
         parse_batch(body, now)
     parse_us = (time.process_time() - start) / (len(timed) * 500) * 1e6
-    print(f"ingest {ingest_us:.2f} us CPU/result, parse_batch {parse_us:.2f} "
-          f"({'varied' if args.varied else 'bench'} bodies, {args.source or 'this checkout'})")
+    print(f"ingest {ingest_us:.2f} us CPU/result, parse_batch {parse_us:.2f}"
+          + (f", server {server_us:.2f}" if server_us is not None else "")
+          + f" ({'varied' if args.varied else 'bench'} bodies, {args.source or 'this checkout'})")
 
 
 if __name__ == "__main__":
