@@ -45,7 +45,7 @@ from collector.messages import ticket_templates
 from collector.policy import describe_policies, load_policies
 from collector.retention import Retention
 from collector.store.db import JOBS, DatabaseURLError, make_engine, safe_url
-from collector.store.migrate import upgrade
+from collector.store.migrate import SchemaNewer, upgrade
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -172,6 +172,10 @@ def _migrated_engine(settings: Settings) -> Engine:
     engine = make_engine(settings.db_url)
     try:
         upgrade(engine)
+    except SchemaNewer as exc:
+        engine.dispose()
+        raise CliError(cli_said("cli.collector.schema_newer", url=safe_url(settings.db_url), found=exc.found,
+                                known=exc.known or "-", section="Upgrading")) from None
     except SQLAlchemyError as exc:
         engine.dispose()
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]

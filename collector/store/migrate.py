@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from collector.store.db import writing
 
-__all__ = ["alembic_config", "upgrade", "head_revision", "current_revision"]
+__all__ = ["SchemaNewer", "alembic_config", "upgrade", "head_revision", "current_revision"]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -23,10 +23,23 @@ def alembic_config() -> Config:
     return cfg
 
 
+class SchemaNewer(Exception):
+    """The database was migrated by a newer version: its revision is none of ours (``found``, ``known``)."""
+
+    def __init__(self, found: str, known: str | None):
+        super().__init__(found, known)
+        self.found, self.known = found, known
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` (default: the newest)."""
+    """Bring the schema to ``revision`` (default: the newest); SchemaNewer for a database a newer
+    version migrated (an older collector during a rolling upgrade, or after a rollback)."""
     cfg = alembic_config()
+    scripts = ScriptDirectory.from_config(cfg)
     with writing(engine) as conn:
+        found = MigrationContext.configure(conn).get_current_revision()
+        if found is not None and found not in {s.revision for s in scripts.walk_revisions()}:
+            raise SchemaNewer(found, scripts.get_current_head())
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 

@@ -180,3 +180,27 @@ def test_a_token_rotated_behind_a_file_gateway_says_to_carry_it_by_hand(db, tmp_
     assert code == 0 and "the agent fetches this one itself" in said  # a site without a gateway: as before
     code, said, _ = run(capsys, "token", "rotate", "--site", "s1", "--host", "his-db", "--db", db, "--key-file", key)
     assert code == 0 and "file gateway" in said and "fetches this one itself" not in said, said
+
+
+def test_a_database_migrated_by_a_newer_collector_is_named_not_a_traceback(db, capsys, monkeypatch):
+    # an older collector restarted during a rolling upgrade (docs/deploy.md: one at a time), or rolled back:
+    # alembic's "Can't locate revision identified by '0099'" came out as a traceback from every command
+    from sqlalchemy import create_engine, text
+
+    from collector.store.migrate import head_revision
+
+    engine = create_engine(db)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+    engine.dispose()
+    for command in (["host", "list"], ["migrate"]):
+        code, _, err = run(capsys, *command, "--db", db)
+        assert code == 1 and "Traceback" not in err, err
+        assert err.splitlines()[-1] == (f"wardround-collector: 数据库 {db} 的表结构是第 0099 版，比本采集端所知的"
+                                        f"（第 {head_revision()} 版）新：请升级本采集端（docs/deploy.md，"
+                                        f"“Upgrading”），不要降级数据库"), err
+    monkeypatch.setenv("WARDROUND_LANG", "en")
+    code, _, err = run(capsys, "host", "list", "--db", db)
+    assert code == 1 and err.splitlines()[-1] == (
+        f"wardround-collector: the database {db} has schema version 0099, newer than this collector knows "
+        f"({head_revision()}): upgrade this collector (docs/deploy.md, \"Upgrading\"); never downgrade a database")
