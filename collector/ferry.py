@@ -77,6 +77,8 @@ class Imported:
 def _verify(engine: Engine, data: bytes) -> tuple[Any, bytes]:
     """(the relay row whose key signed it, the payload); BundleRefused otherwise."""
     head, newline, payload = data.partition(b"\n")
+    if head.startswith(SYNC_MAGIC):  # carried the wrong way through the gateway
+        raise BundleRefused(cli_said("cli.collector.bundle.sync_bundle"))
     if not newline or not head.startswith(MAGIC) or len(head) != len(MAGIC) + 64:
         raise BundleRefused(cli_said("cli.collector.bundle.not_a_bundle"))
     signature = head[len(MAGIC):]

@@ -204,3 +204,17 @@ def test_a_database_migrated_by_a_newer_collector_is_named_not_a_traceback(db, c
     assert code == 1 and err.splitlines()[-1] == (
         f"wardround-collector: the database {db} has schema version 0099, newer than this collector knows "
         f"({head_revision()}): upgrade this collector (docs/deploy.md, \"Upgrading\"); never downgrade a database")
+
+
+def test_a_sync_bundle_fed_to_import_is_named_as_one(db, tmp_path, capsys):
+    # the gateway carried a .wrs (collector → relay) the wrong way: "not a Wardround bundle (expected a first
+    # line 'WRB1 …')" sent the operator hunting for corruption; it is refused as before, but named
+    key = str(tmp_path / "k.key")
+    assert run(capsys, "token", "create", "--relay", "--site", "s1", "--host", "front-01", "--db", db,
+               "--key-file", key)[0] == 0
+    assert run(capsys, "relay", "bundle", "--site", "s1", "--relay", "front-01", str(tmp_path), "--db", db,
+               "--key-file", key)[0] == 0
+    (sync,) = tmp_path.glob("*.wrs")
+    code, _, refused = run(capsys, "import", str(sync), "--db", db, "--key-file", key)
+    assert code == 1 and refused.splitlines()[-1] == (
+        f"{sync.name}：整包拒收：这是采集端发往中继收件箱的同步包（.wrs），不是中继的数据包：网闸应把它带往中继一侧")
