@@ -9,7 +9,8 @@ from ``--senders`` load-generator *processes*, each with one keep-alive
 ``http.client`` connection.
 
 Every batch holds 500 valid wire results from one host (100 check/item
-series x 5 patrols, shaped like the real ``disk`` and ``system`` results) with
+series x 5 patrols, shaped like the real ``disk`` and ``system`` results; ``--batch N``
+sends the first N of them instead, e.g. 1 or 30 as an agent pushes after one patrol) with
 fresh ids, gzip-compressed as the agent sends them (``--no-gzip`` to send
 plain JSON).  Bodies are generated in the sender processes *before* each
 timed phase, so the timed loop only sends, reads the answer and counts.
@@ -116,22 +117,24 @@ def _template_results() -> list[dict[str, Any]]:
 class BatchMaker:
     """Makes unique 500-result bodies fast: a pre-serialised template with the ids and times filled in."""
 
-    def __init__(self, host: str, gzip: bool) -> None:
+    def __init__(self, host: str, gzip: bool, size: int = BATCH) -> None:
         batch = []
-        for p in range(BATCH // SERIES):
+        self.patrols = -(-size // SERIES)
+        for p in range(self.patrols):
             for w in _template_results():
                 w = dict(w, host=host, id="@@ID@@", started_at=f"@@T{p}@@")
                 batch.append(w)
-        text = json.dumps({"results": batch}, separators=(",", ":"))
+        text = json.dumps({"results": batch[:size]}, separators=(",", ":"))
         self.parts = re.split(r"@@(ID|T\d)@@", text)
         self.gzip = gzip
         self.host = host
+        self.size = size
 
     def make(self, now: datetime | None = None) -> tuple[bytes, int]:
         from checks.result import format_time, new_result_id
 
         now = now or datetime.now(UTC)
-        patrols = BATCH // SERIES
+        patrols = self.patrols
         times = [format_time(now - timedelta(seconds=PATROL_S * (patrols - 1 - k))) for k in range(patrols)]
         out = []
         parts = self.parts
@@ -144,22 +147,22 @@ class BatchMaker:
         if self.gzip:
             c = zlib.compressobj(6, zlib.DEFLATED, 31)
             body = c.compress(body) + c.flush()
-        return body, BATCH
+        return body, self.size
 
 
 # ------------------------------------------------------------------ senders
 
 
-def sender_main(idx: int, port: int, hosts: list[tuple[str, str]], gzip: bool, conn: Any) -> None:
+def sender_main(idx: int, port: int, hosts: list[tuple[str, str]], gzip: bool, conn: Any, size: int = BATCH) -> None:
     """One load-generator process: prepares bodies on command, then sends them on a keep-alive connection."""
     try:
-        _sender_loop(idx, port, hosts, gzip, conn)
+        _sender_loop(idx, port, hosts, gzip, conn, size)
     except (KeyboardInterrupt, EOFError, BrokenPipeError):
         pass  # the parent was interrupted or is gone: it reports and cleans up
 
 
-def _sender_loop(idx: int, port: int, hosts: list[tuple[str, str]], gzip: bool, conn: Any) -> None:
-    makers = [(BatchMaker(host, gzip), token) for host, token in hosts]
+def _sender_loop(idx: int, port: int, hosts: list[tuple[str, str]], gzip: bool, conn: Any, size: int) -> None:
+    makers = [(BatchMaker(host, gzip, size), token) for host, token in hosts]
     ready: collections.deque[tuple[bytes, str]] = collections.deque()
     turn = 0
     http_conn: http.client.HTTPConnection | None = None
@@ -243,14 +246,15 @@ def _sender_loop(idx: int, port: int, hosts: list[tuple[str, str]], gzip: bool, 
 
 
 class Senders:
-    def __init__(self, n: int, port: int, tokens: list[tuple[str, str]], gzip: bool) -> None:
+    def __init__(self, n: int, port: int, tokens: list[tuple[str, str]], gzip: bool, size: int = BATCH) -> None:
         ctx = mp.get_context("spawn")
+        self.size = size
         self.pipes = []
         self.procs = []
         for i in range(n):
             parent, child = ctx.Pipe()
             mine = [t for j, t in enumerate(tokens) if j % n == i] or [tokens[i % len(tokens)]]
-            p = ctx.Process(target=sender_main, args=(i, port, mine, gzip, child), daemon=True)
+            p = ctx.Process(target=sender_main, args=(i, port, mine, gzip, child, size), daemon=True)
             p.start()
             self.pipes.append(parent)
             self.procs.append(p)
@@ -287,7 +291,7 @@ class Senders:
             "errors": collections.Counter(r[3] for r in records if r[3] != 200),
             "accepted": accepted, "duplicates": sum(r[5] for r in records),
             "results_per_s": round(accepted / wall, 1),
-            "sent_results_per_s": round(len(ok) * BATCH / wall, 1),
+            "sent_results_per_s": round(len(ok) * self.size / wall, 1),
             "batches_per_s": round(len(ok) / wall, 2),
             "latency_ms": {"p50": h.percentile(lat, 50), "p90": h.percentile(lat, 90),
                            "p99": h.percentile(lat, 99), "max": max(lat) if lat else None},
@@ -301,6 +305,9 @@ class Senders:
                                             if accepted and "collector" in cpu else None),
             "postgres_cpu_us_per_result": (round(cpu["postgres"] * 1e6 / accepted, 1)
                                            if accepted and "postgres" in cpu else None),
+            # per answered request: what a batch costs whatever its size (--batch 1: a small patrol's push)
+            "collector_cpu_us_per_request": (round(cpu["collector"] * 1e6 / len(ok))
+                                             if ok and "collector" in cpu else None),
             "generated_inline": sum(d[2] for d in done),
             "reconnects_after_idle_close": sum(d[4] for d in done),
             "pregen_s_max": round(max(g[1] for g in gen), 2),
@@ -500,7 +507,7 @@ def run_db(db: str, args: argparse.Namespace) -> dict[str, Any]:
             for w in sample[:SERIES]:
                 Result.from_wire(w)
             out["batch_plain_bytes"] = len(json.dumps({"results": sample}, separators=(",", ":")))
-            senders = Senders(max([args.senders, *args.sweep]), port, tokens, gzip=not args.no_gzip)
+            senders = Senders(max([args.senders, *args.sweep]), port, tokens, gzip=not args.no_gzip, size=args.batch)
             max_rate = args.pregen_rate
             print(f"[{db}] warm-up {args.warmup:.0f} s", flush=True)
             warm = senders.phase("full", args.warmup, need_total=int(max_rate * args.warmup), watch=watch,
@@ -519,7 +526,8 @@ def run_db(db: str, args: argparse.Namespace) -> dict[str, Any]:
                 runs.append(r)
                 print(f"[{db}] full load run {i + 1}: {r['results_per_s']:.0f} results/s, "
                       f"p50 {h.fmt(r['latency_ms']['p50'])} ms, p99 {h.fmt(r['latency_ms']['p99'])} ms, "
-                      f"cores {r['cpu_cores']}, errors {dict(r['errors'])}", flush=True)
+                      f"cores {r['cpu_cores']}, collector {r['collector_cpu_us_per_result']} us CPU/result "
+                      f"({r['collector_cpu_us_per_request']} us/request), errors {dict(r['errors'])}", flush=True)
             if args.pg_stats and db == "postgresql":
                 out["pg_stats"] = pg_stats(url) | {"results": sum(r["accepted"] for r in runs),
                                                    "batches": sum(r["batches_ok"] for r in runs)}
@@ -550,7 +558,7 @@ def run_db(db: str, args: argparse.Namespace) -> dict[str, Any]:
                 r = senders.phase("rate", args.seconds, rate=args.rate, need_total=need, watch=watch,
                                   active=args.senders)
                 rate_runs.append(r)
-                print(f"[{db}] fixed {args.rate * BATCH:.0f} results/s run {i + 1}: "
+                print(f"[{db}] fixed {args.rate * args.batch:.0f} results/s run {i + 1}: "
                       f"{r['results_per_s']:.0f} results/s, p50 {h.fmt(r['latency_ms']['p50'])} ms, "
                       f"p99 {h.fmt(r['latency_ms']['p99'])} ms, errors {dict(r['errors'])}", flush=True)
             out["rate"] = rate_runs
@@ -620,6 +628,8 @@ def main() -> int:
     ap.add_argument("--pregen-rate", type=float, default=150.0,
                     help="batches/s to pre-generate for the warm-up (default 150)")
     ap.add_argument("--no-gzip", action="store_true", help="send plain JSON bodies")
+    ap.add_argument("--batch", type=int, default=BATCH, metavar="N",
+                    help=f"results per request (default {BATCH}); 1 or 30 is what an agent sends after one patrol")
     ap.add_argument("--tag", default="", help="write bench/results/ingest-TAG.json")
     ap.add_argument("--workers", type=int, default=1, help="collector worker processes (serve --workers N)")
     ap.add_argument("--source", metavar="SRC", help="run the collector of another source tree (a baseline)")
@@ -639,7 +649,7 @@ def main() -> int:
     args = ap.parse_args()
 
     dbs = ["stub"] if args.stub else (["sqlite", "postgresql"] if args.db == "both" else [args.db])
-    report: dict[str, Any] = {"machine": h.machine_info(), "params": vars(args), "batch_size": BATCH,
+    report: dict[str, Any] = {"machine": h.machine_info(), "params": vars(args), "batch_size": args.batch,
                               "runs": {}}
     with h.Processes():  # SIGTERM -> SystemExit -> every finally below runs
         for db in dbs:
@@ -647,7 +657,7 @@ def main() -> int:
     rows = []
     for db, out in report["runs"].items():
         for label, runs in (("full load", out.get("full", [])),
-                            (f"offered {args.rate * BATCH:.0f}/s", out.get("rate", []))):
+                            (f"offered {args.rate * args.batch:.0f}/s", out.get("rate", []))):
             for i, r in enumerate(runs):
                 lat = r["latency_ms"]
                 shown = r["sent_results_per_s"] if db == "stub" else r["results_per_s"]

@@ -10,13 +10,15 @@ from fastapi import HTTPException, Request
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
+from starlette.types import Message
 
-__all__ = ["gunzip", "read_body", "read_json_object", "read_model", "read_sent_body"]
+__all__ = ["gunzip", "read_body", "read_json_object", "read_model", "read_sent_body", "refused_by_headers", "too_large",
+           "whole_body"]
 
 M = TypeVar("M", bound=BaseModel)
 
 
-def _too_large(cap: int) -> HTTPException:
+def too_large(cap: int) -> HTTPException:
     return HTTPException(status_code=413, detail=f"body larger than {cap} bytes: send smaller batches")
 
 
@@ -28,7 +30,7 @@ def gunzip(data: bytes, cap: int) -> bytes:
     except zlib.error as exc:
         raise HTTPException(status_code=422, detail=f"body is not valid gzip: {exc}") from exc
     if len(out) > cap or inflater.unconsumed_tail:
-        raise _too_large(cap)
+        raise too_large(cap)
     if not inflater.eof:
         raise HTTPException(status_code=422, detail="body is not valid gzip: the stream is truncated")
     if inflater.unused_data:
@@ -44,27 +46,63 @@ async def read_body(request: Request, cap: int) -> bytes:
     return body
 
 
+def refused_by_headers(request: Request, cap: int) -> HTTPException | None:
+    """What :func:`read_sent_body` refuses before reading the body: an encoding other than gzip (415), a
+    ``Content-Length`` over ``cap`` (413)."""
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity", "gzip", "x-gzip"):
+        return HTTPException(status_code=415, detail=f"Content-Encoding {encoding[:40]!r} is not supported: "
+                                                     "send gzip or no encoding")
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > cap:
+        return too_large(cap)
+    return None
+
+
+def is_gzip(request: Request) -> bool:
+    return request.headers.get("content-encoding", "").strip().lower() in ("gzip", "x-gzip")
+
+
+async def whole_body(request: Request, cap: int) -> tuple[bytes, bool] | Request:
+    """The body and whether it is gzip when it came whole in the first message (what an agent's batch does;
+    over ``cap`` is the caller's to refuse), else the request to read it from with :func:`read_sent_body`
+    (a copy that hands out the first message again).  Never waits for more than that first message, and
+    not even for it when :func:`read_sent_body` would refuse the request by its headers or the client
+    waits for ``100 Continue``: such a request is read, if at all, as before."""
+    if "expect" in request.headers or refused_by_headers(request, cap) is not None:
+        return request
+    first = await request.receive()
+    if first["type"] == "http.request" and not first.get("more_body", False):
+        return first.get("body", b""), is_gzip(request)
+    given = False
+
+    async def replay() -> Message:
+        nonlocal given
+        if given:
+            return await request.receive()
+        given = True
+        return first
+
+    return Request(request.scope, replay)
+
+
 async def read_sent_body(request: Request, cap: int) -> tuple[bytes, bool]:
     """The request body as sent, and whether it is gzip: :func:`gunzip` it with the same ``cap`` (a caller
     that hands the body to a worker thread anyway does it there, without a thread hop of its own)."""
-    encoding = request.headers.get("content-encoding", "identity").strip().lower()
-    if encoding not in ("", "identity", "gzip", "x-gzip"):
-        raise HTTPException(status_code=415, detail=f"Content-Encoding {encoding[:40]!r} is not supported: "
-                                                    "send gzip or no encoding")
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > cap:
-        raise _too_large(cap)
+    refused = refused_by_headers(request, cap)
+    if refused is not None:
+        raise refused
     chunks: list[bytes] = []
     size = 0
     try:
         async for chunk in request.stream():
             size += len(chunk)
             if size > cap:
-                raise _too_large(cap)
+                raise too_large(cap)
             chunks.append(chunk)
     except ClientDisconnect as exc:
         raise HTTPException(status_code=400, detail="the client went away while sending") from exc
-    return b"".join(chunks), encoding in ("gzip", "x-gzip")
+    return b"".join(chunks), is_gzip(request)
 
 
 async def read_json_object(request: Request, cap: int, *, optional: bool = False) -> dict[str, Any]:

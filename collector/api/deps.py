@@ -31,8 +31,8 @@ from collector.store.tables import MAX_ROW_ID
 from collector.tickets import Tickets
 
 __all__ = ["AdminDep", "AgentDep", "ArchiveDep", "EngineDep", "HealthDep", "IngestorDep", "KeysDep", "MetricsDep",
-           "PersonDep", "RecordsDep", "RelayDep", "RowId", "SenderDep", "SettingsDep", "TicketsDep", "get_principal",
-           "require_role", "rotation_headers", "unauthorized"]
+           "PersonDep", "RecordsDep", "RelayDep", "RowId", "SenderDep", "SettingsDep", "TicketsDep", "bearer_token",
+           "get_principal", "principal_of", "require_role", "rotation_headers", "sender_of", "unauthorized"]
 
 T = TypeVar("T")
 
@@ -64,7 +64,8 @@ def unauthorized(message: str) -> HTTPException:
     return HTTPException(status_code=401, detail=message, headers={"WWW-Authenticate": "Bearer"})
 
 
-def get_principal(request: Request, engine: EngineDep) -> Agent | Person:
+def bearer_token(request: Request) -> str:
+    """The token of the request's ``Authorization: Bearer`` header (401 without one)."""
     header = request.headers.get("authorization")
     if not header:
         raise unauthorized("missing token: send Authorization: Bearer <token>")
@@ -72,20 +73,33 @@ def get_principal(request: Request, engine: EngineDep) -> Agent | Person:
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise unauthorized("expected Authorization: Bearer <token>")
+    return token
+
+
+def principal_of(engine: Engine, token: str) -> Agent | Person:
+    """Whose ``token`` is (a database query; 401 if nobody's)."""
     principal = authenticate(engine, token)
     if principal is None:
         raise unauthorized("unknown or revoked token")
     return principal
 
 
+def get_principal(request: Request, engine: EngineDep) -> Agent | Person:
+    return principal_of(engine, bearer_token(request))
+
+
 PrincipalDep = Annotated[Agent | Person, Depends(get_principal)]
 
 
-async def require_sender(principal: PrincipalDep) -> Agent:
-    """An agent's token or a site relay's (``POST /api/v1/results``)."""
+def sender_of(principal: Agent | Person) -> Agent:
+    """An agent's token or a site relay's (``POST /api/v1/results``; 403 for a person's)."""
     if not isinstance(principal, Agent):
         raise HTTPException(status_code=403, detail="this endpoint takes an agent token")
     return principal
+
+
+async def require_sender(principal: PrincipalDep) -> Agent:
+    return sender_of(principal)
 
 
 async def require_agent(principal: PrincipalDep) -> Agent:

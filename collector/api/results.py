@@ -5,40 +5,68 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter, Query, Request
+from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from checks.result import ResultError, parse_time
 from collector import relays, views
 from collector.api import JSON
-from collector.api.body import gunzip, read_sent_body
-from collector.api.deps import EngineDep, IngestorDep, PersonDep, SenderDep, SettingsDep, rotation_headers
+from collector.api.body import gunzip, read_sent_body, too_large, whole_body
+from collector.api.deps import EngineDep, PersonDep, bearer_token, principal_of, rotation_headers, sender_of
 from collector.api.models import IngestAnswer, ResultBatch, ResultList
 from collector.api.openapi import body, errors
 from collector.auth import Agent
 from collector.dates import DateError, check_time
 from collector.ingest import Ingestor, Outcome
 from collector.query_params import bad_query
+from collector.services import services
 
 router = APIRouter()
 
 
 @router.post("/results", response_class=JSON, response_model=IngestAnswer,
              responses=errors(401, 403, 413, 415, 422, 503), openapi_extra=body(ResultBatch))
-async def post_results(request: Request, agent: SenderDep, ingestor: IngestorDep,
-                       settings: SettingsDep) -> JSON:
-    body, gzipped = await read_sent_body(request, settings.max_body_bytes)
-    outcome = await run_in_threadpool(_ingest, ingestor, agent, body, settings.max_body_bytes if gzipped else None)
-    if agent.relay is not None:  # which relay carried the batch, beside the results
-        report = relays.RelayReport(backlog=outcome.agent.spool_backlog, version=outcome.agent.version)
-        await run_in_threadpool(lambda: relays.record_batch(
-            ingestor.engine, agent, accepted=outcome.accepted, total=len(outcome.accepted) + len(outcome.duplicates),
-            report=report))
+async def post_results(request: Request) -> JSON:
+    """An agent's or a relay's batch (the token checked as :data:`SenderDep` does, the body read as
+    :func:`read_sent_body` does, refusals in the same order: 401/403, then 415/413/400, then the body's own).
+
+    A batch that came whole with its headers (as agents send them) takes one trip to a worker thread for the
+    token and the ingest together; any other takes two, the token's first, then the body is read.  No
+    dependencies: FastAPI's solving of them cost more than the rest of a one-result request."""
+    found = services(request)
+    token = bearer_token(request)
+    cap = found.settings.max_body_bytes
+    sent = await whole_body(request, cap)
+    if isinstance(sent, tuple):
+        agent, outcome = await run_in_threadpool(_check_and_accept, found.engine, found.ingestor, token, *sent, cap)
+    else:
+        agent = await run_in_threadpool(_sender, found.engine, token)
+        data, gzipped = await read_sent_body(sent, cap)
+        outcome = await run_in_threadpool(_accept, found.ingestor, agent, data, cap if gzipped else None)
     return JSON(outcome.to_json(), headers=rotation_headers(agent))
 
 
-def _ingest(ingestor: Ingestor, agent: Agent, body: bytes, gzip_cap: int | None) -> Outcome:
-    """Unzip (when ``gzip_cap`` is given) and ingest a batch: one trip to a worker thread for both."""
-    return ingestor.ingest(agent, body if gzip_cap is None else gunzip(body, gzip_cap))
+def _sender(engine: Engine, token: str) -> Agent:
+    return sender_of(principal_of(engine, token))
+
+
+def _check_and_accept(engine: Engine, ingestor: Ingestor, token: str, data: bytes, gzipped: bool,
+                      cap: int) -> tuple[Agent, Outcome]:
+    """The token, then a body read whole: over ``cap`` 413, else unzipped (if gzip) and ingested."""
+    agent = _sender(engine, token)
+    if len(data) > cap:
+        raise too_large(cap)
+    return agent, _accept(ingestor, agent, data, cap if gzipped else None)
+
+
+def _accept(ingestor: Ingestor, agent: Agent, data: bytes, gzip_cap: int | None) -> Outcome:
+    """Unzip (when ``gzip_cap`` is given) and ingest a batch, and note which relay carried it (if one did)."""
+    outcome = ingestor.ingest(agent, data if gzip_cap is None else gunzip(data, gzip_cap))
+    if agent.relay is not None:  # which relay carried the batch, beside the results
+        report = relays.RelayReport(backlog=outcome.agent.spool_backlog, version=outcome.agent.version)
+        relays.record_batch(ingestor.engine, agent, accepted=outcome.accepted,
+                            total=len(outcome.accepted) + len(outcome.duplicates), report=report)
+    return outcome
 
 
 def _time(name: str, value: str | None) -> datetime | None:

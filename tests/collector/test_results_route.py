@@ -1,0 +1,122 @@
+"""``POST /api/v1/results`` driven message by message: a body that comes whole with its headers takes one trip to
+a worker thread for token and ingest; any other is read as before, after the token.  The answers and their order
+(401/403 before 415/413/400) are the same either way, and an unknown token never makes the collector read (or
+prompt with ``100 Continue``) more of a body than the first message the server holds already."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from collector.app import create_app
+from collector.auth import create_agent_token, create_user
+from collector.config import Settings
+from collector.store.db import make_engine
+from tests.collector.conftest import HOST, SITE, make_batch
+
+CAP = 4096
+
+
+@pytest.fixture
+def sqlite_app(sqlite_template: Path, tmp_path: Path) -> Any:
+    path = tmp_path / "wardround.db"
+    shutil.copyfile(sqlite_template, path)
+    engine = make_engine(f"sqlite:///{path}")
+    yield create_app(Settings(db_url=f"sqlite:///{path}", max_body_bytes=CAP), engine=engine), engine
+    engine.dispose()
+
+
+def _post(app: Any, messages: list[dict[str, Any]], headers: dict[str, str]) -> tuple[int, dict[str, str], Any, int]:
+    """Status, headers, JSON body of the answer, and how many messages the app asked for."""
+    asked = 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal asked
+        asked += 1
+        if asked <= len(messages):
+            return messages[asked - 1]
+        await asyncio.sleep(30)  # nothing more comes
+        return {"type": "http.disconnect"}
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/api/v1/results", "raw_path": b"/api/v1/results", "root_path": "", "query_string": b"",
+             "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+             "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8080), "state": {}}
+    asyncio.run(asyncio.wait_for(app(scope, receive, send), 20))
+    start, body = sent[0], b"".join(m.get("body", b"") for m in sent[1:])
+    answer_headers = {k.decode(): v.decode() for k, v in start["headers"]}
+    return start["status"], answer_headers, orjson.loads(body), asked
+
+
+def _batch(n: int = 3) -> bytes:
+    return orjson.dumps({"results": make_batch(n)})
+
+
+def test_batch_is_stored_when_its_body_comes_in_two_messages(sqlite_app):
+    app, engine = sqlite_app
+    token = create_agent_token(engine, site=SITE, host=HOST)
+    body = _batch()
+    status, _, answer, asked = _post(app, [{"type": "http.request", "body": body[:100], "more_body": True},
+                                           {"type": "http.request", "body": body[100:], "more_body": False}],
+                                     {"authorization": f"Bearer {token}"})
+    assert status == 200 and len(answer["accepted"]) == 3 and asked == 2
+
+
+def test_batch_is_stored_when_its_body_comes_whole(sqlite_app):
+    app, engine = sqlite_app
+    token = create_agent_token(engine, site=SITE, host=HOST)
+    status, _, answer, asked = _post(app, [{"type": "http.request", "body": _batch(), "more_body": False}],
+                                     {"authorization": f"Bearer {token}"})
+    assert status == 200 and len(answer["accepted"]) == 3 and asked == 1
+
+
+def test_unknown_token_is_401_before_the_rest_of_a_large_body_is_read(sqlite_app):
+    app, _ = sqlite_app
+    first = {"type": "http.request", "body": b" " * 3000, "more_body": True}
+    status, headers, answer, asked = _post(app, [first, first, first], {"authorization": "Bearer wra_nobody"})
+    assert (status, answer, headers["www-authenticate"]) == (401, {"detail": "unknown or revoked token"}, "Bearer")
+    assert asked == 1  # the first message only (uvicorn holds it already); 413 would need the rest
+
+
+def test_unknown_token_is_401_without_asking_for_a_body_when_the_client_expects_100_continue(sqlite_app):
+    app, _ = sqlite_app
+    status, _, answer, asked = _post(app, [{"type": "http.request", "body": _batch(), "more_body": False}],
+                                     {"authorization": "Bearer wra_nobody", "expect": "100-continue"})
+    assert (status, asked) == (401, 0)
+
+
+@pytest.mark.parametrize("more_body", [False, True], ids=["whole", "in two messages"])
+def test_person_token_is_403_before_the_body_counts(sqlite_app, more_body):
+    app, engine = sqlite_app
+    token = create_user(engine, name="vera", role="viewer")
+    messages = [{"type": "http.request", "body": b"not json" * 1000, "more_body": more_body},
+                {"type": "http.request", "body": b"", "more_body": False}]
+    status, _, answer, _ = _post(app, messages, {"authorization": f"Bearer {token}", "content-encoding": "br"})
+    assert (status, answer) == (403, {"detail": "this endpoint takes an agent token"})
+
+
+@pytest.mark.parametrize("more_body", [False, True], ids=["whole", "in two messages"])
+def test_body_over_the_cap_without_a_length_is_413_after_a_good_token(sqlite_app, more_body):
+    app, engine = sqlite_app
+    token = create_agent_token(engine, site=SITE, host=HOST)
+    messages = [{"type": "http.request", "body": b" " * (CAP + 1), "more_body": more_body},
+                {"type": "http.request", "body": b"", "more_body": False}]
+    status, _, answer, _ = _post(app, messages, {"authorization": f"Bearer {token}"})
+    assert (status, answer) == (413, {"detail": f"body larger than {CAP} bytes: send smaller batches"})
+
+
+def test_client_gone_before_its_body_is_400(sqlite_app):
+    app, engine = sqlite_app
+    token = create_agent_token(engine, site=SITE, host=HOST)
+    status, _, answer, _ = _post(app, [{"type": "http.disconnect"}], {"authorization": f"Bearer {token}"})
+    assert (status, answer) == (400, {"detail": "the client went away while sending"})
