@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 import psycopg
 from fastapi import FastAPI, Request
@@ -22,6 +23,7 @@ from fastapi.responses import Response
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -125,7 +127,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(web_today.router)
     openapi.install(app)  # /openapi.json and /docs, for people only
     _install_error_handlers(app)
-    app.add_middleware(AuditSource)
+    app.add_middleware(AuditSource, handlers=app.exception_handlers)
     if settings.trusted_proxies:  # outermost: the audit log sees the client the proxy names
         # Only a trusted proxy's X-Forwarded-Proto/-For count (the scheme decides the cookie's Secure flag);
         # anyone else's are ignored.
@@ -134,17 +136,26 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
 
 class AuditSource:
-    """Tells the audit log where a request came from (``api 10.0.0.5``, ``web 10.0.0.5``): plain ASGI,
-    so the ingest path pays one context-variable set per request."""
+    """Tells the audit log where a request came from (``api 10.0.0.5``, ``web 10.0.0.5``), and answers the
+    agents' batches (``POST /api/v1/results``, :func:`collector.api.results.answer_batch`) without FastAPI's
+    routing and request handling: their refusals go through the app's own exception ``handlers``, as the
+    route's would (a 500 through the outer ServerErrorMiddleware, as for every route).  Plain ASGI."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, handlers: Mapping[Any, Any]) -> None:
         self.app = app
+        # as FastAPI's inner ExceptionMiddleware takes them (collector.app builds the stack after the handlers)
+        self.batches = ExceptionMiddleware(results.answer_batch, handlers={
+            k: v for k, v in handlers.items() if k not in (500, Exception)})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             client = scope.get("client")
-            channel = "api" if scope.get("path", "").startswith("/api/") else "web"
+            path = scope.get("path", "")
+            channel = "api" if path.startswith("/api/") else "web"
             audit.SOURCE.set(f"{channel} {client[0] if client else 'unknown'}")
+            if path == results.PATH and scope["method"] == "POST" and not scope.get("root_path"):
+                await self.batches(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
 

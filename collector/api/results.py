@@ -7,6 +7,7 @@ from datetime import datetime
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
 
 from checks.result import ResultError, parse_time
 from collector import relays, views
@@ -23,16 +24,30 @@ from collector.services import services
 
 router = APIRouter()
 
+#: the agents' batches: :func:`answer_batch` answers them in front of FastAPI's routing (collector/app.py)
+PATH = "/api/v1/results"
+
 
 @router.post("/results", response_class=JSON, response_model=IngestAnswer,
              responses=errors(401, 403, 413, 415, 422, 503), openapi_extra=body(ResultBatch))
 async def post_results(request: Request) -> JSON:
+    """An agent's or a relay's batch: documented here; :func:`answer_batch` takes them before routing."""
+    return await accept_batch(request)
+
+
+async def answer_batch(scope: Scope, receive: Receive, send: Send) -> None:
+    """``POST /api/v1/results`` as plain ASGI: what :func:`post_results` answers, without FastAPI's routing,
+    dependency solving and request handling (most of a small batch's time on the event loop)."""
+    response = await accept_batch(Request(scope, receive))
+    await response(scope, receive, send)
+
+
+async def accept_batch(request: Request) -> JSON:
     """An agent's or a relay's batch (the token checked as :data:`SenderDep` does, the body read as
     :func:`read_sent_body` does, refusals in the same order: 401/403, then 415/413/400, then the body's own).
 
     A batch that came whole with its headers (as agents send them) takes one trip to a worker thread for the
-    token and the ingest together; any other takes two, the token's first, then the body is read.  No
-    dependencies: FastAPI's solving of them cost more than the rest of a one-result request."""
+    token and the ingest together; any other takes two, the token's first, then the body is read."""
     found = services(request)
     token = bearer_token(request)
     cap = found.settings.max_body_bytes

@@ -31,8 +31,10 @@ def sqlite_app(sqlite_template: Path, tmp_path: Path) -> Any:
     engine.dispose()
 
 
-def _post(app: Any, messages: list[dict[str, Any]], headers: dict[str, str]) -> tuple[int, dict[str, str], Any, int]:
-    """Status, headers, JSON body of the answer, and how many messages the app asked for."""
+def _post(app: Any, messages: list[dict[str, Any]], headers: dict[str, str],
+          root_path: str = "") -> tuple[int, dict[str, str], Any, int]:
+    """Status, headers, JSON body of the answer, and how many messages the app asked for.  Under a ``root_path``
+    the request takes FastAPI's route (``post_results``), else the front door's (``answer_batch``)."""
     asked = 0
 
     async def receive() -> dict[str, Any]:
@@ -49,7 +51,8 @@ def _post(app: Any, messages: list[dict[str, Any]], headers: dict[str, str]) -> 
         sent.append(message)
 
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-             "path": "/api/v1/results", "raw_path": b"/api/v1/results", "root_path": "", "query_string": b"",
+             "path": root_path + "/api/v1/results", "raw_path": b"/api/v1/results", "root_path": root_path,
+             "query_string": b"",
              "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
              "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8080), "state": {}}
     asyncio.run(asyncio.wait_for(app(scope, receive, send), 20))
@@ -62,22 +65,25 @@ def _batch(n: int = 3) -> bytes:
     return orjson.dumps({"results": make_batch(n)})
 
 
-def test_batch_is_stored_when_its_body_comes_in_two_messages(sqlite_app):
+@pytest.mark.parametrize("root_path", ["", "/behind"], ids=["front door", "FastAPI route"])
+def test_batch_is_stored_when_its_body_comes_in_two_messages(sqlite_app, root_path):
     app, engine = sqlite_app
     token = create_agent_token(engine, site=SITE, host=HOST)
     body = _batch()
     status, _, answer, asked = _post(app, [{"type": "http.request", "body": body[:100], "more_body": True},
                                            {"type": "http.request", "body": body[100:], "more_body": False}],
-                                     {"authorization": f"Bearer {token}"})
+                                     {"authorization": f"Bearer {token}"}, root_path)
     assert status == 200 and len(answer["accepted"]) == 3 and asked == 2
 
 
-def test_batch_is_stored_when_its_body_comes_whole(sqlite_app):
+@pytest.mark.parametrize("root_path", ["", "/behind"], ids=["front door", "FastAPI route"])
+def test_batch_is_stored_when_its_body_comes_whole(sqlite_app, root_path):
     app, engine = sqlite_app
     token = create_agent_token(engine, site=SITE, host=HOST)
-    status, _, answer, asked = _post(app, [{"type": "http.request", "body": _batch(), "more_body": False}],
-                                     {"authorization": f"Bearer {token}"})
+    status, headers, answer, asked = _post(app, [{"type": "http.request", "body": _batch(), "more_body": False}],
+                                           {"authorization": f"Bearer {token}"}, root_path)
     assert status == 200 and len(answer["accepted"]) == 3 and asked == 1
+    assert headers["content-type"] == "application/json" and set(answer) == {"accepted", "duplicates", "server_time"}
 
 
 def test_unknown_token_is_401_before_the_rest_of_a_large_body_is_read(sqlite_app):
