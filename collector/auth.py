@@ -196,10 +196,10 @@ def create_user(engine: Engine, *, name: str, role: str, actor: str | None = Non
 def authenticate(engine: Engine, token: str, now: datetime | None = None) -> Agent | Person | None:
     """The principal ``token`` belongs to, or None if it is unknown, revoked, expired or disabled.
 
-    Every call asks the database, so a revocation holds at once on every collector.
+    Every call asks the database, so a revocation holds at once on every collector (no cache).
     """
     digest = hash_token(token)
-    with reading(engine) as conn:
+    with reading(engine, statements=True) as conn:
         if token.startswith(USER_PREFIX):
             row = fleet_store.user_by_hash(conn, digest)
             if row is not None and hmac.compare_digest(row.token_hash, digest):

@@ -460,7 +460,13 @@ class _Release:
 
 
 @contextmanager
-def reading(engine: Engine) -> Iterator[Connection]:
-    """A connection for reads (a transaction rolled back at the end)."""
+def reading(engine: Engine, *, statements: bool = False) -> Iterator[Connection]:
+    """A connection for reads (a transaction rolled back at the end).
+
+    ``statements``: each statement on its own, as PostgreSQL's READ COMMITTED sees the data anyway: there
+    without a transaction (autocommit: no BEGIN and ROLLBACK, two round trips fewer for a token's lookup on
+    every request); on SQLite as without it."""
     with engine.connect() as conn:
+        if statements and engine.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="AUTOCOMMIT")
         yield conn

@@ -45,3 +45,20 @@ def test_postgresql_keeps_a_stronger_synchronous_commit_when_the_database_asks_f
             assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "remote_apply"
     finally:
         fresh.dispose()
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_postgresql_reads_statement_by_statement_without_a_transaction_when_asked(engine):
+    from psycopg.pq import TransactionStatus
+
+    from collector.store.db import reading
+
+    def status(conn) -> TransactionStatus:
+        return conn.connection.dbapi_connection.info.transaction_status
+
+    with reading(engine, statements=True) as conn:  # a token's lookup: no BEGIN, no ROLLBACK
+        assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+        assert status(conn) == TransactionStatus.IDLE
+    with reading(engine) as conn:  # the same pooled connection, transactional again
+        conn.exec_driver_sql("SELECT 1")
+        assert status(conn) == TransactionStatus.INTRANS
