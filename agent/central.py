@@ -31,7 +31,7 @@ from pathlib import Path
 
 from agent import logs
 from agent.config import AgentConfig, CheckConfig
-from agent.http import Http, HttpError, reason
+from agent.http import Http, HttpError, reason, said_reason
 from checks.entries import Problems, check_entries
 
 TYPE_CHECKING = False
@@ -162,9 +162,11 @@ class Central:
         if got.status == 404:
             return Fetched("absent", "the collector serves no central config (an older version)")
         if got.status in (401, 403):
-            return Fetched("refused", f"HTTP {got.status}: {reason(answer)}")
+            return Fetched("refused", f"HTTP {got.status}: {reason(answer)}", "cli.agent.central_http",
+                           {"status": got.status, "reason": said_reason(answer)})
         if got.status != 200 or not isinstance(answer, dict) or not isinstance(answer.get("etag"), str):
-            return Fetched("failed", f"HTTP {got.status}: {reason(answer)}")
+            return Fetched("failed", f"HTTP {got.status}: {reason(answer)}", "cli.agent.central_http",
+                           {"status": got.status, "reason": said_reason(answer)})
         etag = answer["etag"][:64]
         if etag == self.etag:
             return Fetched("unchanged")

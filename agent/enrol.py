@@ -27,7 +27,7 @@ from pathlib import Path
 from agent import Worded, __version__
 from agent.central import write_secret_file
 from agent.config import collector_url_problem, default_spool_path, load_config, proxy_url_problem
-from agent.http import Http, HttpError, reason
+from agent.http import Http, HttpError, reason, said_reason
 from checks.entries import is_name
 
 TYPE_CHECKING = False
@@ -164,25 +164,6 @@ def _proxy_credentials(path: str | None) -> str | None:
     return text
 
 
-def _refusal_words(answer: Any) -> str:
-    """Why the collector refused, in the reader's language when its answer carries a key of ours
-    (``cli.enrol.*``: an unknown, used-up, expired or revoked key, a host already enrolled); else its
-    words as given (older collectors, other refusals)."""
-    message = answer.get("message") if isinstance(answer, dict) else None
-    if isinstance(message, dict) and str(message.get("key", "")).startswith("cli.enrol."):
-        from checks.messages import render
-        from checks.messages.reader import cli_templates, reader_language
-        from checks.result import Message, ResultError
-
-        try:
-            said = render(Message.from_wire(message), reader_language(), cli_templates(reader_language()))
-        except (ResultError, ValueError, TypeError):
-            said = None
-        if said is not None:
-            return said
-    return reason(answer)
-
-
 def enrol(req: EnrolRequest) -> dict[str, Any]:
     """Enrol this machine; the collector's answer without the token (see the module docstring)."""
     _check(req)
@@ -202,7 +183,7 @@ def enrol(req: EnrolRequest) -> dict[str, Any]:
                 if got.status == 404 else "")
         raise EnrolFailed(f"the collector refused the enrolment (HTTP {got.status}): {reason(answer)}{hint}",
                           "cli.agent.enrol_not_found" if got.status == 404 else "cli.agent.enrol_refused",
-                          status=got.status, reason=_refusal_words(answer), option="--url",
+                          status=got.status, reason=said_reason(answer), option="--url",
                           example="https://collector.example:8480")
     token = answer["token"]
     token_path = req.config.parent / TOKEN_NAME

@@ -356,6 +356,23 @@ def reason(answer: Any) -> str:
     return " ".join(text.split())[:MAX_REASON_CHARS]
 
 
+def said_reason(answer: Any) -> str:
+    """:func:`reason`, carrying the collector's message key when its answer has one (``"message": {"key",
+    "args"}``, collector.errors.said_body): a command line says it in its reader's language (a ``{reason:msg}``
+    placeholder; a key this agent does not know reads as the collector's English)."""
+    text = reason(answer)
+    message = answer.get("message") if isinstance(answer, dict) else None
+    if not isinstance(message, dict):
+        return text
+    from checks.messages import Said
+    from checks.result import Message, ResultError
+
+    try:
+        return Said(text, Message.from_wire(message))
+    except (ResultError, ValueError, TypeError):
+        return text
+
+
 def os_reason(exc: BaseException, proxy_credentials: bool = True) -> str:
     """Why a request failed, in a line; ``proxy_credentials``: whether the proxy was sent any."""
     cause = getattr(exc, "reason", None)  # urllib's URLError wraps the error; an SSLError's is a string

@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from agent import Worded, __version__, logs
-from agent.http import Http, HttpError, reason
+from agent.http import Http, HttpError, reason, said_reason
 from agent.spool import NoticeFactory, Rejection, Spool, SpooledResult
 from agent.timer import spread
 from checks.result import ResultError, format_time, parse_time
@@ -249,7 +249,7 @@ class Sender:
         return self.spool.ack(ids)
 
     def _failure(self, status: int, answer: Any) -> _Failure:
-        words: dict[str, object] = {"status": status, "reason": reason(answer), "url": "collector.url",
+        words: dict[str, object] = {"status": status, "reason": said_reason(answer), "url": "collector.url",
                                     "file": "collector.token_file", "inline": "token",
                                     "command": "`wardround-collector token create`",
                                     "example": "https://collector.example:8480"}

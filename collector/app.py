@@ -37,7 +37,7 @@ from collector.api import relays as relays_api
 from collector.api import tickets as tickets_api
 from collector.auth import AuthError
 from collector.config import Settings, load_settings
-from collector.errors import ServiceError, refusal
+from collector.errors import ServiceError, refusal, said_body
 from collector.fleet import FleetError
 from collector.ingest import IngestError
 from collector.jobs import MetricsWarmup, PeriodicJob, RecordScheduler, RetentionJob, RollupJob, Sweeper
@@ -162,7 +162,7 @@ class AuditSource:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(IngestError)
     async def _ingest_error(_request: Request, exc: IngestError) -> Response:
-        return JSON({"detail": exc.detail}, status_code=exc.status_code)
+        return JSON(said_body(exc.detail), status_code=exc.status_code)
 
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> Response:
@@ -192,7 +192,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code >= 400 and web_routes.is_page(request):
             return await web_routes.error_page(request, exc.status_code, exc.detail, exc.headers)
-        return JSON({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        return JSON(said_body(exc.detail), status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:

@@ -18,7 +18,9 @@ exit codes for the commands) are answered by :func:`refusal`: when the words car
 (a :class:`checks.messages.Said`: an enrolment refused, ``cli.enrol.*``) the body is
 ``{"detail": "...", "message": {"key": ..., "args": {...}}}`` — the detail stays the English text
 every client reads, and a client that knows the key (the agent's ``enrol``) says it in its
-reader's language.  A ServiceError's body stays ``{"detail": ...}``.
+reader's language.  An HTTPException's or an IngestError's detail made with ``cli_said`` (``cli.refusal.*``:
+a token of the wrong kind, a foreign batch, a body too large) is answered the same way (:func:`said_body`).
+A ServiceError's body stays ``{"detail": ...}``.
 """
 
 from __future__ import annotations
@@ -32,10 +34,16 @@ __all__ = ["Conflict", "Invalid", "NotFound", "ServiceError", "refusal"]
 
 def refusal(exc: Exception) -> dict[str, Any]:
     """The JSON body of a refused request: its words, and their message key when they carry one."""
-    words = exc.args[0] if exc.args else ""
     body: dict[str, Any] = {"detail": str(exc)}
-    if isinstance(words, Said):
-        body["message"] = words.message.to_wire()
+    return said_body(exc.args[0] if exc.args else "", body)
+
+
+def said_body(detail: Any, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``{"detail": detail}`` (or ``body``), with ``"message"`` when ``detail`` is a keyed text (a
+    :class:`checks.messages.Said`: an HTTPException's or IngestError's detail made with ``cli_said``)."""
+    body = {"detail": detail} if body is None else body
+    if isinstance(detail, Said):
+        body["message"] = detail.message.to_wire()
     return body
 
 

@@ -39,6 +39,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine
 
+from checks.messages.reader import cli_said
 from checks.result import (
     MAX_DETAILS_BYTES,
     ResultError,
@@ -297,10 +298,9 @@ class Ingestor:
         """Validate and store one batch body from ``agent``."""
         if not agent.approved:
             self._observe("rejected", 1)
-            raise AwaitingApproval(
-                f"awaiting approval: {agent.site}/{agent.host} enrolled with a key that needs approval; an "
-                f"administrator runs: wardround-collector host approve --site {agent.site} --host {agent.host} "
-                "(the agent keeps its results in its spool until then)")
+            raise AwaitingApproval(cli_said(
+                "cli.refusal.awaiting_approval", host=f"{agent.site}/{agent.host}",
+                command=f"wardround-collector host approve --site {agent.site} --host {agent.host}"))
         start = time.perf_counter()
         try:  # received_at is set again from the database's clock when the batch is stored
             batch = parse_batch(body, datetime.now(UTC))
@@ -371,23 +371,21 @@ class Ingestor:
 
 
 def forbidden_message(agent: Agent, foreign: list[dict[str, Any]]) -> str:
-    """Why a batch was refused and what would allow it; ``--also-host`` only for a host of the same site."""
+    """Why a batch was refused and what would allow it; ``--also-host`` only for a host of the same site (a keyed
+    text: an agent says it in its reader's language)."""
     if agent.relay is not None:
         names = ", ".join(sorted({f"{r['site']}/{r['host']}" for r in foreign})[:5])
-        return (f"relay {agent.relay!r} forwards for the enrolled hosts of site {agent.site} only; "
-                f"{len(foreign)} result(s) are for other hosts ({names}): enrol each host of {agent.site} "
-                "(wardround-agent enrol, through the relay) or approve it (wardround-collector host approve)")
-    hosts = f"{agent.site}/{agent.host}" + (
-        f" (and {', '.join(sorted(agent.also_hosts))})" if agent.also_hosts else "")
+        return cli_said("cli.refusal.relay_foreign", relay=repr(agent.relay), site=agent.site, n=len(foreign),
+                        names=names, enrol="wardround-agent enrol", approve="wardround-collector host approve")
+    also = cli_said("cli.refusal.also", hosts=", ".join(sorted(agent.also_hosts))) if agent.also_hosts else ""
     same_site = [r for r in foreign if r["site"] == agent.site]
     first = same_site[0] if same_site else foreign[0]
-    message = (f"this agent token writes for {hosts} only; {len(foreign)} result(s) are for other hosts, "
-               f"e.g. {first['site']}/{first['host']}")
+    words = {"hosts": f"{agent.site}/{agent.host}", "also": also, "n": len(foreign),
+             "example": f"{first['site']}/{first['host']}"}
     if not same_site:
-        return (f"{message}: a token writes for one site only; an agent that reports for site "
-                f"{first['site']!r} needs a token of that site (check site: in its config)")
-    return (f"{message} (a host of the same site can be granted: wardround-collector token create "
-            f"--site {agent.site} --host {agent.host} --also-host {first['host']})")
+        return cli_said("cli.refusal.other_site", **words, site=repr(first["site"]), key="site:")
+    return cli_said("cli.refusal.same_site", **words, command=f"wardround-collector token create --site {agent.site} "
+                    f"--host {agent.host} --also-host {first['host']}")
 
 
 def _foreign(agent: Agent, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

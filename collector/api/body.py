@@ -12,6 +12,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 from starlette.types import Message
 
+from checks.messages.reader import cli_said
+
 __all__ = ["gunzip", "read_body", "read_json_object", "read_model", "read_sent_body", "refused_by_headers", "too_large",
            "whole_body"]
 
@@ -19,7 +21,7 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def too_large(cap: int) -> HTTPException:
-    return HTTPException(status_code=413, detail=f"body larger than {cap} bytes: send smaller batches")
+    return HTTPException(status_code=413, detail=cli_said("cli.refusal.too_large", cap=cap))
 
 
 def gunzip(data: bytes, cap: int) -> bytes:
@@ -113,9 +115,9 @@ async def read_json_object(request: Request, cap: int, *, optional: bool = False
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise HTTPException(status_code=422, detail=f"body is not valid JSON: {exc}") from exc
+        raise HTTPException(status_code=422, detail=cli_said("cli.refusal.not_json", why=str(exc))) from exc
     if not isinstance(doc, dict):
-        raise HTTPException(status_code=422, detail="body: expected a JSON object")
+        raise HTTPException(status_code=422, detail=cli_said("cli.refusal.not_object"))
     return doc
 
 

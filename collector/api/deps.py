@@ -18,6 +18,7 @@ from typing import Annotated, TypeVar
 from fastapi import Depends, HTTPException, Path, Request
 from sqlalchemy import Engine
 
+from checks.messages.reader import cli_said
 from collector.archive import Archive
 from collector.auth import Agent, Person, Role, authenticate
 from collector.config import Settings
@@ -94,7 +95,7 @@ PrincipalDep = Annotated[Agent | Person, Depends(get_principal)]
 def sender_of(principal: Agent | Person) -> Agent:
     """An agent's token or a site relay's (``POST /api/v1/results``; 403 for a person's)."""
     if not isinstance(principal, Agent):
-        raise HTTPException(status_code=403, detail="this endpoint takes an agent token")
+        raise HTTPException(status_code=403, detail=cli_said("cli.refusal.agent_token"))
     return principal
 
 
@@ -104,18 +105,17 @@ async def require_sender(principal: PrincipalDep) -> Agent:
 
 async def require_agent(principal: PrincipalDep) -> Agent:
     if not isinstance(principal, Agent):
-        raise HTTPException(status_code=403, detail="this endpoint takes an agent token")
+        raise HTTPException(status_code=403, detail=cli_said("cli.refusal.agent_token"))
     if principal.relay is not None:
-        raise HTTPException(status_code=403, detail=(
-            "this endpoint takes an agent token, not a relay token: a relay's token forwards results "
-            "and syncs (GET /api/v1/relay/sync) only"))
+        raise HTTPException(status_code=403, detail=cli_said("cli.refusal.not_relay_token",
+                                                             sync="GET /api/v1/relay/sync"))
     return principal
 
 
 async def require_relay(principal: PrincipalDep) -> Agent:
     if not isinstance(principal, Agent) or principal.relay is None:
-        raise HTTPException(status_code=403, detail=(
-            "this endpoint takes a relay token (wardround-collector token create --relay --site S)"))
+        raise HTTPException(status_code=403, detail=cli_said(
+            "cli.refusal.relay_token", command="wardround-collector token create --relay --site S"))
     return principal
 
 
@@ -124,9 +124,9 @@ def require_role(role: Role) -> Callable[[Agent | Person], Awaitable[Person]]:
 
     async def dependency(principal: PrincipalDep) -> Person:
         if not isinstance(principal, Person):
-            raise HTTPException(status_code=403, detail="this endpoint takes a person's token")
+            raise HTTPException(status_code=403, detail=cli_said("cli.refusal.person_token"))
         if principal.role < role:
-            raise HTTPException(status_code=403, detail=f"this needs the {role.name} role or higher")
+            raise HTTPException(status_code=403, detail=cli_said("cli.refusal.role", role=role.name))
         return principal
 
     return dependency
