@@ -144,7 +144,16 @@ class Agent:
                 log.warning("push: cannot deliver: %s; delivered %d, backlog %d wait in the spool; next "
                             "attempt in %.1f s", "refused (see above)" if out.logged else out.error,
                             out.acknowledged, self.spool.backlog(), delay)
+                if backoff.attempt == 1:  # the first failure of a row: the reader's language too
+                    self._told_cannot_deliver(out, delay)
                 self.stop_event.wait(delay)
+
+    def _told_cannot_deliver(self, out: Any, delay: float) -> None:
+        """The first failed push of a row, in the reader's language beside the English line (logs.told_too)."""
+        from checks.messages.reader import tell, tell_error
+
+        logs.told_too(log, lambda: tell("cli.agent.log.cannot_deliver", why=tell_error(out) if out.key else out.error,
+                                        n=self.spool.backlog(), spool=self.config.spool, delay=round(delay, 1)))
 
     # -- life cycle ---------------------------------------------------------
 
@@ -228,6 +237,13 @@ class Agent:
         elif got.outcome in ("refused", "failed"):
             log.warning("central config: not fetched (%s); %s", got.message,
                         f"keeping {self.central.version}" if self.central.version else "no central checks yet")
+            if timeout_s is not None:  # at start: the reader's language too (logs.told_too)
+                from checks.messages.reader import tell, tell_error
+
+                why = tell_error(got) if got.key else got.message
+                version = self.central.version
+                logs.told_too(log, lambda: tell("cli.agent.central_kept", why=why, version=version) if version
+                              else tell("cli.agent.central_none", why=why))
         elif got.outcome == "absent":
             log.info("central config: %s; only the local checks run", got.message)
         return got.outcome in ("changed", "unchanged", "rejected", "absent")

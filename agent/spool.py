@@ -33,6 +33,7 @@ same transaction says so: "spool was corrupt ...; N results may be lost".
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
@@ -426,6 +427,7 @@ class Spool:
         for d in drops:
             log.warning("spool: dropped %d results (oldest from %s): past the %s bound of %s",
                         d.count, d.oldest_started_at, d.reason, d.limit)
+            logs.told_too(log, functools.partial(_dropped, d))
         return drops
 
     def _insert_notice(self, db: sqlite3.Connection, result: Result) -> None:
@@ -542,3 +544,10 @@ def body_started_at(result: Result) -> str:
 def _is_agent_result(body: str) -> bool:
     return '"check":"agent"' in body
 
+
+def _dropped(d: Drop) -> str:
+    """Results dropped from a full spool, as a command-line message in the reader's language (logs.told_too)."""
+    from checks.messages.reader import tell
+
+    return tell("cli.agent.log.spool_dropped", n=d.count, oldest=d.oldest_started_at, limit=d.limit,
+                key="spool_max_bytes" if d.reason == "bytes" else "spool_max_age")
