@@ -137,12 +137,21 @@ class Cron:
         return None
 
 
+def _word(field: str) -> str:
+    """A field's name as a word of the command lines' catalogue (``cli.cron.field.minute`` …: ``{field:t}``)."""
+    return f"cli.cron.field.{field.replace(' ', '_')}"
+
+
 def _value(text: str, low: int, names: tuple[str, ...] | None, field: str) -> int:
     if text.isdigit():
         return int(text)
     if names is not None and text[:3] in names and len(text) == 3:
         return names.index(text) + (1 if names is _MONTHS else 0)
-    raise CronError(f"{field}: {text!r} is not a number{' or a name' if names else ''}")
+    from checks.messages.reader import cli_said  # each error a keyed text: said in the reader's language
+
+    if names:
+        raise CronError(cli_said("cli.cron.not_number_or_name", field=_word(field), text=repr(text)))
+    raise CronError(cli_said("cli.cron.not_number", field=_word(field), text=repr(text)))
 
 
 def _field(text: str, field: str, low: int, high: int, names: tuple[str, ...] | None) -> set[int]:
@@ -150,11 +159,15 @@ def _field(text: str, field: str, low: int, high: int, names: tuple[str, ...] | 
     for item in text.lower().split(","):
         m = _ITEM_RE.match(item)
         if not m:
-            raise CronError(f"{field}: cannot read {item!r}")
+            from checks.messages.reader import cli_said
+
+            raise CronError(cli_said("cli.cron.unreadable", field=_word(field), item=repr(item)))
         span, step_text = m.group(1), m.group(2)
         step = int(step_text) if step_text else 1
         if step < 1:
-            raise CronError(f"{field}: step must be at least 1")
+            from checks.messages.reader import cli_said
+
+            raise CronError(cli_said("cli.cron.step", field=_word(field)))
         if span == "*":
             start, end = low, high
         elif "-" in span:
@@ -164,7 +177,9 @@ def _field(text: str, field: str, low: int, high: int, names: tuple[str, ...] | 
             start = _value(span, low, names, field)
             end = high if step_text else start
         if not (low <= start <= high and low <= end <= high) or start > end:
-            raise CronError(f"{field}: {item!r} is outside {low}-{high}")
+            from checks.messages.reader import cli_said
+
+            raise CronError(cli_said("cli.cron.outside", field=_word(field), item=repr(item), low=low, high=high))
         out.update(range(start, end + 1, step))
     return out
 
@@ -172,11 +187,15 @@ def _field(text: str, field: str, low: int, high: int, names: tuple[str, ...] | 
 def parse_cron(expr: str) -> Cron:
     """Parse five crontab fields (or a macro such as ``@daily``)."""
     if not isinstance(expr, str):
-        raise CronError(f"expected a crontab such as \"0 8 * * *\" (got {expr!r})")
+        from checks.messages.reader import cli_said
+
+        raise CronError(cli_said("cli.cron.expected", example='"0 8 * * *"', got=repr(expr)))
     text = _MACROS.get(expr.strip().lower(), expr)
     parts = text.split()
     if len(parts) != 5:
-        raise CronError(f"expected 5 fields (minute hour day month weekday), got {len(parts)}")
+        from checks.messages.reader import cli_said
+
+        raise CronError(cli_said("cli.cron.fields", n=len(parts)))
     parts = [("*" if part == "?" and i in (2, 4) else part) for i, part in enumerate(parts)]
     day_items = parts[2].lower().split(",")
     last_day = "last" in day_items

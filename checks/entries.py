@@ -228,8 +228,10 @@ def _cron(problems: Problems, key: str, value: Any) -> str | None:
     try:
         parse_cron(value)  # the one crontab reader: the agent's scheduler asks it for every fire time
     except CronError as exc:
+        from checks.messages import error_text
+
         problems.add(key, f"expected a 5-field crontab like {example}: {exc}", value,
-                     said=("cli.config.crontab_why", {"example": example, "why": str(exc)}))
+                     said=("cli.config.crontab_why", {"example": example, "why": error_text(exc)}))
         return None
     return value
 

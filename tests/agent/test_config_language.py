@@ -21,6 +21,7 @@ collector:
   batch_size: 0
 checks:
   - {check: disk, cron: [0]}
+  - {check: uptime, cron: "0 8 * *"}
   - {check: disk, every: 5m}
 """
 EN = [
@@ -33,7 +34,9 @@ EN = [
     "spool_max_bytes: expected a size like 256MiB, 1GiB or a number of bytes (got 'lots')",
     "config_every: expected a duration of at least 10s like 5m, or off (got '2s')",
     "checks[0].cron: expected a 5-field crontab like \"0 8 * * *\" (minute hour day month weekday) (got [0])",
-    "checks[1].name: 'disk' is already the name of checks[0]; give each instance of the same check its own name:",
+    "checks[1].cron: expected a 5-field crontab like \"0 8 * * *\": expected 5 fields (minute hour day month weekday), "
+    "got 4 (got '0 8 * *')",
+    "checks[2].name: 'disk' is already the name of checks[0]; give each instance of the same check its own name:",
 ]
 ZH_LINES = [
     "collector.url: URL 中不应含 user:password@：采集代理用 token_file 认证"
@@ -44,7 +47,9 @@ ZH_LINES = [
     "spool_max_bytes: 应为大小，如 256MiB、1GiB，或字节数（收到 'lots'）",
     "config_every: 应为至少 10s 的时长，如 5m，或 off（收到 '2s'）",
     "checks[0].cron: 应为 5 段的定时表达式，如 \"0 8 * * *\"（分 时 日 月 星期）（收到 [0]）",
-    "checks[1].name: 'disk' 已是 checks[0] 的名称；同一检查的每个实例须有自己的名称：",
+    "checks[1].cron: 应为 5 段的定时表达式，如 \"0 8 * * *\"：应为 5 段（分 时 日 月 星期），收到 4 段"
+    "（收到 '0 8 * *'）",
+    "checks[2].name: 'disk' 已是 checks[0] 的名称；同一检查的每个实例须有自己的名称：",
 ]
 
 
@@ -56,8 +61,8 @@ def test_the_rarer_config_problems_and_yaml_syntax_are_said_in_chinese(tmp_path:
     cfg.write_text(CONFIG)
     syntax = tmp_path / "syntax.yaml"
     syntax.write_text("site: [\n")
-    for lang, expected, tail in ((ZH, ZH_LINES, "wardround-agent：配置有 8 处错误；未启动任何内容"),
-                                 ("C.UTF-8", EN, "wardround-agent: 8 errors in the config; nothing started")):
+    for lang, expected, tail in ((ZH, ZH_LINES, "wardround-agent：配置有 9 处错误；未启动任何内容"),
+                                 ("C.UTF-8", EN, "wardround-agent: 9 errors in the config; nothing started")):
         done = agent("once", "--config", str(cfg), lang=lang)
         assert done.returncode == 2 and done.stderr.splitlines() == [f"{cfg}: {line}" for line in expected] + [tail]
     zh, en = agent("once", "--config", str(syntax), lang=ZH), agent("once", "--config", str(syntax))
