@@ -108,7 +108,8 @@ def test_person_token_is_403_before_the_body_counts(sqlite_app, more_body):
     messages = [{"type": "http.request", "body": b"not json" * 1000, "more_body": more_body},
                 {"type": "http.request", "body": b"", "more_body": False}]
     status, _, answer, _ = _post(app, messages, {"authorization": f"Bearer {token}", "content-encoding": "br"})
-    assert (status, answer) == (403, {"detail": "this endpoint takes an agent token"})
+    assert (status, answer["detail"], answer["message"]["key"]) == (
+        403, "this endpoint takes an agent token", "cli.refusal.agent_token")
 
 
 @pytest.mark.parametrize("more_body", [False, True], ids=["whole", "in two messages"])
@@ -118,7 +119,8 @@ def test_body_over_the_cap_without_a_length_is_413_after_a_good_token(sqlite_app
     messages = [{"type": "http.request", "body": b" " * (CAP + 1), "more_body": more_body},
                 {"type": "http.request", "body": b"", "more_body": False}]
     status, _, answer, _ = _post(app, messages, {"authorization": f"Bearer {token}"})
-    assert (status, answer) == (413, {"detail": f"body larger than {CAP} bytes: send smaller batches"})
+    assert (status, answer["detail"], answer["message"]["key"]) == (
+        413, f"body larger than {CAP} bytes: send smaller batches", "cli.refusal.too_large")
 
 
 def test_client_gone_before_its_body_is_400(sqlite_app):
