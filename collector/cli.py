@@ -363,14 +363,14 @@ def _run(args: argparse.Namespace) -> int:
     engine = _migrated_engine(settings)
     try:
         keys = None
+        pair = (args.command, getattr(args, "action", None))
         if args.command != "migrate":
             print(_database(settings), file=sys.stderr)
         if args.command in ("audit", "record"):
             keys = load_keyring(settings.key_file)  # they check what is signed: never a new key
-        elif args.command not in ("migrate", "prune"):
-            keys = _signing_keys(settings, engine)
-        if (args.command, getattr(args, "action", None)) in fleet_cli.COMMANDS:
-            assert keys is not None
+        elif args.command not in ("migrate", "prune") and pair not in fleet_cli.READ_ONLY:
+            keys = _signing_keys(settings, engine)  # it writes signed entries (a list or show never needs the key)
+        if pair in fleet_cli.COMMANDS:
             return fleet_cli.run(args, engine, keys)
         if args.command == "migrate":
             print(tell("cli.collector.migrated", url=safe_url(settings.db_url)))

@@ -23,7 +23,7 @@ from collector import auth, credentials, enrol, fleet, inventory, relays
 from collector.cli_args import actions
 from collector.keys import Keyring
 
-__all__ = ["add_parsers", "run", "COMMANDS"]
+__all__ = ["add_parsers", "run", "COMMANDS", "READ_ONLY"]
 
 class UsageError(ValueError):
     """A bad argument value (exit 2)."""
@@ -148,12 +148,15 @@ def _listed(args: argparse.Namespace, items: list[dict[str, Any]], head: Sequenc
     return 0
 
 
-def run(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
-    """Run one fleet subcommand; its exit code."""
-    handler: Callable[[argparse.Namespace, Engine, Keyring], int] = _HANDLERS[(args.command, args.action)]
+def run(args: argparse.Namespace, engine: Engine, keys: Keyring | None) -> int:
+    """Run one fleet subcommand; its exit code.  ``keys`` is None only for a command of :data:`READ_ONLY`."""
     if args.action == "list" and getattr(args, "site", None) is not None:
         auth.check_name("--site", args.site)  # malformed: exit 2, as token create says it
-    return handler(args, engine, keys)
+    pair = (args.command, args.action)
+    if pair in _READERS:
+        return _READERS[pair](args, engine)
+    assert keys is not None, pair
+    return _HANDLERS[pair](args, engine, keys)
 
 
 def _key_create(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
@@ -173,7 +176,7 @@ def _key_create(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
     return 0
 
 
-def _key_list(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
+def _key_list(args: argparse.Namespace, engine: Engine) -> int:
     return _listed(args, enrol.list_keys(engine, args.site),
                    _head("id", "site", "roles", "uses", "approve", "state", "expires"),
                    lambda k: (str(k["id"]), k["site"], ",".join(k["roles"]) or "-", f"{k['uses']}/{k['max_uses']}",
@@ -200,7 +203,7 @@ def _fleet_apply(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int
     return 0
 
 
-def _fleet_show(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
+def _fleet_show(args: argparse.Namespace, engine: Engine) -> int:
     import yaml
 
     if args.fleet_host is None:
@@ -229,7 +232,7 @@ def _fleet_show(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
     return 0
 
 
-def _token_list(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
+def _token_list(args: argparse.Namespace, engine: Engine) -> int:
     return _listed(args, credentials.list_tokens(engine, args.site),
                    _head("id", "site", "host", "state", "created", "expires_revoked", "also_hosts"),
                    lambda t: (str(t["id"]), t["site"], t["host"], _word(t["state"]), t["created_at"],
@@ -261,7 +264,7 @@ def _token_rotate(args: argparse.Namespace, engine: Engine, keys: Keyring) -> in
     return 0
 
 
-def _host_list(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
+def _host_list(args: argparse.Namespace, engine: Engine) -> int:
     _listed(args, inventory.list_hosts(engine, args.site, retired=args.retired),
             _head("site", "host", "roles", "state", "last_seen", "agent", "config"), _host_row)
     if args.json:
@@ -297,7 +300,7 @@ def _host_approve(args: argparse.Namespace, engine: Engine, keys: Keyring) -> in
     return 0
 
 
-def _relay_bundle(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
+def _relay_bundle(args: argparse.Namespace, engine: Engine) -> int:
     from collector import ferry
 
     folder = Path(args.dir)
@@ -311,7 +314,7 @@ def _relay_bundle(args: argparse.Namespace, engine: Engine, keys: Keyring) -> in
     return 0
 
 
-def _user_list(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
+def _user_list(args: argparse.Namespace, engine: Engine) -> int:
     return _listed(args, credentials.list_users(engine), _head("name", "role", "state", "created"),
                    lambda u: (u["name"], u["role"], _word(u["state"]), u["created_at"]))
 
@@ -329,13 +332,19 @@ def _user_token(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
     return 0
 
 
+# what only reads: it never needs the signing key, so it never makes one (a relay bundle is signed with the
+# relay's token hash, not the collector's key)
+_READERS: dict[tuple[str, str], Callable[[argparse.Namespace, Engine], int]] = {
+    ("enrol-key", "list"): _key_list, ("fleet", "show"): _fleet_show, ("token", "list"): _token_list,
+    ("host", "list"): _host_list, ("relay", "bundle"): _relay_bundle, ("user", "list"): _user_list,
+}
+# what writes an entry of the signed audit log: the collector's key, made on a fresh database
 _HANDLERS: dict[tuple[str, str], Callable[[argparse.Namespace, Engine, Keyring], int]] = {
-    ("enrol-key", "create"): _key_create, ("enrol-key", "list"): _key_list, ("enrol-key", "revoke"): _key_revoke,
-    ("fleet", "apply"): _fleet_apply, ("fleet", "show"): _fleet_show,
-    ("token", "list"): _token_list, ("token", "revoke"): _token_revoke, ("token", "rotate"): _token_rotate,
-    ("host", "list"): _host_list, ("host", "retire"): _host_retire, ("host", "approve"): _host_approve,
-    ("relay", "bundle"): _relay_bundle,
-    ("user", "list"): _user_list, ("user", "disable"): _user_disable, ("user", "token"): _user_token,
+    ("enrol-key", "create"): _key_create, ("enrol-key", "revoke"): _key_revoke, ("fleet", "apply"): _fleet_apply,
+    ("token", "revoke"): _token_revoke, ("token", "rotate"): _token_rotate,
+    ("host", "retire"): _host_retire, ("host", "approve"): _host_approve,
+    ("user", "disable"): _user_disable, ("user", "token"): _user_token,
 }
 
-COMMANDS = frozenset(_HANDLERS)
+READ_ONLY = frozenset(_READERS)
+COMMANDS = READ_ONLY | frozenset(_HANDLERS)

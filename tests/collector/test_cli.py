@@ -263,3 +263,33 @@ def test_output_cut_short_by_a_closed_pipe_is_no_traceback_when_piped_into_head(
     _, err = proc.communicate(timeout=60)
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
     assert proc.returncode == 1
+
+
+def test_read_only_commands_neither_make_nor_need_the_signing_key_when_run(tmp_path):
+    # a new user's try-out: `fleet show` on a fresh database made ./wardround-collector.key ("back it up", a key that
+    # signed nothing), and on a signed database `host list` exited 2 without --key-file
+    db = f"sqlite:///{tmp_path / 'w.db'}"
+    assert cli("migrate", "--db", db, cwd=tmp_path).returncode == 0
+    key = tmp_path / "wardround-collector.key"
+    here = {"WARDROUND_KEY_FILE": str(key)}  # the test run names its own key; this one is the default's, here
+    for args in (("host", "list"), ("fleet", "show"), ("token", "list")):
+        out = cli(*args, "--db", db, cwd=tmp_path, env=here)
+        assert out.returncode == 0, (args, out.stderr)
+        assert not key.exists(), args
+        assert "signing key" not in out.stderr, (args, out.stderr)
+    # token create signs (an audit entry): it makes the key, as before
+    made = cli("token", "create", "--host", "h", "--site", "s", "--db", db, cwd=tmp_path, env=here)
+    assert made.returncode == 0, made.stderr
+    assert key.exists() and "created the collector's signing key" in made.stderr
+    elsewhere = tmp_path / "elsewhere"  # the signed database, no key file here and no --key-file
+    elsewhere.mkdir()
+    there = {"WARDROUND_KEY_FILE": str(elsewhere / "wardround-collector.key")}
+    for args in (("host", "list"), ("fleet", "show"), ("token", "list"), ("user", "list"), ("enrol-key", "list")):
+        out = cli(*args, "--db", db, cwd=elsewhere, env=there)
+        assert out.returncode == 0, (args, out.stderr)
+        assert "no signing key" not in out.stderr
+        assert args != ("token", "list") or "s  " in out.stdout  # the token made above
+    refused = cli("token", "create", "--host", "h2", "--site", "s", "--db", db, cwd=elsewhere, env=there)  # needs it
+    assert refused.returncode == 2
+    assert "no signing key" in refused.stderr and "Traceback" not in refused.stderr
+    assert list(elsewhere.iterdir()) == []

@@ -119,11 +119,12 @@ def test_a_missing_signing_key_is_said_in_chinese(db, tmp_path, capsys, monkeypa
         f"wardround-collector: {missing}：没有签名密钥（用此命令创建：wardround-collector key create --key-file "
         f"{missing}；同一数据库的多个采集端共用一个密钥文件）")
     assert run(capsys, "token", "create", "--site", "s1", "--host", "db-01", "--db", db)[0] == 0  # signs: a key
-    code, _, err = run(capsys, "token", "list", "--db", db, "--key-file", str(missing))
+    signing = ("token", "revoke", "--site", "s1", "--host", "db-01")  # it signs; a list would need no key
+    code, _, err = run(capsys, *signing, "--db", db, "--key-file", str(missing))
     assert code == 2 and err.splitlines()[-1].startswith(
         f"wardround-collector: {missing}：没有签名密钥，而此数据库由密钥 ")
     monkeypatch.setenv("WARDROUND_LANG", "en")  # the English line as it always was
-    code, _, err = run(capsys, "token", "list", "--db", db, "--key-file", str(missing))
+    code, _, err = run(capsys, *signing, "--db", db, "--key-file", str(missing))
     assert code == 2 and err.splitlines()[-1].endswith(
         ": copy the key file (and its .retired file) from the collector that signed this database "
         "(wardround-collector key show prints its key id)")
