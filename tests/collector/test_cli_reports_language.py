@@ -182,6 +182,16 @@ def test_a_token_rotated_behind_a_file_gateway_says_to_carry_it_by_hand(db, tmp_
     assert code == 0 and "file gateway" in said and "fetches this one itself" not in said, said
 
 
+def test_token_rotate_help_says_a_gateway_agent_cannot_fetch_its_token(capsys, monkeypatch):
+    # the help said "the agent fetches the new one itself" with no exception, untrue behind a file gateway
+    for lang, said in (("zh_CN", "网闸"), ("en", "file gateway")):
+        monkeypatch.setenv("WARDROUND_LANG", lang)
+        with pytest.raises(SystemExit):
+            run(capsys, "token", "rotate", "--help")
+        page = " ".join(capsys.readouterr().out.split())  # argparse wraps the description
+        assert said in page and "relay bundle" in page, page
+
+
 def test_a_database_migrated_by_a_newer_collector_is_named_not_a_traceback(db, capsys, monkeypatch):
     # an older collector restarted during a rolling upgrade (docs/deploy.md: one at a time), or rolled back:
     # alembic's "Can't locate revision identified by '0099'" came out as a traceback from every command
