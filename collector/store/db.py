@@ -185,29 +185,47 @@ class _Watchdog:
 
     It keeps its own duplicate of each armed socket's descriptor, so a
     descriptor the driver closed and the system gave to someone else is
-    never touched.
+    never touched.  While anything is armed it looks every :attr:`TICK`
+    seconds (a cut comes at most that late); arming wakes it only from its
+    idle sleep, so a busy collector's requests do not hand the GIL to it
+    several times each.
     """
+
+    TICK = 0.2
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._armed: dict[int, tuple[float, socket.socket]] = {}
         self._thread: threading.Thread | None = None
+        self._until = math.inf  # when the thread looks next (under _lock)
 
     def arm(self, dbapi_conn: Any, seconds: float) -> None:
         try:
             sock = socket.socket(fileno=os.dup(dbapi_conn.fileno()))
         except (OSError, ValueError, AttributeError):  # closed or broken already: nothing to guard
             return
+        deadline = time.monotonic() + seconds
         with self._lock:
             old = self._armed.pop(id(dbapi_conn), None)
-            self._armed[id(dbapi_conn)] = (time.monotonic() + seconds, sock)
+            self._armed[id(dbapi_conn)] = (deadline, sock)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="wardround-db-watchdog", daemon=True)
                 self._thread.start()
+            wake = deadline < self._until
         if old is not None:
             old[1].close()
-        self._wake.set()
+        if wake:
+            self._wake.set()
+
+    def extend(self, dbapi_conn: Any, seconds: float) -> None:
+        """Moves the deadline of a connection armed in this same checkout (no new descriptor)."""
+        with self._lock:
+            held = self._armed.get(id(dbapi_conn))
+            if held is not None:
+                self._armed[id(dbapi_conn)] = (time.monotonic() + seconds, held[1])
+        if held is None:
+            self.arm(dbapi_conn, seconds)
 
     def disarm(self, dbapi_conn: Any) -> None:
         with self._lock:
@@ -217,19 +235,21 @@ class _Watchdog:
 
     def _run(self) -> None:
         while True:
+            self._wake.clear()  # before looking: an arm after the look wakes the wait below
             now = time.monotonic()
             with self._lock:
                 due = [key for key, (deadline, _) in self._armed.items() if deadline <= now]
                 expired = [self._armed.pop(key)[1] for key in due]
-                nearest = min((deadline for deadline, _ in self._armed.values()), default=now + 60)
+                nearest = min((deadline for deadline, _ in self._armed.values()), default=math.inf)
+                self._until = min(nearest, now + self.TICK)  # inf when idle: the next arm wakes it
+            pause = None if self._until == math.inf else max(0.0, self._until - now)
             for sock in expired:
                 try:
                     sock.shutdown(socket.SHUT_RDWR)  # the waiting driver call fails at once
                 except OSError:
                     pass
                 sock.close()
-            self._wake.wait(max(0.0, nearest - time.monotonic()))
-            self._wake.clear()
+            self._wake.wait(pause)
 
 
 _watchdog = _Watchdog()
@@ -246,7 +266,7 @@ def _bound_postgresql(engine: Engine, limits: Limits) -> None:
         except Exception as exc:  # the pool replaces the connection (one retry), or raises
             _watchdog.disarm(dbapi_conn)
             raise DisconnectionError(f"the database did not answer a ping: {describe(exc)}") from exc
-        _watchdog.arm(dbapi_conn, limits.hold_s)
+        _watchdog.extend(dbapi_conn, limits.hold_s)
 
     for name in ("checkin", "invalidate", "soft_invalidate", "close", "detach"):
         event.listen(engine, name, _disarm)
