@@ -290,7 +290,8 @@ def write_sync_bundle(engine: Engine, site: str, name: str, folder: Path) -> Pat
     with reading(engine) as conn:
         row = relay_store.live_relay(conn, site, name)
         if row is None:
-            raise BundleRefused(f"no relay {name!r} of site {site} (wardround-collector token create --relay)")
+            raise BundleRefused(cli_said("cli.collector.no_relay", relay=repr(name), site=site,
+                                         command="wardround-collector token create --relay"))
         relay = relay_principal(conn, row.id, row.site, row.name)
         roles = {h: orjson.loads(r) for h, r in relay_store.roles(conn, site)}
     doc = relays.sync_document(engine, relay, None)

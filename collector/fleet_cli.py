@@ -309,7 +309,7 @@ def _relay_bundle(args: argparse.Namespace, engine: Engine) -> int:
     try:
         path = ferry.write_sync_bundle(engine, args.site, args.relay, folder)
     except ferry.BundleRefused as exc:
-        raise credentials.CredentialNotFound(str(exc)) from None
+        raise credentials.CredentialNotFound(exc.args[0]) from None
     print(tell("cli.collector.bundle_written", relay=args.relay, site=args.site, path=str(path)))
     return 0
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from checks.messages.reader import cli_said
 from checks.result import format_time, is_name
 from collector import audit
 from collector.auth import RELAY_PREFIX, Agent, AuthConflict, AuthError, hash_token, new_token
@@ -88,7 +89,8 @@ def revoke_relay(engine: Engine, *, site: str, name: str, actor: str | None = No
     with writing(engine) as conn:
         done = relay_store.revoke(conn, site, name, now)
         if not done:
-            raise CredentialNotFound(f"no live relay {name!r} of site {site} (see: wardround-collector host list)")
+            raise CredentialNotFound(cli_said("cli.collector.no_live_relay", relay=repr(name), site=site,
+                                              command="wardround-collector host list"))
         audit.append(conn, keys or default_keyring(), actor=actor or audit.local_actor(), action="relay.revoke",
                      target=f"relay:{site}/{name}", at=now)
 

@@ -161,3 +161,21 @@ def test_a_person_made_twice_and_a_token_without_its_host_are_said_in_chinese(db
     code, _, err = run(capsys, "token", "create", "--site", "s1", "--db", db)
     assert (code, err.strip().splitlines()[-1]) == (
         2, "wardround-collector: token create：需要 --host（站点中继的令牌用 --relay）")
+
+
+def test_a_relay_bundle_or_revoke_for_no_such_relay_is_said_in_chinese(db, tmp_path, capsys, monkeypatch):
+    # a relay's name mistyped: `relay bundle` and `token revoke --relay` named it in English
+    code, _, err = run(capsys, "relay", "bundle", "--site", "s1", "--relay", "nobody", str(tmp_path), "--db", db)
+    assert (code, err.splitlines()[-1]) == (
+        1, "wardround-collector: 站点 s1 没有名为 'nobody' 的中继（用此命令创建："
+           "wardround-collector token create --relay）")
+    code, _, err = run(capsys, "token", "revoke", "--site", "s1", "--relay", "--host", "nobody", "--db", db)
+    assert (code, err.splitlines()[-1]) == (
+        1, "wardround-collector: 站点 s1 没有名为 'nobody' 的有效中继（见：wardround-collector host list）")
+    monkeypatch.setenv("WARDROUND_LANG", "en")  # the English lines as they always were
+    code, _, err = run(capsys, "relay", "bundle", "--site", "s1", "--relay", "nobody", str(tmp_path), "--db", db)
+    assert err.splitlines()[-1] == (
+        "wardround-collector: no relay 'nobody' of site s1 (wardround-collector token create --relay)")
+    code, _, err = run(capsys, "token", "revoke", "--site", "s1", "--relay", "--host", "nobody", "--db", db)
+    assert err.splitlines()[-1] == (
+        "wardround-collector: no live relay 'nobody' of site s1 (see: wardround-collector host list)")
