@@ -129,10 +129,12 @@ class _Handler(BaseHTTPRequestHandler):
         if grant is None:
             if drain:
                 self._drain()
-            why = ("missing token: send Authorization: Bearer <agent token>" if not token else
-                   "a relay token is not an agent token" if token.startswith("wrr_") else
-                   "unknown or revoked agent token (this relay knows its site's tokens)")
-            self._answer(Answer(401, {"detail": why}, (("WWW-Authenticate", "Bearer"),)))
+            from checks.messages.reader import cli_said
+
+            why = (cli_said("cli.refusal.relay.missing_token", header="Authorization: Bearer")
+                   if not token else cli_said("cli.refusal.relay.relay_token") if token.startswith("wrr_")
+                   else cli_said("cli.refusal.relay.unknown_token"))
+            self._answer(Answer(401, _refusal(why), (("WWW-Authenticate", "Bearer"),)))
             return None, ""
         return grant, token or ""
 
@@ -188,6 +190,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if body and self.command != "HEAD":
             self.wfile.write(body)
+
+
+def _refusal(why: str) -> dict[str, Any]:
+    """A refusal's body as the collector's (collector.errors.said_body): the English ``detail`` and, for a
+    keyed text, its ``message`` (key and args), so an agent says it in its reader's language."""
+    from checks.messages import Said
+
+    body: dict[str, Any] = {"detail": str.__str__(why)}
+    if isinstance(why, Said):
+        body["message"] = why.message.to_wire()
+    return body
 
 
 def make_server(relay: Relay) -> _Server:
