@@ -97,10 +97,12 @@ def load_relay_config(path: str | os.PathLike[str], *, export_dir: str | None = 
     try:
         host, port = parse_listen(data.get("listen"))
     except ValueError:
-        err.add("listen", "required: HOST:PORT the agents send to, e.g. 0.0.0.0:8481", data.get("listen"))
+        err.add("listen", "required: HOST:PORT the agents send to, e.g. 0.0.0.0:8481", data.get("listen"),
+                said=("cli.config.relay_listen", {"format": "HOST:PORT", "example": "0.0.0.0:8481"}))
     cert = key = None
     if ("tls_cert" in data) != ("tls_key" in data):
-        err.add("tls_cert" if "tls_key" in data else "tls_key", "tls_cert and tls_key go together")
+        err.add("tls_cert" if "tls_key" in data else "tls_key", "tls_cert and tls_key go together",
+                said=("cli.collector.together", {"first": "tls_cert", "second": "tls_key"}))
     elif "tls_cert" in data:
         cert = _tls_file(err, "tls_cert", data["tls_cert"], base)
         key = _tls_file(err, "tls_key", data["tls_key"], base)
@@ -108,14 +110,17 @@ def load_relay_config(path: str | os.PathLike[str], *, export_dir: str | None = 
             try:
                 ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
             except (ssl.SSLError, OSError) as exc:
-                err.add("tls_cert", f"expected a PEM certificate and its key ({getattr(exc, 'reason', None) or exc})")
+                why = str(getattr(exc, "reason", None) or exc)
+                err.add("tls_cert", f"expected a PEM certificate and its key ({why})",
+                        said=("cli.config.relay_tls_pair", {"error": why}))
     export = _export(err, data.get("export"), base, export_dir)
     collector = _collector(err, data["collector"], base) if "collector" in data else None
     if collector is not None and isinstance(data["collector"], Mapping) and "batch_size" not in data["collector"]:
         # a relay forwards a whole site: larger batches cost the collector less per result
         collector = dataclasses.replace(collector, batch_size=DEFAULT_FORWARD_BATCH)
     if "collector" not in data:
-        err.add("collector", "required: url and token_file (the relay token, which also signs ferry bundles)")
+        err.add("collector", "required: url and token_file (the relay token, which also signs ferry bundles)",
+                said=("cli.config.relay_collector", {"url": "url", "file": "token_file"}))
     spool = default_relay_spool()
     if "spool" in data:
         spool = _path(read_text(err, "spool", data["spool"]) or spool, base)
@@ -124,7 +129,8 @@ def load_relay_config(path: str | os.PathLike[str], *, export_dir: str | None = 
         try:
             max_bytes = parse_size(data["spool_max_bytes"])
         except ValueError:
-            err.add("spool_max_bytes", "expected a size like 2GiB or a number of bytes", data["spool_max_bytes"])
+            err.add("spool_max_bytes", "expected a size like 2GiB or a number of bytes", data["spool_max_bytes"],
+                    said=("cli.config.size_like", {"a": "2GiB"}))
     sync_every = read_duration(err, "sync_every", data.get("sync_every", "30s"), minimum=1)
     if err.lines:
         raise ConfigError(err.lines, err.said)
@@ -140,7 +146,7 @@ def _tls_file(err: Problems, key: str, value: Any, base: Path) -> str | None:
         return None
     path = _path(text, base)
     if not os.path.isfile(path):
-        err.add(key, f"expected a readable PEM file ({path})")
+        err.add(key, f"expected a readable PEM file ({path})", said=("cli.config.pem_file", {"path": path}))
         return None
     return path
 
@@ -151,7 +157,8 @@ def _export(err: Problems, raw: Any, base: Path, export_dir: str | None) -> Expo
     box: str | None = None
     if raw is not None:
         if not isinstance(raw, Mapping):
-            err.add("export", "expected {dir: DIR, every: 5m}", raw)
+            err.add("export", "expected {dir: DIR, every: 5m}", raw,
+                    said=("cli.config.expected", {"example": "{dir: DIR, every: 5m}"}))
             return None
         check_keys(err, "export", raw, {"dir", "every", "inbox"})
         if folder is None:
@@ -161,13 +168,15 @@ def _export(err: Problems, raw: Any, base: Path, export_dir: str | None) -> Expo
         if "inbox" in raw and (text := read_text(err, "export.inbox", raw["inbox"])) is not None:
             inbox = _path(text, base)
             if not os.path.isdir(inbox):
-                err.add("export.inbox", f"expected an existing directory ({inbox})")
+                err.add("export.inbox", f"expected an existing directory ({inbox})",
+                        said=("cli.config.existing_directory", {"path": inbox}))
             else:
                 box = inbox
     if folder is None:
         return None
     folder = _path(folder, base)
     if not os.path.isdir(folder):
-        err.add("export.dir", f"expected an existing directory ({folder})")
+        err.add("export.dir", f"expected an existing directory ({folder})",
+                said=("cli.config.existing_directory", {"path": folder}))
         return None
     return ExportConfig(dir=folder, every_s=every, inbox=box)
