@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 
 from checks._units import format_bytes
 from checks.entries import NAME_HINT, Problems, Said, check_entries, check_keys, is_name, parse_yaml
+from checks.messages import Said as Keyed
 from checks.result import format_time
 from collector import audit
 from collector.keys import Keyring, default_keyring
@@ -121,7 +122,9 @@ def parse(data: bytes, file: str) -> Fleet:
     try:
         doc = parse_yaml(text, file)
     except ValueError as exc:
-        raise FleetError([str(exc)]) from None
+        said = exc.args[0]  # a keyed text (parse_yaml): said in the reader's language, PyYAML's words as they are
+        raise FleetError([str(exc)], [("", "cli.config.said", {"what": said}, "") if isinstance(said, Keyed)
+                                      else None]) from None
     # What is stored and served is JSON: check the document as the agents will receive it.
     try:
         doc = orjson.loads(orjson.dumps(doc))
@@ -176,8 +179,10 @@ def _check(doc: Any, file: str) -> Fleet:
             continue
         for t in wanted:
             if t not in raw_templates:
-                problems.add(f"{where}.templates", f"no template named {str(t)[:64]!r} (templates: "
-                             f"{', '.join(sorted(map(str, raw_templates))) or 'none'})")
+                known = ", ".join(sorted(map(str, raw_templates)))
+                problems.add(f"{where}.templates", f"no template named {str(t)[:64]!r} (templates: {known or 'none'})",
+                             said=("cli.fleet.no_template", {"name": repr(str(t)[:64]), "templates": known})
+                             if known else ("cli.fleet.no_template_none", {"name": repr(str(t)[:64])}))
         rules.append(Assignment(site=match["site"], role=match["role"], host=match["host"],
                           templates=tuple(dict.fromkeys(t for t in wanted if isinstance(t, str)))))
     _clashes(problems, rules, names)

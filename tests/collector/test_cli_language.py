@@ -179,3 +179,24 @@ def test_a_relay_bundle_or_revoke_for_no_such_relay_is_said_in_chinese(db, tmp_p
     code, _, err = run(capsys, "token", "revoke", "--site", "s1", "--relay", "--host", "nobody", "--db", db)
     assert err.splitlines()[-1] == (
         "wardround-collector: no live relay 'nobody' of site s1 (see: wardround-collector host list)")
+
+
+def test_a_fleet_files_rarer_problems_are_said_in_chinese(db, tmp_path, capsys, monkeypatch):
+    # a template name mistyped in assign:, YAML that does not parse: English lines in a Chinese run
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(FLEET.replace("templates: [base]", "templates: [base, nothere]"))
+    code, _, err = run(capsys, "fleet", "apply", str(fleet), "--db", db)
+    assert (code, err.splitlines()[-1]) == (
+        2, f"wardround-collector: {fleet}: assign[0].templates: 没有名为 'nothere' 的模板（已有模板：base）")
+    fleet.write_text("templates: [unclosed\n")
+    code, _, err = run(capsys, "fleet", "apply", str(fleet), "--db", db)
+    assert code == 2 and err.splitlines()[-1].startswith(
+        f"wardround-collector: {fleet}: 第 2 行第 1 列：不是有效的 YAML："), err
+    monkeypatch.setenv("WARDROUND_LANG", "en")  # the English lines as they always were
+    code, _, err = run(capsys, "fleet", "apply", str(fleet), "--db", db)
+    assert code == 2 and err.splitlines()[-1].startswith(
+        f"wardround-collector: {fleet}: line 2, column 1: not valid YAML: "), err
+    fleet.write_text(FLEET.replace("templates: [base]", "templates: [base, nothere]"))
+    code, _, err = run(capsys, "fleet", "apply", str(fleet), "--db", db)
+    assert err.splitlines()[-1] == (
+        f"wardround-collector: {fleet}: assign[0].templates: no template named 'nothere' (templates: base)")
