@@ -110,6 +110,9 @@ class Effective:
                 "templates": list(self.templates), "checks": list(self.checks)}
 
 
+_RULE_EXAMPLE = "{role: his-db, templates: [his-db]}"
+
+
 def parse(data: bytes, file: str) -> Fleet:
     """Check a fleet file's bytes; FleetError lists every problem."""
     if len(data) > MAX_FLEET_BYTES:
@@ -142,15 +145,17 @@ def _check(doc: Any, file: str) -> Fleet:
     templates: dict[str, tuple[Mapping[str, Any], ...]] = {}
     names: dict[str, tuple[str, ...]] = {}
     if not isinstance(raw_templates, dict) or not raw_templates:
-        problems.add("templates", "expected a mapping of template names to lists of check entries", raw_templates)
+        problems.add("templates", "expected a mapping of template names to lists of check entries", raw_templates,
+                     said=("cli.fleet.templates", {}))
         raw_templates = {}
     for name, entries in raw_templates.items():
         where = f"templates.{name}"
         if not is_name(name):
-            problems.add(where, f"expected a template name of {NAME_HINT}")
+            problems.add(where, f"expected a template name of {NAME_HINT}", said=("cli.fleet.template_name", {}))
             continue
         if not isinstance(entries, list) or not entries:
-            problems.add(where, "expected a non-empty list of check entries (- {check: disk, every: 5m})", entries)
+            problems.add(where, "expected a non-empty list of check entries (- {check: disk, every: 5m})", entries,
+                         said=("cli.fleet.entries", {"example": "- {check: disk, every: 5m}"}))
             continue
         _refuse_secrets(problems, where, entries)
         checked = check_entries(problems, where, entries)
@@ -159,23 +164,26 @@ def _check(doc: Any, file: str) -> Fleet:
     rules: list[Assignment] = []
     raw_assign = doc.get("assign")
     if not isinstance(raw_assign, list) or not raw_assign:
-        problems.add("assign", "expected a list of rules like {role: his-db, templates: [his-db]}", raw_assign)
+        problems.add("assign", "expected a list of rules like {role: his-db, templates: [his-db]}", raw_assign,
+                     said=("cli.fleet.assign", {"example": _RULE_EXAMPLE}))
         raw_assign = []
     for i, raw in enumerate(raw_assign):
         where = f"assign[{i}]"
         if not isinstance(raw, dict):
-            problems.add(where, "expected a mapping like {role: his-db, templates: [his-db]}", raw)
+            problems.add(where, "expected a mapping like {role: his-db, templates: [his-db]}", raw,
+                         said=("cli.fleet.rule", {"example": _RULE_EXAMPLE}))
             continue
         check_keys(problems, where, raw, _RULE_KEYS)
         match: dict[str, str | None] = {}
         for key in ("site", "role", "host"):
             value = raw.get(key)
             if value is not None and not is_name(value):
-                problems.add(f"{where}.{key}", f"expected {NAME_HINT}", value)
+                problems.add(f"{where}.{key}", f"expected {NAME_HINT}", value, said=("cli.config.name", {}))
             match[key] = value if is_name(value) else None
         wanted = raw.get("templates")
         if not isinstance(wanted, list) or not wanted:
-            problems.add(f"{where}.templates", "expected a non-empty list of template names", wanted)
+            problems.add(f"{where}.templates", "expected a non-empty list of template names", wanted,
+                         said=("cli.fleet.template_names", {}))
             continue
         for t in wanted:
             if t not in raw_templates:
@@ -200,7 +208,8 @@ def _refuse_secrets(problems: Problems, where: str, entries: list[Any]) -> None:
             if isinstance(key, str) and _SECRET_PARAM.search(key) and not key.endswith(("_file", "_env")):
                 problems.add(f"{where}[{i}].params.{key}",
                              "a password never goes in the fleet file: name password_file (a file on the server) "
-                             "or password_env (an environment variable of the agent) instead")
+                             "or password_env (an environment variable of the agent) instead",
+                             said=("cli.fleet.password", {"file": "password_file", "env": "password_env"}))
 
 
 def _clashes(problems: Problems, rules: list[Assignment], names: Mapping[str, tuple[str, ...]]) -> None:

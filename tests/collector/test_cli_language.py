@@ -200,3 +200,37 @@ def test_a_fleet_files_rarer_problems_are_said_in_chinese(db, tmp_path, capsys, 
     code, _, err = run(capsys, "fleet", "apply", str(fleet), "--db", db)
     assert err.splitlines()[-1] == (
         f"wardround-collector: {fleet}: assign[0].templates: no template named 'nothere' (templates: base)")
+
+
+def test_a_fleet_files_shape_problems_are_said_in_chinese(db, tmp_path, capsys, monkeypatch):
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text("templates:\n  'bad name': [{check: disk}]\n  empty: []\n"
+                     "  db: [{check: mysql, params: {password: x}}]\n"
+                     "assign:\n  - 7\n  - {role: 'Bad Role!', templates: []}\n")
+    said = {}
+    for lang in ("zh_CN", "en"):
+        monkeypatch.setenv("WARDROUND_LANG", lang)
+        code, _, err = run(capsys, "fleet", "apply", str(fleet), "--db", db)
+        assert code == 2
+        said[lang] = err
+    for zh, en in (
+            ("templates.bad name: 应为模板名：1–64 个字母", "templates.bad name: expected a template name of 1-64"),
+            ("templates.empty: 应为非空的检查项列表（- {check: disk, every: 5m}）（收到 []）",
+             "templates.empty: expected a non-empty list of check entries (- {check: disk, every: 5m}) (got [])"),
+            ("templates.db[0].params.password: 密码绝不写进集中配置文件：请改用 password_file",
+             "templates.db[0].params.password: a password never goes in the fleet file: name password_file"),
+            ("assign[0]: 应为映射，如 {role: his-db, templates: [his-db]}（收到 7）",
+             "assign[0]: expected a mapping like {role: his-db, templates: [his-db]} (got 7)"),
+            ("assign[1].role: 应为 1–64 个字母", "assign[1].role: expected 1-64 letters"),
+            ("assign[1].templates: 应为非空的模板名列表（收到 []）",
+             "assign[1].templates: expected a non-empty list of template names (got [])")):
+        assert f"{fleet}: {zh}" in said["zh_CN"], said["zh_CN"]
+        assert f"{fleet}: {en}" in said["en"], said["en"]
+    fleet.write_text("templates: []\nassign: {}\n")
+    code, _, err = run(capsys, "fleet", "apply", str(fleet), "--db", db)
+    assert f"{fleet}: templates: expected a mapping of template names to lists of check entries (got [])" in err
+    assert f"{fleet}: assign: expected a list of rules like {{role: his-db, templates: [his-db]}} (got {{}})" in err
+    monkeypatch.setenv("WARDROUND_LANG", "zh_CN")
+    code, _, err = run(capsys, "fleet", "apply", str(fleet), "--db", db)
+    assert f"{fleet}: templates: 应为模板名到检查项列表的映射（收到 []）" in err, err
+    assert f"{fleet}: assign: 应为规则列表，如 {{role: his-db, templates: [his-db]}}（收到 {{}}）" in err, err
