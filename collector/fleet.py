@@ -116,12 +116,14 @@ _RULE_EXAMPLE = "{role: his-db, templates: [his-db]}"
 def parse(data: bytes, file: str) -> Fleet:
     """Check a fleet file's bytes; FleetError lists every problem."""
     if len(data) > MAX_FLEET_BYTES:
-        raise FleetError([f"{file}: larger than {format_bytes(MAX_FLEET_BYTES)} ({len(data)} bytes): a fleet file "
-                          "holds templates, not data; nothing was applied"])
+        raise _file_error(f"{file}: larger than {format_bytes(MAX_FLEET_BYTES)} ({len(data)} bytes): a fleet file "
+                          "holds templates, not data; nothing was applied", "cli.fleet.too_large", file=file,
+                          size=format_bytes(MAX_FLEET_BYTES), n=str(len(data)))
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise FleetError([f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
+        raise _file_error(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})", "cli.fleet.not_utf8",
+                          file=file, reason=exc.reason, start=str(exc.start)) from None
     try:
         doc = parse_yaml(text, file)
     except ValueError as exc:
@@ -132,14 +134,21 @@ def parse(data: bytes, file: str) -> Fleet:
     try:
         doc = orjson.loads(orjson.dumps(doc))
     except orjson.JSONEncodeError as exc:
-        raise FleetError([f"{file}: holds a value JSON cannot carry ({exc})"]) from None
+        raise _file_error(f"{file}: holds a value JSON cannot carry ({exc})", "cli.fleet.json", file=file,
+                          error=str(exc)) from None
     return _check(doc, file)
+
+
+def _file_error(line: str, key: str, **words: object) -> FleetError:
+    """A whole file's problem: ``line`` in English, said in the reader's language by ``key``."""
+    return FleetError([line], [("", key, words, "")])
 
 
 def _check(doc: Any, file: str) -> Fleet:
     problems = Problems(file)
     if not isinstance(doc, dict):
-        raise FleetError([f"{file}: expected a mapping with templates: and assign: at the top"])
+        raise _file_error(f"{file}: expected a mapping with templates: and assign: at the top", "cli.fleet.top",
+                          file=file, templates="templates:", assign="assign:")
     check_keys(problems, "", doc, _TOP_KEYS)
     raw_templates = doc.get("templates")
     templates: dict[str, tuple[Mapping[str, Any], ...]] = {}

@@ -234,3 +234,19 @@ def test_a_fleet_files_shape_problems_are_said_in_chinese(db, tmp_path, capsys, 
     code, _, err = run(capsys, "fleet", "apply", str(fleet), "--db", db)
     assert f"{fleet}: templates: 应为模板名到检查项列表的映射（收到 []）" in err, err
     assert f"{fleet}: assign: 应为规则列表，如 {{role: his-db, templates: [his-db]}}（收到 {{}}）" in err, err
+
+
+@pytest.mark.parametrize(("data", "zh", "en"), [
+    (b"- just a list\n", "：顶层应为含 templates: 和 assign: 的映射",
+     ": expected a mapping with templates: and assign: at the top"),
+    (b"templates: \xff\n", "：不是 UTF-8 文本（第 11 字节处：invalid start byte）",
+     ": not UTF-8 text (invalid start byte at byte 11)"),
+])
+def test_a_fleet_file_that_is_no_fleet_file_is_said_in_chinese(db, tmp_path, capsys, monkeypatch, data, zh, en):
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_bytes(data)
+    code, _, err = run(capsys, "fleet", "apply", str(fleet), "--db", db)
+    assert (code, err.splitlines()[-1]) == (2, f"wardround-collector: {fleet}{zh}")
+    monkeypatch.setenv("WARDROUND_LANG", "en")
+    code, _, err = run(capsys, "fleet", "apply", str(fleet), "--db", db)
+    assert (code, err.splitlines()[-1]) == (2, f"wardround-collector: {fleet}{en}")
