@@ -49,7 +49,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["Answer", "Relay", "RelaySender"]
+__all__ = ["Answer", "Relay", "RelaySender", "refusal"]
 
 log = logs.get(__name__)
 
@@ -140,6 +140,17 @@ class RelaySender(Sender):
         return status, answer
 
 
+def refusal(why: str) -> dict[str, Any]:
+    """A refusal's body as the collector's (collector.errors.said_body): the English ``detail`` and, for a
+    keyed text (checks.messages.reader.cli_said), its ``message``, so an agent says it in its reader's language."""
+    from checks.messages import Said
+
+    body: dict[str, Any] = {"detail": str.__str__(why)}
+    if isinstance(why, Said):
+        body["message"] = why.message.to_wire()
+    return body
+
+
 class Relay:
     """The relay's state and its loops; :mod:`agent.relay_http` serves it."""
 
@@ -190,10 +201,12 @@ class Relay:
         foreign = sorted({f"{r.site}/{r.host}" for r in results
                           if r.site != self.site or not grant.may_write(r.host)})
         if foreign:
-            return Answer(403, {"detail": (
-                f"this relay serves site {self.site}; this agent token writes for {self.site}/{grant.host}"
-                f"{' (and ' + ', '.join(sorted(grant.also_hosts)) + ')' if grant.also_hosts else ''} only, "
-                f"not for {', '.join(foreign[:5])}")})
+            from checks.messages.reader import cli_said
+
+            also = cli_said("cli.refusal.also", hosts=", ".join(sorted(grant.also_hosts))) if grant.also_hosts else ""
+            return Answer(403, refusal(cli_said("cli.refusal.relay.foreign", site=self.site,
+                                                host=f"{self.site}/{grant.host}", also=also,
+                                                others=", ".join(foreign[:5]))))
         full = self._full()
         if full:
             return Answer(503, {"detail": full}, (("Retry-After", "60"),))

@@ -26,7 +26,7 @@ import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from agent import logs
-from agent.relay import Answer, Grant, Relay
+from agent.relay import Answer, Grant, Relay, refusal
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -109,11 +109,15 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             raw = self._body(raw=False)
         except _TooLarge as exc:
-            return Answer(413, {"detail": f"the batch is too large ({exc}); send fewer results per request"})
+            from checks.messages.reader import cli_said
+
+            return Answer(413, refusal(cli_said("cli.refusal.relay.too_large", why=str(exc))))
         try:
             doc = json.loads(raw)
         except ValueError as exc:
-            return Answer(422, {"detail": f"the body is not JSON: {exc}"})
+            from checks.messages.reader import cli_said
+
+            return Answer(422, refusal(cli_said("cli.refusal.relay.not_json", why=str(exc))))
         return self.server.relay.accept(grant, doc)
 
     # -- plumbing -------------------------------------------------------
@@ -134,7 +138,7 @@ class _Handler(BaseHTTPRequestHandler):
             why = (cli_said("cli.refusal.relay.missing_token", header="Authorization: Bearer")
                    if not token else cli_said("cli.refusal.relay.relay_token") if token.startswith("wrr_")
                    else cli_said("cli.refusal.relay.unknown_token"))
-            self._answer(Answer(401, _refusal(why), (("WWW-Authenticate", "Bearer"),)))
+            self._answer(Answer(401, refusal(why), (("WWW-Authenticate", "Bearer"),)))
             return None, ""
         return grant, token or ""
 
@@ -190,17 +194,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if body and self.command != "HEAD":
             self.wfile.write(body)
-
-
-def _refusal(why: str) -> dict[str, Any]:
-    """A refusal's body as the collector's (collector.errors.said_body): the English ``detail`` and, for a
-    keyed text, its ``message`` (key and args), so an agent says it in its reader's language."""
-    from checks.messages import Said
-
-    body: dict[str, Any] = {"detail": str.__str__(why)}
-    if isinstance(why, Said):
-        body["message"] = why.message.to_wire()
-    return body
 
 
 def make_server(relay: Relay) -> _Server:

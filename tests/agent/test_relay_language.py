@@ -12,11 +12,12 @@ import urllib.request
 import pytest
 
 from agent.http import said_reason
-from agent.relay import Relay
+from agent.relay import Relay, hash_token
 from agent.relay_config import load_relay_config
 from agent.relay_http import make_server
 from checks.messages.reader import told
 from tests.agent.test_relay_config import _write
+from tests.e2e.relay import post, results
 
 
 @pytest.fixture
@@ -30,6 +31,7 @@ def relay_url(tmp_path):
     server = make_server(relay)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    relay.tokens.replace({"tokens": [{"hash": hash_token("wra_good"), "host": "db-01", "also_hosts": ["db-02"]}]})
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
@@ -61,3 +63,22 @@ def test_the_relays_401s_are_said_in_the_readers_language(relay_url, monkeypatch
     assert told(said_reason(answer)) == chinese
     monkeypatch.setenv("WARDROUND_LANG", "en")
     assert told(said_reason(answer)) == english
+
+
+def test_the_relays_refusal_of_a_foreign_batch_or_a_body_not_json_is_said_in_the_readers_language(
+        relay_url, monkeypatch):
+    status, answer = post(relay_url, "wra_good", results(1, "lis-01", site="central-hospital"))
+    assert status == 403 and answer["detail"] == (
+        "this relay serves site central-hospital; this agent token writes for central-hospital/db-01 (and db-02) "
+        "only, not for central-hospital/lis-01")
+    monkeypatch.setenv("WARDROUND_LANG", "zh_CN")
+    assert told(said_reason(answer)) == (
+        "此中继服务站点 central-hospital；此采集代理令牌只能写入 central-hospital/db-01（及 db-02），"
+        "不能写入 central-hospital/lis-01")
+    request = urllib.request.Request(f"{relay_url}/api/v1/results", data=b"{nope", method="POST",
+                                     headers={"Authorization": "Bearer wra_good"})
+    with pytest.raises(urllib.error.HTTPError) as got:
+        urllib.request.urlopen(request, timeout=10)
+    answer = json.loads(got.value.read())
+    assert got.value.code == 422 and answer["detail"].startswith("the body is not JSON: ")
+    assert told(said_reason(answer)).startswith("请求体不是 JSON：")
