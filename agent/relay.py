@@ -141,14 +141,11 @@ class RelaySender(Sender):
 
 
 def refusal(why: str) -> dict[str, Any]:
-    """A refusal's body as the collector's (collector.errors.said_body): the English ``detail`` and, for a
-    keyed text (checks.messages.reader.cli_said), its ``message``, so an agent says it in its reader's language."""
-    from checks.messages import Said
+    """A refusal's body as the collector's: the English ``detail`` and, for a keyed text
+    (checks.messages.reader.cli_said), its ``message``, so an agent says it in its reader's language."""
+    from checks.messages import answer_body
 
-    body: dict[str, Any] = {"detail": str.__str__(why)}
-    if isinstance(why, Said):
-        body["message"] = why.message.to_wire()
-    return body
+    return answer_body(why)
 
 
 class Relay:

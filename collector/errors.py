@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from checks.messages import Said
+from checks.messages import answer_body
 
 __all__ = ["Conflict", "Invalid", "NotFound", "ServiceError", "refusal"]
 
@@ -41,10 +41,7 @@ def refusal(exc: Exception) -> dict[str, Any]:
 def said_body(detail: Any, body: dict[str, Any] | None = None) -> dict[str, Any]:
     """``{"detail": detail}`` (or ``body``), with ``"message"`` when ``detail`` is a keyed text (a
     :class:`checks.messages.Said`: an HTTPException's or IngestError's detail made with ``cli_said``)."""
-    body = {"detail": detail} if body is None else body
-    if isinstance(detail, Said):
-        body["message"] = detail.message.to_wire()
-    return body
+    return answer_body(detail, body)
 
 
 class ServiceError(Exception):

@@ -42,8 +42,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["KINDS", "LANGUAGES", "Said", "catalogue", "error_text", "fit_summary", "listed", "placeholders",
-           "render", "said", "say", "text_of"]
+__all__ = ["KINDS", "LANGUAGES", "Said", "answer_body", "catalogue", "error_text", "fit_summary", "listed",
+           "placeholders", "render", "said", "say", "text_of"]
 
 _DIR = Path(__file__).resolve().parent
 _JOIN = {"en": "; ", "zh_CN": "；"}
@@ -74,6 +74,16 @@ class Said(str):
         obj = super().__new__(cls, text)
         obj.message = message
         return obj
+
+
+def answer_body(detail: Any, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A refused request's JSON body, as the collector and the relay answer it: ``{"detail": English}`` (or
+    ``body``), with ``"message"`` when ``detail`` is a keyed text (:class:`Said`), so an agent says it in its
+    reader's language."""
+    body = {"detail": str.__str__(detail) if isinstance(detail, str) else detail} if body is None else body
+    if isinstance(detail, Said):
+        body["message"] = detail.message.to_wire()
+    return body
 
 
 def _arg(value: Any) -> MessageArg:
