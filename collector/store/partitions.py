@@ -44,7 +44,11 @@ def partition_name(month: datetime) -> str:
 
 
 def create_parent(conn: Connection) -> None:
-    """The partitioned ``result_rows`` (migration 0013)."""
+    """The partitioned ``result_rows`` as migration 0013 made it (later migrations change the parent).
+
+    Its indexes are the parent's: PostgreSQL gives each partition made later (:func:`ensure_months`) the
+    indexes the parent has then, so a month made after 0019 has ``ix_result_rows_host_started`` and not
+    0013's series index, which 0019 dropped.  Nothing here names an index a second time."""
     conn.exec_driver_sql(
         "CREATE TABLE result_rows ("
         " id BIGSERIAL NOT NULL, started_at TIMESTAMP WITH TIME ZONE NOT NULL,"

@@ -75,3 +75,21 @@ def test_a_month_dropped_by_another_process_fails_one_batch_and_the_resend_is_st
         store_new_results(conn, rows)
     with writing(pg_engine) as conn:  # the agent sends the batch again: nothing acknowledged was lost
         assert len(store_new_results(conn, rows)) == 4
+
+
+def index_columns(conn: Any, table: str) -> list[str]:
+    """Each index of ``table`` as its column list (partitions name theirs after the parent's columns)."""
+    defs = conn.exec_driver_sql("SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = %(t)s::regclass",
+                                {"t": table}).scalars()
+    return sorted(d.split(" USING btree ", 1)[1] for d in defs)
+
+
+def test_a_month_made_after_migration_0019_is_indexed_by_host_as_the_parent_is(pg_engine):
+    # create_parent is migration 0013's table (series index); 0019 moved the parent to the host index, and
+    # PostgreSQL gives every partition made later the parent's indexes: one definition, in the migrations
+    month = partitions.month_of(datetime(2031, 3, 5, tzinfo=UTC))
+    with writing(pg_engine) as conn:
+        partitions.ensure_months(conn, [month])
+    with pg_engine.connect() as conn:
+        parent, child = index_columns(conn, "result_rows"), index_columns(conn, partitions.partition_name(month))
+    assert parent == child == ["(host_id, started_at, series_id)", "(id, started_at)", "(uid, started_at)"]
