@@ -247,9 +247,8 @@ def _from_file(path: Path) -> dict[str, Any]:
         out["retention"] = parse_retention(doc["retention"], p)
     if "notifications" in doc:  # see collector/notify/config.py and docs/notifications.md
         notify, notify_problems = parse_notifications(doc["notifications"])
-        for line in notify_problems:
-            p.lines.append(f"{where}: {line}")
-            p.said.append(None)
+        for line in notify_problems:  # keyed texts "notifications.<path>: expected": said in the reader's language
+            p.add_told("", line)
         out["notifications"] = notify
     if p.lines:
         raise ConfigError(p.lines, p.said)

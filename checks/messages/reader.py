@@ -188,7 +188,17 @@ _MASK = {"<": "\ue000", ">": "\ue001"}  # private-use characters no text holds
 
 
 def _masked(value: Any, back: bool = False) -> Any:
-    """A plain text's ``<``/``>`` as private-use characters (``back``: the other way), any other value as it is."""
+    """A plain text's ``<``/``>`` as private-use characters (``back``: the other way), a keyed text's and a nested
+    message's words too (``cli_said(key, what=cli_said(...))``), any other value as it is."""
+    from checks.messages import Said
+    from checks.result import Message
+
+    if isinstance(value, Said):
+        return Said(_masked(str.__str__(value), back), _masked(value.message, back))
+    if isinstance(value, Message):
+        return Message(value.key, {k: _masked(v, back) for k, v in value.args.items()})
+    if isinstance(value, list):
+        return [_masked(v, back) for v in value]
     if type(value) is not str:
         return value
     for mark, mask in _MASK.items():

@@ -48,6 +48,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from checks._units import parse_duration as read_duration
+from checks.messages.reader import cli_said
 from checks.result import is_name
 from collector.notify import EVENTS
 
@@ -211,45 +212,54 @@ class NotifyConfig:
 
 
 class _Problems:
+    """Every problem of the section, each a keyed text ``notifications.<path>: expected`` (:func:`_at`)."""
+
     def __init__(self) -> None:
         self.items: list[str] = []
 
-    def add(self, path: str, message: str) -> None:
-        self.items.append(f"notifications.{path}: {message}")
+    def add(self, path: str, expected: str) -> None:
+        """The problem of ``path``: ``expected`` a command-line message (``cli_said("cli.notify.…")``)."""
+        self.items.append(_at(f"notifications.{path}", expected))
+
+
+def _at(path: str, expected: str) -> str:
+    """``path: expected`` as a keyed text: the collector says it in the reader's language, the path as it is."""
+    return cli_said("cli.notify.at", path=path, what=expected)
 
 
 def _secret(doc: Mapping[str, Any], key: str, path: str, problems: _Problems, *,
             required: bool) -> Secret | None:
     given = [k for k in (key, f"{key}_file", f"{key}_env") if k in doc]
     if len(given) > 1:
-        problems.add(f"{path}.{key}", f"give only one of {key}, {key}_file, {key}_env")
+        problems.add(f"{path}.{key}", cli_said("cli.notify.secret_one", a=key, b=f"{key}_file", c=f"{key}_env"))
         return None
     if not given:
         if required:
-            problems.add(f"{path}.{key}", f"missing: give {key}_file, {key}_env or {key}")
+            problems.add(f"{path}.{key}", cli_said("cli.notify.secret_missing", a=key, b=f"{key}_file", c=f"{key}_env"))
         return None
     which, raw = given[0], doc[given[0]]
     if not isinstance(raw, str) or not raw.strip():
-        problems.add(f"{path}.{which}", "expected a non-empty string")
+        problems.add(f"{path}.{which}", cli_said("cli.config.non_empty"))
         return None
     if which == key:
         return Secret(raw.strip())
     if which.endswith("_env"):
         value = os.environ.get(raw.strip())
         if not value:
-            problems.add(f"{path}.{which}", f"environment variable {raw.strip()} is not set or empty")
+            problems.add(f"{path}.{which}", cli_said("cli.notify.env_unset", name=raw.strip()))
             return None
         return Secret(value.strip())
     try:
         lines = Path(raw).read_text(encoding="utf-8").strip().splitlines()
     except OSError as exc:
-        problems.add(f"{path}.{which}", f"cannot read {raw}: {exc.strerror or type(exc).__name__}")
+        problems.add(f"{path}.{which}", cli_said("cli.notify.cannot_read", path=raw,
+                                                 error=exc.strerror or type(exc).__name__))
         return None
     except UnicodeDecodeError:
-        problems.add(f"{path}.{which}", f"{raw} is not UTF-8 text")
+        problems.add(f"{path}.{which}", cli_said("cli.notify.not_utf8", path=raw))
         return None
     if not lines or not lines[0].strip():
-        problems.add(f"{path}.{which}", f"{raw} is empty")
+        problems.add(f"{path}.{which}", cli_said("cli.notify.empty_file", path=raw))
         return None
     return Secret(lines[0].strip())
 
@@ -277,32 +287,32 @@ _KEYS = {
 def _channel(name: str, doc: Any, problems: _Problems) -> Channel | None:
     path = f"channels.{name}"
     if not is_name(name):
-        problems.add(path, "a channel name is 1-64 letters, digits, '_', '.', '-'")
+        problems.add(path, cli_said("cli.notify.channel_name"))
         return None
     if not isinstance(doc, Mapping):
-        problems.add(path, "expected a mapping with type and its settings")
+        problems.add(path, cli_said("cli.notify.channel_mapping", type="type"))
         return None
     kind = doc.get("type")
     if kind not in CHANNEL_TYPES:
-        problems.add(f"{path}.type", f"expected one of {', '.join(CHANNEL_TYPES)}")
+        problems.add(f"{path}.type", cli_said("cli.notify.one_of", choices=", ".join(CHANNEL_TYPES)))
         return None
     before = len(problems.items)
     for key in doc:
         if key not in _KEYS[kind]:
-            problems.add(f"{path}.{key}", f"unknown key for a {kind} channel "
-                                          f"(expected {', '.join(sorted(_KEYS[kind]))})")
+            problems.add(f"{path}.{key}", cli_said("cli.notify.channel_key", kind=kind,
+                                                   expected=", ".join(sorted(_KEYS[kind]))))
     timeout = 20.0
     if "timeout" in doc:
         parsed = parse_duration(doc["timeout"])
         if parsed is None or parsed > 300:
-            problems.add(f"{path}.timeout", "expected a duration up to 5m such as 20s")
+            problems.add(f"{path}.timeout", cli_said("cli.notify.duration_up_to", most="5m", example="20s"))
         else:
             timeout = parsed
     rates = DEFAULT_RATES.get(kind, ())
     if "rate" in doc:
         given = parse_rate(doc["rate"])
         if given is None:
-            problems.add(f"{path}.rate", "expected a limit such as 20/min or 5/s, a list of them, or off")
+            problems.add(f"{path}.rate", cli_said("cli.notify.rate"))
         else:
             rates = given
     if kind == "email":
@@ -312,13 +322,13 @@ def _channel(name: str, doc: Any, problems: _Problems) -> Channel | None:
     if url is not None:
         parts = urlsplit(url.reveal())
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            problems.add(f"{path}.url", "expected an http:// or https:// URL")
+            problems.add(f"{path}.url", cli_said("cli.notify.url"))
     secret = _secret(doc, "secret", path, problems, required=False) if kind in ("dingtalk", "feishu") \
         else None
     token = _secret(doc, "token", path, problems, required=False) if kind == "webhook" else None
     card = doc.get("card", False)
     if not isinstance(card, bool):
-        problems.add(f"{path}.card", "expected true or false")
+        problems.add(f"{path}.card", cli_said("cli.config.bool"))
     if len(problems.items) > before:
         return None
     return Channel(name=name, type=kind, timeout_s=timeout, url=url, secret=secret, token=token,
@@ -329,31 +339,31 @@ def _email(name: str, doc: Mapping[str, Any], path: str, timeout: float, problem
            before: int) -> Channel | None:
     host = doc.get("host")
     if not isinstance(host, str) or not host.strip():
-        problems.add(f"{path}.host", "expected the SMTP server's name or address")
+        problems.add(f"{path}.host", cli_said("cli.notify.smtp_host"))
     security = doc.get("security", "starttls")
     if security not in ("starttls", "ssl", "none"):
-        problems.add(f"{path}.security", "expected starttls, ssl or none")
+        problems.add(f"{path}.security", cli_said("cli.notify.a_b_or_c", a="starttls", b="ssl", c="none"))
     default_port = {"starttls": 587, "ssl": 465}.get(str(security), 25)
     port = doc.get("port", default_port)
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-        problems.add(f"{path}.port", "expected a port number 1-65535")
+        problems.add(f"{path}.port", cli_said("cli.config.port"))
     username = doc.get("username")
     if username is not None and (not isinstance(username, str) or not username.strip()):
-        problems.add(f"{path}.username", "expected a user name")
+        problems.add(f"{path}.username", cli_said("cli.notify.username"))
     password = _secret(doc, "password", path, problems, required=username is not None)
     if password is not None and username is None:
-        problems.add(f"{path}.username", "a password needs a username")
+        problems.add(f"{path}.username", cli_said("cli.notify.password_needs", key="username"))
     sender = doc.get("from")
     if not isinstance(sender, str) or "@" not in sender:
-        problems.add(f"{path}.from", "expected a sender address such as Wardround <wardround@example.cn>")
+        problems.add(f"{path}.from", cli_said("cli.notify.sender"))
     to = _str_list(doc.get("to"))
     if to is None or not all("@" in a for a in to):
-        problems.add(f"{path}.to", "expected one or more recipient addresses")
+        problems.add(f"{path}.to", cli_said("cli.notify.recipients"))
     ca_file = doc.get("ca_file")
     if ca_file is not None and (not isinstance(ca_file, str) or not Path(ca_file).is_file()):
-        problems.add(f"{path}.ca_file", "expected the path of a PEM file with the CA certificates")
+        problems.add(f"{path}.ca_file", cli_said("cli.notify.ca_file"))
     if security == "none" and password is not None:
-        problems.add(f"{path}.security", "refusing to send a password without TLS: use starttls or ssl")
+        problems.add(f"{path}.security", cli_said("cli.notify.password_without_tls", a="starttls", b="ssl"))
     if len(problems.items) > before:
         return None
     return Channel(name=name, type="email", timeout_s=timeout, host=str(host).strip(), port=int(port),
@@ -364,32 +374,32 @@ def _email(name: str, doc: Mapping[str, Any], path: str, timeout: float, problem
 def _route(i: int, doc: Any, channels: Mapping[str, Any], problems: _Problems) -> Route | None:
     path = f"routes[{i}]"
     if not isinstance(doc, Mapping):
-        problems.add(path, "expected a mapping with channels and filters")
+        problems.add(path, cli_said("cli.notify.route_mapping", channels="channels"))
         return None
     before = len(problems.items)
     for key in doc:
         if key not in ("channels", "sites", "min_level", "events", "language"):
-            problems.add(f"{path}.{key}", "unknown key (expected channels, sites, min_level, events, "
-                                          "language)")
+            problems.add(f"{path}.{key}", cli_said("cli.config.unknown_key_expected",
+                         expected="channels, sites, min_level, events, language"))
     names = _str_list(doc.get("channels"))
     if names is None:
-        problems.add(f"{path}.channels", "expected one or more channel names")
+        problems.add(f"{path}.channels", cli_said("cli.notify.channel_names"))
     else:
         for n in names:
             if n not in channels:
-                problems.add(f"{path}.channels", f"no channel named {n!r}")
+                problems.add(f"{path}.channels", cli_said("cli.notify.no_channel", name=repr(n)))
     sites = _str_list(doc.get("sites", ["*"]))
     if sites is None:
-        problems.add(f"{path}.sites", "expected site names or glob patterns")
+        problems.add(f"{path}.sites", cli_said("cli.notify.sites"))
     level = doc.get("min_level", 4)
     if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 4:
-        problems.add(f"{path}.min_level", "expected a level 1-4 (1 is the most severe)")
+        problems.add(f"{path}.min_level", cli_said("cli.notify.min_level"))
     events = _str_list(doc.get("events", list(DEFAULT_EVENTS)))
     if events is None or any(e not in EVENTS for e in events):
-        problems.add(f"{path}.events", f"expected events among {', '.join(EVENTS)}")
+        problems.add(f"{path}.events", cli_said("cli.notify.events", events=", ".join(EVENTS)))
     language = doc.get("language", "zh")
     if language not in LANGUAGES:
-        problems.add(f"{path}.language", "expected zh or en")
+        problems.add(f"{path}.language", cli_said("cli.notify.a_or_b", a="zh", b="en"))
     if len(problems.items) > before:
         return None
     return Route(channels=names or (), sites=sites or ("*",), min_level=int(level),
@@ -402,14 +412,15 @@ def parse_notifications(doc: Any) -> tuple[NotifyConfig | None, list[str]]:
     if doc is None:
         return NotifyConfig(), []
     if not isinstance(doc, Mapping):
-        return None, ["notifications: expected a mapping with channels and routes"]
+        return None, [_at("notifications", cli_said("cli.notify.top", a="channels", b="routes"))]
     for key in doc:
         if key not in ("channels", "routes", "retry", "timezone", "ticket_link", "poll"):
-            problems.add(str(key), "unknown key (expected channels, routes, retry, timezone, ticket_link, poll)")
+            problems.add(str(key), cli_said("cli.config.unknown_key_expected",
+                         expected="channels, routes, retry, timezone, ticket_link, poll"))
     raw_channels = doc.get("channels") or {}
     channels: dict[str, Channel] = {}
     if not isinstance(raw_channels, Mapping):
-        problems.add("channels", "expected a mapping of channel name to settings")
+        problems.add("channels", cli_said("cli.notify.channels_mapping"))
         raw_channels = {}
     for name, cdoc in raw_channels.items():
         ch = _channel(str(name), cdoc, problems)
@@ -418,7 +429,7 @@ def parse_notifications(doc: Any) -> tuple[NotifyConfig | None, list[str]]:
     raw_routes = doc.get("routes") or []
     routes: list[Route] = []
     if not isinstance(raw_routes, list):
-        problems.add("routes", "expected a list of routes")
+        problems.add("routes", cli_said("cli.notify.routes_list"))
         raw_routes = []
     for i, rdoc in enumerate(raw_routes):
         route = _route(i, rdoc, raw_channels, problems)
@@ -427,38 +438,37 @@ def parse_notifications(doc: Any) -> tuple[NotifyConfig | None, list[str]]:
     retry = RetryPolicy()
     raw_retry = doc.get("retry") or {}
     if not isinstance(raw_retry, Mapping):
-        problems.add("retry", "expected a mapping with first, cap, max_age")
+        problems.add("retry", cli_said("cli.config.mapping_with", keys="first, cap, max_age"))
         raw_retry = {}
     values: dict[str, float] = {}
     for key, attr in (("first", "first_s"), ("cap", "cap_s"), ("max_age", "max_age_s")):
         if key in raw_retry:
             parsed = parse_duration(raw_retry[key])
             if parsed is None:
-                problems.add(f"retry.{key}", "expected a duration such as 30s, 1h or 3d")
+                problems.add(f"retry.{key}", cli_said("cli.notify.retry_duration"))
             else:
                 values[attr] = parsed
     for key in raw_retry:
         if key not in ("first", "cap", "max_age"):
-            problems.add(f"retry.{key}", "unknown key (expected first, cap, max_age)")
+            problems.add(f"retry.{key}", cli_said("cli.config.unknown_key_expected", expected="first, cap, max_age"))
     retry = RetryPolicy(**{**{"first_s": retry.first_s, "cap_s": retry.cap_s,
                                "max_age_s": retry.max_age_s}, **values})
     if retry.cap_s < retry.first_s:
-        problems.add("retry.cap", "must not be shorter than retry.first")
+        problems.add("retry.cap", cli_said("cli.notify.cap_short"))
     tz = doc.get("timezone", "UTC")
     try:
         ZoneInfo(str(tz))
     except (ZoneInfoNotFoundError, ValueError):
-        problems.add("timezone", f"unknown time zone {tz!r} (expected a name such as Asia/Shanghai)")
+        problems.add("timezone", cli_said("cli.notify.timezone", tz=repr(tz)))
     link = doc.get("ticket_link")
     if link is not None and (not isinstance(link, str) or not link.startswith(("https://", "http://"))
                              or link.count("{id}") != 1 or link.replace("{id}", "").count("{")
                              or len(link) > 500 or any(c.isspace() for c in link)):
-        problems.add("ticket_link", "expected the URL of a ticket's page with {id} in it, such as "
-                                    f"https://wardround.example-hospital.cn/tickets/{{id}} (got {str(link)[:80]!r})")
+        problems.add("ticket_link", cli_said("cli.notify.ticket_link", got=repr(str(link)[:80])))
         link = None
     poll = parse_duration(doc.get("poll", 5))
     if poll is None or poll > 300:
-        problems.add("poll", "expected a duration up to 5m such as 5s")
+        problems.add("poll", cli_said("cli.notify.duration_up_to", most="5m", example="5s"))
     if problems.items:
         return None, problems.items
     return NotifyConfig(channels=channels, routes=tuple(routes), retry=retry, timezone=str(tz),

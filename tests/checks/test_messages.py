@@ -28,7 +28,8 @@ ROOTS = (Path(checks.__file__).parent, Path(agent.__file__).parent)
 #: the collector's command-line modules, which say ``cli.collector.*`` texts (checks/messages/cli.*.json)
 CLI_MODULES = (*(Path(collector.__file__).parent / name for name in (
     "cli.py", "fleet_cli.py", "prune_cli.py", "report_cli.py", "audit.py", "ferry.py", "retention.py",
-    "policy/describe.py", "enrol.py")),  # enrol.py: its refusals, told by the agent's enrol (``cli.enrol.*``)
+    "policy/describe.py", "enrol.py",  # enrol.py: its refusals, told by the agent's enrol (``cli.enrol.*``)
+    "notify/config.py")),  # the config's ``notifications:`` section (``cli.notify.*``)
     Path(checks.__file__).parents[1] / "deploy" / "demo.py")  # `make demo` (``cli.demo.*``)
 # English words a Chinese text may carry: identifiers, units, acronyms (issue 14's "outside identifiers")
 IDENTIFIERS = {"CPU", "SQL", "TLS", "SSL", "TCP", "UDP", "ICMP", "DNS", "HTTP", "HTTPS", "SSH", "RMAN", "SMART",

@@ -1,7 +1,7 @@
-"""The collector config file's and the policy file's own problems (a wrong key, a wrong type, a bad duration, a
-missing file, YAML syntax) are said in the reader's language, each still ``FILE: key: expected`` with the file
-and key as they are; in English exactly as before. Real ``wardround-collector`` processes (the locale is read
-from the environment), one per language and file."""
+"""The collector config file's (its ``notifications:`` section too) and the policy file's own problems (a wrong key,
+a wrong type, a bad duration, a missing file, YAML syntax) are said in the reader's language, each still ``FILE:
+key: expected`` with the file and key as they are; in English exactly as before. Real ``wardround-collector``
+processes (the locale is read from the environment), one per language and file."""
 
 from __future__ import annotations
 
@@ -120,3 +120,117 @@ def test_enrol_key_create_echoes_the_expiry_it_refuses_in_the_readers_language(t
     assert zh.returncode == en.returncode == 2, (zh.stderr, en.stderr)
     assert zh.stderr.splitlines()[-1] == "wardround-collector: 有效期：应为 1 分钟至 365 天（收到 5 秒）"
     assert en.stderr.splitlines()[-1] == "wardround-collector: expires: expected 1m to 365d (got 5 s)"
+
+
+NOTIFICATIONS = """\
+notifications:
+  colour: blue
+  timezone: Mars/Olympus
+  ticket_link: ftp://tickets
+  poll: 10m
+  retry: {first: 1h, cap: 1m, max_age: never, jitter: 1}
+  channels:
+    "bad name!": {type: wecom}
+    c1: text
+    c2: {type: pager}
+    w1: {type: wecom, colour: red, timeout: 10m, rate: lots, url: "ftp://x"}
+    w2: {type: dingtalk, url: "https://x", url_env: Y, secret_file: ""}
+    w3: {type: feishu, url_env: WARDROUND_NO_SUCH_VAR, secret_file: missing.txt, card: maybe}
+    w4: {type: webhook, url_file: empty.txt, token_file: latin1.txt}
+    w5: {type: wecom}
+    m1: {type: email, host: "", security: none, port: 0, username: "", password: p, from: nobody, to: [x],
+         ca_file: /nope}
+    m2: {type: email, host: h, password: p, from: a@b, to: [c@d], security: tls}
+  routes:
+    - x
+    - {channels: [nowhere], colour: 1, sites: 3, min_level: 9, events: [explode], language: fr}
+    - {channels: "<x>"}
+    - {sites: ["*"]}
+"""
+N = "n.yaml: notifications."
+#: (English as it always was, Chinese)
+NOTIFICATION_LINES = [
+    ("colour: unknown key (expected channels, routes, retry, timezone, ticket_link, poll)",
+     "colour: 未知的键（可用的键：channels, routes, retry, timezone, ticket_link, poll）"),
+    ("channels.bad name!: a channel name is 1-64 letters, digits, '_', '.', '-'",
+     "channels.bad name!: 通知渠道名称应为 1–64 个字母、数字、“_”、“.”或“-”"),
+    ("channels.c1: expected a mapping with type and its settings", "channels.c1: 应为包含 type 及其设置的映射"),
+    ("channels.c2.type: expected one of email, webhook, wecom, dingtalk, feishu",
+     "channels.c2.type: 应为以下之一：email, webhook, wecom, dingtalk, feishu"),
+    ("channels.w1.colour: unknown key for a wecom channel (expected rate, timeout, type, url, url_env, url_file)",
+     "channels.w1.colour: wecom 渠道没有此键（可用的键：rate, timeout, type, url, url_env, url_file）"),
+    ("channels.w1.timeout: expected a duration up to 5m such as 20s",
+     "channels.w1.timeout: 应为不超过 5m 的时长，如 20s"),
+    ("channels.w1.rate: expected a limit such as 20/min or 5/s, a list of them, or off",
+     "channels.w1.rate: 应为发送频率上限，如 20/min 或 5/s，或它们的列表，或 off"),
+    ("channels.w1.url: expected an http:// or https:// URL", "channels.w1.url: 应为以 http:// 或 https:// 开头的 URL"),
+    ("channels.w2.url: give only one of url, url_file, url_env", "channels.w2.url: url、url_file、url_env 只能给一个"),
+    ("channels.w2.secret_file: expected a non-empty string", "channels.w2.secret_file: 应为非空字符串"),
+    ("channels.w3.url_env: environment variable WARDROUND_NO_SUCH_VAR is not set or empty",
+     "channels.w3.url_env: 环境变量 WARDROUND_NO_SUCH_VAR 未设置或为空"),
+    ("channels.w3.secret_file: cannot read missing.txt: No such file or directory",
+     "channels.w3.secret_file: 无法读取 missing.txt：No such file or directory"),
+    ("channels.w3.card: expected true or false", "channels.w3.card: 应为 true 或 false"),
+    ("channels.w4.url_file: empty.txt is empty", "channels.w4.url_file: empty.txt 为空"),
+    ("channels.w4.token_file: latin1.txt is not UTF-8 text", "channels.w4.token_file: latin1.txt 不是 UTF-8 文本"),
+    ("channels.w5.url: missing: give url_file, url_env or url",
+     "channels.w5.url: 缺少此项：请给出 url_file、url_env 或 url"),
+    ("channels.m1.host: expected the SMTP server's name or address", "channels.m1.host: 应为 SMTP 服务器的名称或地址"),
+    ("channels.m1.port: expected a port number 1-65535", "channels.m1.port: 应为 1–65535 之间的端口号"),
+    ("channels.m1.username: expected a user name", "channels.m1.username: 应为用户名"),
+    ("channels.m1.from: expected a sender address such as Wardround <wardround@example.cn>",
+     "channels.m1.from: 应为发件人地址，如 Wardround <wardround@example.cn>"),
+    ("channels.m1.to: expected one or more recipient addresses", "channels.m1.to: 应为一个或多个收件人地址"),
+    ("channels.m1.ca_file: expected the path of a PEM file with the CA certificates",
+     "channels.m1.ca_file: 应为存放 CA 证书的 PEM 文件路径"),
+    ("channels.m1.security: refusing to send a password without TLS: use starttls or ssl",
+     "channels.m1.security: 拒绝在没有 TLS 的连接上发送密码：请用 starttls 或 ssl"),
+    ("channels.m2.security: expected starttls, ssl or none", "channels.m2.security: 应为 starttls、ssl 或 none"),
+    ("channels.m2.username: a password needs a username", "channels.m2.username: 给出密码时须同时给出 username"),
+    ("routes[0]: expected a mapping with channels and filters", "routes[0]: 应为包含 channels 和筛选条件的映射"),
+    ("routes[1].colour: unknown key (expected channels, sites, min_level, events, language)",
+     "routes[1].colour: 未知的键（可用的键：channels, sites, min_level, events, language）"),
+    ("routes[1].channels: no channel named 'nowhere'", "routes[1].channels: 没有名为 'nowhere' 的通知渠道"),
+    ("routes[1].sites: expected site names or glob patterns", "routes[1].sites: 应为站点名称或通配模式"),
+    ("routes[1].min_level: expected a level 1-4 (1 is the most severe)",
+     "routes[1].min_level: 应为故障级别 1–4（一级最严重）"),
+    ("routes[1].events: expected events among opened, reopened, acknowledged, escalated, breached, resolved, "
+     "closed, complaint",
+     "routes[1].events: 应为以下事件：opened, reopened, acknowledged, escalated, breached, resolved, closed, "
+     "complaint"),
+    ("routes[1].language: expected zh or en", "routes[1].language: 应为 zh 或 en"),
+    ("routes[2].channels: no channel named '<x>'", "routes[2].channels: 没有名为 '‹x›' 的通知渠道"),
+    ("routes[3].channels: expected one or more channel names", "routes[3].channels: 应为一个或多个通知渠道名称"),
+    ("retry.max_age: expected a duration such as 30s, 1h or 3d", "retry.max_age: 应为时长，如 30s、1h 或 3d"),
+    ("retry.jitter: unknown key (expected first, cap, max_age)",
+     "retry.jitter: 未知的键（可用的键：first, cap, max_age）"),
+    ("retry.cap: must not be shorter than retry.first", "retry.cap: 不能短于 retry.first"),
+    ("timezone: unknown time zone 'Mars/Olympus' (expected a name such as Asia/Shanghai)",
+     "timezone: 未知的时区 'Mars/Olympus'（应为时区名称，如 Asia/Shanghai）"),
+    ("ticket_link: expected the URL of a ticket's page with {id} in it, such as "
+     "https://wardround.example-hospital.cn/tickets/{id} (got 'ftp://tickets')",
+     "ticket_link: 应为含 {id} 的故障工单页面 URL，如 https://wardround.example-hospital.cn/tickets/{id}"
+     "（收到 'ftp://tickets'）"),
+    ("poll: expected a duration up to 5m such as 5s", "poll: 应为不超过 5m 的时长，如 5s"),
+]
+SHAPES = [  # the section's parts of the wrong shape, and the section itself
+    ("channels: expected a mapping of channel name to settings", "channels: 应为通知渠道名称到其设置的映射"),
+    ("routes: expected a list of routes", "routes: 应为通知路由的列表"),
+    ("retry: expected a mapping with first, cap, max_age", "retry: 应为包含 first, cap, max_age 的映射"),
+]
+
+
+def test_the_notifications_sections_problems_are_said_in_chinese_and_in_english_as_before(tmp_path: Path) -> None:
+    (tmp_path / "n.yaml").write_text(NOTIFICATIONS)
+    (tmp_path / "shape.yaml").write_text("notifications:\n  channels: [a]\n  routes: {a: 1}\n  retry: [a]\n")
+    (tmp_path / "top.yaml").write_text("notifications: [a]\n")
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "latin1.txt").write_bytes(b"\xff\xfe\n")
+    for lang, env in ((1, ZH), (0, None)):
+        runs = [cli("token", "list", "--config", name, cwd=tmp_path, env=env)
+                for name in ("n.yaml", "shape.yaml", "top.yaml")]
+        assert [run.returncode for run in runs] == [2, 2, 2], [run.stderr for run in runs]
+        assert _lines(runs[0].stderr) == [N + line[lang] for line in NOTIFICATION_LINES]
+        assert _lines(runs[1].stderr) == [N.replace("n.yaml", "shape.yaml") + line[lang] for line in SHAPES]
+        assert _lines(runs[2].stderr) == ["top.yaml: notifications: " + ("应为包含 channels 和 routes 的映射" if lang
+                                          else "expected a mapping with channels and routes")]
