@@ -27,6 +27,7 @@ from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from checks.messages.reader import cli_said
 from collector import __version__, audit
 from collector.api import JSON, RETRY_AFTER_S, agents, health, hosts, openapi, results
 from collector.api import archive as archive_api
@@ -183,10 +184,12 @@ def _install_error_handlers(app: FastAPI) -> None:
                                 for line in exc.problems]}, status_code=422)
 
     @app.exception_handler(PdfUnavailable)
-    async def _pdf_unavailable(_request: Request, exc: PdfUnavailable) -> Response:
+    async def _pdf_unavailable(request: Request, exc: PdfUnavailable) -> Response:
         log.error("PDF rendering unavailable: %s", exc)
-        return JSON({"detail": "PDF output is not available on this collector (fontconfig or the fonts "
-                               "missing); the record is available as .html and .csv"}, status_code=503)
+        said = Worded("error.msg.pdf_unavailable")
+        if web_routes.is_page(request):  # a person clicked the record's PDF link
+            return await web_routes.error_page(request, 503, said)
+        return JSON({"detail": str.__str__(said)}, status_code=503)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -209,8 +212,7 @@ def _install_error_handlers(app: FastAPI) -> None:
             headers = {"Retry-After": RETRY_AFTER_S}
             if web_routes.is_page(request):
                 return await web_routes.error_page(request, 503, "", headers)
-            return JSON({"detail": "the database is unavailable; retry later"}, status_code=503,
-                        headers=headers)
+            return JSON(said_body(cli_said("cli.refusal.unavailable")), status_code=503, headers=headers)
         log.error("database error (a bug): %s", type(exc).__name__, exc_info=exc)
         if web_routes.is_page(request):
             return await web_routes.error_page(request, 500, "")

@@ -30,13 +30,13 @@ def gunzip(data: bytes, cap: int) -> bytes:
     try:
         out = inflater.decompress(data, cap + 1)
     except zlib.error as exc:
-        raise HTTPException(status_code=422, detail=f"body is not valid gzip: {exc}") from exc
+        raise HTTPException(status_code=422, detail=cli_said("cli.refusal.gzip", why=str(exc))) from exc
     if len(out) > cap or inflater.unconsumed_tail:
         raise too_large(cap)
     if not inflater.eof:
-        raise HTTPException(status_code=422, detail="body is not valid gzip: the stream is truncated")
+        raise HTTPException(status_code=422, detail=cli_said("cli.refusal.gzip_truncated"))
     if inflater.unused_data:
-        raise HTTPException(status_code=422, detail="body is not valid gzip: data after the stream")
+        raise HTTPException(status_code=422, detail=cli_said("cli.refusal.gzip_trailing"))
     return out
 
 
@@ -53,8 +53,8 @@ def refused_by_headers(request: Request, cap: int) -> HTTPException | None:
     ``Content-Length`` over ``cap`` (413)."""
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("", "identity", "gzip", "x-gzip"):
-        return HTTPException(status_code=415, detail=f"Content-Encoding {encoding[:40]!r} is not supported: "
-                                                     "send gzip or no encoding")
+        return HTTPException(status_code=415, detail=cli_said("cli.refusal.encoding", header="Content-Encoding",
+                                                              encoding=repr(encoding[:40])))
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > cap:
         return too_large(cap)

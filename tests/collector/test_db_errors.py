@@ -108,7 +108,8 @@ def test_postgresql_error_class_answers_503_or_logged_500(trap, target, sqlstate
         admin.execute("DELETE FROM fault_injection")
     assert r.status_code == status, (what, r.text)
     if status == 503:
-        assert r.headers["Retry-After"] and r.json() == {"detail": "the database is unavailable; retry later"}
+        assert r.headers["Retry-After"] and r.json()["detail"] == "the database is unavailable; retry later"
+        assert r.json()["message"] == {"key": "cli.refusal.unavailable", "args": {}}
         assert any(rec.levelno == logging.WARNING and sqlstate in rec.getMessage() for rec in caplog.records)
     else:
         assert r.json() == {"detail": "internal error"}

@@ -420,3 +420,32 @@ def test_an_error_page_says_the_web_layers_own_reasons_in_the_readers_language(c
     assert r.status_code == 403 and "表单的 CSRF 令牌缺失或不正确" in r.text
     en = client.get(f"/hosts/{SITE}/nope?lang=en")  # the cookie now says en
     assert f"no host nope at site {SITE}" in en.text
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the words, not the database
+def test_a_record_pdf_without_fontconfig_is_refused_in_the_pages_language(client, tokens, data, monkeypatch,
+                                                                          tmp_path):
+    from collector.records import fonts
+
+    engineer = {"Authorization": f"Bearer {tokens['engineer']}"}
+    issued = client.post("/api/v1/records", json={"site": SITE, "kind": "annual", "language": "en"},
+                         headers=engineer)
+    assert issued.status_code in (200, 201), issued.text
+    rid = issued.json()["id"]
+    _login(client, tokens["viewer"])
+    monkeypatch.setenv("PATH", str(tmp_path))  # a collector installed without fontconfig: no fc-list
+    for cached in (fonts._installed, fonts.family_chain):  # what this process found installed, forgotten
+        cached.cache_clear()
+    try:
+        zh = client.get(f"/records/{rid}/record.pdf?lang=zh_CN")
+        en = client.get(f"/records/{rid}/record.pdf?lang=en")
+        api = client.get(f"/api/v1/records/{rid}.pdf", headers=engineer)
+    finally:
+        for cached in (fonts._installed, fonts.family_chain):
+            cached.cache_clear()
+    english = ("PDF output is not available on this collector (fontconfig or the fonts missing); the record is "
+               "available as .html and .csv")
+    assert zh.status_code == en.status_code == api.status_code == 503
+    assert "此采集端无法输出 PDF（缺少 fontconfig 或字体）；该记录可以 .html 和 .csv 格式查看" in zh.text
+    assert english not in zh.text and english in en.text.replace("&#39;", "'")
+    assert api.json() == {"detail": english}  # the API's answer as it always was

@@ -1,0 +1,73 @@
+"""The collector's rarer refusals of a request an agent sends (an unsupported ``Content-Encoding``: 415; a body
+that is not valid gzip: 422; a database that cannot answer: 503) carry a message key beside the English
+``detail`` (collector.errors.said_body): an agent says them in its reader's language (agent.http.said_reason),
+and the detail is the English text as it always was.  A record's PDF a collector cannot make is said on the
+error page in the page's language."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from agent.http import said_reason
+from checks.messages.reader import told
+from collector.app import create_app
+from collector.auth import create_agent_token
+from collector.config import Settings
+from collector.store.db import make_engine
+from tests.collector.conftest import HOST, SITE, make_batch
+
+
+@pytest.fixture
+def agent_client(sqlite_template: Path, tmp_path: Path) -> Any:
+    path = tmp_path / "wardround.db"
+    shutil.copyfile(sqlite_template, path)
+    engine = make_engine(f"sqlite:///{path}")
+    token = create_agent_token(engine, site=SITE, host=HOST)
+    with TestClient(create_app(Settings(db_url=f"sqlite:///{path}"), engine=engine)) as client:
+        yield client, {"Authorization": f"Bearer {token}"}
+    engine.dispose()
+
+
+def _said(answer: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """(Chinese, English) as an agent's reader reads the answer."""
+    monkeypatch.setenv("WARDROUND_LANG", "zh_CN")
+    zh = told(said_reason(answer))
+    monkeypatch.setenv("WARDROUND_LANG", "en")
+    return zh, told(said_reason(answer))
+
+
+GOOD = gzip.compress(b'{"results": []}')
+
+
+@pytest.mark.parametrize(("encoding", "body", "status", "english", "chinese"), [
+    ("br", b"{}", 415, "Content-Encoding 'br' is not supported: send gzip or no encoding",
+     "不支持 Content-Encoding 'br'：请用 gzip 压缩或不压缩发送"),
+    ("gzip", b"not gzip at all", 422, "body is not valid gzip: Error -3 while decompressing data: incorrect header "
+     "check", "请求体不是有效的 gzip：Error -3 while decompressing data: incorrect header check"),
+    ("gzip", GOOD[:-6], 422, "body is not valid gzip: the stream is truncated", "请求体不是有效的 gzip：数据流不完整"),
+    ("gzip", GOOD + b"more", 422, "body is not valid gzip: data after the stream",
+     "请求体不是有效的 gzip：数据流之后还有多余的数据"),
+], ids=["415", "not-gzip", "truncated", "trailing"])
+def test_a_body_the_collector_cannot_decode_is_refused_in_the_agents_readers_language(
+        agent_client, monkeypatch, encoding, body, status, english, chinese):
+    client, headers = agent_client
+    r = client.post("/api/v1/results", content=body, headers={**headers, "Content-Encoding": encoding,
+                                                                "Content-Type": "application/json"})
+    assert r.status_code == status and r.json()["detail"] == english  # the English detail as it always was
+    assert _said(r.json(), monkeypatch) == (chinese, english)
+
+
+def test_a_database_that_cannot_answer_is_a_503_said_in_the_agents_readers_language(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path}/missing-dir/wardround.db"
+    with TestClient(create_app(Settings(db_url=url)), raise_server_exceptions=False) as client:
+        r = client.post("/api/v1/results", json={"results": make_batch(1)},
+                        headers={"Authorization": "Bearer wra_some"})
+    assert r.status_code == 503 and r.headers["Retry-After"]
+    assert r.json()["detail"] == "the database is unavailable; retry later"
+    assert _said(r.json(), monkeypatch) == ("数据库暂时不可用；请稍后重试", "the database is unavailable; retry later")
