@@ -184,7 +184,9 @@ class Relay:
     def accept(self, grant: Grant, doc: Any) -> Answer:
         """Spool an agent's batch (already decoded); 422, 403 or 503 when it cannot."""
         if not isinstance(doc, dict) or not isinstance(doc.get("results"), list):
-            return Answer(422, {"detail": 'expected a JSON object {"results": [...]}'})
+            from checks.messages.reader import cli_said
+
+            return Answer(422, refusal(cli_said("cli.refusal.relay.not_batch")))
         results: list[Result] = []
         errors: list[dict[str, Any]] = []
         for i, raw in enumerate(doc["results"]):
@@ -206,15 +208,17 @@ class Relay:
                                                 others=", ".join(foreign[:5]))))
         full = self._full()
         if full:
-            return Answer(503, {"detail": full}, (("Retry-After", "60"),))
+            return Answer(503, refusal(full), (("Retry-After", "60"),))
         ids = [r.id for r in results]
         try:
             known = self.spool.contains(ids)
             self.spool.put(results)
         except (SpoolError, sqlite3.Error, OSError) as exc:
             log.error("relay: cannot spool a batch of %d results: %s", len(results), exc)
-            return Answer(503, {"detail": f"the relay cannot store results now ({_one_line(exc)}); "
-                                          "keep them and retry"}, (("Retry-After", "60"),))
+            from checks.messages.reader import cli_said
+
+            return Answer(503, refusal(cli_said("cli.refusal.relay.cannot_store", why=_one_line(exc))),
+                          (("Retry-After", "60"),))
         self.wake.set()
         self._note_agent(grant.host, doc.get("agent"))
         fresh = [i for i in dict.fromkeys(ids) if i not in known]
@@ -238,8 +242,10 @@ class Relay:
     def _full(self) -> str:
         used = self.spool.counters().get("outbox_bytes", 0)
         if used >= self.config.spool_max_bytes:
-            return (f"the relay's spool is full ({used} bytes of spool_max_bytes {self.config.spool_max_bytes}): "
-                    "the collector has not taken results for a while; keep them and retry")
+            from checks.messages.reader import cli_said
+
+            return cli_said("cli.refusal.relay.spool_full", used=used, key="spool_max_bytes",
+                            most=self.config.spool_max_bytes)
         return ""
 
     # -- passing through ------------------------------------------------
@@ -247,15 +253,16 @@ class Relay:
     def pass_through(self, method: str, path: str, token: str, body: bytes | None,
                      headers: dict[str, str]) -> Answer:
         """One request to the collector with the agent's own credentials; 503 when it is unreachable."""
+        from checks.messages.reader import cli_said, worded_said
+
         if self.http is None or self.config.export is not None:
-            return Answer(503, {"detail": "this relay writes bundles for a file gateway: it does not reach the "
-                                          "collector (enrol with `wardround-collector token create`; configs "
-                                          "come in sync bundles)"})
+            return Answer(503, refusal(cli_said("cli.refusal.relay.file_gateway",
+                                                command="`wardround-collector token create`")))
         try:
             got = self.http.exchange(method, self.http.url(path), timeout=self.timeout_s, data=body,
                                      headers=headers, token=token)
         except HttpError as exc:
-            return Answer(503, {"detail": f"the relay cannot reach the collector now: {exc}"},
+            return Answer(503, refusal(cli_said("cli.refusal.relay.unreachable", why=worded_said(exc))),
                           (("Retry-After", "30"),))
         keep = tuple((k, v) for k in ("ETag", "Cache-Control", "Wardround-Token-Expires", "Content-Type",
                                       "Content-Encoding", "Retry-After") if (v := got.header(k)))

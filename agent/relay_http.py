@@ -69,7 +69,9 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 body = self._body(raw=True)
             except _TooLarge:
-                self._answer(Answer(413, {"detail": "body too large"}))
+                from checks.messages.reader import cli_said
+
+                self._answer(Answer(413, refusal(cli_said("cli.refusal.relay.body_too_large"))))
                 return
             token = self._bearer() or ""
             self._answer(self.server.relay.pass_through(
@@ -79,8 +81,11 @@ class _Handler(BaseHTTPRequestHandler):
                  **({"Content-Encoding": e} if (e := self.headers.get("Content-Encoding")) else {})}))
         else:
             self._drain()
-            self._answer(Answer(404, {"detail": f"this relay serves /api/v1/results, /api/v1/enrol and "
-                                                f"/api/v1/agent/config, not {path}"}))
+            from checks.messages.reader import cli_said
+
+            self._answer(Answer(404, refusal(cli_said("cli.refusal.relay.post_path", path=path,
+                                                      results="/api/v1/results", enrol="/api/v1/enrol",
+                                                      config="/api/v1/agent/config"))))
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
@@ -90,7 +95,9 @@ class _Handler(BaseHTTPRequestHandler):
                                      "tokens": len(relay.tokens), "forwarded": relay.forwarded}))
             return
         if path not in ("/api/v1/agent/config", "/api/v1/agent/token"):
-            self._answer(Answer(404, {"detail": f"not served by this relay: {path}"}))
+            from checks.messages.reader import cli_said
+
+            self._answer(Answer(404, refusal(cli_said("cli.refusal.relay.not_served", path=path))))
             return
         grant, token = self._grant()
         if grant is None:

@@ -237,10 +237,18 @@ def _clashes(problems: Problems, rules: list[Assignment], names: Mapping[str, tu
                     same = sorted(set(names.get(ta, ())) & set(names.get(tb, ())))
                     if same:
                         reported.add(pair)
-                        both = f"assign[{i}]" if i == j else f"assign[{i}] and assign[{j}]"
-                        problems.add(both, f"a host matching {a.describe() if i == j else 'both'} would get two "
-                                     f"checks named {same[0]!r} (templates {ta} and {tb}): give one of them "
-                                     "another name:")
+                        words: dict[str, object] = {"name": repr(same[0]), "a": ta, "b": tb}
+                        text = (f"would get two checks named {same[0]!r} (templates {ta} and {tb}): give one of them "
+                                "another name:")
+                        if i != j:  # the two rules' places are words of the message ("and" is prose)
+                            problems.add("", f"assign[{i}] and assign[{j}]: a host matching both {text}",
+                                         said=("cli.fleet.clash_both", {**words, "i": i, "j": j}))
+                        elif a.describe() == "every host":
+                            problems.add(f"assign[{i}]", f"a host matching every host {text}",
+                                         said=("cli.fleet.clash_every", words))
+                        else:
+                            problems.add(f"assign[{i}]", f"a host matching {a.describe()} {text}",
+                                         said=("cli.fleet.clash", {**words, "who": a.describe()}))
 
 
 def load(document: str) -> Fleet:

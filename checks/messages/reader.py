@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 __all__ = ["OVERRIDE", "aligned", "cli_said", "cli_templates", "reader_language", "tell", "tell_error",
-           "tell_problem", "told", "windows_ui_language"]
+           "tell_problem", "told", "windows_ui_language", "worded_said"]
 
 #: the environment variable that chooses the language outright
 OVERRIDE = "WARDROUND_LANG"
@@ -176,6 +176,17 @@ def cli_said(key: str, /, **args: object) -> str:
 
     A word holding ``<`` or ``>`` (another program's detail: PyYAML's ``found '<stream end>'``) is written as it
     is; :func:`checks.messages.render` refuses markup in the words of a text it renders for a page."""
+    return _keyed(key, args)
+
+
+def worded_said(exc: BaseException) -> str:
+    """An error that carries a command-line message (``key`` and ``words``: :class:`agent.Worded`) as a keyed text
+    (:func:`cli_said`), e.g. a word of another keyed text; any other error as its text."""
+    key, words = getattr(exc, "key", ""), getattr(exc, "words", None)
+    return _keyed(key, words) if key and isinstance(words, dict) else str(exc)
+
+
+def _keyed(key: str, args: Mapping[str, object]) -> str:
     from checks.messages import Said, said
     from checks.result import Message
 

@@ -250,3 +250,32 @@ def test_a_fleet_file_that_is_no_fleet_file_is_said_in_chinese(db, tmp_path, cap
     monkeypatch.setenv("WARDROUND_LANG", "en")
     code, _, err = run(capsys, "fleet", "apply", str(fleet), "--db", db)
     assert (code, err.splitlines()[-1]) == (2, f"wardround-collector: {fleet}{en}")
+
+
+CLASH = "templates:\n  a: [{check: disk, every: 5m}]\n  b: [{check: disk, every: 1h}]\nassign:\n"
+
+
+@pytest.mark.parametrize(("assign", "zh", "en"), [
+    ("  - {templates: [a, b]}\n",
+     "assign[0]: 每台主机都会得到两个名为 'disk' 的检查（模板 a 和 b）：请给其中一个改名：",
+     "assign[0]: a host matching every host would get two checks named 'disk' (templates a and b): give one of "
+     "them another name:"),
+    ("  - {site: central-hospital, role: his-db, templates: [a, b]}\n",
+     "assign[0]: 匹配 site central-hospital, role his-db 的主机会得到两个名为 'disk' 的检查（模板 a 和 b）："
+     "请给其中一个改名：",
+     "assign[0]: a host matching site central-hospital, role his-db would get two checks named 'disk' (templates a "
+     "and b): give one of them another name:"),
+    ("  - {role: his-db, templates: [a]}\n  - {role: lis, templates: [b]}\n",
+     "assign[0] 和 assign[1]: 同时匹配这两条规则的主机会得到两个名为 'disk' 的检查（模板 a 和 b）：请给其中一个改名：",
+     "assign[0] and assign[1]: a host matching both would get two checks named 'disk' (templates a and b): give "
+     "one of them another name:"),
+], ids=["every-host", "one-rule", "two-rules"])
+def test_two_templates_giving_a_host_two_checks_of_one_name_are_said_in_chinese(db, tmp_path, capsys, monkeypatch,
+                                                                                assign, zh, en):
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(CLASH + assign)
+    code, _, err = run(capsys, "fleet", "apply", str(fleet), "--db", db)
+    assert (code, err.splitlines()[-1]) == (2, f"wardround-collector: {fleet}: {zh}")
+    monkeypatch.setenv("WARDROUND_LANG", "en")  # the English line as it always was
+    code, _, err = run(capsys, "fleet", "apply", str(fleet), "--db", db)
+    assert (code, err.splitlines()[-1]) == (2, f"wardround-collector: {fleet}: {en}")
