@@ -341,12 +341,12 @@ def _inflate(raw: bytes, limit: int) -> bytes:
 def reason(answer: Any) -> str:
     """A short, body-free account of why the collector refused (no echoed input)."""
     detail = answer.get("detail", answer) if isinstance(answer, dict) else answer
-    if isinstance(detail, list):  # FastAPI style: [{"loc": [...], "msg": "..."}], or a list of lines
-        parts = []
+    if isinstance(detail, list):  # FastAPI style: [{"loc": [...], "msg": "..."}], a batch's invalid results
+        parts = []                  # ([{"index", "id", "error"}]), or a list of lines
         for d in detail[:20]:
             if isinstance(d, dict):
                 loc = ".".join(str(x) for x in d.get("loc", []) if not isinstance(x, dict))
-                parts.append(f"{loc}: {d.get('msg', '')}".strip(": "))
+                parts.append(f"{loc}: {d.get('msg') or d.get('error') or ''}".strip(": "))
             elif isinstance(d, str):
                 parts.append(d)
         detail = "; ".join(parts)

@@ -16,7 +16,10 @@ timeout, 5xx, 429  full jitter, base 1 s, cap 5 min)
 413                halves the batch size and retries; a single result that
                    is still too large goes to the quarantine
 422                bisects the batch to find the invalid results; only those
-                   go to the quarantine, the rest are sent
+                   go to the quarantine, the rest are sent -- except results
+                   stamped more than a day ahead of the collector's clock
+                   while this machine's clock is still that far ahead: kept,
+                   the push stops saying the clock is wrong (a refusal)
 =================  ==========================================================
 
 Every request goes through :mod:`agent.http`: one overall time limit per request
@@ -191,19 +194,39 @@ class Sender:
         status, answer = self._post(rows, deadline)
         if 200 <= status < 300:
             return self._acknowledge(rows, answer), 0
+        if status == 422:
+            self._keep_if_clock_ahead(answer)
         if status in (413, 422):
             if status == 413:
                 self.batch_size = max(1, min(self.batch_size, len(rows) // 2))
                 log.warning("push: the collector found a batch of %d results too large (413); "
                             "batch size now %d", len(rows), self.batch_size)
             if len(rows) == 1:
-                why = Rejection(status, reason(answer) if status == 422 else "")
+                why = (Rejection(status, reason(answer), clock_ahead=_clock_ahead(answer) is not None)
+                       if status == 422 else Rejection(status))
                 return 0, self.spool.quarantine([rows[0].id], why, self.notice)
             mid = len(rows) // 2
             a1, q1 = self._deliver(rows[:mid], deadline)
             a2, q2 = self._deliver(rows[mid:], deadline)
             return a1 + a2, q1 + q2
         raise self._failure(status, answer)
+
+    def _keep_if_clock_ahead(self, answer: Any) -> None:
+        """A 422 for results stamped more than a day ahead of the collector's clock, while this machine's clock
+        is still that far ahead: stop, keep them all (every new result would be refused too, and quarantined
+        by the bisection: lost for a wrong clock) and say the clock is wrong.  Once the clock is set right, the
+        results it stamped ahead are quarantined as invalid, with the collector's reason (and the notice about
+        them, stamped by the right clock, reaches the collector)."""
+        ahead = _clock_ahead(answer)
+        if ahead is None or datetime.now(UTC) < ahead[0]:
+            return
+        words: dict[str, object] = {"started_at": format_time(ahead[0]), "now": ahead[1]}
+        msg = (f"this machine's clock is more than a day ahead of the collector's (a result of {words['started_at']}, "
+               f"the collector's clock {ahead[1]}): the collector refuses its results (HTTP 422); they stay in the "
+               "spool until the clock is set right (NTP)")
+        if self.log_refusals:
+            log.error("push: %s", msg)
+        raise _Failure(msg, logged=self.log_refusals, refused=True, said=("cli.agent.push.clock_ahead", words))
 
     def _post(self, rows: Sequence[SpooledResult], deadline: float | None) -> tuple[int, Any]:
         timeout = self.timeout_s
@@ -289,6 +312,27 @@ class Sender:
             self._skew_warned = True
             log.warning("this machine's clock is %+.0f s off the collector's; results carry "
                         "this machine's times (fix NTP)", -self.clock_offset_s)
+
+
+def _clock_ahead(answer: Any) -> tuple[datetime, str] | None:
+    """(the earliest start time, the collector's time) when every result a 422 lists was refused for being
+    more than a day ahead of the collector's clock (``cli.refusal.clock_ahead``); None otherwise."""
+    detail = answer.get("detail") if isinstance(answer, dict) else None
+    if not isinstance(detail, list) or not detail:
+        return None
+    found: list[tuple[datetime, str]] = []
+    for entry in detail:
+        message = entry.get("message") if isinstance(entry, dict) else None
+        if not isinstance(message, dict) or message.get("key") != "cli.refusal.clock_ahead":
+            return None
+        args = message.get("args")
+        if not isinstance(args, dict):
+            return None
+        try:
+            found.append((parse_time(args.get("started_at")), str(args.get("now"))))
+        except ResultError:
+            return None
+    return min(found)
 
 
 def _retry_after(value: str | None) -> float | None:

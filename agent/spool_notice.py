@@ -30,6 +30,9 @@ class Rejection:
 
     status: int
     reason: str = ""
+    #: stamped more than a day ahead of the collector's clock (``cli.refusal.clock_ahead``): this machine's clock
+    #: was wrong when it ran
+    clock_ahead: bool = False
 
     @property
     def words(self) -> str:
@@ -73,6 +76,8 @@ def notice_factory(site: str, host: str) -> NoticeFactory:
         rejected = drop.rejection.status if drop.rejection is not None else 0
         if drop.reason == "quarantine" and rejected == 413:
             summary = say("agent.spool.quarantined_too_large", count=drop.count, oldest=drop.oldest_started_at)
+        elif drop.reason == "quarantine" and drop.rejection is not None and drop.rejection.clock_ahead:
+            summary = say("agent.spool.quarantined_clock_ahead", count=drop.count, oldest=drop.oldest_started_at)
         elif drop.reason == "quarantine" and drop.rejection is not None:
             summary = say("agent.spool.quarantined_invalid", count=drop.count, oldest=drop.oldest_started_at,
                           reason=drop.rejection.reason)

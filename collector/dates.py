@@ -23,6 +23,7 @@ import re
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from checks.messages.reader import cli_said
 from checks.result import format_time
 
 __all__ = ["EARLIEST", "LATEST", "MAX_CLOCK_SKEW", "RANGE_TEXT", "DateError", "check_day", "check_started_at",
@@ -92,8 +93,7 @@ def check_started_at(value: datetime, now: datetime) -> datetime:
     if value < _EARLIEST_TIME:
         raise DateError(f"started_at: {format_time(value)} is before {EARLIEST.isoformat()}: "
                          "check the agent's clock")
-    if value > credible_until(now):
-        raise DateError(f"started_at: {format_time(value)} is more than 1 day ahead of the "
-                         f"collector's clock ({format_time(now)}): check the agent's clock")
+    if value > credible_until(now):  # keyed: the agent keeps its results while its own clock is this far ahead
+        raise DateError(cli_said("cli.refusal.clock_ahead", started_at=format_time(value), now=format_time(now)))
     return value
 

@@ -39,6 +39,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine
 
+from checks.messages import answer_body
 from checks.messages.reader import cli_said
 from checks.result import (
     MAX_DETAILS_BYTES,
@@ -275,8 +276,8 @@ def _slow_rows(raw_results: list[Any], now: datetime, may_hold_nul: bool,
             rows.append(_row(data, now, may_hold_nul))
         except (ResultError, ValueError, TypeError, OverflowError) as exc:
             rid = data.get("id") if isinstance(data, dict) else None
-            errors.append({"index": index, "id": rid[:64] if isinstance(rid, str) else None,
-                           "error": str(exc)[:500]})
+            errors.append(answer_body(exc.args[0] if exc.args else "", {
+                "index": index, "id": rid[:64] if isinstance(rid, str) else None, "error": str(exc)[:500]}))
     return rows
 
 

@@ -8,7 +8,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import insert, select
 
-from checks.result import Status
+from checks.messages import render
+from checks.messages.reader import cli_templates
+from checks.result import Message, Status
 from collector.auth import create_user
 from collector.dates import DateError, check_day, check_time, parse_day
 from collector.store import queries
@@ -42,6 +44,17 @@ def test_result_is_refused_with_422_naming_started_at_and_index_when_its_clock_i
     assert problem["error"].startswith("started_at: ") and "clock" in problem["error"]
     with engine.connect() as conn:
         assert conn.execute(select(results)).first() is None  # all or nothing
+
+
+def test_a_result_days_ahead_is_refused_saying_the_clock_is_wrong_in_the_agents_language(client, agent_headers):
+    # the key lets the agent keep its results while its clock is wrong (agent/sender.py; tests/e2e/test_clock_ahead.py)
+    ahead = make_result(started_at=datetime.now(UTC) + timedelta(days=3))
+    [problem] = _post(client, agent_headers, ahead).json()["detail"]
+    assert problem["message"]["key"] == "cli.refusal.clock_ahead"
+    assert problem["message"]["args"]["started_at"] == ahead["started_at"]
+    message = Message.from_wire(problem["message"])
+    assert render(message, "en", cli_templates("en")) == problem["error"]
+    assert "超前一天以上：请检查采集代理所在机器的时钟" in render(message, "zh_CN", cli_templates("zh_CN"))
 
 
 def test_result_is_accepted_when_its_clock_is_less_than_a_day_ahead(client, agent_headers):

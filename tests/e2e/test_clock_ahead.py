@@ -1,0 +1,62 @@
+"""An agent whose clock runs more than a day ahead of the collector's: a real collector, real agent processes
+(``wardround-agent once --push`` under libfaketime).
+
+The collector refuses its results (422, ``cli.refusal.clock_ahead``).  While the clock is wrong the agent keeps
+them all in its spool (quarantining them one by one would lose every result for a wrong clock) and says, in its
+reader's language, that the clock is wrong.  Once the clock is set right, the results it stamped ahead are
+quarantined, and the notice saying so, stamped by the right clock, reaches the collector."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import missing
+from tests.e2e.conftest import CollectorProcess, command, write_agent_config
+
+pytestmark = pytest.mark.slow
+
+
+def _push(config: Path, lang: str, ahead: str | None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("LC_ALL", "LC_MESSAGES", "WARDROUND_LANG")}
+    wrap = []
+    if ahead is not None:
+        faketime = shutil.which("faketime")
+        if faketime is None:
+            missing("faketime", "apt-get install faketime (libfaketime): the agent's clock runs ahead")
+        wrap = [faketime, "-f", ahead]
+        env["FAKETIME_DONT_FAKE_MONOTONIC"] = "1"
+    return subprocess.run([*wrap, command("wardround-agent"), "once", "--push", "--wait", "5s", "--config",
+                           str(config)], capture_output=True, text=True, timeout=60, env={**env, "LANG": lang})
+
+
+def _spool(path: Path) -> tuple[int, int]:
+    with sqlite3.connect(path) as db:
+        return (db.execute("SELECT count(*) FROM outbox").fetchone()[0],
+                db.execute("SELECT count(*) FROM quarantine").fetchone()[0])
+
+
+def test_results_of_a_clock_days_ahead_stay_spooled_and_the_agent_says_the_clock_is_wrong(
+        collector: CollectorProcess, tmp_path: Path) -> None:
+    config = write_agent_config(tmp_path / "agent.yaml", collector, "  - {check: uptime, every: 1m}")
+    spool = tmp_path / "spool.db"
+    zh = _push(config, "zh_CN.UTF-8", "+3d")
+    assert zh.returncode != 0
+    assert "本机时钟比采集端超前一天以上" in zh.stderr and "待时钟校正（NTP）后再发送" in zh.stderr, zh.stderr
+    assert _spool(spool) == (1, 0)  # kept, not quarantined
+    en = _push(config, "C.UTF-8", "+3d")
+    assert en.returncode != 0
+    assert "this machine's clock is more than a day ahead of the collector's" in en.stderr, en.stderr
+    assert _spool(spool) == (2, 0)
+    assert collector.all_results() == []
+    fixed = _push(config, "C.UTF-8", None)  # the clock set right: this patrol's result goes, the two stamped
+    assert _spool(spool) == (0, 2), fixed.stderr  # ahead are quarantined (their times are a wrong clock's)
+    stored = collector.all_results()
+    notices = [r for r in stored if r["check"] == "agent" and r["item"] == "spool" and r["status"] == 1]
+    assert notices and all("more than a day ahead of the collector's clock" in r["summary"] for r in notices)
+    assert [r["check"] for r in stored].count("uptime") == 1
