@@ -16,8 +16,16 @@ Importing is idempotent: results are stored by id (a result already stored is a
 duplicate), and a bundle whose sequence number was imported before is skipped, so a
 bundle imported twice or out of order changes nothing.  After each import the sequence
 numbers of each relay are checked for gaps (``wardround_ferry_missing_bundles``): a lost
-file is reported, not hidden.  Results of a host the relay may not write for (retired,
-not enrolled) are left out and counted, like a 403 for a forwarding relay.
+file is reported, not hidden.
+
+Results of a host the relay may not write for (retired, not enrolled, not approved) are
+not stored, as the online path stores nothing for such a host (its own token is revoked
+at retirement: 401; a forwarding relay gets 403 and quarantines them).  The relay let go
+of them when it wrote the bundle, so the collector holds them instead of dropping them:
+the rest of the bundle is stored (one host does not stop the site), the hosts are named
+(stdout, the log, the audit log, ``relay_bundles.held``), and the bundle file is kept
+(the watched folder moves it to ``held/``).  Imported again once the host is live, the
+bundle stores its held results and nothing else.
 """
 
 from __future__ import annotations
@@ -70,8 +78,11 @@ class Imported:
     results: int = 0
     accepted: int = 0
     duplicates: int = 0
-    refused_hosts: list[str] = field(default_factory=list)
-    again: bool = False  # this sequence number was imported before: skipped
+    held_hosts: list[str] = field(default_factory=list)  # site/host the relay may not write for: not stored
+    held: int = 0  # their results
+    again: bool = False  # this sequence number was imported before (with nothing held): skipped
+    retried: bool = False  # imported before with results held: only those were looked at
+    kept: str = ""  # where the bundle file is (the watched folder moves it)
 
 
 def _verify(engine: Engine, data: bytes) -> tuple[Any, bytes]:
@@ -124,7 +135,9 @@ def import_bundle(engine: Engine, ingestor: Ingestor, path: str | os.PathLike[st
             raise BundleRefused(cli_said("cli.collector.bundle.file_too_large", size="64 MiB"))
         row, payload = _verify(engine, data)
         doc = _document(payload, row.site)
-        return _store(engine, ingestor, name, row, doc, keys or default_keyring())
+        done = _store(engine, ingestor, name, row, doc, keys or default_keyring())
+        done.kept = os.fspath(path)
+        return done
     except BundleRefused as exc:
         _refused(engine, name, str(exc), keys or default_keyring())
         raise
@@ -134,17 +147,22 @@ def _store(engine: Engine, ingestor: Ingestor, name: str, row: Any, doc: dict[st
     seq = int(doc["seq"])
     out = Imported(file=name, site=row.site, relay=row.name, seq=seq, results=len(doc["results"]))
     with reading(engine) as conn:
-        if relay_store.bundle_seen(conn, row.id, seq):
+        held_before = relay_store.bundle_held(conn, row.id, seq)
+        if held_before == []:
             out.again = True
             return out
         relay = relay_principal(conn, row.id, row.site, row.name)
-    ok, left_out = [], set()
+    out.retried = held_before is not None
+    ok, held = [], []
     for r in doc["results"]:  # anything malformed goes to ingest, which refuses the bundle
+        key = f"{r.get('site')}/{r.get('host')}" if isinstance(r, dict) else ""
+        if out.retried and key not in (held_before or ()):
+            continue  # stored the first time
         if isinstance(r, dict) and not relay.may_write(str(r.get("site")), str(r.get("host"))):
-            left_out.add(f"{r.get('site')}/{r.get('host')}")
+            held.append(key)
         else:
             ok.append(r)
-    out.refused_hosts = sorted(left_out)
+    out.held_hosts, out.held = sorted(set(held)), len(held)
     backlog = doc.get("backlog") if isinstance(doc.get("backlog"), int) else None
     if ok:
         body = orjson.dumps({"results": ok, "agent": {"spool_backlog": backlog}})
@@ -153,18 +171,26 @@ def _store(engine: Engine, ingestor: Ingestor, name: str, row: Any, doc: dict[st
         except IngestError as exc:
             raise BundleRefused(cli_said("cli.collector.bundle.invalid", error=str(exc.detail)[:300])) from None
         out.accepted, out.duplicates = len(outcome.accepted), len(outcome.duplicates)
-        relays.record_batch(engine, relay, accepted=outcome.accepted, total=len(ok), via="bundle", seq=seq,
-                            report=relays.RelayReport(backlog=backlog))
+        if not out.retried:  # a bundle imported again by hand is no contact of the relay's
+            relays.record_batch(engine, relay, accepted=outcome.accepted, total=len(ok), via="bundle", seq=seq,
+                                report=relays.RelayReport(backlog=backlog))
+    if held:
+        log.warning("ferry: bundle %s: %d results of %s held, not stored: the relay may not write for them "
+                    "(retired, not enrolled or not approved); the file is kept", name, len(held),
+                    ", ".join(out.held_hosts[:5]))
     now = datetime.now(UTC)
     with writing(engine) as conn:
-        relay_store.add_bundle(conn, {"relay_id": row.id, "seq": seq, "imported_at": now, "file": name[:255],
-                                      "results": out.results})
-        if not ok:
-            relays.touch(conn, row.id, now, relays.RelayReport(backlog=backlog))
+        if out.retried:
+            relay_store.set_held(conn, row.id, seq, out.held_hosts)
+        else:
+            relay_store.add_bundle(conn, {"relay_id": row.id, "seq": seq, "imported_at": now, "file": name[:255],
+                                          "results": out.results}, out.held_hosts)
+            if not ok:
+                relays.touch(conn, row.id, now, relays.RelayReport(backlog=backlog))
         audit.append(conn, keys, actor=audit.local_actor(), action="relay.import",
                      target=f"relay:{row.site}/{row.name}", at=now,
                      detail={"file": name[:255], "seq": seq, "results": out.results, "accepted": out.accepted,
-                             "left_out": out.refused_hosts[:20]})
+                             "again": out.retried, "held": out.held, "held_hosts": out.held_hosts[:20]})
     return out
 
 
@@ -219,7 +245,12 @@ def watch(engine: Engine, ingestor: Ingestor, folder: Path, *, every_s: float = 
             except BundleRefused as exc:
                 done = (path.name, exc.args[0])  # its keyed text, for the reader's language
                 target = folder / "refused" / path.name
+            if isinstance(done, Imported) and done.held_hosts:  # kept for an import once the host is live
+                (folder / "held").mkdir(exist_ok=True)
+                target = folder / "held" / path.name
             os.replace(path, target)
+            if isinstance(done, Imported):
+                done.kept = os.fspath(target)
             yield done
         if once:
             return
@@ -267,9 +298,14 @@ def describe(done: Imported) -> str:
     where = {"file": done.file, "seq": done.seq, "relay": done.relay, "site": done.site}
     if done.again:
         return cli_said("cli.collector.bundle.again", **where)
-    if done.refused_hosts:
-        return cli_said("cli.collector.bundle.imported_left_out", n=done.results, new=done.accepted,
-                        stored=done.duplicates, hosts=", ".join(done.refused_hosts[:5]), **where)
+    if done.held_hosts:
+        first = done.held_hosts[0].split("/", 1)
+        return cli_said("cli.collector.bundle.imported_held", n=done.results, new=done.accepted,
+                        stored=done.duplicates, held=done.held, hosts=", ".join(done.held_hosts[:5]), kept=done.kept,
+                        command=f"wardround-collector token create --site {first[0]} --host {first[-1]}",
+                        approve="wardround-collector host approve", **where)
+    if done.retried:
+        return cli_said("cli.collector.bundle.held_stored", new=done.accepted, stored=done.duplicates, **where)
     return cli_said("cli.collector.bundle.imported", n=done.results, new=done.accepted, stored=done.duplicates,
                     **where)
 

@@ -20,9 +20,10 @@ from collector.store.tables import (
     relays,
 )
 
-__all__ = ["add_batch", "add_bundle", "add_refused", "approved_hosts", "bundle_counts", "bundle_seen",
+__all__ = ["add_batch", "add_bundle", "add_refused", "approved_hosts", "bundle_counts", "bundle_held",
            "bundle_seqs", "gateway_relays", "hosts_seen_until", "insert_relay", "live_hosts", "live_relay",
-           "live_relays", "live_site_tokens", "relay_by_name", "relay_by_token", "revoke", "roles", "set_relay"]
+           "live_relays", "live_site_tokens", "relay_by_name", "relay_by_token", "revoke", "roles", "set_held",
+           "set_relay"]
 
 
 def relay_by_name(conn: Connection, site: str, name: str) -> Any | None:
@@ -111,14 +112,22 @@ def hosts_seen_until(conn: Connection, site: str, until: datetime) -> list[str]:
         hosts.c.site == site, hosts.c.last_seen <= until)).scalars().all())
 
 
-def bundle_seen(conn: Connection, relay_id: int, seq: int) -> bool:
-    """Bundle ``seq`` of the relay was imported before."""
-    return conn.execute(select(relay_bundles.c.seq).where(relay_bundles.c.relay_id == relay_id,
-                                                          relay_bundles.c.seq == seq)).first() is not None
+def bundle_held(conn: Connection, relay_id: int, seq: int) -> list[str] | None:
+    """Bundle ``seq`` of the relay: None if never imported, else the hosts (``site/host``) whose results it held
+    back (empty: everything in it was stored)."""
+    row = conn.execute(select(relay_bundles.c.held).where(relay_bundles.c.relay_id == relay_id,
+                                                          relay_bundles.c.seq == seq)).first()
+    return None if row is None else (row.held or "").splitlines()
 
 
-def add_bundle(conn: Connection, values: dict[str, Any]) -> None:
-    conn.execute(insert(relay_bundles).values(**values))
+def add_bundle(conn: Connection, values: dict[str, Any], held: Sequence[str] = ()) -> None:
+    conn.execute(insert(relay_bundles).values(**values, held="\n".join(held) or None))
+
+
+def set_held(conn: Connection, relay_id: int, seq: int, held: Sequence[str]) -> None:
+    """The hosts whose results bundle ``seq`` still holds back, after it was imported again."""
+    conn.execute(update(relay_bundles).where(relay_bundles.c.relay_id == relay_id, relay_bundles.c.seq == seq)
+                 .values(held="\n".join(held) or None))
 
 
 def add_refused(conn: Connection, values: dict[str, Any]) -> None:

@@ -584,6 +584,7 @@ relay_bundles = Table(
     Column("imported_at", UTCDateTime, nullable=False),
     Column("file", String(255), nullable=False),
     Column("results", Integer, nullable=False),
+    Column("held", Text),  # the hosts whose results were held back (site/host, one a line): migration 0020
 )
 
 # Ferry bundles refused whole (forged, corrupt, unknown relay): kept for the metrics and the log.

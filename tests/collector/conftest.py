@@ -344,6 +344,20 @@ def make_batch(n: int, *, start: datetime | None = None, **kwargs: Any) -> list[
     return [make_result(item=f"/m{i}", started_at=base + timedelta(seconds=i), **kwargs) for i in range(n)]
 
 
+def write_bundle(folder: Path, relay_token: str, site: str, results: list[dict[str, Any]], seq: int = 1) -> Path:
+    """Bundle ``seq`` of a relay behind a file gateway, as agent/ferry.py writes it."""
+    import gzip
+    import json
+
+    from agent.ferry import BUNDLE_MAGIC, bundle_name, sign, signing_key
+
+    payload = gzip.compress(json.dumps({"format": 1, "site": site, "seq": seq, "created_at": "2026-12-06T00:00:00Z",
+                                        "backlog": 0, "results": results}).encode())
+    path = folder / bundle_name(site, seq)
+    path.write_bytes(BUNDLE_MAGIC + b" " + sign(signing_key(relay_token), payload).encode() + b"\n" + payload)
+    return path
+
+
 @contextmanager
 def serving(workdir: Path, *args: str, preexec_fn: Callable[[], None] | None = None) -> Iterator[tuple[str, Path]]:
     """``wardround-collector serve ARGS`` of this checkout on a free port: (its URL, its log) once /healthz answers.

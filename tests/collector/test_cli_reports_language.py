@@ -11,6 +11,7 @@ import pytest
 
 from tests.agent.test_cli_language import _english_prose
 from tests.collector import test_cli_language
+from tests.collector.conftest import write_bundle
 from tests.collector.test_cli_language import run
 
 db = test_cli_language.db  # the fixture: a migrated database, LANG=zh_CN.UTF-8
@@ -144,20 +145,6 @@ def test_an_export_without_a_signing_key_names_the_key_to_use_in_the_readers_wor
     assert "key show" in line and "not rendered" not in caplog.text
 
 
-def _empty_bundle(folder: Path, relay_token: str, site: str) -> Path:
-    """Bundle 1 of a relay behind a file gateway, as agent/ferry.py writes it (no results)."""
-    import gzip
-    import json
-
-    from agent.ferry import BUNDLE_MAGIC, bundle_name, sign, signing_key
-
-    payload = gzip.compress(json.dumps({"format": 1, "site": site, "seq": 1, "created_at": "2026-12-06T00:00:00Z",
-                                        "backlog": 0, "results": []}).encode())
-    path = folder / bundle_name(site, 1)
-    path.write_bytes(BUNDLE_MAGIC + b" " + sign(signing_key(relay_token), payload).encode() + b"\n" + payload)
-    return path
-
-
 def test_a_token_rotated_behind_a_file_gateway_says_to_carry_it_by_hand(db, tmp_path, capsys, monkeypatch):
     # behind a 网闸 an agent cannot fetch its successor (its relay never reaches the collector): after the
     # grace it met 401 at the relay and its results waited in its spool, while rotate had said "the agent
@@ -168,7 +155,7 @@ def test_a_token_rotated_behind_a_file_gateway_says_to_carry_it_by_hand(db, tmp_
     code, made, _ = run(capsys, "token", "create", "--relay", "--site", "s1", "--host", "front-01", "--db", db,
                         "--key-file", key)
     assert code == 0 and made.strip().splitlines()[-1].startswith("wrr_")
-    bundle = _empty_bundle(tmp_path, made.strip().splitlines()[-1], "s1")
+    bundle = write_bundle(tmp_path, made.strip().splitlines()[-1], "s1", [])
     assert run(capsys, "import", str(bundle), "--db", db, "--key-file", key)[0] == 0
     code, said, _ = run(capsys, "token", "rotate", "--site", "s1", "--host", "his-db", "--db", db, "--key-file", key)
     head, token = said.strip().splitlines()
