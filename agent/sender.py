@@ -18,8 +18,9 @@ timeout, 5xx, 429  full jitter, base 1 s, cap 5 min)
 422                bisects the batch to find the invalid results; only those
                    go to the quarantine, the rest are sent -- except results
                    stamped more than a day ahead of the collector's clock
-                   while this machine's clock is still that far ahead: kept,
-                   the push stops saying the clock is wrong (a refusal)
+                   while this machine's clock is still that far ahead: the
+                   others are sent, those kept, and the push stops saying the
+                   clock is wrong (a refusal)
 =================  ==========================================================
 
 Every request goes through :mod:`agent.http`: one overall time limit per request
@@ -108,6 +109,7 @@ class _Failure(Worded):
         self.retry_after = retry_after
         self.logged = logged
         self.refused = refused
+        self.acknowledged = 0  # delivered in this round before it stopped
 
 
 def results_url(base: str) -> str:
@@ -175,6 +177,7 @@ class Sender:
                 except _Failure as exc:
                     out.ok, out.error, out.retry_after = False, str(exc), exc.retry_after
                     out.logged, out.refused, out.key, out.words = exc.logged, exc.refused, exc.key, exc.words
+                    out.acknowledged += exc.acknowledged
                     break
                 out.acknowledged += acked
                 out.quarantined += quarantined
@@ -195,7 +198,7 @@ class Sender:
         if 200 <= status < 300:
             return self._acknowledge(rows, answer), 0
         if status == 422:
-            self._keep_if_clock_ahead(answer)
+            self._keep_if_clock_ahead(rows, answer, deadline)
         if status in (413, 422):
             if status == 413:
                 self.batch_size = max(1, min(self.batch_size, len(rows) // 2))
@@ -211,22 +214,27 @@ class Sender:
             return a1 + a2, q1 + q2
         raise self._failure(status, answer)
 
-    def _keep_if_clock_ahead(self, answer: Any) -> None:
+    def _keep_if_clock_ahead(self, rows: Sequence[SpooledResult], answer: Any, deadline: float | None) -> None:
         """A 422 for results stamped more than a day ahead of the collector's clock, while this machine's clock
-        is still that far ahead: stop, keep them all (every new result would be refused too, and quarantined
-        by the bisection: lost for a wrong clock) and say the clock is wrong.  Once the clock is set right, the
-        results it stamped ahead are quarantined as invalid, with the collector's reason (and the notice about
-        them, stamped by the right clock, reaches the collector)."""
+        is still that far ahead: send the batch's other results (stamped before the clock went wrong), keep
+        those, stop and say the clock is wrong (bisecting would quarantine every new result: lost for a wrong
+        clock).  Once the clock is set right, the results it stamped ahead are quarantined as invalid, with
+        their own notice, which, stamped by the right clock, reaches the collector."""
         ahead = _clock_ahead(answer)
         if ahead is None or datetime.now(UTC) < ahead[0]:
             return
+        listed = {e.get("index") for e in answer["detail"]}
+        others = [r for i, r in enumerate(rows) if i not in listed]
+        acknowledged = self._deliver(others, deadline)[0] if others else 0
         words: dict[str, object] = {"started_at": format_time(ahead[0]), "now": ahead[1]}
         msg = (f"this machine's clock is more than a day ahead of the collector's (a result of {words['started_at']}, "
                f"the collector's clock {ahead[1]}): the collector refuses its results (HTTP 422); they stay in the "
                "spool until the clock is set right (NTP)")
         if self.log_refusals:
             log.error("push: %s", msg)
-        raise _Failure(msg, logged=self.log_refusals, refused=True, said=("cli.agent.push.clock_ahead", words))
+        failure = _Failure(msg, logged=self.log_refusals, refused=True, said=("cli.agent.push.clock_ahead", words))
+        failure.acknowledged = acknowledged
+        raise failure
 
     def _post(self, rows: Sequence[SpooledResult], deadline: float | None) -> tuple[int, Any]:
         timeout = self.timeout_s

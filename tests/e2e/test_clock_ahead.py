@@ -45,18 +45,22 @@ def test_results_of_a_clock_days_ahead_stay_spooled_and_the_agent_says_the_clock
         collector: CollectorProcess, tmp_path: Path) -> None:
     config = write_agent_config(tmp_path / "agent.yaml", collector, "  - {check: uptime, every: 1m}")
     spool = tmp_path / "spool.db"
-    zh = _push(config, "zh_CN.UTF-8", "+3d")
+    collector.stop()
+    _push(config, "C.UTF-8", None)  # a result stamped right, spooled before the clock jumped ahead
+    collector.start()
+    assert _spool(spool) == (1, 0)
+    zh = _push(config, "zh_CN.UTF-8", "+3d")  # in one batch with it: it goes, the one stamped ahead stays
     assert zh.returncode != 0
     assert "本机时钟比采集端超前一天以上" in zh.stderr and "待时钟校正（NTP）后再发送" in zh.stderr, zh.stderr
     assert _spool(spool) == (1, 0)  # kept, not quarantined
+    assert [r["check"] for r in collector.all_results()] == ["uptime"]
     en = _push(config, "C.UTF-8", "+3d")
     assert en.returncode != 0
     assert "this machine's clock is more than a day ahead of the collector's" in en.stderr, en.stderr
     assert _spool(spool) == (2, 0)
-    assert collector.all_results() == []
     fixed = _push(config, "C.UTF-8", None)  # the clock set right: this patrol's result goes, the two stamped
     assert _spool(spool) == (0, 2), fixed.stderr  # ahead are quarantined (their times are a wrong clock's)
     stored = collector.all_results()
     notices = [r for r in stored if r["check"] == "agent" and r["item"] == "spool" and r["status"] == 1]
     assert notices and all("more than a day ahead of the collector's clock" in r["summary"] for r in notices)
-    assert [r["check"] for r in stored].count("uptime") == 1
+    assert [r["check"] for r in stored].count("uptime") == 2  # the one stamped right before, and this patrol's
