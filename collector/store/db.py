@@ -126,6 +126,10 @@ def make_engine(url: str, *, limits: Limits | None = None, **kwargs: Any) -> Eng
         kwargs.setdefault("pool_size", 8)
         kwargs.setdefault("max_overflow", 32)
     elif backend == "postgresql":
+        # the binary array dumper of the ingest statements, registered before this engine's first connection:
+        # a connection copies psycopg's adapters when it opens, so one opened before it was imported lacked it
+        from collector.store import pg_arrays  # noqa: F401
+
         kwargs.setdefault("pool_size", 8)
         kwargs.setdefault("max_overflow", 8)
         if limits is None:

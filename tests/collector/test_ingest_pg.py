@@ -3,9 +3,12 @@ roll-up marks the insert makes itself are :func:`collector.store.rollups.mark_di
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -117,3 +120,23 @@ def test_the_marks_the_insert_makes_are_mark_dirtys_in_any_session_time_zone(pg_
         assert {hour.minute for _, hour in marks} == {0} and {gen for gen, _ in marks.values()} == {1, 2}
     finally:
         engine.dispose()
+
+
+def test_a_connection_opened_before_the_store_queries_were_imported_stores_a_batch(pg_url, tmp_path):
+    # the binary array dumper (collector/store/pg_arrays.py) was registered when the queries were imported: a
+    # connection opened before (a fresh process that migrated first: bench/result_reads.py --db postgresql, the
+    # rows moved by migration 0013) could not send an array ("cannot adapt type 'Array'")
+    script = tmp_path / "first.py"
+    script.write_text(
+        "import sys\n"
+        "from datetime import UTC, datetime\n"
+        "from collector.store.db import make_engine, writing\n"
+        "engine = make_engine(sys.argv[1], pool_size=1, max_overflow=0)\n"
+        "with engine.connect() as conn:\n"
+        "    conn.exec_driver_sql('SELECT 1')\n"
+        "from collector.store import queries\n"
+        "with writing(engine) as conn:\n"
+        "    print(queries.existing_uids(conn, ['00' * 16]))\n")
+    got = subprocess.run([sys.executable, str(script), pg_url], capture_output=True, text=True, timeout=60,
+                         cwd=str(Path(__file__).resolve().parents[2]))
+    assert got.returncode == 0 and got.stdout.strip() == "set()", got.stderr[-2000:]
