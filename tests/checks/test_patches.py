@@ -71,16 +71,25 @@ def test_patches_judges_this_debian_machine_with_its_real_apt():
     if not shutil.which("apt-get"):
         missing("apt", "apt-get is not on this machine")
     ctx = CheckContext()
-    results = by_item(patches.run(params(), ctx))
+    calls: list[tuple[list[str], dict[str, Any], subprocess.CompletedProcess[Any]]] = []
+
+    def real_run(argv, **kw):  # the real subprocess.run, its output kept (one slow simulation, not two)
+        proc = subprocess.run(argv, **kw)
+        calls.append((argv, kw, proc))
+        return proc
+
+    results = by_item(patches.run(params(), ctx, run=real_run))
     assert set(results) >= {"security", "last_update"}
     sec = results["security"]
     assert sec.status in (Status.OK, Status.WARNING), sec.summary
     assert sec.details["manager"] == "apt" and sec.standard == "security updates installed within 30 d"
     n_sec, n_all = metric(sec, "pending_security"), metric(sec, "pending_updates")
     assert 0 <= n_sec <= n_all
-    # the same count apt itself prints, independently
-    sim = subprocess.run(["apt-get", "-s", "-o", "Debug::NoLocking=1", "dist-upgrade"], capture_output=True,
-                         text=True, env={**os.environ, "LC_ALL": "C"}, timeout=120, check=True).stdout
+    # the same count apt itself prints, counted independently from what the real apt-get wrote
+    ((argv, kw, proc),) = calls
+    assert argv[1:] == ["-s", "-o", "Debug::NoLocking=1", "dist-upgrade"] and kw["env"]["LC_ALL"] == "C"
+    assert proc.returncode == 0, proc.stderr
+    sim = proc.stdout.decode()
     assert n_all == sum(1 for line in sim.splitlines() if line.startswith("Inst "))
     assert len(ctx.state["first_seen"]) == n_all  # remembered for the next run
     for row in sec.details["security_updates"]:
