@@ -230,12 +230,13 @@ def test_postgresql_drill_past_its_time_limit_is_stopped_and_dropped(pg_drill, t
     (tmp_path / "slow.sql").write_text("--\n-- PostgreSQL database dump\n--\n\nCREATE TABLE t (n int);\n"
                                        "SELECT pg_sleep(60);\n\n--\n-- PostgreSQL database dump complete\n--\n\n")
     age(tmp_path / "slow.sql")
-    r = pg_drill.run(CheckContext(timeout_s=14), path=str(tmp_path), pattern="*.sql")
+    # a 12-s check keeps 10 s for the drop: the drill's limit is 2 s
+    r = pg_drill.run(CheckContext(timeout_s=12), path=str(tmp_path), pattern="*.sql")
     assert r.status is Status.UNKNOWN, r.summary
-    assert "did not finish within the drill's time limit (4 s of the check's 14 s; psql stopped" in r.summary
+    assert "did not finish within the drill's time limit (2 s of the check's 12 s; psql stopped" in r.summary
     assert r.details["dropped"] is True and pg_drill.throwaway_databases() == []
-    r = pg_drill.run(CheckContext(timeout_s=14), path=str(tmp_path), pattern="*.sql", max_duration="2s")
-    assert r.status is Status.WARNING and "already longer than max_duration 2 s" in r.summary
+    r = pg_drill.run(CheckContext(timeout_s=12), path=str(tmp_path), pattern="*.sql", max_duration="1s")
+    assert r.status is Status.WARNING and "already longer than max_duration 1 s" in r.summary
 
 
 def test_postgresql_leftover_of_an_interrupted_drill_is_dropped_first(pg_drill):
@@ -372,7 +373,7 @@ def test_mariadb_statement_still_running_after_the_time_limit_is_killed_and_drop
     began = time.monotonic()
     [r] = restore_drill.run(params(engine="mysql", path=str(tmp_path), pattern="*.sql",
                                    target_dsn=my_drill.target_dsn, password_file=str(my_drill.password_file)),
-                            CheckContext(timeout_s=14))
+                            CheckContext(timeout_s=12))  # a 2-s limit
     assert r.status is Status.UNKNOWN and "did not finish within the drill's time limit" in r.summary
     assert r.details["dropped"] is True and my_drill.throwaway_databases() == []
     assert time.monotonic() - began < 30  # the drop did not wait for the statement the client left behind
