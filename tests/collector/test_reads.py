@@ -68,7 +68,7 @@ def test_results_are_limited_when_limit_given(client, agent_headers, viewer_head
 
 
 def test_hosts_list_is_empty_when_nothing_reported(client, viewer_headers):
-    assert client.get("/api/v1/hosts", headers=viewer_headers).json() == {"hosts": []}
+    assert client.get("/api/v1/hosts", headers=viewer_headers).json() == {"hosts": [], "relays": []}
 
 
 def test_host_shows_worst_current_status_when_items_differ(client, agent_headers, viewer_headers):

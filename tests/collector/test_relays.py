@@ -135,3 +135,20 @@ def test_a_silent_relay_opens_one_relay_silent_ticket_not_one_per_agent_and_its_
     client.get("/api/v1/relay/sync", headers=relay_headers)  # contact again
     tickets.sweep(datetime.now(UTC))
     assert tickets.get(ticket["id"])["state"] == "resolved"
+
+
+def test_the_inventory_api_lists_a_sites_relays_beside_its_hosts_as_host_list_does(
+        client, engine, relay_headers, viewer_headers):
+    # a person reading GET /api/v1/hosts sees the front machine the site's hosts report through, and whether
+    # it is in contact — not as a host (it has no check items), and only for the site asked about
+    answer = client.get("/api/v1/hosts", headers=viewer_headers).json()
+    [relay] = answer["relays"]
+    assert (relay["site"], relay["relay"], relay["never_contacted"], relay["last_contact"]) == (
+        SITE, "front-01", True, None)
+    assert "front-01" not in {h["host"] for h in answer["hosts"]}
+    client.post("/api/v1/results", json={"results": make_batch(1), "agent": {"spool_backlog": 4, "version": "9.9"}},
+                headers=relay_headers)
+    [relay] = client.get("/api/v1/hosts", params={"site": SITE}, headers=viewer_headers).json()["relays"]
+    assert (relay["never_contacted"], relay["backlog"], relay["version"]) == (False, 4, "9.9")
+    assert relay["last_contact"].endswith("Z") and relay["site_hosts"] == 1
+    assert client.get("/api/v1/hosts", params={"site": "other-site"}, headers=viewer_headers).json()["relays"] == []

@@ -65,7 +65,7 @@ from collector.api.models.records import (
     SignatureCheck,
     Verification,
 )
-from collector.api.models.relays import RelaySync, RelayToken
+from collector.api.models.relays import Relay, RelaySync, RelayToken
 from collector.api.models.results import (
     AgentReport,
     IngestAnswer,
@@ -140,6 +140,7 @@ __all__ = [
     "RecordPeriod",
     "RecordSign",
     "RecordSummary",
+    "Relay",
     "RelaySync",
     "RelayToken",
     "ResultBatch",

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from collector.api.models.common import ANSWER, Status, Time
+from collector.api.models.relays import Relay
 
 
 class Host(BaseModel):
@@ -39,3 +40,4 @@ class Host(BaseModel):
 class HostList(BaseModel):
     model_config = ANSWER
     hosts: list[Host]
+    relays: list[Relay] = Field(description="the site relays (of ``site``, if given) the hosts report through")
