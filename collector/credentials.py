@@ -98,15 +98,21 @@ def _state(row: Any, now: datetime) -> str:
 
 
 def list_tokens(engine: Engine, site: str | None = None) -> list[dict[str, Any]]:
-    """Every agent token (never its secret): id, site, host, state, created/revoked/expires."""
+    """Every agent token (never its secret): id, site, host, state, created/revoked/expires, and the names
+    of the further hosts it writes for (``also_hosts``, ``--also-host``; sorted)."""
     now = datetime.now(UTC)
     with reading(engine) as conn:
         rows = store.list_tokens(conn, site)
-    return [{"id": r.id, "site": r.site, "host": r.host, "state": _state(r, now),
-             "created_at": format_time(r.created_at),
-             "revoked_at": format_time(r.revoked_at) if r.revoked_at else None,
-             "expires_at": format_time(r.expires_at) if r.expires_at else None,
-             "replaced_by": r.successor_id, "also_hosts": int(r.also_hosts)} for r in rows]
+    tokens: dict[int, dict[str, Any]] = {}
+    for r in rows:
+        t = tokens.setdefault(r.id, {"id": r.id, "site": r.site, "host": r.host, "state": _state(r, now),
+                                     "created_at": format_time(r.created_at),
+                                     "revoked_at": format_time(r.revoked_at) if r.revoked_at else None,
+                                     "expires_at": format_time(r.expires_at) if r.expires_at else None,
+                                     "replaced_by": r.successor_id, "also_hosts": []})
+        if r.also_host is not None:
+            t["also_hosts"].append(r.also_host)
+    return list(tokens.values())
 
 
 def revoke_token(engine: Engine, *, site: str, host: str, actor: str | None = None,

@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,8 @@ from checks.params import parse_duration
 from collector import auth, credentials, enrol, fleet, inventory, relays
 from collector.cli_args import actions
 from collector.keys import Keyring
+from collector.messages import local_moment
+from collector.policy.defaults import DEFAULT_CALENDAR
 
 __all__ = ["add_parsers", "run", "COMMANDS", "READ_ONLY"]
 
@@ -128,6 +130,13 @@ def _word(value: str) -> str:
     return tell(f"cli.collector.state.{value.replace(' ', '_')}") if value in _STATES else value
 
 
+def _when(value: datetime | str | None, none: str = "") -> str:
+    """A time a table shows, as the ticket texts and ``make demo`` show times (``2026-12-06 10:30
+    (Asia/Shanghai)``, the default policy's calendar zone: :func:`collector.messages.local_moment`);
+    ``--json`` keeps the ISO time.  No time: the state ``none`` names, else ``-``."""
+    return local_moment(value, DEFAULT_CALENDAR.zone) or (_word(none) if none else "-")
+
+
 _STATES = frozenset({"active", "rotating", "revoked", "expired", "usable", "used up", "disabled", "retired",
                      "current", "behind",
                      "awaiting approval", "enrolled", "reported", "never reported", "never contacted"})
@@ -180,7 +189,7 @@ def _key_list(args: argparse.Namespace, engine: Engine) -> int:
     return _listed(args, enrol.list_keys(engine, args.site),
                    _head("id", "site", "roles", "uses", "approve", "state", "expires"),
                    lambda k: (str(k["id"]), k["site"], ",".join(k["roles"]) or "-", f"{k['uses']}/{k['max_uses']}",
-                              k["approve"], _word(k["state"]), k["expires_at"]))
+                              k["approve"], _word(k["state"]), _when(k["expires_at"])))
 
 
 def _key_revoke(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
@@ -213,7 +222,7 @@ def _fleet_show(args: argparse.Namespace, engine: Engine) -> int:
         if info is None:
             print(tell("cli.collector.no_fleet", command="wardround-collector fleet apply FILE"))
             return 0
-        print(tell("cli.collector.fleet_version", version=info["version"], at=info["applied_at"],
+        print(tell("cli.collector.fleet_version", version=info["version"], at=_when(info["applied_at"]),
                    by=info["applied_by"], file=info["file"], digest=info["digest"][:16]))
         print(info["source"], end="" if info["source"].endswith("\n") else "\n")
         return 0
@@ -235,8 +244,8 @@ def _fleet_show(args: argparse.Namespace, engine: Engine) -> int:
 def _token_list(args: argparse.Namespace, engine: Engine) -> int:
     return _listed(args, credentials.list_tokens(engine, args.site),
                    _head("id", "site", "host", "state", "created", "expires_revoked", "also_hosts"),
-                   lambda t: (str(t["id"]), t["site"], t["host"], _word(t["state"]), t["created_at"],
-                              t["revoked_at"] or t["expires_at"] or "-", str(t["also_hosts"])))
+                   lambda t: (str(t["id"]), t["site"], t["host"], _word(t["state"]), _when(t["created_at"]),
+                              _when(t["revoked_at"] or t["expires_at"]), ",".join(t["also_hosts"]) or "-"))
 
 
 def _token_revoke(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
@@ -253,7 +262,7 @@ def _token_revoke(args: argparse.Namespace, engine: Engine, keys: Keyring) -> in
 def _token_rotate(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
     grace = _duration(args.grace, "--grace")
     done = credentials.rotate_token(engine, site=args.site, host=args.host, grace=grace, keys=keys)
-    until = done.old_expires_at.isoformat(timespec="seconds")
+    until = _when(done.old_expires_at)
     gateway = relays.gateway_relays(engine, args.site)
     if gateway:  # its agents reach no collector: nothing fetches the successor (docs/deploy.md, "File ferry")
         print(tell("cli.collector.token_rotated_gateway", host=f"{args.site}/{args.host}", file="token_file",
@@ -274,7 +283,7 @@ def _host_list(args: argparse.Namespace, engine: Engine) -> int:
         print()
         _table([_head("site", "relay", "backlog", "last_contact", "version")] + [
             (r["site"], r["relay"], tell("cli.collector.backlog", n=r["backlog"]) if r["backlog"] is not None else "-",
-             r["last_contact"] or _word("never contacted"), r["version"] or "-") for r in found])
+             _when(r["last_contact"], "never contacted"), r["version"] or "-") for r in found])
     return 0
 
 
@@ -282,7 +291,7 @@ def _host_row(h: dict[str, Any]) -> tuple[str, ...]:
     state = ("retired" if h["retired_at"] else "awaiting approval" if h["approval"] == "awaiting"
              else "enrolled" if h["enrolled"] else "reported")
     config = f"{h['config_version']} ({_word(h['config'])})" if h["config_version"] else "-"
-    return (h["site"], h["host"], ",".join(h["roles"]) or "-", _word(state), h["last_seen"] or _word("never reported"),
+    return (h["site"], h["host"], ",".join(h["roles"]) or "-", _word(state), _when(h["last_seen"], "never reported"),
             h["agent_version"] or "-", config)
 
 
@@ -316,7 +325,7 @@ def _relay_bundle(args: argparse.Namespace, engine: Engine) -> int:
 
 def _user_list(args: argparse.Namespace, engine: Engine) -> int:
     return _listed(args, credentials.list_users(engine), _head("name", "role", "state", "created"),
-                   lambda u: (u["name"], u["role"], _word(u["state"]), u["created_at"]))
+                   lambda u: (u["name"], u["role"], _word(u["state"]), _when(u["created_at"])))
 
 
 def _user_disable(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:

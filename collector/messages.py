@@ -24,7 +24,8 @@ from checks.result import Message, Result, ResultError, WireResult
 from collector.dates import EARLIEST, LATEST, DateError
 from collector.terms import say_term
 
-__all__ = ["ERROR_KEYS", "TICKET_KEYS", "date_said", "grace_words", "in_language", "messages_json", "note_json",
+__all__ = ["ERROR_KEYS", "TICKET_KEYS", "date_said", "grace_words", "in_language", "local_minute", "local_moment",
+           "messages_json", "note_json",
            "note_text", "read_messages", "result_said", "said_json", "stored_messages", "texts", "ticket_summary",
            "ticket_templates", "tsay", "wire_messages_json"]
 
@@ -152,6 +153,24 @@ def local_minute(when: datetime, zone: ZoneInfo) -> str:
     """A moment in a ticket text as people read it in either language: ``2026-12-05 22:58 (Asia/Shanghai)``,
     the site's local time (its calendar's zone) to the minute; naive times are UTC."""
     return f"{when.replace(tzinfo=when.tzinfo or UTC).astimezone(zone):%Y-%m-%d %H:%M} ({zone.key})"
+
+
+def local_moment(value: datetime | str | None, zone: ZoneInfo) -> str | None:
+    """A stored or answered time (a datetime, or ISO text as the API and ``--json`` give it) as
+    :func:`local_minute` says it; None for no time; a text that is no time as it is."""
+    if value is None or value == "":
+        return None
+    when = value
+    if isinstance(value, str):
+        try:
+            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    assert isinstance(when, datetime)
+    try:
+        return local_minute(when, zone)
+    except OverflowError:  # a bad clock's time at the end of the calendar: shown as it is
+        return when.isoformat()
 
 
 def date_said(exc: DateError) -> str:

@@ -9,7 +9,7 @@ the socket handed to the collector, so nothing can take it in between.  The coll
 DEMO_KEEP=1.  The commands are the real console scripts from .venv/bin; this script runs with that
 venv's Python and says what it does in the reader's language (``WARDROUND_LANG``, else the locale:
 ``checks.messages.reader.tell``, ``cli.demo.*`` texts in checks/messages/cli.{zh_CN,en}.json), times
-as the collector's ticket texts show them (``collector.messages.local_minute``, in the default policy's
+as the collector's ticket texts show them (``collector.messages.local_moment``, in the default policy's
 business-calendar zone, which the demo collector uses).
 """
 
@@ -29,7 +29,7 @@ from pathlib import Path
 
 from checks.messages.reader import aligned, reader_language, tell
 from collector.keys import load_keyring
-from collector.messages import local_minute, ticket_summary
+from collector.messages import local_moment, ticket_summary
 from collector.policy.defaults import DEFAULT_CALENDAR
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,12 +51,7 @@ def status_word(code: object) -> str:
 def moment(value: object) -> str:
     """An ISO time from the API as the collector's ticket texts show one: ``2026-12-05 22:58 (Asia/Shanghai)``,
     in the zone of the demo collector's business calendar (the default policy's)."""
-    if not value:
-        return tell("cli.demo.never")
-    try:
-        return local_minute(datetime.fromisoformat(str(value).replace("Z", "+00:00")), DEFAULT_CALENDAR.zone)
-    except ValueError:
-        return str(value)
+    return local_moment(str(value) if value else None, DEFAULT_CALENDAR.zone) or tell("cli.demo.never")
 
 
 def listen(preferred: int) -> socket.socket:
@@ -149,6 +144,17 @@ def ticket_line(t: dict[str, object], results: Sequence[dict[str, object]] = ())
         summary = f"{what}: {summary}"
     return tell("cli.demo.ticket", id=t["id"], severity=t["severity"], host=t["host"], summary=summary,
                 due=moment(t["response_due"]))
+
+
+def verify_command(collector: str, rid: object, db: str, key: Path, key_id: str | None) -> str:
+    """The commands that export record ``rid`` and check it offline, with the base64 public key of the key
+    that signed it (``key_id``, from the demo's key file: the current key or a retired one) — what
+    ``record export`` prints and the record shows, so the line runs as it is."""
+    keys = load_keyring(str(key))
+    public = keys.trusted(key_id) or keys.public
+    out = DEMO / "record.json"
+    return (f"{collector} record export {rid} --db {db} --key-file {key} --out {out} && {collector} record verify "
+            f"{out} --public-key {public.base64}")
 
 
 def make_backup_dir() -> Path:
@@ -267,9 +273,7 @@ def main() -> int:
             [tell("cli.demo.look.hosts"), f"{bearer} {base}/api/v1/hosts"],
             [tell("cli.demo.look.results"), f"{bearer} '{base}/api/v1/results?host={host}'"],
             [tell("cli.demo.look.metrics"), f"curl {base}/metrics"],
-            [tell("cli.demo.look.verify"),
-             f"{collector} record export {rid} --db {db} --key-file {key} --out {DEMO / 'record.json'} && {collector} "
-             f"record verify {DEMO / 'record.json'} --public-key " + tell("cli.demo.public_key")],
+            [tell("cli.demo.look.verify"), verify_command(collector, rid, db, key, verify["key_id"])],  # type: ignore[index]
             [tell("cli.demo.look.audit"), f"{collector} audit verify --db {db} --key-file {key}"],
             [tell("cli.demo.look.agent"), f"{agent} run --config {config}"],
             [tell("cli.demo.look.files"), str(DEMO)]])))

@@ -185,13 +185,15 @@ def revoke_tokens(conn: Connection, site: str, host: str, now: datetime) -> list
 
 
 def list_tokens(conn: Connection, site: str | None) -> list[Any]:
+    """Every agent token of ``site`` (or all), one row per host it also writes for (``also_host``; None
+    for none), by site, host, id and that host."""
     q = select(agent_tokens.c.id, agent_tokens.c.site, agent_tokens.c.host, agent_tokens.c.created_at,
                agent_tokens.c.revoked_at, agent_tokens.c.expires_at, agent_tokens.c.successor_id,
-               func.count(agent_token_hosts.c.host).label("also_hosts")).select_from(
+               agent_token_hosts.c.host.label("also_host")).select_from(
         agent_tokens.outerjoin(agent_token_hosts, agent_token_hosts.c.token_id == agent_tokens.c.id))
     if site is not None:
         q = q.where(agent_tokens.c.site == site)
-    q = q.group_by(agent_tokens.c.id).order_by(agent_tokens.c.site, agent_tokens.c.host, agent_tokens.c.id)
+    q = q.order_by(agent_tokens.c.site, agent_tokens.c.host, agent_tokens.c.id, agent_token_hosts.c.host)
     return list(conn.execute(q))
 
 

@@ -103,3 +103,35 @@ def test_a_list_for_a_site_that_cannot_exist_is_a_usage_error_when_the_name_is_m
     assert out.stderr.splitlines()[-1] == (
         "wardround-collector: --site: expected 1-64 letters, digits, '.', '_' or '-' (got 'Bad Site!')")
     assert cli(command, "list", "--site", "no-such-site", "--db", db).returncode == 0  # well-formed: empty
+
+
+def test_the_lists_show_times_as_the_ticket_texts_do_and_a_tokens_granted_hosts_by_name(db):
+    # a person reads "2026-12-06 10:30 (Asia/Shanghai)", not 2026-12-06T02:30:11.643387Z; --json keeps ISO
+    import re
+
+    assert cli("token", "create", "--site", "s1", "--host", "agent-01", "--also-host", "sw-01",
+               "--also-host", "nas-01", "--db", db).returncode == 0
+    assert cli("token", "create", "--site", "s1", "--host", "db-01", "--db", db).returncode == 0
+    minute = r"\d{4}-\d\d-\d\d \d\d:\d\d \(Asia/Shanghai\)"
+    rows = [line.split("  ") for line in cli("token", "list", "--db", db).stdout.splitlines()[1:]]
+    cells = [[c.strip() for c in row if c.strip()] for row in rows]
+    assert [(c[2], c[-1]) for c in cells] == [("agent-01", "nas-01,sw-01"), ("db-01", "-")]
+    assert all(re.fullmatch(minute, c[4]) for c in cells), cells
+    listed = json.loads(cli("token", "list", "--json", "--db", db).stdout)
+    assert [t["also_hosts"] for t in listed] == [["nas-01", "sw-01"], []]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", t["created_at"]) for t in listed)
+    last(cli("user", "create", "vera", "--role", "viewer", "--db", db))
+    assert re.search(minute, cli("user", "list", "--db", db).stdout)
+
+
+def test_host_list_says_when_a_host_was_last_seen_in_the_collectors_zone(monkeypatch):
+    from collector.fleet_cli import _host_row
+
+    monkeypatch.setenv("WARDROUND_LANG", "en")
+    host = {"site": "s1", "host": "db-01", "roles": [], "retired_at": None, "approval": None, "enrolled": True,
+            "last_seen": "2026-12-05T20:12:00.861519Z", "agent_version": "0.1.0", "config_version": None,
+            "config": "none"}
+    assert _host_row(host)[4] == "2026-12-06 04:12 (Asia/Shanghai)"
+    assert _host_row({**host, "last_seen": None})[4] == "never reported"
+    monkeypatch.setenv("WARDROUND_LANG", "zh_CN")
+    assert _host_row({**host, "last_seen": None})[4] == "从未上报"

@@ -87,3 +87,19 @@ def test_demo_run_again_in_the_same_directory_gives_its_engineer_a_new_token(tmp
     first = demo.engineer_token(collector, db)
     second = demo.engineer_token(collector, db)
     assert first.startswith("wru_") and second.startswith("wru_") and first != second
+
+
+def test_demo_shows_the_verify_command_with_the_real_public_key_of_the_record(tmp_path):
+    # a new user copies the demo's "verify" line and runs it: it must carry the key `record export` prints
+    # (the one that signed the record), never a placeholder to fill in
+    import shlex
+
+    from collector.keys import create_key, load_keyring
+
+    key = tmp_path / "c.key"
+    create_key(key)
+    public = load_keyring(str(key)).public
+    line = _demo().verify_command("/bin/wardround-collector", 7, "sqlite:///x.db", key, public.key_id)
+    export, verify = line.split(" && ")
+    assert shlex.split(export)[1:4] == ["record", "export", "7"]
+    assert shlex.split(verify)[-2:] == ["--public-key", public.base64] and "<" not in line
