@@ -300,6 +300,7 @@ def _push_until_acknowledged(agent: Any, ids: set[str], deadline: float, wait: s
     backoff = Backoff(cap=30.0)
     last_error: Any = None  # the last push round that failed (its error, worded for the reader)
     delivered = 0  # every result the collector acknowledged, the spool's earlier ones included
+    said_retrying = False
     while True:
         out = agent.sender.push(deadline=deadline)
         delivered += out.acknowledged
@@ -309,6 +310,9 @@ def _push_until_acknowledged(agent: Any, ids: set[str], deadline: float, wait: s
         if not waiting or out.refused or time.monotonic() >= deadline:
             break
         if not out.ok:
+            if not said_retrying:  # else a collector that is down looks like a hung command for --wait
+                said_retrying = True
+                print(tell("cli.agent.retrying", option="--wait", wait=wait), file=sys.stderr, flush=True)
             time.sleep(max(0.0, min(backoff.next_delay(), deadline - time.monotonic())))
     rejected = {q[0] for q in agent.spool.quarantined()} & ids
     acknowledged = len(ids) - len(waiting) - len(rejected)

@@ -87,6 +87,13 @@ def run(cmd: list[str], *, quiet: bool = False) -> subprocess.CompletedProcess[s
     return done
 
 
+def migrate(collector: str, db: str) -> None:
+    """``migrate`` the demo database and say where it stands (its last line, in the reader's language); the
+    log of each migration Alembic writes on stderr — twenty English lines a newcomer need not read — is shown
+    only when it fails."""
+    print(run([collector, "migrate", "--db", db], quiet=True).stdout.strip().splitlines()[-1], flush=True)
+
+
 def last_line(cmd: list[str]) -> str:
     """The last line ``cmd`` printed on stdout (a secret: a token, a key); :class:`Failed` when it fails."""
     return run(cmd, quiet=True).stdout.strip().splitlines()[-1]
@@ -180,7 +187,7 @@ def main() -> int:
     agent = str(BIN / "wardround-agent")
 
     step(tell("cli.demo.database", path=DEMO / "collector.db"))
-    run([collector, "migrate", "--db", db])
+    migrate(collector, db)
     key = DEMO / "collector.key"  # signs records and the audit log; made once, kept for later runs
     if not key.exists():
         run([collector, "key", "create", "--key-file", str(key)], quiet=True)

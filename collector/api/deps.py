@@ -62,6 +62,8 @@ ArchiveDep = Annotated[Archive, Depends(_service(lambda s: s.archive))]
 
 
 def unauthorized(message: str) -> HTTPException:
+    """401 with ``WWW-Authenticate: Bearer``; ``message`` a keyed text (``cli.refusal.*``), so the agent says
+    it in its reader's language (collector.errors.said_body)."""
     return HTTPException(status_code=401, detail=message, headers={"WWW-Authenticate": "Bearer"})
 
 
@@ -69,11 +71,11 @@ def bearer_token(request: Request) -> str:
     """The token of the request's ``Authorization: Bearer`` header (401 without one)."""
     header = request.headers.get("authorization")
     if not header:
-        raise unauthorized("missing token: send Authorization: Bearer <token>")
+        raise unauthorized(cli_said("cli.refusal.missing_token"))
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        raise unauthorized("expected Authorization: Bearer <token>")
+        raise unauthorized(cli_said("cli.refusal.not_bearer"))
     return token
 
 
@@ -81,7 +83,7 @@ def principal_of(engine: Engine, token: str) -> Agent | Person:
     """Whose ``token`` is (a database query; 401 if nobody's)."""
     principal = authenticate(engine, token)
     if principal is None:
-        raise unauthorized("unknown or revoked token")
+        raise unauthorized(cli_said("cli.refusal.unknown_token"))
     return principal
 
 

@@ -111,6 +111,8 @@ def test_once_push_exits_4_and_keeps_the_results_in_the_spool_when_the_collector
     assert proc.returncode == 4, proc.stderr
     assert f"{len(sent)} of {len(sent)} results stay in the spool" in proc.stderr
     assert "cannot reach the collector" in proc.stderr
+    # said while it waits, once, so a collector that is down does not look like a hung command
+    assert proc.stderr.count("not delivered yet: trying again until --wait 2s is up") == 1, proc.stderr
     with Spool(tmp_path / "spool.db") as spool:
         assert {r.id for r in spool.batch(100)} == {r["id"] for r in sent}
 

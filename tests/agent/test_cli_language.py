@@ -115,6 +115,7 @@ def test_once_push_says_what_was_not_delivered_in_chinese_and_still_exits_4(tmp_
     assert last.startswith(f"未送达：1 条结果中有 1 条留在暂存库 {tmp_path / 'spool.db'} 中，由 `wardround-agent run` "
                            f"继续发送：无法连接采集端 http://127.0.0.1:{port}/api/v1/results：")
     assert "Connection refused" in last  # the operating system's words
+    assert "尚未送达：在 --wait 1s 内继续重试（Ctrl-C 可中止；结果留在暂存库中）" in proc.stderr
 
 
 def test_a_refused_token_is_said_in_chinese_with_what_to_check(tmp_path: Path) -> None:

@@ -90,8 +90,30 @@ def test_unknown_token_is_401_before_the_rest_of_a_large_body_is_read(sqlite_app
     app, _ = sqlite_app
     first = {"type": "http.request", "body": b" " * 3000, "more_body": True}
     status, headers, answer, asked = _post(app, [first, first, first], {"authorization": "Bearer wra_nobody"})
-    assert (status, answer, headers["www-authenticate"]) == (401, {"detail": "unknown or revoked token"}, "Bearer")
+    assert (status, answer["detail"], headers["www-authenticate"]) == (401, "unknown or revoked token", "Bearer")
     assert asked == 1  # the first message only (uvicorn holds it already); 413 would need the rest
+
+
+@pytest.mark.parametrize(("authorization", "english", "chinese"), [
+    ("Bearer wra_nobody", "unknown or revoked token", "令牌未知或已吊销"),
+    ("Basic d3JhOng=", "expected Authorization: Bearer <token>", "应为 Authorization: Bearer <令牌>"),
+    (None, "missing token: send Authorization: Bearer <token>", "缺少令牌：请以 Authorization: Bearer 发送令牌"),
+])
+def test_a_refused_token_is_said_in_the_agents_readers_language(sqlite_app, monkeypatch, authorization, english,
+                                                                 chinese):
+    # a Chinese reader of `wardround-agent once --push` with a wrong token read "HTTP 401：unknown or revoked
+    # token": the 401 carries its message key beside the English detail, as the 403s do
+    from agent.http import said_reason
+    from checks.messages.reader import told
+
+    app, _ = sqlite_app
+    status, _, answer, _ = _post(app, [{"type": "http.request", "body": b"{}", "more_body": False}],
+                                 {"authorization": authorization} if authorization else {})
+    assert status == 401 and answer["detail"] == english
+    monkeypatch.setenv("WARDROUND_LANG", "zh_CN")
+    assert told(said_reason(answer)) == chinese
+    monkeypatch.setenv("WARDROUND_LANG", "en")
+    assert told(said_reason(answer)) == english
 
 
 def test_unknown_token_is_401_without_asking_for_a_body_when_the_client_expects_100_continue(sqlite_app):

@@ -103,3 +103,15 @@ def test_demo_shows_the_verify_command_with_the_real_public_key_of_the_record(tm
     export, verify = line.split(" && ")
     assert shlex.split(export)[1:4] == ["record", "export", "7"]
     assert shlex.split(verify)[-2:] == ["--public-key", public.base64] and "<" not in line
+
+
+def test_demo_says_where_the_schema_stands_without_alembics_log_of_each_migration(tmp_path, monkeypatch, capsys):
+    # the first screen of `make demo` was twenty "INFO alembic.runtime.migration: Running upgrade ..." lines,
+    # in English under LANG=zh_CN too
+    import sys
+
+    monkeypatch.setenv("WARDROUND_LANG", "zh_CN")
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    _demo().migrate(str(Path(sys.executable).parent / "wardround-collector"), db)
+    out, err = capsys.readouterr()
+    assert out == f"数据库 {db} 已是最新的表结构\n" and "alembic" not in out + err
