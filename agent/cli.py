@@ -312,7 +312,8 @@ def _push_until_acknowledged(agent: Any, ids: set[str], deadline: float, wait: s
         if not out.ok:
             if not said_retrying:  # else a collector that is down looks like a hung command for --wait
                 said_retrying = True
-                print(tell("cli.agent.retrying", option="--wait", wait=wait), file=sys.stderr, flush=True)
+                print(tell("cli.agent.retrying", option="--wait", wait=wait, interrupt="Ctrl-C"), file=sys.stderr,
+                      flush=True)
             time.sleep(max(0.0, min(backoff.next_delay(), deadline - time.monotonic())))
     rejected = {q[0] for q in agent.spool.quarantined()} & ids
     acknowledged = len(ids) - len(waiting) - len(rejected)

@@ -193,13 +193,14 @@ def create_key(path: str | os.PathLike[str]) -> Keyring:
     """Make a new key at ``path`` (mode 0600); refused if the file exists."""
     target = Path(path)
     if target.exists():
-        raise KeyFileError(f"{target}: a key exists already (key show prints it; key rotate replaces it)")
+        raise KeyFileError(cli_said("cli.collector.key_exists", file=str(target), show="key show", rotate="key rotate"))
     key = Ed25519PrivateKey.generate()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         _write_new(target, _private_pem(key))
     except OSError as exc:
-        raise KeyFileError(f"{target}: cannot write the key: {exc.strerror or exc}") from exc
+        raise KeyFileError(cli_said("cli.collector.key_unwritable", file=str(target),
+                                    error=exc.strerror or str(exc))) from exc
     return Keyring.of(key, path=str(target))
 
 
@@ -223,7 +224,8 @@ def rotate_key(path: str | os.PathLike[str]) -> tuple[Keyring, PublicKey]:
         _write_new(fresh, _private_pem(key))
         os.replace(fresh, target)
     except OSError as exc:
-        raise KeyFileError(f"{target}: cannot rotate the key: {exc.strerror or exc}") from exc
+        raise KeyFileError(cli_said("cli.collector.key_unrotatable", file=str(target),
+                                    error=exc.strerror or str(exc))) from exc
     return Keyring.of(key, (*old.retired, old.public), str(target)), old.public
 
 
@@ -233,7 +235,7 @@ def _read_retired(path: Path) -> tuple[PublicKey, ...]:
     try:
         text = path.read_text(encoding="ascii")
     except (OSError, UnicodeDecodeError) as exc:
-        raise KeyFileError(f"{path}: cannot read the retired public keys: {exc}") from exc
+        raise KeyFileError(cli_said("cli.collector.key_retired_unreadable", file=str(path), error=str(exc))) from exc
     keys = []
     for block in text.split(_PUBLIC_PEM_END)[:-1]:
         keys.append(_public_from_pem((block + _PUBLIC_PEM_END).strip().encode("ascii"), str(path)))
@@ -244,9 +246,9 @@ def _public_from_pem(data: bytes, where: str) -> PublicKey:
     try:
         key = serialization.load_pem_public_key(data)
     except ValueError as exc:
-        raise KeyFileError(f"{where}: not a PEM public key ({exc})") from exc
+        raise KeyFileError(cli_said("cli.collector.key_not_pem_public", file=where, error=str(exc))) from exc
     if not isinstance(key, Ed25519PublicKey):
-        raise KeyFileError(f"{where}: not an Ed25519 public key")
+        raise KeyFileError(cli_said("cli.collector.key_not_ed25519_public", file=where))
     return PublicKey.of(key)
 
 
@@ -259,22 +261,24 @@ def load_keyring(path: str | os.PathLike[str]) -> Keyring:
         raise KeyFileError(cli_said("cli.collector.no_key", file=str(target),
                                     command=f"wardround-collector key create --key-file {target}")) from None
     except OSError as exc:
-        raise KeyFileError(f"{target}: cannot read the signing key: {exc.strerror or exc}") from exc
+        raise KeyFileError(cli_said("cli.collector.key_unreadable", file=str(target),
+                                    error=exc.strerror or str(exc))) from exc
     if not stat.S_ISREG(st.st_mode):
-        raise KeyFileError(f"{target}: not a file")
+        raise KeyFileError(cli_said("cli.collector.key_not_file", file=str(target)))
     if os.name == "posix" and st.st_mode & 0o077:
-        raise KeyFileError(f"{target}: the signing key may be read by others (mode "
-                           f"{stat.S_IMODE(st.st_mode):04o}): chmod 600 {target}")
+        raise KeyFileError(cli_said("cli.collector.key_too_open", file=str(target),
+                                    mode=f"{stat.S_IMODE(st.st_mode):04o}", command=f"chmod 600 {target}"))
     try:
         data = target.read_bytes()
     except OSError as exc:
-        raise KeyFileError(f"{target}: cannot read the signing key: {exc.strerror or exc}") from exc
+        raise KeyFileError(cli_said("cli.collector.key_unreadable", file=str(target),
+                                    error=exc.strerror or str(exc))) from exc
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:
-        raise KeyFileError(f"{target}: not an unencrypted PEM private key ({exc})") from exc
+        raise KeyFileError(cli_said("cli.collector.key_not_pem_private", file=str(target), error=str(exc))) from exc
     if not isinstance(key, Ed25519PrivateKey):
-        raise KeyFileError(f"{target}: not an Ed25519 key")
+        raise KeyFileError(cli_said("cli.collector.key_not_ed25519", file=str(target)))
     return Keyring.of(key, _read_retired(retired_file(target)), str(target))
 
 
@@ -287,16 +291,14 @@ def ensure_keyring(path: str | os.PathLike[str], signed_by: str | None = None) -
     collectors on one database must share one key file.
     """
     target = Path(path)
-    copy_hint = ("copy the key file (and its .retired file) from the collector that signed this database "
-                 "(wardround-collector key show prints its key id)")
     if target.exists() or signed_by is not None:
         if not target.exists():
             raise KeyFileError(cli_said("cli.collector.no_key_signed", file=str(target), key=signed_by,
                                         command="wardround-collector key show", retired=".retired"))
         keys = load_keyring(target)
         if signed_by is not None and keys.trusted(signed_by) is None:
-            raise KeyFileError(f"{target}: key {keys.key_id} is not the key this database is signed with "
-                               f"({signed_by}): {copy_hint}")
+            raise KeyFileError(cli_said("cli.collector.key_not_signers", file=str(target), key=keys.key_id,
+                                        signed=signed_by, command="wardround-collector key show", retired=".retired"))
         return keys
     keys = create_key(target)
     log.warning("created the collector's signing key %s (key id %s, mode 0600): back it up; every collector "
@@ -328,6 +330,5 @@ def parse_public_key(value: str) -> PublicKey:
     except (binascii.Error, ValueError):
         raw = b""
     if len(raw) != 32:
-        raise KeyFileError(f"public key: expected a PEM file or the base64 public key printed on the record "
-                           f"(got {text[:60]!r})")
+        raise KeyFileError(cli_said("cli.collector.public_key_bad", got=repr(text[:60])))
     return PublicKey.of(Ed25519PublicKey.from_public_bytes(raw))

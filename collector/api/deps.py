@@ -71,11 +71,11 @@ def bearer_token(request: Request) -> str:
     """The token of the request's ``Authorization: Bearer`` header (401 without one)."""
     header = request.headers.get("authorization")
     if not header:
-        raise unauthorized(cli_said("cli.refusal.missing_token"))
+        raise unauthorized(cli_said("cli.refusal.missing_token", header="Authorization: Bearer"))
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        raise unauthorized(cli_said("cli.refusal.not_bearer"))
+        raise unauthorized(cli_said("cli.refusal.not_bearer", header="Authorization: Bearer"))
     return token
 
 

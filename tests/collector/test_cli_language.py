@@ -279,3 +279,22 @@ def test_two_templates_giving_a_host_two_checks_of_one_name_are_said_in_chinese(
     monkeypatch.setenv("WARDROUND_LANG", "en")  # the English line as it always was
     code, _, err = run(capsys, "fleet", "apply", str(fleet), "--db", db)
     assert (code, err.splitlines()[-1]) == (2, f"wardround-collector: {fleet}: {en}")
+
+
+def test_a_bad_public_key_or_key_file_is_said_in_chinese(db, tmp_path, capsys):
+    # `record verify --public-key garbage` under LANG=zh_CN said "public key: expected a PEM file ..." in English
+    record = tmp_path / "r.json"
+    record.write_text("{}")
+    code, _, err = run(capsys, "record", "verify", str(record), "--public-key", "garbage")
+    assert code == 2 and err.splitlines()[-1] == (
+        "wardround-collector: 公钥：应为 PEM 文件或记录上印的 base64 公钥（收到 'garbage'）")
+    not_pem = tmp_path / "k.pem"
+    not_pem.write_text("-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----\n")
+    code, _, err = run(capsys, "record", "verify", str(record), "--public-key", str(not_pem))
+    assert code == 2 and err.splitlines()[-1].startswith(f"wardround-collector: {not_pem}：不是 PEM 格式的公钥（")
+    key = tmp_path / "open.key"
+    assert run(capsys, "key", "create", "--key-file", str(key))[0] == 0
+    key.chmod(0o644)
+    code, _, err = run(capsys, "key", "show", "--key-file", str(key))
+    assert code == 2 and err.splitlines()[-1] == (
+        f"wardround-collector: {key}：签名密钥可被他人读取（权限 0644）：chmod 600 {key}")
