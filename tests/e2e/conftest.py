@@ -3,9 +3,11 @@
 A ``CollectorProcess`` is ``wardround-collector serve`` on a free port with
 its own SQLite database; it can be stopped and started again on the same
 port and database (migrated, with an agent token and a viewer, by the
-collector's own CLI code run in this process: see ``in_process_cli``).
+collector's own CLI code run in this process: see ``collector_cli``); the
+operator's commands around it (``CollectorProcess.cli``) run the same way.
 ``write_agent_config`` writes a config for the real
-``wardround-agent``.
+``wardround-agent``.  ``browser``: one headless Chromium for the session,
+each test's contexts closed after it.
 """
 
 from __future__ import annotations
@@ -29,9 +31,12 @@ from typing import Any
 import pytest
 
 from checks.result import format_time, parse_time
-from tests.conftest import free_port
+from tests.conftest import free_port, missing
 
 BIN = Path(sys.executable).parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 def command(name: str) -> str:
@@ -46,22 +51,33 @@ def last_line(args: list[str]) -> str:
     return out.strip().splitlines()[-1]
 
 
-def in_process_cli(*args: str) -> str:
-    """The last line ``wardround-collector ARGS`` prints, run by its ``main`` in this process.
+def collector_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``wardround-collector ARGS`` run by its ``main`` in this process: exit code, stdout and stderr.
 
     The same code as the console script without a new interpreter (about 1 s of start-up and
-    imports each); for setting up a collector before the processes under test start.  The
-    console scripts themselves are run as subprocesses in tests/collector/test_cli.py and
-    test_fleet_cli.py.
+    imports each, most of an e2e test's set-up); for the operator's commands around the
+    processes under test (create a token, apply a fleet, revoke).  Log lines are not in its
+    stderr (they go to this process's logging): a test that reads them runs the console
+    script (``CollectorProcess.cli(..., process=True)``).  The console scripts themselves are
+    run as subprocesses in tests/collector/test_cli.py and test_fleet_cli.py.
     """
     from collector.cli import main
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(args))
-    if code != 0:
-        raise AssertionError(f"wardround-collector {' '.join(args)} exited {code}: {err.getvalue()[-2000:]}")
-    return out.getvalue().strip().splitlines()[-1]
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse: a usage error
+            code = exc.code if isinstance(exc.code, int) else 2
+    return subprocess.CompletedProcess(["wardround-collector", *args], code, out.getvalue(), err.getvalue())
+
+
+def in_process_cli(*args: str) -> str:
+    """The last line ``wardround-collector ARGS`` prints (:func:`collector_cli`); it must exit 0."""
+    done = collector_cli(*args)
+    if done.returncode != 0:
+        raise AssertionError(f"wardround-collector {' '.join(args)} exited {done.returncode}: {done.stderr[-2000:]}")
+    return done.stdout.strip().splitlines()[-1]
 
 
 class CollectorProcess:
@@ -81,10 +97,16 @@ class CollectorProcess:
         self.agent_token = in_process_cli("token", "create", "--db", self.db, "--site", site, "--host", host)
         self.user_token = in_process_cli("user", "create", "--db", self.db, viewer, "--role", "viewer")
 
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """``wardround-collector ARGS --db <this collector's database>``."""
-        return subprocess.run([command("wardround-collector"), *args, "--db", self.db], check=check,
-                              capture_output=True, text=True, timeout=60)
+    def cli(self, *args: str, check: bool = True, process: bool = False) -> subprocess.CompletedProcess[str]:
+        """``wardround-collector ARGS --db <this collector's database>``: in this process (:func:`collector_cli`),
+        or as the console script with ``process`` (its log lines in its stderr)."""
+        if process:
+            return subprocess.run([command("wardround-collector"), *args, "--db", self.db], check=check,
+                                  capture_output=True, text=True, timeout=60)
+        done = collector_cli(*args, "--db", self.db)
+        if check:
+            done.check_returncode()
+        return done
 
     def start(self) -> None:
         log = open(self.workdir / "collector.log", "ab")  # noqa: SIM115 - closed with the process
@@ -183,3 +205,28 @@ def wait_for(predicate: Any, timeout: float, what: str, interval: float = 0.2) -
             return
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """One headless Chromium (driven by playwright) for the session's browser tests: started once."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing("playwright", "pip install playwright")
+    if not Path(CHROMIUM).exists():
+        missing("chromium", f"{CHROMIUM} is missing: apt-get install chromium")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def browser(chromium: Any) -> Iterator[Any]:
+    """The session's Chromium; every context (and page) a test opens is its own, closed after it."""
+    before = set(chromium.contexts)
+    yield chromium
+    for context in chromium.contexts:
+        if context not in before:
+            context.close()

@@ -17,7 +17,7 @@ from typing import Any
 
 from checks.result import Result, Status
 from tests.conftest import free_port
-from tests.e2e.conftest import CollectorProcess, command, last_line
+from tests.e2e.conftest import CollectorProcess, command, in_process_cli
 
 SITE = "e2e-hospital"
 
@@ -31,8 +31,7 @@ class RelayProcess:
         self.workdir = workdir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.token = last_line([command("wardround-collector"), "token", "create", "--relay", "--site", SITE,
-                                "--host", name, "--db", collector.db])
+        self.token = in_process_cli("token", "create", "--relay", "--site", SITE, "--host", name, "--db", collector.db)
         token_file = workdir / "relay.token"
         token_file.write_text(self.token + "\n")
         token_file.chmod(0o600)

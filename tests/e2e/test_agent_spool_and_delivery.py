@@ -20,7 +20,7 @@ import pytest
 from checks.result import Status
 from tests.agent.helpers import spool_backlog
 from tests.conftest import free_port
-from tests.e2e.conftest import CollectorProcess, command, last_line, start_agent, wait_for, write_agent_config
+from tests.e2e.conftest import CollectorProcess, command, in_process_cli, start_agent, wait_for, write_agent_config
 
 pytestmark = pytest.mark.slow
 
@@ -107,8 +107,8 @@ def test_once_push_exits_4_with_the_reason_when_the_collector_refuses_the_token(
     if refusal == 401:
         token_file.write_text("not-a-token-the-collector-knows\n")
     else:  # a valid token, for another host of the site
-        token_file.write_text(last_line([command("wardround-collector"), "token", "create", "--db", collector.db,
-                                         "--site", "e2e-hospital", "--host", "another-host"]) + "\n")
+        token_file.write_text(in_process_cli("token", "create", "--db", collector.db, "--site", "e2e-hospital",
+                                             "--host", "another-host") + "\n")
     run = once_push(config, "--wait", "30s")
     assert run.returncode == 4, run.stderr
     last = run.stderr.splitlines()[-1]

@@ -20,15 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import missing
-from tests.e2e.conftest import command, last_line, write_agent_config
+from tests.e2e.conftest import command, in_process_cli, write_agent_config
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
-
 
 def _api(collector, method: str, path: str, token: str, body: dict | None = None) -> dict:
     req = urllib.request.Request(f"{collector.url}{path}", method=method,
@@ -37,20 +31,6 @@ def _api(collector, method: str, path: str, token: str, body: dict | None = None
                                           "Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=120) as r:
         return json.load(r)
-
-
-@pytest.fixture
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing("playwright", "pip install playwright")
-    if not Path(CHROMIUM).exists():
-        missing("chromium", f"{CHROMIUM} is missing: apt-get install chromium")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield b
-        b.close()
 
 
 def _slow_page(browser, **options):
@@ -90,8 +70,7 @@ def test_engineer_acknowledges_a_ticket_and_downloads_a_record_pdf_when_logged_i
     run = subprocess.run([command("wardround-agent"), "once", "--config", str(config), "--push"],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode in (0, 1, 2, 3), run.stderr
-    engineer = last_line([command("wardround-collector"), "user", "create", "--db", collector.db, "erin",
-                          "--role", "engineer"])
+    engineer = in_process_cli("user", "create", "--db", collector.db, "erin", "--role", "engineer")
     ticket = _api(collector, "POST", "/api/v1/tickets", engineer,
                   {"site": "e2e-hospital", "host": "e2e-host", "severity": 2, "summary": "挂号窗口打印缓慢",
                    "reported_via": "phone"})
@@ -148,8 +127,7 @@ def test_engineer_acknowledges_a_ticket_and_downloads_a_record_pdf_when_logged_i
 
 def test_engineer_follows_up_a_resolved_ticket_and_a_low_score_opens_a_complaint_when_the_form_is_sent(
         collector, browser):
-    engineer = last_line([command("wardround-collector"), "user", "create", "--db", collector.db, "erin",
-                          "--role", "engineer"])
+    engineer = in_process_cli("user", "create", "--db", collector.db, "erin", "--role", "engineer")
     ticket = _api(collector, "POST", "/api/v1/tickets", engineer,
                   {"site": "e2e-hospital", "host": "e2e-host", "severity": 2, "summary": "药房发药机无法联网",
                    "reported_via": "phone"})

@@ -18,11 +18,7 @@ import urllib.request
 import pytest
 
 from tests.e2e.conftest import CollectorProcess
-from tests.e2e.test_browser import (
-    _follow,
-    _slow_page,
-    browser,  # noqa: F401 - the fixture
-)
+from tests.e2e.test_browser import _follow, _slow_page
 
 pytestmark = pytest.mark.slow
 SITE = "e2e-hospital"
@@ -37,7 +33,7 @@ def _status(c: CollectorProcess, token: str, path: str = "/api/v1/agent/config")
         return exc.code
 
 
-def test_an_admin_sees_rotates_and_revokes_credentials_on_the_admin_page(tmp_path, browser):  # noqa: F811
+def test_an_admin_sees_rotates_and_revokes_credentials_on_the_admin_page(tmp_path, browser):
     c = CollectorProcess(tmp_path, site=SITE, host="e2e-host")
     admin = c.cli("user", "create", "ada", "--role", "admin").stdout.strip().splitlines()[-1]
     vera = c.cli("user", "create", "vera", "--role", "viewer").stdout.strip().splitlines()[-1]

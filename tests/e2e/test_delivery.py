@@ -61,7 +61,8 @@ def test_results_taken_during_an_outage_arrive_exactly_once_when_the_collector_r
         collector.stop()
         outage_started = datetime.now(UTC)
         spool = tmp_path / "spool.db"  # the agent holds it: read it read-only
-        wait_for(lambda: spool_backlog(spool) >= 40, 60, "ten patrols to pile up in the spool during the outage")
+        # five patrols (the agent backs off longer the longer the outage: ten cost seconds, proved nothing more)
+        wait_for(lambda: spool_backlog(spool) >= 20, 60, "five patrols to pile up in the spool during the outage")
         outage_ended = datetime.now(UTC)
         collector.start()
         wait_for(lambda: spool_backlog(spool) == 0, 60, "the agent to drain its spool")
@@ -80,7 +81,7 @@ def test_results_taken_during_an_outage_arrive_exactly_once_when_the_collector_r
     assert all(items == SYSTEM_ITEMS for items in runs.values()), runs
     # ... including those taken while the collector was down ...
     during = [t for t in runs if outage_started < parse_time(t) < outage_ended]
-    assert len(during) >= 9
+    assert len(during) >= 4
     # ... and there is no hole in the once-a-second sequence.
     times = sorted(parse_time(t) for t in runs)
     gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 
 def _import(c: CollectorProcess, *files: Path) -> subprocess.CompletedProcess[str]:
-    return c.cli("import", *map(str, files), check=False)
+    return c.cli("import", *map(str, files), check=False, process=True)  # its log lines are in its stderr
 
 
 def _ferry_relay(tmp_path: Path, c: CollectorProcess) -> tuple[Path, RelayProcess]:

@@ -31,8 +31,7 @@ import pytest
 from checks.result import Metric, Status
 from tests.collector.conftest import make_result
 from tests.conftest import missing
-from tests.e2e.conftest import command, last_line
-from tests.e2e.test_browser import browser  # noqa: F401 - the fixture
+from tests.e2e.conftest import in_process_cli
 
 pytestmark = pytest.mark.slow
 
@@ -80,8 +79,7 @@ def _fill(collector) -> dict[str, int]:
                 _result("db_backup", "LIS/full", Status.OK, now - timedelta(minutes=5),
                         Metric("age_seconds", 3600.0, "s", crit=93600), "full backup 1 h ago")]
     _api(collector.url, "/api/v1/results", collector.agent_token, {"results": results})
-    engineer = last_line([command("wardround-collector"), "user", "create", "--db", collector.db, "erin",
-                          "--role", "engineer"])
+    engineer = in_process_cli("user", "create", "--db", collector.db, "erin", "--role", "engineer")
     ticket = _api(collector.url, "/api/v1/tickets", engineer, {"site": SITE, "host": HOST, "severity": 2,
                                                                 "summary": "挂号窗口打印缓慢", "reported_via": "phone"})
     day = (datetime.now(ZoneInfo("Asia/Shanghai")).date() - timedelta(days=1)).isoformat()
@@ -101,7 +99,7 @@ def _violations(page, script: Path) -> list[dict]:
 
 
 def test_every_page_fits_desktop_and_phone_and_passes_axe_when_an_engineer_runs_the_morning_patrol(
-        collector, browser):  # noqa: F811
+        collector, browser):
     script = axe_script()
     made = _fill(collector)
     SHOTS.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import missing
-from tests.e2e.conftest import CollectorProcess, command, last_line, wait_for
+from tests.e2e.conftest import CollectorProcess, command, in_process_cli, wait_for
 from tests.e2e.relay import SITE, RelayProcess, get, post, results, stored
 
 pytestmark = pytest.mark.slow
@@ -46,8 +46,7 @@ def _carried(c: CollectorProcess) -> int:
 
 def test_each_result_arrives_once_with_the_collector_down_and_the_relay_killed_mid_forward(tmp_path):
     c = CollectorProcess(tmp_path, site=SITE, host="his-db-01")
-    token2 = last_line([command("wardround-collector"), "token", "create", "--site", SITE, "--host", "lis-app-01",
-                        "--db", c.db])
+    token2 = in_process_cli("token", "create", "--site", SITE, "--host", "lis-app-01", "--db", c.db)
     relay = RelayProcess(tmp_path / "relay", c, collector_extra="  batch_size: 250\n")
     c.start()
     relay.start(tokens=2)

@@ -17,7 +17,7 @@ import pytest
 from checks.result import Status
 from tests.agent.helpers import spool_backlog
 from tests.checks.sshd import sshd  # noqa: F401 - the fixture
-from tests.e2e.conftest import CollectorProcess, command, last_line
+from tests.e2e.conftest import CollectorProcess, command, in_process_cli
 
 pytestmark = pytest.mark.slow
 
@@ -57,8 +57,8 @@ def once_push(config: Path, wait: str = "60s") -> subprocess.CompletedProcess[st
 
 
 def test_remote_host_is_listed_with_its_own_results_when_the_token_grants_it(collector, sshd, tmp_path):  # noqa: F811
-    token = last_line([command("wardround-collector"), "token", "create", "--db", collector.db,
-                       "--site", "e2e-hospital", "--host", "e2e-host", "--also-host", "remote-box"])
+    token = in_process_cli("token", "create", "--db", collector.db, "--site", "e2e-hospital", "--host", "e2e-host",
+                           "--also-host", "remote-box")
     run = once_push(agent_config(tmp_path / "agent.yaml", collector, token, sshd))
     printed = json.loads(run.stdout)
     assert run.returncode == Status.worst(r["status"] for r in printed), run.stderr
