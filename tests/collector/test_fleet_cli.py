@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -24,10 +25,10 @@ def last(out) -> str:
 
 
 @pytest.fixture
-def db(tmp_path):
-    url = f"sqlite:///{tmp_path / 'c.db'}"
-    assert cli("migrate", "--db", url).returncode == 0
-    return url
+def db(tmp_path, sqlite_template):
+    """A migrated SQLite database (a copy of the session's template: `migrate` itself is tested in test_cli.py)."""
+    shutil.copyfile(sqlite_template, tmp_path / "c.db")
+    return f"sqlite:///{tmp_path / 'c.db'}"
 
 
 def test_keys_hosts_tokens_and_people_are_listed_and_changed_from_the_command_line(db, tmp_path):
