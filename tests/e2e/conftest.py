@@ -23,7 +23,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -51,25 +51,41 @@ def last_line(args: list[str]) -> str:
     return out.strip().splitlines()[-1]
 
 
-def collector_cli(*args: str) -> subprocess.CompletedProcess[str]:
+def collector_cli(*args: str, env: Mapping[str, str | None] | None = None) -> subprocess.CompletedProcess[str]:
     """``wardround-collector ARGS`` run by its ``main`` in this process: exit code, stdout and stderr.
 
     The same code as the console script without a new interpreter (about 1 s of start-up and
     imports each, most of an e2e test's set-up); for the operator's commands around the
     processes under test (create a token, apply a fleet, revoke).  Log lines are not in its
     stderr (they go to this process's logging): a test that reads them runs the console
-    script (``CollectorProcess.cli(..., process=True)``).  The console scripts themselves are
-    run as subprocesses in tests/collector/test_cli.py and test_fleet_cli.py.
+    script (``CollectorProcess.cli(..., process=True)``).  ``env``: variables set (None: unset)
+    while it runs, as a process started with that environment would see them (the reader's
+    language is read from it).  The console scripts themselves are run as subprocesses in
+    tests/collector/test_cli.py, test_keys.py and the *_language.py tests.
     """
     from collector.cli import main
 
+    before = {name: os.environ.get(name) for name in env or {}}
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(list(args))
-        except SystemExit as exc:  # argparse: a usage error
-            code = exc.code if isinstance(exc.code, int) else 2
+    try:
+        for name, value in (env or {}).items():
+            _set_env(name, value)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exc:  # argparse: a usage error (2), or --help (0)
+                code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+    finally:
+        for name, value in before.items():
+            _set_env(name, value)
     return subprocess.CompletedProcess(["wardround-collector", *args], code, out.getvalue(), err.getvalue())
+
+
+def _set_env(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 def in_process_cli(*args: str) -> str:
