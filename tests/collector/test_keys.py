@@ -14,7 +14,7 @@ import orjson
 
 from collector.keys import KEY_ENV, load_keyring
 from tests.collector.records_data import DAY, SITE, fill_site
-from tests.collector.test_cli import cli
+from tests.collector.test_cli import cli, in_process
 from tests.conftest import missing
 
 KEY_LINE = re.compile(r"^key id ([0-9a-f]{16})$", re.M)
@@ -99,7 +99,7 @@ def test_an_exported_record_verifies_offline_with_the_public_key_and_fails_when_
     fill_site(engine)
     engine.dispose()
     key = os.environ[KEY_ENV]
-    engineer = cli("user", "create", "li", "--role", "engineer", "--db", db).stdout.strip().splitlines()[-1]
+    engineer = in_process("user", "create", "li", "--role", "engineer", "--db", db).stdout.strip().splitlines()[-1]
     assert engineer.startswith("wru_")
     from fastapi.testclient import TestClient
 
@@ -134,8 +134,8 @@ def test_an_exported_record_verifies_offline_with_the_public_key_and_fails_when_
     bad = cli("record", "verify", str(tmp_path / "changed.json"), "--public-key", b64)
     assert bad.returncode == 1 and "FAILED" in bad.stdout and "sign-off" in bad.stdout
     other = tmp_path / "other.key"
-    cli("key", "create", "--key-file", str(other))
-    stranger = BASE64.search(cli("key", "show", "--key-file", str(other)).stdout).group(1)  # type: ignore[union-attr]
+    in_process("key", "create", "--key-file", str(other))  # a stranger's key (key create is tested above)
+    stranger = BASE64.search(in_process("key", "show", "--key-file", str(other)).stdout).group(1)  # type: ignore[union-attr]
     wrong_key = cli("record", "verify", str(tmp_path / "r.json"), "--public-key", stranger)
     assert wrong_key.returncode == 1 and "does not trust" in wrong_key.stdout
     for args, message in ((["record", "verify", str(tmp_path / "nope.json"), "--public-key", b64], "cannot read"),
