@@ -6,7 +6,6 @@ The relay itself (agent/relay.py) runs as a real process in tests/e2e/test_relay
 from __future__ import annotations
 
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,6 +18,7 @@ from collector.store.db import reading
 from collector.store.tables import relay_batches, relay_results, relays, results
 from collector.store.tickets import TicketFilter
 from tests.collector.conftest import HOST, SITE, make_batch
+from tests.collector.test_cli import in_process
 
 
 @pytest.fixture
@@ -98,9 +98,8 @@ def test_sync_lists_the_live_token_hashes_of_the_relays_site_only(client, engine
 
 
 def test_token_create_relay_prints_the_token_on_the_last_line_and_refuses_a_second_of_the_same_name(db_url):
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "collector.cli", "token", "create", *args, "--db", db_url],
-                              capture_output=True, text=True, timeout=60)
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:  # main in this process (test_cli.in_process)
+        return in_process("token", "create", *args, "--db", db_url)
 
     made = cli("--relay", "--site", "s1")
     assert made.returncode == 0, made.stderr
@@ -108,8 +107,7 @@ def test_token_create_relay_prints_the_token_on_the_last_line_and_refuses_a_seco
     twice = cli("--relay", "--site", "s1")
     assert twice.returncode == 1 and "has a relay 'relay' already" in twice.stderr
     assert cli("--relay", "--site", "s1", "--host", "front-02").returncode == 0
-    revoke = subprocess.run([sys.executable, "-m", "collector.cli", "token", "revoke", "--relay", "--site", "s1",
-                             "--host", "relay", "--db", db_url], capture_output=True, text=True, timeout=60)
+    revoke = in_process("token", "revoke", "--relay", "--site", "s1", "--host", "relay", "--db", db_url)
     assert revoke.returncode == 0 and "revoked the token of relay relay" in revoke.stdout
     assert cli("--relay", "--site", "s1").returncode == 0  # the name is free again, with a new token
     no_host = cli("--site", "s1")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +20,7 @@ from collector.store.tables import agent_token_hosts, agent_tokens, results
 from collector.store.tickets import TicketFilter
 from collector.tickets import Tickets
 from tests.collector.conftest import HOST, SITE, make_result
-from tests.collector.test_cli import cli
+from tests.collector.test_cli import in_process as cli  # main in this process: what the command does
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -115,8 +113,7 @@ def test_cli_refuses_a_bad_also_host_and_stores_no_token_when_the_name_breaks_th
 
 
 def test_cli_help_describes_also_host_when_asked():
-    out = subprocess.run([sys.executable, "-m", "collector.cli", "token", "create", "--help"],
-                         capture_output=True, text=True, timeout=60)
+    out = cli("token", "create", "--help")
     assert out.returncode == 0 and "--also-host NAME" in out.stdout and "repeatable" in out.stdout
 
 
