@@ -6,7 +6,7 @@ port and database (migrated, with an agent token and a viewer, by the
 collector's own CLI code run in this process: see ``collector_cli``); the
 operator's commands around it (``CollectorProcess.cli``) run the same way.
 ``write_agent_config`` writes a config for the real
-``wardround-agent``.  ``browser``: one headless Chromium for the session,
+``wardround-agent``.  ``browser``: one headless Chromium per module,
 each test's contexts closed after it.
 """
 
@@ -223,9 +223,12 @@ def wait_for(predicate: Any, timeout: float, what: str, interval: float = 0.2) -
     raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """One headless Chromium (driven by playwright) for the session's browser tests: started once."""
+    """One headless Chromium (driven by playwright) for a module's browser tests.
+
+    Not one per session: while playwright's sync API is up, this thread's asyncio loop counts as
+    running (playwright/_impl/_greenlets.py), so an ``asyncio.run`` in any later test would fail."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -240,7 +243,7 @@ def chromium() -> Iterator[Any]:
 
 @pytest.fixture
 def browser(chromium: Any) -> Iterator[Any]:
-    """The session's Chromium; every context (and page) a test opens is its own, closed after it."""
+    """The module's Chromium; every context (and page) a test opens is its own, closed after it."""
     before = set(chromium.contexts)
     yield chromium
     for context in chromium.contexts:
