@@ -46,11 +46,6 @@ def command(name: str) -> str:
     return str(path)
 
 
-def last_line(args: list[str]) -> str:
-    out = subprocess.run(args, check=True, capture_output=True, text=True, timeout=60).stdout
-    return out.strip().splitlines()[-1]
-
-
 def collector_cli(*args: str, env: Mapping[str, str | None] | None = None) -> subprocess.CompletedProcess[str]:
     """``wardround-collector ARGS`` run by its ``main`` in this process: exit code, stdout and stderr.
 
