@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
@@ -103,9 +104,9 @@ def test_retention_shorter_than_the_scheduled_records_need_is_refused_with_the_r
     assert load_settings(_config(tmp_path, "db: sqlite:///x.db\n")).retention.results == MIN_RESULTS
 
 
-def test_prune_command_dry_run_prints_what_it_would_remove_and_refuses_a_short_keep(tmp_path):
+def test_prune_command_dry_run_prints_what_it_would_remove_and_refuses_a_short_keep(tmp_path, sqlite_template):
+    shutil.copyfile(sqlite_template, tmp_path / "w.db")  # migrated (migrate runs as a process in test_cli.py)
     url = f"sqlite:///{tmp_path}/w.db"
-    assert cli("migrate", "--db", url, cwd=tmp_path).returncode == 0
     done = cli("prune", "--db", url, "--dry-run", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "would remove 0" in done.stdout and "issued records" in done.stdout
