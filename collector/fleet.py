@@ -268,22 +268,25 @@ def effective(fleet: Fleet | None, version: int, site: str, host: str, roles: Se
     return Effective(version=version, etag=f"v{version}-{digest}", templates=tuple(chosen), checks=entries)
 
 
-_cache: dict[int, Fleet] = {}
+_cache: dict[tuple[str, int], Fleet] = {}
 
 
 def newest(engine: Engine) -> tuple[int, Fleet | None]:
-    """The newest fleet version and its file (None before the first apply); parsed once per process."""
+    """The newest fleet version and its file (None before the first apply); parsed once per process
+    and database (a version number is one database's: another database's v1 is another file)."""
+    where = engine.url.render_as_string(hide_password=True)
     with reading(engine) as conn:
         version = store.fleet_version(conn)
         if version == 0:
             return 0, None
-        if version in _cache:
-            return version, _cache[version]
+        if (where, version) in _cache:
+            return version, _cache[where, version]
         row = store.newest_version(conn)
     assert row is not None
     fleet = load(row.document)
-    _cache.clear()
-    _cache[int(row.version)] = fleet
+    for older in [k for k in _cache if k[0] == where]:
+        del _cache[older]
+    _cache[where, int(row.version)] = fleet
     return int(row.version), fleet
 
 

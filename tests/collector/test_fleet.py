@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,7 +10,7 @@ from sqlalchemy import select, update
 
 from collector import credentials, enrol, fleet, inventory
 from collector.auth import Agent, authenticate, create_agent_token, create_user
-from collector.store.db import reading, writing
+from collector.store.db import make_engine, reading, writing
 from collector.store.tables import agent_tokens, audit_log, enrol_keys, fleet_hosts
 from tests.collector.conftest import HOST, SITE, make_result
 
@@ -346,3 +347,20 @@ def test_the_admin_api_lists_revokes_and_rotates_tokens_and_refuses_others(clien
     assert client.get("/api/v1/fleet", headers=viewer_headers).json()["fleet"]["version"] == 1
     with reading(engine) as conn:
         assert conn.execute(select(fleet_hosts.c.host)).scalars().all() == [HOST]
+
+
+def test_two_databases_in_one_process_each_serve_their_own_fleet_file_of_the_same_version(engine, sqlite_template,
+                                                                                          tmp_path):
+    # the parsed file is kept per process: a version number is one database's, so another database's
+    # v1 (a restored copy, or a command run in a process that saw another) must not be served from it
+    shutil.copyfile(sqlite_template, tmp_path / "other.db")
+    other = make_engine(f"sqlite:///{tmp_path / 'other.db'}")
+    try:
+        assert fleet.apply(engine, FLEET, "fleet.yaml")[0] == 1
+        only = b"templates:\n  only: [{check: uptime, every: 1m}]\nassign:\n  - {templates: [only]}\n"
+        assert fleet.apply(other, only, "other.yaml")[0] == 1
+        for _ in range(2):  # the second round from what each kept
+            assert set(fleet.newest(engine)[1].templates) == {"base-linux", "his-db"}
+            assert set(fleet.newest(other)[1].templates) == {"only"}
+    finally:
+        other.dispose()
