@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import socketserver
 import ssl
 import threading
 from collections.abc import Callable
@@ -40,6 +41,14 @@ class Seen:
 
 
 Responder = Callable[[Seen], tuple[int, Any]]
+
+
+def serve_in_thread(server: socketserver.BaseServer) -> threading.Thread:
+    """``server`` answering from a daemon thread, polled every 0.05 s: its ``shutdown()`` returns
+    that soon (``serve_forever``'s default poll, 0.5 s, cost each test half a second)."""
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    return thread
 
 
 def accept_all(seen: Seen) -> tuple[int, Any]:
@@ -94,7 +103,7 @@ class FakeCollector:
         if tls is not None:
             self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
             self.scheme = "https"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        serve_in_thread(self.server)
         return self
 
     def stop(self) -> None:

@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import stat
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 from agent.central import Central, merge, pick_up_token
 from agent.config import load_config, token_file_problem
 from agent.http import Http
+from tests.agent.helpers import serve_in_thread
 
 TOKEN = "wra_central-test-token-aaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 NEW_TOKEN = "wra_central-test-token-bbbbbbbbbbbbbbbbbbbbbbbbbbbb"
@@ -49,7 +49,7 @@ class ConfigServer:
 
         self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.http.server_address[1]}"
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+        serve_in_thread(self.http)
 
     def stop(self) -> None:
         self.http.shutdown()

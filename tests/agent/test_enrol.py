@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 
 from agent.config import load_config
 from agent.enrol import EnrolRequest, enrol
+from tests.agent.helpers import serve_in_thread
 
 
 class _Enrols(BaseHTTPRequestHandler):
@@ -29,7 +29,7 @@ class _Enrols(BaseHTTPRequestHandler):
 
 def test_a_relative_spool_path_is_taken_from_where_enrol_ran_not_from_the_configs_folder(tmp_path, monkeypatch):
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Enrols)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_thread(server)
     try:
         monkeypatch.chdir(tmp_path)
         (tmp_path / "agent").mkdir()
@@ -50,7 +50,7 @@ def test_a_url_with_a_path_the_collector_lacks_is_refused_with_a_hint_to_check_i
     from agent.enrol import EnrolFailed
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), _NotHere)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_thread(server)
     try:
         with pytest.raises(EnrolFailed, match=r"HTTP 404.*check --url"):
             enrol(EnrolRequest(url=f"http://127.0.0.1:{server.server_address[1]}/wardround", key="wre_x",
@@ -111,7 +111,7 @@ def test_the_collectors_refusal_is_told_in_the_readers_language(tmp_path, monkey
             self.wfile.write(body)
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Expired)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_thread(server)
     monkeypatch.setenv("WARDROUND_LANG", lang)
     try:
         with pytest.raises(EnrolFailed) as caught:

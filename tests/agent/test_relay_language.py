@@ -7,7 +7,6 @@ import contextlib
 import dataclasses
 import http.client
 import json
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from agent.relay import Relay, hash_token
 from agent.relay_config import load_relay_config
 from agent.relay_http import make_server
 from checks.messages.reader import told
+from tests.agent.helpers import serve_in_thread
 from tests.agent.test_relay_config import _write
 from tests.e2e.relay import post, results
 
@@ -36,8 +36,7 @@ def _serving(tmp_path, export: bool = True, collector: str = "https://collector.
         export_dir=str(tmp_path / "out") if export else None)
     relay = Relay(dataclasses.replace(config, listen_port=0, **changes))  # a free port
     server = make_server(relay)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    serve_in_thread(server)
     relay.tokens.replace({"tokens": [{"hash": hash_token("wra_good"), "host": "db-01", "also_hosts": ["db-02"]}]})
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"

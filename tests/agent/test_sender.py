@@ -18,7 +18,16 @@ import pytest
 
 from agent.sender import Backoff, PushOutcome, Sender
 from agent.spool import Spool, notice_factory
-from tests.agent.helpers import REPO, TOKEN, FakeCollector, Seen, TrickleServer, accept_all, make_result
+from tests.agent.helpers import (
+    REPO,
+    TOKEN,
+    FakeCollector,
+    Seen,
+    TrickleServer,
+    accept_all,
+    make_result,
+    serve_in_thread,
+)
 from tests.conftest import free_port, missing
 
 NOTICE = notice_factory("central-hospital", "his-db-01")
@@ -308,7 +317,7 @@ def test_a_gzip_bomb_from_the_collector_is_refused_with_a_clear_error_when_it_in
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Bomb)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_thread(server)
     try:
         script = BOMB_CLIENT.format(repo=str(REPO), spool=str(tmp_path / "spool.db"),
                                     url=f"http://127.0.0.1:{server.server_address[1]}")

@@ -56,9 +56,9 @@ def tls_collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Co
         proc.wait(timeout=15)
 
 
-def _once_push(config: Path) -> subprocess.CompletedProcess[str]:
+def _once_push(config: Path, wait: str = "5s") -> subprocess.CompletedProcess[str]:
     return subprocess.run([command("wardround-agent"), "once", "--config", str(config), "--push",
-                           "--wait", "5s"], capture_output=True, text=True, timeout=120)
+                           "--wait", wait], capture_output=True, text=True, timeout=120)
 
 
 def _hosts(c: CollectorProcess, certs: Certs) -> list[dict]:
@@ -78,7 +78,7 @@ def test_plain_http_is_refused_when_the_collector_serves_tls(tls_collector):
 def test_agent_refuses_the_collector_when_ca_file_is_not_given(tls_collector, tmp_path):
     c, certs = tls_collector
     config = write_agent_config(tmp_path / "agent.yaml", c, "  - check: uptime\n    every: 1m")
-    run = _once_push(config)
+    run = _once_push(config, wait="2s")  # refused at the first push; the agent retries until its wait ends
     assert "TLS certificate verification failed" in run.stderr
     assert "1 of 1 results stay in the spool" in run.stderr
     assert all(h["never_reported"] for h in _hosts(c, certs) if h["host"] == HOST)  # enrolled, no result
