@@ -17,8 +17,8 @@ from tests.conftest import free_port
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 
 
-def _run_until_push_fails(tmp_path: Path, lang: str, last: str) -> list[str]:
-    """The agent's log until a line holding ``last``."""
+def _start_agent(tmp_path: Path, lang: str) -> subprocess.Popen[str]:
+    """A real ``wardround-agent run`` in ``lang`` whose collector's port is closed."""
     token = tmp_path / "token"
     token.write_text("wra_test\n")
     token.chmod(0o600)
@@ -27,8 +27,12 @@ def _run_until_push_fails(tmp_path: Path, lang: str, last: str) -> list[str]:
                       f"collector: {{url: 'http://127.0.0.1:{free_port()}', token_file: {token}, timeout: 1s}}\n"
                       "checks:\n  - {check: uptime, every: 1m}\n")
     env = {k: v for k, v in os.environ.items() if k not in ("LC_ALL", "LC_MESSAGES", "WARDROUND_LANG")}
-    proc = subprocess.Popen([sys.executable, "-m", "agent", "run", "--config", str(config)], cwd=REPO,
+    return subprocess.Popen([sys.executable, "-m", "agent", "run", "--config", str(config)], cwd=REPO,
                             stderr=subprocess.PIPE, text=True, env={**env, "LANG": lang})
+
+
+def _log_until(proc: subprocess.Popen[str], last: str) -> list[str]:
+    """The agent's log until a line holding ``last``; the agent is stopped then."""
     lines: list[str] = []
     deadline = time.monotonic() + 30
     try:
@@ -49,14 +53,18 @@ def _run_until_push_fails(tmp_path: Path, lang: str, last: str) -> list[str]:
 
 
 def test_cannot_reach_the_collector_at_start_is_logged_in_english_and_in_the_readers_language(tmp_path) -> None:
-    zh = _run_until_push_fails(tmp_path, "zh_CN.UTF-8", "推送：")
+    # both agents run at once: each spends its seconds waiting for its first push to fail
+    zh_agent, en_agent = _start_agent(tmp_path, "zh_CN.UTF-8"), _start_agent(tmp_path, "C.UTF-8")
+    try:
+        zh = _log_until(zh_agent, "推送：")
+    finally:
+        en = _log_until(en_agent, "push: cannot deliver")
     assert any("WARNING agent.scheduler: central config: not fetched (cannot reach the collector" in x for x in zh)
     assert any(re.search(r"WARNING agent\.scheduler: wardround-agent：未能取得集中配置（无法连接采集端 .*）", x)
                for x in zh), zh
     pushed = [x for x in zh if "WARNING agent.scheduler: 推送：无法送达：无法连接采集端 " in x]
     assert len(pushed) == 1 and re.search(r"暂存库 \S+ 中有 1 条结果等待发送；.+ 后重试$", pushed[0]), zh
     assert "push: cannot deliver: cannot reach the collector at " in zh[-2]  # the English line, just before
-    en = _run_until_push_fails(tmp_path, "C.UTF-8", "push: cannot deliver")
     assert en and "push: cannot deliver" in en[-1] and not any(CHINESE.search(x) for x in en), en
 
 
