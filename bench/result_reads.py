@@ -34,6 +34,7 @@ from sqlite_growth import HOSTS, _batch  # noqa: E402
 
 
 def _fill(engine: Any, results: int) -> datetime:
+    from checks.result import new_result_id
     from collector.store import db, queries
 
     start = datetime(2026, 11, 1, tzinfo=UTC)
@@ -47,6 +48,12 @@ def _fill(engine: Any, results: int) -> datetime:
             queries.upsert_latest(conn, rows, credible_until=at + timedelta(days=1))
         done += len(rows)
         batches += 1
+    with db.writing(engine) as conn:  # a rare item: one host's ten restore drills, the first hours of the fill
+        queries.store_new_results(conn, [
+            {"uid": new_result_id(), "site": "bench", "host": "bench-003", "check": "drill", "item": "restore",
+             "status": 0, "summary": "restore drill passed", "standard": "", "started_at": start + timedelta(hours=i),
+             "received_at": start + timedelta(hours=i), "duration_ms": 1.0, "metrics": "[]", "details": "{}",
+             "messages": None} for i in range(10)])
     return at + timedelta(minutes=5)
 
 
@@ -63,6 +70,8 @@ def _readers(engine: Any, end: datetime) -> dict[str, Callable[[Any], Any]]:
     return {
         "host page: host_results (1 h)": lambda c: today.host_results(c, "bench", "bench-003", hour),
         "host page: item_results (50)": lambda c: today.item_results(c, "bench", "bench-003", "disk", "/data1", 50),
+        "host page: item_results rare (10)": lambda c: today.item_results(c, "bench", "bench-003", "drill", "restore",
+                                                                          50),
         "host page: last_changes": lambda c: today.last_changes(c, "bench", "bench-003"),
         "record: period_items (site, 1 h)": lambda c: records.period_items(c, "bench", hour, end),
         "record: newest_good (site, 1 h)": lambda c: records.newest_good(c, "bench", ["disk"], hour, end),
