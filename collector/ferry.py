@@ -258,7 +258,8 @@ def watch(engine: Engine, ingestor: Ingestor, folder: Path, *, every_s: float = 
 
 
 class FerryCollector(Collector):
-    """``/metrics``: bundles imported and refused, missing sequence numbers, relays' backlog and contact."""
+    """``/metrics``: bundles imported and refused, missing sequence numbers, bundles holding results back,
+    relays' backlog and contact."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -268,6 +269,10 @@ class FerryCollector(Collector):
                                       labels=["outcome"])
         missing = GaugeMetricFamily("wardround_ferry_missing_bundles",
                                     "Bundle sequence numbers missing below a relay's newest", labels=["site", "relay"])
+        held = GaugeMetricFamily("wardround_ferry_held_bundles",
+                                 "Imported bundles holding results of a host the relay may not write for "
+                                 "(kept in held/)",
+                                 labels=["site", "relay"])
         backlog = GaugeMetricFamily("wardround_relay_backlog", "Results a relay said it holds",
                                     labels=["site", "relay"])
         contact = GaugeMetricFamily("wardround_relay_last_contact_timestamp_seconds",
@@ -277,6 +282,7 @@ class FerryCollector(Collector):
             with reading(self.engine) as conn:
                 imported, refused = relay_store.bundle_counts(conn)
                 live = relay_store.live_relays(conn)
+                holding = relay_store.held_bundles(conn)
             holes = gaps(self.engine)
         except SQLAlchemyError as exc:  # the scrape says the database is down (database_up 0); it does not fail
             log.warning("metrics: cannot read the relays: %s", type(exc).__name__)
@@ -285,12 +291,14 @@ class FerryCollector(Collector):
         bundles.add_metric(["refused"], refused)
         for g in holes:
             missing.add_metric([g["site"], g["relay"]], len(g["missing"]))
+        for site, relay, n in holding:
+            held.add_metric([site, relay], n)
         for r in live:
             if r.backlog is not None:
                 backlog.add_metric([r.site, r.name], r.backlog)
             if r.last_contact is not None:
                 contact.add_metric([r.site, r.name], r.last_contact.timestamp())
-        yield from (bundles, missing, backlog, contact)
+        yield from (bundles, missing, held, backlog, contact)
 
 
 def describe(done: Imported) -> str:

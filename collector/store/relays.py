@@ -20,8 +20,8 @@ from collector.store.tables import (
     relays,
 )
 
-__all__ = ["add_batch", "add_bundle", "add_refused", "approved_hosts", "bundle_counts", "bundle_held",
-           "bundle_seqs", "gateway_relays", "hosts_seen_until", "insert_relay", "live_hosts", "live_relay",
+__all__ = ["add_batch", "add_bundle", "add_refused", "approved_hosts", "bundle_counts", "bundle_held", "bundle_seqs",
+           "gateway_relays", "held_bundles", "hosts_seen_until", "insert_relay", "live_hosts", "live_relay",
            "live_relays", "live_site_tokens", "relay_by_name", "relay_by_token", "revoke", "roles", "set_held",
            "set_relay"]
 
@@ -146,6 +146,13 @@ def gateway_relays(conn: Connection, site: str) -> list[str]:
     return list(conn.execute(select(relays.c.name).where(
         relays.c.site == site, relays.c.revoked_at.is_(None),
         relays.c.id.in_(select(relay_bundles.c.relay_id))).order_by(relays.c.name)).scalars().all())
+
+
+def held_bundles(conn: Connection) -> list[Any]:
+    """(site, relay name, bundles) of each relay with imported bundles that still hold results back."""
+    return list(conn.execute(select(relays.c.site, relays.c.name, func.count())
+                             .select_from(relay_bundles.join(relays)).where(relay_bundles.c.held.is_not(None))
+                             .group_by(relays.c.site, relays.c.name)).all())
 
 
 def bundle_counts(conn: Connection) -> tuple[int, int]:

@@ -26,6 +26,11 @@ def _stored(engine) -> dict[str, int]:
         return dict(conn.execute(select(results.c.host, func.count()).group_by(results.c.host)).all())
 
 
+def _held_gauge(engine) -> dict[tuple[str, str], float]:
+    [family] = [m for m in ferry.FerryCollector(engine).collect() if m.name == "wardround_ferry_held_bundles"]
+    return {(s.labels["site"], s.labels["relay"]): s.value for s in family.samples}
+
+
 def _said(text: str, lang: str) -> str:
     return render(text.message, lang, cli_templates(lang))  # type: ignore[attr-defined]
 
@@ -54,6 +59,7 @@ def test_results_of_a_retired_host_in_a_bundle_are_held_and_stored_once_the_host
         text = _said(said, lang)
         assert all(w in text for w in words), text
     assert ferry.gap_lines(engine) == []  # its number is in: no gap
+    assert _held_gauge(engine) == {(SITE, "front-01"): 1.0}  # for an alert
 
     still = ferry.import_bundle(engine, ingestor, kept)  # the host is still retired: still held
     assert (still.retried, still.accepted, still.held) == (True, 0, 3) and _stored(engine) == {"his-db": 2}
@@ -67,3 +73,4 @@ def test_results_of_a_retired_host_in_a_bundle_are_held_and_stored_once_the_host
     with engine.connect() as conn:
         assert conn.execute(select(relay_bundles.c.held)).scalar_one() is None
     assert ferry.import_bundle(engine, ingestor, kept).again  # and now it changes nothing
+    assert _held_gauge(engine) == {}
