@@ -126,6 +126,9 @@ def measure(name: str, url: str, results: int, repeat: int) -> dict[str, Any]:
     upgrade(engine)
     t0 = time.perf_counter()
     end = _fill(engine, results)
+    from collector.store import rollups  # what the collector's roll-up job has done by then (item_results reads it)
+
+    rollups.refresh(engine, lambda site: UTC, before=end - timedelta(hours=1))
     if name == "postgresql":  # as autovacuum does soon after a fill: the planner's statistics
         with engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE")

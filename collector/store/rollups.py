@@ -51,8 +51,8 @@ from collector.store.rollup_tables import rollup_days, rollup_dirty, rollup_hour
 from collector.store.tables import result_rows, result_series, result_texts
 
 __all__ = ["FOLD_EVERY", "GRACE", "HOST_ROW", "SILENT_AFTER", "Span", "fold_point", "hour_of", "local_day",
-           "mark_dirty", "marks_pg", "merge", "oldest_dirty", "prune", "refresh", "refresh_batch", "texts_of",
-           "worst_of"]
+           "mark_dirty", "marks_pg", "merge", "newest_hours", "oldest_dirty", "prune", "refresh", "refresh_batch",
+           "texts_of", "worst_of"]
 
 log = logging.getLogger(__name__)
 
@@ -510,6 +510,27 @@ def texts_of(conn: Connection, refs: Iterable[tuple[int, str]]) -> dict[tuple[in
     return {(i, changed): {name: compact.unpack(f"{templates[i]}\n{changed}", n)
                            for n, name in enumerate(compact.TEXTS)}
             for i, changed in wanted if i in templates}
+
+
+def newest_hours(conn: Connection, key: tuple[str, str, str, str], count: int) -> datetime | None:
+    """The start of the newest rolled-up hours that hold at least ``count`` results of the series ``key`` (site,
+    host, check, item); None when the roll-ups hold fewer (none yet, or pruned before the results).
+
+    Every result since then is at least ``count`` of the series' newest: hours not rolled up yet are newer, a
+    stale hour counts fewer than it holds (the window only grows), and a pruned result takes every older one
+    with it.  A reader of one series' newest results seeks its host's run from here instead of walking it
+    all (``ix_result_rows_host_started`` has the series after the time, no seek key)."""
+    s = result_series.c
+    series = select(s.id).where(s.site == key[0], s.host == key[1], s.check == key[2], s.item == key[3])
+    held = 0
+    start: datetime  # a Stamp column: an aware datetime
+    for start, n in conn.execute(select(rollup_hours.c.start, rollup_hours.c.results)
+                                 .where(rollup_hours.c.series_id == series.scalar_subquery())
+                                 .order_by(rollup_hours.c.start.desc()).limit(max(1, count))):
+        held += n
+        if held >= count:
+            return start
+    return None
 
 
 def oldest_dirty(conn: Connection) -> datetime | None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from collector.store import rollups
 from collector.store.tables import (
     LIVE_STATES,
     fleet_hosts,
@@ -94,7 +95,10 @@ def item_results(conn: Connection, site: str, host: str, check: str, item: str, 
     q = (select(results.c.status, results.c.summary, results.c.started_at, results.c.metrics, results.c.messages)
          .where(results.c.site == site, results.c.host == host, results.c.check == check, results.c.item == item)
          .order_by(results.c.started_at.desc(), results.c.id.desc()).limit(limit))
-    return list(conn.execute(q))
+    # from where the roll-ups say the newest `limit` lie: otherwise an item that reports rarely (a weekly drill)
+    # walked its host's whole run (bench/result_reads.py "item_results rare")
+    since = rollups.newest_hours(conn, (site, host, check, item), limit)
+    return list(conn.execute(q if since is None else q.where(results.c.started_at >= since)))
 
 
 def last_changes(conn: Connection, site: str, host: str) -> dict[tuple[str, str], datetime | None]:
