@@ -56,7 +56,7 @@ from collector.auth import Agent
 from collector.dates import check_started_at, credible_until
 from collector.messages import wire_messages_json
 from collector.store import queries
-from collector.store.db import database_time, writing
+from collector.store.db import database_time, pipelined, writing
 from collector.tickets import Tickets
 
 __all__ = [
@@ -350,22 +350,24 @@ class Ingestor:
                     for host in [*own, *others]:
                         self.tickets.on_results(conn, agent.site, host,
                                                 [r for r in fresh if r["host"] == host], now)
-            queries.upsert_latest(conn, fresh, credible_until=credible_until(now))
-            if own:
-                queries.touch_host(conn, site=agent.site, host=agent.host, seen=now,
-                                   clock_offset_s=offset, spool_backlog=report.spool_backlog,
-                                   agent_version=report.version, config_version=report.config_version)
-            # Hosts the agent checks remotely: seen now too; the agent's own facts are not theirs.
-            # Behind a relay: each host's own agent's facts, as the relay passed them on.
-            for host in others:
-                own_report = report.agents.get(host) if agent.relay is not None else None
-                if own_report is None:
-                    queries.touch_host(conn, site=agent.site, host=host, seen=now, clock_offset_s=None,
-                                       spool_backlog=None, agent_version=None)
-                else:
-                    queries.touch_host(conn, site=agent.site, host=host, seen=now, clock_offset_s=None,
-                                       spool_backlog=own_report.spool_backlog, agent_version=own_report.version,
-                                       config_version=own_report.config_version)
+            with pipelined(conn):  # nothing read back: the latest states and the hosts' times in one round trip
+                queries.upsert_latest(conn, fresh, credible_until=credible_until(now))
+                if own:
+                    queries.touch_host(conn, site=agent.site, host=agent.host, seen=now,
+                                       clock_offset_s=offset, spool_backlog=report.spool_backlog,
+                                       agent_version=report.version, config_version=report.config_version)
+                # Hosts the agent checks remotely: seen now too; the agent's own facts are not theirs.
+                # Behind a relay: each host's own agent's facts, as the relay passed them on.
+                for host in others:
+                    own_report = report.agents.get(host) if agent.relay is not None else None
+                    if own_report is None:
+                        queries.touch_host(conn, site=agent.site, host=host, seen=now, clock_offset_s=None,
+                                           spool_backlog=None, agent_version=None)
+                    else:
+                        queries.touch_host(conn, site=agent.site, host=host, seen=now, clock_offset_s=None,
+                                           spool_backlog=own_report.spool_backlog,
+                                           agent_version=own_report.version,
+                                           config_version=own_report.config_version)
         accepted = [i for i in batch.ids if i in stored]
         duplicates = [i for i in batch.ids if i not in stored]
         return Outcome(accepted=accepted, duplicates=duplicates, server_time=now, agent=report)

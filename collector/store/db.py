@@ -24,7 +24,8 @@ pooled connection, and -- for a server that answers nothing at all (frozen,
 or a network path that swallows packets), where no server-side timeout can
 fire -- a watchdog thread that cuts the socket of a connection that is
 still checked out after ``hold_s`` (or whose liveness ping at checkout takes
-longer than ``ping_s``).  The cut raises a connection error in the thread
+longer than ``ping_s``; a connection returned to the pool less than
+:data:`UNPINGED_S` ago is not pinged).  The cut raises a connection error in the thread
 that waits, and the pool replaces the connection.  On SQLite: the busy
 timeout and the wait for the in-process write lock.  :data:`REQUESTS` bounds
 what the HTTP API does (a client gets its answer, a 503 with Retry-After if
@@ -66,7 +67,8 @@ from sqlalchemy.exc import ArgumentError, DisconnectionError, NoSuchModuleError
 from collector.store.errors import DatabaseBusy, classify, describe
 
 __all__ = ["DatabaseClock", "DatabaseURLError", "JOBS", "Limits", "REQUESTS", "StorageState", "checkpoint_wal",
-           "database_time", "make_engine", "reading", "safe_url", "storage_state", "time_on", "writing"]
+           "database_time", "make_engine", "per_transaction", "pipelined", "reading", "safe_url", "storage_state",
+           "time_on", "writing"]
 
 log = logging.getLogger(__name__)
 
@@ -263,7 +265,10 @@ def _bound_postgresql(engine: Engine, limits: Limits) -> None:
     dialect = engine.dialect
 
     @event.listens_for(engine, "checkout")
-    def _on_checkout(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    def _on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get(_RETURNED, -math.inf) < UNPINGED_S:
+            _watchdog.arm(dbapi_conn, limits.hold_s)  # in use moments ago: no ping (a round trip a checkout)
+            return
         _watchdog.arm(dbapi_conn, limits.ping_s)
         try:
             dialect.do_ping(dbapi_conn)
@@ -272,8 +277,25 @@ def _bound_postgresql(engine: Engine, limits: Limits) -> None:
             raise DisconnectionError(f"the database did not answer a ping: {describe(exc)}") from exc
         _watchdog.extend(dbapi_conn, limits.hold_s)
 
-    for name in ("checkin", "invalidate", "soft_invalidate", "close", "detach"):
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(dbapi_conn: Any, record: Any) -> None:
+        _disarm(dbapi_conn)
+        if dbapi_conn is not None:  # (None: invalidated, and SQLAlchemy cleared record.info)
+            record.info[_RETURNED] = time.monotonic()
+
+    for name in ("invalidate", "soft_invalidate", "close", "detach"):
         event.listen(engine, name, _disarm)
+
+
+#: A pooled connection returned to the pool less than this many seconds ago is checked out again without the
+#: liveness ping: it answered moments ago (a connection a statement found broken is invalidated, never returned
+#: as it was).  A busy collector's connections come back within milliseconds, and the ping was one of the
+#: round trips of each checkout: two a batch (the token, the ingest), each a wait and a hand-off of the GIL.
+#: A server that went mute since is then found by the watchdog at ``hold_s`` instead of ``ping_s`` (still
+#: within :data:`REQUESTS`' bound); one that went away answers the first statement with an error (a 503, the
+#: agent sends again) instead of the pool reconnecting first.
+UNPINGED_S = 1.0
+_RETURNED = "wardround_returned"  # in the pool record's info: time.monotonic() of the latest check-in
 
 
 def _disarm(dbapi_conn: Any, *_args: Any) -> None:
@@ -494,3 +516,33 @@ def reading(engine: Engine, *, statements: bool = False) -> Iterator[Connection]
         if statements and engine.dialect.name == "postgresql":
             conn.execution_options(isolation_level="AUTOCOMMIT")
         yield conn
+
+
+_TRANSACTION_KEYS: set[str] = set()
+
+
+def per_transaction(key: str) -> str:
+    """``key`` (returned) names a ``Connection.info`` entry that holds until the transaction ends."""
+    _TRANSACTION_KEYS.add(key)
+    return key
+
+
+@event.listens_for(Engine, "commit")
+@event.listens_for(Engine, "rollback")
+def _transaction_ended(conn: Connection) -> None:
+    if conn.invalidated:  # its info went with the lost connection (and asking for it raises)
+        return
+    for key in _TRANSACTION_KEYS:
+        conn.info.pop(key, None)
+
+
+@contextmanager
+def pipelined(conn: Connection) -> Iterator[None]:
+    """The statements sent on ``conn``'s driver connection in the block go to PostgreSQL together, as one round
+    trip at its end (psycopg's pipeline mode): a cursor's rows are read after the block, and an error is raised
+    at its end at the latest.  For statements that do not wait on each other's rows.  Nothing on SQLite."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    with conn.connection.driver_connection.pipeline():  # type: ignore[union-attr]  # open in a transaction
+        yield

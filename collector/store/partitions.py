@@ -16,7 +16,9 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection, Engine
+
+from collector.store.db import per_transaction
 
 __all__ = ["create_parent", "drop_before", "ensure_months", "forget", "month_of", "partition_name"]
 
@@ -96,13 +98,7 @@ def _exists(conn: Connection, name: str) -> bool:
 _present: WeakKeyDictionary[Engine, set[datetime]] = WeakKeyDictionary()  # months known to have a partition
 
 
-_MADE = "wardround_made_partition"  # in Connection.info until the transaction ends
-
-
-@event.listens_for(Engine, "commit")
-@event.listens_for(Engine, "rollback")
-def _transaction_ended(conn: Connection) -> None:
-    conn.info.pop(_MADE, None)
+_MADE = per_transaction("wardround_made_partition")  # in Connection.info until the transaction ends
 
 
 def forget() -> None:

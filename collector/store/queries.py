@@ -21,11 +21,12 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from psycopg.errors import UniqueViolation
-from sqlalchemy import Connection, Dialect, Engine, event, func, select, update
+from sqlalchemy import Connection, Dialect, Engine, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from collector.store import compact, partitions, rollups
 from collector.store.compact import micros
+from collector.store.db import per_transaction, pipelined
 from collector.store.pg_arrays import array
 from collector.store.tables import health_probe, hosts, latest, result_rows, result_series, result_texts, results
 
@@ -89,8 +90,9 @@ def _existing_uids_pg(conn: Connection, uids: Sequence[str]) -> set[str]:
     # the DBAPI connection, typed Optional, is open here
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]  # see above
     try:
-        cursor.execute(_PG_PRESENT[0])
-        cursor.execute(_PG_PRESENT[1], [array("bytea", list(map(bytes.fromhex, uids)))])
+        with pipelined(conn):  # the setting and the lookup: one round trip
+            cursor.execute(_PG_PRESENT[0])
+            cursor.execute(_PG_PRESENT[1], [array("bytea", list(map(bytes.fromhex, uids)))])
         found = {bytes(uid).hex() for (uid,) in cursor.fetchall()}
     finally:
         cursor.close()
@@ -247,7 +249,7 @@ def template_ids(conn: Connection, packs: dict[bytes, tuple[compact.Skeletons, l
 _SERIES_SEEN: WeakKeyDictionary[Engine, dict[Any, Any]] = WeakKeyDictionary()
 _TEMPLATES_SEEN: WeakKeyDictionary[Engine, dict[Any, Any]] = WeakKeyDictionary()
 _SEEN_KEPT = 200_000
-_ADDED = "wardround_added_series_or_templates"  # in Connection.info until the transaction ends
+_ADDED = per_transaction("wardround_added_series_or_templates")  # in Connection.info until the transaction ends
 
 
 def _seen(conn: Connection, table: WeakKeyDictionary[Engine, dict[Any, Any]]) -> dict[Any, Any]:
@@ -261,12 +263,6 @@ def _remember(conn: Connection, seen: dict[Any, Any], found: dict[Any, Any]) -> 
     if not conn.info.get(_ADDED):
         seen.update(found)
     return found
-
-
-@event.listens_for(Engine, "commit")
-@event.listens_for(Engine, "rollback")
-def _transaction_ended(conn: Connection) -> None:
-    conn.info.pop(_ADDED, None)
 
 
 def _insert_results_pg(conn: Connection, rows: Sequence[tuple[Any, ...]], arbiter: bool) -> set[str]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,7 +27,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from collector.store.db import database_time
+from collector.store.db import database_time, pipelined
 from collector.store.queries import time_processor
 from collector.store.tables import LIVE_STATES, fleet_hosts, hosts, latest, ticket_events, ticket_streaks, tickets
 
@@ -40,6 +41,7 @@ __all__ = [
     "get_ticket",
     "histories",
     "history",
+    "host_state",
     "host_tickets",
     "insert_ticket",
     "latest_started",
@@ -50,7 +52,6 @@ __all__ = [
     "breached_counts",
     "save_streaks",
     "silent_hosts",
-    "streaks",
     "transition",
     "update_ticket",
     "update_tickets",
@@ -112,25 +113,26 @@ class Streak:
         return sum(1 for a, b in zip(self.recent, self.recent[1:], strict=False) if a != b)
 
 
-def streaks(conn: Connection, site: str, host: str) -> dict[tuple[str, str], Streak]:
-    # read in every ingest transaction: straight to the driver (through SQLAlchemy ~0.1 ms of CPU a batch)
-    rows = _driver_rows(conn, _STREAKS, (site, host))
-    return {(check, item): Streak(bad, good, level, recent, True) for check, item, bad, good, level, recent in rows}
-
-
+# the streaks of a host's items (host_state): read in every ingest transaction, straight to the driver (through
+# SQLAlchemy ~0.1 ms of CPU a batch)
 _STREAKS = ('SELECT "check", item, bad_count, good_count, level, recent FROM ticket_streaks '
             "WHERE site = %s AND host = %s")
 
 
-def _driver_rows(conn: Connection, sql: str, params: tuple[Any, ...]) -> list[Any]:
-    """The rows of ``sql`` (``%s`` marks; values the driver takes as they are) run straight on the driver."""
+def _driver_rows(conn: Connection, *queries: tuple[str, tuple[Any, ...]]) -> list[list[Any]]:
+    """The rows of each query (``%s`` marks; values the driver takes as they are) run straight on the driver;
+    on PostgreSQL in one round trip (:func:`~collector.store.db.pipelined`)."""
     postgres = conn.dialect.name == "postgresql"
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]  # open in a transaction
+    driver: Any = conn.connection.driver_connection  # open in a transaction
+    cursors = [driver.cursor() for _ in queries]
     try:
-        cursor.execute(sql if postgres else sql.replace("%s", "?"), params)
-        return list(cursor.fetchall())
+        with pipelined(conn) if len(queries) > 1 else nullcontext():
+            for cursor, (sql, params) in zip(cursors, queries, strict=True):
+                cursor.execute(sql if postgres else sql.replace("%s", "?"), params)
+        return [list(cursor.fetchall()) for cursor in cursors]
     finally:
-        cursor.close()
+        for cursor in cursors:
+            cursor.close()
 
 
 def latest_started(conn: Connection, site: str, host: str, keys: Iterable[tuple[str, str]],
@@ -179,10 +181,22 @@ def host_tickets(conn: Connection, site: str, host: str, resolved_since: datetim
     only then are they read (and locked) by that select.  A ticket committed between the two is as one
     committed just after the select: the host's ticket lock keeps the rules' own tickets out of that gap.
     """
-    if not _driver_rows(conn, _ANY_HOST_TICKETS, (site, host, time_processor(conn.dialect)(resolved_since))):
-        return []
+    return host_state(conn, site, host, resolved_since, with_streaks=False)[0]
+
+
+def host_state(conn: Connection, site: str, host: str, resolved_since: datetime, *, with_streaks: bool = True
+               ) -> tuple[list[Any], dict[tuple[str, str], Streak]]:
+    """:func:`host_tickets` and the streaks of the host's items (unless not ``with_streaks``): whether the host has
+    any tickets and its streaks are asked in one round trip, the tickets read only if it has any."""
+    since = time_processor(conn.dialect)(resolved_since)
+    anything, *streak_rows = _driver_rows(conn, (_ANY_HOST_TICKETS, (site, host, since)),
+                                          *([(_STREAKS, (site, host))] if with_streaks else []))
+    streak = {(check, item): Streak(bad, good, level, recent, True)
+              for check, item, bad, good, level, recent in (streak_rows[0] if streak_rows else ())}
+    if not anything:
+        return [], streak
     q = _HOST_TICKETS_LOCKED if conn.dialect.name == "postgresql" else _HOST_TICKETS
-    return list(conn.execute(q, {"site": site, "host": host, "resolved_since": resolved_since}))
+    return list(conn.execute(q, {"site": site, "host": host, "resolved_since": resolved_since})), streak
 
 
 _ANY_HOST_TICKETS = ("SELECT 1 FROM tickets WHERE site = %s AND host = %s AND (state IN ("

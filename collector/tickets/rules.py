@@ -90,7 +90,7 @@ class ResultRules(LedgerBase):
                    now: datetime) -> None:
         """Apply the rules to the newly stored ``rows`` of one host (an agent's batch)."""
         policy = self.policies.for_site(site)
-        found = store.host_tickets(conn, site, host, now - policy.reopen_window)
+        found, known = store.host_state(conn, site, host, now - policy.reopen_window)
         by_key: dict[tuple[str, str], Ticket] = {}
         for row in found:  # ordered by id: a live ticket wins over a resolved one, newer over older
             key = (row.check, row.item)
@@ -105,7 +105,6 @@ class ResultRules(LedgerBase):
                         note=tsay("tickets.note.agent_back", at=format_time(now)))
         if not rows:
             return
-        known = store.streaks(conn, site, host)
         rules, groups = relevant_groups(policy, rows, lambda key: key in known or key in by_key)
         if not groups:
             return

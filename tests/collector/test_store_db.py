@@ -62,3 +62,43 @@ def test_postgresql_reads_statement_by_statement_without_a_transaction_when_aske
     with reading(engine) as conn:  # the same pooled connection, transactional again
         conn.exec_driver_sql("SELECT 1")
         assert status(conn) == TransactionStatus.INTRANS
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_postgresql_pings_a_pooled_connection_only_when_it_was_back_in_the_pool_a_while(db_url, monkeypatch):
+    from collector.store import db
+    from collector.store.db import REQUESTS
+
+    limited = make_engine(db_url, limits=REQUESTS, pool_size=1, max_overflow=0)
+    pings: list[object] = []
+    real = limited.dialect.do_ping
+    monkeypatch.setattr(limited.dialect, "do_ping", lambda conn: pings.append(conn) or real(conn))
+    try:
+        for _ in range(3):  # the first checkout pings (the connection is new to the pool's clock); the next do not
+            with limited.connect() as conn:
+                assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+        assert len(pings) == 1
+        monkeypatch.setattr(db, "UNPINGED_S", 0.0)  # back in the pool "a while": pinged again
+        with limited.connect() as conn:
+            assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+        assert len(pings) == 2
+    finally:
+        limited.dispose()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite", "postgresql"], indirect=True)
+def test_pipelined_statements_give_their_rows_after_the_block_and_an_error_in_it_is_raised(engine):
+    from collector.store.db import pipelined, writing
+
+    with writing(engine) as conn:
+        driver = conn.connection.driver_connection
+        first, second = driver.cursor(), driver.cursor()
+        with pipelined(conn):
+            first.execute("SELECT 1")
+            second.execute("SELECT 2")
+        assert (first.fetchall(), second.fetchall()) == ([(1,)], [(2,)])
+    with pytest.raises(Exception, match="no_such_table"), writing(engine) as conn:
+        cursor = conn.connection.driver_connection.cursor()
+        with pipelined(conn):  # SQLite raises in the block, PostgreSQL at its end
+            cursor.execute("SELECT * FROM no_such_table")
+        pytest.fail("the block ended without the error")
