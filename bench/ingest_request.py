@@ -6,8 +6,9 @@ cluster, as ``bench/ingest.py`` makes; ``--db URL``: that database), makes one a
 app directly with gzip bodies of ``--batch`` results (``bench/ingest.py``'s results, fresh ids) on the
 event loop uvicorn uses (uvloop), with the serving collector's garbage-collector settings.  Prints µs CPU
 per request: all of it, and the part outside ``Ingestor.ingest`` (the token, the body, the middlewares,
-the route, the thread trip, the answer: what is not the ingest's).  ``--stub`` answers every batch with
-the first one's outcome (the layers alone).  ``--source TREE`` runs another tree's collector (a baseline);
+the route, the thread trip, the answer: what is not the ingest's); and µs wall time per request (one after
+another: the CPU and the waits).  ``--stub`` answers every batch with the first one's outcome (the layers
+alone).  ``--source TREE`` runs another tree's collector (a baseline);
 compare trees alternately, in the same session.  ``--pg --statements`` also counts what the collector asks
 the server per timed request: the statements (the server's log with ``log_statement = all``; BEGIN, COMMIT
 and the pool's ping ``;`` included) and the round trips (this process's ``sendto`` and ``recvfrom`` calls
@@ -59,9 +60,9 @@ def main() -> None:
             url, data = start_postgres(procs, fsync=True)
             args.pg_log = data.parent / "pg.log"
         url = url or f"sqlite:///{tempfile.mkdtemp(prefix='wardround-request-')}/c.db"
-        cpu, outside, statements = measure(url, args)
+        cpu, outside, wall, statements = measure(url, args)
     print(f"{args.source or 'this checkout'}, batch {args.batch}{' (stub)' if args.stub else ''}: "
-          f"{cpu:.0f} us CPU/request, outside Ingestor.ingest {outside:.0f}")
+          f"{cpu:.0f} us CPU/request, outside Ingestor.ingest {outside:.0f}; {wall:.0f} us wall/request")
     if statements:
         print(f"statements per request: {sum(n for n, _ in statements[:-1]) / args.requests:.2f}")
         for calls, query in statements:
@@ -115,7 +116,7 @@ def statement_calls(log: str) -> list[tuple[int, str]]:
                   key=lambda c: (-c[0], c[1]))
 
 
-def measure(url: str, args: argparse.Namespace) -> tuple[float, float, list[tuple[int, str]]]:
+def measure(url: str, args: argparse.Namespace) -> tuple[float, float, float, list[tuple[int, str]]]:
     import orjson
     import uvloop
     from ingest import SITE, BatchMaker
@@ -140,6 +141,7 @@ def measure(url: str, args: argparse.Namespace) -> tuple[float, float, list[tupl
         return c.compress(data) + c.flush()
 
     inside = [0.0]
+    wall = [0.0]  # µs a request, one after the other: the CPU and the waits on the database
     real = ingest.Ingestor.ingest
     first: list[Any] = []
 
@@ -185,7 +187,7 @@ def measure(url: str, args: argparse.Namespace) -> tuple[float, float, list[tupl
         if status != [200]:
             raise SystemExit(f"the collector answered {status}")
 
-    async def run() -> tuple[float, float, list[tuple[int, str]]]:
+    async def run() -> tuple[float, float, float, list[tuple[int, str]]]:
         for data in bodies[:WARM]:
             await one(data)
         gc.collect()  # as collector.cli.settle_heap
@@ -196,10 +198,11 @@ def measure(url: str, args: argparse.Namespace) -> tuple[float, float, list[tupl
             logged = args.pg_log.stat().st_size
             tracer = trace_sends(args.pg_log.with_name("sends.txt"))
         inside[0] = 0.0
-        start = time.process_time()
+        start, began = time.process_time(), time.perf_counter()
         for data in bodies[WARM:]:
             await one(data)
         cpu = time.process_time() - start
+        wall[0] = (time.perf_counter() - began) / args.requests * 1e6
         statements: list[tuple[int, str]] = []
         if args.statements:
             tracer.terminate()
@@ -211,7 +214,7 @@ def measure(url: str, args: argparse.Namespace) -> tuple[float, float, list[tupl
             with args.pg_log.open() as f:
                 f.seek(logged)
                 statements[:0] = statement_calls(f.read())
-        return cpu / args.requests * 1e6, (cpu - inside[0]) / args.requests * 1e6, statements
+        return cpu / args.requests * 1e6, (cpu - inside[0]) / args.requests * 1e6, wall[0], statements
 
     try:
         return uvloop.run(run())
