@@ -234,3 +234,188 @@ def test_the_notifications_sections_problems_are_said_in_chinese_and_in_english_
         assert _lines(runs[1].stderr) == [N.replace("n.yaml", "shape.yaml") + line[lang] for line in SHAPES]
         assert _lines(runs[2].stderr) == ["top.yaml: notifications: " + ("应为包含 channels 和 routes 的映射" if lang
                                           else "expected a mapping with channels and routes")]
+
+
+RARE_POLICY = """\
+default:
+  levels:
+    - {name: {fr: x, zh_CN: ""}, clock: always, response: 4h, resolve: 2h}
+    - 7
+    - {name: {}, response: 1h, resolve: 2h}
+    - {name: 5, response: 1h, resolve: 2h}
+  business_hours: {timezone: Mars/Olympus, days: [funday], hours: "17:00-08:00"}
+  holidays: hol.yaml
+  key_factor: 2
+  rules:
+    - {check: "", item: 3, open: [x], flap_window: 5, flap_changes: 6}
+    - {check: disk, open: {OK: 1, CRITICAL: 9}}
+    - nope
+  maintenance:
+    - {hosts: [], cron: "bad", start: x}
+    - {start: yesterday}
+    - {start: "2026-11-28T22:00:00+08:00", end: "2026-11-28T21:00:00+08:00"}
+    - 5
+  records: {customer: "", systems: HIS, language: fr, schedule: {daily: "bad cron", yearly: x}}
+  restore_drills: {every: hourly}
+  followup: {tickets: some, account_manager: "", clock: always}
+  onsite: 5
+  agent_silent: 5
+sites:
+  a:
+    restore_drills: 5
+    followup: 5
+    records: 5
+    business_hours: 5
+    rules: 5
+    maintenance: 5
+    holidays: ""
+  b: 5
+  c:
+    holidays: holmap.yaml
+    records: {schedule: 5}
+    levels: 5
+"""
+POLICY_LINES = [  # (English as it always was, Chinese); {dir}: the holiday files' folder
+    ('policy.yaml: default.levels[0].name.fr: unknown language (expected zh_CN or en)',
+     'policy.yaml: default.levels[0].name.fr: 未知的语言（应为 zh_CN 或 en）'),
+    ('policy.yaml: default.levels[0].name.zh_CN: expected a name of 1-64 characters such as "一般故障"',
+     'policy.yaml: default.levels[0].name.zh_CN: 应为 1–64 个字符的名称，如 "一般故障"'),
+    ("policy.yaml: default.levels[0].clock: expected 24x7 or business (got 'always')",
+     "policy.yaml: default.levels[0].clock: 应为 24x7 或 business（收到 'always'）"),
+    ('policy.yaml: default.levels[0].resolve: expected a resolution time no shorter than the response time',
+     'policy.yaml: default.levels[0].resolve: 解决时间不应短于响应时间'),
+    ('policy.yaml: default.levels[1]: expected a mapping with name, response, resolve, clock',
+     'policy.yaml: default.levels[1]: 应为包含 name, response, resolve, clock 的映射'),
+    ('policy.yaml: default.levels[2].name: expected a name in zh_CN and/or en',
+     'policy.yaml: default.levels[2].name: 应给出 zh_CN 和／或 en 的名称'),
+    ('policy.yaml: default.levels[3].name: expected a name such as "system down", or {zh_CN: 系统瘫痪, en: '
+     'system down}',
+     'policy.yaml: default.levels[3].name: 应为名称，如 "system down"，或 {zh_CN: 系统瘫痪, en: system down}'),
+    ('{dir}/hol.yaml: holidays[1]: expected a date like 2026-10-01 or a range 2026-10-01..2026-10-07 (range '
+     'runs backwards or is longer than a year)',
+     '{dir}/hol.yaml: holidays[1]: 应为日期，如 2026-10-01，或日期范围，如 2026-10-01..2026-10-07（范围的结'
+     '束早于开始，或长于一年）'),
+    ('{dir}/hol.yaml: holidays[2]: expected a date like 2026-10-01 or a range 2026-10-01..2026-10-07 '
+     "(Invalid isoformat string: 'nope')",
+     '{dir}/hol.yaml: holidays[2]: 应为日期，如 2026-10-01，或日期范围，如 2026-10-01..2026-10-07（Invalid '
+     "isoformat string: 'nope'）"),
+    ('{dir}/hol.yaml: workdays: 2026-10-01 is also listed as a holiday',
+     '{dir}/hol.yaml: workdays: 2026-10-01 也列为了节假日'),
+    ('policy.yaml: default.business_hours.timezone: expected an IANA time zone such as Asia/Shanghai (got '
+     "'Mars/Olympus')",
+     "policy.yaml: default.business_hours.timezone: 应为 IANA 时区，如 Asia/Shanghai（收到 'Mars/Olympus'）"),
+    ('policy.yaml: default.business_hours.days: expected a list of weekdays such as [mon, tue, wed, thu, '
+     "fri] (got ['funday'])",
+     'policy.yaml: default.business_hours.days: 应为星期几的列表，如 [mon, tue, wed, thu, fri]（收到 '
+     "['funday']）"),
+    ('policy.yaml: default.business_hours.hours: expected working hours like "08:30-17:30" or '
+     '"08:00-12:00,13:30-17:30" in order (got \'17:00-08:00\')',
+     'policy.yaml: default.business_hours.hours: 应为按先后排列的工作时间，如 "08:30-17:30" 或 "08:00-12:00,'
+     '13:30-17:30"（收到 \'17:00-08:00\'）'),
+    ("policy.yaml: default.rules[0].check: expected a name or glob such as backup_* (got '')",
+     "policy.yaml: default.rules[0].check: 应为名称或通配模式，如 backup_*（收到 ''）"),
+    ('policy.yaml: default.rules[0].item: expected a name or glob such as backup_* (got 3)',
+     'policy.yaml: default.rules[0].item: 应为名称或通配模式，如 backup_*（收到 3）'),
+    ('policy.yaml: default.rules[0].open: expected a mapping of status to level, e.g. {CRITICAL: 2, '
+     'WARNING: 3}, or none',
+     'policy.yaml: default.rules[0].open: 应为状态到故障级别的映射，如 {CRITICAL: 2, WARNING: 3}，或 none'),
+    ('policy.yaml: default.rules[0].flap_changes: expected fewer changes than flap_window (5)',
+     'policy.yaml: default.rules[0].flap_changes: 变化次数应少于 flap_window（5）'),
+    ('policy.yaml: default.rules[1].open.OK: expected WARNING, CRITICAL or UNKNOWN',
+     'policy.yaml: default.rules[1].open.OK: 应为 WARNING、CRITICAL 或 UNKNOWN'),
+    ('policy.yaml: default.rules[1].open.CRITICAL: expected an integer 1-3 (got 9)',
+     'policy.yaml: default.rules[1].open.CRITICAL: 应为 1–3 之间的整数（收到 9）'),
+    ('policy.yaml: default.rules[2]: expected a mapping {check, item, open, after, recover_after}',
+     'policy.yaml: default.rules[2]: 应为映射 {check, item, open, after, recover_after}'),
+    ('policy.yaml: default.key_factor: expected a number above 0 and at most 1, e.g. 0.5 (got 2)',
+     'policy.yaml: default.key_factor: 应为大于 0、至多为 1 的数，如 0.5（收到 2）'),
+    ('policy.yaml: default.maintenance[0].hosts: expected a list of host names or globs (default ["*"], '
+     'every host)',
+     'policy.yaml: default.maintenance[0].hosts: 应为主机名或通配模式的列表（默认 ["*"]，即所有主机）'),
+    ('policy.yaml: default.maintenance[0]: give start and end (one-off) or cron and duration (recurring), '
+     'not both',
+     'policy.yaml: default.maintenance[0]: start 和 end（一次性）与 cron 和 duration（周期性）只能给一组'),
+    ('policy.yaml: default.maintenance[0].cron: expected a cron expression such as "0 2 * * 0" (expected 5 '
+     'fields (minute hour day month weekday), got 1)',
+     'policy.yaml: default.maintenance[0].cron: 应为 cron 表达式，如 "0 2 * * 0"（应为 5 段（分 时 日 月 '
+     '星期），收到 1 段）'),
+    ('policy.yaml: default.maintenance[1]: expected start and end times such as 2026-11-28T22:00:00+08:00 '
+     '(or cron and duration for a recurring window)',
+     'policy.yaml: default.maintenance[1]: 应为 start 和 end 时间，如 2026-11-28T22:00:00+08:00（周期性的维'
+     '护窗口用 cron 和 duration）'),
+    ('policy.yaml: default.maintenance[2].end: expected an end after the start',
+     'policy.yaml: default.maintenance[2].end: 结束时间应晚于开始时间'),
+    ('policy.yaml: default.maintenance[3]: expected a mapping {hosts, start, end} or {hosts, cron, duration}',
+     'policy.yaml: default.maintenance[3]: 应为映射 {hosts, start, end} 或 {hosts, cron, duration}'),
+    ('policy.yaml: default.agent_silent: expected {grace: 15m, level: 2} or off',
+     'policy.yaml: default.agent_silent: 应为 {grace: 15m, level: 2} 或 off'),
+    ('policy.yaml: default.onsite: expected {due: 24h, clock: 24x7|business}',
+     'policy.yaml: default.onsite: 应为 {due: 24h, clock: 24x7|business}'),
+    ('policy.yaml: default.records.customer: expected a name of 1-100 characters',
+     'policy.yaml: default.records.customer: 应为 1–100 个字符的名称'),
+    ("policy.yaml: default.records.systems: expected a list of system names such as [HIS, LIS] (got 'HIS')",
+     "policy.yaml: default.records.systems: 应为系统名称的列表，如 [HIS, LIS]（收到 'HIS'）"),
+    ("policy.yaml: default.records.language: expected zh_CN or en (got 'fr')",
+     "policy.yaml: default.records.language: 应为 zh_CN 或 en（收到 'fr'）"),
+    ('policy.yaml: default.records.schedule.daily: expected a cron expression such as "30 7 * * *" or off '
+     '(expected 5 fields (minute hour day month weekday), got 2)',
+     'policy.yaml: default.records.schedule.daily: 应为 cron 表达式，如 "30 7 * * *"，或 off（应为 5 段（分 '
+     '时 日 月 星期），收到 2 段）'),
+    ('policy.yaml: default.records.schedule.yearly: unknown kind (expected daily, weekly, monthly, '
+     'quarterly, annual)',
+     'policy.yaml: default.records.schedule.yearly: 未知的记录类型（可用的类型：daily, weekly, monthly, '
+     'quarterly, annual）'),
+    ('policy.yaml: default.restore_drills.every: expected weekly, monthly, quarterly, yearly or off (got '
+     "'hourly')",
+     'policy.yaml: default.restore_drills.every: 应为 weekly, monthly, quarterly, yearly 或 off（收到 '
+     "'hourly'）"),
+    ("policy.yaml: default.followup.clock: expected 24x7 or business (got 'always')",
+     "policy.yaml: default.followup.clock: 应为 24x7 或 business（收到 'always'）"),
+    ("policy.yaml: default.followup.tickets: expected handled, all, off (got 'some')",
+     "policy.yaml: default.followup.tickets: 应为 handled, all, off（收到 'some'）"),
+    ('policy.yaml: default.followup.account_manager: expected a name of 1-64 characters',
+     'policy.yaml: default.followup.account_manager: 应为 1–64 个字符的名称'),
+    ('policy.yaml: sites.a.holidays: expected the path of a holiday calendar file (YAML with holidays: and '
+     'workdays:)',
+     'policy.yaml: sites.a.holidays: 应为节假日日历文件的路径（含 holidays: 和 workdays: 的 YAML）'),
+    ('policy.yaml: sites.a.business_hours: expected a mapping with timezone, days and hours',
+     'policy.yaml: sites.a.business_hours: 应为包含 timezone、days 和 hours 的映射'),
+    ('policy.yaml: sites.a.rules: expected a list of rules {check, item, open: {CRITICAL: 2}, after, '
+     'recover_after}',
+     'policy.yaml: sites.a.rules: 应为规则列表 {check, item, open: {CRITICAL: 2}, after, recover_after}'),
+    ('policy.yaml: sites.a.maintenance: expected a list of windows {hosts, start, end} or {hosts, cron, '
+     'duration}',
+     'policy.yaml: sites.a.maintenance: 应为维护窗口的列表 {hosts, start, end} 或 {hosts, cron, duration}'),
+    ('policy.yaml: sites.a.records: expected a mapping with customer, systems, language, inspector, schedule',
+     'policy.yaml: sites.a.records: 应为包含 customer, systems, language, inspector, schedule 的映射'),
+    ('policy.yaml: sites.a.restore_drills: expected {every: weekly|monthly|quarterly|yearly} or off',
+     'policy.yaml: sites.a.restore_drills: 应为 {every: weekly|monthly|quarterly|yearly} 或 off'),
+    ('policy.yaml: sites.a.followup: expected {within: 3wd, clock: business, tickets: handled, '
+     'account_manager: NAME, complaint_level: 3}',
+     'policy.yaml: sites.a.followup: 应为 {within: 3wd, clock: business, tickets: handled, account_manager: '
+     'NAME, complaint_level: 3}'),
+    ('policy.yaml: sites.b: expected a mapping of policy settings',
+     'policy.yaml: sites.b: 应为策略设置的映射'),
+    ('policy.yaml: sites.c.levels: expected a list of 3 or 4 levels, the most severe first, each {name, '
+     'response, resolve, clock: 24x7|business}',
+     'policy.yaml: sites.c.levels: 应为 3 或 4 个故障级别的列表，最严重的在前，每级为 {name, response, '
+     'resolve, clock: 24x7|business}'),
+    ('policy.yaml: sites.c.holidays: {dir}/holmap.yaml: expected a mapping with holidays: and workdays: '
+     'lists',
+     'policy.yaml: sites.c.holidays: {dir}/holmap.yaml：应为含 holidays: 和 workdays: 列表的映射'),
+    ('policy.yaml: sites.c.records.schedule: expected a mapping of kind to cron or off, e.g. {daily: "30 7 '
+     '* * *"}',
+     'policy.yaml: sites.c.records.schedule: 应为记录类型到 cron 或 off 的映射，如 {daily: "30 7 * * *"}'),
+]
+
+
+def test_a_policy_files_rarer_problems_are_said_in_chinese_and_in_english_as_before(tmp_path: Path) -> None:
+    (tmp_path / "policy.yaml").write_text(RARE_POLICY)
+    (tmp_path / "hol.yaml").write_text('holidays: [2026-10-01, "2026-10-05..2026-10-01", nope]\n'
+                                       "workdays: [2026-10-01]\n")
+    (tmp_path / "holmap.yaml").write_text("[1]\n")
+    where = str(tmp_path.resolve())
+    for lang, env in ((1, ZH), (0, None)):
+        run = cli("policy", "check", "policy.yaml", cwd=tmp_path, env=env)
+        assert run.returncode == 2
+        assert _lines(run.stderr) == [line[lang].replace("{dir}", where) for line in POLICY_LINES]
