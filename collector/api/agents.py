@@ -15,6 +15,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from checks.messages.reader import cli_said
 from collector import credentials, enrol, fleet
 from collector.api import JSON
 from collector.api.body import read_model
@@ -37,11 +38,11 @@ async def post_enrol(request: Request, engine: EngineDep) -> JSON:
     scheme, _, key = request.headers.get("authorization", "").partition(" ")
     key = key.strip()
     if scheme.lower() != "bearer" or not key:
-        raise unauthorized("missing enrolment key: send Authorization: Bearer <key>")
+        raise unauthorized(cli_said("cli.refusal.missing_enrol_key", header="Authorization: Bearer"))
     principal = await run_in_threadpool(authenticate, engine, key) if key.startswith(
         (AGENT_PREFIX, USER_PREFIX, RELAY_PREFIX)) else None
     if principal is not None:
-        raise HTTPException(status_code=403, detail="this endpoint takes an enrolment key (wre_...), not a token")
+        raise HTTPException(status_code=403, detail=cli_said("cli.refusal.enrol_not_token", prefix="wre_..."))
     await run_in_threadpool(lambda: enrol.refuse_unknown_key(engine, key, keys=services(request).keys))
     doc = await read_model(request, MAX_ENROL_BODY, EnrolIn)
     wanted = enrol.parse_request(doc.model_dump())

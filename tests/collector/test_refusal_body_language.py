@@ -1,5 +1,6 @@
-"""The collector's rarer refusals of a request an agent sends (an unsupported ``Content-Encoding``: 415; a body
-that is not valid gzip: 422; a database that cannot answer: 503) carry a message key beside the English
+"""The collector's rarer refusals of a request an agent sends (no, a malformed or an unknown token: 401; a token
+where an enrolment key belongs: 403; an unsupported ``Content-Encoding``: 415; a body that is not valid gzip: 422;
+a database that cannot answer: 503) carry a message key beside the English
 ``detail`` (collector.errors.said_body): an agent says them in its reader's language (agent.http.said_reason),
 and the detail is the English text as it always was.  A record's PDF a collector cannot make is said on the
 error page in the page's language."""
@@ -71,3 +72,23 @@ def test_a_database_that_cannot_answer_is_a_503_said_in_the_agents_readers_langu
     assert r.status_code == 503 and r.headers["Retry-After"]
     assert r.json()["detail"] == "the database is unavailable; retry later"
     assert _said(r.json(), monkeypatch) == ("数据库暂时不可用；请稍后重试", "the database is unavailable; retry later")
+
+
+@pytest.mark.parametrize(("method", "path", "authorization", "status", "english", "chinese"), [
+    ("GET", "/api/v1/agent/config", None, 401, "missing token: send Authorization: Bearer <token>",
+     "缺少令牌：请以 Authorization: Bearer 发送令牌"),
+    ("GET", "/api/v1/agent/config", "Basic eDp5", 401, "expected Authorization: Bearer <token>",
+     "应以 Authorization: Bearer 发送令牌"),
+    ("GET", "/api/v1/agent/config", "Bearer wra_nobody", 401, "unknown or revoked token", "令牌未知或已吊销"),
+    ("POST", "/api/v1/enrol", None, 401, "missing enrolment key: send Authorization: Bearer <key>",
+     "缺少注册密钥：请以 Authorization: Bearer 发送注册密钥"),
+    ("POST", "/api/v1/enrol", "agent", 403, "this endpoint takes an enrolment key (wre_...), not a token",
+     "此接口需要注册密钥（wre_...），而不是令牌"),
+], ids=["no-token", "not-bearer", "unknown-token", "no-enrolment-key", "token-for-enrolment-key"])
+def test_a_token_the_collector_cannot_take_is_refused_in_the_agents_readers_language(
+        agent_client, monkeypatch, method, path, authorization, status, english, chinese):
+    client, headers = agent_client
+    sent = headers if authorization == "agent" else {"Authorization": authorization} if authorization else {}
+    r = client.request(method, path, headers=sent, json={} if method == "POST" else None)
+    assert r.status_code == status and r.json()["detail"] == english  # the English detail as it always was
+    assert _said(r.json(), monkeypatch) == (chinese, english)

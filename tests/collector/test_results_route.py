@@ -90,7 +90,8 @@ def test_unknown_token_is_401_before_the_rest_of_a_large_body_is_read(sqlite_app
     app, _ = sqlite_app
     first = {"type": "http.request", "body": b" " * 3000, "more_body": True}
     status, headers, answer, asked = _post(app, [first, first, first], {"authorization": "Bearer wra_nobody"})
-    assert (status, answer["detail"], headers["www-authenticate"]) == (401, "unknown or revoked token", "Bearer")
+    assert (status, answer["detail"], answer["message"]["key"], headers["www-authenticate"]) == (
+        401, "unknown or revoked token", "cli.refusal.unknown_token", "Bearer")
     assert asked == 1  # the first message only (uvicorn holds it already); 413 would need the rest
 
 
