@@ -192,7 +192,7 @@ def _tls_files(args: argparse.Namespace) -> dict[str, str]:
         raise CliError(cli_said("cli.collector.together", first="--tls-cert", second="--tls-key"))
     for flag, path in (("--tls-cert", args.tls_cert), ("--tls-key", args.tls_key)):
         if not os.access(path, os.R_OK) or not os.path.isfile(path):
-            raise CliError(f"{flag}: cannot read {path}")
+            raise CliError(cli_said("cli.collector.cannot_read_flag", flag=flag, path=path))
     return {"ssl_certfile": args.tls_cert, "ssl_keyfile": args.tls_key}
 
 

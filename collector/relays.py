@@ -57,7 +57,7 @@ def create_relay_token(engine: Engine, *, site: str, name: str = DEFAULT_NAME, a
     """A new token for relay ``name`` of ``site`` (shown once); a second relay of the same name is refused."""
     for what, value in (("site", site), ("name", name)):
         if not is_name(value):
-            raise AuthError(f"{what}: expected 1-64 letters, digits, '.', '_' or '-' (got {value!r})")
+            raise AuthError(cli_said("cli.collector.bad_name", what=what, got=repr(value)))
     token = new_token(RELAY_PREFIX)
     now = datetime.now(UTC)
     try:

@@ -64,6 +64,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, DisconnectionError, NoSuchModuleError
 
+from checks.messages.reader import cli_said
 from collector.store.errors import DatabaseBusy, classify, describe
 
 __all__ = ["DatabaseClock", "DatabaseURLError", "JOBS", "Limits", "REQUESTS", "StorageState", "checkpoint_wal",
@@ -116,13 +117,13 @@ def make_engine(url: str, *, limits: Limits | None = None, **kwargs: Any) -> Eng
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise DatabaseURLError(f"not a database URL: {url!r}") from exc
+        raise DatabaseURLError(cli_said("cli.db.not_url", url=repr(url))) from exc
     backend = parsed.get_backend_name()
     if backend == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     if backend == "sqlite":
         if parsed.database in (None, "", ":memory:"):
-            raise DatabaseURLError("SQLite needs a file: sqlite:///path/to/wardround.db")
+            raise DatabaseURLError(cli_said("cli.db.sqlite_file", example="sqlite:///path/to/wardround.db"))
         kwargs.setdefault("connect_args", {})
         kwargs["connect_args"].setdefault("check_same_thread", False)
         kwargs.setdefault("pool_size", 8)
@@ -146,13 +147,14 @@ def make_engine(url: str, *, limits: Limits | None = None, **kwargs: Any) -> Eng
                                           ("lock_timeout", limits.lock_s)) if name not in given]
             args.setdefault("options", " ".join([given, *ours]).strip())
     else:
-        raise DatabaseURLError(f"unsupported database {backend!r}: use sqlite:/// or postgresql+psycopg://")
+        raise DatabaseURLError(cli_said("cli.db.unsupported", backend=repr(backend), a="sqlite:///",
+                                        b="postgresql+psycopg://"))
     if backend == "sqlite" and limits is not None:
         kwargs.setdefault("pool_timeout", limits.pool_s)
     try:
         engine = create_engine(parsed, **kwargs)
     except (ArgumentError, NoSuchModuleError) as exc:
-        raise DatabaseURLError(f"cannot use database URL {safe_url(parsed)}: {exc}") from exc
+        raise DatabaseURLError(cli_said("cli.db.cannot_use", url=safe_url(parsed), error=str(exc))) from exc
     if limits is not None:
         _limits[engine] = limits
     if backend == "sqlite":

@@ -298,3 +298,23 @@ def test_a_bad_public_key_or_key_file_is_said_in_chinese(db, tmp_path, capsys):
     code, _, err = run(capsys, "key", "show", "--key-file", str(key))
     assert code == 2 and err.splitlines()[-1] == (
         f"wardround-collector: {key}：签名密钥可被他人读取（权限 0644）：chmod 600 {key}")
+
+
+@pytest.mark.parametrize(("args", "zh", "en"), [
+    (("token", "list", "--db", "nonsense"), "不是数据库 URL：'nonsense'", "not a database URL: 'nonsense'"),
+    (("token", "list", "--db", "sqlite://"), "SQLite 需要一个文件：sqlite:///path/to/wardround.db",
+     "SQLite needs a file: sqlite:///path/to/wardround.db"),
+    (("token", "list", "--db", "mysql://x/y"), "不支持的数据库 'mysql'：请用 sqlite:/// 或 postgresql+psycopg://",
+     "unsupported database 'mysql': use sqlite:/// or postgresql+psycopg://"),
+    (("serve", "--db", "sqlite:///x.db", "--tls-cert", "nope.pem", "--tls-key", "nope.key"),
+     "--tls-cert：无法读取 nope.pem", "--tls-cert: cannot read nope.pem"),
+], ids=["not-a-url", "sqlite-without-file", "unsupported", "tls-cert"])
+def test_a_database_url_or_tls_file_the_collector_cannot_use_is_said_in_chinese(tmp_path, capsys, monkeypatch, args,
+                                                                               zh, en):
+    for name in ("LC_ALL", "LC_MESSAGES", "WARDROUND_DB", "WARDROUND_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    for lang, expected in (("zh_CN", zh), ("en", en)):
+        monkeypatch.setenv("WARDROUND_LANG", lang)
+        assert main(list(args)) != 0
+        assert capsys.readouterr().err.splitlines()[-1] == f"wardround-collector: {expected}"
