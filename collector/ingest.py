@@ -243,12 +243,12 @@ def parse_batch(body: bytes, now: datetime) -> Batch:
         try:
             doc = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
-            raise BatchMalformed(f"body is not valid JSON: {exc}") from exc
+            raise BatchMalformed(cli_said("cli.refusal.not_json", why=str(exc))) from exc
         if not isinstance(doc, dict):
-            raise BatchMalformed('body: expected an object {"results": [...]}')
+            raise BatchMalformed(cli_said("cli.refusal.not_batch", example='{"results": [...]}'))
         raw_results = doc.get("results")
         if not isinstance(raw_results, list):
-            raise BatchMalformed('results: expected a list of check results')
+            raise BatchMalformed(cli_said("cli.refusal.results_list", key="results"))
         agent = _agent_report(doc.get("agent"))
         found = _slow_rows(raw_results, now, may_hold_nul, errors)
     if errors:

@@ -92,3 +92,17 @@ def test_a_token_the_collector_cannot_take_is_refused_in_the_agents_readers_lang
     r = client.request(method, path, headers=sent, json={} if method == "POST" else None)
     assert r.status_code == status and r.json()["detail"] == english  # the English detail as it always was
     assert _said(r.json(), monkeypatch) == (chinese, english)
+
+
+@pytest.mark.parametrize(("body", "english", "chinese"), [
+    (b"{nope", "body is not valid JSON: ", "请求体不是有效的 JSON："),  # and the JSON parser's own words
+    (b"[]", 'body: expected an object {"results": [...]}', '请求体：应为对象 {"results": [...]}'),
+    (b'{"results": {}}', "results: expected a list of check results", "results：应为检查结果的列表"),
+], ids=["not-json", "not-an-object", "results-not-a-list"])
+def test_a_batch_that_is_no_batch_is_refused_in_the_agents_readers_language(agent_client, monkeypatch, body,
+                                                                            english, chinese):
+    client, headers = agent_client
+    r = client.post("/api/v1/results", content=body, headers={**headers, "Content-Type": "application/json"})
+    why = r.json()["detail"][len(english):] if english.endswith(": ") else ""  # orjson's reason, as it wrote it
+    assert r.status_code == 422 and r.json()["detail"] == english + why  # the English detail as it always was
+    assert _said(r.json(), monkeypatch) == (chinese + why, english + why)
