@@ -182,7 +182,12 @@ def date_said(exc: DateError) -> str:
 
 
 def in_language(text: object, lang: str) -> str:
-    """One of the collector's texts (:func:`tsay`: a refusal, a note) in ``lang``; any other text as it is."""
+    """One of the collector's texts (:func:`tsay`: a refusal, a note; or a request refused in words an agent
+    reads too, ``cli_said``: a form's body too large or not readable) in ``lang``; any other text as it is."""
     if isinstance(text, Said):
+        if text.message.key.startswith("cli."):
+            from checks.messages.reader import cli_templates
+
+            return text_of(text, text.message, lang, cli_templates(lang))
         return text_of(text, text.message, lang, ticket_templates(lang))
     return str(text)

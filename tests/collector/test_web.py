@@ -449,3 +449,13 @@ def test_a_record_pdf_without_fontconfig_is_refused_in_the_pages_language(client
     assert "此采集端无法输出 PDF（缺少 fontconfig 或字体）；该记录可以 .html 和 .csv 格式查看" in zh.text
     assert english not in zh.text and english in en.text.replace("&#39;", "'")
     assert api.json() == {"detail": english}  # the API's answer as it always was
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the words, not the database
+def test_a_form_the_collector_cannot_read_is_refused_in_the_pages_language(client):
+    sent = {"Content-Type": "application/x-www-form-urlencoded", "Content-Encoding": "br"}
+    zh = client.post("/login?lang=zh_CN", content=b"token=x", headers=sent)
+    en = client.post("/login?lang=en", content=b"token=x", headers=sent)
+    assert zh.status_code == en.status_code == 415
+    assert "不支持 Content-Encoding &#39;br&#39;：请用 gzip 压缩或不压缩发送" in zh.text, zh.text[-1500:]
+    assert "Content-Encoding &#39;br&#39; is not supported: send gzip or no encoding" in en.text
