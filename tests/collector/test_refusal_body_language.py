@@ -78,7 +78,7 @@ def test_a_database_that_cannot_answer_is_a_503_said_in_the_agents_readers_langu
     ("GET", "/api/v1/agent/config", None, 401, "missing token: send Authorization: Bearer <token>",
      "缺少令牌：请以 Authorization: Bearer 发送令牌"),
     ("GET", "/api/v1/agent/config", "Basic eDp5", 401, "expected Authorization: Bearer <token>",
-     "应以 Authorization: Bearer 发送令牌"),
+     "应为 Authorization: Bearer <令牌>"),
     ("GET", "/api/v1/agent/config", "Bearer wra_nobody", 401, "unknown or revoked token", "令牌未知或已吊销"),
     ("POST", "/api/v1/enrol", None, 401, "missing enrolment key: send Authorization: Bearer <key>",
      "缺少注册密钥：请以 Authorization: Bearer 发送注册密钥"),
