@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from functools import cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import orjson
 
@@ -149,15 +148,20 @@ def grace_words(term: Any) -> dict[str, str]:
     return {"grace_zh": say_term(term.text, "zh_CN", business=False), "grace_en": term.text}
 
 
-def local_minute(when: datetime, zone: ZoneInfo) -> str:
-    """A moment in a ticket text as people read it in either language: ``2026-12-05 22:58 (Asia/Shanghai)``,
-    the site's local time (its calendar's zone) to the minute; naive times are UTC."""
-    return f"{when.replace(tzinfo=when.tzinfo or UTC).astimezone(zone):%Y-%m-%d %H:%M} ({zone.key})"
+def local_minute(when: datetime, zone: tzinfo, *, named: bool = True) -> str:
+    """A moment as people read it in either language: ``2026-12-05 22:58 (Asia/Shanghai)``, the site's
+    local time (its calendar's zone) to the minute; naive times are UTC.  ``named=False`` leaves the
+    zone's name off (``2026-12-05 22:58``) for a page or record that names its zone once, in its footer
+    or header.  The one time formatter of the collector: tickets, notifications, records, pages, CLI."""
+    at = when.replace(tzinfo=when.tzinfo or UTC).astimezone(zone)
+    return f"{at:%Y-%m-%d %H:%M} ({zone})" if named else f"{at:%Y-%m-%d %H:%M}"
 
 
-def local_moment(value: datetime | str | None, zone: ZoneInfo) -> str | None:
+def local_moment(value: datetime | str | None, zone: tzinfo, *, named: bool = True) -> str | None:
     """A stored or answered time (a datetime, or ISO text as the API and ``--json`` give it) as
-    :func:`local_minute` says it; None for no time; a text that is no time as it is."""
+    :func:`local_minute` says it; None for no time; a text that is no time as it is.  A bad clock's time
+    at the end of the calendar (no local time exists for it) is said in UTC, always named:
+    ``9999-12-31 23:59 (UTC)``."""
     if value is None or value == "":
         return None
     when = value
@@ -168,9 +172,12 @@ def local_moment(value: datetime | str | None, zone: ZoneInfo) -> str | None:
             return value
     assert isinstance(when, datetime)
     try:
-        return local_minute(when, zone)
-    except OverflowError:  # a bad clock's time at the end of the calendar: shown as it is
-        return when.isoformat()
+        return local_minute(when, zone, named=named)
+    except OverflowError:
+        try:
+            return local_minute(when, UTC)
+        except OverflowError:  # beyond UTC's calendar too: as it came
+            return when.isoformat()
 
 
 def date_said(exc: DateError) -> str:

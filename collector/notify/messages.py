@@ -24,7 +24,7 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from collector.messages import ticket_summary
+from collector.messages import local_moment, ticket_summary
 from collector.policy import level_name
 from collector.records.i18n import catalog
 from collector.terms import say_term
@@ -116,15 +116,10 @@ class Message:
 
 
 def _time(value: Any, tz: ZoneInfo) -> str | None:
+    """A ticket's time in the notification's zone, named (:func:`collector.messages.local_moment`)."""
     if not value:
         return None
-    try:
-        when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    except ValueError:
-        return str(value)
-    if when.tzinfo is None:
-        return when.strftime("%Y-%m-%d %H:%M")
-    return f"{when.astimezone(tz):%Y-%m-%d %H:%M} ({tz.key})"
+    return local_moment(value if isinstance(value, datetime) else str(value), tz)
 
 
 def _where(ticket: Mapping[str, Any]) -> str:

@@ -80,6 +80,7 @@ from sqlalchemy import Connection
 
 from checks.catalogue import BACKUP_CHECKS
 from checks.result import format_time
+from collector.messages import local_minute
 from collector.policy import SitePolicy, default_policy
 from collector.records.followups import annual_followups
 from collector.records.hygiene import annual_drills, annual_hygiene
@@ -350,7 +351,7 @@ def _recommendations(conn: Connection, site: str, p: _Period, lang: str, *, fill
         recs.append((1, text(lang, "annual.rec.disk", host=host, item=item, days=int(days))))
     for host, share, last in shares:
         if last is None or p.end - last > SILENT_AFTER:
-            when = last.astimezone(p.zone).strftime("%Y-%m-%d %H:%M") if last else text(lang, "annual.never")
+            when = local_minute(last, p.zone, named=False) if last else text(lang, "annual.never")
             recs.append((2, text(lang, "annual.rec.silent", host=host, last=when)))
         elif share < AVAILABILITY_WARN:
             recs.append((3, text(lang, "annual.rec.availability", host=host, share=f"{100 * share:.1f}")))
@@ -372,7 +373,7 @@ def _archive(conn: Connection, site: str, p: _Period, lang: str) -> tuple[Sectio
     entries = find_entries(conn, ArchiveFilter(site=site, since=p.start, until=p.end, current_only=True,
                                                limit=100_000))
     rows: Cells = [
-        [e.id, e.at.astimezone(p.zone).strftime("%Y-%m-%d %H:%M"), text(lang, f"annual.archive.{e.kind}"),
+        [e.id, local_minute(e.at, p.zone, named=False), text(lang, f"annual.archive.{e.kind}"),
          e.host or "", e.phenomenon, e.action, e.parts, e.version, e.signer, e.engineer,
          e.ticket_id] for e in entries]
     visits = sum(1 for e in entries if e.kind == "visit")

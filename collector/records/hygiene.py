@@ -44,7 +44,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -52,6 +52,7 @@ import orjson
 from sqlalchemy import Connection
 
 from checks._units import format_bytes
+from collector.messages import local_minute
 from collector.policy import SitePolicy
 from collector.records.i18n import catalog, text
 from collector.records.measure import metric_value, metrics_of
@@ -96,10 +97,6 @@ def _names(lang: str, details: Mapping[str, Any], count: float | None) -> str:
     n = int(count) if count is not None else len(names)
     shown = ", ".join(names[:MAX_NAMES])
     return shown + (text(lang, "hygiene.more", n=n) if n > min(len(names), MAX_NAMES) else "")
-
-
-def _local(at: datetime, zone: tzinfo) -> str:
-    return at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
 # -- what one aspect's newest results say ---------------------------------------------------
@@ -225,7 +222,7 @@ def hygiene_section(conn: Connection, site: str, items: Sequence[store.PeriodIte
         if not f.parts:
             f.parts.append(text(lang, f"hygiene.{check}.fine"))
         rows.append([host, text(lang, f"hygiene.aspect.{check}"), text(lang, f"verdict.{f.verdict}"),
-                     text(lang, "hygiene.join").join(f.parts), _local(f.at, zone) if f.at else ""])
+                     text(lang, "hygiene.join").join(f.parts), local_minute(f.at, zone, named=False) if f.at else ""])
     columns = [text(lang, f"hygiene.column.{c}") for c in ("host", "aspect", "verdict", "found", "at")]
     return Section(key="hygiene", title=text(lang, "hygiene.heading"), columns=columns, rows=rows,
                    note=text(lang, "hygiene.note"))
@@ -329,8 +326,8 @@ def drills_section(conn: Connection, site: str, start: datetime, end: datetime, 
         newest = d.newest
         verdict = verdict_of_status(newest.status)
         remark = "" if newest.status == 0 else text(lang, f"drills.remark.{verdict}",
-                                                     at=_local(newest.started_at, zone))
-        rows.append([host, d.database or item, _local(ok.started_at, zone) if ok is not None else
+                                                     at=local_minute(newest.started_at, zone, named=False))
+        rows.append([host, d.database or item, local_minute(ok.started_at, zone, named=False) if ok is not None else
                      text(lang, "drills.never"),
                      say_age(lang, duration) if duration is not None else "",
                      format_bytes(size) if size is not None else "",

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -55,7 +55,7 @@ from checks._units import format_bytes, format_value
 from checks.catalogue import BACKUP_CHECKS
 from checks.result import format_time
 from collector import record_kinds
-from collector.messages import texts
+from collector.messages import local_minute, texts
 from collector.netpath import path_hops, routers_text
 from collector.policy import SitePolicy, default_policy
 from collector.records.hygiene import drills_section, hygiene_section
@@ -181,7 +181,7 @@ def _reported(items: list[store.PeriodItem], lang: str) -> tuple[list[Row], list
 def _gaps(conn: Connection, site: str, start: datetime, end: datetime, lang: str,
           reported: set[tuple[str, str, str]], read: Any = store) -> tuple[list[Gap], list[Row], list[str]]:
     """Gaps: known hosts without a result, items that went quiet; also every host of the record."""
-    zone = start.tzinfo
+    zone = start.tzinfo or UTC  # a period starts aware, in its site's zone
     gaps: list[Gap] = []
     gap_rows: list[Row] = []
     hosts_with_results = {k[0] for k in reported}
@@ -211,8 +211,7 @@ def _gaps(conn: Connection, site: str, start: datetime, end: datetime, lang: str
             continue  # reported, the whole host is a gap already, or it was retired
         host, check, item = key
         label = item_label(lang, check, item)
-        local = quiet[key].astimezone(zone).strftime("%Y-%m-%d %H:%M")
-        remark = text(lang, "gap.item", last_seen=local)
+        remark = text(lang, "gap.item", last_seen=local_minute(quiet[key], zone, named=False))
         gaps.append(Gap(host=host, check=check, item=item, label=label, last_seen=format_time(quiet[key]),
                         remark=remark))
         gap_rows.append(Row(host=host, check=check, item=item, label=label, standard="", value=None, unit="",

@@ -34,7 +34,6 @@ import io
 import logging
 import re
 from collections.abc import Callable
-from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -44,6 +43,7 @@ import jinja2
 from markupsafe import Markup
 
 from collector import record_kinds
+from collector.messages import local_moment
 from collector.records.i18n import text
 from collector.records.service import StoredRecord
 
@@ -87,15 +87,10 @@ def _zone(name: str) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-def _local(zone: ZoneInfo) -> Any:
+def _local(zone: ZoneInfo) -> Callable[[str | None], str]:
+    """A stored time in the record's zone, which its header names (:func:`collector.messages.local_moment`)."""
     def local(value: str | None) -> str:
-        if not value:
-            return ""
-        try:
-            at = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return value
-        return at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+        return local_moment(value, zone, named=False) or ""
     return local
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -39,7 +39,7 @@ from collector.archive import ArchiveError
 from collector.auth import Person, Role
 from collector.followups import LIST_FILTERS
 from collector.inventory import list_hosts
-from collector.messages import in_language
+from collector.messages import in_language, local_moment
 from collector.query_params import archive_query, parse_day_or_time
 from collector.records import render
 from collector.records.model import KINDS as RECORD_KINDS
@@ -153,19 +153,9 @@ def _zone(request: Request) -> ZoneInfo:
 
 
 def _local(value: Any, zone: ZoneInfo) -> str:
-    """A time for people: ``YYYY-MM-DD HH:MM`` in ``zone``."""
-    if value is None or value == "":
-        return "—"
-    if isinstance(value, str):
-        text = value
-        try:
-            value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            return text
-    try:
-        return str(value.astimezone(zone).strftime("%Y-%m-%d %H:%M"))
-    except OverflowError:  # a bad clock's time at the end of the calendar: shown as it is, in UTC
-        return str(value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"))
+    """A time for people (:func:`collector.messages.local_moment`): ``YYYY-MM-DD HH:MM`` in ``zone``,
+    which the footer names once; "—" for none."""
+    return local_moment(value, zone, named=False) or "—"
 
 
 async def _form(request: Request, person: Person, session_id: str) -> dict[str, str]:

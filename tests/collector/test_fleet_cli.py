@@ -142,3 +142,28 @@ def test_host_list_says_when_a_host_was_last_seen_in_the_collectors_zone(monkeyp
     assert _host_row({**host, "last_seen": None})[4] == "never reported"
     monkeypatch.setenv("WARDROUND_LANG", "zh_CN")
     assert _host_row({**host, "last_seen": None})[4] == "从未上报"
+
+
+def test_the_admin_page_and_the_user_list_say_one_moment_the_same_way(db):
+    # One time formatter (collector.messages.local_moment): the page says the minute and names its zone once,
+    # in the footer; the command line names the zone in each cell.  Same minute, same zone, same digits.
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from collector.app import create_app
+    from collector.config import Settings
+
+    token = last(cli("user", "create", "ada", "--role", "admin", "--db", db))
+    [cli_row] = [line for line in cli("user", "list", "--db", db).stdout.splitlines() if "ada" in line]
+    [said] = re.findall(r"\d{4}-\d\d-\d\d \d\d:\d\d \([\w/]+\)", cli_row)
+    with TestClient(create_app(Settings(db_url=db))) as client:
+        assert client.post("/login", data={"token": token, "next": "/admin"},
+                           follow_redirects=False).status_code == 303
+        for lang, footer in (("en", r"Times are shown in ([\w/]+)\."), ("zh_CN", r"时间均按 ([\w/]+) 显示。")):
+            page = client.get(f"/admin?lang={lang}")
+            assert page.status_code == 200, page.text[:300]
+            [row] = [r for r in re.findall(r"<tr>.*?</tr>", page.text, re.S) if "<td>ada</td>" in r]
+            [minute] = re.findall(r"\d{4}-\d\d-\d\d \d\d:\d\d", row)
+            [zone] = re.findall(footer, page.text)
+            assert f"{minute} ({zone})" == said == f"{minute} (Asia/Shanghai)"

@@ -76,3 +76,19 @@ def test_the_ticket_page_lists_the_items_recent_results_in_the_readers_language(
     assert zh.count("/data 已用 95.0 %，总 16 GiB，剩余 1 GiB") >= 2 and "% used" not in zh
     en = client.get(f"/tickets/{ticket['id']}?lang=en").text
     assert en.count("/data 95.0 % used, 1 GiB free of 16 GiB") >= 2 and "已用" not in en
+
+
+def test_one_moment_is_said_one_way_named_or_not_and_a_time_with_no_local_time_in_utc():
+    from zoneinfo import ZoneInfo
+
+    from collector.messages import local_moment
+
+    shanghai = ZoneInfo("Asia/Shanghai")
+    aware, naive = datetime(2026, 12, 6, 3, 48, 30, tzinfo=UTC), datetime(2026, 12, 6, 3, 48, 30)  # naive is UTC
+    for value in (aware, naive, "2026-12-06T03:48:30.5Z", "2026-12-06T11:48:30+08:00"):
+        assert local_moment(value, shanghai) == "2026-12-06 11:48 (Asia/Shanghai)"
+        assert local_moment(value, shanghai, named=False) == "2026-12-06 11:48"  # a page names its zone once
+    end = datetime(9999, 12, 31, 23, 59, tzinfo=UTC)  # a bad clock's: past the calendar in Shanghai
+    assert local_moment(end, shanghai) == local_moment(end, shanghai, named=False) == "9999-12-31 23:59 (UTC)"
+    assert (local_moment(None, shanghai), local_moment("", shanghai), local_moment("soon", shanghai)) == (
+        None, None, "soon")
