@@ -25,13 +25,13 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import IntEnum
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from checks.result import is_name
 from collector import audit
+from collector.access import Role
 from collector.keys import Keyring, default_keyring
 from collector.store import fleet as fleet_store
 from collector.store import relays as relay_store
@@ -78,14 +78,6 @@ class AuthConflict(AuthError):
 
     status_code = 409
     exit_code = 1
-
-
-class Role(IntEnum):
-    """What a person may do; a higher role may do everything a lower one may."""
-
-    viewer = 1
-    engineer = 2
-    admin = 3
 
 
 @dataclass(frozen=True, slots=True)

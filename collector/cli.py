@@ -25,32 +25,22 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
-
 from checks.messages.reader import cli_said, reader_language, tell, tell_error, tell_problem, told
 from checks.messages.usage import ReaderParser
-from collector import __version__, fleet_cli, prune_cli, relays, report_cli
-from collector.auth import AuthError, Role, create_agent_token, create_user
+from collector import __version__, fleet_cli, prune_cli
+from collector.access import Role
 from collector.cli_args import actions
-from collector.config import ConfigError, HttpLimits, Settings, load_settings
-from collector.fleet import FleetError
-from collector.keys import (
-    KeyFileError,
-    Keyring,
-    ensure_keyring,
-    load_keyring,
-)
-from collector.messages import ticket_templates
-from collector.policy import describe_policies, load_policies
-from collector.retention import Retention
-from collector.store.db import JOBS, DatabaseURLError, make_engine, safe_url
-from collector.store.migrate import SchemaNewer, upgrade
 
+# The database, its migrations, the signing key and the app are imported by the command that needs
+# them, not here: every command (and --help, --version) would wait for them (docs/benchmarks.md).
 if TYPE_CHECKING:
     from fastapi import FastAPI
+    from sqlalchemy import Engine
 
+    from collector.config import Settings
+    from collector.keys import Keyring
     from collector.notify.dispatch import Dispatcher
+    from collector.store.db import JOBS, make_engine
 
 __all__ = ["main"]
 
@@ -163,12 +153,19 @@ def _signing_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser],
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from collector.config import load_settings
+
     return load_settings(args.config, db_url=args.db_url, host=getattr(args, "host_addr", None),
                          port=getattr(args, "port", None), workers=getattr(args, "workers", None),
                          key_file=args.key_file)
 
 
 def _migrated_engine(settings: Settings) -> Engine:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from collector.store.db import make_engine, safe_url
+    from collector.store.migrate import SchemaNewer, upgrade
+
     engine = make_engine(settings.db_url)
     try:
         upgrade(engine)
@@ -197,6 +194,8 @@ def _tls_files(args: argparse.Namespace) -> dict[str, str]:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
+    from collector.store.db import safe_url
+
     tls = _tls_files(args)
     from collector.httpserver import free_address, inherited_socket  # checked before the database is touched
     try:
@@ -221,6 +220,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
 
 def _signing_keys(settings: Settings, engine: Engine) -> Keyring:
     """The collector's key, made on first use for a database that holds nothing signed yet."""
+    from collector.keys import ensure_keyring
     from collector.store import audit as audit_store
 
     with engine.connect() as conn:
@@ -299,6 +299,8 @@ def app_from_environment() -> FastAPI:
     """The app factory uvicorn worker processes call (settings come from the parent)."""
     from collector import httpserver
     from collector.app import create_app
+    from collector.config import HttpLimits, Settings
+    from collector.retention import Retention
 
     data = json.loads(os.environ[SETTINGS_ENV])
     settings = Settings(**{**data, "http": HttpLimits(**data["http"]),
@@ -317,6 +319,8 @@ def worker_app() -> FastAPI:
 
 def _database(settings: Settings) -> str:
     """Which database a command uses and why, for the reader."""
+    from collector.store.db import safe_url
+
     url = safe_url(settings.db_url)
     if settings.db_source == "the default":
         return tell("cli.collector.db_default", url=url, **_DEFAULT_DB)
@@ -333,6 +337,9 @@ def _refuse_missing_database(settings: Settings) -> None:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
+    from collector.config import ConfigError
+    from collector.store.db import safe_url
+
     try:
         url = make_url(settings.db_url)
     except ArgumentError:
@@ -344,6 +351,9 @@ def _refuse_missing_database(settings: Settings) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from collector import report_cli  # and the rest each command needs: not before the parser (a fast --help)
+    from collector.policy import describe_policies, load_policies
+
     if args.command == "policy":
         policies = load_policies(args.file)
         print(describe_policies(policies))
@@ -362,49 +372,59 @@ def _run(args: argparse.Namespace) -> int:
         _refuse_missing_database(settings)
     engine = _migrated_engine(settings)
     try:
-        keys = None
-        pair = (args.command, getattr(args, "action", None))
-        if args.command != "migrate":
-            print(_database(settings), file=sys.stderr)
-        if args.command in ("audit", "record"):
-            keys = load_keyring(settings.key_file)  # they check what is signed: never a new key
-        elif args.command not in ("migrate", "prune") and pair not in fleet_cli.READ_ONLY:
-            keys = _signing_keys(settings, engine)  # it writes signed entries (a list or show never needs the key)
-        if pair in fleet_cli.COMMANDS:
-            return fleet_cli.run(args, engine, keys)
-        if args.command == "migrate":
-            print(tell("cli.collector.migrated", url=safe_url(settings.db_url)))
-        elif args.command == "prune":
-            prune_cli.run(engine, settings, args)
-        elif args.command == "audit":
-            assert keys is not None
-            return report_cli.audit_verify(engine, keys)
-        elif args.command == "record":
-            report_cli.export_record(engine, keys, args.id, Path(args.out or f"record-{args.id}.json"))
-        elif args.command == "import":
-            return report_cli.import_bundles(args, settings, engine, keys)
-        elif args.command == "token" and args.relay:
-            name = args.host or relays.DEFAULT_NAME
-            token = relays.create_relay_token(engine, site=args.site, name=name, keys=keys)
-            print(tell("cli.collector.relay_token", site=args.site, relay=name, file="collector.token_file"))
-            print(token)
-        elif args.command == "token":
-            if args.host is None:
-                raise AuthError(cli_said("cli.collector.token_host_required", command="token create", host="--host",
-                                         relay="--relay"))
-            token = create_agent_token(engine, site=args.site, host=args.host, also_hosts=args.also_hosts,
-                                       keys=keys)
-            extra = ", ".join(sorted(set(args.also_hosts) - {args.host}))
-            where = {"host": f"{args.site}/{args.host}", "file": "token_file"}
-            print(tell("cli.collector.agent_token_also", also=extra, **where) if extra
-                  else tell("cli.collector.agent_token", **where))
-            print(token)
-        elif args.command == "user":
-            token = create_user(engine, name=args.name, role=args.role, keys=keys)
-            print(tell("cli.collector.user_token", name=args.name, role=args.role))
-            print(token)
+        return _run_on(args, settings, engine)
     finally:
         engine.dispose()
+
+
+def _run_on(args: argparse.Namespace, settings: Settings, engine: Engine) -> int:
+    """A command on the migrated database ``engine``: its exit code."""
+    from collector import relays, report_cli
+    from collector.auth import AuthError, create_agent_token, create_user
+    from collector.keys import load_keyring
+    from collector.store.db import safe_url
+
+    keys = None
+    pair = (args.command, getattr(args, "action", None))
+    if args.command != "migrate":
+        print(_database(settings), file=sys.stderr)
+    if args.command in ("audit", "record"):
+        keys = load_keyring(settings.key_file)  # they check what is signed: never a new key
+    elif args.command not in ("migrate", "prune") and pair not in fleet_cli.READ_ONLY:
+        keys = _signing_keys(settings, engine)  # it writes signed entries (a list or show never needs the key)
+    if pair in fleet_cli.COMMANDS:
+        return fleet_cli.run(args, engine, keys)
+    if args.command == "migrate":
+        print(tell("cli.collector.migrated", url=safe_url(settings.db_url)))
+    elif args.command == "prune":
+        prune_cli.run(engine, settings, args)
+    elif args.command == "audit":
+        assert keys is not None
+        return report_cli.audit_verify(engine, keys)
+    elif args.command == "record":
+        report_cli.export_record(engine, keys, args.id, Path(args.out or f"record-{args.id}.json"))
+    elif args.command == "import":
+        return report_cli.import_bundles(args, settings, engine, keys)
+    elif args.command == "token" and args.relay:
+        name = args.host or relays.DEFAULT_NAME
+        token = relays.create_relay_token(engine, site=args.site, name=name, keys=keys)
+        print(tell("cli.collector.relay_token", site=args.site, relay=name, file="collector.token_file"))
+        print(token)
+    elif args.command == "token":
+        if args.host is None:
+            raise AuthError(cli_said("cli.collector.token_host_required", command="token create", host="--host",
+                                     relay="--relay"))
+        token = create_agent_token(engine, site=args.site, host=args.host, also_hosts=args.also_hosts,
+                                   keys=keys)
+        extra = ", ".join(sorted(set(args.also_hosts) - {args.host}))
+        where = {"host": f"{args.site}/{args.host}", "file": "token_file"}
+        print(tell("cli.collector.agent_token_also", also=extra, **where) if extra
+              else tell("cli.collector.agent_token", **where))
+        print(token)
+    elif args.command == "user":
+        token = create_user(engine, name=args.name, role=args.role, keys=keys)
+        print(tell("cli.collector.user_token", name=args.name, role=args.role))
+        print(token)
     return 0
 
 
@@ -420,25 +440,47 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = _run(args)
         sys.stdout.flush()  # a closed pipe shows here, inside the try, not at exit
         return code
-    except (ConfigError, FleetError) as exc:  # every problem at once
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `wardround-collector policy check F | head`: not an error of ours (as the agent)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except Exception as exc:
+        told_code = _reported(exc)
+        if told_code is None:
+            raise
+        return told_code
+
+
+def _reported(exc: Exception) -> int | None:
+    """``exc`` told in one line (every problem of a config or fleet file, one line each) on stderr, and
+    its exit code; None for an exception that is not ours to tell (a bug: its traceback is shown)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from collector import report_cli
+    from collector.auth import AuthError
+    from collector.config import ConfigError
+    from collector.fleet import FleetError
+    from collector.keys import KeyFileError
+    from collector.messages import ticket_templates
+    from collector.store.db import DatabaseURLError
+
+    if isinstance(exc, ConfigError | FleetError):  # every problem at once
         for problem, words in zip(exc.problems, exc.said, strict=True):
             line = tell_problem(problem, words) if words else told(problem, ticket_templates(reader_language()))
             print(f"wardround-collector: {line}", file=sys.stderr)
         if isinstance(exc, FleetError) and len(exc.problems) > 1:
             print(tell("cli.collector.problems", n=len(exc.problems)), file=sys.stderr)
         return exc.exit_code
-    except (KeyFileError, fleet_cli.UsageError, DatabaseURLError, CliError, AuthError, report_cli.ReportError) as exc:
+    if isinstance(exc, KeyFileError | fleet_cli.UsageError | DatabaseURLError | CliError | AuthError
+                  | report_cli.ReportError):
         print(f"wardround-collector: {tell_error(exc, ticket_templates(reader_language()))}", file=sys.stderr)
-        return getattr(exc, "exit_code", 2 if isinstance(exc, DatabaseURLError) else 1)
-    except SQLAlchemyError as exc:
+        return int(getattr(exc, "exit_code", 2 if isinstance(exc, DatabaseURLError) else 1))
+    if isinstance(exc, SQLAlchemyError):
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         print(tell("cli.collector.database_error", reason=reason), file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:  # `wardround-collector policy check F | head`: not an error of ours (as the agent)
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+    return None
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from checks.entries import NAME_HINT, is_name
 from checks.messages.reader import cli_said
 from checks.result import format_time
 from collector import audit
+from collector.access import APPROVE
 from collector.auth import AGENT_PREFIX, ENROL_PREFIX, AuthError, hash_token, insert_agent_token, new_token
 from collector.keys import Keyring, default_keyring
 from collector.messages import tsay
@@ -44,7 +45,6 @@ __all__ = ["APPROVE", "RELAY_SITE_HEADER", "EnrolError", "Enrolled", "create_key
 #: the header a site relay adds to an enrolment it passes on: the site it serves (agent/relay_http.py)
 RELAY_SITE_HEADER = "Wardround-Relay-Site"
 
-APPROVE = ("auto", "manual")
 DEFAULT_EXPIRY = timedelta(days=7)
 MAX_EXPIRY = timedelta(days=365)
 MAX_USES = 100_000

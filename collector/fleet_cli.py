@@ -13,17 +13,17 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import Engine
+from typing import TYPE_CHECKING, Any
 
 from checks.messages.reader import aligned, cli_said, tell
 from checks.params import parse_duration
-from collector import auth, credentials, enrol, fleet, inventory, relays
+from collector.access import APPROVE
 from collector.cli_args import actions
-from collector.keys import Keyring
-from collector.messages import local_moment
-from collector.policy.defaults import DEFAULT_CALENDAR
+
+if TYPE_CHECKING:  # the parser is built without the database's modules (collector.cli: a fast start)
+    from sqlalchemy import Engine
+
+    from collector.keys import Keyring
 
 __all__ = ["add_parsers", "run", "COMMANDS", "READ_ONLY"]
 
@@ -50,7 +50,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser, token_sub: Any, user_
                    help="cli.help.collector.c.roles")
     c.add_argument("--uses", type=int, default=1, metavar="N", help="cli.help.collector.c.uses")
     c.add_argument("--expires", default="7d", metavar="DURATION", help="cli.help.collector.c.expires")
-    c.add_argument("--approve", choices=enrol.APPROVE, default="auto",
+    c.add_argument("--approve", choices=APPROVE, default="auto",
                    help="cli.help.collector.c.approve")
     ls = ek_sub.add_parser("list", parents=[common], help="cli.help.collector.ek_sub.list.help")
     ls.add_argument("--site")
@@ -134,6 +134,9 @@ def _when(value: datetime | str | None, none: str = "") -> str:
     """A time a table shows, as the ticket texts and ``make demo`` show times (``2026-12-06 10:30
     (Asia/Shanghai)``, the default policy's calendar zone: :func:`collector.messages.local_moment`);
     ``--json`` keeps the ISO time.  No time: the state ``none`` names, else ``-``."""
+    from collector.messages import local_moment
+    from collector.policy.defaults import DEFAULT_CALENDAR
+
     return local_moment(value, DEFAULT_CALENDAR.zone) or (_word(none) if none else "-")
 
 
@@ -159,6 +162,8 @@ def _listed(args: argparse.Namespace, items: list[dict[str, Any]], head: Sequenc
 
 def run(args: argparse.Namespace, engine: Engine, keys: Keyring | None) -> int:
     """Run one fleet subcommand; its exit code.  ``keys`` is None only for a command of :data:`READ_ONLY`."""
+    from collector import auth
+
     if args.action == "list" and getattr(args, "site", None) is not None:
         auth.check_name("--site", args.site)  # malformed: exit 2, as token create says it
     pair = (args.command, args.action)
@@ -169,6 +174,8 @@ def run(args: argparse.Namespace, engine: Engine, keys: Keyring | None) -> int:
 
 
 def _key_create(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
+    from collector import enrol
+
     expires = _duration(args.expires, "--expires")
     key = enrol.create_key(engine, site=args.site, roles=args.roles, uses=args.uses, expires=expires,
                            approve=args.approve, keys=keys)
@@ -186,6 +193,8 @@ def _key_create(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
 
 
 def _key_list(args: argparse.Namespace, engine: Engine) -> int:
+    from collector import enrol
+
     return _listed(args, enrol.list_keys(engine, args.site),
                    _head("id", "site", "roles", "uses", "approve", "state", "expires"),
                    lambda k: (str(k["id"]), k["site"], ",".join(k["roles"]) or "-", f"{k['uses']}/{k['max_uses']}",
@@ -193,12 +202,16 @@ def _key_list(args: argparse.Namespace, engine: Engine) -> int:
 
 
 def _key_revoke(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
+    from collector import enrol
+
     enrol.revoke_key(engine, args.id, keys=keys)
     print(tell("cli.collector.key_revoked", id=args.id))
     return 0
 
 
 def _fleet_apply(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
+    from collector import fleet
+
     try:
         data = Path(args.file).read_bytes()
     except OSError as exc:
@@ -214,6 +227,8 @@ def _fleet_apply(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int
 
 def _fleet_show(args: argparse.Namespace, engine: Engine) -> int:
     import yaml
+
+    from collector import fleet, inventory
 
     if args.fleet_host is None:
         if args.site is not None or args.roles:
@@ -242,6 +257,8 @@ def _fleet_show(args: argparse.Namespace, engine: Engine) -> int:
 
 
 def _token_list(args: argparse.Namespace, engine: Engine) -> int:
+    from collector import credentials
+
     return _listed(args, credentials.list_tokens(engine, args.site),
                    _head("id", "site", "host", "state", "created", "expires_revoked", "also_hosts"),
                    lambda t: (str(t["id"]), t["site"], t["host"], _word(t["state"]), _when(t["created_at"]),
@@ -249,6 +266,8 @@ def _token_list(args: argparse.Namespace, engine: Engine) -> int:
 
 
 def _token_revoke(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
+    from collector import credentials, relays
+
     if args.relay:
         relays.revoke_relay(engine, site=args.site, name=args.host, keys=keys)
         print(tell("cli.collector.relay_revoked", relay=args.host, site=args.site))
@@ -260,6 +279,8 @@ def _token_revoke(args: argparse.Namespace, engine: Engine, keys: Keyring) -> in
 
 
 def _token_rotate(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
+    from collector import credentials, relays
+
     grace = _duration(args.grace, "--grace")
     done = credentials.rotate_token(engine, site=args.site, host=args.host, grace=grace, keys=keys)
     until = _when(done.old_expires_at)
@@ -274,6 +295,8 @@ def _token_rotate(args: argparse.Namespace, engine: Engine, keys: Keyring) -> in
 
 
 def _host_list(args: argparse.Namespace, engine: Engine) -> int:
+    from collector import inventory, relays
+
     _listed(args, inventory.list_hosts(engine, args.site, retired=args.retired),
             _head("site", "host", "roles", "state", "last_seen", "agent", "config"), _host_row)
     if args.json:
@@ -296,12 +319,16 @@ def _host_row(h: dict[str, Any]) -> tuple[str, ...]:
 
 
 def _host_retire(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
+    from collector import inventory
+
     revoked = inventory.retire(engine, site=args.site, host=args.fleet_host, keys=keys)
     print(tell("cli.collector.host_retired", host=f"{args.site}/{args.fleet_host}", n=len(revoked)))
     return 0
 
 
 def _host_approve(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
+    from collector import inventory
+
     if inventory.approve(engine, site=args.site, host=args.fleet_host, keys=keys):
         print(tell("cli.collector.host_approved", host=f"{args.site}/{args.fleet_host}"))
     else:
@@ -310,7 +337,7 @@ def _host_approve(args: argparse.Namespace, engine: Engine, keys: Keyring) -> in
 
 
 def _relay_bundle(args: argparse.Namespace, engine: Engine) -> int:
-    from collector import ferry
+    from collector import credentials, ferry
 
     folder = Path(args.dir)
     if not folder.is_dir():
@@ -324,17 +351,23 @@ def _relay_bundle(args: argparse.Namespace, engine: Engine) -> int:
 
 
 def _user_list(args: argparse.Namespace, engine: Engine) -> int:
+    from collector import credentials
+
     return _listed(args, credentials.list_users(engine), _head("name", "role", "state", "created"),
                    lambda u: (u["name"], u["role"], _word(u["state"]), _when(u["created_at"])))
 
 
 def _user_disable(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
+    from collector import credentials
+
     credentials.disable_user(engine, args.name, keys=keys)
     print(tell("cli.collector.user_disabled", name=args.name, command=f"`user token {args.name}`"))
     return 0
 
 
 def _user_token(args: argparse.Namespace, engine: Engine, keys: Keyring) -> int:
+    from collector import credentials
+
     token = credentials.new_user_token(engine, args.name, keys=keys)
     print(tell("cli.collector.user_new_token", name=args.name))
     print(token)

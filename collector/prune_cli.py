@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from datetime import timedelta
-
-from sqlalchemy import Engine
+from typing import TYPE_CHECKING
 
 from checks._units import parse_duration
 from checks.messages.reader import cli_said, tell, told
-from collector.config import ConfigError, Settings
-from collector.keys import KeyFileError, load_keyring
-from collector.retention import prune, results_retention
-from collector.store.db import DatabaseClock
+
+if TYPE_CHECKING:  # the parser is built without them (collector.cli: a fast start)
+    from sqlalchemy import Engine
+
+    from collector.config import Settings
 
 __all__ = ["add_parser", "run"]
 
@@ -27,6 +27,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], common:
 
 
 def run(engine: Engine, settings: Settings, args: argparse.Namespace) -> None:
+    from collector.config import ConfigError
+    from collector.keys import KeyFileError, load_keyring
+    from collector.retention import prune, results_retention
+    from collector.store.db import DatabaseClock
+
     retention = settings.retention
     refused = None
     if args.keep_results is not None:
