@@ -51,11 +51,14 @@ its exceptions are bugs.
 from __future__ import annotations
 
 import sqlite3
+import sys
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import psycopg
 from sqlalchemy import exc as sa_exc
+
+if TYPE_CHECKING:  # imported by whoever talks to PostgreSQL, not by a command on SQLite (a fast start)
+    import psycopg
 
 __all__ = ["DatabaseBusy", "Fault", "classify", "describe"]
 
@@ -98,7 +101,8 @@ def classify(exc: BaseException) -> Fault | None:
         return Fault("unavailable", code=type(exc).__name__)
     if isinstance(exc, sa_exc.SQLAlchemyError):
         return Fault("bug", code=type(exc).__name__)
-    if isinstance(exc, psycopg.Error):
+    pg = sys.modules.get("psycopg")  # an error of psycopg's exists only once psycopg is imported
+    if pg is not None and isinstance(exc, pg.Error):
         return _postgresql(exc)
     if isinstance(exc, sqlite3.Error):
         return _sqlite(exc)
@@ -106,6 +110,8 @@ def classify(exc: BaseException) -> Fault | None:
 
 
 def _postgresql(exc: psycopg.Error) -> Fault:
+    import psycopg
+
     state = exc.sqlstate
     if not state:  # raised on our side of the wire: connect timeout, connection lost or closed
         kind: Kind = "unavailable" if isinstance(exc, psycopg.OperationalError) else "bug"

@@ -20,14 +20,12 @@ from operator import itemgetter
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from psycopg.errors import UniqueViolation
 from sqlalchemy import Connection, Dialect, Engine, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from collector.store import compact, partitions, rollups
 from collector.store.compact import micros
 from collector.store.db import per_transaction, pipelined
-from collector.store.pg_arrays import array
 from collector.store.tables import health_probe, hosts, latest, result_rows, result_series, result_texts, results
 
 __all__ = [
@@ -88,6 +86,8 @@ _PG_PRESENT = ("SET LOCAL enable_seqscan = off", "SELECT uid FROM result_rows WH
 
 def _existing_uids_pg(conn: Connection, uids: Sequence[str]) -> set[str]:
     # the DBAPI connection, typed Optional, is open here
+    from collector.store.pg_arrays import array  # PostgreSQL only: make_engine imported it
+
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]  # see above
     try:
         with pipelined(conn):  # the setting and the lookup: one round trip
@@ -146,6 +146,8 @@ def store_new_results(conn: Connection, rows: Sequence[dict[str, Any]], *, first
     if not fresh:
         return set()
     packed = _compact_rows(conn, fresh)
+    from psycopg.errors import UniqueViolation  # loaded already: this connection is psycopg's
+
     try:
         return _insert_results_pg(conn, packed, arbiter=not first_try)
     except UniqueViolation as exc:  # only without the arbiter: an id stored by another transaction just now
@@ -268,6 +270,8 @@ def _remember(conn: Connection, seen: dict[Any, Any], found: dict[Any, Any]) -> 
 def _insert_results_pg(conn: Connection, rows: Sequence[tuple[Any, ...]], arbiter: bool) -> set[str]:
     """One statement: the rows as one binary array a column, in uid order, and their roll-up marks; the uids
     stored (with the arbiter those it returns; without, all of them: else the statement failed)."""
+    from collector.store.pg_arrays import array  # PostgreSQL only: make_engine imported it
+
     columns: list[Any] = [list(column) for column in zip(*rows, strict=True)]
     uids = columns[0]
     columns[0] = list(map(bytes.fromhex, uids))
@@ -317,6 +321,8 @@ def upsert_latest(conn: Connection, rows: Iterable[dict[str, Any]], *, credible_
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]  # see above
     try:
         if conn.dialect.name == "postgresql":  # one array a column: a short statement psycopg parses once
+            from collector.store.pg_arrays import array  # PostgreSQL only: make_engine imported it
+
             cursor.execute(_UPSERT_LATEST_PG, [array(t, column) for t, column in zip(
                 _LATEST_PG_TYPES, zip(*values, strict=True), strict=True)] + [when(credible_until)])
             return

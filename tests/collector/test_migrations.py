@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from collector.store.db import make_engine
-from collector.store.migrate import current_revision, head_revision, upgrade
+from collector.store.migrate import SchemaNewer, current_revision, head_revision, newest_revision, upgrade
 from collector.store.tables import metadata
 
 
@@ -124,5 +128,36 @@ def test_results_keep_their_host_and_read_the_same_when_indexed_by_host(empty_ur
             with engine.connect() as conn:
                 assert index_columns(conn, "result_rows_2026_03") == index_columns(conn, "result_rows") == [
                     "(host_id, started_at, series_id)", "(id, started_at)", "(uid, started_at)"]
+    finally:
+        engine.dispose()
+
+
+def test_the_newest_revision_read_without_alembic_is_alembics_head_when_compared():
+    assert newest_revision() == head_revision()
+
+
+def test_a_database_at_the_newest_revision_is_not_migrated_through_alembic_when_a_command_starts(empty_url):
+    engine = make_engine(empty_url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    # A fresh interpreter, as each wardround-collector command is: Alembic is never imported.
+    probe = ("import sys; from collector.store.db import make_engine; from collector.store.migrate import upgrade; "
+             "e = make_engine(sys.argv[1]); upgrade(e); e.dispose(); print(sorted(m for m in sys.modules "
+             "if m.split('.')[0] == 'alembic'))")
+    out = subprocess.run([sys.executable, "-c", probe, empty_url], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_a_database_a_newer_version_migrated_is_still_refused_when_upgraded(empty_url):
+    engine = make_engine(empty_url)
+    try:
+        upgrade(engine)
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+        with pytest.raises(SchemaNewer) as raised:
+            upgrade(engine)
+        assert (raised.value.found, raised.value.known) == ("9999", head_revision())
     finally:
         engine.dispose()
