@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     from collector.config import Settings
     from collector.keys import Keyring
     from collector.notify.dispatch import Dispatcher
-    from collector.store.db import JOBS, make_engine
 
 __all__ = ["main"]
 
@@ -233,6 +232,7 @@ def _start_notifications(settings: Settings) -> Dispatcher | None:
     if settings.notifications is None or not settings.notifications.channels:
         return None
     from collector.notify.dispatch import Dispatcher
+    from collector.store.db import JOBS, make_engine
 
     dispatcher = Dispatcher(make_engine(settings.db_url, limits=JOBS), settings.notifications)
     dispatcher.start()
