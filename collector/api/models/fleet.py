@@ -57,7 +57,7 @@ class AgentTokenInfo(BaseModel):
     revoked_at: Time | None
     expires_at: Time | None
     replaced_by: int | None
-    also_hosts: int
+    also_hosts: list[str]  # the other hosts this token may send for (names)
 
 
 class AgentTokenList(BaseModel):
