@@ -325,8 +325,11 @@ def _push_until_acknowledged(agent: Any, ids: set[str], deadline: float, wait: s
               tell("cli.agent.undelivered_wait", option="--wait", wait=wait, **said), file=sys.stderr)
         return False
     if rejected:
-        print(tell("cli.agent.rejected", n=len(rejected), total=len(ids), acknowledged=acknowledged,
-                   command=f"sqlite3 {spool} 'select id, reason from quarantine'"), file=sys.stderr)
+        words = {"n": len(rejected), "total": len(ids), "acknowledged": acknowledged,
+                 "command": f"sqlite3 {spool} 'select id, reason from quarantine'"}
+        behind = agent.sender.clock_behind  # the clock set back: the collector refuses every result it stamps
+        print(tell("cli.agent.rejected_clock_behind", earliest=behind, **words) if behind else
+              tell("cli.agent.rejected", **words), file=sys.stderr)
         return False
     earlier = max(0, delivered - acknowledged)
     if earlier:

@@ -151,6 +151,9 @@ class Sender:
         #: log a refusal (401, 403, other 4xx) at ERROR: the daemon's journal; ``once --push`` says
         #: it itself, in the reader's language, on its last line
         self.log_refusals = True
+        #: the collector's earliest day when it last quarantined a result as stamped before it (this machine's
+        #: clock set back): ``once --push`` says so on its last line
+        self.clock_behind = ""
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:  # never show the token
@@ -205,8 +208,9 @@ class Sender:
                 log.warning("push: the collector found a batch of %d results too large (413); "
                             "batch size now %d", len(rows), self.batch_size)
             if len(rows) == 1:
-                why = (Rejection(status, reason(answer), clock_ahead=_clock_ahead(answer) is not None)
-                       if status == 422 else Rejection(status))
+                why = (Rejection(status, reason(answer), clock_ahead=_clock_ahead(answer) is not None,
+                                 before=_clock_behind(answer)) if status == 422 else Rejection(status))
+                self.clock_behind = why.before or self.clock_behind
                 return 0, self.spool.quarantine([rows[0].id], why, self.notice)
             mid = len(rows) // 2
             a1, q1 = self._deliver(rows[:mid], deadline)
@@ -341,6 +345,19 @@ def _clock_ahead(answer: Any) -> tuple[datetime, str] | None:
         except ResultError:
             return None
     return min(found)
+
+
+def _clock_behind(answer: Any) -> str:
+    """The collector's earliest day when the one result a 422 lists was refused for being stamped before it
+    (``cli.refusal.clock_behind``): this machine's clock was set back; "" otherwise."""
+    detail = answer.get("detail") if isinstance(answer, dict) else None
+    entry = detail[0] if isinstance(detail, list) and len(detail) == 1 else None
+    message = entry.get("message") if isinstance(entry, dict) else None
+    if not isinstance(message, dict) or message.get("key") != "cli.refusal.clock_behind":
+        return ""
+    args = message.get("args")
+    earliest = args.get("earliest") if isinstance(args, dict) else None
+    return earliest[:10] if isinstance(earliest, str) else ""
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -33,6 +33,9 @@ class Rejection:
     #: stamped more than a day ahead of the collector's clock (``cli.refusal.clock_ahead``): this machine's clock
     #: was wrong when it ran
     clock_ahead: bool = False
+    #: the collector's earliest day when it refused the result as stamped before it (``cli.refusal.clock_behind``):
+    #: this machine's clock was set back when it ran; empty otherwise
+    before: str = ""
 
     @property
     def words(self) -> str:
@@ -78,6 +81,9 @@ def notice_factory(site: str, host: str) -> NoticeFactory:
             summary = say("agent.spool.quarantined_too_large", count=drop.count, oldest=drop.oldest_started_at)
         elif drop.reason == "quarantine" and drop.rejection is not None and drop.rejection.clock_ahead:
             summary = say("agent.spool.quarantined_clock_ahead", count=drop.count, oldest=drop.oldest_started_at)
+        elif drop.reason == "quarantine" and drop.rejection is not None and drop.rejection.before:
+            summary = say("agent.spool.quarantined_clock_behind", count=drop.count, oldest=drop.oldest_started_at,
+                          earliest=drop.rejection.before)
         elif drop.reason == "quarantine" and drop.rejection is not None:
             summary = say("agent.spool.quarantined_invalid", count=drop.count, oldest=drop.oldest_started_at,
                           reason=drop.rejection.reason)

@@ -91,8 +91,9 @@ def credible_until(now: datetime) -> datetime:
 def check_started_at(value: datetime, now: datetime) -> datetime:
     """A result's start time: in the range and at most :data:`MAX_CLOCK_SKEW` ahead of ``now``."""
     if value < _EARLIEST_TIME:
-        raise DateError(f"started_at: {format_time(value)} is before {EARLIEST.isoformat()}: "
-                         "check the agent's clock")
+        # keyed: the agent quarantines such a result saying its clock was set before 2000 (agent/spool_notice.py)
+        raise DateError(cli_said("cli.refusal.clock_behind", started_at=format_time(value),
+                                 earliest=EARLIEST.isoformat()))
     if value > credible_until(now):  # keyed: the agent keeps its results while its own clock is this far ahead
         raise DateError(cli_said("cli.refusal.clock_ahead", started_at=format_time(value), now=format_time(now)))
     return value
