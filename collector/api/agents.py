@@ -62,9 +62,9 @@ def _roles(engine: EngineDep, site: str, host: str) -> list[str]:
                        **errors(401, 403, 503)})
 def get_agent_config(request: Request, agent: AgentDep, engine: EngineDep) -> Response:
     if not agent.approved:
-        raise HTTPException(status_code=403, detail=(
-            f"awaiting approval: {agent.site}/{agent.host} enrolled with a key that needs approval "
-            f"(wardround-collector host approve --site {agent.site} --host {agent.host})"))
+        raise HTTPException(status_code=403, detail=cli_said(
+            "cli.refusal.config_awaiting_approval", host=f"{agent.site}/{agent.host}",
+            command=f"wardround-collector host approve --site {agent.site} --host {agent.host}"))
     version, current = fleet.newest(engine)
     roles = _roles(engine, agent.site, agent.host)
     got = fleet.effective(current, version, agent.site, agent.host, roles)
@@ -79,7 +79,7 @@ def get_agent_config(request: Request, agent: AgentDep, engine: EngineDep) -> Re
 def get_agent_token(request: Request, agent: AgentDep, engine: EngineDep) -> JSON:
     token = credentials.successor(engine, agent, services(request).keys)
     if token is None:
-        raise HTTPException(status_code=404, detail="this token was not rotated: nothing to fetch")
+        raise HTTPException(status_code=404, detail=cli_said("cli.refusal.not_rotated"))
     assert agent.expires_at is not None
     return JSON({"token": token, "old_token_expires_at": agent.expires_at.isoformat()},
                 headers={"Cache-Control": "no-store", **rotation_headers(agent)})

@@ -27,6 +27,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from checks.messages.reader import cli_said
 from collector.api import JSON
 from collector.api.deps import EngineDep, get_principal, unauthorized
 from collector.api.models import Error
@@ -87,12 +88,12 @@ async def _person(request: Request, engine: EngineDep) -> Person:
     if request.headers.get("authorization"):
         principal = await run_in_threadpool(get_principal, request, engine)
         if not isinstance(principal, Person):
-            raise HTTPException(status_code=403, detail="the API description is for people's tokens")
+            raise HTTPException(status_code=403, detail=cli_said("cli.refusal.docs_person_token"))
         return principal
     session = request.cookies.get(COOKIE)
     person = await run_in_threadpool(services(request).sessions.person, session) if session else None
     if person is None:
-        raise unauthorized("the API description needs a person's token (or log in at /login)")
+        raise unauthorized(cli_said("cli.refusal.docs_no_person", login="/login"))
     return person
 
 

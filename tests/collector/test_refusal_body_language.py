@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,8 @@ from checks.messages.reader import told
 from collector.app import create_app
 from collector.auth import create_agent_token
 from collector.config import Settings
-from collector.store.db import make_engine
+from collector.store import fleet as fleet_store
+from collector.store.db import make_engine, writing
 from tests.collector.conftest import HOST, SITE, make_batch
 
 
@@ -84,7 +86,13 @@ def test_a_database_that_cannot_answer_is_a_503_said_in_the_agents_readers_langu
      "缺少注册密钥：请以 Authorization: Bearer 发送注册密钥"),
     ("POST", "/api/v1/enrol", "agent", 403, "this endpoint takes an enrolment key (wre_...), not a token",
      "此接口需要注册密钥（wre_...），而不是令牌"),
-], ids=["no-token", "not-bearer", "unknown-token", "no-enrolment-key", "token-for-enrolment-key"])
+    ("GET", "/api/v1/agent/token", "agent", 404, "this token was not rotated: nothing to fetch",
+     "此令牌没有轮换：没有可取的新令牌"),
+    ("GET", "/openapi.json", None, 401, "the API description needs a person's token (or log in at /login)",
+     "API 说明需要人员令牌（或在 /login 登录）"),
+    ("GET", "/openapi.json", "agent", 403, "the API description is for people's tokens", "API 说明只对人员令牌开放"),
+], ids=["no-token", "not-bearer", "unknown-token", "no-enrolment-key", "token-for-enrolment-key", "not-rotated",
+        "api-description-no-token", "api-description-agent-token"])
 def test_a_token_the_collector_cannot_take_is_refused_in_the_agents_readers_language(
         agent_client, monkeypatch, method, path, authorization, status, english, chinese):
     client, headers = agent_client
@@ -106,3 +114,35 @@ def test_a_batch_that_is_no_batch_is_refused_in_the_agents_readers_language(agen
     why = r.json()["detail"][len(english):] if english.endswith(": ") else ""  # orjson's reason, as it wrote it
     assert r.status_code == 422 and r.json()["detail"] == english + why  # the English detail as it always was
     assert _said(r.json(), monkeypatch) == (chinese + why, english + why)
+
+
+def test_a_config_fetch_awaiting_approval_is_refused_in_the_agents_readers_language(
+        sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "wardround.db"
+    shutil.copyfile(sqlite_template, path)
+    engine = make_engine(f"sqlite:///{path}")
+    with writing(engine) as conn:  # enrolled with a key that needs approval, not approved yet
+        fleet_store.add_host(conn, {"site": SITE, "host": HOST, "roles": "[]", "facts": "{}",
+                                    "enrolled_at": datetime.now(UTC), "enrolled_via": "key 1", "approved_at": None,
+                                    "retired_at": None})
+    token = create_agent_token(engine, site=SITE, host=HOST)
+    with TestClient(create_app(Settings(db_url=f"sqlite:///{path}"), engine=engine)) as client:
+        r = client.get("/api/v1/agent/config", headers={"Authorization": f"Bearer {token}"})
+    engine.dispose()
+    command = f"wardround-collector host approve --site {SITE} --host {HOST}"
+    english = f"awaiting approval: {SITE}/{HOST} enrolled with a key that needs approval ({command})"
+    assert r.status_code == 403 and r.json()["detail"] == english  # the English detail as it always was
+    assert _said(r.json(), monkeypatch) == (f"等待批准：{SITE}/{HOST} 用需要批准的注册密钥注册（{command}）", english)
+
+
+@pytest.mark.parametrize("agent", [False, True], ids=["no-token", "agent-token"])
+def test_the_api_descriptions_page_refused_says_why_in_the_pages_language(agent_client, agent):
+    # Swagger UI (/docs) without a person: the error page's details were the English detail on a Chinese page
+    client, headers = agent_client
+    said = {"zh-CN": "API 说明只对人员令牌开放" if agent else "API 说明需要人员令牌（或在 /login 登录）",
+            "en": "the API description is for people&#39;s tokens" if agent
+            else "the API description needs a person&#39;s token (or log in at /login)"}
+    for lang, words in said.items():
+        r = client.get("/docs", headers={**(headers if agent else {}), "Accept-Language": lang})
+        assert r.status_code == (403 if agent else 401)
+        assert f"{'详情' if lang == 'zh-CN' else 'Details'}: {words}</p>" in r.text, r.text
