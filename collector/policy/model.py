@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from checks._cron import Schedule
 from checks.catalogue import BACKUP_CHECKS
+from checks.messages.reader import cli_said
 from collector import record_kinds
 from collector.terms import Term, parse_term
 
@@ -112,7 +113,7 @@ class Calendar:
                         return begin + remaining
                     remaining -= end - begin
             day += timedelta(days=1)
-        raise ValueError("the business calendar has no working time in the next three years")
+        raise ValueError(cli_said("cli.policy.no_working_time"))
 
     def after_working_days(self, start: datetime, days: int) -> datetime:
         """The end of business of the ``days``-th working day after ``start``'s day (UTC in, UTC out).
@@ -128,7 +129,7 @@ class Calendar:
                 counted += 1
                 if counted == days:
                     return datetime.combine(day, self.spans[-1][1], self.zone).astimezone(UTC)
-        raise ValueError("the business calendar has no working time in the next three years")
+        raise ValueError(cli_said("cli.policy.no_working_time"))
 
 
 @dataclass(frozen=True, slots=True)

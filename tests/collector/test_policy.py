@@ -8,9 +8,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from checks.messages.reader import tell_error
 from checks.result import Status
 from collector.config import ConfigError
 from collector.policy import default_policies, load_policies, parse_duration
+from collector.policy.model import MAX_CALENDAR_DAYS, Calendar
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -387,3 +389,20 @@ def test_unreadable_files_name_what_they_are_when_settings_policy_and_calendar_s
     bad = write(tmp_path, "default: [\n", "bad.yaml")
     with pytest.raises(ConfigError, match=r"bad.yaml: not valid YAML \(line 2\)"):
         load_policies(bad)
+
+
+def test_a_calendar_without_working_time_is_said_in_the_readers_language(monkeypatch):
+    # a run-time error (every day of three years a holiday): it was English for a Chinese reader too
+    start = datetime(2026, 12, 7, tzinfo=UTC)
+    every_day = frozenset(start.date() + timedelta(days=k) for k in range(MAX_CALENDAR_DAYS + 2))
+    base = default_policies().default.calendar
+    calendar = Calendar(zone=base.zone, days=base.days, spans=base.spans, holidays=every_day)
+    for deadline in (lambda: calendar.add(start, timedelta(hours=4)), lambda: calendar.after_working_days(start, 2)):
+        with pytest.raises(ValueError) as caught:
+            deadline()
+        english = "the business calendar has no working time in the next three years"
+        assert str(caught.value) == english
+        monkeypatch.setenv("WARDROUND_LANG", "zh_CN")
+        assert tell_error(caught.value) == "工作日历在未来三年内没有任何工作时间"
+        monkeypatch.setenv("WARDROUND_LANG", "en")
+        assert tell_error(caught.value) == english
