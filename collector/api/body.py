@@ -14,14 +14,29 @@ from starlette.types import Message
 
 from checks.messages.reader import cli_said
 
-__all__ = ["gunzip", "read_body", "read_json_object", "read_model", "read_sent_body", "refused_by_headers", "too_large",
-           "whole_body"]
+__all__ = ["fields_missing", "fields_unknown", "gunzip", "read_body", "read_json_object", "read_model",
+           "read_sent_body", "refused_by_headers", "too_large", "whole_body"]
 
 M = TypeVar("M", bound=BaseModel)
 
 
 def too_large(cap: int) -> HTTPException:
     return HTTPException(status_code=413, detail=cli_said("cli.refusal.too_large", cap=cap))
+
+
+def fields_missing(names: list[str]) -> HTTPException:
+    """422: a JSON object without the fields ``names`` (keyed, so a reader reads it in their language)."""
+    return HTTPException(status_code=422, detail=cli_said("cli.refusal.missing_fields", fields=", ".join(names)))
+
+
+def fields_unknown(names: list[str], *, cap: int | None = None, expected: tuple[str, ...] = ()) -> HTTPException:
+    """422: a JSON object with fields ``names`` the endpoint does not take (their list cut at ``cap``
+    characters; ``expected``: the ones it takes, named)."""
+    fields = ", ".join(names)[:cap]
+    if expected:
+        return HTTPException(status_code=422, detail=cli_said("cli.refusal.unknown_fields_expected", fields=fields,
+                                                               expected=", ".join(expected)))
+    return HTTPException(status_code=422, detail=cli_said("cli.refusal.unknown_fields", fields=fields))
 
 
 def gunzip(data: bytes, cap: int) -> bytes:

@@ -15,8 +15,9 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from checks.messages.reader import cli_said
 from collector.api import JSON
-from collector.api.body import read_json_object
+from collector.api.body import fields_missing, fields_unknown, read_json_object
 from collector.api.deps import PersonDep, RecordsDep, RowId, SettingsDep, require_role
 from collector.api.models import RecordFull, RecordIssue, RecordList, RecordSign, RecordSummary, Verification
 from collector.api.openapi import body, errors
@@ -67,12 +68,12 @@ async def issue_record(request: Request, person: EngineerDep, records: RecordsDe
     doc = await read_json_object(request, settings.max_body_bytes)
     missing = [k for k in ("site", "kind") if k not in doc]
     if missing:
-        raise HTTPException(status_code=422, detail=f"missing field(s): {', '.join(missing)}")
+        raise fields_missing(missing)
     unknown = sorted(set(doc) - _ISSUE_FIELDS)
     if unknown:
-        raise HTTPException(status_code=422, detail=f"unknown field(s): {', '.join(unknown)[:200]}")
+        raise fields_unknown(unknown, cap=200)
     if "date" in doc and "period" in doc:
-        raise HTTPException(status_code=422, detail="give period or date, not both")
+        raise HTTPException(status_code=422, detail=cli_said("cli.refusal.period_or_date", a="period", b="date"))
     period = doc.get("period", doc.get("date"))
     record = await run_in_threadpool(lambda: records.issue(
         site=doc["site"], kind=doc["kind"], period=period, language=doc.get("language"),
@@ -116,10 +117,10 @@ async def sign_record(record_id: RowId, request: Request, person: EngineerDep, r
     doc = await read_json_object(request, settings.max_body_bytes)
     unknown = sorted(set(doc) - {"signer", "role", "note"})
     if unknown:
-        raise HTTPException(status_code=422, detail=f"unknown field(s): {', '.join(unknown)[:200]}")
+        raise fields_unknown(unknown, cap=200)
     missing = [k for k in ("signer", "role") if k not in doc]
     if missing:
-        raise HTTPException(status_code=422, detail=f"missing field(s): {', '.join(missing)}")
+        raise fields_missing(missing)
     record = await run_in_threadpool(lambda: records.sign(record_id, signer=doc["signer"], role=doc["role"],
                                                           note=doc.get("note"), actor=person.name))
     return JSON(record.summary(), status_code=201)

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from collector.api import JSON
-from collector.api.body import read_json_object
+from collector.api.body import fields_missing, fields_unknown, read_json_object
 from collector.api.deps import PersonDep, RowId, SettingsDep, TicketsDep, require_role
 from collector.api.models import (
     Ticket,
@@ -92,11 +92,11 @@ async def open_ticket(request: Request, person: EngineerDep, tickets: TicketsDep
     doc = await read_json_object(request, settings.max_body_bytes)
     missing = [k for k in ("site", "host", "severity", "summary", "reported_via") if k not in doc]
     if missing:
-        raise HTTPException(status_code=422, detail=f"missing field(s): {', '.join(missing)}")
+        raise fields_missing(missing)
     unknown = sorted(set(doc) - {"site", "host", "severity", "summary", "reported_via", "check", "item",
                                  "note"})
     if unknown:
-        raise HTTPException(status_code=422, detail=f"unknown field(s): {', '.join(unknown)}")
+        raise fields_unknown(unknown)
     ticket, created = await run_in_threadpool(
         lambda: tickets.open_manual(actor=person.name, site=doc["site"], host=doc["host"],
                                     severity=doc["severity"], summary=doc["summary"],
@@ -114,8 +114,7 @@ async def ticket_followup(ticket_id: RowId, request: Request, person: EngineerDe
     doc = await read_json_object(request, settings.max_body_bytes)
     unknown = sorted(set(doc) - set(FOLLOWUP_FIELDS))
     if unknown:
-        raise HTTPException(status_code=422, detail=f"unknown field(s): {', '.join(unknown)} "
-                                                    f"(expected {', '.join(FOLLOWUP_FIELDS)})")
+        raise fields_unknown(unknown, expected=tuple(FOLLOWUP_FIELDS))
     ticket = await run_in_threadpool(lambda: tickets.follow_up(
         ticket_id, person.name, satisfaction=doc.get("satisfaction"), contact=doc.get("contact"),
         note=doc.get("note")))

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from agent.http import said_reason
 from checks.messages.reader import told
 from collector.app import create_app
-from collector.auth import create_agent_token
+from collector.auth import create_agent_token, create_user
 from collector.config import Settings
 from collector.store import fleet as fleet_store
 from collector.store.db import make_engine, writing
@@ -146,3 +146,31 @@ def test_the_api_descriptions_page_refused_says_why_in_the_pages_language(agent_
         r = client.get("/docs", headers={**(headers if agent else {}), "Accept-Language": lang})
         assert r.status_code == (403 if agent else 401)
         assert f"{'详情' if lang == 'zh-CN' else 'Details'}: {words}</p>" in r.text, r.text
+
+
+@pytest.mark.parametrize(("path", "doc", "english", "chinese"), [
+    ("/api/v1/records", {"kind": "daily"}, "missing field(s): site", "缺少字段：site"),
+    ("/api/v1/records", {"site": SITE, "kind": "daily", "when": 1}, "unknown field(s): when", "未知字段：when"),
+    ("/api/v1/records", {"site": SITE, "kind": "daily", "date": "2026-12-01", "period": "2026-12-01"},
+     "give period or date, not both", "period 和 date 只能给出其一"),
+    ("/api/v1/records/1/sign", {"signer": "erin"}, "missing field(s): role", "缺少字段：role"),
+    ("/api/v1/records/1/sign", {"signer": "erin", "role": "x", "by": 1}, "unknown field(s): by", "未知字段：by"),
+    ("/api/v1/tickets", {"site": SITE}, "missing field(s): host, severity, summary, reported_via",
+     "缺少字段：host, severity, summary, reported_via"),
+    ("/api/v1/tickets", {"site": SITE, "host": HOST, "severity": 3, "summary": "s", "reported_via": "phone", "x": 1},
+     "unknown field(s): x", "未知字段：x"),
+    ("/api/v1/tickets/1/followup", {"score": 5}, "unknown field(s): score (expected satisfaction, contact, note)",
+     "未知字段：score（可用字段：satisfaction, contact, note）"),
+], ids=["record-missing", "record-unknown", "record-period-and-date", "sign-missing", "sign-unknown",
+        "ticket-missing", "ticket-unknown", "followup-unknown"])
+def test_a_records_or_tickets_body_with_wrong_fields_is_refused_in_the_readers_language(
+        sqlite_template, tmp_path, monkeypatch, path, doc, english, chinese):
+    # API texts for integrators: the English detail as it always was, a message key beside it
+    shutil.copyfile(sqlite_template, tmp_path / "wardround.db")
+    engine = make_engine(f"sqlite:///{tmp_path / 'wardround.db'}")
+    token = create_user(engine, name="erin", role="engineer")
+    with TestClient(create_app(Settings(db_url=f"sqlite:///{tmp_path / 'wardround.db'}"), engine=engine)) as client:
+        r = client.post(path, json=doc, headers={"Authorization": f"Bearer {token}"})
+    engine.dispose()
+    assert r.status_code == 422 and r.json()["detail"] == english, r.text
+    assert _said(r.json(), monkeypatch) == (chinese, english)
