@@ -191,3 +191,14 @@ def spool_outbox_bytes(path: Path) -> int:
 def spool_sound(path: Path) -> bool:
     """SQLite's full integrity check of the spool file passes."""
     return bool(spool_value(path, "PRAGMA integrity_check") == "ok")
+
+
+def said_both(answer: dict[str, Any], monkeypatch: Any) -> tuple[str, str]:
+    """(Chinese, English): a refusal body as an agent's reader reads it in each language (agent.http.said_reason)."""
+    from agent.http import said_reason
+    from checks.messages.reader import told
+
+    monkeypatch.setenv("WARDROUND_LANG", "zh_CN")
+    zh = told(said_reason(answer))
+    monkeypatch.setenv("WARDROUND_LANG", "en")
+    return zh, told(said_reason(answer))

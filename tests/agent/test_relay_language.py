@@ -19,7 +19,7 @@ from agent.relay import Relay, hash_token
 from agent.relay_config import load_relay_config
 from agent.relay_http import make_server
 from checks.messages.reader import told
-from tests.agent.helpers import serve_in_thread
+from tests.agent.helpers import said_both, serve_in_thread
 from tests.agent.test_relay_config import _write
 from tests.e2e.relay import post, results
 
@@ -73,10 +73,7 @@ def _refused(url: str, token: str | None) -> tuple[int, dict[str, object]]:
 def test_the_relays_401s_are_said_in_the_readers_language(relay_url, monkeypatch, token, english, chinese):
     status, answer = _refused(relay_url, token)
     assert status == 401 and answer["detail"] == english  # the English detail as it always was
-    monkeypatch.setenv("WARDROUND_LANG", "zh_CN")
-    assert told(said_reason(answer)) == chinese
-    monkeypatch.setenv("WARDROUND_LANG", "en")
-    assert told(said_reason(answer)) == english
+    assert said_both(answer, monkeypatch) == (chinese, english)
 
 
 def test_the_relays_refusal_of_a_foreign_batch_or_a_body_not_json_is_said_in_the_readers_language(
@@ -113,13 +110,6 @@ def _asked(url: str, method: str, path: str, body: bytes | None = None, token: s
         conn.close()
 
 
-def _both(answer: dict[str, object], monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
-    monkeypatch.setenv("WARDROUND_LANG", "zh_CN")
-    zh = told(said_reason(answer))
-    monkeypatch.setenv("WARDROUND_LANG", "en")
-    return zh, told(said_reason(answer))
-
-
 def test_the_relays_rarer_refusals_are_said_in_the_readers_language(relay_url, monkeypatch):
     asked = {  # what was sent: (status, English as it always was, Chinese)
         ("POST", "/api/v1/result", b"{}", None): (
@@ -139,7 +129,7 @@ def test_the_relays_rarer_refusals_are_said_in_the_readers_language(relay_url, m
     for (method, path, body, length), (status, english, chinese) in asked.items():
         got, answer = _asked(relay_url, method, path, body, length=length)
         assert (got, answer["detail"]) == (status, english), path
-        assert _both(answer, monkeypatch) == (chinese, english), path
+        assert said_both(answer, monkeypatch) == (chinese, english), path
 
 
 def test_a_full_spool_and_an_unreachable_collector_are_said_in_the_readers_language(tmp_path, monkeypatch):
@@ -151,11 +141,11 @@ def test_a_full_spool_and_an_unreachable_collector_are_said_in_the_readers_langu
         english = (f"the relay's spool is full ({used} bytes of spool_max_bytes 1): the collector has not taken "
                    "results for a while; keep them and retry")
         assert answer["detail"] == english
-        assert _both(answer, monkeypatch) == (
+        assert said_both(answer, monkeypatch) == (
             f"中继的暂存库已满（{used} 字节，spool_max_bytes 为 1）：采集端已有一段时间没有取走结果；"
             "请保留这些结果并稍后重试",
             english)
         status, answer = _asked(url, "GET", "/api/v1/agent/token")
         assert status == 503 and str(answer["detail"]).startswith("the relay cannot reach the collector now: ")
-        zh, en = _both(answer, monkeypatch)
+        zh, en = said_both(answer, monkeypatch)
         assert en == answer["detail"] and zh.startswith("中继现在连不上采集端：") and "cannot" not in zh, zh

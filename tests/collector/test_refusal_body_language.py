@@ -16,13 +16,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from agent.http import said_reason
-from checks.messages.reader import told
 from collector.app import create_app
 from collector.auth import create_agent_token, create_user
 from collector.config import Settings
 from collector.store import fleet as fleet_store
 from collector.store.db import make_engine, writing
+from tests.agent.helpers import said_both
 from tests.collector.conftest import HOST, SITE, make_batch
 
 
@@ -35,14 +34,6 @@ def agent_client(sqlite_template: Path, tmp_path: Path) -> Any:
     with TestClient(create_app(Settings(db_url=f"sqlite:///{path}"), engine=engine)) as client:
         yield client, {"Authorization": f"Bearer {token}"}
     engine.dispose()
-
-
-def _said(answer: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
-    """(Chinese, English) as an agent's reader reads the answer."""
-    monkeypatch.setenv("WARDROUND_LANG", "zh_CN")
-    zh = told(said_reason(answer))
-    monkeypatch.setenv("WARDROUND_LANG", "en")
-    return zh, told(said_reason(answer))
 
 
 GOOD = gzip.compress(b'{"results": []}')
@@ -63,7 +54,7 @@ def test_a_body_the_collector_cannot_decode_is_refused_in_the_agents_readers_lan
     r = client.post("/api/v1/results", content=body, headers={**headers, "Content-Encoding": encoding,
                                                                 "Content-Type": "application/json"})
     assert r.status_code == status and r.json()["detail"] == english  # the English detail as it always was
-    assert _said(r.json(), monkeypatch) == (chinese, english)
+    assert said_both(r.json(), monkeypatch) == (chinese, english)
 
 
 def test_a_database_that_cannot_answer_is_a_503_said_in_the_agents_readers_language(tmp_path, monkeypatch):
@@ -73,7 +64,8 @@ def test_a_database_that_cannot_answer_is_a_503_said_in_the_agents_readers_langu
                         headers={"Authorization": "Bearer wra_some"})
     assert r.status_code == 503 and r.headers["Retry-After"]
     assert r.json()["detail"] == "the database is unavailable; retry later"
-    assert _said(r.json(), monkeypatch) == ("数据库暂时不可用；请稍后重试", "the database is unavailable; retry later")
+    assert said_both(r.json(), monkeypatch) == ("数据库暂时不可用；请稍后重试",
+                                                "the database is unavailable; retry later")
 
 
 @pytest.mark.parametrize(("method", "path", "authorization", "status", "english", "chinese"), [
@@ -99,7 +91,7 @@ def test_a_token_the_collector_cannot_take_is_refused_in_the_agents_readers_lang
     sent = headers if authorization == "agent" else {"Authorization": authorization} if authorization else {}
     r = client.request(method, path, headers=sent, json={} if method == "POST" else None)
     assert r.status_code == status and r.json()["detail"] == english  # the English detail as it always was
-    assert _said(r.json(), monkeypatch) == (chinese, english)
+    assert said_both(r.json(), monkeypatch) == (chinese, english)
 
 
 @pytest.mark.parametrize(("body", "english", "chinese"), [
@@ -113,7 +105,7 @@ def test_a_batch_that_is_no_batch_is_refused_in_the_agents_readers_language(agen
     r = client.post("/api/v1/results", content=body, headers={**headers, "Content-Type": "application/json"})
     why = r.json()["detail"][len(english):] if english.endswith(": ") else ""  # orjson's reason, as it wrote it
     assert r.status_code == 422 and r.json()["detail"] == english + why  # the English detail as it always was
-    assert _said(r.json(), monkeypatch) == (chinese + why, english + why)
+    assert said_both(r.json(), monkeypatch) == (chinese + why, english + why)
 
 
 def test_a_config_fetch_awaiting_approval_is_refused_in_the_agents_readers_language(
@@ -132,7 +124,8 @@ def test_a_config_fetch_awaiting_approval_is_refused_in_the_agents_readers_langu
     command = f"wardround-collector host approve --site {SITE} --host {HOST}"
     english = f"awaiting approval: {SITE}/{HOST} enrolled with a key that needs approval ({command})"
     assert r.status_code == 403 and r.json()["detail"] == english  # the English detail as it always was
-    assert _said(r.json(), monkeypatch) == (f"等待批准：{SITE}/{HOST} 用需要批准的注册密钥注册（{command}）", english)
+    chinese = f"等待批准：{SITE}/{HOST} 用需要批准的注册密钥注册（{command}）"
+    assert said_both(r.json(), monkeypatch) == (chinese, english)
 
 
 @pytest.mark.parametrize("agent", [False, True], ids=["no-token", "agent-token"])
@@ -173,4 +166,4 @@ def test_a_records_or_tickets_body_with_wrong_fields_is_refused_in_the_readers_l
         r = client.post(path, json=doc, headers={"Authorization": f"Bearer {token}"})
     engine.dispose()
     assert r.status_code == 422 and r.json()["detail"] == english, r.text
-    assert _said(r.json(), monkeypatch) == (chinese, english)
+    assert said_both(r.json(), monkeypatch) == (chinese, english)
