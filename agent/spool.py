@@ -440,8 +440,9 @@ class Spool:
                        (_NOTICE_STATE, self._clock()))
 
     def all_clear(self, notice: NoticeFactory) -> bool:
-        """After a notice, once the outbox is empty (everything up to it delivered): spool the OK
-        notice (:class:`Cleared`) and forget the notice, in one transaction.  True if it did."""
+        """After a notice, once the outbox is empty (everything up to it delivered or quarantined): spool the
+        OK notice (:class:`Cleared`, with how many of them the collector refused) and forget the notice, in
+        one transaction.  True if it did."""
 
         def clear(conn: sqlite3.Connection) -> bool:
             if conn.execute("SELECT 1 FROM state WHERE key = ?", (_NOTICE_STATE,)).fetchone() is None:
@@ -449,8 +450,9 @@ class Spool:
             with Spool._Tx(conn) as db:
                 if db.execute("SELECT 1 FROM outbox LIMIT 1").fetchone() is not None:
                     return False
+                refused = _quarantined_since_notice(db)
                 db.execute("DELETE FROM state WHERE key = ?", (_NOTICE_STATE,))
-                self._insert_notice(db, notice(Cleared()))
+                self._insert_notice(db, notice(Cleared(quarantined=refused)))
             return True
 
         return self._do(clear)
@@ -492,6 +494,9 @@ class Spool:
             db.execute("DELETE FROM quarantine WHERE seq <= (SELECT max(seq) FROM quarantine) - ?",
                        (self.quarantine_max,))
             db.execute("UPDATE meta SET value = value + ? WHERE key = 'quarantined_total'", (moved,))
+            if moved:  # not delivered: the all clear after a pending notice must not say they were
+                db.execute("UPDATE state SET value = ? WHERE key = ?",
+                           (json.dumps({"quarantined": _quarantined_since_notice(db) + moved}), _NOTICE_STATE))
             if moved and notice is not None and not all_agent:
                 self._insert_notice(db, notice(Drop(moved, oldest or "", "quarantine", reason[:200],
                                                      rejection=why if isinstance(why, Rejection) else None)))
@@ -539,6 +544,15 @@ def _one_line(exc: object) -> str:
 
 def body_started_at(result: Result) -> str:
     return result.started_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _quarantined_since_notice(db: sqlite3.Connection) -> int:
+    """How many results were quarantined since the pending notice was spooled (that notice among them)."""
+    row = db.execute("SELECT value FROM state WHERE key = ?", (_NOTICE_STATE,)).fetchone()
+    try:
+        return int(json.loads(row[0]).get("quarantined", 0)) if row is not None else 0
+    except (ValueError, TypeError, AttributeError):
+        return 0
 
 
 def _is_agent_result(body: str) -> bool:

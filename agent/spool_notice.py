@@ -58,7 +58,11 @@ class Drop:
 
 @dataclass(frozen=True)
 class Cleared:
-    """Every result spooled since the last notice reached the collector: the agent says so once."""
+    """Every result spooled with or since the last notice left the spool: the agent says so once.  They reached
+    the collector, but for ``quarantined`` of them, which it refused (a clock set back refuses them all, the
+    notice too): then the all clear says so, not that everything was delivered."""
+
+    quarantined: int = 0
 
 
 #: Builds the agent's own result about a Drop (WARNING), a Corruption (CRITICAL) or the all clear (OK).
@@ -73,6 +77,10 @@ def notice_factory(site: str, host: str) -> NoticeFactory:
     def notice(drop: Drop | Corruption | Cleared) -> Result:
         if isinstance(drop, Corruption):
             return corruption_result(drop, site, host)
+        if isinstance(drop, Cleared) and drop.quarantined:
+            return Result(check="agent", item="spool", status=Status.OK,
+                          summary=say("agent.spool.cleared_quarantined", count=drop.quarantined),
+                          details={"reason": "cleared", "quarantined": drop.quarantined}, site=site, host=host)
         if isinstance(drop, Cleared):
             return Result(check="agent", item="spool", status=Status.OK, summary=say("agent.spool.cleared"),
                           details={"reason": "cleared"}, site=site, host=host)

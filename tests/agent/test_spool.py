@@ -256,3 +256,30 @@ def test_after_a_notice_the_agent_says_the_all_clear_once_when_everything_was_de
         spool.ack([ok["id"]])
         assert spool.all_clear(NOTICE) is False  # once
         assert bodies(spool) == []
+
+
+def test_the_all_clear_after_results_the_collector_refused_says_they_were_not_delivered(tmp_path: Path) -> None:
+    # a clock set before 2000: the collector refuses every result it stamps, the WARNING notice too; the all
+    # clear said "every result spooled since its last notice was delivered" when none had been
+    behind = Rejection(422, "started_at: before 2000-01-01", before="2000-01-01")
+    with Spool(tmp_path / "s.db") as spool:
+        spool.quarantine(spool.put([make_result("/a"), make_result("/b")]), behind, NOTICE)
+        (warning,) = bodies(spool)
+        assert warning["message"]["key"] == "agent.spool.quarantined_clock_behind"
+        assert spool.quarantine([warning["id"]], behind, NOTICE) == 1  # the notice refused too: no new one
+        assert spool.all_clear(NOTICE) is True
+        (ok,) = bodies(spool)
+        assert (ok["status"], ok["details"]) == (Status.OK, {"reason": "cleared", "quarantined": 1})
+        message = Result.from_wire(ok).message
+        assert message is not None and message.key == "agent.spool.cleared_quarantined"
+        assert ok["summary"] == render(message, "en") == (
+            "spool empty again, but not everything was delivered: the collector refused 1 results spooled with "
+            "or after its last notice; they are kept in the spool's quarantine")
+        assert render(message, "zh_CN") == ("暂存库已清空，但并非全部送达：上次通知及其后暂存的结果中有 1 条被采集端"
+                                            "拒收，保留在暂存库的隔离区中")
+        assert spool.quarantine([ok["id"]], behind, NOTICE) == 1  # the all clear refused as well: nothing more
+        assert spool.all_clear(NOTICE) is False and bodies(spool) == []
+        spool.quarantine(spool.put([make_result("/c")]), behind, NOTICE)  # a later notice counts afresh
+        spool.ack([b["id"] for b in bodies(spool)])
+        assert spool.all_clear(NOTICE) is True
+        assert [b["message"]["key"] for b in bodies(spool)] == ["agent.spool.cleared"]

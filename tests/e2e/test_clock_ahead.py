@@ -95,3 +95,7 @@ def test_results_stamped_before_2000_are_quarantined_saying_the_clock_was_set_ba
     assert render(message, "zh_CN") == (
         "1 条结果的时间早于 2000-01-01（最早的产生于 1999-06-01T08:00:00Z），已放入隔离区：运行时本机时钟有误，"
         "采集端拒收（422）；这些结果保留在暂存库的隔离区中")
+    # the all clear that followed (refused as well) says the notice was not delivered, not that everything was
+    [cleared, *_] = [b for b in bodies if b["check"] == "agent" and b["status"] == 0]
+    assert (cleared["message"]["key"], cleared["details"]) == ("agent.spool.cleared_quarantined",
+                                                               {"reason": "cleared", "quarantined": 1})
