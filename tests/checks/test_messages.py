@@ -9,6 +9,7 @@ standard as a literal English string (only ``say(...)``) unless it is in PENDING
 from __future__ import annotations
 
 import ast
+import json
 import logging
 import re
 from pathlib import Path
@@ -158,6 +159,36 @@ def test_no_chinese_template_holds_english_prose():
         if words:
             prose[key] = sorted(words)
     assert prose == {}
+
+
+#: ASCII ":", ",", "(" or ")" beside a Chinese character or full-width punctuation (spaces between)
+_WIDE = r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]"  # a Chinese character or full-width punctuation
+HALF_WIDTH = re.compile(rf"(?<={_WIDE}) *[:,()]|[:,()] *(?={_WIDE})")
+#: what stays ASCII however it stands: `code`, a JSON example ({{...}} in a template), a config key or a time
+#: ("checks:", "08:00"), a value quoted
+AS_WRITTEN = re.compile(r"`[^`]*`|\{\{.*?\}\}|[A-Za-z0-9_\]]:|'[^']*'")
+
+
+def _zh_catalogues() -> dict[Path, dict[str, str]]:
+    """Every Chinese catalogue in the tree that people read: the checks' and command lines', the collector's
+    records, tickets, notifications and pages, the dashboards'."""
+    repo = Path(checks.__file__).parents[1]
+    paths = [*repo.glob("checks/messages/*zh_CN.json"), *repo.glob("collector/**/i18n/*zh_CN.json"),
+             repo / "dashboards/i18n/zh_CN.json"]
+    return {path: json.loads(path.read_text("utf-8")) for path in sorted(paths)}
+
+
+def test_chinese_templates_use_full_width_punctuation_between_chinese_words():
+    # "{file}: " and "KEY: " open a problem line (FILE: key: expected) as they do in English: kept
+    found = {}
+    for path, zh in _zh_catalogues().items():
+        english = json.loads(path.with_name(path.name.replace("zh_CN", "en")).read_text("utf-8"))
+        for key, template in zh.items():
+            prefix = english.get(key, "").split(": ")[0]
+            text = template[len(prefix) + 2:] if template.startswith(f"{prefix}: ") else template
+            if HALF_WIDTH.search(AS_WRITTEN.sub(" ", text)):
+                found[f"{path.name} {key}"] = template
+    assert len(_zh_catalogues()) >= 9 and found == {}
 
 
 def test_no_english_template_holds_chinese():
