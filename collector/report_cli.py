@@ -75,7 +75,7 @@ def verify_export(file: str, public_key: str) -> int:
     if checked.status == integrity.DIGEST_ONLY:
         print(tell("cli.collector.record_digest_only", file=file))
         return 1
-    print(tell("cli.collector.record_failed", file=file, problems="; ".join(_said(p) for p in checked.problems)))
+    print(tell("cli.collector.record_failed", file=file, problems=[_said(p) for p in checked.problems]))
     return 1
 
 

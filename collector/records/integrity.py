@@ -132,12 +132,13 @@ class Check:
 
 def check(record: Mapping[str, Any], signoffs: Sequence[Mapping[str, Any]],
           trusted: Callable[[str | None], PublicKey | None],
-          audit: Sequence[Mapping[str, Any]] = ()) -> Check:
+          audit: Sequence[Mapping[str, Any]] = (), *, given: PublicKey | None = None) -> Check:
     """Check a record (:func:`record_fields`) and its sign-offs, oldest first, against ``trusted`` keys.
 
     ``audit``: the audit-log entries about this record (``action``, ``detail``
     as a dict), if the checker has them — they catch a signature or sign-off
-    removed from the database.
+    removed from the database.  ``given``: the one public key a person gave (an export checked offline, no
+    collector involved): what another key signed is said to be signed by another key than that one.
     """
     problems: list[str] = []
     computed = hashlib.sha256(record["content"].encode("utf-8")).hexdigest()
@@ -151,7 +152,8 @@ def check(record: Mapping[str, Any], signoffs: Sequence[Mapping[str, Any]],
     else:
         key = trusted(record.get("key_id"))
         if key is None:
-            problems.append(tsay("errors.integrity.untrusted_key", key_id=record.get("key_id")))
+            problems.append(tsay("errors.integrity.untrusted_key", key_id=record.get("key_id")) if given is None else
+                            tsay("errors.integrity.other_key", key_id=record.get("key_id"), given=given.key_id))
         elif not key.verify(record_payload(record, record.get("key_id")), signature):
             problems.append(tsay("errors.integrity.signature"))
     statuses = []
@@ -166,7 +168,11 @@ def check(record: Mapping[str, Any], signoffs: Sequence[Mapping[str, Any]],
         else:
             signer_key = trusted(s.get("key_id"))
             payload = signoff_payload(s, s.get("key_id"), record_signature=signature, previous=previous)
-            if signer_key is None or not signer_key.verify(payload, s["signature"]):
+            if signer_key is None and given is not None:
+                status = FAILED
+                problems.append(tsay("errors.integrity.signoff_other_key", id=s["id"], key_id=s.get("key_id"),
+                                     given=given.key_id))
+            elif signer_key is None or not signer_key.verify(payload, s["signature"]):
                 status = FAILED
                 problems.append(_signoff_unverified(s))
         statuses.append(status)
@@ -235,6 +241,6 @@ def check_export(data: bytes, public: PublicKey) -> Check:
     try:
         if not isinstance(record, dict) or not isinstance(signoffs, list):
             raise TypeError("record and signatures")
-        return check(record, signoffs, lambda key_id: public if key_id == public.key_id else None)
+        return check(record, signoffs, lambda key_id: public if key_id == public.key_id else None, given=public)
     except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(tsay("errors.integrity.export_field", error=str(exc))) from exc

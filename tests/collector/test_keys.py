@@ -4,6 +4,8 @@ with ``record verify``."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import re
 import shutil
@@ -137,7 +139,17 @@ def test_an_exported_record_verifies_offline_with_the_public_key_and_fails_when_
     in_process("key", "create", "--key-file", str(other))  # a stranger's key (key create is tested above)
     stranger = BASE64.search(in_process("key", "show", "--key-file", str(other)).stdout).group(1)  # type: ignore[union-attr]
     wrong_key = cli("record", "verify", str(tmp_path / "r.json"), "--public-key", stranger)
-    assert wrong_key.returncode == 1 and "does not trust" in wrong_key.stdout
+    # offline, no collector is involved: another key than the one given, not one "this collector does not trust"
+    signer = doc["record"]["key_id"]
+    given = hashlib.sha256(base64.b64decode(stranger)).hexdigest()[:16]
+    assert wrong_key.returncode == 1 and "does not trust" not in wrong_key.stdout, wrong_key.stdout
+    assert (f"the record is signed by key {signer}, not by the public key given ({given}); sign-off "
+            f"{doc['signatures'][0]['id']} is signed by key {signer}, not by the public key given ({given})"
+            ) in wrong_key.stdout, wrong_key.stdout
+    chinese = cli("record", "verify", str(tmp_path / "r.json"), "--public-key", stranger, env={"LANG": "zh_CN.UTF-8"})
+    assert chinese.returncode == 1 and "本采集端" not in chinese.stdout, chinese.stdout
+    assert (f"记录由密钥 {signer} 签名，不是所给的公钥（{given}）；签字 {doc['signatures'][0]['id']} 由密钥 {signer} "
+            f"签名，不是所给的公钥（{given}）") in chinese.stdout, chinese.stdout
     for args, message in ((["record", "verify", str(tmp_path / "nope.json"), "--public-key", b64], "cannot read"),
                           (["record", "verify", str(tmp_path / "r.json"), "--public-key", "abc"], "public key"),
                           (["record", "export", "999", "--db", db], "no record 999")):
