@@ -48,6 +48,16 @@ def data(client, agent_headers, tokens):
     return t.json()
 
 
+@pytest.fixture
+def annual_id(client, tokens, data):
+    """The id of an annual record (English) an engineer issued through the API; the client logged in as a viewer."""
+    issued = client.post("/api/v1/records", json={"site": SITE, "kind": "annual", "language": "en"},
+                         headers={"Authorization": f"Bearer {tokens['engineer']}"})
+    assert issued.status_code in (200, 201), issued.text
+    _login(client, tokens["viewer"])
+    return issued.json()["id"]
+
+
 def test_pages_redirect_to_login_when_not_logged_in(client):
     for path in ("/hosts", "/tickets", "/tickets/1", "/records", "/archive", f"/hosts/{SITE}/{HOST}"):
         r = client.get(path, follow_redirects=False)
@@ -253,13 +263,9 @@ def test_stylesheet_is_small_and_pages_load_nothing_from_elsewhere(client, token
         assert "<script" not in page
 
 
-def test_record_page_shows_the_rendering_in_the_page_offers_downloads_and_signs_when_issued(client, tokens, data):
-    engineer = {"Authorization": f"Bearer {tokens['engineer']}"}
-    issued = client.post("/api/v1/records", json={"site": SITE, "kind": "annual", "language": "en"},
-                         headers=engineer)
-    assert issued.status_code in (200, 201), issued.text
-    rid = issued.json()["id"]
-    _login(client, tokens["viewer"])
+def test_record_page_shows_the_rendering_in_the_page_offers_downloads_and_signs_when_issued(client, tokens,
+                                                                                             annual_id):
+    rid = annual_id
     assert f'href="/records/{rid}"' in client.get("/records").text
     page = client.get(f"/records/{rid}").text
     assert "Verified" in client.get(f"/records/{rid}?lang=en").text
@@ -423,16 +429,11 @@ def test_an_error_page_says_the_web_layers_own_reasons_in_the_readers_language(c
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the words, not the database
-def test_a_record_pdf_without_fontconfig_is_refused_in_the_pages_language(client, tokens, data, monkeypatch,
+def test_a_record_pdf_without_fontconfig_is_refused_in_the_pages_language(client, tokens, annual_id, monkeypatch,
                                                                           tmp_path):
     from collector.records import fonts
 
-    engineer = {"Authorization": f"Bearer {tokens['engineer']}"}
-    issued = client.post("/api/v1/records", json={"site": SITE, "kind": "annual", "language": "en"},
-                         headers=engineer)
-    assert issued.status_code in (200, 201), issued.text
-    rid = issued.json()["id"]
-    _login(client, tokens["viewer"])
+    rid, engineer = annual_id, {"Authorization": f"Bearer {tokens['engineer']}"}
     monkeypatch.setenv("PATH", str(tmp_path))  # a collector installed without fontconfig: no fc-list
     for cached in (fonts._installed, fonts.family_chain):  # what this process found installed, forgotten
         cached.cache_clear()
