@@ -304,7 +304,10 @@ def _push_until_acknowledged(agent: Any, ids: set[str], deadline: float, wait: s
     while True:
         out = agent.sender.push(deadline=deadline)
         delivered += out.acknowledged
-        if not out.ok and out.error != "out of time":
+        # a round the end of --wait cut short (its wait for an answer ran out with --wait's) does not hide why the
+        # rounds before it failed: that reason is the one worth saying
+        cut_short = last_error is not None and out.key == "cli.agent.http.no_answer" and time.monotonic() >= deadline
+        if not out.ok and out.error != "out of time" and not cut_short:
             last_error = out
         waiting = agent.spool.contains(ids)
         if not waiting or out.refused or time.monotonic() >= deadline:

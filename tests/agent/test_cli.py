@@ -138,6 +138,24 @@ def test_once_push_exits_4_with_the_reason_when_the_collector_refuses_the_result
         assert {r.id for r in spool.batch(100)} == {r["id"] for r in sent}
 
 
+def test_once_push_names_the_collectors_503_when_the_last_try_runs_into_the_end_of_wait(
+        tmp_path: Path, collector: FakeCollector) -> None:
+    # the first try is answered 503 at once, the next one not before --wait is up (a slow CI machine's
+    # timing, made certain): the last line still says what the collector answered, not "no answer in 0.001 s"
+    def respond(seen: Seen) -> tuple[int, dict[str, str]]:
+        if len(collector.seen) > 1:
+            time.sleep(4)
+        return 503, {"detail": "busy"}
+
+    collector.respond = respond
+    cfg = config(tmp_path, collector.url, checks="checks:\n  - {check: system, every: 1m}\n")
+    proc = agent("once", "--config", str(cfg), "--push", "--wait", "2s", "--json")
+    assert proc.returncode == 4, proc.stderr
+    assert len(collector.seen) >= 2, proc.stderr
+    assert "the collector answered HTTP 503" in proc.stderr.splitlines()[-1], proc.stderr
+    assert "no complete answer" not in proc.stderr
+
+
 def test_once_push_exits_4_when_the_collector_rejects_a_result_as_invalid(
         tmp_path: Path, collector: FakeCollector) -> None:
     collector.respond = lambda seen: (422, {"detail": [{"loc": ["results", 0, "summary"],
