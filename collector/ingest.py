@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -54,10 +55,11 @@ from checks.result import (
 from collector import wire_fast
 from collector.auth import Agent
 from collector.dates import check_started_at, credible_until
-from collector.messages import wire_messages_json
+from collector.messages import messages_json
 from collector.store import queries
 from collector.store.db import database_time, pipelined, writing
 from collector.tickets import Tickets
+from collector.wire_fast import stored_json
 
 __all__ = [
     "AwaitingApproval",
@@ -145,20 +147,26 @@ def _row(data: Any, now: datetime, may_hold_nul: bool) -> dict[str, Any]:
     check_started_at(result.started_at, now)
     if may_hold_nul:
         _reject_nul(result)
-    return _stored_row(data, result.started_at, now)
+    return _stored_row(data, result, now)
 
 
-def _stored_row(data: dict[str, Any], started_at: datetime, now: datetime) -> dict[str, Any]:
-    """The row stored for a wire result ``read_wire`` accepts (the slow path's)."""
-    return _stored(data["id"], data["site"], data["host"], data["check"], data.get("item", ""), data["status"],
-                   data["summary"], data.get("standard", ""), started_at, now, data.get("duration_ms", 0),
-                   data.get("metrics", []), data.get("details", {}), wire_messages_json(data))
+_METRIC_ORDER = tuple(wire_fast.WireMetric.__struct_fields__)  # name, value, unit, warn, crit, min, max
+
+
+def _stored_row(data: dict[str, Any], result: WireResult, now: datetime) -> dict[str, Any]:
+    """The row stored for a wire result ``read_wire`` accepted (``result``): the slow path's.  Its metrics
+    as sent, their members in the fast path's order; its messages as ``read_wire`` read them."""
+    metrics = [{k: m[k] for k in _METRIC_ORDER if k in m} for m in data.get("metrics", [])]
+    return _stored(result.id, result.site, result.host, result.check, result.item, result.status, result.summary,
+                   result.standard, result.started_at, now, result.duration_ms, stored_json(metrics),
+                   data.get("details", {}), messages_json(result))
 
 
 def _stored(uid: str, site: str, host: str, check: str, item: str, status: int, summary: str, standard: str,
-            started_at: datetime, now: datetime, duration_ms: float, metrics: list[Any], details: Any,
+            started_at: datetime, now: datetime, duration_ms: float, metrics: str, details: Any,
             messages: str | None) -> dict[str, Any]:
-    """The stored row; ``metrics`` and ``details`` as decoded, written as JSON here (both paths)."""
+    """The stored row; ``metrics`` and ``messages`` as :func:`~collector.wire_fast.stored_json` wrote them,
+    ``details`` as decoded, written as JSON here (both paths)."""
     try:
         details_text = orjson.dumps(details).decode()
     except orjson.JSONEncodeError as exc:
@@ -168,9 +176,11 @@ def _stored(uid: str, site: str, host: str, check: str, item: str, status: int, 
     return {
         "uid": uid, "site": site, "host": host, "check": check, "item": item, "status": status,
         "summary": summary, "standard": standard, "started_at": started_at, "received_at": now,
-        "duration_ms": float(duration_ms), "metrics": orjson.dumps(metrics).decode(), "details": details_text,
-        "messages": messages,
+        "duration_ms": float(duration_ms), "metrics": metrics, "details": details_text, "messages": messages,
     }
+
+
+_SITE, _HOST, _CHECK, _STARTED = (attrgetter(name) for name in ("site", "host", "check", "started_at"))
 
 
 def _fast_rows(results: list[wire_fast.WireResult], now: datetime) -> list[dict[str, Any]] | None:
@@ -178,22 +188,26 @@ def _fast_rows(results: list[wire_fast.WireResult], now: datetime) -> list[dict[
     slow path's verdict (a name, a time, details orjson cannot write): the slow path then judges the batch.
 
     A batch repeats a few names and start times (one host's patrols): each distinct one is checked once."""
-    if not all(map(is_name, {r.site for r in results} | {r.host for r in results} | {r.check for r in results})):
+    if not all(map(is_name, {*map(_SITE, results), *map(_HOST, results), *map(_CHECK, results)})):
         return None
     started: dict[str, datetime] = {}
-    for text in {r.started_at for r in results}:
+    for text in set(map(_STARTED, results)):
         try:
             started[text] = check_started_at(parse_wire_time(text), now)
         except (ResultError, ValueError):
             return None
     rows = []
     for r in results:
-        messages = None
-        if r.message is not None or r.standard_message is not None:
-            messages = wire_messages_json({"message": r.message, "standard_message": r.standard_message})
+        message, standard = r.message, r.standard_message
+        if message is None:
+            messages = None if standard is None else stored_json({"standard_message": standard})
+        else:
+            messages = stored_json({"message": message} if standard is None else
+                                   {"message": message, "standard_message": standard})
         try:
             rows.append(_stored(r.id, r.site, r.host, r.check, r.item, r.status, r.summary, r.standard,
-                                started[r.started_at], now, r.duration_ms, r.metrics, r.details, messages))
+                                started[r.started_at], now, r.duration_ms, stored_json(r.metrics), r.details,
+                                messages))
         except (ResultError, ValueError):
             return None
     return rows

@@ -22,27 +22,22 @@ from checks.messages import Said, said, text_of
 from checks.result import Message, Result, ResultError, WireResult
 from collector.dates import EARLIEST, LATEST, DateError
 from collector.terms import say_term
+from collector.wire_fast import stored_json
 
 __all__ = ["ERROR_KEYS", "TICKET_KEYS", "date_said", "grace_words", "in_language", "local_minute", "local_moment",
            "messages_json", "note_json",
            "note_text", "read_messages", "result_said", "said_json", "stored_messages", "texts", "ticket_summary",
-           "ticket_templates", "tsay", "wire_messages_json"]
+           "ticket_templates", "tsay"]
 
 log = logging.getLogger(__name__)
 _FIELDS = ("message", "standard_message")
 
 
 def messages_json(result: Result | WireResult) -> str | None:
-    """The ``messages`` column of ``result``: None when it carries no keys."""
+    """The ``messages`` column of ``result``: None when it carries no keys (written by
+    :func:`collector.wire_fast.stored_json`, as ingest's fast path writes a batch's messages)."""
     out = {name: m.to_wire() for name in _FIELDS if (m := getattr(result, name)) is not None}
-    return orjson.dumps(out).decode() if out else None
-
-
-def wire_messages_json(data: Mapping[str, Any]) -> str | None:
-    """:func:`messages_json` of a wire result that :func:`checks.result.read_wire` accepted: its
-    message members are stored as sent (already validated; no objects built and written back)."""
-    out = {name: m for name in _FIELDS if (m := data.get(name)) is not None}
-    return orjson.dumps(out).decode() if out else None
+    return stored_json(out) if out else None
 
 
 def read_messages(raw: str | None) -> tuple[Message | None, Message | None]:

@@ -2,20 +2,24 @@
 and hands out the values the collector stores.
 
 :func:`decode` reads a batch body with a msgspec decoder whose types hold ``read_wire``'s rules
-(fields, types, lengths, ranges, units, message keys and arguments) *at least as strictly*, plus a few
-checks in Python that a type cannot say or says slower (a metric's name and unit, which member of a message
-is its key, message keys' and argument names' pattern with :func:`checks.result.is_key`, the ids' hex digits
-in one match per batch).
+(fields, types, lengths, ranges, units, message keys and arguments) *at least as strictly*, plus the
+checks a type cannot say: metric names' pattern (:func:`checks.result.is_name`), message keys' and
+argument names' (:func:`checks.result.is_key`), each once per distinct string of the batch, and the
+ids' hex digits in one match per batch.
 Whatever it accepts, ``read_wire`` accepts too, with the same values.  What it refuses is not judged
 here: the caller then reads the body the slow way (``orjson`` + ``read_wire`` per result), which gives
 the exact 422 it always gave.  So this path changes how long a good batch takes, never a verdict, an
-error text or a stored byte.
+error text or a stored byte (both paths store the same rows).
 
-The members stored as JSON text (``metrics``, ``details``, ``message``, ``standard_message``) are
-decoded to plain dicts and lists, as ``orjson`` decodes them: the same keys in the order sent, explicit
-nulls kept, the same numbers (both parse a number to the nearest double, integers to ``int``).  The
-stored text is then ``orjson.dumps`` of them, as on the slow path, so it is byte-identical.  Where
-msgspec and orjson could read a body differently, the body goes the slow way: a member at the top
+``details`` is decoded to plain dicts and lists, as ``orjson`` decodes it (the same keys in the order
+sent, explicit nulls kept, the same numbers: both parse a number to the nearest double, integers to
+``int``) and stored as ``orjson.dumps`` writes it, as on the slow path.  Metrics and messages are decoded
+to :class:`WireMetric` and message structs, so their units, numbers, lengths and depth are checked in C,
+and written back in C by :func:`stored_json` in one canonical form, which the slow path writes too: a
+metric's members in the order ``name, value, unit, warn, crit, min, max`` (those sent; explicit nulls kept),
+a message as :meth:`checks.result.Message.to_wire` writes it (``key``, then ``args``, always).  Agents send
+them in that order (``Metric.to_wire``, ``Message.to_wire``), so what they sent is what is stored.
+Where msgspec and orjson could read a body differently, the body goes the slow way: a member at the top
 other than ``results`` and ``agent`` (msgspec skips unknown members without checking their text),
 integers beyond 64 bits (orjson reads them as floats; in ``details`` the caller sees them when
 ``orjson.dumps`` refuses them).
@@ -35,10 +39,12 @@ explicit nulls included), that this path either refuses or stores exactly the ro
 from __future__ import annotations
 
 import re
+from itertools import chain
+from operator import attrgetter
 from typing import Annotated, Any, Literal
 
 import msgspec
-from msgspec import Meta, Struct
+from msgspec import UNSET, Meta, Struct, UnsetType
 
 from checks.result import (
     MAX_DURATION_MS,
@@ -56,7 +62,7 @@ from checks.result import (
 
 assert WIRE_VERSION == 1  # noqa: S101  # the Literal below
 
-__all__ = ["FAST_DEPTH", "WireBatch", "WireResult", "accepts", "decode"]
+__all__ = ["FAST_DEPTH", "WireBatch", "WireMetric", "WireResult", "accepts", "decode", "stored_json"]
 
 FAST_DEPTH = 3  # containers (messages, lists) inside a message's arguments; read_wire allows more
 
@@ -66,10 +72,23 @@ _Int64 = Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)]
 _Number = _Int64 | _Finite | None
 _Name = Annotated[str, Meta(min_length=1, max_length=MAX_NAME_LEN)]  # the pattern: is_name
 _Scalar = None | bool | _Int64 | _Finite | Annotated[str, Meta(max_length=MAX_SUMMARY_LEN)]
-#: a metric as sent: its members' values are numbers, null, or the name and unit (strings, checked by _metric_ok)
-_Metric = Annotated[dict[Literal["name", "value", "unit", "warn", "crit", "min", "max"],
-                         _Number | Annotated[str, Meta(max_length=MAX_NAME_LEN)]],
-                    Meta(max_length=7)]
+_Key = Annotated[str, Meta(max_length=MAX_NAME_LEN)]  # the pattern: is_key
+
+
+class WireMetric(Struct, forbid_unknown_fields=True, gc=False):
+    """A metric as sent, value and unit required (agents always send both); written back in this order,
+    members not sent left out, explicit nulls kept."""
+
+    name: _Name  # the pattern: is_name, once per distinct name of a batch
+    value: _Number
+    unit: Literal[tuple(sorted(UNITS))]  # type: ignore[valid-type]  # a Literal built from the set
+    warn: _Number | UnsetType = UNSET
+    crit: _Number | UnsetType = UNSET
+    min: _Number | UnsetType = UNSET
+    max: _Number | UnsetType = UNSET
+
+
+_MESSAGES: list[type] = []  # the message types of each depth (a nested message is one of them)
 
 
 def _arg(levels: int) -> Any:
@@ -81,12 +100,17 @@ def _arg(levels: int) -> Any:
 
 
 def _message(arg: Any) -> Any:
-    """A message as sent, ``{"key": ..., "args": {...}}``: which member holds which is :func:`_message_ok`'s."""
-    args = Annotated[dict[str, arg], Meta(max_length=MAX_MESSAGE_ARGS)]  # names: is_key in _message_ok
-    return dict[Literal["key", "args"], Annotated[str, Meta(max_length=MAX_NAME_LEN)] | args]
+    """A message as sent, ``{"key": ..., "args": {...}}``, written back as :meth:`checks.result.Message.to_wire`
+    writes one (``args`` always); its key's and arguments' names are checked by :func:`_keys_ok`."""
+    kind = msgspec.defstruct(f"WireMessage{len(_MESSAGES)}", [
+        ("key", _Key), ("args", Annotated[dict[str, arg], Meta(max_length=MAX_MESSAGE_ARGS)], {})],
+        forbid_unknown_fields=True, gc=False, module=__name__)
+    _MESSAGES.append(kind)
+    return kind
 
 
 _Message = _message(_arg(FAST_DEPTH))
+_FLAT = frozenset({type(None), bool, int, float, str})  # arguments that are no message or list
 
 
 class WireResult(Struct, forbid_unknown_fields=True, gc=False):
@@ -102,7 +126,7 @@ class WireResult(Struct, forbid_unknown_fields=True, gc=False):
     v: Literal[1] = 1  # 1.0 (read_wire takes it too) goes the slow way
     item: Annotated[str, Meta(max_length=MAX_ITEM_LEN)] = ""
     standard: Annotated[str, Meta(max_length=MAX_STANDARD_LEN)] = ""
-    metrics: Annotated[list[_Metric], Meta(max_length=MAX_METRICS)] = []
+    metrics: Annotated[list[WireMetric], Meta(max_length=MAX_METRICS)] = []
     details: dict[str, Any] = {}
     duration_ms: Annotated[int, Meta(ge=0, le=MAX_DURATION_MS)] | Annotated[float, Meta(ge=0, le=MAX_DURATION_MS)] = 0
     message: _Message | None = None  # type: ignore[valid-type]  # built by _message
@@ -117,26 +141,36 @@ class WireBatch(Struct, forbid_unknown_fields=True, gc=False):
 
 
 _DECODER = msgspec.json.Decoder(WireBatch)
+_ENCODE = msgspec.json.Encoder().encode
 _HEX = re.compile("[0-9a-f]*")  # whole string: each of its 32-character pieces is a result id
+_ID, _METRICS, _NAME = attrgetter("id"), attrgetter("metrics"), attrgetter("name")
+_MESSAGE, _STANDARD = attrgetter("message"), attrgetter("standard_message")
+_KEY, _ARGS = attrgetter("key"), attrgetter("args")
+
+
+def stored_json(value: Any) -> str:
+    """The JSON text stored for a result's metrics or messages, on either path: members in the order of
+    ``value`` (a :class:`WireMetric` or message in its fields' order), numbers spelt by msgspec."""
+    return _ENCODE(value).decode()
 
 
 def decode(body: bytes) -> WireBatch | None:
     """The batch when every result of ``body`` is sure to pass ``read_wire`` (site, host and check names'
-    patterns and the times aside: the caller checks those); None means "read it the slow way", not "refused"."""
+    patterns and the times aside: the caller checks those); None means "read it the slow way", not "refused".
+
+    What a type does not say is checked once per distinct value of the batch (ids in one match, metric
+    names, message keys and argument names in a set)."""
     try:
         batch = _DECODER.decode(body)
     except (msgspec.ValidationError, msgspec.DecodeError):
         return None
-    if _HEX.fullmatch("".join([r.id for r in batch.results])) is None:  # ids of 32 characters each
+    results = batch.results
+    if _HEX.fullmatch("".join(map(_ID, results))) is None:  # ids of 32 characters each
         return None
-    for r in batch.results:
-        for m in r.metrics:
-            if not _metric_ok(m):
-                return None
-        if (r.message is not None and not _message_ok(r.message)) or (
-                r.standard_message is not None and not _message_ok(r.standard_message)):
-            return None
-    return batch
+    if not all(map(is_name, set(map(_NAME, chain.from_iterable(map(_METRICS, results)))))):
+        return None
+    messages = [*filter(None, map(_MESSAGE, results)), *filter(None, map(_STANDARD, results))]
+    return batch if messages == [] or _keys_ok(messages) else None
 
 
 def accepts(body: bytes) -> bool:
@@ -144,37 +178,22 @@ def accepts(body: bytes) -> bool:
     return decode(body) is not None
 
 
-def _metric_ok(m: dict[Any, Any]) -> bool:
-    """A metric with a good name, a known unit and a value, whose other members are numbers or null."""
-    get = m.get
-    return (is_name(get("name")) and get("unit") in UNITS and type(get("value", "")) is not str
-            and type(get("warn")) is not str and type(get("crit")) is not str and type(get("min")) is not str
-            and type(get("max")) is not str)
-
-
-def _message_ok(m: dict[str, Any]) -> bool:
-    """A key (a string of :func:`~checks.result.is_key`), arguments (an object, names of ``is_key``) if any,
-    and so for every message inside them."""
-    if not is_key(m.get("key")):
+def _keys_ok(messages: list[Any]) -> bool:
+    """Every message's key and argument names are :func:`~checks.result.is_key`'s, and so for every message
+    inside their arguments (looked for only where an argument is no scalar)."""
+    args = list(map(_ARGS, messages))
+    if not all(map(is_key, set(map(_KEY, messages)).union(*args))):
         return False
-    args = m.get("args")
-    if args is None:
+    if _FLAT.issuperset(map(type, chain.from_iterable(map(dict.values, args)))):
         return True
-    if type(args) is not dict:
-        return False
-    for name, value in args.items():
-        if not is_key(name):
-            return False
-        kind = type(value)
-        if (kind is dict and not _message_ok(value)) or (kind is list and not _list_ok(value)):
-            return False
-    return True
+    inner = list(_nested(chain.from_iterable(map(dict.values, args))))
+    return inner == [] or _keys_ok(inner)
 
 
-def _list_ok(values: list[Any]) -> bool:
+def _nested(values: Any) -> Any:
+    """The messages among ``values`` and inside the lists among them."""
     for value in values:
-        kind = type(value)
-        if (kind is dict and not _message_ok(value)) or (kind is list and not _list_ok(value)):
-            return False
-    return True
-
+        if type(value) is list:
+            yield from _nested(value)
+        elif type(value) not in _FLAT:
+            yield value

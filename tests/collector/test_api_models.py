@@ -24,7 +24,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from checks.result import MAX_MESSAGE_ARGS, MAX_METRICS, NAME_PATTERN, UNITS, Result, ResultError, read_wire
+from checks.messages import say
+from checks.result import (
+    MAX_MESSAGE_ARGS,
+    MAX_METRICS,
+    NAME_PATTERN,
+    UNITS,
+    Metric,
+    Result,
+    ResultError,
+    Status,
+    read_wire,
+)
 from collector import wire_fast
 from collector.api.models import WireResult
 from collector.ingest import BatchInvalid, BatchMalformed, _agent_report, _fast_rows, _slow_rows, parse_batch
@@ -217,16 +228,41 @@ def test_what_the_fast_path_leaves_alone_is_still_accepted_the_slow_way(changes)
     assert parse_batch(body, datetime.now(UTC)).ids == ["a" * 32]
 
 
-def test_the_fast_path_stores_the_keys_in_the_order_sent_with_explicit_nulls():
-    metric = {"unit": "%", "value": 41.2, "warn": None, "name": "used_percent"}
-    message = {"args": {"used": 4.1e-07, "mount": "/"}, "key": "disk.used"}
-    body = keyed_body(metrics=[metric], message=message, standard_message=None, details={"b": None, "a": 1e16})
+def test_both_paths_store_metrics_and_messages_in_one_form_details_as_sent():
+    metric = {"unit": "%", "value": 41.2, "warn": None, "name": "used_percent", "max": 1e16}
+    numbers = {"n": -0.0, "e": 1e-7, "f": 4.1e-07, "big": 2**63 - 1, "low": -(2**63), "i": 30, "x": 1e22}
+    message = {"args": {**numbers, "p": [{"args": {"b": 1}, "key": "b"}, {"key": "c"}]}, "key": "disk.used"}
+    body = keyed_body(metrics=[metric, {"name": "n", "value": 2**53, "unit": "", "min": -0.0}], message=message,
+                      standard_message=None, details={"b": None, "a": 1e16})
+    decoded = wire_fast.decode(body)
+    assert decoded is not None
+    now = datetime.now(UTC)
+    [row] = _fast_rows(decoded.results, now)
+    assert [row] == _slow_rows(orjson.loads(body)["results"], now, True, [])
+    assert row["metrics"] == ('[{"name":"used_percent","value":41.2,"unit":"%","warn":null,"max":1e16},'
+                              '{"name":"n","value":9007199254740992,"unit":"","min":-0.0}]')
+    assert row["messages"] == ('{"message":{"key":"disk.used","args":{"n":-0.0,"e":1e-7,"f":4.1e-7,'
+                               '"big":9223372036854775807,"low":-9223372036854775808,"i":30,"x":1e22,'
+                               '"p":[{"key":"b","args":{"b":1}},{"key":"c","args":{}}]}}}')
+    assert row["details"] == '{"b":null,"a":1e+16}'  # orjson's spelling, as the slow path writes it
+    assert orjson.loads(row["metrics"]) == [dict(sorted(metric.items())), {"name": "n", "value": 2**53, "unit": "",
+                                                                           "min": 0.0}]
+
+
+def test_what_an_agent_sends_is_stored_as_sent():
+    joined = say("results.joined", parts=[say("disk.used", mount="/", used=41.5, free=1, total=2), "x"])
+    result = Result(check="disk", item="/", status=Status.OK, summary=joined, site="s", host="h",
+                    metrics=(Metric("used_percent", 41.5, "%", 80.0, 90.0, 0, 100), Metric("free", 1e16, "B")),
+                    standard=say("disk.standard", warn=80.0, days=30))
+    wire = result.to_wire()
+    body = orjson.dumps({"results": [wire]})
     decoded = wire_fast.decode(body)
     assert decoded is not None
     [row] = _fast_rows(decoded.results, datetime.now(UTC))
-    assert row["metrics"] == '[{"unit":"%","value":41.2,"warn":null,"name":"used_percent"}]'
-    assert row["messages"] == '{"message":{"args":{"used":4.1e-7,"mount":"/"},"key":"disk.used"}}'
-    assert row["details"] == '{"b":null,"a":1e+16}'  # orjson's spelling, as the slow path writes it
+    sent = orjson.loads(body)["results"][0]
+    assert orjson.loads(row["metrics"]) == sent["metrics"]
+    assert row["metrics"] == orjson.dumps(sent["metrics"]).decode().replace("e+16", "e16")
+    assert row["messages"] == orjson.dumps({k: sent[k] for k in ("message", "standard_message")}).decode()
 
 
 def test_integers_beyond_64_bits_in_details_are_stored_as_the_slow_path_reads_them():

@@ -53,15 +53,22 @@ def test_the_host_page_shows_the_keyed_texts_in_the_readers_language_and_falls_b
     assert "/data 95.0 % used, 1 GiB free of 16 GiB" in en and "已用" not in en
 
 
-def test_ingest_stores_the_message_members_as_sent_and_they_read_back_as_the_result_carries_them():
-    from collector.messages import messages_json, read_messages, wire_messages_json  # noqa: PLC0415
-    wire = {**_keyed(), "message": {"key": "disk.used", "args": {"mount": "/", "used": 41.5, "free": 1, "total": 2,
-                                                                 "parts": [{"key": "disk.none"}]}},
+def test_ingest_stores_the_message_members_as_the_result_carries_them_on_either_path():
+    import orjson  # noqa: PLC0415
+
+    from collector.ingest import parse_batch  # noqa: PLC0415
+    from collector.messages import messages_json, read_messages  # noqa: PLC0415
+    wire = {**_keyed(), "message": {"args": {"mount": "/", "used": 41.5, "free": 1, "total": 2,
+                                             "parts": [{"key": "disk.none"}]}, "key": "disk.used"},
             "standard_message": None}
     result = Result.from_wire(wire)
-    stored = wire_messages_json(wire)
-    assert read_messages(stored) == read_messages(messages_json(result)) == (result.message, None)
-    assert wire_messages_json({k: v for k, v in wire.items() if k != "message"}) is None
+    plain = {k: v for k, v in wire.items() if k != "message"}
+    for v in (1, 1.0):  # 1.0: the slow path (orjson, read_wire)
+        [row, none] = parse_batch(orjson.dumps({"results": [{**wire, "v": v}, {**plain, "v": v, "id": "f" * 32}]}),
+                                  datetime.now(UTC)).rows
+        assert row["messages"] == messages_json(result)  # key first, args always: Message.to_wire's form
+        assert read_messages(row["messages"]) == (result.message, None)
+        assert none["messages"] is None
 
 
 def test_the_ticket_page_lists_the_items_recent_results_in_the_readers_language(client, agent_headers, engine):
