@@ -5,7 +5,7 @@ and hands out the values the collector stores.
 (fields, types, lengths, ranges, units, message keys and arguments) *at least as strictly*, plus the
 checks a type cannot say: metric names' pattern (:func:`checks.result.is_name`), message keys' and
 argument names' (:func:`checks.result.is_key`), each once per distinct string of the batch, and the
-ids' hex digits in one match per batch.
+ids' hex digits in one pass over the batch's ids.
 Whatever it accepts, ``read_wire`` accepts too, with the same values.  What it refuses is not judged
 here: the caller then reads the body the slow way (``orjson`` + ``read_wire`` per result), which gives
 the exact 422 it always gave.  So this path changes how long a good batch takes, never a verdict, an
@@ -38,7 +38,6 @@ explicit nulls included), that this path either refuses or stores exactly the ro
 
 from __future__ import annotations
 
-import re
 from itertools import chain
 from operator import attrgetter
 from typing import Annotated, Any, Literal
@@ -142,7 +141,7 @@ class WireBatch(Struct, forbid_unknown_fields=True, gc=False):
 
 _DECODER = msgspec.json.Decoder(WireBatch)
 _ENCODE = msgspec.json.Encoder().encode
-_HEX = re.compile("[0-9a-f]*")  # whole string: each of its 32-character pieces is a result id
+_HEX = b"0123456789abcdef"  # what a result id is made of (32 of them: the type)
 _ID, _METRICS, _NAME = attrgetter("id"), attrgetter("metrics"), attrgetter("name")
 _MESSAGE, _STANDARD = attrgetter("message"), attrgetter("standard_message")
 _KEY, _ARGS = attrgetter("key"), attrgetter("args")
@@ -158,14 +157,14 @@ def decode(body: bytes) -> WireBatch | None:
     """The batch when every result of ``body`` is sure to pass ``read_wire`` (site, host and check names'
     patterns and the times aside: the caller checks those); None means "read it the slow way", not "refused".
 
-    What a type does not say is checked once per distinct value of the batch (ids in one match, metric
+    What a type does not say is checked once per distinct value of the batch (ids in one pass, metric
     names, message keys and argument names in a set)."""
     try:
         batch = _DECODER.decode(body)
     except (msgspec.ValidationError, msgspec.DecodeError):
         return None
     results = batch.results
-    if _HEX.fullmatch("".join(map(_ID, results))) is None:  # ids of 32 characters each
+    if "".join(map(_ID, results)).encode().translate(None, _HEX):  # not only hex digits (a table, in C)
         return None
     if not all(map(is_name, set(map(_NAME, chain.from_iterable(map(_METRICS, results)))))):
         return None
