@@ -249,6 +249,47 @@ def test_both_paths_store_metrics_and_messages_in_one_form_details_as_sent():
                                                                            "min": 0.0}]
 
 
+FINITE = st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=False, allow_infinity=False),
+                   st.sampled_from([1e16, -0.0, 1e-7, 2**53 + 1, 1e300, 5e-324]))
+
+
+def shuffled(doc: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
+    return st.permutations(list(doc)).map(lambda keys: {k: doc[k] for k in keys})
+
+
+GOOD_METRIC = st.fixed_dictionaries(
+    {"name": NAMES.filter(lambda s: len(s) <= 64), "value": FINITE, "unit": st.sampled_from(sorted(UNITS))},
+    optional=dict.fromkeys(("warn", "crit", "min", "max"), FINITE)).flatmap(shuffled)
+GOOD_ARGS = st.recursive(st.one_of(FINITE, st.booleans(), st.text(max_size=5)), lambda inner: st.one_of(
+    st.lists(inner, max_size=3),
+    st.fixed_dictionaries({"key": st.sampled_from(["a", "disk.used"])},
+                          optional={"args": st.dictionaries(st.sampled_from(["a", "b_1", "x"]), inner, max_size=3)})
+    .flatmap(shuffled)), max_leaves=8)
+GOOD_MESSAGE = st.fixed_dictionaries({"key": st.sampled_from(["disk.used", "a"])},
+                                     optional={"args": st.dictionaries(st.sampled_from(["a", "b_1", "x"]), GOOD_ARGS,
+                                                                       max_size=4)}).flatmap(shuffled)
+
+
+def levels(value: Any) -> int:
+    """How many containers (messages, lists) deep ``value`` is."""
+    inner = value if isinstance(value, list) else (value.get("args", {}).values() if isinstance(value, dict) else ())
+    return 0 if value is None or not isinstance(value, list | dict) else 1 + max(map(levels, inner), default=0)
+
+
+@settings(max_examples=400, derandomize=True, deadline=None)
+@given(st.lists(GOOD_METRIC, max_size=3), st.one_of(st.none(), GOOD_MESSAGE), st.one_of(st.none(), GOOD_MESSAGE))
+def test_both_paths_write_the_same_texts_for_any_member_order_and_any_number(metrics, message, standard):
+    body = keyed_body(metrics=metrics, message=message, standard_message=standard)
+    now = datetime.now(UTC)
+    slow = _slow_rows(orjson.loads(body)["results"], now, False, errors := [])
+    assert not errors
+    decoded = wire_fast.decode(body)
+    fast = None if decoded is None else _fast_rows(decoded.results, now)
+    deep = max(levels(m) for m in (message, standard, None)) > wire_fast.FAST_DEPTH + 1
+    assert fast == slow if not deep else fast is None  # it leaves only messages nested deeper than it takes
+    assert orjson.loads(slow[0]["metrics"]) == metrics
+
+
 def test_what_an_agent_sends_is_stored_as_sent():
     joined = say("results.joined", parts=[say("disk.used", mount="/", used=41.5, free=1, total=2), "x"])
     result = Result(check="disk", item="/", status=Status.OK, summary=joined, site="s", host="h",
