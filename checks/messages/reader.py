@@ -84,13 +84,16 @@ def tell(key: str, /, **args: object) -> str:
 
 
 def _told(key: str, args: Mapping[str, object]) -> str:
+    """``key`` with ``args`` for a terminal, which takes ``<``/``>`` as they are: masked while rendered
+    (:func:`_masked`), so a word holding them (``warn: must not be above crit (95 > 90)``, ``got '<5'``)
+    is said, not refused as markup."""
     from checks.messages import said, text_of
 
-    english = said(key, args, cli_templates("en"))
+    english = said(key, {k: _masked(v) for k, v in args.items()}, cli_templates("en"))
     lang = reader_language()
-    if lang == "en":
-        return str.__str__(english)
-    return text_of(str.__str__(english), english.message, lang, cli_templates(lang))
+    text = str.__str__(english) if lang == "en" else text_of(str.__str__(english), english.message, lang,
+                                                             cli_templates(lang))
+    return str(_masked(text, back=True))
 
 
 @cache
@@ -128,7 +131,10 @@ def told(text: str, more: Mapping[str, str] | None = None) -> str:
         return text
     lang = reader_language()
     english = str.__str__(text)
-    return english if lang == "en" else text_of(english, text.message, lang, {**cli_templates(lang), **(more or {})})
+    if lang == "en":
+        return english
+    worded = text_of(english, _masked(text.message), lang, {**cli_templates(lang), **(more or {})})
+    return str(_masked(worded, back=True))
 
 
 def aligned(rows: Sequence[Sequence[str]]) -> list[str]:
@@ -150,24 +156,7 @@ def tell_problem(line: str, said: tuple[str, str, Mapping[str, object], str] | N
     if said is None or reader_language() == "en":  # the line is the English text
         return line
     prefix, key, words, shown = said
-    words = {k: _unmarked(v) for k, v in words.items()}
-    return prefix + _told(key, words) + (_told("cli.config.got", {"got": _unmarked(shown)}) if shown else "")
-
-
-def _unmarked(value: Any) -> Any:
-    """A value with ``<``/``>`` as ``‹``/``›`` (a keyed text's and a nested message's words too): a text to render
-    may hold no markup (:func:`checks.messages.render`), and another program's detail may (PyYAML's
-    ``found '<stream end>'``)."""
-    from checks.messages import Said
-    from checks.result import Message
-
-    if isinstance(value, Said):
-        return Said(str.__str__(value), _unmarked(value.message))
-    if isinstance(value, Message):
-        return Message(value.key, {k: _unmarked(v) for k, v in value.args.items()})
-    if isinstance(value, list):
-        return [_unmarked(v) for v in value]
-    return value.replace("<", "‹").replace(">", "›") if isinstance(value, str) else value
+    return prefix + _told(key, words) + (_told("cli.config.got", {"got": shown}) if shown else "")
 
 
 def cli_said(key: str, /, **args: object) -> str:

@@ -160,6 +160,15 @@ def test_config_and_usage_errors_read_in_chinese_and_exit_2(tmp_path: Path) -> N
     proc = agent("check", "disk", "--param", "warn=high", "--param", "size=1", lang=ZH)
     assert proc.returncode == 2 and proc.stderr.startswith(
         "wardround-agent：错误：--param warn: 应为数字（收到 'high'）; --param size: 未知的参数（可用的参数：crit, ")
+    # a word holding < or > (thresholds the wrong way round, a value typed with them) is said on a terminal,
+    # not refused as markup into "cli.agent.error {json}"
+    for lang, expected in ((ZH, ["wardround-agent：错误：--param warn: 不能高于 crit（95 > 90）",
+                                 "wardround-agent：错误：--param warn: 应为数字（收到 '<5'）"]),
+                           ("C.UTF-8", ["wardround-agent: error: --param warn: must not be above crit (95 > 90)",
+                                        "wardround-agent: error: --param warn: expected a number (got '<5')"])):
+        told = [agent("check", "disk", "--param", "warn=95", "--param", "crit=90", lang=lang),
+                agent("check", "disk", "--param", "warn=<5", lang=lang)]
+        assert [(p.returncode, p.stderr.strip()) for p in told] == [(2, line) for line in expected]
     proc = agent("check", "dsik", lang=ZH)
     assert proc.returncode == 2
     assert proc.stderr.startswith("wardround-agent：错误：没有名为 'dsik' 的检查（可用的检查：accounts, ")

@@ -67,7 +67,7 @@ def test_the_rarer_config_problems_and_yaml_syntax_are_said_in_chinese(tmp_path:
         assert done.returncode == 2 and done.stderr.splitlines() == [f"{cfg}: {line}" for line in expected] + [tail]
     zh, en = agent("once", "--config", str(syntax), lang=ZH), agent("once", "--config", str(syntax))
     assert zh.stderr.splitlines()[0] == (f"{syntax}: 第 2 行第 1 列：不是有效的 YAML："
-                                         "expected the node content, but found '‹stream end›'")
+                                         "expected the node content, but found '<stream end>'")
     assert en.stderr.splitlines()[0] == (f"{syntax}: line 2, column 1: not valid YAML: "
                                          "expected the node content, but found '<stream end>'")
 

@@ -107,7 +107,7 @@ def test_a_policy_files_problems_a_missing_file_and_yaml_syntax_are_said_in_chin
             f"{gone}: 无法读取节假日日历：No such file or directory",
             "policy.yaml: default.reopen_window: 应为时长，如 30m、2h、1h30m 或 3wd（3 个工作日）（收到 'soon'）",
             "policy.yaml: default.escalate_on_breach: 应为 true 或 false（收到 'maybe'）",
-            "syntax.yaml: 不是有效的 YAML（第 2 行）：expected the node content, but found '‹stream end›'",
+            "syntax.yaml: 不是有效的 YAML（第 2 行）：expected the node content, but found '<stream end>'",
             "nope.yaml: 无法读取策略文件：No such file or directory",
             "nope.yaml: 无法读取：No such file or directory"]
 
@@ -199,7 +199,7 @@ NOTIFICATION_LINES = [
      "routes[1].events: 应为以下事件：opened, reopened, acknowledged, escalated, breached, resolved, closed, "
      "complaint"),
     ("routes[1].language: expected zh or en", "routes[1].language: 应为 zh 或 en"),
-    ("routes[2].channels: no channel named '<x>'", "routes[2].channels: 没有名为 '‹x›' 的通知渠道"),
+    ("routes[2].channels: no channel named '<x>'", "routes[2].channels: 没有名为 '<x>' 的通知渠道"),
     ("routes[3].channels: expected one or more channel names", "routes[3].channels: 应为一个或多个通知渠道名称"),
     ("retry.max_age: expected a duration such as 30s, 1h or 3d", "retry.max_age: 应为时长，如 30s、1h 或 3d"),
     ("retry.jitter: unknown key (expected first, cap, max_age)",
