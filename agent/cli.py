@@ -377,7 +377,8 @@ def _enrol(args: argparse.Namespace) -> int:
                              option=f"--key {args.key}", error=str(exc.strerror or exc)) from None
     req = EnrolRequest(url=args.url, key=key, config=Path(args.config), host=args.host or short_hostname(),
                        roles=tuple(args.roles), ca_file=args.ca_file, spool=args.spool, replace=args.replace,
-                       proxy=args.proxy, proxy_credentials_file=args.proxy_credentials_file, user=args.user)
+                       proxy=args.proxy, proxy_credentials_file=args.proxy_credentials_file, user=args.user,
+                       host_given=bool(args.host))
     try:
         done = enrol(req)
     except EnrolUsage as exc:

@@ -67,6 +67,7 @@ class EnrolRequest:
     proxy_credentials_file: str | None = None
     user: str | None = None
     timeout_s: float = 30.0
+    host_given: bool = True  # False: ``host`` is this machine's name (no --host)
 
 
 def facts() -> dict[str, Any]:
@@ -124,11 +125,12 @@ def _check(req: EnrolRequest) -> None:
         problems.append(cli_said("cli.agent.option_problem", option="--url", problem=p))
     if not req.key.strip() or any(c.isspace() for c in req.key.strip()):
         problems.append(cli_said("cli.agent.enrol_key_form", option="--key"))
-    if not is_name(req.host):
-        problems.append(cli_said("cli.agent.enrol_host", option="--host", got=repr(req.host), give="--host NAME"))
+    if not is_name(req.host):  # the name typed, or this machine's (then: give --host)
+        problems.append(cli_said("cli.agent.enrol_name", option="--host", got=repr(req.host)) if req.host_given
+                        else cli_said("cli.agent.enrol_host", option="--host", got=repr(req.host), give="--host NAME"))
     for role in req.roles:
         if not is_name(role):
-            problems.append(cli_said("cli.agent.enrol_role", option="--role", got=repr(role)))
+            problems.append(cli_said("cli.agent.enrol_name", option="--role", got=repr(role)))
     if req.ca_file is not None and not os.access(req.ca_file, os.R_OK):
         problems.append(cli_said("cli.agent.enrol_cannot_read", option="--ca-file", path=req.ca_file))
     if req.proxy is not None and (p := proxy_url_problem(req.proxy)) is not None:

@@ -126,3 +126,16 @@ def test_the_collectors_refusal_is_told_in_the_readers_language(tmp_path, monkey
     assert tell_error(caught.value) == (english if lang == "en" else
                                         "采集端拒绝了注册（HTTP 403）：此注册密钥已于 2026-12-01T00:00:00.000000Z "
                                         f"过期：请用 {command} 新建一个")
+
+
+@pytest.mark.parametrize(("given", "told_to_give"), [(True, False), (False, True)])
+def test_a_bad_host_name_is_blamed_on_this_machine_only_when_no_host_was_given(tmp_path, given, told_to_give):
+    from agent.enrol import EnrolUsage
+
+    with pytest.raises(EnrolUsage) as refused:
+        enrol(EnrolRequest(url="http://127.0.0.1:1", key="wre_x", config=tmp_path / "agent.yaml", host="web 02",
+                           host_given=given))
+    text = str(refused.value)
+    assert text.startswith("--host: expected 1-64 letters, digits, '.', '_' or '-' (starting with a letter or digit) "
+                           "(got 'web 02')")
+    assert ("this machine's name does not fit: give --host NAME" in text) is told_to_give
