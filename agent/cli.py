@@ -382,9 +382,10 @@ def _enrol(args: argparse.Namespace) -> int:
     try:
         done = enrol(req)
     except EnrolUsage as exc:
+        from checks.messages import joined
         from checks.messages.reader import reader_language, told
 
-        raise UsageError(("；" if reader_language() == "zh_CN" else "; ").join(told(p) for p in exc.problems)) from None
+        raise UsageError(joined([told(p) for p in exc.problems], reader_language())) from None
     except (EnrolFailed, OSError) as exc:
         from agent.runner import sanitize
         from checks.messages.reader import tell, tell_error

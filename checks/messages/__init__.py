@@ -42,7 +42,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["KINDS", "LANGUAGES", "Said", "answer_body", "catalogue", "error_text", "fit_summary", "listed",
+__all__ = ["KINDS", "LANGUAGES", "Said", "answer_body", "catalogue", "error_text", "fit_summary", "joined", "listed",
            "placeholders", "render", "said", "say", "text_of"]
 
 _DIR = Path(__file__).resolve().parent
@@ -238,6 +238,11 @@ def text_of(fallback: str, message: Message | None, lang: str, more: Mapping[str
     """What a person reads: ``message`` in ``lang``, else ``fallback`` (the English summary)."""
     text = render(message, lang, more)
     return fallback if text is None else text
+
+
+def joined(parts: Sequence[str], lang: str) -> str:
+    """Texts said one after another in ``lang``: ``a; b`` or ``a；b`` (as a list argument is rendered)."""
+    return _JOIN[lang].join(parts)
 
 
 def listed(names: Sequence[str], limit: int = 12) -> str:

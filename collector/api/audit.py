@@ -22,7 +22,7 @@ from collector.api import JSON
 from collector.api.deps import AdminDep
 from collector.api.models import AuditList
 from collector.api.openapi import errors
-from collector.query_params import bad_query, parse_day_or_time
+from collector.query_params import bad_query, in_order, parse_day_or_time
 from collector.services import services
 from collector.store.audit import AuditFilter
 from collector.store.tables import MAX_ROW_ID
@@ -53,8 +53,9 @@ def list_audit(
 ) -> JSON:
     if action is not None and not _ACTION_RE.fullmatch(action):
         raise bad_query("action", "expected an action like ticket.ack or a family like ticket")
-    since = _instant(request, parse_day_or_time("from", date_from), end=False)
-    until = _instant(request, parse_day_or_time("to", date_to), end=True)
+    start, end = parse_day_or_time("from", date_from), parse_day_or_time("to", date_to)
+    in_order("from", start, "to", end)
+    since, until = _instant(request, start, end=False), _instant(request, end, end=True)
     f = AuditFilter(since=since, until=until, actor=actor, action=action, before_seq=before, limit=limit)
     entries = audit.list_entries(services(request).engine, f)
     next_url = None

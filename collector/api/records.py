@@ -23,7 +23,8 @@ from collector.api.models import RecordFull, RecordIssue, RecordList, RecordSign
 from collector.api.openapi import body, errors
 from collector.auth import Person, Role
 from collector.dates import DateError, parse_day
-from collector.query_params import bad_query
+from collector.messages import date_said
+from collector.query_params import bad_query, in_order
 from collector.records import render
 from collector.records.model import KINDS
 from collector.records.service import RecordNotFound
@@ -51,12 +52,14 @@ def list_records(
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
         raise bad_query("kind", f"expected {', '.join(KINDS)} (got {', '.join(unknown)[:80]})")
+    days = {}
     for name, value in (("from", date_from), ("to", date_to)):
         if value is not None:
             try:
-                parse_day(value, name)
+                days[name] = parse_day(value, name)
             except DateError as exc:
-                raise bad_query(name, str(exc)) from None
+                raise bad_query(name, date_said(exc)) from None
+    in_order("from", days.get("from"), "to", days.get("to"))
     f = RecordFilter(site=site, kinds=tuple(kinds), date_from=date_from, date_to=date_to, limit=limit)
     return JSON({"records": records.list(f)})
 

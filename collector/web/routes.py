@@ -31,6 +31,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
+from checks.messages import joined
 from checks.result import Status
 from collector.api.body import read_body
 from collector.api.deps import RowId
@@ -199,12 +200,24 @@ async def error_page(request: Request, status_code: int, detail: Any,
     kind = status_code if status_code in ERROR_KINDS else (500 if status_code >= 500 else 400)
     response = _page(request, "error.html", person=person, session_id=(session_id or "") if person else "",
                      status_code=status_code, status=status_code, kind=kind,
-                     message=detail.in_language(_lang(request)) if isinstance(detail, Worded)
-                     else in_language(detail, _lang(request)) if isinstance(detail, str) else "")
+                     message=_detail_words(detail, _lang(request)))
     for name, value in (headers or {}).items():
         if name.lower() not in response.headers:
             response.headers[name] = value
     return response
+
+
+def _detail_words(detail: Any, lang: str) -> str:
+    """What a refusal's detail says in ``lang``: a page's words, a service's text, or a query's problems (the
+    list :func:`collector.query_params.bad_query` and FastAPI's validation answer: each ``msg``)."""
+    if isinstance(detail, Worded):
+        return detail.in_language(lang)
+    if isinstance(detail, str):
+        return in_language(detail, lang)
+    if isinstance(detail, list):
+        words = [in_language(d["msg"], lang) for d in detail if isinstance(d, dict) and isinstance(d.get("msg"), str)]
+        return joined(words, lang)
+    return ""
 
 
 def _safe_next(value: str | None) -> str:

@@ -156,6 +156,47 @@ def test_archive_page_is_refused_with_422_when_a_day_is_out_of_range(client, tok
     assert client.get("/archive?from=0001-01-01").status_code == 422
 
 
+# -- a range given backwards: 422 naming both ends, not an empty list --------------------------------
+
+@pytest.fixture
+def admin(engine):
+    return {"Authorization": f"Bearer {create_user(engine, name='ada', role='admin')}"}
+
+
+@pytest.mark.parametrize("path", ["/api/v1/records", "/api/v1/archive", "/api/v1/audit"])
+@pytest.mark.parametrize(("start", "end", "refused"), [
+    ("2026-12-06", "2026-12-01", "to: 2026-12-01 is before from (2026-12-06): swap them"),
+    ("2026-12-06T10:00:00Z", "2026-12-06T09:00:00Z",
+     "to: 2026-12-06T09:00:00+00:00 is before from (2026-12-06T10:00:00+00:00): swap them"),
+    ("2026-12-06T10:00:00Z", "2026-12-03", "to: 2026-12-03 is before from (2026-12-06T10:00:00+00:00): swap them"),
+    ("2026-12-01", "2026-12-06", None), ("2026-12-06", "2026-12-06", None),
+    ("2026-12-06T10:00:00Z", "2026-12-06", None),
+])
+def test_a_range_given_backwards_is_refused_naming_both_ends(client, admin, path, start, end, refused):
+    if path == "/api/v1/records" and "T" in start + end:
+        return  # records take days only
+    r = client.get(path, params={"from": start, "to": end}, headers=admin)
+    if refused is None:
+        assert r.status_code == 200, r.text
+    else:
+        assert (r.status_code, r.json()["detail"]) == (422, [{"loc": ["query", "to"], "msg": refused,
+                                                              "type": "value_error"}])
+
+
+@pytest.mark.parametrize(("lang", "said"), [
+    ("zh_CN", ["时间范围：to（2026-12-01）早于 from（2026-12-06）：请对调两者",
+               "日期（from）：应为形如 2026-11-22 的日期（收到 '2026-13-01'）"]),
+    ("en", ["to: 2026-12-01 is before from (2026-12-06): swap them",
+            "from: expected a date like 2026-11-22 (got '2026-13-01')"]),
+])
+def test_archive_page_names_what_is_wrong_with_its_filter_in_the_readers_language(client, tokens_login, lang, said):
+    import html
+
+    for query, words in zip(("from=2026-12-06&to=2026-12-01", "from=2026-13-01"), said, strict=True):
+        r = client.get(f"/archive?{query}&lang={lang}")
+        assert r.status_code == 422 and words in html.unescape(r.text), r.text[-1500:]
+
+
 # -- the rule itself -------------------------------------------------------------------------------
 
 def test_rule_takes_the_bounds_themselves_and_refuses_one_day_beyond():
