@@ -342,15 +342,24 @@ def token_file_problem(path: Path) -> str | None:
     ``wardround-agent enrol`` writes; docs/agent.md states it once.  Windows: an ACL for the
     service account and Administrators, which this check does not read.
     """
+    fault = _token_file_fault(path)
+    return None if fault is None else fault[0]
+
+
+def _token_file_fault(path: Path) -> tuple[str, str, dict[str, object]] | None:
+    """:func:`token_file_problem`'s English text, and what is wrong (``mode``, ``owner``) with its words for the
+    command-line message ``cli.agent.log.token_file_<what>`` (:func:`agent.logs.told_too`)."""
     if os.name != "posix":
         return None
     st = path.stat()
     if st.st_mode & 0o077:
-        return (f"{path} is readable by other users (mode {st.st_mode & 0o777:04o}): it must be readable only "
-                "by the agent's user: chmod 600 it")
+        mode = f"{st.st_mode & 0o777:04o}"
+        return (f"{path} is readable by other users (mode {mode}): it must be readable only by the agent's user: "
+                "chmod 600 it", "mode", {"path": str(path), "mode": mode, "command": f"chmod 600 {path}"})
     if st.st_uid != os.geteuid():
-        return (f"{path} belongs to uid {st.st_uid}, not to the agent's user (uid {os.geteuid()}): "
-                "chown it to the user the agent runs as")
+        return (f"{path} belongs to uid {st.st_uid}, not to the agent's user (uid {os.geteuid()}): chown it to the "
+                "user the agent runs as", "owner",
+                {"path": str(path), "owner": f"uid {st.st_uid}", "agent": f"uid {os.geteuid()}", "command": "chown"})
     return None
 
 
@@ -360,8 +369,18 @@ def _secret_file(err: Problems, key: str, value: Any, base: Path,
     path = _readable_file(err, key, value, base)
     if path is None:
         return None, None
-    if (problem := token_file_problem(path)) is not None:
+    if (fault := _token_file_fault(path)) is not None:
+        problem, fault_kind, words = fault
         log.warning("%s: %s", key, problem)
+
+        def in_their_words() -> str:  # a person acts on it (chmod, chown): said in their language too
+            from checks.messages.reader import tell
+
+            if fault_kind == "mode":
+                return tell("cli.agent.log.token_file_mode", option=key, **words)
+            return tell("cli.agent.log.token_file_owner", option=key, **words)
+
+        logs.told_too(log, in_their_words)
     try:
         secret = path.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError):

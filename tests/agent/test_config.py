@@ -170,6 +170,19 @@ def test_a_warning_names_the_token_file_when_other_users_can_read_it(
     assert TOKEN not in caplog.text
 
 
+def test_a_token_file_other_users_can_read_is_said_in_chinese_too_beside_the_english_line(
+        tmp_path: Path, token_file: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, f"site: s1\ncollector: {{url: 'http://c', token_file: {token_file}}}\n")
+    token_file.chmod(0o644)
+    monkeypatch.setenv("WARDROUND_LANG", "zh_CN")
+    load_config(path)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"collector.token_file: {token_file} is readable by other users (mode 0644): it must be readable only by "
+        "the agent's user: chmod 600 it",
+        f"collector.token_file：{token_file} 其他用户也能读取（权限 0644）：只应由采集代理的用户读取："
+        f"请执行 chmod 600 {token_file}"]
+
+
 def test_an_unreadable_token_file_is_an_error_when_it_cannot_be_opened(tmp_path: Path) -> None:
     secret = tmp_path / "agent.token"
     secret.write_text(TOKEN)
