@@ -156,7 +156,9 @@ class Spool:
             self._db = self._connect(check=False)
             return
         try:
-            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+            # what the checks measured (account names, databases, paths) is for the agent's user only, as its
+            # token: a folder made here is 0700, the spool 0600 (_create), whatever the umask of a hand-run command
+            os.makedirs(os.path.dirname(os.path.abspath(self.path)), mode=0o700, exist_ok=True)
             self._owner = ProcessLock(self.path + ".lock")
         except LockHeld as exc:
             who = f"PID {exc.pid}" if exc.pid else "another process"
@@ -215,6 +217,7 @@ class Spool:
         for suffix in ("", "-wal", "-shm"):
             if os.path.exists(new + suffix):
                 os.remove(new + suffix)
+        os.close(os.open(new, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # SQLite gives -wal/-shm its mode
         db = sqlite3.connect(new, isolation_level=None)
         try:
             db.execute("PRAGMA journal_mode=WAL")

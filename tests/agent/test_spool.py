@@ -63,6 +63,22 @@ def test_results_survive_reopen_when_not_acknowledged(tmp_path: Path) -> None:
         assert again.load_state("system") == {}
 
 
+@pytest.mark.skipif(os.name != "posix", reason="POSIX modes")
+def test_a_new_spool_and_its_folder_are_for_the_agents_user_only_whatever_the_umask(tmp_path: Path) -> None:
+    # a hand-run `once --push` has no unit's UMask=0077: what the checks found (account names, databases)
+    # must not be readable by every local user all the same
+    path = tmp_path / "new" / "spool.db"
+    old = os.umask(0o022)
+    try:
+        with Spool(path) as spool:
+            spool.put([make_result("/a")])
+            modes = {p.name: p.stat().st_mode & 0o777 for p in path.parent.iterdir()}
+    finally:
+        os.umask(old)
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+    assert modes == {"spool.db": 0o600, "spool.db-wal": 0o600, "spool.db-shm": 0o600, "spool.db.lock": 0o600}
+
+
 def test_putting_the_same_result_twice_keeps_one_row_when_retried(tmp_path: Path) -> None:
     r = make_result()
     with Spool(tmp_path / "s.db") as spool:
