@@ -116,6 +116,30 @@ class SpoolBusy(SpoolError):
     """Another process (an agent) has the spool open."""
 
 
+def _cannot_open(path: str, exc: BaseException) -> SpoolError:
+    """The spool cannot be opened; refused for want of permission on files another user owns (a command run
+    as root made them: ``sudo wardround-agent once --push`` before the service started), it says whose and
+    what to do."""
+    owner = None
+    if isinstance(exc, PermissionError) and hasattr(os, "geteuid"):
+        for name in (exc.filename, path, os.path.dirname(os.path.abspath(path))):
+            try:
+                uid = os.stat(name).st_uid if name else None
+            except OSError:
+                continue
+            if uid is not None and uid != os.geteuid():
+                owner = uid
+                break
+    if owner is None:
+        return SpoolError(f"cannot open the spool {path}: {exc}", "cli.agent.spool.cannot_open", path=path,
+                          error=str(exc))
+    folder, me = os.path.dirname(os.path.abspath(path)), os.geteuid()
+    return SpoolError(f"cannot open the spool {path}: {exc}: its files belong to uid {owner}, not to this "
+                      f"user (uid {me}) — made by a command run as another user (sudo?): chown -R the folder "
+                      f"{folder} to the agent's user", "cli.agent.spool.not_yours", path=path, error=str(exc),
+                      owner=f"uid {owner}", me=f"uid {me}", command="chown -R", folder=folder)
+
+
 @dataclass(frozen=True)
 class SpooledResult:
     """One row of the outbox: the result id and its compact JSON wire form."""
@@ -167,8 +191,7 @@ class Spool:
                             "spool:", "cli.agent.spool.busy" if exc.pid else "cli.agent.spool.busy_other",
                             path=str(self.path), pid=exc.pid or 0) from None
         except OSError as exc:
-            raise SpoolError(f"cannot open the spool {self.path}: {exc}", "cli.agent.spool.cannot_open",
-                             path=str(self.path), error=str(exc)) from exc
+            raise _cannot_open(self.path, exc) from exc
         try:
             problem = repair.file_problem(self.path)
             if problem is None:
@@ -182,8 +205,7 @@ class Spool:
                 self._recover(problem, "at start")
         except (sqlite3.Error, OSError) as exc:
             self._release()
-            raise SpoolError(f"cannot open the spool {self.path}: {exc}", "cli.agent.spool.cannot_open",
-                             path=str(self.path), error=str(exc)) from exc
+            raise _cannot_open(self.path, exc) from exc
         except BaseException:
             self._release()
             raise

@@ -79,6 +79,27 @@ def test_a_new_spool_and_its_folder_are_for_the_agents_user_only_whatever_the_um
     assert modes == {"spool.db": 0o600, "spool.db-wal": 0o600, "spool.db-shm": 0o600, "spool.db.lock": 0o600}
 
 
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="chown to another user needs root")
+def test_a_spool_another_user_made_is_refused_saying_whose_it_is_and_what_to_do(tmp_path: Path) -> None:
+    # `sudo wardround-agent once --push` before the service (user wardround) started: root's files.  Root opens
+    # anything, so the refusal the service meets (EACCES on the lock file) is handed to the same wording.
+    from agent.spool import _cannot_open
+
+    path = tmp_path / "spool.db"
+    with Spool(path):
+        pass
+    for name in (path, Path(f"{path}.lock"), tmp_path):
+        os.chown(name, 65534, 65534)
+    refused = PermissionError(13, "Permission denied", f"{path}.lock")
+    told = _cannot_open(str(path), refused)
+    assert (told.key, told.words["owner"], told.words["folder"]) == ("cli.agent.spool.not_yours", "uid 65534",
+                                                                     str(tmp_path))
+    assert str(told) == (f"cannot open the spool {path}: {refused}: its files belong to uid 65534, not to this user "
+                         f"(uid 0) — made by a command run as another user (sudo?): chown -R the folder {tmp_path} "
+                         "to the agent's user")
+    assert _cannot_open(str(path), OSError(28, "No space left on device")).key == "cli.agent.spool.cannot_open"
+
+
 def test_putting_the_same_result_twice_keeps_one_row_when_retried(tmp_path: Path) -> None:
     r = make_result()
     with Spool(tmp_path / "s.db") as spool:
