@@ -62,7 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     run = add("run", "cli.help.agent.run")
     run.add_argument("--config", default=DEFAULT_CONFIG, metavar="F",
                      help="cli.help.agent.config")
-    run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                     help="cli.help.log_level")
 
     once = add("once", "cli.help.agent.once")
     once.add_argument("--config", default=DEFAULT_CONFIG, metavar="F",
@@ -106,7 +107,8 @@ def _parser() -> argparse.ArgumentParser:
     relay.add_argument("--config", required=True, metavar="F", help="cli.help.agent.relay.config")
     relay.add_argument("--export", default=None, metavar="DIR",
                        help="cli.help.agent.relay.export")
-    relay.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    relay.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                       help="cli.help.log_level")
     return p
 
 

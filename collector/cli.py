@@ -81,7 +81,8 @@ def _serve_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     serve.add_argument("--fd", type=int, metavar="N",
                        help="cli.help.collector.serve.fd")
     serve.add_argument("--workers", type=int, help="cli.help.collector.serve.workers")
-    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                       help="cli.help.log_level")
     serve.add_argument("--access-log", action="store_true", help="cli.help.collector.serve.access_log")
     serve.add_argument("--tls-cert", metavar="PEM", help="cli.help.collector.serve.tls_cert")
     serve.add_argument("--tls-key", metavar="PEM", help="cli.help.collector.serve.tls_key")
@@ -119,7 +120,7 @@ def _access_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], co
     uc = user_sub.add_parser("create", parents=[common], help="cli.help.collector.user_sub.create.help",
                              description="cli.help.collector.user_sub.create.description")
     uc.add_argument("name")
-    uc.add_argument("--role", required=True, choices=[r.name for r in Role])
+    uc.add_argument("--role", required=True, choices=[r.name for r in Role], help="cli.help.collector.uc.role")
     return token_sub, user_sub
 
 

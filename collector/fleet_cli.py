@@ -53,7 +53,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser, token_sub: Any, user_
     c.add_argument("--approve", choices=APPROVE, default="auto",
                    help="cli.help.collector.c.approve")
     ls = ek_sub.add_parser("list", parents=[common], help="cli.help.collector.ek_sub.list.help")
-    ls.add_argument("--site")
+    ls.add_argument("--site", help="cli.help.collector.only_site")
     ls.add_argument("--json", action="store_true", help="cli.help.collector.ls.json")
     rv = ek_sub.add_parser("revoke", parents=[common], help="cli.help.collector.ek_sub.revoke.help")
     rv.add_argument("id", type=int, metavar="ID")
@@ -64,35 +64,35 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser, token_sub: Any, user_
     ap.add_argument("file", metavar="FILE")
     sh = fl_sub.add_parser("show", parents=[common], help="cli.help.collector.fl_sub.show.help",
                            description="cli.help.collector.fl_sub.show.description")
-    sh.add_argument("--site")
-    sh.add_argument("--host", dest="fleet_host")
+    sh.add_argument("--site", help="cli.help.collector.the_site")
+    sh.add_argument("--host", dest="fleet_host", help="cli.help.collector.the_host")
     sh.add_argument("--role", action="append", default=[], metavar="R", dest="roles",
                     help="cli.help.collector.sh.roles")
 
     tl = token_sub.add_parser("list", parents=[common], help="cli.help.collector.token_sub.list.help")
-    tl.add_argument("--site")
+    tl.add_argument("--site", help="cli.help.collector.only_site")
     tl.add_argument("--json", action="store_true", help="cli.help.collector.ls.json")
     tr = token_sub.add_parser("revoke", parents=[common], help="cli.help.collector.token_sub.revoke.help")
-    tr.add_argument("--site", required=True)
+    tr.add_argument("--site", required=True, help="cli.help.collector.the_site")
     tr.add_argument("--host", required=True, help="cli.help.collector.tr.host")
     tr.add_argument("--relay", action="store_true", help="cli.help.collector.tr.relay")
     tt = token_sub.add_parser("rotate", parents=[common], help="cli.help.collector.token_sub.rotate.help",
                               description="cli.help.collector.token_sub.rotate.description")
-    tt.add_argument("--site", required=True)
-    tt.add_argument("--host", required=True)
+    tt.add_argument("--site", required=True, help="cli.help.collector.the_site")
+    tt.add_argument("--host", required=True, help="cli.help.collector.the_host")
     tt.add_argument("--grace", default="24h", metavar="DURATION",
                     help="cli.help.collector.tt.grace")
 
     ho_sub = actions(sub, "host", "cli.help.collector.host")
     hl = ho_sub.add_parser("list", parents=[common], help="cli.help.collector.ho_sub.list.help",
                            description="cli.help.collector.ho_sub.list.description")
-    hl.add_argument("--site")
+    hl.add_argument("--site", help="cli.help.collector.only_site")
     hl.add_argument("--all", action="store_true", dest="retired", help="cli.help.collector.hl.retired")
     hl.add_argument("--json", action="store_true", help="cli.help.collector.ls.json")
     for name, text in (("retire", "cli.help.collector.host.retire"), ("approve", "cli.help.collector.host.approve")):
         hp = ho_sub.add_parser(name, parents=[common], help=text, description=text)
-        hp.add_argument("--site", required=True)
-        hp.add_argument("--host", required=True, dest="fleet_host")
+        hp.add_argument("--site", required=True, help="cli.help.collector.the_site")
+        hp.add_argument("--host", required=True, dest="fleet_host", help="cli.help.collector.the_host")
 
     _relay_parsers(sub, common)
 
@@ -110,7 +110,7 @@ def _relay_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     rl_sub = actions(sub, "relay", "cli.help.collector.relay")
     rb = rl_sub.add_parser("bundle", parents=[common], help="cli.help.collector.rl_sub.bundle.help",
                            description="cli.help.collector.rl_sub.bundle.description")
-    rb.add_argument("--site", required=True)
+    rb.add_argument("--site", required=True, help="cli.help.collector.the_site")
     rb.add_argument("--relay", default="relay", metavar="NAME", help="cli.help.collector.rb.relay")
     rb.add_argument("dir", metavar="DIR")
 

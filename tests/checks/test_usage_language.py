@@ -52,6 +52,14 @@ def test_every_help_page_of_both_programs_is_chinese_for_a_chinese_reader(build,
     assert not re.search(r"[\u4e00-\u9fff]", "".join(p.format_help() for p in _parsers(build())))
 
 
+@pytest.mark.parametrize("build", [agent_parser, collector_parser])
+def test_every_option_of_both_programs_says_what_it_does(build) -> None:
+    # `run --help` listed --log-level {debug,info,warning,error} and nothing more, in both languages
+    bare = [f"{p.prog} {a.option_strings[-1]}" for p in _parsers(build()) for a in p._actions
+            if a.option_strings and not a.help and a.help is not argparse.SUPPRESS]
+    assert bare == []
+
+
 def test_help_keeps_the_option_names_and_fills_in_their_defaults(monkeypatch) -> None:
     monkeypatch.setenv("WARDROUND_LANG", "zh_CN")
     once = next(p for p in _parsers(agent_parser()) if p.prog.endswith(" once")).format_help()
