@@ -45,6 +45,11 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     version migrated (an older collector during a rolling upgrade, or after a rollback)."""
     if revision == "head" and _at_head(engine):
         return
+    import logging
+
+    # Alembic 1.17+ logs each of its autogenerate plugins at INFO as it is imported ("setup plugin
+    # alembic.autogenerate.schemas", seven lines): nothing an operator acts on, before the lines that are
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     from alembic import command
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory

@@ -29,6 +29,14 @@ def test_schema_is_created_when_database_is_empty(empty_url):
         engine.dispose()
 
 
+def test_migrate_says_its_steps_and_not_alembics_plugin_set_up(tmp_path):
+    # a process of its own: Alembic says its plugins' set-up once, when first imported
+    done = subprocess.run([sys.executable, "-m", "collector.cli", "migrate", "--db", f"sqlite:///{tmp_path / 'w.db'}"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "Running upgrade  -> 0001" in done.stderr and "setup plugin" not in done.stderr
+
+
 def test_migrations_match_models_when_at_head(empty_url):
     engine = make_engine(empty_url)
     try:
