@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
 
 from collector.auth import Agent, Person, Role, authenticate, create_agent_token, create_user
+from collector.credentials import rotate_token
 from collector.store.tables import agent_tokens, users
 from tests.collector.conftest import HOST, SITE, make_batch
 
@@ -71,3 +73,15 @@ def test_authenticate_returns_principal_when_token_known(engine):
 
 def test_roles_are_ordered_when_compared():
     assert Role.viewer < Role.engineer < Role.admin
+
+
+def test_a_rotated_tokens_principal_ends_its_grace_when_stored_in_utc(engine):
+    token = create_agent_token(engine, site=SITE, host=HOST, also_hosts=["nas-01"])
+    rotate_token(engine, site=SITE, host=HOST, grace=timedelta(hours=1))
+    agent = authenticate(engine, token)
+    with engine.connect() as conn:
+        stored = conn.execute(select(agent_tokens.c.expires_at).where(agent_tokens.c.revoked_at.is_(None),
+                                                                      agent_tokens.c.expires_at.is_not(None)))
+        expires_at = stored.scalar_one()
+    assert isinstance(agent, Agent) and agent.also_hosts == frozenset({"nas-01"}) and agent.approved
+    assert agent.expires_at == expires_at and agent.expires_at.tzinfo is UTC
