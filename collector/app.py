@@ -74,12 +74,15 @@ def _background_jobs(services: Services) -> list[PeriodicJob]:
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None,
-               policies: Policies | None = None, jobs: bool = False, keys: Keyring | None = None) -> FastAPI:
+               policies: Policies | None = None, jobs: bool = False, keys: Keyring | None = None,
+               shared_metrics: str | None = None) -> FastAPI:
     """The collector app on ``settings.db_url`` (or on ``engine`` if given).
 
     ``policies`` default to ``settings.policy_file`` (or the built-in ones),
     ``keys`` to the key file ``settings.key_file``;
-    ``jobs`` starts the periodic ticket sweep with the app (``serve`` does).
+    ``jobs`` starts the periodic ticket sweep with the app (``serve`` does);
+    ``shared_metrics`` is the directory a worker of ``serve --workers N`` counts its ingest in, beside
+    the other workers (:mod:`collector.metrics.shared`).
     Without ``engine``, the app makes two: one bounded for requests
     (:data:`collector.store.db.REQUESTS`: a client gets its answer, or a 503,
     within seconds) and one for the background work and long reads
@@ -95,7 +98,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         jobs_engine = make_engine(settings.db_url, limits=JOBS)
     else:
         jobs_engine = engine
-    built = Services.build(settings, keys, policies, engine, jobs_engine, owns_engines=owns_engines)
+    built = Services.build(settings, keys, policies, engine, jobs_engine, owns_engines=owns_engines,
+                           shared_metrics=shared_metrics)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -259,9 +259,12 @@ def _run_uvicorn(settings: Settings, args: argparse.Namespace) -> None:
     if args.fd is not None:
         options["fd"] = args.fd
     if settings.workers > 1:
+        from collector.metrics.shared import shared_directory
+
         os.environ[SETTINGS_ENV] = settings_for_workers(settings)
-        uvicorn.run("collector.cli:worker_app", factory=True, workers=settings.workers,
-                    http="collector.httpserver:GuardedProtocol", **options)
+        with shared_directory():  # the workers' ingest counters, summed in every worker's /metrics
+            uvicorn.run("collector.cli:worker_app", factory=True, workers=settings.workers,
+                        http="collector.httpserver:GuardedProtocol", **options)
     else:
         from collector.app import create_app
 
@@ -307,8 +310,10 @@ def app_from_environment() -> FastAPI:
     settings = Settings(**{**data, "http": HttpLimits(**data["http"]),
                            "trusted_proxies": tuple(data["trusted_proxies"]),
                            "retention": Retention.from_json(data["retention"])})
+    from collector.metrics.shared import SHARED_ENV
+
     httpserver.configure(settings.http)  # this worker's protocol instances read it
-    return create_app(settings, jobs=True)
+    return create_app(settings, jobs=True, shared_metrics=os.environ.get(SHARED_ENV))
 
 
 def worker_app() -> FastAPI:

@@ -14,7 +14,9 @@ signs records and the audit log with it, as one shared key file would.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,6 +38,28 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def start_prometheus(work: Path, target: str) -> tuple[subprocess.Popen[bytes], str]:
+    """Debian's ``prometheus`` scraping ``target`` (host:port) every second, its data and log in ``work``;
+    the process (its own session: end it by its group) and its URL."""
+    prometheus = shutil.which("prometheus")
+    if prometheus is None:
+        missing("Prometheus", "apt-get install prometheus")
+        raise AssertionError("unreachable")
+    port = free_port()
+    config = work / "prometheus.yml"
+    config.write_text(
+        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        "scrape_configs:\n"
+        "  - job_name: wardround-collector\n"
+        f"    static_configs: [{{targets: ['{target}']}}]\n")
+    with open(work / "prometheus.log", "ab") as log:
+        proc = subprocess.Popen(
+            [prometheus, f"--config.file={config}", f"--storage.tsdb.path={work / 'tsdb'}",
+             f"--web.listen-address=127.0.0.1:{port}"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return proc, f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -16,14 +16,16 @@ Three parts, in this order in the exposition:
    spool backlog; hosts per site by state (ok … silent, never reported, the
    Today questions); the running deadlines of live tickets (same fast writer).
 3. **The registry**: ingest counters and the batch-time histogram (this
-   process), and small database families — notifications, tickets — as
+   process; all the workers of ``serve --workers N``, :mod:`~collector.metrics.shared`),
+   and small database families — notifications, tickets — as
    prometheus_client collectors.  A small family (a few hundred series) goes
    there: register its collector in :class:`CollectorMetrics`.
 
 The modules: :mod:`~collector.metrics.exports` (what is exported, :data:`EXPORTS`, the Today
 questions), :mod:`~collector.metrics.text` (the fast text writer), :mod:`~collector.metrics.state`
 (the state part read from the database, and :class:`CollectorMetrics`), :mod:`~collector.metrics.cache`
-(the item lines kept per host between scrapes).
+(the item lines kept per host between scrapes), :mod:`~collector.metrics.shared` (the workers' ingest
+counters of ``serve --workers N``).
 
 :data:`EXPORTS` is the one mapping table from a check's metric to a
 Prometheus metric.  Names carry base units (``_seconds``, ``_bytes``,
@@ -37,8 +39,9 @@ series is never exported twice.  A value the check could not measure
 (``None``) is not exported: the series is absent, and the item's status says
 why.
 
-With several uvicorn workers each worker counts its own ingest; everything
-else is the same from every worker because it comes from the database.
+With several uvicorn workers each worker counts its own ingest in shared memory and every worker's
+scrape adds up all of them (:mod:`~collector.metrics.shared`); everything else is the same from every
+worker because it comes from the database.
 ``wardround_collector_database_up`` is 0 when the scrape could not read the
 database (the state families are then absent, not zero).
 """

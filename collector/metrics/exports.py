@@ -11,6 +11,10 @@ from collector.ticket_metrics import ticket_metric_names
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OUTCOMES = ("accepted", "duplicate", "rejected")
+# the two families a collector process counts in memory (collector.metrics.shared sums them over workers)
+INGEST_RESULTS = ("wardround_ingest_results", "Results received, by outcome")
+INGEST_BATCH = ("wardround_ingest_batch_seconds", "Time to validate and store one accepted batch")
+INGEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 SITE_HOST = ("site", "host")
 SITE_HOST_ITEM = ("site", "host", "item")

@@ -27,6 +27,9 @@ from collector.metrics.exports import (
     HOST_FAMILIES,
     HOST_STATES,
     HOSTS,
+    INGEST_BATCH,
+    INGEST_BUCKETS,
+    INGEST_RESULTS,
     OUTCOMES,
     PARSED_CHECKS,
     RECORD_ISSUED,
@@ -40,6 +43,7 @@ from collector.metrics.exports import (
     backup_outcome,
     host_state,
 )
+from collector.metrics.shared import SharedIngest
 from collector.metrics.text import Cached, Family, escape, metric_values, number
 from collector.notify.metrics import NotificationCollector
 from collector.policy import Policies, default_policies
@@ -288,7 +292,9 @@ def _render(families: list[Family | Cached], up_value: float) -> list[bytes]:
 class CollectorMetrics:
     """Everything ``/metrics`` serves for one collector app."""
 
-    def __init__(self, engine: Engine, policies: Policies | None = None) -> None:
+    def __init__(self, engine: Engine, policies: Policies | None = None, *, shared: str | None = None) -> None:
+        """``shared``: the directory of ``serve --workers N``'s slots (:mod:`collector.metrics.shared`): the
+        ingest families count this worker in its slot and show every worker's sum; else this process's."""
         # no *_created series: they double the scrape for nothing (prometheus_client leaves this unannotated)
         disable_created_metrics()  # type: ignore[no-untyped-call,unused-ignore]  # see above
         self.engine = engine
@@ -298,22 +304,23 @@ class CollectorMetrics:
         self.registry.register(NotificationCollector(engine))
         self.registry.register(TicketCollector(engine))
         self.registry.register(FerryCollector(engine))  # site relays and ferry bundles
-        self.ingest_results = Counter(
-            "wardround_ingest_results", "Results received, by outcome", ["outcome"],
-            registry=self.registry)
+        self.observe: Callable[[str, int], None]  # the Ingestor's callbacks: results by outcome, a batch's time
+        self.time_batch: Callable[[float], None]
+        if shared is not None:
+            self.shared: SharedIngest | None = SharedIngest(shared)
+            self.registry.register(self.shared)
+            self.observe, self.time_batch = self.shared.observe, self.shared.time_batch
+            return
+        self.shared = None
+        self.ingest_results = Counter(*INGEST_RESULTS, ["outcome"], registry=self.registry)
         for outcome in OUTCOMES:
             self.ingest_results.labels(outcome)
-        self.ingest_batch_seconds = Histogram(
-            "wardround_ingest_batch_seconds", "Time to validate and store one accepted batch",
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-            registry=self.registry)
+        self.ingest_batch_seconds = Histogram(*INGEST_BATCH, buckets=INGEST_BUCKETS, registry=self.registry)
+        self.observe, self.time_batch = self._observe, self.ingest_batch_seconds.observe
 
-    def observe(self, outcome: str, count: int) -> None:
+    def _observe(self, outcome: str, count: int) -> None:
         if count:
             self.ingest_results.labels(outcome).inc(count)
-
-    def time_batch(self, seconds: float) -> None:
-        self.ingest_batch_seconds.observe(seconds)
 
     def warm(self) -> None:
         """Fill the item cache now if no scrape has (a full read: seconds at 10,000 hosts × 30 checks), and the

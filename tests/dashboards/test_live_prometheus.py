@@ -55,7 +55,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from checks.catalogue import CATALOGUE
-from tests.conftest import free_port, missing
+from tests.conftest import start_prometheus
 from tests.dashboards.helpers import metric_names, panel_queries, resolve, variable_queries
 from tests.deploy.certs import make_certs
 from tests.e2e.conftest import (
@@ -216,9 +216,6 @@ def _checks(work: Path, collector_port: int, tls_port: int, sshd: Any) -> str:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    prometheus = shutil.which("prometheus")
-    if prometheus is None:
-        missing("Prometheus", "apt-get install prometheus")
     work = tmp_path_factory.mktemp("promstack")
     procs: list[subprocess.Popen[bytes]] = []
     stop = threading.Event()
@@ -232,25 +229,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             sshd = start_sshd(work / "sshd")
         tls_port, tls_stop = _tls_server(work / "tls")
         stop = tls_stop
-        prom_port = free_port()
-        config = work / "prometheus.yml"
-        config.write_text(
-            "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-            "scrape_configs:\n"
-            "  - job_name: wardround-collector\n"
-            f"    static_configs: [{{targets: ['127.0.0.1:{collector.port}']}}]\n")
-        with open(work / "prometheus.log", "ab") as log:
-            procs.append(subprocess.Popen(
-                [prometheus, f"--config.file={config}", f"--storage.tsdb.path={work / 'tsdb'}",
-                 f"--web.listen-address=127.0.0.1:{prom_port}"],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+        prometheus, prometheus_url = start_prometheus(work, f"127.0.0.1:{collector.port}")
+        procs.append(prometheus)
         threading.Thread(target=_grow, args=(work / "growing.dat", stop), daemon=True).start()
         agent_config = write_agent_config(work / "agent.yaml", collector,
                                           _checks(work, collector.port, tls_port, sshd))
         agent_config.write_text(agent_config.read_text().replace("site: e2e-hospital", f"site: {SITE}")
                                 .replace("host: e2e-host", f"host: {HOST}"))
         procs.append(start_agent(agent_config, work / "agent.log"))
-        yield Stack(f"http://127.0.0.1:{prom_port}", collector, work)
+        yield Stack(prometheus_url, collector, work)
     finally:
         stop.set()
         for p in procs:
