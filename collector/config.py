@@ -4,8 +4,9 @@ Precedence, highest first: a command-line flag, the config file, the
 ``WARDROUND_DB`` / ``WARDROUND_KEY_FILE`` environment variables (database URL,
 signing key file), the default.  The config file is ``--config F``, else
 ``$WARDROUND_CONFIG``, else ``/etc/wardround/collector.yaml`` when it exists (where
-the install script puts it), so ``token create`` run by hand uses the database
-``serve`` uses.  :attr:`Settings.db_source` says where the database came from.
+the install script puts it; one this user may not look at counts as existing: reading it says why),
+so ``token create`` run by hand uses the database ``serve`` uses.  :attr:`Settings.db_source` says
+where the database came from.
 
 The config file (every key optional)::
 
@@ -66,6 +67,23 @@ KEYS = ("db", "listen", "workers", "max_body_bytes", "notifications", "policy_fi
 HTTP_KEYS = ("header_timeout", "body_timeout", "keep_alive", "max_connections")
 CONFIG_ENV = "WARDROUND_CONFIG"
 INSTALLED_CONFIG = "/etc/wardround/collector.yaml"
+
+
+def installed_config(path: str | None = None, stat: Callable[[str], os.stat_result] = os.stat) -> str | None:
+    """``path`` (default :data:`INSTALLED_CONFIG`) when the installed config is there, None when it is not.
+    One this user cannot even look at (``/etc/wardround`` it may not enter: ``install-linux.sh --agent`` once
+    locked the collector out) is there too: reading it then says so (exit 2), where taking it for absent ran
+    the command on the default database and key without a word."""
+    path = INSTALLED_CONFIG if path is None else path
+    try:
+        st = stat(path)
+    except PermissionError:
+        return path
+    except OSError:
+        return None
+    import stat as modes
+
+    return path if modes.S_ISREG(st.st_mode) else None
 
 
 class ConfigError(ValueError):
@@ -306,7 +324,7 @@ def load_settings(config: str | os.PathLike[str] | None = None, **flags: Any) ->
     settings = Settings(db_url=os.environ.get(DB_ENV) or DEFAULT_DB_URL,
                         db_source=f"${DB_ENV}" if os.environ.get(DB_ENV) else "the default")
     if config is None:
-        config = os.environ.get(CONFIG_ENV) or (INSTALLED_CONFIG if os.path.isfile(INSTALLED_CONFIG) else None)
+        config = os.environ.get(CONFIG_ENV) or installed_config()
     if config is not None:
         from_file = _from_file(Path(config))
         if "db_url" in from_file:

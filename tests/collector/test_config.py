@@ -87,3 +87,20 @@ def test_every_http_and_proxy_problem_is_reported_when_the_file_has_several(tmp_
     keys = sorted(p.split(": ")[1] for p in err.value.problems)
     assert keys == ["http.body_timeout", "http.colour", "http.header_timeout", "http.max_connections",
                     "trusted_proxies[1]", "trusted_proxies[2]"]
+
+
+def test_the_installed_config_is_taken_when_present_and_when_this_user_may_not_look_at_it(tmp_path):
+    from collector.config import installed_config
+
+    present = tmp_path / "collector.yaml"
+    present.write_text("db: sqlite:///x.db\n")
+    assert installed_config(str(present)) == str(present)
+    assert installed_config(str(tmp_path / "none.yaml")) is None
+    assert installed_config(str(tmp_path)) is None  # a folder is no config
+
+    # /etc/wardround that this user may not enter (root, running the tests, is never refused: the
+    # refusal is handed in): the file is taken, so reading it says why, instead of the default database
+    def refused(path: str):
+        raise PermissionError(13, "Permission denied", path)
+
+    assert installed_config("/etc/wardround/collector.yaml", stat=refused) == "/etc/wardround/collector.yaml"
