@@ -10,7 +10,8 @@
 # What it does, with the least privilege each part needs:
 #   * a system user per service (wardround / wardround-collector), no login shell, no home;
 #   * the project into a venv under /opt/wardround (root-owned, read-only to the services);
-#   * /etc/wardround (root:<group> 0750) with an example config if none exists;
+#   * /etc/wardround (root:wardround 0750 on an agent-only server; root:root 0755 where the collector is
+#     installed, whose config and key are 0640/0600 of their own) with an example config if none exists;
 #   * /var/lib/wardround (agent spool) and /var/lib/wardround-collector (SQLite DB), 0750;
 #   * the collector's signing key /etc/wardround/collector.key (0600, wardround-collector) if none
 #     exists: it signs records and the audit log; copy the same file to every collector of a database;
@@ -99,7 +100,13 @@ install_unit() {  # install_unit NAME
 
 if [ "$AGENT" = 1 ]; then
     make_user wardround
-    install -d -m 0750 -o root -g wardround /etc/wardround
+    if id -u wardround-collector >/dev/null 2>&1; then
+        # the collector's config and key live here too (--collector ran before): 0750 root:wardround would
+        # lock its user out, and it would start on the default database
+        install -d -m 0755 -o root -g root /etc/wardround
+    else
+        install -d -m 0750 -o root -g wardround /etc/wardround
+    fi
     install -d -m 0750 -o wardround -g wardround /var/lib/wardround
     if [ ! -e /etc/wardround/agent.yaml ]; then
         install -m 0640 -o root -g wardround "$SRC/deploy/agent.linux.example.yaml" /etc/wardround/agent.yaml.example
