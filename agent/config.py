@@ -141,10 +141,13 @@ _COLLECTOR_KEYS = {"url", "token_file", "token", "ca_file", "timeout", "batch_si
                    "proxy_credentials_file"}
 
 
-def load_config(path: str | os.PathLike[str], *, need_collector: bool = False) -> AgentConfig:
+def load_config(path: str | os.PathLike[str], *, need_collector: bool = False,
+                owner: int | None = None) -> AgentConfig:
     """Read, validate and freeze the config at ``path``; raise ConfigError listing every problem.
 
-    ``need_collector``: ``run`` and ``once --push`` cannot work without ``collector``.
+    ``need_collector``: ``run`` and ``once --push`` cannot work without ``collector``.  ``owner``: the uid of
+    the agent's user, whose secret files must be theirs (default: whoever runs this; ``enrol --user``, run as
+    root, names the service's user).
     """
     file, data, err, base = _open_config(path, _TOP_KEYS, "site, collector, checks, ...")
     site = _site(err, data, "the customer / site this host belongs to, e.g. central-hospital", "cli.config.site_agent")
@@ -155,7 +158,7 @@ def load_config(path: str | os.PathLike[str], *, need_collector: bool = False) -
 
     collector = None
     if "collector" in data:
-        collector = _collector(err, data["collector"], base)
+        collector = _collector(err, data["collector"], base, owner)
     elif need_collector:
         words: dict[str, object] = {"run": "`run`", "push": "`once --push`", "url": "url", "file": "token_file"}
         err.add("collector", "required for `run` and `once --push` (url and token_file)",
@@ -346,7 +349,7 @@ def token_file_problem(path: Path) -> str | None:
     return None if fault is None else fault[0]
 
 
-def _token_file_fault(path: Path) -> tuple[str, str, dict[str, object]] | None:
+def _token_file_fault(path: Path, owner: int | None = None) -> tuple[str, str, dict[str, object]] | None:
     """:func:`token_file_problem`'s English text, and what is wrong (``mode``, ``owner``) with its words for the
     command-line message ``cli.agent.log.token_file_<what>`` (:func:`agent.logs.told_too`)."""
     if os.name != "posix":
@@ -356,20 +359,21 @@ def _token_file_fault(path: Path) -> tuple[str, str, dict[str, object]] | None:
         mode = f"{st.st_mode & 0o777:04o}"
         return (f"{path} is readable by other users (mode {mode}): it must be readable only by the agent's user: "
                 "chmod 600 it", "mode", {"path": str(path), "mode": mode, "command": f"chmod 600 {path}"})
-    if st.st_uid != os.geteuid():
-        return (f"{path} belongs to uid {st.st_uid}, not to the agent's user (uid {os.geteuid()}): chown it to the "
+    agent = os.geteuid() if owner is None else owner
+    if st.st_uid != agent:
+        return (f"{path} belongs to uid {st.st_uid}, not to the agent's user (uid {agent}): chown it to the "
                 "user the agent runs as", "owner",
-                {"path": str(path), "owner": f"uid {st.st_uid}", "agent": f"uid {os.geteuid()}", "command": "chown"})
+                {"path": str(path), "owner": f"uid {st.st_uid}", "agent": f"uid {agent}", "command": "chown"})
     return None
 
 
 def _secret_file(err: Problems, key: str, value: Any, base: Path,
-                 what: str) -> tuple[Path | None, str | None]:
+                 what: str, owner: int | None = None) -> tuple[Path | None, str | None]:
     """A file holding one secret word (a token, ``user:password``): its path and its text."""
     path = _readable_file(err, key, value, base)
     if path is None:
         return None, None
-    if (fault := _token_file_fault(path)) is not None:
+    if (fault := _token_file_fault(path, owner)) is not None:
         problem, fault_kind, words = fault
         log.warning("%s: %s", key, problem)
 
@@ -396,7 +400,7 @@ def _secret_file(err: Problems, key: str, value: Any, base: Path,
     return path, secret
 
 
-def _collector(err: Problems, raw: Any, base: Path) -> CollectorConfig | None:
+def _collector(err: Problems, raw: Any, base: Path, owner: int | None = None) -> CollectorConfig | None:
     if not isinstance(raw, Mapping):
         err.add("collector", "expected a mapping with url and token_file", raw,
                 said=("cli.config.collector_mapping", {"url": "url", "file": "token_file"}))
@@ -415,7 +419,7 @@ def _collector(err: Problems, raw: Any, base: Path) -> CollectorConfig | None:
                 said=("cli.config.not_both", {"a": "token_file", "b": "token"}))
     elif "token_file" in raw:
         token_path, token = _secret_file(err, "collector.token_file", raw["token_file"], base,
-                                         "one token on one line")
+                                         "one token on one line", owner)
     elif "token" in raw:
         t = raw["token"]
         if not isinstance(t, str) or not t.strip() or any(c.isspace() for c in t.strip()):
@@ -451,7 +455,7 @@ def _collector(err: Problems, raw: Any, base: Path) -> CollectorConfig | None:
             err.add("collector.proxy_credentials_file", "needs collector.proxy",
                     said=("cli.config.needs", {"key": "collector.proxy"}))
         _, credentials = _secret_file(err, "collector.proxy_credentials_file", raw["proxy_credentials_file"],
-                                      base, "user:password on one line")
+                                      base, "user:password on one line", owner)
         if credentials is not None and ":" not in credentials:
             err.add("collector.proxy_credentials_file", "expected user:password on one line",
                     said=("cli.config.user_password", {"form": "user:password"}))

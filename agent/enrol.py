@@ -193,7 +193,7 @@ def enrol(req: EnrolRequest) -> dict[str, Any]:
     _own(token_path, req.user)
     write_secret_file(req.config, _config_text(req, answer, token_path))
     _own(req.config, req.user)
-    load_config(req.config, need_collector=True)  # what the agent will read: it must load
+    load_config(req.config, need_collector=True, owner=_uid(req.user))  # what the agent will read: it must load
     return {k: v for k, v in answer.items() if k != "token"} | {"token_file": str(token_path)}
 
 
@@ -235,3 +235,12 @@ def _own(path: Path, user: str | None) -> None:
         entry = pwd.getpwnam(user)
         os.chown(path, entry.pw_uid, entry.pw_gid)
     os.chmod(path, 0o600)
+
+
+def _uid(user: str | None) -> int | None:
+    """The uid of ``--user`` (POSIX), whose the files enrol wrote are; None: whoever runs enrol."""
+    if user is None or os.name != "posix":
+        return None
+    import pwd
+
+    return pwd.getpwnam(user).pw_uid

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -139,3 +140,25 @@ def test_a_bad_host_name_is_blamed_on_this_machine_only_when_no_host_was_given(t
     assert text.startswith("--host: expected 1-64 letters, digits, '.', '_' or '-' (starting with a letter or digit) "
                            "(got 'web 02')")
     assert ("this machine's name does not fit: give --host NAME" in text) is told_to_give
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="enrol --user needs root")
+def test_root_enrolling_for_the_services_user_is_not_warned_that_the_token_is_not_roots(tmp_path, caplog):
+    # docs/deploy.md: sudo wardround-agent enrol ... --user wardround; the token file is wardround's on
+    # purpose, so "belongs to uid 995, not to the agent's user (uid 0): chown it" was wrong advice
+    import pwd
+
+    nobody = pwd.getpwnam("nobody")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Enrols)
+    serve_in_thread(server)
+    try:
+        enrol(EnrolRequest(url=f"http://127.0.0.1:{server.server_address[1]}", key="wre_x",
+                           config=tmp_path / "agent.yaml", host="his-db-01", spool=str(tmp_path / "spool.db"),
+                           user="nobody"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert {(tmp_path / n).stat().st_uid for n in ("agent.yaml", "agent.token")} == {nobody.pw_uid}
+    assert "belongs to uid" not in caplog.text
+    load_config(tmp_path / "agent.yaml")  # root reading it later: its own user is told
+    assert f"belongs to uid {nobody.pw_uid}, not to the agent's user (uid 0)" in caplog.text
