@@ -75,14 +75,17 @@ def _background_jobs(services: Services) -> list[PeriodicJob]:
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None,
                policies: Policies | None = None, jobs: bool = False, keys: Keyring | None = None,
-               shared_metrics: str | None = None) -> FastAPI:
+               shared_metrics: str | None = None, routing: bool | None = None) -> FastAPI:
     """The collector app on ``settings.db_url`` (or on ``engine`` if given).
 
     ``policies`` default to ``settings.policy_file`` (or the built-in ones),
     ``keys`` to the key file ``settings.key_file``;
     ``jobs`` starts the periodic ticket sweep with the app (``serve`` does);
     ``shared_metrics`` is the directory a worker of ``serve --workers N`` counts its ingest in, beside
-    the other workers (:mod:`collector.metrics.shared`).
+    the other workers (:mod:`collector.metrics.shared`);
+    ``routing`` (default ``settings.routing``): this collector routes ticket events to notification
+    channels (a worker of ``serve --workers N``: its parent does), so its ``/metrics`` counts the events
+    not routed yet as pending.
     Without ``engine``, the app makes two: one bounded for requests
     (:data:`collector.store.db.REQUESTS`: a client gets its answer, or a 503,
     within seconds) and one for the background work and long reads
@@ -99,7 +102,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     else:
         jobs_engine = engine
     built = Services.build(settings, keys, policies, engine, jobs_engine, owns_engines=owns_engines,
-                           shared_metrics=shared_metrics)
+                           shared_metrics=shared_metrics,
+                           routing=settings.routing if routing is None else routing)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -230,7 +230,7 @@ def _signing_keys(settings: Settings, engine: Engine) -> Keyring:
 
 def _start_notifications(settings: Settings) -> Dispatcher | None:
     """The notification dispatcher thread (one per collector process; claims keep them apart)."""
-    if settings.notifications is None or not settings.notifications.channels:
+    if settings.notifications is None or not settings.routing:
         return None
     from collector.notify.dispatch import Dispatcher
     from collector.store.db import JOBS, make_engine
@@ -296,7 +296,8 @@ def settings_for_workers(settings: Settings) -> str:
     fields = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)
               if f.name != "notifications"}  # the notification dispatcher runs in the parent only
     return json.dumps({**fields, "http": dataclasses.asdict(settings.http),
-                       "retention": settings.retention.as_json()})
+                       "retention": settings.retention.as_json(),
+                       "routing": settings.routing})  # the parent's dispatcher routes events (metrics)
 
 
 def app_from_environment() -> FastAPI:
@@ -307,13 +308,14 @@ def app_from_environment() -> FastAPI:
     from collector.retention import Retention
 
     data = json.loads(os.environ[SETTINGS_ENV])
+    routing = bool(data.pop("routing", False))
     settings = Settings(**{**data, "http": HttpLimits(**data["http"]),
                            "trusted_proxies": tuple(data["trusted_proxies"]),
                            "retention": Retention.from_json(data["retention"])})
     from collector.metrics.shared import SHARED_ENV
 
     httpserver.configure(settings.http)  # this worker's protocol instances read it
-    return create_app(settings, jobs=True, shared_metrics=os.environ.get(SHARED_ENV))
+    return create_app(settings, jobs=True, shared_metrics=os.environ.get(SHARED_ENV), routing=routing)
 
 
 def worker_app() -> FastAPI:

@@ -127,6 +127,11 @@ class Settings:
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
+    @property
+    def routing(self) -> bool:
+        """Whether ``serve`` routes and sends ticket events: the ``notifications:`` section has channels."""
+        return self.notifications is not None and bool(self.notifications.channels)
+
 
 def _int(value: Any, low: int, high: int) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:

@@ -48,10 +48,11 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings, keys: Keyring, policies: Policies, engine: Engine, jobs_engine: Engine,
-              *, owns_engines: bool, shared_metrics: str | None = None) -> Services:
-        """``shared_metrics``: a worker of ``serve --workers N``: the directory of the workers' ingest counters."""
+              *, owns_engines: bool, shared_metrics: str | None = None, routing: bool = False) -> Services:
+        """``shared_metrics``: a worker of ``serve --workers N``: the directory of the workers' ingest counters;
+        ``routing``: the collector routes ticket events to notification channels (its metrics say so)."""
         tickets = Tickets(engine, policies, keys=keys)
-        metrics = CollectorMetrics(jobs_engine, policies, shared=shared_metrics)
+        metrics = CollectorMetrics(jobs_engine, policies, shared=shared_metrics, routing=routing)
         return cls(settings=settings, keys=keys, policies=policies, engine=engine, jobs_engine=jobs_engine,
                    owns_engines=owns_engines, health=Health(engine), metrics=metrics, tickets=tickets,
                    records=Records(jobs_engine, policies, keys=keys), archive=Archive(engine, policies, keys=keys),

@@ -292,16 +292,18 @@ def _render(families: list[Family | Cached], up_value: float) -> list[bytes]:
 class CollectorMetrics:
     """Everything ``/metrics`` serves for one collector app."""
 
-    def __init__(self, engine: Engine, policies: Policies | None = None, *, shared: str | None = None) -> None:
+    def __init__(self, engine: Engine, policies: Policies | None = None, *, shared: str | None = None,
+                 routing: bool = False) -> None:
         """``shared``: the directory of ``serve --workers N``'s slots (:mod:`collector.metrics.shared`): the
-        ingest families count this worker in its slot and show every worker's sum; else this process's."""
+        ingest families count this worker in its slot and show every worker's sum; else this process's.
+        ``routing``: the collector has notification channels (events not routed yet are pending for it)."""
         # no *_created series: they double the scrape for nothing (prometheus_client leaves this unannotated)
         disable_created_metrics()  # type: ignore[no-untyped-call,unused-ignore]  # see above
         self.engine = engine
         self.policies = policies or default_policies()
         self.items = ItemCache()  # the item families between scrapes
         self.registry = CollectorRegistry()
-        self.registry.register(NotificationCollector(engine))
+        self.registry.register(NotificationCollector(engine, routing=routing))
         self.registry.register(TicketCollector(engine))
         self.registry.register(FerryCollector(engine))  # site relays and ferry bundles
         self.observe: Callable[[str, int], None]  # the Ingestor's callbacks: results by outcome, a batch's time

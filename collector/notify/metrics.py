@@ -1,7 +1,10 @@
 """Notification metrics, built from the outbox at each scrape (the same from every process).
 
 ``wardround_notifications_pending{channel}``           deliveries waiting to be sent
-                                                       (``channel=""``: events not yet routed)
+                                                       (``channel=""``: events not yet routed, shown only
+                                                       by a collector that routes them: one with
+                                                       notification channels; elsewhere nobody waits
+                                                       for them, so they are not pending)
 ``wardround_notifications_sent_total{channel,outcome}``  deliveries by final outcome:
                                                        ``sent`` or ``failed`` (never silently dropped)
 ``wardround_notifications_retries_total{channel}``     failed attempts that were retried
@@ -23,8 +26,10 @@ __all__ = ["NotificationCollector"]
 
 
 class NotificationCollector(Collector):
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, routing: bool) -> None:
+        """``routing``: this collector has notification channels, so events it has not routed yet wait for it."""
         self.engine = engine
+        self.routing = routing
 
     def collect(self) -> Iterator[Metric]:
         pending = GaugeMetricFamily("wardround_notifications_pending",
@@ -37,10 +42,11 @@ class NotificationCollector(Collector):
         try:
             with reading(self.engine) as conn:
                 rows = store.deliveries_by_state(conn)
-                unrouted = store.unrouted(conn)
+                unrouted = store.unrouted(conn) if self.routing else None
         except SQLAlchemyError:
             return
-        pending.add_metric([""], unrouted)
+        if unrouted is not None:
+            pending.add_metric([""], unrouted)
         per_channel_retries: dict[str, float] = {}
         for channel, state, count, extra in rows:
             if state == "pending":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -236,11 +237,14 @@ def test_serve_refuses_an_fd_that_is_not_a_listening_socket_when_given(tmp_path)
     assert out.returncode == 1 and "--fd 0" in out.stderr and "Traceback" not in out.stderr
 
 
-def test_worker_processes_get_every_setting_but_notifications_when_serving_with_workers(tmp_path, monkeypatch):
+def test_worker_processes_get_every_setting_but_notifications_when_serving_with_workers(tmp_path, monkeypatch,
+                                                                                       sqlite_template):
     from collector.cli import SETTINGS_ENV, app_from_environment, settings_for_workers
     from collector.config import HttpLimits, Settings
+    from collector.notify.config import parse_notifications
     from collector.retention import Retention
 
+    shutil.copyfile(sqlite_template, tmp_path / "w.db")  # migrated: the workers' /metrics read the outbox
     settings = Settings(db_url=f"sqlite:///{tmp_path}/w.db", workers=2, max_body_bytes=4096, sweep_seconds=0,
                         http=HttpLimits(header_timeout=3.0, max_connections=100),
                         trusted_proxies=("10.0.0.0/8",), retention=Retention(results=timedelta(days=500)))
@@ -248,6 +252,17 @@ def test_worker_processes_get_every_setting_but_notifications_when_serving_with_
     app = app_from_environment()
     try:
         assert app.state.services.settings == settings
+        # no notifications: the events are pending for nobody
+        assert 'wardround_notifications_pending{channel=""}' not in app.state.services.metrics.exposition().decode()
+    finally:
+        app.state.services.engine.dispose()
+    routed = settings.replace(notifications=parse_notifications(
+        {"channels": {"hook": {"type": "webhook", "url": "https://hooks.example.cn/x"}}})[0])
+    monkeypatch.setenv(SETTINGS_ENV, settings_for_workers(routed))
+    app = app_from_environment()
+    try:  # the parent's dispatcher routes them: each worker's /metrics counts them as pending
+        assert app.state.services.settings.notifications is None
+        assert 'wardround_notifications_pending{channel=""} 0.0' in app.state.services.metrics.exposition().decode()
     finally:
         app.state.services.engine.dispose()
 

@@ -231,14 +231,29 @@ def test_no_delivery_is_sent_twice_when_two_dispatchers_run_concurrently(db_url,
 def test_metrics_show_pending_and_sent_when_scraped(engine, mail_sink, hook_sink, tls_cert):
     config = _config(mail_sink, hook_sink, tls_cert)
     _enqueue(engine, "opened", _ticket(7))
-    text = CollectorMetrics(engine).exposition().decode()
+    text = CollectorMetrics(engine, routing=True).exposition().decode()
     assert 'wardround_notifications_pending{channel=""} 1.0' in text
     hook_sink.stop()
     _run(engine, config, T0)
-    text = CollectorMetrics(engine).exposition().decode()
+    text = CollectorMetrics(engine, routing=True).exposition().decode()
     assert 'wardround_notifications_sent_total{channel="mail",outcome="sent"} 1.0' in text
     assert 'wardround_notifications_pending{channel="hook"} 1.0' in text
     assert 'wardround_notifications_retries_total{channel="hook"} 1.0' in text
+
+
+def test_events_nobody_routes_are_not_pending_on_a_collector_without_channels(engine, mail_sink, hook_sink,
+                                                                            tls_cert):
+    _enqueue(engine, "opened", _ticket(11))
+    _enqueue(engine, "resolved", _ticket(11))
+    text = CollectorMetrics(engine).exposition().decode()  # no notifications: section: nothing waits for them
+    assert "wardround_notifications_pending" in text and 'wardround_notifications_pending{channel=""}' not in text
+    routing = CollectorMetrics(engine, routing=True).exposition().decode()  # one with channels waits for them
+    assert 'wardround_notifications_pending{channel=""} 2.0' in routing
+    hook_sink.stop()
+    _run(engine, _config(mail_sink, hook_sink, tls_cert), T0)  # another collector routes them: its channels wait
+    text = CollectorMetrics(engine).exposition().decode()
+    assert 'wardround_notifications_pending{channel="hook"} 2.0' in text
+    assert 'wardround_notifications_sent_total{channel="mail",outcome="sent"} 2.0' in text
 
 
 @pytest.mark.parametrize(("attempts", "low", "high"), [(1, 22.5, 37.5), (2, 45, 75), (5, 360, 600),
