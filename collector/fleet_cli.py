@@ -245,11 +245,15 @@ def _fleet_show(args: argparse.Namespace, engine: Engine) -> int:
         raise UsageError(cli_said("cli.collector.needs", options="--host", needed="--site"))
     version, current = fleet.newest(engine)
     roles = list(args.roles)
+    found = [h for h in inventory.list_hosts(engine, args.site, retired=True) if h["host"] == args.fleet_host]
     if not roles:
-        found = [h for h in inventory.list_hosts(engine, args.site, retired=True) if h["host"] == args.fleet_host]
         roles = found[0]["roles"] if found else []
     got = fleet.effective(current, version, args.site, args.fleet_host, roles)
     none = tell("cli.collector.none")
+    if not found:  # a typo, or a preview before enrolment: say which, and still show it
+        print(tell("cli.collector.fleet_host_unknown", host=f"{args.site}/{args.fleet_host}",
+                   command=f"wardround-collector host list --site {args.site}", roles=", ".join(roles) or none),
+              file=sys.stderr)
     print(tell("cli.collector.fleet_host", host=f"{args.site}/{args.fleet_host}", roles=", ".join(roles) or none,
                version=version, etag=got.etag, templates=", ".join(got.templates) or none))
     print(yaml.safe_dump({"checks": [dict(e) for e in got.checks]}, allow_unicode=True, sort_keys=False), end="")

@@ -92,6 +92,24 @@ def test_fleet_apply_and_show_and_a_bad_file_exits_2_with_every_problem(db, tmp_
     assert cli("fleet", "show", "--host", "x", "--db", db).returncode == 2  # --host needs --site
 
 
+def test_fleet_show_for_a_host_not_enrolled_says_so_and_shows_what_it_would_get(db, tmp_path):
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(FLEET)
+    cli("fleet", "apply", str(fleet), "--db", db)
+    typo = cli("fleet", "show", "--site", "s1", "--host", "nosuch", "--db", db)
+    assert typo.returncode == 0 and "templates base" in typo.stdout and "check: disk" in typo.stdout
+    assert typo.stderr.splitlines()[-1] == (
+        "wardround-collector: s1/nosuch is not enrolled (not in wardround-collector host list --site s1): "
+        "showing what it would get once enrolled with roles none")
+    zh = cli("fleet", "show", "--site", "s1", "--host", "nosuch", "--role", "his-db", "--db", db,
+             env={"LANG": "zh_CN.UTF-8"})
+    assert zh.returncode == 0 and "check: system" in zh.stdout
+    assert "s1/nosuch 尚未注册" in zh.stderr and "以角色 his-db 注册后" in zh.stderr
+    last(cli("token", "create", "--site", "s1", "--host", "db-01", "--db", db))
+    known = cli("fleet", "show", "--site", "s1", "--host", "db-01", "--role", "his-db", "--db", db)
+    assert known.returncode == 0 and "not enrolled" not in known.stderr and "templates base, his-db" in known.stdout
+
+
 @pytest.mark.parametrize("args", [
     ["enrol-key", "create", "--site", "bad site"],
     ["enrol-key", "create", "--site", "s", "--expires", "soon"],
