@@ -6,11 +6,35 @@ from __future__ import annotations
 from checks._units import format_duration
 from checks.messages.reader import tell
 from checks.result import Status
-from collector.policy.model import COMPLAINT_SCORE, WEEKDAYS, Policies, SitePolicy
+from collector.policy.defaults import default_rules
+from collector.policy.model import COMPLAINT_SCORE, WEEKDAYS, Policies, Rule, SitePolicy
 
 
 def _hours(always: bool) -> str:
     return tell("cli.policy.always") if always else tell("cli.policy.business_hours")
+
+
+def _rule(r: Rule) -> str:
+    opens = ", ".join(f"{tell(f'status.{Status(s).name.lower()}')}→{lv}" for s, lv in sorted(r.open.items()))
+    return tell("cli.policy.rule", check=r.check, item=r.item, opens=opens or tell("cli.policy.nothing"),
+                after=r.after, recover=r.recover_after, changes=r.flap_changes, window=r.flap_window)
+
+
+def _rules(p: SitePolicy) -> list[str]:
+    """The file's rules, then the built-in ones after them (loader.py appends them), each said once: a
+    built-in rule whose check and item one of the file's matches never applies, so it is named, not listed."""
+    built = default_rules(len(p.levels))
+    if p.rules[-len(built):] != built:  # not as the loader makes them: every rule as it is
+        built = ()
+    written = p.rules[:len(p.rules) - len(built)]
+    shadowed = [b for b in built if any(r.matches(b.check, b.item) for r in written)]
+    kept = [b for b in built if b not in shadowed]
+    lines = ["  " + tell("cli.policy.file_rules", count=len(written)), *("    " + _rule(r) for r in written),
+             "  " + tell("cli.policy.builtin_rules", count=len(kept)), *("    " + _rule(r) for r in kept)]
+    if shadowed:
+        lines.append("    " + tell("cli.policy.builtin_replaced", rules=", ".join(f"{b.check} {b.item}"
+                                                                                for b in shadowed)))
+    return lines
 
 
 def _describe(name: str, p: SitePolicy) -> list[str]:
@@ -24,11 +48,7 @@ def _describe(name: str, p: SitePolicy) -> list[str]:
     for lv in p.levels:
         lines.append("  " + tell("cli.policy.level", number=lv.number, name=lv.name, response=str(lv.response),
                                  resolve=str(lv.resolve), hours=_hours(lv.always)))
-    for r in p.rules:
-        opens = ", ".join(f"{tell(f'status.{Status(s).name.lower()}')}→{lv}" for s, lv in sorted(r.open.items()))
-        lines.append("  " + tell("cli.policy.rule", check=r.check, item=r.item,
-                                 opens=opens or tell("cli.policy.nothing"), after=r.after,
-                                 recover=r.recover_after, changes=r.flap_changes, window=r.flap_window))
+    lines += _rules(p)
     silent = (tell("cli.policy.silent_after", grace=str(p.silent_grace), level=p.silent_level) if p.silent_grace
               else tell("cli.policy.off"))
     lines.append("  " + tell("cli.policy.agent_silent", silent=silent,

@@ -226,6 +226,33 @@ def test_policy_check_prints_a_summary_when_the_file_is_good(tmp_path):
     assert "level 1 paralysis: respond 1h, resolve 4h (24x7)" in out.stdout
 
 
+def test_policy_check_says_which_rules_are_the_files_and_which_built_in_each_once_when_summarised(tmp_path,
+                                                                                                monkeypatch):
+    from collector.policy import describe_policies
+
+    example = Path(__file__).resolve().parents[2] / "deploy" / "policies.example.yaml"
+    lines = describe_policies(load_policies(example)).splitlines()
+    start = lines.index("  rules from the file (first match wins): 7")
+    names = [line.split(": ")[0].strip() for line in lines[start:start + 15]]
+    assert names == ["rules from the file (first match wins)", "rule disk C:*", "rule ping *", "rule certificate *",
+                     "rule restore_drill *", "rule antivirus *", "rule accounts empty_password",
+                     "rule db_accounts */empty_password", "built-in default rules (after the file's)",
+                     "rule backup_files *", "rule db_backup *", "rule offsite_copy *", "rule agent spool", "rule * *",
+                     "built-in rules never reached (a rule of the file matches their checks and items first)"]
+    assert lines[start + 14].endswith(": restore_drill *, accounts empty_password, db_accounts */empty_password, "
+                                      "antivirus *")
+    catch_all = write(tmp_path, "default:\n  rules: [{check: '*', open: {CRITICAL: 1}}]\n")
+    monkeypatch.setenv("WARDROUND_LANG", "zh_CN")
+    zh = describe_policies(load_policies(catch_all)).splitlines()
+    assert zh[5:9] == ["  文件中的规则（按顺序先匹配者生效）：1 条",
+                       "    规则 * *：开单 严重→1；连续 2 次异常后开单，连续 2 次正常后恢复，"
+                       "最近 10 次结果内变化 5 次视为抖动",
+                       "  内置默认规则（在文件中的规则之后）：0 条",
+                       "    不会生效的内置规则（文件中的规则先匹配了它们的检查和项目）：backup_files *, db_backup *, "
+                       "offsite_copy *, restore_drill *, accounts empty_password, db_accounts */empty_password, "
+                       "antivirus *, agent spool, * *"]
+
+
 def test_policy_check_and_serve_exit_2_listing_faults_when_the_file_is_bad(tmp_path):
     from tests.collector.test_cli import cli
 
