@@ -356,7 +356,8 @@ class Ingestor:
                     row["received_at"] = now
             offset = (now - report.time).total_seconds() if report.time is not None else None
             stored = queries.store_new_results(conn, batch.rows, first_try=first_try)
-            fresh = [r for r in batch.rows if r["uid"] in stored]
+            everything = len(stored) == len(batch.rows)  # the usual batch: nothing in it was stored before
+            fresh = batch.rows if everything else [r for r in batch.rows if r["uid"] in stored]
             if self.tickets is not None:  # before upsert_latest: it reads the previous newest times
                 if not others and own:
                     self.tickets.on_results(conn, agent.site, agent.host, fresh, now)
@@ -382,6 +383,8 @@ class Ingestor:
                                            spool_backlog=own_report.spool_backlog,
                                            agent_version=own_report.version,
                                            config_version=own_report.config_version)
+        if everything:
+            return Outcome(accepted=list(batch.ids), duplicates=[], server_time=now, agent=report)
         accepted = [i for i in batch.ids if i in stored]
         duplicates = [i for i in batch.ids if i not in stored]
         return Outcome(accepted=accepted, duplicates=duplicates, server_time=now, agent=report)

@@ -111,12 +111,13 @@ def template_key(skeletons: Skeletons) -> bytes:
     return hashlib.sha256(orjson.dumps(skeletons)).digest()[:16]
 
 
-def pack(texts: Iterable[str]) -> tuple[Skeletons, list[str]]:
-    """The skeletons of ``texts`` and all their numbers, in order."""
+def pack(texts: Iterable[str | None]) -> tuple[Skeletons, list[str]]:
+    """The skeletons of ``texts`` (None: an empty text) and all their numbers, in order."""
     skeletons = []
     numbers: list[str] = []
     held = _SPLITS.get
     for text in texts:
+        text = text or ""
         parts, nums = held(text) or _split(text)
         skeletons.append(parts)
         numbers += nums
@@ -126,7 +127,7 @@ def pack(texts: Iterable[str]) -> tuple[Skeletons, list[str]]:
 Packed = tuple[bytes, Skeletons, list[str]]  # (the template's key, the skeletons, all numbers) of a result's texts
 
 
-def packed(texts: tuple[str, ...]) -> Packed:
+def packed(texts: tuple[str | None, ...]) -> Packed:
     """One result's :data:`TEXTS` packed (:func:`pack`) with their template's key.  Texts seen before are
     remembered (a steady patrol sends the same texts again and again: one dict lookup instead of five
     splits and a key); a texts' first sight is only noted, so results whose numbers change every time
@@ -147,7 +148,7 @@ def packed(texts: tuple[str, ...]) -> Packed:
     return held
 
 
-def packed_diff(texts: tuple[str, ...], defaults: list[str], numbers: list[str]) -> str:
+def packed_diff(texts: tuple[str | None, ...], defaults: list[str], numbers: list[str]) -> str:
     """:func:`diff` of remembered texts (:func:`packed`) against their template's ``defaults``, remembered
     for the same list of defaults (the one its store remembers; another store's is another object)."""
     last = _DIFFS.get(texts)
@@ -161,9 +162,9 @@ def packed_diff(texts: tuple[str, ...], defaults: list[str], numbers: list[str])
     return changed
 
 
-_PACKED: dict[tuple[str, ...], Packed] = {}
-_ONCE: set[tuple[str, ...]] = set()
-_DIFFS: dict[tuple[str, ...], tuple[list[str], str]] = {}
+_PACKED: dict[tuple[str | None, ...], Packed] = {}
+_ONCE: set[tuple[str | None, ...]] = set()
+_DIFFS: dict[tuple[str | None, ...], tuple[list[str], str]] = {}
 _PACKED_KEPT = 16384
 
 

@@ -4,11 +4,14 @@ The ingest statements send each column of a batch as one array parameter
 (``unnest(%b::integer[], ...)``).  psycopg dumps a Python list element by
 element in Python (about 0.17 us an element; a 500-result batch sends about
 5,900 of them); :func:`array` packs the same binary array format with
-``struct`` in a few C calls, and psycopg sends the bytes as they are.
+``struct`` in a few C calls, and psycopg sends the bytes as they are.  A batch's
+columns repeat a few values (its hosts, start times, check names, empty texts):
+the times, and the texts of a column that repeats, are packed once per distinct
+value and joined; ids of one length are joined in one call.
 
 The values must be of the array's type: ``int`` for ``smallint``/``integer``/
 ``bigint``, ``bytes`` for ``bytea``, ``str`` for ``text``, aware
-``datetime`` for ``timestamptz``; ``None`` is NULL (``text`` only).  A value out
+``datetime`` for ``timestamptz``; ``None`` is NULL (``text`` and ``bytea``).  A value out
 of its type's range raises ``ValueError``; the server reads what psycopg's own
 dumpers would have sent.
 """
@@ -52,9 +55,10 @@ def array(kind: str, values: Sequence[Any]) -> Array:
     n = len(values)
     if n == 0:
         return Array(struct.pack(">iii", 0, 0, element), oid)
+    if kind == "timestamptz":  # a batch holds a few distinct times: each packed once
+        encoded = {v: _stamp(v) for v in set(values)}
+        return Array(_HEAD.pack(1, 0, element, n, 1) + b"".join(map(encoded.__getitem__, values)), oid)
     if code:
-        if kind == "timestamptz":
-            values = _micros(values)
         width = struct.calcsize(code)
         fields = [width, 0] * n
         fields[1::2] = values
@@ -63,31 +67,45 @@ def array(kind: str, values: Sequence[Any]) -> Array:
         except struct.error as exc:
             raise ValueError(f"{kind}[]: {exc}") from exc
         return Array(_HEAD.pack(1, 0, element, n, 1) + body, oid)
-    items = [v.encode() for v in values] if kind == "text" and None not in values else values
-    if None in items:  # NULLs: length -1 and no bytes
-        parts = [_LENGTH.pack(-1) if v is None else _LENGTH.pack(len(b := _bytes(v))) + b for v in items]
-        return Array(_HEAD.pack(1, 1, element, n, 1) + b"".join(parts), oid)
-    chunks = [b""] * (2 * n)
-    chunks[0::2] = map(_LENGTH.pack, map(len, items))
+    if kind == "text":
+        distinct = set(values)
+        nulls = None in distinct
+        if nulls or 2 * len(distinct) <= n:  # a batch's column repeats a few values: each encoded once
+            encoded = {v: _NULL if v is None else _element(v.encode()) for v in distinct}
+            return Array(_HEAD.pack(1, nulls, element, n, 1) + b"".join(map(encoded.__getitem__, values)), oid)
+        values = list(map(str.encode, values))
+    elif None in values:
+        return Array(_HEAD.pack(1, 1, element, n, 1) + b"".join([_NULL if v is None else _element(bytes(v))
+                                                                  for v in values]), oid)
+    return Array(_HEAD.pack(1, 0, element, n, 1) + _elements(values), oid)
+
+
+_NULL = _LENGTH.pack(-1)  # a NULL element: length -1 and no bytes
+
+
+def _element(data: bytes) -> bytes:
+    return _LENGTH.pack(len(data)) + data
+
+
+def _elements(items: Sequence[bytes]) -> bytes:
+    """Variable-length elements, each its length and its bytes; of one length (a column of ids), in one join."""
+    lengths = list(map(len, items))
+    if lengths.count(lengths[0]) == len(lengths):
+        head = _LENGTH.pack(lengths[0])
+        return head + head.join(items)
+    chunks: list[Any] = [b""] * (2 * len(items))
+    chunks[0::2] = map(_LENGTH.pack, lengths)
     chunks[1::2] = items
-    return Array(_HEAD.pack(1, 0, element, n, 1) + b"".join(chunks), oid)
+    return b"".join(chunks)
 
 
-def _bytes(value: Any) -> bytes:
-    return value.encode() if isinstance(value, str) else bytes(value)
+_STAMP = struct.Struct(">iq")  # a timestamptz element: its length (8) and its microseconds since 2000
 
 
-def _micros(values: Sequence[datetime]) -> list[int]:
-    done: dict[datetime, int] = {}  # a batch holds a few distinct times
-    out = []
-    for value in values:
-        held = done.get(value)
-        if held is None:
-            if value.tzinfo is None:
-                raise ValueError("timestamptz[]: naive datetime")
-            held = done[value] = (value - _EPOCH) // _MICRO
-        out.append(held)
-    return out
+def _stamp(value: datetime) -> bytes:
+    if value.tzinfo is None:
+        raise ValueError("timestamptz[]: naive datetime")
+    return _STAMP.pack(8, (value - _EPOCH) // _MICRO)  # (any datetime's microseconds fit in 64 bits)
 
 
 @lru_cache(maxsize=256)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from itertools import chain
+from itertools import chain, compress
 from operator import itemgetter
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -134,22 +134,25 @@ def store_new_results(conn: Connection, rows: Sequence[dict[str, Any]], *, first
     if not rows:
         return set()
     if conn.dialect.name != "postgresql":
-        packed = _compact_rows(conn, sorted(rows, key=lambda r: r["uid"]))
-        stored = _insert_results_sqlite(conn, packed)
-        rollups.mark_dirty(conn, ((p[1], p[3]) for p in packed if p[0] in stored))
+        columns = _compact_columns(conn, sorted(rows, key=_UID))
+        stored = _insert_results_sqlite(conn, columns)
+        marks: Iterable[tuple[int, datetime]] = zip(columns[1], columns[3], strict=True)  # (series, started_at)
+        if len(stored) < len(rows):
+            marks = compress(marks, [uid in stored for uid in columns[0]])
+        rollups.mark_dirty(conn, marks)
         return stored
     # before anything else: making a month's partition waits for every transaction that read result_rows,
     # so it must not hold a row (a new template) another one of those waits for (a deadlock otherwise)
-    partitions.ensure_months(conn, {r["started_at"] for r in rows})
-    present = existing_uids(conn, [r["uid"] for r in rows])
-    fresh = sorted((r for r in rows if r["uid"] not in present), key=lambda r: r["uid"])
+    partitions.ensure_months(conn, set(map(_STARTED, rows)))
+    present = existing_uids(conn, list(map(_UID, rows)))
+    fresh = sorted([r for r in rows if r["uid"] not in present] if present else rows, key=_UID)
     if not fresh:
         return set()
-    packed = _compact_rows(conn, fresh)
+    columns = _compact_columns(conn, fresh)
     from psycopg.errors import UniqueViolation  # loaded already: this connection is psycopg's
 
     try:
-        return _insert_results_pg(conn, packed, arbiter=not first_try)
+        return _insert_results_pg(conn, columns, arbiter=not first_try)
     except UniqueViolation as exc:  # only without the arbiter: an id stored by another transaction just now
         raise Raced(str(exc)) from exc
     except Exception:  # e.g. no partition for a row: a month remembered as present was dropped by someone
@@ -160,24 +163,20 @@ def store_new_results(conn: Connection, rows: Sequence[dict[str, Any]], *, first
 SQLITE_ROWS_PER_INSERT = 500  # 4,500 parameters a statement (SQLite allows 32,766)
 
 
-def _insert_results_sqlite(conn: Connection, packed: Sequence[tuple[Any, ...]]) -> set[str]:
-    """Insert ``packed`` rows (the write transaction holds SQLite's one write lock); the uids stored."""
+def _insert_results_sqlite(conn: Connection, columns: list[list[Any]]) -> set[str]:
+    """Insert the rows of ``columns`` (the write transaction holds SQLite's one write lock); the uids stored."""
     # the DBAPI connection, typed Optional, is open here
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]  # see above
+    uids, series, status, started, received, duration, text_ids, changed, host_ids = columns
+    times = {at: micros(at) for at in {*started, *received}}  # a batch holds a few distinct times
+    rows = list(zip(map(bytes.fromhex, uids), series, status, map(times.__getitem__, started),
+                    map(times.__getitem__, received), duration, text_ids, changed, host_ids, strict=True))
     stored: set[str] = set()
-    times: dict[datetime, int] = {}  # a batch holds a few distinct times (its patrols', the one received)
     try:
-        for at in range(0, len(packed), SQLITE_ROWS_PER_INSERT):
-            chunk = packed[at:at + SQLITE_ROWS_PER_INSERT]
-            params: list[Any] = []
-            for p in chunk:
-                started, received = times.get(p[3]), times.get(p[4])
-                if started is None:
-                    started = times[p[3]] = micros(p[3])
-                if received is None:
-                    received = times[p[4]] = micros(p[4])
-                params += (bytes.fromhex(p[0]), p[1], p[2], started, received, p[5], p[6], p[7], p[8])
-            cursor.execute(_SQLITE_INSERT_HEAD + ", ".join([_SQLITE_ROW] * len(chunk)) + _SQLITE_INSERT_TAIL, params)
+        for at in range(0, len(rows), SQLITE_ROWS_PER_INSERT):
+            chunk = rows[at:at + SQLITE_ROWS_PER_INSERT]
+            cursor.execute(_SQLITE_INSERT_HEAD + ", ".join([_SQLITE_ROW] * len(chunk)) + _SQLITE_INSERT_TAIL,
+                           list(chain.from_iterable(chunk)))
             stored.update(uid.hex() for (uid,) in cursor.fetchall())
     finally:
         cursor.close()
@@ -186,20 +185,54 @@ def _insert_results_sqlite(conn: Connection, packed: Sequence[tuple[Any, ...]]) 
 
 def _compact_rows(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
     """Each row as a ``result_rows`` tuple (uid still hex, times as datetimes)."""
-    keys = {(r["site"], r["host"], r["check"], r["item"]) for r in rows}
-    series = series_ids(conn, keys | {(k[0], k[1], rollups.HOST_ROW, rollups.HOST_ROW) for k in keys})
-    texts = [(r.get("summary") or "", r.get("standard") or "", r.get("details") or "",  # compact.TEXTS
-              r.get("metrics") or "", r.get("messages") or "") for r in rows]  # messages: "" if none
-    packs = [compact.packed(t) for t in texts]
-    templates = template_ids(conn, {key: (skeletons, numbers) for key, skeletons, numbers in packs})
-    out = []
-    for r, t, (key, _, numbers) in zip(rows, texts, packs, strict=True):
+    return list(zip(*_compact_columns(conn, rows), strict=True))
+
+
+def _compact_columns(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[list[Any]]:
+    """The rows as ``result_rows``' columns (:data:`_ROW_COLUMNS`; uid still hex, times as datetimes).
+
+    A batch repeats a few hosts, series and texts: each distinct one is looked up (and packed) once, and the
+    columns are taken from the rows and mapped through those lookups in C, not built a row at a time."""
+    keys = list(map(_ITEM_KEY, rows))
+    distinct = set(keys)
+    hosts = {(site, host): (site, host, rollups.HOST_ROW, rollups.HOST_ROW) for site, host, _, _ in distinct}
+    series = series_ids(conn, distinct.union(hosts.values()))
+    host_series = {key: series[whole] for key, whole in hosts.items()}
+    text_ids, changed = _packed_texts(conn, _texts(rows))
+    micros = {ms: round(ms * 1000) for ms in set(map(_DURATION, rows))}
+    return [list(map(_UID, rows)), list(map(series.__getitem__, keys)), list(map(_STATUS, rows)),
+            list(map(_STARTED, rows)), list(map(_RECEIVED, rows)), list(map(micros.__getitem__, map(_DURATION, rows))),
+            text_ids, changed, list(map(host_series.__getitem__, map(_HOST_KEY, rows)))]
+
+
+def _texts(rows: Sequence[dict[str, Any]]) -> list[tuple[str | None, ...]]:
+    """Each row's :data:`compact.TEXTS` (None for one it lacks or holds as None: an empty text)."""
+    try:
+        return list(map(_TEXTS, rows))
+    except KeyError:  # rows made elsewhere than the ingest (a migration's, a test's) may leave texts out
+        return [tuple(map(r.get, compact.TEXTS)) for r in rows]
+
+
+def _packed_texts(conn: Connection, texts: list[tuple[str | None, ...]]) -> tuple[list[int], list[str]]:
+    """The ``result_texts`` id and the changed numbers of each row's texts; each distinct texts packed once."""
+    distinct: dict[tuple[str | None, ...], Any] = dict.fromkeys(texts)
+    packs = list(map(compact.packed, distinct))
+    templates = template_ids(conn, {key: (skeletons, numbers) for key, skeletons, numbers in reversed(packs)})
+    for t, (key, _, numbers) in zip(distinct, packs, strict=True):
         text_id, defaults = templates[key]
-        out.append((r["uid"], series[(r["site"], r["host"], r["check"], r["item"])], r["status"],
-                    r["started_at"], r["received_at"], round(r["duration_ms"] * 1000),
-                    text_id, compact.packed_diff(t, defaults, numbers),
-                    series[(r["site"], r["host"], rollups.HOST_ROW, rollups.HOST_ROW)]))
-    return out
+        distinct[t] = (text_id, compact.packed_diff(t, defaults, numbers))
+    found = list(map(distinct.__getitem__, texts))
+    return list(map(_FIRST, found)), list(map(_SECOND, found))
+
+
+_UID = itemgetter("uid")
+_STATUS = itemgetter("status")
+_RECEIVED = itemgetter("received_at")
+_DURATION = itemgetter("duration_ms")
+_HOST_KEY = itemgetter("site", "host")
+_TEXTS = itemgetter(*compact.TEXTS)
+_FIRST = itemgetter(0)
+_SECOND = itemgetter(1)
 
 
 def series_ids(conn: Connection, keys: set[tuple[str, str, str, str]]) -> dict[tuple[str, str, str, str], int]:
@@ -267,18 +300,17 @@ def _remember(conn: Connection, seen: dict[Any, Any], found: dict[Any, Any]) -> 
     return found
 
 
-def _insert_results_pg(conn: Connection, rows: Sequence[tuple[Any, ...]], arbiter: bool) -> set[str]:
-    """One statement: the rows as one binary array a column, in uid order, and their roll-up marks; the uids
-    stored (with the arbiter those it returns; without, all of them: else the statement failed)."""
+def _insert_results_pg(conn: Connection, columns: list[list[Any]], arbiter: bool) -> set[str]:
+    """One statement: the rows' ``columns`` as one binary array each, in uid order, and their roll-up marks; the
+    uids stored (with the arbiter those it returns; without, all of them: else the statement failed)."""
     from collector.store.pg_arrays import array  # PostgreSQL only: make_engine imported it
 
-    columns: list[Any] = [list(column) for column in zip(*rows, strict=True)]
     uids = columns[0]
-    columns[0] = list(map(bytes.fromhex, uids))
+    arrays = [array(t, c) for t, c in zip(_ROW_TYPES_PG, [list(map(bytes.fromhex, uids)), *columns[1:]], strict=True)]
     # the DBAPI connection, typed Optional, is open here
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]  # see above
     try:
-        cursor.execute(_insert_rows_pg(arbiter), [array(t, c) for t, c in zip(_ROW_TYPES_PG, columns, strict=True)])
+        cursor.execute(_insert_rows_pg(arbiter), arrays)
         return {bytes(uid).hex() for (uid,) in cursor.fetchall()} if arbiter else set(uids)
     finally:
         cursor.close()
@@ -310,22 +342,29 @@ def upsert_latest(conn: Connection, rows: Iterable[dict[str, Any]], *, credible_
     newest = newest_by_item(rows)
     if not newest:
         return
+    ordered = [newest[k] for k in sorted(newest)]
     # the ingest hot path: straight to the driver, times converted by the column type's own processor,
     # once for each of the batch's few distinct times
-    when = _memo(time_processor(conn.dialect))
-    values: list[tuple[Any, ...]] = [
-        (*k, r["status"], r["summary"], r["standard"], r["uid"], when(r["started_at"]), when(r["received_at"]),
-         r["metrics"], r.get("messages") or None)
-        for k, r in sorted(newest.items())]
+    when = time_processor(conn.dialect)
     # the DBAPI connection, typed Optional, is open here
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]  # see above
     try:
         if conn.dialect.name == "postgresql":  # one array a column: a short statement psycopg parses once
             from collector.store.pg_arrays import array  # PostgreSQL only: make_engine imported it
 
+            try:  # the columns taken in C (pg_arrays converts the times)
+                columns = [list(c) for c in zip(*map(_LATEST_ROW, ordered), strict=True)]
+            except KeyError:  # rows made elsewhere than the ingest may leave the messages out
+                columns = [list(c) for c in zip(*[(*_LATEST_ROW_LEFT(r), r.get("messages")) for r in ordered],
+                                                strict=True)]
+            columns[-1] = [m or None for m in columns[-1]]  # no messages: NULL
             cursor.execute(_UPSERT_LATEST_PG, [array(t, column) for t, column in zip(
-                _LATEST_PG_TYPES, zip(*values, strict=True), strict=True)] + [when(credible_until)])
+                _LATEST_PG_TYPES, columns, strict=True)] + [when(credible_until)])
             return
+        stamp = _memo(when)
+        values: list[tuple[Any, ...]] = [
+            (*_ITEM_KEY(r), r["status"], r["summary"], r["standard"], r["uid"], stamp(r["started_at"]),
+             stamp(r["received_at"]), r["metrics"], r.get("messages") or None) for r in ordered]
         for at in range(0, len(values), _LATEST_ROWS_PER_UPSERT):
             chunk = values[at:at + _LATEST_ROWS_PER_UPSERT]
             cursor.execute(_upsert_latest_sql(len(chunk)), [*chain.from_iterable(chunk), when(credible_until)])
@@ -345,6 +384,11 @@ def newest_by_item(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, ...], dict
 
 _STARTED = itemgetter("started_at")
 _ITEM_KEY = itemgetter("site", "host", "check", "item")
+# a row's latest columns (_LATEST_KEY, _LATEST_VALUES: the row's uid is the latest's result_uid)
+_LATEST_ROW_LEFT = itemgetter("site", "host", "check", "item", "status", "summary", "standard", "uid", "started_at",
+                              "received_at", "metrics")
+_LATEST_ROW = itemgetter("site", "host", "check", "item", "status", "summary", "standard", "uid", "started_at",
+                         "received_at", "metrics", "messages")
 _LATEST_ROWS_PER_UPSERT = 500  # 6,000 parameters a statement
 
 

@@ -137,6 +137,21 @@ def test_results_are_stored_intact_when_read_back(client, engine, agent_headers,
     assert got == one
 
 
+def test_results_that_repeat_texts_and_numbers_are_each_stored_intact_when_read_back(client, agent_headers,
+                                                                                   viewer_headers):
+    # a batch packs each distinct texts once and maps its rows through them: what each row reads back is its own
+    base = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+    sent = [make_result(item=f"/m{i % 3}", started_at=base + timedelta(seconds=10 * (i // 3)),
+                        summary=f"/ {41 + (i % 2) / 10:.1f} % used") for i in range(12)]
+    r = client.post(URL, json={"results": sent}, headers=agent_headers)
+    assert r.json()["accepted"] == [x["id"] for x in sent]
+    got = {x.pop("id"): x for x in client.get(URL, params={"limit": 100}, headers=viewer_headers).json()["results"]}
+    for one in sent:
+        back = got[one["id"]]
+        back.pop("received_at")
+        assert {**back, "id": one["id"]} == one
+
+
 def test_second_token_for_same_host_writes_when_tokens_rotate(client, engine, agent_headers):
     other = create_agent_token(engine, site=SITE, host=HOST)
     r = client.post(URL, json={"results": make_batch(1)}, headers={"Authorization": f"Bearer {other}"})

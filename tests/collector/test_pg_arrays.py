@@ -20,6 +20,11 @@ CASES = [
     ("bytea", [os.urandom(16), b"", b"\x00\xff"]),
     ("text", ["a", "", "中文 ✓", '{"x": 1}']),
     ("text", ["a", None, "b"]),
+    # a batch's columns: times and texts that repeat (packed once each), ids of one length (one join)
+    ("timestamptz", [NOW, NOW, NOW - timedelta(seconds=10), NOW]),
+    ("text", ["disk", "disk", "", "", "中文", "disk", None, ""]),
+    ("bytea", [os.urandom(16), os.urandom(16), os.urandom(16)]),
+    ("bytea", [b"a", None, b""]),
     ("integer", []),
     ("text", []),
 ]
@@ -30,7 +35,7 @@ def test_each_array_reads_back_as_psycopgs_own(pg_cluster):
         for kind, values in CASES:
             ours = conn.execute(f"SELECT %b::{kind}[]", [array(kind, values)]).fetchone()[0]
             theirs = conn.execute(f"SELECT %b::{kind}[]", [values]).fetchone()[0] if values else []
-            decoded = [bytes(v) for v in ours] if kind == "bytea" else ours
+            decoded = [None if v is None else bytes(v) for v in ours] if kind == "bytea" else ours
             assert decoded == theirs == values, kind
             if values:  # and the server sees the same value (the element type included), not merely the same Python
                 assert conn.execute(f"SELECT %b::{kind}[] IS NOT DISTINCT FROM %b::{kind}[]",
