@@ -32,6 +32,7 @@ __all__ = [
     "HostState",
     "Raced",
     "existing_uids",
+    "index_probes_only",
     "store_new_results",
     "series_ids",
     "template_ids",
@@ -80,8 +81,18 @@ def existing_uids(conn: Connection, uids: Sequence[str]) -> set[str]:
 # a new collector): the planner then took ``uid = ANY`` of 500 ids for every row and scanned the whole partition
 # for each batch (55 ms a batch at 400,000 rows in bench/ingest.py) — an index probe is always right here.
 # The setting is left on for the rest of the transaction (a statement fewer a batch): what an ingest runs after
-# the lookup is inserts and reads by key, which have their index anyway.
+# the lookup is inserts and reads by key, which have their index anyway.  The ingest's first statement (the hosts'
+# ticket locks, collector.store.tickets.lock_hosts) turns it off already (:func:`index_probes_only`): the lookup is
+# then one statement, not a pipeline of two (a pipeline cost psycopg more CPU than two statements).
 _PG_PRESENT = ("SET LOCAL enable_seqscan = off", "SELECT uid FROM result_rows WHERE uid = ANY(%b::bytea[])")
+_PROBES_ONLY = per_transaction("wardround_enable_seqscan_off")  # in Connection.info: set in this transaction
+
+
+def index_probes_only(conn: Connection) -> str:
+    """PostgreSQL: an expression that turns sequential scans off for the rest of ``conn``'s transaction (as
+    :func:`existing_uids` needs), for a statement that runs before it; noted, so the lookup does not again."""
+    conn.info[_PROBES_ONLY] = True
+    return "set_config('enable_seqscan', 'off', true)"
 
 
 def _existing_uids_pg(conn: Connection, uids: Sequence[str]) -> set[str]:
@@ -89,10 +100,14 @@ def _existing_uids_pg(conn: Connection, uids: Sequence[str]) -> set[str]:
     from collector.store.pg_arrays import array  # PostgreSQL only: make_engine imported it
 
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]  # see above
+    present = [array("bytea", list(map(bytes.fromhex, uids)))]
     try:
-        with pipelined(conn):  # the setting and the lookup: one round trip
-            cursor.execute(_PG_PRESENT[0])
-            cursor.execute(_PG_PRESENT[1], [array("bytea", list(map(bytes.fromhex, uids)))])
+        if conn.info.get(_PROBES_ONLY):
+            cursor.execute(_PG_PRESENT[1], present)
+        else:
+            with pipelined(conn):  # the setting and the lookup: one round trip
+                cursor.execute(_PG_PRESENT[0])
+                cursor.execute(_PG_PRESENT[1], present)
         found = {bytes(uid).hex() for (uid,) in cursor.fetchall()}
     finally:
         cursor.close()
@@ -145,7 +160,7 @@ def store_new_results(conn: Connection, rows: Sequence[dict[str, Any]], *, first
     # so it must not hold a row (a new template) another one of those waits for (a deadlock otherwise)
     partitions.ensure_months(conn, set(map(_STARTED, rows)))
     present = existing_uids(conn, list(map(_UID, rows)))
-    fresh = sorted([r for r in rows if r["uid"] not in present] if present else rows, key=_UID)
+    fresh = [r for r in rows if r["uid"] not in present] if present else rows  # (the insert sorts them by uid)
     if not fresh:
         return set()
     columns = _compact_columns(conn, fresh)
@@ -163,7 +178,7 @@ def store_new_results(conn: Connection, rows: Sequence[dict[str, Any]], *, first
 SQLITE_ROWS_PER_INSERT = 500  # 4,500 parameters a statement (SQLite allows 32,766)
 
 
-def _insert_results_sqlite(conn: Connection, columns: list[list[Any]]) -> set[str]:
+def _insert_results_sqlite(conn: Connection, columns: list[Sequence[Any]]) -> set[str]:
     """Insert the rows of ``columns`` (the write transaction holds SQLite's one write lock); the uids stored."""
     # the DBAPI connection, typed Optional, is open here
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]  # see above
@@ -188,29 +203,39 @@ def _compact_rows(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[tupl
     return list(zip(*_compact_columns(conn, rows), strict=True))
 
 
-def _compact_columns(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[list[Any]]:
+def _compact_columns(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[Sequence[Any]]:
     """The rows as ``result_rows``' columns (:data:`_ROW_COLUMNS`; uid still hex, times as datetimes).
 
-    A batch repeats a few hosts, series and texts: each distinct one is looked up (and packed) once, and the
-    columns are taken from the rows and mapped through those lookups in C, not built a row at a time."""
-    keys = list(map(_ITEM_KEY, rows))
+    A batch repeats a few hosts, series and texts: each distinct one is looked up (and packed) once.  Each row's
+    dict is read once, all its fields together (a pass over the batch's dicts a field cost more than the lookups:
+    the memory each touches), and the columns are mapped through those lookups in C, not built a row at a time."""
+    if not rows:
+        return [[] for _ in _ROW_COLUMNS]
+    uids, sites, hosts, checks, items, status, started, received, durations, *texts = _fields(rows)
+    keys = list(zip(sites, hosts, checks, items, strict=True))
     distinct = set(keys)
-    hosts = {(site, host): (site, host, rollups.HOST_ROW, rollups.HOST_ROW) for site, host, _, _ in distinct}
-    series = series_ids(conn, distinct.union(hosts.values()))
-    host_series = {key: series[whole] for key, whole in hosts.items()}
-    text_ids, changed = _packed_texts(conn, _texts(rows))
-    micros = {ms: round(ms * 1000) for ms in set(map(_DURATION, rows))}
-    return [list(map(_UID, rows)), list(map(series.__getitem__, keys)), list(map(_STATUS, rows)),
-            list(map(_STARTED, rows)), list(map(_RECEIVED, rows)), list(map(micros.__getitem__, map(_DURATION, rows))),
-            text_ids, changed, list(map(host_series.__getitem__, map(_HOST_KEY, rows)))]
+    whole = {(site, host): (site, host, rollups.HOST_ROW, rollups.HOST_ROW) for site, host, _, _ in distinct}
+    series = series_ids(conn, distinct.union(whole.values()))
+    host_series = {key: series[host] for key, host in whole.items()}
+    text_ids, changed = _packed_texts(conn, list(zip(*texts, strict=True)))
+    micros = {ms: round(ms * 1000) for ms in set(durations)}
+    return [uids, list(map(series.__getitem__, keys)), status, started, received,
+            list(map(micros.__getitem__, durations)), text_ids, changed,
+            list(map(host_series.__getitem__, zip(sites, hosts, strict=True)))]
 
 
-def _texts(rows: Sequence[dict[str, Any]]) -> list[tuple[str | None, ...]]:
-    """Each row's :data:`compact.TEXTS` (None for one it lacks or holds as None: an empty text)."""
+_FIELDS = ("uid", "site", "host", "check", "item", "status", "started_at", "received_at", "duration_ms")
+_ROW_FIELDS = itemgetter(*_FIELDS, *compact.TEXTS)
+_REQUIRED_FIELDS = itemgetter(*_FIELDS)
+
+
+def _fields(rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """The columns of ``rows``' :data:`_FIELDS` and :data:`compact.TEXTS` (a text a row lacks or holds as None:
+    an empty text), each row read once."""
     try:
-        return list(map(_TEXTS, rows))
+        return list(zip(*map(_ROW_FIELDS, rows), strict=True))
     except KeyError:  # rows made elsewhere than the ingest (a migration's, a test's) may leave texts out
-        return [tuple(map(r.get, compact.TEXTS)) for r in rows]
+        return list(zip(*[(*_REQUIRED_FIELDS(r), *map(r.get, compact.TEXTS)) for r in rows], strict=True))
 
 
 def _packed_texts(conn: Connection, texts: list[tuple[str | None, ...]]) -> tuple[list[int], list[str]]:
@@ -226,11 +251,6 @@ def _packed_texts(conn: Connection, texts: list[tuple[str | None, ...]]) -> tupl
 
 
 _UID = itemgetter("uid")
-_STATUS = itemgetter("status")
-_RECEIVED = itemgetter("received_at")
-_DURATION = itemgetter("duration_ms")
-_HOST_KEY = itemgetter("site", "host")
-_TEXTS = itemgetter(*compact.TEXTS)
 _FIRST = itemgetter(0)
 _SECOND = itemgetter(1)
 
@@ -300,7 +320,7 @@ def _remember(conn: Connection, seen: dict[Any, Any], found: dict[Any, Any]) -> 
     return found
 
 
-def _insert_results_pg(conn: Connection, columns: list[list[Any]], arbiter: bool) -> set[str]:
+def _insert_results_pg(conn: Connection, columns: list[Sequence[Any]], arbiter: bool) -> set[str]:
     """One statement: the rows' ``columns`` as one binary array each, in uid order, and their roll-up marks; the
     uids stored (with the arbiter those it returns; without, all of them: else the statement failed)."""
     from collector.store.pg_arrays import array  # PostgreSQL only: make_engine imported it

@@ -194,6 +194,7 @@ def test_present_ids_are_found_by_the_index_when_the_month_has_no_statistics(pg_
     from collector.ingest import parse_batch
     from collector.store.db import make_engine, writing
     from collector.store.queries import existing_uids, store_new_results
+    from collector.store.tickets import lock_hosts
     from tests.collector.conftest import TEMPLATE_DB
 
     name = pg_cluster.create_db(template=TEMPLATE_DB)
@@ -205,13 +206,16 @@ def test_present_ids_are_found_by_the_index_when_the_month_has_no_statistics(pg_
         new = [r["id"] for r in make_batch(480)]
         scans = ("SELECT coalesce(sum(seq_scan), 0), coalesce(sum(idx_scan), 0) FROM pg_stat_xact_user_tables "
                  "WHERE relname LIKE 'result_rows_%%'")  # this connection's counts not yet reported
-        with writing(engine) as conn:
-            before = conn.exec_driver_sql(scans).one()
-            present = existing_uids(conn, [r["uid"] for r in stored] + new)
-            after = conn.exec_driver_sql(scans).one()
-        seq, idx = (a - b for a, b in zip(after, before, strict=True))
-        assert present == {r["uid"] for r in stored}
-        assert seq == 0 and idx > 0  # (PostgreSQL 15 counts a probe per id)
+        for locked in (False, True):  # alone, and after the ingest's first statement (which turns the scans off)
+            with writing(engine) as conn:
+                if locked:
+                    lock_hosts(conn, SITE, [HOST])
+                before = conn.exec_driver_sql(scans).one()
+                present = existing_uids(conn, [r["uid"] for r in stored] + new)
+                after = conn.exec_driver_sql(scans).one()
+            seq, idx = (a - b for a, b in zip(after, before, strict=True))
+            assert present == {r["uid"] for r in stored}
+            assert seq == 0 and idx > 0, locked  # (PostgreSQL 15 counts a probe per id)
     finally:
         engine.dispose()
         pg_cluster.drop_db(name)
