@@ -7,9 +7,12 @@ PostgreSQL 15 cluster (``bench/ingest.py``'s, fsync on) and also prints the serv
 per result.  The bench's bodies repeat their texts
 exactly from batch to batch; ``--varied`` changes the numbers in every result (summaries, metric values,
 message arguments), as a fleet's next patrol does, so the texts' caches miss.  ``--source TREE`` runs
-another tree's collector (a baseline); compare trees alternately, in the same session.
+another tree's collector (a baseline); compare trees alternately, in the same session.  ``--store`` times
+the storing half alone (``Ingestor.store`` of batches parsed before the clock starts), ``--reps N`` times
+the batches N times over (fresh bodies each time) and prints each: on a busy machine the least is the figure.
 
     .venv/bin/python bench/ingest_inprocess.py [--batches 120] [--varied] [--source TREE] [--db URL|postgresql]
+                                               [--store] [--reps N]
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ def main() -> None:
     ap.add_argument("--source", metavar="TREE", help="the collector of another source tree (a baseline)")
     ap.add_argument("--db", metavar="URL", help="a database URL, or postgresql: a throwaway cluster (default: a "
                     "fresh SQLite file)")
+    ap.add_argument("--store", action="store_true", help="time Ingestor.store alone (the batches parsed before)")
+    ap.add_argument("--reps", type=int, default=1, help="time that many rounds of fresh batches (default 1)")
     args = ap.parse_args()
     sys.path.insert(0, str(Path(args.source).resolve() if args.source else BENCH.parent))
     sys.path.insert(1, str(BENCH))  # (bench/_harness imports the collector: the tree's, from here on)
@@ -85,30 +90,37 @@ def run(args: argparse.Namespace, url: str | None, server_cpu: Any) -> None:
     makers = [BatchMaker(f"H{i}", False) for i in range(HOSTS)]
     agents = [Agent(site="bench-site", host=f"H{i}") for i in range(HOSTS)]
     rnd = random.Random(7)
-    bodies: list[tuple[Any, bytes]] = []
-    for i in range(WARM + args.batches):
-        body = makers[i % HOSTS].make()[0]
-        bodies.append((agents[i % HOSTS], vary(body, rnd) if args.varied else body))
-    for agent, body in bodies[:WARM]:
-        ingestor.ingest(agent, body)
-    gc.collect()  # as collector.cli.settle_heap, which imports the whole CLI
-    gc.freeze()
-    gc.set_threshold(10_000, 20, 20)
-    timed = bodies[WARM:]
-    served = server_cpu() if server_cpu else 0.0
-    start = time.process_time()
-    for agent, body in timed:
-        ingestor.ingest(agent, body)
-    ingest_us = (time.process_time() - start) / (len(timed) * 500) * 1e6
-    server_us = (server_cpu() - served) / (len(timed) * 500) * 1e6 if server_cpu else None
-    now = datetime.now(UTC)
-    start = time.process_time()
-    for _, body in timed:
-        parse_batch(body, now)
-    parse_us = (time.process_time() - start) / (len(timed) * 500) * 1e6
-    print(f"ingest {ingest_us:.2f} us CPU/result, parse_batch {parse_us:.2f}"
-          + (f", server {server_us:.2f}" if server_us is not None else "")
-          + f" ({'varied' if args.varied else 'bench'} bodies, {args.source or 'this checkout'})")
+    for rep in range(args.reps):
+        bodies: list[tuple[Any, bytes]] = []
+        for i in range(WARM + args.batches):
+            body = makers[i % HOSTS].make()[0]
+            bodies.append((agents[i % HOSTS], vary(body, rnd) if args.varied else body))
+        for agent, body in bodies[:WARM]:
+            ingestor.ingest(agent, body)
+        if rep == 0:
+            gc.collect()  # as collector.cli.settle_heap, which imports the whole CLI
+            gc.freeze()
+            gc.set_threshold(10_000, 20, 20)
+        timed = bodies[WARM:]
+        now = datetime.now(UTC)
+        batches = [(agent, parse_batch(body, now)) for agent, body in timed] if args.store else []
+        served = server_cpu() if server_cpu else 0.0
+        start = time.process_time()
+        if args.store:
+            for agent, batch in batches:
+                ingestor.store(agent, batch)
+        else:
+            for agent, body in timed:
+                ingestor.ingest(agent, body)
+        ingest_us = (time.process_time() - start) / (len(timed) * 500) * 1e6
+        server_us = (server_cpu() - served) / (len(timed) * 500) * 1e6 if server_cpu else None
+        start = time.process_time()
+        for _, body in timed:
+            parse_batch(body, now)
+        parse_us = (time.process_time() - start) / (len(timed) * 500) * 1e6
+        print(f"{'store' if args.store else 'ingest'} {ingest_us:.2f} us CPU/result, parse_batch {parse_us:.2f}"
+              + (f", server {server_us:.2f}" if server_us is not None else "")
+              + f" ({'varied' if args.varied else 'bench'} bodies, {args.source or 'this checkout'})", flush=True)
 
 
 if __name__ == "__main__":
