@@ -191,26 +191,27 @@ def authenticate(engine: Engine, token: str, now: datetime | None = None) -> Age
     Every call asks the database, so a revocation holds at once on every collector (no cache).
     """
     digest = hash_token(token)
-    with reading(engine, statements=True) as conn:
-        if token.startswith(USER_PREFIX):
+    if token.startswith(USER_PREFIX):
+        with reading(engine, statements=True) as conn:
             row = fleet_store.user_by_hash(conn, digest)
-            if row is not None and hmac.compare_digest(row.token_hash, digest):
-                return Person(name=row.name, role=Role[row.role])
-            return None
-        if token.startswith(RELAY_PREFIX):
+        if row is not None and hmac.compare_digest(row.token_hash, digest):
+            return Person(name=row.name, role=Role[row.role])
+        return None
+    if token.startswith(RELAY_PREFIX):
+        with reading(engine, statements=True) as conn:
             return _relay(conn, digest)
-        rows = fleet_store.token_by_hash(conn, digest)
-        if not rows or not hmac.compare_digest(rows[0].token_hash, digest):
-            return None
-        first = rows[0]
-        if first.expires_at is not None and first.expires_at <= (now or datetime.now(UTC)):
-            return None
-        also = frozenset(r.also_host for r in rows if r.also_host is not None)
-        # a host enrolled (by key) and not approved waits; a token of a host not in the inventory
-        # (made before it existed, or for a retired host) is approved as it always was
-        approved = first.enrolled_at is None or first.approved_at is not None
-        return Agent(site=first.site, host=first.host, also_hosts=also, approved=approved, token_id=first.id,
-                     expires_at=first.expires_at)
+    rows = fleet_store.token_by_hash(engine, digest)
+    if not rows or not hmac.compare_digest(rows[0].token_hash, digest):
+        return None
+    first = rows[0]
+    if first.expires_at is not None and first.expires_at <= (now or datetime.now(UTC)):
+        return None
+    also = frozenset(r.also_host for r in rows if r.also_host is not None)
+    # a host enrolled (by key) and not approved waits; a token of a host not in the inventory
+    # (made before it existed, or for a retired host) is approved as it always was
+    approved = first.enrolled_at is None or first.approved_at is not None
+    return Agent(site=first.site, host=first.host, also_hosts=also, approved=approved, token_id=first.id,
+                 expires_at=first.expires_at)
 
 
 def _relay(conn: Connection, digest: str) -> Agent | None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, select, update
 
+from collector.store.db import reading
 from collector.store.queries import _insert
 from collector.store.tables import (
     agent_token_hosts,
@@ -136,24 +137,37 @@ def insert_token(conn: Connection, values: dict[str, Any], also_hosts: list[str]
     return token_id
 
 
-def token_by_hash(conn: Connection, token_hash: str) -> list[Any]:
+def token_by_hash(engine: Engine, token_hash: str) -> list[Any]:
     """The unrevoked agent token with this hash, in one query: one row per host granted (or one with
     ``also_host`` NULL), with its host's approval and enrolment times.
 
-    On PostgreSQL the statement goes straight to the driver's cursor (prepared; rows with the same names,
-    ``expires_at`` in UTC as :class:`~collector.store.tables.UTCDateTime` gives it): it runs for every batch,
-    and SQLAlchemy's execution and row processing were most of its CPU."""
-    if conn.dialect.name != "postgresql":
-        return list(conn.execute(_TOKEN_BY_HASH, {"token_hash": token_hash}))
+    Each statement on its own, as :func:`~collector.store.db.reading` with ``statements`` gives it.  On
+    PostgreSQL on a pooled driver connection, without a SQLAlchemy ``Connection`` (autocommit for the
+    statement, prepared, rows with the same names, ``expires_at`` in UTC as
+    :class:`~collector.store.tables.UTCDateTime` gives it): it runs for every batch, and SQLAlchemy's
+    connection, execution and row processing were most of its CPU."""
+    if engine.dialect.name != "postgresql":
+        with reading(engine, statements=True) as conn:
+            return list(conn.execute(_TOKEN_BY_HASH, {"token_hash": token_hash}))
     from psycopg.rows import namedtuple_row
 
-    driver: Any = conn.connection.driver_connection  # open here (typed Optional)
-    cursor = driver.cursor(row_factory=namedtuple_row)
+    pooled = engine.raw_connection()  # the pool's checkout guards (ping, watchdog) as for any connection
     try:
-        cursor.execute(_pg_token_by_hash(conn), {"token_hash": token_hash}, prepare=True)
-        rows = cursor.fetchall()
+        driver: Any = pooled.driver_connection
+        driver.autocommit = True
+        try:
+            with driver.cursor(row_factory=namedtuple_row) as cursor:
+                cursor.execute(_pg_token_by_hash(engine), {"token_hash": token_hash}, prepare=True)
+                rows = cursor.fetchall()
+        except Exception as exc:
+            if driver.closed:  # lost (e.g. the server went away): never returned to the pool as it was
+                pooled.invalidate(exc)
+            raise
+        finally:
+            if not driver.closed:
+                driver.autocommit = False
     finally:
-        cursor.close()
+        pooled.close()
     return [r if r.expires_at is None else r._replace(expires_at=r.expires_at.astimezone(UTC)) for r in rows]
 
 
@@ -169,9 +183,9 @@ _TOKEN_BY_HASH = (
 _PG_TOKEN_BY_HASH: list[str] = []  # its text for psycopg, compiled at the first use
 
 
-def _pg_token_by_hash(conn: Connection) -> str:
+def _pg_token_by_hash(engine: Engine) -> str:
     if not _PG_TOKEN_BY_HASH:
-        _PG_TOKEN_BY_HASH.append(str(_TOKEN_BY_HASH.compile(dialect=conn.dialect)))
+        _PG_TOKEN_BY_HASH.append(str(_TOKEN_BY_HASH.compile(dialect=engine.dialect)))
     return _PG_TOKEN_BY_HASH[0]
 
 

@@ -350,3 +350,16 @@ def test_send_outcome_is_recorded_when_the_database_is_back_and_nothing_is_sent_
         stop_collectors(collectors)
         engine.dispose()
         sink.stop()
+
+
+def test_a_token_lookup_on_a_lost_connection_answers_503_and_the_pool_replaces_it(faulty_pg, fault_db, caplog):
+    with _client(faulty_pg.url(fault_db)) as (client, headers, engine):
+        assert client.post("/api/v1/results", json={"results": make_batch(1)}, headers=headers).status_code == 200
+        with faulty_pg.admin() as admin:  # the pooled connections' backends go, between two requests
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
+                          "AND pid <> pg_backend_pid()", [fault_db])
+        answers = [client.post("/api/v1/results", json={"results": make_batch(1)}, headers=headers).status_code
+                   for _ in range(4)]
+        assert set(answers) <= {200, 503} and answers[-1] == 200, answers
+        assert _stored(engine) == 1 + answers.count(200)
+    assert "Exception during reset" not in caplog.text
