@@ -19,7 +19,7 @@ from collector.api.openapi import body, errors
 from collector.auth import Agent
 from collector.dates import DateError, check_time
 from collector.ingest import Ingestor, Outcome
-from collector.query_params import bad_query
+from collector.query_params import bad_query, in_order
 from collector.services import services
 
 router = APIRouter()
@@ -108,4 +108,5 @@ def get_results(
 ) -> JSON:
     f = views.ResultFilter(site=site, host=host, check=check, since=_time("since", since),
                            until=_time("until", until), limit=limit)
+    in_order("since", f.since, "until", f.until)  # backwards: a 422 naming both, not an empty list
     return JSON({"results": views.list_results(engine, f)})

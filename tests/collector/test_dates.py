@@ -183,6 +183,20 @@ def test_a_range_given_backwards_is_refused_naming_both_ends(client, admin, path
                                                               "type": "value_error"}])
 
 
+@pytest.mark.parametrize(("since", "until", "refused"), [
+    ("2026-12-06T10:00:00Z", "2026-12-01T00:00:00Z",
+     "until: 2026-12-01T00:00:00+00:00 is before since (2026-12-06T10:00:00+00:00): swap them"),
+    ("2026-12-01T00:00:00Z", "2026-12-06T10:00:00Z", None), ("2026-12-06T10:00:00Z", "2026-12-06T10:00:00Z", None),
+])
+def test_results_asked_for_backwards_are_refused_naming_since_and_until(client, admin, since, until, refused):
+    r = client.get("/api/v1/results", params={"since": since, "until": until}, headers=admin)
+    if refused is None:
+        assert r.status_code == 200, r.text
+    else:
+        assert (r.status_code, r.json()["detail"]) == (422, [{"loc": ["query", "until"], "msg": refused,
+                                                              "type": "value_error"}])
+
+
 @pytest.mark.parametrize(("lang", "said"), [
     ("zh_CN", ["时间范围：to（2026-12-01）早于 from（2026-12-06）：请对调两者",
                "日期（from）：应为形如 2026-11-22 的日期（收到 '2026-13-01'）"]),
