@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import datetime
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
+from checks.messages.reader import cli_said
 from checks.result import ResultError, parse_time
 from collector import relays, views
-from collector.api import JSON
+from collector.api import JSON, RETRY_AFTER_S
 from collector.api.body import gunzip, read_sent_body, too_large, whole_body
 from collector.api.deps import EngineDep, PersonDep, bearer_token, principal_of, rotation_headers, sender_of
 from collector.api.models import IngestAnswer, ResultBatch, ResultList
@@ -21,6 +25,7 @@ from collector.dates import DateError, check_time
 from collector.ingest import Ingestor, Outcome
 from collector.query_params import bad_query, in_order
 from collector.services import services
+from collector.store.db import REQUESTS
 
 router = APIRouter()
 
@@ -53,12 +58,47 @@ async def accept_batch(request: Request) -> JSON:
     cap = found.settings.max_body_bytes
     sent = await whole_body(request, cap)
     if isinstance(sent, tuple):
-        agent, outcome = await run_in_threadpool(_check_and_accept, found.engine, found.ingestor, token, *sent, cap)
+        async with ingest_slot(request):
+            agent, outcome = await run_in_threadpool(_check_and_accept, found.engine, found.ingestor, token, *sent,
+                                                     cap)
     else:
         agent = await run_in_threadpool(_sender, found.engine, token)
         data, gzipped = await read_sent_body(sent, cap)
-        outcome = await run_in_threadpool(_accept, found.ingestor, agent, data, cap if gzipped else None)
+        async with ingest_slot(request):
+            outcome = await run_in_threadpool(_accept, found.ingestor, agent, data, cap if gzipped else None)
     return JSON(outcome.to_json(), headers=rotation_headers(agent))
+
+
+#: Batches one collector process ingests at once; the others wait their turn on the event loop, at most
+#: :data:`SLOT_WAIT_S`.  Ingesting is mostly Python, so it holds the GIL: two or three batches at once keep the
+#: process busy while each waits on its database round trips, and more only make the threads fight for the
+#: GIL (eight at once cost 40 % more CPU a result than three on a 2-core machine: docs/benchmarks.md, stop 32).
+INGEST_SLOTS = 3
+#: How long a batch waits for a slot before it is answered 503 with Retry-After (the agent keeps it and tries
+#: again): as long as a request waits for a pooled database connection (``collector.store.db.REQUESTS``).
+SLOT_WAIT_S = REQUESTS.pool_s
+
+
+@contextlib.asynccontextmanager
+async def ingest_slot(request: Request) -> AsyncIterator[None]:
+    """One of this process's :data:`INGEST_SLOTS` for the time a batch is ingested (503 if none within
+    :data:`SLOT_WAIT_S`).  One semaphore an event loop (a worker process has one; tests may run several)."""
+    loop = asyncio.get_running_loop()
+    held = getattr(request.app.state, "ingest_slots", None)
+    if held is None or held[0] is not loop:
+        held = request.app.state.ingest_slots = (loop, asyncio.Semaphore(INGEST_SLOTS))
+    slots: asyncio.Semaphore = held[1]
+    try:
+        async with asyncio.timeout(SLOT_WAIT_S):
+            await slots.acquire()
+    except TimeoutError:
+        raise HTTPException(status_code=503, detail=cli_said("cli.refusal.ingest_busy", slots=INGEST_SLOTS,
+                                                                 seconds=f"{SLOT_WAIT_S:g}"),
+                            headers={"Retry-After": RETRY_AFTER_S}) from None
+    try:
+        yield
+    finally:
+        slots.release()
 
 
 def _sender(engine: Engine, token: str) -> Agent:

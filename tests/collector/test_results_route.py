@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,19 @@ def _post(app: Any, messages: list[dict[str, Any]], headers: dict[str, str],
           root_path: str = "") -> tuple[int, dict[str, str], Any, int]:
     """Status, headers, JSON body of the answer, and how many messages the app asked for.  Under a ``root_path``
     the request takes FastAPI's route (``post_results``), else the front door's (``answer_batch``)."""
+    return asyncio.run(asyncio.wait_for(_call(app, messages, headers, root_path), 20))
+
+
+def _post_at_once(app: Any, bodies: list[bytes], headers: dict[str, str]) -> list[tuple[int, dict[str, str], Any, int]]:
+    """:func:`_post` of each body, all at once on one event loop (as uvicorn serves several agents)."""
+    async def all_of_them() -> list[tuple[int, dict[str, str], Any, int]]:
+        return list(await asyncio.gather(*(_call(app, [{"type": "http.request", "body": b, "more_body": False}],
+                                                 headers, "") for b in bodies)))
+    return asyncio.run(asyncio.wait_for(all_of_them(), 30))
+
+
+async def _call(app: Any, messages: list[dict[str, Any]], headers: dict[str, str],
+                root_path: str) -> tuple[int, dict[str, str], Any, int]:
     asked = 0
 
     async def receive() -> dict[str, Any]:
@@ -55,7 +70,7 @@ def _post(app: Any, messages: list[dict[str, Any]], headers: dict[str, str],
              "query_string": b"",
              "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
              "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8080), "state": {}}
-    asyncio.run(asyncio.wait_for(app(scope, receive, send), 20))
+    await app(scope, receive, send)
     start, body = sent[0], b"".join(m.get("body", b"") for m in sent[1:])
     answer_headers = {k.decode(): v.decode() for k, v in start["headers"]}
     return start["status"], answer_headers, orjson.loads(body), asked
@@ -151,3 +166,39 @@ def test_client_gone_before_its_body_is_400(sqlite_app):
     token = create_agent_token(engine, site=SITE, host=HOST)
     status, _, answer, _ = _post(app, [{"type": "http.disconnect"}], {"authorization": f"Bearer {token}"})
     assert (status, answer) == (400, {"detail": "the client went away while sending"})
+
+
+def test_at_most_ingest_slots_batches_are_ingested_at_once_and_one_waiting_too_long_gets_503(sqlite_app, monkeypatch):
+    from collector.api import RETRY_AFTER_S, results
+
+    app, engine = sqlite_app
+    token = create_agent_token(engine, site=SITE, host=HOST)
+    monkeypatch.setattr(results, "INGEST_SLOTS", 2)
+    inside, most = 0, 0
+    count = threading.Lock()
+    ingest = results._check_and_accept
+
+    def slow(*args: Any) -> Any:  # an ingest that takes a while, counting how many run at once
+        nonlocal inside, most
+        with count:
+            inside += 1
+            most = max(most, inside)
+        time.sleep(0.3)
+        try:
+            return ingest(*args)
+        finally:
+            with count:
+                inside -= 1
+
+    monkeypatch.setattr(results, "_check_and_accept", slow)
+    auth = {"authorization": f"Bearer {token}"}
+    answers = _post_at_once(app, [_batch(2) for _ in range(6)], auth)  # each waits its turn: all stored
+    assert [a[0] for a in answers] == [200] * 6 and most == 2
+    assert sum(len(a[2]["accepted"]) for a in answers) == 12
+    monkeypatch.setattr(results, "SLOT_WAIT_S", 0.1)  # shorter than one ingest: the two beyond the slots are 503
+    answers = _post_at_once(app, [_batch(2) for _ in range(4)], auth)
+    assert sorted(a[0] for a in answers) == [200, 200, 503, 503] and most == 2
+    for status, headers, answer, _ in answers:
+        if status == 503:
+            assert headers["retry-after"] == RETRY_AFTER_S
+            assert answer["detail"].startswith("the collector is busy storing other batches"), answer
